@@ -1,0 +1,372 @@
+"""The paper venue: a simulated exchange and broker that fills against any feed's quotes.
+
+Marketable orders walk the visible depth (BUY takes the asks, SELL the bids) at each level's
+price; what is left of a LIMIT order rests and fills, at its own price, when the market comes to
+it; an IOC's rest is cancelled; a MARKET order's rest becomes a protected LIMIT (Kite's market
+protection). SL and SL-M orders wait for the last traded price to reach the trigger. Intraday (MIS)
+positions are squared off at the configured time. The venue keeps no order objects of the OMS: it
+works on its own copy and reports every change through the sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from engine.brokers.base import BrokerSink, Capabilities, Modification
+from engine.brokers.paper.config import PaperConfig
+from engine.core.clock import Clock
+from engine.domain.events import OrderEvent, OrderFilled, OrderStatusChanged, OrderSubmitted
+from engine.domain.ids import BrokerOrderId, IdFactory, InstrumentToken, OrderId, TradeId
+from engine.domain.instruments import Instrument
+from engine.domain.order import Order
+from engine.domain.orders import (
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Product,
+    Side,
+    Validity,
+)
+from engine.domain.ticks import Tick
+from engine.domain.values import Paise, to_rupees
+from engine.marketdata.quotes import QuoteCache
+
+log = logging.getLogger(__name__)
+
+InstrumentLookup = Callable[[InstrumentToken], Instrument | None]
+SessionCheck = Callable[[Instrument, datetime], bool]
+
+
+@dataclass(slots=True)
+class _Resting:
+    order_id: OrderId
+    broker_order_id: BrokerOrderId
+    token: InstrumentToken
+    side: Side
+    product: Product
+    order_type: OrderType
+    validity: Validity
+    quantity: int
+    filled: int
+    price: Paise | None
+    trigger_price: Paise | None
+    triggered: bool
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.filled
+
+    @property
+    def live_status(self) -> OrderStatus:
+        waiting = self.order_type in (OrderType.SL, OrderType.SL_M) and not self.triggered
+        return OrderStatus.TRIGGER_PENDING if waiting else OrderStatus.OPEN
+
+
+class PaperVenue:
+    name = "paper"
+    capabilities = Capabilities(order_types=frozenset(OrderType), modify=True)
+
+    def __init__(
+        self,
+        *,
+        instruments: InstrumentLookup,
+        quotes: QuoteCache,
+        clock: Clock,
+        session_open: SessionCheck,
+        config: PaperConfig | None = None,
+    ) -> None:
+        self._instruments = instruments
+        self._quotes = quotes
+        self._clock = clock
+        self._session_open = session_open
+        self.config = config or PaperConfig()
+        self._sink: BrokerSink | None = None
+        self._resting: dict[int, list[_Resting]] = {}
+        self._by_order: dict[OrderId, _Resting] = {}
+        self._net: dict[tuple[InstrumentToken, Product], int] = {}
+        self._broker_ids = IdFactory("P")
+        self._trade_ids = IdFactory("T")
+        self._order_ids = IdFactory("V")
+        self._squared_off_on: date | None = None
+
+    # -- port ------------------------------------------------------------------------------------
+
+    def bind(self, sink: BrokerSink) -> None:
+        self._sink = sink
+
+    def submit(self, order: Order) -> None:
+        request = order.request()
+        self._later(lambda: self._accept(order.order_id, request))
+
+    def modify(self, order: Order, change: Modification) -> None:
+        order_id = order.order_id
+        self._later(lambda: self._modify(order_id, change))
+
+    def cancel(self, order: Order) -> None:
+        order_id = order.order_id
+        self._later(lambda: self._cancel(order_id, "cancelled by user"))
+
+    def restore(self, open_orders: list[Order]) -> None:
+        for order in open_orders:
+            triggered = order.status is OrderStatus.OPEN
+            resting = _Resting(
+                order.order_id, order.broker_order_id or BrokerOrderId(self._broker_ids.next()),
+                order.token, order.side, order.product, order.order_type, order.validity,
+                order.quantity, order.filled_quantity, order.price, order.trigger_price, triggered,
+            )
+            self._rest(resting)
+
+    def restore_positions(self, net_quantities: dict[tuple[InstrumentToken, Product], int]) -> None:
+        self._net.update(net_quantities)
+
+    @property
+    def resting_count(self) -> int:
+        return len(self._by_order)
+
+    # -- market data and time ------------------------------------------------------------------------
+
+    def on_tick(self, tick: Tick) -> None:
+        book = self._resting.get(tick.token)
+        if not book:
+            return
+        for resting in tuple(book):
+            if resting.order_type in (OrderType.SL, OrderType.SL_M) and not resting.triggered:
+                if not self._trigger_reached(resting, tick):
+                    continue
+                resting.triggered = True
+                self._emit_status(resting, OrderStatus.OPEN, "trigger reached")
+                self._match(resting, tick, aggressive=True)
+            else:
+                self._match(resting, tick, aggressive=False)
+            if resting.remaining == 0:
+                self._unrest(resting)
+
+    def on_clock(self, now: datetime) -> None:
+        """Called about once a second by the engine: runs the intraday square-off when due."""
+        if not self.config.mis_square_off:
+            return
+        today = now.date()
+        if self._squared_off_on == today or now.time() < self.config.mis_square_off_at:
+            return
+        if now.time().hour >= 16:
+            # Started after the close: nothing intraday can be open today.
+            self._squared_off_on = today
+            return
+        self._squared_off_on = today
+        self.square_off_intraday()
+
+    def square_off_intraday(self) -> None:
+        for resting in [r for r in self._by_order.values() if r.product is Product.MIS]:
+            self._cancel(resting.order_id, "intraday square-off: MIS order cancelled")
+        for (token, product), net in list(self._net.items()):
+            if product is not Product.MIS or net == 0:
+                continue
+            instrument = self._instruments(token)
+            if instrument is None:
+                log.error("cannot square off unknown instrument %s", token)
+                continue
+            side = Side.SELL if net > 0 else Side.BUY
+            remaining = abs(net)
+            max_slice = instrument.max_order_quantity() or remaining
+            while remaining > 0:
+                quantity = min(remaining, max_slice)
+                remaining -= quantity
+                request = OrderRequest(
+                    token=token, side=side, quantity=quantity, order_type=OrderType.MARKET,
+                    product=Product.MIS, source="venue:mis-square-off",
+                )
+                order_id = OrderId(self._order_ids.next())
+                self._send(OrderSubmitted(order_id, self._clock.time_ns(), request))
+                self._accept(order_id, request)
+
+    # -- the exchange ----------------------------------------------------------------------------------
+
+    def _later(self, action: Callable[[], None]) -> None:
+        if self.config.latency_ms <= 0:
+            action()
+            return
+        asyncio.get_running_loop().call_later(self.config.latency_ms / 1000, action)
+
+    def _send(self, event: OrderEvent) -> None:
+        if self._sink is None:
+            raise RuntimeError("paper venue is not bound to an order manager")
+        self._sink(event)
+
+    def _reject(self, order_id: OrderId, reason: str) -> None:
+        self._send(OrderStatusChanged(order_id, self._clock.time_ns(), OrderStatus.REJECTED, reason))
+
+    def _accept(self, order_id: OrderId, request: OrderRequest) -> None:
+        instrument = self._instruments(request.token)
+        if instrument is None:
+            self._reject(order_id, f"unknown instrument {request.token}")
+            return
+        if not instrument.tradable:
+            self._reject(order_id, f"{instrument.tradingsymbol} is an index and cannot be traded")
+            return
+        now = self._clock.now()
+        if not self._session_open(instrument, now):
+            self._reject(
+                order_id, f"market is closed for {instrument.exchange} at {now:%H:%M:%S} IST"
+            )
+            return
+        tick = self._quotes.get(request.token)
+        stop = request.order_type in (OrderType.SL, OrderType.SL_M)
+        if (request.order_type is OrderType.MARKET or stop) and (tick is None or tick.ltp <= 0):
+            self._reject(order_id, f"no market in {instrument.tradingsymbol}: no trade yet today")
+            return
+        if stop and tick is not None and self._trigger_reached_at(request.side, request.trigger_price, tick):
+            direction = "above" if request.side is Side.BUY else "below"
+            self._reject(
+                order_id,
+                f"trigger price for a stop-loss {request.side.value.lower()} order must be "
+                f"{direction} the last traded price {to_rupees(tick.ltp)}",
+            )
+            return
+        resting = _Resting(
+            order_id, BrokerOrderId(self._broker_ids.next()), request.token, request.side,
+            request.product, request.order_type, request.validity, request.quantity, 0,
+            request.price, request.trigger_price, triggered=False,
+        )
+        self._emit_status(resting, resting.live_status, "")
+        if stop:
+            self._rest(resting)
+            return
+        if tick is not None:
+            self._match(resting, tick, aggressive=True)
+        self._after_arrival(resting, tick)
+
+    def _after_arrival(self, resting: _Resting, tick: Tick | None) -> None:
+        """What happens to the part of a just-arrived or just-triggered order that did not fill."""
+        if resting.remaining == 0:
+            return
+        if resting.validity is Validity.IOC:
+            self._emit_status(resting, OrderStatus.CANCELLED, "IOC: unfilled quantity cancelled")
+            return
+        if resting.price is None or resting.order_type in (OrderType.MARKET, OrderType.SL_M):
+            reference = tick.ltp if tick is not None else 0
+            resting.price = self._protected_price(resting, reference)
+            resting.order_type = OrderType.LIMIT
+            self._emit_status(
+                resting, OrderStatus.OPEN,
+                f"market protection: rest of the order rests as LIMIT {to_rupees(resting.price)}",
+                terms=True,
+            )
+        self._rest(resting)
+
+    def _protected_price(self, resting: _Resting, reference: int) -> Paise:
+        instrument = self._instruments(resting.token)
+        tick_size = instrument.tick_size if instrument is not None else 5
+        band = reference * self.config.market_protection_pct / 100
+        if resting.side is Side.BUY:
+            raw = int((reference + band) // tick_size) * tick_size
+        else:
+            raw = -int(-(reference - band) // tick_size) * tick_size
+        return Paise(max(raw, tick_size))
+
+    def _trigger_reached(self, resting: _Resting, tick: Tick) -> bool:
+        return self._trigger_reached_at(resting.side, resting.trigger_price, tick)
+
+    @staticmethod
+    def _trigger_reached_at(side: Side, trigger: int | None, tick: Tick) -> bool:
+        if trigger is None or tick.ltp <= 0:
+            return False
+        return tick.ltp >= trigger if side is Side.BUY else tick.ltp <= trigger
+
+    def _match(self, resting: _Resting, tick: Tick, *, aggressive: bool) -> None:
+        market = resting.order_type in (OrderType.MARKET, OrderType.SL_M) and resting.price is None
+        limit = None if market else resting.price
+        if resting.side is Side.BUY:
+            levels = tick.asks or ((tick.ask, tick.ask_qty, 1),)
+        else:
+            levels = tick.bids or ((tick.bid, tick.bid_qty, 1),)
+        for price, available, _orders in levels:
+            if resting.remaining == 0:
+                break
+            if price <= 0 or available <= 0:
+                break
+            if limit is not None and (price > limit if resting.side is Side.BUY else price < limit):
+                break
+            quantity = min(available, resting.remaining)
+            # A resting order is passive: the market came to it, so it trades at its own price.
+            fill_price = price if aggressive or limit is None else limit
+            self._fill(resting, quantity, Paise(fill_price))
+
+    def _fill(self, resting: _Resting, quantity: int, price: Paise) -> None:
+        resting.filled += quantity
+        key = (resting.token, resting.product)
+        self._net[key] = self._net.get(key, 0) + quantity * resting.side.sign
+        self._send(
+            OrderFilled(
+                resting.order_id, self._clock.time_ns(), TradeId(self._trade_ids.next()),
+                resting.token, resting.side, resting.product, quantity, price,
+            )
+        )
+
+    def _emit_status(
+        self, resting: _Resting, status: OrderStatus, message: str, *, terms: bool = False
+    ) -> None:
+        self._send(
+            OrderStatusChanged(
+                resting.order_id, self._clock.time_ns(), status, message,
+                broker_order_id=resting.broker_order_id,
+                quantity=resting.quantity if terms else None,
+                price=resting.price if terms else None,
+                trigger_price=resting.trigger_price if terms else None,
+                order_type=resting.order_type if terms else None,
+            )
+        )
+
+    def _rest(self, resting: _Resting) -> None:
+        self._by_order[resting.order_id] = resting
+        self._resting.setdefault(resting.token, []).append(resting)
+
+    def _unrest(self, resting: _Resting) -> None:
+        self._by_order.pop(resting.order_id, None)
+        book = self._resting.get(resting.token)
+        if book is not None and resting in book:
+            book.remove(resting)
+            if not book:
+                del self._resting[resting.token]
+
+    def _cancel(self, order_id: OrderId, reason: str) -> None:
+        resting = self._by_order.get(order_id)
+        if resting is None:
+            log.info("cancel of %s ignored: not open at the paper venue", order_id)
+            return
+        self._unrest(resting)
+        self._emit_status(resting, OrderStatus.CANCELLED, reason)
+
+    def _modify(self, order_id: OrderId, change: Modification) -> None:
+        resting = self._by_order.get(order_id)
+        if resting is None:
+            log.info("modify of %s ignored: not open at the paper venue", order_id)
+            return
+        if change.quantity is not None:
+            if change.quantity <= resting.filled:
+                self._emit_status(
+                    resting, resting.live_status,
+                    f"modify refused: quantity {change.quantity} is not above the filled {resting.filled}",
+                )
+                return
+            resting.quantity = change.quantity
+        if change.order_type is not None:
+            resting.order_type = change.order_type
+        if change.price is not None:
+            resting.price = change.price
+        if change.trigger_price is not None:
+            resting.trigger_price = change.trigger_price
+            resting.triggered = False
+        if resting.order_type in (OrderType.MARKET, OrderType.LIMIT):
+            resting.triggered = False
+            if resting.order_type is OrderType.MARKET:
+                resting.price = None
+        self._emit_status(resting, resting.live_status, "modified", terms=True)
+        tick = self._quotes.get(resting.token)
+        if resting.live_status is OrderStatus.OPEN and tick is not None:
+            self._unrest(resting)
+            self._match(resting, tick, aggressive=True)
+            self._after_arrival(resting, tick)

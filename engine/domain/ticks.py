@@ -1,0 +1,47 @@
+"""Market data ticks.
+
+A ``Tick`` is a tuple subclass: immutable and cheap to build, because the engine handles hundreds of
+thousands of them a second. Prices are integer paise; the timestamp is epoch nanoseconds (UTC), with
+an aware-datetime view for display.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from engine.domain.ids import InstrumentToken
+
+DepthLevel = tuple[int, int, int]
+"""(price in paise, quantity, number of orders)."""
+
+EMPTY_DEPTH: tuple[DepthLevel, ...] = ()
+
+
+class Tick(NamedTuple):
+    token: InstrumentToken
+    ltp: int
+    """Last traded price, paise."""
+    bid: int
+    """Best bid, paise; 0 when there is no bid."""
+    ask: int
+    """Best ask, paise; 0 when there is no ask."""
+    bid_qty: int
+    ask_qty: int
+    volume: int
+    oi: int
+    ts_ns: int
+    """Exchange timestamp, epoch nanoseconds UTC."""
+    last_qty: int = 0
+    bids: tuple[DepthLevel, ...] = EMPTY_DEPTH
+    """Up to 5 bid levels, best first."""
+    asks: tuple[DepthLevel, ...] = EMPTY_DEPTH
+    """Up to 5 ask levels, best first."""
+    close: int = 0
+    """Previous close, paise (for change and % change)."""
+
+    is_market_data = True  # not a field: tells catch-all bus subscribers to skip ticks
+
+    @property
+    def exchange_timestamp(self) -> datetime:
+        return datetime.fromtimestamp(self.ts_ns / 1e9, tz=UTC)

@@ -1,0 +1,29 @@
+"""The quote cache: the latest tick of every instrument, read by the venue, the gate and the UI."""
+
+from __future__ import annotations
+
+from engine.domain.ids import InstrumentToken
+from engine.domain.ticks import Tick
+
+
+class QuoteCache:
+    __slots__ = ("_ticks",)
+
+    def __init__(self) -> None:
+        self._ticks: dict[int, Tick] = {}
+
+    def update(self, tick: Tick) -> None:
+        self._ticks[tick.token] = tick
+
+    def get(self, token: InstrumentToken) -> Tick | None:
+        return self._ticks.get(token)
+
+    def ltp(self, token: InstrumentToken) -> int | None:
+        tick = self._ticks.get(token)
+        return None if tick is None else tick.ltp
+
+    def __len__(self) -> int:
+        return len(self._ticks)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._ticks

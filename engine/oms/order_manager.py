@@ -1,0 +1,226 @@
+"""The order manager: the only place orders change.
+
+Every request passes the gate; every event from a broker is checked against the order's status
+table, priced (fills get their charges), written to the journal, applied, and only then published.
+A journal write that fails leaves the order untouched and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+
+from engine.brokers.base import Broker, Modification
+from engine.core.bus import EventBus
+from engine.core.clock import Clock, ist_date_of
+from engine.domain.events import (
+    Charges,
+    EngineMessage,
+    OrderDenied,
+    OrderEvent,
+    OrderFilled,
+    OrderStatusChanged,
+    OrderSubmitted,
+    PositionChanged,
+    Severity,
+    order_event_from_journal,
+)
+from engine.domain.ids import IdFactory, InstrumentToken, OrderId
+from engine.domain.instruments import Instrument
+from engine.domain.order import Order
+from engine.domain.orders import OrderRequest, OrderStatus
+from engine.domain.positions import Position, PositionBook
+from engine.risk.gate import OrderGate
+from engine.store.journal import Journal
+
+log = logging.getLogger(__name__)
+
+ChargeModel = Callable[[Instrument, OrderFilled, date, Decimal], Charges]
+"""(instrument, fill, trade date, brokerage already paid by this order) -> charges of the fill."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The answer to a command: accepted, or refused with a reason the trader can read."""
+
+    ok: bool
+    order_id: OrderId | None = None
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+class OrderManager:
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        clock: Clock,
+        journal: Journal,
+        broker: Broker,
+        gate: OrderGate,
+        instruments: Callable[[InstrumentToken], Instrument | None],
+        positions: PositionBook,
+        charge_model: ChargeModel,
+        ids: IdFactory | None = None,
+    ) -> None:
+        self._bus = bus
+        self._clock = clock
+        self._journal = journal
+        self._broker = broker
+        self._gate = gate
+        self._instruments = instruments
+        self._charge_model = charge_model
+        self._ids = ids or IdFactory("D")
+        self.positions = positions
+        self.orders: dict[OrderId, Order] = {}
+        self.fills: list[OrderFilled] = []
+        self._brokerage_paid: dict[OrderId, Decimal] = {}
+        broker.bind(self.on_broker_event)
+
+    # -- commands ----------------------------------------------------------------------------------
+
+    def submit(self, request: OrderRequest) -> Outcome:
+        order_id = self._ids.next_order_id()
+        reason = self._gate.check(request)
+        if reason is not None:
+            denied = OrderDenied(order_id, self._clock.time_ns(), reason, request)
+            self._journal.append(denied.kind, denied.to_payload(), order_id=order_id, ts_ns=denied.ts_ns)
+            self._bus.publish(denied)
+            return Outcome(False, order_id, reason)
+        submitted = OrderSubmitted(order_id, self._clock.time_ns(), request)
+        order = self._create(submitted)
+        try:
+            self._broker.submit(order)
+        except Exception as exc:
+            log.exception("broker %s failed to take order %s", self._broker.name, order_id)
+            self._record(
+                OrderStatusChanged(order_id, self._clock.time_ns(), OrderStatus.REJECTED,
+                                   f"broker error: {exc}")
+            )
+            return Outcome(False, order_id, f"broker error: {exc}")
+        return Outcome(True, order_id)
+
+    def modify(self, order_id: OrderId, change: Modification) -> Outcome:
+        order = self.orders.get(order_id)
+        if order is None:
+            return Outcome(False, order_id, f"no order {order_id}")
+        reason = self._gate.check_modify(order, change)
+        if reason is not None:
+            self._tell(Severity.WARNING, f"modify {order_id} refused: {reason}")
+            return Outcome(False, order_id, reason)
+        self._broker.modify(order, change)
+        return Outcome(True, order_id)
+
+    def cancel(self, order_id: OrderId) -> Outcome:
+        order = self.orders.get(order_id)
+        if order is None:
+            return Outcome(False, order_id, f"no order {order_id}")
+        if not order.is_open:
+            return Outcome(False, order_id, f"order {order_id} is {order.status}")
+        if order.status is OrderStatus.PENDING_SUBMIT and self._broker.name != "paper":
+            return Outcome(False, order_id, f"order {order_id} is not yet acknowledged")
+        self._broker.cancel(order)
+        return Outcome(True, order_id)
+
+    def cancel_all(self) -> list[Outcome]:
+        return [self.cancel(order.order_id) for order in self.open_orders()]
+
+    # -- broker events -----------------------------------------------------------------------------
+
+    def on_broker_event(self, event: OrderEvent) -> None:
+        if isinstance(event, OrderSubmitted):
+            if event.order_id not in self.orders:
+                self._create(event)
+            return
+        order = self.orders.get(event.order_id)
+        if order is None:
+            log.error("%s for unknown order %s", type(event).__name__, event.order_id)
+            self._tell(Severity.ERROR, f"broker reported {event.kind} for unknown order {event.order_id}")
+            return
+        if isinstance(event, OrderFilled) and event.charges is None:
+            event = self._priced(order, event)
+        self._record(event)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def open_orders(self) -> list[Order]:
+        return [o for o in self.orders.values() if o.is_open]
+
+    # -- restart -----------------------------------------------------------------------------------
+
+    def restore(self, entries: Iterable[tuple[str, str | None, int, dict]]) -> int:
+        """Rebuild orders, fills and positions from journal entries (kind, order_id, ts, payload).
+
+        Returns how many events were applied. Nothing is published and nothing is re-journaled.
+        """
+        applied = 0
+        for kind, order_id, ts_ns, payload in entries:
+            if order_id is None:
+                continue
+            event = order_event_from_journal(kind, order_id, ts_ns, payload)
+            if isinstance(event, OrderSubmitted):
+                self.orders[event.order_id] = Order(event)
+                applied += 1
+                continue
+            order = self.orders.get(event.order_id)
+            if order is None:
+                continue  # a denial of a request that never became an order
+            if order.apply(event):
+                applied += 1
+                if isinstance(event, OrderFilled):
+                    self._book_fill(event)
+        self._broker.restore(self.open_orders())
+        return applied
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _create(self, submitted: OrderSubmitted) -> Order:
+        self._journal.append(submitted.kind, submitted.to_payload(), order_id=submitted.order_id,
+                             ts_ns=submitted.ts_ns)
+        order = self.orders[submitted.order_id] = Order(submitted)
+        self._bus.publish(submitted)
+        return order
+
+    def _record(self, event: OrderEvent) -> bool:
+        order = self.orders[event.order_id]
+        reason = order.refusal(event)
+        if reason is not None:
+            if reason != "duplicate":
+                log.warning("order %s: refused %s: %s", order.order_id, event.kind, reason)
+            return False
+        self._journal.append(event.kind, event.to_payload(), order_id=event.order_id,  # type: ignore[attr-defined]
+                             ts_ns=event.ts_ns)
+        order.apply(event)
+        if isinstance(event, OrderFilled):
+            position = self._book_fill(event)
+            self._bus.publish(event)
+            self._bus.publish(
+                PositionChanged(event.ts_ns, event.token, event.product, position.net_quantity)
+            )
+        else:
+            self._bus.publish(event)
+        return True
+
+    def _book_fill(self, fill: OrderFilled) -> Position:
+        self.fills.append(fill)
+        if fill.charges is not None:
+            paid = self._brokerage_paid.get(fill.order_id, Decimal(0))
+            self._brokerage_paid[fill.order_id] = paid + fill.charges.brokerage
+        return self.positions.apply(fill)
+
+    def _priced(self, order: Order, fill: OrderFilled) -> OrderFilled:
+        instrument = self._instruments(fill.token)
+        if instrument is None:
+            log.error("no instrument %s to price fill %s; charges left at zero", fill.token, fill.trade_id)
+            return replace(fill, charges=Charges())
+        paid = self._brokerage_paid.get(order.order_id, Decimal(0))
+        trade_date = ist_date_of(fill.ts_ns).date()
+        return replace(fill, charges=self._charge_model(instrument, fill, trade_date, paid))
+
+    def _tell(self, severity: Severity, text: str) -> None:
+        self._bus.publish(EngineMessage(self._clock.time_ns(), severity, text, source="oms"))

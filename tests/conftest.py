@@ -1,0 +1,27 @@
+"""Test set-up shared by every test: Qt offscreen, and no test touching the user's real files."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+# Qt reads these when the first QApplication is made, so they are set before anything imports Qt.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox --disable-gpu")
+os.environ.setdefault("QT_API", "pyside6")
+
+# platformdirs resolves the user data/config/log dirs from these: point them at a throwaway tree.
+_sandbox = Path(tempfile.mkdtemp(prefix="dalaldesk-tests-"))
+for variable, sub in (
+    ("XDG_DATA_HOME", "data"),
+    ("XDG_CONFIG_HOME", "config"),
+    ("XDG_STATE_HOME", "state"),
+    ("XDG_CACHE_HOME", "cache"),
+):
+    os.environ[variable] = str(_sandbox / sub)
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
