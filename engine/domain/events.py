@@ -7,37 +7,26 @@ journaled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from engine.costs import Charges
 from engine.domain.ids import BrokerOrderId, ExchangeOrderId, InstrumentToken, OrderId, TradeId
 from engine.domain.orders import OrderRequest, OrderStatus, OrderType, Product, Side, Validity
 from engine.domain.values import Paise
 
 
-@dataclass(frozen=True, slots=True)
-class Charges:
-    """Charges of one fill in exact rupees (see ``engine.costs``)."""
+_CHARGE_PARTS = ("brokerage", "stt", "exchange", "sebi", "stamp", "gst")
 
-    brokerage: Decimal = Decimal(0)
-    stt: Decimal = Decimal(0)
-    exchange: Decimal = Decimal(0)
-    sebi: Decimal = Decimal(0)
-    stamp: Decimal = Decimal(0)
-    gst: Decimal = Decimal(0)
 
-    @property
-    def total(self) -> Decimal:
-        return self.brokerage + self.stt + self.exchange + self.sebi + self.stamp + self.gst
+def _charges_payload(charges: Charges) -> dict[str, Decimal]:
+    return {name: getattr(charges, name) for name in _CHARGE_PARTS}
 
-    def to_payload(self) -> dict[str, Decimal]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> Charges:
-        return cls(**{k: Decimal(v) for k, v in payload.items()})
+def _charges_from(payload: dict[str, Any]) -> Charges:
+    return Charges(**{name: Decimal(payload[name]) for name in _CHARGE_PARTS})
 
 
 def _request_payload(request: OrderRequest) -> dict[str, Any]:
@@ -186,7 +175,7 @@ class OrderFilled(OrderEvent):
             "product": self.product.value,
             "quantity": self.quantity,
             "price": self.price,
-            "charges": None if self.charges is None else self.charges.to_payload(),
+            "charges": None if self.charges is None else _charges_payload(self.charges),
         }
 
     @classmethod
@@ -196,7 +185,7 @@ class OrderFilled(OrderEvent):
             OrderId(order_id), ts_ns, TradeId(payload["trade_id"]),
             InstrumentToken(payload["token"]), Side(payload["side"]), Product(payload["product"]),
             int(payload["quantity"]), Paise(payload["price"]),
-            None if charges is None else Charges.from_payload(charges),
+            None if charges is None else _charges_from(charges),
         )
 
 

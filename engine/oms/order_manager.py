@@ -16,8 +16,8 @@ from decimal import Decimal
 from engine.brokers.base import Broker, Modification
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, ist_date_of
+from engine.costs import Charges
 from engine.domain.events import (
-    Charges,
     EngineMessage,
     OrderDenied,
     OrderEvent,

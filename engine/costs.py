@@ -1,0 +1,404 @@
+"""Transaction charges of one fill: brokerage, STT, exchange, SEBI, stamp duty and GST.
+
+Public entry point: :func:`charges`, the charges of one fill under :data:`DEFAULT_TARIFF` (Zerodha
+brokerage on NSE/BSE statutory and exchange rates). Rates are date-aware, so a backtest of 2024
+pays 2024's STT. Every amount is an exact, unrounded ``Decimal`` in rupees; round once, at the
+end, with :meth:`Charges.rounded` or :func:`engine.domain.values.round_paisa` on a sum.
+
+Sources: ``nse_market.md`` §3.1–3.4 (NSE/FA/73061 transaction charges, NSE FATAX73524 STT from
+1 Apr 2026, nseindia.com stamp-duty page, Zerodha's brokerage page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from enum import StrEnum
+from types import MappingProxyType
+
+from engine.domain.values import ZERO, round_paisa
+
+
+class ChargeSegment(StrEnum):
+    """The charge schedule a fill falls under (not the same thing as the exchange segment)."""
+
+    EQ_DELIVERY = "EQ_DELIVERY"
+    EQ_INTRADAY = "EQ_INTRADAY"
+    FUT = "FUT"
+    OPT = "OPT"
+
+
+_SIDES = ("BUY", "SELL")
+# Kite names the derivative segments of an exchange separately; the charges are the exchange's.
+_EXCHANGE_ALIASES = {"NSE": "NSE", "NFO": "NSE", "BSE": "BSE", "BFO": "BSE"}
+
+
+def _pct(percent: str) -> Decimal:
+    return Decimal(percent) / 100
+
+
+def _per_crore(rupees: int) -> Decimal:
+    return Decimal(rupees) / 10_000_000
+
+
+def _frozen(mapping: Mapping[ChargeSegment, Decimal]) -> Mapping[ChargeSegment, Decimal]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True, slots=True)
+class Charges:
+    """Charges of one fill (or a sum of fills), exact rupees. ``total`` is always the sum."""
+
+    brokerage: Decimal = ZERO
+    stt: Decimal = ZERO
+    exchange: Decimal = ZERO
+    """Exchange transaction charges, all-in (including the IPFT contribution)."""
+    sebi: Decimal = ZERO
+    stamp: Decimal = ZERO
+    gst: Decimal = ZERO
+    total: Decimal = field(init=False)
+
+    def __post_init__(self) -> None:
+        total = self.brokerage + self.stt + self.exchange + self.sebi + self.stamp + self.gst
+        object.__setattr__(self, "total", total)
+
+    def __add__(self, other: Charges) -> Charges:
+        if not isinstance(other, Charges):
+            return NotImplemented
+        return Charges(
+            brokerage=self.brokerage + other.brokerage,
+            stt=self.stt + other.stt,
+            exchange=self.exchange + other.exchange,
+            sebi=self.sebi + other.sebi,
+            stamp=self.stamp + other.stamp,
+            gst=self.gst + other.gst,
+        )
+
+    def __radd__(self, other: object) -> Charges:
+        # Lets the built-in sum() start from its default 0.
+        if other == 0:
+            return self
+        return NotImplemented
+
+    def rounded(self) -> Charges:
+        """Each component to the paisa, half up; ``total`` is then the sum of the rounded parts.
+
+        That sum can differ by a paisa from ``round_paisa(self.total)``, the exact total rounded once.
+        """
+        return Charges(
+            **{f.name: round_paisa(getattr(self, f.name)) for f in fields(self) if f.init}
+        )
+
+    def with_stt_rounded_to_rupee(self) -> Charges:
+        """STT as a contract note shows it: rounded to the nearest rupee (Zerodha's practice).
+
+        Apply it to the STT of a whole contract note, not to each fill.
+        """
+        return replace(self, stt=self.stt.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBrokerage:
+    """Brokerage of one executed order: ``min(rate × order value, cap)``; ``rate=None`` is a flat fee.
+
+    Brokers charge per executed order, not per fill, so partial fills share one cap.
+    """
+
+    rate: Decimal | None
+    cap: Decimal
+
+    def for_fill(self, value: Decimal, already_paid: Decimal) -> Decimal:
+        """What this fill adds, given what earlier fills of the same order already paid."""
+        remaining = max(self.cap - already_paid, ZERO)
+        wanted = self.cap if self.rate is None else self.rate * value
+        return min(wanted, remaining)
+
+
+@dataclass(frozen=True, slots=True)
+class RatePeriod:
+    """Statutory and exchange rates in force from ``effective_from`` until the next period starts.
+
+    Rates are fractions of the traded value (premium for options). ``transaction`` maps an exchange
+    to its per-segment rates; an exchange missing from it has no known rates in this period.
+    """
+
+    effective_from: date
+    stt_buy: Mapping[ChargeSegment, Decimal]
+    stt_sell: Mapping[ChargeSegment, Decimal]
+    stt_option_exercise: Decimal
+    """On the intrinsic value of exercised (in-the-money) long options, paid by the buyer."""
+    transaction: Mapping[str, Mapping[ChargeSegment, Decimal]]
+    stamp_buy: Mapping[ChargeSegment, Decimal]
+    sebi: Decimal
+    gst: Decimal
+    """On brokerage, exchange charges and the SEBI fee; never on STT or stamp duty."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    """A broker's brokerage plus the dated statutory/exchange rate tables; does the arithmetic."""
+
+    name: str
+    brokerage: Mapping[ChargeSegment, OrderBrokerage]
+    periods: tuple[RatePeriod, ...]
+    """Sorted by ``effective_from``; trades before the first period are refused."""
+
+    def __post_init__(self) -> None:
+        starts = [period.effective_from for period in self.periods]
+        if not starts:
+            raise ValueError(f"tariff {self.name!r} has no rate periods")
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            raise ValueError(f"tariff {self.name!r}: rate periods must have rising start dates")
+        missing = set(ChargeSegment) - set(self.brokerage)
+        if missing:
+            raise ValueError(f"tariff {self.name!r} has no brokerage for {sorted(missing)}")
+
+    def rates_on(self, on: date) -> RatePeriod:
+        """The rate period in force on the trade date ``on``."""
+        _check_trade_date(on)
+        current: RatePeriod | None = None
+        for period in self.periods:
+            if period.effective_from > on:
+                break
+            current = period
+        if current is None:
+            raise ValueError(
+                f"tariff {self.name!r} has no rates for trades before "
+                f"{self.periods[0].effective_from.isoformat()} (trade date {on.isoformat()})"
+            )
+        return current
+
+    def charges(
+        self,
+        segment: ChargeSegment | str,
+        side: str,
+        price: Decimal | int | str | float,
+        quantity: int,
+        on: date,
+        *,
+        exchange: str = "NSE",
+        brokerage_paid: Decimal = ZERO,
+    ) -> Charges:
+        """Charges of one fill of ``quantity`` at ``price`` rupees (see :func:`charges`)."""
+        seg = _check_segment(segment)
+        buying = _check_side(side) == "BUY"
+        value = _check_price(price) * _check_quantity(quantity)
+        venue = _check_exchange(exchange)
+        if not isinstance(brokerage_paid, Decimal | int) or brokerage_paid < 0:
+            raise ValueError(
+                f"brokerage_paid must be a non-negative amount, got {brokerage_paid!r}"
+            )
+        rates = self.rates_on(on)
+        exchange_rates = rates.transaction.get(venue)
+        if exchange_rates is None:
+            raise ValueError(
+                f"tariff {self.name!r} has no {venue} transaction charges for trades on "
+                f"{on.isoformat()}"
+            )
+
+        brokerage = self.brokerage[seg].for_fill(value, Decimal(brokerage_paid))
+        stt = value * (rates.stt_buy if buying else rates.stt_sell).get(seg, ZERO)
+        txn = value * exchange_rates[seg]
+        sebi = value * rates.sebi
+        stamp = value * rates.stamp_buy[seg] if buying else ZERO
+        gst = rates.gst * (brokerage + txn + sebi)
+        return Charges(brokerage=brokerage, stt=stt, exchange=txn, sebi=sebi, stamp=stamp, gst=gst)
+
+    def exercise_stt(self, intrinsic_value: Decimal, on: date) -> Decimal:
+        """STT on an exercised long option: rate × (settlement − strike) × quantity, in rupees."""
+        if not isinstance(intrinsic_value, Decimal | int) or intrinsic_value < 0:
+            raise ValueError(
+                f"intrinsic value must be a non-negative amount, got {intrinsic_value!r}"
+            )
+        return Decimal(intrinsic_value) * self.rates_on(on).stt_option_exercise
+
+
+# --- Input checks: bad input is refused with a message that names it. ---
+
+
+def _check_segment(segment: ChargeSegment | str) -> ChargeSegment:
+    try:
+        return ChargeSegment(segment)
+    except ValueError:
+        names = ", ".join(s.value for s in ChargeSegment)
+        raise ValueError(f"unknown charge segment {segment!r}; expected one of {names}") from None
+
+
+def _check_side(side: str) -> str:
+    if side not in _SIDES:
+        raise ValueError(f"unknown side {side!r}; expected 'BUY' or 'SELL'")
+    return str(side)
+
+
+def _check_exchange(exchange: str) -> str:
+    venue = _EXCHANGE_ALIASES.get(str(exchange))
+    if venue is None:
+        raise ValueError(f"unknown exchange {exchange!r}; expected NSE or BSE (or NFO/BFO)")
+    return venue
+
+
+def _check_price(price: Decimal | int | str | float) -> Decimal:
+    if isinstance(price, bool):
+        raise TypeError(f"price must be a rupee amount, got {price!r}")
+    if isinstance(price, float):
+        # A float from JSON or a UI field: its repr is the shortest decimal that round-trips.
+        price = repr(price)
+    if not isinstance(price, Decimal | int | str):
+        raise TypeError(
+            f"price must be Decimal, int, str or float rupees, got {type(price).__name__}"
+        )
+    try:
+        amount = Decimal(price)
+    except InvalidOperation:
+        raise ValueError(f"price {price!r} is not a number") from None
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError(f"price must be a positive, finite rupee amount, got {price!r}")
+    return amount
+
+
+def _check_quantity(quantity: int) -> int:
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise TypeError(f"quantity must be an int, got {quantity!r}")
+    if quantity <= 0:
+        raise ValueError(f"quantity must be positive, got {quantity}")
+    return quantity
+
+
+def _check_trade_date(on: date) -> None:
+    # A datetime is a date subclass; which calendar day it means depends on its zone, so refuse it.
+    if isinstance(on, datetime) or not isinstance(on, date):
+        raise TypeError(f"'on' must be the trade date (datetime.date), got {on!r}")
+
+
+# --- Rate tables (nse_market.md §3.1, §3.2) ---
+
+_STAMP_BUY = _frozen(
+    {
+        ChargeSegment.EQ_DELIVERY: _per_crore(1_500),
+        ChargeSegment.EQ_INTRADAY: _per_crore(300),
+        ChargeSegment.FUT: _per_crore(200),
+        ChargeSegment.OPT: _per_crore(300),
+    }
+)
+_SEBI = _per_crore(10)
+_GST = _pct("18")
+
+
+def _stt_sell(fut: str, opt: str) -> Mapping[ChargeSegment, Decimal]:
+    return _frozen(
+        {
+            ChargeSegment.EQ_DELIVERY: _pct("0.1"),
+            ChargeSegment.EQ_INTRADAY: _pct("0.025"),
+            ChargeSegment.FUT: _pct(fut),
+            ChargeSegment.OPT: _pct(opt),
+        }
+    )
+
+
+_STT_BUY = _frozen({ChargeSegment.EQ_DELIVERY: _pct("0.1")})
+
+
+def _exchange_rates(cash: Decimal, fut: Decimal, opt: Decimal) -> Mapping[ChargeSegment, Decimal]:
+    return _frozen(
+        {
+            ChargeSegment.EQ_DELIVERY: cash,
+            ChargeSegment.EQ_INTRADAY: cash,
+            ChargeSegment.FUT: fut,
+            ChargeSegment.OPT: opt,
+        }
+    )
+
+
+# NSE since 1 Mar 2026: IPFT folded into one all-in charge per crore (NSE/FA/73061).
+_NSE_ALL_IN = _exchange_rates(_per_crore(307), _per_crore(183), _per_crore(3_553))
+# BSE from 1 Oct 2024 (flat "true-to-label" charges): A/B-group equity ₹375/cr; no charge on
+# futures. For options this is the SENSEX/BANKEX rate (₹3,250/cr of premium), the BSE options
+# that trade; SENSEX 50 and stock options are ₹50/cr and are not distinguished here.
+_BSE_FLAT = _exchange_rates(_per_crore(375), ZERO, _per_crore(3_250))
+
+_UP_TO_SEP_2024 = RatePeriod(
+    # Finance Act 2023 set futures/options STT to 0.0125%/0.0625% from 1 Apr 2023; earlier trades
+    # are refused rather than charged at the wrong rates. Exchange charges were slab-based then:
+    # these are the top-slab NSE rates Zerodha published [S]. BSE's slab rates are not tabulated.
+    effective_from=date(2023, 4, 1),
+    stt_buy=_STT_BUY,
+    stt_sell=_stt_sell(fut="0.0125", opt="0.0625"),
+    stt_option_exercise=_pct("0.125"),
+    transaction=MappingProxyType(
+        {"NSE": _exchange_rates(_pct("0.00322"), _pct("0.00188"), _pct("0.0495"))}
+    ),
+    stamp_buy=_STAMP_BUY,
+    sebi=_SEBI,
+    gst=_GST,
+)
+_OCT_2024_TO_FEB_2026 = RatePeriod(
+    effective_from=date(2024, 10, 1),
+    stt_buy=_STT_BUY,
+    stt_sell=_stt_sell(fut="0.02", opt="0.1"),
+    stt_option_exercise=_pct("0.125"),
+    # Transaction charge plus IPFT: 297+10, 173+10 and 3,503+50 per crore. GST is charged on the
+    # IPFT part too (Zerodha's practice; Upstox differs), so the all-in sum is what matters.
+    transaction=MappingProxyType(
+        {
+            "NSE": _exchange_rates(
+                _per_crore(297 + 10), _per_crore(173 + 10), _per_crore(3_503 + 50)
+            ),
+            "BSE": _BSE_FLAT,
+        }
+    ),
+    stamp_buy=_STAMP_BUY,
+    sebi=_SEBI,
+    gst=_GST,
+)
+_MAR_2026 = replace(
+    _OCT_2024_TO_FEB_2026,
+    effective_from=date(2026, 3, 1),
+    transaction=MappingProxyType({"NSE": _NSE_ALL_IN, "BSE": _BSE_FLAT}),
+)
+_FROM_APR_2026 = replace(
+    _MAR_2026,
+    # Finance Act 2026 (NSE FATAX73524).
+    effective_from=date(2026, 4, 1),
+    stt_sell=_stt_sell(fut="0.05", opt="0.15"),
+    stt_option_exercise=_pct("0.15"),
+)
+
+ZERODHA_BROKERAGE: Mapping[ChargeSegment, OrderBrokerage] = MappingProxyType(
+    {
+        ChargeSegment.EQ_DELIVERY: OrderBrokerage(rate=ZERO, cap=ZERO),
+        ChargeSegment.EQ_INTRADAY: OrderBrokerage(rate=_pct("0.03"), cap=Decimal(20)),
+        ChargeSegment.FUT: OrderBrokerage(rate=_pct("0.03"), cap=Decimal(20)),
+        ChargeSegment.OPT: OrderBrokerage(rate=None, cap=Decimal(20)),
+    }
+)
+
+DEFAULT_TARIFF = Tariff(
+    name="Zerodha",
+    brokerage=ZERODHA_BROKERAGE,
+    periods=(_UP_TO_SEP_2024, _OCT_2024_TO_FEB_2026, _MAR_2026, _FROM_APR_2026),
+)
+
+
+def charges(
+    segment: ChargeSegment | str,
+    side: str,
+    price: Decimal | int | str | float,
+    quantity: int,
+    on: date,
+    *,
+    exchange: str = "NSE",
+    brokerage_paid: Decimal = ZERO,
+) -> Charges:
+    """Charges of one fill under :data:`DEFAULT_TARIFF`, exact and unrounded.
+
+    ``segment``: ``"EQ_DELIVERY"``, ``"EQ_INTRADAY"``, ``"FUT"`` or ``"OPT"``. ``side``: ``"BUY"`` or
+    ``"SELL"``. ``price`` in **rupees** per unit (the option premium for options; convert integer
+    paise with ``to_rupees`` first). ``quantity`` in units, not lots. ``on``: the trade date.
+    ``brokerage_paid``: brokerage already charged to this order by its earlier partial fills;
+    brokerage is per executed order, so the result holds only what is left under the order's cap.
+    """
+    return DEFAULT_TARIFF.charges(
+        segment, side, price, quantity, on, exchange=exchange, brokerage_paid=brokerage_paid
+    )

@@ -1,0 +1,52 @@
+"""A demonstration strategy: trades near-the-money NIFTY options on the simulated market.
+
+It exists so `dalaldesk --headless --demo` shows the whole path (tick -> order -> fill -> P&L)
+working; it is not a trading idea.
+"""
+
+from __future__ import annotations
+
+import random
+
+from engine.api import EngineApi
+from engine.domain.instruments import Instrument
+from engine.domain.orders import OrderType, Product, Side
+from engine.domain.ticks import Tick
+
+
+class DemoStrategy:
+    def __init__(self, api: EngineApi, *, seed: int = 1, every_ticks: int = 400, underlying: str = "NIFTY") -> None:
+        self._api = api
+        self._rng = random.Random(seed)
+        self._every = every_ticks
+        self._seen = 0
+        self._options: list[Instrument] = [
+            i for i in api.instruments.search(underlying=underlying, limit=100_000) if i.is_option
+        ]
+        self.orders_placed = 0
+        self.denials = 0
+
+    def on_tick(self, tick: Tick) -> None:
+        self._seen += 1
+        if self._seen % self._every or not self._options:
+            return
+        instrument = self._rng.choice(self._options)
+        quote = self._api.quote(instrument.token)
+        if quote is None or quote.bid <= 0 or quote.ask <= 0:
+            return
+        side = self._rng.choice((Side.BUY, Side.SELL))
+        lots = self._rng.randint(1, 3)
+        if self._rng.random() < 0.5:
+            outcome = self._api.place_order(
+                instrument.token, side, lots * instrument.lot_size, OrderType.MARKET,
+                product=Product.MIS, source="strategy:demo",
+            )
+        else:
+            price = quote.bid if side is Side.BUY else quote.ask
+            outcome = self._api.place_order(
+                instrument.token, side, lots * instrument.lot_size, OrderType.LIMIT,
+                product=Product.MIS, price=str(price / 100), source="strategy:demo",
+            )
+        self.orders_placed += 1
+        if not outcome:
+            self.denials += 1

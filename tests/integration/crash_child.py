@@ -1,0 +1,117 @@
+"""Child process of the crash-recovery test.
+
+`trade DB SEED N`: runs the engine on the simulated market and places N random orders (with some
+modifies and cancels), printing one line per acknowledgement and per fill as soon as the engine
+has published it. The parent kills this process with SIGKILL at a random line.
+
+`verify DB`: builds the engine on the same database (it restores from the journal) and prints the
+restored orders, fills and positions as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+
+from engine.domain.events import OrderFilled, OrderStatusChanged
+from engine.domain.instruments import InstrumentType
+from engine.domain.orders import OrderType, Product, Side, Validity
+from engine.marketdata.simulated import SimulatedMarketConfig
+from engine.runtime import Engine, EngineConfig
+
+
+def build(db: str, seed: int) -> Engine:
+    return Engine.build(
+        EngineConfig(
+            db_url=f"sqlite:///{db}",
+            market=SimulatedMarketConfig(seed=seed, always_open=True, strikes_each_side=10),
+            always_open=True,
+        )
+    )
+
+
+def trade(db: str, seed: int, count: int) -> None:
+    engine = build(db, seed)
+    out = sys.stdout
+
+    def on_status(event: OrderStatusChanged) -> None:
+        out.write(f"ACK {event.order_id} {event.status.name}\n")
+        out.flush()
+
+    def on_fill(event: OrderFilled) -> None:
+        out.write(f"FILL {event.trade_id} {event.order_id} {event.quantity} {event.price}\n")
+        out.flush()
+
+    engine.api.subscribe(OrderStatusChanged, on_status)
+    engine.api.subscribe(OrderFilled, on_fill)
+    rng = random.Random(seed)
+    tradable = [i for i in engine.registry if i.tradable]
+    for _ in range(count):
+        for tick in engine.market.step(0.05):
+            engine.on_tick(tick)
+        action = rng.random()
+        open_orders = [o for o in engine.api.orders() if o.status.is_open]
+        if action < 0.1 and open_orders:
+            engine.api.cancel(rng.choice(open_orders).order_id)
+            continue
+        if action < 0.15 and open_orders:
+            order = rng.choice(open_orders)
+            if order.price is not None:
+                engine.api.modify(order.order_id, price=order.price + order.instrument.tick_size / 100)
+            continue
+        instrument = rng.choice(tradable)
+        quote = engine.api.quote(instrument.token)
+        if quote is None or quote.bid <= 0 or quote.ask <= 0:
+            continue
+        side = rng.choice((Side.BUY, Side.SELL))
+        lots = rng.randint(1, 3)
+        if instrument.instrument_type is InstrumentType.EQ:
+            product = rng.choice((Product.CNC, Product.MIS))
+        else:
+            product = rng.choice((Product.NRML, Product.MIS))
+        kind = rng.random()
+        if kind < 0.35:
+            engine.api.place_order(instrument.token, side, lots * instrument.lot_size, OrderType.MARKET,
+                                   product=product, source="crash-test")
+        else:
+            # At or a few ticks away from the touch: some fill at once, some rest.
+            away = rng.randint(-2, 3) * instrument.tick_size
+            touch = quote.bid if side is Side.BUY else quote.ask
+            price = max(instrument.tick_size, touch - away if side is Side.BUY else touch + away)
+            validity = Validity.IOC if kind > 0.9 else Validity.DAY
+            engine.api.place_order(instrument.token, side, lots * instrument.lot_size, OrderType.LIMIT,
+                                   product=product, validity=validity, price=str(price / 100),
+                                   source="crash-test")
+    out.write("DONE\n")
+    out.flush()
+    engine.close()
+
+
+def verify(db: str) -> None:
+    engine = build(db, 1)
+    orders = {
+        o.order_id: {"status": o.status.name, "filled": o.filled_quantity, "quantity": o.quantity}
+        for o in engine.api.orders()
+    }
+    fills = {
+        f.order_id + "/" + f.trade_id: {"quantity": f.quantity, "price": str(f.price)}
+        for f in engine.api.trades()
+    }
+    positions = {
+        f"{p.instrument.token}/{p.product.value}": {
+            "net": p.net_quantity, "buy": p.buy_quantity, "sell": p.sell_quantity,
+            "realised": str(p.realised), "charges": str(p.charges),
+        }
+        for p in engine.api.positions()
+    }
+    resting = engine.venue.resting_count
+    print(json.dumps({"orders": orders, "fills": fills, "positions": positions, "resting": resting}))
+    engine.close()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "trade":
+        trade(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        verify(sys.argv[2])
