@@ -63,3 +63,10 @@ def format_rupees(paise: int) -> str:
             groups.insert(0, head)
         digits = ",".join([*groups, tail])
     return f"{sign}{digits}.{frac:02d}"
+
+
+def rupees_text(paise: int) -> str:
+    """Plain rupees with two decimals for messages: 100.05, 0.10, -3.00."""
+    sign = "-" if paise < 0 else ""
+    whole, frac = divmod(abs(paise), 100)
+    return f"{sign}{whole}.{frac:02d}"

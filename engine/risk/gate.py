@@ -15,7 +15,7 @@ from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.order import Order
 from engine.domain.orders import OrderRequest, OrderType, Product
-from engine.domain.values import to_rupees
+from engine.domain.values import rupees_text
 
 InstrumentLookup = Callable[[InstrumentToken], Instrument | None]
 Check = Callable[[OrderRequest, Instrument], str | None]
@@ -28,11 +28,11 @@ def _price_problem(label: str, value: object, instrument: Instrument) -> str | N
     if not isinstance(value, int) or isinstance(value, bool):
         return f"{label} must be a whole number of paise, not {value!r}"
     if value <= 0:
-        return f"{label} {to_rupees(value)} must be positive"
+        return f"{label} {rupees_text(value)} must be positive"
     if value % instrument.tick_size:
         return (
-            f"{label} {to_rupees(value)} is not a multiple of the tick size "
-            f"{to_rupees(instrument.tick_size)} of {instrument.tradingsymbol}"
+            f"{label} {rupees_text(value)} is not a multiple of the tick size "
+            f"{rupees_text(instrument.tick_size)} of {instrument.tradingsymbol}"
         )
     return None
 
@@ -99,8 +99,8 @@ class OrderGate:
                 if wrong_side:
                     relation = "below" if request.side.sign > 0 else "above"
                     return (
-                        f"limit price {to_rupees(request.price)} is {relation} the trigger "
-                        f"{to_rupees(request.trigger_price)}: the order could never fill"
+                        f"limit price {rupees_text(request.price)} is {relation} the trigger "
+                        f"{rupees_text(request.trigger_price)}: the order could never fill"
                     )
         elif request.trigger_price is not None:
             return f"a {request.order_type} order takes no trigger price"

@@ -32,7 +32,7 @@ from engine.domain.orders import (
     Validity,
 )
 from engine.domain.ticks import Tick
-from engine.domain.values import Paise, to_rupees
+from engine.domain.values import Paise, rupees_text
 from engine.marketdata.quotes import QuoteCache
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ class PaperVenue:
             self._reject(
                 order_id,
                 f"trigger price for a stop-loss {request.side.value.lower()} order must be "
-                f"{direction} the last traded price {to_rupees(tick.ltp)}",
+                f"{direction} the last traded price {rupees_text(tick.ltp)}",
             )
             return
         resting = _Resting(
@@ -252,7 +252,7 @@ class PaperVenue:
             resting.order_type = OrderType.LIMIT
             self._emit_status(
                 resting, OrderStatus.OPEN,
-                f"market protection: rest of the order rests as LIMIT {to_rupees(resting.price)}",
+                f"market protection: rest of the order rests as LIMIT {rupees_text(resting.price)}",
                 terms=True,
             )
         self._rest(resting)
