@@ -1,0 +1,174 @@
+"""Opening the desk's database: SQLite by default, any SQLAlchemy URL for a shared book.
+
+``open_database()`` with no URL uses ``<user data dir>/dalaldesk.db``. Every open runs the Alembic
+migrations to head, so a new file and one written by an older version both come up on the current
+schema.
+
+Secrets never reach the database: credentials live only in the OS keyring, journal payloads that
+carry a credential-named key are refused (``engine.store.codec``), and the URL is only ever shown
+through ``redact_url`` (``Database.url``), which masks a password in it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from engine.store.errors import SchemaError, StoreError
+from engine.store.journal import Journal
+from engine.store.migrate import upgrade_to_head
+from engine.store.urls import default_database_path, redact_url, sqlite_url
+
+logger = logging.getLogger(__name__)
+
+Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
+SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = ("NORMAL", "FULL", "EXTRA")
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+
+class Database:
+    """An open database at the current schema, with its one journal writer."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._journal: Journal | None = None
+        self._closed = False
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password masked: safe for logs and the status bar."""
+        return redact_url(self._engine.url)
+
+    @property
+    def dialect_name(self) -> str:
+        return self._engine.dialect.name
+
+    @property
+    def journal(self) -> Journal:
+        """The journal of this database; one per database, since it is the single writer."""
+        if self._closed:
+            raise StoreError(f"database {self.url} is closed")
+        if self._journal is None:
+            self._journal = Journal(self._engine)
+        return self._journal
+
+    def close(self) -> None:
+        """Close the journal and every pooled connection; closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._journal is not None:
+            self._journal.close()
+        self._engine.dispose()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Database({self.url!r})"
+
+
+def open_database(
+    url: str | URL | None = None,
+    *,
+    synchronous: Synchronous = "NORMAL",
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+) -> Database:
+    """Open (creating if needed) the database at ``url`` and migrate it to the current schema.
+
+    ``None`` means the default SQLite file in the user data directory. For SQLite, ``synchronous``
+    picks the durability: ``NORMAL`` survives a crash of this process (what the journal promises),
+    ``FULL`` or ``EXTRA`` also a power loss, at the price of an fsync per commit.
+    """
+    level = str(synchronous).upper()
+    if level not in SYNCHRONOUS_LEVELS:
+        raise ValueError(f"synchronous must be one of {SYNCHRONOUS_LEVELS}, not {synchronous!r}")
+    if (
+        isinstance(busy_timeout_ms, bool)
+        or not isinstance(busy_timeout_ms, int)
+        or busy_timeout_ms < 0
+    ):
+        raise ValueError(f"busy_timeout_ms must be a non-negative int, not {busy_timeout_ms!r}")
+
+    parsed = _parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        _create_parent_directory(parsed)
+    try:
+        engine = create_engine(parsed)
+    except (ArgumentError, ImportError) as exc:
+        raise StoreError(f"cannot open database {redact_url(parsed)}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        _set_sqlite_pragmas_on_connect(engine, level, busy_timeout_ms)
+
+    try:
+        upgrade_to_head(engine)
+    except SchemaError:
+        engine.dispose()
+        raise
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        reason = getattr(exc, "orig", None) or type(exc).__name__
+        raise StoreError(f"cannot open database {redact_url(parsed)}: {reason}") from exc
+    database = Database(engine)
+    logger.info("opened database %s", database.url)
+    return database
+
+
+def _parse_url(url: str | URL | None) -> URL:
+    if url is None:
+        return sqlite_url(default_database_path())
+    try:
+        return make_url(url)
+    except ArgumentError:
+        # Neither the text nor SQLAlchemy's message (which quotes it) is repeated: it may hold a
+        # password.
+        raise ValueError(
+            "database URL could not be parsed; expected dialect+driver://user@host/name"
+        ) from None
+
+
+def _create_parent_directory(url: URL) -> None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _set_sqlite_pragmas_on_connect(engine: Engine, synchronous: str, busy_timeout_ms: int) -> None:
+    in_memory = engine.url.database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            # busy_timeout first: switching to WAL needs a lock another process may hold.
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal" and not in_memory:
+                logger.warning(
+                    "SQLite database %s stays in %s mode (WAL unavailable on this filesystem?)",
+                    redact_url(engine.url),
+                    mode,
+                )
+            cursor.execute(f"PRAGMA synchronous = {synchronous}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()

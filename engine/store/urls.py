@@ -1,0 +1,56 @@
+"""Database URLs: the default location, and a form that is safe to show or log.
+
+A URL can carry a password (``postgresql://desk:secret@host/book``). Whatever is shown to the
+trader, written to a log or a crash report goes through ``redact_url`` first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+import platformdirs
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+APP_NAME = "dalaldesk"
+DATABASE_FILE_NAME = "dalaldesk.db"
+MASK = "***"
+UNREADABLE_URL = "<unreadable database URL>"
+
+# Query parameters whose values may be credentials for some driver (libpq's ``password``,
+# ODBC's ``pwd``, cloud drivers' tokens). Matched as substrings of the lower-cased name.
+_SECRET_QUERY_WORDS = ("password", "passwd", "pwd", "secret", "token", "key", "credential")
+
+
+def default_database_path() -> Path:
+    """``<user data dir>/dalaldesk.db`` for this OS user (platformdirs decides the directory)."""
+    return Path(platformdirs.user_data_dir(APP_NAME)) / DATABASE_FILE_NAME
+
+
+def sqlite_url(path: Path) -> URL:
+    """A SQLite URL for a file path; built from parts so no character in the path needs escaping."""
+    return URL.create("sqlite", database=str(path))
+
+
+def redact_url(url: str | URL) -> str:
+    """The URL as a string with its password and any credential-like query values masked.
+
+    Text that does not parse as a URL is never echoed back: it might be a secret pasted by mistake.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return UNREADABLE_URL
+    rendered = parsed.set(query={}).render_as_string(hide_password=True)
+    if not parsed.query:
+        return rendered
+    masked_query = {
+        name: MASK if _looks_secret(name) else value for name, value in parsed.query.items()
+    }
+    return f"{rendered}?{urlencode(sorted(masked_query.items()), doseq=True, safe='*/')}"
+
+
+def _looks_secret(query_name: str) -> bool:
+    lowered = query_name.lower()
+    return any(word in lowered for word in _SECRET_QUERY_WORDS)
