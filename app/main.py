@@ -13,15 +13,26 @@ from engine.runtime import EngineConfig
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="dalaldesk", description="DalalDesk trading workstation")
-    parser.add_argument("--broker", default="paper", choices=["paper", "kite", "xts"],
-                        help="where orders go (default: the built-in paper market)")
+    parser.add_argument(
+        "--broker",
+        default="paper",
+        choices=["paper", "kite", "xts"],
+        help="where orders go (default: the built-in paper market)",
+    )
     parser.add_argument("--db", default=None, help="SQLAlchemy URL of the journal database")
     parser.add_argument("--headless", action="store_true", help="run the engine without a window")
-    parser.add_argument("--duration", type=float, default=60.0,
-                        help="headless: seconds to run before printing the summary")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=60.0,
+        help="headless: seconds to run before printing the summary",
+    )
     parser.add_argument("--demo", action="store_true", help="headless: run the demo strategy")
-    parser.add_argument("--always-open", action="store_true",
-                        help="keep the simulated market open outside NSE hours")
+    parser.add_argument(
+        "--always-open",
+        action="store_true",
+        help="keep the simulated market open outside NSE hours",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed of the simulated market")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="paper venue latency")
     parser.add_argument("--log-level", default="WARNING")
@@ -41,7 +52,9 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     config = engine_config(args)
     if args.headless:
         from engine.headless import main as headless_main

@@ -24,6 +24,7 @@ from engine.domain.events import (
 )
 from engine.domain.ids import InstrumentToken, OrderId
 from engine.domain.instruments import Instrument
+from engine.domain.order import Order
 from engine.domain.orders import OrderRequest, OrderStatus, OrderType, Product, Side, Validity
 from engine.domain.positions import Position, PositionBook
 from engine.domain.ticks import Tick
@@ -154,10 +155,16 @@ class EngineApi:
         """Place an order with prices in rupees (``Decimal('101.05')`` or ``'101.05'``)."""
         return self.place(
             OrderRequest(
-                token=InstrumentToken(int(token)), side=Side(side), quantity=quantity,
-                order_type=OrderType(order_type), product=Product(product),
-                validity=Validity(validity), price=_price(price),
-                trigger_price=_price(trigger_price), tag=tag, source=source,
+                token=InstrumentToken(int(token)),
+                side=Side(side),
+                quantity=quantity,
+                order_type=OrderType(order_type),
+                product=Product(product),
+                validity=Validity(validity),
+                price=_price(price),
+                trigger_price=_price(trigger_price),
+                tag=tag,
+                source=source,
             )
         )
 
@@ -171,7 +178,9 @@ class EngineApi:
         order_type: OrderType | str | None = None,
     ) -> Outcome:
         change = Modification(
-            quantity=quantity, price=_price(price), trigger_price=_price(trigger_price),
+            quantity=quantity,
+            price=_price(price),
+            trigger_price=_price(trigger_price),
             order_type=None if order_type is None else OrderType(order_type),
         )
         return self._orders.modify(OrderId(order_id), change)
@@ -182,7 +191,9 @@ class EngineApi:
     def cancel_all(self) -> list[Outcome]:
         return self._orders.cancel_all()
 
-    def square_off(self, token: InstrumentToken | int, product: Product | str, *, source: str = "square-off") -> list[Outcome]:
+    def square_off(
+        self, token: InstrumentToken | int, product: Product | str, *, source: str = "square-off"
+    ) -> list[Outcome]:
         """Close one position with MARKET orders, sliced at the freeze quantity."""
         position = self._positions.get(InstrumentToken(int(token)), Product(product))
         if position is None or position.net_quantity == 0:
@@ -197,8 +208,14 @@ class EngineApi:
             remaining -= quantity
             outcomes.append(
                 self.place(
-                    OrderRequest(position.token, side, quantity, OrderType.MARKET, position.product,
-                                 source=source)
+                    OrderRequest(
+                        position.token,
+                        side,
+                        quantity,
+                        OrderType.MARKET,
+                        position.product,
+                        source=source,
+                    )
                 )
             )
         return outcomes
@@ -225,9 +242,15 @@ class EngineApi:
     def trades(self) -> list[TradeSnapshot]:
         return [
             TradeSnapshot(
-                f.trade_id, f.order_id, self.instruments.get(f.token), f.side, f.product,
-                f.quantity, to_rupees(f.price),
-                f.charges.total if f.charges is not None else Decimal(0), f.ts_ns,
+                f.trade_id,
+                f.order_id,
+                self.instruments.get(f.token),
+                f.side,
+                f.product,
+                f.quantity,
+                to_rupees(f.price),
+                f.charges.total if f.charges is not None else Decimal(0),
+                f.ts_ns,
             )
             for f in self._orders.fills
         ]
@@ -246,13 +269,26 @@ class EngineApi:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _order_snapshot(self, o) -> OrderSnapshot:  # type: ignore[no-untyped-def]
+    def _order_snapshot(self, o: Order) -> OrderSnapshot:
         return OrderSnapshot(
-            o.order_id, self.instruments.get(o.token), o.side, o.quantity, o.filled_quantity,
-            o.pending_quantity, o.order_type, o.product, o.validity,
+            o.order_id,
+            self.instruments.get(o.token),
+            o.side,
+            o.quantity,
+            o.filled_quantity,
+            o.pending_quantity,
+            o.order_type,
+            o.product,
+            o.validity,
             None if o.price is None else to_rupees(o.price),
             None if o.trigger_price is None else to_rupees(o.trigger_price),
-            o.average_price, o.status, o.status_message, o.tag, o.source, o.created_ns, o.updated_ns,
+            o.average_price,
+            o.status,
+            o.status_message,
+            o.tag,
+            o.source,
+            o.created_ns,
+            o.updated_ns,
         )
 
     def _position_snapshot(self, p: Position) -> PositionSnapshot:
@@ -261,7 +297,17 @@ class EngineApi:
         pnl = p.pnl(mark) if ltp is not None or p.net_quantity == 0 else p.realised
         unrealised = pnl - p.realised
         return PositionSnapshot(
-            self.instruments.get(p.token), p.product, p.net_quantity, p.overnight_quantity,
-            p.average_price, None if ltp is None else to_rupees(ltp), p.buy_quantity,
-            p.sell_quantity, p.realised, unrealised, pnl, p.charges, pnl - p.charges,
+            self.instruments.get(p.token),
+            p.product,
+            p.net_quantity,
+            p.overnight_quantity,
+            p.average_price,
+            None if ltp is None else to_rupees(ltp),
+            p.buy_quantity,
+            p.sell_quantity,
+            p.realised,
+            unrealised,
+            pnl,
+            p.charges,
+            pnl - p.charges,
         )

@@ -107,21 +107,38 @@ class Engine:
             return calendar.is_open(now, "FO" if instrument.is_derivative else "CM")
 
         venue = PaperVenue(
-            instruments=registry.find, quotes=quotes, clock=clock, session_open=session_open,
+            instruments=registry.find,
+            quotes=quotes,
+            clock=clock,
+            session_open=session_open,
             config=config.paper,
         )
         database = open_database(config.db_url)
         journal = database.journal
         positions = PositionBook(clock.now().date())
         orders = OrderManager(
-            bus=bus, clock=clock, journal=journal, broker=venue,
+            bus=bus,
+            clock=clock,
+            journal=journal,
+            broker=venue,
             gate=OrderGate(registry.find, lambda: clock.now().date()),
-            instruments=registry.find, positions=positions, charge_model=default_charge_model,
+            instruments=registry.find,
+            positions=positions,
+            charge_model=default_charge_model,
         )
         engine = cls(
-            config=config, clock=clock, bus=bus, calendar=calendar, registry=registry,
-            market=market, quotes=quotes, database=database, journal=journal,
-            positions=positions, venue=venue, orders=orders,
+            config=config,
+            clock=clock,
+            bus=bus,
+            calendar=calendar,
+            registry=registry,
+            market=market,
+            quotes=quotes,
+            database=database,
+            journal=journal,
+            positions=positions,
+            venue=venue,
+            orders=orders,
         )
         engine.restore()
         return engine

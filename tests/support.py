@@ -22,26 +22,57 @@ from engine.risk.gate import OrderGate
 from engine.store import Database, open_database
 
 NIFTY_CE = Instrument(
-    token=make_token(47164, Segment.NFO_OPT), exchange=Exchange.NFO, segment=Segment.NFO_OPT,
-    tradingsymbol="NIFTY26DEC26000CE", name="NIFTY", instrument_type=InstrumentType.CE,
-    underlying="NIFTY", tick_size=5, lot_size=65, expiry=date(2026, 12, 29), strike=2_600_000,
-    freeze_quantity=1800, exchange_token=47164,
+    token=make_token(47164, Segment.NFO_OPT),
+    exchange=Exchange.NFO,
+    segment=Segment.NFO_OPT,
+    tradingsymbol="NIFTY26DEC26000CE",
+    name="NIFTY",
+    instrument_type=InstrumentType.CE,
+    underlying="NIFTY",
+    tick_size=5,
+    lot_size=65,
+    expiry=date(2026, 12, 29),
+    strike=2_600_000,
+    freeze_quantity=1800,
+    exchange_token=47164,
 )
 NIFTY_FUT = Instrument(
-    token=make_token(47100, Segment.NFO_FUT), exchange=Exchange.NFO, segment=Segment.NFO_FUT,
-    tradingsymbol="NIFTY26DECFUT", name="NIFTY", instrument_type=InstrumentType.FUT,
-    underlying="NIFTY", tick_size=10, lot_size=65, expiry=date(2026, 12, 29),
-    freeze_quantity=1800, exchange_token=47100,
+    token=make_token(47100, Segment.NFO_FUT),
+    exchange=Exchange.NFO,
+    segment=Segment.NFO_FUT,
+    tradingsymbol="NIFTY26DECFUT",
+    name="NIFTY",
+    instrument_type=InstrumentType.FUT,
+    underlying="NIFTY",
+    tick_size=10,
+    lot_size=65,
+    expiry=date(2026, 12, 29),
+    freeze_quantity=1800,
+    exchange_token=47100,
 )
 RELIANCE = Instrument(
-    token=make_token(2885, Segment.NSE), exchange=Exchange.NSE, segment=Segment.NSE,
-    tradingsymbol="RELIANCE", name="RELIANCE INDUSTRIES", instrument_type=InstrumentType.EQ,
-    underlying="RELIANCE", tick_size=10, lot_size=1, exchange_token=2885,
+    token=make_token(2885, Segment.NSE),
+    exchange=Exchange.NSE,
+    segment=Segment.NSE,
+    tradingsymbol="RELIANCE",
+    name="RELIANCE INDUSTRIES",
+    instrument_type=InstrumentType.EQ,
+    underlying="RELIANCE",
+    tick_size=10,
+    lot_size=1,
+    exchange_token=2885,
 )
 NIFTY_INDEX = Instrument(
-    token=InstrumentToken(256265), exchange=Exchange.NSE, segment=Segment.INDICES,
-    tradingsymbol="NIFTY 50", name="NIFTY 50", instrument_type=InstrumentType.INDEX,
-    underlying="NIFTY", tick_size=5, lot_size=1, exchange_token=1001,
+    token=InstrumentToken(256265),
+    exchange=Exchange.NSE,
+    segment=Segment.INDICES,
+    tradingsymbol="NIFTY 50",
+    name="NIFTY 50",
+    instrument_type=InstrumentType.INDEX,
+    underlying="NIFTY",
+    tick_size=5,
+    lot_size=1,
+    exchange_token=1001,
 )
 INSTRUMENTS = (NIFTY_CE, NIFTY_FUT, RELIANCE, NIFTY_INDEX)
 
@@ -60,9 +91,19 @@ def quote(
     ts_ns: int = 0,
 ) -> Tick:
     return Tick(
-        token=instrument.token, ltp=ltp if ltp is not None else (bid + ask) // 2 // instrument.tick_size * instrument.tick_size,
-        bid=bid, ask=ask, bid_qty=size, ask_qty=size, volume=1000, oi=0, ts_ns=ts_ns,
-        bids=bids or ((bid, size, 3),), asks=asks or ((ask, size, 3),),
+        token=instrument.token,
+        ltp=ltp
+        if ltp is not None
+        else (bid + ask) // 2 // instrument.tick_size * instrument.tick_size,
+        bid=bid,
+        ask=ask,
+        bid_qty=size,
+        ask_qty=size,
+        volume=1000,
+        oi=0,
+        ts_ns=ts_ns,
+        bids=bids or ((bid, size, 3),),
+        asks=asks or ((ask, size, 3),),
     )
 
 
@@ -90,8 +131,12 @@ class Desk:
     def reopen(self) -> Desk:
         """A new order manager and venue on the same journal file, as after a restart."""
         self.database.close()
-        return make_desk(Path(self.database.engine.url.database or ""), clock=self.clock,
-                         config=self.venue.config, restore=True)
+        return make_desk(
+            Path(self.database.engine.url.database or ""),
+            clock=self.clock,
+            config=self.venue.config,
+            restore=True,
+        )
 
 
 def make_desk(
@@ -108,16 +153,24 @@ def make_desk(
     registry.add_all(INSTRUMENTS)
     session_open = [True]
     venue = PaperVenue(
-        instruments=registry.find, quotes=quotes, clock=clock,
-        session_open=lambda instrument, now: session_open[0], config=config or PaperConfig(),
+        instruments=registry.find,
+        quotes=quotes,
+        clock=clock,
+        session_open=lambda instrument, now: session_open[0],
+        config=config or PaperConfig(),
     )
     bus.subscribe(Tick, venue.on_tick)
     database = open_database(f"sqlite:///{db_path}")
     positions = PositionBook(clock.now().date())
     oms = OrderManager(
-        bus=bus, clock=clock, journal=database.journal, broker=venue,
-        gate=OrderGate(registry.find, lambda: clock.now().date()), instruments=registry.find,
-        positions=positions, charge_model=default_charge_model,
+        bus=bus,
+        clock=clock,
+        journal=database.journal,
+        broker=venue,
+        gate=OrderGate(registry.find, lambda: clock.now().date()),
+        instruments=registry.find,
+        positions=positions,
+        charge_model=default_charge_model,
     )
     if restore:
         oms.restore((e.kind, e.order_id, e.ts_ns, e.payload) for e in database.journal.read())

@@ -26,13 +26,15 @@ class QuoteTableModel(QAbstractTableModel):
         self._api = api
         self._instruments = instruments
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._instruments)
 
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ):
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
             return COLUMNS[section]
         return None
@@ -68,7 +70,9 @@ class QuoteTableModel(QAbstractTableModel):
 
     def refresh(self) -> None:
         if self._instruments:
-            self.dataChanged.emit(self.index(0, 1), self.index(len(self._instruments) - 1, len(COLUMNS) - 1))
+            self.dataChanged.emit(
+                self.index(0, 1), self.index(len(self._instruments) - 1, len(COLUMNS) - 1)
+            )
 
 
 class MainWindow(QMainWindow):
@@ -79,7 +83,8 @@ class MainWindow(QMainWindow):
         self._api = api
         self._on_close = on_close
         watched = [
-            i for i in api.instruments
+            i
+            for i in api.instruments
             if i.instrument_type in (InstrumentType.INDEX, InstrumentType.FUT, InstrumentType.EQ)
         ]
         self.quotes = QuoteTableModel(api, watched)
@@ -99,7 +104,7 @@ class MainWindow(QMainWindow):
     def stop(self) -> None:
         self._repaint.stop()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         if self._on_close is not None:
             self._on_close()
         event.accept()

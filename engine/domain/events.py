@@ -17,7 +17,6 @@ from engine.domain.ids import BrokerOrderId, ExchangeOrderId, InstrumentToken, O
 from engine.domain.orders import OrderRequest, OrderStatus, OrderType, Product, Side, Validity
 from engine.domain.values import Paise
 
-
 _CHARGE_PARTS = ("brokerage", "stt", "exchange", "sebi", "stamp", "gst")
 
 
@@ -67,6 +66,10 @@ class OrderEvent:
     order_id: OrderId
     ts_ns: int
 
+    def to_payload(self) -> dict[str, Any]:
+        """The event's exact JSON form for the journal."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True, slots=True)
 class OrderSubmitted(OrderEvent):
@@ -105,7 +108,9 @@ class OrderDenied(OrderEvent):
     def from_payload(cls, order_id: str, ts_ns: int, payload: dict[str, Any]) -> OrderDenied:
         request = payload.get("request")
         return cls(
-            OrderId(order_id), ts_ns, payload["reason"],
+            OrderId(order_id),
+            ts_ns,
+            payload["reason"],
             None if request is None else _request_from(request),
         )
 
@@ -128,8 +133,14 @@ class OrderStatusChanged(OrderEvent):
 
     def to_payload(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status.value}
-        for name in ("message", "broker_order_id", "exchange_order_id", "quantity", "price",
-                     "trigger_price"):
+        for name in (
+            "message",
+            "broker_order_id",
+            "exchange_order_id",
+            "quantity",
+            "price",
+            "trigger_price",
+        ):
             value = getattr(self, name)
             if value:
                 out[name] = value
@@ -141,7 +152,9 @@ class OrderStatusChanged(OrderEvent):
     def from_payload(cls, order_id: str, ts_ns: int, payload: dict[str, Any]) -> OrderStatusChanged:
         order_type = payload.get("order_type")
         return cls(
-            OrderId(order_id), ts_ns, OrderStatus(payload["status"]),
+            OrderId(order_id),
+            ts_ns,
+            OrderStatus(payload["status"]),
             message=payload.get("message", ""),
             broker_order_id=payload.get("broker_order_id"),
             exchange_order_id=payload.get("exchange_order_id"),
@@ -182,9 +195,14 @@ class OrderFilled(OrderEvent):
     def from_payload(cls, order_id: str, ts_ns: int, payload: dict[str, Any]) -> OrderFilled:
         charges = payload.get("charges")
         return cls(
-            OrderId(order_id), ts_ns, TradeId(payload["trade_id"]),
-            InstrumentToken(payload["token"]), Side(payload["side"]), Product(payload["product"]),
-            int(payload["quantity"]), Paise(payload["price"]),
+            OrderId(order_id),
+            ts_ns,
+            TradeId(payload["trade_id"]),
+            InstrumentToken(payload["token"]),
+            Side(payload["side"]),
+            Product(payload["product"]),
+            int(payload["quantity"]),
+            Paise(payload["price"]),
             None if charges is None else _charges_from(charges),
         )
 
@@ -194,12 +212,14 @@ ORDER_EVENT_TYPES: dict[str, type[OrderEvent]] = {
 }
 
 
-def order_event_from_journal(kind: str, order_id: str, ts_ns: int, payload: dict[str, Any]) -> OrderEvent:
+def order_event_from_journal(
+    kind: str, order_id: str, ts_ns: int, payload: dict[str, Any]
+) -> OrderEvent:
     try:
         cls = ORDER_EVENT_TYPES[kind]
     except KeyError:
         raise ValueError(f"journal kind {kind!r} is not an order event") from None
-    return cls.from_payload(order_id, ts_ns, payload)  # type: ignore[attr-defined, no-any-return]
+    return cls.from_payload(order_id, ts_ns, payload)  # type: ignore[attr-defined]
 
 
 # -- events that are published but not journaled ----------------------------------------------------

@@ -95,9 +95,16 @@ class Order:
 
     def request(self) -> OrderRequest:
         return OrderRequest(
-            token=self.token, side=self.side, quantity=self.quantity, order_type=self.order_type,
-            product=self.product, validity=self.validity, price=self.price,
-            trigger_price=self.trigger_price, tag=self.tag, source=self.source,
+            token=self.token,
+            side=self.side,
+            quantity=self.quantity,
+            order_type=self.order_type,
+            product=self.product,
+            validity=self.validity,
+            price=self.price,
+            trigger_price=self.trigger_price,
+            tag=self.tag,
+            source=self.source,
         )
 
     def __repr__(self) -> str:

@@ -17,6 +17,7 @@ from enum import StrEnum
 from engine.domain.ids import InstrumentToken
 from engine.domain.values import Paise
 
+
 class Side(StrEnum):
     BUY = "BUY"
     SELL = "SELL"
@@ -89,8 +90,16 @@ _MODIFYING = {S.MODIFY_VALIDATION_PENDING, S.MODIFY_PENDING, S.MODIFIED}
 # not always report every step: a MARKET order is often seen only as COMPLETE); going back is not.
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PENDING_SUBMIT: frozenset(
-        {S.PUT_ORDER_REQ_RECEIVED, S.AMO_REQ_RECEIVED, S.VALIDATION_PENDING, S.OPEN_PENDING,
-         S.CANCEL_PENDING, S.DENIED, *_LIVE, *_ENDINGS}
+        {
+            S.PUT_ORDER_REQ_RECEIVED,
+            S.AMO_REQ_RECEIVED,
+            S.VALIDATION_PENDING,
+            S.OPEN_PENDING,
+            S.CANCEL_PENDING,
+            S.DENIED,
+            *_LIVE,
+            *_ENDINGS,
+        }
     ),
     S.PUT_ORDER_REQ_RECEIVED: frozenset(
         {S.VALIDATION_PENDING, S.OPEN_PENDING, S.CANCEL_PENDING, *_LIVE, *_ENDINGS}
@@ -101,7 +110,9 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.VALIDATION_PENDING: frozenset({S.OPEN_PENDING, S.CANCEL_PENDING, *_LIVE, *_ENDINGS}),
     S.OPEN_PENDING: frozenset({S.CANCEL_PENDING, *_MODIFYING, *_LIVE, *_ENDINGS}),
     S.OPEN: frozenset({S.OPEN, S.CANCEL_PENDING, *_MODIFYING, *_ENDINGS}),
-    S.TRIGGER_PENDING: frozenset({S.TRIGGER_PENDING, S.OPEN, S.CANCEL_PENDING, *_MODIFYING, *_ENDINGS}),
+    S.TRIGGER_PENDING: frozenset(
+        {S.TRIGGER_PENDING, S.OPEN, S.CANCEL_PENDING, *_MODIFYING, *_ENDINGS}
+    ),
     S.MODIFY_VALIDATION_PENDING: frozenset(
         {S.MODIFY_PENDING, S.MODIFIED, S.CANCEL_PENDING, *_LIVE, *_ENDINGS}
     ),

@@ -65,9 +65,11 @@ class Position:
     def day_pnl(self, ltp: int, previous_close: int) -> Decimal:
         """Today's P&L: overnight quantity marked from the previous close, plus today's trades."""
         carried = self.overnight_quantity * (ltp - previous_close)
-        traded = self.day_sell_value - self.day_buy_value + (
-            self.day_buy_quantity - self.day_sell_quantity
-        ) * ltp
+        traded = (
+            self.day_sell_value
+            - self.day_buy_value
+            + (self.day_buy_quantity - self.day_sell_quantity) * ltp
+        )
         return to_rupees(carried + traded)
 
     def apply(self, fill: OrderFilled, today: date) -> None:

@@ -40,7 +40,7 @@ class Tick(NamedTuple):
     close: int = 0
     """Previous close, paise (for change and % change)."""
 
-    is_market_data = True  # not a field: tells catch-all bus subscribers to skip ticks
+    is_market_data = True  # type: ignore[misc]  # not a field: catch-all subscribers skip ticks
 
     @property
     def exchange_timestamp(self) -> datetime:

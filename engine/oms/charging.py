@@ -12,7 +12,12 @@ from engine.domain.instruments import Exchange, Instrument, InstrumentType
 from engine.domain.orders import Product
 from engine.domain.values import to_rupees
 
-_CHARGE_EXCHANGE = {Exchange.NSE: "NSE", Exchange.NFO: "NSE", Exchange.BSE: "BSE", Exchange.BFO: "BSE"}
+_CHARGE_EXCHANGE = {
+    Exchange.NSE: "NSE",
+    Exchange.NFO: "NSE",
+    Exchange.BSE: "BSE",
+    Exchange.BFO: "BSE",
+}
 
 
 def charge_segment(instrument: Instrument, product: Product) -> str:

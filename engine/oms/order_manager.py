@@ -89,7 +89,9 @@ class OrderManager:
         reason = self._gate.check(request)
         if reason is not None:
             denied = OrderDenied(order_id, self._clock.time_ns(), reason, request)
-            self._journal.append(denied.kind, denied.to_payload(), order_id=order_id, ts_ns=denied.ts_ns)
+            self._journal.append(
+                denied.kind, denied.to_payload(), order_id=order_id, ts_ns=denied.ts_ns
+            )
             self._bus.publish(denied)
             return Outcome(False, order_id, reason)
         submitted = OrderSubmitted(order_id, self._clock.time_ns(), request)
@@ -99,8 +101,9 @@ class OrderManager:
         except Exception as exc:
             log.exception("broker %s failed to take order %s", self._broker.name, order_id)
             self._record(
-                OrderStatusChanged(order_id, self._clock.time_ns(), OrderStatus.REJECTED,
-                                   f"broker error: {exc}")
+                OrderStatusChanged(
+                    order_id, self._clock.time_ns(), OrderStatus.REJECTED, f"broker error: {exc}"
+                )
             )
             return Outcome(False, order_id, f"broker error: {exc}")
         return Outcome(True, order_id)
@@ -140,7 +143,9 @@ class OrderManager:
         order = self.orders.get(event.order_id)
         if order is None:
             log.error("%s for unknown order %s", type(event).__name__, event.order_id)
-            self._tell(Severity.ERROR, f"broker reported {event.kind} for unknown order {event.order_id}")
+            self._tell(
+                Severity.ERROR, f"broker reported {event.kind} for unknown order {event.order_id}"
+            )
             return
         if isinstance(event, OrderFilled) and event.charges is None:
             event = self._priced(order, event)
@@ -180,8 +185,12 @@ class OrderManager:
     # -- internals ---------------------------------------------------------------------------------
 
     def _create(self, submitted: OrderSubmitted) -> Order:
-        self._journal.append(submitted.kind, submitted.to_payload(), order_id=submitted.order_id,
-                             ts_ns=submitted.ts_ns)
+        self._journal.append(
+            submitted.kind,
+            submitted.to_payload(),
+            order_id=submitted.order_id,
+            ts_ns=submitted.ts_ns,
+        )
         order = self.orders[submitted.order_id] = Order(submitted)
         self._bus.publish(submitted)
         return order
@@ -193,8 +202,12 @@ class OrderManager:
             if reason != "duplicate":
                 log.warning("order %s: refused %s: %s", order.order_id, event.kind, reason)
             return False
-        self._journal.append(event.kind, event.to_payload(), order_id=event.order_id,  # type: ignore[attr-defined]
-                             ts_ns=event.ts_ns)
+        self._journal.append(
+            event.kind,
+            event.to_payload(),
+            order_id=event.order_id,
+            ts_ns=event.ts_ns,
+        )
         order.apply(event)
         if isinstance(event, OrderFilled):
             position = self._book_fill(event)
@@ -216,7 +229,9 @@ class OrderManager:
     def _priced(self, order: Order, fill: OrderFilled) -> OrderFilled:
         instrument = self._instruments(fill.token)
         if instrument is None:
-            log.error("no instrument %s to price fill %s; charges left at zero", fill.token, fill.trade_id)
+            log.error(
+                "no instrument %s to price fill %s; charges left at zero", fill.token, fill.trade_id
+            )
             return replace(fill, charges=Charges())
         paid = self._brokerage_paid.get(order.order_id, Decimal(0))
         trade_date = ist_date_of(fill.ts_ns).date()

@@ -15,7 +15,9 @@ from engine.domain.ticks import Tick
 
 
 class DemoStrategy:
-    def __init__(self, api: EngineApi, *, seed: int = 1, every_ticks: int = 400, underlying: str = "NIFTY") -> None:
+    def __init__(
+        self, api: EngineApi, *, seed: int = 1, every_ticks: int = 400, underlying: str = "NIFTY"
+    ) -> None:
         self._api = api
         self._rng = random.Random(seed)
         self._every = every_ticks
@@ -38,14 +40,23 @@ class DemoStrategy:
         lots = self._rng.randint(1, 3)
         if self._rng.random() < 0.5:
             outcome = self._api.place_order(
-                instrument.token, side, lots * instrument.lot_size, OrderType.MARKET,
-                product=Product.MIS, source="strategy:demo",
+                instrument.token,
+                side,
+                lots * instrument.lot_size,
+                OrderType.MARKET,
+                product=Product.MIS,
+                source="strategy:demo",
             )
         else:
             price = quote.bid if side is Side.BUY else quote.ask
             outcome = self._api.place_order(
-                instrument.token, side, lots * instrument.lot_size, OrderType.LIMIT,
-                product=Product.MIS, price=str(price / 100), source="strategy:demo",
+                instrument.token,
+                side,
+                lots * instrument.lot_size,
+                OrderType.LIMIT,
+                product=Product.MIS,
+                price=str(price / 100),
+                source="strategy:demo",
             )
         self.orders_placed += 1
         if not outcome:

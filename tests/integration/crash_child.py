@@ -58,7 +58,9 @@ def trade(db: str, seed: int, count: int) -> None:
         if action < 0.15 and open_orders:
             order = rng.choice(open_orders)
             if order.price is not None:
-                engine.api.modify(order.order_id, price=order.price + order.instrument.tick_size / 100)
+                engine.api.modify(
+                    order.order_id, price=order.price + order.instrument.tick_size / 100
+                )
             continue
         instrument = rng.choice(tradable)
         quote = engine.api.quote(instrument.token)
@@ -72,17 +74,30 @@ def trade(db: str, seed: int, count: int) -> None:
             product = rng.choice((Product.NRML, Product.MIS))
         kind = rng.random()
         if kind < 0.35:
-            engine.api.place_order(instrument.token, side, lots * instrument.lot_size, OrderType.MARKET,
-                                   product=product, source="crash-test")
+            engine.api.place_order(
+                instrument.token,
+                side,
+                lots * instrument.lot_size,
+                OrderType.MARKET,
+                product=product,
+                source="crash-test",
+            )
         else:
             # At or a few ticks away from the touch: some fill at once, some rest.
             away = rng.randint(-2, 3) * instrument.tick_size
             touch = quote.bid if side is Side.BUY else quote.ask
             price = max(instrument.tick_size, touch - away if side is Side.BUY else touch + away)
             validity = Validity.IOC if kind > 0.9 else Validity.DAY
-            engine.api.place_order(instrument.token, side, lots * instrument.lot_size, OrderType.LIMIT,
-                                   product=product, validity=validity, price=str(price / 100),
-                                   source="crash-test")
+            engine.api.place_order(
+                instrument.token,
+                side,
+                lots * instrument.lot_size,
+                OrderType.LIMIT,
+                product=product,
+                validity=validity,
+                price=str(price / 100),
+                source="crash-test",
+            )
     out.write("DONE\n")
     out.flush()
     engine.close()
@@ -100,13 +115,18 @@ def verify(db: str) -> None:
     }
     positions = {
         f"{p.instrument.token}/{p.product.value}": {
-            "net": p.net_quantity, "buy": p.buy_quantity, "sell": p.sell_quantity,
-            "realised": str(p.realised), "charges": str(p.charges),
+            "net": p.net_quantity,
+            "buy": p.buy_quantity,
+            "sell": p.sell_quantity,
+            "realised": str(p.realised),
+            "charges": str(p.charges),
         }
         for p in engine.api.positions()
     }
     resting = engine.venue.resting_count
-    print(json.dumps({"orders": orders, "fills": fills, "positions": positions, "resting": resting}))
+    print(
+        json.dumps({"orders": orders, "fills": fills, "positions": positions, "resting": resting})
+    )
     engine.close()
 
 

@@ -39,7 +39,10 @@ def child_env() -> dict[str, str]:
 def run_and_kill(db: Path, seed: int, kill_after_lines: int) -> list[str]:
     child = subprocess.Popen(
         [sys.executable, str(CHILD), "trade", str(db), str(seed), str(ORDERS)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
     )
     assert child.stdout is not None
     lines: list[str] = []
@@ -64,7 +67,10 @@ def run_and_kill(db: Path, seed: int, kill_after_lines: int) -> list[str]:
 def restored(db: Path) -> dict:
     run = subprocess.run(
         [sys.executable, str(CHILD), "verify", str(db)],
-        capture_output=True, text=True, env=child_env(), timeout=120,
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -77,7 +83,9 @@ def positions_from_journal(db: Path) -> dict[str, dict]:
         "SELECT payload FROM journal WHERE kind = 'order_filled' ORDER BY seq"
     ).fetchall()
     connection.close()
-    book: dict[str, dict] = defaultdict(lambda: {"net": 0, "buy": 0, "sell": 0, "cost": Fraction(0), "realised": Fraction(0)})
+    book: dict[str, dict] = defaultdict(
+        lambda: {"net": 0, "buy": 0, "sell": 0, "cost": Fraction(0), "realised": Fraction(0)}
+    )
     for (payload,) in rows:
         fill = json.loads(payload)
         position = book[f"{fill['token']}/{fill['product']}"]
@@ -135,7 +143,8 @@ def test_engine_when_killed_mid_session_restores_every_acknowledged_order_and_fi
             assert order["filled"] == order["quantity"]
     # Open orders come back to the paper venue, which keeps working them.
     assert state["resting"] == sum(
-        1 for o in state["orders"].values()
+        1
+        for o in state["orders"].values()
         if o["status"] in ("OPEN", "TRIGGER_PENDING", "PENDING_SUBMIT")
     )
 
@@ -143,5 +152,9 @@ def test_engine_when_killed_mid_session_restores_every_acknowledged_order_and_fi
     assert set(state["positions"]) == set(expected)
     for key, position in expected.items():
         got = state["positions"][key]
-        assert (got["net"], got["buy"], got["sell"]) == (position["net"], position["buy"], position["sell"]), key
+        assert (got["net"], got["buy"], got["sell"]) == (
+            position["net"],
+            position["buy"],
+            position["sell"],
+        ), key
         assert abs(Fraction(got["realised"]) - position["realised"]) < Fraction(1, 10**9), key

@@ -27,7 +27,9 @@ OID = OrderId("DTEST0000000001")
 
 
 def new_order(quantity: int = 130) -> Order:
-    request = OrderRequest(TOKEN, Side.BUY, quantity, OrderType.LIMIT, Product.NRML, price=Paise(10000))
+    request = OrderRequest(
+        TOKEN, Side.BUY, quantity, OrderType.LIMIT, Product.NRML, price=Paise(10000)
+    )
     return Order(OrderSubmitted(OID, 1, request))
 
 
@@ -66,16 +68,27 @@ def status_event(status: OrderStatus, ts: int = 3) -> OrderStatusChanged | Order
 
 ALLOWED = [(a, b) for a, targets in TRANSITIONS.items() for b in sorted(targets)]
 FORBIDDEN = [
-    (a, b) for a, b in product(OrderStatus, OrderStatus)
+    (a, b)
+    for a, b in product(OrderStatus, OrderStatus)
     if b not in TRANSITIONS[a] and not (a == b and a not in TERMINAL_STATUSES)
 ]
 
 
 def test_every_kite_status_is_in_the_table() -> None:
     kite = {
-        "PUT ORDER REQ RECEIVED", "AMO REQ RECEIVED", "VALIDATION PENDING", "OPEN PENDING", "OPEN",
-        "TRIGGER PENDING", "MODIFY VALIDATION PENDING", "MODIFY PENDING", "MODIFIED",
-        "CANCEL PENDING", "COMPLETE", "CANCELLED", "REJECTED",
+        "PUT ORDER REQ RECEIVED",
+        "AMO REQ RECEIVED",
+        "VALIDATION PENDING",
+        "OPEN PENDING",
+        "OPEN",
+        "TRIGGER PENDING",
+        "MODIFY VALIDATION PENDING",
+        "MODIFY PENDING",
+        "MODIFIED",
+        "CANCEL PENDING",
+        "COMPLETE",
+        "CANCELLED",
+        "REJECTED",
     }
     assert kite | {"PENDING SUBMIT", "DENIED"} == {s.value for s in OrderStatus}
     assert set(TRANSITIONS) == set(OrderStatus)
@@ -92,8 +105,12 @@ def test_order_apply_when_transition_is_in_the_table_moves_to_new_status(current
 FORBIDDEN_SAMPLE = random.Random(20261121).sample(FORBIDDEN, 60)
 
 
-@pytest.mark.parametrize(("current", "new"), FORBIDDEN_SAMPLE, ids=lambda s: str(s).replace(" ", "_"))
-def test_order_apply_when_transition_is_not_in_the_table_is_refused_and_changes_nothing(current, new) -> None:
+@pytest.mark.parametrize(
+    ("current", "new"), FORBIDDEN_SAMPLE, ids=lambda s: str(s).replace(" ", "_")
+)
+def test_order_apply_when_transition_is_not_in_the_table_is_refused_and_changes_nothing(
+    current, new
+) -> None:
     order = new_order()
     force_status(order, current)
     events_before = len(order.events)
@@ -112,7 +129,9 @@ def test_terminal_order_when_late_update_arrives_never_moves_back(terminal) -> N
 
 
 def fill(trade: str, quantity: int, price: int = 10000, ts: int = 5) -> OrderFilled:
-    return OrderFilled(OID, ts, TradeId(trade), TOKEN, Side.BUY, Product.NRML, quantity, Paise(price))
+    return OrderFilled(
+        OID, ts, TradeId(trade), TOKEN, Side.BUY, Product.NRML, quantity, Paise(price)
+    )
 
 
 def test_fill_when_trade_id_repeats_is_ignored() -> None:
@@ -179,7 +198,9 @@ def broker_story() -> list:
 
 
 @pytest.mark.parametrize("seed", range(50))
-def test_order_when_updates_are_shuffled_and_duplicated_ends_complete_with_every_fill_once(seed) -> None:
+def test_order_when_updates_are_shuffled_and_duplicated_ends_complete_with_every_fill_once(
+    seed,
+) -> None:
     rng = random.Random(seed)
     updates = broker_story()
     updates += rng.sample(updates, k=4)  # duplicates, as a reconnect replays them

@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import pytest
 
+from engine.brokers.base import Modification
 from engine.brokers.paper.config import PaperConfig
-from engine.core.clock import IST, TestClock
+from engine.core.clock import IST
 from engine.domain.events import OrderDenied, OrderFilled, OrderStatusChanged
 from engine.domain.ids import InstrumentToken
 from engine.domain.orders import OrderRequest, OrderStatus, OrderType, Product, Side, Validity
 from engine.domain.values import Paise, round_paisa
-from engine.brokers.base import Modification
 from tests.support import NIFTY_CE, NIFTY_FUT, NIFTY_INDEX, RELIANCE, make_desk, quote
 
 
@@ -25,14 +25,32 @@ def desk(tmp_path):
     desk.database.close()
 
 
-def buy(instrument=NIFTY_CE, quantity=65, order_type=OrderType.LIMIT, price=None, **kw) -> OrderRequest:
-    return OrderRequest(instrument.token, Side.BUY, quantity, order_type, kw.pop("product", Product.NRML),
-                        price=None if price is None else Paise(price), **kw)
+def buy(
+    instrument=NIFTY_CE, quantity=65, order_type=OrderType.LIMIT, price=None, **kw
+) -> OrderRequest:
+    return OrderRequest(
+        instrument.token,
+        Side.BUY,
+        quantity,
+        order_type,
+        kw.pop("product", Product.NRML),
+        price=None if price is None else Paise(price),
+        **kw,
+    )
 
 
-def sell(instrument=NIFTY_CE, quantity=65, order_type=OrderType.LIMIT, price=None, **kw) -> OrderRequest:
-    return OrderRequest(instrument.token, Side.SELL, quantity, order_type, kw.pop("product", Product.NRML),
-                        price=None if price is None else Paise(price), **kw)
+def sell(
+    instrument=NIFTY_CE, quantity=65, order_type=OrderType.LIMIT, price=None, **kw
+) -> OrderRequest:
+    return OrderRequest(
+        instrument.token,
+        Side.SELL,
+        quantity,
+        order_type,
+        kw.pop("product", Product.NRML),
+        price=None if price is None else Paise(price),
+        **kw,
+    )
 
 
 def test_worked_example_when_one_lot_bought_at_100_and_sold_at_120_costs_65_11(desk) -> None:
@@ -65,7 +83,11 @@ def test_market_order_when_larger_than_top_of_book_walks_the_depth(desk) -> None
     desk.tick(quote(NIFTY_CE, bid=9995, ask=10000, asks=asks))
     outcome = desk.oms.submit(buy(quantity=195, order_type=OrderType.MARKET))
     assert outcome
-    assert [(f.quantity, f.price) for f in desk.oms.fills] == [(65, 10000), (65, 10005), (65, 10010)]
+    assert [(f.quantity, f.price) for f in desk.oms.fills] == [
+        (65, 10000),
+        (65, 10005),
+        (65, 10010),
+    ]
     order = desk.oms.orders[outcome.order_id]
     assert order.status is OrderStatus.COMPLETE
     assert order.average_price == Decimal("100.05")
@@ -86,7 +108,9 @@ def test_market_order_when_depth_runs_out_rests_the_rest_as_protected_limit(desk
     assert order.filled_quantity == 130
 
 
-def test_limit_order_when_away_from_market_rests_then_fills_at_its_price_when_market_comes(desk) -> None:
+def test_limit_order_when_away_from_market_rests_then_fills_at_its_price_when_market_comes(
+    desk,
+) -> None:
     desk.tick(quote(NIFTY_CE, bid=9995, ask=10000))
     outcome = desk.oms.submit(buy(quantity=130, price=9900))
     order = desk.oms.orders[outcome.order_id]
@@ -111,8 +135,15 @@ def test_ioc_order_when_partly_filled_cancels_the_rest(desk) -> None:
 def test_stop_loss_sell_when_ltp_falls_to_trigger_becomes_limit_and_fills(desk) -> None:
     desk.tick(quote(NIFTY_CE, bid=9995, ask=10000, ltp=10000))
     desk.oms.submit(buy(quantity=65, price=10000))
-    request = OrderRequest(NIFTY_CE.token, Side.SELL, 65, OrderType.SL, Product.NRML,
-                           price=Paise(9000), trigger_price=Paise(9050))
+    request = OrderRequest(
+        NIFTY_CE.token,
+        Side.SELL,
+        65,
+        OrderType.SL,
+        Product.NRML,
+        price=Paise(9000),
+        trigger_price=Paise(9050),
+    )
     outcome = desk.oms.submit(request)
     order = desk.oms.orders[outcome.order_id]
     assert order.status is OrderStatus.TRIGGER_PENDING
@@ -126,8 +157,9 @@ def test_stop_loss_sell_when_ltp_falls_to_trigger_becomes_limit_and_fills(desk) 
 
 def test_stop_loss_market_when_trigger_already_passed_is_rejected_with_reason(desk) -> None:
     desk.tick(quote(NIFTY_CE, bid=9995, ask=10000, ltp=10000))
-    request = OrderRequest(NIFTY_CE.token, Side.BUY, 65, OrderType.SL_M, Product.NRML,
-                           trigger_price=Paise(9900))
+    request = OrderRequest(
+        NIFTY_CE.token, Side.BUY, 65, OrderType.SL_M, Product.NRML, trigger_price=Paise(9900)
+    )
     outcome = desk.oms.submit(request)
     order = desk.oms.orders[outcome.order_id]
     assert order.status is OrderStatus.REJECTED
@@ -143,7 +175,11 @@ def test_resting_order_when_modified_and_cancelled_reports_each_step(desk) -> No
     assert (order.quantity, order.price, order.status) == (130, 9850, OrderStatus.OPEN)
     assert desk.oms.cancel(outcome.order_id)
     assert order.status is OrderStatus.CANCELLED
-    assert [c.status for c in changes] == [OrderStatus.OPEN, OrderStatus.OPEN, OrderStatus.CANCELLED]
+    assert [c.status for c in changes] == [
+        OrderStatus.OPEN,
+        OrderStatus.OPEN,
+        OrderStatus.CANCELLED,
+    ]
     refused = desk.oms.cancel(outcome.order_id)
     assert not refused and "CANCELLED" in refused.reason
 
@@ -165,7 +201,9 @@ def test_order_when_market_is_closed_is_rejected_with_the_time(desk) -> None:
     assert order.status_message == "market is closed for NFO at 10:00:00 IST"
 
 
-def test_intraday_positions_when_square_off_time_passes_are_closed_and_mis_orders_cancelled(desk) -> None:
+def test_intraday_positions_when_square_off_time_passes_are_closed_and_mis_orders_cancelled(
+    desk,
+) -> None:
     desk.tick(quote(NIFTY_CE, bid=9995, ask=10000))
     for _ in range(2):  # 30 lots in two orders (freeze 1,800)
         assert desk.oms.submit(buy(quantity=975, order_type=OrderType.MARKET, product=Product.MIS))
@@ -182,7 +220,10 @@ def test_intraday_positions_when_square_off_time_passes_are_closed_and_mis_order
 
 
 BAD_REQUESTS = [
-    (OrderRequest(InstrumentToken(999), Side.BUY, 65, OrderType.LIMIT, price=Paise(100)), "unknown instrument 999"),
+    (
+        OrderRequest(InstrumentToken(999), Side.BUY, 65, OrderType.LIMIT, price=Paise(100)),
+        "unknown instrument 999",
+    ),
     (buy(quantity=-65, price=10000), "quantity -65 must be positive"),
     (buy(quantity=0, price=10000), "quantity 0 must be positive"),
     (buy(quantity=70, price=10000), "quantity 70 is not a multiple of the lot size 65"),
@@ -190,17 +231,33 @@ BAD_REQUESTS = [
     (buy(price=None), "a LIMIT order needs a price"),
     (buy(quantity=1820, price=10000), "above the freeze quantity 1800"),
     (buy(instrument=NIFTY_INDEX, quantity=1, price=100), "is an index and cannot be traded"),
-    (buy(instrument=RELIANCE, quantity=1, price=130005, product=Product.CNC), "price 1300.05 is not a multiple of the tick size 0.10"),
+    (
+        buy(instrument=RELIANCE, quantity=1, price=130005, product=Product.CNC),
+        "price 1300.05 is not a multiple of the tick size 0.10",
+    ),
     (buy(instrument=RELIANCE, quantity=1, price=130000, product=Product.NRML), "NRML is for F&O"),
-    (buy(instrument=NIFTY_FUT, quantity=65, price=2600000, product=Product.CNC), "CNC is for equity delivery"),
+    (
+        buy(instrument=NIFTY_FUT, quantity=65, price=2600000, product=Product.CNC),
+        "CNC is for equity delivery",
+    ),
     (buy(order_type=OrderType.MARKET, price=10000), "a MARKET order takes no price"),
-    (OrderRequest(NIFTY_CE.token, Side.BUY, 65, OrderType.SL, price=Paise(10000)), "needs a trigger price"),
-    (OrderRequest(NIFTY_CE.token, Side.BUY, 65, OrderType.SL, price=Paise(9000), trigger_price=Paise(9500)), "could never fill"),
+    (
+        OrderRequest(NIFTY_CE.token, Side.BUY, 65, OrderType.SL, price=Paise(10000)),
+        "needs a trigger price",
+    ),
+    (
+        OrderRequest(
+            NIFTY_CE.token, Side.BUY, 65, OrderType.SL, price=Paise(9000), trigger_price=Paise(9500)
+        ),
+        "could never fill",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("request_", "reason"), BAD_REQUESTS, ids=[r for _, r in BAD_REQUESTS])
-def test_malformed_order_when_submitted_is_denied_with_reason_and_changes_nothing(desk, request_, reason) -> None:
+def test_malformed_order_when_submitted_is_denied_with_reason_and_changes_nothing(
+    desk, request_, reason
+) -> None:
     denials = desk.events(OrderDenied)
     desk.tick(quote(NIFTY_CE, bid=9995, ask=10000))
     outcome = desk.oms.submit(request_)
@@ -223,7 +280,9 @@ def test_modify_when_quantity_is_not_a_lot_multiple_is_refused_and_order_unchang
     assert desk.oms.orders[outcome.order_id].quantity == 65
 
 
-def test_order_manager_when_restarted_on_same_journal_restores_orders_fills_and_positions(desk) -> None:
+def test_order_manager_when_restarted_on_same_journal_restores_orders_fills_and_positions(
+    desk,
+) -> None:
     desk.tick(quote(NIFTY_CE, bid=9995, ask=10000))
     desk.oms.submit(buy(quantity=130, price=10000))
     resting = desk.oms.submit(sell(quantity=65, price=10500))
@@ -233,9 +292,15 @@ def test_order_manager_when_restarted_on_same_journal_restores_orders_fills_and_
 
     again = desk.reopen()
     try:
-        assert {o.order_id: (o.status, o.filled_quantity) for o in again.oms.orders.values()} == before
+        assert {
+            o.order_id: (o.status, o.filled_quantity) for o in again.oms.orders.values()
+        } == before
         restored = again.positions.get(NIFTY_CE.token, Product.NRML)
-        assert (restored.net_quantity, restored.open_cost, restored.charges) == (130, position.open_cost, charges_before)
+        assert (restored.net_quantity, restored.open_cost, restored.charges) == (
+            130,
+            position.open_cost,
+            charges_before,
+        )
         assert again.venue.resting_count == 1
         again.tick(quote(NIFTY_CE, bid=10500, ask=10505))
         assert again.oms.orders[resting.order_id].status is OrderStatus.COMPLETE

@@ -36,5 +36,9 @@ def test_qt_signals_when_emitted_ten_thousand_times_keep_refcounts_and_process_a
     assert run.returncode == 0, f"Qt canary process died ({run.returncode}): {run.stderr[-2000:]}"
     received, true_lost, none_lost = (int(x) for x in run.stdout.split())
     assert received == 10_000
-    assert true_lost < 500, f"True lost {true_lost} references: PySide6/Python mismatch (PYSIDE-3474)"
-    assert none_lost < 500, f"None lost {none_lost} references: PySide6/Python mismatch (PYSIDE-3474)"
+    assert true_lost < 500, (
+        f"True lost {true_lost} references: PySide6/Python mismatch (PYSIDE-3474)"
+    )
+    assert none_lost < 500, (
+        f"None lost {none_lost} references: PySide6/Python mismatch (PYSIDE-3474)"
+    )

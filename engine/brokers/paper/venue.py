@@ -114,9 +114,18 @@ class PaperVenue:
         for order in open_orders:
             triggered = order.status is OrderStatus.OPEN
             resting = _Resting(
-                order.order_id, order.broker_order_id or BrokerOrderId(self._broker_ids.next()),
-                order.token, order.side, order.product, order.order_type, order.validity,
-                order.quantity, order.filled_quantity, order.price, order.trigger_price, triggered,
+                order.order_id,
+                order.broker_order_id or BrokerOrderId(self._broker_ids.next()),
+                order.token,
+                order.side,
+                order.product,
+                order.order_type,
+                order.validity,
+                order.quantity,
+                order.filled_quantity,
+                order.price,
+                order.trigger_price,
+                triggered,
             )
             self._rest(resting)
 
@@ -176,8 +185,12 @@ class PaperVenue:
                 quantity = min(remaining, max_slice)
                 remaining -= quantity
                 request = OrderRequest(
-                    token=token, side=side, quantity=quantity, order_type=OrderType.MARKET,
-                    product=Product.MIS, source="venue:mis-square-off",
+                    token=token,
+                    side=side,
+                    quantity=quantity,
+                    order_type=OrderType.MARKET,
+                    product=Product.MIS,
+                    source="venue:mis-square-off",
                 )
                 order_id = OrderId(self._order_ids.next())
                 self._send(OrderSubmitted(order_id, self._clock.time_ns(), request))
@@ -197,7 +210,9 @@ class PaperVenue:
         self._sink(event)
 
     def _reject(self, order_id: OrderId, reason: str) -> None:
-        self._send(OrderStatusChanged(order_id, self._clock.time_ns(), OrderStatus.REJECTED, reason))
+        self._send(
+            OrderStatusChanged(order_id, self._clock.time_ns(), OrderStatus.REJECTED, reason)
+        )
 
     def _accept(self, order_id: OrderId, request: OrderRequest) -> None:
         instrument = self._instruments(request.token)
@@ -218,7 +233,11 @@ class PaperVenue:
         if (request.order_type is OrderType.MARKET or stop) and (tick is None or tick.ltp <= 0):
             self._reject(order_id, f"no market in {instrument.tradingsymbol}: no trade yet today")
             return
-        if stop and tick is not None and self._trigger_reached_at(request.side, request.trigger_price, tick):
+        if (
+            stop
+            and tick is not None
+            and self._trigger_reached_at(request.side, request.trigger_price, tick)
+        ):
             direction = "above" if request.side is Side.BUY else "below"
             self._reject(
                 order_id,
@@ -227,9 +246,18 @@ class PaperVenue:
             )
             return
         resting = _Resting(
-            order_id, BrokerOrderId(self._broker_ids.next()), request.token, request.side,
-            request.product, request.order_type, request.validity, request.quantity, 0,
-            request.price, request.trigger_price, triggered=False,
+            order_id,
+            BrokerOrderId(self._broker_ids.next()),
+            request.token,
+            request.side,
+            request.product,
+            request.order_type,
+            request.validity,
+            request.quantity,
+            0,
+            request.price,
+            request.trigger_price,
+            triggered=False,
         )
         self._emit_status(resting, resting.live_status, "")
         if stop:
@@ -251,7 +279,8 @@ class PaperVenue:
             resting.price = self._protected_price(resting, reference)
             resting.order_type = OrderType.LIMIT
             self._emit_status(
-                resting, OrderStatus.OPEN,
+                resting,
+                OrderStatus.OPEN,
                 f"market protection: rest of the order rests as LIMIT {rupees_text(resting.price)}",
                 terms=True,
             )
@@ -301,8 +330,14 @@ class PaperVenue:
         self._net[key] = self._net.get(key, 0) + quantity * resting.side.sign
         self._send(
             OrderFilled(
-                resting.order_id, self._clock.time_ns(), TradeId(self._trade_ids.next()),
-                resting.token, resting.side, resting.product, quantity, price,
+                resting.order_id,
+                self._clock.time_ns(),
+                TradeId(self._trade_ids.next()),
+                resting.token,
+                resting.side,
+                resting.product,
+                quantity,
+                price,
             )
         )
 
@@ -311,7 +346,10 @@ class PaperVenue:
     ) -> None:
         self._send(
             OrderStatusChanged(
-                resting.order_id, self._clock.time_ns(), status, message,
+                resting.order_id,
+                self._clock.time_ns(),
+                status,
+                message,
                 broker_order_id=resting.broker_order_id,
                 quantity=resting.quantity if terms else None,
                 price=resting.price if terms else None,
@@ -348,7 +386,8 @@ class PaperVenue:
         if change.quantity is not None:
             if change.quantity <= resting.filled:
                 self._emit_status(
-                    resting, resting.live_status,
+                    resting,
+                    resting.live_status,
                     f"modify refused: quantity {change.quantity} is not above the filled {resting.filled}",
                 )
                 return

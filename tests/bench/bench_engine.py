@@ -1,0 +1,198 @@
+"""Engine throughput and tick-to-order latency on the simulated market.
+
+Feeds a pre-generated tape of ticks for 3,000+ instruments through the engine's feed entry point
+(quote cache -> event bus -> paper matching, with resting orders on many instruments) and compares
+the rate with a bare loop that only stores each tick in a dict, measured in the same run.
+
+Then a strategy reacts to ticks by placing a LIMIT order; the latency from the tick entering the
+engine to the paper venue's acknowledgement reaching the strategy (gate, journal write to SQLite,
+venue, journal write, publish) is reported as p50/p99.
+
+Usage: python tests/bench/bench_engine.py [--quick]. Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from engine.domain.events import OrderStatusChanged
+from engine.domain.orders import OrderStatus, OrderType, Product, Side
+from engine.domain.ticks import Tick
+from engine.marketdata.simulated import SimulatedMarketConfig
+from engine.runtime import Engine, EngineConfig
+
+
+def build_engine(db: Path) -> Engine:
+    market = SimulatedMarketConfig(
+        seed=11,
+        always_open=True,
+        strikes_each_side=60,
+        weekly_expiries=4,
+        monthly_expiries=3,
+        extra_expiries=3,
+        ticks_per_second=200_000,
+    )
+    return Engine.build(EngineConfig(db_url=f"sqlite:///{db}", market=market, always_open=True))
+
+
+def make_tape(engine: Engine, ticks: int) -> list[Tick]:
+    tape: list[Tick] = []
+    while len(tape) < ticks:
+        tape.extend(engine.market.step(0.25))
+    return tape[:ticks]
+
+
+def place_resting_orders(engine: Engine, count: int, rng: random.Random) -> int:
+    """LIMIT orders far enough from the touch to rest: every tick of those instruments is matched."""
+    options = [i for i in engine.registry if i.is_option]
+    placed = 0
+    for instrument in rng.sample(options, min(count, len(options))):
+        quote = engine.quotes.get(instrument.token)
+        if quote is None or quote.bid <= 10 * instrument.tick_size:
+            continue
+        price = max(
+            instrument.tick_size, quote.bid // 2 // instrument.tick_size * instrument.tick_size
+        )
+        outcome = engine.api.place_order(
+            instrument.token,
+            Side.BUY,
+            instrument.lot_size,
+            OrderType.LIMIT,
+            product=Product.NRML,
+            price=str(price / 100),
+            source="bench",
+        )
+        placed += bool(outcome)
+    return placed
+
+
+def bare_rate(tape: list[Tick], rounds: int) -> float:
+    best = 0.0
+    for _ in range(rounds):
+        store: dict[int, Tick] = {}
+        start = time.perf_counter()
+        for tick in tape:
+            store[tick.token] = tick
+        best = max(best, len(tape) / (time.perf_counter() - start))
+    return best
+
+
+def engine_rate(engine: Engine, tape: list[Tick], rounds: int) -> float:
+    best = 0.0
+    on_tick = engine.on_tick
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for tick in tape:
+            on_tick(tick)
+        best = max(best, len(tape) / (time.perf_counter() - start))
+    return best
+
+
+def tick_to_ack_latency(
+    engine: Engine, tape: list[Tick], samples: int, rng: random.Random
+) -> list[float]:
+    """Microseconds from a tick entering the engine to the venue's ack reaching the strategy."""
+    latencies: list[float] = []
+    state = {"t0": 0, "armed": False, "order": None}
+    options = {i.token: i for i in engine.registry if i.is_option}
+
+    def strategy(tick: Tick) -> None:
+        if not state["armed"]:
+            return
+        instrument = options.get(tick.token)
+        if instrument is None or tick.bid <= 2 * instrument.tick_size:
+            return
+        state["armed"] = False
+        price = tick.bid - instrument.tick_size  # rests one tick under the bid
+        outcome = engine.api.place_order(
+            tick.token,
+            Side.BUY,
+            instrument.lot_size,
+            OrderType.LIMIT,
+            product=Product.NRML,
+            price=str(price / 100),
+            source="strategy:bench",
+        )
+        state["order"] = outcome.order_id
+
+    def on_ack(event: OrderStatusChanged) -> None:
+        if event.order_id == state["order"] and event.status is OrderStatus.OPEN and state["t0"]:
+            latencies.append((time.perf_counter_ns() - state["t0"]) / 1000)
+            state["t0"] = 0
+
+    engine.bus.subscribe(Tick, strategy)
+    engine.bus.subscribe(OrderStatusChanged, on_ack)
+    index = 0
+    while len(latencies) < samples:
+        state["armed"] = True
+        while state["armed"]:
+            tick = tape[index % len(tape)]
+            index += 1
+            state["t0"] = time.perf_counter_ns()
+            engine.on_tick(tick)
+        if len(latencies) % 200 == 0 and latencies:
+            engine.api.cancel_all()
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    ticks = 100_000 if args.quick else 600_000
+    rounds = 2 if args.quick else 5
+    samples = 500 if args.quick else 3_000
+    rng = random.Random(5)
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = build_engine(Path(tmp) / "bench.db")
+        instruments = len(engine.registry)
+        tape = make_tape(engine, ticks)
+        resting = place_resting_orders(engine, 1000, rng)
+        gc.collect()
+        gc.freeze()
+        reference = bare_rate(tape, rounds)
+        value = engine_rate(engine, tape, rounds)
+        latencies = tick_to_ack_latency(engine, tape, samples, rng)
+        engine.close()
+    latencies.sort()
+    p50 = statistics.median(latencies)
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    print(f"instruments {instruments}, tape {len(tape):,} ticks, resting orders {resting}")
+    print(f"bare dict store : {reference:,.0f} ticks/s")
+    print(f"engine pipeline : {value:,.0f} ticks/s (target >= 200,000)")
+    print(
+        f"tick-to-ack     : p50 {p50:.1f} us, p99 {p99:.1f} us over {len(latencies)} orders (target p99 < 200 us)"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "engine",
+                "value": round(value),
+                "unit": "ticks/s",
+                "reference": round(reference),
+                "reference_name": "bare dict store loop",
+                "ratio": round(value / reference, 4),
+                "instruments": instruments,
+                "resting_orders": resting,
+                "tick_to_ack_p50_us": round(p50, 1),
+                "tick_to_ack_p99_us": round(p99, 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
