@@ -17,6 +17,7 @@ from engine.api import EngineApi
 from engine.brokers.paper.config import PaperConfig
 from engine.brokers.paper.venue import PaperVenue
 from engine.calendar import MarketCalendar
+from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, LiveClock
 from engine.domain.instruments import Instrument
@@ -91,10 +92,11 @@ class Engine:
         clock = clock or LiveClock()
         bus = EventBus()
         calendar = MarketCalendar.load()
+        sessions = FailClosedCalendar(calendar)
         market_config = config.market
         if config.always_open and not market_config.always_open:
             market_config = _replace_always_open(market_config)
-        market = SimulatedMarket(market_config, clock.now, calendar)
+        market = SimulatedMarket(market_config, clock.now, sessions)
         registry = InstrumentRegistry()
         registry.add_all(market.instruments())
         quotes = QuoteCache()
@@ -104,7 +106,7 @@ class Engine:
         def session_open(instrument: Instrument, now: datetime) -> bool:
             if config.always_open:
                 return True
-            return calendar.is_open(now, "FO" if instrument.is_derivative else "CM")
+            return sessions.is_open(now, "FO" if instrument.is_derivative else "CM")
 
         venue = PaperVenue(
             instruments=registry.find,

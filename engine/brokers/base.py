@@ -26,6 +26,8 @@ class Capabilities:
     iceberg: bool = False
     autoslice: bool = False
     market_protection: bool = True
+    in_process: bool = False
+    """The venue lives in this process (paper): it cannot act on an order after we crash."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,10 @@ def _base32(value: int, width: int) -> str:
     return "".join(reversed(out))
 
 
+# Two base-32 characters for every 10-bit value: a counter suffix is two lookups.
+_SEQ = [_ALPHABET[i >> 5] + _ALPHABET[i & 31] for i in range(1024)]
+
+
 class IdFactory:
     """Makes 16-character ids, unique across restarts and sortable by creation time.
 
@@ -38,13 +42,18 @@ class IdFactory:
 
     def __init__(self, prefix: str = "D", salt: int | None = None) -> None:
         self._prefix = prefix
+        self._last_ms = -1
+        self._head = ""
         self._salt = _base32(salt if salt is not None else int.from_bytes(os.urandom(2)), 2)
         self._counter = itertools.count()
 
     def next(self, now_ms: int | None = None) -> str:
         ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        if ms != self._last_ms:
+            self._last_ms = ms
+            self._head = f"{self._prefix}{_base32(ms, 9)}{self._salt}"
         seq = next(self._counter) % (32**4)
-        return f"{self._prefix}{_base32(ms, 9)}{self._salt}{_base32(seq, 4)}"
+        return self._head + _SEQ[seq >> 10] + _SEQ[seq & 1023]
 
     def next_order_id(self) -> OrderId:
         return OrderId(self.next())

@@ -44,8 +44,8 @@ SEGMENT_CODES = {
     Segment.NFO_FUT: 2,
     Segment.NFO_OPT: 2,
     Segment.BSE: 4,
-    Segment.BFO_FUT: 8,
-    Segment.BFO_OPT: 8,
+    Segment.BFO_FUT: 5,
+    Segment.BFO_OPT: 5,
     Segment.INDICES: 9,
 }
 

@@ -1,14 +1,20 @@
 """The order manager: the only place orders change.
 
 Every request passes the gate; every event from a broker is checked against the order's status
-table, priced (fills get their charges), written to the journal, applied, and only then published.
-A journal write that fails leaves the order untouched and publishes nothing.
+table, priced (fills get their charges), applied, written to the journal, and only then published.
+
+Work is done in units: one command (submit, modify, cancel) or one broker callback, including
+everything the broker reports synchronously while it runs (a paper acknowledgement and its fills).
+The unit's events are committed to the journal in one transaction when the unit ends, and published
+only after that commit. A crash before the commit loses nothing anyone was told about; a journal
+that refuses the write halts order entry, because nothing could be promised durable any more.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -34,6 +40,7 @@ from engine.domain.order import Order
 from engine.domain.orders import OrderRequest, OrderStatus
 from engine.domain.positions import Position, PositionBook
 from engine.risk.gate import OrderGate
+from engine.store import JournalWriteError, NewJournalEntry
 from engine.store.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -80,43 +87,54 @@ class OrderManager:
         self.orders: dict[OrderId, Order] = {}
         self.fills: list[OrderFilled] = []
         self._brokerage_paid: dict[OrderId, Decimal] = {}
+        self._depth = 0
+        self._staged_rows: list[OrderEvent] = []
+        self._staged_events: list[object] = []
+        self.halted_reason = ""
+        """Set when the journal refused a write: order entry stops until restart."""
         broker.bind(self.on_broker_event)
 
     # -- commands ----------------------------------------------------------------------------------
 
     def submit(self, request: OrderRequest) -> Outcome:
         order_id = self._ids.next_order_id()
-        reason = self._gate.check(request)
-        if reason is not None:
-            denied = OrderDenied(order_id, self._clock.time_ns(), reason, request)
-            self._journal.append(
-                denied.kind, denied.to_payload(), order_id=order_id, ts_ns=denied.ts_ns
-            )
-            self._bus.publish(denied)
-            return Outcome(False, order_id, reason)
-        submitted = OrderSubmitted(order_id, self._clock.time_ns(), request)
-        order = self._create(submitted)
-        try:
-            self._broker.submit(order)
-        except Exception as exc:
-            log.exception("broker %s failed to take order %s", self._broker.name, order_id)
-            self._record(
-                OrderStatusChanged(
-                    order_id, self._clock.time_ns(), OrderStatus.REJECTED, f"broker error: {exc}"
+        reason = self.halted_reason or self._gate.check(request)
+        with self._unit():
+            if reason:
+                denied = OrderDenied(order_id, self._clock.time_ns(), reason, request)
+                self._stage(denied, denied)
+                return Outcome(False, order_id, reason)
+            submitted = OrderSubmitted(order_id, self._clock.time_ns(), request)
+            order = self._create(submitted)
+            if not self._broker.capabilities.in_process:
+                # An outside broker may act on the order at once: it must be durable first, so
+                # that after a crash reconciliation finds our tag in the journal.
+                self._commit()
+            try:
+                self._broker.submit(order)
+            except Exception as exc:
+                log.exception("broker %s failed to take order %s", self._broker.name, order_id)
+                self._record(
+                    OrderStatusChanged(
+                        order_id, self._clock.time_ns(), OrderStatus.REJECTED,
+                        f"broker error: {exc}",
+                    )
                 )
-            )
-            return Outcome(False, order_id, f"broker error: {exc}")
+                return Outcome(False, order_id, f"broker error: {exc}")
+        if self.halted_reason:
+            return Outcome(False, order_id, self.halted_reason)
         return Outcome(True, order_id)
 
     def modify(self, order_id: OrderId, change: Modification) -> Outcome:
         order = self.orders.get(order_id)
         if order is None:
             return Outcome(False, order_id, f"no order {order_id}")
-        reason = self._gate.check_modify(order, change)
-        if reason is not None:
+        reason = self.halted_reason or self._gate.check_modify(order, change)
+        if reason:
             self._tell(Severity.WARNING, f"modify {order_id} refused: {reason}")
             return Outcome(False, order_id, reason)
-        self._broker.modify(order, change)
+        with self._unit():
+            self._broker.modify(order, change)
         return Outcome(True, order_id)
 
     def cancel(self, order_id: OrderId) -> Outcome:
@@ -127,7 +145,8 @@ class OrderManager:
             return Outcome(False, order_id, f"order {order_id} is {order.status}")
         if order.status is OrderStatus.PENDING_SUBMIT and self._broker.name != "paper":
             return Outcome(False, order_id, f"order {order_id} is not yet acknowledged")
-        self._broker.cancel(order)
+        with self._unit():
+            self._broker.cancel(order)
         return Outcome(True, order_id)
 
     def cancel_all(self) -> list[Outcome]:
@@ -136,20 +155,22 @@ class OrderManager:
     # -- broker events -----------------------------------------------------------------------------
 
     def on_broker_event(self, event: OrderEvent) -> None:
-        if isinstance(event, OrderSubmitted):
-            if event.order_id not in self.orders:
-                self._create(event)
-            return
-        order = self.orders.get(event.order_id)
-        if order is None:
-            log.error("%s for unknown order %s", type(event).__name__, event.order_id)
-            self._tell(
-                Severity.ERROR, f"broker reported {event.kind} for unknown order {event.order_id}"
-            )
-            return
-        if isinstance(event, OrderFilled) and event.charges is None:
-            event = self._priced(order, event)
-        self._record(event)
+        with self._unit():
+            if isinstance(event, OrderSubmitted):
+                if event.order_id not in self.orders:
+                    self._create(event)
+                return
+            order = self.orders.get(event.order_id)
+            if order is None:
+                log.error("%s for unknown order %s", type(event).__name__, event.order_id)
+                self._tell(
+                    Severity.ERROR,
+                    f"broker reported {event.kind} for unknown order {event.order_id}",
+                )
+                return
+            if isinstance(event, OrderFilled) and event.charges is None:
+                event = self._priced(order, event)
+            self._record(event)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -184,15 +205,46 @@ class OrderManager:
 
     # -- internals ---------------------------------------------------------------------------------
 
+    @contextmanager
+    def _unit(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._commit()
+
+    def _stage(self, event: OrderEvent, *published: object) -> None:
+        self._staged_rows.append(event)
+        self._staged_events.extend(published)
+        if self._depth == 0:
+            self._commit()
+
+    def _commit(self) -> None:
+        rows, events = self._staged_rows, self._staged_events
+        if not rows and not events:
+            return
+        self._staged_rows, self._staged_events = [], []
+        try:
+            if rows:
+                self._journal.append_many(
+                    [NewJournalEntry(e.kind, e.to_payload(), e.order_id, e.ts_ns) for e in rows]
+                )
+        except (JournalWriteError, TypeError, ValueError) as exc:
+            self.halted_reason = f"order entry halted: the journal refused a write ({exc})"
+            log.critical("%s; %d events not published", self.halted_reason, len(events))
+            self._bus.publish(
+                EngineMessage(self._clock.time_ns(), Severity.ERROR, self.halted_reason, "oms")
+            )
+            return
+        publish = self._bus.publish
+        for event in events:
+            publish(event)
+
     def _create(self, submitted: OrderSubmitted) -> Order:
-        self._journal.append(
-            submitted.kind,
-            submitted.to_payload(),
-            order_id=submitted.order_id,
-            ts_ns=submitted.ts_ns,
-        )
         order = self.orders[submitted.order_id] = Order(submitted)
-        self._bus.publish(submitted)
+        self._stage(submitted, submitted)
         return order
 
     def _record(self, event: OrderEvent) -> bool:
@@ -202,21 +254,16 @@ class OrderManager:
             if reason != "duplicate":
                 log.warning("order %s: refused %s: %s", order.order_id, event.kind, reason)
             return False
-        self._journal.append(
-            event.kind,
-            event.to_payload(),
-            order_id=event.order_id,
-            ts_ns=event.ts_ns,
-        )
         order.apply(event)
         if isinstance(event, OrderFilled):
             position = self._book_fill(event)
-            self._bus.publish(event)
-            self._bus.publish(
-                PositionChanged(event.ts_ns, event.token, event.product, position.net_quantity)
+            self._stage(
+                event,
+                event,
+                PositionChanged(event.ts_ns, event.token, event.product, position.net_quantity),
             )
         else:
-            self._bus.publish(event)
+            self._stage(event, event)
         return True
 
     def _book_fill(self, fill: OrderFilled) -> Position:

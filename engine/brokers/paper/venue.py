@@ -68,7 +68,7 @@ class _Resting:
 
 class PaperVenue:
     name = "paper"
-    capabilities = Capabilities(order_types=frozenset(OrderType), modify=True)
+    capabilities = Capabilities(order_types=frozenset(OrderType), modify=True, in_process=True)
 
     def __init__(
         self,

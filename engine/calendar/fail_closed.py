@@ -1,0 +1,37 @@
+"""A calendar view for the trading path: a year without data means "closed", never a crash.
+
+The calendar itself fails closed by raising ``CalendarNotLoaded``; the venue and the simulated
+market ask ``is_open`` many times a second and must keep running, so this view turns the error
+into "closed" and logs it once per year, telling the trader how to add the year.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+
+from engine.calendar.errors import CalendarNotLoaded
+from engine.calendar.market_calendar import MarketCalendar
+
+log = logging.getLogger(__name__)
+
+
+class FailClosedCalendar:
+    def __init__(self, calendar: MarketCalendar) -> None:
+        self.calendar = calendar
+        self._warned: set[int] = set()
+
+    def is_open(self, at: datetime, segment: str = "FO") -> bool:
+        try:
+            return self.calendar.is_open(at, segment)
+        except CalendarNotLoaded as missing:
+            if at.year not in self._warned:
+                self._warned.add(at.year)
+                log.error("treating the market as closed: %s", missing)
+            return False
+
+    def weekly_expiries(self, after: date, count: int, *, provisional: bool = False) -> list[date]:
+        return self.calendar.weekly_expiries(after, count, provisional=provisional)
+
+    def monthly_expiries(self, after: date, count: int, *, provisional: bool = False) -> list[date]:
+        return self.calendar.monthly_expiries(after, count, provisional=provisional)

@@ -1,0 +1,46 @@
+"""Kite-format tradingsymbols, NSE cash tick sizes and expiry times for the simulated market."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+
+from engine.core.clock import IST
+from engine.domain.instruments import InstrumentType
+from engine.domain.values import Paise, to_rupees
+
+EXPIRY_CLOSE = time(15, 30)
+"""Index derivatives expire at the close of the normal market."""
+_WEEKLY_MONTH_CODES = "123456789OND"
+
+
+def future_symbol(underlying: str, expiry: date) -> str:
+    """``NIFTY26DECFUT``."""
+    return f"{underlying}{expiry:%y}{expiry.strftime('%b').upper()}FUT"
+
+
+def option_symbol(
+    underlying: str, expiry: date, strike: Paise, kind: InstrumentType, *, monthly: bool
+) -> str:
+    """``NIFTY26DEC26000CE`` for a monthly expiry, ``NIFTY26D0126000CE`` for a weekly one."""
+    if monthly:
+        when = f"{expiry:%y}{expiry.strftime('%b').upper()}"
+    else:
+        when = f"{expiry:%y}{_WEEKLY_MONTH_CODES[expiry.month - 1]}{expiry:%d}"
+    strike_text = format(to_rupees(strike).normalize(), "f")
+    return f"{underlying}{when}{strike_text}{kind}"
+
+
+def equity_tick_size(price: Decimal | float) -> Paise:
+    """NSE cash tick size by price band (from 15 Apr 2025, kite_xts_apis.md §D.3).
+
+    A price on a band edge takes the upper band's tick (1,000.00 ticks in 0.10).
+    """
+    for upper, tick in ((250, 1), (1_000, 5), (5_000, 10), (10_000, 50), (20_000, 100)):
+        if price < upper:
+            return Paise(tick)
+    return Paise(500)
+
+
+def expiry_close(expiry: date) -> datetime:
+    return datetime.combine(expiry, EXPIRY_CLOSE, tzinfo=IST)

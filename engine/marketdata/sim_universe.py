@@ -1,0 +1,320 @@
+"""What the simulated NSE market lists: indices, their futures and option chains, a few stocks.
+
+The static facts come from the universe file (sim_spec), expiries from the market calendar,
+symbols follow Kite's formats (sim_symbols). Beside the ``Instrument``s the universe keeps one
+numpy array per contract fact, so the market reprices every instrument in a few vector operations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.core.clock import IST
+from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
+from engine.domain.values import Paise
+from engine.marketdata.kite_csv import FreezeTable, load_freeze_table
+from engine.marketdata.sim_config import SimulatedMarketConfig
+from engine.marketdata.sim_spec import IndexSpec, UniverseSpec
+from engine.marketdata.sim_symbols import (
+    equity_tick_size,
+    expiry_close,
+    future_symbol,
+    option_symbol,
+)
+
+KIND_INDEX, KIND_STOCK, KIND_FUTURE, KIND_OPTION = range(4)
+
+
+class ExpiryCalendar(Protocol):
+    """The part of ``engine.calendar.MarketCalendar`` the simulated market uses."""
+
+    def weekly_expiries(self, after: date, count: int, *, provisional: bool = False) -> list[date]: ...
+
+    def monthly_expiries(
+        self, after: date, count: int, *, provisional: bool = False
+    ) -> list[date]: ...
+
+    def is_open(self, at: datetime, segment: str = "FO") -> bool: ...
+
+
+# ---------------------------------------------------------------------------------- universe
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    """One underlying's price process (an index or a stock)."""
+
+    underlying: str
+    start_price: float
+    annual_vol: float
+    market_loading: float
+    atm_iv: float = math.nan
+    skew: float = 0.0
+    curvature: float = 0.0
+    activity: float = 0.0
+    option_oi_lots: int = 0
+    future_oi_lots: int = 0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SimUniverse:
+    """Instruments plus their contract facts as arrays aligned with ``instruments``."""
+
+    instruments: tuple[Instrument, ...]
+    processes: tuple[Process, ...]
+    process_of: npt.NDArray[np.int64]
+    kind: npt.NDArray[np.int8]
+    expiry_ns: npt.NDArray[np.int64]
+    """15:30 IST on the expiry day, epoch nanoseconds; 0 where there is no expiry."""
+    expiry_rank: npt.NDArray[np.int64]
+    """0 for the underlying's nearest option expiry, 1 for the next ...; 0 for others."""
+    strike: npt.NDArray[np.float64]
+    """Rupees; NaN where there is no strike."""
+    is_call: npt.NDArray[np.bool_]
+    tick: npt.NDArray[np.int64]
+    """Paise."""
+    lot: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.instruments)
+
+
+def build_universe(
+    spec: UniverseSpec,
+    config: SimulatedMarketConfig,
+    calendar: ExpiryCalendar,
+    now: datetime,
+    freeze: FreezeTable | None = None,
+) -> SimUniverse:
+    """List the contracts alive at ``now``.
+
+    Strikes centre on each index's start price, its previous close: like NSE, the listing does
+    not depend on where the day opens, so every seed sees the same contracts.
+    """
+    freeze = freeze if freeze is not None else load_freeze_table()
+    builder = _Builder(spec.derivative_exchange_token_start)
+
+    for process_no, index in enumerate(spec.indices):
+        builder.processes.append(
+            Process(
+                underlying=index.underlying,
+                start_price=index.start_price,
+                annual_vol=index.annual_vol,
+                market_loading=index.market_loading,
+                atm_iv=index.atm_iv,
+                skew=index.skew,
+                curvature=index.curvature,
+                activity=index.activity,
+                option_oi_lots=index.option_oi_lots,
+                future_oi_lots=index.future_oi_lots,
+            )
+        )
+        builder.add(
+            Instrument(
+                token=make_token(index.exchange_token, Segment.INDICES),
+                exchange=Exchange.NSE,
+                segment=Segment.INDICES,
+                tradingsymbol=index.tradingsymbol,
+                name=index.name,
+                instrument_type=InstrumentType.INDEX,
+                underlying=index.underlying,
+                tick_size=index.tick_size,
+                lot_size=0,  # as in Kite's master: an index is never traded
+                exchange_token=index.exchange_token,
+            ),
+            process_no,
+            KIND_INDEX,
+        )
+        _add_index_derivatives(builder, index, process_no, config, calendar, now, freeze)
+
+    for stock in spec.stocks:
+        process_no = len(builder.processes)
+        builder.processes.append(
+            Process(stock.symbol, stock.start_price, stock.annual_vol, stock.market_loading)
+        )
+        builder.add(
+            Instrument(
+                token=make_token(stock.exchange_token, Segment.NSE),
+                exchange=Exchange.NSE,
+                segment=Segment.NSE,
+                tradingsymbol=stock.symbol,
+                name=stock.name,
+                instrument_type=InstrumentType.EQ,
+                underlying=stock.symbol,
+                tick_size=equity_tick_size(stock.start_price),
+                lot_size=1,
+                exchange_token=stock.exchange_token,
+            ),
+            process_no,
+            KIND_STOCK,
+        )
+    return builder.build()
+
+
+def _add_index_derivatives(
+    builder: _Builder,
+    index: IndexSpec,
+    process_no: int,
+    config: SimulatedMarketConfig,
+    calendar: ExpiryCalendar,
+    now: datetime,
+    freeze: FreezeTable,
+) -> None:
+    today = now.astimezone(IST).date()
+    freeze_quantity = freeze.for_underlying(index.underlying)
+
+    for expiry in _alive(calendar.monthly_expiries, today, now, config.futures_months):
+        builder.add_derivative(
+            index,
+            process_no,
+            KIND_FUTURE,
+            future_symbol(index.underlying, expiry),
+            Segment.NFO_FUT,
+            InstrumentType.FUT,
+            index.future_tick_size,
+            expiry,
+            None,
+            freeze_quantity,
+        )
+
+    monthly = _alive(
+        calendar.monthly_expiries, today, now, config.monthly_expiries + config.extra_expiries
+    )
+    weekly = (
+        _alive(calendar.weekly_expiries, today, now, config.weekly_expiries)
+        if index.weekly_options
+        else []
+    )
+    step = config.strike_steps.get(index.underlying, index.strike_step)
+    atm = round(index.start_price / step) * step
+    strikes = [
+        Paise((atm + offset * step) * 100)
+        for offset in range(-config.strikes_each_side, config.strikes_each_side + 1)
+        if atm + offset * step > 0
+    ]
+    for rank, expiry in enumerate(sorted(set(monthly) | set(weekly))):
+        # A weekly expiry that is also the month's last is listed in the monthly format.
+        is_monthly = expiry in monthly or calendar.monthly_expiries(
+            date(expiry.year, expiry.month, 1), 1, provisional=True
+        ) == [expiry]
+        for strike in strikes:
+            for kind in (InstrumentType.CE, InstrumentType.PE):
+                builder.add_derivative(
+                    index,
+                    process_no,
+                    KIND_OPTION,
+                    option_symbol(index.underlying, expiry, strike, kind, monthly=is_monthly),
+                    Segment.NFO_OPT,
+                    kind,
+                    index.option_tick_size,
+                    expiry,
+                    strike,
+                    freeze_quantity,
+                    rank,
+                )
+
+
+def _alive(
+    listing: Callable[..., list[date]], today: date, now: datetime, count: int
+) -> list[date]:
+    """The next ``count`` expiries still trading at ``now`` (today's expires at 15:30).
+
+    Far expiries may fall in a year whose holidays are not published yet: the simulated market
+    lists them provisionally (weekdays less the fixed national holidays) rather than refusing to
+    start. Real brokers' instrument masters carry the exchange's own dates.
+    """
+    if count == 0:
+        return []
+    listed = listing(today, count, provisional=True)
+    if listed and expiry_close(listed[0]) <= now:
+        # Today's expiry has closed: one more keeps ``count`` alive.
+        listed = listing(today, count + 1, provisional=True)
+    return [d for d in listed if expiry_close(d) > now][:count]
+
+
+class _Builder:
+    def __init__(self, derivative_token_start: int) -> None:
+        self.processes: list[Process] = []
+        self._next_exchange_token = derivative_token_start
+        self._instruments: list[Instrument] = []
+        self._rows: list[tuple[int, int, int, int, float, bool]] = []
+
+    def add(
+        self,
+        instr: Instrument,
+        process_no: int,
+        kind: int,
+        expiry_rank: int = 0,
+    ) -> None:
+        expiry_ns = (
+            int(expiry_close(instr.expiry).timestamp()) * 1_000_000_000
+            if instr.expiry is not None
+            else 0
+        )
+        strike = float(instr.strike) / 100 if instr.strike is not None else math.nan
+        self._instruments.append(instr)
+        self._rows.append(
+            (
+                process_no,
+                kind,
+                expiry_ns,
+                expiry_rank,
+                strike,
+                instr.instrument_type is InstrumentType.CE,
+            )
+        )
+
+    def add_derivative(
+        self,
+        index: IndexSpec,
+        process_no: int,
+        kind: int,
+        tradingsymbol: str,
+        segment: Segment,
+        instrument_type: InstrumentType,
+        tick_size: Paise,
+        expiry: date,
+        strike: Paise | None,
+        freeze_quantity: int | None,
+        expiry_rank: int = 0,
+    ) -> None:
+        exchange_token = self._next_exchange_token
+        self._next_exchange_token += 1
+        instr = Instrument(
+            token=make_token(exchange_token, segment),
+            exchange=Exchange.NFO,
+            segment=segment,
+            tradingsymbol=tradingsymbol,
+            name=index.underlying,
+            instrument_type=instrument_type,
+            underlying=index.underlying,
+            tick_size=tick_size,
+            lot_size=index.lot_size,
+            expiry=expiry,
+            strike=strike,
+            freeze_quantity=freeze_quantity,
+            exchange_token=exchange_token,
+        )
+        self.add(instr, process_no, kind, expiry_rank)
+
+    def build(self) -> SimUniverse:
+        process_of, kind, expiry_ns, expiry_rank, strike, is_call = zip(*self._rows, strict=True)
+        return SimUniverse(
+            instruments=tuple(self._instruments),
+            processes=tuple(self.processes),
+            process_of=np.array(process_of, dtype=np.int64),
+            kind=np.array(kind, dtype=np.int8),
+            expiry_ns=np.array(expiry_ns, dtype=np.int64),
+            expiry_rank=np.array(expiry_rank, dtype=np.int64),
+            strike=np.array(strike, dtype=np.float64),
+            is_call=np.array(is_call, dtype=np.bool_),
+            tick=np.array([i.tick_size for i in self._instruments], dtype=np.int64),
+            lot=np.array([i.lot_size for i in self._instruments], dtype=np.int64),
+        )
