@@ -148,7 +148,8 @@ class Engine:
     def restore(self) -> int:
         """Bring back orders, fills and positions from the journal (after a restart or crash)."""
         applied = self.orders.restore(
-            (e.kind, e.order_id, e.ts_ns, e.payload) for e in self.journal.read()
+            ((e.kind, e.order_id, e.ts_ns, e.payload) for e in self.journal.read()),
+            today=self.clock.now().date(),
         )
         nets = {(p.token, p.product): p.net_quantity for p in self.positions.all()}
         self.venue.restore_positions(nets)

@@ -59,7 +59,10 @@ class QuoteTableModel(QAbstractTableModel):
         if column == 2:
             return format_rupees(change)
         if column == 3:
-            return f"{Decimal(change * 100) / tick.close:.2f}%" if tick.close else "—"
+            if not tick.close:
+                return "—"
+            percent = (Decimal(change * 100) / tick.close).quantize(Decimal("0.01"))
+            return f"{percent + 0:.2f}%"  # + 0 turns -0.00 into 0.00
         if column == 4:
             return format_rupees(tick.bid) if tick.bid else "—"
         if column == 5:

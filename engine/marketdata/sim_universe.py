@@ -35,7 +35,9 @@ KIND_INDEX, KIND_STOCK, KIND_FUTURE, KIND_OPTION = range(4)
 class ExpiryCalendar(Protocol):
     """The part of ``engine.calendar.MarketCalendar`` the simulated market uses."""
 
-    def weekly_expiries(self, after: date, count: int, *, provisional: bool = False) -> list[date]: ...
+    def weekly_expiries(
+        self, after: date, count: int, *, provisional: bool = False
+    ) -> list[date]: ...
 
     def monthly_expiries(
         self, after: date, count: int, *, provisional: bool = False

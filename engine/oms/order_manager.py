@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from engine.brokers.base import Broker, Modification
 from engine.core.bus import EventBus
@@ -116,7 +117,9 @@ class OrderManager:
                 log.exception("broker %s failed to take order %s", self._broker.name, order_id)
                 self._record(
                     OrderStatusChanged(
-                        order_id, self._clock.time_ns(), OrderStatus.REJECTED,
+                        order_id,
+                        self._clock.time_ns(),
+                        OrderStatus.REJECTED,
                         f"broker error: {exc}",
                     )
                 )
@@ -179,10 +182,15 @@ class OrderManager:
 
     # -- restart -----------------------------------------------------------------------------------
 
-    def restore(self, entries: Iterable[tuple[str, str | None, int, dict]]) -> int:
+    def restore(
+        self,
+        entries: Iterable[tuple[str, str | None, int, dict[str, Any]]],
+        today: date | None = None,
+    ) -> int:
         """Rebuild orders, fills and positions from journal entries (kind, order_id, ts, payload).
 
         Returns how many events were applied. Nothing is published and nothing is re-journaled.
+        DAY orders still open from before ``today`` are then expired (journaled as cancelled).
         """
         applied = 0
         for kind, order_id, ts_ns, payload in entries:
@@ -200,8 +208,28 @@ class OrderManager:
                 applied += 1
                 if isinstance(event, OrderFilled):
                     self._book_fill(event)
+        if today is not None:
+            self.expire_day_orders(today)
+        if today is not None:
+            self.expire_day_orders(today)
         self._broker.restore(self.open_orders())
         return applied
+
+    def expire_day_orders(self, today: date) -> int:
+        """Cancel DAY orders left open from an earlier session (the exchange purged them at the
+        close); returns how many."""
+        stale = [o for o in self.open_orders() if ist_date_of(o.created_ns).date() < today]
+        with self._unit():
+            for order in stale:
+                self._record(
+                    OrderStatusChanged(
+                        order.order_id,
+                        self._clock.time_ns(),
+                        OrderStatus.CANCELLED,
+                        f"expired at the close of {ist_date_of(order.created_ns).date():%d %b %Y}",
+                    )
+                )
+        return len(stale)
 
     # -- internals ---------------------------------------------------------------------------------
 

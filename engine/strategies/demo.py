@@ -16,7 +16,7 @@ from engine.domain.ticks import Tick
 
 class DemoStrategy:
     def __init__(
-        self, api: EngineApi, *, seed: int = 1, every_ticks: int = 400, underlying: str = "NIFTY"
+        self, api: EngineApi, *, seed: int = 1, every_ticks: int = 100, underlying: str = "NIFTY"
     ) -> None:
         self._api = api
         self._rng = random.Random(seed)

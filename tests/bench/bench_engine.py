@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine.domain.events import OrderStatusChanged
+from engine.domain.events import OrderEvent, OrderStatusChanged
 from engine.domain.orders import OrderStatus, OrderType, Product, Side
 from engine.domain.ticks import Tick
 from engine.marketdata.simulated import SimulatedMarketConfig

@@ -17,6 +17,7 @@ import sys
 from engine.domain.events import OrderFilled, OrderStatusChanged
 from engine.domain.instruments import InstrumentType
 from engine.domain.orders import OrderType, Product, Side, Validity
+from engine.domain.values import to_rupees
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 
@@ -59,7 +60,7 @@ def trade(db: str, seed: int, count: int) -> None:
             order = rng.choice(open_orders)
             if order.price is not None:
                 engine.api.modify(
-                    order.order_id, price=order.price + order.instrument.tick_size / 100
+                    order.order_id, price=order.price + to_rupees(order.instrument.tick_size)
                 )
             continue
         instrument = rng.choice(tradable)
@@ -95,7 +96,7 @@ def trade(db: str, seed: int, count: int) -> None:
                 OrderType.LIMIT,
                 product=product,
                 validity=validity,
-                price=str(price / 100),
+                price=to_rupees(price),
                 source="crash-test",
             )
     out.write("DONE\n")

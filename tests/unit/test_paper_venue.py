@@ -328,3 +328,23 @@ def test_fill_events_when_published_carry_charges_and_follow_the_journal(desk) -
     assert len(fills) == 1 and fills[0].charges is not None
     journaled = [e for e in desk.database.journal.read() if e.kind == "order_filled"]
     assert journaled[0].payload["trade_id"] == fills[0].trade_id
+
+
+def test_day_orders_when_engine_restarts_next_day_are_expired_and_not_worked(tmp_path) -> None:
+    desk = make_desk(tmp_path / "book.db")
+    desk.tick(quote(NIFTY_CE, bid=9995, ask=10000))
+    resting = desk.oms.submit(buy(price=9000))
+    desk.database.close()
+    desk.clock.set(datetime(2026, 11, 25, 9, 30, tzinfo=IST))
+    again = make_desk(tmp_path / "book.db", clock=desk.clock, restore=False)
+    try:
+        again.oms.restore(
+            ((e.kind, e.order_id, e.ts_ns, e.payload) for e in again.database.journal.read()),
+            today=again.clock.now().date(),
+        )
+        order = again.oms.orders[resting.order_id]
+        assert order.status is OrderStatus.CANCELLED
+        assert order.status_message == "expired at the close of 23 Nov 2026"
+        assert again.venue.resting_count == 0
+    finally:
+        again.database.close()

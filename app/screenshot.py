@@ -1,0 +1,66 @@
+"""`python -m app.screenshot OUT.png`: a picture of the main window on the paper market.
+
+Runs the workstation for a few seconds on a throwaway journal (the market kept open, so prices
+move whatever the hour), then saves what the window shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from engine.marketdata.simulated import SimulatedMarketConfig
+from engine.runtime import Engine, EngineConfig
+
+
+async def _capture(out: Path, seconds: float) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from ui.main_window import MainWindow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = EngineConfig(
+            db_url=f"sqlite:///{Path(tmp) / 'screenshot.db'}",
+            market=SimulatedMarketConfig(always_open=True),
+            always_open=True,
+        )
+        engine = Engine.build(config)
+        window = MainWindow(engine.api)
+        window.show()
+        engine.start()
+        await asyncio.sleep(seconds)
+        QApplication.processEvents()
+        if not window.grab().save(str(out)):
+            raise SystemExit(f"could not write {out}")
+        window.stop()
+        window.close()
+        await engine.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.screenshot")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv)
+    app.setQuitOnLastWindowClosed(False)
+    coro = _capture(args.out, args.seconds)
+    if sys.version_info >= (3, 12):
+        asyncio.run(coro, loop_factory=qasync.QEventLoop)
+    else:
+        qasync.run(coro)
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
