@@ -25,32 +25,33 @@ def desk(tmp_path):
     desk.database.close()
 
 
-def buy(
-    instrument=NIFTY_CE, quantity=65, order_type=OrderType.LIMIT, price=None, **kw
+def order(
+    side: Side,
+    instrument=NIFTY_CE,
+    quantity=65,
+    order_type=OrderType.LIMIT,
+    price=None,
+    product=Product.NRML,
+    **kw,
 ) -> OrderRequest:
+    """A request in paise, NRML LIMIT for one lot of the NIFTY call unless told otherwise."""
     return OrderRequest(
         instrument.token,
-        Side.BUY,
+        side,
         quantity,
         order_type,
-        kw.pop("product", Product.NRML),
+        product,
         price=None if price is None else Paise(price),
         **kw,
     )
 
 
-def sell(
-    instrument=NIFTY_CE, quantity=65, order_type=OrderType.LIMIT, price=None, **kw
-) -> OrderRequest:
-    return OrderRequest(
-        instrument.token,
-        Side.SELL,
-        quantity,
-        order_type,
-        kw.pop("product", Product.NRML),
-        price=None if price is None else Paise(price),
-        **kw,
-    )
+def buy(**kw) -> OrderRequest:
+    return order(Side.BUY, **kw)
+
+
+def sell(**kw) -> OrderRequest:
+    return order(Side.SELL, **kw)
 
 
 def test_worked_example_when_one_lot_bought_at_100_and_sold_at_120_costs_65_11(desk) -> None:

@@ -1,0 +1,122 @@
+"""Event bus, clocks, identifiers and money values."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from engine.core.bus import EventBus
+from engine.core.clock import IST, LiveClock, TestClock
+from engine.domain.events import EngineMessage, Severity
+from engine.domain.ids import IdFactory
+from engine.domain.ticks import Tick
+from engine.domain.values import PriceError, format_rupees, round_paisa, rupees_text, to_paise
+
+
+def message(text: str) -> EngineMessage:
+    return EngineMessage(0, Severity.INFO, text)
+
+
+def test_bus_when_a_handler_raises_logs_it_and_still_calls_the_others(caplog) -> None:
+    bus = EventBus()
+    seen: list[str] = []
+
+    def broken(event: EngineMessage) -> None:
+        raise RuntimeError("boom")
+
+    bus.subscribe(EngineMessage, broken)
+    bus.subscribe(EngineMessage, lambda e: seen.append(e.text))
+    with caplog.at_level(logging.ERROR):
+        bus.publish(message("one"))
+        bus.publish(message("two"))
+    assert seen == ["one", "two"]
+    assert bus.handler_errors == 2
+    assert "boom" in caplog.text
+
+
+def test_bus_when_a_handler_publishes_delivers_in_publication_order() -> None:
+    bus = EventBus()
+    order: list[str] = []
+
+    def first(event: EngineMessage) -> None:
+        order.append(f"first:{event.text}")
+        if event.text == "tick":
+            bus.publish(message("reaction"))
+
+    bus.subscribe(EngineMessage, first)
+    bus.subscribe(EngineMessage, lambda e: order.append(f"second:{e.text}"))
+    bus.publish(message("tick"))
+    assert order == ["first:tick", "second:tick", "first:reaction", "second:reaction"]
+
+
+def test_bus_catch_all_when_ticks_flow_sees_events_but_not_ticks() -> None:
+    bus = EventBus()
+    seen: list[object] = []
+    bus.subscribe_all(seen.append)
+    bus.publish(Tick(1, 100, 95, 105, 1, 1, 0, 0, 0))
+    bus.publish(message("hello"))
+    assert [type(e).__name__ for e in seen] == ["EngineMessage"]
+
+
+def test_bus_unsubscribe_when_called_stops_delivery() -> None:
+    bus = EventBus()
+    seen: list[object] = []
+    unsubscribe = bus.subscribe(EngineMessage, seen.append)
+    unsubscribe()
+    bus.publish(message("x"))
+    assert seen == []
+
+
+def test_events_when_frozen_cannot_be_changed() -> None:
+    event = message("x")
+    with pytest.raises(AttributeError):
+        event.text = "y"  # type: ignore[misc]
+
+
+def test_test_clock_when_advanced_moves_only_forward_and_reports_ist() -> None:
+    clock = TestClock(datetime(2026, 11, 23, 9, 15, tzinfo=IST))
+    clock.advance(90)
+    assert clock.now() == datetime(2026, 11, 23, 9, 16, 30, tzinfo=IST)
+    assert clock.now().utcoffset().total_seconds() == 5.5 * 3600
+    with pytest.raises(ValueError, match="backwards"):
+        clock.advance(-1)
+    with pytest.raises(ValueError, match="aware"):
+        TestClock(datetime(2026, 11, 23, 9, 15))  # noqa: DTZ001
+
+
+def test_live_clock_when_read_is_aware_and_agrees_with_time_ns() -> None:
+    clock = LiveClock()
+    assert clock.now().tzinfo is IST
+    assert abs(clock.now().timestamp() - clock.time_ns() / 1e9) < 1
+
+
+def test_id_factory_when_used_makes_unique_sortable_ids_that_fit_a_kite_tag() -> None:
+    factory = IdFactory("D")
+    ids = [factory.next() for _ in range(5000)]
+    assert len(set(ids)) == 5000
+    assert all(len(i) == 16 and i[0] == "D" for i in ids)
+    assert ids == sorted(ids) or len({i[:10] for i in ids}) > 1  # sortable within a millisecond
+
+
+@pytest.mark.parametrize(
+    ("rupees", "paise"),
+    [("101.05", 10105), (Decimal("0.05"), 5), (24812, 2481200), (100.1, 10010), ("-3", -300)],
+)
+def test_to_paise_when_price_is_whole_paise_converts_exactly(rupees, paise) -> None:
+    assert to_paise(rupees) == paise
+
+
+@pytest.mark.parametrize("bad", ["101.055", "abc", "NaN", "Infinity", None])
+def test_to_paise_when_price_is_not_whole_paise_refuses_with_reason(bad) -> None:
+    with pytest.raises(PriceError):
+        to_paise(bad)
+
+
+def test_rupee_formatting_when_large_uses_indian_grouping() -> None:
+    assert format_rupees(1234567890) == "1,23,45,678.90"
+    assert format_rupees(-5) == "-0.05"
+    assert rupees_text(10) == "0.10"
+    assert round_paisa(Decimal("0.195")) == Decimal("0.20")
