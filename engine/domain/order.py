@@ -131,7 +131,9 @@ class Order:
                 )
             return None
         if isinstance(event, OrderStatusChanged):
-            if event.status == self.status and event.status not in LIVE_STATUSES:
+            if event.status == self.status and (
+                event.status not in LIVE_STATUSES or not self._changes_terms(event)
+            ):
                 return "duplicate"
             if not can_transition(self.status, event.status):
                 return f"{self.status} -> {event.status} is not a legal transition"
@@ -143,6 +145,17 @@ class Order:
                 return f"{self.status} -> DENIED is not a legal transition"
             return None
         return f"{type(event).__name__} does not apply to an existing order"
+
+    def _changes_terms(self, change: OrderStatusChanged) -> bool:
+        """Whether a same-status report says anything new (Kite's UPDATE after a modify)."""
+        return (
+            (change.quantity is not None and change.quantity != self.quantity)
+            or (change.price is not None and change.price != self.price)
+            or (change.trigger_price is not None and change.trigger_price != self.trigger_price)
+            or (change.order_type is not None and change.order_type != self.order_type)
+            or bool(change.message and change.message != self.status_message)
+            or bool(change.broker_order_id and change.broker_order_id != self.broker_order_id)
+        )
 
     def apply(self, event: OrderEvent) -> bool:
         """Apply one event; returns False (and changes nothing) if it is refused."""

@@ -98,8 +98,20 @@ def test_every_kite_status_is_in_the_table() -> None:
 def test_order_apply_when_transition_is_in_the_table_moves_to_new_status(current, new) -> None:
     order = new_order()
     force_status(order, current)
-    assert order.apply(status_event(new))
+    # A live order reporting its own status again is news only with new terms (Kite's UPDATE).
+    event = (
+        OrderStatusChanged(OID, 3, new, price=Paise(10100)) if new == current else status_event(new)
+    )
+    assert order.apply(event)
     assert order.status is new
+
+
+def test_live_order_when_same_status_repeats_without_news_is_a_duplicate() -> None:
+    order = new_order()
+    force_status(order, S.OPEN)
+    events = len(order.events)
+    assert not order.apply(OrderStatusChanged(OID, 4, S.OPEN))
+    assert len(order.events) == events
 
 
 FORBIDDEN_SAMPLE = random.Random(20261121).sample(FORBIDDEN, 60)
