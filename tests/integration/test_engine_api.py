@@ -15,7 +15,7 @@ import pytest
 from engine.core.clock import IST, TestClock
 from engine.domain.events import EngineMessage, OrderFilled, PositionChanged
 from engine.domain.instruments import InstrumentType
-from engine.domain.orders import OrderStatus, OrderType, Product, Side
+from engine.domain.orders import OrderStatus, OrderType, Side
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 
@@ -27,8 +27,10 @@ SATURDAY_NOON = datetime(2026, 11, 21, 12, 0, tzinfo=IST)
 def build(tmp_path: Path, at: datetime, **market) -> tuple[Engine, TestClock]:
     clock = TestClock(at)
     engine = Engine.build(
-        EngineConfig(db_url=f"sqlite:///{tmp_path / 'book.db'}",
-                     market=SimulatedMarketConfig(seed=3, **market)),
+        EngineConfig(
+            db_url=f"sqlite:///{tmp_path / 'book.db'}",
+            market=SimulatedMarketConfig(seed=3, **market),
+        ),
         clock=clock,
     )
     return engine, clock
@@ -43,7 +45,11 @@ def run_market(engine: Engine, clock: TestClock, seconds: float) -> None:
 
 def atm_call(engine: Engine):
     spot = engine.api.quote(256265).ltp
-    calls = [i for i in engine.registry if i.underlying == "NIFTY" and i.instrument_type is InstrumentType.CE]
+    calls = [
+        i
+        for i in engine.registry
+        if i.underlying == "NIFTY" and i.instrument_type is InstrumentType.CE
+    ]
     nearest = min(i.expiry for i in calls)
     return min((i for i in calls if i.expiry == nearest), key=lambda i: abs(i.strike - spot))
 
@@ -61,7 +67,9 @@ def test_engine_when_a_market_buy_is_placed_fills_and_position_follows_the_marke
     fills = []
     engine.api.subscribe(OrderFilled, fills.append)
     option = atm_call(engine)
-    outcome = engine.api.place_order(option.token, "BUY", 2 * option.lot_size, "MARKET", product="NRML")
+    outcome = engine.api.place_order(
+        option.token, "BUY", 2 * option.lot_size, "MARKET", product="NRML"
+    )
     assert outcome, outcome.reason
     order = engine.api.order(outcome.order_id)
     assert order.status is OrderStatus.COMPLETE
@@ -83,10 +91,16 @@ def test_engine_when_resting_orders_exist_modify_cancel_and_cancel_all_work(engi
     option = atm_call(engine)
     bid = engine.api.quote(option.token).bid
     low = Decimal(bid - 20 * option.tick_size) / 100
-    first = engine.api.place_order(option.token, Side.BUY, option.lot_size, OrderType.LIMIT, price=low)
-    second = engine.api.place_order(option.token, Side.BUY, option.lot_size, OrderType.LIMIT, price=low)
+    first = engine.api.place_order(
+        option.token, Side.BUY, option.lot_size, OrderType.LIMIT, price=low
+    )
+    second = engine.api.place_order(
+        option.token, Side.BUY, option.lot_size, OrderType.LIMIT, price=low
+    )
     assert engine.api.order(first.order_id).status is OrderStatus.OPEN
-    assert engine.api.modify(first.order_id, price=low - Decimal("0.05"), quantity=2 * option.lot_size)
+    assert engine.api.modify(
+        first.order_id, price=low - Decimal("0.05"), quantity=2 * option.lot_size
+    )
     modified = engine.api.order(first.order_id)
     assert (modified.price, modified.quantity) == (low - Decimal("0.05"), 130)
     assert engine.api.cancel(first.order_id)
@@ -95,7 +109,10 @@ def test_engine_when_resting_orders_exist_modify_cancel_and_cancel_all_work(engi
     assert engine.api.order(second.order_id).status is OrderStatus.CANCELLED
     history = engine.api.order_history(first.order_id)
     assert [type(e).__name__ for e in history] == [
-        "OrderSubmitted", "OrderStatusChanged", "OrderStatusChanged", "OrderStatusChanged",
+        "OrderSubmitted",
+        "OrderStatusChanged",
+        "OrderStatusChanged",
+        "OrderStatusChanged",
     ]
 
 
@@ -104,7 +121,11 @@ def test_engine_when_square_off_all_is_asked_closes_every_position(engine) -> No
     changes = []
     engine.api.subscribe(PositionChanged, changes.append)
     option = atm_call(engine)
-    future = next(i for i in engine.registry if i.instrument_type is InstrumentType.FUT and i.underlying == "NIFTY")
+    future = next(
+        i
+        for i in engine.registry
+        if i.instrument_type is InstrumentType.FUT and i.underlying == "NIFTY"
+    )
     stock = engine.registry.by_symbol("NSE", "RELIANCE")
     engine.api.place_order(option.token, "SELL", option.lot_size, "MARKET", product="NRML")
     engine.api.place_order(future.token, "BUY", future.lot_size, "MARKET", product="MIS")
@@ -145,8 +166,21 @@ def test_engine_when_journal_refuses_writes_halts_order_entry_and_says_so(engine
 def test_headless_session_when_run_with_demo_prints_a_summary(tmp_path) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_DATA_HOME=str(tmp_path / "data"))
     run = subprocess.run(
-        [sys.executable, "-m", "app.main", "--headless", "--duration", "3", "--demo", "--always-open"],
-        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "app.main",
+            "--headless",
+            "--duration",
+            "3",
+            "--demo",
+            "--always-open",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads(run.stdout.strip().splitlines()[-1])

@@ -533,7 +533,9 @@ def test_override_file_when_not_json_names_the_file_and_line(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text('{"schema": 1,\n "exchange": "NSE",\n}', encoding="utf-8")
 
-    with pytest.raises(CalendarDataError, match=r"broken\.json: line \d+ column \d+: not valid JSON"):
+    with pytest.raises(
+        CalendarDataError, match=r"broken\.json: line \d+ column \d+: not valid JSON"
+    ):
         load_calendar(tmp_path)
     assert path.exists()
 
