@@ -1,0 +1,1 @@
+"""Zerodha Kite Connect: ticker (binary parser + asyncio client), REST wrapper, status map."""

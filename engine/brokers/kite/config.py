@@ -1,0 +1,117 @@
+"""Settings of the Kite adapter: endpoints, ticker liveness and reconnects, REST limits.
+
+Defaults are Kite's documented values (kite_xts_apis.md §A.1, §A.4, §B.1, §B.8). Tests point the
+URLs at the fake server on 127.0.0.1 and shorten the timers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+KITE_REST_ROOT = "https://api.kite.trade"
+KITE_TICKER_URL = "wss://ws.kite.trade"
+
+
+@dataclass(frozen=True, slots=True)
+class KiteTickerConfig:
+    url: str = KITE_TICKER_URL
+    tokens_per_connection: int = 3000
+    """Kite accepts up to 3,000 instruments on one ticker connection."""
+    max_connections: int = 3
+    """Kite allows up to 3 ticker connections per api_key."""
+    data_timeout_s: float = 5.0
+    """No frame at all (heartbeats included) for this long means the connection is dead."""
+    open_timeout_s: float = 10.0
+    reconnect_first_delay_s: float = 1.0
+    reconnect_max_delay_s: float = 60.0
+    """Backoff doubles from the first delay up to this (the official clients' cap; at least 5 s)."""
+    reconnect_jitter: float = 0.1
+    """Each delay is spread by up to this fraction, so that several connections do not retry together."""
+    max_reconnect_attempts: int = 300
+    """Consecutive failed attempts before the connection gives up (reset by every success)."""
+    subscribe_chunk: int = 500
+    """Tokens per subscribe / mode message."""
+    max_frame_bytes: int = 4 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("ws://", "wss://")):
+            raise ValueError(f"ticker url must be ws:// or wss://, not {self.url!r}")
+        if not 1 <= self.tokens_per_connection <= 3000:
+            raise ValueError("tokens_per_connection must be in 1..3000")
+        if not 1 <= self.max_connections <= 3:
+            raise ValueError("max_connections must be in 1..3")
+        for name in ("data_timeout_s", "open_timeout_s", "reconnect_first_delay_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
+        if self.reconnect_max_delay_s < self.reconnect_first_delay_s:
+            raise ValueError("reconnect_max_delay_s must be >= reconnect_first_delay_s")
+        if not 0 <= self.reconnect_jitter < 1:
+            raise ValueError("reconnect_jitter must be in [0, 1)")
+        if self.max_reconnect_attempts < 1:
+            raise ValueError("max_reconnect_attempts must be >= 1")
+        if self.subscribe_chunk < 1:
+            raise ValueError("subscribe_chunk must be >= 1")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> KiteTickerConfig:
+        """Build from settings; unknown keys are refused, not ignored."""
+        return cls(**_known(cls, values))
+
+
+@dataclass(frozen=True, slots=True)
+class KiteRestConfig:
+    root: str = KITE_REST_ROOT
+    timeout_s: float = 7.0
+    """Per request, as the official SDKs."""
+    threads: int = 4
+    """Bound of the thread executor that runs the blocking official client."""
+    quote_per_second: int = 1
+    historical_per_second: int = 3
+    orders_per_second: int = 10
+    """Place, modify and cancel together, counted per calendar second (SEBI retail-algo rule)."""
+    orders_per_minute: int = 200
+    other_per_second: int = 10
+    get_retries: int = 3
+    """Extra attempts of a read after a timeout, 429 or 5xx (writes are never repeated blindly)."""
+    retry_first_delay_s: float = 0.5
+    retry_max_delay_s: float = 4.0
+    place_check_attempts: int = 3
+    """After a place whose outcome is unknown, how many times the orderbook is searched for its tag."""
+    place_check_interval_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.root.startswith(("http://", "https://")):
+            raise ValueError(f"REST root must be http:// or https://, not {self.root!r}")
+        if self.timeout_s <= 0:
+            raise ValueError("timeout_s must be > 0")
+        if self.threads < 1:
+            raise ValueError("threads must be >= 1")
+        for name in (
+            "quote_per_second",
+            "historical_per_second",
+            "orders_per_second",
+            "orders_per_minute",
+            "other_per_second",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.get_retries < 0 or self.place_check_attempts < 1:
+            raise ValueError("get_retries must be >= 0 and place_check_attempts >= 1")
+        if self.retry_first_delay_s <= 0 or self.retry_max_delay_s < self.retry_first_delay_s:
+            raise ValueError("retry delays must be > 0 and max >= first")
+        if self.place_check_interval_s < 0:
+            raise ValueError("place_check_interval_s must be >= 0")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> KiteRestConfig:
+        """Build from settings; unknown keys are refused, not ignored."""
+        return cls(**_known(cls, values))
+
+
+def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} settings: {', '.join(unknown)}")
+    return values

@@ -1,0 +1,322 @@
+"""Kite REST through the official ``kiteconnect`` client, made safe for one asyncio loop.
+
+The official client is blocking (``requests``), so every call runs in a bounded thread executor,
+after a permit from the rate limiter of its category (kite_xts_apis.md §A.4). Failures become the
+exceptions of ``engine.brokers.kite.errors`` with readable messages.
+
+Retries:
+- reads (GET) are retried with exponential backoff after timeouts, 429 and 5xx;
+- a 429 on a write means Kite refused it before processing: it waits for the next second and is
+  sent again (a 429 slows orders down, it never loses them);
+- any other doubt on a write (timeout, dropped connection, 5xx) is never resolved by re-sending.
+  A place is looked up in the orderbook by its ``tag`` (our order id); if it is not there the
+  call raises ``OutcomeUnknown`` and reconciliation decides later.
+
+After a ``TokenException`` every call fails fast with ``SessionExpired`` until
+``set_access_token`` (a new login): nothing is sent on a dead session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from kiteconnect import KiteConnect
+from kiteconnect import exceptions as kite_exceptions
+
+from engine.brokers.kite.config import KiteRestConfig
+from engine.brokers.kite.errors import (
+    KiteError,
+    KiteUnavailable,
+    OrderRejected,
+    OutcomeUnknown,
+    PermissionDenied,
+    RateLimited,
+    SessionExpired,
+    readable,
+)
+from engine.brokers.kite.rate_limit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_TAG_LENGTH = 20
+RATE_LIMITED_WRITE_RETRIES = 20
+"""A write refused with 429 is sent again at most this many times (about as many seconds)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    order_id: str
+    recovered: bool = False
+    """True when the reply was lost and the order was found in the orderbook by its tag."""
+
+
+class _Retryable(Exception):
+    """Internal: a failure worth another attempt (timeout, 429, 5xx)."""
+
+    def __init__(self, error: KiteError, rate_limited: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.rate_limited = rate_limited
+
+
+class KiteRest:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        access_token: str | None = None,
+        config: KiteRestConfig | None = None,
+        on_session_expired: Callable[[], None] | None = None,
+        client: KiteConnect | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("Kite REST needs an api_key")
+        self.config = config or KiteRestConfig()
+        self._kite = client or KiteConnect(
+            api_key, access_token=access_token, root=self.config.root, timeout=self.config.timeout_s
+        )
+        if client is not None and access_token:
+            self._kite.set_access_token(access_token)
+        self._on_session_expired = on_session_expired
+        self._session_ok = access_token is not None
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.config.threads, thread_name_prefix="kite-rest"
+        )
+        c = self.config
+        self.limiters = {
+            "orders": RateLimiter("orders", c.orders_per_second, per_minute=c.orders_per_minute),
+            "quote": RateLimiter("quote", c.quote_per_second),
+            "historical": RateLimiter("historical", c.historical_per_second),
+            "other": RateLimiter("other", c.other_per_second),
+        }
+        self.retries = 0
+        self.rate_limited = 0
+
+    # -- session ---------------------------------------------------------------------------------
+
+    @property
+    def session_ok(self) -> bool:
+        return self._session_ok
+
+    async def generate_session(self, request_token: str, api_secret: str) -> dict[str, Any]:
+        """Exchange the login redirect's request_token (checksum with the secret) for a session."""
+        if not request_token or not api_secret:
+            raise ValueError("the session exchange needs a request_token and the api_secret")
+        data: dict[str, Any] = await self._call(
+            "other",
+            "log in",
+            lambda: self._kite.generate_session(request_token, api_secret),
+            check_session=False,
+        )
+        self._session_ok = True
+        return data
+
+    def set_access_token(self, access_token: str) -> None:
+        if not access_token:
+            raise ValueError("empty access token")
+        self._kite.set_access_token(access_token)
+        self._session_ok = True
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- orders ----------------------------------------------------------------------------------
+
+    async def place_order(
+        self, *, tag: str, variety: str = "regular", **params: Any
+    ) -> PlacedOrder:
+        """Place one order tagged with our order id (``tag``, at most 20 characters).
+
+        ``params`` are the official client's (exchange, tradingsymbol, transaction_type, quantity,
+        product, order_type, price, trigger_price, market_protection, iceberg_legs, ...).
+        """
+        if not tag or len(tag) > MAX_TAG_LENGTH or not tag.isalnum():
+            raise ValueError(f"order tag must be 1-{MAX_TAG_LENGTH} letters or digits: {tag!r}")
+        try:
+            order_id = await self._write(
+                "place the order",
+                lambda: self._kite.place_order(variety=variety, tag=tag, **params),
+            )
+        except OutcomeUnknown as doubt:
+            return await self._find_placed(tag, doubt)
+        return PlacedOrder(str(order_id))
+
+    async def modify_order(self, variety: str, order_id: str, **params: Any) -> str:
+        result = await self._write(
+            "modify the order",
+            lambda: self._kite.modify_order(variety=variety, order_id=order_id, **params),
+        )
+        return str(result)
+
+    async def cancel_order(
+        self, variety: str, order_id: str, parent_order_id: str | None = None
+    ) -> str:
+        result = await self._write(
+            "cancel the order",
+            lambda: self._kite.cancel_order(
+                variety=variety, order_id=order_id, parent_order_id=parent_order_id
+            ),
+        )
+        return str(result)
+
+    async def _find_placed(self, tag: str, doubt: OutcomeUnknown) -> PlacedOrder:
+        for attempt in range(self.config.place_check_attempts):
+            if attempt:
+                await asyncio.sleep(self.config.place_check_interval_s)
+            try:
+                book = await self.orders()
+            except (KiteUnavailable, RateLimited) as exc:
+                log.warning("orderbook check %d for tag %s failed: %s", attempt + 1, tag, exc)
+                continue
+            matches = [order for order in book if order.get("tag") == tag]
+            if matches:
+                order_id = str(matches[0]["order_id"])
+                log.warning("place reply lost (%s); order %s found by tag %s", doubt, order_id, tag)
+                return PlacedOrder(order_id, recovered=True)
+        raise OutcomeUnknown(
+            f"{doubt.message}; no order tagged {tag} in the orderbook after "
+            f"{self.config.place_check_attempts} checks. It was not sent again: "
+            "reconciliation will show it if Kite has it",
+            tag=tag,
+            http_status=doubt.http_status,
+            error_type=doubt.error_type,
+        )
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def orders(self) -> list[dict[str, Any]]:
+        return await self._read("other", "fetch the orderbook", self._kite.orders)
+
+    async def order_history(self, order_id: str) -> list[dict[str, Any]]:
+        return await self._read(
+            "other", "fetch the order history", lambda: self._kite.order_history(order_id)
+        )
+
+    async def trades(self) -> list[dict[str, Any]]:
+        return await self._read("other", "fetch the trades", self._kite.trades)
+
+    async def order_trades(self, order_id: str) -> list[dict[str, Any]]:
+        return await self._read(
+            "other", "fetch the order's trades", lambda: self._kite.order_trades(order_id)
+        )
+
+    async def positions(self) -> dict[str, list[dict[str, Any]]]:
+        return await self._read("other", "fetch the positions", self._kite.positions)
+
+    async def margins(self, segment: str | None = None) -> dict[str, Any]:
+        return await self._read("other", "fetch the margins", lambda: self._kite.margins(segment))
+
+    async def profile(self) -> dict[str, Any]:
+        return await self._read("other", "fetch the profile", self._kite.profile)
+
+    async def instruments(self, exchange: str | None = None) -> list[dict[str, Any]]:
+        return await self._read(
+            "other", "download the instruments", lambda: self._kite.instruments(exchange)
+        )
+
+    async def quote(self, *instruments: str) -> dict[str, Any]:
+        return await self._read(
+            "quote", "fetch quotes", lambda: self._kite.quote(list(instruments))
+        )
+
+    async def ltp(self, *instruments: str) -> dict[str, Any]:
+        return await self._read(
+            "quote", "fetch last prices", lambda: self._kite.ltp(list(instruments))
+        )
+
+    # -- machinery -------------------------------------------------------------------------------
+
+    async def _read(self, category: str, action: str, call: Callable[[], T]) -> T:
+        config = self.config
+        for attempt in range(config.get_retries + 1):
+            try:
+                return await self._call(category, action, call, retryable=True)
+            except _Retryable as retry:
+                if attempt == config.get_retries:
+                    raise retry.error from None
+                self.retries += 1
+                delay = min(config.retry_first_delay_s * 2**attempt, config.retry_max_delay_s)
+                log.info("%s; retry %d in %.1fs", retry.error, attempt + 1, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _write(self, action: str, call: Callable[[], T]) -> T:
+        for _ in range(RATE_LIMITED_WRITE_RETRIES + 1):
+            try:
+                return await self._call("orders", action, call, retryable=False)
+            except _Retryable as retry:
+                # Only a 429 comes back here for a write: Kite refused it unprocessed.
+                self.retries += 1
+                log.info("%s; sending again after the rate-limit pause", retry.error)
+        raise RateLimited(
+            readable(action, "still rate limited after repeated pauses", None, 429),
+            http_status=429,
+        )
+
+    async def _call(
+        self,
+        category: str,
+        action: str,
+        call: Callable[[], T],
+        *,
+        retryable: bool = False,
+        check_session: bool = True,
+    ) -> T:
+        if check_session and not self._session_ok:
+            raise SessionExpired(
+                f"Kite could not {action}: the session has expired; log in again",
+                http_status=403,
+                error_type="TokenException",
+            )
+        limiter = self.limiters[category]
+        await limiter.acquire()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, call)
+        except kite_exceptions.KiteException as exc:
+            raise self._classify(exc, action, limiter, retryable) from exc
+        except requests.RequestException as exc:
+            message = readable(action, f"no reply ({type(exc).__name__})", None, None)
+            if retryable:
+                raise _Retryable(KiteUnavailable(message), rate_limited=False) from exc
+            raise OutcomeUnknown(message) from exc
+
+    def _classify(
+        self,
+        exc: kite_exceptions.KiteException,
+        action: str,
+        limiter: RateLimiter,
+        retryable: bool,
+    ) -> Exception:
+        status = int(exc.code)
+        error_type = type(exc).__name__
+        message = readable(action, str(exc), error_type, status)
+        if status == 429:
+            self.rate_limited += 1
+            limiter.hold_off()
+            return _Retryable(RateLimited(message, http_status=status), rate_limited=True)
+        if isinstance(exc, kite_exceptions.TokenException):
+            self._session_ok = False
+            if self._on_session_expired is not None:
+                try:
+                    self._on_session_expired()
+                except Exception:
+                    log.exception("session-expired callback failed")
+            return SessionExpired(message, http_status=status, error_type=error_type)
+        if isinstance(exc, kite_exceptions.PermissionException):
+            return PermissionDenied(message, http_status=status, error_type=error_type)
+        if 400 <= status < 500:
+            return OrderRejected(message, http_status=status, error_type=error_type)
+        if retryable:
+            return _Retryable(
+                KiteUnavailable(message, http_status=status, error_type=error_type),
+                rate_limited=False,
+            )
+        return OutcomeUnknown(message, http_status=status, error_type=error_type)
