@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
+from app.logging_setup import setup_logging
 from engine.brokers.paper.config import PaperConfig
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import EngineConfig
@@ -35,7 +35,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=7, help="seed of the simulated market")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="paper venue latency")
-    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--profile",
+        default="default",
+        help="keeps layouts, logs and settings apart (e.g. one per account)",
+    )
+    parser.add_argument(
+        "--reset-layout", action="store_true", help="start with the default window layout"
+    )
+    parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
 
@@ -52,9 +60,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(args.profile, args.log_level)
     config = engine_config(args)
     if args.headless:
         from engine.headless import main as headless_main

@@ -20,6 +20,8 @@ from engine.runtime import Engine, EngineConfig
 async def _capture(out: Path, seconds: float) -> None:
     from PySide6.QtWidgets import QApplication
 
+    from app.gui import session_text
+    from ui.layout_store import LayoutStore
     from ui.main_window import MainWindow
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -29,16 +31,58 @@ async def _capture(out: Path, seconds: float) -> None:
             always_open=True,
         )
         engine = Engine.build(config)
-        window = MainWindow(engine.api)
+        window = MainWindow(
+            engine.api,
+            layouts=LayoutStore(Path(tmp) / "layout.ini"),
+            session_state=lambda: session_text(engine),
+        )
         window.show()
         engine.start()
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(seconds / 2)
+        _trade_a_little(engine)
+        await asyncio.sleep(seconds / 2)
         QApplication.processEvents()
         if not window.grab().save(str(out)):
             raise SystemExit(f"could not write {out}")
         window.stop()
         window.close()
         await engine.stop()
+
+
+def _trade_a_little(engine: Engine) -> None:
+    """A few orders so the orderbook, trades and positions panels show something real."""
+    from engine.api import OrderType, Product, Side
+
+    registry = engine.api.instruments
+    nifty = engine.api.quote(256265)
+    calls = [
+        i for i in registry.search(underlying="NIFTY", limit=5000) if i.instrument_type == "CE"
+    ]
+    if nifty is None or not calls:
+        return
+    expiry = min(i.expiry for i in calls if i.expiry)
+    atm = min(
+        (i for i in calls if i.expiry == expiry), key=lambda i: abs((i.strike or 0) - nifty.ltp)
+    )
+    engine.api.place_order(
+        atm.token, Side.BUY, 2 * atm.lot_size, OrderType.MARKET, source="screenshot"
+    )
+    stock = registry.by_symbol("NSE", "RELIANCE")
+    if stock is not None:
+        engine.api.place_order(
+            stock.token, Side.BUY, 50, OrderType.MARKET, product=Product.CNC, source="screenshot"
+        )
+        quote = engine.api.quote(stock.token)
+        if quote is not None:
+            engine.api.place_order(
+                stock.token,
+                Side.SELL,
+                25,
+                OrderType.LIMIT,
+                product=Product.CNC,
+                price=str((quote.ask + 500) / 100),
+                source="screenshot",
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

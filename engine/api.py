@@ -6,21 +6,28 @@ plain frozen values: reading them never reaches into engine state that can chang
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from engine.brokers.base import Modification
 from engine.core.bus import EventBus
 from engine.domain.events import (
+    BreakerTripped,
     ConnectionChanged,
     EngineMessage,
     OrderDenied,
     OrderFilled,
+    OrderQueued,
     OrderStatusChanged,
     OrderSubmitted,
     PositionChanged,
+    RiskDenied,
+    RiskLimitsChanged,
+    RiskStateChanged,
+    TradingState,
+    VarReport,
 )
 from engine.domain.ids import InstrumentToken, OrderId
 from engine.domain.instruments import Instrument
@@ -32,16 +39,23 @@ from engine.domain.values import Paise, to_paise, to_rupees
 from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
 from engine.oms.order_manager import OrderManager, Outcome
+from engine.risk.limits import RiskLimits, RiskSettings
+from engine.risk.manager import KillSwitchReport, LimitUsage, RiskManager, TradingStatus
 
 E = TypeVar("E")
 
 __all__ = [
+    "BreakerTripped",
     "ConnectionChanged",
     "EngineApi",
     "EngineMessage",
+    "KillSwitchReport",
+    "LimitUsage",
+    "MarginSnapshot",
     "Modification",
     "OrderDenied",
     "OrderFilled",
+    "OrderQueued",
     "OrderRequest",
     "OrderSnapshot",
     "OrderStatus",
@@ -52,11 +66,28 @@ __all__ = [
     "PositionChanged",
     "PositionSnapshot",
     "Product",
+    "RiskDenied",
+    "RiskLimits",
+    "RiskLimitsChanged",
+    "RiskSettings",
+    "RiskStateChanged",
     "Side",
     "Tick",
     "TradeSnapshot",
+    "TradingState",
+    "TradingStatus",
     "Validity",
+    "VarReport",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class MarginSnapshot:
+    required: Decimal
+    """What the current exposure (open orders counted as filled) needs, rupees (estimate)."""
+    available: Decimal
+    """Capital plus the day's MTM after charges."""
+    by_underlying: dict[str, Decimal]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +142,8 @@ class PositionSnapshot:
     charges: Decimal
     net_pnl: Decimal
     """P&L after charges."""
+    day_pnl: Decimal
+    """Today's P&L: overnight quantity from the previous close plus today's trades, before charges."""
 
 
 def _price(value: Decimal | int | str | None) -> Paise | None:
@@ -126,12 +159,14 @@ class EngineApi:
         positions: PositionBook,
         quotes: QuoteCache,
         instruments: InstrumentRegistry,
+        risk: RiskManager | None = None,
     ) -> None:
         self._bus = bus
         self._orders = orders
         self._positions = positions
         self._quotes = quotes
         self.instruments = instruments
+        self._risk = risk
 
     # -- commands ----------------------------------------------------------------------------------
 
@@ -226,6 +261,68 @@ class EngineApi:
             outcomes += self.square_off(position.token, position.product)
         return outcomes
 
+    # -- risk --------------------------------------------------------------------------------------
+
+    def kill_switch(self, *, square_off: bool = False, reason: str = "") -> KillSwitchReport:
+        """HALT trading, cancel every open and queued order, and square off every position if
+        ``square_off``; trading stays halted until ``rearm``."""
+        return self._risk_layer().kill_switch(square_off=square_off, reason=reason)
+
+    def rearm(self, reason: str = "re-armed by the trader") -> bool:
+        """Back to ACTIVE after a kill switch or a breaker; False if already active."""
+        return self._risk_layer().rearm(reason)
+
+    def set_trading_state(self, state: TradingState | str, reason: str) -> bool:
+        """Tighten the trading state (REDUCING or HALTED); loosening is ``rearm``'s alone."""
+        return self._risk_layer().set_state(TradingState(state), reason, "trader")
+
+    def trading_state(self) -> TradingStatus:
+        return self._risk_layer().status()
+
+    def risk_limits(self) -> RiskSettings:
+        return self._risk_layer().settings
+
+    def risk_limit_fields(self) -> list[tuple[str, str, str, Any]]:
+        """(name, description, unit, default) of every limit, for a settings page."""
+        return RiskLimits.describe()
+
+    def set_risk_limits(self, settings: RiskSettings | Mapping[str, Any], reason: str = "") -> None:
+        """Replace the risk limits (a ``RiskSettings`` or its mapping form, validated: a bad key
+        or value raises ValueError and changes nothing)."""
+        if not isinstance(settings, RiskSettings):
+            settings = RiskSettings.from_mapping(settings)
+        self._risk_layer().configure(settings, reason)
+
+    def risk_usage(self) -> list[LimitUsage]:
+        return self._risk_layer().usage()
+
+    def breaker_history(self) -> list[BreakerTripped]:
+        return list(self._risk_layer().history)
+
+    def var(self) -> VarReport | None:
+        """The last VaR report (recomputed periodically off the event loop)."""
+        return self._risk_layer().last_var
+
+    def margin(self) -> MarginSnapshot:
+        risk = self._risk_layer()
+        estimator = risk.margin
+        limits = risk.gate.account_limits
+        assert limits is not None
+        cents = Decimal("0.01")
+        available = (limits.capital + risk.breakers.day_mtm()).quantize(cents)
+        if estimator is None:
+            return MarginSnapshot(Decimal(0), available, {})
+        return MarginSnapshot(
+            Decimal(repr(estimator.total)).quantize(cents),
+            available,
+            {u: Decimal(repr(v)).quantize(cents) for u, v in estimator.by_underlying().items()},
+        )
+
+    def _risk_layer(self) -> RiskManager:
+        if self._risk is None:
+            raise RuntimeError("this engine was built without the risk layer")
+        return self._risk
+
     # -- snapshots ---------------------------------------------------------------------------------
 
     def orders(self) -> list[OrderSnapshot]:
@@ -292,7 +389,8 @@ class EngineApi:
         )
 
     def _position_snapshot(self, p: Position) -> PositionSnapshot:
-        ltp = self._quotes.ltp(p.token)
+        tick = self._quotes.get(p.token)
+        ltp = None if tick is None else tick.ltp
         mark = ltp if ltp is not None else 0
         pnl = p.pnl(mark) if ltp is not None or p.net_quantity == 0 else p.realised
         unrealised = pnl - p.realised
@@ -310,4 +408,5 @@ class EngineApi:
             pnl,
             p.charges,
             pnl - p.charges,
+            p.day_pnl(mark, tick.close or mark) if tick is not None else p.realised,
         )

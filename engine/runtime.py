@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 from collections.abc import Coroutine
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import numpy as np
 
 from engine.api import EngineApi
 from engine.brokers.paper.config import PaperConfig
@@ -20,15 +24,23 @@ from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, LiveClock
-from engine.domain.instruments import Instrument
+from engine.domain.events import EngineMessage, Severity, VarReport
+from engine.domain.ids import InstrumentToken
+from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.positions import PositionBook
 from engine.domain.ticks import Tick
 from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
+from engine.marketdata.sim_spec import load_universe_spec
 from engine.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
 from engine.oms.charging import default_charge_model
 from engine.oms.order_manager import OrderManager
+from engine.risk.exposure import Exposure
 from engine.risk.gate import OrderGate
+from engine.risk.limits import MarginParameters, RiskSettings
+from engine.risk.manager import RiskManager
+from engine.risk.margin import MarginEstimator
+from engine.risk.var import compute_var, synthetic_returns
 from engine.store import Database, Journal, open_database
 
 log = logging.getLogger(__name__)
@@ -43,10 +55,19 @@ class EngineConfig:
     paper: PaperConfig = field(default_factory=PaperConfig)
     always_open: bool = False
     """Trade the simulated market outside NSE hours (demos and tests)."""
+    account: str = "paper"
+    """The account id the risk limits are looked up under."""
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    margin: MarginParameters = field(default_factory=MarginParameters)
+    var_interval_seconds: float = 60.0
+    """How often VaR is recomputed (in a worker process); 0 switches it off."""
+    var_paths: int = 10_000
 
     def __post_init__(self) -> None:
         if self.broker != "paper":
             raise ValueError(f"broker {self.broker!r} is not available in this build; use 'paper'")
+        if self.var_interval_seconds < 0 or self.var_paths < 100:
+            raise ValueError("var_interval_seconds must be >= 0 and var_paths >= 100")
 
 
 class Engine:
@@ -65,6 +86,8 @@ class Engine:
         positions: PositionBook,
         venue: PaperVenue,
         orders: OrderManager,
+        risk: RiskManager | None = None,
+        returns: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -78,12 +101,23 @@ class Engine:
         self.positions = positions
         self.venue = venue
         self.orders = orders
+        self.risk = risk
+        self.returns = returns or {}
+        """Daily log returns per underlying for historical VaR (paper: a synthetic stand-in)."""
         self.api = EngineApi(
-            bus=bus, orders=orders, positions=positions, quotes=quotes, instruments=registry
+            bus=bus,
+            orders=orders,
+            positions=positions,
+            quotes=quotes,
+            instruments=registry,
+            risk=risk,
         )
         self.ticks_seen = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
+        self._queue_waiting = asyncio.Event()
+        self._var_executor: Executor | None = None
+        orders.queue_listener = self._queue_waiting.set
         bus.subscribe(Tick, venue.on_tick)
 
     @classmethod
@@ -118,15 +152,55 @@ class Engine:
         database = open_database(config.db_url)
         journal = database.journal
         positions = PositionBook(clock.now().date())
+        spot_tokens = _spot_tokens(registry)
+
+        def spot(underlying: str) -> int | None:
+            token = spot_tokens.get(underlying)
+            return None if token is None else quotes.ltp(token)
+
+        def underlying_of(token: InstrumentToken) -> str | None:
+            instrument = registry.find(token)
+            return None if instrument is None else instrument.underlying
+
+        def lot_of(token: InstrumentToken) -> int | None:
+            instrument = registry.find(token)
+            return None if instrument is None else instrument.lot_size
+
+        exposure = Exposure(underlying_of, lot_of)
+        margin = MarginEstimator(
+            instruments=registry.find, quotes=quotes, spot=spot, clock=clock, params=config.margin
+        )
+        gate = OrderGate(
+            registry.find,
+            lambda: clock.now().date(),
+            settings=config.risk,
+            account=config.account,
+            clock=clock,
+            quotes=quotes,
+            exposure=exposure,
+            session_open=session_open,
+            margin=margin,
+        )
         orders = OrderManager(
             bus=bus,
             clock=clock,
             journal=journal,
             broker=venue,
-            gate=OrderGate(registry.find, lambda: clock.now().date()),
+            gate=gate,
             instruments=registry.find,
             positions=positions,
             charge_model=default_charge_model,
+        )
+        risk = RiskManager(
+            bus=bus,
+            clock=clock,
+            orders=orders,
+            gate=gate,
+            quotes=quotes,
+            instruments=registry.find,
+            all_instruments=registry,
+            margin=margin,
+            spot=spot,
         )
         engine = cls(
             config=config,
@@ -141,16 +215,19 @@ class Engine:
             positions=positions,
             venue=venue,
             orders=orders,
+            risk=risk,
+            returns=_paper_returns(market_config),
         )
         engine.restore()
         return engine
 
     def restore(self) -> int:
-        """Bring back orders, fills and positions from the journal (after a restart or crash)."""
-        applied = self.orders.restore(
-            ((e.kind, e.order_id, e.ts_ns, e.payload) for e in self.journal.read()),
-            today=self.clock.now().date(),
-        )
+        """Bring back orders, fills, positions and the trading state from the journal (after a
+        restart or crash)."""
+        entries = [(e.kind, e.order_id, e.ts_ns, e.payload) for e in self.journal.read()]
+        applied = self.orders.restore(entries, today=self.clock.now().date())
+        if self.risk is not None:
+            self.risk.restore(entries)
         nets = {(p.token, p.product): p.net_quantity for p in self.positions.all()}
         self.venue.restore_positions(nets)
         if applied:
@@ -182,6 +259,67 @@ class Engine:
         self._stop.clear()
         self.spawn(self.market.run(self.on_tick, self._stop), "simulated-market")
         self.spawn(self._heartbeat(), "heartbeat")
+        self.spawn(self._throttle_pump(), "order-throttle")
+        if self.risk is not None:
+            self.spawn(self._risk_housekeeping(), "risk-housekeeping")
+
+    async def _throttle_pump(self) -> None:
+        """Send the throttle's queued orders as each new second opens."""
+        while not self._stop.is_set():
+            await self._queue_waiting.wait()
+            self._queue_waiting.clear()
+            while (due := self.orders.next_release_ns()) is not None:
+                wait = (due - self.clock.time_ns()) / 1e9
+                await asyncio.sleep(min(max(wait, 0.001), 1.0))
+                self.orders.release_queued()
+
+    async def _risk_housekeeping(self) -> None:
+        """Refresh margin risk arrays and recompute VaR, off the order path."""
+        assert self.risk is not None
+        loop = asyncio.get_running_loop()
+        refresh = self.config.margin.refresh_seconds
+        var_every = self.config.var_interval_seconds
+        next_refresh = loop.time() + refresh
+        next_var = loop.time() + var_every if var_every else float("inf")
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=1.0)
+                return
+            except TimeoutError:
+                pass
+            now = loop.time()
+            if now >= next_refresh and self.risk.margin is not None:
+                next_refresh = now + refresh
+                self.risk.margin.refresh()
+            if now >= next_var:
+                next_var = now + var_every
+                await self.update_var()
+
+    async def update_var(self, executor: Executor | None = None) -> VarReport | None:
+        """Recompute VaR of the current portfolio in a worker process and publish it."""
+        if self.risk is None:
+            return None
+        portfolio = self.risk.var_portfolio(self.returns, self.config.market.rate)
+        if portfolio is None:
+            return self.risk.publish_var(None, 0, "no open positions")
+        if executor is None:
+            if self._var_executor is None:
+                self._var_executor = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                )
+            executor = self._var_executor
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(
+                executor, _var_job, portfolio, self.config.var_paths
+            )
+        except Exception as exc:
+            log.exception("VaR computation failed")
+            self.bus.publish(
+                EngineMessage(self.clock.time_ns(), Severity.WARNING, f"VaR failed: {exc}", "risk")
+            )
+            return None
+        return self.risk.publish_var(result, len(portfolio.quantity))
 
     async def _heartbeat(self) -> None:
         while not self._stop.is_set():
@@ -201,7 +339,38 @@ class Engine:
         self.close()
 
     def close(self) -> None:
+        if self._var_executor is not None:
+            self._var_executor.shutdown(wait=False, cancel_futures=True)
+            self._var_executor = None
         self.database.close()
+
+
+def _var_job(portfolio: Any, paths: int) -> Any:
+    return compute_var(portfolio, paths=paths)
+
+
+def _spot_tokens(registry: InstrumentRegistry) -> dict[str, InstrumentToken]:
+    """Underlying symbol -> the token of its index or cash instrument."""
+    spots: dict[str, InstrumentToken] = {}
+    for instrument in registry:
+        if instrument.instrument_type is InstrumentType.INDEX:
+            spots[instrument.underlying] = instrument.token
+        elif instrument.instrument_type is InstrumentType.EQ:
+            spots.setdefault(instrument.underlying, instrument.token)
+    return spots
+
+
+def _paper_returns(market: SimulatedMarketConfig) -> dict[str, np.ndarray]:
+    """A year of synthetic daily returns per simulated underlying, with the simulated market's
+    own vols and correlation: the historical VaR's stand-in until real closes are stored."""
+    spec = load_universe_spec(market.universe_path)
+    names = [i.underlying for i in spec.indices] + [s.symbol for s in spec.stocks]
+    vols = np.array([i.annual_vol for i in spec.indices] + [s.annual_vol for s in spec.stocks])
+    loading = np.array(
+        [i.market_loading for i in spec.indices] + [s.market_loading for s in spec.stocks]
+    )
+    history = synthetic_returns(vols, loading, days=250, seed=market.seed)
+    return {name: history[:, n] for n, name in enumerate(names)}
 
 
 def _replace_always_open(market: SimulatedMarketConfig) -> SimulatedMarketConfig:

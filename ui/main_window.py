@@ -1,113 +1,368 @@
-"""The main window (first cut): a market watch of the simulated market's underlyings and stocks.
-
-The quote table is a Qt model over the engine's quote snapshots; a timer repaints it at most five
-times a second however fast ticks arrive.
-"""
+"""The workstation window: dockable panels, menus, shortcuts, workspaces and the status bar."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QColor
-from PySide6.QtWidgets import QHeaderView, QLabel, QMainWindow, QTableView
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QWidget,
+)
 
-from engine.api import EngineApi
-from engine.domain.instruments import Instrument, InstrumentType
-from engine.domain.values import format_rupees
+from engine.api import EngineApi, Side
+from engine.core.clock import IST
+from ui import format as fmt
+from ui.bridge import EngineBridge
+from ui.context import PanelContext, TicketRequest
+from ui.dialogs import AboutDialog, ShortcutsDialog
+from ui.layout_store import LayoutStore
+from ui.panels.market_watch import MarketWatchPanel
+from ui.panels.messages import MessagesPanel
+from ui.panels.option_chain import OptionChainPanel
+from ui.panels.order_ticket import OrderTicket
+from ui.panels.orderbook import OrderbookPanel
+from ui.panels.positions import PositionsPanel
+from ui.panels.trades import TradesPanel
+from ui.theme import ThemeHolder
 
-COLUMNS = ("Instrument", "LTP", "Change", "% Change", "Bid", "Ask", "Volume", "OI")
+
+@dataclass(frozen=True)
+class PanelSpec:
+    object_name: str
+    title: str
+    factory: Callable[[PanelContext], QWidget]
+    area: Qt.DockWidgetArea
+    shortcut: str = ""
 
 
-class QuoteTableModel(QAbstractTableModel):
-    def __init__(self, api: EngineApi, instruments: list[Instrument]) -> None:
-        super().__init__()
-        self._api = api
-        self._instruments = instruments
+PANELS = (
+    PanelSpec(
+        "marketWatch", "Market Watch", MarketWatchPanel, Qt.DockWidgetArea.LeftDockWidgetArea, "F4"
+    ),
+    PanelSpec(
+        "optionChain", "Option Chain", OptionChainPanel, Qt.DockWidgetArea.RightDockWidgetArea, "F9"
+    ),
+    PanelSpec(
+        "positions", "Positions", PositionsPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Alt+F6"
+    ),
+    PanelSpec(
+        "orderbook", "Orderbook", OrderbookPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "F3"
+    ),
+    PanelSpec("trades", "Trades", TradesPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "F8"),
+    PanelSpec("messages", "Messages", MessagesPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "F7"),
+)
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._instruments)
-
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        instrument = self._instruments[index.row()]
-        tick = self._api.quote(instrument.token)
-        column = index.column()
-        if role == Qt.ItemDataRole.TextAlignmentRole and column > 0:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        change = (tick.ltp - tick.close) if tick is not None and tick.close else 0
-        if role == Qt.ItemDataRole.ForegroundRole and column in (1, 2, 3) and tick is not None:
-            return QColor("#26a69a") if change >= 0 else QColor("#ef5350")
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        if column == 0:
-            return instrument.tradingsymbol
-        if tick is None:
-            return "—"
-        if column == 1:
-            return format_rupees(tick.ltp)
-        if column == 2:
-            return format_rupees(change)
-        if column == 3:
-            if not tick.close:
-                return "—"
-            percent = (Decimal(change * 100) / tick.close).quantize(Decimal("0.01"))
-            return f"{percent + 0:.2f}%"  # + 0 turns -0.00 into 0.00
-        if column == 4:
-            return format_rupees(tick.bid) if tick.bid else "—"
-        if column == 5:
-            return format_rupees(tick.ask) if tick.ask else "—"
-        if column == 6:
-            return f"{tick.volume:,}"
-        return f"{tick.oi:,}" if tick.oi else "—"
-
-    def refresh(self) -> None:
-        if self._instruments:
-            self.dataChanged.emit(
-                self.index(0, 1), self.index(len(self._instruments) - 1, len(COLUMNS) - 1)
-            )
+SHORTCUTS = (
+    ("F1", "Buy order ticket (for the selected instrument)"),
+    ("F2", "Sell order ticket"),
+    ("Enter", "Submit the order ticket"),
+    ("Esc", "Close the order ticket"),
+    ("F3", "Orderbook"),
+    ("F4", "Market Watch"),
+    ("Alt+F6", "Positions"),
+    ("F7", "Messages (activity log)"),
+    ("F8", "Trades"),
+    ("F9", "Option Chain"),
+    ("Shift+F2", "Modify the selected order"),
+    ("Delete", "Remove the selected instruments from the watchlist"),
+    ("Ctrl+Shift+X", "Cancel all open orders (asks first)"),
+    ("Ctrl+Shift+Q", "Square off all positions (asks first)"),
+    ("Ctrl+Shift+L", "Reset the layout"),
+)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, api: EngineApi, on_close: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        api: EngineApi,
+        *,
+        layouts: LayoutStore,
+        broker: str = "Paper",
+        session_state: Callable[[], str] = lambda: "",
+        theme: str = "dark",
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
-        self.setWindowTitle("DalalDesk — Paper market")
-        self.resize(1100, 520)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(f"DalalDesk — {broker}")
+        self.resize(1500, 900)
+        self.setDockNestingEnabled(True)
+        self.setDockOptions(
+            QMainWindow.DockOption.AnimatedDocks
+            | QMainWindow.DockOption.AllowTabbedDocks
+            | QMainWindow.DockOption.AllowNestedDocks
+        )
         self._api = api
+        self._layouts = layouts
+        self._session_state = session_state
         self._on_close = on_close
-        watched = [
-            i
-            for i in api.instruments
-            if i.instrument_type in (InstrumentType.INDEX, InstrumentType.FUT, InstrumentType.EQ)
-        ]
-        self.quotes = QuoteTableModel(api, watched)
-        table = QTableView()
-        table.setModel(self.quotes)
-        table.verticalHeader().setVisible(False)
-        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        table.setAlternatingRowColors(True)
-        self.setCentralWidget(table)
-        self._status = QLabel("Paper market")
-        self.statusBar().addWidget(self._status)
-        self._repaint = QTimer(self, objectName="quote-repaint")
-        self._repaint.setInterval(200)
-        self._repaint.timeout.connect(self.quotes.refresh)
-        self._repaint.start()
+        self._broker = broker
+        self.theme = ThemeHolder(theme)
+        self.bridge = EngineBridge(api, self)
+        self.context = PanelContext(
+            api=api,
+            bridge=self.bridge,
+            theme=self.theme,
+            open_ticket=self.open_ticket,
+            confirm=self.confirm,
+            selected_instrument=self.selected_instrument,
+        )
+        self.ticket = OrderTicket(self.context, self)
+        self.panels: dict[str, QWidget] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        self._build_docks()
+        self._default_state = self.saveState(1)
+        self._default_geometry = self.saveGeometry()
+        self._build_menus()
+        self._build_status_bar()
+        self.apply_theme(theme)
+        self.restore_layout()
+        self.bridge.frame.connect(self._update_status)
+
+    # -- panels ---------------------------------------------------------------------------------------
+
+    def _build_docks(self) -> None:
+        for spec in PANELS:
+            panel = spec.factory(self.context)
+            dock = QDockWidget(spec.title, self)
+            dock.setObjectName(spec.object_name)
+            dock.setWidget(panel)
+            dock.setFeatures(
+                QDockWidget.DockWidgetFeature.DockWidgetClosable
+                | QDockWidget.DockWidgetFeature.DockWidgetMovable
+                | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            )
+            self.addDockWidget(spec.area, dock)
+            self.panels[spec.object_name] = panel
+            self.docks[spec.object_name] = dock
+        bottom = [self.docks[n] for n in ("positions", "orderbook", "trades", "messages")]
+        for other in bottom[1:]:
+            self.tabifyDockWidget(bottom[0], other)
+        bottom[0].raise_()
+        self.resizeDocks([self.docks["marketWatch"]], [440], Qt.Orientation.Horizontal)
+        self.resizeDocks(
+            [self.docks["marketWatch"], bottom[0]], [560, 300], Qt.Orientation.Vertical
+        )
+
+    def show_panel(self, name: str) -> None:
+        dock = self.docks[name]
+        dock.show()
+        dock.raise_()
+        dock.widget().setFocus()
+
+    def selected_instrument(self):  # type: ignore[no-untyped-def]
+        watch = self.panels["marketWatch"]
+        assert isinstance(watch, MarketWatchPanel)
+        return watch.selected_instrument()
+
+    # -- ticket and confirmations ------------------------------------------------------------------------
+
+    def open_ticket(self, request: TicketRequest) -> None:
+        if request.instrument is None:
+            request.instrument = self.selected_instrument()
+        self.ticket.open_for(request)
+
+    def confirm(self, title: str, text: str, action: Callable[[], None]) -> None:
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            title,
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(
+            lambda result: action() if result == QMessageBox.StandardButton.Yes else None
+        )
+        box.open()  # never exec(): a nested loop would stall the engine's tasks
+
+    # -- menus and shortcuts ------------------------------------------------------------------------------
+
+    def _action(self, text: str, slot: Callable[[], object], shortcut: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar()
+        trade = menu.addMenu("&Trade")
+        trade.addAction(
+            self._action("Buy…", lambda: self.open_ticket(TicketRequest(Side.BUY)), "F1")
+        )
+        trade.addAction(
+            self._action("Sell…", lambda: self.open_ticket(TicketRequest(Side.SELL)), "F2")
+        )
+        trade.addSeparator()
+        trade.addAction(self._action("Cancel all open orders…", self.cancel_all, "Ctrl+Shift+X"))
+        trade.addAction(
+            self._action("Square off all positions…", self.square_off_all, "Ctrl+Shift+Q")
+        )
+        view = menu.addMenu("&View")
+        for spec in PANELS:
+            toggle = self.docks[spec.object_name].toggleViewAction()
+            view.addAction(toggle)
+            if spec.shortcut:
+                self._action(
+                    f"Show {spec.title}",
+                    lambda n=spec.object_name: self.show_panel(n),
+                    spec.shortcut,
+                )
+        view.addSeparator()
+        themes = view.addMenu("Theme")
+        group = QActionGroup(self)
+        for name in ("dark", "light"):
+            action = QAction(
+                name.title(), self, checkable=True, checked=name == self.theme.palette.name
+            )
+            action.triggered.connect(lambda _checked=False, n=name: self.apply_theme(n))
+            group.addAction(action)
+            themes.addAction(action)
+        view.addAction(self._action("Reset layout", self.reset_layout, "Ctrl+Shift+L"))
+        self.workspace_menu = menu.addMenu("&Workspace")
+        self.workspace_menu.aboutToShow.connect(self._fill_workspace_menu)
+        self._fill_workspace_menu()
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self._action("Keyboard shortcuts", self.show_shortcuts))
+        help_menu.addAction(self._action("About DalalDesk", lambda: AboutDialog(self).open()))
+
+    def _fill_workspace_menu(self) -> None:
+        self.workspace_menu.clear()
+        self.workspace_menu.addAction("Save workspace as…", self._ask_workspace_name)
+        names = self._layouts.workspaces()
+        if names:
+            self.workspace_menu.addSeparator()
+            for name in names:
+                self.workspace_menu.addAction(name, lambda n=name: self.switch_workspace(n))
+            delete = self.workspace_menu.addMenu("Delete")
+            for name in names:
+                delete.addAction(name, lambda n=name: self.delete_workspace(n))
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(SHORTCUTS, self)
+        dialog.open()
+        return dialog
+
+    # -- trade actions ------------------------------------------------------------------------------------
+
+    def cancel_all(self) -> None:
+        count = sum(1 for o in self._api.orders() if o.status.is_open)
+        if count:
+            self.context.confirm(
+                "Cancel all", f"Cancel all {count} open order(s)?", self._api.cancel_all
+            )
+
+    def square_off_all(self) -> None:
+        panel = self.panels["positions"]
+        assert isinstance(panel, PositionsPanel)
+        panel.square_off_all()
+
+    # -- layouts and workspaces -----------------------------------------------------------------------------
+
+    def restore_layout(self) -> bool:
+        saved = self._layouts.current()
+        if saved is None:
+            return False
+        geometry, state = saved
+        self.restoreGeometry(geometry)
+        return self.restoreState(state, 1)
+
+    def save_layout(self) -> None:
+        self._layouts.save_current(self.saveGeometry(), self.saveState(1))
+        watch = self.panels["marketWatch"]
+        if isinstance(watch, MarketWatchPanel):
+            self._layouts.set_value("watchlists", watch.watchlists())
+        self._layouts.set_value("theme", self.theme.palette.name)
+        self._layouts.sync()
+
+    def reset_layout(self) -> None:
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            dock.show()
+        self.restoreState(self._default_state, 1)
+        self._layouts.forget_current()
+
+    def _ask_workspace_name(self) -> None:
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Save workspace")
+        dialog.setLabelText("Workspace name:")
+        dialog.textValueSelected.connect(self.save_workspace)
+        dialog.open()
+
+    def save_workspace(self, name: str) -> None:
+        self._layouts.save_workspace(name, self.saveGeometry(), self.saveState(1))
+
+    def switch_workspace(self, name: str) -> bool:
+        saved = self._layouts.workspace(name)
+        if saved is None:
+            return False
+        geometry, state = saved
+        self.restoreGeometry(geometry)
+        return self.restoreState(state, 1)
+
+    def delete_workspace(self, name: str) -> None:
+        self._layouts.delete_workspace(name)
+
+    def apply_theme(self, name: str) -> None:
+        self.theme.apply(name)
+        self.bridge.quotes_changed.emit(set())  # repaint models with the new palette
+
+    # -- status bar -----------------------------------------------------------------------------------------
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.broker_label = QLabel(f"● {self._broker}")
+        self.feed_label = QLabel("Feed: —")
+        self.session_label = QLabel("")
+        self.mtm_label = QLabel("Day MTM —")
+        self.clock_label = QLabel("")
+        for label in (self.broker_label, self.feed_label, self.session_label):
+            bar.addWidget(label)
+        bar.addPermanentWidget(self.mtm_label)
+        bar.addPermanentWidget(self.clock_label)
+        self._clock_timer = QTimer(self, objectName="status-clock")
+        self._clock_timer.setInterval(1000)
+        self._clock_timer.timeout.connect(self._update_clock)
+        self._clock_timer.start()
+        self._update_clock()
+
+    def _update_clock(self) -> None:
+        from datetime import datetime
+
+        self.clock_label.setText(datetime.now(IST).strftime("%H:%M:%S IST"))
+        state = self._session_state()
+        self.session_label.setText(state)
+
+    def _update_status(self) -> None:
+        rate = self.bridge.tick_rate
+        self.feed_label.setText(f"Feed: {rate:,.0f} ticks/s" if rate else "Feed: idle")
+        mtm = sum((p.day_pnl - p.charges for p in self._api.positions()), Decimal(0))
+        self.mtm_label.setText(f"Day MTM {fmt.signed_rupees(mtm)}")
+        palette = self.theme.palette
+        colour = palette.up if mtm > 0 else palette.down if mtm < 0 else palette.muted
+        self.mtm_label.setStyleSheet(f"color: {colour.name()}; font-weight: 600;")
+
+    # -- closing ---------------------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        self._repaint.stop()
+        self.bridge.stop()
+        self._clock_timer.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_layout()
+        self.ticket.close()
         if self._on_close is not None:
             self._on_close()
         event.accept()

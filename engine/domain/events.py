@@ -97,12 +97,17 @@ class OrderDenied(OrderEvent):
     ts_ns: int
     reason: str
     request: OrderRequest | None = None
+    check: str = ""
+    """The gate's check that refused it (``lot_size``, ``daily_loss``...); '' for older entries."""
 
     def to_payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "reason": self.reason,
             "request": None if self.request is None else _request_payload(self.request),
         }
+        if self.check:
+            payload["check"] = self.check
+        return payload
 
     @classmethod
     def from_payload(cls, order_id: str, ts_ns: int, payload: dict[str, Any]) -> OrderDenied:
@@ -112,6 +117,7 @@ class OrderDenied(OrderEvent):
             ts_ns,
             payload["reason"],
             None if request is None else _request_from(request),
+            payload.get("check", ""),
         )
 
 
@@ -258,3 +264,160 @@ class ConnectionChanged:
     """'broker' or 'feed'."""
     state: str
     detail: str = field(default="")
+
+
+# -- risk decisions: journaled before they are published ---------------------------------------------
+
+
+class TradingState(StrEnum):
+    """What the risk gate lets through."""
+
+    ACTIVE = "ACTIVE"
+    """Every order that passes the checks."""
+    REDUCING = "REDUCING"
+    """Only orders that reduce an existing position."""
+    HALTED = "HALTED"
+    """No new orders and no modifications; only square-off orders and cancels."""
+
+
+@dataclass(frozen=True, slots=True)
+class RiskStateChanged:
+    """The trading state moved (kill switch, breaker, re-arm, or the trader)."""
+
+    kind: ClassVar[str] = "risk_state"
+    order_id: ClassVar[None] = None
+    ts_ns: int
+    state: TradingState
+    previous: TradingState
+    reason: str
+    source: str = "risk"
+    """'kill-switch', 'breaker:<name>', 'rearm', 'trader', 'restore'."""
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "previous": self.previous.value,
+            "reason": self.reason,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_payload(cls, ts_ns: int, payload: dict[str, Any]) -> RiskStateChanged:
+        return cls(
+            ts_ns,
+            TradingState(payload["state"]),
+            TradingState(payload["previous"]),
+            payload["reason"],
+            payload.get("source", "risk"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerTripped:
+    """A circuit breaker tripped: which, why (readable), and what the risk layer did."""
+
+    kind: ClassVar[str] = "breaker_tripped"
+    order_id: ClassVar[None] = None
+    ts_ns: int
+    breaker: str
+    """'daily_loss', 'profit_lock', 'drawdown', 'underlying_move', 'rejections'."""
+    reason: str
+    action: TradingState
+    square_off: bool = False
+    value: Decimal | None = None
+    """The measured figure that tripped it (rupees or percent), when there is one."""
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "breaker": self.breaker,
+            "reason": self.reason,
+            "action": self.action.value,
+            "square_off": self.square_off,
+            "value": self.value,
+        }
+
+    @classmethod
+    def from_payload(cls, ts_ns: int, payload: dict[str, Any]) -> BreakerTripped:
+        value = payload.get("value")
+        return cls(
+            ts_ns,
+            payload["breaker"],
+            payload["reason"],
+            TradingState(payload["action"]),
+            bool(payload.get("square_off", False)),
+            None if value is None else Decimal(value),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDenied:
+    """The gate refused a request or a modification: the check that refused and why.
+
+    A refused new order is journaled as ``OrderDenied`` (kind ``order_denied``), whose ``check``
+    names the check; this event is the refusal of a *modification* of a live order, which has no
+    order event of its own.
+    """
+
+    kind: ClassVar[str] = "risk_denied"
+    order_id: OrderId
+    ts_ns: int
+    check: str
+    reason: str
+    action: str = "modify"
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"check": self.check, "reason": self.reason, "action": self.action}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderQueued:
+    """The order-rate throttle held an accepted order back; it goes out in a later second."""
+
+    kind: ClassVar[str] = "order_queued"
+    order_id: OrderId
+    ts_ns: int
+    reason: str
+    position: int
+    """Its place in the queue, 1 = next."""
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"reason": self.reason, "position": self.position}
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimitsChanged:
+    """The trader replaced the risk limits (the new settings, in their mapping form)."""
+
+    kind: ClassVar[str] = "risk_limits"
+    order_id: ClassVar[None] = None
+    ts_ns: int
+    settings: dict[str, Any]
+    reason: str = ""
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"settings": self.settings, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class VarReport:
+    """1-day VaR and expected shortfall of the current portfolio (published, not journaled).
+
+    Amounts are rupee losses (positive = loss); ``None`` where a method could not run.
+    """
+
+    ts_ns: int
+    positions: int
+    historical_var_95: Decimal | None
+    historical_var_99: Decimal | None
+    historical_es_95: Decimal | None
+    historical_es_99: Decimal | None
+    mc_var_95: Decimal | None
+    mc_var_99: Decimal | None
+    mc_es_95: Decimal | None
+    mc_es_99: Decimal | None
+    mc_standard_error_99: Decimal | None
+    scenarios: int
+    paths: int
+    seconds: float
+    """Time the computation took."""
+    note: str = ""

@@ -8,39 +8,53 @@ everything the broker reports synchronously while it runs (a paper acknowledgeme
 The unit's events are committed to the journal in one transaction when the unit ends, and published
 only after that commit. A crash before the commit loses nothing anyone was told about; a journal
 that refuses the write halts order entry, because nothing could be promised durable any more.
+
+The risk gate (``engine.risk.gate``) decides every new order and modification; its decisions are
+journaled in the same units (a refused order as ``order_denied`` with the check that refused it,
+a refused modification as ``risk_denied``). What the gate allows goes out through the order-rate
+throttle: above the rate an order is held in a FIFO queue (journaled ``order_queued``, visible as
+PENDING SUBMIT) and sent in a later second by ``release_queued``, or refused if the account says
+so. Nothing is dropped: a queued order is either sent, cancelled, or expired at a restart, each
+with an event. The manager also keeps ``exposure`` (positions and what open orders could add)
+current for the gate, so no check scans the order book.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from engine.brokers.base import Broker, Modification
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, ist_date_of
 from engine.costs import Charges
 from engine.domain.events import (
+    ORDER_EVENT_TYPES,
     EngineMessage,
     OrderDenied,
     OrderEvent,
     OrderFilled,
+    OrderQueued,
     OrderStatusChanged,
     OrderSubmitted,
     PositionChanged,
+    RiskDenied,
     Severity,
     order_event_from_journal,
 )
 from engine.domain.ids import IdFactory, InstrumentToken, OrderId
 from engine.domain.instruments import Instrument
 from engine.domain.order import Order
-from engine.domain.orders import OrderRequest, OrderStatus
+from engine.domain.orders import OrderRequest, OrderStatus, OrderType, Product, Side
 from engine.domain.positions import Position, PositionBook
-from engine.risk.gate import OrderGate
+from engine.risk.exposure import Exposure
+from engine.risk.gate import Decision, OrderGate
 from engine.store import JournalWriteError, NewJournalEntry
 from engine.store.journal import Journal
 
@@ -50,6 +64,21 @@ ChargeModel = Callable[[Instrument, OrderFilled, date, Decimal], Charges]
 """(instrument, fill, trade date, brokerage already paid by this order) -> charges of the fill."""
 
 
+class Journaled(Protocol):
+    """Anything the journal takes: order events and risk decisions."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def order_id(self) -> str | None: ...
+
+    @property
+    def ts_ns(self) -> int: ...
+
+    def to_payload(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """The answer to a command: accepted, or refused with a reason the trader can read."""
@@ -57,9 +86,18 @@ class Outcome:
     ok: bool
     order_id: OrderId | None = None
     reason: str = ""
+    note: str = ""
+    """What the gate did to an accepted order (market protection, slicing, queued)."""
+    children: tuple[OrderId, ...] = ()
+    """Every order made from the request when it was sliced at the freeze quantity."""
+    check: str = ""
+    """The gate's check that refused it, when refused."""
 
     def __bool__(self) -> bool:
         return self.ok
+
+
+QueueListener = Callable[[], None]
 
 
 class OrderManager:
@@ -89,55 +127,196 @@ class OrderManager:
         self.fills: list[OrderFilled] = []
         self._brokerage_paid: dict[OrderId, Decimal] = {}
         self._depth = 0
-        self._staged_rows: list[OrderEvent] = []
+        self._staged_rows: list[Journaled] = []
         self._staged_events: list[object] = []
         self.halted_reason = ""
         """Set when the journal refused a write: order entry stops until restart."""
+        self.exposure = gate.exposure if gate.exposure is not None else Exposure(_no_underlying)
+        self._queue: deque[OrderId] = deque()
+        self.queue_listener: QueueListener | None = None
+        """Called when an order is queued by the throttle (the runtime wakes its pump)."""
+        self.sent_to_broker = 0
+        """Orders handed to the broker since start (not modifications or cancels)."""
         broker.bind(self.on_broker_event)
 
     # -- commands ----------------------------------------------------------------------------------
 
     def submit(self, request: OrderRequest) -> Outcome:
+        if self._queue:
+            self.release_queued()  # orders already waiting go first
         order_id = self._ids.next_order_id()
-        reason = self.halted_reason or self._gate.check(request)
-        with self._unit():
-            if reason:
-                denied = OrderDenied(order_id, self._clock.time_ns(), reason, request)
-                self._stage(denied, denied)
-                return Outcome(False, order_id, reason)
-            submitted = OrderSubmitted(order_id, self._clock.time_ns(), request)
-            order = self._create(submitted)
-            if not self._broker.capabilities.in_process:
-                # An outside broker may act on the order at once: it must be durable first, so
-                # that after a crash reconciliation finds our tag in the journal.
-                self._commit()
-            try:
-                self._broker.submit(order)
-            except Exception as exc:
-                log.exception("broker %s failed to take order %s", self._broker.name, order_id)
-                self._record(
-                    OrderStatusChanged(
-                        order_id,
-                        self._clock.time_ns(),
-                        OrderStatus.REJECTED,
-                        f"broker error: {exc}",
-                    )
-                )
-                return Outcome(False, order_id, f"broker error: {exc}")
         if self.halted_reason:
-            return Outcome(False, order_id, self.halted_reason)
-        return Outcome(True, order_id)
+            decision = Decision(None, self.halted_reason, "journal")
+        else:
+            decision = self._gate.decide(request)
+        with self._unit():
+            if not decision.allowed:
+                return self._deny(order_id, request, decision.check, decision.reason)
+            assert decision.request is not None
+            request = decision.request
+            if decision.slices:
+                return self._submit_slices(order_id, request, decision)
+            throttle = self._gate.throttle
+            if (
+                throttle is not None
+                and not self._gate.throttle_queues
+                and (self._queue or throttle.capacity(self._clock.time_ns()) <= 0)
+            ):
+                return self._deny(
+                    order_id,
+                    request,
+                    "order_rate",
+                    f"order rate: {throttle.describe()} already sent; try again in a moment",
+                )
+            order = self._create(OrderSubmitted(order_id, self._clock.time_ns(), request))
+            note = decision.note
+            if note:
+                self._tell(Severity.INFO, f"order {order_id}: {note}")
+            refused = self._dispatch(order)
+            if refused is not None:
+                return refused
+            if order_id in self._queue:
+                note = (f"{note}; " if note else "") + "queued by the order-rate throttle"
+        if self.halted_reason:
+            return Outcome(False, order_id, self.halted_reason, check="journal")
+        return Outcome(True, order_id, note=note)
+
+    def _submit_slices(self, parent: OrderId, request: OrderRequest, decision: Decision) -> Outcome:
+        children: list[OrderId] = []
+        for quantity in decision.slices:
+            child_id = parent if not children else self._ids.next_order_id()
+            child = replace(request, quantity=quantity, tag=parent)
+            order = self._create(OrderSubmitted(child_id, self._clock.time_ns(), child))
+            children.append(child_id)
+            self._dispatch(order, force_queue=False)
+        self._tell(Severity.INFO, f"order {parent}: {decision.note}")
+        return Outcome(True, parent, note=decision.note, children=tuple(children))
+
+    def _deny(self, order_id: OrderId, request: OrderRequest, check: str, reason: str) -> Outcome:
+        denied = OrderDenied(order_id, self._clock.time_ns(), reason, request, check)
+        message = EngineMessage(
+            denied.ts_ns, Severity.WARNING, f"order refused ({check}): {reason}", "risk"
+        )
+        self._stage(denied, denied, message)
+        return Outcome(False, order_id, reason, check=check)
+
+    def _dispatch(self, order: Order, *, force_queue: bool = False) -> Outcome | None:
+        """Send an order now if the throttle allows, else queue it; an Outcome if it failed."""
+        throttle = self._gate.throttle
+        if throttle is None or (
+            not force_queue and not self._queue and throttle.try_acquire(self._clock.time_ns())
+        ):
+            return self._send(order)
+        was_empty = not self._queue
+        self._queue.append(order.order_id)
+        queued = OrderQueued(
+            order.order_id,
+            self._clock.time_ns(),
+            f"order rate: {throttle.describe()}; sent in a later second",
+            len(self._queue),
+        )
+        self._stage(queued, queued)
+        if was_empty:
+            self._tell(
+                Severity.INFO,
+                f"order-rate throttle: orders above {throttle.describe()} are queued",
+                source="risk",
+            )
+        if self.queue_listener is not None:
+            self.queue_listener()
+        return None
+
+    def _send(self, order: Order) -> Outcome | None:
+        if not self._broker.capabilities.in_process:
+            # An outside broker may act on the order at once: it must be durable first, so
+            # that after a crash reconciliation finds our tag in the journal.
+            self._commit()
+        self.sent_to_broker += 1
+        try:
+            self._broker.submit(order)
+        except Exception as exc:
+            log.exception("broker %s failed to take order %s", self._broker.name, order.order_id)
+            self._record(
+                OrderStatusChanged(
+                    order.order_id,
+                    self._clock.time_ns(),
+                    OrderStatus.REJECTED,
+                    f"broker error: {exc}",
+                )
+            )
+            return Outcome(False, order.order_id, f"broker error: {exc}", check="broker")
+        return None
+
+    # -- the throttle's queue ----------------------------------------------------------------------
+
+    @property
+    def queued(self) -> list[OrderId]:
+        return list(self._queue)
+
+    def next_release_ns(self) -> int | None:
+        """When the queue can next move (epoch ns), or None when it is empty."""
+        throttle = self._gate.throttle
+        if not self._queue or throttle is None:
+            return None
+        return throttle.next_window_ns(self._clock.time_ns())
+
+    def release_queued(self) -> int:
+        """Send queued orders, oldest first, as far as the throttle allows now; how many."""
+        throttle = self._gate.throttle
+        if not self._queue or throttle is None:
+            return 0
+        sent = 0
+        with self._unit():
+            now = self._clock.time_ns()
+            while self._queue and throttle.capacity(now) > 0:
+                order = self.orders[self._queue.popleft()]
+                if order.status is not OrderStatus.PENDING_SUBMIT:
+                    continue
+                throttle.try_acquire(now)
+                self._send(order)
+                sent += 1
+        return sent
 
     def modify(self, order_id: OrderId, change: Modification) -> Outcome:
         order = self.orders.get(order_id)
         if order is None:
             return Outcome(False, order_id, f"no order {order_id}")
-        reason = self.halted_reason or self._gate.check_modify(order, change)
-        if reason:
-            self._tell(Severity.WARNING, f"modify {order_id} refused: {reason}")
-            return Outcome(False, order_id, reason)
+        if order_id in self._queue:
+            decision = Decision(
+                None,
+                f"order {order_id} is queued by the order-rate throttle and not yet sent; "
+                f"cancel it and place it again",
+                "order_rate",
+            )
+        elif self.halted_reason:
+            decision = Decision(None, self.halted_reason, "journal")
+        else:
+            decision = self._gate.decide_modify(order, change)
+        throttle = self._gate.throttle
+        if (
+            decision.allowed
+            and throttle is not None
+            and not throttle.try_acquire(self._clock.time_ns())
+        ):
+            decision = Decision(
+                None,
+                f"order rate: {throttle.describe()} already sent; modify again in a moment",
+                "order_rate",
+            )
         with self._unit():
-            self._broker.modify(order, change)
+            if not decision.allowed:
+                denied = RiskDenied(
+                    order_id, self._clock.time_ns(), decision.check, decision.reason
+                )
+                message = EngineMessage(
+                    denied.ts_ns,
+                    Severity.WARNING,
+                    f"modify {order_id} refused: {decision.reason}",
+                    "risk",
+                )
+                self._stage(denied, denied, message)
+                return Outcome(False, order_id, decision.reason, check=decision.check)
+            self._broker.modify(order, decision.change or change)
         return Outcome(True, order_id)
 
     def cancel(self, order_id: OrderId) -> Outcome:
@@ -146,6 +325,18 @@ class OrderManager:
             return Outcome(False, order_id, f"no order {order_id}")
         if not order.is_open:
             return Outcome(False, order_id, f"order {order_id} is {order.status}")
+        if order_id in self._queue:
+            self._queue.remove(order_id)
+            with self._unit():
+                self._record(
+                    OrderStatusChanged(
+                        order_id,
+                        self._clock.time_ns(),
+                        OrderStatus.CANCELLED,
+                        "cancelled before it was sent (it was queued by the order-rate throttle)",
+                    )
+                )
+            return Outcome(True, order_id)
         if order.status is OrderStatus.PENDING_SUBMIT and self._broker.name != "paper":
             return Outcome(False, order_id, f"order {order_id} is not yet acknowledged")
         with self._unit():
@@ -153,7 +344,49 @@ class OrderManager:
         return Outcome(True, order_id)
 
     def cancel_all(self) -> list[Outcome]:
-        return [self.cancel(order.order_id) for order in self.open_orders()]
+        # Queued orders first: nothing held back may slip out while the rest are cancelled.
+        queued = [self.cancel(order_id) for order_id in list(self._queue)]
+        return queued + [self.cancel(order.order_id) for order in self.open_orders()]
+
+    def square_off_all(self, source: str = "square-off") -> list[Outcome]:
+        """Close every open position with MARKET orders (protected by the gate), sliced at the
+        freeze quantity."""
+        outcomes: list[Outcome] = []
+        with self._unit():
+            for position in self.positions.open():
+                outcomes += self.square_off(position.token, position.product, source=source)
+        return outcomes
+
+    def square_off(
+        self, token: InstrumentToken, product: Product, *, source: str = "square-off"
+    ) -> list[Outcome]:
+        position = self.positions.get(token, product)
+        if position is None or position.net_quantity == 0:
+            return []
+        instrument = self._instruments(token)
+        if instrument is None:
+            return [Outcome(False, None, f"cannot square off unknown instrument {token}")]
+        side = Side.SELL if position.net_quantity > 0 else Side.BUY
+        remaining = abs(position.net_quantity)
+        largest = instrument.max_order_quantity() or remaining
+        outcomes = []
+        while remaining > 0:
+            quantity = min(remaining, largest)
+            remaining -= quantity
+            request = OrderRequest(token, side, quantity, OrderType.MARKET, product, source=source)
+            outcomes.append(self.submit(request))
+        return outcomes
+
+    def record(self, event: Journaled, *published: object) -> None:
+        """Journal a risk decision and publish it (and ``published``) once committed."""
+        with self._unit():
+            self._stage(event, event, *published)
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """Group several commands into one journal write (the kill switch uses this)."""
+        with self._unit():
+            yield
 
     # -- broker events -----------------------------------------------------------------------------
 
@@ -193,9 +426,14 @@ class OrderManager:
         DAY orders still open from before ``today`` are then expired (journaled as cancelled).
         """
         applied = 0
+        queued: set[str] = set()
         for kind, order_id, ts_ns, payload in entries:
             if order_id is None:
                 continue
+            if kind not in ORDER_EVENT_TYPES:
+                if kind == OrderQueued.kind:
+                    queued.add(order_id)
+                continue  # a risk decision about an order: nothing to rebuild
             event = order_event_from_journal(kind, order_id, ts_ns, payload)
             if isinstance(event, OrderSubmitted):
                 self.orders[event.order_id] = Order(event)
@@ -208,8 +446,24 @@ class OrderManager:
                 applied += 1
                 if isinstance(event, OrderFilled):
                     self._book_fill(event)
-        if today is not None:
-            self.expire_day_orders(today)
+        for order in self.open_orders():
+            self.exposure.working(order.token, order.product, order.side, order.pending_quantity)
+            self.exposure.open_orders += 1
+        never_sent = [
+            o
+            for o in self.open_orders()
+            if o.order_id in queued and o.status is OrderStatus.PENDING_SUBMIT
+        ]
+        with self._unit():
+            for order in never_sent:
+                self._record(
+                    OrderStatusChanged(
+                        order.order_id,
+                        self._clock.time_ns(),
+                        OrderStatus.CANCELLED,
+                        "not sent: it was queued by the order-rate throttle when the engine stopped",
+                    )
+                )
         if today is not None:
             self.expire_day_orders(today)
         self._broker.restore(self.open_orders())
@@ -243,7 +497,7 @@ class OrderManager:
             if self._depth == 0:
                 self._commit()
 
-    def _stage(self, event: OrderEvent, *published: object) -> None:
+    def _stage(self, event: Journaled, *published: object) -> None:
         self._staged_rows.append(event)
         self._staged_events.extend(published)
         if self._depth == 0:
@@ -272,6 +526,8 @@ class OrderManager:
 
     def _create(self, submitted: OrderSubmitted) -> Order:
         order = self.orders[submitted.order_id] = Order(submitted)
+        self.exposure.open_orders += 1
+        self.exposure.working(order.token, order.product, order.side, order.quantity)
         self._stage(submitted, submitted)
         return order
 
@@ -282,7 +538,13 @@ class OrderManager:
             if reason != "duplicate":
                 log.warning("order %s: refused %s: %s", order.order_id, event.kind, reason)
             return False
+        pending, was_open = order.pending_quantity, order.is_open
         order.apply(event)
+        self.exposure.working(
+            order.token, order.product, order.side, order.pending_quantity - pending
+        )
+        if was_open and not order.is_open:
+            self.exposure.open_orders -= 1
         if isinstance(event, OrderFilled):
             position = self._book_fill(event)
             self._stage(
@@ -299,6 +561,7 @@ class OrderManager:
         if fill.charges is not None:
             paid = self._brokerage_paid.get(fill.order_id, Decimal(0))
             self._brokerage_paid[fill.order_id] = paid + fill.charges.brokerage
+        self.exposure.filled(fill.token, fill.product, fill.side, fill.quantity)
         return self.positions.apply(fill)
 
     def _priced(self, order: Order, fill: OrderFilled) -> OrderFilled:
@@ -312,5 +575,13 @@ class OrderManager:
         trade_date = ist_date_of(fill.ts_ns).date()
         return replace(fill, charges=self._charge_model(instrument, fill, trade_date, paid))
 
-    def _tell(self, severity: Severity, text: str) -> None:
-        self._bus.publish(EngineMessage(self._clock.time_ns(), severity, text, source="oms"))
+    def _tell(self, severity: Severity, text: str, source: str = "oms") -> None:
+        message = EngineMessage(self._clock.time_ns(), severity, text, source=source)
+        if self._depth:
+            self._staged_events.append(message)  # after the unit's events, in order
+        else:
+            self._bus.publish(message)
+
+
+def _no_underlying(token: InstrumentToken) -> str | None:
+    return None

@@ -1,27 +1,82 @@
-"""The gate every order passes before any broker sees it.
+"""The gate every order and every modification passes before any broker sees it.
 
-This is the order-validity layer: an order that names an unknown instrument, a non-lot quantity
-or a price off the tick is denied here with a reason a trader can read. Risk limits (exposure,
-loss, throttles, kill switch) plug in as further ``checks``.
+First the order's validity (known, tradable, unexpired instrument; lot multiple; tick; product;
+price and trigger that make sense), then the trading state (ACTIVE / REDUCING / HALTED), then the
+risk limits of ``engine.risk.limits`` for the account and the order's underlying: session open,
+freeze quantity (refuse or slice), market protection (a MARKET order goes out as a protected
+LIMIT), exchange price protection, fat finger, order size and value, duplicates, open orders,
+position per instrument and per underlying, margin and concentration. The order-rate throttle is
+applied by the order manager when it sends (``throttle``), because it counts what reaches the
+broker.
+
+The answer is a ``Decision``: allowed (with the request to send, which may differ from the one
+asked: a MARKET order becomes a LIMIT, an order above the freeze quantity becomes slices) or
+refused, with the check that refused it and a reason a trader can read. Built with only an
+instrument lookup and a date, the gate checks validity alone (as the engine's first tests use it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 
 from engine.brokers.base import Modification
+from engine.core.clock import Clock
+from engine.domain.events import TradingState
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.order import Order
-from engine.domain.orders import OrderRequest, OrderType, Product
-from engine.domain.values import rupees_text
+from engine.domain.orders import OrderRequest, OrderType, Product, Side
+from engine.domain.ticks import Tick
+from engine.domain.values import Paise, rupees_text
+from engine.marketdata.quotes import QuoteCache
+from engine.risk.exposure import Exposure
+from engine.risk.limits import RiskLimits, RiskSettings
+from engine.risk.margin import MarginEstimator
+from engine.risk.price_rules import (
+    INDEX_UNDERLYINGS,
+    Band,
+    lpp_band,
+    protected_price,
+    range_band,
+)
+from engine.risk.throttle import OrderThrottle
 
 InstrumentLookup = Callable[[InstrumentToken], Instrument | None]
+SessionCheck = Callable[[Instrument, datetime], bool]
 Check = Callable[[OrderRequest, Instrument], str | None]
+"""An extra check: None to pass, else the reason (reported as check ``custom``)."""
 
 _PRICED = (OrderType.LIMIT, OrderType.SL)
 _TRIGGERED = (OrderType.SL, OrderType.SL_M)
+_SQUARE_OFF_SOURCES = ("square-off", "risk:")
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The gate's answer. ``reason`` empty means allowed."""
+
+    request: OrderRequest | None
+    """What to send (possibly converted); None when refused."""
+    reason: str = ""
+    check: str = ""
+    slices: tuple[int, ...] = ()
+    """Child quantities when the order is to be sliced at the freeze quantity."""
+    note: str = ""
+    """What the gate changed, for the trader (market protection, slicing)."""
+    change: Modification | None = None
+    """For a modification: what to send (a MARKET change becomes a protected LIMIT)."""
+
+    @property
+    def allowed(self) -> bool:
+        return not self.reason
+
+
+def _deny(check: str, reason: str) -> Decision:
+    return Decision(None, reason, check)
 
 
 def _price_problem(label: str, value: object, instrument: Instrument) -> str | None:
@@ -37,59 +92,204 @@ def _price_problem(label: str, value: object, instrument: Instrument) -> str | N
     return None
 
 
-def _quantity_problem(quantity: object, instrument: Instrument) -> str | None:
+def _quantity_problem(quantity: object, instrument: Instrument) -> tuple[str, str] | None:
+    """(check, reason) for a quantity that is not a positive lot multiple."""
     if not isinstance(quantity, int) or isinstance(quantity, bool):
-        return f"quantity must be a whole number, not {quantity!r}"
+        return "quantity", f"quantity must be a whole number, not {quantity!r}"
     if quantity <= 0:
-        return f"quantity {quantity} must be positive"
+        return "quantity", f"quantity {quantity} must be positive"
     if quantity % instrument.lot_size:
-        return f"quantity {quantity} is not a multiple of the lot size {instrument.lot_size}"
-    freeze = instrument.freeze_quantity
-    if freeze is not None and quantity > freeze:
-        largest = instrument.max_order_quantity()
         return (
-            f"quantity {quantity} is above the freeze quantity {freeze} of "
-            f"{instrument.tradingsymbol}; the largest single order is {largest}"
+            "lot_size",
+            f"quantity {quantity} is not a multiple of the lot size {instrument.lot_size}",
         )
     return None
 
 
+def _freeze_reason(quantity: int, instrument: Instrument) -> str:
+    return (
+        f"quantity {quantity} is above the freeze quantity {instrument.freeze_quantity} of "
+        f"{instrument.tradingsymbol}; the largest single order is "
+        f"{instrument.max_order_quantity()}"
+    )
+
+
+def _rupees(amount: float | Decimal) -> str:
+    return f"₹{Decimal(amount).quantize(Decimal(1)):,}"
+
+
 class OrderGate:
-    def __init__(self, instruments: InstrumentLookup, today: Callable[[], date]) -> None:
+    def __init__(
+        self,
+        instruments: InstrumentLookup,
+        today: Callable[[], date],
+        *,
+        settings: RiskSettings | None = None,
+        account: str = "paper",
+        clock: Clock | None = None,
+        quotes: QuoteCache | None = None,
+        exposure: Exposure | None = None,
+        session_open: SessionCheck | None = None,
+        margin: MarginEstimator | None = None,
+        day_pnl: Callable[[], Decimal] | None = None,
+        index_underlyings: frozenset[str] = INDEX_UNDERLYINGS,
+    ) -> None:
         self._instruments = instruments
         self._today = today
         self.checks: list[Check] = []
+        self.account = account
+        self._clock = clock
+        self._quotes = quotes
+        self.exposure = exposure
+        self._session_open = session_open
+        self.margin = margin
+        self.day_pnl = day_pnl
+        self._index = index_underlyings
+        self.state = TradingState.ACTIVE
+        self.state_reason = ""
+        self._recent: dict[tuple[object, ...], int] = {}
+        self._limits: dict[str, RiskLimits] = {}
+        self._paise: dict[Decimal, int] = {}
+        self._sessions: dict[tuple[object, bool], tuple[int, bool]] = {}
+        self._bands: dict[int, tuple[int, Band | None]] = {}
+        self.settings: RiskSettings | None = None
+        self.account_limits: RiskLimits | None = None
+        self.throttle: OrderThrottle | None = None
+        self.enabled = True
+        """False bypasses every risk check but validity (benchmarks measure the gate this way)."""
+        if settings is not None:
+            if clock is None or quotes is None or exposure is None:
+                raise ValueError("a gate with risk limits needs a clock, quotes and exposure")
+            self.configure(settings)
+
+    # -- configuration -------------------------------------------------------------------------------
+
+    def configure(self, settings: RiskSettings) -> None:
+        """Apply new limits (validated when ``settings`` was built) to every later order."""
+        self.settings = settings
+        self.account_limits = limits = settings.for_account(self.account)
+        self._limits = {}
+        if self.throttle is None:
+            self.throttle = OrderThrottle(
+                limits.max_orders_per_second, limits.max_orders_per_minute
+            )
+        else:
+            self.throttle.per_second = limits.max_orders_per_second
+            self.throttle.per_minute = limits.max_orders_per_minute
+
+    def _open(self, instrument: Instrument) -> bool:
+        """Whether the instrument's session is open now; sessions start and end on whole
+        minutes, so the calendar is asked once a minute per exchange and segment."""
+        assert self._clock is not None and self._session_open is not None
+        key = (instrument.exchange, instrument.is_derivative)
+        minute = self._clock.time_ns() // 60_000_000_000
+        cached = self._sessions.get(key)
+        if cached is not None and cached[0] == minute:
+            return cached[1]
+        is_open = self._session_open(instrument, self._clock.now())
+        self._sessions[key] = (minute, is_open)
+        return is_open
+
+    def _lpp(self, instrument: Instrument, ltp: int) -> Band | None:
+        cached = self._bands.get(instrument.token)
+        if cached is not None and cached[0] == ltp:
+            return cached[1]
+        band = lpp_band(instrument, ltp, self._index)
+        self._bands[instrument.token] = (ltp, band)
+        return band
+
+    def _value_cap(self, rupees: Decimal) -> int:
+        """A rupee limit in paise, converted once (Decimal arithmetic is slow on the order path)."""
+        paise = self._paise.get(rupees)
+        if paise is None:
+            paise = self._paise[rupees] = int(rupees * 100)
+        return paise
+
+    @property
+    def throttle_queues(self) -> bool:
+        return self.account_limits is None or self.account_limits.throttle_mode == "queue"
+
+    def limits_for(self, underlying: str) -> RiskLimits:
+        limits = self._limits.get(underlying)
+        if limits is None:
+            assert self.settings is not None
+            limits = self._limits[underlying] = self.settings.limits_for(self.account, underlying)
+        return limits
+
+    # -- the old string interface ----------------------------------------------------------------
 
     def check(self, request: OrderRequest) -> str | None:
         """None if the request may go to the broker, else why not."""
+        return self.decide(request).reason or None
+
+    def check_modify(self, order: Order, change: Modification) -> str | None:
+        return self.decide_modify(order, change).reason or None
+
+    # -- new orders ------------------------------------------------------------------------------
+
+    def decide(self, request: OrderRequest) -> Decision:
         instrument = self._instruments(request.token)
         if instrument is None:
-            return f"unknown instrument {request.token}"
+            return _deny("instrument", f"unknown instrument {request.token}")
+        problem = self._validity(request, instrument)
+        if problem is not None:
+            return _deny(*problem)
+        for extra in self.checks:
+            reason = extra(request, instrument)
+            if reason:
+                return _deny("custom", reason)
+        if self.exposure is None:
+            return self._freeze_only(request, instrument)
+        reduces = self.exposure.reduces(
+            request.token,
+            request.product,
+            request.side,
+            request.quantity,
+            count_working=not request.source.startswith("risk:"),
+        )
+        if self.state is not TradingState.ACTIVE:
+            refusal = self._state_refusal(request, instrument, reduces)
+            if refusal is not None:
+                return refusal
+        if self.settings is None or not self.enabled:
+            return self._freeze_only(request, instrument)
+        return self._risk(request, instrument, self.limits_for(instrument.underlying), reduces)
+
+    def _freeze_only(self, request: OrderRequest, instrument: Instrument) -> Decision:
+        freeze = instrument.freeze_quantity
+        if freeze is not None and request.quantity > freeze:
+            return _deny("freeze_quantity", _freeze_reason(request.quantity, instrument))
+        return Decision(request)
+
+    def _validity(self, request: OrderRequest, instrument: Instrument) -> tuple[str, str] | None:
         if not instrument.tradable:
-            return f"{instrument.tradingsymbol} is an index and cannot be traded"
+            return "instrument", f"{instrument.tradingsymbol} is an index and cannot be traded"
         if instrument.is_expired(self._today()):
-            return f"{instrument.tradingsymbol} expired on {instrument.expiry}"
+            return "instrument", f"{instrument.tradingsymbol} expired on {instrument.expiry}"
         problem = _quantity_problem(request.quantity, instrument)
         if problem:
             return problem
         if request.product is Product.CNC and instrument.instrument_type is not InstrumentType.EQ:
-            return f"CNC is for equity delivery; use NRML or MIS for {instrument.tradingsymbol}"
+            return (
+                "product",
+                f"CNC is for equity delivery; use NRML or MIS for {instrument.tradingsymbol}",
+            )
         if request.product is Product.NRML and not instrument.is_derivative:
-            return f"NRML is for F&O; use CNC or MIS for {instrument.tradingsymbol}"
+            return "product", f"NRML is for F&O; use CNC or MIS for {instrument.tradingsymbol}"
         if request.order_type in _PRICED:
             if request.price is None:
-                return f"a {request.order_type} order needs a price"
-            problem = _price_problem("price", request.price, instrument)
-            if problem:
-                return problem
+                return "price", f"a {request.order_type} order needs a price"
+            reason = _price_problem("price", request.price, instrument)
+            if reason:
+                return "tick_size", reason
         elif request.price is not None and request.order_type is OrderType.MARKET:
-            return "a MARKET order takes no price; use LIMIT to set one"
+            return "price", "a MARKET order takes no price; use LIMIT to set one"
         if request.order_type in _TRIGGERED:
             if request.trigger_price is None:
-                return f"a {request.order_type} order needs a trigger price"
-            problem = _price_problem("trigger price", request.trigger_price, instrument)
-            if problem:
-                return problem
+                return "trigger", f"a {request.order_type} order needs a trigger price"
+            reason = _price_problem("trigger price", request.trigger_price, instrument)
+            if reason:
+                return "tick_size", reason
             if request.order_type is OrderType.SL and request.price is not None:
                 wrong_side = (
                     request.price < request.trigger_price
@@ -99,38 +299,388 @@ class OrderGate:
                 if wrong_side:
                     relation = "below" if request.side.sign > 0 else "above"
                     return (
+                        "trigger",
                         f"limit price {rupees_text(request.price)} is {relation} the trigger "
-                        f"{rupees_text(request.trigger_price)}: the order could never fill"
+                        f"{rupees_text(request.trigger_price)}: the order could never fill",
                     )
         elif request.trigger_price is not None:
-            return f"a {request.order_type} order takes no trigger price"
-        for extra in self.checks:
-            problem = extra(request, instrument)
-            if problem:
-                return problem
+            return "trigger", f"a {request.order_type} order takes no trigger price"
         return None
 
-    def check_modify(self, order: Order, change: Modification) -> str | None:
+    def _state_refusal(
+        self, request: OrderRequest, instrument: Instrument, reduces: bool
+    ) -> Decision | None:
+        why = f" ({self.state_reason})" if self.state_reason else ""
+        if self.state is TradingState.HALTED:
+            if reduces and request.source.startswith(_SQUARE_OFF_SOURCES):
+                return None
+            return _deny(
+                "trading_state",
+                f"trading is HALTED{why}: only square-off orders are accepted until you re-arm",
+            )
+        if not reduces:
+            return _deny(
+                "trading_state",
+                f"trading is REDUCING{why}: only orders that reduce a position are accepted; "
+                f"this {request.side.value} of {request.quantity} {instrument.tradingsymbol} "
+                f"does not",
+            )
+        return None
+
+    def _risk(
+        self, request: OrderRequest, instrument: Instrument, limits: RiskLimits, reduces: bool
+    ) -> Decision:
+        assert self._clock is not None and self._quotes is not None and self.exposure is not None
+        now_ns = self._clock.time_ns()
+        if limits.check_session and self._session_open is not None and not self._open(instrument):
+            return _deny(
+                "session",
+                f"market is closed for {instrument.exchange} at {self._clock.now():%H:%M:%S} IST",
+            )
+        quantity = request.quantity
+        slices: tuple[int, ...] = ()
+        freeze = instrument.freeze_quantity
+        if freeze is not None and quantity > freeze:
+            if not limits.slice_above_freeze:
+                return _deny("freeze_quantity", _freeze_reason(quantity, instrument))
+            largest = instrument.max_order_quantity() or quantity
+            whole, rest = divmod(quantity, largest)
+            slices = (largest,) * whole + ((rest,) if rest else ())
+        tick = self._quotes.get(request.token)
+        ltp = tick.ltp if tick is not None else 0
+        lpp = None
+        if ltp > 0 and (limits.check_price_protection or request.order_type is OrderType.MARKET):
+            lpp = self._lpp(instrument, ltp)
+        note = ""
+        if request.order_type in (OrderType.MARKET, OrderType.SL_M):
+            if (
+                request.order_type is OrderType.MARKET
+                and instrument.is_option
+                and instrument.underlying not in self._index
+                and not limits.allow_market_on_stock_options
+            ):
+                return _deny(
+                    "market_protection",
+                    f"MARKET orders are not accepted on stock options "
+                    f"({instrument.tradingsymbol}); use a LIMIT order",
+                )
+            if request.order_type is OrderType.MARKET:
+                if ltp <= 0:
+                    return _deny(
+                        "market_protection",
+                        f"no last traded price for {instrument.tradingsymbol}: a MARKET order "
+                        f"cannot be protected; use a LIMIT order",
+                    )
+                price = protected_price(
+                    instrument, request.side, ltp, limits.market_protection_pct, lpp
+                )
+                request = _replace_terms(request, OrderType.LIMIT, Paise(price))
+                note = f"market protection: sent as LIMIT {rupees_text(price)}"
+            else:
+                assert request.trigger_price is not None
+                price = protected_price(
+                    instrument,
+                    request.side,
+                    request.trigger_price,
+                    limits.market_protection_pct,
+                    None,
+                )
+                request = _replace_terms(request, OrderType.SL, Paise(price))
+                note = f"market protection: sent as SL with limit {rupees_text(price)}"
+        elif request.order_type is OrderType.LIMIT and request.price is not None:
+            refusal = self._price_refusal(
+                request.side, request.price, instrument, limits, tick, lpp
+            )
+            if refusal is not None:
+                return refusal
+        elif request.order_type is OrderType.SL and request.price is not None and tick is not None:
+            band = range_band(
+                instrument, tick.close, limits.futures_operating_range_pct, limits.equity_band_pct
+            )
+            if (
+                limits.check_price_protection
+                and band is not None
+                and band.refuses(request.side, request.price)
+            ):
+                return _band_refusal(request.side, request.price, band)
+        price_for_value = request.price if request.price is not None else ltp
+        if limits.max_order_quantity is not None and quantity > limits.max_order_quantity:
+            return _deny(
+                "max_order_quantity",
+                f"quantity {quantity} is above the limit of {limits.max_order_quantity} per order",
+            )
+        if limits.max_order_value is not None and price_for_value * quantity > self._value_cap(
+            limits.max_order_value
+        ):
+            value = Decimal(price_for_value * quantity) / 100
+            return _deny(
+                "max_order_value",
+                f"order value {_rupees(value)} is above the limit of "
+                f"{_rupees(limits.max_order_value)} per order",
+            )
+        square_off = request.source.startswith("risk:")
+        if limits.duplicate_window_seconds is not None and not square_off:
+            key = (
+                request.token,
+                request.side,
+                quantity,
+                request.order_type,
+                request.price,
+                request.trigger_price,
+                request.product,
+            )
+            last = self._recent.get(key)
+            window = int(limits.duplicate_window_seconds * _NS)
+            if last is not None and now_ns - last < window:
+                return _deny(
+                    "duplicate",
+                    f"duplicate: the same order for {instrument.tradingsymbol} was sent "
+                    f"{(now_ns - last) / _NS:.1f} s ago (window "
+                    f"{limits.duplicate_window_seconds:g} s)",
+                )
+            if len(self._recent) > 4096:
+                self._recent = {k: t for k, t in self._recent.items() if now_ns - t < window}
+            self._recent[key] = now_ns
+        exposure = self.exposure
+        if (
+            limits.max_open_orders is not None
+            and not square_off
+            and exposure.open_orders + max(len(slices), 1) > limits.max_open_orders
+        ):
+            return _deny(
+                "max_open_orders",
+                f"{exposure.open_orders} orders are open; the limit is {limits.max_open_orders}",
+            )
+        if not reduces:
+            refusal = self._exposure_refusal(request, instrument, limits, quantity)
+            if refusal is not None:
+                return refusal
+        if slices:
+            note = (f"{note}; " if note else "") + (
+                f"sliced into {len(slices)} orders of at most {slices[0]} (freeze "
+                f"{instrument.freeze_quantity})"
+            )
+        return Decision(request, slices=slices, note=note)
+
+    def _price_refusal(
+        self,
+        side: Side,
+        price: int,
+        instrument: Instrument,
+        limits: RiskLimits,
+        tick: Tick | None,
+        lpp: Band | None = None,
+    ) -> Decision | None:
+        if tick is None:
+            return None
+        ltp, close = tick.ltp, tick.close
+        if limits.check_price_protection:
+            band = lpp
+            if band is None and ltp > 0:
+                band = self._lpp(instrument, ltp)
+            if band is not None and band.refuses(side, price):
+                return _band_refusal(side, price, band)
+            band = range_band(
+                instrument, close, limits.futures_operating_range_pct, limits.equity_band_pct
+            )
+            if band is not None and band.refuses(side, price):
+                return _band_refusal(side, price, band)
+        if limits.fat_finger_pct is not None and ltp > 0:
+            allowed = max(
+                ltp * float(limits.fat_finger_pct) / 100, float(limits.fat_finger_floor) * 100
+            )
+            if abs(price - ltp) > allowed:
+                pct = abs(price - ltp) * 100 / ltp
+                return _deny(
+                    "fat_finger",
+                    f"price {rupees_text(price)} is {pct:.0f} % away from the last price "
+                    f"{rupees_text(ltp)}; the fat-finger limit is {limits.fat_finger_pct} %",
+                )
+        return None
+
+    def _exposure_refusal(
+        self, request: OrderRequest, instrument: Instrument, limits: RiskLimits, quantity: int
+    ) -> Decision | None:
+        exposure = self.exposure
+        assert exposure is not None
+        signed = quantity * request.side.sign
+        lot = instrument.lot_size
+        if limits.max_position_lots is not None:
+            token_net = exposure.token_net.get(request.token, 0)
+            if signed > 0:
+                worst = token_net + exposure.token_buys.get(request.token, 0) + signed
+            else:
+                worst = token_net - exposure.token_sells.get(request.token, 0) + signed
+            if abs(worst) > limits.max_position_lots * lot:
+                return _deny(
+                    "max_position",
+                    f"the position in {instrument.tradingsymbol} would reach {abs(worst) // lot} "
+                    f"lots with open orders; the limit is {limits.max_position_lots} lots",
+                )
+        if limits.max_underlying_lots is not None:
+            underlying = instrument.underlying
+            if exposure.has_lot_sizes:
+                gross = exposure.underlying_lots.get(underlying, 0) - exposure.token_lots(
+                    request.token
+                )
+            else:
+                gross = 0
+                for token in exposure.tokens_of(underlying):
+                    other = self._instruments(token) if token != request.token else None
+                    if other is not None:
+                        gross += abs(exposure.token_worst_case(token)) // other.lot_size
+            net = exposure.token_net.get(request.token, 0)
+            long = net + exposure.token_buys.get(request.token, 0) + max(signed, 0)
+            short = net - exposure.token_sells.get(request.token, 0) + min(signed, 0)
+            gross += max(abs(long), abs(short)) // lot
+            if gross > limits.max_underlying_lots:
+                return _deny(
+                    "max_underlying_position",
+                    f"positions in {instrument.underlying} would reach {gross} lots with open "
+                    f"orders; the limit is {limits.max_underlying_lots} lots",
+                )
+        margin = self.margin
+        if margin is None or not (limits.check_margin or limits.max_concentration_pct):
+            return None
+        key = (request.token, request.product)
+        net = exposure.net.get(key, 0)
+        long = net + exposure.buys.get(key, 0) + max(signed, 0)
+        short = net - exposure.sells.get(key, 0) + min(signed, 0)
+        margin_quantity = long if abs(long) >= abs(short) else short
+        total, in_underlying = margin.requirement_after(
+            instrument, request.product, margin_quantity
+        )
+        if total <= margin.total + 1e-6:
+            return None  # the order frees margin (or needs none)
+        account = self.account_limits or limits
+        if limits.check_margin:
+            pnl = self.day_pnl() if self.day_pnl else Decimal(0)
+            if total > float(account.capital) + float(pnl):
+                available = account.capital + pnl
+                return _deny(
+                    "margin",
+                    f"margin: the account would need {_rupees(total)} (this order "
+                    f"{_rupees(total - margin.total)}) but has {_rupees(available)}",
+                )
+        if limits.max_concentration_pct is not None:
+            share = in_underlying * 100 / float(account.capital)
+            if share > float(limits.max_concentration_pct):
+                return _deny(
+                    "concentration",
+                    f"margin in {instrument.underlying} would be {share:.1f} % of capital; "
+                    f"the limit is {limits.max_concentration_pct} %",
+                )
+        return None
+
+    # -- modifications ---------------------------------------------------------------------------
+
+    def decide_modify(self, order: Order, change: Modification) -> Decision:
         if not order.is_open:
-            return f"order {order.order_id} is {order.status} and cannot be modified"
+            return _deny(
+                "order", f"order {order.order_id} is {order.status} and cannot be modified"
+            )
         instrument = self._instruments(order.token)
         if instrument is None:
-            return f"unknown instrument {order.token}"
+            return _deny("instrument", f"unknown instrument {order.token}")
         if change.quantity is not None:
             problem = _quantity_problem(change.quantity, instrument)
             if problem:
-                return problem
+                return _deny(*problem)
             if change.quantity <= order.filled_quantity:
-                return (
+                return _deny(
+                    "quantity",
                     f"quantity {change.quantity} must be above the {order.filled_quantity} "
-                    f"already filled"
+                    f"already filled",
                 )
+            freeze = instrument.freeze_quantity
+            if freeze is not None and change.quantity > freeze:
+                return _deny("freeze_quantity", _freeze_reason(change.quantity, instrument))
         for label, value in (("price", change.price), ("trigger price", change.trigger_price)):
             if value is not None:
-                problem = _price_problem(label, value, instrument)
-                if problem:
-                    return problem
+                reason = _price_problem(label, value, instrument)
+                if reason:
+                    return _deny("tick_size", reason)
         order_type = change.order_type or order.order_type
         if order_type in _PRICED and change.price is None and order.price is None:
-            return f"a {order_type} order needs a price"
-        return None
+            return _deny("price", f"a {order_type} order needs a price")
+        added = max((change.quantity or order.quantity) - order.quantity, 0)
+        if self.state is TradingState.HALTED:
+            why = f" ({self.state_reason})" if self.state_reason else ""
+            return _deny("trading_state", f"trading is HALTED{why}: orders cannot be modified")
+        if self.state is TradingState.REDUCING and self.exposure is not None:
+            net = self.exposure.net.get((order.token, order.product), 0)
+            reducing = net != 0 and (net > 0) != (order.side is Side.BUY)
+            if added or not reducing:
+                return _deny(
+                    "trading_state",
+                    f"trading is REDUCING ({self.state_reason}): only orders that reduce a "
+                    f"position may be modified, and not upwards",
+                )
+        if self.settings is None or not self.enabled or self.exposure is None:
+            return Decision(None, change=change)
+        assert self._quotes is not None
+        limits = self.limits_for(instrument.underlying)
+        tick = self._quotes.get(order.token)
+        new_quantity = change.quantity or order.quantity
+        if order_type is OrderType.MARKET:
+            ltp = tick.ltp if tick is not None else 0
+            if ltp <= 0:
+                return _deny(
+                    "market_protection",
+                    f"no last traded price for {instrument.tradingsymbol}: cannot protect a "
+                    f"MARKET modification",
+                )
+            lpp = lpp_band(instrument, ltp, self._index)
+            price = protected_price(instrument, order.side, ltp, limits.market_protection_pct, lpp)
+            change = Modification(change.quantity, Paise(price), None, OrderType.LIMIT)
+        elif order_type is OrderType.LIMIT and change.price is not None:
+            refusal = self._price_refusal(order.side, change.price, instrument, limits, tick)
+            if refusal is not None:
+                return refusal
+        if limits.max_order_quantity is not None and new_quantity > limits.max_order_quantity:
+            return _deny(
+                "max_order_quantity",
+                f"quantity {new_quantity} is above the limit of {limits.max_order_quantity} "
+                f"per order",
+            )
+        price_now = change.price or order.price or (tick.ltp if tick is not None else 0)
+        new_value = Decimal(price_now * new_quantity) / 100
+        if limits.max_order_value is not None and new_value > limits.max_order_value:
+            return _deny(
+                "max_order_value",
+                f"order value {_rupees(new_value)} is above the limit of "
+                f"{_rupees(limits.max_order_value)} per order",
+            )
+        if added:
+            request = OrderRequest(
+                order.token, order.side, added, OrderType.LIMIT, order.product, price=order.price
+            )
+            refusal = self._exposure_refusal(request, instrument, limits, added)
+            if refusal is not None:
+                return refusal
+        return Decision(None, change=change)
+
+
+def _replace_terms(request: OrderRequest, order_type: OrderType, price: Paise) -> OrderRequest:
+    return OrderRequest(
+        request.token,
+        request.side,
+        request.quantity,
+        order_type,
+        request.product,
+        request.validity,
+        price,
+        request.trigger_price,
+        request.tag,
+        request.source,
+    )
+
+
+def _band_refusal(side: Side, price: int, band: Band) -> Decision:
+    low, high, name = band.low, band.high, band.name
+    edge = f"above {rupees_text(high)}" if price > high else f"below {rupees_text(low)}"
+    return _deny(
+        "price_protection",
+        f"{side.value} price {rupees_text(price)} is {edge}, outside the exchange's {name} "
+        f"{rupees_text(low)}–{rupees_text(high)}",
+    )

@@ -87,13 +87,14 @@ def test_engine_when_a_market_buy_is_placed_fills_and_position_follows_the_marke
 
 
 def test_engine_when_resting_orders_exist_modify_cancel_and_cancel_all_work(engine) -> None:
-    engine, _ = engine
+    engine, clock = engine
     option = atm_call(engine)
     bid = engine.api.quote(option.token).bid
     low = Decimal(bid - 20 * option.tick_size) / 100
     first = engine.api.place_order(
         option.token, Side.BUY, option.lot_size, OrderType.LIMIT, price=low
     )
+    clock.advance(2)  # the risk gate refuses the same order twice within 2 s as a duplicate
     second = engine.api.place_order(
         option.token, Side.BUY, option.lot_size, OrderType.LIMIT, price=low
     )
@@ -142,9 +143,12 @@ def test_engine_when_market_is_closed_rejects_orders_with_the_reason(tmp_path) -
     try:
         option = atm_call(engine)
         outcome = engine.api.place_order(option.token, "BUY", option.lot_size, "LIMIT", price="100")
-        order = engine.api.order(outcome.order_id)
-        assert order.status is OrderStatus.REJECTED
-        assert order.status_message == "market is closed for NFO at 12:00:00 IST"
+        # The risk gate refuses it before the venue sees it (it used to be the venue's rejection).
+        assert not outcome
+        assert outcome.reason == "market is closed for NFO at 12:00:00 IST"
+        assert engine.api.order(outcome.order_id) is None
+        [denial] = [e for e in engine.journal.read() if e.kind == "order_denied"]
+        assert denial.payload["check"] == "session"
     finally:
         engine.close()
 

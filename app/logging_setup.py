@@ -1,0 +1,66 @@
+"""Logging: a rotating file in the user log directory, with secrets redacted from every record."""
+
+from __future__ import annotations
+
+import logging
+import re
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+import platformdirs
+
+# key=value / "key": "value" pairs whose value is a credential, and Kite's auth header.
+_SECRET_PATTERNS = (
+    # Kite's header first: "Authorization: token api_key:access_token".
+    re.compile(r"(?i)(token\s+[A-Za-z0-9_]+:)([A-Za-z0-9_]+)"),
+    re.compile(
+        r"(?i)((?:access_token|api_secret|request_token|password|totp(?:_seed)?|secret|enctoken|"
+        r"authorization|webhook_secret)[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,;}]+)"
+    ),
+)
+
+
+def redact(text: str) -> str:
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + "***", text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+def log_dir(profile: str) -> Path:
+    return Path(platformdirs.user_log_dir("dalaldesk")) / profile
+
+
+def setup_logging(profile: str, level: str = "INFO", *, console: bool = True) -> Path:
+    """Log to ``<user log dir>/dalaldesk/<profile>/dalaldesk.log`` (5 x 5 MB) and stderr."""
+    directory = log_dir(profile)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "dalaldesk.log"
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redactor = RedactingFilter()
+    handlers: list[logging.Handler] = [
+        RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    ]
+    if console:
+        stream = logging.StreamHandler()
+        stream.setLevel(logging.WARNING)
+        handlers.append(stream)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(redactor)
+        root.addHandler(handler)
+    return path

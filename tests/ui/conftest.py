@@ -1,0 +1,61 @@
+"""Qt test fixtures: a real engine on the simulated market, a bridge and a panel context.
+
+Market time is a test clock on a Monday morning; tests move the market with ``market(seconds)``
+and let the bridge deliver with ``qtbot.waitUntil``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from engine.core.clock import IST, TestClock
+from engine.marketdata.simulated import SimulatedMarketConfig
+from engine.runtime import Engine, EngineConfig
+
+MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    clock = TestClock(MONDAY_10AM)
+    engine = Engine.build(
+        EngineConfig(
+            db_url=f"sqlite:///{tmp_path / 'book.db'}",
+            market=SimulatedMarketConfig(seed=5, strikes_each_side=10),
+        ),
+        clock=clock,
+    )
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def market(engine: Engine) -> Callable[[float], None]:
+    """Advance the simulated market (and the test clock) by ``seconds``, feeding every tick."""
+    clock = engine.clock
+    assert isinstance(clock, TestClock)
+
+    def advance(seconds: float) -> None:
+        steps = max(1, int(seconds / 0.25))
+        for _ in range(steps):
+            clock.advance(0.25)
+            for tick in engine.market.step(0.25):
+                engine.on_tick(tick)
+
+    return advance
+
+
+@pytest.fixture
+def context(qtbot, engine: Engine):  # type: ignore[no-untyped-def]
+    from ui.bridge import EngineBridge
+    from ui.context import PanelContext
+    from ui.theme import ThemeHolder
+
+    bridge = EngineBridge(engine.api, frame_ms=20)
+    ctx = PanelContext(api=engine.api, bridge=bridge, theme=ThemeHolder("dark"))
+    yield ctx
+    bridge.stop()

@@ -1,0 +1,252 @@
+"""The whole window: keyboard trading, layouts and workspaces, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication
+
+from engine.api import OrderStatus
+from engine.domain.instruments import InstrumentType
+from ui.layout_store import LayoutStore
+from ui.main_window import PANELS, MainWindow
+
+
+def atm_call(engine):  # type: ignore[no-untyped-def]
+    spot = engine.api.quote(256265).ltp
+    calls = [
+        i
+        for i in engine.registry
+        if i.underlying == "NIFTY" and i.instrument_type is InstrumentType.CE
+    ]
+    nearest = min(i.expiry for i in calls)
+    return min((i for i in calls if i.expiry == nearest), key=lambda i: abs(i.strike - spot))
+
+
+@pytest.fixture
+def window(qtbot, engine, tmp_path):  # type: ignore[no-untyped-def]
+    window = MainWindow(engine.api, layouts=LayoutStore(tmp_path / "layout.ini"))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    yield window
+    window.stop()
+
+
+def confirm_yes(window: MainWindow) -> list[str]:
+    asked: list[str] = []
+
+    def confirm(title, text, action):  # type: ignore[no-untyped-def]
+        asked.append(text)
+        action()
+
+    window.context.confirm = confirm
+    return asked
+
+
+def rows_of(window: MainWindow, panel: str) -> list:
+    return window.panels[panel].model.rows  # type: ignore[attr-defined]
+
+
+def test_f1_ticket_when_quantity_typed_and_enter_pressed_places_order_that_fills_into_a_position(
+    qtbot, window, engine, market
+) -> None:
+    option = atm_call(engine)
+    watch = window.panels["marketWatch"]
+    watch.add_instrument(option)
+    view = watch.current_view()
+    view.selectRow(len(view.quotes.rows) - 1)
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_F1)
+    ticket = window.ticket
+    qtbot.waitUntil(ticket.isVisible, timeout=2000)
+    assert ticket.instrument == option and ticket.buy_button.isChecked()
+    ticket.lots.selectAll()
+    qtbot.keyClicks(ticket.lots, "2")
+    assert ticket.units_label.text().startswith("= 130 units")
+    ticket.order_type.setCurrentText("MARKET")
+    qtbot.keyClick(ticket, Qt.Key.Key_Return)
+    [order] = engine.api.orders()
+    assert order.status is OrderStatus.COMPLETE and order.quantity == 130
+    qtbot.waitUntil(
+        lambda: any(r.order_id == order.order_id for r in rows_of(window, "orderbook")),
+        timeout=2000,
+    )
+    qtbot.waitUntil(
+        lambda: any(getattr(r, "net_quantity", 0) == 130 for r in rows_of(window, "positions")),
+        timeout=2000,
+    )
+    pnl_before = engine.api.positions()[0].pnl
+    for _ in range(30):  # the market wanders: move it until the option's price differs
+        market(2)
+        if engine.api.positions()[0].pnl != pnl_before:
+            break
+    pnl_now = engine.api.positions()[0].pnl
+    assert pnl_now != pnl_before
+    qtbot.waitUntil(lambda: rows_of(window, "positions")[0].pnl == pnl_now, timeout=3000)
+
+
+def test_f2_when_pressed_opens_a_sell_ticket(qtbot, window, engine) -> None:
+    watch = window.panels["marketWatch"]
+    watch.current_view().selectRow(0)
+    qtbot.keyClick(watch.current_view(), Qt.Key.Key_F2)
+    qtbot.waitUntil(window.ticket.isVisible, timeout=2000)
+    assert window.ticket.sell_button.isChecked()
+
+
+def test_resting_order_when_modified_and_cancelled_shows_in_orderbook(
+    qtbot, window, engine
+) -> None:
+    option = atm_call(engine)
+    bid = engine.api.quote(option.token).bid
+    placed = engine.api.place_order(option.token, "BUY", 65, "LIMIT", price=str((bid - 100) / 100))
+    assert engine.api.modify(placed.order_id, quantity=130)
+    qtbot.waitUntil(
+        lambda: any(
+            r.order_id == placed.order_id and r.quantity == 130
+            for r in rows_of(window, "orderbook")
+        ),
+        timeout=2000,
+    )
+    assert engine.api.cancel(placed.order_id)
+    qtbot.waitUntil(
+        lambda: any(
+            r.order_id == placed.order_id and r.status is OrderStatus.CANCELLED
+            for r in rows_of(window, "orderbook")
+        ),
+        timeout=2000,
+    )
+
+
+def test_cancel_all_and_square_off_all_when_confirmed_leave_nothing_open(
+    qtbot, window, engine
+) -> None:
+    asked = confirm_yes(window)
+    option = atm_call(engine)
+    bid = engine.api.quote(option.token).bid
+    for away in (200, 250, 300):  # different prices: identical orders would be denied as duplicates
+        engine.api.place_order(option.token, "BUY", 65, "LIMIT", price=str((bid - away) / 100))
+    engine.api.place_order(option.token, "BUY", 130, "MARKET")
+    window.cancel_all()
+    assert not [o for o in engine.api.orders() if o.status.is_open]
+    window.square_off_all()
+    assert all(p.net_quantity == 0 for p in engine.api.positions())
+    assert asked == ["Cancel all 3 open order(s)?", "Square off all 1 open position(s) at market?"]
+
+
+def test_orderbook_export_when_written_to_csv_reads_back_the_same_rows(
+    qtbot, window, engine, tmp_path
+) -> None:
+    option = atm_call(engine)
+    engine.api.place_order(option.token, "BUY", 65, "MARKET")
+    engine.api.place_order(option.token, "SELL", 70, "MARKET")  # denied: not a lot multiple
+    orderbook = window.panels["orderbook"]
+    qtbot.waitUntil(lambda: len(rows_of(window, "orderbook")) == 2, timeout=2000)
+    path = tmp_path / "orders.csv"
+    orderbook.export_to(path)
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    headers, data = orderbook.export_rows()
+    assert rows[0] == headers
+    assert len(rows) == 1 + len(data) >= 3
+
+
+def test_layout_when_saved_is_restored_by_the_next_window(qtbot, engine, tmp_path) -> None:
+    store = LayoutStore(tmp_path / "layout.ini")
+    first = MainWindow(engine.api, layouts=store)
+    qtbot.addWidget(first)
+    first.show()
+    first.docks["optionChain"].hide()
+    first.docks["messages"].setFloating(True)
+    first.close()  # saves
+    first.stop()
+    second = MainWindow(engine.api, layouts=LayoutStore(tmp_path / "layout.ini"))
+    qtbot.addWidget(second)
+    second.show()
+    assert second.docks["optionChain"].isHidden()
+    assert second.docks["messages"].isFloating()
+    second.reset_layout()
+    assert not second.docks["optionChain"].isHidden()
+    assert not second.docks["messages"].isFloating()
+    second.stop()
+
+
+def test_workspaces_when_saved_switched_and_deleted_round_trip(qtbot, window) -> None:
+    window.docks["trades"].hide()
+    window.save_workspace("Scalping")
+    window.docks["trades"].show()
+    window.save_workspace("Everything")
+    assert window._layouts.workspaces() == ["Everything", "Scalping"]
+    assert window.switch_workspace("Scalping")
+    assert window.docks["trades"].isHidden()
+    assert window.switch_workspace("Everything")
+    assert not window.docks["trades"].isHidden()
+    window.delete_workspace("Scalping")
+    assert window._layouts.workspaces() == ["Everything"]
+    assert not window.switch_workspace("Scalping")
+
+
+def test_view_menu_when_a_panel_is_closed_brings_it_back(qtbot, window) -> None:
+    dock = window.docks["positions"]
+    dock.close()
+    assert dock.isHidden()
+    dock.toggleViewAction().trigger()
+    assert not dock.isHidden()
+    titles = [a.text() for a in window.menuBar().actions()[1].menu().actions() if a.text()]
+    assert [spec.title for spec in PANELS] == titles[: len(PANELS)]
+
+
+def test_shortcuts_dialog_when_opened_lists_the_trading_keys(qtbot, window) -> None:
+    dialog = window.show_shortcuts()
+    keys = [dialog.table.item(row, 0).text() for row in range(dialog.table.rowCount())]
+    assert keys[:4] == ["F1", "F2", "Enter", "Esc"]
+    dialog.close()
+
+
+def test_theme_when_switched_to_light_changes_style_and_palette(qtbot, window) -> None:
+    window.apply_theme("light")
+    assert window.theme.palette.name == "light"
+    assert "#f4f6f9" in QApplication.instance().styleSheet()
+    window.apply_theme("dark")
+
+
+def test_app_when_window_closes_shuts_down_cleanly_with_no_tasks_left(
+    qtbot, tmp_path, monkeypatch
+) -> None:
+    import app.gui as gui
+    from engine.marketdata.simulated import SimulatedMarketConfig
+    from engine.runtime import EngineConfig
+
+    monkeypatch.setattr(gui, "settings_path", lambda profile: tmp_path / profile / "layout.ini")
+    config = EngineConfig(
+        db_url=f"sqlite:///{tmp_path / 'app.db'}",
+        market=SimulatedMarketConfig(always_open=True, strikes_each_side=5),
+        always_open=True,
+    )
+    QApplication.instance().setQuitOnLastWindowClosed(False)
+    leftovers: list[asyncio.Task] = []
+
+    def close_soon() -> None:
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, MainWindow):
+                widget.close()
+
+    async def scenario() -> int:
+        QTimer.singleShot(1500, close_soon)
+        code = await gui.run_window(config, profile="test", reset_layout=True, crash=None)
+        leftovers.extend(t for t in asyncio.all_tasks() if t is not asyncio.current_task())
+        return code
+
+    import qasync
+
+    loop = qasync.QEventLoop(QApplication.instance())
+    try:
+        assert loop.run_until_complete(scenario()) == 0
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    assert leftovers == []
+    assert (tmp_path / "test" / "layout.ini").exists()

@@ -1,0 +1,99 @@
+"""Start-up support: secrets redacted from logs, the crash handler, the command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+
+from app.crash import CrashHandler
+from app.logging_setup import RedactingFilter, redact, setup_logging
+from app.main import engine_config, parse_args
+
+SECRET = "s3cr3tVALUE42"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"POST /session/token api_key=abc&request_token={SECRET}&checksum=x",
+        f'{{"access_token": "{SECRET}", "user": "AB1234"}}',
+        f"Authorization: token kiteapikey:{SECRET}",
+        f"password={SECRET}",
+        f"totp_seed: {SECRET}",
+        f"api_secret={SECRET} while logging in",
+    ],
+)
+def test_redact_when_text_carries_a_credential_hides_it(text: str) -> None:
+    cleaned = redact(text)
+    assert SECRET not in cleaned
+    assert "***" in cleaned
+
+
+def test_redacting_filter_when_a_record_and_its_traceback_carry_secrets_hides_them() -> None:
+    try:
+        raise ValueError(f"login failed for access_token={SECRET}")
+    except ValueError:
+        record = logging.getLogger("t").makeRecord(
+            "t", logging.ERROR, __file__, 1, "sending %s", (f"password={SECRET}",), sys.exc_info()
+        )
+    RedactingFilter().filter(record)
+    assert SECRET not in record.getMessage()
+    assert SECRET not in (record.exc_text or "")
+
+
+def test_setup_logging_when_called_writes_the_log_file_without_secrets(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    try:
+        path = setup_logging("acct1", "INFO", console=False)
+        logging.getLogger("dalaldesk.test").info("token refreshed access_token=%s", SECRET)
+        for handler in root.handlers:
+            handler.flush()
+        text = path.read_text(encoding="utf-8")
+        assert "token refreshed access_token=***" in text
+        assert SECRET not in text
+        assert path.parent.name == "acct1"
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()
+
+
+def test_crash_handler_when_an_exception_escapes_writes_a_crash_log_and_tells_the_trader(
+    tmp_path,
+) -> None:
+    told: list[str] = []
+    handler = CrashHandler(tmp_path / "crashes", notify=told.append)
+    handler.install()
+    try:
+        try:
+            raise RuntimeError(f"feed died with api_secret={SECRET}")
+        except RuntimeError as error:
+            sys.excepthook(type(error), error, error.__traceback__)
+    finally:
+        handler.uninstall()
+    [crash] = handler.crashes
+    text = crash.read_text(encoding="utf-8")
+    assert "RuntimeError: feed died" in text and SECRET not in text
+    assert told and "Details were saved to" in told[0] and SECRET not in told[0]
+    assert sys.excepthook is not handler.handle
+
+
+def test_command_line_when_given_profile_db_and_reset_layout_reads_them() -> None:
+    args = parse_args(
+        ["--db", "sqlite:////tmp/x.db", "--profile", "desk2", "--reset-layout", "--always-open"]
+    )
+    assert (args.profile, args.reset_layout) == ("desk2", True)
+    config = engine_config(args)
+    assert config.db_url == "sqlite:////tmp/x.db" and config.always_open
+
+
+def test_command_line_when_a_live_broker_is_asked_says_it_is_not_available_yet() -> None:
+    with pytest.raises(SystemExit, match="broker 'kite' is not available"):
+        engine_config(parse_args(["--broker", "kite"]))

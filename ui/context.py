@@ -1,0 +1,38 @@
+"""What every panel is given: the engine facade, the bridge, the palette and a few window actions.
+
+Panels never reach into each other or into the window; they call these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from engine.api import EngineApi, Side
+from engine.domain.instruments import Instrument
+from ui.bridge import EngineBridge
+from ui.theme import ThemeHolder
+
+
+@dataclass
+class TicketRequest:
+    """What a panel wants the order ticket to open with."""
+
+    side: Side
+    instrument: Instrument | None = None
+    price: Decimal | None = None
+    lots: int | None = None
+    modify_order_id: str | None = None
+
+
+@dataclass
+class PanelContext:
+    api: EngineApi
+    bridge: EngineBridge
+    theme: ThemeHolder
+    open_ticket: Callable[[TicketRequest], None] = field(default=lambda request: None)
+    confirm: Callable[[str, str, Callable[[], None]], None] = field(
+        default=lambda title, text, action: None
+    )
+    """Ask the trader (non-modal); runs ``action`` only on yes."""
+    selected_instrument: Callable[[], Instrument | None] = field(default=lambda: None)

@@ -1,0 +1,74 @@
+"""Window layouts and named workspaces, saved with Qt's saveState/restoreState in an INI file.
+
+Layouts are versioned: a state saved by a build with a different set of panels is ignored (the
+default layout is used) rather than restored half-broken.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+LAYOUT_VERSION = 1
+
+
+class LayoutStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._settings = QSettings(str(path), QSettings.Format.IniFormat)
+
+    def save_current(self, geometry: QByteArray, state: QByteArray) -> None:
+        self._write("current", geometry, state)
+
+    def current(self) -> tuple[QByteArray, QByteArray] | None:
+        return self._read("current")
+
+    def save_workspace(self, name: str, geometry: QByteArray, state: QByteArray) -> None:
+        name = name.strip()
+        if not name:
+            raise ValueError("a workspace needs a name")
+        self._write(f"workspaces/{name}", geometry, state)
+        self._settings.sync()
+
+    def workspace(self, name: str) -> tuple[QByteArray, QByteArray] | None:
+        return self._read(f"workspaces/{name}")
+
+    def workspaces(self) -> list[str]:
+        self._settings.beginGroup("workspaces")
+        names = self._settings.childGroups()
+        self._settings.endGroup()
+        return sorted(names)
+
+    def delete_workspace(self, name: str) -> None:
+        self._settings.remove(f"workspaces/{name}")
+        self._settings.sync()
+
+    def forget_current(self) -> None:
+        self._settings.remove("current")
+        self._settings.sync()
+
+    def value(self, key: str, default: object = None) -> object:
+        return self._settings.value(key, default)
+
+    def set_value(self, key: str, value: object) -> None:
+        self._settings.setValue(key, value)
+
+    def sync(self) -> None:
+        self._settings.sync()
+
+    def _write(self, group: str, geometry: QByteArray, state: QByteArray) -> None:
+        self._settings.setValue(f"{group}/version", LAYOUT_VERSION)
+        self._settings.setValue(f"{group}/geometry", geometry)
+        self._settings.setValue(f"{group}/state", state)
+
+    def _read(self, group: str) -> tuple[QByteArray, QByteArray] | None:
+        version = self._settings.value(f"{group}/version")
+        if version is None or int(str(version)) != LAYOUT_VERSION:
+            return None
+        geometry = self._settings.value(f"{group}/geometry")
+        state = self._settings.value(f"{group}/state")
+        if not isinstance(geometry, QByteArray) or not isinstance(state, QByteArray):
+            return None
+        return geometry, state

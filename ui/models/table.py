@@ -1,0 +1,186 @@
+"""A Qt table model that adapts a keyed list of plain rows; it never owns engine state.
+
+Columns are declared once (title, how to read the value, how to show it, how to sort it, how to
+colour it). Rows are replaced by key: new keys are inserted, changed rows repaint, vanished rows are
+removed, so views keep their selection and scroll position while data streams in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+
+R = TypeVar("R")
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+ROW_ROLE = Qt.ItemDataRole.UserRole + 2
+
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+_CENTER = int(Qt.AlignmentFlag.AlignCenter)
+
+
+@dataclass(frozen=True)
+class Column(Generic[R]):
+    title: str
+    value: Callable[[R], Any]
+    """The raw value (used for sorting and export)."""
+    text: Callable[[Any], str] = str
+    """How the value is shown."""
+    align: str = "left"
+    foreground: Callable[[R], QColor | None] | None = None
+    background: Callable[[R], QColor | None] | None = None
+    tooltip: Callable[[R], str] | None = None
+    width: int = 0
+
+
+class RowTableModel(QAbstractTableModel, Generic[R]):
+    def __init__(self, columns: Sequence[Column[R]], key: Callable[[R], Hashable]) -> None:
+        super().__init__()
+        self.columns = list(columns)
+        self._key = key
+        self._rows: list[R] = []
+        self._index: dict[Hashable, int] = {}
+
+    # -- Qt ---------------------------------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[section].title
+        return None
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        column = self.columns[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            value = column.value(row)
+            return "" if value is None else column.text(value)
+        if role == SORT_ROLE:
+            return _sortable(column.value(row))
+        if role == ROW_ROLE:
+            return row
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return (
+                _RIGHT
+                if column.align == "right"
+                else _CENTER
+                if column.align == "center"
+                else _LEFT
+            )
+        if role == Qt.ItemDataRole.ForegroundRole and column.foreground is not None:
+            return column.foreground(row)
+        if role == Qt.ItemDataRole.BackgroundRole and column.background is not None:
+            return column.background(row)
+        if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
+            return column.tooltip(row)
+        return None
+
+    # -- rows -----------------------------------------------------------------------------------------
+
+    @property
+    def rows(self) -> list[R]:
+        return list(self._rows)
+
+    def row_at(self, row: int) -> R:
+        return self._rows[row]
+
+    def row_of(self, key: Hashable) -> int | None:
+        return self._index.get(key)
+
+    def set_rows(self, rows: Sequence[R]) -> None:
+        """Make the model show ``rows``: insert, update and remove by key."""
+        new_keys = [self._key(r) for r in rows]
+        wanted = set(new_keys)
+        for key in [k for k in self._index if k not in wanted]:
+            position = self._index[key]
+            self.beginRemoveRows(QModelIndex(), position, position)
+            del self._rows[position]
+            self.endRemoveRows()
+            self._reindex()
+        last_column = len(self.columns) - 1
+        for row, key in zip(rows, new_keys, strict=True):
+            position = self._index.get(key)
+            if position is None:
+                position = len(self._rows)
+                self.beginInsertRows(QModelIndex(), position, position)
+                self._rows.append(row)
+                self._index[key] = position
+                self.endInsertRows()
+            elif self._rows[position] != row:
+                self._rows[position] = row
+                self.dataChanged.emit(self.index(position, 0), self.index(position, last_column))
+        if [self._key(r) for r in self._rows] != new_keys:
+            self._reorder(new_keys)
+
+    def _reorder(self, keys: list[Hashable]) -> None:
+        """Put rows in the order of ``keys``, keeping selections attached to their rows."""
+        self.layoutAboutToBeChanged.emit()
+        key_at_old_row = {position: key for key, position in self._index.items()}
+        rows_by_key = {key: self._rows[position] for key, position in self._index.items()}
+        self._rows = [rows_by_key[k] for k in keys]
+        self._reindex()
+        before = self.persistentIndexList()
+        after = []
+        for persistent in before:
+            new_row = self._index.get(key_at_old_row.get(persistent.row()))
+            after.append(
+                QModelIndex() if new_row is None else self.index(new_row, persistent.column())
+            )
+        self.changePersistentIndexList(before, after)
+        self.layoutChanged.emit()
+
+    def refresh_rows(self, keys: set[Hashable] | None = None) -> None:
+        """Repaint rows whose underlying values are read live (quotes), all of them by default."""
+        if not self._rows:
+            return
+        last_column = len(self.columns) - 1
+        if keys is None:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, last_column))
+            return
+        positions = [self._index[k] for k in keys if k in self._index]
+        if not positions:
+            return
+        # One signal over the dirty span: views repaint only what is visible of it.
+        self.dataChanged.emit(
+            self.index(min(positions), 0), self.index(max(positions), last_column)
+        )
+
+    def _reindex(self) -> None:
+        self._index = {self._key(r): i for i, r in enumerate(self._rows)}
+
+    def export_rows(self) -> tuple[list[str], list[list[Any]]]:
+        """Headers and raw values, for CSV and Excel export."""
+        headers = [c.title for c in self.columns]
+        return headers, [[_exportable(c.value(r)) for c in self.columns] for r in self._rows]
+
+
+def _sortable(value: Any) -> Any:
+    if value is None:
+        return float("-inf")
+    if hasattr(value, "is_finite"):  # Decimal
+        return float(value)
+    return value
+
+
+def _exportable(value: Any) -> Any:
+    if value is None:
+        return ""
+    if hasattr(value, "value") and isinstance(getattr(value, "value", None), str):
+        return value.value  # enums
+    return value

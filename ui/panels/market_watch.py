@@ -1,0 +1,281 @@
+"""Market Watch: several watchlists as tabs; LTP, change, bid/ask, volume, OI with up/down flash."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QMenu,
+    QTableView,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.api import Side
+from engine.domain.instruments import Instrument, InstrumentType
+from ui import format as fmt
+from ui.context import PanelContext, TicketRequest
+from ui.models.table import ROW_ROLE, SORT_ROLE, Column, RowTableModel
+from ui.panels.instrument_picker import InstrumentPicker
+
+FLASH_SECONDS = 0.6
+
+
+class QuoteModel(RowTableModel[Instrument]):
+    """Rows are instruments; every quote value is read live from the engine's quote cache."""
+
+    def __init__(self, context: PanelContext) -> None:
+        self._ctx = context
+        self._last_ltp: dict[int, int] = {}
+        self._flash: dict[int, tuple[bool, float]] = {}
+        quote = context.api.quote
+        palette = lambda: context.theme.palette  # noqa: E731 - the palette can change at run time
+
+        def direction(i: Instrument) -> QColor | None:
+            change = fmt.change(quote(i.token))
+            if change is None or change == 0:
+                return None
+            return palette().up if change > 0 else palette().down
+
+        def flash(i: Instrument) -> QColor | None:
+            state = self._flash.get(i.token)
+            if state is None or state[1] < time.monotonic():
+                return None
+            return palette().flash_up if state[0] else palette().flash_down
+
+        def tick_value(attr: str) -> Callable[[Instrument], int | None]:
+            return lambda i: getattr(quote(i.token), attr, None)
+
+        columns = [
+            Column("Instrument", lambda i: i.tradingsymbol, tooltip=str),
+            Column("LTP", tick_value("ltp"), fmt.paise, "right", direction, flash),
+            Column("Chg", lambda i: fmt.change(quote(i.token)), fmt.paise, "right", direction),
+            Column(
+                "%Chg",
+                lambda i: fmt.change_percent(quote(i.token)),
+                fmt.percent,
+                "right",
+                direction,
+            ),
+            Column("Bid", tick_value("bid"), fmt.paise, "right"),
+            Column("Ask", tick_value("ask"), fmt.paise, "right"),
+            Column("Bid qty", tick_value("bid_qty"), fmt.lakh_count, "right"),
+            Column("Ask qty", tick_value("ask_qty"), fmt.lakh_count, "right"),
+            Column("Volume", tick_value("volume"), fmt.lakh_count, "right"),
+            Column("OI", tick_value("oi"), fmt.lakh_count, "right"),
+        ]
+        super().__init__(columns, key=lambda i: i.token)
+
+    def set_rows(self, rows) -> None:  # type: ignore[no-untyped-def]
+        # Remember the price each row is first shown at, so its first move already flashes.
+        for instrument in rows:
+            tick = self._ctx.api.quote(instrument.token)
+            if tick is not None:
+                self._last_ltp.setdefault(instrument.token, tick.ltp)
+        super().set_rows(rows)
+
+    def on_quotes(self, tokens: set[int]) -> None:
+        now = time.monotonic()
+        quote = self._ctx.api.quote
+        watched = [t for t in tokens if self.row_of(t) is not None]
+        for token in watched:
+            tick = quote(token)
+            if tick is None:
+                continue
+            last = self._last_ltp.get(token)
+            if last is not None and tick.ltp != last:
+                self._flash[token] = (tick.ltp > last, now + FLASH_SECONDS)
+            self._last_ltp[token] = tick.ltp
+        expired = {t for t, (_, until) in self._flash.items() if until < now}
+        for token in expired:
+            del self._flash[token]
+        self.refresh_rows(set(watched) | expired)
+
+
+class WatchlistView(QTableView):
+    instrument_activated = Signal(object)
+
+    def __init__(self, model: QuoteModel) -> None:
+        super().__init__()
+        self.quotes = model
+        proxy = QSortFilterProxyModel(self)
+        proxy.setSourceModel(model)
+        proxy.setSortRole(SORT_ROLE)
+        self.setModel(proxy)
+        self.setSortingEnabled(True)
+        self.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QTableView.SelectionMode.ExtendedSelection)
+        self.setAlternatingRowColors(True)
+        self.setShowGrid(False)
+        self.verticalHeader().setVisible(False)
+        self.verticalHeader().setDefaultSectionSize(22)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.setColumnWidth(0, 150)
+        for column in range(1, model.columnCount()):
+            self.setColumnWidth(column, 76)
+        self.doubleClicked.connect(
+            lambda index: self.instrument_activated.emit(self.instrument_at(index))
+        )
+
+    def instrument_at(self, index: QModelIndex) -> Instrument | None:
+        row = index.data(ROW_ROLE)
+        return row if isinstance(row, Instrument) else None
+
+    def selected_instruments(self) -> list[Instrument]:
+        rows = {i.row(): i for i in self.selectionModel().selectedRows()}
+        return [i for i in (self.instrument_at(rows[r]) for r in sorted(rows)) if i is not None]
+
+    def current_instrument(self) -> Instrument | None:
+        return self.instrument_at(self.currentIndex())
+
+
+INDICES = ["NSE:NIFTY 50", "NSE:NIFTY BANK", "NSE:NIFTY FIN SERVICE"]
+STOCKS = [
+    "NSE:RELIANCE",
+    "NSE:HDFCBANK",
+    "NSE:ICICIBANK",
+    "NSE:INFY",
+    "NSE:TCS",
+    "NSE:SBIN",
+    "NSE:BHARTIARTL",
+    "NSE:ITC",
+    "NSE:LT",
+    "NSE:AXISBANK",
+]
+
+
+class MarketWatchPanel(QWidget):
+    def __init__(self, context: PanelContext) -> None:
+        super().__init__()
+        self._ctx = context
+        self.picker = InstrumentPicker(context.api)
+        self.picker.picked.connect(self.add_instrument)
+        add_list = QToolButton(text="+ List", toolTip="New watchlist")
+        add_list.clicked.connect(self._ask_new_watchlist)
+        top = QHBoxLayout()
+        top.setContentsMargins(4, 4, 4, 2)
+        top.addWidget(self.picker, 1)
+        top.addWidget(add_list)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.tabBar().setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tabs.tabBar().customContextMenuRequested.connect(self._tab_menu)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(top)
+        layout.addWidget(self.tabs)
+        remove = QAction("Remove from watchlist", self, shortcut=QKeySequence.StandardKey.Delete)
+        remove.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        remove.triggered.connect(self.remove_selected)
+        self.addAction(remove)
+        context.bridge.quotes_changed.connect(self._on_quotes)
+        self.load(self._defaults())
+
+    # -- watchlists ---------------------------------------------------------------------------------
+
+    def _defaults(self) -> dict[str, list[str]]:
+        futures = [i for i in self._ctx.api.instruments if i.instrument_type is InstrumentType.FUT]
+        near = [i.key for i in sorted(futures, key=lambda i: (i.underlying, i.expiry))]
+        return {
+            "Market": [*INDICES, *near, *STOCKS],
+            "Indices & F&O": [*INDICES, *near],
+            "Stocks": STOCKS,
+        }
+
+    def load(self, watchlists: dict[str, list[str]]) -> None:
+        while self.tabs.count():
+            self.tabs.removeTab(0)
+        registry = self._ctx.api.instruments
+        for name, keys in watchlists.items():
+            view = self.add_watchlist(name)
+            instruments = []
+            for key in keys:
+                exchange, _, symbol = key.partition(":")
+                instrument = registry.by_symbol(exchange, symbol)
+                if instrument is not None:
+                    instruments.append(instrument)
+            view.quotes.set_rows(instruments)
+
+    def watchlists(self) -> dict[str, list[str]]:
+        return {
+            self.tabs.tabText(i).replace("&&", "&"): [r.key for r in self._view(i).quotes.rows]
+            for i in range(self.tabs.count())
+        }
+
+    def add_watchlist(self, name: str) -> WatchlistView:
+        view = WatchlistView(QuoteModel(self._ctx))
+        view.instrument_activated.connect(self._buy_from)
+        self.tabs.addTab(view, name.replace("&", "&&"))  # '&' would be read as a mnemonic
+        return view
+
+    def _tab_menu(self, position) -> None:  # type: ignore[no-untyped-def]
+        index = self.tabs.tabBar().tabAt(position)
+        if index < 0:
+            return
+        menu = QMenu(self)
+        menu.addAction("New watchlist…", self._ask_new_watchlist)
+        remove = menu.addAction(
+            f"Remove “{self.tabs.tabText(index).replace('&&', '&')}”",
+            lambda: self.remove_watchlist(index),
+        )
+        remove.setEnabled(self.tabs.count() > 1)
+        menu.popup(self.tabs.tabBar().mapToGlobal(position))
+
+    def remove_watchlist(self, index: int) -> None:
+        if self.tabs.count() > 1:
+            self.tabs.removeTab(index)
+
+    def _ask_new_watchlist(self) -> None:
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("New watchlist")
+        dialog.setLabelText("Name:")
+        dialog.textValueSelected.connect(
+            lambda name: name.strip() and self._new_and_show(name.strip())
+        )
+        dialog.open()
+
+    def _new_and_show(self, name: str) -> None:
+        self.add_watchlist(name)
+        self.tabs.setCurrentIndex(self.tabs.count() - 1)
+
+    def _view(self, index: int) -> WatchlistView:
+        widget = self.tabs.widget(index)
+        assert isinstance(widget, WatchlistView)
+        return widget
+
+    def current_view(self) -> WatchlistView:
+        return self._view(self.tabs.currentIndex())
+
+    def add_instrument(self, instrument: Instrument) -> None:
+        model = self.current_view().quotes
+        if model.row_of(instrument.token) is None:
+            model.set_rows([*model.rows, instrument])
+            self._on_quotes({instrument.token})
+
+    def remove_selected(self) -> None:
+        view = self.current_view()
+        gone = {i.token for i in view.selected_instruments()}
+        view.quotes.set_rows([r for r in view.quotes.rows if r.token not in gone])
+
+    def selected_instrument(self) -> Instrument | None:
+        return self.current_view().current_instrument()
+
+    def _buy_from(self, instrument: Instrument | None) -> None:
+        if instrument is not None and instrument.tradable:
+            self._ctx.open_ticket(TicketRequest(Side.BUY, instrument))
+
+    def _on_quotes(self, tokens: set[int]) -> None:
+        for index in range(self.tabs.count()):
+            self._view(index).quotes.on_quotes(tokens)

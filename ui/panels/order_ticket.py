@@ -1,0 +1,283 @@
+"""The order ticket: buy or sell one instrument, quantity in lots, with inline validation.
+
+Non-modal: F1/F2 open it, Enter submits, Esc closes. What the engine's gate says about an order
+(a denial reason) is shown in the ticket itself, not in a pop-up.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.api import OrderType, Outcome, Product, Side, Validity
+from engine.domain.instruments import Instrument, InstrumentType
+from ui import format as fmt
+from ui.context import PanelContext, TicketRequest
+from ui.panels.instrument_picker import InstrumentPicker
+
+
+class OrderTicket(QDialog):
+    submitted = Signal(object)
+    """the Outcome of the last submit"""
+
+    def __init__(self, context: PanelContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("orderTicket")
+        self.setWindowTitle("Order ticket")
+        self.setModal(False)
+        self._ctx = context
+        self.instrument: Instrument | None = None
+        self.side = Side.BUY
+        self.modify_order_id: str | None = None
+
+        self.frame = QFrame(objectName="buyTicket")
+        self.buy_button = QPushButton("BUY  F1", objectName="buyButton", checkable=True)
+        self.sell_button = QPushButton("SELL  F2", objectName="sellButton", checkable=True)
+        sides = QButtonGroup(self)
+        sides.addButton(self.buy_button)
+        sides.addButton(self.sell_button)
+        self.buy_button.clicked.connect(lambda: self.set_side(Side.BUY))
+        self.sell_button.clicked.connect(lambda: self.set_side(Side.SELL))
+
+        self.picker = InstrumentPicker(context.api)
+        self.picker.picked.connect(self.set_instrument)
+        self.instrument_label = QLabel("—", objectName="ticketInstrument")
+        self.quote_label = QLabel("", objectName="ticketInfo")
+        self.lots = QSpinBox(minimum=1, maximum=10_000, value=1)
+        self.units_label = QLabel("", objectName="ticketInfo")
+        self.order_type = QComboBox()
+        self.order_type.addItems([t.value for t in OrderType])
+        self.order_type.setCurrentText(OrderType.LIMIT.value)
+        self.price = QDoubleSpinBox(decimals=2, maximum=10_000_000, singleStep=0.05)
+        self.trigger = QDoubleSpinBox(decimals=2, maximum=10_000_000, singleStep=0.05)
+        self.product = QComboBox()
+        self.validity = QComboBox()
+        self.validity.addItems([v.value for v in Validity])
+        self.error_label = QLabel("", objectName="ticketError", wordWrap=True)
+        self.submit_button = QPushButton("Submit  ⏎", default=True, autoDefault=True)
+        self.submit_button.clicked.connect(self.submit)
+
+        for widget in (self.lots, self.price, self.trigger):
+            widget.valueChanged.connect(self._validate)
+        self.order_type.currentTextChanged.connect(self._order_type_changed)
+        self.product.currentTextChanged.connect(self._validate)
+
+        side_row = QHBoxLayout()
+        side_row.addWidget(self.buy_button)
+        side_row.addWidget(self.sell_button)
+        form = QFormLayout()
+        form.addRow("Instrument", self.picker)
+        form.addRow("", self.instrument_label)
+        form.addRow("", self.quote_label)
+        lots_row = QHBoxLayout()
+        lots_row.addWidget(self.lots)
+        lots_row.addWidget(self.units_label, 1)
+        form.addRow("Lots", lots_row)
+        form.addRow("Order type", self.order_type)
+        form.addRow("Price", self.price)
+        form.addRow("Trigger", self.trigger)
+        form.addRow("Product", self.product)
+        form.addRow("Validity", self.validity)
+        inner = QVBoxLayout(self.frame)
+        inner.addLayout(side_row)
+        inner.addLayout(form)
+        inner.addWidget(self.error_label)
+        inner.addWidget(self.submit_button)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.frame)
+        self.setMinimumWidth(380)
+        context.bridge.quotes_changed.connect(self._on_quotes)
+        self.set_side(Side.BUY)
+        self._order_type_changed(self.order_type.currentText())
+
+    # -- opening --------------------------------------------------------------------------------------
+
+    def open_for(self, request: TicketRequest) -> None:
+        self.modify_order_id = request.modify_order_id
+        self.setWindowTitle("Modify order" if self.modify_order_id else "Order ticket")
+        self.picker.setEnabled(self.modify_order_id is None)
+        self.buy_button.setEnabled(self.modify_order_id is None)
+        self.sell_button.setEnabled(self.modify_order_id is None)
+        self.set_side(request.side)
+        instrument = request.instrument or self.instrument
+        if instrument is not None:
+            self.set_instrument(instrument, price=request.price)
+        if request.lots:
+            self.lots.setValue(request.lots)
+        self.error_label.setText("")
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        self.lots.setFocus()
+        self.lots.selectAll()
+
+    def set_side(self, side: Side) -> None:
+        self.side = side
+        self.buy_button.setChecked(side is Side.BUY)
+        self.sell_button.setChecked(side is Side.SELL)
+        self.frame.setObjectName("buyTicket" if side is Side.BUY else "sellTicket")
+        self.frame.style().unpolish(self.frame)
+        self.frame.style().polish(self.frame)
+        self.submit_button.setText(f"{'Buy' if side is Side.BUY else 'Sell'}  ⏎")
+        self._validate()
+
+    def set_instrument(self, instrument: Instrument, price: Decimal | None = None) -> None:
+        self.instrument = instrument
+        self.instrument_label.setText(str(instrument))
+        tick = Decimal(instrument.tick_size) / 100
+        for box in (self.price, self.trigger):
+            box.setSingleStep(float(tick))
+        products = (
+            [Product.NRML, Product.MIS] if instrument.is_derivative else [Product.CNC, Product.MIS]
+        )
+        current = self.product.currentText()
+        self.product.blockSignals(True)
+        self.product.clear()
+        self.product.addItems([p.value for p in products])
+        if current in (p.value for p in products):
+            self.product.setCurrentText(current)
+        self.product.blockSignals(False)
+        if price is None:
+            quote = self._ctx.api.quote(instrument.token)
+            if quote is not None:
+                touch = quote.ask if self.side is Side.BUY else quote.bid
+                price = Decimal(touch or quote.ltp) / 100
+        if price is not None:
+            self.price.setValue(float(price))
+        self._show_quote()
+        self._validate()
+
+    # -- validation and submit ---------------------------------------------------------------------------
+
+    def _order_type_changed(self, text: str) -> None:
+        kind = OrderType(text)
+        self.price.setEnabled(kind in (OrderType.LIMIT, OrderType.SL))
+        self.trigger.setEnabled(kind in (OrderType.SL, OrderType.SL_M))
+        self._validate()
+
+    def problem(self) -> str | None:
+        """What is wrong with the ticket as filled in, before it goes to the engine."""
+        if self.instrument is None:
+            return "choose an instrument"
+        if not self.instrument.tradable:
+            return f"{self.instrument.tradingsymbol} is an index and cannot be traded"
+        kind = OrderType(self.order_type.currentText())
+        tick = self.instrument.tick_size
+        for label, box, needed in (
+            ("price", self.price, kind in (OrderType.LIMIT, OrderType.SL)),
+            ("trigger", self.trigger, kind in (OrderType.SL, OrderType.SL_M)),
+        ):
+            if not needed:
+                continue
+            paise = _to_paise(box.value())
+            if paise <= 0:
+                return f"enter a {label}"
+            if paise % tick:
+                return f"{label} must be a multiple of the tick size {fmt.paise(tick)}"
+        return None
+
+    def _validate(self) -> None:
+        instrument = self.instrument
+        if instrument is not None:
+            units = self.lots.value() * instrument.lot_size
+            text = f"= {units:,} units" if instrument.lot_size > 1 else "shares"
+            if instrument.lot_size > 1:
+                text += f" ({instrument.lot_size} per lot)"
+            largest = instrument.max_order_quantity()
+            if largest is not None and units > largest:
+                text += f" — above the {largest:,} a single order may carry"
+            self.units_label.setText(text)
+        problem = self.problem()
+        self.error_label.setText(problem or "")
+        self.submit_button.setEnabled(problem is None)
+
+    def submit(self) -> Outcome | None:
+        problem = self.problem()
+        if problem is not None or self.instrument is None:
+            self.error_label.setText(problem or "choose an instrument")
+            return None
+        kind = OrderType(self.order_type.currentText())
+        price = _rupees(self.price.value()) if kind in (OrderType.LIMIT, OrderType.SL) else None
+        trigger = _rupees(self.trigger.value()) if kind in (OrderType.SL, OrderType.SL_M) else None
+        quantity = self.lots.value() * self.instrument.lot_size
+        if self.modify_order_id:
+            outcome = self._ctx.api.modify(
+                self.modify_order_id,
+                quantity=quantity,
+                price=price,
+                trigger_price=trigger,
+                order_type=kind,
+            )
+        else:
+            outcome = self._ctx.api.place_order(
+                self.instrument.token,
+                self.side,
+                quantity,
+                kind,
+                product=Product(self.product.currentText()),
+                validity=Validity(self.validity.currentText()),
+                price=price,
+                trigger_price=trigger,
+                source="ticket",
+            )
+        self.submitted.emit(outcome)
+        if outcome:
+            self.error_label.setText("")
+            self.modify_order_id = None
+            self.close()
+        else:
+            self.error_label.setText(f"Denied: {outcome.reason}")
+        return outcome
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.submit()
+            return
+        super().keyPressEvent(event)  # Esc closes (QDialog's reject)
+
+    # -- live quote -------------------------------------------------------------------------------------
+
+    def _on_quotes(self, tokens: set[int]) -> None:
+        if self.isVisible() and self.instrument is not None and self.instrument.token in tokens:
+            self._show_quote()
+
+    def _show_quote(self) -> None:
+        if self.instrument is None:
+            return
+        quote = self._ctx.api.quote(self.instrument.token)
+        if quote is None:
+            self.quote_label.setText("no quote yet")
+            return
+        kind = (
+            ""
+            if self.instrument.instrument_type is InstrumentType.EQ
+            else f"lot {self.instrument.lot_size}  "
+        )
+        self.quote_label.setText(
+            f"{kind}LTP {fmt.paise(quote.ltp)}   bid {fmt.paise(quote.bid)}   ask {fmt.paise(quote.ask)}"
+        )
+
+
+def _to_paise(value: float) -> int:
+    return int((Decimal(repr(value)) * 100).to_integral_value())
+
+
+def _rupees(value: float) -> Decimal:
+    return Decimal(repr(value)).quantize(Decimal("0.01"))
