@@ -26,7 +26,7 @@ from ui.context import PanelContext, TicketRequest
 from ui.models.table import ROW_ROLE, SORT_ROLE, Column, RowTableModel
 from ui.panels.instrument_picker import InstrumentPicker
 
-FLASH_SECONDS = 0.6
+FLASH_SECONDS = 0.35
 
 
 class QuoteModel(RowTableModel[Instrument]):
