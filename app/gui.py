@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -72,6 +73,7 @@ async def run_window(
         crash.notify = notify
     app.aboutToQuit.connect(closed.set)
     window.show()
+    freeze_startup_objects()
     engine.start()
     try:
         await closed.wait()
@@ -80,6 +82,17 @@ async def run_window(
         await engine.stop()
         log.info("workstation closed cleanly")
     return 0
+
+
+def freeze_startup_objects() -> None:
+    """Move everything built at start-up out of the cyclic collector's reach.
+
+    Instruments, Qt wrappers, models and modules live for the whole session; a full collection
+    that walks them all measured 70-80 ms with 3,000 instruments, a visible hitch in the window.
+    Frozen, they are never scanned again, and full collections cost what the session allocates.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def run_gui(config: EngineConfig, *, profile: str = "default", reset_layout: bool = False) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 from decimal import Decimal
@@ -20,6 +21,8 @@ async def run_session(config: EngineConfig, duration: float, *, demo: bool) -> d
     if demo:
         strategy = DemoStrategy(engine.api)
         engine.bus.subscribe(Tick, strategy.on_tick)
+    gc.collect()
+    gc.freeze()  # start-up objects live all session: keep full collections short
     engine.start()
     try:
         await asyncio.sleep(duration)

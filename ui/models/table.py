@@ -19,6 +19,7 @@ R = TypeVar("R")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
 
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 _CENTER = int(Qt.AlignmentFlag.AlignCenter)
@@ -62,34 +63,13 @@ class RowTableModel(QAbstractTableModel, Generic[R]):
         return None
 
     def data(
-        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+        self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY
     ) -> Any:
-        if not index.isValid():
+        # Views ask for a dozen roles per cell on every repaint: unknown roles leave at once.
+        handler = _ROLE_HANDLERS.get(role)
+        if handler is None or not index.isValid():
             return None
-        row = self._rows[index.row()]
-        column = self.columns[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            value = column.value(row)
-            return "" if value is None else column.text(value)
-        if role == SORT_ROLE:
-            return _sortable(column.value(row))
-        if role == ROW_ROLE:
-            return row
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return (
-                _RIGHT
-                if column.align == "right"
-                else _CENTER
-                if column.align == "center"
-                else _LEFT
-            )
-        if role == Qt.ItemDataRole.ForegroundRole and column.foreground is not None:
-            return column.foreground(row)
-        if role == Qt.ItemDataRole.BackgroundRole and column.background is not None:
-            return column.background(row)
-        if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
-            return column.tooltip(row)
-        return None
+        return handler(self._rows[index.row()], self.columns[index.column()])
 
     # -- rows -----------------------------------------------------------------------------------------
 
@@ -168,6 +148,38 @@ class RowTableModel(QAbstractTableModel, Generic[R]):
         """Headers and raw values, for CSV and Excel export."""
         headers = [c.title for c in self.columns]
         return headers, [[_exportable(c.value(r)) for c in self.columns] for r in self._rows]
+
+
+def _display(row: Any, column: Column[Any]) -> Any:
+    value = column.value(row)
+    return "" if value is None else column.text(value)
+
+
+def _alignment(row: Any, column: Column[Any]) -> int:
+    return _RIGHT if column.align == "right" else _CENTER if column.align == "center" else _LEFT
+
+
+def _foreground(row: Any, column: Column[Any]) -> Any:
+    return None if column.foreground is None else column.foreground(row)
+
+
+def _background(row: Any, column: Column[Any]) -> Any:
+    return None if column.background is None else column.background(row)
+
+
+def _tooltip(row: Any, column: Column[Any]) -> Any:
+    return None if column.tooltip is None else column.tooltip(row)
+
+
+_ROLE_HANDLERS: dict[int, Callable[[Any, Column[Any]], Any]] = {
+    _DISPLAY: _display,
+    int(SORT_ROLE): lambda row, column: _sortable(column.value(row)),
+    int(ROW_ROLE): lambda row, column: row,
+    int(Qt.ItemDataRole.TextAlignmentRole.value): _alignment,
+    int(Qt.ItemDataRole.ForegroundRole.value): _foreground,
+    int(Qt.ItemDataRole.BackgroundRole.value): _background,
+    int(Qt.ItemDataRole.ToolTipRole.value): _tooltip,
+}
 
 
 def _sortable(value: Any) -> Any:
