@@ -44,6 +44,7 @@ async def run_session(config: EngineConfig, duration: float, *, demo: bool) -> d
         "net_pnl": str((pnl - charges).quantize(Decimal("0.01"))),
         "demo_orders_placed": strategy.orders_placed if strategy else 0,
         "demo_denied": strategy.denials if strategy else 0,
+        "demo_denied_by_check": strategy.denial_reasons if strategy else {},
     }
 
 

@@ -27,6 +27,7 @@ class DemoStrategy:
         ]
         self.orders_placed = 0
         self.denials = 0
+        self.denial_reasons: dict[str, int] = {}
 
     def on_tick(self, tick: Tick) -> None:
         self._seen += 1
@@ -61,3 +62,5 @@ class DemoStrategy:
         self.orders_placed += 1
         if not outcome:
             self.denials += 1
+            reason = outcome.check or outcome.reason
+            self.denial_reasons[reason] = self.denial_reasons.get(reason, 0) + 1
