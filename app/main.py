@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from app.logging_setup import setup_logging
 from engine.brokers.paper.config import PaperConfig
 from engine.marketdata.simulated import SimulatedMarketConfig
-from engine.runtime import EngineConfig
+from engine.runtime import FEEDS, EngineConfig
+
+if TYPE_CHECKING:
+    from engine.brokers.kite.link import KiteLink
+    from engine.brokers.kite.session import KiteSession
+    from engine.credentials import CredentialStore
+    from engine.domain.instruments import Instrument
+    from ui.panels.kite_login import KiteLoginWindow
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -18,6 +29,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="paper",
         choices=["paper", "kite", "xts"],
         help="where orders go (default: the built-in paper market)",
+    )
+    parser.add_argument(
+        "--feed",
+        default=None,
+        choices=FEEDS,
+        help="market data (default: Kite's for --broker kite, else the simulated market); "
+        "'--broker paper --feed kite' paper-trades on Kite's live prices",
     )
     parser.add_argument("--db", default=None, help="SQLAlchemy URL of the journal database")
     parser.add_argument("--headless", action="store_true", help="run the engine without a window")
@@ -48,9 +66,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def engine_config(args: argparse.Namespace) -> EngineConfig:
-    if args.broker != "paper":
+    if args.broker not in ("paper", "kite"):
         raise SystemExit(f"dalaldesk: broker {args.broker!r} is not available in this build yet")
+    if args.broker == "kite" and args.feed == "simulated":
+        raise SystemExit("dalaldesk: the Kite broker trades on Kite's own prices (--feed kite)")
     return EngineConfig(
+        broker=args.broker,
+        feed=args.feed,
         db_url=args.db,
         market=SimulatedMarketConfig(seed=args.seed, always_open=args.always_open),
         paper=PaperConfig(latency_ms=args.latency_ms),
@@ -62,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.profile, args.log_level)
     config = engine_config(args)
+    if args.headless and config.market_feed == "kite":
+        return asyncio.run(kite_headless(config, args.profile, args.duration))
     if args.headless:
         from engine.headless import main as headless_main
 
@@ -69,6 +93,128 @@ def main(argv: list[str] | None = None) -> int:
     from app.gui import run_gui
 
     return run_gui(config)
+
+
+# -- Kite ----------------------------------------------------------------------------------------
+
+LoginPrompt = Callable[["KiteSession", str], Awaitable[None]]
+"""Shows the login (the GUI's login window) and returns once the session is logged in."""
+
+
+async def prepare_kite(
+    profile: str, *, login: LoginPrompt | None, store: CredentialStore | None = None
+) -> tuple[KiteLink, list[Instrument]]:
+    """The Kite link of ``profile`` (keys from the keyring), logged in, and the day's
+    instruments master; raises ``LoginError`` / ``CredentialsUnavailable`` with a readable text."""
+    from engine.brokers.kite.link import KiteLink
+    from engine.brokers.kite.session import KiteSession, LoginError
+    from engine.core.clock import LiveClock
+    from engine.credentials import CredentialStore
+
+    clock = LiveClock()
+    session = KiteSession(store or CredentialStore(profile), clock=clock)
+    link = KiteLink(session, clock=clock)
+    if not session.resume_saved():
+        if login is None:
+            raise LoginError(
+                "no Kite session saved today: log in once from the workstation "
+                "(dalaldesk --broker kite), then run headless"
+            )
+        await login(session, "Log in to Zerodha Kite to start the day.")
+    loaded = await link.load_instruments()
+    return link, loaded.instruments
+
+
+def kite_login_window(session: KiteSession, reason: str) -> tuple[KiteLoginWindow, Any]:
+    """The non-modal login window wired to ``session``; returns it and a future that resolves
+    when the login succeeds (never ``exec()``: qasync cannot re-enter)."""
+    from engine.brokers.kite.errors import KiteError
+    from engine.brokers.kite.session import LoginError
+    from engine.credentials import CredentialsUnavailable
+    from ui.panels.kite_login import KiteLoginWindow
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    window = KiteLoginWindow(session.login_url(), reason=reason)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def complete(redirect: str) -> None:
+        try:
+            await session.complete_login(redirect)
+        except (LoginError, KiteError, CredentialsUnavailable) as exc:
+            window.show_error(str(exc))
+            return
+        window.login_succeeded()
+        if not done.done():
+            done.set_result(None)
+
+    def submitted(redirect: str) -> None:
+        task = loop.create_task(complete(redirect), name="kite-login")
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    window.redirect_captured.connect(submitted)
+    window.show()
+    return window, done
+
+
+async def gui_login(session: KiteSession, reason: str) -> None:
+    window, done = kite_login_window(session, reason)
+    try:
+        await done
+    finally:
+        window.close()
+
+
+async def check_kite_keys(store: CredentialStore, session: KiteSession | None) -> tuple[bool, str]:
+    """Settings → Brokers → Test: the keyring answers, and Kite accepts the session if any."""
+    from engine.brokers.kite.errors import KiteError
+    from engine.credentials import CredentialsUnavailable
+
+    try:
+        key, secret = store.kite_api_key(), store.kite_api_secret()
+    except CredentialsUnavailable as exc:
+        return False, str(exc)
+    if not key or not secret:
+        return False, "the API key or secret is missing"
+    if session is None or not session.logged_in or session.api_key != key:
+        return True, "stored in the keyring; Kite checks the secret at the next login"
+    try:
+        profile = await session.rest.profile()
+    except KiteError as exc:
+        return False, str(exc)
+    return True, f"Kite accepts the session of {profile.get('user_name', profile.get('user_id'))}"
+
+
+async def kite_headless(config: EngineConfig, profile: str, duration: float) -> int:
+    """`dalaldesk --broker kite --headless`: on today's saved Kite session, no window."""
+    from engine.brokers.kite.session import LoginError
+    from engine.credentials import CredentialsUnavailable
+    from engine.runtime import Engine
+
+    try:
+        link, instruments = await prepare_kite(profile, login=None)
+    except (LoginError, CredentialsUnavailable) as exc:
+        print(f"dalaldesk: {exc}", file=sys.stderr)
+        return 2
+    engine = Engine.build(config, kite=link, instruments=instruments)
+    engine.start()
+    try:
+        await asyncio.sleep(duration)
+    finally:
+        await engine.stop()
+    orders = engine.api.orders()
+    summary = {
+        "seconds": duration,
+        "broker": config.broker,
+        "feed": config.market_feed,
+        "instruments": len(instruments),
+        "ticks": engine.ticks_seen,
+        "orders": len(orders),
+        "fills": len(engine.api.trades()),
+    }
+    print(json.dumps(summary))
+    return 0
 
 
 if __name__ == "__main__":

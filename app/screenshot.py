@@ -18,7 +18,6 @@ from engine.runtime import Engine, EngineConfig
 
 
 async def _capture(out: Path, seconds: float) -> None:
-    from PySide6.QtWidgets import QApplication
 
     from app.gui import session_text
     from ui.layout_store import LayoutStore
@@ -41,7 +40,6 @@ async def _capture(out: Path, seconds: float) -> None:
         await asyncio.sleep(seconds / 2)
         _trade_a_little(engine)
         await asyncio.sleep(seconds / 2)
-        QApplication.processEvents()
         if not window.grab().save(str(out)):
             raise SystemExit(f"could not write {out}")
         window.stop()

@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.api import EngineApi
+from engine.brokers.base import Broker
 from engine.brokers.paper.config import PaperConfig
 from engine.brokers.paper.venue import PaperVenue
 from engine.calendar import MarketCalendar
@@ -43,7 +44,14 @@ from engine.risk.margin import MarginEstimator
 from engine.risk.var import compute_var, synthetic_returns
 from engine.store import Database, Journal, open_database
 
+if TYPE_CHECKING:
+    # Imported only when a Kite link is built: kiteconnect's import costs half a second.
+    from engine.brokers.kite.link import KiteLink
+
 log = logging.getLogger(__name__)
+
+BROKERS = ("paper", "kite")
+FEEDS = ("simulated", "kite")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +70,29 @@ class EngineConfig:
     var_interval_seconds: float = 60.0
     """How often VaR is recomputed (in a worker process); 0 switches it off."""
     var_paths: int = 10_000
+    feed: str | None = None
+    """Market data: 'simulated' or 'kite'; None is Kite's feed for the Kite broker, else the
+    simulated market. Broker 'paper' on feed 'kite' is paper trading on live data (the Kite
+    link, with its own settings, is built by the caller: ``engine.brokers.kite.link``)."""
 
     def __post_init__(self) -> None:
-        if self.broker != "paper":
-            raise ValueError(f"broker {self.broker!r} is not available in this build; use 'paper'")
+        if self.broker not in BROKERS:
+            raise ValueError(
+                f"broker {self.broker!r} is not available in this build; use one of "
+                f"{', '.join(BROKERS)}"
+            )
+        if self.feed is not None and self.feed not in FEEDS:
+            raise ValueError(f"feed {self.feed!r} is unknown; use one of {', '.join(FEEDS)}")
+        if self.broker == "kite" and self.market_feed != "kite":
+            raise ValueError("the Kite broker trades on Kite's own market data (feed 'kite')")
         if self.var_interval_seconds < 0 or self.var_paths < 100:
             raise ValueError("var_interval_seconds must be >= 0 and var_paths >= 100")
+
+    @property
+    def market_feed(self) -> str:
+        if self.feed is not None:
+            return self.feed
+        return "kite" if self.broker == "kite" else "simulated"
 
 
 class Engine:
@@ -79,15 +104,17 @@ class Engine:
         bus: EventBus,
         calendar: MarketCalendar,
         registry: InstrumentRegistry,
-        market: SimulatedMarket,
+        market: SimulatedMarket | None,
         quotes: QuoteCache,
         database: Database,
         journal: Journal,
         positions: PositionBook,
-        venue: PaperVenue,
+        venue: PaperVenue | None,
         orders: OrderManager,
         risk: RiskManager | None = None,
         returns: dict[str, np.ndarray] | None = None,
+        broker: Broker | None = None,
+        kite: KiteLink | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -100,6 +127,10 @@ class Engine:
         self.journal = journal
         self.positions = positions
         self.venue = venue
+        """The paper venue, when orders are paper-traded (None for a live broker)."""
+        self.broker: Broker | None = broker if broker is not None else venue
+        self.kite = kite
+        """The link to Kite (session, ticker, adapter) when the feed or the broker is Kite."""
         self.orders = orders
         self.risk = risk
         self.returns = returns or {}
@@ -118,10 +149,20 @@ class Engine:
         self._queue_waiting = asyncio.Event()
         self._var_executor: Executor | None = None
         orders.queue_listener = self._queue_waiting.set
-        bus.subscribe(Tick, venue.on_tick)
+        if venue is not None:
+            bus.subscribe(Tick, venue.on_tick)
 
     @classmethod
-    def build(cls, config: EngineConfig | None = None, *, clock: Clock | None = None) -> Engine:
+    def build(
+        cls,
+        config: EngineConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        kite: KiteLink | None = None,
+        instruments: Iterable[Instrument] = (),
+    ) -> Engine:
+        """Wire one engine. On Kite (feed or broker) ``kite`` is the link built by the caller and
+        ``instruments`` the day's instruments master (``KiteLink.load_instruments``)."""
         config = config or EngineConfig()
         clock = clock or LiveClock()
         bus = EventBus()
@@ -130,25 +171,37 @@ class Engine:
         market_config = config.market
         if config.always_open and not market_config.always_open:
             market_config = _replace_always_open(market_config)
-        market = SimulatedMarket(market_config, clock.now, sessions)
         registry = InstrumentRegistry()
-        registry.add_all(market.instruments())
         quotes = QuoteCache()
-        for tick in market.snapshot():
-            quotes.update(tick)
+        market: SimulatedMarket | None = None
+        if config.market_feed == "kite":
+            if kite is None:
+                raise ValueError("Kite's feed needs a KiteLink (a Kite session)")
+            registry.add_all(instruments)
+        else:
+            market = SimulatedMarket(market_config, clock.now, sessions)
+            registry.add_all(market.instruments())
+            for tick in market.snapshot():
+                quotes.update(tick)
 
         def session_open(instrument: Instrument, now: datetime) -> bool:
             if config.always_open:
                 return True
             return sessions.is_open(now, "FO" if instrument.is_derivative else "CM")
 
-        venue = PaperVenue(
-            instruments=registry.find,
-            quotes=quotes,
-            clock=clock,
-            session_open=session_open,
-            config=config.paper,
-        )
+        venue: PaperVenue | None = None
+        broker: Broker
+        if config.broker == "kite":
+            assert kite is not None
+            broker = kite.make_broker(instruments=registry.find, publish=bus.publish)
+        else:
+            venue = broker = PaperVenue(
+                instruments=registry.find,
+                quotes=quotes,
+                clock=clock,
+                session_open=session_open,
+                config=config.paper,
+            )
         database = open_database(config.db_url)
         journal = database.journal
         positions = PositionBook(clock.now().date())
@@ -185,7 +238,7 @@ class Engine:
             bus=bus,
             clock=clock,
             journal=journal,
-            broker=venue,
+            broker=broker,
             gate=gate,
             instruments=registry.find,
             positions=positions,
@@ -216,8 +269,18 @@ class Engine:
             venue=venue,
             orders=orders,
             risk=risk,
-            returns=_paper_returns(market_config),
+            returns=_paper_returns(market_config) if market is not None else {},
+            broker=broker,
+            kite=kite,
         )
+        if kite is not None:
+            kite.attach(
+                on_tick=engine.on_tick,
+                publish=bus.publish,
+                orders=lambda: orders.orders,
+                positions=positions.all,
+                instruments=registry.find,
+            )
         engine.restore()
         return engine
 
@@ -229,7 +292,8 @@ class Engine:
         if self.risk is not None:
             self.risk.restore(entries)
         nets = {(p.token, p.product): p.net_quantity for p in self.positions.all()}
-        self.venue.restore_positions(nets)
+        if self.venue is not None:
+            self.venue.restore_positions(nets)
         if applied:
             log.info("restored %d order events from the journal", applied)
         return applied
@@ -257,7 +321,10 @@ class Engine:
     def start(self) -> None:
         """Start the market feed and the once-a-second housekeeping on the running loop."""
         self._stop.clear()
-        self.spawn(self.market.run(self.on_tick, self._stop), "simulated-market")
+        if self.market is not None:
+            self.spawn(self.market.run(self.on_tick, self._stop), "simulated-market")
+        if self.kite is not None:
+            self.spawn(self.kite.run(self._stop), "kite-link")
         self.spawn(self._heartbeat(), "heartbeat")
         self.spawn(self._throttle_pump(), "order-throttle")
         if self.risk is not None:
@@ -323,7 +390,8 @@ class Engine:
 
     async def _heartbeat(self) -> None:
         while not self._stop.is_set():
-            self.venue.on_clock(self.clock.now())
+            if self.venue is not None:
+                self.venue.on_clock(self.clock.now())
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=1.0)
             except TimeoutError:
@@ -336,6 +404,8 @@ class Engine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.kite is not None:
+            await self.kite.close()
         self.close()
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QWidget,
 )
 
@@ -23,13 +24,17 @@ from ui import format as fmt
 from ui.bridge import EngineBridge
 from ui.context import PanelContext, TicketRequest
 from ui.dialogs import AboutDialog, ShortcutsDialog
+from ui.kill_switch import make_kill_switch_action, make_kill_switch_button, make_rearm_action
 from ui.layout_store import LayoutStore
+from ui.panels.greeks import GreeksPanel
 from ui.panels.market_watch import MarketWatchPanel
 from ui.panels.messages import MessagesPanel
 from ui.panels.option_chain import OptionChainPanel
 from ui.panels.order_ticket import OrderTicket
 from ui.panels.orderbook import OrderbookPanel
+from ui.panels.payoff import PayoffPanel
 from ui.panels.positions import PositionsPanel
+from ui.panels.risk import RiskPanel
 from ui.panels.trades import TradesPanel
 from ui.theme import ThemeHolder
 
@@ -58,6 +63,9 @@ PANELS = (
     ),
     PanelSpec("trades", "Trades", TradesPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "F8"),
     PanelSpec("messages", "Messages", MessagesPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "F7"),
+    PanelSpec("risk", "Risk", RiskPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Ctrl+Shift+R"),
+    PanelSpec("greeks", "Greeks", GreeksPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Alt+G"),
+    PanelSpec("payoff", "Payoff", PayoffPanel, Qt.DockWidgetArea.RightDockWidgetArea, "Alt+P"),
 )
 
 SHORTCUTS = (
@@ -71,12 +79,29 @@ SHORTCUTS = (
     ("F7", "Messages (activity log)"),
     ("F8", "Trades"),
     ("F9", "Option Chain"),
+    ("Ctrl+Shift+R", "Risk panel"),
+    ("Alt+G", "Greeks"),
+    ("Alt+P", "Payoff"),
     ("Shift+F2", "Modify the selected order"),
     ("Delete", "Remove the selected instruments from the watchlist"),
+    ("Ctrl+Shift+K", "Kill switch: halt and cancel all orders, then ask whether to square off"),
     ("Ctrl+Shift+X", "Cancel all open orders (asks first)"),
     ("Ctrl+Shift+Q", "Square off all positions (asks first)"),
     ("Ctrl+Shift+L", "Reset the layout"),
 )
+
+
+def _scrollable_if_tall(panel: QWidget) -> QWidget:
+    """A panel that needs more room than a shared dock area gives scrolls instead of forcing the
+    whole area (and every panel tabbed with it) to its size."""
+    hint = panel.minimumSizeHint()
+    if hint.height() <= 260 and hint.width() <= 900:
+        return panel
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setWidget(panel)
+    return area
 
 
 class MainWindow(QMainWindow):
@@ -119,12 +144,13 @@ class MainWindow(QMainWindow):
         self.panels: dict[str, QWidget] = {}
         self.docks: dict[str, QDockWidget] = {}
         self._build_docks()
+        self._build_toolbar()
         self._default_state = self.saveState(1)
         self._default_geometry = self.saveGeometry()
         self._build_menus()
         self._build_status_bar()
         self.apply_theme(theme)
-        self.restore_layout()
+        self._sized = self.restore_layout()
         self.bridge.frame.connect(self._update_status)
 
     # -- panels ---------------------------------------------------------------------------------------
@@ -134,7 +160,7 @@ class MainWindow(QMainWindow):
             panel = spec.factory(self.context)
             dock = QDockWidget(spec.title, self)
             dock.setObjectName(spec.object_name)
-            dock.setWidget(panel)
+            dock.setWidget(_scrollable_if_tall(panel))
             dock.setFeatures(
                 QDockWidget.DockWidgetFeature.DockWidgetClosable
                 | QDockWidget.DockWidgetFeature.DockWidgetMovable
@@ -143,14 +169,41 @@ class MainWindow(QMainWindow):
             self.addDockWidget(spec.area, dock)
             self.panels[spec.object_name] = panel
             self.docks[spec.object_name] = dock
-        bottom = [self.docks[n] for n in ("positions", "orderbook", "trades", "messages")]
+        bottom = [
+            self.docks[n]
+            for n in ("positions", "greeks", "orderbook", "trades", "messages", "risk")
+        ]
         for other in bottom[1:]:
             self.tabifyDockWidget(bottom[0], other)
         bottom[0].raise_()
-        self.resizeDocks([self.docks["marketWatch"]], [440], Qt.Orientation.Horizontal)
-        self.resizeDocks(
-            [self.docks["marketWatch"], bottom[0]], [560, 300], Qt.Orientation.Vertical
+        self.tabifyDockWidget(self.docks["optionChain"], self.docks["payoff"])
+        self.docks["optionChain"].raise_()
+
+    def _size_default_docks(self) -> None:
+        """The default proportions: watch and chain on top (about 60 %), the books below."""
+        top = [self.docks["marketWatch"], self.docks["optionChain"]]
+        height = max(self.height() - 120, 400)
+        self.resizeDocks(top, [int(height * 0.62)] * 2, Qt.Orientation.Vertical)
+        self.resizeDocks(top, [440, max(self.width() - 440, 400)], Qt.Orientation.Horizontal)
+
+    def _build_toolbar(self) -> None:
+        # Before saveState: the default layout must know the toolbar for Reset layout to work.
+        self.kill_action = make_kill_switch_action(self.context, self)
+        self.addAction(self.kill_action)
+        self.rearm_action = make_rearm_action(self.context, self)
+        toolbar = self.addToolBar("Trading")
+        toolbar.setObjectName("tradingToolbar")
+        toolbar.setMovable(False)
+        toolbar.addWidget(
+            make_kill_switch_button(self.context, self.kill_action, self.rearm_action, toolbar)
         )
+
+    def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().showEvent(event)
+        if not self._sized:
+            # Dock sizes only stick once the window has its real size.
+            self._sized = True
+            QTimer.singleShot(0, self._size_default_docks)
 
     def show_panel(self, name: str) -> None:
         dock = self.docks[name]
@@ -210,6 +263,9 @@ class MainWindow(QMainWindow):
         trade.addAction(
             self._action("Square off all positions…", self.square_off_all, "Ctrl+Shift+Q")
         )
+        trade.addSeparator()
+        trade.addAction(self.kill_action)
+        trade.addAction(self.rearm_action)
         view = menu.addMenu("&View")
         for spec in PANELS:
             toggle = self.docks[spec.object_name].toggleViewAction()
@@ -292,6 +348,7 @@ class MainWindow(QMainWindow):
             dock.setFloating(False)
             dock.show()
         self.restoreState(self._default_state, 1)
+        self._size_default_docks()
         self._layouts.forget_current()
 
     def _ask_workspace_name(self) -> None:

@@ -62,9 +62,7 @@ class RowTableModel(QAbstractTableModel, Generic[R]):
             return self.columns[section].title
         return None
 
-    def data(
-        self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY
-    ) -> Any:
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY) -> Any:
         # Views ask for a dozen roles per cell on every repaint: unknown roles leave at once.
         handler = _ROLE_HANDLERS.get(role)
         if handler is None or not index.isValid():

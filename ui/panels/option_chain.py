@@ -1,15 +1,23 @@
 """Option Chain: calls | strike | puts for one underlying and expiry, ATM highlighted and kept in view.
 
 Clicking a bid opens a SELL ticket at that bid, an ask a BUY ticket at that ask, LTP a BUY ticket.
+
+IV and delta (gamma, theta and vega behind a toggle) come from one batched analytics call per
+chain per coalesced frame (``EngineApi.chain_analytics``), never per option per tick. Each side's
+IV is solved from its own price; the Greeks of both sides are at the strike's smile IV (from its
+out-of-the-money side), so the in-the-money side's IV is shown muted. The header shows the
+forward, ATM IV, PCR and max pain.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -21,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import Side
+from engine.api import ChainAnalytics, Side
 from engine.domain.instruments import Instrument
 from ui import format as fmt
 from ui.context import PanelContext, TicketRequest
@@ -36,8 +44,29 @@ class StrikeRow:
     put: Instrument | None
 
 
+GREEKS = ("iv", "delta", "gamma", "theta", "vega")
+"""Analytics columns of each side; gamma, theta and vega can be hidden."""
+OPTIONAL_GREEKS = ("gamma", "theta", "vega")
+
+
+def _iv_text(value: float) -> str:
+    return f"{value * 100:.2f}"
+
+
+GREEK_TEXT = {
+    "iv": _iv_text,
+    "delta": lambda value: f"{value:.2f}",
+    "gamma": lambda value: f"{value:.4f}",
+    "theta": lambda value: f"{value:.2f}",
+    "vega": lambda value: f"{value:.2f}",
+}
+GREEK_SETS = {"IV Δ": False, "IV Δ Γ Θ V": True}
+"""Column sets of the Greeks picker: whether gamma, theta and vega are shown."""
+
+
 class ChainModel(RowTableModel[StrikeRow]):
-    # (side, attribute) per column; the strike sits in the middle.
+    # (side, attribute) per logical column. The analytics columns come last, so the quote
+    # columns keep their indices; the panel moves them next to the prices on screen.
     LAYOUT = (
         ("call", "oi_change"),
         ("call", "oi"),
@@ -52,7 +81,10 @@ class ChainModel(RowTableModel[StrikeRow]):
         ("put", "volume"),
         ("put", "oi"),
         ("put", "oi_change"),
+        *(("call", greek) for greek in GREEKS),
+        *(("put", greek) for greek in GREEKS),
     )
+    STRIKE_COLUMN = 6
     TITLES: ClassVar[dict[str, str]] = {
         "oi_change": "OI chg",
         "oi": "OI",
@@ -60,16 +92,47 @@ class ChainModel(RowTableModel[StrikeRow]):
         "ltp": "LTP",
         "bid": "Bid",
         "ask": "Ask",
+        "iv": "IV",
+        "delta": "Delta",
+        "gamma": "Gamma",
+        "theta": "Theta",
+        "vega": "Vega",
+    }
+    TOOLTIPS: ClassVar[dict[str, str]] = {
+        "iv": "Implied volatility, %, from this option's own price (mid, else LTP)",
+        "delta": "Per point of the forward, at the strike's smile IV",
+        "gamma": "Change of delta per point",
+        "theta": "₹ per unit per calendar day",
+        "vega": "₹ per unit per vol point",
     }
 
     def __init__(self, context: PanelContext) -> None:
         self._ctx = context
         self.atm_strike: int | None = None
         self._first_oi: dict[int, int] = {}
+        self.analytics: ChainAnalytics | None = None
+        self._strike_index: dict[int, int] = {}
         palette = lambda: context.theme.palette  # noqa: E731 - the palette can change at run time
         quote = context.api.quote
 
+        def greek(side: str, attribute: str):  # type: ignore[no-untyped-def]
+            def read(row: StrikeRow) -> float | None:
+                analytics = self.analytics
+                at = self._strike_index.get(row.strike)
+                if analytics is None or at is None:
+                    return None
+                if attribute == "iv":
+                    number = (analytics.call_iv if side == "call" else analytics.put_iv)[at]
+                else:
+                    number = (analytics.call if side == "call" else analytics.put)[attribute][at]
+                return float(number) if math.isfinite(number) else None
+
+            return read
+
         def value(side: str, attribute: str):  # type: ignore[no-untyped-def]
+            if attribute in GREEKS:
+                return greek(side, attribute)
+
             def read(row: StrikeRow) -> int | None:
                 instrument = row.call if side == "call" else row.put
                 if instrument is None:
@@ -96,7 +159,19 @@ class ChainModel(RowTableModel[StrikeRow]):
 
             return paint
 
+        def in_the_money(side: str, row: StrikeRow) -> bool:
+            analytics = self.analytics
+            if analytics is None or not math.isfinite(analytics.forward):
+                return False
+            forward = round(analytics.forward * 100)
+            return row.strike < forward if side == "call" else row.strike >= forward
+
         def colour(side: str, attribute: str):  # type: ignore[no-untyped-def]
+            if attribute == "iv":
+                # The smile (and the Greeks) take each strike's IV from its OTM side.
+                return lambda row: palette().muted if in_the_money(side, row) else None
+            if attribute in GREEKS:
+                return None
             if attribute == "bid":
                 return lambda row: palette().sell
             if attribute == "ask":
@@ -126,7 +201,9 @@ class ChainModel(RowTableModel[StrikeRow]):
                 )
                 continue
             text = (
-                fmt.paise
+                GREEK_TEXT[attribute]
+                if attribute in GREEKS
+                else fmt.paise
                 if attribute in ("ltp", "bid", "ask")
                 else (
                     (lambda v: f"{v:+,}" if v else "0")
@@ -134,6 +211,7 @@ class ChainModel(RowTableModel[StrikeRow]):
                     else fmt.lakh_count
                 )
             )
+            tip = self.TOOLTIPS.get(attribute)
             columns.append(
                 Column(
                     self.TITLES[attribute],
@@ -142,10 +220,23 @@ class ChainModel(RowTableModel[StrikeRow]):
                     "right",
                     colour(side, attribute),
                     background(side),
+                    tooltip=None if tip is None else (lambda row, tip=tip: tip),
                 )
             )
         super().__init__(columns, key=lambda r: r.strike)
         self.underlying_token: int | None = None
+
+    def column_of(self, side: str, attribute: str) -> int:
+        return self.LAYOUT.index((side, attribute))
+
+    def set_analytics(self, analytics: ChainAnalytics | None) -> None:
+        """The chain's analytics of this frame (read by the IV and Greek columns)."""
+        self.analytics = analytics
+        self._strike_index = (
+            {}
+            if analytics is None
+            else {round(strike * 100): i for i, strike in enumerate(analytics.strikes.tolist())}
+        )
 
     @property
     def spot(self) -> int | None:
@@ -178,12 +269,25 @@ class OptionChainPanel(QWidget):
         self.underlying = QComboBox()
         self.expiry = QComboBox()
         self.spot_label = QLabel("")
+        self.stats_label = QLabel("")
+        self.stats_label.setObjectName("ticketInfo")
+        self.greek_set = QComboBox()
+        self.greek_set.addItems(list(GREEK_SETS))
+        self.greek_set.setToolTip("Analytics columns: IV and delta, or gamma, theta and vega too")
+        self.greek_set.currentTextChanged.connect(
+            lambda name: self.show_more_greeks(GREEK_SETS[name])
+        )
+        self.analytics_seconds = 0.0
+        """Wall time of the last analytics call (one per chain per frame)."""
+        self.analytics_error = ""
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 4, 4, 2)
         bar.addWidget(QLabel("Underlying"))
         bar.addWidget(self.underlying)
         bar.addWidget(QLabel("Expiry"))
         bar.addWidget(self.expiry)
+        bar.addWidget(QLabel("Greeks"))
+        bar.addWidget(self.greek_set)
         bar.addStretch(1)
         bar.addWidget(self.spot_label)
         self.view = QTableView()
@@ -196,19 +300,42 @@ class OptionChainPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         header.setMinimumSectionSize(40)
-        widths = {"oi_change": 70, "oi": 84, "volume": 84, "ltp": 74, "bid": 70, "ask": 70, "": 70}
+        widths = {
+            "oi_change": 70,
+            "oi": 84,
+            "volume": 84,
+            "ltp": 74,
+            "bid": 70,
+            "ask": 70,
+            "": 70,
+            "iv": 54,
+            "delta": 56,
+            "gamma": 62,
+            "theta": 58,
+            "vega": 54,
+        }
         for column, (_side, attribute) in enumerate(ChainModel.LAYOUT):
             self.view.setColumnWidth(column, widths[attribute])
+        self._arrange_columns()
+        self.show_more_greeks(False)
         self.view.clicked.connect(self.on_cell_clicked)
-        caption = QLabel(
-            "CALLS" + " " * 8 + "|" + " " * 8 + "PUTS", alignment=Qt.AlignmentFlag.AlignCenter
-        )
-        caption.setObjectName("ticketInfo")
+        # Second row: the chain's statistics between the CALLS and PUTS captions, so the panel
+        # stays narrow enough to share the screen with the market watch.
+        caption = QHBoxLayout()
+        caption.setContentsMargins(6, 0, 6, 2)
+        calls, puts = QLabel("CALLS"), QLabel("PUTS")
+        for label in (calls, puts):
+            label.setObjectName("ticketInfo")
+        caption.addWidget(calls)
+        caption.addStretch(1)
+        caption.addWidget(self.stats_label)
+        caption.addStretch(1)
+        caption.addWidget(puts)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(bar)
-        layout.addWidget(caption)
+        layout.addLayout(caption)
         layout.addWidget(self.view)
         registry = context.api.instruments
         underlyings = registry.underlyings()
@@ -219,6 +346,34 @@ class OptionChainPanel(QWidget):
         self.expiry.currentIndexChanged.connect(lambda _: self._load_chain())
         context.bridge.quotes_changed.connect(self._on_quotes)
         self._underlying_changed(self.underlying.currentText())
+
+    def _arrange_columns(self) -> None:
+        """On screen: calls' Greeks left of their prices, puts' right of theirs (mirrored)."""
+        model = self.model
+        greeks_out = list(reversed(GREEKS))
+        calls = [
+            "oi_change",
+            "oi",
+            "volume",
+            *greeks_out,
+            "ltp",
+            "bid",
+            "ask",
+        ]
+        puts = ["bid", "ask", "ltp", *GREEKS, "volume", "oi", "oi_change"]
+        order = (
+            [model.column_of("call", a) for a in calls]
+            + [model.STRIKE_COLUMN]
+            + [model.column_of("put", a) for a in puts]
+        )
+        header = self.view.horizontalHeader()
+        for visual, logical in enumerate(order):
+            header.moveSection(header.visualIndex(logical), visual)
+
+    def show_more_greeks(self, shown: bool) -> None:
+        for column, (_side, attribute) in enumerate(self.model.LAYOUT):
+            if attribute in OPTIONAL_GREEKS:
+                self.view.setColumnHidden(column, not shown)
 
     def _underlying_changed(self, underlying: str) -> None:
         registry = self._ctx.api.instruments
@@ -251,10 +406,12 @@ class OptionChainPanel(QWidget):
         ]
         self.model.set_rows([])
         self.model.atm_strike = None
+        self.model.set_analytics(None)
         self.model.set_rows(rows)
         self._tokens = {i.token for r in rows for i in (r.call, r.put) if i is not None}
         if self.model.underlying_token is not None:
             self._tokens.add(self.model.underlying_token)
+        self._refresh_analytics()
         self._refresh_atm(force=True)
 
     def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]
@@ -265,8 +422,29 @@ class OptionChainPanel(QWidget):
     def _on_quotes(self, tokens: set[int]) -> None:
         if not (tokens & getattr(self, "_tokens", set())):
             return
+        self._refresh_analytics()
         self._refresh_atm(force=False)
         self.model.refresh_rows()
+
+    def _refresh_analytics(self) -> None:
+        """One batched analytics call for the whole chain, then the header figures."""
+        expiry = self.expiry.currentData()
+        if expiry is None:
+            self.model.set_analytics(None)
+            self.stats_label.setText("")
+            return
+        started = time.perf_counter()
+        try:
+            analytics = self._ctx.api.chain_analytics(self.underlying.currentText(), expiry)
+        except LookupError as error:  # a chain without quotes yet: say so, keep the rest live
+            self.analytics_error = str(error)
+            self.model.set_analytics(None)
+            self.stats_label.setText(str(error))
+            return
+        self.analytics_seconds = time.perf_counter() - started
+        self.analytics_error = ""
+        self.model.set_analytics(analytics)
+        self.stats_label.setText(chain_summary(analytics))
 
     def _refresh_atm(self, *, force: bool) -> None:
         if self.model.update_atm() or force:
@@ -288,3 +466,23 @@ class OptionChainPanel(QWidget):
         price = None if tick is None else Decimal(getattr(tick, attribute)) / 100
         side = Side.SELL if attribute == "bid" else Side.BUY
         self._ctx.open_ticket(TicketRequest(side, instrument, price=price))
+
+
+def chain_summary(analytics: ChainAnalytics) -> str:
+    """Forward, ATM IV, PCR, max pain and time left, as the panel header shows them."""
+
+    def shown(value: float, spec: str, scale: float = 1.0, suffix: str = "") -> str:
+        return f"{value * scale:{spec}}{suffix}" if math.isfinite(value) else "—"
+
+    source = {"future": "fut", "synthetic": "syn", "none": "—"}[analytics.forward_source.value]
+    days = analytics.years * 365
+    left = f"{days:.1f}d" if days >= 1 else f"{days * 24:.1f}h" if days > 0 else "expired"
+    return "   ".join(
+        [
+            f"Fwd {shown(analytics.forward, ',.2f')} ({source})",
+            f"ATM IV {shown(analytics.atm_iv, '.2f', 100, '%')}",
+            f"PCR {shown(analytics.pcr_oi, '.2f')}",
+            f"Max pain {shown(analytics.max_pain, ',.0f')}",
+            f"{left} to expiry",
+        ]
+    )

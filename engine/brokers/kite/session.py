@@ -1,0 +1,213 @@
+"""The Kite login session: request token in, the day's access token kept until it expires.
+
+    LOGGED_OUT ──login──▶ LOGGED_IN ──TokenException / 06:00 IST / ticker refused──▶ EXPIRED
+         ▲                    ▲                                                       │
+         └────── logout ──────┴──────────────────── login ◀───────────────────────────┘
+
+The login page's redirect carries a single-use ``request_token``; ``complete_login`` exchanges it
+(checksum with the API secret from the keyring) for the access token, which goes back to the
+keyring with its expiry and nowhere else. Listeners hear every change: the adapter pauses order
+flow on EXPIRED and resumes it on LOGGED_IN, the feed takes the new token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from engine.brokers.kite.config import KiteRestConfig
+from engine.brokers.kite.rest import KiteRest
+from engine.core.clock import Clock
+from engine.credentials import CredentialStore
+
+log = logging.getLogger(__name__)
+
+KITE_LOGIN_URL = "https://kite.zerodha.com/connect/login"
+
+
+class SessionState(StrEnum):
+    LOGGED_OUT = "logged out"
+    LOGGED_IN = "logged in"
+    EXPIRED = "expired"
+    """The token was refused or ran out: order flow waits for a new login."""
+
+
+TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
+    SessionState.LOGGED_OUT: frozenset({SessionState.LOGGED_IN}),
+    SessionState.LOGGED_IN: frozenset(
+        {SessionState.LOGGED_IN, SessionState.EXPIRED, SessionState.LOGGED_OUT}
+    ),
+    SessionState.EXPIRED: frozenset({SessionState.LOGGED_IN, SessionState.LOGGED_OUT}),
+}
+
+
+class LoginError(ValueError):
+    """A login that cannot go on; the message tells the trader what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChange:
+    previous: SessionState
+    state: SessionState
+    reason: str
+
+
+SessionListener = Callable[[SessionChange], None]
+
+
+def login_url(api_key: str, root: str = KITE_LOGIN_URL) -> str:
+    """The page where the trader logs in (client id, password, TOTP) for this app."""
+    return f"{root}?{urlencode({'api_key': api_key, 'v': '3'})}"
+
+
+def request_token_from(redirect: str) -> str:
+    """The ``request_token`` of a login redirect URL (or a bare token pasted by the trader)."""
+    text = redirect.strip()
+    if not text:
+        raise LoginError("paste the address Kite redirected to after the login")
+    if "=" not in text and "/" not in text:
+        token = text
+    else:
+        query = parse_qs(urlsplit(text).query)
+        status = query.get("status", ["success"])[0]
+        if status != "success":
+            raise LoginError(f"Kite reported the login as {status!r}; log in again")
+        tokens = query.get("request_token", [])
+        if not tokens:
+            raise LoginError(
+                "that address has no request_token: paste the whole address Kite redirected "
+                "to after the login"
+            )
+        token = tokens[0]
+    if not token.isalnum():
+        raise LoginError("the request token must be letters and digits only")
+    return token
+
+
+class KiteSession:
+    def __init__(
+        self,
+        credentials: CredentialStore,
+        *,
+        clock: Clock,
+        rest_config: KiteRestConfig | None = None,
+        login_root: str = KITE_LOGIN_URL,
+    ) -> None:
+        api_key = credentials.kite_api_key()
+        if not api_key:
+            raise LoginError(
+                "no Kite API key in the keyring: enter the API key and secret in "
+                "Settings → Brokers first"
+            )
+        self.api_key = api_key
+        self.credentials = credentials
+        self._clock = clock
+        self._login_root = login_root
+        self.rest = KiteRest(api_key, config=rest_config, on_session_expired=self._refused)
+        self.state = SessionState.LOGGED_OUT
+        self.expires_at: datetime | None = None
+        self.user_id: str | None = None
+        self._access_token: str | None = None
+        self._listeners: list[SessionListener] = []
+        self._logged_in = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"KiteSession({self.state}, expires={self.expires_at})"
+
+    @property
+    def access_token(self) -> str | None:
+        """The live token (in memory and in the keyring only); None unless logged in."""
+        return self._access_token if self.state is SessionState.LOGGED_IN else None
+
+    @property
+    def logged_in(self) -> bool:
+        return self.state is SessionState.LOGGED_IN
+
+    def listen(self, listener: SessionListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def login_url(self) -> str:
+        return login_url(self.api_key, self._login_root)
+
+    def resume_saved(self) -> bool:
+        """Log in with the token saved earlier today, if it has not expired."""
+        saved = self.credentials.kite_access_token(self._clock.now())
+        if saved is None:
+            return False
+        self._enter(saved.token, saved.expires, None, "the session saved earlier today")
+        return True
+
+    async def complete_login(self, redirect: str) -> None:
+        """Exchange the login redirect's request token (or the pasted redirect address)."""
+        request_token = request_token_from(redirect)
+        secret = self.credentials.kite_api_secret()
+        if not secret:
+            raise LoginError("no Kite API secret in the keyring: enter it in Settings → Brokers")
+        data = await self.rest.generate_session(request_token, secret)
+        token = str(data.get("access_token") or "")
+        if not token:
+            raise LoginError("Kite's reply to the login had no access token; log in again")
+        stored = self.credentials.save_kite_access_token(token, self._clock.now())
+        user = data.get("user_id")
+        self._enter(token, stored.expires, str(user) if user else None, "login")
+
+    def check_expiry(self) -> bool:
+        """Expire the session when its documented expiry has passed; True if it did now."""
+        if self.logged_in and self.expires_at is not None and self._clock.now() >= self.expires_at:
+            self.expire(f"the day's Kite session ended at {self.expires_at:%H:%M} IST")
+            return True
+        return False
+
+    def expire(self, reason: str) -> None:
+        """The token is dead (Kite said TokenException, the ticker refused it, or it ran out)."""
+        if self.state is not SessionState.LOGGED_IN:
+            return
+        self._logged_in.clear()
+        self.credentials.forget_kite_access_token()
+        self._move(SessionState.EXPIRED, reason)
+
+    def logout(self, reason: str = "logged out") -> None:
+        if self.state is SessionState.LOGGED_OUT:
+            return
+        self._logged_in.clear()
+        self._access_token = None
+        self.credentials.forget_kite_access_token()
+        self._move(SessionState.LOGGED_OUT, reason)
+
+    async def wait_logged_in(self) -> None:
+        await self._logged_in.wait()
+
+    async def close(self) -> None:
+        await self.rest.close()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _enter(self, token: str, expires: datetime, user: str | None, reason: str) -> None:
+        self._access_token = token
+        self.expires_at = expires
+        if user:
+            self.user_id = user
+        self.rest.set_access_token(token)
+        self._move(SessionState.LOGGED_IN, reason)
+        self._logged_in.set()
+
+    def _refused(self) -> None:
+        self.expire("Kite refused the access token (TokenException)")
+
+    def _move(self, state: SessionState, reason: str) -> None:
+        if state not in TRANSITIONS[self.state]:
+            raise RuntimeError(f"Kite session cannot go from {self.state} to {state}")
+        change = SessionChange(self.state, state, reason)
+        self.state = state
+        log.info("Kite session %s -> %s: %s", change.previous, state, reason)
+        for listener in list(self._listeners):
+            try:
+                listener(change)
+            except Exception:
+                log.exception("Kite session listener %r failed", listener)

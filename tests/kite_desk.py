@@ -1,0 +1,183 @@
+"""A whole desk on the fake Kite: credentials, session, link, instruments and an engine.
+
+Real components on real sockets (127.0.0.1), with timers shortened so that tests stay fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from engine.brokers.kite.adapter import KiteBrokerConfig
+from engine.brokers.kite.config import KiteRestConfig, KiteTickerConfig
+from engine.brokers.kite.link import KiteLink
+from engine.brokers.kite.session import KiteSession
+from engine.core.clock import Clock, LiveClock
+from engine.credentials import CredentialStore
+from engine.domain.events import ConnectionChanged, EngineMessage
+from engine.runtime import Engine, EngineConfig
+from tests.kite_fake import FakeKite, MarketState
+
+ADANIPORTS = 3861249
+"""NSE:ADANIPORTS in the official mock instruments master (tick 0.05, lot 1)."""
+ADANIPORTS_PRICE = 40_000  # paise
+
+
+def fast_rest(kite: FakeKite, **changes: Any) -> KiteRestConfig:
+    values: dict[str, Any] = {
+        "root": kite.rest.url,
+        "timeout_s": 1.0,
+        "retry_first_delay_s": 0.05,
+        "retry_max_delay_s": 0.2,
+        "place_check_interval_s": 0.05,
+        **changes,
+    }
+    return KiteRestConfig(**values)
+
+
+def fast_ticker(kite: FakeKite, **changes: Any) -> KiteTickerConfig:
+    values: dict[str, Any] = {
+        "url": kite.ticker.url,
+        "data_timeout_s": 1.0,
+        "reconnect_first_delay_s": 0.02,
+        "reconnect_max_delay_s": 0.1,
+        **changes,
+    }
+    return KiteTickerConfig(**values)
+
+
+def fast_broker(**changes: Any) -> KiteBrokerConfig:
+    values: dict[str, Any] = {
+        "trade_poll_interval_s": 0.05,
+        "unknown_outcome_grace_s": 0.5,
+        "ack_wait_s": 3.0,
+        **changes,
+    }
+    return KiteBrokerConfig(**values)
+
+
+def redirect_url(kite: FakeKite) -> str:
+    """Where Kite's login page sends the browser after a successful login."""
+    query = urlencode(
+        {
+            "action": "login",
+            "type": "login",
+            "status": "success",
+            "request_token": kite.credentials.issue_request_token(),
+        }
+    )
+    return f"https://127.0.0.1/kite/redirect?{query}"
+
+
+def market(price: int = ADANIPORTS_PRICE, token: int = ADANIPORTS) -> MarketState:
+    return MarketState(
+        token=token,
+        last_price=price,
+        last_quantity=5,
+        average_price=price,
+        volume=10_000,
+        buy_quantity=5_000,
+        sell_quantity=6_000,
+        open=price - 100,
+        high=price + 200,
+        low=price - 300,
+        close=price - 50,
+        bids=tuple((100 * (i + 1), price - 5 * (i + 1), i + 1) for i in range(5)),
+        asks=tuple((120 * (i + 1), price + 5 * (i + 1), i + 1) for i in range(5)),
+    )
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"not met within {timeout}s: {what or condition}")
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class KiteDesk:
+    kite: FakeKite
+    store: CredentialStore
+    link: KiteLink
+    engine: Engine
+    events: list[object] = field(default_factory=list)
+
+    @property
+    def broker(self):  # type: ignore[no-untyped-def]
+        assert self.link.broker is not None
+        return self.link.broker
+
+    def messages(self, contains: str = "") -> list[EngineMessage]:
+        return [e for e in self.events if isinstance(e, EngineMessage) and contains in e.text]
+
+    def connection(self, component: str, state: str) -> list[ConnectionChanged]:
+        return [
+            e
+            for e in self.events
+            if isinstance(e, ConnectionChanged) and e.component == component and e.state == state
+        ]
+
+    async def place(self, quantity: int = 10, price: str = "399.50", **kwargs: Any) -> str:
+        outcome = self.engine.api.place_order(
+            ADANIPORTS, kwargs.pop("side", "BUY"), quantity, "LIMIT",
+            product="MIS", price=Decimal(price), **kwargs,
+        )  # fmt: skip
+        assert outcome.ok, outcome.reason
+        assert outcome.order_id is not None
+        return outcome.order_id
+
+    def broker_id(self, order_id: str) -> str:
+        snapshot = self.engine.orders.orders[order_id]  # type: ignore[index]
+        assert snapshot.broker_order_id is not None, f"{order_id} has no Kite order id yet"
+        return snapshot.broker_order_id
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+
+
+async def open_desk(
+    kite: FakeKite,
+    store: CredentialStore,
+    db_path: Path,
+    *,
+    clock: Clock | None = None,
+    broker: str = "kite",
+    login: bool = True,
+    broker_config: KiteBrokerConfig | None = None,
+    rest_config: KiteRestConfig | None = None,
+    cache_dir: Path | None = None,
+) -> KiteDesk:
+    """Log in through the redirect (checksum exchange), load the master, build and start."""
+    clock = clock or LiveClock()
+    session = KiteSession(
+        store, clock=clock, rest_config=rest_config or fast_rest(kite),
+        login_root=f"{kite.rest.url}/connect/login",
+    )  # fmt: skip
+    link = KiteLink(
+        session,
+        clock=clock,
+        ticker_config=fast_ticker(kite),
+        broker_config=broker_config or fast_broker(),
+    )
+    if login and not session.resume_saved():
+        await session.complete_login(redirect_url(kite))
+    loaded = await link.load_instruments(cache_dir or db_path.parent / "cache")
+    config = EngineConfig(
+        db_url=f"sqlite:///{db_path}",
+        broker=broker,
+        feed="kite",
+        always_open=True,
+        var_interval_seconds=0,
+    )
+    engine = Engine.build(config, clock=clock, kite=link, instruments=loaded.instruments)
+    desk = KiteDesk(kite, store, link, engine)
+    engine.bus.subscribe_all(desk.events.append)
+    engine.start()
+    return desk

@@ -1,0 +1,134 @@
+"""Settings → Brokers: the Kite API key and secret, stored in the OS keyring and tested.
+
+The secret is typed in and handed straight to the keyring; the page never shows it again (an
+empty secret field keeps the stored one). "Test" asks the composition root to check the keys
+(``test_requested``); it answers with ``show_result``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+log = logging.getLogger(__name__)
+
+
+class KiteKeyStore(Protocol):
+    """What the page needs from the credential store (``engine.credentials.CredentialStore``)."""
+
+    def kite_api_key(self) -> str | None: ...
+
+    def kite_api_secret(self) -> str | None: ...
+
+    def save_kite_keys(self, api_key: str, api_secret: str) -> None: ...
+
+    def forget_kite(self) -> None: ...
+
+
+class BrokerSettingsPage(QWidget):
+    test_requested = Signal()
+    saved = Signal()
+
+    def __init__(self, store: KiteKeyStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("brokerSettings")
+        self._store = store
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            "Zerodha Kite Connect: the API key and secret of your Kite Connect app "
+            "(developers.kite.trade). They are kept in the operating system's keyring, "
+            "never in DalalDesk's files."
+        )
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        form = QFormLayout()
+        self.api_key = QLineEdit()
+        self.api_key.setObjectName("kiteApiKey")
+        self.api_secret = QLineEdit()
+        self.api_secret.setObjectName("kiteApiSecret")
+        self.api_secret.setEchoMode(QLineEdit.EchoMode.Password)
+        form.addRow("API key", self.api_key)
+        form.addRow("API secret", self.api_secret)
+        layout.addLayout(form)
+        buttons = QHBoxLayout()
+        self.save_button = QPushButton("Save")
+        self.save_button.clicked.connect(self.save)
+        self.test_button = QPushButton("Test")
+        self.test_button.clicked.connect(self._test)
+        self.forget_button = QPushButton("Forget")
+        self.forget_button.clicked.connect(self.forget)
+        for button in (self.save_button, self.test_button, self.forget_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self.status = QLabel("")
+        self.status.setObjectName("brokerSettingsStatus")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        self.reload()
+
+    def reload(self) -> None:
+        try:
+            key = self._store.kite_api_key()
+            has_secret = self._store.kite_api_secret() is not None
+        except (RuntimeError, ValueError) as exc:
+            self.status.setText(str(exc))
+            return
+        self.api_key.setText(key or "")
+        self.api_secret.clear()
+        self.api_secret.setPlaceholderText(
+            "stored in the keyring (type to replace)" if has_secret else "not set"
+        )
+        self.test_button.setEnabled(bool(key) and has_secret)
+
+    def save(self) -> bool:
+        key = self.api_key.text().strip()
+        secret = self.api_secret.text().strip()
+        try:
+            if not secret:
+                stored = self._store.kite_api_secret()
+                if stored is None:
+                    self.status.setText("Enter the API secret.")
+                    return False
+                secret = stored
+            self._store.save_kite_keys(key, secret)
+        except (RuntimeError, ValueError) as exc:
+            log.warning("Kite keys not saved: %s", type(exc).__name__)
+            self.status.setText(str(exc))
+            return False
+        finally:
+            secret = ""
+        self.status.setText("Saved in the keyring.")
+        self.reload()
+        self.saved.emit()
+        return True
+
+    def forget(self) -> None:
+        try:
+            self._store.forget_kite()
+        except (RuntimeError, ValueError) as exc:
+            self.status.setText(str(exc))
+            return
+        self.status.setText("Kite keys and session removed from the keyring.")
+        self.reload()
+
+    def show_result(self, ok: bool, text: str) -> None:
+        self.test_button.setEnabled(True)
+        self.status.setText(("✓ " if ok else "✗ ") + text)
+
+    def _test(self) -> None:
+        self.test_button.setEnabled(False)
+        self.status.setText("Testing…")
+        self.test_requested.emit()

@@ -1,0 +1,407 @@
+"""Greeks: each position's IV, Δ, Γ, Θ and vega, grouped, with totals per underlying.
+
+A position's Greeks are the per-unit Greeks of its chain × its signed quantity (lots × the
+contract's lot size), from one ``EngineApi.position_greeks`` call per frame in which a position
+or a quote that feeds it changed. Δ is in units of the underlying (and in ₹: Δ × spot), Γ per
+point, Θ in ₹ per calendar day, vega in ₹ per vol point. Δ and Γ add only within one underlying,
+so group rows that span underlyings show ₹-delta, Θ and vega only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.api import GreeksGrouping, GreeksTotal, PortfolioGreeks, PositionGreeks
+from engine.domain.values import format_rupees
+from ui.context import PanelContext
+from ui.models.table import Column, RowTableModel
+
+GROUPINGS = {
+    "Strategy": GreeksGrouping.STRATEGY,
+    "Underlying": GreeksGrouping.UNDERLYING,
+    "Expiry": GreeksGrouping.EXPIRY,
+}
+
+
+def number(value: float | None, decimals: int = 2, *, signed: bool = True) -> str:
+    """12,345.67 with Indian grouping; '—' for a missing or undefined value."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    scaled = round(value * 10**decimals)
+    if decimals == 2:
+        text = format_rupees(scaled)
+    elif decimals == 0:
+        text = format_rupees(scaled * 100)[:-3]
+    else:
+        text = f"{value:,.{decimals}f}"
+    return f"+{text}" if signed and scaled > 0 else text
+
+
+def gamma_text(value: float) -> str:
+    return f"{value:+.4f}" if abs(value) >= 5e-5 else "0"
+
+
+def rupees_whole(value: float | None) -> str:
+    """A signed rupee amount without paise: +16,70,033."""
+    return number(value, 0)
+
+
+@dataclass(frozen=True)
+class GreeksLine:
+    """One row: a position, a group's totals or the portfolio's."""
+
+    key: tuple[str, ...]
+    label: str
+    kind: str  # "position" | "group" | "total"
+    product: str = ""
+    lots: float | None = None
+    quantity: int | None = None
+    iv: float | None = None
+    delta: float = math.nan
+    delta_rupees: float = math.nan
+    gamma: float = math.nan
+    theta: float = math.nan
+    vega: float = math.nan
+    spot: float = math.nan
+
+
+def _position_line(group: str, line: PositionGreeks) -> GreeksLine:
+    holding = line.holding
+    return GreeksLine(
+        key=("position", group, str(holding.token), holding.product, holding.strategy),
+        label=holding.tradingsymbol,
+        kind="position",
+        product=holding.product,
+        lots=line.lots if holding.expiry is not None else None,
+        quantity=holding.quantity,
+        iv=line.iv if math.isfinite(line.iv) else None,
+        delta=line.delta,
+        delta_rupees=line.delta_rupees,
+        gamma=line.gamma,
+        theta=line.theta,
+        vega=line.vega,
+        spot=line.spot,
+    )
+
+
+def _total_line(key: tuple[str, ...], label: str, kind: str, total: GreeksTotal) -> GreeksLine:
+    return GreeksLine(
+        key=key,
+        label=label,
+        kind=kind,
+        delta=total.delta,
+        delta_rupees=total.delta_rupees,
+        gamma=total.gamma,
+        theta=total.theta,
+        vega=total.vega,
+        spot=total.spot,
+    )
+
+
+class GreeksModel(RowTableModel[GreeksLine]):
+    def __init__(self, context: PanelContext, *, first: str = "Instrument") -> None:
+        palette = lambda: context.theme.palette  # noqa: E731 - the palette can change at run time
+
+        def background(line: GreeksLine) -> QColor | None:
+            return palette().total if line.kind != "position" else None
+
+        def signed_colour(value_of):  # type: ignore[no-untyped-def]
+            def colour(line: GreeksLine) -> QColor | None:
+                value = value_of(line)
+                if value is None or not math.isfinite(value) or abs(value) < 1e-9:
+                    return palette().muted
+                return palette().up if value > 0 else palette().down
+
+            return colour
+
+        def side_colour(line: GreeksLine) -> QColor | None:
+            if not line.quantity:
+                return None
+            return palette().buy if line.quantity > 0 else palette().sell
+
+        def finite(value: float) -> float | None:
+            return value if math.isfinite(value) else None
+
+        columns: list[Column[GreeksLine]] = [
+            Column(first, lambda x: x.label, background=background),
+            Column(
+                "Lots",
+                lambda x: x.lots,
+                lambda v: f"{v:+,.2f}".rstrip("0").rstrip("."),
+                "right",
+                side_colour,
+                background,
+            ),
+            Column(
+                "Qty",
+                lambda x: x.quantity,
+                lambda v: f"{v:+,}",
+                "right",
+                side_colour,
+                background,
+            ),
+            Column(
+                "IV %",
+                lambda x: x.iv,
+                lambda v: f"{v * 100:.2f}",
+                "right",
+                background=background,
+            ),
+            Column(
+                "Δ",
+                lambda x: finite(x.delta),
+                lambda v: number(v, 2),
+                "right",
+                background=background,
+                tooltip=lambda x: "units of the underlying (per-unit Δ × quantity)",
+            ),
+            Column(
+                "Δ ₹",
+                lambda x: finite(x.delta_rupees),
+                rupees_whole,
+                "right",
+                signed_colour(lambda x: x.delta_rupees),
+                background,
+                tooltip=lambda x: "rupee delta: Δ × spot",
+            ),
+            Column(
+                "Γ",
+                lambda x: finite(x.gamma),
+                gamma_text,
+                "right",
+                background=background,
+                tooltip=lambda x: "change of Δ per point of the underlying",
+            ),
+            Column(
+                "Θ ₹/day",
+                lambda x: finite(x.theta),
+                lambda v: number(v, 2),
+                "right",
+                signed_colour(lambda x: x.theta),
+                background,
+            ),
+            Column(
+                "Vega ₹/pt",
+                lambda x: finite(x.vega),
+                lambda v: number(v, 2),
+                "right",
+                background=background,
+                tooltip=lambda x: "rupees per vol point of IV",
+            ),
+        ]
+        super().__init__(columns, key=lambda x: x.key)
+
+    def column_titled(self, title: str) -> int:
+        return next(i for i, c in enumerate(self.columns) if c.title == title)
+
+
+class TotalsModel(RowTableModel[GreeksLine]):
+    """Totals per underlying and for the portfolio."""
+
+    def __init__(self, context: PanelContext) -> None:
+        palette = lambda: context.theme.palette  # noqa: E731
+
+        def background(line: GreeksLine) -> QColor | None:
+            return palette().total if line.kind == "total" else None
+
+        def colour(line: GreeksLine) -> QColor | None:
+            value = line.theta
+            if not math.isfinite(value) or abs(value) < 1e-9:
+                return palette().muted
+            return palette().up if value > 0 else palette().down
+
+        def finite(value: float) -> float | None:
+            return value if math.isfinite(value) else None
+
+        columns: list[Column[GreeksLine]] = [
+            Column("Underlying", lambda x: x.label, background=background),
+            Column(
+                "Spot",
+                lambda x: finite(x.spot),
+                lambda v: number(v, 2, signed=False),
+                "right",
+                background=background,
+            ),
+            Column(
+                "Δ",
+                lambda x: finite(x.delta),
+                lambda v: number(v, 2),
+                "right",
+                background=background,
+            ),
+            Column(
+                "Δ ₹",
+                lambda x: finite(x.delta_rupees),
+                rupees_whole,
+                "right",
+                background=background,
+            ),
+            Column(
+                "Γ",
+                lambda x: finite(x.gamma),
+                gamma_text,
+                "right",
+                background=background,
+            ),
+            Column(
+                "Θ ₹/day",
+                lambda x: finite(x.theta),
+                lambda v: number(v, 2),
+                "right",
+                colour,
+                background,
+            ),
+            Column(
+                "Vega ₹/pt",
+                lambda x: finite(x.vega),
+                lambda v: number(v, 2),
+                "right",
+                background=background,
+            ),
+        ]
+        super().__init__(columns, key=lambda x: x.key)
+
+
+class GreeksPanel(QWidget):
+    def __init__(self, context: PanelContext) -> None:
+        super().__init__()
+        self._ctx = context
+        self.report: PortfolioGreeks | None = None
+        self.refresh_seconds = 0.0
+        """Wall time of the last recompute (one analytics call over every chain held)."""
+        self._tokens: set[int] = set()
+        self._watched_for: frozenset[int] = frozenset()
+        self.model = GreeksModel(context)
+        self.totals = TotalsModel(context)
+        self.group_by = QComboBox()
+        self.group_by.addItems(list(GROUPINGS))
+        self.group_by.setCurrentText("Underlying")
+        self.group_by.currentTextChanged.connect(lambda _: self.refresh())
+        self.summary = QLabel("")
+        self.summary.setObjectName("ticketInfo")
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 4, 4, 2)
+        bar.addWidget(QLabel("Group by"))
+        bar.addWidget(self.group_by)
+        bar.addStretch(1)
+        bar.addWidget(self.summary)
+        self.view = self._table(self.model)
+        self.view.setColumnWidth(0, 190)
+        self.totals_view = self._table(self.totals)
+        self.totals_view.setColumnWidth(0, 190)
+        caption = QLabel("Totals by underlying")
+        caption.setObjectName("ticketInfo")
+        caption.setContentsMargins(4, 6, 4, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(bar)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(caption)
+        layout.addWidget(self.totals_view)
+        context.bridge.positions_changed.connect(lambda _: self.refresh())
+        context.bridge.quotes_changed.connect(self._on_quotes)
+        self.refresh()
+
+    @staticmethod
+    def _table(model: RowTableModel[GreeksLine]) -> QTableView:
+        view = QTableView()
+        view.setModel(model)
+        view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        view.setShowGrid(False)
+        view.verticalHeader().setVisible(False)
+        view.verticalHeader().setDefaultSectionSize(22)
+        header = view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        for column in range(1, model.columnCount()):
+            view.setColumnWidth(column, 92)
+        return view
+
+    def _fit_totals(self, rows: int) -> None:
+        """Show every totals row without a scroll bar (a few underlyings at most)."""
+        view = self.totals_view
+        height = view.horizontalHeader().sizeHint().height() + max(rows, 1) * 22 + 4
+        view.setMinimumHeight(height)
+        view.setMaximumHeight(height)
+
+    @property
+    def grouping(self) -> GreeksGrouping:
+        return GROUPINGS[self.group_by.currentText()]
+
+    def refresh(self) -> None:
+        started = time.perf_counter()
+        grouping = self.grouping
+        api = self._ctx.api
+        try:
+            report = api.position_greeks(by_strategy=grouping is GreeksGrouping.STRATEGY)
+        except LookupError as error:  # positions whose chains have no quotes yet
+            self.summary.setText(str(error))
+            return
+        self.report = report
+        self.refresh_seconds = time.perf_counter() - started
+        self.model.set_rows(self.lines(report, grouping))
+        totals = [
+            _total_line(("underlying", t.name), t.name, "underlying", t)
+            for t in report.by_underlying
+        ]
+        if report.positions:
+            totals.append(_total_line(("total",), "Portfolio", "total", report.total))
+        self.totals.set_rows(totals)
+        self._fit_totals(len(totals))
+        self._tokens = self._watched_tokens(report)
+        total = report.total
+        self.summary.setText(
+            f"{len(report.positions)} positions   Δ ₹ {rupees_whole(total.delta_rupees)}   "
+            f"Θ {number(total.theta)}/day   Vega {number(total.vega)}/pt"
+            if report.positions
+            else "No open positions"
+        )
+
+    @staticmethod
+    def lines(report: PortfolioGreeks, grouping: GreeksGrouping) -> list[GreeksLine]:
+        out: list[GreeksLine] = []
+        for total, members in report.groups(grouping):
+            out.append(_total_line(("group", total.name), f"▾ {total.name}", "group", total))
+            out.extend(_position_line(total.name, line) for line in members)
+        return out
+
+    def _watched_tokens(self, report: PortfolioGreeks) -> set[int]:
+        """Quotes that move these Greeks: the positions, their chains (and futures) and their
+        underlyings; worked out again only when the set of positions changes."""
+        held = frozenset(line.holding.token for line in report.positions)
+        if held == self._watched_for:
+            return self._tokens
+        registry = self._ctx.api.instruments
+        tokens: set[int] = set(held)
+        for token in held:
+            instrument = registry.get(token)
+            if instrument.expiry is not None:
+                same_expiry = registry.search(
+                    underlying=instrument.underlying, expiry=instrument.expiry, limit=10_000
+                )
+                tokens.update(i.token for i in same_expiry)
+            tokens.update(
+                i.token
+                for i in registry.search(underlying=instrument.underlying, limit=10_000)
+                if not i.is_derivative
+            )
+        self._watched_for = held
+        return tokens
+
+    def _on_quotes(self, tokens: set[int]) -> None:
+        if self._tokens & tokens:
+            self.refresh()

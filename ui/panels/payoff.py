@@ -1,0 +1,811 @@
+"""Payoff: P&L at expiry and at a target date for positions or a hypothetical strategy.
+
+The legs come from the open positions of one underlying (each can be left out) or from a builder
+that adds legs off the option chain at the price they would fill at now. Once per refresh the
+engine prices the legs against the market (``EngineApi.option_strategy``: forwards, IVs, time, one
+batched analytics call); the sliders (days forward, spot shift, IV shift) then only re-evaluate
+the curves, which are numpy passes over a few hundred spots. pyqtgraph items are created once and
+fed with ``setData``; quote-driven refreshes are coalesced by a named timer to a few a second.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.api import OptionStrategy, PayoffProfile, ScenarioGrid, Side, StrategyLeg
+from engine.domain.instruments import Instrument, InstrumentType
+from ui.context import PanelContext
+from ui.export import IST
+from ui.models.table import Column, RowTableModel
+from ui.panels.greeks import gamma_text, number, rupees_whole
+
+EXPIRY_CLOSE = time(15, 30)
+"""NSE options expire at the close of the normal market."""
+POSITIONS = "Positions"
+BUILDER = "Builder"
+REFRESH_MS = 250
+"""Quote-driven repricing at most four times a second: a payoff needs no 20 Hz."""
+DAY_STEPS = 4
+"""The days slider moves in quarter days."""
+SPOT_STEP = 0.1
+"""Percent per spot-slider step (±10 %)."""
+IV_STEP = 0.5
+"""Vol points per IV-slider step (±20 points)."""
+MAX_BREAKEVEN_LABELS = 6
+SCENARIO_SPOT_SHIFTS = (-10.0, -5.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 5.0, 10.0)
+"""Spot moves (percent) of the scenario grid's columns."""
+SCENARIO_IV_SHIFTS = (-10.0, -5.0, -2.0, 0.0, 2.0, 5.0, 10.0)
+"""IV shifts (vol points) of its rows."""
+
+
+@dataclass(frozen=True)
+class LegRow:
+    key: tuple[int, str, int]
+    """(token, product or "", position in the builder)"""
+    leg: StrategyLeg
+    included: bool = True
+    iv: float | None = None
+    ltp: Decimal | None = None
+
+
+class LegsModel(RowTableModel[LegRow]):
+    """The legs, each with a check box that leaves it out of the payoff."""
+
+    def __init__(self, context: PanelContext, on_toggle) -> None:  # type: ignore[no-untyped-def]
+        palette = lambda: context.theme.palette  # noqa: E731 - the palette can change at run time
+        self._on_toggle = on_toggle
+
+        def side_colour(row: LegRow) -> QColor:
+            return palette().buy if row.leg.quantity > 0 else palette().sell
+
+        columns: list[Column[LegRow]] = [
+            Column("Leg", lambda r: r.leg.instrument.tradingsymbol),
+            Column(
+                "B/S",
+                lambda r: "B" if r.leg.quantity > 0 else "S",
+                align="center",
+                foreground=side_colour,
+            ),
+            Column(
+                "Lots",
+                lambda r: r.leg.lots,
+                lambda v: f"{v:,.2f}".rstrip("0").rstrip("."),
+                "right",
+                side_colour,
+            ),
+            Column(
+                "Entry", lambda r: r.leg.price, lambda v: number(float(v), signed=False), "right"
+            ),
+            Column(
+                "LTP",
+                lambda r: r.ltp,
+                lambda v: number(float(v), signed=False),
+                "right",
+            ),
+            Column("IV %", lambda r: r.iv, lambda v: f"{v * 100:.2f}", "right"),
+        ]
+        super().__init__(columns, key=lambda r: r.key)
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        flags = super().flags(index)
+        return flags | Qt.ItemFlag.ItemIsUserCheckable if index.column() == 0 else flags
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
+        if role == Qt.ItemDataRole.CheckStateRole and index.isValid() and index.column() == 0:
+            included = self.row_at(index.row()).included
+            return Qt.CheckState.Checked if included else Qt.CheckState.Unchecked
+        return super().data(index, role)
+
+    def setData(
+        self,
+        index: QModelIndex | QPersistentModelIndex,
+        value: object,
+        role: int = Qt.ItemDataRole.EditRole,
+    ) -> bool:
+        if role != Qt.ItemDataRole.CheckStateRole or not index.isValid() or index.column() != 0:
+            return False
+        row = self.row_at(index.row())
+        checked = Qt.CheckState(value) == Qt.CheckState.Checked  # type: ignore[call-overload]
+        self._on_toggle(row.key, checked)
+        return True
+
+
+class ScenarioModel(RowTableModel[tuple[float, tuple[float, ...]]]):
+    """Rows: IV shifts; columns: spot moves; cells: P&L at the target date."""
+
+    def __init__(self, context: PanelContext, spot_shifts: Sequence[float]) -> None:
+        palette = lambda: context.theme.palette  # noqa: E731
+
+        def cell(column: int):  # type: ignore[no-untyped-def]
+            def colour(row: tuple[float, tuple[float, ...]]) -> QColor | None:
+                value = row[1][column]
+                if not math.isfinite(value) or abs(value) < 0.5:
+                    return palette().muted
+                return palette().up if value > 0 else palette().down
+
+            return Column(
+                _shift(spot_shifts[column], "%"),
+                lambda row: row[1][column],
+                rupees_whole,
+                "right",
+                colour,
+            )
+
+        columns: list[Column[tuple[float, tuple[float, ...]]]] = [
+            Column("IV \\ Spot", lambda row: row[0], lambda v: _shift(v, " pts"), "center"),
+            *(cell(i) for i in range(len(spot_shifts))),
+        ]
+        super().__init__(columns, key=lambda row: row[0])
+
+
+class PayoffPanel(QWidget):
+    def __init__(self, context: PanelContext) -> None:
+        super().__init__()
+        self._ctx = context
+        self.strategy: OptionStrategy | None = None
+        self.profile: PayoffProfile | None = None
+        self.grid: ScenarioGrid | None = None
+        self.error = ""
+        self._builder: list[StrategyLeg] = []
+        self._excluded: set[tuple[int, str, int]] = set()
+        self._tokens: set[int] = set()
+        self._first_expiry: date | None = None
+        self._watched_for: frozenset[int] = frozenset()
+        self._underlying_name = ""
+        self._refresh_timer = QTimer(self, objectName="payoff-refresh")
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_MS)
+        self._refresh_timer.timeout.connect(self.refresh)
+
+        # -- source and legs -----------------------------------------------------------------------
+        self.source = QComboBox()
+        self.source.addItems([POSITIONS, BUILDER])
+        self.underlying = QComboBox()
+        self.underlying.addItems(context.api.instruments.underlyings())
+        if "NIFTY" in context.api.instruments.underlyings():
+            self.underlying.setCurrentText("NIFTY")
+        self.legs = LegsModel(context, self._toggle_leg)
+        self.legs_view = QTableView()
+        self.legs_view.setModel(self.legs)
+        self.legs_view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.legs_view.setShowGrid(False)
+        self.legs_view.verticalHeader().setVisible(False)
+        self.legs_view.verticalHeader().setDefaultSectionSize(22)
+        self.legs_view.horizontalHeader().setStretchLastSection(False)
+        for column, width in enumerate((170, 34, 48, 70, 70, 52)):
+            self.legs_view.setColumnWidth(column, width)
+
+        self.expiry = QComboBox()
+        self.strike = QComboBox()
+        self.option_type = QComboBox()
+        self.option_type.addItems(["CE", "PE"])
+        self.side = QComboBox()
+        self.side.addItems(["BUY", "SELL"])
+        self.lots = QSpinBox()
+        self.lots.setRange(1, 1000)
+        self.add_button = QPushButton("Add leg")
+        self.remove_button = QPushButton("Remove")
+        self.clear_button = QPushButton("Clear")
+        self.copy_button = QPushButton("From positions")
+        self.copy_button.setToolTip("Start the builder from the open positions")
+        builder = QGridLayout()
+        builder.setContentsMargins(4, 4, 4, 4)
+        builder.addWidget(self.expiry, 0, 0, 1, 2)
+        builder.addWidget(self.strike, 0, 2)
+        builder.addWidget(self.option_type, 0, 3)
+        builder.addWidget(self.side, 1, 0)
+        builder.addWidget(self.lots, 1, 1)
+        builder.addWidget(self.add_button, 1, 2, 1, 2)
+        builder.addWidget(self.remove_button, 2, 0)
+        builder.addWidget(self.clear_button, 2, 1)
+        builder.addWidget(self.copy_button, 2, 2, 1, 2)
+        self.builder_box = QWidget()
+        self.builder_box.setLayout(builder)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.setSpacing(2)
+        source_bar = QHBoxLayout()
+        source_bar.setContentsMargins(4, 4, 4, 2)
+        source_bar.addWidget(self.source)
+        source_bar.addWidget(self.underlying, 1)
+        left_layout.addLayout(source_bar)
+        left_layout.addWidget(self.legs_view, 1)
+        left_layout.addWidget(self.builder_box)
+
+        # -- plot ------------------------------------------------------------------------------------
+        self.plot = pg.PlotWidget()
+        self._build_plot()
+
+        # -- sliders and figures ---------------------------------------------------------------------
+        self.days_slider = self._slider(0, 0)
+        self.spot_slider = self._slider(-round(10 / SPOT_STEP), round(10 / SPOT_STEP))
+        self.iv_slider = self._slider(-round(20 / IV_STEP), round(20 / IV_STEP))
+        self.days_label = QLabel()
+        self.spot_label = QLabel()
+        self.iv_label = QLabel()
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.clicked.connect(self.reset_sliders)
+        sliders = QHBoxLayout()
+        sliders.setContentsMargins(6, 2, 6, 2)
+        sliders.setSpacing(18)
+        for title, slider, label in (
+            ("Days forward", self.days_slider, self.days_label),
+            ("Spot shift", self.spot_slider, self.spot_label),
+            ("IV shift", self.iv_slider, self.iv_label),
+        ):
+            caption = QLabel(title)
+            caption.setObjectName("ticketInfo")
+            top = QHBoxLayout()
+            top.addWidget(caption)
+            top.addStretch(1)
+            top.addWidget(label)
+            group = QVBoxLayout()
+            group.setSpacing(0)
+            group.addLayout(top)
+            group.addWidget(slider)
+            sliders.addLayout(group, 1)
+        sliders.addWidget(self.reset_button, 0, Qt.AlignmentFlag.AlignBottom)
+
+        self.premium_label = QLabel()
+        self.max_profit_label = QLabel()
+        self.max_loss_label = QLabel()
+        self.breakeven_label = QLabel()
+        self.target_label = QLabel()
+        self.greeks_label = QLabel()
+        self.greeks_label.setObjectName("ticketInfo")
+        figures = QGridLayout()
+        figures.setContentsMargins(6, 2, 6, 2)
+        figures.setHorizontalSpacing(18)
+        figures.addWidget(self.premium_label, 0, 0)
+        figures.addWidget(self.max_profit_label, 0, 1)
+        figures.addWidget(self.max_loss_label, 0, 2)
+        figures.addWidget(self.breakeven_label, 0, 3)
+        figures.addWidget(self.target_label, 1, 0, 1, 2)
+        figures.addWidget(self.greeks_label, 1, 2, 1, 2)
+
+        self.spot_shifts = SCENARIO_SPOT_SHIFTS
+        self.iv_shifts = SCENARIO_IV_SHIFTS
+        self.scenarios = ScenarioModel(context, self.spot_shifts)
+        self.scenario_view = QTableView()
+        self.scenario_view.setModel(self.scenarios)
+        self.scenario_view.setShowGrid(False)
+        self.scenario_view.verticalHeader().setVisible(False)
+        self.scenario_view.verticalHeader().setDefaultSectionSize(21)
+        header = self.scenario_view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.scenario_view.setMinimumHeight(
+            header.sizeHint().height() + len(self.iv_shifts) * 21 + 4
+        )
+        self.scenario_caption = QLabel("Scenarios")
+        self.scenario_caption.setObjectName("ticketInfo")
+        self.scenario_caption.setContentsMargins(6, 4, 6, 2)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(2)
+        right_layout.addLayout(figures)
+        right_layout.addWidget(self.plot, 1)
+        right_layout.addLayout(sliders)
+        right_layout.addWidget(self.scenario_caption)
+        right_layout.addWidget(self.scenario_view)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([460, 900])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        self.source.currentTextChanged.connect(lambda _: self._source_changed())
+        self.underlying.currentTextChanged.connect(lambda _: self._underlying_changed())
+        self.expiry.currentIndexChanged.connect(lambda _: self._fill_strikes())
+        self.add_button.clicked.connect(self._add_from_controls)
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.clear_button.clicked.connect(self.clear_legs)
+        self.copy_button.clicked.connect(self.copy_positions)
+        for slider in (self.days_slider, self.spot_slider, self.iv_slider):
+            slider.valueChanged.connect(lambda _: self.redraw())
+        context.bridge.positions_changed.connect(lambda _: self._positions_changed())
+        context.bridge.quotes_changed.connect(self._on_quotes)
+        self._underlying_changed()
+
+    # -- building the plot once ------------------------------------------------------------------------
+
+    def _build_plot(self) -> None:
+        palette = self._ctx.theme.palette
+        dark = palette.name == "dark"
+        self.plot.setBackground("#101318" if dark else "#ffffff")
+        foreground = "#8d98a8" if dark else "#4a5261"
+        self._axis_colour = foreground
+        item = self.plot.getPlotItem()
+        item.showGrid(x=True, y=True, alpha=0.12)
+        for side in ("left", "bottom"):
+            axis = item.getAxis(side)
+            axis.setPen(foreground)
+            axis.setTextPen(foreground)
+            axis.enableAutoSIPrefix(False)
+        item.setLabel("left", "P&L ₹", color=foreground)
+        item.setMenuEnabled(False)
+        item.getViewBox().setDefaultPadding(0.08)  # room above the curve for the marker labels
+        self.legend = item.addLegend(offset=(10, 10), labelTextColor=foreground)
+
+        def faint(colour: QColor, alpha: int) -> QColor:
+            shade = QColor(colour)
+            shade.setAlpha(alpha)
+            return shade
+
+        self.profit_fill = pg.PlotDataItem(
+            pen=None, fillLevel=0.0, brush=pg.mkBrush(faint(palette.up, 46))
+        )
+        self.loss_fill = pg.PlotDataItem(
+            pen=None, fillLevel=0.0, brush=pg.mkBrush(faint(palette.down, 46))
+        )
+        item.addItem(self.profit_fill)
+        item.addItem(self.loss_fill)
+        self.zero_line = pg.InfiniteLine(
+            pos=0.0, angle=0, pen=pg.mkPen(foreground, width=1), movable=False
+        )
+        item.addItem(self.zero_line)
+        self.expiry_curve = item.plot(
+            pen=pg.mkPen(palette.buy, width=2), name="At expiry", antialias=True
+        )
+        self.target_curve = item.plot(
+            pen=pg.mkPen(palette.warning, width=2, style=Qt.PenStyle.DashLine),
+            name="T+0",
+            antialias=True,
+        )
+        label_options = {"position": 0.975, "color": foreground, "movable": False}
+        self.spot_line = pg.InfiniteLine(
+            angle=90,
+            pen=pg.mkPen(foreground, width=1, style=Qt.PenStyle.DotLine),
+            label="Spot {value:,.0f}",
+            labelOpts=label_options,
+        )
+        self.target_line = pg.InfiniteLine(
+            angle=90,
+            pen=pg.mkPen(palette.warning, width=1, style=Qt.PenStyle.DashDotLine),
+            label="Target {value:,.0f}",
+            labelOpts={**label_options, "position": 0.92, "color": palette.warning},
+        )
+        item.addItem(self.spot_line)
+        item.addItem(self.target_line)
+        self.breakeven_markers = pg.ScatterPlotItem(
+            size=9, symbol="d", pen=pg.mkPen(foreground), brush=pg.mkBrush(palette.warning)
+        )
+        item.addItem(self.breakeven_markers)
+        self.breakeven_texts = []
+        for _ in range(MAX_BREAKEVEN_LABELS):
+            text = pg.TextItem(color=foreground, anchor=(0.5, -0.4))
+            text.setVisible(False)
+            item.addItem(text)
+            self.breakeven_texts.append(text)
+
+    @staticmethod
+    def _slider(low: int, high: int) -> QSlider:
+        slider = QSlider(Qt.Orientation.Horizontal)
+        slider.setRange(low, high)
+        slider.setValue(0)
+        return slider
+
+    # -- sources and legs ---------------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        return self.source.currentText()
+
+    def _source_changed(self) -> None:
+        self.builder_box.setVisible(self.mode == BUILDER)
+        self._excluded.clear()
+        self.refresh()
+
+    def _underlying_changed(self) -> None:
+        registry = self._ctx.api.instruments
+        underlying = self.underlying.currentText()
+        self.expiry.blockSignals(True)
+        self.expiry.clear()
+        for expiry in registry.expiries(underlying):
+            if registry.chain(underlying, expiry):
+                self.expiry.addItem(f"{expiry:%d %b %Y}", expiry)
+        self.expiry.blockSignals(False)
+        self._fill_strikes()
+        if any(leg.instrument.underlying != underlying for leg in self._builder):
+            self._builder.clear()  # a builder strategy is on one underlying
+        self._excluded.clear()
+        self._source_changed()
+
+    def _fill_strikes(self) -> None:
+        registry = self._ctx.api.instruments
+        expiry = self.expiry.currentData()
+        self.strike.clear()
+        if expiry is None:
+            return
+        underlying = self.underlying.currentText()
+        rows = registry.chain(underlying, expiry)
+        for strike, _call, _put in rows:
+            self.strike.addItem(f"{strike / 100:,.0f}", strike)
+        spot = self._ctx.api.underlying_price(underlying)
+        if spot is not None and rows:
+            nearest = min(range(len(rows)), key=lambda i: abs(rows[i][0] - spot * 100))
+            self.strike.setCurrentIndex(nearest)
+
+    def _add_from_controls(self) -> None:
+        expiry, strike = self.expiry.currentData(), self.strike.currentData()
+        if expiry is None or strike is None:
+            return
+        kind = InstrumentType(self.option_type.currentText())
+        for row_strike, call, put in self._ctx.api.instruments.chain(
+            self.underlying.currentText(), expiry
+        ):
+            instrument = call if kind is InstrumentType.CE else put
+            if row_strike == strike and instrument is not None:
+                self.add_leg(instrument, Side(self.side.currentText()), self.lots.value())
+                return
+
+    def add_leg(
+        self,
+        instrument: Instrument,
+        side: Side | str,
+        lots: int = 1,
+        price: Decimal | None = None,
+    ) -> StrategyLeg | None:
+        """Add a hypothetical leg (at the price it would fill at now unless ``price``) to the
+        builder and show the builder; None (with the reason shown) if it has no price."""
+        try:
+            leg = self._ctx.api.strategy_leg(instrument.token, side, lots, price=price)
+        except ValueError as error:
+            self._show_error(str(error))
+            return None
+        if self._builder and self._builder[0].instrument.underlying != instrument.underlying:
+            self._builder.clear()
+        self._builder.append(leg)
+        self._show_builder(instrument.underlying)
+        return leg
+
+    def set_legs(self, legs: Sequence[StrategyLeg]) -> None:
+        """Replace the builder's legs (one underlying) and show them."""
+        self._builder = list(legs)
+        if legs:
+            self._show_builder(legs[0].instrument.underlying)
+        else:
+            self.refresh()
+
+    def _show_builder(self, underlying: str) -> None:
+        for widget in (self.source, self.underlying):
+            widget.blockSignals(True)
+        self.source.setCurrentText(BUILDER)
+        changed = self.underlying.currentText() != underlying
+        self.underlying.setCurrentText(underlying)
+        for widget in (self.source, self.underlying):
+            widget.blockSignals(False)
+        if changed:
+            self._underlying_changed()
+        else:
+            self._source_changed()
+
+    def remove_selected(self) -> None:
+        keys = {
+            self.legs.row_at(index.row()).key
+            for index in self.legs_view.selectionModel().selectedRows()
+        }
+        if self.mode != BUILDER or not keys:
+            return
+        self._builder = [
+            leg for n, leg in enumerate(self._builder) if _builder_key(leg, n) not in keys
+        ]
+        self._excluded.clear()
+        self.refresh()
+
+    def clear_legs(self) -> None:
+        self._builder.clear()
+        self._excluded.clear()
+        self.refresh()
+
+    def copy_positions(self) -> None:
+        legs = self._ctx.api.position_legs(self.underlying.currentText())
+        self._builder = [
+            StrategyLeg(leg.instrument, leg.quantity, leg.price)
+            for leg in legs
+            if _position_key(leg) not in self._excluded
+        ]
+        self._show_builder(self.underlying.currentText())
+
+    def _toggle_leg(self, key: tuple[int, str, int], included: bool) -> None:
+        if included:
+            self._excluded.discard(key)
+        else:
+            self._excluded.add(key)
+        self.refresh()
+
+    def current_legs(self) -> list[tuple[tuple[int, str, int], StrategyLeg]]:
+        """(key, leg) of the source's legs, included or not."""
+        if self.mode == BUILDER:
+            return [(_builder_key(leg, n), leg) for n, leg in enumerate(self._builder)]
+        legs = self._ctx.api.position_legs(self.underlying.currentText())
+        return [(_position_key(leg), leg) for leg in legs]
+
+    def _positions_changed(self) -> None:
+        if self.mode == POSITIONS:
+            self.refresh()
+
+    def _on_quotes(self, tokens: set[int]) -> None:
+        if self._tokens & tokens and not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    # -- pricing and drawing -------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Reprice the included legs against the market (one engine call), then redraw."""
+        self._refresh_timer.stop()
+        legs = self.current_legs()
+        included = [leg for key, leg in legs if key not in self._excluded]
+        self.strategy = None
+        self.error = ""
+        if self._underlying_name != self.underlying.currentText():
+            self._underlying_name = self.underlying.currentText()
+            self.plot.getPlotItem().setLabel(
+                "bottom", self._underlying_name, color=self._axis_colour
+            )
+        if included:
+            try:
+                self.strategy = self._ctx.api.option_strategy(included)
+            except (ValueError, LookupError) as error:
+                self.error = str(error)
+        self._update_legs(legs)
+        self._tokens = self._watched(included)
+        expiries = [leg.instrument.expiry for leg in included if leg.instrument.expiry]
+        self._first_expiry = min(expiries) if expiries else None
+        self.redraw()
+
+    def _update_legs(self, legs: list[tuple[tuple[int, str, int], StrategyLeg]]) -> None:
+        api = self._ctx.api
+        ivs: dict[int, float] = {}
+        if self.strategy is not None:
+            included = [leg for key, leg in legs if key not in self._excluded]
+            for leg, priced in zip(included, self.strategy.legs, strict=True):
+                if math.isfinite(priced.iv):
+                    ivs[leg.instrument.token] = priced.iv
+        rows = []
+        for key, leg in legs:
+            tick = api.quote(leg.instrument.token)
+            rows.append(
+                LegRow(
+                    key,
+                    leg,
+                    key not in self._excluded,
+                    ivs.get(leg.instrument.token),
+                    None if tick is None or not tick.ltp else Decimal(tick.ltp) / 100,
+                )
+            )
+        self.legs.set_rows(rows)
+
+    def _watched(self, legs: Sequence[StrategyLeg]) -> set[int]:
+        """Quotes that reprice these legs: theirs, their chains' and the underlying's; worked
+        out again only when the legs change."""
+        held = frozenset(leg.instrument.token for leg in legs)
+        if held == self._watched_for:
+            return self._tokens
+        self._watched_for = held
+        registry = self._ctx.api.instruments
+        tokens: set[int] = set()
+        for leg in legs:
+            instrument = leg.instrument
+            tokens.add(instrument.token)
+            if instrument.is_option and instrument.expiry is not None:
+                tokens.update(
+                    i.token
+                    for i in registry.search(
+                        underlying=instrument.underlying, expiry=instrument.expiry, limit=10_000
+                    )
+                )
+        if legs:
+            underlying = legs[0].instrument.underlying
+            tokens.update(
+                i.token
+                for i in registry.search(underlying=underlying, limit=10_000)
+                if not i.is_derivative
+            )
+        return tokens
+
+    @property
+    def days_forward(self) -> float:
+        return self.days_slider.value() / DAY_STEPS
+
+    @property
+    def spot_shift(self) -> float:
+        return self.spot_slider.value() * SPOT_STEP
+
+    @property
+    def iv_shift(self) -> float:
+        return self.iv_slider.value() * IV_STEP
+
+    def set_days_forward(self, days: float) -> None:
+        self.days_slider.setValue(round(days * DAY_STEPS))
+
+    def set_spot_shift(self, percent: float) -> None:
+        self.spot_slider.setValue(round(percent / SPOT_STEP))
+
+    def set_iv_shift(self, points: float) -> None:
+        self.iv_slider.setValue(round(points / IV_STEP))
+
+    def reset_sliders(self) -> None:
+        for slider in (self.days_slider, self.spot_slider, self.iv_slider):
+            slider.blockSignals(True)
+            slider.setValue(0)
+            slider.blockSignals(False)
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Curves, markers, figures and scenarios from the priced legs and the sliders."""
+        strategy = self.strategy
+        if strategy is None:
+            self.profile = self.grid = None
+            self._clear_plot()
+            return
+        days_to_expiry = strategy.expiry_years * 365
+        self.days_slider.blockSignals(True)
+        self.days_slider.setMaximum(max(0, math.ceil(days_to_expiry * DAY_STEPS)))
+        self.days_slider.blockSignals(False)
+        days = min(self.days_forward, days_to_expiry)
+        profile = strategy.payoff(
+            days_forward=days, spot_shift=self.spot_shift, iv_shift=self.iv_shift
+        )
+        grid = strategy.scenarios(
+            days_forward=days, spot_shifts=self.spot_shifts, iv_shifts=self.iv_shifts
+        )
+        self.profile, self.grid = profile, grid
+        self._draw(profile)
+        self._show_figures(profile)
+        self.scenarios.set_rows(
+            [
+                (float(shift), tuple(float(v) for v in row))
+                for shift, row in zip(grid.iv_shifts, grid.pnl, strict=True)
+            ]
+        )
+        self.scenario_caption.setText(
+            f"Scenarios at T+{_days(profile.days_forward)}: P&L ₹ by IV shift (rows) and spot "
+            f"move (columns), spot {number(profile.spot, signed=False)}"
+        )
+
+    def _draw(self, profile: PayoffProfile) -> None:
+        spots = profile.spots
+        self.expiry_curve.setData(spots, profile.at_expiry)
+        self.target_curve.setData(spots, profile.at_target)
+        self.profit_fill.setData(spots, np.maximum(profile.at_expiry, 0.0))
+        self.loss_fill.setData(spots, np.minimum(profile.at_expiry, 0.0))
+        self.legend.getLabel(self.target_curve).setText(
+            f"T+{_days(profile.days_forward)}"
+            + (f", IV {profile.iv_shift:+g} pts" if profile.iv_shift else "")
+        )
+        self.spot_line.setVisible(True)
+        self.spot_line.setValue(profile.spot)
+        # Visible first: a hidden line's label ignores the move.
+        self.target_line.setVisible(bool(profile.spot_shift))
+        self.target_line.setValue(profile.target_spot)
+        shown = [x for x in profile.breakevens if spots[0] <= x <= spots[-1]]
+        self.breakeven_markers.setData(shown, [0.0] * len(shown))
+        for n, text in enumerate(self.breakeven_texts):
+            if n < len(shown):
+                text.setText(f"{shown[n]:,.0f}")
+                text.setPos(shown[n], 0.0)
+            text.setVisible(n < len(shown))
+        self.plot.getPlotItem().getViewBox().enableAutoRange()
+
+    def _clear_plot(self) -> None:
+        for item in (self.expiry_curve, self.target_curve, self.profit_fill, self.loss_fill):
+            item.setData([], [])
+        self.breakeven_markers.setData([], [])
+        for text in self.breakeven_texts:
+            text.setVisible(False)
+        self.spot_line.setVisible(False)
+        self.target_line.setVisible(False)
+        self.scenarios.set_rows([])
+        for label in (
+            self.premium_label,
+            self.max_profit_label,
+            self.max_loss_label,
+            self.breakeven_label,
+            self.greeks_label,
+        ):
+            label.setText("")
+        self.target_label.setText(self.error or "Add legs or pick an underlying with positions")
+
+    def _show_error(self, text: str) -> None:
+        self.error = text
+        self.target_label.setText(text)
+
+    def _show_figures(self, profile: PayoffProfile) -> None:
+        palette = self._ctx.theme.palette
+        credit = profile.net_premium
+        self.premium_label.setText(
+            f"Net {'credit' if credit >= 0 else 'debit'} ₹ {number(abs(credit), signed=False)}"
+        )
+        self.max_profit_label.setText(
+            "Max profit: Unlimited"
+            if profile.unlimited_profit
+            else f"Max profit ₹ {number(profile.max_profit)}"
+        )
+        self.max_loss_label.setText(
+            "Max loss: Unlimited"
+            if profile.unlimited_loss
+            else f"Max loss ₹ {number(profile.max_loss)}"
+        )
+        self.max_profit_label.setStyleSheet(f"color: {palette.up.name()}")
+        self.max_loss_label.setStyleSheet(f"color: {palette.down.name()}")
+        self.breakeven_label.setText(
+            "Breakevens "
+            + (", ".join(f"{x:,.2f}" for x in profile.breakevens) if profile.breakevens else "none")
+        )
+        when = f"T+{_days(profile.days_forward)}"
+        self.target_label.setText(
+            f"At {number(profile.target_spot, signed=False)} ({profile.spot_shift:+.1f}%): "
+            f"{when} ₹ {number(profile.target_pnl)}, expiry ₹ {number(profile.target_expiry_pnl)}"
+            f"   ·   now ₹ {number(profile.pnl_now)}"
+        )
+        self.greeks_label.setText(
+            f"Δ {number(profile.delta)}   Γ {gamma_text(profile.gamma)}   "
+            f"Θ ₹ {number(profile.theta)}/day   Vega ₹ {number(profile.vega)}/pt   "
+            f"expiry in {_days(profile.days_to_expiry)}"
+        )
+        self.days_label.setText(f"T+{_days(profile.days_forward)}{self._target_date(profile)}")
+        self.spot_label.setText(f"{profile.spot_shift:+.1f}%")
+        self.iv_label.setText(f"{profile.iv_shift:+.1f} pts")
+
+    def _target_date(self, profile: PayoffProfile) -> str:
+        """' (27 Nov)': the target day, counted back from the first expiry's 15:30 close."""
+        if self._first_expiry is None:
+            return ""
+        close = datetime.combine(self._first_expiry, EXPIRY_CLOSE, tzinfo=IST)
+        target = close - timedelta(days=profile.days_to_expiry - profile.days_forward)
+        return f" ({target:%d %b})"
+
+
+def _days(days: float) -> str:
+    """'0', '5.5h', '3d', '2.25d'."""
+    if days <= 0:
+        return "0"
+    if days < 1:
+        return f"{days * 24:.1f}h"
+    return f"{days:.2f}".rstrip("0").rstrip(".") + "d"
+
+
+def _shift(value: float, unit: str) -> str:
+    return f"{value:+g}{unit}" if value else f"0{unit}"
+
+
+def _builder_key(leg: StrategyLeg, n: int) -> tuple[int, str, int]:
+    return (leg.instrument.token, "", n)
+
+
+def _position_key(leg: StrategyLeg) -> tuple[int, str, int]:
+    return (leg.instrument.token, leg.product.value if leg.product else "", 0)
