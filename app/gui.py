@@ -13,6 +13,7 @@ import platformdirs
 
 from app.crash import CrashHandler
 from app.logging_setup import log_dir
+from engine.api import ConnectionChanged
 from engine.runtime import Engine, EngineConfig
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,38 @@ async def run_window(
     loop = asyncio.get_running_loop()
     if crash is not None:
         loop.set_exception_handler(crash.loop_exception)
-    engine = Engine.build(config)
+    kite_link, instruments = None, []
+    if config.market_feed == "kite":
+        from app.main import gui_login, prepare_kite
+        from engine.brokers.kite.session import LoginError
+        from engine.credentials import CredentialsUnavailable
+
+        while kite_link is None:
+            try:
+                kite_link, instruments = await prepare_kite(profile, login=gui_login)
+            except (LoginError, CredentialsUnavailable) as problem:
+                # Keys missing or refused: the trader fixes them in Settings -> Brokers, or quits.
+                if not await broker_settings_until_closed(profile, str(problem)):
+                    return 2
+    engine = Engine.build(config, kite=kite_link, instruments=instruments)
     layouts = LayoutStore(settings_path(profile))
     if reset_layout:
         layouts.forget_current()
     closed = asyncio.Event()
     theme = str(layouts.value("theme", "dark"))
+    login_windows: list[object] = []  # strong references while they are open
+
+    def on_connection(event: ConnectionChanged) -> None:
+        if event.component == "broker" and event.state == "login required" and engine.kite:
+            from app.main import kite_login_window
+
+            window_, _done = kite_login_window(engine.kite.session, event.detail)
+            login_windows.append(window_)
+
+    engine.api.subscribe(ConnectionChanged, on_connection)
     window = MainWindow(
         engine.api,
+        open_broker_settings=lambda: open_broker_settings(profile, engine),
         layouts=layouts,
         broker="Paper" if config.broker == "paper" else config.broker,
         session_state=lambda: session_text(engine),
@@ -82,6 +107,59 @@ async def run_window(
         await engine.stop()
         log.info("workstation closed cleanly")
     return 0
+
+
+_open_pages: list[object] = []
+
+
+def open_broker_settings(profile: str, engine: Engine | None = None, reason: str = "") -> object:
+    """Settings -> Brokers, non-modal; Test checks the keys (and the session, if one is live)."""
+    from app.main import check_kite_keys
+    from engine.credentials import CredentialStore
+    from ui.panels.broker_settings import BrokerSettingsPage
+
+    store = CredentialStore(profile)
+    page = BrokerSettingsPage(store)
+    if reason:
+        page.setWindowTitle(f"Brokers — {reason}")
+
+    def test() -> None:
+        session = engine.kite.session if engine is not None and engine.kite else None
+
+        async def run() -> None:
+            ok, text = await check_kite_keys(store, session)
+            page.show_result(ok, text)
+
+        task = asyncio.get_running_loop().create_task(run(), name="broker-test")
+        _open_pages.append(task)
+        task.add_done_callback(_open_pages.remove)
+
+    page.test_requested.connect(test)
+    page.destroyed.connect(lambda: _open_pages.remove(page) if page in _open_pages else None)
+    _open_pages.append(page)
+    page.show()
+    return page
+
+
+async def broker_settings_until_closed(profile: str, reason: str) -> bool:
+    """Show the broker settings with why they are needed; True if the trader saved keys."""
+    from PySide6.QtCore import QEvent, QObject
+
+    page = open_broker_settings(profile, reason=reason)
+    loop = asyncio.get_running_loop()
+    closed: asyncio.Future[bool] = loop.create_future()
+    saved = [False]
+    page.saved.connect(lambda: saved.__setitem__(0, True))  # type: ignore[attr-defined]
+
+    class CloseWatcher(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Close and not closed.done():
+                closed.set_result(saved[0])
+            return False
+
+    watcher = CloseWatcher()
+    page.installEventFilter(watcher)  # type: ignore[attr-defined]
+    return await closed
 
 
 def freeze_startup_objects() -> None:

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return headless_main(config, args.duration, demo=args.demo)
     from app.gui import run_gui
 
-    return run_gui(config)
+    return run_gui(config, profile=args.profile, reset_layout=args.reset_layout)
 
 
 # -- Kite ----------------------------------------------------------------------------------------

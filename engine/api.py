@@ -487,6 +487,21 @@ class EngineApi:
     def subscribe_all(self, handler: Callable[[object], None]) -> Callable[[], None]:
         return self._bus.subscribe_all(handler)
 
+    # -- market data subscriptions -------------------------------------------------------------------
+
+    market_data_watcher: Callable[[list[int], bool], None] | None = None
+    """Set by the runtime when the feed streams only what is asked for (Kite): called with the
+    tokens and True to stream them, False to stop. The simulated market streams everything."""
+
+    def watch(self, tokens: Iterable[int]) -> None:
+        """Stream these instruments (panels call this for what they show)."""
+        if self.market_data_watcher is not None:
+            self.market_data_watcher([int(t) for t in tokens], True)
+
+    def unwatch(self, tokens: Iterable[int]) -> None:
+        if self.market_data_watcher is not None:
+            self.market_data_watcher([int(t) for t in tokens], False)
+
     # -- options analytics -------------------------------------------------------------------------
     #
     # Analytics are as of the quotes they are solved from: ``now`` defaults to the newest quote

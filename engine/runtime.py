@@ -143,6 +143,8 @@ class Engine:
             instruments=registry,
             risk=risk,
         )
+        if kite is not None:
+            self.api.market_data_watcher = self._kite_watch
         self.ticks_seen = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
@@ -305,6 +307,13 @@ class Engine:
         self.ticks_seen += 1
         self.quotes.update(tick)
         self.bus.publish(tick)
+
+    def _kite_watch(self, tokens: list[int], stream: bool) -> None:
+        """Ask the Kite link to stream (or stop) these tokens, from a Qt slot or engine code."""
+        if self.kite is None or not tokens:
+            return
+        action = self.kite.watch(tokens) if stream else self.kite.unwatch(tokens)
+        self.spawn(action, "kite-watch" if stream else "kite-unwatch")
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Start a background task and keep a strong reference until it ends."""

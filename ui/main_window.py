@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         session_state: Callable[[], str] = lambda: "",
         theme: str = "dark",
         on_close: Callable[[], None] | None = None,
+        open_broker_settings: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self._layouts = layouts
         self._session_state = session_state
         self._on_close = on_close
+        self._open_broker_settings = open_broker_settings
         self._broker = broker
         self.theme = ThemeHolder(theme)
         self.bridge = EngineBridge(api, self)
@@ -287,6 +289,9 @@ class MainWindow(QMainWindow):
             group.addAction(action)
             themes.addAction(action)
         view.addAction(self._action("Reset layout", self.reset_layout, "Ctrl+Shift+L"))
+        if self._open_broker_settings is not None:
+            settings = menu.addMenu("&Settings")
+            settings.addAction(self._action("Brokers…", self._open_broker_settings))
         self.workspace_menu = menu.addMenu("&Workspace")
         self.workspace_menu.aboutToShow.connect(self._fill_workspace_menu)
         self._fill_workspace_menu()

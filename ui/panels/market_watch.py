@@ -80,6 +80,7 @@ class QuoteModel(RowTableModel[Instrument]):
             tick = self._ctx.api.quote(instrument.token)
             if tick is not None:
                 self._last_ltp.setdefault(instrument.token, tick.ltp)
+        self._ctx.api.watch(i.token for i in rows)  # a live feed streams only what is shown
         super().set_rows(rows)
 
     def on_quotes(self, tokens: set[int]) -> None:

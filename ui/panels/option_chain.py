@@ -411,6 +411,7 @@ class OptionChainPanel(QWidget):
         self._tokens = {i.token for r in rows for i in (r.call, r.put) if i is not None}
         if self.model.underlying_token is not None:
             self._tokens.add(self.model.underlying_token)
+        self._ctx.api.watch(self._tokens)  # a live feed streams only what is shown
         self._refresh_analytics()
         self._refresh_atm(force=True)
 

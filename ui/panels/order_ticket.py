@@ -140,6 +140,7 @@ class OrderTicket(QDialog):
 
     def set_instrument(self, instrument: Instrument, price: Decimal | None = None) -> None:
         self.instrument = instrument
+        self._ctx.api.watch([instrument.token])
         self.instrument_label.setText(str(instrument))
         tick = Decimal(instrument.tick_size) / 100
         for box in (self.price, self.trigger):

@@ -258,7 +258,10 @@ class PositionsPanel(QWidget):
                 snapshots, key=lambda p: (p.net_quantity == 0, p.instrument.tradingsymbol)
             )
         ]
-        self._tokens = {p.instrument.token for p in snapshots}
+        tokens = {p.instrument.token for p in snapshots}
+        if tokens - self._tokens:
+            self._ctx.api.watch(tokens - self._tokens)  # held instruments must keep streaming
+        self._tokens = tokens
         out: list[PositionLine] = []
         if grouping == "None":
             out = positions
