@@ -46,11 +46,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="headless: seconds to run before printing the summary",
     )
     parser.add_argument("--demo", action="store_true", help="headless: run the demo strategy")
-    parser.add_argument(
+    hours = parser.add_mutually_exclusive_group()
+    hours.add_argument(
         "--always-open",
-        action="store_true",
-        help="keep the simulated market open outside NSE hours",
+        dest="nse_hours",
+        action="store_false",
+        help="the simulated market trades whenever the desk runs (the default)",
     )
+    hours.add_argument(
+        "--nse-hours",
+        dest="nse_hours",
+        action="store_true",
+        help="the simulated market follows NSE's sessions and holidays: closed is closed",
+    )
+    parser.set_defaults(nse_hours=False)
     parser.add_argument("--seed", type=int, default=7, help="seed of the simulated market")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="paper venue latency")
     parser.add_argument(
@@ -70,13 +79,16 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         raise SystemExit(f"dalaldesk: broker {args.broker!r} is not available in this build yet")
     if args.broker == "kite" and args.feed == "simulated":
         raise SystemExit("dalaldesk: the Kite broker trades on Kite's own prices (--feed kite)")
+    # A live feed has the exchange's own hours; the simulated market trades whenever the desk runs
+    # unless the trader asks for NSE's timetable.
+    always_open = not args.nse_hours and args.broker == "paper" and args.feed != "kite"
     return EngineConfig(
         broker=args.broker,
         feed=args.feed,
         db_url=args.db,
-        market=SimulatedMarketConfig(seed=args.seed, always_open=args.always_open),
+        market=SimulatedMarketConfig(seed=args.seed, always_open=always_open),
         paper=PaperConfig(latency_ms=args.latency_ms),
-        always_open=args.always_open,
+        always_open=always_open,
     )
 
 

@@ -94,6 +94,12 @@ def test_command_line_when_given_profile_db_and_reset_layout_reads_them() -> Non
     assert config.db_url == "sqlite:////tmp/x.db" and config.always_open
 
 
+def test_command_line_when_nothing_said_keeps_the_simulated_market_open_unless_nse_hours() -> None:
+    assert engine_config(parse_args([])).always_open
+    config = engine_config(parse_args(["--nse-hours"]))
+    assert not config.always_open and not config.market.always_open
+
+
 def test_command_line_when_a_broker_not_built_yet_is_asked_says_so() -> None:
     with pytest.raises(SystemExit, match="broker 'xts' is not available"):
         engine_config(parse_args(["--broker", "xts"]))
