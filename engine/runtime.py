@@ -225,6 +225,7 @@ class Engine:
         margin = MarginEstimator(
             instruments=registry.find, quotes=quotes, spot=spot, clock=clock, params=config.margin
         )
+        margin.prime(registry)  # every contract's risk array now, so no order waits for one
         gate = OrderGate(
             registry.find,
             lambda: clock.now().date(),
@@ -366,7 +367,7 @@ class Engine:
             now = loop.time()
             if now >= next_refresh and self.risk.margin is not None:
                 next_refresh = now + refresh
-                self.risk.margin.refresh()
+                self.risk.margin.refresh(self.registry)
             if now >= next_var:
                 next_var = now + var_every
                 await self.update_var()

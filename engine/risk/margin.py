@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time
 
@@ -31,6 +31,7 @@ from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.orders import Product
 from engine.marketdata.quotes import QuoteCache
 from engine.options import black76
+from engine.options import implied_vol as implied_vol_array
 from engine.risk.limits import MarginParameters
 from engine.risk.price_rules import INDEX_UNDERLYINGS
 
@@ -171,10 +172,74 @@ class MarginEstimator:
 
     # -- off the order path ----------------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Recompute the risk arrays of everything held at today's prices; rebuild the books."""
+    def prime(self, instruments: Iterable[Instrument]) -> int:
+        """Compute the risk arrays of many derivatives in one vectorised pass.
+
+        Run off the order path (start-up, periodic refresh) so the gate only looks arrays up: one
+        option priced alone over the 16 scenarios costs about half a millisecond, a whole
+        3,000-contract universe priced together a few milliseconds.
+        """
+        derivatives = [i for i in instruments if i.is_derivative]
+        for future in (i for i in derivatives if not i.is_option):
+            self._arrays[future.token] = self._compute(future)
+        options = [i for i in derivatives if i.is_option]
+        if not options:
+            return len(derivatives)
+        p = self.params
+        now_ns = self._clock.time_ns()
+        now = self._clock.now()
+        years = np.array([years_to_expiry(i, now) for i in options])
+        strike = np.array([(i.strike or 0) / 100 for i in options])
+        own = np.array([self._price_rupees(i) for i in options])
+        spot_of: dict[str, float] = {}
+        for i in options:
+            if i.underlying not in spot_of:
+                spot_of[i.underlying] = (self._spot(i.underlying) or 0) / 100
+        spot = np.array([spot_of[i.underlying] for i in options])
+        spot = np.where(spot > 0, spot, strike)
+        is_call = np.array([i.instrument_type is InstrumentType.CE for i in options])
+        is_index = np.array([i.underlying in self._index for i in options])
+        forward = spot * np.exp(p.rate * years)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vol = implied_vol_array(own, forward, strike, years, p.rate, is_call)
+        vol = np.where(np.isfinite(vol), vol, p.fallback_vol)
+        vol_floor = np.where(is_index, p.index_vol_scan_min, p.stock_vol_scan_min)
+        vol_scan = np.maximum(vol_floor, p.vol_scan_share * vol)
+        psr = np.where(is_index, p.index_price_scan_pct, p.stock_price_scan_pct)
+        elm = np.where(is_index, p.index_elm_pct, p.stock_elm_pct)
+        scan = spot * psr / 100
+        moves = np.array([*_MOVES, p.extreme_move_multiple, -p.extreme_move_multiple])
+        shifts = np.array([*_VOLS, 0, 0])
+        scenario_years = np.maximum(years - 1 / 365, 0.0)
+        scenario_forward = (spot[:, None] + moves * scan[:, None]) * np.exp(
+            p.rate * scenario_years
+        )[:, None]
+        values = black76.price(
+            np.maximum(scenario_forward, 1e-6),
+            strike[:, None],
+            scenario_years[:, None],
+            p.rate,
+            np.maximum(vol[:, None] + shifts * vol_scan[:, None], 1e-4),
+            is_call[:, None],
+        )
+        value_now = np.where(
+            own > 0, own, black76.price(forward, strike, years, p.rate, vol, is_call)
+        )
+        losses = value_now[:, None] - values
+        losses[:, -2:] *= p.extreme_move_cover
+        for row, instrument in enumerate(options):
+            self._arrays[instrument.token] = RiskArray(
+                losses[row].tolist(), float(value_now[row]), float(spot[row]),
+                float(elm[row]), True, now_ns,
+            )  # fmt: skip
+        return len(derivatives)
+
+    def refresh(self, universe: Iterable[Instrument] = ()) -> None:
+        """Recompute the risk arrays at today's prices (``universe`` all at once); rebuild the
+        books."""
         quantities = dict(self._quantity)
         self._arrays.clear()
+        self.prime(universe)
         self._books.clear()
         self._quantity.clear()
         self.total = 0.0

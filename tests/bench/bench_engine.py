@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from engine.domain.events import OrderEvent, OrderStatusChanged
 from engine.domain.orders import OrderStatus, OrderType, Product, Side
 from engine.domain.ticks import Tick
 from engine.marketdata.simulated import SimulatedMarketConfig
+from engine.risk.limits import RiskLimits, RiskSettings
 from engine.runtime import Engine, EngineConfig
 
 
@@ -46,7 +48,26 @@ def build_engine(db: Path) -> Engine:
         extra_expiries=2,
         ticks_per_second=200_000,
     )
-    return Engine.build(EngineConfig(db_url=f"sqlite:///{db}", market=market, always_open=True))
+    # Every risk check stays on; only the policy limits a benchmark would trip are opened up:
+    # the 10 orders/s SEBI throttle (orders here come far faster), open-order and position counts,
+    # and a capital large enough for the margin check to pass.
+    risk = RiskSettings(
+        RiskLimits(
+            capital=Decimal(10**10),
+            max_orders_per_second=None,
+            max_orders_per_minute=None,
+            max_open_orders=None,
+            max_position_lots=None,
+            max_underlying_lots=None,
+            max_concentration_pct=None,
+            daily_loss_limit=None,
+            underlying_move_pct=None,
+            max_rejections=None,
+        )
+    )
+    return Engine.build(
+        EngineConfig(db_url=f"sqlite:///{db}", market=market, always_open=True, risk=risk)
+    )
 
 
 def make_tape(engine: Engine, ticks: int) -> list[Tick]:
@@ -130,6 +151,9 @@ def tick_to_ack_latency(
             source="strategy:bench",
         )
         state["order"] = outcome.order_id
+        if not outcome:  # denied (a duplicate price, say): try again on a later tick
+            state["armed"] = True
+            state["awaiting_venue"] = False
 
     def venue_sink(event: OrderEvent) -> None:
         if (
