@@ -24,7 +24,7 @@ from engine.brokers.paper.venue import PaperVenue
 from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
-from engine.core.clock import Clock, LiveClock
+from engine.core.clock import Clock, LiveClock, ist_today
 from engine.domain.events import EngineMessage, Severity, VarReport
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
@@ -228,7 +228,7 @@ class Engine:
         margin.prime(registry)  # every contract's risk array now, so no order waits for one
         gate = OrderGate(
             registry.find,
-            lambda: clock.now().date(),
+            ist_today(clock),
             settings=config.risk,
             account=config.account,
             clock=clock,

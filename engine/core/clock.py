@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -63,3 +64,20 @@ def ist_date_of(ns: int) -> datetime:
 
 
 ONE_DAY = timedelta(days=1)
+
+
+_IST_OFFSET_NS = 19_800 * 10**9  # +05:30, and India has no daylight saving
+_DAY_NS = 86_400 * 10**9
+
+
+def ist_today(clock: Clock) -> Callable[[], date]:
+    """A cheap 'today in IST' for hot paths: builds a datetime only when the day changes."""
+    cache: list[object] = [None, None]
+
+    def today() -> date:
+        day = (clock.time_ns() + _IST_OFFSET_NS) // _DAY_NS
+        if cache[0] != day:
+            cache[0], cache[1] = day, clock.now().date()
+        return cache[1]  # type: ignore[return-value]
+
+    return today

@@ -120,3 +120,13 @@ def test_rupee_formatting_when_large_uses_indian_grouping() -> None:
     assert format_rupees(-5) == "-0.05"
     assert rupees_text(10) == "0.10"
     assert round_paisa(Decimal("0.195")) == Decimal("0.20")
+
+
+def test_ist_today_when_the_clock_crosses_midnight_ist_changes_day() -> None:
+    from engine.core.clock import ist_today
+
+    clock = TestClock(datetime(2026, 11, 23, 23, 59, 59, tzinfo=IST))
+    today = ist_today(clock)
+    assert today() == datetime(2026, 11, 23).date()
+    clock.advance(2)
+    assert today() == datetime(2026, 11, 24).date()
