@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -127,6 +127,6 @@ def test_ist_today_when_the_clock_crosses_midnight_ist_changes_day() -> None:
 
     clock = TestClock(datetime(2026, 11, 23, 23, 59, 59, tzinfo=IST))
     today = ist_today(clock)
-    assert today() == datetime(2026, 11, 23).date()
+    assert today() == date(2026, 11, 23)
     clock.advance(2)
-    assert today() == datetime(2026, 11, 24).date()
+    assert today() == date(2026, 11, 24)
