@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
 
-from engine.core.clock import Clock, ist_date_of
+from engine.core.clock import Clock, ist_date_of, ist_today
 from engine.domain.events import OrderFilled, OrderStatusChanged, TradingState
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
-from engine.domain.orders import OrderStatus
+from engine.domain.orders import OrderStatus, Product
 from engine.domain.positions import PositionBook
 from engine.domain.ticks import Tick
 from engine.domain.values import ZERO, to_rupees
@@ -95,6 +95,9 @@ class CircuitBreakers:
         self.mtm = ZERO
         self.tripped: set[str] = set()
         self._held: set[int] = set()
+        self._contributions: dict[int, int] = {}
+        self._contribution_total = 0
+        self._today = ist_today(clock)
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -115,7 +118,7 @@ class CircuitBreakers:
         if underlying is not None:
             self._check_move(underlying, tick.ltp)
         if token in self._held:
-            self._evaluate()
+            self._evaluate(token)
 
     def on_fill(self, fill: OrderFilled) -> None:
         self._roll_day()
@@ -156,11 +159,19 @@ class CircuitBreakers:
     def day_mtm(self) -> Decimal:
         """The day's P&L after charges: overnight positions from the previous close, today's
         trades from their prices, every open quantity at the last price."""
+        self._contributions = {token: self._contribution(token) for token in self._held}
+        self._contribution_total = sum(self._contributions.values())
+        return to_rupees(self._contribution_total) - self.charges_today
+
+    def _contribution(self, token: int) -> int:
+        """Paise one instrument adds to the day's P&L (all its products) at its last price."""
         paise = 0
-        quotes = self._quotes
-        for position in self._positions.all():
-            tick = quotes.get(position.token)
-            ltp = None if tick is None or tick.ltp <= 0 else tick.ltp
+        tick = self._quotes.get(token)  # type: ignore[arg-type]
+        ltp = None if tick is None or tick.ltp <= 0 else tick.ltp
+        for product in Product:
+            position = self._positions.get(token, product)  # type: ignore[arg-type]
+            if position is None:
+                continue
             day_open = position.day_buy_quantity - position.day_sell_quantity
             traded = position.day_sell_value - position.day_buy_value
             if ltp is None:
@@ -171,12 +182,22 @@ class CircuitBreakers:
             carried = position.net_quantity - day_open
             if carried and tick is not None and tick.close > 0:
                 paise += carried * (ltp - tick.close)
-        return to_rupees(paise) - self.charges_today
+        return paise
+
+    def _mtm_after_tick(self, token: int) -> Decimal:
+        """Only the ticking instrument changed: move the total by its difference (O(1), not a
+        walk over every position on every tick)."""
+        new = self._contribution(token)
+        old = self._contributions.get(token, 0)
+        if new != old:
+            self._contributions[token] = new
+            self._contribution_total += new - old
+        return to_rupees(self._contribution_total) - self.charges_today
 
     # -- internals ---------------------------------------------------------------------------------
 
     def _roll_day(self) -> None:
-        today = self._clock.now().date()
+        today = self._today()
         if today != self._day:
             self._day = today
             self.charges_today = ZERO
@@ -184,10 +205,11 @@ class CircuitBreakers:
             self.tripped.clear()
             self._rejections.clear()
 
-    def _evaluate(self) -> None:
+    def _evaluate(self, ticked: int | None = None) -> None:
+        """Check the P&L breakers; ``ticked`` is the one instrument whose price moved."""
         self._roll_day()
         limits = self._limits()
-        mtm = self.mtm = self.day_mtm()
+        mtm = self.mtm = self.day_mtm() if ticked is None else self._mtm_after_tick(ticked)
         if mtm > self.peak:
             self.peak = mtm
         tripped = self.tripped

@@ -236,3 +236,37 @@ def test_limits_when_changed_through_the_api_are_validated_journaled_and_applied
         assert {name for name, *_ in engine.api.risk_limit_fields()} >= {"daily_loss_limit"}
     finally:
         engine.close()
+
+
+def test_day_mtm_when_updated_tick_by_tick_equals_a_full_recount(tmp_path) -> None:
+    """The breakers move the day's MTM by the ticking instrument alone; it must stay exact."""
+    from datetime import datetime as _datetime
+
+    from engine.core.clock import IST as _IST
+    from engine.core.clock import TestClock as _TestClock
+    from engine.domain.instruments import InstrumentType as _Type
+    from engine.marketdata.simulated import SimulatedMarketConfig as _Market
+    from engine.runtime import Engine as _Engine
+    from engine.runtime import EngineConfig as _Config
+
+    clock = _TestClock(_datetime(2026, 11, 23, 10, 0, tzinfo=_IST))
+    engine = _Engine.build(
+        _Config(
+            db_url=f"sqlite:///{tmp_path / 'mtm.db'}", market=_Market(seed=9, strikes_each_side=6)
+        ),
+        clock=clock,
+    )
+    try:
+        options = [i for i in engine.registry if i.instrument_type is _Type.CE][:6]
+        for n, option in enumerate(options):
+            side = "BUY" if n % 2 else "SELL"
+            assert engine.api.place_order(option.token, side, option.lot_size, "MARKET")
+        breakers = engine.risk.breakers
+        for _ in range(40):
+            clock.advance(0.25)
+            for tick in engine.market.step(0.25):
+                engine.on_tick(tick)
+            assert breakers.mtm == breakers.day_mtm()
+        assert breakers.mtm != 0
+    finally:
+        engine.close()
