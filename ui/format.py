@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from engine.api import Tick
+from engine.core.clock import IST
 from engine.domain.values import format_rupees
 
 IST_NAME = "Asia/Kolkata"
@@ -55,8 +56,6 @@ def lakh_count(value: int | None) -> str:
 
 
 def ist_time(ns: int) -> str:
-    from engine.core.clock import IST
-
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).astimezone(IST).strftime("%H:%M:%S")
 
 

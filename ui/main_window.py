@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from PySide6.QtCore import Qt, QTimer
@@ -401,8 +402,6 @@ class MainWindow(QMainWindow):
         self._update_clock()
 
     def _update_clock(self) -> None:
-        from datetime import datetime
-
         self.clock_label.setText(datetime.now(IST).strftime("%H:%M:%S IST"))
         state = self._session_state()
         self.session_label.setText(state)
