@@ -357,6 +357,7 @@ class Engine:
         refresh = self.config.margin.refresh_seconds
         var_every = self.config.var_interval_seconds
         next_refresh = loop.time() + refresh
+        derivatives = [i for i in self.registry if i.is_derivative]
         next_var = loop.time() + var_every if var_every else float("inf")
         while not self._stop.is_set():
             try:
@@ -365,9 +366,13 @@ class Engine:
             except TimeoutError:
                 pass
             now = loop.time()
-            if now >= next_refresh and self.risk.margin is not None:
+            margin = self.risk.margin
+            if margin is not None:
+                # A slice of the universe every second (a few ms), all of it every ~12 s.
+                margin.refresh_some(derivatives, 250)
+            if now >= next_refresh and margin is not None:
                 next_refresh = now + refresh
-                self.risk.margin.refresh(self.registry)
+                margin.refresh()
             if now >= next_var:
                 next_var = now + var_every
                 await self.update_var()

@@ -132,6 +132,7 @@ class MarginEstimator:
         self.params = params or MarginParameters()
         self._index = index_underlyings
         self._arrays: dict[InstrumentToken, RiskArray] = {}
+        self._cursor = 0
         self._quantity: dict[tuple[InstrumentToken, Product], int] = {}
         self._books: dict[str, _Book] = {}
         self.total = 0.0
@@ -234,12 +235,15 @@ class MarginEstimator:
             )  # fmt: skip
         return len(derivatives)
 
-    def refresh(self, universe: Iterable[Instrument] = ()) -> None:
-        """Recompute the risk arrays at today's prices (``universe`` all at once); rebuild the
-        books."""
+    def refresh(self) -> None:
+        """Reprice what is held at today's prices and rebuild the books (a few contracts: cheap).
+
+        The rest of the universe is repriced a slice at a time by ``refresh_some``, so no single
+        refresh holds the event loop for the whole universe.
+        """
         quantities = dict(self._quantity)
-        self._arrays.clear()
-        self.prime(universe)
+        held = [self._instruments(token) for token, _ in quantities]
+        self.prime(i for i in held if i is not None)
         self._books.clear()
         self._quantity.clear()
         self.total = 0.0
@@ -247,6 +251,15 @@ class MarginEstimator:
             instrument = self._instruments(token)
             if instrument is not None:
                 self.update(instrument, product, quantity)
+
+    def refresh_some(self, universe: list[Instrument], count: int) -> int:
+        """Reprice the next ``count`` contracts of ``universe`` (round robin); returns how many."""
+        if not universe:
+            return 0
+        start = self._cursor % len(universe)
+        chunk = universe[start : start + count]
+        self._cursor = start + len(chunk)
+        return self.prime(chunk)
 
     def risk_array(self, instrument: Instrument) -> RiskArray:
         array = self._arrays.get(instrument.token)
