@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from engine.api import (
     EngineApi,
@@ -22,6 +22,11 @@ from engine.api import (
     PositionChanged,
     Tick,
 )
+
+QUEUED = Qt.ConnectionType.QueuedConnection
+"""How panels connect to the bridge: each panel's update runs as its own event, so one frame's work
+is spread over several event-loop turns and timers and input get in between, instead of every
+panel repainting inside one long call."""
 
 FRAME_MS = 100
 """Ten frames a second: prices read as live, and a core is left for the engine at 10k ticks/s."""

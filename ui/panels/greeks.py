@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from engine.api import GreeksGrouping, GreeksTotal, PortfolioGreeks, PositionGreeks
 from engine.domain.values import format_rupees
+from ui.bridge import QUEUED
 from ui.context import PanelContext
 from ui.models.table import Column, RowTableModel
 
@@ -312,8 +313,8 @@ class GreeksPanel(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(caption)
         layout.addWidget(self.totals_view)
-        context.bridge.positions_changed.connect(lambda _: self.refresh())
-        context.bridge.quotes_changed.connect(self._on_quotes)
+        context.bridge.positions_changed.connect(lambda _: self.refresh(), QUEUED)
+        context.bridge.quotes_changed.connect(self._on_quotes, QUEUED)
         self.refresh()
 
     @staticmethod

@@ -23,6 +23,7 @@ from engine.api import Side
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.values import format_rupees
 from ui import format as fmt
+from ui.bridge import QUEUED
 from ui.context import PanelContext, TicketRequest
 from ui.models.table import ROW_ROLE, SORT_ROLE, Column, RowTableModel
 from ui.panels.instrument_picker import InstrumentPicker
@@ -182,7 +183,7 @@ class MarketWatchPanel(QWidget):
         remove.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         remove.triggered.connect(self.remove_selected)
         self.addAction(remove)
-        context.bridge.quotes_changed.connect(self._on_quotes)
+        context.bridge.quotes_changed.connect(self._on_quotes, QUEUED)
         self.load(self._defaults())
 
     # -- watchlists ---------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from engine.api import EngineMessage, OrderDenied
 from engine.domain.events import Severity
 from engine.domain.values import rupees_text
+from ui.bridge import QUEUED
 from ui.context import PanelContext
 from ui.export import IST, ask_export_path, at_ist, write_table
 from ui.models.table import ROW_ROLE, SORT_ROLE, Column
@@ -252,7 +253,7 @@ class MessagesPanel(QWidget):
         )
         self.search.textChanged.connect(self.proxy.set_needle)
         self.view.customContextMenuRequested.connect(self._context_menu)
-        context.bridge.messages.connect(self.add)
+        context.bridge.messages.connect(self.add, QUEUED)
         self._update_counts()
 
     def _columns(self) -> list[Column[MessageRow]]:

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from engine.api import ChainAnalytics, Side
 from engine.domain.instruments import Instrument
 from ui import format as fmt
+from ui.bridge import QUEUED
 from ui.context import PanelContext, TicketRequest
 from ui.models.table import Column, RowTableModel
 
@@ -344,7 +345,7 @@ class OptionChainPanel(QWidget):
             self.underlying.setCurrentText("NIFTY")
         self.underlying.currentTextChanged.connect(self._underlying_changed)
         self.expiry.currentIndexChanged.connect(lambda _: self._load_chain())
-        context.bridge.quotes_changed.connect(self._on_quotes)
+        context.bridge.quotes_changed.connect(self._on_quotes, QUEUED)
         self._underlying_changed(self.underlying.currentText())
 
     def _arrange_columns(self) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from engine.api import OrderDenied, OrderFilled, OrderStatus, OrderStatusChanged, OrderSubmitted
 from engine.domain.values import to_rupees
+from ui.bridge import QUEUED
 from ui.context import PanelContext
 from ui.export import at_ist
 from ui.format import quantity, rupees
@@ -140,7 +141,7 @@ class OrderHistoryDialog(QDialog):
         layout.addWidget(self.view)
         layout.addWidget(buttons)
 
-        context.bridge.orders_changed.connect(self._on_orders_changed)
+        context.bridge.orders_changed.connect(self._on_orders_changed, QUEUED)
         self.finished.connect(self._on_finished)
         self.refresh()
 

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from engine.api import OrderType, Outcome, Product, Side, Validity
 from engine.domain.instruments import Instrument, InstrumentType
 from ui import format as fmt
+from ui.bridge import QUEUED
 from ui.context import PanelContext, TicketRequest
 from ui.panels.instrument_picker import InstrumentPicker
 
@@ -103,7 +104,7 @@ class OrderTicket(QDialog):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.frame)
         self.setMinimumWidth(380)
-        context.bridge.quotes_changed.connect(self._on_quotes)
+        context.bridge.quotes_changed.connect(self._on_quotes, QUEUED)
         self.set_side(Side.BUY)
         self._order_type_changed(self.order_type.currentText())
 

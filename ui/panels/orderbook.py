@@ -53,6 +53,7 @@ from engine.api import (
 )
 from engine.domain.instruments import Instrument
 from engine.domain.values import to_rupees
+from ui.bridge import QUEUED
 from ui.context import PanelContext, TicketRequest
 from ui.export import IST, ask_export_path, at_ist, write_table
 from ui.format import quantity, rupees
@@ -508,7 +509,7 @@ class OrderbookPanel(QWidget):
         self.view.doubleClicked.connect(lambda _index: self.show_history())
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
-        context.bridge.orders_changed.connect(self._on_orders_changed)
+        context.bridge.orders_changed.connect(self._on_orders_changed, QUEUED)
 
         self.set_filter(OrderFilter.ALL)
         self.reload()

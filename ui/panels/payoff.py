@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from engine.api import OptionStrategy, PayoffProfile, ScenarioGrid, Side, StrategyLeg
 from engine.domain.instruments import Instrument, InstrumentType
+from ui.bridge import QUEUED
 from ui.context import PanelContext
 from ui.export import IST
 from ui.models.table import Column, RowTableModel
@@ -336,8 +337,8 @@ class PayoffPanel(QWidget):
         self.copy_button.clicked.connect(self.copy_positions)
         for slider in (self.days_slider, self.spot_slider, self.iv_slider):
             slider.valueChanged.connect(lambda _: self.redraw())
-        context.bridge.positions_changed.connect(lambda _: self._positions_changed())
-        context.bridge.quotes_changed.connect(self._on_quotes)
+        context.bridge.positions_changed.connect(lambda _: self._positions_changed(), QUEUED)
+        context.bridge.quotes_changed.connect(self._on_quotes, QUEUED)
         self._underlying_changed()
 
     # -- building the plot once ------------------------------------------------------------------------

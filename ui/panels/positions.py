@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from engine.api import PositionSnapshot, Product
 from ui import format as fmt
+from ui.bridge import QUEUED
 from ui.context import PanelContext
 from ui.models.table import ROW_ROLE, SORT_ROLE, Column, RowTableModel
 
@@ -233,8 +234,8 @@ class PositionsPanel(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.view)
         self._tokens: set[int] = set()
-        context.bridge.positions_changed.connect(lambda _: self.refresh())
-        context.bridge.quotes_changed.connect(self._on_quotes)
+        context.bridge.positions_changed.connect(lambda _: self.refresh(), QUEUED)
+        context.bridge.quotes_changed.connect(self._on_quotes, QUEUED)
         self.refresh()
 
     def _strategies(self) -> dict[tuple[int, str], str]:

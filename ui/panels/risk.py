@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from engine.api import BreakerTripped, LimitUsage, TradingState, TradingStatus, VarReport
 from ui import format as fmt
+from ui.bridge import QUEUED
 from ui.context import PanelContext
 from ui.kill_switch import ask_rearm, press_kill_switch, state_colour, watch_trading_state
 from ui.models.table import ROW_ROLE, Column, RowTableModel
@@ -350,8 +351,8 @@ class RiskPanel(QWidget):
 
         self.status = context.api.trading_state()
         self.watcher = watch_trading_state(context, self, self._state_changed)
-        context.bridge.frame.connect(self._on_frame)
-        context.bridge.messages.connect(self._on_messages)
+        context.bridge.frame.connect(self._on_frame, QUEUED)
+        context.bridge.messages.connect(self._on_messages, QUEUED)
         self.refresh()
 
     # -- columns ------------------------------------------------------------------------------------

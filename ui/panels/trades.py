@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QMenu, QVBoxLayout
 
 from engine.api import OrderFilled, Product, Side, TradeSnapshot
 from engine.domain.instruments import Instrument
+from ui.bridge import QUEUED
 from ui.context import PanelContext
 from ui.export import IST, ask_export_path, at_ist, write_table
 from ui.format import quantity, rupees
@@ -148,7 +149,7 @@ class TradesPanel(QWidget):
 
         self.search.textChanged.connect(self._on_search)
         self.view.customContextMenuRequested.connect(self._context_menu)
-        context.bridge.orders_changed.connect(self._on_orders_changed)
+        context.bridge.orders_changed.connect(self._on_orders_changed, QUEUED)
         self.reload()
 
     def _columns(self) -> list[Column[TradeRow]]:
