@@ -189,20 +189,22 @@ class SimulatedMarket:
         """
         interval = self._config.batch_interval
         loop = asyncio.get_running_loop()
-        due = loop.time()
+        last = loop.time()
         while not stop.is_set():
             now = self._clock_now()
             if not self._config.always_open and not self._calendar.is_open(now, "FO"):
                 await _wait_for_stop(stop, self._config.closed_poll_seconds)
-                due = loop.time()
+                last = loop.time()
                 continue
             self._catch_up(now, interval)
-            for tick in self.step(interval):
+            # Step by the time that really passed (a late wake-up makes one larger batch, not a
+            # burst of batches), so the market keeps its tick rate when the loop is busy.
+            started = loop.time()
+            elapsed = min(max(started - last, interval), 4 * interval)
+            last = started
+            for tick in self.step(elapsed):
                 publish(tick)
-            due += interval
-            if loop.time() - due > interval:
-                due = loop.time()  # fell behind (a busy loop): carry on, do not burst
-            await _wait_for_stop(stop, max(due - loop.time(), 0.0))
+            await _wait_for_stop(stop, max(started + interval - loop.time(), 0.0))
 
     # ------------------------------------------------------------------------------ internals
 
