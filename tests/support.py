@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from engine.brokers.paper.config import PaperConfig
 from engine.brokers.paper.venue import PaperVenue
@@ -175,3 +176,15 @@ def make_desk(
     if restore:
         oms.restore((e.kind, e.order_id, e.ts_ns, e.payload) for e in database.journal.read())
     return Desk(clock, bus, quotes, registry, venue, oms, positions, database, session_open)
+
+
+def atm_call(engine: Any) -> Instrument:
+    """The NIFTY call of the nearest expiry whose strike is closest to spot, on a running engine."""
+    spot = engine.api.quote(NIFTY_INDEX.token).ltp
+    calls = [
+        i
+        for i in engine.registry
+        if i.underlying == "NIFTY" and i.instrument_type is InstrumentType.CE
+    ]
+    nearest = min(i.expiry for i in calls)
+    return min((i for i in calls if i.expiry == nearest), key=lambda i: abs(i.strike - spot))

@@ -18,6 +18,7 @@ from engine.domain.instruments import InstrumentType
 from engine.domain.orders import OrderStatus, OrderType, Side
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
+from tests.support import atm_call
 
 ROOT = Path(__file__).resolve().parents[2]
 MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
@@ -41,17 +42,6 @@ def run_market(engine: Engine, clock: TestClock, seconds: float) -> None:
         clock.advance(0.25)
         for tick in engine.market.step(0.25):
             engine.on_tick(tick)
-
-
-def atm_call(engine: Engine):
-    spot = engine.api.quote(256265).ltp
-    calls = [
-        i
-        for i in engine.registry
-        if i.underlying == "NIFTY" and i.instrument_type is InstrumentType.CE
-    ]
-    nearest = min(i.expiry for i in calls)
-    return min((i for i in calls if i.expiry == nearest), key=lambda i: abs(i.strike - spot))
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from engine.api import TradingState, VarReport
 from engine.brokers.paper.config import PaperConfig
 from engine.core.clock import IST, Clock, LiveClock, TestClock
 from engine.domain.events import BreakerTripped
-from engine.domain.instruments import InstrumentType
 from engine.domain.orders import OrderType, Side
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.risk.limits import RiskLimits, RiskSettings
 from engine.runtime import Engine, EngineConfig
+from tests.support import atm_call
 
 MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
 
@@ -43,17 +43,6 @@ def run_market(engine: Engine, clock: TestClock, seconds: float) -> None:
         clock.advance(0.25)
         for tick in engine.market.step(0.25):
             engine.on_tick(tick)
-
-
-def atm_call(engine: Engine):
-    spot = engine.api.quote(256265).ltp
-    calls = [
-        i
-        for i in engine.registry
-        if i.underlying == "NIFTY" and i.instrument_type is InstrumentType.CE
-    ]
-    nearest = min(i.expiry for i in calls)
-    return min((i for i in calls if i.expiry == nearest), key=lambda i: abs(i.strike - spot))
 
 
 def test_market_crash_when_the_daily_loss_limit_is_reached_stops_within_one_tick(

@@ -10,20 +10,9 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from engine.api import OrderStatus
-from engine.domain.instruments import InstrumentType
+from tests.support import atm_call
 from ui.layout_store import LayoutStore
 from ui.main_window import PANELS, MainWindow
-
-
-def atm_call(engine):  # type: ignore[no-untyped-def]
-    spot = engine.api.quote(256265).ltp
-    calls = [
-        i
-        for i in engine.registry
-        if i.underlying == "NIFTY" and i.instrument_type is InstrumentType.CE
-    ]
-    nearest = min(i.expiry for i in calls)
-    return min((i for i in calls if i.expiry == nearest), key=lambda i: abs(i.strike - spot))
 
 
 @pytest.fixture

@@ -11,23 +11,13 @@ import pytest
 from PySide6.QtCore import Qt
 
 from engine.api import OrderStatus, Side
-from engine.domain.instruments import Instrument, InstrumentType
+from engine.domain.instruments import Instrument
 from engine.domain.values import to_rupees
+from tests.support import atm_call
 from ui.context import TicketRequest
 from ui.export import csv_text
 from ui.panels.order_history import OrderHistoryDialog
 from ui.panels.orderbook import OrderbookPanel, OrderFilter
-
-
-def atm_call(engine) -> Instrument:  # type: ignore[no-untyped-def]
-    spot = engine.api.quote(256265).ltp
-    calls = [
-        i
-        for i in engine.registry
-        if i.underlying == "NIFTY" and i.instrument_type is InstrumentType.CE
-    ]
-    nearest = min(i.expiry for i in calls)
-    return min((i for i in calls if i.expiry == nearest), key=lambda i: abs(i.strike - spot))
 
 
 def resting_price(engine, instrument: Instrument) -> Decimal:  # type: ignore[no-untyped-def]

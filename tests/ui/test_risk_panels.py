@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QMainWindow
 from engine.api import EngineApi, OrderRequest, OrderType, Product, Side, TradingState
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.values import to_rupees
+from tests.support import atm_call
 from tests.unit.test_risk_gate import BAD_ORDERS, CHECKS, RISK_INSTRUMENTS, make_risk_desk
 from ui.bridge import EngineBridge
 from ui.context import PanelContext, TicketRequest
@@ -177,17 +178,6 @@ def answer(context: PanelContext, yes: bool) -> list[str]:
 
     context.confirm = confirm
     return asked
-
-
-def atm_call(engine: Any) -> Instrument:
-    spot = engine.api.quote(256265).ltp
-    calls = [
-        i
-        for i in engine.registry
-        if i.underlying == "NIFTY" and i.instrument_type is InstrumentType.CE
-    ]
-    nearest = min(i.expiry for i in calls)
-    return min((i for i in calls if i.expiry == nearest), key=lambda i: abs(i.strike - spot))
 
 
 def rest_below_bid(engine: Any, option: Instrument, count: int) -> list[str]:

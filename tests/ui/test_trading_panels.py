@@ -8,22 +8,12 @@ from PySide6.QtCore import Qt
 
 from engine.api import OrderStatus, Side
 from engine.domain.instruments import InstrumentType
+from tests.support import atm_call
 from ui.context import TicketRequest
 from ui.panels.market_watch import MarketWatchPanel
 from ui.panels.option_chain import OptionChainPanel
 from ui.panels.order_ticket import OrderTicket
 from ui.panels.positions import PositionsPanel
-
-
-def atm_call(engine):  # type: ignore[no-untyped-def]
-    spot = engine.api.quote(256265).ltp
-    calls = [
-        i
-        for i in engine.registry
-        if i.underlying == "NIFTY" and i.instrument_type is InstrumentType.CE
-    ]
-    nearest = min(i.expiry for i in calls)
-    return min((i for i in calls if i.expiry == nearest), key=lambda i: abs(i.strike - spot))
 
 
 def test_market_watch_when_prices_move_repaints_rows_and_flashes(qtbot, context, market) -> None:
