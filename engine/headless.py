@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 from decimal import Decimal
 
+from engine.core.memory import freeze_startup_objects
 from engine.domain.ticks import Tick
 from engine.runtime import Engine, EngineConfig
 from engine.strategies.demo import DemoStrategy
@@ -21,8 +21,7 @@ async def run_session(config: EngineConfig, duration: float, *, demo: bool) -> d
     if demo:
         strategy = DemoStrategy(engine.api)
         engine.bus.subscribe(Tick, strategy.on_tick)
-    gc.collect()
-    gc.freeze()  # start-up objects live all session: keep full collections short
+    freeze_startup_objects()
     engine.start()
     try:
         await asyncio.sleep(duration)

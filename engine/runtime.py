@@ -11,7 +11,7 @@ import logging
 import multiprocessing
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -172,7 +172,7 @@ class Engine:
         sessions = FailClosedCalendar(calendar)
         market_config = config.market
         if config.always_open and not market_config.always_open:
-            market_config = _replace_always_open(market_config)
+            market_config = replace(market_config, always_open=True)
         registry = InstrumentRegistry()
         quotes = QuoteCache()
         market: SimulatedMarket | None = None
@@ -456,9 +456,3 @@ def _paper_returns(market: SimulatedMarketConfig) -> dict[str, np.ndarray]:
     )
     history = synthetic_returns(vols, loading, days=250, seed=market.seed)
     return {name: history[:, n] for n, name in enumerate(names)}
-
-
-def _replace_always_open(market: SimulatedMarketConfig) -> SimulatedMarketConfig:
-    from dataclasses import replace
-
-    return replace(market, always_open=True)

@@ -31,9 +31,9 @@ import qasync
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow
 
-import app.gui as _gui
 from app.gui import session_text
 from engine.api import OrderType, Product, Side
+from engine.core.memory import freeze_startup_objects
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 from ui.layout_store import LayoutStore
@@ -209,7 +209,7 @@ def main() -> None:
         instruments = len(engine.registry)
         open_every_panel(window)
         give_models_work(engine)
-        _gui.freeze_startup_objects()  # as the app does once its window is up
+        freeze_startup_objects()  # as the app does once its window is up
         result = asyncio.run(measure(engine, window, seconds), loop_factory=qasync.QEventLoop)
         window.close()
     print(
