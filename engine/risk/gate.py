@@ -17,10 +17,12 @@ instrument lookup and a date, the gate checks validity alone (as the engine's fi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from engine.brokers.base import Modification
 from engine.core.clock import Clock
@@ -55,8 +57,7 @@ _SQUARE_OFF_SOURCES = ("square-off", "risk:")
 _NS = 1_000_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The gate's answer. ``reason`` empty means allowed."""
 
     request: OrderRequest | None
@@ -118,6 +119,58 @@ def _rupees(amount: float | Decimal) -> str:
     return f"₹{Decimal(amount).quantize(Decimal(1)):,}"
 
 
+_BANDED = (InstrumentType.FUT, InstrumentType.EQ)
+_UNLIMITED = 1 << 62
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """One underlying's limits as the plain numbers the order path compares against, converted
+    from their Decimal rupees once (Decimal arithmetic costs microseconds on the order path).
+    A limit that is off becomes a bound no order reaches."""
+
+    limits: RiskLimits
+    capital: float
+    """The account's capital, rupees."""
+    fat_finger_share: float
+    """Fraction of the last price a limit price may stray (0: the check is off)."""
+    fat_finger_floor: float
+    """Paise."""
+    max_order_quantity: int
+    max_order_value: int
+    """Paise."""
+    duplicate_window_ns: int
+    """0: the check is off."""
+    max_open_orders: int
+    max_position_lots: int
+    max_underlying_lots: int
+    max_concentration: float
+    """Rupees of margin one underlying may take."""
+
+    @classmethod
+    def of(cls, limits: RiskLimits, account: RiskLimits) -> _Rules:
+        def bound(value: int | None) -> int:
+            return _UNLIMITED if value is None else value
+
+        capital = float(account.capital)
+        concentration = limits.max_concentration_pct
+        return cls(
+            limits,
+            capital,
+            0.0 if limits.fat_finger_pct is None else float(limits.fat_finger_pct) / 100,
+            float(limits.fat_finger_floor) * 100,
+            bound(limits.max_order_quantity),
+            bound(None if limits.max_order_value is None else int(limits.max_order_value * 100)),
+            0
+            if limits.duplicate_window_seconds is None
+            else int(limits.duplicate_window_seconds * _NS),
+            bound(limits.max_open_orders),
+            bound(limits.max_position_lots),
+            bound(limits.max_underlying_lots),
+            math.inf if concentration is None else capital * float(concentration) / 100,
+        )
+
+
 class OrderGate:
     def __init__(
         self,
@@ -148,10 +201,10 @@ class OrderGate:
         self.state = TradingState.ACTIVE
         self.state_reason = ""
         self._recent: dict[tuple[object, ...], int] = {}
-        self._limits: dict[str, RiskLimits] = {}
-        self._paise: dict[Decimal, int] = {}
+        self._rules: dict[str, _Rules] = {}
         self._sessions: dict[tuple[object, bool], tuple[int, bool]] = {}
         self._bands: dict[int, tuple[int, Band | None]] = {}
+        self._ranges: dict[int, tuple[int, Band | None]] = {}
         self.settings: RiskSettings | None = None
         self.account_limits: RiskLimits | None = None
         self.throttle: OrderThrottle | None = None
@@ -168,7 +221,8 @@ class OrderGate:
         """Apply new limits (validated when ``settings`` was built) to every later order."""
         self.settings = settings
         self.account_limits = limits = settings.for_account(self.account)
-        self._limits = {}
+        self._rules = {}
+        self._ranges = {}
         if self.throttle is None:
             self.throttle = OrderThrottle(
                 limits.max_orders_per_second, limits.max_orders_per_minute
@@ -198,23 +252,31 @@ class OrderGate:
         self._bands[instrument.token] = (ltp, band)
         return band
 
-    def _value_cap(self, rupees: Decimal) -> int:
-        """A rupee limit in paise, converted once (Decimal arithmetic is slow on the order path)."""
-        paise = self._paise.get(rupees)
-        if paise is None:
-            paise = self._paise[rupees] = int(rupees * 100)
-        return paise
+    def _range(self, instrument: Instrument, close: int, limits: RiskLimits) -> Band | None:
+        """The futures operating range or cash circuit band, recomputed when the close moves."""
+        cached = self._ranges.get(instrument.token)
+        if cached is not None and cached[0] == close:
+            return cached[1]
+        band = range_band(
+            instrument, close, limits.futures_operating_range_pct, limits.equity_band_pct
+        )
+        self._ranges[instrument.token] = (close, band)
+        return band
 
     @property
     def throttle_queues(self) -> bool:
         return self.account_limits is None or self.account_limits.throttle_mode == "queue"
 
     def limits_for(self, underlying: str) -> RiskLimits:
-        limits = self._limits.get(underlying)
-        if limits is None:
-            assert self.settings is not None
-            limits = self._limits[underlying] = self.settings.limits_for(self.account, underlying)
-        return limits
+        return self._rules_for(underlying).limits
+
+    def _rules_for(self, underlying: str) -> _Rules:
+        rules = self._rules.get(underlying)
+        if rules is None:
+            assert self.settings is not None and self.account_limits is not None
+            limits = self.settings.limits_for(self.account, underlying)
+            rules = self._rules[underlying] = _Rules.of(limits, self.account_limits)
+        return rules
 
     # -- the old string interface ----------------------------------------------------------------
 
@@ -238,9 +300,10 @@ class OrderGate:
             reason = extra(request, instrument)
             if reason:
                 return _deny("custom", reason)
-        if self.exposure is None:
+        exposure = self.exposure
+        if exposure is None:
             return self._freeze_only(request, instrument)
-        reduces = self.exposure.reduces(
+        reduces = exposure.reduces(
             request.token,
             request.product,
             request.side,
@@ -253,7 +316,8 @@ class OrderGate:
                 return refusal
         if self.settings is None or not self.enabled:
             return self._freeze_only(request, instrument)
-        return self._risk(request, instrument, self.limits_for(instrument.underlying), reduces)
+        rules = self._rules.get(instrument.underlying) or self._rules_for(instrument.underlying)
+        return self._risk(request, instrument, rules, reduces)
 
     def _freeze_only(self, request: OrderRequest, instrument: Instrument) -> Decision:
         freeze = instrument.freeze_quantity
@@ -262,49 +326,52 @@ class OrderGate:
         return Decision(request)
 
     def _validity(self, request: OrderRequest, instrument: Instrument) -> tuple[str, str] | None:
-        if not instrument.tradable:
+        kind = instrument.instrument_type
+        if kind is InstrumentType.INDEX:
             return "instrument", f"{instrument.tradingsymbol} is an index and cannot be traded"
-        if instrument.is_expired(self._today()):
+        if instrument.expiry is not None and self._today() > instrument.expiry:
             return "instrument", f"{instrument.tradingsymbol} expired on {instrument.expiry}"
-        problem = _quantity_problem(request.quantity, instrument)
-        if problem:
-            return problem
-        if request.product is Product.CNC and instrument.instrument_type is not InstrumentType.EQ:
+        quantity = request.quantity
+        if type(quantity) is not int or quantity <= 0 or quantity % instrument.lot_size:
+            problem = _quantity_problem(quantity, instrument)
+            if problem:
+                return problem
+        product = request.product
+        if product is Product.CNC and kind is not InstrumentType.EQ:
             return (
                 "product",
                 f"CNC is for equity delivery; use NRML or MIS for {instrument.tradingsymbol}",
             )
-        if request.product is Product.NRML and not instrument.is_derivative:
+        if product is Product.NRML and kind is InstrumentType.EQ:
             return "product", f"NRML is for F&O; use CNC or MIS for {instrument.tradingsymbol}"
-        if request.order_type in _PRICED:
-            if request.price is None:
-                return "price", f"a {request.order_type} order needs a price"
-            reason = _price_problem("price", request.price, instrument)
-            if reason:
-                return "tick_size", reason
-        elif request.price is not None and request.order_type is OrderType.MARKET:
+        order_type, price, trigger = request.order_type, request.price, request.trigger_price
+        tick = instrument.tick_size
+        if order_type is OrderType.LIMIT or order_type is OrderType.SL:
+            if price is None:
+                return "price", f"a {order_type} order needs a price"
+            if type(price) is not int or price <= 0 or price % tick:
+                reason = _price_problem("price", price, instrument)
+                if reason:
+                    return "tick_size", reason
+        elif price is not None and order_type is OrderType.MARKET:
             return "price", "a MARKET order takes no price; use LIMIT to set one"
-        if request.order_type in _TRIGGERED:
-            if request.trigger_price is None:
-                return "trigger", f"a {request.order_type} order needs a trigger price"
-            reason = _price_problem("trigger price", request.trigger_price, instrument)
-            if reason:
-                return "tick_size", reason
-            if request.order_type is OrderType.SL and request.price is not None:
-                wrong_side = (
-                    request.price < request.trigger_price
-                    if request.side.sign > 0
-                    else request.price > request.trigger_price
-                )
-                if wrong_side:
-                    relation = "below" if request.side.sign > 0 else "above"
+        if order_type is OrderType.SL or order_type is OrderType.SL_M:
+            if trigger is None:
+                return "trigger", f"a {order_type} order needs a trigger price"
+            if type(trigger) is not int or trigger <= 0 or trigger % tick:
+                reason = _price_problem("trigger price", trigger, instrument)
+                if reason:
+                    return "tick_size", reason
+            if order_type is OrderType.SL and price is not None:
+                buy = request.side is Side.BUY
+                if price < trigger if buy else price > trigger:
                     return (
                         "trigger",
-                        f"limit price {rupees_text(request.price)} is {relation} the trigger "
-                        f"{rupees_text(request.trigger_price)}: the order could never fill",
+                        f"limit price {rupees_text(price)} is {'below' if buy else 'above'} the "
+                        f"trigger {rupees_text(trigger)}: the order could never fill",
                     )
-        elif request.trigger_price is not None:
-            return "trigger", f"a {request.order_type} order takes no trigger price"
+        elif trigger is not None:
+            return "trigger", f"a {order_type} order takes no trigger price"
         return None
 
     def _state_refusal(
@@ -328,9 +395,10 @@ class OrderGate:
         return None
 
     def _risk(
-        self, request: OrderRequest, instrument: Instrument, limits: RiskLimits, reduces: bool
+        self, request: OrderRequest, instrument: Instrument, rules: _Rules, reduces: bool
     ) -> Decision:
         assert self._clock is not None and self._quotes is not None and self.exposure is not None
+        limits = rules.limits
         now_ns = self._clock.time_ns()
         if limits.check_session and self._session_open is not None and not self._open(instrument):
             return _deny(
@@ -348,13 +416,24 @@ class OrderGate:
             slices = (largest,) * whole + ((rest,) if rest else ())
         tick = self._quotes.get(request.token)
         ltp = tick.ltp if tick is not None else 0
+        order_type = request.order_type
         lpp = None
-        if ltp > 0 and (limits.check_price_protection or request.order_type is OrderType.MARKET):
-            lpp = self._lpp(instrument, ltp)
+        if ltp > 0 and (limits.check_price_protection or order_type is OrderType.MARKET):
+            cached = self._bands.get(instrument.token)
+            lpp = (
+                cached[1] if cached is not None and cached[0] == ltp else self._lpp(instrument, ltp)
+            )
         note = ""
-        if request.order_type in (OrderType.MARKET, OrderType.SL_M):
+        if order_type is OrderType.LIMIT:
+            if tick is not None and request.price is not None:
+                refusal = self._price_refusal(
+                    request.side, request.price, instrument, rules, tick, lpp
+                )
+                if refusal is not None:
+                    return refusal
+        elif order_type is OrderType.MARKET or order_type is OrderType.SL_M:
             if (
-                request.order_type is OrderType.MARKET
+                order_type is OrderType.MARKET
                 and instrument.is_option
                 and instrument.underlying not in self._index
                 and not limits.allow_market_on_stock_options
@@ -364,7 +443,7 @@ class OrderGate:
                     f"MARKET orders are not accepted on stock options "
                     f"({instrument.tradingsymbol}); use a LIMIT order",
                 )
-            if request.order_type is OrderType.MARKET:
+            if order_type is OrderType.MARKET:
                 if ltp <= 0:
                     return _deny(
                         "market_protection",
@@ -387,16 +466,8 @@ class OrderGate:
                 )
                 request = _replace_terms(request, OrderType.SL, Paise(price))
                 note = f"market protection: sent as SL with limit {rupees_text(price)}"
-        elif request.order_type is OrderType.LIMIT and request.price is not None:
-            refusal = self._price_refusal(
-                request.side, request.price, instrument, limits, tick, lpp
-            )
-            if refusal is not None:
-                return refusal
-        elif request.order_type is OrderType.SL and request.price is not None and tick is not None:
-            band = range_band(
-                instrument, tick.close, limits.futures_operating_range_pct, limits.equity_band_pct
-            )
+        elif order_type is OrderType.SL and request.price is not None and tick is not None:
+            band = self._range(instrument, tick.close, limits)
             if (
                 limits.check_price_protection
                 and band is not None
@@ -404,33 +475,32 @@ class OrderGate:
             ):
                 return _band_refusal(request.side, request.price, band)
         price_for_value = request.price if request.price is not None else ltp
-        if limits.max_order_quantity is not None and quantity > limits.max_order_quantity:
+        if quantity > rules.max_order_quantity:
             return _deny(
                 "max_order_quantity",
                 f"quantity {quantity} is above the limit of {limits.max_order_quantity} per order",
             )
-        if limits.max_order_value is not None and price_for_value * quantity > self._value_cap(
-            limits.max_order_value
-        ):
+        if price_for_value * quantity > rules.max_order_value:
             value = Decimal(price_for_value * quantity) / 100
             return _deny(
                 "max_order_value",
                 f"order value {_rupees(value)} is above the limit of "
-                f"{_rupees(limits.max_order_value)} per order",
+                f"{_rupees(limits.max_order_value or 0)} per order",
             )
         square_off = request.source.startswith("risk:")
-        if limits.duplicate_window_seconds is not None and not square_off:
+        window = rules.duplicate_window_ns
+        if window and not square_off:
             key = (
                 request.token,
                 request.side,
                 quantity,
-                request.order_type,
+                order_type,
                 request.price,
                 request.trigger_price,
                 request.product,
             )
-            last = self._recent.get(key)
-            window = int(limits.duplicate_window_seconds * _NS)
+            recent = self._recent
+            last = recent.get(key)
             if last is not None and now_ns - last < window:
                 return _deny(
                     "duplicate",
@@ -438,21 +508,17 @@ class OrderGate:
                     f"{(now_ns - last) / _NS:.1f} s ago (window "
                     f"{limits.duplicate_window_seconds:g} s)",
                 )
-            if len(self._recent) > 4096:
-                self._recent = {k: t for k, t in self._recent.items() if now_ns - t < window}
-            self._recent[key] = now_ns
+            if len(recent) > 4096:
+                recent = self._recent = {k: t for k, t in recent.items() if now_ns - t < window}
+            recent[key] = now_ns
         exposure = self.exposure
-        if (
-            limits.max_open_orders is not None
-            and not square_off
-            and exposure.open_orders + max(len(slices), 1) > limits.max_open_orders
-        ):
+        if not square_off and exposure.open_orders + (len(slices) or 1) > rules.max_open_orders:
             return _deny(
                 "max_open_orders",
                 f"{exposure.open_orders} orders are open; the limit is {limits.max_open_orders}",
             )
         if not reduces:
-            refusal = self._exposure_refusal(request, instrument, limits, quantity)
+            refusal = self._exposure_refusal(request, instrument, rules, quantity)
             if refusal is not None:
                 return refusal
         if slices:
@@ -467,109 +533,100 @@ class OrderGate:
         side: Side,
         price: int,
         instrument: Instrument,
-        limits: RiskLimits,
-        tick: Tick | None,
+        rules: _Rules,
+        tick: Tick,
         lpp: Band | None = None,
     ) -> Decision | None:
-        if tick is None:
-            return None
-        ltp, close = tick.ltp, tick.close
+        ltp = tick.ltp
+        limits = rules.limits
         if limits.check_price_protection:
             band = lpp
             if band is None and ltp > 0:
                 band = self._lpp(instrument, ltp)
             if band is not None and band.refuses(side, price):
                 return _band_refusal(side, price, band)
-            band = range_band(
-                instrument, close, limits.futures_operating_range_pct, limits.equity_band_pct
-            )
-            if band is not None and band.refuses(side, price):
-                return _band_refusal(side, price, band)
-        if limits.fat_finger_pct is not None and ltp > 0:
-            allowed = max(
-                ltp * float(limits.fat_finger_pct) / 100, float(limits.fat_finger_floor) * 100
-            )
-            if abs(price - ltp) > allowed:
-                pct = abs(price - ltp) * 100 / ltp
+            if instrument.instrument_type in _BANDED:
+                band = self._range(instrument, tick.close, limits)
+                if band is not None and band.refuses(side, price):
+                    return _band_refusal(side, price, band)
+        if rules.fat_finger_share and ltp > 0:
+            distance = price - ltp if price > ltp else ltp - price
+            if distance > ltp * rules.fat_finger_share and distance > rules.fat_finger_floor:
                 return _deny(
                     "fat_finger",
-                    f"price {rupees_text(price)} is {pct:.0f} % away from the last price "
-                    f"{rupees_text(ltp)}; the fat-finger limit is {limits.fat_finger_pct} %",
+                    f"price {rupees_text(price)} is {distance * 100 / ltp:.0f} % away from the "
+                    f"last price {rupees_text(ltp)}; the fat-finger limit is "
+                    f"{limits.fat_finger_pct} %",
                 )
         return None
 
     def _exposure_refusal(
-        self, request: OrderRequest, instrument: Instrument, limits: RiskLimits, quantity: int
+        self, request: OrderRequest, instrument: Instrument, rules: _Rules, quantity: int
     ) -> Decision | None:
         exposure = self.exposure
         assert exposure is not None
-        signed = quantity * request.side.sign
+        token = request.token
+        signed = quantity if request.side is Side.BUY else -quantity
         lot = instrument.lot_size
-        if limits.max_position_lots is not None:
-            token_net = exposure.token_net.get(request.token, 0)
-            if signed > 0:
-                worst = token_net + exposure.token_buys.get(request.token, 0) + signed
-            else:
-                worst = token_net - exposure.token_sells.get(request.token, 0) + signed
-            if abs(worst) > limits.max_position_lots * lot:
-                return _deny(
-                    "max_position",
-                    f"the position in {instrument.tradingsymbol} would reach {abs(worst) // lot} "
-                    f"lots with open orders; the limit is {limits.max_position_lots} lots",
-                )
-        if limits.max_underlying_lots is not None:
+        token_net = exposure.token_net.get(token, 0)
+        long = token_net + exposure.token_buys.get(token, 0) + (signed if signed > 0 else 0)
+        short = token_net - exposure.token_sells.get(token, 0) + (signed if signed < 0 else 0)
+        worst = long if signed > 0 else short
+        if abs(worst) > rules.max_position_lots * lot:
+            return _deny(
+                "max_position",
+                f"the position in {instrument.tradingsymbol} would reach {abs(worst) // lot} "
+                f"lots with open orders; the limit is {rules.limits.max_position_lots} lots",
+            )
+        if rules.max_underlying_lots != _UNLIMITED:
             underlying = instrument.underlying
             if exposure.has_lot_sizes:
-                gross = exposure.underlying_lots.get(underlying, 0) - exposure.token_lots(
-                    request.token
-                )
+                gross = exposure.underlying_lots.get(underlying, 0) - exposure.token_lots(token)
             else:
                 gross = 0
-                for token in exposure.tokens_of(underlying):
-                    other = self._instruments(token) if token != request.token else None
+                for other_token in exposure.tokens_of(underlying):
+                    other = self._instruments(other_token) if other_token != token else None
                     if other is not None:
-                        gross += abs(exposure.token_worst_case(token)) // other.lot_size
-            net = exposure.token_net.get(request.token, 0)
-            long = net + exposure.token_buys.get(request.token, 0) + max(signed, 0)
-            short = net - exposure.token_sells.get(request.token, 0) + min(signed, 0)
+                        gross += abs(exposure.token_worst_case(other_token)) // other.lot_size
             gross += max(abs(long), abs(short)) // lot
-            if gross > limits.max_underlying_lots:
+            if gross > rules.max_underlying_lots:
                 return _deny(
                     "max_underlying_position",
-                    f"positions in {instrument.underlying} would reach {gross} lots with open "
-                    f"orders; the limit is {limits.max_underlying_lots} lots",
+                    f"positions in {underlying} would reach {gross} lots with open "
+                    f"orders; the limit is {rules.max_underlying_lots} lots",
                 )
         margin = self.margin
+        limits = rules.limits
         if margin is None or not (limits.check_margin or limits.max_concentration_pct):
             return None
-        key = (request.token, request.product)
+        key = (token, request.product)
         net = exposure.net.get(key, 0)
-        long = net + exposure.buys.get(key, 0) + max(signed, 0)
-        short = net - exposure.sells.get(key, 0) + min(signed, 0)
-        margin_quantity = long if abs(long) >= abs(short) else short
-        total, in_underlying = margin.requirement_after(
-            instrument, request.product, margin_quantity
-        )
+        long = net + exposure.buys.get(key, 0) + (signed if signed > 0 else 0)
+        short = net - exposure.sells.get(key, 0) + (signed if signed < 0 else 0)
+        after = long if abs(long) >= abs(short) else short
+        pnl = self.day_pnl() if self.day_pnl else Decimal(0)
+        available = rules.capital + float(pnl) if limits.check_margin else math.inf
+        most, most_in_underlying = margin.bound_after(instrument, request.product, after)
+        if most <= available and most_in_underlying <= rules.max_concentration:
+            return None  # fits even at the most this order could add: no repricing needed
+        total, in_underlying = margin.requirement_after(instrument, request.product, after)
         if total <= margin.total + 1e-6:
             return None  # the order frees margin (or needs none)
-        account = self.account_limits or limits
-        if limits.check_margin:
-            pnl = self.day_pnl() if self.day_pnl else Decimal(0)
-            if total > float(account.capital) + float(pnl):
-                available = account.capital + pnl
-                return _deny(
-                    "margin",
-                    f"margin: the account would need {_rupees(total)} (this order "
-                    f"{_rupees(total - margin.total)}) but has {_rupees(available)}",
-                )
-        if limits.max_concentration_pct is not None:
-            share = in_underlying * 100 / float(account.capital)
-            if share > float(limits.max_concentration_pct):
-                return _deny(
-                    "concentration",
-                    f"margin in {instrument.underlying} would be {share:.1f} % of capital; "
-                    f"the limit is {limits.max_concentration_pct} %",
-                )
+        if total > available:
+            assert self.account_limits is not None
+            funds = self.account_limits.capital + pnl
+            return _deny(
+                "margin",
+                f"margin: the account would need {_rupees(total)} (this order "
+                f"{_rupees(total - margin.total)}) but has {_rupees(funds)}",
+            )
+        if in_underlying > rules.max_concentration:
+            share = in_underlying * 100 / rules.capital
+            return _deny(
+                "concentration",
+                f"margin in {instrument.underlying} would be {share:.1f} % of capital; "
+                f"the limit is {limits.max_concentration_pct} %",
+            )
         return None
 
     # -- modifications ---------------------------------------------------------------------------
@@ -619,7 +676,8 @@ class OrderGate:
         if self.settings is None or not self.enabled or self.exposure is None:
             return Decision(None, change=change)
         assert self._quotes is not None
-        limits = self.limits_for(instrument.underlying)
+        rules = self._rules_for(instrument.underlying)
+        limits = rules.limits
         tick = self._quotes.get(order.token)
         new_quantity = change.quantity or order.quantity
         if order_type is OrderType.MARKET:
@@ -633,8 +691,8 @@ class OrderGate:
             lpp = lpp_band(instrument, ltp, self._index)
             price = protected_price(instrument, order.side, ltp, limits.market_protection_pct, lpp)
             change = Modification(change.quantity, Paise(price), None, OrderType.LIMIT)
-        elif order_type is OrderType.LIMIT and change.price is not None:
-            refusal = self._price_refusal(order.side, change.price, instrument, limits, tick)
+        elif order_type is OrderType.LIMIT and change.price is not None and tick is not None:
+            refusal = self._price_refusal(order.side, change.price, instrument, rules, tick)
             if refusal is not None:
                 return refusal
         if limits.max_order_quantity is not None and new_quantity > limits.max_order_quantity:
@@ -655,7 +713,7 @@ class OrderGate:
             request = OrderRequest(
                 order.token, order.side, added, OrderType.LIMIT, order.product, price=order.price
             )
-            refusal = self._exposure_refusal(request, instrument, limits, added)
+            refusal = self._exposure_refusal(request, instrument, rules, added)
             if refusal is not None:
                 return refusal
         return Decision(None, change=change)

@@ -59,6 +59,20 @@ class RiskArray:
     elm_pct: float
     is_option: bool
     computed_ns: int
+    margin_base: float = field(init=False)
+    """Exposure margin (ELM) per unit short, rupees: ``notional × elm_pct / 100``."""
+    most_per_unit: float = field(init=False)
+    """The most one unit more or less can add to its underlying's requirement, rupees: the
+    largest scenario loss (scanning risk), plus twice the premium for an option (net option
+    value and long premium), plus ELM. An order within the headroom by this bound needs no
+    repricing."""
+
+    def __post_init__(self) -> None:
+        self.margin_base = self.notional * self.elm_pct / 100
+        largest = max(max(self.losses), -min(self.losses))
+        self.most_per_unit = (
+            largest + (2 * abs(self.value) if self.is_option else 0.0) + self.margin_base
+        )
 
 
 @dataclass(slots=True)
@@ -140,31 +154,44 @@ class MarginEstimator:
 
     # -- the order path ----------------------------------------------------------------------------
 
+    def bound_after(
+        self, instrument: Instrument, product: Product, quantity: int
+    ) -> tuple[float, float]:
+        """Upper bounds of ``requirement_after`` at the cost of two lookups: an order whose bound
+        fits the account's limits fits them exactly too, so it needs no scenario repricing.
+        Exact where no bound is kept (cash)."""
+        array = self._arrays.get(instrument.token)
+        if array is None:
+            return self.requirement_after(instrument, product, quantity)
+        change = quantity - self._quantity.get((instrument.token, product), 0)
+        most = (change if change > 0 else -change) * array.most_per_unit
+        book = self._books.get(instrument.underlying)
+        return self.total + most, (book.requirement if book is not None else 0.0) + most
+
     def requirement_after(
         self, instrument: Instrument, product: Product, quantity: int
     ) -> tuple[float, float]:
         """(whole account, this underlying) in rupees if the margin quantity of (instrument,
         product) became ``quantity``."""
-        key = (instrument.token, product)
-        delta = quantity - self._quantity.get(key, 0)
+        old = self._quantity.get((instrument.token, product), 0)
         book = self._books.get(instrument.underlying)
         before = book.requirement if book is not None else 0.0
-        if delta == 0:
+        if quantity == old:
             return self.total, before
-        after = self._with_delta(book or _Book(), instrument, product, key, delta, apply=False)
+        after = self._with_delta(book or _Book(), instrument, product, old, quantity, apply=False)
         return self.total - before + after, after
 
     def update(self, instrument: Instrument, product: Product, quantity: int) -> None:
         """The margin quantity of (instrument, product) is now ``quantity``."""
         key = (instrument.token, product)
-        delta = quantity - self._quantity.get(key, 0)
-        if delta == 0:
+        old = self._quantity.get(key, 0)
+        if quantity == old:
             return
         book = self._books.get(instrument.underlying)
         if book is None:
             book = self._books[instrument.underlying] = _Book()
         before = book.requirement
-        book.requirement = self._with_delta(book, instrument, product, key, delta, apply=True)
+        book.requirement = self._with_delta(book, instrument, product, old, quantity, apply=True)
         self._quantity[key] = quantity
         self.total += book.requirement - before
 
@@ -274,51 +301,59 @@ class MarginEstimator:
         book: _Book,
         instrument: Instrument,
         product: Product,
-        key: tuple[InstrumentToken, Product],
-        delta: int,
+        old: int,
+        new: int,
         *,
         apply: bool,
     ) -> float:
-        if not instrument.is_derivative:
-            old = self._quantity.get(key, 0)
-            share = (
-                self.params.equity_delivery_margin_pct
-                if product is Product.CNC
-                else self.params.equity_intraday_margin_pct
-            )
-            price = self._price_rupees(instrument)
-            change = (abs(old + delta) - abs(old)) * price * share / 100
-            if apply:
-                book.equity += change
-                return book.total()
-            saved = book.equity
-            book.equity += change
-            result = book.total()
-            book.equity = saved
-            return result
-        array = self.risk_array(instrument)
-        old = self._quantity.get(key, 0)
-        new = old + delta
+        """The underlying's requirement once the margin quantity moves from ``old`` to ``new``;
+        ``apply`` keeps the change in ``book``, else it is only priced."""
+        if instrument.instrument_type is InstrumentType.EQ:
+            return self._equity_delta(book, instrument, product, old, new, apply=apply)
+        delta = new - old
+        array = self._arrays.get(instrument.token) or self.risk_array(instrument)
         vector = [v + delta * loss for v, loss in zip(book.vector, array.losses, strict=True)]
+        if apply:
+            book.vector = vector
         option_value = book.option_value
         elm = book.elm
         premium = book.premium
         if array.is_option:
             option_value += delta * array.value
-            premium += (max(new, 0) - max(old, 0)) * array.value
-            elm += (max(-new, 0) - max(-old, 0)) * array.notional * array.elm_pct / 100
+            premium += ((new if new > 0 else 0) - (old if old > 0 else 0)) * array.value
+            elm += ((-new if new < 0 else 0) - (-old if old < 0 else 0)) * array.margin_base
         else:
-            elm += (abs(new) - abs(old)) * array.notional * array.elm_pct / 100
+            elm += (abs(new) - abs(old)) * array.margin_base
         if apply:
-            book.vector, book.option_value, book.elm, book.premium = (
-                vector,
-                option_value,
-                elm,
-                premium,
-            )
+            book.option_value, book.elm, book.premium = option_value, elm, premium
+        scan = max(vector)
+        span = scan - option_value if scan > 0.0 else -option_value
+        return (span if span > 0.0 else 0.0) + elm + premium + book.equity
+
+    def _equity_delta(
+        self,
+        book: _Book,
+        instrument: Instrument,
+        product: Product,
+        old: int,
+        new: int,
+        *,
+        apply: bool,
+    ) -> float:
+        share = (
+            self.params.equity_delivery_margin_pct
+            if product is Product.CNC
+            else self.params.equity_intraday_margin_pct
+        )
+        change = (abs(new) - abs(old)) * self._price_rupees(instrument) * share / 100
+        if apply:
+            book.equity += change
             return book.total()
-        scan = max(max(vector), 0.0)
-        return max(scan - option_value, 0.0) + elm + premium + book.equity
+        saved = book.equity
+        book.equity += change
+        result = book.total()
+        book.equity = saved
+        return result
 
     def _price_rupees(self, instrument: Instrument) -> float:
         ltp = self._quotes.ltp(instrument.token)

@@ -97,8 +97,9 @@ def main() -> None:
         for n in range(orders):
             clock.advance(0.11)
             gate.enabled = True
+            order = request(n)
             started = counter()
-            decision = gate.decide(request(n))
+            decision = gate.decide(order)
             gate_ns.append(counter() - started)
             assert decision.allowed, decision.reason
             for enabled, sink in ((True, with_gate_ns), (False, bypassed_ns)):

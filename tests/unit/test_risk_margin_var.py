@@ -76,6 +76,23 @@ def test_hedged_future_when_a_short_call_is_added_needs_less_than_both_alone(est
     assert estimator.total == pytest.approx(0.0, abs=1e-6)
 
 
+def test_margin_bound_when_books_and_orders_are_random_is_never_below_the_exact_figure(
+    estimator,
+) -> None:
+    """The gate lets an order through on the bound alone, so it must never understate."""
+    rng = np.random.default_rng(11)
+    contracts = (NIFTY_CE, NIFTY_FUT)
+    for _ in range(400):
+        for contract in contracts:
+            estimator.update(contract, Product.NRML, 65 * int(rng.integers(-6, 7)))
+        contract = contracts[int(rng.integers(0, 2))]
+        after = 65 * int(rng.integers(-8, 9))
+        exact_total, exact_underlying = estimator.requirement_after(contract, Product.NRML, after)
+        most_total, most_underlying = estimator.bound_after(contract, Product.NRML, after)
+        assert most_total >= exact_total - 1e-6
+        assert most_underlying >= exact_underlying - 1e-6
+
+
 def test_refresh_when_prices_moved_rebuilds_the_same_positions(estimator) -> None:
     estimator.update(NIFTY_CE, Product.NRML, -65)
     before = estimator.total
