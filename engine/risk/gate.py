@@ -201,6 +201,8 @@ class OrderGate:
         self.state = TradingState.ACTIVE
         self.state_reason = ""
         self._recent: dict[tuple[object, ...], int] = {}
+        """Orders seen within the duplicate window, by their terms: time seen (ns)."""
+        self._recent_pruned_ns = 0
         self._rules: dict[str, _Rules] = {}
         self._sessions: dict[tuple[object, bool], tuple[int, bool]] = {}
         self._bands: dict[int, tuple[int, Band | None]] = {}
@@ -303,7 +305,7 @@ class OrderGate:
         exposure = self.exposure
         if exposure is None:
             return self._freeze_only(request, instrument)
-        reduces = exposure.reduces(
+        reduces = (request.token, request.product) in exposure.net and exposure.reduces(
             request.token,
             request.product,
             request.side,
@@ -508,8 +510,9 @@ class OrderGate:
                     f"{(now_ns - last) / _NS:.1f} s ago (window "
                     f"{limits.duplicate_window_seconds:g} s)",
                 )
-            if len(recent) > 4096:
+            if len(recent) > 64 and now_ns - self._recent_pruned_ns >= window:
                 recent = self._recent = {k: t for k, t in recent.items() if now_ns - t < window}
+                self._recent_pruned_ns = now_ns
             recent[key] = now_ns
         exposure = self.exposure
         if not square_off and exposure.open_orders + (len(slices) or 1) > rules.max_open_orders:
@@ -543,8 +546,8 @@ class OrderGate:
             band = lpp
             if band is None and ltp > 0:
                 band = self._lpp(instrument, ltp)
-            if band is not None and band.refuses(side, price):
-                return _band_refusal(side, price, band)
+            if band is not None and (price > band.high if side is Side.BUY else price < band.low):
+                return _band_refusal(side, price, band)  # LPP refuses the aggressive side only
             if instrument.instrument_type in _BANDED:
                 band = self._range(instrument, tick.close, limits)
                 if band is not None and band.refuses(side, price):

@@ -9,7 +9,11 @@ cancelled after it is measured so the book stays the same size.
 Measured in the same run:
 - gate: ``OrderGate.decide`` alone, all checks on (validity, state, session, freeze, market and
   price protection, fat finger, size and value, duplicates, open orders, position per instrument
-  and per underlying, SPAN-like margin, concentration);
+  and per underlying, SPAN-like margin, concentration), each call right after a full submission
+  and cancel (journal commits, venue, bus), so with caches as an order meets them in the desk;
+- gate back to back: the same calls in a row (warm caches);
+- exact margin: the SPAN-like repricing of one order (``MarginEstimator.requirement_after``),
+  which the gate skips for an order whose upper bound already fits the limits;
 - submit with the gate: ``OrderManager.submit`` end to end (gate, throttle, journal commit,
   paper venue acknowledgement, publication);
 - submit bypassed: the same with ``gate.enabled = False`` (validity only), the reference.
@@ -122,6 +126,14 @@ def main() -> None:
             started = counter()
             gate.decide(order)
             tight_ns.append(counter() - started)
+        assert engine.risk.margin is not None
+        margin = engine.risk.margin
+        exact_ns: list[int] = []
+        for n in range(orders):
+            instrument = quoted[n % len(quoted)][0]
+            started = counter()
+            margin.requirement_after(instrument, Product.NRML, 65 * (1 + n % 5))
+            exact_ns.append(counter() - started)
         gc.enable()
         engine.close()
 
@@ -129,9 +141,11 @@ def main() -> None:
     on_p50, on_p99 = percentile(with_gate_ns, 0.5), percentile(with_gate_ns, 0.99)
     off_p50, off_p99 = percentile(bypassed_ns, 0.5), percentile(bypassed_ns, 0.99)
     tight_p50, tight_p99 = percentile(tight_ns, 0.5), percentile(tight_ns, 0.99)
+    exact_p50, exact_p99 = percentile(exact_ns, 0.5), percentile(exact_ns, 0.99)
     print(f"orders measured            {orders}")
     print(f"gate alone (all checks)    p50 {gate_p50:8.1f} µs   p99 {gate_p99:8.1f} µs")
     print(f"gate back to back          p50 {tight_p50:8.1f} µs   p99 {tight_p99:8.1f} µs")
+    print(f"exact margin of one order  p50 {exact_p50:8.1f} µs   p99 {exact_p99:8.1f} µs")
     print(f"submit with the gate       p50 {on_p50:8.1f} µs   p99 {on_p99:8.1f} µs")
     print(f"submit, gate bypassed      p50 {off_p50:8.1f} µs   p99 {off_p99:8.1f} µs")
     print(f"submit ratio gate/bypassed p50 {on_p50 / off_p50:8.2f}")
@@ -146,6 +160,8 @@ def main() -> None:
                 "gate_p99_us": round(gate_p99, 2),
                 "gate_back_to_back_p50_us": round(tight_p50, 2),
                 "gate_back_to_back_p99_us": round(tight_p99, 2),
+                "exact_margin_p50_us": round(exact_p50, 2),
+                "exact_margin_p99_us": round(exact_p99, 2),
                 "submit_with_gate_p50_us": round(on_p50, 2),
                 "submit_with_gate_p99_us": round(on_p99, 2),
                 "submit_bypassed_p50_us": round(off_p50, 2),

@@ -90,6 +90,7 @@ def test_open_database_sets_pragmas_on_every_pooled_connection(database: Databas
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 16_384
 
 
 def test_open_database_when_synchronous_full_sets_full(db_path: Path) -> None:
@@ -339,6 +340,29 @@ def test_append_when_called_repeatedly_gives_strictly_increasing_seqs(database: 
     assert journal.count() == 90
 
 
+def test_journal_commits_when_the_log_grows_are_checkpointed_by_the_thread_not_the_writer(
+    database: Database, db_path: Path
+) -> None:
+    journal = database.journal
+    for i in range(400):
+        journal.append("tick", {"i": i, "pad": "x" * 200}, order_id=None, ts_ns=TS + i)
+    # The database file alone, read without its write-ahead log: the rows are there only once a
+    # checkpoint copied them in, and 400 rows are far below the writer's own threshold.
+    deadline = time.monotonic() + 10
+    rows_in_file = 0
+    while time.monotonic() < deadline:
+        with closing(sqlite3.connect(f"file:{db_path}?immutable=1", uri=True)) as reader:
+            try:
+                rows_in_file = reader.execute("SELECT count(*) FROM journal").fetchone()[0]
+            except sqlite3.OperationalError:  # the schema itself is still only in the log
+                rows_in_file = 0
+        if rows_in_file == 400:
+            break
+        time.sleep(0.1)
+    assert rows_in_file == 400
+    assert journal.count() == 400
+
+
 def test_last_seq_and_count_when_journal_is_empty_are_zero(database: Database) -> None:
     assert database.journal.last_seq() == 0
     assert database.journal.count() == 0
@@ -577,10 +601,10 @@ def test_append_when_writer_process_is_killed_keeps_every_acknowledged_entry(
         if child.poll() is None:
             child.kill()
             child.wait()
-    for line in rest.splitlines():
-        parts = line.split()
-        if len(parts) == 2:  # a line cut by the kill was never fully reported
-            acknowledged[int(parts[0])] = int(parts[1])
+    for line in rest.splitlines(keepends=True):
+        if line.endswith("\n"):  # a line cut by the kill was never fully reported
+            seq, i = map(int, line.split())
+            acknowledged[seq] = i
     assert child.returncode == -signal.SIGKILL
 
     with open_database(url) as db:
