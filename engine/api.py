@@ -285,6 +285,9 @@ class EngineApi:
         self._chain_layouts: dict[tuple[str, date], ChainLayout] = {}
         self._spot_tokens: dict[str, InstrumentToken] = {}
         self._layouts_built_for = -1
+        self.startup_messages: list[EngineMessage] = []
+        """What the engine told the trader while it started (restoring the journal), before any
+        window subscribed: the Messages panel shows these first."""
 
     # -- commands ----------------------------------------------------------------------------------
 

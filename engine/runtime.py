@@ -291,9 +291,14 @@ class Engine:
         """Bring back orders, fills, positions and the trading state from the journal (after a
         restart or crash)."""
         entries = [(e.kind, e.order_id, e.ts_ns, e.payload) for e in self.journal.read()]
-        applied = self.orders.restore(entries, today=self.clock.now().date())
-        if self.risk is not None:
-            self.risk.restore(entries)
+        # What the restore tells the trader is kept for the windows that open after it.
+        stop_keeping = self.bus.subscribe(EngineMessage, self.api.startup_messages.append)
+        try:
+            applied = self.orders.restore(entries, today=self.clock.now().date())
+            if self.risk is not None:
+                self.risk.restore(entries)
+        finally:
+            stop_keeping()
         nets = {(p.token, p.product): p.net_quantity for p in self.positions.all()}
         if self.venue is not None:
             self.venue.restore_positions(nets)

@@ -19,13 +19,14 @@ import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
 from engine.core.bus import EventBus
-from engine.core.clock import Clock
+from engine.core.clock import IST, Clock
 from engine.domain.events import (
     BreakerTripped,
     EngineMessage,
@@ -258,13 +259,19 @@ class RiskManager:
     # -- restart -----------------------------------------------------------------------------------
 
     def restore(self, entries: Iterable[tuple[str, str | None, int, dict[str, Any]]]) -> None:
-        """Bring back the last trading state from the journal; start the breakers' day."""
+        """Bring back the limits the trader last set, the last trading state and the breach
+        history from the journal; start the breakers' day."""
         last: RiskStateChanged | None = None
+        saved: tuple[int, dict[str, Any]] | None = None
         for kind, _order_id, ts_ns, payload in entries:
             if kind == RiskStateChanged.kind:
                 last = RiskStateChanged.from_payload(ts_ns, payload)
             elif kind == BreakerTripped.kind:
                 self.history.append(BreakerTripped.from_payload(ts_ns, payload))
+            elif kind == RiskLimitsChanged.kind:
+                saved = ts_ns, payload
+        if saved is not None:
+            self._restore_limits(*saved)
         if last is not None and last.state is not TradingState.ACTIVE:
             self.gate.state = last.state
             self.gate.state_reason = last.reason
@@ -287,6 +294,31 @@ class RiskManager:
     def settings(self) -> RiskSettings:
         assert self.gate.settings is not None
         return self.gate.settings
+
+    def _restore_limits(self, ts_ns: int, payload: dict[str, Any]) -> None:
+        """Apply the limits last saved in the journal: a limit the trader set survives a
+        restart. Saved limits this version cannot read are reported and the defaults kept."""
+        when = f"{datetime.fromtimestamp(ts_ns / 1e9, IST):%d %b %Y %H:%M}"
+        try:
+            settings = RiskSettings.from_mapping(payload.get("settings", {}))
+        except (TypeError, ValueError, AttributeError) as exc:
+            log.warning("risk limits saved %s not restored: %s", when, exc)
+            self._bus.publish(
+                EngineMessage(
+                    self._clock.time_ns(),
+                    Severity.ERROR,
+                    f"the risk limits saved {when} could not be restored ({exc}); the default "
+                    f"limits apply: review them with Limits… in the Risk panel",
+                    "risk",
+                )
+            )
+            return
+        self.gate.configure(settings)
+        self._bus.publish(
+            EngineMessage(
+                self._clock.time_ns(), Severity.INFO, f"risk limits as saved {when}", "risk"
+            )
+        )
 
     def configure(self, settings: RiskSettings, reason: str = "") -> None:
         """Replace the limits; journaled, and applied to every later order."""

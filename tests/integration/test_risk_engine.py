@@ -227,6 +227,49 @@ def test_limits_when_changed_through_the_api_are_validated_journaled_and_applied
         engine.close()
 
 
+def test_limits_when_set_before_a_restart_are_restored_and_enforced(tmp_path) -> None:
+    clock = TestClock(MONDAY_10AM)
+    engine = build(tmp_path, clock)
+    engine.api.set_risk_limits(
+        {
+            "defaults": {"daily_loss_limit": "12000"},
+            "underlyings": {"NIFTY": {"max_order_quantity": 65}},
+        },
+        reason="tighter today",
+    )
+    engine.close()
+    again = build(tmp_path, clock)
+    try:
+        limits = again.api.risk_limits()
+        assert limits.defaults.daily_loss_limit == Decimal(12000)
+        assert limits.underlyings["NIFTY"] == {"max_order_quantity": 65}
+        run_market(again, clock, 1)
+        refused = again.api.place_order(atm_call(again).token, "BUY", 130, "MARKET")
+        assert not refused and refused.check == "max_order_quantity"
+        assert any("risk limits as saved" in m.text for m in again.api.startup_messages)
+    finally:
+        again.close()
+
+
+def test_saved_limits_when_unreadable_leave_the_defaults_and_tell_the_trader(tmp_path) -> None:
+    clock = TestClock(MONDAY_10AM)
+    engine = build(tmp_path, clock)
+    engine.journal.append(
+        "risk_limits",
+        {"settings": {"defaults": {"max_lot": 1}}, "reason": "from a later version"},
+        order_id=None,
+        ts_ns=clock.time_ns(),
+    )
+    engine.close()
+    again = build(tmp_path, clock)
+    try:
+        assert again.api.risk_limits().defaults == RiskLimits()
+        [message] = [m for m in again.api.startup_messages if "could not be restored" in m.text]
+        assert message.severity.value == "ERROR" and "max_lot" in message.text
+    finally:
+        again.close()
+
+
 def test_day_mtm_when_updated_tick_by_tick_equals_a_full_recount(tmp_path) -> None:
     """The breakers move the day's MTM by the ticking instrument alone; it must stay exact."""
     from datetime import datetime as _datetime

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QMainWindow
 from engine.api import EngineApi, OrderRequest, OrderType, Product, Side, TradingState
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.values import to_rupees
+from engine.runtime import Engine
 from tests.support import atm_call
 from tests.unit.test_risk_gate import BAD_ORDERS, CHECKS, RISK_INSTRUMENTS, make_risk_desk
 from ui.bridge import EngineBridge
@@ -450,6 +451,38 @@ def test_settings_page_when_applied_changes_the_limits_the_gate_uses(
     bid = Decimal(engine.api.quote(option.token).bid) / 100
     refused = engine.api.place_order(option.token, "BUY", 65, "LIMIT", price=bid - 1)
     assert not refused and refused.check == "max_open_orders"
+
+
+def test_settings_page_when_applied_survives_a_restart_and_the_messages_say_so(
+    qtbot, engine, context
+) -> None:
+    page = RiskSettingsPage(context)
+    qtbot.addWidget(page)
+    page.account_form.editors["max_open_orders"].line.setText("3")
+    qtbot.mouseClick(page.apply_button, Qt.MouseButton.LeftButton)
+    assert page.message.text().startswith("Applied at")
+    config, clock = engine.config, engine.clock
+    engine.close()
+
+    again = Engine.build(config, clock=clock)
+    bridge = EngineBridge(again.api, frame_ms=20)
+    try:
+        restarted = PanelContext(api=again.api, bridge=bridge, theme=ThemeHolder("dark"))
+        assert again.api.risk_limits().defaults.max_open_orders == 3
+        reopened = RiskSettingsPage(restarted)
+        qtbot.addWidget(reopened)
+        reopened.open_page()
+        assert reopened.account_form.editors["max_open_orders"].line.text() == "3"
+        messages = MessagesPanel(restarted)
+        qtbot.addWidget(messages)
+        texts = [
+            messages.model.data(messages.model.index(r, 3))
+            for r in range(messages.model.rowCount())
+        ]
+        assert any("risk limits as saved" in str(text) for text in texts), texts
+    finally:
+        bridge.stop()
+        again.close()
 
 
 def test_settings_page_when_underlying_overridden_applies_only_to_that_underlying(

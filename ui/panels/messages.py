@@ -254,6 +254,7 @@ class MessagesPanel(QWidget):
         self.search.textChanged.connect(self.proxy.set_needle)
         self.view.customContextMenuRequested.connect(self._context_menu)
         context.bridge.messages.connect(self.add, QUEUED)
+        self.add(list(context.api.startup_messages))
         self._update_counts()
 
     def _columns(self) -> list[Column[MessageRow]]:
