@@ -20,6 +20,7 @@ from engine.options import analyse_chain, chain_layouts, greeks, years_to_expiry
 from ui.panels.greeks import GreeksPanel
 from ui.panels.option_chain import ChainModel, OptionChainPanel
 from ui.panels.payoff import BUILDER, PayoffPanel
+from ui.theme import THEMES
 
 NIFTY_WEEKLY = date(2026, 12, 1)
 """The simulated market's second NIFTY expiry on Monday 23 Nov 2026 (eight days left)."""
@@ -311,6 +312,23 @@ def test_payoff_panel_when_iron_condor_built_shows_analytic_breakevens_and_extre
     x, y = panel.expiry_curve.getData()
     assert y[(x > short_put) & (x < short_call)] == pytest.approx(float(credit * lot))
     assert y[x < long_put] == pytest.approx(-float((width - credit) * lot))
+
+
+def test_payoff_panel_when_theme_switches_recolours_the_plot(qtbot, context, engine) -> None:
+    panel = PayoffPanel(context)
+    qtbot.addWidget(panel)
+    atm = atm_strike(engine, "NIFTY", NIFTY_WEEKLY)
+    assert panel.add_leg(option(engine, "NIFTY", NIFTY_WEEKLY, atm, "CE"), "BUY") is not None
+    dark = THEMES["dark"]
+    assert panel.expiry_curve.opts["pen"].color().name() == dark.buy.name()
+    assert panel.plot.backgroundBrush().color().name() == "#101318"
+    context.theme.palette = THEMES["light"]
+    panel.redraw()
+    light = THEMES["light"]
+    assert panel.expiry_curve.opts["pen"].color().name() == light.buy.name()
+    assert panel.target_curve.opts["pen"].color().name() == light.warning.name()
+    assert panel.profit_fill.opts["fillBrush"].color().rgb() == light.up.rgb()
+    assert panel.plot.backgroundBrush().color().name() == "#ffffff"
 
 
 def test_payoff_panel_when_sliders_move_target_curve_follows_and_expiry_curve_stays(

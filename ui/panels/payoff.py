@@ -344,73 +344,76 @@ class PayoffPanel(QWidget):
     # -- building the plot once ------------------------------------------------------------------------
 
     def _build_plot(self) -> None:
+        item = self.plot.getPlotItem()
+        item.showGrid(x=True, y=True, alpha=0.12)
+        for side in ("left", "bottom"):
+            item.getAxis(side).enableAutoSIPrefix(False)
+        item.setMenuEnabled(False)
+        item.getViewBox().setDefaultPadding(0.08)  # room above the curve for the marker labels
+        self.legend = item.addLegend(offset=(10, 10))
+        self.profit_fill = pg.PlotDataItem(pen=None, fillLevel=0.0)
+        self.loss_fill = pg.PlotDataItem(pen=None, fillLevel=0.0)
+        item.addItem(self.profit_fill)
+        item.addItem(self.loss_fill)
+        self.zero_line = pg.InfiniteLine(pos=0.0, angle=0, movable=False)
+        item.addItem(self.zero_line)
+        self.expiry_curve = item.plot(name="At expiry", antialias=True)
+        self.target_curve = item.plot(name="T+0", antialias=True)
+        label_options = {"position": 0.975, "movable": False}
+        self.spot_line = pg.InfiniteLine(
+            angle=90, label="Spot {value:,.0f}", labelOpts=label_options
+        )
+        self.target_line = pg.InfiniteLine(
+            angle=90, label="Target {value:,.0f}", labelOpts={**label_options, "position": 0.92}
+        )
+        item.addItem(self.spot_line)
+        item.addItem(self.target_line)
+        self.breakeven_markers = pg.ScatterPlotItem(size=9, symbol="d")
+        item.addItem(self.breakeven_markers)
+        self.breakeven_texts = []
+        for _ in range(MAX_BREAKEVEN_LABELS):
+            text = pg.TextItem(anchor=(0.5, -0.4))
+            text.setVisible(False)
+            item.addItem(text)
+            self.breakeven_texts.append(text)
+        self._style_plot()
+
+    def _style_plot(self) -> None:
+        """Colour the plot from the current theme (again after the trader switches theme)."""
         palette = self._ctx.theme.palette
+        self._styled_for = palette.name
         dark = palette.name == "dark"
         self.plot.setBackground("#101318" if dark else "#ffffff")
         foreground = "#8d98a8" if dark else "#4a5261"
         self._axis_colour = foreground
         item = self.plot.getPlotItem()
-        item.showGrid(x=True, y=True, alpha=0.12)
         for side in ("left", "bottom"):
             axis = item.getAxis(side)
             axis.setPen(foreground)
             axis.setTextPen(foreground)
-            axis.enableAutoSIPrefix(False)
         item.setLabel("left", "P&L ₹", color=foreground)
-        item.setMenuEnabled(False)
-        item.getViewBox().setDefaultPadding(0.08)  # room above the curve for the marker labels
-        self.legend = item.addLegend(offset=(10, 10), labelTextColor=foreground)
+        if self._underlying_name:
+            item.setLabel("bottom", self._underlying_name, color=foreground)
+        self.legend.setLabelTextColor(foreground)
 
         def faint(colour: QColor, alpha: int) -> QColor:
             shade = QColor(colour)
             shade.setAlpha(alpha)
             return shade
 
-        self.profit_fill = pg.PlotDataItem(
-            pen=None, fillLevel=0.0, brush=pg.mkBrush(faint(palette.up, 46))
-        )
-        self.loss_fill = pg.PlotDataItem(
-            pen=None, fillLevel=0.0, brush=pg.mkBrush(faint(palette.down, 46))
-        )
-        item.addItem(self.profit_fill)
-        item.addItem(self.loss_fill)
-        self.zero_line = pg.InfiniteLine(
-            pos=0.0, angle=0, pen=pg.mkPen(foreground, width=1), movable=False
-        )
-        item.addItem(self.zero_line)
-        self.expiry_curve = item.plot(
-            pen=pg.mkPen(palette.buy, width=2), name="At expiry", antialias=True
-        )
-        self.target_curve = item.plot(
-            pen=pg.mkPen(palette.warning, width=2, style=Qt.PenStyle.DashLine),
-            name="T+0",
-            antialias=True,
-        )
-        label_options = {"position": 0.975, "color": foreground, "movable": False}
-        self.spot_line = pg.InfiniteLine(
-            angle=90,
-            pen=pg.mkPen(foreground, width=1, style=Qt.PenStyle.DotLine),
-            label="Spot {value:,.0f}",
-            labelOpts=label_options,
-        )
-        self.target_line = pg.InfiniteLine(
-            angle=90,
-            pen=pg.mkPen(palette.warning, width=1, style=Qt.PenStyle.DashDotLine),
-            label="Target {value:,.0f}",
-            labelOpts={**label_options, "position": 0.92, "color": palette.warning},
-        )
-        item.addItem(self.spot_line)
-        item.addItem(self.target_line)
-        self.breakeven_markers = pg.ScatterPlotItem(
-            size=9, symbol="d", pen=pg.mkPen(foreground), brush=pg.mkBrush(palette.warning)
-        )
-        item.addItem(self.breakeven_markers)
-        self.breakeven_texts = []
-        for _ in range(MAX_BREAKEVEN_LABELS):
-            text = pg.TextItem(color=foreground, anchor=(0.5, -0.4))
-            text.setVisible(False)
-            item.addItem(text)
-            self.breakeven_texts.append(text)
+        self.profit_fill.setBrush(pg.mkBrush(faint(palette.up, 46)))
+        self.loss_fill.setBrush(pg.mkBrush(faint(palette.down, 46)))
+        self.zero_line.setPen(pg.mkPen(foreground, width=1))
+        self.expiry_curve.setPen(pg.mkPen(palette.buy, width=2))
+        self.target_curve.setPen(pg.mkPen(palette.warning, width=2, style=Qt.PenStyle.DashLine))
+        self.spot_line.setPen(pg.mkPen(foreground, width=1, style=Qt.PenStyle.DotLine))
+        self.spot_line.label.setColor(foreground)
+        self.target_line.setPen(pg.mkPen(palette.warning, width=1, style=Qt.PenStyle.DashDotLine))
+        self.target_line.label.setColor(palette.warning)
+        self.breakeven_markers.setPen(pg.mkPen(foreground))
+        self.breakeven_markers.setBrush(pg.mkBrush(palette.warning))
+        for text in self.breakeven_texts:
+            text.setColor(foreground)
 
     @staticmethod
     def _slider(low: int, high: int) -> QSlider:
@@ -668,6 +671,8 @@ class PayoffPanel(QWidget):
 
     def redraw(self) -> None:
         """Curves, markers, figures and scenarios from the priced legs and the sliders."""
+        if self._styled_for != self._ctx.theme.palette.name:
+            self._style_plot()
         strategy = self.strategy
         if strategy is None:
             self.profile = self.grid = None
