@@ -81,6 +81,8 @@ def _deny(check: str, reason: str) -> Decision:
 
 
 def _price_problem(label: str, value: object, instrument: Instrument) -> str | None:
+    if type(value) is int and value > 0 and not value % instrument.tick_size:
+        return None  # the usual case, first
     if not isinstance(value, int) or isinstance(value, bool):
         return f"{label} must be a whole number of paise, not {value!r}"
     if value <= 0:
@@ -347,23 +349,20 @@ class OrderGate:
         if product is Product.NRML and kind is InstrumentType.EQ:
             return "product", f"NRML is for F&O; use CNC or MIS for {instrument.tradingsymbol}"
         order_type, price, trigger = request.order_type, request.price, request.trigger_price
-        tick = instrument.tick_size
         if order_type is OrderType.LIMIT or order_type is OrderType.SL:
             if price is None:
                 return "price", f"a {order_type} order needs a price"
-            if type(price) is not int or price <= 0 or price % tick:
-                reason = _price_problem("price", price, instrument)
-                if reason:
-                    return "tick_size", reason
+            reason = _price_problem("price", price, instrument)
+            if reason:
+                return "tick_size", reason
         elif price is not None and order_type is OrderType.MARKET:
             return "price", "a MARKET order takes no price; use LIMIT to set one"
         if order_type is OrderType.SL or order_type is OrderType.SL_M:
             if trigger is None:
                 return "trigger", f"a {order_type} order needs a trigger price"
-            if type(trigger) is not int or trigger <= 0 or trigger % tick:
-                reason = _price_problem("trigger price", trigger, instrument)
-                if reason:
-                    return "tick_size", reason
+            reason = _price_problem("trigger price", trigger, instrument)
+            if reason:
+                return "tick_size", reason
             if order_type is OrderType.SL and price is not None:
                 buy = request.side is Side.BUY
                 if price < trigger if buy else price > trigger:
