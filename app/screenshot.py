@@ -17,7 +17,7 @@ from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 
 
-async def _capture(out: Path, seconds: float) -> None:
+async def _capture(out: Path, seconds: float, panels: list[str]) -> None:
 
     from app.gui import session_text
     from ui.layout_store import LayoutStore
@@ -39,6 +39,8 @@ async def _capture(out: Path, seconds: float) -> None:
         engine.start()
         await asyncio.sleep(seconds / 2)
         _trade_a_little(engine)
+        for name in panels:
+            window.show_panel(name)
         await asyncio.sleep(seconds / 2)
         if not window.grab().save(str(out)):
             raise SystemExit(f"could not write {out}")
@@ -87,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.screenshot")
     parser.add_argument("out", type=Path)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--panel",
+        action="append",
+        default=[],
+        help="bring this panel to the front first (e.g. risk, payoff, orderbook); repeatable",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -95,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QApplication(sys.argv)
     app.setQuitOnLastWindowClosed(False)
-    coro = _capture(args.out, args.seconds)
+    coro = _capture(args.out, args.seconds, args.panel)
     if sys.version_info >= (3, 12):
         asyncio.run(coro, loop_factory=qasync.QEventLoop)
     else:

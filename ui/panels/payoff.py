@@ -301,22 +301,40 @@ class PayoffPanel(QWidget):
         self.scenario_view.verticalHeader().setDefaultSectionSize(21)
         header = self.scenario_view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.scenario_view.setMinimumHeight(
-            header.sizeHint().height() + len(self.iv_shifts) * 21 + 4
-        )
+        # Two rows at least; the rest scrolls when the dock is short, so the chart keeps its room.
+        self.scenario_view.setMinimumHeight(header.sizeHint().height() + 2 * 21 + 4)
         self.scenario_caption = QLabel("Scenarios")
         self.scenario_caption.setObjectName("ticketInfo")
         self.scenario_caption.setContentsMargins(6, 4, 6, 2)
+        self.plot.setMinimumHeight(150)
 
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.setSpacing(2)
-        right_layout.addLayout(figures)
-        right_layout.addWidget(self.plot, 1)
-        right_layout.addLayout(sliders)
-        right_layout.addWidget(self.scenario_caption)
-        right_layout.addWidget(self.scenario_view)
+        chart = QWidget()
+        chart_layout = QVBoxLayout(chart)
+        chart_layout.setContentsMargins(0, 0, 0, 0)
+        chart_layout.setSpacing(2)
+        chart_layout.addLayout(figures)
+        chart_layout.addWidget(self.plot, 1)
+        chart_layout.addLayout(sliders)
+        table = QWidget()
+        table_layout = QVBoxLayout(table)
+        table_layout.setContentsMargins(0, 0, 0, 0)
+        table_layout.setSpacing(2)
+        table_layout.addWidget(self.scenario_caption)
+        table_layout.addWidget(self.scenario_view, 1)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.setObjectName("payoffChartSplitter")
+        right.setChildrenCollapsible(False)
+        right.addWidget(chart)
+        right.addWidget(table)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+        right.setSizes([
+            300,
+            self.scenario_caption.sizeHint().height()
+            + header.sizeHint().height()
+            + len(self.iv_shifts) * 21
+            + 8,
+        ])  # fmt: skip
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -359,12 +377,12 @@ class PayoffPanel(QWidget):
         item.addItem(self.zero_line)
         self.expiry_curve = item.plot(name="At expiry", antialias=True)
         self.target_curve = item.plot(name="T+0", antialias=True)
-        label_options = {"position": 0.975, "movable": False}
+        label_options = {"position": 0.95, "movable": False}
         self.spot_line = pg.InfiniteLine(
             angle=90, label="Spot {value:,.0f}", labelOpts=label_options
         )
         self.target_line = pg.InfiniteLine(
-            angle=90, label="Target {value:,.0f}", labelOpts={**label_options, "position": 0.92}
+            angle=90, label="Target {value:,.0f}", labelOpts={**label_options, "position": 0.87}
         )
         item.addItem(self.spot_line)
         item.addItem(self.target_line)

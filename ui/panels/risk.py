@@ -88,7 +88,12 @@ def amount_text(value: Decimal | None, unit: str) -> str:
     if unit == "%":
         return f"{value:.1f} %"
     number = f"{value.normalize():,f}" if value == value.to_integral_value() else f"{value:,}"
+    if value == 1 and unit in _SINGULAR:
+        unit = _SINGULAR[unit]
     return f"{number} {unit}".strip()
+
+
+_SINGULAR = {"orders": "order", "lots": "lot", "rejections": "rejection", "units": "unit"}
 
 
 # -- limit usage ----------------------------------------------------------------------------------
