@@ -34,13 +34,10 @@ from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
 from engine.marketdata.sim_spec import load_universe_spec
 from engine.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
-from engine.oms.charging import default_charge_model
 from engine.oms.order_manager import OrderManager
-from engine.risk.exposure import Exposure
-from engine.risk.gate import OrderGate
 from engine.risk.limits import MarginParameters, RiskSettings
 from engine.risk.manager import RiskManager
-from engine.risk.margin import MarginEstimator
+from engine.risk.order_path import build_order_path
 from engine.risk.var import compute_var, synthetic_returns
 from engine.store import Database, Journal, open_database
 
@@ -213,51 +210,23 @@ class Engine:
             token = spot_tokens.get(underlying)
             return None if token is None else quotes.ltp(token)
 
-        def underlying_of(token: InstrumentToken) -> str | None:
-            instrument = registry.find(token)
-            return None if instrument is None else instrument.underlying
-
-        def lot_of(token: InstrumentToken) -> int | None:
-            instrument = registry.find(token)
-            return None if instrument is None else instrument.lot_size
-
-        exposure = Exposure(underlying_of, lot_of)
-        margin = MarginEstimator(
-            instruments=registry.find, quotes=quotes, spot=spot, clock=clock, params=config.margin
-        )
-        margin.prime(registry)  # every contract's risk array now, so no order waits for one
-        gate = OrderGate(
-            registry.find,
-            ist_today(clock),
-            settings=config.risk,
-            account=config.account,
-            clock=clock,
-            quotes=quotes,
-            exposure=exposure,
-            session_open=session_open,
-            margin=margin,
-        )
-        orders = OrderManager(
+        path = build_order_path(
             bus=bus,
             clock=clock,
             journal=journal,
             broker=broker,
-            gate=gate,
             instruments=registry.find,
-            positions=positions,
-            charge_model=default_charge_model,
-        )
-        risk = RiskManager(
-            bus=bus,
-            clock=clock,
-            orders=orders,
-            gate=gate,
+            universe=registry,
             quotes=quotes,
-            instruments=registry.find,
-            all_instruments=registry,
-            margin=margin,
+            positions=positions,
+            settings=config.risk,
+            session_open=session_open,
             spot=spot,
+            today=ist_today(clock),
+            account=config.account,
+            margin_params=config.margin,
         )
+        orders = path.orders
         engine = cls(
             config=config,
             clock=clock,
@@ -271,7 +240,7 @@ class Engine:
             positions=positions,
             venue=venue,
             orders=orders,
-            risk=risk,
+            risk=path.risk,
             returns=_paper_returns(market_config) if market is not None else {},
             broker=broker,
             kite=kite,

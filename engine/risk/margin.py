@@ -207,7 +207,9 @@ class MarginEstimator:
         option priced alone over the 16 scenarios costs about half a millisecond, a whole
         3,000-contract universe priced together a few milliseconds.
         """
-        derivatives = [i for i in instruments if i.is_derivative]
+        # A contract with no price yet is left for ``risk_array`` to price once it has one: an
+        # array computed without a price would stand for the contract until the next refresh.
+        derivatives = [i for i in instruments if i.is_derivative and self._quotes.ltp(i.token)]
         for future in (i for i in derivatives if not i.is_option):
             self._arrays[future.token] = self._compute(future)
         options = [i for i in derivatives if i.is_option]
@@ -289,9 +291,13 @@ class MarginEstimator:
         return self.prime(chunk)
 
     def risk_array(self, instrument: Instrument) -> RiskArray:
+        """The contract's array: kept once it is priced from a quote, else an estimate from the
+        underlying (or the strike) computed again until a quote comes."""
         array = self._arrays.get(instrument.token)
         if array is None:
-            array = self._arrays[instrument.token] = self._compute(instrument)
+            array = self._compute(instrument)
+            if self._quotes.ltp(instrument.token):
+                self._arrays[instrument.token] = array
         return array
 
     # -- internals ---------------------------------------------------------------------------------

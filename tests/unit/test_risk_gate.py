@@ -31,13 +31,11 @@ from engine.domain.ticks import Tick
 from engine.domain.values import Paise
 from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
-from engine.oms.charging import default_charge_model
 from engine.oms.order_manager import OrderManager
-from engine.risk.exposure import Exposure
 from engine.risk.gate import OrderGate
 from engine.risk.limits import RiskLimits, RiskSettings
 from engine.risk.manager import RiskManager
-from engine.risk.margin import MarginEstimator
+from engine.risk.order_path import build_order_path
 from engine.store import Database, open_database
 from tests.support import MONDAY_MORNING, NIFTY_CE, NIFTY_FUT, NIFTY_INDEX, RELIANCE, quote
 
@@ -157,47 +155,21 @@ def make_risk_desk(
         token = spots.get(underlying)
         return None if token is None else quotes.ltp(token)
 
-    def underlying_of(token: InstrumentToken) -> str | None:
-        instrument = registry.find(token)
-        return None if instrument is None else instrument.underlying
-
-    def lot_of(token: InstrumentToken) -> int | None:
-        instrument = registry.find(token)
-        return None if instrument is None else instrument.lot_size
-
-    exposure = Exposure(underlying_of, lot_of)
-    margin = MarginEstimator(instruments=registry.find, quotes=quotes, spot=spot, clock=clock)
-    gate = OrderGate(
-        registry.find,
-        lambda: clock.now().date(),
-        settings=RiskSettings(limits or RiskLimits(), underlyings=underlyings or {}),
-        clock=clock,
-        quotes=quotes,
-        exposure=exposure,
-        session_open=lambda instrument, now: session_open[0],
-        margin=margin,
-    )
-    oms = OrderManager(
+    path = build_order_path(
         bus=bus,
         clock=clock,
         journal=database.journal,
         broker=venue,
-        gate=gate,
         instruments=registry.find,
-        positions=positions,
-        charge_model=default_charge_model,
-    )
-    risk = RiskManager(
-        bus=bus,
-        clock=clock,
-        orders=oms,
-        gate=gate,
+        universe=RISK_INSTRUMENTS,
         quotes=quotes,
-        instruments=registry.find,
-        all_instruments=registry,
-        margin=margin,
+        positions=positions,
+        settings=RiskSettings(limits or RiskLimits(), underlyings=underlyings or {}),
+        session_open=lambda instrument, now: session_open[0],
         spot=spot,
+        today=lambda: clock.now().date(),
     )
+    oms, gate, risk = path.orders, path.gate, path.risk
     if restore:
         entries = [(e.kind, e.order_id, e.ts_ns, e.payload) for e in database.journal.read()]
         oms.restore(entries, today=clock.now().date())

@@ -93,6 +93,24 @@ def test_margin_bound_when_books_and_orders_are_random_is_never_below_the_exact_
         assert most_underlying >= exact_underlying - 1e-6
 
 
+def test_risk_array_when_the_contract_has_no_quote_yet_is_not_kept_until_it_has_one() -> None:
+    quotes = QuoteCache()
+    quotes.update(quote(NIFTY_INDEX, bid=0, ask=0, ltp=2600000))
+    instruments = {i.token: i for i in (NIFTY_CE, NIFTY_FUT, NIFTY_INDEX)}
+    estimator = MarginEstimator(
+        instruments=instruments.get,
+        quotes=quotes,
+        spot=lambda u: quotes.ltp(NIFTY_INDEX.token) if u == "NIFTY" else None,
+        clock=TestClock(MONDAY_MORNING),
+    )
+    assert estimator.prime(instruments.values()) == 0  # nothing priced: nothing kept
+    unpriced = estimator.risk_array(NIFTY_CE)
+    quotes.update(quote(NIFTY_CE, bid=40000, ask=40010, ltp=40000))
+    priced = estimator.risk_array(NIFTY_CE)
+    assert priced is not unpriced and priced.value == pytest.approx(400.0)
+    assert estimator.risk_array(NIFTY_CE) is priced
+
+
 def test_refresh_when_prices_moved_rebuilds_the_same_positions(estimator) -> None:
     estimator.update(NIFTY_CE, Product.NRML, -65)
     before = estimator.total
