@@ -18,6 +18,7 @@ instrument lookup and a date, the gate checks validity alone (as the engine's fi
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -204,7 +205,9 @@ class OrderGate:
         self.state_reason = ""
         self._recent: dict[tuple[object, ...], int] = {}
         """Orders seen within the duplicate window, by their terms: time seen (ns)."""
-        self._recent_pruned_ns = 0
+        self._recent_expiry: deque[tuple[int, tuple[object, ...], int]] = deque()
+        """(expires ns, terms, time seen) in the order seen: forgotten one at a time as they
+        expire, so the order path never sweeps the whole window at once."""
         self._rules: dict[str, _Rules] = {}
         self._sessions: dict[tuple[object, bool], tuple[int, bool]] = {}
         self._bands: dict[int, tuple[int, Band | None]] = {}
@@ -509,10 +512,13 @@ class OrderGate:
                     f"{(now_ns - last) / _NS:.1f} s ago (window "
                     f"{limits.duplicate_window_seconds:g} s)",
                 )
-            if len(recent) > 64 and now_ns - self._recent_pruned_ns >= window:
-                recent = self._recent = {k: t for k, t in recent.items() if now_ns - t < window}
-                self._recent_pruned_ns = now_ns
+            expiry = self._recent_expiry
+            while expiry and expiry[0][0] <= now_ns:
+                _, old_key, seen_ns = expiry.popleft()
+                if recent.get(old_key) == seen_ns:
+                    del recent[old_key]
             recent[key] = now_ns
+            expiry.append((now_ns + window, key, now_ns))
         exposure = self.exposure
         if not square_off and exposure.open_orders + (len(slices) or 1) > rules.max_open_orders:
             return _deny(
@@ -528,7 +534,7 @@ class OrderGate:
                 f"sliced into {len(slices)} orders of at most {slices[0]} (freeze "
                 f"{instrument.freeze_quantity})"
             )
-        return Decision(request, slices=slices, note=note)
+        return Decision(request, "", "", slices, note)
 
     def _price_refusal(
         self,

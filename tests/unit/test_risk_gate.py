@@ -723,6 +723,21 @@ def test_slices_when_more_than_the_rate_allows_are_paced_one_second_at_a_time(tm
         desk.database.close()
 
 
+def test_duplicate_when_the_window_has_passed_is_sent_and_only_a_window_is_remembered(
+    desk,
+) -> None:
+    gate = desk.gate
+    assert gate.decide(req(price=9900)).allowed
+    desk.clock.advance(1.9)
+    assert gate.decide(req(price=9900)).check == "duplicate"
+    desk.clock.advance(0.2)  # 2.1 s after the first: the default window is 2 s
+    assert gate.decide(req(price=9900)).allowed
+    for n in range(2_000):  # a long stream of different orders, 10 a second
+        desk.clock.advance(0.1)
+        assert gate.decide(req(price=9000 + 5 * (n % 100), quantity=65 * (1 + n // 100))).allowed
+    assert len(gate._recent) <= 21  # the last two seconds' worth, never the whole stream
+
+
 def test_modify_when_new_price_is_a_fat_finger_is_refused_journaled_and_not_sent(desk) -> None:
     outcome = desk.oms.submit(req(price=9900))
     refused = desk.oms.modify(outcome.order_id, Modification(price=Paise(7000)))
