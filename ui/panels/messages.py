@@ -24,13 +24,9 @@ from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
-    QMenu,
     QTableView,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -41,7 +37,17 @@ from ui.bridge import QUEUED
 from ui.context import PanelContext
 from ui.export import IST, ask_export_path, at_ist, write_table
 from ui.models.table import ROW_ROLE, SORT_ROLE, Column
-from ui.panels.orderbook import action_button, copy_rows, view_action
+from ui.panels.table_kit import (
+    action_button,
+    action_menu,
+    copy_rows,
+    export_action,
+    panel_layout,
+    popup_menu,
+    search_box,
+    selected_rows,
+    view_action,
+)
 
 MAX_MESSAGES = 5_000
 
@@ -218,12 +224,7 @@ class MessagesPanel(QWidget):
         self.severity.setObjectName("messagesSeverity")
         self.severity.addItems(list(SEVERITY_FILTERS))
         self.severity.setToolTip("Show messages of at least this severity")
-        self.search = QLineEdit(self)
-        self.search.setObjectName("messagesSearch")
-        self.search.setPlaceholderText("Filter messages…")
-        self.search.setClearButtonEnabled(True)
-        self.search.setMinimumWidth(160)
-        self.search.setMaximumWidth(260)
+        self.search = search_box(self, "messagesSearch", "Filter messages…")
         self.counts = QLabel(self)
         self.counts.setObjectName("messagesCounts")
 
@@ -231,22 +232,16 @@ class MessagesPanel(QWidget):
         self.clear_action = QAction("Clear", self)
         self.clear_action.setToolTip("Clear the message log")
         self.clear_action.triggered.connect(self.clear)
-        self.export_csv_action = QAction("Export CSV…", self)
-        self.export_csv_action.triggered.connect(lambda: self.ask_export("csv"))
+        self.export_csv_action = export_action(self, "csv", self.ask_export)
 
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
-        bar.setSpacing(6)
-        bar.addWidget(self.severity)
-        bar.addWidget(self.search)
-        bar.addWidget(self.counts, 1)
-        bar.addWidget(action_button(self.clear_action, self, "messagesClear"))
-        bar.addWidget(action_button(self.export_csv_action, self, "messagesExportCsv"))
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.setSpacing(4)
-        layout.addLayout(bar)
-        layout.addWidget(self.view)
+        bar = [
+            self.severity,
+            self.search,
+            self.counts,
+            action_button(self.clear_action, self, "messagesClear"),
+            action_button(self.export_csv_action, self, "messagesExportCsv"),
+        ]
+        panel_layout(self, bar, self.view, stretch=self.counts)
 
         self.severity.currentTextChanged.connect(
             lambda name: self.proxy.set_least_severity(SEVERITY_FILTERS[name])
@@ -354,18 +349,11 @@ class MessagesPanel(QWidget):
     # -- actions -------------------------------------------------------------------------------------
 
     def copy_selected(self) -> None:
-        selection = self.view.selectionModel()
-        rows = [i.data(ROW_ROLE) for i in sorted(selection.selectedRows(), key=lambda i: i.row())]
-        copy_rows(self.model.columns, rows)
+        copy_rows(self.model.columns, selected_rows(self.view))
 
     def _context_menu(self, position: QPoint) -> None:
-        menu = QMenu(self)
-        menu.addAction(self.copy_action)
-        menu.addAction(self.clear_action)
-        menu.addSeparator()
-        menu.addAction(self.export_csv_action)
-        menu.aboutToHide.connect(menu.deleteLater)
-        menu.popup(self.view.viewport().mapToGlobal(position))
+        menu = action_menu(self, [self.copy_action, self.clear_action], [self.export_csv_action])
+        popup_menu(menu, self.view, position)
 
     def export_to(self, path: str | Path) -> int:
         headers = ["Time", "Severity", "Source", "Message", "Order ID"]

@@ -27,7 +27,8 @@ from ui.context import PanelContext
 from ui.export import at_ist
 from ui.format import quantity, rupees
 from ui.models.table import Column, RowTableModel
-from ui.panels.orderbook import RowFilterProxy, make_table, status_colour
+from ui.panels.orderbook import status_colour
+from ui.panels.table_kit import RowFilterProxy, make_table
 
 
 @dataclass(frozen=True)

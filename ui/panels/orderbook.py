@@ -11,36 +11,17 @@ Columns and colours follow multileg_and_panels.md §3.1 and §3.3.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import (
-    QItemSelectionModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    QPoint,
-    QSortFilterProxyModel,
-    Qt,
-)
-from PySide6.QtGui import QAction, QColor, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QLineEdit,
-    QMenu,
-    QPushButton,
-    QTabBar,
-    QTableView,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
+from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtWidgets import QLabel, QMenu, QTabBar, QWidget
 
 from engine.api import (
     OrderDenied,
@@ -57,7 +38,21 @@ from ui.bridge import QUEUED
 from ui.context import PanelContext, TicketRequest
 from ui.export import IST, ask_export_path, at_ist, write_table
 from ui.format import quantity, rupees
-from ui.models.table import ROW_ROLE, SORT_ROLE, Column, RowTableModel
+from ui.models.table import Column, RowTableModel
+from ui.panels.table_kit import (
+    RowFilterProxy,
+    action_button,
+    action_menu,
+    copy_rows,
+    export_actions,
+    export_table,
+    make_table,
+    panel_layout,
+    popup_menu,
+    search_box,
+    selected_rows,
+    view_action,
+)
 from ui.theme import Palette
 
 if TYPE_CHECKING:
@@ -87,165 +82,6 @@ def status_colour(status: OrderStatus, palette: Palette) -> QColor:
     if status in _BLUE_STATUSES:
         return palette.buy
     return palette.muted
-
-
-# -- shared table plumbing (also used by the trades and messages panels) ---------------------------
-
-
-class RowFilterProxy(QSortFilterProxyModel):
-    """Sorts a RowTableModel by SORT_ROLE and filters it by a row predicate and a free-text needle.
-
-    The needle matches, case-insensitively, anywhere in the row's displayed text.
-    """
-
-    def __init__(self, source: RowTableModel[Any], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._source = source
-        self._predicate: Callable[[object], bool] | None = None
-        self._needle = ""
-        self.setSourceModel(source)
-        self.setSortRole(SORT_ROLE)
-        self.setDynamicSortFilter(True)
-
-    def set_predicate(self, predicate: Callable[[object], bool] | None) -> None:
-        self.beginFilterChange()
-        self._predicate = predicate
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def set_needle(self, needle: str) -> None:
-        self.beginFilterChange()
-        self._needle = needle.strip().casefold()
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def filterAcceptsRow(
-        self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex
-    ) -> bool:
-        row = self._source.row_at(source_row)
-        if self._predicate is not None and not self._predicate(row):
-            return False
-        if not self._needle:
-            return True
-        return self._needle in row_text(self._source.columns, row).casefold()
-
-    def lessThan(
-        self,
-        left: QModelIndex | QPersistentModelIndex,
-        right: QModelIndex | QPersistentModelIndex,
-    ) -> bool:
-        # Compared in Python: Qt cannot order the Python objects (FilledOf, tuples) some columns sort by.
-        a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
-        try:
-            return bool(a < b)
-        except TypeError:  # a blank (None sorts as -inf) against a value of another type
-            return _is_blank(a) and not _is_blank(b)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> object:
-        # Titles sit over their numbers: right-aligned columns get right-aligned titles.
-        if role == Qt.ItemDataRole.TextAlignmentRole and orientation == Qt.Orientation.Horizontal:
-            align = self._source.columns[section].align
-            horizontal = {
-                "right": Qt.AlignmentFlag.AlignRight,
-                "center": Qt.AlignmentFlag.AlignHCenter,
-            }
-            return int(
-                horizontal.get(align, Qt.AlignmentFlag.AlignLeft) | Qt.AlignmentFlag.AlignVCenter
-            )
-        return super().headerData(section, orientation, role)
-
-    def visible_rows(self) -> list[object]:
-        """The rows the view shows, in the view's order."""
-        return [self.index(r, 0).data(ROW_ROLE) for r in range(self.rowCount())]
-
-
-def _is_blank(value: object) -> bool:
-    return value is None or value == float("-inf")
-
-
-def row_text(columns: Sequence[Column[Any]], row: object) -> str:
-    """All displayed cells of one row, tab-separated (filtering and copying)."""
-    cells = []
-    for column in columns:
-        value = column.value(row)
-        cells.append("" if value is None else column.text(value))
-    return "\t".join(cells)
-
-
-def make_table(
-    model: RowTableModel[Any], proxy: QSortFilterProxyModel, parent: QWidget
-) -> QTableView:
-    """A dense, sortable, row-selecting table with the model's column widths."""
-    view = QTableView(parent)
-    view.setModel(proxy)
-    view.setSortingEnabled(True)
-    view.setAlternatingRowColors(True)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.setWordWrap(False)
-    view.setShowGrid(False)
-    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-    view.verticalHeader().setVisible(False)
-    view.verticalHeader().setDefaultSectionSize(22)
-    header = view.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    header.setHighlightSections(False)
-    header.setSectionsMovable(True)
-    header.setStretchLastSection(True)
-    for section, column in enumerate(model.columns):
-        if column.width:
-            header.resizeSection(section, column.width)
-    return view
-
-
-def selected_rows(view: QTableView) -> list[object]:
-    """The selected rows' values, top to bottom as shown."""
-    selection = view.selectionModel()
-    if selection is None:
-        return []
-    indexes = sorted(selection.selectedRows(), key=lambda index: index.row())
-    return [index.data(ROW_ROLE) for index in indexes]
-
-
-def copy_rows(columns: Sequence[Column[Any]], rows: Iterable[object]) -> int:
-    """Put rows on the clipboard as tab-separated text with a header line (pastes into Excel)."""
-    lines = ["\t".join(c.title for c in columns)]
-    lines += [row_text(columns, row) for row in rows]
-    QGuiApplication.clipboard().setText("\n".join(lines) + "\n")
-    return len(lines) - 1
-
-
-def action_button(action: QAction, parent: QWidget, object_name: str = "") -> QPushButton:
-    """A push button that mirrors an action (text, tooltip, enabled) and triggers it."""
-    button = QPushButton(action.text().replace("&", ""), parent)
-    button.setToolTip(action.toolTip())
-    button.setEnabled(action.isEnabled())
-    button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-    if object_name:
-        button.setObjectName(object_name)
-    button.clicked.connect(action.trigger)
-    action.changed.connect(lambda: button.setEnabled(action.isEnabled()))
-    return button
-
-
-def view_action(
-    view: QWidget,
-    text: str,
-    slot: Callable[[], object],
-    shortcut: str | QKeySequence | QKeySequence.StandardKey = "",
-    tip: str = "",
-) -> QAction:
-    """An action whose key works only while ``view`` has focus (no clash with window shortcuts)."""
-    action = QAction(text, view)
-    if shortcut:
-        action.setShortcut(QKeySequence(shortcut))
-        action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-    keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-    action.setToolTip(f"{tip or text.replace('&', '')}" + (f" ({keys})" if keys else ""))
-    action.triggered.connect(lambda _checked=False: slot())
-    view.addAction(action)
-    return action
 
 
 # -- rows ---------------------------------------------------------------------------------------------
@@ -431,13 +267,12 @@ class OrderbookPanel(QWidget):
         for name in OrderFilter:
             index = self.tabs.addTab(name.value)
             self.tabs.setTabToolTip(index, FILTER_TIPS[name])
-        self.search = QLineEdit(self)
-        self.search.setObjectName("orderbookSearch")
-        self.search.setPlaceholderText("Filter orders…")
-        self.search.setToolTip("Matches symbol, order id, status, reason, source and tag")
-        self.search.setClearButtonEnabled(True)
-        self.search.setMinimumWidth(160)
-        self.search.setMaximumWidth(260)
+        self.search = search_box(
+            self,
+            "orderbookSearch",
+            "Filter orders…",
+            "Matches symbol, order id, status, reason, source and tag",
+        )
         self.feedback = QLabel(self)
         self.feedback.setObjectName("orderbookFeedback")
 
@@ -477,32 +312,24 @@ class OrderbookPanel(QWidget):
             QKeySequence.StandardKey.Copy,
             "Copy the selected rows",
         )
-        self.export_csv_action = QAction("Export CSV…", self)
-        self.export_csv_action.triggered.connect(lambda: self.ask_export("csv"))
-        self.export_xlsx_action = QAction("Export Excel…", self)
-        self.export_xlsx_action.triggered.connect(lambda: self.ask_export("xlsx"))
+        self.export_csv_action, self.export_xlsx_action = export_actions(self, self.ask_export)
         enter = QAction(view)
         enter.setShortcut(QKeySequence(Qt.Key.Key_Enter))
         enter.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         enter.triggered.connect(lambda _checked=False: self.show_history())
         view.addAction(enter)
 
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
-        bar.setSpacing(6)
-        bar.addWidget(self.tabs)
-        bar.addWidget(self.search)
-        bar.addWidget(self.feedback, 1)
-        bar.addWidget(action_button(self.modify_action, self, "orderbookModify"))
-        bar.addWidget(action_button(self.cancel_action, self, "orderbookCancel"))
-        bar.addWidget(action_button(self.cancel_all_action, self, "orderbookCancelAll"))
-        bar.addWidget(action_button(self.export_csv_action, self, "orderbookExportCsv"))
-        bar.addWidget(action_button(self.export_xlsx_action, self, "orderbookExportXlsx"))
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.setSpacing(4)
-        layout.addLayout(bar)
-        layout.addWidget(self.view)
+        bar = [
+            self.tabs,
+            self.search,
+            self.feedback,
+            action_button(self.modify_action, self, "orderbookModify"),
+            action_button(self.cancel_action, self, "orderbookCancel"),
+            action_button(self.cancel_all_action, self, "orderbookCancelAll"),
+            action_button(self.export_csv_action, self, "orderbookExportCsv"),
+            action_button(self.export_xlsx_action, self, "orderbookExportXlsx"),
+        ]
+        panel_layout(self, bar, self.view, stretch=self.feedback)
 
         self.tabs.currentChanged.connect(lambda index: self.set_filter(list(OrderFilter)[index]))
         self.search.textChanged.connect(self.proxy.set_needle)
@@ -735,29 +562,22 @@ class OrderbookPanel(QWidget):
         self.feedback.setToolTip(text)
 
     def _context_menu(self, position: QPoint) -> None:
-        menu = self.context_menu()
-        menu.aboutToHide.connect(menu.deleteLater)
-        menu.popup(self.view.viewport().mapToGlobal(position))
+        popup_menu(self.context_menu(), self.view, position)
 
     def context_menu(self) -> QMenu:
         """The table's right-click menu (built fresh, so enabled states are current)."""
-        menu = QMenu(self)
-        for action in (self.modify_action, self.cancel_action, self.cancel_all_action):
-            menu.addAction(action)
-        menu.addSeparator()
-        menu.addAction(self.history_action)
-        menu.addAction(self.copy_action)
-        menu.addSeparator()
-        menu.addAction(self.export_csv_action)
-        menu.addAction(self.export_xlsx_action)
-        return menu
+        return action_menu(
+            self,
+            [self.modify_action, self.cancel_action, self.cancel_all_action],
+            [self.history_action, self.copy_action],
+            [self.export_csv_action, self.export_xlsx_action],
+        )
 
     # -- export --------------------------------------------------------------------------------------
 
     def export_rows(self) -> tuple[list[str], list[list[object]]]:
         """What an export writes: the rows shown (filter and sort as on screen), every detail."""
-        headers = [title for title, _ in EXPORT_FIELDS]
-        return headers, [[read(row) for _, read in EXPORT_FIELDS] for row in self.visible_rows()]
+        return export_table(EXPORT_FIELDS, self.visible_rows())
 
     def export_to(self, path: str | Path) -> int:
         """Write the shown orders to ``path`` (.csv or .xlsx); returns how many rows."""

@@ -11,8 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QAction, QColor
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QMenu, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QLabel, QWidget
 
 from engine.api import OrderFilled, Product, Side, TradeSnapshot
 from engine.domain.instruments import Instrument
@@ -21,11 +21,17 @@ from ui.context import PanelContext
 from ui.export import IST, ask_export_path, at_ist, write_table
 from ui.format import quantity, rupees
 from ui.models.table import Column, RowTableModel
-from ui.panels.orderbook import (
+from ui.panels.table_kit import (
     RowFilterProxy,
     action_button,
+    action_menu,
     copy_rows,
+    export_actions,
+    export_table,
     make_table,
+    panel_layout,
+    popup_menu,
+    search_box,
     selected_rows,
     view_action,
 )
@@ -114,13 +120,12 @@ class TradesPanel(QWidget):
         self.view.setObjectName("tradesTable")
         self.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
 
-        self.search = QLineEdit(self)
-        self.search.setObjectName("tradesSearch")
-        self.search.setPlaceholderText("Filter trades…")
-        self.search.setToolTip("Matches symbol, side, product, order id and trade id")
-        self.search.setClearButtonEnabled(True)
-        self.search.setMinimumWidth(160)
-        self.search.setMaximumWidth(260)
+        self.search = search_box(
+            self,
+            "tradesSearch",
+            "Filter trades…",
+            "Matches symbol, side, product, order id and trade id",
+        )
         self.totals_label = QLabel(self)
         self.totals_label.setObjectName("tradesTotals")
         self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -128,24 +133,15 @@ class TradesPanel(QWidget):
         self.feedback.setObjectName("tradesFeedback")
 
         self.copy_action = view_action(self.view, "Cop&y rows", self.copy_selected, "Ctrl+C")
-        self.export_csv_action = QAction("Export CSV…", self)
-        self.export_csv_action.triggered.connect(lambda: self.ask_export("csv"))
-        self.export_xlsx_action = QAction("Export Excel…", self)
-        self.export_xlsx_action.triggered.connect(lambda: self.ask_export("xlsx"))
+        self.export_csv_action, self.export_xlsx_action = export_actions(self, self.ask_export)
 
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
-        bar.setSpacing(6)
-        bar.addWidget(self.search)
-        bar.addWidget(self.feedback, 1)
-        bar.addWidget(action_button(self.export_csv_action, self, "tradesExportCsv"))
-        bar.addWidget(action_button(self.export_xlsx_action, self, "tradesExportXlsx"))
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.setSpacing(4)
-        layout.addLayout(bar)
-        layout.addWidget(self.view)
-        layout.addWidget(self.totals_label)
+        bar = [
+            self.search,
+            self.feedback,
+            action_button(self.export_csv_action, self, "tradesExportCsv"),
+            action_button(self.export_xlsx_action, self, "tradesExportXlsx"),
+        ]
+        panel_layout(self, bar, self.view, stretch=self.feedback, footer=self.totals_label)
 
         self.search.textChanged.connect(self._on_search)
         self.view.customContextMenuRequested.connect(self._context_menu)
@@ -211,17 +207,13 @@ class TradesPanel(QWidget):
         copy_rows(self.model.columns, selected_rows(self.view))
 
     def _context_menu(self, position: QPoint) -> None:
-        menu = QMenu(self)
-        menu.addAction(self.copy_action)
-        menu.addSeparator()
-        menu.addAction(self.export_csv_action)
-        menu.addAction(self.export_xlsx_action)
-        menu.aboutToHide.connect(menu.deleteLater)
-        menu.popup(self.view.viewport().mapToGlobal(position))
+        menu = action_menu(
+            self, [self.copy_action], [self.export_csv_action, self.export_xlsx_action]
+        )
+        popup_menu(menu, self.view, position)
 
     def export_rows(self) -> tuple[list[str], list[list[object]]]:
-        headers = [title for title, _ in EXPORT_FIELDS]
-        return headers, [[read(row) for _, read in EXPORT_FIELDS] for row in self.visible_rows()]
+        return export_table(EXPORT_FIELDS, self.visible_rows())
 
     def export_to(self, path: str | Path) -> int:
         """Write the shown trades to ``path`` (.csv or .xlsx); returns how many rows."""

@@ -1,0 +1,267 @@
+"""Pieces the table panels share: the sorting and filtering proxy, the dense table view, copying
+rows, view-only shortcuts and menus, and the top bar (search box, buttons, export actions) laid
+out over the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from PySide6.QtCore import (
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.models.table import ROW_ROLE, SORT_ROLE, Column, RowTableModel
+
+
+class RowFilterProxy(QSortFilterProxyModel):
+    """Sorts a RowTableModel by SORT_ROLE and filters it by a row predicate and a free-text needle.
+
+    The needle matches, case-insensitively, anywhere in the row's displayed text.
+    """
+
+    def __init__(self, source: RowTableModel[Any], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._source = source
+        self._predicate: Callable[[object], bool] | None = None
+        self._needle = ""
+        self.setSourceModel(source)
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+
+    def set_predicate(self, predicate: Callable[[object], bool] | None) -> None:
+        self.beginFilterChange()
+        self._predicate = predicate
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_needle(self, needle: str) -> None:
+        self.beginFilterChange()
+        self._needle = needle.strip().casefold()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(
+        self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex
+    ) -> bool:
+        row = self._source.row_at(source_row)
+        if self._predicate is not None and not self._predicate(row):
+            return False
+        if not self._needle:
+            return True
+        return self._needle in row_text(self._source.columns, row).casefold()
+
+    def lessThan(
+        self,
+        left: QModelIndex | QPersistentModelIndex,
+        right: QModelIndex | QPersistentModelIndex,
+    ) -> bool:
+        # Compared in Python: Qt cannot order the Python objects (FilledOf, tuples) some columns sort by.
+        a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
+        try:
+            return bool(a < b)
+        except TypeError:  # a blank (None sorts as -inf) against a value of another type
+            return _is_blank(a) and not _is_blank(b)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
+        # Titles sit over their numbers: right-aligned columns get right-aligned titles.
+        if role == Qt.ItemDataRole.TextAlignmentRole and orientation == Qt.Orientation.Horizontal:
+            align = self._source.columns[section].align
+            horizontal = {
+                "right": Qt.AlignmentFlag.AlignRight,
+                "center": Qt.AlignmentFlag.AlignHCenter,
+            }
+            return int(
+                horizontal.get(align, Qt.AlignmentFlag.AlignLeft) | Qt.AlignmentFlag.AlignVCenter
+            )
+        return super().headerData(section, orientation, role)
+
+    def visible_rows(self) -> list[object]:
+        """The rows the view shows, in the view's order."""
+        return [self.index(r, 0).data(ROW_ROLE) for r in range(self.rowCount())]
+
+
+def _is_blank(value: object) -> bool:
+    return value is None or value == float("-inf")
+
+
+def row_text(columns: Sequence[Column[Any]], row: object) -> str:
+    """All displayed cells of one row, tab-separated (filtering and copying)."""
+    cells = []
+    for column in columns:
+        value = column.value(row)
+        cells.append("" if value is None else column.text(value))
+    return "\t".join(cells)
+
+
+def make_table(
+    model: RowTableModel[Any], proxy: QSortFilterProxyModel, parent: QWidget
+) -> QTableView:
+    """A dense, sortable, row-selecting table with the model's column widths."""
+    view = QTableView(parent)
+    view.setModel(proxy)
+    view.setSortingEnabled(True)
+    view.setAlternatingRowColors(True)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setWordWrap(False)
+    view.setShowGrid(False)
+    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(22)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setHighlightSections(False)
+    header.setSectionsMovable(True)
+    header.setStretchLastSection(True)
+    for section, column in enumerate(model.columns):
+        if column.width:
+            header.resizeSection(section, column.width)
+    return view
+
+
+def selected_rows(view: QTableView) -> list[object]:
+    """The selected rows' values, top to bottom as shown."""
+    selection = view.selectionModel()
+    if selection is None:
+        return []
+    indexes = sorted(selection.selectedRows(), key=lambda index: index.row())
+    return [index.data(ROW_ROLE) for index in indexes]
+
+
+def copy_rows(columns: Sequence[Column[Any]], rows: Iterable[object]) -> int:
+    """Put rows on the clipboard as tab-separated text with a header line (pastes into Excel)."""
+    lines = ["\t".join(c.title for c in columns)]
+    lines += [row_text(columns, row) for row in rows]
+    QGuiApplication.clipboard().setText("\n".join(lines) + "\n")
+    return len(lines) - 1
+
+
+def action_button(action: QAction, parent: QWidget, object_name: str = "") -> QPushButton:
+    """A push button that mirrors an action (text, tooltip, enabled) and triggers it."""
+    button = QPushButton(action.text().replace("&", ""), parent)
+    button.setToolTip(action.toolTip())
+    button.setEnabled(action.isEnabled())
+    button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    if object_name:
+        button.setObjectName(object_name)
+    button.clicked.connect(action.trigger)
+    action.changed.connect(lambda: button.setEnabled(action.isEnabled()))
+    return button
+
+
+def view_action(
+    view: QWidget,
+    text: str,
+    slot: Callable[[], object],
+    shortcut: str | QKeySequence | QKeySequence.StandardKey = "",
+    tip: str = "",
+) -> QAction:
+    """An action whose key works only while ``view`` has focus (no clash with window shortcuts)."""
+    action = QAction(text, view)
+    if shortcut:
+        action.setShortcut(QKeySequence(shortcut))
+        action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+    keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+    action.setToolTip(f"{tip or text.replace('&', '')}" + (f" ({keys})" if keys else ""))
+    action.triggered.connect(lambda _checked=False: slot())
+    view.addAction(action)
+    return action
+
+
+def search_box(parent: QWidget, object_name: str, placeholder: str, tooltip: str = "") -> QLineEdit:
+    """The free-text filter of a panel's top bar, with a clear button."""
+    search = QLineEdit(parent)
+    search.setObjectName(object_name)
+    search.setPlaceholderText(placeholder)
+    if tooltip:
+        search.setToolTip(tooltip)
+    search.setClearButtonEnabled(True)
+    search.setMinimumWidth(160)
+    search.setMaximumWidth(260)
+    return search
+
+
+_EXPORT_TEXTS = {"csv": "Export CSV…", "xlsx": "Export Excel…"}
+
+
+def export_action(panel: QWidget, suffix: str, ask_export: Callable[[str], object]) -> QAction:
+    """The panel's "Export CSV…" ("csv") or "Export Excel…" ("xlsx"): ``ask_export(suffix)``."""
+    action = QAction(_EXPORT_TEXTS[suffix], panel)
+    action.triggered.connect(lambda: ask_export(suffix))
+    return action
+
+
+def export_actions(panel: QWidget, ask_export: Callable[[str], object]) -> tuple[QAction, QAction]:
+    """The panel's "Export CSV…" and "Export Excel…" actions."""
+    return export_action(panel, "csv", ask_export), export_action(panel, "xlsx", ask_export)
+
+
+def export_table(
+    fields: Sequence[tuple[str, Callable[[Any], object]]], rows: Iterable[object]
+) -> tuple[list[str], list[list[object]]]:
+    """Headers and cells of an export: one column per (title, read) field, one line per row."""
+    headers = [title for title, _ in fields]
+    return headers, [[read(row) for _, read in fields] for row in rows]
+
+
+def action_menu(parent: QWidget, *groups: Sequence[QAction]) -> QMenu:
+    """A menu of actions, a separator between the groups."""
+    menu = QMenu(parent)
+    for index, group in enumerate(groups):
+        if index:
+            menu.addSeparator()
+        for action in group:
+            menu.addAction(action)
+    return menu
+
+
+def popup_menu(menu: QMenu, view: QAbstractItemView, position: QPoint) -> None:
+    """Show ``menu`` at ``position`` in the view's viewport; it deletes itself when it closes."""
+    menu.aboutToHide.connect(menu.deleteLater)
+    menu.popup(view.viewport().mapToGlobal(position))
+
+
+def panel_layout(
+    panel: QWidget,
+    bar: Sequence[QWidget],
+    view: QWidget,
+    *,
+    stretch: QWidget | None = None,
+    footer: QWidget | None = None,
+) -> QVBoxLayout:
+    """Lay ``panel`` out as a bar of widgets over the view, and an optional footer below it.
+
+    ``stretch``, one of the bar's widgets, takes the bar's spare width.
+    """
+    row = QHBoxLayout()
+    row.setContentsMargins(0, 0, 0, 0)
+    row.setSpacing(6)
+    for widget in bar:
+        row.addWidget(widget, 1 if widget is stretch else 0)
+    layout = QVBoxLayout(panel)
+    layout.setContentsMargins(4, 4, 4, 4)
+    layout.setSpacing(4)
+    layout.addLayout(row)
+    layout.addWidget(view)
+    if footer is not None:
+        layout.addWidget(footer)
+    return layout
