@@ -56,6 +56,8 @@ _PRICED = (OrderType.LIMIT, OrderType.SL)
 _TRIGGERED = (OrderType.SL, OrderType.SL_M)
 _SQUARE_OFF_SOURCES = ("square-off", "risk:")
 _NS = 1_000_000_000
+_MINUTE_NS = 60 * _NS
+_NO_PNL = Decimal(0)
 
 
 class Decision(NamedTuple):
@@ -200,6 +202,8 @@ class OrderGate:
         self._session_open = session_open
         self.margin = margin
         self.day_pnl = day_pnl
+        self._pnl_seen: Decimal | None = None
+        self._pnl_rupees = 0.0
         self._index = index_underlyings
         self.state = TradingState.ACTIVE
         self.state_reason = ""
@@ -209,7 +213,7 @@ class OrderGate:
         """(expires ns, terms, time seen) in the order seen: forgotten one at a time as they
         expire, so the order path never sweeps the whole window at once."""
         self._rules: dict[str, _Rules] = {}
-        self._sessions: dict[tuple[object, bool], tuple[int, bool]] = {}
+        self._sessions: dict[str, tuple[int, bool]] = {}
         self._bands: dict[int, tuple[int, Band | None]] = {}
         self._ranges: dict[int, tuple[int, Band | None]] = {}
         self.settings: RiskSettings | None = None
@@ -238,17 +242,16 @@ class OrderGate:
             self.throttle.per_second = limits.max_orders_per_second
             self.throttle.per_minute = limits.max_orders_per_minute
 
-    def _open(self, instrument: Instrument) -> bool:
+    def _open(self, instrument: Instrument, now_ns: int) -> bool:
         """Whether the instrument's session is open now; sessions start and end on whole
-        minutes, so the calendar is asked once a minute per exchange and segment."""
+        minutes, so the calendar is asked once a minute per segment."""
         assert self._clock is not None and self._session_open is not None
-        key = (instrument.exchange, instrument.is_derivative)
-        minute = self._clock.time_ns() // 60_000_000_000
-        cached = self._sessions.get(key)
+        minute = now_ns // _MINUTE_NS
+        cached = self._sessions.get(instrument.segment)
         if cached is not None and cached[0] == minute:
             return cached[1]
         is_open = self._session_open(instrument, self._clock.now())
-        self._sessions[key] = (minute, is_open)
+        self._sessions[instrument.segment] = (minute, is_open)
         return is_open
 
     def _lpp(self, instrument: Instrument, ltp: int) -> Band | None:
@@ -404,7 +407,15 @@ class OrderGate:
         assert self._clock is not None and self._quotes is not None and self.exposure is not None
         limits = rules.limits
         now_ns = self._clock.time_ns()
-        if limits.check_session and self._session_open is not None and not self._open(instrument):
+        if limits.check_session and self._session_open is not None:
+            cached = self._sessions.get(instrument.segment)
+            if cached is not None and cached[0] == now_ns // _MINUTE_NS:
+                is_open = cached[1]
+            else:
+                is_open = self._open(instrument, now_ns)
+        else:
+            is_open = True
+        if not is_open:
             return _deny(
                 "session",
                 f"market is closed for {instrument.exchange} at {self._clock.now():%H:%M:%S} IST",
@@ -423,10 +434,8 @@ class OrderGate:
         order_type = request.order_type
         lpp = None
         if ltp > 0 and (limits.check_price_protection or order_type is OrderType.MARKET):
-            cached = self._bands.get(instrument.token)
-            lpp = (
-                cached[1] if cached is not None and cached[0] == ltp else self._lpp(instrument, ltp)
-            )
+            seen = self._bands.get(instrument.token)
+            lpp = seen[1] if seen is not None and seen[0] == ltp else self._lpp(instrument, ltp)
         note = ""
         if order_type is OrderType.LIMIT:
             if tick is not None and request.price is not None:
@@ -612,8 +621,10 @@ class OrderGate:
         long = net + exposure.buys.get(key, 0) + (signed if signed > 0 else 0)
         short = net - exposure.sells.get(key, 0) + (signed if signed < 0 else 0)
         after = long if abs(long) >= abs(short) else short
-        pnl = self.day_pnl() if self.day_pnl else Decimal(0)
-        available = rules.capital + float(pnl) if limits.check_margin else math.inf
+        pnl = self.day_pnl() if self.day_pnl is not None else _NO_PNL
+        if pnl is not self._pnl_seen:  # the day's MTM moves on ticks, not on every order
+            self._pnl_seen, self._pnl_rupees = pnl, float(pnl)
+        available = rules.capital + self._pnl_rupees if limits.check_margin else math.inf
         most, most_in_underlying = margin.bound_after(instrument, request.product, after)
         if most <= available and most_in_underlying <= rules.max_concentration:
             return None  # fits even at the most this order could add: no repricing needed
