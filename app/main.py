@@ -13,6 +13,7 @@ from app.logging_setup import setup_logging
 from engine.brokers.paper.config import PaperConfig
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import FEEDS, EngineConfig
+from engine.store import default_database_path, sqlite_url
 
 if TYPE_CHECKING:
     from engine.brokers.kite.link import KiteLink
@@ -20,6 +21,13 @@ if TYPE_CHECKING:
     from engine.credentials import CredentialStore
     from engine.domain.instruments import Instrument
     from ui.panels.kite_login import KiteLoginWindow
+
+
+def profile_name(text: str) -> str:
+    """A profile names directories (layouts, logs, journals): no path in it."""
+    if not text or text in (".", "..") or any(c in text for c in "/\\:"):
+        raise argparse.ArgumentTypeError(f"{text!r} cannot name a profile: no / \\ : in it")
+    return text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,13 +73,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         default="default",
-        help="keeps layouts, logs and settings apart (e.g. one per account)",
+        type=profile_name,
+        help="keeps layouts, logs, settings and journals apart (e.g. one per account)",
     )
     parser.add_argument(
         "--reset-layout", action="store_true", help="start with the default window layout"
     )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
+
+
+def book_name(args: argparse.Namespace) -> str:
+    """The book (journal) a run trades in: live Kite, paper on Kite's prices, or paper on the
+    simulated market. Each is its own database."""
+    if args.broker == "kite":
+        return "kite"
+    return "paper-kite" if args.feed == "kite" else "paper"
 
 
 def engine_config(args: argparse.Namespace) -> EngineConfig:
@@ -85,7 +102,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
     return EngineConfig(
         broker=args.broker,
         feed=args.feed,
-        db_url=args.db,
+        db_url=args.db or str(sqlite_url(default_database_path(args.profile, book_name(args)))),
         market=SimulatedMarketConfig(seed=args.seed, always_open=always_open),
         paper=PaperConfig(latency_ms=args.latency_ms),
         always_open=always_open,

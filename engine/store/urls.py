@@ -23,9 +23,22 @@ UNREADABLE_URL = "<unreadable database URL>"
 _SECRET_QUERY_WORDS = ("password", "passwd", "pwd", "secret", "token", "key", "credential")
 
 
-def default_database_path() -> Path:
-    """``<user data dir>/dalaldesk.db`` for this OS user (platformdirs decides the directory)."""
-    return Path(platformdirs.user_data_dir(APP_NAME)) / DATABASE_FILE_NAME
+DEFAULT_PROFILE = "default"
+PAPER_BOOK = "paper"
+
+
+def default_database_path(profile: str = DEFAULT_PROFILE, book: str = PAPER_BOOK) -> Path:
+    """Where a profile keeps one book (``paper``, ``paper-kite``, ``kite``): each its own file, so
+    paper orders, fills and limits never mix with a live broker's. The default profile's paper
+    book is ``<user data dir>/dalaldesk.db``; every other is ``<user data dir>/<profile>/<book>.db``
+    (platformdirs decides the directory for this OS user)."""
+    for name, value in (("profile", profile), ("book", book)):
+        if not value or value in (".", "..") or any(c in value for c in "/\\:"):
+            raise ValueError(f"{name} {value!r} cannot name a directory or file")
+    root = Path(platformdirs.user_data_dir(APP_NAME))
+    if profile == DEFAULT_PROFILE and book == PAPER_BOOK:
+        return root / DATABASE_FILE_NAME
+    return root / profile / f"{book}.db"
 
 
 def sqlite_url(path: Path) -> URL:

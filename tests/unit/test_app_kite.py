@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import platformdirs
 import pytest
+from sqlalchemy.engine import make_url
 
 from app.main import engine_config, kite_headless, parse_args
+from engine.store import default_database_path
 
 
 def test_engine_config_when_broker_is_kite_trades_on_kites_feed() -> None:
@@ -17,6 +22,29 @@ def test_engine_config_when_paper_on_kite_feed_paper_trades_live_prices() -> Non
     config = engine_config(parse_args(["--broker", "paper", "--feed", "kite"]))
 
     assert config.broker == "paper" and config.market_feed == "kite"
+
+
+def test_engine_config_when_no_db_given_keeps_each_profile_and_broker_in_its_own_book(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    data = Path(platformdirs.user_data_dir("dalaldesk"))
+
+    def database(*argv: str) -> Path:
+        url = make_url(engine_config(parse_args(list(argv))).db_url or "")
+        return Path(url.database or "")
+
+    assert database() == data / "dalaldesk.db"  # where earlier versions kept the paper book
+    assert database("--broker", "kite") == data / "default" / "kite.db"
+    assert database("--feed", "kite") == data / "default" / "paper-kite.db"
+    assert database("--profile", "client2") == data / "client2" / "paper.db"
+    assert database("--profile", "client2", "--broker", "kite") == data / "client2" / "kite.db"
+    assert database("--db", "sqlite:////tmp/book.db") == Path("/tmp/book.db")
+    with pytest.raises(SystemExit):
+        parse_args(["--profile", "../elsewhere"])
+    with pytest.raises(ValueError, match="cannot name a directory"):
+        default_database_path("default", "../kite")
 
 
 def test_engine_config_when_kite_broker_asks_for_the_simulated_feed_is_refused() -> None:
