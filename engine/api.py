@@ -21,6 +21,7 @@ from engine.domain.events import (
     BreakerTripped,
     ConnectionChanged,
     EngineMessage,
+    FundsChanged,
     OrderDenied,
     OrderFilled,
     OrderQueued,
@@ -75,6 +76,7 @@ __all__ = [
     "ConnectionChanged",
     "EngineApi",
     "EngineMessage",
+    "FundsChanged",
     "GreeksGrouping",
     "GreeksTotal",
     "KillSwitchReport",
@@ -121,8 +123,13 @@ class MarginSnapshot:
     required: Decimal
     """What the current exposure (open orders counted as filled) needs, rupees (estimate)."""
     available: Decimal
-    """Capital plus the day's MTM after charges."""
+    """The most margin the desk may use: capital plus the day's MTM after charges (paper), or
+    the broker's available margin plus what the desk holds (live)."""
     by_underlying: dict[str, Decimal]
+    source: str = "capital"
+    """Where ``available`` comes from: ``capital``, or the live broker (``kite``)."""
+    as_of: datetime | None = None
+    """When the broker gave its figure (live only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,13 +442,22 @@ class EngineApi:
         limits = risk.gate.account_limits
         assert limits is not None
         cents = Decimal("0.01")
-        available = (limits.capital + risk.breakers.day_mtm()).quantize(cents)
+        funds = risk.gate.broker_funds
+        if funds is None:
+            available = (limits.capital + risk.breakers.day_mtm()).quantize(cents)
+            source, as_of = "capital", None
+        else:
+            available = Decimal(repr(risk.gate.margin_budget())).quantize(cents)
+            source = risk.broker_name or "broker"
+            as_of = datetime.fromtimestamp(funds[2] / 1e9, IST)
         if estimator is None:
-            return MarginSnapshot(Decimal(0), available, {})
+            return MarginSnapshot(Decimal(0), available, {}, source, as_of)
         return MarginSnapshot(
             Decimal(repr(estimator.total)).quantize(cents),
             available,
             {u: Decimal(repr(v)).quantize(cents) for u, v in estimator.by_underlying().items()},
+            source,
+            as_of,
         )
 
     def _risk_layer(self) -> RiskManager:

@@ -77,6 +77,8 @@ NIFTY_INDEX = Instrument(
 )
 INSTRUMENTS = (NIFTY_CE, NIFTY_FUT, RELIANCE, NIFTY_INDEX)
 
+KITE_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "kite"
+"""The official Kite mock responses and instrument dumps, beside the repository."""
 MONDAY_MORNING = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
 
 

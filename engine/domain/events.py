@@ -385,6 +385,19 @@ class OrderQueued:
 
 
 @dataclass(frozen=True, slots=True)
+class FundsChanged:
+    """A live broker's figure of the margin a new order may still use (published, not
+    journaled: the broker holds it and is asked again). Kite: the equity segment's ``net``."""
+
+    ts_ns: int
+    available: Decimal
+    """Rupees the broker lets new orders block, after what positions and open orders hold."""
+    used: Decimal
+    """Rupees the broker counts as blocked now (Kite: ``utilised.debits``)."""
+    broker: str
+
+
+@dataclass(frozen=True, slots=True)
 class RiskLimitsChanged:
     """The trader replaced the risk limits (the new settings, in their mapping form)."""
 

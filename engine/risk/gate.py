@@ -5,7 +5,8 @@ price and trigger that make sense), then the trading state (ACTIVE / REDUCING / 
 risk limits of ``engine.risk.limits`` for the account and the order's underlying: session open,
 freeze quantity (refuse or slice), market protection (a MARKET order goes out as a protected
 LIMIT), exchange price protection, fat finger, order size and value, duplicates, open orders,
-position per instrument and per underlying, margin and concentration. The order-rate throttle is
+position per instrument and per underlying, margin (against the capital on paper, against the
+broker's available funds live) and concentration. The order-rate throttle is
 applied by the order manager when it sends (``throttle``), because it counts what reaches the
 broker.
 
@@ -204,6 +205,9 @@ class OrderGate:
         self.day_pnl = day_pnl
         self._pnl_seen: Decimal | None = None
         self._pnl_rupees = 0.0
+        self.broker_funds: tuple[float, float, int] | None = None
+        """A live broker's available margin (rupees), the desk's margin estimate when it came,
+        and when (ns); None on paper, where capital and the day's P&L are the budget."""
         self._index = index_underlyings
         self.state = TradingState.ACTIVE
         self.state_reason = ""
@@ -261,6 +265,24 @@ class OrderGate:
         band = lpp_band(instrument, ltp, self._index)
         self._bands[instrument.token] = (ltp, band)
         return band
+
+    def set_broker_funds(self, available: Decimal, ts_ns: int) -> None:
+        """The live broker's available margin from now on (it already counts what positions and
+        open orders hold; the desk's estimate then tracks what is placed until the next figure)."""
+        total = self.margin.total if self.margin is not None else 0.0
+        self.broker_funds = (float(available), total, ts_ns)
+
+    def margin_budget(self) -> float:
+        """The most margin the desk's positions and open orders may need, rupees: the broker's
+        available margin plus what the desk holds (live), else capital plus the day's P&L."""
+        funds = self.broker_funds
+        if funds is not None:
+            return funds[0] + funds[1]
+        pnl = self.day_pnl() if self.day_pnl is not None else _NO_PNL
+        if pnl is not self._pnl_seen:  # the day's MTM moves on ticks, not on every order
+            self._pnl_seen, self._pnl_rupees = pnl, float(pnl)
+        capital = self.account_limits.capital if self.account_limits is not None else 0
+        return float(capital) + self._pnl_rupees
 
     def _range(self, instrument: Instrument, close: int, limits: RiskLimits) -> Band | None:
         """The futures operating range or cash circuit band, recomputed when the close moves."""
@@ -502,6 +524,7 @@ class OrderGate:
             )
         square_off = request.source.startswith("risk:")
         window = rules.duplicate_window_ns
+        key: tuple[object, ...] | None = None
         if window and not square_off:
             key = (
                 request.token,
@@ -521,13 +544,6 @@ class OrderGate:
                     f"{(now_ns - last) / _NS:.1f} s ago (window "
                     f"{limits.duplicate_window_seconds:g} s)",
                 )
-            expiry = self._recent_expiry
-            while expiry and expiry[0][0] <= now_ns:
-                _, old_key, seen_ns = expiry.popleft()
-                if recent.get(old_key) == seen_ns:
-                    del recent[old_key]
-            recent[key] = now_ns
-            expiry.append((now_ns + window, key, now_ns))
         exposure = self.exposure
         if not square_off and exposure.open_orders + (len(slices) or 1) > rules.max_open_orders:
             return _deny(
@@ -543,7 +559,18 @@ class OrderGate:
                 f"sliced into {len(slices)} orders of at most {slices[0]} (freeze "
                 f"{instrument.freeze_quantity})"
             )
+        if key is not None:  # remembered only once allowed: a refused order was never sent
+            self._remember(key, now_ns, window)
         return Decision(request, "", "", slices, note)
+
+    def _remember(self, key: tuple[object, ...], now_ns: int, window: int) -> None:
+        recent, expiry = self._recent, self._recent_expiry
+        while expiry and expiry[0][0] <= now_ns:
+            _, old_key, seen_ns = expiry.popleft()
+            if recent.get(old_key) == seen_ns:
+                del recent[old_key]
+        recent[key] = now_ns
+        expiry.append((now_ns + window, key, now_ns))
 
     def _price_refusal(
         self,
@@ -621,10 +648,7 @@ class OrderGate:
         long = net + exposure.buys.get(key, 0) + (signed if signed > 0 else 0)
         short = net - exposure.sells.get(key, 0) + (signed if signed < 0 else 0)
         after = long if abs(long) >= abs(short) else short
-        pnl = self.day_pnl() if self.day_pnl is not None else _NO_PNL
-        if pnl is not self._pnl_seen:  # the day's MTM moves on ticks, not on every order
-            self._pnl_seen, self._pnl_rupees = pnl, float(pnl)
-        available = rules.capital + self._pnl_rupees if limits.check_margin else math.inf
+        available = self.margin_budget() if limits.check_margin else math.inf
         most, most_in_underlying = margin.bound_after(instrument, request.product, after)
         if most <= available and most_in_underlying <= rules.max_concentration:
             return None  # fits even at the most this order could add: no repricing needed
@@ -632,12 +656,18 @@ class OrderGate:
         if total <= margin.total + 1e-6:
             return None  # the order frees margin (or needs none)
         if total > available:
-            assert self.account_limits is not None
-            funds = self.account_limits.capital + pnl
+            needs = total - margin.total
+            if self.broker_funds is not None:
+                left = available - margin.total
+                return _deny(
+                    "margin",
+                    f"margin: this order needs about {_rupees(needs)} but the broker shows "
+                    f"{_rupees(max(left, 0.0))} available",
+                )
             return _deny(
                 "margin",
                 f"margin: the account would need {_rupees(total)} (this order "
-                f"{_rupees(total - margin.total)}) but has {_rupees(funds)}",
+                f"{_rupees(needs)}) but has {_rupees(available)}",
             )
         if in_underlying > rules.max_concentration:
             share = in_underlying * 100 / rules.capital

@@ -30,6 +30,7 @@ from engine.core.clock import IST, Clock
 from engine.domain.events import (
     BreakerTripped,
     EngineMessage,
+    FundsChanged,
     OrderFilled,
     OrderStatusChanged,
     RiskLimitsChanged,
@@ -116,6 +117,8 @@ class RiskManager:
         self.since_ns = clock.time_ns()
         self.source = "start"
         self.history: list[BreakerTripped] = []
+        self.broker_name = ""
+        """The live broker whose funds the margin check uses ("" until one reports them)."""
         self.last_var: VarReport | None = None
         self._flattening = ""
         """Source of the square-off in force: fills of orders that were in flight when it was
@@ -134,8 +137,13 @@ class RiskManager:
         bus.subscribe(OrderFilled, self.breakers.on_fill)
         bus.subscribe(OrderFilled, self._fill_while_flattening)
         bus.subscribe(OrderStatusChanged, self.breakers.on_status)
+        bus.subscribe(FundsChanged, self._funds_changed)
         if margin is not None:
             gate.exposure.listeners.append(self._exposure_moved)
+
+    def _funds_changed(self, event: FundsChanged) -> None:
+        self.broker_name = event.broker
+        self.gate.set_broker_funds(event.available, event.ts_ns)
 
     def _last_mtm(self) -> Decimal:
         """The day's MTM as of the last tick or fill of a held instrument (kept by the
@@ -357,7 +365,7 @@ class RiskManager:
         if limits.max_drawdown_from_peak is not None:
             row("max_drawdown_from_peak", self.breakers.peak - mtm, limits.max_drawdown_from_peak)
         if self.margin is not None:
-            row("capital", self.margin.total, limits.capital + mtm)
+            row("capital", self.margin.total, Decimal(repr(self.gate.margin_budget())))
             by_underlying = self.margin.by_underlying()
             top = max(by_underlying.values(), default=0.0)
             row(

@@ -12,7 +12,10 @@ Black-76 at their implied vol and one day less to expiry. Per underlying:
 Cash equity needs its delivery or intraday share of the value. Risk arrays are computed once per
 instrument and refreshed off the order path (``refresh``), so checking an order costs 16
 multiply-adds: the estimator keeps each underlying's summed array up to date as exposure moves.
-The estimate is for a paper account; a live account asks its broker's margin calculator.
+On paper the estimate is checked against the capital plus the day's P&L. Live, the budget is
+the broker's own figure of the margin still available (``FundsChanged``, read from the broker
+every few seconds off the order path) plus what the desk holds, and this estimate prices only
+what an order adds until the broker's next figure: no order waits for a broker round trip.
 """
 
 from __future__ import annotations

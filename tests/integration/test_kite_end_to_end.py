@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.credentials import CredentialStore
-from engine.domain.events import OrderFilled
+from engine.domain.events import FundsChanged, OrderFilled
 from engine.domain.orders import OrderStatus
 from tests.kite_desk import (
     ADANIPORTS,
@@ -277,3 +277,37 @@ async def test_session_when_restarted_the_same_day_reuses_the_saved_token_withou
         assert second.link.session.logged_in
     finally:
         await second.stop()
+
+
+async def test_margin_check_when_live_uses_the_funds_kite_shows_and_follows_them(
+    kite: FakeKite, desk: KiteDesk
+) -> None:
+    risk = desk.engine.risk
+    assert risk is not None
+    gate = risk.gate
+    # The reconciliation at connect read Kite's funds: the fixture's equity net, ₹99,725.05.
+    await wait_for(lambda: gate.broker_funds is not None, what="funds from Kite")
+    assert gate.broker_funds is not None and gate.broker_funds[0] == pytest.approx(99_725.05)
+    funds = [e for e in desk.events if isinstance(e, FundsChanged)]
+    assert funds[-1].available == Decimal("99725.05") and funds[-1].used == Decimal("145706.55")
+    await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None, what="first tick")
+
+    # Kite now shows ₹5,000 available: ₹8,000 of delivery buying needs more than that.
+    kite.rest.equity_net = 5000.0
+    assert desk.link.funds is not None
+    await desk.link.funds.read()
+    assert gate.broker_funds is not None and gate.broker_funds[0] == 5000.0
+    refused = desk.engine.api.place_order(
+        ADANIPORTS, "BUY", 20, "LIMIT", product="CNC", price=Decimal("400.00")
+    )
+    assert not refused and refused.check == "margin"
+    assert "the broker shows ₹5,000 available" in refused.reason
+    assert not kite.oms.find_by_tag(refused.order_id or "")  # never reached Kite
+
+    # Funds come back: the same order goes through.
+    kite.rest.equity_net = 50_000.0
+    await desk.link.funds.read()
+    placed = desk.engine.api.place_order(
+        ADANIPORTS, "BUY", 20, "LIMIT", product="CNC", price=Decimal("400.00")
+    )
+    assert placed, placed.reason

@@ -17,13 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from engine.core.clock import IST
+from tests.support import KITE_FIXTURES
 
-# The official mocks live beside the repository (../shared/fixtures/kite).
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "kite"
+FIXTURES = KITE_FIXTURES
 
 OPEN_STATUSES = {"OPEN", "TRIGGER PENDING"}
 MAX_MODIFICATIONS = 25

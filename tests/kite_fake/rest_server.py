@@ -73,6 +73,9 @@ class FakeRestServer:
         self.failures: list[Failure] = []
         self.requests: list[tuple[str, str]] = []
         self.rate_limited = 0
+        self.equity_net: float | None = None
+        """When set, the equity segment's ``net`` (margin available) served instead of the
+        fixture's."""
         self.token_rejections = 0
         self._per_second: Counter[tuple[str, int]] = Counter()
         self._per_minute: Counter[int] = Counter()
@@ -202,6 +205,8 @@ class FakeRestServer:
 
     async def _margins(self, request: web.Request) -> web.Response:
         data = _fixture("margins.json")
+        if self.equity_net is not None:
+            data["equity"]["net"] = self.equity_net
         segment = request.match_info.get("segment")
         if segment is None:
             return success(data)

@@ -59,3 +59,30 @@ async def test_market_watch_when_an_instrument_is_added_streams_it_from_kite(
     finally:
         bridge.stop()
         panel.deleteLater()
+
+
+async def test_risk_panel_when_live_on_kite_shows_kites_funds_as_the_margin_available(
+    qapp, kite: FakeKite, desk: KiteDesk
+) -> None:
+    from ui.bridge import EngineBridge
+    from ui.context import PanelContext
+    from ui.panels.risk import RiskPanel
+    from ui.theme import ThemeHolder
+
+    api = desk.engine.api
+    risk = desk.engine.risk
+    assert risk is not None
+    await wait_for(lambda: risk.gate.broker_funds is not None, what="funds from Kite")
+    bridge = EngineBridge(api)
+    panel = RiskPanel(PanelContext(api=api, bridge=bridge, theme=ThemeHolder("dark")))
+    try:
+        panel.refresh()
+        text = panel.margin_label.text()
+        assert "available ₹99,725.05 (Kite's funds at " in text, text
+        usage = {row.name: row for row in api.risk_usage()}
+        assert usage["capital"].limit == Decimal(
+            "99725.05"
+        )  # what Kite lets the desk's margin reach
+    finally:
+        bridge.stop()
+        panel.deleteLater()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from datetime import date
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,9 @@ from engine.marketdata.kite_csv import (
     load_freeze_table,
     load_kite_instruments,
 )
+from tests.support import KITE_FIXTURES
 
-FIXTURES = Path("/work/shared/fixtures/kite")
+FIXTURES = KITE_FIXTURES
 HEADER = ",".join(KITE_COLUMNS)
 DEC = date(2026, 12, 29)
 NOV = date(2026, 11, 24)

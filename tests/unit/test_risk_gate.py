@@ -738,6 +738,13 @@ def test_duplicate_when_the_window_has_passed_is_sent_and_only_a_window_is_remem
     assert len(gate._recent) <= 21  # the last two seconds' worth, never the whole stream
 
 
+def test_duplicate_when_the_first_order_was_refused_does_not_count_it_as_sent(desk) -> None:
+    desk.risk.configure(RiskSettings(RiskLimits(max_order_quantity=65)))
+    assert desk.gate.decide(req(quantity=130)).check == "max_order_quantity"
+    desk.risk.configure(RiskSettings(RiskLimits()))
+    assert desk.gate.decide(req(quantity=130)).allowed  # the retry once the limit is raised
+
+
 def test_modify_when_new_price_is_a_fat_finger_is_refused_journaled_and_not_sent(desk) -> None:
     outcome = desk.oms.submit(req(price=9900))
     refused = desk.oms.modify(outcome.order_id, Modification(price=Paise(7000)))

@@ -483,9 +483,13 @@ class RiskPanel(QWidget):
             view.setFixedHeight(height)
         margin = api.margin()
         free = margin.available - margin.required
+        source = ""
+        if margin.source != "capital":
+            when = f" at {margin.as_of:%H:%M:%S}" if margin.as_of is not None else ""
+            source = f" ({margin.source.capitalize()}'s funds{when})"
         parts = [
             f"Margin used {money(margin.required)}",
-            f"available {money(margin.available)}",
+            f"available {money(margin.available)}{source}",
             f"free {money(free)}",
         ]
         text = "  ·  ".join(parts)

@@ -6,7 +6,8 @@ after) and runs ``run`` as an engine task:
     not logged in ─▶ ConnectionChanged(broker, "login required") ─▶ wait for a login
     logged in     ─▶ ticker started (or given the new token), watched instruments resubscribed,
                      adapter resumed (reconcile, then held orders), expiry checked every second,
-                     unresolved places reconciled after their grace period
+                     unresolved places reconciled after their grace period, the funds read
+                     every 30 s and soon after fills (``engine.brokers.kite.funds``)
     expired       ─▶ adapter paused, back to waiting for a login
 
 With ``make_broker`` skipped the link is a market-data feed only (paper trading on Kite's data).
@@ -23,6 +24,7 @@ from typing import Any
 from engine.brokers.kite.adapter import KiteBroker, KiteBrokerConfig
 from engine.brokers.kite.config import KiteTickerConfig
 from engine.brokers.kite.feed import KiteFeed
+from engine.brokers.kite.funds import FundsWatch
 from engine.brokers.kite.instruments_cache import InstrumentsCache, rest_fetch
 from engine.brokers.kite.reconcile import KiteReconciler
 from engine.brokers.kite.session import KiteSession, SessionChange, SessionState
@@ -56,6 +58,7 @@ class KiteLink:
         self.broker: KiteBroker | None = None
         self.reconciler: KiteReconciler | None = None
         self.feed: KiteFeed | None = None
+        self.funds: FundsWatch | None = None
         self._watched: dict[int, str] = {}
         self._on_tick: Callable[[Tick], None] | None = None
         self._publish: Callable[[object], None] = _drop
@@ -108,6 +111,14 @@ class KiteLink:
                 orders=lambda order_id: orders().get(order_id),
                 reconcile=self.reconciler.reconcile,
             )
+            broker = self.broker
+            self.funds = FundsWatch(
+                self.session.rest,
+                fills=lambda: broker.stats.fills,
+                publish=publish,
+                now_ns=self._clock.time_ns,
+            )
+            self.reconciler.funds_read = self.funds.seen
 
     async def load_instruments(
         self, directory: Path | None = None, *, refresh: bool = False
@@ -159,6 +170,8 @@ class KiteLink:
             while self.session.logged_in and not stop.is_set():
                 await self._wait(stop, 1.0)
                 self.session.check_expiry()
+                if self.funds is not None and self.session.logged_in:
+                    self.funds.poll()
                 broker = self.broker
                 if broker is not None and broker.has_uncertain and self.reconciler is not None:
                     self.reconciler.request("orders with no reply")
@@ -166,6 +179,8 @@ class KiteLink:
     async def close(self) -> None:
         if self.feed is not None:
             await self.feed.stop()
+        if self.funds is not None:
+            await self.funds.close()
         if self.reconciler is not None:
             await self.reconciler.close()
         if self.broker is not None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from engine.brokers.kite.adapter import KiteBroker, trades_by_order
 from engine.brokers.kite.errors import KiteError, SessionExpired
+from engine.brokers.kite.funds import funds_changed
 from engine.brokers.kite.rest import KiteRest
 from engine.brokers.kite.status_map import KiteDataError, parse_order, parse_trade
 from engine.core.clock import Clock
@@ -87,6 +88,8 @@ class KiteReconciler:
         self.failures = 0
         self.last: ReconcileReport | None = None
         self.last_margins: dict[str, Any] | None = None
+        self.funds_read: Callable[[], None] | None = None
+        """Told when a run has published Kite's funds (the funds watch then waits its turn)."""
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -145,6 +148,12 @@ class KiteReconciler:
             report = await self._apply(
                 reason, orders_raw, trades_raw, positions_raw, margins_raw, started
             )
+            equity = margins_raw.get("equity") if isinstance(margins_raw, dict) else None
+            funds = funds_changed(equity, self._clock.time_ns()) if equity is not None else None
+            if funds is not None:
+                self._publish(funds)
+                if self.funds_read is not None:
+                    self.funds_read()
             self.runs += 1
             self.last = report
             self._tell(report)
