@@ -86,6 +86,7 @@ __all__ = [
     "OptionStrategy",
     "OrderDenied",
     "OrderFilled",
+    "OrderMargin",
     "OrderQueued",
     "OrderRequest",
     "OrderSnapshot",
@@ -130,6 +131,18 @@ class MarginSnapshot:
     """Where ``available`` comes from: ``capital``, or the live broker (``kite``)."""
     as_of: datetime | None = None
     """When the broker gave its figure (live only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderMargin:
+    """What one order would need before it is placed (the estimate the margin check uses)."""
+
+    needed: Decimal
+    """Rupees the order adds to the desk's margin (negative: it frees margin)."""
+    free: Decimal
+    """Rupees still free for new orders (the margin budget less what the desk holds)."""
+    source: str
+    """Where the budget comes from: ``capital`` (paper) or the live broker."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,6 +471,30 @@ class EngineApi:
             {u: Decimal(repr(v)).quantize(cents) for u, v in estimator.by_underlying().items()},
             source,
             as_of,
+        )
+
+    def order_margin(
+        self,
+        token: InstrumentToken,
+        side: Side | str,
+        quantity: int,
+        product: Product | str = Product.NRML,
+    ) -> OrderMargin | None:
+        """What an order would need and what is free, before it is placed (None when there is
+        no estimate: unknown instrument, no price yet, no risk layer)."""
+        if self._risk is None:
+            return None
+        gate = self._risk.gate
+        request = OrderRequest(token, Side(side), quantity, OrderType.MARKET, Product(product))
+        needed = gate.margin_needed(request)
+        if needed is None or not math.isfinite(needed):
+            return None
+        held = self._risk.margin.total if self._risk.margin is not None else 0.0
+        cents = Decimal("0.01")
+        return OrderMargin(
+            Decimal(repr(needed)).quantize(cents),
+            Decimal(repr(gate.margin_budget() - held)).quantize(cents),
+            (self._risk.broker_name or "broker") if gate.broker_funds is not None else "capital",
         )
 
     def _risk_layer(self) -> RiskManager:

@@ -643,11 +643,7 @@ class OrderGate:
         limits = rules.limits
         if margin is None or not (limits.check_margin or limits.max_concentration_pct):
             return None
-        key = (token, request.product)
-        net = exposure.net.get(key, 0)
-        long = net + exposure.buys.get(key, 0) + (signed if signed > 0 else 0)
-        short = net - exposure.sells.get(key, 0) + (signed if signed < 0 else 0)
-        after = long if abs(long) >= abs(short) else short
+        after = self._margin_quantity_after(token, request.product, signed)
         available = self.margin_budget() if limits.check_margin else math.inf
         most, most_in_underlying = margin.bound_after(instrument, request.product, after)
         if most <= available and most_in_underlying <= rules.max_concentration:
@@ -677,6 +673,28 @@ class OrderGate:
                 f"the limit is {limits.max_concentration_pct} %",
             )
         return None
+
+    def _margin_quantity_after(self, token: InstrumentToken, product: Product, signed: int) -> int:
+        """The margin quantity of (instrument, product) once this order works: the position with
+        every open order on the side that grows it filled, as the margin estimate counts it."""
+        exposure = self.exposure
+        assert exposure is not None
+        key = (token, product)
+        net = exposure.net.get(key, 0)
+        long = net + exposure.buys.get(key, 0) + (signed if signed > 0 else 0)
+        short = net - exposure.sells.get(key, 0) + (signed if signed < 0 else 0)
+        return long if abs(long) >= abs(short) else short
+
+    def margin_needed(self, request: OrderRequest) -> float | None:
+        """Rupees this order would add to the desk's margin (negative when it frees some), by
+        the estimate the margin check uses; None without a margin estimate or instrument."""
+        instrument = self._instruments(request.token)
+        if self.margin is None or self.exposure is None or instrument is None:
+            return None
+        signed = request.quantity if request.side is Side.BUY else -request.quantity
+        after = self._margin_quantity_after(request.token, request.product, signed)
+        total, _ = self.margin.requirement_after(instrument, request.product, after)
+        return total - self.margin.total
 
     # -- modifications ---------------------------------------------------------------------------
 

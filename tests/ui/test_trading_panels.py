@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from PySide6.QtCore import Qt
 
 from engine.api import OrderStatus, Side
 from engine.domain.instruments import InstrumentType
 from tests.support import atm_call
+from ui import format as fmt
 from ui.context import TicketRequest
 from ui.panels.market_watch import MarketWatchPanel
 from ui.panels.option_chain import OptionChainPanel
@@ -114,6 +116,31 @@ def test_order_ticket_when_engine_denies_shows_the_reason(qtbot, context, engine
         "Denied: quantity 1820 is above the freeze quantity 1800"
     )
     assert ticket.isVisible()
+
+
+def test_order_ticket_margin_line_when_lots_and_side_change_follows_the_risk_estimate(
+    qtbot, context, engine
+) -> None:
+    ticket = OrderTicket(context)
+    qtbot.addWidget(ticket)
+    option = atm_call(engine)
+    ticket.open_for(TicketRequest(Side.BUY, option))
+    premium = Decimal(engine.api.quote(option.token).ltp) / 100 * option.lot_size
+    bought = engine.api.order_margin(option.token, Side.BUY, option.lot_size, "NRML")
+    assert bought is not None and bought.source == "capital"
+    assert bought.needed == pytest.approx(premium, rel=Decimal("1e-6"))  # a long option: premium
+    assert bought.free == Decimal(1_000_000)  # the default capital, nothing held yet
+    assert ticket.margin_label.text() == f"≈ ₹{fmt.rupees(bought.needed)}  ·  ₹10,00,000.00 free"
+    ticket.set_side(Side.SELL)
+    sold = engine.api.order_margin(option.token, Side.SELL, option.lot_size, "NRML")
+    assert sold is not None and sold.needed > 5 * bought.needed  # SPAN + ELM on a short
+    assert ticket.margin_label.text().startswith(f"≈ ₹{fmt.rupees(sold.needed)}")
+    assert ticket.margin_label.objectName() == "ticketInfo"
+    ticket.lots.setValue(27)  # 1,755 units short: more than ₹10 lakh of margin
+    assert ticket.margin_label.text().endswith("— not enough")
+    assert ticket.margin_label.objectName() == "ticketError"
+    outcome = ticket.submit()
+    assert outcome is not None and outcome.check == "margin"
 
 
 def test_order_ticket_when_esc_pressed_closes(qtbot, context, engine) -> None:

@@ -62,6 +62,12 @@ class OrderTicket(QDialog):
         self.quote_label = QLabel("", objectName="ticketInfo")
         self.lots = QSpinBox(minimum=1, maximum=10_000, value=1)
         self.units_label = QLabel("", objectName="ticketInfo")
+        self.margin_label = QLabel("", objectName="ticketInfo", wordWrap=True)
+        self.margin_label.setToolTip(
+            "What this order adds to the margin your positions and open orders need (the "
+            "estimate the risk check uses), against what is still free: capital plus today's "
+            "P&L on paper, the broker's available margin live"
+        )
         self.order_type = QComboBox()
         self.order_type.addItems([t.value for t in OrderType])
         self.order_type.setCurrentText(OrderType.LIMIT.value)
@@ -90,6 +96,7 @@ class OrderTicket(QDialog):
         lots_row.addWidget(self.lots)
         lots_row.addWidget(self.units_label, 1)
         form.addRow("Lots", lots_row)
+        form.addRow("Margin", self.margin_label)
         form.addRow("Order type", self.order_type)
         form.addRow("Price", self.price)
         form.addRow("Trigger", self.trigger)
@@ -206,9 +213,39 @@ class OrderTicket(QDialog):
             if largest is not None and units > largest:
                 text += f" — above the {largest:,} a single order may carry"
             self.units_label.setText(text)
+        self._show_margin()
         problem = self.problem()
         self.error_label.setText(problem or "")
         self.submit_button.setEnabled(problem is None)
+
+    def _show_margin(self) -> None:
+        instrument = self.instrument
+        estimate = None
+        if instrument is not None and instrument.tradable and self.product.currentText():
+            estimate = self._ctx.api.order_margin(
+                instrument.token,
+                self.side,
+                self.lots.value() * instrument.lot_size,
+                Product(self.product.currentText()),
+            )
+        short = False
+        if estimate is None:
+            text = "—"
+        elif estimate.needed <= 0:
+            text = f"frees ₹{fmt.rupees(-estimate.needed)}  ·  ₹{fmt.rupees(estimate.free)} free"
+        else:
+            short = estimate.needed > estimate.free
+            text = f"≈ ₹{fmt.rupees(estimate.needed)}  ·  ₹{fmt.rupees(estimate.free)} free"
+            if short:
+                text += " — not enough"
+        if estimate is not None and estimate.source != "capital":
+            text += f" ({estimate.source.capitalize()})"
+        self.margin_label.setText(text)
+        name = "ticketError" if short else "ticketInfo"
+        if self.margin_label.objectName() != name:
+            self.margin_label.setObjectName(name)
+            self.margin_label.style().unpolish(self.margin_label)
+            self.margin_label.style().polish(self.margin_label)
 
     def submit(self) -> Outcome | None:
         problem = self.problem()
@@ -259,6 +296,7 @@ class OrderTicket(QDialog):
     def _on_quotes(self, tokens: set[int]) -> None:
         if self.isVisible() and self.instrument is not None and self.instrument.token in tokens:
             self._show_quote()
+            self._show_margin()
 
     def _show_quote(self) -> None:
         if self.instrument is None:
