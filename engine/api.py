@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -542,6 +542,38 @@ class EngineApi:
 
     def subscribe_all(self, handler: Callable[[object], None]) -> Callable[[], None]:
         return self._bus.subscribe_all(handler)
+
+    # -- the live broker's margin calculator -------------------------------------------------------
+
+    broker_margin: Callable[[OrderRequest], Awaitable[Decimal]] | None = None
+    """Set by the runtime when the broker has a margin calculator (Kite)."""
+    broker_margin_name = ""
+
+    async def broker_order_margin(
+        self,
+        token: InstrumentToken,
+        side: Side | str,
+        quantity: int,
+        product: Product | str,
+        order_type: OrderType | str = OrderType.LIMIT,
+        price: Decimal | str | None = None,
+        trigger_price: Decimal | str | None = None,
+    ) -> Decimal:
+        """What the broker's own calculator says an order needs, counting the positions held
+        (a round trip to the broker: for a ticket, never on the order path). Raises LookupError
+        without a broker calculator, the broker's error when it cannot answer."""
+        if self.broker_margin is None:
+            raise LookupError("this broker has no margin calculator")
+        request = OrderRequest(
+            token,
+            Side(side),
+            quantity,
+            OrderType(order_type),
+            Product(product),
+            price=None if price is None else to_paise(Decimal(price)),
+            trigger_price=None if trigger_price is None else to_paise(Decimal(trigger_price)),
+        )
+        return await self.broker_margin(request)
 
     # -- market data subscriptions -------------------------------------------------------------------
 

@@ -142,6 +142,9 @@ class Engine:
         )
         if kite is not None:
             self.api.market_data_watcher = self._kite_watch
+            if kite.broker is not None:
+                self.api.broker_margin = kite.broker.order_margin
+                self.api.broker_margin_name = "Kite"
         self.ticks_seen = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()

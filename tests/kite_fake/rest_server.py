@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -73,6 +74,8 @@ class FakeRestServer:
         self.failures: list[Failure] = []
         self.requests: list[tuple[str, str]] = []
         self.rate_limited = 0
+        self.basket_requests: list[tuple[list[dict[str, Any]], bool]] = []
+        """Each basket margin request: its orders and whether positions were to be counted."""
         self.equity_net: float | None = None
         """When set, the equity segment's ``net`` (margin available) served instead of the
         fixture's."""
@@ -99,6 +102,7 @@ class FakeRestServer:
         routes.get("/user/profile")(self._profile)
         routes.get("/user/margins")(self._margins)
         routes.get("/user/margins/{segment}")(self._margins)
+        routes.post("/margins/basket")(self._basket_margins)
         routes.get("/orders")(self._orders)
         routes.post("/orders/{variety}")(self._place)
         routes.get("/orders/{order_id}")(self._order_history)
@@ -213,6 +217,45 @@ class FakeRestServer:
         if segment not in data:
             raise KiteApiError(400, "InputException", f"Invalid segment `{segment}`.")
         return success(data[segment])
+
+    async def _basket_margins(self, request: web.Request) -> web.Response:
+        """The basket calculator in Kite's response shape (basket_margins.json), with figures
+        from a simple rule: delivery buys the full value, intraday a fifth, F&O shorts and
+        futures 15 %, option buys their premium."""
+        body = await request.json()
+        if not isinstance(body, list) or not body:
+            raise KiteApiError(400, "InputException", "Invalid or empty basket.")
+        self.basket_requests.append(
+            (body, request.query.get("consider_positions", "").lower() == "true")
+        )
+        shape = _fixture("basket_margins.json")
+        template = shape["orders"][0]
+        orders = []
+        for row in body:
+            instrument = self.oms.instruments.get((row.get("exchange"), row.get("tradingsymbol")))
+            if instrument is None:
+                raise KiteApiError(400, "InputException", "Invalid instrument.")
+            price = Decimal(str(row.get("price") or instrument.last_price))
+            value = price * int(row["quantity"])
+            if row["product"] == "CNC":
+                share = Decimal(1)
+            elif row["product"] == "MIS":
+                share = Decimal("0.2")
+            elif row["tradingsymbol"].endswith(("CE", "PE")) and row["transaction_type"] == "BUY":
+                share = Decimal(1)
+            else:
+                share = Decimal("0.15")
+            total = float(value * share)
+            orders.append(
+                {**template, "tradingsymbol": row["tradingsymbol"], "exchange": row["exchange"],
+                 "span": 0, "exposure": 0, "option_premium": 0, "var": total, "total": total}
+            )  # fmt: skip
+        total = sum(o["total"] for o in orders)
+        for key in ("initial", "final"):
+            shape[key] = {**shape[key], "span": 0, "exposure": 0, "option_premium": 0,
+                          "var": total, "total": total}  # fmt: skip
+        shape["orders"] = orders
+        return success(shape)
 
     # -- orders ----------------------------------------------------------------------------------
 

@@ -86,3 +86,42 @@ async def test_risk_panel_when_live_on_kite_shows_kites_funds_as_the_margin_avai
     finally:
         bridge.stop()
         panel.deleteLater()
+
+
+async def test_order_ticket_when_live_on_kite_adds_kites_own_margin_figure(
+    qapp, kite: FakeKite, desk: KiteDesk
+) -> None:
+    from engine.api import Side
+    from ui.bridge import EngineBridge
+    from ui.context import PanelContext, TicketRequest
+    from ui.panels.order_ticket import OrderTicket
+    from ui.theme import ThemeHolder
+
+    api = desk.engine.api
+    await desk.link.watch([ADANIPORTS])
+    await wait_for(lambda: api.quote(ADANIPORTS) is not None, what="first tick")
+    bridge = EngineBridge(api)
+    ticket = OrderTicket(PanelContext(api=api, bridge=bridge, theme=ThemeHolder("dark")))
+    try:
+        instrument = api.instruments.get(ADANIPORTS)
+        ticket.open_for(TicketRequest(Side.BUY, instrument, lots=10, price=Decimal("400.00")))
+        assert ticket.product.currentText() == "CNC"
+        task = ticket.ask_broker_margin()  # what the ticket's timer does once the terms settle
+        assert task is not None
+        await task
+        # The fake's calculator charges delivery the full value: 10 x ₹400.
+        assert "Kite ₹4,000.00" in ticket.margin_label.text(), ticket.margin_label.text()
+        [(orders, consider_positions)] = kite.rest.basket_requests
+        assert consider_positions
+        assert orders[0]["tradingsymbol"] == "ADANIPORTS" and orders[0]["quantity"] == 10
+        # New terms drop the old figure until the calculator answers for them.
+        ticket.lots.setValue(20)
+        assert "Kite ₹" not in ticket.margin_label.text()
+        kite.rest.fail_next("POST", "/margins/basket", 400, "InputException", "Invalid basket")
+        task = ticket.ask_broker_margin()
+        assert task is not None
+        await task
+        assert "Kite: no figure" in ticket.margin_label.text()
+    finally:
+        bridge.stop()
+        ticket.deleteLater()

@@ -1,15 +1,19 @@
 """The order ticket: buy or sell one instrument, quantity in lots, with inline validation.
 
 Non-modal: F1/F2 open it, Enter submits, Esc closes. What the engine's gate says about an order
-(a denial reason) is shown in the ticket itself, not in a pop-up.
+(a denial reason) is shown in the ticket itself, not in a pop-up. The margin line shows the risk
+check's estimate at once and, with a live broker that has a margin calculator (Kite), the
+broker's own figure a moment after the terms stop changing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from decimal import Decimal
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QHideEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -31,6 +35,13 @@ from ui import format as fmt
 from ui.bridge import QUEUED
 from ui.context import PanelContext, TicketRequest
 from ui.panels.instrument_picker import InstrumentPicker
+
+log = logging.getLogger(__name__)
+
+BROKER_MARGIN_DELAY_MS = 400
+"""How long the terms must stay put before the broker's calculator is asked."""
+
+Terms = tuple[int, Side, int, Product, OrderType, Decimal | None, Decimal | None]
 
 
 class OrderTicket(QDialog):
@@ -63,6 +74,12 @@ class OrderTicket(QDialog):
         self.lots = QSpinBox(minimum=1, maximum=10_000, value=1)
         self.units_label = QLabel("", objectName="ticketInfo")
         self.margin_label = QLabel("", objectName="ticketInfo", wordWrap=True)
+        self._broker_timer = QTimer(self, singleShot=True, interval=BROKER_MARGIN_DELAY_MS)
+        self._broker_timer.timeout.connect(self.ask_broker_margin)
+        self._broker_task: asyncio.Task[None] | None = None
+        self._broker_terms: Terms | None = None
+        """The terms the broker's figure in ``_broker_text`` is for."""
+        self._broker_text = ""
         self.margin_label.setToolTip(
             "What this order adds to the margin your positions and open orders need (the "
             "estimate the risk check uses), against what is still free: capital plus today's "
@@ -240,12 +257,68 @@ class OrderTicket(QDialog):
                 text += " — not enough"
         if estimate is not None and estimate.source != "capital":
             text += f" ({estimate.source.capitalize()})"
+        terms = self._terms()
+        if self._ctx.api.broker_margin is not None and terms is not None:
+            if terms == self._broker_terms:
+                text += f"  ·  {self._broker_text}"
+            else:
+                self._broker_timer.start()  # again: asked once the terms stop changing
         self.margin_label.setText(text)
         name = "ticketError" if short else "ticketInfo"
         if self.margin_label.objectName() != name:
             self.margin_label.setObjectName(name)
             self.margin_label.style().unpolish(self.margin_label)
             self.margin_label.style().polish(self.margin_label)
+
+    def _terms(self) -> Terms | None:
+        instrument = self.instrument
+        if instrument is None or not instrument.tradable or not self.product.currentText():
+            return None
+        kind = OrderType(self.order_type.currentText())
+        price = _rupees(self.price.value()) if kind in (OrderType.LIMIT, OrderType.SL) else None
+        trigger = _rupees(self.trigger.value()) if kind in (OrderType.SL, OrderType.SL_M) else None
+        return (
+            instrument.token,
+            self.side,
+            self.lots.value() * instrument.lot_size,
+            Product(self.product.currentText()),
+            kind,
+            price,
+            trigger,
+        )
+
+    def ask_broker_margin(self) -> asyncio.Task[None] | None:
+        """Ask the broker's calculator about the ticket's terms (the timer does, once they stop
+        changing); the answer joins the margin line. Returns the request's task."""
+        terms = self._terms()
+        if terms is None or self._ctx.api.broker_margin is None:
+            return None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            log.debug("no event loop: the broker's margin is not asked")
+            return None
+        if self._broker_task is not None:
+            self._broker_task.cancel()
+        self._broker_task = loop.create_task(self._broker_margin(terms), name="ticket-margin")
+        return self._broker_task
+
+    async def _broker_margin(self, terms: Terms) -> None:
+        name = self._ctx.api.broker_margin_name or "Broker"
+        token, side, quantity, product, kind, price, trigger = terms
+        try:
+            needed = await self._ctx.api.broker_order_margin(
+                token, side, quantity, product, kind, price, trigger
+            )
+            text = f"{name} ₹{fmt.rupees(needed)}"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # shown on the ticket; the order itself is unaffected
+            log.warning("%s's margin calculator did not answer: %s", name, exc)
+            text = f"{name}: no figure ({exc})"
+        if terms == self._terms():
+            self._broker_terms, self._broker_text = terms, text
+            self._show_margin()
 
     def submit(self) -> Outcome | None:
         problem = self.problem()
@@ -284,6 +357,12 @@ class OrderTicket(QDialog):
         else:
             self.error_label.setText(f"Denied: {outcome.reason}")
         return outcome
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self._broker_timer.stop()
+        if self._broker_task is not None:
+            self._broker_task.cancel()
+        super().hideEvent(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):

@@ -471,6 +471,36 @@ class KiteBroker:
             self._say(Severity.WARNING, f"cancel of {order_id} failed: {exc}")
         await self.refresh(order_id)
 
+    async def order_margin(self, request: OrderRequest) -> Decimal:
+        """What Kite's margin calculator says one order needs, counting the positions held
+        (``final.total`` of a one-order basket). Raises ``KiteError`` when Kite cannot answer,
+        ``ValueError`` for an instrument or answer that cannot be used."""
+        instrument = self._instruments(request.token)
+        if instrument is None:
+            raise ValueError(f"instrument {request.token} is not in the Kite instruments master")
+        params: dict[str, Any] = {
+            "exchange": instrument.exchange.value,
+            "tradingsymbol": instrument.tradingsymbol,
+            "transaction_type": request.side.value,
+            "variety": self.config.variety,
+            "product": request.product.value,
+            "order_type": request.order_type.value,
+            "quantity": request.quantity,
+        }
+        if request.price is not None:
+            params["price"] = _rupees(request.price)
+        if request.trigger_price is not None:
+            params["trigger_price"] = _rupees(request.trigger_price)
+        answer = await self._rest.basket_margins([params], consider_positions=True)
+        try:
+            total = answer["final"]["total"]
+            if isinstance(total, bool) or not isinstance(total, int | float):
+                raise TypeError(total)
+            return Decimal(repr(total)).quantize(Decimal("0.01"))
+        except (KeyError, TypeError, ArithmeticError) as exc:
+            log.error("Kite's margin calculator answered without final.total: %r", answer)
+            raise ValueError("Kite's margin calculator gave no total") from exc
+
     def _place_params(self, order: Order) -> dict[str, Any]:
         instrument = self._instruments(order.token)
         if instrument is None:

@@ -213,6 +213,18 @@ class KiteRest:
     async def margins(self, segment: str | None = None) -> dict[str, Any]:
         return await self._read("other", "fetch the margins", lambda: self._kite.margins(segment))
 
+    async def basket_margins(
+        self, orders: list[dict[str, Any]], *, consider_positions: bool = True
+    ) -> dict[str, Any]:
+        """Kite's margin calculator for a basket (``POST /margins/basket``): ``initial``,
+        ``final`` (after spread and hedge benefits, counting the positions held when asked) and
+        ``orders``."""
+        return await self._read(
+            "other",
+            "calculate the margin",
+            lambda: self._kite.basket_order_margins(orders, consider_positions=consider_positions),
+        )
+
     async def profile(self) -> dict[str, Any]:
         return await self._read("other", "fetch the profile", self._kite.profile)
 
