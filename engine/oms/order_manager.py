@@ -145,6 +145,7 @@ class OrderManager:
         if self._queue:
             self.release_queued()  # orders already waiting go first
         order_id = self._ids.next_order_id()
+        asked = request
         if self.halted_reason:
             decision = Decision(None, self.halted_reason, "journal")
         else:
@@ -162,6 +163,7 @@ class OrderManager:
                 and not self._gate.throttle_queues
                 and (self._queue or throttle.capacity(self._clock.time_ns()) <= 0)
             ):
+                self._gate.forget(asked)
                 return self._deny(
                     order_id,
                     request,

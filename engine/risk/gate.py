@@ -427,6 +427,7 @@ class OrderGate:
         self, request: OrderRequest, instrument: Instrument, rules: _Rules, reduces: bool
     ) -> Decision:
         assert self._clock is not None and self._quotes is not None and self.exposure is not None
+        asked = request  # as the trader asked: what duplicates are told apart by
         limits = rules.limits
         now_ns = self._clock.time_ns()
         if limits.check_session and self._session_open is not None:
@@ -526,15 +527,7 @@ class OrderGate:
         window = rules.duplicate_window_ns
         key: tuple[object, ...] | None = None
         if window and not square_off:
-            key = (
-                request.token,
-                request.side,
-                quantity,
-                order_type,
-                request.price,
-                request.trigger_price,
-                request.product,
-            )
+            key = _duplicate_key(asked)
             recent = self._recent
             last = recent.get(key)
             if last is not None and now_ns - last < window:
@@ -562,6 +555,11 @@ class OrderGate:
         if key is not None:  # remembered only once allowed: a refused order was never sent
             self._remember(key, now_ns, window)
         return Decision(request, "", "", slices, note)
+
+    def forget(self, request: OrderRequest) -> None:
+        """The order the gate allowed was not sent after all (the order-rate throttle refused
+        it): it no longer counts as sent for the duplicate check."""
+        self._recent.pop(_duplicate_key(request), None)
 
     def _remember(self, key: tuple[object, ...], now_ns: int, window: int) -> None:
         recent, expiry = self._recent, self._recent_expiry
@@ -784,6 +782,18 @@ class OrderGate:
             if refusal is not None:
                 return refusal
         return Decision(None, change=change)
+
+
+def _duplicate_key(request: OrderRequest) -> tuple[object, ...]:
+    return (
+        request.token,
+        request.side,
+        request.quantity,
+        request.order_type,
+        request.price,
+        request.trigger_price,
+        request.product,
+    )
 
 
 def _replace_terms(request: OrderRequest, order_type: OrderType, price: Paise) -> OrderRequest:

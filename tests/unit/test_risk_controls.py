@@ -118,6 +118,30 @@ def test_burst_of_100_orders_in_one_second_when_denying_sends_10_and_refuses_90_
         desk.database.close()
 
 
+def test_order_refused_by_the_rate_when_retried_a_moment_later_is_not_a_duplicate(
+    tmp_path,
+) -> None:
+    desk = make_risk_desk(tmp_path / "book.db", limits=burst_limits("deny"))
+    desk.market()
+    place_burst(desk, count=10, within=0.1)  # this second's ten
+    refused = desk.oms.submit(req(quantity=65, price=8000))
+    assert not refused and refused.check == "order_rate"
+    desk.clock.advance(1.0)  # the next second: the same order, asked again
+    retried = desk.oms.submit(req(quantity=65, price=8000))
+    assert retried, retried.reason
+
+
+def test_market_order_when_repeated_after_the_price_moved_is_still_a_duplicate(tmp_path) -> None:
+    desk = make_risk_desk(tmp_path / "book.db")
+    desk.market()
+    first = desk.oms.submit(req(order_type=OrderType.MARKET, price=None))
+    assert first, first.reason
+    desk.tick(quote(NIFTY_CE, bid=10095, ask=10100, ltp=10100, size=6500)._replace(close=10000))
+    desk.clock.advance(0.5)
+    again = desk.oms.submit(req(order_type=OrderType.MARKET, price=None))
+    assert not again and again.check == "duplicate"
+
+
 def test_queued_order_when_cancelled_is_never_sent_and_says_why(tmp_path) -> None:
     desk = make_risk_desk(tmp_path / "book.db", limits=burst_limits("queue"))
     try:
