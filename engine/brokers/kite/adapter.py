@@ -63,6 +63,12 @@ from engine.domain.values import Paise, to_rupees
 
 log = logging.getLogger(__name__)
 
+_MARGIN_KEYS = frozenset(
+    {"exchange", "tradingsymbol", "transaction_type", "product", "order_type", "quantity", "price",
+     "trigger_price"}
+)  # fmt: skip
+"""What an element of Kite's margin calculator basket carries (kite_xts_apis.md §A.11)."""
+
 OrderLookup = Callable[[OrderId], Order | None]
 Reconcile = Callable[[str], Awaitable[object]]
 NOT_LOGGED_IN = "not logged in to Kite yet"
@@ -475,22 +481,8 @@ class KiteBroker:
         """What Kite's margin calculator says one order needs, counting the positions held
         (``final.total`` of a one-order basket). Raises ``KiteError`` when Kite cannot answer,
         ``ValueError`` for an instrument or answer that cannot be used."""
-        instrument = self._instruments(request.token)
-        if instrument is None:
-            raise ValueError(f"instrument {request.token} is not in the Kite instruments master")
-        params: dict[str, Any] = {
-            "exchange": instrument.exchange.value,
-            "tradingsymbol": instrument.tradingsymbol,
-            "transaction_type": request.side.value,
-            "variety": self.config.variety,
-            "product": request.product.value,
-            "order_type": request.order_type.value,
-            "quantity": request.quantity,
-        }
-        if request.price is not None:
-            params["price"] = _rupees(request.price)
-        if request.trigger_price is not None:
-            params["trigger_price"] = _rupees(request.trigger_price)
+        params = {k: v for k, v in self._place_params(request).items() if k in _MARGIN_KEYS}
+        params["variety"] = self.config.variety
         answer = await self._rest.basket_margins([params], consider_positions=True)
         try:
             total = answer["final"]["total"]
@@ -501,7 +493,7 @@ class KiteBroker:
             log.error("Kite's margin calculator answered without final.total: %r", answer)
             raise ValueError("Kite's margin calculator gave no total") from exc
 
-    def _place_params(self, order: Order) -> dict[str, Any]:
+    def _place_params(self, order: Order | OrderRequest) -> dict[str, Any]:
         instrument = self._instruments(order.token)
         if instrument is None:
             raise ValueError(f"instrument {order.token} is not in the Kite instruments master")
