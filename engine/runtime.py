@@ -25,7 +25,7 @@ from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, LiveClock, ist_today
-from engine.domain.events import EngineMessage, Severity, VarReport
+from engine.domain.events import EngineMessage, OrderFilled, Severity, VarReport
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.positions import PositionBook
@@ -66,6 +66,9 @@ class EngineConfig:
     margin: MarginParameters = field(default_factory=MarginParameters)
     var_interval_seconds: float = 60.0
     """How often VaR is recomputed (in a worker process); 0 switches it off."""
+    var_after_fill_seconds: float = 5.0
+    """How soon after a fill VaR is recomputed, so the risk panel follows a new position (at
+    most this often); the regular recomputation follows the prices."""
     var_paths: int = 10_000
     feed: str | None = None
     """Market data: 'simulated' or 'kite'; None is Kite's feed for the Kite broker, else the
@@ -84,6 +87,8 @@ class EngineConfig:
             raise ValueError("the Kite broker trades on Kite's own market data (feed 'kite')")
         if self.var_interval_seconds < 0 or self.var_paths < 100:
             raise ValueError("var_interval_seconds must be >= 0 and var_paths >= 100")
+        if self.var_after_fill_seconds <= 0:
+            raise ValueError("var_after_fill_seconds must be positive")
 
     @property
     def market_feed(self) -> str:
@@ -328,14 +333,27 @@ class Engine:
                 self.orders.release_queued()
 
     async def _risk_housekeeping(self) -> None:
-        """Refresh margin risk arrays and recompute VaR, off the order path."""
+        """Refresh margin risk arrays and recompute VaR, off the order path: VaR soon after
+        start (positions may have been restored), every ``var_interval_seconds`` as prices move,
+        and ``var_after_fill_seconds`` after a fill so the risk panel follows a new position."""
+        assert self.risk is not None
+        filled = asyncio.Event()
+        stop_watching = self.bus.subscribe(OrderFilled, lambda _fill: filled.set())
+        try:
+            await self._housekeep(filled)
+        finally:
+            stop_watching()
+
+    async def _housekeep(self, filled: asyncio.Event) -> None:
         assert self.risk is not None
         loop = asyncio.get_running_loop()
         refresh = self.config.margin.refresh_seconds
         var_every = self.config.var_interval_seconds
+        after_fill = self.config.var_after_fill_seconds
         next_refresh = loop.time() + refresh
         derivatives = [i for i in self.registry if i.is_derivative]
-        next_var = loop.time() + var_every if var_every else float("inf")
+        next_var = loop.time() + after_fill
+        last_var = -float("inf")
         while not self._stop.is_set():
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=1.0)
@@ -350,9 +368,12 @@ class Engine:
             if now >= next_refresh and margin is not None:
                 next_refresh = now + refresh
                 margin.refresh()
-            if now >= next_var:
+            soon = filled.is_set() and now - last_var >= after_fill
+            if var_every and (now >= next_var or soon):
+                filled.clear()
                 next_var = now + var_every
                 await self.update_var()
+                last_var = loop.time()
 
     async def update_var(self, executor: Executor | None = None) -> VarReport | None:
         """Recompute VaR of the current portfolio in a worker process and publish it."""

@@ -189,6 +189,29 @@ async def test_var_when_the_engine_holds_options_is_computed_off_the_loop_and_pu
         engine.close()
 
 
+async def test_var_when_a_position_opens_follows_it_within_seconds_not_a_minute(tmp_path) -> None:
+    engine = build(tmp_path, LiveClock(), var_paths=2_000, var_after_fill_seconds=0.5)
+    reports: list[VarReport] = []
+    engine.api.subscribe(VarReport, reports.append)
+    engine.start()
+    try:
+        deadline = time.perf_counter() + 10
+        while not reports and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        assert reports and reports[0].positions == 0  # the first figure, soon after start
+        option = atm_call(engine)
+        assert engine.api.place_order(option.token, "SELL", option.lot_size, "MARKET")
+        filled_at = time.perf_counter()
+        deadline = filled_at + 30  # the worker process may still be starting
+        while not any(r.positions == 1 for r in reports) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        assert any(r.positions == 1 for r in reports)
+        assert engine.config.var_interval_seconds == 60  # well before the regular recomputation
+        assert time.perf_counter() - filled_at < 30
+    finally:
+        await engine.stop()
+
+
 def test_engine_when_restarted_while_halted_stays_halted_until_rearmed(tmp_path) -> None:
     clock = TestClock(MONDAY_10AM)
     engine = build(tmp_path, clock)
