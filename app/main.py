@@ -13,7 +13,7 @@ from app.logging_setup import setup_logging
 from engine.brokers.paper.config import PaperConfig
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import FEEDS, EngineConfig
-from engine.store import default_database_path, sqlite_url
+from engine.store import check_path_name, default_database_path, sqlite_url
 
 if TYPE_CHECKING:
     from engine.brokers.kite.link import KiteLink
@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 
 def profile_name(text: str) -> str:
     """A profile names directories (layouts, logs, journals): no path in it."""
-    if not text or text in (".", "..") or any(c in text for c in "/\\:"):
-        raise argparse.ArgumentTypeError(f"{text!r} cannot name a profile: no / \\ : in it")
-    return text
+    try:
+        return check_path_name("profile", text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -452,17 +452,11 @@ class EngineApi:
     def margin(self) -> MarginSnapshot:
         risk = self._risk_layer()
         estimator = risk.margin
-        limits = risk.gate.account_limits
-        assert limits is not None
         cents = Decimal("0.01")
         funds = risk.gate.broker_funds
-        if funds is None:
-            available = (limits.capital + risk.breakers.day_mtm()).quantize(cents)
-            source, as_of = "capital", None
-        else:
-            available = Decimal(repr(risk.gate.margin_budget())).quantize(cents)
-            source = risk.broker_name or "broker"
-            as_of = datetime.fromtimestamp(funds[2] / 1e9, IST)
+        available = Decimal(repr(risk.gate.margin_budget())).quantize(cents)
+        source = "capital" if funds is None else funds.broker
+        as_of = None if funds is None else datetime.fromtimestamp(funds.ts_ns / 1e9, IST)
         if estimator is None:
             return MarginSnapshot(Decimal(0), available, {}, source, as_of)
         return MarginSnapshot(
@@ -491,10 +485,11 @@ class EngineApi:
             return None
         held = self._risk.margin.total if self._risk.margin is not None else 0.0
         cents = Decimal("0.01")
+        funds = gate.broker_funds
         return OrderMargin(
             Decimal(repr(needed)).quantize(cents),
             Decimal(repr(gate.margin_budget() - held)).quantize(cents),
-            (self._risk.broker_name or "broker") if gate.broker_funds is not None else "capital",
+            "capital" if funds is None else funds.broker,
         )
 
     def _risk_layer(self) -> RiskManager:

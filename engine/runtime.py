@@ -337,15 +337,6 @@ class Engine:
         start (positions may have been restored), every ``var_interval_seconds`` as prices move,
         and ``var_after_fill_seconds`` after a fill so the risk panel follows a new position."""
         assert self.risk is not None
-        filled = asyncio.Event()
-        stop_watching = self.bus.subscribe(OrderFilled, lambda _fill: filled.set())
-        try:
-            await self._housekeep(filled)
-        finally:
-            stop_watching()
-
-    async def _housekeep(self, filled: asyncio.Event) -> None:
-        assert self.risk is not None
         loop = asyncio.get_running_loop()
         refresh = self.config.margin.refresh_seconds
         var_every = self.config.var_interval_seconds
@@ -354,26 +345,31 @@ class Engine:
         derivatives = [i for i in self.registry if i.is_derivative]
         next_var = loop.time() + after_fill
         last_var = -float("inf")
-        while not self._stop.is_set():
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=1.0)
-                return
-            except TimeoutError:
-                pass
-            now = loop.time()
-            margin = self.risk.margin
-            if margin is not None:
-                # A slice of the universe every second (a few ms), all of it every ~12 s.
-                margin.refresh_some(derivatives, 250)
-            if now >= next_refresh and margin is not None:
-                next_refresh = now + refresh
-                margin.refresh()
-            soon = filled.is_set() and now - last_var >= after_fill
-            if var_every and (now >= next_var or soon):
-                filled.clear()
-                next_var = now + var_every
-                await self.update_var()
-                last_var = loop.time()
+        filled = asyncio.Event()
+        stop_watching = self.bus.subscribe(OrderFilled, lambda _fill: filled.set())
+        try:
+            while not self._stop.is_set():
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=1.0)
+                    return
+                except TimeoutError:
+                    pass
+                now = loop.time()
+                margin = self.risk.margin
+                if margin is not None:
+                    # A slice of the universe every second (a few ms), all of it every ~12 s.
+                    margin.refresh_some(derivatives, 250)
+                if now >= next_refresh and margin is not None:
+                    next_refresh = now + refresh
+                    margin.refresh()
+                soon = filled.is_set() and now - last_var >= after_fill
+                if var_every and (now >= next_var or soon):
+                    filled.clear()
+                    next_var = now + var_every
+                    await self.update_var()
+                    last_var = loop.time()
+        finally:
+            stop_watching()
 
     async def update_var(self, executor: Executor | None = None) -> VarReport | None:
         """Recompute VaR of the current portfolio in a worker process and publish it."""

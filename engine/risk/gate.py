@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from engine.brokers.base import Modification
 from engine.core.clock import Clock
-from engine.domain.events import TradingState
+from engine.domain.events import FundsChanged, TradingState
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.order import Order
@@ -54,11 +54,21 @@ Check = Callable[[OrderRequest, Instrument], str | None]
 """An extra check: None to pass, else the reason (reported as check ``custom``)."""
 
 _PRICED = (OrderType.LIMIT, OrderType.SL)
-_TRIGGERED = (OrderType.SL, OrderType.SL_M)
 _SQUARE_OFF_SOURCES = ("square-off", "risk:")
 _NS = 1_000_000_000
 _MINUTE_NS = 60 * _NS
 _NO_PNL = Decimal(0)
+
+
+class BrokerFunds(NamedTuple):
+    """A live broker's figure of the margin still available, as the gate holds it."""
+
+    available: float
+    """Rupees new orders may still block, by the broker."""
+    held: float
+    """The desk's own margin estimate when the figure came, rupees."""
+    ts_ns: int
+    broker: str
 
 
 class Decision(NamedTuple):
@@ -101,6 +111,8 @@ def _price_problem(label: str, value: object, instrument: Instrument) -> str | N
 
 def _quantity_problem(quantity: object, instrument: Instrument) -> tuple[str, str] | None:
     """(check, reason) for a quantity that is not a positive lot multiple."""
+    if type(quantity) is int and quantity > 0 and not quantity % instrument.lot_size:
+        return None  # the usual case, first
     if not isinstance(quantity, int) or isinstance(quantity, bool):
         return "quantity", f"quantity must be a whole number, not {quantity!r}"
     if quantity <= 0:
@@ -205,9 +217,11 @@ class OrderGate:
         self.day_pnl = day_pnl
         self._pnl_seen: Decimal | None = None
         self._pnl_rupees = 0.0
-        self.broker_funds: tuple[float, float, int] | None = None
-        """A live broker's available margin (rupees), the desk's margin estimate when it came,
-        and when (ns); None on paper, where capital and the day's P&L are the budget."""
+        """``day_pnl()`` in float rupees, converted when it changes (it moves on ticks, while
+        converting it on every order was a tenth of the gate's time)."""
+        self._capital_rupees = 0.0
+        self.broker_funds: BrokerFunds | None = None
+        """None on paper, where capital and the day's P&L are the budget."""
         self._index = index_underlyings
         self.state = TradingState.ACTIVE
         self.state_reason = ""
@@ -236,6 +250,7 @@ class OrderGate:
         """Apply new limits (validated when ``settings`` was built) to every later order."""
         self.settings = settings
         self.account_limits = limits = settings.for_account(self.account)
+        self._capital_rupees = float(limits.capital)
         self._rules = {}
         self._ranges = {}
         if self.throttle is None:
@@ -266,23 +281,22 @@ class OrderGate:
         self._bands[instrument.token] = (ltp, band)
         return band
 
-    def set_broker_funds(self, available: Decimal, ts_ns: int) -> None:
+    def set_broker_funds(self, funds: FundsChanged) -> None:
         """The live broker's available margin from now on (it already counts what positions and
         open orders hold; the desk's estimate then tracks what is placed until the next figure)."""
-        total = self.margin.total if self.margin is not None else 0.0
-        self.broker_funds = (float(available), total, ts_ns)
+        held = self.margin.total if self.margin is not None else 0.0
+        self.broker_funds = BrokerFunds(float(funds.available), held, funds.ts_ns, funds.broker)
 
     def margin_budget(self) -> float:
         """The most margin the desk's positions and open orders may need, rupees: the broker's
         available margin plus what the desk holds (live), else capital plus the day's P&L."""
         funds = self.broker_funds
         if funds is not None:
-            return funds[0] + funds[1]
+            return funds.available + funds.held
         pnl = self.day_pnl() if self.day_pnl is not None else _NO_PNL
-        if pnl is not self._pnl_seen:  # the day's MTM moves on ticks, not on every order
+        if pnl is not self._pnl_seen:
             self._pnl_seen, self._pnl_rupees = pnl, float(pnl)
-        capital = self.account_limits.capital if self.account_limits is not None else 0
-        return float(capital) + self._pnl_rupees
+        return self._capital_rupees + self._pnl_rupees
 
     def _range(self, instrument: Instrument, close: int, limits: RiskLimits) -> Band | None:
         """The futures operating range or cash circuit band, recomputed when the close moves."""
@@ -348,8 +362,7 @@ class OrderGate:
                 return refusal
         if self.settings is None or not self.enabled:
             return self._freeze_only(request, instrument)
-        rules = self._rules.get(instrument.underlying) or self._rules_for(instrument.underlying)
-        return self._risk(request, instrument, rules, reduces)
+        return self._risk(request, instrument, self._rules_for(instrument.underlying), reduces)
 
     def _freeze_only(self, request: OrderRequest, instrument: Instrument) -> Decision:
         freeze = instrument.freeze_quantity
@@ -363,11 +376,9 @@ class OrderGate:
             return "instrument", f"{instrument.tradingsymbol} is an index and cannot be traded"
         if instrument.expiry is not None and self._today() > instrument.expiry:
             return "instrument", f"{instrument.tradingsymbol} expired on {instrument.expiry}"
-        quantity = request.quantity
-        if type(quantity) is not int or quantity <= 0 or quantity % instrument.lot_size:
-            problem = _quantity_problem(quantity, instrument)
-            if problem:
-                return problem
+        problem = _quantity_problem(request.quantity, instrument)
+        if problem:
+            return problem
         product = request.product
         if product is Product.CNC and kind is not InstrumentType.EQ:
             return (
@@ -430,15 +441,11 @@ class OrderGate:
         asked = request  # as the trader asked: what duplicates are told apart by
         limits = rules.limits
         now_ns = self._clock.time_ns()
-        if limits.check_session and self._session_open is not None:
-            cached = self._sessions.get(instrument.segment)
-            if cached is not None and cached[0] == now_ns // _MINUTE_NS:
-                is_open = cached[1]
-            else:
-                is_open = self._open(instrument, now_ns)
-        else:
-            is_open = True
-        if not is_open:
+        if (
+            limits.check_session
+            and self._session_open is not None
+            and not self._open(instrument, now_ns)
+        ):
             return _deny(
                 "session",
                 f"market is closed for {instrument.exchange} at {self._clock.now():%H:%M:%S} IST",
@@ -457,8 +464,7 @@ class OrderGate:
         order_type = request.order_type
         lpp = None
         if ltp > 0 and (limits.check_price_protection or order_type is OrderType.MARKET):
-            seen = self._bands.get(instrument.token)
-            lpp = seen[1] if seen is not None and seen[0] == ltp else self._lpp(instrument, ltp)
+            lpp = self._lpp(instrument, ltp)
         note = ""
         if order_type is OrderType.LIMIT:
             if tick is not None and request.price is not None:
@@ -585,8 +591,8 @@ class OrderGate:
             band = lpp
             if band is None and ltp > 0:
                 band = self._lpp(instrument, ltp)
-            if band is not None and (price > band.high if side is Side.BUY else price < band.low):
-                return _band_refusal(side, price, band)  # LPP refuses the aggressive side only
+            if band is not None and band.refuses(side, price):
+                return _band_refusal(side, price, band)
             if instrument.instrument_type in _BANDED:
                 band = self._range(instrument, tick.close, limits)
                 if band is not None and band.refuses(side, price):

@@ -117,8 +117,6 @@ class RiskManager:
         self.since_ns = clock.time_ns()
         self.source = "start"
         self.history: list[BreakerTripped] = []
-        self.broker_name = ""
-        """The live broker whose funds the margin check uses ("" until one reports them)."""
         self.last_var: VarReport | None = None
         self._flattening = ""
         """Source of the square-off in force: fills of orders that were in flight when it was
@@ -137,13 +135,9 @@ class RiskManager:
         bus.subscribe(OrderFilled, self.breakers.on_fill)
         bus.subscribe(OrderFilled, self._fill_while_flattening)
         bus.subscribe(OrderStatusChanged, self.breakers.on_status)
-        bus.subscribe(FundsChanged, self._funds_changed)
+        bus.subscribe(FundsChanged, gate.set_broker_funds)
         if margin is not None:
             gate.exposure.listeners.append(self._exposure_moved)
-
-    def _funds_changed(self, event: FundsChanged) -> None:
-        self.broker_name = event.broker
-        self.gate.set_broker_funds(event.available, event.ts_ns)
 
     def _last_mtm(self) -> Decimal:
         """The day's MTM as of the last tick or fill of a held instrument (kept by the

@@ -320,7 +320,7 @@ class MarginEstimator:
         if instrument.instrument_type is InstrumentType.EQ:
             return self._equity_delta(book, instrument, product, old, new, apply=apply)
         delta = new - old
-        array = self._arrays.get(instrument.token) or self.risk_array(instrument)
+        array = self.risk_array(instrument)
         vector = [v + delta * loss for v, loss in zip(book.vector, array.losses, strict=True)]
         if apply:
             book.vector = vector

@@ -49,8 +49,6 @@ class _Checkpointer:
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
-        self.checkpoints = 0
-        """Checkpoints run so far (tests read it)."""
 
     def start(self) -> None:
         self._thread.start()
@@ -73,7 +71,6 @@ class _Checkpointer:
                 cursor = connection.cursor()
                 try:
                     cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    self.checkpoints += 1
                 except error:
                     logger.warning("SQLite checkpoint failed; the next one retries", exc_info=True)
                 finally:

@@ -27,14 +27,20 @@ DEFAULT_PROFILE = "default"
 PAPER_BOOK = "paper"
 
 
+def check_path_name(what: str, name: str) -> str:
+    """``name`` if it can name one directory or file (a profile, a book); ValueError if not."""
+    if not name or name in (".", "..") or any(c in name for c in "/\\:"):
+        raise ValueError(f"{what} {name!r} cannot name a directory or file: no / \\ : in it")
+    return name
+
+
 def default_database_path(profile: str = DEFAULT_PROFILE, book: str = PAPER_BOOK) -> Path:
     """Where a profile keeps one book (``paper``, ``paper-kite``, ``kite``): each its own file, so
     paper orders, fills and limits never mix with a live broker's. The default profile's paper
     book is ``<user data dir>/dalaldesk.db``; every other is ``<user data dir>/<profile>/<book>.db``
     (platformdirs decides the directory for this OS user)."""
-    for name, value in (("profile", profile), ("book", book)):
-        if not value or value in (".", "..") or any(c in value for c in "/\\:"):
-            raise ValueError(f"{name} {value!r} cannot name a directory or file")
+    check_path_name("profile", profile)
+    check_path_name("book", book)
     root = Path(platformdirs.user_data_dir(APP_NAME))
     if profile == DEFAULT_PROFILE and book == PAPER_BOOK:
         return root / DATABASE_FILE_NAME

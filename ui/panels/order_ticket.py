@@ -236,15 +236,11 @@ class OrderTicket(QDialog):
         self.submit_button.setEnabled(problem is None)
 
     def _show_margin(self) -> None:
-        instrument = self.instrument
+        terms = self._terms()
         estimate = None
-        if instrument is not None and instrument.tradable and self.product.currentText():
-            estimate = self._ctx.api.order_margin(
-                instrument.token,
-                self.side,
-                self.lots.value() * instrument.lot_size,
-                Product(self.product.currentText()),
-            )
+        if terms is not None:
+            token, side, quantity, product, *_ = terms
+            estimate = self._ctx.api.order_margin(token, side, quantity, product)
         short = False
         if estimate is None:
             text = "—"
@@ -257,7 +253,6 @@ class OrderTicket(QDialog):
                 text += " — not enough"
         if estimate is not None and estimate.source != "capital":
             text += f" ({estimate.source.capitalize()})"
-        terms = self._terms()
         if self._ctx.api.broker_margin is not None and terms is not None:
             if terms == self._broker_terms:
                 text += f"  ·  {self._broker_text}"
@@ -271,6 +266,7 @@ class OrderTicket(QDialog):
             self.margin_label.style().polish(self.margin_label)
 
     def _terms(self) -> Terms | None:
+        """What the ticket asks for as it is filled in; None while there is nothing to order."""
         instrument = self.instrument
         if instrument is None or not instrument.tradable or not self.product.currentText():
             return None
@@ -322,13 +318,11 @@ class OrderTicket(QDialog):
 
     def submit(self) -> Outcome | None:
         problem = self.problem()
-        if problem is not None or self.instrument is None:
+        terms = self._terms()
+        if problem is not None or terms is None:
             self.error_label.setText(problem or "choose an instrument")
             return None
-        kind = OrderType(self.order_type.currentText())
-        price = _rupees(self.price.value()) if kind in (OrderType.LIMIT, OrderType.SL) else None
-        trigger = _rupees(self.trigger.value()) if kind in (OrderType.SL, OrderType.SL_M) else None
-        quantity = self.lots.value() * self.instrument.lot_size
+        token, side, quantity, product, kind, price, trigger = terms
         if self.modify_order_id:
             outcome = self._ctx.api.modify(
                 self.modify_order_id,
@@ -339,11 +333,11 @@ class OrderTicket(QDialog):
             )
         else:
             outcome = self._ctx.api.place_order(
-                self.instrument.token,
-                self.side,
+                token,
+                side,
                 quantity,
                 kind,
-                product=Product(self.product.currentText()),
+                product=product,
                 validity=Validity(self.validity.currentText()),
                 price=price,
                 trigger_price=trigger,

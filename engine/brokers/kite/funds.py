@@ -66,7 +66,6 @@ class FundsWatch:
         self._read_at = -float("inf")
         self._fills_seen = 0
         self._task: asyncio.Task[None] | None = None
-        self.reads = 0
 
     def poll(self) -> None:
         if self._task is not None and not self._task.done():
@@ -90,7 +89,6 @@ class FundsWatch:
             return
         event = funds_changed(segment, self._now_ns())
         if event is not None:
-            self.reads += 1
             self._publish(event)
 
     async def close(self) -> None:
