@@ -6,7 +6,9 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -37,10 +39,7 @@ def session_text(engine: Engine) -> str:
 async def run_window(
     config: EngineConfig, *, profile: str, reset_layout: bool, crash: CrashHandler | None
 ) -> int:
-    from PySide6.QtWidgets import QApplication, QMessageBox
-
-    from ui.layout_store import LayoutStore
-    from ui.main_window import MainWindow
+    from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance()
     assert isinstance(app, QApplication)
@@ -62,6 +61,26 @@ async def run_window(
                 if not await broker_settings_until_closed(profile, str(problem)):
                     return 2
     engine = Engine.build(config, kite=kite_link, instruments=instruments)
+    try:
+        return await _run_desk(app, engine, profile=profile, reset_layout=reset_layout, crash=crash)
+    finally:
+        engine.close()  # idempotent: a desk that never started still lets its book go
+
+
+async def _run_desk(
+    app: Any,
+    engine: Engine,
+    *,
+    profile: str,
+    reset_layout: bool,
+    crash: CrashHandler | None,
+) -> int:
+    from PySide6.QtWidgets import QMessageBox
+
+    from ui.layout_store import LayoutStore
+    from ui.main_window import MainWindow
+
+    config = engine.config
     layouts = LayoutStore(settings_path(profile))
     if reset_layout:
         layouts.forget_current()
@@ -98,15 +117,63 @@ async def run_window(
         crash.notify = notify
     app.aboutToQuit.connect(closed.set)
     window.show()
+    stop_listening = close_on_termination_signals(window.close)
     freeze_startup_objects()
     engine.start()
     try:
         await closed.wait()
     finally:
+        stop_listening()
         window.stop()
         await engine.stop()
         log.info("workstation closed cleanly")
     return 0
+
+
+def close_on_termination_signals(close: Callable[[], object]) -> Callable[[], None]:
+    """SIGTERM (a logout, a service manager, ``kill``) and SIGINT close the desk exactly as the
+    window's Close does: layout saved, tasks stopped, journal closed, exit 0.
+
+    A Python signal handler runs only when the interpreter next runs, and Qt's loop may sleep in
+    C++ for a long time; the wake-up fd lets a socket notifier wake the loop at once. Returns the
+    function that puts the previous handlers back."""
+    if sys.platform == "win32":  # no SIGTERM to a GUI process there; the OS sends a close event
+        return lambda: None
+    import socket
+
+    from PySide6.QtCore import QSocketNotifier
+
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {number: signal.getsignal(number) for number in signals}
+    previous_fd = signal.set_wakeup_fd(writer.fileno())
+    for number in signals:
+        signal.signal(number, lambda _number, _frame: None)  # the notifier does the work
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
+
+    def woken() -> None:
+        try:
+            received = reader.recv(64)
+        except BlockingIOError:
+            return
+        names = sorted({signal.Signals(b).name for b in received if b in (*signals,)})
+        if names:
+            log.info("%s received: closing the workstation as its Close does", ", ".join(names))
+            close()
+
+    notifier.activated.connect(woken)
+
+    def restore() -> None:
+        notifier.setEnabled(False)
+        signal.set_wakeup_fd(previous_fd)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        reader.close()
+        writer.close()
+
+    return restore
 
 
 _open_pages: list[object] = []
@@ -163,19 +230,31 @@ async def broker_settings_until_closed(profile: str, reason: str) -> bool:
 
 
 def run_gui(config: EngineConfig, *, profile: str = "default", reset_layout: bool = False) -> int:
-    import qasync
+    """The workstation window; start-up problems propagate to ``app.main`` in readable form."""
     from PySide6.QtWidgets import QApplication
 
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    app = QApplication(sys.argv)
+    from app.qt_loop import run_on_qt_loop
+    from app.single_instance import SingleInstance
+
+    app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("DalalDesk")
     app.setOrganizationName("DalalDesk")
+
+    def bring_to_front() -> None:
+        for window in QApplication.topLevelWidgets():
+            if window.objectName() == "mainWindow":
+                window.showNormal()
+                window.raise_()
+                window.activateWindow()
+
+    guard = SingleInstance(profile, settings_path(profile).parent, bring_to_front)
+    guard.claim()
     crash = CrashHandler(log_dir(profile))
     crash.install()
     try:
-        coro = run_window(config, profile=profile, reset_layout=reset_layout, crash=crash)
-        if sys.version_info >= (3, 12):
-            return asyncio.run(coro, loop_factory=qasync.QEventLoop)
-        return qasync.run(coro)  # type: ignore[no-any-return]
+        return run_on_qt_loop(
+            run_window(config, profile=profile, reset_layout=reset_layout, crash=crash)
+        )
     finally:
         crash.uninstall()
+        guard.release()

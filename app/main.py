@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from app.logging_setup import setup_logging
+from app.logging_setup import log_dir, setup_logging
+from app.startup import EXIT_STARTUP_PROBLEM, StartupProblem, describe_failure, tell
 from engine.brokers.paper.config import PaperConfig
 from engine.marketdata.simulated import SimulatedMarketConfig
-from engine.runtime import FEEDS, EngineConfig
+from engine.runtime import BROKERS, FEEDS, EngineConfig
 from engine.store import check_path_name, default_database_path, sqlite_url
 
 if TYPE_CHECKING:
@@ -31,12 +33,46 @@ def profile_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a wrong argument as a ``StartupProblem`` (a dialog in the GUI)
+    instead of exiting from inside the parser."""
+
+    def error(self, message: str) -> NoReturn:
+        raise StartupProblem(f"{message}. Run dalaldesk --help for the options.")
+
+
+def _number(what: str, *, minimum: float, inclusive: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number, not {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (not inclusive and value == minimum):
+            bound = f"at least {minimum:g}" if inclusive else f"more than {minimum:g}"
+            raise argparse.ArgumentTypeError(f"{what} must be {bound}, not {text}")
+        return value
+
+    return parse
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"log level {text!r} is unknown; use one of {', '.join(LOG_LEVELS)}"
+        )
+    return level
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="dalaldesk", description="DalalDesk trading workstation")
+    parser = _Parser(prog="dalaldesk", description="DalalDesk trading workstation")
     parser.add_argument(
         "--broker",
         default="paper",
-        choices=["paper", "kite", "xts"],
+        choices=BROKER_CHOICES,
         help="where orders go (default: the built-in paper market)",
     )
     parser.add_argument(
@@ -50,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--headless", action="store_true", help="run the engine without a window")
     parser.add_argument(
         "--duration",
-        type=float,
+        type=_number("value", minimum=0, inclusive=False),
         default=60.0,
         help="headless: seconds to run before printing the summary",
     )
@@ -70,7 +106,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.set_defaults(nse_hours=False)
     parser.add_argument("--seed", type=int, default=7, help="seed of the simulated market")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="paper venue latency")
+    parser.add_argument(
+        "--latency-ms",
+        type=_number("value", minimum=0, inclusive=True),
+        default=0.0,
+        help="paper venue latency",
+    )
     parser.add_argument(
         "--profile",
         default="default",
@@ -80,8 +121,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--reset-layout", action="store_true", help="start with the default window layout"
     )
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-level", default="INFO", type=_log_level, help=f"one of {', '.join(LOG_LEVELS)}"
+    )
     return parser.parse_args(argv)
+
+
+BROKER_CHOICES = BROKERS
+"""Only brokers this build can trade through are offered."""
 
 
 def book_name(args: argparse.Namespace) -> str:
@@ -93,10 +140,10 @@ def book_name(args: argparse.Namespace) -> str:
 
 
 def engine_config(args: argparse.Namespace) -> EngineConfig:
-    if args.broker not in ("paper", "kite"):
-        raise SystemExit(f"dalaldesk: broker {args.broker!r} is not available in this build yet")
     if args.broker == "kite" and args.feed == "simulated":
-        raise SystemExit("dalaldesk: the Kite broker trades on Kite's own prices (--feed kite)")
+        raise StartupProblem("the Kite broker trades on Kite's own prices (--feed kite)")
+    if args.db is not None:
+        check_database_url(args.db)
     # A live feed has the exchange's own hours; the simulated market trades whenever the desk runs
     # unless the trader asks for NSE's timetable.
     always_open = not args.nse_hours and args.broker == "paper" and args.feed != "kite"
@@ -110,9 +157,52 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
     )
 
 
+def check_database_url(text: str) -> None:
+    """--db must be a SQLAlchemy URL; a bare path or a typo is explained, never echoed as a
+    parser's traceback."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(text)
+    except (ArgumentError, ValueError):
+        raise StartupProblem(
+            "--db takes a database URL, such as sqlite:////home/me/books/paper.db (a file) or "
+            "postgresql://desk@host/book (a shared book); what was given is not one"
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    setup_logging(args.profile, args.log_level)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["book"]:
+        from app.book_command import main as book_main
+
+        return book_main(argv[1:])
+    window = "--headless" not in argv and "-h" not in argv and "--help" not in argv
+    try:
+        args = parse_args(argv)
+    except StartupProblem as problem:
+        tell(str(problem), dialog=window)
+        return EXIT_STARTUP_PROBLEM
+    try:
+        setup_logging(args.profile, args.log_level)
+    except OSError as exc:
+        # The desk can run without its log file; the trader is told where it could not write.
+        print(
+            f"dalaldesk: no log file ({exc.strerror or exc}: {exc.filename or log_dir(args.profile)})"
+            "; messages go to this terminal only",
+            file=sys.stderr,
+        )
+    try:
+        return run(args)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:
+        tell(describe_failure(error, log_dir(args.profile)), dialog=not args.headless)
+        return EXIT_STARTUP_PROBLEM
+
+
+def run(args: argparse.Namespace) -> int:
     config = engine_config(args)
     if args.headless and config.market_feed == "kite":
         return asyncio.run(kite_headless(config, args.profile, args.duration))

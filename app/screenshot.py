@@ -98,16 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    import qasync
     from PySide6.QtWidgets import QApplication
+
+    from app.qt_loop import run_on_qt_loop
 
     app = QApplication(sys.argv)
     app.setQuitOnLastWindowClosed(False)
-    coro = _capture(args.out, args.seconds, args.panel)
-    if sys.version_info >= (3, 12):
-        asyncio.run(coro, loop_factory=qasync.QEventLoop)
-    else:
-        qasync.run(coro)
+    run_on_qt_loop(_capture(args.out, args.seconds, args.panel))
     print(args.out)
     return 0
 

@@ -40,6 +40,7 @@ from engine.risk.manager import RiskManager
 from engine.risk.order_path import build_order_path
 from engine.risk.var import compute_var, synthetic_returns
 from engine.store import Database, Journal, open_database
+from engine.store.book_lock import BookLock, lock_book
 
 if TYPE_CHECKING:
     # Imported only when a Kite link is built: kiteconnect's import costs half a second.
@@ -151,6 +152,8 @@ class Engine:
                 self.api.broker_margin = kite.broker.order_margin
                 self.api.broker_margin_name = "Kite"
         self.ticks_seen = 0
+        self.book_lock: BookLock | None = None
+        """This desk's hold on its book file: no second desk writes to it while held."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         self._queue_waiting = asyncio.Event()
@@ -158,6 +161,7 @@ class Engine:
         orders.queue_listener = self._queue_waiting.set
         if venue is not None:
             bus.subscribe(Tick, venue.on_tick)
+            orders.journal_listener = lambda writes: venue.pause(not writes)
 
     @classmethod
     def build(
@@ -209,7 +213,13 @@ class Engine:
                 session_open=session_open,
                 config=config.paper,
             )
-        database = open_database(config.db_url)
+        book_lock = lock_book(config.db_url)
+        try:
+            database = open_database(config.db_url)
+        except BaseException:
+            if book_lock is not None:
+                book_lock.release()
+            raise
         journal = database.journal
         positions = PositionBook(clock.now().date())
         spot_tokens = _spot_tokens(registry)
@@ -261,7 +271,12 @@ class Engine:
                 positions=positions.all,
                 instruments=registry.find,
             )
-        engine.restore()
+        engine.book_lock = book_lock
+        try:
+            engine.restore()
+        except BaseException:
+            engine.close()
+            raise
         return engine
 
     def restore(self) -> int:
@@ -399,6 +414,8 @@ class Engine:
 
     async def _heartbeat(self) -> None:
         while not self._stop.is_set():
+            if self.orders.journal_waiting:
+                self.orders.retry_journal()
             if self.venue is not None:
                 self.venue.on_clock(self.clock.now())
             try:
@@ -422,6 +439,9 @@ class Engine:
             self._var_executor.shutdown(wait=False, cancel_futures=True)
             self._var_executor = None
         self.database.close()
+        if self.book_lock is not None:
+            self.book_lock.release()
+            self.book_lock = None
 
 
 def _var_job(portfolio: Any, paths: int) -> Any:

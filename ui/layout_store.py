@@ -64,9 +64,9 @@ class LayoutStore:
         self._settings.setValue(f"{group}/state", state)
 
     def _read(self, group: str) -> tuple[QByteArray, QByteArray] | None:
-        version = self._settings.value(f"{group}/version")
-        if version is None or int(str(version)) != LAYOUT_VERSION:
-            return None
+        version = str(self._settings.value(f"{group}/version"))
+        if not version.isdigit() or int(version) != LAYOUT_VERSION:
+            return None  # no layout, another build's, or not readable: the default layout
         geometry = self._settings.value(f"{group}/geometry")
         state = self._settings.value(f"{group}/state")
         if not isinstance(geometry, QByteArray) or not isinstance(state, QByteArray):

@@ -130,7 +130,17 @@ class OrderManager:
         self._staged_rows: list[Journaled] = []
         self._staged_events: list[object] = []
         self.halted_reason = ""
-        """Set when the journal refused a write: order entry stops until restart."""
+        """Why order entry is stopped (the journal refused a write); '' while it runs."""
+        self._held_rows: list[Journaled] = []
+        self._held_events: list[object] = []
+        """A unit the journal could not write (a full disk, a lost connection): its rows are
+        retried by ``retry_journal`` and its events published only once they are written."""
+        self._inbound: deque[OrderEvent] = deque()
+        """Broker reports that arrived while the journal could not write: applied, in order, once
+        it writes again (nothing becomes state before its journal row)."""
+        self.journal_listener: Callable[[bool], None] | None = None
+        """Told False when the journal stops taking writes and True when it takes them again (the
+        runtime pauses and resumes the paper venue's matching)."""
         self.exposure = gate.exposure if gate.exposure is not None else Exposure(_no_underlying)
         self._queue: deque[OrderId] = deque()
         self.queue_listener: QueueListener | None = None
@@ -393,6 +403,9 @@ class OrderManager:
     # -- broker events -----------------------------------------------------------------------------
 
     def on_broker_event(self, event: OrderEvent) -> None:
+        if self._held_rows:
+            self._inbound.append(event)
+            return
         with self._unit():
             if isinstance(event, OrderSubmitted):
                 if event.order_id not in self.orders:
@@ -510,12 +523,21 @@ class OrderManager:
         if not rows and not events:
             return
         self._staged_rows, self._staged_events = [], []
+        if self._held_rows:
+            # Still behind on an earlier unit: this one waits behind it, in order.
+            self._held_rows += rows
+            self._held_events += events
+            return
         try:
             if rows:
                 self._journal.append_many(
                     [NewJournalEntry(e.kind, e.to_payload(), e.order_id, e.ts_ns) for e in rows]
                 )
-        except (JournalWriteError, TypeError, ValueError) as exc:
+        except JournalWriteError as exc:
+            self._hold(rows, events, exc)
+            return
+        except (TypeError, ValueError) as exc:
+            # A value the journal cannot hold is a defect, not a passing fault: stop for good.
             self.halted_reason = f"order entry halted: the journal refused a write ({exc})"
             log.critical("%s; %d events not published", self.halted_reason, len(events))
             self._bus.publish(
@@ -525,6 +547,68 @@ class OrderManager:
         publish = self._bus.publish
         for event in events:
             publish(event)
+
+    def _hold(self, rows: list[Journaled], events: list[object], error: JournalWriteError) -> None:
+        """The journal did not take a unit: keep it to retry, stop order entry and say so."""
+        self._held_rows, self._held_events = rows, events
+        cause = error.__cause__ or error
+        self.halted_reason = (
+            f"order entry paused: the journal cannot write ({cause}); it is retried every "
+            "second and trading resumes by itself once it writes"
+        )
+        log.critical("%s; %d journal rows held", self.halted_reason, len(rows))
+        self._bus.publish(
+            EngineMessage(
+                self._clock.time_ns(),
+                Severity.ERROR,
+                f"The journal cannot write ({cause}). Order entry and paper matching are paused "
+                f"and {len(rows)} entries are held in memory; free disk space (or restore the "
+                "database connection) and trading resumes by itself.",
+                "oms",
+            )
+        )
+        if self.journal_listener is not None:
+            self.journal_listener(False)
+
+    @property
+    def journal_waiting(self) -> int:
+        """Journal rows held because the journal could not write them (0 when all is well)."""
+        return len(self._held_rows)
+
+    def retry_journal(self) -> bool:
+        """Write the held rows if the journal takes them now, publish what they recorded and apply
+        the broker reports that waited; True when nothing is held any more."""
+        if not self._held_rows:
+            return True
+        rows = self._held_rows
+        try:
+            self._journal.append_many(
+                [NewJournalEntry(e.kind, e.to_payload(), e.order_id, e.ts_ns) for e in rows]
+            )
+        except JournalWriteError as exc:
+            log.debug("journal still refuses writes: %s", exc)
+            return False
+        events, self._held_rows, self._held_events = self._held_events, [], []
+        self.halted_reason = ""
+        publish = self._bus.publish
+        for event in events:
+            publish(event)
+        waiting = len(self._inbound)
+        publish(
+            EngineMessage(
+                self._clock.time_ns(),
+                Severity.INFO,
+                f"The journal writes again: {len(rows)} held entries recorded"
+                + (f" and {waiting} broker reports applied" if waiting else "")
+                + "; order entry resumed.",
+                "oms",
+            )
+        )
+        if self.journal_listener is not None:
+            self.journal_listener(True)
+        while self._inbound and not self._held_rows:
+            self.on_broker_event(self._inbound.popleft())
+        return not self._held_rows
 
     def _create(self, submitted: OrderSubmitted) -> Order:
         order = self.orders[submitted.order_id] = Order(submitted)

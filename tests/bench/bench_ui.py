@@ -27,11 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import qasync
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow
 
 from app.gui import session_text
+from app.qt_loop import run_on_qt_loop
 from engine.api import OrderType, Product, Side
 from engine.core.memory import freeze_startup_objects
 from engine.marketdata.simulated import SimulatedMarketConfig
@@ -210,7 +210,7 @@ def main() -> None:
         open_every_panel(window)
         give_models_work(engine)
         freeze_startup_objects()  # as the app does once its window is up
-        result = asyncio.run(measure(engine, window, seconds), loop_factory=qasync.QEventLoop)
+        result = run_on_qt_loop(measure(engine, window, seconds))
         window.close()
     print(
         f"instruments {instruments}, feed {result['ticks_per_second']:,.0f} ticks/s, every panel open"

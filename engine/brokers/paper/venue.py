@@ -92,6 +92,8 @@ class PaperVenue:
         self._trade_ids = IdFactory("T")
         self._order_ids = IdFactory("V")
         self._squared_off_on: date | None = None
+        self.paused = False
+        """No matching while paused (the journal cannot record fills): resting orders wait."""
 
     # -- port ------------------------------------------------------------------------------------
 
@@ -129,6 +131,10 @@ class PaperVenue:
             )
             self._rest(resting)
 
+    def pause(self, paused: bool) -> None:
+        """Stop (True) or resume (False) matching resting orders."""
+        self.paused = paused
+
     def restore_positions(self, net_quantities: dict[tuple[InstrumentToken, Product], int]) -> None:
         self._net.update(net_quantities)
 
@@ -140,7 +146,7 @@ class PaperVenue:
 
     def on_tick(self, tick: Tick) -> None:
         book = self._resting.get(tick.token)
-        if not book:
+        if not book or self.paused:
             return
         for resting in tuple(book):
             if resting.order_type in (OrderType.SL, OrderType.SL_M) and not resting.triggered:
@@ -156,7 +162,7 @@ class PaperVenue:
 
     def on_clock(self, now: datetime) -> None:
         """Called about once a second by the engine: runs the intraday square-off when due."""
-        if not self.config.mis_square_off:
+        if not self.config.mis_square_off or self.paused:
             return
         today = now.date()
         if self._squared_off_on == today or now.time() < self.config.mis_square_off_at:

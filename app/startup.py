@@ -1,0 +1,121 @@
+"""Start-up problems in the trader's words: what is wrong and what to do, never a traceback.
+
+Whatever stops the desk from starting (a book another desk holds, an unreadable book file, a bad
+calendar override, a folder it cannot write, a wrong command-line value) reaches the trader as a
+message: on stderr always, and in a dialog when the window was asked for (a desk started from an
+icon has no terminal). An error nobody foresaw is saved with its traceback to a crash log, and the
+message names that file.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sys
+import traceback
+from datetime import datetime
+from pathlib import Path
+
+from app.logging_setup import redact
+
+log = logging.getLogger("dalaldesk.startup")
+
+EXIT_STARTUP_PROBLEM = 2
+OFFSCREEN_DIALOG_SECONDS = 3.0
+"""On a screen nobody looks at (Qt's offscreen platform) the dialog closes itself."""
+
+
+class StartupProblem(Exception):
+    """A start-up failure already put in the trader's words."""
+
+
+def explain(error: BaseException) -> str | None:
+    """The trader's message for a start-up failure we know, or None for an unforeseen one."""
+    from engine.calendar import CalendarError
+    from engine.store import StoreError
+    from engine.store.book_lock import BookInUse
+
+    if isinstance(error, StartupProblem):
+        return str(error)
+    if isinstance(error, BookInUse):
+        return str(error)
+    if isinstance(error, StoreError):
+        return (
+            f"The book could not be opened: {error}. Check that its folder is writable and that "
+            "the file is a DalalDesk book, or choose another book with --db."
+        )
+    if isinstance(error, CalendarError):
+        return (
+            f"The market calendar could not be read: {error}. Fix or remove the calendar "
+            "override file it names (or import a valid one), then start again."
+        )
+    if isinstance(error, PermissionError) or (
+        isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EROFS, errno.ENOSPC)
+    ):
+        where = f" {error.filename}" if error.filename else ""
+        return (
+            f"DalalDesk cannot write to{where}: {error.strerror or error}. Make that folder "
+            "writable (or free some space), or keep the book elsewhere with "
+            "--db sqlite:////path/to/book.db."
+        )
+    return None
+
+
+def crash_report(error: BaseException, directory: Path | None) -> Path | None:
+    """Save the traceback of an unforeseen start-up error; the file's path, or None."""
+    text = redact("".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M%S-%f")
+    for folder in (directory, Path(os.environ.get("TMPDIR", "/tmp"))):
+        if folder is None:
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"crash-{stamp}.log"
+            path.write_text(text, encoding="utf-8")
+        except OSError:
+            continue
+        return path
+    return None
+
+
+def describe_failure(error: BaseException, crash_dir: Path | None) -> str:
+    """The message for any start-up failure; an unforeseen one is saved to a crash log."""
+    known = explain(error)
+    if known is not None:
+        log.info("start-up refused: %s", known)  # the trader is told below; no console echo
+        return known
+    saved = crash_report(error, crash_dir)
+    # The traceback is in the crash report; the console shows no traceback.
+    log.critical("start-up failed unexpectedly: %s (details in %s)", type(error).__name__, saved)
+    where = f" The details were saved to {saved}." if saved else ""
+    return (
+        f"DalalDesk could not start: {type(error).__name__}: {redact(str(error))}.{where} "
+        "Please send that file to support."
+    )
+
+
+def tell(text: str, *, dialog: bool) -> None:
+    """Tell the trader: on stderr always, and in a dialog when the desk has a window."""
+    print(f"dalaldesk: {text}", file=sys.stderr, flush=True)
+    if dialog:
+        show_dialog(text)
+
+
+def show_dialog(text: str) -> None:
+    """A start-up error dialog. Start-up has no event loop running yet (or it has ended), so a
+    modal ``exec()`` here blocks no task; on the offscreen platform it closes itself."""
+    try:
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication, QMessageBox
+    except ImportError as exc:  # a broken Qt install: stderr is all there is
+        print(f"dalaldesk: no dialog could be shown ({exc})", file=sys.stderr)
+        return
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    box = QMessageBox(QMessageBox.Icon.Critical, "DalalDesk could not start", text)
+    box.setStandardButtons(QMessageBox.StandardButton.Close)
+    if QApplication.platformName() == "offscreen":
+        QTimer.singleShot(int(OFFSCREEN_DIALOG_SECONDS * 1000), box.close)
+    print("dalaldesk: the start-up problem is shown in a dialog", file=sys.stderr, flush=True)
+    box.exec()
+    del app
