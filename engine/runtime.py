@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 from collections.abc import Coroutine, Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, LiveClock, ist_today
+from engine.core.workers import worker_pool
 from engine.domain.events import EngineMessage, OrderFilled, Severity, VarReport
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
@@ -395,9 +395,7 @@ class Engine:
             return self.risk.publish_var(None, 0, "no open positions")
         if executor is None:
             if self._var_executor is None:
-                self._var_executor = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
-                )
+                self._var_executor = worker_pool(max_workers=1)
             executor = self._var_executor
         loop = asyncio.get_running_loop()
         try:
