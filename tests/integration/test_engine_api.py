@@ -143,7 +143,7 @@ def test_engine_when_market_is_closed_rejects_orders_with_the_reason(tmp_path) -
         engine.close()
 
 
-def test_engine_when_journal_refuses_writes_halts_order_entry_and_says_so(engine) -> None:
+def test_engine_when_journal_refuses_writes_pauses_order_entry_and_says_so(engine) -> None:
     engine, _ = engine
     messages = []
     engine.api.subscribe(EngineMessage, messages.append)
@@ -152,9 +152,9 @@ def test_engine_when_journal_refuses_writes_halts_order_entry_and_says_so(engine
     outcome = engine.api.place_order(option.token, "BUY", option.lot_size, "MARKET")
     assert not outcome
     assert "journal" in outcome.reason
-    assert any("order entry halted" in m.text for m in messages)
+    assert any("journal cannot write" in m.text for m in messages)
     again = engine.api.place_order(option.token, "BUY", option.lot_size, "MARKET")
-    assert not again and "halted" in again.reason
+    assert not again and "order entry paused" in again.reason
 
 
 def test_headless_session_when_run_with_demo_prints_a_summary(tmp_path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app.main import engine_config, kite_headless, parse_args
+from app.startup import StartupProblem
 from engine.store import default_database_path
 
 
@@ -41,14 +42,14 @@ def test_engine_config_when_no_db_given_keeps_each_profile_and_broker_in_its_own
     assert database("--profile", "client2") == data / "client2" / "paper.db"
     assert database("--profile", "client2", "--broker", "kite") == data / "client2" / "kite.db"
     assert database("--db", "sqlite:////tmp/book.db") == Path("/tmp/book.db")
-    with pytest.raises(SystemExit):
+    with pytest.raises(StartupProblem, match="cannot name a directory"):
         parse_args(["--profile", "../elsewhere"])
     with pytest.raises(ValueError, match="cannot name a directory"):
         default_database_path("default", "../kite")
 
 
 def test_engine_config_when_kite_broker_asks_for_the_simulated_feed_is_refused() -> None:
-    with pytest.raises(SystemExit, match="Kite's own prices"):
+    with pytest.raises(StartupProblem, match="Kite's own prices"):
         engine_config(parse_args(["--broker", "kite", "--feed", "simulated"]))
 
 

@@ -10,6 +10,7 @@ import pytest
 from app.crash import CrashHandler
 from app.logging_setup import RedactingFilter, redact, setup_logging
 from app.main import engine_config, parse_args
+from app.startup import StartupProblem
 
 SECRET = "s3cr3tVALUE42"
 
@@ -101,5 +102,5 @@ def test_command_line_when_nothing_said_keeps_the_simulated_market_open_unless_n
 
 
 def test_command_line_when_a_broker_not_built_yet_is_asked_says_so() -> None:
-    with pytest.raises(SystemExit, match="broker 'xts' is not available"):
-        engine_config(parse_args(["--broker", "xts"]))
+    with pytest.raises(StartupProblem, match="invalid choice: 'xts'"):
+        parse_args(["--broker", "xts"])
