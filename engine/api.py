@@ -39,8 +39,21 @@ from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.order import Order
 from engine.domain.orders import OrderRequest, OrderStatus, OrderType, Product, Side, Validity
 from engine.domain.positions import Position, PositionBook
+from engine.domain.requests import (
+    MAX_SOURCE_LENGTH,
+    InputError,
+    checked_request,
+    enum_of,
+    optional,
+    quantity_of,
+    request_from_rupees,
+    rupees_to_paise,
+    shown,
+    text_of,
+    token_of,
+)
 from engine.domain.ticks import Tick
-from engine.domain.values import Paise, to_paise, to_rupees
+from engine.domain.values import to_paise, to_rupees
 from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
 from engine.oms.order_manager import OrderManager, Outcome
@@ -279,10 +292,6 @@ DEFAULT_OPTION_RATE = 0.065
 (future or put-call parity) carries the rest."""
 
 
-def _price(value: Decimal | int | str | None) -> Paise | None:
-    return None if value is None else to_paise(value)
-
-
 class EngineApi:
     def __init__(
         self,
@@ -312,6 +321,11 @@ class EngineApi:
     # -- commands ----------------------------------------------------------------------------------
 
     def place(self, request: OrderRequest) -> Outcome:
+        """Place an order; a request that is not a valid order is refused with the reason."""
+        try:
+            request = checked_request(request)
+        except InputError as problem:
+            return self._orders.deny_input(str(problem))
         return self._orders.submit(request)
 
     def place_order(
@@ -329,20 +343,22 @@ class EngineApi:
         source: str = "api",
     ) -> Outcome:
         """Place an order with prices in rupees (``Decimal('101.05')`` or ``'101.05'``)."""
-        return self.place(
-            OrderRequest(
-                token=InstrumentToken(int(token)),
-                side=Side(side),
-                quantity=quantity,
-                order_type=OrderType(order_type),
-                product=Product(product),
-                validity=Validity(validity),
-                price=_price(price),
-                trigger_price=_price(trigger_price),
+        try:
+            request = request_from_rupees(
+                token,
+                side,
+                quantity,
+                order_type,
+                product=product,
+                validity=validity,
+                price=price,
+                trigger_price=trigger_price,
                 tag=tag,
                 source=source,
             )
-        )
+        except InputError as problem:
+            return self._orders.deny_input(str(problem))
+        return self._orders.submit(request)
 
     def modify(
         self,
@@ -353,15 +369,24 @@ class EngineApi:
         trigger_price: Decimal | int | str | None = None,
         order_type: OrderType | str | None = None,
     ) -> Outcome:
-        change = Modification(
-            quantity=quantity,
-            price=_price(price),
-            trigger_price=_price(trigger_price),
-            order_type=None if order_type is None else OrderType(order_type),
-        )
+        if not isinstance(order_id, str):
+            return Outcome(False, None, f"no order {shown(order_id)}", check="input")
+        try:
+            change = Modification(
+                quantity=optional(quantity_of, quantity),
+                price=rupees_to_paise(price, "price"),
+                trigger_price=rupees_to_paise(trigger_price, "trigger price"),
+                order_type=None
+                if order_type is None
+                else enum_of(OrderType, order_type, "order type"),
+            )
+        except InputError as problem:
+            return Outcome(False, OrderId(order_id), str(problem), check="input")
         return self._orders.modify(OrderId(order_id), change)
 
     def cancel(self, order_id: OrderId | str) -> Outcome:
+        if not isinstance(order_id, str):
+            return Outcome(False, None, f"no order {shown(order_id)}", check="input")
         return self._orders.cancel(OrderId(order_id))
 
     def cancel_all(self) -> list[Outcome]:
@@ -371,7 +396,11 @@ class EngineApi:
         self, token: InstrumentToken | int, product: Product | str, *, source: str = "square-off"
     ) -> list[Outcome]:
         """Close one position with MARKET orders, sliced at the freeze quantity."""
-        position = self._positions.get(InstrumentToken(int(token)), Product(product))
+        try:
+            position = self._positions.get(token_of(token), enum_of(Product, product, "product"))
+            source = text_of(source, "source", MAX_SOURCE_LENGTH)
+        except InputError as problem:
+            return [Outcome(False, None, str(problem), check="input")]
         if position is None or position.net_quantity == 0:
             return []
         instrument = self.instruments.get(position.token)
@@ -478,8 +507,17 @@ class EngineApi:
         no estimate: unknown instrument, no price yet, no risk layer)."""
         if self._risk is None:
             return None
+        try:
+            request = OrderRequest(
+                token_of(token),
+                enum_of(Side, side, "side"),
+                quantity_of(quantity),
+                OrderType.MARKET,
+                enum_of(Product, product, "product"),
+            )
+        except InputError:
+            return None
         gate = self._risk.gate
-        request = OrderRequest(token, Side(side), quantity, OrderType.MARKET, Product(product))
         needed = gate.margin_needed(request)
         if needed is None or not math.isfinite(needed):
             return None
