@@ -235,6 +235,9 @@ def run_gui(config: EngineConfig, *, profile: str = "default", reset_layout: boo
 
     from app.qt_loop import run_on_qt_loop
     from app.single_instance import SingleInstance
+    from app.startup import EXIT_STARTUP_PROBLEM, offer_backups
+    from engine.store import book_file_of
+    from engine.store.book import inspect_book_file
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("DalalDesk")
@@ -249,6 +252,11 @@ def run_gui(config: EngineConfig, *, profile: str = "default", reset_layout: boo
 
     guard = SingleInstance(profile, settings_path(profile).parent, bring_to_front)
     guard.claim()
+    book = book_file_of(config.db_url)
+    problem = None if book is None else inspect_book_file(book)
+    if book is not None and problem is not None and not offer_backups(book, problem):
+        guard.release()
+        return EXIT_STARTUP_PROBLEM
     crash = CrashHandler(log_dir(profile))
     crash.install()
     try:

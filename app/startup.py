@@ -34,11 +34,12 @@ def explain(error: BaseException) -> str | None:
     """The trader's message for a start-up failure we know, or None for an unforeseen one."""
     from engine.calendar import CalendarError
     from engine.store import StoreError
+    from engine.store.book import BookUnreadable
     from engine.store.book_lock import BookInUse
 
     if isinstance(error, StartupProblem):
         return str(error)
-    if isinstance(error, BookInUse):
+    if isinstance(error, BookInUse | BookUnreadable):
         return str(error)
     if isinstance(error, StoreError):
         return (
@@ -119,3 +120,35 @@ def show_dialog(text: str) -> None:
     print("dalaldesk: the start-up problem is shown in a dialog", file=sys.stderr, flush=True)
     box.exec()
     del app
+
+
+def offer_backups(book: Path, problem: str) -> bool:
+    """The book file is unreadable: say so and offer its newest backup. True when the trader
+    restored one (start-up then carries on), False to quit. No event loop runs yet, so the
+    modal dialog blocks no task; on the offscreen platform it closes itself (quit)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from engine.store.backup import list_backups, restore_backup
+    from engine.store.book import describe_unreadable
+
+    backups = list_backups(book)
+    text = describe_unreadable(book, problem, backups)
+    print(f"dalaldesk: {text}", file=sys.stderr, flush=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    box = QMessageBox(QMessageBox.Icon.Critical, "DalalDesk — the book cannot be read", text)
+    restore = None
+    if backups:
+        restore = box.addButton("Restore the newest backup", QMessageBox.ButtonRole.AcceptRole)
+        box.setDetailedText("\n".join(str(b.path) for b in backups))
+    box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
+    if QApplication.platformName() == "offscreen":
+        QTimer.singleShot(int(OFFSCREEN_DIALOG_SECONDS * 1000), box.reject)
+    print("dalaldesk: the start-up problem is shown in a dialog", file=sys.stderr, flush=True)
+    box.exec()
+    del app
+    if restore is None or box.clickedButton() is not restore:
+        return False
+    aside = restore_backup(backups[0].path, book)
+    log.warning("book restored from %s; the unreadable file is kept as %s", backups[0].path, aside)
+    return True

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,6 +42,8 @@ from engine.risk.manager import RiskManager
 from engine.risk.order_path import build_order_path
 from engine.risk.var import compute_var, synthetic_returns
 from engine.store import Database, Journal, open_database
+from engine.store.backup import backup_book, has_backup_of
+from engine.store.book import SetAside, scan_journal
 from engine.store.book_lock import BookLock, lock_book
 
 if TYPE_CHECKING:
@@ -277,15 +281,18 @@ class Engine:
         except BaseException:
             engine.close()
             raise
+        engine.back_up("daily")
         return engine
 
     def restore(self) -> int:
         """Bring back orders, fills, positions and the trading state from the journal (after a
         restart or crash)."""
-        entries = [(e.kind, e.order_id, e.ts_ns, e.payload) for e in self.journal.read()]
         # What the restore tells the trader is kept for the windows that open after it.
         stop_keeping = self.bus.subscribe(EngineMessage, self.api.startup_messages.append)
+        scan = scan_journal(self.journal, record=True)
+        entries = [(e.kind, e.order_id, e.ts_ns, e.payload) for e in scan.entries]
         try:
+            self._report_set_aside(scan.newly_set_aside)
             applied = self.orders.restore(entries, today=self.clock.now().date())
             if self.risk is not None:
                 self.risk.restore(entries)
@@ -297,6 +304,19 @@ class Engine:
         if applied:
             log.info("restored %d order events from the journal", applied)
         return applied
+
+    def _report_set_aside(self, rows: list[SetAside]) -> None:
+        if not rows:
+            return
+        shown = "; ".join(row.describe() for row in rows[:5])
+        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        text = (
+            f"{len(rows)} journal row(s) could not be read and were set aside (kept in the "
+            f"journal, not replayed): {shown}{more}. Everything else was restored; "
+            "`dalaldesk book check` lists them."
+        )
+        log.warning("%s", text)
+        self.bus.publish(EngineMessage(self.clock.time_ns(), Severity.WARNING, text, "store"))
 
     # -- running -------------------------------------------------------------------------------------
 
@@ -430,7 +450,33 @@ class Engine:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.kite is not None:
             await self.kite.close()
+        self.back_up("close")
         self.close()
+
+    @property
+    def book_file(self) -> Path | None:
+        """The book's SQLite file, or None for a server or in-memory database."""
+        url = self.database.engine.url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return Path(str(url.database)).expanduser()
+
+    def back_up(self, reason: str) -> Path | None:
+        """A copy of the book (at a clean close, at the first start of a day); a failure is
+        reported, never fatal. Nothing is copied for an empty journal."""
+        book = self.book_file
+        if book is None or self.database.closed or self.journal.last_seq() == 0:
+            return None
+        today = datetime.now(UTC).astimezone().date()  # backups follow the wall clock
+        if reason == "daily" and has_backup_of(book, today, "daily"):
+            return None
+        try:
+            return backup_book(book, reason)
+        except (OSError, sqlite3.Error) as exc:
+            text = f"the {reason} backup of the book failed: {exc}"
+            log.warning("%s", text)
+            self.bus.publish(EngineMessage(self.clock.time_ns(), Severity.WARNING, text, "store"))
+            return None
 
     def close(self) -> None:
         if self._var_executor is not None:

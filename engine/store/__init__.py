@@ -12,7 +12,13 @@ from engine.store.codec import decode_payload, encode_payload
 from engine.store.database import Database, open_database
 from engine.store.errors import JournalWriteError, SchemaError, StoreError
 from engine.store.journal import Journal, JournalEntry, NewJournalEntry
-from engine.store.urls import check_path_name, default_database_path, redact_url, sqlite_url
+from engine.store.urls import (
+    book_file_of,
+    check_path_name,
+    default_database_path,
+    redact_url,
+    sqlite_url,
+)
 
 __all__ = [
     "Database",
@@ -22,6 +28,7 @@ __all__ = [
     "NewJournalEntry",
     "SchemaError",
     "StoreError",
+    "book_file_of",
     "check_path_name",
     "decode_payload",
     "default_database_path",

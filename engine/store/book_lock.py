@@ -203,17 +203,7 @@ else:
 def lock_book(url: str | None) -> BookLock | None:
     """The lock of the book at SQLAlchemy ``url`` (None: the default book file) when it is a file
     (None for an in-memory or server database); raises ``BookInUse`` when another desk holds it."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from engine.store.urls import book_file_of
 
-    from engine.store.urls import default_database_path, sqlite_url
-
-    if url is None:
-        url = str(sqlite_url(default_database_path()))
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None  # open_database reports the unreadable URL in its own words
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return BookLock.acquire(Path(parsed.database).expanduser().resolve())
+    path = book_file_of(url)
+    return None if path is None else BookLock.acquire(path.resolve())

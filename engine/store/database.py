@@ -105,6 +105,10 @@ class Database:
         return self._engine.dialect.name
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def journal(self) -> Journal:
         """The journal of this database; one per database, since it is the single writer."""
         if self._closed:
@@ -163,6 +167,7 @@ def open_database(
 
     parsed = _parse_url(url)
     if parsed.get_backend_name() == "sqlite":
+        _refuse_unreadable_book(parsed)
         _create_parent_directory(parsed)
     try:
         engine = create_engine(parsed)
@@ -201,6 +206,21 @@ def _parse_url(url: str | URL | None) -> URL:
         raise ValueError(
             "database URL could not be parsed; expected dialect+driver://user@host/name"
         ) from None
+
+
+def _refuse_unreadable_book(url: URL) -> None:
+    """An empty or damaged book file is never opened (SQLite would start a new, empty book over
+    a zero-length file): ``BookUnreadable`` says what is wrong and lists the backups."""
+    from engine.store.backup import list_backups
+    from engine.store.book import BookUnreadable, inspect_book_file
+
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database).expanduser()
+    problem = inspect_book_file(path)
+    if problem is not None:
+        raise BookUnreadable(path, problem, list_backups(path))
 
 
 def _create_parent_directory(url: URL) -> None:

@@ -48,6 +48,17 @@ class JournalEntry:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class UnreadableRow:
+    """A journal row whose payload does not decode: set aside by the restore, never deleted."""
+
+    seq: int
+    ts_ns: int
+    kind: str
+    order_id: str | None
+    reason: str
+
+
 class NewJournalEntry(NamedTuple):
     """An entry for ``Journal.append_many``; a plain 4-tuple in this order works too."""
 
@@ -111,8 +122,23 @@ class Journal:
         """Entries with ``seq > after_seq`` in seq order, optionally only some kinds or one order.
 
         Reads page by page on short-lived connections, so a long replay neither holds a snapshot
-        open nor blocks appends; entries appended while iterating are included.
+        open nor blocks appends; entries appended while iterating are included. A row whose
+        payload does not decode raises ``ValueError``; ``read_tolerant`` yields it instead.
         """
+        for entry in self.read_tolerant(after_seq, kinds=kinds, order_id=order_id):
+            if isinstance(entry, UnreadableRow):
+                raise ValueError(f"journal row {entry.seq} does not decode: {entry.reason}")
+            yield entry
+
+    def read_tolerant(
+        self,
+        after_seq: int = 0,
+        *,
+        kinds: Collection[str] | None = None,
+        order_id: str | None = None,
+    ) -> Iterator[JournalEntry | UnreadableRow]:
+        """As ``read``, but a row whose payload does not decode comes as an ``UnreadableRow``
+        and the reading goes on."""
         if isinstance(kinds, str):
             raise TypeError(f"kinds must be a collection of kinds, not the str {kinds!r}")
         query = select(journal_table).order_by(journal_table.c.seq).limit(READ_PAGE_SIZE)
@@ -125,13 +151,18 @@ class Journal:
             with self._engine.connect() as connection:
                 page = connection.execute(query.where(journal_table.c.seq > last)).all()
             for row in page:
+                try:
+                    payload = decode_payload(row.payload)
+                except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+                    yield UnreadableRow(row.seq, row.ts_ns, row.kind, row.order_id, str(exc))
+                    continue
                 yield JournalEntry(
                     seq=row.seq,
                     ts_ns=row.ts_ns,
                     recorded_ns=row.recorded_ns,
                     kind=row.kind,
                     order_id=row.order_id,
-                    payload=decode_payload(row.payload),
+                    payload=payload,
                 )
             if len(page) < READ_PAGE_SIZE:
                 return
@@ -156,6 +187,11 @@ class Journal:
             writer, self._writer = self._writer, None
             if writer is not None:
                 writer.close()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine of the journal's database (for readers beside it)."""
+        return self._engine
 
     @property
     def closed(self) -> bool:

@@ -40,3 +40,13 @@ journal = Table(
     Column("order_id", String(ORDER_ID_MAX_LENGTH), nullable=True, index=True),
     Column("payload", Text, nullable=False),  # JSON, see engine.store.codec
 )
+
+# Journal rows the restore could not read: set aside with the reason, never deleted, skipped by every
+# later restore and listed by ``dalaldesk book check``.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("seq", SequenceNumber, primary_key=True, autoincrement=False),
+    Column("reason", Text, nullable=False),
+    Column("quarantined_ns", BigInteger, nullable=False),
+)

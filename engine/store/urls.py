@@ -73,3 +73,19 @@ def redact_url(url: str | URL) -> str:
 def _looks_secret(query_name: str) -> bool:
     lowered = query_name.lower()
     return any(word in lowered for word in _SECRET_QUERY_WORDS)
+
+
+def book_file_of(url: str | URL | None) -> Path | None:
+    """The SQLite file a book URL names (None: the default book file); None for a server or
+    in-memory database, or a URL that does not parse."""
+    if url is None:
+        return default_database_path()
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if str(parsed.database).startswith("file:"):
+        return None
+    return Path(str(parsed.database)).expanduser()

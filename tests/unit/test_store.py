@@ -147,7 +147,7 @@ def test_open_database_when_schema_is_from_a_newer_version_raises_schema_error(
 def test_open_database_when_file_is_not_sqlite_raises_store_error(db_path: Path) -> None:
     db_path.write_bytes(b"this is not a database, it is a grocery list" * 100)
 
-    with pytest.raises(StoreError, match="cannot open database"):
+    with pytest.raises(StoreError, match="is not a DalalDesk book"):
         open_database(sqlite_url_for(db_path))
 
 

@@ -1,0 +1,172 @@
+"""A book with rows the desk cannot read still opens: the rows are set aside (kept, never deleted)
+and reported, `book check` lists them, and the book file itself is backed up and restorable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from app.book_command import main as book
+from engine.core.clock import TestClock
+from engine.domain.instruments import InstrumentType
+from engine.marketdata.simulated import SimulatedMarketConfig
+from engine.runtime import Engine, EngineConfig
+from engine.store import open_database
+from engine.store.backup import backup_book, list_backups, restore_backup
+from engine.store.book import BookUnreadable, inspect_book_file
+from engine.store.book_lock import BookInUse, BookLock
+from tests.support import MONDAY_MORNING
+
+
+def build(db: Path) -> Engine:
+    return Engine.build(
+        EngineConfig(db_url=f"sqlite:///{db}", market=SimulatedMarketConfig(seed=2)),
+        clock=TestClock(MONDAY_MORNING),
+    )
+
+
+def trade_two_orders(db: Path) -> list[str]:
+    engine = build(db)
+    try:
+        stock = next(i for i in engine.registry if i.instrument_type is InstrumentType.EQ)
+        ids = []
+        for quantity in (1, 2):
+            outcome = engine.api.place_order(stock.token, "BUY", quantity, "MARKET", product="CNC")
+            assert outcome.ok, outcome.reason
+            ids.append(str(outcome.order_id))
+        return ids
+    finally:
+        engine.close()
+
+
+def inject(db: Path, kind: str, order_id: str | None, payload: str) -> int:
+    with sqlite3.connect(db) as connection:
+        cursor = connection.execute(
+            "INSERT INTO journal (ts_ns, recorded_ns, kind, order_id, payload) VALUES (?,?,?,?,?)",
+            (time.time_ns(), time.time_ns(), kind, order_id, payload),
+        )
+        return int(cursor.lastrowid or 0)
+
+
+def test_quarantine_when_rows_do_not_decode_the_book_opens_without_them_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "book.db"
+    good = trade_two_orders(db)
+    bad_json = inject(db, "order_status", good[0], "{not json")
+    null_quantity = inject(
+        db,
+        "order_submitted",
+        "D999",
+        json.dumps({"request": {"token": 1, "side": "BUY", "quantity": None}}),
+    )
+    engine = build(db)
+    try:
+        warnings = [m.text for m in engine.api.startup_messages if "set aside" in m.text]
+        assert len(warnings) == 1
+        assert f"row {bad_json}" in warnings[0] and f"row {null_quantity}" in warnings[0]
+        assert {o.order_id for o in engine.api.orders()} == set(good)
+        assert len(engine.api.trades()) == 2
+    finally:
+        engine.close()
+    with sqlite3.connect(db) as connection:
+        kept = connection.execute("SELECT count(*) FROM journal").fetchone()[0]
+        quarantined = connection.execute("SELECT seq FROM quarantine ORDER BY seq").fetchall()
+    assert [seq for (seq,) in quarantined] == [bad_json, null_quantity]
+    assert kept >= null_quantity, "nothing was deleted from the journal"
+
+    assert book(["check", "--db", f"sqlite:///{db}"]) == 0  # set aside already: healthy again
+    report = capsys.readouterr().out
+    assert f"row {bad_json} (order_status of order {good[0]})" in report
+    assert f"row {null_quantity} (order_submitted of order D999)" in report
+
+    engine = build(db)  # the next start says nothing more: they are known
+    try:
+        assert not [m for m in engine.api.startup_messages if "set aside" in m.text]
+    finally:
+        engine.close()
+
+
+def test_book_check_lists_unread_rows_and_repair_sets_them_aside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "book.db"
+    trade_two_orders(db)
+    bad = inject(db, "order_filled", "D1", '{"trade_id": "X", "quantity": "lots"}')
+    url = f"sqlite:///{db}"
+    assert book(["check", "--db", url]) == 1
+    assert f"row {bad} (order_filled of order D1)" in capsys.readouterr().out
+    with BookLock.acquire(db), pytest.raises(BookInUse):
+        from app.book_command import check
+
+        check(url, repair=True)
+    assert book(["repair", "--db", url]) == 0
+    assert "1 row(s) set aside" in capsys.readouterr().out
+    assert book(["check", "--db", url]) == 0
+
+
+def test_book_file_when_empty_or_damaged_is_never_opened_as_a_new_book(tmp_path: Path) -> None:
+    db = tmp_path / "book.db"
+    trade_two_orders(db)
+    copy = backup_book(db, "manual")
+    for content in (b"", b"SQLite format 3\x00" + bytes(range(256)) * 16, b"hello"):
+        db.write_bytes(content)
+        assert inspect_book_file(db) is not None
+        with pytest.raises(BookUnreadable) as refused:
+            open_database(f"sqlite:///{db}")
+        assert copy.name in str(refused.value)
+        assert "book restore" in str(refused.value)
+        assert db.read_bytes() == content, "the damaged file is left as it was"
+    assert inspect_book_file(tmp_path / "new.db") is None  # a missing file is a new book
+
+
+def test_book_backup_restore_keeps_the_damaged_file_and_brings_the_orders_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "book.db"
+    ids = trade_two_orders(db)
+    copy = backup_book(db, "manual")
+    db.write_bytes(b"")
+    assert book(["backups", "--db", f"sqlite:///{db}"]) == 0
+    assert str(copy) in capsys.readouterr().out
+    aside = restore_backup(copy, db)
+    assert aside is not None and aside.read_bytes() == b""
+    engine = build(db)
+    try:
+        assert {o.order_id for o in engine.api.orders()} == set(ids)
+    finally:
+        engine.close()
+
+
+def test_book_backups_at_clean_close_and_each_day_rotate(tmp_path: Path) -> None:
+    db = tmp_path / "book.db"
+    trade_two_orders(db)
+
+    async def open_and_close() -> None:
+        engine = build(db)
+        engine.start()
+        await asyncio.sleep(0)
+        await engine.stop()
+
+    for _ in range(12):
+        asyncio.run(open_and_close())
+    backups = list_backups(db)
+    assert len([b for b in backups if b.reason == "daily"]) == 1, "one a day"
+    assert len([b for b in backups if b.reason == "close"]) == 10, "the newest ten closes"
+
+
+def test_book_restore_when_a_desk_holds_the_book_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "book.db"
+    trade_two_orders(db)
+    copy = backup_book(db, "manual")
+    engine = build(db)
+    try:
+        with pytest.raises(BookInUse):
+            restore_backup(copy, db)
+    finally:
+        engine.close()
