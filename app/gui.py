@@ -33,6 +33,9 @@ def session_text(engine: Engine) -> str:
     except CalendarNotLoaded:
         return "calendar not loaded"
     label = f"NSE F&O {state.value.replace('_', '-')}"
+    year = engine.clock.now().year
+    if engine.calendar.is_provisional(year):
+        label += f" · {year} holidays not loaded"
     return f"{label} · simulated market kept open" if engine.config.always_open else label
 
 
@@ -99,6 +102,7 @@ async def _run_desk(
     window = MainWindow(
         engine.api,
         open_broker_settings=lambda: open_broker_settings(profile, engine),
+        open_calendar_update=lambda: open_calendar_update(engine),
         layouts=layouts,
         broker="Paper" if config.broker == "paper" else config.broker,
         session_state=lambda: session_text(engine),
@@ -177,6 +181,49 @@ def close_on_termination_signals(close: Callable[[], object]) -> Callable[[], No
 
 
 _open_pages: list[object] = []
+
+
+def open_calendar_update(engine: Engine) -> object:
+    """Help → Update market calendar…: import a file or fetch NSE's list, then reload."""
+    from engine.calendar.update import (
+        CalendarImportError,
+        fetch_nse_holidays,
+        import_calendar_file,
+    )
+    from ui.panels.calendar_update import CalendarUpdateDialog
+
+    def coverage() -> str:
+        years = ", ".join(str(y) for y in sorted(engine.calendar.covered_years))
+        warning = engine.calendar.coverage_warning(engine.clock.now().date())
+        return f"Holiday lists loaded: {years}." + (f" {warning}" if warning else "")
+
+    def imported(path: Path) -> str:
+        result = import_calendar_file(path)
+        engine.reload_calendar()
+        return result.describe()
+
+    def fetch(year: int, done: Callable[[bool, str], None]) -> None:
+        async def run() -> None:
+            loop = asyncio.get_running_loop()
+            try:
+                result = await loop.run_in_executor(None, fetch_nse_holidays, year)
+            except CalendarImportError as problem:
+                done(False, str(problem))
+                return
+            engine.reload_calendar()
+            done(True, result.describe())
+
+        task = asyncio.get_running_loop().create_task(run(), name="calendar-fetch")
+        _open_pages.append(task)
+        task.add_done_callback(_open_pages.remove)
+
+    dialog = CalendarUpdateDialog(
+        coverage=coverage, import_file=imported, fetch=fetch, year=engine.clock.now().year + 1
+    )
+    _open_pages.append(dialog)
+    dialog.finished.connect(lambda _result: _open_pages.remove(dialog))
+    dialog.show()
+    return dialog
 
 
 def open_broker_settings(profile: str, engine: Engine | None = None, reason: str = "") -> object:

@@ -157,6 +157,8 @@ class Engine:
                 self.api.broker_margin_name = "Kite"
         self.ticks_seen = 0
         self.book_lock: BookLock | None = None
+        self.sessions: FailClosedCalendar | None = None
+        """The calendar view the venue, the market and the gate ask whether a segment is open."""
         """This desk's hold on its book file: no second desk writes to it while held."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
@@ -276,6 +278,7 @@ class Engine:
                 instruments=registry.find,
             )
         engine.book_lock = book_lock
+        engine.sessions = sessions
         try:
             engine.restore()
         except BaseException:
@@ -293,6 +296,11 @@ class Engine:
         entries = [(e.kind, e.order_id, e.ts_ns, e.payload) for e in scan.entries]
         try:
             self._report_set_aside(scan.newly_set_aside)
+            warning = self.calendar.coverage_warning(self.clock.now().date())
+            if warning is not None:
+                self.bus.publish(
+                    EngineMessage(self.clock.time_ns(), Severity.WARNING, warning, "calendar")
+                )
             applied = self.orders.restore(entries, today=self.clock.now().date())
             if self.risk is not None:
                 self.risk.restore(entries)
@@ -304,6 +312,16 @@ class Engine:
         if applied:
             log.info("restored %d order events from the journal", applied)
         return applied
+
+    def reload_calendar(self) -> MarketCalendar:
+        """Read the calendar again (after the trader imported a holiday list): every session
+        check from now on uses it."""
+        calendar = MarketCalendar.load()
+        self.calendar = calendar
+        if self.sessions is not None:
+            self.sessions.calendar = calendar
+        log.info("market calendar reloaded; years loaded: %s", sorted(calendar.covered_years))
+        return calendar
 
     def _report_set_aside(self, rows: list[SetAside]) -> None:
         if not rows:

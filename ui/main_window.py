@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
         theme: str = "dark",
         on_close: Callable[[], None] | None = None,
         open_broker_settings: Callable[[], None] | None = None,
+        open_calendar_update: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -132,6 +133,7 @@ class MainWindow(QMainWindow):
         self._session_state = session_state
         self._on_close = on_close
         self._open_broker_settings = open_broker_settings
+        self._open_calendar_update = open_calendar_update
         self._broker = broker
         self.theme = ThemeHolder(theme)
         self.bridge = EngineBridge(api, self)
@@ -298,6 +300,8 @@ class MainWindow(QMainWindow):
         self._fill_workspace_menu()
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self._action("Keyboard shortcuts", self.show_shortcuts))
+        if self._open_calendar_update is not None:
+            help_menu.addAction(self._action("Update market calendar…", self._open_calendar_update))
         help_menu.addAction(self._action("About DalalDesk", lambda: AboutDialog(self).open()))
 
     def _fill_workspace_menu(self) -> None:

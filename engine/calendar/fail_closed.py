@@ -1,8 +1,9 @@
-"""A calendar view for the trading path: a year without data means "closed", never a crash.
+"""A calendar view for the trading path: whatever the calendar cannot answer means "closed",
+never a crash.
 
-The calendar itself fails closed by raising ``CalendarNotLoaded``; the venue and the simulated
-market ask ``is_open`` many times a second and must keep running, so this view turns the error
-into "closed" and logs it once per year, telling the trader how to add the year.
+A year without a holiday list is provisional (weekday sessions) in the calendar itself; this view
+remains the guard for anything else it refuses, since the venue and the simulated market ask
+``is_open`` many times a second and must keep running. It logs such a refusal once per year.
 """
 
 from __future__ import annotations

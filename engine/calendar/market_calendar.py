@@ -1,8 +1,12 @@
 """MarketCalendar: is the market open, when does it next open, and when do contracts expire.
 
-Built from merged calendar data (:func:`engine.calendar.load_calendar`). It fails closed: a date in
-a year the data does not cover raises :class:`CalendarNotLoaded` rather than being guessed, and a
-special session whose hours are not yet announced is closed. Per-date results are cached, so the
+Built from merged calendar data (:func:`engine.calendar.load_calendar`). A year whose holiday list
+is not loaded yet (NSE publishes next year's in December) is *provisional*: every weekday has the
+regular session of its date's timetable, except the fixed-date national holidays (26 Jan, 1 May,
+15 Aug, 2 Oct, 25 Dec), and ``coverage_warning`` says so in words for the trader to see; the
+exchange's own rejection is then the authority on a holiday. ``holidays(year)`` of such a year
+still raises :class:`CalendarNotLoaded`: the list is not known. A special session whose hours are
+not yet announced is closed. Per-date results are cached, so the
 hot calls (``is_open``, ``session_state``) cost a zone conversion, a dict hit and two comparisons.
 """
 
@@ -63,8 +67,29 @@ class MarketCalendar:
 
     @property
     def covered_years(self) -> frozenset[int]:
-        """Years whose holiday lists are loaded; any other year raises :class:`CalendarNotLoaded`."""
+        """Years whose holiday lists are loaded; any other year is provisional."""
         return self._covered
+
+    def is_provisional(self, year: int) -> bool:
+        """True when the year's holiday list is not loaded (weekday sessions are assumed)."""
+        return year not in self._covered
+
+    def coverage_warning(self, on: date) -> str | None:
+        """What the trader must know on ``on`` about missing holiday lists, or None."""
+        _check_date(on)
+        if self.is_provisional(on.year):
+            return (
+                f"{self._data.exchange}'s holiday list for {on.year} is not loaded: every weekday "
+                "except the fixed national holidays is treated as a trading day, and an order on "
+                "an unlisted holiday will be rejected by the exchange. Load the list in Help → "
+                "Update market calendar…"
+            )
+        if on.month == 12 and self.is_provisional(on.year + 1):
+            return (
+                f"{self._data.exchange}'s holiday list for {on.year + 1} is not loaded yet (NSE "
+                "publishes it in December); load it in Help → Update market calendar… when it is."
+            )
+        return None
 
     @property
     def data(self) -> CalendarData:
@@ -198,7 +223,8 @@ class MarketCalendar:
 
     def _resolve(self, day: date, segment: CalendarSegment) -> DayInfo:
         _check_date(day)
-        self._require_covered(day.year)
+        if day.year not in self._covered:
+            return self._provisional_day(day, segment)
         key = (day, segment)
         holiday = self._data.holidays.get(key)
         special = self._data.special_sessions.get(key)
@@ -218,6 +244,16 @@ class MarketCalendar:
                 day, segment, SessionKind.REGULAR, self._timetable_on(day, segment), self._data.tz
             )
         return DayInfo(day, segment, session, holiday, special)
+
+    def _provisional_day(self, day: date, segment: CalendarSegment) -> DayInfo:
+        """A day of a year with no holiday list: a weekday trades its regular timetable unless
+        it is a fixed-date national holiday."""
+        session: Session | None = None
+        if day.weekday() < 5 and (day.month, day.day) not in _FIXED_DATE_HOLIDAYS:
+            session = Session.from_timetable(
+                day, segment, SessionKind.REGULAR, self._timetable_on(day, segment), self._data.tz
+            )
+        return DayInfo(day, segment, session, None, None)
 
     def _timetable_on(self, day: date, segment: CalendarSegment) -> Timetable:
         starts, tables = self._timetables[segment]

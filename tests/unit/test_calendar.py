@@ -243,20 +243,33 @@ def test_covered_years_when_packaged_only_are_2024_to_2026(nse):
     assert nse.covered_years == {2024, 2025, 2026}
 
 
-@pytest.mark.parametrize("day", [date(2027, 1, 4), date(2027, 1, 2)], ids=["weekday", "weekend"])
-def test_is_trading_day_when_year_not_loaded_fails_closed(nse, day):
+@pytest.mark.parametrize(
+    ("day", "trades"),
+    [(date(2027, 1, 4), True), (date(2027, 1, 2), False), (date(2027, 1, 26), False)],
+    ids=["weekday", "weekend", "republic-day"],
+)
+def test_calendar_when_year_not_loaded_trades_weekdays_but_fixed_national_holidays(
+    nse, day, trades
+):
+    assert nse.is_provisional(2027)
+    assert nse.is_trading_day(day) is trades
+
+
+def test_calendar_when_year_not_loaded_opens_with_the_1540_fo_close_and_warns(nse):
+    assert nse.is_open(ist(2027, 1, 4, 10))
+    assert nse.is_open(ist(2027, 1, 4, 15, 35))  # F&O closes at 15:40 since 3 Aug 2026
+    assert not nse.is_open(ist(2027, 1, 4, 15, 45))
+    warning = nse.coverage_warning(date(2027, 1, 4))
+    assert warning is not None and "holiday list for 2027 is not loaded" in warning
+    assert "rejected by the exchange" in warning
+    assert nse.coverage_warning(date(2026, 11, 20)) is None
+    assert "2027 is not loaded yet" in (nse.coverage_warning(date(2026, 12, 4)) or "")
     with pytest.raises(CalendarNotLoaded, match="calendar not loaded for 2027"):
-        nse.is_trading_day(day)
+        nse.holidays(2027)  # the list itself is not known
 
 
-def test_is_open_when_year_not_loaded_fails_closed(nse):
-    with pytest.raises(CalendarNotLoaded, match="calendar not loaded for 2027"):
-        nse.is_open(ist(2027, 1, 4, 10))
-
-
-def test_next_open_when_it_would_fall_in_2027_fails_closed(nse):
-    with pytest.raises(CalendarNotLoaded, match="2027"):
-        nse.next_open(ist(2026, 12, 31, 16))
+def test_next_open_when_it_falls_in_2027_is_the_first_provisional_weekday(nse):
+    assert nse.next_open(ist(2026, 12, 31, 16)) == ist(2027, 1, 1, 9, 15)
 
 
 # --- User overrides ---
@@ -603,15 +616,10 @@ def test_weekly_expiries_when_crossing_1_sep_2025_switch_from_thursday_to_tuesda
     ]
 
 
-def test_weekly_expiries_when_reaching_2027_fail_closed_unless_provisional(nse):
-    with pytest.raises(CalendarNotLoaded, match="2027"):
-        nse.weekly_expiries(date(2026, 12, 20), 3)
-
-    assert nse.weekly_expiries(date(2026, 12, 20), 3, provisional=True) == [
-        date(2026, 12, 22),
-        date(2026, 12, 29),
-        date(2027, 1, 5),
-    ]
+def test_weekly_expiries_when_reaching_2027_follow_the_provisional_weekdays(nse):
+    expected = [date(2026, 12, 22), date(2026, 12, 29), date(2027, 1, 5)]
+    assert nse.weekly_expiries(date(2026, 12, 20), 3) == expected
+    assert nse.weekly_expiries(date(2026, 12, 20), 3, provisional=True) == expected
 
 
 def test_monthly_expiry_when_provisional_still_avoids_fixed_date_holidays(nse):

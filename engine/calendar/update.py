@@ -1,0 +1,200 @@
+"""Updating the market calendar from inside the desk: import a file, or fetch NSE's published list.
+
+NSE publishes next year's trading holidays in December; a trader cannot wait for a release. An
+imported file is checked against the calendar schema before it is kept (an error names the line
+and the field), then written atomically into the user override folder, where every later start
+reads it. A fetch converts NSE's holiday list (``{"CM": [{"tradingDate": "26-Jan-2027",
+"description": ...}], "FO": [...]}``) into the same form and goes through the same checks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from engine.calendar import locations
+from engine.calendar.data import merge_documents
+from engine.calendar.errors import CalendarDataError
+from engine.calendar.loader import _decode, read_packaged
+from engine.calendar.market_calendar import MarketCalendar
+from engine.calendar.schema import SCHEMA_VERSION, parse_document
+
+NSE_HOLIDAYS_URL = "https://www.nseindia.com/api/holiday-master?type=trading"
+FETCH_TIMEOUT_SECONDS = 10.0
+_SEGMENTS = ("CM", "FO")
+
+
+class CalendarImportError(ValueError):
+    """A calendar file or list that was not imported; the message says where and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    path: Path
+    """Where the checked file was written."""
+    years: tuple[int, ...]
+    holidays: int
+
+    def describe(self) -> str:
+        years = ", ".join(str(y) for y in self.years) or "no year"
+        return f"{self.holidays} holidays for {years} saved to {self.path}"
+
+
+def import_calendar_text(text: str, name: str, override_dir: Path | None = None) -> ImportResult:
+    """Check ``text`` (a calendar override document) and keep it as ``<override dir>/<name>``."""
+    directory = override_dir or locations.default_override_dir()
+    target = directory / _safe_name(name)
+    try:
+        document = parse_document(_decode(text, str(target)), str(target), is_base=False)
+        merge_documents([read_packaged(), document])  # conflicts with the packaged data too
+    except CalendarDataError as error:
+        raise CalendarImportError(_with_line(error, text)) from None
+    if document.exchange != "NSE":
+        raise CalendarImportError(f"the file is for {document.exchange}, not NSE")
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(target)  # whole or absent: a start never reads half a file
+    years = tuple(sorted(document.covered_years))
+    days = len({h.day for h in document.holidays})
+    return ImportResult(target, years, days)
+
+
+def import_calendar_file(path: Path, override_dir: Path | None = None) -> ImportResult:
+    """Check the calendar file at ``path`` and keep a copy in the override folder."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CalendarImportError(f"{path} cannot be read: {exc}") from None
+    return import_calendar_text(text, path.name, override_dir)
+
+
+def fetch_nse_holidays(
+    year: int,
+    url: str = NSE_HOLIDAYS_URL,
+    *,
+    override_dir: Path | None = None,
+    timeout: float = FETCH_TIMEOUT_SECONDS,
+) -> ImportResult:
+    """Fetch NSE's trading-holiday list, keep ``year``'s as an override file; raises
+    ``CalendarImportError`` with a readable reason when offline or the answer is not a list."""
+    request = urllib.request.Request(
+        url, headers={"User-Agent": "Mozilla/5.0 DalalDesk", "Accept": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CalendarImportError(
+            f"NSE's holiday list could not be fetched ({reason}); import a file instead"
+        ) from None
+    try:
+        published = json.loads(body)
+    except ValueError:
+        raise CalendarImportError("NSE's answer is not a holiday list (not JSON)") from None
+    document = nse_list_to_document(published, year, source=url)
+    text = json.dumps(document, indent=1, ensure_ascii=False)
+    return import_calendar_text(text, f"nse-{year}.json", override_dir)
+
+
+def nse_list_to_document(published: Any, year: int, *, source: str) -> dict[str, Any]:
+    """NSE's holiday-master answer as a calendar override document covering ``year``."""
+    if not isinstance(published, dict):
+        raise CalendarImportError("NSE's answer is not a holiday list")
+    days: dict[date, dict[str, Any]] = {}
+    for segment in _SEGMENTS:
+        entries = published.get(segment, [])
+        if not isinstance(entries, list):
+            raise CalendarImportError(f"NSE's {segment} holidays are not a list")
+        for n, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise CalendarImportError(f"NSE's {segment} entry {n + 1} is not a holiday")
+            try:
+                day = _nse_date(str(entry["tradingDate"]))
+            except (KeyError, ValueError, TypeError):
+                raise CalendarImportError(
+                    f"NSE's {segment} entry {n + 1}: tradingDate "
+                    f"{entry.get('tradingDate')!r} is not a date like 26-Jan-2027"
+                ) from None
+            if day.year != year:
+                continue
+            holiday = days.setdefault(
+                day,
+                {
+                    "date": day.isoformat(),
+                    "segments": [],
+                    "kind": "full",
+                    "name": str(entry.get("description", "")).strip() or "Trading holiday",
+                    "source": f"NSE holiday-master ({source}), fetched {datetime.now(UTC):%d %b %Y}",
+                },
+            )
+            holiday["segments"].append(segment)
+    if not days:
+        raise CalendarImportError(f"NSE's list has no {year} holidays yet")
+    return {
+        "schema": SCHEMA_VERSION,
+        "exchange": "NSE",
+        "covered_years": [year],
+        "holidays": [days[d] for d in sorted(days)],
+    }
+
+
+def reload(override_dir: Path | None = None) -> MarketCalendar:
+    """The calendar as it is now on disk (after an import)."""
+    return MarketCalendar.load(override_dir or locations.USER_DIRECTORY)
+
+
+_MONTHS = {
+    m: n
+    for n, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+        start=1,
+    )
+}
+
+
+def _nse_date(text: str) -> date:
+    """NSE's ``26-Jan-2027``; ValueError if not."""
+    day, month, year = text.strip().split("-")
+    return date(int(year), _MONTHS[month.title()], int(day))
+
+
+def _safe_name(name: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).stem).strip(".-") or "calendar"
+    return f"{stem}.json"
+
+
+def _with_line(error: CalendarDataError, text: str) -> str:
+    """The error with the line of its field in ``text`` when it can be found."""
+    field = error.field
+    if field.startswith("line "):
+        return f"{field}: {str(error).split(': ', 2)[-1]}"
+    line = _line_of(text, field)
+    problem = str(error).split(f"{field}: ", 1)[-1]
+    where = f"line {line}, field {field}" if line else f"field {field}"
+    return f"{where}: {problem}"
+
+
+def _line_of(text: str, path: str) -> int | None:
+    """The line of ``path`` (``holidays[3].date``) in JSON ``text``: each key is looked for after
+    the previous one, an index skipping that many occurrences of the next key."""
+    position, skip = 0, 0
+    for part in re.findall(r"\[\d+\]|[^.\[\]]+", path):
+        if part.startswith("["):
+            skip = int(part[1:-1])
+            continue
+        needle = json.dumps(part)
+        for _ in range(skip + 1):
+            found = text.find(needle, position)
+            if found < 0:
+                return None
+            position = found + len(needle)
+        skip = 0
+    return text.count("\n", 0, position) + 1 if position else None

@@ -1,0 +1,210 @@
+"""The desk keeps trading in a year whose holiday list is not out yet, says so, and takes the list
+from a file or from NSE's published one as soon as the trader has it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from datetime import date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from engine.calendar import locations
+from engine.calendar.update import CalendarImportError, fetch_nse_holidays, import_calendar_file
+from engine.core.clock import IST, TestClock
+from engine.domain.events import OrderFilled
+from engine.domain.instruments import InstrumentType
+from engine.marketdata.simulated import SimulatedMarketConfig
+from engine.runtime import Engine, EngineConfig
+
+MONDAY_4_JAN_2027 = datetime(2027, 1, 4, 10, 0, tzinfo=IST)
+HOLI_2027 = date(2027, 3, 22)
+
+
+@pytest.fixture(autouse=True)
+def own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return locations.default_override_dir()
+
+
+def list_2027(path: Path, *, bad_date: bool = False) -> Path:
+    holidays = [
+        {
+            "date": "2027-01-26",
+            "segments": ["CM", "FO"],
+            "kind": "full",
+            "name": "Republic Day",
+            "source": "test",
+        },
+        {
+            "date": "2027-02-30" if bad_date else HOLI_2027.isoformat(),
+            "segments": ["CM", "FO"],
+            "kind": "full",
+            "name": "Holi",
+            "source": "test",
+        },
+    ]
+    document = {"schema": 1, "exchange": "NSE", "covered_years": [2027], "holidays": holidays}
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return path
+
+
+def build(tmp_path: Path, clock: TestClock) -> Engine:
+    return Engine.build(
+        EngineConfig(
+            db_url=f"sqlite:///{tmp_path / 'book.db'}", market=SimulatedMarketConfig(seed=6)
+        ),
+        clock=clock,
+    )
+
+
+def test_calendar_when_2027_list_is_missing_a_paper_order_at_ten_fills_and_the_desk_warns(
+    tmp_path: Path,
+) -> None:
+    clock = TestClock(MONDAY_4_JAN_2027)
+    engine = build(tmp_path, clock)
+    try:
+        assert engine.calendar.is_provisional(2027)
+        warnings = [m.text for m in engine.api.startup_messages if m.source == "calendar"]
+        assert warnings and "holiday list for 2027 is not loaded" in warnings[0]
+        assert engine.market is not None
+        for _ in range(8):
+            clock.advance(0.25)
+            for tick in engine.market.step(0.25):
+                engine.on_tick(tick)
+        fills: list[OrderFilled] = []
+        engine.api.subscribe(OrderFilled, fills.append)
+        stock = next(i for i in engine.registry if i.instrument_type is InstrumentType.EQ)
+        outcome = engine.api.place_order(stock.token, "BUY", 1, "MARKET", product="MIS")
+        assert outcome.ok, outcome.reason
+        assert [f.order_id for f in fills] == [outcome.order_id]
+        options = [i for i in engine.registry if i.is_option]
+        assert options and min(i.expiry for i in options) >= date(2027, 1, 4)
+    finally:
+        engine.close()
+
+
+def test_calendar_import_of_a_2027_list_closes_its_holidays_on_the_running_desk(
+    tmp_path: Path, own_config_dir: Path
+) -> None:
+    clock = TestClock(MONDAY_4_JAN_2027)
+    engine = build(tmp_path, clock)
+    try:
+        holi = datetime(2027, 3, 22, 11, 0, tzinfo=IST)
+        assert engine.sessions is not None and engine.sessions.is_open(holi)
+        result = import_calendar_file(list_2027(tmp_path / "nse-2027.json"))
+        assert result.years == (2027,) and result.holidays == 2
+        assert result.path.parent == own_config_dir
+        engine.reload_calendar()
+        assert not engine.sessions.is_open(holi)
+        assert engine.calendar.coverage_warning(date(2027, 1, 4)) is None
+    finally:
+        engine.close()
+    again = build(tmp_path, clock)  # and at every later start
+    try:
+        assert not again.calendar.is_trading_day(HOLI_2027)
+    finally:
+        again.close()
+
+
+def test_calendar_import_refuses_a_malformed_file_naming_line_and_field(tmp_path: Path) -> None:
+    bad = list_2027(tmp_path / "bad.json", bad_date=True)
+    with pytest.raises(CalendarImportError) as refused:
+        import_calendar_file(bad)
+    line = next(n for n, text in enumerate(bad.read_text().splitlines(), 1) if "2027-02-30" in text)
+    assert str(refused.value).startswith(f"line {line}, field holidays[1].date:")
+    assert "'2027-02-30' is not a date" in str(refused.value)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"schema": 1,\n "exchange": "NSE",\n "holidays": [}', encoding="utf-8")
+    with pytest.raises(CalendarImportError, match="line 3 column"):
+        import_calendar_file(broken)
+    assert not list(locations.default_override_dir().glob("*.json")), "nothing kept"
+
+
+class _NseList(BaseHTTPRequestHandler):
+    answer: ClassVar[dict[str, list[dict[str, object]]]] = {
+        "CM": [
+            {
+                "Sr_no": 1,
+                "tradingDate": "26-Jan-2027",
+                "weekDay": "Tuesday",
+                "description": "Republic Day",
+            },
+            {"Sr_no": 2, "tradingDate": "22-Mar-2027", "weekDay": "Monday", "description": "Holi"},
+        ],
+        "FO": [
+            {
+                "Sr_no": 1,
+                "tradingDate": "26-Jan-2027",
+                "weekDay": "Tuesday",
+                "description": "Republic Day",
+            },
+            {"Sr_no": 2, "tradingDate": "22-Mar-2027", "weekDay": "Monday", "description": "Holi"},
+        ],
+    }
+
+    def do_GET(self) -> None:
+        body = json.dumps(self.answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_calendar_fetch_converts_nse_list_and_says_so_when_offline(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NseList)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/holiday-master?type=trading"
+        result = fetch_nse_holidays(2027, url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.years == (2027,) and result.holidays == 2
+    from engine.calendar.update import reload
+
+    assert not reload().is_trading_day(HOLI_2027)
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    with pytest.raises(CalendarImportError, match="could not be fetched"):
+        fetch_nse_holidays(2027, f"http://127.0.0.1:{closed}/", timeout=2)
+
+
+def test_calendar_update_dialog_imports_and_shows_what_happened(qtbot, tmp_path: Path) -> None:
+    from ui.panels.calendar_update import CalendarUpdateDialog
+
+    loaded: list[Path] = []
+
+    def imported(path: Path) -> str:
+        try:
+            return import_calendar_file(path).describe()
+        except CalendarImportError as problem:
+            raise ValueError(str(problem)) from None
+        finally:
+            loaded.append(path)
+
+    dialog = CalendarUpdateDialog(
+        coverage=lambda: "Holiday lists loaded: 2024, 2025, 2026.",
+        import_file=imported,
+        fetch=lambda year, done: done(False, "offline"),
+        year=2027,
+    )
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert not dialog.import_path(list_2027(tmp_path / "bad.json", bad_date=True))
+    assert dialog.result_label.text().startswith("Not loaded: line ")
+    assert dialog.import_path(list_2027(tmp_path / "nse-2027.json"))
+    assert "2 holidays for 2027" in dialog.result_label.text()
+    dialog.fetch_button.click()
+    assert dialog.result_label.text() == "Not loaded: offline"

@@ -1,0 +1,102 @@
+"""Help → Update market calendar…: load a year's holiday list without waiting for a release.
+
+Non-modal. The trader imports a file (checked against the calendar schema: an error names the
+line and the field) or fetches NSE's published list; the window shows which years are loaded and
+what happened. The work itself is the engine's, passed in as callables, so this widget knows
+nothing of files' formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+ImportFile = Callable[[Path], str]
+"""Imports a file; returns what was loaded, raises ValueError with the reason."""
+Fetch = Callable[[int, Callable[[bool, str], None]], None]
+"""Starts fetching NSE's list for a year (off the event loop); calls back (loaded, text)."""
+
+
+class CalendarUpdateDialog(QDialog):
+    def __init__(
+        self,
+        *,
+        coverage: Callable[[], str],
+        import_file: ImportFile,
+        fetch: Fetch,
+        year: int,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("calendarUpdate")
+        self.setWindowTitle("Update market calendar")
+        self._coverage = coverage
+        self._import_file = import_file
+        self._fetch = fetch
+        self.coverage_label = QLabel(coverage())
+        self.coverage_label.setWordWrap(True)
+        self.result_label = QLabel("")
+        self.result_label.setWordWrap(True)
+        self.result_label.setObjectName("calendarResult")
+        self.year = QSpinBox()
+        self.year.setRange(2024, 2100)
+        self.year.setValue(year)
+        self.import_button = QPushButton("Import a file…")
+        self.fetch_button = QPushButton("Fetch NSE's list")
+        close = QPushButton("Close")
+        self.import_button.clicked.connect(self._choose_file)
+        self.fetch_button.clicked.connect(self._start_fetch)
+        close.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.import_button)
+        buttons.addWidget(QLabel("Year"))
+        buttons.addWidget(self.year)
+        buttons.addWidget(self.fetch_button)
+        buttons.addStretch(1)
+        buttons.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.coverage_label)
+        layout.addLayout(buttons)
+        layout.addWidget(self.result_label)
+        self.resize(560, 180)
+
+    def import_path(self, path: Path) -> bool:
+        """Import ``path`` (also what the file chooser does); True when it was loaded."""
+        return self._run(lambda: self._import_file(path))
+
+    def _choose_file(self) -> None:
+        chooser = QFileDialog(self, "Calendar file", "", "Calendar files (*.json)")
+        chooser.fileSelected.connect(lambda name: self.import_path(Path(name)))
+        chooser.open()  # non-modal: no nested event loop
+
+    def _start_fetch(self) -> None:
+        self.fetch_button.setEnabled(False)
+        self.result_label.setText(f"Fetching NSE's {self.year.value()} list…")
+        self._fetch(self.year.value(), self.show_result)
+
+    def show_result(self, loaded: bool, text: str) -> None:
+        self.fetch_button.setEnabled(True)
+        self.result_label.setText(f"Loaded: {text}" if loaded else f"Not loaded: {text}")
+        if loaded:
+            self.coverage_label.setText(self._coverage())
+
+    def _run(self, action: Callable[[], str]) -> bool:
+        try:
+            done = action()
+        except ValueError as problem:
+            self.result_label.setText(f"Not loaded: {problem}")
+            return False
+        self.result_label.setText(f"Loaded: {done}")
+        self.coverage_label.setText(self._coverage())
+        return True
