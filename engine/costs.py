@@ -58,10 +58,14 @@ class Charges:
     sebi: Decimal = ZERO
     stamp: Decimal = ZERO
     gst: Decimal = ZERO
+    dp: Decimal = ZERO
+    """Depository charge of a delivery sell (per scrip per day; its GST is in ``gst``)."""
     total: Decimal = field(init=False)
 
     def __post_init__(self) -> None:
-        total = self.brokerage + self.stt + self.exchange + self.sebi + self.stamp + self.gst
+        total = (
+            self.brokerage + self.stt + self.exchange + self.sebi + self.stamp + self.gst + self.dp
+        )
         object.__setattr__(self, "total", total)
 
     def __add__(self, other: Charges) -> Charges:
@@ -74,6 +78,7 @@ class Charges:
             sebi=self.sebi + other.sebi,
             stamp=self.stamp + other.stamp,
             gst=self.gst + other.gst,
+            dp=self.dp + other.dp,
         )
 
     def __radd__(self, other: object) -> Charges:
@@ -402,3 +407,14 @@ def charges(
     return DEFAULT_TARIFF.charges(
         segment, side, price, quantity, on, exchange=exchange, brokerage_paid=brokerage_paid
     )
+
+
+DP_CHARGE = Decimal("13.5")
+"""Zerodha's depository charge per scrip per day with a delivery sell, before 18 % GST
+(nse_market.md §3.1: ₹13.5 + GST = ₹15.93; it reaches the ledger, not the contract note)."""
+DP_GST_RATE = Decimal("0.18")
+
+
+def dp_charge() -> Charges:
+    """The depository charge of one scrip sold from delivery on one day: ₹13.50 + ₹2.43 GST."""
+    return Charges(dp=DP_CHARGE, gst=DP_CHARGE * DP_GST_RATE)

@@ -17,7 +17,7 @@ from engine.domain.ids import BrokerOrderId, ExchangeOrderId, InstrumentToken, O
 from engine.domain.orders import OrderRequest, OrderStatus, OrderType, Product, Side, Validity
 from engine.domain.values import Paise
 
-_CHARGE_PARTS = ("brokerage", "stt", "exchange", "sebi", "stamp", "gst")
+_CHARGE_PARTS = ("brokerage", "stt", "exchange", "sebi", "stamp", "gst", "dp")
 
 
 def _charges_payload(charges: Charges) -> dict[str, Decimal]:
@@ -25,7 +25,8 @@ def _charges_payload(charges: Charges) -> dict[str, Decimal]:
 
 
 def _charges_from(payload: dict[str, Any]) -> Charges:
-    return Charges(**{name: Decimal(payload[name]) for name in _CHARGE_PARTS})
+    # Rows written before the depository charge was modelled have no "dp".
+    return Charges(**{name: Decimal(payload.get(name, 0)) for name in _CHARGE_PARTS})
 
 
 def _request_payload(request: OrderRequest) -> dict[str, Any]:

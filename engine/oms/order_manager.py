@@ -473,6 +473,11 @@ class OrderManager:
                 applied += 1
                 if isinstance(event, OrderFilled):
                     self._book_fill(event)
+                    learn = getattr(self._charge_model, "learn", None)
+                    if learn is not None:  # a model with a memory of the day rebuilds it
+                        learn(
+                            self._instruments(event.token), event, ist_date_of(event.ts_ns).date()
+                        )
         for order in self.open_orders():
             self.exposure.working(order.token, order.product, order.side, order.pending_quantity)
             self.exposure.open_orders += 1

@@ -19,7 +19,7 @@ from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument
 from engine.domain.positions import PositionBook
 from engine.marketdata.quotes import QuoteCache
-from engine.oms.charging import default_charge_model
+from engine.oms.charging import DayChargeModel
 from engine.oms.order_manager import OrderManager
 from engine.risk.exposure import Exposure
 from engine.risk.gate import InstrumentLookup, OrderGate, SessionCheck
@@ -91,7 +91,7 @@ def build_order_path(
         gate=gate,
         instruments=instruments,
         positions=positions,
-        charge_model=default_charge_model,
+        charge_model=DayChargeModel(),
     )
     risk = RiskManager(
         bus=bus,

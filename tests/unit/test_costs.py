@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 
+from engine import costs
 from engine.costs import (
     DEFAULT_TARIFF,
     Charges,
@@ -20,7 +21,13 @@ from engine.costs import (
     Tariff,
     charges,
 )
+from engine.domain.events import OrderFilled
+from engine.domain.ids import OrderId, TradeId
+from engine.domain.orders import Product, Side
 from engine.domain.values import round_paisa
+from engine.domain.values import round_paisa as _paisa
+from engine.oms.charging import DayChargeModel
+from tests.support import RELIANCE
 
 AFTER_APRIL_2026 = date(2026, 4, 15)
 MARCH_2026 = date(2026, 3, 16)
@@ -309,3 +316,102 @@ def test_other_tariff_when_plugged_in_changes_only_brokerage():
 def test_tariff_when_brokerage_missing_for_a_segment_is_refused():
     with pytest.raises(ValueError, match="no brokerage for"):
         Tariff(name="broken", brokerage={}, periods=DEFAULT_TARIFF.periods)
+
+
+# --- A day of CNC fills: same-day matches are intraday, delivery sells pay DP (§3.1, §3.3) ---
+
+
+_MONDAY, _TUESDAY = date(2026, 11, 23), date(2026, 11, 24)
+
+
+def _cnc(order: str, side: Side, rupees: int, quantity: int, trade: str) -> OrderFilled:
+    return OrderFilled(
+        OrderId(order), 0, TradeId(trade), RELIANCE.token, side, Product.CNC, quantity, rupees * 100
+    )
+
+
+def test_charges_dp_when_delivery_sold_next_day_is_the_reference_round_trip_plus_dp() -> None:
+    model = DayChargeModel()
+    buy = model(RELIANCE, _cnc("A", Side.BUY, 1000, 100, "T1"), _MONDAY, Decimal(0))
+    sell = model(RELIANCE, _cnc("B", Side.SELL, 1010, 100, "T2"), _TUESDAY, Decimal(0))
+    assert _paisa(buy.total + sell.total - sell.dp - Decimal("2.43")) == Decimal("223.52")
+    assert sell.dp == Decimal("13.5") and _paisa(costs.dp_charge().total) == Decimal("15.93")
+    assert _paisa(buy.total + sell.total) == Decimal("239.45")  # ₹223.52 + DP ₹15.93
+    assert buy.dp == 0
+
+
+def test_charges_dp_is_levied_once_per_scrip_per_day() -> None:
+    model = DayChargeModel()
+    first = model(RELIANCE, _cnc("A", Side.SELL, 1010, 40, "T1"), _TUESDAY, Decimal(0))
+    second = model(RELIANCE, _cnc("B", Side.SELL, 1012, 60, "T2"), _TUESDAY, Decimal(0))
+    assert first.dp == Decimal("13.5") and second.dp == 0
+    next_day = model(RELIANCE, _cnc("C", Side.SELL, 1015, 10, "T3"), date(2026, 11, 25), 0)
+    assert next_day.dp == Decimal("13.5")
+
+
+def test_charges_same_day_cnc_buy_and_sell_is_charged_as_intraday() -> None:
+    model = DayChargeModel()
+    buy = model(RELIANCE, _cnc("A", Side.BUY, 1000, 100, "T1"), _MONDAY, Decimal(0))
+    sell = model(RELIANCE, _cnc("B", Side.SELL, 1010, 100, "T2"), _MONDAY, Decimal(0))
+    intraday = costs.charges("EQ_INTRADAY", "BUY", 1000, 100, _MONDAY) + costs.charges(
+        "EQ_INTRADAY", "SELL", 1010, 100, _MONDAY
+    )
+    assert buy.total + sell.total == intraday.total  # exactly the intraday round trip
+    assert _paisa(buy.total + sell.total) == Decimal("82.97")  # the reference's figure
+    assert _paisa((buy + sell).stt) == Decimal("25.25")
+    assert sell.dp == 0, "nothing left the demat account: no DP charge"
+
+
+def test_charges_same_day_cnc_partly_matched_splits_intraday_and_delivery() -> None:
+    model = DayChargeModel()
+    buy = model(RELIANCE, _cnc("A", Side.BUY, 1000, 40, "T1"), _MONDAY, Decimal(0))
+    sell = model(RELIANCE, _cnc("B", Side.SELL, 1010, 100, "T2"), _MONDAY, Decimal(0))
+    expected = (
+        costs.charges("EQ_INTRADAY", "BUY", 1000, 40, _MONDAY)
+        + costs.charges("EQ_INTRADAY", "SELL", 1010, 40, _MONDAY)
+        + costs.charges("EQ_DELIVERY", "SELL", 1010, 60, _MONDAY)
+        + costs.dp_charge()
+    )
+    assert buy.total + sell.total == expected.total
+
+
+def test_charges_sell_then_buy_back_the_same_day_gives_the_dp_charge_back() -> None:
+    model = DayChargeModel()
+    sell = model(RELIANCE, _cnc("A", Side.SELL, 1010, 100, "T1"), _MONDAY, Decimal(0))
+    assert sell.dp == Decimal("13.5")
+    buy = model(RELIANCE, _cnc("B", Side.BUY, 1000, 100, "T2"), _MONDAY, Decimal(0))
+    assert (sell + buy).dp == 0
+    intraday = costs.charges("EQ_INTRADAY", "SELL", 1010, 100, _MONDAY) + costs.charges(
+        "EQ_INTRADAY", "BUY", 1000, 100, _MONDAY
+    )
+    assert sell.total + buy.total == intraday.total
+
+
+def test_charges_day_state_after_a_restart_is_rebuilt_from_the_journaled_fills() -> None:
+    before = DayChargeModel()
+    fills = [
+        _cnc("A", Side.BUY, 1000, 30, "T1"),
+        _cnc("B", Side.SELL, 1010, 50, "T2"),  # 30 intraday, 20 from delivery: DP paid
+    ]
+    priced = [
+        OrderFilled(
+            f.order_id,
+            0,
+            f.trade_id,
+            f.token,
+            f.side,
+            f.product,
+            f.quantity,
+            f.price,
+            before(RELIANCE, f, _MONDAY, Decimal(0)),
+        )
+        for f in fills
+    ]
+    after = DayChargeModel()  # the desk restarted: it learns the day from the journal
+    for fill in priced:
+        after.learn(RELIANCE, fill, _MONDAY)
+    again = _cnc("C", Side.SELL, 1012, 10, "T3")
+    assert after(RELIANCE, again, _MONDAY, Decimal(0)) == before(
+        RELIANCE, again, _MONDAY, Decimal(0)
+    )
+    assert after(RELIANCE, _cnc("D", Side.SELL, 1013, 5, "T4"), _MONDAY, Decimal(0)).dp == 0
