@@ -14,8 +14,9 @@ import platformdirs
 
 from app.crash import CrashHandler
 from app.logging_setup import log_dir
-from engine.api import ConnectionChanged
+from engine.api import ConnectionChanged, EngineMessage
 from engine.core.memory import freeze_startup_objects
+from engine.domain.events import Severity
 from engine.runtime import Engine, EngineConfig
 
 log = logging.getLogger(__name__)
@@ -109,9 +110,17 @@ async def _run_desk(
         theme=theme if theme in ("dark", "light") else "dark",
         on_close=closed.set,
     )
-    watchlists = layouts.value("watchlists")
-    if isinstance(watchlists, dict) and watchlists:
-        window.panels["marketWatch"].load(watchlists)  # type: ignore[attr-defined]
+    unreadable = window.restore_watchlists()
+    if unreadable is not None:
+        engine.bus.publish(
+            EngineMessage(
+                engine.clock.time_ns(),
+                Severity.WARNING,
+                f"The saved watchlists could not be read ({unreadable}); they are kept in "
+                f"{layouts.path} as watchlists_unreadable and the default lists are shown.",
+                "layout",
+            )
+        )
     if crash is not None:
 
         def notify(text: str) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -38,6 +40,8 @@ from ui.panels.positions import PositionsPanel
 from ui.panels.risk import RiskPanel
 from ui.panels.trades import TradesPanel
 from ui.theme import ThemeHolder
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,42 @@ def _scrollable_if_tall(panel: QWidget) -> QWidget:
     return area
 
 
+LAYOUT_SAVE_DELAY_MS = 2000
+WATCHLISTS_KEY = "watchlists_ordered"
+
+
+def watchlists_text(lists: dict[str, list[str]]) -> str:
+    """Watchlists as JSON text, in tab order (an INI map would come back sorted)."""
+    return json.dumps([[name, keys] for name, keys in lists.items()], ensure_ascii=False)
+
+
+def parse_watchlists(saved: object) -> tuple[list[tuple[str, list[str]]], str | None]:
+    """(name, instrument keys) in order from a saved value (the JSON text, or the older map);
+    ``(lists, None)``, or ``([], reason)`` when it cannot be read."""
+    if isinstance(saved, dict):
+        items: object = list(saved.items())
+    else:
+        try:
+            items = json.loads(str(saved))
+        except ValueError:
+            return [], "not JSON"
+    if not isinstance(items, list):
+        return [], "not a list of watchlists"
+    lists: list[tuple[str, list[str]]] = []
+    for item in items:
+        if not (isinstance(item, list | tuple) and len(item) == 2):
+            return [], f"an entry is not (name, instruments): {str(item)[:40]}"
+        name, keys = item
+        if isinstance(keys, str):
+            keys = [keys]  # an INI list of one comes back as a plain string
+        if not isinstance(name, str) or not name or not isinstance(keys, list):
+            return [], f"watchlist {str(name)[:30]!r} is not a name with instruments"
+        if not all(isinstance(key, str) for key in keys):
+            return [], f"watchlist {name!r} has an instrument that is not text"
+        lists.append((name, keys))
+    return lists, None
+
+
 class MainWindow(QMainWindow):
     def __init__(
         self,
@@ -157,6 +197,19 @@ class MainWindow(QMainWindow):
         self.apply_theme(theme)
         self._sized = self.restore_layout()
         self.bridge.frame.connect(self._update_status)
+        # The arrangement is saved a moment after each change, not only at a clean close: a desk
+        # that is killed keeps the trader's layout.
+        self._layout_timer = QTimer(self)
+        self._layout_timer.setObjectName("layoutSave")
+        self._layout_timer.setSingleShot(True)
+        self._layout_timer.setInterval(LAYOUT_SAVE_DELAY_MS)
+        self._layout_timer.timeout.connect(self.save_layout)
+        self._watching_layout = False
+        for dock in self.docks.values():
+            dock.dockLocationChanged.connect(self.layout_changed)
+            dock.topLevelChanged.connect(self.layout_changed)
+            dock.visibilityChanged.connect(self.layout_changed)
+            dock.installEventFilter(self)
 
     # -- panels ---------------------------------------------------------------------------------------
 
@@ -189,7 +242,8 @@ class MainWindow(QMainWindow):
         top = [self.docks["marketWatch"], self.docks["optionChain"]]
         height = max(self.height() - 120, 400)
         self.resizeDocks(top, [int(height * 0.62)] * 2, Qt.Orientation.Vertical)
-        self.resizeDocks(top, [440, max(self.width() - 440, 400)], Qt.Orientation.Horizontal)
+        watch = 492  # the watch's columns up to Ask; the chain takes the rest
+        self.resizeDocks(top, [watch, max(self.width() - watch, 400)], Qt.Orientation.Horizontal)
 
     def _build_toolbar(self) -> None:
         # Before saveState: the default layout must know the toolbar for Reset layout to work.
@@ -209,6 +263,32 @@ class MainWindow(QMainWindow):
             # Dock sizes only stick once the window has its real size.
             self._sized = True
             QTimer.singleShot(0, self._size_default_docks)
+        # Changes count once the window is up (building and restoring it are not changes).
+        QTimer.singleShot(LAYOUT_SAVE_DELAY_MS, self._watch_layout)
+
+    def _watch_layout(self) -> None:
+        self._watching_layout = True
+
+    def layout_changed(self, *_args: object) -> None:
+        """Something in the arrangement moved: save it shortly (changes in a burst save once)."""
+        if self._watching_layout:
+            self._layout_timer.start()
+
+    def resizeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().resizeEvent(event)
+        self.layout_changed()
+
+    def moveEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().moveEvent(event)
+        self.layout_changed()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() in (QEvent.Type.Resize, QEvent.Type.Move)
+            and watched in self.docks.values()
+        ):
+            self.layout_changed()
+        return super().eventFilter(watched, event)
 
     def show_panel(self, name: str) -> None:
         dock = self.docks[name]
@@ -346,12 +426,35 @@ class MainWindow(QMainWindow):
         return self.restoreState(state, 1)
 
     def save_layout(self) -> None:
+        self._layout_timer.stop()
         self._layouts.save_current(self.saveGeometry(), self.saveState(1))
         watch = self.panels["marketWatch"]
         if isinstance(watch, MarketWatchPanel):
-            self._layouts.set_value("watchlists", watch.watchlists())
+            self._layouts.set_value(WATCHLISTS_KEY, watchlists_text(watch.watchlists()))
         self._layouts.set_value("theme", self.theme.palette.name)
         self._layouts.sync()
+
+    def restore_watchlists(self) -> str | None:
+        """The trader's watchlists as saved (in their order); a value that cannot be read is kept
+        aside under another key, never written over, and the reason is returned."""
+        watch = self.panels["marketWatch"]
+        assert isinstance(watch, MarketWatchPanel)
+        saved = self._layouts.value(WATCHLISTS_KEY)
+        if saved is None:
+            saved = self._layouts.value("watchlists")  # the form earlier versions wrote
+            if saved is None:
+                return None
+        lists, problem = parse_watchlists(saved)
+        if problem is not None:
+            self._layouts.set_value("watchlists_unreadable", str(saved))
+            self._layouts.sync()
+            log.warning(
+                "saved watchlists not restored (%s); kept as watchlists_unreadable", problem
+            )
+            return problem
+        if lists:
+            watch.load(dict(lists))
+        return None
 
     def reset_layout(self) -> None:
         for dock in self.docks.values():

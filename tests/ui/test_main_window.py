@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
-from engine.api import OrderStatus
+from engine.api import OrderStatus, Side
 from tests.support import atm_call
 from ui.layout_store import LayoutStore
 from ui.main_window import PANELS, MainWindow
@@ -239,3 +239,105 @@ def test_app_when_window_closes_shuts_down_cleanly_with_no_tasks_left(
         asyncio.set_event_loop(None)
     assert leftovers == []
     assert (tmp_path / "test" / "layout.ini").exists()
+
+
+def test_option_chain_when_window_closed_and_reopened_keeps_calls_under_calls_and_atm_in_view(
+    qtbot, engine, market, tmp_path
+) -> None:
+    market(1)
+    store = tmp_path / "layout.ini"
+    first = MainWindow(engine.api, layouts=LayoutStore(store))
+    qtbot.addWidget(first)
+    first.resize(1500, 900)
+    first.show()
+    qtbot.waitExposed(first)
+    first.show_panel("optionChain")
+    first.close()
+    first.stop()
+    second = MainWindow(engine.api, layouts=LayoutStore(store))
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitExposed(second)
+    chain = second.panels["optionChain"]
+    model, view = chain.model, chain.view
+    qtbot.waitUntil(lambda: model.atm_strike is not None, timeout=3000)
+    qtbot.wait(50)
+    header = view.horizontalHeader()
+    strike_x = header.sectionViewportPosition(model.STRIKE_COLUMN)
+    calls_oi = header.sectionViewportPosition(model.column_of("call", "oi"))
+    puts_oi = header.sectionViewportPosition(model.column_of("put", "oi"))
+    width = view.viewport().width()
+    strike_width = header.sectionSize(model.STRIKE_COLUMN)
+    # The Strike column sits in the middle: calls to its left under CALLS, puts to its right.
+    assert abs(strike_x + strike_width // 2 - width // 2) <= strike_width, (strike_x, width)
+    assert calls_oi < strike_x < puts_oi
+    row = model.row_of(model.atm_strike)
+    y = view.rowViewportPosition(row)
+    assert 0 <= y < view.viewport().height()
+    second.stop()
+
+
+def test_layout_when_changed_is_saved_after_a_moment_without_a_close(
+    qtbot, window, engine, tmp_path
+) -> None:
+    qtbot.waitUntil(lambda: window._watching_layout, timeout=5000)
+    window.docks["messages"].setFloating(True)
+    window.docks["optionChain"].hide()
+    assert window._layout_timer.isActive()
+    qtbot.waitUntil(lambda: not window._layout_timer.isActive(), timeout=5000)
+    saved = LayoutStore(tmp_path / "layout.ini").current()  # no close: read from the file
+    assert saved is not None and saved[0] == window.saveGeometry()
+    probe = MainWindow(engine.api, layouts=LayoutStore(tmp_path / "layout.ini"))
+    qtbot.addWidget(probe)
+    probe.show()
+    assert probe.docks["messages"].isFloating()
+    assert probe.docks["optionChain"].isHidden()
+    probe.stop()
+
+
+def test_watchlists_when_garbage_is_saved_are_kept_aside_and_tab_order_survives(
+    qtbot, engine, tmp_path
+) -> None:
+    store = LayoutStore(tmp_path / "layout.ini")
+    store.set_value("watchlists_ordered", "{definitely not json")
+    store.sync()
+    window = MainWindow(engine.api, layouts=store)
+    qtbot.addWidget(window)
+    assert window.restore_watchlists() == "not JSON"
+    assert store.value("watchlists_unreadable") == "{definitely not json"
+    watch = window.panels["marketWatch"]
+    watch.load({"Zeta": ["NSE:RELIANCE"], "Alpha": [], "Mid": ["NSE:INFY"]})
+    window.save_layout()
+    window.stop()
+    again = MainWindow(engine.api, layouts=LayoutStore(tmp_path / "layout.ini"))
+    qtbot.addWidget(again)
+    assert again.restore_watchlists() is None
+    assert list(again.panels["marketWatch"].watchlists()) == ["Zeta", "Alpha", "Mid"]
+    assert again.panels["marketWatch"].watchlists()["Zeta"] == ["NSE:RELIANCE"]
+    again.stop()
+
+
+def test_hotkey_when_focus_is_in_a_floating_dock_still_opens_the_ticket(qtbot, window) -> None:
+    dock = window.docks["orderbook"]
+    dock.setFloating(True)
+    dock.show()
+    qtbot.waitExposed(dock)
+    dock.activateWindow()
+    target = dock.widget()
+    target.setFocus()
+    qtbot.keyClick(target, Qt.Key.Key_F2)
+    qtbot.waitUntil(window.ticket.isVisible, timeout=2000)
+    assert window.ticket.sell_button.isChecked()
+
+
+def test_small_things_a_trader_notices(qtbot, window, engine) -> None:
+    from engine.domain.instruments import InstrumentType
+    from ui.context import TicketRequest
+
+    positions = window.panels["positions"]
+    assert not positions.square_off_selected_button.isEnabled(), "nothing to square off"
+    stock = next(i for i in engine.registry if i.instrument_type is InstrumentType.EQ)
+    window.open_ticket(TicketRequest(Side.BUY, stock))
+    assert window.ticket.lots_caption.text() == "Shares"
+    window.open_ticket(TicketRequest(Side.BUY, atm_call(engine)))
+    assert window.ticket.lots_caption.text() == "Lots"

@@ -124,9 +124,11 @@ class WatchlistView(QTableView):
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        self.setColumnWidth(0, 150)
-        for column in range(1, model.columnCount()):
-            self.setColumnWidth(column, 76)
+        # Narrow enough that Bid and Ask are in view in the default layout.
+        widths = {"Instrument": 132, "Chg": 58, "%Chg": 60}
+        for column in range(model.columnCount()):
+            title = str(model.headerData(column, Qt.Orientation.Horizontal))
+            self.setColumnWidth(column, widths.get(title, 72))
         self.doubleClicked.connect(
             lambda index: self.instrument_activated.emit(self.instrument_at(index))
         )

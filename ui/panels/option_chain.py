@@ -20,6 +20,7 @@ from typing import ClassVar
 from PySide6.QtCore import QModelIndex, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -295,6 +296,8 @@ class OptionChainPanel(QWidget):
         self.view.setModel(self.model)
         self.view.setSelectionMode(QTableView.SelectionMode.SingleSelection)
         self.view.setShowGrid(False)
+        # By the pixel: scrolling by whole columns could not centre the Strike column.
+        self.view.setHorizontalScrollMode(QTableView.ScrollMode.ScrollPerPixel)
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setDefaultSectionSize(22)
         header = self.view.horizontalHeader()
@@ -302,23 +305,28 @@ class OptionChainPanel(QWidget):
         header.setStretchLastSection(False)
         header.setMinimumSectionSize(40)
         widths = {
-            "oi_change": 70,
-            "oi": 84,
-            "volume": 84,
-            "ltp": 74,
-            "bid": 70,
-            "ask": 70,
-            "": 70,
-            "iv": 54,
-            "delta": 56,
-            "gamma": 62,
-            "theta": 58,
-            "vega": 54,
+            "oi_change": 62,
+            "oi": 82,
+            "volume": 78,
+            "ltp": 68,
+            "bid": 64,
+            "ask": 64,
+            "": 64,
+            "iv": 50,
+            "delta": 52,
+            "gamma": 60,
+            "theta": 56,
+            "vega": 52,
         }
         for column, (_side, attribute) in enumerate(ChainModel.LAYOUT):
             self.view.setColumnWidth(column, widths[attribute])
         self._arrange_columns()
         self.show_more_greeks(False)
+        self.volume_box = QCheckBox("Volume")
+        self.volume_box.setToolTip("Show the volume columns (OI and OI change always show)")
+        self.volume_box.toggled.connect(self.show_volume)
+        self.show_volume(False)
+        bar.insertWidget(bar.count() - 2, self.volume_box)
         self.view.clicked.connect(self.on_cell_clicked)
         # Second row: the chain's statistics between the CALLS and PUTS captions, so the panel
         # stays narrow enough to share the screen with the market watch.
@@ -374,6 +382,11 @@ class OptionChainPanel(QWidget):
     def show_more_greeks(self, shown: bool) -> None:
         for column, (_side, attribute) in enumerate(self.model.LAYOUT):
             if attribute in OPTIONAL_GREEKS:
+                self.view.setColumnHidden(column, not shown)
+
+    def show_volume(self, shown: bool) -> None:
+        for column, (_side, attribute) in enumerate(self.model.LAYOUT):
+            if attribute == "volume":
                 self.view.setColumnHidden(column, not shown)
 
     def _underlying_changed(self, underlying: str) -> None:
@@ -458,7 +471,13 @@ class OptionChainPanel(QWidget):
                 else None
             )
             if row is not None:
-                self.view.scrollTo(self.model.index(row, 6), QTableView.ScrollHint.PositionAtCenter)
+                self.centre_on(row)
+
+    def centre_on(self, row: int) -> None:
+        """The ATM row in the middle, centred on the Strike column, so calls stay under CALLS and
+        puts under PUTS (scrolling to any other column would slide the sides sideways)."""
+        strike = self.model.index(row, self.model.STRIKE_COLUMN)
+        self.view.scrollTo(strike, QTableView.ScrollHint.PositionAtCenter)
 
     def on_cell_clicked(self, index: QModelIndex) -> None:
         instrument, attribute = self.model.cell(index)

@@ -112,7 +112,8 @@ class OrderTicket(QDialog):
         lots_row = QHBoxLayout()
         lots_row.addWidget(self.lots)
         lots_row.addWidget(self.units_label, 1)
-        form.addRow("Lots", lots_row)
+        self.lots_caption = QLabel("Lots")
+        form.addRow(self.lots_caption, lots_row)
         form.addRow("Margin", self.margin_label)
         form.addRow("Order type", self.order_type)
         form.addRow("Price", self.price)
@@ -222,6 +223,7 @@ class OrderTicket(QDialog):
     def _validate(self) -> None:
         instrument = self.instrument
         if instrument is not None:
+            self.lots_caption.setText("Lots" if instrument.lot_size > 1 else "Shares")
             units = self.lots.value() * instrument.lot_size
             text = f"= {units:,} units" if instrument.lot_size > 1 else "shares"
             if instrument.lot_size > 1:

@@ -218,6 +218,8 @@ class PositionsPanel(QWidget):
         proxy.setSourceModel(self.model)
         proxy.setSortRole(SORT_ROLE)
         self.view.setModel(proxy)
+        self.view.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.square_off_selected_button.setEnabled(False)
         self.view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.view.setAlternatingRowColors(True)
         self.view.setShowGrid(False)
@@ -291,6 +293,10 @@ class PositionsPanel(QWidget):
         open_count = sum(1 for x in lines if x.kind == "position" and x.net_quantity)
         self.summary.setText(f"{open_count} open")
         self.square_off_all_button.setEnabled(open_count > 0)
+        self._selection_changed()
+
+    def _selection_changed(self, *_args: object) -> None:
+        self.square_off_selected_button.setEnabled(bool(self.selected_lines()))
 
     def _on_quotes(self, tokens: set[int]) -> None:
         if self._tokens & tokens:
