@@ -325,7 +325,7 @@ class EngineApi:
         try:
             request = checked_request(request)
         except InputError as problem:
-            return self._orders.deny_input(str(problem))
+            return self._orders.deny_input(str(problem), problem.check)
         return self._orders.submit(request)
 
     def place_order(
@@ -357,7 +357,7 @@ class EngineApi:
                 source=source,
             )
         except InputError as problem:
-            return self._orders.deny_input(str(problem))
+            return self._orders.deny_input(str(problem), problem.check)
         return self._orders.submit(request)
 
     def modify(
@@ -381,7 +381,7 @@ class EngineApi:
                 else enum_of(OrderType, order_type, "order type"),
             )
         except InputError as problem:
-            return Outcome(False, OrderId(order_id), str(problem), check="input")
+            return Outcome(False, OrderId(order_id), str(problem), check=problem.check)
         return self._orders.modify(OrderId(order_id), change)
 
     def cancel(self, order_id: OrderId | str) -> Outcome:
@@ -400,7 +400,7 @@ class EngineApi:
             position = self._positions.get(token_of(token), enum_of(Product, product, "product"))
             source = text_of(source, "source", MAX_SOURCE_LENGTH)
         except InputError as problem:
-            return [Outcome(False, None, str(problem), check="input")]
+            return [Outcome(False, None, str(problem), check=problem.check)]
         if position is None or position.net_quantity == 0:
             return []
         instrument = self.instruments.get(position.token)

@@ -34,7 +34,12 @@ E = TypeVar("E", bound=StrEnum)
 
 
 class InputError(ValueError):
-    """An order field that is not a value of its kind; the message is the trader's reason."""
+    """An order field that is not a value of its kind; the message is the trader's reason and
+    ``check`` names the field the way the gate names its checks (``quantity``, ``price``...)."""
+
+    def __init__(self, reason: str, check: str = "input") -> None:
+        super().__init__(reason)
+        self.check = check
 
 
 def shown(value: object) -> str:
@@ -56,7 +61,9 @@ def token_of(value: object) -> InstrumentToken:
         return InstrumentToken(int(value))  # type: ignore[call-overload]
     if isinstance(value, str) and value.strip().isdigit():
         return token_of(int(value.strip()))
-    raise InputError(f"instrument token must be a positive whole number, not {shown(value)}")
+    raise InputError(
+        f"instrument token must be a positive whole number, not {shown(value)}", "instrument"
+    )
 
 
 def quantity_of(value: object, what: str = "quantity") -> int:
@@ -64,10 +71,10 @@ def quantity_of(value: object, what: str = "quantity") -> int:
         return int(value)  # type: ignore[call-overload]
     if _is_int(value):
         bound = "positive" if value <= 0 else f"at most {MAX_QUANTITY:,}"  # type: ignore[operator]
-        raise InputError(f"{what} must be {bound}, not {value}")
+        raise InputError(f"{what} {value} must be {bound}", "quantity")
     if isinstance(value, float | Decimal) and _finite(value) and value == int(value):
         return quantity_of(int(value), what)  # 65.0 from JSON is 65
-    raise InputError(f"{what} must be a whole number of units, not {shown(value)}")
+    raise InputError(f"{what} must be a whole number of units, not {shown(value)}", "quantity")
 
 
 def _finite(value: float | Decimal) -> bool:
@@ -84,7 +91,7 @@ def enum_of(kind: type[E], value: object, what: str) -> E:
         except ValueError:
             pass
     choices = ", ".join(member.value for member in kind)
-    raise InputError(f"{what} must be one of {choices}, not {shown(value)}")
+    raise InputError(f"{what} must be one of {choices}, not {shown(value)}", what.replace(" ", "_"))
 
 
 def paise_of(value: object, what: str) -> Paise | None:
@@ -93,7 +100,9 @@ def paise_of(value: object, what: str) -> Paise | None:
         return None
     if _is_int(value) and 0 < value <= MAX_PRICE_PAISE:  # type: ignore[operator]
         return Paise(int(value))  # type: ignore[call-overload]
-    raise InputError(f"{what} must be a positive whole number of paise, not {shown(value)}")
+    raise InputError(
+        f"{what} must be a positive whole number of paise, not {shown(value)}", _price_check(what)
+    )
 
 
 def rupees_to_paise(value: object, what: str) -> Paise | None:
@@ -101,12 +110,18 @@ def rupees_to_paise(value: object, what: str) -> Paise | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise InputError(f"{what} must be a price in rupees, not {shown(value)}")
+        raise InputError(
+            f"{what} must be a price in rupees, not {shown(value)}", _price_check(what)
+        )
     try:
         paise = to_paise(value)
     except PriceError as exc:
-        raise InputError(f"{what}: {exc}") from None
+        raise InputError(f"{what}: {exc}", _price_check(what)) from None
     return paise_of(paise, what)
+
+
+def _price_check(what: str) -> str:
+    return "trigger" if what.startswith("trigger") else "price"
 
 
 def text_of(value: object, what: str, limit: int) -> str:

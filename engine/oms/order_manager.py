@@ -204,17 +204,17 @@ class OrderManager:
         self._tell(Severity.INFO, f"order {parent}: {decision.note}")
         return Outcome(True, parent, note=decision.note, children=tuple(children))
 
-    def deny_input(self, reason: str) -> Outcome:
+    def deny_input(self, reason: str, check: str = "input") -> Outcome:
         """Refuse an order whose input was not a valid order at all (checked at the edge): it is
         journaled as a denial carrying only the reason, which is text and always encodes."""
         order_id = self._ids.next_order_id()
         with self._unit():
-            denied = OrderDenied(order_id, self._clock.time_ns(), reason, None, "input")
+            denied = OrderDenied(order_id, self._clock.time_ns(), reason, None, check)
             message = EngineMessage(
-                denied.ts_ns, Severity.WARNING, f"order refused (input): {reason}", "risk"
+                denied.ts_ns, Severity.WARNING, f"order refused ({check}): {reason}", "risk"
             )
             self._stage(denied, denied, message)
-        return Outcome(False, order_id, reason, check="input")
+        return Outcome(False, order_id, reason, check=check)
 
     def _deny(self, order_id: OrderId, request: OrderRequest, check: str, reason: str) -> Outcome:
         denied = OrderDenied(order_id, self._clock.time_ns(), reason, request, check)
