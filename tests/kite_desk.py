@@ -153,6 +153,7 @@ async def open_desk(
     broker_config: KiteBrokerConfig | None = None,
     rest_config: KiteRestConfig | None = None,
     cache_dir: Path | None = None,
+    ticker_changes: dict[str, Any] | None = None,
 ) -> KiteDesk:
     """Log in through the redirect (checksum exchange), load the master, build and start."""
     clock = clock or LiveClock()
@@ -163,7 +164,7 @@ async def open_desk(
     link = KiteLink(
         session,
         clock=clock,
-        ticker_config=fast_ticker(kite),
+        ticker_config=fast_ticker(kite, **(ticker_changes or {})),
         broker_config=broker_config or fast_broker(),
     )
     if login and not session.resume_saved():

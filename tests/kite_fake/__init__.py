@@ -55,6 +55,16 @@ class FakeKite:
         await self.rest.start()
         await self.ticker.start()
 
+    async def go_down(self) -> None:
+        """Kite is unreachable: open sockets are cut and new connections refused (the same
+        ports come back with ``come_back``)."""
+        await self.ticker.stop_listening()
+        await self.rest.stop_listening()
+
+    async def come_back(self) -> None:
+        await self.rest.listen_again()
+        await self.ticker.listen_again()
+
     async def close(self) -> None:
         await self.ticker.close()
         await self.rest.close()

@@ -83,6 +83,7 @@ class FakeRestServer:
         self._per_second: Counter[tuple[str, int]] = Counter()
         self._per_minute: Counter[int] = Counter()
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
         self._port = 0
 
     @property
@@ -121,7 +122,20 @@ class FakeRestServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
+        self._site = site
         self._port = self._runner.addresses[0][1]
+
+    async def stop_listening(self) -> None:
+        """Refuse connections (the port is kept for ``listen_again``)."""
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+
+    async def listen_again(self) -> None:
+        assert self._runner is not None
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port, reuse_address=True)
+        await site.start()
+        self._site = site
 
     async def close(self) -> None:
         if self._runner is not None:

@@ -62,6 +62,7 @@ class FakeTickerServer:
         self.slow_s = 0.0
         self.refuse_next = 0
         self._server: Server | None = None
+        self._port = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
@@ -70,11 +71,22 @@ class FakeTickerServer:
         port = self._server.sockets[0].getsockname()[1]
         return f"ws://127.0.0.1:{port}"
 
-    async def start(self) -> None:
+    async def stop_listening(self) -> None:
+        """Cut every session and refuse new ones; the port is kept for ``listen_again``."""
+        self._port = self._server.sockets[0].getsockname()[1] if self._server else 0
+        await self.drop_all()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def listen_again(self) -> None:
+        await self.start(self._port)
+
+    async def start(self, port: int = 0) -> None:
         self._server = await websockets.serve(
             self._handle,
             "127.0.0.1",
-            0,
+            port,
             process_request=self._check,
             compression=None,
             max_size=1 << 20,

@@ -24,8 +24,10 @@ class KiteTickerConfig:
     """No frame at all (heartbeats included) for this long means the connection is dead."""
     open_timeout_s: float = 10.0
     reconnect_first_delay_s: float = 1.0
-    reconnect_max_delay_s: float = 60.0
-    """Backoff doubles from the first delay up to this (the official clients' cap; at least 5 s)."""
+    reconnect_max_delay_s: float = 10.0
+    """Backoff doubles from the first delay up to this. The official clients cap it at 60 s, so
+    prices came back up to a minute after Kite did; 10 s (with the jitter) keeps an outage's tail
+    short at one attempt per connection every ~10 s."""
     reconnect_jitter: float = 0.1
     """Each delay is spread by up to this fraction, so that several connections do not retry together."""
     max_reconnect_attempts: int = 300

@@ -112,6 +112,9 @@ class KiteReconciler:
             await asyncio.gather(self._runner, return_exceptions=True)
 
     async def _serve(self) -> None:
+        """One run at a time; requests made meanwhile are coalesced into the next run. While
+        Kite keeps failing, a new cycle waits the longest retry delay first, so an outage costs
+        a handful of attempts, not one a second."""
         while self._wanted:
             reason = " and ".join(self._wanted)
             self._wanted.clear()
@@ -120,9 +123,11 @@ class KiteReconciler:
                     await self.reconcile(reason)
                     break
                 except SessionExpired:
-                    break  # the next login reconciles
+                    return  # the next login reconciles
                 except KiteError:
                     if delay is None:
+                        if self._wanted and self._retry_delays:
+                            await asyncio.sleep(self._retry_delays[-1])
                         break
                     await asyncio.sleep(delay)
 
