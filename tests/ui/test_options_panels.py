@@ -162,6 +162,44 @@ def test_option_chain_when_greeks_toggled_shows_gamma_theta_vega_columns(qtbot, 
     assert header.visualIndex(panel.model.column_of("put", "delta")) > strike_at
 
 
+def test_option_chain_when_resized_keeps_strike_in_the_middle_and_fills_when_wide(
+    qtbot, context
+) -> None:
+    panel = OptionChainPanel(context)
+    qtbot.addWidget(panel)
+    panel.select("NIFTY", 0)
+    panel.resize(1200, 500)
+    panel.show()
+    qtbot.waitExposed(panel)
+    model, view = panel.model, panel.view
+    header = view.horizontalHeader()
+    strike = model.STRIKE_COLUMN
+    calls_edge, puts_edge = (
+        model.column_of("call", "oi_change"),
+        model.column_of("put", "oi_change"),
+    )
+
+    def strike_in_the_middle() -> bool:
+        middle = header.sectionViewportPosition(strike) + header.sectionSize(strike) / 2
+        return abs(middle - view.viewport().width() / 2) <= 1
+
+    # Wide, narrow, wide again, and the Volume columns added while narrow.
+    for width, volume in ((1200, False), (700, False), (1300, False), (900, True)):
+        panel.volume_box.setChecked(volume)
+        panel.resize(width, 500)
+        qtbot.waitUntil(strike_in_the_middle, timeout=2000)
+        room = view.viewport().width()
+        calls_left = header.sectionViewportPosition(calls_edge)
+        puts_right = header.sectionViewportPosition(puts_edge) + header.sectionSize(puts_edge)
+        if header.length() <= room:  # wide: the columns fill the panel, both captions over data
+            assert (calls_left, puts_right) == (0, room), width
+        else:  # narrow: both sides lose the same, calls still left of the strike
+            assert abs(-calls_left - (puts_right - room)) <= 2, (width, calls_left, puts_right)
+        row = model.row_of(model.atm_strike)
+        assert 0 <= view.rowViewportPosition(row) < view.viewport().height(), "ATM in view"
+    assert not view.isColumnHidden(model.column_of("call", "volume"))
+
+
 # -- Greeks ----------------------------------------------------------------------------------------------
 
 

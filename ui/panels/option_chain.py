@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
-from PySide6.QtCore import QModelIndex, QTimer
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -318,9 +318,18 @@ class OptionChainPanel(QWidget):
             "theta": 56,
             "vega": 52,
         }
-        for column, (_side, attribute) in enumerate(ChainModel.LAYOUT):
-            self.view.setColumnWidth(column, widths[attribute])
+        self._natural_widths = [widths[attribute] for _side, attribute in ChainModel.LAYOUT]
+        for column, width in enumerate(self._natural_widths):
+            self.view.setColumnWidth(column, width)
         self._arrange_columns()
+        # Centring waits a turn of the loop: the view takes new column widths into its scroll
+        # range only then.
+        self._centre_timer = QTimer(self)
+        self._centre_timer.setObjectName("chainCentre")
+        self._centre_timer.setSingleShot(True)
+        self._centre_timer.setInterval(0)
+        self._centre_timer.timeout.connect(self._centre_view)
+        self.view.viewport().installEventFilter(self)
         self.show_more_greeks(False)
         self.volume_box = QCheckBox("Volume")
         self.volume_box.setToolTip("Show the volume columns (OI and OI change always show)")
@@ -383,11 +392,37 @@ class OptionChainPanel(QWidget):
         for column, (_side, attribute) in enumerate(self.model.LAYOUT):
             if attribute in OPTIONAL_GREEKS:
                 self.view.setColumnHidden(column, not shown)
+        self.fit_columns()
 
     def show_volume(self, shown: bool) -> None:
         for column, (_side, attribute) in enumerate(self.model.LAYOUT):
             if attribute == "volume":
                 self.view.setColumnHidden(column, not shown)
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Wider than the columns need, they widen to fill the panel, so the Strike column is in
+        the middle, calls under CALLS and puts under PUTS; narrower, they keep their widths and
+        the view centres on the Strike column (both sides lose the same)."""
+        shown = [c for c in range(len(self._natural_widths)) if not self.view.isColumnHidden(c)]
+        natural = sum(self._natural_widths[c] for c in shown)
+        room = self.view.viewport().width()
+        scale = max(1.0, room / natural) if natural else 1.0
+        widths = {column: int(self._natural_widths[column] * scale) for column in shown}
+        if scale > 1.0 and self.model.STRIKE_COLUMN in widths:
+            # What rounding left over goes to the middle, keeping both sides alike.
+            widths[self.model.STRIKE_COLUMN] += room - sum(widths.values())
+        for column, width in widths.items():
+            self.view.setColumnWidth(column, width)
+        self._centre_timer.start()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
+            if event.size().width() != event.oldSize().width():  # type: ignore[attr-defined]
+                self.fit_columns()  # a height change keeps widths the trader may have set
+            else:
+                self._centre_timer.start()
+        return super().eventFilter(watched, event)
 
     def _underlying_changed(self, underlying: str) -> None:
         registry = self._ctx.api.instruments
@@ -432,7 +467,7 @@ class OptionChainPanel(QWidget):
     def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]
         super().showEvent(event)
         # Scrolling needs a laid-out view: centre the money once the panel is on screen.
-        QTimer.singleShot(0, lambda: self._refresh_atm(force=True))
+        self._centre_timer.start()
 
     def _on_quotes(self, tokens: set[int]) -> None:
         if not (tokens & getattr(self, "_tokens", set())):
@@ -478,6 +513,15 @@ class OptionChainPanel(QWidget):
         puts under PUTS (scrolling to any other column would slide the sides sideways)."""
         strike = self.model.index(row, self.model.STRIKE_COLUMN)
         self.view.scrollTo(strike, QTableView.ScrollHint.PositionAtCenter)
+
+    def _centre_view(self) -> None:
+        """After a resize or a show: the Strike column in the middle, the ATM row too if known."""
+        self._refresh_atm(force=True)
+        if self.model.atm_strike is None:
+            header = self.view.horizontalHeader()
+            strike = self.model.STRIKE_COLUMN
+            middle = header.sectionPosition(strike) + header.sectionSize(strike) // 2
+            self.view.horizontalScrollBar().setValue(middle - self.view.viewport().width() // 2)
 
     def on_cell_clicked(self, index: QModelIndex) -> None:
         instrument, attribute = self.model.cell(index)
