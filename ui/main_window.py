@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,38 +110,8 @@ def _scrollable_if_tall(panel: QWidget) -> QWidget:
 
 LAYOUT_SAVE_DELAY_MS = 2000
 WATCHLISTS_KEY = "watchlists_ordered"
-
-
-def watchlists_text(lists: dict[str, list[str]]) -> str:
-    """Watchlists as JSON text, in tab order (an INI map would come back sorted)."""
-    return json.dumps([[name, keys] for name, keys in lists.items()], ensure_ascii=False)
-
-
-def parse_watchlists(saved: object) -> tuple[list[tuple[str, list[str]]], str | None]:
-    """(name, instrument keys) in order from a saved value (the JSON text, or the older map);
-    ``(lists, None)``, or ``([], reason)`` when it cannot be read."""
-    if isinstance(saved, dict):
-        items: object = list(saved.items())
-    else:
-        try:
-            items = json.loads(str(saved))
-        except ValueError:
-            return [], "not JSON"
-    if not isinstance(items, list):
-        return [], "not a list of watchlists"
-    lists: list[tuple[str, list[str]]] = []
-    for item in items:
-        if not (isinstance(item, list | tuple) and len(item) == 2):
-            return [], f"an entry is not (name, instruments): {str(item)[:40]}"
-        name, keys = item
-        if isinstance(keys, str):
-            keys = [keys]  # an INI list of one comes back as a plain string
-        if not isinstance(name, str) or not name or not isinstance(keys, list):
-            return [], f"watchlist {str(name)[:30]!r} is not a name with instruments"
-        if not all(isinstance(key, str) for key in keys):
-            return [], f"watchlist {name!r} has an instrument that is not text"
-        lists.append((name, keys))
-    return lists, None
+"""The watchlists in tab order (JSON text); "watchlists", the sorted map earlier versions wrote,
+is still read when this key is absent and never written."""
 
 
 class MainWindow(QMainWindow):
@@ -210,6 +179,11 @@ class MainWindow(QMainWindow):
             dock.topLevelChanged.connect(self.layout_changed)
             dock.visibilityChanged.connect(self.layout_changed)
             dock.installEventFilter(self)
+        # Watchlists are written only once they are known good: restored, or edited since.
+        self._watchlists_writable = False
+        watch = self.panels["marketWatch"]
+        assert isinstance(watch, MarketWatchPanel)
+        watch.changed.connect(self._watchlists_edited)
 
     # -- panels ---------------------------------------------------------------------------------------
 
@@ -429,32 +403,33 @@ class MainWindow(QMainWindow):
         self._layout_timer.stop()
         self._layouts.save_current(self.saveGeometry(), self.saveState(1))
         watch = self.panels["marketWatch"]
-        if isinstance(watch, MarketWatchPanel):
-            self._layouts.set_value(WATCHLISTS_KEY, watchlists_text(watch.watchlists()))
+        if isinstance(watch, MarketWatchPanel) and self._watchlists_writable:
+            self._layouts.set_value(WATCHLISTS_KEY, watch.saved_form())
         self._layouts.set_value("theme", self.theme.palette.name)
         self._layouts.sync()
 
     def restore_watchlists(self) -> str | None:
-        """The trader's watchlists as saved (in their order); a value that cannot be read is kept
-        aside under another key, never written over, and the reason is returned."""
+        """The trader's watchlists as saved, in their tab order. A saved value that cannot be
+        read is left as it is (the default lists are shown and not saved over it) until the
+        trader edits a watchlist; a copy is kept as watchlists_unreadable. Returns the reason."""
         watch = self.panels["marketWatch"]
         assert isinstance(watch, MarketWatchPanel)
         saved = self._layouts.value(WATCHLISTS_KEY)
         if saved is None:
             saved = self._layouts.value("watchlists")  # the form earlier versions wrote
-            if saved is None:
-                return None
-        lists, problem = parse_watchlists(saved)
-        if problem is not None:
-            self._layouts.set_value("watchlists_unreadable", str(saved))
-            self._layouts.sync()
-            log.warning(
-                "saved watchlists not restored (%s); kept as watchlists_unreadable", problem
-            )
-            return problem
-        if lists:
-            watch.load(dict(lists))
-        return None
+        problem = None if saved is None else watch.load(saved)
+        if problem is None:
+            self._watchlists_writable = True
+            return None
+        self._watchlists_writable = False
+        self._layouts.set_value("watchlists_unreadable", str(saved))
+        self._layouts.sync()
+        log.warning("saved watchlists not restored (%s); kept as watchlists_unreadable", problem)
+        return problem
+
+    def _watchlists_edited(self) -> None:
+        self._watchlists_writable = True  # the trader's own lists now: save them over the old
+        self.layout_changed()
 
     def reset_layout(self) -> None:
         for dock in self.docks.values():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
@@ -12,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from engine.api import OrderStatus, Side
 from tests.support import atm_call
 from ui.layout_store import LayoutStore
-from ui.main_window import PANELS, MainWindow
+from ui.main_window import PANELS, SHORTCUTS, MainWindow
 
 
 @pytest.fixture
@@ -277,6 +278,34 @@ def test_option_chain_when_window_closed_and_reopened_keeps_calls_under_calls_an
     second.stop()
 
 
+def fully_in_view(view, column: int) -> bool:  # type: ignore[no-untyped-def]
+    header = view.horizontalHeader()
+    left = header.sectionViewportPosition(column)
+    right = left + header.sectionSize(column)
+    return not view.isColumnHidden(column) and left >= 0 and right <= view.viewport().width()
+
+
+def test_default_layout_when_shown_has_both_sides_oi_in_the_chain_and_bid_ask_in_the_watch(
+    qtbot, window, tmp_path
+) -> None:
+    assert (window.width(), window.height()) == (1500, 900)
+    chain = window.panels["optionChain"]
+    model = chain.model
+    oi_columns = [model.column_of(side, a) for side in ("call", "put") for a in ("oi_change", "oi")]
+    qtbot.waitUntil(lambda: all(fully_in_view(chain.view, c) for c in oi_columns), timeout=3000)
+    header = chain.view.horizontalHeader()
+    strike = model.STRIKE_COLUMN
+    middle = header.sectionViewportPosition(strike) + header.sectionSize(strike) // 2
+    assert abs(middle - chain.view.viewport().width() // 2) <= header.sectionSize(strike) // 2
+    assert header.length() >= chain.view.viewport().width() - 2, "no empty band under PUTS"
+    watch = window.panels["marketWatch"].current_view()
+    titles = [watch.model().headerData(c, Qt.Orientation.Horizontal) for c in range(6)]
+    assert titles[4:] == ["Bid", "Ask"]
+    assert fully_in_view(watch, 4) and fully_in_view(watch, 5)
+    shot = window.grab()
+    assert shot.width() == 1500 and shot.save(str(tmp_path / "default_layout.png"))
+
+
 def test_layout_when_changed_is_saved_after_a_moment_without_a_close(
     qtbot, window, engine, tmp_path
 ) -> None:
@@ -295,26 +324,120 @@ def test_layout_when_changed_is_saved_after_a_moment_without_a_close(
     probe.stop()
 
 
-def test_watchlists_when_garbage_is_saved_are_kept_aside_and_tab_order_survives(
-    qtbot, engine, tmp_path
+def saved_watchlists(path) -> object:  # type: ignore[no-untyped-def]
+    """What the layout file holds now, read as the next start would read it."""
+    return LayoutStore(path).value("watchlists_ordered")
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ["{definitely not json", "X", '{"Market": ["NSE:INFY"]}', '[["A", 5]]', '[["", []]]', "[1]"],
+)
+def test_watchlists_when_saved_value_is_garbage_leave_it_untouched_until_the_trader_edits(
+    qtbot, engine, tmp_path, garbage
 ) -> None:
-    store = LayoutStore(tmp_path / "layout.ini")
-    store.set_value("watchlists_ordered", "{definitely not json")
+    path = tmp_path / "layout.ini"
+    store = LayoutStore(path)
+    store.set_value("watchlists_ordered", garbage)
     store.sync()
     window = MainWindow(engine.api, layouts=store)
     qtbot.addWidget(window)
-    assert window.restore_watchlists() == "not JSON"
-    assert store.value("watchlists_unreadable") == "{definitely not json"
+    assert window.restore_watchlists() is not None  # the reason, for the trader's message
     watch = window.panels["marketWatch"]
-    watch.load({"Zeta": ["NSE:RELIANCE"], "Alpha": [], "Mid": ["NSE:INFY"]})
+    assert list(watch.watchlists()) == ["Market", "Indices & F&O", "Stocks"], "the defaults"
+    assert len(watch.watchlists()["Market"]) == 16
+    window.save_layout()  # a save (or a clean close) writes nothing over the unreadable lists
+    assert saved_watchlists(path) == garbage
+    assert LayoutStore(path).value("watchlists_unreadable") == garbage
+    watch.add_instrument(engine.api.instruments.by_symbol("NSE", "NIFTY 50"))  # already there
     window.save_layout()
+    assert saved_watchlists(path) == garbage, "no edit yet"
+    watch._new_and_show("Mine")  # the trader's own list: from now on the lists are theirs
+    window.save_layout()
+    assert [name for name, _ in json.loads(saved_watchlists(path))][-1] == "Mine"
+    assert LayoutStore(path).value("watchlists_unreadable") == garbage, "the copy stays"
     window.stop()
-    again = MainWindow(engine.api, layouts=LayoutStore(tmp_path / "layout.ini"))
-    qtbot.addWidget(again)
-    assert again.restore_watchlists() is None
-    assert list(again.panels["marketWatch"].watchlists()) == ["Zeta", "Alpha", "Mid"]
-    assert again.panels["marketWatch"].watchlists()["Zeta"] == ["NSE:RELIANCE"]
-    again.stop()
+
+
+def test_watchlists_when_reopened_come_back_in_the_order_the_trader_left_them(
+    qtbot, engine, tmp_path
+) -> None:
+    path = tmp_path / "layout.ini"
+    first = MainWindow(engine.api, layouts=LayoutStore(path))
+    qtbot.addWidget(first)
+    assert first.restore_watchlists() is None  # nothing saved yet
+    watch = first.panels["marketWatch"]
+    for name in ("Zeta", "Alpha", "Mid"):
+        watch._new_and_show(name)
+        if name != "Alpha":
+            watch.add_instrument(engine.api.instruments.by_symbol("NSE", "INFY"))
+    watch.remove_watchlist(0)  # "Market"
+    watch.tabs.tabBar().moveTab(0, 4)  # "Indices & F&O" to the end
+    expected = [
+        ("Stocks", watch.watchlists()["Stocks"]),
+        ("Zeta", ["NSE:INFY"]),
+        ("Alpha", []),
+        ("Mid", ["NSE:INFY"]),
+        ("Indices & F&O", watch.watchlists()["Indices & F&O"]),
+    ]
+    assert watch.tab_lists() == expected
+    first.close()
+    first.stop()
+    second = MainWindow(engine.api, layouts=LayoutStore(path))
+    qtbot.addWidget(second)
+    assert second.restore_watchlists() is None
+    assert second.panels["marketWatch"].tab_lists() == expected
+    second.stop()
+
+
+def test_watchlists_when_saved_by_an_earlier_version_as_a_map_are_read(
+    qtbot, engine, tmp_path
+) -> None:
+    path = tmp_path / "layout.ini"
+    store = LayoutStore(path)
+    store.set_value("watchlists", {"Banks": ["NSE:HDFCBANK", "NSE:SBIN"], "IT": "NSE:INFY"})
+    store.sync()
+    window = MainWindow(engine.api, layouts=LayoutStore(path))
+    qtbot.addWidget(window)
+    assert window.restore_watchlists() is None
+    watch = window.panels["marketWatch"]
+    assert watch.watchlists() == {"Banks": ["NSE:HDFCBANK", "NSE:SBIN"], "IT": ["NSE:INFY"]}
+    window.save_layout()
+    assert json.loads(saved_watchlists(path)) == [
+        ["Banks", ["NSE:HDFCBANK", "NSE:SBIN"]],
+        ["IT", ["NSE:INFY"]],
+    ]
+    window.stop()
+
+
+def test_layout_when_a_watchlist_is_edited_is_saved_after_a_moment_without_a_close(
+    qtbot, window, engine, tmp_path
+) -> None:
+    assert window.restore_watchlists() is None
+    qtbot.waitUntil(lambda: window._watching_layout, timeout=5000)
+    watch = window.panels["marketWatch"]
+    watch.tabs.setCurrentIndex(2)  # Stocks
+    watch.add_instrument(engine.api.instruments.by_symbol("NSE", "NIFTY 50"))
+    assert window._layout_timer.isActive()
+    assert window._layout_timer.interval() == 2000
+    qtbot.waitUntil(lambda: not window._layout_timer.isActive(), timeout=5000)
+    saved = dict(json.loads(saved_watchlists(tmp_path / "layout.ini")))
+    assert saved["Stocks"][-1] == "NSE:NIFTY 50"
+
+
+def test_layout_when_changes_come_in_a_burst_is_saved_once_after_the_last(
+    qtbot, window, monkeypatch
+) -> None:
+    qtbot.waitUntil(lambda: window._watching_layout, timeout=5000)
+    saves: list[int] = []
+    monkeypatch.setattr(window._layouts, "sync", lambda: saves.append(1))
+    for width in (1400, 1410, 1420):
+        window.resize(width, 850)
+        qtbot.wait(300)
+    assert saves == [], "still moving: not saved yet"
+    qtbot.waitUntil(lambda: saves == [1], timeout=5000)
+    qtbot.wait(300)
+    assert saves == [1]
 
 
 def test_hotkey_when_focus_is_in_a_floating_dock_still_opens_the_ticket(qtbot, window) -> None:
@@ -328,6 +451,20 @@ def test_hotkey_when_focus_is_in_a_floating_dock_still_opens_the_ticket(qtbot, w
     qtbot.keyClick(target, Qt.Key.Key_F2)
     qtbot.waitUntil(window.ticket.isVisible, timeout=2000)
     assert window.ticket.sell_button.isChecked()
+
+
+def test_hotkeys_when_listed_are_all_application_wide_so_floating_docks_have_them(window) -> None:
+    from PySide6.QtGui import QAction, QKeySequence
+
+    bound = {
+        action.shortcut().toString(): action.shortcutContext()
+        for action in window.findChildren(QAction)
+        if not action.shortcut().isEmpty() and action.parent() is window
+    }
+    listed = [key for key, _ in SHORTCUTS if key not in ("Enter", "Esc", "Delete", "Shift+F2")]
+    for key in listed:  # the four left out belong to the ticket, the watch and the orderbook
+        text = QKeySequence(key).toString()
+        assert bound.get(text) == Qt.ShortcutContext.ApplicationShortcut, key
 
 
 def test_small_things_a_trader_notices(qtbot, window, engine) -> None:

@@ -1,7 +1,13 @@
-"""Market Watch: several watchlists as tabs; LTP, change, bid/ask, volume, OI with up/down flash."""
+"""Market Watch: several watchlists as tabs; LTP, change, bid/ask, volume, OI with up/down flash.
+
+The watchlists are saved as JSON text, a list of ``[name, [instrument keys]]`` in tab order (a map
+in an INI file comes back sorted by name); the map earlier versions saved is still read.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Callable
 
@@ -29,6 +35,45 @@ from ui.models.table import ROW_ROLE, SORT_ROLE, Column, RowTableModel
 from ui.panels.instrument_picker import InstrumentPicker
 
 FLASH_SECONDS = 0.35
+
+log = logging.getLogger(__name__)
+
+Watchlists = list[tuple[str, list[str]]]
+"""(tab name, instrument keys such as ``NSE:RELIANCE``), in tab order."""
+
+
+def watchlists_text(lists: Watchlists) -> str:
+    """The saved form: JSON text, tab order kept."""
+    return json.dumps([[name, keys] for name, keys in lists], ensure_ascii=False)
+
+
+def parse_watchlists(saved: object) -> tuple[Watchlists, str | None]:
+    """``(lists, None)`` from a saved value (the JSON text, or the map earlier versions saved), or
+    ``([], reason)`` when it cannot be read: nothing is guessed from a damaged value."""
+    if isinstance(saved, dict):
+        items: object = list(saved.items())
+    elif isinstance(saved, list):
+        items = saved
+    else:
+        try:
+            items = json.loads(str(saved))
+        except ValueError:
+            return [], "not JSON"
+    if not isinstance(items, list):
+        return [], "not a list of watchlists"
+    lists: Watchlists = []
+    for item in items:
+        if not (isinstance(item, list | tuple) and len(item) == 2):
+            return [], f"an entry is not (name, instruments): {str(item)[:40]}"
+        name, keys = item
+        if isinstance(keys, str):
+            keys = [keys]  # an INI list of one comes back as a plain string
+        if not isinstance(name, str) or not name.strip() or not isinstance(keys, list):
+            return [], f"watchlist {str(name)[:30]!r} is not a name with instruments"
+        if not all(isinstance(key, str) for key in keys):
+            return [], f"watchlist {name!r} has an instrument that is not text"
+        lists.append((name, keys))
+    return lists, None
 
 
 class QuoteModel(RowTableModel[Instrument]):
@@ -161,6 +206,9 @@ STOCKS = [
 
 
 class MarketWatchPanel(QWidget):
+    changed = Signal()
+    """The trader edited the watchlists (an instrument or a list added, removed or moved)."""
+
     def __init__(self, context: PanelContext) -> None:
         super().__init__()
         self._ctx = context
@@ -174,6 +222,8 @@ class MarketWatchPanel(QWidget):
         top.addWidget(add_list)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
+        self.tabs.setMovable(True)
+        self.tabs.tabBar().tabMoved.connect(lambda _from, _to: self.changed.emit())
         self.tabs.tabBar().setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tabs.tabBar().customContextMenuRequested.connect(self._tab_menu)
         layout = QVBoxLayout(self)
@@ -190,20 +240,28 @@ class MarketWatchPanel(QWidget):
 
     # -- watchlists ---------------------------------------------------------------------------------
 
-    def _defaults(self) -> dict[str, list[str]]:
+    def _defaults(self) -> Watchlists:
         futures = [i for i in self._ctx.api.instruments if i.instrument_type is InstrumentType.FUT]
         near = [i.key for i in sorted(futures, key=lambda i: (i.underlying, i.expiry))]
-        return {
-            "Market": [*INDICES, *near, *STOCKS],
-            "Indices & F&O": [*INDICES, *near],
-            "Stocks": STOCKS,
-        }
+        return [
+            ("Market", [*INDICES, *near, *STOCKS]),
+            ("Indices & F&O", [*INDICES, *near]),
+            ("Stocks", STOCKS),
+        ]
 
-    def load(self, watchlists: dict[str, list[str]]) -> None:
+    def load(self, saved: object) -> str | None:
+        """Show the watchlists of a saved value (JSON text, a list of (name, keys) or the older
+        map) in its order. A value that cannot be read changes nothing: the lists on screen stay
+        as they were and the reason is returned."""
+        lists, problem = parse_watchlists(saved)
+        if problem is not None:
+            return problem
+        if not lists:
+            return None
         while self.tabs.count():
-            self.tabs.removeTab(0)
+            self._drop_tab(0)
         registry = self._ctx.api.instruments
-        for name, keys in watchlists.items():
+        for name, keys in lists:
             view = self.add_watchlist(name)
             instruments = []
             for key in keys:
@@ -211,13 +269,24 @@ class MarketWatchPanel(QWidget):
                 instrument = registry.by_symbol(exchange, symbol)
                 if instrument is not None:
                     instruments.append(instrument)
+                else:  # an expired contract, or another broker's symbol
+                    log.info("watchlist %r: %s is not a known instrument today", name, key)
             view.quotes.set_rows(instruments)
+        return None
+
+    def tab_lists(self) -> Watchlists:
+        """What the tabs hold, in tab order."""
+        return [
+            (self.tabs.tabText(i).replace("&&", "&"), [r.key for r in self._view(i).quotes.rows])
+            for i in range(self.tabs.count())
+        ]
 
     def watchlists(self) -> dict[str, list[str]]:
-        return {
-            self.tabs.tabText(i).replace("&&", "&"): [r.key for r in self._view(i).quotes.rows]
-            for i in range(self.tabs.count())
-        }
+        return dict(self.tab_lists())
+
+    def saved_form(self) -> str:
+        """The watchlists as they are saved (see ``parse_watchlists``)."""
+        return watchlists_text(self.tab_lists())
 
     def add_watchlist(self, name: str) -> WatchlistView:
         view = WatchlistView(QuoteModel(self._ctx))
@@ -240,7 +309,13 @@ class MarketWatchPanel(QWidget):
 
     def remove_watchlist(self, index: int) -> None:
         if self.tabs.count() > 1:
-            self.tabs.removeTab(index)
+            self._drop_tab(index)
+            self.changed.emit()
+
+    def _drop_tab(self, index: int) -> None:
+        view = self.tabs.widget(index)
+        self.tabs.removeTab(index)
+        view.deleteLater()  # removeTab keeps the view (and its model) alive otherwise
 
     def _ask_new_watchlist(self) -> None:
         dialog = QInputDialog(self)
@@ -254,6 +329,7 @@ class MarketWatchPanel(QWidget):
     def _new_and_show(self, name: str) -> None:
         self.add_watchlist(name)
         self.tabs.setCurrentIndex(self.tabs.count() - 1)
+        self.changed.emit()
 
     def _view(self, index: int) -> WatchlistView:
         widget = self.tabs.widget(index)
@@ -268,11 +344,14 @@ class MarketWatchPanel(QWidget):
         if model.row_of(instrument.token) is None:
             model.set_rows([*model.rows, instrument])
             self._on_quotes({instrument.token})
+            self.changed.emit()
 
     def remove_selected(self) -> None:
         view = self.current_view()
         gone = {i.token for i in view.selected_instruments()}
-        view.quotes.set_rows([r for r in view.quotes.rows if r.token not in gone])
+        if gone:
+            view.quotes.set_rows([r for r in view.quotes.rows if r.token not in gone])
+            self.changed.emit()
 
     def selected_instrument(self) -> Instrument | None:
         return self.current_view().current_instrument()

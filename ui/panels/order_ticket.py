@@ -225,13 +225,13 @@ class OrderTicket(QDialog):
         if instrument is not None:
             self.lots_caption.setText("Lots" if instrument.lot_size > 1 else "Shares")
             units = self.lots.value() * instrument.lot_size
-            text = f"= {units:,} units" if instrument.lot_size > 1 else "shares"
+            notes = []  # for shares the caption says it all
             if instrument.lot_size > 1:
-                text += f" ({instrument.lot_size} per lot)"
+                notes.append(f"= {units:,} units ({instrument.lot_size} per lot)")
             largest = instrument.max_order_quantity()
             if largest is not None and units > largest:
-                text += f" — above the {largest:,} a single order may carry"
-            self.units_label.setText(text)
+                notes.append(f"above the {largest:,} a single order may carry")
+            self.units_label.setText(" — ".join(notes))
         self._show_margin()
         problem = self.problem()
         self.error_label.setText(problem or "")
