@@ -2,11 +2,13 @@
 
 Built from merged calendar data (:func:`engine.calendar.load_calendar`). A year whose holiday list
 is not loaded yet (NSE publishes next year's in December) is *provisional*: every weekday has the
-regular session of its date's timetable, except the fixed-date national holidays (26 Jan, 1 May,
-15 Aug, 2 Oct, 25 Dec), and ``coverage_warning`` says so in words for the trader to see; the
-exchange's own rejection is then the authority on a holiday. ``holidays(year)`` of such a year
-still raises :class:`CalendarNotLoaded`: the list is not known. A special session whose hours are
-not yet announced is closed. Per-date results are cached, so the
+regular session of its date's timetable (F&O to 15:40 since 3 Aug 2026), except the fixed-date
+national holidays (26 Jan, 1 May, 15 Aug, 2 Oct, 25 Dec) and any single day an override file
+already lists (an ad-hoc closure, a Budget-day session), and ``coverage_warning`` says so in words
+for the trader to see; the exchange's own rejection is then the authority on a holiday. Expiries
+of such a year follow the same days. ``holidays(year)`` of such a year still raises
+:class:`CalendarNotLoaded`: the list is not known. A special session whose hours are not yet
+announced is closed. Per-date results are cached, so the
 hot calls (``is_open``, ``session_state``) cost a zone conversion, a dict hit and two comparisons.
 """
 
@@ -180,10 +182,9 @@ class MarketCalendar:
         """The next ``count`` weekly expiries on or after ``after``.
 
         Each week's expiry weekday (Tuesday from 1 Sep 2025, Thursday before), moved to the
-        previous trading day when that is a holiday. ``provisional=True`` treats years the
-        calendar does not cover as having only the fixed-date national holidays (26 Jan, 1 May,
-        15 Aug, 2 Oct, 25 Dec): fine for a simulated market, not for live trading. Without it
-        those years raise :class:`CalendarNotLoaded`.
+        previous trading day when that is a holiday. In a year without a holiday list that is a
+        provisional date (see the module's note): a live broker's instrument master carries the
+        exchange's own. ``provisional`` is accepted for older callers and changes nothing.
         """
         _check_count(count)
         _check_date(after)
@@ -191,7 +192,7 @@ class MarketCalendar:
         day = after
         while len(found) < count:
             if day.weekday() == self._expiry_weekday(day):
-                expiry = self._expiry_on_or_before(day, provisional)
+                expiry = self._expiry_on_or_before(day)
                 if expiry >= after and (not found or expiry != found[-1]):
                     found.append(expiry)
             day += _ONE_DAY
@@ -204,7 +205,7 @@ class MarketCalendar:
         last = date(year, month, stdlib_calendar.monthrange(year, month)[1])
         weekday = self._expiry_weekday(last)
         nominal = last - timedelta(days=(last.weekday() - weekday) % 7)
-        return self._expiry_on_or_before(nominal, provisional)
+        return self._expiry_on_or_before(nominal)
 
     def monthly_expiries(self, after: date, count: int, *, provisional: bool = False) -> list[date]:
         """The next ``count`` monthly expiries on or after ``after``."""
@@ -223,8 +224,6 @@ class MarketCalendar:
 
     def _resolve(self, day: date, segment: CalendarSegment) -> DayInfo:
         _check_date(day)
-        if day.year not in self._covered:
-            return self._provisional_day(day, segment)
         key = (day, segment)
         holiday = self._data.holidays.get(key)
         special = self._data.special_sessions.get(key)
@@ -239,21 +238,17 @@ class MarketCalendar:
                 session = Session.from_timetable(
                     day, segment, special.kind, times, self._data.tz, note=special.note
                 )
-        elif holiday is None and day.weekday() < 5:
+        elif holiday is None and self._is_regular_weekday(day):
             session = Session.from_timetable(
                 day, segment, SessionKind.REGULAR, self._timetable_on(day, segment), self._data.tz
             )
         return DayInfo(day, segment, session, holiday, special)
 
-    def _provisional_day(self, day: date, segment: CalendarSegment) -> DayInfo:
-        """A day of a year with no holiday list: a weekday trades its regular timetable unless
-        it is a fixed-date national holiday."""
-        session: Session | None = None
-        if day.weekday() < 5 and (day.month, day.day) not in _FIXED_DATE_HOLIDAYS:
-            session = Session.from_timetable(
-                day, segment, SessionKind.REGULAR, self._timetable_on(day, segment), self._data.tz
-            )
-        return DayInfo(day, segment, session, None, None)
+    def _is_regular_weekday(self, day: date) -> bool:
+        """Mon–Fri; in a year without a holiday list, less the fixed-date national holidays."""
+        if day.weekday() >= 5:
+            return False
+        return day.year in self._covered or (day.month, day.day) not in _FIXED_DATE_HOLIDAYS
 
     def _timetable_on(self, day: date, segment: CalendarSegment) -> Timetable:
         starts, tables = self._timetables[segment]
@@ -287,9 +282,7 @@ class MarketCalendar:
             raise CalendarError(f"the calendar has no FO expiry weekday for {day.isoformat()}")
         return in_force[-1].weekday
 
-    def _is_expiry_day(self, day: date, provisional: bool) -> bool:
-        if provisional and day.year not in self._covered:
-            return day.weekday() < 5 and (day.month, day.day) not in _FIXED_DATE_HOLIDAYS
+    def _is_expiry_day(self, day: date) -> bool:
         session = self.session_times(day, CalendarSegment.FO)
         # Contracts do not expire in a Muhurat hour or on a weekend special session.
         return session is not None and (
@@ -297,10 +290,10 @@ class MarketCalendar:
             or (session.kind is SessionKind.FULL_DAY and day.weekday() < 5)
         )
 
-    def _expiry_on_or_before(self, nominal: date, provisional: bool) -> date:
+    def _expiry_on_or_before(self, nominal: date) -> date:
         day = nominal
         for _ in range(_MAX_CLOSED_RUN):
-            if self._is_expiry_day(day, provisional):
+            if self._is_expiry_day(day):
                 return day
             day -= _ONE_DAY
         raise CalendarError(f"no trading day within {_MAX_CLOSED_RUN} days before {nominal}")

@@ -186,6 +186,7 @@ class _Parser:
 
     def holidays(self, raw: object, path: str) -> tuple[Holiday, ...]:
         result: list[Holiday] = []
+        dates: list[tuple[date, CalendarSegment, str]] = []
         for i, item in enumerate(self.array(raw, path)):
             where = f"{path}[{i}]"
             obj = self.mapping(item, where, required={"date", "segments", "kind", "name", "source"})
@@ -199,11 +200,13 @@ class _Parser:
             provenance = self.provenance(obj, where)
             for segment in self.segment_list(obj["segments"], f"{where}.segments"):
                 result.append(Holiday(day, segment, name, provenance))
-        self.refuse_duplicates([(h.day, h.segment) for h in result], path)
+                dates.append((day, segment, f"{where}.date"))
+        self.refuse_duplicates(dates)
         return tuple(result)
 
     def special_sessions(self, raw: object, path: str) -> tuple[SpecialSession, ...]:
         result: list[SpecialSession] = []
+        dates: list[tuple[date, CalendarSegment, str]] = []
         for i, item in enumerate(self.array(raw, path)):
             where = f"{path}[{i}]"
             obj = self.mapping(
@@ -223,7 +226,8 @@ class _Parser:
                 result.append(
                     SpecialSession(day, segment, SessionKind(obj["kind"]), times, note, provenance)
                 )
-        self.refuse_duplicates([(s.day, s.segment) for s in result], path)
+                dates.append((day, segment, f"{where}.date"))
+        self.refuse_duplicates(dates)
         return tuple(result)
 
     def special_times(self, raw: object, path: str) -> Timetable | Literal["regular"] | None:
@@ -330,9 +334,10 @@ class _Parser:
         except (ZoneInfoNotFoundError, ValueError):
             self.fail(path, f"{name!r} is not an IANA time zone")
 
-    def refuse_duplicates(self, keys: list[tuple[date, CalendarSegment]], path: str) -> None:
+    def refuse_duplicates(self, dates: list[tuple[date, CalendarSegment, str]]) -> None:
+        """Refuse a date given twice for one segment, naming the second entry."""
         seen: set[tuple[date, CalendarSegment]] = set()
-        for day, segment in keys:
+        for day, segment, where in dates:
             if (day, segment) in seen:
-                self.fail(path, f"{day.isoformat()} is listed twice for {segment}")
+                self.fail(where, f"{day.isoformat()} is listed twice for {segment}")
             seen.add((day, segment))

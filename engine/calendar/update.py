@@ -21,9 +21,10 @@ from typing import Any
 from engine.calendar import locations
 from engine.calendar.data import merge_documents
 from engine.calendar.errors import CalendarDataError
+from engine.calendar.json_lines import FieldLines, field_lines
 from engine.calendar.loader import _decode, read_packaged
 from engine.calendar.market_calendar import MarketCalendar
-from engine.calendar.schema import SCHEMA_VERSION, parse_document
+from engine.calendar.schema import SCHEMA_VERSION, CalendarDocument, parse_document
 
 NSE_HOLIDAYS_URL = "https://www.nseindia.com/api/holiday-master?type=trading"
 FETCH_TIMEOUT_SECONDS = 10.0
@@ -50,11 +51,20 @@ def import_calendar_text(text: str, name: str, override_dir: Path | None = None)
     """Check ``text`` (a calendar override document) and keep it as ``<override dir>/<name>``."""
     directory = override_dir or locations.default_override_dir()
     target = directory / _safe_name(name)
+    origin = str(target)
+    fields = field_lines(text)
+    if fields.repeated is not None:
+        path, line = fields.repeated
+        raise CalendarImportError(
+            f"line {line}, field {path}: the same key appears twice in one object"
+        )
     try:
-        document = parse_document(_decode(text, str(target)), str(target), is_base=False)
+        raw = _decode(text, origin)
+        document = parse_document(raw, origin, is_base=False)
         merge_documents([read_packaged(), document])  # conflicts with the packaged data too
+        _refuse_empty_years(document, raw)
     except CalendarDataError as error:
-        raise CalendarImportError(_with_line(error, text)) from None
+        raise CalendarImportError(_located(error, origin, fields)) from None
     if document.exchange != "NSE":
         raise CalendarImportError(f"the file is for {document.exchange}, not NSE")
     directory.mkdir(parents=True, exist_ok=True)
@@ -171,30 +181,26 @@ def _safe_name(name: str) -> str:
     return f"{stem}.json"
 
 
-def _with_line(error: CalendarDataError, text: str) -> str:
-    """The error with the line of its field in ``text`` when it can be found."""
-    field = error.field
-    if field.startswith("line "):
-        return f"{field}: {str(error).split(': ', 2)[-1]}"
-    line = _line_of(text, field)
-    problem = str(error).split(f"{field}: ", 1)[-1]
-    where = f"line {line}, field {field}" if line else f"field {field}"
+def _refuse_empty_years(document: CalendarDocument, raw: Any) -> None:
+    """A year declared covered must list its holidays: covering a year with none would make every
+    weekday of it a session and silence the missing-list warning (NSE always closes on some)."""
+    listed = {h.day.year for h in document.holidays}
+    for index, year in enumerate(raw.get("covered_years", [])):
+        if year not in listed:
+            raise CalendarDataError(
+                document.origin,
+                f"covered_years[{index}]",
+                f"{year} is declared covered but the file lists no holiday in {year}",
+            )
+
+
+def _located(error: CalendarDataError, origin: str, fields: FieldLines) -> str:
+    """The error as "line N, field F: problem", the line found in the imported text."""
+    problem = str(error).removeprefix(f"{error.origin}: {error.field}: ")
+    if error.field.startswith("line "):  # a JSON syntax error already says where
+        return f"{error.field}: {problem}"
+    if error.origin != origin:  # about the packaged data the file conflicts with
+        return f"{error.field} ({error.origin}): {problem}"
+    line = fields.line_of(error.field)
+    where = f"line {line}, field {error.field}" if line else f"field {error.field}"
     return f"{where}: {problem}"
-
-
-def _line_of(text: str, path: str) -> int | None:
-    """The line of ``path`` (``holidays[3].date``) in JSON ``text``: each key is looked for after
-    the previous one, an index skipping that many occurrences of the next key."""
-    position, skip = 0, 0
-    for part in re.findall(r"\[\d+\]|[^.\[\]]+", path):
-        if part.startswith("["):
-            skip = int(part[1:-1])
-            continue
-        needle = json.dumps(part)
-        for _ in range(skip + 1):
-            found = text.find(needle, position)
-            if found < 0:
-                return None
-            position = found + len(needle)
-        skip = 0
-    return text.count("\n", 0, position) + 1 if position else None

@@ -125,6 +125,111 @@ def test_calendar_import_refuses_a_malformed_file_naming_line_and_field(tmp_path
     assert not list(locations.default_override_dir().glob("*.json")), "nothing kept"
 
 
+def _line_with(text: str, fragment: str, occurrence: int = 1) -> int:
+    lines = [n for n, line in enumerate(text.splitlines(), 1) if fragment in line]
+    return lines[occurrence - 1]
+
+
+def _holiday(day: str, name: str = "Holi") -> dict[str, object]:
+    return {"date": day, "segments": ["CM", "FO"], "kind": "full", "name": name, "source": "test"}
+
+
+@pytest.mark.parametrize(
+    ("holidays", "covered", "fragment", "occurrence", "field", "problem"),
+    [
+        (  # an entry without its date: the line of that entry, not of "holidays"
+            [_holiday("2027-01-26"), {"segments": ["CM"], "kind": "full", "name": "x"}],
+            [2027],
+            '"name": "x"',
+            1,
+            "holidays[1]",
+            "missing date, source",
+        ),
+        (  # the same date twice: the second entry
+            [_holiday("2027-01-26"), _holiday("2027-03-22"), _holiday("2027-01-26")],
+            [2027],
+            '"2027-01-26"',
+            2,
+            "holidays[2].date",
+            "2027-01-26 is listed twice for CM",
+        ),
+        (
+            [_holiday("2027-01-26"), {**_holiday("2027-03-22"), "segments": ["CM", "XX"]}],
+            [2027],
+            '"XX"',
+            1,
+            "holidays[1].segments[1]",
+            "'XX' is not a known segment",
+        ),
+        (  # a year declared covered with no holiday of it would silence the warning
+            [_holiday("2027-01-26")],
+            [2027, 2028],
+            "2028",
+            1,
+            "covered_years[1]",
+            "2028 is declared covered but the file lists no holiday in 2028",
+        ),
+    ],
+    ids=["entry-without-date", "date-twice", "unknown-segment", "covered-year-without-holidays"],
+)
+def test_calendar_import_names_the_line_of_the_bad_field(
+    tmp_path: Path,
+    holidays: list[dict[str, object]],
+    covered: list[int],
+    fragment: str,
+    occurrence: int,
+    field: str,
+    problem: str,
+) -> None:
+    entries = ",\n  ".join(json.dumps(h) for h in holidays)  # one holiday a line, as NSE lists
+    text = (
+        f'{{\n "schema": 1,\n "exchange": "NSE",\n "covered_years": {json.dumps(covered)},\n'
+        f' "holidays": [\n  {entries}\n ]\n}}\n'
+    )
+    path = tmp_path / "nse-2027.json"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(CalendarImportError) as refused:
+        import_calendar_file(path)
+
+    line = _line_with(text, fragment, occurrence)
+    assert str(refused.value).startswith(f"line {line}, field {field}: {problem}")
+    assert not list(locations.default_override_dir().glob("*.json")), "nothing kept"
+
+
+def test_calendar_import_names_the_line_of_a_key_given_twice(tmp_path: Path) -> None:
+    path = tmp_path / "twice.json"
+    path.write_text(
+        '{"schema": 1,\n "exchange": "NSE",\n "covered_years": [2027],\n'
+        ' "covered_years": [2028],\n "holidays": []}',
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        CalendarImportError,
+        match=r"^line 4, field covered_years: the same key appears twice in one object$",
+    ):
+        import_calendar_file(path)
+
+
+def test_calendar_import_of_a_single_announced_day_applies_in_a_year_without_its_list(
+    tmp_path: Path,
+) -> None:
+    # An ad-hoc closure announced before the year's list: the day closes, the year stays
+    # provisional (every other weekday trades) and the warning stays up.
+    closure = {"schema": 1, "exchange": "NSE", "holidays": [_holiday("2027-01-11", "Election")]}
+    path = tmp_path / "closure.json"
+    path.write_text(json.dumps(closure, indent=1), encoding="utf-8")
+    result = import_calendar_file(path)
+    assert result.years == () and result.holidays == 1
+    from engine.calendar.update import reload
+
+    calendar = reload()
+    assert calendar.is_provisional(2027)
+    assert not calendar.is_trading_day(date(2027, 1, 11))
+    assert calendar.is_trading_day(date(2027, 1, 12))
+    assert calendar.coverage_warning(date(2027, 1, 11)) is not None
+
+
 class _NseList(BaseHTTPRequestHandler):
     answer: ClassVar[dict[str, list[dict[str, object]]]] = {
         "CM": [

@@ -632,6 +632,42 @@ def test_monthly_expiry_when_provisional_still_avoids_fixed_date_holidays(nse):
     ]
 
 
+def test_calendar_when_year_not_loaded_honours_single_days_an_override_lists(tmp_path):
+    # Announced before the year's list: an ad-hoc closure on the Tuesday expiry, a Sunday session.
+    write_override(
+        tmp_path,
+        "announced.json",
+        {
+            "holidays": [
+                {
+                    "date": "2027-02-23",
+                    "segments": ["CM", "FO"],
+                    "kind": "full",
+                    "name": "Election",
+                    "source": "NSE circular",
+                }
+            ],
+            "special_sessions": [
+                {
+                    "date": "2027-02-07",
+                    "segments": ["CM", "FO"],
+                    "kind": "full_day",
+                    "times": "regular",
+                    "source": "NSE circular",
+                }
+            ],
+        },
+    )
+    calendar = load_calendar(tmp_path)
+
+    assert calendar.is_provisional(2027)
+    assert not calendar.is_trading_day(date(2027, 2, 23))
+    assert calendar.day_info(date(2027, 2, 23)).holiday is not None
+    assert calendar.is_open(ist(2027, 2, 7, 10))
+    assert calendar.monthly_expiry(2027, 2) == date(2027, 2, 22)  # the last Tuesday is shut
+    assert calendar.is_trading_day(date(2027, 2, 24))
+
+
 def test_weekly_expiries_when_count_negative_raise(nse):
     with pytest.raises(ValueError, match="count must be a non-negative int"):
         nse.weekly_expiries(date(2026, 1, 1), -1)
