@@ -321,6 +321,18 @@ class Engine:
         if self.sessions is not None:
             self.sessions.calendar = calendar
         log.info("market calendar reloaded; years loaded: %s", sorted(calendar.covered_years))
+        # The start-up warning stays in Messages: say what holds now, beneath it.
+        years = ", ".join(str(year) for year in sorted(calendar.covered_years))
+        warning = calendar.coverage_warning(self.clock.now().date())
+        text = f"Market calendar updated: holiday lists loaded for {years}."
+        self.bus.publish(
+            EngineMessage(
+                self.clock.time_ns(),
+                Severity.INFO if warning is None else Severity.WARNING,
+                text if warning is None else f"{text} {warning}",
+                "calendar",
+            )
+        )
         return calendar
 
     def _report_set_aside(self, rows: list[SetAside]) -> None:

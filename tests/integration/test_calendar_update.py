@@ -16,7 +16,7 @@ import pytest
 from engine.calendar import locations
 from engine.calendar.update import CalendarImportError, fetch_nse_holidays, import_calendar_file
 from engine.core.clock import IST, TestClock
-from engine.domain.events import OrderFilled
+from engine.domain.events import EngineMessage, OrderFilled, Severity
 from engine.domain.instruments import InstrumentType
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
@@ -99,9 +99,13 @@ def test_calendar_import_of_a_2027_list_closes_its_holidays_on_the_running_desk(
         result = import_calendar_file(list_2027(tmp_path / "nse-2027.json"))
         assert result.years == (2027,) and result.holidays == 2
         assert result.path.parent == own_config_dir
+        said: list[EngineMessage] = []
+        engine.api.subscribe(EngineMessage, said.append)
         engine.reload_calendar()
         assert not engine.sessions.is_open(holi)
         assert engine.calendar.coverage_warning(date(2027, 1, 4)) is None
+        assert [(m.severity, m.source) for m in said] == [(Severity.INFO, "calendar")]
+        assert "holiday lists loaded for 2024, 2025, 2026, 2027" in said[0].text
     finally:
         engine.close()
     again = build(tmp_path, clock)  # and at every later start
