@@ -194,6 +194,7 @@ _open_pages: list[object] = []
 
 def open_calendar_update(engine: Engine) -> object:
     """Help → Update market calendar…: import a file or fetch NSE's list, then reload."""
+    from engine.calendar import CalendarError
     from engine.calendar.update import (
         CalendarImportError,
         fetch_nse_holidays,
@@ -208,7 +209,10 @@ def open_calendar_update(engine: Engine) -> object:
 
     def imported(path: Path) -> str:
         result = import_calendar_file(path)
-        engine.reload_calendar()
+        try:
+            engine.reload_calendar()
+        except CalendarError as problem:  # another override file is wrong: say which
+            raise ValueError(str(problem)) from None
         return result.describe()
 
     def fetch(year: int, done: Callable[[bool, str], None]) -> None:
@@ -216,10 +220,10 @@ def open_calendar_update(engine: Engine) -> object:
             loop = asyncio.get_running_loop()
             try:
                 result = await loop.run_in_executor(None, fetch_nse_holidays, year)
-            except CalendarImportError as problem:
+                engine.reload_calendar()
+            except (CalendarImportError, CalendarError) as problem:
                 done(False, str(problem))
                 return
-            engine.reload_calendar()
             done(True, result.describe())
 
         task = asyncio.get_running_loop().create_task(run(), name="calendar-fetch")
