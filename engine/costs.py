@@ -411,7 +411,9 @@ def charges(
 
 DP_CHARGE = Decimal("13.5")
 """Zerodha's depository charge per scrip per day with a delivery sell, before 18 % GST
-(nse_market.md §3.1: ₹13.5 + GST = ₹15.93; it reaches the ledger, not the contract note)."""
+(nse_market.md §3.1: ₹13.5 + GST = ₹15.93; it reaches the ledger, not the contract note). §3.1 also
+quotes ₹13 from Zerodha's BTST page; the charges page's ₹13.5 is used. The reference gives no DP
+history, so the one rate applies to every trade date the tariff covers."""
 DP_GST_RATE = Decimal("0.18")
 
 

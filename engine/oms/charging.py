@@ -1,4 +1,5 @@
-"""Pricing fills with the default tariff: which charge schedule an instrument and product fall under."""
+"""Pricing fills with the default tariff: which charge schedule an instrument and product fall under,
+and the day's memory a contract note needs (same-day CNC is intraday, DP once per scrip per day)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 from engine import costs
-from engine.costs import Charges
+from engine.costs import DEFAULT_TARIFF, Charges, ChargeSegment, Tariff
 from engine.domain.events import OrderFilled
-from engine.domain.ids import InstrumentToken
+from engine.domain.ids import InstrumentToken, OrderId
 from engine.domain.instruments import Exchange, Instrument, InstrumentType
 from engine.domain.orders import Product, Side
-from engine.domain.values import to_rupees
+from engine.domain.values import ZERO, to_rupees
 
 _CHARGE_EXCHANGE = {
     Exchange.NSE: "NSE",
@@ -37,6 +37,7 @@ def charge_segment(instrument: Instrument, product: Product) -> str:
 def default_charge_model(
     instrument: Instrument, fill: OrderFilled, trade_date: date, brokerage_paid: Decimal
 ) -> Charges:
+    """Each fill on its own schedule, with no memory of the day (tests and simple tools)."""
     return costs.charges(
         charge_segment(instrument, fill.product),
         fill.side.value,
@@ -49,137 +50,201 @@ def default_charge_model(
 
 
 @dataclass(slots=True)
-class _ScripDay:
-    """One scrip's CNC fills of one day not yet matched by an opposite CNC fill."""
+class _Lot:
+    """Units of a CNC fill not (yet) matched by an opposite CNC fill of the same scrip that day."""
 
-    buys: deque[list[Any]] = field(default_factory=deque)  # [price rupees, quantity, order id]
-    sells: deque[list[Any]] = field(default_factory=deque)
-    dp_paid: bool = False
+    price: Decimal
+    quantity: int
+    order_id: OrderId
+
+
+@dataclass(slots=True)
+class _ScripDay:
+    buys: deque[_Lot] = field(default_factory=deque)
+    sells: deque[_Lot] = field(default_factory=deque)
+    dp_charged: Decimal = ZERO
+    """The DP charge (before GST) charged so far for this scrip today: 0 or one charge."""
+
+
+@dataclass(slots=True)
+class _OrderDay:
+    value: Decimal = ZERO
+    """Rupee value of the order's CNC fills so far."""
+    intraday: bool = False
+    """Part of the order was matched the same day: the whole order pays intraday brokerage."""
+    brokerage_charged: Decimal = ZERO
+
+
+@dataclass(slots=True)
+class _Day:
+    trade_date: date
+    scrips: dict[InstrumentToken, _ScripDay] = field(default_factory=dict)
+    orders: dict[OrderId, _OrderDay] = field(default_factory=dict)
 
 
 class DayChargeModel:
     """The charge model of a book: each fill's charges, with what depends on the rest of the day.
 
-    - **Same-day CNC is intraday.** A broker decides delivery or intraday after the fact: a CNC
-      buy and sell of the same scrip on the same day is charged as intraday on the contract note
-      (nse_market.md §3.3). Each fill is priced when it happens, so the matched quantity of a CNC
-      fill is priced as intraday and the fill that completes a match also carries the correction
-      of the earlier, opposite fill (its delivery STT and stamp duty given back as intraday's):
-      the day's total is the contract note's, intraday brokerage included (per order, capped).
-    - **DP charge.** A delivery sell (the part not matched the same day) pays the depository
-      charge once per scrip per day (₹13.50 + GST, §3.1); a later same-day buy that matches the
-      whole delivery sell gives it back.
+    Called per fill like any ``ChargeModel``; only CNC fills of equities need the memory, every
+    other fill is priced on its own schedule (:func:`default_charge_model`).
 
-    After a restart ``learn`` replays the day's fills (with the charges they were journaled
-    with), so the state is rebuilt from the journal.
+    - **Same-day CNC is intraday** (nse_market.md §3.3: "a CNC buy and sell of the same scrip on
+      the same day is charged as intraday"). STT and stamp duty follow the quantity: the units
+      matched by an opposite CNC fill of the scrip that day (in either order: bought then sold, or
+      sold from holdings then bought back) are intraday, the rest delivery. Brokerage follows the
+      order: the reference is silent on partly matched orders, so this follows Zerodha's support
+      page ("Why was the brokerage charged on delivery trades?"): once any part of a CNC order is
+      squared off the same day, intraday brokerage (0.03 % or ₹20 per executed order) applies to
+      that whole order, "regardless of the quantity bought back".
+    - **DP charge** (§3.1): ₹13.50 + 18 % GST once per scrip per day on which shares leave the
+      demat account, i.e. while some of the day's CNC sells of the scrip are not matched by its
+      CNC buys. Units bought and sold the same day never reach the demat account.
+
+    A fill is priced when it happens, so a fill that turns earlier fills intraday (or buys back a
+    delivery sell) carries their correction too: the STT and stamp duty they paid as delivery given
+    back as intraday's, the intraday brokerage of their orders, the DP charge given back. Such a
+    correction can make a component of one fill negative; the day's sum is the contract note's
+    (plus the ledger's DP charge), exact.
+
+    After a restart, :meth:`learn` replays the day's fills from the journal, so the model
+    continues exactly as if the desk had not stopped.
+
+    Scrips are told apart by instrument token, so the same company on NSE and BSE counts as two
+    scrips (instruments carry no ISIN): a same-day buy on one exchange and sell on the other is
+    priced as delivery, with its own DP charge.
     """
 
-    def __init__(self) -> None:
-        self._days: dict[tuple[date, InstrumentToken], _ScripDay] = {}
-        self._brokerage: dict[str, Decimal] = {}
-        """Intraday brokerage charged so far to each CNC order turned intraday (its cap)."""
-
-    def _intraday_brokerage(self, order_id: str) -> Decimal:
-        return self._brokerage.get(order_id, Decimal(0))
+    def __init__(self, tariff: Tariff = DEFAULT_TARIFF) -> None:
+        self._tariff = tariff
+        self._day: _Day | None = None
 
     def __call__(
         self, instrument: Instrument, fill: OrderFilled, trade_date: date, brokerage_paid: Decimal
     ) -> Charges:
-        if fill.product is not Product.CNC or instrument.instrument_type is not InstrumentType.EQ:
+        if not _is_cnc_equity(instrument, fill):
             return default_charge_model(instrument, fill, trade_date, brokerage_paid)
-        exchange = _CHARGE_EXCHANGE[instrument.exchange]
-        side = fill.side.value
-        price = to_rupees(fill.price)
-        day = self._day(trade_date, fill.token)
-        own, opposite = (day.buys, day.sells) if fill.side is Side.BUY else (day.sells, day.buys)
-        matched_lots = _take(opposite, fill.quantity)
-        matched = sum(lot[1] for lot in matched_lots)
-        rest = fill.quantity - matched
-
-        def priced(segment: str, quantity: int, paid: Decimal) -> Charges:
-            return costs.charges(
-                segment, side, price, quantity, trade_date, exchange=exchange, brokerage_paid=paid
-            )
-
-        total = priced("EQ_DELIVERY", fill.quantity, brokerage_paid)
-        if matched:
-            nil = Decimal(0)
-            now = priced("EQ_INTRADAY", matched, self._intraday_brokerage(fill.order_id))
-            total += _change(priced("EQ_DELIVERY", matched, nil), now)
-            self._brokerage[fill.order_id] = self._intraday_brokerage(fill.order_id) + now.brokerage
-            other = fill.side.opposite.value
-            for lot_price, quantity, order_id in matched_lots:  # the earlier fills matched
-                was = costs.charges(
-                    "EQ_DELIVERY", other, lot_price, quantity, trade_date, exchange=exchange
-                )
-                now = costs.charges(
-                    "EQ_INTRADAY",
-                    other,
-                    lot_price,
-                    quantity,
-                    trade_date,
-                    exchange=exchange,
-                    brokerage_paid=self._intraday_brokerage(order_id),
-                )
-                self._brokerage[order_id] = self._intraday_brokerage(order_id) + now.brokerage
-                total += _change(was, now)
-        if rest:
-            own.append([price, rest, fill.order_id])
-        if fill.side is Side.SELL and day.sells and not day.dp_paid:
-            day.dp_paid = True
-            total += costs.dp_charge()
-        elif fill.side is Side.BUY and day.dp_paid and not day.sells:
-            day.dp_paid = False  # every delivery sell of the day was bought back: no delivery
-            refund = costs.dp_charge()
-            total += Charges(dp=-refund.dp, gst=-refund.gst)
-        return total
+        # ``brokerage_paid`` (the order manager's sum over the order's fills) is not used: a fill
+        # here can carry other orders' brokerage, so the model keeps each order's own account.
+        return self._advance(self._day_of(trade_date), instrument, fill)
 
     def learn(self, instrument: Instrument | None, fill: OrderFilled, trade_date: date) -> None:
-        """Replay a fill restored from the journal (already priced) into the day's state."""
-        if instrument is None or fill.product is not Product.CNC:
+        """Replay a fill restored from the journal (already priced) into the day's state.
+
+        Call it for every restored fill, in journal order, with the fill's IST trade date.
+        """
+        if instrument is None or not _is_cnc_equity(instrument, fill):
             return
-        if instrument.instrument_type is not InstrumentType.EQ:
-            return
-        day = self._day(trade_date, fill.token)
-        own, opposite = (day.buys, day.sells) if fill.side is Side.BUY else (day.sells, day.buys)
-        rest = fill.quantity - sum(lot[1] for lot in _take(opposite, fill.quantity))
+        day = self._day_of(trade_date)
+        scrip = day.scrips.get(fill.token)
+        dp_before = ZERO if scrip is None else scrip.dp_charged
+        self._advance(day, instrument, fill)
+        if fill.charges is not None:
+            # What the journal says was charged is what the ledger holds (a row priced before DP
+            # was modelled has none), so the next fill charges or gives back from there.
+            day.scrips[fill.token].dp_charged = dp_before + fill.charges.dp
+
+    # -- the day's arithmetic ----------------------------------------------------------------------
+
+    def _advance(self, day: _Day, instrument: Instrument, fill: OrderFilled) -> Charges:
+        trade_date = day.trade_date
+        exchange = _CHARGE_EXCHANGE[instrument.exchange]
+        gst = self._tariff.rates_on(trade_date).gst
+        scrip = day.scrips.setdefault(fill.token, _ScripDay())
+        price = to_rupees(fill.price)
+
+        def statutory(segment: ChargeSegment, side: Side, lot_price: Decimal, qty: int) -> Charges:
+            if not qty:
+                return Charges()
+            # Brokerage is per order, settled below; "already paid the cap" leaves it out here.
+            return self._tariff.charges(
+                segment,
+                side.value,
+                lot_price,
+                qty,
+                trade_date,
+                exchange=exchange,
+                brokerage_paid=self._tariff.brokerage[segment].cap,
+            )
+
+        own, opposite = (
+            (scrip.buys, scrip.sells) if fill.side is Side.BUY else (scrip.sells, scrip.buys)
+        )
+        matched_lots = _take(opposite, fill.quantity)
+        matched = sum(lot.quantity for lot in matched_lots)
+        rest = fill.quantity - matched
         if rest:
-            own.append([to_rupees(fill.price), rest, fill.order_id])
-        if fill.charges is not None and fill.charges.dp:
-            day.dp_paid = fill.charges.dp > 0
+            own.append(_Lot(price, rest, fill.order_id))
 
-    def _day(self, trade_date: date, token: InstrumentToken) -> _ScripDay:
-        key = (trade_date, token)
-        day = self._days.get(key)
-        if day is None:
+        total = statutory(ChargeSegment.EQ_DELIVERY, fill.side, price, rest) + statutory(
+            ChargeSegment.EQ_INTRADAY, fill.side, price, matched
+        )
+        order = day.orders.setdefault(fill.order_id, _OrderDay())
+        order.value += price * fill.quantity
+        order.intraday = order.intraday or matched > 0
+        touched = [fill.order_id]
+        for lot in matched_lots:  # earlier fills, priced as delivery, now intraday
+            was = statutory(ChargeSegment.EQ_DELIVERY, fill.side.opposite, lot.price, lot.quantity)
+            now = statutory(ChargeSegment.EQ_INTRADAY, fill.side.opposite, lot.price, lot.quantity)
+            total += _difference(now, was)
+            day.orders[lot.order_id].intraday = True
+            if lot.order_id not in touched:
+                touched.append(lot.order_id)
+        for order_id in touched:
+            brokerage = self._settle_brokerage(day.orders[order_id])
+            if brokerage:
+                total += Charges(brokerage=brokerage, gst=gst * brokerage)
+
+        dp_owed = costs.DP_CHARGE if scrip.sells else ZERO
+        if dp_owed != scrip.dp_charged:
+            dp = dp_owed - scrip.dp_charged
+            scrip.dp_charged = dp_owed
+            total += Charges(dp=dp, gst=costs.DP_GST_RATE * dp)
+        return total
+
+    def _settle_brokerage(self, order: _OrderDay) -> Decimal:
+        """What the order's brokerage changes by: its schedule's brokerage on the order's whole
+        value, less what was charged to it before."""
+        segment = ChargeSegment.EQ_INTRADAY if order.intraday else ChargeSegment.EQ_DELIVERY
+        owed = self._tariff.brokerage[segment].for_fill(order.value, ZERO)
+        change = owed - order.brokerage_charged
+        order.brokerage_charged = owed
+        return change
+
+    def _day_of(self, trade_date: date) -> _Day:
+        if self._day is not None and trade_date < self._day.trade_date:
+            # A late report of an earlier day's fill (that day is forgotten): priced on its own.
+            return _Day(trade_date)
+        if self._day is None or self._day.trade_date != trade_date:
             # A new trading day: the earlier days' unmatched fills stay delivery for good.
-            for old in [k for k in self._days if k[0] < trade_date]:
-                del self._days[old]
-            day = self._days[key] = _ScripDay()
-        return day
+            self._day = _Day(trade_date)
+        return self._day
 
 
-def _take(lots: deque[list[Any]], quantity: int) -> list[tuple[Decimal, int, str]]:
-    """Up to ``quantity`` units from the oldest lots (removed from ``lots``): (price, quantity,
-    order id) each."""
-    taken: list[tuple[Decimal, int, str]] = []
+def _is_cnc_equity(instrument: Instrument, fill: OrderFilled) -> bool:
+    return fill.product is Product.CNC and instrument.instrument_type is InstrumentType.EQ
+
+
+def _take(lots: deque[_Lot], quantity: int) -> list[_Lot]:
+    """Up to ``quantity`` units from the oldest lots, removed from ``lots``."""
+    taken: list[_Lot] = []
     while quantity and lots:
         lot = lots[0]
-        used = min(quantity, lot[1])
-        taken.append((lot[0], used, lot[2]))
+        used = min(quantity, lot.quantity)
+        taken.append(_Lot(lot.price, used, lot.order_id))
         quantity -= used
-        lot[1] -= used
-        if not lot[1]:
+        lot.quantity -= used
+        if not lot.quantity:
             lots.popleft()
     return taken
 
 
-def _change(was: Charges, now: Charges) -> Charges:
-    """What repricing a quantity from delivery to intraday adds: brokerage (with its GST), STT and
-    stamp duty differ; exchange and SEBI charges are the same."""
+def _difference(now: Charges, was: Charges) -> Charges:
     return Charges(
         brokerage=now.brokerage - was.brokerage,
         stt=now.stt - was.stt,
+        exchange=now.exchange - was.exchange,
+        sebi=now.sebi - was.sebi,
         stamp=now.stamp - was.stamp,
         gst=now.gst - was.gst,
+        dp=now.dp - was.dp,
     )

@@ -7,6 +7,7 @@ components rounded the same way (e.g. stamp 0.195 → 0.20, SEBI 0.0143 → 0.01
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -23,11 +24,13 @@ from engine.costs import (
 )
 from engine.domain.events import OrderFilled
 from engine.domain.ids import OrderId, TradeId
-from engine.domain.orders import Product, Side
-from engine.domain.values import round_paisa
+from engine.domain.instruments import Segment, make_token
+from engine.domain.orders import OrderRequest, OrderType, Product, Side
+from engine.domain.values import Paise, round_paisa
 from engine.domain.values import round_paisa as _paisa
 from engine.oms.charging import DayChargeModel
-from tests.support import RELIANCE
+from tests import support
+from tests.support import RELIANCE, make_desk, quote
 
 AFTER_APRIL_2026 = date(2026, 4, 15)
 MARCH_2026 = date(2026, 3, 16)
@@ -319,99 +322,232 @@ def test_tariff_when_brokerage_missing_for_a_segment_is_refused():
 
 
 # --- A day of CNC fills: same-day matches are intraday, delivery sells pay DP (§3.1, §3.3) ---
+#
+# §3.4's "Equity delivery, 100 sh, 1,000 → 1,010" (₹223.52 + DP ₹15.93) and "Equity intraday, same
+# trade" (₹82.97, of which STT ₹25.25) are the figures; §3.3: "a CNC buy and sell of the same scrip
+# on the same day is charged as intraday"; §3.1: DP ₹13.5 + 18 % GST = ₹15.93 per scrip per day sold.
 
 
 _MONDAY, _TUESDAY = date(2026, 11, 23), date(2026, 11, 24)
 
 
-def _cnc(order: str, side: Side, rupees: int, quantity: int, trade: str) -> OrderFilled:
+def _cnc(order: str, side: Side, rupees: int, quantity: int, trade: str, token=None) -> OrderFilled:
     return OrderFilled(
-        OrderId(order), 0, TradeId(trade), RELIANCE.token, side, Product.CNC, quantity, rupees * 100
+        OrderId(order),
+        0,
+        TradeId(trade),
+        token or RELIANCE.token,
+        side,
+        Product.CNC,
+        quantity,
+        rupees * 100,
     )
 
 
-def test_charges_dp_when_delivery_sold_next_day_is_the_reference_round_trip_plus_dp() -> None:
+def _day(model: DayChargeModel, on: date, *fills: OrderFilled) -> list[Charges]:
+    return [model(RELIANCE, fill, on, Decimal(0)) for fill in fills]
+
+
+def test_dp_charge_when_computed_is_13_50_plus_gst_15_93() -> None:
+    dp = costs.dp_charge()
+    assert (dp.dp, dp.gst, dp.total) == (Decimal("13.5"), Decimal("2.43"), Decimal("15.93"))
+
+
+def test_cnc_when_bought_and_sold_the_next_day_costs_223_52_plus_dp_15_93() -> None:
     model = DayChargeModel()
-    buy = model(RELIANCE, _cnc("A", Side.BUY, 1000, 100, "T1"), _MONDAY, Decimal(0))
-    sell = model(RELIANCE, _cnc("B", Side.SELL, 1010, 100, "T2"), _TUESDAY, Decimal(0))
-    assert _paisa(buy.total + sell.total - sell.dp - Decimal("2.43")) == Decimal("223.52")
-    assert sell.dp == Decimal("13.5") and _paisa(costs.dp_charge().total) == Decimal("15.93")
+    (buy,) = _day(model, _MONDAY, _cnc("A", Side.BUY, 1000, 100, "T1"))
+    (sell,) = _day(model, _TUESDAY, _cnc("B", Side.SELL, 1010, 100, "T2"))
+
+    assert buy == charges("EQ_DELIVERY", "BUY", 1000, 100, _MONDAY)
+    assert sell == charges("EQ_DELIVERY", "SELL", 1010, 100, _TUESDAY) + costs.dp_charge()
+    assert (buy.dp, sell.dp) == (0, Decimal("13.5"))
+    assert _paisa(buy.total + sell.total - costs.dp_charge().total) == Decimal("223.52")
     assert _paisa(buy.total + sell.total) == Decimal("239.45")  # ₹223.52 + DP ₹15.93
-    assert buy.dp == 0
+    assert buy.stt + sell.stt == Decimal("201.00")
 
 
-def test_charges_dp_is_levied_once_per_scrip_per_day() -> None:
+def test_dp_charge_when_one_scrip_is_sold_twice_in_a_day_is_levied_once() -> None:
     model = DayChargeModel()
-    first = model(RELIANCE, _cnc("A", Side.SELL, 1010, 40, "T1"), _TUESDAY, Decimal(0))
-    second = model(RELIANCE, _cnc("B", Side.SELL, 1012, 60, "T2"), _TUESDAY, Decimal(0))
-    assert first.dp == Decimal("13.5") and second.dp == 0
-    next_day = model(RELIANCE, _cnc("C", Side.SELL, 1015, 10, "T3"), date(2026, 11, 25), 0)
+    first, second = _day(
+        model,
+        _TUESDAY,
+        _cnc("A", Side.SELL, 1010, 40, "T1"),
+        _cnc("B", Side.SELL, 1012, 60, "T2"),
+    )
+    assert (first.dp, second.dp) == (Decimal("13.5"), 0)
+    assert second == charges("EQ_DELIVERY", "SELL", 1012, 60, _TUESDAY)
+
+
+def test_dp_charge_when_sold_again_the_next_day_is_levied_again() -> None:
+    model = DayChargeModel()
+    _day(model, _TUESDAY, _cnc("A", Side.SELL, 1010, 40, "T1"))
+    (next_day,) = _day(model, date(2026, 11, 25), _cnc("B", Side.SELL, 1015, 10, "T2"))
     assert next_day.dp == Decimal("13.5")
 
 
-def test_charges_same_day_cnc_buy_and_sell_is_charged_as_intraday() -> None:
+def test_dp_charge_when_two_scrips_are_sold_the_same_day_is_levied_for_each() -> None:
     model = DayChargeModel()
-    buy = model(RELIANCE, _cnc("A", Side.BUY, 1000, 100, "T1"), _MONDAY, Decimal(0))
-    sell = model(RELIANCE, _cnc("B", Side.SELL, 1010, 100, "T2"), _MONDAY, Decimal(0))
-    intraday = costs.charges("EQ_INTRADAY", "BUY", 1000, 100, _MONDAY) + costs.charges(
+    other = make_token(1594, Segment.NSE)
+    first = model(RELIANCE, _cnc("A", Side.SELL, 1010, 10, "T1"), _TUESDAY, Decimal(0))
+    second = model(RELIANCE, _cnc("B", Side.SELL, 1500, 10, "T2", other), _TUESDAY, Decimal(0))
+    assert (first.dp, second.dp) == (Decimal("13.5"), Decimal("13.5"))
+
+
+def test_cnc_when_bought_and_sold_the_same_day_costs_the_intraday_82_97_without_dp() -> None:
+    model = DayChargeModel()
+    buy, sell = _day(
+        model,
+        _MONDAY,
+        _cnc("A", Side.BUY, 1000, 100, "T1"),
+        _cnc("B", Side.SELL, 1010, 100, "T2"),
+    )
+    intraday = charges("EQ_INTRADAY", "BUY", 1000, 100, _MONDAY) + charges(
         "EQ_INTRADAY", "SELL", 1010, 100, _MONDAY
     )
-    assert buy.total + sell.total == intraday.total  # exactly the intraday round trip
-    assert _paisa(buy.total + sell.total) == Decimal("82.97")  # the reference's figure
-    assert _paisa((buy + sell).stt) == Decimal("25.25")
+
+    assert buy == charges("EQ_DELIVERY", "BUY", 1000, 100, _MONDAY), "priced as delivery until sold"
+    assert buy + sell == intraday  # component by component, exactly
+    assert _paisa((buy + sell).total) == Decimal("82.97")
+    assert (buy + sell).stt == Decimal("25.25")
+    assert (buy + sell).brokerage == Decimal(40)  # ₹20 per executed order, both orders
+    assert (buy + sell).stamp == Decimal("3.00")  # intraday 0.003 %, not delivery's 0.015 %
     assert sell.dp == 0, "nothing left the demat account: no DP charge"
 
 
-def test_charges_same_day_cnc_partly_matched_splits_intraday_and_delivery() -> None:
+def test_cnc_when_sold_from_holdings_and_bought_back_the_same_day_is_intraday_and_dp_is_given_back():
     model = DayChargeModel()
-    buy = model(RELIANCE, _cnc("A", Side.BUY, 1000, 40, "T1"), _MONDAY, Decimal(0))
-    sell = model(RELIANCE, _cnc("B", Side.SELL, 1010, 100, "T2"), _MONDAY, Decimal(0))
-    expected = (
-        costs.charges("EQ_INTRADAY", "BUY", 1000, 40, _MONDAY)
-        + costs.charges("EQ_INTRADAY", "SELL", 1010, 40, _MONDAY)
-        + costs.charges("EQ_DELIVERY", "SELL", 1010, 60, _MONDAY)
+    sell, buy = _day(
+        model,
+        _MONDAY,
+        _cnc("A", Side.SELL, 1010, 100, "T1"),
+        _cnc("B", Side.BUY, 1000, 100, "T2"),
+    )
+
+    assert sell.dp == Decimal("13.5"), "a sell from holdings is delivery until bought back"
+    assert (buy.dp, (sell + buy).dp) == (Decimal("-13.5"), 0)
+    assert _paisa((sell + buy).total) == Decimal("82.97")
+    assert (sell + buy).stt == Decimal("25.25")
+
+
+def test_cnc_when_partly_bought_back_pays_intraday_brokerage_on_both_whole_orders():
+    # Zerodha's support example: 100 held, 50 sold, 25 bought back the same day: "intraday
+    # charges will be applicable for both orders, regardless of the quantity bought back".
+    # STT and stamp follow the quantity: 25 intraday, 25 delivery (which pays DP).
+    model = DayChargeModel()
+    sell, buy = _day(
+        model,
+        _MONDAY,
+        _cnc("A", Side.SELL, 1010, 50, "T1"),
+        _cnc("B", Side.BUY, 1000, 25, "T2"),
+    )
+    day = sell + buy
+
+    assert day.brokerage == Decimal("15.15") + Decimal("7.50")  # 0.03 % of ₹50,500 and ₹25,000
+    assert day.stt == Decimal("25.25") + Decimal("6.3125")  # 0.1 % and 0.025 % of ₹25,250
+    assert day.stamp == Decimal("0.75")  # 0.003 % of ₹25,000
+    assert day.dp == Decimal("13.5")
+    assert day == (
+        charges("EQ_DELIVERY", "SELL", 1010, 25, _MONDAY)
+        + charges("EQ_INTRADAY", "SELL", 1010, 25, _MONDAY)
+        + charges("EQ_INTRADAY", "BUY", 1000, 25, _MONDAY)
+        + Charges(brokerage=Decimal("22.65") - Decimal("7.575") - Decimal("7.50"))
+        + Charges(gst=Decimal("0.18") * (Decimal("22.65") - Decimal("7.575") - Decimal("7.50")))
         + costs.dp_charge()
     )
-    assert buy.total + sell.total == expected.total
+    assert _paisa(day.total) == Decimal("77.79")
 
 
-def test_charges_sell_then_buy_back_the_same_day_gives_the_dp_charge_back() -> None:
+def test_cnc_brokerage_when_an_order_fills_in_parts_is_capped_once_per_order() -> None:
     model = DayChargeModel()
-    sell = model(RELIANCE, _cnc("A", Side.SELL, 1010, 100, "T1"), _MONDAY, Decimal(0))
-    assert sell.dp == Decimal("13.5")
-    buy = model(RELIANCE, _cnc("B", Side.BUY, 1000, 100, "T2"), _MONDAY, Decimal(0))
-    assert (sell + buy).dp == 0
-    intraday = costs.charges("EQ_INTRADAY", "SELL", 1010, 100, _MONDAY) + costs.charges(
-        "EQ_INTRADAY", "BUY", 1000, 100, _MONDAY
+    fills = _day(
+        model,
+        _MONDAY,
+        _cnc("A", Side.BUY, 1000, 60, "T1"),
+        _cnc("A", Side.BUY, 1000, 40, "T2"),
+        _cnc("B", Side.SELL, 1010, 30, "T3"),
+        _cnc("B", Side.SELL, 1010, 70, "T4"),
     )
-    assert sell.total + buy.total == intraday.total
+    assert sum(fills).brokerage == Decimal(40)  # ₹20 cap for each order, not for each fill
+    assert sum(fills) == charges("EQ_INTRADAY", "BUY", 1000, 100, _MONDAY) + charges(
+        "EQ_INTRADAY", "SELL", 1010, 100, _MONDAY
+    )
 
 
-def test_charges_day_state_after_a_restart_is_rebuilt_from_the_journaled_fills() -> None:
-    before = DayChargeModel()
-    fills = [
-        _cnc("A", Side.BUY, 1000, 30, "T1"),
-        _cnc("B", Side.SELL, 1010, 50, "T2"),  # 30 intraday, 20 from delivery: DP paid
+def test_charge_model_when_not_cnc_equity_prices_each_fill_on_its_own() -> None:
+    model = DayChargeModel()
+    mis = OrderFilled(
+        OrderId("M"), 0, TradeId("T1"), RELIANCE.token, Side.SELL, Product.MIS, 100, 101_000
+    )
+    assert model(RELIANCE, mis, _MONDAY, Decimal(0)) == charges(
+        "EQ_INTRADAY", "SELL", 1010, 100, _MONDAY
+    )
+
+
+def _journaled(model: DayChargeModel, fill: OrderFilled, on: date) -> OrderFilled:
+    return replace(fill, charges=model(RELIANCE, fill, on, Decimal(0)))
+
+
+def test_charge_model_when_restarted_mid_day_learns_the_day_and_charges_as_if_never_stopped():
+    live = DayChargeModel()
+    journal = [
+        _journaled(live, _cnc("A", Side.BUY, 1000, 100, "T1"), _MONDAY),
+        _journaled(live, _cnc("B", Side.SELL, 1010, 50, "T2"), _MONDAY),  # A turns intraday
     ]
-    priced = [
-        OrderFilled(
-            f.order_id,
-            0,
-            f.trade_id,
-            f.token,
-            f.side,
-            f.product,
-            f.quantity,
-            f.price,
-            before(RELIANCE, f, _MONDAY, Decimal(0)),
+    restarted = DayChargeModel()
+    for fill in journal:
+        restarted.learn(RELIANCE, fill, _MONDAY)
+
+    more = [_cnc("C", Side.SELL, 1010, 50, "T3"), _cnc("D", Side.SELL, 1013, 5, "T4")]
+    assert _day(restarted, _MONDAY, *more) == _day(live, _MONDAY, *more)
+    # A's ₹20 brokerage was charged before the restart and is not charged again.
+    assert sum(f.charges for f in journal).brokerage == Decimal("20") + Decimal("15.15")
+
+
+def test_charge_model_when_restarted_after_a_delivery_sell_does_not_charge_dp_again() -> None:
+    live = DayChargeModel()
+    sold = _journaled(live, _cnc("A", Side.SELL, 1010, 20, "T1"), _MONDAY)
+    restarted = DayChargeModel()
+    restarted.learn(RELIANCE, sold, _MONDAY)
+    (again,) = _day(restarted, _MONDAY, _cnc("B", Side.SELL, 1013, 5, "T2"))
+    assert again.dp == 0
+
+
+def test_charge_model_when_a_journaled_sell_has_no_dp_charges_it_on_the_next_sell() -> None:
+    # A row journaled before DP was modelled carries none: the ledger still owes the day's one.
+    restarted = DayChargeModel()
+    old = _cnc("A", Side.SELL, 1010, 20, "T1")
+    restarted.learn(
+        RELIANCE, replace(old, charges=charges("EQ_DELIVERY", "SELL", 1010, 20, _MONDAY)), _MONDAY
+    )
+    (again,) = _day(restarted, _MONDAY, _cnc("B", Side.SELL, 1013, 5, "T2"))
+    assert again.dp == Decimal("13.5")
+
+
+def test_order_manager_when_restarted_between_a_cnc_buy_and_sell_charges_the_day_as_intraday(
+    tmp_path, monkeypatch
+) -> None:
+    # The real order path: paper venue, journal on disk, the order manager's restore.
+    monkeypatch.setattr(support, "default_charge_model", DayChargeModel())
+    desk = make_desk(tmp_path / "book.db")
+    desk.tick(quote(RELIANCE, bid=99_990, ask=100_000))
+    assert desk.oms.submit(
+        OrderRequest(
+            RELIANCE.token, Side.BUY, 100, OrderType.LIMIT, Product.CNC, price=Paise(100_000)
         )
-        for f in fills
-    ]
-    after = DayChargeModel()  # the desk restarted: it learns the day from the journal
-    for fill in priced:
-        after.learn(RELIANCE, fill, _MONDAY)
-    again = _cnc("C", Side.SELL, 1012, 10, "T3")
-    assert after(RELIANCE, again, _MONDAY, Decimal(0)) == before(
-        RELIANCE, again, _MONDAY, Decimal(0)
     )
-    assert after(RELIANCE, _cnc("D", Side.SELL, 1013, 5, "T4"), _MONDAY, Decimal(0)).dp == 0
+    monkeypatch.setattr(support, "default_charge_model", DayChargeModel())  # a fresh memory
+    again = desk.reopen()
+    try:
+        again.tick(quote(RELIANCE, bid=101_000, ask=101_010))
+        assert again.oms.submit(
+            OrderRequest(
+                RELIANCE.token, Side.SELL, 100, OrderType.LIMIT, Product.CNC, price=Paise(101_000)
+            )
+        )
+        buy, sell = (f.charges for f in again.oms.fills)
+        assert buy + sell == charges("EQ_INTRADAY", "BUY", 1000, 100, _MONDAY) + charges(
+            "EQ_INTRADAY", "SELL", 1010, 100, _MONDAY
+        )
+        assert _paisa(again.positions.total_charges()) == Decimal("82.97")
+    finally:
+        again.database.close()
