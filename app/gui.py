@@ -230,9 +230,9 @@ def open_calendar_update(engine: Engine) -> object:
         _open_pages.append(task)
         task.add_done_callback(_open_pages.remove)
 
-    dialog = CalendarUpdateDialog(
-        coverage=coverage, import_file=imported, fetch=fetch, year=engine.clock.now().year + 1
-    )
+    this_year = engine.clock.now().year  # the year the warning is about, else next year's list
+    year = this_year if engine.calendar.is_provisional(this_year) else this_year + 1
+    dialog = CalendarUpdateDialog(coverage=coverage, import_file=imported, fetch=fetch, year=year)
     _open_pages.append(dialog)
     dialog.finished.connect(lambda _result: _open_pages.remove(dialog))
     dialog.show()

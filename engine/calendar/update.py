@@ -2,17 +2,23 @@
 
 NSE publishes next year's trading holidays in December; a trader cannot wait for a release. An
 imported file is checked against the calendar schema before it is kept (an error names the line
-and the field), then written atomically into the user override folder, where every later start
-reads it. A fetch converts NSE's holiday list (``{"CM": [{"tradingDate": "26-Jan-2027",
-"description": ...}], "FO": [...]}``) into the same form and goes through the same checks.
+and the field), and merged with the packaged file and the other override files as the next start
+will merge them, so an import never leaves a folder the desk refuses to start with; it is then
+written atomically into the user override folder, where every later start reads it. A fetch
+converts NSE's holiday list (``{"CM": [{"tradingDate": "26-Jan-2027", "description": ...}],
+"FO": [...]}``) into the same form and goes through the same checks.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.cookiejar
 import json
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,13 +28,24 @@ from engine.calendar import locations
 from engine.calendar.data import merge_documents
 from engine.calendar.errors import CalendarDataError
 from engine.calendar.json_lines import FieldLines, field_lines
-from engine.calendar.loader import _decode, read_packaged
+from engine.calendar.loader import _decode, load_calendar, read_override_dir, read_packaged
 from engine.calendar.market_calendar import MarketCalendar
+from engine.calendar.records import CalendarSegment
 from engine.calendar.schema import SCHEMA_VERSION, CalendarDocument, parse_document
 
 NSE_HOLIDAYS_URL = "https://www.nseindia.com/api/holiday-master?type=trading"
+NSE_HOLIDAYS_PAGE = "/resources/exchange-communication-holidays"
 FETCH_TIMEOUT_SECONDS = 10.0
 _SEGMENTS = ("CM", "FO")
+# NSE's site answers its API only to what looks like a browser session that has visited it.
+_BROWSER_HEADERS = {
+    "User-Agent": (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/126.0 Safari/537.36"
+    ),
+    "Accept": "application/json, text/plain, */*",
+    "Accept-Language": "en-US,en;q=0.9",
+}
 
 
 class CalendarImportError(ValueError):
@@ -61,12 +78,22 @@ def import_calendar_text(text: str, name: str, override_dir: Path | None = None)
     try:
         raw = _decode(text, origin)
         document = parse_document(raw, origin, is_base=False)
-        merge_documents([read_packaged(), document])  # conflicts with the packaged data too
         _refuse_empty_years(document, raw)
     except CalendarDataError as error:
         raise CalendarImportError(_located(error, origin, fields)) from None
     if document.exchange != "NSE":
         raise CalendarImportError(f"the file is for {document.exchange}, not NSE")
+    try:
+        # Merged as the next start will merge it (it replaces a file of the same name).
+        others = [
+            other
+            for other in read_override_dir(directory, exchange=document.exchange)
+            if Path(other.origin).name != target.name
+        ]
+        layered = sorted([*others, document], key=lambda doc: Path(doc.origin).name)
+        merge_documents([read_packaged(), *layered])
+    except CalendarDataError as error:
+        raise CalendarImportError(_located(error, origin, fields)) from None
     directory.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
     partial.write_text(text, encoding="utf-8")
@@ -93,13 +120,18 @@ def fetch_nse_holidays(
     timeout: float = FETCH_TIMEOUT_SECONDS,
 ) -> ImportResult:
     """Fetch NSE's trading-holiday list, keep ``year``'s as an override file; raises
-    ``CalendarImportError`` with a readable reason when offline or the answer is not a list."""
-    request = urllib.request.Request(
-        url, headers={"User-Agent": "Mozilla/5.0 DalalDesk", "Accept": "application/json"}
-    )
+    ``CalendarImportError`` with a readable reason when offline or the answer is not a list.
+
+    Blocking (network): call it off the event loop."""
+    directory = override_dir or locations.default_override_dir()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
+        known = load_calendar(directory).data.special_sessions
+    except CalendarDataError as error:
+        raise CalendarImportError(
+            f"a calendar file already in the folder is wrong ({error}); fix or remove it first"
+        ) from None
+    try:
+        body = _download(url, timeout)
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise CalendarImportError(
@@ -109,13 +141,43 @@ def fetch_nse_holidays(
         published = json.loads(body)
     except ValueError:
         raise CalendarImportError("NSE's answer is not a holiday list (not JSON)") from None
-    document = nse_list_to_document(published, year, source=url)
+    document = nse_list_to_document(published, year, source=url, special_days=known.keys())
     text = json.dumps(document, indent=1, ensure_ascii=False)
-    return import_calendar_text(text, f"nse-{year}.json", override_dir)
+    return import_calendar_text(text, f"nse-{year}.json", directory)
 
 
-def nse_list_to_document(published: Any, year: int, *, source: str) -> dict[str, Any]:
-    """NSE's holiday-master answer as a calendar override document covering ``year``."""
+def _download(url: str, timeout: float) -> bytes:
+    """The body at ``url``, asked for as a browser would: the site's page first (for the session
+    cookies NSE's API wants), then the API with that page as the referrer."""
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    parts = urllib.parse.urlsplit(url)
+    page = f"{parts.scheme}://{parts.netloc}{NSE_HOLIDAYS_PAGE}"
+    # A refused page still leaves the API to answer for itself; no network fails here already.
+    visit = urllib.request.Request(page, headers=_BROWSER_HEADERS)
+    with contextlib.suppress(urllib.error.HTTPError), opener.open(visit, timeout=timeout):
+        pass
+    request = urllib.request.Request(url, headers={**_BROWSER_HEADERS, "Referer": page})
+    with opener.open(request, timeout=timeout) as response:
+        body: bytes = response.read()
+    return body
+
+
+def nse_list_to_document(
+    published: Any,
+    year: int,
+    *,
+    source: str,
+    special_days: Iterable[tuple[date, CalendarSegment]] = (),
+) -> dict[str, Any]:
+    """NSE's holiday-master answer as a calendar override document covering ``year``.
+
+    Weekend dates are left out: those days are closed anyway, and listing one would cancel a
+    weekend session another file holds (Muhurat on a Sunday Diwali). So is a day and segment in
+    ``special_days`` (the calendar's special sessions): NSE's list names Diwali but not its
+    Muhurat hour, which stays as the file that announced it says."""
+    held = set(special_days)
     if not isinstance(published, dict):
         raise CalendarImportError("NSE's answer is not a holiday list")
     days: dict[date, dict[str, Any]] = {}
@@ -133,7 +195,7 @@ def nse_list_to_document(published: Any, year: int, *, source: str) -> dict[str,
                     f"NSE's {segment} entry {n + 1}: tradingDate "
                     f"{entry.get('tradingDate')!r} is not a date like 26-Jan-2027"
                 ) from None
-            if day.year != year:
+            if day.year != year or day.weekday() >= 5 or (day, CalendarSegment(segment)) in held:
                 continue
             holiday = days.setdefault(
                 day,
@@ -197,10 +259,10 @@ def _refuse_empty_years(document: CalendarDocument, raw: Any) -> None:
 def _located(error: CalendarDataError, origin: str, fields: FieldLines) -> str:
     """The error as "line N, field F: problem", the line found in the imported text."""
     problem = str(error).removeprefix(f"{error.origin}: {error.field}: ")
+    if error.origin != origin:  # about the packaged data or another override file
+        return f"{error.field} ({error.origin}): {problem}"
     if error.field.startswith("line "):  # a JSON syntax error already says where
         return f"{error.field}: {problem}"
-    if error.origin != origin:  # about the packaged data the file conflicts with
-        return f"{error.field} ({error.origin}): {problem}"
     line = fields.line_of(error.field)
     where = f"line {line}, field {error.field}" if line else f"field {error.field}"
     return f"{where}: {problem}"

@@ -3,9 +3,11 @@ from a file or from NSE's published one as soon as the trader has it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,7 +16,12 @@ from typing import ClassVar
 import pytest
 
 from engine.calendar import locations
-from engine.calendar.update import CalendarImportError, fetch_nse_holidays, import_calendar_file
+from engine.calendar.update import (
+    NSE_HOLIDAYS_PAGE,
+    CalendarImportError,
+    fetch_nse_holidays,
+    import_calendar_file,
+)
 from engine.core.clock import IST, TestClock
 from engine.domain.events import EngineMessage, OrderFilled, Severity
 from engine.domain.instruments import InstrumentType
@@ -257,6 +264,18 @@ class _NseList(BaseHTTPRequestHandler):
     }
 
     def do_GET(self) -> None:
+        # As NSE: the holidays page hands out the session cookie; the API wants it and a referrer.
+        if self.path == NSE_HOLIDAYS_PAGE:
+            self.send_response(200)
+            self.send_header("Set-Cookie", "nsit=session; Path=/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if "nsit=session" not in self.headers.get("Cookie", "") or not self.headers.get(
+            "Referer", ""
+        ).endswith(NSE_HOLIDAYS_PAGE):
+            self.send_error(401, "Unauthorized")
+            return
         body = json.dumps(self.answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -268,16 +287,22 @@ class _NseList(BaseHTTPRequestHandler):
         pass
 
 
-def test_calendar_fetch_converts_nse_list_and_says_so_when_offline(tmp_path: Path) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NseList)
+@contextlib.contextmanager
+def _fake_nse(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """NSE's holiday API on a local port; yields its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/api/holiday-master?type=trading"
-        result = fetch_nse_holidays(2027, url)
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/holiday-master?type=trading"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_calendar_fetch_converts_nse_list_and_says_so_when_offline(tmp_path: Path) -> None:
+    with _fake_nse(_NseList) as url:
+        result = fetch_nse_holidays(2027, url)
     assert result.years == (2027,) and result.holidays == 2
     from engine.calendar.update import reload
 
@@ -317,3 +342,118 @@ def test_calendar_update_dialog_imports_and_shows_what_happened(qtbot, tmp_path:
     assert "2 holidays for 2027" in dialog.result_label.text()
     dialog.fetch_button.click()
     assert dialog.result_label.text() == "Not loaded: offline"
+
+
+def _nse_row(day: str, description: str) -> dict[str, object]:
+    return {"tradingDate": day, "weekDay": "", "description": description}
+
+
+class _NseListWithDiwali(_NseList):
+    answer: ClassVar[dict[str, list[dict[str, object]]]] = {
+        segment: [
+            _nse_row("26-Jan-2027", "Republic Day"),
+            _nse_row("07-Mar-2027", "Mahashivratri"),  # a Sunday
+            _nse_row("29-Oct-2027", "Diwali Laxmi Pujan"),  # a Friday, with a Muhurat hour
+        ]
+        for segment in ("CM", "FO")
+    }
+
+
+def test_calendar_fetch_keeps_a_muhurat_hour_another_file_announced_and_skips_weekends(
+    own_config_dir: Path,
+) -> None:
+    own_config_dir.mkdir(parents=True)
+    muhurat = {
+        "schema": 1,
+        "exchange": "NSE",
+        "special_sessions": [
+            {
+                "date": "2027-10-29",
+                "segments": ["CM", "FO"],
+                "kind": "muhurat",
+                "times": {"open": "18:00", "close": "19:00"},
+                "source": "test circular",
+            }
+        ],
+    }
+    # Its name sorts before nse-2027.json: the fetched file must not override its day.
+    (own_config_dir / "muhurat-2027.json").write_text(json.dumps(muhurat), encoding="utf-8")
+
+    with _fake_nse(_NseListWithDiwali) as url:
+        result = fetch_nse_holidays(2027, url)
+
+    assert result.years == (2027,) and result.holidays == 1  # 26 Jan only
+    from engine.calendar.update import reload
+
+    calendar = reload()
+    assert not calendar.is_trading_day(date(2027, 1, 26))
+    diwali = calendar.session_times(date(2027, 10, 29))
+    assert diwali is not None and diwali.kind.value == "muhurat"
+    assert calendar.is_open(datetime(2027, 10, 29, 18, 30, tzinfo=IST))
+    assert not calendar.is_open(datetime(2027, 10, 29, 11, 0, tzinfo=IST))
+
+
+def _timetable_change(change: dict[str, object]) -> str:
+    document = {
+        "schema": 1,
+        "exchange": "NSE",
+        "segments": {"FO": {"timetable_changes": [{**change, "source": "test"}]}},
+    }
+    return json.dumps(document, indent=1)
+
+
+def test_calendar_import_refuses_a_file_the_folder_would_not_start_with(
+    tmp_path: Path, own_config_dir: Path
+) -> None:
+    own_config_dir.mkdir(parents=True)
+    kept = own_config_dir / "hours-2027.json"
+    kept.write_text(_timetable_change({"from": "2027-01-01", "close": "15:50"}), encoding="utf-8")
+    # Fine alone (the close is 15:40), not after the file already kept (the close is 15:50).
+    path = tmp_path / "post-close.json"
+    path.write_text(
+        _timetable_change({"from": "2027-06-01", "post_close": ["15:45", "16:00"]}),
+        encoding="utf-8",
+    )
+
+    with pytest.raises(CalendarImportError) as refused:
+        import_calendar_file(path)
+
+    assert "post_close 15:45-16:00 must start at or after close" in str(refused.value)
+    assert sorted(p.name for p in own_config_dir.glob("*.json")) == ["hours-2027.json"]
+    from engine.calendar.update import reload
+
+    reload()  # the folder still loads
+
+
+def test_calendar_import_names_another_broken_file_in_the_folder(
+    tmp_path: Path, own_config_dir: Path
+) -> None:
+    own_config_dir.mkdir(parents=True)
+    broken = own_config_dir / "hand-written.json"
+    broken.write_text('{"schema": 1,\n "exchange": "NSE",\n', encoding="utf-8")
+
+    with pytest.raises(CalendarImportError) as refused:
+        import_calendar_file(list_2027(tmp_path / "nse-2027.json"))
+
+    assert str(refused.value).startswith(f"line 3 column 1 ({broken}): not valid JSON")
+
+
+def test_calendar_status_and_update_window_when_2027_list_is_missing(qtbot, tmp_path: Path) -> None:
+    from app.gui import open_calendar_update, session_text
+
+    engine = build(tmp_path, TestClock(MONDAY_4_JAN_2027))
+    try:
+        assert session_text(engine) == "NSE F&O open · 2027 holidays not loaded"
+        dialog = open_calendar_update(engine)
+        qtbot.addWidget(dialog)
+        assert dialog.year.value() == 2027  # the year the warning is about
+        assert "holiday list for 2027 is not loaded" in dialog.coverage_label.text()
+        assert dialog.import_path(list_2027(tmp_path / "nse-2027.json"))
+        assert "2027" in dialog.coverage_label.text() and "not loaded" not in (
+            dialog.coverage_label.text()
+        )
+        assert not engine.calendar.is_trading_day(HOLI_2027)  # the running desk follows
+        assert session_text(engine) == "NSE F&O open"
+        dialog.close()
+    finally:
+        engine.close()
