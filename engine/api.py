@@ -42,18 +42,21 @@ from engine.domain.positions import Position, PositionBook
 from engine.domain.requests import (
     MAX_SOURCE_LENGTH,
     InputError,
+    asked_text,
     checked_request,
     enum_of,
+    name_of,
+    note_of,
     optional,
     quantity_of,
     request_from_rupees,
     rupees_to_paise,
-    shown,
+    settings_of,
     text_of,
     token_of,
 )
 from engine.domain.ticks import Tick
-from engine.domain.values import to_paise, to_rupees
+from engine.domain.values import to_rupees
 from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
 from engine.oms.order_manager import OrderManager, Outcome
@@ -323,10 +326,10 @@ class EngineApi:
     def place(self, request: OrderRequest) -> Outcome:
         """Place an order; a request that is not a valid order is refused with the reason."""
         try:
-            request = checked_request(request)
+            checked = checked_request(request)
         except InputError as problem:
-            return self._orders.deny_input(str(problem), problem.check)
-        return self._orders.submit(request)
+            return self._orders.deny_input(str(problem), problem.check, asked_text(request))
+        return self._orders.submit(checked)
 
     def place_order(
         self,
@@ -357,7 +360,19 @@ class EngineApi:
                 source=source,
             )
         except InputError as problem:
-            return self._orders.deny_input(str(problem), problem.check)
+            asked = asked_text(
+                token=token,
+                side=side,
+                quantity=quantity,
+                order_type=order_type,
+                product=product,
+                validity=validity,
+                price=price,
+                trigger_price=trigger_price,
+                tag=tag,
+                source=source,
+            )
+            return self._orders.deny_input(str(problem), problem.check, asked)
         return self._orders.submit(request)
 
     def modify(
@@ -369,8 +384,10 @@ class EngineApi:
         trigger_price: Decimal | int | str | None = None,
         order_type: OrderType | str | None = None,
     ) -> Outcome:
-        if not isinstance(order_id, str):
-            return Outcome(False, None, f"no order {shown(order_id)}", check="input")
+        try:
+            order_id = OrderId(name_of(order_id, "order id", "order"))
+        except InputError as problem:
+            return Outcome(False, None, str(problem), check=problem.check)
         try:
             change = Modification(
                 quantity=optional(quantity_of, quantity),
@@ -381,13 +398,15 @@ class EngineApi:
                 else enum_of(OrderType, order_type, "order type"),
             )
         except InputError as problem:
-            return Outcome(False, OrderId(order_id), str(problem), check=problem.check)
-        return self._orders.modify(OrderId(order_id), change)
+            return Outcome(False, order_id, str(problem), check=problem.check)
+        return self._orders.modify(order_id, change)
 
     def cancel(self, order_id: OrderId | str) -> Outcome:
-        if not isinstance(order_id, str):
-            return Outcome(False, None, f"no order {shown(order_id)}", check="input")
-        return self._orders.cancel(OrderId(order_id))
+        try:
+            order_id = OrderId(name_of(order_id, "order id", "order"))
+        except InputError as problem:
+            return Outcome(False, None, str(problem), check=problem.check)
+        return self._orders.cancel(order_id)
 
     def cancel_all(self) -> list[Outcome]:
         return self._orders.cancel_all()
@@ -435,16 +454,19 @@ class EngineApi:
 
     def kill_switch(self, *, square_off: bool = False, reason: str = "") -> KillSwitchReport:
         """HALT trading, cancel every open and queued order, and square off every position if
-        ``square_off``; trading stays halted until ``rearm``."""
-        return self._risk_layer().kill_switch(square_off=square_off, reason=reason)
+        ``square_off`` is True; trading stays halted until ``rearm``. Never refused: a reason
+        that is not text is journaled as its quotation."""
+        return self._risk_layer().kill_switch(square_off=square_off is True, reason=note_of(reason))
 
     def rearm(self, reason: str = "re-armed by the trader") -> bool:
         """Back to ACTIVE after a kill switch or a breaker; False if already active."""
-        return self._risk_layer().rearm(reason)
+        return self._risk_layer().rearm(note_of(reason) or "re-armed by the trader")
 
     def set_trading_state(self, state: TradingState | str, reason: str) -> bool:
-        """Tighten the trading state (REDUCING or HALTED); loosening is ``rearm``'s alone."""
-        return self._risk_layer().set_state(TradingState(state), reason, "trader")
+        """Tighten the trading state (REDUCING or HALTED); loosening is ``rearm``'s alone. A
+        state that is not one raises ``ValueError`` with the reason, changing nothing."""
+        checked = enum_of(TradingState, state, "trading state")
+        return self._risk_layer().set_state(checked, note_of(reason), "trader")
 
     def trading_state(self) -> TradingStatus:
         return self._risk_layer().status()
@@ -463,10 +485,11 @@ class EngineApi:
 
     def set_risk_limits(self, settings: RiskSettings | Mapping[str, Any], reason: str = "") -> None:
         """Replace the risk limits (a ``RiskSettings`` or its mapping form, validated: a bad key
-        or value raises ValueError and changes nothing)."""
+        or value raises ValueError with the reason and changes nothing)."""
         if not isinstance(settings, RiskSettings):
-            settings = RiskSettings.from_mapping(settings)
-        self._risk_layer().configure(settings, reason)
+            settings = RiskSettings.from_mapping(settings_of(settings))
+        settings_of(settings.to_mapping())  # what the journal is given: values it holds
+        self._risk_layer().configure(settings, note_of(reason))
 
     def risk_usage(self) -> list[LimitUsage]:
         return self._risk_layer().usage()
@@ -541,11 +564,11 @@ class EngineApi:
         return [self._order_snapshot(o) for o in self._orders.orders.values()]
 
     def order(self, order_id: OrderId | str) -> OrderSnapshot | None:
-        order = self._orders.orders.get(OrderId(order_id))
+        order = self._orders.orders.get(OrderId(order_id)) if isinstance(order_id, str) else None
         return None if order is None else self._order_snapshot(order)
 
     def order_history(self, order_id: OrderId | str) -> list[object]:
-        order = self._orders.orders.get(OrderId(order_id))
+        order = self._orders.orders.get(OrderId(order_id)) if isinstance(order_id, str) else None
         return [] if order is None else list(order.events)
 
     def trades(self) -> list[TradeSnapshot]:
@@ -568,7 +591,12 @@ class EngineApi:
         return [self._position_snapshot(p) for p in self._positions.all()]
 
     def quote(self, token: InstrumentToken | int) -> Tick | None:
-        return self._quotes.get(InstrumentToken(int(token)))
+        if type(token) is not int:
+            try:
+                token = token_of(token)
+            except InputError:
+                return None
+        return self._quotes.get(InstrumentToken(token))
 
     def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> Callable[[], None]:
         return self._bus.subscribe(event_type, handler)
@@ -597,14 +625,17 @@ class EngineApi:
         without a broker calculator, the broker's error when it cannot answer."""
         if self.broker_margin is None:
             raise LookupError("this broker has no margin calculator")
-        request = OrderRequest(
+        request = request_from_rupees(  # InputError (a ValueError) names a bad field
             token,
-            Side(side),
+            side,
             quantity,
-            OrderType(order_type),
-            Product(product),
-            price=None if price is None else to_paise(Decimal(price)),
-            trigger_price=None if trigger_price is None else to_paise(Decimal(trigger_price)),
+            order_type,
+            product=product,
+            validity=Validity.DAY,
+            price=price,
+            trigger_price=trigger_price,
+            tag="",
+            source="api",
         )
         return await self.broker_margin(request)
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from engine.costs import Charges
 from engine.domain.ids import BrokerOrderId, ExchangeOrderId, InstrumentToken, OrderId, TradeId
 from engine.domain.orders import OrderRequest, OrderStatus, OrderType, Product, Side, Validity
+from engine.domain.requests import asked_text
 from engine.domain.values import Paise
 
 _CHARGE_PARTS = ("brokerage", "stt", "exchange", "sebi", "stamp", "gst", "dp")
@@ -42,6 +43,12 @@ def _request_payload(request: OrderRequest) -> dict[str, Any]:
         "tag": request.tag,
         "source": request.source,
     }
+
+
+def _quoted(raw: object) -> str:
+    if isinstance(raw, dict):
+        return asked_text(**{str(name): value for name, value in raw.items()})
+    return asked_text(raw)
 
 
 def _request_from(payload: dict[str, Any]) -> OrderRequest:
@@ -100,6 +107,9 @@ class OrderDenied(OrderEvent):
     request: OrderRequest | None = None
     check: str = ""
     """The gate's check that refused it (``lot_size``, ``daily_loss``...); '' for older entries."""
+    asked: str = ""
+    """What was asked, quoted as text, when it was not an order at all (refused at the edge,
+    ``request`` None): the refused values themselves may not encode."""
 
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -108,17 +118,23 @@ class OrderDenied(OrderEvent):
         }
         if self.check:
             payload["check"] = self.check
+        if self.asked:
+            payload["asked"] = self.asked
         return payload
 
     @classmethod
     def from_payload(cls, order_id: str, ts_ns: int, payload: dict[str, Any]) -> OrderDenied:
-        request = payload.get("request")
+        raw = payload.get("request")
+        request, asked = None, payload.get("asked", "")
+        if raw is not None:
+            try:
+                request = _request_from(raw)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                # Written before the edge checked input (a None quantity...): the denial still
+                # reads, with what was asked kept as text.
+                asked = _quoted(raw)
         return cls(
-            OrderId(order_id),
-            ts_ns,
-            payload["reason"],
-            None if request is None else _request_from(request),
-            payload.get("check", ""),
+            OrderId(order_id), ts_ns, payload["reason"], request, payload.get("check", ""), asked
         )
 
 

@@ -1,18 +1,24 @@
-"""Orders as they arrive, checked and converted into domain types before anything else happens.
+"""Orders and commands as they arrive, checked and converted into domain types first.
 
 Every entry point (the ticket, the API, scripts, strategies, later webhooks) hands its input here
 first. What comes out is either an ``OrderRequest`` whose every field has its domain type (enums,
 integer paise, a bounded whole quantity), or a reason the trader can read. Nothing that fails here
-reaches the gate, a venue or the journal as a value: a refusal is journaled as its reason, which is
-text and always encodes. The gate's own checks (lot size, tick size, bands, limits) come after.
+reaches the gate, a venue or the journal as a value: a refusal is journaled as its reason and a
+quotation of what was asked (``asked_text``), both printable text that always encodes and decodes.
+The gate's own checks (lot size, tick size, bands, limits) come after.
+
+Free text that goes with a command (a kill switch's reason) is never a reason to refuse the
+command: ``note_of`` makes it printable, bounded text instead.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import reprlib
+from collections.abc import Callable, Mapping
+from dataclasses import fields
 from decimal import Decimal
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any, TypeVar
 
 from engine.domain.ids import InstrumentToken
@@ -27,8 +33,21 @@ MAX_TOKEN = 2**63 - 1
 MAX_TAG_LENGTH = 20
 """Kite's order tag is at most 20 characters."""
 MAX_SOURCE_LENGTH = 64
+MAX_NAME_LENGTH = 64
+"""An order id, an account or an underlying named in a command."""
+MAX_NOTE_LENGTH = 200
+"""The free text of a command (a kill switch's reason), as journaled."""
+_MAX_PRICE_TEXT = 32
+"""Longer text is not a price; parsing it is not even tried."""
 _SHOWN = 40
 """How much of a refused value the reason quotes."""
+_HUGE_BITS = 100
+"""Integers longer than this (about 30 digits) are quoted by their size, not their digits."""
+
+_quoting = reprlib.Repr()  # bounded work and length, however big or nested the value
+_quoting.maxlevel = 2
+_quoting.maxdict = _quoting.maxlist = _quoting.maxtuple = _quoting.maxset = 4
+_quoting.maxstring = _quoting.maxother = _SHOWN
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -42,14 +61,24 @@ class InputError(ValueError):
         self.check = check
 
 
-def shown(value: object) -> str:
-    """A short, printable quotation of a refused value for a reason."""
+def shown(value: object, limit: int = _SHOWN) -> str:
+    """A short, printable quotation of a refused value for a reason (never raises)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _HUGE_BITS:
+        digits = int(value.bit_length() * 0.30103) + 1  # log10(2): no str() of a huge number
+        return f"a number of about {digits:,} digits"
     try:
-        text = repr(value)
+        text = _quoting.repr(value)
     except Exception:  # a hostile __repr__ must not break the refusal
         text = f"<{type(value).__name__}>"
-    text = "".join(c if c.isprintable() else "?" for c in text)
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+    return printable(text, limit)
+
+
+def printable(text: str, limit: int) -> str:
+    """``text`` with what cannot be shown (controls, lone surrogates...) as ``?``, at most
+    ``limit`` characters: always encodes as UTF-8 and JSON."""
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text if text.isprintable() else "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _is_int(value: object) -> bool:
@@ -59,8 +88,10 @@ def _is_int(value: object) -> bool:
 def token_of(value: object) -> InstrumentToken:
     if _is_int(value) and 0 < value <= MAX_TOKEN:  # type: ignore[operator]
         return InstrumentToken(int(value))  # type: ignore[call-overload]
-    if isinstance(value, str) and value.strip().isdigit():
-        return token_of(int(value.strip()))
+    if isinstance(value, str):
+        digits = value.strip()
+        if digits.isascii() and digits.isdigit() and len(digits) <= 19:
+            return token_of(int(digits))
     raise InputError(
         f"instrument token must be a positive whole number, not {shown(value)}", "instrument"
     )
@@ -71,14 +102,16 @@ def quantity_of(value: object, what: str = "quantity") -> int:
         return int(value)  # type: ignore[call-overload]
     if _is_int(value):
         bound = "positive" if value <= 0 else f"at most {MAX_QUANTITY:,}"  # type: ignore[operator]
-        raise InputError(f"{what} {value} must be {bound}", "quantity")
-    if isinstance(value, float | Decimal) and _finite(value) and value == int(value):
+        raise InputError(f"{what} {shown(value)} must be {bound}", "quantity")
+    if isinstance(value, float | Decimal) and _whole_quantity(value):
         return quantity_of(int(value), what)  # 65.0 from JSON is 65
     raise InputError(f"{what} must be a whole number of units, not {shown(value)}", "quantity")
 
 
-def _finite(value: float | Decimal) -> bool:
-    return value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+def _whole_quantity(value: float | Decimal) -> bool:
+    finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+    # Bounded before int(): Decimal('1e999999') would be a million digits.
+    return finite and abs(float(value)) <= MAX_QUANTITY and value == int(value)
 
 
 def enum_of(kind: type[E], value: object, what: str) -> E:
@@ -109,15 +142,31 @@ def rupees_to_paise(value: object, what: str) -> Paise | None:
     """A price in rupees (``Decimal('101.05')``, ``'101.05'``, 101): None, or exact paise."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+    if not _may_be_rupees(value):
         raise InputError(
             f"{what} must be a price in rupees, not {shown(value)}", _price_check(what)
         )
     try:
-        paise = to_paise(value)
-    except PriceError as exc:
-        raise InputError(f"{what}: {exc}", _price_check(what)) from None
+        paise = to_paise(value)  # type: ignore[arg-type]
+    except (PriceError, ArithmeticError):
+        raise InputError(
+            f"{what} must be a price in rupees to the paisa, not {shown(value)}",
+            _price_check(what),
+        ) from None
     return paise_of(paise, what)
+
+
+def _may_be_rupees(value: object) -> bool:
+    """Cheap bounds before any parsing, so no input makes the conversion slow or overflow."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) <= MAX_PRICE_PAISE
+    if isinstance(value, float):
+        return math.isfinite(value) and abs(value) <= MAX_PRICE_PAISE
+    if isinstance(value, Decimal):
+        return value.is_finite() and value.adjusted() <= 12
+    return isinstance(value, str) and len(value) <= _MAX_PRICE_TEXT
 
 
 def _price_check(what: str) -> str:
@@ -209,3 +258,72 @@ def request_from_rupees(
 def optional(convert: Callable[..., Any], value: object, *args: Any) -> Any:
     """``convert(value, *args)``, or None for None."""
     return None if value is None else convert(value, *args)
+
+
+def asked_text(request: object = None, /, **asked: object) -> str:
+    """What a refused order asked for, quoted field by field as printable text: the journal keeps
+    it beside the reason (the refused values themselves may not encode)."""
+    if type(request) is OrderRequest:
+        asked = {f.name: getattr(request, f.name) for f in fields(OrderRequest)}
+    elif request is not None or not asked:
+        return shown(request, MAX_NOTE_LENGTH * 2)
+    return " ".join(f"{name}={_field_text(value)}" for name, value in asked.items())
+
+
+def _field_text(value: object) -> str:
+    if isinstance(value, Enum) and isinstance(value.value, str):
+        return value.value
+    return shown(value)
+
+
+def name_of(value: object, what: str, check: str = "input") -> str:
+    """An id or a name in a command (an order id, an account, an underlying): printable text."""
+    if isinstance(value, str) and 0 < len(value) <= MAX_NAME_LENGTH and value.isprintable():
+        return value
+    raise InputError(f"{what} must be a short name in text, not {shown(value)}", check)
+
+
+def note_of(value: object) -> str:
+    """The free text of a command, as printable bounded text; anything else becomes its
+    quotation. Never refuses: a kill switch must not fail for the words that go with it."""
+    if isinstance(value, str):
+        return printable(value, MAX_NOTE_LENGTH)
+    return "" if value is None else shown(value, MAX_NOTE_LENGTH)
+
+
+def settings_of(value: object) -> Mapping[str, Any]:
+    """Risk settings in their mapping form, checked for shape: sections of mappings whose keys
+    (limit names, accounts, underlyings) are names in text and whose values are plain values the
+    journal holds (None, a switch, a bounded finite number, a short word). Whether a value suits
+    its limit is the risk layer's to check."""
+    if not isinstance(value, Mapping):
+        raise InputError(f"risk settings must be a mapping of sections, not {shown(value)}")
+    for section, content in value.items():
+        name_of(section, "a risk settings section")
+        _settings_section(content, f"risk settings {section}", nested=section != "defaults")
+    return value
+
+
+def _settings_section(content: object, what: str, *, nested: bool) -> None:
+    if not isinstance(content, Mapping):
+        raise InputError(f"{what} must be a mapping, not {shown(content)}")
+    for key, inner in content.items():
+        name_of(key, f"a name in {what}")
+        if nested:
+            _settings_section(inner, f"{what} {key}", nested=False)
+        elif not _plain_setting(inner):
+            raise InputError(
+                f"{what} {key} must be a number, a switch or a word, not {shown(inner)}"
+            )
+
+
+def _plain_setting(value: object) -> bool:
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return value.bit_length() < 64
+    if isinstance(value, float):
+        return math.isfinite(value) and abs(value) < 1e18
+    if isinstance(value, Decimal):
+        return value.is_finite() and value.adjusted() < 18
+    return isinstance(value, str) and len(value) <= MAX_NAME_LENGTH and value.isprintable()

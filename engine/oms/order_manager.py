@@ -204,12 +204,13 @@ class OrderManager:
         self._tell(Severity.INFO, f"order {parent}: {decision.note}")
         return Outcome(True, parent, note=decision.note, children=tuple(children))
 
-    def deny_input(self, reason: str, check: str = "input") -> Outcome:
+    def deny_input(self, reason: str, check: str = "input", asked: str = "") -> Outcome:
         """Refuse an order whose input was not a valid order at all (checked at the edge): it is
-        journaled as a denial carrying only the reason, which is text and always encodes."""
+        journaled as a denial carrying the reason and what was asked quoted, text that always
+        encodes."""
         order_id = self._ids.next_order_id()
         with self._unit():
-            denied = OrderDenied(order_id, self._clock.time_ns(), reason, None, check)
+            denied = OrderDenied(order_id, self._clock.time_ns(), reason, None, check, asked)
             message = EngineMessage(
                 denied.ts_ns, Severity.WARNING, f"order refused ({check}): {reason}", "risk"
             )
