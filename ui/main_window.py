@@ -109,6 +109,8 @@ def _scrollable_if_tall(panel: QWidget) -> QWidget:
 
 
 LAYOUT_SAVE_DELAY_MS = 2000
+LAYOUT_SETTLE_MS = 500
+"""After the window is shown, what building, restoring and sizing it moves is not a change."""
 WATCHLISTS_KEY = "watchlists_ordered"
 """The watchlists in tab order (JSON text); "watchlists", the sorted map earlier versions wrote,
 is still read when this key is absent and never written."""
@@ -238,10 +240,10 @@ class MainWindow(QMainWindow):
             self._sized = True
             QTimer.singleShot(0, self._size_default_docks)
         # Changes count once the window is up (building and restoring it are not changes).
-        QTimer.singleShot(LAYOUT_SAVE_DELAY_MS, self._watch_layout)
+        QTimer.singleShot(LAYOUT_SETTLE_MS, self._watch_layout)
 
     def _watch_layout(self) -> None:
-        self._watching_layout = True
+        self._watching_layout = self.isVisible()  # a window closed meanwhile saves no more
 
     def layout_changed(self, *_args: object) -> None:
         """Something in the arrangement moved: save it shortly (changes in a burst save once)."""
@@ -500,11 +502,15 @@ class MainWindow(QMainWindow):
     # -- closing ---------------------------------------------------------------------------------------------
 
     def stop(self) -> None:
+        self._watching_layout = False
+        self._layout_timer.stop()
         self.bridge.stop()
         self._clock_timer.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
+        # The docks hiding on the way out are no change: nothing is saved after this save.
+        self._watching_layout = False
         self.ticket.close()
         if self._on_close is not None:
             self._on_close()

@@ -440,6 +440,38 @@ def test_layout_when_changes_come_in_a_burst_is_saved_once_after_the_last(
     assert saves == [1]
 
 
+def test_layout_when_changed_a_second_after_start_is_saved_without_a_close(
+    qtbot, engine, tmp_path
+) -> None:
+    path = tmp_path / "layout.ini"
+    window = MainWindow(engine.api, layouts=LayoutStore(path))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.wait(1000)
+    window.resize(1200, 700)
+    assert window._layout_timer.isActive(), "a change this soon after start counts"
+    qtbot.waitUntil(lambda: not window._layout_timer.isActive(), timeout=5000)
+    saved = LayoutStore(path).current()
+    assert saved is not None and saved[0] == window.saveGeometry()
+    window.stop()
+
+
+def test_layout_when_window_closed_is_not_saved_again_by_the_timer(
+    qtbot, window, monkeypatch
+) -> None:
+    qtbot.waitUntil(lambda: window._watching_layout, timeout=5000)
+    saves: list[int] = []
+    monkeypatch.setattr(window._layouts, "sync", lambda: saves.append(1))
+    window.resize(1400, 850)
+    assert window._layout_timer.isActive()
+    window.close()  # saves once, and the docks hiding on the way out are no change
+    assert saves == [1]
+    assert not window._layout_timer.isActive()
+    window.resize(1300, 800)
+    assert not window._layout_timer.isActive(), "a closed window saves no more"
+
+
 def test_hotkey_when_focus_is_in_a_floating_dock_still_opens_the_ticket(qtbot, window) -> None:
     dock = window.docks["orderbook"]
     dock.setFloating(True)
