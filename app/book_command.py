@@ -14,16 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-from app.main import BROKER_CHOICES, book_name, check_database_url
+from app.main import BROKER_CHOICES, book_url
 from app.startup import StartupProblem
 from engine.runtime import FEEDS
 from engine.store import (
     StoreError,
     book_file_of,
-    default_database_path,
     open_database,
     redact_url,
-    sqlite_url,
 )
 from engine.store.backup import list_backups, restore_backup
 from engine.store.book import BookUnreadable, check_journal
@@ -44,13 +42,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if args.action == "restore" and args.backup is None:
         parser.error("restore needs the backup file (see `dalaldesk book backups`)")
     return args
-
-
-def book_url(args: argparse.Namespace) -> str:
-    if args.db is not None:
-        check_database_url(args.db)
-        return str(args.db)
-    return str(sqlite_url(default_database_path(args.profile, book_name(args))))
 
 
 def main(argv: list[str]) -> int:

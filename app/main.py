@@ -142,19 +142,26 @@ def book_name(args: argparse.Namespace) -> str:
 def engine_config(args: argparse.Namespace) -> EngineConfig:
     if args.broker == "kite" and args.feed == "simulated":
         raise StartupProblem("the Kite broker trades on Kite's own prices (--feed kite)")
-    if args.db is not None:
-        check_database_url(args.db)
+    db_url = book_url(args)
     # A live feed has the exchange's own hours; the simulated market trades whenever the desk runs
     # unless the trader asks for NSE's timetable.
     always_open = not args.nse_hours and args.broker == "paper" and args.feed != "kite"
     return EngineConfig(
         broker=args.broker,
         feed=args.feed,
-        db_url=args.db or str(sqlite_url(default_database_path(args.profile, book_name(args)))),
+        db_url=db_url,
         market=SimulatedMarketConfig(seed=args.seed, always_open=always_open),
         paper=PaperConfig(latency_ms=args.latency_ms),
         always_open=always_open,
     )
+
+
+def book_url(args: argparse.Namespace) -> str:
+    """The book a run trades in: ``--db`` (checked) or the profile's file for its broker."""
+    if args.db is not None:
+        check_database_url(args.db)
+        return str(args.db)
+    return str(sqlite_url(default_database_path(args.profile, book_name(args))))
 
 
 def check_database_url(text: str) -> None:

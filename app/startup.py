@@ -16,8 +16,12 @@ import sys
 import traceback
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.logging_setup import redact
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QMessageBox
 
 log = logging.getLogger("dalaldesk.startup")
 
@@ -104,10 +108,8 @@ def tell(text: str, *, dialog: bool) -> None:
 
 
 def show_dialog(text: str) -> None:
-    """A start-up error dialog. Start-up has no event loop running yet (or it has ended), so a
-    modal ``exec()`` here blocks no task; on the offscreen platform it closes itself."""
+    """A start-up error dialog (shown as ``_ask`` shows every start-up box)."""
     try:
-        from PySide6.QtCore import QTimer
         from PySide6.QtWidgets import QApplication, QMessageBox
     except ImportError as exc:  # a broken Qt install: stderr is all there is
         print(f"dalaldesk: no dialog could be shown ({exc})", file=sys.stderr)
@@ -115,18 +117,27 @@ def show_dialog(text: str) -> None:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     box = QMessageBox(QMessageBox.Icon.Critical, "DalalDesk could not start", text)
     box.setStandardButtons(QMessageBox.StandardButton.Close)
+    _ask(box)
+    del app
+
+
+def _ask(box: QMessageBox) -> None:
+    """Show a start-up box and wait for the trader. No event loop runs yet (or it has ended), so
+    a modal ``exec()`` blocks no task; on the offscreen platform nobody can answer, so the box
+    closes itself (as Close or Quit would)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
     if QApplication.platformName() == "offscreen":
-        QTimer.singleShot(int(OFFSCREEN_DIALOG_SECONDS * 1000), box.close)
+        QTimer.singleShot(int(OFFSCREEN_DIALOG_SECONDS * 1000), box.reject)
     print("dalaldesk: the start-up problem is shown in a dialog", file=sys.stderr, flush=True)
     box.exec()
-    del app
 
 
 def offer_backups(book: Path, problem: str) -> bool:
     """The book file is unreadable: say so and offer its newest backup. True when the trader
     restored one (start-up then carries on), False to quit. No event loop runs yet, so the
     modal dialog blocks no task; on the offscreen platform it closes itself (quit)."""
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from engine.store.backup import list_backups, restore_backup
@@ -142,10 +153,7 @@ def offer_backups(book: Path, problem: str) -> bool:
         restore = box.addButton("Restore the newest backup", QMessageBox.ButtonRole.AcceptRole)
         box.setDetailedText("\n".join(str(b.path) for b in backups))
     box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
-    if QApplication.platformName() == "offscreen":
-        QTimer.singleShot(int(OFFSCREEN_DIALOG_SECONDS * 1000), box.reject)
-    print("dalaldesk: the start-up problem is shown in a dialog", file=sys.stderr, flush=True)
-    box.exec()
+    _ask(box)
     del app
     if restore is None or box.clickedButton() is not restore:
         return False

@@ -47,7 +47,6 @@ from engine.domain.requests import (
     enum_of,
     name_of,
     note_of,
-    optional,
     quantity_of,
     request_from_rupees,
     rupees_to_paise,
@@ -390,7 +389,7 @@ class EngineApi:
             return Outcome(False, None, str(problem), check=problem.check)
         try:
             change = Modification(
-                quantity=optional(quantity_of, quantity),
+                quantity=None if quantity is None else quantity_of(quantity),
                 price=rupees_to_paise(price, "price"),
                 trigger_price=rupees_to_paise(trigger_price, "trigger price"),
                 order_type=None
@@ -420,29 +419,9 @@ class EngineApi:
             source = text_of(source, "source", MAX_SOURCE_LENGTH)
         except InputError as problem:
             return [Outcome(False, None, str(problem), check=problem.check)]
-        if position is None or position.net_quantity == 0:
+        if position is None:
             return []
-        instrument = self.instruments.get(position.token)
-        side = Side.SELL if position.net_quantity > 0 else Side.BUY
-        remaining = abs(position.net_quantity)
-        largest = instrument.max_order_quantity() or remaining
-        outcomes = []
-        while remaining > 0:
-            quantity = min(remaining, largest)
-            remaining -= quantity
-            outcomes.append(
-                self.place(
-                    OrderRequest(
-                        position.token,
-                        side,
-                        quantity,
-                        OrderType.MARKET,
-                        position.product,
-                        source=source,
-                    )
-                )
-            )
-        return outcomes
+        return self._orders.square_off(position.token, position.product, source=source)
 
     def square_off_all(self) -> list[Outcome]:
         outcomes: list[Outcome] = []

@@ -41,7 +41,7 @@ from engine.risk.limits import MarginParameters, RiskSettings
 from engine.risk.manager import RiskManager
 from engine.risk.order_path import build_order_path
 from engine.risk.var import compute_var, synthetic_returns
-from engine.store import Database, Journal, open_database
+from engine.store import Database, Journal, book_file_of, open_database
 from engine.store.backup import backup_book, has_backup_of
 from engine.store.book import SetAside, scan_journal
 from engine.store.book_lock import BookLock, lock_book
@@ -157,9 +157,9 @@ class Engine:
                 self.api.broker_margin_name = "Kite"
         self.ticks_seen = 0
         self.book_lock: BookLock | None = None
+        """This desk's hold on its book file: no second desk writes to it while held."""
         self.sessions: FailClosedCalendar | None = None
         """The calendar view the venue, the market and the gate ask whether a segment is open."""
-        """This desk's hold on its book file: no second desk writes to it while held."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         self._queue_waiting = asyncio.Event()
@@ -486,10 +486,7 @@ class Engine:
     @property
     def book_file(self) -> Path | None:
         """The book's SQLite file, or None for a server or in-memory database."""
-        url = self.database.engine.url
-        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-            return None
-        return Path(str(url.database)).expanduser()
+        return book_file_of(self.database.engine.url)
 
     def back_up(self, reason: str) -> Path | None:
         """A copy of the book (at a clean close, at the first start of a day); a failure is

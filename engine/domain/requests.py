@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import reprlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import fields
 from decimal import Decimal
 from enum import Enum, StrEnum
@@ -253,11 +253,6 @@ def request_from_rupees(
         tag=text_of(tag, "tag", MAX_TAG_LENGTH),
         source=text_of(source, "source", MAX_SOURCE_LENGTH),
     )
-
-
-def optional(convert: Callable[..., Any], value: object, *args: Any) -> Any:
-    """``convert(value, *args)``, or None for None."""
-    return None if value is None else convert(value, *args)
 
 
 def asked_text(request: object = None, /, **asked: object) -> str:

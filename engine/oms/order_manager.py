@@ -208,17 +208,18 @@ class OrderManager:
         """Refuse an order whose input was not a valid order at all (checked at the edge): it is
         journaled as a denial carrying the reason and what was asked quoted, text that always
         encodes."""
-        order_id = self._ids.next_order_id()
         with self._unit():
-            denied = OrderDenied(order_id, self._clock.time_ns(), reason, None, check, asked)
-            message = EngineMessage(
-                denied.ts_ns, Severity.WARNING, f"order refused ({check}): {reason}", "risk"
-            )
-            self._stage(denied, denied, message)
-        return Outcome(False, order_id, reason, check=check)
+            return self._deny(self._ids.next_order_id(), None, check, reason, asked)
 
-    def _deny(self, order_id: OrderId, request: OrderRequest, check: str, reason: str) -> Outcome:
-        denied = OrderDenied(order_id, self._clock.time_ns(), reason, request, check)
+    def _deny(
+        self,
+        order_id: OrderId,
+        request: OrderRequest | None,
+        check: str,
+        reason: str,
+        asked: str = "",
+    ) -> Outcome:
+        denied = OrderDenied(order_id, self._clock.time_ns(), reason, request, check, asked)
         message = EngineMessage(
             denied.ts_ns, Severity.WARNING, f"order refused ({check}): {reason}", "risk"
         )
@@ -548,9 +549,7 @@ class OrderManager:
             return
         try:
             if rows:
-                self._journal.append_many(
-                    [NewJournalEntry(e.kind, e.to_payload(), e.order_id, e.ts_ns) for e in rows]
-                )
+                self._write(rows)
         except JournalWriteError as exc:
             self._hold(rows, events, exc)
             return
@@ -565,6 +564,12 @@ class OrderManager:
         publish = self._bus.publish
         for event in events:
             publish(event)
+
+    def _write(self, rows: list[Journaled]) -> None:
+        """One unit's rows in one journal transaction (all or none)."""
+        self._journal.append_many(
+            [NewJournalEntry(e.kind, e.to_payload(), e.order_id, e.ts_ns) for e in rows]
+        )
 
     def _hold(self, rows: list[Journaled], events: list[object], error: JournalWriteError) -> None:
         """The journal did not take a unit: keep it to retry, stop order entry and say so."""
@@ -600,9 +605,7 @@ class OrderManager:
             return True
         rows = self._held_rows
         try:
-            self._journal.append_many(
-                [NewJournalEntry(e.kind, e.to_payload(), e.order_id, e.ts_ns) for e in rows]
-            )
+            self._write(rows)
         except JournalWriteError as exc:
             log.debug("journal still refuses writes: %s", exc)
             return False

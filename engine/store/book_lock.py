@@ -11,7 +11,7 @@ it over at once, with nothing stale to clean up. The holder writes who it is int
 ``filelock`` would do the locking but truncates the file on every attempt, which would erase the
 holder's name, hence these few lines of our own.
 
-A book that is not a file (PostgreSQL) is guarded by ``engine.store.lease`` instead.
+A book that is not a file (PostgreSQL) has no lock here: it needs a lease in the database itself.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from engine.store.errors import SchemaError, StoreError
 from engine.store.journal import Journal
 from engine.store.migrate import upgrade_to_head
-from engine.store.urls import default_database_path, redact_url, sqlite_url
+from engine.store.urls import book_file_of, default_database_path, redact_url, sqlite_url
 
 logger = logging.getLogger(__name__)
 
@@ -214,10 +214,9 @@ def _refuse_unreadable_book(url: URL) -> None:
     from engine.store.backup import list_backups
     from engine.store.book import BookUnreadable, inspect_book_file
 
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
+    path = book_file_of(url)
+    if path is None:
         return
-    path = Path(database).expanduser()
     problem = inspect_book_file(path)
     if problem is not None:
         raise BookUnreadable(path, problem, list_backups(path))

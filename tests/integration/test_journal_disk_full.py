@@ -118,6 +118,20 @@ def crossing_tick(stock: Instrument, ltp: int):
     return quote(stock, bid=low - stock.tick_size, ask=low, ltp=low)
 
 
+def fill_disk_while_trading(
+    disk: FullDisk, engine: Engine, clock: TestClock, stock: Instrument, ltp: int
+) -> None:
+    """Fill the disk, then let the market cross the resting orders until the journal refuses a
+    write (SQLite reuses its log's space first, so the first few may still go in)."""
+    disk.fill(engine)
+    for _ in range(30):
+        clock.advance(0.5)
+        engine.on_tick(crossing_tick(stock, ltp))
+        if engine.orders.journal_waiting:
+            return
+    raise AssertionError("the full disk never refused a journal write")
+
+
 def test_journal_disk_full_holds_fills_pauses_and_resumes_by_itself(small_disk: FullDisk) -> None:
     db = small_disk.directory / "book.db"
     clock = TestClock(MONDAY_MORNING)
@@ -130,13 +144,7 @@ def test_journal_disk_full_holds_fills_pauses_and_resumes_by_itself(small_disk: 
     engine.api.subscribe(OrderFilled, told.append)
     engine.api.subscribe(EngineMessage, messages.append)
 
-    small_disk.fill(engine)
-    for _ in range(30):  # until the journal refuses: SQLite reuses its log's space first
-        clock.advance(0.5)
-        engine.on_tick(crossing_tick(stock, ltp))
-        if engine.orders.journal_waiting:
-            break
-    assert engine.orders.journal_waiting, "the full disk never refused a journal write"
+    fill_disk_while_trading(small_disk, engine, clock, stock, ltp)
     assert any("journal cannot write" in m.text for m in messages)
     assert engine.venue is not None and engine.venue.paused
     told_while_full = len(told)
@@ -180,13 +188,7 @@ def test_journal_disk_full_then_crash_loses_nothing_the_trader_was_told(
     ids = rest_orders(engine, clock, stock, ltp)
     told: list[OrderFilled] = []
     engine.api.subscribe(OrderFilled, told.append)
-    small_disk.fill(engine)
-    for _ in range(30):
-        clock.advance(0.5)
-        engine.on_tick(crossing_tick(stock, ltp))
-        if engine.orders.journal_waiting:
-            break
-    assert engine.orders.journal_waiting
+    fill_disk_while_trading(small_disk, engine, clock, stock, ltp)
     in_memory = {f.trade_id for f in engine.orders.fills}
     assert len(in_memory) > len(told), "the held fill exists only in memory, untold"
     engine.close()  # the desk dies with the disk still full
