@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from app.main import BROKER_CHOICES, book_url
+from app.main import book_url
 from app.startup import StartupProblem
-from engine.runtime import FEEDS
+from engine.brokers.registry import broker_names, feed_names
 from engine.store import (
     StoreError,
     book_file_of,
@@ -35,8 +35,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("action", choices=("check", "repair", "backups", "restore"))
     parser.add_argument("backup", nargs="?", type=Path, help="restore: the backup file")
     parser.add_argument("--profile", default="default")
-    parser.add_argument("--broker", default="paper", choices=BROKER_CHOICES)
-    parser.add_argument("--feed", default=None, choices=FEEDS)
+    parser.add_argument("--broker", default="paper", choices=broker_names())
+    parser.add_argument("--feed", default=None, choices=feed_names())
     parser.add_argument("--db", default=None, help="SQLAlchemy URL of the book")
     args = parser.parse_args(argv)
     if args.action == "restore" and args.backup is None:

@@ -15,6 +15,7 @@ import platformdirs
 from app.crash import CrashHandler
 from app.logging_setup import log_dir
 from engine.api import ConnectionChanged, EngineMessage
+from engine.brokers.registry import broker_spec
 from engine.core.memory import freeze_startup_objects
 from engine.domain.events import Severity
 from engine.runtime import Engine, EngineConfig
@@ -51,20 +52,23 @@ async def run_window(
     loop = asyncio.get_running_loop()
     if crash is not None:
         loop.set_exception_handler(crash.loop_exception)
-    kite_link, instruments = None, []
-    if config.market_feed == "kite":
-        from app.main import gui_login, prepare_kite
-        from engine.brokers.kite.session import LoginError
-        from engine.credentials import CredentialsUnavailable
+    connected = None
+    if config.market_feed != "simulated":
+        from app.main import connect_live, gui_login
+        from engine.brokers.registry import ConnectProblem
 
-        while kite_link is None:
+        while connected is None:
             try:
-                kite_link, instruments = await prepare_kite(profile, login=gui_login)
-            except (LoginError, CredentialsUnavailable) as problem:
+                connected = await connect_live(config, profile, login=gui_login)
+            except ConnectProblem as problem:
                 # Keys missing or refused: the trader fixes them in Settings -> Brokers, or quits.
                 if not await broker_settings_until_closed(profile, str(problem)):
                     return 2
-    engine = Engine.build(config, kite=kite_link, instruments=instruments)
+    engine = Engine.build(
+        config,
+        link=None if connected is None else connected.link,
+        instruments=() if connected is None else connected.instruments,
+    )
     try:
         return await _run_desk(app, engine, profile=profile, reset_layout=reset_layout, crash=crash)
     finally:
@@ -93,10 +97,10 @@ async def _run_desk(
     login_windows: list[object] = []  # strong references while they are open
 
     def on_connection(event: ConnectionChanged) -> None:
-        if event.component == "broker" and event.state == "login required" and engine.kite:
-            from app.main import kite_login_window
+        if event.component == "broker" and event.state == "login required" and engine.link:
+            from app.main import login_window
 
-            window_, _done = kite_login_window(engine.kite.session, event.detail)
+            window_, _done = login_window(engine.link.session, event.detail)
             login_windows.append(window_)
 
     engine.api.subscribe(ConnectionChanged, on_connection)
@@ -105,7 +109,7 @@ async def _run_desk(
         open_broker_settings=lambda: open_broker_settings(profile, engine),
         open_calendar_update=lambda: open_calendar_update(engine),
         layouts=layouts,
-        broker="Paper" if config.broker == "paper" else config.broker,
+        broker=broker_spec(config.broker).title,
         session_state=lambda: session_text(engine),
         theme=theme if theme in ("dark", "light") else "dark",
         on_close=closed.set,
@@ -251,7 +255,7 @@ def open_broker_settings(profile: str, engine: Engine | None = None, reason: str
         page.setWindowTitle(f"Brokers — {reason}")
 
     def test() -> None:
-        session = engine.kite.session if engine is not None and engine.kite else None
+        session = engine.link.session if engine is not None and engine.link else None
 
         async def run() -> None:
             ok, text = await check_kite_keys(store, session)

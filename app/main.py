@@ -7,21 +7,28 @@ import asyncio
 import json
 import math
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from app.logging_setup import log_dir, setup_logging
 from app.startup import EXIT_STARTUP_PROBLEM, StartupProblem, describe_failure, tell
 from engine.brokers.paper.config import PaperConfig
+from engine.brokers.registry import (
+    Connected,
+    ConnectProblem,
+    LoginPrompt,
+    broker_names,
+    broker_spec,
+    feed_names,
+)
 from engine.marketdata.simulated import SimulatedMarketConfig
-from engine.runtime import BROKERS, FEEDS, EngineConfig
+from engine.runtime import EngineConfig
 from engine.store import check_path_name, default_database_path, sqlite_url
 
 if TYPE_CHECKING:
-    from engine.brokers.kite.link import KiteLink
+    from engine.brokers.base import LoginSession
     from engine.brokers.kite.session import KiteSession
     from engine.credentials import CredentialStore
-    from engine.domain.instruments import Instrument
     from ui.panels.kite_login import KiteLoginWindow
 
 
@@ -72,13 +79,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--broker",
         default="paper",
-        choices=BROKER_CHOICES,
+        choices=broker_names(),
         help="where orders go (default: the built-in paper market)",
     )
     parser.add_argument(
         "--feed",
         default=None,
-        choices=FEEDS,
+        choices=feed_names(),
         help="market data (default: Kite's for --broker kite, else the simulated market); "
         "'--broker paper --feed kite' paper-trades on Kite's live prices",
     )
@@ -127,25 +134,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-BROKER_CHOICES = BROKERS
-"""Only brokers this build can trade through are offered."""
-
-
 def book_name(args: argparse.Namespace) -> str:
     """The book (journal) a run trades in: live Kite, paper on Kite's prices, or paper on the
     simulated market. Each is its own database."""
-    if args.broker == "kite":
-        return "kite"
-    return "paper-kite" if args.feed == "kite" else "paper"
+    if args.broker != "paper":
+        return str(args.broker)
+    feed = args.feed or "simulated"
+    return "paper" if feed == "simulated" else f"paper-{feed}"
 
 
 def engine_config(args: argparse.Namespace) -> EngineConfig:
-    if args.broker == "kite" and args.feed == "simulated":
-        raise StartupProblem("the Kite broker trades on Kite's own prices (--feed kite)")
+    spec = broker_spec(args.broker)
+    if spec.own_feed_only and args.feed not in (None, args.broker):
+        raise StartupProblem(
+            f"the {spec.title} broker trades on {spec.title}'s own prices (--feed {args.broker})"
+        )
     db_url = book_url(args)
     # A live feed has the exchange's own hours; the simulated market trades whenever the desk runs
     # unless the trader asks for NSE's timetable.
-    always_open = not args.nse_hours and args.broker == "paper" and args.feed != "kite"
+    always_open = not args.nse_hours and not spec.live and args.feed in (None, "simulated")
     return EngineConfig(
         broker=args.broker,
         feed=args.feed,
@@ -211,8 +218,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     config = engine_config(args)
-    if args.headless and config.market_feed == "kite":
-        return asyncio.run(kite_headless(config, args.profile, args.duration))
+    if args.headless and config.market_feed != "simulated":
+        return asyncio.run(live_headless(config, args.profile, args.duration))
     if args.headless:
         from engine.headless import main as headless_main
 
@@ -222,42 +229,21 @@ def run(args: argparse.Namespace) -> int:
     return run_gui(config, profile=args.profile, reset_layout=args.reset_layout)
 
 
-# -- Kite ----------------------------------------------------------------------------------------
-
-LoginPrompt = Callable[["KiteSession", str], Awaitable[None]]
-"""Shows the login (the GUI's login window) and returns once the session is logged in."""
+# -- live brokers ----------------------------------------------------------------------------------
 
 
-async def prepare_kite(
-    profile: str, *, login: LoginPrompt | None, store: CredentialStore | None = None
-) -> tuple[KiteLink, list[Instrument]]:
-    """The Kite link of ``profile`` (keys from the keyring), logged in, and the day's
-    instruments master; raises ``LoginError`` / ``CredentialsUnavailable`` with a readable text."""
-    from engine.brokers.kite.link import KiteLink
-    from engine.brokers.kite.session import KiteSession, LoginError
-    from engine.core.clock import LiveClock
-    from engine.credentials import CredentialStore
-
-    clock = LiveClock()
-    session = KiteSession(store or CredentialStore(profile), clock=clock)
-    link = KiteLink(session, clock=clock)
-    if not session.resume_saved():
-        if login is None:
-            raise LoginError(
-                "no Kite session saved today: log in once from the workstation "
-                "(dalaldesk --broker kite), then run headless"
-            )
-        await login(session, "Log in to Zerodha Kite to start the day.")
-    loaded = await link.load_instruments()
-    return link, loaded.instruments
+async def connect_live(config: EngineConfig, profile: str, login: LoginPrompt | None) -> Connected:
+    """The live broker the desk trades on or through (its feed's), connected for ``profile``;
+    ``ConnectProblem`` says in words what the trader must fix."""
+    spec = broker_spec(config.market_feed)
+    if spec.connect is None:
+        raise ValueError(f"{spec.title} has nothing to connect to")
+    return await spec.connect(profile, login)
 
 
-def kite_login_window(session: KiteSession, reason: str) -> tuple[KiteLoginWindow, Any]:
-    """The non-modal login window wired to ``session``; returns it and a future that resolves
-    when the login succeeds (never ``exec()``: qasync cannot re-enter)."""
-    from engine.brokers.kite.errors import KiteError
-    from engine.brokers.kite.session import LoginError
-    from engine.credentials import CredentialsUnavailable
+def login_window(session: LoginSession, reason: str) -> tuple[KiteLoginWindow, Any]:
+    """The non-modal login window wired to a live broker's ``session``; returns it and a future
+    that resolves when the login succeeds (never ``exec()``: qasync cannot re-enter)."""
     from ui.panels.kite_login import KiteLoginWindow
 
     loop = asyncio.get_running_loop()
@@ -268,7 +254,7 @@ def kite_login_window(session: KiteSession, reason: str) -> tuple[KiteLoginWindo
     async def complete(redirect: str) -> None:
         try:
             await session.complete_login(redirect)
-        except (LoginError, KiteError, CredentialsUnavailable) as exc:
+        except session.login_errors as exc:
             window.show_error(str(exc))
             return
         window.login_succeeded()
@@ -276,7 +262,7 @@ def kite_login_window(session: KiteSession, reason: str) -> tuple[KiteLoginWindo
             done.set_result(None)
 
     def submitted(redirect: str) -> None:
-        task = loop.create_task(complete(redirect), name="kite-login")
+        task = loop.create_task(complete(redirect), name="broker-login")
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
@@ -285,8 +271,8 @@ def kite_login_window(session: KiteSession, reason: str) -> tuple[KiteLoginWindo
     return window, done
 
 
-async def gui_login(session: KiteSession, reason: str) -> None:
-    window, done = kite_login_window(session, reason)
+async def gui_login(session: LoginSession, reason: str) -> None:
+    window, done = login_window(session, reason)
     try:
         await done
     finally:
@@ -313,18 +299,16 @@ async def check_kite_keys(store: CredentialStore, session: KiteSession | None) -
     return True, f"Kite accepts the session of {profile.get('user_name', profile.get('user_id'))}"
 
 
-async def kite_headless(config: EngineConfig, profile: str, duration: float) -> int:
-    """`dalaldesk --broker kite --headless`: on today's saved Kite session, no window."""
-    from engine.brokers.kite.session import LoginError
-    from engine.credentials import CredentialsUnavailable
+async def live_headless(config: EngineConfig, profile: str, duration: float) -> int:
+    """`dalaldesk --broker kite --headless`: on today's saved session, no window."""
     from engine.runtime import Engine
 
     try:
-        link, instruments = await prepare_kite(profile, login=None)
-    except (LoginError, CredentialsUnavailable) as exc:
+        connected = await connect_live(config, profile, login=None)
+    except ConnectProblem as exc:
         print(f"dalaldesk: {exc}", file=sys.stderr)
         return 2
-    engine = Engine.build(config, kite=link, instruments=instruments)
+    engine = Engine.build(config, link=connected.link, instruments=connected.instruments)
     engine.start()
     try:
         await asyncio.sleep(duration)
@@ -335,7 +319,7 @@ async def kite_headless(config: EngineConfig, profile: str, duration: float) -> 
         "seconds": duration,
         "broker": config.broker,
         "feed": config.market_feed,
-        "instruments": len(instruments),
+        "instruments": len(connected.instruments),
         "ticks": engine.ticks_seen,
         "orders": len(orders),
         "fills": len(engine.api.trades()),

@@ -177,7 +177,7 @@ async def open_desk(
         always_open=True,
         var_interval_seconds=0,
     )
-    engine = Engine.build(config, clock=clock, kite=link, instruments=loaded.instruments)
+    engine = Engine.build(config, clock=clock, link=link, instruments=loaded.instruments)
     desk = KiteDesk(kite, store, link, engine)
     engine.bus.subscribe_all(desk.events.append)
     engine.start()

@@ -1,4 +1,5 @@
-"""The broker port: what the order manager needs from any venue (paper, Kite, XTS).
+"""The broker port: what the order manager needs from any venue (paper, Kite, XTS), and what a
+live broker brings besides (a login session, a feed, a margin calculator).
 
 A broker receives orders, modifications and cancels, and reports back through one sink with
 order events (``OrderStatusChanged``, ``OrderFilled``, and ``OrderSubmitted`` for orders the
@@ -7,14 +8,20 @@ broker itself originated, such as an intraday auto square-off). It never mutates
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
 
 from engine.domain.events import OrderEvent
+from engine.domain.ids import InstrumentToken, OrderId
+from engine.domain.instruments import Instrument
 from engine.domain.order import Order
-from engine.domain.orders import OrderType
-from engine.domain.values import Paise
+from engine.domain.orders import Modification, OrderRequest, OrderType, Product
+from engine.domain.positions import Position
+from engine.domain.ticks import Tick
 
 BrokerSink = Callable[[OrderEvent], None]
 
@@ -28,14 +35,6 @@ class Capabilities:
     market_protection: bool = True
     in_process: bool = False
     """The venue lives in this process (paper): it cannot act on an order after we crash."""
-
-
-@dataclass(frozen=True, slots=True)
-class Modification:
-    quantity: int | None = None
-    price: Paise | None = None
-    trigger_price: Paise | None = None
-    order_type: OrderType | None = None
 
 
 class Broker(Protocol):
@@ -55,3 +54,85 @@ class Broker(Protocol):
     def restore(self, open_orders: list[Order]) -> None:
         """After a restart: the orders the journal says are still open at this broker."""
         ...
+
+
+class LoginSession(Protocol):
+    """A live broker's login: what a login window needs, whatever the broker."""
+
+    title: str
+    """The broker's name as the trader knows it ("Kite")."""
+    login_errors: tuple[type[Exception], ...]
+    """What a failed login raises; the window shows its text and lets the trader try again."""
+
+    @property
+    def logged_in(self) -> bool: ...
+
+    def login_url(self) -> str:
+        """Where the trader logs in; the broker redirects to a URL carrying the request."""
+        ...
+
+    async def complete_login(self, redirect: str) -> None:
+        """Finish the login from the redirect URL the window captured."""
+        ...
+
+
+class BrokerLink(Protocol):
+    """A live broker's connection: its login session, its market-data feed, its order side and
+    reconciliation, run as one engine task. Built by the broker's ``connect`` (registry)."""
+
+    title: str
+
+    @property
+    def session(self) -> LoginSession: ...
+
+    def make_broker(
+        self,
+        *,
+        instruments: Callable[[InstrumentToken], Instrument | None],
+        publish: Callable[[object], None],
+    ) -> Broker:
+        """The order port, when the desk trades through this broker (not only on its prices)."""
+        ...
+
+    def attach(
+        self,
+        *,
+        publish: Callable[[object], None],
+        orders: Callable[[], dict[OrderId, Order]],
+        positions: Callable[[], Iterable[Position]],
+        instruments: Callable[[InstrumentToken], Instrument | None],
+    ) -> None:
+        """Where events go, and what reconciliation compares with the broker's books."""
+        ...
+
+    async def run(self, on_tick: Callable[[Tick], None], stop: asyncio.Event) -> None:
+        """The feed and the session until ``stop`` (the feed port's shape)."""
+        ...
+
+    async def watch(self, tokens: Iterable[int]) -> None: ...
+
+    async def unwatch(self, tokens: Iterable[int]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class MarginCalculator(Protocol):
+    """A broker that can say what an order would need (Kite's order margins API)."""
+
+    async def order_margin(self, request: OrderRequest) -> Decimal: ...
+
+
+@runtime_checkable
+class InProcessVenue(Protocol):
+    """A venue that lives in this process (paper, or a test's toy): it matches on the desk's
+    own ticks and clock, pauses while the journal cannot write, and takes back the positions
+    the journal restored."""
+
+    def on_tick(self, tick: Tick) -> None: ...
+
+    def on_clock(self, now: datetime) -> None: ...
+
+    def pause(self, paused: bool) -> None: ...
+
+    def restore_positions(self, nets: dict[tuple[InstrumentToken, Product], int]) -> None: ...

@@ -12,9 +12,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from engine.costs import Charges
+from engine.domain.charges import Charges
 from engine.domain.ids import BrokerOrderId, ExchangeOrderId, InstrumentToken, OrderId, TradeId
 from engine.domain.orders import OrderRequest, OrderStatus, OrderType, Product, Side, Validity
+from engine.domain.origin import StrategyId, is_strategy_id, source_of_text
 from engine.domain.requests import asked_text
 from engine.domain.values import Paise
 
@@ -41,7 +42,9 @@ def _request_payload(request: OrderRequest) -> dict[str, Any]:
         "price": request.price,
         "trigger_price": request.trigger_price,
         "tag": request.tag,
-        "source": request.source,
+        "source": request.source.value,
+        "strategy": request.strategy,
+        "square_off": request.square_off,
     }
 
 
@@ -52,6 +55,8 @@ def _quoted(raw: object) -> str:
 
 
 def _request_from(payload: dict[str, Any]) -> OrderRequest:
+    source, strategy, square_off = source_of_text(str(payload.get("source", "api")))
+    named = payload.get("strategy")
     return OrderRequest(
         token=InstrumentToken(payload["token"]),
         side=Side(payload["side"]),
@@ -62,7 +67,11 @@ def _request_from(payload: dict[str, Any]) -> OrderRequest:
         price=None if payload["price"] is None else Paise(payload["price"]),
         trigger_price=None if payload["trigger_price"] is None else Paise(payload["trigger_price"]),
         tag=payload.get("tag", ""),
-        source=payload.get("source", "api"),
+        source=source,
+        strategy=StrategyId(named)
+        if isinstance(named, str) and is_strategy_id(named)
+        else strategy,
+        square_off=bool(payload.get("square_off", square_off)),
     )
 
 

@@ -44,8 +44,10 @@ class Order:
         "quantity",
         "side",
         "source",
+        "square_off",
         "status",
         "status_message",
+        "strategy",
         "tag",
         "token",
         "trade_ids",
@@ -67,6 +69,8 @@ class Order:
         self.trigger_price = request.trigger_price
         self.tag = request.tag
         self.source = request.source
+        self.strategy = request.strategy
+        self.square_off = request.square_off
         self.status = OrderStatus.PENDING_SUBMIT
         self.status_message = ""
         self.broker_order_id: BrokerOrderId | None = None
@@ -105,6 +109,8 @@ class Order:
             trigger_price=self.trigger_price,
             tag=self.tag,
             source=self.source,
+            strategy=self.strategy,
+            square_off=self.square_off,
         )
 
     def __repr__(self) -> str:

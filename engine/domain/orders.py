@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from engine.domain.ids import InstrumentToken
+from engine.domain.origin import OrderSource, StrategyId, origin_label
 from engine.domain.values import Paise
 
 
@@ -146,5 +147,22 @@ class OrderRequest:
     price: Paise | None = None
     trigger_price: Paise | None = None
     tag: str = ""
-    source: str = "api"
-    """Where the order came from: ticket, hotkey, strategy:<name>, webhook, api, venue:<reason>."""
+    source: OrderSource = OrderSource.API
+    """Who asked for it; the gate's privileges follow it (``engine.domain.origin``)."""
+    strategy: StrategyId | None = None
+    """The strategy (or signal route) the order belongs to; its P&L is attributed to it."""
+    square_off: bool = False
+    """Placed to close a position (a square-off may close while trading is halted)."""
+
+    @property
+    def origin(self) -> str:
+        """Where the order came from, as the trader reads it: ``strategy demo``, ``manual``."""
+        return origin_label(self.source, self.strategy)
+
+
+@dataclass(frozen=True, slots=True)
+class Modification:
+    quantity: int | None = None
+    price: Paise | None = None
+    trigger_price: Paise | None = None
+    order_type: OrderType | None = None

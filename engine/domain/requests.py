@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from engine.domain.ids import InstrumentToken
 from engine.domain.orders import OrderRequest, OrderType, Product, Side, Validity
+from engine.domain.origin import MAX_STRATEGY_ID, OrderSource, StrategyId, is_strategy_id
 from engine.domain.values import Paise, PriceError, to_paise
 
 MAX_QUANTITY = 100_000_000
@@ -119,10 +120,11 @@ def enum_of(kind: type[E], value: object, what: str) -> E:
         return value
     if isinstance(value, str):
         text = value.strip().upper().replace("_", "-") if kind is OrderType else value.strip()
-        try:
-            return kind(text.upper())
-        except ValueError:
-            pass
+        for spelling in (text.upper(), text.lower()):  # BUY, MIS ...; manual, strategy ...
+            try:
+                return kind(spelling)
+            except ValueError:
+                pass
     choices = ", ".join(member.value for member in kind)
     raise InputError(f"{what} must be one of {choices}, not {shown(value)}", what.replace(" ", "_"))
 
@@ -201,8 +203,9 @@ def _is_clean(request: OrderRequest) -> bool:
         and (trigger is None or (type(trigger) is int and 0 < trigger <= MAX_PRICE_PAISE))
         and type(request.tag) is str
         and len(request.tag) <= MAX_TAG_LENGTH
-        and type(request.source) is str
-        and len(request.source) <= MAX_SOURCE_LENGTH
+        and type(request.source) is OrderSource
+        and _strategy_fits(request.source, request.strategy)
+        and type(request.square_off) is bool
     )
 
 
@@ -210,8 +213,9 @@ def checked_request(request: object) -> OrderRequest:
     """``request`` as a valid ``OrderRequest`` (str enums converted); ``InputError`` if not."""
     if type(request) is not OrderRequest:
         raise InputError(f"an order must be an OrderRequest, not {shown(request)}")
-    if _is_clean(request) and request.tag.isprintable() and request.source.isprintable():
+    if _is_clean(request) and request.tag.isprintable():
         return request
+    source, strategy = origin_of(request.source, request.strategy)
     return OrderRequest(
         token=token_of(request.token),
         side=enum_of(Side, request.side, "side"),
@@ -222,8 +226,45 @@ def checked_request(request: object) -> OrderRequest:
         price=paise_of(request.price, "price"),
         trigger_price=paise_of(request.trigger_price, "trigger price"),
         tag=text_of(request.tag, "tag", MAX_TAG_LENGTH),
-        source=text_of(request.source, "source", MAX_SOURCE_LENGTH),
+        source=source,
+        strategy=strategy,
+        square_off=request.square_off is True,
     )
+
+
+def _strategy_fits(source: OrderSource, strategy: object) -> bool:
+    if strategy is None:
+        return source is not OrderSource.STRATEGY
+    return type(strategy) is str and source in _NAMED and is_strategy_id(strategy)
+
+
+_NAMED = (OrderSource.STRATEGY, OrderSource.SIGNAL)
+
+
+def origin_of(source: object, strategy: object = None) -> tuple[OrderSource, StrategyId | None]:
+    """Source and strategy of an order, checked: a strategy's orders name it, others may not
+    (a signal may name the strategy it is routed to); ``InputError`` if not."""
+    if isinstance(source, str) and not isinstance(source, OrderSource) and ":" in source:
+        # The older ``strategy:<name>`` spelling scripts may still pass.
+        source, _, named = source.partition(":")
+        strategy = named if strategy is None else strategy
+    checked = enum_of(OrderSource, source, "source")
+    if strategy is None:
+        if checked is OrderSource.STRATEGY:
+            raise InputError("a strategy's order must name its strategy id", "source")
+        return checked, None
+    if checked not in _NAMED:
+        raise InputError(
+            f"only strategy and signal orders name a strategy, not a {checked.value} order",
+            "source",
+        )
+    if type(strategy) is not str or not is_strategy_id(strategy):
+        raise InputError(
+            f"strategy id {shown(strategy)} must be 1 to {MAX_STRATEGY_ID} letters, digits or "
+            "'-_.'",
+            "source",
+        )
+    return checked, StrategyId(strategy)
 
 
 def request_from_rupees(
@@ -238,9 +279,11 @@ def request_from_rupees(
     trigger_price: object,
     tag: object,
     source: object,
+    strategy: object = None,
 ) -> OrderRequest:
     """An order whose prices are in rupees, checked field by field; ``InputError`` if any is
     wrong."""
+    origin = origin_of(source, strategy)
     return OrderRequest(
         token=token_of(token),
         side=enum_of(Side, side, "side"),
@@ -251,7 +294,8 @@ def request_from_rupees(
         price=rupees_to_paise(price, "price"),
         trigger_price=rupees_to_paise(trigger_price, "trigger price"),
         tag=text_of(tag, "tag", MAX_TAG_LENGTH),
-        source=text_of(source, "source", MAX_SOURCE_LENGTH),
+        source=origin[0],
+        strategy=origin[1],
     )
 
 

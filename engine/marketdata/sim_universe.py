@@ -17,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.core.clock import IST
+from engine.domain.freeze import FreezeTable, load_freeze_table
 from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
 from engine.domain.values import Paise
-from engine.marketdata.kite_csv import FreezeTable, load_freeze_table
 from engine.marketdata.sim_config import SimulatedMarketConfig
 from engine.marketdata.sim_spec import IndexSpec, UniverseSpec
 from engine.marketdata.sim_symbols import (

@@ -30,10 +30,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
-from engine.brokers.base import Broker, Modification
+from engine.brokers.base import Broker
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, ist_date_of
-from engine.costs import Charges
+from engine.domain.charges import Charges
 from engine.domain.events import (
     ORDER_EVENT_TYPES,
     EngineMessage,
@@ -51,10 +51,11 @@ from engine.domain.events import (
 from engine.domain.ids import IdFactory, InstrumentToken, OrderId
 from engine.domain.instruments import Instrument
 from engine.domain.order import Order
-from engine.domain.orders import OrderRequest, OrderStatus, OrderType, Product, Side
+from engine.domain.orders import Modification, OrderRequest, OrderStatus, OrderType, Product, Side
+from engine.domain.origin import OrderSource
 from engine.domain.positions import Position, PositionBook
-from engine.risk.exposure import Exposure
-from engine.risk.gate import Decision, OrderGate
+from engine.oms.exposure import Exposure
+from engine.oms.gate_port import Decision, Gate
 from engine.store import JournalWriteError, NewJournalEntry
 from engine.store.journal import Journal
 
@@ -108,7 +109,7 @@ class OrderManager:
         clock: Clock,
         journal: Journal,
         broker: Broker,
-        gate: OrderGate,
+        gate: Gate,
         instruments: Callable[[InstrumentToken], Instrument | None],
         positions: PositionBook,
         charge_model: ChargeModel,
@@ -374,7 +375,7 @@ class OrderManager:
         queued = [self.cancel(order_id) for order_id in list(self._queue)]
         return queued + [self.cancel(order.order_id) for order in self.open_orders()]
 
-    def square_off_all(self, source: str = "square-off") -> list[Outcome]:
+    def square_off_all(self, source: OrderSource = OrderSource.MANUAL) -> list[Outcome]:
         """Close every open position with MARKET orders (protected by the gate), sliced at the
         freeze quantity."""
         outcomes: list[Outcome] = []
@@ -384,7 +385,7 @@ class OrderManager:
         return outcomes
 
     def square_off(
-        self, token: InstrumentToken, product: Product, *, source: str = "square-off"
+        self, token: InstrumentToken, product: Product, *, source: OrderSource = OrderSource.MANUAL
     ) -> list[Outcome]:
         position = self.positions.get(token, product)
         if position is None or position.net_quantity == 0:
@@ -399,7 +400,9 @@ class OrderManager:
         while remaining > 0:
             quantity = min(remaining, largest)
             remaining -= quantity
-            request = OrderRequest(token, side, quantity, OrderType.MARKET, product, source=source)
+            request = OrderRequest(
+                token, side, quantity, OrderType.MARKET, product, source=source, square_off=True
+            )
             outcomes.append(self.submit(request))
         return outcomes
 

@@ -29,7 +29,7 @@ from engine.domain.positions import PositionBook
 from engine.domain.ticks import Tick
 from engine.domain.values import ZERO, to_rupees
 from engine.marketdata.quotes import QuoteCache
-from engine.risk.exposure import Exposure
+from engine.oms.exposure import Exposure
 from engine.risk.limits import RiskLimits
 
 Trip = Callable[[str, str, TradingState, bool, Decimal | None], None]

@@ -26,17 +26,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from engine.brokers.base import Modification
 from engine.core.clock import Clock
 from engine.domain.events import FundsChanged, TradingState
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.order import Order
-from engine.domain.orders import OrderRequest, OrderType, Product, Side
+from engine.domain.orders import Modification, OrderRequest, OrderType, Product, Side
+from engine.domain.origin import PRIVILEGES
 from engine.domain.ticks import Tick
 from engine.domain.values import Paise, rupees_text
 from engine.marketdata.quotes import QuoteCache
-from engine.risk.exposure import Exposure
+from engine.oms.exposure import Exposure
+from engine.oms.gate_port import Decision
 from engine.risk.limits import RiskLimits, RiskSettings
 from engine.risk.margin import MarginEstimator
 from engine.risk.price_rules import (
@@ -54,7 +55,6 @@ Check = Callable[[OrderRequest, Instrument], str | None]
 """An extra check: None to pass, else the reason (reported as check ``custom``)."""
 
 _PRICED = (OrderType.LIMIT, OrderType.SL)
-_SQUARE_OFF_SOURCES = ("square-off", "risk:")
 _NS = 1_000_000_000
 _MINUTE_NS = 60 * _NS
 _NO_PNL = Decimal(0)
@@ -69,25 +69,6 @@ class BrokerFunds(NamedTuple):
     """The desk's own margin estimate when the figure came, rupees."""
     ts_ns: int
     broker: str
-
-
-class Decision(NamedTuple):
-    """The gate's answer. ``reason`` empty means allowed."""
-
-    request: OrderRequest | None
-    """What to send (possibly converted); None when refused."""
-    reason: str = ""
-    check: str = ""
-    slices: tuple[int, ...] = ()
-    """Child quantities when the order is to be sliced at the freeze quantity."""
-    note: str = ""
-    """What the gate changed, for the trader (market protection, slicing)."""
-    change: Modification | None = None
-    """For a modification: what to send (a MARKET change becomes a protected LIMIT)."""
-
-    @property
-    def allowed(self) -> bool:
-        return not self.reason
 
 
 def _deny(check: str, reason: str) -> Decision:
@@ -354,7 +335,7 @@ class OrderGate:
             request.product,
             request.side,
             request.quantity,
-            count_working=not request.source.startswith("risk:"),
+            count_working=not PRIVILEGES[request.source].reduce_on_position_alone,
         )
         if self.state is not TradingState.ACTIVE:
             refusal = self._state_refusal(request, instrument, reduces)
@@ -419,7 +400,7 @@ class OrderGate:
     ) -> Decision | None:
         why = f" ({self.state_reason})" if self.state_reason else ""
         if self.state is TradingState.HALTED:
-            if reduces and request.source.startswith(_SQUARE_OFF_SOURCES):
+            if reduces and (request.square_off or PRIVILEGES[request.source].reduce_when_halted):
                 return None
             return _deny(
                 "trading_state",
@@ -529,7 +510,7 @@ class OrderGate:
                 f"order value {_rupees(value)} is above the limit of "
                 f"{_rupees(limits.max_order_value or 0)} per order",
             )
-        square_off = request.source.startswith("risk:")
+        square_off = PRIVILEGES[request.source].skip_duplicate_check
         window = rules.duplicate_window_ns
         key: tuple[object, ...] | None = None
         if window and not square_off:
@@ -814,6 +795,8 @@ def _replace_terms(request: OrderRequest, order_type: OrderType, price: Paise) -
         request.trigger_price,
         request.tag,
         request.source,
+        request.strategy,
+        request.square_off,
     )
 
 

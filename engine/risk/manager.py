@@ -42,6 +42,7 @@ from engine.domain.events import (
 from engine.domain.ids import OrderId
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.orders import OrderRequest, OrderType, Side
+from engine.domain.origin import OrderSource
 from engine.domain.ticks import Tick
 from engine.marketdata.quotes import QuoteCache
 from engine.oms.order_manager import OrderManager, Outcome
@@ -118,7 +119,7 @@ class RiskManager:
         self.source = "start"
         self.history: list[BreakerTripped] = []
         self.last_var: VarReport | None = None
-        self._flattening = ""
+        self._flattening = False
         """Source of the square-off in force: fills of orders that were in flight when it was
         asked for are squared off as they arrive, until the trader re-arms."""
         self.breakers = CircuitBreakers(
@@ -171,7 +172,7 @@ class RiskManager:
         if self.gate.state is TradingState.ACTIVE:
             return False
         self.breakers.rearm()
-        self._flattening = ""
+        self._flattening = False
         self._move(TradingState.ACTIVE, reason, "rearm")
         return True
 
@@ -183,8 +184,8 @@ class RiskManager:
             cancelled = [o for o in self._orders.cancel_all() if o]
             squared: list[Outcome] = []
             if square_off:
-                self._flattening = "risk:kill-switch"
-                squared = self._orders.square_off_all(self._flattening)
+                self._flattening = True
+                squared = self._orders.square_off_all(OrderSource.RISK)
         return KillSwitchReport(self.gate.state, len(cancelled), squared)
 
     def trip(
@@ -204,8 +205,8 @@ class RiskManager:
             )
             self.set_state(action, reason, f"breaker:{breaker}")
             if square_off:
-                self._flattening = f"risk:breaker:{breaker}"
-                self._orders.square_off_all(self._flattening)
+                self._flattening = True
+                self._orders.square_off_all(OrderSource.RISK)
 
     def _fill_while_flattening(self, fill: OrderFilled) -> None:
         """A fill of an order that was in flight when the square-off was asked for (a cancel
@@ -233,7 +234,8 @@ class RiskManager:
                     quantity,
                     OrderType.MARKET,
                     fill.product,
-                    source=self._flattening,
+                    source=OrderSource.RISK,
+                    square_off=True,
                 )
             )
 

@@ -20,8 +20,8 @@ from engine.domain.instruments import Instrument
 from engine.domain.positions import PositionBook
 from engine.marketdata.quotes import QuoteCache
 from engine.oms.charging import DayChargeModel
+from engine.oms.exposure import Exposure
 from engine.oms.order_manager import OrderManager
-from engine.risk.exposure import Exposure
 from engine.risk.gate import InstrumentLookup, OrderGate, SessionCheck
 from engine.risk.limits import MarginParameters, RiskSettings
 from engine.risk.manager import RiskManager

@@ -7,16 +7,20 @@ working; it is not a trading idea.
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 
-from engine.api import EngineApi
 from engine.domain.instruments import Instrument
 from engine.domain.orders import OrderType, Product, Side
+from engine.domain.origin import OrderSource, StrategyId
 from engine.domain.ticks import Tick
+from engine.strategies.ports import StrategyApi
 
 
 class DemoStrategy:
+    strategy_id = StrategyId("demo")
+
     def __init__(
-        self, api: EngineApi, *, seed: int = 1, every_ticks: int = 100, underlying: str = "NIFTY"
+        self, api: StrategyApi, *, seed: int = 1, every_ticks: int = 100, underlying: str = "NIFTY"
     ) -> None:
         self._api = api
         self._rng = random.Random(seed)
@@ -46,7 +50,8 @@ class DemoStrategy:
                 lots * instrument.lot_size,
                 OrderType.MARKET,
                 product=Product.MIS,
-                source="strategy:demo",
+                source=OrderSource.STRATEGY,
+                strategy=self.strategy_id,
             )
         else:
             price = quote.bid if side is Side.BUY else quote.ask
@@ -56,8 +61,9 @@ class DemoStrategy:
                 lots * instrument.lot_size,
                 OrderType.LIMIT,
                 product=Product.MIS,
-                price=str(price / 100),
-                source="strategy:demo",
+                price=Decimal(price) / 100,
+                source=OrderSource.STRATEGY,
+                strategy=self.strategy_id,
             )
         self.orders_placed += 1
         if not outcome:

@@ -96,7 +96,7 @@ def place_resting_orders(engine: Engine, count: int, rng: random.Random) -> int:
             OrderType.LIMIT,
             product=Product.NRML,
             price=str(price / 100),
-            source="bench",
+            source="api",
         )
         placed += bool(outcome)
     return placed
@@ -157,7 +157,8 @@ def tick_to_ack_latency(
             OrderType.LIMIT,
             product=Product.NRML,
             price=str(price / 100),
-            source="strategy:bench",
+            source="strategy",
+            strategy="bench",
         )
         state["order"] = outcome.order_id
         if not outcome:  # denied (a duplicate price, say): try again on a later tick

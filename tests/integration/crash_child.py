@@ -81,7 +81,8 @@ def trade(db: str, seed: int, count: int) -> None:
                 lots * instrument.lot_size,
                 OrderType.MARKET,
                 product=product,
-                source="crash-test",
+                source="api",
+                tag="crash-test",
             )
         else:
             # At or a few ticks away from the touch: some fill at once, some rest.
@@ -97,7 +98,8 @@ def trade(db: str, seed: int, count: int) -> None:
                 product=product,
                 validity=validity,
                 price=to_rupees(price),
-                source="crash-test",
+                source="api",
+                tag="crash-test",
             )
     out.write("DONE\n")
     out.flush()

@@ -14,6 +14,7 @@ import pytest
 from engine.credentials import CredentialStore
 from engine.domain.events import FundsChanged, OrderFilled
 from engine.domain.orders import OrderStatus
+from engine.domain.origin import OrderSource
 from tests.kite_desk import (
     ADANIPORTS,
     KiteDesk,
@@ -235,7 +236,7 @@ async def test_order_placed_outside_dalaldesk_when_reconciled_appears_with_its_f
 
     adopted = desk.engine.api.order(f"K{outside}")
     assert adopted is not None and adopted.status is OrderStatus.COMPLETE
-    assert adopted.source == "kite:outside"
+    assert adopted.source is OrderSource.BROKER
     assert report.position_differences == ()
     assert desk.engine.api.positions()[0].net_quantity == -5
 

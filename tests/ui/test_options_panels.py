@@ -271,9 +271,15 @@ def test_greeks_panel_when_grouped_by_strategy_splits_by_order_source_and_blanks
     bank = option(
         engine, "BANKNIFTY", bank_expiry, atm_strike(engine, "BANKNIFTY", bank_expiry), "PE"
     )
-    api.place_order(nifty.token, "BUY", 2 * nifty.lot_size, "MARKET", source="straddle")
-    api.place_order(nifty.token, "SELL", nifty.lot_size, "MARKET", source="hedge")
-    api.place_order(bank.token, "SELL", bank.lot_size, "MARKET", source="hedge")
+    api.place_order(
+        nifty.token, "BUY", 2 * nifty.lot_size, "MARKET", source="strategy", strategy="straddle"
+    )
+    api.place_order(
+        nifty.token, "SELL", nifty.lot_size, "MARKET", source="strategy", strategy="hedge"
+    )
+    api.place_order(
+        bank.token, "SELL", bank.lot_size, "MARKET", source="strategy", strategy="hedge"
+    )
     panel = GreeksPanel(context)
     qtbot.addWidget(panel)
     panel.group_by.setCurrentText("Strategy")

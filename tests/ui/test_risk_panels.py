@@ -22,7 +22,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow
 
-from engine.api import EngineApi, OrderRequest, OrderType, Product, Side, TradingState
+from engine.api import (
+    EngineApi,
+    EngineParts,
+    OrderRequest,
+    OrderType,
+    Product,
+    Side,
+    TradingState,
+)
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.values import to_rupees
 from engine.runtime import Engine
@@ -96,12 +104,14 @@ def desk_context(tmp_path: Path) -> tuple[Any, EngineApi, PanelContext]:
     desk = make_risk_desk(tmp_path / "book.db")
     desk.market()
     api = EngineApi(
-        bus=desk.bus,
-        orders=desk.oms,
-        positions=desk.positions,
-        quotes=desk.quotes,
-        instruments=desk.registry,
-        risk=desk.risk,
+        EngineParts(
+            bus=desk.bus,
+            orders=desk.oms,
+            positions=desk.positions,
+            quotes=desk.quotes,
+            registry=desk.registry,
+            risk=desk.risk,
+        )
     )
     bridge = EngineBridge(api, frame_ms=20)
     return desk, api, PanelContext(api=api, bridge=bridge, theme=ThemeHolder("dark"))

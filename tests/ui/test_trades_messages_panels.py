@@ -149,7 +149,7 @@ def messages(qtbot, engine, market, context):  # type: ignore[no-untyped-def]
     now = engine.clock.time_ns()
     engine.bus.publish(EngineMessage(now, Severity.INFO, "paper market connected", "feed"))
     engine.bus.publish(EngineMessage(now, Severity.WARNING, "quotes are 3 s old", "feed"))
-    denied = engine.api.place_order(nifty_call(engine).token, "BUY", 7, "MARKET", source="ticket")
+    denied = engine.api.place_order(nifty_call(engine).token, "BUY", 7, "MARKET", source="manual")
     assert not denied
     qtbot.waitUntil(lambda: len(panel.model.rows) >= 3)
     return panel, denied
@@ -163,7 +163,7 @@ def test_messages_when_an_order_is_denied_shows_the_reason_and_the_request(
     assert row.severity is Severity.ERROR
     assert "not a multiple of the lot size 65" in row.text
     assert f"BUY 7 {nifty_call(engine).tradingsymbol} MARKET" in row.text
-    assert "(ticket)" in row.text
+    assert "(manual)" in row.text
     # The OMS's one-line echo of the same denial is not listed a second time.
     assert sum("lot size" in r.text for r in panel.visible_rows()) == 1
 

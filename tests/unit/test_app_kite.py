@@ -8,7 +8,7 @@ import platformdirs
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.main import engine_config, kite_headless, parse_args
+from app.main import engine_config, live_headless, parse_args
 from app.startup import StartupProblem
 from engine.store import default_database_path
 
@@ -58,5 +58,5 @@ async def test_kite_headless_when_no_keyring_or_session_says_why_and_exits_2(
 ) -> None:
     config = engine_config(parse_args(["--broker", "kite"]))
 
-    assert await kite_headless(config, "pytest-nokeys", 0.1) == 2
+    assert await live_headless(config, "pytest-nokeys", 0.1) == 2
     assert capsys.readouterr().err.startswith("dalaldesk: ")

@@ -7,16 +7,15 @@ from datetime import date
 
 import pytest
 
+from engine.brokers.kite.instruments_csv import (
+    KITE_COLUMNS,
+    load_kite_instruments,
+)
+from engine.domain.freeze import FreezeTable, load_freeze_table
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
 from engine.domain.values import Paise
 from engine.marketdata.instrument_registry import InstrumentRegistry, UnknownInstrument
-from engine.marketdata.kite_csv import (
-    KITE_COLUMNS,
-    FreezeTable,
-    load_freeze_table,
-    load_kite_instruments,
-)
 from tests.support import KITE_FIXTURES
 
 FIXTURES = KITE_FIXTURES

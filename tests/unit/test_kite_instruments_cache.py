@@ -13,8 +13,8 @@ from engine.brokers.kite.instruments_cache import (
     kite_csv_from_rows,
     master_day,
 )
+from engine.brokers.kite.instruments_csv import load_kite_instruments
 from engine.core.clock import IST, TestClock
-from engine.marketdata.kite_csv import load_kite_instruments
 from tests.kite_fake.oms import FIXTURES
 
 MASTER = (FIXTURES / "instruments_all.csv").read_text()

@@ -269,8 +269,12 @@ def test_strategy_leg_when_price_not_given_buys_at_ask_and_sells_at_bid(engine: 
 def test_position_greeks_when_split_by_strategy_nets_to_the_positions(engine: Engine) -> None:
     api = engine.api
     call = nifty_option(engine, 1, "CE")
-    api.place_order(call.token, "BUY", 3 * call.lot_size, "MARKET", source="straddle")
-    api.place_order(call.token, "SELL", call.lot_size, "MARKET", source="hedge")
+    api.place_order(
+        call.token, "BUY", 3 * call.lot_size, "MARKET", source="strategy", strategy="straddle"
+    )
+    api.place_order(
+        call.token, "SELL", call.lot_size, "MARKET", source="strategy", strategy="hedge"
+    )
     whole = api.position_greeks()
     split = api.position_greeks(by_strategy=True)
     [line] = whole.positions

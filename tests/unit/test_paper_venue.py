@@ -8,12 +8,20 @@ from decimal import Decimal
 
 import pytest
 
-from engine.brokers.base import Modification
 from engine.brokers.paper.config import PaperConfig
 from engine.core.clock import IST
 from engine.domain.events import OrderDenied, OrderFilled, OrderStatusChanged
 from engine.domain.ids import InstrumentToken
-from engine.domain.orders import OrderRequest, OrderStatus, OrderType, Product, Side, Validity
+from engine.domain.orders import (
+    Modification,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Product,
+    Side,
+    Validity,
+)
+from engine.domain.origin import OrderSource
 from engine.domain.values import Paise, round_paisa
 from tests.support import NIFTY_CE, NIFTY_FUT, NIFTY_INDEX, RELIANCE, make_desk, quote
 
@@ -215,7 +223,7 @@ def test_intraday_positions_when_square_off_time_passes_are_closed_and_mis_order
     desk.venue.on_clock(datetime(2026, 11, 23, 15, 20, tzinfo=IST))
     assert desk.positions.get(NIFTY_CE.token, Product.MIS).net_quantity == 0
     assert desk.oms.orders[resting.order_id].status is OrderStatus.CANCELLED
-    square_offs = [o for o in desk.oms.orders.values() if o.source == "venue:mis-square-off"]
+    square_offs = [o for o in desk.oms.orders.values() if o.source is OrderSource.BROKER]
     assert [o.quantity for o in square_offs] == [1755, 195]
     assert all(o.status is OrderStatus.COMPLETE for o in square_offs)
 

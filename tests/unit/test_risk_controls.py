@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 
-from engine.brokers.base import Modification
 from engine.brokers.paper.config import PaperConfig
 from engine.core.clock import TestClock
 from engine.domain.events import (
@@ -19,7 +18,8 @@ from engine.domain.events import (
     RiskStateChanged,
     TradingState,
 )
-from engine.domain.orders import OrderStatus, OrderType, Product, Side
+from engine.domain.orders import Modification, OrderStatus, OrderType, Product, Side
+from engine.domain.origin import OrderSource
 from engine.risk.limits import RiskLimits
 from engine.risk.throttle import OrderThrottle
 from tests.support import MONDAY_MORNING, NIFTY_CE, NIFTY_FUT, NIFTY_INDEX, quote
@@ -206,7 +206,7 @@ def test_kill_switch_when_pressed_cancels_everything_squares_off_and_stays_halte
         assert report.state is TradingState.HALTED and report.cancelled == 5
         assert desk.oms.open_orders() == [] and desk.venue.resting_count == 0
         assert all(p.net_quantity == 0 for p in desk.positions.all())
-        assert {o.source for o in desk.oms.orders.values()} >= {"risk:kill-switch"}
+        assert {o.source for o in desk.oms.orders.values()} >= {OrderSource.RISK}
         assert [s.state for s in states] == [TradingState.HALTED]
         [journaled] = desk.journal("risk_state")
         assert journaled.payload["reason"] == "trader pressed it"
@@ -477,6 +477,6 @@ async def test_kill_switch_when_a_cancel_loses_the_race_to_a_fill_squares_that_o
         position = desk.positions.get(NIFTY_CE.token, Product.NRML)
         assert position.buy_quantity == 130 and position.net_quantity == 0
         assert desk.oms.open_orders() == []
-        assert {o.source for o in desk.oms.orders.values()} == {"api", "risk:kill-switch"}
+        assert {o.source for o in desk.oms.orders.values()} == {OrderSource.API, OrderSource.RISK}
     finally:
         desk.database.close()

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from engine.brokers.base import Modification
 from engine.brokers.paper.config import PaperConfig
 from engine.brokers.paper.venue import PaperVenue
 from engine.core.bus import EventBus
@@ -25,7 +24,16 @@ from engine.domain.events import EngineMessage, OrderDenied, TradingState
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
 from engine.domain.order import Order
-from engine.domain.orders import OrderRequest, OrderStatus, OrderType, Product, Side, Validity
+from engine.domain.orders import (
+    Modification,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Product,
+    Side,
+    Validity,
+)
+from engine.domain.origin import OrderSource
 from engine.domain.positions import PositionBook
 from engine.domain.ticks import Tick
 from engine.domain.values import Paise
@@ -572,14 +580,20 @@ BAD_ORDERS: list[tuple[str, Setup, OrderRequest, str, str]] = [
     (
         "halted reduce from ticket",
         _then(_long(1), _state(TradingState.HALTED)),
-        req(side=Side.SELL, price=10000, source="ticket"),
+        req(side=Side.SELL, price=10000, source=OrderSource.MANUAL),
         "trading_state",
         "HALTED",
     ),
     (
         "halted square-off that grows",
         _state(TradingState.HALTED),
-        req(side=Side.SELL, order_type=OrderType.MARKET, price=None, source="square-off"),
+        req(
+            side=Side.SELL,
+            order_type=OrderType.MARKET,
+            price=None,
+            source=OrderSource.MANUAL,
+            square_off=True,
+        ),
         "trading_state",
         "HALTED",
     ),

@@ -79,7 +79,7 @@ def denial_text(denial: OrderDenied, symbol: str) -> str:
         terms += f" @ {rupees_text(request.price)}"
     if request.trigger_price is not None:
         terms += f" trigger {rupees_text(request.trigger_price)}"
-    return f"Denied {terms} ({request.source}): {denial.reason}"
+    return f"Denied {terms} ({request.origin}): {denial.reason}"
 
 
 class MessageLogModel(QAbstractTableModel):

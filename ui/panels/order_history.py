@@ -56,7 +56,7 @@ def history_rows(events: list[object]) -> list[HistoryRow]:
         if isinstance(event, OrderSubmitted):
             r = event.request
             status, ordered = OrderStatus.PENDING_SUBMIT, r.quantity
-            terms = f"{r.side} {r.order_type} {r.product} {r.validity} from {r.source}"
+            terms = f"{r.side} {r.order_type} {r.product} {r.validity} from {r.origin}"
             if r.trigger_price is not None:
                 terms += f", trigger {rupees(to_rupees(r.trigger_price))}"
             if r.tag:

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import OrderType, Outcome, Product, Side, Validity
+from engine.api import OrderSource, OrderType, Outcome, Product, Side, Validity
 from engine.domain.instruments import Instrument, InstrumentType
 from ui import format as fmt
 from ui.bridge import QUEUED
@@ -255,7 +255,7 @@ class OrderTicket(QDialog):
                 text += " — not enough"
         if estimate is not None and estimate.source != "capital":
             text += f" ({estimate.source.capitalize()})"
-        if self._ctx.api.broker_margin is not None and terms is not None:
+        if self._ctx.api.has_broker_margin and terms is not None:
             if terms == self._broker_terms:
                 text += f"  ·  {self._broker_text}"
             else:
@@ -289,7 +289,7 @@ class OrderTicket(QDialog):
         """Ask the broker's calculator about the ticket's terms (the timer does, once they stop
         changing); the answer joins the margin line. Returns the request's task."""
         terms = self._terms()
-        if terms is None or self._ctx.api.broker_margin is None:
+        if terms is None or not self._ctx.api.has_broker_margin:
             return None
         try:
             loop = asyncio.get_running_loop()
@@ -302,7 +302,7 @@ class OrderTicket(QDialog):
         return self._broker_task
 
     async def _broker_margin(self, terms: Terms) -> None:
-        name = self._ctx.api.broker_margin_name or "Broker"
+        name = self._ctx.api.broker_name or "Broker"
         token, side, quantity, product, kind, price, trigger = terms
         try:
             needed = await self._ctx.api.broker_order_margin(
@@ -343,7 +343,7 @@ class OrderTicket(QDialog):
                 validity=Validity(self.validity.currentText()),
                 price=price,
                 trigger_price=trigger,
-                source="ticket",
+                source=OrderSource.MANUAL,
             )
         self.submitted.emit(outcome)
         if outcome:

@@ -158,7 +158,7 @@ def order_row(snapshot: OrderSnapshot) -> OrderRow:
         average=snapshot.average_price if snapshot.filled_quantity else None,
         status=snapshot.status,
         reason=snapshot.status_message,
-        source=snapshot.source,
+        source=snapshot.origin,
         tag=snapshot.tag,
     )
 
@@ -185,7 +185,7 @@ def denial_row(denial: OrderDenied, instrument: Instrument | None) -> OrderRow:
         average=None,
         status=OrderStatus.DENIED,
         reason=denial.reason,
-        source=request.source,
+        source=request.origin,
         tag=request.tag,
         denial=denial,
     )

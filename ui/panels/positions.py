@@ -335,9 +335,7 @@ class PositionsPanel(QWidget):
     def _square_off(self, lines: list[PositionLine]) -> None:
         for line in lines:
             if line.token is not None:
-                self._ctx.api.square_off(
-                    line.token, Product(line.product), source="positions:square-off"
-                )
+                self._ctx.api.square_off(line.token, Product(line.product))
 
     def _square_off_all_now(self) -> None:
         self._ctx.api.square_off_all()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
-from engine.brokers.base import BrokerSink, Capabilities, Modification
+from engine.brokers.base import BrokerSink, Capabilities
 from engine.brokers.kite.errors import KiteError, OutcomeUnknown, SessionExpired
 from engine.brokers.kite.rest import KiteRest
 from engine.brokers.kite.status_map import (
@@ -52,6 +52,7 @@ from engine.domain.instruments import Instrument
 from engine.domain.order import Order
 from engine.domain.orders import (
     LIVE_STATUSES,
+    Modification,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -59,6 +60,7 @@ from engine.domain.orders import (
     Validity,
     can_transition,
 )
+from engine.domain.origin import OrderSource
 from engine.domain.values import Paise, to_rupees
 
 log = logging.getLogger(__name__)
@@ -568,7 +570,7 @@ class KiteBroker:
                 price=report.price or None,
                 trigger_price=report.trigger_price or None,
                 tag=report.tag or "",
-                source="kite:outside",
+                source=OrderSource.BROKER,
             )
             self._emit(OrderSubmitted(order_id, self._clock.time_ns(), request))
             self.stats.adopted += 1

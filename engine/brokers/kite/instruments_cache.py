@@ -3,7 +3,7 @@
 Kite regenerates the master once a day, early in the morning (kite_xts_apis.md §A.13); the file
 of a day is ``kite-instruments-YYYY-MM-DD.csv`` in ``<user cache>/dalaldesk/kite``. Before
 ``fresh_after`` (08:30 IST) the previous day's master is still the current one. The file holds no
-secret (it is public market data). Loading goes through ``engine.marketdata.kite_csv``, which maps
+secret (it is public market data). Loading goes through ``engine.brokers.kite.instruments_csv``, which maps
 lot and tick sizes and takes index F&O freeze quantities from DalalDesk's freeze table (the
 master has no freeze column). Parsing ~100,000 rows runs in a worker thread, off the loop.
 """
@@ -23,9 +23,14 @@ from typing import Any
 
 import platformdirs
 
+from engine.brokers.kite.instruments_csv import (
+    KITE_COLUMNS,
+    LoadResult,
+    load_kite_instruments,
+)
 from engine.brokers.kite.rest import KiteRest
 from engine.core.clock import IST, Clock
-from engine.marketdata.kite_csv import KITE_COLUMNS, FreezeTable, LoadResult, load_kite_instruments
+from engine.domain.freeze import FreezeTable
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from engine.brokers.kite.config import KiteTickerConfig
 from engine.brokers.kite.feed import KiteFeed
 from engine.brokers.kite.funds import FundsWatch
 from engine.brokers.kite.instruments_cache import InstrumentsCache, rest_fetch
+from engine.brokers.kite.instruments_csv import LoadResult
 from engine.brokers.kite.reconcile import KiteReconciler
 from engine.brokers.kite.session import KiteSession, SessionChange, SessionState
 from engine.brokers.kite.ticker import MODE_FULL, MODES
@@ -37,12 +38,13 @@ from engine.domain.instruments import Instrument
 from engine.domain.order import Order
 from engine.domain.positions import Position
 from engine.domain.ticks import Tick
-from engine.marketdata.kite_csv import LoadResult
 
 log = logging.getLogger(__name__)
 
 
 class KiteLink:
+    title = "Kite"
+
     def __init__(
         self,
         session: KiteSession,
@@ -88,14 +90,12 @@ class KiteLink:
     def attach(
         self,
         *,
-        on_tick: Callable[[Tick], None],
         publish: Callable[[object], None],
         orders: Callable[[], dict[OrderId, Order]],
         positions: Callable[[], Iterable[Position]],
         instruments: Callable[[InstrumentToken], Instrument | None],
     ) -> None:
-        """Where ticks and events go, and (with a broker) what reconciliation compares."""
-        self._on_tick = on_tick
+        """Where events go, and (with a broker) what reconciliation compares."""
         self._publish = publish
         if self.broker is not None:
             self.reconciler = KiteReconciler(
@@ -156,8 +156,9 @@ class KiteLink:
 
     # -- running ---------------------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """The link's life until ``stop`` is set (an engine task)."""
+    async def run(self, on_tick: Callable[[Tick], None], stop: asyncio.Event) -> None:
+        """The link's life until ``stop`` is set (an engine task): ticks go to ``on_tick``."""
+        self._on_tick = on_tick
         if not self.session.logged_in and not self.session.resume_saved():
             self._login_required("log in to Kite to trade and to stream prices")
         while not stop.is_set():

@@ -21,9 +21,10 @@ from enum import StrEnum
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from engine.brokers.kite.config import KiteRestConfig
+from engine.brokers.kite.errors import KiteError
 from engine.brokers.kite.rest import KiteRest
 from engine.core.clock import Clock
-from engine.credentials import CredentialStore
+from engine.credentials import CredentialStore, CredentialsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,10 @@ def request_token_from(redirect: str) -> str:
 
 
 class KiteSession:
+    title = "Kite"
+    login_errors: tuple[type[Exception], ...] = (LoginError, KiteError, CredentialsUnavailable)
+    """What a failed login raises; the login window shows its text."""
+
     def __init__(
         self,
         credentials: CredentialStore,

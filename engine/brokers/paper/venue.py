@@ -15,8 +15,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol
 
-from engine.brokers.base import BrokerSink, Capabilities, Modification
+from engine.brokers.base import BrokerSink, Capabilities
 from engine.brokers.paper.config import PaperConfig
 from engine.core.clock import Clock
 from engine.domain.events import OrderEvent, OrderFilled, OrderStatusChanged, OrderSubmitted
@@ -24,6 +25,7 @@ from engine.domain.ids import BrokerOrderId, IdFactory, InstrumentToken, OrderId
 from engine.domain.instruments import Instrument
 from engine.domain.order import Order
 from engine.domain.orders import (
+    Modification,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -31,9 +33,9 @@ from engine.domain.orders import (
     Side,
     Validity,
 )
+from engine.domain.origin import OrderSource
 from engine.domain.ticks import Tick
 from engine.domain.values import Paise, rupees_text
-from engine.marketdata.quotes import QuoteCache
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,12 @@ class _Resting:
         return OrderStatus.TRIGGER_PENDING if waiting else OrderStatus.OPEN
 
 
+class Quotes(Protocol):
+    """The latest tick per instrument, from whichever feed the desk runs on."""
+
+    def get(self, token: InstrumentToken) -> Tick | None: ...
+
+
 class PaperVenue:
     name = "paper"
     capabilities = Capabilities(order_types=frozenset(OrderType), modify=True, in_process=True)
@@ -74,7 +82,7 @@ class PaperVenue:
         self,
         *,
         instruments: InstrumentLookup,
-        quotes: QuoteCache,
+        quotes: Quotes,
         clock: Clock,
         session_open: SessionCheck,
         config: PaperConfig | None = None,
@@ -196,7 +204,8 @@ class PaperVenue:
                     quantity=quantity,
                     order_type=OrderType.MARKET,
                     product=Product.MIS,
-                    source="venue:mis-square-off",
+                    source=OrderSource.BROKER,
+                    square_off=True,
                 )
                 order_id = OrderId(self._order_ids.next())
                 self._send(OrderSubmitted(order_id, self._clock.time_ns(), request))

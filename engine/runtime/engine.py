@@ -1,7 +1,10 @@
-"""Builds and runs one engine: the wiring of clock, bus, market, store, order manager and venue.
+"""One engine: its parts wired together, restored from the journal, run on the event loop.
 
-``app`` (the composition root) and the headless runner call ``Engine.build``; nothing here is a
-global, so a test can run two engines side by side.
+    feed ─▶ on_tick ─▶ quote cache ─▶ bus ─▶ venue (in process) / strategies / panels
+    api ─▶ order manager ─▶ gate ─▶ journal ─▶ broker ─▶ events ─▶ journal ─▶ bus
+
+The broker is chosen by name from ``engine.brokers.registry``; the feed is the simulated market,
+a live broker's link, or any ``engine.marketdata.feed.Feed`` handed in (a replay).
 """
 
 from __future__ import annotations
@@ -11,95 +14,40 @@ import logging
 import sqlite3
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from engine.api import EngineApi
-from engine.brokers.base import Broker
-from engine.brokers.paper.config import PaperConfig
-from engine.brokers.paper.venue import PaperVenue
+from engine.api import EngineApi, EngineParts
+from engine.brokers.base import Broker, BrokerLink, InProcessVenue, MarginCalculator
+from engine.brokers.registry import SIMULATED_FEED, BrokerContext, broker_spec
 from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, LiveClock, ist_today
-from engine.core.workers import worker_pool
-from engine.domain.events import EngineMessage, OrderFilled, Severity, VarReport
+from engine.domain.events import EngineMessage, Severity, VarReport
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.positions import PositionBook
 from engine.domain.ticks import Tick
+from engine.marketdata.feed import Feed
 from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
-from engine.marketdata.sim_spec import load_universe_spec
-from engine.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
+from engine.marketdata.simulated import SimulatedMarket
 from engine.oms.order_manager import OrderManager
-from engine.risk.limits import MarginParameters, RiskSettings
 from engine.risk.manager import RiskManager
 from engine.risk.order_path import build_order_path
-from engine.risk.var import compute_var, synthetic_returns
+from engine.runtime.config import EngineConfig
+from engine.runtime.risk_tasks import paper_returns, risk_housekeeping, update_var
 from engine.store import Database, Journal, book_file_of, open_database
 from engine.store.backup import backup_book, has_backup_of
 from engine.store.book import SetAside, scan_journal
 from engine.store.book_lock import BookLock, lock_book
 
-if TYPE_CHECKING:
-    # Imported only when a Kite link is built: kiteconnect's import costs half a second.
-    from engine.brokers.kite.link import KiteLink
-
 log = logging.getLogger(__name__)
-
-BROKERS = ("paper", "kite")
-FEEDS = ("simulated", "kite")
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    db_url: str | None = None
-    """SQLAlchemy URL of the journal; None is the default file in the user data directory."""
-    broker: str = "paper"
-    market: SimulatedMarketConfig = field(default_factory=SimulatedMarketConfig)
-    paper: PaperConfig = field(default_factory=PaperConfig)
-    always_open: bool = False
-    """Trade the simulated market outside NSE hours (demos and tests)."""
-    account: str = "paper"
-    """The account id the risk limits are looked up under."""
-    risk: RiskSettings = field(default_factory=RiskSettings)
-    margin: MarginParameters = field(default_factory=MarginParameters)
-    var_interval_seconds: float = 60.0
-    """How often VaR is recomputed (in a worker process); 0 switches it off."""
-    var_after_fill_seconds: float = 5.0
-    """How soon after a fill VaR is recomputed, so the risk panel follows a new position (at
-    most this often); the regular recomputation follows the prices."""
-    var_paths: int = 10_000
-    feed: str | None = None
-    """Market data: 'simulated' or 'kite'; None is Kite's feed for the Kite broker, else the
-    simulated market. Broker 'paper' on feed 'kite' is paper trading on live data (the Kite
-    link, with its own settings, is built by the caller: ``engine.brokers.kite.link``)."""
-
-    def __post_init__(self) -> None:
-        if self.broker not in BROKERS:
-            raise ValueError(
-                f"broker {self.broker!r} is not available in this build; use one of "
-                f"{', '.join(BROKERS)}"
-            )
-        if self.feed is not None and self.feed not in FEEDS:
-            raise ValueError(f"feed {self.feed!r} is unknown; use one of {', '.join(FEEDS)}")
-        if self.broker == "kite" and self.market_feed != "kite":
-            raise ValueError("the Kite broker trades on Kite's own market data (feed 'kite')")
-        if self.var_interval_seconds < 0 or self.var_paths < 100:
-            raise ValueError("var_interval_seconds must be >= 0 and var_paths >= 100")
-        if self.var_after_fill_seconds <= 0:
-            raise ValueError("var_after_fill_seconds must be positive")
-
-    @property
-    def market_feed(self) -> str:
-        if self.feed is not None:
-            return self.feed
-        return "kite" if self.broker == "kite" else "simulated"
 
 
 class Engine:
@@ -111,50 +59,53 @@ class Engine:
         bus: EventBus,
         calendar: MarketCalendar,
         registry: InstrumentRegistry,
-        market: SimulatedMarket | None,
+        feed: Feed,
         quotes: QuoteCache,
         database: Database,
         journal: Journal,
         positions: PositionBook,
-        venue: PaperVenue | None,
+        broker: Broker,
         orders: OrderManager,
         risk: RiskManager | None = None,
         returns: dict[str, np.ndarray] | None = None,
-        broker: Broker | None = None,
-        kite: KiteLink | None = None,
+        link: BrokerLink | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.bus = bus
         self.calendar = calendar
         self.registry = registry
-        self.market = market
+        self.feed = feed
+        """Where ticks come from: the simulated market, a live broker's link, a replay."""
+        self.market = feed if isinstance(feed, SimulatedMarket) else None
+        """The simulated market, when the desk runs on it."""
         self.quotes = quotes
         self.database = database
         self.journal = journal
         self.positions = positions
-        self.venue = venue
-        """The paper venue, when orders are paper-traded (None for a live broker)."""
-        self.broker: Broker | None = broker if broker is not None else venue
-        self.kite = kite
-        """The link to Kite (session, ticker, adapter) when the feed or the broker is Kite."""
+        self.broker = broker
+        self.venue = broker if isinstance(broker, InProcessVenue) else None
+        """The venue in this process (paper), when orders do not leave the desk."""
+        self.link = link
+        """The live broker's connection (session, feed, orders), when there is one."""
         self.orders = orders
         self.risk = risk
         self.returns = returns or {}
         """Daily log returns per underlying for historical VaR (paper: a synthetic stand-in)."""
+        spec = broker_spec(config.broker)
         self.api = EngineApi(
-            bus=bus,
-            orders=orders,
-            positions=positions,
-            quotes=quotes,
-            instruments=registry,
-            risk=risk,
+            EngineParts(
+                bus=bus,
+                orders=orders,
+                positions=positions,
+                quotes=quotes,
+                registry=registry,
+                risk=risk,
+                broker_margin=broker.order_margin if isinstance(broker, MarginCalculator) else None,
+                broker_name=link.title if link is not None else spec.title,
+                watcher=self._watch if link is not None and feed is link else None,
+            )
         )
-        if kite is not None:
-            self.api.market_data_watcher = self._kite_watch
-            if kite.broker is not None:
-                self.api.broker_margin = kite.broker.order_margin
-                self.api.broker_margin_name = "Kite"
         self.ticks_seen = 0
         self.book_lock: BookLock | None = None
         """This desk's hold on its book file: no second desk writes to it while held."""
@@ -163,9 +114,10 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         self._queue_waiting = asyncio.Event()
-        self._var_executor: Executor | None = None
+        self.var_executor: Executor | None = None
         orders.queue_listener = self._queue_waiting.set
-        if venue is not None:
+        if self.venue is not None:
+            venue = self.venue
             bus.subscribe(Tick, venue.on_tick)
             orders.journal_listener = lambda writes: venue.pause(not writes)
 
@@ -175,11 +127,13 @@ class Engine:
         config: EngineConfig | None = None,
         *,
         clock: Clock | None = None,
-        kite: KiteLink | None = None,
+        link: BrokerLink | None = None,
         instruments: Iterable[Instrument] = (),
+        feed: Feed | None = None,
     ) -> Engine:
-        """Wire one engine. On Kite (feed or broker) ``kite`` is the link built by the caller and
-        ``instruments`` the day's instruments master (``KiteLink.load_instruments``)."""
+        """Wire one engine. On a live broker's feed (or broker) ``link`` is its connection and
+        ``instruments`` the day's instruments (``engine.brokers.registry``: ``connect``); a
+        ``feed`` handed in (a replay) replaces the simulated market and lists ``instruments``."""
         config = config or EngineConfig()
         clock = clock or LiveClock()
         bus = EventBus()
@@ -191,12 +145,15 @@ class Engine:
         registry = InstrumentRegistry()
         quotes = QuoteCache()
         market: SimulatedMarket | None = None
-        if config.market_feed == "kite":
-            if kite is None:
-                raise ValueError("Kite's feed needs a KiteLink (a Kite session)")
+        if feed is not None:
+            registry.add_all(instruments)
+        elif config.market_feed != SIMULATED_FEED:
+            if link is None:
+                raise ValueError(f"the {config.market_feed} feed needs its broker's link")
+            feed = link
             registry.add_all(instruments)
         else:
-            market = SimulatedMarket(market_config, clock.now, sessions)
+            feed = market = SimulatedMarket(market_config, clock.now, sessions)
             registry.add_all(market.instruments())
             for tick in market.snapshot():
                 quotes.update(tick)
@@ -206,19 +163,17 @@ class Engine:
                 return True
             return sessions.is_open(now, "FO" if instrument.is_derivative else "CM")
 
-        venue: PaperVenue | None = None
-        broker: Broker
-        if config.broker == "kite":
-            assert kite is not None
-            broker = kite.make_broker(instruments=registry.find, publish=bus.publish)
-        else:
-            venue = broker = PaperVenue(
+        broker = broker_spec(config.broker).make(
+            BrokerContext(
                 instruments=registry.find,
                 quotes=quotes,
                 clock=clock,
                 session_open=session_open,
-                config=config.paper,
+                publish=bus.publish,
+                paper=config.paper,
+                link=link,
             )
+        )
         book_lock = lock_book(config.db_url)
         try:
             database = open_database(config.db_url)
@@ -257,21 +212,19 @@ class Engine:
             bus=bus,
             calendar=calendar,
             registry=registry,
-            market=market,
+            feed=feed,
             quotes=quotes,
             database=database,
             journal=journal,
             positions=positions,
-            venue=venue,
+            broker=broker,
             orders=orders,
             risk=path.risk,
-            returns=_paper_returns(market_config) if market is not None else {},
-            broker=broker,
-            kite=kite,
+            returns=paper_returns(market_config) if market is not None else {},
+            link=link,
         )
-        if kite is not None:
-            kite.attach(
-                on_tick=engine.on_tick,
+        if link is not None:
+            link.attach(
                 publish=bus.publish,
                 orders=lambda: orders.orders,
                 positions=positions.all,
@@ -356,12 +309,12 @@ class Engine:
         self.quotes.update(tick)
         self.bus.publish(tick)
 
-    def _kite_watch(self, tokens: list[int], stream: bool) -> None:
-        """Ask the Kite link to stream (or stop) these tokens, from a Qt slot or engine code."""
-        if self.kite is None or not tokens:
+    def _watch(self, tokens: list[int], stream: bool) -> None:
+        """Ask the live feed to stream (or stop) these tokens, from a Qt slot or engine code."""
+        if self.link is None or not tokens:
             return
-        action = self.kite.watch(tokens) if stream else self.kite.unwatch(tokens)
-        self.spawn(action, "kite-watch" if stream else "kite-unwatch")
+        action = self.link.watch(tokens) if stream else self.link.unwatch(tokens)
+        self.spawn(action, "feed-watch" if stream else "feed-unwatch")
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Start a background task and keep a strong reference until it ends."""
@@ -376,16 +329,17 @@ class Engine:
             log.error("engine task %s failed", task.get_name(), exc_info=task.exception())
 
     def start(self) -> None:
-        """Start the market feed and the once-a-second housekeeping on the running loop."""
+        """Start the feed, the live link and the once-a-second housekeeping on the running
+        loop."""
         self._stop.clear()
-        if self.market is not None:
-            self.spawn(self.market.run(self.on_tick, self._stop), "simulated-market")
-        if self.kite is not None:
-            self.spawn(self.kite.run(self._stop), "kite-link")
+        self.spawn(self.feed.run(self.on_tick, self._stop), "feed")
+        if self.link is not None and self.link is not self.feed:
+            # A live broker traded on another feed still runs its session and order updates.
+            self.spawn(self.link.run(_no_ticks, self._stop), "broker-link")
         self.spawn(self._heartbeat(), "heartbeat")
         self.spawn(self._throttle_pump(), "order-throttle")
         if self.risk is not None:
-            self.spawn(self._risk_housekeeping(), "risk-housekeeping")
+            self.spawn(risk_housekeeping(self, self._stop), "risk-housekeeping")
 
     async def _throttle_pump(self) -> None:
         """Send the throttle's queued orders as each new second opens."""
@@ -397,68 +351,9 @@ class Engine:
                 await asyncio.sleep(min(max(wait, 0.001), 1.0))
                 self.orders.release_queued()
 
-    async def _risk_housekeeping(self) -> None:
-        """Refresh margin risk arrays and recompute VaR, off the order path: VaR soon after
-        start (positions may have been restored), every ``var_interval_seconds`` as prices move,
-        and ``var_after_fill_seconds`` after a fill so the risk panel follows a new position."""
-        assert self.risk is not None
-        loop = asyncio.get_running_loop()
-        refresh = self.config.margin.refresh_seconds
-        var_every = self.config.var_interval_seconds
-        after_fill = self.config.var_after_fill_seconds
-        next_refresh = loop.time() + refresh
-        derivatives = [i for i in self.registry if i.is_derivative]
-        next_var = loop.time() + after_fill
-        last_var = -float("inf")
-        filled = asyncio.Event()
-        stop_watching = self.bus.subscribe(OrderFilled, lambda _fill: filled.set())
-        try:
-            while not self._stop.is_set():
-                try:
-                    await asyncio.wait_for(self._stop.wait(), timeout=1.0)
-                    return
-                except TimeoutError:
-                    pass
-                now = loop.time()
-                margin = self.risk.margin
-                if margin is not None:
-                    # A slice of the universe every second (a few ms), all of it every ~12 s.
-                    margin.refresh_some(derivatives, 250)
-                if now >= next_refresh and margin is not None:
-                    next_refresh = now + refresh
-                    margin.refresh()
-                soon = filled.is_set() and now - last_var >= after_fill
-                if var_every and (now >= next_var or soon):
-                    filled.clear()
-                    next_var = now + var_every
-                    await self.update_var()
-                    last_var = loop.time()
-        finally:
-            stop_watching()
-
     async def update_var(self, executor: Executor | None = None) -> VarReport | None:
         """Recompute VaR of the current portfolio in a worker process and publish it."""
-        if self.risk is None:
-            return None
-        portfolio = self.risk.var_portfolio(self.returns, self.config.market.rate)
-        if portfolio is None:
-            return self.risk.publish_var(None, 0, "no open positions")
-        if executor is None:
-            if self._var_executor is None:
-                self._var_executor = worker_pool(max_workers=1)
-            executor = self._var_executor
-        loop = asyncio.get_running_loop()
-        try:
-            result = await loop.run_in_executor(
-                executor, _var_job, portfolio, self.config.var_paths
-            )
-        except Exception as exc:
-            log.exception("VaR computation failed")
-            self.bus.publish(
-                EngineMessage(self.clock.time_ns(), Severity.WARNING, f"VaR failed: {exc}", "risk")
-            )
-            return None
-        return self.risk.publish_var(result, len(portfolio.quantity))
+        return await update_var(self, executor)
 
     async def _heartbeat(self) -> None:
         while not self._stop.is_set():
@@ -478,8 +373,8 @@ class Engine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self.kite is not None:
-            await self.kite.close()
+        if self.link is not None:
+            await self.link.close()
         self.back_up("close")
         self.close()
 
@@ -506,17 +401,17 @@ class Engine:
             return None
 
     def close(self) -> None:
-        if self._var_executor is not None:
-            self._var_executor.shutdown(wait=False, cancel_futures=True)
-            self._var_executor = None
+        if self.var_executor is not None:
+            self.var_executor.shutdown(wait=False, cancel_futures=True)
+            self.var_executor = None
         self.database.close()
         if self.book_lock is not None:
             self.book_lock.release()
             self.book_lock = None
 
 
-def _var_job(portfolio: Any, paths: int) -> Any:
-    return compute_var(portfolio, paths=paths)
+def _no_ticks(_tick: Tick) -> None:
+    """Ticks of a live link the desk does not trade on (it runs on another feed)."""
 
 
 def _spot_tokens(registry: InstrumentRegistry) -> dict[str, InstrumentToken]:
@@ -528,16 +423,3 @@ def _spot_tokens(registry: InstrumentRegistry) -> dict[str, InstrumentToken]:
         elif instrument.instrument_type is InstrumentType.EQ:
             spots.setdefault(instrument.underlying, instrument.token)
     return spots
-
-
-def _paper_returns(market: SimulatedMarketConfig) -> dict[str, np.ndarray]:
-    """A year of synthetic daily returns per simulated underlying, with the simulated market's
-    own vols and correlation: the historical VaR's stand-in until real closes are stored."""
-    spec = load_universe_spec(market.universe_path)
-    names = [i.underlying for i in spec.indices] + [s.symbol for s in spec.stocks]
-    vols = np.array([i.annual_vol for i in spec.indices] + [s.annual_vol for s in spec.stocks])
-    loading = np.array(
-        [i.market_loading for i in spec.indices] + [s.market_loading for s in spec.stocks]
-    )
-    history = synthetic_returns(vols, loading, days=250, seed=market.seed)
-    return {name: history[:, n] for n, name in enumerate(names)}

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
+from engine.domain.freeze import FreezeTable, load_freeze_table, load_index_underlyings
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment
 from engine.domain.values import Paise, PriceError, to_paise
@@ -48,50 +47,10 @@ _DERIVATIVE_SYMBOL = re.compile(r"^(?P<underlying>[A-Z0-9&\-]+?)\d{2}(?:[A-Z]{3}
 
 
 @dataclass(frozen=True, slots=True)
-class FreezeTable:
-    """Freeze quantity (inclusive, units) per index underlying, with where the numbers came from."""
-
-    limits: Mapping[str, int]
-    effective: date | None = None
-    source: str = ""
-
-    def for_underlying(self, underlying: str) -> int | None:
-        return self.limits.get(underlying)
-
-
-@dataclass(frozen=True, slots=True)
 class LoadResult:
     instruments: list[Instrument]
     errors: list[str] = field(default_factory=list)
     """One "row N: reason" per skipped row; N is the line number in the file (the header is 1)."""
-
-
-def _resource_text(name: str) -> str:
-    return resources.files("resources").joinpath("instruments", name).read_text(encoding="utf-8")
-
-
-def load_freeze_table(path: str | Path | None = None) -> FreezeTable:
-    """The freeze table from ``path``, or the one shipped in resources/instruments."""
-    text = (
-        Path(path).read_text(encoding="utf-8")
-        if path is not None
-        else _resource_text("freeze_quantities.json")
-    )
-    data = json.loads(text)
-    limits = data.get("limits")
-    if not isinstance(limits, dict) or not all(
-        isinstance(k, str) and type(v) is int and v > 0 for k, v in limits.items()
-    ):
-        origin = path or "freeze_quantities.json"
-        raise ValueError(f"freeze table {origin}: 'limits' must map symbols to positive integers")
-    effective = date.fromisoformat(data["effective"]) if data.get("effective") else None
-    return FreezeTable(limits=dict(limits), effective=effective, source=str(data.get("source", "")))
-
-
-def load_index_underlyings() -> dict[str, str]:
-    """Kite index names ("NIFTY 50") mapped to their derivatives' underlying ("NIFTY")."""
-    data = json.loads(_resource_text("index_underlyings.json"))
-    return dict(data["indices"])
 
 
 class _RowError(ValueError):

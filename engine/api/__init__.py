@@ -1,0 +1,200 @@
+"""The engine's facade: the one surface the UI, the headless runner and scripts use.
+
+Commands go in (place, modify, cancel, square off); snapshots and events come out. Snapshots are
+plain frozen values: reading them never reaches into engine state that can change underneath.
+Prices and money that cross the facade are rupees (``Decimal``); instruments and events are the
+domain's own types (``engine.domain``), which carry prices in paise, as the exchange quotes them.
+
+The facade is a set of small services (``orders``, ``positions``, ``risk``, ``market``,
+``options``); ``EngineApi`` puts their commands and queries under one name.
+"""
+
+from __future__ import annotations
+
+from engine.api.instruments import InstrumentsView
+from engine.api.market import MarketService
+from engine.api.options import DEFAULT_OPTION_RATE, OptionsService
+from engine.api.orders import OrderService
+from engine.api.parts import EngineParts
+from engine.api.positions import PositionService
+from engine.api.risk import RiskService
+from engine.api.snapshots import (
+    MarginSnapshot,
+    OrderMargin,
+    OrderSnapshot,
+    PositionSnapshot,
+    RiskLimitField,
+    StrategyLeg,
+    StrategyPnl,
+    TradeSnapshot,
+)
+from engine.domain.events import (
+    BreakerTripped,
+    ConnectionChanged,
+    EngineMessage,
+    FundsChanged,
+    OrderDenied,
+    OrderFilled,
+    OrderQueued,
+    OrderStatusChanged,
+    OrderSubmitted,
+    PositionChanged,
+    RiskDenied,
+    RiskLimitsChanged,
+    RiskStateChanged,
+    TradingState,
+    VarReport,
+)
+from engine.domain.orders import (
+    Modification,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Product,
+    Side,
+    Validity,
+)
+from engine.domain.origin import OrderSource, StrategyId
+from engine.domain.ticks import Tick
+from engine.oms.order_manager import Outcome
+from engine.options import ChainAnalytics
+from engine.options.portfolio import (
+    GreeksGrouping,
+    GreeksTotal,
+    OptionStrategy,
+    PayoffProfile,
+    PortfolioGreeks,
+    PositionGreeks,
+    ScenarioGrid,
+)
+from engine.risk.limits import RiskLimits, RiskSettings
+from engine.risk.manager import KillSwitchReport, LimitUsage, TradingStatus
+
+__all__ = [
+    "DEFAULT_OPTION_RATE",
+    "BreakerTripped",
+    "ChainAnalytics",
+    "ConnectionChanged",
+    "EngineApi",
+    "EngineMessage",
+    "EngineParts",
+    "FundsChanged",
+    "GreeksGrouping",
+    "GreeksTotal",
+    "InstrumentsView",
+    "KillSwitchReport",
+    "LimitUsage",
+    "MarginSnapshot",
+    "Modification",
+    "OptionStrategy",
+    "OrderDenied",
+    "OrderFilled",
+    "OrderMargin",
+    "OrderQueued",
+    "OrderRequest",
+    "OrderSnapshot",
+    "OrderSource",
+    "OrderStatus",
+    "OrderStatusChanged",
+    "OrderSubmitted",
+    "OrderType",
+    "Outcome",
+    "PayoffProfile",
+    "PortfolioGreeks",
+    "PositionChanged",
+    "PositionGreeks",
+    "PositionSnapshot",
+    "Product",
+    "RiskDenied",
+    "RiskLimitField",
+    "RiskLimits",
+    "RiskLimitsChanged",
+    "RiskSettings",
+    "RiskStateChanged",
+    "ScenarioGrid",
+    "Side",
+    "StrategyId",
+    "StrategyLeg",
+    "StrategyPnl",
+    "Tick",
+    "TradeSnapshot",
+    "TradingState",
+    "TradingStatus",
+    "Validity",
+    "VarReport",
+]
+
+
+class EngineApi:
+    """Every service's commands and queries under one name (``api.place_order``,
+    ``api.positions()``, ``api.chain_analytics``, ...)."""
+
+    def __init__(self, parts: EngineParts) -> None:
+        self.orders_service = orders = OrderService(parts)
+        self.positions_service = positions = PositionService(parts)
+        self.risk_service = risk = RiskService(parts)
+        self.market_service = market = MarketService(parts)
+        self.options_service = options = OptionsService(parts, positions)
+        self.instruments = InstrumentsView(parts.registry)
+        """The instruments the desk lists, read-only."""
+        self.has_broker_margin = parts.broker_margin is not None
+        """Whether ``broker_order_margin`` can ask the broker's own calculator."""
+        self.broker_name = parts.broker_name
+        self.startup_messages: list[EngineMessage] = []
+        """What the engine told the trader while it started (restoring the journal), before any
+        window subscribed: the Messages panel shows these first."""
+        # orders
+        self.place = orders.place
+        self.place_order = orders.place_order
+        self.modify = orders.modify
+        self.cancel = orders.cancel
+        self.cancel_all = orders.cancel_all
+        self.square_off = orders.square_off
+        self.square_off_all = orders.square_off_all
+        self.orders = orders.orders
+        self.order = orders.order
+        self.order_history = orders.order_history
+        self.trades = orders.trades
+        # positions
+        self.positions = positions.positions
+        self.strategy_pnl = positions.strategy_pnl
+        # risk
+        self.kill_switch = risk.kill_switch
+        self.rearm = risk.rearm
+        self.set_trading_state = risk.set_trading_state
+        self.trading_state = risk.trading_state
+        self.risk_limits = risk.risk_limits
+        self.risk_limit_fields = risk.risk_limit_fields
+        self.risk_limit_schema = risk.risk_limit_schema
+        self.set_risk_limits = risk.set_risk_limits
+        self.risk_usage = risk.risk_usage
+        self.breaker_history = risk.breaker_history
+        self.var = risk.var
+        self.margin = risk.margin
+        self.order_margin = risk.order_margin
+        self.broker_order_margin = risk.broker_order_margin
+        # market data and events
+        self.quote = market.quote
+        self.subscribe = market.subscribe
+        self.subscribe_all = market.subscribe_all
+        self.watch = market.watch
+        self.unwatch = market.unwatch
+        # options analytics
+        self.option_chains = options.option_chains
+        self.underlying_price = options.underlying_price
+        self.chain_analytics = options.chain_analytics
+        self.chains_analytics = options.chains_analytics
+        self.position_greeks = options.position_greeks
+        self.strategy_leg = options.strategy_leg
+        self.position_legs = options.position_legs
+        self.option_strategy = options.option_strategy
+        self.payoff = options.payoff
+
+    @property
+    def option_rate(self) -> float:
+        """The rate options analytics discount at (configurable)."""
+        return self.options_service.option_rate
+
+    @option_rate.setter
+    def option_rate(self, rate: float) -> None:
+        self.options_service.option_rate = rate

@@ -1,0 +1,403 @@
+"""Options analytics through the facade: chains, IV and Greeks, positions' Greeks, strategies
+and payoffs, as of the quotes they are solved from."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from engine.api.parts import EngineParts, Service
+from engine.api.positions import PositionService
+from engine.api.snapshots import StrategyLeg
+from engine.core.clock import IST
+from engine.domain.ids import InstrumentToken
+from engine.domain.instruments import Instrument, InstrumentType
+from engine.domain.orders import (
+    Product,
+    Side,
+)
+from engine.domain.ticks import Tick
+from engine.domain.values import to_rupees
+from engine.marketdata.instrument_registry import InstrumentRegistry
+from engine.options import (
+    ChainAnalytics,
+    ChainLayout,
+    analyse_chains,
+    chain_layouts,
+    years_to_expiry,
+)
+from engine.options.portfolio import (
+    Holding,
+    LegKind,
+    OptionStrategy,
+    PayoffLeg,
+    PayoffProfile,
+    PortfolioGreeks,
+    portfolio_greeks,
+    strike_index,
+)
+
+DEFAULT_OPTION_RATE = 0.065
+"""Continuous risk-free rate for option discounting (about the 91-day T-bill); the forward
+(future or put-call parity) carries the rest."""
+
+
+class OptionsService(Service):
+    def __init__(self, parts: EngineParts, positions: PositionService) -> None:
+        super().__init__(parts)
+        self._positions_service = positions
+        self.option_rate = DEFAULT_OPTION_RATE
+        """The rate options analytics discount at (configurable)."""
+        self._chain_layouts: dict[tuple[str, date], ChainLayout] = {}
+        self._spot_tokens: dict[str, InstrumentToken] = {}
+        self._layouts_built_for = -1
+
+    # -- options analytics -------------------------------------------------------------------------
+    #
+    # Analytics are as of the quotes they are solved from: ``now`` defaults to the newest quote
+    # among the instruments involved (the feed's clock, live or in a replay).
+
+    def option_chains(self) -> list[tuple[str, date]]:
+        """(underlying, expiry) of every option chain listed, sorted."""
+        return sorted(self._layouts())
+
+    def underlying_price(self, underlying: str) -> Decimal | None:
+        """The last price of the underlying itself (its index or shares), rupees."""
+        tick = self._spot_tick(underlying)
+        return None if tick is None else to_rupees(tick.ltp)
+
+    def chain_analytics(
+        self,
+        underlying: str,
+        expiry: date,
+        *,
+        now: datetime | None = None,
+        rate: float | None = None,
+    ) -> ChainAnalytics:
+        """Forward, IVs, smile, Greeks, ATM IV, PCR and max pain of one chain: one batched solve.
+
+        Raises LookupError for an unknown chain or one without any quote yet.
+        """
+        return self.chains_analytics([(underlying, expiry)], now=now, rate=rate)[0]
+
+    def chains_analytics(
+        self,
+        chains: Sequence[tuple[str, date]],
+        *,
+        now: datetime | None = None,
+        rate: float | None = None,
+    ) -> list[ChainAnalytics]:
+        """Analytics of several chains from one IV solve and one Greeks pass over all of them."""
+        layouts = [self._layout(underlying, expiry) for underlying, expiry in chains]
+        if not layouts:
+            return []
+        if now is None:
+            now = self._quote_time(
+                (token for layout in layouts for token in _layout_tokens(layout)),
+                f"{layouts[0].underlying} {layouts[0].expiry:%d %b %Y}",
+            )
+        rate = self.option_rate if rate is None else rate
+        return analyse_chains(
+            [
+                layout.snapshot(
+                    self._quotes.get, years=years_to_expiry(now, layout.expiry), rate=rate
+                )
+                for layout in layouts
+            ]
+        )
+
+    def position_greeks(
+        self,
+        *,
+        by_strategy: bool = False,
+        now: datetime | None = None,
+        rate: float | None = None,
+    ) -> PortfolioGreeks:
+        """IV and Greeks of every open position and their totals per underlying.
+
+        A position's Greeks are the per-unit Greeks of its chain (at the strike's smile IV) ×
+        its signed quantity. ``by_strategy`` splits each position by the order source that
+        built it (from the fills), so strategies net against each other only in the totals.
+        """
+        holdings = self._holdings(by_strategy)
+        instruments = [self.instruments.get(h.token) for h in holdings]
+        chains = sorted({key for i in instruments if (key := _chain_key(i)) is not None})
+        if now is None and holdings:
+            now = self._quote_time(
+                [h.token for h in holdings]
+                + [t for chain in chains for t in _layout_tokens(self._layout(*chain))],
+                "the open positions",
+            )
+        analytics = dict(
+            zip(chains, self.chains_analytics(chains, now=now, rate=rate), strict=True)
+        )
+        count = len(holdings)
+        spot, iv = [math.nan] * count, [math.nan] * count
+        unit = {name: [0.0] * count for name in ("delta", "gamma", "theta", "vega")}
+        for n, instrument in enumerate(instruments):
+            spot[n] = self._spot_or_nan(instrument.underlying)
+            if not (instrument.is_option and instrument.expiry and instrument.strike):
+                unit["delta"][n] = 1.0  # a future or shares: one unit of the underlying each
+                continue
+            chain = analytics[(instrument.underlying, instrument.expiry)]
+            at = strike_index(chain, instrument.strike / 100)
+            side = chain.call if instrument.instrument_type is InstrumentType.CE else chain.put
+            iv[n] = float(chain.smile_iv[at])
+            for name in unit:
+                unit[name][n] = float(side[name][at])
+            if math.isnan(spot[n]):
+                spot[n] = chain.forward
+        return portfolio_greeks(holdings, spot=spot, iv=iv, **unit)
+
+    def strategy_leg(
+        self,
+        token: InstrumentToken | int,
+        side: Side | str,
+        lots: int = 1,
+        *,
+        price: Decimal | int | str | None = None,
+    ) -> StrategyLeg:
+        """A hypothetical leg: ``lots`` of the instrument bought or sold at ``price`` (rupees),
+        by default where it would fill now (the ask to buy, the bid to sell, else the LTP)."""
+        instrument = self.instruments.get(int(token))
+        side = Side(side)
+        if isinstance(lots, bool) or not isinstance(lots, int) or lots <= 0:
+            raise ValueError(f"lots must be a positive int, got {lots!r}")
+        if price is None:
+            tick = self._quotes.get(instrument.token)
+            touch = 0 if tick is None else (tick.ask if side is Side.BUY else tick.bid)
+            paise = touch or (0 if tick is None else tick.ltp)
+            if not paise:
+                raise ValueError(f"{instrument.tradingsymbol} has no price yet; give one")
+            entry = to_rupees(paise)
+        else:
+            entry = Decimal(str(price))
+            if not entry.is_finite() or entry < 0:
+                raise ValueError(f"price must be a non-negative amount, got {price!r}")
+        sign = 1 if side is Side.BUY else -1
+        return StrategyLeg(instrument, sign * lots * instrument.lot_size, entry)
+
+    def position_legs(self, underlying: str | None = None) -> list[StrategyLeg]:
+        """Open positions (of one underlying, or all) as strategy legs at their average price."""
+        return [
+            StrategyLeg(p.instrument, p.net_quantity, p.average_price, p.product)
+            for p in self._positions_service.positions()
+            if p.net_quantity
+            and p.instrument.tradable
+            and (underlying is None or p.instrument.underlying == underlying)
+        ]
+
+    def option_strategy(
+        self,
+        legs: Sequence[StrategyLeg] | None = None,
+        *,
+        underlying: str | None = None,
+        now: datetime | None = None,
+        rate: float | None = None,
+    ) -> OptionStrategy:
+        """Legs on one underlying priced against the market now (forwards, IVs, time), ready for
+        payoffs and scenarios; ``legs`` None means the open positions of ``underlying``."""
+        if legs is None:
+            legs = self.position_legs(underlying)
+            if not legs:
+                raise ValueError(f"no open positions{f' in {underlying}' if underlying else ''}")
+        names = sorted({leg.instrument.underlying for leg in legs})
+        if len(names) != 1:
+            raise ValueError(f"a strategy is on one underlying; these legs span {', '.join(names)}")
+        name = names[0]
+        chains = sorted({key for leg in legs if (key := _chain_key(leg.instrument)) is not None})
+        if now is None:
+            now = self._quote_time(
+                [leg.instrument.token for leg in legs]
+                + [t for chain in chains for t in _layout_tokens(self._layout(*chain))],
+                f"the {name} legs",
+            )
+        rate = self.option_rate if rate is None else rate
+        analytics = dict(
+            zip(chains, self.chains_analytics(chains, now=now, rate=rate), strict=True)
+        )
+        payoff_legs = [self._payoff_leg(leg, analytics, now) for leg in legs]
+        spot = self._spot_or_nan(name)
+        if math.isnan(spot):  # no quote of the underlying itself: the nearest forward stands in
+            forwards = [leg.forward for leg in sorted(payoff_legs, key=lambda x: x.years)]
+            spot = next((f for f in forwards if math.isfinite(f)), math.nan)
+        return OptionStrategy(name, spot, rate, tuple(payoff_legs))
+
+    def payoff(
+        self,
+        legs: Sequence[StrategyLeg] | None = None,
+        *,
+        underlying: str | None = None,
+        days_forward: float = 0.0,
+        spot_shift: float = 0.0,
+        iv_shift: float = 0.0,
+        now: datetime | None = None,
+        rate: float | None = None,
+    ) -> PayoffProfile:
+        """P&L at expiry and ``days_forward`` days ahead (IVs + ``iv_shift`` points) against the
+        underlying's price, breakevens, max profit and loss; ``legs`` None: the open positions."""
+        strategy = self.option_strategy(legs, underlying=underlying, now=now, rate=rate)
+        return strategy.payoff(days_forward=days_forward, spot_shift=spot_shift, iv_shift=iv_shift)
+
+    def _layouts(self) -> dict[tuple[str, date], ChainLayout]:
+        """Option chains by (underlying, expiry), worked out again when the registry grows."""
+        if self._layouts_built_for != len(self.instruments):
+            self._chain_layouts = {
+                (layout.underlying, layout.expiry): layout
+                for layout in chain_layouts(self.instruments)
+            }
+            spots: dict[str, InstrumentToken] = {}
+            for instrument in self.instruments:
+                if instrument.instrument_type is InstrumentType.INDEX:
+                    spots[instrument.underlying] = instrument.token
+                elif instrument.instrument_type is InstrumentType.EQ:
+                    spots.setdefault(instrument.underlying, instrument.token)
+            self._spot_tokens = spots
+            self._layouts_built_for = len(self.instruments)
+        return self._chain_layouts
+
+    def _layout(self, underlying: str, expiry: date) -> ChainLayout:
+        layout = self._layouts().get((underlying, expiry))
+        if layout is None:
+            raise LookupError(f"no {underlying} option chain expires on {expiry}")
+        return layout
+
+    def _spot_tokens_by_underlying(self) -> dict[str, InstrumentToken]:
+        self._layouts()
+        return self._spot_tokens
+
+    def _spot_tick(self, underlying: str) -> Tick | None:
+        token = self._spot_tokens_by_underlying().get(underlying)
+        tick = None if token is None else self._quotes.get(token)
+        return tick if tick is not None and tick.ltp > 0 else None
+
+    def _spot_or_nan(self, underlying: str) -> float:
+        tick = self._spot_tick(underlying)
+        return math.nan if tick is None else tick.ltp / 100
+
+    def _quote_time(self, tokens: Iterable[int | None], what: str) -> datetime:
+        """The newest quote's exchange time among ``tokens``."""
+        newest = 0
+        for token in tokens:
+            tick = None if token is None else self._quotes.get(InstrumentToken(token))
+            if tick is not None and tick.ts_ns > newest:
+                newest = tick.ts_ns
+        if not newest:
+            raise LookupError(f"no quotes yet for {what}")
+        return datetime.fromtimestamp(newest / 1e9, tz=UTC).astimezone(IST)
+
+    def _holdings(self, by_strategy: bool) -> list[Holding]:
+        """Open positions (split by the order source that built them when ``by_strategy``)."""
+        shares: dict[tuple[int, Product], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        if by_strategy:
+            for fill in self._orders.fills:
+                order = self._orders.orders.get(fill.order_id)
+                signed = fill.quantity if fill.side is Side.BUY else -fill.quantity
+                owner = (order.strategy or order.source.value) if order else "unknown"
+                shares[(fill.token, fill.product)][owner] += signed
+        holdings = []
+        for position in self._positions.all():
+            instrument = self.instruments.get(position.token)
+            if by_strategy:
+                split = dict(shares.get((position.token, position.product), {}))
+                carried = position.net_quantity - sum(split.values())
+                if carried:  # overnight, or from fills before this session's journal
+                    split["carried forward"] = carried
+            else:
+                split = {"": position.net_quantity}
+            for strategy, quantity in sorted(split.items()):
+                if quantity:
+                    holdings.append(
+                        Holding(
+                            token=instrument.token,
+                            tradingsymbol=instrument.tradingsymbol,
+                            underlying=instrument.underlying,
+                            expiry=instrument.expiry,
+                            product=position.product.value,
+                            strategy=strategy,
+                            quantity=quantity,
+                            lot_size=instrument.lot_size,
+                        )
+                    )
+        holdings.sort(key=_holding_order(self.instruments))
+        return holdings
+
+    def _payoff_leg(
+        self,
+        leg: StrategyLeg,
+        analytics: Mapping[tuple[str, date], ChainAnalytics],
+        now: datetime,
+    ) -> PayoffLeg:
+        instrument = leg.instrument
+        entry = float(leg.price)
+        label = instrument.tradingsymbol
+        key = _chain_key(instrument)
+        if key is not None and instrument.strike is not None:
+            chain = analytics[key]
+            at = strike_index(chain, instrument.strike / 100)
+            is_call = instrument.instrument_type is InstrumentType.CE
+            own = chain.call_iv[at] if is_call else chain.put_iv[at]
+            iv = next(
+                (float(v) for v in (chain.smile_iv[at], own, chain.atm_iv) if math.isfinite(v)),
+                math.nan,
+            )
+            if chain.years > 0 and math.isnan(iv):
+                raise ValueError(f"{label}: no implied volatility in its chain (no quotes)")
+            if math.isnan(chain.forward):
+                raise ValueError(f"{label}: its chain has no forward (no future, no parity pair)")
+            return PayoffLeg(
+                LegKind.CALL if is_call else LegKind.PUT,
+                leg.quantity,
+                entry,
+                strike=instrument.strike / 100,
+                years=chain.years,
+                iv=iv,
+                forward=chain.forward,
+                label=label,
+            )
+        if instrument.instrument_type is InstrumentType.FUT and instrument.expiry is not None:
+            tick = self._quotes.get(instrument.token)
+            if tick is None:
+                raise ValueError(f"{label}: no quote yet")
+            mid = (tick.bid + tick.ask) / 200 if tick.bid and tick.ask else tick.ltp / 100
+            return PayoffLeg(
+                LegKind.FUTURE,
+                leg.quantity,
+                entry,
+                years=years_to_expiry(now, instrument.expiry),
+                forward=mid,
+                label=label,
+            )
+        if instrument.instrument_type is InstrumentType.EQ:
+            return PayoffLeg(LegKind.CASH, leg.quantity, entry, label=label)
+        raise ValueError(f"{label} cannot be a strategy leg (an index is not traded)")
+
+
+def _chain_key(instrument: Instrument) -> tuple[str, date] | None:
+    """(underlying, expiry) of an option's chain; None for anything else."""
+    if instrument.is_option and instrument.expiry is not None:
+        return instrument.underlying, instrument.expiry
+    return None
+
+
+def _layout_tokens(layout: ChainLayout) -> list[InstrumentToken | None]:
+    return [*layout.calls, *layout.puts, layout.future]
+
+
+def _holding_order(registry: InstrumentRegistry) -> Callable[[Holding], tuple[Any, ...]]:
+    def key(holding: Holding) -> tuple[Any, ...]:
+        instrument = registry.get(holding.token)
+        return (
+            holding.strategy,
+            holding.underlying,
+            holding.expiry or date.max,
+            instrument.strike or 0,
+            instrument.instrument_type.value,
+            holding.product,
+        )
+
+    return key

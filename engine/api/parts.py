@@ -1,0 +1,45 @@
+"""What the facade's services are built from: the engine's parts, handed in by the runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from engine.core.bus import EventBus
+from engine.domain.orders import OrderRequest
+from engine.domain.positions import PositionBook
+from engine.marketdata.instrument_registry import InstrumentRegistry
+from engine.marketdata.quotes import QuoteCache
+from engine.oms.order_manager import OrderManager
+from engine.risk.manager import RiskManager
+
+
+@dataclass(frozen=True, slots=True)
+class EngineParts:
+    bus: EventBus
+    orders: OrderManager
+    positions: PositionBook
+    quotes: QuoteCache
+    registry: InstrumentRegistry
+    risk: RiskManager | None = None
+    broker_margin: Callable[[OrderRequest], Awaitable[Decimal]] | None = None
+    """The broker's own margin calculator, when it has one (Kite)."""
+    broker_name: str = ""
+    """The broker's name as the trader knows it ("Kite"), for messages."""
+    watcher: Callable[[list[int], bool], None] | None = None
+    """When the feed streams only what is asked for (Kite): called with the tokens and True to
+    stream them, False to stop. The simulated market streams everything."""
+
+
+class Service:
+    """One part of the facade; every service reads the same engine parts."""
+
+    def __init__(self, parts: EngineParts) -> None:
+        self._parts = parts
+        self._bus = parts.bus
+        self._orders = parts.orders
+        self._positions = parts.positions
+        self._quotes = parts.quotes
+        self.instruments = parts.registry
+        self._risk = parts.risk

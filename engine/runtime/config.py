@@ -1,0 +1,55 @@
+"""What one engine is built from: broker, feed, book, simulated market, risk settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.brokers.paper.config import PaperConfig
+from engine.brokers.registry import SIMULATED_FEED, broker_spec, feed_names
+from engine.marketdata.simulated import SimulatedMarketConfig
+from engine.risk.limits import MarginParameters, RiskSettings
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    db_url: str | None = None
+    """SQLAlchemy URL of the journal; None is the default file in the user data directory."""
+    broker: str = "paper"
+    market: SimulatedMarketConfig = field(default_factory=SimulatedMarketConfig)
+    paper: PaperConfig = field(default_factory=PaperConfig)
+    always_open: bool = False
+    """Trade the simulated market outside NSE hours (demos and tests)."""
+    account: str = "paper"
+    """The account id the risk limits are looked up under."""
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    margin: MarginParameters = field(default_factory=MarginParameters)
+    var_interval_seconds: float = 60.0
+    """How often VaR is recomputed (in a worker process); 0 switches it off."""
+    var_after_fill_seconds: float = 5.0
+    """How soon after a fill VaR is recomputed, so the risk panel follows a new position (at
+    most this often); the regular recomputation follows the prices."""
+    var_paths: int = 10_000
+    feed: str | None = None
+    """Market data: 'simulated' or a live broker's name ('kite'); None is a live broker's own
+    feed, else the simulated market. Broker 'paper' on feed 'kite' is paper trading on live
+    data (the link is connected by the caller: ``engine.brokers.registry``)."""
+
+    def __post_init__(self) -> None:
+        spec = broker_spec(self.broker)  # ValueError naming the brokers there are
+        feeds = feed_names()
+        if self.feed is not None and self.feed not in feeds:
+            raise ValueError(f"feed {self.feed!r} is unknown; use one of {', '.join(feeds)}")
+        if spec.own_feed_only and self.market_feed != self.broker:
+            raise ValueError(
+                f"the {spec.title} broker trades on its own market data (feed '{self.broker}')"
+            )
+        if self.var_interval_seconds < 0 or self.var_paths < 100:
+            raise ValueError("var_interval_seconds must be >= 0 and var_paths >= 100")
+        if self.var_after_fill_seconds <= 0:
+            raise ValueError("var_after_fill_seconds must be positive")
+
+    @property
+    def market_feed(self) -> str:
+        if self.feed is not None:
+            return self.feed
+        return self.broker if broker_spec(self.broker).live else SIMULATED_FEED
