@@ -181,6 +181,7 @@ class EngineApi:
         self.unwatch = market.unwatch
         # options analytics
         self.option_chains = options.option_chains
+        self.expiry_moment = options.expiry_moment
         self.underlying_price = options.underlying_price
         self.chain_analytics = options.chain_analytics
         self.chains_analytics = options.chains_analytics

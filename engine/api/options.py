@@ -28,6 +28,7 @@ from engine.options import (
     ChainLayout,
     analyse_chains,
     chain_layouts,
+    expiry_moment,
     years_to_expiry,
 )
 from engine.options.portfolio import (
@@ -64,6 +65,10 @@ class OptionsService(Service):
     def option_chains(self) -> list[tuple[str, date]]:
         """(underlying, expiry) of every option chain listed, sorted."""
         return sorted(self._layouts())
+
+    def expiry_moment(self, expiry: date) -> datetime:
+        """When options expiring on ``expiry`` stop trading: the F&O close that day, aware."""
+        return expiry_moment(expiry, self._parts.calendar)
 
     def underlying_price(self, underlying: str) -> Decimal | None:
         """The last price of the underlying itself (its index or shares), rupees."""
@@ -104,7 +109,9 @@ class OptionsService(Service):
         return analyse_chains(
             [
                 layout.snapshot(
-                    self._quotes.get, years=years_to_expiry(now, layout.expiry), rate=rate
+                    self._quotes.get,
+                    years=years_to_expiry(now, layout.expiry, calendar=self._parts.calendar),
+                    rate=rate,
                 )
                 for layout in layouts
             ]
@@ -368,7 +375,7 @@ class OptionsService(Service):
                 LegKind.FUTURE,
                 leg.quantity,
                 entry,
-                years=years_to_expiry(now, instrument.expiry),
+                years=years_to_expiry(now, instrument.expiry, calendar=self._parts.calendar),
                 forward=mid,
                 label=label,
             )

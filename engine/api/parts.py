@@ -12,6 +12,7 @@ from engine.domain.positions import PositionBook
 from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
 from engine.oms.order_manager import OrderManager
+from engine.options.expiry_time import SessionCalendar
 from engine.risk.manager import RiskManager
 
 
@@ -27,6 +28,8 @@ class EngineParts:
     """The broker's own margin calculator, when it has one (Kite)."""
     broker_name: str = ""
     """The broker's name as the trader knows it ("Kite"), for messages."""
+    calendar: SessionCalendar | None = None
+    """The market calendar expiry moments come from (None: the packaged NSE calendar)."""
     watcher: Callable[[list[int], bool], None] | None = None
     """When the feed streams only what is asked for (Kite): called with the tokens and True to
     stream them, False to stop. The simulated market streams everything."""

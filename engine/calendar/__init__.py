@@ -6,7 +6,12 @@ as NSE's, so the same calendar serves both (BSE expiries are on other weekdays).
 """
 
 from engine.calendar.errors import CalendarDataError, CalendarError, CalendarNotLoaded
-from engine.calendar.loader import load_calendar, read_override_file, read_packaged
+from engine.calendar.loader import (
+    load_calendar,
+    packaged_calendar,
+    read_override_file,
+    read_packaged,
+)
 from engine.calendar.locations import USER_DIRECTORY, default_override_dir
 from engine.calendar.market_calendar import MarketCalendar
 from engine.calendar.records import (
@@ -37,6 +42,7 @@ __all__ = [
     "Timetable",
     "default_override_dir",
     "load_calendar",
+    "packaged_calendar",
     "read_override_file",
     "read_packaged",
 ]

@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from engine.calendar.errors import CalendarNotLoaded
 from engine.calendar.market_calendar import MarketCalendar
+from engine.calendar.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -36,3 +37,9 @@ class FailClosedCalendar:
 
     def monthly_expiries(self, after: date, count: int, *, provisional: bool = False) -> list[date]:
         return self.calendar.monthly_expiries(after, count, provisional=provisional)
+
+    def sessions(self, start: date, end: date, segment: str = "FO") -> list[Session]:
+        return self.calendar.sessions(start, end, segment)
+
+    def expiry_close(self, day: date) -> datetime:
+        return self.calendar.expiry_close(day)

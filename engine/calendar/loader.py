@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -38,6 +39,17 @@ def load_calendar(override_dir: OverrideDir = USER_DIRECTORY) -> MarketCalendar:
         )
         documents += read_override_dir(directory, exchange=base.exchange)
     return MarketCalendar(merge_documents(documents))
+
+
+@cache
+def packaged_calendar() -> MarketCalendar:
+    """The packaged NSE calendar alone, read once: for code given no calendar of its own.
+
+    It holds the exchange's timetables and their dated changes, so it answers what time a session
+    closes on any date; the trader's override files (holiday lists, special sessions) are in
+    :func:`load_calendar`'s calendar, which callers that have one should pass instead.
+    """
+    return MarketCalendar(merge_documents([read_packaged()]))
 
 
 def read_packaged() -> CalendarDocument:

@@ -152,7 +152,8 @@ class MarketCalendar:
         """The segment's state at an aware moment.
 
         ``cas_eligible``: for a CM stock in the closing auction (F&O stocks from 3 Aug 2026), whose
-        continuous trading ends at 15:15; other stocks trade on to 15:30.
+        continuous trading ends at the timetable's ``cts_close_cas_stocks``; other stocks trade on to
+        the segment's close.
         """
         local = self._local(at)
         session = self.day_info(local.date(), segment).session
@@ -177,6 +178,22 @@ class MarketCalendar:
         raise CalendarError(f"no {segment} session within {_MAX_CLOSED_RUN} days after {at}")
 
     # --- Expiries (NSE index derivatives: NIFTY weekly, monthlies on the last expiry weekday) ---
+
+    def expiry_close(self, day: date) -> datetime:
+        """The aware moment F&O contracts expiring on ``day`` stop trading.
+
+        The close of the day's F&O session when contracts can expire in it (a regular day, or a
+        full-day special session on a weekday, with whatever hours the calendar gives it). On any
+        other day (a holiday, a Muhurat hour, a session whose hours are not announced, a weekend)
+        the close the F&O timetable in force on ``day`` sets: a listed expiry on such a day is
+        the exchange's word against the calendar, and the regular close is its nearest reading.
+        """
+        _check_date(day)
+        session = self.session_times(day, CalendarSegment.FO)
+        if session is not None and self._is_expiry_session(session):
+            return session.close
+        close = self._timetable_on(day, CalendarSegment.FO).close
+        return datetime.combine(day, close, tzinfo=self._data.tz)
 
     def weekly_expiries(self, after: date, count: int, *, provisional: bool = False) -> list[date]:
         """The next ``count`` weekly expiries on or after ``after``.
@@ -284,10 +301,13 @@ class MarketCalendar:
 
     def _is_expiry_day(self, day: date) -> bool:
         session = self.session_times(day, CalendarSegment.FO)
+        return session is not None and self._is_expiry_session(session)
+
+    @staticmethod
+    def _is_expiry_session(session: Session) -> bool:
         # Contracts do not expire in a Muhurat hour or on a weekend special session.
-        return session is not None and (
-            session.kind is SessionKind.REGULAR
-            or (session.kind is SessionKind.FULL_DAY and day.weekday() < 5)
+        return session.kind is SessionKind.REGULAR or (
+            session.kind is SessionKind.FULL_DAY and session.day.weekday() < 5
         )
 
     def _expiry_on_or_before(self, nominal: date) -> date:

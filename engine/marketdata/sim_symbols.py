@@ -1,16 +1,13 @@
-"""Kite-format tradingsymbols, NSE cash tick sizes and expiry times for the simulated market."""
+"""Kite-format tradingsymbols and NSE cash tick sizes for the simulated market."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date
 from decimal import Decimal
 
-from engine.core.clock import IST
 from engine.domain.instruments import InstrumentType
 from engine.domain.values import Paise, to_rupees
 
-EXPIRY_CLOSE = time(15, 30)
-"""Index derivatives expire at the close of the normal market."""
 _WEEKLY_MONTH_CODES = "123456789OND"
 
 
@@ -40,7 +37,3 @@ def equity_tick_size(price: Decimal | float) -> Paise:
         if price < upper:
             return Paise(tick)
     return Paise(500)
-
-
-def expiry_close(expiry: date) -> datetime:
-    return datetime.combine(expiry, EXPIRY_CLOSE, tzinfo=IST)

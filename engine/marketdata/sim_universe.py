@@ -24,7 +24,6 @@ from engine.marketdata.sim_config import SimulatedMarketConfig
 from engine.marketdata.sim_spec import IndexSpec, UniverseSpec
 from engine.marketdata.sim_symbols import (
     equity_tick_size,
-    expiry_close,
     future_symbol,
     option_symbol,
 )
@@ -44,6 +43,8 @@ class ExpiryCalendar(Protocol):
     ) -> list[date]: ...
 
     def is_open(self, at: datetime, segment: str = "FO") -> bool: ...
+
+    def expiry_close(self, day: date) -> datetime: ...
 
 
 # ---------------------------------------------------------------------------------- universe
@@ -74,7 +75,7 @@ class SimUniverse:
     process_of: npt.NDArray[np.int64]
     kind: npt.NDArray[np.int8]
     expiry_ns: npt.NDArray[np.int64]
-    """15:30 IST on the expiry day, epoch nanoseconds; 0 where there is no expiry."""
+    """The calendar's F&O close on the expiry day, epoch nanoseconds; 0 where there is no expiry."""
     expiry_rank: npt.NDArray[np.int64]
     """0 for the underlying's nearest option expiry, 1 for the next ...; 0 for others."""
     strike: npt.NDArray[np.float64]
@@ -101,7 +102,7 @@ def build_universe(
     not depend on where the day opens, so every seed sees the same contracts.
     """
     freeze = freeze if freeze is not None else load_freeze_table()
-    builder = _Builder(spec.derivative_exchange_token_start)
+    builder = _Builder(spec.derivative_exchange_token_start, calendar.expiry_close)
 
     for process_no, index in enumerate(spec.indices):
         builder.processes.append(
@@ -172,7 +173,9 @@ def _add_index_derivatives(
     today = now.astimezone(IST).date()
     freeze_quantity = freeze.for_underlying(index.underlying)
 
-    for expiry in _alive(calendar.monthly_expiries, today, now, config.futures_months):
+    for expiry in _alive(
+        calendar.monthly_expiries, calendar.expiry_close, today, now, config.futures_months
+    ):
         builder.add_derivative(
             index,
             process_no,
@@ -187,10 +190,14 @@ def _add_index_derivatives(
         )
 
     monthly = _alive(
-        calendar.monthly_expiries, today, now, config.monthly_expiries + config.extra_expiries
+        calendar.monthly_expiries,
+        calendar.expiry_close,
+        today,
+        now,
+        config.monthly_expiries + config.extra_expiries,
     )
     weekly = (
-        _alive(calendar.weekly_expiries, today, now, config.weekly_expiries)
+        _alive(calendar.weekly_expiries, calendar.expiry_close, today, now, config.weekly_expiries)
         if index.weekly_options
         else []
     )
@@ -224,9 +231,13 @@ def _add_index_derivatives(
 
 
 def _alive(
-    listing: Callable[..., list[date]], today: date, now: datetime, count: int
+    listing: Callable[..., list[date]],
+    expiry_close: Callable[[date], datetime],
+    today: date,
+    now: datetime,
+    count: int,
 ) -> list[date]:
-    """The next ``count`` expiries still trading at ``now`` (today's expires at 15:30).
+    """The next ``count`` expiries still trading at ``now`` (today's until the F&O close).
 
     Far expiries may fall in a year whose holidays are not published yet: the simulated market
     lists them provisionally (weekdays less the fixed national holidays) rather than refusing to
@@ -242,7 +253,10 @@ def _alive(
 
 
 class _Builder:
-    def __init__(self, derivative_token_start: int) -> None:
+    def __init__(
+        self, derivative_token_start: int, expiry_close: Callable[[date], datetime]
+    ) -> None:
+        self._expiry_close = expiry_close
         self.processes: list[Process] = []
         self._next_exchange_token = derivative_token_start
         self._instruments: list[Instrument] = []
@@ -256,7 +270,7 @@ class _Builder:
         expiry_rank: int = 0,
     ) -> None:
         expiry_ns = (
-            int(expiry_close(instr.expiry).timestamp()) * 1_000_000_000
+            int(self._expiry_close(instr.expiry).timestamp()) * 1_000_000_000
             if instr.expiry is not None
             else 0
         )

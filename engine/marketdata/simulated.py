@@ -9,8 +9,8 @@ with Black-76 on their expiry's forward off a smile
 
 whose ATM level drifts with a mean-reverting factor that moves against the index. The ``tanh``
 keeps far wings bounded without the kink a hard clip would put in the smile (a kink where the
-slope drops is a butterfly arbitrage). Time to expiry is calendar ACT/365 to 15:30 IST, as the
-desk's own option maths uses; diffusion runs on trading time (252 days of 6¼ hours).
+slope drops is a butterfly arbitrage). Time to expiry is calendar ACT/365 to the calendar's F&O
+close on the expiry day, as the desk's own option maths uses; diffusion runs on trading time (252 days of 6¼ hours).
 """
 
 from __future__ import annotations

@@ -232,6 +232,7 @@ class Engine:
             )
         engine.book_lock = book_lock
         engine.sessions = sessions
+        engine.api.calendar = sessions
         try:
             engine.restore()
         except BaseException:

@@ -20,9 +20,9 @@ from engine.domain.instruments import Instrument, InstrumentType, Segment, make_
 from engine.domain.ticks import Tick
 from engine.domain.values import Paise
 from engine.marketdata.instrument_registry import InstrumentRegistry
-from engine.marketdata.sim_symbols import equity_tick_size, expiry_close, option_symbol
+from engine.marketdata.sim_symbols import equity_tick_size, option_symbol
 from engine.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
-from engine.options import black76
+from engine.options import black76, years_to_expiry
 
 # A Tuesday in October 2026, mid-session: NIFTY's weekly expires today at 15:30.
 SESSION = datetime(2026, 10, 13, 10, 0, tzinfo=IST)
@@ -67,7 +67,7 @@ def _by_kind(market: SimulatedMarket) -> dict[InstrumentType, list[Instrument]]:
 
 
 def _years_to(expiry: date, now: datetime) -> float:
-    return (expiry_close(expiry) - now).total_seconds() / (365 * 86_400)
+    return years_to_expiry(now, expiry)
 
 
 # --------------------------------------------------------------------------------- determinism

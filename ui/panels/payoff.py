@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -39,12 +39,9 @@ from engine.api import OptionStrategy, PayoffProfile, ScenarioGrid, Side, Strate
 from engine.domain.instruments import Instrument, InstrumentType
 from ui.bridge import QUEUED
 from ui.context import PanelContext
-from ui.export import IST
 from ui.models.table import Column, RowTableModel
 from ui.panels.greeks import gamma_text, number, rupees_whole
 
-EXPIRY_CLOSE = time(15, 30)
-"""NSE options expire at the close of the normal market."""
 POSITIONS = "Positions"
 BUILDER = "Builder"
 REFRESH_MS = 250
@@ -175,7 +172,8 @@ class PayoffPanel(QWidget):
         self._builder: list[StrategyLeg] = []
         self._excluded: set[tuple[int, str, int]] = set()
         self._tokens: set[int] = set()
-        self._first_expiry: date | None = None
+        self._first_expiry_close: datetime | None = None
+        """When the legs' first expiry stops trading (the calendar's F&O close that day)."""
         self._watched_for: frozenset[int] = frozenset()
         self._underlying_name = ""
         self._refresh_timer = QTimer(self, objectName="payoff-refresh")
@@ -606,7 +604,7 @@ class PayoffPanel(QWidget):
         self._update_legs(legs)
         self._tokens = self._watched(included)
         expiries = [leg.instrument.expiry for leg in included if leg.instrument.expiry]
-        self._first_expiry = min(expiries) if expiries else None
+        self._first_expiry_close = self._ctx.api.expiry_moment(min(expiries)) if expiries else None
         self.redraw()
 
     def _update_legs(self, legs: list[tuple[tuple[int, str, int], StrategyLeg]]) -> None:
@@ -806,11 +804,12 @@ class PayoffPanel(QWidget):
         self.iv_label.setText(f"{profile.iv_shift:+.1f} pts")
 
     def _target_date(self, profile: PayoffProfile) -> str:
-        """' (27 Nov)': the target day, counted back from the first expiry's 15:30 close."""
-        if self._first_expiry is None:
+        """' (27 Nov)': the target day, counted back from the first expiry's close."""
+        if self._first_expiry_close is None:
             return ""
-        close = datetime.combine(self._first_expiry, EXPIRY_CLOSE, tzinfo=IST)
-        target = close - timedelta(days=profile.days_to_expiry - profile.days_forward)
+        target = self._first_expiry_close - timedelta(
+            days=profile.days_to_expiry - profile.days_forward
+        )
         return f" ({target:%d %b})"
 
 
