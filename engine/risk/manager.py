@@ -46,10 +46,11 @@ from engine.domain.origin import OrderSource
 from engine.domain.ticks import Tick
 from engine.marketdata.quotes import QuoteCache
 from engine.oms.order_manager import OrderManager, Outcome
+from engine.options import implied_vol
 from engine.risk.breakers import CircuitBreakers
 from engine.risk.gate import InstrumentLookup, OrderGate
 from engine.risk.limits import RiskLimits, RiskSettings
-from engine.risk.margin import MarginEstimator, implied_vol, years_to_expiry
+from engine.risk.margin import MarginEstimator, years_left
 from engine.risk.var import KIND_LINEAR, KIND_OPTION, VarPortfolio, VarResult
 
 log = logging.getLogger(__name__)
@@ -414,16 +415,18 @@ class RiskManager:
             u = underlyings.index(instrument.underlying)
             price = ltp / 100
             if instrument.is_option:
-                years = years_to_expiry(instrument, now)
+                years = years_left(instrument.expiry, now)
                 strike = (instrument.strike or 0) / 100
                 forward = spots[u] * math.exp(rate * years)
-                vol = implied_vol(
-                    price,
-                    forward,
-                    strike,
-                    years,
-                    rate,
-                    instrument.instrument_type is InstrumentType.CE,
+                vol = float(
+                    implied_vol(
+                        price,
+                        forward,
+                        strike,
+                        years,
+                        rate,
+                        instrument.instrument_type is InstrumentType.CE,
+                    )
                 )
                 rows.append(
                     (

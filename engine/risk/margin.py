@@ -3,7 +3,9 @@
 Each derivative gets a 16-value risk array, the loss of one long unit under the CME SPAN scenario
 grid: price moves 0, ±⅓, ±⅔, ±1 × the price scan range, each with the vol up and down by the
 volatility scan range, plus ±2 × PSR with no vol change counted at 35 %. Options are repriced with
-Black-76 at their implied vol and one day less to expiry. Per underlying:
+Black-76 at their implied vol (:func:`engine.options.implied_vol`, the desk's one solver) and one
+day less to expiry, the time counted to the expiry moment of the market calendar
+(:func:`engine.options.years_to_expiry`). Per underlying:
 
     scanning risk = max over the 16 scenarios of Σ quantity × risk array   (floored at 0)
     SPAN          = max(scanning risk − net option value, 0)
@@ -24,17 +26,17 @@ import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime
 
 import numpy as np
 
-from engine.core.clock import IST, Clock
+from engine.core.clock import Clock
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.orders import Product
 from engine.marketdata.quotes import QuoteCache
-from engine.options import black76
-from engine.options import implied_vol as implied_vol_array
+from engine.options import black76, implied_vol, years_to_expiry
+from engine.options.expiry_time import SessionCalendar
 from engine.risk.limits import MarginParameters
 from engine.risk.price_rules import INDEX_UNDERLYINGS
 
@@ -43,8 +45,6 @@ log = logging.getLogger(__name__)
 SCENARIOS = 16
 _MOVES = (0, 0, 1 / 3, 1 / 3, -1 / 3, -1 / 3, 2 / 3, 2 / 3, -2 / 3, -2 / 3, 1, 1, -1, -1)
 _VOLS = (1, -1) * 7
-_YEAR_SECONDS = 365 * 86_400
-_EXPIRY_CLOSE = time(15, 30)
 
 InstrumentLookup = Callable[[InstrumentToken], Instrument | None]
 SpotLookup = Callable[[str], int | None]
@@ -62,6 +62,8 @@ class RiskArray:
     elm_pct: float
     is_option: bool
     computed_ns: int
+    vol: float = math.nan
+    """The Black-76 vol the option was repriced at: its implied vol, or the fallback."""
     margin_base: float = field(init=False)
     """Exposure margin (ELM) per unit short, rupees: ``notional × elm_pct / 100``."""
     most_per_unit: float = field(init=False)
@@ -95,40 +97,13 @@ class _Book:
         return max(scan - self.option_value, 0.0) + self.elm + self.premium + self.equity
 
 
-def years_to_expiry(instrument: Instrument, now: datetime) -> float:
-    if instrument.expiry is None:
-        return 0.0
-    close = datetime.combine(instrument.expiry, _EXPIRY_CLOSE, tzinfo=IST)
-    return max((close - now).total_seconds(), 0.0) / _YEAR_SECONDS
-
-
-def implied_vol(
-    price: float, forward: float, strike: float, years: float, rate: float, is_call: bool
+def years_left(
+    expiry: date | None, now: datetime, calendar: SessionCalendar | None = None
 ) -> float:
-    """Black-76 implied vol by safeguarded Newton; NaN where the price has no time value."""
-    if years <= 0 or price <= 0 or forward <= 0 or strike <= 0:
-        return math.nan
-    discount = math.exp(-rate * years)
-    intrinsic = discount * max((forward - strike) if is_call else (strike - forward), 0.0)
-    if price <= intrinsic + 1e-9 or price >= discount * (forward if is_call else strike):
-        return math.nan
-    root_t = math.sqrt(years)
-    vol = max(math.sqrt(2 * abs(math.log(forward / strike)) / years), 0.2)
-    low, high = 1e-4, 10.0
-    for _ in range(40):
-        model = float(black76.price(forward, strike, years, rate, vol, is_call))
-        diff = model - price
-        if abs(diff) < 1e-6 * max(price, 1.0):
-            return vol
-        if diff > 0:
-            high = vol
-        else:
-            low = vol
-        d1 = (math.log(forward / strike) + 0.5 * vol * vol * years) / (vol * root_t)
-        vega = discount * forward * math.exp(-0.5 * d1 * d1) / math.sqrt(2 * math.pi) * root_t
-        step = vol - diff / vega if vega > 1e-12 else math.nan
-        vol = step if low < step < high else 0.5 * (low + high)
-    return vol
+    """Year fraction to the expiry moment (calendar ACT/365), 0 once expired or with no expiry."""
+    if expiry is None:
+        return 0.0
+    return max(years_to_expiry(now, expiry, calendar=calendar), 0.0)
 
 
 class MarginEstimator:
@@ -141,8 +116,11 @@ class MarginEstimator:
         clock: Clock,
         params: MarginParameters | None = None,
         index_underlyings: frozenset[str] = INDEX_UNDERLYINGS,
+        calendar: SessionCalendar | None = None,
     ) -> None:
+        """``calendar`` gives expiry moments (default: the packaged NSE calendar)."""
         self._instruments = instruments
+        self._calendar = calendar
         self._quotes = quotes
         self._spot = spot
         self._clock = clock
@@ -221,7 +199,11 @@ class MarginEstimator:
         p = self.params
         now_ns = self._clock.time_ns()
         now = self._clock.now()
-        years = np.array([years_to_expiry(i, now) for i in options])
+        years_of: dict[date | None, float] = {}
+        for i in options:
+            if i.expiry not in years_of:
+                years_of[i.expiry] = years_left(i.expiry, now, self._calendar)
+        years = np.array([years_of[i.expiry] for i in options])
         strike = np.array([(i.strike or 0) / 100 for i in options])
         own = np.array([self._price_rupees(i) for i in options])
         spot_of: dict[str, float] = {}
@@ -234,7 +216,7 @@ class MarginEstimator:
         is_index = np.array([i.underlying in self._index for i in options])
         forward = spot * np.exp(p.rate * years)
         with np.errstate(invalid="ignore", divide="ignore"):
-            vol = implied_vol_array(own, forward, strike, years, p.rate, is_call)
+            vol = implied_vol(own, forward, strike, years, p.rate, is_call)
         vol = np.where(np.isfinite(vol), vol, p.fallback_vol)
         vol_floor = np.where(is_index, p.index_vol_scan_min, p.stock_vol_scan_min)
         vol_scan = np.maximum(vol_floor, p.vol_scan_share * vol)
@@ -263,7 +245,7 @@ class MarginEstimator:
         for row, instrument in enumerate(options):
             self._arrays[instrument.token] = RiskArray(
                 losses[row].tolist(), float(value_now[row]), float(spot[row]),
-                float(elm[row]), True, now_ns,
+                float(elm[row]), True, now_ns, float(vol[row]),
             )  # fmt: skip
         return len(derivatives)
 
@@ -374,7 +356,7 @@ class MarginEstimator:
         psr_pct = p.index_price_scan_pct if is_index else p.stock_price_scan_pct
         elm_pct = p.index_elm_pct if is_index else p.stock_elm_pct
         now = self._clock.now()
-        years = years_to_expiry(instrument, now)
+        years = years_left(instrument.expiry, now, self._calendar)
         own = self._price_rupees(instrument)
         spot_paise = self._spot(instrument.underlying)
         if instrument.instrument_type is InstrumentType.FUT:
@@ -389,7 +371,7 @@ class MarginEstimator:
         spot = (spot_paise or 0) / 100 or strike
         is_call = instrument.instrument_type is InstrumentType.CE
         forward = spot * math.exp(p.rate * years)
-        vol = implied_vol(own, forward, strike, years, p.rate, is_call)
+        vol = float(implied_vol(own, forward, strike, years, p.rate, is_call))
         if not math.isfinite(vol):
             vol = p.fallback_vol
         vol_floor = p.index_vol_scan_min if is_index else p.stock_vol_scan_min
@@ -411,5 +393,5 @@ class MarginEstimator:
         losses = value_now - values
         losses[-2:] *= p.extreme_move_cover
         return RiskArray(
-            [float(x) for x in losses], value_now, spot, elm_pct, True, self._clock.time_ns()
+            [float(x) for x in losses], value_now, spot, elm_pct, True, self._clock.time_ns(), vol
         )

@@ -22,6 +22,7 @@ from engine.marketdata.quotes import QuoteCache
 from engine.oms.charging import DayChargeModel
 from engine.oms.exposure import Exposure
 from engine.oms.order_manager import OrderManager
+from engine.options.expiry_time import SessionCalendar
 from engine.risk.gate import InstrumentLookup, OrderGate, SessionCheck
 from engine.risk.limits import MarginParameters, RiskSettings
 from engine.risk.manager import RiskManager
@@ -54,9 +55,11 @@ def build_order_path(
     today: Callable[[], date],
     account: str = "paper",
     margin_params: MarginParameters | None = None,
+    calendar: SessionCalendar | None = None,
 ) -> OrderPath:
     """Wire the order path. Every derivative of ``universe`` gets its margin risk array now, so
-    no order waits for one."""
+    no order waits for one. ``calendar`` gives the margin estimate its expiry moments (default:
+    the packaged NSE calendar)."""
 
     def underlying_of(token: InstrumentToken) -> str | None:
         instrument = instruments(token)
@@ -68,7 +71,12 @@ def build_order_path(
 
     exposure = Exposure(underlying_of, lot_of)
     margin = MarginEstimator(
-        instruments=instruments, quotes=quotes, spot=spot, clock=clock, params=margin_params
+        instruments=instruments,
+        quotes=quotes,
+        spot=spot,
+        clock=clock,
+        params=margin_params,
+        calendar=calendar,
     )
     universe = list(universe)
     margin.prime(universe)

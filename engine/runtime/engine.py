@@ -69,6 +69,7 @@ class Engine:
         risk: RiskManager | None = None,
         returns: dict[str, np.ndarray] | None = None,
         link: BrokerLink | None = None,
+        sessions: FailClosedCalendar | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -103,13 +104,14 @@ class Engine:
                 risk=risk,
                 broker_margin=broker.order_margin if isinstance(broker, MarginCalculator) else None,
                 broker_name=link.title if link is not None else spec.title,
+                calendar=sessions,
                 watcher=self._watch if link is not None and feed is link else None,
             )
         )
         self.ticks_seen = 0
         self.book_lock: BookLock | None = None
         """This desk's hold on its book file: no second desk writes to it while held."""
-        self.sessions: FailClosedCalendar | None = None
+        self.sessions = sessions
         """The calendar view the venue, the market and the gate ask whether a segment is open."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
@@ -204,6 +206,7 @@ class Engine:
             today=ist_today(clock),
             account=config.account,
             margin_params=config.margin,
+            calendar=sessions,
         )
         orders = path.orders
         engine = cls(
@@ -222,6 +225,7 @@ class Engine:
             risk=path.risk,
             returns=paper_returns(market_config) if market is not None else {},
             link=link,
+            sessions=sessions,
         )
         if link is not None:
             link.attach(
@@ -231,8 +235,6 @@ class Engine:
                 instruments=registry.find,
             )
         engine.book_lock = book_lock
-        engine.sessions = sessions
-        engine.api.calendar = sessions
         try:
             engine.restore()
         except BaseException:

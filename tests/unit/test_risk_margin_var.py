@@ -11,8 +11,8 @@ import pytest
 from engine.core.clock import TestClock
 from engine.domain.orders import Product
 from engine.marketdata.quotes import QuoteCache
-from engine.options import black76
-from engine.risk.margin import MarginEstimator, implied_vol
+from engine.options import black76, implied_vol, years_to_expiry
+from engine.risk.margin import MarginEstimator
 from engine.risk.var import (
     KIND_LINEAR,
     KIND_OPTION,
@@ -39,10 +39,28 @@ def estimator() -> MarginEstimator:
     )
 
 
-def test_implied_vol_when_priced_back_recovers_the_vol() -> None:
-    price = float(black76.price(26000, 26500, 0.1, 0.065, 0.17, True))
-    assert implied_vol(price, 26000, 26500, 0.1, 0.065, True) == pytest.approx(0.17, abs=1e-6)
-    assert math.isnan(implied_vol(0.0, 26000, 26500, 0.1, 0.065, True))
+def test_margin_iv_when_priced_alone_or_primed_equals_the_options_solver(estimator) -> None:
+    """Margin reprices at the vol of ``engine.options.implied_vol``, timed to the same expiry
+    moment as ``engine.options.years_to_expiry``: one solver and one clock for the whole desk."""
+    assert NIFTY_CE.expiry is not None
+    rate = estimator.params.rate
+    years = years_to_expiry(MONDAY_MORNING, NIFTY_CE.expiry)
+    forward = 26000.0 * math.exp(rate * years)
+    expected = float(implied_vol(400.0, forward, 26000.0, years, rate, True))
+    assert 0.05 < expected < 1.0
+
+    alone = estimator.risk_array(NIFTY_CE)
+    assert alone.vol == pytest.approx(expected, rel=1e-12, abs=0.0)
+    estimator.prime([NIFTY_CE])
+    primed = estimator.risk_array(NIFTY_CE)
+    assert primed is not alone
+    assert primed.vol == pytest.approx(expected, rel=1e-12, abs=0.0)
+
+
+def test_margin_iv_when_the_price_has_no_time_value_is_the_fallback_vol(estimator) -> None:
+    deep = replace(NIFTY_CE, strike=1_000_000)  # a 10,000 call with NIFTY at 26,000
+    # Its ₹400 quote is far below its intrinsic value: no vol reproduces it.
+    assert estimator.risk_array(deep).vol == estimator.params.fallback_vol
 
 
 def test_long_option_margin_when_estimated_is_its_premium(estimator) -> None:
