@@ -1,9 +1,16 @@
 """Positions, built only from fills.
 
-Values are kept as integer paise and the open cost as an exact Decimal, so a position rebuilt by
-replaying the journal's fills is identical, to the paisa, to the one built live. Total P&L follows
-Kite's definition, ``sell_value - buy_value + net_quantity x LTP``; realised P&L uses the average
-cost of the open quantity, and unrealised is the rest.
+Buy and sell values are integer paise and the cost of the open quantity is an exact fraction of
+paise (``open_cost``): closing part of a position at average cost takes ``closing / net`` of it,
+which no fixed number of decimals can hold. Nothing is divided until it is shown, so a position
+rebuilt by replaying the journal's fills is identical to the one built live, a flat position's
+unrealised P&L is exactly zero and its realised P&L is exactly its sell value less its buy value.
+
+Total P&L follows Kite's definition, ``sell_value - buy_value + net_quantity x LTP``; realised P&L
+uses the average cost of the open quantity, and unrealised is the rest. Realised is exact as a
+fraction (``realised_paise``); ``realised`` shows it in rupees, to the paisa, half up, and
+``unrealised`` is total less that shown realised, so the two shown figures always add up to the
+total.
 """
 
 from __future__ import annotations
@@ -11,12 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 
 from engine.core.clock import ist_date_of
 from engine.domain.events import OrderFilled
 from engine.domain.ids import InstrumentToken
 from engine.domain.orders import Product
-from engine.domain.values import ZERO, to_rupees
+from engine.domain.values import PAISE_PER_RUPEE, ZERO, to_rupees
 
 
 @dataclass(slots=True)
@@ -34,10 +42,8 @@ class Position:
     day_buy_value: int = 0
     day_sell_quantity: int = 0
     day_sell_value: int = 0
-    open_cost: Decimal = ZERO
-    """Rupees paid (long) or received (short) for the open quantity, at average cost."""
-    realised: Decimal = ZERO
-    """Rupees, before charges."""
+    open_cost: Fraction = Fraction(0)
+    """Paise paid (long) or received (short) for the open quantity, at average cost, exact."""
     charges: Decimal = ZERO
     fills: int = 0
 
@@ -46,17 +52,41 @@ class Position:
         return self.net_quantity - (self.day_buy_quantity - self.day_sell_quantity)
 
     @property
-    def average_price(self) -> Decimal:
-        """Average price of the open quantity, rupees (0 when flat)."""
+    def average_price_paise(self) -> Fraction:
+        """Average price of the open quantity, paise, exact (0 when flat)."""
         if self.net_quantity == 0:
-            return ZERO
+            return Fraction(0)
         return self.open_cost / abs(self.net_quantity)
+
+    @property
+    def average_price(self) -> Decimal:
+        """Average price of the open quantity, rupees (0 when flat), for showing: the one
+        division, to Decimal's precision; whole paise come out exact."""
+        average = self.average_price_paise
+        return Decimal(average.numerator) / Decimal(average.denominator * PAISE_PER_RUPEE)
+
+    @property
+    def realised_paise(self) -> Fraction:
+        """Realised P&L before charges, paise, exact: the cash of every fill less the cost still
+        held in the open quantity."""
+        held = self.open_cost if self.net_quantity > 0 else -self.open_cost
+        return self.sell_value - self.buy_value + held
+
+    @property
+    def realised(self) -> Decimal:
+        """Realised P&L before charges, rupees, to the paisa (half up)."""
+        return to_rupees(paise_half_up(self.realised_paise))
 
     def pnl(self, ltp: int) -> Decimal:
         """Total P&L before charges at ``ltp`` (paise), rupees, exact."""
         return to_rupees(self.sell_value - self.buy_value + self.net_quantity * ltp)
 
+    def unrealised_paise(self, ltp: int) -> Fraction:
+        """Unrealised P&L at ``ltp`` (paise), paise, exact: zero when flat."""
+        return self.sell_value - self.buy_value + self.net_quantity * ltp - self.realised_paise
+
     def unrealised(self, ltp: int) -> Decimal:
+        """Unrealised P&L at ``ltp``, rupees: the total less the shown realised, so the two add up."""
         return self.pnl(ltp) - self.realised
 
     def net_pnl(self, ltp: int) -> Decimal:
@@ -89,28 +119,30 @@ class Position:
             if is_today:
                 self.day_sell_quantity += quantity
                 self.day_sell_value += value
-        self._move_open(signed, to_rupees(fill.price))
+        self._move_open(signed, fill.price)
         if fill.charges is not None:
             self.charges += fill.charges.total
         self.fills += 1
 
-    def _move_open(self, signed: int, price: Decimal) -> None:
+    def _move_open(self, signed: int, price: int) -> None:
         net = self.net_quantity
+        self.net_quantity = net + signed
         if net == 0 or (net > 0) == (signed > 0):
             self.open_cost += abs(signed) * price
-            self.net_quantity = net + signed
-            return
-        closing = min(abs(signed), abs(net))
-        average = self.open_cost / abs(net)
-        direction = 1 if net > 0 else -1
-        self.realised += (price - average) * closing * direction
-        self.open_cost -= average * closing
-        self.net_quantity = net + signed
-        if self.net_quantity == 0:
-            self.open_cost = ZERO
-        elif (self.net_quantity > 0) != (net > 0):
-            # Reversed through flat: what is left opened at this fill's price.
-            self.open_cost = abs(self.net_quantity) * price
+        elif abs(signed) < abs(net):
+            # Closed in part at average cost: the rest keeps its share of the cost.
+            self.open_cost = self.open_cost * (abs(net) - abs(signed)) / abs(net)
+        else:
+            # Closed, or reversed through flat: what is left opened at this fill's price.
+            self.open_cost = Fraction(abs(self.net_quantity) * price)
+
+
+def paise_half_up(amount: Fraction) -> int:
+    """Whole paise nearest ``amount``, halves away from zero (the contract-note convention)."""
+    whole, rest = divmod(abs(amount.numerator), amount.denominator)
+    if 2 * rest >= amount.denominator:
+        whole += 1
+    return whole if amount >= 0 else -whole
 
 
 class PositionBook:
