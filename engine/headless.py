@@ -1,14 +1,21 @@
-"""`dalaldesk --headless`: the engine on the simulated market without Qt, with a summary at the end."""
+"""`dalaldesk --headless`: the engine on the simulated market without Qt, with a summary at the end.
+
+The P&L of the summary is worked out at the marks the engine journaled as it stopped
+(``marks_seq`` names the row), so every figure it prints can be rebuilt from the book alone
+(``engine.store.pnl_rebuild``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from decimal import Decimal
+from typing import Any
 
 from engine.core.memory import freeze_startup_objects
+from engine.domain.marks import SESSION_END, PnlMarks, book_pnl
 from engine.domain.ticks import Tick
+from engine.domain.values import rupees_text
 from engine.runtime import Engine, EngineConfig
 from engine.strategies.demo import DemoStrategy
 
@@ -28,19 +35,19 @@ async def run_session(config: EngineConfig, duration: float, *, demo: bool) -> d
     finally:
         await engine.stop()
     orders = engine.api.orders()
-    positions = engine.api.positions()
-    pnl = sum((p.pnl for p in positions), Decimal(0))
-    charges = sum((p.charges for p in positions), Decimal(0))
+    # No positions, nothing marked: the P&L is zero and there is no row to name.
+    marks = engine.closing_marks or PnlMarks(0, SESSION_END, engine.positions.today, ())
+    book = book_pnl(engine.positions.all(), marks)
     return {
         "seconds": duration,
         "ticks": engine.ticks_seen,
         "orders": len(orders),
         "open_orders": sum(1 for o in orders if o.status.is_open),
         "fills": len(engine.api.trades()),
-        "positions_open": sum(1 for p in positions if p.net_quantity),
-        "pnl": str(pnl.quantize(Decimal("0.01"))),
-        "charges": str(charges.quantize(Decimal("0.01"))),
-        "net_pnl": str((pnl - charges).quantize(Decimal("0.01"))),
+        "positions_open": sum(1 for p in book.positions if p.net_quantity),
+        **book.totals(),
+        "marks_seq": engine.closing_marks_seq,
+        "positions": [p.to_json() for p in book.positions],
         "demo_orders_placed": strategy.orders_placed if strategy else 0,
         "demo_denied": strategy.denials if strategy else 0,
         "demo_denied_by_check": strategy.denial_reasons if strategy else {},
@@ -51,6 +58,19 @@ def main(config: EngineConfig, duration: float, *, demo: bool) -> int:
     summary = asyncio.run(run_session(config, duration, demo=demo))
     width = max(len(k) for k in summary)
     for key, value in summary.items():
+        if key == "positions" and isinstance(value, list):
+            for line in value:
+                print(f"{'position':<{width}}  {_position_line(line)}")
+            continue
         print(f"{key:<{width}}  {value}")
     print(json.dumps(summary))
     return 0
+
+
+def _position_line(p: dict[str, Any]) -> str:
+    name = p["symbol"] or p["token"]
+    at = "no price" if p["ltp"] is None else rupees_text(p["ltp"])
+    return (
+        f"{name} {p['product']} {p['net_quantity']:+} at {at}: realised {p['realised']}, "
+        f"unrealised {p['unrealised']}, charges {p['charges']}, net {p['net_pnl']}"
+    )

@@ -31,6 +31,7 @@ from engine.core.clock import Clock, LiveClock, ist_today
 from engine.domain.events import EngineMessage, Severity, VarReport
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
+from engine.domain.marks import DAY_END, SESSION_END, PnlMarks, marks_of
 from engine.domain.positions import PositionBook
 from engine.domain.ticks import Tick
 from engine.marketdata.feed import Feed
@@ -42,7 +43,7 @@ from engine.risk.manager import RiskManager
 from engine.risk.order_path import build_order_path
 from engine.runtime.config import EngineConfig
 from engine.runtime.risk_tasks import paper_returns, risk_housekeeping, update_var
-from engine.store import Database, Journal, book_file_of, open_database
+from engine.store import Database, Journal, JournalWriteError, book_file_of, open_database
 from engine.store.backup import backup_book, has_backup_of
 from engine.store.book import SetAside, scan_journal
 from engine.store.book_lock import BookLock, lock_book
@@ -109,6 +110,12 @@ class Engine:
             )
         )
         self.ticks_seen = 0
+        self.closing_marks: PnlMarks | None = None
+        """The prices the book was marked at when the engine stopped (journaled first)."""
+        self.closing_marks_seq: int | None = None
+        """The journal row of ``closing_marks``; None when there was nothing to mark or the
+        journal did not take it."""
+        self._market_was_open = False
         self.book_lock: BookLock | None = None
         """This desk's hold on its book file: no second desk writes to it while held."""
         self.sessions = sessions
@@ -364,6 +371,7 @@ class Engine:
                 self.orders.retry_journal()
             if self.venue is not None:
                 self.venue.on_clock(self.clock.now())
+            self.mark_day_end(self.clock.now())
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=1.0)
             except TimeoutError:
@@ -378,8 +386,48 @@ class Engine:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.link is not None:
             await self.link.close()
+        if self.positions.all() and not self.database.closed:
+            self.closing_marks, self.closing_marks_seq = self.record_marks(SESSION_END)
         self.back_up("close")
         self.close()
+
+    def mark_day_end(self, now: datetime) -> None:
+        """Journal the day's closing marks as the market closes on a desk that saw it open, so
+        the day's P&L stands rebuildable from the book."""
+        if self.config.always_open or self.sessions is None:
+            return
+        is_open = self.sessions.is_open(now, "CM") or self.sessions.is_open(now, "FO")
+        if self._market_was_open and not is_open and self.positions.all():
+            self.record_marks(DAY_END)
+        self._market_was_open = is_open
+
+    def record_marks(self, reason: str) -> tuple[PnlMarks, int | None]:
+        """Journal the prices every position is marked at now, so the P&L stated at them can be
+        rebuilt from the book alone; returns the marks and their journal row (None, and the
+        trader told, when the journal did not take it)."""
+
+        def symbol(token: InstrumentToken) -> str:
+            instrument = self.registry.find(token)
+            return "" if instrument is None else instrument.tradingsymbol
+
+        marks = marks_of(
+            self.positions.all(),
+            self.quotes.get,
+            ts_ns=self.clock.time_ns(),
+            reason=reason,
+            trade_date=self.positions.today,
+            symbol=symbol,
+        )
+        try:
+            seq = self.journal.append(
+                PnlMarks.kind, marks.to_payload(), order_id=None, ts_ns=marks.ts_ns
+            )
+        except JournalWriteError as exc:
+            text = f"the prices of the {reason.replace('_', ' ')} P&L were not journaled: {exc}"
+            log.warning("%s", text)
+            self.bus.publish(EngineMessage(self.clock.time_ns(), Severity.WARNING, text, "store"))
+            return marks, None
+        return marks, seq
 
     @property
     def book_file(self) -> Path | None:

@@ -26,6 +26,7 @@ from engine.domain.events import (
     RiskStateChanged,
     order_event_from_journal,
 )
+from engine.domain.marks import PnlMarks
 from engine.store.errors import StoreError
 from engine.store.journal import Journal, JournalEntry, UnreadableRow
 from engine.store.schema import quarantine
@@ -35,6 +36,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 _DOMAIN_READERS: dict[str, Callable[[JournalEntry], object]] = {
     RiskStateChanged.kind: lambda e: RiskStateChanged.from_payload(e.ts_ns, e.payload),
     BreakerTripped.kind: lambda e: BreakerTripped.from_payload(e.ts_ns, e.payload),
+    PnlMarks.kind: lambda e: PnlMarks.from_payload(e.ts_ns, e.payload),
 }
 
 
