@@ -1,0 +1,118 @@
+"""Every P&L the desk stated, rebuilt from the book alone: the journal's fills and its marks.
+
+A ``pnl_marks`` row (``engine.domain.marks``) holds the prices a P&L was stated at. Replaying the
+order events journaled before it, through the same order state table and position book the desk
+restores with, and marking the positions at those prices gives back the P&L the desk stated then,
+to the fraction of a paisa: per position (realised, unrealised, charges) and the totals.
+
+Nothing here needs a running desk: ``read_sqlite_book`` reads a book file with plain SQL (read
+only), and ``rebuild_pnl`` takes rows from it or from ``Journal.read`` of any database. This is
+what a ``dalaldesk book pnl`` would print.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.domain.events import (
+    ORDER_EVENT_TYPES,
+    OrderFilled,
+    OrderSubmitted,
+    order_event_from_journal,
+)
+from engine.domain.ids import OrderId
+from engine.domain.marks import BookPnl, PnlMarks, book_pnl
+from engine.domain.order import Order
+from engine.domain.positions import PositionBook
+from engine.store.codec import decode_payload
+from engine.store.errors import StoreError
+from engine.store.journal import JournalEntry
+
+
+class NoMarks(StoreError):
+    """The book holds no (such) ``pnl_marks`` row: no P&L was stated from it."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookRows:
+    """A book's readable journal rows, in order, and the seqs left out (unreadable or set
+    aside), which the desk does not replay either."""
+
+    entries: list[JournalEntry]
+    left_out: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RebuiltPnl:
+    marks_seq: int
+    marks: PnlMarks
+    book: BookPnl
+    fills: int
+    """Fills replayed before the marks."""
+
+
+def read_sqlite_book(path: Path | str) -> BookRows:
+    """Every journal row of a SQLite book file, read only with plain SQL; rows in the
+    quarantine table and rows whose payload does not decode are left out, as the desk does."""
+    uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+    connection = sqlite3.connect(uri, uri=True)
+    try:
+        quarantined = {
+            int(seq): str(reason)
+            for seq, reason in connection.execute("SELECT seq, reason FROM quarantine")
+        }
+        rows = connection.execute(
+            "SELECT seq, ts_ns, recorded_ns, kind, order_id, payload FROM journal ORDER BY seq"
+        ).fetchall()
+    finally:
+        connection.close()
+    entries: list[JournalEntry] = []
+    left_out = dict(quarantined)
+    for seq, ts_ns, recorded_ns, kind, order_id, payload in rows:
+        if seq in quarantined:
+            continue
+        try:
+            decoded = decode_payload(payload)
+        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+            left_out[seq] = f"the payload does not decode ({exc})"
+            continue
+        entries.append(JournalEntry(seq, ts_ns, recorded_ns, kind, order_id, decoded))
+    return BookRows(entries, left_out)
+
+
+def marks_rows(entries: Iterable[JournalEntry]) -> list[JournalEntry]:
+    """Every ``pnl_marks`` row, oldest first."""
+    return [entry for entry in entries if entry.kind == PnlMarks.kind]
+
+
+def rebuild_pnl(entries: Iterable[JournalEntry], marks_seq: int | None = None) -> RebuiltPnl:
+    """The P&L stated at the ``pnl_marks`` row ``marks_seq`` (the last one when None), from the
+    order events before it. Raises ``NoMarks`` when there is no such row and ``MarksMismatch``
+    when the marks do not describe the positions the fills give."""
+    rows = sorted(entries, key=lambda entry: entry.seq)
+    candidates = [row for row in marks_rows(rows) if marks_seq is None or row.seq == marks_seq]
+    if not candidates:
+        which = "no P&L marks" if marks_seq is None else f"no P&L marks at row {marks_seq}"
+        raise NoMarks(f"the book holds {which}")
+    marks_row = candidates[-1]
+    marks = PnlMarks.from_payload(marks_row.ts_ns, marks_row.payload)
+    positions = PositionBook(marks.trade_date)
+    orders: dict[OrderId, Order] = {}
+    fills = 0
+    for row in rows:
+        if row.seq >= marks_row.seq:
+            break
+        if row.kind not in ORDER_EVENT_TYPES or row.order_id is None:
+            continue
+        event = order_event_from_journal(row.kind, row.order_id, row.ts_ns, row.payload)
+        if isinstance(event, OrderSubmitted):
+            orders[event.order_id] = Order(event)
+            continue
+        order = orders.get(event.order_id)
+        if order is not None and order.apply(event) and isinstance(event, OrderFilled):
+            positions.apply(event)
+            fills += 1
+    return RebuiltPnl(marks_row.seq, marks, book_pnl(positions.all(), marks), fills)
