@@ -154,6 +154,7 @@ async def open_desk(
     rest_config: KiteRestConfig | None = None,
     cache_dir: Path | None = None,
     ticker_changes: dict[str, Any] | None = None,
+    engine_changes: dict[str, Any] | None = None,
 ) -> KiteDesk:
     """Log in through the redirect (checksum exchange), load the master, build and start."""
     clock = clock or LiveClock()
@@ -176,6 +177,7 @@ async def open_desk(
         feed="kite",
         always_open=True,
         var_interval_seconds=0,
+        **(engine_changes or {}),
     )
     engine = Engine.build(config, clock=clock, link=link, instruments=loaded.instruments)
     desk = KiteDesk(kite, store, link, engine)

@@ -90,6 +90,14 @@ class FakeOms:
         self._trade_ids = itertools.count(50_000_001)
         self._modifications: dict[str, int] = {}
         self.push_on_open = True
+        self.exchange_matching = False
+        """When True the fake matches as the exchange does (off by default: most tests fill by
+        hand): a LIMIT order priced through the last price fills at once at the last price, an
+        IOC's unfilled rest is cancelled, and ``move_market`` triggers stop orders and fills the
+        resting LIMIT orders the new price reaches, at their own price."""
+        self.reject_next_reason: str | None = None
+        """The next order is accepted (its id returned) and then REJECTED by the RMS with this
+        ``status_message``, as Kite does for insufficient funds or a blocked instrument."""
 
     def add_instrument(self, instrument: FakeInstrument) -> None:
         self.instruments[(instrument.exchange, instrument.tradingsymbol)] = instrument
@@ -181,6 +189,19 @@ class FakeOms:
         self._prices[order_id] = (Decimal(0), 0)
         self.placed += 1
         self._record(order)
+        if self.reject_next_reason is not None:
+            reason, self.reject_next_reason = self.reject_next_reason, None
+            self._set(order, status="VALIDATION PENDING")
+            self._set(
+                order,
+                status="REJECTED",
+                status_message=reason,
+                status_message_raw=f"RMS:Rule: {reason}",
+                pending_quantity=0,
+                exchange_update_timestamp=now,
+            )
+            self._push(order)
+            return order_id
         for status in ("VALIDATION PENDING", "OPEN PENDING"):
             self._set(order, status=status)
         order["exchange_order_id"] = str(next(self._exchange_ids))
@@ -191,7 +212,78 @@ class FakeOms:
             self._push(order)
         if order_type == "MARKET":
             self.fill(order_id, quantity, instrument.last_price)
+        elif self.exchange_matching and order_type == "LIMIT":
+            if self._marketable(order, price, instrument.last_price):
+                self.fill(order_id, quantity, instrument.last_price)
+            elif order["validity"] == "IOC":
+                self._cancel_rest(order, "IOC order cancelled: no match at the exchange.")
         return order_id
+
+    def move_market(self, exchange: str, tradingsymbol: str, price: Decimal) -> None:
+        """The instrument trades at ``price``: with ``exchange_matching`` on, stop orders whose
+        trigger it reaches are triggered (SL-M fills at the price, SL becomes a LIMIT) and resting
+        LIMIT orders it reaches fill at their own price."""
+        instrument = self.instruments[(exchange, tradingsymbol)]
+        instrument.last_price = price
+        if not self.exchange_matching:
+            return
+        for order in list(self.orders.values()):
+            if (order["exchange"], order["tradingsymbol"]) != (exchange, tradingsymbol):
+                continue
+            buy = order["transaction_type"] == "BUY"
+            triggered = False
+            if order["status"] == "TRIGGER PENDING":
+                trigger = Decimal(str(order["trigger_price"]))
+                if not (price >= trigger if buy else price <= trigger):
+                    continue
+                self._set(order, status="OPEN", exchange_update_timestamp=self._now())
+                self._push(order)
+                if order["order_type"] == "SL-M":
+                    self.fill(order["order_id"], order["pending_quantity"], price)
+                    continue
+                triggered = True
+            if order["status"] != "OPEN" or order["order_type"] not in ("LIMIT", "SL"):
+                continue
+            limit = Decimal(str(order["price"]))
+            if self._marketable(order, limit, price):
+                # A just-triggered stop takes the market; a resting limit trades at its price.
+                self.fill(
+                    order["order_id"], order["pending_quantity"], price if triggered else limit
+                )
+
+    def reject(self, order_id: str, reason: str) -> None:
+        """The exchange rejects an order that was open (the update carries the reason)."""
+        order = self._order(order_id)
+        self._set(
+            order,
+            status="REJECTED",
+            status_message=reason,
+            pending_quantity=0,
+            exchange_update_timestamp=self._now(),
+        )
+        self._push(order)
+
+    def repeat_update(self, order_id: str) -> None:
+        """Send the order's current state to the ticker again (Kite may deliver an update twice,
+        for instance around a reconnect)."""
+        self._push(self._order(order_id))
+
+    @staticmethod
+    def _marketable(order: dict[str, Any], limit: Decimal, last_price: Decimal) -> bool:
+        if order["transaction_type"] == "BUY":
+            return limit >= last_price
+        return limit <= last_price
+
+    def _cancel_rest(self, order: dict[str, Any], message: str) -> None:
+        self._set(
+            order,
+            status="CANCELLED",
+            status_message=message,
+            cancelled_quantity=order["pending_quantity"],
+            pending_quantity=0,
+            exchange_update_timestamp=self._now(),
+        )
+        self._push(order)
 
     def modify(self, variety: str, order_id: str, params: dict[str, str]) -> str:
         order = self._order(order_id)
@@ -227,6 +319,14 @@ class FakeOms:
             self._set(order, status=status)
         self._set(order, status=live, modified=True, **changes)
         self._push(order, status="UPDATE")
+        last_price = instrument.last_price
+        if (
+            self.exchange_matching
+            and live == "OPEN"
+            and order["order_type"] == "LIMIT"
+            and self._marketable(order, Decimal(str(order["price"])), last_price)
+        ):
+            self.fill(order_id, order["pending_quantity"], last_price)
         return order_id
 
     def cancel(self, variety: str, order_id: str) -> str:

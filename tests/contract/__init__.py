@@ -1,0 +1,1 @@
+"""The broker contract suite: the same behaviours, run against every broker the desk trades on."""
