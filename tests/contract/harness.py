@@ -474,9 +474,17 @@ class KiteHarness(BrokerHarness):
         await self.desk.link.reconciler.reconcile("contract: fills read again")
         await self.settle()
 
-    async def settle(self) -> None:
+    async def settle(self, timeout: float = 10) -> None:
+        # Not KiteBroker.drain(): it can spin without yielding to the loop when a request task
+        # has finished but its done-callback has not run yet, freezing the loop (see
+        # test_kite_drain_defect.py). Polling yields, so the callbacks run.
         assert self.desk is not None
-        await self.desk.broker.drain()
+        tasks = self.desk.broker._tasks
+        await self.wait_until(
+            lambda: all(task.done() for task in tasks),
+            timeout=timeout,
+            what=f"Kite requests in flight: {sorted(t.get_name() for t in tasks if not t.done())}",
+        )
 
     async def disconnect(self) -> None:
         await self.kite.go_down()
