@@ -4,7 +4,10 @@ Orders walk the documented statuses (PUT ORDER REQ RECEIVED → VALIDATION PENDI
 OPEN, MODIFY ... → OPEN, CANCEL PENDING → CANCELLED); every change after the placement is pushed to
 the listeners (the fake ticker sends them as ``{"type": "order"}`` text frames), with status
 ``UPDATE`` for a modification or a partial fill, as Kite does. LIMIT orders rest until the test
-fills them (``fill``); MARKET orders fill at once at the instrument's last price.
+fills them (``fill``); MARKET orders fill at once at the instrument's last price. With
+``exchange_matching`` on, the fake also matches as the exchange would (marketable limits, IOC,
+stop triggers and resting limits reached by ``move_market``); ``reject_next_reason`` makes the
+RMS reject the next order with a reason.
 
 Prices are ``Decimal`` inside and JSON numbers outside, as Kite sends them.
 """
@@ -250,18 +253,6 @@ class FakeOms:
                 self.fill(
                     order["order_id"], order["pending_quantity"], price if triggered else limit
                 )
-
-    def reject(self, order_id: str, reason: str) -> None:
-        """The exchange rejects an order that was open (the update carries the reason)."""
-        order = self._order(order_id)
-        self._set(
-            order,
-            status="REJECTED",
-            status_message=reason,
-            pending_quantity=0,
-            exchange_update_timestamp=self._now(),
-        )
-        self._push(order)
 
     def repeat_update(self, order_id: str) -> None:
         """Send the order's current state to the ticker again (Kite may deliver an update twice,
