@@ -370,7 +370,12 @@ class KiteBroker:
     async def drain(self) -> None:
         """Wait until every request and report in flight is done (tests, shutdown)."""
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            pending = [task for task in self._tasks if not task.done()]
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            # A finished task leaves the set in its done-callback: give the loop a turn to run
+            # it, or this would spin without ever yielding.
+            await asyncio.sleep(0)
 
     async def close(self) -> None:
         tasks = list(self._tasks)
