@@ -1,0 +1,114 @@
+"""The gate's checks of a modification: what may change on an open order, and what the change
+would add."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from engine.domain.events import TradingState
+from engine.domain.order import Order
+from engine.domain.orders import Modification, OrderRequest, OrderType, Side
+from engine.domain.values import Paise
+from engine.oms.gate_port import Decision
+from engine.risk.gate_exposure import exposure_refusal
+from engine.risk.gate_rules import (
+    PRICED,
+    deny,
+    freeze_reason,
+    price_problem,
+    quantity_problem,
+    rupees,
+)
+from engine.risk.price_rules import (
+    lpp_band,
+    protected_price,
+)
+
+if TYPE_CHECKING:
+    from engine.risk.gate import OrderGate
+
+
+def decide_modify(gate: OrderGate, order: Order, change: Modification) -> Decision:
+    if not order.is_open:
+        return deny("order", f"order {order.order_id} is {order.status} and cannot be modified")
+    instrument = gate._instruments(order.token)
+    if instrument is None:
+        return deny("instrument", f"unknown instrument {order.token}")
+    if change.quantity is not None:
+        problem = quantity_problem(change.quantity, instrument)
+        if problem:
+            return deny(*problem)
+        if change.quantity <= order.filled_quantity:
+            return deny(
+                "quantity",
+                f"quantity {change.quantity} must be above the {order.filled_quantity} "
+                f"already filled",
+            )
+        freeze = instrument.freeze_quantity
+        if freeze is not None and change.quantity > freeze:
+            return deny("freeze_quantity", freeze_reason(change.quantity, instrument))
+    for label, value in (("price", change.price), ("trigger price", change.trigger_price)):
+        if value is not None:
+            reason = price_problem(label, value, instrument)
+            if reason:
+                return deny("tick_size", reason)
+    order_type = change.order_type or order.order_type
+    if order_type in PRICED and change.price is None and order.price is None:
+        return deny("price", f"a {order_type} order needs a price")
+    added = max((change.quantity or order.quantity) - order.quantity, 0)
+    if gate.state is TradingState.HALTED:
+        why = f" ({gate.state_reason})" if gate.state_reason else ""
+        return deny("trading_state", f"trading is HALTED{why}: orders cannot be modified")
+    if gate.state is TradingState.REDUCING and gate.exposure is not None:
+        net = gate.exposure.net.get((order.token, order.product), 0)
+        reducing = net != 0 and (net > 0) != (order.side is Side.BUY)
+        if added or not reducing:
+            return deny(
+                "trading_state",
+                f"trading is REDUCING ({gate.state_reason}): only orders that reduce a "
+                f"position may be modified, and not upwards",
+            )
+    if gate.settings is None or not gate.enabled or gate.exposure is None:
+        return Decision(None, change=change)
+    assert gate._quotes is not None
+    rules = gate._rules_for(instrument.underlying)
+    limits = rules.limits
+    tick = gate._quotes.get(order.token)
+    new_quantity = change.quantity or order.quantity
+    if order_type is OrderType.MARKET:
+        ltp = tick.ltp if tick is not None else 0
+        if ltp <= 0:
+            return deny(
+                "market_protection",
+                f"no last traded price for {instrument.tradingsymbol}: cannot protect a "
+                f"MARKET modification",
+            )
+        lpp = lpp_band(instrument, ltp, gate._index)
+        price = protected_price(instrument, order.side, ltp, limits.market_protection_pct, lpp)
+        change = Modification(change.quantity, Paise(price), None, OrderType.LIMIT)
+    elif order_type is OrderType.LIMIT and change.price is not None and tick is not None:
+        refusal = gate._price_refusal(order.side, change.price, instrument, rules, tick)
+        if refusal is not None:
+            return refusal
+    if limits.max_order_quantity is not None and new_quantity > limits.max_order_quantity:
+        return deny(
+            "max_order_quantity",
+            f"quantity {new_quantity} is above the limit of {limits.max_order_quantity} per order",
+        )
+    price_now = change.price or order.price or (tick.ltp if tick is not None else 0)
+    new_value = Decimal(price_now * new_quantity) / 100
+    if limits.max_order_value is not None and new_value > limits.max_order_value:
+        return deny(
+            "max_order_value",
+            f"order value {rupees(new_value)} is above the limit of "
+            f"{rupees(limits.max_order_value)} per order",
+        )
+    if added:
+        request = OrderRequest(
+            order.token, order.side, added, OrderType.LIMIT, order.product, price=order.price
+        )
+        refusal = exposure_refusal(gate, request, instrument, rules, added)
+        if refusal is not None:
+            return refusal
+    return Decision(None, change=change)
