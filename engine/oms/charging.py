@@ -3,12 +3,15 @@ and the day's memory a contract note needs (same-day CNC is intraday, DP once pe
 
 from __future__ import annotations
 
+import logging
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
 from engine import costs
+from engine.core.clock import ist_date_of
 from engine.costs import DEFAULT_TARIFF, Charges, ChargeSegment, Tariff
 from engine.domain.events import OrderFilled
 from engine.domain.ids import InstrumentToken, OrderId
@@ -22,6 +25,9 @@ _CHARGE_EXCHANGE = {
     Exchange.BSE: "BSE",
     Exchange.BFO: "BSE",
 }
+
+
+log = logging.getLogger(__name__)
 
 
 def charge_segment(instrument: Instrument, product: Product) -> str:
@@ -248,3 +254,47 @@ def _difference(now: Charges, was: Charges) -> Charges:
         gst=now.gst - was.gst,
         dp=now.dp - was.dp,
     )
+
+
+ChargeModel = Callable[[Instrument, OrderFilled, date, Decimal], Charges]
+"""(instrument, fill, trade date, brokerage already paid by this order) -> charges of the fill."""
+
+
+class FillPricer:
+    """Gives each fill its charges, remembering the brokerage every order has paid (a per-order
+    cap or flat fee is paid once across its fills) and, at a restart, rebuilding what a model
+    with a memory of the day (``DayChargeModel``) knew."""
+
+    def __init__(
+        self,
+        model: ChargeModel,
+        instruments: Callable[[InstrumentToken], Instrument | None],
+    ) -> None:
+        self._model = model
+        self._instruments = instruments
+        self._brokerage_paid: dict[OrderId, Decimal] = {}
+
+    def priced(self, fill: OrderFilled) -> OrderFilled:
+        """The fill with its charges (zero, and logged, for an instrument the desk lacks)."""
+        instrument = self._instruments(fill.token)
+        if instrument is None:
+            log.error(
+                "no instrument %s to price fill %s; charges left at zero", fill.token, fill.trade_id
+            )
+            return replace(fill, charges=Charges())
+        paid = self._brokerage_paid.get(fill.order_id, ZERO)
+        trade_date = ist_date_of(fill.ts_ns).date()
+        return replace(fill, charges=self._model(instrument, fill, trade_date, paid))
+
+    def booked(self, fill: OrderFilled) -> None:
+        """A priced fill was booked: its brokerage counts as paid by its order."""
+        if fill.charges is not None:
+            paid = self._brokerage_paid.get(fill.order_id, ZERO)
+            self._brokerage_paid[fill.order_id] = paid + fill.charges.brokerage
+
+    def restored(self, fill: OrderFilled) -> None:
+        """A fill replayed from the journal (already priced) is booked again."""
+        self.booked(fill)
+        learn = getattr(self._model, "learn", None)
+        if learn is not None:
+            learn(self._instruments(fill.token), fill, ist_date_of(fill.ts_ns).date())

@@ -3,11 +3,9 @@
 Every request passes the gate; every event from a broker is checked against the order's status
 table, priced (fills get their charges), applied, written to the journal, and only then published.
 
-Work is done in units: one command (submit, modify, cancel) or one broker callback, including
-everything the broker reports synchronously while it runs (a paper acknowledgement and its fills).
-The unit's events are committed to the journal in one transaction when the unit ends, and published
-only after that commit. A crash before the commit loses nothing anyone was told about; a journal
-that refuses the write halts order entry, because nothing could be promised durable any more.
+Work is done in units (``engine.oms.journal_unit``): one command (submit, modify, cancel) or one
+broker callback, with everything the broker reports synchronously while it runs (a paper
+acknowledgement and its fills), is one journal transaction, published only once written.
 
 The risk gate (``engine.risk.gate``) decides every new order and modification; its decisions are
 journaled in the same units (a refused order as ``order_denied`` with the check that refused it,
@@ -25,80 +23,42 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
-from decimal import Decimal
-from typing import Any, Protocol
 
 from engine.brokers.base import Broker
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, ist_date_of
-from engine.domain.charges import Charges
 from engine.domain.events import (
-    ORDER_EVENT_TYPES,
     EngineMessage,
     OrderDenied,
     OrderEvent,
     OrderFilled,
-    OrderQueued,
     OrderStatusChanged,
     OrderSubmitted,
     PositionChanged,
     RiskDenied,
     Severity,
-    order_event_from_journal,
 )
 from engine.domain.ids import IdFactory, InstrumentToken, OrderId
 from engine.domain.instruments import Instrument
 from engine.domain.order import Order
+from engine.domain.order_replay import JournalRow, replay_orders
 from engine.domain.orders import Modification, OrderRequest, OrderStatus, OrderType, Product, Side
 from engine.domain.origin import OrderSource
 from engine.domain.positions import Position, PositionBook
+from engine.oms.charging import ChargeModel, FillPricer
 from engine.oms.exposure import Exposure
 from engine.oms.gate_port import Decision, Gate
-from engine.store import JournalWriteError, NewJournalEntry
+from engine.oms.journal_unit import Journaled, JournalUnit
+from engine.oms.outcome import Outcome
+from engine.oms.throttle_queue import ThrottleQueue
 from engine.store.journal import Journal
 
 log = logging.getLogger(__name__)
 
-ChargeModel = Callable[[Instrument, OrderFilled, date, Decimal], Charges]
-"""(instrument, fill, trade date, brokerage already paid by this order) -> charges of the fill."""
-
-
-class Journaled(Protocol):
-    """Anything the journal takes: order events and risk decisions."""
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def order_id(self) -> str | None: ...
-
-    @property
-    def ts_ns(self) -> int: ...
-
-    def to_payload(self) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The answer to a command: accepted, or refused with a reason the trader can read."""
-
-    ok: bool
-    order_id: OrderId | None = None
-    reason: str = ""
-    note: str = ""
-    """What the gate did to an accepted order (market protection, slicing, queued)."""
-    children: tuple[OrderId, ...] = ()
-    """Every order made from the request when it was sliced at the freeze quantity."""
-    check: str = ""
-    """The gate's check that refused it, when refused."""
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-
-QueueListener = Callable[[], None]
+_CANCELLED_WAITING = "cancelled before it was sent (it was queued by the order-rate throttle)"
+_NEVER_SENT = "not sent: it was queued by the order-rate throttle when the engine stopped"
 
 
 class OrderManager:
@@ -117,34 +77,28 @@ class OrderManager:
     ) -> None:
         self._bus = bus
         self._clock = clock
-        self._journal = journal
         self._broker = broker
         self._gate = gate
         self._instruments = instruments
-        self._charge_model = charge_model
+        self._pricer = FillPricer(charge_model, instruments)
         self._ids = ids or IdFactory("D")
         self.positions = positions
         self.orders: dict[OrderId, Order] = {}
         self.fills: list[OrderFilled] = []
-        self._brokerage_paid: dict[OrderId, Decimal] = {}
-        self._depth = 0
-        self._staged_rows: list[Journaled] = []
-        self._staged_events: list[object] = []
-        self.halted_reason = ""
-        """Why order entry is stopped (the journal refused a write); '' while it runs."""
-        self._held_rows: list[Journaled] = []
-        self._held_events: list[object] = []
-        """A unit the journal could not write (a full disk, a lost connection): its rows are
-        retried by ``retry_journal`` and its events published only once they are written."""
+        self._journal_unit = JournalUnit(
+            journal=journal, bus=bus, clock=clock, writable=self._journal_writable
+        )
         self._inbound: deque[OrderEvent] = deque()
         """Broker reports that arrived while the journal could not write: applied, in order, once
         it writes again (nothing becomes state before its journal row)."""
         self.journal_listener: Callable[[bool], None] | None = None
         """Told False when the journal stops taking writes and True when it takes them again (the
         runtime pauses and resumes the paper venue's matching)."""
-        self.exposure = gate.exposure if gate.exposure is not None else Exposure(_no_underlying)
-        self._queue: deque[OrderId] = deque()
-        self.queue_listener: QueueListener | None = None
+        self.exposure = (
+            gate.exposure if gate.exposure is not None else Exposure(lambda _token: None)
+        )
+        self._queue = ThrottleQueue(gate, clock)
+        self.queue_listener: Callable[[], None] | None = None
         """Called when an order is queued by the throttle (the runtime wakes its pump)."""
         self.sent_to_broker = 0
         """Orders handed to the broker since start (not modifications or cancels)."""
@@ -161,7 +115,7 @@ class OrderManager:
             decision = Decision(None, self.halted_reason, "journal")
         else:
             decision = self._gate.decide(request)
-        with self._unit():
+        with self._journal_unit.unit():
             if not decision.allowed:
                 return self._deny(order_id, request, decision.check, decision.reason)
             assert decision.request is not None
@@ -169,11 +123,7 @@ class OrderManager:
             if decision.slices:
                 return self._submit_slices(order_id, request, decision)
             throttle = self._gate.throttle
-            if (
-                throttle is not None
-                and not self._gate.throttle_queues
-                and (self._queue or throttle.capacity(self._clock.time_ns()) <= 0)
-            ):
+            if throttle is not None and not self._gate.throttle_queues and self._queue.full_now():
                 self._gate.forget(asked)
                 return self._deny(
                     order_id,
@@ -209,7 +159,7 @@ class OrderManager:
         """Refuse an order whose input was not a valid order at all (checked at the edge): it is
         journaled as a denial carrying the reason and what was asked quoted, text that always
         encodes."""
-        with self._unit():
+        with self._journal_unit.unit():
             return self._deny(self._ids.next_order_id(), None, check, reason, asked)
 
     def _deny(
@@ -224,25 +174,18 @@ class OrderManager:
         message = EngineMessage(
             denied.ts_ns, Severity.WARNING, f"order refused ({check}): {reason}", "risk"
         )
-        self._stage(denied, denied, message)
+        self._journal_unit.stage(denied, denied, message)
         return Outcome(False, order_id, reason, check=check)
 
     def _dispatch(self, order: Order, *, force_queue: bool = False) -> Outcome | None:
         """Send an order now if the throttle allows, else queue it; an Outcome if it failed."""
-        throttle = self._gate.throttle
-        if throttle is None or (
-            not force_queue and not self._queue and throttle.try_acquire(self._clock.time_ns())
-        ):
+        if self._queue.may_send_now(force_queue=force_queue):
             return self._send(order)
         was_empty = not self._queue
-        self._queue.append(order.order_id)
-        queued = OrderQueued(
-            order.order_id,
-            self._clock.time_ns(),
-            f"order rate: {throttle.describe()}; sent in a later second",
-            len(self._queue),
-        )
-        self._stage(queued, queued)
+        queued = self._queue.hold(order.order_id)
+        self._journal_unit.stage(queued, queued)
+        throttle = self._gate.throttle
+        assert throttle is not None
         if was_empty:
             self._tell(
                 Severity.INFO,
@@ -257,7 +200,7 @@ class OrderManager:
         if not self._broker.capabilities.in_process:
             # An outside broker may act on the order at once: it must be durable first, so
             # that after a crash reconciliation finds our tag in the journal.
-            self._commit()
+            self._journal_unit.commit()
         self.sent_to_broker += 1
         try:
             self._broker.submit(order)
@@ -282,27 +225,19 @@ class OrderManager:
 
     def next_release_ns(self) -> int | None:
         """When the queue can next move (epoch ns), or None when it is empty."""
-        throttle = self._gate.throttle
-        if not self._queue or throttle is None:
-            return None
-        return throttle.next_window_ns(self._clock.time_ns())
+        return self._queue.next_release_ns()
 
     def release_queued(self) -> int:
         """Send queued orders, oldest first, as far as the throttle allows now; how many."""
-        throttle = self._gate.throttle
-        if not self._queue or throttle is None:
+        if not self._queue:
             return 0
-        sent = 0
-        with self._unit():
-            now = self._clock.time_ns()
-            while self._queue and throttle.capacity(now) > 0:
-                order = self.orders[self._queue.popleft()]
-                if order.status is not OrderStatus.PENDING_SUBMIT:
-                    continue
-                throttle.try_acquire(now)
-                self._send(order)
-                sent += 1
-        return sent
+        with self._journal_unit.unit():
+            released = self._queue.release(
+                lambda order_id: self.orders[order_id].status is OrderStatus.PENDING_SUBMIT
+            )
+            for order_id in released:
+                self._send(self.orders[order_id])
+        return len(released)
 
     def modify(self, order_id: OrderId, change: Modification) -> Outcome:
         order = self.orders.get(order_id)
@@ -330,7 +265,7 @@ class OrderManager:
                 f"order rate: {throttle.describe()} already sent; modify again in a moment",
                 "order_rate",
             )
-        with self._unit():
+        with self._journal_unit.unit():
             if not decision.allowed:
                 denied = RiskDenied(
                     order_id, self._clock.time_ns(), decision.check, decision.reason
@@ -341,7 +276,7 @@ class OrderManager:
                     f"modify {order_id} refused: {decision.reason}",
                     "risk",
                 )
-                self._stage(denied, denied, message)
+                self._journal_unit.stage(denied, denied, message)
                 return Outcome(False, order_id, decision.reason, check=decision.check)
             self._broker.modify(order, decision.change or change)
         return Outcome(True, order_id)
@@ -354,19 +289,12 @@ class OrderManager:
             return Outcome(False, order_id, f"order {order_id} is {order.status}")
         if order_id in self._queue:
             self._queue.remove(order_id)
-            with self._unit():
-                self._record(
-                    OrderStatusChanged(
-                        order_id,
-                        self._clock.time_ns(),
-                        OrderStatus.CANCELLED,
-                        "cancelled before it was sent (it was queued by the order-rate throttle)",
-                    )
-                )
+            self._cancel_unsent([order], lambda _order: _CANCELLED_WAITING)
             return Outcome(True, order_id)
-        if order.status is OrderStatus.PENDING_SUBMIT and self._broker.name != "paper":
+        in_process = self._broker.capabilities.in_process
+        if order.status is OrderStatus.PENDING_SUBMIT and not in_process:
             return Outcome(False, order_id, f"order {order_id} is not yet acknowledged")
-        with self._unit():
+        with self._journal_unit.unit():
             self._broker.cancel(order)
         return Outcome(True, order_id)
 
@@ -379,7 +307,7 @@ class OrderManager:
         """Close every open position with MARKET orders (protected by the gate), sliced at the
         freeze quantity."""
         outcomes: list[Outcome] = []
-        with self._unit():
+        with self._journal_unit.unit():
             for position in self.positions.open():
                 outcomes += self.square_off(position.token, position.product, source=source)
         return outcomes
@@ -408,22 +336,22 @@ class OrderManager:
 
     def record(self, event: Journaled, *published: object) -> None:
         """Journal a risk decision and publish it (and ``published``) once committed."""
-        with self._unit():
-            self._stage(event, event, *published)
+        with self._journal_unit.unit():
+            self._journal_unit.stage(event, event, *published)
 
     @contextmanager
     def unit(self) -> Iterator[None]:
         """Group several commands into one journal write (the kill switch uses this)."""
-        with self._unit():
+        with self._journal_unit.unit():
             yield
 
     # -- broker events -----------------------------------------------------------------------------
 
     def on_broker_event(self, event: OrderEvent) -> None:
-        if self._held_rows:
+        if self._journal_unit.waiting:
             self._inbound.append(event)
             return
-        with self._unit():
+        with self._journal_unit.unit():
             if isinstance(event, OrderSubmitted):
                 if event.order_id not in self.orders:
                     self._create(event)
@@ -437,7 +365,7 @@ class OrderManager:
                 )
                 return
             if isinstance(event, OrderFilled) and event.charges is None:
-                event = self._priced(order, event)
+                event = self._pricer.priced(event)
             self._record(event)
 
     # -- reading -----------------------------------------------------------------------------------
@@ -449,7 +377,7 @@ class OrderManager:
 
     def restore(
         self,
-        entries: Iterable[tuple[str, str | None, int, dict[str, Any]]],
+        entries: Iterable[JournalRow],
         today: date | None = None,
     ) -> int:
         """Rebuild orders, fills and positions from journal entries (kind, order_id, ts, payload).
@@ -457,50 +385,18 @@ class OrderManager:
         Returns how many events were applied. Nothing is published and nothing is re-journaled.
         DAY orders still open from before ``today`` are then expired (journaled as cancelled).
         """
-        applied = 0
-        queued: set[str] = set()
-        for kind, order_id, ts_ns, payload in entries:
-            if order_id is None:
-                continue
-            if kind not in ORDER_EVENT_TYPES:
-                if kind == OrderQueued.kind:
-                    queued.add(order_id)
-                continue  # a risk decision about an order: nothing to rebuild
-            event = order_event_from_journal(kind, order_id, ts_ns, payload)
-            if isinstance(event, OrderSubmitted):
-                self.orders[event.order_id] = Order(event)
-                applied += 1
-                continue
-            order = self.orders.get(event.order_id)
-            if order is None:
-                continue  # a denial of a request that never became an order
-            if order.apply(event):
-                applied += 1
-                if isinstance(event, OrderFilled):
-                    self._book_fill(event)
-                    learn = getattr(self._charge_model, "learn", None)
-                    if learn is not None:  # a model with a memory of the day rebuilds it
-                        learn(
-                            self._instruments(event.token), event, ist_date_of(event.ts_ns).date()
-                        )
+        replayed = replay_orders(entries)
+        self.orders.update(replayed.orders)
+        for fill in replayed.fills:
+            self._book_fill(fill)
+            self._pricer.restored(fill)
+        applied, queued = replayed.applied, replayed.queued
         for order in self.open_orders():
             self.exposure.working(order.token, order.product, order.side, order.pending_quantity)
             self.exposure.open_orders += 1
-        never_sent = [
-            o
-            for o in self.open_orders()
-            if o.order_id in queued and o.status is OrderStatus.PENDING_SUBMIT
-        ]
-        with self._unit():
-            for order in never_sent:
-                self._record(
-                    OrderStatusChanged(
-                        order.order_id,
-                        self._clock.time_ns(),
-                        OrderStatus.CANCELLED,
-                        "not sent: it was queued by the order-rate throttle when the engine stopped",
-                    )
-                )
+        waiting = OrderStatus.PENDING_SUBMIT
+        never_sent = [o for o in self.open_orders() if o.order_id in queued and o.status is waiting]
+        self._cancel_unsent(never_sent, lambda _order: _NEVER_SENT)
         if today is not None:
             self.expire_day_orders(today)
         self._broker.restore(self.open_orders())
@@ -510,135 +406,54 @@ class OrderManager:
         """Cancel DAY orders left open from an earlier session (the exchange purged them at the
         close); returns how many."""
         stale = [o for o in self.open_orders() if ist_date_of(o.created_ns).date() < today]
-        with self._unit():
-            for order in stale:
+        self._cancel_unsent(
+            stale, lambda o: f"expired at the close of {ist_date_of(o.created_ns).date():%d %b %Y}"
+        )
+        return len(stale)
+
+    def _cancel_unsent(self, orders: list[Order], why: Callable[[Order], str]) -> None:
+        """Cancel orders the exchange no longer holds (or never got), journaled with why."""
+        with self._journal_unit.unit():
+            for order in orders:
                 self._record(
                     OrderStatusChanged(
-                        order.order_id,
-                        self._clock.time_ns(),
-                        OrderStatus.CANCELLED,
-                        f"expired at the close of {ist_date_of(order.created_ns).date():%d %b %Y}",
+                        order.order_id, self._clock.time_ns(), OrderStatus.CANCELLED, why(order)
                     )
                 )
-        return len(stale)
 
     # -- internals ---------------------------------------------------------------------------------
 
-    @contextmanager
-    def _unit(self) -> Iterator[None]:
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if self._depth == 0:
-                self._commit()
-
-    def _stage(self, event: Journaled, *published: object) -> None:
-        self._staged_rows.append(event)
-        self._staged_events.extend(published)
-        if self._depth == 0:
-            self._commit()
-
-    def _commit(self) -> None:
-        rows, events = self._staged_rows, self._staged_events
-        if not rows and not events:
-            return
-        self._staged_rows, self._staged_events = [], []
-        if self._held_rows:
-            # Still behind on an earlier unit: this one waits behind it, in order.
-            self._held_rows += rows
-            self._held_events += events
-            return
-        try:
-            if rows:
-                self._write(rows)
-        except JournalWriteError as exc:
-            self._hold(rows, events, exc)
-            return
-        except (TypeError, ValueError) as exc:
-            # A value the journal cannot hold is a defect, not a passing fault: stop for good.
-            self.halted_reason = f"order entry halted: the journal refused a write ({exc})"
-            log.critical("%s; %d events not published", self.halted_reason, len(events))
-            self._bus.publish(
-                EngineMessage(self._clock.time_ns(), Severity.ERROR, self.halted_reason, "oms")
-            )
-            return
-        publish = self._bus.publish
-        for event in events:
-            publish(event)
-
-    def _write(self, rows: list[Journaled]) -> None:
-        """One unit's rows in one journal transaction (all or none)."""
-        self._journal.append_many(
-            [NewJournalEntry(e.kind, e.to_payload(), e.order_id, e.ts_ns) for e in rows]
-        )
-
-    def _hold(self, rows: list[Journaled], events: list[object], error: JournalWriteError) -> None:
-        """The journal did not take a unit: keep it to retry, stop order entry and say so."""
-        self._held_rows, self._held_events = rows, events
-        cause = error.__cause__ or error
-        self.halted_reason = (
-            f"order entry paused: the journal cannot write ({cause}); it is retried every "
-            "second and trading resumes by itself once it writes"
-        )
-        log.critical("%s; %d journal rows held", self.halted_reason, len(rows))
-        self._bus.publish(
-            EngineMessage(
-                self._clock.time_ns(),
-                Severity.ERROR,
-                f"The journal cannot write ({cause}). Order entry and paper matching are paused "
-                f"and {len(rows)} entries are held in memory; free disk space (or restore the "
-                "database connection) and trading resumes by itself.",
-                "oms",
-            )
-        )
-        if self.journal_listener is not None:
-            self.journal_listener(False)
+    @property
+    def halted_reason(self) -> str:
+        """Why order entry is stopped (the journal refused a write); '' while it runs."""
+        return self._journal_unit.halted_reason
 
     @property
     def journal_waiting(self) -> int:
         """Journal rows held because the journal could not write them (0 when all is well)."""
-        return len(self._held_rows)
+        return self._journal_unit.waiting
 
     def retry_journal(self) -> bool:
         """Write the held rows if the journal takes them now, publish what they recorded and apply
         the broker reports that waited; True when nothing is held any more."""
-        if not self._held_rows:
-            return True
-        rows = self._held_rows
-        try:
-            self._write(rows)
-        except JournalWriteError as exc:
-            log.debug("journal still refuses writes: %s", exc)
-            return False
-        events, self._held_rows, self._held_events = self._held_events, [], []
-        self.halted_reason = ""
-        publish = self._bus.publish
-        for event in events:
-            publish(event)
         waiting = len(self._inbound)
-        publish(
-            EngineMessage(
-                self._clock.time_ns(),
-                Severity.INFO,
-                f"The journal writes again: {len(rows)} held entries recorded"
-                + (f" and {waiting} broker reports applied" if waiting else "")
-                + "; order entry resumed.",
-                "oms",
-            )
-        )
-        if self.journal_listener is not None:
-            self.journal_listener(True)
-        while self._inbound and not self._held_rows:
+        if not self._journal_unit.retry(
+            then=f" and {waiting} broker reports applied" if waiting else ""
+        ):
+            return False
+        while self._inbound and not self._journal_unit.waiting:
             self.on_broker_event(self._inbound.popleft())
-        return not self._held_rows
+        return not self._journal_unit.waiting
+
+    def _journal_writable(self, writes: bool) -> None:
+        if self.journal_listener is not None:
+            self.journal_listener(writes)
 
     def _create(self, submitted: OrderSubmitted) -> Order:
         order = self.orders[submitted.order_id] = Order(submitted)
         self.exposure.open_orders += 1
         self.exposure.working(order.token, order.product, order.side, order.quantity)
-        self._stage(submitted, submitted)
+        self._journal_unit.stage(submitted, submitted)
         return order
 
     def _record(self, event: OrderEvent) -> bool:
@@ -657,41 +472,21 @@ class OrderManager:
             self.exposure.open_orders -= 1
         if isinstance(event, OrderFilled):
             position = self._book_fill(event)
-            self._stage(
+            self._pricer.booked(event)
+            self._journal_unit.stage(
                 event,
                 event,
                 PositionChanged(event.ts_ns, event.token, event.product, position.net_quantity),
             )
         else:
-            self._stage(event, event)
+            self._journal_unit.stage(event, event)
         return True
 
     def _book_fill(self, fill: OrderFilled) -> Position:
         self.fills.append(fill)
-        if fill.charges is not None:
-            paid = self._brokerage_paid.get(fill.order_id, Decimal(0))
-            self._brokerage_paid[fill.order_id] = paid + fill.charges.brokerage
         self.exposure.filled(fill.token, fill.product, fill.side, fill.quantity)
         return self.positions.apply(fill)
 
-    def _priced(self, order: Order, fill: OrderFilled) -> OrderFilled:
-        instrument = self._instruments(fill.token)
-        if instrument is None:
-            log.error(
-                "no instrument %s to price fill %s; charges left at zero", fill.token, fill.trade_id
-            )
-            return replace(fill, charges=Charges())
-        paid = self._brokerage_paid.get(order.order_id, Decimal(0))
-        trade_date = ist_date_of(fill.ts_ns).date()
-        return replace(fill, charges=self._charge_model(instrument, fill, trade_date, paid))
-
     def _tell(self, severity: Severity, text: str, source: str = "oms") -> None:
         message = EngineMessage(self._clock.time_ns(), severity, text, source=source)
-        if self._depth:
-            self._staged_events.append(message)  # after the unit's events, in order
-        else:
-            self._bus.publish(message)
-
-
-def _no_underlying(token: InstrumentToken) -> str | None:
-    return None
+        self._journal_unit.after(message)  # after the unit's events, in order

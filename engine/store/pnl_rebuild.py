@@ -17,15 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.domain.events import (
-    ORDER_EVENT_TYPES,
-    OrderFilled,
-    OrderSubmitted,
-    order_event_from_journal,
-)
-from engine.domain.ids import OrderId
 from engine.domain.marks import BookPnl, PnlMarks, book_pnl
-from engine.domain.order import Order
+from engine.domain.order_replay import replay_orders
 from engine.domain.positions import PositionBook
 from engine.store.codec import decode_payload
 from engine.store.errors import StoreError
@@ -100,19 +93,10 @@ def rebuild_pnl(entries: Iterable[JournalEntry], marks_seq: int | None = None) -
     marks_row = candidates[-1]
     marks = PnlMarks.from_payload(marks_row.ts_ns, marks_row.payload)
     positions = PositionBook(marks.trade_date)
-    orders: dict[OrderId, Order] = {}
-    fills = 0
-    for row in rows:
-        if row.seq >= marks_row.seq:
-            break
-        if row.kind not in ORDER_EVENT_TYPES or row.order_id is None:
-            continue
-        event = order_event_from_journal(row.kind, row.order_id, row.ts_ns, row.payload)
-        if isinstance(event, OrderSubmitted):
-            orders[event.order_id] = Order(event)
-            continue
-        order = orders.get(event.order_id)
-        if order is not None and order.apply(event) and isinstance(event, OrderFilled):
-            positions.apply(event)
-            fills += 1
+    replayed = replay_orders(
+        (row.kind, row.order_id, row.ts_ns, row.payload) for row in rows if row.seq < marks_row.seq
+    )
+    for fill in replayed.fills:
+        positions.apply(fill)
+    fills = len(replayed.fills)
     return RebuiltPnl(marks_row.seq, marks, book_pnl(positions.all(), marks), fills)

@@ -1,0 +1,178 @@
+"""Units of work on the journal: what one command changes is written in one transaction, and the
+events it caused are published only after that write (journal before publish).
+
+When the journal refuses a write (a full disk, a lost database connection) the unit is held in
+memory, order entry pauses with a reason, and the held rows are retried (every second, by the
+runtime's heartbeat) until the journal takes them; later units queue behind, in order. A value
+the journal cannot hold at all is a defect, not a passing fault: order entry then halts for good.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from engine.core.bus import EventBus
+from engine.core.clock import Clock
+from engine.domain.events import EngineMessage, Severity
+from engine.store import JournalWriteError, NewJournalEntry
+from engine.store.journal import Journal
+
+log = logging.getLogger(__name__)
+
+
+class Journaled(Protocol):
+    """What the journal records: an order event or a risk decision."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def order_id(self) -> str | None: ...
+
+    @property
+    def ts_ns(self) -> int: ...
+
+    def to_payload(self) -> dict[str, Any]: ...
+
+
+class JournalUnit:
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        bus: EventBus,
+        clock: Clock,
+        writable: Callable[[bool], None],
+    ) -> None:
+        self._journal = journal
+        self._bus = bus
+        self._clock = clock
+        self._writable = writable
+        """Told False when the journal stops taking writes and True when it takes them again."""
+        self._depth = 0
+        self._staged_rows: list[Journaled] = []
+        self._staged_events: list[object] = []
+        self._held_rows: list[Journaled] = []
+        self._held_events: list[object] = []
+        self.halted_reason = ""
+        """Why order entry is stopped (the journal refused a write); '' while it runs."""
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """Everything staged inside is one journal write, committed as the outermost unit ends."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self.commit()
+
+    @property
+    def open(self) -> bool:
+        """Whether a unit is being staged (events published now would overtake it)."""
+        return self._depth > 0
+
+    def stage(self, row: Journaled, *published: object) -> None:
+        """Write ``row`` with the unit, then publish ``published``."""
+        self._staged_rows.append(row)
+        self._staged_events.extend(published)
+        if self._depth == 0:
+            self.commit()
+
+    def after(self, event: object) -> None:
+        """Publish ``event`` after the unit's own events (now, when no unit is open)."""
+        if self._depth:
+            self._staged_events.append(event)
+        else:
+            self._bus.publish(event)
+
+    def commit(self) -> None:
+        rows, events = self._staged_rows, self._staged_events
+        if not rows and not events:
+            return
+        self._staged_rows, self._staged_events = [], []
+        if self._held_rows:
+            # Still behind on an earlier unit: this one waits behind it, in order.
+            self._held_rows += rows
+            self._held_events += events
+            return
+        try:
+            if rows:
+                self._write(rows)
+        except JournalWriteError as exc:
+            self._hold(rows, events, exc)
+            return
+        except (TypeError, ValueError) as exc:
+            self.halted_reason = f"order entry halted: the journal refused a write ({exc})"
+            log.critical("%s; %d events not published", self.halted_reason, len(events))
+            self._bus.publish(
+                EngineMessage(self._clock.time_ns(), Severity.ERROR, self.halted_reason, "oms")
+            )
+            return
+        publish = self._bus.publish
+        for event in events:
+            publish(event)
+
+    @property
+    def waiting(self) -> int:
+        """Journal rows held because the journal could not write them (0 when all is well)."""
+        return len(self._held_rows)
+
+    def retry(self, *, then: str = "") -> bool:
+        """Write the held rows if the journal takes them now and publish what they recorded;
+        True when nothing is held any more. ``then`` adds to the message that says so."""
+        if not self._held_rows:
+            return True
+        rows = self._held_rows
+        try:
+            self._write(rows)
+        except JournalWriteError as exc:
+            log.debug("journal still refuses writes: %s", exc)
+            return False
+        events, self._held_rows, self._held_events = self._held_events, [], []
+        self.halted_reason = ""
+        publish = self._bus.publish
+        for event in events:
+            publish(event)
+        publish(
+            EngineMessage(
+                self._clock.time_ns(),
+                Severity.INFO,
+                f"The journal writes again: {len(rows)} held entries recorded{then}; "
+                "order entry resumed.",
+                "oms",
+            )
+        )
+        self._writable(True)
+        return True
+
+    def _write(self, rows: list[Journaled]) -> None:
+        """One unit's rows in one journal transaction (all or none)."""
+        self._journal.append_many(
+            [NewJournalEntry(e.kind, e.to_payload(), e.order_id, e.ts_ns) for e in rows]
+        )
+
+    def _hold(self, rows: list[Journaled], events: list[object], error: JournalWriteError) -> None:
+        """The journal did not take a unit: keep it to retry, stop order entry and say so."""
+        self._held_rows, self._held_events = rows, events
+        cause = error.__cause__ or error
+        self.halted_reason = (
+            f"order entry paused: the journal cannot write ({cause}); it is retried every "
+            "second and trading resumes by itself once it writes"
+        )
+        log.critical("%s; %d journal rows held", self.halted_reason, len(rows))
+        self._bus.publish(
+            EngineMessage(
+                self._clock.time_ns(),
+                Severity.ERROR,
+                f"The journal cannot write ({cause}). Order entry and paper matching are paused "
+                f"and {len(rows)} entries are held in memory; free disk space (or restore the "
+                "database connection) and trading resumes by itself.",
+                "oms",
+            )
+        )
+        self._writable(False)
