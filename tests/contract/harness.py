@@ -479,7 +479,7 @@ class KiteHarness(BrokerHarness):
         # has finished but its done-callback has not run yet, freezing the loop (see
         # test_kite_drain_defect.py). Polling yields, so the callbacks run.
         assert self.desk is not None
-        tasks = self.desk.broker._tasks
+        tasks = self.desk.broker.tasks.running
         await self.wait_until(
             lambda: all(task.done() for task in tasks),
             timeout=timeout,

@@ -24,12 +24,12 @@ async def test_contract_kite_drain_when_a_task_has_just_finished_returns(tmp_pat
         async def done_at_once() -> None:
             return None
 
-        task = broker._spawn(done_at_once(), "finishes-in-its-first-step")
+        task = broker.tasks.spawn(done_at_once(), "finishes-in-its-first-step")
         await asyncio.sleep(0)  # the task finishes; its done-callback is queued after us
-        assert task.done() and task in broker._tasks
+        assert task.done() and task in broker.tasks.running
 
         await broker.drain()
 
-        assert not broker._tasks
+        assert not broker.tasks.running
     finally:
         await harness.close()

@@ -117,3 +117,55 @@ def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown {cls.__name__} settings: {', '.join(unknown)}")
     return values
+
+
+@dataclass(frozen=True, slots=True)
+class KiteBrokerConfig:
+    variety: str = "regular"
+    market_protection: int = -1
+    """Sent with MARKET and SL-M orders: -1 is Kite's automatic protection, 1..100 a percentage."""
+    held_order_max_age_s: float = 120.0
+    """A place held while logged out longer than this is cancelled at the login, not sent late."""
+    unknown_outcome_grace_s: float = 30.0
+    """A place with no reply that Kite still does not show after this long was not placed."""
+    trade_poll_attempts: int = 3
+    """Extra looks at an order's trades when Kite reports fills the tradebook does not show yet."""
+    trade_poll_interval_s: float = 0.5
+    ack_wait_s: float = 10.0
+    """How long a modify or cancel waits for the place reply that gives Kite's order id."""
+
+    def __post_init__(self) -> None:
+        if self.variety not in ("regular", "amo", "iceberg", "auction", "co"):
+            raise ValueError(f"unknown Kite variety {self.variety!r}")
+        if not (self.market_protection == -1 or 0 < self.market_protection <= 100):
+            raise ValueError("market_protection must be -1 (automatic) or 1..100 (percent)")
+        for name in ("held_order_max_age_s", "unknown_outcome_grace_s", "ack_wait_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
+        if self.trade_poll_attempts < 0 or self.trade_poll_interval_s < 0:
+            raise ValueError("trade_poll_attempts and trade_poll_interval_s must be >= 0")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> KiteBrokerConfig:
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown KiteBrokerConfig settings: {', '.join(unknown)}")
+        return cls(**values)
+
+
+@dataclass
+class KiteBrokerStats:
+    placed: int = 0
+    recovered_by_tag: int = 0
+    rejected: int = 0
+    unknown_outcomes: int = 0
+    held: int = 0
+    released: int = 0
+    expired_held: int = 0
+    reports: int = 0
+    stale_reports: int = 0
+    fills: int = 0
+    duplicate_fills: int = 0
+    adopted: int = 0
+    modifies: int = 0
+    cancels: int = 0

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from engine.brokers.kite.adapter import KiteBroker, trades_by_order
+from engine.brokers.kite.adapter import KiteBroker
 from engine.brokers.kite.errors import KiteError, SessionExpired
 from engine.brokers.kite.funds import funds_changed
+from engine.brokers.kite.reports import trades_by_order
 from engine.brokers.kite.rest import KiteRest
 from engine.brokers.kite.status_map import KiteDataError, parse_order, parse_trade
 from engine.core.clock import Clock

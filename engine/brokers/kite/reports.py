@@ -1,0 +1,306 @@
+"""How Kite's order reports become order events: the part of the Kite adapter that reads.
+
+Every Kite order report (a ticker order update, an order-history entry, a reconciliation row)
+becomes, through the sink, first an ``OrderFilled`` for each trade id not booked yet (the updates
+carry no trade ids, so trades come from REST), then an ``OrderStatusChanged`` if the report says
+something the order does not know. Orders placed outside DalalDesk (Kite web, mobile) are adopted
+with an ``OrderSubmitted`` of their own so the book matches Kite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+from engine.brokers.base import BrokerSink
+from engine.brokers.kite.config import KiteBrokerConfig, KiteBrokerStats
+from engine.brokers.kite.errors import KiteError
+from engine.brokers.kite.rest import KiteRest
+from engine.brokers.kite.status_map import (
+    KiteDataError,
+    KiteOrderReport,
+    KiteTradeReport,
+    parse_order,
+    parse_trade,
+)
+from engine.brokers.live import OrderTracker
+from engine.core.clock import Clock
+from engine.domain.events import (
+    EngineMessage,
+    OrderEvent,
+    OrderFilled,
+    OrderStatusChanged,
+    OrderSubmitted,
+    Severity,
+)
+from engine.domain.ids import BrokerOrderId, InstrumentToken, OrderId, TradeId
+from engine.domain.instruments import Instrument
+from engine.domain.order import Order
+from engine.domain.orders import (
+    LIVE_STATUSES,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Product,
+    Validity,
+)
+from engine.domain.origin import OrderSource
+
+log = logging.getLogger(__name__)
+
+OrderLookup = Callable[[OrderId], Order | None]
+
+
+class KiteReports:
+    """Applying Kite's reports (mixed into ``KiteBroker``, whose state it reads)."""
+
+    config: KiteBrokerConfig
+    stats: KiteBrokerStats
+    _rest: KiteRest
+    _clock: Clock
+    _instruments: Callable[[InstrumentToken], Instrument | None]
+    _publish: Callable[[object], None]
+    _sink: BrokerSink | None
+    _orders: OrderLookup
+    _tracker: OrderTracker
+    _seen_trades: set[TradeId]
+    _ignored_outside: set[BrokerOrderId]
+    _spawn: Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
+
+    def on_order_update(self, report: KiteOrderReport) -> None:
+        """The ticker's order update (synchronous callback): applied in a task, in order."""
+        self._spawn(self.apply_report(report), f"kite-update-{report.broker_order_id}")
+
+    async def apply_report(
+        self, report: KiteOrderReport, trades: list[KiteTradeReport] | None = None
+    ) -> OrderId | None:
+        """Apply one Kite order report: new trades as fills, then the status; returns our id.
+
+        ``trades`` are the order's trades when the caller has them (reconciliation); otherwise
+        they are fetched when the report shows fills not booked yet.
+        """
+        self.stats.reports += 1
+        order_id = self._match(report) or self._adopt(report)
+        if order_id is None:
+            return None
+        async with self._tracker.lock(order_id):
+            await self._apply(order_id, report, trades)
+        return order_id
+
+    async def refresh(self, order_id: OrderId) -> None:
+        """Ask Kite for the order's latest state (its history's last entry) and apply it."""
+        tracked = self._tracker.get(order_id)
+        if tracked is None or tracked.broker_order_id is None:
+            return
+        try:
+            history = await self._rest.order_history(tracked.broker_order_id)
+        except KiteError as exc:
+            log.warning("could not refresh order %s: %s", order_id, exc)
+            return
+        if history:
+            try:
+                report = parse_order(history[-1])
+            except KiteDataError as exc:
+                log.error("unreadable order history of %s: %s", order_id, exc)
+                return
+            await self.apply_report(report)
+
+    def _match(self, report: KiteOrderReport) -> OrderId | None:
+        order_id = self._tracker.by_broker_id(report.broker_order_id)
+        if order_id is not None:
+            return order_id
+        tag = report.tag
+        if tag and (tag in self._tracker or self._orders(OrderId(tag)) is not None):
+            order_id = OrderId(tag)
+            self._tracker.acknowledge(self._tracker.track(order_id), report.broker_order_id)
+            return order_id
+        return None
+
+    def _adopt(self, report: KiteOrderReport) -> OrderId | None:
+        """An order Kite has that DalalDesk did not place (Kite web, mobile): shown in the book."""
+        broker_id = report.broker_order_id
+        if broker_id in self._ignored_outside:
+            return None
+        instrument = self._instruments(report.token)
+        try:
+            product = Product(report.product)
+        except ValueError:
+            product = None
+        if instrument is None or product is None:
+            self._ignored_outside.add(broker_id)
+            why = (
+                "its instrument is not loaded"
+                if instrument is None
+                else f"product {report.product}"
+            )
+            self._say(
+                Severity.WARNING,
+                f"Kite order {broker_id} ({report.exchange}:{report.tradingsymbol}) was placed "
+                f"outside DalalDesk and is not shown ({why}); check it in Kite",
+            )
+            return None
+        order_id = OrderId(f"K{broker_id}"[:20])
+        if self._orders(order_id) is None:
+            request = OrderRequest(
+                token=report.token,
+                side=report.side,
+                quantity=report.quantity,
+                order_type=report.order_type,
+                product=product,
+                validity=Validity.DAY,
+                price=report.price or None,
+                trigger_price=report.trigger_price or None,
+                tag=report.tag or "",
+                source=OrderSource.BROKER,
+            )
+            self._emit(OrderSubmitted(order_id, self._clock.time_ns(), request))
+            self.stats.adopted += 1
+            self._say(
+                Severity.INFO,
+                f"Kite order {broker_id} ({report.tradingsymbol}) was placed outside DalalDesk; "
+                f"it is shown as {order_id}",
+            )
+        self._tracker.acknowledge(self._tracker.track(order_id), broker_id)
+        return order_id
+
+    async def _apply(
+        self, order_id: OrderId, report: KiteOrderReport, trades: list[KiteTradeReport] | None
+    ) -> None:
+        order = self._orders(order_id)
+        if order is None:
+            log.error("Kite report for %s, which the order manager does not know", order_id)
+            return
+        tracked = self._tracker.track(order_id)
+        self._tracker.acknowledge(tracked, report.broker_order_id)
+        tracked.uncertain_since_ns = None
+        if report.filled_quantity > order.filled_quantity:
+            await self._book_trades(order, report, trades)
+        event = self._status_event(order, report)
+        if event is not None:
+            self._emit(event)
+
+    async def _book_trades(
+        self, order: Order, report: KiteOrderReport, trades: list[KiteTradeReport] | None
+    ) -> None:
+        attempts = 0
+        while True:
+            if trades is None:
+                trades = await self._fetch_trades(report.broker_order_id)
+            for trade in sorted(trades, key=_trade_order):
+                if trade.broker_order_id == report.broker_order_id:
+                    self._fill(order, trade)
+            if order.filled_quantity >= report.filled_quantity:
+                return
+            if attempts >= self.config.trade_poll_attempts:
+                break
+            attempts += 1
+            trades = None
+            await asyncio.sleep(self.config.trade_poll_interval_s)
+        log.warning(
+            "order %s: Kite reports %d filled but its tradebook shows %d; reconciliation books "
+            "the rest",
+            order.order_id,
+            report.filled_quantity,
+            order.filled_quantity,
+        )
+
+    async def _fetch_trades(self, broker_id: BrokerOrderId) -> list[KiteTradeReport]:
+        try:
+            rows = await self._rest.order_trades(broker_id)
+        except KiteError as exc:
+            log.warning("could not fetch the trades of Kite order %s: %s", broker_id, exc)
+            return []
+        trades = []
+        for row in rows:
+            try:
+                trades.append(parse_trade(row))
+            except KiteDataError as exc:
+                log.error("unreadable Kite trade: %s", exc)
+        return trades
+
+    def _fill(self, order: Order, trade: KiteTradeReport) -> None:
+        if trade.trade_id in self._seen_trades or trade.trade_id in order.trade_ids:
+            self.stats.duplicate_fills += 1
+            return
+        self._seen_trades.add(trade.trade_id)
+        when = trade.fill_timestamp
+        ts_ns = self._clock.time_ns() if when is None else int(when.timestamp()) * 1_000_000_000
+        self._emit(
+            OrderFilled(
+                order.order_id,
+                ts_ns,
+                trade.trade_id,
+                order.token,
+                order.side,
+                order.product,
+                trade.quantity,
+                trade.price,
+            )
+        )
+        self.stats.fills += 1
+
+    def _status_event(self, order: Order, report: KiteOrderReport) -> OrderStatusChanged | None:
+        status = report.status
+        if status is None:
+            if not report.is_update:
+                log.warning(
+                    "order %s: unknown Kite status %r; waiting for the next report",
+                    order.order_id,
+                    report.kite_status,
+                )
+                return None
+            # UPDATE: modified or partly filled, live status unchanged.
+            if order.status not in LIVE_STATUSES:
+                return None
+            status = order.status
+        limit_like = report.order_type in (OrderType.LIMIT, OrderType.SL)
+        stop_like = report.order_type in (OrderType.SL, OrderType.SL_M)
+        event = OrderStatusChanged(
+            order.order_id,
+            self._clock.time_ns(),
+            status,
+            message=report.message,
+            broker_order_id=report.broker_order_id,
+            exchange_order_id=report.exchange_order_id,
+            quantity=report.quantity,
+            price=report.price if limit_like and report.price else None,
+            trigger_price=report.trigger_price if stop_like and report.trigger_price else None,
+            order_type=report.order_type,
+        )
+        reason = order.refusal(event)
+        if reason is None:
+            return event
+        if reason != "duplicate":
+            self.stats.stale_reports += 1
+            log.debug("order %s: Kite report not applied (%s)", order.order_id, reason)
+        return None
+
+    def _reject(self, order_id: OrderId, reason: str) -> None:
+        self.stats.rejected += 1
+        self._emit(
+            OrderStatusChanged(order_id, self._clock.time_ns(), OrderStatus.REJECTED, reason)
+        )
+
+    def _emit(self, event: OrderEvent) -> None:
+        if self._sink is None:
+            raise RuntimeError("the Kite broker is not bound to an order manager")
+        self._sink(event)
+
+    def _say(self, severity: Severity, text: str) -> None:
+        self._publish(EngineMessage(self._clock.time_ns(), severity, text, "kite"))
+
+
+def _trade_order(trade: KiteTradeReport) -> tuple[float, str]:
+    when = trade.fill_timestamp
+    return (0.0 if when is None else when.timestamp(), trade.trade_id)
+
+
+def trades_by_order(
+    trades: Iterable[KiteTradeReport],
+) -> dict[BrokerOrderId, list[KiteTradeReport]]:
+    grouped: dict[BrokerOrderId, list[KiteTradeReport]] = {}
+    for trade in trades:
+        grouped.setdefault(trade.broker_order_id, []).append(trade)
+    return grouped
