@@ -58,15 +58,8 @@ from engine.domain.origin import OrderSource, StrategyId
 from engine.domain.ticks import Tick
 from engine.oms.order_manager import Outcome
 from engine.options import ChainAnalytics
-from engine.options.portfolio import (
-    GreeksGrouping,
-    GreeksTotal,
-    OptionStrategy,
-    PayoffProfile,
-    PortfolioGreeks,
-    PositionGreeks,
-    ScenarioGrid,
-)
+from engine.options.portfolio import GreeksGrouping, GreeksTotal, PortfolioGreeks, PositionGreeks
+from engine.options.strategy import OptionStrategy, PayoffProfile, ScenarioGrid
 from engine.risk.limits import RiskLimits, RiskSettings
 from engine.risk.manager import KillSwitchReport, LimitUsage, TradingStatus
 

@@ -31,16 +31,8 @@ from engine.options import (
     expiry_moment,
     years_to_expiry,
 )
-from engine.options.portfolio import (
-    Holding,
-    LegKind,
-    OptionStrategy,
-    PayoffLeg,
-    PayoffProfile,
-    PortfolioGreeks,
-    portfolio_greeks,
-    strike_index,
-)
+from engine.options.portfolio import Holding, PortfolioGreeks, portfolio_greeks, strike_index
+from engine.options.strategy import LegKind, OptionStrategy, PayoffLeg, PayoffProfile
 
 DEFAULT_OPTION_RATE = 0.065
 """Continuous risk-free rate for option discounting (about the 91-day T-bill); the forward

@@ -20,14 +20,8 @@ from engine.domain.instruments import InstrumentType
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.options import greeks
 from engine.options.black76 import price
-from engine.options.portfolio import (
-    GreeksGrouping,
-    Holding,
-    LegKind,
-    OptionStrategy,
-    PayoffLeg,
-    portfolio_greeks,
-)
+from engine.options.portfolio import GreeksGrouping, Holding, portfolio_greeks
+from engine.options.strategy import LegKind, OptionStrategy, PayoffLeg
 from engine.runtime import Engine, EngineConfig
 
 SPOT = 26_000.0

@@ -24,7 +24,6 @@ import logging
 import random
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -46,6 +45,8 @@ from engine.brokers.kite.ticker import (
 from engine.brokers.kite.ticker_state import (
     ConnectionState,
     ConnectionStateChange,
+    TickerConnection,
+    TickerStats,
     check_transition,
 )
 from engine.core.clock import Clock
@@ -55,41 +56,6 @@ log = logging.getLogger(__name__)
 
 KITE_VERSION_HEADER = ("X-Kite-Version", "3")
 _RECENT_ORDER_UPDATES = 4096
-
-
-@dataclass
-class TickerStats:
-    """Counters of everything the client received or did; read by the UI and the tests."""
-
-    frames: int = 0
-    heartbeats: int = 0
-    ticks: int = 0
-    bad_frames: int = 0
-    text_messages: int = 0
-    bad_text: int = 0
-    order_updates: int = 0
-    duplicate_order_updates: int = 0
-    errors: int = 0
-    callback_errors: int = 0
-    connects: int = 0
-    reconnects: int = 0
-    watchdog_trips: int = 0
-    auth_rejections: int = 0
-
-
-class _Connection:
-    """One WebSocket and the tokens it carries."""
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.tokens: dict[int, str] = {}
-        self.state = ConnectionState.IDLE
-        self.ws: ClientConnection | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.wake = asyncio.Event()
-        self.last_frame = 0.0
-        self.failures = 0
-        self.opened_before = False
 
 
 class KiteTickerClient:
@@ -122,7 +88,7 @@ class KiteTickerClient:
         self._on_state = on_state
         self._rng = rng or random.Random()
         self.stats = TickerStats()
-        self._connections: list[_Connection] = []
+        self._connections: list[TickerConnection] = []
         self._recent_updates: OrderedDict[str, None] = OrderedDict()
         self._started = False
         self._closing = False
@@ -152,7 +118,7 @@ class KiteTickerClient:
             return
         self._started = True
         if not self._connections:
-            self._connections.append(_Connection(0))
+            self._connections.append(TickerConnection(0))
         for connection in self._connections:
             self._launch(connection)
 
@@ -325,14 +291,14 @@ class KiteTickerClient:
             out.append(token)
         return out
 
-    def _place(self, tokens: list[int], mode: str) -> dict[_Connection, list[int]]:
+    def _place(self, tokens: list[int], mode: str) -> dict[TickerConnection, list[int]]:
         """First-fit new tokens into connections, opening new ones as needed."""
-        placed: dict[_Connection, list[int]] = {}
+        placed: dict[TickerConnection, list[int]] = {}
         remaining = list(tokens)
         index = 0
         while remaining:
             if index == len(self._connections):
-                connection = _Connection(index)
+                connection = TickerConnection(index)
                 self._connections.append(connection)
                 if self._started:
                     self._launch(connection)
@@ -346,28 +312,28 @@ class KiteTickerClient:
             index += 1
         return placed
 
-    def _group(self, tokens: Iterable[int]) -> dict[_Connection, list[int]]:
+    def _group(self, tokens: Iterable[int]) -> dict[TickerConnection, list[int]]:
         wanted = set(tokens)
-        groups: dict[_Connection, list[int]] = {}
+        groups: dict[TickerConnection, list[int]] = {}
         for connection in self._connections:
             group = [token for token in connection.tokens if token in wanted]
             if group:
                 groups[connection] = group
         return groups
 
-    async def _send_mode(self, connection: _Connection, mode: str, tokens: list[int]) -> None:
+    async def _send_mode(self, connection: TickerConnection, mode: str, tokens: list[int]) -> None:
         chunk = self.config.subscribe_chunk
         for start in range(0, len(tokens), chunk):
             await self._send_json(
                 connection, {"a": "mode", "v": [mode, tokens[start : start + chunk]]}
             )
 
-    async def _send(self, connection: _Connection, action: str, tokens: list[int]) -> None:
+    async def _send(self, connection: TickerConnection, action: str, tokens: list[int]) -> None:
         chunk = self.config.subscribe_chunk
         for start in range(0, len(tokens), chunk):
             await self._send_json(connection, {"a": action, "v": tokens[start : start + chunk]})
 
-    async def _send_json(self, connection: _Connection, message: dict[str, Any]) -> None:
+    async def _send_json(self, connection: TickerConnection, message: dict[str, Any]) -> None:
         # Not open: the next open sends the whole desired state anyway.
         ws = connection.ws
         if ws is None or connection.state is not ConnectionState.OPEN:
@@ -377,7 +343,7 @@ class KiteTickerClient:
         except ConnectionClosed:
             log.info("ticker connection %d closed while sending %s", connection.index, message["a"])
 
-    async def _resubscribe(self, connection: _Connection) -> None:
+    async def _resubscribe(self, connection: TickerConnection) -> None:
         by_mode: dict[str, list[int]] = {}
         for token, mode in connection.tokens.items():
             by_mode.setdefault(mode, []).append(token)
@@ -387,7 +353,7 @@ class KiteTickerClient:
 
     # -- connection lifecycle --------------------------------------------------------------------
 
-    def _launch(self, connection: _Connection) -> None:
+    def _launch(self, connection: TickerConnection) -> None:
         connection.task = asyncio.get_running_loop().create_task(
             self._run(connection), name=f"kite-ticker-{connection.index}"
         )
@@ -397,7 +363,7 @@ class KiteTickerClient:
         if not task.cancelled() and task.exception() is not None:
             log.error("ticker task %s failed", task.get_name(), exc_info=task.exception())
 
-    def _move(self, connection: _Connection, state: ConnectionState, detail: str = "") -> None:
+    def _move(self, connection: TickerConnection, state: ConnectionState, detail: str = "") -> None:
         check_transition(connection.state, state)
         previous, connection.state = connection.state, state
         reconnect = state is ConnectionState.OPEN and connection.opened_before
@@ -412,7 +378,7 @@ class KiteTickerClient:
         query = urlencode({"api_key": self._api_key, "access_token": self._access_token})
         return f"{self.config.url}?{query}"
 
-    async def _run(self, connection: _Connection) -> None:
+    async def _run(self, connection: TickerConnection) -> None:
         while not self._closing:
             # Cleared before the attempt, so a wake-up (new token, retry) during it is not lost.
             connection.wake.clear()
@@ -441,7 +407,7 @@ class KiteTickerClient:
         spread = config.reconnect_jitter
         return base * (1 + self._rng.uniform(-spread, spread))
 
-    async def _wait(self, connection: _Connection, delay: float | None) -> None:
+    async def _wait(self, connection: TickerConnection, delay: float | None) -> None:
         if self._closing:
             return
         if delay is None:
@@ -452,7 +418,7 @@ class KiteTickerClient:
         except TimeoutError:
             return
 
-    async def _connect_and_serve(self, connection: _Connection) -> str:
+    async def _connect_and_serve(self, connection: TickerConnection) -> str:
         """One connection attempt and, if it opens, its whole life; returns why it ended."""
         try:
             ws = await websockets.connect(
@@ -487,7 +453,7 @@ class KiteTickerClient:
             connection.ws = None
             await ws.close()
 
-    async def _serve(self, connection: _Connection, ws: ClientConnection) -> str:
+    async def _serve(self, connection: TickerConnection, ws: ClientConnection) -> str:
         loop = asyncio.get_running_loop()
         connection.last_frame = loop.time()
         watchdog = loop.create_task(self._watchdog(connection, ws), name="kite-ticker-watchdog")
@@ -506,7 +472,7 @@ class KiteTickerClient:
             watchdog.cancel()
             await asyncio.gather(watchdog, return_exceptions=True)
 
-    async def _watchdog(self, connection: _Connection, ws: ClientConnection) -> None:
+    async def _watchdog(self, connection: TickerConnection, ws: ClientConnection) -> None:
         loop = asyncio.get_running_loop()
         timeout = self.config.data_timeout_s
         while True:

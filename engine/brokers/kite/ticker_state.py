@@ -5,13 +5,17 @@
                          ├── 401/403 ──▶ AUTH_REJECTED ──new access token──▶ CONNECTING
                          └── refused / timeout ──▶ BACKOFF ── too many tries ──▶ GAVE_UP ──retry──▶ CONNECTING
 
-Any state may go to CLOSED (the client was stopped); CLOSED is final.
+Any state may go to CLOSED (the client was stopped); CLOSED is final. One connection (its socket,
+tokens and state) and the client's counters are kept here too.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
+
+from websockets.asyncio.client import ClientConnection
 
 
 class ConnectionState(StrEnum):
@@ -58,3 +62,38 @@ class ConnectionStateChange:
     reconnect: bool = False
     """True on an OPEN that follows an earlier OPEN: subscriptions were re-sent, orders may have
     changed while the socket was down (reconcile)."""
+
+
+@dataclass
+class TickerStats:
+    """Counters of everything the client received or did; read by the UI and the tests."""
+
+    frames: int = 0
+    heartbeats: int = 0
+    ticks: int = 0
+    bad_frames: int = 0
+    text_messages: int = 0
+    bad_text: int = 0
+    order_updates: int = 0
+    duplicate_order_updates: int = 0
+    errors: int = 0
+    callback_errors: int = 0
+    connects: int = 0
+    reconnects: int = 0
+    watchdog_trips: int = 0
+    auth_rejections: int = 0
+
+
+class TickerConnection:
+    """One WebSocket and the tokens it carries."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.tokens: dict[int, str] = {}
+        self.state = ConnectionState.IDLE
+        self.ws: ClientConnection | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.wake = asyncio.Event()
+        self.last_frame = 0.0
+        self.failures = 0
+        self.opened_before = False
