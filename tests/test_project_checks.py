@@ -33,3 +33,31 @@ def test_ruff_when_run_on_the_project_finds_nothing() -> None:
 def test_mypy_when_run_on_the_engine_finds_no_type_errors() -> None:
     result = run(tool("mypy"), "engine")
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def engine_package_imports() -> dict[tuple[str, str], list[str]]:
+    """(importer, imported) top-level engine packages or modules -> the modules that do it."""
+    import grimp
+
+    graph = grimp.build_graph("engine", cache_dir=None)
+    edges: dict[tuple[str, str], list[str]] = {}
+    for module in graph.modules:
+        source = module.split(".")[1] if "." in module else module
+        for imported in graph.find_modules_directly_imported_by(module):
+            if not imported.startswith("engine."):
+                continue
+            target = imported.split(".")[1]
+            if target != source:
+                edges.setdefault((source, target), []).append(f"{module} -> {imported}")
+    return edges
+
+
+def test_engine_packages_when_graphed_never_import_each_other() -> None:
+    edges = engine_package_imports()
+    assert ("api", "oms") in edges and ("risk", "oms") in edges  # the graph is the real one
+    both_ways = sorted(
+        f"{a} <-> {b}: {edges[(a, b)][0]}; {edges[(b, a)][0]}"
+        for a, b in edges
+        if a < b and (b, a) in edges
+    )
+    assert not both_ways, "\n".join(both_ways)

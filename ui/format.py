@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from engine.api import Tick
-from engine.core.clock import IST
+from engine.api import IST, Tick
 from engine.domain.values import format_rupees
 
 IST_NAME = "Asia/Kolkata"

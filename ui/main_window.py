@@ -20,8 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import EngineApi, Side
-from engine.core.clock import IST
+from engine.api import IST, EngineApi, Side
 from ui import format as fmt
 from ui.bridge import EngineBridge
 from ui.context import PanelContext, TicketRequest

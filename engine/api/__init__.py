@@ -28,6 +28,7 @@ from engine.api.snapshots import (
     StrategyPnl,
     TradeSnapshot,
 )
+from engine.core.clock import IST
 from engine.domain.events import (
     BreakerTripped,
     ConnectionChanged,
@@ -65,6 +66,7 @@ from engine.risk.manager import KillSwitchReport, LimitUsage, TradingStatus
 
 __all__ = [
     "DEFAULT_OPTION_RATE",
+    "IST",
     "BreakerTripped",
     "ChainAnalytics",
     "ConnectionChanged",
