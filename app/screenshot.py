@@ -54,7 +54,7 @@ def _trade_a_little(engine: Engine) -> None:
     from engine.api import OrderType, Product, Side
 
     registry = engine.api.instruments
-    nifty = engine.api.quote(256265)
+    nifty = engine.api.tick(256265)  # paise, as the instruments' strikes
     calls = [
         i for i in registry.search(underlying="NIFTY", limit=5000) if i.instrument_type == "CE"
     ]
@@ -64,24 +64,19 @@ def _trade_a_little(engine: Engine) -> None:
     atm = min(
         (i for i in calls if i.expiry == expiry), key=lambda i: abs((i.strike or 0) - nifty.ltp)
     )
-    engine.api.place_order(
-        atm.token, Side.BUY, 2 * atm.lot_size, OrderType.MARKET, source="screenshot"
-    )
+    engine.api.place_order(atm.token, Side.BUY, 2 * atm.lot_size, OrderType.MARKET)
     stock = registry.by_symbol("NSE", "RELIANCE")
     if stock is not None:
-        engine.api.place_order(
-            stock.token, Side.BUY, 50, OrderType.MARKET, product=Product.CNC, source="screenshot"
-        )
+        engine.api.place_order(stock.token, Side.BUY, 50, OrderType.MARKET, product=Product.CNC)
         quote = engine.api.quote(stock.token)
-        if quote is not None:
+        if quote is not None and quote.ask is not None:
             engine.api.place_order(
                 stock.token,
                 Side.SELL,
                 25,
                 OrderType.LIMIT,
                 product=Product.CNC,
-                price=str((quote.ask + 500) / 100),
-                source="screenshot",
+                price=quote.ask + 5,
             )
 
 

@@ -182,7 +182,7 @@ def make_desk(
 
 def atm_call(engine: Any) -> Instrument:
     """The NIFTY call of the nearest expiry whose strike is closest to spot, on a running engine."""
-    spot = engine.api.quote(NIFTY_INDEX.token).ltp
+    spot = engine.api.tick(NIFTY_INDEX.token).ltp
     calls = [
         i
         for i in engine.registry

@@ -2,8 +2,10 @@
 
 Commands go in (place, modify, cancel, square off); snapshots and events come out. Snapshots are
 plain frozen values: reading them never reaches into engine state that can change underneath.
-Prices and money that cross the facade are rupees (``Decimal``); instruments and events are the
-domain's own types (``engine.domain``), which carry prices in paise, as the exchange quotes them.
+Prices and money the facade takes and gives are rupees (``Decimal``): order terms, quotes, orders,
+trades, positions, margin. The domain's own values it passes through (instruments, and the ticks
+and events subscribers receive, ``engine.domain``) keep the exchange's integer paise; ``tick``
+hands a panel the last tick in that form, for repaints many times a second.
 
 The facade is a set of small services (``orders``, ``positions``, ``risk``, ``market``,
 ``options``); ``EngineApi`` puts their commands and queries under one name.
@@ -56,7 +58,7 @@ from engine.domain.orders import (
     Validity,
 )
 from engine.domain.origin import OrderSource, StrategyId
-from engine.domain.ticks import Tick
+from engine.domain.ticks import Quote, Tick
 from engine.oms.order_manager import Outcome
 from engine.options import ChainAnalytics
 from engine.options.portfolio import GreeksGrouping, GreeksTotal, PortfolioGreeks, PositionGreeks
@@ -100,6 +102,7 @@ __all__ = [
     "PositionGreeks",
     "PositionSnapshot",
     "Product",
+    "Quote",
     "RiskDenied",
     "RiskLimitField",
     "RiskLimits",
@@ -170,6 +173,7 @@ class EngineApi:
         self.broker_order_margin = risk.broker_order_margin
         # market data and events
         self.quote = market.quote
+        self.tick = market.tick
         self.subscribe = market.subscribe
         self.subscribe_all = market.subscribe_all
         self.watch = market.watch

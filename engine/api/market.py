@@ -1,4 +1,5 @@
-"""Market data through the facade: quotes, event subscriptions, streaming what panels show."""
+"""Market data through the facade: quotes (rupees), the feed's last ticks (the domain's paise, as
+tick events carry them), event subscriptions, streaming what panels show."""
 
 from __future__ import annotations
 
@@ -11,13 +12,21 @@ from engine.domain.requests import (
     InputError,
     token_of,
 )
-from engine.domain.ticks import Tick
+from engine.domain.ticks import Quote, Tick
 
 E = TypeVar("E")
 
 
 class MarketService(Service):
-    def quote(self, token: InstrumentToken | int) -> Tick | None:
+    def quote(self, token: InstrumentToken | int) -> Quote | None:
+        """The instrument's last quote in rupees (None before its first tick, or for a token
+        that is not one)."""
+        tick = self.tick(token)
+        return None if tick is None else Quote.of(tick)
+
+    def tick(self, token: InstrumentToken | int) -> Tick | None:
+        """The instrument's last tick as the feed gave it: the domain's ``Tick``, prices in paise
+        like every tick event (what panels repaint from, many times a second)."""
         if type(token) is not int:
             try:
                 token = token_of(token)

@@ -7,10 +7,13 @@ an aware-datetime view for display.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import NamedTuple
 
 from engine.domain.ids import InstrumentToken
+from engine.domain.values import to_rupees
 
 DepthLevel = tuple[int, int, int]
 """(price in paise, quantity, number of orders)."""
@@ -45,3 +48,36 @@ class Tick(NamedTuple):
     @property
     def exchange_timestamp(self) -> datetime:
         return datetime.fromtimestamp(self.ts_ns / 1e9, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """An instrument's last quote, rupees. A side with no order on it is ``None``."""
+
+    token: InstrumentToken
+    ltp: Decimal
+    bid: Decimal | None
+    ask: Decimal | None
+    bid_qty: int
+    ask_qty: int
+    volume: int
+    oi: int
+    close: Decimal | None
+    """Previous close (None when the feed has not given one)."""
+    ts_ns: int
+    """Exchange time of the last tick, epoch nanoseconds UTC."""
+
+    @classmethod
+    def of(cls, tick: Tick) -> Quote:
+        return cls(
+            tick.token,
+            to_rupees(tick.ltp),
+            to_rupees(tick.bid) if tick.bid else None,
+            to_rupees(tick.ask) if tick.ask else None,
+            tick.bid_qty,
+            tick.ask_qty,
+            tick.volume,
+            tick.oi,
+            to_rupees(tick.close) if tick.close else None,
+            tick.ts_ns,
+        )

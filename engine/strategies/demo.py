@@ -7,7 +7,6 @@ working; it is not a trading idea.
 from __future__ import annotations
 
 import random
-from decimal import Decimal
 
 from engine.domain.instruments import Instrument
 from engine.domain.orders import OrderType, Product, Side
@@ -39,7 +38,7 @@ class DemoStrategy:
             return
         instrument = self._rng.choice(self._options)
         quote = self._api.quote(instrument.token)
-        if quote is None or quote.bid <= 0 or quote.ask <= 0:
+        if quote is None or quote.bid is None or quote.ask is None:
             return
         side = self._rng.choice((Side.BUY, Side.SELL))
         lots = self._rng.randint(1, 3)
@@ -61,7 +60,7 @@ class DemoStrategy:
                 lots * instrument.lot_size,
                 OrderType.LIMIT,
                 product=Product.MIS,
-                price=Decimal(price) / 100,
+                price=price,
                 source=OrderSource.STRATEGY,
                 strategy=self.strategy_id,
             )

@@ -13,7 +13,7 @@ from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.orders import OrderType, Product, Side, Validity
 from engine.domain.origin import OrderSource, StrategyId
-from engine.domain.ticks import Tick
+from engine.domain.ticks import Quote
 from engine.oms.order_manager import Outcome
 
 
@@ -36,7 +36,7 @@ class StrategyApi(Protocol):
     @property
     def instruments(self) -> Instruments: ...
 
-    def quote(self, token: InstrumentToken | int) -> Tick | None: ...
+    def quote(self, token: InstrumentToken | int) -> Quote | None: ...
 
     def place_order(
         self,

@@ -71,7 +71,7 @@ def main() -> None:
             for tick in engine.market.step(0.25):
                 engine.on_tick(tick)
         # A held position so margin, exposure and the breakers have something to work on.
-        spot = engine.api.quote(256265).ltp
+        spot = engine.api.tick(256265).ltp
         calls = sorted(
             (
                 i
@@ -80,7 +80,7 @@ def main() -> None:
             ),
             key=lambda i: (i.expiry, abs(i.strike - spot)),
         )[:40]
-        quoted = [(i, engine.api.quote(i.token)) for i in calls]
+        quoted = [(i, engine.api.tick(i.token)) for i in calls]
         quoted = [(i, q) for i, q in quoted if q is not None and q.bid > 40 * i.tick_size]
         assert engine.api.place_order(quoted[0][0].token, "SELL", 65, "MARKET"), "setup order"
         assert engine.risk is not None

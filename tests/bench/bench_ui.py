@@ -119,7 +119,7 @@ def give_models_work(engine: Engine) -> None:
     api = engine.api
     options = [i for i in engine.registry if i.is_option and i.underlying == "NIFTY"][:400:20]
     for instrument in options:
-        quote = api.quote(instrument.token)
+        quote = api.tick(instrument.token)
         if quote is None or quote.bid <= 20:
             continue
         api.place_order(

@@ -420,7 +420,7 @@ class KiteHarness(BrokerHarness):
         self.desk, self.engine = desk, desk.engine
         self._watch()
         await desk.link.watch([ADANIPORTS])
-        await self.wait_until(lambda: self.api.quote(ADANIPORTS) is not None, what="first tick")
+        await self.wait_until(lambda: self.api.tick(ADANIPORTS) is not None, what="first tick")
         await self.wait_until(lambda: self._reconciled() > 0, what="first reconciliation")
 
     def _reconciled(self) -> int:
@@ -443,7 +443,7 @@ class KiteHarness(BrokerHarness):
         self.kite.oms.move_market("NSE", "ADANIPORTS", price)
         self.kite.ticker.push([market(paise)])
         await self.wait_until(
-            lambda: self.api.quote(ADANIPORTS).ltp == paise, what=f"the market at {price}"
+            lambda: self.api.tick(ADANIPORTS).ltp == paise, what=f"the market at {price}"
         )
         await self.settle()
 

@@ -64,7 +64,7 @@ def trade(db: str, seed: int, count: int) -> None:
                 )
             continue
         instrument = rng.choice(tradable)
-        quote = engine.api.quote(instrument.token)
+        quote = engine.api.tick(instrument.token)
         if quote is None or quote.bid <= 0 or quote.ask <= 0:
             continue
         side = rng.choice((Side.BUY, Side.SELL))

@@ -16,6 +16,7 @@ from engine.core.clock import IST, TestClock
 from engine.domain.events import EngineMessage, OrderFilled, PositionChanged
 from engine.domain.instruments import InstrumentType
 from engine.domain.orders import OrderStatus, OrderType, Side
+from engine.domain.origin import OrderSource
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 from tests.support import atm_call
@@ -70,7 +71,7 @@ def test_engine_when_a_market_buy_is_placed_fills_and_position_follows_the_marke
     pnl_before = position.pnl
     run_market(engine, clock, 30)
     [position] = engine.api.positions()
-    assert position.ltp == Decimal(engine.api.quote(option.token).ltp) / 100
+    assert position.ltp == Decimal(engine.api.tick(option.token).ltp) / 100
     assert position.pnl == (position.ltp - position.average_price) * 130
     assert position.pnl != pnl_before  # it moves with the market
     assert position.net_pnl == position.pnl - position.charges
@@ -79,7 +80,7 @@ def test_engine_when_a_market_buy_is_placed_fills_and_position_follows_the_marke
 def test_engine_when_resting_orders_exist_modify_cancel_and_cancel_all_work(engine) -> None:
     engine, clock = engine
     option = atm_call(engine)
-    bid = engine.api.quote(option.token).bid
+    bid = engine.api.tick(option.token).bid
     low = Decimal(bid - 20 * option.tick_size) / 100
     first = engine.api.place_order(
         option.token, Side.BUY, option.lot_size, OrderType.LIMIT, price=low
@@ -183,3 +184,68 @@ def test_headless_session_when_run_with_demo_prints_a_summary(tmp_path) -> None:
     assert summary["orders"] >= 1
     assert Decimal(summary["net_pnl"]) == Decimal(summary["pnl"]) - Decimal(summary["charges"])
     assert (tmp_path / "data" / "dalaldesk" / "dalaldesk.db").exists()
+
+
+def test_quote_when_read_through_the_api_is_in_rupees_as_the_order_terms_are(engine) -> None:
+    engine, _clock = engine
+    option = atm_call(engine)
+    tick = engine.api.tick(option.token)
+    quote = engine.api.quote(option.token)
+    assert tick is not None and quote is not None
+    assert quote.ltp == Decimal(tick.ltp) / 100
+    assert (quote.bid, quote.ask) == (Decimal(tick.bid) / 100, Decimal(tick.ask) / 100)
+    # A price read from a quote goes back into an order as it is: one unit in and out.
+    assert quote.bid is not None
+    outcome = engine.api.place_order(
+        option.token, Side.BUY, option.lot_size, OrderType.LIMIT, price=quote.bid
+    )
+    assert outcome, outcome.reason
+    placed = engine.api.order(outcome.order_id)
+    assert placed is not None and placed.price == quote.bid
+    assert engine.api.quote(10**30) is None and engine.api.quote("NIFTY") is None
+
+
+def test_strategy_pnl_when_rebuilt_from_the_journal_is_attributed_to_each_strategy(
+    tmp_path,
+) -> None:
+    engine, clock = build(tmp_path, MONDAY_10AM)
+    run_market(engine, clock, 2)
+    option = atm_call(engine)
+    lot = option.lot_size
+    for strategy, side, lots in (
+        ("straddle", Side.BUY, 3),
+        ("straddle", Side.SELL, 1),
+        ("hedge", Side.SELL, 2),
+    ):
+        outcome = engine.api.place_order(
+            option.token, side, lots * lot, OrderType.MARKET, source="strategy", strategy=strategy
+        )
+        assert outcome, outcome.reason
+    assert engine.api.place_order(option.token, Side.BUY, lot, OrderType.MARKET, source="manual")
+    run_market(engine, clock, 1)
+    live = {row.strategy: row for row in engine.api.strategy_pnl()}
+    engine.close()
+
+    again, _ = build(tmp_path, MONDAY_10AM)
+    try:
+        rebuilt = {row.strategy: row for row in again.api.strategy_pnl()}
+        assert set(rebuilt) == {"straddle", "hedge", "manual"}
+        for name, row in rebuilt.items():
+            assert (row.realised, row.charges, row.fills) == (
+                live[name].realised,
+                live[name].charges,
+                live[name].fills,
+            )
+        assert rebuilt["straddle"].open_positions == 1 and rebuilt["straddle"].fills == 2
+        # The strategies' shares add up to the book: same fills, same charges.
+        [position] = [p for p in again.api.positions() if p.instrument == option]
+        assert sum(r.charges for r in rebuilt.values()) == position.charges
+        assert position.net_quantity == (3 - 1 - 2 + 1) * lot
+        orders = again.api.orders()
+        assert {(o.source, o.strategy) for o in orders} == {
+            (OrderSource.STRATEGY, "straddle"),
+            (OrderSource.STRATEGY, "hedge"),
+            (OrderSource.MANUAL, None),
+        }
+    finally:
+        again.close()

@@ -137,7 +137,7 @@ def test_journal_disk_full_holds_fills_pauses_and_resumes_by_itself(small_disk: 
     clock = TestClock(MONDAY_MORNING)
     engine = build(db, clock)
     stock = a_stock(engine)
-    ltp = engine.api.quote(stock.token).ltp
+    ltp = engine.api.tick(stock.token).ltp
     ids = rest_orders(engine, clock, stock, ltp)
     told: list[OrderFilled] = []
     messages: list[EngineMessage] = []
@@ -184,7 +184,7 @@ def test_journal_disk_full_then_crash_loses_nothing_the_trader_was_told(
     clock = TestClock(MONDAY_MORNING)
     engine = build(db, clock)
     stock = a_stock(engine)
-    ltp = engine.api.quote(stock.token).ltp
+    ltp = engine.api.tick(stock.token).ltp
     ids = rest_orders(engine, clock, stock, ltp)
     told: list[OrderFilled] = []
     engine.api.subscribe(OrderFilled, told.append)

@@ -45,7 +45,7 @@ async def test_held_order_when_the_login_comes_too_late_is_cancelled_not_sent(
     )
     try:
         await desk.link.watch([ADANIPORTS])
-        await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None)
+        await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None)
         await kite.expire_token()
         await wait_for(lambda: desk.connection("broker", "login required"))
         stale = await desk.place(price="399.00")
@@ -67,7 +67,7 @@ async def test_held_order_when_cancelled_before_the_login_is_never_sent(
     desk = await open_desk(kite, store_for(kite), tmp_path / "b.db")
     try:
         await desk.link.watch([ADANIPORTS])
-        await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None)
+        await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None)
         await kite.expire_token()
         await wait_for(lambda: desk.connection("broker", "login required"))
         held = await desk.place(price="399.00")
@@ -88,7 +88,7 @@ async def test_place_when_kite_rejects_it_is_rejected_with_kites_reason(
     desk = await open_desk(kite, store_for(kite), tmp_path / "b.db")
     try:
         await desk.link.watch([ADANIPORTS])
-        await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None)
+        await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None)
         kite.rest.fail_next("POST", "/orders", 400, "MarginException", "Insufficient funds")
 
         order_id = await desk.place(price="399.00")
@@ -108,7 +108,7 @@ async def test_paper_on_kite_data_when_an_order_crosses_fills_on_the_paper_venue
     try:
         assert desk.link.broker is None and desk.engine.venue is not None
         await desk.link.watch([ADANIPORTS])
-        await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None)
+        await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None)
 
         order_id = await desk.place(quantity=50, price="400.05")  # the best ask on Kite's depth
         await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.COMPLETE)

@@ -70,9 +70,9 @@ async def test_login_subscribe_place_modify_cancel_fill_when_run_end_to_end_book
     assert kite.credentials.exchanges == 1
     assert desk.store.kite_access_token(desk.engine.clock.now()) is not None
     # Ticks reach the engine's quote cache (and the bus) through the runtime.
-    await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None, what="first tick")
+    await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None, what="first tick")
     kite.ticker.push([market(40_010)])
-    await wait_for(lambda: desk.engine.api.quote(ADANIPORTS).ltp == 40_010, what="pushed tick")
+    await wait_for(lambda: desk.engine.api.tick(ADANIPORTS).ltp == 40_010, what="pushed tick")
     assert kite.ticker.subscribed()[ADANIPORTS] == "full"
 
     # Place, modify, cancel through the engine facade; statuses come back from Kite.
@@ -102,7 +102,7 @@ async def test_login_subscribe_place_modify_cancel_fill_when_run_end_to_end_book
 async def test_socket_when_dropped_20_times_resubscribes_reconciles_and_never_counts_a_fill_twice(
     kite: FakeKite, desk: KiteDesk
 ) -> None:
-    await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None, what="first tick")
+    await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None, what="first tick")
     order_id = await desk.place(quantity=40, price="400.00")
     await wait_for(lambda: status(desk, order_id) is OrderStatus.OPEN, what="open")
     broker_id = desk.broker_id(order_id)
@@ -124,7 +124,7 @@ async def test_socket_when_dropped_20_times_resubscribes_reconciles_and_never_co
         await wait_for(lambda: ADANIPORTS in kite.ticker.subscribed(), what="resubscribed")
         kite.ticker.push([market(40_000 + drop * 5)])
         await wait_for(
-            lambda d=drop: desk.engine.api.quote(ADANIPORTS).ltp == 40_000 + d * 5,
+            lambda d=drop: desk.engine.api.tick(ADANIPORTS).ltp == 40_000 + d * 5,
             what=f"tick after reconnect {drop}",
         )
     # The same trades again, read by yet another reconciliation, change nothing.
@@ -150,7 +150,7 @@ async def test_rate_limit_when_kite_answers_429_slows_down_and_places_every_orde
         desk = await open_desk(kite, keyring_store(kite), tmp_path / "book.db")
         try:
             await desk.link.watch([ADANIPORTS])
-            await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None)
+            await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None)
             started = asyncio.get_running_loop().time()
             orders = [
                 await desk.place(quantity=1, price=f"{398 + n * 0.05:.2f}") for n in range(12)
@@ -173,7 +173,7 @@ async def test_rate_limit_when_kite_answers_429_slows_down_and_places_every_orde
 async def test_token_expiry_when_kite_refuses_the_token_pauses_orders_and_asks_for_login(
     kite: FakeKite, desk: KiteDesk
 ) -> None:
-    await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None, what="first tick")
+    await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None, what="first tick")
     live = await desk.place(price="399.00")
     await wait_for(lambda: status(desk, live) is OrderStatus.OPEN, what="open")
 
@@ -203,7 +203,7 @@ async def test_token_expiry_when_kite_refuses_the_token_pauses_orders_and_asks_f
 async def test_place_when_the_reply_is_lost_finds_the_order_by_tag_and_never_sends_it_twice(
     kite: FakeKite, desk: KiteDesk
 ) -> None:
-    await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None, what="first tick")
+    await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None, what="first tick")
     kite.rest.hang_next_place_s = 2.0  # the client gives up after 1 s; Kite has the order
 
     order_id = await desk.place(price="399.00")
@@ -247,7 +247,7 @@ async def test_restart_when_an_order_was_never_sent_cancels_it_instead_of_sendin
     store = keyring_store(kite)
     desk = await open_desk(kite, store, tmp_path / "book.db", cache_dir=tmp_path)
     await desk.link.watch([ADANIPORTS])
-    await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None, what="first tick")
+    await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None, what="first tick")
     await kite.expire_token()
     await wait_for(lambda: desk.connection("broker", "login required"), what="paused")
     # Logged out: the order is held; then the desk stops (a crash would leave the same).
@@ -291,7 +291,7 @@ async def test_margin_check_when_live_uses_the_funds_kite_shows_and_follows_them
     assert gate.broker_funds is not None and gate.broker_funds[0] == pytest.approx(99_725.05)
     funds = [e for e in desk.events if isinstance(e, FundsChanged)]
     assert funds[-1].available == Decimal("99725.05") and funds[-1].used == Decimal("145706.55")
-    await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None, what="first tick")
+    await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None, what="first tick")
 
     # Kite now shows ₹5,000 available: ₹8,000 of delivery buying needs more than that.
     kite.rest.equity_net = 5000.0

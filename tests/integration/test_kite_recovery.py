@@ -69,7 +69,7 @@ async def test_kite_down_a_minute_then_back_prices_resume_within_15s_one_reconci
     )
     try:
         await desk.link.watch([ADANIPORTS])
-        await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None, what="first tick")
+        await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None, what="first tick")
         counted = Concurrency(desk)
         open_order = await desk.place(price="399.00")
         await wait_for(lambda: desk.engine.api.order(open_order).status is OrderStatus.OPEN)
@@ -108,7 +108,7 @@ async def test_kite_forty_orders_held_while_logged_out_reach_kite_within_10s_onc
     )
     try:
         await desk.link.watch([ADANIPORTS])
-        await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None, what="first tick")
+        await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None, what="first tick")
         await kite.expire_token()
         await wait_for(lambda: desk.connection("broker", "login required"), what="login asked")
         held = []

@@ -104,7 +104,7 @@ async def test_full_session_when_done_leaves_no_secret_in_database_settings_logs
         request_tokens = []
         try:
             await desk.link.watch([ADANIPORTS])
-            await wait_for(lambda: desk.engine.api.quote(ADANIPORTS) is not None)
+            await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None)
             order_id = await desk.place(price="400.00")
             await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.OPEN)
             kite.oms.fill(desk.broker_id(order_id), 10)

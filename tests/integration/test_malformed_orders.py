@@ -491,6 +491,6 @@ def test_malformed_order_ids_are_refused_in_words(tmp_path: Path, entry: object)
     try:
         outcome = entry(engine.api)  # type: ignore[operator]
         assert not outcome.ok and outcome.check == "order" and readable(outcome.reason)
-        assert engine.api.order(["D1"]) is None and engine.api.quote(math.nan) is None  # type: ignore[arg-type]
+        assert engine.api.order(["D1"]) is None and engine.api.tick(math.nan) is None  # type: ignore[arg-type]
     finally:
         engine.close()

@@ -60,8 +60,8 @@ def test_market_crash_when_the_daily_loss_limit_is_reached_stops_within_one_tick
         bought = engine.api.place_order(option.token, "BUY", lots * option.lot_size, "MARKET")
         assert bought, bought.reason
         # The crash: the index falls 0.2 % a tick and the call loses 2 % a tick.
-        index = engine.api.quote(256265)
-        call = engine.api.quote(option.token)
+        index = engine.api.tick(256265)
+        call = engine.api.tick(option.token)
         worst_tick_move = Decimal(0)
         # (The underlying-move breaker trips first, to REDUCING; the loss limit then halts.)
         while (
@@ -104,7 +104,7 @@ async def test_kill_switch_from_the_api_leaves_no_open_order_within_a_second(tmp
         for tick in engine.market.step(0.25):
             engine.on_tick(tick)
         option = atm_call(engine)
-        bid = engine.api.quote(option.token).bid
+        bid = engine.api.tick(option.token).bid
         for n in range(6):
             price = Decimal(bid - (10 + n) * option.tick_size) / 100
             assert engine.api.place_order(option.token, Side.BUY, option.lot_size, price=price)
@@ -146,7 +146,7 @@ async def test_burst_through_the_runtime_when_throttled_sends_at_most_10_a_secon
     try:
         await asyncio.sleep(0.3)
         option = atm_call(engine)
-        bid = engine.api.quote(option.token).bid
+        bid = engine.api.tick(option.token).bid
         outcomes = [
             engine.api.place_order(
                 option.token,

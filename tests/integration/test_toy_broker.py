@@ -109,7 +109,7 @@ async def test_toy_broker_when_registered_trades_through_the_engine_and_its_api(
         future = next(
             i for i in engine.api.instruments.search("NIFTY", limit=500) if i.is_derivative
         )
-        quote = engine.api.quote(future.token)
+        quote = engine.api.tick(future.token)
         assert isinstance(quote, Tick) and quote.ask > 0
         bought = engine.api.place_order(future.token, "BUY", future.lot_size * 2, "MARKET")
         sold = engine.api.place_order(future.token, "SELL", future.lot_size, "MARKET")

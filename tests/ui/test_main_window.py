@@ -91,7 +91,7 @@ def test_resting_order_when_modified_and_cancelled_shows_in_orderbook(
     qtbot, window, engine
 ) -> None:
     option = atm_call(engine)
-    bid = engine.api.quote(option.token).bid
+    bid = engine.api.tick(option.token).bid
     placed = engine.api.place_order(option.token, "BUY", 65, "LIMIT", price=str((bid - 100) / 100))
     assert engine.api.modify(placed.order_id, quantity=130)
     qtbot.waitUntil(
@@ -116,7 +116,7 @@ def test_cancel_all_and_square_off_all_when_confirmed_leave_nothing_open(
 ) -> None:
     asked = confirm_yes(window)
     option = atm_call(engine)
-    bid = engine.api.quote(option.token).bid
+    bid = engine.api.tick(option.token).bid
     for away in (200, 250, 300):  # different prices: identical orders would be denied as duplicates
         engine.api.place_order(option.token, "BUY", 65, "LIMIT", price=str((bid - away) / 100))
     engine.api.place_order(option.token, "BUY", 130, "MARKET")

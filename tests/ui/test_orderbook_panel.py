@@ -22,7 +22,7 @@ from ui.panels.orderbook import OrderbookPanel, OrderFilter
 
 def resting_price(engine, instrument: Instrument) -> Decimal:  # type: ignore[no-untyped-def]
     """A BUY limit 10 % below the bid (inside the fat-finger band), on the tick: it rests OPEN."""
-    bid = engine.api.quote(instrument.token).bid
+    bid = engine.api.tick(instrument.token).bid
     paise = (bid * 9 // 10) // instrument.tick_size * instrument.tick_size
     return to_rupees(paise)
 

@@ -192,7 +192,7 @@ def answer(context: PanelContext, yes: bool) -> list[str]:
 
 
 def rest_below_bid(engine: Any, option: Instrument, count: int) -> list[str]:
-    bid = engine.api.quote(option.token).bid
+    bid = engine.api.tick(option.token).bid
     ids = []
     for n in range(count):
         price = Decimal(bid - 200 - 5 * n) / 100
@@ -458,7 +458,7 @@ def test_settings_page_when_applied_changes_the_limits_the_gate_uses(
     assert not page.apply_button.isEnabled()
     option = atm_call(engine)
     rest_below_bid(engine, option, 1)
-    bid = Decimal(engine.api.quote(option.token).bid) / 100
+    bid = Decimal(engine.api.tick(option.token).bid) / 100
     refused = engine.api.place_order(option.token, "BUY", 65, "LIMIT", price=bid - 1)
     assert not refused and refused.check == "max_open_orders"
 

@@ -24,7 +24,7 @@ def nifty_call(engine) -> Instrument:  # type: ignore[no-untyped-def]
         for i in engine.registry
         if i.underlying == "NIFTY" and i.instrument_type is InstrumentType.CE
     ]
-    spot = engine.api.quote(256265).ltp
+    spot = engine.api.tick(256265).ltp
     nearest = min(i.expiry for i in calls)
     return min((i for i in calls if i.expiry == nearest), key=lambda i: abs(i.strike - spot))
 

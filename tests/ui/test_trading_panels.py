@@ -34,7 +34,7 @@ def test_market_watch_when_prices_move_repaints_rows_and_flashes(qtbot, context,
     qtbot.waitUntil(lambda: bool(changed), timeout=2000)
     from engine.domain.values import format_rupees
 
-    assert model.index(0, 1).data() == format_rupees(context.api.quote(256265).ltp)
+    assert model.index(0, 1).data() == format_rupees(context.api.tick(256265).ltp)
     assert model.index(0, 1).data(Qt.ItemDataRole.BackgroundRole) is not None  # it just moved
 
 
@@ -70,7 +70,7 @@ def test_option_chain_when_loaded_highlights_atm_and_click_on_ask_opens_buy_tick
     panel.on_cell_clicked(model.index(row, ask_column))
     [request] = requests
     assert request.side is Side.BUY and request.instrument == atm
-    assert request.price == Decimal(engine.api.quote(atm.token).ask) / 100
+    assert request.price == Decimal(engine.api.tick(atm.token).ask) / 100
 
 
 def test_order_ticket_when_quantity_typed_shows_units_and_submits_with_enter(
@@ -125,7 +125,7 @@ def test_order_ticket_margin_line_when_lots_and_side_change_follows_the_risk_est
     qtbot.addWidget(ticket)
     option = atm_call(engine)
     ticket.open_for(TicketRequest(Side.BUY, option))
-    premium = Decimal(engine.api.quote(option.token).ltp) / 100 * option.lot_size
+    premium = Decimal(engine.api.tick(option.token).ltp) / 100 * option.lot_size
     bought = engine.api.order_margin(option.token, Side.BUY, option.lot_size, "NRML")
     assert bought is not None and bought.source == "capital"
     assert bought.needed == pytest.approx(premium, rel=Decimal("1e-6"))  # a long option: premium

@@ -83,7 +83,7 @@ class QuoteModel(RowTableModel[Instrument]):
         self._ctx = context
         self._last_ltp: dict[int, int] = {}
         self._flash: dict[int, tuple[bool, float]] = {}
-        quote = context.api.quote
+        quote = context.api.tick
         palette = lambda: context.theme.palette  # noqa: E731 - the palette can change at run time
 
         def direction(i: Instrument) -> QColor | None:
@@ -124,7 +124,7 @@ class QuoteModel(RowTableModel[Instrument]):
     def set_rows(self, rows) -> None:  # type: ignore[no-untyped-def]
         # Remember the price each row is first shown at, so its first move already flashes.
         for instrument in rows:
-            tick = self._ctx.api.quote(instrument.token)
+            tick = self._ctx.api.tick(instrument.token)
             if tick is not None:
                 self._last_ltp.setdefault(instrument.token, tick.ltp)
         self._ctx.api.watch(i.token for i in rows)  # a live feed streams only what is shown
@@ -132,7 +132,7 @@ class QuoteModel(RowTableModel[Instrument]):
 
     def on_quotes(self, tokens: set[int]) -> None:
         now = time.monotonic()
-        quote = self._ctx.api.quote
+        quote = self._ctx.api.tick
         watched = [t for t in tokens if self.row_of(t) is not None]
         for token in watched:
             tick = quote(token)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import ClassVar
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QTimer
@@ -115,7 +114,7 @@ class ChainModel(RowTableModel[StrikeRow]):
         self.analytics: ChainAnalytics | None = None
         self._strike_index: dict[int, int] = {}
         palette = lambda: context.theme.palette  # noqa: E731 - the palette can change at run time
-        quote = context.api.quote
+        quote = context.api.tick
 
         def greek(side: str, attribute: str):  # type: ignore[no-untyped-def]
             def read(row: StrikeRow) -> float | None:
@@ -244,7 +243,7 @@ class ChainModel(RowTableModel[StrikeRow]):
     def spot(self) -> int | None:
         if self.underlying_token is None:
             return None
-        tick = self._ctx.api.quote(self.underlying_token)
+        tick = self._ctx.api.tick(self.underlying_token)
         return None if tick is None else tick.ltp
 
     def cell(self, index: QModelIndex) -> tuple[Instrument | None, str]:
@@ -527,8 +526,8 @@ class OptionChainPanel(QWidget):
         instrument, attribute = self.model.cell(index)
         if instrument is None or attribute not in ("bid", "ask", "ltp"):
             return
-        tick = self._ctx.api.quote(instrument.token)
-        price = None if tick is None else Decimal(getattr(tick, attribute)) / 100
+        quote = self._ctx.api.quote(instrument.token)
+        price = None if quote is None else getattr(quote, attribute)
         side = Side.SELL if attribute == "bid" else Side.BUY
         self._ctx.open_ticket(TicketRequest(side, instrument, price=price))
 

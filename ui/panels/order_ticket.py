@@ -185,7 +185,7 @@ class OrderTicket(QDialog):
             quote = self._ctx.api.quote(instrument.token)
             if quote is not None:
                 touch = quote.ask if self.side is Side.BUY else quote.bid
-                price = Decimal(touch or quote.ltp) / 100
+                price = touch or quote.ltp
         if price is not None:
             self.price.setValue(float(price))
         self._show_quote()
@@ -386,7 +386,7 @@ class OrderTicket(QDialog):
             else f"lot {self.instrument.lot_size}  "
         )
         self.quote_label.setText(
-            f"{kind}LTP {fmt.paise(quote.ltp)}   bid {fmt.paise(quote.bid)}   ask {fmt.paise(quote.ask)}"
+            f"{kind}LTP {fmt.rupees(quote.ltp)}   bid {fmt.rupees(quote.bid)}   ask {fmt.rupees(quote.ask)}"
         )
 
 

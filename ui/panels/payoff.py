@@ -617,7 +617,7 @@ class PayoffPanel(QWidget):
                     ivs[leg.instrument.token] = priced.iv
         rows = []
         for key, leg in legs:
-            tick = api.quote(leg.instrument.token)
+            tick = api.tick(leg.instrument.token)
             rows.append(
                 LegRow(
                     key,
