@@ -245,7 +245,7 @@ def open_calendar_update(engine: Engine) -> object:
 
 def open_broker_settings(profile: str, engine: Engine | None = None, reason: str = "") -> object:
     """Settings -> Brokers, non-modal; Test checks the keys (and the session, if one is live)."""
-    from app.main import check_kite_keys
+    from engine.brokers.kite.connect import check_kite_keys
     from engine.credentials import CredentialStore
     from ui.panels.broker_settings import BrokerSettingsPage
 

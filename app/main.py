@@ -27,8 +27,6 @@ from engine.store import check_path_name, default_database_path, sqlite_url
 
 if TYPE_CHECKING:
     from engine.brokers.base import LoginSession
-    from engine.brokers.kite.session import KiteSession
-    from engine.credentials import CredentialStore
     from ui.panels.kite_login import KiteLoginWindow
 
 
@@ -277,26 +275,6 @@ async def gui_login(session: LoginSession, reason: str) -> None:
         await done
     finally:
         window.close()
-
-
-async def check_kite_keys(store: CredentialStore, session: KiteSession | None) -> tuple[bool, str]:
-    """Settings → Brokers → Test: the keyring answers, and Kite accepts the session if any."""
-    from engine.brokers.kite.errors import KiteError
-    from engine.credentials import CredentialsUnavailable
-
-    try:
-        key, secret = store.kite_api_key(), store.kite_api_secret()
-    except CredentialsUnavailable as exc:
-        return False, str(exc)
-    if not key or not secret:
-        return False, "the API key or secret is missing"
-    if session is None or not session.logged_in or session.api_key != key:
-        return True, "stored in the keyring; Kite checks the secret at the next login"
-    try:
-        profile = await session.rest.profile()
-    except KiteError as exc:
-        return False, str(exc)
-    return True, f"Kite accepts the session of {profile.get('user_name', profile.get('user_id'))}"
 
 
 async def live_headless(config: EngineConfig, profile: str, duration: float) -> int:
