@@ -36,7 +36,9 @@ class OrderService(Service):
     # -- commands ----------------------------------------------------------------------------------
 
     def place(self, request: OrderRequest) -> Outcome:
-        """Place an order; a request that is not a valid order is refused with the reason."""
+        """Place an order already in the domain's form (``OrderRequest``, prices in paise, as
+        engine code holds it); a request that is not a valid order is refused with the reason.
+        Scripts and panels use ``place_order``, in rupees."""
         try:
             checked = checked_request(request)
         except InputError as problem:
@@ -60,33 +62,20 @@ class OrderService(Service):
     ) -> Outcome:
         """Place an order with prices in rupees (``Decimal('101.05')`` or ``'101.05'``); a
         strategy's (or a routed signal's) order names its ``strategy``."""
+        terms: dict[str, object] = {
+            "product": product,
+            "validity": validity,
+            "price": price,
+            "trigger_price": trigger_price,
+            "tag": tag,
+            "source": source,
+            "strategy": strategy,
+        }
         try:
-            request = request_from_rupees(
-                token,
-                side,
-                quantity,
-                order_type,
-                product=product,
-                validity=validity,
-                price=price,
-                trigger_price=trigger_price,
-                tag=tag,
-                source=source,
-                strategy=strategy,
-            )
+            request = request_from_rupees(token, side, quantity, order_type, **terms)
         except InputError as problem:
             asked = asked_text(
-                token=token,
-                side=side,
-                quantity=quantity,
-                order_type=order_type,
-                product=product,
-                validity=validity,
-                price=price,
-                trigger_price=trigger_price,
-                tag=tag,
-                source=source,
-                strategy=strategy,
+                token=token, side=side, quantity=quantity, order_type=order_type, **terms
             )
             return self._orders.deny_input(str(problem), problem.check, asked)
         return self._orders.submit(request)

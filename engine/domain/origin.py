@@ -4,6 +4,7 @@ table; P&L is attributed per strategy from the journal by the strategy id every 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -65,12 +66,11 @@ _OLD_NAMES = {
 }
 
 
+_STRATEGY_ID = re.compile(rf"[A-Za-z0-9._-]{{1,{MAX_STRATEGY_ID}}}")
+
+
 def is_strategy_id(text: str) -> bool:
-    return (
-        0 < len(text) <= MAX_STRATEGY_ID
-        and text.isascii()
-        and all(c.isalnum() or c in "-_." for c in text)
-    )
+    return _STRATEGY_ID.fullmatch(text) is not None
 
 
 def source_of_text(text: str) -> tuple[OrderSource, StrategyId | None, bool]:

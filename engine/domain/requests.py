@@ -115,16 +115,22 @@ def _whole_quantity(value: float | Decimal) -> bool:
     return finite and abs(float(value)) <= MAX_QUANTITY and value == int(value)
 
 
+_SPELLINGS: dict[type[Enum], dict[str, Enum]] = {}
+"""Per enum: each member by its value casefolded (BUY, buy; MANUAL, manual; SL-M, sl_m)."""
+
+
 def enum_of(kind: type[E], value: object, what: str) -> E:
     if type(value) is kind:
         return value
     if isinstance(value, str):
-        text = value.strip().upper().replace("_", "-") if kind is OrderType else value.strip()
-        for spelling in (text.upper(), text.lower()):  # BUY, MIS ...; manual, strategy ...
-            try:
-                return kind(spelling)
-            except ValueError:
-                pass
+        spellings = _SPELLINGS.get(kind)
+        if spellings is None:
+            spellings = _SPELLINGS[kind] = {
+                str(member.value).casefold().replace("_", "-"): member for member in kind
+            }
+        member = spellings.get(value.strip().casefold().replace("_", "-"))
+        if member is not None:
+            return member  # type: ignore[return-value]
     choices = ", ".join(member.value for member in kind)
     raise InputError(f"{what} must be one of {choices}, not {shown(value)}", what.replace(" ", "_"))
 
@@ -241,9 +247,27 @@ def _strategy_fits(source: OrderSource, strategy: object) -> bool:
 _NAMED = (OrderSource.STRATEGY, OrderSource.SIGNAL)
 
 
+_ORIGINS: dict[tuple[str, str | None], tuple[OrderSource, StrategyId | None]] = {}
+"""Origins already checked: a strategy names itself the same way on every order."""
+_ORIGINS_KEPT = 4096
+
+
 def origin_of(source: object, strategy: object = None) -> tuple[OrderSource, StrategyId | None]:
     """Source and strategy of an order, checked: a strategy's orders name it, others may not
     (a signal may name the strategy it is routed to); ``InputError`` if not."""
+    if type(source) in (str, OrderSource) and (strategy is None or type(strategy) is str):
+        key = (source, strategy)
+        known = _ORIGINS.get(key)  # type: ignore[arg-type]
+        if known is None:
+            known = _check_origin(source, strategy)
+            if len(_ORIGINS) >= _ORIGINS_KEPT:
+                _ORIGINS.clear()
+            _ORIGINS[key] = known  # type: ignore[index]
+        return known
+    return _check_origin(source, strategy)
+
+
+def _check_origin(source: object, strategy: object) -> tuple[OrderSource, StrategyId | None]:
     if isinstance(source, str) and not isinstance(source, OrderSource) and ":" in source:
         # The older ``strategy:<name>`` spelling scripts may still pass.
         source, _, named = source.partition(":")
