@@ -20,7 +20,6 @@ from engine.domain.ids import InstrumentToken, OrderId
 from engine.domain.instruments import Instrument
 from engine.domain.order import Order
 from engine.domain.orders import Modification, OrderRequest, OrderType, Product
-from engine.domain.positions import Position
 from engine.domain.ticks import Tick
 
 BrokerSink = Callable[[OrderEvent], None]
@@ -99,10 +98,10 @@ class BrokerLink(Protocol):
         *,
         publish: Callable[[object], None],
         orders: Callable[[], dict[OrderId, Order]],
-        positions: Callable[[], Iterable[Position]],
-        instruments: Callable[[InstrumentToken], Instrument | None],
+        reconciliation: Reconciliation | None = None,
     ) -> None:
-        """Where events go, and what reconciliation compares with the broker's books."""
+        """Where events go, the order manager's orders (read only), and the reconciliation
+        to run at every login and reconnect (when the desk trades through this broker)."""
         ...
 
     async def run(self, on_tick: Callable[[Tick], None], stop: asyncio.Event) -> None:
@@ -136,3 +135,22 @@ class InProcessVenue(Protocol):
     def pause(self, paused: bool) -> None: ...
 
     def restore_positions(self, nets: dict[tuple[InstrumentToken, Product], int]) -> None: ...
+
+
+class BrokerError(Exception):
+    """A live broker refused a request or could not be reached; the text says why."""
+
+
+class SessionEnded(BrokerError):
+    """The broker's session has ended: nothing more goes through it until the next login."""
+
+
+class Reconciliation(Protocol):
+    """The desk's books compared with the broker's (built by the runtime for a live broker):
+    run at every login and reconnect, and asked for when an order's outcome is unknown."""
+
+    async def reconcile(self, reason: str) -> object: ...
+
+    def request(self, reason: str) -> None: ...
+
+    async def close(self) -> None: ...

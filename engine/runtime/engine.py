@@ -39,6 +39,7 @@ from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
 from engine.marketdata.simulated import SimulatedMarket
 from engine.oms.order_manager import OrderManager
+from engine.oms.reconcile import BookKeeper, Reconciler
 from engine.risk.manager import RiskManager
 from engine.risk.order_path import build_order_path
 from engine.runtime.config import EngineConfig
@@ -235,11 +236,18 @@ class Engine:
             sessions=sessions,
         )
         if link is not None:
+            reconciliation = None
+            if isinstance(broker, BookKeeper):
+                reconciliation = Reconciler(
+                    broker,
+                    orders=lambda: orders.orders.values(),
+                    positions=positions.all,
+                    instruments=registry.find,
+                    publish=bus.publish,
+                    clock=clock,
+                )
             link.attach(
-                publish=bus.publish,
-                orders=lambda: orders.orders,
-                positions=positions.all,
-                instruments=registry.find,
+                publish=bus.publish, orders=lambda: orders.orders, reconciliation=reconciliation
             )
         engine.book_lock = book_lock
         try:

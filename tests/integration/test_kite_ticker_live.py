@@ -11,7 +11,6 @@ import pytest
 
 from engine.brokers.kite.config import KiteTickerConfig
 from engine.brokers.kite.feed import KiteFeed
-from engine.brokers.kite.status_map import KiteOrderReport
 from engine.brokers.kite.ticker import KiteTick
 from engine.brokers.kite.ticker_client import KiteTickerClient
 from engine.brokers.kite.ticker_state import ConnectionState, ConnectionStateChange
@@ -19,6 +18,7 @@ from engine.core.bus import EventBus
 from engine.core.clock import LiveClock
 from engine.domain.events import ConnectionChanged
 from engine.domain.orders import OrderStatus
+from engine.domain.reports import OrderReport
 from engine.domain.ticks import Tick
 from engine.marketdata.quotes import QuoteCache
 from tests.kite_fake import FakeKite, MarketState
@@ -287,7 +287,7 @@ async def test_kite_feed_when_wired_to_the_engine_fills_the_quote_cache_and_repo
     bus.subscribe(Tick, seen_ticks.append)
     connection_events: list[ConnectionChanged] = []
     bus.subscribe(ConnectionChanged, connection_events.append)
-    reports: list[KiteOrderReport] = []
+    reports: list[OrderReport] = []
     reconnects: list[bool] = []
 
     def publish(tick: Tick) -> None:

@@ -27,8 +27,10 @@ from decimal import Decimal
 from typing import Any
 
 from engine.brokers.base import BrokerSink, Capabilities
+from engine.brokers.kite.book import read_kite_book
 from engine.brokers.kite.config import KiteBrokerConfig, KiteBrokerStats
 from engine.brokers.kite.errors import KiteError, OutcomeUnknown, SessionExpired
+from engine.brokers.kite.funds import funds_changed
 from engine.brokers.kite.reports import KiteReports, OrderLookup
 from engine.brokers.kite.rest import KiteRest
 from engine.brokers.live import BrokerTasks, HeldRequests, OrderTracker
@@ -48,6 +50,7 @@ from engine.domain.orders import (
     OrderType,
     can_transition,
 )
+from engine.domain.reports import BrokerBook
 from engine.domain.values import Paise, to_rupees
 
 log = logging.getLogger(__name__)
@@ -95,6 +98,8 @@ class KiteBroker(KiteReports):
         """Why order flow is paused ('' while orders go out)."""
         self._pauses = 0
         self.stats = KiteBrokerStats()
+        self.funds_read: Callable[[], None] | None = None
+        """Told when a reconciliation has published Kite's funds (the funds watch waits)."""
 
     # -- wiring ----------------------------------------------------------------------------------
 
@@ -216,6 +221,26 @@ class KiteBroker(KiteReports):
         for cancelled in resolved:
             self._emit(cancelled)
         return [cancelled.order_id for cancelled in resolved]
+
+    # -- reconciliation's view of Kite ----------------------------------------------------------
+
+    title = "Kite"
+
+    async def read_book(self) -> BrokerBook:
+        return await read_kite_book(self._rest)
+
+    def booked(self) -> tuple[int, int]:
+        return self.stats.fills, self.stats.adopted
+
+    def book_applied(self, book: BrokerBook) -> None:
+        """Kite's funds, read with the books, go to the risk layer (and the funds watch)."""
+        margins = book.extra.get("margins")
+        equity = margins.get("equity") if isinstance(margins, dict) else None
+        funds = funds_changed(equity, self._clock.time_ns()) if equity is not None else None
+        if funds is not None:
+            self._publish(funds)
+            if self.funds_read is not None:
+                self.funds_read()
 
     # -- lifecycle -------------------------------------------------------------------------------
 

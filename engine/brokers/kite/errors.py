@@ -7,8 +7,10 @@ outcome*: the request may have reached the OMS, so it is never simply sent again
 
 from __future__ import annotations
 
+from engine.brokers.base import BrokerError, SessionEnded
 
-class KiteError(Exception):
+
+class KiteError(BrokerError):
     """Base of every Kite failure; ``str()`` is the readable message."""
 
     def __init__(
@@ -20,7 +22,7 @@ class KiteError(Exception):
         self.error_type = error_type
 
 
-class SessionExpired(KiteError):
+class SessionExpired(KiteError, SessionEnded):
     """The access token was refused (expired at 06:00 IST, logged out elsewhere): log in again."""
 
 

@@ -1,7 +1,7 @@
 """The Kite ticker as the engine's market-data feed and order-update source.
 
 Ticks go to ``publish`` one by one (the engine's feed entry point: quote cache, then the bus);
-connection changes become ``ConnectionChanged`` events; order updates become ``KiteOrderReport``s
+connection changes become ``ConnectionChanged`` events; order updates become ``OrderReport``s
 for the adapter, which applies them through the order state table. An update that cannot be read
 is counted and logged, never dropped silently, and never stops the feed.
 """
@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine.brokers.kite.config import KiteTickerConfig
-from engine.brokers.kite.status_map import KiteDataError, KiteOrderReport, parse_order
+from engine.brokers.kite.status_map import KiteDataError, parse_order
 from engine.brokers.kite.ticker import MODE_FULL
 from engine.brokers.kite.ticker_client import KiteTickerClient
 from engine.brokers.kite.ticker_state import ConnectionState, ConnectionStateChange
 from engine.core.clock import Clock
 from engine.domain.events import ConnectionChanged
+from engine.domain.reports import OrderReport
 from engine.domain.ticks import Tick
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class KiteFeed:
         clock: Clock,
         publish: Callable[[Tick], None],
         events: Callable[[object], None],
-        on_order_report: Callable[[KiteOrderReport], None] | None = None,
+        on_order_report: Callable[[OrderReport], None] | None = None,
         on_reconnect: Callable[[], None] | None = None,
         config: KiteTickerConfig | None = None,
     ) -> None:

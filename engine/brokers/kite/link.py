@@ -21,13 +21,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from engine.brokers.base import Reconciliation
 from engine.brokers.kite.adapter import KiteBroker, KiteBrokerConfig
 from engine.brokers.kite.config import KiteTickerConfig
 from engine.brokers.kite.feed import KiteFeed
 from engine.brokers.kite.funds import FundsWatch
 from engine.brokers.kite.instruments_cache import InstrumentsCache, rest_fetch
 from engine.brokers.kite.instruments_csv import LoadResult
-from engine.brokers.kite.reconcile import KiteReconciler
 from engine.brokers.kite.session import KiteSession, SessionChange, SessionState
 from engine.brokers.kite.ticker import MODE_FULL, MODES
 from engine.brokers.kite.ticker_state import ConnectionState
@@ -36,7 +36,6 @@ from engine.domain.events import ConnectionChanged, EngineMessage, Severity
 from engine.domain.ids import InstrumentToken, OrderId
 from engine.domain.instruments import Instrument
 from engine.domain.order import Order
-from engine.domain.positions import Position
 from engine.domain.ticks import Tick
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ class KiteLink:
         self._ticker_config = ticker_config
         self._broker_config = broker_config
         self.broker: KiteBroker | None = None
-        self.reconciler: KiteReconciler | None = None
+        self.reconciler: Reconciliation | None = None
         self.feed: KiteFeed | None = None
         self.funds: FundsWatch | None = None
         self._watched: dict[int, str] = {}
@@ -92,24 +91,16 @@ class KiteLink:
         *,
         publish: Callable[[object], None],
         orders: Callable[[], dict[OrderId, Order]],
-        positions: Callable[[], Iterable[Position]],
-        instruments: Callable[[InstrumentToken], Instrument | None],
+        reconciliation: Reconciliation | None = None,
     ) -> None:
-        """Where events go, and (with a broker) what reconciliation compares."""
+        """Where events go, and (with a broker) the order manager's orders and the
+        reconciliation run at every login and reconnect."""
         self._publish = publish
+        self.reconciler = reconciliation
         if self.broker is not None:
-            self.reconciler = KiteReconciler(
-                self.session.rest,
-                self.broker,
-                orders=lambda: orders().values(),
-                positions=positions,
-                instruments=instruments,
-                publish=publish,
-                clock=self._clock,
-            )
             self.broker.attach(
                 orders=lambda order_id: orders().get(order_id),
-                reconcile=self.reconciler.reconcile,
+                reconcile=None if reconciliation is None else reconciliation.reconcile,
             )
             broker = self.broker
             self.funds = FundsWatch(
@@ -118,7 +109,7 @@ class KiteLink:
                 publish=publish,
                 now_ns=self._clock.time_ns,
             )
-            self.reconciler.funds_read = self.funds.seen
+            broker.funds_read = self.funds.seen
 
     async def load_instruments(
         self, directory: Path | None = None, *, refresh: bool = False

@@ -18,13 +18,7 @@ from engine.brokers.base import BrokerSink
 from engine.brokers.kite.config import KiteBrokerConfig, KiteBrokerStats
 from engine.brokers.kite.errors import KiteError
 from engine.brokers.kite.rest import KiteRest
-from engine.brokers.kite.status_map import (
-    KiteDataError,
-    KiteOrderReport,
-    KiteTradeReport,
-    parse_order,
-    parse_trade,
-)
+from engine.brokers.kite.status_map import KiteDataError, parse_order, parse_trade
 from engine.brokers.live import OrderTracker
 from engine.core.clock import Clock
 from engine.domain.events import (
@@ -47,6 +41,7 @@ from engine.domain.orders import (
     Validity,
 )
 from engine.domain.origin import OrderSource
+from engine.domain.reports import OrderReport, TradeReport
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +64,12 @@ class KiteReports:
     _ignored_outside: set[BrokerOrderId]
     _spawn: Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
 
-    def on_order_update(self, report: KiteOrderReport) -> None:
+    def on_order_update(self, report: OrderReport) -> None:
         """The ticker's order update (synchronous callback): applied in a task, in order."""
         self._spawn(self.apply_report(report), f"kite-update-{report.broker_order_id}")
 
     async def apply_report(
-        self, report: KiteOrderReport, trades: list[KiteTradeReport] | None = None
+        self, report: OrderReport, trades: list[TradeReport] | None = None
     ) -> OrderId | None:
         """Apply one Kite order report: new trades as fills, then the status; returns our id.
 
@@ -107,7 +102,7 @@ class KiteReports:
                 return
             await self.apply_report(report)
 
-    def _match(self, report: KiteOrderReport) -> OrderId | None:
+    def _match(self, report: OrderReport) -> OrderId | None:
         order_id = self._tracker.by_broker_id(report.broker_order_id)
         if order_id is not None:
             return order_id
@@ -118,7 +113,7 @@ class KiteReports:
             return order_id
         return None
 
-    def _adopt(self, report: KiteOrderReport) -> OrderId | None:
+    def _adopt(self, report: OrderReport) -> OrderId | None:
         """An order Kite has that DalalDesk did not place (Kite web, mobile): shown in the book."""
         broker_id = report.broker_order_id
         if broker_id in self._ignored_outside:
@@ -166,7 +161,7 @@ class KiteReports:
         return order_id
 
     async def _apply(
-        self, order_id: OrderId, report: KiteOrderReport, trades: list[KiteTradeReport] | None
+        self, order_id: OrderId, report: OrderReport, trades: list[TradeReport] | None
     ) -> None:
         order = self._orders(order_id)
         if order is None:
@@ -182,7 +177,7 @@ class KiteReports:
             self._emit(event)
 
     async def _book_trades(
-        self, order: Order, report: KiteOrderReport, trades: list[KiteTradeReport] | None
+        self, order: Order, report: OrderReport, trades: list[TradeReport] | None
     ) -> None:
         attempts = 0
         while True:
@@ -206,7 +201,7 @@ class KiteReports:
             order.filled_quantity,
         )
 
-    async def _fetch_trades(self, broker_id: BrokerOrderId) -> list[KiteTradeReport]:
+    async def _fetch_trades(self, broker_id: BrokerOrderId) -> list[TradeReport]:
         try:
             rows = await self._rest.order_trades(broker_id)
         except KiteError as exc:
@@ -220,7 +215,7 @@ class KiteReports:
                 log.error("unreadable Kite trade: %s", exc)
         return trades
 
-    def _fill(self, order: Order, trade: KiteTradeReport) -> None:
+    def _fill(self, order: Order, trade: TradeReport) -> None:
         if trade.trade_id in self._seen_trades or trade.trade_id in order.trade_ids:
             self.stats.duplicate_fills += 1
             return
@@ -241,14 +236,14 @@ class KiteReports:
         )
         self.stats.fills += 1
 
-    def _status_event(self, order: Order, report: KiteOrderReport) -> OrderStatusChanged | None:
+    def _status_event(self, order: Order, report: OrderReport) -> OrderStatusChanged | None:
         status = report.status
         if status is None:
             if not report.is_update:
                 log.warning(
                     "order %s: unknown Kite status %r; waiting for the next report",
                     order.order_id,
-                    report.kite_status,
+                    report.broker_status,
                 )
                 return None
             # UPDATE: modified or partly filled, live status unchanged.
@@ -292,15 +287,15 @@ class KiteReports:
         self._publish(EngineMessage(self._clock.time_ns(), severity, text, "kite"))
 
 
-def _trade_order(trade: KiteTradeReport) -> tuple[float, str]:
+def _trade_order(trade: TradeReport) -> tuple[float, str]:
     when = trade.fill_timestamp
     return (0.0 if when is None else when.timestamp(), trade.trade_id)
 
 
 def trades_by_order(
-    trades: Iterable[KiteTradeReport],
-) -> dict[BrokerOrderId, list[KiteTradeReport]]:
-    grouped: dict[BrokerOrderId, list[KiteTradeReport]] = {}
+    trades: Iterable[TradeReport],
+) -> dict[BrokerOrderId, list[TradeReport]]:
+    grouped: dict[BrokerOrderId, list[TradeReport]] = {}
     for trade in trades:
         grouped.setdefault(trade.broker_order_id, []).append(trade)
     return grouped

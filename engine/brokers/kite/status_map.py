@@ -10,13 +10,13 @@ become aware datetimes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from engine.core.clock import IST
 from engine.domain.ids import BrokerOrderId, ExchangeOrderId, InstrumentToken, TradeId
 from engine.domain.orders import OrderStatus, OrderType, Side
+from engine.domain.reports import OrderReport, TradeReport
 from engine.domain.values import Paise, PriceError, to_paise
 
 S = OrderStatus
@@ -57,61 +57,6 @@ def is_known_status(kite_status: str) -> bool:
     return text == UPDATE or _ALIASES.get(text, text) in KITE_STATUSES
 
 
-@dataclass(frozen=True, slots=True)
-class KiteOrderReport:
-    """One Kite order object (orderbook row, history entry or WebSocket update)."""
-
-    broker_order_id: BrokerOrderId
-    kite_status: str
-    status: OrderStatus | None
-    """None for UPDATE (live status unchanged) and for unknown statuses (re-poll the order)."""
-    tag: str | None
-    token: InstrumentToken
-    exchange: str
-    tradingsymbol: str
-    side: Side
-    order_type: OrderType
-    product: str
-    variety: str
-    quantity: int
-    filled_quantity: int
-    pending_quantity: int
-    cancelled_quantity: int
-    price: Paise
-    trigger_price: Paise
-    average_price: Paise | None
-    """Average fill price in paise when it is whole paise; None before any fill or when the
-    average falls between paise (the fills, not this figure, carry exact prices)."""
-    exchange_order_id: ExchangeOrderId | None
-    message: str
-    order_timestamp: datetime | None
-    exchange_update_timestamp: datetime | None
-
-    @property
-    def is_update(self) -> bool:
-        return self.kite_status == UPDATE
-
-    @property
-    def open_quantity(self) -> int:
-        """Quantity still working; zero once terminal (Kite leaves pending_quantity set on some
-        cancelled orders)."""
-        if self.status is not None and self.status.is_terminal:
-            return 0
-        return self.quantity - self.filled_quantity - self.cancelled_quantity
-
-
-@dataclass(frozen=True, slots=True)
-class KiteTradeReport:
-    trade_id: TradeId
-    broker_order_id: BrokerOrderId
-    token: InstrumentToken
-    side: Side
-    product: str
-    quantity: int
-    price: Paise
-    fill_timestamp: datetime | None
-
-
 def kite_time(value: Any) -> datetime | None:
     """Kite's naive IST 'YYYY-MM-DD HH:MM:SS' (or the official client's naive datetime) as aware."""
     if value is None or value == "":
@@ -124,14 +69,15 @@ def kite_time(value: Any) -> datetime | None:
         raise KiteDataError(f"timestamp {value!r} is not 'YYYY-MM-DD HH:MM:SS'") from exc
 
 
-def parse_order(data: dict[str, Any]) -> KiteOrderReport:
+def parse_order(data: dict[str, Any]) -> OrderReport:
     """A Kite order object as a report; raises ``KiteDataError`` on a malformed object."""
     try:
         kite_status = str(data["status"]).strip().upper()
         average = data.get("average_price") or 0
-        return KiteOrderReport(
+        return OrderReport(
             broker_order_id=BrokerOrderId(str(data["order_id"])),
-            kite_status=kite_status,
+            broker_status=kite_status,
+            is_update=kite_status == UPDATE,
             status=order_status(kite_status),
             tag=data.get("tag") or None,
             token=InstrumentToken(int(data["instrument_token"])),
@@ -161,10 +107,10 @@ def parse_order(data: dict[str, Any]) -> KiteOrderReport:
         raise KiteDataError(f"malformed Kite order {data.get('order_id')!r}: {exc!r}") from exc
 
 
-def parse_trade(data: dict[str, Any]) -> KiteTradeReport:
+def parse_trade(data: dict[str, Any]) -> TradeReport:
     """A Kite trade object; its ``average_price`` is the fill price and must be whole paise."""
     try:
-        return KiteTradeReport(
+        return TradeReport(
             trade_id=TradeId(str(data["trade_id"])),
             broker_order_id=BrokerOrderId(str(data["order_id"])),
             token=InstrumentToken(int(data["instrument_token"])),
