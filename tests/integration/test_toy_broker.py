@@ -3,8 +3,9 @@ runner: nothing in the runtime, the app or the API knows it exists."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -150,3 +151,50 @@ def test_toy_broker_when_registered_runs_in_the_headless_runner(
     assert summary["fills"] > 0 and summary["orders"] >= summary["fills"]
     assert summary["demo_orders_placed"] > 0
     assert built[-1].received and all(o.strategy == "demo" for o in built[-1].received)
+
+
+class ReplayFeed:
+    """Ticks recorded earlier, played back in order: the feed port's shape, nothing more."""
+
+    def __init__(self, ticks: list[Tick]) -> None:
+        self.ticks = ticks
+        self.played = 0
+
+    async def run(self, on_tick: Callable[[Tick], None], stop: asyncio.Event) -> None:
+        for tick in self.ticks:
+            if stop.is_set():
+                return
+            on_tick(tick)
+            self.played += 1
+            await asyncio.sleep(0)
+
+
+async def test_replay_feed_when_handed_to_the_engine_drives_paper_fills(tmp_path: Path) -> None:
+    recorder = Engine.build(
+        EngineConfig(db_url=f"sqlite:///{tmp_path / 'recorded.db'}", always_open=True)
+    )
+    assert recorder.market is not None
+    instruments = list(recorder.registry)
+    tape = [tick for _ in range(8) for tick in recorder.market.step(0.25)]
+    recorder.close()
+
+    feed = ReplayFeed(tape)
+    config = EngineConfig(db_url=f"sqlite:///{tmp_path / 'replayed.db'}", always_open=True)
+    engine = Engine.build(config, feed=feed, instruments=instruments)
+    assert engine.feed is feed and engine.market is None and engine.venue is not None
+    future = next(i for i in engine.api.instruments.search("NIFTY", limit=500) if i.is_derivative)
+    engine.start()
+    try:
+        while feed.played < len(tape) // 2:
+            await asyncio.sleep(0.01)
+        quote = engine.api.quote(future.token)
+        assert quote is not None and quote.ask is not None
+        bought = engine.api.place_order(future.token, "BUY", future.lot_size, "MARKET")
+        assert bought, bought.reason
+        while feed.played < len(tape):
+            await asyncio.sleep(0.01)
+    finally:
+        await engine.stop()
+    assert engine.ticks_seen == len(tape)
+    [order] = engine.api.orders()
+    assert order.status is OrderStatus.COMPLETE and order.filled_quantity == future.lot_size
