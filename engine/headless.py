@@ -14,7 +14,6 @@ from typing import Any
 
 from engine.core.memory import freeze_startup_objects
 from engine.domain.marks import SESSION_END, PnlMarks, book_pnl
-from engine.domain.ticks import Tick
 from engine.domain.values import rupees_text
 from engine.runtime import Engine, EngineConfig
 from engine.strategies.demo import DemoStrategy
@@ -24,12 +23,14 @@ log = logging.getLogger(__name__)
 
 async def run_session(config: EngineConfig, duration: float, *, demo: bool) -> dict[str, object]:
     engine = Engine.build(config)
-    strategy = None
-    if demo:
-        strategy = DemoStrategy(engine.api)
-        engine.bus.subscribe(Tick, strategy.on_tick)
     freeze_startup_objects()
-    engine.start()
+    engine.start()  # strategies running when the desk last stopped resume here
+    if demo and engine.strategies.instance("demo") is None:
+        problem = engine.strategies.start("demo")
+        if problem is not None:
+            log.warning("the demo strategy did not start: %s", problem)
+    strategy = engine.strategies.instance("demo")
+    assert strategy is None or isinstance(strategy, DemoStrategy)
     try:
         await asyncio.sleep(duration)
     finally:

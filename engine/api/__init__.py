@@ -30,6 +30,7 @@ from engine.api.snapshots import (
     StrategyPnl,
     TradeSnapshot,
 )
+from engine.api.strategies import StrategyService
 from engine.core.clock import IST
 from engine.domain.events import (
     BreakerTripped,
@@ -133,6 +134,7 @@ class EngineApi:
         self.risk_service = risk = RiskService(parts)
         self.market_service = market = MarketService(parts)
         self.options_service = options = OptionsService(parts, positions)
+        self.strategies_service = strategies = StrategyService(parts)
         self.instruments = InstrumentsView(parts.registry)
         """The instruments the desk lists, read-only."""
         self.has_broker_margin = parts.broker_margin is not None
@@ -178,6 +180,11 @@ class EngineApi:
         self.subscribe_all = market.subscribe_all
         self.watch = market.watch
         self.unwatch = market.unwatch
+        # strategies
+        self.strategies = strategies.strategies
+        self.start_strategy = strategies.start_strategy
+        self.stop_strategy = strategies.stop_strategy
+        self.strategy_problems = strategies.strategy_problems
         # options analytics
         self.option_chains = options.option_chains
         self.expiry_moment = options.expiry_moment

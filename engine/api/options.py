@@ -249,13 +249,7 @@ class OptionsService(Service):
                 (layout.underlying, layout.expiry): layout
                 for layout in chain_layouts(self.instruments)
             }
-            spots: dict[str, InstrumentToken] = {}
-            for instrument in self.instruments:
-                if instrument.instrument_type is InstrumentType.INDEX:
-                    spots[instrument.underlying] = instrument.token
-                elif instrument.instrument_type is InstrumentType.EQ:
-                    spots.setdefault(instrument.underlying, instrument.token)
-            self._spot_tokens = spots
+            self._spot_tokens = self.instruments.spot_tokens()
             self._layouts_built_for = len(self.instruments)
         return self._chain_layouts
 

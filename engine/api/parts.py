@@ -14,6 +14,7 @@ from engine.marketdata.quotes import QuoteCache
 from engine.oms.order_manager import OrderManager
 from engine.options.expiry_time import SessionCalendar
 from engine.risk.manager import RiskManager
+from engine.strategies.kernel import StrategyKernel
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,8 @@ class EngineParts:
     """The broker's name as the trader knows it ("Kite"), for messages."""
     calendar: SessionCalendar | None = None
     """The market calendar expiry moments come from (None: the packaged NSE calendar)."""
+    strategies: StrategyKernel | None = None
+    """The strategies the desk runs (None: a desk without the kernel, as some tests build)."""
     watcher: Callable[[list[int], bool], None] | None = None
     """When the feed streams only what is asked for (Kite): called with the tokens and True to
     stream them, False to stop. The simulated market streams everything."""

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import date
 
+from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Exchange, Instrument, InstrumentType
 from engine.domain.values import Paise
 
@@ -123,6 +124,16 @@ class InstrumentRegistry:
         return token in self._by_token
 
     # ------------------------------------------------------------------------ derivatives structure
+
+    def spot_tokens(self) -> dict[str, InstrumentToken]:
+        """Underlying symbol -> the token of its index, or of its shares for a stock."""
+        spots: dict[str, InstrumentToken] = {}
+        for instrument in self._by_token.values():
+            if instrument.instrument_type is InstrumentType.INDEX:
+                spots[instrument.underlying] = instrument.token
+            elif instrument.instrument_type is InstrumentType.EQ:
+                spots.setdefault(instrument.underlying, instrument.token)
+        return spots
 
     def underlyings(self) -> list[str]:
         """Underlyings that have futures or options listed, sorted."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from engine.brokers.paper.config import PaperConfig
 from engine.brokers.registry import SIMULATED_FEED, broker_spec, feed_names
@@ -29,6 +30,8 @@ class EngineConfig:
     """How soon after a fill VaR is recomputed, so the risk panel follows a new position (at
     most this often); the regular recomputation follows the prices."""
     var_paths: int = 10_000
+    strategies_dir: Path | None = None
+    """The trader's own strategies (``engine.strategies.loader``); None: the built-in ones only."""
     feed: str | None = None
     """Market data: 'simulated' or a live broker's name ('kite'); None is a live broker's own
     feed, else the simulated market. Broker 'paper' on feed 'kite' is paper trading on live

@@ -30,7 +30,7 @@ from engine.core.bus import EventBus
 from engine.core.clock import Clock, LiveClock, ist_today
 from engine.domain.events import EngineMessage, Severity, VarReport
 from engine.domain.ids import InstrumentToken
-from engine.domain.instruments import Instrument, InstrumentType
+from engine.domain.instruments import Instrument
 from engine.domain.marks import DAY_END, SESSION_END, PnlMarks, marks_of
 from engine.domain.positions import PositionBook
 from engine.domain.ticks import Tick
@@ -48,6 +48,8 @@ from engine.store import Database, Journal, JournalWriteError, book_file_of, ope
 from engine.store.backup import backup_book, has_backup_of
 from engine.store.book import SetAside, scan_journal
 from engine.store.book_lock import BookLock, lock_book
+from engine.strategies.kernel import StrategyKernel
+from engine.strategies.loader import load_into
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,8 @@ class Engine:
         self.returns = returns or {}
         """Daily log returns per underlying for historical VaR (paper: a synthetic stand-in)."""
         spec = broker_spec(config.broker)
+        self.strategies = StrategyKernel(bus=bus, clock=clock, record=orders.record)
+        """The strategies this desk runs: the built-in ones and the trader's own."""
         self.api = EngineApi(
             EngineParts(
                 bus=bus,
@@ -108,8 +112,12 @@ class Engine:
                 broker_name=link.title if link is not None else spec.title,
                 calendar=sessions,
                 watcher=self._watch if link is not None and feed is link else None,
+                strategies=self.strategies,
             )
         )
+        streams = link is not None and feed is link
+        self.strategies.bind(self.api, (lambda t: self._watch(t, True)) if streams else None)
+        self._load_strategies()
         self.ticks_seen = 0
         self.closing_marks: PnlMarks | None = None
         """The prices the book was marked at when the engine stopped (journaled first)."""
@@ -193,7 +201,7 @@ class Engine:
             raise
         journal = database.journal
         positions = PositionBook(clock.now().date())
-        spot_tokens = _spot_tokens(registry)
+        spot_tokens = registry.spot_tokens()
 
         def spot(underlying: str) -> int | None:
             token = spot_tokens.get(underlying)
@@ -275,6 +283,7 @@ class Engine:
             applied = self.orders.restore(entries, today=self.clock.now().date())
             if self.risk is not None:
                 self.risk.restore(entries)
+            self.strategies.restore(entries)
         finally:
             stop_keeping()
         nets = {(p.token, p.product): p.net_quantity for p in self.positions.all()}
@@ -283,6 +292,15 @@ class Engine:
         if applied:
             log.info("restored %d order events from the journal", applied)
         return applied
+
+    def _load_strategies(self) -> None:
+        problems = load_into(self.strategies, self.config.strategies_dir)
+        for text in problems:
+            message = EngineMessage(
+                self.clock.time_ns(), Severity.WARNING, f"strategy not loaded: {text}", "strategies"
+            )
+            self.api.startup_messages.append(message)
+            self.bus.publish(message)
 
     def reload_calendar(self) -> MarketCalendar:
         """Read the calendar again (after the trader imported a holiday list): every session
@@ -358,6 +376,7 @@ class Engine:
         self.spawn(self._throttle_pump(), "order-throttle")
         if self.risk is not None:
             self.spawn(risk_housekeeping(self, self._stop), "risk-housekeeping")
+        self.strategies.resume()
 
     async def _throttle_pump(self) -> None:
         """Send the throttle's queued orders as each new second opens."""
@@ -386,7 +405,9 @@ class Engine:
                 continue
 
     async def stop(self) -> None:
-        """Stop every task, wait for them, and close the journal."""
+        """Stop the strategies (journaled as stopped: the trader starts them again; after a crash
+        they resume by themselves), stop every task, wait for them, and close the journal."""
+        self.strategies.stop_all("the desk closed")
         self._stop.set()
         tasks = list(self._tasks)
         for task in tasks:
@@ -471,14 +492,3 @@ class Engine:
 
 def _no_ticks(_tick: Tick) -> None:
     """Ticks of a live link the desk does not trade on (it runs on another feed)."""
-
-
-def _spot_tokens(registry: InstrumentRegistry) -> dict[str, InstrumentToken]:
-    """Underlying symbol -> the token of its index or cash instrument."""
-    spots: dict[str, InstrumentToken] = {}
-    for instrument in registry:
-        if instrument.instrument_type is InstrumentType.INDEX:
-            spots[instrument.underlying] = instrument.token
-        elif instrument.instrument_type is InstrumentType.EQ:
-            spots.setdefault(instrument.underlying, instrument.token)
-    return spots

@@ -1,0 +1,32 @@
+"""Strategies through the facade: what the desk can run, what runs, starting and stopping."""
+
+from __future__ import annotations
+
+from engine.api.parts import Service
+from engine.strategies.kernel import StrategyInfo, StrategyKernel
+
+
+class StrategyService(Service):
+    def _kernel(self) -> StrategyKernel:
+        kernel = self._parts.strategies
+        if kernel is None:
+            raise RuntimeError("this engine was built without strategies")
+        return kernel
+
+    def strategies(self) -> list[StrategyInfo]:
+        """Every strategy the desk knows (built in, and the trader's own), with its status."""
+        kernel = self._parts.strategies
+        return [] if kernel is None else kernel.strategies()
+
+    def start_strategy(self, strategy_id: str) -> str | None:
+        """Start a strategy; None, or why it did not start."""
+        return self._kernel().start(strategy_id)
+
+    def stop_strategy(self, strategy_id: str) -> str | None:
+        """Stop a strategy (its orders and positions stay); None, or why not."""
+        return self._kernel().stop(strategy_id)
+
+    def strategy_problems(self) -> list[str]:
+        """The trader's strategy files that could not be loaded, each with where and why."""
+        kernel = self._parts.strategies
+        return [] if kernel is None else list(kernel.problems)

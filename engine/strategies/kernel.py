@@ -1,0 +1,451 @@
+"""The strategy kernel: strategies as engine components on the loop.
+
+A strategy is a class (``Strategy``) the kernel runs: it is given the ticks of the instruments it
+watches, the events of its own orders and the timers it set, and it places orders only through
+the facade (so through the one risk gate), each carrying its ``StrategyId``. Whatever it saves
+goes to the journal with its starts and stops (``StrategyRecord``), so after a restart the
+strategies that were running are started again with the state they last saved.
+
+A strategy that raises is stopped (FAILED, with the error in words, in Messages and the
+journal); the other strategies and the engine go on. The built-in strategies and the trader's
+own (``engine.strategies.loader``) are the same kind of class with the same API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from engine.core.bus import EventBus
+from engine.core.clock import Clock
+from engine.domain.events import (
+    EngineMessage,
+    OrderDenied,
+    OrderEvent,
+    OrderFilled,
+    OrderStatusChanged,
+    OrderSubmitted,
+    Severity,
+)
+from engine.domain.ids import InstrumentToken, OrderId
+from engine.domain.orders import OrderType, Product, Side, Validity
+from engine.domain.origin import OrderSource, StrategyId, is_strategy_id
+from engine.domain.strategy_records import StrategyRecord, StrategyStatus
+from engine.domain.ticks import Quote, Tick
+from engine.oms.outcome import Outcome
+from engine.store.codec import encode_payload
+from engine.strategies.ports import Instruments, StrategyApi
+
+log = logging.getLogger(__name__)
+
+JournalRow = tuple[str, str | None, int, dict[str, Any]]
+
+
+class Strategy:
+    """Subclass this, give the class a ``strategy_id``, and override the handlers you need.
+
+    The kernel calls ``on_start`` with the state the strategy last saved (empty the first time),
+    ``on_tick`` for every tick of the instruments it watches, ``on_order`` for events of its own
+    orders, ``on_timer`` when a timer it set fires, and ``on_stop`` when it is stopped.
+    ``snapshot`` returns what to keep across a restart; ``self.ctx.save()`` journals it.
+    """
+
+    strategy_id: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    def __init__(self, ctx: StrategyContext) -> None:
+        self.ctx = ctx
+
+    def on_start(self, state: dict[str, Any]) -> None:
+        """Begin (or resume from ``state``): watch instruments, set timers."""
+
+    def on_tick(self, tick: Tick) -> None:
+        """A tick of a watched instrument (prices in paise, as ticks carry them)."""
+
+    def on_order(self, event: OrderEvent) -> None:
+        """An event of one of this strategy's orders: submitted, status, fill, denial."""
+
+    def on_timer(self, name: str) -> None:
+        """A timer set with ``ctx.every`` or ``ctx.after`` fired."""
+
+    def on_stop(self) -> None:
+        """The strategy is being stopped; its orders stay as they are."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the strategy needs to resume after a restart (plain values only)."""
+        return {}
+
+
+class StrategyContext:
+    """A running strategy's handle on the engine; every order it places names the strategy."""
+
+    def __init__(self, kernel: StrategyKernel, strategy_id: StrategyId) -> None:
+        self._kernel = kernel
+        self.strategy_id = strategy_id
+
+    @property
+    def instruments(self) -> Instruments:
+        return self._kernel.api.instruments
+
+    def now(self) -> datetime:
+        return self._kernel.clock.now()
+
+    def quote(self, token: InstrumentToken | int) -> Quote | None:
+        return self._kernel.api.quote(token)
+
+    def place(
+        self,
+        token: InstrumentToken | int,
+        side: Side | str,
+        quantity: int,
+        order_type: OrderType | str = OrderType.LIMIT,
+        *,
+        price: Decimal | int | str | None = None,
+        trigger_price: Decimal | int | str | None = None,
+        product: Product | str = Product.NRML,
+        validity: Validity | str = Validity.DAY,
+        tag: str = "",
+    ) -> Outcome:
+        """Place an order (prices in rupees) through the gate, as this strategy."""
+        return self._kernel.api.place_order(
+            token,
+            side,
+            quantity,
+            order_type,
+            product=product,
+            validity=validity,
+            price=price,
+            trigger_price=trigger_price,
+            tag=tag,
+            source=OrderSource.STRATEGY,
+            strategy=self.strategy_id,
+        )
+
+    def watch(self, tokens: Iterable[int]) -> None:
+        """Receive the ticks of these instruments (and ask a live feed to stream them)."""
+        self._kernel.watch(self.strategy_id, tokens)
+
+    def watch_all(self) -> None:
+        """Receive every tick the desk gets."""
+        self._kernel.watch(self.strategy_id, None)
+
+    def every(self, seconds: float, name: str) -> None:
+        """Call ``on_timer(name)`` every ``seconds`` until the strategy stops."""
+        self._kernel.timer(self.strategy_id, seconds, name, repeat=True)
+
+    def after(self, seconds: float, name: str) -> None:
+        """Call ``on_timer(name)`` once, ``seconds`` from now."""
+        self._kernel.timer(self.strategy_id, seconds, name, repeat=False)
+
+    def save(self) -> None:
+        """Journal what ``snapshot`` returns now, so a restart resumes from here."""
+        self._kernel.save(self.strategy_id)
+
+    def say(self, text: str, severity: Severity = Severity.INFO) -> None:
+        """A message for the trader, in Messages under the strategy's name."""
+        self._kernel.say(self.strategy_id, severity, text)
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyInfo:
+    strategy_id: StrategyId
+    title: str
+    description: str
+    origin: str
+    """'built in', or the file the trader's strategy came from."""
+    status: StrategyStatus
+    reason: str
+    since_ns: int
+
+
+@dataclass(slots=True)
+class _Running:
+    strategy: Strategy
+    since_ns: int
+    all_ticks: bool = False
+    tokens: set[int] = field(default_factory=set)
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+
+
+class StrategyKernel:
+    def __init__(
+        self, *, bus: EventBus, clock: Clock, record: Callable[[StrategyRecord], None]
+    ) -> None:
+        self._bus = bus
+        self.clock = clock
+        self._record = record
+        self._api: StrategyApi | None = None
+        self._watch_feed: Callable[[list[int]], None] | None = None
+        self._catalogue: dict[StrategyId, tuple[type[Strategy], str]] = {}
+        self._running: dict[StrategyId, _Running] = {}
+        self._last: dict[StrategyId, StrategyRecord] = {}
+        self._to_resume: dict[StrategyId, dict[str, Any]] = {}
+        self._order_owner: dict[OrderId, StrategyId] = {}
+        self._by_token: dict[int, list[_Running]] = {}
+        self._all_ticks: list[_Running] = []
+        self.problems: list[str] = []
+        """The trader's strategy files that could not be loaded (where and why)."""
+        bus.subscribe(Tick, self._on_tick)
+        for kind in (OrderSubmitted, OrderStatusChanged, OrderFilled, OrderDenied):
+            bus.subscribe(kind, self._on_order_event)
+
+    def bind(self, api: StrategyApi, watch_feed: Callable[[list[int]], None] | None) -> None:
+        """The facade strategies trade through, and the live feed's streaming (if any)."""
+        self._api, self._watch_feed = api, watch_feed
+
+    @property
+    def api(self) -> StrategyApi:
+        if self._api is None:
+            raise RuntimeError("the strategy kernel has no facade yet")
+        return self._api
+
+    # -- the catalogue -----------------------------------------------------------------------------
+
+    def add(self, strategy: type[Strategy], origin: str = "built in") -> None:
+        name = strategy.strategy_id
+        if not isinstance(name, str) or not is_strategy_id(name):
+            raise ValueError(
+                f"{strategy.__name__} needs a strategy_id of letters, digits or '-_.' (got "
+                f"{name!r})"
+            )
+        known = self._catalogue.get(StrategyId(name))
+        if known is not None and known[0] is not strategy:
+            raise ValueError(f"two strategies are named {name!r}: {known[1]} and {origin}")
+        self._catalogue[StrategyId(name)] = (strategy, origin)
+
+    def strategies(self) -> list[StrategyInfo]:
+        out = []
+        for strategy_id, (cls, origin) in sorted(self._catalogue.items()):
+            running = self._running.get(strategy_id)
+            last = self._last.get(strategy_id)
+            status = StrategyStatus.RUNNING if running else StrategyStatus.STOPPED
+            if running is None and last is not None and last.status is StrategyStatus.FAILED:
+                status = StrategyStatus.FAILED
+            out.append(
+                StrategyInfo(
+                    strategy_id,
+                    cls.title or strategy_id,
+                    cls.description,
+                    origin,
+                    status,
+                    "" if last is None else last.reason,
+                    running.since_ns if running else (0 if last is None else last.ts_ns),
+                )
+            )
+        return out
+
+    def instance(self, strategy_id: str) -> Strategy | None:
+        running = self._running.get(StrategyId(strategy_id))
+        return None if running is None else running.strategy
+
+    # -- starting and stopping ---------------------------------------------------------------------
+
+    def start(self, strategy_id: str, state: dict[str, Any] | None = None) -> str | None:
+        """Start a strategy (with ``state``, else fresh); None, or why it did not start."""
+        key = StrategyId(strategy_id)
+        entry = self._catalogue.get(key)
+        if entry is None:
+            return f"no strategy named {strategy_id!r}"
+        if key in self._running:
+            return f"{strategy_id} is already running"
+        running = _Running(entry[0](StrategyContext(self, key)), self.clock.time_ns())
+        self._running[key] = running
+        try:
+            running.strategy.on_start(dict(state or {}))
+            self._journal(key, StrategyStatus.RUNNING, "started", running.strategy)
+        except Exception as exc:
+            self._fail(key, exc, "on_start")
+            return self._last[key].reason
+        return None
+
+    def stop(self, strategy_id: str, reason: str = "stopped by the trader") -> str | None:
+        key = StrategyId(strategy_id)
+        running = self._running.get(key)
+        if running is None:
+            return f"{strategy_id} is not running"
+        try:
+            running.strategy.on_stop()
+            self._journal(key, StrategyStatus.STOPPED, reason, running.strategy)
+        except Exception as exc:
+            self._fail(key, exc, "on_stop")
+            return None
+        self._forget(key)
+        return None
+
+    def stop_all(self, reason: str) -> None:
+        for strategy_id in list(self._running):
+            self.stop(strategy_id, reason)
+
+    def save(self, strategy_id: StrategyId) -> None:
+        running = self._running.get(strategy_id)
+        if running is not None:
+            self._journal(strategy_id, StrategyStatus.RUNNING, "saved", running.strategy)
+
+    # -- restart -------------------------------------------------------------------------------------
+
+    def restore(self, entries: Iterable[JournalRow]) -> None:
+        """Read the strategies' records from the journal: those running when the engine stopped
+        are started again by ``resume`` with the state they last saved."""
+        for kind, _order_id, ts_ns, payload in entries:
+            if kind == StrategyRecord.kind:
+                record = StrategyRecord.from_payload(ts_ns, payload)
+                self._last[record.strategy] = record
+            elif kind == OrderSubmitted.kind:
+                strategy = payload.get("request", {}).get("strategy")
+                if isinstance(strategy, str) and _order_id is not None:
+                    self._order_owner[OrderId(_order_id)] = StrategyId(strategy)
+        self._to_resume = {
+            key: record.state
+            for key, record in self._last.items()
+            if record.status is StrategyStatus.RUNNING
+        }
+
+    def resume(self) -> None:
+        """Start again what was running (the engine is starting)."""
+        waiting, self._to_resume = self._to_resume, {}
+        for strategy_id, state in waiting.items():
+            problem = self.start(strategy_id, state)
+            if problem is None:
+                self.say(strategy_id, Severity.INFO, "resumed where it was before the restart")
+            elif strategy_id not in self._catalogue:
+                self._last[strategy_id] = StrategyRecord(
+                    self.clock.time_ns(), strategy_id, StrategyStatus.FAILED, problem
+                )
+                self._record(self._last[strategy_id])
+                self.say(strategy_id, Severity.WARNING, f"not resumed: {problem}")
+
+    # -- what the kernel routes ----------------------------------------------------------------------
+
+    def watch(self, strategy_id: StrategyId, tokens: Iterable[int] | None) -> None:
+        running = self._running.get(strategy_id)
+        if running is None:
+            return
+        if tokens is None:
+            if not running.all_ticks:
+                running.all_ticks = True
+                self._all_ticks.append(running)
+            return
+        wanted = [int(t) for t in tokens if int(t) not in running.tokens]
+        for token in wanted:
+            running.tokens.add(token)
+            self._by_token.setdefault(token, []).append(running)
+        if wanted and self._watch_feed is not None:
+            self._watch_feed(wanted)
+
+    def timer(self, strategy_id: StrategyId, seconds: float, name: str, *, repeat: bool) -> None:
+        running = self._running.get(strategy_id)
+        if running is None:
+            return
+        if not seconds > 0:
+            raise ValueError(f"a timer needs a positive number of seconds, not {seconds!r}")
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            if self._running.get(strategy_id) is not running:
+                return
+            if repeat:
+                running.timers.append(loop.call_later(seconds, fire))
+            self._call(strategy_id, running, lambda: running.strategy.on_timer(name), "on_timer")
+
+        running.timers.append(loop.call_later(seconds, fire))
+
+    def say(self, strategy_id: str, severity: Severity, text: str) -> None:
+        self._bus.publish(EngineMessage(self.clock.time_ns(), severity, text, strategy_id))
+
+    def _on_tick(self, tick: Tick) -> None:
+        for running in self._all_ticks:
+            self._deliver_tick(running, tick)
+        for running in self._by_token.get(tick.token, ()):
+            self._deliver_tick(running, tick)
+
+    def _deliver_tick(self, running: _Running, tick: Tick) -> None:
+        try:
+            running.strategy.on_tick(tick)
+        except Exception as exc:
+            self._fail(running.strategy.ctx.strategy_id, exc, "on_tick")
+
+    def _on_order_event(self, event: OrderEvent) -> None:
+        if isinstance(event, OrderSubmitted | OrderDenied):
+            request = event.request
+            if request is None or request.strategy is None:
+                return
+            self._order_owner[event.order_id] = request.strategy
+        owner = self._order_owner.get(event.order_id)
+        running = None if owner is None else self._running.get(owner)
+        if running is not None and owner is not None:
+            self._call(owner, running, lambda: running.strategy.on_order(event), "on_order")
+
+    def _call(
+        self, strategy_id: StrategyId, running: _Running, handler: Callable[[], None], name: str
+    ) -> None:
+        try:
+            handler()
+        except Exception as exc:
+            if self._running.get(strategy_id) is running:
+                self._fail(strategy_id, exc, name)
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _fail(self, strategy_id: StrategyId, error: Exception, where: str) -> None:
+        log.error("strategy %s failed in %s", strategy_id, where, exc_info=error)
+        running = self._running.get(strategy_id)
+        self._forget(strategy_id)
+        reason = f"{type(error).__name__} in {where}: {error}"
+        state = {} if running is None else _snapshot_or_empty(running.strategy)
+        self._last[strategy_id] = StrategyRecord(
+            self.clock.time_ns(), strategy_id, StrategyStatus.FAILED, reason, state
+        )
+        self._record(self._last[strategy_id])
+        self.say(
+            strategy_id,
+            Severity.ERROR,
+            f"strategy {strategy_id} stopped: {reason}; its open orders and positions are "
+            "left as they are",
+        )
+
+    def _forget(self, strategy_id: StrategyId) -> None:
+        running = self._running.pop(strategy_id, None)
+        if running is None:
+            return
+        for handle in running.timers:
+            handle.cancel()
+        if running in self._all_ticks:
+            self._all_ticks.remove(running)
+        for token in running.tokens:
+            listeners = self._by_token.get(token, [])
+            if running in listeners:
+                listeners.remove(running)
+
+    def _journal(
+        self, strategy_id: StrategyId, status: StrategyStatus, reason: str, strategy: Strategy
+    ) -> None:
+        state = _journalable(strategy.snapshot())
+        record = StrategyRecord(self.clock.time_ns(), strategy_id, status, reason, state)
+        self._last[strategy_id] = record
+        self._record(record)
+
+
+def _journalable(state: object) -> dict[str, Any]:
+    """``state`` if the journal can hold it; ``ValueError`` naming why not (refused here, so a
+    strategy's snapshot can never halt the journal)."""
+    if not isinstance(state, dict):
+        raise ValueError(f"snapshot() must return a dict, not {type(state).__name__}")
+    try:
+        encode_payload({"state": state})
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"its snapshot cannot be journaled ({exc})") from None
+    return state
+
+
+def _snapshot_or_empty(strategy: Strategy) -> dict[str, Any]:
+    try:
+        return _journalable(strategy.snapshot())
+    except Exception:
+        log.exception("the snapshot of a failed strategy could not be taken either")
+        return {}

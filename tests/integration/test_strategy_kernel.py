@@ -1,0 +1,250 @@
+"""The strategy kernel on the whole engine: strategies get their ticks, their own order events
+and their timers, place orders as themselves through the gate, fail alone, and resume after a
+crash with the state they saved; the trader's own strategy files load, or say why not."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.core.clock import IST, TestClock
+from engine.domain.events import EngineMessage, OrderEvent, OrderFilled
+from engine.domain.origin import OrderSource
+from engine.domain.strategy_records import StrategyStatus
+from engine.domain.ticks import Tick
+from engine.marketdata.simulated import SimulatedMarketConfig
+from engine.runtime import Engine, EngineConfig
+from engine.strategies.kernel import Strategy
+from engine.strategies.loader import write_examples
+from tests.support import atm_call
+
+MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
+
+
+class Buyer(Strategy):
+    """Buys one lot of a NIFTY option on its third tick, once; keeps its events."""
+
+    strategy_id = "buyer"
+
+    def on_start(self, state: dict[str, Any]) -> None:
+        self.ticks = 0
+        self.bought = bool(state.get("bought", False))
+        self.events: list[OrderEvent] = []
+        options = self.ctx.instruments.search(underlying="NIFTY", limit=5000)
+        self.options = {i.token: i for i in options if i.is_option}
+        self.ctx.watch(self.options)
+
+    def on_tick(self, tick: Tick) -> None:
+        assert tick.token in self.options  # only what it watches
+        self.ticks += 1
+        if self.ticks == 3 and not self.bought:
+            option = self.options[tick.token]
+            outcome = self.ctx.place(option.token, "BUY", option.lot_size, "MARKET")
+            assert outcome, outcome.reason
+            self.bought = True
+            self.ctx.save()
+
+    def on_order(self, event: OrderEvent) -> None:
+        self.events.append(event)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"bought": self.bought}
+
+
+class Faulty(Strategy):
+    strategy_id = "faulty"
+
+    def on_start(self, state: dict[str, Any]) -> None:
+        self.ctx.watch_all()
+
+    def on_tick(self, tick: Tick) -> None:
+        raise ZeroDivisionError("division by zero")
+
+
+class Unsaveable(Strategy):
+    strategy_id = "unsaveable"
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"seen": {1, 2}}  # a set: the journal cannot hold it
+
+
+def build(tmp_path: Path, strategies: list[type[Strategy]], folder: Path | None = None) -> Engine:
+    engine = Engine.build(
+        EngineConfig(
+            db_url=f"sqlite:///{tmp_path / 'book.db'}",
+            market=SimulatedMarketConfig(seed=3),
+            strategies_dir=folder,
+            var_interval_seconds=0,
+        ),
+        clock=TestClock(MONDAY_10AM),
+    )
+    for strategy in strategies:
+        engine.strategies.add(strategy)
+    return engine
+
+
+def run_market(engine: Engine, seconds: float) -> None:
+    assert engine.market is not None and isinstance(engine.clock, TestClock)
+    for _ in range(int(seconds / 0.25)):
+        engine.clock.advance(0.25)
+        for tick in engine.market.step(0.25):
+            engine.on_tick(tick)
+
+
+def test_strategy_when_started_trades_as_itself_and_hears_only_its_own_orders(tmp_path) -> None:
+    engine = build(tmp_path, [Buyer])
+    try:
+        run_market(engine, 1)
+        manual = engine.api.place_order(atm_call(engine).token, "BUY", 65, "MARKET")
+        assert manual, manual.reason
+        assert engine.api.start_strategy("buyer") is None
+        assert engine.api.start_strategy("buyer") == "buyer is already running"
+        run_market(engine, 20)
+        buyer = engine.strategies.instance("buyer")
+        assert isinstance(buyer, Buyer) and buyer.bought
+        [order] = [o for o in engine.api.orders() if o.strategy == "buyer"]
+        assert order.source is OrderSource.STRATEGY and order.origin == "strategy buyer"
+        assert {e.order_id for e in buyer.events} == {order.order_id}
+        assert any(isinstance(e, OrderFilled) for e in buyer.events)
+        [info] = [s for s in engine.api.strategies() if s.strategy_id == "buyer"]
+        assert info.status is StrategyStatus.RUNNING and info.origin == "built in"
+        assert engine.api.stop_strategy("buyer") is None
+        assert engine.strategies.instance("buyer") is None
+        assert engine.api.start_strategy("nobody") == "no strategy named 'nobody'"
+    finally:
+        engine.close()
+
+
+def test_strategy_when_it_raises_is_stopped_alone_and_the_trader_is_told(tmp_path) -> None:
+    engine = build(tmp_path, [Buyer, Faulty, Unsaveable])
+    said: list[EngineMessage] = []
+    engine.bus.subscribe(EngineMessage, said.append)
+    try:
+        run_market(engine, 1)
+        assert engine.api.start_strategy("faulty") is None
+        assert engine.api.start_strategy("buyer") is None
+        run_market(engine, 5)
+        status = {s.strategy_id: s for s in engine.api.strategies()}
+        assert status["faulty"].status is StrategyStatus.FAILED
+        assert status["faulty"].reason == "ZeroDivisionError in on_tick: division by zero"
+        assert status["buyer"].status is StrategyStatus.RUNNING
+        assert any(m.source == "faulty" and "stopped" in m.text for m in said)
+        problem = engine.api.start_strategy("unsaveable")
+        assert problem is not None and "cannot be journaled" in problem
+        assert not engine.orders.halted_reason  # the journal took everything it was given
+        assert engine.api.place_order(atm_call(engine).token, "BUY", 65, "MARKET")
+    finally:
+        engine.close()
+
+
+def test_strategy_when_the_desk_crashes_resumes_with_its_saved_state(tmp_path) -> None:
+    engine = build(tmp_path, [Buyer])
+    run_market(engine, 1)
+    assert engine.api.start_strategy("buyer") is None
+    run_market(engine, 20)
+    assert engine.strategies.instance("buyer").bought  # type: ignore[union-attr]
+    engine.close()  # no stop: as if the process died
+
+    async def restarted() -> Buyer:
+        again = build(tmp_path, [Buyer])
+        try:
+            again.start()
+            buyer = again.strategies.instance("buyer")
+            assert isinstance(buyer, Buyer)
+            run_market(again, 10)
+            return buyer
+        finally:
+            await again.stop()
+
+    buyer = asyncio.run(restarted())
+    assert buyer.bought and buyer.ticks > 3  # resumed, and it did not buy a second time
+    final = build(tmp_path, [Buyer])
+    try:
+        orders = [o for o in final.api.orders() if o.strategy == "buyer"]
+        assert len(orders) == 1
+        assert final.strategies.instance("buyer") is None  # a clean stop does not resume
+        assert {s.strategy_id: s.status for s in final.api.strategies()}["buyer"] is (
+            StrategyStatus.STOPPED
+        )
+    finally:
+        final.close()
+
+
+async def test_strategy_timers_when_set_fire_on_the_loop_until_it_stops(tmp_path) -> None:
+    fired: list[str] = []
+
+    class Ticker(Strategy):
+        strategy_id = "ticker"
+
+        def on_start(self, state: dict[str, Any]) -> None:
+            self.ctx.every(0.02, "beat")
+
+        def on_timer(self, name: str) -> None:
+            fired.append(name)
+
+    engine = build(tmp_path, [Ticker])
+    try:
+        assert engine.api.start_strategy("ticker") is None
+        while len(fired) < 3:
+            await asyncio.sleep(0.01)
+        assert engine.api.stop_strategy("ticker") is None
+        count = len(fired)
+        await asyncio.sleep(0.1)
+        assert len(fired) == count and set(fired) == {"beat"}
+    finally:
+        engine.close()
+
+
+def test_strategy_files_when_loaded_run_and_broken_ones_are_named_with_their_line(
+    tmp_path,
+) -> None:
+    folder = tmp_path / "strategies"
+    written = write_examples(folder)
+    assert {p.name for p in written} == {
+        "_template.py",
+        "example_timed_straddle.py",
+        "example_price_alert.py",
+    }
+    (folder / "broken.py").write_text("from engine.strategies.kernel import Strategy\nx = (\n")
+    (folder / "fails.py").write_text(
+        "from engine.strategies.kernel import Strategy\n\nraise RuntimeError('no data file')\n"
+    )
+    (folder / "twin.py").write_text(
+        "from engine.strategies.kernel import Strategy\n\n\n"
+        "class Twin(Strategy):\n    strategy_id = 'example-price-alert'\n"
+    )
+    engine = build(tmp_path, [], folder)
+    try:
+        names = {s.strategy_id: s for s in engine.api.strategies()}
+        assert {"demo", "example-timed-straddle", "example-price-alert"} <= set(names)
+        assert names["example-price-alert"].origin.endswith("example_price_alert.py")
+        problems = engine.api.strategy_problems()
+        assert any(p.startswith("broken.py, line 2: syntax error") for p in problems), problems
+        assert any(
+            p == "fails.py, line 3: RuntimeError while loading: no data file" for p in problems
+        ), problems
+        assert any("twin.py" in p and "already defined" in p for p in problems), problems
+        assert any("strategy not loaded" in m.text for m in engine.api.startup_messages)
+        run_market(engine, 1)
+        assert engine.api.start_strategy("example-price-alert") is None
+        run_market(engine, 2)
+        assert engine.api.stop_strategy("example-price-alert") is None
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("bad", ["has space", "", "x" * 49])
+def test_strategy_ids_when_not_names_are_refused_at_registration(tmp_path, bad: str) -> None:
+    class Bad(Strategy):
+        strategy_id = bad
+
+    engine = build(tmp_path, [])
+    try:
+        with pytest.raises(ValueError, match="strategy_id"):
+            engine.strategies.add(Bad)
+    finally:
+        engine.close()
