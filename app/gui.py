@@ -302,6 +302,7 @@ def run_gui(config: EngineConfig, *, profile: str = "default", reset_layout: boo
     from app.startup import EXIT_STARTUP_PROBLEM, offer_backups
     from engine.store import book_file_of
     from engine.store.book import inspect_book_file
+    from engine.strategies.loader import write_examples
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("DalalDesk")
@@ -321,6 +322,12 @@ def run_gui(config: EngineConfig, *, profile: str = "default", reset_layout: boo
     if book is not None and problem is not None and not offer_backups(book, problem):
         guard.release()
         return EXIT_STARTUP_PROBLEM
+    folder = config.strategies_dir
+    if folder is not None and not folder.exists():
+        try:
+            write_examples(folder)  # a first start: the template and two examples to begin from
+        except OSError as exc:
+            log.warning("could not write the strategy examples to %s: %s", folder, exc)
     crash = CrashHandler(log_dir(profile))
     crash.install()
     try:

@@ -24,6 +24,7 @@ from engine.brokers.registry import (
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import EngineConfig
 from engine.store import check_path_name, default_database_path, sqlite_url
+from engine.strategies.loader import strategies_dir
 
 if TYPE_CHECKING:
     from engine.brokers.base import LoginSession
@@ -158,6 +159,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         market=SimulatedMarketConfig(seed=args.seed, always_open=always_open),
         paper=PaperConfig(latency_ms=args.latency_ms),
         always_open=always_open,
+        strategies_dir=strategies_dir(args.profile),
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
+from engine.strategies.loader import write_examples
 
 
 async def _capture(out: Path, seconds: float, panels: list[str]) -> None:
@@ -24,10 +25,12 @@ async def _capture(out: Path, seconds: float, panels: list[str]) -> None:
     from ui.main_window import MainWindow
 
     with tempfile.TemporaryDirectory() as tmp:
+        write_examples(Path(tmp) / "strategies")
         config = EngineConfig(
             db_url=f"sqlite:///{Path(tmp) / 'screenshot.db'}",
             market=SimulatedMarketConfig(always_open=True),
             always_open=True,
+            strategies_dir=Path(tmp) / "strategies",
         )
         engine = Engine.build(config)
         window = MainWindow(
@@ -52,6 +55,8 @@ async def _capture(out: Path, seconds: float, panels: list[str]) -> None:
 def _trade_a_little(engine: Engine) -> None:
     """A few orders so the orderbook, trades and positions panels show something real."""
     from engine.api import OrderType, Product, Side
+
+    engine.api.start_strategy("demo")
 
     registry = engine.api.instruments
     nifty = engine.api.tick(256265)  # paise, as the instruments' strikes

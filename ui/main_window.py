@@ -36,6 +36,7 @@ from ui.panels.orderbook import OrderbookPanel
 from ui.panels.payoff import PayoffPanel
 from ui.panels.positions import PositionsPanel
 from ui.panels.risk import RiskPanel
+from ui.panels.strategies import StrategiesPanel
 from ui.panels.trades import TradesPanel
 from ui.theme import ThemeHolder
 
@@ -69,6 +70,9 @@ PANELS = (
     PanelSpec("risk", "Risk", RiskPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Ctrl+Shift+R"),
     PanelSpec("greeks", "Greeks", GreeksPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Alt+G"),
     PanelSpec("payoff", "Payoff", PayoffPanel, Qt.DockWidgetArea.RightDockWidgetArea, "Alt+P"),
+    PanelSpec(
+        "strategies", "Strategies", StrategiesPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Alt+S"
+    ),
 )
 
 SHORTCUTS = (
@@ -85,6 +89,7 @@ SHORTCUTS = (
     ("Ctrl+Shift+R", "Risk panel"),
     ("Alt+G", "Greeks"),
     ("Alt+P", "Payoff"),
+    ("Alt+S", "Strategies"),
     ("Shift+F2", "Modify the selected order"),
     ("Delete", "Remove the selected instruments from the watchlist"),
     ("Ctrl+Shift+K", "Kill switch: halt and cancel all orders, then ask whether to square off"),
@@ -204,7 +209,15 @@ class MainWindow(QMainWindow):
             self.docks[spec.object_name] = dock
         bottom = [
             self.docks[n]
-            for n in ("positions", "greeks", "orderbook", "trades", "messages", "risk")
+            for n in (
+                "positions",
+                "greeks",
+                "orderbook",
+                "trades",
+                "messages",
+                "risk",
+                "strategies",
+            )
         ]
         for other in bottom[1:]:
             self.tabifyDockWidget(bottom[0], other)
