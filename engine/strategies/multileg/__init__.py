@@ -1,0 +1,1 @@
+"""Multileg portfolios: legs, their strikes, execution, targets and stops."""
