@@ -191,9 +191,10 @@ class StrategyKernel:
         self._all_ticks: list[_Running] = []
         self.problems: list[str] = []
         """The trader's strategy files that could not be loaded (where and why)."""
-        bus.subscribe(Tick, self._on_tick)
-        for kind in (OrderSubmitted, OrderStatusChanged, OrderFilled, OrderDenied):
-            bus.subscribe(kind, self._on_order_event)
+        # The kernel listens only while it has someone to tell: a desk running no strategy pays
+        # nothing per tick or per order event.
+        self._tick_listener: Callable[[], None] | None = None
+        self._order_listeners: list[Callable[[], None]] = []
 
     def bind(self, api: StrategyApi, watch_feed: Callable[[list[int]], None] | None) -> None:
         """The facade strategies trade through, and the live feed's streaming (if any)."""
@@ -256,6 +257,11 @@ class StrategyKernel:
             return f"{strategy_id} is already running"
         running = _Running(entry[0](StrategyContext(self, key)), self.clock.time_ns())
         self._running[key] = running
+        if not self._order_listeners:
+            self._order_listeners = [
+                self._bus.subscribe(kind, self._on_order_event)
+                for kind in (OrderSubmitted, OrderStatusChanged, OrderFilled, OrderDenied)
+            ]
         try:
             running.strategy.on_start(dict(state or {}))
             self._journal(key, StrategyStatus.RUNNING, "started", running.strategy)
@@ -326,6 +332,8 @@ class StrategyKernel:
         running = self._running.get(strategy_id)
         if running is None:
             return
+        if self._tick_listener is None:
+            self._tick_listener = self._bus.subscribe(Tick, self._on_tick)
         if tokens is None:
             if not running.all_ticks:
                 running.all_ticks = True
@@ -421,6 +429,15 @@ class StrategyKernel:
             listeners = self._by_token.get(token, [])
             if running in listeners:
                 listeners.remove(running)
+            if not listeners:
+                self._by_token.pop(token, None)
+        if not self._all_ticks and not self._by_token and self._tick_listener is not None:
+            self._tick_listener()
+            self._tick_listener = None
+        if not self._running:
+            for stop_listening in self._order_listeners:
+                stop_listening()
+            self._order_listeners = []
 
     def _journal(
         self, strategy_id: StrategyId, status: StrategyStatus, reason: str, strategy: Strategy

@@ -19,16 +19,16 @@ from pathlib import Path
 import platformdirs
 
 from engine.domain.origin import is_strategy_id
+from engine.store.urls import APP_NAME, check_path_name
 from engine.strategies.demo import DemoStrategy
 from engine.strategies.kernel import Strategy, StrategyKernel
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "DalalDesk"
-
 
 def strategies_dir(profile: str) -> Path:
     """Where a profile keeps its own strategies: ``<user data dir>/<profile>/strategies``."""
+    check_path_name("profile", profile)
     return Path(platformdirs.user_data_dir(APP_NAME)) / profile / "strategies"
 
 

@@ -248,3 +248,20 @@ def test_strategy_ids_when_not_names_are_refused_at_registration(tmp_path, bad: 
             engine.strategies.add(Bad)
     finally:
         engine.close()
+
+
+def test_strategy_kernel_when_nothing_runs_adds_no_handler_to_ticks_or_orders(tmp_path) -> None:
+    engine = build(tmp_path, [Buyer])
+    try:
+        handlers = engine.bus._handlers  # what every tick and order event is dispatched to
+
+        def counts() -> tuple[int, int]:
+            return len(handlers.get(Tick, [])), len(handlers.get(OrderFilled, []))
+
+        idle = counts()
+        assert engine.api.start_strategy("buyer") is None
+        assert counts() == (idle[0] + 1, idle[1] + 1)
+        assert engine.api.stop_strategy("buyer") is None
+        assert counts() == idle
+    finally:
+        engine.close()
