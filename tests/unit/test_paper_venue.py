@@ -357,3 +357,17 @@ def test_day_orders_when_engine_restarts_next_day_are_expired_and_not_worked(tmp
         assert again.venue.resting_count == 0
     finally:
         again.database.close()
+
+
+def test_resting_orders_when_one_level_comes_share_its_quantity_first_come_first_filled(
+    desk,
+) -> None:
+    desk.tick(quote(NIFTY_CE, bid=9995, ask=10000))
+    first = desk.oms.orders[desk.oms.submit(buy(quantity=65, price=9900)).order_id]
+    second = desk.oms.orders[desk.oms.submit(buy(quantity=65, price=9900)).order_id]
+    deeper = ((9895, 65, 1), (9900, 65, 1))
+    desk.tick(quote(NIFTY_CE, bid=9880, ask=9895, size=65, asks=((9895, 65, 1),)))
+    assert first.filled_quantity == 65 and second.filled_quantity == 0  # 65 shown, 65 filled
+    desk.tick(quote(NIFTY_CE, bid=9880, ask=9895, asks=deeper))
+    assert second.status is OrderStatus.COMPLETE  # the next tick's quantity is its own
+    assert sum(f.quantity for f in desk.oms.fills) == 130

@@ -156,15 +156,18 @@ class PaperVenue:
         book = self._resting.get(tick.token)
         if not book or self.paused:
             return
+        # What resting orders take from this tick's levels: two orders never both fill against
+        # the same displayed quantity (first come, first filled).
+        taken: dict[tuple[int, int], int] | None = {} if len(book) > 1 else None
         for resting in tuple(book):
             if resting.order_type in (OrderType.SL, OrderType.SL_M) and not resting.triggered:
                 if not self._trigger_reached(resting, tick):
                     continue
                 resting.triggered = True
                 self._emit_status(resting, OrderStatus.OPEN, "trigger reached")
-                self._match(resting, tick, aggressive=True)
+                self._match(resting, tick, aggressive=True, taken=taken)
             else:
-                self._match(resting, tick, aggressive=False)
+                self._match(resting, tick, aggressive=False, taken=taken)
             if resting.remaining == 0:
                 self._unrest(resting)
 
@@ -320,7 +323,14 @@ class PaperVenue:
             return False
         return tick.ltp >= trigger if side is Side.BUY else tick.ltp <= trigger
 
-    def _match(self, resting: _Resting, tick: Tick, *, aggressive: bool) -> None:
+    def _match(
+        self,
+        resting: _Resting,
+        tick: Tick,
+        *,
+        aggressive: bool,
+        taken: dict[tuple[int, int], int] | None = None,
+    ) -> None:
         market = resting.order_type in (OrderType.MARKET, OrderType.SL_M) and resting.price is None
         limit = None if market else resting.price
         if resting.side is Side.BUY:
@@ -334,6 +344,12 @@ class PaperVenue:
                 break
             if limit is not None and (price > limit if resting.side is Side.BUY else price < limit):
                 break
+            if taken is not None:
+                level = (resting.side.sign, price)
+                available -= taken.get(level, 0)
+                if available <= 0:
+                    continue  # used up by an earlier order this tick: look one level deeper
+                taken[level] = taken.get(level, 0) + min(available, resting.remaining)
             quantity = min(available, resting.remaining)
             # A resting order is passive: the market came to it, so it trades at its own price.
             fill_price = price if aggressive or limit is None else limit
