@@ -19,10 +19,13 @@ passed over. ``NoStrike`` says in words why nothing fits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+
+PAISA = Decimal("0.01")
 
 
 class NoStrike(LookupError):
@@ -221,3 +224,48 @@ def _scanned(
         return rows
     above = side is Moneyness.OTM if right is Right.CALL else side is Moneyness.ITM
     return [r for r in rows if (r.strike > atm if above else r.strike < atm) or r.strike == atm]
+
+
+def chain_of(
+    strikes: Iterable[float],
+    calls: Iterable[float],
+    puts: Iterable[float],
+    call_deltas: Iterable[float] | None = None,
+    put_deltas: Iterable[float] | None = None,
+    *,
+    spot: float | None = None,
+    future: float | None = None,
+) -> Chain:
+    """A chain from the engine's analytics arrays (rupees as floats, NaN where there is no
+    price): premiums to the paisa, NaN left out."""
+
+    def money(value: float) -> Decimal | None:
+        return None if math.isnan(value) else Decimal(repr(value)).quantize(PAISA, ROUND_HALF_UP)
+
+    def number(value: float) -> float | None:
+        return None if math.isnan(value) else value
+
+    strike_list = list(strikes)
+    nans = [math.nan] * len(strike_list)
+    rows = [
+        ChainRow(
+            Decimal(repr(k)).quantize(PAISA, ROUND_HALF_UP),
+            money(c),
+            money(p),
+            number(cd),
+            number(pd),
+        )
+        for k, c, p, cd, pd in zip(
+            strike_list,
+            calls,
+            puts,
+            nans if call_deltas is None else call_deltas,
+            nans if put_deltas is None else put_deltas,
+            strict=True,
+        )
+    ]
+    return Chain(
+        rows,
+        spot=None if spot is None or math.isnan(spot) else money(spot),
+        future=None if future is None or math.isnan(future) else money(future),
+    )
