@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Protocol
 
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.orders import Side
@@ -28,6 +27,7 @@ from engine.strategies.multileg.strikes import (
     by_straddle_width,
     chain_of,
 )
+from engine.strategies.ports import Instruments
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,19 +99,6 @@ def strike_of(spec: LegSpec, chain: Chain, reference: Reference) -> Decimal:
     if isinstance(rule, ByDelta):
         return by_delta(chain, spec.right, rule.delta, reference=reference)
     return by_straddle_width(chain, rule.multiple, reference=reference)
-
-
-class Instruments(Protocol):
-    def search(
-        self,
-        text: str = "",
-        *,
-        underlying: str | None = None,
-        expiry: date | None = None,
-        strike: int | None = None,
-        instrument_type: InstrumentType | None = None,
-        limit: int = 50,
-    ) -> list[Instrument]: ...
 
 
 def contract_of(
