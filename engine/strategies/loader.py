@@ -148,8 +148,13 @@ def _classes_in(path: Path) -> list[type[Strategy]]:
 
 
 def _line_of(cls: type) -> int | None:
-    code = getattr(getattr(cls, "on_start", None), "__code__", None)
-    return None if code is None else int(code.co_firstlineno)
+    """The line of the class's first method (its own, not one it inherits from ``Strategy``)."""
+    lines = [
+        value.__code__.co_firstlineno
+        for value in vars(cls).values()
+        if callable(value) and hasattr(value, "__code__")
+    ]
+    return min(lines) if lines else None
 
 
 TEMPLATE = '''"""My strategy: what it does, in a sentence or two."""
