@@ -20,6 +20,7 @@ from engine.domain.orders import (
     Product,
     Side,
 )
+from engine.domain.origin import attribution
 from engine.domain.ticks import Tick
 from engine.domain.values import to_rupees
 from engine.marketdata.instrument_registry import InstrumentRegistry
@@ -290,7 +291,7 @@ class OptionsService(Service):
             for fill in self._orders.fills:
                 order = self._orders.orders.get(fill.order_id)
                 signed = fill.quantity if fill.side is Side.BUY else -fill.quantity
-                owner = (order.strategy or order.source.value) if order else "unknown"
+                owner = attribution(order.source, order.strategy) if order else "unknown"
                 shares[(fill.token, fill.product)][owner] += signed
         holdings = []
         for position in self._positions.all():

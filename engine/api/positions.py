@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from engine.api.parts import Service
 from engine.api.snapshots import PositionSnapshot, StrategyPnl
+from engine.domain.origin import attribution
 from engine.domain.positions import Position, PositionBook
 from engine.domain.values import to_rupees
 
@@ -23,7 +24,7 @@ class PositionService(Service):
         fills: Counter[str] = Counter()
         for fill in self._orders.fills:
             order = self._orders.orders.get(fill.order_id)
-            owner = (order.strategy or order.source.value) if order else "unknown"
+            owner = attribution(order.source, order.strategy) if order else "unknown"
             books.setdefault(owner, PositionBook(self._positions.today)).apply(fill)
             fills[owner] += 1
         rows = []

@@ -55,6 +55,12 @@ class Broker(Protocol):
         ...
 
 
+class Quotes(Protocol):
+    """The latest tick per instrument, from whichever feed the desk runs on."""
+
+    def get(self, token: InstrumentToken) -> Tick | None: ...
+
+
 class LoginSession(Protocol):
     """A live broker's login: what a login window needs, whatever the broker."""
 

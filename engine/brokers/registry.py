@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
-from engine.brokers.base import Broker, BrokerLink, LoginSession
+from engine.brokers.base import Broker, BrokerLink, LoginSession, Quotes
 from engine.brokers.paper.config import PaperConfig
 from engine.core.clock import Clock
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument
-from engine.domain.ticks import Tick
 
 SIMULATED_FEED = "simulated"
 """The built-in simulated NSE market; every other feed is a live broker's."""
@@ -31,10 +29,6 @@ LoginPrompt = Callable[[LoginSession, str], Awaitable[None]]
 class ConnectProblem(Exception):
     """A live broker could not be connected for a reason the trader can fix; the text says
     what to do."""
-
-
-class Quotes(Protocol):
-    def get(self, token: InstrumentToken) -> Tick | None: ...
 
 
 @dataclass(frozen=True, slots=True)

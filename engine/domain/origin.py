@@ -87,6 +87,11 @@ def source_of_text(text: str) -> tuple[OrderSource, StrategyId | None, bool]:
     return source, strategy, head == "square-off"
 
 
+def attribution(source: OrderSource, strategy: StrategyId | None) -> str:
+    """Whose an order's P&L is: its strategy's id, or for an order of no strategy its source."""
+    return strategy or source.value
+
+
 def origin_label(source: OrderSource, strategy: StrategyId | None) -> str:
     """How the orderbook shows where an order came from: ``strategy demo``, ``manual``."""
     return f"{source.value} {strategy}" if strategy else source.value

@@ -4,6 +4,7 @@ journal. Every live broker's adapter turns its own rows into these."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -93,3 +94,11 @@ class BrokerBook:
     available_cash: Decimal | None = None
     extra: dict[str, object] = field(default_factory=dict)
     """What the broker's adapter keeps from the read for itself (Kite: its margins)."""
+
+
+def trades_by_order(trades: Iterable[TradeReport]) -> dict[BrokerOrderId, list[TradeReport]]:
+    """The trades of a tradebook grouped by the broker's order id, in the book's order."""
+    grouped: dict[BrokerOrderId, list[TradeReport]] = {}
+    for trade in trades:
+        grouped.setdefault(trade.broker_order_id, []).append(trade)
+    return grouped

@@ -29,12 +29,18 @@ from typing import Protocol, runtime_checkable
 from engine.brokers.base import BrokerError, SessionEnded
 from engine.core.clock import Clock
 from engine.domain.events import EngineMessage, Severity
-from engine.domain.ids import BrokerOrderId, InstrumentToken, OrderId
+from engine.domain.ids import InstrumentToken, OrderId
 from engine.domain.instruments import Instrument
 from engine.domain.order import Order
 from engine.domain.orders import OrderStatus
 from engine.domain.positions import Position
-from engine.domain.reports import BrokerBook, OrderReport, PositionReport, TradeReport
+from engine.domain.reports import (
+    BrokerBook,
+    OrderReport,
+    PositionReport,
+    TradeReport,
+    trades_by_order,
+)
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +185,7 @@ class Reconciler:
 
     async def _apply(self, reason: str, book: BrokerBook, started: float) -> ReconcileReport:
         broker = self._broker
-        by_order: dict[BrokerOrderId, list[TradeReport]] = {}
-        for trade in book.trades:
-            by_order.setdefault(trade.broker_order_id, []).append(trade)
+        by_order = trades_by_order(book.trades)
         reports = sorted(
             book.orders,
             key=lambda r: (r.order_timestamp is None, r.order_timestamp, r.broker_order_id),

@@ -283,7 +283,8 @@ class Engine:
             applied = self.orders.restore(entries, today=self.clock.now().date())
             if self.risk is not None:
                 self.risk.restore(entries)
-            self.strategies.restore(entries)
+            owners = {o.order_id: o.strategy for o in self.orders.orders.values() if o.strategy}
+            self.strategies.restore(entries, owners)
         finally:
             stop_keeping()
         nets = {(p.token, p.product): p.net_quantity for p in self.positions.all()}

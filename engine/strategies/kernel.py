@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -33,6 +33,7 @@ from engine.domain.events import (
     Severity,
 )
 from engine.domain.ids import InstrumentToken, OrderId
+from engine.domain.order_replay import JournalRow
 from engine.domain.orders import OrderType, Product, Side, Validity
 from engine.domain.origin import OrderSource, StrategyId, is_strategy_id
 from engine.domain.strategy_records import StrategyRecord, StrategyStatus
@@ -42,8 +43,6 @@ from engine.store.codec import encode_payload
 from engine.strategies.ports import Instruments, StrategyApi
 
 log = logging.getLogger(__name__)
-
-JournalRow = tuple[str, str | None, int, dict[str, Any]]
 
 
 class Strategy:
@@ -295,17 +294,15 @@ class StrategyKernel:
 
     # -- restart -------------------------------------------------------------------------------------
 
-    def restore(self, entries: Iterable[JournalRow]) -> None:
+    def restore(self, entries: Iterable[JournalRow], owners: Mapping[OrderId, StrategyId]) -> None:
         """Read the strategies' records from the journal: those running when the engine stopped
-        are started again by ``resume`` with the state they last saved."""
+        are started again by ``resume`` with the state they last saved. ``owners`` are the
+        restored orders' strategies, so a resumed strategy hears its own orders' events."""
+        self._order_owner.update(owners)
         for kind, _order_id, ts_ns, payload in entries:
             if kind == StrategyRecord.kind:
                 record = StrategyRecord.from_payload(ts_ns, payload)
                 self._last[record.strategy] = record
-            elif kind == OrderSubmitted.kind:
-                strategy = payload.get("request", {}).get("strategy")
-                if isinstance(strategy, str) and _order_id is not None:
-                    self._order_owner[OrderId(_order_id)] = StrategyId(strategy)
         self._to_resume = {
             key: record.state
             for key, record in self._last.items()

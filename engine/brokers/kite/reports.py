@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from engine.brokers.base import BrokerSink
@@ -290,12 +290,3 @@ class KiteReports:
 def _trade_order(trade: TradeReport) -> tuple[float, str]:
     when = trade.fill_timestamp
     return (0.0 if when is None else when.timestamp(), trade.trade_id)
-
-
-def trades_by_order(
-    trades: Iterable[TradeReport],
-) -> dict[BrokerOrderId, list[TradeReport]]:
-    grouped: dict[BrokerOrderId, list[TradeReport]] = {}
-    for trade in trades:
-        grouped.setdefault(trade.broker_order_id, []).append(trade)
-    return grouped

@@ -15,9 +15,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
 
-from engine.brokers.base import BrokerSink, Capabilities
+from engine.brokers.base import BrokerSink, Capabilities, Quotes
 from engine.brokers.paper.config import PaperConfig
 from engine.core.clock import Clock
 from engine.domain.events import OrderEvent, OrderFilled, OrderStatusChanged, OrderSubmitted
@@ -66,12 +65,6 @@ class _Resting:
     def live_status(self) -> OrderStatus:
         waiting = self.order_type in (OrderType.SL, OrderType.SL_M) and not self.triggered
         return OrderStatus.TRIGGER_PENDING if waiting else OrderStatus.OPEN
-
-
-class Quotes(Protocol):
-    """The latest tick per instrument, from whichever feed the desk runs on."""
-
-    def get(self, token: InstrumentToken) -> Tick | None: ...
 
 
 class PaperVenue:

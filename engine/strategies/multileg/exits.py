@@ -13,8 +13,8 @@ from decimal import Decimal
 from enum import StrEnum
 
 from engine.domain.orders import Side
+from engine.domain.values import ZERO
 
-ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 
 
