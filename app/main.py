@@ -25,6 +25,7 @@ from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import EngineConfig
 from engine.store import check_path_name, default_database_path, sqlite_url
 from engine.strategies.loader import strategies_dir
+from engine.strategies.multileg.desk import portfolios_dir
 
 if TYPE_CHECKING:
     from engine.brokers.base import LoginSession
@@ -160,6 +161,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         paper=PaperConfig(latency_ms=args.latency_ms),
         always_open=always_open,
         strategies_dir=strategies_dir(args.profile),
+        portfolios_dir=portfolios_dir(args.profile),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from engine.api.instruments import InstrumentsView
 from engine.api.market import MarketService
+from engine.api.multileg import MultilegService
 from engine.api.options import DEFAULT_OPTION_RATE, OptionsService
 from engine.api.orders import OrderService
 from engine.api.parts import EngineParts
@@ -66,6 +67,10 @@ from engine.options.portfolio import GreeksGrouping, GreeksTotal, PortfolioGreek
 from engine.options.strategy import OptionStrategy, PayoffProfile, ScenarioGrid
 from engine.risk.limits import RiskLimits, RiskSettings
 from engine.risk.manager import KillSwitchReport, LimitUsage, TradingStatus
+from engine.strategies.multileg.desk import LegView, PortfolioView
+from engine.strategies.multileg.desk import Template as PortfolioTemplate
+from engine.strategies.multileg.spec import PortfolioSpec
+from engine.strategies.multileg.status import PortfolioStatus
 
 __all__ = [
     "DEFAULT_OPTION_RATE",
@@ -81,6 +86,7 @@ __all__ = [
     "GreeksTotal",
     "InstrumentsView",
     "KillSwitchReport",
+    "LegView",
     "LimitUsage",
     "MarginSnapshot",
     "Modification",
@@ -99,6 +105,10 @@ __all__ = [
     "Outcome",
     "PayoffProfile",
     "PortfolioGreeks",
+    "PortfolioSpec",
+    "PortfolioStatus",
+    "PortfolioTemplate",
+    "PortfolioView",
     "PositionChanged",
     "PositionGreeks",
     "PositionSnapshot",
@@ -135,6 +145,7 @@ class EngineApi:
         self.market_service = market = MarketService(parts)
         self.options_service = options = OptionsService(parts, positions)
         self.strategies_service = strategies = StrategyService(parts)
+        self.multileg_service = multileg = MultilegService(parts)
         self.instruments = InstrumentsView(parts.registry)
         """The instruments the desk lists, read-only."""
         self.has_broker_margin = parts.broker_margin is not None
@@ -185,6 +196,24 @@ class EngineApi:
         self.start_strategy = strategies.start_strategy
         self.stop_strategy = strategies.stop_strategy
         self.strategy_problems = strategies.strategy_problems
+        self.live_session_problem = strategies.live_session_problem
+
+        self.portfolios = multileg.portfolios
+        self.portfolio = multileg.portfolio
+        self.portfolio_legs = multileg.portfolio_legs
+        self.portfolio_templates = multileg.portfolio_templates
+        self.portfolio_sections = multileg.portfolio_sections
+        self.check_portfolio = multileg.check_portfolio
+        self.save_portfolio = multileg.save_portfolio
+        self.delete_portfolio = multileg.delete_portfolio
+        self.start_portfolio = multileg.start_portfolio
+        self.stop_portfolio = multileg.stop_portfolio
+        self.square_off_portfolio = multileg.square_off_portfolio
+        self.enter_portfolio = multileg.enter_portfolio
+        self.export_portfolio = multileg.export_portfolio
+        self.import_portfolio = multileg.import_portfolio
+        self.save_portfolio_template = multileg.save_portfolio_template
+        self.portfolio_problems = multileg.portfolio_problems
         # options analytics
         self.option_chains = options.option_chains
         self.expiry_moment = options.expiry_moment

@@ -15,6 +15,7 @@ from engine.oms.order_manager import OrderManager
 from engine.options.expiry_time import SessionCalendar
 from engine.risk.manager import RiskManager
 from engine.strategies.kernel import StrategyKernel
+from engine.strategies.multileg.desk import MultilegDesk
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,10 @@ class EngineParts:
     """The market calendar expiry moments come from (None: the packaged NSE calendar)."""
     strategies: StrategyKernel | None = None
     """The strategies the desk runs (None: a desk without the kernel, as some tests build)."""
+    multileg: MultilegDesk | None = None
+    """The multileg portfolios (None: a desk without them)."""
+    session_problem: Callable[[], str | None] | None = None
+    """Why live orders cannot go out now (not logged in), or None; None itself on a paper desk."""
     watcher: Callable[[list[int], bool], None] | None = None
     """When the feed streams only what is asked for (Kite): called with the tokens and True to
     stream them, False to stop. The simulated market streams everything."""

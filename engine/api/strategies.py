@@ -30,3 +30,11 @@ class StrategyService(Service):
         """The trader's strategy files that could not be loaded, each with where and why."""
         kernel = self._parts.strategies
         return [] if kernel is None else list(kernel.problems)
+
+    def live_session_problem(self) -> str | None:
+        """Why live orders cannot be sent now, or None: a paper desk has no live session, and a
+        broker's session may have ended (the daily token)."""
+        check = self._parts.session_problem
+        if check is None:
+            return "the desk is on the paper market; live trading needs a broker login"
+        return check()

@@ -32,6 +32,9 @@ class EngineConfig:
     var_paths: int = 10_000
     strategies_dir: Path | None = None
     """The trader's own strategies (``engine.strategies.loader``); None: the built-in ones only."""
+    portfolios_dir: Path | None = None
+    """The trader's multileg portfolios (``engine.strategies.multileg.desk``); None keeps them in
+    memory only."""
     feed: str | None = None
     """Market data: 'simulated' or a live broker's name ('kite'); None is a live broker's own
     feed, else the simulated market. Broker 'paper' on feed 'kite' is paper trading on live

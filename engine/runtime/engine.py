@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -50,6 +50,7 @@ from engine.store.book import SetAside, scan_journal
 from engine.store.book_lock import BookLock, lock_book
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.loader import load_into
+from engine.strategies.multileg.desk import MultilegDesk
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,10 @@ class Engine:
         spec = broker_spec(config.broker)
         self.strategies = StrategyKernel(bus=bus, clock=clock, record=orders.record)
         """The strategies this desk runs: the built-in ones and the trader's own."""
+        self.multileg = MultilegDesk(
+            self.strategies, lambda: self.api.live_session_problem(), config.portfolios_dir
+        )
+        """The trader's multileg portfolios, each a strategy on the kernel."""
         self.api = EngineApi(
             EngineParts(
                 bus=bus,
@@ -111,8 +116,10 @@ class Engine:
                 broker_margin=broker.order_margin if isinstance(broker, MarginCalculator) else None,
                 broker_name=link.title if link is not None else spec.title,
                 calendar=sessions,
+                session_problem=None if link is None else _session_problem(link),
                 watcher=self._watch if link is not None and feed is link else None,
                 strategies=self.strategies,
+                multileg=self.multileg,
             )
         )
         streams = link is not None and feed is link
@@ -493,3 +500,12 @@ class Engine:
 
 def _no_ticks(_tick: Tick) -> None:
     """Ticks of a live link the desk does not trade on (it runs on another feed)."""
+
+
+def _session_problem(link: BrokerLink) -> Callable[[], str | None]:
+    def problem() -> str | None:
+        if link.session.logged_in:
+            return None
+        return f"not logged in to {link.title}: log in before starting live"
+
+    return problem

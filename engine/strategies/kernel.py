@@ -80,6 +80,15 @@ class Strategy:
         """What the strategy needs to resume after a restart (plain values only)."""
         return {}
 
+    def stop_refusal(self) -> str | None:
+        """Why the trader may not stop it now (a portfolio with open legs), or None."""
+        return None
+
+    def keeps_running(self) -> bool:
+        """Whether it starts again at the next start after the desk closes cleanly (a portfolio
+        with open legs must go on watching them); a crash always resumes what was running."""
+        return False
+
 
 class StrategyContext:
     """A running strategy's handle on the engine; every order it places names the strategy."""
@@ -94,6 +103,15 @@ class StrategyContext:
 
     def now(self) -> datetime:
         return self._kernel.clock.now()
+
+    def time_ns(self) -> int:
+        return self._kernel.clock.time_ns()
+
+    @property
+    def api(self) -> StrategyApi:
+        """The facade itself, for what ``place`` and ``quote`` do not cover (modify, cancel,
+        orders, chains); orders placed through it must name this strategy."""
+        return self._kernel.api
 
     def quote(self, token: InstrumentToken | int) -> Quote | None:
         return self._kernel.api.quote(token)
@@ -146,6 +164,14 @@ class StrategyContext:
         """Journal what ``snapshot`` returns now, so a restart resumes from here."""
         self._kernel.save(self.strategy_id)
 
+    def finish(self, reason: str) -> None:
+        """Stop this strategy (it has done its work): journaled as stopped with ``reason``."""
+        self._kernel.stop(self.strategy_id, reason, force=True)
+
+    def loop_running(self) -> bool:
+        """Whether timers can be set (the desk runs on its loop; some tests drive it by hand)."""
+        return _loop_running()
+
     def say(self, text: str, severity: Severity = Severity.INFO) -> None:
         """A message for the trader, in Messages under the strategy's name."""
         self._kernel.say(self.strategy_id, severity, text)
@@ -161,6 +187,16 @@ class StrategyInfo:
     status: StrategyStatus
     reason: str
     since_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    kind: type[Strategy] | None
+    """The class, for a strategy that is one; None for one made by a function."""
+    make: Callable[[StrategyContext], Strategy]
+    title: str
+    description: str
+    origin: str
 
 
 @dataclass(slots=True)
@@ -181,7 +217,7 @@ class StrategyKernel:
         self._record = record
         self._api: StrategyApi | None = None
         self._watch_feed: Callable[[list[int]], None] | None = None
-        self._catalogue: dict[StrategyId, tuple[type[Strategy], str]] = {}
+        self._catalogue: dict[StrategyId, _Entry] = {}
         self._running: dict[StrategyId, _Running] = {}
         self._last: dict[StrategyId, StrategyRecord] = {}
         self._to_resume: dict[StrategyId, dict[str, Any]] = {}
@@ -215,13 +251,47 @@ class StrategyKernel:
                 f"{name!r})"
             )
         known = self._catalogue.get(StrategyId(name))
-        if known is not None and known[0] is not strategy:
-            raise ValueError(f"two strategies are named {name!r}: {known[1]} and {origin}")
-        self._catalogue[StrategyId(name)] = (strategy, origin)
+        if known is not None and known.kind is not strategy:
+            raise ValueError(f"two strategies are named {name!r}: {known.origin} and {origin}")
+        self._catalogue[StrategyId(name)] = _Entry(
+            strategy, strategy, strategy.title or name, strategy.description, origin
+        )
+
+    def add_instance(
+        self,
+        strategy_id: str,
+        make: Callable[[StrategyContext], Strategy],
+        *,
+        title: str,
+        description: str = "",
+        origin: str = "built in",
+    ) -> None:
+        """A strategy made by ``make`` rather than a class of its own (each multileg portfolio is
+        one); adding it again under its id replaces the maker (the portfolio was edited)."""
+        if not is_strategy_id(strategy_id):
+            raise ValueError(f"a strategy id is letters, digits or '-_.' (got {strategy_id!r})")
+        key = StrategyId(strategy_id)
+        known = self._catalogue.get(key)
+        if known is not None and known.kind is not None:
+            raise ValueError(f"{strategy_id!r} is already a strategy from {known.origin}")
+        self._catalogue[key] = _Entry(None, make, title, description, origin)
+
+    def remove(self, strategy_id: str) -> str | None:
+        """Take a stopped strategy off the catalogue; None, or why not."""
+        key = StrategyId(strategy_id)
+        if key in self._running:
+            return f"{strategy_id} is running; stop it first"
+        if self._catalogue.pop(key, None) is None:
+            return f"no strategy named {strategy_id!r}"
+        return None
+
+    def last_state(self, strategy_id: str) -> StrategyRecord | None:
+        """The journal's last record of a strategy (its status, reason and saved state)."""
+        return self._last.get(StrategyId(strategy_id))
 
     def strategies(self) -> list[StrategyInfo]:
         out = []
-        for strategy_id, (cls, origin) in sorted(self._catalogue.items()):
+        for strategy_id, entry in sorted(self._catalogue.items()):
             running = self._running.get(strategy_id)
             last = self._last.get(strategy_id)
             status = StrategyStatus.RUNNING if running else StrategyStatus.STOPPED
@@ -230,9 +300,9 @@ class StrategyKernel:
             out.append(
                 StrategyInfo(
                     strategy_id,
-                    cls.title or strategy_id,
-                    cls.description,
-                    origin,
+                    entry.title,
+                    entry.description,
+                    entry.origin,
                     status,
                     "" if last is None else last.reason,
                     running.since_ns if running else (0 if last is None else last.ts_ns),
@@ -254,7 +324,7 @@ class StrategyKernel:
             return f"no strategy named {strategy_id!r}"
         if key in self._running:
             return f"{strategy_id} is already running"
-        running = _Running(entry[0](StrategyContext(self, key)), self.clock.time_ns())
+        running = _Running(entry.make(StrategyContext(self, key)), self.clock.time_ns())
         self._running[key] = running
         if not self._order_listeners:
             self._order_listeners = [
@@ -263,17 +333,25 @@ class StrategyKernel:
             ]
         try:
             running.strategy.on_start(dict(state or {}))
+            if self._running.get(key) is not running:
+                return None  # it finished its work as it started (and said so)
             self._journal(key, StrategyStatus.RUNNING, "started", running.strategy)
         except Exception as exc:
             self._fail(key, exc, "on_start")
             return self._last[key].reason
         return None
 
-    def stop(self, strategy_id: str, reason: str = "stopped by the trader") -> str | None:
+    def stop(
+        self, strategy_id: str, reason: str = "stopped by the trader", *, force: bool = False
+    ) -> str | None:
         key = StrategyId(strategy_id)
         running = self._running.get(key)
         if running is None:
             return f"{strategy_id} is not running"
+        if not force:
+            refusal = running.strategy.stop_refusal()
+            if refusal is not None:
+                return refusal
         try:
             running.strategy.on_stop()
             self._journal(key, StrategyStatus.STOPPED, reason, running.strategy)
@@ -284,8 +362,23 @@ class StrategyKernel:
         return None
 
     def stop_all(self, reason: str) -> None:
-        for strategy_id in list(self._running):
-            self.stop(strategy_id, reason)
+        """The desk is closing: stop every strategy, except that one which ``keeps_running`` is
+        journaled as running, to start again with the desk."""
+        for strategy_id, running in list(self._running.items()):
+            if running.strategy.keeps_running():
+                try:
+                    self._journal(
+                        strategy_id,
+                        StrategyStatus.RUNNING,
+                        f"{reason}; starts again with the desk",
+                        running.strategy,
+                    )
+                except Exception as exc:
+                    self._fail(strategy_id, exc, "snapshot")
+                    continue
+                self._forget(strategy_id)
+            else:
+                self.stop(strategy_id, reason, force=True)
 
     def save(self, strategy_id: StrategyId) -> None:
         running = self._running.get(strategy_id)
@@ -334,12 +427,12 @@ class StrategyKernel:
         if tokens is None:
             if not running.all_ticks:
                 running.all_ticks = True
-                self._all_ticks.append(running)
+                self._all_ticks = [*self._all_ticks, running]
             return
         wanted = [int(t) for t in tokens if int(t) not in running.tokens]
         for token in wanted:
             running.tokens.add(token)
-            self._by_token.setdefault(token, []).append(running)
+            self._by_token[token] = [*self._by_token.get(token, ()), running]
         if wanted and self._watch_feed is not None:
             self._watch_feed(wanted)
 
@@ -373,7 +466,9 @@ class StrategyKernel:
         try:
             running.strategy.on_tick(tick)
         except Exception as exc:
-            self._fail(running.strategy.ctx.strategy_id, exc, "on_tick")
+            strategy_id = running.strategy.ctx.strategy_id
+            if self._running.get(strategy_id) is running:
+                self._fail(strategy_id, exc, "on_tick")
 
     def _on_order_event(self, event: OrderEvent) -> None:
         if isinstance(event, OrderSubmitted | OrderDenied):
@@ -420,13 +515,13 @@ class StrategyKernel:
             return
         for handle in running.timers:
             handle.cancel()
-        if running in self._all_ticks:
-            self._all_ticks.remove(running)
+        # New lists, never changed in place: ticks being delivered go on over the old ones.
+        self._all_ticks = [r for r in self._all_ticks if r is not running]
         for token in running.tokens:
-            listeners = self._by_token.get(token, [])
-            if running in listeners:
-                listeners.remove(running)
-            if not listeners:
+            listeners = [r for r in self._by_token.get(token, ()) if r is not running]
+            if listeners:
+                self._by_token[token] = listeners
+            else:
                 self._by_token.pop(token, None)
         if not self._all_ticks and not self._by_token and self._tick_listener is not None:
             self._tick_listener()
@@ -443,6 +538,14 @@ class StrategyKernel:
         record = StrategyRecord(self.clock.time_ns(), strategy_id, status, reason, state)
         self._last[strategy_id] = record
         self._record(record)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _journalable(state: object) -> dict[str, Any]:

@@ -87,6 +87,8 @@ class CombinedExit:
     ``lock_at`` / ``lock`` / ``trail_every`` / ``trail_by``: once the MTM reaches ``lock_at``,
     a profit of ``lock`` is kept (the MTM falling back to it exits); every further
     ``trail_every`` of profit raises the kept profit by ``trail_by``.
+    ``stop_trail_every`` / ``stop_trail_by``: for every ``stop_trail_every`` of peak profit the
+    combined stop tightens by ``stop_trail_by`` (the trailing combined SL).
     """
 
     premium: Decimal
@@ -96,17 +98,37 @@ class CombinedExit:
     lock: Decimal = ZERO
     trail_every: Decimal | None = None
     trail_by: Decimal = ZERO
+    stop_trail_every: Decimal | None = None
+    stop_trail_by: Decimal = ZERO
     locked: Decimal | None = None
     """The profit kept now (None until ``lock_at`` is reached)."""
     peak: Decimal = ZERO
 
-    def check(self, mtm: Decimal) -> str | None:
-        """Why the portfolio exits at this MTM, or None."""
+    def stop_level(self) -> Decimal | None:
+        """The MTM at or below which the combined stop fires now (trailed up by the peak)."""
+        if self.stop is None:
+            return None
+        level = -self.stop.rupees(self.premium)
+        if self.stop_trail_every and self.peak > 0:
+            level += int(self.peak / self.stop_trail_every) * self.stop_trail_by
+        return level
+
+    def hit(self, mtm: Decimal) -> tuple[str, str] | None:
+        """(``target`` | ``stop`` | ``lock``, why in words) at this MTM, or None."""
         self.peak = max(self.peak, mtm)
         if self.target is not None and mtm >= self.target.rupees(self.premium):
-            return f"combined target reached: MTM {mtm} ≥ {self.target.rupees(self.premium)}"
-        if self.stop is not None and mtm <= -self.stop.rupees(self.premium):
-            return f"combined stop hit: MTM {mtm} ≤ −{self.stop.rupees(self.premium)}"
+            return "target", (
+                f"combined target reached: MTM {mtm} ≥ {self.target.rupees(self.premium)}"
+            )
+        stop = self.stop_level()
+        if stop is not None and mtm <= stop:
+            trailed = (
+                "trailing "
+                if self.stop is not None and stop != -self.stop.rupees(self.premium)
+                else ""
+            )
+            shown = f"−{-stop}" if stop < 0 else f"{stop}"
+            return "stop", f"combined {trailed}stop hit: MTM {mtm} ≤ {shown}"
         if self.lock_at is not None and self.peak >= self.lock_at:
             kept = self.lock
             if self.trail_every:
@@ -114,5 +136,10 @@ class CombinedExit:
                 kept += steps * self.trail_by
             self.locked = kept if self.locked is None else max(self.locked, kept)
             if mtm <= self.locked:
-                return f"locked profit given back: MTM {mtm} ≤ {self.locked} kept"
+                return "lock", f"locked profit given back: MTM {mtm} ≤ {self.locked} kept"
         return None
+
+    def check(self, mtm: Decimal) -> str | None:
+        """Why the portfolio exits at this MTM, or None."""
+        found = self.hit(mtm)
+        return None if found is None else found[1]

@@ -1,0 +1,75 @@
+"""Multileg portfolios through the facade: the saved portfolios and templates, starting,
+stopping, entering and squaring off, and what the panel shows of each (status, MTM, legs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.api.parts import Service
+from engine.strategies.multileg.desk import LegView, MultilegDesk, PortfolioView, Template
+from engine.strategies.multileg.spec import SECTIONS, PortfolioSpec, parse_spec
+
+
+class MultilegService(Service):
+    def _desk(self) -> MultilegDesk:
+        desk = self._parts.multileg
+        if desk is None:
+            raise RuntimeError("this engine was built without multileg portfolios")
+        return desk
+
+    def portfolios(self) -> list[PortfolioView]:
+        """Every saved portfolio with its status, MTM and net premium (₹)."""
+        desk = self._parts.multileg
+        return [] if desk is None else desk.views()
+
+    def portfolio(self, name: str) -> PortfolioSpec | None:
+        """A portfolio's settings."""
+        return self._desk().spec(name)
+
+    def portfolio_legs(self, name: str) -> list[LegView]:
+        return self._desk().legs(name)
+
+    def portfolio_templates(self) -> list[Template]:
+        return self._desk().templates()
+
+    def portfolio_sections(self) -> tuple[tuple[str, str, type[Any]], ...]:
+        """The editor's pages in order: (field, title, schema)."""
+        return SECTIONS
+
+    def check_portfolio(self, data: dict[str, Any]) -> PortfolioSpec:
+        """``data`` as a checked portfolio; ``ValueError`` naming each problem's field path."""
+        return parse_spec(data)
+
+    def save_portfolio(self, spec: PortfolioSpec | dict[str, Any]) -> str | None:
+        """Add or change a portfolio; None, or why not."""
+        return self._desk().save(spec)
+
+    def delete_portfolio(self, name: str) -> str | None:
+        return self._desk().delete(name)
+
+    def start_portfolio(self, name: str) -> str | None:
+        return self._desk().start(name)
+
+    def stop_portfolio(self, name: str) -> str | None:
+        return self._desk().stop(name)
+
+    def square_off_portfolio(self, name: str) -> str | None:
+        return self._desk().square_off(name)
+
+    def enter_portfolio(self, name: str) -> str | None:
+        """Enter now, whatever its start time; None, or why not."""
+        return self._desk().enter_now(name)
+
+    def export_portfolio(self, name: str, path: Path) -> str | None:
+        return self._desk().export(name, path)
+
+    def import_portfolio(self, path: Path, name: str | None = None) -> str | None:
+        return self._desk().import_file(path, name=name)
+
+    def save_portfolio_template(self, name: str, key: str) -> str | None:
+        return self._desk().save_template(name, key)
+
+    def portfolio_problems(self) -> list[str]:
+        desk = self._parts.multileg
+        return [] if desk is None else list(desk.problems)

@@ -1,0 +1,407 @@
+"""The desk's multileg portfolios: the trader's saved portfolios (one JSON file each in the
+profile's portfolios folder), the predefined templates (``resources/multileg/templates``) and the
+trader's own, and each portfolio registered on the strategy kernel as a strategy of its own
+(``ml.<name>``), so its orders carry its id and its P&L is attributable from the journal.
+
+A file that does not parse is reported with its name and the field path of every problem, set
+aside as ``<name>.json.bad`` so nothing is lost, and the other portfolios still load. Files are
+written whole (a temporary file renamed over the old one): a crash mid-save leaves the old file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from engine.domain.strategy_records import StrategyStatus
+from engine.store.urls import APP_NAME, check_path_name
+from engine.strategies.kernel import StrategyContext, StrategyKernel
+from engine.strategies.multileg.legrun import LegRun
+from engine.strategies.multileg.portfolio import (
+    PortfolioStrategy,
+    portfolio_strategy_id,
+    start_problem,
+)
+from engine.strategies.multileg.spec import Leg, PortfolioSpec, parse_spec
+from engine.strategies.multileg.status import LegState, PortfolioStatus
+
+log = logging.getLogger(__name__)
+
+ORIGIN = "multileg"
+
+
+def portfolios_dir(profile: str) -> Path:
+    """Where a profile keeps its portfolios: ``<user data dir>/<profile>/portfolios``."""
+    check_path_name("profile", profile)
+    return Path(platformdirs.user_data_dir(APP_NAME)) / profile / "portfolios"
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    key: str
+    title: str
+    description: str
+    spec: PortfolioSpec
+    own: bool
+    """The trader's own template (saved from a portfolio), not a predefined one."""
+
+
+@dataclass(frozen=True, slots=True)
+class LegView:
+    n: int
+    symbol: str
+    side: str
+    instrument: str
+    strike: Decimal | None
+    expiry: date | None
+    lots: int
+    quantity: int
+    hedge: bool
+    state: str
+    entry: Decimal | None
+    exit: Decimal | None
+    ltp: Decimal | None
+    pnl: Decimal
+    stop: Decimal | None
+    target: Decimal | None
+    trailing: bool
+    token: int
+    remark: str
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioView:
+    name: str
+    strategy_id: str
+    status: PortfolioStatus
+    reason: str
+    mode: str
+    underlying: str
+    legs: int
+    mtm: Decimal
+    premium: Decimal
+    running: bool
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+class MultilegDesk:
+    def __init__(
+        self,
+        kernel: StrategyKernel,
+        live_problem: Callable[[], str | None],
+        folder: Path | None,
+    ) -> None:
+        self._kernel = kernel
+        self._live_problem = live_problem
+        self.folder = folder
+        self._specs: dict[str, PortfolioSpec] = {}
+        self.problems: list[str] = []
+        """Portfolio files that could not be read (name and why); each was set aside."""
+        self._load()
+
+    # -- the library ---------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        if self.folder is None or not self.folder.is_dir():
+            return
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                spec = parse_spec(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as problem:
+                kept = path.with_name(path.name + ".bad")
+                os.replace(path, kept)
+                self.problems.append(f"{path.name}: {problem} (kept as {kept.name})")
+                log.warning("portfolio file %s set aside: %s", path, problem)
+                continue
+            if spec.name in self._specs:
+                self.problems.append(f"{path.name}: a second portfolio named {spec.name!r}")
+                continue
+            self._register(spec)
+
+    def _register(self, spec: PortfolioSpec) -> None:
+        self._specs[spec.name] = spec
+
+        def make(ctx: StrategyContext, name: str = spec.name) -> PortfolioStrategy:
+            return PortfolioStrategy(ctx, self._specs[name])
+
+        self._kernel.add_instance(
+            portfolio_strategy_id(spec.name),
+            make,
+            title=spec.name,
+            description=f"multileg portfolio on {spec.defaults.underlying}, {len(spec.legs)} legs",
+            origin=ORIGIN,
+        )
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def spec(self, name: str) -> PortfolioSpec | None:
+        return self._specs.get(name)
+
+    def save(self, spec: PortfolioSpec | dict[str, Any], *, replace: bool = True) -> str | None:
+        """Add or change a portfolio (validated); None, or why not. A running portfolio keeps
+        the settings it started with until it is started again."""
+        try:
+            checked = spec if isinstance(spec, PortfolioSpec) else parse_spec(spec)
+        except ValueError as problem:
+            return str(problem)
+        if checked.name in self._specs and not replace:
+            return f"a portfolio named {checked.name!r} exists already"
+        if self.folder is not None:
+            unwritten = _write_json(
+                self.folder / f"{_slug(checked.name)}.json", checked.model_dump(mode="json")
+            )
+            if unwritten is not None:
+                return unwritten
+        self._register(checked)
+        return None
+
+    def delete(self, name: str) -> str | None:
+        if name not in self._specs:
+            return f"no portfolio named {name!r}"
+        problem = self._kernel.remove(portfolio_strategy_id(name))
+        if problem is not None:
+            return problem
+        del self._specs[name]
+        if self.folder is not None:
+            (self.folder / f"{_slug(name)}.json").unlink(missing_ok=True)
+        return None
+
+    def export(self, name: str, path: Path) -> str | None:
+        spec = self._specs.get(name)
+        if spec is None:
+            return f"no portfolio named {name!r}"
+        return _write_json(path, {"portfolio": spec.model_dump(mode="json")})
+
+    def import_file(self, path: Path, *, name: str | None = None) -> str | None:
+        """Add the portfolio in ``path`` (an export, or a template file); None, or why not."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as problem:
+            return f"{path.name} cannot be read: {problem}"
+        body = data.get("portfolio", data) if isinstance(data, dict) else data
+        if name is not None and isinstance(body, dict):
+            body = {**body, "defaults": {**body.get("defaults", {}), "name": name}}
+        return self.save(body, replace=False)
+
+    # -- templates -----------------------------------------------------------------------------------
+
+    def templates(self) -> list[Template]:
+        found = []
+        packaged = resources.files("resources").joinpath("multileg", "templates")
+        for entry in sorted(packaged.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".json"):
+                found.append(_template(entry.name[:-5], entry.read_text("utf-8"), own=False))
+        if self.folder is not None and (self.folder / "templates").is_dir():
+            for path in sorted((self.folder / "templates").glob("*.json")):
+                try:
+                    found.append(_template(path.stem, path.read_text("utf-8"), own=True))
+                except (OSError, ValueError) as problem:
+                    self.problems.append(f"template {path.name}: {problem}")
+        return found
+
+    def template(self, key: str) -> Template | None:
+        return next((t for t in self.templates() if t.key == key), None)
+
+    def save_template(self, name: str, key: str) -> str | None:
+        spec = self._specs.get(name)
+        if spec is None:
+            return f"no portfolio named {name!r}"
+        if self.folder is None:
+            return "this desk keeps no files"
+        body = {"description": f"saved from {name}", "portfolio": spec.model_dump(mode="json")}
+        return _write_json(self.folder / "templates" / f"{_slug(key)}.json", body)
+
+    # -- running -------------------------------------------------------------------------------------
+
+    def start(self, name: str) -> str | None:
+        spec = self._specs.get(name)
+        if spec is None:
+            return f"no portfolio named {name!r}"
+        problem = start_problem(spec, self._live_problem)
+        if problem is not None:
+            return problem
+        return self._kernel.start(portfolio_strategy_id(name))
+
+    def stop(self, name: str) -> str | None:
+        return self._kernel.stop(portfolio_strategy_id(name))
+
+    def running(self, name: str) -> PortfolioStrategy | None:
+        found = self._kernel.instance(portfolio_strategy_id(name))
+        return found if isinstance(found, PortfolioStrategy) else None
+
+    def square_off(self, name: str) -> str | None:
+        running = self.running(name)
+        if running is None:
+            return f"{name} is not running"
+        return running.square_off()
+
+    def enter_now(self, name: str) -> str | None:
+        running = self.running(name)
+        if running is None:
+            return f"{name} is not running"
+        return running.enter_now()
+
+    # -- views ---------------------------------------------------------------------------------------
+
+    def views(self) -> list[PortfolioView]:
+        return [self.view(name) for name in self.names()]
+
+    def view(self, name: str) -> PortfolioView:
+        spec = self._specs[name]
+        running = self.running(name)
+        if running is not None:
+            status, reason = running.status, running.reason
+            mtm, premium = running.mtm, running.net_premium
+        else:
+            status, reason, mtm, premium = self._last(name, spec)
+        return PortfolioView(
+            name,
+            portfolio_strategy_id(name),
+            status,
+            reason,
+            spec.defaults.mode.value,
+            spec.defaults.underlying,
+            len(spec.legs),
+            Decimal(mtm) / 100,
+            Decimal(premium) / 100,
+            running is not None,
+        )
+
+    def _last(self, name: str, spec: PortfolioSpec) -> tuple[PortfolioStatus, str, int, int]:
+        if not spec.defaults.enabled:
+            return PortfolioStatus.DISABLED, "disabled", 0, 0
+        record = self._kernel.last_state(portfolio_strategy_id(name))
+        if record is None:
+            return PortfolioStatus.STOPPED, "", 0, 0
+        state = record.state
+        status = PortfolioStatus(state["status"]) if state.get("status") else None
+        if record.status is StrategyStatus.FAILED:
+            return PortfolioStatus.FAILED, record.reason, 0, 0
+        if status is None or status not in (
+            PortfolioStatus.COMPLETED,
+            PortfolioStatus.REJECTED,
+            PortfolioStatus.STOPPED,
+        ):
+            return PortfolioStatus.STOPPED, record.reason, 0, 0
+        return status, str(state.get("reason", "")), int(state["mtm"]), int(state["premium"])
+
+    def legs(self, name: str) -> list[LegView]:
+        running = self.running(name)
+        spec = self._specs.get(name)
+        if spec is None:
+            return []
+        if running is not None:
+            return [_leg_view(leg) for leg in running.legs]
+        record = self._kernel.last_state(portfolio_strategy_id(name))
+        saved = [] if record is None else record.state.get("legs", [])
+        if "spec" in ({} if record is None else record.state):
+            spec = PortfolioSpec.model_validate(record.state["spec"])  # type: ignore[union-attr]
+        if len(saved) != len(spec.legs) or not all("mtm" in leg for leg in saved):
+            return [_idle_view(n, leg) for n, leg in enumerate(spec.legs, start=1)]
+        return [_saved_view(leg, state) for leg, state in zip(spec.legs, saved, strict=True)]
+
+
+def _leg_view(leg: LegRun) -> LegView:
+    spec = leg.spec
+    return LegView(
+        leg.n,
+        leg.symbol,
+        spec.side.value,
+        spec.instrument.value,
+        leg.strike,
+        leg.expiry,
+        spec.lots,
+        leg.quantity,
+        spec.hedge,
+        leg.state.value,
+        leg.average_entry,
+        leg.average_exit,
+        Decimal(leg.ltp) / 100 if leg.ltp else None,
+        Decimal(leg.mtm) / 100,
+        None if leg.stop is None else leg.stop / 100,
+        None if leg.target is None else leg.target / 100,
+        spec.trail is not None,
+        leg.token,
+        leg.remark or leg.exit_reason,
+    )
+
+
+def _saved_view(spec: Leg, saved: dict[str, Any]) -> LegView:
+    """A stopped portfolio's leg as it was last saved."""
+    run = LegRun(int(saved["n"]), spec, LegState.IDLE, 1 if spec.side.value == "BUY" else -1)
+    run.restore(saved)
+
+    def rupees(key: str) -> Decimal | None:
+        value = saved.get(key)
+        return None if value is None else Decimal(str(value))
+
+    view = _leg_view(run)
+    return replace(
+        view,
+        entry=rupees("entry"),
+        exit=rupees("exit"),
+        ltp=Decimal(int(saved["ltp"])) / 100 if saved.get("ltp") else None,
+        pnl=Decimal(int(saved["mtm"])) / 100,
+    )
+
+
+def _idle_view(n: int, spec: Leg) -> LegView:
+    return LegView(
+        n,
+        "",
+        spec.side.value,
+        spec.instrument.value,
+        None,
+        None,
+        spec.lots,
+        0,
+        spec.hedge,
+        LegState.IDLE.value,
+        None,
+        None,
+        None,
+        Decimal(0),
+        None,
+        None,
+        spec.trail is not None,
+        0,
+        "",
+    )
+
+
+def _template(key: str, text: str, *, own: bool) -> Template:
+    data = json.loads(text)
+    spec = parse_spec(data["portfolio"])
+    return Template(key, spec.name, str(data.get("description", "")), spec, own)
+
+
+def _write_json(path: Path, data: object) -> str | None:
+    """Write ``data`` whole (temporary file, fsync, rename); None, or why not in words."""
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump(data, file, indent=2)
+            file.write("\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as problem:
+        temporary.unlink(missing_ok=True)
+        return f"{path.name} could not be written: {problem.strerror or problem}"
+    return None
