@@ -133,6 +133,9 @@ class Rules:
 
 
 def duplicate_key(request: OrderRequest) -> tuple[object, ...]:
+    """What makes two orders "the same order" for the duplicate check: the same terms from the
+    same strategy under the same tag. A strategy's slices and its portfolios' legs are tagged
+    apart, so they are never each other's duplicates; a hand's double click still is."""
     return (
         request.token,
         request.side,
@@ -141,6 +144,8 @@ def duplicate_key(request: OrderRequest) -> tuple[object, ...]:
         request.price,
         request.trigger_price,
         request.product,
+        request.strategy,
+        request.tag,
     )
 
 

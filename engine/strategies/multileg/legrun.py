@@ -52,7 +52,8 @@ class LegOrder:
     chases: int = 0
     at_market: bool = False
     exiting: bool = False
-    """A resting stop turned into the leg's exit (re-priced to fill now)."""
+    """Ours to end: an entry being withdrawn, or a resting stop turned into the leg's exit."""
+    cancel_sent: bool = False
 
     @property
     def live(self) -> bool:

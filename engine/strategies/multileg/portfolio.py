@@ -120,6 +120,8 @@ class PortfolioStrategy(Strategy):
         self._next_leg_check_ns = 0
         self._next_combined_check_ns = 0
         self._combined_breach_ns: int | None = None
+        self._failure: str | None = None
+        """Why entry failed, while the other legs' working entries are being pulled back."""
         self._last_mtm: int | None = None
         self._stale_told: set[int] = set()
         self._day_ns: dict[time, int] = {}
@@ -193,6 +195,10 @@ class PortfolioStrategy(Strategy):
                     self._order_dead(leg, order, f"{event.status.value.lower()}: {event.message}")
             elif event.status is OrderStatus.COMPLETE:
                 self._settle(self.ctx.time_ns())
+            elif order.exiting and order.purpose == ENTRY and order.acknowledged:
+                self._withdraw(order)  # acknowledged at last: now it can be cancelled
+        if self._failure is not None:
+            self._decide_failure()
 
     def on_stop(self) -> None:
         if self.status in (P.PENDING, P.MONITORING, P.FAILED):
@@ -271,10 +277,9 @@ class PortfolioStrategy(Strategy):
     # -- the clock -----------------------------------------------------------------------------------
 
     def _on_clock(self, now: int) -> None:
-        status = self.status
-        if status is P.PENDING:
+        if self.status is P.PENDING:
             self._pending(now)
-        elif status is P.MONITORING:
+        if self.status is P.MONITORING:
             self._monitoring(now)
         if self.status in (P.UNDER_EXECUTION, P.STARTED, P.UNDER_EXIT, P.FAILED):
             square_off = self._at(self.spec.execution.square_off, now)
@@ -498,6 +503,8 @@ class PortfolioStrategy(Strategy):
         return [group for group in (bought, sold) if group]
 
     def _advance_entry(self, now: int) -> None:
+        if self._failure is not None:
+            return
         execution = self.spec.execution
         while self._group < len(self._groups):
             group = [self.legs[n - 1] for n in self._groups[self._group]]
@@ -735,7 +742,10 @@ class PortfolioStrategy(Strategy):
                     Severity.WARNING,
                 )
             return
-        if order.purpose == ENTRY and leg.state is LegState.ENTERING:
+        if order.purpose == ENTRY and order.exiting:
+            if leg.state is LegState.ENTERING and not leg.live_orders(ENTRY):
+                leg.remark = leg.remark or "entry withdrawn"
+        elif order.purpose == ENTRY and leg.state is LegState.ENTERING:
             self._leg_failed(leg, f"entry order {order.order_id} {why}")
         elif order.purpose in (EXIT, STOP) and not _cancelled_by_us(order):
             leg.remark = f"exit order {order.order_id} {why}"
@@ -750,6 +760,9 @@ class PortfolioStrategy(Strategy):
             self._drive_exits(self.ctx.time_ns())
 
     def _leg_failed(self, leg: LegRun, why: str) -> None:
+        """A leg's entry failed: pull back the other legs' working entries, then (once they
+        have ended) keep or unwind what filled — or, if nothing did, the portfolio is
+        Rejected."""
         if leg.state is LegState.ENTERING:
             leg.step(LegEvent.FAILED)
         leg.remark = why
@@ -757,22 +770,42 @@ class PortfolioStrategy(Strategy):
         if self.status is not P.UNDER_EXECUTION:
             self.ctx.save()
             return
+        if self._failure is None:
+            self._failure = f"leg {leg.n}: {why}"
         self._drop_queued_entries()
         for other in self.legs:
             for order in other.live_orders(ENTRY):
-                self.ctx.api.cancel(order.order_id)
-        if not any(other.entry_qty for other in self.legs):
-            for other in self.legs:
-                if other.state in (LegState.WAITING, LegState.ENTERING):
-                    other.state = LegState.FAILED
-            self._step(E.REFUSED, f"leg {leg.n}: {why}")
+                self._withdraw(order)
+        self.ctx.save()
+        self._decide_failure()
+
+    def _decide_failure(self) -> None:
+        why = self._failure
+        if why is None or self.status is not P.UNDER_EXECUTION:
+            return
+        if any(leg.live_orders(ENTRY) for leg in self.legs):
+            return  # pulled back, not yet ended: a late fill still counts
+        self._failure = None
+        for leg in self.legs:
+            if leg.state is LegState.WAITING:
+                leg.state = LegState.IDLE
+                leg.remark = "not sent: another leg failed"
+        if not any(leg.entry_qty for leg in self.legs):
+            self._step(E.REFUSED, why)
             self._finish()
         elif self.spec.execution.on_leg_failure is OnLegFailure.UNWIND:
-            self._exit_all(
-                f"leg {leg.n} failed ({why}): unwinding the legs that filled", self.ctx.time_ns()
-            )
+            self._exit_all(f"{why}: unwinding the legs that filled", self.ctx.time_ns())
         else:
-            self._step(E.FAILED, f"leg {leg.n} failed ({why}); the filled legs are kept")
+            self._step(E.FAILED, f"{why}; the filled legs are kept")
+
+    def _withdraw(self, order: LegOrder) -> None:
+        """Cancel a working order of ours; one the broker has not acknowledged yet is cancelled
+        as soon as it is."""
+        order.exiting = True  # its end is ours, not a failure
+        if order.cancel_sent or not order.live:
+            return
+        if self.ctx.api.cancel(order.order_id):
+            order.cancel_sent = True
 
     def _drop_queued_entries(self) -> None:
         self._outbox_entries.clear()
@@ -974,9 +1007,7 @@ class PortfolioStrategy(Strategy):
 
     def _drive_exit(self, leg: LegRun, now: int) -> None:
         for order in leg.live_orders(ENTRY):
-            if not order.exiting:
-                order.exiting = True  # cancelled by us: its end is not a failure
-                self.ctx.api.cancel(order.order_id)
+            self._withdraw(order)
         for order in leg.live_orders(STOP):
             if not order.exiting:
                 order.exiting = True
@@ -988,7 +1019,7 @@ class PortfolioStrategy(Strategy):
                     price=None if price is None else Decimal(price) / 100,
                 )
                 if not outcome:
-                    self.ctx.api.cancel(order.order_id)
+                    self._withdraw(order)
         if leg.live_orders(STOP) and any(not o.exiting for o in leg.live_orders(STOP)):
             return
         self._top_up(leg, EXIT)
