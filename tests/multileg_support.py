@@ -5,14 +5,25 @@ rebuilt from the book file's journal alone."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from engine.brokers.base import BrokerSink, Capabilities
+from engine.brokers.registry import BrokerContext, BrokerSpec, register
 from engine.core.clock import IST, TestClock
-from engine.domain.events import EngineMessage, OrderDenied, OrderFilled, OrderSubmitted
-from engine.domain.orders import Side
+from engine.domain.events import (
+    EngineMessage,
+    OrderDenied,
+    OrderFilled,
+    OrderStatusChanged,
+    OrderSubmitted,
+)
+from engine.domain.ids import BrokerOrderId, TradeId
+from engine.domain.order import Order
+from engine.domain.orders import Modification, OrderStatus, OrderType, Side
 from engine.domain.ticks import Tick
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
@@ -105,3 +116,144 @@ def journal_cash(book: Path, strategy: str) -> int:
             quantity, price = int(row.payload["quantity"]), int(row.payload["price"])
             cash += -quantity * price if row.payload["side"] == Side.BUY.value else quantity * price
     return cash
+
+
+@dataclass
+class Held:
+    order: Order
+    changes: list[Modification] = field(default_factory=list)
+    filled: int = 0
+    acked: bool = False
+    cancelled: bool = False
+    cancel_asked: bool = False
+
+
+class ScriptedBroker:
+    """Holds every order until the test acts on it: ``ack``, ``fill`` (all or part), ``reject``,
+    ``cancel_rest``. Modifications and cancels are recorded and acknowledged at once."""
+
+    name = "scripted"
+    capabilities = Capabilities(order_types=frozenset(OrderType))
+
+    def __init__(self, context: BrokerContext) -> None:
+        self._context = context
+        self._sink: BrokerSink | None = None
+        self.orders: list[Held] = []
+        self._trades = 0
+        self.cancels_at_once = True
+        """False: a cancel is only noted, as when the exchange fills the order first."""
+
+    def bind(self, sink: BrokerSink) -> None:
+        self._sink = sink
+
+    def _emit(self, event: object) -> None:
+        assert self._sink is not None
+        self._sink(event)
+
+    def _now(self) -> int:
+        return self._context.clock.time_ns()
+
+    def submit(self, order: Order) -> None:
+        self.orders.append(Held(order))
+
+    def modify(self, order: Order, change: Modification) -> None:
+        held = self.held(order.order_id)
+        held.changes.append(change)
+        self._emit(
+            OrderStatusChanged(
+                order.order_id,
+                self._now(),
+                OrderStatus.OPEN,
+                "modified",
+                quantity=change.quantity,
+                price=change.price,
+                trigger_price=change.trigger_price,
+                order_type=change.order_type,
+            )
+        )
+
+    def cancel(self, order: Order) -> None:
+        held = self.held(order.order_id)
+        held.cancel_asked = True
+        if not self.cancels_at_once:
+            return
+        held.cancelled = True
+        self._emit(
+            OrderStatusChanged(order.order_id, self._now(), OrderStatus.CANCELLED, "cancelled")
+        )
+
+    def restore(self, open_orders: list[Order]) -> None:
+        assert not open_orders
+
+    # -- what the test does --------------------------------------------------------------------------
+
+    def held(self, order_id: str) -> Held:
+        return next(h for h in self.orders if h.order.order_id == order_id)
+
+    def ack(self, held: Held) -> None:
+        held.acked = True
+        self._emit(
+            OrderStatusChanged(
+                held.order.order_id,
+                self._now(),
+                OrderStatus.OPEN,
+                broker_order_id=BrokerOrderId(f"S{self.orders.index(held)}"),
+            )
+        )
+
+    def fill(self, held: Held, quantity: int | None = None) -> None:
+        if not held.acked:
+            self.ack(held)
+        quantity = held.order.quantity - held.filled if quantity is None else quantity
+        held.filled += quantity
+        self._trades += 1
+        order = held.order
+        price = (
+            order.price if order.price is not None else self._context.quotes.get(order.token).ltp
+        )
+        self._emit(
+            OrderFilled(
+                order.order_id,
+                self._now(),
+                TradeId(f"ST{self._trades}"),
+                order.token,
+                order.side,
+                order.product,
+                quantity,
+                price,
+            )
+        )
+
+    def reject(self, held: Held, why: str = "RMS: margin exceeds") -> None:
+        self._emit(OrderStatusChanged(held.order.order_id, self._now(), OrderStatus.REJECTED, why))
+
+    def cancel_rest(self, held: Held) -> None:
+        self._emit(
+            OrderStatusChanged(held.order.order_id, self._now(), OrderStatus.CANCELLED, "IOC rest")
+        )
+
+    def unfilled(self) -> list[Held]:
+        return [
+            h
+            for h in self.orders
+            if not h.cancelled and h.filled < h.order.quantity and h.order.status.is_open
+        ]
+
+
+def scripted_desk(tmp_path: Path) -> Iterator[tuple[Engine, ScriptedBroker]]:
+    """A desk trading through a ``ScriptedBroker`` on the simulated market's prices (for a
+    pytest fixture: ``yield from scripted_desk(tmp_path)``)."""
+    made: list[ScriptedBroker] = []
+
+    def make(context: BrokerContext) -> ScriptedBroker:
+        made.append(ScriptedBroker(context))
+        return made[-1]
+
+    unregister = register(BrokerSpec("scripted", "Scripted", make))
+    engine = build_desk(tmp_path, broker="scripted", feed="simulated")
+    try:
+        run_market(engine, 2)
+        yield engine, made[-1]
+    finally:
+        engine.close()
+        unregister()

@@ -152,14 +152,15 @@ class PortfolioStrategy(Strategy):
     def on_tick(self, tick: Tick) -> None:
         token = tick.token
         now = self.ctx.time_ns()
+        if now >= self._due_ns:
+            # Before this tick's price: checks due at a minute's close see that minute's close.
+            self._on_clock(now)
         legs = self._by_token.get(token)
         if legs is not None:
             for leg in legs:
                 leg.ltp, leg.bid, leg.ask, leg.last_tick_ns = tick.ltp, tick.bid, tick.ask, now
         if token == self.underlying_token:
             self.spot = tick.ltp
-        if now >= self._due_ns:
-            self._on_clock(now)
         if self.status is P.STARTED:
             if self.spec.monitoring.leg is Check.TICK and legs is not None:
                 self._check_legs(legs, now)
@@ -311,7 +312,15 @@ class PortfolioStrategy(Strategy):
             or (self._outbox_exits)
         ):
             return now + NS // 4
-        if status in (P.PENDING, P.MONITORING, P.STARTED, P.FAILED):
+        if status is P.STARTED:
+            due = now + NS
+            monitoring = self.spec.monitoring
+            if monitoring.leg is not Check.TICK:
+                due = min(due, self._next_leg_check_ns)
+            if monitoring.combined is not Check.TICK:
+                due = min(due, self._next_combined_check_ns)
+            return max(due, now + 1)
+        if status in (P.PENDING, P.MONITORING, P.FAILED):
             return now + NS
         return now + 60 * NS
 
@@ -715,7 +724,7 @@ class PortfolioStrategy(Strategy):
         entry = leg.average_entry
         assert entry is not None
         leg.spot_at_entry = self.spot
-        leg.best = leg.ltp or int(entry * 100)
+        leg.best = leg.entry_value // leg.entry_qty  # trailing counts from the entry
         self._set_levels(leg, entry)
         self.ctx.save()
         self._arm_broker_stop(leg)
@@ -898,28 +907,32 @@ class PortfolioStrategy(Strategy):
         self._exit_all(why, now)
 
     def _timed_checks(self, now: int) -> None:
+        """Checks not made on every tick: at each minute's close (anchored to the clock's
+        minutes, so to 09:15) or every N seconds; stops that must hold for a while; staleness."""
         monitoring = self.spec.monitoring
-        for check, attr in (
-            (monitoring.leg, "_next_leg_check_ns"),
-            (monitoring.combined, "_next_combined_check_ns"),
-        ):
-            if check is Check.TICK:
-                continue
-            due = getattr(self, attr)
-            if now < due:
-                continue
-            if check is Check.INTERVAL:
-                setattr(self, attr, now + int(monitoring.interval_seconds * NS))
-            else:
-                setattr(self, attr, (now // (60 * NS) + 1) * 60 * NS)
-            if attr == "_next_leg_check_ns":
+        if monitoring.leg is not Check.TICK and now >= self._next_leg_check_ns:
+            first = not self._next_leg_check_ns
+            self._next_leg_check_ns = self._next_check(monitoring.leg, now)
+            if not first:
                 self._check_legs(self.legs, now)
-            elif self.status is P.STARTED:
+        if monitoring.combined is not Check.TICK and now >= self._next_combined_check_ns:
+            first = not self._next_combined_check_ns
+            self._next_combined_check_ns = self._next_check(monitoring.combined, now)
+            if not first and self.status is P.STARTED:
                 self._check_combined(now)
         if self.spec.stop_loss.wait_seconds and self.status is P.STARTED:
-            self._check_legs(self.legs, now)
-            self._check_combined(now)
-        self._watch_staleness(now)
+            if monitoring.leg is Check.TICK:
+                self._check_legs(self.legs, now)
+            if monitoring.combined is Check.TICK and self.status is P.STARTED:
+                self._check_combined(now)
+        if self.status is P.STARTED:
+            self._watch_staleness(now)
+
+    def _next_check(self, check: Check, now: int) -> int:
+        if check is Check.INTERVAL:
+            return now + int(self.spec.monitoring.interval_seconds * NS)
+        minute = 60 * NS
+        return (now // minute + 1) * minute
 
     def _watch_staleness(self, now: int) -> None:
         limit = int(self.spec.monitoring.stale_after * NS)

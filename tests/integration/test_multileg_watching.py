@@ -1,0 +1,218 @@
+"""What a running multileg portfolio watches, with prices set tick by tick by the test: a leg's
+trailing stop, stops moved to cost after another leg's stop, checks made only at a minute's
+close, the underlying moving too far, a leg that stops ticking, an entry that waits for the
+net premium, idle legs and run days."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.core.clock import TestClock
+from engine.domain.events import EngineMessage
+from engine.domain.ids import InstrumentToken
+from engine.domain.ticks import Tick
+from engine.runtime import Engine
+from engine.strategies.multileg.legrun import read_tag
+from engine.strategies.multileg.status import PortfolioStatus
+from tests.multileg_support import ScriptedBroker, scripted_desk, template_spec
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Iterator[tuple[Engine, ScriptedBroker]]:
+    yield from scripted_desk(tmp_path)
+
+
+def push(engine: Engine, token: int, rupees: str, seconds: float = 0.25) -> None:
+    """One tick of ``token`` at ``rupees``, ``seconds`` after the last."""
+    assert isinstance(engine.clock, TestClock)
+    engine.clock.advance(seconds)
+    paise = int(Decimal(rupees) * 100)
+    engine.on_tick(
+        Tick(
+            InstrumentToken(token),
+            paise,
+            paise - 5,
+            paise + 5,
+            500,
+            500,
+            0,
+            0,
+            engine.clock.time_ns(),
+        )
+    )
+
+
+def start(
+    engine: Engine, broker: ScriptedBroker, legs: list[dict[str, Any]], **sections: Any
+) -> str:
+    name = "Watched"
+    execution = {"start": None, **sections.pop("execution", {})}
+    data = template_spec(engine, "short_straddle", name, legs=legs, execution=execution, **sections)
+    assert engine.api.save_portfolio(data) is None
+    assert engine.api.start_portfolio(name) is None
+    return name
+
+
+def fill_entries_at(engine: Engine, broker: ScriptedBroker, prices: list[str]) -> list[int]:
+    """Fill each entry order at the given price (as the leg's first tick); the legs' tokens."""
+    entries = [h for h in broker.orders if read_tag(h.order.tag)[1] == "E"]  # type: ignore[index]
+    tokens = []
+    for held, price in zip(entries, prices, strict=True):
+        held.order.price = int(Decimal(price) * 100)  # the venue's fill price
+        broker.fill(held)
+        tokens.append(int(held.order.token))
+    for token, price in zip(tokens, prices, strict=True):
+        push(engine, token, price, 0)
+    return tokens
+
+
+def status(engine: Engine) -> PortfolioStatus:
+    return engine.api.portfolios()[0].status
+
+
+def exits(broker: ScriptedBroker) -> list[tuple[int, str]]:
+    return [read_tag(h.order.tag)[:2] for h in broker.orders if read_tag(h.order.tag)[1] == "X"]  # type: ignore[index,misc]
+
+
+def leg(engine: Engine, n: int) -> Any:
+    return engine.api.portfolio_legs("Watched")[n - 1]
+
+
+def test_multileg_trailing_leg_stop_follows_the_price_and_fires_on_the_first_tick_at_it(
+    desk,
+) -> None:
+    engine, broker = desk
+    legs = [
+        {
+            "side": "SELL",
+            "instrument": "CE",
+            "stop": {"measure": "points", "value": "20"},
+            "trail": {"every": "10", "by": "5"},
+        }
+    ]
+    start(engine, broker, legs)
+    [token] = fill_entries_at(engine, broker, ["100"])
+    assert status(engine) is PortfolioStatus.STARTED and leg(engine, 1).stop == Decimal(120)
+    push(engine, token, "95")
+    assert leg(engine, 1).stop == Decimal(120)  # half a step: not moved
+    push(engine, token, "90")
+    assert leg(engine, 1).stop == Decimal(115)
+    push(engine, token, "74")
+    assert leg(engine, 1).stop == Decimal(110)  # 26 points in favour: two steps of 10
+    push(engine, token, "90")
+    assert leg(engine, 1).stop == Decimal(110)  # a stop never moves back
+    push(engine, token, "109.95")
+    assert exits(broker) == []
+    push(engine, token, "110")
+    assert exits(broker) == [(1, "X")]
+    assert "stop hit at 110.00" in leg(engine, 1).remark
+
+
+def test_multileg_stop_moved_to_cost_after_another_legs_stop(desk) -> None:
+    engine, broker = desk
+    legs = [
+        {"side": "SELL", "instrument": "CE", "stop": {"measure": "percent", "value": "30"}},
+        {"side": "SELL", "instrument": "PE", "stop": {"measure": "percent", "value": "30"}},
+    ]
+    start(engine, broker, legs, stop_loss={"move_to_cost": True})
+    call, put = fill_entries_at(engine, broker, ["100", "80"])
+    assert leg(engine, 2).stop == Decimal(104)
+    push(engine, put, "70")
+    push(engine, call, "130")  # the call's stop: it exits, the put's stop moves to its cost
+    assert exits(broker) == [(1, "X")]
+    assert leg(engine, 2).stop == Decimal(80)
+    assert "moved to cost" in leg(engine, 2).remark
+    push(engine, put, "79.95")
+    assert exits(broker) == [(1, "X")]
+    push(engine, put, "80")
+    assert exits(broker) == [(1, "X"), (2, "X")]
+
+
+def test_multileg_minute_close_checks_use_the_close_not_the_ticks_within(desk) -> None:
+    engine, broker = desk
+    legs = [{"side": "SELL", "instrument": "CE", "stop": {"measure": "points", "value": "10"}}]
+    start(engine, broker, legs, monitoring={"leg": "minute_close"})
+    [token] = fill_entries_at(engine, broker, ["100"])
+    now = engine.clock.now()
+    to_next_minute = 60 - now.second - now.microsecond / 1e6
+    push(engine, token, "100", to_next_minute)  # the first minute's close: the checks begin
+    push(engine, token, "115", 10)  # beyond the stop within the minute ...
+    push(engine, token, "105", 40)  # ... but back inside by its close
+    push(engine, token, "112", 10)  # the new minute's first tick: the close (105) is checked
+    assert exits(broker) == []
+    push(engine, token, "111", 40)
+    push(engine, token, "100", 20)  # the next minute's close was 111: beyond the stop
+    assert exits(broker) == [(1, "X")]
+
+
+def test_multileg_underlying_move_squares_off_every_leg(desk) -> None:
+    engine, broker = desk
+    legs = [
+        {"side": "SELL", "instrument": "CE"},
+        {"side": "SELL", "instrument": "PE"},
+    ]
+    start(engine, broker, legs, exit={"underlying_move": "50"})
+    fill_entries_at(engine, broker, ["100", "90"])
+    portfolio = engine.multileg.running("Watched")
+    assert portfolio is not None
+    spot_token, spot = portfolio.underlying_token, Decimal(portfolio.spot_at_entry) / 100
+    push(engine, spot_token, str(spot - Decimal("49.95")))
+    assert exits(broker) == []
+    push(engine, spot_token, str(spot - 50))
+    assert sorted(exits(broker)) == [(1, "X"), (2, "X")]
+    assert status(engine) is PortfolioStatus.UNDER_EXIT
+    assert "the underlying moved -50.00" in engine.api.portfolios()[0].reason
+
+
+def test_multileg_leg_without_ticks_is_reported_and_exited_when_set(desk) -> None:
+    engine, broker = desk
+    said: list[str] = []
+    engine.bus.subscribe(EngineMessage, lambda m: said.append(m.text))
+    legs = [{"side": "SELL", "instrument": "CE"}, {"side": "SELL", "instrument": "PE"}]
+    start(engine, broker, legs, monitoring={"stale_after": 20, "exit_when_stale": True})
+    call, put = fill_entries_at(engine, broker, ["100", "90"])
+    for _ in range(100):
+        push(engine, call, "100")  # the put falls silent
+    assert any("no price for leg 2" in text for text in said)
+    assert sorted(exits(broker)) == [(1, "X"), (2, "X")]
+    assert "leg 2 has had no price for 2" in engine.api.portfolios()[0].reason
+
+
+def test_multileg_entry_waits_for_the_net_premium_and_leaves_idle_legs(desk) -> None:
+    engine, broker = desk
+    legs = [
+        {"side": "SELL", "instrument": "CE"},
+        {"side": "SELL", "instrument": "PE"},
+        {"side": "BUY", "instrument": "CE", "strike": {"kind": "atm", "offset": 6}, "idle": True},
+    ]
+    start(engine, broker, legs, execution={"combined_premium_at_least": "1000"})
+    assert status(engine) is PortfolioStatus.MONITORING and broker.orders == []
+    call, put = leg(engine, 1).token, leg(engine, 2).token
+    push(engine, call, "600")
+    push(engine, put, "399.95")
+    push(engine, call, "600", 1)
+    assert broker.orders == []  # 999.95 a unit
+    push(engine, put, "400")
+    push(engine, call, "600", 1)
+    assert [read_tag(h.order.tag)[:2] for h in broker.orders] == [(1, "E"), (2, "E")]  # type: ignore[index]
+    assert leg(engine, 3).state == "idle" and leg(engine, 3).token == 0
+
+
+def test_multileg_not_a_run_day_waits(tmp_path) -> None:
+    engine_iter = scripted_desk(tmp_path)
+    engine, broker = next(engine_iter)
+    try:
+        assert engine.clock.now().strftime("%a") == "Mon"
+        legs = [{"side": "SELL", "instrument": "CE"}]
+        start(engine, broker, legs, defaults={"name": "Watched", "run_on": ["Tue", "Wed"]})
+        assert status(engine) is PortfolioStatus.PENDING
+        assert engine.api.portfolios()[0].reason == "not a run day (Mon)"
+        assert broker.orders == []
+    finally:
+        for _ in engine_iter:
+            pass
