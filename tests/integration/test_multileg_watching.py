@@ -175,7 +175,7 @@ def test_multileg_leg_without_ticks_is_reported_and_exited_when_set(desk) -> Non
     engine.bus.subscribe(EngineMessage, lambda m: said.append(m.text))
     legs = [{"side": "SELL", "instrument": "CE"}, {"side": "SELL", "instrument": "PE"}]
     start(engine, broker, legs, monitoring={"stale_after": 20, "exit_when_stale": True})
-    call, put = fill_entries_at(engine, broker, ["100", "90"])
+    call, _put = fill_entries_at(engine, broker, ["100", "90"])
     for _ in range(100):
         push(engine, call, "100")  # the put falls silent
     assert any("no price for leg 2" in text for text in said)
