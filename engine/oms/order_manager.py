@@ -182,7 +182,7 @@ class OrderManager:
         if self._queue.may_send_now(force_queue=force_queue):
             return self._send(order)
         was_empty = not self._queue
-        queued = self._queue.hold(order.order_id)
+        queued = self._queue.hold(order.order_id, closing=order.square_off)
         self._journal_unit.stage(queued, queued)
         throttle = self._gate.throttle
         assert throttle is not None

@@ -1,6 +1,8 @@
-"""The order-rate throttle's queue: orders above the rate wait here, oldest first (PENDING SUBMIT,
-journaled ``order_queued``), and go out in a later second, or are cancelled, or are expired at a
-restart; none is ever dropped."""
+"""The order-rate throttle's queue: orders above the rate wait here (PENDING SUBMIT, journaled
+``order_queued``), and go out in a later second, or are cancelled, or are expired at a restart;
+none is ever dropped. Orders that close positions (square-offs, a strategy's exits) wait ahead
+of orders that open them, each kind oldest first: when the rate is the limit, getting out comes
+before getting in."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ class ThrottleQueue:
         self._gate = gate
         self._clock = clock
         self._ids: deque[OrderId] = deque()
+        self._exits: set[OrderId] = set()
 
     def __bool__(self) -> bool:
         return bool(self._ids)
@@ -45,20 +48,29 @@ class ThrottleQueue:
             not force_queue and not self._ids and throttle.try_acquire(self._clock.time_ns())
         )
 
-    def hold(self, order_id: OrderId) -> OrderQueued:
-        """Queue the order; the event to journal says why and where it stands."""
+    def hold(self, order_id: OrderId, *, closing: bool = False) -> OrderQueued:
+        """Queue the order (a ``closing`` one behind the other closing ones, ahead of the rest);
+        the event to journal says why and where it stands."""
         throttle = self._gate.throttle
         assert throttle is not None
-        self._ids.append(order_id)
+        if closing:
+            at = sum(1 for queued in self._ids if queued in self._exits)
+            self._ids.insert(at, order_id)
+            self._exits.add(order_id)
+            place = at + 1
+        else:
+            self._ids.append(order_id)
+            place = len(self._ids)
         return OrderQueued(
             order_id,
             self._clock.time_ns(),
             f"order rate: {throttle.describe()}; sent in a later second",
-            len(self._ids),
+            place,
         )
 
     def remove(self, order_id: OrderId) -> None:
         self._ids.remove(order_id)
+        self._exits.discard(order_id)
 
     def next_release_ns(self) -> int | None:
         """When the queue can next move (epoch ns), or None when it is empty."""
@@ -77,6 +89,7 @@ class ThrottleQueue:
         now = self._clock.time_ns()
         while self._ids and throttle.capacity(now) > 0:
             order_id = self._ids.popleft()
+            self._exits.discard(order_id)
             if still_pending(order_id):
                 throttle.try_acquire(now)
                 released.append(order_id)

@@ -142,6 +142,29 @@ def test_market_order_when_repeated_after_the_price_moved_is_still_a_duplicate(t
     assert not again and again.check == "duplicate"
 
 
+def test_queued_exits_when_the_rate_is_the_limit_go_out_ahead_of_queued_entries(tmp_path) -> None:
+    desk = make_risk_desk(tmp_path / "book.db", limits=burst_limits("queue"))
+    queued = desk.events(OrderQueued)
+    try:
+        desk.market()
+        bought = desk.oms.submit(req(quantity=130, order_type=OrderType.MARKET, price=None))
+        assert bought and desk.oms.orders[bought.order_id].status is OrderStatus.COMPLETE
+        entries = place_burst(desk, count=14, within=0.5)  # nine go out, five wait
+        exits = [
+            desk.oms.submit(req(side=Side.SELL, quantity=65, price=9000 + 5 * n, square_off=True))
+            for n in range(2)
+        ]
+        assert all(exits) and all(o.order_id in desk.oms.queued for o in exits)
+        assert [q.position for q in queued[-2:]] == [1, 2]  # ahead of the waiting entries
+        desk.clock.advance(1)
+        desk.oms.release_queued()
+        sent = [o for _, o in desk.venue.submitted]
+        waiting = [o.order_id for o in entries[9:]]
+        assert sent[-7:] == [o.order_id for o in exits] + waiting
+    finally:
+        desk.database.close()
+
+
 def test_queued_order_when_cancelled_is_never_sent_and_says_why(tmp_path) -> None:
     desk = make_risk_desk(tmp_path / "book.db", limits=burst_limits("queue"))
     try:
