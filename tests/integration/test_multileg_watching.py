@@ -59,16 +59,26 @@ def start(
 
 
 def fill_entries_at(engine: Engine, broker: ScriptedBroker, prices: list[str]) -> list[int]:
-    """Fill each entry order at the given price (as the leg's first tick); the legs' tokens."""
-    entries = [h for h in broker.orders if read_tag(h.order.tag)[1] == "E"]  # type: ignore[index]
-    tokens = []
-    for held, price in zip(entries, prices, strict=True):
-        held.order.price = int(Decimal(price) * 100)  # the venue's fill price
-        broker.fill(held)
-        tokens.append(int(held.order.token))
-    for token, price in zip(tokens, prices, strict=True):
-        push(engine, token, price, 0)
-    return tokens
+    """Fill each leg's entry at its price (leg n at ``prices[n - 1]``, also its first tick), in
+    the order the portfolio sends them (hedges first); the legs' tokens."""
+    tokens: dict[int, int] = {}
+    done: set[str] = set()
+    while True:
+        waiting = [
+            h
+            for h in broker.orders
+            if read_tag(h.order.tag)[1] == "E" and h.order.order_id not in done  # type: ignore[index]
+        ]
+        if not waiting:
+            break
+        for held in waiting:
+            n = read_tag(held.order.tag)[0]  # type: ignore[index]
+            held.order.price = int(Decimal(prices[n - 1]) * 100)  # the venue's fill price
+            broker.fill(held)
+            done.add(held.order.order_id)
+            tokens[n] = int(held.order.token)
+            push(engine, tokens[n], prices[n - 1], 0)
+    return [tokens[n] for n in sorted(tokens)]
 
 
 def status(engine: Engine) -> PortfolioStatus:
@@ -216,3 +226,52 @@ def test_multileg_not_a_run_day_waits(tmp_path) -> None:
     finally:
         for _ in engine_iter:
             pass
+
+
+def test_multileg_stop_that_must_hold_fires_only_after_the_wait(desk) -> None:
+    engine, broker = desk
+    legs = [{"side": "SELL", "instrument": "CE", "stop": {"measure": "points", "value": "10"}}]
+    start(engine, broker, legs, stop_loss={"wait_seconds": 5})
+    [token] = fill_entries_at(engine, broker, ["100"])
+    push(engine, token, "111")
+    push(engine, token, "112", 4)
+    push(engine, token, "109", 0.5)  # back inside before five seconds: the wait starts over
+    push(engine, token, "110", 1)
+    push(engine, token, "110", 4.5)
+    assert exits(broker) == []
+    push(engine, token, "110", 0.75)  # five seconds beyond the stop
+    assert exits(broker) == [(1, "X")]
+
+
+def test_multileg_leg_stop_set_to_square_off_all_exits_every_leg(desk) -> None:
+    engine, broker = desk
+    legs = [
+        {"side": "SELL", "instrument": "CE", "stop": {"measure": "premium", "value": "150"}},
+        {"side": "SELL", "instrument": "PE"},
+        {"side": "BUY", "instrument": "CE", "strike": {"kind": "atm", "offset": 4}, "hedge": True},
+    ]
+    start(engine, broker, legs, exit={"on_leg_stop": "all"})
+    fill_entries_at(engine, broker, ["100", "90", "20"])
+    call = leg(engine, 1).token
+    push(engine, call, "149.95")
+    assert exits(broker) == []
+    push(engine, call, "150")
+    # Both sold legs at once; the hedge once they are out.
+    assert sorted(exits(broker)) == [(1, "X"), (2, "X")]
+    for held in [h for h in broker.orders if read_tag(h.order.tag)[1] == "X"]:  # type: ignore[index]
+        broker.fill(held)
+    push(engine, call, "150")
+    assert sorted(exits(broker)) == [(1, "X"), (2, "X"), (3, "X")]
+
+
+def test_multileg_catastrophe_stop_rests_at_the_broker_for_sold_legs_only(desk) -> None:
+    engine, broker = desk
+    legs = [
+        {"side": "SELL", "instrument": "CE"},
+        {"side": "BUY", "instrument": "CE", "strike": {"kind": "atm", "offset": 4}, "hedge": True},
+    ]
+    start(engine, broker, legs, at_broker={"catastrophe_pct": "100"})
+    fill_entries_at(engine, broker, ["100", "8"])
+    stops = [h for h in broker.orders if read_tag(h.order.tag)[1] == "S"]  # type: ignore[index]
+    assert [read_tag(h.order.tag)[0] for h in stops] == [1]  # type: ignore[index]
+    assert stops[0].order.trigger_price == 20000 and stops[0].order.side.value == "BUY"
