@@ -214,6 +214,9 @@ class EngineApi:
         self.import_portfolio = multileg.import_portfolio
         self.save_portfolio_template = multileg.save_portfolio_template
         self.portfolio_problems = multileg.portfolio_problems
+        self.tag_limits = multileg.tag_limits
+        self.tag_mtm = multileg.tag_mtm
+        self.set_tag_limits = multileg.set_tag_limits
         # options analytics
         self.option_chains = options.option_chains
         self.expiry_moment = options.expiry_moment

@@ -3,12 +3,14 @@ stopping, entering and squaring off, and what the panel shows of each (status, M
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from engine.api.parts import Service
 from engine.strategies.multileg.desk import LegView, MultilegDesk, PortfolioView, Template
 from engine.strategies.multileg.spec import SECTIONS, PortfolioSpec, parse_spec
+from engine.strategies.multileg.tags import TagLimits
 
 
 class MultilegService(Service):
@@ -69,6 +71,17 @@ class MultilegService(Service):
 
     def save_portfolio_template(self, name: str, key: str) -> str | None:
         return self._desk().save_template(name, key)
+
+    def tag_limits(self) -> dict[str, TagLimits]:
+        """Each strategy tag's maximum loss and profit on its portfolios' summed MTM."""
+        return dict(self._desk().tags.limits)
+
+    def tag_mtm(self, tag: str) -> Decimal:
+        """A tag's summed MTM (₹) as its running portfolios last reported it."""
+        return self._desk().tags.total(tag)
+
+    def set_tag_limits(self, tag: str, limits: TagLimits | dict[str, Any] | None) -> str | None:
+        return self._desk().set_tag_limits(tag, limits)
 
     def portfolio_problems(self) -> list[str]:
         desk = self._parts.multileg

@@ -275,3 +275,35 @@ def test_multileg_catastrophe_stop_rests_at_the_broker_for_sold_legs_only(desk) 
     stops = [h for h in broker.orders if read_tag(h.order.tag)[1] == "S"]  # type: ignore[index]
     assert [read_tag(h.order.tag)[0] for h in stops] == [1]  # type: ignore[index]
     assert stops[0].order.trigger_price == 20000 and stops[0].order.side.value == "BUY"
+
+
+def test_multileg_strategy_tag_max_loss_squares_off_its_portfolios_for_the_day(desk) -> None:
+    engine, broker = desk
+    assert engine.api.set_tag_limits("weekly", {"max_loss": "1000"}) is None
+    assert engine.api.set_tag_limits("bad tag", {"max_loss": "1"}) is not None
+    legs = [{"side": "SELL", "instrument": "CE"}, {"side": "SELL", "instrument": "PE"}]
+    for name in ("First", "Second"):
+        data = template_spec(
+            engine,
+            "short_straddle",
+            name,
+            legs=legs,
+            defaults={"name": name, "tag": "weekly"},
+            execution={"start": None},
+        )
+        assert engine.api.save_portfolio(data) is None
+        assert engine.api.start_portfolio(name) is None
+    call, _put = fill_entries_at(engine, broker, ["100", "90"])  # both portfolios
+    push(engine, call, "107.65")  # each loses 7.65 × 65 = 497.25: 994.50 together
+    assert exits(broker) == []
+    push(engine, call, "107.70")  # 1,001 together
+    assert len(exits(broker)) == 4
+    assert engine.api.tag_mtm("weekly") == Decimal("-1001.00")
+    for view in engine.api.portfolios():
+        assert view.status is PortfolioStatus.UNDER_EXIT
+        assert view.reason.startswith("tag weekly lost ₹1,001.00, its maximum loss is ₹1,000")
+    for held in [h for h in broker.orders if read_tag(h.order.tag)[1] == "X"]:  # type: ignore[index]
+        broker.fill(held)
+    push(engine, call, "107.70")
+    problem = engine.api.start_portfolio("First")
+    assert problem is not None and problem.startswith("First does not start again today: tag")

@@ -35,6 +35,7 @@ from engine.strategies.multileg.portfolio import (
 )
 from engine.strategies.multileg.spec import Leg, PortfolioSpec, parse_spec
 from engine.strategies.multileg.status import LegState, PortfolioStatus
+from engine.strategies.multileg.tags import TagGuard, TagLimits
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,8 @@ class MultilegDesk:
         self._specs: dict[str, PortfolioSpec] = {}
         self.problems: list[str] = []
         """Portfolio files that could not be read (name and why); each was set aside."""
+        self.tags = TagGuard(self._square_off_tag, lambda: kernel.clock.now().date())
+        self._load_tags()
         self._load()
 
     # -- the library ---------------------------------------------------------------------------------
@@ -136,7 +139,7 @@ class MultilegDesk:
         self._specs[spec.name] = spec
 
         def make(ctx: StrategyContext, name: str = spec.name) -> PortfolioStrategy:
-            return PortfolioStrategy(ctx, self._specs[name])
+            return PortfolioStrategy(ctx, self._specs[name], self.tags)
 
         self._kernel.add_instance(
             portfolio_strategy_id(spec.name),
@@ -235,6 +238,9 @@ class MultilegDesk:
         problem = start_problem(spec, self._live_problem)
         if problem is not None:
             return problem
+        breach = self.tags.breach(spec.defaults.tag) if spec.defaults.tag else None
+        if breach is not None:
+            return f"{name} does not start again today: {breach}"
         return self._kernel.start(portfolio_strategy_id(name))
 
     def stop(self, name: str) -> str | None:
@@ -255,6 +261,49 @@ class MultilegDesk:
         if running is None:
             return f"{name} is not running"
         return running.enter_now()
+
+    # -- strategy tags -------------------------------------------------------------------------------
+
+    def _load_tags(self) -> None:
+        path = None if self.folder is None else self.folder / "tags.json"
+        if path is None or not path.exists():
+            return
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            self.tags.limits = {
+                str(tag): TagLimits.model_validate(limits) for tag, limits in data.items()
+            }
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, AttributeError) as bad:
+            kept = path.with_name("tags.json.bad")
+            os.replace(path, kept)
+            self.problems.append(f"tags.json: {bad} (kept as {kept.name}; no tag limits apply)")
+
+    def set_tag_limits(self, tag: str, limits: TagLimits | dict[str, Any] | None) -> str | None:
+        """Set (or with None, clear) a tag's maximum loss and profit; None, or why not."""
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,20}", tag):
+            return f"a tag is 1 to 20 letters, digits or '_.-', not {tag!r}"
+        try:
+            checked = None if limits is None else TagLimits.model_validate(limits)
+        except ValueError as problem:
+            return f"tag {tag}: {problem}"
+        wanted = dict(self.tags.limits)
+        if checked is None:
+            wanted.pop(tag, None)
+        else:
+            wanted[tag] = checked
+        if self.folder is not None:
+            body = {name: value.model_dump(mode="json") for name, value in sorted(wanted.items())}
+            unwritten = _write_json(self.folder / "tags.json", body)
+            if unwritten is not None:
+                return unwritten
+        self.tags.limits = wanted
+        return None
+
+    def _square_off_tag(self, tag: str, why: str) -> None:
+        for name, spec in self._specs.items():
+            running = self.running(name)
+            if running is not None and spec.defaults.tag == tag:
+                running.square_off(why)
 
     # -- views ---------------------------------------------------------------------------------------
 

@@ -66,6 +66,7 @@ from engine.strategies.multileg.status import (
     portfolio_step,
 )
 from engine.strategies.multileg.strikes import NoStrike, Right, atm_strike
+from engine.strategies.multileg.tags import TagGuard
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +95,15 @@ class PortfolioStrategy(Strategy):
     title = "Multileg portfolio"
     description = "A multileg options portfolio"
 
-    def __init__(self, ctx: StrategyContext, spec: PortfolioSpec) -> None:
+    def __init__(
+        self, ctx: StrategyContext, spec: PortfolioSpec, tags: TagGuard | None = None
+    ) -> None:
         super().__init__(ctx)
         self.spec = spec
+        self._tags = tags
+        self._tag_guard: TagGuard | None = None
+        """The tag's guard, when the portfolio's tag has limits: told every new MTM."""
+        self._reported: int | None = None
         self.status = PortfolioStatus.STOPPED
         self.reason = ""
         self.legs = [
@@ -132,7 +139,11 @@ class PortfolioStrategy(Strategy):
     def on_start(self, state: dict[str, Any]) -> None:
         if state.get("spec"):
             # Resume with the settings it ran with, whatever the file says now.
-            self.__init__(self.ctx, PortfolioSpec.model_validate(state["spec"]))  # type: ignore[misc]
+            self.__init__(  # type: ignore[misc]
+                self.ctx, PortfolioSpec.model_validate(state["spec"]), self._tags
+            )
+        tags, tag = self._tags, self.spec.defaults.tag
+        self._tag_guard = tags if tags is not None and tags.limited(tag) else None
         self.underlying_token = self._underlying_token()
         if self.underlying_token:
             self.ctx.watch([self.underlying_token])
@@ -168,6 +179,11 @@ class PortfolioStrategy(Strategy):
                 self._check_underlying(now)
             if self.spec.monitoring.combined is Check.TICK and self.status is P.STARTED:
                 self._check_combined(now)
+        if self._tag_guard is not None and legs is not None:
+            mtm = self.mtm
+            if mtm != self._reported:
+                self._reported = mtm
+                self._tag_guard.report(self.spec.defaults.tag, self.ctx.strategy_id, mtm)
 
     def on_order(self, event: OrderEvent) -> None:
         if isinstance(event, OrderSubmitted):
