@@ -273,7 +273,13 @@ class MultilegDesk:
             self.tags.limits = {
                 str(tag): TagLimits.model_validate(limits) for tag, limits in data.items()
             }
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, AttributeError) as bad:
+        except (
+            OSError,
+            UnicodeDecodeError,
+            json.JSONDecodeError,
+            ValueError,
+            AttributeError,
+        ) as bad:
             kept = path.with_name("tags.json.bad")
             os.replace(path, kept)
             self.problems.append(f"tags.json: {bad} (kept as {kept.name}; no tag limits apply)")

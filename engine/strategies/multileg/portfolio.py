@@ -300,15 +300,8 @@ class PortfolioStrategy(Strategy):
             self._monitoring(now)
         if self.status in (P.UNDER_EXECUTION, P.STARTED, P.UNDER_EXIT, P.FAILED):
             square_off = self._at(self.spec.execution.square_off, now)
-            if (
-                square_off is not None
-                and now >= square_off
-                and self.status
-                in (
-                    P.UNDER_EXECUTION,
-                    P.STARTED,
-                )
-            ):
+            due = square_off is not None and now >= square_off
+            if due and self.status in (P.UNDER_EXECUTION, P.STARTED):
                 self._exit_all(f"square-off time {self.spec.execution.square_off:%H:%M}", now)
             if self.status is P.UNDER_EXECUTION:
                 self._advance_entry(now)
@@ -325,7 +318,7 @@ class PortfolioStrategy(Strategy):
         if (
             status in (P.UNDER_EXECUTION, P.UNDER_EXIT)
             or self._outbox_entries
-            or (self._outbox_exits)
+            or self._outbox_exits
         ):
             return now + NS // 4
         if status is P.STARTED:
@@ -344,14 +337,14 @@ class PortfolioStrategy(Strategy):
         """Today's ``moment`` (IST) in epoch ns."""
         if moment is None:
             return None
-        today = self._today(now)
+        today = self._today()
         found = self._day_ns.get(moment)
         if found is None:
             at = datetime.combine(today, moment, tzinfo=self.ctx.now().tzinfo)
             found = self._day_ns[moment] = int(at.timestamp()) * NS
         return found
 
-    def _today(self, now: int) -> date:
+    def _today(self) -> date:
         today = self.ctx.now().date()
         if today != self._day:
             self._day, self._day_ns = today, {}
@@ -520,7 +513,13 @@ class PortfolioStrategy(Strategy):
         self.ctx.watch([leg.token])
 
     def _entry_groups(self) -> list[list[int]]:
-        entering = [leg.n for leg in self.legs if leg.state is LegState.WAITING]
+        """The legs to enter, in the groups they go in: the bought (hedge) legs first when set,
+        then the rest; legs already entered (after a restart) keep their place."""
+        entering = [
+            leg.n
+            for leg in self.legs
+            if leg.state in (LegState.WAITING, LegState.ENTERING, LegState.ENTERED)
+        ]
         if not self.spec.execution.hedges_first:
             return [entering]
         bought = [n for n in entering if self.legs[n - 1].spec.side is Side.BUY]
@@ -1166,7 +1165,7 @@ class PortfolioStrategy(Strategy):
         combined = state.get("combined")
         if combined is not None:
             self._entered_from(combined)
-        self._groups = self._entry_groups_after_restart()
+        self._groups = self._entry_groups()
         self._recover_orders()
         now = self.ctx.time_ns()
         for leg in self.legs:
@@ -1200,18 +1199,6 @@ class PortfolioStrategy(Strategy):
             peak=Decimal(saved["peak"]),
             locked=None if saved["locked"] is None else Decimal(saved["locked"]),
         )
-
-    def _entry_groups_after_restart(self) -> list[list[int]]:
-        entering = [
-            leg.n
-            for leg in self.legs
-            if leg.state in (LegState.WAITING, LegState.ENTERING, LegState.ENTERED)
-        ]
-        if not self.spec.execution.hedges_first:
-            return [entering]
-        bought = [n for n in entering if self.legs[n - 1].spec.side is Side.BUY]
-        sold = [n for n in entering if n not in bought]
-        return [group for group in (bought, sold) if group]
 
     def _recover_orders(self) -> None:
         """This portfolio's orders and fills as the order book has them now."""
