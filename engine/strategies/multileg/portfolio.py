@@ -422,10 +422,11 @@ class PortfolioStrategy(Strategy):
     def _resolve(self, now: int) -> bool:
         """Pick every entering leg's contract now; False (the portfolio Rejected) if one has
         none."""
+        chains: dict[date, leg_rules.Chain] = {}  # one solve per expiry, not per leg
         try:
             for leg in self.legs:
                 if not leg.spec.idle:
-                    self._resolve_leg(leg)
+                    self._resolve_leg(leg, chains)
         except (NoStrike, LookupError, ValueError) as problem:
             self._step(E.REFUSED, f"no contract for a leg: {problem}")
             self._finish()
@@ -433,7 +434,7 @@ class PortfolioStrategy(Strategy):
         self.ctx.save()
         return True
 
-    def _resolve_leg(self, leg: LegRun) -> None:
+    def _resolve_leg(self, leg: LegRun, chains: dict[date, leg_rules.Chain]) -> None:
         api = self.ctx.api
         underlying = self.spec.defaults.underlying
         today = self.ctx.now().date()
@@ -448,10 +449,11 @@ class PortfolioStrategy(Strategy):
             right = Right.CALL if spec.instrument is Instrument.CE else Right.PUT
             expiries = [e for u, e in api.option_chains() if u == underlying]
             expiry = resolve_expiry(expiries, spec.expiry, today)
-            spot = api.underlying_price(underlying)
-            chain = leg_rules.chain_from(
-                api.chain_analytics(underlying, expiry), spot, self._future_price(expiry)
-            )
+            chain = chains.get(expiry)
+            if chain is None:
+                spot = api.underlying_price(underlying)
+                analytics = api.chain_analytics(underlying, expiry)
+                chain = chains[expiry] = leg_rules.chain_from(analytics, spot, self._future_price())
             strike = leg_rules.strike_of(self._leg_spec(leg, right), chain, self._reference())
             if self.spec.defaults.strike_step is not None and spec.strike.kind == "atm":
                 atm = atm_strike(chain, self._reference())
@@ -488,7 +490,8 @@ class PortfolioStrategy(Strategy):
     def _reference(self) -> leg_rules.Reference:
         return self.spec.defaults.reference
 
-    def _future_price(self, expiry: object) -> Decimal | None:
+    def _future_price(self) -> Decimal | None:
+        """The nearest future's last price (the "future" ATM reference)."""
         futures = self.ctx.api.instruments.search(
             underlying=self.spec.defaults.underlying, instrument_type=InstrumentType.FUT, limit=50
         )
