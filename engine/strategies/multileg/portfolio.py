@@ -567,23 +567,8 @@ class PortfolioStrategy(Strategy):
         if not entering:
             return
         self.entered_ns = now
-        spec = self.spec
         premium = Decimal(self.net_premium) / 100
-        self.combined = CombinedExit(
-            premium,
-            target=None
-            if spec.target.combined is None
-            else Threshold(spec.target.combined.value, spec.target.combined.percent),
-            stop=None
-            if spec.stop_loss.combined is None
-            else Threshold(spec.stop_loss.combined.value, spec.stop_loss.combined.percent),
-            lock_at=spec.target.lock_at,
-            lock=spec.target.lock,
-            trail_every=spec.target.trail_every,
-            trail_by=spec.target.trail_by,
-            stop_trail_every=spec.stop_loss.trail_every,
-            stop_trail_by=spec.stop_loss.trail_by,
-        )
+        self.combined = self._combined_exit(premium)
         self._step(E.ENTERED, f"entered for a net premium of ₹{premium:,.2f}")
 
     # -- orders --------------------------------------------------------------------------------------
@@ -1184,23 +1169,32 @@ class PortfolioStrategy(Strategy):
             self._drive_exits(now)
 
     def _entered_from(self, saved: dict[str, Any]) -> None:
-        spec = self.spec
-        self.combined = CombinedExit(
+        self.combined = self._combined_exit(
             Decimal(saved["premium"]),
-            target=None
-            if spec.target.combined is None
-            else Threshold(spec.target.combined.value, spec.target.combined.percent),
-            stop=None
-            if spec.stop_loss.combined is None
-            else Threshold(spec.stop_loss.combined.value, spec.stop_loss.combined.percent),
-            lock_at=spec.target.lock_at,
-            lock=spec.target.lock,
-            trail_every=spec.target.trail_every,
-            trail_by=spec.target.trail_by,
-            stop_trail_every=spec.stop_loss.trail_every,
-            stop_trail_by=spec.stop_loss.trail_by,
             peak=Decimal(saved["peak"]),
             locked=None if saved["locked"] is None else Decimal(saved["locked"]),
+        )
+
+    def _combined_exit(
+        self, premium: Decimal, *, peak: Decimal = Decimal(0), locked: Decimal | None = None
+    ) -> CombinedExit:
+        target, stop_loss = self.spec.target, self.spec.stop_loss
+        return CombinedExit(
+            premium,
+            target=None
+            if target.combined is None
+            else Threshold(target.combined.value, target.combined.percent),
+            stop=None
+            if stop_loss.combined is None
+            else Threshold(stop_loss.combined.value, stop_loss.combined.percent),
+            lock_at=target.lock_at,
+            lock=target.lock,
+            trail_every=target.trail_every,
+            trail_by=target.trail_by,
+            stop_trail_every=stop_loss.trail_every,
+            stop_trail_by=stop_loss.trail_by,
+            locked=locked,
+            peak=peak,
         )
 
     def _recover_orders(self) -> None:
