@@ -22,6 +22,7 @@ from engine.api.parts import EngineParts
 from engine.api.positions import PositionService
 from engine.api.risk import RiskService
 from engine.api.snapshots import (
+    ContractGreeks,
     MarginSnapshot,
     OrderMargin,
     OrderSnapshot,
@@ -78,6 +79,7 @@ __all__ = [
     "BreakerTripped",
     "ChainAnalytics",
     "ConnectionChanged",
+    "ContractGreeks",
     "EngineApi",
     "EngineMessage",
     "EngineParts",
@@ -224,6 +226,7 @@ class EngineApi:
         self.chain_analytics = options.chain_analytics
         self.chains_analytics = options.chains_analytics
         self.position_greeks = options.position_greeks
+        self.contract_greeks = options.contract_greeks
         self.strategy_leg = options.strategy_leg
         self.position_legs = options.position_legs
         self.option_strategy = options.option_strategy

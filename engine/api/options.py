@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.api.parts import EngineParts, Service
 from engine.api.positions import PositionService
-from engine.api.snapshots import StrategyLeg
+from engine.api.snapshots import ContractGreeks, StrategyLeg
 from engine.core.clock import IST
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
@@ -152,6 +152,49 @@ class OptionsService(Service):
             if math.isnan(spot[n]):
                 spot[n] = chain.forward
         return portfolio_greeks(holdings, spot=spot, iv=iv, **unit)
+
+    def contract_greeks(
+        self,
+        tokens: Iterable[int],
+        *,
+        now: datetime | None = None,
+        rate: float | None = None,
+    ) -> dict[int, ContractGreeks]:
+        """Per-unit IV and Greeks of each option and future among ``tokens`` (a multileg
+        portfolio's legs), from one batched solve of their chains, at the strike's smile IV as
+        ``position_greeks`` uses; a future is Δ 1. Unknown tokens, other instruments and
+        chains without any quote yet are left out."""
+        wanted = {int(t): i for t in tokens if (i := self.instruments.find(int(t))) is not None}
+        chains = sorted({key for i in wanted.values() if (key := _chain_key(i)) is not None})
+        analytics: dict[tuple[str, date], ChainAnalytics] = {}
+        if chains:
+            try:
+                solved = self.chains_analytics(chains, now=now, rate=rate)
+            except LookupError:  # no quote yet in any of the chains
+                solved = []
+            analytics = dict(zip(chains, solved, strict=False))
+        out: dict[int, ContractGreeks] = {}
+        for token, instrument in wanted.items():
+            if instrument.instrument_type is InstrumentType.FUT:
+                out[token] = ContractGreeks(math.nan, 1.0, 0.0, 0.0, 0.0)
+                continue
+            key = _chain_key(instrument)
+            chain = None if key is None else analytics.get(key)
+            if chain is None or instrument.strike is None:
+                continue
+            try:
+                at = strike_index(chain, instrument.strike / 100)
+            except LookupError:  # a strike the chain's layout does not list
+                continue
+            side = chain.call if instrument.instrument_type is InstrumentType.CE else chain.put
+            out[token] = ContractGreeks(
+                float(chain.smile_iv[at]),
+                float(side.delta[at]),
+                float(side.gamma[at]),
+                float(side.theta[at]),
+                float(side.vega[at]),
+            )
+        return out
 
     def strategy_leg(
         self,

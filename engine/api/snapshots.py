@@ -147,6 +147,19 @@ class StrategyLeg:
 
 
 @dataclass(frozen=True, slots=True)
+class ContractGreeks:
+    """One contract's implied volatility and Greeks per unit, in the display conventions (Δ in
+    units of the underlying, Γ per point, Θ ₹ per calendar day, vega ₹ per vol point); NaN where
+    none exists. Multiply by a signed quantity for a position's."""
+
+    iv: float
+    delta: float
+    gamma: float
+    theta: float
+    vega: float
+
+
+@dataclass(frozen=True, slots=True)
 class StrategyPnl:
     """One strategy's P&L for the day, rupees (realised + unrealised − charges = net)."""
 

@@ -283,6 +283,31 @@ def test_position_greeks_when_split_by_strategy_nets_to_the_positions(engine: En
     assert line.delta == pytest.approx(analytics.call.delta[at] * 2 * call.lot_size)
 
 
+def test_contract_greeks_are_the_chains_per_unit_greeks_at_the_smile(engine: Engine) -> None:
+    api = engine.api
+    call, put = nifty_option(engine, 2, "CE"), nifty_option(engine, -2, "PE")
+    future = next(
+        i
+        for i in engine.registry
+        if i.underlying == "NIFTY" and i.instrument_type is InstrumentType.FUT
+    )
+    spot_token = next(iter(engine.registry.spot_tokens().values()))
+    found = api.contract_greeks([call.token, put.token, future.token, spot_token, 999_999_999])
+    assert set(found) == {call.token, put.token, future.token}  # no index, no unknown token
+    analytics = api.chain_analytics("NIFTY", date(2026, 12, 1))
+    for instrument, side in ((call, analytics.call), (put, analytics.put)):
+        at = int(np.searchsorted(analytics.strikes, instrument.strike / 100))
+        unit = found[instrument.token]
+        assert unit.iv == analytics.smile_iv[at]
+        assert (unit.delta, unit.theta, unit.vega) == (
+            side.delta[at],
+            side.theta[at],
+            side.vega[at],
+        )
+    assert 0 < found[call.token].delta < 1 and -1 < found[put.token].delta < 0
+    assert found[future.token].delta == 1.0 and math.isnan(found[future.token].iv)
+
+
 def test_option_strategy_when_legs_span_underlyings_is_refused(engine: Engine) -> None:
     api = engine.api
     nifty = api.strategy_leg(nifty_option(engine, 0, "CE").token, "BUY")
