@@ -4,11 +4,11 @@ Panels never reach into each other or into the window; they call these."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from engine.api import EngineApi, Side
+from engine.api import EngineApi, Side, StrategyLeg
 from engine.domain.instruments import Instrument
 from ui.bridge import EngineBridge
 from ui.theme import ThemeHolder
@@ -36,3 +36,10 @@ class PanelContext:
     )
     """Ask the trader (non-modal); runs ``action`` only on yes."""
     selected_instrument: Callable[[], Instrument | None] = field(default=lambda: None)
+    payoff_legs: Callable[[Sequence[StrategyLeg], bool], None] = field(
+        default=lambda legs, show: None
+    )
+    """Put these legs in the Payoff panel's builder; bring the panel forward when ``show``."""
+    greeks_for: Callable[[str, bool], None] = field(default=lambda strategy_id, show: None)
+    """Show one strategy's positions in the Greeks panel (grouped by strategy, its group
+    selected); bring the panel forward when ``show``."""

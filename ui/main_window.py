@@ -30,6 +30,8 @@ from ui.layout_store import LayoutStore
 from ui.panels.greeks import GreeksPanel
 from ui.panels.market_watch import MarketWatchPanel
 from ui.panels.messages import MessagesPanel
+from ui.panels.multileg import SHORTCUTS as MULTILEG_KEYS
+from ui.panels.multileg import MultilegPanel
 from ui.panels.option_chain import OptionChainPanel
 from ui.panels.order_ticket import OrderTicket
 from ui.panels.orderbook import OrderbookPanel
@@ -73,6 +75,9 @@ PANELS = (
     PanelSpec(
         "strategies", "Strategies", StrategiesPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Alt+S"
     ),
+    PanelSpec(
+        "multileg", "Multileg", MultilegPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Alt+M"
+    ),
 )
 
 SHORTCUTS = (
@@ -90,6 +95,13 @@ SHORTCUTS = (
     ("Alt+G", "Greeks"),
     ("Alt+P", "Payoff"),
     ("Alt+S", "Strategies"),
+    ("Alt+M", "Multileg portfolios"),
+    (MULTILEG_KEYS["start"], "Multileg: start the selected portfolio"),
+    (MULTILEG_KEYS["stop"], "Multileg: stop the selected portfolio"),
+    (MULTILEG_KEYS["enter"], "Multileg: enter the selected portfolio now"),
+    (MULTILEG_KEYS["square_off"], "Multileg: square off the selected portfolio (asks first)"),
+    (MULTILEG_KEYS["new"], "Multileg: new portfolio"),
+    ("Enter", "Multileg: edit the selected portfolio (in its grid)"),
     ("Shift+F2", "Modify the selected order"),
     ("Delete", "Remove the selected instruments from the watchlist"),
     ("Ctrl+Shift+K", "Kill switch: halt and cancel all orders, then ask whether to square off"),
@@ -159,6 +171,8 @@ class MainWindow(QMainWindow):
             open_ticket=self.open_ticket,
             confirm=self.confirm,
             selected_instrument=self.selected_instrument,
+            payoff_legs=self.payoff_legs,
+            greeks_for=self.greeks_for,
         )
         self.ticket = OrderTicket(self.context, self)
         self.panels: dict[str, QWidget] = {}
@@ -217,6 +231,7 @@ class MainWindow(QMainWindow):
                 "messages",
                 "risk",
                 "strategies",
+                "multileg",
             )
         ]
         for other in bottom[1:]:
@@ -288,6 +303,20 @@ class MainWindow(QMainWindow):
         watch = self.panels["marketWatch"]
         assert isinstance(watch, MarketWatchPanel)
         return watch.selected_instrument()
+
+    def payoff_legs(self, legs, show: bool) -> None:  # type: ignore[no-untyped-def]
+        payoff = self.panels.get("payoff")
+        if isinstance(payoff, PayoffPanel):
+            payoff.set_legs(legs)
+            if show:
+                self.show_panel("payoff")
+
+    def greeks_for(self, strategy_id: str, show: bool) -> None:
+        greeks = self.panels.get("greeks")
+        if isinstance(greeks, GreeksPanel):
+            greeks.show_strategy(strategy_id)
+            if show:
+                self.show_panel("greeks")
 
     # -- ticket and confirmations ------------------------------------------------------------------------
 

@@ -372,6 +372,22 @@ class GreeksPanel(QWidget):
             else "No open positions"
         )
 
+    def show_strategy(self, strategy_id: str) -> bool:
+        """Group by strategy and select ``strategy_id``'s group (the Multileg panel's selected
+        portfolio); False while the strategy holds no position."""
+        if self.grouping is not GreeksGrouping.STRATEGY:
+            self.group_by.setCurrentText(
+                next(t for t, g in GROUPINGS.items() if g is GreeksGrouping.STRATEGY)
+            )
+        else:
+            self.refresh()
+        row = self.model.row_of(("group", strategy_id))
+        if row is None:
+            return False
+        self.view.selectRow(row)
+        self.view.scrollTo(self.model.index(row, 0))
+        return True
+
     @staticmethod
     def lines(report: PortfolioGreeks, grouping: GreeksGrouping) -> list[GreeksLine]:
         out: list[GreeksLine] = []

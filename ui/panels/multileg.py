@@ -1,0 +1,805 @@
+"""The Multileg panel: the saved portfolios with their status, MTM and net premium; the selected
+portfolio's legs (contract, entry, LTP, P&L, IV and Greeks, stop, target, trail, state, remark)
+and its orders; and what the trader does with a portfolio: new, edit, delete, start, stop, enter
+now, square off, import and export.
+
+The grids follow the engine on a named timer, five times a second at most and only while the
+panel is shown, never per tick: the portfolios and legs are read from ``api.portfolios()`` and
+``api.portfolio_legs()``, the legs' IV and Greeks from one ``api.contract_greeks`` solve, the
+orders (``api.orders()`` of the portfolio's strategy) only after the bridge reports order
+events. The models adapt those snapshots; they own no state of their own.
+
+With "Follow" on, the Payoff panel's builder and the Greeks panel follow the selected portfolio:
+its legs that are in go to the builder at their entry prices, and the Greeks panel shows its
+strategy's group, each time the legs that are in change.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelectionModel, QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.api import (
+    ContractGreeks,
+    LegView,
+    OrderDenied,
+    PortfolioStatus,
+    PortfolioView,
+    Side,
+    StrategyLeg,
+)
+from ui import format as fmt
+from ui.bridge import QUEUED
+from ui.context import PanelContext
+from ui.models.table import Column, RowTableModel
+from ui.panels.greeks import number
+from ui.panels.multileg_editor import FILE_FILTER, PortfolioEditor
+from ui.panels.orderbook import FilledOf, OrderRow, denial_row, order_row, status_colour
+from ui.panels.table_kit import make_table, selected_rows
+from ui.theme import Palette
+
+REFRESH_MS = 200
+"""Five repaints a second at most, however fast ticks come."""
+
+SHORTCUTS = {
+    "new": "Ctrl+N",
+    "edit": "Return",
+    "delete": "Delete",
+    "start": "Ctrl+Shift+S",
+    "stop": "Ctrl+Shift+T",
+    "enter": "Ctrl+Shift+E",
+    "square_off": "Ctrl+Shift+F",
+}
+"""Keys that work while the panel has focus (none is one of the window's own)."""
+
+CAN_START = frozenset(
+    {PortfolioStatus.STOPPED, PortfolioStatus.COMPLETED, PortfolioStatus.REJECTED}
+)
+CAN_STOP = frozenset({PortfolioStatus.PENDING, PortfolioStatus.MONITORING, PortfolioStatus.FAILED})
+CAN_ENTER = frozenset({PortfolioStatus.PENDING, PortfolioStatus.MONITORING})
+CAN_SQUARE_OFF = frozenset(
+    {PortfolioStatus.UNDER_EXECUTION, PortfolioStatus.STARTED, PortfolioStatus.FAILED}
+)
+LEGS_IN = frozenset({"entering", "entered", "exiting"})
+"""Leg states in which a leg may hold a position (its Greeks count)."""
+_TAG = re.compile(r"L(\d{1,2})([EXS])(\d{1,4})")
+_PURPOSES = {"E": "entry", "X": "exit", "S": "stop"}
+
+
+def status_brush(status: PortfolioStatus, palette: Palette) -> QColor:
+    """Started green; Failed and Rejected red; on the way in or out amber; waiting blue;
+    idle grey (multileg_and_panels.md §3.3, as the orderbook colours its statuses)."""
+    if status is PortfolioStatus.STARTED:
+        return palette.up
+    if status in (PortfolioStatus.FAILED, PortfolioStatus.REJECTED):
+        return palette.down
+    if status in (PortfolioStatus.UNDER_EXECUTION, PortfolioStatus.UNDER_EXIT):
+        return palette.warning
+    if status in (PortfolioStatus.PENDING, PortfolioStatus.MONITORING):
+        return palette.buy
+    return palette.muted
+
+
+def leg_state_brush(state: str, palette: Palette) -> QColor:
+    if state == "entered":
+        return palette.up
+    if state in ("entering", "exiting"):
+        return palette.warning
+    if state == "failed":
+        return palette.down
+    if state == "waiting":
+        return palette.buy
+    return palette.muted
+
+
+def tag_text(tag: str) -> str:
+    """A portfolio order's tag in words: ``L2E1`` is leg 2's first entry order."""
+    found = _TAG.fullmatch(tag)
+    if found is None:
+        return tag
+    return f"{found[1]} {_PURPOSES[found[2]]} #{found[3]}"
+
+
+def signed_number(value: float | None) -> str:
+    return "" if value is None else number(value, 2)
+
+
+# -- rows -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LegRow:
+    leg: LegView
+    greeks: ContractGreeks | None
+    per_unit: bool
+
+    @property
+    def key(self) -> int:
+        return self.leg.n
+
+    @property
+    def signed_quantity(self) -> int:
+        return self.leg.quantity if self.leg.side == Side.BUY.value else -self.leg.quantity
+
+    def greek(self, name: str) -> float | None:
+        """A Greek of the leg: per unit, or × its signed quantity while it is in."""
+        if self.greeks is None:
+            return None
+        value = float(getattr(self.greeks, name))
+        if not math.isfinite(value):
+            return None
+        if self.per_unit:
+            return value
+        return value * self.signed_quantity if self.leg.state in LEGS_IN else None
+
+
+def portfolio_columns(context: PanelContext) -> list[Column[PortfolioView]]:
+    def palette() -> Palette:  # read at paint time: the theme can change under a live model
+        return context.theme.palette
+
+    def money_colour(view: PortfolioView) -> QColor | None:
+        if not view.mtm:
+            return palette().muted
+        return palette().up if view.mtm > 0 else palette().down
+
+    def mode_colour(view: PortfolioView) -> QColor | None:
+        return palette().warning if view.mode == "live" else palette().muted
+
+    return [
+        Column("Portfolio", lambda v: v.name, width=170, tooltip=lambda v: v.strategy_id),
+        Column(
+            "Status",
+            lambda v: v.status.value,
+            foreground=lambda v: status_brush(v.status, palette()),
+            width=110,
+        ),
+        Column("MTM ₹", lambda v: v.mtm, fmt.signed_rupees, "right", money_colour, width=100),
+        Column(
+            "Premium ₹",
+            lambda v: v.premium,
+            fmt.rupees,
+            "right",
+            width=100,
+            tooltip=lambda v: "net premium in size: credit received (+) or debit paid (−)",
+        ),
+        Column("Legs", lambda v: v.legs, str, "right", width=44),
+        Column("Underlying", lambda v: v.underlying, width=90),
+        Column("Mode", lambda v: v.mode, foreground=mode_colour, width=60),
+        Column("Reason", lambda v: v.reason, tooltip=lambda v: v.reason),
+    ]
+
+
+def leg_columns(context: PanelContext) -> list[Column[LegRow]]:
+    def palette() -> Palette:
+        return context.theme.palette
+
+    def side_colour(row: LegRow) -> QColor:
+        return palette().buy if row.leg.side == Side.BUY.value else palette().sell
+
+    def pnl_colour(row: LegRow) -> QColor | None:
+        if not row.leg.pnl:
+            return palette().muted
+        return palette().up if row.leg.pnl > 0 else palette().down
+
+    def side_text(row: LegRow) -> str:
+        return f"{row.leg.side} H" if row.leg.hedge else row.leg.side
+
+    def greek_tip(what: str) -> str:
+        return f"{what}: per unit, or × the leg's signed quantity while it is in"
+
+    def price(value: Decimal | None) -> str:
+        return fmt.rupees(value) if value is not None else "—"
+
+    return [
+        Column("#", lambda r: r.leg.n, str, "right", width=30),
+        Column(
+            "Symbol",
+            lambda r: r.leg.symbol or f"{r.leg.instrument} (not chosen yet)",
+            width=170,
+            tooltip=lambda r: (
+                f"{r.leg.symbol} · expires {r.leg.expiry:%d %b %Y}" if r.leg.expiry else ""
+            ),
+        ),
+        Column("Strike", lambda r: r.leg.strike, price, "right", width=76),
+        Column(
+            "B/S",
+            side_text,
+            foreground=side_colour,
+            align="center",
+            width=56,
+            tooltip=lambda r: "hedge: bought first, exited last" if r.leg.hedge else "",
+        ),
+        Column(
+            "Lots",
+            lambda r: r.leg.lots,
+            str,
+            "right",
+            width=44,
+            tooltip=lambda r: f"{r.leg.quantity:,} units",
+        ),
+        Column("Entry", lambda r: r.leg.entry, price, "right", width=72),
+        Column("LTP", lambda r: r.leg.ltp, price, "right", width=72),
+        Column("Exit", lambda r: r.leg.exit, price, "right", width=72),
+        Column("P&L ₹", lambda r: r.leg.pnl, fmt.signed_rupees, "right", pnl_colour, width=90),
+        Column(
+            "IV %",
+            lambda r: None if r.greeks is None else _finite(r.greeks.iv),
+            lambda v: f"{v * 100:.2f}",
+            "right",
+            width=56,
+        ),
+        Column(
+            "Δ",
+            lambda r: r.greek("delta"),
+            signed_number,
+            "right",
+            width=64,
+            tooltip=lambda r: greek_tip("delta in units of the underlying"),
+        ),
+        Column(
+            "Θ ₹/day",
+            lambda r: r.greek("theta"),
+            signed_number,
+            "right",
+            width=72,
+            tooltip=lambda r: greek_tip("theta in rupees per calendar day"),
+        ),
+        Column(
+            "Vega ₹/pt",
+            lambda r: r.greek("vega"),
+            signed_number,
+            "right",
+            width=76,
+            tooltip=lambda r: greek_tip("vega in rupees per vol point"),
+        ),
+        Column("SL", lambda r: r.leg.stop, price, "right", width=66),
+        Column("Target", lambda r: r.leg.target, price, "right", width=66),
+        Column(
+            "Trail",
+            lambda r: "on" if r.leg.trailing else "",
+            align="center",
+            width=42,
+            tooltip=lambda r: "the stop trails the price" if r.leg.trailing else "",
+        ),
+        Column(
+            "Status",
+            lambda r: r.leg.state,
+            foreground=lambda r: leg_state_brush(r.leg.state, palette()),
+            width=66,
+        ),
+        Column("Remark", lambda r: r.leg.remark, tooltip=lambda r: r.leg.remark),
+    ]
+
+
+def order_columns(context: PanelContext) -> list[Column[OrderRow]]:
+    def palette() -> Palette:
+        return context.theme.palette
+
+    return [
+        Column(
+            "Time",
+            lambda r: (r.placed, r.order_id),
+            lambda v: v[0].strftime("%H:%M:%S"),
+            width=66,
+        ),
+        Column("Leg", lambda r: tag_text(r.tag), width=80, tooltip=lambda r: r.tag),
+        Column("Symbol", lambda r: r.symbol, width=170),
+        Column(
+            "B/S",
+            lambda r: r.side.value,
+            foreground=lambda r: palette().buy if r.side is Side.BUY else palette().sell,
+            align="center",
+            width=44,
+        ),
+        Column("Type", lambda r: r.order_type.value, align="center", width=60),
+        Column("Qty", lambda r: FilledOf(r.quantity, r.filled), str, "right", width=84),
+        Column("Price", lambda r: r.price, fmt.rupees, "right", width=72),
+        Column("Avg", lambda r: r.average, fmt.rupees, "right", width=72),
+        Column(
+            "Status",
+            lambda r: r.status.value,
+            foreground=lambda r: status_colour(r.status, palette()),
+            width=110,
+        ),
+        Column("Reason", lambda r: r.reason, tooltip=lambda r: r.reason, width=220),
+        Column("Order ID", lambda r: r.order_id, foreground=lambda r: palette().muted),
+    ]
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+# -- the panel ---------------------------------------------------------------------------------------------
+
+
+class MultilegPanel(QWidget):
+    def __init__(self, context: PanelContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("multilegPanel")
+        self._ctx = context
+        self.editors: list[PortfolioEditor] = []
+        self.file_dialog: QFileDialog | None = None
+        self.name_dialog: QInputDialog | None = None
+        self._orders_dirty = True
+        self._denials: dict[str, OrderRow] = {}
+        self._followed: tuple[str, tuple[tuple[int, int, Decimal], ...]] | None = None
+        self._shown_for: str | None = None
+        self.greeks_problem = ""
+
+        # -- the grids -----------------------------------------------------------------------------
+        self.model: RowTableModel[PortfolioView] = RowTableModel(
+            portfolio_columns(context), key=lambda v: v.name
+        )
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.view = make_table(self.model, self.proxy, self)
+        self.view.setObjectName("portfoliosTable")
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.legs_model: RowTableModel[LegRow] = RowTableModel(
+            leg_columns(context), key=lambda r: r.key
+        )
+        self.legs_proxy = QSortFilterProxyModel(self)
+        self.legs_proxy.setSourceModel(self.legs_model)
+        self.legs_view = make_table(self.legs_model, self.legs_proxy, self)
+        self.legs_view.setObjectName("portfolioLegsTable")
+        self.orders_model: RowTableModel[OrderRow] = RowTableModel(
+            order_columns(context), key=lambda r: r.order_id
+        )
+        self.orders_proxy = QSortFilterProxyModel(self)
+        self.orders_proxy.setSourceModel(self.orders_model)
+        self.orders_view = make_table(self.orders_model, self.orders_proxy, self)
+        self.orders_view.setObjectName("portfolioOrdersTable")
+        self.orders_view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+
+        # -- actions and the bar -------------------------------------------------------------------
+        self.new_action = self._action("New…", self.new_portfolio, "new", "A new portfolio")
+        self.edit_action = self._action("Edit…", self.edit_selected, "edit", "Edit its settings")
+        self.delete_action = self._action("Delete", self.delete_selected, "delete", "Delete it")
+        self.start_action = self._action(
+            "Start", self.start_selected, "start", "Start it: it enters in its window"
+        )
+        self.stop_action = self._action(
+            "Stop", self.stop_selected, "stop", "Stop it (one holding nothing)"
+        )
+        self.enter_action = self._action(
+            "Enter now", self.enter_selected, "enter", "Enter now, whatever its start time"
+        )
+        self.square_off_action = self._action(
+            "Square off…", self.square_off_selected, "square_off", "Exit all its legs (asks first)"
+        )
+        self.payoff_action = self._action(
+            "Payoff", self.show_payoff, "", "Its legs that are in, in the Payoff panel"
+        )
+        self.import_action = self._action(
+            "Import…", self.ask_import, "", "Add a portfolio from a file"
+        )
+        self.export_action = self._action(
+            "Export…", self.ask_export, "", "Write the selected portfolio to a file"
+        )
+        self.follow = QCheckBox("Follow", objectName="multilegFollow")
+        self.follow.setChecked(True)
+        self.follow.setToolTip("The Payoff and Greeks panels follow the selected portfolio")
+        self.follow.toggled.connect(lambda on: self._follow(force=True) if on else None)
+        self.feedback = QLabel(objectName="multilegFeedback")
+        self.feedback.setWordWrap(False)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.setSpacing(4)
+        self.buttons: dict[str, QPushButton] = {}
+        groups = [
+            [self.new_action, self.edit_action, self.delete_action],
+            [self.start_action, self.stop_action, self.enter_action, self.square_off_action],
+            [self.payoff_action, self.import_action, self.export_action],
+        ]
+        for group in groups:
+            for action in group:
+                button = _button(action, self)
+                self.buttons[action.objectName()] = button
+                bar.addWidget(button)
+            bar.addSpacing(10)
+        bar.addWidget(self.follow)
+        bar.addSpacing(10)
+        bar.addWidget(self.feedback, 1)
+
+        # -- the legs' and orders' tabs ------------------------------------------------------------
+        self.summary = QLabel(objectName="ticketInfo")
+        self.greeks_per_unit = QCheckBox("Greeks per unit", objectName="greeksPerUnit")
+        self.greeks_per_unit.setToolTip(
+            "Unticked: each leg's Δ, Θ and vega × its signed quantity (what the leg adds)"
+        )
+        self.greeks_per_unit.toggled.connect(lambda _on: self.refresh())
+        legs_bar = QHBoxLayout()
+        legs_bar.setContentsMargins(4, 2, 4, 2)
+        legs_bar.addWidget(self.summary, 1)
+        legs_bar.addWidget(self.greeks_per_unit)
+        legs_page = QWidget()
+        legs_layout = QVBoxLayout(legs_page)
+        legs_layout.setContentsMargins(0, 0, 0, 0)
+        legs_layout.setSpacing(0)
+        legs_layout.addLayout(legs_bar)
+        legs_layout.addWidget(self.legs_view, 1)
+        self.tabs = QTabWidget(objectName="multilegTabs")
+        self.tabs.addTab(legs_page, "Legs")
+        self.tabs.addTab(self.orders_view, "Orders")
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.view)
+        split.addWidget(self.tabs)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        split.setChildrenCollapsible(False)
+        self.splitter = split
+        self.problems = QLabel(objectName="ticketError", wordWrap=True)
+        self.problems.setVisible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
+        layout.addLayout(bar)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.problems)
+
+        self.view.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
+        self.view.doubleClicked.connect(lambda _index: self.edit_selected())
+        context.bridge.orders_changed.connect(self._on_orders, QUEUED)
+        self._timer = QTimer(self, objectName="multileg-refresh")
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start()
+        self.refresh()
+
+    def _action(self, text: str, slot, key: str, tip: str) -> QAction:  # type: ignore[no-untyped-def]
+        action = QAction(text, self)
+        action.setObjectName(f"multileg_{key or text.strip('…').lower()}")
+        keys = SHORTCUTS.get(key, "")
+        if keys:
+            action.setShortcut(QKeySequence(keys))
+            # Edit and Delete keys act on the grid only; the rest anywhere in the panel.
+            on_grid = key in ("edit", "delete")
+            action.setShortcutContext(
+                Qt.ShortcutContext.WidgetShortcut
+                if on_grid
+                else Qt.ShortcutContext.WidgetWithChildrenShortcut
+            )
+            shown = QKeySequence(keys).toString(QKeySequence.SequenceFormat.NativeText)
+            tip = f"{tip} ({shown})"
+        action.setToolTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        (self.view if key in ("edit", "delete") else self).addAction(action)
+        return action
+
+    # -- reading the engine --------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if self.isVisible():
+            self.refresh()
+
+    def _on_orders(self, events: list[object]) -> None:
+        selected = self.selected()
+        for event in events:
+            if isinstance(event, OrderDenied) and event.request is not None:
+                strategy = event.request.strategy
+                if selected is not None and strategy == selected.strategy_id:
+                    instrument = self._ctx.api.instruments.find(event.request.token)
+                    if self._ctx.api.order(event.order_id) is None:
+                        self._denials[str(event.order_id)] = denial_row(event, instrument)
+        self._orders_dirty = True
+
+    def refresh(self) -> None:
+        api = self._ctx.api
+        self.model.set_rows(api.portfolios())
+        problems = api.portfolio_problems()
+        self.problems.setVisible(bool(problems))
+        self.problems.setText("Not loaded: " + "; ".join(problems) if problems else "")
+        selected = self.selected()
+        if selected is None and self.model.rows and not self.view.selectionModel().hasSelection():
+            self.select(self.model.rows[0].name)
+            selected = self.selected()
+        self._refresh_legs(selected)
+        if self._orders_dirty or (selected and selected.name != self._shown_for):
+            self._refresh_orders(selected)
+        self._shown_for = None if selected is None else selected.name
+        self._enable(selected)
+        self._follow()
+
+    def _refresh_legs(self, selected: PortfolioView | None) -> None:
+        if selected is None:
+            self.legs_model.set_rows([])
+            self.summary.setText("No portfolio selected: New… or Import… one")
+            return
+        api = self._ctx.api
+        legs = api.portfolio_legs(selected.name)
+        tokens = [leg.token for leg in legs if leg.token]
+        greeks = api.contract_greeks(tokens) if tokens else {}
+        per_unit = self.greeks_per_unit.isChecked()
+        rows = [LegRow(leg, greeks.get(leg.token), per_unit) for leg in legs]
+        self.legs_model.set_rows(rows)
+        self.summary.setText(self._summary(selected, rows))
+
+    def _summary(self, view: PortfolioView, rows: list[LegRow]) -> str:
+        parts = [
+            f"<b>{view.name}</b>",
+            f"<span style='color:{status_brush(view.status, self._ctx.theme.palette).name()}'>"
+            f"{view.status.value}</span>",
+            f"MTM ₹ {fmt.signed_rupees(view.mtm)}",
+            f"net premium ₹ {fmt.rupees(view.premium)}",
+        ]
+        held = [
+            r
+            for r in rows
+            if r.leg.state in LEGS_IN and r.greeks is not None and r.leg.entry is not None
+        ]
+        if held:
+            totals = {
+                name: sum(
+                    float(getattr(r.greeks, name)) * r.signed_quantity
+                    for r in held
+                    if r.greeks is not None and math.isfinite(float(getattr(r.greeks, name)))
+                )
+                for name in ("delta", "theta", "vega")
+            }
+            parts.append(
+                f"Δ {number(totals['delta'])} · Θ ₹ {number(totals['theta'])}/day · "
+                f"vega ₹ {number(totals['vega'])}/pt"
+            )
+        return " · ".join(parts)
+
+    def _refresh_orders(self, selected: PortfolioView | None) -> None:
+        self._orders_dirty = False
+        if selected is None:
+            self.orders_model.set_rows([])
+            self.tabs.setTabText(1, "Orders")
+            return
+        if selected.name != self._shown_for:
+            self._denials = {}
+        rows = [order_row(o) for o in self._ctx.api.orders() if o.strategy == selected.strategy_id]
+        rows += [d for key, d in self._denials.items() if key not in {r.order_id for r in rows}]
+        self.orders_model.set_rows(rows)
+        working = sum(1 for r in rows if r.status.is_open)
+        text = f"Orders ({len(rows)}" + (f", {working} working)" if working else ")")
+        self.tabs.setTabText(1, text)
+
+    # -- selection --------------------------------------------------------------------------------------
+
+    def selected(self) -> PortfolioView | None:
+        rows = [r for r in selected_rows(self.view) if isinstance(r, PortfolioView)]
+        return rows[0] if rows else None
+
+    def select(self, name: str) -> bool:
+        row = self.model.row_of(name)
+        if row is None:
+            return False
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        self.view.selectionModel().select(
+            index,
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows,
+        )
+        self.view.setCurrentIndex(index)
+        return True
+
+    def _selection_changed(self) -> None:
+        self._orders_dirty = True
+        self.refresh()
+
+    def _enable(self, selected: PortfolioView | None) -> None:
+        status = None if selected is None else selected.status
+        self.edit_action.setEnabled(selected is not None)
+        self.export_action.setEnabled(selected is not None)
+        self.delete_action.setEnabled(selected is not None and not selected.running)
+        self.start_action.setEnabled(status in CAN_START)
+        self.stop_action.setEnabled(status in CAN_STOP)
+        self.enter_action.setEnabled(status in CAN_ENTER)
+        self.square_off_action.setEnabled(status in CAN_SQUARE_OFF)
+        self.payoff_action.setEnabled(bool(self._legs_in()))
+
+    # -- what the trader does ------------------------------------------------------------------------
+
+    def _say(self, text: str) -> None:
+        self.feedback.setText(text)
+        self.feedback.setToolTip(text)
+
+    def _act(self, verb: str, command, allowed: frozenset[PortfolioStatus]) -> None:  # type: ignore[no-untyped-def]
+        selected = self.selected()
+        if selected is None:
+            return
+        if selected.status not in allowed:
+            self._say(f"{selected.name} is {selected.status.value}: it cannot be {verb} now")
+            return
+        problem = command(selected.name)
+        self._say(f"{selected.name}: {problem}" if problem else f"{selected.name} {verb}")
+        self.refresh()
+
+    def start_selected(self) -> None:
+        self._act("started", self._ctx.api.start_portfolio, CAN_START)
+
+    def stop_selected(self) -> None:
+        self._act("stopped", self._ctx.api.stop_portfolio, CAN_STOP)
+
+    def enter_selected(self) -> None:
+        self._act("entering now", self._ctx.api.enter_portfolio, CAN_ENTER)
+
+    def square_off_selected(self) -> None:
+        selected = self.selected()
+        if selected is None or selected.status not in CAN_SQUARE_OFF:
+            return
+        name = selected.name
+
+        def square_off() -> None:
+            problem = self._ctx.api.square_off_portfolio(name)
+            self._say(f"{name}: {problem}" if problem else f"{name} squaring off")
+            self.refresh()
+
+        self._ctx.confirm(
+            "Square off portfolio",
+            f"Square off {name}: exit all its legs now (sold legs first)?",
+            square_off,
+        )
+
+    def delete_selected(self) -> None:
+        selected = self.selected()
+        if selected is None or selected.running:
+            return
+        name = selected.name
+
+        def delete() -> None:
+            problem = self._ctx.api.delete_portfolio(name)
+            self._say(f"{name}: {problem}" if problem else f"{name} deleted")
+            self.refresh()
+
+        self._ctx.confirm("Delete portfolio", f"Delete the portfolio {name}?", delete)
+
+    def new_portfolio(self) -> PortfolioEditor:
+        return self._open_editor(None)
+
+    def edit_selected(self) -> PortfolioEditor | None:
+        selected = self.selected()
+        return None if selected is None else self._open_editor(selected.name)
+
+    def _open_editor(self, name: str | None) -> PortfolioEditor:
+        for editor in self.editors:
+            if name is not None and editor.original == name:
+                editor.show()
+                editor.raise_()
+                editor.activateWindow()
+                return editor
+        editor = PortfolioEditor(self._ctx, name, self.window())
+        editor.saved.connect(self._saved)
+        editor.finished.connect(lambda _result, e=editor: self._forget(e))
+        self.editors.append(editor)
+        editor.show()  # non-modal: the desk keeps trading while the trader edits
+        return editor
+
+    def _forget(self, editor: PortfolioEditor) -> None:
+        if editor in self.editors:
+            self.editors.remove(editor)
+
+    def _saved(self, name: str) -> None:
+        self.refresh()
+        self.select(name)
+        self._say(f"{name} saved")
+
+    # -- files ----------------------------------------------------------------------------------------------
+
+    def _file_dialog(self, title: str, save: bool, on_path, default: str = "") -> QFileDialog:  # type: ignore[no-untyped-def]
+        dialog = QFileDialog(self, title)
+        dialog.setNameFilter(FILE_FILTER)
+        if save:
+            dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+            dialog.setDefaultSuffix("json")
+            dialog.selectFile(default)
+        else:
+            dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(on_path)
+        dialog.finished.connect(dialog.deleteLater)
+        self.file_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def ask_import(self) -> QFileDialog:
+        return self._file_dialog("Import a portfolio", False, self.import_file)
+
+    def import_file(self, path: str, name: str | None = None) -> str | None:
+        """Add the portfolio in ``path``; when its name is taken, ask for another one."""
+        problem = self._ctx.api.import_portfolio(Path(path), name=name)
+        if problem is not None and "exists already" in problem:
+            self._say(f"Not imported: {problem}")
+            self._ask_name(path)
+            return problem
+        self._say(f"Not imported: {problem}" if problem else f"Imported {Path(path).name}")
+        self.refresh()
+        return problem
+
+    def _ask_name(self, path: str) -> None:
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Import as")
+        dialog.setLabelText("A portfolio of that name exists. Import it as:")
+        dialog.textValueSelected.connect(lambda name: self.import_file(path, name))
+        dialog.finished.connect(dialog.deleteLater)
+        self.name_dialog = dialog
+        dialog.open()
+
+    def ask_export(self) -> QFileDialog | None:
+        selected = self.selected()
+        if selected is None:
+            return None
+        default = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', selected.name)}.json"
+        return self._file_dialog(
+            "Export a portfolio", True, lambda p: self.export_file(selected.name, p), default
+        )
+
+    def export_file(self, name: str, path: str) -> str | None:
+        problem = self._ctx.api.export_portfolio(name, Path(path))
+        self._say(f"Not exported: {problem}" if problem else f"{name} exported to {path}")
+        return problem
+
+    # -- payoff and greeks ------------------------------------------------------------------------------
+
+    def _legs_in(self) -> list[StrategyLeg]:
+        """The selected portfolio's legs that are in, as strategy legs at their entry prices."""
+        instruments = self._ctx.api.instruments
+        out = []
+        for row in self.legs_model.rows:
+            leg = row.leg
+            if leg.state not in LEGS_IN or leg.entry is None or not leg.token:
+                continue
+            instrument = instruments.find(leg.token)
+            if instrument is not None:
+                out.append(StrategyLeg(instrument, row.signed_quantity, leg.entry))
+        return out
+
+    def show_payoff(self) -> None:
+        legs = self._legs_in()
+        if legs:
+            self._ctx.payoff_legs(legs, True)
+
+    def _follow(self, *, force: bool = False) -> None:
+        """Feed the Payoff builder and the Greeks panel when the legs that are in change."""
+        selected = self.selected()
+        if not self.follow.isChecked() or selected is None:
+            return
+        legs = self._legs_in()
+        if not legs:
+            return
+        key = (
+            selected.name,
+            tuple((leg.instrument.token, leg.quantity, leg.price) for leg in legs),
+        )
+        if key == self._followed and not force:
+            return
+        self._followed = key
+        self._ctx.payoff_legs(legs, False)
+        self._ctx.greeks_for(selected.strategy_id, False)
+
+    def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().showEvent(event)
+        self.refresh()
+
+
+def _button(action: QAction, parent: QWidget) -> QPushButton:
+    button = QPushButton(action.text(), parent)
+    button.setObjectName(action.objectName())
+    button.setToolTip(action.toolTip())
+    button.setEnabled(action.isEnabled())
+    button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    button.clicked.connect(action.trigger)
+    action.changed.connect(lambda: button.setEnabled(action.isEnabled()))
+    return button

@@ -1,0 +1,718 @@
+"""The multileg portfolio editor: one page per section of the portfolio's declared settings
+(``api.portfolio_sections()``), each generated from its schema (``ui.panels.schema_form``), and a
+legs table (add, copy, delete, move; each leg's side, CE/PE/FUT, expiry, strike rule, lots,
+hedge, idle, stop, target and trail in its row).
+
+The trader starts from a template (``api.portfolio_templates()``) or a portfolio already saved.
+Every change is checked by the engine (``api.check_portfolio``) a moment later; each problem is
+listed with its field path and shown on the field it names, and the page holding it is marked.
+Save checks again and saves only a portfolio without problems (``api.save_portfolio``). Import
+loads a portfolio file into the editor (nothing is saved until Save); Export writes what the
+editor holds to a file in the format ``api.export_portfolio`` writes.
+
+The dialog is non-modal and never runs a nested event loop: file pickers and questions are
+opened with ``open()`` and answer through signals (DESIGN.md: no ``exec()`` on the qasync loop).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.api import IST, PortfolioSpec, PortfolioTemplate
+from ui.context import PanelContext
+from ui.panels.schema_form import (
+    CELLS,
+    FORM,
+    FieldEditor,
+    ModelEditor,
+    Presentation,
+    editor_for_problem,
+    editors_by_path,
+)
+
+CHECK_DELAY_MS = 300
+"""How long after the last change the engine checks the portfolio (typing is not interrupted)."""
+FILE_FILTER = "Portfolio files (*.json)"
+NEW_LEG: dict[str, Any] = {"side": "SELL", "instrument": "CE", "expiry": "CW"}
+"""A leg added to the table: sold, a call, this week's expiry, ATM, one lot."""
+MAX_LEGS = 10
+
+LABELS = {
+    "Defaults.reference": "ATM from",
+    "Defaults.run_on": "Run on",
+    "Execution.start": "Start at",
+    "Execution.end": "No entry after",
+    "Execution.square_off": "Square off at",
+    "Execution.combined_premium_at_least": "Enter at net premium ≥ ₹",
+    "Execution.delay_between_legs": "Delay between legs (s)",
+    "Execution.chase_after": "Chase after (s)",
+    "Execution.on_leg_failure": "If a leg fails",
+    "Target.combined": "Combined target",
+    "Target.lock_at": "Lock profit at ₹",
+    "Target.lock": "Keep at least ₹",
+    "Target.trail_every": "Then for every ₹",
+    "Target.trail_by": "Keep ₹ more",
+    "StopLoss.combined": "Combined stop loss",
+    "StopLoss.trail_every": "Trail the SL every ₹",
+    "StopLoss.trail_by": "Tighten it by ₹",
+    "StopLoss.wait_seconds": "Breach must last (s)",
+    "Combined.value": "Value",
+    "Combined.percent": "% of net premium",
+    "Exit.underlying_move": "Underlying moves ± pts",
+    "Monitoring.leg": "Leg SL / target",
+    "Monitoring.combined": "Combined SL / target",
+    "Monitoring.interval_seconds": "Interval (s)",
+    "Monitoring.stale_after": "Stale after (s)",
+    "AtBroker.limit_gap_pct": "SL-L gap %",
+    "AtBroker.catastrophe_pct": "Catastrophe SL %",
+    "Leg.instrument": "Instr.",
+    "Leg.strike": "Strike rule",
+    "Leg.stop": "Stop loss",
+    "Leg.trail": "Trailing SL",
+    "LegLevel.measure": "",
+    "LegLevel.value": "",
+    "AtmStrike.offset": "ATM ±",
+    "FixedStrike.strike": "₹",
+    "DeltaStrike.delta": "Δ",
+    "StraddleWidthStrike.multiple": "× straddle",
+    "PremiumStrike.rule": "",
+    "PremiumStrike.value": "₹",
+    "PremiumStrike.upper": "to ₹",
+    "AtmStrike": "ATM ± n",
+    "FixedStrike": "Fixed strike",
+    "PremiumStrike": "Premium",
+    "DeltaStrike": "Delta",
+    "StraddleWidthStrike": "Straddle width",
+}
+"""Titles where a field's name alone does not say it (the rest are the names, humanized)."""
+STARTS = {
+    "LegLevel.value": "30",
+    "LegTrail.every": "10",
+    "LegTrail.by": "5",
+    "Combined.value": "1000",
+    "PremiumStrike.value": "50",
+    "DeltaStrike.delta": 0.3,
+    "StraddleWidthStrike.multiple": "0.5",
+    "FixedStrike.strike": "25000",
+    "Defaults.strike_step": "50",
+    "Execution.combined_premium_at_least": "100",
+    "Target.lock_at": "1000",
+    "Target.trail_every": "500",
+    "StopLoss.trail_every": "500",
+    "Exit.underlying_move": "100",
+    "AtBroker.catastrophe_pct": "100",
+}
+"""Where a field without a value starts when the trader turns it on (a 30 % stop, 0.3 delta…)."""
+LOOK = Presentation(labels=LABELS, starts=STARTS)
+
+_PROBLEM_SPLIT = re.compile(r"; (?=[\w.]+: )")
+
+
+def parse_problems(text: str) -> list[tuple[str, str]]:
+    """The engine's ``field.path: problem; …`` text as (path, problem) pairs."""
+    pairs = []
+    for part in _PROBLEM_SPLIT.split(text.strip()):
+        path, found, what = part.partition(": ")
+        pairs.append((path, what) if found and " " not in path else ("portfolio", part))
+    return pairs
+
+
+def problem_text(path: str, what: str) -> str:
+    """A problem as the list shows it; a leg's path also says the leg's number as traders count
+    (the engine counts from 0: ``legs.1`` is leg 2)."""
+    leg = re.match(r"legs\.(\d+)", path)
+    where = f"{path} (leg {int(leg[1]) + 1})" if leg else path
+    return f"{where}: {what}"
+
+
+# -- the legs table -----------------------------------------------------------------------------------
+
+
+class LegRow(ModelEditor):
+    """One leg: its fields' widgets are the table's cells; a problem with the whole leg marks the
+    leg's number."""
+
+    def __init__(
+        self, schema: type[Any], index: int, item: QTableWidgetItem, colour: QColor
+    ) -> None:
+        super().__init__(schema, f"legs.{index}", f"Leg {index + 1}", layout=CELLS, look=LOOK)
+        self.item = item
+        self._colour = colour
+
+    def show_problem(self, text: str) -> None:
+        self.problem = text
+        number = self.label.removeprefix("Leg ")
+        self.item.setText(f"{number} ⚠" if text else number)
+        self.item.setData(Qt.ItemDataRole.ForegroundRole, self._colour if text else None)
+        self.item.setToolTip(text)
+
+
+class LegsEditor(FieldEditor):
+    """The portfolio's legs as a table, one row per leg, every cell an editor."""
+
+    def __init__(self, schema: type[Any], title: str, colour: QColor) -> None:
+        super().__init__("legs", title, "")
+        self.schema = schema
+        self._colour = colour
+        self.rows: list[LegRow] = []
+        sample = ModelEditor(schema, "legs.x", "", layout=CELLS, look=LOOK)
+        self.columns = ["#", *(child.label for child in sample.fields.values())]
+        self.tips = ["", *(child.tip for child in sample.fields.values())]
+        self.table = QTableWidget(0, len(self.columns))
+        self.table.setObjectName("legsTable")
+        self.table.setHorizontalHeaderLabels(self.columns)
+        for column, tip in enumerate(self.tips):
+            header = self.table.horizontalHeaderItem(column)
+            if header is not None and tip:
+                header.setToolTip(tip)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(34)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.add_button = QPushButton("Add leg", objectName="legAdd")
+        self.copy_button = QPushButton("Copy leg", objectName="legCopy")
+        self.delete_button = QPushButton("Delete leg", objectName="legDelete")
+        self.up_button = QPushButton("Move up", objectName="legUp")
+        self.down_button = QPushButton("Move down", objectName="legDown")
+        self.add_button.clicked.connect(self.add_leg)
+        self.copy_button.clicked.connect(self.copy_leg)
+        self.delete_button.clicked.connect(self.delete_leg)
+        self.up_button.clicked.connect(lambda: self.move_leg(-1))
+        self.down_button.clicked.connect(lambda: self.move_leg(+1))
+        self.problem_label = QLabel(objectName="fieldProblem", wordWrap=True)
+        self.problem_label.setVisible(False)
+        hint = QLabel(
+            "Hedge legs are bought first and exited last. An idle leg is not entered with the "
+            "portfolio. Strike rules: ATM ± n strikes, a fixed strike, the nearest premium, a "
+            "delta, or ATM ± k × the ATM straddle.",
+            objectName="fieldHint",
+            wordWrap=True,
+        )
+        bar = QHBoxLayout()
+        for button in (
+            self.add_button,
+            self.copy_button,
+            self.delete_button,
+            self.up_button,
+            self.down_button,
+        ):
+            bar.addWidget(button)
+        bar.addStretch(1)
+        self.widget = QWidget()
+        layout = QVBoxLayout(self.widget)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.problem_label)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(hint)
+        # Owned by its widget: gone with the dialog, and with it its focus connection.
+        self.setParent(self.widget)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._focus_changed)
+
+    def _focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        """Editing a leg's cell selects the leg (for Copy, Delete and Move)."""
+        if new is None or not self.table.isAncestorOf(new):
+            return
+        at = self.table.indexAt(new.mapTo(self.table.viewport(), QPoint(1, 1)))
+        if at.isValid() and at.row() != self.current:
+            self.table.selectRow(at.row())
+
+    # -- values ---------------------------------------------------------------------------------------
+
+    def value(self) -> list[dict[str, Any] | None]:
+        return [row.value() for row in self.rows]
+
+    def set_value(self, value: Any) -> None:
+        legs = list(value) if isinstance(value, list) else []
+        self._build(legs)
+
+    def children(self) -> list[FieldEditor]:
+        return list(self.rows)
+
+    def problem_widgets(self) -> list[QWidget]:
+        return [self.table]
+
+    @property
+    def current(self) -> int:
+        selected = self.table.selectionModel().selectedRows()
+        return selected[0].row() if selected else -1
+
+    def _build(self, legs: list[Any]) -> None:
+        table = self.table
+        table.setRowCount(0)
+        self.rows = []
+        table.setRowCount(len(legs))
+        for index, leg in enumerate(legs):
+            item = QTableWidgetItem(str(index + 1))
+            item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+            table.setItem(index, 0, item)
+            row = LegRow(self.schema, index, item, self._colour)
+            row.set_value(leg)
+            for column, child in enumerate(row.fields.values(), start=1):
+                table.setCellWidget(index, column, child.widget)
+            row.changed.connect(self._fit)
+            row.changed.connect(self.changed)
+            self.rows.append(row)
+        self._fit()
+        self._enable()
+
+    def _fit(self) -> None:
+        """Columns as wide as what they show (a strike rule's fields change with its kind)."""
+        self.table.resizeColumnsToContents()
+        self.table.setColumnWidth(0, 44)
+
+    def _enable(self) -> None:
+        count = len(self.rows)
+        self.add_button.setEnabled(count < MAX_LEGS)
+        self.copy_button.setEnabled(0 < count < MAX_LEGS)
+        self.delete_button.setEnabled(count > 0)
+        self.up_button.setEnabled(count > 1)
+        self.down_button.setEnabled(count > 1)
+
+    def _edit(self, legs: list[Any], select: int) -> None:
+        self._build(legs)
+        if 0 <= select < len(legs):
+            self.table.selectRow(select)
+        self.changed.emit()
+
+    # -- the buttons ------------------------------------------------------------------------------------
+
+    def add_leg(self) -> None:
+        legs = self.value()
+        legs.append(dict(NEW_LEG))
+        self._edit(legs, len(legs) - 1)
+
+    def copy_leg(self) -> None:
+        legs = self.value()
+        at = self.current if self.current >= 0 else len(legs) - 1
+        if at < 0:
+            return
+        legs.insert(at + 1, copy.deepcopy(legs[at]))
+        self._edit(legs, at + 1)
+
+    def delete_leg(self) -> None:
+        legs = self.value()
+        at = self.current if self.current >= 0 else len(legs) - 1
+        if at < 0:
+            return
+        del legs[at]
+        self._edit(legs, min(at, len(legs) - 1))
+
+    def move_leg(self, step: int) -> None:
+        legs = self.value()
+        at = self.current
+        to = at + step
+        if at < 0 or not 0 <= to < len(legs):
+            return
+        legs[at], legs[to] = legs[to], legs[at]
+        self._edit(legs, to)
+
+
+# -- the dialog -----------------------------------------------------------------------------------------
+
+
+class PortfolioEditor(QDialog):
+    """Edit one portfolio (``original``: its saved name, None for a new one)."""
+
+    saved = Signal(str)
+    """The name of the portfolio just saved."""
+
+    def __init__(
+        self,
+        context: PanelContext,
+        original: str | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("portfolioEditor")
+        self.setModal(False)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._ctx = context
+        self.original = original
+        self.dirty = False
+        self._loading = False
+        self._discard = False
+        self.problems: list[tuple[str, str]] = []
+        self.file_dialog: QFileDialog | None = None
+        self._question: QMessageBox | None = None
+        palette = context.theme.palette
+
+        # -- template bar ---------------------------------------------------------------------------
+        self.templates: list[PortfolioTemplate] = context.api.portfolio_templates()
+        self.template_combo = QComboBox(objectName="templateCombo")
+        for template in self.templates:
+            title = f"{template.title} (mine)" if template.own else template.title
+            self.template_combo.addItem(title, template.key)
+            self.template_combo.setItemData(
+                self.template_combo.count() - 1,
+                template.description,
+                Qt.ItemDataRole.ToolTipRole,
+            )
+        self.template_combo.setMinimumWidth(200)
+        self.template_button = QPushButton("New from template", objectName="templateLoad")
+        self.template_button.setToolTip("Replace what the editor holds with the chosen template")
+        self.template_button.clicked.connect(self.load_chosen_template)
+        self.import_button = QPushButton("Import…", objectName="editorImport")
+        self.import_button.setToolTip("Load a portfolio file into the editor (Save adds it)")
+        self.import_button.clicked.connect(self.ask_import)
+        self.export_button = QPushButton("Export…", objectName="editorExport")
+        self.export_button.setToolTip("Write what the editor holds to a portfolio file")
+        self.export_button.clicked.connect(self.ask_export)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Template"))
+        top.addWidget(self.template_combo)
+        top.addWidget(self.template_button)
+        top.addStretch(1)
+        top.addWidget(self.import_button)
+        top.addWidget(self.export_button)
+
+        # -- pages ----------------------------------------------------------------------------------
+        self.pages = QListWidget(objectName="editorPages")
+        self.pages.setFixedWidth(150)
+        self.stack = QStackedWidget()
+        self.sections: dict[str, FieldEditor] = {}
+        self.titles: dict[str, str] = {}
+        for field, title, schema in context.api.portfolio_sections():
+            editor: FieldEditor
+            if field == "legs":
+                editor = LegsEditor(schema, title, palette.down)
+                page = editor.widget
+            else:
+                editor = ModelEditor(schema, field, title, layout=FORM, look=LOOK)
+                page = QScrollArea()
+                page.setWidgetResizable(True)
+                page.setFrameShape(QScrollArea.Shape.NoFrame)
+                page.setWidget(editor.widget)
+            holder = QWidget()
+            column = QVBoxLayout(holder)
+            column.setContentsMargins(10, 6, 10, 6)
+            heading = QLabel(f"<b>{title}</b>")
+            column.addWidget(heading)
+            column.addWidget(page, 1)
+            self.sections[field] = editor
+            self.titles[field] = title
+            self.stack.addWidget(holder)
+            self.pages.addItem(QListWidgetItem(title))
+            editor.changed.connect(self._changed)
+        self.pages.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.pages.setCurrentRow(0)
+        body = QHBoxLayout()
+        body.addWidget(self.pages)
+        body.addWidget(self.stack, 1)
+        body_widget = QWidget()
+        body_widget.setLayout(body)
+
+        # -- problems and buttons -------------------------------------------------------------------
+        self.problem_list = QListWidget(objectName="editorProblems")
+        self.problem_list.setVisible(False)
+        self.problem_list.itemActivated.connect(self._go_to_problem)
+        self.problem_list.itemClicked.connect(self._go_to_problem)
+        self.general_problem = QLabel(objectName="fieldProblem", wordWrap=True)
+        self.general_problem.setVisible(False)
+        self.feedback = QLabel(objectName="editorFeedback", wordWrap=True)
+        self.check_button = QPushButton("Check", objectName="editorCheck")
+        self.save_button = QPushButton("Save", objectName="editorSave")
+        self.save_button.setDefault(True)
+        self.close_button = QPushButton("Close", objectName="editorClose")
+        self.check_button.clicked.connect(self.check)
+        self.save_button.clicked.connect(self.save)
+        self.close_button.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.feedback, 1)
+        buttons.addWidget(self.check_button)
+        buttons.addWidget(self.save_button)
+        buttons.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(body_widget, 1)
+        layout.addWidget(self.general_problem)
+        layout.addWidget(self.problem_list)
+        layout.addLayout(buttons)
+
+        self._timer = QTimer(self, objectName="multileg-editor-check")
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(CHECK_DELAY_MS)
+        self._timer.timeout.connect(self.check)
+
+        spec = None if original is None else context.api.portfolio(original)
+        if spec is not None:
+            self.load(spec.model_dump(mode="json"))
+        else:
+            self.load({"defaults": {"name": ""}, "legs": [dict(NEW_LEG)]})
+        self.dirty = False
+        self.resize(1560, 720)  # the legs table's row is wide: every leg setting in it
+        self._title()
+
+    # -- loading ---------------------------------------------------------------------------------------
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Fill every page from a portfolio in its JSON form (sections left out: defaults)."""
+        self._loading = True
+        try:
+            for field, editor in self.sections.items():
+                editor.set_value(data.get(field))
+        finally:
+            self._loading = False
+        self.check()
+
+    def template(self, key: str) -> PortfolioTemplate | None:
+        return next((t for t in self.templates if t.key == key), None)
+
+    def load_template(self, key: str) -> None:
+        template = self.template(key)
+        if template is None:
+            return
+        self.load(template.spec.model_dump(mode="json"))
+        self.template_combo.setCurrentIndex(max(0, self.template_combo.findData(key)))
+        self.dirty = True
+        self._title()
+        self.feedback.setText(f"{template.title}: {template.description} Name it and Save.")
+
+    def load_chosen_template(self) -> None:
+        key = self.template_combo.currentData()
+        if isinstance(key, str):
+            self.load_template(key)
+
+    # -- values and checks ---------------------------------------------------------------------------------
+
+    def value(self) -> dict[str, Any]:
+        return {field: editor.value() for field, editor in self.sections.items()}
+
+    def editor(self, path: str) -> FieldEditor | None:
+        """The editor of a field path (``execution.start``, ``legs.0.lots``)."""
+        return editors_by_path(list(self.sections.values())).get(path)
+
+    def _changed(self) -> None:
+        if self._loading:
+            return
+        self.dirty = True
+        self._title()
+        self._timer.start()
+
+    def check(self) -> PortfolioSpec | None:
+        """Ask the engine; show every problem; the checked portfolio, or None."""
+        self._timer.stop()
+        api = self._ctx.api
+        data = self.value()
+        spec: PortfolioSpec | None = None
+        problems: list[tuple[str, str]] = []
+        try:
+            spec = api.check_portfolio(data)
+        except ValueError as error:
+            problems = parse_problems(str(error))
+        taken = spec is not None and spec.name != self.original
+        if taken and spec is not None and api.portfolio(spec.name) is not None:
+            problems.append(
+                (
+                    "defaults.name",
+                    f"a portfolio named {spec.name!r} exists already: name this one "
+                    "differently, or edit that one",
+                )
+            )
+        self.show_problems(problems)
+        return None if problems else spec
+
+    def show_problems(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        editors = editors_by_path(list(self.sections.values()))
+        for editor in editors.values():
+            if editor.problem:
+                editor.show_problem("")
+        said: dict[str, list[str]] = {}
+        general: list[str] = []
+        for path, what in problems:
+            editor = editor_for_problem(editors, path)
+            if editor is None:
+                general.append(problem_text(path, what))
+                continue
+            said.setdefault(editor.path, []).append(
+                what if editor.path == path else f"{path}: {what}"
+            )
+        for path, lines in said.items():
+            editors[path].show_problem("\n".join(lines))
+        self.general_problem.setText("\n".join(general))
+        self.general_problem.setVisible(bool(general))
+        self.problem_list.clear()
+        for path, what in problems:
+            item = QListWidgetItem(problem_text(path, what))
+            item.setData(Qt.ItemDataRole.UserRole, path)
+            item.setForeground(self._ctx.theme.palette.down)
+            self.problem_list.addItem(item)
+        self.problem_list.setVisible(bool(problems))
+        self.problem_list.setMaximumHeight(22 * min(len(problems), 5) + 8)
+        counts: dict[str, int] = {}
+        for path, _what in problems:
+            section = path.split(".", 1)[0]
+            counts[section] = counts.get(section, 0) + 1
+        for row, (field, title) in enumerate(self.titles.items()):
+            item = self.pages.item(row)
+            count = counts.get(field, 0)
+            item.setText(f"{title}  ⚠ {count}" if count else title)
+            colour = self._ctx.theme.palette.down if count else None
+            item.setData(Qt.ItemDataRole.ForegroundRole, colour)
+        self.check_button.setText(f"Check ({len(problems)})" if problems else "Check")
+
+    def _go_to_problem(self, item: QListWidgetItem) -> None:
+        path = str(item.data(Qt.ItemDataRole.UserRole))
+        section = path.split(".", 1)[0]
+        if section in self.titles:
+            self.pages.setCurrentRow(list(self.titles).index(section))
+        editor = editor_for_problem(editors_by_path(list(self.sections.values())), path)
+        if editor is not None:
+            editor.focus()
+
+    # -- saving ---------------------------------------------------------------------------------------------
+
+    def save(self) -> bool:
+        """Check, then save a portfolio without problems; True if saved."""
+        spec = self.check()
+        if spec is None:
+            count = len(self.problems)
+            self.feedback.setText(
+                f"Not saved: {count} problem{'s' if count != 1 else ''} to fix (listed below)."
+            )
+            return False
+        api = self._ctx.api
+        problem = api.save_portfolio(spec)
+        if problem is not None:
+            self.feedback.setText(f"Not saved: {problem}")
+            return False
+        renamed = self.original is not None and self.original != spec.name
+        note = f"; {self.original!r} is kept as it was" if renamed else ""
+        running = any(v.name == spec.name and v.running for v in api.portfolios())
+        if running:
+            note += "; it runs on with the settings it started with until started again"
+        self.original = spec.name
+        self.dirty = False
+        self._title()
+        self.feedback.setText(f"Saved {spec.name} at {datetime.now(IST):%H:%M:%S}{note}.")
+        self.saved.emit(spec.name)
+        return True
+
+    def _title(self) -> None:
+        name = self.original or "New portfolio"
+        self.setWindowTitle(f"Multileg portfolio — {name}{' *' if self.dirty else ''}")
+
+    # -- files ----------------------------------------------------------------------------------------------
+
+    def _file_dialog(
+        self, title: str, save: bool, on_path: Callable[[str], object], default: str = ""
+    ) -> QFileDialog:
+        dialog = QFileDialog(self, title)
+        dialog.setNameFilter(FILE_FILTER)
+        if save:
+            dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+            dialog.setDefaultSuffix("json")
+            dialog.selectFile(default)
+        else:
+            dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(on_path)
+        dialog.finished.connect(dialog.deleteLater)
+        self.file_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def ask_import(self) -> QFileDialog:
+        return self._file_dialog("Import a portfolio", False, self.import_file)
+
+    def import_file(self, path: str) -> bool:
+        """Load a portfolio file (an export, or a template file) into the editor."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as problem:
+            self.feedback.setText(f"{Path(path).name} cannot be read: {problem}")
+            return False
+        body = data.get("portfolio", data) if isinstance(data, dict) else None
+        if not isinstance(body, dict):
+            self.feedback.setText(f"{Path(path).name} holds no portfolio")
+            return False
+        self.load(body)
+        self.dirty = True
+        self._title()
+        self.feedback.setText(f"Loaded {Path(path).name}: check it, then Save to add it.")
+        return True
+
+    def ask_export(self) -> QFileDialog | None:
+        spec = self.check()
+        if spec is None:
+            self.feedback.setText("Not exported: fix the problems listed below first.")
+            return None
+        default = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', spec.name)}.json"
+        return self._file_dialog("Export the portfolio", True, self.export_file, default)
+
+    def export_file(self, path: str) -> bool:
+        spec = self.check()
+        if spec is None:
+            self.feedback.setText("Not exported: fix the problems listed below first.")
+            return False
+        target = Path(path)
+        temporary = target.with_name(target.name + ".part")
+        try:
+            text = json.dumps({"portfolio": spec.model_dump(mode="json")}, indent=2)
+            temporary.write_text(text + "\n", encoding="utf-8")
+            os.replace(temporary, target)
+        except OSError as problem:
+            temporary.unlink(missing_ok=True)
+            self.feedback.setText(f"Not exported: {problem.strerror or problem}")
+            return False
+        self.feedback.setText(f"Exported to {target}")
+        return True
+
+    # -- closing --------------------------------------------------------------------------------------------
+
+    def reject(self) -> None:
+        """Close (Esc, the Close button, the title bar): unsaved changes are asked about first."""
+        if self.dirty and not self._discard:
+            box = QMessageBox(
+                QMessageBox.Icon.Question,
+                "Unsaved changes",
+                f"Discard the changes to {self.original or 'this new portfolio'}?",
+                QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+                self,
+            )
+            box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.finished.connect(self._answered)
+            self._question = box
+            box.open()  # never exec(): a nested loop would stall the engine's tasks
+            return
+        super().reject()
+
+    def _answered(self, result: int) -> None:
+        self._question = None
+        if result == QMessageBox.StandardButton.Discard:
+            self._discard = True
+            self.reject()
