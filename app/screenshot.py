@@ -18,7 +18,13 @@ from engine.runtime import Engine, EngineConfig
 from engine.strategies.loader import write_examples
 
 
-async def _capture(out: Path, seconds: float, panels: list[str]) -> None:
+async def _capture(
+    out: Path,
+    seconds: float,
+    panels: list[str],
+    portfolios: list[str] | None = None,
+    editor_out: Path | None = None,
+) -> None:
 
     from app.gui import session_text
     from ui.layout_store import LayoutStore
@@ -42,14 +48,63 @@ async def _capture(out: Path, seconds: float, panels: list[str]) -> None:
         engine.start()
         await asyncio.sleep(seconds / 2)
         _trade_a_little(engine)
+        names = [_run_portfolio(engine, key) for key in portfolios or []]
         for name in panels:
             window.show_panel(name)
+        if names:
+            _show_portfolio(window, names[0])
         await asyncio.sleep(seconds / 2)
         if not window.grab().save(str(out)):
             raise SystemExit(f"could not write {out}")
+        if editor_out is not None:
+            await _capture_editor(window, names[0] if names else None, editor_out)
         window.stop()
         window.close()
         await engine.stop()
+
+
+def _run_portfolio(engine: Engine, key: str) -> str:
+    """Save the template ``key`` as a portfolio that enters now (no entry window, whatever the
+    hour the picture is taken) and start it; its name."""
+    api = engine.api
+    template = next((t for t in api.portfolio_templates() if t.key == key), None)
+    if template is None:
+        keys = ", ".join(t.key for t in api.portfolio_templates())
+        raise SystemExit(f"no portfolio template {key!r}; there are: {keys}")
+    data = template.spec.model_dump(mode="json")
+    data["execution"].update(start=None, end=None, square_off=None)
+    for leg in data["legs"]:
+        if not leg["hedge"]:
+            leg["stop"] = {"measure": "percent", "value": "40"}
+    problem = api.save_portfolio(data) or api.start_portfolio(template.spec.name)
+    if problem is not None:
+        raise SystemExit(f"{template.spec.name}: {problem}")
+    return template.spec.name
+
+
+def _show_portfolio(window, name: str) -> None:  # type: ignore[no-untyped-def]
+    from ui.panels.multileg import MultilegPanel
+
+    window.show_panel("multileg")
+    panel = window.panels["multileg"]
+    assert isinstance(panel, MultilegPanel)
+    panel.refresh()
+    panel.select(name)
+
+
+async def _capture_editor(window, name: str | None, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """The portfolio editor on ``name`` (a new portfolio without one), at its legs page."""
+    from ui.panels.multileg import MultilegPanel
+
+    panel = window.panels["multileg"]
+    assert isinstance(panel, MultilegPanel)
+    editor = panel.edit_selected() if name is not None else panel.new_portfolio()
+    assert editor is not None
+    editor.pages.setCurrentRow(list(editor.titles).index("legs"))
+    await asyncio.sleep(0.5)
+    if not editor.grab().save(str(out)):
+        raise SystemExit(f"could not write {out}")
+    editor.close()
 
 
 def _trade_a_little(engine: Engine) -> None:
@@ -95,6 +150,15 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="bring this panel to the front first (e.g. risk, payoff, orderbook); repeatable",
     )
+    parser.add_argument(
+        "--portfolio",
+        action="append",
+        default=[],
+        help="start the multileg portfolio of this template (e.g. iron_condor) and show it",
+    )
+    parser.add_argument(
+        "--editor", type=Path, help="also save a picture of the portfolio editor here"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -104,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QApplication(sys.argv)
     app.setQuitOnLastWindowClosed(False)
-    run_on_qt_loop(_capture(args.out, args.seconds, args.panel))
+    run_on_qt_loop(_capture(args.out, args.seconds, args.panel, args.portfolio, args.editor))
     print(args.out)
     return 0
 

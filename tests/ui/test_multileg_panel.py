@@ -18,7 +18,7 @@ from engine.api import PortfolioStatus, Side, StrategyLeg
 from ui import format as fmt
 from ui.panels.multileg import MultilegPanel, status_brush
 from ui.panels.multileg_editor import PortfolioEditor
-from ui.panels.schema_form import OptionalEditor
+from ui.panels.schema_fields import OptionalEditor
 
 CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
 DISPLAY = Qt.ItemDataRole.DisplayRole
@@ -286,3 +286,33 @@ def test_multileg_export_and_import_when_the_name_is_taken_asks_for_another(
     assert [p for p, _ in again.problems] == ["defaults.name"]  # the name is taken
     assert len(engine.api.portfolios()) == 2
     assert Side.SELL.value in [leg["side"] for leg in again.value()["legs"]]
+
+
+def test_multileg_editor_gives_back_every_template_exactly_as_it_was_loaded(
+    qtbot, engine, context
+) -> None:
+    editor = PortfolioEditor(context)
+    qtbot.addWidget(editor)
+    for template in engine.api.portfolio_templates():
+        editor.load_template(template.key)
+        assert editor.problems == [], template.key
+        assert engine.api.check_portfolio(editor.value()) == template.spec, template.key
+    # Every kind of strike rule and a dated expiry survive the same way.
+    data = engine.api.portfolio_templates()[0].spec.model_dump(mode="json")
+    strikes = [
+        {"kind": "fixed", "strike": "26000.00"},
+        {"kind": "premium", "rule": "between", "value": "40.00", "upper": "60.00", "depth": 8},
+        {"kind": "delta", "delta": 0.25},
+        {"kind": "straddle_width", "multiple": "-1.50"},
+    ]
+    data["legs"] = [{**data["legs"][0], "strike": strike} for strike in strikes]
+    data["legs"][0]["expiry"] = "2026-11-30"
+    data["legs"][1]["stop"] = {"measure": "premium", "value": "75.50"}
+    data["legs"][1]["trail"] = {"every": "4.00", "by": "2.00"}
+    data["target"]["combined"] = {"value": "2500.00", "percent": False}
+    expected = engine.api.check_portfolio(data)
+    editor.load(data)
+    assert editor.problems == []
+    assert engine.api.check_portfolio(editor.value()) == expected
+    editor.dirty = False
+    editor.close()

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, QSortFilterProxyModel, Qt, QTimer
-from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -39,26 +38,34 @@ from PySide6.QtWidgets import (
 )
 
 from engine.api import (
-    ContractGreeks,
-    LegView,
     OrderDenied,
     PortfolioStatus,
     PortfolioView,
-    Side,
     StrategyLeg,
 )
 from ui import format as fmt
 from ui.bridge import QUEUED
 from ui.context import PanelContext
-from ui.models.table import Column, RowTableModel
+from ui.models.table import RowTableModel
 from ui.panels.greeks import number
 from ui.panels.multileg_editor import FILE_FILTER, PortfolioEditor
-from ui.panels.orderbook import FilledOf, OrderRow, denial_row, order_row, status_colour
-from ui.panels.table_kit import make_table, selected_rows
-from ui.theme import Palette
+from ui.panels.multileg_rows import (
+    LEGS_IN,
+    LegRow,
+    leg_columns,
+    order_columns,
+    portfolio_columns,
+    status_brush,
+)
+from ui.panels.orderbook import OrderRow, denial_row, order_row
+from ui.panels.table_kit import RowFilterProxy, make_table, selected_rows
 
 REFRESH_MS = 200
 """Five repaints a second at most, however fast ticks come."""
+PORTFOLIO_PREFIX = "ml."
+"""A portfolio's orders carry its strategy id: ``ml.`` and its name."""
+MAX_DENIALS = 200
+"""Denied requests kept per portfolio."""
 
 SHORTCUTS = {
     "new": "Ctrl+N",
@@ -79,256 +86,6 @@ CAN_ENTER = frozenset({PortfolioStatus.PENDING, PortfolioStatus.MONITORING})
 CAN_SQUARE_OFF = frozenset(
     {PortfolioStatus.UNDER_EXECUTION, PortfolioStatus.STARTED, PortfolioStatus.FAILED}
 )
-LEGS_IN = frozenset({"entering", "entered", "exiting"})
-"""Leg states in which a leg may hold a position (its Greeks count)."""
-_TAG = re.compile(r"L(\d{1,2})([EXS])(\d{1,4})")
-_PURPOSES = {"E": "entry", "X": "exit", "S": "stop"}
-
-
-def status_brush(status: PortfolioStatus, palette: Palette) -> QColor:
-    """Started green; Failed and Rejected red; on the way in or out amber; waiting blue;
-    idle grey (multileg_and_panels.md §3.3, as the orderbook colours its statuses)."""
-    if status is PortfolioStatus.STARTED:
-        return palette.up
-    if status in (PortfolioStatus.FAILED, PortfolioStatus.REJECTED):
-        return palette.down
-    if status in (PortfolioStatus.UNDER_EXECUTION, PortfolioStatus.UNDER_EXIT):
-        return palette.warning
-    if status in (PortfolioStatus.PENDING, PortfolioStatus.MONITORING):
-        return palette.buy
-    return palette.muted
-
-
-def leg_state_brush(state: str, palette: Palette) -> QColor:
-    if state == "entered":
-        return palette.up
-    if state in ("entering", "exiting"):
-        return palette.warning
-    if state == "failed":
-        return palette.down
-    if state == "waiting":
-        return palette.buy
-    return palette.muted
-
-
-def tag_text(tag: str) -> str:
-    """A portfolio order's tag in words: ``L2E1`` is leg 2's first entry order."""
-    found = _TAG.fullmatch(tag)
-    if found is None:
-        return tag
-    return f"{found[1]} {_PURPOSES[found[2]]} #{found[3]}"
-
-
-def signed_number(value: float | None) -> str:
-    return "" if value is None else number(value, 2)
-
-
-# -- rows -----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LegRow:
-    leg: LegView
-    greeks: ContractGreeks | None
-    per_unit: bool
-
-    @property
-    def key(self) -> int:
-        return self.leg.n
-
-    @property
-    def signed_quantity(self) -> int:
-        return self.leg.quantity if self.leg.side == Side.BUY.value else -self.leg.quantity
-
-    def greek(self, name: str) -> float | None:
-        """A Greek of the leg: per unit, or × its signed quantity while it is in."""
-        if self.greeks is None:
-            return None
-        value = float(getattr(self.greeks, name))
-        if not math.isfinite(value):
-            return None
-        if self.per_unit:
-            return value
-        return value * self.signed_quantity if self.leg.state in LEGS_IN else None
-
-
-def portfolio_columns(context: PanelContext) -> list[Column[PortfolioView]]:
-    def palette() -> Palette:  # read at paint time: the theme can change under a live model
-        return context.theme.palette
-
-    def money_colour(view: PortfolioView) -> QColor | None:
-        if not view.mtm:
-            return palette().muted
-        return palette().up if view.mtm > 0 else palette().down
-
-    def mode_colour(view: PortfolioView) -> QColor | None:
-        return palette().warning if view.mode == "live" else palette().muted
-
-    return [
-        Column("Portfolio", lambda v: v.name, width=170, tooltip=lambda v: v.strategy_id),
-        Column(
-            "Status",
-            lambda v: v.status.value,
-            foreground=lambda v: status_brush(v.status, palette()),
-            width=110,
-        ),
-        Column("MTM ₹", lambda v: v.mtm, fmt.signed_rupees, "right", money_colour, width=100),
-        Column(
-            "Premium ₹",
-            lambda v: v.premium,
-            fmt.rupees,
-            "right",
-            width=100,
-            tooltip=lambda v: "net premium in size: credit received (+) or debit paid (−)",
-        ),
-        Column("Legs", lambda v: v.legs, str, "right", width=44),
-        Column("Underlying", lambda v: v.underlying, width=90),
-        Column("Mode", lambda v: v.mode, foreground=mode_colour, width=60),
-        Column("Reason", lambda v: v.reason, tooltip=lambda v: v.reason),
-    ]
-
-
-def leg_columns(context: PanelContext) -> list[Column[LegRow]]:
-    def palette() -> Palette:
-        return context.theme.palette
-
-    def side_colour(row: LegRow) -> QColor:
-        return palette().buy if row.leg.side == Side.BUY.value else palette().sell
-
-    def pnl_colour(row: LegRow) -> QColor | None:
-        if not row.leg.pnl:
-            return palette().muted
-        return palette().up if row.leg.pnl > 0 else palette().down
-
-    def side_text(row: LegRow) -> str:
-        return f"{row.leg.side} H" if row.leg.hedge else row.leg.side
-
-    def greek_tip(what: str) -> str:
-        return f"{what}: per unit, or × the leg's signed quantity while it is in"
-
-    def price(value: Decimal | None) -> str:
-        return fmt.rupees(value) if value is not None else "—"
-
-    return [
-        Column("#", lambda r: r.leg.n, str, "right", width=30),
-        Column(
-            "Symbol",
-            lambda r: r.leg.symbol or f"{r.leg.instrument} (not chosen yet)",
-            width=170,
-            tooltip=lambda r: (
-                f"{r.leg.symbol} · expires {r.leg.expiry:%d %b %Y}" if r.leg.expiry else ""
-            ),
-        ),
-        Column("Strike", lambda r: r.leg.strike, price, "right", width=76),
-        Column(
-            "B/S",
-            side_text,
-            foreground=side_colour,
-            align="center",
-            width=56,
-            tooltip=lambda r: "hedge: bought first, exited last" if r.leg.hedge else "",
-        ),
-        Column(
-            "Lots",
-            lambda r: r.leg.lots,
-            str,
-            "right",
-            width=44,
-            tooltip=lambda r: f"{r.leg.quantity:,} units",
-        ),
-        Column("Entry", lambda r: r.leg.entry, price, "right", width=72),
-        Column("LTP", lambda r: r.leg.ltp, price, "right", width=72),
-        Column("Exit", lambda r: r.leg.exit, price, "right", width=72),
-        Column("P&L ₹", lambda r: r.leg.pnl, fmt.signed_rupees, "right", pnl_colour, width=90),
-        Column(
-            "IV %",
-            lambda r: None if r.greeks is None else _finite(r.greeks.iv),
-            lambda v: f"{v * 100:.2f}",
-            "right",
-            width=56,
-        ),
-        Column(
-            "Δ",
-            lambda r: r.greek("delta"),
-            signed_number,
-            "right",
-            width=64,
-            tooltip=lambda r: greek_tip("delta in units of the underlying"),
-        ),
-        Column(
-            "Θ ₹/day",
-            lambda r: r.greek("theta"),
-            signed_number,
-            "right",
-            width=72,
-            tooltip=lambda r: greek_tip("theta in rupees per calendar day"),
-        ),
-        Column(
-            "Vega ₹/pt",
-            lambda r: r.greek("vega"),
-            signed_number,
-            "right",
-            width=76,
-            tooltip=lambda r: greek_tip("vega in rupees per vol point"),
-        ),
-        Column("SL", lambda r: r.leg.stop, price, "right", width=66),
-        Column("Target", lambda r: r.leg.target, price, "right", width=66),
-        Column(
-            "Trail",
-            lambda r: "on" if r.leg.trailing else "",
-            align="center",
-            width=42,
-            tooltip=lambda r: "the stop trails the price" if r.leg.trailing else "",
-        ),
-        Column(
-            "Status",
-            lambda r: r.leg.state,
-            foreground=lambda r: leg_state_brush(r.leg.state, palette()),
-            width=66,
-        ),
-        Column("Remark", lambda r: r.leg.remark, tooltip=lambda r: r.leg.remark),
-    ]
-
-
-def order_columns(context: PanelContext) -> list[Column[OrderRow]]:
-    def palette() -> Palette:
-        return context.theme.palette
-
-    return [
-        Column(
-            "Time",
-            lambda r: (r.placed, r.order_id),
-            lambda v: v[0].strftime("%H:%M:%S"),
-            width=66,
-        ),
-        Column("Leg", lambda r: tag_text(r.tag), width=80, tooltip=lambda r: r.tag),
-        Column("Symbol", lambda r: r.symbol, width=170),
-        Column(
-            "B/S",
-            lambda r: r.side.value,
-            foreground=lambda r: palette().buy if r.side is Side.BUY else palette().sell,
-            align="center",
-            width=44,
-        ),
-        Column("Type", lambda r: r.order_type.value, align="center", width=60),
-        Column("Qty", lambda r: FilledOf(r.quantity, r.filled), str, "right", width=84),
-        Column("Price", lambda r: r.price, fmt.rupees, "right", width=72),
-        Column("Avg", lambda r: r.average, fmt.rupees, "right", width=72),
-        Column(
-            "Status",
-            lambda r: r.status.value,
-            foreground=lambda r: status_colour(r.status, palette()),
-            width=110,
-        ),
-        Column("Reason", lambda r: r.reason, tooltip=lambda r: r.reason, width=220),
-        Column("Order ID", lambda r: r.order_id, foreground=lambda r: palette().muted),
-    ]
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
 # -- the panel ---------------------------------------------------------------------------------------------
 
 
@@ -341,32 +98,32 @@ class MultilegPanel(QWidget):
         self.file_dialog: QFileDialog | None = None
         self.name_dialog: QInputDialog | None = None
         self._orders_dirty = True
-        self._denials: dict[str, OrderRow] = {}
+        self._denials: dict[str, dict[str, OrderRow]] = {}
+        """Requests of each portfolio's strategy the gate denied (never orders, so not in
+        ``api.orders()``), by strategy id and order id."""
         self._followed: tuple[str, tuple[tuple[int, int, Decimal], ...]] | None = None
         self._shown_for: str | None = None
-        self.greeks_problem = ""
 
         # -- the grids -----------------------------------------------------------------------------
         self.model: RowTableModel[PortfolioView] = RowTableModel(
             portfolio_columns(context), key=lambda v: v.name
         )
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
+        self.proxy = RowFilterProxy(self.model, self)
         self.view = make_table(self.model, self.proxy, self)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.view.setObjectName("portfoliosTable")
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.legs_model: RowTableModel[LegRow] = RowTableModel(
             leg_columns(context), key=lambda r: r.key
         )
-        self.legs_proxy = QSortFilterProxyModel(self)
-        self.legs_proxy.setSourceModel(self.legs_model)
+        self.legs_proxy = RowFilterProxy(self.legs_model, self)
         self.legs_view = make_table(self.legs_model, self.legs_proxy, self)
+        self.legs_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.legs_view.setObjectName("portfolioLegsTable")
         self.orders_model: RowTableModel[OrderRow] = RowTableModel(
             order_columns(context), key=lambda r: r.order_id
         )
-        self.orders_proxy = QSortFilterProxyModel(self)
-        self.orders_proxy.setSourceModel(self.orders_model)
+        self.orders_proxy = RowFilterProxy(self.orders_model, self)
         self.orders_view = make_table(self.orders_model, self.orders_proxy, self)
         self.orders_view.setObjectName("portfolioOrdersTable")
         self.orders_view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
@@ -444,7 +201,7 @@ class MultilegPanel(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.view)
         split.addWidget(self.tabs)
-        split.setStretchFactor(0, 2)
+        split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 3)
         split.setChildrenCollapsible(False)
         self.splitter = split
@@ -493,14 +250,19 @@ class MultilegPanel(QWidget):
             self.refresh()
 
     def _on_orders(self, events: list[object]) -> None:
-        selected = self.selected()
+        api = self._ctx.api
         for event in events:
-            if isinstance(event, OrderDenied) and event.request is not None:
-                strategy = event.request.strategy
-                if selected is not None and strategy == selected.strategy_id:
-                    instrument = self._ctx.api.instruments.find(event.request.token)
-                    if self._ctx.api.order(event.order_id) is None:
-                        self._denials[str(event.order_id)] = denial_row(event, instrument)
+            if not isinstance(event, OrderDenied) or event.request is None:
+                continue
+            strategy = event.request.strategy
+            if not strategy or not strategy.startswith(PORTFOLIO_PREFIX):
+                continue
+            if api.order(event.order_id) is None:  # a queued order denied later is in orders()
+                kept = self._denials.setdefault(strategy, {})
+                instrument = api.instruments.find(event.request.token)
+                kept[str(event.order_id)] = denial_row(event, instrument)
+                while len(kept) > MAX_DENIALS:
+                    del kept[next(iter(kept))]
         self._orders_dirty = True
 
     def refresh(self) -> None:
@@ -568,10 +330,10 @@ class MultilegPanel(QWidget):
             self.orders_model.set_rows([])
             self.tabs.setTabText(1, "Orders")
             return
-        if selected.name != self._shown_for:
-            self._denials = {}
         rows = [order_row(o) for o in self._ctx.api.orders() if o.strategy == selected.strategy_id]
-        rows += [d for key, d in self._denials.items() if key not in {r.order_id for r in rows}]
+        placed = {r.order_id for r in rows}
+        denied = self._denials.get(selected.strategy_id, {})
+        rows += [row for order_id, row in denied.items() if order_id not in placed]
         self.orders_model.set_rows(rows)
         working = sum(1 for r in rows if r.status.is_open)
         text = f"Orders ({len(rows)}" + (f", {working} working)" if working else ")")
