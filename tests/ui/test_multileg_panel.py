@@ -316,3 +316,63 @@ def test_multileg_editor_gives_back_every_template_exactly_as_it_was_loaded(
     assert engine.api.check_portfolio(editor.value()) == expected
     editor.dirty = False
     editor.close()
+
+
+def test_multileg_selected_portfolio_is_followed_by_the_payoff_and_greeks_panels(
+    qtbot, engine, market, tmp_path: Path
+) -> None:
+    from ui.layout_store import LayoutStore
+    from ui.main_window import MainWindow
+    from ui.panels.greeks import GreeksPanel
+    from ui.panels.payoff import BUILDER, PayoffPanel
+
+    api = engine.api
+    [condor] = [t for t in api.portfolio_templates() if t.key == "iron_condor"]
+    assert api.save_portfolio(condor.spec) is None
+    assert api.start_portfolio(condor.spec.name) is None
+    market(2)
+    assert api.portfolios()[0].status is PortfolioStatus.STARTED
+    window = MainWindow(api, layouts=LayoutStore(tmp_path / "layout.ini"))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    try:
+        qtbot.keyClick(window, Qt.Key.Key_M, Qt.KeyboardModifier.AltModifier)
+        panel = window.panels["multileg"]
+        assert isinstance(panel, MultilegPanel)
+        qtbot.waitUntil(lambda: window.docks["multileg"].isVisible())
+        qtbot.waitUntil(lambda: len(panel.legs_model.rows) == 4)
+        payoff, greeks = window.panels["payoff"], window.panels["greeks"]
+        assert isinstance(payoff, PayoffPanel) and isinstance(greeks, GreeksPanel)
+        qtbot.waitUntil(lambda: payoff.mode == BUILDER and payoff.legs.rowCount() == 4)
+        symbols = {row.leg.instrument.tradingsymbol for row in payoff.legs.rows}
+        assert symbols == {row.leg.symbol for row in panel.legs_model.rows}
+        assert greeks.group_by.currentText() == "Strategy"
+        [selected] = greeks.view.selectionModel().selectedRows()
+        assert greeks.model.row_at(selected.row()).key == ("group", "ml.Iron_condor")
+    finally:
+        window.stop()
+
+
+def test_multileg_start_when_the_portfolio_trades_live_asks_first(
+    qtbot, engine, context, panel
+) -> None:
+    asked: list[tuple[str, Any]] = []
+    context.confirm = lambda title, text, action: asked.append((text, action))
+    [straddle] = [t for t in engine.api.portfolio_templates() if t.key == "short_straddle"]
+    data = straddle.spec.model_dump(mode="json")
+    data["defaults"]["mode"] = "live"
+    assert engine.api.save_portfolio(data) is None
+    panel.refresh()
+    assert panel.select("Short straddle")
+    assert cell(panel.model, "Short straddle", "Mode") == "live"
+    qtbot.mouseClick(panel.buttons["multileg_start"], Qt.MouseButton.LeftButton)
+    [(text, action)] = asked
+    assert text == "Start Short straddle live: it will place real orders with the broker?"
+    assert engine.api.portfolios()[0].status is PortfolioStatus.STOPPED  # not until yes
+    action()  # yes: on the paper desk the engine refuses, and the trader reads why
+    assert panel.feedback.text() == (
+        "Short straddle trades live and the desk is on the paper market; live trading needs a "
+        "broker login"
+    )
+    assert not engine.api.portfolios()[0].running

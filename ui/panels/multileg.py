@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -48,7 +49,7 @@ from ui.bridge import QUEUED
 from ui.context import PanelContext
 from ui.models.table import RowTableModel
 from ui.panels.greeks import number
-from ui.panels.multileg_editor import FILE_FILTER, PortfolioEditor
+from ui.panels.multileg_editor import PortfolioEditor, portfolio_file_dialog
 from ui.panels.multileg_rows import (
     LEGS_IN,
     LegRow,
@@ -86,6 +87,8 @@ CAN_ENTER = frozenset({PortfolioStatus.PENDING, PortfolioStatus.MONITORING})
 CAN_SQUARE_OFF = frozenset(
     {PortfolioStatus.UNDER_EXECUTION, PortfolioStatus.STARTED, PortfolioStatus.FAILED}
 )
+
+
 # -- the panel ---------------------------------------------------------------------------------------------
 
 
@@ -204,6 +207,10 @@ class MultilegPanel(QWidget):
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 3)
         split.setChildrenCollapsible(False)
+        # Three portfolios show without scrolling, however short the dock.
+        rows = self.view.verticalHeader().defaultSectionSize()
+        self.view.setMinimumHeight(self.view.horizontalHeader().sizeHint().height() + 3 * rows + 4)
+        split.setSizes([5 * rows, 12 * rows])
         self.splitter = split
         self.problems = QLabel(objectName="ticketError", wordWrap=True)
         self.problems.setVisible(False)
@@ -223,7 +230,7 @@ class MultilegPanel(QWidget):
         self._timer.start()
         self.refresh()
 
-    def _action(self, text: str, slot, key: str, tip: str) -> QAction:  # type: ignore[no-untyped-def]
+    def _action(self, text: str, slot: Callable[[], object], key: str, tip: str) -> QAction:
         action = QAction(text, self)
         action.setObjectName(f"multileg_{key or text.strip('…').lower()}")
         keys = SHORTCUTS.get(key, "")
@@ -379,19 +386,48 @@ class MultilegPanel(QWidget):
         self.feedback.setText(text)
         self.feedback.setToolTip(text)
 
-    def _act(self, verb: str, command, allowed: frozenset[PortfolioStatus]) -> None:  # type: ignore[no-untyped-def]
+    def _act(
+        self,
+        verb: str,
+        command: Callable[[str], str | None],
+        allowed: frozenset[PortfolioStatus],
+        name: str | None = None,
+    ) -> None:
+        """Run ``command`` on the portfolio ``name`` (the selected one by default)."""
+        view = self.selected() if name is None else self._view(name)
+        if view is None:
+            return
+        if view.status not in allowed:
+            self._say(f"{view.name} is {view.status.value}: it cannot be {verb} now")
+            return
+        self._report(view.name, command(view.name), verb)
+
+    def _report(self, name: str, problem: str | None, done: str) -> None:
+        """Say what happened to ``name``: ``done``, or the engine's reason (named once)."""
+        if problem is None:
+            self._say(f"{name} {done}")
+        else:
+            self._say(problem if problem.startswith(name) else f"{name}: {problem}")
+        self.refresh()
+
+    def _view(self, name: str) -> PortfolioView | None:
+        row = self.model.row_of(name)
+        return None if row is None else self.model.row_at(row)
+
+    def start_selected(self) -> None:
         selected = self.selected()
         if selected is None:
             return
-        if selected.status not in allowed:
-            self._say(f"{selected.name} is {selected.status.value}: it cannot be {verb} now")
+        start = self._ctx.api.start_portfolio
+        if selected.mode == "live" and selected.status in CAN_START:
+            name = selected.name
+            self._ctx.confirm(
+                "Start live portfolio",
+                f"Start {name} live: it will place real orders with the broker?",
+                lambda: self._act("started", start, CAN_START, name),
+            )
             return
-        problem = command(selected.name)
-        self._say(f"{selected.name}: {problem}" if problem else f"{selected.name} {verb}")
-        self.refresh()
-
-    def start_selected(self) -> None:
-        self._act("started", self._ctx.api.start_portfolio, CAN_START)
+        self._act("started", start, CAN_START)
 
     def stop_selected(self) -> None:
         self._act("stopped", self._ctx.api.stop_portfolio, CAN_STOP)
@@ -406,9 +442,7 @@ class MultilegPanel(QWidget):
         name = selected.name
 
         def square_off() -> None:
-            problem = self._ctx.api.square_off_portfolio(name)
-            self._say(f"{name}: {problem}" if problem else f"{name} squaring off")
-            self.refresh()
+            self._report(name, self._ctx.api.square_off_portfolio(name), "squaring off")
 
         self._ctx.confirm(
             "Square off portfolio",
@@ -423,9 +457,7 @@ class MultilegPanel(QWidget):
         name = selected.name
 
         def delete() -> None:
-            problem = self._ctx.api.delete_portfolio(name)
-            self._say(f"{name}: {problem}" if problem else f"{name} deleted")
-            self.refresh()
+            self._report(name, self._ctx.api.delete_portfolio(name), "deleted")
 
         self._ctx.confirm("Delete portfolio", f"Delete the portfolio {name}?", delete)
 
@@ -461,20 +493,11 @@ class MultilegPanel(QWidget):
 
     # -- files ----------------------------------------------------------------------------------------------
 
-    def _file_dialog(self, title: str, save: bool, on_path, default: str = "") -> QFileDialog:  # type: ignore[no-untyped-def]
-        dialog = QFileDialog(self, title)
-        dialog.setNameFilter(FILE_FILTER)
-        if save:
-            dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-            dialog.setDefaultSuffix("json")
-            dialog.selectFile(default)
-        else:
-            dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.fileSelected.connect(on_path)
-        dialog.finished.connect(dialog.deleteLater)
-        self.file_dialog = dialog
-        dialog.open()
-        return dialog
+    def _file_dialog(
+        self, title: str, save: bool, on_path: Callable[[str], object], default: str = ""
+    ) -> QFileDialog:
+        self.file_dialog = portfolio_file_dialog(self, title, save, on_path, default)
+        return self.file_dialog
 
     def ask_import(self) -> QFileDialog:
         return self._file_dialog("Import a portfolio", False, self.import_file)

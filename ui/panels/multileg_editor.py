@@ -128,6 +128,25 @@ LOOK = Presentation(labels=LABELS, starts=STARTS)
 _PROBLEM_SPLIT = re.compile(r"; (?=[\w.]+: )")
 
 
+def portfolio_file_dialog(
+    parent: QWidget, title: str, save: bool, on_path: Callable[[str], object], default: str = ""
+) -> QFileDialog:
+    """A non-modal dialog for a portfolio file to read or (``save``) write; ``on_path`` gets the
+    chosen file. Opened with ``open()``: the engine keeps running while the trader picks."""
+    dialog = QFileDialog(parent, title)
+    dialog.setNameFilter(FILE_FILTER)
+    if save:
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("json")
+        dialog.selectFile(default)
+    else:
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+    dialog.fileSelected.connect(on_path)
+    dialog.finished.connect(dialog.deleteLater)
+    dialog.open()
+    return dialog
+
+
 def parse_problems(text: str) -> list[tuple[str, str]]:
     """The engine's ``field.path: problem; …`` text as (path, problem) pairs."""
     pairs = []
@@ -450,19 +469,8 @@ class PortfolioEditor(QDialog):
     def _file_dialog(
         self, title: str, save: bool, on_path: Callable[[str], object], default: str = ""
     ) -> QFileDialog:
-        dialog = QFileDialog(self, title)
-        dialog.setNameFilter(FILE_FILTER)
-        if save:
-            dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-            dialog.setDefaultSuffix("json")
-            dialog.selectFile(default)
-        else:
-            dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.fileSelected.connect(on_path)
-        dialog.finished.connect(dialog.deleteLater)
-        self.file_dialog = dialog
-        dialog.open()
-        return dialog
+        self.file_dialog = portfolio_file_dialog(self, title, save, on_path, default)
+        return self.file_dialog
 
     def ask_import(self) -> QFileDialog:
         return self._file_dialog("Import a portfolio", False, self.import_file)
