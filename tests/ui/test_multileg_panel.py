@@ -19,6 +19,7 @@ from ui import format as fmt
 from ui.panels.multileg import MultilegPanel, status_brush
 from ui.panels.multileg_editor import PortfolioEditor
 from ui.panels.schema_fields import OptionalEditor
+from ui.panels.schema_form import UnionEditor
 
 CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
 DISPLAY = Qt.ItemDataRole.DisplayRole
@@ -218,9 +219,17 @@ def test_multileg_editor_when_values_are_bad_shows_each_at_its_field_path_and_sa
     set_time(editor, "execution.end", 9, 0)  # before its 09:20 start
     legs = editor.sections["legs"]
     tick(qtbot, legs.rows[0].fields["hedge"].widget)  # a sold leg made a hedge
-    qtbot.waitUntil(lambda: len(editor.problems) == 3)
+    strike = legs.rows[1].fields["strike"]
+    assert isinstance(strike, UnionEditor)
+    strike.kind.widget.setCurrentIndex(strike.kind.widget.findData("premium"))
+    rule = strike.kinds["premium"].fields["rule"].widget
+    rule.setCurrentIndex(rule.findData("between"))  # a premium range without its upper bound
+    qtbot.waitUntil(lambda: len(editor.problems) == 4)
     paths = {path for path, _what in editor.problems}
-    assert paths == {"defaults.name", "execution", "legs.0"}
+    assert paths == {"defaults.name", "execution", "legs.0", "legs.1.strike.premium"}
+    premium = strike.kinds["premium"]
+    assert premium.problem.startswith("a premium range needs an upper bound")
+    assert all(w.property("problem") is True for w in premium.problem_widgets())
     listed = [editor.problem_list.item(i).text() for i in range(editor.problem_list.count())]
     assert "legs.0 (leg 1): a hedge leg is bought" in listed
     assert "execution: the entry window ends before it starts" in listed
@@ -235,13 +244,14 @@ def test_multileg_editor_when_values_are_bad_shows_each_at_its_field_path_and_sa
     assert editor.pages.item(0).text() == "Portfolio  ⚠ 1"
 
     qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
-    assert editor.feedback.text() == "Not saved: 3 problems to fix (listed below)."
+    assert editor.feedback.text() == "Not saved: 4 problems to fix (listed below)."
     assert engine.api.portfolios() == []
 
     # Put right, it saves; the marks go.
     type_name(qtbot, editor, "Straddle")
     set_time(editor, "execution.end", 15, 0)
     tick(qtbot, legs.rows[0].fields["hedge"].widget)
+    strike.kind.widget.setCurrentIndex(strike.kind.widget.findData("atm"))
     qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
     assert editor.problems == [] and not name.problem_label.isVisibleTo(editor)
     assert legs.rows[0].item.text() == "1"

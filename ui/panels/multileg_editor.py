@@ -111,6 +111,8 @@ STARTS = {
     "LegTrail.by": "5",
     "Combined.value": "1000",
     "PremiumStrike.value": "50",
+    "PremiumStrike.upper": "80",
+    "PremiumStrike.depth": 10,
     "DeltaStrike.delta": 0.3,
     "StraddleWidthStrike.multiple": "0.5",
     "FixedStrike.strike": "25000",

@@ -247,7 +247,11 @@ class ModelEditor(FieldEditor):
         return list(self.fields.values())
 
     def problem_widgets(self) -> list[QWidget]:
-        return [self.box] if self.box is not None else []
+        if self.box is not None:
+            return [self.box]
+        if self.layout_kind == ROW:  # a problem with the whole group outlines its fields
+            return [w for child in self.fields.values() for w in child.problem_widgets()]
+        return []  # a form says it in its problem line; table cells are the row's to mark
 
     def focus(self) -> None:
         first = next(iter(self.fields.values()), None)
