@@ -386,3 +386,53 @@ def test_multileg_start_when_the_portfolio_trades_live_asks_first(
         "broker login"
     )
     assert not engine.api.portfolios()[0].running
+
+
+def test_multileg_keys_edit_stop_start_enter_now_and_delete_the_selected_portfolio(
+    qtbot, engine, context, panel, market
+) -> None:
+    asked: list[str] = []
+
+    def confirm(title: str, text: str, action: Any) -> None:
+        asked.append(text)
+        action()
+
+    context.confirm = confirm
+    [straddle] = [t for t in engine.api.portfolio_templates() if t.key == "short_straddle"]
+    data = straddle.spec.model_dump(mode="json")
+    data["execution"]["start"] = "10:30:00"  # the clock says 10:00: it waits
+    assert engine.api.save_portfolio(data) is None
+    panel.refresh()
+    assert panel.select("Short straddle")
+
+    def status() -> str:
+        panel.refresh()
+        return str(cell(panel.model, "Short straddle", "Status"))
+
+    focus_grid(qtbot, panel)
+    qtbot.keyClick(panel.view, Qt.Key.Key_Return)
+    [editor] = panel.editors
+    assert editor.original == "Short straddle"
+    editor.close()
+    qtbot.waitUntil(lambda: not panel.editors)
+    for key, expected in (
+        (Qt.Key.Key_S, "Pending"),
+        (Qt.Key.Key_T, "Stopped"),
+        (Qt.Key.Key_S, "Pending"),
+        (Qt.Key.Key_E, "UnderExecution"),
+    ):
+        focus_grid(qtbot, panel)
+        qtbot.keyClick(panel.view, key, CTRL_SHIFT)
+        if expected == "UnderExecution":
+            market(1)
+            expected = "Started"  # the paper market fills it at once
+        assert status() == expected, panel.feedback.text()
+    assert panel.feedback.text() == "Short straddle entering now"
+    qtbot.mouseClick(panel.buttons["multileg_square_off"], Qt.MouseButton.LeftButton)
+    market(1)
+    qtbot.waitUntil(lambda: status() == "Completed")
+    focus_grid(qtbot, panel)
+    qtbot.keyClick(panel.view, Qt.Key.Key_Delete)
+    assert asked[-1] == "Delete the portfolio Short straddle?"
+    assert engine.api.portfolios() == [] and panel.model.rowCount() == 0
+    assert panel.feedback.text() == "Short straddle deleted"

@@ -106,6 +106,8 @@ class MultilegPanel(QWidget):
         ``api.orders()``), by strategy id and order id."""
         self._followed: tuple[str, tuple[tuple[int, int, Decimal], ...]] | None = None
         self._shown_for: str | None = None
+        self._refreshing = False
+        self._again = False
 
         # -- the grids -----------------------------------------------------------------------------
         self.model: RowTableModel[PortfolioView] = RowTableModel(
@@ -273,6 +275,21 @@ class MultilegPanel(QWidget):
         self._orders_dirty = True
 
     def refresh(self) -> None:
+        """Read the engine into the grids. Changing the rows can change the selection, which
+        asks for a refresh: that one runs after this one, never inside it."""
+        if self._refreshing:
+            self._again = True
+            return
+        self._refreshing = True
+        try:
+            self._again = True
+            while self._again:
+                self._again = False
+                self._refresh()
+        finally:
+            self._refreshing = False
+
+    def _refresh(self) -> None:
         api = self._ctx.api
         self.model.set_rows(api.portfolios())
         problems = api.portfolio_problems()
