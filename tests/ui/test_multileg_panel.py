@@ -235,7 +235,9 @@ def test_multileg_editor_when_values_are_bad_shows_each_at_its_field_path_and_sa
     assert "execution: the entry window ends before it starts" in listed
     name = editor.editor("defaults.name")
     assert name is not None and name.problem_label is not None
-    assert name.problem_label.isVisibleTo(editor) and "pattern" in name.problem_label.text()
+    assert (
+        name.problem_label.isVisibleTo(editor) and "a name is 1 to 40" in name.problem_label.text()
+    )
     assert name.widget.property("problem") is True
     execution = editor.sections["execution"]
     assert execution.problem_label is not None

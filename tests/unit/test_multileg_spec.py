@@ -65,7 +65,7 @@ def test_multileg_spec_when_sparse_fills_in_the_defaults_a_trader_expects() -> N
             lambda d: d["legs"][0].update(side="SHORT"),
             "legs.0.side: Input should be 'BUY' or 'SELL'",
         ),
-        (lambda d: d["defaults"].update(name="a|b"), "defaults.name: String should match pattern"),
+        (lambda d: d["defaults"].update(name="a|b"), "defaults.name: a name is 1 to 40 letters"),
         (lambda d: d.update(legs=[]), "legs: List should have at least 1 item"),
         (lambda d: d["legs"][0].update(hedge=True), "legs.0: a hedge leg is bought"),
         (

@@ -800,7 +800,7 @@ class PortfolioStrategy(Strategy):
         self._failure = None
         for leg in self.legs:
             if leg.state is LegState.WAITING:
-                leg.state = LegState.IDLE
+                leg.step(LegEvent.DISARM)
                 leg.remark = "not sent: another leg failed"
         if not any(leg.entry_qty for leg in self.legs):
             self._step(E.REFUSED, why)
@@ -1003,7 +1003,8 @@ class PortfolioStrategy(Strategy):
                 leg.exit_reason = leg.exit_reason or why
                 leg.step(LegEvent.CLOSE)
             elif leg.state is LegState.WAITING:
-                leg.state = LegState.IDLE
+                leg.step(LegEvent.DISARM)
+                leg.remark = "not sent: the portfolio exited first"
         self.ctx.save()
         self._drive_exits(now)
 
@@ -1227,7 +1228,7 @@ class PortfolioStrategy(Strategy):
                 known[0].fill(known[1], trade.quantity, int(trade.price * 100))
         for leg in self.legs:
             if leg.state is LegState.WAITING and leg.orders:
-                leg.state = LegState.ENTERING
+                leg.step(LegEvent.SEND)  # sent just before the stop, not yet saved as sent
 
 
 def _on_tick(value: Decimal, tick: int, rounding: str) -> int:

@@ -4,18 +4,27 @@ format and the validation say the same thing (``multileg_and_panels.md`` §1.1�
 
 ``PortfolioSpec.model_validate(data)`` turns a file or the editor's values into a checked spec,
 or raises ``pydantic.ValidationError`` naming the field path of every problem
-(``legs.1.lots: must be at least 1``); ``spec_problems`` gives those as lines for the trader.
+(``legs.1.lots: ...`` — legs counted from 0 in paths, so that is the second leg);
+``spec_problems`` gives those as lines for the trader.
 Money is ``Decimal`` (rupees); times are IST wall-clock times.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.domain.orders import Side
 from engine.strategies.multileg.expiries import ExpiryCode
@@ -51,7 +60,7 @@ class Mode(StrEnum):
 
 
 class Defaults(Section):
-    name: str = Field(pattern=NAME_PATTERN, description="Unique name of the portfolio.")
+    name: str = Field(description="Unique name of the portfolio.")
     underlying: str = Field(
         default="NIFTY", min_length=1, max_length=20, description="Index or stock."
     )
@@ -68,9 +77,24 @@ class Defaults(Section):
     )
     mode: Mode = Field(default=Mode.PAPER, description="Paper on the paper venue, or live.")
     enabled: bool = Field(default=True, description="A disabled portfolio cannot be started.")
-    tag: str = Field(
-        default="", pattern=r"^[A-Za-z0-9_.-]{0,20}$", description="Strategy tag it belongs to."
-    )
+    tag: str = Field(default="", description="Strategy tag it belongs to.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not re.fullmatch(NAME_PATTERN, name):
+            raise ValueError(
+                "a name is 1 to 40 letters, digits, spaces or '_.-', starting with a letter or "
+                "a digit"
+            )
+        return name
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, tag: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{0,20}", tag):
+            raise ValueError("a tag is up to 20 letters, digits or '_.-'")
+        return tag
 
 
 # -- 2. legs ------------------------------------------------------------------------------------

@@ -123,6 +123,9 @@ class LegState(StrEnum):
 
 class LegEvent(StrEnum):
     ARM = "arm"
+    DISARM = "disarm"
+    """A waiting leg that will not be sent after all (the portfolio exits, or another leg
+    failed): idle again, never entered."""
     SEND = "send"
     FILLED = "filled"
     FAILED = "failed"
@@ -135,6 +138,7 @@ L, LE = LegState, LegEvent
 LEG_TRANSITIONS = MappingProxyType(
     {
         (L.IDLE, LE.ARM): L.WAITING,
+        (L.WAITING, LE.DISARM): L.IDLE,
         (L.WAITING, LE.SEND): L.ENTERING,
         (L.ENTERING, LE.FILLED): L.ENTERED,
         (L.ENTERING, LE.FAILED): L.FAILED,
