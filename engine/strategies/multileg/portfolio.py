@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from functools import cached_property
 from typing import Any
 
 from engine.domain.events import (
@@ -170,14 +171,16 @@ class PortfolioStrategy(Strategy):
         if legs is not None:
             for leg in legs:
                 leg.ltp, leg.bid, leg.ask, leg.last_tick_ns = tick.ltp, tick.bid, tick.ask, now
-        if token == self.underlying_token:
+        spot = token == self.underlying_token
+        if spot:
             self.spot = tick.ltp
         if self.status is P.STARTED:
-            if self.spec.monitoring.leg is Check.TICK and legs is not None:
+            monitoring = self.spec.monitoring
+            if legs is not None and monitoring.leg is Check.TICK:
                 self._check_legs(legs, now)
-            if token == self.underlying_token:
+            if spot and self._watches_underlying:
                 self._check_underlying(now)
-            if self.spec.monitoring.combined is Check.TICK and self.status is P.STARTED:
+            if monitoring.combined is Check.TICK and self.status is P.STARTED:
                 self._check_combined(now)
         if self._tag_guard is not None and legs is not None:
             mtm = self.mtm
@@ -866,6 +869,18 @@ class PortfolioStrategy(Strategy):
             leg.stop = stop
             self._move_broker_stop(leg)
 
+    @cached_property
+    def _watches_underlying(self) -> bool:
+        """Whether the underlying's price can end anything: the portfolio's underlying move, or
+        a leg's stop or target in underlying points. Without one, its ticks need no check (every
+        portfolio watches its underlying, and one index tick reaches a hundred of them)."""
+        spec = self.spec
+        return spec.exit.underlying_move is not None or any(
+            level is not None and level.measure is Measure.UNDERLYING
+            for leg in spec.legs
+            for level in (leg.stop, leg.target)
+        )
+
     def _check_underlying(self, now: int) -> None:
         spot = self.spot
         if not spot or not self.spot_at_entry:
@@ -892,7 +907,9 @@ class PortfolioStrategy(Strategy):
         combined = self.combined
         if combined is None:
             return
-        mtm = self.mtm
+        mtm = 0
+        for leg in self.legs:  # self.mtm, without a generator on every tick
+            mtm += leg.mtm
         if mtm == self._last_mtm and self._combined_breach_ns is None:
             return
         self._last_mtm = mtm
