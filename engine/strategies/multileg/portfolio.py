@@ -21,6 +21,7 @@ Across a restart
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime, time
@@ -131,6 +132,8 @@ class PortfolioStrategy(Strategy):
         self._failure: str | None = None
         """Why entry failed, while the other legs' working entries are being pulled back."""
         self._last_mtm: int | None = None
+        self._quiet: tuple[CombinedExit | None, float, float] = (None, 0, -1)
+        """(combined exit, low, high): MTMs in (low, high] end nothing (``_quiet_band``)."""
         self._stale_told: set[int] = set()
         self._day_ns: dict[time, int] = {}
         self._day: date | None = None
@@ -910,12 +913,18 @@ class PortfolioStrategy(Strategy):
         mtm = 0
         for leg in self.legs:  # self.mtm, without a generator on every tick
             mtm += leg.mtm
-        if mtm == self._last_mtm and self._combined_breach_ns is None:
-            return
+        if self._combined_breach_ns is None:
+            if mtm == self._last_mtm:
+                return
+            held, low, high = self._quiet
+            if held is combined and low < mtm <= high:
+                self._last_mtm = mtm
+                return
         self._last_mtm = mtm
         hit = combined.hit(Decimal(mtm) / 100)
         if hit is None:
             self._combined_breach_ns = None
+            self._quiet = (combined, *self._quiet_band(combined))
             return
         kind, why = hit
         wait = self.spec.stop_loss.wait_seconds
@@ -925,6 +934,24 @@ class PortfolioStrategy(Strategy):
             if now - self._combined_breach_ns < wait * NS:
                 return
         self._exit_all(why, now)
+
+    @staticmethod
+    def _quiet_band(combined: CombinedExit) -> tuple[float, float]:
+        """Paise: the MTMs above the first and at most the second at which ``combined.hit``
+        finds nothing and changes nothing: above its stop and any profit it keeps, below its
+        target, and not above the peak it has seen (a new peak may trail the stop or raise the
+        lock, so it goes to ``hit``). Until the MTM leaves the band, each tick's check is two
+        integer comparisons rather than Decimal arithmetic."""
+        low: float = -math.inf
+        stop = combined.stop_level()
+        if stop is not None:
+            low = math.floor(stop * 100)
+        if combined.locked is not None:
+            low = max(low, math.floor(combined.locked * 100))
+        high = math.floor(combined.peak * 100)
+        if combined.target is not None:
+            high = min(high, math.ceil(combined.target.rupees(combined.premium) * 100) - 1)
+        return low, high
 
     def _timed_checks(self, now: int) -> None:
         """Checks not made on every tick: at each minute's close (anchored to the clock's
