@@ -379,7 +379,9 @@ def main() -> None:
         desk.close()
         bare.close()
 
-    strategies = summary(least_per_tick([kernel for _, kernel in timed["with"]]))
+    kernel_least = least_per_tick([kernel for _, kernel in timed["with"]])
+    strategies = summary(kernel_least)
+    reaching = summary([ns for ns, reached in zip(kernel_least, touches, strict=True) if reached])
     floor = summary(least_per_tick([kernel for _, kernel in timed["without"]]))
     engine_with = summary(least_per_tick([total for total, _ in timed["with"]]))
     engine_without = summary(least_per_tick([total for total, _ in timed["without"]]))
@@ -408,6 +410,10 @@ def main() -> None:
         f"{floor['p50']:.2f} us"
     )
     print(
+        f"strategies per tick that reaches a portfolio: p50 {reaching['p50']:.2f} us, p99 "
+        f"{reaching['p99']:.2f} us"
+    )
+    print(
         f"engine per tick with / without: p50 {engine_with['p50']:.2f} / "
         f"{engine_without['p50']:.2f} us, p99 {engine_with['p99']:.2f} / "
         f"{engine_without['p99']:.2f} us"
@@ -429,6 +435,8 @@ def main() -> None:
                 "max": round(strategies["max"], 1),
                 "mean": round(strategies["mean"], 3),
                 "p99_one_pass": round(one_pass, 2),
+                "p50_ticks_reaching": round(reaching["p50"], 2),
+                "p99_ticks_reaching": round(reaching["p99"], 2),
                 "floor_p50": round(floor["p50"], 3),
                 "ticks_per_s_with": round(rate_with),
                 "ticks_per_s_without": round(rate_without),
