@@ -1,5 +1,5 @@
 """A running portfolio skips its combined exit's Decimal check while the MTM stays inside the
-band ``PortfolioStrategy._quiet_band`` gives; that is only right if, anywhere in the band,
+band ``CombinedExit.quiet_band`` gives; that is only right if, anywhere in the band,
 ``CombinedExit.hit`` would have found nothing and changed nothing. Checked here on combined
 exits of every shape (rupees or percent, trailing stop, lock and trail) after MTM paths that
 move their peak, at every paisa near the band's edges."""
@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.strategies.multileg.exits import CombinedExit, Threshold
-from engine.strategies.multileg.portfolio import PortfolioStrategy
 
 rupees = st.integers(min_value=1, max_value=50_000).map(lambda r: Decimal(r) / 4)
 thresholds = st.builds(Threshold, rupees, st.booleans())
@@ -53,7 +52,7 @@ def test_multileg_quiet_band_when_the_mtm_is_inside_hit_finds_and_changes_nothin
     for mtm in path:  # paise, as the portfolio marks it; stop at the first MTM that exits
         if combined.hit(Decimal(mtm) / 100) is not None:
             return
-    low, high = PortfolioStrategy._quiet_band(combined)
+    low, high = combined.quiet_band()
     edges = [e for e in (low, high) if e not in (float("inf"), float("-inf"))]
     probes = {int(e) + d for e in edges for d in range(-2, 3)} | set(path)
     for mtm in sorted(probes):
@@ -67,4 +66,4 @@ def test_multileg_quiet_band_when_the_mtm_is_inside_hit_finds_and_changes_nothin
 def test_multileg_quiet_band_when_nothing_bounds_it_is_only_below_the_peak() -> None:
     combined = CombinedExit(premium=Decimal(100))
     assert combined.hit(Decimal("12.34")) is None
-    assert PortfolioStrategy._quiet_band(combined) == (float("-inf"), 1234)
+    assert combined.quiet_band() == (float("-inf"), 1234)

@@ -7,6 +7,7 @@ on the first mark beyond its threshold, never before.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -138,6 +139,23 @@ class CombinedExit:
             if mtm <= self.locked:
                 return "lock", f"locked profit given back: MTM {mtm} ≤ {self.locked} kept"
         return None
+
+    def quiet_band(self) -> tuple[float, float]:
+        """Paise: the MTMs above the first and at most the second at which ``hit`` finds
+        nothing and changes nothing: above the stop and any profit kept, below the target, and
+        not above the peak seen (a new peak may trail the stop or raise the lock, so it goes to
+        ``hit``). While the MTM stays in the band, a tick's check is two integer comparisons
+        rather than Decimal arithmetic."""
+        low: float = -math.inf
+        stop = self.stop_level()
+        if stop is not None:
+            low = math.floor(stop * 100)
+        if self.locked is not None:
+            low = max(low, math.floor(self.locked * 100))
+        high = math.floor(self.peak * 100)
+        if self.target is not None:
+            high = min(high, math.ceil(self.target.rupees(self.premium) * 100) - 1)
+        return low, high
 
     def check(self, mtm: Decimal) -> str | None:
         """Why the portfolio exits at this MTM, or None."""

@@ -21,12 +21,10 @@ Across a restart
 from __future__ import annotations
 
 import logging
-import math
 from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from functools import cached_property
 from typing import Any
 
 from engine.domain.events import (
@@ -101,17 +99,11 @@ class PortfolioStrategy(Strategy):
         self, ctx: StrategyContext, spec: PortfolioSpec, tags: TagGuard | None = None
     ) -> None:
         super().__init__(ctx)
-        self.spec = spec
         self._tags = tags
-        self._tag_guard: TagGuard | None = None
-        """The tag's guard, when the portfolio's tag has limits: told every new MTM."""
+        self._settings(spec)
         self._reported: int | None = None
         self.status = PortfolioStatus.STOPPED
         self.reason = ""
-        self.legs = [
-            LegRun(n, leg, LegState.IDLE, 1 if leg.side is Side.BUY else -1)
-            for n, leg in enumerate(spec.legs, start=1)
-        ]
         self.combined: CombinedExit | None = None
         self.entered_ns = 0
         self.spot = 0
@@ -133,21 +125,36 @@ class PortfolioStrategy(Strategy):
         """Why entry failed, while the other legs' working entries are being pulled back."""
         self._last_mtm: int | None = None
         self._quiet: tuple[CombinedExit | None, float, float] = (None, 0, -1)
-        """(combined exit, low, high): MTMs in (low, high] end nothing (``_quiet_band``)."""
+        """(combined exit, low, high): MTMs in (low, high] end nothing (``quiet_band``)."""
         self._stale_told: set[int] = set()
         self._day_ns: dict[time, int] = {}
         self._day: date | None = None
 
     # -- the kernel's handlers -----------------------------------------------------------------------
 
+    def _settings(self, spec: PortfolioSpec) -> None:
+        """Take ``spec`` as the portfolio's settings (before it starts)."""
+        self.spec = spec
+        self.legs = [
+            LegRun(n, leg, LegState.IDLE, 1 if leg.side is Side.BUY else -1)
+            for n, leg in enumerate(spec.legs, start=1)
+        ]
+        self._underlying_rules = spec.exit.underlying_move is not None or any(
+            level is not None and level.measure is Measure.UNDERLYING
+            for leg in spec.legs
+            for level in (leg.stop, leg.target)
+        )
+        """Whether the underlying's price can end anything (its move, a leg's stop or target
+        in underlying points); without such a rule its ticks need no check (every portfolio
+        watches its underlying, and one index tick reaches a hundred of them)."""
+        tags, tag = self._tags, spec.defaults.tag
+        self._tag_guard = tags if tags is not None and tags.limited(tag) else None
+        """The tag's guard, when the portfolio's tag has limits: told every new MTM."""
+
     def on_start(self, state: dict[str, Any]) -> None:
         if state.get("spec"):
             # Resume with the settings it ran with, whatever the file says now.
-            self.__init__(  # type: ignore[misc]
-                self.ctx, PortfolioSpec.model_validate(state["spec"]), self._tags
-            )
-        tags, tag = self._tags, self.spec.defaults.tag
-        self._tag_guard = tags if tags is not None and tags.limited(tag) else None
+            self._settings(PortfolioSpec.model_validate(state["spec"]))
         self.underlying_token = self._underlying_token()
         if self.underlying_token:
             self.ctx.watch([self.underlying_token])
@@ -181,7 +188,7 @@ class PortfolioStrategy(Strategy):
             monitoring = self.spec.monitoring
             if legs is not None and monitoring.leg is Check.TICK:
                 self._check_legs(legs, now)
-            if spot and self._watches_underlying:
+            if spot and self._underlying_rules:
                 self._check_underlying(now)
             if monitoring.combined is Check.TICK and self.status is P.STARTED:
                 self._check_combined(now)
@@ -872,18 +879,6 @@ class PortfolioStrategy(Strategy):
             leg.stop = stop
             self._move_broker_stop(leg)
 
-    @cached_property
-    def _watches_underlying(self) -> bool:
-        """Whether the underlying's price can end anything: the portfolio's underlying move, or
-        a leg's stop or target in underlying points. Without one, its ticks need no check (every
-        portfolio watches its underlying, and one index tick reaches a hundred of them)."""
-        spec = self.spec
-        return spec.exit.underlying_move is not None or any(
-            level is not None and level.measure is Measure.UNDERLYING
-            for leg in spec.legs
-            for level in (leg.stop, leg.target)
-        )
-
     def _check_underlying(self, now: int) -> None:
         spot = self.spot
         if not spot or not self.spot_at_entry:
@@ -924,7 +919,7 @@ class PortfolioStrategy(Strategy):
         hit = combined.hit(Decimal(mtm) / 100)
         if hit is None:
             self._combined_breach_ns = None
-            self._quiet = (combined, *self._quiet_band(combined))
+            self._quiet = (combined, *combined.quiet_band())
             return
         kind, why = hit
         wait = self.spec.stop_loss.wait_seconds
@@ -934,24 +929,6 @@ class PortfolioStrategy(Strategy):
             if now - self._combined_breach_ns < wait * NS:
                 return
         self._exit_all(why, now)
-
-    @staticmethod
-    def _quiet_band(combined: CombinedExit) -> tuple[float, float]:
-        """Paise: the MTMs above the first and at most the second at which ``combined.hit``
-        finds nothing and changes nothing: above its stop and any profit it keeps, below its
-        target, and not above the peak it has seen (a new peak may trail the stop or raise the
-        lock, so it goes to ``hit``). Until the MTM leaves the band, each tick's check is two
-        integer comparisons rather than Decimal arithmetic."""
-        low: float = -math.inf
-        stop = combined.stop_level()
-        if stop is not None:
-            low = math.floor(stop * 100)
-        if combined.locked is not None:
-            low = max(low, math.floor(combined.locked * 100))
-        high = math.floor(combined.peak * 100)
-        if combined.target is not None:
-            high = min(high, math.ceil(combined.target.rupees(combined.premium) * 100) - 1)
-        return low, high
 
     def _timed_checks(self, now: int) -> None:
         """Checks not made on every tick: at each minute's close (anchored to the clock's
