@@ -1097,11 +1097,14 @@ class PortfolioStrategy(Strategy):
             entry = leg.average_entry
             assert entry is not None
             level = entry * 100 * (100 + at_broker.catastrophe_pct) / 100
-        if level is None or leg.live_orders(STOP):
+        # Only what no live stop covers: after a restart some slices' stops may rest at the
+        # broker while others (queued by the throttle, never sent) were cancelled.
+        uncovered = abs(leg.position) - leg.working(STOP)
+        if level is None or uncovered <= 0:
             return
         side = leg.exit_side
         gap = at_broker.limit_gap_pct
-        for quantity in self._slices(leg, abs(leg.position)):
+        for quantity in self._slices(leg, uncovered):
             trigger, limit = _stop_limit(level, side, gap, leg.tick_size)
             request = OrderRequest(
                 InstrumentToken(leg.token),
@@ -1182,7 +1185,7 @@ class PortfolioStrategy(Strategy):
             if leg.state is LegState.ENTERING and leg.entry_qty >= leg.quantity:
                 self._leg_entered(leg, now)
             elif leg.state is LegState.ENTERED:
-                self._arm_broker_stop(leg)  # re-armed each day; kept if still resting
+                self._arm_broker_stop(leg)  # what still rests is kept; the rest is placed
         if self.status is P.UNDER_EXECUTION:
             for leg in self.legs:
                 if leg.state is LegState.ENTERING:
