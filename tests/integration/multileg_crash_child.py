@@ -56,7 +56,7 @@ MULTIPLIER = 30
 """Two lots × 30 of NIFTY's 65 = 3,900 units a leg: three slices (1,755, 1,755, 390) at its
 1,800 freeze quantity, so slices and their stops straddle the order-rate throttle's seconds."""
 LIMIT_SECONDS = 15 * 60
-MARKET = SimulatedMarketConfig(seed=SEED, ticks_per_second=60, strikes_each_side=12)
+MARKET = SimulatedMarketConfig(seed=SEED, strikes_each_side=12)
 RISK = RiskSettings(
     defaults=RiskLimits(
         capital=Decimal(100_000_000),
@@ -81,7 +81,12 @@ def portfolio() -> dict[str, Any]:
     return {
         "defaults": {"name": NAME, "underlying": "NIFTY", "multiplier": MULTIPLIER},
         "legs": [{**leg, "expiry": "CW", "lots": 2, "stop": stop} for leg in legs],
-        "execution": {"start": "09:20:00", "square_off": "09:21:00", "hedges_first": True},
+        "execution": {
+            "start": "09:20:00",
+            "square_off": "09:21:00",
+            "hedges_first": True,
+            "limit_buffer_pct": "0",
+        },
         "at_broker": {"leg_stops": True},
     }
 

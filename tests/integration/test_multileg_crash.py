@@ -149,25 +149,42 @@ class Crash:
     """What the restarted desk said of the portfolio once it had finished."""
 
 
-def crash_and_resume(pool: queue.Queue[Children], folder: Path, kill_after: int) -> Crash:
+def crash_and_resume(
+    pool: queue.Queue[Children], folder: Path, kill_after: int, down_ns: int = RESUME_AFTER_NS
+) -> Crash:
+    """Kill a desk at ``kill_after``, then restart it ``down_ns`` after the journal's last row
+    and let it finish."""
     folder.mkdir(parents=True)
     children = pool.get()
     try:
         children.run(folder, ORIGIN, kill_after)
         book = folder / "book.db"
         kill_seq, ts_ns = last_row(book)
-        resume_at = datetime.fromtimestamp((ts_ns + RESUME_AFTER_NS) / 1e9, tz=IST)
+        resume_at = datetime.fromtimestamp((ts_ns + down_ns) / 1e9, tz=IST)
         lines = children.run(folder, resume_at)
     finally:
         pool.put(children)
     return Crash(kill_after, book, kill_seq, json.loads(lines[-1]))
 
 
+@dataclass(frozen=True)
+class Template:
+    summary: dict[str, Any]
+    events: list[str]
+    """``<kind> <tag> <status>`` of each event the kills count, in order."""
+
+    def first(self, kind: str, tag_prefix: str) -> int:
+        """The number of the first event of ``kind`` of an order whose tag starts so."""
+        return next(
+            n
+            for n, event in enumerate(self.events, start=1)
+            if event.split()[0] == kind and event.split()[1].startswith(tag_prefix)
+        )
+
+
 @pytest.fixture(scope="module")
-def template(
-    children: queue.Queue[Children], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
-    """An uninterrupted run: its summary, with the number of events the kills count."""
+def template(children: queue.Queue[Children], tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """An uninterrupted run: its summary and the events the kills count."""
     folder = tmp_path_factory.mktemp("template")
     one = children.get()
     try:
@@ -176,18 +193,19 @@ def template(
         children.put(one)
     summary = json.loads(lines[-1])
     assert summary["status"] == P.COMPLETED.value, summary
-    assert summary["events"] == sum(1 for line in lines if line.startswith("EVENT "))
-    return summary
+    events = [line.split(maxsplit=2)[2] for line in lines if line.startswith("EVENT ")]
+    assert summary["events"] == len(events)
+    return Template(summary, events)
 
 
 @pytest.fixture(scope="module")
 def crashes(
     children: queue.Queue[Children],
-    template: dict[str, Any],
+    template: Template,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> list[Crash]:
     base = tmp_path_factory.mktemp("crashes")
-    points = kill_points(template["events"])
+    points = kill_points(len(template.events))
     with ThreadPoolExecutor(max_workers=children.qsize()) as threads:
         return list(
             threads.map(
@@ -421,15 +439,15 @@ CASES = pytest.mark.parametrize("case", range(KILL_POINTS), ids=lambda i: f"kill
 
 
 def test_multileg_crash_kill_points_land_mid_execution_and_mid_exit(
-    template: dict[str, Any], readings: list[Reading]
+    template: Template, readings: list[Reading]
 ) -> None:
     phases = [_phase(r) for r in readings]
     assert phases.count(P.UNDER_EXECUTION.value) >= 3, phases
     assert phases.count(P.UNDER_EXIT.value) >= 3, phases
     assert set(phases) <= {P.UNDER_EXECUTION.value, P.STARTED.value, P.UNDER_EXIT.value}, phases
     # The legs really were sliced at the freeze quantity, and stops rested at the broker.
-    purposes = [_purpose(tag) for tag in template["tags"]]
-    assert purposes.count(ENTRY) > len(template["legs"])
+    purposes = [_purpose(tag) for tag in template.summary["tags"]]
+    assert purposes.count(ENTRY) > len(template.summary["legs"])
     assert STOP in purposes
     # Restarts found stops resting at the broker to adopt, and stops missing to place.
     assert any(r.adopted for r in readings)
@@ -487,4 +505,40 @@ def test_multileg_crash_completes_with_the_pnl_of_its_journaled_fills(
     last = reading.saved[-1]
     assert (last.kernel, last.status) == ("stopped", P.COMPLETED.value)
     assert not any(o.live for o in reading.book.orders.values())
+    assert Decimal(crash.summary["mtm"]) * 100 == journal_cash(crash.book, STRATEGY)
+
+
+@pytest.mark.parametrize(
+    "kill_at",
+    [
+        pytest.param(("OrderSubmitted", "L1E"), id="sold-legs-entries-queued"),
+        pytest.param(("OrderFilled", "L2E"), id="sold-leg-part-filled"),
+    ],
+)
+def test_multileg_crash_restarted_after_its_square_off_time_enters_nothing_more(
+    kill_at: tuple[str, str],
+    children: queue.Queue[Children],
+    template: Template,
+    tmp_path: Path,
+) -> None:
+    """Killed while its sold legs were being entered and restarted only after its square-off
+    time, the portfolio sends no more entries: it squares off what its legs hold."""
+    kill_after = template.first(*kill_at)
+    crash = crash_and_resume(children, tmp_path / "book", kill_after, down_ns=90 * 10**9)
+    reading = read_crash(crash)
+    assert reading.before_kill.status == P.UNDER_EXECUTION.value
+    rows = read_sqlite_book(crash.book).entries
+    late = [
+        row.payload["request"]["tag"]
+        for row in rows
+        if row.seq > crash.kill_seq
+        and row.kind == "order_submitted"
+        and row.payload["request"].get("strategy") == STRATEGY
+        and _purpose(row.payload["request"]["tag"]) == ENTRY
+    ]
+    assert late == []
+    assert not reading.book.placed_twice and not reading.book.stops_wrong
+    assert crash.summary["status"] == P.COMPLETED.value, crash.summary
+    assert "square-off time" in crash.summary["reason"]
+    assert all(held == 0 for held in reading.book.position.values())
     assert Decimal(crash.summary["mtm"]) * 100 == journal_cash(crash.book, STRATEGY)

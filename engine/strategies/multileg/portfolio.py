@@ -1187,9 +1187,17 @@ class PortfolioStrategy(Strategy):
             elif leg.state is LegState.ENTERED:
                 self._arm_broker_stop(leg)  # what still rests is kept; the rest is placed
         if self.status is P.UNDER_EXECUTION:
+            square_off = self._at(self.spec.execution.square_off, now)
+            closing = square_off is not None and now >= square_off
             for leg in self.legs:
-                if leg.state is LegState.ENTERING:
+                if leg.state is not LegState.ENTERING:
+                    continue
+                if not closing:
                     self._top_up(leg, ENTRY)
+                elif not leg.position and not leg.live_orders(ENTRY):
+                    # Back after its square-off time: nothing more is entered (the clock
+                    # squares off what the legs hold), and a leg holding nothing is done.
+                    leg.step(LegEvent.CLOSE)
         elif self.status is P.UNDER_EXIT:
             self._drive_exits(now)
 
