@@ -15,8 +15,9 @@ The market's random path starts at ``ORIGIN`` whatever ``AT`` is: a desk started
 from there to ``AT`` without showing the ticks to anyone (the desk was down meanwhile), so the
 restarted desk trades on the market the killed one would have seen.
 
-Prints ``EVENT <n> <kind> <tag> <status>`` for each event counted (the portfolio's status as the
-bus carries the event) and, once the portfolio has finished, one JSON line with its status,
+Prints ``EVENT <n> <kind> <tag> <status> <order status>`` for each event counted (the
+portfolio's status as the bus carries the event; the order's new status, for a status change)
+and, once the portfolio has finished, one JSON line with its status,
 reason, MTM and legs.
 
 ``multileg_crash_child.py --serve`` imports the desk once and runs each job it reads on stdin in
@@ -70,10 +71,18 @@ RISK = RiskSettings(
 
 def portfolio() -> dict[str, Any]:
     """The predefined iron condor's legs (hedges five strikes out, bought first), two lots each
-    with a 40 % stop resting at the broker as an SL-L order, squared off a minute after entry."""
+    with a 40 % stop resting at the broker as an SL-L order, entered with limits at the touch
+    (so orders rest and are chased), squared off a minute after entry. The sold call takes its
+    3 % target first, so one leg exits on its own while the others are still in."""
     stop = {"measure": "percent", "value": "40"}
+    target = {"measure": "percent", "value": "3"}
     legs = [
-        {"side": "SELL", "instrument": "CE", "strike": {"kind": "atm", "offset": 2}},
+        {
+            "side": "SELL",
+            "instrument": "CE",
+            "strike": {"kind": "atm", "offset": 2},
+            "target": target,
+        },
         {"side": "SELL", "instrument": "PE", "strike": {"kind": "atm", "offset": -2}},
         {"side": "BUY", "instrument": "CE", "strike": {"kind": "atm", "offset": 5}, "hedge": True},
         {"side": "BUY", "instrument": "PE", "strike": {"kind": "atm", "offset": -5}, "hedge": True},
@@ -135,7 +144,9 @@ def run(book: Path, folder: Path, at: datetime, kill_after: int | None, out: Tex
         seen += 1
         strategy = running()
         status = "-" if strategy is None else strategy.status.value
-        out.write(f"EVENT {seen} {type(event).__name__} {mine[event.order_id]} {status}\n")
+        order = event.status.name if isinstance(event, OrderStatusChanged) else "-"
+        kind, tag = type(event).__name__, mine[event.order_id]
+        out.write(f"EVENT {seen} {kind} {tag} {status} {order}\n")
         out.flush()
         if kill_after is not None and seen >= kill_after:
             os.kill(os.getpid(), signal.SIGKILL)

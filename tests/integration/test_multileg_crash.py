@@ -171,15 +171,16 @@ def crash_and_resume(
 class Template:
     summary: dict[str, Any]
     events: list[str]
-    """``<kind> <tag> <status>`` of each event the kills count, in order."""
+    """``<kind> <tag> <portfolio status> <order status>`` of each event the kills count."""
 
-    def first(self, kind: str, tag_prefix: str) -> int:
-        """The number of the first event of ``kind`` of an order whose tag starts so."""
-        return next(
+    def numbers(self, *pattern: str) -> list[int]:
+        """The numbers of the events that match ``pattern`` field by field (a field matches
+        when it starts with the pattern's), in order."""
+        return [
             n
             for n, event in enumerate(self.events, start=1)
-            if event.split()[0] == kind and event.split()[1].startswith(tag_prefix)
-        )
+            if all(field.startswith(p) for field, p in zip(event.split(), pattern, strict=False))
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -249,6 +250,9 @@ class Book:
     stops_wrong: list[str] = field(default_factory=list)
     """Moments an entered leg's stops at the broker did not cover what it held, or an exited
     leg still had orders."""
+    exits_wrong: list[str] = field(default_factory=list)
+    """A restart that left an exiting leg without exits for what it holds (or exiting holding
+    nothing)."""
 
     def working(self, leg: int, *purposes: str) -> int:
         return sum(
@@ -313,6 +317,20 @@ class Book:
                 self.placed_twice.append(
                     f"row {seq}: {tag} makes leg {leg}'s exits and stops {closing}, more than "
                     f"the {abs(self.position[leg])} it holds"
+                )
+
+    def exits_cover(self, seq: int, legs: list[dict[str, Any]], when: str) -> None:
+        """Every exiting leg has exits (or stops) working for exactly what it still holds; one
+        that holds nothing has exited."""
+        for leg in legs:
+            n = leg["n"]
+            if leg["state"] != "exiting":
+                continue
+            held, closing = abs(self.position[n]), self.working(n, EXIT, STOP)
+            if not held or closing != held:
+                self.exits_wrong.append(
+                    f"row {seq} ({when}): leg {n} is exiting holding {held} with exits and "
+                    f"stops for {closing}"
                 )
 
     def stops_cover(self, seq: int, legs: list[dict[str, Any]], when: str) -> None:
@@ -411,6 +429,7 @@ def read_crash(crash: Crash) -> Reading:
             book.stops_cover(row.seq, state.legs, "started")
         if state is resumed:
             book.stops_cover(row.seq, state.legs, "resumed")
+            book.exits_cover(row.seq, state.legs, "resumed")
             for order_id in resting_at_kill:
                 live = book.orders[order_id].live
                 (adopted if live else dropped).append(order_id)
@@ -490,6 +509,7 @@ def test_multileg_crash_keeps_broker_stops_for_what_each_leg_holds(
 ) -> None:
     reading = readings[case]
     assert not reading.book.stops_wrong, reading.book.stops_wrong
+    assert not reading.book.exits_wrong, reading.book.exits_wrong
     resumed = reading.resumed
     if resumed is not None and resumed.status in (P.UNDER_EXECUTION.value, P.STARTED.value):
         # Before the exits begin, a stop resting at the broker is adopted, never placed again.
@@ -523,7 +543,7 @@ def test_multileg_crash_restarted_after_its_square_off_time_enters_nothing_more(
 ) -> None:
     """Killed while its sold legs were being entered and restarted only after its square-off
     time, the portfolio sends no more entries: it squares off what its legs hold."""
-    kill_after = template.first(*kill_at)
+    kill_after = template.numbers(*kill_at)[0]
     crash = crash_and_resume(children, tmp_path / "book", kill_after, down_ns=90 * 10**9)
     reading = read_crash(crash)
     assert reading.before_kill.status == P.UNDER_EXECUTION.value
@@ -541,4 +561,53 @@ def test_multileg_crash_restarted_after_its_square_off_time_enters_nothing_more(
     assert crash.summary["status"] == P.COMPLETED.value, crash.summary
     assert "square-off time" in crash.summary["reason"]
     assert all(held == 0 for held in reading.book.position.values())
+    assert Decimal(crash.summary["mtm"]) * 100 == journal_cash(crash.book, STRATEGY)
+
+
+@pytest.mark.parametrize(
+    "pick",
+    [
+        pytest.param(
+            lambda t: t.numbers("OrderStatusChanged", "L1S", "Started", "OPEN")[0],
+            id="its-exit-working",
+        ),
+        pytest.param(
+            lambda t: t.numbers("OrderFilled", "L1S", "Started")[-1], id="its-exit-filled"
+        ),
+    ],
+)
+def test_multileg_crash_killed_as_a_leg_exits_on_its_own_goes_on_exiting_it(
+    pick: Any,
+    children: queue.Queue[Children],
+    template: Template,
+    tmp_path: Path,
+) -> None:
+    """Killed while the sold call exits at its target (its stops turned into its exit), the
+    restarted portfolio goes on with that exit at once, without waiting for the square-off time,
+    and places no stop for that leg again."""
+    crash = crash_and_resume(children, tmp_path / "book", pick(template))
+    reading = read_crash(crash)
+    assert reading.before_kill.status == P.STARTED.value
+    assert reading.before_kill.legs[0]["state"] == "exiting"
+    assert not reading.book.exits_wrong and not reading.book.stops_wrong
+    rows = read_sqlite_book(crash.book).entries
+    exited = next(
+        row.ts_ns
+        for row in rows
+        if row.kind == StrategyRecord.kind
+        and row.payload.get("strategy") == STRATEGY
+        and row.payload["state"]["legs"][0]["state"] == "exited"
+    )
+    square_off = ORIGIN.replace(minute=21, second=0)
+    assert datetime.fromtimestamp(exited / 1e9, tz=IST) < square_off
+    stops_again = [
+        row.payload["request"]["tag"]
+        for row in rows
+        if row.seq > crash.kill_seq
+        and row.kind == "order_submitted"
+        and row.payload["request"].get("strategy") == STRATEGY
+        and row.payload["request"]["tag"].startswith("L1S")
+    ]
+    assert stops_again == []
+    assert crash.summary["status"] == P.COMPLETED.value, crash.summary
     assert Decimal(crash.summary["mtm"]) * 100 == journal_cash(crash.book, STRATEGY)

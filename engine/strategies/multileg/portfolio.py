@@ -1198,8 +1198,15 @@ class PortfolioStrategy(Strategy):
                     # Back after its square-off time: nothing more is entered (the clock
                     # squares off what the legs hold), and a leg holding nothing is done.
                     leg.step(LegEvent.CLOSE)
-        elif self.status is P.UNDER_EXIT:
+        if self.status is P.UNDER_EXIT:
             self._drive_exits(now)
+            return
+        # A leg that was exiting by itself (its target, its stop) goes on exiting: exits for
+        # what its working orders no longer cover, and one that holds nothing has exited.
+        for leg in self.legs:
+            if leg.state is LegState.EXITING:
+                self._top_up(leg, EXIT)
+        self._settle(now)
 
     def _entered_from(self, saved: dict[str, Any]) -> None:
         self.combined = self._combined_exit(
@@ -1246,6 +1253,8 @@ class PortfolioStrategy(Strategy):
                 snapshot.side,
                 status=snapshot.status,
                 since_ns=self.ctx.time_ns(),
+                # A stop no longer a stop order was turned into its leg's exit: chased as one.
+                exiting=tagged[1] == STOP and snapshot.order_type not in _STOP_TYPES,
             )
             leg.orders.append(order)
             leg.numbers = max(leg.numbers, tagged[2])
@@ -1261,6 +1270,9 @@ class PortfolioStrategy(Strategy):
         for leg in self.legs:
             if leg.state is LegState.WAITING and leg.orders:
                 leg.step(LegEvent.SEND)  # sent just before the stop, not yet saved as sent
+
+
+_STOP_TYPES = frozenset({OrderType.SL, OrderType.SL_M})
 
 
 def _on_tick(value: Decimal, tick: int, rounding: str) -> int:
