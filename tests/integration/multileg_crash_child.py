@@ -17,8 +17,7 @@ restarted desk trades on the market the killed one would have seen.
 
 Prints ``EVENT <n> <kind> <tag> <status> <order status>`` for each event counted (the
 portfolio's status as the bus carries the event; the order's new status, for a status change)
-and, once the portfolio has finished, one JSON line with its status,
-reason, MTM and legs.
+and, once the portfolio has finished, one JSON line with its status, reason, MTM and legs.
 
 ``multileg_crash_child.py --serve`` imports the desk once and runs each job it reads on stdin in
 a process forked for it (``serve``): a child costs a fork, not a second of imports, and is
@@ -46,6 +45,7 @@ from engine.risk.limits import RiskLimits, RiskSettings
 from engine.runtime import Engine, EngineConfig
 from engine.strategies.multileg.legrun import read_tag
 from engine.strategies.multileg.portfolio import PortfolioStrategy, portfolio_strategy_id
+from tests.multileg_support import template_spec
 
 ORIGIN = datetime(2026, 11, 25, 9, 19, 58, tzinfo=IST)
 """A Wednesday: the current week's NIFTY options expire on Tuesday 1 December."""
@@ -69,35 +69,26 @@ RISK = RiskSettings(
 )
 
 
-def portfolio() -> dict[str, Any]:
-    """The predefined iron condor's legs (hedges five strikes out, bought first), two lots each
-    with a 40 % stop resting at the broker as an SL-L order, entered with limits at the touch
-    (so orders rest and are chased), squared off a minute after entry. The sold call takes its
-    3 % target first, so one leg exits on its own while the others are still in."""
-    stop = {"measure": "percent", "value": "40"}
-    target = {"measure": "percent", "value": "3"}
-    legs = [
-        {
-            "side": "SELL",
-            "instrument": "CE",
-            "strike": {"kind": "atm", "offset": 2},
-            "target": target,
-        },
-        {"side": "SELL", "instrument": "PE", "strike": {"kind": "atm", "offset": -2}},
-        {"side": "BUY", "instrument": "CE", "strike": {"kind": "atm", "offset": 5}, "hedge": True},
-        {"side": "BUY", "instrument": "PE", "strike": {"kind": "atm", "offset": -5}, "hedge": True},
-    ]
-    return {
-        "defaults": {"name": NAME, "underlying": "NIFTY", "multiplier": MULTIPLIER},
-        "legs": [{**leg, "expiry": "CW", "lots": 2, "stop": stop} for leg in legs],
-        "execution": {
-            "start": "09:20:00",
-            "square_off": "09:21:00",
-            "hedges_first": True,
-            "limit_buffer_pct": "0",
-        },
-        "at_broker": {"leg_stops": True},
-    }
+def portfolio(engine: Engine) -> dict[str, Any]:
+    """The predefined iron condor (a strangle sold two strikes out, hedges five strikes out,
+    bought first) at two lots a leg, each leg with a 40 % stop resting at the broker as an SL-L
+    order, entered with limits at the touch (so orders rest and are chased), squared off a
+    minute after entry. The sold call also takes a 3 % target, so one leg exits on its own while
+    the others are still in."""
+    data = template_spec(
+        engine,
+        "iron_condor",
+        NAME,
+        defaults={"multiplier": MULTIPLIER},
+        execution={"start": "09:20:00", "square_off": "09:21:00", "limit_buffer_pct": "0"},
+        at_broker={"leg_stops": True},
+    )
+    for leg in data["legs"]:
+        leg.update(lots=2, stop={"measure": "percent", "value": "40"})
+    sold_call = data["legs"][0]
+    assert (sold_call["side"], sold_call["instrument"]) == ("SELL", "CE"), sold_call
+    sold_call["target"] = {"measure": "percent", "value": "3"}
+    return data
 
 
 def open_desk(book: Path, folder: Path, at: datetime) -> tuple[Engine, SimulatedMarket, TestClock]:
@@ -156,7 +147,7 @@ def run(book: Path, folder: Path, at: datetime, kill_after: int | None, out: Tex
     # What the desk does as it starts on its loop (Engine.start): resume what was running.
     engine.strategies.resume()
     if engine.api.portfolio(NAME) is None:  # a new book: nothing to resume
-        problem = engine.api.save_portfolio(portfolio()) or engine.api.start_portfolio(NAME)
+        problem = engine.api.save_portfolio(portfolio(engine)) or engine.api.start_portfolio(NAME)
         assert problem is None, problem
     deadline = clock.time_ns() + LIMIT_SECONDS * 1_000_000_000
     while running() is not None:
@@ -187,21 +178,28 @@ def run(book: Path, folder: Path, at: datetime, kill_after: int | None, out: Tex
 def serve() -> None:
     """Run each job read from stdin (a JSON list: book, portfolios, at, kill_after or null,
     output file) in a process forked from this one, which has imported the desk once; answer
-    each with a JSON line: the process's exit code, or minus the signal that ended it."""
+    each with a JSON line: the process's exit code, or minus the signal that ended it. The
+    forked process writes to the output file, and its errors to the output file + ``.err``."""
     for line in sys.stdin:
         book, folder, at, kill_after, output = json.loads(line)
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                with open(output, "w", encoding="utf-8") as out:
-                    os.dup2(out.fileno(), sys.stdout.fileno())  # nothing strays into the replies
-                    run(Path(book), Path(folder), datetime.fromisoformat(at), kill_after, out)
-                code = 0
-            except BaseException:
-                traceback.print_exc()
+                with (
+                    open(output, "w", encoding="utf-8") as out,
+                    open(output + ".err", "w", encoding="utf-8") as err,
+                ):
+                    # Nothing strays into the replies, nor fills a pipe nobody reads yet.
+                    os.dup2(out.fileno(), sys.stdout.fileno())
+                    os.dup2(err.fileno(), sys.stderr.fileno())
+                    try:
+                        run(Path(book), Path(folder), datetime.fromisoformat(at), kill_after, out)
+                        code = 0
+                    except BaseException:
+                        traceback.print_exc()
+                        sys.stderr.flush()
             finally:
-                sys.stderr.flush()
                 os._exit(code)
         _pid, status = os.waitpid(pid, 0)
         sys.stdout.write(json.dumps(os.waitstatus_to_exitcode(status)) + "\n")

@@ -1,12 +1,13 @@
 """Kill a desk running a multileg portfolio with SIGKILL mid-execution and mid-exit, restart it on
 the same book, and check from the book's journal alone that the portfolio resumed where it was.
 
-The child (``multileg_crash_child.py``) runs an iron condor whose legs are sliced at the freeze
-quantity, each with a stop resting at the broker as an SL-L order, squared off a minute after it
-enters. A first run to completion counts the events of the portfolio's orders; twenty kill points
-are drawn from a seeded generator, one in each twentieth of that count. For each, a child is
-killed right after that event, and a second child on the same book resumes the portfolio a
-second after the journal's last row and runs it to completion. Then, from the journal:
+The child (``multileg_crash_child.py``) runs the predefined iron condor with legs sliced at the
+freeze quantity, each with a stop resting at the broker as an SL-L order, the sold call taking a
+target mid-run, squared off a minute after it enters. A first run to completion counts the
+events of the portfolio's orders; twenty kill points are drawn from a seeded generator, one in
+each twentieth of that count. For each, a child is killed right after that event, and another
+child on the same book resumes the portfolio a second after the journal's last row and runs it
+to completion. Then, from the journal:
 
 * no leg is placed twice: no tag is used twice, a leg's entry orders never together ask for more
   than the leg's quantity, its exit and stop orders never for more than it holds, and in the end
@@ -15,8 +16,13 @@ second after the journal's last row and runs it to completion. Then, from the jo
   legal step on;
 * every entered leg has stops at the broker for exactly what it holds once the portfolio has
   entered (and as the restarted desk resumes it): a stop that reached the broker before the kill
-  is adopted, a missing one placed; a leg that has exited has no order left at all;
+  is adopted, a missing one placed; an exiting leg resumes with exits for what it holds; a leg
+  that has exited has no order left at all;
 * the portfolio completes, and its P&L is the cash of its fills in the journal.
+
+Two kills aimed at moments the random ones may miss follow: the desk killed while the sold legs
+are being entered and back only after the square-off time (it must enter nothing more), and
+killed while the sold call exits at its target (that exit must go on at once).
 """
 
 from __future__ import annotations
@@ -94,10 +100,11 @@ class Children:
         assert reply, f"the forking process died: {self.close()}"
         code = json.loads(reply)
         lines = output.read_text(encoding="utf-8").splitlines()
+        errors = Path(f"{output}.err").read_text(encoding="utf-8")[-3000:]
         if kill_after is None:
-            assert code == 0, (code, lines[-3:])
+            assert code == 0, (code, lines[-3:], errors)
         else:
-            assert code == -signal.SIGKILL, (code, lines[-3:])
+            assert code == -signal.SIGKILL, (code, lines[-3:], errors)
             assert lines[-1].startswith(f"EVENT {kill_after} "), lines[-3:]
         return lines
 
@@ -394,7 +401,7 @@ def read_crash(crash: Crash) -> Reading:
     quantity_of = {leg["n"]: leg["quantity"] for leg in saved[-1].legs}
     by_seq = {s.seq: s for s in saved}
     book = Book()
-    resting_at_kill: dict[str, LegOrder] = {}
+    resting_at_kill: list[str] = []
     adopted: list[str] = []
     dropped: list[str] = []
     placed: list[str] = []
@@ -403,11 +410,11 @@ def read_crash(crash: Crash) -> Reading:
     for row in rows:
         book.apply(row, quantity_of)
         if row.seq == crash.kill_seq:
-            resting_at_kill = {
-                order_id: LegOrder(o.leg, o.purpose, o.quantity, o.status, o.filled)
+            resting_at_kill = [
+                order_id
                 for order_id, o in book.orders.items()
                 if o.purpose == STOP and o.status == OrderStatus.TRIGGER_PENDING.value
-            }
+            ]
         if (
             row.kind == "order_submitted"
             and row.order_id in book.orders
