@@ -62,9 +62,6 @@ RISK = RiskSettings(
     defaults=RiskLimits(
         capital=Decimal(100_000_000),
         daily_loss_limit=Decimal(10_000_000),
-        # The gate tells duplicates apart by their terms, not their tags: a leg's two equal
-        # 1,755 slices would be refused as one order sent twice.
-        duplicate_window_seconds=None,
     )
 )
 
