@@ -313,3 +313,80 @@ def test_multileg_stops_rest_at_the_broker_and_become_the_exit(desk) -> None:
     run_market(engine, 0.5)
     assert _status(engine, name) is PortfolioStatus.COMPLETED
     assert not [p for p in engine.api.positions() if p.net_quantity]
+
+
+def test_multileg_square_off_while_slices_wait_ends_with_nothing_left_working(desk) -> None:
+    engine, broker = desk
+    legs = [{"side": "BUY", "instrument": "PE", "strike": {"kind": "atm"}, "lots": 60}]
+    name = _start(
+        engine,
+        template_spec(
+            engine,
+            "long_straddle",
+            "Queued slices",
+            legs=legs,
+            execution={"start": None, "slices_per_second": 1},
+        ),
+    )
+    [first] = broker.orders  # one slice a second: the others wait in the portfolio
+    assert engine.api.square_off_portfolio(name) is None
+    run_market(engine, 3)
+    assert len(broker.orders) == 1  # the waiting slices are dropped, not sent
+    assert _status(engine, name) is PortfolioStatus.UNDER_EXIT
+    broker.ack(first)  # acknowledged at last: now it can be withdrawn
+    assert first.cancel_asked
+    run_market(engine, 1)
+    assert _status(engine, name) is PortfolioStatus.COMPLETED
+    assert [leg.state for leg in engine.api.portfolio_legs(name)] == ["exited"]
+
+
+def test_multileg_hedge_stopped_out_while_entering_does_not_hold_up_the_rest(desk) -> None:
+    engine, broker = desk
+    stop = {"measure": "percent", "value": "50"}
+    legs = [
+        {"side": "SELL", "instrument": "CE", "strike": {"kind": "atm", "offset": 2}},
+        {"side": "SELL", "instrument": "PE", "strike": {"kind": "atm", "offset": -2}},
+        {
+            "side": "BUY",
+            "instrument": "CE",
+            "strike": {"kind": "atm", "offset": 5},
+            "hedge": True,
+            "stop": stop,
+        },
+        {
+            "side": "BUY",
+            "instrument": "PE",
+            "strike": {"kind": "atm", "offset": -5},
+            "hedge": True,
+            "stop": stop,
+        },
+    ]
+    name = _start(
+        engine,
+        template_spec(
+            engine,
+            "iron_condor",
+            "Hedge out",
+            legs=legs,
+            execution={"start": None},
+            at_broker={"leg_stops": True},
+        ),
+    )
+    call_hedge, put_hedge = broker.orders
+    broker.fill(call_hedge)
+    run_market(engine, 0.25)
+    [resting] = broker.orders[2:]
+    assert read_tag(resting.order.tag)[:2] == (3, "S")  # type: ignore[index]
+    broker.fill(resting)  # the call hedge is stopped out before the put hedge is in
+    broker.fill(put_hedge)
+    run_market(engine, 0.5)
+    sold = [
+        h for h in broker.orders if h.order.side is Side.SELL and read_tag(h.order.tag)[1] == "E"
+    ]  # type: ignore[index]
+    assert len(sold) == 2  # the sold legs still go in
+    for held in sold:
+        broker.fill(held)
+    run_market(engine, 0.5)
+    assert _status(engine, name) is PortfolioStatus.STARTED
+    states = [leg.state for leg in engine.api.portfolio_legs(name)]
+    assert states == ["entered", "entered", "exited", "entered"]

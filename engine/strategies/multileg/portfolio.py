@@ -530,12 +530,8 @@ class PortfolioStrategy(Strategy):
 
     def _entry_groups(self) -> list[list[int]]:
         """The legs to enter, in the groups they go in: the bought (hedge) legs first when set,
-        then the rest; legs already entered (after a restart) keep their place."""
-        entering = [
-            leg.n
-            for leg in self.legs
-            if leg.state in (LegState.WAITING, LegState.ENTERING, LegState.ENTERED)
-        ]
+        then the rest; the same groups fresh and after a restart."""
+        entering = [leg.n for leg in self.legs if not leg.spec.idle]
         if not self.spec.execution.hedges_first:
             return [entering]
         bought = [n for n in entering if self.legs[n - 1].spec.side is Side.BUY]
@@ -566,8 +562,8 @@ class PortfolioStrategy(Strategy):
                     self._next_leg_ns = now + int(execution.delay_between_legs * NS)
                     if execution.delay_between_legs:
                         return
-            if any(leg.state is not LegState.ENTERED for leg in group):
-                return
+            if any(leg.state in (LegState.WAITING, LegState.ENTERING) for leg in group):
+                return  # a leg that has already exited again (its stop) does not hold it up
             self._group += 1
             self._next_leg_ns = now + int(execution.delay_between_legs * NS)
             self.ctx.save()
@@ -1018,8 +1014,10 @@ class PortfolioStrategy(Strategy):
     def _begin_exit(self, why: str, now: int, *, already_exiting: bool = False) -> None:
         self._drop_queued_entries()
         for leg in self.legs:
-            if leg.state in (LegState.ENTERING, LegState.ENTERED, LegState.FAILED) and (
-                leg.position or leg.live_orders(ENTRY, STOP)
+            # An entering leg exits even when it holds nothing yet (its slices were still
+            # queued here): it is then exited at once, and the portfolio can complete.
+            if leg.state in (LegState.ENTERING, LegState.ENTERED) or (
+                leg.state is LegState.FAILED and (leg.position or leg.live_orders(ENTRY, STOP))
             ):
                 leg.exit_reason = leg.exit_reason or why
                 leg.step(LegEvent.CLOSE)
