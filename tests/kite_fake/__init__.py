@@ -11,8 +11,10 @@ updates, as on the real service.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import TracebackType
 
+from tests.kite_fake.chain import MasterRow, OptionChain, next_weekly_expiry, nifty_chain
 from tests.kite_fake.credentials import KiteCredentials, checksum
 from tests.kite_fake.oms import FakeInstrument, FakeOms, KiteApiError, load_fixture_instruments
 from tests.kite_fake.packets import MarketState
@@ -41,6 +43,16 @@ class FakeKite:
     @property
     def api_secret(self) -> str:
         return self.credentials.api_secret
+
+    def list_instruments(
+        self, rows: Iterable[MasterRow], *, freeze_quantity: int | None = None
+    ) -> None:
+        """List more instruments: in the master the desk downloads, and tradable at the OMS
+        (derivatives refused above ``freeze_quantity``, as the exchange does)."""
+        for row in rows:
+            self.rest.listed.append(row.csv_line())
+            freeze = freeze_quantity if row.segment.startswith("NFO") else None
+            self.oms.add_instrument(row.traded(freeze))
 
     def login(self) -> str:
         """A valid access token without the REST exchange (for tests that are not about login)."""
@@ -88,6 +100,10 @@ __all__ = [
     "KiteApiError",
     "KiteCredentials",
     "MarketState",
+    "MasterRow",
+    "OptionChain",
     "RateLimits",
     "checksum",
+    "next_weekly_expiry",
+    "nifty_chain",
 ]

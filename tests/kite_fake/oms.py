@@ -305,18 +305,25 @@ class FakeOms:
             changes["trigger_price"] = _number(trigger)
         if params.get("order_type"):
             changes["order_type"] = params["order_type"]
-        live = order["status"]
+        if changes.get("order_type") == "MARKET" and not params.get("market_protection"):
+            raise _input_error("Market orders without market protection are not allowed via API.")
+        before = order["status"]
+        live = before
+        if before == "TRIGGER PENDING" and changes.get("order_type") in ("LIMIT", "MARKET"):
+            live = "OPEN"  # a stop turned into a plain order no longer waits for its trigger
+            changes["trigger_price"] = 0
         for status in ("MODIFY VALIDATION PENDING", "MODIFY PENDING", "MODIFIED"):
             self._set(order, status=status)
         self._set(order, status=live, modified=True, **changes)
-        self._push(order, status="UPDATE")
+        self._push(order, status="UPDATE" if live == before else None)
         last_price = instrument.last_price
-        if (
+        at_market = order["order_type"] == "MARKET"
+        marketable = (
             self.exchange_matching
-            and live == "OPEN"
             and order["order_type"] == "LIMIT"
             and self._marketable(order, Decimal(str(order["price"])), last_price)
-        ):
+        )
+        if live == "OPEN" and (at_market or marketable):
             self.fill(order_id, order["pending_quantity"], last_price)
         return order_id
 

@@ -9,7 +9,8 @@
   instruments CSV are the official mocks.
 - Faults: ``slow_s`` delays every reply, ``fail_next`` answers the next matching call with an
   error, ``hang_next_place_s`` places the order but answers only after that long (a client
-  timeout with the order live at the broker).
+  timeout with the order live at the broker), ``place_reply_delay_s`` answers every placement
+  late (the order's updates and fills arrive first).
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ class FakeRestServer:
         self.limits = limits or RateLimits()
         self.slow_s = 0.0
         self.hang_next_place_s = 0.0
+        self.place_reply_delay_s = 0.0
+        """Every placement is answered this long after the order is placed: its updates on the
+        ticker (and its fills) reach the client before the reply does."""
         self.failures: list[Failure] = []
         self.requests: list[tuple[str, str]] = []
         self.rate_limited = 0
@@ -80,6 +84,8 @@ class FakeRestServer:
         """When set, the equity segment's ``net`` (margin available) served instead of the
         fixture's."""
         self.token_rejections = 0
+        self.listed: list[str] = []
+        """Rows of the instruments master served after the official mock's (``FakeKite.list_instruments``)."""
         self._per_second: Counter[tuple[str, int]] = Counter()
         self._per_minute: Counter[int] = Counter()
         self._runner: web.AppRunner | None = None
@@ -282,6 +288,8 @@ class FakeRestServer:
         if self.hang_next_place_s:
             delay, self.hang_next_place_s = self.hang_next_place_s, 0.0
             await asyncio.sleep(delay)
+        elif self.place_reply_delay_s:
+            await asyncio.sleep(self.place_reply_delay_s)
         return success({"order_id": order_id})
 
     async def _modify(self, request: web.Request) -> web.Response:
@@ -308,7 +316,8 @@ class FakeRestServer:
     # -- market ----------------------------------------------------------------------------------
 
     async def _instruments(self, request: web.Request) -> web.Response:
-        text = (FIXTURES / "instruments_all.csv").read_text()
+        text = (FIXTURES / "instruments_all.csv").read_text().rstrip("\n")
+        text = "\n".join([text, *self.listed]) + "\n"
         exchange = request.match_info.get("exchange")
         if exchange is not None:
             header, *rows = text.splitlines()
