@@ -199,6 +199,7 @@ class EngineApi:
         self.stop_strategy = strategies.stop_strategy
         self.strategy_problems = strategies.strategy_problems
         self.live_session_problem = strategies.live_session_problem
+        self.paper_problem = strategies.paper_problem
 
         self.portfolios = multileg.portfolios
         self.portfolio = multileg.portfolio

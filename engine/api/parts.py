@@ -37,7 +37,8 @@ class EngineParts:
     multileg: MultilegDesk | None = None
     """The multileg portfolios (None: a desk without them)."""
     session_problem: Callable[[], str | None] | None = None
-    """Why live orders cannot go out now (not logged in), or None; None itself on a paper desk."""
+    """Why live orders cannot go out now (not logged in), or None; None itself on a desk whose
+    orders go to the paper venue (even on a live broker's prices)."""
     watcher: Callable[[list[int], bool], None] | None = None
     """When the feed streams only what is asked for (Kite): called with the tokens and True to
     stream them, False to stop. The simulated market streams everything."""

@@ -38,3 +38,10 @@ class StrategyService(Service):
         if check is None:
             return "the desk is on the paper market; live trading needs a broker login"
         return check()
+
+    def paper_problem(self) -> str | None:
+        """Why orders placed here are not paper orders, or None: a desk on a live broker sends
+        every order to it, whatever the order source meant."""
+        if self._parts.session_problem is None:
+            return None
+        return f"this desk sends its orders to {self._parts.broker_name}"

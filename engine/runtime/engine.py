@@ -102,7 +102,10 @@ class Engine:
         self.strategies = StrategyKernel(bus=bus, clock=clock, record=orders.record)
         """The strategies this desk runs: the built-in ones and the trader's own."""
         self.multileg = MultilegDesk(
-            self.strategies, lambda: self.api.live_session_problem(), config.portfolios_dir
+            self.strategies,
+            lambda: self.api.live_session_problem(),
+            config.portfolios_dir,
+            paper_problem=lambda: self.api.paper_problem(),
         )
         """The trader's multileg portfolios, each a strategy on the kernel."""
         self.api = EngineApi(
@@ -116,7 +119,7 @@ class Engine:
                 broker_margin=broker.order_margin if isinstance(broker, MarginCalculator) else None,
                 broker_name=link.title if link is not None else spec.title,
                 calendar=sessions,
-                session_problem=None if link is None else _session_problem(link),
+                session_problem=None if link is None or not spec.live else _session_problem(link),
                 watcher=self._watch if link is not None and feed is link else None,
                 strategies=self.strategies,
                 multileg=self.multileg,

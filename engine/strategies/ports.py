@@ -5,7 +5,7 @@ names the strategy."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
@@ -80,6 +80,10 @@ class StrategyApi(Protocol):
 
     def place(self, request: OrderRequest) -> Outcome: ...
 
+    def watch(self, tokens: Iterable[int]) -> None:
+        """Ask a feed that streams on demand (a live broker's) to stream these instruments."""
+        ...
+
     def modify(
         self,
         order_id: OrderId | str,
@@ -91,6 +95,8 @@ class StrategyApi(Protocol):
     ) -> Outcome: ...
 
     def cancel(self, order_id: OrderId | str) -> Outcome: ...
+
+    def order(self, order_id: OrderId | str) -> OrderView | None: ...
 
     def orders(self) -> Sequence[OrderView]: ...
 
@@ -111,6 +117,10 @@ class StrategyApi(Protocol):
 
     def live_session_problem(self) -> str | None:
         """Why live orders cannot be sent now (no broker session), or None."""
+        ...
+
+    def paper_problem(self) -> str | None:
+        """Why orders placed here are not paper orders (the desk trades live), or None."""
         ...
 
     def place_order(

@@ -329,7 +329,8 @@ class KiteBroker(KiteReports):
             )
             return
         except KiteError as exc:
-            self._say(Severity.WARNING, f"modify of {order_id} failed: {exc}")
+            await self._refused_after_the_end(order_id, "modify", exc)
+            return
         await self.refresh(order_id)
 
     async def _cancel(self, order_id: OrderId) -> None:
@@ -349,8 +350,22 @@ class KiteBroker(KiteReports):
             self._hold(order_id, "cancel")
             return
         except KiteError as exc:
-            self._say(Severity.WARNING, f"cancel of {order_id} failed: {exc}")
+            await self._refused_after_the_end(order_id, "cancel", exc)
+            return
         await self.refresh(order_id)
+
+    async def _refused_after_the_end(self, order_id: OrderId, action: str, exc: KiteError) -> None:
+        """Kite refused a modify or cancel: the trader is told, unless the order had already
+        ended at Kite (filled, cancelled or rejected before the request arrived, its news still
+        on the way): then there was nothing left to change, and the order's end is applied."""
+        await self.refresh(order_id)
+        order = self._orders(order_id)
+        if order is not None and order.status.is_terminal:
+            log.info(
+                "%s of %s not needed: it is %s at Kite (%s)", action, order_id, order.status, exc
+            )
+            return
+        self._say(Severity.WARNING, f"{action} of {order_id} failed: {exc}")
 
     async def order_margin(self, request: OrderRequest) -> Decimal:
         """What Kite's margin calculator says one order needs, counting the positions held

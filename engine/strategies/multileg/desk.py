@@ -105,9 +105,12 @@ class MultilegDesk:
         kernel: StrategyKernel,
         live_problem: Callable[[], str | None],
         folder: Path | None,
+        *,
+        paper_problem: Callable[[], str | None],
     ) -> None:
         self._kernel = kernel
         self._live_problem = live_problem
+        self._paper_problem = paper_problem
         self.folder = folder
         self._specs: dict[str, PortfolioSpec] = {}
         self.problems: list[str] = []
@@ -235,7 +238,7 @@ class MultilegDesk:
         spec = self._specs.get(name)
         if spec is None:
             return f"no portfolio named {name!r}"
-        problem = start_problem(spec, self._live_problem)
+        problem = start_problem(spec, self._live_problem, self._paper_problem)
         if problem is not None:
             return problem
         breach = self.tags.breach(spec.defaults.tag) if spec.defaults.tag else None

@@ -6,6 +6,7 @@ instruments. Resolution is pure given the chain; ``chain_from`` builds the chain
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -113,6 +114,22 @@ def contract_of(
     if not found:
         raise NoStrike(f"{underlying} {expiry:%d %b %Y} {strike} {right.value} is not listed")
     return found[0]
+
+
+def chain_tokens(instruments: Instruments, underlying: str, expiries: Iterable[date]) -> list[int]:
+    """What strikes are chosen from: every call and put of these expiries and the underlying's
+    nearest future (the forward of ATM by the future)."""
+    tokens = []
+    for expiry in sorted(set(expiries)):
+        for kind in (InstrumentType.CE, InstrumentType.PE):
+            found = instruments.search(
+                underlying=underlying, expiry=expiry, instrument_type=kind, limit=2_000
+            )
+            tokens += [int(option.token) for option in found]
+    futures = instruments.search(underlying=underlying, instrument_type=InstrumentType.FUT)
+    if futures:
+        tokens.append(int(min(futures, key=lambda f: f.expiry or date.max).token))
+    return tokens
 
 
 def expiry_of(spec: LegSpec, listed: list[date], today: date) -> date:

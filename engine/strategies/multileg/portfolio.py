@@ -71,18 +71,34 @@ from engine.strategies.multileg.tags import TagGuard
 log = logging.getLogger(__name__)
 
 NS = 1_000_000_000
+PRICES_WAIT_NS = 10 * NS
+"""How long a portfolio about to choose its strikes waits for the first prices of its chains on
+a feed that streams only what is asked for (a live broker's); then it chooses on what it has."""
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 P, E = PortfolioStatus, PortfolioEvent
 
 
-def start_problem(spec: PortfolioSpec, live_problem: Callable[[], str | None]) -> str | None:
-    """Why ``spec`` may not start now (disabled; live without a broker session), or None."""
+def start_problem(
+    spec: PortfolioSpec,
+    live_problem: Callable[[], str | None],
+    paper_problem: Callable[[], str | None],
+) -> str | None:
+    """Why ``spec`` may not start now (disabled; live without a broker session; paper on a desk
+    whose orders go to a live broker), or None. The mode says where the orders go; the desk's
+    broker is where they do go: the two must agree, so a paper portfolio never trades live."""
     if not spec.defaults.enabled:
         return f"{spec.name} is disabled"
     if spec.defaults.mode is Mode.LIVE:
         problem = live_problem()
         if problem is not None:
             return f"{spec.name} trades live and {problem}"
+    else:
+        problem = paper_problem()
+        if problem is not None:
+            return (
+                f"{spec.name} is a paper portfolio and {problem}: set its mode to live to trade "
+                "it here, or run it on a paper desk"
+            )
     return None
 
 
@@ -129,6 +145,8 @@ class PortfolioStrategy(Strategy):
         self._stale_told: set[int] = set()
         self._day_ns: dict[time, int] = {}
         self._day: date | None = None
+        self._awaited: list[int] | None = None
+        self._awaited_since_ns = 0
 
     # -- the kernel's handlers -----------------------------------------------------------------------
 
@@ -366,7 +384,8 @@ class PortfolioStrategy(Strategy):
     # -- waiting to enter ----------------------------------------------------------------------------
 
     def _start_fresh(self) -> None:
-        problem = start_problem(self.spec, self.ctx.api.live_session_problem)
+        api = self.ctx.api
+        problem = start_problem(self.spec, api.live_session_problem, api.paper_problem)
         if problem is not None:
             raise ValueError(problem)
         for leg in self.legs:
@@ -433,8 +452,11 @@ class PortfolioStrategy(Strategy):
         self._advance_entry(now)
 
     def _resolve(self, now: int) -> bool:
-        """Pick every entering leg's contract now; False (the portfolio Rejected) if one has
-        none."""
+        """Pick every entering leg's contract now; False if the chains' prices are still on
+        their way (tried again at the next clock), or (the portfolio Rejected) if a leg has no
+        contract."""
+        if not self._chains_priced(now):
+            return False
         chains: dict[date, leg_rules.Chain] = {}  # one solve per expiry, not per leg
         try:
             for leg in self.legs:
@@ -446,6 +468,35 @@ class PortfolioStrategy(Strategy):
             return False
         self.ctx.save()
         return True
+
+    def _chains_priced(self, now: int) -> bool:
+        """Whether the chains the legs choose strikes in, the underlying and its nearest future
+        have prices, asking the feed to stream those that do not: a live feed streams only the
+        instruments asked for, the simulated market every one. False while waiting, at most
+        ``PRICES_WAIT_NS``."""
+        api = self.ctx.api
+        if self._awaited is None:
+            underlying = self.spec.defaults.underlying
+            listed = [e for u, e in api.option_chains() if u == underlying]
+            expiries = []
+            for leg in self.legs:
+                if leg.spec.idle or leg.spec.instrument is Instrument.FUT:
+                    continue
+                try:
+                    expiries.append(resolve_expiry(listed, leg.spec.expiry, self.ctx.now().date()))
+                except NoStrike:
+                    continue  # choosing its contract says so, in words
+            tokens = leg_rules.chain_tokens(api.instruments, underlying, expiries)
+            if self.underlying_token:
+                tokens.append(self.underlying_token)
+            self._awaited, self._awaited_since_ns = tokens, now
+            unpriced = [token for token in tokens if api.tick(token) is None]
+            if unpriced:
+                api.watch(unpriced)
+                log.info("portfolio %s: waiting for %d prices", self.spec.name, len(unpriced))
+        if now - self._awaited_since_ns >= PRICES_WAIT_NS:
+            return True
+        return all(api.tick(token) is not None for token in self._awaited)
 
     def _resolve_leg(self, leg: LegRun, chains: dict[date, leg_rules.Chain]) -> None:
         api = self.ctx.api
@@ -695,6 +746,8 @@ class PortfolioStrategy(Strategy):
                 continue  # a stop resting at the broker, or an entry being cancelled
             if now - order.since_ns < after:
                 continue
+            if self._ended_in_book(order):
+                continue  # filled or ended while this event was handled: its news is on its way
             side = order.side
             if order.chases < execution.chase_retries:
                 price = self._marketable(leg, side)
@@ -714,6 +767,13 @@ class PortfolioStrategy(Strategy):
                     self._say(
                         f"leg {leg.n}: market order for {order.order_id} refused: {outcome.reason}"
                     )
+
+    def _ended_in_book(self, order: LegOrder) -> bool:
+        """Whether the order book has the order ended while this portfolio has not heard so
+        yet: the bus tells strategies of a fill after the tick that caused it, so a stop that
+        filled on this tick still looks live here, and modifying it would be refused."""
+        booked = self.ctx.api.order(order.order_id)
+        return booked is not None and booked.status.is_terminal
 
     def _filled(self, leg: LegRun, order: LegOrder) -> None:
         now = self.ctx.time_ns()
@@ -1048,6 +1108,8 @@ class PortfolioStrategy(Strategy):
             if not order.exiting:
                 order.exiting = True
                 order.since_ns = now
+                if self._ended_in_book(order):
+                    continue  # it filled at the broker as the price crossed: it is the exit
                 price = self._marketable(leg, order.side)
                 outcome = self.ctx.api.modify(
                     order.order_id,
@@ -1124,7 +1186,7 @@ class PortfolioStrategy(Strategy):
         if leg.stop is None:
             return
         for order in leg.live_orders(STOP):
-            if order.exiting:
+            if order.exiting or self._ended_in_book(order):
                 continue
             trigger, limit = _stop_limit(
                 leg.stop, order.side, self.spec.at_broker.limit_gap_pct, leg.tick_size
