@@ -7,7 +7,8 @@ the listeners (the fake ticker sends them as ``{"type": "order"}`` text frames),
 fills them (``fill``); MARKET orders fill at once at the instrument's last price. With
 ``exchange_matching`` on, the fake also matches as the exchange would (marketable limits, IOC,
 stop triggers and resting limits reached by ``move_market``); ``reject_next_reason`` makes the
-RMS reject the next order with a reason.
+RMS reject the next order with a reason. A trigger-pending stop modified to LIMIT or MARKET stops
+waiting for its trigger and goes to the book as an open order (a MARKET one fills at once).
 
 Prices are ``Decimal`` inside and JSON numbers outside, as Kite sends them.
 """

@@ -5,8 +5,9 @@
   ``TokenException``.
 - Rate limits per calendar second (quote 1, historical 3, orders 10, other 10) and 200 orders a
   minute; over the limit the answer is 429 with Kite's error envelope.
-- Orders, trades and positions come from the fake OMS; profile, margins, quotes and the
-  instruments CSV are the official mocks.
+- Orders, trades and positions come from the fake OMS; profile, margins and quotes are the
+  official mocks; the instruments CSV is the official mock followed by the rows
+  ``FakeKite.list_instruments`` added (an option chain: ``tests.kite_fake.chain``).
 - Faults: ``slow_s`` delays every reply, ``fail_next`` answers the next matching call with an
   error, ``hang_next_place_s`` places the order but answers only after that long (a client
   timeout with the order live at the broker), ``place_reply_delay_s`` answers every placement
