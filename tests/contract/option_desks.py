@@ -9,6 +9,8 @@ broker round trips run in real time), with its multileg portfolios in a temporar
   lists NIFTY 50 and a weekly NIFTY chain in its instruments master, streams the prices the test
   sets over the ticker (Kite's binary packets) and matches orders against them as the exchange
   does (``exchange_matching``).
+- ``PaperOnKiteDesk``: the paper venue trading on the fake Kite's prices (broker ``paper``, feed
+  ``kite``): paper orders, live market data.
 
 The chain is read through the facade (``EngineApi``), the same way on every desk; only
 ``set_prices`` (the market trades at these prices) and the session control differ.
@@ -75,6 +77,8 @@ class OptionDesk(ABC):
     mode: ClassVar[str]
     """The mode a portfolio trades in on this desk: 'paper' on the paper venue, 'live' at a
     live broker."""
+    in_process: ClassVar[bool]
+    """Orders reach a venue in the desk's process, acknowledged as they are placed."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -157,6 +161,7 @@ class OptionDesk(ABC):
 class PaperOptionDesk(OptionDesk):
     name = "paper"
     mode = "paper"
+    in_process = True
 
     async def open(self) -> None:
         config = EngineConfig(
@@ -223,6 +228,8 @@ class PaperOptionDesk(OptionDesk):
 class KiteOptionDesk(OptionDesk):
     name = "kite"
     mode = "live"
+    in_process = False
+    broker = "kite"
 
     def __init__(self, workdir: Path) -> None:
         super().__init__(workdir)
@@ -246,10 +253,18 @@ class KiteOptionDesk(OptionDesk):
             self.store,
             self.db_path,
             cache_dir=self.workdir / "cache",
-            engine_changes={"portfolios_dir": self.workdir / "portfolios"},
+            broker=self.broker,
+            engine_changes={
+                "portfolios_dir": self.workdir / "portfolios",
+                "paper": PaperConfig(mis_square_off=False),
+            },
         )
         self.engine = self.desk.engine
         self._watch()
+        await self._ready()
+
+    async def _ready(self) -> None:
+        assert self.desk is not None
         reconciler = self.desk.link.reconciler
         assert reconciler is not None
         await self.wait_until(lambda: reconciler.runs > 0, what="first reconciliation")
@@ -325,4 +340,30 @@ class KiteOptionDesk(OptionDesk):
         )
 
 
-OPTION_DESKS: list[type[OptionDesk]] = [PaperOptionDesk, KiteOptionDesk]
+class PaperOnKiteDesk(KiteOptionDesk):
+    name = "paper-on-kite"
+    mode = "paper"
+    in_process = True
+    broker = "paper"
+
+    async def _ready(self) -> None:
+        await self.wait_until(
+            lambda: (
+                self.api.live_session_problem() is not None
+                and bool(self.desk and self.desk.link.session.logged_in)
+            ),
+            what="logged in to Kite for its prices",
+        )
+
+    def working_at_broker(self) -> int:
+        assert self.engine is not None and self.engine.venue is not None
+        return self.engine.venue.resting_count
+
+    def answer_placements_after(self, seconds: float) -> None:
+        pass  # the orders go to the paper venue, in the process
+
+    async def settle(self, timeout: float = 10) -> None:
+        pass  # the venue acts inside the call that reaches it
+
+
+OPTION_DESKS: list[type[OptionDesk]] = [PaperOptionDesk, KiteOptionDesk, PaperOnKiteDesk]
