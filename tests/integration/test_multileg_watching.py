@@ -307,3 +307,26 @@ def test_multileg_strategy_tag_max_loss_squares_off_its_portfolios_for_the_day(d
     push(engine, call, "107.70")
     problem = engine.api.start_portfolio("First")
     assert problem is not None and problem.startswith("First does not start again today: tag")
+
+
+def test_multileg_manual_start_waits_for_the_trader_to_enter(desk) -> None:
+    engine, broker = desk
+    legs = [{"side": "SELL", "instrument": "CE"}]
+    start(engine, broker, legs, execution={"manual_start": True, "start": "09:30:00"})
+    view = engine.api.portfolios()[0]
+    assert (
+        view.status is PortfolioStatus.MONITORING
+        and view.reason == "waiting for the trader to enter"
+    )
+    token = engine.api.portfolio_legs("Watched")[0].token
+    assert token == 0  # nothing chosen before the trader enters
+    spot = engine.multileg.running("Watched")
+    assert spot is not None
+    for _ in range(20):
+        push(engine, spot.underlying_token, "26000", 1)
+    assert broker.orders == []
+    assert engine.api.enter_portfolio("Watched") is None
+    assert [read_tag(h.order.tag)[:2] for h in broker.orders] == [(1, "E")]  # type: ignore[index]
+    assert (
+        engine.api.enter_portfolio("Watched") == "Watched is UnderExecution, not waiting to enter"
+    )

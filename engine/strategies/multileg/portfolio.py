@@ -137,6 +137,8 @@ class PortfolioStrategy(Strategy):
         self._next_leg_check_ns = 0
         self._next_combined_check_ns = 0
         self._combined_breach_ns: int | None = None
+        self._enter_asked = False
+        """The trader said enter now: entered as soon as the legs' prices allow."""
         self._failure: str | None = None
         """Why entry failed, while the other legs' working entries are being pulled back."""
         self._last_mtm: int | None = None
@@ -306,6 +308,7 @@ class PortfolioStrategy(Strategy):
             self._step(E.WINDOW_OPENS, "entered by the trader")
         if self.status is not P.MONITORING:
             return f"{self.spec.name} is {self.status.value}, not waiting to enter"
+        self._enter_asked = True  # kept: on a live feed the chains' prices may still be coming
         self._enter(self.ctx.time_ns())
         return None
 
@@ -395,6 +398,9 @@ class PortfolioStrategy(Strategy):
 
     def _pending(self, now: int) -> None:
         execution = self.spec.execution
+        if execution.manual_start:
+            self._step(E.WINDOW_OPENS, "waiting for the trader to enter")
+            return
         weekday = WEEKDAYS[self.ctx.now().weekday()]
         if weekday not in {d.value for d in self.spec.defaults.run_on}:
             if self.reason != f"not a run day ({weekday})":
@@ -402,13 +408,18 @@ class PortfolioStrategy(Strategy):
                 self.ctx.save()
             return
         start = self._at(execution.start, now)
-        if execution.manual_start or start is None or now >= start:
+        if start is None or now >= start:
             self._step(E.WINDOW_OPENS, "entry window open")
 
     def _monitoring(self, now: int) -> None:
         execution = self.spec.execution
+        if execution.manual_start and not self._enter_asked:
+            return  # the trader enters it (enter_now)
+        if self._enter_asked:
+            self._enter(now)
+            return
         end = self._at(execution.end, now)
-        if end is not None and now >= end and not execution.manual_start:
+        if end is not None and now >= end:
             self._step(E.WINDOW_CLOSES, f"no entry before {execution.end:%H:%M}")
             self._finish()
             return

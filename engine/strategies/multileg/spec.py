@@ -206,7 +206,10 @@ class Execution(Section):
     start: time | None = Field(default=time(9, 20), description="Entry window opens (IST).")
     end: time | None = Field(default=time(15, 0), description="No entry after this time.")
     square_off: time | None = Field(default=time(15, 15), description="Exit everything at.")
-    manual_start: bool = Field(default=False, description="Enter only when the trader says.")
+    manual_start: bool = Field(
+        default=False,
+        description="Enter only when the trader says (Enter now): no start time, window or run day.",
+    )
     combined_premium_at_least: Decimal | None = Field(
         default=None, gt=0, description="Enter once the net premium (₹ per unit) reaches this."
     )
