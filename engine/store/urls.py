@@ -34,6 +34,13 @@ def check_path_name(what: str, name: str) -> str:
     return name
 
 
+def profile_folder(profile: str, folder: str) -> Path:
+    """A folder of the profile's own files (``strategies``, ``portfolios``):
+    ``<user data dir>/<profile>/<folder>``."""
+    check_path_name("profile", profile)
+    return Path(platformdirs.user_data_dir(APP_NAME)) / profile / folder
+
+
 def default_database_path(profile: str = DEFAULT_PROFILE, book: str = PAPER_BOOK) -> Path:
     """Where a profile keeps one book (``paper``, ``paper-kite``, ``kite``): each its own file, so
     paper orders, fills and limits never mix with a live broker's. The default profile's paper

@@ -16,10 +16,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 from engine.domain.origin import is_strategy_id
-from engine.store.urls import APP_NAME, check_path_name
+from engine.store.urls import profile_folder
 from engine.strategies.demo import DemoStrategy
 from engine.strategies.kernel import Strategy, StrategyKernel
 
@@ -28,8 +26,7 @@ log = logging.getLogger(__name__)
 
 def strategies_dir(profile: str) -> Path:
     """Where a profile keeps its own strategies: ``<user data dir>/<profile>/strategies``."""
-    check_path_name("profile", profile)
-    return Path(platformdirs.user_data_dir(APP_NAME)) / profile / "strategies"
+    return profile_folder(profile, "strategies")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from engine.domain.strategy_records import StrategyStatus
-from engine.store.urls import APP_NAME, check_path_name
+from engine.store.urls import profile_folder
 from engine.strategies.kernel import StrategyContext, StrategyKernel
 from engine.strategies.multileg.legrun import LegRun
 from engine.strategies.multileg.portfolio import (
@@ -44,8 +42,7 @@ ORIGIN = "multileg"
 
 def portfolios_dir(profile: str) -> Path:
     """Where a profile keeps its portfolios: ``<user data dir>/<profile>/portfolios``."""
-    check_path_name("profile", profile)
-    return Path(platformdirs.user_data_dir(APP_NAME)) / profile / "portfolios"
+    return profile_folder(profile, "portfolios")
 
 
 @dataclass(frozen=True, slots=True)
