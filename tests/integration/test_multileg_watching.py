@@ -330,3 +330,34 @@ def test_multileg_manual_start_waits_for_the_trader_to_enter(desk) -> None:
     assert (
         engine.api.enter_portfolio("Watched") == "Watched is UnderExecution, not waiting to enter"
     )
+
+
+def test_multileg_interval_checks_look_every_n_seconds_only(desk) -> None:
+    engine, broker = desk
+    legs = [{"side": "SELL", "instrument": "CE", "stop": {"measure": "points", "value": "10"}}]
+    start(engine, broker, legs, monitoring={"leg": "interval", "interval_seconds": 5})
+    [token] = fill_entries_at(engine, broker, ["100"])
+    push(engine, token, "100", 0.25)  # the checks' clock starts
+    push(engine, token, "111", 1)  # beyond the stop between two checks ...
+    push(engine, token, "100", 1)  # ... and back before the next: nothing
+    push(engine, token, "100", 3.5)
+    assert exits(broker) == []
+    push(engine, token, "112", 1)
+    push(engine, token, "112", 4.5)  # the next check sees 112
+    assert exits(broker) == [(1, "X")]
+
+
+def test_multileg_futures_leg_trades_the_months_future(desk) -> None:
+    engine, broker = desk
+    legs = [{"side": "BUY", "instrument": "FUT", "expiry": "CM"}]
+    start(engine, broker, legs)
+    [held] = broker.orders
+    future = engine.registry.get(held.order.token)
+    assert future is not None and future.instrument_type.value == "FUT"
+    assert future.underlying == "NIFTY" and held.order.quantity == future.lot_size
+    months = sorted(
+        i.expiry
+        for i in engine.registry
+        if i.underlying == "NIFTY" and i.instrument_type is future.instrument_type
+    )
+    assert future.expiry == months[0]
