@@ -50,7 +50,9 @@ async def test_market_watch_when_an_instrument_is_added_streams_it_from_kite(
         panel.add_instrument(instrument)  # the panel asks the feed for it
         await wait_for(lambda: ADANIPORTS in kite.ticker.subscribed(), what="subscription")
         kite.ticker.push([market(40_125)])
-        await wait_for(lambda: (api.tick(ADANIPORTS) or market(0)).ltp == 40_125, what="tick")
+        await wait_for(
+            lambda: (tick := api.tick(ADANIPORTS)) is not None and tick.ltp == 40_125, what="tick"
+        )
         bridge.flush()  # the frame timer's work, without a Qt event loop in this test
         model = panel.current_view().quotes
         row = model.row_of(ADANIPORTS)
