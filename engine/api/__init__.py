@@ -70,6 +70,7 @@ from engine.risk.limits import RiskLimits, RiskSettings
 from engine.risk.manager import KillSwitchReport, LimitUsage, TradingStatus
 from engine.strategies.multileg.desk import LegView, PortfolioView
 from engine.strategies.multileg.desk import Template as PortfolioTemplate
+from engine.strategies.multileg.legrun import read_tag as read_leg_tag
 from engine.strategies.multileg.spec import PortfolioSpec
 from engine.strategies.multileg.status import PortfolioStatus
 
@@ -133,6 +134,7 @@ __all__ = [
     "TradingStatus",
     "Validity",
     "VarReport",
+    "read_leg_tag",
 ]
 
 

@@ -4,13 +4,19 @@ and an order of a portfolio, as columns over the engine's snapshots, with the st
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 
 from PySide6.QtGui import QColor
 
-from engine.api import ContractGreeks, LegView, PortfolioStatus, PortfolioView, Side
+from engine.api import (
+    ContractGreeks,
+    LegView,
+    PortfolioStatus,
+    PortfolioView,
+    Side,
+    read_leg_tag,
+)
 from ui import format as fmt
 from ui.context import PanelContext
 from ui.models.table import Column
@@ -20,7 +26,6 @@ from ui.theme import Palette
 
 LEGS_IN = frozenset({"entering", "entered", "exiting"})
 """Leg states in which a leg may hold a position (its Greeks count)."""
-_TAG = re.compile(r"L(\d{1,2})([EXS])(\d{1,4})")
 _PURPOSES = {"E": "entry", "X": "exit", "S": "stop"}
 
 
@@ -52,10 +57,11 @@ def leg_state_brush(state: str, palette: Palette) -> QColor:
 
 def tag_text(tag: str) -> str:
     """A portfolio order's tag in words: ``L2E1`` is leg 2's first entry order."""
-    found = _TAG.fullmatch(tag)
+    found = read_leg_tag(tag)
     if found is None:
         return tag
-    return f"{found[1]} {_PURPOSES[found[2]]} #{found[3]}"
+    leg, purpose, number = found
+    return f"{leg} {_PURPOSES[purpose]} #{number}"
 
 
 def signed_number(value: float | None) -> str:

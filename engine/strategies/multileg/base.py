@@ -137,7 +137,10 @@ class PortfolioBase(Strategy):
     @property
     def mtm(self) -> int:
         """Paise: the portfolio's realised and open P&L at its legs' last prices."""
-        return sum(leg.mtm for leg in self.legs)
+        total = 0
+        for leg in self.legs:  # a plain loop: this runs on every tick of a started portfolio
+            total += leg.mtm
+        return total
 
     @property
     def net_premium(self) -> int:

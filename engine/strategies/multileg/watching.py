@@ -84,9 +84,7 @@ class PortfolioWatch(PortfolioBase):
         combined = self.combined
         if combined is None:
             return
-        mtm = 0
-        for leg in self.legs:  # self.mtm, without a generator on every tick
-            mtm += leg.mtm
+        mtm = self.mtm
         if self._combined_breach_ns is None:
             if mtm == self._last_mtm:
                 return
