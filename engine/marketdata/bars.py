@@ -88,34 +88,38 @@ class BarBuilder:
 
     def on_tick(self, tick: Tick) -> Bar | None:
         """Add a tick; the bar it closed, if it opened a new one."""
-        if tick.ltp <= 0:
+        return self.add(tick.token, tick.ts_ns, tick.ltp, tick.volume, tick.oi)
+
+    def add(self, key: int, ts_ns: int, price: int, volume: int = 0, oi: int = 0) -> Bar | None:
+        """Add one observation of a series (an instrument's trade, or a value the desk derives,
+        such as a straddle's premium, under a key of its own); ``volume`` is cumulative for the
+        day. The bar it closed, if it opened a new one."""
+        if price <= 0:
             return None
-        token = tick.token
-        start = self.timeframe.start_of(tick.ts_ns)
-        bar = self._open.get(token)
+        start = self.timeframe.start_of(ts_ns)
+        bar = self._open.get(key)
         if bar is not None and start == bar.start_ns:
-            price = tick.ltp
             if price > bar.high:
                 bar.high = price
             elif price < bar.low:
                 bar.low = price
             bar.close = price
-            bar.volume = tick.volume - self._base[token]
-            bar.oi = tick.oi
+            bar.volume = volume - self._base[key]
+            bar.oi = oi
             bar.ticks += 1
             return None
         if bar is not None and start < bar.start_ns:
             return None  # a late tick of a bar already closed: it cannot be placed now
         closed = bar
-        base = tick.volume
+        base = volume
         if bar is not None:
-            self._closed.setdefault(token, []).append(bar)
-            last = self._base[token] + bar.volume
-            if tick.volume >= last:  # a lower figure: a new trading day started the count again
+            self._closed.setdefault(key, []).append(bar)
+            last = self._base[key] + bar.volume
+            if volume >= last:  # a lower figure: a new trading day started the count again
                 base = last
-        self._base[token] = base
-        self._open[token] = Bar(
-            token, start, tick.ltp, tick.ltp, tick.ltp, tick.ltp, tick.volume - base, tick.oi
+        self._base[key] = base
+        self._open[key] = Bar(
+            InstrumentToken(key), start, price, price, price, price, volume - base, oi
         )
         return closed
 
