@@ -1,79 +1,19 @@
-"""Candles built from ticks: 1, 3, 5 and 15 minutes, an hour, a day, aligned to NSE's session.
+"""Candles built from ticks: 1, 3, 5 and 15 minutes, an hour, a day, aligned to NSE's session
+(``engine.domain.bars``).
 
-Intraday bars are anchored at 09:15 IST, the open, as traders' charts are (an hour bar runs
-09:15–10:15, the last one 15:15–15:30 or to the close); a day bar is one IST trading date.
 A bar's volume is what traded in it: the difference of the exchange's cumulative day volume
-between the bar's last tick and the one before the bar; its OI is the last seen. Prices stay in
-paise, as ticks carry them. A minute with no tick has no bar (nothing is invented).
-
-Bucketing is integer arithmetic on the tick's nanoseconds (IST has no daylight saving), so a
-builder keeps up with the feed.
+between the bar's last tick and the one before the bar; its OI is the last seen. A minute with no
+tick has no bar (nothing is invented). Bucketing is integer arithmetic on the tick's nanoseconds,
+so a builder keeps up with the feed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from enum import Enum
-
-from engine.core.clock import IST
+from engine.domain.bars import Bar, Timeframe
 from engine.domain.ids import InstrumentToken
 from engine.domain.ticks import Tick
 
-_NS = 1_000_000_000
-_MINUTE = 60 * _NS
-_DAY = 24 * 60 * _MINUTE
-_IST_OFFSET = (5 * 60 + 30) * _MINUTE
-_OPEN = (9 * 60 + 15) * _MINUTE
-"""09:15 IST from midnight: the anchor of intraday bars."""
-
-
-class Timeframe(Enum):
-    M1 = ("1m", 1)
-    M3 = ("3m", 3)
-    M5 = ("5m", 5)
-    M15 = ("15m", 15)
-    H1 = ("1h", 60)
-    D1 = ("1D", 24 * 60)
-
-    def __init__(self, label: str, minutes: int) -> None:
-        self.label = label
-        self.minutes = minutes
-
-    @classmethod
-    def of(cls, label: str) -> Timeframe:
-        for timeframe in cls:
-            if timeframe.label == label:
-                return timeframe
-        choices = ", ".join(t.label for t in cls)
-        raise ValueError(f"timeframe {label!r} is not one of {choices}")
-
-    def start_of(self, ts_ns: int) -> int:
-        """The start (epoch ns, UTC) of the bar a moment falls in."""
-        local = ts_ns + _IST_OFFSET
-        midnight = local - local % _DAY
-        if self is Timeframe.D1:
-            return midnight - _IST_OFFSET
-        size = self.minutes * _MINUTE
-        since_open = local - midnight - _OPEN
-        return midnight + _OPEN + since_open // size * size - _IST_OFFSET
-
-
-@dataclass(slots=True)
-class Bar:
-    token: InstrumentToken
-    start_ns: int
-    open: int
-    high: int
-    low: int
-    close: int
-    volume: int = 0
-    oi: int = 0
-    ticks: int = 1
-
-    @property
-    def start(self) -> datetime:
-        return datetime.fromtimestamp(self.start_ns / _NS, IST)
+__all__ = ["Bar", "BarBuilder", "Timeframe"]
 
 
 class BarBuilder:

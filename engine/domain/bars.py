@@ -1,0 +1,72 @@
+"""Candles as values: the timeframes the desk charts and trades on, aligned to NSE's session, and
+one bar of a series.
+
+Intraday bars are anchored at 09:15 IST, the open, as traders' charts are (an hour bar runs
+09:15–10:15, the last one 15:15–15:30 or to the close); a day bar is one IST trading date. Prices
+stay in paise, as ticks carry them. Bucketing is integer arithmetic on nanoseconds (IST has no
+daylight saving).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from engine.core.clock import IST
+from engine.domain.ids import InstrumentToken
+
+_NS = 1_000_000_000
+_MINUTE = 60 * _NS
+_DAY = 24 * 60 * _MINUTE
+_IST_OFFSET = (5 * 60 + 30) * _MINUTE
+_OPEN = (9 * 60 + 15) * _MINUTE
+"""09:15 IST from midnight: the anchor of intraday bars."""
+
+
+class Timeframe(Enum):
+    M1 = ("1m", 1)
+    M3 = ("3m", 3)
+    M5 = ("5m", 5)
+    M15 = ("15m", 15)
+    H1 = ("1h", 60)
+    D1 = ("1D", 24 * 60)
+
+    def __init__(self, label: str, minutes: int) -> None:
+        self.label = label
+        self.minutes = minutes
+
+    @classmethod
+    def of(cls, label: str) -> Timeframe:
+        for timeframe in cls:
+            if timeframe.label == label:
+                return timeframe
+        choices = ", ".join(t.label for t in cls)
+        raise ValueError(f"timeframe {label!r} is not one of {choices}")
+
+    def start_of(self, ts_ns: int) -> int:
+        """The start (epoch ns, UTC) of the bar a moment falls in."""
+        local = ts_ns + _IST_OFFSET
+        midnight = local - local % _DAY
+        if self is Timeframe.D1:
+            return midnight - _IST_OFFSET
+        size = self.minutes * _MINUTE
+        since_open = local - midnight - _OPEN
+        return midnight + _OPEN + since_open // size * size - _IST_OFFSET
+
+
+@dataclass(slots=True)
+class Bar:
+    token: InstrumentToken
+    start_ns: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int = 0
+    oi: int = 0
+    ticks: int = 1
+
+    @property
+    def start(self) -> datetime:
+        return datetime.fromtimestamp(self.start_ns / _NS, IST)
