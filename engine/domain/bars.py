@@ -9,12 +9,12 @@ daylight saving).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
 from engine.core.clock import IST
-from engine.domain.ids import InstrumentToken
 
 _NS = 1_000_000_000
 _MINUTE = 60 * _NS
@@ -55,9 +55,14 @@ class Timeframe(Enum):
         return midnight + _OPEN + since_open // size * size - _IST_OFFSET
 
 
+SeriesKey = int | str
+"""What a bar series is of: an instrument's token, or the name of a value the desk derives
+("straddle:NIFTY:2026-12-10", "portfolio:IronFly:premium")."""
+
+
 @dataclass(slots=True)
 class Bar:
-    token: InstrumentToken
+    key: SeriesKey
     start_ns: int
     open: int
     high: int
@@ -70,3 +75,34 @@ class Bar:
     @property
     def start(self) -> datetime:
         return datetime.fromtimestamp(self.start_ns / _NS, IST)
+
+
+def resample(bars: Iterable[Bar], timeframe: Timeframe) -> list[Bar]:
+    """Finer bars of one series (oldest first) gathered into a coarser timeframe: the bars the
+    builder would have made from the same ticks."""
+    out: list[Bar] = []
+    for bar in bars:
+        start = timeframe.start_of(bar.start_ns)
+        last = out[-1] if out else None
+        if last is None or last.start_ns != start:
+            out.append(
+                Bar(
+                    bar.key,
+                    start,
+                    bar.open,
+                    bar.high,
+                    bar.low,
+                    bar.close,
+                    bar.volume,
+                    bar.oi,
+                    bar.ticks,
+                )
+            )
+            continue
+        last.high = max(last.high, bar.high)
+        last.low = min(last.low, bar.low)
+        last.close = bar.close
+        last.volume += bar.volume
+        last.oi = bar.oi
+        last.ticks += bar.ticks
+    return out

@@ -9,11 +9,10 @@ so a builder keeps up with the feed.
 
 from __future__ import annotations
 
-from engine.domain.bars import Bar, Timeframe
-from engine.domain.ids import InstrumentToken
+from engine.domain.bars import Bar, SeriesKey, Timeframe
 from engine.domain.ticks import Tick
 
-__all__ = ["Bar", "BarBuilder", "Timeframe"]
+__all__ = ["Bar", "BarBuilder", "SeriesKey", "Timeframe"]
 
 
 class BarBuilder:
@@ -21,16 +20,18 @@ class BarBuilder:
 
     def __init__(self, timeframe: Timeframe) -> None:
         self.timeframe = timeframe
-        self._open: dict[int, Bar] = {}
-        self._closed: dict[int, list[Bar]] = {}
-        self._base: dict[int, int] = {}
+        self._open: dict[SeriesKey, Bar] = {}
+        self._closed: dict[SeriesKey, list[Bar]] = {}
+        self._base: dict[SeriesKey, int] = {}
         """The cumulative day volume the forming bar's volume counts from."""
 
     def on_tick(self, tick: Tick) -> Bar | None:
         """Add a tick; the bar it closed, if it opened a new one."""
         return self.add(tick.token, tick.ts_ns, tick.ltp, tick.volume, tick.oi)
 
-    def add(self, key: int, ts_ns: int, price: int, volume: int = 0, oi: int = 0) -> Bar | None:
+    def add(
+        self, key: SeriesKey, ts_ns: int, price: int, volume: int = 0, oi: int = 0
+    ) -> Bar | None:
         """Add one observation of a series (an instrument's trade, or a value the desk derives,
         such as a straddle's premium, under a key of its own); ``volume`` is cumulative for the
         day. The bar it closed, if it opened a new one."""
@@ -58,15 +59,13 @@ class BarBuilder:
             if volume >= last:  # a lower figure: a new trading day started the count again
                 base = last
         self._base[key] = base
-        self._open[key] = Bar(
-            InstrumentToken(key), start, price, price, price, price, volume - base, oi
-        )
+        self._open[key] = Bar(key, start, price, price, price, price, volume - base, oi)
         return closed
 
-    def bars(self, token: int, *, with_open: bool = True) -> list[Bar]:
+    def bars(self, key: SeriesKey, *, with_open: bool = True) -> list[Bar]:
         """The instrument's bars of the session, oldest first (the forming one last)."""
-        out = list(self._closed.get(token, ()))
-        forming = self._open.get(token)
+        out = list(self._closed.get(key, ()))
+        forming = self._open.get(key)
         if with_open and forming is not None:
             out.append(forming)
         return out
