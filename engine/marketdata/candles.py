@@ -36,6 +36,8 @@ _Built = tuple[BarSeries, list[BarListener]]
 
 
 class CandleBook:
+    """Bars of followed instruments and of derived series, at any timeframe, for the session."""
+
     def __init__(self, max_bars: int = MAX_BARS) -> None:
         self._max_bars = max_bars
         self._built: dict[_Slot, _Built] = {}
@@ -45,6 +47,7 @@ class CandleBook:
         """The tick path's one lookup: what a token's ticks build."""
         self._derived: dict[str, tuple[_Built, ...]] = {}
         self.listener_errors = 0
+        """Listener calls that raised (each one logged)."""
 
     # ------------------------------------------------------------------------ what is built
 

@@ -134,7 +134,7 @@ def _recorded_day(day: date, record_from: time, seed: int) -> list[Tick]:
     rng = np.random.default_rng(seed)
     record_ns = int(datetime.combine(day, record_from, IST).timestamp()) * 1_000_000_000
     close_ns = int(datetime.combine(day, time(15, 30), IST).timestamp()) * 1_000_000_000
-    now_ns, recorded = record_ns - 1, []
+    now_ns, recorded = int(opened.timestamp()) * 1_000_000_000, []
     while now_ns < close_ns:
         if rng.random() < 0.2:
             seconds = (_MINUTE_NS - now_ns % _MINUTE_NS) / 1e9
