@@ -45,9 +45,8 @@ class BarSeries:
 
     def add(self, ts_ns: int, price: int, volume: int = 0, oi: int = 0) -> Bar | None:
         """Add one observation (``volume`` cumulative for the day); the bar it closed, if it
-        opened a new one. A price of zero or less (no trade yet) is ignored."""
-        if price <= 0:
-            return None
+        opened a new one. Any whole number is a value here (a portfolio's MTM goes below zero);
+        ticks without a trade are left out before they reach a series."""
         start = self.timeframe.start_of(ts_ns)
         bar = self.forming
         if bar is not None and start == bar.start_ns:
@@ -93,7 +92,10 @@ class BarBuilder:
         self._series: dict[SeriesKey, BarSeries] = {}
 
     def on_tick(self, tick: Tick) -> Bar | None:
-        """Add a tick; the bar it closed, if it opened a new one."""
+        """Add a tick; the bar it closed, if it opened a new one. A tick with no trade yet (a
+        last price of zero) makes no bar."""
+        if tick.ltp <= 0:
+            return None
         return self.add(tick.token, tick.ts_ns, tick.ltp, tick.volume, tick.oi)
 
     def add(

@@ -99,7 +99,7 @@ class CandleBook:
 
     def on_tick(self, tick: Tick) -> None:
         built = self._by_token.get(tick.token)
-        if built is None:
+        if built is None or tick.ltp <= 0:  # not followed, or no trade yet
             return
         for series, listeners in built:
             series.add(tick.ts_ns, tick.ltp, tick.volume, tick.oi)

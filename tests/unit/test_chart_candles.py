@@ -196,3 +196,21 @@ def test_chart_candles_when_a_derived_price_is_not_whole_paise_refuse_it(price: 
     with pytest.raises(TypeError, match="whole paise"):
         book.add_value(STRADDLE, at(9, 15), price)  # type: ignore[arg-type]
     assert book.bars(STRADDLE, M1) == []
+
+
+def test_chart_candles_when_a_derived_value_goes_below_zero_keep_it_in_the_bars() -> None:
+    book = CandleBook()
+    mtm = "portfolio:Short straddle:mtm"
+    for second, value in enumerate((1_500, -2_000, -500)):
+        book.add_value(mtm, at(9, 20, second), value)
+    (bar,) = book.bars(mtm, Timeframe.M1)
+    assert (bar.open, bar.high, bar.low, bar.close) == (1_500, 1_500, -2_000, -500)
+
+
+def test_chart_candles_when_a_tick_has_no_trade_yet_make_no_bar_of_it() -> None:
+    book = CandleBook()
+    book.follow(NIFTY_FUT, Timeframe.M1)
+    book.on_tick(tick(NIFTY_FUT, 9, 15, 1, 0))
+    assert book.bars(NIFTY_FUT, Timeframe.M1) == []
+    book.on_tick(tick(NIFTY_FUT, 9, 15, 2, 2_400_000))
+    assert [b.low for b in book.bars(NIFTY_FUT, Timeframe.M1)] == [2_400_000]
