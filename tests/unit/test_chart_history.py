@@ -1,0 +1,225 @@
+"""A chart's past: the candle cache, and the cache in front of a history source."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from engine.core.clock import IST, TestClock
+from engine.domain.bars import Bar, Timeframe
+from engine.marketdata.history import CachedHistory, HistorySource, epoch_ns, moment_of
+from engine.store.candle_cache import CandleCache, gaps_between
+
+TOKEN = 256265
+MINUTE = 60 * 1_000_000_000
+# Thursday 26 Nov 2026, mid-morning.
+NOW = datetime(2026, 11, 26, 11, 0, 30, tzinfo=IST)
+
+
+def ns(day: int, hh: int, mm: int, month: int = 11) -> int:
+    return epoch_ns(datetime(2026, month, day, hh, mm, tzinfo=IST))
+
+
+# -- the cache -----------------------------------------------------------------------------------
+
+
+def bar(start_ns: int, price: int = 10_000) -> Bar:
+    return Bar(TOKEN, start_ns, price, price + 10, price - 10, price + 5, 100, 0)
+
+
+def test_chart_cache_gaps_when_ranges_cover_parts_are_the_uncovered_rest() -> None:
+    assert gaps_between([(10, 20), (30, 40)], 0, 50) == [(0, 10), (20, 30), (40, 50)]
+    assert gaps_between([(0, 60)], 10, 50) == []
+    assert gaps_between([], 10, 50) == [(10, 50)]
+
+
+def test_chart_cache_when_saved_serves_the_bars_and_merges_touching_ranges(tmp_path: Path) -> None:
+    cache = CandleCache(tmp_path / "history.sqlite")
+    cache.save("kite", TOKEN, Timeframe.M1, [bar(100 * MINUTE)], (100 * MINUTE, 200 * MINUTE))
+    cache.save("kite", TOKEN, Timeframe.M1, [bar(250 * MINUTE)], (200 * MINUTE, 300 * MINUTE))
+
+    assert cache.bars("kite", TOKEN, Timeframe.M1, 0, 400 * MINUTE) == [
+        bar(100 * MINUTE),
+        bar(250 * MINUTE),
+    ]
+    assert cache.missing("kite", TOKEN, Timeframe.M1, 0, 400 * MINUTE) == [
+        (0, 100 * MINUTE),
+        (300 * MINUTE, 400 * MINUTE),
+    ]
+    assert cache.missing("kite", TOKEN, Timeframe.M5, 0, 10) == [(0, 10)]  # other series
+    cache.close()
+    reopened = CandleCache(tmp_path / "history.sqlite")
+    assert reopened.missing("kite", TOKEN, Timeframe.M1, 100 * MINUTE, 300 * MINUTE) == []
+    reopened.close()
+
+
+def test_chart_cache_when_file_is_corrupt_sets_it_aside_and_starts_empty(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "history.sqlite"
+    path.write_bytes(b"this is not a SQLite database" * 200)
+    cache = CandleCache(path)
+
+    with caplog.at_level(logging.WARNING):
+        assert cache.missing("kite", TOKEN, Timeframe.M1, 0, 10) == [(0, 10)]
+        cache.save("kite", TOKEN, Timeframe.M1, [bar(0)], (0, 10))
+
+    assert cache.bars("kite", TOKEN, Timeframe.M1, 0, 10) == [bar(0)]
+    assert len(cache.set_aside) == 1 and cache.set_aside[0].read_bytes().startswith(b"this is")
+    assert not cache.in_memory
+    assert "damaged" in caplog.text
+    cache.close()
+
+
+def test_chart_cache_when_file_cannot_be_made_keeps_candles_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the cache's folder should be")
+    cache = CandleCache(blocker / "history.sqlite")
+
+    with caplog.at_level(logging.WARNING):
+        cache.save("kite", TOKEN, Timeframe.M1, [bar(0)], (0, 10))
+
+    assert cache.bars("kite", TOKEN, Timeframe.M1, 0, 10) == [bar(0)]
+    assert cache.in_memory
+    assert "in memory" in caplog.text
+
+
+# -- the cache in front of a source --------------------------------------------------------------
+
+
+class CountingSource:
+    """Minute bars every minute of every requested range (a simple stand-in for a broker)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[int, int]] = []
+
+    async def candles(
+        self, token: int, timeframe: Timeframe, start: datetime, end: datetime
+    ) -> list[Bar]:
+        first, last = epoch_ns(start), epoch_ns(end)
+        self.asked.append((first, last))
+        step = timeframe.minutes * MINUTE
+        begin = -(-first // step) * step
+        return [bar(t, price=10_000 + t // MINUTE % 100) for t in range(begin, last, step)]
+
+
+def cached(clock: TestClock, path: Path | None) -> tuple[CachedHistory, CountingSource]:
+    source = CountingSource()
+    history = CachedHistory(
+        source, CandleCache(path), name="test", now_ns=clock.time_ns, settle_s=60
+    )
+    return history, source
+
+
+async def test_chart_cached_history_when_range_is_covered_asks_the_source_nothing(
+    tmp_path: Path,
+) -> None:
+    clock = TestClock(NOW)
+    history, source = cached(clock, tmp_path / "history.sqlite")
+    start, end = (
+        datetime(2026, 11, 25, 9, 15, tzinfo=IST),
+        datetime(2026, 11, 25, 10, 15, tzinfo=IST),
+    )
+
+    first = await history.candles(TOKEN, Timeframe.M1, start, end)
+    again = await history.candles(TOKEN, Timeframe.M1, start, end)
+
+    assert len(first) == 60 and again == first
+    assert source.asked == [(epoch_ns(start), epoch_ns(end))]
+    assert isinstance(history, HistorySource)
+    await history.close()
+
+
+async def test_chart_cached_history_when_range_is_extended_fetches_only_the_missing_parts() -> None:
+    clock = TestClock(NOW)
+    history, source = cached(clock, None)
+    await history.candles(TOKEN, Timeframe.M1, moment_of(ns(25, 10, 0)), moment_of(ns(25, 11, 0)))
+
+    bars = await history.candles(
+        TOKEN, Timeframe.M1, moment_of(ns(25, 9, 15)), moment_of(ns(25, 12, 0))
+    )
+
+    assert source.asked[1:] == [(ns(25, 9, 15), ns(25, 10, 0)), (ns(25, 11, 0), ns(25, 12, 0))]
+    assert [b.start_ns for b in bars] == list(range(ns(25, 9, 15), ns(25, 12, 0), MINUTE))
+
+
+async def test_chart_cached_history_when_range_reaches_now_refetches_the_forming_bars() -> None:
+    clock = TestClock(NOW)  # 11:00:30: the bars from 10:59 on are not final yet (60 s settle)
+    history, source = cached(clock, None)
+    start = moment_of(ns(26, 10, 0))
+
+    first = await history.candles(TOKEN, Timeframe.M1, start, NOW)
+    clock.advance(120)  # 11:02:30
+    second = await history.candles(TOKEN, Timeframe.M1, start, clock.now())
+
+    assert first[-1].start_ns == ns(26, 11, 0) and second[-1].start_ns == ns(26, 11, 2)
+    assert source.asked == [
+        (ns(26, 10, 0), ns(26, 10, 59)),  # final: cached
+        (ns(26, 10, 59), epoch_ns(NOW)),  # forming: served, not cached
+        (ns(26, 10, 59), ns(26, 11, 1)),  # what became final since
+        (ns(26, 11, 1), epoch_ns(clock.now())),
+    ]
+
+
+async def test_chart_cached_history_when_day_is_in_progress_never_stores_todays_day_bar() -> None:
+    clock = TestClock(NOW)
+    history, source = cached(clock, None)
+    start = moment_of(ns(20, 0, 0))
+
+    await history.candles(TOKEN, Timeframe.D1, start, NOW)
+    await history.candles(TOKEN, Timeframe.D1, start, NOW)
+
+    today = Timeframe.D1.start_of(epoch_ns(NOW))
+    assert source.asked[1] == source.asked[2] == (today, epoch_ns(NOW))
+    assert history.store.missing("test", TOKEN, Timeframe.D1, ns(20, 0, 0), today) == []
+
+
+async def test_chart_cached_history_when_cache_file_is_corrupt_still_serves_the_chart(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "history.sqlite"
+    path.write_bytes(b"\x00garbage" * 512)
+    history, source = cached(TestClock(NOW), path)
+
+    bars = await history.candles(
+        TOKEN, Timeframe.M5, moment_of(ns(25, 9, 15)), moment_of(ns(25, 10, 15))
+    )
+
+    assert len(bars) == 12 and len(source.asked) == 1
+    assert isinstance(history.store, CandleCache) and len(history.store.set_aside) == 1
+    await history.close()
+
+
+class UnreadableStore(CandleCache):
+    """Says it covers everything, then cannot read it (a locked or failing disk)."""
+
+    def missing(self, *args: object) -> list[tuple[int, int]]:
+        return []
+
+    def bars(self, *args: object) -> list[Bar] | None:
+        return None
+
+
+async def test_chart_cached_history_when_store_cannot_be_read_asks_the_source_for_it_all() -> None:
+    source = CountingSource()
+    history = CachedHistory(
+        source, UnreadableStore(None), name="test", now_ns=TestClock(NOW).time_ns
+    )
+
+    bars = await history.candles(
+        TOKEN, Timeframe.M1, moment_of(ns(25, 9, 15)), moment_of(ns(25, 9, 45))
+    )
+
+    assert len(bars) == 30 and source.asked == [(ns(25, 9, 15), ns(25, 9, 45))]
+
+
+async def test_chart_cached_history_when_range_is_naive_refuses_it() -> None:
+    history, _ = cached(TestClock(NOW), None)
+
+    with pytest.raises(ValueError, match="aware"):
+        await history.candles(TOKEN, Timeframe.M1, datetime(2026, 11, 25), NOW)  # noqa: DTZ001
