@@ -6,8 +6,9 @@
 - Rate limits per calendar second (quote 1, historical 3, orders 10, other 10) and 200 orders a
   minute; over the limit the answer is 429 with Kite's error envelope.
 - Orders, trades and positions come from the fake OMS; profile, margins and quotes are the
-  official mocks; the instruments CSV is the official mock followed by the rows
-  ``FakeKite.list_instruments`` added (an option chain: ``tests.kite_fake.chain``).
+  official mocks; historical candles are generated (``tests.kite_fake.history``); the
+  instruments CSV is the official mock followed by the rows ``FakeKite.list_instruments`` added
+  (an option chain: ``tests.kite_fake.chain``).
 - Faults: ``slow_s`` delays every reply, ``fail_next`` answers the next matching call with an
   error, ``hang_next_place_s`` places the order but answers only after that long (a client
   timeout with the order live at the broker), ``place_reply_delay_s`` answers every placement
@@ -28,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.kite_fake.credentials import KiteCredentials
+from tests.kite_fake.history import FakeHistory
 from tests.kite_fake.oms import FIXTURES, FakeOms, KiteApiError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -87,6 +89,8 @@ class FakeRestServer:
         self.token_rejections = 0
         self.listed: list[str] = []
         """Rows of the instruments master served after the official mock's (``FakeKite.list_instruments``)."""
+        self.history = FakeHistory()
+        """The historical candles endpoint: its requests, its clock, fixture replies."""
         self._per_second: Counter[tuple[str, int]] = Counter()
         self._per_minute: Counter[int] = Counter()
         self._runner: web.AppRunner | None = None
@@ -121,6 +125,7 @@ class FakeRestServer:
         routes.get("/portfolio/positions")(self._positions)
         routes.get("/instruments")(self._instruments)
         routes.get("/instruments/{exchange}")(self._instruments)
+        routes.get("/instruments/historical/{token}/{interval}")(self.history.handle)
         routes.get("/quote")(self._quote)
         routes.get("/quote/ltp")(self._quote)
         routes.get("/quote/ohlc")(self._quote)

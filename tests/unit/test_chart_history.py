@@ -1,18 +1,23 @@
-"""A chart's past: the candle cache, and the cache in front of a history source."""
+"""A chart's past: Kite's candle rows as bars, the candle cache, and the cache in front of a
+history source."""
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from engine.brokers.kite.errors import KiteError
+from engine.brokers.kite.history import bar_from_candle, bars_from_candles, request_spans
 from engine.core.clock import IST, TestClock
 from engine.domain.bars import Bar, Timeframe
 from engine.marketdata.history import CachedHistory, HistorySource, epoch_ns, moment_of
 from engine.store.candle_cache import CandleCache, gaps_between
 
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "kite"
 TOKEN = 256265
 MINUTE = 60 * 1_000_000_000
 # Thursday 26 Nov 2026, mid-morning.
@@ -21,6 +26,65 @@ NOW = datetime(2026, 11, 26, 11, 0, 30, tzinfo=IST)
 
 def ns(day: int, hh: int, mm: int, month: int = 11) -> int:
     return epoch_ns(datetime(2026, month, day, hh, mm, tzinfo=IST))
+
+
+def official_candles(name: str) -> list[list[object]]:
+    """The candle rows of one of Kite's official mock responses."""
+    return json.loads((FIXTURES / name).read_text())["data"]["candles"]
+
+
+# -- Kite's candle rows ---------------------------------------------------------------------------
+
+
+def test_chart_kite_candles_when_official_minute_mock_parsed_give_exact_paise_bars() -> None:
+    bars = bars_from_candles(TOKEN, official_candles("historical_minute.json"))
+
+    assert len(bars) == 6
+    first = bars[0]
+    assert first.start == datetime(2017, 12, 15, 9, 15, tzinfo=IST)
+    assert (first.open, first.high, first.low, first.close) == (170450, 170500, 169925, 170280)
+    assert (first.volume, first.oi) == (2499, 0)
+    assert bars[1].low == 169815  # 1698.15 in binary floating point is 1698.1499999...
+    assert [b.start_ns for b in bars] == [bars[0].start_ns + i * MINUTE for i in range(6)]
+
+
+def test_chart_kite_candles_when_official_oi_mock_parsed_carry_open_interest() -> None:
+    bars = bars_from_candles(TOKEN, official_candles("historical_oi.json"))
+
+    assert [b.oi for b in bars] == [13667775, 13667775, 13758000, 13758000, 13758000, 13777050]
+    assert bars[2].close == 1199855
+    assert bars[0].start == datetime(2019, 12, 4, 9, 15, tzinfo=IST)
+
+
+def test_chart_kite_candle_when_day_candle_is_stamped_at_ist_midnight() -> None:
+    bar = bar_from_candle(TOKEN, ["2026-11-23T00:00:00+0530", 26000, 26100.5, 25900.05, 26050.1, 0])
+
+    assert bar.start_ns == Timeframe.D1.start_of(ns(23, 12, 0))
+    assert (bar.open, bar.high, bar.low, bar.close) == (2600000, 2610050, 2590005, 2605010)
+
+
+def test_chart_kite_candle_when_price_is_finer_than_a_paisa_raises_a_readable_kite_error() -> None:
+    with pytest.raises(KiteError, match="read the candles"):
+        bar_from_candle(TOKEN, ["2026-11-23T09:15:00+0530", 1.005, 1, 1, 1, 10])
+
+
+def test_chart_kite_candle_when_timestamp_is_not_kites_raises_a_readable_kite_error() -> None:
+    with pytest.raises(KiteError, match="unreadable"):
+        bar_from_candle(TOKEN, ["15/12/2017 09:15", 1, 1, 1, 1, 10])
+
+
+def test_chart_kite_spans_when_range_exceeds_the_limit_are_chunked_back_to_back() -> None:
+    start = datetime(2026, 1, 1, tzinfo=IST)
+    spans = request_spans(start, start + timedelta(days=150), 60)
+
+    assert [(a.date(), b.date()) for a, b in spans] == [
+        (date(2026, 1, 1), date(2026, 3, 1)),
+        (date(2026, 3, 2), date(2026, 4, 30)),
+        (date(2026, 5, 1), date(2026, 5, 30)),
+    ]
+    assert spans[0][1] == start + timedelta(days=60, microseconds=-1)
+    assert all(b - a < timedelta(days=60) for a, b in spans)
+    assert request_spans(start, start, 60) == []
 
 
 # -- the cache -----------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ after) and runs ``run`` as an engine task:
     expired       ─▶ adapter paused, back to waiting for a login
 
 With ``make_broker`` skipped the link is a market-data feed only (paper trading on Kite's data).
+Either way it is a history source (``engine.marketdata.history.HistorySource``): ``candles``
+reads Kite's historical API through the session's REST client.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +29,14 @@ from engine.brokers.kite.adapter import KiteBroker, KiteBrokerConfig
 from engine.brokers.kite.config import KiteTickerConfig
 from engine.brokers.kite.feed import KiteFeed
 from engine.brokers.kite.funds import FundsWatch
+from engine.brokers.kite.history import KiteHistory
 from engine.brokers.kite.instruments_cache import InstrumentsCache, rest_fetch
 from engine.brokers.kite.instruments_csv import LoadResult
 from engine.brokers.kite.session import KiteSession, SessionChange, SessionState
 from engine.brokers.kite.ticker import MODE_FULL, MODES
 from engine.brokers.kite.ticker_state import ConnectionState
 from engine.core.clock import Clock
+from engine.domain.bars import Bar, Timeframe
 from engine.domain.events import ConnectionChanged, EngineMessage, Severity
 from engine.domain.ids import InstrumentToken, OrderId
 from engine.domain.instruments import Instrument
@@ -60,6 +65,8 @@ class KiteLink:
         self.reconciler: Reconciliation | None = None
         self.feed: KiteFeed | None = None
         self.funds: FundsWatch | None = None
+        self.history = KiteHistory(session.rest)
+        """Kite's historical candles, paced by the REST client's historical limiter."""
         self._watched: dict[int, str] = {}
         self._on_tick: Callable[[Tick], None] | None = None
         self._publish: Callable[[object], None] = _drop
@@ -144,6 +151,12 @@ class KiteLink:
     @property
     def watched(self) -> dict[int, str]:
         return dict(self._watched)
+
+    async def candles(
+        self, token: int, timeframe: Timeframe, start: datetime, end: datetime
+    ) -> list[Bar]:
+        """Kite's bars of ``[start, end)``, oldest first (a chart's past; needs a login)."""
+        return await self.history.candles(token, timeframe, start, end)
 
     # -- running ---------------------------------------------------------------------------------
 
