@@ -1,5 +1,5 @@
-"""A chart's past: Kite's candle rows as bars, the candle cache, and the cache in front of a
-history source."""
+"""A chart's past: Kite's candle rows as bars, the candle cache, the cache in front of a source,
+and the paper market's generated history."""
 
 from __future__ import annotations
 
@@ -12,16 +12,21 @@ import pytest
 
 from engine.brokers.kite.errors import KiteError
 from engine.brokers.kite.history import bar_from_candle, bars_from_candles, request_spans
+from engine.calendar import MarketCalendar, load_calendar
 from engine.core.clock import IST, TestClock
-from engine.domain.bars import Bar, Timeframe
+from engine.domain.bars import Bar, Timeframe, resample
+from engine.domain.instruments import Instrument, InstrumentType
 from engine.marketdata.history import CachedHistory, HistorySource, epoch_ns, moment_of
+from engine.marketdata.sim_history import SimulatedHistory
+from engine.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
 from engine.store.candle_cache import CandleCache, gaps_between
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "kite"
 TOKEN = 256265
 MINUTE = 60 * 1_000_000_000
-# Thursday 26 Nov 2026, mid-morning.
+# Thursday 26 Nov 2026, mid-morning; Tuesday 24 Nov is a holiday (Guru Nanak Jayanti).
 NOW = datetime(2026, 11, 26, 11, 0, 30, tzinfo=IST)
+HOLIDAY = date(2026, 11, 24)
 
 
 def ns(day: int, hh: int, mm: int, month: int = 11) -> int:
@@ -287,3 +292,119 @@ async def test_chart_cached_history_when_range_is_naive_refuses_it() -> None:
 
     with pytest.raises(ValueError, match="aware"):
         await history.candles(TOKEN, Timeframe.M1, datetime(2026, 11, 25), NOW)  # noqa: DTZ001
+
+
+# -- the paper market's history ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def calendar() -> MarketCalendar:
+    return load_calendar(None)
+
+
+def paper(calendar: MarketCalendar, at: datetime = NOW) -> tuple[SimulatedMarket, SimulatedHistory]:
+    market = SimulatedMarket(SimulatedMarketConfig(), lambda: at, calendar)  # type: ignore[arg-type]
+    return market, SimulatedHistory(market, calendar)
+
+
+def pick(market: SimulatedMarket, kind: InstrumentType, symbol: str = "") -> Instrument:
+    """The first such instrument; for options the one nearest the money (a far wing sits at
+    a tick or two and barely moves, in history as in the market)."""
+    found = [
+        i for i in market.instruments() if i.instrument_type is kind and symbol in i.tradingsymbol
+    ]
+    if kind in (InstrumentType.CE, InstrumentType.PE):
+        spot = market.quote(pick(market, InstrumentType.INDEX, "NIFTY 50").token).ltp
+        nifty = [i for i in found if i.underlying == "NIFTY" and i.strike is not None]
+        return min(nifty, key=lambda i: abs((i.strike or 0) - spot))
+    return found[0]
+
+
+FROM_20TH = datetime(2026, 11, 20, tzinfo=IST)
+
+
+async def test_chart_sim_history_when_asked_twice_or_by_two_markets_is_the_same(
+    calendar: MarketCalendar,
+) -> None:
+    market, history = paper(calendar)
+    _, twin = paper(calendar)
+    stock = pick(market, InstrumentType.EQ, "RELIANCE")
+
+    first = await history.candles(stock.token, Timeframe.M1, FROM_20TH, NOW)
+
+    assert await history.candles(stock.token, Timeframe.M1, FROM_20TH, NOW) == first
+    assert await twin.candles(stock.token, Timeframe.M1, FROM_20TH, NOW) == first
+    later = await history.candles(stock.token, Timeframe.M1, FROM_20TH + timedelta(days=3), NOW)
+    assert later == [b for b in first if b.start_ns >= later[0].start_ns]
+
+
+async def test_chart_sim_history_when_generated_has_only_session_minutes_and_skips_holidays(
+    calendar: MarketCalendar,
+) -> None:
+    market, history = paper(calendar)
+    index = pick(market, InstrumentType.INDEX, "NIFTY 50")
+
+    bars = await history.candles(index.token, Timeframe.M1, FROM_20TH, NOW)
+
+    days = sorted({b.start.date() for b in bars})
+    assert days == [date(2026, 11, d) for d in (20, 23, 25, 26)]  # weekend and 24th skipped
+    assert HOLIDAY not in days
+    per_day = {d: [b for b in bars if b.start.date() == d] for d in days}
+    assert all(len(per_day[d]) == 375 for d in days[:-1])  # 09:15 to 15:29
+    assert per_day[days[0]][0].start.time().isoformat() == "09:15:00"
+    assert per_day[days[0]][-1].start.time().isoformat() == "15:29:00"
+    assert per_day[days[-1]][-1].start == datetime(2026, 11, 26, 11, 0, tzinfo=IST)  # forming
+
+
+@pytest.mark.parametrize("kind", [InstrumentType.INDEX, InstrumentType.FUT, InstrumentType.CE])
+async def test_chart_sim_history_when_timeframe_changes_is_the_same_minutes_resampled(
+    calendar: MarketCalendar, kind: InstrumentType
+) -> None:
+    market, history = paper(calendar)
+    token = pick(market, kind).token
+
+    minutes = await history.candles(token, Timeframe.M1, FROM_20TH, NOW)
+
+    for timeframe in (Timeframe.M3, Timeframe.M5, Timeframe.M15, Timeframe.H1, Timeframe.D1):
+        coarser = await history.candles(token, timeframe, FROM_20TH, NOW)
+        assert coarser == resample(minutes, timeframe), timeframe.label
+
+
+@pytest.mark.parametrize("kind", [InstrumentType.INDEX, InstrumentType.EQ, InstrumentType.PE])
+async def test_chart_sim_history_when_generated_ends_at_the_live_price_on_the_tick_grid(
+    calendar: MarketCalendar, kind: InstrumentType
+) -> None:
+    market, history = paper(calendar)
+    instrument = pick(market, kind)
+    quote = market.quote(instrument.token)
+
+    bars = await history.candles(instrument.token, Timeframe.M1, NOW - timedelta(days=30), NOW)
+    yesterday = [b for b in bars if b.start.date() == date(2026, 11, 25)]
+
+    assert bars[-1].close == quote.ltp  # the chart joins the live market without a jump
+    assert yesterday[-1].close == quote.close  # and yesterday closed where the market says
+    for b in bars:
+        assert 0 < b.low <= min(b.open, b.close) <= max(b.open, b.close) <= b.high
+        assert all(p % instrument.tick_size == 0 for p in (b.open, b.high, b.low, b.close))
+    assert len({b.close for b in bars}) > 100  # it moves
+
+
+async def test_chart_sim_history_when_market_is_closed_for_the_day_ends_with_the_last_session(
+    calendar: MarketCalendar,
+) -> None:
+    saturday = datetime(2026, 11, 28, 12, 0, tzinfo=IST)
+    market, history = paper(calendar, saturday)
+    stock = pick(market, InstrumentType.EQ)
+
+    bars = await history.candles(stock.token, Timeframe.D1, saturday - timedelta(days=10), saturday)
+
+    assert bars[-1].start.date() == date(2026, 11, 27)  # Friday
+    assert bars[-1].close == market.quote(stock.token).close
+
+
+async def test_chart_sim_history_when_token_is_unknown_has_no_bars(
+    calendar: MarketCalendar,
+) -> None:
+    _, history = paper(calendar)
+
+    assert await history.candles(12345, Timeframe.M1, FROM_20TH, NOW) == []
