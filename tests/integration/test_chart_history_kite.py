@@ -1,5 +1,5 @@
 """Kite's candle history against the fake Kite on 127.0.0.1: the official client over real HTTP,
-the historical limiter (3 a second), chunking, and the candle cache."""
+the historical limiter (3 a second), chunking, the candle cache, and the link as a history source."""
 
 from __future__ import annotations
 
@@ -13,13 +13,18 @@ from pathlib import Path
 import pytest
 
 from engine.brokers.kite.history import KiteHistory, bars_from_candles
+from engine.brokers.kite.link import KiteLink
 from engine.brokers.kite.rest import KiteRest
-from engine.core.clock import IST, TestClock
+from engine.brokers.kite.session import KiteSession
+from engine.core.clock import IST, LiveClock, TestClock
+from engine.credentials import CredentialStore
 from engine.domain.bars import Bar, Timeframe
-from engine.marketdata.history import CachedHistory
+from engine.marketdata.history import CachedHistory, HistorySource, epoch_ns
+from engine.runtime.history import history_source
 from engine.store.candle_cache import CandleCache
-from tests.kite_desk import fast_rest
+from tests.kite_desk import fast_rest, redirect_url
 from tests.kite_fake import FakeKite
+from tests.memory_keyring import MemoryKeyring
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -210,3 +215,27 @@ async def test_chart_kite_history_when_range_is_extended_asks_kite_only_for_the_
     assert [(r.start, r.end) for r in second] == [(wall_clock(9, 0, 0), wall_clock(22, 23, 59, 59))]
     assert bars == served(kite, NIFTY_FUT, "5minute", earlier, THURSDAY)
     await history.close()
+
+
+async def test_chart_kite_link_when_logged_in_is_a_cached_history_source(
+    kite: FakeKite, tmp_path: Path
+) -> None:
+    store = CredentialStore("chart", backend=MemoryKeyring())
+    store.save_kite_keys(kite.api_key, kite.api_secret)
+    clock = LiveClock()
+    session = KiteSession(store, clock=clock, rest_config=fast_rest(kite))
+    link = KiteLink(session, clock=clock)
+    await session.complete_login(redirect_url(kite))
+
+    source = history_source(link, tmp_path / "history.sqlite", clock=clock)
+    bars = await link.candles(NIFTY_FUT, Timeframe.H1, MONDAY, NOW)
+
+    assert isinstance(link, HistorySource) and isinstance(source, CachedHistory)
+    assert bars == served(kite, NIFTY_FUT, "60minute", MONDAY, NOW)
+    assert [b.start.strftime("%H:%M") for b in bars[:7]] == [
+        "09:15", "10:15", "11:15", "12:15", "13:15", "14:15", "15:15",
+    ]  # fmt: skip
+    assert await source.candles(NIFTY_FUT, Timeframe.H1, MONDAY, NOW) == bars
+    assert epoch_ns(NOW) > bars[-1].start_ns
+    await source.close()
+    await link.close()

@@ -1,5 +1,5 @@
 """A chart's past: Kite's candle rows as bars, the candle cache, the cache in front of a source,
-and the paper market's generated history."""
+the paper market's generated history, and the factory that picks one for a desk."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from engine.domain.instruments import Instrument, InstrumentType
 from engine.marketdata.history import CachedHistory, HistorySource, epoch_ns, moment_of
 from engine.marketdata.sim_history import SimulatedHistory
 from engine.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
+from engine.runtime.history import history_source
 from engine.store.candle_cache import CandleCache, gaps_between
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "kite"
@@ -408,3 +409,20 @@ async def test_chart_sim_history_when_token_is_unknown_has_no_bars(
     _, history = paper(calendar)
 
     assert await history.candles(12345, Timeframe.M1, FROM_20TH, NOW) == []
+
+
+# -- the factory ---------------------------------------------------------------------------------
+
+
+def test_chart_history_source_when_feed_is_the_simulated_market_is_its_generated_history(
+    calendar: MarketCalendar,
+) -> None:
+    market, _ = paper(calendar)
+
+    source = history_source(market, None, calendar=calendar)
+
+    assert isinstance(source, SimulatedHistory) and isinstance(source, HistorySource)
+
+
+def test_chart_history_source_when_feed_is_unknown_is_none(tmp_path: Path) -> None:
+    assert history_source(object(), tmp_path / "history.sqlite") is None
