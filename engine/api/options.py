@@ -59,6 +59,11 @@ class OptionsService(Service):
         """(underlying, expiry) of every option chain listed, sorted."""
         return sorted(self._layouts())
 
+    def chain_layout(self, underlying: str, expiry: date) -> ChainLayout:
+        """Which instruments make up one chain, by strike (for reading a few of its quotes
+        without solving it). Raises LookupError for a chain that is not listed."""
+        return self._layout(underlying, expiry)
+
     def expiry_moment(self, expiry: date) -> datetime:
         """When options expiring on ``expiry`` stop trading: the F&O close that day, aware."""
         return expiry_moment(expiry, self._parts.calendar)
