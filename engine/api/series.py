@@ -64,7 +64,7 @@ _K = TypeVar("_K")
 ValueSink = Callable[[str, int, int], None]
 """Where samples go: ``(key, ts_ns, value)``, the candle store's ``add_value``."""
 
-BASIS_POINTS = 10_000
+_BASIS_POINTS = 10_000
 _NS = 1_000_000_000
 _DAY_NS = 86_400 * _NS
 _IST_OFFSET_NS = 19_800 * _NS
@@ -297,7 +297,7 @@ class SessionSeries:
             if not view.running:
                 continue
             base = f"portfolio:{view.name}"
-            premium = combined_premium(self._api.portfolio_legs(view.name))
+            premium = _combined_premium(self._api.portfolio_legs(view.name))
             if premium is not None:
                 self._publish(f"{base}:premium", ts_ns, premium)
             self._publish(f"{base}:mtm", ts_ns, int(view.mtm * 100))
@@ -311,7 +311,7 @@ class SessionSeries:
         for token in sorted(self._iv_follows):
             greeks = solved.get(token)
             if greeks is not None and not math.isnan(greeks.iv):
-                self._publish(f"iv:{token}", ts_ns, round(greeks.iv * BASIS_POINTS))
+                self._publish(f"iv:{token}", ts_ns, round(greeks.iv * _BASIS_POINTS))
 
     def _iv_title(self, token: int) -> str:
         instrument = self._api.instruments.get(token)
@@ -324,7 +324,7 @@ class SessionSeries:
         )
 
 
-def combined_premium(legs: list[LegView]) -> int | None:
+def _combined_premium(legs: list[LegView]) -> int | None:
     """Paise: Σ (sold +, bought −) LTP × lots over the legs that count (the module's notes);
     None while one of them has no price, or none counts."""
     total, counted = 0, 0

@@ -225,6 +225,19 @@ def test_chart_straddle_when_the_atm_put_has_no_price_skips_that_sample_only(tmp
     engine.close()
 
 
+def test_chart_straddle_when_the_day_is_past_an_expiry_samples_the_next_one(tmp_path) -> None:
+    engine, series, sink = _desk(tmp_path)
+    tomorrow = engine.clock.time_ns() + 86_400 * 1_000_000_000
+    series.sample(tomorrow)
+    assert set(sink.at(tomorrow)) == {
+        _straddle_key("BANKNIFTY", date(2026, 12, 29)),
+        _straddle_key("FINNIFTY", date(2026, 12, 29)),
+        _straddle_key("NIFTY", WEEKLY),
+    }
+    assert {choice.key for choice in _choices(series)} == set(sink.at(tomorrow))
+    engine.close()
+
+
 def test_chart_keys_when_nothing_is_followed_list_each_index_current_straddle(tmp_path) -> None:
     engine, series, _ = _desk(tmp_path)
     assert series.keys() == [
