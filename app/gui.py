@@ -303,7 +303,9 @@ def run_gui(config: EngineConfig, *, profile: str = "default", reset_layout: boo
     from engine.store import book_file_of
     from engine.store.book import inspect_book_file
     from engine.strategies.loader import write_examples
+    from ui.charts.page import prepare_web_engine
 
+    prepare_web_engine()
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("DalalDesk")
     app.setOrganizationName("DalalDesk")

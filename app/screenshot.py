@@ -24,6 +24,8 @@ async def _capture(
     panels: list[str],
     portfolios: list[str] | None = None,
     editor_out: Path | None = None,
+    charts: list[str] | None = None,
+    chart_out: Path | None = None,
 ) -> None:
 
     from app.gui import session_text
@@ -53,11 +55,18 @@ async def _capture(
             window.show_panel(name)
         if names:
             _show_portfolio(window, names[0])
+        opened = [_open_chart(window, engine, spec) for spec in charts or []]
         await asyncio.sleep(seconds / 2)
+        if opened:
+            await _until_drawn(opened)
         if not window.grab().save(str(out)):
             raise SystemExit(f"could not write {out}")
         if editor_out is not None:
             await _capture_editor(window, names[0] if names else None, editor_out)
+        if chart_out is not None and opened:
+            dock = opened[0].parentWidget()
+            if not dock.grab().save(str(chart_out)):
+                raise SystemExit(f"could not write {chart_out}")
         window.stop()
         window.close()
         await engine.stop()
@@ -105,6 +114,40 @@ async def _capture_editor(window, name: str | None, out: Path) -> None:  # type:
     if not editor.grab().save(str(out)):
         raise SystemExit(f"could not write {out}")
     editor.close()
+
+
+def _open_chart(window, engine: Engine, spec: str):  # type: ignore[no-untyped-def]
+    """A chart dock of ``spec``: ``EXCHANGE:SYMBOL`` or a derived series' key prefix
+    (``straddle:NIFTY``), then ``@TIMEFRAME`` and ``+INDICATOR`` parts, e.g.
+    ``NSE:RELIANCE@5m+EMA 21+VWAP+RSI 14``."""
+    from ui.charts.settings import ChartSettings
+
+    what, *indicators = spec.split("+")
+    what, _, timeframe = what.partition("@")
+    exchange, _, symbol = what.partition(":")
+    instrument = engine.api.instruments.by_symbol(exchange, symbol)
+    if instrument is not None:
+        key: int | str = int(instrument.token)
+        title = instrument.tradingsymbol
+    else:
+        choice = next((c for c in engine.api.chart_choices() if str(c.key).startswith(what)), None)
+        if choice is None:
+            raise SystemExit(f"nothing to chart as {what!r}")
+        key, title = choice.key, choice.title
+    settings = ChartSettings(key, title, timeframe or "5m", "candles", indicators)
+    panel = window.charts.open(settings, beside=window.docks["optionChain"])
+    if panel is None:
+        raise SystemExit(f"no chart of {spec!r} could be opened")
+    return panel
+
+
+async def _until_drawn(panels, seconds: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + seconds
+    while any(getattr(p, "page_report", None) is None for p in panels):
+        if asyncio.get_running_loop().time() > deadline:
+            raise SystemExit("a chart never drew its bars")
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # the page paints after it reports
 
 
 def _trade_a_little(engine: Engine) -> None:
@@ -159,16 +202,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--editor", type=Path, help="also save a picture of the portfolio editor here"
     )
+    parser.add_argument(
+        "--chart",
+        action="append",
+        default=[],
+        help="open a chart dock, e.g. 'NSE:RELIANCE@5m+EMA 21+VWAP' or 'straddle:NIFTY@1m'",
+    )
+    parser.add_argument("--chart-out", type=Path, help="also save a picture of the first chart")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from PySide6.QtWidgets import QApplication
 
     from app.qt_loop import run_on_qt_loop
+    from ui.charts.page import prepare_web_engine
 
+    prepare_web_engine()
     app = QApplication(sys.argv)
     app.setQuitOnLastWindowClosed(False)
-    run_on_qt_loop(_capture(args.out, args.seconds, args.panel, args.portfolio, args.editor))
+    run_on_qt_loop(
+        _capture(
+            args.out,
+            args.seconds,
+            args.panel,
+            args.portfolio,
+            args.editor,
+            args.chart,
+            args.chart_out,
+        )
+    )
     print(args.out)
     return 0
 

@@ -25,3 +25,8 @@ for variable, sub in (
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# Chart pages (QtWebEngine) need their set-up before pytest-qt makes the QApplication.
+from ui.charts.page import prepare_web_engine  # noqa: E402
+
+prepare_web_engine()

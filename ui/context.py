@@ -43,3 +43,8 @@ class PanelContext:
     greeks_for: Callable[[str, bool], None] = field(default=lambda strategy_id, show: None)
     """Show one strategy's positions in the Greeks panel (grouped by strategy, its group
     selected); bring the panel forward when ``show``."""
+    open_chart: Callable[[int | str | None, str | None], None] = field(
+        default=lambda key, title: None
+    )
+    """A new chart dock of an instrument's token or a derived series' key (None: the selected
+    instrument), titled ``title`` (None: the series' own name)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -11,6 +14,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from resources import read_text
 
 
 class ShortcutsDialog(QDialog):
@@ -47,8 +52,22 @@ class AboutDialog(QDialog):
             "scipy and pandas."
         )
         text.setWordWrap(True)
+        notice = read_text("web", "vendor", "NOTICE-lightweight-charts.txt").strip()
+        charts = QLabel(
+            "<b>Charts</b>: TradingView Lightweight Charts™ 5.2.1, licensed under the "
+            "Apache License 2.0 (the licence text is shipped as "
+            "<i>resources/web/vendor/LICENSE-lightweight-charts.txt</i>).<br>"
+            + html.escape(notice).replace("\n", "<br>")
+            + '<br><a href="https://www.tradingview.com/">https://www.tradingview.com/</a>'
+        )
+        charts.setObjectName("chartsNotice")
+        charts.setWordWrap(True)
+        charts.setOpenExternalLinks(True)
+        charts.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
         layout = QVBoxLayout(self)
         layout.addWidget(text)
+        layout.addWidget(charts)
         layout.addWidget(buttons)
+        self.resize(520, 260)

@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
 from engine.api import IST, EngineApi, Side
 from ui import format as fmt
 from ui.bridge import EngineBridge
+from ui.charts.docks import ChartDocks
+from ui.charts.settings import ChartSettings
 from ui.context import PanelContext, TicketRequest
 from ui.dialogs import AboutDialog, ShortcutsDialog
 from ui.kill_switch import make_kill_switch_action, make_kill_switch_button, make_rearm_action
@@ -96,6 +98,7 @@ SHORTCUTS = (
     ("Alt+P", "Payoff"),
     ("Alt+S", "Strategies"),
     ("Alt+M", "Multileg portfolios"),
+    ("Alt+C", "Chart the selected instrument (a new chart dock)"),
     (MULTILEG_KEYS["start"], "Multileg: start the selected portfolio"),
     (MULTILEG_KEYS["stop"], "Multileg: stop the selected portfolio"),
     (MULTILEG_KEYS["enter"], "Multileg: enter the selected portfolio now"),
@@ -127,6 +130,8 @@ def _scrollable_if_tall(panel: QWidget) -> QWidget:
 LAYOUT_SAVE_DELAY_MS = 2000
 LAYOUT_SETTLE_MS = 500
 """After the window is shown, what building, restoring and sizing it moves is not a change."""
+CHARTS_KEY = "charts"
+"""The chart docks of a layout or workspace and what each shows (JSON text)."""
 WATCHLISTS_KEY = "watchlists_ordered"
 """The watchlists in tab order (JSON text); "watchlists", the sorted map earlier versions wrote,
 is still read when this key is absent and never written."""
@@ -173,8 +178,11 @@ class MainWindow(QMainWindow):
             selected_instrument=self.selected_instrument,
             payoff_legs=self.payoff_legs,
             greeks_for=self.greeks_for,
+            open_chart=self.open_chart,
         )
         self.ticket = OrderTicket(self.context, self)
+        self.charts = ChartDocks(self, self.context)
+        """The chart docks (any number), kept with the workspace."""
         self.panels: dict[str, QWidget] = {}
         self.docks: dict[str, QDockWidget] = {}
         self._build_docks()
@@ -204,6 +212,7 @@ class MainWindow(QMainWindow):
         watch = self.panels["marketWatch"]
         assert isinstance(watch, MarketWatchPanel)
         watch.changed.connect(self._watchlists_edited)
+        self.charts.changed.connect(self.layout_changed)
 
     # -- panels ---------------------------------------------------------------------------------------
 
@@ -318,6 +327,39 @@ class MainWindow(QMainWindow):
             if show:
                 self.show_panel("greeks")
 
+    # -- charts ------------------------------------------------------------------------------------------
+
+    def open_chart(self, key: int | str | None = None, title: str | None = None) -> None:
+        """A new chart dock of an instrument (the selected one when no key is given) or of a
+        derived series (a straddle, a portfolio, an option's IV)."""
+        if key is None:
+            instrument = self.selected_instrument()
+            if instrument is None:
+                self.statusBar().showMessage("Select an instrument to chart", 4000)
+                return
+            key = int(instrument.token)
+        target = self._api.chart_target(key)
+        if target is None:
+            self.statusBar().showMessage(f"{title or key} cannot be charted on this desk", 5000)
+            return
+        beside = next(iter(self.charts.docks.values()), None) or self.docks["optionChain"]
+        self.charts.open(ChartSettings(key, title or target.title), beside=beside)
+
+    def _fill_options_charts(self) -> None:
+        self.options_charts_menu.clear()
+        choices = self._api.chart_choices()
+        if not choices:
+            self.options_charts_menu.addAction("No option series yet").setEnabled(False)
+        for choice in choices:
+            self.options_charts_menu.addAction(
+                choice.title, lambda k=choice.key, t=choice.title: self.open_chart(k, t)
+            )
+
+    def _restore_charts(self, saved: object) -> None:
+        problem = self.charts.restore(saved)
+        if problem is not None:
+            self.statusBar().showMessage(f"Some charts were not restored: {problem}", 8000)
+
     # -- ticket and confirmations ------------------------------------------------------------------------
 
     def open_ticket(self, request: TicketRequest) -> None:
@@ -389,6 +431,12 @@ class MainWindow(QMainWindow):
             group.addAction(action)
             themes.addAction(action)
         view.addAction(self._action("Reset layout", self.reset_layout, "Ctrl+Shift+L"))
+        charts = menu.addMenu("&Charts")
+        charts.addAction(
+            self._action("Chart the selected instrument", lambda: self.open_chart(), "Alt+C")
+        )
+        self.options_charts_menu = charts.addMenu("Options charts")
+        self.options_charts_menu.aboutToShow.connect(self._fill_options_charts)
         if self._open_broker_settings is not None:
             settings = menu.addMenu("&Settings")
             settings.addAction(self._action("Brokers…", self._open_broker_settings))
@@ -439,12 +487,14 @@ class MainWindow(QMainWindow):
         if saved is None:
             return False
         geometry, state = saved
+        self._restore_charts(self._layouts.value(CHARTS_KEY))
         self.restoreGeometry(geometry)
         return self.restoreState(state, 1)
 
     def save_layout(self) -> None:
         self._layout_timer.stop()
         self._layouts.save_current(self.saveGeometry(), self.saveState(1))
+        self._layouts.set_value(CHARTS_KEY, self.charts.saved())
         watch = self.panels["marketWatch"]
         if isinstance(watch, MarketWatchPanel) and self._watchlists_writable:
             self._layouts.set_value(WATCHLISTS_KEY, watch.saved_form())
@@ -490,6 +540,7 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def save_workspace(self, name: str) -> None:
+        self._layouts.set_value(f"workspaces/{name.strip()}/{CHARTS_KEY}", self.charts.saved())
         self._layouts.save_workspace(name, self.saveGeometry(), self.saveState(1))
 
     def switch_workspace(self, name: str) -> bool:
@@ -497,6 +548,7 @@ class MainWindow(QMainWindow):
         if saved is None:
             return False
         geometry, state = saved
+        self._restore_charts(self._layouts.value(f"workspaces/{name}/{CHARTS_KEY}"))
         self.restoreGeometry(geometry)
         return self.restoreState(state, 1)
 
@@ -506,6 +558,7 @@ class MainWindow(QMainWindow):
     def apply_theme(self, name: str) -> None:
         self.theme.apply(name)
         self.bridge.quotes_changed.emit(set())  # repaint models with the new palette
+        self.charts.apply_theme()
 
     # -- status bar -----------------------------------------------------------------------------------------
 
@@ -544,6 +597,7 @@ class MainWindow(QMainWindow):
 
     def stop(self) -> None:
         self._watching_layout = False
+        self.charts.stop()
         self._layout_timer.stop()
         self.bridge.stop()
         self._clock_timer.stop()

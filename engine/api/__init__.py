@@ -13,6 +13,14 @@ The facade is a set of small services (``orders``, ``positions``, ``risk``, ``ma
 
 from __future__ import annotations
 
+from engine.api.charts import (
+    CHART_INDICATORS,
+    TIMEFRAMES,
+    ChartService,
+    ChartTarget,
+    IndicatorLine,
+    join_bars,
+)
 from engine.api.instruments import InstrumentsView
 from engine.api.market import MarketService
 from engine.api.multileg import MultilegService
@@ -34,6 +42,7 @@ from engine.api.snapshots import (
 )
 from engine.api.strategies import StrategyService
 from engine.core.clock import IST
+from engine.domain.bars import Bar, SeriesKey, Timeframe
 from engine.domain.events import (
     BreakerTripped,
     ConnectionChanged,
@@ -75,10 +84,14 @@ from engine.strategies.multileg.spec import PortfolioSpec
 from engine.strategies.multileg.status import PortfolioStatus
 
 __all__ = [
+    "CHART_INDICATORS",
     "DEFAULT_OPTION_RATE",
     "IST",
+    "TIMEFRAMES",
+    "Bar",
     "BreakerTripped",
     "ChainAnalytics",
+    "ChartTarget",
     "ConnectionChanged",
     "ContractGreeks",
     "EngineApi",
@@ -87,6 +100,7 @@ __all__ = [
     "FundsChanged",
     "GreeksGrouping",
     "GreeksTotal",
+    "IndicatorLine",
     "InstrumentsView",
     "KillSwitchReport",
     "LegView",
@@ -124,16 +138,19 @@ __all__ = [
     "RiskSettings",
     "RiskStateChanged",
     "ScenarioGrid",
+    "SeriesKey",
     "Side",
     "StrategyId",
     "StrategyLeg",
     "StrategyPnl",
     "Tick",
+    "Timeframe",
     "TradeSnapshot",
     "TradingState",
     "TradingStatus",
     "Validity",
     "VarReport",
+    "join_bars",
     "read_leg_tag",
 ]
 
@@ -150,6 +167,7 @@ class EngineApi:
         self.options_service = options = OptionsService(parts, positions)
         self.strategies_service = strategies = StrategyService(parts)
         self.multileg_service = multileg = MultilegService(parts)
+        self.charts_service = charts = ChartService(parts)
         self.instruments = InstrumentsView(parts.registry)
         """The instruments the desk lists, read-only."""
         self.has_broker_margin = parts.broker_margin is not None
@@ -222,6 +240,16 @@ class EngineApi:
         self.tag_limits = multileg.tag_limits
         self.tag_mtm = multileg.tag_mtm
         self.set_tag_limits = multileg.set_tag_limits
+        # charts
+        self.chart_target = charts.chart_target
+        self.chart_choices = charts.chart_choices
+        self.follow_iv = charts.follow_iv
+        self.chart_bars = charts.chart_bars
+        self.chart_history = charts.chart_history
+        self.session_bars = charts.session_bars
+        self.follow_bars = charts.follow_bars
+        self.chart_indicators = charts.chart_indicators
+        self.heikin_ashi = charts.heikin_ashi
         # options analytics
         self.option_chains = options.option_chains
         self.expiry_moment = options.expiry_moment

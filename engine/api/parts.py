@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from engine.core.bus import EventBus
+from engine.core.clock import IST
 from engine.domain.orders import OrderRequest
 from engine.domain.positions import PositionBook
 from engine.marketdata.instrument_registry import InstrumentRegistry
@@ -16,6 +19,14 @@ from engine.options.expiry_time import SessionCalendar
 from engine.risk.manager import RiskManager
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.multileg.desk import MultilegDesk
+
+if TYPE_CHECKING:
+    from engine.marketdata.candles import CandleBook
+    from engine.marketdata.history import HistorySource
+
+
+def _ist_now() -> datetime:
+    return datetime.now(IST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +53,12 @@ class EngineParts:
     watcher: Callable[[list[int], bool], None] | None = None
     """When the feed streams only what is asked for (Kite): called with the tokens and True to
     stream them, False to stop. The simulated market streams everything."""
+    candles: CandleBook | None = None
+    """The session's bars of what charts and strategies follow (None: a desk without charts)."""
+    history: HistorySource | None = None
+    """Where a chart's past comes from: the broker's history or the paper market's."""
+    now: Callable[[], datetime] = _ist_now
+    """The desk's clock (a test clock in tests, a replay's in a backtest)."""
 
 
 class Service:

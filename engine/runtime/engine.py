@@ -42,6 +42,7 @@ from engine.oms.order_manager import OrderManager
 from engine.oms.reconcile import BookKeeper, Reconciler
 from engine.risk.manager import RiskManager
 from engine.risk.order_path import build_order_path
+from engine.runtime.charts import DeskCharts
 from engine.runtime.config import EngineConfig
 from engine.runtime.risk_tasks import paper_returns, risk_housekeeping, update_var
 from engine.store import Database, Journal, JournalWriteError, book_file_of, open_database
@@ -108,6 +109,14 @@ class Engine:
             paper_problem=lambda: self.api.paper_problem(),
         )
         """The trader's multileg portfolios, each a strategy on the kernel."""
+        self.charts = DeskCharts(
+            bus=bus,
+            market_source=link if link is not None and feed is link else feed,
+            clock=clock,
+            calendar=calendar,
+            book_file=book_file_of(database.engine.url),
+        )
+        """Candles of what is followed, a chart's past, the option series."""
         self.api = EngineApi(
             EngineParts(
                 bus=bus,
@@ -123,8 +132,12 @@ class Engine:
                 watcher=self._watch if link is not None and feed is link else None,
                 strategies=self.strategies,
                 multileg=self.multileg,
+                candles=self.charts.candles,
+                history=self.charts.history,
+                now=clock.now,
             )
         )
+        self.charts.attach(self.api)
         streams = link is not None and feed is link
         self.strategies.bind(self.api, (lambda t: self._watch(t, True)) if streams else None)
         self._load_strategies()
@@ -355,6 +368,8 @@ class Engine:
         self.ticks_seen += 1
         self.quotes.update(tick)
         self.bus.publish(tick)
+        if tick.ts_ns >= self.charts.next_sample_ns:
+            self.charts.sample(tick.ts_ns)
 
     def _watch(self, tokens: list[int], stream: bool) -> None:
         """Ask the live feed to stream (or stop) these tokens, from a Qt slot or engine code."""
@@ -426,6 +441,7 @@ class Engine:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.link is not None:
             await self.link.close()
+        await self.charts.close()
         if self.positions.all() and not self.database.closed:
             self.closing_marks, self.closing_marks_seq = self.record_marks(SESSION_END)
         self.back_up("close")

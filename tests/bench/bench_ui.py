@@ -7,7 +7,10 @@ and resting orders so every model has work. Measures:
 - asyncio lateness of a 10 ms sleep, p50/p99;
 - process CPU share over the run;
 - start-up time to the first painted window, and its ratio to a bare QMainWindow measured in the
-  same run (both from "constructor called" to "first paint event").
+  same run (both from "constructor called" to "first paint event");
+- then the same lag and CPU with four chart docks open beside the panels (candles with indicators
+  of the busiest instruments, the page's browser processes counted in the CPU), against the run
+  without charts just before it.
 
 Usage: python tests/bench/bench_ui.py [--quick]. Last line: one JSON object.
 """
@@ -28,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow
 
 from app.gui import session_text
 from app.qt_loop import run_on_qt_loop
@@ -36,10 +39,42 @@ from engine.api import OrderType, Product, Side
 from engine.core.memory import freeze_startup_objects
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
+from ui.charts.page import prepare_web_engine
+from ui.charts.settings import ChartSettings
 from ui.layout_store import LayoutStore
 from ui.main_window import MainWindow
 
 TICKS_PER_SECOND = 10_000
+CHARTS = 4
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and every process it started (the charts' browser renderers
+    run in their own processes), from /proc; this process alone where /proc is not there."""
+    own = time.process_time()
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return own
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        parents[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    me = os.getpid()
+    children = 0
+    for pid in ticks:
+        parent = parents.get(pid)
+        while parent is not None and parent not in (0, 1, me):
+            parent = parents.get(parent)
+        if parent == me and pid != me:
+            children += ticks[pid]
+    return own + children / os.sysconf("SC_CLK_TCK")
 
 
 class FirstPaint(QObject):
@@ -171,28 +206,72 @@ def p99(values: list[float]) -> float:
     return values[max(0, int(len(values) * 0.99) - 1)]
 
 
-async def measure(engine: Engine, window: MainWindow, seconds: float) -> dict[str, float]:
-    idle_jitter, _ = await sample_lag(min(seconds, 3.0))  # same window, market not running
-    engine.start()
-    await asyncio.sleep(1.0)  # let the feed reach its rate
+async def measure_phase(engine: Engine, seconds: float) -> dict[str, float]:
     ticks_before = engine.ticks_seen
-    cpu_before, wall_before = time.process_time(), time.perf_counter()
+    cpu_before, wall_before = cpu_seconds(), time.perf_counter()
     jitter, late = await sample_lag(seconds)
-    cpu = time.process_time() - cpu_before
+    cpu = cpu_seconds() - cpu_before
     wall = time.perf_counter() - wall_before
-    ticks = engine.ticks_seen - ticks_before
-    window.stop()
-    await engine.stop()
     return {
-        "idle_lag_p99_ms": p99(idle_jitter),
         "lag_p50_ms": statistics.median(jitter),
         "lag_p99_ms": p99(jitter),
         "lag_max_ms": jitter[-1],
         "sleep_late_p50_ms": statistics.median(late),
         "sleep_late_p99_ms": p99(late),
         "cpu_share": cpu / wall,
-        "ticks_per_second": ticks / wall,
+        "ticks_per_second": (engine.ticks_seen - ticks_before) / wall,
     }
+
+
+async def open_charts(engine: Engine, window: MainWindow) -> list[str]:
+    """Four chart docks of the most traded instruments, candles with indicators, side by side;
+    returns once every page has drawn its history."""
+    registry = engine.registry
+    spots = registry.spot_tokens()
+    picks = []
+    for underlying in ("NIFTY", "BANKNIFTY"):
+        future = min(
+            (
+                i
+                for i in registry
+                if i.underlying == underlying and i.instrument_type.value == "FUT"
+            ),
+            key=lambda i: i.expiry,
+        )
+        picks += [registry.find(spots[underlying]), future]
+    panels = []
+    previous = None
+    for instrument in picks:
+        settings = ChartSettings(
+            int(instrument.token), instrument.tradingsymbol, "1m", "candles", ["EMA 21", "VWAP"]
+        )
+        panel = window.charts.open(settings)
+        assert panel is not None
+        dock = panel.parentWidget()
+        assert isinstance(dock, QDockWidget)
+        if previous is not None:
+            window.splitDockWidget(previous, dock, Qt.Orientation.Horizontal)
+        previous = dock
+        panels.append(panel)
+    deadline = time.perf_counter() + 30
+    while any(getattr(p, "page_report", None) is None for p in panels):
+        if time.perf_counter() > deadline:
+            raise RuntimeError("the chart pages never reported their bars")
+        await asyncio.sleep(0.05)
+    return [p.settings.title for p in panels]
+
+
+async def measure(engine: Engine, window: MainWindow, seconds: float) -> dict[str, object]:
+    idle_jitter, _ = await sample_lag(min(seconds, 3.0))  # same window, market not running
+    engine.start()
+    await asyncio.sleep(1.0)  # let the feed reach its rate
+    plain = await measure_phase(engine, seconds)
+    charts = await open_charts(engine, window)
+    await asyncio.sleep(1.0)
+    with_charts = await measure_phase(engine, seconds)
+    window.stop()
+    await engine.stop()
+    return {"idle_lag_p99_ms": p99(idle_jitter), **plain, "charts": charts, "with": with_charts}
 
 
 def main() -> None:
@@ -200,6 +279,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     seconds = 4.0 if args.quick else 20.0
+    prepare_web_engine()
     app = QApplication(sys.argv)
     app.setQuitOnLastWindowClosed(False)
     bare_startup(app)  # warm Qt's own first-use costs (fonts, styles) for both measurements
@@ -228,6 +308,15 @@ def main() -> None:
         f"ratio {startup / bare:.1f}"
     )
     print(f"idle window (same run, market stopped): p99 lag {result['idle_lag_p99_ms']:.2f} ms")
+    charted = result["with"]
+    assert isinstance(charted, dict)
+    cpu_ratio = charted["cpu_share"] / result["cpu_share"]
+    print(
+        f"with {CHARTS} chart docks ({', '.join(result['charts'])}): "
+        f"lag p99 {charted['lag_p99_ms']:.2f} ms (target < 50 ms), CPU {charted['cpu_share'] * 100:.0f} % "
+        f"(browser processes included) = {cpu_ratio:.2f}× the run without charts (target ≤ 1.5×), "
+        f"feed {charted['ticks_per_second']:,.0f} ticks/s"
+    )
     print(
         json.dumps(
             {
@@ -245,6 +334,11 @@ def main() -> None:
                 "startup_ms": round(startup * 1000, 1),
                 "bare_startup_ms": round(bare * 1000, 2),
                 "startup_ratio": round(startup / bare, 1),
+                "charts": CHARTS,
+                "charts_lag_p99_ms": round(charted["lag_p99_ms"], 2),
+                "charts_cpu_share": round(charted["cpu_share"], 3),
+                "charts_cpu_ratio": round(cpu_ratio, 2),
+                "charts_ticks_per_second": round(charted["ticks_per_second"]),
             }
         )
     )

@@ -1,0 +1,285 @@
+"""Charts through the facade: candles of any series (an instrument, or a value the desk derives
+such as a straddle's premium), their past from the broker or the paper market's history, the
+session's bars as they form, and indicators computed here with numpy (not in the page).
+
+A chart asks for ``chart_bars`` (history joined with what the desk built this session) and then
+``follow_bars`` for the forming bar; the listener is called on the loop at every update, so it
+must only record (the UI coalesces to its frame).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.api.parts import EngineParts, Service
+from engine.domain.bars import Bar, SeriesKey, Timeframe
+from engine.marketdata import indicators as ind
+
+if TYPE_CHECKING:
+    from engine.api.series import SessionSeries
+
+log = logging.getLogger(__name__)
+
+TIMEFRAMES = tuple(t.label for t in Timeframe)
+HISTORY_DAYS = {"1m": 5, "3m": 10, "5m": 20, "15m": 45, "1h": 120, "1D": 1000}
+"""How far back a chart opens, per timeframe (calendar days): a few thousand bars at most."""
+
+_NS = 1_000_000_000
+_DAY_NS = 86_400 * _NS
+_IST_NS = 19_800 * _NS
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorLine:
+    name: str
+    """The indicator it belongs to ("Bollinger 20, 2")."""
+    title: str
+    """This line ("upper")."""
+    pane: int
+    """0: over the prices; 1: a pane of its own below (oscillators)."""
+    values: np.ndarray
+    """One value per bar (rupees, or the oscillator's own unit); NaN where none."""
+
+
+def _closes(bars: Sequence[Bar]) -> np.ndarray:
+    return np.fromiter((b.close for b in bars), float, len(bars)) / 100.0
+
+
+def _ohlcv(bars: Sequence[Bar]) -> tuple[np.ndarray, ...]:
+    n = len(bars)
+    o = np.fromiter((b.open for b in bars), float, n) / 100.0
+    h = np.fromiter((b.high for b in bars), float, n) / 100.0
+    lo = np.fromiter((b.low for b in bars), float, n) / 100.0
+    c = np.fromiter((b.close for b in bars), float, n) / 100.0
+    v = np.fromiter((b.volume for b in bars), float, n)
+    return o, h, lo, c, v
+
+
+def _day_index(bars: Sequence[Bar]) -> np.ndarray:
+    return np.fromiter(((b.start_ns + _IST_NS) // _DAY_NS for b in bars), np.int64, len(bars))
+
+
+def _sma(bars: Sequence[Bar], n: int) -> list[tuple[str, int, np.ndarray]]:
+    return [("", 0, ind.sma(_closes(bars), n))]
+
+
+def _ema(bars: Sequence[Bar], n: int) -> list[tuple[str, int, np.ndarray]]:
+    return [("", 0, ind.ema(_closes(bars), n))]
+
+
+def _vwap(bars: Sequence[Bar]) -> list[tuple[str, int, np.ndarray]]:
+    _o, h, lo, c, v = _ohlcv(bars)
+    return [("", 0, ind.vwap(h, lo, c, v, _day_index(bars)))]
+
+
+def _bollinger(bars: Sequence[Bar], n: int, k: float) -> list[tuple[str, int, np.ndarray]]:
+    mid, upper, lower = ind.bollinger(_closes(bars), n, k)
+    return [("mid", 0, mid), ("upper", 0, upper), ("lower", 0, lower)]
+
+
+def _supertrend(bars: Sequence[Bar], n: int, mult: float) -> list[tuple[str, int, np.ndarray]]:
+    _o, h, lo, c, _v = _ohlcv(bars)
+    line, direction = ind.supertrend(h, lo, c, n, mult)
+    up = np.where(direction > 0, line, np.nan)
+    down = np.where(direction < 0, line, np.nan)
+    return [("up", 0, up), ("down", 0, down)]
+
+
+def _rsi(bars: Sequence[Bar], n: int) -> list[tuple[str, int, np.ndarray]]:
+    return [("", 1, ind.rsi(_closes(bars), n))]
+
+
+CHART_INDICATORS: dict[str, Callable[[Sequence[Bar]], list[tuple[str, int, np.ndarray]]]] = {
+    "SMA 20": lambda bars: _sma(bars, 20),
+    "SMA 50": lambda bars: _sma(bars, 50),
+    "EMA 9": lambda bars: _ema(bars, 9),
+    "EMA 21": lambda bars: _ema(bars, 21),
+    "VWAP": _vwap,
+    "Bollinger 20, 2": lambda bars: _bollinger(bars, 20, 2.0),
+    "SuperTrend 10, 3": lambda bars: _supertrend(bars, 10, 3.0),
+    "RSI 14": lambda bars: _rsi(bars, 14),
+}
+"""The indicators a chart offers, by the name the trader picks."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChartTarget:
+    """Something a chart can show."""
+
+    key: SeriesKey
+    title: str
+    kind: str
+    """"instrument", "straddle", "portfolio" or "iv"."""
+    token: int | None = None
+    """The instrument traded from the chart (order lines, right-click); None for derived
+    series."""
+    tick: int = 5
+    """The price step in paise (order lines snap to it)."""
+    unit: str = "₹"
+
+
+class ChartService(Service):
+    def __init__(self, parts: EngineParts) -> None:
+        super().__init__(parts)
+        self._candles = parts.candles
+        self._history = parts.history
+        self.series: SessionSeries | None = None
+        """The option series the desk samples (straddles, portfolios, IVs); set by the runtime
+        once the facade it samples through exists."""
+        self._now = parts.now
+
+    # -- what can be charted ------------------------------------------------------------------------
+
+    def chart_target(self, key: SeriesKey) -> ChartTarget | None:
+        """The instrument or derived series a key names, or None."""
+        if isinstance(key, int):
+            instrument = self.instruments.find(key)
+            if instrument is None:
+                return None
+            return ChartTarget(
+                key, instrument.tradingsymbol, "instrument", int(key), int(instrument.tick_size)
+            )
+        for choice in self.chart_choices():
+            if choice.key == key:
+                return choice
+        return None
+
+    def chart_choices(self) -> list[ChartTarget]:
+        """The derived series the desk keeps now (straddles, portfolios, followed IVs)."""
+        if self.series is None:
+            return []
+        return [
+            ChartTarget(c.key, c.title, c.kind, unit="%" if c.kind == "iv" else "₹")
+            for c in self.series.keys()  # noqa: SIM118 (the series' choices, not a dict)
+        ]
+
+    def follow_iv(self, token: int) -> Callable[[], None]:
+        """Keep an option's implied volatility as a series (``iv:<token>``) from now on."""
+        if self.series is None:
+            return _nothing
+        return self.series.follow_iv(token)
+
+    # -- bars ----------------------------------------------------------------------------------------
+
+    async def chart_bars(self, key: SeriesKey, timeframe: Timeframe | str) -> list[Bar]:
+        """The series' bars oldest first: the source's history (broker or paper market) joined
+        with the bars this desk built this session, which win where both have a bar. A past
+        that cannot be had is logged and left out: the session's bars still come."""
+        try:
+            past = await self.chart_history(key, timeframe)
+        except Exception as exc:
+            log.warning("history of %s (%s) not loaded: %s", key, timeframe, exc)
+            past = []
+        return join_bars(past, self.session_bars(key, timeframe))
+
+    async def chart_history(self, key: SeriesKey, timeframe: Timeframe | str) -> list[Bar]:
+        """The series' past from its source (the broker's history, or the paper market's),
+        oldest first; nothing for a derived series. Raises what the source raised."""
+        tf = _timeframe(timeframe)
+        if not isinstance(key, int) or self._history is None:
+            return []
+        end = self._now()
+        return await self._history.candles(
+            key, tf, end - timedelta(days=HISTORY_DAYS[tf.label]), end
+        )
+
+    def session_bars(self, key: SeriesKey, timeframe: Timeframe | str) -> list[Bar]:
+        """The bars this desk built this session, oldest first (the forming one last)."""
+        return [] if self._candles is None else self._candles.bars(key, _timeframe(timeframe))
+
+    def follow_bars(
+        self, key: SeriesKey, timeframe: Timeframe | str, listener: Callable[[Bar], None]
+    ) -> Callable[[], None]:
+        """Build this series' bars from now on and call ``listener`` with the forming bar at each
+        update (on the loop: record, do not draw). Returns the unfollow."""
+        if self._candles is None:
+            return _nothing
+        tf = _timeframe(timeframe)
+        unfollow = self._candles.follow(key, tf)
+        unlisten = self._candles.listen(key, tf, listener)
+        if isinstance(key, int) and self._parts.watcher is not None:
+            self._parts.watcher([key], True)
+
+        def stop() -> None:
+            unlisten()
+            unfollow()
+
+        return stop
+
+    # -- indicators ----------------------------------------------------------------------------------
+
+    def chart_indicators(self, bars: Sequence[Bar], names: Sequence[str]) -> list[IndicatorLine]:
+        """The named indicators over these bars, one value per bar (NaN in the warm-up)."""
+        lines: list[IndicatorLine] = []
+        for name in names:
+            compute = CHART_INDICATORS.get(name)
+            if compute is None:
+                raise ValueError(f"no indicator {name!r}; there are {', '.join(CHART_INDICATORS)}")
+            if not bars:
+                continue
+            for title, pane, values in compute(bars):
+                lines.append(IndicatorLine(name, title, pane, values))
+        return lines
+
+    @staticmethod
+    def heikin_ashi(bars: Sequence[Bar]) -> list[Bar]:
+        """The Heikin-Ashi candles of these bars (paise, rounded to the paisa)."""
+        if not bars:
+            return []
+        o, h, lo, c, _v = _ohlcv(bars)
+        ho, hh, hl, hc = ind.heikin_ashi(o, h, lo, c)
+        return [
+            Bar(
+                b.key,
+                b.start_ns,
+                round(ho[i] * 100),
+                round(hh[i] * 100),
+                round(hl[i] * 100),
+                round(hc[i] * 100),
+                b.volume,
+                b.oi,
+                b.ticks,
+            )
+            for i, b in enumerate(bars)
+        ]
+
+
+def join_bars(past: Sequence[Bar], session: Sequence[Bar]) -> list[Bar]:
+    """History followed by the session's bars. The bar both have (the one forming when the desk
+    began to build) is one bar: the history's open, the wider range, the session's close, and
+    the volume of both."""
+    if not session:
+        return list(past)
+    first = session[0].start_ns
+    out = [b for b in past if b.start_ns < first]
+    overlap = next((b for b in past if b.start_ns == first), None)
+    head = session[0]
+    if overlap is not None:
+        head = Bar(
+            head.key,
+            head.start_ns,
+            overlap.open,
+            max(overlap.high, head.high),
+            min(overlap.low, head.low),
+            head.close,
+            overlap.volume + head.volume,
+            head.oi,
+            overlap.ticks + head.ticks,
+        )
+    out.append(head)
+    out.extend(session[1:])
+    return out
+
+
+def _timeframe(timeframe: Timeframe | str) -> Timeframe:
+    return timeframe if isinstance(timeframe, Timeframe) else Timeframe.of(timeframe)
+
+
+def _nothing() -> None:
+    return None

@@ -1,0 +1,492 @@
+"""A chart dock's content: candles (or a line, or Heikin-Ashi) of one series with volume and
+indicators, and, for an instrument, chart trading: working orders as lines the trader drags to
+modify, the position's average price, fills as markers, right-click to buy or sell at a price.
+
+Bars reach the page at most once a frame (the bridge's timer) and only the ones that changed: the
+engine's listener only notes the forming bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from PySide6.QtCore import QPoint, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QComboBox, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
+
+from engine.api import (
+    CHART_INDICATORS,
+    TIMEFRAMES,
+    Bar,
+    ChartTarget,
+    OrderSnapshot,
+    OrderType,
+    Side,
+    Timeframe,
+    join_bars,
+)
+from ui.bridge import QUEUED
+from ui.charts.page import ChartView
+from ui.charts.settings import STYLES, ChartSettings
+from ui.context import PanelContext, TicketRequest
+
+log = logging.getLogger(__name__)
+
+INDICATOR_COLORS = {
+    "SMA 20": "#f0b429",
+    "SMA 50": "#e07b39",
+    "EMA 9": "#4dd0e1",
+    "EMA 21": "#ba68c8",
+    "VWAP": "#ffd54f",
+    "Bollinger 20, 2": "#90a4ae",
+    "SuperTrend 10, 3 up": "#26c281",
+    "SuperTrend 10, 3 down": "#ff5a5f",
+    "RSI 14": "#b39ddb",
+}
+LINE_COLORS = {"BUY": "#4d8dff", "SELL": "#ff5a5f", "avg": "#f0b429"}
+
+
+class ChartPanel(QWidget):
+    loaded = Signal(object)
+    """what the page reports it holds after a history (tests and the status line read it)"""
+    settings_changed = Signal()
+
+    def __init__(self, context: PanelContext, settings: ChartSettings) -> None:
+        super().__init__()
+        self._ctx = context
+        self._api = context.api
+        self.settings = settings
+        self.target: ChartTarget | None = self._api.chart_target(settings.key)
+        self.bars: list[Bar] = []
+        """What the page shows (before Heikin-Ashi), oldest first."""
+        self._pending: dict[int, Bar] = {}
+        self._overlap: Bar | None = None
+        """History's copy of the bar that was forming when the desk began to build this series:
+        the session's bar for that moment is joined to it (it lacks the ticks before)."""
+        self._loading: asyncio.Task[None] | None = None
+        self._loaded = False
+        """The history is in ``bars`` (and was sent): updates may follow."""
+        self._unfollow: Callable[[], None] | None = None
+        self._request = 0
+        self._lines_sent: list[dict[str, Any]] | None = None
+        self._markers_sent: list[dict[str, Any]] | None = None
+        self._build()
+        self.view.channel.page_loaded.connect(self._page_loaded)
+        self.view.channel.line_dragged.connect(self.move_line)
+        self.view.channel.price_menu.connect(self._price_menu)
+        context.bridge.frame.connect(self._frame, QUEUED)
+        context.bridge.orders_changed.connect(self._orders_changed, QUEUED)
+        context.bridge.positions_changed.connect(self._orders_changed, QUEUED)
+        self._configure()
+        self.reload()
+
+    # -- building ------------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.title_label = QLabel(self.settings.title)
+        self.title_label.setObjectName("chartTitle")
+        self.timeframe_box = QComboBox()
+        self.timeframe_box.addItems(TIMEFRAMES)
+        self.timeframe_box.setCurrentText(self.settings.timeframe)
+        self.timeframe_box.setToolTip("Timeframe")
+        self.timeframe_box.currentTextChanged.connect(self.set_timeframe)
+        self.style_box = QComboBox()
+        for name, text in STYLES.items():
+            self.style_box.addItem(text, name)
+        self.style_box.setCurrentIndex(list(STYLES).index(self.settings.style))
+        self.style_box.currentIndexChanged.connect(
+            lambda i: self.set_style(str(self.style_box.itemData(i)))
+        )
+        self.indicator_button = QToolButton()
+        self.indicator_button.setText("Indicators")
+        self.indicator_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.indicator_button)
+        self.indicator_actions: dict[str, QAction] = {}
+        for name in CHART_INDICATORS:
+            action = menu.addAction(name)
+            action.setCheckable(True)
+            action.setChecked(name in self.settings.indicators)
+            action.toggled.connect(lambda on, n=name: self.set_indicator(n, on))
+            self.indicator_actions[name] = action
+        menu.addSeparator()
+        self.volume_action = menu.addAction("Volume")
+        self.volume_action.setCheckable(True)
+        self.volume_action.setChecked(self.settings.volume)
+        self.volume_action.toggled.connect(self.set_volume)
+        self.indicator_button.setMenu(menu)
+        self.status = QLabel("")
+        self.status.setObjectName("chartStatus")
+        self.view = ChartView(self)
+        bar = QWidget()
+        row = _row(
+            bar, [self.title_label, self.timeframe_box, self.style_box, self.indicator_button]
+        )
+        row.addWidget(self.status, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(bar)
+        layout.addWidget(self.view, 1)
+
+    # -- settings ------------------------------------------------------------------------------------
+
+    def set_timeframe(self, label: str) -> None:
+        if label != self.settings.timeframe:
+            self.settings.timeframe = label
+            self.timeframe_box.setCurrentText(label)
+            self.settings_changed.emit()
+            self.reload()
+
+    def set_style(self, style: str) -> None:
+        if style != self.settings.style:
+            self.settings.style = style
+            self.settings_changed.emit()
+            self._configure()
+            self._send_history()
+
+    def set_indicator(self, name: str, on: bool) -> None:
+        chosen = [n for n in CHART_INDICATORS if n in self.settings.indicators or n == name]
+        if not on:
+            chosen.remove(name)
+        if chosen != self.settings.indicators:
+            self.settings.indicators = chosen
+            self.indicator_actions[name].setChecked(on)
+            self.settings_changed.emit()
+            self._send_history()
+
+    def set_volume(self, on: bool) -> None:
+        if on != self.settings.volume:
+            self.settings.volume = on
+            self.settings_changed.emit()
+            self._configure()
+
+    def apply_theme(self) -> None:
+        self._configure()
+
+    def _configure(self) -> None:
+        palette = self._ctx.theme.palette
+        dark = palette.name == "dark"
+        unit = self.target.unit if self.target is not None else "₹"
+        self.view.send(
+            "configure",
+            {
+                "title": f"{self.settings.title} · {self.settings.timeframe}",
+                "style": "line" if self.settings.style == "line" else "candles",
+                "volume": self.settings.volume and self._is_instrument,
+                "decimals": 2,
+                "notice": "" if unit == "₹" else f"values in {unit}",
+                "colors": {
+                    "up": palette.up.name(),
+                    "down": palette.down.name(),
+                    "text": "#d1d4dc" if dark else "#1f2933",
+                    "background": "#131722" if dark else "#ffffff",
+                    "grid": "#232834" if dark else "#e6e9ef",
+                },
+            },
+        )
+
+    @property
+    def _is_instrument(self) -> bool:
+        return self.target is not None and self.target.token is not None
+
+    # -- data ----------------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Fetch the series' bars again (a new timeframe, or a new series) and follow it."""
+        self.stop_following()
+        if self.target is None:
+            self.status.setText(f"{self.settings.title}: not available on this desk today")
+            return
+        self._pending.clear()
+        self._unfollow = self._api.follow_bars(
+            self.settings.key, self.settings.timeframe, self._on_bar
+        )
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            log.error("chart %s: no event loop, so no bars are loaded", self.settings.title)
+            self.status.setText("charts need the desk's event loop")
+            return
+        self.status.setText("loading…")
+        self._loading = loop.create_task(self._load(), name="chart-history")
+
+    async def _load(self) -> None:
+        key, timeframe = self.settings.key, self.settings.timeframe
+        try:
+            past = await self._api.chart_history(key, timeframe)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # shown on the chart; the session's bars still come
+            log.warning("chart %s: history not loaded: %s", self.settings.title, exc)
+            self.status.setText(f"history not loaded: {exc}")
+            past = []
+        session = self._api.session_bars(key, timeframe)
+        joining = session[0].start_ns if session else None
+        self._overlap = next((b for b in reversed(past) if b.start_ns == joining), None)
+        if not session and past:
+            self._overlap = past[-1]  # the first bar the desk builds may be this one
+        self.bars = join_bars(past, session)
+        self._merge_pending()
+        self._loaded = True
+        self.status.setText("" if self.bars else "no bars yet")
+        self._send_history()
+        self._orders_changed([])
+
+    def _on_bar(self, bar: Bar) -> None:
+        # On the engine's loop at every update of the forming bar: note it, nothing more.
+        self._pending[bar.start_ns] = bar
+
+    def _merge_pending(self) -> list[int]:
+        """Put the bars noted since the last frame into ``bars``; the indexes that changed."""
+        if not self._pending:
+            return []
+        pending, self._pending = self._pending, {}
+        changed: list[int] = []
+        for start in sorted(pending):
+            bar = pending[start]
+            if self._overlap is not None and self._overlap.start_ns == start:
+                bar = _joined(self._overlap, bar)
+            if self.bars and self.bars[-1].start_ns == start:
+                self.bars[-1] = bar
+                changed.append(len(self.bars) - 1)
+            elif not self.bars or start > self.bars[-1].start_ns:
+                self.bars.append(bar)
+                changed.append(len(self.bars) - 1)
+        return changed
+
+    def _frame(self) -> None:
+        if not self._loaded or not self._pending:
+            return
+        changed = self._merge_pending()
+        if not changed:
+            return
+        shown = self._shown_bars()
+        first = changed[0]
+        payload: dict[str, Any] = {"bars": [_row_of(shown[i]) for i in changed]}
+        payload["indicators"] = self._indicator_points(shown, first)
+        self.view.send("bars", payload)
+
+    def _shown_bars(self) -> list[Bar]:
+        if self.settings.style == "heikin":
+            return self._api.heikin_ashi(self.bars)
+        return self.bars
+
+    def _send_history(self) -> None:
+        if not self._loaded:
+            return
+        self._request += 1
+        shown = self._shown_bars()
+        self.view.send(
+            "history",
+            {
+                "bars": [_row_of(b) for b in shown],
+                "indicators": self._indicator_points(shown, 0),
+                "request": self._request,
+            },
+        )
+
+    def _indicator_points(self, bars: Sequence[Bar], first: int) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        if not self.settings.indicators or not bars:
+            return out
+        for line in self._api.chart_indicators(self.bars, self.settings.indicators):
+            name = f"{line.name} {line.title}".strip()
+            color = INDICATOR_COLORS.get(name) or INDICATOR_COLORS.get(line.name, "#90a4ae")
+            points = [
+                [bars[i].start_ns // 1_000_000_000, _number(line.values[i])]
+                for i in range(first, len(bars))
+            ]
+            out[name] = {"color": color, "pane": line.pane, "points": points}
+        return out
+
+    def _page_loaded(self, report: dict[str, Any]) -> None:
+        self.page_report = report
+        self.loaded.emit(report)
+
+    def stop_following(self) -> None:
+        if self._loading is not None and not self._loading.done():
+            self._loading.cancel()
+        self._loading = None
+        self._loaded = False
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
+
+    def closeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        self.stop_following()
+        super().closeEvent(event)
+
+    # -- chart trading -------------------------------------------------------------------------------
+
+    def _orders_changed(self, _events: object) -> None:
+        if not self._is_instrument or not self._loaded:
+            return
+        assert self.target is not None
+        token = self.target.token
+        lines: list[dict[str, Any]] = []
+        for order in self._api.orders():
+            if order.instrument.token != token or not order.status.is_open:
+                continue
+            lines.extend(_order_lines(order))
+        for position in self._api.positions():
+            if position.instrument.token == token and position.net_quantity:
+                lines.append(
+                    {
+                        "id": f"avg:{position.product.value}",
+                        "price": float(position.average_price),
+                        "color": LINE_COLORS["avg"],
+                        "title": f"avg {position.net_quantity:+,}",
+                        "dashed": True,
+                    }
+                )
+        if lines != self._lines_sent:
+            self._lines_sent = lines
+            self.view.send("lines", lines)
+        markers = [
+            {
+                "time": trade.ts_ns // 1_000_000_000,
+                "position": "belowBar" if trade.side is Side.BUY else "aboveBar",
+                "color": LINE_COLORS[trade.side.value],
+                "shape": "arrowUp" if trade.side is Side.BUY else "arrowDown",
+                "text": f"{trade.side.value[0]} {trade.quantity} @ {trade.price}",
+            }
+            for trade in self._api.trades()
+            if trade.instrument.token == token
+        ]
+        for marker in markers:
+            marker["time"] = self._bar_time(marker["time"])
+        if markers != self._markers_sent:
+            self._markers_sent = markers
+            self.view.send("markers", markers)
+
+    def _bar_time(self, seconds: int) -> int:
+        """The start (epoch seconds) of the shown bar a moment falls in."""
+        return Timeframe.of(self.settings.timeframe).start_of(seconds * 1_000_000_000) // (
+            1_000_000_000
+        )
+
+    def move_line(self, line_id: str, price: float) -> None:
+        """The trader dropped an order's line at ``price``: modify the order there (asking
+        first, as the ticket does)."""
+        kind, _, rest = line_id.partition(":")
+        order_id, _, field = rest.rpartition(":")
+        if kind != "order" or field not in ("price", "trigger") or self.target is None:
+            return
+        order = self._api.order(order_id)
+        if order is None or not order.status.is_open:
+            self.status.setText(f"order {order_id} is no longer open")
+            return
+        tick = Decimal(self.target.tick) / 100
+        new = (Decimal(repr(price)) / tick).quantize(Decimal(1), ROUND_HALF_UP) * tick
+        old = order.price if field == "price" else order.trigger_price
+        if new <= 0 or new == old:
+            self._orders_changed([])
+            return
+        what = "limit" if field == "price" else "trigger"
+        text = (
+            f"Move {order.side.value} {order.quantity} {order.instrument.tradingsymbol} {what} "
+            f"from {old} to {new}?"
+        )
+
+        def modify() -> None:
+            if field == "price":
+                outcome = self._api.modify(order_id, price=new)
+            else:
+                outcome = self._api.modify(order_id, trigger_price=new)
+            self.status.setText(
+                f"{what} moved to {new}" if outcome else f"not modified: {outcome.reason}"
+            )
+            self._orders_changed([])
+
+        self._ctx.confirm("Modify order", text, modify)
+
+    def _price_menu(self, price: float, x: int, y: int) -> None:
+        if not self._is_instrument or self.target is None or self.target.token is None:
+            return
+        instrument = self._api.instruments.find(self.target.token)
+        tick = Decimal(self.target.tick) / 100
+        at = (Decimal(repr(price)) / tick).quantize(Decimal(1), ROUND_HALF_UP) * tick
+        menu = QMenu(self)
+        for side in (Side.BUY, Side.SELL):
+            action = menu.addAction(f"{side.value.title()} at {at}…")
+            action.triggered.connect(
+                lambda _c=False, s=side: self._ctx.open_ticket(
+                    TicketRequest(side=s, instrument=instrument, price=at)
+                )
+            )
+        menu.aboutToHide.connect(menu.deleteLater)
+        menu.popup(self.view.mapToGlobal(QPoint(x, y)))
+        self.price_menu = menu
+
+
+def _order_lines(order: OrderSnapshot) -> list[dict[str, Any]]:
+    color = LINE_COLORS[order.side.value]
+    label = f"{order.side.value} {order.pending_quantity}"
+    lines = []
+    if order.price is not None and order.order_type in (OrderType.LIMIT, OrderType.SL):
+        lines.append(
+            {
+                "id": f"order:{order.order_id}:price",
+                "price": float(order.price),
+                "color": color,
+                "title": f"{label} LMT",
+                "draggable": True,
+            }
+        )
+    if order.trigger_price is not None and order.order_type in (OrderType.SL, OrderType.SL_M):
+        lines.append(
+            {
+                "id": f"order:{order.order_id}:trigger",
+                "price": float(order.trigger_price),
+                "color": color,
+                "title": f"{label} TRG",
+                "draggable": True,
+                "dashed": True,
+            }
+        )
+    return lines
+
+
+def _row_of(bar: Bar) -> list[float | int]:
+    return [
+        bar.start_ns // 1_000_000_000,
+        bar.open / 100,
+        bar.high / 100,
+        bar.low / 100,
+        bar.close / 100,
+        bar.volume,
+    ]
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 4)
+
+
+def _joined(history: Bar, session: Bar) -> Bar:
+    return Bar(
+        session.key,
+        session.start_ns,
+        history.open,
+        max(history.high, session.high),
+        min(history.low, session.low),
+        session.close,
+        history.volume + session.volume,
+        session.oi,
+        history.ticks + session.ticks,
+    )
+
+
+def _row(parent: QWidget, widgets: Sequence[QWidget]):  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QHBoxLayout
+
+    row = QHBoxLayout(parent)
+    row.setContentsMargins(4, 2, 4, 0)
+    row.setSpacing(6)
+    for widget in widgets:
+        row.addWidget(widget)
+    return row

@@ -1,0 +1,50 @@
+"""What one chart dock shows, as the workspace keeps it: the series, timeframe, style, indicators."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from engine.api import CHART_INDICATORS, TIMEFRAMES
+
+STYLES = {"candles": "Candles", "line": "Line", "heikin": "Heikin-Ashi"}
+DEFAULT_TIMEFRAME = "5m"
+
+
+@dataclass
+class ChartSettings:
+    key: int | str
+    """An instrument's token, or a derived series' name ("straddle:NIFTY:2026-12-10")."""
+    title: str
+    timeframe: str = DEFAULT_TIMEFRAME
+    style: str = "candles"
+    indicators: list[str] = field(default_factory=list)
+    volume: bool = True
+
+    def saved(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def read(cls, data: object) -> ChartSettings:
+        """Settings from a saved workspace; raises ValueError naming what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("a chart's settings must be an object")
+        key = data.get("key")
+        if not (isinstance(key, int | str) and not isinstance(key, bool)) or key in ("", 0):
+            raise ValueError(f"a chart needs the series it shows (key {key!r})")
+        title = data.get("title")
+        if not isinstance(title, str) or not title:
+            raise ValueError("a chart needs a title")
+        timeframe = data.get("timeframe", DEFAULT_TIMEFRAME)
+        if timeframe not in TIMEFRAMES:
+            raise ValueError(f"timeframe {timeframe!r} is not one of {', '.join(TIMEFRAMES)}")
+        style = data.get("style", "candles")
+        if style not in STYLES:
+            raise ValueError(f"chart style {style!r} is not one of {', '.join(STYLES)}")
+        indicators = data.get("indicators", [])
+        if not isinstance(indicators, list) or any(i not in CHART_INDICATORS for i in indicators):
+            raise ValueError(f"unknown indicators in {indicators!r}")
+        volume = data.get("volume", True)
+        if not isinstance(volume, bool):
+            raise ValueError("volume must be true or false")
+        return cls(key, title, timeframe, style, list(indicators), volume)
