@@ -165,9 +165,9 @@ class EngineApi:
         self.risk_service = risk = RiskService(parts)
         self.market_service = market = MarketService(parts)
         self.options_service = options = OptionsService(parts, positions)
+        self.charts_service = charts = ChartService(parts, options)
         self.strategies_service = strategies = StrategyService(parts)
         self.multileg_service = multileg = MultilegService(parts)
-        self.charts_service = charts = ChartService(parts)
         self.instruments = InstrumentsView(parts.registry)
         """The instruments the desk lists, read-only."""
         self.has_broker_margin = parts.broker_margin is not None

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.api.options import OptionsService
 from engine.api.parts import EngineParts, Service
+from engine.api.straddle_history import straddle_history, straddle_key
 from engine.domain.bars import Bar, SeriesKey, Timeframe
 from engine.marketdata import indicators as ind
 
@@ -125,8 +127,9 @@ class ChartTarget:
 
 
 class ChartService(Service):
-    def __init__(self, parts: EngineParts) -> None:
+    def __init__(self, parts: EngineParts, options: OptionsService) -> None:
         super().__init__(parts)
+        self._options = options
         self._candles = parts.candles
         self._history = parts.history
         self.series: SessionSeries | None = None
@@ -182,12 +185,21 @@ class ChartService(Service):
         """The series' past from its source (the broker's history, or the paper market's),
         oldest first; nothing for a derived series. Raises what the source raised."""
         tf = _timeframe(timeframe)
-        if not isinstance(key, int) or self._history is None:
+        if self._history is None:
             return []
         end = self._now()
-        return await self._history.candles(
-            key, tf, end - timedelta(days=HISTORY_DAYS[tf.label]), end
-        )
+        start = end - timedelta(days=HISTORY_DAYS[tf.label])
+        if isinstance(key, int):
+            return await self._history.candles(key, tf, start, end)
+        chain = straddle_key(key)
+        spot = None if chain is None else self.instruments.spot_tokens().get(chain[0])
+        if chain is None or spot is None:
+            return []  # a portfolio's or an IV's series has no past before the desk kept it
+        try:
+            layout = self._options.chain_layout(*chain)
+        except LookupError:
+            return []  # an expired chain
+        return await straddle_history(self._history, key, layout, int(spot), tf, start, end)
 
     def session_bars(self, key: SeriesKey, timeframe: Timeframe | str) -> list[Bar]:
         """The bars this desk built this session, oldest first (the forming one last)."""

@@ -9,8 +9,10 @@ one trading day at a time:
   range was asked for, and the same market gives the same history.
 - Past days are walked backwards from the previous close the market quotes: yesterday ends
   exactly there, each day opens with a small gap from the one before. The walk is geometric
-  (never negative) at the underlying's volatility from the universe file; options move at twice
-  their underlying's, a flatter line than a real option's but a plausible one.
+  (never negative) at the underlying's volatility from the universe file.
+- An option's past is priced off its underlying's (Black-76 on the forward, at the implied vol
+  the market quotes it at now): a call rises as its underlying does, and the straddle at a strike
+  moves as the underlying moves away from it, as a trader expects.
 - Today, up to the minute in progress, is a bridge from the opening gap to the price the market
   quotes now: the chart joins the live session without a jump, and the desk's own bar builder
   takes over from there.
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
 import numpy as np
@@ -36,6 +38,7 @@ from engine.domain.instruments import Instrument, InstrumentType
 from engine.marketdata.history import check_range, epoch_ns
 from engine.marketdata.sim_spec import load_universe_spec
 from engine.marketdata.simulated import SimulatedMarket
+from engine.options import black76
 
 Int64s = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -51,7 +54,10 @@ _DEFAULT_VOL = 0.2
 """Annual volatility of an instrument whose underlying the universe file does not list."""
 _WICK = 0.6
 """How far a minute's high and low reach beyond its open and close, in minute deviations."""
-_OPTION_VOL_MULTIPLE = 2.0
+_CALENDAR_YEAR_NS = 365 * 86_400 * 1_000_000_000
+"""Options analytics count calendar time to expiry, as the live market prices them."""
+_F_AND_O_CLOSE = time(15, 30)
+"""An expiry's close when the calendar does not list the day (it always should)."""
 _STOCK_VOLUME_PER_MINUTE = 1_500
 _LOTS_PER_MINUTE = 40
 MAX_DAYS = 2000
@@ -91,6 +97,11 @@ class SimulatedHistory:
         self._vols = {index.underlying: index.annual_vol for index in spec.indices}
         self._vols.update({stock.symbol: stock.annual_vol for stock in spec.stocks})
         self._instruments: dict[int, Instrument] = {i.token: i for i in market.instruments()}
+        self._spots: dict[str, Instrument] = {}
+        """Each underlying's own instrument (its index, or its shares): what options follow."""
+        for instrument in self._instruments.values():
+            if instrument.instrument_type in (InstrumentType.INDEX, InstrumentType.EQ):
+                self._spots.setdefault(instrument.underlying, instrument)
 
     async def candles(
         self, token: int, timeframe: Timeframe, start: datetime, end: datetime
@@ -103,7 +114,10 @@ class SimulatedHistory:
         instrument = self._instruments.get(token)
         if instrument is None or end_ns <= start_ns:
             return []
-        minutes = self._minutes(instrument, start_ns, end_ns)
+        if instrument.is_option:
+            minutes = self._option_minutes(instrument, start_ns, end_ns)
+        else:
+            minutes = self._minutes(instrument, start_ns, end_ns)
         if minutes is None:
             return []
         oi = self._market.quote(token).oi if instrument.is_derivative else 0
@@ -147,9 +161,74 @@ class SimulatedHistory:
 
     def _minute_vol(self, instrument: Instrument) -> float:
         annual = self._vols.get(instrument.underlying, _DEFAULT_VOL)
-        if instrument.is_option:
-            annual *= _OPTION_VOL_MULTIPLE
         return annual / _TRADING_MINUTES_PER_YEAR**0.5
+
+    def _option_minutes(self, option: Instrument, start_ns: int, end_ns: int) -> _Minutes | None:
+        """The option's minutes priced off its underlying's: open and close at the underlying's,
+        the high and low at the underlying's extreme that favours the option."""
+        underlying = self._spots.get(option.underlying)
+        if underlying is None or option.expiry is None or option.strike is None:
+            return None
+        spot = self._minutes(underlying, start_ns, end_ns)
+        if spot is None:
+            return None
+        market = self._market
+        vol = market.theoretical(option.token)[1]
+        if not math.isfinite(vol):
+            return None  # expired: no price to walk back from
+        rate = market.config.rate
+        expiry = self._calendar.sessions(option.expiry, option.expiry, "FO")
+        expiry_ns = (
+            epoch_ns(expiry[-1].close)
+            if expiry
+            else epoch_ns(datetime.combine(option.expiry, _F_AND_O_CLOSE, IST))
+        )
+        ends = spot.start_ns + _MINUTE_NS
+        years = np.maximum(expiry_ns - ends, _MINUTE_NS) / _CALENDAR_YEAR_NS
+        growth = np.exp(rate * years)
+        strike = option.strike / 100
+        is_call = option.instrument_type is InstrumentType.CE
+
+        def model(paise: Int64s) -> Floats:
+            return black76.price(paise / 100 * growth, strike, years, rate, vol, is_call) * 100
+
+        # The model at today's vol misses the market's own closes by a little: scale the past so
+        # yesterday ends at the close the market quotes, and bend today to its last price.
+        closes = model(spot.close)
+        quote = market.quote(option.token)
+        scale = np.ones(len(closes))
+        sessions = spot.bucket_of_session
+        today = market.now.astimezone(IST).date()
+        live = sessions[-1] if _ist_date(sessions[-1][2]) == today else None
+        before = (live[0] if live is not None else len(closes)) - 1
+        if before >= 0 and quote.close > 0:
+            scale[:] = quote.close / closes[before]
+        if live is not None and quote.ltp > 0:
+            first, rows, _open = live
+            scale[first:] = np.linspace(scale[first], quote.ltp / closes[-1], rows)
+        tick = option.tick_size
+
+        def priced(paise: Int64s) -> Int64s:
+            value = model(paise) * scale
+            return np.maximum(np.rint(value / tick).astype(np.int64), 1) * tick
+
+        up, down = priced(spot.high), priced(spot.low)
+        rng = np.random.Generator(np.random.PCG64([market.config.seed, option.token]))
+        volume = np.concatenate(
+            [
+                _volumes(option, rng.lognormal(0.0, 0.5, rows), rows)
+                for _first, rows, _open in spot.bucket_of_session
+            ]
+        )
+        return _Minutes(
+            spot.start_ns,
+            priced(spot.open),
+            np.maximum(up, down),
+            np.minimum(up, down),
+            priced(spot.close),
+            volume,
+            spot.bucket_of_session,
+        )
 
 
 class _DayDraws:

@@ -20,6 +20,9 @@ const state = {
   bars: new Map(), // time -> [t, o, h, l, c, v], what the page holds
   title: "",
   decimals: 2,
+  showVolume: true,
+  indicatorColors: {}, // name -> colour, for the legend
+  indicatorLegends: {}, // name -> what the legend calls it ("" for a band's other lines)
   colors: { up: "#26a69a", down: "#ef5350", text: "#d1d4dc", background: "#131722", grid: "#2a2e39" },
   drag: null,
 };
@@ -117,6 +120,8 @@ function setIndicators(specs, replace) {
         spec.pane || 0,
       );
       state.indicators[name] = series;
+      state.indicatorColors[name] = spec.color;
+      state.indicatorLegends[name] = spec.legend ?? name;
     }
     const points = spec.points.map((p) => (p[1] === null ? { time: p[0] + IST } : { time: p[0] + IST, value: p[1] }));
     if (replace) series.setData(points);
@@ -126,6 +131,8 @@ function setIndicators(specs, replace) {
     if (replace && !(name in specs)) {
       state.chart.removeSeries(state.indicators[name]);
       delete state.indicators[name];
+      delete state.indicatorColors[name];
+      delete state.indicatorLegends[name];
     }
   }
 }
@@ -145,7 +152,8 @@ function onConfigure(text) {
     state.style = style;
     makeMainSeries();
   }
-  state.volume.applyOptions({ visible: cfg.volume !== false });
+  state.showVolume = cfg.volume !== false;
+  state.volume.applyOptions({ visible: state.showVolume });
   document.getElementById("notice").textContent = cfg.notice || "";
   showLegend(null);
 }
@@ -236,9 +244,20 @@ function showLegend(param) {
     span.textContent = `${label} ${fmt(value)}  `;
     el.appendChild(span);
   }
-  const vol = document.createElement("span");
-  vol.textContent = `V ${Number(row[5]).toLocaleString("en-IN")}`;
-  el.appendChild(vol);
+  if (state.showVolume) {
+    const vol = document.createElement("span");
+    vol.textContent = `V ${Number(row[5]).toLocaleString("en-IN")}  `;
+    el.appendChild(vol);
+  }
+  for (const [name, series] of Object.entries(state.indicators)) {
+    const label = state.indicatorLegends[name];
+    if (!label) continue;
+    const span = document.createElement("span");
+    span.style.color = state.indicatorColors[name];
+    const at = param && param.seriesData ? param.seriesData.get(series) : null;
+    span.textContent = at && at.value !== undefined ? `${label} ${fmt(at.value)}  ` : `${label}  `;
+    el.appendChild(span);
+  }
 }
 
 // -- chart trading: drag an order line, right-click at a price ----------------------------------

@@ -294,14 +294,17 @@ class ChartPanel(QWidget):
         out: dict[str, dict[str, Any]] = {}
         if not self.settings.indicators or not bars:
             return out
+        named: set[str] = set()
         for line in self._api.chart_indicators(self.bars, self.settings.indicators):
             name = f"{line.name} {line.title}".strip()
             color = INDICATOR_COLORS.get(name) or INDICATOR_COLORS.get(line.name, "#90a4ae")
+            legend = "" if line.name in named else line.name  # a band's lines: named once
+            named.add(line.name)
             points = [
                 [bars[i].start_ns // 1_000_000_000, _number(line.values[i])]
                 for i in range(first, len(bars))
             ]
-            out[name] = {"color": color, "pane": line.pane, "points": points}
+            out[name] = {"color": color, "pane": line.pane, "legend": legend, "points": points}
         return out
 
     def _page_loaded(self, report: dict[str, Any]) -> None:
@@ -347,22 +350,36 @@ class ChartPanel(QWidget):
         if lines != self._lines_sent:
             self._lines_sent = lines
             self.view.send("lines", lines)
-        markers = [
-            {
-                "time": trade.ts_ns // 1_000_000_000,
-                "position": "belowBar" if trade.side is Side.BUY else "aboveBar",
-                "color": LINE_COLORS[trade.side.value],
-                "shape": "arrowUp" if trade.side is Side.BUY else "arrowDown",
-                "text": f"{trade.side.value[0]} {trade.quantity} @ {trade.price}",
-            }
-            for trade in self._api.trades()
-            if trade.instrument.token == token
-        ]
-        for marker in markers:
-            marker["time"] = self._bar_time(marker["time"])
+        markers = self._fill_markers(token)
         if markers != self._markers_sent:
             self._markers_sent = markers
             self.view.send("markers", markers)
+
+    def _fill_markers(self, token: int) -> list[dict[str, Any]]:
+        """One marker per side per bar: the quantity bought or sold in it, at its average."""
+        filled: dict[tuple[int, Side], list[Decimal]] = {}
+        for trade in self._api.trades():
+            if trade.instrument.token != token:
+                continue
+            moment = self._bar_time(trade.ts_ns // 1_000_000_000)
+            quantity, value = filled.setdefault((moment, trade.side), [Decimal(0), Decimal(0)])
+            filled[(moment, trade.side)] = [
+                quantity + trade.quantity,
+                value + trade.quantity * trade.price,
+            ]
+        markers = []
+        for (moment, side), (quantity, value) in sorted(filled.items(), key=lambda i: i[0][0]):
+            buy = side is Side.BUY
+            markers.append(
+                {
+                    "time": moment,
+                    "position": "belowBar" if buy else "aboveBar",
+                    "color": LINE_COLORS[side.value],
+                    "shape": "arrowUp" if buy else "arrowDown",
+                    "text": f"{'B' if buy else 'S'} {quantity:,} @ {value / quantity:.2f}",
+                }
+            )
+        return markers
 
     def _bar_time(self, seconds: int) -> int:
         """The start (epoch seconds) of the shown bar a moment falls in."""
