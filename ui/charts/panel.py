@@ -2,20 +2,23 @@
 indicators, and, for an instrument, chart trading: working orders as lines the trader drags to
 modify, the position's average price, fills as markers, right-click to buy or sell at a price.
 
-Bars reach the page at most once a frame (the bridge's timer) and only the ones that changed: the
-engine's listener only notes the forming bar.
+Bars reach the page at most once a chart frame (four a second: a candle's growth reads as live,
+and a page repaint in software costs a renderer process real CPU) and only the ones that changed;
+a chart out of sight (a tab behind another) sends nothing until it is shown. The engine's
+listener only notes the forming bar.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from PySide6.QtCore import QPoint, Signal
+from PySide6.QtCore import QPoint, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
 
@@ -49,6 +52,10 @@ INDICATOR_COLORS = {
     "RSI 14": "#b39ddb",
 }
 LINE_COLORS = {"BUY": "#4d8dff", "SELL": "#ff5a5f", "avg": "#f0b429"}
+CHART_FRAME_MS = 250
+CHART_PHASE_MS = 61
+"""How far apart successive charts' frames fall (prime to the frame, so phases spread)."""
+_PHASES = itertools.count()
 
 
 class ChartPanel(QWidget):
@@ -79,7 +86,12 @@ class ChartPanel(QWidget):
         self.view.channel.page_loaded.connect(self._page_loaded)
         self.view.channel.line_dragged.connect(self.move_line)
         self.view.channel.price_menu.connect(self._price_menu)
-        context.bridge.frame.connect(self._frame, QUEUED)
+        self._frame_timer = QTimer(self, objectName="chart-frame")
+        self._frame_timer.setInterval(CHART_FRAME_MS)
+        self._frame_timer.timeout.connect(self._frame)
+        # Each chart frames at its own phase, so several charts never draw in the same turn of
+        # the event loop (one long stall instead of a few short ones).
+        QTimer.singleShot(next(_PHASES) * CHART_PHASE_MS % CHART_FRAME_MS, self._frame_timer.start)
         context.bridge.orders_changed.connect(self._orders_changed, QUEUED)
         context.bridge.positions_changed.connect(self._orders_changed, QUEUED)
         self._configure()
@@ -260,7 +272,7 @@ class ChartPanel(QWidget):
         return changed
 
     def _frame(self) -> None:
-        if not self._loaded or not self._pending:
+        if not self._loaded or not self._pending or not self.view.isVisible():
             return
         changed = self._merge_pending()
         if not changed:
@@ -321,6 +333,7 @@ class ChartPanel(QWidget):
             self._unfollow = None
 
     def closeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        self._frame_timer.stop()
         self.stop_following()
         super().closeEvent(event)
 
