@@ -11,6 +11,7 @@ from decimal import Decimal
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QInputDialog,
     QLabel,
@@ -98,7 +99,8 @@ SHORTCUTS = (
     ("Alt+P", "Payoff"),
     ("Alt+S", "Strategies"),
     ("Alt+M", "Multileg portfolios"),
-    ("Alt+C", "Chart the selected instrument (a new chart dock)"),
+    ("Alt+C", "Chart what is selected: an instrument, a position, a portfolio's MTM"),
+    ("Alt+Shift+C", "Chart the selected option's IV over the session"),
     (MULTILEG_KEYS["start"], "Multileg: start the selected portfolio"),
     (MULTILEG_KEYS["stop"], "Multileg: stop the selected portfolio"),
     (MULTILEG_KEYS["enter"], "Multileg: enter the selected portfolio now"),
@@ -333,17 +335,65 @@ class MainWindow(QMainWindow):
         """A new chart dock of an instrument (the selected one when no key is given) or of a
         derived series (a straddle, a portfolio, an option's IV)."""
         if key is None:
-            instrument = self.selected_instrument()
-            if instrument is None:
-                self.statusBar().showMessage("Select an instrument to chart", 4000)
+            key = self._chart_key_of_focus()
+            if key is None:
+                self.statusBar().showMessage(
+                    "Select an instrument, a position or a portfolio to chart", 4000
+                )
                 return
-            key = int(instrument.token)
         target = self._api.chart_target(key)
         if target is None:
             self.statusBar().showMessage(f"{title or key} cannot be charted on this desk", 5000)
             return
         beside = next(iter(self.charts.docks.values()), None) or self.docks["optionChain"]
         self.charts.open(ChartSettings(key, title or target.title), beside=beside)
+
+    def open_iv_chart(self) -> None:
+        """A chart of the selected option's implied volatility over the session."""
+        key = self._chart_key_of_focus()
+        instrument = self._api.instruments.find(key) if isinstance(key, int) else None
+        if instrument is None or not instrument.is_option:
+            self.statusBar().showMessage("Select an option (in the chain or a watchlist)", 4000)
+            return
+        holding = self._api.follow_iv(key)  # a series to chart from now on; the chart holds it
+        try:
+            self.open_chart(f"iv:{key}")
+        finally:
+            holding()
+
+    def _chart_key_of_focus(self) -> int | str | None:
+        """What the trader is on: the option chain's cell, the position or the portfolio (its
+        MTM) selected in the panel that has the focus; otherwise the market watch's row."""
+        focus = QApplication.focusWidget()
+        panel = next(
+            (
+                name
+                for name, p in self.panels.items()
+                if focus is not None and p.isAncestorOf(focus)
+            ),
+            None,
+        )
+        if panel == "optionChain":
+            chain = self.panels[panel]
+            assert isinstance(chain, OptionChainPanel)
+            index = chain.view.currentIndex()
+            instrument = chain.model.cell(index)[0] if index.isValid() else None
+            if instrument is not None:
+                return int(instrument.token)
+        elif panel == "positions":
+            positions = self.panels[panel]
+            assert isinstance(positions, PositionsPanel)
+            tokens = [line.token for line in positions.selected_lines() if line.token]
+            if tokens:
+                return tokens[0]
+        elif panel == "multileg":
+            portfolios = self.panels[panel]
+            assert isinstance(portfolios, MultilegPanel)
+            chosen = portfolios.selected()
+            if chosen is not None:
+                return f"portfolio:{chosen.name}:mtm"
+        instrument = self.selected_instrument()
+        return None if instrument is None else int(instrument.token)
 
     def _fill_options_charts(self) -> None:
         self.options_charts_menu.clear()
@@ -434,6 +484,9 @@ class MainWindow(QMainWindow):
         charts = menu.addMenu("&Charts")
         charts.addAction(
             self._action("Chart the selected instrument", lambda: self.open_chart(), "Alt+C")
+        )
+        charts.addAction(
+            self._action("Chart the selected option's IV", self.open_iv_chart, "Alt+Shift+C")
         )
         self.options_charts_menu = charts.addMenu("Options charts")
         self.options_charts_menu.aboutToShow.connect(self._fill_options_charts)

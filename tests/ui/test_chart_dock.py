@@ -379,3 +379,62 @@ def test_chart_docks_when_saved_charts_are_damaged_open_the_good_ones_and_say_wh
     assert docks.restore("{broken") is not None and docks.docks == {}
     bridge.stop()
     QApplication.processEvents()
+
+
+def test_chart_when_asked_from_the_chain_positions_or_for_an_iv_charts_what_is_selected(
+    qtbot, qloop, engine, market, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from ui.layout_store import LayoutStore
+    from ui.main_window import MainWindow
+
+    api = engine.api
+    future = nifty_future(engine)
+
+    async def scenario() -> None:
+        market(1)
+        window = MainWindow(engine.api, layouts=LayoutStore(tmp_path / "layout.ini"))
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        # The option chain's cell under the cursor.
+        window.show_panel("optionChain")
+        chain = window.panels["optionChain"]
+        row = chain.model.rowCount() // 2
+        column = chain.model.column_of("call", "ltp")
+        chain.view.setCurrentIndex(chain.model.index(row, column))
+        chain.view.setFocus()
+        await until(lambda: QApplication.focusWidget() is chain.view, what="the chain's focus")
+        option = chain.model.cell(chain.model.index(row, column))[0]
+        window.open_chart()
+        assert list(window.charts.panels.values())[-1].settings.key == int(option.token)
+        # Its implied volatility, kept as a series while the chart shows it.
+        chain.view.setFocus()
+        await until(lambda: QApplication.focusWidget() is chain.view, what="the chain's focus")
+        window.open_iv_chart()
+        iv_chart = list(window.charts.panels.values())[-1]
+        assert iv_chart.settings.key == f"iv:{option.token}"
+        assert iv_chart.target is not None and iv_chart.target.unit == "%"
+        market(3)
+        await until(lambda: iv_chart.bars, what="the IV's bars")
+        assert 5 < iv_chart.bars[-1].close / 100 < 100  # a percentage, in basis points / 100
+        window.charts.docks[iv_chart.parentWidget().objectName()].close()
+        assert f"iv:{option.token}" not in [c.key for c in api.chart_choices()]
+        # The position selected in the positions panel.
+        done = api.place_order(
+            future.token, Side.BUY, future.lot_size, OrderType.MARKET, product=Product.NRML
+        )
+        assert done, done.reason
+        market(1)
+        window.show_panel("positions")
+        positions = window.panels["positions"]
+        await until(lambda: positions.lines(), what="the position")
+        positions.refresh()
+        positions.view.selectRow(0)
+        positions.view.setFocus()
+        await until(lambda: QApplication.focusWidget() is positions.view, what="the focus")
+        window.open_chart()
+        assert list(window.charts.panels.values())[-1].settings.key == int(future.token)
+        window.close()
+        window.stop()
+
+    qloop(scenario())

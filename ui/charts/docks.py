@@ -84,7 +84,7 @@ class ChartDocks(QObject):
         panel = self.panels.pop(name, None)
         self.docks.pop(name, None)
         if panel is not None:
-            panel.stop_following()
+            panel.release()
         self.changed.emit()
 
     def close_all(self) -> None:

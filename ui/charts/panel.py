@@ -68,7 +68,12 @@ class ChartPanel(QWidget):
         self._ctx = context
         self._api = context.api
         self.settings = settings
-        self.target: ChartTarget | None = self._api.chart_target(settings.key)
+        key = settings.key
+        self._unfollow_series: Callable[[], None] | None = None
+        """An option's IV is kept as a series only while some chart shows it."""
+        if isinstance(key, str) and key.startswith("iv:") and key[3:].isdigit():
+            self._unfollow_series = self._api.follow_iv(int(key[3:]))
+        self.target: ChartTarget | None = self._api.chart_target(key)
         self.bars: list[Bar] = []
         """What the page shows (before Heikin-Ashi), oldest first."""
         self._pending: dict[int, Bar] = {}
@@ -332,9 +337,16 @@ class ChartPanel(QWidget):
             self._unfollow()
             self._unfollow = None
 
-    def closeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+    def release(self) -> None:
+        """The chart is gone: stop drawing and following, let go of its series."""
         self._frame_timer.stop()
         self.stop_following()
+        if self._unfollow_series is not None:
+            self._unfollow_series()
+            self._unfollow_series = None
+
+    def closeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        self.release()
         super().closeEvent(event)
 
     # -- chart trading -------------------------------------------------------------------------------
