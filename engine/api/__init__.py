@@ -19,6 +19,7 @@ from engine.api.charts import (
     ChartService,
     ChartTarget,
     IndicatorLine,
+    join_bar,
     join_bars,
 )
 from engine.api.instruments import InstrumentsView
@@ -150,6 +151,7 @@ __all__ = [
     "TradingStatus",
     "Validity",
     "VarReport",
+    "join_bar",
     "join_bars",
     "read_leg_tag",
 ]

@@ -272,21 +272,25 @@ def join_bars(past: Sequence[Bar], session: Sequence[Bar]) -> list[Bar]:
     out = [b for b in past if b.start_ns < first]
     overlap = next((b for b in past if b.start_ns == first), None)
     head = session[0]
-    if overlap is not None:
-        head = Bar(
-            head.key,
-            head.start_ns,
-            overlap.open,
-            max(overlap.high, head.high),
-            min(overlap.low, head.low),
-            head.close,
-            overlap.volume + head.volume,
-            head.oi,
-            overlap.ticks + head.ticks,
-        )
-    out.append(head)
+    out.append(head if overlap is None else join_bar(overlap, head))
     out.extend(session[1:])
     return out
+
+
+def join_bar(past: Bar, session: Bar) -> Bar:
+    """One bar from history's copy of a moment and the part the desk built itself: the history's
+    open, the wider range, the session's close, the volume of both."""
+    return Bar(
+        session.key,
+        session.start_ns,
+        past.open,
+        max(past.high, session.high),
+        min(past.low, session.low),
+        session.close,
+        past.volume + session.volume,
+        session.oi,
+        past.ticks + session.ticks,
+    )
 
 
 def _timeframe(timeframe: Timeframe | str) -> Timeframe:

@@ -36,7 +36,6 @@ run only for followed IVs, once for all of them.
 
 from __future__ import annotations
 
-import bisect
 import logging
 import math
 import statistics
@@ -47,6 +46,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
+from engine.api.straddle_history import nearest_strike
 from engine.domain.instruments import InstrumentType
 from engine.domain.ticks import Tick
 from engine.options.chain import PARITY_STRIKES
@@ -215,7 +215,7 @@ class SessionSeries:
             reference = self._reference(straddle, ts_ns)
             if math.isnan(reference):
                 continue
-            at = _nearest(straddle.strikes, reference * 100)
+            at = nearest_strike(straddle.strikes, reference * 100)
             call, put = tick(straddle.calls[at]), tick(straddle.puts[at])
             if call is None or put is None or call.ltp <= 0 or put.ltp <= 0:
                 continue
@@ -372,16 +372,6 @@ def _straddle(layout: ChainLayout) -> _Straddle:
         calls=tuple(int(call) for _, call, _ in rows),
         puts=tuple(int(put) for _, _, put in rows),
     )
-
-
-def _nearest(strikes: tuple[int, ...], price: float) -> int:
-    """Index of the strike nearest ``price`` (paise); exactly between two, the higher."""
-    above = bisect.bisect_left(strikes, price)
-    if above == 0:
-        return 0
-    if above == len(strikes):
-        return above - 1
-    return above if strikes[above] - price <= price - strikes[above - 1] else above - 1
 
 
 def _mid(tick: Tick | None) -> float:

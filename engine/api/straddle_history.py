@@ -50,8 +50,8 @@ async def straddle_history(
     if not underlying or not rows:
         return []
     strikes = [strike for strike, _, _ in rows]
-    low = _nearest(strikes, min(b.close for b in underlying))
-    high = _nearest(strikes, max(b.close for b in underlying))
+    low = nearest_strike(strikes, min(b.close for b in underlying))
+    high = nearest_strike(strikes, max(b.close for b in underlying))
     legs: dict[int, dict[int, Bar]] = {}
     for _strike, call, put in rows[low : high + 1]:
         for token in (call, put):
@@ -64,7 +64,7 @@ async def straddle_history(
             bar = by_start.get(moment.start_ns)
             if bar is not None:
                 last[token] = bar
-        _, call, put = rows[_nearest(strikes, moment.close)]
+        _, call, put = rows[nearest_strike(strikes, moment.close)]
         pair = [legs[leg].get(moment.start_ns) or last.get(leg) for leg in (call, put)]
         if pair[0] is None or pair[1] is None:
             continue  # a leg that has not traded yet
@@ -76,7 +76,8 @@ async def straddle_history(
     return minutes if timeframe is Timeframe.M1 else resample(minutes, timeframe)
 
 
-def _nearest(strikes: Sequence[int], price: float) -> int:
+def nearest_strike(strikes: Sequence[int], price: float) -> int:
+    """Index of the strike nearest ``price`` (paise); exactly between two, the higher."""
     above = bisect.bisect_left(strikes, price)
     if above == 0:
         return 0

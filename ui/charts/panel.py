@@ -31,6 +31,7 @@ from engine.api import (
     OrderType,
     Side,
     Timeframe,
+    join_bar,
     join_bars,
 )
 from ui.bridge import QUEUED
@@ -267,7 +268,7 @@ class ChartPanel(QWidget):
         for start in sorted(pending):
             bar = pending[start]
             if self._overlap is not None and self._overlap.start_ns == start:
-                bar = _joined(self._overlap, bar)
+                bar = join_bar(self._overlap, bar)
             if self.bars and self.bars[-1].start_ns == start:
                 self.bars[-1] = bar
                 changed.append(len(self.bars) - 1)
@@ -507,20 +508,6 @@ def _row_of(bar: Bar) -> list[float | int]:
 
 def _number(value: float) -> float | None:
     return None if math.isnan(value) else round(float(value), 4)
-
-
-def _joined(history: Bar, session: Bar) -> Bar:
-    return Bar(
-        session.key,
-        session.start_ns,
-        history.open,
-        max(history.high, session.high),
-        min(history.low, session.low),
-        session.close,
-        history.volume + session.volume,
-        session.oi,
-        history.ticks + session.ticks,
-    )
 
 
 def _row(parent: QWidget, widgets: Sequence[QWidget]):  # type: ignore[no-untyped-def]
