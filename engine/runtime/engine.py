@@ -29,9 +29,8 @@ from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, LiveClock, ist_today
 from engine.domain.events import EngineMessage, Severity, VarReport
-from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument
-from engine.domain.marks import DAY_END, SESSION_END, PnlMarks, marks_of
+from engine.domain.marks import SESSION_END, PnlMarks
 from engine.domain.positions import PositionBook
 from engine.domain.ticks import Tick
 from engine.marketdata.feed import Feed
@@ -44,10 +43,11 @@ from engine.risk.manager import RiskManager
 from engine.risk.order_path import build_order_path
 from engine.runtime.charts import DeskCharts
 from engine.runtime.config import EngineConfig
+from engine.runtime.day_marks import DayMarks
 from engine.runtime.risk_tasks import paper_returns, risk_housekeeping, update_var
-from engine.store import Database, Journal, JournalWriteError, book_file_of, open_database
+from engine.store import Database, Journal, book_file_of, open_database
 from engine.store.backup import backup_book, has_backup_of
-from engine.store.book import SetAside, scan_journal
+from engine.store.book import scan_journal, set_aside_text
 from engine.store.book_lock import BookLock, lock_book
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.loader import load_into
@@ -147,7 +147,15 @@ class Engine:
         self.closing_marks_seq: int | None = None
         """The journal row of ``closing_marks``; None when there was nothing to mark or the
         journal did not take it."""
-        self._market_was_open = False
+        self._marks = DayMarks(
+            positions=positions,
+            quotes=quotes,
+            registry=registry,
+            journal=journal,
+            clock=clock,
+            sessions=None if config.always_open else sessions,
+            warn=self._warn,
+        )
         self.book_lock: BookLock | None = None
         """This desk's hold on its book file: no second desk writes to it while held."""
         self.sessions = sessions
@@ -297,7 +305,8 @@ class Engine:
         scan = scan_journal(self.journal, record=True)
         entries = [(e.kind, e.order_id, e.ts_ns, e.payload) for e in scan.entries]
         try:
-            self._report_set_aside(scan.newly_set_aside)
+            if scan.newly_set_aside:
+                self._warn(set_aside_text(scan.newly_set_aside), "store")
             warning = self.calendar.coverage_warning(self.clock.now().date())
             if warning is not None:
                 self.bus.publish(
@@ -348,18 +357,10 @@ class Engine:
         )
         return calendar
 
-    def _report_set_aside(self, rows: list[SetAside]) -> None:
-        if not rows:
-            return
-        shown = "; ".join(row.describe() for row in rows[:5])
-        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
-        text = (
-            f"{len(rows)} journal row(s) could not be read and were set aside (kept in the "
-            f"journal, not replayed): {shown}{more}. Everything else was restored; "
-            "`dalaldesk book check` lists them."
-        )
+    def _warn(self, text: str, source: str) -> None:
+        """Tell the trader (Messages) and the log."""
         log.warning("%s", text)
-        self.bus.publish(EngineMessage(self.clock.time_ns(), Severity.WARNING, text, "store"))
+        self.bus.publish(EngineMessage(self.clock.time_ns(), Severity.WARNING, text, source))
 
     # -- running -------------------------------------------------------------------------------------
 
@@ -448,42 +449,12 @@ class Engine:
         self.close()
 
     def mark_day_end(self, now: datetime) -> None:
-        """Journal the day's closing marks as the market closes on a desk that saw it open, so
-        the day's P&L stands rebuildable from the book."""
-        if self.config.always_open or self.sessions is None:
-            return
-        is_open = self.sessions.is_open(now, "CM") or self.sessions.is_open(now, "FO")
-        if self._market_was_open and not is_open and self.positions.all():
-            self.record_marks(DAY_END)
-        self._market_was_open = is_open
+        """Journal the day's closing marks as the market closes on a desk that saw it open."""
+        self._marks.mark_day_end(now)
 
     def record_marks(self, reason: str) -> tuple[PnlMarks, int | None]:
-        """Journal the prices every position is marked at now, so the P&L stated at them can be
-        rebuilt from the book alone; returns the marks and their journal row (None, and the
-        trader told, when the journal did not take it)."""
-
-        def symbol(token: InstrumentToken) -> str:
-            instrument = self.registry.find(token)
-            return "" if instrument is None else instrument.tradingsymbol
-
-        marks = marks_of(
-            self.positions.all(),
-            self.quotes.get,
-            ts_ns=self.clock.time_ns(),
-            reason=reason,
-            trade_date=self.positions.today,
-            symbol=symbol,
-        )
-        try:
-            seq = self.journal.append(
-                PnlMarks.kind, marks.to_payload(), order_id=None, ts_ns=marks.ts_ns
-            )
-        except JournalWriteError as exc:
-            text = f"the prices of the {reason.replace('_', ' ')} P&L were not journaled: {exc}"
-            log.warning("%s", text)
-            self.bus.publish(EngineMessage(self.clock.time_ns(), Severity.WARNING, text, "store"))
-            return marks, None
-        return marks, seq
+        """Journal the prices every position is marked at now (``DayMarks.record``)."""
+        return self._marks.record(reason)
 
     @property
     def book_file(self) -> Path | None:
@@ -503,8 +474,7 @@ class Engine:
             return backup_book(book, reason)
         except (OSError, sqlite3.Error) as exc:
             text = f"the {reason} backup of the book failed: {exc}"
-            log.warning("%s", text)
-            self.bus.publish(EngineMessage(self.clock.time_ns(), Severity.WARNING, text, "store"))
+            self._warn(text, "store")
             return None
 
     def close(self) -> None:

@@ -248,3 +248,14 @@ def inspect_book_file(path: Path) -> str | None:
     if tables and not tables & {"journal", "alembic_version"}:
         return "is not a DalalDesk book (it has no journal)"
     return None
+
+
+def set_aside_text(rows: list[SetAside]) -> str:
+    """What the trader is told about journal rows the restore set aside."""
+    shown = "; ".join(row.describe() for row in rows[:5])
+    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    return (
+        f"{len(rows)} journal row(s) could not be read and were set aside (kept in the "
+        f"journal, not replayed): {shown}{more}. Everything else was restored; "
+        "`dalaldesk book check` lists them."
+    )
