@@ -16,6 +16,7 @@ from __future__ import annotations
 from engine.api.charts import (
     CHART_INDICATORS,
     TIMEFRAMES,
+    BarColumns,
     ChartService,
     ChartTarget,
     IndicatorLine,
@@ -90,6 +91,7 @@ __all__ = [
     "IST",
     "TIMEFRAMES",
     "Bar",
+    "BarColumns",
     "BreakerTripped",
     "ChainAnalytics",
     "ChartTarget",

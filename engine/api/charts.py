@@ -49,55 +49,93 @@ class IndicatorLine:
     """One value per bar (rupees, or the oscillator's own unit); NaN where none."""
 
 
-def _closes(bars: Sequence[Bar]) -> np.ndarray:
-    return np.fromiter((b.close for b in bars), float, len(bars)) / 100.0
+class BarColumns:
+    """A series' bars as numpy columns (rupees; the IST day of each), kept by a chart as its bars
+    close and the forming one changes, so a frame's indicators do not read every ``Bar`` again."""
+
+    def __init__(self, bars: Sequence[Bar] = ()) -> None:
+        self.size = 0
+        self._data = np.empty((6, max(64, 2 * len(bars))))
+        for index, bar in enumerate(bars):
+            self.put(index, bar)
+
+    def put(self, index: int, bar: Bar) -> None:
+        """Bar ``index`` is now ``bar`` (``index == size`` appends)."""
+        if index > self.size:
+            raise IndexError(f"bar {index} would leave a gap after {self.size} bars")
+        if index == self.size:
+            if self.size == self._data.shape[1]:
+                self._data = np.concatenate([self._data, np.empty_like(self._data)], axis=1)
+            self.size += 1
+        self._data[:, index] = (
+            bar.open / 100,
+            bar.high / 100,
+            bar.low / 100,
+            bar.close / 100,
+            bar.volume,
+            (bar.start_ns + _IST_NS) // _DAY_NS,
+        )
+
+    def column(self, row: int) -> np.ndarray:
+        return self._data[row, : self.size]
+
+    @property
+    def open(self) -> np.ndarray:
+        return self.column(0)
+
+    @property
+    def high(self) -> np.ndarray:
+        return self.column(1)
+
+    @property
+    def low(self) -> np.ndarray:
+        return self.column(2)
+
+    @property
+    def close(self) -> np.ndarray:
+        return self.column(3)
+
+    @property
+    def volume(self) -> np.ndarray:
+        return self.column(4)
+
+    @property
+    def day(self) -> np.ndarray:
+        return self.column(5)
 
 
-def _ohlcv(bars: Sequence[Bar]) -> tuple[np.ndarray, ...]:
-    n = len(bars)
-    o = np.fromiter((b.open for b in bars), float, n) / 100.0
-    h = np.fromiter((b.high for b in bars), float, n) / 100.0
-    lo = np.fromiter((b.low for b in bars), float, n) / 100.0
-    c = np.fromiter((b.close for b in bars), float, n) / 100.0
-    v = np.fromiter((b.volume for b in bars), float, n)
-    return o, h, lo, c, v
+Lines = list[tuple[str, int, np.ndarray]]
 
 
-def _day_index(bars: Sequence[Bar]) -> np.ndarray:
-    return np.fromiter(((b.start_ns + _IST_NS) // _DAY_NS for b in bars), np.int64, len(bars))
+def _sma(bars: BarColumns, n: int) -> Lines:
+    return [("", 0, ind.sma(bars.close, n))]
 
 
-def _sma(bars: Sequence[Bar], n: int) -> list[tuple[str, int, np.ndarray]]:
-    return [("", 0, ind.sma(_closes(bars), n))]
+def _ema(bars: BarColumns, n: int) -> Lines:
+    return [("", 0, ind.ema(bars.close, n))]
 
 
-def _ema(bars: Sequence[Bar], n: int) -> list[tuple[str, int, np.ndarray]]:
-    return [("", 0, ind.ema(_closes(bars), n))]
+def _vwap(bars: BarColumns) -> Lines:
+    return [("", 0, ind.vwap(bars.high, bars.low, bars.close, bars.volume, bars.day))]
 
 
-def _vwap(bars: Sequence[Bar]) -> list[tuple[str, int, np.ndarray]]:
-    _o, h, lo, c, v = _ohlcv(bars)
-    return [("", 0, ind.vwap(h, lo, c, v, _day_index(bars)))]
-
-
-def _bollinger(bars: Sequence[Bar], n: int, k: float) -> list[tuple[str, int, np.ndarray]]:
-    mid, upper, lower = ind.bollinger(_closes(bars), n, k)
+def _bollinger(bars: BarColumns, n: int, k: float) -> Lines:
+    mid, upper, lower = ind.bollinger(bars.close, n, k)
     return [("mid", 0, mid), ("upper", 0, upper), ("lower", 0, lower)]
 
 
-def _supertrend(bars: Sequence[Bar], n: int, mult: float) -> list[tuple[str, int, np.ndarray]]:
-    _o, h, lo, c, _v = _ohlcv(bars)
-    line, direction = ind.supertrend(h, lo, c, n, mult)
+def _supertrend(bars: BarColumns, n: int, mult: float) -> Lines:
+    line, direction = ind.supertrend(bars.high, bars.low, bars.close, n, mult)
     up = np.where(direction > 0, line, np.nan)
     down = np.where(direction < 0, line, np.nan)
     return [("up", 0, up), ("down", 0, down)]
 
 
-def _rsi(bars: Sequence[Bar], n: int) -> list[tuple[str, int, np.ndarray]]:
-    return [("", 1, ind.rsi(_closes(bars), n))]
+def _rsi(bars: BarColumns, n: int) -> Lines:
+    return [("", 1, ind.rsi(bars.close, n))]
 
 
-CHART_INDICATORS: dict[str, Callable[[Sequence[Bar]], list[tuple[str, int, np.ndarray]]]] = {
+CHART_INDICATORS: dict[str, Callable[[BarColumns], Lines]] = {
     "SMA 20": lambda bars: _sma(bars, 20),
     "SMA 50": lambda bars: _sma(bars, 50),
     "EMA 9": lambda bars: _ema(bars, 9),
@@ -226,26 +264,32 @@ class ChartService(Service):
 
     # -- indicators ----------------------------------------------------------------------------------
 
-    def chart_indicators(self, bars: Sequence[Bar], names: Sequence[str]) -> list[IndicatorLine]:
-        """The named indicators over these bars, one value per bar (NaN in the warm-up)."""
+    @staticmethod
+    def chart_indicators(
+        bars: Sequence[Bar] | BarColumns, names: Sequence[str]
+    ) -> list[IndicatorLine]:
+        """The named indicators over these bars (or a chart's columns of them), one value per
+        bar (NaN in the warm-up)."""
+        columns = bars if isinstance(bars, BarColumns) else BarColumns(bars)
         lines: list[IndicatorLine] = []
         for name in names:
             compute = CHART_INDICATORS.get(name)
             if compute is None:
                 raise ValueError(f"no indicator {name!r}; there are {', '.join(CHART_INDICATORS)}")
-            if not bars:
+            if not columns.size:
                 continue
-            for title, pane, values in compute(bars):
+            for title, pane, values in compute(columns):
                 lines.append(IndicatorLine(name, title, pane, values))
         return lines
 
     @staticmethod
-    def heikin_ashi(bars: Sequence[Bar]) -> list[Bar]:
-        """The Heikin-Ashi candles of these bars (paise, rounded to the paisa)."""
+    def heikin_ashi(bars: Sequence[Bar], columns: BarColumns | None = None) -> list[Bar]:
+        """The Heikin-Ashi candles of these bars (paise, rounded to the paisa); ``columns``, the
+        same bars as a chart keeps them, saves reading them again."""
         if not bars:
             return []
-        o, h, lo, c, _v = _ohlcv(bars)
-        ho, hh, hl, hc = ind.heikin_ashi(o, h, lo, c)
+        columns = columns or BarColumns(bars)
+        ho, hh, hl, hc = ind.heikin_ashi(columns.open, columns.high, columns.low, columns.close)
         return [
             Bar(
                 b.key,

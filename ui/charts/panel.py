@@ -26,6 +26,7 @@ from engine.api import (
     CHART_INDICATORS,
     TIMEFRAMES,
     Bar,
+    BarColumns,
     ChartTarget,
     OrderSnapshot,
     OrderType,
@@ -77,6 +78,8 @@ class ChartPanel(QWidget):
         self.target: ChartTarget | None = self._api.chart_target(key)
         self.bars: list[Bar] = []
         """What the page shows (before Heikin-Ashi), oldest first."""
+        self.columns = BarColumns()
+        """``bars`` as columns, for the indicators."""
         self._pending: dict[int, Bar] = {}
         self._overlap: Bar | None = None
         """History's copy of the bar that was forming when the desk began to build this series:
@@ -249,6 +252,7 @@ class ChartPanel(QWidget):
         if not session and past:
             self._overlap = past[-1]  # the first bar the desk builds may be this one
         self.bars = join_bars(past, session)
+        self.columns = BarColumns(self.bars)
         self._merge_pending()
         self._loaded = True
         self.status.setText("" if self.bars else "no bars yet")
@@ -271,10 +275,12 @@ class ChartPanel(QWidget):
                 bar = join_bar(self._overlap, bar)
             if self.bars and self.bars[-1].start_ns == start:
                 self.bars[-1] = bar
-                changed.append(len(self.bars) - 1)
             elif not self.bars or start > self.bars[-1].start_ns:
                 self.bars.append(bar)
-                changed.append(len(self.bars) - 1)
+            else:
+                continue  # older than what is shown: the history already has it
+            changed.append(len(self.bars) - 1)
+            self.columns.put(len(self.bars) - 1, bar)
         return changed
 
     def _frame(self) -> None:
@@ -291,7 +297,7 @@ class ChartPanel(QWidget):
 
     def _shown_bars(self) -> list[Bar]:
         if self.settings.style == "heikin":
-            return self._api.heikin_ashi(self.bars)
+            return self._api.heikin_ashi(self.bars, self.columns)
         return self.bars
 
     def _send_history(self) -> None:
@@ -313,7 +319,7 @@ class ChartPanel(QWidget):
         if not self.settings.indicators or not bars:
             return out
         named: set[str] = set()
-        for line in self._api.chart_indicators(self.bars, self.settings.indicators):
+        for line in self._api.chart_indicators(self.columns, self.settings.indicators):
             name = f"{line.name} {line.title}".strip()
             color = INDICATOR_COLORS.get(name) or INDICATOR_COLORS.get(line.name, "#90a4ae")
             legend = "" if line.name in named else line.name  # a band's lines: named once
