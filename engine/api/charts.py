@@ -21,6 +21,7 @@ from engine.api.options import OptionsService
 from engine.api.parts import EngineParts, Service
 from engine.api.straddle_history import straddle_history, straddle_key
 from engine.domain.bars import Bar, SeriesKey, Timeframe
+from engine.domain.instruments import InstrumentType
 from engine.marketdata import indicators as ind
 
 if TYPE_CHECKING:
@@ -162,6 +163,8 @@ class ChartTarget:
     tick: int = 5
     """The price step in paise (order lines snap to it)."""
     unit: str = "₹"
+    traded_volume: bool = False
+    """Whether the series has a volume to show (an index or a derived value has none)."""
 
 
 class ChartService(Service):
@@ -184,7 +187,12 @@ class ChartService(Service):
             if instrument is None:
                 return None
             return ChartTarget(
-                key, instrument.tradingsymbol, "instrument", int(key), int(instrument.tick_size)
+                key,
+                instrument.tradingsymbol,
+                "instrument",
+                int(key),
+                int(instrument.tick_size),
+                traded_volume=instrument.instrument_type is not InstrumentType.INDEX,
             )
         for choice in self.chart_choices():
             if choice.key == key:

@@ -198,7 +198,9 @@ class ChartPanel(QWidget):
             {
                 "title": f"{self.settings.title} · {self.settings.timeframe}",
                 "style": "line" if self.settings.style == "line" else "candles",
-                "volume": self.settings.volume and self._is_instrument,
+                "volume": self.settings.volume
+                and self.target is not None
+                and self.target.traded_volume,
                 "decimals": 2,
                 "notice": "" if unit == "₹" else f"values in {unit}",
                 "colors": {
