@@ -129,3 +129,12 @@ def test_multileg_spec_when_written_and_read_again_is_the_same() -> None:
     assert isinstance(again.legs[2].strike, PremiumStrike) and again.legs[
         2
     ].strike.value == Decimal("5.5")
+
+
+@pytest.mark.parametrize(
+    ("rule", "kept"),
+    [("nearest", None), ("at_least", None), ("at_most", None), ("between", Decimal(80))],
+)
+def test_premium_strike_when_upper_bound_on_a_rule_that_ignores_it_drops_it(rule, kept) -> None:
+    strike = PremiumStrike.model_validate({"rule": rule, "value": "50", "upper": "80"})
+    assert strike.upper == kept

@@ -118,6 +118,20 @@ class PremiumStrike(Section):
     side: Moneyness = Moneyness.BOTH
     depth: int | None = Field(default=None, ge=1, le=100, description="Strikes scanned per side.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _upper_only_closes_a_range(cls, data: object) -> object:
+        # The editor keeps the "to ₹" field whatever the rule, so a saved file may carry an upper
+        # bound on a rule that never reads it. Dropping it (not refusing it: that would set saved
+        # portfolios aside) keeps one meaning per spec, so the leg text can write every spec.
+        if (
+            isinstance(data, dict)
+            and data.get("upper") is not None
+            and str(data.get("rule", PremiumRule.NEAREST)) != PremiumRule.BETWEEN
+        ):
+            return {**data, "upper": None}
+        return data
+
     @model_validator(mode="after")
     def _range(self) -> PremiumStrike:
         if self.rule is PremiumRule.BETWEEN and (self.upper is None or self.upper < self.value):
