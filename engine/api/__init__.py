@@ -81,6 +81,7 @@ from engine.risk.limits import RiskLimits, RiskSettings
 from engine.risk.manager import KillSwitchReport, LimitUsage, TradingStatus
 from engine.strategies.multileg.desk import LegView, PortfolioView
 from engine.strategies.multileg.desk import Template as PortfolioTemplate
+from engine.strategies.multileg.leg_text import LegTextError
 from engine.strategies.multileg.legrun import read_tag as read_leg_tag
 from engine.strategies.multileg.spec import PortfolioSpec
 from engine.strategies.multileg.status import PortfolioStatus
@@ -106,6 +107,7 @@ __all__ = [
     "IndicatorLine",
     "InstrumentsView",
     "KillSwitchReport",
+    "LegTextError",
     "LegView",
     "LimitUsage",
     "MarginSnapshot",
@@ -228,6 +230,8 @@ class EngineApi:
         self.portfolios = multileg.portfolios
         self.portfolio = multileg.portfolio
         self.portfolio_legs = multileg.portfolio_legs
+        self.portfolio_legs_text = multileg.portfolio_legs_text
+        self.legs_from_text = multileg.legs_from_text
         self.portfolio_templates = multileg.portfolio_templates
         self.portfolio_sections = multileg.portfolio_sections
         self.check_portfolio = multileg.check_portfolio

@@ -9,7 +9,8 @@ from typing import Any
 
 from engine.api.parts import Service
 from engine.strategies.multileg.desk import LegView, MultilegDesk, PortfolioView, Template
-from engine.strategies.multileg.spec import SECTIONS, PortfolioSpec, parse_spec
+from engine.strategies.multileg.leg_text import legs_text, parse_legs
+from engine.strategies.multileg.spec import SECTIONS, Leg, PortfolioSpec, parse_spec
 from engine.strategies.multileg.tags import TagLimits
 
 
@@ -31,6 +32,17 @@ class MultilegService(Service):
 
     def portfolio_legs(self, name: str) -> list[LegView]:
         return self._desk().legs(name)
+
+    def portfolio_legs_text(self, name: str) -> str | None:
+        """A portfolio's legs as one line of leg text (Stoxxo's ``PortLegs`` form, see
+        ``leg_text``); None when there is no such portfolio."""
+        spec = self._desk().spec(name)
+        return None if spec is None else legs_text(spec.legs)
+
+    def legs_from_text(self, text: str) -> list[Leg]:
+        """The legs one line of leg text writes; ``LegTextError`` (a ``ValueError``) saying which
+        leg, at which column, and what is wrong."""
+        return parse_legs(text)
 
     def portfolio_templates(self) -> list[Template]:
         return self._desk().templates()

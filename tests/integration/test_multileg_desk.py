@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
+from engine.api import LegTextError
 from engine.strategies.multileg.status import PortfolioStatus
 from tests.multileg_support import build_desk, run_market, run_until, template_spec
 
@@ -51,6 +54,28 @@ def test_multileg_portfolios_when_saved_are_read_back_and_bad_files_set_aside(tm
         assert not (folder / "Monthly_condor.json").exists()
     finally:
         again.close()
+
+
+def test_multileg_portfolio_legs_when_copied_as_text_paste_into_a_new_portfolio(tmp_path) -> None:
+    engine = build_desk(tmp_path)
+    try:
+        assert engine.api.save_portfolio(template_spec(engine, "iron_condor", "Condor")) is None
+        text = engine.api.portfolio_legs_text("Condor")
+        assert text is not None and text.startswith(
+            "Strike:ATM+2|Txn:SELL|Ins:CE|Expiry:CW|Lots:1||"
+        )
+        assert engine.api.portfolio_legs_text("No such") is None
+        legs = engine.api.legs_from_text(text.replace("Lots:1", "Lots:2"))
+        pasted = {"defaults": {"name": "Double condor"}, "legs": [leg.model_dump() for leg in legs]}
+        assert engine.api.save_portfolio(pasted) is None
+        assert [leg.lots for leg in engine.api.portfolio("Double condor").legs] == [2, 2, 2, 2]
+        with pytest.raises(LegTextError) as refused:
+            engine.api.legs_from_text("Strike:ATM|Txn:SELL|Ins:CE|Expiry:CW|Lots:two")
+        assert (
+            str(refused.value) == "leg 1, at column 43: Lots must be a whole number ≥ 1, got 'two'"
+        )
+    finally:
+        engine.close()
 
 
 def test_multileg_live_portfolio_on_a_paper_desk_is_refused_in_words(tmp_path) -> None:
