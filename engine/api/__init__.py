@@ -231,6 +231,7 @@ class EngineApi:
         self.portfolio = multileg.portfolio
         self.portfolio_legs = multileg.portfolio_legs
         self.portfolio_legs_text = multileg.portfolio_legs_text
+        self.legs_as_text = multileg.legs_as_text
         self.legs_from_text = multileg.legs_from_text
         self.portfolio_templates = multileg.portfolio_templates
         self.portfolio_sections = multileg.portfolio_sections

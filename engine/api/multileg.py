@@ -3,15 +3,26 @@ stopping, entering and squaring off, and what the panel shows of each (status, M
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from engine.api.parts import Service
 from engine.strategies.multileg.desk import LegView, MultilegDesk, PortfolioView, Template
 from engine.strategies.multileg.leg_text import legs_text, parse_legs
-from engine.strategies.multileg.spec import SECTIONS, Leg, PortfolioSpec, parse_spec
+from engine.strategies.multileg.spec import (
+    SECTIONS,
+    Leg,
+    PortfolioSpec,
+    parse_spec,
+    spec_problems,
+)
 from engine.strategies.multileg.tags import TagLimits
+
+_LEGS = TypeAdapter(list[Leg])
 
 
 class MultilegService(Service):
@@ -38,6 +49,15 @@ class MultilegService(Service):
         ``leg_text``); None when there is no such portfolio."""
         spec = self._desk().spec(name)
         return None if spec is None else legs_text(spec.legs)
+
+    def legs_as_text(self, legs: Sequence[Leg | Mapping[str, Any]]) -> str:
+        """Legs (checked, or an editor's values in their JSON form) as one line of leg text;
+        ``ValueError`` naming each problem's field path (``legs.1.lots: …``)."""
+        try:
+            checked = _LEGS.validate_python(list(legs))
+        except ValidationError as error:
+            raise ValueError("; ".join(f"legs.{p}" for p in spec_problems(error))) from None
+        return legs_text(checked)
 
     def legs_from_text(self, text: str) -> list[Leg]:
         """The legs one line of leg text writes; ``LegTextError`` (a ``ValueError``) saying which

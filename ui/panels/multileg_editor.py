@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 
 from engine.api import IST, PortfolioSpec, PortfolioTemplate
 from ui.context import PanelContext
-from ui.panels.multileg_legs import NEW_LEG, LegsEditor
+from ui.panels.multileg_legs import NEW_LEG, LegsAsText, LegsEditor
 from ui.panels.schema_fields import FieldEditor
 from ui.panels.schema_form import (
     FORM,
@@ -237,7 +237,9 @@ class PortfolioEditor(QDialog):
         for field, title, schema in context.api.portfolio_sections():
             editor: FieldEditor
             if field == "legs":
-                editor = LegsEditor(schema, title, palette.down, LOOK)
+                editor = LegsEditor(
+                    schema, title, palette.down, LOOK, LegsAsText.through(context.api)
+                )
                 page = editor.widget
             else:
                 editor = ModelEditor(schema, field, title, layout=FORM, look=LOOK)

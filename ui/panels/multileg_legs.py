@@ -1,10 +1,14 @@
 """The portfolio editor's legs page: one row per leg, each of the leg's settings an editor in its
 cell (side, CE/PE/FUT, expiry, strike rule and its values, lots, hedge, idle, target, stop,
-trail), generated from the leg's schema like the other pages; add, copy, delete and move legs."""
+trail), generated from the leg's schema like the other pages; add, copy, delete and move legs;
+copy all the legs to the clipboard as one line of leg text (Stoxxo's form,
+``Strike:ATM+2|Txn:SELL|…||…``) and paste such a line in place of the legs."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt
@@ -21,12 +25,36 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.api import EngineApi
 from ui.panels.schema_fields import FieldEditor
 from ui.panels.schema_form import CELLS, ModelEditor, Presentation
 
 NEW_LEG: dict[str, Any] = {"side": "SELL", "instrument": "CE", "expiry": "CW"}
 """A leg added to the table: sold, a call, this week's expiry, ATM, one lot."""
 MAX_LEGS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class LegsAsText:
+    """The engine's leg text, both ways; each raises ``ValueError`` saying what is wrong."""
+
+    write: Callable[[list[Any]], str]
+    """The legs' values (their JSON form) as one line."""
+    read: Callable[[str], list[dict[str, Any]]]
+    """One line as the legs' values."""
+    same: Callable[[list[Any], list[Any]], bool]
+    """Whether two lists of legs' values are the same legs (``30`` and ``30.00`` are)."""
+
+    @classmethod
+    def through(cls, api: EngineApi) -> LegsAsText:
+        def legs(values: list[Any]) -> list[Any]:
+            return api.legs_from_text(api.legs_as_text(values))
+
+        return cls(
+            write=api.legs_as_text,
+            read=lambda text: [leg.model_dump(mode="json") for leg in api.legs_from_text(text)],
+            same=lambda one, other: legs(one) == legs(other),
+        )
 
 
 class LegRow(ModelEditor):
@@ -56,9 +84,17 @@ class LegRow(ModelEditor):
 class LegsEditor(FieldEditor):
     """The portfolio's legs as a table, one row per leg, every cell an editor."""
 
-    def __init__(self, schema: type[Any], title: str, colour: QColor, look: Presentation) -> None:
+    def __init__(
+        self,
+        schema: type[Any],
+        title: str,
+        colour: QColor,
+        look: Presentation,
+        as_text: LegsAsText,
+    ) -> None:
         super().__init__("legs", title, "")
         self.schema = schema
+        self._as_text = as_text
         self._colour = colour
         self._look = look
         self.rows: list[LegRow] = []
@@ -88,6 +124,16 @@ class LegsEditor(FieldEditor):
         self.delete_button.clicked.connect(self.delete_leg)
         self.up_button.clicked.connect(lambda: self.move_leg(-1))
         self.down_button.clicked.connect(lambda: self.move_leg(+1))
+        self.copy_text_button = QPushButton("Copy as text", objectName="legsCopyText")
+        self.copy_text_button.setToolTip(
+            "Copy the legs as one line of leg text (Strike:ATM+2|Txn:SELL|Ins:CE|…||…), "
+            "as Stoxxo writes them"
+        )
+        self.paste_text_button = QPushButton("Paste legs", objectName="legsPasteText")
+        self.paste_text_button.setToolTip("Replace the legs with those the clipboard's text writes")
+        self.copy_text_button.clicked.connect(self.copy_as_text)
+        self.paste_text_button.clicked.connect(lambda: self.paste_text())
+        self.text_feedback = QLabel(objectName="legsTextFeedback", wordWrap=True)
         self.problem_label = QLabel(objectName="fieldProblem", wordWrap=True)
         self.problem_label.setVisible(False)
         hint = QLabel(
@@ -107,10 +153,13 @@ class LegsEditor(FieldEditor):
         ):
             bar.addWidget(button)
         bar.addStretch(1)
+        bar.addWidget(self.copy_text_button)
+        bar.addWidget(self.paste_text_button)
         self.widget = QWidget()
         layout = QVBoxLayout(self.widget)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
+        layout.addWidget(self.text_feedback)
         layout.addWidget(self.problem_label)
         layout.addWidget(self.table, 1)
         layout.addWidget(hint)
@@ -217,3 +266,39 @@ class LegsEditor(FieldEditor):
             return
         legs[at], legs[to] = legs[to], legs[at]
         self._edit(legs, to)
+
+    def copy_as_text(self) -> str | None:
+        """The legs to the clipboard as one line of leg text; the text, or None (said why)."""
+        try:
+            text = self._as_text.write(self.value())
+        except ValueError as problem:
+            self.text_feedback.setText(f"Not copied: {problem}")
+            return None
+        clipboard = QApplication.clipboard()
+        clipboard.setText(text)
+        self.text_feedback.setText(f"Copied {_legs(len(self.rows))} as text.")
+        return text
+
+    def paste_text(self, text: str | None = None) -> bool:
+        """Replace the legs with those ``text`` (else the clipboard's) writes; a text that cannot
+        be read changes nothing and is said why, with the leg and the column."""
+        if text is None:
+            text = QApplication.clipboard().text()
+        try:
+            legs = self._as_text.read(text)
+        except ValueError as problem:
+            self.text_feedback.setText(f"Not pasted: {problem}")
+            return False
+        self._edit(legs, 0)
+        try:
+            kept = self._as_text.same(self.value(), legs)
+        except ValueError:
+            kept = False  # rounded into a value the spec refuses: the check shows which
+        # The editor's number fields hold two decimal places: say so when that changed a leg.
+        rounded = "" if kept else ", some values rounded to the two decimals the editor holds"
+        self.text_feedback.setText(f"Pasted {_legs(len(legs))}{rounded}: check them, then Save.")
+        return True
+
+
+def _legs(count: int) -> str:
+    return "1 leg" if count == 1 else f"{count} legs"

@@ -5,28 +5,28 @@
 
 Fields are ``Key:Value`` joined by ``|``; legs are joined by ``||``.
 
-=========  =================================================  ==================================
-key        value                                              leg setting
-=========  =================================================  ==================================
-Strike     ``ATM``, ``ATM+2``, ``ATM-1``                      ATM ± n listed strikes
-           ``24800``, ``24812.50``                            a fixed strike
-           ``Premium~100`` / ``Premium>=80`` / ``Premium<=120``  premium nearest / at least / at most
-           ``Premium=80..120``                                premium within a range
-           ``Delta~0.3``                                      delta nearest (its size)
-           ``Width*1.5``, ``Width*-0.5``                      ATM ± k × the ATM straddle
-Scan       ``OTM`` / ``ITM`` / ``BOTH``                       a premium strike's side
-MaxDepth   ``10``                                             a premium strike's strikes scanned
-Txn        ``BUY`` / ``SELL``                                 side
-Ins        ``CE`` / ``PE`` / ``FUT``                          instrument
-Expiry     ``CW`` ``W1`` ``W2`` ``CM`` ``NM``, ``11-Jan-2024``  expiry code or date
-Lots       ``1`` … ``500``                                    lots
-Hedge      ``YES`` / ``NO``                                   hedge
-Idle       ``YES`` / ``NO``                                   idle
-Target,    ``Premium:10`` (points), ``Premium:10%`` (or       target, stop: points, percent,
-SL         Stoxxo's ``10P``), ``AbsolutePremium:150``,        absolute premium, underlying
-           ``Underlying:50`` (points)                         points
-Trail      ``5:2``: for every 5 points, move the stop 2       trailing stop
-=========  =================================================  ==================================
+=========  ==============================================  =======================================
+key        value                                           leg setting
+=========  ==============================================  =======================================
+Strike     ``ATM``, ``ATM+2``, ``ATM-1``                   ATM ± n listed strikes
+           ``24800``, ``24812.50``                         a fixed strike
+           ``Premium~100``, ``Premium>=80``,               premium nearest, at least, at most,
+           ``Premium<=120``, ``Premium=80..120``           within a range
+           ``Delta~0.3``                                   delta nearest (its size)
+           ``Width*1.5``, ``Width*-0.5``                   ATM ± k × the ATM straddle's premium
+Scan       ``OTM``, ``ITM``, ``BOTH``                      premium strike: the side scanned
+MaxDepth   ``10``                                          premium strike: strikes scanned
+Txn        ``BUY``, ``SELL``                               side
+Ins        ``CE``, ``PE``, ``FUT``                         instrument
+Expiry     ``CW`` ``W1`` ``W2`` ``CM`` ``NM``, ``11-Jan-2024``  expiry code, or a date
+Lots       ``1`` … ``500``                                 lots
+Hedge      ``YES``, ``NO``                                 hedge
+Idle       ``YES``, ``NO``                                 idle
+Target,    ``Premium:10``, ``Premium:10%`` (or Stoxxo's    points, percent of the entry, an
+SL         ``10P``), ``AbsolutePremium:150``,              absolute premium, underlying points
+           ``Underlying:50``                               (Target → target, SL → stop)
+Trail      ``5:2``                                         for every 5 points, move the stop 2
+=========  ==============================================  =======================================
 
 Keys and words are read in any case and order, with spaces around fields; a new leg needs Strike,
 Txn, Ins, Expiry and Lots (a leg written over a template's needs only Strike, as in Stoxxo). The
