@@ -62,17 +62,17 @@ LEVEL_WORDS = {
 """A leg target's or stop's measure as Stoxxo's type and the amount's suffix."""
 LEVELS_NOT_YET = ("Strike", "Delta", "Theta")
 
-NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+_NUMBER = r"[0-9]+(?:\.[0-9]+)?"
 _WHOLE = r"[0-9]{1,9}"
 """Nine digits at most: enough for any count here, and ``int`` refuses very long digit strings."""
 _WORDS = re.IGNORECASE | re.ASCII
 _ATM = re.compile(rf"ATM(?:[+-]{_WHOLE})?", _WORDS)
-_PREMIUM = re.compile(rf"Premium(~|>=|<=)({NUMBER})", _WORDS)
-_PREMIUM_RANGE = re.compile(rf"Premium=({NUMBER})\.\.({NUMBER})", _WORDS)
-_DELTA = re.compile(rf"Delta~({NUMBER})", _WORDS)
-_WIDTH = re.compile(rf"Width\*([+-]?{NUMBER})", _WORDS)
+_PREMIUM = re.compile(rf"Premium(~|>=|<=)({_NUMBER})", _WORDS)
+_PREMIUM_RANGE = re.compile(rf"Premium=({_NUMBER})\.\.({_NUMBER})", _WORDS)
+_DELTA = re.compile(rf"Delta~({_NUMBER})", _WORDS)
+_WIDTH = re.compile(rf"Width\*([+-]?{_NUMBER})", _WORDS)
 _DATE = re.compile(r"([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})")
-_AMOUNT = re.compile(rf"({NUMBER})([%Pp]?)")
+_AMOUNT = re.compile(rf"({_NUMBER})([%Pp]?)")
 """Stoxxo sends a percent as ``20P``; we write ``20%``."""
 _STRIKE_FORMS = (
     "ATM, ATM+n, ATM-n, a strike (24800), Premium~n, Premium>=n, Premium<=n, Premium=n..m, "
@@ -108,7 +108,7 @@ def quoted(value: str, most: int = 24) -> str:
 def _read_strike(value: str) -> Read:
     if _ATM.fullmatch(value):
         return {"kind": "atm", "offset": int(value[3:] or 0)}, {"strike": 0}
-    if re.fullmatch(NUMBER, value):
+    if re.fullmatch(_NUMBER, value):
         return {"kind": "fixed", "strike": Decimal(value)}, {"strike": 0}
     if premium := _PREMIUM.fullmatch(value):
         read = {"kind": "premium", "rule": PREMIUM_OPS[premium[1]], "value": Decimal(premium[2])}
@@ -200,7 +200,7 @@ def _level(key: str, path: str) -> Callable[[str], Read]:
 def _read_trail(value: str) -> Read:
     every, colon, by = value.partition(":")
     numbers = (every.rstrip(), by.lstrip())
-    if not colon or not all(re.fullmatch(NUMBER, number) for number in numbers):
+    if not colon or not all(re.fullmatch(_NUMBER, number) for number in numbers):
         raise ValueProblem(f"Trail is <every>:<by> in points, such as 5:2; got {quoted(value)}")
     by_at = len(every) + 1 + len(by) - len(by.lstrip())
     read = {"every": Decimal(numbers[0]), "by": Decimal(numbers[1])}
