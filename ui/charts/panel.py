@@ -20,7 +20,15 @@ from typing import Any
 
 from PySide6.QtCore import QPoint, QTimer, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QComboBox, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.api import (
     CHART_INDICATORS,
@@ -144,9 +152,11 @@ class ChartPanel(QWidget):
         self.status.setObjectName("chartStatus")
         self.view = ChartView(self)
         bar = QWidget()
-        row = _row(
-            bar, [self.title_label, self.timeframe_box, self.style_box, self.indicator_button]
-        )
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(4, 2, 4, 0)
+        row.setSpacing(6)
+        for widget in (self.title_label, self.timeframe_box, self.style_box, self.indicator_button):
+            row.addWidget(widget)
         row.addWidget(self.status, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -432,8 +442,7 @@ class ChartPanel(QWidget):
         if order is None or not order.status.is_open:
             self.status.setText(f"order {order_id} is no longer open")
             return
-        tick = Decimal(self.target.tick) / 100
-        new = (Decimal(repr(price)) / tick).quantize(Decimal(1), ROUND_HALF_UP) * tick
+        new = self._on_grid(price)
         old = order.price if field == "price" else order.trigger_price
         if new <= 0 or new == old:
             self._orders_changed([])
@@ -456,12 +465,17 @@ class ChartPanel(QWidget):
 
         self._ctx.confirm("Modify order", text, modify)
 
+    def _on_grid(self, price: float) -> Decimal:
+        """A price the page gave (a float where the pointer was) on the instrument's tick grid."""
+        assert self.target is not None
+        tick = Decimal(self.target.tick) / 100
+        return (Decimal(repr(price)) / tick).quantize(Decimal(1), ROUND_HALF_UP) * tick
+
     def _price_menu(self, price: float, x: int, y: int) -> None:
         if not self._is_instrument or self.target is None or self.target.token is None:
             return
         instrument = self._api.instruments.find(self.target.token)
-        tick = Decimal(self.target.tick) / 100
-        at = (Decimal(repr(price)) / tick).quantize(Decimal(1), ROUND_HALF_UP) * tick
+        at = self._on_grid(price)
         menu = QMenu(self)
         for side in (Side.BUY, Side.SELL):
             action = menu.addAction(f"{side.value.title()} at {at}…")
@@ -516,14 +530,3 @@ def _row_of(bar: Bar) -> list[float | int]:
 
 def _number(value: float) -> float | None:
     return None if math.isnan(value) else round(float(value), 4)
-
-
-def _row(parent: QWidget, widgets: Sequence[QWidget]):  # type: ignore[no-untyped-def]
-    from PySide6.QtWidgets import QHBoxLayout
-
-    row = QHBoxLayout(parent)
-    row.setContentsMargins(4, 2, 4, 0)
-    row.setSpacing(6)
-    for widget in widgets:
-        row.addWidget(widget)
-    return row
