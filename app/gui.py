@@ -6,9 +6,9 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
@@ -19,6 +19,9 @@ from engine.brokers.registry import broker_spec
 from engine.core.memory import freeze_startup_objects
 from engine.domain.events import Severity
 from engine.runtime import Engine, EngineConfig
+
+if TYPE_CHECKING:
+    from ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +44,18 @@ def session_text(engine: Engine) -> str:
     return f"{label} · simulated market kept open" if engine.config.always_open else label
 
 
+Probe = Callable[["MainWindow"], Coroutine[Any, Any, None]]
+"""Given the window before it is first shown, the steps to run on the running desk (the smoke
+test's); the desk closes when the window does."""
+
+
 async def run_window(
-    config: EngineConfig, *, profile: str, reset_layout: bool, crash: CrashHandler | None
+    config: EngineConfig,
+    *,
+    profile: str,
+    reset_layout: bool,
+    crash: CrashHandler | None,
+    probe: Probe | None = None,
 ) -> int:
     from PySide6.QtWidgets import QApplication
 
@@ -70,7 +83,9 @@ async def run_window(
         instruments=() if connected is None else connected.instruments,
     )
     try:
-        return await _run_desk(app, engine, profile=profile, reset_layout=reset_layout, crash=crash)
+        return await _run_desk(
+            app, engine, profile=profile, reset_layout=reset_layout, crash=crash, probe=probe
+        )
     finally:
         engine.close()  # idempotent: a desk that never started still lets its book go
 
@@ -82,6 +97,7 @@ async def _run_desk(
     profile: str,
     reset_layout: bool,
     crash: CrashHandler | None,
+    probe: Probe | None,
 ) -> int:
     from PySide6.QtWidgets import QMessageBox
 
@@ -133,12 +149,16 @@ async def _run_desk(
 
         crash.notify = notify
     app.aboutToQuit.connect(closed.set)
+    steps = None if probe is None else probe(window)
     window.show()
     stop_listening = close_on_termination_signals(window.close)
     freeze_startup_objects()
     engine.start()
+    probing = None if steps is None else asyncio.get_running_loop().create_task(steps, name="probe")
     try:
         await closed.wait()
+        if probing is not None:
+            await probing
     finally:
         stop_listening()
         window.stop()
@@ -293,12 +313,20 @@ async def broker_settings_until_closed(profile: str, reason: str) -> bool:
     return await closed
 
 
-def run_gui(config: EngineConfig, *, profile: str = "default", reset_layout: bool = False) -> int:
+def run_gui(
+    config: EngineConfig,
+    *,
+    profile: str = "default",
+    reset_layout: bool = False,
+    probe: Probe | None = None,
+) -> int:
     """The workstation window; start-up problems propagate to ``app.main`` in readable form."""
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from app.qt_loop import run_on_qt_loop
     from app.single_instance import SingleInstance
+    from resources import resource_path
     from app.startup import EXIT_STARTUP_PROBLEM, offer_backups
     from engine.store import book_file_of
     from engine.store.book import inspect_book_file
@@ -309,6 +337,8 @@ def run_gui(config: EngineConfig, *, profile: str = "default", reset_layout: boo
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("DalalDesk")
     app.setOrganizationName("DalalDesk")
+    app.setDesktopFileName("dalaldesk")  # Wayland and the task bar find the .desktop entry's icon
+    app.setWindowIcon(QIcon(str(resource_path("icons", "dalaldesk.png"))))
 
     def bring_to_front() -> None:
         for window in QApplication.topLevelWidgets():
@@ -334,7 +364,7 @@ def run_gui(config: EngineConfig, *, profile: str = "default", reset_layout: boo
     crash.install()
     try:
         return run_on_qt_loop(
-            run_window(config, profile=profile, reset_layout=reset_layout, crash=crash)
+            run_window(config, profile=profile, reset_layout=reset_layout, crash=crash, probe=probe)
         )
     finally:
         crash.uninstall()

@@ -8,6 +8,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from app.logging_setup import log_dir, setup_logging
@@ -76,6 +77,21 @@ def _log_level(text: str) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = _Parser(prog="dalaldesk", description="DalalDesk trading workstation")
+    parser.add_argument(
+        "--version", action="store_true", help="print the version and build, then exit"
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="check this installation: open the window offscreen on a throwaway paper book, "
+        "every panel and a chart, fill a paper order, save a screenshot, exit 0 if all worked",
+    )
+    parser.add_argument(
+        "--smoke-out",
+        type=Path,
+        default=Path("dalaldesk-smoke.png"),
+        help="--smoke: where the screenshot goes (default: dalaldesk-smoke.png here)",
+    )
     parser.add_argument(
         "--broker",
         default="paper",
@@ -194,12 +210,21 @@ def main(argv: list[str] | None = None) -> int:
         from app.book_command import main as book_main
 
         return book_main(argv[1:])
-    window = "--headless" not in argv and "-h" not in argv and "--help" not in argv
+    window = not {"--headless", "--smoke", "--version", "-h", "--help"} & set(argv)
     try:
         args = parse_args(argv)
     except StartupProblem as problem:
         tell(str(problem), dialog=window)
         return EXIT_STARTUP_PROBLEM
+    if args.version:
+        from resources.build_info import current_build
+
+        print(f"DalalDesk {current_build().describe()}")
+        return 0
+    if args.smoke:
+        from app.smoke import smoke
+
+        return smoke(args.smoke_out)
     try:
         setup_logging(args.profile, args.log_level)
     except OSError as exc:

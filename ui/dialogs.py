@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QLabel,
+    QPlainTextEdit,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -16,6 +17,8 @@ from PySide6.QtWidgets import (
 )
 
 from resources import read_text
+from resources.build_info import current_build
+from resources.notices import third_party_notices
 
 
 class ShortcutsDialog(QDialog):
@@ -46,11 +49,17 @@ class AboutDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("About DalalDesk")
+        self.build = current_build()
         text = QLabel(
-            "<b>DalalDesk</b> — a trading workstation for Indian markets.<br>"
-            "Built with PySide6 (Qt for Python, LGPLv3), pyqtgraph, qasync, SQLAlchemy, numpy, "
-            "scipy and pandas."
+            f"<b>DalalDesk</b> {html.escape(self.build.describe())}<br>"
+            "A trading workstation for Indian markets.<br><br>"
+            "Built with Qt 6 through PySide6 (Qt for Python), used under the GNU LGPLv3: the Qt "
+            "libraries ship as separate shared libraries in the install folder and may be "
+            "replaced with a build of the same Qt version. Also pyqtgraph, qasync, SQLAlchemy, "
+            "pydantic, numpy, scipy, keyring and kiteconnect; every licence is under "
+            "<i>Third-party licences</i>."
         )
+        text.setObjectName("aboutText")
         text.setWordWrap(True)
         notice = read_text("web", "vendor", "NOTICE-lightweight-charts.txt").strip()
         charts = QLabel(
@@ -66,8 +75,33 @@ class AboutDialog(QDialog):
         charts.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
+        licences = buttons.addButton(
+            "Third-party licences…", QDialogButtonBox.ButtonRole.ActionRole
+        )
+        licences.clicked.connect(self.show_licences)
+        self.licences: QDialog | None = None
         layout = QVBoxLayout(self)
         layout.addWidget(text)
         layout.addWidget(charts)
         layout.addWidget(buttons)
-        self.resize(520, 260)
+        self.resize(560, 320)
+
+    def show_licences(self) -> QDialog:
+        """Every third-party component and package with its licence text, in a window of its own."""
+        if self.licences is None:
+            dialog = QDialog(self)
+            dialog.setWindowTitle("Third-party licences")
+            view = QPlainTextEdit(dialog)
+            view.setObjectName("licencesText")
+            view.setReadOnly(True)
+            view.setPlainText(third_party_notices())
+            close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+            close.rejected.connect(dialog.close)
+            layout = QVBoxLayout(dialog)
+            layout.addWidget(view)
+            layout.addWidget(close)
+            dialog.resize(760, 620)
+            self.licences = dialog
+        self.licences.show()
+        self.licences.raise_()
+        return self.licences

@@ -304,6 +304,11 @@ class MainWindow(QMainWindow):
             self.layout_changed()
         return super().eventFilter(watched, event)
 
+    @property
+    def api(self) -> EngineApi:
+        """The engine's facade the window trades through."""
+        return self._api
+
     def show_panel(self, name: str) -> None:
         dock = self.docks[name]
         dock.show()

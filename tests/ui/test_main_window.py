@@ -514,3 +514,21 @@ def test_small_things_a_trader_notices(qtbot, window, engine) -> None:
     assert window.ticket.lots_caption.text() == "Shares"
     window.open_ticket(TicketRequest(Side.BUY, atm_call(engine)))
     assert window.ticket.lots_caption.text() == "Lots"
+
+
+def test_about_shows_the_version_and_opens_every_third_party_licence(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from importlib import metadata
+
+    from PySide6.QtWidgets import QLabel, QPlainTextEdit
+
+    from ui.dialogs import AboutDialog
+
+    dialog = AboutDialog()
+    qtbot.addWidget(dialog)
+    text = dialog.findChild(QLabel, "aboutText")
+    assert text is not None and metadata.version("dalaldesk") in text.text()
+    assert "LGPLv3" in text.text()
+    licences = dialog.show_licences()
+    view = licences.findChild(QPlainTextEdit, "licencesText")
+    assert view is not None
+    assert "PySide6" in view.toPlainText() and "Apache License 2.0" in view.toPlainText()
