@@ -326,11 +326,11 @@ def run_gui(
 
     from app.qt_loop import run_on_qt_loop
     from app.single_instance import SingleInstance
-    from resources import resource_path
     from app.startup import EXIT_STARTUP_PROBLEM, offer_backups
     from engine.store import book_file_of
     from engine.store.book import inspect_book_file
     from engine.strategies.loader import write_examples
+    from resources import resource_path
     from ui.charts.page import prepare_web_engine
 
     prepare_web_engine()

@@ -66,6 +66,16 @@ def _number(what: str, *, minimum: float, inclusive: bool) -> Callable[[str], fl
     return parse
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a port is a number, not {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1-65535, not {port}")
+    return port
+
+
 def _log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in LOG_LEVELS:
@@ -147,6 +157,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--log-level", default="INFO", type=_log_level, help=f"one of {', '.join(LOG_LEVELS)}"
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=None,
+        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics (off by default)",
+    )
     return parser.parse_args(argv)
 
 
@@ -178,6 +194,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         always_open=always_open,
         strategies_dir=strategies_dir(args.profile),
         portfolios_dir=portfolios_dir(args.profile),
+        metrics_port=args.metrics_port,
     )
 
 

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import IST, EngineApi, Side
+from engine.api import IST, EngineApi, Level, Side
 from ui import format as fmt
 from ui.bridge import EngineBridge
 from ui.charts.docks import ChartDocks
@@ -31,6 +31,7 @@ from ui.dialogs import AboutDialog, ShortcutsDialog
 from ui.kill_switch import make_kill_switch_action, make_kill_switch_button, make_rearm_action
 from ui.layout_store import LayoutStore
 from ui.panels.greeks import GreeksPanel
+from ui.panels.health import HealthPanel, set_banner
 from ui.panels.market_watch import MarketWatchPanel
 from ui.panels.messages import MessagesPanel
 from ui.panels.multileg import SHORTCUTS as MULTILEG_KEYS
@@ -81,6 +82,9 @@ PANELS = (
     PanelSpec(
         "multileg", "Multileg", MultilegPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Alt+M"
     ),
+    PanelSpec(
+        "health", "Health", HealthPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Ctrl+Shift+H"
+    ),
 )
 
 SHORTCUTS = (
@@ -99,6 +103,7 @@ SHORTCUTS = (
     ("Alt+P", "Payoff"),
     ("Alt+S", "Strategies"),
     ("Alt+M", "Multileg portfolios"),
+    ("Ctrl+Shift+H", "Health: connections, price age, loop lag, journal"),
     ("Alt+C", "Chart what is selected: an instrument, a position, a portfolio's MTM"),
     ("Alt+Shift+C", "Chart the selected option's IV over the session"),
     (MULTILEG_KEYS["start"], "Multileg: start the selected portfolio"),
@@ -243,6 +248,7 @@ class MainWindow(QMainWindow):
                 "risk",
                 "strategies",
                 "multileg",
+                "health",
             )
         ]
         for other in bottom[1:]:
@@ -270,6 +276,10 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(
             make_kill_switch_button(self.context, self.kill_action, self.rearm_action, toolbar)
         )
+        self.paused_banner = QLabel(toolbar, objectName="pausedBanner")
+        self.paused_banner.setToolTip("What holds new orders now; Health (Ctrl+Shift+H) has more")
+        self.paused_action = toolbar.addWidget(self.paused_banner)
+        self.paused_action.setVisible(False)
 
     def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]
         super().showEvent(event)
@@ -641,6 +651,19 @@ class MainWindow(QMainWindow):
         self.clock_label.setText(datetime.now(IST).strftime("%H:%M:%S IST"))
         state = self._session_state()
         self.session_label.setText(state)
+        self._update_paused_banner()
+
+    def _update_paused_banner(self) -> None:
+        """Shown only while something holds new orders (the kill switch, a login, the disk)."""
+        paused = self._api.trading_paused()
+        self.paused_action.setVisible(paused is not None)
+        if paused is not None:
+            palette = self.theme.palette
+            set_banner(
+                self.paused_banner,
+                paused,
+                {Level.OK: palette.up, Level.WARN: palette.warning, Level.BAD: palette.down},
+            )
 
     def _update_status(self) -> None:
         rate = self.bridge.tick_rate

@@ -23,6 +23,7 @@ from engine.api.charts import (
     join_bar,
     join_bars,
 )
+from engine.api.health import HealthRow, HealthService, Level, LoopLag
 from engine.api.instruments import InstrumentsView
 from engine.api.market import MarketService
 from engine.api.multileg import MultilegService
@@ -104,12 +105,15 @@ __all__ = [
     "FundsChanged",
     "GreeksGrouping",
     "GreeksTotal",
+    "HealthRow",
     "IndicatorLine",
     "InstrumentsView",
     "KillSwitchReport",
     "LegTextError",
     "LegView",
+    "Level",
     "LimitUsage",
+    "LoopLag",
     "MarginSnapshot",
     "Modification",
     "OptionStrategy",
@@ -174,6 +178,7 @@ class EngineApi:
         self.charts_service = charts = ChartService(parts, options)
         self.strategies_service = strategies = StrategyService(parts)
         self.multileg_service = multileg = MultilegService(parts)
+        self.health_service = health = HealthService(parts)
         self.instruments = InstrumentsView(parts.registry)
         """The instruments the desk lists, read-only."""
         self.has_broker_margin = parts.broker_margin is not None
@@ -197,6 +202,9 @@ class EngineApi:
         # positions
         self.positions = positions.positions
         self.strategy_pnl = positions.strategy_pnl
+        # health
+        self.health = health.health
+        self.trading_paused = health.paused
         # risk
         self.kill_switch = risk.kill_switch
         self.rearm = risk.rearm

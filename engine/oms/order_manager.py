@@ -25,10 +25,12 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
+from time import perf_counter_ns
 
 from engine.brokers.base import Broker
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, ist_date_of
+from engine.core.timing import Timing
 from engine.domain.events import (
     EngineMessage,
     OrderDenied,
@@ -98,6 +100,8 @@ class OrderManager:
             gate.exposure if gate.exposure is not None else Exposure(lambda _token: None)
         )
         self._queue = ThrottleQueue(gate, clock)
+        self.gate_timing = Timing()
+        """How long the risk gate takes to decide each new order."""
         self.queue_listener: Callable[[], None] | None = None
         """Called when an order is queued by the throttle (the runtime wakes its pump)."""
         self.sent_to_broker = 0
@@ -114,7 +118,9 @@ class OrderManager:
         if self.halted_reason:
             decision = Decision(None, self.halted_reason, "journal")
         else:
+            started = perf_counter_ns()
             decision = self._gate.decide(request)
+            self.gate_timing.add(perf_counter_ns() - started)
         with self._journal_unit.unit():
             if not decision.allowed:
                 return self._deny(order_id, request, decision.check, decision.reason)

@@ -39,6 +39,8 @@ class EngineConfig:
     """Market data: 'simulated' or a live broker's name ('kite'); None is a live broker's own
     feed, else the simulated market. Broker 'paper' on feed 'kite' is paper trading on live
     data (the link is connected by the caller: ``engine.brokers.registry``)."""
+    metrics_port: int | None = None
+    """Serve Prometheus metrics on 127.0.0.1 at this port (0: any free port); None: off."""
 
     def __post_init__(self) -> None:
         spec = broker_spec(self.broker)  # ValueError naming the brokers there are
@@ -53,6 +55,8 @@ class EngineConfig:
             raise ValueError("var_interval_seconds must be >= 0 and var_paths >= 100")
         if self.var_after_fill_seconds <= 0:
             raise ValueError("var_after_fill_seconds must be positive")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ValueError(f"the metrics port must be 0-65535, not {self.metrics_port}")
 
     @property
     def market_feed(self) -> str:

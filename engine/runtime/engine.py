@@ -17,7 +17,7 @@ from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,6 +52,9 @@ from engine.store.book_lock import BookLock, lock_book
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.loader import load_into
 from engine.strategies.multileg.desk import MultilegDesk
+
+if TYPE_CHECKING:
+    from engine.runtime.metrics import MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +145,8 @@ class Engine:
         self.strategies.bind(self.api, (lambda t: self._watch(t, True)) if streams else None)
         self._load_strategies()
         self.ticks_seen = 0
+        self.metrics: MetricsServer | None = None
+        """The Prometheus endpoint while it serves (``EngineConfig.metrics_port``)."""
         self.closing_marks: PnlMarks | None = None
         """The prices the book was marked at when the engine stopped (journaled first)."""
         self.closing_marks_seq: int | None = None
@@ -400,6 +405,9 @@ class Engine:
             # A live broker traded on another feed still runs its session and order updates.
             self.spawn(self.link.run(_no_ticks, self._stop), "broker-link")
         self.spawn(self._heartbeat(), "heartbeat")
+        self.spawn(self.api.health_service.watch_loop(self._stop), "loop-lag")
+        if self.config.metrics_port is not None:
+            self.spawn(self._serve_metrics(self.config.metrics_port), "metrics")
         self.spawn(self._throttle_pump(), "order-throttle")
         if self.risk is not None:
             self.spawn(risk_housekeeping(self, self._stop), "risk-housekeeping")
@@ -426,10 +434,31 @@ class Engine:
             if self.venue is not None:
                 self.venue.on_clock(self.clock.now())
             self.mark_day_end(self.clock.now())
+            self._sample_health()
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=1.0)
             except TimeoutError:
                 continue
+
+    async def _serve_metrics(self, port: int) -> None:
+        """The Prometheus endpoint until the desk stops; a port taken is told, not fatal."""
+        from engine.runtime.metrics import MetricsServer, MetricsUnavailable
+
+        server = MetricsServer(self, port)
+        try:
+            await server.start()
+        except MetricsUnavailable as problem:
+            self._warn(str(problem), "metrics")
+            return
+        self.metrics = server
+        try:
+            await self._stop.wait()
+        finally:
+            await server.stop()
+
+    def _sample_health(self) -> None:
+        market_open = self.sessions is None or self.sessions.is_open(self.clock.now())
+        self.api.health_service.sample(self.ticks_seen, self.orders.journal_waiting, market_open)
 
     async def stop(self) -> None:
         """Stop the strategies (journaled as stopped: the trader starts them again; after a crash

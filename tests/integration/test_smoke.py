@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtGui import QImage
 
 from tests.integration.test_book_lock import dalaldesk, desk_env
+from ui.main_window import PANELS
 
 
 def smoke(home: Path, out: Path) -> subprocess.CompletedProcess[str]:
@@ -31,7 +32,7 @@ def test_smoke_on_a_working_desk_passes_every_step_and_saves_the_window(tmp_path
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["smoke"] == "passed"
-    assert len(report["panels"]) == 11
+    assert report["panels"] == [spec.object_name for spec in PANELS]
     assert report["chart_bars"] > 100
     assert report["fill"].startswith("BUY 1 RELIANCE @ ₹")
     assert report["first_run"] == ["paper book", "strategy examples", "workspace"]

@@ -1,0 +1,225 @@
+"""The desk's health: is every part that trading depends on working, and if not, what stops.
+
+One row per part a trader would ask about when something looks wrong: each connection the
+broker and feed report (``ConnectionChanged``), how fresh the prices are (ticks a second and the
+age of the last one), the event loop's lag (a late loop is a late order), the order throttle's
+queue, the journal (writes waiting for the disk), the risk gate's trading state and the broker
+session. Each row says ok / warn / bad in words.
+
+Nothing here runs per tick: the runtime's once-a-second heartbeat calls ``sample`` with the tick
+count, and ``watch_loop`` measures lag from a timer of its own. ``paused`` names what stops new
+orders now (the kill switch, a session needing a login, a journal that cannot write), for the
+window's banner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from engine.api.parts import EngineParts, Service
+from engine.core.clock import IST
+from engine.domain.events import ConnectionChanged, TradingState
+
+LAG_PERIOD_S = 0.25
+"""How often the loop-lag probe wakes."""
+LAG_WINDOW = 240
+"""Probes kept: the last minute."""
+LAG_WARN_MS = 100.0
+LAG_BAD_MS = 500.0
+STALE_WARN_S = 5.0
+"""A feed with no tick for this long, while its market is open, is called stale."""
+STALE_BAD_S = 30.0
+GOOD_STATES = {"connected", "open", "logged in", "streaming", "subscribed", "running"}
+
+
+class Level(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    BAD = "bad"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRow:
+    part: str
+    level: Level
+    value: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LoopLag:
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    samples: int
+
+
+class HealthService(Service):
+    def __init__(self, parts: EngineParts) -> None:
+        super().__init__(parts)
+        self._connections: dict[str, ConnectionChanged] = {}
+        self._lag_ms: deque[float] = deque(maxlen=LAG_WINDOW)
+        self._ticks = 0
+        self._tick_rate = 0.0
+        self._last_sample_s: float | None = None
+        self._last_tick_s: float | None = None
+        self._journal_waiting = 0
+        self._market_open = True
+        self.monotonic: Callable[[], float] = time.monotonic
+        """The clock rates and ages are measured on (a test sets its own)."""
+        self._bus.subscribe(ConnectionChanged, self._connection)
+
+    # -- fed by the runtime --------------------------------------------------------------------------
+
+    def _connection(self, event: ConnectionChanged) -> None:
+        self._connections[event.component] = event
+
+    def sample(self, ticks_seen: int, journal_waiting: int, market_open: bool) -> None:
+        """Once a second from the runtime: the engine's tick count and the journal's backlog."""
+        now = self.monotonic()
+        if self._last_sample_s is not None and now > self._last_sample_s:
+            self._tick_rate = (ticks_seen - self._ticks) / (now - self._last_sample_s)
+        if ticks_seen != self._ticks or self._last_tick_s is None:
+            self._last_tick_s = now
+        self._ticks, self._last_sample_s = ticks_seen, now
+        self._journal_waiting = journal_waiting
+        self._market_open = market_open
+
+    async def watch_loop(self, stop: asyncio.Event) -> None:
+        """Measure how late the loop wakes a timer, until ``stop``."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            due = loop.time() + LAG_PERIOD_S
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=LAG_PERIOD_S)
+            except TimeoutError:
+                self._lag_ms.append(max(0.0, (loop.time() - due) * 1000.0))
+
+    # -- read by the window and the metrics ----------------------------------------------------------
+
+    @property
+    def ticks_seen(self) -> int:
+        return self._ticks
+
+    @property
+    def tick_rate(self) -> float:
+        return self._tick_rate
+
+    def last_tick_age_s(self) -> float | None:
+        return None if self._last_tick_s is None else self.monotonic() - self._last_tick_s
+
+    def loop_lag(self) -> LoopLag:
+        samples = sorted(self._lag_ms)
+        if not samples:
+            return LoopLag(0.0, 0.0, 0.0, 0)
+        return LoopLag(
+            samples[len(samples) // 2],
+            samples[min(len(samples) - 1, int(len(samples) * 0.99))],
+            samples[-1],
+            len(samples),
+        )
+
+    def connections(self) -> dict[str, ConnectionChanged]:
+        return dict(self._connections)
+
+    def paused(self) -> str | None:
+        """What stops new orders now, in words, or None when orders can go out."""
+        if self._risk is not None and self._risk.state is not TradingState.ACTIVE:
+            status = self._risk.status()
+            return f"trading {status.state.value.lower()}: {status.reason}"
+        problem = self._parts.session_problem() if self._parts.session_problem else None
+        if problem:
+            return f"orders held: {problem}"
+        if self._journal_waiting:
+            return f"orders held: {self._journal_waiting} journal writes wait for the disk"
+        return None
+
+    def health(self) -> list[HealthRow]:
+        rows = [self._feed_row()]
+        for component, event in sorted(self._connections.items()):
+            good = event.state.lower() in GOOD_STATES
+            rows.append(
+                HealthRow(
+                    component.capitalize(),
+                    Level.OK if good else Level.BAD,
+                    event.state,
+                    f"{event.detail} (since {_clock(event.ts_ns)})"
+                    if event.detail
+                    else f"since {_clock(event.ts_ns)}",
+                )
+            )
+        rows.append(self._lag_row())
+        rows.append(self._throttle_row())
+        rows.append(self._journal_row())
+        rows.append(self._trading_row())
+        return rows
+
+    def _feed_row(self) -> HealthRow:
+        age = self.last_tick_age_s()
+        rate = f"{self._tick_rate:,.0f} ticks/s"
+        if age is None:
+            return HealthRow("Prices", Level.WARN, "no tick yet", "the feed has not sent a price")
+        detail = f"last tick {age:.0f} s ago"
+        if not self._market_open:
+            return HealthRow("Prices", Level.OK, rate, f"{detail}; the market is closed")
+        level = Level.BAD if age >= STALE_BAD_S else Level.WARN if age >= STALE_WARN_S else Level.OK
+        if level is not Level.OK:
+            detail += " — prices are stale"
+        return HealthRow("Prices", level, rate, detail)
+
+    def _lag_row(self) -> HealthRow:
+        lag = self.loop_lag()
+        level = (
+            Level.BAD
+            if lag.p99_ms >= LAG_BAD_MS
+            else Level.WARN
+            if lag.p99_ms >= LAG_WARN_MS
+            else Level.OK
+        )
+        return HealthRow(
+            "Event loop",
+            level,
+            f"p99 {lag.p99_ms:.0f} ms",
+            f"lateness of a {LAG_PERIOD_S * 1000:.0f} ms timer over the last minute: p50 "
+            f"{lag.p50_ms:.1f} ms, max {lag.max_ms:.0f} ms",
+        )
+
+    def _throttle_row(self) -> HealthRow:
+        queued = len(self._orders.queued)
+        if not queued:
+            return HealthRow("Order throttle", Level.OK, "no order waiting")
+        return HealthRow(
+            "Order throttle",
+            Level.WARN,
+            f"{queued} waiting",
+            "orders queued by the order-rate limit",
+        )
+
+    def _journal_row(self) -> HealthRow:
+        if not self._journal_waiting:
+            return HealthRow("Journal", Level.OK, "written", "every event is on disk")
+        return HealthRow(
+            "Journal",
+            Level.BAD,
+            f"{self._journal_waiting} waiting",
+            "the book cannot be written (disk full?); new orders are held until it can",
+        )
+
+    def _trading_row(self) -> HealthRow:
+        if self._risk is None:
+            return HealthRow(
+                "Risk gate", Level.WARN, "off", "this desk runs without the risk layer"
+            )
+        status = self._risk.status()
+        level = Level.OK if status.state is TradingState.ACTIVE else Level.BAD
+        return HealthRow("Risk gate", level, status.state.value, status.reason)
+
+
+def _clock(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, IST).strftime("%H:%M:%S")

@@ -1,0 +1,177 @@
+"""The desk's metrics for Prometheus, on 127.0.0.1 only and off unless asked for
+(``dalaldesk --metrics-port PORT``).
+
+prometheus_client renders the exposition format; the values are read from the engine when a
+scrape comes, on the engine's own loop (the server is aiohttp on that loop), so a scrape sees one
+consistent desk and nothing is counted on the tick path. Exported:
+
+- ``dalaldesk_ticks_total``, ``dalaldesk_tick_rate``, ``dalaldesk_last_tick_age_seconds``;
+- ``dalaldesk_orders{status}`` (the day's orders by status), ``dalaldesk_order_denials_total``
+  (refused by the risk gate or the input checks) and ``dalaldesk_orders_queued``;
+- ``dalaldesk_gate_latency_seconds`` (a summary: count and sum) and its p50 / p99 over the last
+  1,024 orders as ``dalaldesk_gate_latency_quantile_seconds{quantile}``;
+- ``dalaldesk_loop_lag_seconds{quantile}`` (p50, p99, max over the last minute);
+- ``dalaldesk_day_pnl_rupees`` (net of charges), ``dalaldesk_trading_paused``,
+  ``dalaldesk_connection_up{component}``, ``dalaldesk_journal_waiting``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from engine.api.health import GOOD_STATES
+from engine.domain.events import OrderDenied
+
+if TYPE_CHECKING:
+    from engine.runtime.engine import Engine
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+"""Metrics never leave the machine: an exporter elsewhere scrapes through its own tunnel."""
+
+
+class DeskCollector(Collector):
+    """Reads the engine at each scrape."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.denials = 0
+        engine.bus.subscribe(OrderDenied, self._denied)
+
+    def _denied(self, _event: OrderDenied) -> None:
+        self.denials += 1
+
+    def collect(self) -> Iterator[Metric]:
+        engine = self._engine
+        api = engine.api
+        health = api.health_service
+        yield CounterMetricFamily(
+            "dalaldesk_ticks", "Ticks the engine has taken in", value=engine.ticks_seen
+        )
+        yield GaugeMetricFamily(
+            "dalaldesk_tick_rate", "Ticks a second, over the last second", value=health.tick_rate
+        )
+        age = health.last_tick_age_s()
+        if age is not None:
+            yield GaugeMetricFamily(
+                "dalaldesk_last_tick_age_seconds", "Seconds since the last tick", value=age
+            )
+        orders = GaugeMetricFamily(
+            "dalaldesk_orders", "The day's orders by status", labels=["status"]
+        )
+        for status, count in sorted(Counter(o.status.value for o in api.orders()).items()):
+            orders.add_metric([status], count)
+        yield orders
+        yield CounterMetricFamily(
+            "dalaldesk_order_denials",
+            "Orders refused before reaching the broker",
+            value=self.denials,
+        )
+        yield GaugeMetricFamily(
+            "dalaldesk_orders_queued",
+            "Orders waiting for the order-rate limit",
+            value=len(engine.orders.queued),
+        )
+        timing = engine.orders.gate_timing
+        yield SummaryMetricFamily(
+            "dalaldesk_gate_latency_seconds",
+            "Time the risk gate takes to decide an order",
+            count_value=timing.count,
+            sum_value=timing.total_ns / 1e9,
+        )
+        quantiles = GaugeMetricFamily(
+            "dalaldesk_gate_latency_quantile_seconds",
+            "The risk gate's decision time over the last 1,024 orders",
+            labels=["quantile"],
+        )
+        for q in (0.5, 0.99):
+            value = timing.quantile(q)
+            if value is not None:
+                quantiles.add_metric([str(q)], value / 1e9)
+        yield quantiles
+        lag = health.loop_lag()
+        loop = GaugeMetricFamily(
+            "dalaldesk_loop_lag_seconds",
+            "How late the event loop wakes a timer, last minute",
+            labels=["quantile"],
+        )
+        for label, lag_ms in (("0.5", lag.p50_ms), ("0.99", lag.p99_ms), ("1", lag.max_ms)):
+            loop.add_metric([label], lag_ms / 1000.0)
+        yield loop
+        pnl = sum((p.day_pnl - p.charges for p in api.positions()), Decimal(0))
+        yield GaugeMetricFamily(
+            "dalaldesk_day_pnl_rupees", "The day's P&L net of charges", value=float(pnl)
+        )
+        yield GaugeMetricFamily(
+            "dalaldesk_trading_paused",
+            "1 while something holds new orders",
+            value=float(api.trading_paused() is not None),
+        )
+        up = GaugeMetricFamily(
+            "dalaldesk_connection_up", "1 while a connection is up", labels=["component"]
+        )
+        for component, event in sorted(health.connections().items()):
+            up.add_metric([component], float(event.state.lower() in GOOD_STATES))
+        yield up
+        yield GaugeMetricFamily(
+            "dalaldesk_journal_waiting",
+            "Journal writes waiting for the disk",
+            value=engine.orders.journal_waiting,
+        )
+
+
+class MetricsServer:
+    """``GET /metrics`` on 127.0.0.1:``port`` (0 picks a free port: ``port`` says which)."""
+
+    def __init__(self, engine: Engine, port: int) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.collector = DeskCollector(engine)
+        self.registry.register(self.collector)
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, HOST, self.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise MetricsUnavailable(
+                f"the metrics endpoint could not listen on {HOST}:{self.port} ({exc.strerror or exc}); "
+                "choose another --metrics-port"
+            ) from exc
+        self.port = self._runner.addresses[0][1]  # the port the OS gave when asked for 0
+        log.info("metrics on http://%s:%d/metrics", HOST, self.port)
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        body = generate_latest(self.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+class MetricsUnavailable(Exception):
+    """The metrics endpoint could not start; the text says why and what to do."""
