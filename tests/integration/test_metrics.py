@@ -33,11 +33,13 @@ async def wait_for(check, seconds: float = 10.0):  # type: ignore[no-untyped-def
 
 
 async def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"http://127.0.0.1:{port}/metrics") as reply:
-            assert reply.status == 200
-            assert reply.headers["Content-Type"].startswith("text/plain; version=")
-            text = await reply.text()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as reply,
+    ):
+        assert reply.status == 200
+        assert reply.headers["Content-Type"].startswith("text/plain; version=")
+        text = await reply.text()
     return {
         sample.name: [(s.labels, s.value) for s in family.samples if s.name == sample.name]
         for family in text_string_to_metric_families(text)
