@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from app.logging_setup import log_dir, setup_logging
 from app.startup import EXIT_STARTUP_PROBLEM, StartupProblem, describe_failure, tell
+from engine.alerts.book import alerts_path
 from engine.brokers.paper.config import PaperConfig
 from engine.brokers.registry import (
     Connected,
@@ -194,6 +195,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         always_open=always_open,
         strategies_dir=strategies_dir(args.profile),
         portfolios_dir=portfolios_dir(args.profile),
+        alerts_file=alerts_path(args.profile),
         metrics_port=args.metrics_port,
     )
 

@@ -13,6 +13,8 @@ The facade is a set of small services (``orders``, ``positions``, ``risk``, ``ma
 
 from __future__ import annotations
 
+from engine.alerts.rules import AlertError, AlertRule, Condition
+from engine.api.alerts import AlertService
 from engine.api.charts import (
     CHART_INDICATORS,
     TIMEFRAMES,
@@ -47,6 +49,7 @@ from engine.api.strategies import StrategyService
 from engine.core.clock import IST
 from engine.domain.bars import Bar, SeriesKey, Timeframe
 from engine.domain.events import (
+    AlertFired,
     BreakerTripped,
     ConnectionChanged,
     EngineMessage,
@@ -92,11 +95,15 @@ __all__ = [
     "DEFAULT_OPTION_RATE",
     "IST",
     "TIMEFRAMES",
+    "AlertError",
+    "AlertFired",
+    "AlertRule",
     "Bar",
     "BarColumns",
     "BreakerTripped",
     "ChainAnalytics",
     "ChartTarget",
+    "Condition",
     "ConnectionChanged",
     "ContractGreeks",
     "EngineApi",
@@ -179,6 +186,7 @@ class EngineApi:
         self.strategies_service = strategies = StrategyService(parts)
         self.multileg_service = multileg = MultilegService(parts)
         self.health_service = health = HealthService(parts)
+        self.alerts_service = alerts = AlertService(parts)
         self.instruments = InstrumentsView(parts.registry)
         """The instruments the desk lists, read-only."""
         self.has_broker_margin = parts.broker_margin is not None
@@ -202,6 +210,11 @@ class EngineApi:
         # positions
         self.positions = positions.positions
         self.strategy_pnl = positions.strategy_pnl
+        # alerts
+        self.alerts = alerts.alerts
+        self.add_alert = alerts.add_alert
+        self.remove_alert = alerts.remove_alert
+        self.rearm_alert = alerts.rearm_alert
         # health
         self.health = health.health
         self.trading_paused = health.paused

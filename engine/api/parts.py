@@ -21,6 +21,7 @@ from engine.strategies.kernel import StrategyKernel
 from engine.strategies.multileg.desk import MultilegDesk
 
 if TYPE_CHECKING:
+    from engine.alerts.book import AlertBook
     from engine.marketdata.candles import CandleBook
     from engine.marketdata.history import HistorySource
 
@@ -57,6 +58,8 @@ class EngineParts:
     """The session's bars of what charts and strategies follow (None: a desk without charts)."""
     history: HistorySource | None = None
     """Where a chart's past comes from: the broker's history or the paper market's."""
+    alerts: AlertBook | None = None
+    """The trader's alert rules (None: a desk without alerts)."""
     now: Callable[[], datetime] = _ist_now
     """The desk's clock (a test clock in tests, a replay's in a backtest)."""
 

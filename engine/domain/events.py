@@ -274,6 +274,16 @@ class EngineMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertFired:
+    """An alert rule's condition came true (once: the rule is then spent until re-armed)."""
+
+    ts_ns: int
+    alert_id: str
+    text: str
+    """What happened, in words: "NIFTY 50 crossed above 26,100.00 (26,100.35)"."""
+
+
+@dataclass(frozen=True, slots=True)
 class PositionChanged:
     """A position moved because of a fill (carries the token and product; read the snapshot)."""
 

@@ -39,6 +39,8 @@ class EngineConfig:
     """Market data: 'simulated' or a live broker's name ('kite'); None is a live broker's own
     feed, else the simulated market. Broker 'paper' on feed 'kite' is paper trading on live
     data (the link is connected by the caller: ``engine.brokers.registry``)."""
+    alerts_file: Path | None = None
+    """The trader's alert rules (``engine.alerts.book.alerts_path``); None keeps them in memory."""
     metrics_port: int | None = None
     """Serve Prometheus metrics on 127.0.0.1 at this port (0: any free port); None: off."""
 

@@ -16,11 +16,13 @@ from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.alerts.book import AlertBook
 from engine.api import EngineApi, EngineParts
 from engine.brokers.base import Broker, BrokerLink, InProcessVenue, MarginCalculator
 from engine.brokers.registry import SIMULATED_FEED, BrokerContext, broker_spec
@@ -29,6 +31,7 @@ from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, LiveClock, ist_today
 from engine.domain.events import EngineMessage, Severity, VarReport
+from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument
 from engine.domain.marks import SESSION_END, PnlMarks
 from engine.domain.positions import PositionBook
@@ -120,6 +123,14 @@ class Engine:
             book_file=book_file_of(database.engine.url),
         )
         """Candles of what is followed, a chart's past, the option series."""
+        self.alerts = AlertBook(
+            bus=bus,
+            clock=clock,
+            path=config.alerts_file,
+            title_of=lambda token: i.tradingsymbol if (i := registry.find(token)) else "",
+            ltp_of=lambda token: t.ltp if (t := quotes.get(InstrumentToken(token))) else None,
+        )
+        """The trader's alert rules, watched on ticks and on the day's P&L."""
         self.api = EngineApi(
             EngineParts(
                 bus=bus,
@@ -135,6 +146,7 @@ class Engine:
                 watcher=self._watch if link is not None and feed is link else None,
                 strategies=self.strategies,
                 multileg=self.multileg,
+                alerts=self.alerts,
                 candles=self.charts.candles,
                 history=self.charts.history,
                 now=clock.now,
@@ -459,6 +471,10 @@ class Engine:
     def _sample_health(self) -> None:
         market_open = self.sessions is None or self.sessions.is_open(self.clock.now())
         self.api.health_service.sample(self.ticks_seen, self.orders.journal_waiting, market_open)
+        if self.alerts.has_pnl_rules:
+            self.alerts.check_pnl(
+                sum((p.day_pnl - p.charges for p in self.api.positions()), Decimal(0))
+            )
 
     async def stop(self) -> None:
         """Stop the strategies (journaled as stopped: the trader starts them again; after a crash

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.domain.strategy_records import StrategyStatus
+from engine.store.files import write_json
 from engine.store.urls import profile_folder
 from engine.strategies.kernel import StrategyContext, StrategyKernel
 from engine.strategies.multileg.legrun import LegRun
@@ -165,7 +166,7 @@ class MultilegDesk:
         if checked.name in self._specs and not replace:
             return f"a portfolio named {checked.name!r} exists already"
         if self.folder is not None:
-            unwritten = _write_json(
+            unwritten = write_json(
                 self.folder / f"{_slug(checked.name)}.json", checked.model_dump(mode="json")
             )
             if unwritten is not None:
@@ -188,7 +189,7 @@ class MultilegDesk:
         spec = self._specs.get(name)
         if spec is None:
             return f"no portfolio named {name!r}"
-        return _write_json(path, {"portfolio": spec.model_dump(mode="json")})
+        return write_json(path, {"portfolio": spec.model_dump(mode="json")})
 
     def import_file(self, path: Path, *, name: str | None = None) -> str | None:
         """Add the portfolio in ``path`` (an export, or a template file); None, or why not."""
@@ -227,7 +228,7 @@ class MultilegDesk:
         if self.folder is None:
             return "this desk keeps no files"
         body = {"description": f"saved from {name}", "portfolio": spec.model_dump(mode="json")}
-        return _write_json(self.folder / "templates" / f"{_slug(key)}.json", body)
+        return write_json(self.folder / "templates" / f"{_slug(key)}.json", body)
 
     # -- running -------------------------------------------------------------------------------------
 
@@ -299,7 +300,7 @@ class MultilegDesk:
             wanted[tag] = checked
         if self.folder is not None:
             body = {name: value.model_dump(mode="json") for name, value in sorted(wanted.items())}
-            unwritten = _write_json(self.folder / "tags.json", body)
+            unwritten = write_json(self.folder / "tags.json", body)
             if unwritten is not None:
                 return unwritten
         self.tags.limits = wanted
@@ -443,20 +444,3 @@ def _template(key: str, text: str, *, own: bool) -> Template:
     data = json.loads(text)
     spec = parse_spec(data["portfolio"])
     return Template(key, spec.name, str(data.get("description", "")), spec, own)
-
-
-def _write_json(path: Path, data: object) -> str | None:
-    """Write ``data`` whole (temporary file, fsync, rename); None, or why not in words."""
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "w", encoding="utf-8") as file:
-            json.dump(data, file, indent=2)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except OSError as problem:
-        temporary.unlink(missing_ok=True)
-        return f"{path.name} could not be written: {problem.strerror or problem}"
-    return None

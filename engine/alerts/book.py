@@ -1,0 +1,249 @@
+"""The desk's alert rules, watched on every tick of the instruments they name and on the day's
+P&L each second, and kept in the profile's ``alerts.json``.
+
+A tick costs one dict lookup unless its instrument has a rule. A rule that fires is saved as
+fired before it is told (``AlertFired`` and a line in Messages), so a restart never fires it
+again; if the file cannot be written the trader is told that too. A file that cannot be read is
+set aside (``alerts.json.bad``) and the desk starts with no rules, saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+from engine.alerts.rules import AlertError, AlertRule, Condition, make_rule, rule_from_json
+from engine.core.bus import EventBus
+from engine.core.clock import Clock
+from engine.domain.events import AlertFired, EngineMessage, Severity
+from engine.domain.ticks import Tick
+from engine.domain.values import rupees_text
+from engine.store.files import write_json
+from engine.store.urls import profile_folder
+
+log = logging.getLogger(__name__)
+
+PAISE = Decimal(100)
+
+
+def alerts_path(profile: str) -> Path:
+    """Where a profile keeps its alert rules: ``<user data dir>/<profile>/alerts.json``."""
+    return profile_folder(profile, "alerts.json")
+
+
+class AlertBook:
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        clock: Clock,
+        path: Path | None,
+        title_of: Callable[[int], str],
+        ltp_of: Callable[[int], int | None],
+    ) -> None:
+        self._bus = bus
+        self._clock = clock
+        self.path = path
+        """Where the rules are kept; None keeps them in memory only (tests, demos)."""
+        self._title_of = title_of
+        self._ltp_of = ltp_of
+        self._rules: dict[str, AlertRule] = {}
+        self._by_token: dict[int, list[str]] = {}
+        self._last: dict[int, int] = {}
+        """The last price seen per watched instrument, paise: the side a cross starts from."""
+        self._last_pnl: Decimal | None = None
+        self.problem: str | None = None
+        """Why the saved rules could not be read (they were set aside), if so."""
+        self._load()
+        bus.subscribe(Tick, self.on_tick)
+
+    # -- the rules ---------------------------------------------------------------------------------
+
+    def rules(self) -> list[AlertRule]:
+        return sorted(self._rules.values(), key=lambda r: (r.created_ns, r.alert_id))
+
+    def add(
+        self,
+        condition: Condition | str,
+        value: Decimal | int | float | str,
+        *,
+        token: int | None = None,
+        note: str = "",
+    ) -> AlertRule:
+        """Set a rule; ``AlertError`` says why one cannot be set."""
+        title = self._title_of(token) if token is not None else "Desk"
+        if token is not None and not title:
+            raise AlertError(f"no instrument has token {token}")
+        rule = make_rule(
+            self._next_id(),
+            condition,
+            value,
+            token=token,
+            title=title,
+            note=note,
+            created_ns=self._clock.time_ns(),
+            reference=self._price(token),
+        )
+        self._rules[rule.alert_id] = rule
+        unsaved = self._save()
+        if unsaved is not None:
+            del self._rules[rule.alert_id]
+            raise AlertError(f"the alert was not set: {unsaved}")
+        ltp = None if token is None else self._ltp_of(token)
+        if token is not None and ltp:
+            self._last[token] = ltp  # the side a cross starts from: where the price is now
+        self._index()
+        return rule
+
+    def remove(self, alert_id: str) -> bool:
+        rule = self._rules.pop(alert_id, None)
+        if rule is None:
+            return False
+        self._tell_unsaved(self._save())
+        self._index()
+        return True
+
+    def rearm(self, alert_id: str) -> AlertRule | None:
+        """Start a fired rule again from the current price."""
+        rule = self._rules.get(alert_id)
+        if rule is None:
+            return None
+        rule = rule.rearmed(self._price(rule.token))
+        self._rules[alert_id] = rule
+        if rule.token is not None:
+            self._last.pop(rule.token, None)
+        self._tell_unsaved(self._save())
+        self._index()
+        return rule
+
+    def _next_id(self) -> str:
+        numbers = [int(i[1:]) for i in self._rules if i[1:].isdigit()]
+        return f"A{max(numbers, default=0) + 1}"
+
+    def _price(self, token: int | None) -> Decimal | None:
+        ltp = None if token is None else self._ltp_of(token)
+        return None if not ltp else Decimal(ltp) / PAISE
+
+    def _index(self) -> None:
+        self._by_token = {}
+        for rule in self._rules.values():
+            if rule.armed and rule.token is not None:
+                self._by_token.setdefault(rule.token, []).append(rule.alert_id)
+
+    # -- watching ------------------------------------------------------------------------------------
+
+    def on_tick(self, tick: Tick) -> None:
+        watching = self._by_token.get(tick.token)
+        if watching is None or tick.ltp <= 0:
+            return
+        before = self._last.get(tick.token)
+        self._last[tick.token] = tick.ltp
+        for alert_id in list(watching):
+            rule = self._rules[alert_id]
+            if rule.condition is Condition.MOVES_PCT and rule.reference is None:
+                self._rules[alert_id] = rule = make_rule(
+                    rule.alert_id,
+                    rule.condition,
+                    rule.value,
+                    token=rule.token,
+                    title=rule.title,
+                    note=rule.note,
+                    created_ns=rule.created_ns,
+                    reference=Decimal(tick.ltp) / PAISE,
+                )
+            text = _price_fires(rule, before, tick.ltp)
+            if text is not None:
+                self._fire(rule, text)
+
+    @property
+    def has_pnl_rules(self) -> bool:
+        return any(rule.armed and not rule.condition.on_price for rule in self._rules.values())
+
+    def check_pnl(self, pnl: Decimal) -> None:
+        """The day's P&L (net of charges), from the heartbeat."""
+        before, self._last_pnl = self._last_pnl, pnl
+        if before is None:
+            return
+        for rule in [r for r in self._rules.values() if r.armed and not r.condition.on_price]:
+            crossed = (
+                before >= rule.value > pnl
+                if rule.condition is Condition.PNL_BELOW
+                else before <= rule.value < pnl
+            )
+            if crossed:
+                moved = "fell below" if rule.condition is Condition.PNL_BELOW else "rose above"
+                self._fire(rule, f"Day P&L {moved} ₹{rule.value:,.2f} (₹{pnl:,.2f})")
+
+    def _fire(self, rule: AlertRule, text: str) -> None:
+        now = self._clock.time_ns()
+        self._rules[rule.alert_id] = rule.fired(now, text)
+        self._index()
+        unsaved = self._save()
+        if rule.note:
+            text = f"{text} — {rule.note}"
+        log.info("alert %s: %s", rule.alert_id, text)
+        self._bus.publish(AlertFired(now, rule.alert_id, text))
+        self._bus.publish(EngineMessage(now, Severity.WARNING, f"Alert: {text}", "alerts"))
+        if unsaved is not None:
+            self._tell_unsaved(f"{unsaved}; this alert may fire again after a restart")
+
+    # -- the file ----------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        if self.path is None or not self.path.exists():
+            return
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("alerts"), list):
+                raise AlertError('the file holds no "alerts" list')
+            rules = [rule_from_json(item) for item in data["alerts"]]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AlertError) as problem:
+            kept = self.path.with_name(self.path.name + ".bad")
+            try:
+                os.replace(self.path, kept)
+            except OSError as exc:
+                log.error("could not set aside %s: %s", self.path, exc)
+            self.problem = (
+                f"the saved alerts could not be read ({problem}); the file is kept as {kept.name}"
+            )
+            log.warning("%s", self.problem)
+            return
+        self._rules = {rule.alert_id: rule for rule in rules}
+        self._index()
+
+    def _save(self) -> str | None:
+        if self.path is None:
+            return None
+        return write_json(self.path, {"alerts": [rule.to_json() for rule in self.rules()]})
+
+    def _tell_unsaved(self, problem: str | None) -> None:
+        if problem is not None:
+            log.warning("%s", problem)
+            self._bus.publish(
+                EngineMessage(
+                    self._clock.time_ns(), Severity.WARNING, f"Alerts: {problem}", "alerts"
+                )
+            )
+
+
+def _price_fires(rule: AlertRule, before: int | None, now: int) -> str | None:
+    """The message if this tick makes ``rule`` come true, else None."""
+    price = rupees_text(now)
+    if rule.condition is Condition.MOVES_PCT:
+        assert rule.reference is not None
+        moved = (Decimal(now) / PAISE / rule.reference - 1) * 100
+        if abs(moved) >= rule.value:
+            return f"{rule.title} moved {moved:+.2f}% from {rule.reference:,.2f} ({price})"
+        return None
+    if before is None:
+        return None
+    level = int(rule.value * PAISE)
+    if rule.condition is Condition.CROSSES_ABOVE and before < level <= now:
+        return f"{rule.title} crossed above {rule.value:,.2f} ({price})"
+    if rule.condition is Condition.CROSSES_BELOW and before > level >= now:
+        return f"{rule.title} crossed below {rule.value:,.2f} ({price})"
+    return None

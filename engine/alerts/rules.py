@@ -1,0 +1,150 @@
+"""An alert rule: what to watch and when to speak.
+
+Conditions:
+
+- ``crosses_above`` / ``crosses_below``: the last traded price goes from one side of a level to
+  the other (the first tick after the rule is set is the starting side; a price already past the
+  level fires only after it comes back and crosses again);
+- ``moves_pct``: the price moves at least this many percent, up or down, from where it was when
+  the rule was set (or re-armed);
+- ``pnl_below`` / ``pnl_above``: the day's P&L across the desk (net of charges) crosses a level
+  in rupees.
+
+A rule fires once and is then spent; re-arming it starts it again from the current price. Rules
+are kept in the profile's ``alerts.json`` with whether they fired, so a restart neither loses one
+nor fires one twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+
+class Condition(StrEnum):
+    CROSSES_ABOVE = "crosses_above"
+    CROSSES_BELOW = "crosses_below"
+    MOVES_PCT = "moves_pct"
+    PNL_BELOW = "pnl_below"
+    PNL_ABOVE = "pnl_above"
+
+    @property
+    def on_price(self) -> bool:
+        return self not in (Condition.PNL_BELOW, Condition.PNL_ABOVE)
+
+    @property
+    def words(self) -> str:
+        return {
+            Condition.CROSSES_ABOVE: "crosses above",
+            Condition.CROSSES_BELOW: "crosses below",
+            Condition.MOVES_PCT: "moves by",
+            Condition.PNL_BELOW: "day P&L falls below",
+            Condition.PNL_ABOVE: "day P&L rises above",
+        }[self]
+
+
+class AlertError(ValueError):
+    """A rule that cannot be set, with why in words."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    alert_id: str
+    condition: Condition
+    value: Decimal
+    """The level in rupees (price or P&L), or the percent for ``moves_pct``."""
+    token: int | None = None
+    """The instrument a price rule watches; None for P&L rules."""
+    title: str = ""
+    """The instrument as the trader knows it (or "Desk" for P&L), for messages."""
+    note: str = ""
+    created_ns: int = 0
+    reference: Decimal | None = None
+    """``moves_pct``: the price (rupees) the move is measured from; None until the first tick."""
+    fired_ns: int | None = None
+    fired_text: str = ""
+
+    @property
+    def armed(self) -> bool:
+        return self.fired_ns is None
+
+    def describe(self) -> str:
+        amount = (
+            f"{self.value}%" if self.condition is Condition.MOVES_PCT else f"₹{self.value:,.2f}"
+        )
+        subject = "" if not self.condition.on_price else f"{self.title} "
+        return f"{subject}{self.condition.words} {amount}"
+
+    def fired(self, ts_ns: int, text: str) -> AlertRule:
+        return replace(self, fired_ns=ts_ns, fired_text=text)
+
+    def rearmed(self, reference: Decimal | None) -> AlertRule:
+        return replace(self, fired_ns=None, fired_text="", reference=reference)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["condition"] = self.condition.value
+        data["value"] = str(self.value)
+        data["reference"] = None if self.reference is None else str(self.reference)
+        return data
+
+
+def make_rule(
+    alert_id: str,
+    condition: Condition | str,
+    value: Decimal | int | float | str,
+    *,
+    token: int | None,
+    title: str,
+    note: str = "",
+    created_ns: int = 0,
+    reference: Decimal | None = None,
+) -> AlertRule:
+    """A checked rule; ``AlertError`` says what is wrong with the asked one."""
+    try:
+        kind = Condition(condition)
+    except ValueError:
+        kinds = ", ".join(c.value for c in Condition)
+        raise AlertError(f"an alert's condition is one of {kinds}, not {condition!r}") from None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise AlertError(f"an alert's value is a number, not {value!r}") from None
+    if not amount.is_finite():
+        raise AlertError(f"an alert's value must be a finite number, not {value!r}")
+    if kind.on_price and token is None:
+        raise AlertError("a price alert needs an instrument")
+    if not kind.on_price and token is not None:
+        raise AlertError("a P&L alert watches the whole desk, not one instrument")
+    if kind in (Condition.CROSSES_ABOVE, Condition.CROSSES_BELOW) and amount <= 0:
+        raise AlertError(f"a price level must be above zero, not {amount}")
+    if kind is Condition.MOVES_PCT and not Decimal("0.01") <= amount <= Decimal(100):
+        raise AlertError(f"a move is 0.01-100 percent, not {amount}")
+    if len(note) > 200:
+        raise AlertError("an alert's note is at most 200 characters")
+    return AlertRule(alert_id, kind, amount, token, title, note, created_ns, reference)
+
+
+def rule_from_json(data: Any) -> AlertRule:
+    """A rule as saved; ``AlertError`` when the saved form is not one."""
+    if not isinstance(data, dict):
+        raise AlertError(f"an alert is an object, not {type(data).__name__}")
+    try:
+        rule = make_rule(
+            str(data["alert_id"]),
+            data["condition"],
+            data["value"],
+            token=None if data.get("token") is None else int(data["token"]),
+            title=str(data.get("title", "")),
+            note=str(data.get("note", "")),
+            created_ns=int(data.get("created_ns", 0)),
+            reference=None if data.get("reference") is None else Decimal(str(data["reference"])),
+        )
+        fired = data.get("fired_ns")
+        return rule if fired is None else rule.fired(int(fired), str(data.get("fired_text", "")))
+    except KeyError as missing:
+        raise AlertError(f"an alert has no {missing.args[0]}") from None
+    except (TypeError, ValueError, InvalidOperation) as problem:
+        raise AlertError(str(problem)) from None

@@ -1,0 +1,39 @@
+"""Alerts through the facade: set, list, remove and re-arm the trader's alert rules."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine.alerts.book import AlertBook
+from engine.alerts.rules import AlertError, AlertRule, Condition
+from engine.api.parts import Service
+
+
+class AlertService(Service):
+    def alerts(self) -> list[AlertRule]:
+        """Every rule, armed and fired, oldest first."""
+        return [] if self._parts.alerts is None else self._parts.alerts.rules()
+
+    def add_alert(
+        self,
+        condition: Condition | str,
+        value: Decimal | int | float | str,
+        *,
+        token: int | None = None,
+        note: str = "",
+    ) -> AlertRule:
+        """Set a rule: a price alert names its instrument's ``token``, a P&L alert none.
+        ``AlertError`` (a ValueError) says why a rule cannot be set."""
+        return self._book().add(condition, value, token=token, note=note)
+
+    def remove_alert(self, alert_id: str) -> bool:
+        return self._book().remove(alert_id)
+
+    def rearm_alert(self, alert_id: str) -> AlertRule | None:
+        """Start a fired rule again from the current price; None if there is no such rule."""
+        return self._book().rearm(alert_id)
+
+    def _book(self) -> AlertBook:
+        if self._parts.alerts is None:
+            raise AlertError("this desk runs without alerts")
+        return self._parts.alerts

@@ -1,0 +1,24 @@
+"""The desk's own small files (portfolios, tags, alert rules): written whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def write_json(path: Path, data: object) -> str | None:
+    """Write ``data`` whole (temporary file, fsync, rename); None, or why not in words."""
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump(data, file, indent=2)
+            file.write("\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as problem:
+        temporary.unlink(missing_ok=True)
+        return f"{path.name} could not be written: {problem.strerror or problem}"
+    return None
