@@ -13,6 +13,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from engine.api import (
+    AlertFired,
     EngineApi,
     EngineMessage,
     OrderDenied,
@@ -41,6 +42,8 @@ class EngineBridge(QObject):
     """list of PositionChanged events"""
     messages = Signal(object)
     """list of EngineMessage and OrderDenied, in order"""
+    alerts = Signal(object)
+    """list of AlertFired since the last frame"""
     frame = Signal()
     """once per frame, after the others (for status bars and clocks)"""
 
@@ -53,6 +56,7 @@ class EngineBridge(QObject):
         self._order_events: list[object] = []
         self._position_events: list[object] = []
         self._messages: list[object] = []
+        self._alerts: list[AlertFired] = []
         self.ticks_total = 0
         self._ticks_at_last_rate = 0
         self._rate_at = time.monotonic()
@@ -82,6 +86,8 @@ class EngineBridge(QObject):
             self._messages.append(event)
         elif isinstance(event, EngineMessage):
             self._messages.append(event)
+        elif isinstance(event, AlertFired):
+            self._alerts.append(event)
 
     # -- Qt side -----------------------------------------------------------------------------------------
 
@@ -102,6 +108,9 @@ class EngineBridge(QObject):
         if self._messages:
             events, self._messages = self._messages, []
             self.messages.emit(events)
+        if self._alerts:
+            fired, self._alerts = self._alerts, []
+            self.alerts.emit(fired)
         self.frame.emit()
 
     def stop(self) -> None:

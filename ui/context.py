@@ -48,3 +48,5 @@ class PanelContext:
     )
     """A new chart dock of an instrument's token or a derived series' key (None: the selected
     instrument), titled ``title`` (None: the series' own name)."""
+    set_alert: Callable[[Instrument | None], None] = field(default=lambda instrument: None)
+    """Bring the Alerts panel forward with this instrument chosen (None: the selected one)."""

@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import IST, EngineApi, Level, Side
+from engine.api import IST, AlertFired, EngineApi, Level, Side
+from engine.domain.instruments import Instrument
 from ui import format as fmt
 from ui.bridge import EngineBridge
 from ui.charts.docks import ChartDocks
@@ -30,6 +31,8 @@ from ui.context import PanelContext, TicketRequest
 from ui.dialogs import AboutDialog, ShortcutsDialog
 from ui.kill_switch import make_kill_switch_action, make_kill_switch_button, make_rearm_action
 from ui.layout_store import LayoutStore
+from ui.notify import DesktopNotices
+from ui.panels.alerts import AlertsPanel
 from ui.panels.greeks import GreeksPanel
 from ui.panels.health import HealthPanel, set_banner
 from ui.panels.market_watch import MarketWatchPanel
@@ -83,6 +86,9 @@ PANELS = (
         "multileg", "Multileg", MultilegPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Alt+M"
     ),
     PanelSpec(
+        "alerts", "Alerts", AlertsPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Ctrl+Shift+A"
+    ),
+    PanelSpec(
         "health", "Health", HealthPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Ctrl+Shift+H"
     ),
 )
@@ -103,6 +109,8 @@ SHORTCUTS = (
     ("Alt+P", "Payoff"),
     ("Alt+S", "Strategies"),
     ("Alt+M", "Multileg portfolios"),
+    ("Ctrl+Shift+A", "Alerts: set a price or P&L alert, see which fired"),
+    ("Ctrl+Alt+A", "Market Watch: set an alert on the selected instrument"),
     ("Ctrl+Shift+H", "Health: connections, price age, loop lag, journal"),
     ("Alt+C", "Chart what is selected: an instrument, a position, a portfolio's MTM"),
     ("Alt+Shift+C", "Chart the selected option's IV over the session"),
@@ -186,6 +194,7 @@ class MainWindow(QMainWindow):
             payoff_legs=self.payoff_legs,
             greeks_for=self.greeks_for,
             open_chart=self.open_chart,
+            set_alert=self.set_alert,
         )
         self.ticket = OrderTicket(self.context, self)
         self.charts = ChartDocks(self, self.context)
@@ -201,6 +210,8 @@ class MainWindow(QMainWindow):
         self.apply_theme(theme)
         self._sized = self.restore_layout()
         self.bridge.frame.connect(self._update_status)
+        self.notices = DesktopNotices()
+        self.bridge.alerts.connect(self._alerts_fired)
         # The arrangement is saved a moment after each change, not only at a clean close: a desk
         # that is killed keeps the trader's layout.
         self._layout_timer = QTimer(self)
@@ -248,6 +259,7 @@ class MainWindow(QMainWindow):
                 "risk",
                 "strategies",
                 "multileg",
+                "alerts",
                 "health",
             )
         ]
@@ -362,6 +374,16 @@ class MainWindow(QMainWindow):
             return
         beside = next(iter(self.charts.docks.values()), None) or self.docks["optionChain"]
         self.charts.open(ChartSettings(key, title or target.title), beside=beside)
+
+    def set_alert(self, instrument: Instrument | None = None) -> None:
+        """The Alerts panel, forward, with ``instrument`` (or the selected one) chosen."""
+        from ui.panels.alerts import AlertsPanel
+
+        self.show_panel("alerts")
+        panel = self.panels["alerts"]
+        assert isinstance(panel, AlertsPanel)
+        panel.choose(instrument or self.selected_instrument())
+        panel.value.setFocus()
 
     def open_iv_chart(self) -> None:
         """A chart of the selected option's implied volatility over the session."""
@@ -652,6 +674,12 @@ class MainWindow(QMainWindow):
         state = self._session_state()
         self.session_label.setText(state)
         self._update_paused_banner()
+
+    def _alerts_fired(self, events: list[AlertFired]) -> None:
+        """Each alert as it fires: in the status bar and as a desktop notification."""
+        for event in events:
+            self.statusBar().showMessage(f"Alert: {event.text}", 15_000)
+            self.notices.notify("DalalDesk alert", event.text, urgent=True)
 
     def _update_paused_banner(self) -> None:
         """Shown only while something holds new orders (the kill switch, a login, the disk)."""

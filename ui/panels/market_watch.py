@@ -235,6 +235,10 @@ class MarketWatchPanel(QWidget):
         remove.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         remove.triggered.connect(self.remove_selected)
         self.addAction(remove)
+        alert = QAction("Set alert…", self, shortcut=QKeySequence("Ctrl+Alt+A"))
+        alert.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        alert.triggered.connect(lambda: context.set_alert(None))
+        self.addAction(alert)
         context.bridge.quotes_changed.connect(self._on_quotes, QUEUED)
         self.load(self._defaults())
 

@@ -1,0 +1,178 @@
+"""Alerts: set a price or P&L alert, see which are armed and which fired, with what they said.
+
+The bar sets a rule: an instrument (search as in Market Watch; none for a P&L alert), the
+condition, the level and an optional note. The table lists every rule, armed ones first; a fired
+one keeps what it said and when. Remove and Re-arm act on the selected rows. A refused rule is
+explained under the bar.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.api import IST, AlertError, AlertFired, AlertRule, Condition
+from engine.domain.instruments import Instrument
+from ui.bridge import QUEUED
+from ui.context import PanelContext
+from ui.panels.instrument_picker import InstrumentPicker
+
+CONDITIONS = (
+    (Condition.CROSSES_ABOVE, "crosses above ₹"),
+    (Condition.CROSSES_BELOW, "crosses below ₹"),
+    (Condition.MOVES_PCT, "moves by %"),
+    (Condition.PNL_BELOW, "day P&L below ₹"),
+    (Condition.PNL_ABOVE, "day P&L above ₹"),
+)
+COLUMNS = ("Alert", "When", "State", "Set", "Fired", "What it said")
+
+
+class AlertsPanel(QWidget):
+    def __init__(self, context: PanelContext) -> None:
+        super().__init__()
+        self.setObjectName("alertsPanel")
+        self._api = context.api
+        self._theme = context.theme
+        self.instrument: Instrument | None = None
+        self.picker = InstrumentPicker(context.api, self)
+        self.picker.setPlaceholderText("Instrument (none for a P&L alert)")
+        self.picker.picked.connect(self.choose)
+        self.chosen = QLabel("", self, objectName="alertInstrument")
+        self.condition = QComboBox(self)
+        for condition, label in CONDITIONS:
+            self.condition.addItem(label, condition)
+        self.value = QLineEdit(self, placeholderText="level")
+        self.value.setMaximumWidth(110)
+        self.note = QLineEdit(self, placeholderText="note (optional)")
+        self.note.setMaxLength(200)
+        self.set_button = QPushButton("Set alert", self)
+        self.set_button.clicked.connect(self.set_alert)
+        self.value.returnPressed.connect(self.set_alert)
+        self.problem = QLabel("", self, objectName="alertProblem")
+        self.problem.setWordWrap(True)
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.remove_button = QPushButton("Remove", self)
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.rearm_button = QPushButton("Re-arm", self)
+        self.rearm_button.clicked.connect(self.rearm_selected)
+        bar = QHBoxLayout()
+        for widget in (
+            self.picker,
+            self.chosen,
+            self.condition,
+            self.value,
+            self.note,
+            self.set_button,
+        ):
+            bar.addWidget(widget, 1 if widget in (self.picker, self.note) else 0)
+        actions = QHBoxLayout()
+        actions.addWidget(self.remove_button)
+        actions.addWidget(self.rearm_button)
+        actions.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.table)
+        layout.addLayout(actions)
+        context.bridge.alerts.connect(self._fired, QUEUED)
+        self.refresh()
+
+    def choose(self, instrument: Instrument | None) -> None:
+        """The instrument the next price alert watches (from the picker or another panel)."""
+        self.instrument = instrument
+        self.chosen.setText("" if instrument is None else instrument.tradingsymbol)
+        if instrument is not None:
+            quote = self._api.tick(instrument.token)
+            if quote is not None and not self.value.text():
+                self.value.setText(f"{quote.ltp / 100:.2f}")
+
+    def set_alert(self) -> AlertRule | None:
+        condition = Condition(self.condition.currentData())
+        token = (
+            None
+            if not condition.on_price or self.instrument is None
+            else int(self.instrument.token)
+        )
+        try:
+            rule = self._api.add_alert(
+                condition, self.value.text().strip(), token=token, note=self.note.text()
+            )
+        except AlertError as refused:
+            self._say(str(refused), bad=True)
+            return None
+        self._say(f"Alert {rule.alert_id} set: {rule.describe()}", bad=False)
+        self.note.clear()
+        self.refresh()
+        return rule
+
+    def remove_selected(self) -> None:
+        for alert_id in self._selected():
+            self._api.remove_alert(alert_id)
+        self.refresh()
+
+    def rearm_selected(self) -> None:
+        for alert_id in self._selected():
+            self._api.rearm_alert(alert_id)
+        self.refresh()
+
+    def _selected(self) -> list[str]:
+        rows = {index.row() for index in self.table.selectionModel().selectedRows()}
+        return [self.table.item(row, 0).text() for row in sorted(rows)]
+
+    def _fired(self, _events: list[AlertFired]) -> None:
+        self.refresh()
+
+    def _say(self, text: str, *, bad: bool) -> None:
+        palette = self._theme.palette
+        self.problem.setText(text)
+        self.problem.setStyleSheet(f"color: {(palette.down if bad else palette.muted).name()};")
+
+    def refresh(self) -> None:
+        rules = sorted(self._api.alerts(), key=lambda r: (not r.armed, -r.created_ns))
+        self.table.setRowCount(len(rules))
+        palette = self._theme.palette
+        for row, rule in enumerate(rules):
+            state = "armed" if rule.armed else "fired"
+            cells = (
+                rule.alert_id,
+                rule.describe() + (f" — {rule.note}" if rule.note else ""),
+                state,
+                _at(rule.created_ns),
+                "" if rule.fired_ns is None else _at(rule.fired_ns),
+                rule.fired_text,
+            )
+            for column, text in enumerate(cells):
+                item = self.table.item(row, column)
+                if item is None:
+                    item = QTableWidgetItem()
+                    self.table.setItem(row, column, item)
+                item.setText(text)
+                if column == 2:
+                    item.setForeground(palette.warning if rule.armed else palette.muted)
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+
+
+def _at(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, IST).strftime("%d %b %H:%M:%S")
