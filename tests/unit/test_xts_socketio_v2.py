@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -28,20 +28,12 @@ from engine.brokers.xts.socketio_v2 import (
     parse_event,
     socket_url,
 )
+from tests.kite_desk import wait_for
 from tests.xts_fake.socketio_v2_server import SocketIOv2Server, SocketSession
 
 PATH = "/apimarketdata/socket.io"
 TOKEN = "secret-session-token-7f3a"
 FAST = SocketIOConfig(first_delay_s=0.01, max_delay_s=0.05, data_timeout_s=0.6, open_timeout_s=2)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager
@@ -59,7 +51,7 @@ async def opened(server: SocketIOv2Server) -> AsyncIterator[tuple[SocketIOClient
     seen = Recorder()
     client = client_for(server, seen)
     async with running(client):
-        await until(lambda: client.state is SocketState.OPEN)
+        await wait_for(lambda: client.state is SocketState.OPEN)
         yield client, seen
 
 
@@ -156,15 +148,15 @@ async def test_xts_socket_connects_and_receives_events_in_order(server: SocketIO
     seen = Recorder()
     client = client_for(server, seen)
     async with running(client):
-        await until(lambda: seen.connects == [False])
+        await wait_for(lambda: seen.connects == [False])
         assert client.state is SocketState.OPEN and client.sid
         assert server.sessions[0].query["token"] == TOKEN
         for n in range(5):
             await server.emit("1501-json-full", json.dumps({"n": n}))
-        await until(lambda: len(seen.events) == 5)
+        await wait_for(lambda: len(seen.events) == 5)
         assert [json.loads(payload)["n"] for _, payload in seen.events] == [0, 1, 2, 3, 4]
     assert client.state is SocketState.CLOSED
-    await until(lambda: not server.sessions)
+    await wait_for(lambda: not server.sessions)
 
 
 async def test_xts_socket_pings_and_server_pongs_keep_a_quiet_connection_open(
@@ -183,20 +175,20 @@ async def test_xts_socket_after_drops_reconnects_and_calls_on_connect_each_time(
     seen = Recorder()
     client = client_for(server, seen)
     async with running(client):
-        await until(lambda: len(seen.connects) == 1)
+        await wait_for(lambda: len(seen.connects) == 1)
         for n in range(1, 6):
-            await until(lambda: len(server.sessions) == 1)
+            await wait_for(lambda: len(server.sessions) == 1)
             assert await server.drop_all() == 1
-            await until(lambda n=n: len(seen.connects) == n + 1)
+            await wait_for(lambda n=n: len(seen.connects) == n + 1)
         await server.close_all()  # a clean server-side close reconnects too
-        await until(lambda: len(seen.connects) == 7)
+        await wait_for(lambda: len(seen.connects) == 7)
         assert seen.connects == [False] + [True] * 6
         assert client.stats.reconnects == 6
         reopened = [c for c in seen.states if c.state is SocketState.OPEN and c.reconnect]
         assert len(reopened) == 6
-        await until(lambda: len(server.sessions) == 1)
+        await wait_for(lambda: len(server.sessions) == 1)
         await server.emit("joined", "after the drops")
-        await until(lambda: ("joined", "after the drops") in seen.events)
+        await wait_for(lambda: ("joined", "after the drops") in seen.events)
 
 
 async def test_xts_socket_when_server_stalls_the_watchdog_reconnects(
@@ -204,9 +196,9 @@ async def test_xts_socket_when_server_stalls_the_watchdog_reconnects(
 ) -> None:
     async with opened(server) as (client, seen):
         server.stall()
-        await until(lambda: client.stats.watchdog_trips == 1)
+        await wait_for(lambda: client.stats.watchdog_trips == 1)
         server.stall(False)
-        await until(lambda: seen.connects == [False, True])
+        await wait_for(lambda: seen.connects == [False, True])
 
 
 async def test_xts_socket_malformed_frames_are_counted_and_the_stream_continues(
@@ -216,7 +208,7 @@ async def test_xts_socket_malformed_frames_are_counted_and_the_stream_continues(
         for junk in ("42{broken", "42[]", "9zz", '42"just a string"'):
             await server.send_raw(junk)
         await server.emit("1512-json-full", "fine")
-        await until(lambda: seen.events == [("1512-json-full", "fine")])
+        await wait_for(lambda: seen.events == [("1512-json-full", "fine")])
         assert client.stats.bad_frames == 4
         assert client.state is SocketState.OPEN and client.stats.reconnects == 0
     assert "skipped a frame" in caplog.text
@@ -234,10 +226,10 @@ async def test_xts_socket_a_failing_event_handler_is_isolated(server: SocketIOv2
         server.url, PATH, lambda: {"token": TOKEN}, on_event=on_event, config=FAST
     )
     async with running(client):
-        await until(lambda: client.state is SocketState.OPEN)
+        await wait_for(lambda: client.state is SocketState.OPEN)
         await server.emit("e", "boom")
         await server.emit("e", "after")
-        await until(lambda: seen.events == [("e", "after")])
+        await wait_for(lambda: seen.events == [("e", "after")])
         assert client.stats.callback_errors == 1
 
 
@@ -249,13 +241,13 @@ async def test_xts_socket_refused_token_waits_for_retry_with_the_new_token(
     token = ["stale-token-91c2"]
     client = client_for(server, seen, token)
     async with running(client):
-        await until(lambda: client.state is SocketState.AUTH_REJECTED)
+        await wait_for(lambda: client.state is SocketState.AUTH_REJECTED)
         handshakes = server.handshakes
         await asyncio.sleep(0.2)
         assert server.handshakes == handshakes  # no hammering with a refused token
         token[0] = TOKEN
         client.retry()
-        await until(lambda: client.state is SocketState.OPEN)
+        await wait_for(lambda: client.state is SocketState.OPEN)
         assert client.stats.auth_rejections == 1
     assert "stale-token-91c2" not in caplog.text and TOKEN not in caplog.text
 
@@ -267,11 +259,11 @@ async def test_xts_socket_a_socketio_error_at_connect_is_a_refusal(
     seen = Recorder()
     client = client_for(server, seen)
     async with running(client):
-        await until(lambda: client.state is SocketState.AUTH_REJECTED)
+        await wait_for(lambda: client.state is SocketState.AUTH_REJECTED)
         assert "Invalid Token" in seen.states[-1].detail
         server.refuse_with = None
         client.retry()
-        await until(lambda: seen.connects == [False])
+        await wait_for(lambda: seen.connects == [False])
 
 
 async def test_xts_socket_reconnect_uses_a_fresh_query(server: SocketIOv2Server) -> None:
@@ -279,12 +271,12 @@ async def test_xts_socket_reconnect_uses_a_fresh_query(server: SocketIOv2Server)
     token = [TOKEN]
     client = client_for(server, seen, token)
     async with running(client):
-        await until(lambda: len(seen.connects) == 1)
+        await wait_for(lambda: len(seen.connects) == 1)
         server.valid_tokens.add("second-token")  # type: ignore[attr-defined]
         token[0] = "second-token"
         await client.reconnect("new login")
-        await until(lambda: len(seen.connects) == 2)
-        await until(lambda: len(server.sessions) == 1)
+        await wait_for(lambda: len(seen.connects) == 2)
+        await wait_for(lambda: len(server.sessions) == 1)
         assert server.sessions[0].query["token"] == "second-token"
 
 
@@ -298,9 +290,9 @@ async def test_xts_socket_emit_reaches_the_server(server: SocketIOv2Server) -> N
     client = client_for(server, Recorder())
     assert not await client.emit("early", 1)  # not connected: refused, not queued
     async with running(client):
-        await until(lambda: client.state is SocketState.OPEN)
+        await wait_for(lambda: client.state is SocketState.OPEN)
         assert await client.emit("hello", {"a": 1})
-        await until(lambda: got == [("hello", {"a": 1})])
+        await wait_for(lambda: got == [("hello", {"a": 1})])
 
 
 async def test_xts_socket_when_server_is_down_backs_off_and_connects_when_it_comes_up() -> None:
@@ -312,10 +304,10 @@ async def test_xts_socket_when_server_is_down_backs_off_and_connects_when_it_com
     client = client_for(fake, seen)
     client.start()
     try:
-        await until(lambda: sum(c.state is SocketState.BACKOFF for c in seen.states) >= 3)
+        await wait_for(lambda: sum(c.state is SocketState.BACKOFF for c in seen.states) >= 3)
         assert not seen.connects
         await fake.start(port)
-        await until(lambda: seen.connects == [False])
+        await wait_for(lambda: seen.connects == [False])
     finally:
         await client.stop()
         await fake.close()
@@ -359,9 +351,9 @@ async def test_xts_vendor_socketio_4_client_connects_to_the_fake_and_receives_ev
     )
     try:
         await asyncio.wait_for(joined.wait(), 5)
-        await until(lambda: len(server.sessions) == 1)
+        await wait_for(lambda: len(server.sessions) == 1)
         await server.emit("1501-json-full", json.dumps({"ExchangeInstrumentID": 22}))
-        await until(lambda: len(got) == 1)
+        await wait_for(lambda: len(got) == 1)
         assert json.loads(got[0]) == {"ExchangeInstrumentID": 22}
     finally:
         await vendor.disconnect()

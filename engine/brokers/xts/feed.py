@@ -1,0 +1,268 @@
+"""XTS market data as the engine's feed: the role the Kite ticker plays, over XTS's REST + socket.
+
+- ``watch(tokens)`` / ``unwatch(tokens)`` take the desk's instrument tokens (``master.token_of``)
+  and keep them as desired state; while connected they are subscribed at once through REST, and
+  every (re)connect re-issues all of them (XTS keeps subscriptions per token on the server, so a
+  reconnect with the same token answers ``e-session-0002``, which counts as success).
+- The subscribe replies carry snapshots (``listQuotes``): they are parsed like the stream's full
+  events, so a chart has a price before the first tick.
+- Ticks go to ``publish`` one by one (quote cache, then the bus); 1505 candles to ``on_bar``;
+  connection changes become ``ConnectionChanged`` events (component ``"feed"``).
+- A dead token (a REST reply, or the socket refusing the session) is answered by one new login with
+  the app's keys and a reconnect; when that login fails the feed reports ``login required`` and
+  waits for ``relogin()``.
+- A malformed event is counted per kind and logged the first time its kind is seen; the stream
+  never stops for one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+from engine.brokers.xts.marketdata_session import (
+    MarketDataSession,
+    XtsLoginFailed,
+    XtsMarketDataError,
+    XtsTokenExpired,
+)
+from engine.brokers.xts.master import xts_instrument
+from engine.brokers.xts.quotes import QuoteParser, XtsEventError
+from engine.brokers.xts.segments import UnknownSegment
+from engine.brokers.xts.socketio_v2 import (
+    SocketIOClient,
+    SocketIOConfig,
+    SocketState,
+    SocketStateChange,
+)
+from engine.core.clock import Clock
+from engine.domain.bars import Bar
+from engine.domain.events import ConnectionChanged
+from engine.domain.ids import InstrumentToken
+from engine.domain.ticks import Tick
+
+log = logging.getLogger(__name__)
+
+_NS = 1_000_000_000
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class XtsFeedConfig:
+    message_codes: tuple[int, ...] = (1502,)
+    """What each watched instrument is subscribed to; 1502 carries the touchline and 5 levels."""
+    broadcast_mode: str = "Partial"
+    """``Partial`` (deltas merged here) or ``Full``."""
+    socket_path: str = "/apimarketdata/socket.io"
+    socket: SocketIOConfig = field(default_factory=SocketIOConfig)
+
+
+@dataclass
+class FeedStats:
+    events: int = 0
+    ticks: int = 0
+    bars: int = 0
+    snapshots: int = 0
+    subscribe_calls: int = 0
+    resubscribes: int = 0
+    relogins: int = 0
+    other_segments: int = 0
+    malformed: Counter[str] = field(default_factory=Counter)
+    """Malformed events by kind (event name)."""
+
+
+class XtsFeed:
+    def __init__(
+        self,
+        session: MarketDataSession,
+        *,
+        clock: Clock,
+        publish: Callable[[Tick], None],
+        events: Callable[[object], None],
+        on_bar: Callable[[Bar], None] | None = None,
+        config: XtsFeedConfig | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.session = session
+        self.config = config or XtsFeedConfig()
+        self._clock = clock
+        self._publish = publish
+        self._events = events
+        self._on_bar = on_bar
+        self.stats = FeedStats()
+        self.parser = QuoteParser(lambda: clock.time_ns() / _NS)
+        self._watched: dict[InstrumentToken, tuple[int, int]] = {}
+        self._lock = asyncio.Lock()
+        self._relogin_lock = asyncio.Lock()
+        self._login_needed = False
+        self._refused_since_open = 0
+        self._relogin_task: asyncio.Task[None] | None = None
+        self.socket = SocketIOClient(
+            session.keys.root,
+            self.config.socket_path,
+            lambda: session.socket_query(self.config.broadcast_mode),
+            on_event=self.on_event,
+            on_connect=self._connected,
+            on_state=self._socket_state,
+            config=self.config.socket,
+            rng=rng,
+            name="xts-marketdata",
+        )
+
+    @property
+    def watched(self) -> dict[int, str]:
+        codes = ",".join(map(str, self.config.message_codes))
+        return {int(token): codes for token in self._watched}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Log in if needed and open the socket (subscriptions follow on connect)."""
+        if not self.session.logged_in:
+            await self._login("start")
+        self.socket.start()
+
+    async def stop(self) -> None:
+        await self.socket.stop()
+
+    async def run(self, on_tick: Callable[[Tick], None], stop: asyncio.Event) -> None:
+        """The feed port's shape: stream to ``on_tick`` until ``stop`` is set."""
+        self._publish = on_tick
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    async def relogin(self) -> None:
+        """A new login (after the trader fixed the keys, or a refused session) and a reconnect."""
+        await self._login("relogin")
+        self._login_needed = False
+        self.socket.retry()
+        await self.socket.reconnect("new login")
+
+    # -- subscriptions ---------------------------------------------------------------------------
+
+    async def watch(self, tokens: Iterable[int]) -> None:
+        """Stream these instruments. Raises ``UnknownSegment`` (a ValueError) for a token of a
+        segment XTS does not stream here and ``XtsSubscriptionQuotaExhausted`` when the app key
+        has no subscriptions left; nothing is watched then."""
+        fresh: dict[InstrumentToken, tuple[int, int]] = {}
+        for token in dict.fromkeys(tokens):
+            if token not in self._watched:
+                fresh[InstrumentToken(token)] = xts_instrument(token)
+        if not fresh:
+            return
+        if self.socket.state is SocketState.OPEN:
+            await self._subscribe(list(fresh.values()))
+        self._watched.update(fresh)
+
+    async def unwatch(self, tokens: Iterable[int]) -> None:
+        gone = [self._watched.pop(InstrumentToken(t)) for t in tokens if t in self._watched]
+        for token in tokens:
+            self.parser.forget(InstrumentToken(token))
+        if gone and self.session.logged_in:
+            async with self._lock:
+                for code in self.config.message_codes:
+                    await self._with_relogin(partial(self.session.unsubscribe, gone, code))
+
+    async def _subscribe(self, instruments: list[tuple[int, int]]) -> None:
+        async with self._lock:
+            for code in self.config.message_codes:
+                self.stats.subscribe_calls += 1
+                reply = await self._with_relogin(partial(self.session.subscribe, instruments, code))
+                for snapshot in reply.snapshots:
+                    self.stats.snapshots += 1
+                    self.on_event(f"{code}-json-full", snapshot)
+
+    async def _connected(self, reconnect: bool) -> None:
+        if reconnect:
+            self.stats.resubscribes += 1
+        if not self._watched:
+            return
+        try:
+            await self._subscribe(list(self._watched.values()))
+        except XtsMarketDataError as exc:
+            log.error(
+                "XTS market data: re-subscribing %d instruments failed: %s", len(self._watched), exc
+            )
+            self._event("error", f"re-subscribing failed: {exc}")
+
+    async def _with_relogin(self, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await call()
+        except XtsTokenExpired:
+            await self._login("the market-data token was refused")
+            return await call()
+
+    async def _login(self, why: str) -> None:
+        async with self._relogin_lock:
+            try:
+                await self.session.login()
+            except XtsLoginFailed as exc:
+                self._login_needed = True
+                self._event("login required", str(exc))
+                raise
+        if why != "start":
+            self.stats.relogins += 1
+            log.info("XTS market data: logged in again (%s)", why)
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def on_event(self, name: str, payload: Any) -> None:
+        """One socket event (or a snapshot); never raises."""
+        self.stats.events += 1
+        if "-json-" not in name:
+            if name in ("error", "warning", "logout"):
+                log.warning("XTS market data socket says %s: %.200s", name, payload)
+            return
+        try:
+            item = self.parser.parse(name, payload)
+        except UnknownSegment:
+            self.stats.other_segments += 1
+            return
+        except XtsEventError as exc:
+            self.stats.malformed[exc.kind] += 1
+            if self.stats.malformed[exc.kind] == 1:
+                log.warning("XTS market data: skipped a malformed %s", exc)
+            return
+        if isinstance(item, Tick):
+            self.stats.ticks += 1
+            self._publish(item)
+        elif isinstance(item, Bar):
+            self.stats.bars += 1
+            if self._on_bar is not None:
+                self._on_bar(item)
+
+    def _socket_state(self, change: SocketStateChange) -> None:
+        self._event(change.state.value, change.detail)
+        if change.state is SocketState.OPEN:
+            self._refused_since_open = 0
+        elif change.state is SocketState.AUTH_REJECTED and not self._login_needed:
+            self._refused_since_open += 1
+            if self._refused_since_open > 1:
+                # A fresh login was refused too: re-login once, then surface (§C.2).
+                self._login_needed = True
+                self._event("login required", "XTS market data refused a fresh session")
+                return
+            # Kept in an attribute so it is not collected mid-flight.
+            self._relogin_task = asyncio.get_running_loop().create_task(
+                self._refused(), name="xts-md-relogin"
+            )
+
+    async def _refused(self) -> None:
+        try:
+            await self._login("the socket refused the session")
+        except XtsMarketDataError as exc:
+            log.error("XTS market data: no new login after the socket refused it: %s", exc)
+            return
+        self.socket.retry()
+
+    def _event(self, state: str, detail: str) -> None:
+        self._events(ConnectionChanged(self._clock.time_ns(), "feed", state, detail))
