@@ -23,7 +23,7 @@ BENCHES = sorted(
 REQUIRED = ("bench", "value", "unit", "reference", "ratio")
 
 
-def test_benchmarks_when_listed_are_the_six_the_readme_names() -> None:
+def test_benchmarks_when_listed_are_the_seven_the_readme_names() -> None:
     assert [b.stem for b in BENCHES] == [
         "bench_engine",
         "bench_greeks",
@@ -31,6 +31,7 @@ def test_benchmarks_when_listed_are_the_six_the_readme_names() -> None:
         "bench_multileg",
         "bench_risk",
         "bench_ui",
+        "bench_xts_feed",
     ]
 
 

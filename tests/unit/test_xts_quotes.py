@@ -183,3 +183,25 @@ def test_xts_forget_drops_an_instruments_snapshot() -> None:
     parser.forget(token_of(*RELIANCE))
     assert parser.snapshot_count() == 0
     assert parser.parse("1501-json-partial", "t:1_2885,v:5") is None
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", float("inf"), "1e30", True, None, [1]])
+def test_xts_prices_that_are_not_finite_numbers_are_refused(bad: Any) -> None:
+    parser, _ = make()
+    with pytest.raises(XtsEventError, match="not a price"):
+        parser.parse("1512-json-partial", {"t": "2_35001", "ltp": bad})
+
+
+@pytest.mark.parametrize(
+    ("book", "why"),
+    [
+        ("0|1|nan|1", "not numbers"),
+        ("0|1|10.001|1", "not whole paise"),
+        ("0|1|inf|1", "not numbers"),
+        ("0|x|1|1", "not numbers"),
+    ],
+)
+def test_xts_partial_books_with_bad_levels_are_refused(book: str, why: str) -> None:
+    parser, _ = make()
+    with pytest.raises(XtsEventError, match=why):
+        parser.parse("1502-json-partial", f"t:2_35001,ltp:1,bi:{book}")

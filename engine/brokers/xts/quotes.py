@@ -43,6 +43,8 @@ EPOCH_1980_OFFSET_S = 315_513_000
 _NSE_SEGMENTS = frozenset({1, 2, 3})
 _TWO_DAYS_S = 2 * 86_400
 _NS = 1_000_000_000
+_MAX_PAISE = 1e15
+"""Far above any price quoted in rupees, far below where a float stops holding whole paise."""
 
 
 class XtsEventError(ValueError):
@@ -59,14 +61,18 @@ class _Bad(ValueError):
 
 def paise(value: Any) -> int:
     """Rupees (float, int or numeric string, as JSON and partial strings carry them) to paise."""
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise _Bad(f"{value!r} is not a price") from None
-    elif isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Bad(f"{value!r} is not a price")
+    kind = type(value)
+    if kind is not float:
+        if kind is str:
+            try:
+                value = float(value)
+            except ValueError:
+                raise _Bad(f"{value!r} is not a price") from None
+        elif kind is not int:
+            raise _Bad(f"{value!r} is not a price")
     scaled = value * 100
+    if not -_MAX_PAISE < scaled < _MAX_PAISE:  # also refuses NaN and the infinities
+        raise _Bad(f"{value} is not a price")
     whole = round(scaled)
     if abs(scaled - whole) > 1e-4:
         raise _Bad(f"{value} is finer than one paisa")
@@ -74,16 +80,21 @@ def paise(value: Any) -> int:
 
 
 def _qty(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
+    kind = type(value)
+    if kind is int:
         return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+    if kind is str:
         try:
-            return int(float(value))
+            return int(value)
         except ValueError:
-            pass  # fall through to the refusal below, which names the value
-    raise _Bad(f"{value!r} is not a quantity")
+            pass  # "75.0" and the like: tried as a float below
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _Bad(f"{value!r} is not a quantity") from None
+    if kind is bool or not number.is_integer():
+        raise _Bad(f"{value!r} is not a quantity")
+    return int(number)
 
 
 def exchange_time_ns(value: Any, segment_code: int, now_s: float) -> int:
@@ -167,10 +178,19 @@ def _groups(text: str) -> tuple[DepthLevel, ...]:
     if len(parts) % 4:
         raise _Bad(f"book {text!r} is not level|size|price|orders groups")
     levels = []
-    for start in range(0, len(parts), 4):
-        size, price = _qty(parts[start + 1]), paise(parts[start + 2])
-        if size or price:
-            levels.append((price, size, _qty(parts[start + 3])))
+    try:
+        for start in range(0, len(parts), 4):
+            size = int(parts[start + 1])
+            scaled = float(parts[start + 2]) * 100  # paise(), inlined: the hottest loop here
+            price = round(scaled)
+            if abs(scaled - price) > 1e-4 or price < 0:
+                raise _Bad(f"book price {parts[start + 2]} is not whole paise")
+            if size or price:
+                levels.append((price, size, int(parts[start + 3])))
+    except (ValueError, OverflowError) as exc:
+        if isinstance(exc, _Bad):
+            raise
+        raise _Bad(f"book {text!r} holds a level that is not numbers") from None
     return tuple(levels)
 
 
@@ -340,10 +360,8 @@ class QuoteParser:
 
 def _flat(text: str) -> dict[str, str]:
     """``"t:1_22,ltp:2408.4,..."`` as a mapping (split on ``,``, then on the first ``:``)."""
-    out: dict[str, str] = {}
-    for part in text.split(","):
-        key, colon, value = part.partition(":")
-        if not colon:
-            raise _Bad(f"{part.strip()!r} is not key:value")
-        out[key.strip()] = value.strip()
-    return out
+    try:
+        return dict(part.split(":", 1) for part in text.split(","))
+    except ValueError:
+        bad = next(part for part in text.split(",") if ":" not in part)
+        raise _Bad(f"{bad.strip()!r} is not key:value") from None
