@@ -10,7 +10,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from engine.brokers.xts.feed import XtsFeed, XtsFeedConfig
-from engine.brokers.xts.marketdata_session import MarketDataSession, XtsMarketDataKeys
+from engine.brokers.xts.marketdata_session import (
+    MarketDataSession,
+    XtsMarketDataKeys,
+    XtsSubscriptionQuotaExhausted,
+)
 from engine.brokers.xts.master import token_of, xts_instrument
 from engine.brokers.xts.socketio_v2 import SocketIOConfig
 from engine.core.clock import LiveClock
@@ -235,3 +239,25 @@ async def test_xts_feed_refuses_tokens_of_segments_xts_does_not_stream(desk: Des
     with pytest.raises(ValueError, match="not an instrument of a segment XTS streams"):
         await desk.feed.watch([256265])  # Kite's NIFTY 50 index token
     assert desk.feed.watched == {}
+
+
+async def test_xts_feed_with_the_quota_nearly_used_reconnects_and_resubscribes_everything(
+    fake: FakeXtsMarketData,
+) -> None:
+    fake.quota = 12
+    desk = Desk(fake)
+    desk.feed.config = XtsFeedConfig(subscribe_chunk=4, socket=FAST_SOCKET)
+    try:
+        await started(desk, [RELIANCE, NIFTY_FUT, *OPTIONS])  # 12 of 12
+        assert desk.session.remaining_subscriptions == 0
+        with pytest.raises(XtsSubscriptionQuotaExhausted, match="0 subscriptions left"):
+            await desk.feed.watch([token_of(1, 1594)])
+        assert token_of(1, 1594) not in desk.feed.watched
+        await fake.drop_socket()
+        await wait_for(lambda: desk.feed.stats.resubscribes == 1)
+        # 3 chunks, the refused attempt, then 3 chunks again: all answered e-session-0002.
+        await wait_for(lambda: desk.feed.stats.subscribe_calls == 7)
+        assert not desk.events or "re-subscribing failed" not in desk.events[-1].detail
+        assert desk.states().count("error") == 0
+    finally:
+        await desk.close()

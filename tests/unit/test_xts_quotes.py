@@ -154,9 +154,9 @@ def test_xts_prices_become_exact_paise(rupees: Any, expected: int) -> None:
         ("1501-json-partial", "t:1_2885,ltp:10.005", "finer than one paisa"),
         ("1501-json-partial", "t:1_2885,ltp:abc", "not a price"),
         (
-            "1504-json-full",
+            "1509-json-full",
             json.dumps({"ExchangeSegment": 1, "ExchangeInstrumentID": 26000}),
-            "1504",
+            "1509 is not one the desk reads",
         ),
         ("xts-binary-packet", b"\x00", "not a JSON market-data event"),
     ],
@@ -205,3 +205,10 @@ def test_xts_partial_books_with_bad_levels_are_refused(book: str, why: str) -> N
     parser, _ = make()
     with pytest.raises(XtsEventError, match=why):
         parser.parse("1502-json-partial", f"t:2_35001,ltp:1,bi:{book}")
+
+
+def test_xts_codes_without_a_price_the_desk_uses_are_skipped_and_counted() -> None:
+    parser, _ = make()
+    assert parser.parse("1105-json-partial", "t:1_2885,110:1410.5") is None
+    assert parser.parse("1504-json-full", json.dumps({"IndexName": "NIFTY 50"})) is None
+    assert parser.ignored == 2

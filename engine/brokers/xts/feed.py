@@ -59,6 +59,8 @@ class XtsFeedConfig:
     """What each watched instrument is subscribed to; 1502 carries the touchline and 5 levels."""
     broadcast_mode: str = "Partial"
     """``Partial`` (deltas merged here) or ``Full``."""
+    subscribe_chunk: int = 100
+    """Instruments per subscription call (XTS's limit per request is not documented)."""
     socket_path: str = "/apimarketdata/socket.io"
     socket: SocketIOConfig = field(default_factory=SocketIOConfig)
 
@@ -160,26 +162,32 @@ class XtsFeed:
         if not fresh:
             return
         if self.socket.state is SocketState.OPEN:
-            await self._subscribe(list(fresh.values()))
+            await self._subscribe(list(fresh.values()), fresh=True)
         self._watched.update(fresh)
 
     async def unwatch(self, tokens: Iterable[int]) -> None:
-        gone = [self._watched.pop(InstrumentToken(t)) for t in tokens if t in self._watched]
-        for token in tokens:
-            self.parser.forget(InstrumentToken(token))
+        leaving = [InstrumentToken(token) for token in tokens if token in self._watched]
+        gone = [self._watched.pop(token) for token in leaving]
+        for token in leaving:
+            self.parser.forget(token)
         if gone and self.session.logged_in:
             async with self._lock:
                 for code in self.config.message_codes:
                     await self._with_relogin(partial(self.session.unsubscribe, gone, code))
 
-    async def _subscribe(self, instruments: list[tuple[int, int]]) -> None:
+    async def _subscribe(self, instruments: list[tuple[int, int]], *, fresh: bool) -> None:
+        chunk = self.config.subscribe_chunk
         async with self._lock:
             for code in self.config.message_codes:
-                self.stats.subscribe_calls += 1
-                reply = await self._with_relogin(partial(self.session.subscribe, instruments, code))
-                for snapshot in reply.snapshots:
-                    self.stats.snapshots += 1
-                    self.on_event(f"{code}-json-full", snapshot)
+                for start in range(0, len(instruments), chunk):
+                    batch = instruments[start : start + chunk]
+                    self.stats.subscribe_calls += 1
+                    reply = await self._with_relogin(
+                        partial(self.session.subscribe, batch, code, fresh=fresh)
+                    )
+                    for snapshot in reply.snapshots:
+                        self.stats.snapshots += 1
+                        self.on_event(f"{code}-json-full", snapshot)
 
     async def _connected(self, reconnect: bool) -> None:
         if reconnect:
@@ -187,7 +195,7 @@ class XtsFeed:
         if not self._watched:
             return
         try:
-            await self._subscribe(list(self._watched.values()))
+            await self._subscribe(list(self._watched.values()), fresh=False)
         except XtsMarketDataError as exc:
             log.error(
                 "XTS market data: re-subscribing %d instruments failed: %s", len(self._watched), exc

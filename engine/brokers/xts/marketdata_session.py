@@ -161,11 +161,18 @@ class MarketDataSession:
 
     # -- subscriptions ---------------------------------------------------------------------------
 
-    async def subscribe(self, instruments: list[tuple[int, int]], message_code: int) -> Subscribed:
-        """Subscribe (segment, id) pairs to one message code."""
+    async def subscribe(
+        self, instruments: list[tuple[int, int]], message_code: int, *, fresh: bool = True
+    ) -> Subscribed:
+        """Subscribe (segment, id) pairs to one message code.
+
+        ``fresh`` instruments are checked against the quota the server last reported before
+        anything is sent; a re-subscription after a reconnect (``fresh=False``) is not, since
+        what the server still holds does not count twice.
+        """
         _check_code(message_code)
         left = self.remaining_subscriptions
-        if left is not None and len(instruments) > left:
+        if fresh and left is not None and len(instruments) > left:
             raise XtsSubscriptionQuotaExhausted(
                 f"cannot subscribe {len(instruments)} more instruments to {message_code}: "
                 f"the app key has {left} subscriptions left; unsubscribe some first"

@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 EPOCH_1980_OFFSET_S = 315_513_000
 """1980-01-01 00:00 IST in Unix seconds."""
 _NSE_SEGMENTS = frozenset({1, 2, 3})
+IGNORED_CODES = frozenset({"1105", "1503", "1504", "1506", "1507", "5505"})
+"""Message codes XTS may send that carry no instrument price the desk uses (property changes,
+gainers, index summaries, broker messages, trading status, subscription info): skipped, counted."""
 _TWO_DAYS_S = 2 * 86_400
 _NS = 1_000_000_000
 _MAX_PAISE = 1e15
@@ -200,6 +203,8 @@ class QuoteParser:
     def __init__(self, now_s: Callable[[], float]) -> None:
         self._now_s = now_s
         self._snapshots: dict[tuple[int, int], _Snapshot] = {}
+        self.ignored = 0
+        """Events of ``IGNORED_CODES``."""
 
     def snapshot_count(self) -> int:
         return len(self._snapshots)
@@ -217,6 +222,9 @@ class QuoteParser:
         an instrument in a segment the desk does not trade.
         """
         code, _, mode = name.partition("-json-")
+        if code in IGNORED_CODES and mode:
+            self.ignored += 1
+            return None
         try:
             if mode == "full":
                 data = json.loads(payload) if isinstance(payload, str) else payload
