@@ -3,6 +3,7 @@ Socket.IO v2 stream into the engine's quote cache, drops, stalls, malformed even
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -261,3 +262,40 @@ async def test_xts_feed_with_the_quota_nearly_used_reconnects_and_resubscribes_e
         assert desk.states().count("error") == 0
     finally:
         await desk.close()
+
+
+async def test_xts_feed_run_waits_for_good_keys_and_for_the_server_then_streams(
+    fake: FakeXtsMarketData,
+) -> None:
+    desk = Desk(fake)
+    real_secret, fake.secret_key = fake.secret_key, "rotated-secret"
+    stop = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(desk.feed.run(desk.quotes.update, stop))
+    try:
+        await wait_for(lambda: "login required" in desk.states())
+        assert not task.done()  # a refused login does not end the feed
+        fake.secret_key = real_secret
+        await desk.feed.relogin()
+        await wait_for(lambda: desk.feed.socket.state.value == "open")
+        await desk.feed.watch([RELIANCE])
+        await wait_for(lambda: RELIANCE in desk.quotes)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await desk.session.close()
+    assert desk.feed.socket.state.value == "closed"
+
+
+async def test_xts_feed_run_retries_an_unreachable_server_with_backoff() -> None:
+    fake = FakeXtsMarketData()
+    desk = Desk(fake)  # fake.url points at port 0 until started: nothing listens there
+    desk.session.keys = XtsMarketDataKeys("http://127.0.0.1:9", fake.app_key, fake.secret_key)
+    stop = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(desk.feed.run(desk.quotes.update, stop))
+    try:
+        await wait_for(lambda: desk.states().count("backoff") >= 2)
+        assert "could not be reached" in desk.events[0].detail and not task.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await desk.session.close()

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import Counter
@@ -103,6 +104,8 @@ class XtsFeed:
         self._lock = asyncio.Lock()
         self._relogin_lock = asyncio.Lock()
         self._login_needed = False
+        self._wake = asyncio.Event()
+        """Set by ``relogin()`` and by ``run``'s stop: ends ``run``'s waits."""
         self._refused_since_open = 0
         self._relogin_task: asyncio.Task[None] | None = None
         self.socket = SocketIOClient(
@@ -134,18 +137,44 @@ class XtsFeed:
         await self.socket.stop()
 
     async def run(self, on_tick: Callable[[Tick], None], stop: asyncio.Event) -> None:
-        """The feed port's shape: stream to ``on_tick`` until ``stop`` is set."""
+        """The feed port's shape: stream to ``on_tick`` until ``stop`` is set.
+
+        A login the server refuses is reported (``login required``) and waited on until
+        ``relogin()``; an unreachable server is tried again with backoff. Neither ends the task.
+        """
         self._publish = on_tick
-        await self.start()
+        delay = self.config.socket.first_delay_s
+        relay = asyncio.get_running_loop().create_task(self._relay(stop), name="xts-md-stop")
         try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    await self.start()
+                    break
+                except XtsLoginFailed:
+                    await self._wake.wait()  # relogin() or stop
+                except XtsMarketDataError as exc:
+                    self._event("backoff", f"{exc}; retry in {delay:.1f}s")
+                    with contextlib.suppress(TimeoutError):  # the backoff ran out: try again
+                        await asyncio.wait_for(self._wake.wait(), delay)
+                    delay = min(delay * 2, self.config.socket.max_delay_s)
             await stop.wait()
         finally:
+            relay.cancel()
+            await asyncio.gather(relay, return_exceptions=True)
             await self.stop()
+
+    async def _relay(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
 
     async def relogin(self) -> None:
         """A new login (after the trader fixed the keys, or a refused session) and a reconnect."""
         await self._login("relogin")
         self._login_needed = False
+        if self.socket.state is SocketState.IDLE:
+            self._wake.set()  # ``run`` was waiting for this login to open the socket
+            return
         self.socket.retry()
         await self.socket.reconnect("new login")
 
