@@ -21,6 +21,7 @@ from engine.brokers.xts.socketio_v2 import SocketIOConfig
 from engine.core.clock import LiveClock
 from engine.domain.bars import Bar
 from engine.domain.events import ConnectionChanged
+from engine.domain.ticks import Tick
 from engine.marketdata.quotes import QuoteCache
 from tests.kite_desk import wait_for
 from tests.xts_fake.marketdata import FakeXtsMarketData
@@ -299,3 +300,41 @@ async def test_xts_feed_run_retries_an_unreachable_server_with_backoff() -> None
         stop.set()
         await asyncio.wait_for(task, 5)
         await desk.session.close()
+
+
+async def test_xts_feed_a_failing_subscriber_is_isolated(fake: FakeXtsMarketData) -> None:
+    desk = Desk(fake)
+    seen: list[int] = []
+
+    def fragile(tick: Tick) -> None:
+        if tick.token == RELIANCE:
+            raise RuntimeError("a broken subscriber")
+        seen.append(tick.token)
+
+    desk.feed._publish = fragile
+    try:
+        await started(desk, [RELIANCE, NIFTY_FUT])  # the snapshots already reach it
+        await wait_for(lambda: NIFTY_FUT in seen)
+        await fake.push(1, 2885)
+        await fake.push(2, 35001)
+        await wait_for(lambda: seen.count(NIFTY_FUT) == 2)
+        assert desk.feed.stats.callback_errors == 2
+    finally:
+        await desk.close()
+
+
+@pytest.mark.parametrize("rest_delay_s", [0.0, 0.3], ids=["rest-first", "socket-first"])
+async def test_xts_feed_a_token_refused_by_rest_and_socket_at_once_is_replaced_once(
+    fake: FakeXtsMarketData, desk: Desk, rest_delay_s: float
+) -> None:
+    await started(desk, [RELIANCE])
+    fake.slow_s = rest_delay_s
+    for logins in (2, 3, 4):
+        fake.expire_token()
+        # The socket reconnects with the dead token while a REST call meets it too.
+        await asyncio.gather(fake.drop_socket(), desk.feed.watch([OPTIONS[logins]]))
+        await wait_for(lambda: len(fake.socket.sessions) == 1)
+        await wait_for(lambda n=logins: (2, 40001 + n, 1502) in fake.subscribed())
+        assert fake.logins == logins  # one new login served both
+    refused_sockets = desk.feed.socket.stats.auth_rejections
+    assert refused_sockets == (3 if rest_delay_s else 0)

@@ -357,3 +357,25 @@ async def test_xts_vendor_socketio_4_client_connects_to_the_fake_and_receives_ev
         assert json.loads(got[0]) == {"ExchangeInstrumentID": 22}
     finally:
         await vendor.disconnect()
+
+
+async def test_xts_socket_when_the_owner_has_no_session_waits_as_refused(
+    server: SocketIOv2Server,
+) -> None:
+    token: list[str | None] = [None]
+
+    def query() -> dict[str, str]:
+        if token[0] is None:
+            raise LookupError("not logged in")
+        return {"token": token[0]}
+
+    seen = Recorder()
+    client = SocketIOClient(
+        server.url, PATH, query, on_event=seen.on_event, on_state=seen.states.append, config=FAST
+    )
+    async with running(client):
+        await wait_for(lambda: client.state is SocketState.AUTH_REJECTED)
+        assert "not logged in" in seen.states[-1].detail and server.handshakes == 0
+        token[0] = TOKEN
+        client.retry()
+        await wait_for(lambda: client.state is SocketState.OPEN)

@@ -21,12 +21,14 @@ seconds since 1980-01-01 IST. 1501 full events are nested under ``Touchline``, o
 ``flat_touchline``.
 
 Controls for tests: ``set_price``, ``push`` (emit the current state), ``drop_socket``,
-``send_malformed``, ``expire_token``, ``stall``; the class runs alone on a free 127.0.0.1 port
-(``start``) or mounts its routes on an existing ``aiohttp.web.Application`` (``install``).
+``send_malformed``, ``expire_token``, ``slow_s``, and the socket's ``stall``; the class runs alone
+on a free 127.0.0.1 port (``start``) or mounts its routes on an existing
+``aiohttp.web.Application`` (``install``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -137,6 +139,8 @@ class FakeXtsMarketData:
         self.flat_touchline = False
         self.partial_as_object = False
         self.now_s: Callable[[], float] = time.time
+        self.slow_s = 0.0
+        """A delay before every authenticated REST reply (a slow server)."""
         self.logins = 0
         self.login_bodies: list[str] = []
         """"json" or "form", per login."""
@@ -333,6 +337,8 @@ class FakeXtsMarketData:
         async def guarded(request: web.Request) -> web.StreamResponse:
             self.requests.append((request.method, request.path))
             token = request.headers.get("Authorization", "")
+            if self.slow_s:
+                await asyncio.sleep(self.slow_s)
             if self.session is None or token != self.session.token:
                 return self.error(self.dead_token_status, "e-session-0007", "Invalid Token")
             return await handler(request)

@@ -76,6 +76,7 @@ class FeedStats:
     resubscribes: int = 0
     relogins: int = 0
     other_segments: int = 0
+    callback_errors: int = 0
     malformed: Counter[str] = field(default_factory=Counter)
     """Malformed events by kind (event name)."""
 
@@ -108,10 +109,12 @@ class XtsFeed:
         """Set by ``relogin()`` and by ``run``'s stop: ends ``run``'s waits."""
         self._refused_since_open = 0
         self._relogin_task: asyncio.Task[None] | None = None
+        self._socket_logins = 0
+        """``session.logins`` when the socket last took its query (token)."""
         self.socket = SocketIOClient(
             session.keys.root,
             self.config.socket_path,
-            lambda: session.socket_query(self.config.broadcast_mode),
+            self._socket_query,
             on_event=self.on_event,
             on_connect=self._connected,
             on_state=self._socket_state,
@@ -119,6 +122,10 @@ class XtsFeed:
             rng=rng,
             name="xts-marketdata",
         )
+
+    def _socket_query(self) -> dict[str, str]:
+        self._socket_logins = self.session.logins
+        return self.session.socket_query(self.config.broadcast_mode)
 
     @property
     def watched(self) -> dict[int, str]:
@@ -134,6 +141,9 @@ class XtsFeed:
         self.socket.start()
 
     async def stop(self) -> None:
+        if self._relogin_task is not None:
+            self._relogin_task.cancel()
+            await asyncio.gather(self._relogin_task, return_exceptions=True)
         await self.socket.stop()
 
     async def run(self, on_tick: Callable[[Tick], None], stop: asyncio.Event) -> None:
@@ -232,14 +242,20 @@ class XtsFeed:
             self._event("error", f"re-subscribing failed: {exc}")
 
     async def _with_relogin(self, call: Callable[[], Awaitable[T]]) -> T:
+        logins = self.session.logins
         try:
             return await call()
         except XtsTokenExpired:
-            await self._login("the market-data token was refused")
+            await self._login("the market-data token was refused", logins)
             return await call()
 
-    async def _login(self, why: str) -> None:
+    async def _login(self, why: str, logins_seen: int | None = None) -> None:
+        """Log in, unless another caller already did since ``logins_seen``: XTS keeps one
+        session per app key, so a second login would kill the token the first just got."""
         async with self._relogin_lock:
+            fresh = logins_seen is not None and self.session.logins != logins_seen
+            if fresh and self.session.logged_in:
+                return
             try:
                 await self.session.login()
             except XtsLoginFailed as exc:
@@ -269,13 +285,17 @@ class XtsFeed:
             if self.stats.malformed[exc.kind] == 1:
                 log.warning("XTS market data: skipped a malformed %s", exc)
             return
-        if isinstance(item, Tick):
-            self.stats.ticks += 1
-            self._publish(item)
-        elif isinstance(item, Bar):
-            self.stats.bars += 1
-            if self._on_bar is not None:
-                self._on_bar(item)
+        try:
+            if isinstance(item, Tick):
+                self.stats.ticks += 1
+                self._publish(item)
+            elif isinstance(item, Bar):
+                self.stats.bars += 1
+                if self._on_bar is not None:
+                    self._on_bar(item)
+        except Exception:
+            self.stats.callback_errors += 1
+            log.exception("XTS market data: a subscriber failed on %s", name)
 
     def _socket_state(self, change: SocketStateChange) -> None:
         self._event(change.state.value, change.detail)
@@ -290,12 +310,12 @@ class XtsFeed:
                 return
             # Kept in an attribute so it is not collected mid-flight.
             self._relogin_task = asyncio.get_running_loop().create_task(
-                self._refused(), name="xts-md-relogin"
+                self._refused(self._socket_logins), name="xts-md-relogin"
             )
 
-    async def _refused(self) -> None:
+    async def _refused(self, logins_seen: int) -> None:
         try:
-            await self._login("the socket refused the session")
+            await self._login("the socket refused the session", logins_seen)
         except XtsMarketDataError as exc:
             log.error("XTS market data: no new login after the socket refused it: %s", exc)
             return

@@ -244,8 +244,8 @@ class MarketDataSession:
             ) from None
         result = read_envelope(text, status, what)
         if isinstance(result, _Refused):
-            if auth:
-                self._token = None
+            if auth and self._token == headers["Authorization"]:
+                self._token = None  # unless a newer login replaced it while this call was out
             raise XtsTokenExpired(result.message, code=result.code, http_status=status)
         return result
 

@@ -328,9 +328,12 @@ class SocketIOClient:
     async def _connect_and_serve(self) -> str:
         """One attempt and, if it opens, the connection's whole life; returns why it ended."""
         try:
-            url = socket_url(self._root, self._path, self._query())
+            query = self._query()
+        except Exception as exc:  # the owner has no session to offer (logged out)
+            return self._refused(f"no session to connect with ({type(exc).__name__}: {exc})")
+        try:
             ws = await websockets.connect(
-                url,
+                socket_url(self._root, self._path, query),
                 open_timeout=self.config.open_timeout_s,
                 close_timeout=2.0,
                 max_size=self.config.max_frame_bytes,
