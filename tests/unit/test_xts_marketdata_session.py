@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from engine.brokers.xts.marketdata_session import (
     MarketDataSession,
@@ -19,6 +20,8 @@ from engine.brokers.xts.marketdata_session import (
     read_envelope,
 )
 from engine.brokers.xts.master import parse_master
+from engine.brokers.xts.socketio_v2 import SocketIOClient, SocketState
+from tests.kite_desk import wait_for
 from tests.xts_fake.marketdata import FakeXtsMarketData
 
 pytestmark = pytest.mark.timeout(60)
@@ -173,3 +176,33 @@ async def test_xts_md_message_codes_the_desk_does_not_stream_are_refused_before_
     with pytest.raises(ValueError, match="1504 is not one the desk streams"):
         await session.subscribe([(1, 26000)], 1504)
     assert ("POST", "/apimarketdata/instruments/subscription") not in fake.requests
+
+
+async def test_xts_md_fake_mounts_on_a_shared_application_beside_other_routes() -> None:
+    async def ping(request: web.Request) -> web.Response:
+        return web.json_response({"pong": True})
+
+    fake = FakeXtsMarketData()
+    app = web.Application()
+    app.router.add_get("/interactive/ping", ping)
+    fake.install(app)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    root = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    md = MarketDataSession(XtsMarketDataKeys(root, fake.app_key, fake.secret_key))
+    joined: list[str] = []
+    socket = SocketIOClient(
+        root, "/apimarketdata/socket.io", md.socket_query, on_event=lambda n, p: joined.append(n)
+    )
+    try:
+        await md.login()
+        socket.start()
+        await wait_for(lambda: joined == ["joined"])
+        assert socket.state is SocketState.OPEN
+        async with aiohttp.ClientSession() as http, http.get(root + "/interactive/ping") as reply:
+            assert (await reply.json()) == {"pong": True}
+    finally:
+        await socket.stop()
+        await md.close()
+        await runner.cleanup()
