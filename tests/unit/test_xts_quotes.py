@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.brokers.xts.master import token_of
 from engine.brokers.xts.quotes import (
@@ -212,3 +214,32 @@ def test_xts_codes_without_a_price_the_desk_uses_are_skipped_and_counted() -> No
     assert parser.parse("1105-json-partial", "t:1_2885,110:1410.5") is None
     assert parser.parse("1504-json-full", json.dumps({"IndexName": "NIFTY 50"})) is None
     assert parser.ignored == 2
+
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12))
+_KEYS = st.sampled_from(
+    ["t", "ltp", "ltq", "v", "c", "oi", "bi", "ai", "lut", "bt", "o", "h", "l",
+     "ExchangeSegment", "ExchangeInstrumentID", "Touchline", "LastTradedPrice", "BidInfo",
+     "Bids", "Asks", "ExchangeTimeStamp", "OpenInterest", "BarTime", "Open", "Close"]
+)  # fmt: skip
+_PAYLOADS = st.recursive(
+    _SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=8)
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(
+        [f"{c}-json-{m}" for c in (1501, 1502, 1505, 1510, 1512) for m in ("full", "partial")]
+    ),
+    st.one_of(_PAYLOADS, _PAYLOADS.map(json.dumps), st.text(max_size=60)),
+)
+def test_xts_any_payload_gives_a_tick_a_bar_nothing_or_a_named_refusal(
+    name: str, payload: Any
+) -> None:
+    parser, _ = make()
+    try:
+        out = parser.parse(name, payload)
+    except (XtsEventError, UnknownSegment):
+        return
+    assert out is None or isinstance(out, Tick | Bar)

@@ -16,11 +16,15 @@ count (19 or 22 cash, 21 futures, 23 options). ``FreezeQty`` is the exchange lim
 it is kept for derivatives, as the Kite master's loader does. ``ContractExpiration`` is an ISO
 date-time in IST; its date is the expiry. ``OptionType`` 3 is CE and 4 PE. A bad row is skipped
 and reported with its line number; one bad row never aborts the whole master.
+
+A full master (about 100,000 rows) takes most of a second to read, so ``download_master`` reads it
+in a worker thread, off the loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -230,3 +234,14 @@ def parse_master(text: str | Iterable[str]) -> MasterResult:
             continue
         instruments.append(instrument)
     return MasterResult(instruments, errors, skipped)
+
+
+DESK_SEGMENTS = ("NSECM", "NSEFO", "BSECM", "BSEFO")
+
+
+async def download_master(
+    fetch: Callable[[list[str]], Awaitable[str]], segments: Iterable[str] = DESK_SEGMENTS
+) -> MasterResult:
+    """Fetch the master text (``MarketDataSession.master``) and read it in a worker thread."""
+    text = await fetch(list(segments))
+    return await asyncio.to_thread(parse_master, text)
