@@ -274,8 +274,10 @@ async def test_xts_socket_reconnect_uses_a_fresh_query(server: SocketIOv2Server)
         await wait_for(lambda: len(seen.connects) == 1)
         server.valid_tokens.add("second-token")  # type: ignore[attr-defined]
         token[0] = "second-token"
+        slow = SocketIOConfig(first_delay_s=30, data_timeout_s=5)
+        client.config = slow  # a backoff would now take 30 s: reconnect() must not wait for it
         await client.reconnect("new login")
-        await wait_for(lambda: len(seen.connects) == 2)
+        await wait_for(lambda: len(seen.connects) == 2, timeout=3)
         await wait_for(lambda: len(server.sessions) == 1)
         assert server.sessions[0].query["token"] == "second-token"
 

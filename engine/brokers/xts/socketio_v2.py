@@ -233,13 +233,13 @@ class SocketIOClient:
         self._wake.set()
 
     async def reconnect(self, why: str) -> None:
-        """Drop the current connection (if any) so the loop connects again with a fresh query."""
+        """Drop the current connection (if any) so the loop connects again at once, with a
+        fresh query (a new token after a login)."""
         ws = self._ws
         if ws is not None:
             log.info("%s: reconnecting: %s", self.name, why)
             await ws.close(code=1000, reason=why[:100])
-        else:
-            self._wake.set()
+        self._wake.set()  # no backoff before the next attempt
 
     async def emit(self, name: str, payload: Any = None) -> bool:
         """Send an event; False when not connected (nothing is queued)."""
