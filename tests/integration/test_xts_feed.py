@@ -338,3 +338,13 @@ async def test_xts_feed_a_token_refused_by_rest_and_socket_at_once_is_replaced_o
         assert fake.logins == logins  # one new login served both
     refused_sockets = desk.feed.socket.stats.auth_rejections
     assert refused_sockets == (3 if rest_delay_s else 0)
+
+
+async def test_xts_feed_close_logs_out_and_ends_the_subscriptions(fake: FakeXtsMarketData) -> None:
+    desk = Desk(fake)
+    await started(desk, [RELIANCE])
+    await desk.feed.close()
+    assert fake.session is None and not desk.session.logged_in
+    assert ("DELETE", "/apimarketdata/auth/logout") in fake.requests
+    await wait_for(lambda: not fake.socket.sessions)
+    assert desk.feed.socket.state.value == "closed"

@@ -146,6 +146,15 @@ class XtsFeed:
             await asyncio.gather(self._relogin_task, return_exceptions=True)
         await self.socket.stop()
 
+    async def close(self) -> None:
+        """Stop streaming and end the session at XTS (its subscriptions with it)."""
+        await self.stop()
+        try:
+            await self.session.logout()
+        except XtsMarketDataError as exc:
+            log.warning("XTS market data: logout failed (the token ends with the day): %s", exc)
+        await self.session.close()
+
     async def run(self, on_tick: Callable[[Tick], None], stop: asyncio.Event) -> None:
         """The feed port's shape: stream to ``on_tick`` until ``stop`` is set.
 
