@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
@@ -16,13 +17,14 @@ from engine.brokers.xts.marketdata_session import (
     XtsMarketDataKeys,
     XtsSubscriptionQuotaExhausted,
 )
-from engine.brokers.xts.master import token_of, xts_instrument
+from engine.brokers.xts.master import download_master, token_of, xts_instrument
 from engine.brokers.xts.socketio_v2 import SocketIOConfig
 from engine.core.clock import LiveClock
 from engine.domain.bars import Bar
 from engine.domain.events import ConnectionChanged
 from engine.domain.ticks import Tick
 from engine.marketdata.quotes import QuoteCache
+from engine.runtime import Engine, EngineConfig
 from tests.kite_desk import wait_for
 from tests.xts_fake.marketdata import FakeXtsMarketData
 
@@ -348,3 +350,44 @@ async def test_xts_feed_close_logs_out_and_ends_the_subscriptions(fake: FakeXtsM
     assert ("DELETE", "/apimarketdata/auth/logout") in fake.requests
     await wait_for(lambda: not fake.socket.sessions)
     assert desk.feed.socket.state.value == "closed"
+
+
+async def test_xts_feed_as_the_engines_feed_prices_the_instruments_of_the_xts_master(
+    fake: FakeXtsMarketData, tmp_path: Path
+) -> None:
+    session = MarketDataSession(XtsMarketDataKeys(fake.url, fake.app_key, fake.secret_key))
+    await session.login()
+    master = await download_master(session.master)
+    sink: list[Callable[[object], None]] = []
+    feed = XtsFeed(
+        session,
+        clock=LiveClock(),
+        publish=lambda tick: None,  # run() hands the engine's on_tick in
+        events=lambda event: sink[0](event),
+        config=XtsFeedConfig(socket=FAST_SOCKET),
+    )
+    engine = Engine.build(
+        EngineConfig(db_url=f"sqlite:///{tmp_path / 'book.db'}"),
+        feed=feed,
+        instruments=master.instruments,
+    )
+    changes: list[ConnectionChanged] = []
+    sink.append(engine.bus.publish)
+    engine.bus.subscribe(ConnectionChanged, changes.append)
+    engine.start()
+    try:
+        await wait_for(lambda: feed.socket.state.value == "open")
+        call = engine.registry.by_symbol("NFO", "NIFTY26D0826000CE")
+        assert call is not None and call.token == OPTIONS[4] and call.lot_size == 65
+        await feed.watch([RELIANCE, call.token])
+        await wait_for(lambda: engine.api.tick(call.token) is not None)
+        fake.set_price(2, 40005, 102.35)
+        await fake.push(2, 40005)
+        await wait_for(lambda: engine.api.tick(call.token).ltp == 10235)  # type: ignore[union-attr]
+        quote = engine.api.quote(RELIANCE)
+        assert quote is not None and str(quote.ltp) == "1410.5"
+        assert engine.quotes.ltp(call.token) == 10235
+        assert any(change.state == "open" for change in changes)
+    finally:
+        await engine.stop()
+        await feed.close()
