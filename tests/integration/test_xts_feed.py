@@ -17,7 +17,12 @@ from engine.brokers.xts.marketdata_session import (
     XtsMarketDataKeys,
     XtsSubscriptionQuotaExhausted,
 )
-from engine.brokers.xts.master import download_master, token_of, xts_instrument
+from engine.brokers.xts.master import (
+    download_master,
+    parse_index_list,
+    token_of,
+    xts_instrument,
+)
 from engine.brokers.xts.socketio_v2 import SocketIOConfig
 from engine.core.clock import LiveClock
 from engine.domain.bars import Bar
@@ -358,6 +363,7 @@ async def test_xts_feed_as_the_engines_feed_prices_the_instruments_of_the_xts_ma
     session = MarketDataSession(XtsMarketDataKeys(fake.url, fake.app_key, fake.secret_key))
     await session.login()
     master = await download_master(session.master)
+    indices = parse_index_list(await session.index_list(1), 1)
     sink: list[Callable[[object], None]] = []
     feed = XtsFeed(
         session,
@@ -369,7 +375,7 @@ async def test_xts_feed_as_the_engines_feed_prices_the_instruments_of_the_xts_ma
     engine = Engine.build(
         EngineConfig(db_url=f"sqlite:///{tmp_path / 'book.db'}"),
         feed=feed,
-        instruments=master.instruments,
+        instruments=[*master.instruments, *indices.instruments],
     )
     changes: list[ConnectionChanged] = []
     sink.append(engine.bus.publish)
@@ -387,6 +393,10 @@ async def test_xts_feed_as_the_engines_feed_prices_the_instruments_of_the_xts_ma
         quote = engine.api.quote(RELIANCE)
         assert quote is not None and str(quote.ltp) == "1410.5"
         assert engine.quotes.ltp(call.token) == 10235
+        nifty = engine.registry.spot_tokens()["NIFTY"]
+        assert nifty == token_of(1, 26000)  # NIFTY 50 from the index list, as XTS streams it
+        await feed.watch([nifty])
+        await wait_for(lambda: engine.quotes.ltp(nifty) == 2601235)
         assert any(change.state == "open" for change in changes)
     finally:
         await engine.stop()

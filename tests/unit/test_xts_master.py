@@ -8,15 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.brokers.xts.master import MAX_INSTRUMENT_ID, parse_master, token_of, xts_instrument
+from engine.brokers.xts.master import (
+    MAX_INSTRUMENT_ID,
+    parse_index_list,
+    parse_master,
+    token_of,
+    xts_instrument,
+)
 from engine.brokers.xts.segments import UnknownSegment
 from engine.domain.instruments import Exchange, InstrumentType, Segment
 from tests.xts_fake.marketdata import master_rows
-
-
-def by_symbol() -> dict[str, object]:
-    result = parse_master("\n".join(master_rows()))
-    return {i.tradingsymbol: i for i in result.instruments}
 
 
 def test_xts_master_reads_cash_rows_of_22_and_19_columns() -> None:
@@ -48,16 +49,51 @@ def test_xts_master_reads_options_with_strike_type_expiry_lot_and_freeze_limit()
     assert len(calls) == 5
 
 
-def test_xts_master_reads_futures_and_skips_segments_the_desk_does_not_trade() -> None:
+def test_xts_master_reads_futures_and_skips_segments_and_spreads_the_desk_does_not_list() -> None:
     result = parse_master(master_rows())
-    future = next(i for i in result.instruments if i.instrument_type is InstrumentType.FUT)
-    assert (future.tradingsymbol, future.segment, future.freeze_quantity) == (
-        "NIFTY26DECFUT",
-        Segment.NFO_FUT,
-        1800,
-    )
+    futures = [i for i in result.instruments if i.instrument_type is InstrumentType.FUT]
+    assert [(f.tradingsymbol, f.segment, f.freeze_quantity) for f in futures] == [
+        ("NIFTY26DECFUT", Segment.NFO_FUT, 1800)
+    ]
     assert result.skipped_segments == 1  # the MCX gold future
-    assert len(result.instruments) == 13
+    assert result.skipped_spreads == 1  # the NIFTY calendar spread
+    assert len(result.instruments) == 14 and result.errors == []
+
+
+def test_xts_master_spot_rows_are_indices_with_their_derivatives_underlying() -> None:
+    sensex = next(i for i in parse_master(master_rows()).instruments if i.name == "SENSEX")
+    assert sensex.instrument_type is InstrumentType.INDEX and not sensex.tradable
+    assert (sensex.segment, sensex.exchange, sensex.underlying) == (
+        Segment.INDICES,
+        Exchange.BSE,
+        "SENSEX",
+    )
+    assert sensex.token == token_of(11, 26065)  # how its events arrive: BSECM 26065
+
+
+def test_xts_master_futures_rows_of_23_columns_are_futures() -> None:
+    future = master_rows()[2].split("|")
+    long_row = "|".join([*future[:17], "", "1", *future[17:]])  # empty strike, OptionType 1
+    result = parse_master([long_row])
+    assert result.errors == [] and result.instruments[0].instrument_type is InstrumentType.FUT
+    assert result.instruments[0].strike is None
+
+
+def test_xts_index_list_entries_become_indices_keyed_as_their_events_arrive() -> None:
+    result = parse_index_list(
+        {"exchangeSegment": 1, "indexList": ["NIFTY 50_26000", "NIFTY BANK_26001", "bad", "X_"]},
+        1,
+    )
+    nifty, bank = result.instruments
+    assert (nifty.token, nifty.underlying, nifty.tradingsymbol) == (
+        token_of(1, 26000),
+        "NIFTY",
+        "NIFTY 50",
+    )
+    assert bank.underlying == "BANKNIFTY" and bank.segment is Segment.INDICES
+    assert result.errors == ["entry 3: 'bad' is not NAME_ID", "entry 4: 'X_' is not NAME_ID"]
+    with pytest.raises(ValueError, match="indexList"):
+        parse_index_list({"exchangeSegment": 1}, 1)
 
 
 def test_xts_master_bad_rows_are_skipped_and_reported_by_row_number() -> None:

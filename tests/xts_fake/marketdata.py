@@ -9,7 +9,9 @@ REST under ``/apimarketdata`` (kite_xts_apis.md §C.1, §C.2, §C.7, §C.13):
   key (``Remaining_Subscription_Count``), HTTP 400 ``e-session-0002`` for an instrument already
   subscribed, snapshots in ``listQuotes`` as JSON strings; ``PUT`` unsubscribes.
 - ``POST /instruments/master`` serves a small realistic universe in the pipe format (§C.10): NIFTY
-  weekly options and a future, RELIANCE and INFY (19 and 22 columns), and an MCX row the desk skips.
+  weekly options and a future, RELIANCE and INFY (19 and 22 columns), the SENSEX spot row of BSECM,
+  and rows the desk leaves out (an MCX future, a NIFTY calendar spread).
+- ``GET /instruments/indexlist?exchangeSegment=1`` lists indices as ``"NIFTY 50_26000"``.
 - ``POST /instruments/quotes`` answers snapshots without subscribing.
 - A dead token is answered ``type: "error"``, ``description: "Invalid Token"`` with HTTP 400, or
   HTTP 200 when ``dead_token_status`` says so (a production deployment does, §C.13.1).
@@ -44,6 +46,10 @@ PREFIX = "/apimarketdata"
 EPOCH_1980_OFFSET_S = 315_513_000
 NSE_SEGMENTS = frozenset({1, 2, 3})
 SEGMENT_NAMES = {1: "NSECM", 2: "NSEFO", 11: "BSECM", 12: "BSEFO", 51: "MCXFO"}
+INDEX_LIST = {
+    1: ["NIFTY 50_26000", "NIFTY BANK_26001", "NIFTY FIN SERVICE_26034", "INDIA VIX_26017"],
+    11: ["SENSEX_26065"],
+}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Key = tuple[int, int]
@@ -101,12 +107,19 @@ def master_rows(expiry: str = "2026-12-08") -> list[str]:
                 f"{suffix} {strike}|1|1|NIFTY {strike} {suffix}"
             )
             instrument_id += 1
-    return rows
+    return [
+        *rows,
+        "NSEFO|35101|4|NIFTY|NIFTY26DEC27JANFUT|FUTIDX|NIFTY-FUTIDX|2000035101|500|-500|"
+        f"1801|0.05|65|1|-1|Nifty 50|{expiry}T14:30:00|NIFTY SPD|1|1|NIFTY DEC-JAN SPREAD",
+        "BSECM|26065|16|SENSEX|SENSEX|SPOT|SENSEX-SPOT|1100000026065|0|0|"
+        "0|0.01|1|1|SENSEX||1|1|S&P BSE SENSEX",
+    ]
 
 
 def default_market() -> dict[Key, Market]:
     market = {(1, 2885): Market(1410.5, 1402.0, 1_000), (1, 1594): Market(1620.25, 1611.0, 500)}
     market[(2, 35001)] = Market(26080.0, 26010.5, 20_000, oi=1_500_000)
+    market[(1, 26000)] = Market(26012.35, 25990.1)
     for n, instrument_id in enumerate(range(40001, 40011)):
         market[(2, instrument_id)] = Market(80.0 + 5 * n, 75.0 + 5 * n, 5_000, oi=100_000 + n)
     return market
@@ -161,6 +174,7 @@ class FakeXtsMarketData:
         app.router.add_put(PREFIX + "/instruments/subscription", self._guard(self._unsubscribe))
         app.router.add_post(PREFIX + "/instruments/master", self._guard(self._master))
         app.router.add_post(PREFIX + "/instruments/quotes", self._guard(self._quotes))
+        app.router.add_get(PREFIX + "/instruments/indexlist", self._guard(self._index_list))
         self.socket.install(app)
 
     async def start(self) -> None:
@@ -416,6 +430,12 @@ class FakeXtsMarketData:
         names = set(body.get("exchangeSegmentList", []))
         rows = [row for row in self.master if row.split("|", 1)[0] in names]
         return self.ok("\n".join(rows), "s-master-0001", "Master downloaded")
+
+    async def _index_list(self, request: web.Request) -> web.Response:
+        segment = int(request.query["exchangeSegment"])
+        names = INDEX_LIST.get(segment, [])
+        result = {"exchangeSegment": segment, "indexList": names}
+        return self.ok(result, "s-indexlist-0001", "Index list")
 
     async def _quotes(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -212,6 +212,13 @@ class MarketDataSession:
             raise XtsMarketDataError("XTS market data sent a master that is not text")
         return result
 
+    async def index_list(self, segment_code: int) -> Any:
+        """The ``result`` of the index list of a cash segment (1 NSECM, 11 BSECM):
+        ``{"exchangeSegment", "indexList": ["NIFTY 50_26000", ...]}``."""
+        return await self._call(
+            "GET", f"/instruments/indexlist?exchangeSegment={segment_code}", None
+        )
+
     async def quotes(self, instruments: list[tuple[int, int]], message_code: int) -> list[Any]:
         """Snapshots (``listQuotes``, JSON strings) without subscribing."""
         _check_code(message_code)

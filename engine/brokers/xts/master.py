@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from engine.brokers.xts.segments import UnknownSegment, segment, segment_of
+from engine.domain.freeze import load_index_underlyings
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import (
     SEGMENT_CODES,
@@ -53,6 +54,8 @@ _EXCHANGE_CODES = {
 }
 _CODE_TO_EXCHANGE = {code: exchange for exchange, code in _EXCHANGE_CODES.items()}
 _OPTION_TYPES = {"3": InstrumentType.CE, "4": InstrumentType.PE}
+# InstrumentType codes (kite_xts_apis.md §C.3); the column decides, not the column count alone.
+_FUTURE, _OPTION, _SPREAD, _EQUITY, _SPOT = "1", "2", "4", "8", "16"
 _EQUITY_COLUMNS = (19, 22)
 _FUTURE_COLUMNS = 21
 _OPTION_COLUMNS = 23
@@ -86,10 +89,38 @@ class MasterResult:
     """One "row N: reason" per skipped row; N counts the master's lines from 1."""
     skipped_segments: int = 0
     """Rows of segments the desk does not trade (currency, commodity): left out, not errors."""
+    skipped_spreads: int = 0
+    """Calendar-spread rows (InstrumentType 4): the desk trades legs, not exchange spreads."""
 
 
 class _RowError(ValueError):
     pass
+
+
+class _Skipped(Exception):
+    """A row of a kind the desk does not list (a calendar spread); counted, not an error."""
+
+
+def index_instrument(
+    segment_code: int, instrument_id: int, name: str, underlyings: dict[str, str]
+) -> Instrument:
+    """An index XTS streams in a cash segment (NIFTY 50 is NSECM 26000): quoted, never traded.
+
+    Its token is ``token_of`` of its cash segment, since that is how its events arrive; the
+    desk's segment is INDICES, as for Kite's indices, and its underlying the derivatives' symbol
+    (``NIFTY 50`` → ``NIFTY``)."""
+    return Instrument(
+        token=token_of(segment_code, instrument_id),
+        exchange=segment(segment_code).exchange,
+        segment=Segment.INDICES,
+        tradingsymbol=name,
+        name=name,
+        instrument_type=InstrumentType.INDEX,
+        underlying=underlyings.get(name, name),
+        tick_size=Paise(0),
+        lot_size=0,
+        exchange_token=instrument_id,
+    )
 
 
 class _RowParser:
@@ -98,24 +129,25 @@ class _RowParser:
     def __init__(self) -> None:
         self._prices: dict[str, Paise] = {}
         self._dates: dict[str, date] = {}
+        self._index_underlyings = load_index_underlyings()
 
     def parse(self, cells: list[str]) -> Instrument:
         columns = len(cells)
-        exchange = segment(cells[0].strip()).exchange
+        seg = segment(cells[0].strip())
+        exchange = seg.exchange
         instrument_id = _int(cells[1], "ExchangeInstrumentID", minimum=1)
         if instrument_id >= MAX_INSTRUMENT_ID:
             raise _RowError(f"ExchangeInstrumentID {instrument_id} does not fit in 24 bits")
+        kind_code = cells[2].strip()
         name = cells[3].strip()
-        description = cells[4].strip()
-        tick_size = self._price(cells[11], "TickSize")
-        if tick_size <= 0:
-            raise _RowError(f"TickSize {cells[11].strip()!r} must be positive")
-        lot_size = _int(cells[12], "LotSize", minimum=1)
-        freeze = _int(cells[10], "FreezeQty", minimum=0)
         if columns in _EQUITY_COLUMNS:
             if exchange not in _CASH_SEGMENT:
                 raise _RowError(f"{columns} columns is a cash row, but the segment is {exchange}")
             series = cells[5].strip().upper()
+            if kind_code == _SPOT or series == "SPOT":
+                return index_instrument(seg.code, instrument_id, name, self._index_underlyings)
+            if kind_code != _EQUITY:
+                raise _RowError(f"InstrumentType {kind_code!r} in a cash row is not 8 (equity)")
             return Instrument(
                 token=make_token(instrument_id, _CASH_SEGMENT[exchange]),
                 exchange=exchange,
@@ -124,15 +156,18 @@ class _RowParser:
                 name=cells[18].strip() or name,
                 instrument_type=InstrumentType.EQ,
                 underlying=name,
-                tick_size=tick_size,
-                lot_size=lot_size,
+                tick_size=self._tick(cells[11]),
+                lot_size=_int(cells[12], "LotSize", minimum=1),
                 exchange_token=instrument_id,
             )
         if exchange not in _FUT_SEGMENT:
             raise _RowError(f"{columns} columns is a derivative row, but the segment is {exchange}")
-        expiry = self._expiry(cells[16])
+        if kind_code == _SPREAD:
+            raise _Skipped("a calendar spread")
         strike: Paise | None = None
-        if columns == _OPTION_COLUMNS:
+        if kind_code == _OPTION:
+            if columns != _OPTION_COLUMNS:
+                raise _RowError(f"an option row needs {_OPTION_COLUMNS} columns, not {columns}")
             kind = _OPTION_TYPES.get(cells[18].strip())
             if kind is None:
                 raise _RowError(f"OptionType {cells[18].strip()!r} is not 3 (CE) or 4 (PE)")
@@ -140,11 +175,15 @@ class _RowParser:
             if strike <= 0:
                 raise _RowError(f"StrikePrice {cells[17].strip()!r} must be positive")
             desk_segment = _OPT_SEGMENT[exchange]
-        else:
+        elif kind_code == _FUTURE:  # 21 columns, or 23 with an empty strike (seen both ways)
             kind = InstrumentType.FUT
             desk_segment = _FUT_SEGMENT[exchange]
+        else:
+            raise _RowError(f"InstrumentType {kind_code!r} is not 1 (future), 2 (option) or 4")
+        freeze = _int(cells[10], "FreezeQty", minimum=0)
         if freeze < 2:
             raise _RowError(f"FreezeQty {freeze} leaves no order size (it is the limit plus one)")
+        description = cells[4].strip()
         if not name or not description:
             raise _RowError("a derivative needs its Name and Description")
         return Instrument(
@@ -155,13 +194,19 @@ class _RowParser:
             name=name,
             instrument_type=kind,
             underlying=name,
-            tick_size=tick_size,
-            lot_size=lot_size,
-            expiry=expiry,
+            tick_size=self._tick(cells[11]),
+            lot_size=_int(cells[12], "LotSize", minimum=1),
+            expiry=self._expiry(cells[16]),
             strike=strike,
             freeze_quantity=freeze - 1,
             exchange_token=instrument_id,
         )
+
+    def _tick(self, text: str) -> Paise:
+        tick_size = self._price(text, "TickSize")
+        if tick_size <= 0:
+            raise _RowError(f"TickSize {text.strip()!r} must be positive")
+        return tick_size
 
     def _price(self, text: str, column: str) -> Paise:
         cached = self._prices.get(text)
@@ -210,7 +255,7 @@ def parse_master(text: str | Iterable[str]) -> MasterResult:
     parser = _RowParser()
     instruments: list[Instrument] = []
     errors: list[str] = []
-    skipped = 0
+    skipped = spreads = 0
     first_row: dict[int, int] = {}
     for number, line in enumerate(lines, start=1):
         line = line.rstrip("\r")
@@ -225,6 +270,9 @@ def parse_master(text: str | Iterable[str]) -> MasterResult:
         except UnknownSegment:
             skipped += 1
             continue
+        except _Skipped:
+            spreads += 1
+            continue
         except _RowError as exc:
             errors.append(f"row {number}: {exc}")
             continue
@@ -233,7 +281,7 @@ def parse_master(text: str | Iterable[str]) -> MasterResult:
             errors.append(f"row {number}: {instrument.key} repeats row {seen_on}")
             continue
         instruments.append(instrument)
-    return MasterResult(instruments, errors, skipped)
+    return MasterResult(instruments, errors, skipped, spreads)
 
 
 DESK_SEGMENTS = ("NSECM", "NSEFO", "BSECM", "BSEFO")
@@ -245,3 +293,22 @@ async def download_master(
     """Fetch the master text (``MarketDataSession.master``) and read it in a worker thread."""
     text = await fetch(list(segments))
     return await asyncio.to_thread(parse_master, text)
+
+
+def parse_index_list(result: object, segment_code: int) -> MasterResult:
+    """The indices of ``GET /apimarketdata/instruments/indexlist?exchangeSegment=N``:
+    ``result.indexList`` holds ``"NAME_ID"`` strings (``"NIFTY 50_26000"``); each becomes an
+    INDEX instrument (``index_instrument``). Entries that cannot be read are listed in ``errors``."""
+    entries = result.get("indexList") if isinstance(result, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError("an XTS index list needs result.indexList, a list of NAME_ID strings")
+    underlyings = load_index_underlyings()
+    instruments: list[Instrument] = []
+    errors: list[str] = []
+    for number, entry in enumerate(entries, start=1):
+        name, _, id_text = str(entry).rpartition("_")
+        if not name or not id_text.isdigit() or not 0 < int(id_text) < MAX_INSTRUMENT_ID:
+            errors.append(f"entry {number}: {str(entry)[:60]!r} is not NAME_ID")
+            continue
+        instruments.append(index_instrument(segment_code, int(id_text), name, underlyings))
+    return MasterResult(instruments, errors)
