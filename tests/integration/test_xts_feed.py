@@ -27,7 +27,9 @@ from engine.brokers.xts.socketio_v2 import SocketIOConfig
 from engine.core.clock import LiveClock
 from engine.domain.bars import Bar
 from engine.domain.events import ConnectionChanged
+from engine.domain.instruments import InstrumentType
 from engine.domain.ticks import Tick
+from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
 from engine.runtime import Engine, EngineConfig
 from tests.kite_desk import wait_for
@@ -365,11 +367,18 @@ async def test_xts_feed_as_the_engines_feed_prices_the_instruments_of_the_xts_ma
     master = await download_master(session.master)
     indices = parse_index_list(await session.index_list(1), 1)
     sink: list[Callable[[object], None]] = []
+    registry: list[InstrumentRegistry] = []
+
+    def is_index(token: int) -> bool:
+        instrument = registry[0].find(token)
+        return instrument is not None and instrument.instrument_type is InstrumentType.INDEX
+
     feed = XtsFeed(
         session,
         clock=LiveClock(),
         publish=lambda tick: None,  # run() hands the engine's on_tick in
         events=lambda event: sink[0](event),
+        is_index=is_index,
         config=XtsFeedConfig(socket=FAST_SOCKET),
     )
     engine = Engine.build(
@@ -379,6 +388,7 @@ async def test_xts_feed_as_the_engines_feed_prices_the_instruments_of_the_xts_ma
     )
     changes: list[ConnectionChanged] = []
     sink.append(engine.bus.publish)
+    registry.append(engine.registry)
     engine.bus.subscribe(ConnectionChanged, changes.append)
     engine.start()
     try:
@@ -396,7 +406,11 @@ async def test_xts_feed_as_the_engines_feed_prices_the_instruments_of_the_xts_ma
         nifty = engine.registry.spot_tokens()["NIFTY"]
         assert nifty == token_of(1, 26000)  # NIFTY 50 from the index list, as XTS streams it
         await feed.watch([nifty])
+        assert (1, 26000, 1501) in fake.subscribed()  # an index streams its touchline, no book
         await wait_for(lambda: engine.quotes.ltp(nifty) == 2601235)
+        fake.set_price(1, 26000, 26020.0)
+        await fake.push(1, 26000, 1501)
+        await wait_for(lambda: engine.quotes.ltp(nifty) == 2602000)
         assert any(change.state == "open" for change in changes)
     finally:
         await engine.stop()

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from engine.brokers.xts.marketdata_session import (
     MarketDataSession,
@@ -58,12 +58,30 @@ T = TypeVar("T")
 class XtsFeedConfig:
     message_codes: tuple[int, ...] = (1502,)
     """What each watched instrument is subscribed to; 1502 carries the touchline and 5 levels."""
+    index_message_codes: tuple[int, ...] = (1501,)
+    """What an index (``is_index`` in the feed) is subscribed to: it has a price, not a book."""
     broadcast_mode: str = "Partial"
     """``Partial`` (deltas merged here) or ``Full``."""
     subscribe_chunk: int = 100
     """Instruments per subscription call (XTS's limit per request is not documented)."""
     socket_path: str = "/apimarketdata/socket.io"
     socket: SocketIOConfig = field(default_factory=SocketIOConfig)
+
+
+class Watched(NamedTuple):
+    instrument: tuple[int, int]
+    """(``ExchangeSegment``, ``ExchangeInstrumentID``)."""
+    codes: tuple[int, ...]
+    """The message codes it is subscribed to."""
+
+
+def _by_code(watched: Iterable[Watched]) -> dict[int, list[tuple[int, int]]]:
+    """The instruments of each message code, in the order they were watched."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for item in watched:
+        for code in item.codes:
+            out.setdefault(code, []).append(item.instrument)
+    return out
 
 
 @dataclass
@@ -90,6 +108,7 @@ class XtsFeed:
         publish: Callable[[Tick], None],
         events: Callable[[object], None],
         on_bar: Callable[[Bar], None] | None = None,
+        is_index: Callable[[InstrumentToken], bool] | None = None,
         config: XtsFeedConfig | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -99,9 +118,10 @@ class XtsFeed:
         self._publish = publish
         self._events = events
         self._on_bar = on_bar
+        self._is_index = is_index or (lambda token: False)
         self.stats = FeedStats()
         self.parser = QuoteParser(lambda: clock.time_ns() / _NS)
-        self._watched: dict[InstrumentToken, tuple[int, int]] = {}
+        self._watched: dict[InstrumentToken, Watched] = {}
         self._lock = asyncio.Lock()
         self._relogin_lock = asyncio.Lock()
         self._login_needed = False
@@ -129,8 +149,7 @@ class XtsFeed:
 
     @property
     def watched(self) -> dict[int, str]:
-        codes = ",".join(map(str, self.config.message_codes))
-        return {int(token): codes for token in self._watched}
+        return {int(token): ",".join(map(str, w.codes)) for token, w in self._watched.items()}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -203,14 +222,17 @@ class XtsFeed:
         """Stream these instruments. Raises ``UnknownSegment`` (a ValueError) for a token of a
         segment XTS does not stream here and ``XtsSubscriptionQuotaExhausted`` when the app key
         has no subscriptions left; nothing is watched then."""
-        fresh: dict[InstrumentToken, tuple[int, int]] = {}
+        fresh: dict[InstrumentToken, Watched] = {}
         for token in dict.fromkeys(tokens):
             if token not in self._watched:
-                fresh[InstrumentToken(token)] = xts_instrument(token)
+                desk_token = InstrumentToken(token)
+                index = self._is_index(desk_token)
+                codes = self.config.index_message_codes if index else self.config.message_codes
+                fresh[desk_token] = Watched(xts_instrument(token), codes)
         if not fresh:
             return
         if self.socket.state is SocketState.OPEN:
-            await self._subscribe(list(fresh.values()), fresh=True)
+            await self._subscribe(fresh.values(), fresh=True)
         self._watched.update(fresh)
 
     async def unwatch(self, tokens: Iterable[int]) -> None:
@@ -220,13 +242,13 @@ class XtsFeed:
             self.parser.forget(token)
         if gone and self.session.logged_in:
             async with self._lock:
-                for code in self.config.message_codes:
-                    await self._with_relogin(partial(self.session.unsubscribe, gone, code))
+                for code, instruments in _by_code(gone).items():
+                    await self._with_relogin(partial(self.session.unsubscribe, instruments, code))
 
-    async def _subscribe(self, instruments: list[tuple[int, int]], *, fresh: bool) -> None:
+    async def _subscribe(self, watched: Iterable[Watched], *, fresh: bool) -> None:
         chunk = self.config.subscribe_chunk
         async with self._lock:
-            for code in self.config.message_codes:
+            for code, instruments in _by_code(watched).items():
                 for start in range(0, len(instruments), chunk):
                     batch = instruments[start : start + chunk]
                     self.stats.subscribe_calls += 1
@@ -243,7 +265,7 @@ class XtsFeed:
         if not self._watched:
             return
         try:
-            await self._subscribe(list(self._watched.values()), fresh=False)
+            await self._subscribe(self._watched.values(), fresh=False)
         except XtsMarketDataError as exc:
             log.error(
                 "XTS market data: re-subscribing %d instruments failed: %s", len(self._watched), exc
