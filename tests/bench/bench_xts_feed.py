@@ -113,22 +113,26 @@ def check_same_prices(events: list[Event]) -> int:
     return checked
 
 
-def best_rate(events: list[Event], handle: Callable[[str, Any], Any], repeats: int) -> float:
-    """Events per second of the fastest of ``repeats`` passes."""
-    best = float("inf")
+def best_rates(
+    runs: dict[str, tuple[list[Event], Callable[[str, Any], Any]]], repeats: int
+) -> dict[str, float]:
+    """Events per second of each run's fastest pass; the runs take turns inside every repeat, so
+    a busy machine slows them alike and their ratios hold."""
+    best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):
-        started = time.perf_counter()
-        for name, payload in events:
-            handle(name, payload)
-        best = min(best, time.perf_counter() - started)
-    return len(events) / best
+        for label, (events, handle) in runs.items():
+            started = time.perf_counter()
+            for name, payload in events:
+                handle(name, payload)
+            best[label] = min(best[label], time.perf_counter() - started)
+    return {label: len(runs[label][0]) / best[label] for label in runs}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (CI)")
     args = parser.parse_args()
-    rounds, repeats = (8, 2) if args.quick else (8, 7)
+    rounds, repeats = (8, 2) if args.quick else (8, 9)
 
     events = make_events(rounds)
     fulls = [event for event in events if event[0].endswith("-full")]
@@ -136,11 +140,17 @@ def main() -> None:
 
     gc.collect()
     gc.freeze()
-    reference = best_rate(events, baseline, repeats)
-    ours = QuoteParser(lambda: NOW_S)
-    value = best_rate(events, ours.parse, repeats)
-    vendor_full = best_rate(fulls, vendor_sdk, repeats)
-    ours_full = best_rate(fulls, QuoteParser(lambda: NOW_S).parse, repeats)
+    rates = best_rates(
+        {
+            "reference": (events, baseline),
+            "value": (events, QuoteParser(lambda: NOW_S).parse),
+            "vendor_full": (fulls, vendor_sdk),
+            "ours_full": (fulls, QuoteParser(lambda: NOW_S).parse),
+        },
+        repeats,
+    )
+    reference, value = rates["reference"], rates["value"]
+    vendor_full, ours_full = rates["vendor_full"], rates["ours_full"]
 
     share = {
         name: round(sum(1 for e in events if e[0] == name) / len(events), 2)
