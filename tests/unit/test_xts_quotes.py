@@ -1,5 +1,5 @@
-"""XTS market-data events to engine ticks: both 1501 shapes, depth, OI, LTP, candles, partial merges,
-1980-epoch timestamps and exact paise; malformed events refused by kind."""
+"""XTS market-data events to engine ticks: both 1501 shapes, depth, OI, LTP, candles, partial
+merges, 1980-epoch timestamps and exact paise; malformed events refused by kind."""
 
 from __future__ import annotations
 

@@ -2,11 +2,12 @@
 
 REST under ``/apimarketdata`` (kite_xts_apis.md §C.1, §C.2, §C.7, §C.13):
 
-- ``POST /auth/login`` takes a JSON or a form body (the vendor SDK sends the login as a form), checks
-  the app key and secret and issues a token of the market-data token space (interactive tokens are
-  refused). One session per app key: a new login ends the previous token and its subscriptions.
-- ``POST /instruments/subscription`` subscribes ``{"instruments", "xtsMessageCode"}``: a quota per app
-  key (``Remaining_Subscription_Count``), HTTP 400 ``e-session-0002`` for an instrument already
+- ``POST /auth/login`` takes a JSON or a form body (the vendor SDK sends the login as a form),
+  checks the app key and secret and issues a token of the market-data token space (interactive
+  tokens are refused). One session per app key: a new login ends the previous token and its
+  subscriptions.
+- ``POST /instruments/subscription`` subscribes ``{"instruments", "xtsMessageCode"}``: a quota per
+  app key (``Remaining_Subscription_Count``), HTTP 400 ``e-session-0002`` for an instrument already
   subscribed, snapshots in ``listQuotes`` as JSON strings; ``PUT`` unsubscribes.
 - ``POST /instruments/master`` serves a small realistic universe in the pipe format (§C.10): NIFTY
   weekly options and a future, RELIANCE and INFY (19 and 22 columns), the SENSEX spot row of BSECM,

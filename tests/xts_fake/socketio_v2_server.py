@@ -6,8 +6,8 @@ a client opens ``<path>/?EIO=3&transport=websocket&<query>``; the server checks 
 ``0{"sid","upgrades":[],"pingInterval","pingTimeout"}`` and ``40``, answers each ping ``2`` with
 ``3``, and sends events as ``42["name", payload]``. A client's ``41`` or ``1`` ends the session.
 
-``install(app)`` adds the route to an existing ``aiohttp.web.Application`` (several sockets can share
-one server, as on real XTS); ``start()`` runs it alone on a free 127.0.0.1 port.
+``install(app)`` adds the route to an existing ``aiohttp.web.Application`` (several sockets can
+share one server, as on real XTS); ``start()`` runs it alone on a free 127.0.0.1 port.
 
 Faults for tests: ``drop_all`` (abort every TCP connection, no close frame), ``close_all`` (a clean
 ``41``), ``send_raw`` (any text, e.g. malformed frames), ``stall`` (stop answering pings and sending

@@ -5,7 +5,8 @@
   every (re)connect re-issues all of them (XTS keeps subscriptions per token on the server, so a
   reconnect with the same token answers ``e-session-0002``, which counts as success).
 - An instrument is subscribed to ``message_codes`` (1502: touchline and five levels); an index
-  (``is_index``, e.g. the registry's INDEX type) to ``index_message_codes`` (1501), as it has no book.
+  (``is_index``, e.g. the registry's INDEX type) to ``index_message_codes`` (1501): it has no
+  book.
 - The subscribe replies carry snapshots (``listQuotes``): they are parsed like the stream's full
   events, so a chart has a price before the first tick.
 - Ticks go to ``publish`` one by one (quote cache, then the bus); 1505 candles to ``on_bar``;

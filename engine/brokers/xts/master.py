@@ -298,7 +298,8 @@ async def download_master(
 def parse_index_list(result: object, segment_code: int) -> MasterResult:
     """The indices of ``GET /apimarketdata/instruments/indexlist?exchangeSegment=N``:
     ``result.indexList`` holds ``"NAME_ID"`` strings (``"NIFTY 50_26000"``); each becomes an
-    INDEX instrument (``index_instrument``). Entries that cannot be read are listed in ``errors``."""
+    INDEX instrument (``index_instrument``). Entries that cannot be read are listed in
+    ``errors``."""
     entries = result.get("indexList") if isinstance(result, dict) else None
     if not isinstance(entries, list):
         raise ValueError("an XTS index list needs result.indexList, a list of NAME_ID strings")

@@ -68,6 +68,14 @@ class SocketIOConfig:
 
 
 class SocketState(StrEnum):
+    """The client's lifecycle, as an explicit state table (``TRANSITIONS``)::
+
+        IDLE ─start─▶ CONNECTING ─0, 40─▶ OPEN ─lost / closed / silent─▶ BACKOFF ─▶ CONNECTING
+                          └─ 401/403, 44, no query ─▶ AUTH_REJECTED ─retry()─▶ CONNECTING
+
+    OPEN may also go to AUTH_REJECTED (a ``44`` mid-session); any state goes to CLOSED (stopped).
+    """
+
     IDLE = "idle"
     CONNECTING = "connecting"
     OPEN = "open"
