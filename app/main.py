@@ -25,6 +25,7 @@ from engine.brokers.registry import (
 )
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import EngineConfig
+from engine.runtime.scheduler import schedule_folder
 from engine.store import check_path_name, default_database_path, sqlite_url
 from engine.strategies.loader import strategies_dir
 from engine.strategies.multileg.desk import portfolios_dir
@@ -196,6 +197,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         strategies_dir=strategies_dir(args.profile),
         portfolios_dir=portfolios_dir(args.profile),
         alerts_file=alerts_path(args.profile),
+        schedule_folder=schedule_folder(args.profile),
         metrics_port=args.metrics_port,
     )
 

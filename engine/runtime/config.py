@@ -41,6 +41,9 @@ class EngineConfig:
     data (the link is connected by the caller: ``engine.brokers.registry``)."""
     alerts_file: Path | None = None
     """The trader's alert rules (``engine.alerts.book.alerts_path``); None keeps them in memory."""
+    schedule_folder: Path | None = None
+    """Run the daily jobs (``engine.runtime.scheduler``), keeping their record and reports here;
+    None: no schedule (tests, demos, backtests)."""
     metrics_port: int | None = None
     """Serve Prometheus metrics on 127.0.0.1 at this port (0: any free port); None: off."""
 

@@ -48,6 +48,7 @@ from engine.runtime.charts import DeskCharts
 from engine.runtime.config import EngineConfig
 from engine.runtime.day_marks import DayMarks
 from engine.runtime.risk_tasks import paper_returns, risk_housekeeping, update_var
+from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule
 from engine.store import Database, Journal, book_file_of, open_database
 from engine.store.backup import backup_book, has_backup_of
 from engine.store.book import scan_journal, set_aside_text
@@ -157,6 +158,12 @@ class Engine:
         self.strategies.bind(self.api, (lambda t: self._watch(t, True)) if streams else None)
         self._load_strategies()
         self.ticks_seen = 0
+        self.schedule = (
+            None
+            if config.schedule_folder is None
+            else DailySchedule(self, DEFAULT_JOBS, config.schedule_folder)
+        )
+        """The daily jobs (checklist, intraday square-off, report, backup), when configured."""
         self.metrics: MetricsServer | None = None
         """The Prometheus endpoint while it serves (``EngineConfig.metrics_port``)."""
         self.closing_marks: PnlMarks | None = None
@@ -447,6 +454,8 @@ class Engine:
                 self.venue.on_clock(self.clock.now())
             self.mark_day_end(self.clock.now())
             self._sample_health()
+            if self.schedule is not None:
+                self.schedule.tick(self.clock.now())
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=1.0)
             except TimeoutError:
