@@ -151,6 +151,11 @@ class SessionEnded(BrokerError):
     """The broker's session has ended: nothing more goes through it until the next login."""
 
 
+class OutcomeUnknown(BrokerError):
+    """A place, modify or cancel whose result is unknown (no reply, a 5xx): it may have reached
+    the broker, so it is never sent again; the broker's orderbook decides what happened."""
+
+
 class Reconciliation(Protocol):
     """The desk's books compared with the broker's (built by the runtime for a live broker):
     run at every login and reconnect, and asked for when an order's outcome is unknown."""

@@ -60,6 +60,35 @@ class BrokerTasks:
 
 
 @dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    """A broker's answer to a placement: its order id."""
+
+    order_id: str
+    recovered: bool = False
+    """True when the reply was lost and the order was found in the orderbook by our id."""
+
+
+@dataclass
+class LiveBrokerStats:
+    """What a live broker's adapter did, counted (tests, diagnostics)."""
+
+    placed: int = 0
+    recovered_by_tag: int = 0
+    rejected: int = 0
+    unknown_outcomes: int = 0
+    held: int = 0
+    released: int = 0
+    expired_held: int = 0
+    reports: int = 0
+    stale_reports: int = 0
+    fills: int = 0
+    duplicate_fills: int = 0
+    adopted: int = 0
+    modifies: int = 0
+    cancels: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Held:
     order_id: OrderId
     action: str

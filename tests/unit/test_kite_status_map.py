@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from engine.brokers.kite.errors import readable
-from engine.brokers.kite.rate_limit import RateLimiter
 from engine.brokers.kite.status_map import (
     KITE_STATUSES,
     KiteDataError,
@@ -18,6 +17,7 @@ from engine.brokers.kite.status_map import (
     parse_order,
     parse_trade,
 )
+from engine.brokers.rate_limit import RateLimiter
 from engine.core.clock import IST
 from engine.domain.orders import OrderStatus, OrderType, Side
 from tests.kite_fake.oms import FIXTURES

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from engine.brokers.live import LiveBrokerStats
+
 KITE_REST_ROOT = "https://api.kite.trade"
 KITE_TICKER_URL = "wss://ws.kite.trade"
 
@@ -153,19 +155,5 @@ class KiteBrokerConfig:
         return cls(**values)
 
 
-@dataclass
-class KiteBrokerStats:
-    placed: int = 0
-    recovered_by_tag: int = 0
-    rejected: int = 0
-    unknown_outcomes: int = 0
-    held: int = 0
-    released: int = 0
-    expired_held: int = 0
-    reports: int = 0
-    stale_reports: int = 0
-    fills: int = 0
-    duplicate_fills: int = 0
-    adopted: int = 0
-    modifies: int = 0
-    cancels: int = 0
+KiteBrokerStats = LiveBrokerStats
+"""What the Kite adapter did, counted (the shared live-broker counters)."""

@@ -8,6 +8,7 @@ outcome*: the request may have reached the OMS, so it is never simply sent again
 from __future__ import annotations
 
 from engine.brokers.base import BrokerError, SessionEnded
+from engine.brokers.base import OutcomeUnknown as AnyOutcomeUnknown
 
 
 class KiteError(BrokerError):
@@ -42,7 +43,7 @@ class KiteUnavailable(KiteError):
     """Kite could not be reached or failed (5xx, timeouts) for a read, after the retries."""
 
 
-class OutcomeUnknown(KiteError):
+class OutcomeUnknown(KiteError, AnyOutcomeUnknown):
     """A place / modify / cancel whose result is unknown; it was not re-sent.
 
     Reconciliation (the orderbook, by ``tag``) decides what happened.

@@ -22,7 +22,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -41,7 +40,8 @@ from engine.brokers.kite.errors import (
     SessionExpired,
     readable,
 )
-from engine.brokers.kite.rate_limit import RateLimiter
+from engine.brokers.live import PlacedOrder
+from engine.brokers.rate_limit import RateLimiter
 from engine.core.clock import IST
 
 log = logging.getLogger(__name__)
@@ -50,13 +50,6 @@ T = TypeVar("T")
 MAX_TAG_LENGTH = 20
 RATE_LIMITED_WRITE_RETRIES = 20
 """A write refused with 429 is sent again at most this many times (about as many seconds)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PlacedOrder:
-    order_id: str
-    recovered: bool = False
-    """True when the reply was lost and the order was found in the orderbook by its tag."""
 
 
 class _Retryable(Exception):

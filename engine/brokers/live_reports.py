@@ -1,10 +1,14 @@
-"""How Kite's order reports become order events: the part of the Kite adapter that reads.
+"""How a live broker's order reports become order events: the part of an adapter that reads.
 
-Every Kite order report (a ticker order update, an order-history entry, a reconciliation row)
-becomes, through the sink, first an ``OrderFilled`` for each trade id not booked yet (the updates
-carry no trade ids, so trades come from REST), then an ``OrderStatusChanged`` if the report says
-something the order does not know. Orders placed outside DalalDesk (Kite web, mobile) are adopted
-with an ``OrderSubmitted`` of their own so the book matches Kite.
+Every order report (a streamed order update, an order-history entry, a reconciliation row)
+becomes, through the sink, first an ``OrderFilled`` for each trade id not booked yet (trades come
+with the report or from the broker's tradebook), then an ``OrderStatusChanged`` if the report says
+something the order does not know. Orders placed outside DalalDesk (the broker's web or mobile
+app) are adopted with an ``OrderSubmitted`` of their own so the book matches the broker's.
+
+Nothing here is particular to one broker: an adapter (Kite, XTS) says how to read one order's
+latest state and one order's trades (``latest_report``, ``order_trades``), both raising
+``BrokerError`` when the broker cannot answer.
 """
 
 from __future__ import annotations
@@ -12,14 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
-from engine.brokers.base import BrokerSink
-from engine.brokers.kite.config import KiteBrokerConfig, KiteBrokerStats
-from engine.brokers.kite.errors import KiteError
-from engine.brokers.kite.rest import KiteRest
-from engine.brokers.kite.status_map import KiteDataError, parse_order, parse_trade
-from engine.brokers.live import OrderTracker
+from engine.brokers.base import BrokerError, BrokerSink
+from engine.brokers.live import LiveBrokerStats, OrderTracker
 from engine.core.clock import Clock
 from engine.domain.events import (
     EngineMessage,
@@ -48,12 +48,27 @@ log = logging.getLogger(__name__)
 OrderLookup = Callable[[OrderId], Order | None]
 
 
-class KiteReports:
-    """Applying Kite's reports (mixed into ``KiteBroker``, whose state it reads)."""
+class TradePolling(Protocol):
+    @property
+    def trade_poll_attempts(self) -> int:
+        """Extra looks at an order's trades when the broker reports fills its tradebook lacks."""
+        ...
 
-    config: KiteBrokerConfig
-    stats: KiteBrokerStats
-    _rest: KiteRest
+    @property
+    def trade_poll_interval_s(self) -> float: ...
+
+
+class LiveReports:
+    """Applying a live broker's reports (mixed into its adapter, whose state it reads)."""
+
+    name: str
+    """The broker's short name ("kite"): the source of its messages."""
+    title: str
+    """The broker's name as the trader knows it ("Kite")."""
+    adopted_prefix: str
+    """Our id of an order placed outside DalalDesk: this letter and the broker's id."""
+    config: TradePolling
+    stats: LiveBrokerStats
     _clock: Clock
     _instruments: Callable[[InstrumentToken], Instrument | None]
     _publish: Callable[[object], None]
@@ -64,14 +79,22 @@ class KiteReports:
     _ignored_outside: set[BrokerOrderId]
     _spawn: Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
 
+    async def latest_report(self, broker_id: BrokerOrderId) -> OrderReport | None:
+        """The broker's latest state of one order (None if it has none); ``BrokerError``."""
+        raise NotImplementedError
+
+    async def order_trades(self, broker_id: BrokerOrderId) -> list[TradeReport]:
+        """The trades of one order, as the broker's tradebook has them; ``BrokerError``."""
+        raise NotImplementedError
+
     def on_order_update(self, report: OrderReport) -> None:
-        """The ticker's order update (synchronous callback): applied in a task, in order."""
-        self._spawn(self.apply_report(report), f"kite-update-{report.broker_order_id}")
+        """A streamed order update (synchronous callback): applied in a task, in order."""
+        self._spawn(self.apply_report(report), f"{self.name}-update-{report.broker_order_id}")
 
     async def apply_report(
         self, report: OrderReport, trades: list[TradeReport] | None = None
     ) -> OrderId | None:
-        """Apply one Kite order report: new trades as fills, then the status; returns our id.
+        """Apply one order report: new trades as fills, then the status; returns our id.
 
         ``trades`` are the order's trades when the caller has them (reconciliation); otherwise
         they are fetched when the report shows fills not booked yet.
@@ -85,21 +108,16 @@ class KiteReports:
         return order_id
 
     async def refresh(self, order_id: OrderId) -> None:
-        """Ask Kite for the order's latest state (its history's last entry) and apply it."""
+        """Ask the broker for the order's latest state and apply it."""
         tracked = self._tracker.get(order_id)
         if tracked is None or tracked.broker_order_id is None:
             return
         try:
-            history = await self._rest.order_history(tracked.broker_order_id)
-        except KiteError as exc:
+            report = await self.latest_report(tracked.broker_order_id)
+        except BrokerError as exc:
             log.warning("could not refresh order %s: %s", order_id, exc)
             return
-        if history:
-            try:
-                report = parse_order(history[-1])
-            except KiteDataError as exc:
-                log.error("unreadable order history of %s: %s", order_id, exc)
-                return
+        if report is not None:
             await self.apply_report(report)
 
     def _match(self, report: OrderReport) -> OrderId | None:
@@ -114,7 +132,8 @@ class KiteReports:
         return None
 
     def _adopt(self, report: OrderReport) -> OrderId | None:
-        """An order Kite has that DalalDesk did not place (Kite web, mobile): shown in the book."""
+        """An order the broker has that DalalDesk did not place (its web or mobile app): shown
+        in the book."""
         broker_id = report.broker_order_id
         if broker_id in self._ignored_outside:
             return None
@@ -132,11 +151,11 @@ class KiteReports:
             )
             self._say(
                 Severity.WARNING,
-                f"Kite order {broker_id} ({report.exchange}:{report.tradingsymbol}) was placed "
-                f"outside DalalDesk and is not shown ({why}); check it in Kite",
+                f"{self.title} order {broker_id} ({report.exchange}:{report.tradingsymbol}) was "
+                f"placed outside DalalDesk and is not shown ({why}); check it in {self.title}",
             )
             return None
-        order_id = OrderId(f"K{broker_id}"[:20])
+        order_id = OrderId(f"{self.adopted_prefix}{broker_id}"[:20])
         if self._orders(order_id) is None:
             request = OrderRequest(
                 token=report.token,
@@ -154,8 +173,8 @@ class KiteReports:
             self.stats.adopted += 1
             self._say(
                 Severity.INFO,
-                f"Kite order {broker_id} ({report.tradingsymbol}) was placed outside DalalDesk; "
-                f"it is shown as {order_id}",
+                f"{self.title} order {broker_id} ({report.tradingsymbol}) was placed outside "
+                f"DalalDesk; it is shown as {order_id}",
             )
         self._tracker.acknowledge(self._tracker.track(order_id), broker_id)
         return order_id
@@ -165,7 +184,9 @@ class KiteReports:
     ) -> None:
         order = self._orders(order_id)
         if order is None:
-            log.error("Kite report for %s, which the order manager does not know", order_id)
+            log.error(
+                "%s report for %s, which the order manager does not know", self.title, order_id
+            )
             return
         tracked = self._tracker.track(order_id)
         self._tracker.acknowledge(tracked, report.broker_order_id)
@@ -194,26 +215,20 @@ class KiteReports:
             trades = None
             await asyncio.sleep(self.config.trade_poll_interval_s)
         log.warning(
-            "order %s: Kite reports %d filled but its tradebook shows %d; reconciliation books "
+            "order %s: %s reports %d filled but its tradebook shows %d; reconciliation books "
             "the rest",
             order.order_id,
+            self.title,
             report.filled_quantity,
             order.filled_quantity,
         )
 
     async def _fetch_trades(self, broker_id: BrokerOrderId) -> list[TradeReport]:
         try:
-            rows = await self._rest.order_trades(broker_id)
-        except KiteError as exc:
-            log.warning("could not fetch the trades of Kite order %s: %s", broker_id, exc)
+            return await self.order_trades(broker_id)
+        except BrokerError as exc:
+            log.warning("could not fetch the trades of %s order %s: %s", self.title, broker_id, exc)
             return []
-        trades = []
-        for row in rows:
-            try:
-                trades.append(parse_trade(row))
-            except KiteDataError as exc:
-                log.error("unreadable Kite trade: %s", exc)
-        return trades
 
     def _fill(self, order: Order, trade: TradeReport) -> None:
         if trade.trade_id in self._seen_trades or trade.trade_id in order.trade_ids:
@@ -241,8 +256,9 @@ class KiteReports:
         if status is None:
             if not report.is_update:
                 log.warning(
-                    "order %s: unknown Kite status %r; waiting for the next report",
+                    "order %s: unknown %s status %r; waiting for the next report",
                     order.order_id,
+                    self.title,
                     report.broker_status,
                 )
                 return None
@@ -269,7 +285,7 @@ class KiteReports:
             return event
         if reason != "duplicate":
             self.stats.stale_reports += 1
-            log.debug("order %s: Kite report not applied (%s)", order.order_id, reason)
+            log.debug("order %s: %s report not applied (%s)", order.order_id, self.title, reason)
         return None
 
     def _reject(self, order_id: OrderId, reason: str) -> None:
@@ -280,11 +296,11 @@ class KiteReports:
 
     def _emit(self, event: OrderEvent) -> None:
         if self._sink is None:
-            raise RuntimeError("the Kite broker is not bound to an order manager")
+            raise RuntimeError(f"the {self.title} broker is not bound to an order manager")
         self._sink(event)
 
     def _say(self, severity: Severity, text: str) -> None:
-        self._publish(EngineMessage(self._clock.time_ns(), severity, text, "kite"))
+        self._publish(EngineMessage(self._clock.time_ns(), severity, text, self.name))
 
 
 def _trade_order(trade: TradeReport) -> tuple[float, str]:

@@ -1,10 +1,11 @@
-"""Client-side rate limits for Kite REST (kite_xts_apis.md §A.4): wait, never drop.
+"""Client-side rate limits for a broker's REST API (kite_xts_apis.md §A.4 Kite, §C.11 XTS): wait,
+never drop.
 
-Kite counts requests per calendar second of its own clock (10 orders/s, 1 quote/s, ...) and orders
-over a rolling minute (200). The limiter hands out permits in arrival order; when the budget is
-spent it sleeps to the next second (or until the oldest order of the minute ages out). A 429 from
-the server means our clock and Kite's disagree about the second: ``hold_off`` blocks the limiter
-until the next second boundary.
+Brokers count requests per calendar second of their own clock (Kite: 10 orders/s, 1 quote/s, ...;
+XTS: 10 orders/s shared, 1/s for each book) and Kite orders over a rolling minute (200). The
+limiter hands out permits in arrival order; when the budget is spent it sleeps to the next second
+(or until the oldest order of the minute ages out). A 429 from the server means our clock and the broker's
+disagree about the second: ``hold_off`` blocks the limiter until the next second boundary.
 """
 
 from __future__ import annotations

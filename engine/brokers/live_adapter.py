@@ -1,0 +1,415 @@
+"""What every live broker adapter does on the broker port, whatever the broker: the order flow
+that Kite and XTS share, with the broker's own requests left to the adapter.
+
+Out: ``submit`` places the order with our order id as the broker's client order id (Kite's
+``tag``, XTS's ``orderUniqueIdentifier``), so a place whose reply is lost is found again by it and
+never re-sent. ``modify`` and ``cancel`` wait for the broker's order id (the place reply) first.
+
+In: the broker's reports become order events through ``LiveReports``.
+
+Session expiry pauses order flow: places and cancels wait in a FIFO (a place refused because
+the session had ended was not placed, so it waits too) and go out after the next login and a
+reconciliation; a place held longer than ``held_order_max_age_s`` is cancelled with a reason
+instead of being sent late. Modifications are not held: the trader is told to modify again.
+
+An adapter subclasses ``LiveBroker`` and says how to place, modify and cancel at its broker
+(``order_params``, ``send_place``, ``send_modify``, ``send_cancel``), raising ``SessionEnded``
+when the token was refused, ``OutcomeUnknown`` when the request may or may not have arrived, and
+``BrokerError`` (with the broker's reason) for a refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from engine.brokers.base import BrokerError, BrokerSink, OutcomeUnknown, SessionEnded
+from engine.brokers.live import (
+    BrokerTasks,
+    HeldRequests,
+    LiveBrokerStats,
+    OrderTracker,
+    PlacedOrder,
+    Tracked,
+)
+from engine.brokers.live_reports import LiveReports, OrderLookup
+from engine.core.clock import Clock
+from engine.domain.events import ConnectionChanged, OrderStatusChanged, Severity
+from engine.domain.ids import BrokerOrderId, InstrumentToken, OrderId, TradeId
+from engine.domain.instruments import Instrument
+from engine.domain.order import Order
+from engine.domain.orders import Modification, OrderRequest, OrderStatus, can_transition
+
+log = logging.getLogger(__name__)
+
+Reconcile = Callable[[str], Awaitable[object]]
+
+
+class LiveBrokerConfig(Protocol):
+    """The settings the shared order flow reads (each broker's config has them)."""
+
+    @property
+    def held_order_max_age_s(self) -> float:
+        """A place held while logged out longer than this is cancelled, not sent late."""
+        ...
+
+    @property
+    def unknown_outcome_grace_s(self) -> float:
+        """A place with no reply the broker still does not show after this was not placed."""
+        ...
+
+    @property
+    def trade_poll_attempts(self) -> int: ...
+
+    @property
+    def trade_poll_interval_s(self) -> float: ...
+
+    @property
+    def ack_wait_s(self) -> float:
+        """How long a modify or cancel waits for the place reply with the broker's order id."""
+        ...
+
+
+class LiveBroker(LiveReports):
+    """The broker port over one live broker's requests (subclassed per broker)."""
+
+    config: LiveBrokerConfig
+
+    def __init__(
+        self,
+        *,
+        variety: str,
+        instruments: Callable[[InstrumentToken], Instrument | None],
+        clock: Clock,
+        publish: Callable[[object], None],
+    ) -> None:
+        self._instruments = instruments
+        self._clock = clock
+        self._publish = publish
+        self._sink: BrokerSink | None = None
+        self._orders: OrderLookup = _no_orders
+        self._reconcile: Reconcile | None = None
+        self._tracker = OrderTracker(variety)
+        self._seen_trades: set[TradeId] = set()
+        self._held = HeldRequests()
+        self.tasks = BrokerTasks(self._task_failed)
+        self._spawn = self.tasks.spawn
+        self._ignored_outside: set[BrokerOrderId] = set()
+        self.paused_reason = self.not_logged_in
+        """Why order flow is paused ('' while orders go out)."""
+        self._pauses = 0
+        self.stats = LiveBrokerStats()
+
+    @property
+    def not_logged_in(self) -> str:
+        return f"not logged in to {self.title} yet"
+
+    # -- what an adapter says about its broker ---------------------------------------------------
+
+    def order_params(self, order: Order | OrderRequest) -> dict[str, Any]:
+        """The broker's parameters for an order; ``ValueError`` when it cannot be sent."""
+        raise NotImplementedError
+
+    async def send_place(self, tracked: Tracked, params: dict[str, Any]) -> PlacedOrder:
+        """Place at the broker with our order id (``tracked.order_id``) as its client id."""
+        raise NotImplementedError
+
+    async def send_modify(
+        self, order: Order, tracked: Tracked, broker_id: BrokerOrderId, change: Modification
+    ) -> None:
+        raise NotImplementedError
+
+    async def send_cancel(self, tracked: Tracked, broker_id: BrokerOrderId) -> None:
+        raise NotImplementedError
+
+    # -- wiring ----------------------------------------------------------------------------------
+
+    def bind(self, sink: BrokerSink) -> None:
+        self._sink = sink
+
+    def attach(self, *, orders: OrderLookup, reconcile: Reconcile | None = None) -> None:
+        """The order manager's orders (read only) and the reconciliation run at every login."""
+        self._orders = orders
+        self._reconcile = reconcile
+
+    # -- the port --------------------------------------------------------------------------------
+
+    def submit(self, order: Order) -> None:
+        self._tracker.track(order.order_id)
+        if self.paused_reason:
+            self._hold(order.order_id, "place", since_ns=order.created_ns)
+            return
+        self._spawn(self._place(order.order_id), f"{self.name}-place-{order.order_id}")
+
+    def modify(self, order: Order, change: Modification) -> None:
+        if self.paused_reason:
+            self._say(
+                Severity.WARNING,
+                f"modify of {order.order_id} not sent: {self.paused_reason}; "
+                f"log in to {self.title} and modify it again",
+            )
+            return
+        self._spawn(self._modify(order.order_id, change), f"{self.name}-modify-{order.order_id}")
+
+    def cancel(self, order: Order) -> None:
+        order_id = order.order_id
+        if self._held.take_place(order_id):
+            self._emit(
+                OrderStatusChanged(
+                    order_id,
+                    self._clock.time_ns(),
+                    OrderStatus.CANCELLED,
+                    f"cancelled before it was sent (it was held while logged out of {self.title})",
+                )
+            )
+            return
+        if self.paused_reason:
+            self._hold(order_id, "cancel")
+            return
+        self._spawn(self._cancel(order_id), f"{self.name}-cancel-{order_id}")
+
+    def restore(self, open_orders: list[Order]) -> None:
+        """Orders the journal says are open: the broker is asked about each at the first login."""
+        for order in open_orders:
+            tracked = self._tracker.track(order.order_id)
+            if order.broker_order_id:
+                self._tracker.acknowledge(tracked, order.broker_order_id)
+            else:
+                # It may or may not have reached the broker before the engine stopped: never
+                # re-send, let reconciliation find it by our id or say it was not sent.
+                tracked.uncertain_since_ns = order.created_ns
+            self._seen_trades.update(order.trade_ids)
+
+    # -- session ---------------------------------------------------------------------------------
+
+    def pause(self, reason: str) -> None:
+        self._pauses += 1
+        if self.paused_reason and self.paused_reason != self.not_logged_in:
+            return
+        self.paused_reason = f"the {self.title} session has ended ({reason})"
+        now = self._clock.time_ns()
+        self._publish(ConnectionChanged(now, "broker", "login required", reason))
+        self._say(
+            Severity.ERROR,
+            f"{self.title} session ended ({reason}): order flow is paused. Log in to "
+            f"{self.title} again; orders placed meanwhile are held and sent after the login (a "
+            f"held order older than {self.config.held_order_max_age_s:.0f}s is cancelled "
+            "instead)",
+        )
+
+    async def resume(self, reason: str = "login") -> None:
+        """After a login: reconcile with the broker, then send what was held, oldest first."""
+        if not self.paused_reason:
+            return
+        pauses = self._pauses
+        self._publish(ConnectionChanged(self._clock.time_ns(), "broker", "connected", "logged in"))
+        if self._reconcile is not None:
+            try:
+                await self._reconcile(reason)
+            except BrokerError as exc:
+                log.warning("reconciliation at login failed: %s", exc)
+        if self._pauses != pauses:
+            return  # the session ended again meanwhile: stay paused
+        held = len(self._held)
+        self._release_held()
+        self.paused_reason = ""
+        if held:
+            self._say(
+                Severity.INFO, f"{self.title} order flow resumed: {held} held requests released"
+            )
+
+    @property
+    def held(self) -> list[OrderId]:
+        return [held.order_id for held in self._held]
+
+    # -- what reconciliation asks ----------------------------------------------------------------
+
+    def broker_order_id(self, order_id: OrderId) -> BrokerOrderId | None:
+        tracked = self._tracker.get(order_id)
+        return None if tracked is None else tracked.broker_order_id
+
+    @property
+    def has_uncertain(self) -> bool:
+        return self._tracker.has_uncertain
+
+    def resolve_missing(self, at_broker: set[str]) -> list[OrderId]:
+        """Orders whose fate was unknown and that the broker's orderbook (our ids and its ids
+        ``at_broker``) still does not show after the grace period: they were not placed."""
+        resolved = self._tracker.resolve_missing(
+            at_broker,
+            self._orders,
+            now_ns=self._clock.time_ns(),
+            grace_s=self.config.unknown_outcome_grace_s,
+            broker=self.title,
+        )
+        for cancelled in resolved:
+            self._emit(cancelled)
+        return [cancelled.order_id for cancelled in resolved]
+
+    def booked(self) -> tuple[int, int]:
+        return self.stats.fills, self.stats.adopted
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Wait until every request and report in flight is done (tests, shutdown)."""
+        await self.tasks.drain()
+
+    async def close(self) -> None:
+        await self.tasks.close()
+
+    # -- requests --------------------------------------------------------------------------------
+
+    async def _place(self, order_id: OrderId) -> None:
+        tracked = self._tracker.track(order_id)
+        order = self._orders(order_id)
+        if order is None or order.status is not OrderStatus.PENDING_SUBMIT:
+            return  # cancelled or found by reconciliation meanwhile
+        try:
+            params = self.order_params(order)
+        except ValueError as exc:
+            self._reject(order_id, f"not sent to {self.title}: {exc}")
+            return
+        try:
+            placed = await self.send_place(tracked, params)
+        except SessionEnded:
+            # Refused on the token before the broker looked at the order: it was not placed.
+            self._hold(order_id, "place", since_ns=order.created_ns)
+            return
+        except OutcomeUnknown as exc:
+            self.stats.unknown_outcomes += 1
+            tracked.uncertain_since_ns = self._clock.time_ns()
+            self._say(Severity.WARNING, f"order {order_id}: {exc}")
+            return
+        except BrokerError as exc:
+            self._reject(order_id, str(exc))
+            return
+        self.stats.placed += 1
+        if placed.recovered:
+            self.stats.recovered_by_tag += 1
+        broker_id = BrokerOrderId(placed.order_id)
+        async with self._tracker.lock(order_id):
+            self._tracker.acknowledge(tracked, broker_id)
+            order = self._orders(order_id)
+            if order is not None and can_transition(
+                order.status, OrderStatus.PUT_ORDER_REQ_RECEIVED
+            ):
+                self._emit(
+                    OrderStatusChanged(
+                        order_id,
+                        self._clock.time_ns(),
+                        OrderStatus.PUT_ORDER_REQ_RECEIVED,
+                        broker_order_id=broker_id,
+                    )
+                )
+        # A stream does not always push the first states; ask once.
+        await self.refresh(order_id)
+
+    async def _modify(self, order_id: OrderId, change: Modification) -> None:
+        tracked = self._tracker.track(order_id)
+        broker_id = await self._tracker.acknowledged(tracked, self.config.ack_wait_s)
+        order = self._orders(order_id)
+        if broker_id is None or order is None:
+            self._say(
+                Severity.WARNING,
+                f"modify of {order_id} not sent: {self.title} has not acknowledged the order yet",
+            )
+            return
+        try:
+            await self.send_modify(order, tracked, broker_id, change)
+            self.stats.modifies += 1
+        except SessionEnded:
+            self._say(
+                Severity.WARNING,
+                f"modify of {order_id} not sent: the {self.title} session has ended; "
+                "log in and modify it again",
+            )
+            return
+        except BrokerError as exc:
+            await self._refused_after_the_end(order_id, "modify", exc)
+            return
+        await self.refresh(order_id)
+
+    async def _cancel(self, order_id: OrderId) -> None:
+        tracked = self._tracker.track(order_id)
+        broker_id = await self._tracker.acknowledged(tracked, self.config.ack_wait_s)
+        if broker_id is None:
+            self._say(
+                Severity.WARNING,
+                f"cancel of {order_id} not sent: {self.title} has not acknowledged the order "
+                "yet; cancel it again in a moment",
+            )
+            return
+        try:
+            await self.send_cancel(tracked, broker_id)
+            self.stats.cancels += 1
+        except SessionEnded:
+            self._hold(order_id, "cancel")
+            return
+        except BrokerError as exc:
+            await self._refused_after_the_end(order_id, "cancel", exc)
+            return
+        await self.refresh(order_id)
+
+    async def _refused_after_the_end(
+        self, order_id: OrderId, action: str, exc: BrokerError
+    ) -> None:
+        """The broker refused a modify or cancel: the trader is told, unless the order had
+        already ended there (filled, cancelled or rejected before the request arrived, its news
+        still on the way): then there was nothing left to change, and the order's end is
+        applied."""
+        await self.refresh(order_id)
+        order = self._orders(order_id)
+        if order is not None and order.status.is_terminal:
+            log.info(
+                "%s of %s not needed: it is %s at %s (%s)",
+                action,
+                order_id,
+                order.status,
+                self.title,
+                exc,
+            )
+            return
+        self._say(Severity.WARNING, f"{action} of {order_id} failed: {exc}")
+
+    # -- holding ---------------------------------------------------------------------------------
+
+    def _hold(self, order_id: OrderId, action: str, *, since_ns: int | None = None) -> None:
+        self._held.hold(order_id, action, self._clock.time_ns() if since_ns is None else since_ns)
+        self.stats.held += 1
+        what = "order" if action == "place" else "cancel of"
+        self._say(
+            Severity.INFO,
+            f"{what} {order_id} held: {self.paused_reason}; it is sent after the next "
+            f"{self.title} login",
+        )
+
+    def _release_held(self) -> None:
+        released = self._held.release(
+            self._orders,
+            now_ns=self._clock.time_ns(),
+            max_age_s=self.config.held_order_max_age_s,
+            broker=self.title,
+        )
+        for cancelled in released.expired:
+            self.stats.expired_held += 1
+            self._emit(cancelled)
+        for order_id in released.cancels:
+            self._spawn(self._cancel(order_id), f"{self.name}-cancel-{order_id}")
+        for order_id in released.places:
+            self.stats.released += 1
+            self._spawn(self._place(order_id), f"{self.name}-place-{order_id}")
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _task_failed(self, task: asyncio.Task[Any]) -> None:
+        log.error("%s task %s failed", self.title, task.get_name(), exc_info=task.exception())
+        self._say(
+            Severity.ERROR, f"{self.title} adapter error in {task.get_name()}: {task.exception()}"
+        )
+
+
+def _no_orders(order_id: OrderId) -> Order | None:
+    return None
