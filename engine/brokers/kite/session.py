@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from engine.brokers.kite.config import KiteRestConfig
 from engine.brokers.kite.errors import KiteError
 from engine.brokers.kite.rest import KiteRest
+from engine.brokers.session_state import (
+    SessionChange,
+    SessionListener,
+    SessionState,
+    SessionStates,
+)
 from engine.core.clock import Clock
 from engine.credentials import CredentialStore, CredentialsUnavailable
 
@@ -31,34 +34,8 @@ log = logging.getLogger(__name__)
 KITE_LOGIN_URL = "https://kite.zerodha.com/connect/login"
 
 
-class SessionState(StrEnum):
-    LOGGED_OUT = "logged out"
-    LOGGED_IN = "logged in"
-    EXPIRED = "expired"
-    """The token was refused or ran out: order flow waits for a new login."""
-
-
-TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
-    SessionState.LOGGED_OUT: frozenset({SessionState.LOGGED_IN}),
-    SessionState.LOGGED_IN: frozenset(
-        {SessionState.LOGGED_IN, SessionState.EXPIRED, SessionState.LOGGED_OUT}
-    ),
-    SessionState.EXPIRED: frozenset({SessionState.LOGGED_IN, SessionState.LOGGED_OUT}),
-}
-
-
 class LoginError(ValueError):
     """A login that cannot go on; the message tells the trader what to do."""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionChange:
-    previous: SessionState
-    state: SessionState
-    reason: str
-
-
-SessionListener = Callable[[SessionChange], None]
 
 
 def login_url(api_key: str, root: str = KITE_LOGIN_URL) -> str:
@@ -90,7 +67,7 @@ def request_token_from(redirect: str) -> str:
     return token
 
 
-class KiteSession:
+class KiteSession(SessionStates):
     title = "Kite"
     login_errors: tuple[type[Exception], ...] = (LoginError, KiteError, CredentialsUnavailable)
     """What a failed login raises; the login window shows its text."""
@@ -103,6 +80,7 @@ class KiteSession:
         rest_config: KiteRestConfig | None = None,
         login_root: str = KITE_LOGIN_URL,
     ) -> None:
+        super().__init__()
         api_key = credentials.kite_api_key()
         if not api_key:
             raise LoginError(
@@ -114,11 +92,9 @@ class KiteSession:
         self._clock = clock
         self._login_root = login_root
         self.rest = KiteRest(api_key, config=rest_config, on_session_expired=self._refused)
-        self.state = SessionState.LOGGED_OUT
         self.expires_at: datetime | None = None
         self.user_id: str | None = None
         self._access_token: str | None = None
-        self._listeners: list[SessionListener] = []
         self._logged_in = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -128,14 +104,6 @@ class KiteSession:
     def access_token(self) -> str | None:
         """The live token (in memory and in the keyring only); None unless logged in."""
         return self._access_token if self.state is SessionState.LOGGED_IN else None
-
-    @property
-    def logged_in(self) -> bool:
-        return self.state is SessionState.LOGGED_IN
-
-    def listen(self, listener: SessionListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def login_url(self) -> str:
         return login_url(self.api_key, self._login_root)
@@ -205,14 +173,5 @@ class KiteSession:
     def _refused(self) -> None:
         self.expire("Kite refused the access token (TokenException)")
 
-    def _move(self, state: SessionState, reason: str) -> None:
-        if state not in TRANSITIONS[self.state]:
-            raise RuntimeError(f"Kite session cannot go from {self.state} to {state}")
-        change = SessionChange(self.state, state, reason)
-        self.state = state
-        log.info("Kite session %s -> %s: %s", change.previous, state, reason)
-        for listener in list(self._listeners):
-            try:
-                listener(change)
-            except Exception:
-                log.exception("Kite session listener %r failed", listener)
+
+__all__ = ["KiteSession", "LoginError", "SessionChange", "SessionListener", "SessionState"]

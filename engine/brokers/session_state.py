@@ -1,0 +1,74 @@
+"""A live broker's login session as a state table, with listeners (Kite, XTS):
+
+    LOGGED_OUT ──login──▶ LOGGED_IN ──token refused / expiry / logged in elsewhere──▶ EXPIRED
+         ▲                    ▲                                                       │
+         └────── logout ──────┴──────────────────── login ◀───────────────────────────┘
+
+Listeners hear every change: the adapter pauses order flow on EXPIRED and resumes it on
+LOGGED_IN, the feed takes the new token. A failing listener is logged, never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+log = logging.getLogger(__name__)
+
+
+class SessionState(StrEnum):
+    LOGGED_OUT = "logged out"
+    LOGGED_IN = "logged in"
+    EXPIRED = "expired"
+    """The token was refused or ran out: order flow waits for a new login."""
+
+
+TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
+    SessionState.LOGGED_OUT: frozenset({SessionState.LOGGED_IN}),
+    SessionState.LOGGED_IN: frozenset(
+        {SessionState.LOGGED_IN, SessionState.EXPIRED, SessionState.LOGGED_OUT}
+    ),
+    SessionState.EXPIRED: frozenset({SessionState.LOGGED_IN, SessionState.LOGGED_OUT}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChange:
+    previous: SessionState
+    state: SessionState
+    reason: str
+
+
+SessionListener = Callable[[SessionChange], None]
+
+
+class SessionStates:
+    """The state and its listeners (mixed into a broker's session)."""
+
+    title: str
+
+    def __init__(self) -> None:
+        self.state = SessionState.LOGGED_OUT
+        self._listeners: list[SessionListener] = []
+
+    @property
+    def logged_in(self) -> bool:
+        return self.state is SessionState.LOGGED_IN
+
+    def listen(self, listener: SessionListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _move(self, state: SessionState, reason: str) -> None:
+        if state not in TRANSITIONS[self.state]:
+            raise RuntimeError(f"{self.title} session cannot go from {self.state} to {state}")
+        change = SessionChange(self.state, state, reason)
+        self.state = state
+        log.info("%s session %s -> %s: %s", self.title, change.previous, state, reason)
+        for listener in list(self._listeners):
+            try:
+                listener(change)
+            except Exception:
+                log.exception("%s session listener %r failed", self.title, listener)
