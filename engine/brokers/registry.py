@@ -135,6 +135,12 @@ async def _connect_kite(profile: str, login: LoginPrompt | None) -> Connected:
     return await connect_kite(profile, login=login)
 
 
+async def _connect_xts(profile: str, login: LoginPrompt | None) -> Connected:
+    from engine.brokers.xts.connect import connect_xts
+
+    return await connect_xts(profile, login=login)
+
+
 register(BrokerSpec("paper", "Paper", _paper))
 register(
     BrokerSpec(
@@ -142,6 +148,15 @@ register(
         "Zerodha Kite",
         link_broker,
         connect=_connect_kite,
+        own_feed_only=True,
+    )
+)
+register(
+    BrokerSpec(
+        "xts",
+        "Symphony XTS",
+        link_broker,
+        connect=_connect_xts,
         own_feed_only=True,
     )
 )

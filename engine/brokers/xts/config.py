@@ -1,0 +1,99 @@
+"""Settings of the XTS interactive (trading) adapter: the broker's root URL, the ``source`` tag,
+REST limits and retries, and the order flow's timers.
+
+XTS is white-labelled: every broker (IIFL, Motilal Oswal, Jainam, ...) runs its own server, so the
+root URL is per broker and has no default that could be right (kite_xts_apis.md §C). Limits are
+RMoney's published numbers (§C.11): 10 order actions a second shared, 1 a second for each book.
+Tests point the root at the fake server on 127.0.0.1 and shorten the timers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+SOURCES = ("WEBAPI", "WebAPI", "EXTERNAL", "MOBILEAPI")
+
+
+def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} settings: {', '.join(unknown)}")
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class XtsRestConfig:
+    root: str
+    """The broker's XTS server (``https://<broker-host>:3000``); interactive paths go below it."""
+    source: str = "WEBAPI"
+    """The ``source`` the login sends (the broker's API kind; WEBAPI for API apps)."""
+    timeout_s: float = 7.0
+    orders_per_second: int = 10
+    """Place, modify, cancel together, per calendar second (XTS and SEBI's retail-algo rule)."""
+    books_per_second: int = 1
+    """Each book (orders, trades, positions, holdings, balance) at most once a second."""
+    other_per_second: int = 10
+    get_retries: int = 3
+    """Extra attempts of a read after a timeout, 429 or 5xx (order actions are never repeated)."""
+    retry_first_delay_s: float = 0.5
+    retry_max_delay_s: float = 4.0
+    place_check_attempts: int = 3
+    """After a place whose outcome is unknown, how many times the orderbook is searched for it."""
+    place_check_interval_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.root.startswith(("http://", "https://")):
+            raise ValueError(f"the XTS root URL must be http:// or https://, not {self.root!r}")
+        if not self.source or not self.source.isalnum():
+            raise ValueError(f"the XTS source must be a word such as WEBAPI, not {self.source!r}")
+        if self.timeout_s <= 0:
+            raise ValueError("timeout_s must be > 0")
+        for name in ("orders_per_second", "books_per_second", "other_per_second"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.get_retries < 0 or self.place_check_attempts < 1:
+            raise ValueError("get_retries must be >= 0 and place_check_attempts >= 1")
+        if self.retry_first_delay_s <= 0 or self.retry_max_delay_s < self.retry_first_delay_s:
+            raise ValueError("retry delays must be > 0 and max >= first")
+        if self.place_check_interval_s < 0:
+            raise ValueError("place_check_interval_s must be >= 0")
+
+    @property
+    def base(self) -> str:
+        return self.root.rstrip("/")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> XtsRestConfig:
+        """Build from settings; unknown keys are refused, not ignored."""
+        return cls(**_known(cls, values))
+
+
+@dataclass(frozen=True, slots=True)
+class XtsBrokerConfig:
+    held_order_max_age_s: float = 120.0
+    """A place held while logged out longer than this is cancelled at the login, not sent late."""
+    unknown_outcome_grace_s: float = 30.0
+    """A place with no reply that XTS still does not show after this long was not placed."""
+    trade_poll_attempts: int = 3
+    """Extra looks at the tradebook when XTS reports fills it does not show yet."""
+    trade_poll_interval_s: float = 1.0
+    ack_wait_s: float = 10.0
+    """How long a modify or cancel waits for the place reply that gives XTS's order id."""
+    poll_interval_s: float = 2.0
+    """While the interactive socket is not connected, how often the orderbook is read for
+    changes (its events are lost while it is down; the book is the authority)."""
+
+    def __post_init__(self) -> None:
+        for name in ("held_order_max_age_s", "unknown_outcome_grace_s", "ack_wait_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
+        if self.trade_poll_attempts < 0 or self.trade_poll_interval_s < 0:
+            raise ValueError("trade_poll_attempts and trade_poll_interval_s must be >= 0")
+        if self.poll_interval_s <= 0:
+            raise ValueError("poll_interval_s must be > 0")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> XtsBrokerConfig:
+        return cls(**_known(cls, values))

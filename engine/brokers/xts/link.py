@@ -1,0 +1,213 @@
+"""One engine's link to XTS: the interactive session, the broker adapter, reconciliation, and the
+market-data feed (built by the market-data half and handed in).
+
+The runtime builds it in two steps (``make_broker`` before the order manager exists, ``attach``
+after) and runs ``run`` as an engine task:
+
+    not logged in ─▶ ConnectionChanged(broker, "login required") ─▶ wait for a login
+    logged in     ─▶ adapter resumed (reconcile, then held orders), expiry checked every second,
+                     the orderbook read every ``poll_interval_s`` while no interactive socket
+                     brings the order events, unresolved places reconciled after their grace
+                     period
+    expired       ─▶ adapter paused, back to waiting for a login
+
+The market data is XTS's second app (its own keys and token); its feed runs beside the session
+for as long as the link runs and is given the instruments to watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from engine.brokers.base import BrokerError, Reconciliation
+from engine.brokers.session_state import SessionChange, SessionState
+from engine.brokers.xts.adapter import XtsBroker
+from engine.brokers.xts.config import XtsBrokerConfig
+from engine.brokers.xts.feed import XtsFeed, XtsFeedConfig
+from engine.brokers.xts.marketdata_session import MarketDataSession
+from engine.brokers.xts.session import XtsSession
+from engine.core.clock import Clock
+from engine.domain.events import ConnectionChanged
+from engine.domain.ids import InstrumentToken, OrderId
+from engine.domain.instruments import Instrument
+from engine.domain.order import Order
+from engine.domain.ticks import Tick
+
+log = logging.getLogger(__name__)
+
+
+class XtsLink:
+    title = "XTS"
+
+    def __init__(
+        self,
+        session: XtsSession,
+        *,
+        clock: Clock,
+        broker_config: XtsBrokerConfig | None = None,
+        market_data: MarketDataSession | None = None,
+        feed_config: XtsFeedConfig | None = None,
+    ) -> None:
+        self.session = session
+        self._clock = clock
+        self._broker_config = broker_config or XtsBrokerConfig()
+        self.market_data = market_data
+        """XTS's market-data app (its own keys and token), when the desk streams XTS prices."""
+        self._feed_config = feed_config
+        self.feed: XtsFeed | None = None
+        self.broker: XtsBroker | None = None
+        self.reconciler: Reconciliation | None = None
+        self._publish: Callable[[object], None] = _drop
+        self._changed = asyncio.Event()
+        self._watched: set[int] = set()
+        self._feed_task: asyncio.Task[None] | None = None
+        self.socket_connected = False
+        """Whether the interactive socket brings order events now (else the orderbook is read)."""
+        self.connects = 0
+        session.listen(self._on_session)
+
+    # -- building --------------------------------------------------------------------------------
+
+    def make_broker(
+        self,
+        *,
+        instruments: Callable[[InstrumentToken], Instrument | None],
+        publish: Callable[[object], None],
+    ) -> XtsBroker:
+        """The order manager's broker; paused until the first login."""
+        self.broker = XtsBroker(
+            self.session.rest,
+            instruments=instruments,
+            clock=self._clock,
+            publish=publish,
+            config=self._broker_config,
+        )
+        return self.broker
+
+    def attach(
+        self,
+        *,
+        publish: Callable[[object], None],
+        orders: Callable[[], dict[OrderId, Order]],
+        reconciliation: Reconciliation | None = None,
+    ) -> None:
+        self._publish = publish
+        self.reconciler = reconciliation
+        if self.broker is not None:
+            self.broker.attach(
+                orders=lambda order_id: orders().get(order_id),
+                reconcile=None if reconciliation is None else reconciliation.reconcile,
+            )
+
+    # -- market data -----------------------------------------------------------------------------
+
+    async def watch(self, tokens: Iterable[int]) -> None:
+        wanted = [int(token) for token in tokens]
+        if self.feed is not None:
+            await self.feed.watch(wanted)  # validates before anything is remembered
+        self._watched.update(wanted)
+
+    async def unwatch(self, tokens: Iterable[int]) -> None:
+        dropped = [int(t) for t in tokens if int(t) in self._watched]
+        self._watched.difference_update(dropped)
+        if self.feed is not None and dropped:
+            await self.feed.unwatch(dropped)
+
+    @property
+    def watched(self) -> set[int]:
+        return set(self._watched)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    async def run(self, on_tick: Callable[[Tick], None], stop: asyncio.Event) -> None:
+        """The link's life until ``stop`` is set (an engine task): ticks go to ``on_tick``."""
+        if self.market_data is not None and self.feed is None:
+            self.feed = XtsFeed(
+                self.market_data,
+                clock=self._clock,
+                publish=on_tick,
+                events=self._publish,
+                config=self._feed_config,
+            )
+            await self.feed.watch(self._watched)
+            self._feed_task = asyncio.get_running_loop().create_task(
+                self.feed.run(on_tick, stop), name="xts-market-data"
+            )
+        if not self.session.logged_in and not self.session.resume_saved():
+            self._login_required("log in to XTS to trade")
+        interval = min(1.0, self._broker_config.poll_interval_s)
+        while not stop.is_set():
+            if not self.session.logged_in:
+                await self._wait(stop, None)
+                continue
+            self.connects += 1
+            if self.broker is not None:
+                await self.broker.resume("connect" if self.connects == 1 else "login")
+            polled = asyncio.get_running_loop().time()
+            while self.session.logged_in and not stop.is_set():
+                await self._wait(stop, interval)
+                self.session.check_expiry()
+                broker = self.broker
+                if broker is None or not self.session.logged_in:
+                    continue
+                now = asyncio.get_running_loop().time()
+                if (
+                    not self.socket_connected
+                    and now - polled >= self._broker_config.poll_interval_s
+                ):
+                    polled = now
+                    await self._poll(broker)
+                if broker.has_uncertain and self.reconciler is not None:
+                    self.reconciler.request("orders with no reply")
+
+    async def _poll(self, broker: XtsBroker) -> None:
+        try:
+            await broker.poll_orders()
+        except BrokerError as exc:
+            log.warning("XTS orderbook not read: %s", exc)
+
+    async def close(self) -> None:
+        if self._feed_task is not None:
+            self._feed_task.cancel()
+            await asyncio.gather(self._feed_task, return_exceptions=True)
+        if self.feed is not None:
+            await self.feed.stop()
+        if self.market_data is not None:
+            await self.market_data.close()
+        if self.reconciler is not None:
+            await self.reconciler.close()
+        if self.broker is not None:
+            await self.broker.close()
+        await self.session.close()
+
+    def _on_session(self, change: SessionChange) -> None:
+        self._changed.set()
+        if change.state is SessionState.LOGGED_IN:
+            return
+        if self.broker is not None:
+            self.broker.pause(change.reason)
+        else:
+            self._login_required(change.reason)
+
+    def _login_required(self, reason: str) -> None:
+        self._publish(ConnectionChanged(self._clock.time_ns(), "broker", "login required", reason))
+
+    async def _wait(self, stop: asyncio.Event, timeout: float | None) -> None:
+        self._changed.clear()
+        waiters = [
+            asyncio.ensure_future(stop.wait()),
+            asyncio.ensure_future(self._changed.wait()),
+        ]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+
+def _drop(event: Any) -> None:
+    log.debug("XTS link event before attach: %r", event)

@@ -1,0 +1,374 @@
+"""XTS interactive REST on the desk's loop (aiohttp): the envelope, errors in words, rate limits.
+
+Every call waits for a permit of its category (kite_xts_apis.md §C.11: order actions 10 a second
+shared, each book 1 a second) and sends ``Authorization: <token>`` (the raw token). The answer is
+judged by its body first (§C.13: a dead token may come back as HTTP 200 with ``type: "error"``),
+then by its status: a dead token fails every later call fast with ``SessionExpired`` until the
+next login (``on_session_expired`` is told once); validation errors list ``result.errors[]``.
+
+Retries: reads are retried with backoff after time-outs, 429 and 5xx. An order action (place,
+modify, cancel, cancel-all) is never sent twice: a 429 refuses it (``RateLimited``), and any other
+doubt (time-out, dropped connection, 5xx) makes a place look for its ``orderUniqueIdentifier`` in
+the orderbook; if it is not there the call raises ``OutcomeUnknown`` and reconciliation decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from engine.brokers.live import PlacedOrder
+from engine.brokers.rate_limit import RateLimiter
+from engine.brokers.xts.config import XtsRestConfig
+from engine.brokers.xts.errors import (
+    LoginRefused,
+    OrderRejected,
+    OutcomeUnknown,
+    RateLimited,
+    SessionExpired,
+    XtsError,
+    XtsUnavailable,
+    is_token_error,
+    readable,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_UNIQUE_ID_LENGTH = 20
+PREFIX = "/interactive"
+BOOKS = ("orderbook", "tradebook", "positions", "holdings", "balance")
+
+
+@dataclass(frozen=True, slots=True)
+class XtsLogin:
+    token: str
+    user_id: str
+    is_investor_client: bool
+    client_codes: tuple[str, ...]
+
+    def __repr__(self) -> str:  # the token never reaches a log line
+        return f"XtsLogin(user_id={self.user_id!r}, investor={self.is_investor_client})"
+
+
+class _Retryable(Exception):
+    """Internal: a read failure worth another attempt (time-out, 429, 5xx)."""
+
+    def __init__(self, error: XtsError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class XtsRest:
+    def __init__(
+        self,
+        config: XtsRestConfig,
+        *,
+        on_session_expired: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._on_session_expired = on_session_expired
+        self._http: aiohttp.ClientSession | None = None
+        self._token: str | None = None
+        self.user_id: str | None = None
+        self.client_id: str | None = None
+        """Sent as ``clientID`` on every call of a dealer login; None for a retail login."""
+        c = config
+        self.limiters = {
+            "orders": RateLimiter("orders", c.orders_per_second),
+            "other": RateLimiter("other", c.other_per_second),
+            **{book: RateLimiter(book, c.books_per_second) for book in BOOKS},
+        }
+        self.retries = 0
+        self.rate_limited = 0
+
+    # -- session ---------------------------------------------------------------------------------
+
+    @property
+    def session_ok(self) -> bool:
+        return self._token is not None
+
+    async def login(self, app_key: str, secret_key: str) -> XtsLogin:
+        """``POST /interactive/user/session``; ``LoginRefused`` when XTS says no."""
+        if not app_key or not secret_key:
+            raise ValueError("the XTS login needs the app key and the secret key")
+        body = {"appKey": app_key, "secretKey": secret_key, "source": self.config.source}
+        try:
+            result = await self._call(
+                "POST", "/user/session", "other", "log in", body=body, check_session=False
+            )
+        except (OrderRejected, SessionExpired) as exc:
+            raise LoginRefused(str(exc), http_status=exc.http_status, code=exc.code) from exc
+        try:
+            login = XtsLogin(
+                token=str(result["token"]),
+                user_id=str(result["userID"]),
+                is_investor_client=bool(result.get("isInvestorClient", True)),
+                client_codes=tuple(str(c) for c in result.get("clientCodes") or ()),
+            )
+        except (KeyError, TypeError) as exc:
+            raise LoginRefused("XTS answered the login without a token and a user id") from exc
+        if not login.token:
+            raise LoginRefused("XTS answered the login with an empty token")
+        return login
+
+    def use(self, login: XtsLogin, client_id: str | None = None) -> None:
+        """Send the calls that follow with this login's token (and dealer client id)."""
+        self._token = login.token
+        self.user_id = login.user_id
+        if login.is_investor_client:
+            self.client_id = None
+        else:
+            self.client_id = client_id or (login.client_codes[0] if login.client_codes else None)
+            if not self.client_id:
+                raise LoginRefused(
+                    "this XTS login is a dealer login: set the client id to trade for"
+                )
+
+    def forget(self) -> None:
+        self._token = None
+
+    async def logout(self) -> None:
+        """``DELETE /interactive/user/session``; the token is forgotten whatever XTS says."""
+        try:
+            if self._token is not None:
+                await self._call("DELETE", "/user/session", "other", "log out", retryable=True)
+        finally:
+            self._token = None
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    # -- order actions ---------------------------------------------------------------------------
+
+    async def place_order(self, unique_id: str, params: dict[str, Any]) -> PlacedOrder:
+        """Place one order identified by ``unique_id`` (our order id, at most 20 characters)."""
+        if not unique_id or len(unique_id) > MAX_UNIQUE_ID_LENGTH or not unique_id.isalnum():
+            raise ValueError(f"orderUniqueIdentifier must be 1-20 letters or digits: {unique_id!r}")
+        body = {**params, "orderUniqueIdentifier": unique_id}
+        try:
+            result = await self._call("POST", "/orders", "orders", "place the order", body=body)
+        except OutcomeUnknown as doubt:
+            return await self._find_placed(unique_id, doubt)
+        return PlacedOrder(str(_app_order_id(result)))
+
+    async def modify_order(self, params: dict[str, Any]) -> None:
+        """``PUT /interactive/orders`` with the order's whole desired state."""
+        await self._call("PUT", "/orders", "orders", "modify the order", body=params)
+
+    async def cancel_order(self, app_order_id: str, unique_id: str) -> None:
+        query = {"appOrderID": app_order_id, "orderUniqueIdentifier": unique_id}
+        await self._call("DELETE", "/orders", "orders", "cancel the order", query=query)
+
+    async def cancel_all(self, segment: str, instrument_id: int) -> Any:
+        body = {"exchangeSegment": segment, "exchangeInstrumentID": instrument_id}
+        return await self._call("POST", "/orders/cancelall", "orders", "cancel all", body=body)
+
+    async def _find_placed(self, unique_id: str, doubt: OutcomeUnknown) -> PlacedOrder:
+        for attempt in range(self.config.place_check_attempts):
+            if attempt:
+                await asyncio.sleep(self.config.place_check_interval_s)
+            try:
+                book = await self.orders()
+            except (XtsUnavailable, RateLimited) as exc:
+                log.warning("orderbook check %d for %s failed: %s", attempt + 1, unique_id, exc)
+                continue
+            for row in book:
+                if str(row.get("OrderUniqueIdentifier") or "") == unique_id:
+                    app_order_id = _app_order_id(row)
+                    log.warning(
+                        "place reply lost (%s); order %s found as %s",
+                        doubt,
+                        unique_id,
+                        app_order_id,
+                    )
+                    return PlacedOrder(str(app_order_id), recovered=True)
+        raise OutcomeUnknown(
+            f"{doubt.message}; no order {unique_id} in the XTS orderbook after "
+            f"{self.config.place_check_attempts} checks. It was not sent again: "
+            "reconciliation will show it if XTS has it",
+            http_status=doubt.http_status,
+            code=doubt.code,
+        )
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def orders(self) -> list[dict[str, Any]]:
+        return _rows(await self._read("GET", "/orders", "orderbook", "fetch the orderbook"))
+
+    async def order_history(self, app_order_id: str) -> list[dict[str, Any]]:
+        query = {"appOrderID": app_order_id}
+        result = await self._read("GET", "/orders", "orderbook", "fetch the order history", query)
+        return _rows(result)
+
+    async def trades(self) -> list[dict[str, Any]]:
+        return _rows(await self._read("GET", "/orders/trades", "tradebook", "fetch the trades"))
+
+    async def positions(self, day_or_net: str = "NetWise") -> list[dict[str, Any]]:
+        query = {"dayOrNet": day_or_net}
+        result = await self._read(
+            "GET", "/portfolio/positions", "positions", "fetch the positions", query
+        )
+        rows = result.get("positionList") if isinstance(result, dict) else result
+        return _rows(rows)
+
+    async def holdings(self) -> Any:
+        return await self._read("GET", "/portfolio/holdings", "holdings", "fetch the holdings")
+
+    async def balance(self) -> Any:
+        return await self._read("GET", "/user/balance", "balance", "fetch the balance")
+
+    async def profile(self) -> Any:
+        return await self._read("GET", "/user/profile", "other", "fetch the profile")
+
+    # -- machinery -------------------------------------------------------------------------------
+
+    async def _read(
+        self,
+        method: str,
+        path: str,
+        category: str,
+        action: str,
+        query: dict[str, str] | None = None,
+    ) -> Any:
+        config = self.config
+        for attempt in range(config.get_retries + 1):
+            try:
+                return await self._call(method, path, category, action, query=query, retryable=True)
+            except _Retryable as retry:
+                if attempt == config.get_retries:
+                    raise retry.error from None
+                self.retries += 1
+                delay = min(config.retry_first_delay_s * 2**attempt, config.retry_max_delay_s)
+                log.info("%s; retry %d in %.1fs", retry.error, attempt + 1, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        category: str,
+        action: str,
+        *,
+        body: dict[str, Any] | None = None,
+        query: dict[str, str] | None = None,
+        retryable: bool = False,
+        check_session: bool = True,
+    ) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if check_session:
+            if self._token is None:
+                raise SessionExpired(f"XTS could not {action}: the session has ended; log in again")
+            headers["Authorization"] = self._token
+        if self.client_id is not None and check_session:
+            if body is not None:
+                body = {**body, "clientID": self.client_id}
+            query = {**(query or {}), "clientID": self.client_id}
+        limiter = self.limiters[category]
+        await limiter.acquire()
+        http = self._session()
+        url = f"{self.config.base}{PREFIX}{path}"
+        try:
+            async with http.request(
+                method,
+                url,
+                params=query,
+                data=None if body is None else json.dumps(body),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+            ) as response:
+                status = response.status
+                text = await response.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            message = readable(action, f"no reply ({type(exc).__name__})", None, None)
+            if retryable:
+                raise _Retryable(XtsUnavailable(message)) from exc
+            raise OutcomeUnknown(message) from exc
+        return self._judge(status, text, action, limiter, retryable)
+
+    def _judge(
+        self, status: int, text: str, action: str, limiter: RateLimiter, retryable: bool
+    ) -> Any:
+        try:
+            envelope = json.loads(text)
+        except ValueError:
+            envelope = None
+        if not isinstance(envelope, dict):
+            snippet = " ".join(text.split())[:120] or "an empty body"
+            envelope = {"type": "error", "description": f"unreadable answer: {snippet}"}
+        kind = str(envelope.get("type") or "").lower()
+        code = str(envelope.get("code") or "") or None
+        description = str(envelope.get("description") or "")
+        if kind == "success" and status < 400:
+            return envelope.get("result")
+        if kind != "error" and status < 400 and "result" in envelope:
+            return envelope.get("result")  # some deployments leave ``type`` out
+        if is_token_error(description, status):
+            self._expired()
+            text = readable(action, description or "invalid token", code, status)
+            raise SessionExpired(text, http_status=status, code=code)
+        message = readable(action, _reason(description, envelope.get("result")), code, status)
+        if status == 429 or (code or "").upper() == "RATE_LIMIT_EXCEEDED":
+            self.rate_limited += 1
+            limiter.hold_off()
+            error: XtsError = RateLimited(message, http_status=status, code=code)
+            if retryable:
+                raise _Retryable(error)
+            raise error
+        if status >= 500:
+            if retryable:
+                raise _Retryable(XtsUnavailable(message, http_status=status, code=code))
+            raise OutcomeUnknown(message, http_status=status, code=code)
+        raise OrderRejected(message, http_status=status, code=code)
+
+    def _expired(self) -> None:
+        was_live = self._token is not None
+        self._token = None
+        if was_live and self._on_session_expired is not None:
+            try:
+                self._on_session_expired()
+            except Exception:
+                log.exception("XTS session-expired callback failed")
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+
+def _reason(description: str, result: Any) -> str:
+    """The description, with each validation error of ``result.errors[]`` in words."""
+    errors = result.get("errors") if isinstance(result, dict) else None
+    if not isinstance(errors, list) or not errors:
+        return description
+    parts = []
+    for error in errors:
+        if not isinstance(error, dict):
+            continue
+        field = error.get("field") or "?"
+        messages = error.get("messages") or []
+        parts.append(f"{field}: {'; '.join(str(m) for m in messages) or 'invalid'}")
+    return f"{description or 'Bad Request'} ({', '.join(parts)})" if parts else description
+
+
+def _app_order_id(result: Any) -> int:
+    try:
+        return int(result["AppOrderID"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise OutcomeUnknown(f"XTS answered without an AppOrderID: {result!r}") from exc
+
+
+def _rows(result: Any) -> list[dict[str, Any]]:
+    if result in (None, ""):
+        return []
+    if not isinstance(result, list):
+        raise XtsUnavailable(f"XTS answered a book with {type(result).__name__}, not a list")
+    return [row for row in result if isinstance(row, dict)]
