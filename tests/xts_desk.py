@@ -74,9 +74,11 @@ def fast_broker(**changes: Any) -> XtsBrokerConfig:
     return XtsBrokerConfig(**values)
 
 
+FAST_SOCKET = SocketIOConfig(first_delay_s=0.02, max_delay_s=0.1, data_timeout_s=2.0)
+
+
 def fast_feed() -> XtsFeedConfig:
-    socket = SocketIOConfig(first_delay_s=0.02, max_delay_s=0.1, data_timeout_s=2.0)
-    return XtsFeedConfig(broadcast_mode="Full", socket=socket)
+    return XtsFeedConfig(broadcast_mode="Full", socket=FAST_SOCKET)
 
 
 def save_fake_account(xts: FakeXts, store: CredentialStore) -> None:
@@ -158,6 +160,7 @@ async def open_desk(
         broker_config=broker_config or fast_broker(),
         market_data=MarketDataSession(keys, timeout_s=2.0) if keys is not None else None,
         feed_config=fast_feed(),
+        socket_config=FAST_SOCKET,
     )
     if login and not session.resume_saved():
         await session.login()

@@ -44,7 +44,7 @@ from engine.domain.reports import (
 
 log = logging.getLogger(__name__)
 
-QUIET_REASONS = ("ticker reconnected", "orders with no reply")
+QUIET_REASONS = ("ticker reconnected", "order socket reconnected", "orders with no reply")
 """Runs the trader does not need a summary of unless they find something."""
 
 

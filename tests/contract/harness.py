@@ -45,6 +45,10 @@ from engine.runtime import Engine, EngineConfig
 from tests.kite_desk import ADANIPORTS, KiteDesk, market, open_desk, redirect_url
 from tests.kite_fake import FakeKite
 from tests.memory_keyring import MemoryKeyring
+from tests.xts_desk import ADANIPORTS_TOKEN, FAST_LIMITS, XtsDesk, save_fake_account
+from tests.xts_desk import open_desk as open_xts_desk
+from tests.xts_fake import ADANIPORTS as XTS_ADANIPORTS
+from tests.xts_fake import FakeXts
 
 BASE = Decimal("400.00")
 """Where the market trades when a test starts (rupees)."""
@@ -530,7 +534,152 @@ class KiteHarness(BrokerHarness):
         self.kite.rest.hang_next_place_s = 2.0
 
 
-HARNESSES: list[type[BrokerHarness]] = [PaperHarness, KiteHarness]
+# -- XTS ----------------------------------------------------------------------------------------------
+
+
+class XtsHarness(BrokerHarness):
+    """The XTS adapter, session, interactive socket and market-data feed over the fake XTS on
+    127.0.0.1 (real REST envelopes and Socket.IO v2 events), with the fake's exchange matching
+    on. Prices reach the engine through XTS's own market-data feed (1502 events)."""
+
+    name = "xts"
+    capabilities = Capabilities(connection=True, session=True, lossy_transport=True)
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.xts = FakeXts(limits=FAST_LIMITS)
+        self.store = CredentialStore("contract", backend=MemoryKeyring())
+        self.desk: XtsDesk | None = None
+
+    @property
+    def token(self) -> InstrumentToken:
+        return InstrumentToken(ADANIPORTS_TOKEN)
+
+    async def open(self) -> None:
+        await self.xts.start()
+        self.xts.oms.exchange_matching = True
+        self.xts.set_market(XTS_ADANIPORTS, BASE)
+        save_fake_account(self.xts, self.store)
+        await self._build()
+
+    async def _build(self) -> None:
+        desk = await open_xts_desk(
+            self.xts, self.store, self.db_path, engine_changes={"risk": CONTRACT_RISK}
+        )
+        self.desk, self.engine = desk, desk.engine
+        self._watch()
+        await desk.link.watch([ADANIPORTS_TOKEN])
+        await self.wait_until(
+            lambda: self.api.tick(ADANIPORTS_TOKEN) is not None, what="first tick"
+        )
+        await self.wait_until(lambda: self._reconciled() > 0, what="first reconciliation")
+        await self.wait_until(lambda: desk.link.socket_connected, what="order socket open")
+
+    def _reconciled(self) -> int:
+        assert self.desk is not None and self.desk.link.reconciler is not None
+        return self.desk.link.reconciler.runs
+
+    async def close(self) -> None:
+        if self.desk is not None:
+            await self.desk.stop()
+            self.desk = self.engine = None
+        await self.xts.close()
+
+    async def restart(self) -> None:
+        assert self.desk is not None
+        await self.desk.stop()
+        await self._build()
+
+    async def move_market(self, price: Decimal) -> None:
+        paise = int(price * 100)
+        self.xts.set_market(XTS_ADANIPORTS, price)
+        await self.xts.market_data.push(1, XTS_ADANIPORTS.instrument_id)
+        await self.wait_until(
+            lambda: self.api.tick(ADANIPORTS_TOKEN).ltp == paise, what=f"the market at {price}"
+        )
+        await self.settle()
+
+    def aggressive_price(self, side: Side) -> Decimal:
+        return BASE  # the fake exchange matches a marketable order at the last price
+
+    def _app_order_id(self, order_id: str) -> int:
+        [order] = self.xts.oms.find(order_id)
+        return int(order["AppOrderID"])
+
+    async def fill(self, order_id: str, quantity: int, price: Decimal | None = None) -> None:
+        before = self.order(order_id).filled_quantity
+        self.xts.oms.fill(self._app_order_id(order_id), quantity, price)
+        await self.wait_until(
+            lambda: self.order(order_id).filled_quantity >= before + quantity,
+            what=f"{quantity} of {order_id} filled",
+        )
+
+    def reject_next(self, reason: str) -> None:
+        self.xts.oms.reject_next_reason = reason
+
+    def times_sent(self, order_id: str) -> int:
+        return len(self.xts.oms.find(order_id))
+
+    async def deliver_fill_again(self, order_id: str) -> None:
+        assert self.desk is not None and self.desk.link.reconciler is not None
+        self.xts.oms.repeat(self._app_order_id(order_id))
+        await self.desk.link.reconciler.reconcile("contract: fills read again")
+        await self.settle()
+
+    async def settle(self, timeout: float = 10) -> None:
+        assert self.desk is not None
+        tasks = self.desk.broker.tasks.running
+        await self.wait_until(
+            lambda: all(task.done() for task in tasks),
+            timeout=timeout,
+            what=f"XTS requests in flight: {sorted(t.get_name() for t in tasks if not t.done())}",
+        )
+
+    async def disconnect(self) -> None:
+        await self.xts.go_down()
+        await self.wait_until(
+            lambda: not self.xts.interactive.socket.sessions, what="the order socket cut"
+        )
+
+    async def reconnect(self) -> None:
+        runs = self._reconciled()
+        await self.xts.come_back()
+        await self.wait_until(lambda: self._reconciled() > runs, what="reconciled after reconnect")
+        await self.settle()
+
+    async def fill_unheard(self, order_id: str, quantity: int) -> None:
+        self.xts.oms.fill(self._app_order_id(order_id), quantity)
+
+    async def log_out(self) -> None:
+        asked = len(self._connection("login required"))
+        await self.xts.interactive.expire_tokens()
+        await self.wait_until(
+            lambda: len(self._connection("login required")) > asked, what="login asked"
+        )
+
+    async def log_in(self) -> None:
+        assert self.desk is not None
+        connected = len(self._connection("connected"))
+        await self.desk.link.session.login()
+        await self.wait_until(
+            lambda: len(self._connection("connected")) > connected, what="connected again"
+        )
+        await self.settle()
+
+    def _connection(self, state: str) -> list[ConnectionChanged]:
+        return [
+            e
+            for e in self.events
+            if isinstance(e, ConnectionChanged) and e.component == "broker" and e.state == state
+        ]
+
+    def lose_next_response(self) -> None:
+        # The fake answers the next placement after the client's 1 s time-out: XTS has the
+        # order, the desk never hears that it does.
+        self.xts.interactive.hang_next_place_s = 2.0
+
+
+HARNESSES: list[type[BrokerHarness]] = [PaperHarness, KiteHarness, XtsHarness]
 """Every broker the contract runs against: add a harness here to hold a new broker to it."""
 
 __all__ = [
@@ -542,4 +691,5 @@ __all__ = [
     "Capabilities",
     "KiteHarness",
     "PaperHarness",
+    "XtsHarness",
 ]

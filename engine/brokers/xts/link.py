@@ -5,10 +5,11 @@ The runtime builds it in two steps (``make_broker`` before the order manager exi
 after) and runs ``run`` as an engine task:
 
     not logged in ─▶ ConnectionChanged(broker, "login required") ─▶ wait for a login
-    logged in     ─▶ adapter resumed (reconcile, then held orders), expiry checked every second,
-                     the orderbook read every ``poll_interval_s`` while no interactive socket
-                     brings the order events, unresolved places reconciled after their grace
-                     period
+    logged in     ─▶ interactive socket connected (or given the new token), adapter resumed
+                     (reconcile, then held orders), expiry checked every second, the orderbook
+                     read every ``poll_interval_s`` while the socket is not open, a
+                     reconciliation at every socket reconnect, unresolved places reconciled
+                     after their grace period
     expired       ─▶ adapter paused, back to waiting for a login
 
 The market data is XTS's second app (its own keys and token); its feed runs beside the session
@@ -28,7 +29,9 @@ from engine.brokers.xts.adapter import XtsBroker
 from engine.brokers.xts.config import XtsBrokerConfig
 from engine.brokers.xts.feed import XtsFeed, XtsFeedConfig
 from engine.brokers.xts.marketdata_session import MarketDataSession
+from engine.brokers.xts.order_socket import OrderSocket
 from engine.brokers.xts.session import XtsSession
+from engine.brokers.xts.socketio_v2 import SocketIOConfig
 from engine.core.clock import Clock
 from engine.domain.events import ConnectionChanged
 from engine.domain.ids import InstrumentToken, OrderId
@@ -50,6 +53,7 @@ class XtsLink:
         broker_config: XtsBrokerConfig | None = None,
         market_data: MarketDataSession | None = None,
         feed_config: XtsFeedConfig | None = None,
+        socket_config: SocketIOConfig | None = None,
     ) -> None:
         self.session = session
         self._clock = clock
@@ -64,8 +68,9 @@ class XtsLink:
         self._changed = asyncio.Event()
         self._watched: set[int] = set()
         self._feed_task: asyncio.Task[None] | None = None
-        self.socket_connected = False
-        """Whether the interactive socket brings order events now (else the orderbook is read)."""
+        self._socket_config = socket_config
+        self.socket: OrderSocket | None = None
+        """The interactive socket: order events while it is open (else the orderbook is read)."""
         self.connects = 0
         session.listen(self._on_session)
 
@@ -144,6 +149,7 @@ class XtsLink:
                 await self._wait(stop, None)
                 continue
             self.connects += 1
+            await self._connect_socket()
             if self.broker is not None:
                 await self.broker.resume("connect" if self.connects == 1 else "login")
             polled = asyncio.get_running_loop().time()
@@ -163,6 +169,26 @@ class XtsLink:
                 if broker.has_uncertain and self.reconciler is not None:
                     self.reconciler.request("orders with no reply")
 
+    @property
+    def socket_connected(self) -> bool:
+        return self.socket is not None and self.socket.connected
+
+    async def _connect_socket(self) -> None:
+        if self.socket is None:
+            self.socket = OrderSocket(
+                self.session,
+                self.broker,
+                on_reconnect=self._socket_reconnected,
+                config=self._socket_config,
+            )
+            self.socket.start()
+        else:
+            await self.socket.renew()
+
+    def _socket_reconnected(self) -> None:
+        if self.reconciler is not None:
+            self.reconciler.request("order socket reconnected")
+
     async def _poll(self, broker: XtsBroker) -> None:
         try:
             await broker.poll_orders()
@@ -170,6 +196,8 @@ class XtsLink:
             log.warning("XTS orderbook not read: %s", exc)
 
     async def close(self) -> None:
+        if self.socket is not None:
+            await self.socket.stop()
         if self._feed_task is not None:
             self._feed_task.cancel()
             await asyncio.gather(self._feed_task, return_exceptions=True)
