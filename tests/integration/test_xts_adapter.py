@@ -48,7 +48,7 @@ async def test_xts_place_sends_our_order_id_and_the_order_goes_live(desk: XtsDes
     assert desk.engine.orders.orders[order_id].broker_order_id == str(at_xts["AppOrderID"])
 
 
-async def test_xts_fill_polled_from_the_orderbook_is_booked_once(desk: XtsDesk) -> None:
+async def test_xts_partial_fills_are_booked_once_each(desk: XtsDesk) -> None:
     order_id = desk.place(10, "399.50")
     await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.OPEN)
 
@@ -59,3 +59,129 @@ async def test_xts_fill_polled_from_the_orderbook_is_booked_once(desk: XtsDesk) 
     trades = [t for t in desk.engine.api.trades() if t.order_id == order_id]
     assert sorted(t.quantity for t in trades) == [4, 6]
     assert desk.engine.api.order(order_id).average_price == Decimal("399.50")
+
+
+def live(desk: XtsDesk, order_id: str) -> bool:
+    return desk.engine.api.order(order_id).status is OrderStatus.OPEN
+
+
+async def test_xts_events_arrive_over_the_interactive_socket(desk: XtsDesk) -> None:
+    await wait_for(lambda: desk.link.socket_connected, what="socket open")
+    polls = desk.broker.polls
+    order_id = desk.place(10, "399.50")
+    await wait_for(lambda: live(desk, order_id))
+
+    desk.xts.oms.fill(desk.app_order_id(order_id), 10)
+    await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.COMPLETE)
+
+    assert desk.broker.events_read >= 3 and desk.broker.events_unreadable == 0
+    assert desk.link.socket.joined == 1 and desk.link.socket.positions >= 1
+    assert desk.broker.polls == polls  # nothing read from the orderbook while the socket is open
+
+
+async def test_xts_orderbook_poll_books_fills_whose_events_were_lost(desk: XtsDesk) -> None:
+    order_id = desk.place(10, "399.50")
+    await wait_for(lambda: live(desk, order_id))
+    desk.xts.interactive.mute_events = True
+
+    desk.xts.oms.fill(desk.app_order_id(order_id), 4)
+    assert await desk.broker.poll_orders() == 1
+    await desk.broker.drain()
+
+    order = desk.engine.api.order(order_id)
+    assert (order.status, order.filled_quantity) == (OrderStatus.OPEN, 4)
+    assert await desk.broker.poll_orders() == 0  # nothing new: nothing applied again
+
+
+async def test_xts_modify_sends_the_whole_desired_state(desk: XtsDesk) -> None:
+    order_id = desk.place(10, "399.50")
+    await wait_for(lambda: live(desk, order_id))
+
+    assert desk.engine.api.modify(order_id, price=Decimal("399.25")).ok
+    await wait_for(lambda: desk.engine.api.order(order_id).price == Decimal("399.25"))
+    assert desk.engine.api.modify(order_id, quantity=15).ok
+    await wait_for(lambda: desk.engine.api.order(order_id).quantity == 15)
+
+    [at_xts] = desk.xts.oms.find(order_id)
+    assert (at_xts["OrderQuantity"], at_xts["OrderPrice"], at_xts["OrderType"]) == (
+        15,
+        399.25,
+        "Limit",
+    )
+    assert at_xts["OrderStatus"] == "New"
+    assert desk.engine.api.order(order_id).status is OrderStatus.OPEN
+
+
+async def test_xts_login_elsewhere_logs_out_holds_orders_and_sends_them_once_after_login(
+    desk: XtsDesk,
+) -> None:
+    await wait_for(lambda: desk.link.socket_connected, what="socket open")
+    await desk.xts.interactive.log_in_elsewhere()
+    await wait_for(lambda: desk.connection("broker", "login required"), what="login asked")
+    assert desk.link.socket.logouts == 1
+    assert not desk.link.session.logged_in
+
+    order_id = desk.place(10, "399.50")
+    await desk.broker.drain()
+    assert desk.engine.api.order(order_id).status is OrderStatus.PENDING_SUBMIT
+    assert desk.xts.oms.find(order_id) == []
+    assert desk.messages("held")
+
+    await desk.link.session.login()
+    await wait_for(lambda: live(desk, order_id), what="held order sent")
+    assert len(desk.xts.oms.find(order_id)) == 1
+
+
+async def test_xts_dead_token_answered_with_http_200_holds_the_order(desk: XtsDesk) -> None:
+    await wait_for(lambda: desk.link.socket_connected, what="socket open")
+    desk.xts.interactive.dead_token_status = 200
+    desk.xts.interactive.tokens.clear()  # the REST side refuses; the socket has not noticed
+
+    order_id = desk.place(10, "399.50")
+    await wait_for(lambda: desk.connection("broker", "login required"), what="login asked")
+    await desk.broker.drain()
+    assert desk.engine.api.order(order_id).status is OrderStatus.PENDING_SUBMIT
+    assert desk.xts.oms.placed == 0
+    assert desk.store.get("xts", "interactive_token") is None  # the dead token is forgotten
+
+    await desk.link.session.login()
+    await wait_for(lambda: live(desk, order_id), what="held order sent")
+    assert desk.xts.oms.placed == 1
+
+
+async def test_xts_twenty_socket_drops_give_twenty_reconciliations_and_no_fill_twice(
+    desk: XtsDesk,
+) -> None:
+    await wait_for(lambda: desk.link.socket_connected, what="socket open")
+    order_id = desk.place(20, "399.50")
+    await wait_for(lambda: live(desk, order_id))
+    reconciler = desk.link.reconciler
+    assert reconciler is not None
+    app_order_id = desk.app_order_id(order_id)
+
+    for drop in range(20):
+        runs = reconciler.runs
+        await desk.xts.interactive.drop_socket()
+        desk.xts.oms.fill(app_order_id, 1)  # heard or not, it must be booked once
+        await wait_for(lambda r=runs: reconciler.runs > r, what=f"reconciled after drop {drop + 1}")
+        await wait_for(lambda: desk.link.socket_connected, what=f"reopened after drop {drop + 1}")
+
+    await wait_for(lambda: desk.engine.api.order(order_id).filled_quantity == 20)
+    await desk.broker.drain()
+    fills = [t for t in desk.engine.api.trades() if t.order_id == order_id]
+    assert len(fills) == len({t.trade_id for t in fills}) == 20
+    assert desk.link.socket.client.stats.reconnects >= 20
+    assert desk.engine.api.order(order_id).status is OrderStatus.COMPLETE
+    assert [p.net_quantity for p in desk.engine.api.positions()] == [20]
+
+
+async def test_xts_malformed_events_are_counted_and_the_stream_goes_on(desk: XtsDesk) -> None:
+    await wait_for(lambda: desk.link.socket_connected, what="socket open")
+    await desk.xts.interactive.send_malformed()
+    order_id = desk.place(10, "399.50")
+    await wait_for(lambda: live(desk, order_id))
+    desk.xts.oms.fill(desk.app_order_id(order_id), 10)
+    await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.COMPLETE)
+
+    assert desk.broker.events_unreadable >= 3
+    assert desk.link.socket.client.stats.bad_frames >= 1

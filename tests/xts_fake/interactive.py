@@ -102,6 +102,8 @@ class FakeXtsInteractive:
         self.requests: list[tuple[str, str]] = []
         self.rate_limited = 0
         self.token_rejections = 0
+        self.mute_events = False
+        """Events are dropped instead of sent (lost, as while a socket is down)."""
         self._per_second: Counter[tuple[str, int]] = Counter()
         self.socket = SocketIOv2Server(
             PREFIX + "/socket.io", authorize=self._authorize, on_session=self._joined
@@ -169,6 +171,11 @@ class FakeXtsInteractive:
     def stall(self, stalled: bool = True) -> None:
         self.socket.stall(stalled)
 
+    async def log_in_elsewhere(self) -> str:
+        """Another login with the same app key: the old token dies, its socket hears ``logout``."""
+        await self._end_sessions()
+        return self._issue()
+
     # -- socket ----------------------------------------------------------------------------------
 
     def _authorize(self, query: Any) -> bool:
@@ -179,7 +186,7 @@ class FakeXtsInteractive:
         await session.ws.send_str("42" + json.dumps(["joined", json.dumps({"result": "joined"})]))
 
     def _queue_event(self, name: str, data: dict[str, Any]) -> None:
-        if self._events is not None:
+        if self._events is not None and not self.mute_events:
             self._events.put_nowait((name, json.dumps(data)))
 
     async def _send_events(self) -> None:
@@ -235,13 +242,7 @@ class FakeXtsInteractive:
             body = dict(await request.post())
         if body.get("appKey") != self.app_key or body.get("secretKey") != self.secret_key:
             return error(400, "e-user-0004", "Invalid appKey or secretKey")
-        # One session per app key: the previous token dies and its socket hears ``logout``.
-        old = set(self.tokens)
-        self.tokens.clear()
-        for session in list(self.socket.sessions):
-            if session.query.get("token") in old:
-                message = json.dumps({"reason": "logged in elsewhere"})
-                await self.socket.emit("logout", message, to=lambda s, me=session: s is me)
+        await self._end_sessions()
         self.logins += 1
         token = self._issue()
         return envelope(
@@ -260,6 +261,15 @@ class FakeXtsInteractive:
             code="s-user-0001",
             description="Valid User.",
         )
+
+    async def _end_sessions(self) -> None:
+        """One session per app key: the previous token dies and its socket hears ``logout``."""
+        old = set(self.tokens)
+        self.tokens.clear()
+        for session in list(self.socket.sessions):
+            if session.query.get("token") in old:
+                message = json.dumps({"reason": "logged in elsewhere"})
+                await self.socket.emit("logout", message, to=lambda s, me=session: s is me)
 
     async def _logout(self, request: web.Request) -> web.Response:
         self.tokens.discard(request.headers.get("Authorization", ""))
