@@ -18,7 +18,6 @@ from pathlib import Path
 
 import keyring
 import pytest
-from keyring.errors import KeyringError
 
 from app.logging_setup import setup_logging
 from engine.core.clock import IST
@@ -26,29 +25,9 @@ from engine.credentials import SERVICE, CredentialStore
 from engine.domain.orders import OrderStatus
 from tests.kite_desk import ADANIPORTS, market, open_desk, redirect_url, wait_for
 from tests.kite_fake import FakeKite
+from tests.secret_search import files_under, leaks, sandbox_dirs, secret_service
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def secret_service() -> keyring.backend.KeyringBackend:
-    """The machine's Secret Service keyring, or skip (fail in CI) when there is none."""
-    backend = keyring.get_keyring()
-    problem = ""
-    if (
-        "SecretService" not in type(backend).__module__
-        and "chainer" not in type(backend).__module__
-    ):
-        problem = f"the keyring backend is {type(backend).__module__}, not the Secret Service"
-    else:
-        try:
-            backend.get_password(SERVICE, "probe/none/none")
-        except KeyringError as exc:
-            problem = f"the Secret Service does not answer: {exc}"
-    if problem:
-        if os.environ.get("DALALDESK_REQUIRE_SECRET_SERVICE") == "1":
-            pytest.fail(f"CI needs the real Secret Service: {problem}")
-        pytest.skip(problem)
-    return backend
 
 
 @pytest.fixture
@@ -74,10 +53,6 @@ def test_credential_store_when_on_the_secret_service_keeps_keys_and_the_days_tok
     assert store.kite_access_token(issued + timedelta(hours=20)).token == "tok42"  # type: ignore[union-attr]
     assert store.kite_access_token(saved.expires) is None  # expired: gone from the keyring
     assert keyring.get_password(SERVICE, f"kite/{store.profile}/access_token") is None
-
-
-def files_under(*roots: Path) -> list[Path]:
-    return [path for root in roots if root.exists() for path in root.rglob("*") if path.is_file()]
 
 
 async def test_full_session_when_done_leaves_no_secret_in_database_settings_logs_or_exports(
@@ -147,14 +122,7 @@ async def test_full_session_when_done_leaves_no_secret_in_database_settings_logs
             **{f"request token {n}": token for n, token in enumerate(request_tokens)},
         }
     assert len(captured) == 2 and log_path.stat().st_size > 0
-    sandbox = [Path(os.environ[v]) for v in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME")]
-    searched = files_under(tmp_path, *sandbox)
+    searched = files_under(tmp_path, *sandbox_dirs())
     assert tmp_path / "book.db" in searched and log_path in searched
     assert any(p.suffix == ".xlsx" for p in searched) and any(p.suffix == ".ini" for p in searched)
-    leaks = [
-        f"{name} in {path}"
-        for path in searched
-        for name, value in secret_values.items()
-        if value.encode() in path.read_bytes()
-    ]
-    assert leaks == []
+    assert leaks(secret_values, searched) == []
