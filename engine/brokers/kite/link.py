@@ -22,7 +22,6 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from engine.brokers.base import Reconciliation
 from engine.brokers.kite.adapter import KiteBroker, KiteBrokerConfig
@@ -32,9 +31,10 @@ from engine.brokers.kite.funds import FundsWatch
 from engine.brokers.kite.history import KiteHistory
 from engine.brokers.kite.instruments_cache import InstrumentsCache, rest_fetch
 from engine.brokers.kite.instruments_csv import LoadResult
-from engine.brokers.kite.session import KiteSession, SessionChange, SessionState
+from engine.brokers.kite.session import KiteSession
 from engine.brokers.kite.ticker import MODE_FULL, MODES
 from engine.brokers.kite.ticker_state import ConnectionState
+from engine.brokers.live_link import LiveLink
 from engine.core.clock import Clock
 from engine.domain.bars import Bar, Timeframe
 from engine.domain.events import ConnectionChanged, EngineMessage, Severity
@@ -46,7 +46,7 @@ from engine.domain.ticks import Tick
 log = logging.getLogger(__name__)
 
 
-class KiteLink:
+class KiteLink(LiveLink):
     title = "Kite"
 
     def __init__(
@@ -57,23 +57,19 @@ class KiteLink:
         ticker_config: KiteTickerConfig | None = None,
         broker_config: KiteBrokerConfig | None = None,
     ) -> None:
+        super().__init__(session, clock)
         self.session = session
-        self._clock = clock
         self._ticker_config = ticker_config
         self._broker_config = broker_config
         self.broker: KiteBroker | None = None
-        self.reconciler: Reconciliation | None = None
         self.feed: KiteFeed | None = None
         self.funds: FundsWatch | None = None
         self.history = KiteHistory(session.rest)
         """Kite's historical candles, paced by the REST client's historical limiter."""
         self._watched: dict[int, str] = {}
         self._on_tick: Callable[[Tick], None] | None = None
-        self._publish: Callable[[object], None] = _drop
-        self._changed = asyncio.Event()
         self.feed_connects = 0
         """Logins the feed has been started or given a new token for."""
-        session.listen(self._on_session)
 
     # -- building --------------------------------------------------------------------------------
 
@@ -100,15 +96,10 @@ class KiteLink:
         orders: Callable[[], dict[OrderId, Order]],
         reconciliation: Reconciliation | None = None,
     ) -> None:
-        """Where events go, and (with a broker) the order manager's orders and the
-        reconciliation run at every login and reconnect."""
-        self._publish = publish
-        self.reconciler = reconciliation
+        """Where events go, and (with a broker) the order manager's orders, the reconciliation
+        run at every login and reconnect, and the funds watch."""
+        super().attach(publish=publish, orders=orders, reconciliation=reconciliation)
         if self.broker is not None:
-            self.broker.attach(
-                orders=lambda order_id: orders().get(order_id),
-                reconcile=None if reconciliation is None else reconciliation.reconcile,
-            )
             broker = self.broker
             self.funds = FundsWatch(
                 self.session.rest,
@@ -238,33 +229,3 @@ class KiteLink:
     def _reconnected(self) -> None:
         if self.reconciler is not None:
             self.reconciler.request("ticker reconnected")
-
-    def _on_session(self, change: SessionChange) -> None:
-        self._changed.set()
-        if change.state is SessionState.LOGGED_IN:
-            return
-        if self.broker is not None:
-            self.broker.pause(change.reason)
-        else:
-            # Paper on Kite's data: no adapter to say it, so the link does.
-            self._login_required(change.reason)
-
-    def _login_required(self, reason: str) -> None:
-        self._publish(ConnectionChanged(self._clock.time_ns(), "broker", "login required", reason))
-
-    async def _wait(self, stop: asyncio.Event, timeout: float | None) -> None:
-        self._changed.clear()
-        waiters = [
-            asyncio.ensure_future(stop.wait()),
-            asyncio.ensure_future(self._changed.wait()),
-        ]
-        try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
-
-
-def _drop(event: Any) -> None:
-    log.debug("Kite link event before attach: %r", event)

@@ -21,10 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
 
-from engine.brokers.base import BrokerError, Reconciliation
-from engine.brokers.session_state import SessionChange, SessionState
+from engine.brokers.base import BrokerError
+from engine.brokers.live_link import LiveLink
 from engine.brokers.xts.adapter import XtsBroker
 from engine.brokers.xts.config import XtsBrokerConfig
 from engine.brokers.xts.feed import XtsFeed, XtsFeedConfig
@@ -33,16 +32,14 @@ from engine.brokers.xts.order_socket import OrderSocket
 from engine.brokers.xts.session import XtsSession
 from engine.brokers.xts.socketio_v2 import SocketIOConfig
 from engine.core.clock import Clock
-from engine.domain.events import ConnectionChanged
-from engine.domain.ids import InstrumentToken, OrderId
+from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument
-from engine.domain.order import Order
 from engine.domain.ticks import Tick
 
 log = logging.getLogger(__name__)
 
 
-class XtsLink:
+class XtsLink(LiveLink):
     title = "XTS"
 
     def __init__(
@@ -55,24 +52,20 @@ class XtsLink:
         feed_config: XtsFeedConfig | None = None,
         socket_config: SocketIOConfig | None = None,
     ) -> None:
+        super().__init__(session, clock)
         self.session = session
-        self._clock = clock
         self._broker_config = broker_config or XtsBrokerConfig()
         self.market_data = market_data
         """XTS's market-data app (its own keys and token), when the desk streams XTS prices."""
         self._feed_config = feed_config
         self.feed: XtsFeed | None = None
         self.broker: XtsBroker | None = None
-        self.reconciler: Reconciliation | None = None
-        self._publish: Callable[[object], None] = _drop
-        self._changed = asyncio.Event()
         self._watched: set[int] = set()
         self._feed_task: asyncio.Task[None] | None = None
         self._socket_config = socket_config
         self.socket: OrderSocket | None = None
         """The interactive socket: order events while it is open (else the orderbook is read)."""
         self.connects = 0
-        session.listen(self._on_session)
 
     # -- building --------------------------------------------------------------------------------
 
@@ -91,21 +84,6 @@ class XtsLink:
             config=self._broker_config,
         )
         return self.broker
-
-    def attach(
-        self,
-        *,
-        publish: Callable[[object], None],
-        orders: Callable[[], dict[OrderId, Order]],
-        reconciliation: Reconciliation | None = None,
-    ) -> None:
-        self._publish = publish
-        self.reconciler = reconciliation
-        if self.broker is not None:
-            self.broker.attach(
-                orders=lambda order_id: orders().get(order_id),
-                reconcile=None if reconciliation is None else reconciliation.reconcile,
-            )
 
     # -- market data -----------------------------------------------------------------------------
 
@@ -210,32 +188,3 @@ class XtsLink:
         if self.broker is not None:
             await self.broker.close()
         await self.session.close()
-
-    def _on_session(self, change: SessionChange) -> None:
-        self._changed.set()
-        if change.state is SessionState.LOGGED_IN:
-            return
-        if self.broker is not None:
-            self.broker.pause(change.reason)
-        else:
-            self._login_required(change.reason)
-
-    def _login_required(self, reason: str) -> None:
-        self._publish(ConnectionChanged(self._clock.time_ns(), "broker", "login required", reason))
-
-    async def _wait(self, stop: asyncio.Event, timeout: float | None) -> None:
-        self._changed.clear()
-        waiters = [
-            asyncio.ensure_future(stop.wait()),
-            asyncio.ensure_future(self._changed.wait()),
-        ]
-        try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
-
-
-def _drop(event: Any) -> None:
-    log.debug("XTS link event before attach: %r", event)
