@@ -6,10 +6,11 @@ URLs at the fake server on 127.0.0.1 and shorten the timers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from engine.brokers.live import LiveBrokerStats
+from engine.brokers.rest_retry import check_retries, known_settings
 
 KITE_REST_ROOT = "https://api.kite.trade"
 KITE_TICKER_URL = "wss://ws.kite.trade"
@@ -60,7 +61,7 @@ class KiteTickerConfig:
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> KiteTickerConfig:
         """Build from settings; unknown keys are refused, not ignored."""
-        return cls(**_known(cls, values))
+        return cls(**known_settings(cls, values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,25 +101,12 @@ class KiteRestConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        if self.get_retries < 0 or self.place_check_attempts < 1:
-            raise ValueError("get_retries must be >= 0 and place_check_attempts >= 1")
-        if self.retry_first_delay_s <= 0 or self.retry_max_delay_s < self.retry_first_delay_s:
-            raise ValueError("retry delays must be > 0 and max >= first")
-        if self.place_check_interval_s < 0:
-            raise ValueError("place_check_interval_s must be >= 0")
+        check_retries(self)
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> KiteRestConfig:
         """Build from settings; unknown keys are refused, not ignored."""
-        return cls(**_known(cls, values))
-
-
-def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} settings: {', '.join(unknown)}")
-    return values
+        return cls(**known_settings(cls, values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +137,7 @@ class KiteBrokerConfig:
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> KiteBrokerConfig:
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown KiteBrokerConfig settings: {', '.join(unknown)}")
-        return cls(**values)
+        return cls(**known_settings(cls, values))
 
 
 KiteBrokerStats = LiveBrokerStats

@@ -31,7 +31,6 @@ from kiteconnect import exceptions as kite_exceptions
 
 from engine.brokers.kite.config import KiteRestConfig
 from engine.brokers.kite.errors import (
-    KiteError,
     KiteUnavailable,
     OrderRejected,
     OutcomeUnknown,
@@ -42,6 +41,7 @@ from engine.brokers.kite.errors import (
 )
 from engine.brokers.live import PlacedOrder
 from engine.brokers.rate_limit import RateLimiter
+from engine.brokers.rest_retry import Retryable, read_retrying
 from engine.core.clock import IST
 
 log = logging.getLogger(__name__)
@@ -50,15 +50,6 @@ T = TypeVar("T")
 MAX_TAG_LENGTH = 20
 RATE_LIMITED_WRITE_RETRIES = 20
 """A write refused with 429 is sent again at most this many times (about as many seconds)."""
-
-
-class _Retryable(Exception):
-    """Internal: a failure worth another attempt (timeout, 429, 5xx)."""
-
-    def __init__(self, error: KiteError, rate_limited: bool) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.rate_limited = rate_limited
 
 
 class KiteRest:
@@ -274,24 +265,20 @@ class KiteRest:
     # -- machinery -------------------------------------------------------------------------------
 
     async def _read(self, category: str, action: str, call: Callable[[], T]) -> T:
-        config = self.config
-        for attempt in range(config.get_retries + 1):
-            try:
-                return await self._call(category, action, call, retryable=True)
-            except _Retryable as retry:
-                if attempt == config.get_retries:
-                    raise retry.error from None
-                self.retries += 1
-                delay = min(config.retry_first_delay_s * 2**attempt, config.retry_max_delay_s)
-                log.info("%s; retry %d in %.1fs", retry.error, attempt + 1, delay)
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+        return await read_retrying(
+            self.config,
+            lambda: self._call(category, action, call, retryable=True),
+            self._count_retry,
+        )
+
+    def _count_retry(self) -> None:
+        self.retries += 1
 
     async def _write(self, action: str, call: Callable[[], T]) -> T:
         for _ in range(RATE_LIMITED_WRITE_RETRIES + 1):
             try:
                 return await self._call("orders", action, call, retryable=False)
-            except _Retryable as retry:
+            except Retryable as retry:
                 # Only a 429 comes back here for a write: Kite refused it unprocessed.
                 self.retries += 1
                 log.info("%s; sending again after the rate-limit pause", retry.error)
@@ -325,7 +312,7 @@ class KiteRest:
         except requests.RequestException as exc:
             message = readable(action, f"no reply ({type(exc).__name__})", None, None)
             if retryable:
-                raise _Retryable(KiteUnavailable(message), rate_limited=False) from exc
+                raise Retryable(KiteUnavailable(message), rate_limited=False) from exc
             raise OutcomeUnknown(message) from exc
 
     def _classify(
@@ -341,7 +328,7 @@ class KiteRest:
         if status == 429:
             self.rate_limited += 1
             limiter.hold_off()
-            return _Retryable(RateLimited(message, http_status=status), rate_limited=True)
+            return Retryable(RateLimited(message, http_status=status), rate_limited=True)
         if isinstance(exc, kite_exceptions.TokenException):
             self._session_ok = False
             if self._on_session_expired is not None:
@@ -355,7 +342,7 @@ class KiteRest:
         if 400 <= status < 500:
             return OrderRejected(message, http_status=status, error_type=error_type)
         if retryable:
-            return _Retryable(
+            return Retryable(
                 KiteUnavailable(message, http_status=status, error_type=error_type),
                 rate_limited=False,
             )

@@ -9,18 +9,12 @@ Tests point the root at the fake server on 127.0.0.1 and shorten the timers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from engine.brokers.rest_retry import check_retries, known_settings
+
 SOURCES = ("WEBAPI", "WebAPI", "EXTERNAL", "MOBILEAPI")
-
-
-def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} settings: {', '.join(unknown)}")
-    return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +47,7 @@ class XtsRestConfig:
         for name in ("orders_per_second", "books_per_second", "other_per_second"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        if self.get_retries < 0 or self.place_check_attempts < 1:
-            raise ValueError("get_retries must be >= 0 and place_check_attempts >= 1")
-        if self.retry_first_delay_s <= 0 or self.retry_max_delay_s < self.retry_first_delay_s:
-            raise ValueError("retry delays must be > 0 and max >= first")
-        if self.place_check_interval_s < 0:
-            raise ValueError("place_check_interval_s must be >= 0")
+        check_retries(self)
 
     @property
     def base(self) -> str:
@@ -67,7 +56,7 @@ class XtsRestConfig:
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> XtsRestConfig:
         """Build from settings; unknown keys are refused, not ignored."""
-        return cls(**_known(cls, values))
+        return cls(**known_settings(cls, values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,4 +85,4 @@ class XtsBrokerConfig:
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> XtsBrokerConfig:
-        return cls(**_known(cls, values))
+        return cls(**known_settings(cls, values))

@@ -25,6 +25,7 @@ import aiohttp
 
 from engine.brokers.live import PlacedOrder
 from engine.brokers.rate_limit import RateLimiter
+from engine.brokers.rest_retry import Retryable, read_retrying
 from engine.brokers.xts.config import XtsRestConfig
 from engine.brokers.xts.errors import (
     LoginRefused,
@@ -54,14 +55,6 @@ class XtsLogin:
 
     def __repr__(self) -> str:  # the token never reaches a log line
         return f"XtsLogin(user_id={self.user_id!r}, investor={self.is_investor_client})"
-
-
-class _Retryable(Exception):
-    """Internal: a read failure worth another attempt (time-out, 429, 5xx)."""
-
-    def __init__(self, error: XtsError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 class XtsRest:
@@ -238,18 +231,14 @@ class XtsRest:
         action: str,
         query: dict[str, str] | None = None,
     ) -> Any:
-        config = self.config
-        for attempt in range(config.get_retries + 1):
-            try:
-                return await self._call(method, path, category, action, query=query, retryable=True)
-            except _Retryable as retry:
-                if attempt == config.get_retries:
-                    raise retry.error from None
-                self.retries += 1
-                delay = min(config.retry_first_delay_s * 2**attempt, config.retry_max_delay_s)
-                log.info("%s; retry %d in %.1fs", retry.error, attempt + 1, delay)
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+        return await read_retrying(
+            self.config,
+            lambda: self._call(method, path, category, action, query=query, retryable=True),
+            self._count_retry,
+        )
+
+    def _count_retry(self) -> None:
+        self.retries += 1
 
     async def _call(
         self,
@@ -290,7 +279,7 @@ class XtsRest:
         except (aiohttp.ClientError, TimeoutError) as exc:
             message = readable(action, f"no reply ({type(exc).__name__})", None, None)
             if retryable:
-                raise _Retryable(XtsUnavailable(message)) from exc
+                raise Retryable(XtsUnavailable(message)) from exc
             raise OutcomeUnknown(message) from exc
         return self._judge(status, text, action, limiter, retryable)
 
@@ -321,11 +310,11 @@ class XtsRest:
             limiter.hold_off()
             error: XtsError = RateLimited(message, http_status=status, code=code)
             if retryable:
-                raise _Retryable(error)
+                raise Retryable(error)
             raise error
         if status >= 500:
             if retryable:
-                raise _Retryable(XtsUnavailable(message, http_status=status, code=code))
+                raise Retryable(XtsUnavailable(message, http_status=status, code=code))
             raise OutcomeUnknown(message, http_status=status, code=code)
         raise OrderRejected(message, http_status=status, code=code)
 
