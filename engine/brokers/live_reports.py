@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Protocol, TypeVar
 
 from engine.brokers.base import BrokerError, BrokerSink
 from engine.brokers.live import LiveBrokerStats, OrderTracker
@@ -46,6 +46,7 @@ from engine.domain.reports import OrderReport, TradeReport
 log = logging.getLogger(__name__)
 
 OrderLookup = Callable[[OrderId], Order | None]
+R = TypeVar("R")
 
 
 class TradePolling(Protocol):
@@ -86,6 +87,22 @@ class LiveReports:
     async def order_trades(self, broker_id: BrokerOrderId) -> list[TradeReport]:
         """The trades of one order, as the broker's tradebook has them; ``BrokerError``."""
         raise NotImplementedError
+
+    def readable_rows(
+        self,
+        rows: Iterable[dict[str, Any]],
+        parse: Callable[[dict[str, Any]], R],
+        unreadable: type[Exception],
+        what: str,
+    ) -> list[R]:
+        """The rows ``parse`` can read; one it cannot is logged and left out, never guessed."""
+        out = []
+        for row in rows:
+            try:
+                out.append(parse(row))
+            except unreadable as exc:
+                log.error("unreadable %s %s: %s", self.title, what, exc)
+        return out
 
     def on_order_update(self, report: OrderReport) -> None:
         """A streamed order update (synchronous callback): applied in a task, in order."""

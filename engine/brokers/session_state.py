@@ -10,10 +10,14 @@ LOGGED_IN, the feed takes the new token. A failing listener is logged, never sto
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+
+from engine.core.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +49,41 @@ SessionListener = Callable[[SessionChange], None]
 
 
 class SessionStates:
-    """The state and its listeners (mixed into a broker's session)."""
+    """The state, its listeners and the token's expiry (the base of a broker's session).
+
+    A session says how to forget its dead token (``_forget_token``: the keyring entry, the REST
+    client's copy); expiring, by the clock or on the broker's word, is the same for every broker.
+    """
 
     title: str
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
         self.state = SessionState.LOGGED_OUT
         self._listeners: list[SessionListener] = []
+        self._clock = clock
+        self.expires_at: datetime | None = None
+        self._logged_in = asyncio.Event()
+
+    def check_expiry(self) -> bool:
+        """Expire the session when its expiry has passed; True if it did now."""
+        if self.logged_in and self.expires_at is not None and self._clock.now() >= self.expires_at:
+            self.expire(f"the day's {self.title} session ended at {self.expires_at:%H:%M} IST")
+            return True
+        return False
+
+    def expire(self, reason: str) -> None:
+        """The token is dead (refused by the broker, taken over elsewhere, or run out)."""
+        if self.state is not SessionState.LOGGED_IN:
+            return
+        self._logged_in.clear()
+        self._forget_token()
+        self._move(SessionState.EXPIRED, reason)
+
+    async def wait_logged_in(self) -> None:
+        await self._logged_in.wait()
+
+    def _forget_token(self) -> None:
+        raise NotImplementedError
 
     @property
     def logged_in(self) -> bool:

@@ -97,22 +97,12 @@ class KiteBroker(LiveBroker):
     async def latest_report(self, broker_id: BrokerOrderId) -> OrderReport | None:
         """The last entry of the order's history."""
         history = await self._rest.order_history(broker_id)
-        if not history:
-            return None
-        try:
-            return parse_order(history[-1])
-        except KiteDataError as exc:
-            log.error("unreadable order history of %s: %s", broker_id, exc)
-            return None
+        reports = self.readable_rows(history[-1:], parse_order, KiteDataError, "order history")
+        return reports[0] if reports else None
 
     async def order_trades(self, broker_id: BrokerOrderId) -> list[TradeReport]:
-        trades = []
-        for row in await self._rest.order_trades(broker_id):
-            try:
-                trades.append(parse_trade(row))
-            except KiteDataError as exc:
-                log.error("unreadable Kite trade: %s", exc)
-        return trades
+        rows = await self._rest.order_trades(broker_id)
+        return self.readable_rows(rows, parse_trade, KiteDataError, "trade")
 
     # -- reconciliation's view of Kite ----------------------------------------------------------
 

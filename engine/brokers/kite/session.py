@@ -12,7 +12,6 @@ flow on EXPIRED and resumes it on LOGGED_IN, the feed takes the new token.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -80,7 +79,7 @@ class KiteSession(SessionStates):
         rest_config: KiteRestConfig | None = None,
         login_root: str = KITE_LOGIN_URL,
     ) -> None:
-        super().__init__()
+        super().__init__(clock)
         api_key = credentials.kite_api_key()
         if not api_key:
             raise LoginError(
@@ -89,13 +88,10 @@ class KiteSession(SessionStates):
             )
         self.api_key = api_key
         self.credentials = credentials
-        self._clock = clock
         self._login_root = login_root
         self.rest = KiteRest(api_key, config=rest_config, on_session_expired=self._refused)
-        self.expires_at: datetime | None = None
         self.user_id: str | None = None
         self._access_token: str | None = None
-        self._logged_in = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"KiteSession({self.state}, expires={self.expires_at})"
@@ -130,20 +126,8 @@ class KiteSession(SessionStates):
         user = data.get("user_id")
         self._enter(token, stored.expires, str(user) if user else None, "login")
 
-    def check_expiry(self) -> bool:
-        """Expire the session when its documented expiry has passed; True if it did now."""
-        if self.logged_in and self.expires_at is not None and self._clock.now() >= self.expires_at:
-            self.expire(f"the day's Kite session ended at {self.expires_at:%H:%M} IST")
-            return True
-        return False
-
-    def expire(self, reason: str) -> None:
-        """The token is dead (Kite said TokenException, the ticker refused it, or it ran out)."""
-        if self.state is not SessionState.LOGGED_IN:
-            return
-        self._logged_in.clear()
+    def _forget_token(self) -> None:
         self.credentials.forget_kite_access_token()
-        self._move(SessionState.EXPIRED, reason)
 
     def logout(self, reason: str = "logged out") -> None:
         if self.state is SessionState.LOGGED_OUT:
@@ -152,9 +136,6 @@ class KiteSession(SessionStates):
         self._access_token = None
         self.credentials.forget_kite_access_token()
         self._move(SessionState.LOGGED_OUT, reason)
-
-    async def wait_logged_in(self) -> None:
-        await self._logged_in.wait()
 
     async def close(self) -> None:
         await self.rest.close()

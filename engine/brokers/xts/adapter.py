@@ -127,25 +127,13 @@ class XtsBroker(LiveBroker):
     async def latest_report(self, broker_id: BrokerOrderId) -> OrderReport | None:
         """The last entry of the order's history (``GET /orders?appOrderID=``)."""
         history = await self._rest.order_history(broker_id)
-        if not history:
-            return None
-        try:
-            return parse_order(history[-1])
-        except XtsDataError as exc:
-            log.error("unreadable order history of %s: %s", broker_id, exc)
-            return None
+        reports = self.readable_rows(history[-1:], parse_order, XtsDataError, "order history")
+        return reports[0] if reports else None
 
     async def order_trades(self, broker_id: BrokerOrderId) -> list[TradeReport]:
         """The order's executions in the tradebook (XTS has no per-order trade call)."""
-        trades = []
-        for row in await self._rest.trades():
-            if str(row.get("AppOrderID")) != broker_id:
-                continue
-            try:
-                trades.append(parse_trade(row))
-            except XtsDataError as exc:
-                log.error("unreadable XTS trade: %s", exc)
-        return trades
+        rows = [row for row in await self._rest.trades() if str(row.get("AppOrderID")) == broker_id]
+        return self.readable_rows(rows, parse_trade, XtsDataError, "trade")
 
     # -- the interactive socket's events and the polled orderbook --------------------------------
 

@@ -14,7 +14,6 @@ For the login window (``LoginSession``), ``login_url`` is the broker's server an
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 
@@ -51,7 +50,7 @@ class XtsSession(SessionStates):
         rest_config: XtsRestConfig | None = None,
         client_id: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(clock)
         account = xts_account(credentials)
         if account is None:
             raise LoginError(
@@ -60,14 +59,11 @@ class XtsSession(SessionStates):
             )
         self.account: XtsAccount = account
         self.credentials = credentials
-        self._clock = clock
         self._client_id = client_id
         config = rest_config or XtsRestConfig(root=account.root, source=account.source)
         self.rest = XtsRest(config, on_session_expired=self._refused)
-        self.expires_at: datetime | None = None
         self.user_id: str | None = None
         self.logins = 0
-        self._logged_in = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"XtsSession({self.state}, user={self.user_id}, expires={self.expires_at})"
@@ -106,20 +102,9 @@ class XtsSession(SessionStates):
     async def complete_login(self, redirect: str) -> None:
         await self.login()
 
-    def check_expiry(self) -> bool:
-        if self.logged_in and self.expires_at is not None and self._clock.now() >= self.expires_at:
-            self.expire(f"the day's XTS session ended at {self.expires_at:%H:%M} IST")
-            return True
-        return False
-
-    def expire(self, reason: str) -> None:
-        """The token is dead (XTS refused it, another login took it over, or it ran out)."""
-        if self.state is not SessionState.LOGGED_IN:
-            return
-        self._logged_in.clear()
+    def _forget_token(self) -> None:
         self.rest.forget()
         forget_xts_token(self.credentials)
-        self._move(SessionState.EXPIRED, reason)
 
     async def logout(self, reason: str = "logged out") -> None:
         if self.state is SessionState.LOGGED_OUT:
@@ -131,9 +116,6 @@ class XtsSession(SessionStates):
         self._logged_in.clear()
         forget_xts_token(self.credentials)
         self._move(SessionState.LOGGED_OUT, reason)
-
-    async def wait_logged_in(self) -> None:
-        await self._logged_in.wait()
 
     async def close(self) -> None:
         await self.rest.close()
