@@ -5,8 +5,6 @@ Real components on real sockets (127.0.0.1), with timers shortened so that tests
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -19,9 +17,9 @@ from engine.brokers.kite.link import KiteLink
 from engine.brokers.kite.session import KiteSession
 from engine.core.clock import Clock, LiveClock
 from engine.credentials import CredentialStore
-from engine.domain.events import ConnectionChanged, EngineMessage
 from engine.runtime import Engine, EngineConfig
 from tests.kite_fake import FakeKite, MarketState
+from tests.live_desk import LiveDesk, wait_for
 
 ADANIPORTS = 3861249
 """NSE:ADANIPORTS in the official mock instruments master (tick 0.05, lot 1)."""
@@ -92,37 +90,13 @@ def market(price: int = ADANIPORTS_PRICE, token: int = ADANIPORTS) -> MarketStat
     )
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"not met within {timeout}s: {what or condition}")
-        await asyncio.sleep(0.01)
-
-
 @dataclass
-class KiteDesk:
+class KiteDesk(LiveDesk):
     kite: FakeKite
     store: CredentialStore
     link: KiteLink
     engine: Engine
     events: list[object] = field(default_factory=list)
-
-    @property
-    def broker(self):  # type: ignore[no-untyped-def]
-        assert self.link.broker is not None
-        return self.link.broker
-
-    def messages(self, contains: str = "") -> list[EngineMessage]:
-        return [e for e in self.events if isinstance(e, EngineMessage) and contains in e.text]
-
-    def connection(self, component: str, state: str) -> list[ConnectionChanged]:
-        return [
-            e
-            for e in self.events
-            if isinstance(e, ConnectionChanged) and e.component == component and e.state == state
-        ]
 
     async def place(self, quantity: int = 10, price: str = "399.50", **kwargs: Any) -> str:
         outcome = self.engine.api.place_order(
@@ -137,9 +111,6 @@ class KiteDesk:
         snapshot = self.engine.orders.orders[order_id]  # type: ignore[index]
         assert snapshot.broker_order_id is not None, f"{order_id} has no Kite order id yet"
         return snapshot.broker_order_id
-
-    async def stop(self) -> None:
-        await self.engine.stop()
 
 
 async def open_desk(
@@ -184,3 +155,17 @@ async def open_desk(
     engine.bus.subscribe_all(desk.events.append)
     engine.start()
     return desk
+
+
+__all__ = [
+    "ADANIPORTS",
+    "ADANIPORTS_PRICE",
+    "KiteDesk",
+    "fast_broker",
+    "fast_rest",
+    "fast_ticker",
+    "market",
+    "open_desk",
+    "redirect_url",
+    "wait_for",
+]

@@ -4,8 +4,6 @@ XTS's market-data feed, and an engine, all on real sockets (127.0.0.1), timers s
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -25,10 +23,10 @@ from engine.brokers.xts.session import XtsSession
 from engine.brokers.xts.socketio_v2 import SocketIOConfig
 from engine.core.clock import Clock, LiveClock
 from engine.credentials import CredentialStore
-from engine.domain.events import ConnectionChanged, EngineMessage
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
 from engine.runtime import Engine, EngineConfig
+from tests.live_desk import LiveDesk, wait_for
 from tests.xts_fake import ADANIPORTS, FakeXts, Limits
 
 ADANIPORTS_TOKEN = make_token(ADANIPORTS.instrument_id, Segment.NSE)
@@ -89,37 +87,13 @@ def save_fake_account(xts: FakeXts, store: CredentialStore) -> None:
     save_xts_market_data_keys(store, xts.market_data.app_key, xts.market_data.secret_key)
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"not met within {timeout}s: {what or condition}")
-        await asyncio.sleep(0.01)
-
-
 @dataclass
-class XtsDesk:
+class XtsDesk(LiveDesk):
     xts: FakeXts
     store: CredentialStore
     link: XtsLink
     engine: Engine
     events: list[object] = field(default_factory=list)
-
-    @property
-    def broker(self):  # type: ignore[no-untyped-def]
-        assert self.link.broker is not None
-        return self.link.broker
-
-    def messages(self, contains: str = "") -> list[EngineMessage]:
-        return [e for e in self.events if isinstance(e, EngineMessage) and contains in e.text]
-
-    def connection(self, component: str, state: str) -> list[ConnectionChanged]:
-        return [
-            e
-            for e in self.events
-            if isinstance(e, ConnectionChanged) and e.component == component and e.state == state
-        ]
 
     def place(self, quantity: int = 10, price: str = "399.50", **kwargs: Any) -> str:
         outcome = self.engine.api.place_order(
@@ -133,9 +107,6 @@ class XtsDesk:
     def app_order_id(self, order_id: str) -> int:
         [order] = self.xts.oms.find(order_id)
         return int(order["AppOrderID"])
-
-    async def stop(self) -> None:
-        await self.engine.stop()
 
 
 async def open_desk(
@@ -177,3 +148,18 @@ async def open_desk(
     engine.bus.subscribe_all(desk.events.append)
     engine.start()
     return desk
+
+
+__all__ = [
+    "ADANIPORTS_INSTRUMENT",
+    "ADANIPORTS_TOKEN",
+    "FAST_LIMITS",
+    "FAST_SOCKET",
+    "XtsDesk",
+    "fast_broker",
+    "fast_feed",
+    "fast_rest",
+    "open_desk",
+    "save_fake_account",
+    "wait_for",
+]

@@ -385,21 +385,118 @@ class PaperHarness(BrokerHarness):
             self.engine.orders.on_broker_event(fill)  # the port the venue reports through
 
 
+# -- live brokers over their fake servers --------------------------------------------------------------
+
+
+class LiveHarness(BrokerHarness):
+    """What the harnesses of live brokers share: a desk on the broker's fake server, its
+    reconciliation counted, the server going down and coming back, a session that ends and a
+    login that brings it back. Each broker says how its fake does those things."""
+
+    capabilities = Capabilities(connection=True, session=True, lossy_transport=True)
+    desk: Any
+
+    @property
+    @abstractmethod
+    def fake(self) -> Any:
+        """The broker's fake server (``close``, ``go_down``, ``come_back``)."""
+
+    @abstractmethod
+    async def _build(self) -> None:
+        """Build and start the desk on the fake, watching the contract's instrument."""
+
+    @abstractmethod
+    def _streams(self) -> list[Any]:
+        """The fake's open streaming connections (the broker's order events come over them)."""
+
+    @abstractmethod
+    async def _end_session(self) -> None: ...
+
+    @abstractmethod
+    async def _log_in_again(self) -> None: ...
+
+    def _reconciled(self) -> int:
+        assert self.desk is not None and self.desk.link.reconciler is not None
+        return int(self.desk.link.reconciler.runs)
+
+    async def close(self) -> None:
+        if self.desk is not None:
+            await self.desk.stop()
+            self.desk = self.engine = None
+        await self.fake.close()
+
+    async def restart(self) -> None:
+        assert self.desk is not None
+        await self.desk.stop()
+        await self._build()
+
+    def aggressive_price(self, side: Side) -> Decimal:
+        return BASE  # the fake exchange matches a marketable order at the last price
+
+    async def settle(self, timeout: float = 10) -> None:
+        # Not the broker's drain(): it can spin without yielding to the loop when a request
+        # task has finished but its done-callback has not run yet, freezing the loop (see
+        # test_kite_drain.py). Polling yields, so the callbacks run.
+        assert self.desk is not None
+        tasks = self.desk.broker.tasks.running
+        await self.wait_until(
+            lambda: all(task.done() for task in tasks),
+            timeout=timeout,
+            what=f"{self.name} requests in flight: "
+            f"{sorted(t.get_name() for t in tasks if not t.done())}",
+        )
+
+    async def disconnect(self) -> None:
+        await self.fake.go_down()
+        await self.wait_until(lambda: not self._streams(), what="the streaming connection cut")
+
+    async def reconnect(self) -> None:
+        runs = self._reconciled()
+        await self.fake.come_back()
+        await self.wait_until(lambda: self._reconciled() > runs, what="reconciled after reconnect")
+        await self.settle()
+
+    async def log_out(self) -> None:
+        asked = len(self._connection("login required"))
+        await self._end_session()
+        await self.wait_until(
+            lambda: len(self._connection("login required")) > asked, what="login asked"
+        )
+
+    async def log_in(self) -> None:
+        connected = len(self._connection("connected"))
+        await self._log_in_again()
+        await self.wait_until(
+            lambda: len(self._connection("connected")) > connected, what="connected again"
+        )
+        await self.settle()
+
+    def _connection(self, state: str) -> list[ConnectionChanged]:
+        return [
+            e
+            for e in self.events
+            if isinstance(e, ConnectionChanged) and e.component == "broker" and e.state == state
+        ]
+
+
 # -- Kite ---------------------------------------------------------------------------------------------
 
 
-class KiteHarness(BrokerHarness):
+class KiteHarness(LiveHarness):
     """The Kite adapter, session and ticker over the fake Kite on 127.0.0.1 (real REST and
     WebSocket wire formats), with the fake's exchange matching on."""
 
     name = "kite"
-    capabilities = Capabilities(connection=True, session=True, lossy_transport=True)
 
     def __init__(self, workdir: Path) -> None:
         super().__init__(workdir)
         self.kite = FakeKite(heartbeat_s=0.1)
         self.store = CredentialStore("contract", backend=MemoryKeyring())
         self.desk: KiteDesk | None = None
+
+    @property
+    def fake(self) -> FakeKite:
+        return self.kite
 
     @property
     def token(self) -> InstrumentToken:
@@ -427,21 +524,6 @@ class KiteHarness(BrokerHarness):
         await self.wait_until(lambda: self.api.tick(ADANIPORTS) is not None, what="first tick")
         await self.wait_until(lambda: self._reconciled() > 0, what="first reconciliation")
 
-    def _reconciled(self) -> int:
-        assert self.desk is not None and self.desk.link.reconciler is not None
-        return self.desk.link.reconciler.runs
-
-    async def close(self) -> None:
-        if self.desk is not None:
-            await self.desk.stop()
-            self.desk = self.engine = None
-        await self.kite.close()
-
-    async def restart(self) -> None:
-        assert self.desk is not None
-        await self.desk.stop()
-        await self._build()
-
     async def move_market(self, price: Decimal) -> None:
         paise = int(price * 100)
         self.kite.oms.move_market("NSE", "ADANIPORTS", price)
@@ -450,9 +532,6 @@ class KiteHarness(BrokerHarness):
             lambda: self.api.tick(ADANIPORTS).ltp == paise, what=f"the market at {price}"
         )
         await self.settle()
-
-    def aggressive_price(self, side: Side) -> Decimal:
-        return BASE  # the fake exchange matches a marketable order at the last price
 
     def _at_kite(self, order_id: str) -> dict[str, Any]:
         [order] = self.kite.oms.find_by_tag(order_id)
@@ -478,55 +557,18 @@ class KiteHarness(BrokerHarness):
         await self.desk.link.reconciler.reconcile("contract: fills read again")
         await self.settle()
 
-    async def settle(self, timeout: float = 10) -> None:
-        # Not KiteBroker.drain(): it can spin without yielding to the loop when a request task
-        # has finished but its done-callback has not run yet, freezing the loop (see
-        # test_kite_drain_defect.py). Polling yields, so the callbacks run.
-        assert self.desk is not None
-        tasks = self.desk.broker.tasks.running
-        await self.wait_until(
-            lambda: all(task.done() for task in tasks),
-            timeout=timeout,
-            what=f"Kite requests in flight: {sorted(t.get_name() for t in tasks if not t.done())}",
-        )
-
-    async def disconnect(self) -> None:
-        await self.kite.go_down()
-        await self.wait_until(
-            lambda: not self.kite.ticker.sessions, what="the ticker connection cut"
-        )
-
-    async def reconnect(self) -> None:
-        runs = self._reconciled()
-        await self.kite.come_back()
-        await self.wait_until(lambda: self._reconciled() > runs, what="reconciled after reconnect")
-        await self.settle()
+    def _streams(self) -> list[Any]:
+        return list(self.kite.ticker.sessions)
 
     async def fill_unheard(self, order_id: str, quantity: int) -> None:
         self.kite.oms.fill(self._at_kite(order_id)["order_id"], quantity)
 
-    async def log_out(self) -> None:
-        asked = len(self._connection("login required"))
+    async def _end_session(self) -> None:
         await self.kite.expire_token()
-        await self.wait_until(
-            lambda: len(self._connection("login required")) > asked, what="login asked"
-        )
 
-    async def log_in(self) -> None:
+    async def _log_in_again(self) -> None:
         assert self.desk is not None
-        connected = len(self._connection("connected"))
         await self.desk.link.session.complete_login(redirect_url(self.kite))
-        await self.wait_until(
-            lambda: len(self._connection("connected")) > connected, what="connected again"
-        )
-        await self.settle()
-
-    def _connection(self, state: str) -> list[ConnectionChanged]:
-        return [
-            e
-            for e in self.events
-            if isinstance(e, ConnectionChanged) and e.component == "broker" and e.state == state
-        ]
 
     def lose_next_response(self) -> None:
         # The fake answers the next placement after the client's 1 s timeout: Kite has the order,
@@ -537,19 +579,22 @@ class KiteHarness(BrokerHarness):
 # -- XTS ----------------------------------------------------------------------------------------------
 
 
-class XtsHarness(BrokerHarness):
+class XtsHarness(LiveHarness):
     """The XTS adapter, session, interactive socket and market-data feed over the fake XTS on
     127.0.0.1 (real REST envelopes and Socket.IO v2 events), with the fake's exchange matching
     on. Prices reach the engine through XTS's own market-data feed (1502 events)."""
 
     name = "xts"
-    capabilities = Capabilities(connection=True, session=True, lossy_transport=True)
 
     def __init__(self, workdir: Path) -> None:
         super().__init__(workdir)
         self.xts = FakeXts(limits=FAST_LIMITS)
         self.store = CredentialStore("contract", backend=MemoryKeyring())
         self.desk: XtsDesk | None = None
+
+    @property
+    def fake(self) -> FakeXts:
+        return self.xts
 
     @property
     def token(self) -> InstrumentToken:
@@ -575,21 +620,6 @@ class XtsHarness(BrokerHarness):
         await self.wait_until(lambda: self._reconciled() > 0, what="first reconciliation")
         await self.wait_until(lambda: desk.link.socket_connected, what="order socket open")
 
-    def _reconciled(self) -> int:
-        assert self.desk is not None and self.desk.link.reconciler is not None
-        return self.desk.link.reconciler.runs
-
-    async def close(self) -> None:
-        if self.desk is not None:
-            await self.desk.stop()
-            self.desk = self.engine = None
-        await self.xts.close()
-
-    async def restart(self) -> None:
-        assert self.desk is not None
-        await self.desk.stop()
-        await self._build()
-
     async def move_market(self, price: Decimal) -> None:
         paise = int(price * 100)
         self.xts.set_market(XTS_ADANIPORTS, price)
@@ -598,9 +628,6 @@ class XtsHarness(BrokerHarness):
             lambda: self.api.tick(ADANIPORTS_TOKEN).ltp == paise, what=f"the market at {price}"
         )
         await self.settle()
-
-    def aggressive_price(self, side: Side) -> Decimal:
-        return BASE  # the fake exchange matches a marketable order at the last price
 
     def _app_order_id(self, order_id: str) -> int:
         [order] = self.xts.oms.find(order_id)
@@ -626,52 +653,18 @@ class XtsHarness(BrokerHarness):
         await self.desk.link.reconciler.reconcile("contract: fills read again")
         await self.settle()
 
-    async def settle(self, timeout: float = 10) -> None:
-        assert self.desk is not None
-        tasks = self.desk.broker.tasks.running
-        await self.wait_until(
-            lambda: all(task.done() for task in tasks),
-            timeout=timeout,
-            what=f"XTS requests in flight: {sorted(t.get_name() for t in tasks if not t.done())}",
-        )
-
-    async def disconnect(self) -> None:
-        await self.xts.go_down()
-        await self.wait_until(
-            lambda: not self.xts.interactive.socket.sessions, what="the order socket cut"
-        )
-
-    async def reconnect(self) -> None:
-        runs = self._reconciled()
-        await self.xts.come_back()
-        await self.wait_until(lambda: self._reconciled() > runs, what="reconciled after reconnect")
-        await self.settle()
+    def _streams(self) -> list[Any]:
+        return list(self.xts.interactive.socket.sessions)
 
     async def fill_unheard(self, order_id: str, quantity: int) -> None:
         self.xts.oms.fill(self._app_order_id(order_id), quantity)
 
-    async def log_out(self) -> None:
-        asked = len(self._connection("login required"))
+    async def _end_session(self) -> None:
         await self.xts.interactive.expire_tokens()
-        await self.wait_until(
-            lambda: len(self._connection("login required")) > asked, what="login asked"
-        )
 
-    async def log_in(self) -> None:
+    async def _log_in_again(self) -> None:
         assert self.desk is not None
-        connected = len(self._connection("connected"))
         await self.desk.link.session.login()
-        await self.wait_until(
-            lambda: len(self._connection("connected")) > connected, what="connected again"
-        )
-        await self.settle()
-
-    def _connection(self, state: str) -> list[ConnectionChanged]:
-        return [
-            e
-            for e in self.events
-            if isinstance(e, ConnectionChanged) and e.component == "broker" and e.state == state
-        ]
 
     def lose_next_response(self) -> None:
         # The fake answers the next placement after the client's 1 s time-out: XTS has the
@@ -690,6 +683,7 @@ __all__ = [
     "BrokerHarness",
     "Capabilities",
     "KiteHarness",
+    "LiveHarness",
     "PaperHarness",
     "XtsHarness",
 ]

@@ -8,8 +8,6 @@ Without a Secret Service (a developer machine with no D-Bus session) these tests
 
 from __future__ import annotations
 
-import logging
-import os
 import secrets
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -19,13 +17,17 @@ from pathlib import Path
 import keyring
 import pytest
 
-from app.logging_setup import setup_logging
 from engine.core.clock import IST
 from engine.credentials import SERVICE, CredentialStore
 from engine.domain.orders import OrderStatus
 from tests.kite_desk import ADANIPORTS, market, open_desk, redirect_url, wait_for
 from tests.kite_fake import FakeKite
-from tests.secret_search import files_under, leaks, sandbox_dirs, secret_service
+from tests.secret_search import (
+    assert_no_leaks,
+    leave_exports_and_settings,
+    logging_to_file,
+    secret_service,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -58,71 +60,46 @@ def test_credential_store_when_on_the_secret_service_keeps_keys_and_the_days_tok
 async def test_full_session_when_done_leaves_no_secret_in_database_settings_logs_or_exports(
     store: CredentialStore, tmp_path: Path
 ) -> None:
-    from ui.export import write_csv, write_xlsx
-    from ui.layout_store import LayoutStore
-
-    root = logging.getLogger()
-    handlers_before = list(root.handlers)
-    level_before = root.level
-    log_path = setup_logging(store.profile, "DEBUG", console=False)
     captured: list[str] = []
-    async with FakeKite(heartbeat_s=0.1) as kite:
-        kite.credentials.api_key = f"key{secrets.token_hex(6)}"
-        kite.credentials.api_secret = f"secret{secrets.token_hex(12)}"
-        kite.oms.set_last_price("NSE", "ADANIPORTS", Decimal("400.00"))
-        kite.ticker.set_market([market()])
-        issued = kite.credentials.issue_access_token
-        kite.credentials.issue_access_token = lambda: captured.append(issued()) or captured[-1]  # type: ignore[method-assign]
-        store.save_kite_keys(kite.api_key, kite.api_secret)
+    with logging_to_file(store.profile) as log_path:
+        async with FakeKite(heartbeat_s=0.1) as kite:
+            kite.credentials.api_key = f"key{secrets.token_hex(6)}"
+            kite.credentials.api_secret = f"secret{secrets.token_hex(12)}"
+            kite.oms.set_last_price("NSE", "ADANIPORTS", Decimal("400.00"))
+            kite.ticker.set_market([market()])
+            issued = kite.credentials.issue_access_token
+            kite.credentials.issue_access_token = lambda: captured.append(issued()) or captured[-1]  # type: ignore[method-assign]
+            store.save_kite_keys(kite.api_key, kite.api_secret)
 
-        desk = await open_desk(kite, store, tmp_path / "book.db", cache_dir=tmp_path / "cache")
-        request_tokens = []
-        try:
-            await desk.link.watch([ADANIPORTS])
-            await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None)
-            order_id = await desk.place(price="400.00")
-            await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.OPEN)
-            kite.oms.fill(desk.broker_id(order_id), 10)
-            await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.COMPLETE)
-            # The day's token dies; the trader logs in again through the redirect.
-            await kite.expire_token()
-            await wait_for(lambda: desk.connection("broker", "login required"))
-            redirect = redirect_url(kite)
-            request_tokens.append(redirect.rsplit("=", 1)[1])
-            await desk.link.session.complete_login(redirect)
-            second = await desk.place(price="399.00")
-            await wait_for(lambda: desk.engine.api.order(second).status is OrderStatus.OPEN)
-            assert store.kite_access_token(desk.engine.clock.now()) is not None
+            desk = await open_desk(kite, store, tmp_path / "book.db", cache_dir=tmp_path / "cache")
+            request_tokens = []
+            try:
+                await desk.link.watch([ADANIPORTS])
+                await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None)
+                order_id = await desk.place(price="400.00")
+                await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.OPEN)
+                kite.oms.fill(desk.broker_id(order_id), 10)
+                await wait_for(
+                    lambda: desk.engine.api.order(order_id).status is OrderStatus.COMPLETE
+                )
+                # The day's token dies; the trader logs in again through the redirect.
+                await kite.expire_token()
+                await wait_for(lambda: desk.connection("broker", "login required"))
+                redirect = redirect_url(kite)
+                request_tokens.append(redirect.rsplit("=", 1)[1])
+                await desk.link.session.complete_login(redirect)
+                second = await desk.place(price="399.00")
+                await wait_for(lambda: desk.engine.api.order(second).status is OrderStatus.OPEN)
+                assert store.kite_access_token(desk.engine.clock.now()) is not None
 
-            exports = tmp_path / "exports"
-            exports.mkdir()
-            rows = [
-                [o.order_id, o.instrument.tradingsymbol, o.side, o.quantity, o.status, o.tag]
-                for o in desk.engine.api.orders()
-            ]
-            headers = ["order", "symbol", "side", "quantity", "status", "tag"]
-            write_csv(exports / "orders.csv", headers, rows)
-            write_xlsx(exports / "orders.xlsx", headers, rows)
-            settings = LayoutStore(Path(os.environ["XDG_CONFIG_HOME"]) / "dalaldesk" / "t.ini")
-            settings.set_value("broker", "kite")
-            settings.set_value("watchlists", {"Main": [ADANIPORTS]})
-            settings.sync()
-        finally:
-            await desk.stop()
-            for handler in root.handlers:
-                handler.flush()
-            for handler in set(root.handlers) - set(handlers_before):
-                root.removeHandler(handler)
-                handler.close()
-            root.setLevel(level_before)
+                leave_exports_and_settings(desk.engine.api, tmp_path, "kite", ADANIPORTS)
+            finally:
+                await desk.stop()
 
-        secret_values = {
-            "api secret": kite.api_secret,
-            **{f"access token {n}": token for n, token in enumerate(captured)},
-            **{f"request token {n}": token for n, token in enumerate(request_tokens)},
-        }
+            secret_values = {
+                "api secret": kite.api_secret,
+                **{f"access token {n}": token for n, token in enumerate(captured)},
+                **{f"request token {n}": token for n, token in enumerate(request_tokens)},
+            }
     assert len(captured) == 2 and log_path.stat().st_size > 0
-    searched = files_under(tmp_path, *sandbox_dirs())
-    assert tmp_path / "book.db" in searched and log_path in searched
-    assert any(p.suffix == ".xlsx" for p in searched) and any(p.suffix == ".ini" for p in searched)
-    assert leaks(secret_values, searched) == []
+    assert_no_leaks(tmp_path, log_path, secret_values)

@@ -8,8 +8,6 @@ Skipped without a Secret Service; ``DALALDESK_REQUIRE_SECRET_SERVICE=1`` (.ci/ru
 
 from __future__ import annotations
 
-import logging
-import os
 import secrets
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -19,12 +17,16 @@ from pathlib import Path
 import keyring
 import pytest
 
-from app.logging_setup import setup_logging
 from engine.brokers.xts.credentials import forget_xts, xts_token
 from engine.core.clock import IST
 from engine.credentials import SERVICE, CredentialStore
 from engine.domain.orders import OrderStatus
-from tests.secret_search import files_under, leaks, sandbox_dirs, secret_service
+from tests.secret_search import (
+    assert_no_leaks,
+    leave_exports_and_settings,
+    logging_to_file,
+    secret_service,
+)
 from tests.xts_desk import ADANIPORTS_TOKEN, FAST_LIMITS, open_desk, save_fake_account, wait_for
 from tests.xts_fake import ADANIPORTS, FakeXts
 
@@ -57,72 +59,53 @@ def test_xts_token_on_the_secret_service_is_kept_until_its_expiry(
 async def test_xts_full_session_leaves_no_key_secret_or_token_in_files(
     store: CredentialStore, tmp_path: Path
 ) -> None:
-    from ui.export import write_csv, write_xlsx
-    from ui.layout_store import LayoutStore
-
-    root = logging.getLogger()
-    handlers_before, level_before = list(root.handlers), root.level
-    log_path = setup_logging(store.profile, "DEBUG", console=False)
     md_tokens: list[str] = []
-    async with FakeXts(limits=FAST_LIMITS) as xts:
-        xts.interactive.app_key = f"iakey{secrets.token_hex(6)}"
-        xts.interactive.secret_key = f"iasecret{secrets.token_hex(12)}"
-        xts.market_data.app_key = f"mdkey{secrets.token_hex(6)}"
-        xts.market_data.secret_key = f"mdsecret{secrets.token_hex(12)}"
-        xts.oms.exchange_matching = True
-        xts.set_market(ADANIPORTS, Decimal("400.00"))
-        save_fake_account(xts, store)
-
-        desk = await open_desk(xts, store, tmp_path / "book.db")
-        try:
-            await desk.link.watch([ADANIPORTS_TOKEN])
-            await wait_for(lambda: desk.engine.api.tick(ADANIPORTS_TOKEN) is not None)
-            await wait_for(lambda: desk.link.socket_connected, what="order socket open")
-            order_id = desk.place(10, "400.00")
-            await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.COMPLETE)
-            # Another login with the same app key takes the session over; the desk logs in again.
-            await xts.interactive.log_in_elsewhere()
-            await wait_for(lambda: desk.connection("broker", "login required"))
-            await desk.link.session.login()
-            second = desk.place(10, "399.00")
-            await wait_for(lambda: desk.engine.api.order(second).status is OrderStatus.OPEN)
-            assert xts_token(store, desk.engine.clock.now()) is not None
-            assert xts.market_data.logins == 1 and xts.market_data.session is not None
-            md_tokens.append(xts.market_data.session.token)
-
-            exports = tmp_path / "exports"
-            exports.mkdir()
-            rows = [
-                [o.order_id, o.instrument.tradingsymbol, o.side, o.quantity, o.status, o.tag]
-                for o in desk.engine.api.orders()
-            ]
-            headers = ["order", "symbol", "side", "quantity", "status", "tag"]
-            write_csv(exports / "orders.csv", headers, rows)
-            write_xlsx(exports / "orders.xlsx", headers, rows)
-            settings = LayoutStore(Path(os.environ["XDG_CONFIG_HOME"]) / "dalaldesk" / "t.ini")
-            settings.set_value("broker", "xts")
-            settings.set_value("watchlists", {"Main": [ADANIPORTS_TOKEN]})
-            settings.sync()
-        finally:
-            await desk.stop()
-            for handler in root.handlers:
-                handler.flush()
-            for handler in set(root.handlers) - set(handlers_before):
-                root.removeHandler(handler)
-                handler.close()
-            root.setLevel(level_before)
-
-        secret_values = {
-            "interactive app key": xts.interactive.app_key,
-            "interactive secret key": xts.interactive.secret_key,
-            "market-data app key": xts.market_data.app_key,
-            "market-data secret key": xts.market_data.secret_key,
-            **{f"interactive token {n}": t for n, t in enumerate(xts.interactive.issued)},
-            **{f"market-data token {n}": t for n, t in enumerate(md_tokens)},
-        }
+    with logging_to_file(store.profile) as log_path:
+        async with FakeXts(limits=FAST_LIMITS) as xts:
+            secret_values = await _full_session(xts, store, tmp_path, md_tokens)
     assert len(xts.interactive.issued) == 3 and md_tokens  # login, the takeover, login again
     assert log_path.stat().st_size > 0
-    searched = files_under(tmp_path, *sandbox_dirs())
-    assert tmp_path / "book.db" in searched and log_path in searched
-    assert any(p.suffix == ".xlsx" for p in searched) and any(p.suffix == ".ini" for p in searched)
-    assert leaks(secret_values, searched) == []
+    assert_no_leaks(tmp_path, log_path, secret_values)
+
+
+async def _full_session(
+    xts: FakeXts, store: CredentialStore, tmp_path: Path, md_tokens: list[str]
+) -> dict[str, str]:
+    """Both apps logged in, an order filled, the session taken over and logged in again, a
+    second order live, the exports and settings written; the secrets that were in play."""
+    xts.interactive.app_key = f"iakey{secrets.token_hex(6)}"
+    xts.interactive.secret_key = f"iasecret{secrets.token_hex(12)}"
+    xts.market_data.app_key = f"mdkey{secrets.token_hex(6)}"
+    xts.market_data.secret_key = f"mdsecret{secrets.token_hex(12)}"
+    xts.oms.exchange_matching = True
+    xts.set_market(ADANIPORTS, Decimal("400.00"))
+    save_fake_account(xts, store)
+
+    desk = await open_desk(xts, store, tmp_path / "book.db")
+    try:
+        await desk.link.watch([ADANIPORTS_TOKEN])
+        await wait_for(lambda: desk.engine.api.tick(ADANIPORTS_TOKEN) is not None)
+        await wait_for(lambda: desk.link.socket_connected, what="order socket open")
+        order_id = desk.place(10, "400.00")
+        await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.COMPLETE)
+        # Another login with the same app key takes the session over; the desk logs in again.
+        await xts.interactive.log_in_elsewhere()
+        await wait_for(lambda: desk.connection("broker", "login required"))
+        await desk.link.session.login()
+        second = desk.place(10, "399.00")
+        await wait_for(lambda: desk.engine.api.order(second).status is OrderStatus.OPEN)
+        assert xts_token(store, desk.engine.clock.now()) is not None
+        assert xts.market_data.logins == 1 and xts.market_data.session is not None
+        md_tokens.append(xts.market_data.session.token)
+
+        leave_exports_and_settings(desk.engine.api, tmp_path, "xts", ADANIPORTS_TOKEN)
+    finally:
+        await desk.stop()
+    return {
+        "interactive app key": xts.interactive.app_key,
+        "interactive secret key": xts.interactive.secret_key,
+        "market-data app key": xts.market_data.app_key,
+        "market-data secret key": xts.market_data.secret_key,
+        **{f"interactive token {n}": t for n, t in enumerate(xts.interactive.issued)},
+        **{f"market-data token {n}": t for n, t in enumerate(md_tokens)},
+    }
