@@ -46,6 +46,7 @@ BOOK_PATHS = {
     ("GET", "/portfolio/positions"): "positions",
     ("GET", "/portfolio/holdings"): "holdings",
     ("GET", "/user/balance"): "balance",
+    ("POST", "/orders/cancelall"): "cancelall",
 }
 
 
@@ -209,6 +210,22 @@ class FakeXtsInteractive:
             if request.headers.get("Authorization", "") not in self.tokens:
                 self.token_rejections += 1
                 return error(self.dead_token_status, "e-session-0007", "Invalid Token")
+            if not self.investor and not await self._has_client_id(request):
+                return error(
+                    400,
+                    "e-app-0005",
+                    "Bad Request",
+                    {
+                        "errors": [
+                            {
+                                "field": "clientID",
+                                "location": "query",
+                                "messages": ['"clientID" is required for a dealer login'],
+                                "types": ["any.required"],
+                            }
+                        ]
+                    },
+                )
             if self._over_limit(request):
                 self.rate_limited += 1
                 return error(429, "RATE_LIMIT_EXCEEDED", "Too many requests")
@@ -218,6 +235,18 @@ class FakeXtsInteractive:
                 return error(exc.http_status, exc.code, exc.description, exc.result)
 
         return guarded
+
+    async def _has_client_id(self, request: web.Request) -> bool:
+        """A dealer login names the client on every call (§C.2), in the query or the body."""
+        if request.query.get("clientID"):
+            return True
+        if request.method in ("POST", "PUT") and request.can_read_body:
+            try:
+                body = await request.json()
+            except ValueError:
+                return False
+            return isinstance(body, dict) and bool(body.get("clientID"))
+        return False
 
     def _over_limit(self, request: web.Request) -> bool:
         path = request.path.removeprefix(PREFIX)
@@ -250,7 +279,7 @@ class FakeXtsInteractive:
                 "token": token,
                 "userID": self.oms.user_id,
                 "isInvestorClient": self.investor,
-                "clientCodes": [self.oms.user_id],
+                "clientCodes": [self.oms.user_id] if self.investor else ["CLIENT7", "CLIENT8"],
                 "exchangeSegmentArray": [
                     {"key": "NSECM", "value": 1},
                     {"key": "NSEFO", "value": 2},

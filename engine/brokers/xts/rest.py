@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 MAX_UNIQUE_ID_LENGTH = 20
 PREFIX = "/interactive"
-BOOKS = ("orderbook", "tradebook", "positions", "holdings", "balance")
+BOOKS = ("orderbook", "tradebook", "positions", "holdings", "balance", "cancelall")
+"""Calls XTS allows once a second each (§C.11; cancel-all counts as one of them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +163,7 @@ class XtsRest:
 
     async def cancel_all(self, segment: str, instrument_id: int) -> Any:
         body = {"exchangeSegment": segment, "exchangeInstrumentID": instrument_id}
-        return await self._call("POST", "/orders/cancelall", "orders", "cancel all", body=body)
+        return await self._call("POST", "/orders/cancelall", "cancelall", "cancel all", body=body)
 
     async def _find_placed(self, unique_id: str, doubt: OutcomeUnknown) -> PlacedOrder:
         for attempt in range(self.config.place_check_attempts):
