@@ -80,7 +80,7 @@ CASES: list[tuple[str, list[str], Setup | None, str, bool]] = [
     ("--latency-ms -5", ["--latency-ms", "-5"], None, "--latency-ms", True),
     ("--log-level LOUD", ["--log-level", "LOUD"], None, "log level 'LOUD' is unknown", True),
     ("--duration -1", ["--duration", "-1"], None, "--duration", True),
-    ("--broker xts", ["--broker", "xts"], None, "invalid choice: 'xts'", True),
+    ("--broker fyers", ["--broker", "fyers"], None, "invalid choice: 'fyers'", True),
 ]
 
 
@@ -128,6 +128,15 @@ def test_startup_when_given_a_bad_input_says_so_in_words_without_a_traceback(
     if name in ("corrupt book", "empty book"):
         assert "backup" in result.stderr.lower(), "the message offers the backups"
         assert book_file(tmp_path).stat().st_size == (0 if name == "empty book" else 8208)
+
+
+def test_startup_headless_on_xts_without_an_account_says_so_in_words(tmp_path: Path) -> None:
+    # (The window opens Settings -> Brokers instead, to enter the account.)
+    result = run_desk(tmp_path, ["--broker", "xts"], window=False)
+    screen = result.stdout + result.stderr
+    assert "Traceback" not in screen, screen
+    assert result.returncode == 2, screen
+    assert "keyring" in result.stderr and "xts" in result.stderr.lower(), result.stderr
 
 
 def test_startup_when_layout_version_is_garbage_opens_with_the_default_layout(

@@ -153,6 +153,7 @@ async def test_xts_connect_logs_in_both_apps_and_loads_the_instrument_master(
         assert connected.link.session.logged_in
         symbols = {i.tradingsymbol for i in connected.instruments}
         assert "RELIANCE" in symbols and any(s.startswith("NIFTY") for s in symbols)
+        assert any(i.instrument_type.value == "INDEX" for i in connected.instruments)
         assert xts.interactive.logins == 1 and xts.market_data.logins == 1
     finally:
         await connected.link.close()

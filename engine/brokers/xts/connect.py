@@ -1,6 +1,6 @@
 """Connecting the desk to XTS for a profile: the account from the keyring, today's interactive
 session (saved, or a new login with the keys: XTS needs no browser), the market-data app, and
-the day's instrument master (downloaded through the market-data app)."""
+the day's instrument master with NSE's indices (downloaded through the market-data app)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from engine.brokers.xts.credentials import xts_market_data_keys
 from engine.brokers.xts.errors import XtsError
 from engine.brokers.xts.link import XtsLink
 from engine.brokers.xts.marketdata_session import MarketDataSession, XtsMarketDataError
-from engine.brokers.xts.master import parse_master
-from engine.brokers.xts.segments import SEGMENTS
+from engine.brokers.xts.master import download_master, parse_index_list
 from engine.brokers.xts.session import LoginError, XtsSession
 from engine.core.clock import LiveClock
 from engine.credentials import CredentialStore, CredentialsUnavailable
+
+NSE_CASH = 1
+"""The segment whose index list gives the spot of NIFTY, BANKNIFTY, FINNIFTY (§C.8)."""
 
 
 async def connect_xts(
@@ -40,11 +42,14 @@ async def connect_xts(
         if not session.resume_saved():
             await session.login()  # the keys are the login: no window needed
         await market_data.login()
-        master = parse_master(await market_data.master([s.name for s in SEGMENTS]))
-    except (XtsError, XtsMarketDataError, CredentialsUnavailable) as problem:
+        master = await download_master(market_data.master)
+        indices = parse_index_list(await market_data.index_list(NSE_CASH), NSE_CASH)
+    except (XtsError, XtsMarketDataError, CredentialsUnavailable, ValueError) as problem:
         await link.close()
         raise ConnectProblem(f"XTS could not be connected: {problem}") from problem
     if not master.instruments:
         await link.close()
         raise ConnectProblem("XTS sent an instrument master without an instrument the desk trades")
-    return Connected(link, master.instruments)
+    known = {instrument.token for instrument in master.instruments}
+    extra = [index for index in indices.instruments if index.token not in known]
+    return Connected(link, [*master.instruments, *extra])

@@ -180,7 +180,7 @@ class XtsLink(LiveLink):
             self._feed_task.cancel()
             await asyncio.gather(self._feed_task, return_exceptions=True)
         if self.feed is not None:
-            await self.feed.stop()
+            await self.feed.close()  # logs the market-data app out
         if self.market_data is not None:
             await self.market_data.close()
         if self.reconciler is not None:
