@@ -185,3 +185,20 @@ async def test_xts_malformed_events_are_counted_and_the_stream_goes_on(desk: Xts
 
     assert desk.broker.events_unreadable >= 3
     assert desk.link.socket.client.stats.bad_frames >= 1
+
+
+async def test_xts_new_login_while_logged_in_keeps_the_session_and_moves_the_socket(
+    desk: XtsDesk,
+) -> None:
+    await wait_for(lambda: desk.link.socket_connected, what="socket open")
+    connects = desk.link.socket.client.stats.connects
+
+    await desk.link.session.login()  # XTS ends the old token and tells its socket ``logout``
+    await wait_for(lambda: desk.link.socket.client.stats.connects > connects, what="reconnected")
+    await wait_for(lambda: desk.link.socket_connected, what="socket open again")
+
+    assert desk.link.session.logged_in and not desk.connection("broker", "login required")
+    order_id = desk.place(10, "399.50")
+    await wait_for(lambda: live(desk, order_id))
+    desk.xts.oms.fill(desk.app_order_id(order_id), 10)
+    await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.COMPLETE)

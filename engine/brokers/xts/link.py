@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 
 from engine.brokers.base import BrokerError
 from engine.brokers.live_link import LiveLink
+from engine.brokers.session_state import SessionChange, SessionState
 from engine.brokers.xts.adapter import XtsBroker
 from engine.brokers.xts.config import XtsBrokerConfig
 from engine.brokers.xts.feed import XtsFeed, XtsFeedConfig
@@ -66,6 +67,8 @@ class XtsLink(LiveLink):
         self.socket: OrderSocket | None = None
         """The interactive socket: order events while it is open (else the orderbook is read)."""
         self.connects = 0
+        self._renewing: asyncio.Task[None] | None = None
+        session.listen(self._on_login)
 
     # -- building --------------------------------------------------------------------------------
 
@@ -163,6 +166,16 @@ class XtsLink(LiveLink):
         else:
             await self.socket.renew()
 
+    def _on_login(self, change: SessionChange) -> None:
+        """A login while logged in already (the old token is dead at XTS): the socket connects
+        again with the new one."""
+        if change.previous is SessionState.LOGGED_IN and change.state is SessionState.LOGGED_IN:
+            socket = self.socket
+            if socket is not None:
+                self._renewing = asyncio.get_running_loop().create_task(
+                    socket.renew(), name="xts-socket-renew"
+                )
+
     def _socket_reconnected(self) -> None:
         if self.reconciler is not None:
             self.reconciler.request("order socket reconnected")
@@ -174,6 +187,8 @@ class XtsLink(LiveLink):
             log.warning("XTS orderbook not read: %s", exc)
 
     async def close(self) -> None:
+        if self._renewing is not None:
+            await asyncio.gather(self._renewing, return_exceptions=True)
         if self.socket is not None:
             await self.socket.stop()
         if self._feed_task is not None:

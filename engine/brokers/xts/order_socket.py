@@ -9,7 +9,8 @@ new token). Events are JSON strings:
 - ``position`` is counted only: positions are rebuilt from the fills, and reconciliation compares
   them with XTS's book;
 - ``logout`` means another login with the same app key took the session over (§C.13.1): the
-  session expires, new orders are held and the desk asks for a login;
+  session expires, new orders are held and the desk asks for a login (unless the connection was
+  opened with an older token of ours: then our own new login replaced it);
 - a refused connection (HTTP 401 or a Socket.IO error) means the token is dead: the same.
 
 Events are not replayed after a reconnect (§C.9): every reconnect asks for a reconciliation
@@ -51,6 +52,8 @@ class OrderSocket:
         self.positions = 0
         self.logouts = 0
         self.joined = 0
+        self._token_used: str | None = None
+        """The token the current connection was opened with."""
         self.client = SocketIOClient(
             session.rest.config.base,
             PATH,
@@ -87,6 +90,12 @@ class OrderSocket:
             self.positions += 1
         elif name == "logout":
             self.logouts += 1
+            if self._session.logging_in or (
+                self._token_used is not None and self._token_used != self._session.token
+            ):
+                # The old token's connection hears that our own new login replaced it.
+                log.info("XTS ended the previous session after a new login; reconnecting")
+                return
             self._session.expire("XTS ended the session: another login with the same app key")
         elif name == "joined":
             self.joined += 1
@@ -97,6 +106,7 @@ class OrderSocket:
 
     def _query(self) -> Mapping[str, str]:
         token, user = self._session.token, self._session.user_id
+        self._token_used = token
         if token is None or user is None:
             # Not logged in: a query XTS refuses, so the client waits for ``renew``.
             return {"token": "", "userID": "", "apiType": "INTERACTIVE"}

@@ -282,10 +282,17 @@ class XtsRest:
             if retryable:
                 raise Retryable(XtsUnavailable(message)) from exc
             raise OutcomeUnknown(message) from exc
-        return self._judge(status, text, action, limiter, retryable)
+        sent = headers.get("Authorization")
+        return self._judge(status, text, action, limiter, retryable, sent)
 
     def _judge(
-        self, status: int, text: str, action: str, limiter: RateLimiter, retryable: bool
+        self,
+        status: int,
+        text: str,
+        action: str,
+        limiter: RateLimiter,
+        retryable: bool,
+        sent: str | None,
     ) -> Any:
         try:
             envelope = json.loads(text)
@@ -302,7 +309,7 @@ class XtsRest:
         if kind != "error" and status < 400 and "result" in envelope:
             return envelope.get("result")  # some deployments leave ``type`` out
         if is_token_error(description, status):
-            self._expired()
+            self._expired(sent)
             text = readable(action, description or "invalid token", code, status)
             raise SessionExpired(text, http_status=status, code=code)
         message = readable(action, _reason(description, envelope.get("result")), code, status)
@@ -319,10 +326,13 @@ class XtsRest:
             raise OutcomeUnknown(message, http_status=status, code=code)
         raise OrderRejected(message, http_status=status, code=code)
 
-    def _expired(self) -> None:
-        was_live = self._token is not None
+    def _expired(self, sent: str | None) -> None:
+        """XTS refused the token ``sent``: the session ends, unless a new login has replaced
+        that token meanwhile (the refusal is then about the old one)."""
+        if sent is None or sent != self._token:
+            return
         self._token = None
-        if was_live and self._on_session_expired is not None:
+        if self._on_session_expired is not None:
             try:
                 self._on_session_expired()
             except Exception:

@@ -64,6 +64,9 @@ class XtsSession(SessionStates):
         self.rest = XtsRest(config, on_session_expired=self._refused)
         self.user_id: str | None = None
         self.logins = 0
+        self.logging_in = False
+        """A login is on its way: XTS ends the previous token meanwhile (one session per app
+        key), and what it says about that token is not news."""
 
     def __repr__(self) -> str:
         return f"XtsSession({self.state}, user={self.user_id}, expires={self.expires_at})"
@@ -88,7 +91,11 @@ class XtsSession(SessionStates):
     async def login(self) -> None:
         """Log in with the keys; ``XtsError`` (``LoginRefused``) when XTS says no."""
         account = self.account
-        login = await self.rest.login(account.app_key, account.secret_key)
+        self.logging_in = True
+        try:
+            login = await self.rest.login(account.app_key, account.secret_key)
+        finally:
+            self.logging_in = False
         saved = save_xts_token(
             self.credentials,
             login.token,
