@@ -202,3 +202,19 @@ async def test_xts_new_login_while_logged_in_keeps_the_session_and_moves_the_soc
     await wait_for(lambda: live(desk, order_id))
     desk.xts.oms.fill(desk.app_order_id(order_id), 10)
     await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.COMPLETE)
+
+
+async def test_xts_order_left_replaced_after_a_modify_stays_live_and_can_be_cancelled(
+    desk: XtsDesk,
+) -> None:
+    desk.xts.oms.replaced_rests = True
+    order_id = desk.place(10, "399.50")
+    await wait_for(lambda: live(desk, order_id))
+
+    assert desk.engine.api.modify(order_id, price=Decimal("399.40")).ok
+    await wait_for(lambda: desk.engine.api.order(order_id).price == Decimal("399.40"))
+    assert desk.xts.oms.find(order_id)[0]["OrderStatus"] == "Replaced"
+    assert live(desk, order_id)
+
+    assert desk.engine.api.cancel(order_id).ok
+    await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.CANCELLED)

@@ -27,7 +27,7 @@ from typing import Any
 
 from engine.core.clock import IST
 
-OPEN = ("New", "PartiallyFilled")
+OPEN = ("New", "PartiallyFilled", "Replaced")
 SEGMENTS = {"NSECM": 1, "NSEFO": 2, "BSECM": 11, "BSEFO": 12}
 ORDER_TYPES = {"MARKET": "Market", "LIMIT": "Limit", "STOPMARKET": "StopMarket",
                "STOPLIMIT": "StopLimit"}  # fmt: skip
@@ -79,6 +79,9 @@ class FakeXtsOms:
         self.reject_next_reason: str | None = None
         """The next order is accepted (its AppOrderID returned) and then Rejected by the RMS."""
         self.upper_case_enums = False
+        self.replaced_rests = False
+        """A modified order stays ``Replaced`` until its next change (some deployments), instead
+        of going back to ``New``."""
         self._values: dict[int, tuple[Decimal, int]] = {}
         self._ids = itertools.count(1_100_000_001)
         self._exchange_ids = itertools.count(1_200_000_000_000_001)
@@ -202,9 +205,10 @@ class FakeXtsOms:
         stop = self._price(body["modifiedStopPrice"], instrument, "modifiedStopPrice")
         self._set(order, OrderStatus="PendingReplace")
         self._set(order, OrderStatus="Replaced")
+        after = "New" if not order["CumulativeQuantity"] else "PartiallyFilled"
         self._set(
             order,
-            OrderStatus="New" if not order["CumulativeQuantity"] else "PartiallyFilled",
+            OrderStatus="Replaced" if self.replaced_rests else after,
             OrderType=self._enum(ORDER_TYPES[kind]),
             OrderQuantity=quantity,
             LeavesQuantity=quantity - order["CumulativeQuantity"],

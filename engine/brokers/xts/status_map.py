@@ -4,8 +4,11 @@ terms, accepting every variant of kite_xts_apis.md §C.6 and §C.13.
 Statuses (``XTS_STATUSES``, compared case-insensitively): PendingNew is the OMS validating
 (OPEN PENDING), New is live at the exchange (OPEN, or TRIGGER PENDING for a stop order: XTS has no
 status of its own for a stop waiting for its trigger), PartiallyFilled is still OPEN (the fills
-carry the quantities), PendingReplace / Replaced are a modification on its way, PendingCancel a
-cancel, Filled / Cancelled / Rejected the ends (a rejection's reason is ``CancelRejectReason``).
+carry the quantities), PendingReplace is a modification on its way, Replaced the modification done
+and the order live again with its new terms (OPEN, or TRIGGER PENDING for a stop: some
+deployments leave an order in Replaced until its next change, so it is not a passing state here),
+PendingCancel a cancel, Filled / Cancelled / Rejected the ends (a rejection's reason is
+``CancelRejectReason``).
 
 Enumerations come back in mixed case (``Buy``, ``StopMarket``, ``LIMIT``); numbers may be JSON
 numbers or strings, with thousands separators (``"6,202.50"``); ``OrderAverageTradedPrice`` is
@@ -39,7 +42,7 @@ XTS_STATUSES: dict[str, OrderStatus] = {
     "partiallyfilled": S.OPEN,
     "filled": S.COMPLETE,
     "pendingreplace": S.MODIFY_PENDING,
-    "replaced": S.MODIFIED,
+    "replaced": S.OPEN,
     "pendingcancel": S.CANCEL_PENDING,
     "cancelled": S.CANCELLED,
     "canceled": S.CANCELLED,
@@ -76,7 +79,7 @@ def order_status(xts_status: str, order_type: OrderType | None = None) -> OrderS
     status = XTS_STATUSES.get(_key(xts_status))
     if (
         status is S.OPEN
-        and _key(xts_status) == "new"
+        and _key(xts_status) in ("new", "replaced")
         and order_type in (OrderType.SL, OrderType.SL_M)
     ):
         return S.TRIGGER_PENDING
