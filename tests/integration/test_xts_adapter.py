@@ -218,3 +218,31 @@ async def test_xts_order_left_replaced_after_a_modify_stays_live_and_can_be_canc
 
     assert desk.engine.api.cancel(order_id).ok
     await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.CANCELLED)
+
+
+async def test_xts_link_reads_the_orderbook_while_the_socket_is_closed(desk: XtsDesk) -> None:
+    await wait_for(lambda: desk.link.socket_connected, what="socket open")
+    order_id = desk.place(10, "399.50")
+    await wait_for(lambda: live(desk, order_id))
+    await desk.link.socket.client.stop()  # no events from now on
+    polls = desk.broker.polls
+
+    desk.xts.oms.fill(desk.app_order_id(order_id), 10)
+
+    await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.COMPLETE)
+    assert desk.broker.polls > polls
+
+
+async def test_xts_order_placed_outside_the_desk_is_adopted_and_shown(desk: XtsDesk) -> None:
+    await wait_for(lambda: desk.link.socket_connected, what="socket open")
+    answer = desk.xts.oms.place(
+        {"exchangeSegment": "NSECM", "exchangeInstrumentID": 15083, "productType": "CNC",
+         "orderType": "LIMIT", "orderSide": "SELL", "timeInForce": "DAY", "orderQuantity": 3,
+         "limitPrice": 401.0, "stopPrice": 0, "orderUniqueIdentifier": "webapp"}
+    )  # fmt: skip
+    adopted = f"X{answer['AppOrderID']}"
+
+    await wait_for(lambda: desk.engine.api.order(adopted) is not None, what="adopted")
+    order = desk.engine.api.order(adopted)
+    assert (order.side.value, order.quantity, order.price) == ("SELL", 3, Decimal("401.00"))
+    assert desk.messages("placed outside DalalDesk")
