@@ -246,3 +246,16 @@ async def test_xts_order_placed_outside_the_desk_is_adopted_and_shown(desk: XtsD
     order = desk.engine.api.order(adopted)
     assert (order.side.value, order.quantity, order.price) == ("SELL", 3, Decimal("401.00"))
     assert desk.messages("placed outside DalalDesk")
+
+
+async def test_xts_balance_read_with_the_books_is_the_gates_margin_budget(desk: XtsDesk) -> None:
+    risk = desk.engine.risk
+    assert risk is not None
+    await wait_for(lambda: risk.gate.broker_funds is not None, what="funds from XTS")
+
+    funds = risk.gate.broker_funds
+    assert funds is not None and funds.broker == "xts"
+    usage = {row.name: row for row in desk.engine.api.risk_usage()}
+    assert usage["capital"].limit == Decimal("487654.50")  # netMarginAvailable "4,87,654.50"
+    assert desk.link.reconciler is not None and desk.link.reconciler.last is not None
+    assert desk.link.reconciler.last.available_cash == Decimal("487654.50")
