@@ -3,8 +3,8 @@
 
 A client raises ``Retryable`` around the error a failed attempt would end with; ``read_retrying``
 tries again until the settings' ``get_retries`` are spent and then raises that error. The
-settings live in each broker's REST config (``RetrySettings``), checked by ``check_retries``;
-``known_settings`` refuses keys a config does not have.
+settings are fields of each broker's REST config (``RestRetries``), checked by
+``check_retries``; ``known_settings`` refuses keys a config does not have.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any, Protocol, TypeVar
 
 from engine.brokers.base import BrokerError
@@ -20,6 +20,22 @@ from engine.brokers.base import BrokerError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestRetries:
+    """The retry settings as fields: a broker's REST config inherits them (keyword-only)."""
+
+    get_retries: int = 3
+    """Extra attempts of a read after a time-out, 429 or 5xx (order actions are never repeated)."""
+    retry_first_delay_s: float = 0.5
+    retry_max_delay_s: float = 4.0
+    place_check_attempts: int = 3
+    """After a place whose outcome is unknown, how many times the orderbook is searched for it."""
+    place_check_interval_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_retries(self)
 
 
 class RetrySettings(Protocol):

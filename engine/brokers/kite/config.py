@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.brokers.live import LiveBrokerStats
-from engine.brokers.rest_retry import check_retries, known_settings
+from engine.brokers.rest_retry import RestRetries, check_retries, known_settings
 
 KITE_REST_ROOT = "https://api.kite.trade"
 KITE_TICKER_URL = "wss://ws.kite.trade"
@@ -64,8 +64,8 @@ class KiteTickerConfig:
         return cls(**known_settings(cls, values))
 
 
-@dataclass(frozen=True, slots=True)
-class KiteRestConfig:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KiteRestConfig(RestRetries):
     root: str = KITE_REST_ROOT
     timeout_s: float = 7.0
     """Per request, as the official SDKs."""
@@ -77,13 +77,6 @@ class KiteRestConfig:
     """Place, modify and cancel together, counted per calendar second (SEBI retail-algo rule)."""
     orders_per_minute: int = 200
     other_per_second: int = 10
-    get_retries: int = 3
-    """Extra attempts of a read after a timeout, 429 or 5xx (writes are never repeated blindly)."""
-    retry_first_delay_s: float = 0.5
-    retry_max_delay_s: float = 4.0
-    place_check_attempts: int = 3
-    """After a place whose outcome is unknown, how many times the orderbook is searched for its tag."""
-    place_check_interval_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.root.startswith(("http://", "https://")):

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.brokers.rest_retry import check_retries, known_settings
+from engine.brokers.rest_retry import RestRetries, check_retries, known_settings
 
 SOURCES = ("WEBAPI", "WebAPI", "EXTERNAL", "MOBILEAPI")
 
 
-@dataclass(frozen=True, slots=True)
-class XtsRestConfig:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class XtsRestConfig(RestRetries):
     root: str
     """The broker's XTS server (``https://<broker-host>:3000``); interactive paths go below it."""
     source: str = "WEBAPI"
@@ -29,13 +29,6 @@ class XtsRestConfig:
     books_per_second: int = 1
     """Each book (orders, trades, positions, holdings, balance) at most once a second."""
     other_per_second: int = 10
-    get_retries: int = 3
-    """Extra attempts of a read after a timeout, 429 or 5xx (order actions are never repeated)."""
-    retry_first_delay_s: float = 0.5
-    retry_max_delay_s: float = 4.0
-    place_check_attempts: int = 3
-    """After a place whose outcome is unknown, how many times the orderbook is searched for it."""
-    place_check_interval_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.root.startswith(("http://", "https://")):
