@@ -12,8 +12,8 @@ updates, as on the real service.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from types import TracebackType
 
+from tests.fake_server import FakeServer
 from tests.kite_fake.chain import MasterRow, OptionChain, next_weekly_expiry, nifty_chain
 from tests.kite_fake.credentials import KiteCredentials, checksum
 from tests.kite_fake.oms import FakeInstrument, FakeOms, KiteApiError, load_fixture_instruments
@@ -22,7 +22,7 @@ from tests.kite_fake.rest_server import FakeRestServer, RateLimits
 from tests.kite_fake.ticker_server import FakeTickerServer
 
 
-class FakeKite:
+class FakeKite(FakeServer):
     def __init__(
         self,
         *,
@@ -80,18 +80,6 @@ class FakeKite:
     async def close(self) -> None:
         await self.ticker.close()
         await self.rest.close()
-
-    async def __aenter__(self) -> FakeKite:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 __all__ = [

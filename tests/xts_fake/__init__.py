@@ -12,10 +12,10 @@ market-data half (``tests.xts_fake.marketdata``), as one real XTS server does.
 from __future__ import annotations
 
 from decimal import Decimal
-from types import TracebackType
 
 from aiohttp import web
 
+from tests.fake_server import FakeServer
 from tests.xts_fake.interactive import FakeXtsInteractive, Limits
 from tests.xts_fake.marketdata import FakeXtsMarketData, Market
 from tests.xts_fake.oms import FakeInstrument, FakeXtsOms, XtsApiError
@@ -25,7 +25,7 @@ ADANIPORTS = FakeInstrument("NSECM", 15083, "ADANIPORTS", Decimal("0.05"), 1, De
 NIFTY_FUT = FakeInstrument("NSEFO", 35001, "NIFTY FUT", Decimal("0.05"), 65, Decimal("24000.00"))
 
 
-class FakeXts:
+class FakeXts(FakeServer):
     def __init__(
         self,
         *,
@@ -82,18 +82,6 @@ class FakeXts:
         await self.market_data.close()
         if self._runner is not None:
             await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeXts:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 SEGMENT_CODES = {"NSECM": 1, "NSEFO": 2, "BSECM": 11, "BSEFO": 12}
