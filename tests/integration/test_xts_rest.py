@@ -19,6 +19,7 @@ from engine.brokers.xts.errors import (
     OutcomeUnknown,
     RateLimited,
     SessionExpired,
+    XtsUnavailable,
 )
 from engine.brokers.xts.rest import XtsRest
 from tests.xts_desk import FAST_LIMITS, fast_rest
@@ -203,3 +204,23 @@ async def test_xts_token_never_reaches_the_log(
     logged = caplog.text
     for secret in [*xts.interactive.issued, xts.interactive.secret_key]:
         assert secret not in logged
+
+
+async def test_xts_slow_replies_fail_a_read_in_words_and_a_place_is_looked_up_not_resent(
+    xts: FakeXts, client: Rest
+) -> None:
+    xts.interactive.slow_s = 1.2  # longer than the client's 1 s time-out
+
+    with pytest.raises(XtsUnavailable, match="no reply"):
+        await client.rest.trades()
+    assert client.rest.retries == client.rest.config.get_retries
+
+    # The place times out before XTS takes it; the orderbook (quick again) does not show it.
+    placing = asyncio.create_task(client.rest.place_order("SLOW1", PLACE))
+    await asyncio.sleep(1.1)
+    xts.interactive.slow_s = 0.0
+    with pytest.raises(OutcomeUnknown, match="no order SLOW1 in the XTS orderbook"):
+        await placing
+    assert xts.oms.placed == 0
+    posts = [r for r in xts.interactive.requests if r == ("POST", "/interactive/orders")]
+    assert len(posts) == 1
