@@ -259,3 +259,21 @@ async def test_xts_balance_read_with_the_books_is_the_gates_margin_budget(desk: 
     assert usage["capital"].limit == Decimal("487654.50")  # netMarginAvailable "4,87,654.50"
     assert desk.link.reconciler is not None and desk.link.reconciler.last is not None
     assert desk.link.reconciler.last.available_cash == Decimal("487654.50")
+
+
+async def test_xts_socket_refused_on_reconnect_ends_the_session_and_a_login_reopens_it(
+    desk: XtsDesk,
+) -> None:
+    await wait_for(lambda: desk.link.socket_connected, what="socket open")
+    [session] = desk.xts.interactive.socket.sessions
+    assert session.query["apiType"] == "INTERACTIVE" and session.query["userID"] == "XTSUSER1"
+
+    desk.xts.interactive.tokens.clear()  # the token dies; the open socket has not noticed
+    await desk.xts.interactive.drop_socket()
+    await wait_for(lambda: desk.connection("broker", "login required"), what="login asked")
+    assert desk.xts.interactive.socket.refused >= 1
+
+    await desk.link.session.login()
+    await wait_for(lambda: desk.link.socket_connected, what="socket open with the new token")
+    order_id = desk.place(10, "399.50")
+    await wait_for(lambda: live(desk, order_id))
