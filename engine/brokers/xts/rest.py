@@ -149,9 +149,9 @@ class XtsRest:
         body = {**params, "orderUniqueIdentifier": unique_id}
         try:
             result = await self._call("POST", "/orders", "orders", "place the order", body=body)
-        except OutcomeUnknown as doubt:
+            return PlacedOrder(str(_app_order_id(result)))
+        except OutcomeUnknown as doubt:  # no reply, a 5xx, or an answer without the order id
             return await self._find_placed(unique_id, doubt)
-        return PlacedOrder(str(_app_order_id(result)))
 
     async def modify_order(self, params: dict[str, Any]) -> None:
         """``PUT /interactive/orders`` with the order's whole desired state."""
