@@ -11,14 +11,17 @@ import asyncio
 import os
 import sys
 import tempfile
+from collections.abc import Coroutine, Mapping
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 from engine.strategies.loader import write_examples
 
 
-async def _capture(
+async def capture(
     out: Path,
     seconds: float,
     panels: list[str],
@@ -26,8 +29,13 @@ async def _capture(
     editor_out: Path | None = None,
     charts: list[str] | None = None,
     chart_out: Path | None = None,
+    docks_out: Mapping[str, Path] | None = None,
+    ticket_out: Path | None = None,
+    dock_sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> None:
-
+    """Run a desk on a throwaway paper book for ``seconds`` and save the window to ``out``; the
+    other arguments add portfolios, charts, the editor, single panels (floated at their
+    ``dock_sizes`` when given, so that each is pictured at a size of its own) and the order ticket."""
     from app.gui import session_text
     from ui.layout_store import LayoutStore
     from ui.main_window import MainWindow
@@ -67,6 +75,10 @@ async def _capture(
             dock = opened[0].parentWidget()
             if not dock.grab().save(str(chart_out)):
                 raise SystemExit(f"could not write {chart_out}")
+        for name, dock_out in (docks_out or {}).items():
+            await _capture_dock(window, name, dock_out, (dock_sizes or {}).get(name))
+        if ticket_out is not None:
+            await _capture_ticket(window, engine, ticket_out)
         window.stop()
         window.close()
         await engine.stop()
@@ -114,6 +126,46 @@ async def _capture_editor(window, name: str | None, out: Path) -> None:  # type:
     if not editor.grab().save(str(out)):
         raise SystemExit(f"could not write {out}")
     editor.close()
+
+
+async def _capture_dock(  # type: ignore[no-untyped-def]
+    window, name: str, out: Path, size: tuple[int, int] | None = None
+) -> None:
+    """One panel's dock alone, brought to the front of its tabs first; floated at ``size``
+    (then docked again) when one is given."""
+    if name not in window.docks:
+        raise SystemExit(f"no panel {name!r}; there are: {', '.join(window.docks)}")
+    dock = window.docks[name]
+    window.show_panel(name)
+    if size is not None:
+        dock.setFloating(True)
+        dock.resize(*size)
+    await asyncio.sleep(0.6)  # a frame or two: the panel repaints with the latest prices
+    saved = dock.grab().save(str(out))
+    if size is not None:
+        dock.setFloating(False)
+    if not saved:
+        raise SystemExit(f"could not write {out}")
+
+
+async def _capture_ticket(window, engine: Engine, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """The order ticket buying the NIFTY future (the instrument a trader starts with)."""
+    from engine.api import Side
+    from ui.context import TicketRequest
+
+    futures = [
+        i
+        for i in engine.api.instruments.search(underlying="NIFTY", limit=5000)
+        if i.instrument_type == "FUT"
+    ]
+    if not futures:
+        raise SystemExit("no NIFTY future to open the ticket on")
+    nearest = min(futures, key=lambda i: i.expiry or date.max)
+    window.open_ticket(TicketRequest(Side.BUY, nearest, lots=1))
+    await asyncio.sleep(1.5)  # the margin line fills in once the terms stop changing
+    if not window.ticket.grab().save(str(out)):
+        raise SystemExit(f"could not write {out}")
+    window.ticket.close()
 
 
 def _open_chart(window, engine: Engine, spec: str):  # type: ignore[no-untyped-def]
@@ -210,18 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--chart-out", type=Path, help="also save a picture of the first chart")
     args = parser.parse_args(argv)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-    from PySide6.QtWidgets import QApplication
-
-    from app.qt_loop import run_on_qt_loop
-    from ui.charts.page import prepare_web_engine
-
-    prepare_web_engine()
-    app = QApplication(sys.argv)
-    app.setQuitOnLastWindowClosed(False)
-    run_on_qt_loop(
-        _capture(
+    run_offscreen(
+        capture(
             args.out,
             args.seconds,
             args.panel,
@@ -233,6 +275,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(args.out)
     return 0
+
+
+def run_offscreen(pictures: Coroutine[Any, Any, None]) -> None:
+    """Run ``pictures`` (captures) on a Qt application of its own, offscreen unless the caller
+    chose a platform."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.qt_loop import run_on_qt_loop
+    from ui.charts.page import prepare_web_engine
+
+    prepare_web_engine()
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setQuitOnLastWindowClosed(False)
+    run_on_qt_loop(pictures)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
+    QFileDialog,
     QInputDialog,
     QLabel,
     QMainWindow,
@@ -31,6 +33,7 @@ from ui.context import PanelContext, TicketRequest
 from ui.dialogs import AboutDialog, ShortcutsDialog
 from ui.kill_switch import make_kill_switch_action, make_kill_switch_button, make_rearm_action
 from ui.layout_store import LayoutStore
+from ui.manual import ManualWindow, risk_limits_table, shortcuts_table
 from ui.notify import DesktopNotices
 from ui.panels.alerts import AlertsPanel
 from ui.panels.greeks import GreeksPanel
@@ -126,6 +129,7 @@ SHORTCUTS = (
     ("Ctrl+Shift+X", "Cancel all open orders (asks first)"),
     ("Ctrl+Shift+Q", "Square off all positions (asks first)"),
     ("Ctrl+Shift+L", "Reset the layout"),
+    ("Shift+F1", "User manual"),
 )
 
 
@@ -141,6 +145,10 @@ def _scrollable_if_tall(panel: QWidget) -> QWidget:
     area.setWidget(panel)
     return area
 
+
+SaveDiagnostics = Callable[[Path, Callable[[bool, str], None]], None]
+"""Writes the diagnostics bundle to a path, then calls back with success and what to tell the
+trader (the work is the composition root's: it knows the profile, the book and the logs)."""
 
 LAYOUT_SAVE_DELAY_MS = 2000
 LAYOUT_SETTLE_MS = 500
@@ -164,6 +172,7 @@ class MainWindow(QMainWindow):
         on_close: Callable[[], None] | None = None,
         open_broker_settings: Callable[[], None] | None = None,
         open_calendar_update: Callable[[], None] | None = None,
+        save_diagnostics: SaveDiagnostics | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -181,6 +190,8 @@ class MainWindow(QMainWindow):
         self._on_close = on_close
         self._open_broker_settings = open_broker_settings
         self._open_calendar_update = open_calendar_update
+        self._save_diagnostics = save_diagnostics
+        self.manual: ManualWindow | None = None
         self._broker = broker
         self.theme = ThemeHolder(theme)
         self.bridge = EngineBridge(api, self)
@@ -534,9 +545,12 @@ class MainWindow(QMainWindow):
         self.workspace_menu.aboutToShow.connect(self._fill_workspace_menu)
         self._fill_workspace_menu()
         help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self._action("User manual", self.show_manual, "Shift+F1"))
         help_menu.addAction(self._action("Keyboard shortcuts", self.show_shortcuts))
         if self._open_calendar_update is not None:
             help_menu.addAction(self._action("Update market calendar…", self._open_calendar_update))
+        if self._save_diagnostics is not None:
+            help_menu.addAction(self._action("Save diagnostics bundle…", self.ask_diagnostics_path))
         help_menu.addAction(self._action("About DalalDesk", lambda: AboutDialog(self).open()))
 
     def _fill_workspace_menu(self) -> None:
@@ -550,6 +564,47 @@ class MainWindow(QMainWindow):
             delete = self.workspace_menu.addMenu("Delete")
             for name in names:
                 delete.addAction(name, lambda n=name: self.delete_workspace(n))
+
+    def show_manual(self) -> ManualWindow:
+        """Help → User manual: one window, brought back to the front when asked again."""
+        if self.manual is None:
+            blocks = {
+                "shortcuts": shortcuts_table(SHORTCUTS),
+                "risk-limits": risk_limits_table(self._api.risk_limit_schema()),
+            }
+            self.manual = ManualWindow(blocks, self)
+            self.manual.setWindowFlag(Qt.WindowType.Window)  # beside the desk, closed with it
+        self.manual.show()
+        self.manual.raise_()
+        self.manual.activateWindow()
+        return self.manual
+
+    def ask_diagnostics_path(self) -> QFileDialog:
+        """Help → Save diagnostics bundle…: where to write it (non-modal), then write it."""
+        stamp = datetime.now(IST).strftime("%Y%m%d-%H%M")
+        dialog = QFileDialog(self, "Save diagnostics bundle")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setNameFilter("Zip archives (*.zip)")
+        dialog.setDefaultSuffix("zip")
+        dialog.selectFile(str(Path.home() / f"dalaldesk-diagnostics-{stamp}.zip"))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda name: self.save_diagnostics_to(Path(name)))
+        dialog.open()
+        return dialog
+
+    def save_diagnostics_to(self, path: Path) -> None:
+        if self._save_diagnostics is None:
+            return
+        self.statusBar().showMessage(f"Writing the diagnostics bundle to {path}…")
+        self._save_diagnostics(path, self._diagnostics_done)
+
+    def _diagnostics_done(self, ok: bool, text: str) -> None:
+        self.statusBar().clearMessage()
+        icon = QMessageBox.Icon.Information if ok else QMessageBox.Icon.Warning
+        box = QMessageBox(icon, "Diagnostics bundle", text, QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("diagnosticsResult")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # never exec(): a nested loop would stall the engine's tasks
 
     def show_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(SHORTCUTS, self)
