@@ -124,6 +124,7 @@ async def _run_desk(
         engine.api,
         open_broker_settings=lambda: open_broker_settings(profile, engine),
         open_calendar_update=lambda: open_calendar_update(engine),
+        save_diagnostics=lambda path, done: save_diagnostics(profile, engine, path, done),
         layouts=layouts,
         broker=broker_spec(config.broker).title,
         session_state=lambda: session_text(engine),
@@ -261,6 +262,33 @@ def open_calendar_update(engine: Engine) -> object:
     dialog.finished.connect(lambda _result: _open_pages.remove(dialog))
     dialog.show()
     return dialog
+
+
+def save_diagnostics(
+    profile: str, engine: Engine, path: Path, done: Callable[[bool, str], None]
+) -> None:
+    """Help → Save diagnostics bundle…: written off the event loop (logs and the book check
+    take a moment), then ``done`` says in words what happened."""
+    from app.diagnostics import DiagnosticsError, desk_facts, write_bundle
+
+    config = engine.config
+    details = (("Broker", config.broker), ("Feed", config.market_feed))
+
+    def write() -> str:
+        return write_bundle(path, desk_facts(profile, config.db_url, details=details)).describe()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            text = await loop.run_in_executor(None, write)
+        except DiagnosticsError as problem:
+            done(False, str(problem))
+            return
+        done(True, text)
+
+    task = asyncio.get_running_loop().create_task(run(), name="diagnostics-bundle")
+    _open_pages.append(task)
+    task.add_done_callback(_open_pages.remove)
 
 
 def open_broker_settings(profile: str, engine: Engine | None = None, reason: str = "") -> object:
