@@ -25,12 +25,10 @@ if TYPE_CHECKING:
     from PySide6.QtGui import QImage
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "resources" / "manual" / "img"
-WINDOW_WIDTH = 960
-"""The width the manual shows a whole window at (pixels)."""
-PANEL_WIDTH = 900
-"""The widest a panel, dialog or chart is shown at."""
+PICTURE_WIDTH = 900
+"""The widest a picture is shown at (pixels): the manual's window shows it without scrolling."""
 PANEL_SIZE = (1000, 440)
-"""The size a panel is floated at for its picture (then scaled to ``PANEL_WIDTH``)."""
+"""The size a panel is floated at for its picture (then scaled to ``PICTURE_WIDTH``)."""
 PANEL_SIZES = {
     "payoff": (1000, 640),
     "risk": (1000, 400),
@@ -152,10 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dalaldesk-shots-") as tmp:
         raw = Path(tmp)
         run_offscreen(take_all(raw))
-        windows = {s.window for s in SESSIONS}
         for name in pictures():
-            width = WINDOW_WIDTH if name in windows else PANEL_WIDTH
-            shrink(raw / name, out / name, width)
+            shrink(raw / name, out / name, PICTURE_WIDTH)
             print(out / name)
     return 0
 

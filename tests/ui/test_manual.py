@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from PySide6.QtCore import QUrl
-from PySide6.QtGui import QTextDocument
+from PySide6.QtGui import QImage, QTextDocument
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from app.manual_shots import pictures
+from app.manual_shots import PICTURE_WIDTH, pictures
 from resources import resource_path
 from ui.layout_store import LayoutStore
 from ui.main_window import SHORTCUTS, MainWindow
@@ -233,6 +233,9 @@ def test_manual_pictures_when_taken_by_the_desk_are_all_shipped_and_all_used() -
     assert used == shipped
     total = sum(p.stat().st_size for p in (MANUAL / "img").glob("*.png"))
     assert total < 3_000_000, f"the manual's pictures weigh {total:,} bytes"
+    for picture in (MANUAL / "img").glob("*.png"):
+        width = QImage(str(picture)).width()
+        assert 0 < width <= PICTURE_WIDTH, f"{picture.name} is {width} pixels wide"
 
 
 def test_manual_files_when_packaged_are_all_in_the_package_data() -> None:
