@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+FIRST_RUN_PAGE = "getting-started.html"
+"""The manual's page shown beside the window at a profile's first start."""
+
 
 def settings_path(profile: str) -> Path:
     return Path(platformdirs.user_config_dir("dalaldesk")) / profile / "layout.ini"
@@ -105,6 +108,7 @@ async def _run_desk(
     from ui.main_window import MainWindow
 
     config = engine.config
+    first_run = not settings_path(profile).exists()
     layouts = LayoutStore(settings_path(profile))
     if reset_layout:
         layouts.forget_current()
@@ -152,6 +156,8 @@ async def _run_desk(
     app.aboutToQuit.connect(closed.set)
     steps = None if probe is None else probe(window)
     window.show()
+    if first_run:  # a new profile: the manual's first steps beside the window
+        window.show_manual(FIRST_RUN_PAGE)
     stop_listening = close_on_termination_signals(window.close)
     freeze_startup_objects()
     engine.start()

@@ -565,8 +565,9 @@ class MainWindow(QMainWindow):
             for name in names:
                 delete.addAction(name, lambda n=name: self.delete_workspace(n))
 
-    def show_manual(self) -> ManualWindow:
-        """Help → User manual: one window, brought back to the front when asked again."""
+    def show_manual(self, page: str = "") -> ManualWindow:
+        """Help → User manual: one window, brought back to the front when asked again; at
+        ``page`` (a manual page's file name, with an anchor if wanted) when one is given."""
         if self.manual is None:
             blocks = {
                 "shortcuts": shortcuts_table(SHORTCUTS),
@@ -574,6 +575,8 @@ class MainWindow(QMainWindow):
             }
             self.manual = ManualWindow(blocks, self)
             self.manual.setWindowFlag(Qt.WindowType.Window)  # beside the desk, closed with it
+        if page:
+            self.manual.open_page(page)
         self.manual.show()
         self.manual.raise_()
         self.manual.activateWindow()
@@ -771,6 +774,8 @@ class MainWindow(QMainWindow):
         # The docks hiding on the way out are no change: nothing is saved after this save.
         self._watching_layout = False
         self.ticket.close()
+        if self.manual is not None:
+            self.manual.close()
         if self._on_close is not None:
             self._on_close()
         event.accept()

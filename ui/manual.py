@@ -196,5 +196,9 @@ class ManualWindow(QWidget):
         else:
             self.browser.setSource(QUrl.fromLocalFile(str(index)))
 
+    def open_page(self, page: str) -> None:
+        """Show the manual's ``page`` (``getting-started.html``, ``risk.html#limits``)."""
+        self.browser.follow(QUrl(page))
+
     def _source_changed(self, _url: QUrl) -> None:
         self.title_label.setText(self.browser.documentTitle())

@@ -142,6 +142,8 @@ def test_user_manual_when_a_link_is_followed_opens_the_page_and_back_returns(qtb
     manual.home_button.click()
     assert browser.source().fileName() == "index.html"
     assert window.show_manual() is manual  # asked again: the same window, to the front
+    window.close()
+    assert not manual.isVisible()  # the manual goes with the desk
 
 
 def test_user_manual_when_a_web_link_is_clicked_hands_it_to_the_desktop_and_stays(
@@ -181,6 +183,21 @@ def test_user_manual_risk_page_lists_every_limit_of_the_engine(qtbot, window, en
     for limit in engine.api.risk_limit_schema():
         assert label_of(limit.name) in text, f"{limit.name} missing from the manual"
     assert "Daily loss limit" in text and "₹50,000" in text
+
+
+def test_user_manual_when_every_link_of_every_page_is_followed_each_page_opens(
+    qtbot, window
+) -> None:
+    browser = window.show_manual().browser
+    for page in PAGES:
+        for link in parts_of(page).links:
+            if urlsplit(link).scheme in WEB or link.endswith(".css"):
+                continue
+            browser.setSource(QUrl.fromLocalFile(str(page)))
+            browser.follow(QUrl(link))
+            target = urlsplit(link).path or page.name
+            assert browser.source().fileName() == target, f"{page.name}: {link}"
+            assert browser.documentTitle() and "Page not found" not in browser.toPlainText()
 
 
 def test_manual_browser_when_a_page_is_missing_says_so_in_words(qtbot, tmp_path) -> None:
@@ -287,3 +304,46 @@ def test_diagnostics_when_a_path_is_chosen_writes_there_and_tells_the_trader(
 def test_diagnostics_menu_entry_when_the_desk_cannot_write_one_is_not_offered(window) -> None:
     help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
     assert "Save diagnostics bundle…" not in [a.text() for a in help_menu.actions()]
+
+
+# -- the first start of a profile ----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_desk_when_a_profile_starts_for_the_first_time_opens_the_manual_beside_it(
+    qapp, tmp_path, monkeypatch
+) -> None:
+    import qasync
+    from PySide6.QtCore import QTimer
+
+    import app.gui as gui
+    from app.main import engine_config, parse_args
+
+    qapp.setQuitOnLastWindowClosed(False)
+    monkeypatch.setattr(gui, "settings_path", lambda profile: tmp_path / profile / "layout.ini")
+    config = engine_config(parse_args(["--db", f"sqlite:///{tmp_path / 'first.db'}"]))
+    seen: list[str] = []
+
+    def look_then_close() -> None:
+        desks = [
+            w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()
+        ]
+        try:
+            manual = desks[-1].manual
+            shown = manual is not None and manual.isVisible()
+            seen.append(manual.browser.source().fileName() if shown else "no manual")  # type: ignore[union-attr]
+        finally:
+            for desk in desks:  # whatever was seen, the desk closes and the test goes on
+                desk.close()
+
+    async def start_then_close() -> int:
+        QTimer.singleShot(1200, look_then_close)
+        return await gui.run_window(config, profile="new", reset_layout=False, crash=None)
+
+    for _start in range(2):
+        loop = qasync.QEventLoop(qapp)
+        try:
+            assert loop.run_until_complete(start_then_close()) == 0
+        finally:
+            loop.close()
+    assert seen == [gui.FIRST_RUN_PAGE, "no manual"]  # at the first start only
