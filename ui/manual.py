@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QUrl
-from PySide6.QtGui import QDesktopServices, QTextDocument
+from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut, QTextCursor, QTextDocument
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QTextBrowser,
     QVBoxLayout,
@@ -160,7 +161,7 @@ def _missing_page(name: str, reason: str) -> str:
 
 
 class ManualWindow(QWidget):
-    """The user manual, non-modal: back, forward, contents and the page."""
+    """The user manual, non-modal: back, forward, contents, a find box and the page."""
 
     def __init__(self, blocks: Mapping[str, str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -179,11 +180,21 @@ class ManualWindow(QWidget):
         self.forward_button.setEnabled(False)
         self.title_label = QLabel()
         self.browser.sourceChanged.connect(self._source_changed)
+        self.find_box = QLineEdit()
+        self.find_box.setObjectName("manualFind")
+        self.find_box.setPlaceholderText("Find in this page (Ctrl+F)")
+        self.find_box.setClearButtonEnabled(True)
+        self.find_box.setMinimumWidth(240)
+        self.find_box.returnPressed.connect(self.find_next)
+        self.find_box.textEdited.connect(lambda _text: self.find_box.setStyleSheet(""))
+        find_key = QShortcut(QKeySequence.StandardKey.Find, self)
+        find_key.activated.connect(self._focus_find)
         bar = QHBoxLayout()
         for button in (self.back_button, self.forward_button, self.home_button):
             bar.addWidget(button)
         bar.addSpacing(12)
         bar.addWidget(self.title_label, 1)
+        bar.addWidget(self.find_box)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.browser)
@@ -199,6 +210,23 @@ class ManualWindow(QWidget):
     def open_page(self, page: str) -> None:
         """Show the manual's ``page`` (``getting-started.html``, ``risk.html#limits``)."""
         self.browser.follow(QUrl(page))
+
+    def find_next(self) -> bool:
+        """The next place the find box's text appears in the page, from the top again after the
+        last one; False (and the box marked) when it is nowhere in the page."""
+        text = self.find_box.text().strip()
+        if not text:
+            return False
+        found = self.browser.find(text)
+        if not found:
+            self.browser.moveCursor(QTextCursor.MoveOperation.Start)
+            found = self.browser.find(text)
+        self.find_box.setStyleSheet("" if found else "QLineEdit { color: #e5484d; }")
+        return found
+
+    def _focus_find(self) -> None:
+        self.find_box.setFocus()
+        self.find_box.selectAll()
 
     def _source_changed(self, _url: QUrl) -> None:
         self.title_label.setText(self.browser.documentTitle())

@@ -200,6 +200,21 @@ def test_user_manual_when_every_link_of_every_page_is_followed_each_page_opens(
             assert browser.documentTitle() and "Page not found" not in browser.toPlainText()
 
 
+def test_user_manual_find_when_text_is_on_the_page_selects_it_and_wraps_around(
+    qtbot, window
+) -> None:
+    manual = window.show_manual("troubleshooting.html")
+    manual.find_box.setText("static IP")
+    assert manual.find_next()
+    first = manual.browser.textCursor().position()
+    assert manual.browser.textCursor().selectedText().lower() == "static ip"
+    while manual.find_next() and manual.browser.textCursor().position() > first:
+        pass  # on to the last one, then round to the top
+    assert manual.browser.textCursor().position() == first
+    manual.find_box.setText("no such words anywhere")
+    assert not manual.find_next()
+
+
 def test_manual_browser_when_a_page_is_missing_says_so_in_words(qtbot, tmp_path) -> None:
     browser = ManualBrowser({})
     qtbot.addWidget(browser)
