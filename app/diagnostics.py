@@ -380,3 +380,40 @@ def _explain_write_error(out: Path, exc: OSError) -> str:
     else:
         advice = "Choose another folder and try again."
     return f"The diagnostics bundle could not be saved to {out}: {reason}. {advice}"
+
+
+# -- from a terminal ----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m app.diagnostics [OUT.zip] [--profile P] [--broker B] [--feed F] [--db URL]``:
+    the same bundle as Help → Save diagnostics bundle…, for a desk that does not start."""
+    import argparse
+
+    from app.main import book_url, profile_name
+    from app.startup import StartupProblem
+    from engine.brokers.registry import broker_names, feed_names
+
+    stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M")
+    parser = argparse.ArgumentParser(prog="dalaldesk diagnostics", description=main.__doc__)
+    parser.add_argument(
+        "out", nargs="?", type=Path, default=Path.home() / f"dalaldesk-diagnostics-{stamp}.zip"
+    )
+    parser.add_argument("--profile", default="default", type=profile_name)
+    parser.add_argument("--broker", default="paper", choices=broker_names())
+    parser.add_argument("--feed", default=None, choices=feed_names())
+    parser.add_argument("--db", default=None, help="SQLAlchemy URL of the book")
+    args = parser.parse_args(argv)
+    try:
+        url = book_url(args)
+        details = (("Broker", args.broker), ("Feed", args.feed or "default"))
+        report = write_bundle(args.out, desk_facts(args.profile, url, details=details))
+    except (DiagnosticsError, StartupProblem) as problem:
+        print(f"dalaldesk diagnostics: {problem}", file=sys.stderr)
+        return 1
+    print(report.describe())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

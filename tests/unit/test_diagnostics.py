@@ -270,3 +270,23 @@ async def test_save_diagnostics_when_asked_from_the_window_writes_off_the_loop_a
         assert not ok and "could not be saved" in text
     finally:
         engine.close()
+
+
+def test_diagnostics_command_when_run_for_a_profile_writes_the_bundle_and_says_where(
+    tmp_path: Path, profile: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    keyring = MemoryKeyring()
+    monkeypatch.setattr(
+        diagnostics, "CredentialStore", lambda name: CredentialStore(name, backend=keyring)
+    )
+    url = paper_book(tmp_path)
+    out = tmp_path / "cli.zip"
+
+    assert diagnostics.main([str(out), "--profile", profile, "--db", url]) == 0
+
+    assert str(out) in capsys.readouterr().out
+    files = bundle_files(out)
+    assert f"Profile: {profile}" in files["about.txt"].decode()
+    assert "orders: 1" in files["book-check.txt"].decode()
+    assert diagnostics.main([str(tmp_path / "no" / "x.zip"), "--db", url]) == 1
+    assert "could not be saved" in capsys.readouterr().err
