@@ -159,7 +159,7 @@ def known_secrets(store: CredentialStore) -> list[str]:
             value = store.get(KITE, name)
             if value:
                 found.append(value)
-                found += _json_strings(value)
+                found += _json_strings(value)  # the bare token, as a log could show it
     except CredentialsUnavailable as exc:
         log.warning("diagnostics: the keyring could not be read (%s)", redact(str(exc)))
     found += [os.environ[v] for v in SECRET_ENVIRONMENT if os.environ.get(v)]
@@ -167,12 +167,13 @@ def known_secrets(store: CredentialStore) -> list[str]:
 
 
 def _json_strings(value: str) -> list[str]:
-    """The string values inside a keyring entry kept as JSON (the access token's form)."""
+    """The token inside a keyring entry kept as JSON (the access token with its expiry)."""
     try:
         data = json.loads(value)
     except ValueError:
         return []
-    return [v for v in data.values() if isinstance(v, str)] if isinstance(data, dict) else []
+    token = data.get("token") if isinstance(data, dict) else None
+    return [token] if isinstance(token, str) else []
 
 
 def desk_facts(

@@ -235,6 +235,7 @@ def test_known_secrets_when_the_keyring_holds_kite_entries_and_the_api_token_is_
     found = diagnostics.known_secrets(store)
     for value in ("apikey1", "apisecret1", "accesstoken1", "localapitoken1"):
         assert value in found
+    assert not any(value.startswith("2026-12-05") for value in found)  # the expiry is no secret
 
 
 async def test_save_diagnostics_when_asked_from_the_window_writes_off_the_loop_and_reports(
