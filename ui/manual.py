@@ -120,8 +120,6 @@ class ManualBrowser(QTextBrowser):
         super().__init__(parent)
         self.setObjectName("manualBrowser")
         self._blocks = dict(blocks)
-        self.external_links: list[QUrl] = []
-        """Web addresses the trader clicked (handed to the desktop's browser)."""
         self.setOpenLinks(False)  # every click goes through follow(): nothing loads from the web
         self.anchorClicked.connect(self.follow)
         # A page of paper whatever the desk's theme: the manual's colours are chosen for it.
@@ -144,7 +142,6 @@ class ManualBrowser(QTextBrowser):
         """A clicked link: a page or an anchor of the manual opens here, a web address in the
         desktop's browser."""
         if url.scheme() in EXTERNAL_SCHEMES:
-            self.external_links.append(url)
             if not QDesktopServices.openUrl(url):
                 log.info("no desktop browser opened %s", url.toString())
             return
