@@ -362,3 +362,36 @@ def test_desk_when_a_profile_starts_for_the_first_time_opens_the_manual_beside_i
         finally:
             loop.close()
     assert seen == [gui.FIRST_RUN_PAGE, "no manual"]  # at the first start only
+
+
+def test_manual_shots_shrink_when_a_picture_has_many_colours_keeps_a_thin_line_its_colour(
+    qapp, tmp_path
+) -> None:
+    from PySide6.QtGui import QColor
+
+    from app.manual_shots import shrink
+
+    picture = QImage(1200, 300, QImage.Format.Format_RGB32)
+    for x in range(1200):  # a dark background in a thousand shades, as anti-aliasing makes
+        for y in range(300):
+            picture.setPixelColor(x, y, QColor(20 + x % 40, 22 + y % 25, 30 + (x * y) % 30))
+    purple = QColor(171, 71, 188)
+    for x in range(1200):
+        for y in (150, 151, 152, 153):  # an indicator's line: four rows of one colour
+            picture.setPixelColor(x, y, purple)
+    source, out = tmp_path / "big.png", tmp_path / "small.png"
+    assert picture.save(str(source))
+
+    shrink(source, out, 600)
+
+    small = QImage(str(out))
+    assert small.width() == 600 and small.format() == QImage.Format.Format_Indexed8
+    kept = small.pixelColor(300, 75)
+    assert (
+        max(
+            abs(kept.red() - purple.red()),
+            abs(kept.green() - purple.green()),
+            abs(kept.blue() - purple.blue()),
+        )
+        <= 8
+    )
