@@ -200,7 +200,7 @@ def desk_facts(
     )
 
 
-# -- about ------------------------------------------------------------------------------------------
+# -- about -----------------------------------------------------------------------------------------
 
 
 def about(desk: DeskFacts, now: datetime) -> str:
@@ -297,7 +297,7 @@ def _settings_files(directory: Path, prefix: str) -> dict[str, bytes]:
     return chosen
 
 
-# -- the book and the folders -------------------------------------------------------------------------
+# -- the book and the folders ----------------------------------------------------------------------
 
 
 def book_check(db_url: str | None) -> str:
@@ -350,7 +350,7 @@ def folders(roots: Iterable[Path]) -> str:
     return "\n".join(lines)
 
 
-# -- writing -----------------------------------------------------------------------------------------
+# -- writing ---------------------------------------------------------------------------------------
 
 
 def _write_zip(out: Path, entries: dict[str, bytes]) -> None:
@@ -383,7 +383,7 @@ def _explain_write_error(out: Path, exc: OSError) -> str:
     return f"The diagnostics bundle could not be saved to {out}: {reason}. {advice}"
 
 
-# -- from a terminal ----------------------------------------------------------------------------------
+# -- from a terminal -------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:

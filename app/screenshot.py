@@ -33,9 +33,10 @@ async def capture(
     ticket_out: Path | None = None,
     dock_sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> None:
-    """Run a desk on a throwaway paper book for ``seconds`` and save the window to ``out``; the
-    other arguments add portfolios, charts, the editor, single panels (floated at their
-    ``dock_sizes`` when given, so that each is pictured at a size of its own) and the order ticket."""
+    """Run a desk on a throwaway paper book for ``seconds`` and save the window to ``out``.
+
+    The other arguments add portfolios, charts, the editor, single panels (each floated at its
+    ``dock_sizes`` entry when it has one, to be pictured at a size of its own) and the ticket."""
     from app.gui import session_text
     from ui.layout_store import LayoutStore
     from ui.main_window import MainWindow

@@ -291,7 +291,7 @@ def test_manual_pages_when_read_promise_nothing_the_desk_does_not_have() -> None
     assert re.search(r"not in this version", automation)
 
 
-# -- the diagnostics bundle from the Help menu ---------------------------------------------------------
+# -- the diagnostics bundle from the Help menu -----------------------------------------------------
 
 
 def test_diagnostics_when_a_path_is_chosen_writes_there_and_tells_the_trader(
@@ -321,7 +321,7 @@ def test_diagnostics_menu_entry_when_the_desk_cannot_write_one_is_not_offered(wi
     assert "Save diagnostics bundle…" not in [a.text() for a in help_menu.actions()]
 
 
-# -- the first start of a profile ----------------------------------------------------------------------
+# -- the first start of a profile ------------------------------------------------------------------
 
 
 @pytest.mark.timeout(60)
@@ -346,7 +346,8 @@ def test_desk_when_a_profile_starts_for_the_first_time_opens_the_manual_beside_i
         try:
             manual = desks[-1].manual
             shown = manual is not None and manual.isVisible()
-            seen.append(manual.browser.source().fileName() if shown else "no manual")  # type: ignore[union-attr]
+            page = manual.browser.source().fileName() if manual is not None else ""
+            seen.append(page if shown else "no manual")
         finally:
             for desk in desks:  # whatever was seen, the desk closes and the test goes on
                 desk.close()
