@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +78,9 @@ async def run_window(
                 connected = await connect_live(config, profile, login=gui_login)
             except ConnectProblem as problem:
                 # Keys missing or refused: the trader fixes them in Settings -> Brokers, or quits.
-                if not await broker_settings_until_closed(profile, str(problem)):
+                if not await broker_settings_until_closed(
+                    profile, str(problem), config.market_feed
+                ):
                     return 2
     engine = Engine.build(
         config,
@@ -297,40 +299,68 @@ def save_diagnostics(
     task.add_done_callback(_open_pages.remove)
 
 
-def open_broker_settings(profile: str, engine: Engine | None = None, reason: str = "") -> object:
-    """Settings -> Brokers, non-modal; Test checks the keys (and the session, if one is live)."""
+def open_broker_settings(
+    profile: str, engine: Engine | None = None, reason: str = "", broker: str = ""
+) -> object:
+    """Settings -> Brokers, non-modal, a tab per broker (``broker``'s in front); Test checks the
+    keys (and the session, if one is live)."""
     from engine.brokers.kite.connect import check_kite_keys
+    from engine.brokers.xts.check import XtsKeys, check_xts_keys
     from engine.credentials import CredentialStore
-    from ui.panels.broker_settings import BrokerSettingsPage
+    from ui.panels.broker_settings import BrokerSettingsPage, BrokersWindow
+    from ui.panels.xts_settings import XtsSaved, XtsSettingsPage
 
     store = CredentialStore(profile)
-    page = BrokerSettingsPage(store)
+    xts = XtsKeys(store)
+
+    class XtsStore:
+        """The settings page's view of the keyring's XTS entries."""
+
+        def xts_saved(self) -> XtsSaved:
+            stored = xts.stored()
+            return XtsSaved(
+                stored.root,
+                stored.source,
+                stored.app_key,
+                stored.has_secret,
+                stored.market_data_app_key,
+                stored.has_market_data_secret,
+            )
+
+        save_xts = staticmethod(xts.save)
+        forget_xts = staticmethod(xts.forget)
+
+    kite_page = BrokerSettingsPage(store)
+    xts_page = XtsSettingsPage(XtsStore())
+    window = BrokersWindow(
+        {"Kite": kite_page, "XTS": xts_page}, current=broker.upper() if broker == "xts" else "Kite"
+    )
     if reason:
-        page.setWindowTitle(f"Brokers — {reason}")
+        window.setWindowTitle(f"Brokers — {reason}")
+    session = engine.link.session if engine is not None and engine.link else None
 
-    def test() -> None:
-        session = engine.link.session if engine is not None and engine.link else None
-
+    def test(page: Any, check: Callable[..., Awaitable[tuple[bool, str]]]) -> None:
         async def run() -> None:
-            ok, text = await check_kite_keys(store, session)
+            ok, text = await check(store, session)
             page.show_result(ok, text)
 
         task = asyncio.get_running_loop().create_task(run(), name="broker-test")
         _open_pages.append(task)
         task.add_done_callback(_open_pages.remove)
 
-    page.test_requested.connect(test)
-    page.destroyed.connect(lambda: _open_pages.remove(page) if page in _open_pages else None)
-    _open_pages.append(page)
-    page.show()
-    return page
+    kite_page.test_requested.connect(lambda: test(kite_page, check_kite_keys))
+    xts_page.test_requested.connect(lambda: test(xts_page, check_xts_keys))
+    window.destroyed.connect(lambda: _open_pages.remove(window) if window in _open_pages else None)
+    _open_pages.append(window)
+    window.show()
+    return window
 
 
-async def broker_settings_until_closed(profile: str, reason: str) -> bool:
+async def broker_settings_until_closed(profile: str, reason: str, broker: str = "") -> bool:
     """Show the broker settings with why they are needed; True if the trader saved keys."""
     from PySide6.QtCore import QEvent, QObject
 
-    page = open_broker_settings(profile, reason=reason)
+    page = open_broker_settings(profile, reason=reason, broker=broker)
     loop = asyncio.get_running_loop()
     closed: asyncio.Future[bool] = loop.create_future()
     saved = [False]

@@ -32,6 +32,7 @@ from engine.strategies.multileg.desk import portfolios_dir
 
 if TYPE_CHECKING:
     from engine.brokers.base import LoginSession
+    from ui.panels.key_login import KeyLoginWindow
     from ui.panels.kite_login import KiteLoginWindow
 
 
@@ -289,14 +290,22 @@ async def connect_live(config: EngineConfig, profile: str, login: LoginPrompt | 
     return await spec.connect(profile, login)
 
 
-def login_window(session: LoginSession, reason: str) -> tuple[KiteLoginWindow, Any]:
-    """The non-modal login window wired to a live broker's ``session``; returns it and a future
-    that resolves when the login succeeds (never ``exec()``: qasync cannot re-enter)."""
+def login_window(
+    session: LoginSession, reason: str
+) -> tuple[KiteLoginWindow | KeyLoginWindow, Any]:
+    """The non-modal login window wired to a live broker's ``session`` (Kite's web login, or
+    XTS's "log in again" with its stored keys); returns it and a future that resolves when the
+    login succeeds (never ``exec()``: qasync cannot re-enter)."""
+    from ui.panels.key_login import KeyLoginWindow
     from ui.panels.kite_login import KiteLoginWindow
 
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
-    window = KiteLoginWindow(session.login_url(), reason=reason)
+    window: KiteLoginWindow | KeyLoginWindow
+    if session.browser_login:
+        window = KiteLoginWindow(session.login_url(), reason=reason)
+    else:
+        window = KeyLoginWindow(session.title, reason=reason)
     tasks: set[asyncio.Task[None]] = set()
 
     async def complete(redirect: str) -> None:

@@ -68,6 +68,9 @@ class LoginSession(Protocol):
     """The broker's name as the trader knows it ("Kite")."""
     login_errors: tuple[type[Exception], ...]
     """What a failed login raises; the window shows its text and lets the trader try again."""
+    browser_login: bool
+    """The trader logs in on the broker's web page (Kite); False: the stored keys are the login
+    (XTS), and the window only offers to log in again."""
 
     @property
     def logged_in(self) -> bool: ...

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -132,3 +133,23 @@ class BrokerSettingsPage(QWidget):
         self.test_button.setEnabled(False)
         self.status.setText("Testing…")
         self.test_requested.emit()
+
+
+class BrokersWindow(QTabWidget):
+    """Settings → Brokers: one tab per broker (Kite, XTS); ``saved`` when either saves keys."""
+
+    saved = Signal()
+
+    def __init__(
+        self, pages: dict[str, QWidget], current: str = "", parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("brokersWindow")
+        self.setWindowTitle("Brokers")
+        self.pages = pages
+        for title, page in pages.items():
+            self.addTab(page, title)
+            page.saved.connect(self.saved)  # type: ignore[attr-defined]
+        if current in pages:
+            self.setCurrentWidget(pages[current])
+        self.resize(620, 420)

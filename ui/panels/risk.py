@@ -486,7 +486,8 @@ class RiskPanel(QWidget):
         source = ""
         if margin.source != "capital":
             when = f" at {margin.as_of:%H:%M:%S}" if margin.as_of is not None else ""
-            source = f" ({margin.source.capitalize()}'s funds{when})"
+            broker = api.broker_name or margin.source  # "Kite", "XTS": as the trader knows it
+            source = f" ({broker}'s funds{when})"
         parts = [
             f"Margin used {money(margin.required)}",
             f"available {money(margin.available)}{source}",

@@ -69,6 +69,7 @@ def request_token_from(redirect: str) -> str:
 class KiteSession(SessionStates):
     title = "Kite"
     login_errors: tuple[type[Exception], ...] = (LoginError, KiteError, CredentialsUnavailable)
+    browser_login = True
     """What a failed login raises; the login window shows its text."""
 
     def __init__(

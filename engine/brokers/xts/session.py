@@ -41,6 +41,7 @@ class LoginError(ValueError):
 class XtsSession(SessionStates):
     title = "XTS"
     login_errors: tuple[type[Exception], ...] = (LoginError, XtsError, CredentialsUnavailable)
+    browser_login = False
 
     def __init__(
         self,
