@@ -7,6 +7,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 # Qt reads these when the first QApplication is made, so they are set before anything imports Qt.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox --disable-gpu")
@@ -30,3 +32,34 @@ if str(ROOT) not in sys.path:
 from ui.charts.page import prepare_web_engine  # noqa: E402
 
 prepare_web_engine()
+
+
+# -- a real PostgreSQL server (tests/pg.py) ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server():  # type: ignore[no-untyped-def]
+    """One throwaway PostgreSQL cluster for the session; skipped where no server is installed,
+    except in CI (``DALALDESK_REQUIRE_POSTGRES=1``), where that is a failure."""
+    from tests.pg import PostgresServer, server_binaries
+
+    binaries = server_binaries()
+    if binaries is None:
+        if os.environ.get("DALALDESK_REQUIRE_POSTGRES") == "1":
+            pytest.fail(
+                "PostgreSQL is required here (DALALDESK_REQUIRE_POSTGRES=1) and is not installed"
+            )
+        pytest.skip("no PostgreSQL server is installed (CI installs one)")
+    server = PostgresServer(binaries)
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def book_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new empty book on each backend the desk supports: a SQLite file, a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'book.db'}"
+    server = request.getfixturevalue("postgres_server")
+    return str(server.fresh_url())

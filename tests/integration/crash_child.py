@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+import time
 
 from engine.domain.events import OrderFilled, OrderStatusChanged
 from engine.domain.instruments import InstrumentType
@@ -23,16 +24,20 @@ from engine.runtime import Engine, EngineConfig
 
 
 def build(db: str, seed: int) -> Engine:
+    """The engine on ``db``: a database URL (PostgreSQL), or a SQLite file's path."""
     return Engine.build(
         EngineConfig(
-            db_url=f"sqlite:///{db}",
+            db_url=db if "://" in db else f"sqlite:///{db}",
             market=SimulatedMarketConfig(seed=seed, always_open=True, strikes_each_side=10),
             always_open=True,
         )
     )
 
 
-def trade(db: str, seed: int, count: int) -> None:
+def trade(db: str, seed: int, count: int, *, patient: bool = False) -> None:
+    """``patient``: trade slowly and retry held journal writes each step, as the desk's heartbeat
+    does, so a database that goes away and comes back is ridden out (printing ``HELD`` for each
+    order refused meanwhile)."""
     engine = build(db, seed)
     out = sys.stdout
 
@@ -49,6 +54,10 @@ def trade(db: str, seed: int, count: int) -> None:
     rng = random.Random(seed)
     tradable = [i for i in engine.registry if i.tradable]
     for _ in range(count):
+        if patient:
+            time.sleep(0.003)
+            if engine.orders.journal_waiting:
+                engine.orders.retry_journal()
         for tick in engine.market.step(0.05):
             engine.on_tick(tick)
         action = rng.random()
@@ -75,7 +84,7 @@ def trade(db: str, seed: int, count: int) -> None:
             product = rng.choice((Product.NRML, Product.MIS))
         kind = rng.random()
         if kind < 0.35:
-            engine.api.place_order(
+            outcome = engine.api.place_order(
                 instrument.token,
                 side,
                 lots * instrument.lot_size,
@@ -90,7 +99,7 @@ def trade(db: str, seed: int, count: int) -> None:
             touch = quote.bid if side is Side.BUY else quote.ask
             price = max(instrument.tick_size, touch - away if side is Side.BUY else touch + away)
             validity = Validity.IOC if kind > 0.9 else Validity.DAY
-            engine.api.place_order(
+            outcome = engine.api.place_order(
                 instrument.token,
                 side,
                 lots * instrument.lot_size,
@@ -101,6 +110,9 @@ def trade(db: str, seed: int, count: int) -> None:
                 source="api",
                 tag="crash-test",
             )
+        if not outcome.ok and outcome.check == "journal":
+            out.write(f"HELD {outcome.reason}\n")
+            out.flush()
     out.write("DONE\n")
     out.flush()
     engine.close()
@@ -134,7 +146,9 @@ def verify(db: str) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "trade":
-        trade(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    if sys.argv[1] in ("trade", "trade-patient"):
+        trade(
+            sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), patient=sys.argv[1] == "trade-patient"
+        )
     else:
         verify(sys.argv[2])
