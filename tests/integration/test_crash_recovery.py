@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -37,9 +38,12 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def run_and_kill(db: str, seed: int, kill_after_lines: int) -> list[str]:
+def run_child(
+    args: list[str], each_line: Callable[[subprocess.Popen[str], list[str]], bool]
+) -> tuple[list[str], subprocess.Popen[str]]:
+    """The child's lines; ``each_line`` sees them as they come and says when to stop reading."""
     child = subprocess.Popen(
-        [sys.executable, str(CHILD), "trade", str(db), str(seed), str(ORDERS)],
+        [sys.executable, str(CHILD), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -50,14 +54,24 @@ def run_and_kill(db: str, seed: int, kill_after_lines: int) -> list[str]:
     try:
         for line in child.stdout:
             lines.append(line.rstrip("\n"))
-            if len(lines) >= kill_after_lines:
-                child.send_signal(signal.SIGKILL)
+            if each_line(child, lines):
                 break
-        child.wait(timeout=120)
+        child.wait(timeout=300)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
+    return lines, child
+
+
+def run_and_kill(db: str, seed: int, kill_after_lines: int) -> list[str]:
+    def kill_at_the_point(child: subprocess.Popen[str], lines: list[str]) -> bool:
+        if len(lines) < kill_after_lines:
+            return False
+        child.send_signal(signal.SIGKILL)
+        return True
+
+    lines, child = run_child(["trade", db, str(seed), str(ORDERS)], kill_at_the_point)
     if child.returncode != -signal.SIGKILL:
         # It finished before the kill point; it must then have said so and exited cleanly.
         assert child.returncode == 0, child.stderr.read() if child.stderr else ""
@@ -186,27 +200,15 @@ def test_engine_on_postgresql_when_the_server_is_killed_mid_session_loses_nothin
     meanwhile are held and said to be (never acknowledged unjournaled), the desk rides on once
     the server is back, and every acknowledged order and fill is in the book."""
     db = postgres_server.fresh_url()
-    child = subprocess.Popen(
-        [sys.executable, str(CHILD), "trade-patient", db, "7", "2500"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(),
-    )
-    assert child.stdout is not None
-    lines: list[str] = []
-    try:
-        for line in child.stdout:
-            lines.append(line.rstrip("\n"))
-            if len(lines) == 150:
-                postgres_server.kill()
-                time.sleep(2.0)
-                postgres_server.start()
-        child.wait(timeout=300)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+
+    def kill_the_server_once(_child: subprocess.Popen[str], lines: list[str]) -> bool:
+        if len(lines) == 150:
+            postgres_server.kill()
+            time.sleep(2.0)
+            postgres_server.start()
+        return False
+
+    lines, child = run_child(["trade-patient", db, "7", "2500"], kill_the_server_once)
     assert child.returncode == 0, child.stderr.read()[-3000:] if child.stderr else ""
     assert lines[-1] == "DONE"
     held = [line for line in lines if line.startswith("HELD ")]
