@@ -102,5 +102,5 @@ def test_command_line_when_nothing_said_keeps_the_simulated_market_open_unless_n
 
 
 def test_command_line_when_a_broker_not_built_yet_is_asked_says_so() -> None:
-    with pytest.raises(StartupProblem, match="invalid choice: 'xts'"):
-        parse_args(["--broker", "xts"])
+    with pytest.raises(StartupProblem, match="invalid choice: 'fyers'"):
+        parse_args(["--broker", "fyers"])
