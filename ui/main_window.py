@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
@@ -754,7 +753,7 @@ class MainWindow(QMainWindow):
     def _update_status(self) -> None:
         rate = self.bridge.tick_rate
         self.feed_label.setText(f"Feed: {rate:,.0f} ticks/s" if rate else "Feed: idle")
-        mtm = sum((p.day_pnl - p.charges for p in self._api.positions()), Decimal(0))
+        mtm = self._api.day_pnl()
         self.mtm_label.setText(f"Day MTM {fmt.signed_rupees(mtm)}")
         palette = self.theme.palette
         colour = palette.up if mtm > 0 else palette.down if mtm < 0 else palette.muted

@@ -209,6 +209,7 @@ class EngineApi:
         self.trades = orders.trades
         # positions
         self.positions = positions.positions
+        self.day_pnl = positions.day_pnl
         self.strategy_pnl = positions.strategy_pnl
         # alerts
         self.alerts = alerts.alerts

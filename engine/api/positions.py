@@ -16,6 +16,10 @@ class PositionService(Service):
     def positions(self) -> list[PositionSnapshot]:
         return [self._position_snapshot(p) for p in self._positions.all()]
 
+    def day_pnl(self) -> Decimal:
+        """The desk's day P&L across every position, net of charges (the status bar's Day MTM)."""
+        return sum((p.day_pnl - p.charges for p in self.positions()), Decimal(0))
+
     def strategy_pnl(self) -> list[StrategyPnl]:
         """P&L of each strategy (orders of no strategy: of their source, ``manual``, ``api``, ...)
         from the fills of the day the journal holds, marked at the last prices. Positions carried

@@ -16,7 +16,6 @@ from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -481,9 +480,7 @@ class Engine:
         market_open = self.sessions is None or self.sessions.is_open(self.clock.now())
         self.api.health_service.sample(self.ticks_seen, self.orders.journal_waiting, market_open)
         if self.alerts.has_pnl_rules:
-            self.alerts.check_pnl(
-                sum((p.day_pnl - p.charges for p in self.api.positions()), Decimal(0))
-            )
+            self.alerts.check_pnl(self.api.day_pnl())
 
     async def stop(self) -> None:
         """Stop the strategies (journaled as stopped: the trader starts them again; after a crash

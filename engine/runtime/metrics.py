@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -113,7 +112,7 @@ class DeskCollector(Collector):
         for label, lag_ms in (("0.5", lag.p50_ms), ("0.99", lag.p99_ms), ("1", lag.max_ms)):
             loop.add_metric([label], lag_ms / 1000.0)
         yield loop
-        pnl = sum((p.day_pnl - p.charges for p in api.positions()), Decimal(0))
+        pnl = api.day_pnl()
         yield GaugeMetricFamily(
             "dalaldesk_day_pnl_rupees", "The day's P&L net of charges", value=float(pnl)
         )

@@ -268,7 +268,7 @@ def day_report(engine: Engine, now: datetime) -> dict[str, object]:
     ]
     return {
         "day": now.date().isoformat(),
-        "day_pnl": str(sum((p.day_pnl - p.charges for p in positions), Decimal(0))),
+        "day_pnl": str(api.day_pnl()),
         "charges": str(sum((p.charges for p in positions), Decimal(0))),
         "orders": len(orders),
         "fills": len(api.trades()),
