@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import IST, AlertFired, EngineApi, Level, Side
+from engine.api import IST, AlertFired, EngineApi, Side
 from engine.domain.instruments import Instrument
 from ui import format as fmt
 from ui.bridge import EngineBridge
@@ -743,12 +743,7 @@ class MainWindow(QMainWindow):
         paused = self._api.trading_paused()
         self.paused_action.setVisible(paused is not None)
         if paused is not None:
-            palette = self.theme.palette
-            set_banner(
-                self.paused_banner,
-                paused,
-                {Level.OK: palette.up, Level.WARN: palette.warning, Level.BAD: palette.down},
-            )
+            set_banner(self.paused_banner, paused, self.theme.palette)
 
     def _update_status(self) -> None:
         rate = self.bridge.tick_rate

@@ -12,15 +12,11 @@ from datetime import datetime
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +26,7 @@ from engine.domain.instruments import Instrument
 from ui.bridge import QUEUED
 from ui.context import PanelContext
 from ui.panels.instrument_picker import InstrumentPicker
+from ui.panels.table_kit import read_only_table, set_cell
 
 CONDITIONS = (
     (Condition.CROSSES_ABOVE, "crosses above ₹"),
@@ -64,14 +61,7 @@ class AlertsPanel(QWidget):
         self.value.returnPressed.connect(self.set_alert)
         self.problem = QLabel("", self, objectName="alertProblem")
         self.problem.setWordWrap(True)
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        self.table = read_only_table(COLUMNS, self)
         self.remove_button = QPushButton("Remove", self)
         self.remove_button.clicked.connect(self.remove_selected)
         self.rearm_button = QPushButton("Re-arm", self)
@@ -164,11 +154,7 @@ class AlertsPanel(QWidget):
                 rule.fired_text,
             )
             for column, text in enumerate(cells):
-                item = self.table.item(row, column)
-                if item is None:
-                    item = QTableWidgetItem()
-                    self.table.setItem(row, column, item)
-                item.setText(text)
+                item = set_cell(self.table, row, column, text)
                 if column == 2:
                     item.setForeground(palette.warning if rule.armed else palette.muted)
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)

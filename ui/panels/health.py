@@ -11,17 +11,15 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHeaderView,
     QLabel,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from engine.api import HealthRow, Level
 from ui.context import PanelContext
+from ui.panels.table_kit import read_only_table, set_cell
+from ui.theme import Palette
 
 COLUMNS = ("Part", "State", "Value", "Detail")
 REFRESH_MS = 1000
@@ -35,14 +33,7 @@ class HealthPanel(QWidget):
         self._theme = context.theme
         self.banner = QLabel(self, objectName="healthBanner")
         self.banner.setWordWrap(True)
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        self.table = read_only_table(COLUMNS, self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.banner)
@@ -55,32 +46,30 @@ class HealthPanel(QWidget):
 
     def refresh(self) -> None:
         paused = self._api.trading_paused()
-        set_banner(self.banner, paused, self._colours())
+        set_banner(self.banner, paused, self._theme.palette)
         rows = self._api.health()
         self.table.setRowCount(len(rows))
         for index, row in enumerate(rows):
             self._fill(index, row)
 
     def _fill(self, index: int, row: HealthRow) -> None:
-        colour = self._colours()[row.level]
+        colour = level_colours(self._theme.palette)[row.level]
         for column, text in enumerate((row.part, row.level.value.upper(), row.value, row.detail)):
-            item = self.table.item(index, column)
-            if item is None:
-                item = QTableWidgetItem()
-                self.table.setItem(index, column, item)
-            item.setText(text)
+            item = set_cell(self.table, index, column, text)
             item.setToolTip(row.detail)
             if column == 1:
                 item.setForeground(colour)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
 
-    def _colours(self) -> dict[Level, QColor]:
-        palette = self._theme.palette
-        return {Level.OK: palette.up, Level.WARN: palette.warning, Level.BAD: palette.down}
+
+def level_colours(palette: Palette) -> dict[Level, QColor]:
+    """OK, WARN and BAD in the theme's colours for up, a warning and down."""
+    return {Level.OK: palette.up, Level.WARN: palette.warning, Level.BAD: palette.down}
 
 
-def set_banner(banner: QLabel, paused: str | None, colours: dict[Level, QColor]) -> None:
+def set_banner(banner: QLabel, paused: str | None, palette: Palette) -> None:
     """Green "orders can go out", or red with what holds them."""
+    colours = level_colours(palette)
     if paused is None:
         banner.setText("Orders can go out: every part trading needs is working.")
         colour = colours[Level.OK]

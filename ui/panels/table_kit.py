@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QTableView,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -265,3 +267,27 @@ def panel_layout(
     if footer is not None:
         layout.addWidget(footer)
     return layout
+
+
+def read_only_table(columns: Sequence[str], parent: QWidget) -> QTableWidget:
+    """A small table of text the panel fills itself (Health, Alerts): whole rows selected, never
+    edited, columns as wide as their text and the last one taking the rest."""
+    table = QTableWidget(0, len(columns), parent)
+    table.setHorizontalHeaderLabels(list(columns))
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(True)
+    return table
+
+
+def set_cell(table: QTableWidget, row: int, column: int, text: str) -> QTableWidgetItem:
+    """Put ``text`` in a cell of a ``read_only_table``, its item made once and then reused."""
+    item = table.item(row, column)
+    if item is None:
+        item = QTableWidgetItem()
+        table.setItem(row, column, item)
+    item.setText(text)
+    return item
