@@ -8,6 +8,7 @@ empty secret field keeps the stored one). "Test" asks the composition root to ch
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from PySide6.QtCore import Signal
@@ -37,47 +38,99 @@ class KiteKeyStore(Protocol):
     def forget_kite(self) -> None: ...
 
 
-class BrokerSettingsPage(QWidget):
+class KeysPage(QWidget):
+    """What every broker's page shares: an introduction, the broker's form, Save / Test / Forget
+    and a status line. A page saves and forgets through its store and reloads what is stored;
+    Test asks the composition root (``test_requested``), which answers with ``show_result``."""
+
     test_requested = Signal()
     saved = Signal()
 
-    def __init__(self, store: KiteKeyStore, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        intro: str,
+        form: QFormLayout,
+        test_label: str,
+        status_name: str,
+        parent: QWidget | None,
+    ) -> None:
         super().__init__(parent)
-        self.setObjectName("brokerSettings")
-        self._store = store
+        text = QLabel(intro)
+        text.setWordWrap(True)
+        self.save_button = QPushButton("Save")
+        self.save_button.clicked.connect(self.save)
+        self.test_button = QPushButton(test_label)
+        self.test_button.clicked.connect(self._test)
+        self.forget_button = QPushButton("Forget")
+        self.forget_button.clicked.connect(self.forget)
+        buttons = QHBoxLayout()
+        for button in (self.save_button, self.test_button, self.forget_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        self.status = QLabel("", objectName=status_name)
+        self.status.setWordWrap(True)
         layout = QVBoxLayout(self)
-        intro = QLabel(
-            "Zerodha Kite Connect: the API key and secret of your Kite Connect app "
-            "(developers.kite.trade). They are kept in the operating system's keyring, "
-            "never in DalalDesk's files."
-        )
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
-        form = QFormLayout()
+        layout.addWidget(text)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+    def reload(self) -> None:
+        raise NotImplementedError
+
+    def save(self) -> bool:
+        raise NotImplementedError
+
+    def forget(self) -> None:
+        raise NotImplementedError
+
+    def _saved(self) -> bool:
+        self.status.setText("Saved in the keyring.")
+        self.reload()
+        self.saved.emit()
+        return True
+
+    def _forget(self, forget: Callable[[], None], broker: str) -> None:
+        try:
+            forget()
+        except (RuntimeError, ValueError) as exc:
+            self.status.setText(str(exc))
+            return
+        self.status.setText(f"{broker} keys and session removed from the keyring.")
+        self.reload()
+
+    def show_result(self, ok: bool, text: str) -> None:
+        self.test_button.setEnabled(True)
+        self.status.setText(("✓ " if ok else "✗ ") + text)
+
+    def _test(self) -> None:
+        self.test_button.setEnabled(False)
+        self.status.setText("Testing…")
+        self.test_requested.emit()
+
+
+class BrokerSettingsPage(KeysPage):
+    def __init__(self, store: KiteKeyStore, parent: QWidget | None = None) -> None:
+        self._store = store
         self.api_key = QLineEdit()
         self.api_key.setObjectName("kiteApiKey")
         self.api_secret = QLineEdit()
         self.api_secret.setObjectName("kiteApiSecret")
         self.api_secret.setEchoMode(QLineEdit.EchoMode.Password)
+        form = QFormLayout()
         form.addRow("API key", self.api_key)
         form.addRow("API secret", self.api_secret)
-        layout.addLayout(form)
-        buttons = QHBoxLayout()
-        self.save_button = QPushButton("Save")
-        self.save_button.clicked.connect(self.save)
-        self.test_button = QPushButton("Test")
-        self.test_button.clicked.connect(self._test)
-        self.forget_button = QPushButton("Forget")
-        self.forget_button.clicked.connect(self.forget)
-        for button in (self.save_button, self.test_button, self.forget_button):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        layout.addLayout(buttons)
-        self.status = QLabel("")
-        self.status.setObjectName("brokerSettingsStatus")
-        self.status.setWordWrap(True)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+        super().__init__(
+            "Zerodha Kite Connect: the API key and secret of your Kite Connect app "
+            "(developers.kite.trade). They are kept in the operating system's keyring, "
+            "never in DalalDesk's files.",
+            form,
+            "Test",
+            "brokerSettingsStatus",
+            parent,
+        )
+        self.setObjectName("brokerSettings")
         self.reload()
 
     def reload(self) -> None:
@@ -111,28 +164,10 @@ class BrokerSettingsPage(QWidget):
             return False
         finally:
             secret = ""
-        self.status.setText("Saved in the keyring.")
-        self.reload()
-        self.saved.emit()
-        return True
+        return self._saved()
 
     def forget(self) -> None:
-        try:
-            self._store.forget_kite()
-        except (RuntimeError, ValueError) as exc:
-            self.status.setText(str(exc))
-            return
-        self.status.setText("Kite keys and session removed from the keyring.")
-        self.reload()
-
-    def show_result(self, ok: bool, text: str) -> None:
-        self.test_button.setEnabled(True)
-        self.status.setText(("✓ " if ok else "✗ ") + text)
-
-    def _test(self) -> None:
-        self.test_button.setEnabled(False)
-        self.status.setText("Testing…")
-        self.test_requested.emit()
+        self._forget(self._store.forget_kite, "Kite")
 
 
 class BrokersWindow(QTabWidget):

@@ -14,17 +14,14 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
-    QHBoxLayout,
-    QLabel,
     QLineEdit,
-    QPushButton,
-    QVBoxLayout,
     QWidget,
 )
+
+from ui.panels.broker_settings import KeysPage
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +61,9 @@ class XtsKeyStore(Protocol):
     def forget_xts(self) -> None: ...
 
 
-class XtsSettingsPage(QWidget):
-    test_requested = Signal()
-    saved = Signal()
-
+class XtsSettingsPage(KeysPage):
     def __init__(self, store: XtsKeyStore, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("xtsSettings")
         self._store = store
-        intro = QLabel(
-            "Symphony XTS (IIFL, Motilal Oswal, Jainam, Nirmal Bang and other brokers): your "
-            "broker's XTS server and the keys of the account's two API apps, interactive (orders) "
-            "and market data (prices). Keys are kept in the operating system's keyring, never in "
-            "DalalDesk's files."
-        )
-        intro.setWordWrap(True)
         self.root = QLineEdit(
             objectName="xtsRoot", placeholderText="https://your-broker-xts-host:3000"
         )
@@ -97,24 +82,17 @@ class XtsSettingsPage(QWidget):
         form.addRow("Interactive secret key", self.secret_key)
         form.addRow("Market data app key", self.market_data_app_key)
         form.addRow("Market data secret key", self.market_data_secret_key)
-        self.save_button = QPushButton("Save")
-        self.save_button.clicked.connect(self.save)
-        self.test_button = QPushButton("Test connection")
-        self.test_button.clicked.connect(self._test)
-        self.forget_button = QPushButton("Forget")
-        self.forget_button.clicked.connect(self.forget)
-        buttons = QHBoxLayout()
-        for button in (self.save_button, self.test_button, self.forget_button):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        self.status = QLabel("", objectName="xtsSettingsStatus")
-        self.status.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+        super().__init__(
+            "Symphony XTS (IIFL, Motilal Oswal, Jainam, Nirmal Bang and other brokers): your "
+            "broker's XTS server and the keys of the account's two API apps, interactive (orders) "
+            "and market data (prices). Keys are kept in the operating system's keyring, never in "
+            "DalalDesk's files.",
+            form,
+            "Test connection",
+            "xtsSettingsStatus",
+            parent,
+        )
+        self.setObjectName("xtsSettings")
         self.reload()
 
     def reload(self) -> None:
@@ -164,25 +142,7 @@ class XtsSettingsPage(QWidget):
             log.warning("XTS keys not saved: %s", type(exc).__name__)
             self.status.setText(str(exc))
             return False
-        self.status.setText("Saved in the keyring.")
-        self.reload()
-        self.saved.emit()
-        return True
+        return self._saved()
 
     def forget(self) -> None:
-        try:
-            self._store.forget_xts()
-        except (RuntimeError, ValueError) as exc:
-            self.status.setText(str(exc))
-            return
-        self.status.setText("XTS keys and session removed from the keyring.")
-        self.reload()
-
-    def show_result(self, ok: bool, text: str) -> None:
-        self.test_button.setEnabled(True)
-        self.status.setText(("✓ " if ok else "✗ ") + text)
-
-    def _test(self) -> None:
-        self.test_button.setEnabled(False)
-        self.status.setText("Testing…")
-        self.test_requested.emit()
+        self._forget(self._store.forget_xts, "XTS")
