@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -145,16 +146,8 @@ class AlertBook:
         for alert_id in list(watching):
             rule = self._rules[alert_id]
             if rule.condition is Condition.MOVES_PCT and rule.reference is None:
-                self._rules[alert_id] = rule = make_rule(
-                    rule.alert_id,
-                    rule.condition,
-                    rule.value,
-                    token=rule.token,
-                    title=rule.title,
-                    note=rule.note,
-                    created_ns=rule.created_ns,
-                    reference=Decimal(tick.ltp) / PAISE,
-                )
+                # set with no price yet: the move is measured from the first one
+                self._rules[alert_id] = rule = replace(rule, reference=Decimal(tick.ltp) / PAISE)
             text = _price_fires(rule, before, tick.ltp)
             if text is not None:
                 self._fire(rule, text)
