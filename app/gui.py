@@ -308,30 +308,11 @@ def open_broker_settings(
     from engine.brokers.xts.check import XtsKeys, check_xts_keys
     from engine.credentials import CredentialStore
     from ui.panels.broker_settings import BrokerSettingsPage, BrokersWindow
-    from ui.panels.xts_settings import XtsSaved, XtsSettingsPage
+    from ui.panels.xts_settings import XtsSettingsPage
 
     store = CredentialStore(profile)
-    xts = XtsKeys(store)
-
-    class XtsStore:
-        """The settings page's view of the keyring's XTS entries."""
-
-        def xts_saved(self) -> XtsSaved:
-            stored = xts.stored()
-            return XtsSaved(
-                stored.root,
-                stored.source,
-                stored.app_key,
-                stored.has_secret,
-                stored.market_data_app_key,
-                stored.has_market_data_secret,
-            )
-
-        save_xts = staticmethod(xts.save)
-        forget_xts = staticmethod(xts.forget)
-
     kite_page = BrokerSettingsPage(store)
-    xts_page = XtsSettingsPage(XtsStore())
+    xts_page = XtsSettingsPage(XtsKeys(store))
     window = BrokersWindow(
         {"Kite": kite_page, "XTS": xts_page}, current=broker.upper() if broker == "xts" else "Kite"
     )

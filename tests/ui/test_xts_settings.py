@@ -11,31 +11,7 @@ from engine.brokers.xts.check import XtsKeys, check_xts_keys
 from engine.credentials import CredentialStore
 from tests.memory_keyring import MemoryKeyring
 from tests.xts_fake import FakeXts
-from ui.panels.xts_settings import XtsSaved, XtsSettingsPage
-
-
-class Store:
-    """The page's view of the keyring, as ``app.gui`` builds it."""
-
-    def __init__(self, keys: XtsKeys) -> None:
-        self.keys = keys
-
-    def xts_saved(self) -> XtsSaved:
-        s = self.keys.stored()
-        return XtsSaved(
-            s.root,
-            s.source,
-            s.app_key,
-            s.has_secret,
-            s.market_data_app_key,
-            s.has_market_data_secret,
-        )
-
-    def save_xts(self, *args: str | None) -> None:
-        self.keys.save(*args)  # type: ignore[arg-type]
-
-    def forget_xts(self) -> None:
-        self.keys.forget()
+from ui.panels.xts_settings import XtsSettingsPage
 
 
 @pytest.fixture
@@ -57,14 +33,14 @@ def test_xts_settings_save_keeps_the_keys_in_the_keyring_and_never_shows_a_secre
     qtbot, store: CredentialStore
 ) -> None:  # type: ignore[no-untyped-def]
     keys = XtsKeys(store)
-    page = XtsSettingsPage(Store(keys))
+    page = XtsSettingsPage(keys)
     qtbot.addWidget(page)
     fill(page, "https://xts.broker.example:3000/", ("ia-key", "ia-secret", "md-key", "md-secret"))
 
     with qtbot.waitSignal(page.saved):
         page.save_button.click()
 
-    stored = keys.stored()
+    stored = keys.xts_saved()
     assert (stored.root, stored.app_key, stored.market_data_app_key) == (
         "https://xts.broker.example:3000",
         "ia-key",
@@ -79,7 +55,7 @@ def test_xts_settings_save_keeps_the_keys_in_the_keyring_and_never_shows_a_secre
     assert page.save()
     assert (
         store.get("xts", "interactive_secret_key") == "ia-secret"
-        and keys.stored().app_key == "ia-key-2"
+        and keys.xts_saved().app_key == "ia-key-2"
     )
 
 
@@ -87,7 +63,7 @@ def test_xts_settings_bad_or_missing_input_is_explained_and_forget_clears(
     qtbot, store: CredentialStore
 ) -> None:  # type: ignore[no-untyped-def]
     keys = XtsKeys(store)
-    page = XtsSettingsPage(Store(keys))
+    page = XtsSettingsPage(keys)
     qtbot.addWidget(page)
     assert not page.save()
     assert (
@@ -104,7 +80,7 @@ def test_xts_settings_bad_or_missing_input_is_explained_and_forget_clears(
     fill(page, "https://xts.broker.example", ("k", "s", "mk", "ms"))
     assert page.save()
     page.forget_button.click()
-    assert keys.stored().app_key == "" and not keys.stored().has_secret
+    assert keys.xts_saved().app_key == "" and not keys.xts_saved().has_secret
     assert page.root.text() == ""
 
 
@@ -116,7 +92,7 @@ def test_xts_settings_test_connection_logs_both_apps_in_at_the_fake_xts(
         await xts.start()
         try:
             keys = XtsKeys(store)
-            keys.save(
+            keys.save_xts(
                 xts.url,
                 "WEBAPI",
                 xts.interactive.app_key,
@@ -128,7 +104,7 @@ def test_xts_settings_test_connection_logs_both_apps_in_at_the_fake_xts(
             assert ok, text
             assert text == "XTS accepts both apps (interactive and market data) of XTSUSER1"
 
-            keys.save(
+            keys.save_xts(
                 xts.url,
                 "WEBAPI",
                 xts.interactive.app_key,

@@ -11,7 +11,6 @@ asks the composition root to log both apps in (``test_requested``); it answers w
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Protocol
 
 from PySide6.QtWidgets import (
@@ -29,20 +28,25 @@ SOURCES = ("WEBAPI", "EXTERNAL", "MOBILEAPI")
 """The ``source`` an XTS login names; brokers give API apps WEBAPI unless they say otherwise."""
 
 
-@dataclass(frozen=True, slots=True)
-class XtsSaved:
+class XtsSaved(Protocol):
     """What the keyring holds for XTS, without the secrets themselves."""
 
-    root: str = ""
-    source: str = "WEBAPI"
-    app_key: str = ""
-    has_secret: bool = False
-    market_data_app_key: str = ""
-    has_market_data_secret: bool = False
+    @property
+    def root(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def app_key(self) -> str: ...
+    @property
+    def has_secret(self) -> bool: ...
+    @property
+    def market_data_app_key(self) -> str: ...
+    @property
+    def has_market_data_secret(self) -> bool: ...
 
 
 class XtsKeyStore(Protocol):
-    """What the page needs from the credential store (adapted in ``app.gui``)."""
+    """What the page needs from the credential store (``engine.brokers.xts.check.XtsKeys``)."""
 
     def xts_saved(self) -> XtsSaved: ...
 

@@ -43,12 +43,13 @@ class XtsStored:
 
 
 class XtsKeys:
-    """The XTS entries of one profile's keyring, as the settings page reads and writes them."""
+    """The XTS entries of one profile's keyring, as the settings page reads and writes them
+    (its ``XtsKeyStore``)."""
 
     def __init__(self, store: CredentialStore) -> None:
         self.store = store
 
-    def stored(self) -> XtsStored:
+    def xts_saved(self) -> XtsStored:
         get = self.store.get
         return XtsStored(
             get(XTS, ROOT) or "",
@@ -59,7 +60,7 @@ class XtsKeys:
             get(XTS, MARKET_DATA_SECRET_KEY) is not None,
         )
 
-    def save(
+    def save_xts(
         self,
         root: str,
         source: str,
@@ -78,7 +79,7 @@ class XtsKeys:
         save_xts_account(self.store, XtsAccount(root.rstrip("/"), app_key, secret, source))
         save_xts_market_data_keys(self.store, market_data_app_key, market_data_secret)
 
-    def forget(self) -> None:
+    def forget_xts(self) -> None:
         forget_xts(self.store)
 
 
