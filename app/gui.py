@@ -19,6 +19,7 @@ from engine.brokers.registry import broker_spec
 from engine.core.memory import freeze_startup_objects
 from engine.domain.events import Severity
 from engine.runtime import Engine, EngineConfig
+from engine.settings import SettingsStore, settings_file
 
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
@@ -59,6 +60,8 @@ async def run_window(
     reset_layout: bool,
     crash: CrashHandler | None,
     probe: Probe | None = None,
+    settings: SettingsStore | None = None,
+    settings_problem: str | None = None,
 ) -> int:
     from PySide6.QtWidgets import QApplication
 
@@ -89,7 +92,14 @@ async def run_window(
     )
     try:
         return await _run_desk(
-            app, engine, profile=profile, reset_layout=reset_layout, crash=crash, probe=probe
+            app,
+            engine,
+            profile=profile,
+            reset_layout=reset_layout,
+            crash=crash,
+            probe=probe,
+            settings=settings or SettingsStore(),
+            settings_problem=settings_problem,
         )
     finally:
         engine.close()  # idempotent: a desk that never started still lets its book go
@@ -103,7 +113,10 @@ async def _run_desk(
     reset_layout: bool,
     crash: CrashHandler | None,
     probe: Probe | None,
+    settings: SettingsStore,
+    settings_problem: str | None,
 ) -> int:
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QMessageBox
 
     from ui.layout_store import LayoutStore
@@ -115,7 +128,7 @@ async def _run_desk(
     if reset_layout:
         layouts.forget_current()
     closed = asyncio.Event()
-    theme = str(layouts.value("theme", "dark"))
+    adopt_layout_theme(settings, layouts)
     login_windows: list[object] = []  # strong references while they are open
 
     def on_connection(event: ConnectionChanged) -> None:
@@ -134,7 +147,7 @@ async def _run_desk(
         layouts=layouts,
         broker=broker_spec(config.broker).title,
         session_state=lambda: session_text(engine),
-        theme=theme if theme in ("dark", "light") else "dark",
+        settings=settings,
         on_close=closed.set,
     )
     unreadable = window.restore_watchlists()
@@ -148,6 +161,10 @@ async def _run_desk(
                 "layout",
             )
         )
+    if settings_problem is not None:
+        engine.bus.publish(
+            EngineMessage(engine.clock.time_ns(), Severity.WARNING, settings_problem, "settings")
+        )
     if crash is not None:
 
         def notify(text: str) -> None:
@@ -160,6 +177,12 @@ async def _run_desk(
     window.show()
     if first_run:  # a new profile: the manual's first steps beside the window
         window.show_manual(FIRST_RUN_PAGE)
+    if settings_problem is not None:
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, "DalalDesk — settings", settings_problem, parent=window
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # never exec(): the desk runs on behind it
     stop_listening = close_on_termination_signals(window.close)
     freeze_startup_objects()
     engine.start()
@@ -174,6 +197,17 @@ async def _run_desk(
         await engine.stop()
         log.info("workstation closed cleanly")
     return 0
+
+
+def adopt_layout_theme(settings: SettingsStore, layouts: Any) -> None:
+    """Earlier versions kept the theme with the window layout: a profile that has no settings
+    file yet takes its theme from there, once, and the layout forgets it."""
+    saved = layouts.value("theme")
+    if saved is None:
+        return
+    if settings.path is not None and not settings.path.exists() and saved in ("dark", "light"):
+        settings.update("display", theme=saved)
+    layouts.remove("theme")
 
 
 def close_on_termination_signals(close: Callable[[], object]) -> Callable[[], None]:
@@ -364,8 +398,11 @@ def run_gui(
     profile: str = "default",
     reset_layout: bool = False,
     probe: Probe | None = None,
+    settings: SettingsStore | None = None,
+    settings_problem: str | None = None,
 ) -> int:
-    """The workstation window; start-up problems propagate to ``app.main`` in readable form."""
+    """The workstation window; start-up problems propagate to ``app.main`` in readable form.
+    ``settings``: the profile's (``app.main.open_settings``); None opens the profile's file."""
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -408,8 +445,18 @@ def run_gui(
     crash = CrashHandler(log_dir(profile))
     crash.install()
     try:
+        if settings is None:
+            settings, settings_problem = SettingsStore.open(settings_file(profile))
         return run_on_qt_loop(
-            run_window(config, profile=profile, reset_layout=reset_layout, crash=crash, probe=probe)
+            run_window(
+                config,
+                profile=profile,
+                reset_layout=reset_layout,
+                crash=crash,
+                probe=probe,
+                settings=settings,
+                settings_problem=settings_problem,
+            )
         )
     finally:
         crash.uninstall()

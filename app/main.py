@@ -26,6 +26,7 @@ from engine.brokers.registry import (
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import EngineConfig
 from engine.runtime.scheduler import schedule_folder
+from engine.settings import Settings, SettingsStore, settings_file
 from engine.store import check_path_name, default_database_path, sqlite_url
 from engine.strategies.loader import strategies_dir
 from engine.strategies.multileg.desk import portfolios_dir
@@ -107,16 +108,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--broker",
-        default="paper",
+        default=None,
         choices=broker_names(),
-        help="where orders go (default: the built-in paper market)",
+        help="where orders go (default: Settings → Brokers, at first the built-in paper market)",
     )
     parser.add_argument(
         "--feed",
         default=None,
         choices=feed_names(),
-        help="market data (default: Kite's for --broker kite, else the simulated market); "
-        "'--broker paper --feed kite' paper-trades on Kite's live prices",
+        help="market data (default: Kite's for --broker kite; for paper, Settings → Brokers, at "
+        "first the simulated market); '--broker paper --feed kite' paper-trades on Kite's prices",
     )
     parser.add_argument("--db", default=None, help="SQLAlchemy URL of the journal database")
     parser.add_argument("--headless", action="store_true", help="run the engine without a window")
@@ -132,7 +133,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--always-open",
         dest="nse_hours",
         action="store_false",
-        help="the simulated market trades whenever the desk runs (the default)",
+        help="the simulated market trades whenever the desk runs (the default, unless Settings "
+        "→ Brokers says NSE hours)",
     )
     hours.add_argument(
         "--nse-hours",
@@ -140,13 +142,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="the simulated market follows NSE's sessions and holidays: closed is closed",
     )
-    parser.set_defaults(nse_hours=False)
+    parser.set_defaults(nse_hours=None)
     parser.add_argument("--seed", type=int, default=7, help="seed of the simulated market")
     parser.add_argument(
         "--latency-ms",
         type=_number("value", minimum=0, inclusive=True),
-        default=0.0,
-        help="paper venue latency",
+        default=None,
+        help="paper venue latency (default: Settings → Brokers, at first 0)",
     )
     parser.add_argument(
         "--profile",
@@ -169,16 +171,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def with_settings(args: argparse.Namespace, settings: Settings) -> argparse.Namespace:
+    """The command line with what it leaves unsaid taken from the profile's settings: the
+    broker, the paper feed, the paper latency and the simulated market's hours."""
+    chosen = argparse.Namespace(**vars(args))
+    preferences = settings.brokers
+    if chosen.broker is None:
+        chosen.broker = preferences.start_broker
+        if (
+            chosen.feed is None
+            and chosen.broker == "paper"
+            and preferences.paper_feed != "simulated"
+        ):
+            chosen.feed = preferences.paper_feed
+    if chosen.latency_ms is None:
+        chosen.latency_ms = preferences.paper_latency_ms
+    if chosen.nse_hours is None:
+        chosen.nse_hours = preferences.nse_hours
+    return chosen
+
+
 def book_name(args: argparse.Namespace) -> str:
     """The book (journal) a run trades in: live Kite, paper on Kite's prices, or paper on the
     simulated market. Each is its own database."""
-    if args.broker != "paper":
-        return str(args.broker)
+    broker = args.broker or "paper"
+    if broker != "paper":
+        return str(broker)
     feed = args.feed or "simulated"
     return "paper" if feed == "simulated" else f"paper-{feed}"
 
 
-def engine_config(args: argparse.Namespace) -> EngineConfig:
+def engine_config(args: argparse.Namespace, settings: Settings | None = None) -> EngineConfig:
+    settings = settings or Settings()
+    args = with_settings(args, settings)
     spec = broker_spec(args.broker)
     if spec.own_feed_only and args.feed not in (None, args.broker):
         raise StartupProblem(
@@ -193,8 +218,13 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         feed=args.feed,
         db_url=db_url,
         market=SimulatedMarketConfig(seed=args.seed, always_open=always_open),
-        paper=PaperConfig(latency_ms=args.latency_ms),
+        paper=PaperConfig(
+            latency_ms=args.latency_ms,
+            market_protection_pct=settings.trading.market_protection_percent,
+        ),
         always_open=always_open,
+        var_interval_seconds=settings.risk.var_interval_seconds,
+        var_paths=settings.risk.var_paths,
         strategies_dir=strategies_dir(args.profile),
         portfolios_dir=portfolios_dir(args.profile),
         alerts_file=alerts_path(args.profile),
@@ -265,8 +295,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STARTUP_PROBLEM
 
 
+def open_settings(profile: str) -> tuple[SettingsStore, str | None]:
+    """The profile's settings; a file that cannot be used is kept aside and the second value
+    says so in words (the desk starts on the defaults)."""
+    store, problem = SettingsStore.open(settings_file(profile))
+    if problem is not None:
+        print(f"dalaldesk: {problem}", file=sys.stderr)
+    return store, problem
+
+
 def run(args: argparse.Namespace) -> int:
-    config = engine_config(args)
+    settings, problem = open_settings(args.profile)
+    config = engine_config(args, settings.current)
     if args.headless and config.market_feed != "simulated":
         return asyncio.run(live_headless(config, args.profile, args.duration))
     if args.headless:
@@ -275,7 +315,13 @@ def run(args: argparse.Namespace) -> int:
         return headless_main(config, args.duration, demo=args.demo)
     from app.gui import run_gui
 
-    return run_gui(config, profile=args.profile, reset_layout=args.reset_layout)
+    return run_gui(
+        config,
+        profile=args.profile,
+        reset_layout=args.reset_layout,
+        settings=settings,
+        settings_problem=problem,
+    )
 
 
 # -- live brokers ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from engine.api import EngineApi, Side, StrategyLeg
+from engine.api import EngineApi, Settings, Side, StrategyLeg
 from engine.domain.instruments import Instrument
 from ui.bridge import EngineBridge
 from ui.theme import ThemeHolder
@@ -50,3 +50,5 @@ class PanelContext:
     instrument), titled ``title`` (None: the series' own name)."""
     set_alert: Callable[[Instrument | None], None] = field(default=lambda instrument: None)
     """Bring the Alerts panel forward with this instrument chosen (None: the selected one)."""
+    preferences: Callable[[], Settings] = field(default=Settings)
+    """The trader's current settings (the ticket's defaults, its confirmations)."""

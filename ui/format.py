@@ -1,4 +1,5 @@
-"""How numbers, money and times look in every panel (Indian digit grouping, IST)."""
+"""How numbers, money and times look in every panel (IST; Indian digit grouping unless the
+trader's Display settings say international)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,43 @@ from engine.domain.values import format_rupees
 
 IST_NAME = "Asia/Kolkata"
 
+NUMBER_FORMATS = ("indian", "international")
+_grouping = "indian"
+
+
+def set_number_format(name: str) -> None:
+    """Digit grouping of every figure shown from now on: 'indian' (1,23,45,678.50) or
+    'international' (12,345,678.50). Kept per process: one desk, one way of reading numbers."""
+    global _grouping
+    if name not in NUMBER_FORMATS:
+        raise ValueError(f"number format {name!r} is unknown; use {' or '.join(NUMBER_FORMATS)}")
+    _grouping = name
+
+
+def number_format() -> str:
+    return _grouping
+
+
+def money(paise: int) -> str:
+    """An amount in paise as rupees with two decimals, grouped as the trader chose."""
+    if _grouping == "indian":
+        return format_rupees(paise)
+    whole, fraction = divmod(abs(paise), 100)
+    return f"{'-' if paise < 0 else ''}{whole:,}.{fraction:02d}"
+
 
 def rupees(value: Decimal | None) -> str:
     """1,23,456.78 from an exact rupee amount (half up to the paisa)."""
     if value is None:
         return "—"
     paise = int((value * 100).quantize(Decimal(1), rounding="ROUND_HALF_UP"))
-    return format_rupees(paise)
+    return money(paise)
 
 
 def paise(value: int | None) -> str:
     if not value:
         return "—"
-    return format_rupees(value)
+    return money(value)
 
 
 def signed_rupees(value: Decimal | None) -> str:
@@ -44,14 +69,14 @@ def percent(value: Decimal | float | None) -> str:
 def quantity(value: int | None) -> str:
     if value is None:
         return "—"
-    return f"{value:,}"
+    return money(value * 100)[:-3]
 
 
 def lakh_count(value: int | None) -> str:
-    """Volumes and OI: 12,34,567 grouping."""
+    """Volumes and OI: 12,34,567 (or 1,234,567) grouping."""
     if not value:
         return "—"
-    return format_rupees(value * 100)[:-3]
+    return money(value * 100)[:-3]
 
 
 def ist_time(ns: int) -> str:

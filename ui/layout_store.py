@@ -55,6 +55,9 @@ class LayoutStore:
     def set_value(self, key: str, value: object) -> None:
         self._settings.setValue(key, value)
 
+    def remove(self, key: str) -> None:
+        self._settings.remove(key)
+
     def sync(self) -> None:
         self._settings.sync()
 

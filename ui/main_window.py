@@ -22,7 +22,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import IST, AlertFired, EngineApi, Side
+from engine.api import (
+    IST,
+    AlertFired,
+    DisplayPreferences,
+    EngineApi,
+    Settings,
+    SettingsError,
+    SettingsStore,
+    Side,
+)
 from engine.domain.instruments import Instrument
 from ui import format as fmt
 from ui.bridge import EngineBridge
@@ -47,9 +56,10 @@ from ui.panels.orderbook import OrderbookPanel
 from ui.panels.payoff import PayoffPanel
 from ui.panels.positions import PositionsPanel
 from ui.panels.risk import RiskPanel
+from ui.panels.settings_dialog import SettingsDialog
 from ui.panels.strategies import StrategiesPanel
 from ui.panels.trades import TradesPanel
-from ui.theme import ThemeHolder
+from ui.theme import ThemeHolder, apply_density, apply_font_size
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +139,7 @@ SHORTCUTS = (
     ("Ctrl+Shift+Q", "Square off all positions (asks first)"),
     ("Ctrl+Shift+L", "Reset the layout"),
     ("Shift+F1", "User manual"),
+    ("Ctrl+,", "Settings: trading defaults, display, notifications, brokers, risk"),
 )
 
 
@@ -167,7 +178,7 @@ class MainWindow(QMainWindow):
         layouts: LayoutStore,
         broker: str = "Paper",
         session_state: Callable[[], str] = lambda: "",
-        theme: str = "dark",
+        settings: SettingsStore | None = None,
         on_close: Callable[[], None] | None = None,
         open_broker_settings: Callable[[], None] | None = None,
         open_calendar_update: Callable[[], None] | None = None,
@@ -192,7 +203,10 @@ class MainWindow(QMainWindow):
         self._save_diagnostics = save_diagnostics
         self.manual: ManualWindow | None = None
         self._broker = broker
-        self.theme = ThemeHolder(theme)
+        self.settings = settings or SettingsStore()
+        """The trader's preferences (``engine.settings``); the window follows their changes."""
+        self.settings_dialog: SettingsDialog | None = None
+        self.theme = ThemeHolder(self.settings.current.display.theme)
         self.bridge = EngineBridge(api, self)
         self.context = PanelContext(
             api=api,
@@ -205,6 +219,7 @@ class MainWindow(QMainWindow):
             greeks_for=self.greeks_for,
             open_chart=self.open_chart,
             set_alert=self.set_alert,
+            preferences=lambda: self.settings.current,
         )
         self.ticket = OrderTicket(self.context, self)
         self.charts = ChartDocks(self, self.context)
@@ -217,7 +232,8 @@ class MainWindow(QMainWindow):
         self._default_geometry = self.saveGeometry()
         self._build_menus()
         self._build_status_bar()
-        self.apply_theme(theme)
+        self._show_display(self.settings.current.display)
+        self._forget_settings = self.settings.subscribe(self._settings_changed)
         self._sized = self.restore_layout()
         self.bridge.frame.connect(self._update_status)
         self.notices = DesktopNotices()
@@ -520,6 +536,7 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         themes = view.addMenu("Theme")
         group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
         for name in ("dark", "light"):
             action = QAction(
                 name.title(), self, checkable=True, checked=name == self.theme.palette.name
@@ -527,6 +544,7 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, n=name: self.apply_theme(n))
             group.addAction(action)
             themes.addAction(action)
+            self.theme_actions[name] = action
         view.addAction(self._action("Reset layout", self.reset_layout, "Ctrl+Shift+L"))
         charts = menu.addMenu("&Charts")
         charts.addAction(
@@ -537,9 +555,11 @@ class MainWindow(QMainWindow):
         )
         self.options_charts_menu = charts.addMenu("Options charts")
         self.options_charts_menu.aboutToShow.connect(self._fill_options_charts)
+        settings = menu.addMenu("&Settings")
+        settings.addAction(self._action("Preferences…", self.open_settings, "Ctrl+,"))
         if self._open_broker_settings is not None:
-            settings = menu.addMenu("&Settings")
             settings.addAction(self._action("Brokers…", self._open_broker_settings))
+        settings.addAction(self._action("Risk limits…", self.open_risk_limits))
         self.workspace_menu = menu.addMenu("&Workspace")
         self.workspace_menu.aboutToShow.connect(self._fill_workspace_menu)
         self._fill_workspace_menu()
@@ -645,7 +665,6 @@ class MainWindow(QMainWindow):
         watch = self.panels["marketWatch"]
         if isinstance(watch, MarketWatchPanel) and self._watchlists_writable:
             self._layouts.set_value(WATCHLISTS_KEY, watch.saved_form())
-        self._layouts.set_value("theme", self.theme.palette.name)
         self._layouts.sync()
 
     def restore_watchlists(self) -> str | None:
@@ -703,7 +722,48 @@ class MainWindow(QMainWindow):
         self._layouts.delete_workspace(name)
 
     def apply_theme(self, name: str) -> None:
-        self.theme.apply(name)
+        """View → Theme: the Display setting changes, and with it the whole desk."""
+        try:
+            self.settings.update("display", theme=name)
+        except SettingsError as problem:
+            raise ValueError(str(problem)) from None
+
+    # -- settings ------------------------------------------------------------------------------------------
+
+    def open_settings(self, group: str = "") -> SettingsDialog:
+        """Settings (Ctrl+,): one window, brought back to the front when asked again."""
+        if self.settings_dialog is None:
+            extras: dict[str, list[tuple[str, Callable[[], object]]]] = {
+                "risk": [("Risk limits…", self.open_risk_limits)]
+            }
+            if self._open_broker_settings is not None:
+                extras["brokers"] = [("Broker keys…", self._open_broker_settings)]
+            self.settings_dialog = SettingsDialog(self.settings, extras=extras, parent=self)
+        if group:
+            self.settings_dialog.show_group(group)
+        self.settings_dialog.show()
+        self.settings_dialog.raise_()
+        self.settings_dialog.activateWindow()
+        return self.settings_dialog
+
+    def open_risk_limits(self) -> QWidget:
+        risk = self.panels["risk"]
+        assert isinstance(risk, RiskPanel)
+        return risk.open_settings()
+
+    def _settings_changed(self, old: Settings, new: Settings) -> None:
+        if old.display != new.display:
+            self._show_display(new.display)
+
+    def _show_display(self, display: DisplayPreferences) -> None:
+        """Theme, colours, digit grouping, font and row height as the Display settings say."""
+        fmt.set_number_format(display.number_format)
+        self.theme.apply(display.theme, display.up_colour, display.down_colour)
+        apply_font_size(display.font_size)
+        apply_density(self, display.density)
+        action = getattr(self, "theme_actions", {}).get(display.theme)
+        if action is not None:
+            action.setChecked(True)
         self.bridge.quotes_changed.emit(set())  # repaint models with the new palette
         self.charts.apply_theme()
 
@@ -736,7 +796,8 @@ class MainWindow(QMainWindow):
         """Each alert as it fires: in the status bar and as a desktop notification."""
         for event in events:
             self.statusBar().showMessage(f"Alert: {event.text}", 15_000)
-            self.notices.notify("DalalDesk alert", event.text, urgent=True)
+            if self.settings.current.notifications.desktop:
+                self.notices.notify("DalalDesk alert", event.text, urgent=True)
 
     def _update_paused_banner(self) -> None:
         """Shown only while something holds new orders (the kill switch, a login, the disk)."""
@@ -758,6 +819,7 @@ class MainWindow(QMainWindow):
 
     def stop(self) -> None:
         self._watching_layout = False
+        self._forget_settings()
         self.charts.stop()
         self._layout_timer.stop()
         self.bridge.stop()
@@ -768,6 +830,8 @@ class MainWindow(QMainWindow):
         # The docks hiding on the way out are no change: nothing is saved after this save.
         self._watching_layout = False
         self.ticket.close()
+        if self.settings_dialog is not None:
+            self.settings_dialog.close()
         if self.manual is not None:
             self.manual.close()
         if self._on_close is not None:

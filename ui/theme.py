@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QApplication, QTableView, QWidget
 
 from resources import read_text
 
@@ -57,16 +57,61 @@ LIGHT = Palette(
 THEMES = {"dark": DARK, "light": LIGHT}
 
 
+ROW_HEIGHTS = {"compact": 22, "comfortable": 28}
+"""Table row height (px) for each display density."""
+
+FLASH_ALPHA = 38
+
+
 class ThemeHolder:
     """The current palette, shared by the models of one window (not a global)."""
 
     def __init__(self, name: str = "dark") -> None:
         self.palette = THEMES[name]
 
-    def apply(self, name: str) -> None:
+    def apply(self, name: str, up: str | None = None, down: str | None = None) -> None:
+        """Theme ``name``, with the trader's own up / down colours (#RRGGBB) if given."""
         if name not in THEMES:
             raise ValueError(f"unknown theme {name!r}; choose one of {', '.join(THEMES)}")
-        self.palette = THEMES[name]
+        palette = THEMES[name]
+        if up is not None:
+            palette = replace(palette, up=QColor(up), flash_up=_flash(up))
+        if down is not None:
+            palette = replace(palette, down=QColor(down), flash_down=_flash(down))
+        self.palette = palette
         app = QApplication.instance()
         if isinstance(app, QApplication):
             app.setStyleSheet(read_text("themes", f"{name}.qss"))
+
+
+def _flash(colour: str) -> QColor:
+    flash = QColor(colour)
+    flash.setAlpha(FLASH_ALPHA)
+    return flash
+
+
+def apply_density(root: QWidget, density: str) -> None:
+    """Row height of every data table under ``root`` (editor tables with taller rows of their
+    own, such as a multileg portfolio's legs, keep theirs)."""
+    height = ROW_HEIGHTS[density]
+    for view in root.findChildren(QTableView):
+        header = view.verticalHeader()
+        if header.defaultSectionSize() <= max(ROW_HEIGHTS.values()):
+            header.setDefaultSectionSize(height)
+
+
+_system_font: QFont | None = None
+
+
+def apply_font_size(points: int | None) -> None:
+    """The desk's font size in points; None is the system's."""
+    global _system_font
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        return
+    if _system_font is None:
+        _system_font = QFont(app.font())
+    font = QFont(_system_font)
+    if points is not None:
+        font.setPointSize(points)
+    app.setFont(font)

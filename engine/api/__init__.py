@@ -83,6 +83,18 @@ from engine.options.portfolio import GreeksGrouping, GreeksTotal, PortfolioGreek
 from engine.options.strategy import OptionStrategy, PayoffProfile, ScenarioGrid
 from engine.risk.limits import RiskLimits, RiskSettings
 from engine.risk.manager import KillSwitchReport, LimitUsage, TradingStatus
+from engine.settings import (
+    GROUPS as SETTINGS_GROUPS,
+)
+from engine.settings import (
+    DisplayPreferences,
+    Settings,
+    SettingsError,
+    SettingsStore,
+    changed_paths,
+    needs_restart,
+    problems_of,
+)
 from engine.strategies.multileg.desk import LegView, PortfolioView
 from engine.strategies.multileg.desk import Template as PortfolioTemplate
 from engine.strategies.multileg.leg_text import LegTextError
@@ -94,6 +106,7 @@ __all__ = [
     "CHART_INDICATORS",
     "DEFAULT_OPTION_RATE",
     "IST",
+    "SETTINGS_GROUPS",
     "TIMEFRAMES",
     "AlertError",
     "AlertFired",
@@ -106,6 +119,7 @@ __all__ = [
     "Condition",
     "ConnectionChanged",
     "ContractGreeks",
+    "DisplayPreferences",
     "EngineApi",
     "EngineMessage",
     "EngineParts",
@@ -155,6 +169,9 @@ __all__ = [
     "RiskStateChanged",
     "ScenarioGrid",
     "SeriesKey",
+    "Settings",
+    "SettingsError",
+    "SettingsStore",
     "Side",
     "StrategyId",
     "StrategyLeg",
@@ -166,8 +183,11 @@ __all__ = [
     "TradingStatus",
     "Validity",
     "VarReport",
+    "changed_paths",
     "join_bar",
     "join_bars",
+    "needs_restart",
+    "problems_of",
     "read_leg_tag",
 ]
 

@@ -1,4 +1,5 @@
-"""The desk's own small files (portfolios, tags, alert rules): written whole or not at all."""
+"""The desk's own small files (portfolios, tags, alert rules, settings): written whole or not at
+all."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ import os
 from pathlib import Path
 
 
-def write_json(path: Path, data: object) -> str | None:
-    """Write ``data`` whole (temporary file, fsync, rename); None, or why not in words."""
+def write_text(path: Path, text: str) -> str | None:
+    """Write ``text`` whole (temporary file, fsync, rename); None, or why not in words."""
     temporary = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(temporary, "w", encoding="utf-8") as file:
-            json.dump(data, file, indent=2)
-            file.write("\n")
+            file.write(text)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
@@ -22,3 +22,8 @@ def write_json(path: Path, data: object) -> str | None:
         temporary.unlink(missing_ok=True)
         return f"{path.name} could not be written: {problem.strerror or problem}"
     return None
+
+
+def write_json(path: Path, data: object) -> str | None:
+    """``data`` as indented JSON, written whole (``write_text``)."""
+    return write_text(path, json.dumps(data, indent=2) + "\n")

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.api import GreeksGrouping, GreeksTotal, PortfolioGreeks, PositionGreeks
-from engine.domain.values import format_rupees
+from ui import format as fmt
 from ui.bridge import QUEUED
 from ui.context import PanelContext
 from ui.models.table import Column, RowTableModel
@@ -43,9 +43,9 @@ def number(value: float | None, decimals: int = 2, *, signed: bool = True) -> st
         return "—"
     scaled = round(value * 10**decimals)
     if decimals == 2:
-        text = format_rupees(scaled)
+        text = fmt.money(scaled)
     elif decimals == 0:
-        text = format_rupees(scaled * 100)[:-3]
+        text = fmt.money(scaled * 100)[:-3]
     else:
         text = f"{value:,.{decimals}f}"
     return f"+{text}" if signed and scaled > 0 else text

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
 
 from engine.api import Side
 from engine.domain.instruments import Instrument, InstrumentType
-from engine.domain.values import format_rupees
 from ui import format as fmt
 from ui.bridge import QUEUED
 from ui.context import PanelContext, TicketRequest
@@ -104,7 +103,7 @@ class QuoteModel(RowTableModel[Instrument]):
         columns = [
             Column("Instrument", lambda i: i.tradingsymbol, tooltip=str),
             Column("LTP", tick_value("ltp"), fmt.paise, "right", direction, flash),
-            Column("Chg", lambda i: fmt.change(quote(i.token)), format_rupees, "right", direction),
+            Column("Chg", lambda i: fmt.change(quote(i.token)), fmt.money, "right", direction),
             Column(
                 "%Chg",
                 lambda i: fmt.change_percent(quote(i.token)),

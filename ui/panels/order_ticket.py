@@ -142,9 +142,19 @@ class OrderTicket(QDialog):
         self.buy_button.setEnabled(self.modify_order_id is None)
         self.sell_button.setEnabled(self.modify_order_id is None)
         self.set_side(request.side)
+        preferences = self._ctx.preferences().trading
+        if self.modify_order_id is None:  # a new order opens with the trader's defaults
+            self.order_type.setCurrentText(preferences.default_order_type)
+            self.lots.setValue(preferences.default_lots)
         instrument = request.instrument or self.instrument
         if instrument is not None:
             self.set_instrument(instrument, price=request.price)
+            if self.modify_order_id is None:
+                self.product.setCurrentText(
+                    preferences.default_derivative_product
+                    if instrument.is_derivative
+                    else preferences.default_equity_product
+                )
         if request.lots:
             self.lots.setValue(request.lots)
         self.error_label.setText("")
@@ -319,11 +329,32 @@ class OrderTicket(QDialog):
             self._show_margin()
 
     def submit(self) -> Outcome | None:
+        """Send the order (or the modification); with "Confirm each order" on, ask first and
+        send on yes (None until then)."""
         problem = self.problem()
         terms = self._terms()
         if problem is not None or terms is None:
             self.error_label.setText(problem or "choose an instrument")
             return None
+        if self._ctx.preferences().trading.confirm_orders:
+            title = "Modify order" if self.modify_order_id else f"{self.side.value.title()} order"
+            self._ctx.confirm(title, f"{self.summary(terms)}?", lambda: self._send(terms))
+            return None
+        return self._send(terms)
+
+    def summary(self, terms: Terms) -> str:
+        token, side, quantity, product, kind, price, trigger = terms
+        instrument = self.instrument
+        name = str(instrument) if instrument is not None else str(token)
+        what = "Modify to" if self.modify_order_id else side.value.title()
+        text = f"{what} {quantity:,} {name} {kind.value} {product.value}"
+        if price is not None:
+            text += f" at {price}"
+        if trigger is not None:
+            text += f", trigger {trigger}"
+        return text
+
+    def _send(self, terms: Terms) -> Outcome:
         token, side, quantity, product, kind, price, trigger = terms
         if self.modify_order_id:
             outcome = self._ctx.api.modify(

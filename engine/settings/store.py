@@ -1,0 +1,189 @@
+"""A profile's settings file: read and checked at start, written whole on each change, exported
+and imported as YAML, and a change signal the window and the engine listen to.
+
+The file is YAML a trader can edit by hand: each preference under its group, with its
+description as a comment above it. A file that cannot be read, or that breaks the schema, is
+never half-used: the desk starts on the defaults, says in words which lines are wrong, and keeps
+the file aside (``settings.yaml.bad-<time>``) so nothing the trader wrote is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from engine.settings.schema import (
+    GROUPS,
+    Settings,
+    changed_paths,
+    needs_restart,
+    problems_text,
+)
+from engine.store.files import write_text
+from engine.store.urls import APP_NAME, check_path_name
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "settings.yaml"
+
+Listener = Callable[[Settings, Settings], None]
+"""Told (old, new) after each change."""
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used, in words (the file and the field paths at fault)."""
+
+
+def settings_file(profile: str) -> Path:
+    """``<user config dir>/<profile>/settings.yaml``, beside the profile's window layout."""
+    check_path_name("profile", profile)
+    return Path(platformdirs.user_config_dir(APP_NAME)) / profile / SETTINGS_FILE
+
+
+def parse_settings(text: str, origin: str) -> Settings:
+    """Settings from YAML text; SettingsError naming ``origin`` and what is wrong."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as problem:
+        mark = getattr(problem, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        reason = getattr(problem, "problem", None) or "not YAML"
+        raise SettingsError(f"{origin} is not readable{where}: {reason}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise SettingsError(f"{origin} should hold the settings groups, not a single value")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as problem:
+        raise SettingsError(f"{origin}: {problems_text(problem)}") from None
+
+
+def settings_yaml(settings: Settings) -> str:
+    """The settings as commented YAML: each group and preference with its description."""
+    lines = [
+        "# DalalDesk settings. Edit in Settings (Ctrl+,) or here while the desk is closed;",
+        "# a wrong value is reported at the next start and this file kept aside.",
+        f"version: {settings.version}",
+    ]
+    for group, title in GROUPS:
+        section = getattr(settings, group)
+        lines += ["", f"# {title}", f"{group}:"]
+        for name, info in type(section).model_fields.items():
+            if info.description:
+                note = (
+                    " (takes effect at the next start)" if needs_restart(f"{group}.{name}") else ""
+                )
+                lines.append(f"  # {info.description}{note}")
+            lines.append(f"  {name}: {_scalar(getattr(section, name))}")
+    return "\n".join(lines) + "\n"
+
+
+class SettingsStore:
+    """The current settings of one profile, the file they live in (None: memory only) and who
+    wants to know when they change."""
+
+    def __init__(self, path: Path | None = None, settings: Settings | None = None) -> None:
+        self.path = path
+        self._current = settings or Settings()
+        self._listeners: list[Listener] = []
+
+    @classmethod
+    def open(cls, path: Path) -> tuple[SettingsStore, str | None]:
+        """The store of the file at ``path``: its settings, or the defaults when there is no
+        file yet, or when it is unreadable (then it is kept aside and the second value says so
+        in words)."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls(path), None
+        except (OSError, UnicodeDecodeError) as problem:
+            reason = f"{path.name} could not be read: {problem}"
+        else:
+            try:
+                return cls(path, parse_settings(text, path.name)), None
+            except SettingsError as problem:
+                reason = str(problem)
+        message, moved = _kept_aside(path, reason)
+        return cls(path if moved else None), message
+
+    @property
+    def current(self) -> Settings:
+        return self._current
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def replace(self, settings: Settings) -> str | None:
+        """Make ``settings`` current, write the file, tell the listeners. Returns None, or why
+        the file could not be written (the settings still apply until the desk closes)."""
+        old, self._current = self._current, settings
+        unsaved = None if self.path is None else write_text(self.path, settings_yaml(settings))
+        if unsaved is not None:
+            log.warning("settings not saved: %s", unsaved)
+        if old != settings:
+            for listener in list(self._listeners):
+                listener(old, settings)
+        return unsaved
+
+    def update(self, group: str, **changes: Any) -> str | None:
+        """Change some preferences of one group (checked by the schema: SettingsError)."""
+        section = getattr(self._current, group)
+        assert isinstance(section, BaseModel)
+        data = self._current.model_dump(mode="json")
+        data[group] = {**section.model_dump(mode="json"), **changes}
+        try:
+            settings = Settings.model_validate(data)
+        except ValidationError as problem:
+            raise SettingsError(problems_text(problem)) from None
+        return self.replace(settings)
+
+    def export_to(self, path: Path) -> str | None:
+        """Write the current settings to ``path`` as YAML; None, or why not in words."""
+        return write_text(path, settings_yaml(self._current))
+
+    def import_from(self, path: Path) -> list[str]:
+        """Make the settings in ``path`` current (all or none: SettingsError says what is wrong
+        and nothing changes). Returns the paths of the preferences that changed."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as problem:
+            raise SettingsError(f"{path.name} could not be read: {problem}") from None
+        settings = parse_settings(text, path.name)
+        changed = changed_paths(self._current, settings)
+        unsaved = self.replace(settings)
+        if unsaved is not None:
+            raise SettingsError(f"the imported settings apply now but {unsaved}")
+        return changed
+
+
+def _scalar(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True)
+    return text.removesuffix("...\n").strip()
+
+
+def _kept_aside(path: Path, problem: str) -> tuple[str, bool]:
+    stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.bad-{stamp}")
+    try:
+        path.replace(aside)
+    except OSError as exc:
+        log.error("settings file %s could not be kept aside: %s", path, exc)
+        return (
+            f"Your settings could not be used ({problem}); the desk started with the default "
+            f"settings and leaves {path} as it is (changes made now are not saved): fix the "
+            "file or delete it."
+        ), False
+    log.warning("settings file kept aside as %s: %s", aside, problem)
+    return (
+        f"Your settings could not be used ({problem}); the desk started with the default "
+        f"settings and kept your file as {aside}."
+    ), True
