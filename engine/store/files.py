@@ -4,8 +4,11 @@ all."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def write_text(path: Path, text: str) -> str | None:
@@ -19,7 +22,10 @@ def write_text(path: Path, text: str) -> str | None:
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except OSError as problem:
-        temporary.unlink(missing_ok=True)
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError as leftover:  # no folder to write in: no temporary file either
+            log.debug("%s not removed: %s", temporary, leftover)
         return f"{path.name} could not be written: {problem.strerror or problem}"
     return None
 

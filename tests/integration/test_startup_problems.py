@@ -232,3 +232,44 @@ def test_startup_gui_layout_change_survives_a_sigkill_ten_seconds_later(
     probe = QMainWindow()
     probe.restoreGeometry(geometry)
     assert probe.height() == 503 == int(line.split()[2]), "the changed height came back"
+
+
+def settings_path(home: Path) -> Path:
+    return home / "config" / "dalaldesk" / "default" / "settings.yaml"
+
+
+BAD_SETTINGS = {
+    "not YAML": ("display:\n  theme: [dark\n", "not readable at line"),
+    "hand-edited wrong values": (
+        "display:\n  theme: pink\n  up_colour: green\ntrading:\n  default_lots: 0\nfonts: big\n",
+        "display.theme",
+    ),
+    "not text": ("\udcff", "could not be read"),
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "window"),
+    [("not YAML", False), ("hand-edited wrong values", True), ("not text", False)],
+    ids=["not YAML-headless", "hand-edited-gui", "not text-headless"],
+)
+def test_startup_when_the_settings_file_is_bad_starts_on_defaults_and_keeps_it_aside(
+    tmp_path: Path, window: bool, case: str
+) -> None:
+    text, words = BAD_SETTINGS[case]
+    path = settings_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    written = text.encode("utf-8", "surrogateescape")
+    path.write_bytes(written)
+    result = run_desk(tmp_path, [], window=window)
+    screen = result.stdout + result.stderr
+    assert "Traceback" not in screen, screen
+    assert result.returncode in (0, -signal.SIGTERM), screen
+    assert words in result.stderr, result.stderr
+    assert "started with the default settings" in result.stderr
+    kept = list(path.parent.glob("settings.yaml.bad-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == written, "the trader's file is kept whole"
+    assert str(kept[0]) in result.stderr
+    if case == "not YAML":
+        again = run_desk(tmp_path, [], window=window)
+        assert "settings" not in again.stderr, "the next start is clean"
