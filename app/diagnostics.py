@@ -55,7 +55,7 @@ SETTINGS_FILE_CAP = 1_000_000
 CRASH_REPORTS_KEPT = 10
 FOLDER_LIST_CAP = 2_000
 """Entries listed per folder tree in ``folders.txt``."""
-SETTINGS_SUFFIXES = (".ini", ".json", ".conf")
+SETTINGS_SUFFIXES = (".ini", ".json", ".conf", ".yaml")
 REDACTED = "***"
 SECRET_ENVIRONMENT = ("DALALDESK_API_TOKEN", "DALALDESK_WEBHOOK_PASSPHRASE")
 """Where scripts and tests hand the desk its local API token and webhook passphrase."""

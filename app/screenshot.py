@@ -32,11 +32,13 @@ async def capture(
     docks_out: Mapping[str, Path] | None = None,
     ticket_out: Path | None = None,
     dock_sizes: Mapping[str, tuple[int, int]] | None = None,
+    settings_out: Path | None = None,
 ) -> None:
     """Run a desk on a throwaway paper book for ``seconds`` and save the window to ``out``.
 
     The other arguments add portfolios, charts, the editor, single panels (each floated at its
-    ``dock_sizes`` entry when it has one, to be pictured at a size of its own) and the ticket."""
+    ``dock_sizes`` entry when it has one, to be pictured at a size of its own), the ticket and
+    each page of the Settings dialog (``settings_out``: a folder, one picture a group)."""
     from app.gui import session_text
     from ui.layout_store import LayoutStore
     from ui.main_window import MainWindow
@@ -59,6 +61,8 @@ async def capture(
         engine.start()
         await asyncio.sleep(seconds / 2)
         _trade_a_little(engine)
+        if "alerts" in (docks_out or {}):
+            _set_alerts(engine)
         names = [_run_portfolio(engine, key) for key in portfolios or []]
         for name in panels:
             window.show_panel(name)
@@ -80,6 +84,8 @@ async def capture(
             await _capture_dock(window, name, dock_out, (dock_sizes or {}).get(name))
         if ticket_out is not None:
             await _capture_ticket(window, engine, ticket_out)
+        if settings_out is not None:
+            await _capture_settings(window, settings_out)
         window.stop()
         window.close()
         await engine.stop()
@@ -167,6 +173,38 @@ async def _capture_ticket(window, engine: Engine, out: Path) -> None:  # type: i
     if not window.ticket.grab().save(str(out)):
         raise SystemExit(f"could not write {out}")
     window.ticket.close()
+
+
+async def _capture_settings(window, folder: Path) -> None:  # type: ignore[no-untyped-def]
+    """Each page of the Settings dialog, as ``settings-<group>.png``."""
+    from engine.api import SETTINGS_GROUPS
+
+    folder.mkdir(parents=True, exist_ok=True)
+    dialog = window.open_settings()
+    for group, _title in SETTINGS_GROUPS:
+        dialog.show_group(group)
+        await asyncio.sleep(0.2)
+        if not dialog.grab().save(str(folder / f"settings-{group}.png")):
+            raise SystemExit(f"could not write {folder / f'settings-{group}.png'}")
+    dialog.close()
+
+
+def _set_alerts(engine: Engine) -> None:
+    """A few alerts a trader would set: one a quick move fires before the picture is taken."""
+    from decimal import Decimal
+
+    api = engine.api
+    nifty = api.instruments.by_symbol("NSE", "NIFTY 50")
+    stock = api.instruments.by_symbol("NSE", "RELIANCE")
+    if nifty is None or stock is None:
+        raise SystemExit("the simulated market has no NIFTY 50 or RELIANCE to set alerts on")
+    quote = api.quote(nifty.token)
+    level = (quote.ltp if quote is not None and quote.ltp else Decimal(26000)) + 150
+    api.add_alert(
+        "crosses_above", (level / 50).to_integral() * 50, token=nifty.token, note="add CE"
+    )
+    api.add_alert("moves_pct", "0.01", token=stock.token, note="watch the breakout")
+    api.add_alert("pnl_below", "-25000", note="stop for the day")
 
 
 def _open_chart(window, engine: Engine, spec: str):  # type: ignore[no-untyped-def]
@@ -262,7 +300,23 @@ def main(argv: list[str] | None = None) -> int:
         help="open a chart dock, e.g. 'NSE:RELIANCE@5m+EMA 21+VWAP' or 'straddle:NIFTY@1m'",
     )
     parser.add_argument("--chart-out", type=Path, help="also save a picture of the first chart")
+    parser.add_argument(
+        "--dock",
+        action="append",
+        default=[],
+        metavar="PANEL=PNG",
+        help="also save a picture of one panel, e.g. alerts=alerts.png; repeatable",
+    )
+    parser.add_argument(
+        "--settings-out", type=Path, help="also save each Settings page into this folder"
+    )
     args = parser.parse_args(argv)
+    docks = {}
+    for item in args.dock:
+        name, _, out = item.partition("=")
+        if not out:
+            parser.error(f"--dock takes PANEL=PNG, not {item!r}")
+        docks[name] = Path(out)
     run_offscreen(
         capture(
             args.out,
@@ -272,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             args.editor,
             args.chart,
             args.chart_out,
+            docks_out=docks,
+            settings_out=args.settings_out,
         )
     )
     print(args.out)

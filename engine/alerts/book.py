@@ -17,7 +17,14 @@ from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
-from engine.alerts.rules import AlertError, AlertRule, Condition, make_rule, rule_from_json
+from engine.alerts.rules import (
+    AlertError,
+    AlertRule,
+    Condition,
+    make_rule,
+    rule_from_json,
+    rupee_amount,
+)
 from engine.core.bus import EventBus
 from engine.core.clock import Clock
 from engine.domain.events import AlertFired, EngineMessage, Severity
@@ -169,7 +176,9 @@ class AlertBook:
             )
             if crossed:
                 moved = "fell below" if rule.condition is Condition.PNL_BELOW else "rose above"
-                self._fire(rule, f"Day P&L {moved} ₹{rule.value:,.2f} (₹{pnl:,.2f})")
+                self._fire(
+                    rule, f"Day P&L {moved} {rupee_amount(rule.value)} ({rupee_amount(pnl)})"
+                )
 
     def _fire(self, rule: AlertRule, text: str) -> None:
         now = self._clock.time_ns()

@@ -72,7 +72,7 @@ class AlertRule:
 
     def describe(self) -> str:
         amount = (
-            f"{self.value}%" if self.condition is Condition.MOVES_PCT else f"₹{self.value:,.2f}"
+            f"{self.value}%" if self.condition is Condition.MOVES_PCT else rupee_amount(self.value)
         )
         subject = "" if not self.condition.on_price else f"{self.title} "
         return f"{subject}{self.condition.words} {amount}"
@@ -89,6 +89,11 @@ class AlertRule:
         data["value"] = str(self.value)
         data["reference"] = None if self.reference is None else str(self.reference)
         return data
+
+
+def rupee_amount(value: Decimal) -> str:
+    """₹1,550.00 and -₹5,000.00: the sign before the rupee sign, as a trader writes it."""
+    return f"{'-' if value < 0 else ''}₹{abs(value):,.2f}"
 
 
 def make_rule(

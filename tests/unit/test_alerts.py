@@ -131,7 +131,7 @@ def test_alert_on_day_pnl_fires_when_the_pnl_crosses(engine: Engine) -> None:
     seen = fired(engine)
     for pnl in ("-1200", "-4999.99", "-5000.01", "-7000", "-4000", "-6000"):
         engine.alerts.check_pnl(Decimal(pnl))
-    assert [e.text for e in seen] == ["Day P&L fell below ₹-5,000.00 (₹-5,000.01)"]
+    assert [e.text for e in seen] == ["Day P&L fell below -₹5,000.00 (-₹5,000.01)"]
 
 
 def test_alert_after_a_restart_is_kept_and_a_fired_one_does_not_fire_again(tmp_path: Path) -> None:

@@ -77,6 +77,9 @@ class Presentation:
         for key in (f"{schema.__name__}.{name}", name):
             if key in self.labels:
                 return self.labels[key]
+        declared = schema.model_fields.get(name)
+        if declared is not None and declared.title:  # the schema's own title for the field
+            return declared.title
         return humanize(name)
 
     def start(self, schema: type[BaseModel], name: str) -> Any:

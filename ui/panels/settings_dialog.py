@@ -61,7 +61,8 @@ class SettingsDialog(QDialog):
         self.setWindowFlag(Qt.WindowType.Window)
         self.store = store
         self.groups = QListWidget(objectName="settingsGroups")
-        self.groups.setFixedWidth(150)
+        self.groups.setFixedWidth(160)
+        self.groups.setStyleSheet("QListWidget#settingsGroups::item { padding: 7px 10px; }")
         self.pages = QStackedWidget()
         self.sections: dict[str, ModelEditor] = {}
         self.extra_buttons: dict[str, QPushButton] = {}
