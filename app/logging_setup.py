@@ -39,12 +39,19 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+LOG_FILE_BYTES = 5_000_000
+LOG_FILES_KEPT = 5
+"""Rotated files kept beside the current one: the logs never take more than about
+(LOG_FILES_KEPT + 1) x LOG_FILE_BYTES of the trader's disk."""
+
+
 def log_dir(profile: str) -> Path:
     return Path(platformdirs.user_log_dir("dalaldesk")) / profile
 
 
 def setup_logging(profile: str, level: str = "INFO", *, console: bool = True) -> Path:
-    """Log to ``<user log dir>/dalaldesk/<profile>/dalaldesk.log`` (5 x 5 MB) and stderr."""
+    """Log to ``<user log dir>/dalaldesk/<profile>/dalaldesk.log`` (rotated at LOG_FILE_BYTES,
+    LOG_FILES_KEPT old files kept) and warnings to stderr."""
     directory = log_dir(profile)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "dalaldesk.log"
@@ -53,7 +60,9 @@ def setup_logging(profile: str, level: str = "INFO", *, console: bool = True) ->
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     redactor = RedactingFilter()
     handlers: list[logging.Handler] = [
-        RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+        RotatingFileHandler(
+            path, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILES_KEPT, encoding="utf-8"
+        )
     ]
     if console:
         stream = logging.StreamHandler()

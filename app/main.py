@@ -230,6 +230,10 @@ def engine_config(args: argparse.Namespace, settings: Settings | None = None) ->
         alerts_file=alerts_path(args.profile),
         schedule_folder=schedule_folder(args.profile),
         metrics_port=args.metrics_port,
+        address_check_url=settings.brokers.address_check_url,
+        static_ips=tuple(
+            ip for ip in (settings.brokers.static_ip, settings.brokers.backup_static_ip) if ip
+        ),
     )
 
 

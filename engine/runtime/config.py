@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,11 @@ class EngineConfig:
     None: no schedule (tests, demos, backtests)."""
     metrics_port: int | None = None
     """Serve Prometheus metrics on 127.0.0.1 at this port (0: any free port); None: off."""
+    address_check_url: str | None = None
+    """The pre-open checklist asks this IP echo service for the public IP and a server's time
+    (``engine.runtime.preflight``); None: no network look."""
+    static_ips: tuple[str, ...] = ()
+    """The static IPs registered with the broker, which API orders must come from."""
 
     def __post_init__(self) -> None:
         spec = broker_spec(self.broker)  # ValueError naming the brokers there are
@@ -60,6 +66,8 @@ class EngineConfig:
             raise ValueError("var_interval_seconds must be >= 0 and var_paths >= 100")
         if self.var_after_fill_seconds <= 0:
             raise ValueError("var_after_fill_seconds must be positive")
+        for address in self.static_ips:
+            ipaddress.ip_address(address)  # ValueError naming the address
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise ValueError(f"the metrics port must be 0-65535, not {self.metrics_port}")
 

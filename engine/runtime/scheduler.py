@@ -2,7 +2,9 @@
 
 - ``pre_open_checklist`` (09:00 IST): is the desk ready to trade? The broker session, the risk
   gate armed, the instruments loaded, this year's holidays known, free disk space for the book;
-  the answer goes to Messages (a warning naming each problem).
+  the answer goes to Messages (a warning naming each problem). With an address check set, a
+  second message follows: the public IP against the registered static IPs, and the clock's
+  drift (``engine.runtime.preflight``).
 - ``intraday_square_off`` (15:15): square off every intraday (MIS) position the desk holds, before
   the broker's own auto square-off charges for it.
 - ``end_of_day_report`` (15:45): the day's P&L per position, charges, orders, fills and denials,
@@ -34,10 +36,12 @@ from typing import TYPE_CHECKING
 
 from apscheduler.triggers.cron import CronTrigger
 
+from engine.brokers.registry import broker_spec
 from engine.calendar import CalendarNotLoaded
 from engine.core.clock import IST
 from engine.domain.events import EngineMessage, Severity
 from engine.domain.orders import Product
+from engine.runtime.preflight import address_findings, look_up_address
 from engine.store.files import write_json
 from engine.store.urls import profile_folder
 
@@ -202,6 +206,8 @@ def pre_open_checklist(engine: Engine, now: datetime) -> str:
         free = shutil.disk_usage(book.parent).free
         if free < MIN_FREE_DISK:
             problems.append(f"only {free / 1e9:.1f} GB free on the book's disk")
+    if engine.config.address_check_url is not None:
+        engine.spawn(network_checklist(engine), "pre-open-network")
     if problems:
         text = "Pre-open checklist: " + "; ".join(problems)
         engine.bus.publish(
@@ -210,6 +216,24 @@ def pre_open_checklist(engine: Engine, now: datetime) -> str:
     else:
         text = "Pre-open checklist: ready (session, risk gate, instruments, calendar, disk)"
         engine.bus.publish(EngineMessage(engine.clock.time_ns(), Severity.INFO, text, "schedule"))
+    return text
+
+
+async def network_checklist(engine: Engine) -> str:
+    """The checklist's network look, said in Messages when the answer comes."""
+    config = engine.config
+    assert config.address_check_url is not None
+    check = await look_up_address(config.address_check_url)
+    live = broker_spec(config.broker).live
+    findings = address_findings(check, config.static_ips, live)
+    if findings:
+        text = "Pre-open checklist, network: " + "; ".join(findings)
+        severity = Severity.WARNING
+    else:
+        where = f"public IP {check.public_ip}" if check.public_ip else "no public IP"
+        text = f"Pre-open checklist, network: {where}, clock on time"
+        severity = Severity.INFO
+    engine.bus.publish(EngineMessage(engine.clock.time_ns(), severity, text, "schedule"))
     return text
 
 

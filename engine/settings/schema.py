@@ -10,9 +10,11 @@ journal (``api.set_risk_limits``), so that every desk on a shared book trades un
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import JsonDict
 
 RESTART: JsonDict = {"restart": True}
@@ -59,6 +61,46 @@ class BrokerPreferences(Section):
         "NSE's sessions and holidays, closed is closed",
         json_schema_extra=RESTART,
     )
+
+    static_ip: str | None = Field(
+        default=None,
+        title="Registered static IP",
+        description="The static IP registered with the broker for API orders (NSE's rule from 1 "
+        "April 2026); the pre-open checklist checks this machine's public IP against it",
+        json_schema_extra=RESTART,
+    )
+    backup_static_ip: str | None = Field(
+        default=None,
+        title="Backup static IP",
+        description="The second static IP the broker allows, if registered",
+        json_schema_extra=RESTART,
+    )
+    address_check_url: str | None = Field(
+        default="https://api.ipify.org",
+        title="IP check service",
+        description="Asked once a day before the open for this machine's public IP (plain text) "
+        "and, from its Date header, the clock's drift; off: no network look",
+        json_schema_extra=RESTART,
+    )
+
+    @field_validator("static_ip", "backup_static_ip")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address (such as 203.0.113.7)") from None
+
+    @field_validator("address_check_url")
+    @classmethod
+    def _a_web_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if urlsplit(value.strip()).scheme not in ("http", "https"):
+            raise ValueError(f"{value!r} is not a web address (https://…)")
+        return value.strip()
 
 
 class TradingPreferences(Section):

@@ -104,3 +104,34 @@ def test_command_line_when_nothing_said_keeps_the_simulated_market_open_unless_n
 def test_command_line_when_a_broker_not_built_yet_is_asked_says_so() -> None:
     with pytest.raises(StartupProblem, match="invalid choice: 'fyers'"):
         parse_args(["--broker", "fyers"])
+
+
+def test_log_files_stop_at_their_cap(tmp_path, monkeypatch) -> None:
+    import app.logging_setup as logging_setup
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.setattr(logging_setup, "LOG_FILE_BYTES", 20_000)
+    monkeypatch.setattr(logging_setup, "LOG_FILES_KEPT", 3)
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    try:
+        path = setup_logging("capped", "INFO", console=False)
+        line = "x" * 200
+        for number in range(2_000):  # about 450 KB of records: far past the cap
+            logging.getLogger("dalaldesk.test").info("record %d %s", number, line)
+        for handler in root.handlers:
+            handler.flush()
+        files = sorted(path.parent.glob("dalaldesk.log*"))
+        assert [f.name for f in files] == [
+            "dalaldesk.log",
+            "dalaldesk.log.1",
+            "dalaldesk.log.2",
+            "dalaldesk.log.3",
+        ]
+        assert all(f.stat().st_size <= 20_000 for f in files)
+        assert "record 1999" in path.read_text(encoding="utf-8"), "the newest is kept"
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()

@@ -240,3 +240,17 @@ def test_no_preference_is_read_outside_the_settings_schema() -> None:
         & reads
     ]
     assert not unread, f"declared but never read: {unread}"
+
+
+def test_static_ips_are_checked_as_addresses_and_reach_the_engine() -> None:
+    with pytest.raises(SettingsError, match="is not an IP address"):
+        parse_settings("brokers:\n  static_ip: 203.0.113\n", "settings.yaml")
+    with pytest.raises(SettingsError, match="is not a web address"):
+        parse_settings("brokers:\n  address_check_url: ipify\n", "settings.yaml")
+    settings = parse_settings(
+        "brokers:\n  static_ip: ' 203.0.113.7 '\n  backup_static_ip: ''\n", "settings.yaml"
+    )
+    assert (settings.brokers.static_ip, settings.brokers.backup_static_ip) == ("203.0.113.7", None)
+    config = engine_config(parse_args([]), settings)
+    assert config.static_ips == ("203.0.113.7",)
+    assert config.address_check_url == "https://api.ipify.org"
