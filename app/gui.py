@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +19,11 @@ from engine.brokers.registry import broker_spec
 from engine.core.memory import freeze_startup_objects
 from engine.domain.events import Severity
 from engine.runtime import Engine, EngineConfig
+from engine.runtime.accounts import Accounts
 from engine.settings import SettingsStore, settings_file
 
 if TYPE_CHECKING:
+    from engine.brokers.registry import Connected
     from ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ test's); the desk closes when the window does."""
 async def run_window(
     config: EngineConfig,
     *,
+    also: Sequence[EngineConfig] = (),
     profile: str,
     reset_layout: bool,
     crash: CrashHandler | None,
@@ -71,29 +74,25 @@ async def run_window(
     loop = asyncio.get_running_loop()
     if crash is not None:
         loop.set_exception_handler(crash.loop_exception)
-    connected = None
-    if config.market_feed != "simulated":
-        from app.main import connect_live, gui_login
-        from engine.brokers.registry import ConnectProblem
-
-        while connected is None:
-            try:
-                connected = await connect_live(config, profile, login=gui_login)
-            except ConnectProblem as problem:
-                # Keys missing or refused: the trader fixes them in Settings -> Brokers, or quits.
-                if not await broker_settings_until_closed(
-                    profile, str(problem), config.market_feed
-                ):
-                    return 2
-    engine = Engine.build(
-        config,
-        link=None if connected is None else connected.link,
-        instruments=() if connected is None else connected.instruments,
-    )
+    engines: list[Engine] = []
     try:
+        for account in (config, *also):
+            connected = None
+            if account.market_feed != "simulated":
+                connected = await _connect(account, profile)
+                if connected is None:
+                    return 2
+            engines.append(
+                Engine.build(
+                    account,
+                    link=None if connected is None else connected.link,
+                    instruments=() if connected is None else connected.instruments,
+                )
+            )
         return await _run_desk(
             app,
-            engine,
+            engines[0],
+            also=engines[1:],
             profile=profile,
             reset_layout=reset_layout,
             crash=crash,
@@ -102,13 +101,29 @@ async def run_window(
             settings_problem=settings_problem,
         )
     finally:
-        engine.close()  # idempotent: a desk that never started still lets its book go
+        for engine in engines:
+            engine.close()  # idempotent: a desk that never started still lets its book go
+
+
+async def _connect(config: EngineConfig, profile: str) -> Connected | None:
+    """The live broker of ``config``, connected; keys missing or refused, the trader fixes them
+    in Settings -> Brokers, or gives up (None)."""
+    from app.main import connect_live, gui_login
+    from engine.brokers.registry import ConnectProblem
+
+    while True:
+        try:
+            return await connect_live(config, profile, login=gui_login)
+        except ConnectProblem as problem:
+            if not await broker_settings_until_closed(profile, str(problem), config.market_feed):
+                return None
 
 
 async def _run_desk(
     app: Any,
     engine: Engine,
     *,
+    also: Sequence[Engine] = (),
     profile: str,
     reset_layout: bool,
     crash: CrashHandler | None,
@@ -131,14 +146,20 @@ async def _run_desk(
     adopt_layout_theme(settings, layouts)
     login_windows: list[object] = []  # strong references while they are open
 
-    def on_connection(event: ConnectionChanged) -> None:
-        if event.component == "broker" and event.state == "login required" and engine.link:
-            from app.main import login_window
+    def asks_login(account: Engine) -> None:
+        def on_connection(event: ConnectionChanged) -> None:
+            if event.component == "broker" and event.state == "login required" and account.link:
+                from app.main import login_window
 
-            window_, _done = login_window(engine.link.session, event.detail)
-            login_windows.append(window_)
+                window_, _done = login_window(account.link.session, event.detail)
+                login_windows.append(window_)
 
-    engine.api.subscribe(ConnectionChanged, on_connection)
+        account.api.subscribe(ConnectionChanged, on_connection)
+
+    for account in (engine, *also):
+        asks_login(account)
+    accounts = Accounts({e.config.broker: e for e in (engine, *also)})
+    """One kill switch over every account: pressed in any window, it halts them all."""
     window = MainWindow(
         engine.api,
         open_broker_settings=lambda: open_broker_settings(profile, engine),
@@ -183,9 +204,10 @@ async def _run_desk(
         )
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()  # never exec(): the desk runs on behind it
+    windows = [window, *(account_window(e, profile, settings, closed.set) for e in also)]
     stop_listening = close_on_termination_signals(window.close)
     freeze_startup_objects()
-    engine.start()
+    accounts.start()
     probing = None if steps is None else asyncio.get_running_loop().create_task(steps, name="probe")
     try:
         await closed.wait()
@@ -193,10 +215,37 @@ async def _run_desk(
             await probing
     finally:
         stop_listening()
-        window.stop()
-        await engine.stop()
+        for shown in windows:
+            shown.stop()
+            if shown is not window:
+                shown.close()
+        await accounts.stop()
         log.info("workstation closed cleanly")
     return 0
+
+
+def account_window(
+    engine: Engine, profile: str, settings: SettingsStore, on_close: Callable[[], None]
+) -> MainWindow:
+    """The window of an account traded beside the main one (``--also``): its own panels and
+    layout, the same settings; closing it closes the desk, as the main window's Close does."""
+    from ui.layout_store import LayoutStore
+    from ui.main_window import MainWindow
+
+    broker = engine.config.broker
+    layouts = LayoutStore(settings_path(profile).with_name(f"layout-{broker}.ini"))
+    window = MainWindow(
+        engine.api,
+        open_broker_settings=lambda: open_broker_settings(profile, engine, broker=broker),
+        layouts=layouts,
+        broker=f"{broker_spec(broker).title} account",
+        session_state=lambda: session_text(engine),
+        settings=settings,
+        on_close=on_close,
+    )
+    window.restore_watchlists()
+    window.show()
+    return window
 
 
 def adopt_layout_theme(settings: SettingsStore, layouts: Any) -> None:
@@ -395,6 +444,7 @@ async def broker_settings_until_closed(profile: str, reason: str, broker: str = 
 def run_gui(
     config: EngineConfig,
     *,
+    also: Sequence[EngineConfig] = (),
     profile: str = "default",
     reset_layout: bool = False,
     probe: Probe | None = None,
@@ -450,6 +500,7 @@ def run_gui(
         return run_on_qt_loop(
             run_window(
                 config,
+                also=also,
                 profile=profile,
                 reset_layout=reset_layout,
                 crash=crash,

@@ -8,6 +8,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -118,6 +119,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=feed_names(),
         help="market data (default: Kite's for --broker kite; for paper, Settings → Brokers, at "
         "first the simulated market); '--broker paper --feed kite' paper-trades on Kite's prices",
+    )
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        choices=[name for name in broker_names() if broker_spec(name).live],
+        metavar="BROKER",
+        help="also trade this broker's account from the same desk (kite or xts; repeatable): "
+        "its own book, risk limits and positions, and one kill switch over every account",
     )
     parser.add_argument("--db", default=None, help="SQLAlchemy URL of the journal database")
     parser.add_argument("--headless", action="store_true", help="run the engine without a window")
@@ -237,6 +247,43 @@ def engine_config(args: argparse.Namespace, settings: Settings | None = None) ->
     )
 
 
+def account_configs(
+    args: argparse.Namespace, settings: Settings | None = None
+) -> list[EngineConfig]:
+    """The desk's accounts: the main one (``engine_config``) and one per ``--also`` broker, each
+    on its own broker's prices with its own book, risk limits and daily schedule. The trader's
+    strategies, portfolios and alerts run on the main account."""
+    main = engine_config(args, settings)
+    extra = list(dict.fromkeys(args.also))
+    if not extra:
+        return [main]
+    if main.broker in extra:
+        raise StartupProblem(f"--also {main.broker}: that is already the desk's main account")
+    if args.db is not None:
+        raise StartupProblem(
+            "--db names one book; with --also each account keeps its own book in the profile"
+        )
+    settings = settings or Settings()
+    configs = [main]
+    for broker in extra:
+        configs.append(
+            replace(
+                main,
+                broker=broker,
+                feed=None,
+                account=broker,
+                db_url=str(sqlite_url(default_database_path(args.profile, broker))),
+                always_open=False,
+                strategies_dir=None,
+                portfolios_dir=None,
+                alerts_file=None,
+                schedule_folder=schedule_folder(args.profile) / broker,
+                metrics_port=None,
+            )
+        )
+    return configs
+
+
 def book_url(args: argparse.Namespace) -> str:
     """The book a run trades in: ``--db`` (checked) or the profile's file for its broker."""
     if args.db is not None:
@@ -310,9 +357,10 @@ def open_settings(profile: str) -> tuple[SettingsStore, str | None]:
 
 def run(args: argparse.Namespace) -> int:
     settings, problem = open_settings(args.profile)
-    config = engine_config(args, settings.current)
-    if args.headless and config.market_feed != "simulated":
-        return asyncio.run(live_headless(config, args.profile, args.duration))
+    configs = account_configs(args, settings.current)
+    config = configs[0]
+    if args.headless and (len(configs) > 1 or config.market_feed != "simulated"):
+        return asyncio.run(live_headless(configs, args.profile, args.duration))
     if args.headless:
         from engine.headless import main as headless_main
 
@@ -321,6 +369,7 @@ def run(args: argparse.Namespace) -> int:
 
     return run_gui(
         config,
+        also=configs[1:],
         profile=args.profile,
         reset_layout=args.reset_layout,
         settings=settings,
@@ -386,32 +435,56 @@ async def gui_login(session: LoginSession, reason: str) -> None:
         window.close()
 
 
-async def live_headless(config: EngineConfig, profile: str, duration: float) -> int:
-    """`dalaldesk --broker kite --headless`: on today's saved session, no window."""
+async def live_headless(configs: list[EngineConfig], profile: str, duration: float) -> int:
+    """`dalaldesk --broker kite --headless` (with ``--also xts``, every account): on today's
+    saved sessions, no window; a summary per account."""
     from engine.runtime import Engine
+    from engine.runtime.accounts import Accounts
 
+    engines: dict[str, Engine] = {}
+    counts: dict[str, int] = {}
+    built = False
     try:
-        connected = await connect_live(config, profile, login=None)
-    except ConnectProblem as exc:
-        print(f"dalaldesk: {exc}", file=sys.stderr)
-        return 2
-    engine = Engine.build(config, link=connected.link, instruments=connected.instruments)
-    engine.start()
+        for config in configs:
+            connected = None
+            if config.market_feed != "simulated":
+                try:
+                    connected = await connect_live(config, profile, login=None)
+                except ConnectProblem as exc:
+                    print(f"dalaldesk: {exc}", file=sys.stderr)
+                    return 2
+            engines[config.broker] = Engine.build(
+                config,
+                link=None if connected is None else connected.link,
+                instruments=() if connected is None else connected.instruments,
+            )
+            counts[config.broker] = 0 if connected is None else len(connected.instruments)
+        built = True
+    finally:
+        if not built:  # an account that could not connect: the others let their books go
+            for engine in engines.values():
+                engine.close()
+    accounts = Accounts(engines)
+    accounts.start()
     try:
         await asyncio.sleep(duration)
     finally:
-        await engine.stop()
-    orders = engine.api.orders()
-    summary = {
-        "seconds": duration,
-        "broker": config.broker,
-        "feed": config.market_feed,
-        "instruments": len(connected.instruments),
-        "ticks": engine.ticks_seen,
-        "orders": len(orders),
-        "fills": len(engine.api.trades()),
-    }
-    print(json.dumps(summary))
+        await accounts.stop()
+    summaries = []
+    for config in configs:
+        engine = engines[config.broker]
+        summaries.append(
+            {
+                "seconds": duration,
+                "broker": config.broker,
+                "feed": config.market_feed,
+                "instruments": counts[config.broker],
+                "ticks": engine.ticks_seen,
+                "orders": len(engine.api.orders()),
+                "fills": len(engine.api.trades()),
+            }
+        )
+    print(json.dumps(summaries[0] if len(summaries) == 1 else {"accounts": summaries}))
     return 0
 
 

@@ -58,5 +58,38 @@ async def test_kite_headless_when_no_keyring_or_session_says_why_and_exits_2(
 ) -> None:
     config = engine_config(parse_args(["--broker", "kite"]))
 
-    assert await live_headless(config, "pytest-nokeys", 0.1) == 2
+    assert await live_headless([config], "pytest-nokeys", 0.1) == 2
     assert capsys.readouterr().err.startswith("dalaldesk: ")
+
+
+def test_account_configs_with_also_gives_each_account_its_own_book_and_schedule() -> None:
+    from app.main import account_configs
+
+    main, beside = account_configs(parse_args(["--broker", "kite", "--also", "xts"]))
+    assert (main.broker, main.market_feed, beside.broker, beside.market_feed) == (
+        "kite",
+        "kite",
+        "xts",
+        "xts",
+    )
+    assert main.db_url != beside.db_url and str(beside.db_url).endswith("xts.db")
+    assert beside.schedule_folder == main.schedule_folder / "xts"
+    assert beside.portfolios_dir is None and beside.alerts_file is None, "strategies: main only"
+    assert [c.broker for c in account_configs(parse_args(["--also", "kite"]))] == [
+        "paper",
+        "kite",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--broker", "kite", "--also", "kite"], "already the desk's main account"),
+        (["--db", "sqlite:////tmp/book.db", "--also", "xts"], "--db names one book"),
+    ],
+)
+def test_account_configs_refuse_what_cannot_be_one_desk(argv: list[str], words: str) -> None:
+    from app.main import account_configs
+
+    with pytest.raises(StartupProblem, match=words):
+        account_configs(parse_args(argv))
