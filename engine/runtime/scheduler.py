@@ -5,6 +5,8 @@
   the answer goes to Messages (a warning naming each problem). With an address check set, a
   second message follows: the public IP against the registered static IPs, and the clock's
   drift (``engine.runtime.preflight``).
+- ``start_portfolios`` (09:10): start each multileg portfolio marked to start by itself (and
+  enabled); one that cannot start (the session, a tag's day limit) is named with why.
 - ``intraday_square_off`` (15:15): square off every intraday (MIS) position the desk holds, before
   the broker's own auto square-off charges for it.
 - ``end_of_day_report`` (15:45): the day's P&L per position, charges, orders, fills and denials,
@@ -237,6 +239,29 @@ async def network_checklist(engine: Engine) -> str:
     return text
 
 
+def start_portfolios(engine: Engine, now: datetime) -> str:
+    desk = engine.multileg
+    marked = [
+        name
+        for name in desk.names()
+        if (spec := desk.spec(name)) is not None
+        and spec.defaults.auto_start
+        and spec.defaults.enabled
+        and desk.running(name) is None
+    ]
+    if not marked:
+        return "Portfolios: none to start by themselves"
+    problems = {name: desk.start(name) for name in marked}
+    started = [name for name, problem in problems.items() if problem is None]
+    refused = [f"{name} ({problem})" for name, problem in problems.items() if problem is not None]
+    text = f"Portfolios started by the schedule: {', '.join(started) or 'none'}"
+    if refused:
+        text += f"; not started: {'; '.join(refused)}"
+    severity = Severity.WARNING if refused else Severity.INFO
+    engine.bus.publish(EngineMessage(engine.clock.time_ns(), severity, text, "schedule"))
+    return text
+
+
 def intraday_square_off(engine: Engine, now: datetime) -> str:
     if engine.config.always_open:
         return "Intraday square-off: not on a simulated market kept open"
@@ -319,6 +344,7 @@ def report_html(report: dict[str, object]) -> str:
 
 DEFAULT_JOBS = [
     DailyJob("pre_open_checklist", "09:00", timedelta(hours=6, minutes=30), pre_open_checklist),
+    DailyJob("start_portfolios", "09:10", timedelta(hours=6), start_portfolios),
     DailyJob("intraday_square_off", "15:15", timedelta(minutes=10), intraday_square_off),
     DailyJob("end_of_day_report", "15:45", timedelta(hours=8), end_of_day_report),
     DailyJob("journal_backup", "16:00", timedelta(hours=7, minutes=59), journal_backup),

@@ -15,7 +15,13 @@ from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 
 FRIDAY_8AM = datetime(2026, 11, 20, 8, 0, tzinfo=IST)
-JOBS = ["pre_open_checklist", "intraday_square_off", "end_of_day_report", "journal_backup"]
+JOBS = [
+    "pre_open_checklist",
+    "start_portfolios",
+    "intraday_square_off",
+    "end_of_day_report",
+    "journal_backup",
+]
 
 
 def build(tmp_path: Path, start: datetime) -> Engine:
@@ -50,6 +56,7 @@ def test_schedule_runs_each_job_at_its_time_on_trading_days_only(tmp_path: Path)
 
     day = [
         "09:00 pre_open_checklist",
+        "09:10 start_portfolios",
         "15:15 intraday_square_off",
         "15:45 end_of_day_report",
         "16:00 journal_backup",
@@ -69,7 +76,7 @@ def test_schedule_after_a_restart_does_not_run_a_job_twice_for_the_day(tmp_path:
     first = build(tmp_path, FRIDAY_8AM)
     try:
         assert run_until(first, FRIDAY_8AM + timedelta(hours=2)) == {
-            "Fri 20": ["09:00 pre_open_checklist"]
+            "Fri 20": ["09:00 pre_open_checklist", "09:10 start_portfolios"]
         }
     finally:
         first.close()
@@ -92,7 +99,13 @@ def test_schedule_opened_late_runs_what_is_within_grace(tmp_path: Path) -> None:
     finally:
         engine.close()
     # The checklist's grace lasts the session: it runs at once, then the square-off at its time.
-    assert ran == {"Fri 20": ["12:00 pre_open_checklist", "15:15 intraday_square_off"]}
+    assert ran == {
+        "Fri 20": [
+            "12:00 pre_open_checklist",
+            "12:00 start_portfolios",
+            "15:15 intraday_square_off",
+        ]
+    }
 
 
 def test_schedule_opened_after_the_close_says_what_was_missed(tmp_path: Path) -> None:
@@ -107,6 +120,7 @@ def test_schedule_opened_after_the_close_says_what_was_missed(tmp_path: Path) ->
     assert ran == {"Fri 20": ["15:45 end_of_day_report", "16:00 journal_backup"]}
     assert "pre_open_checklist of 2026-11-20 was missed (the desk was not running)" in told
     assert "intraday_square_off of 2026-11-20 was missed (the desk was not running)" in told
+    assert "start_portfolios of 2026-11-20 was missed (the desk was not running)" in told
 
 
 def test_schedule_checklist_names_what_is_not_ready(tmp_path: Path) -> None:
@@ -173,3 +187,38 @@ def test_schedule_squares_off_intraday_positions_at_15_15_and_leaves_delivery(
         assert Decimal(0) <= sum((p.charges for p in engine.api.positions()), Decimal(0))
     finally:
         engine.close()
+
+
+def test_schedule_starts_the_portfolios_marked_to_start_by_themselves(tmp_path: Path) -> None:
+    from tests.multileg_support import template_spec
+
+    engine = Engine.build(
+        EngineConfig(
+            db_url=f"sqlite:///{tmp_path / 'book.db'}",
+            market=SimulatedMarketConfig(seed=4, strikes_each_side=2),
+            schedule_folder=tmp_path / "schedule",
+            portfolios_dir=tmp_path / "portfolios",
+            var_interval_seconds=0,
+        ),
+        clock=TestClock(datetime(2026, 11, 21, 8, 0, tzinfo=IST)),  # a Saturday
+    )
+    told: list[str] = []
+    engine.bus.subscribe(EngineMessage, lambda m: told.append(m.text))
+    try:
+        api = engine.api
+        key = api.portfolio_templates()[0].key
+        for name, defaults in (
+            ("Morning", {"auto_start": True}),
+            ("Switched off", {"auto_start": True, "enabled": False}),
+            ("By hand", {}),
+        ):
+            spec = template_spec(engine, key, name)
+            spec["defaults"].update(defaults)
+            assert api.save_portfolio(spec) is None
+        ran = run_until(engine, datetime(2026, 11, 23, 9, 30, tzinfo=IST))  # to Monday
+        running = {v.name for v in api.portfolios() if engine.multileg.running(v.name)}
+    finally:
+        engine.close()
+    assert ran == {"Mon 23": ["09:00 pre_open_checklist", "09:10 start_portfolios"]}
+    assert running == {"Morning"}, "not at the weekend, not a disabled one, not an unmarked one"
+    assert "Portfolios started by the schedule: Morning" in told

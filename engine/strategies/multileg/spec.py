@@ -77,6 +77,10 @@ class Defaults(Section):
     )
     mode: Mode = Field(default=Mode.PAPER, description="Paper on the paper venue, or live.")
     enabled: bool = Field(default=True, description="A disabled portfolio cannot be started.")
+    auto_start: bool = Field(
+        default=False,
+        description="Started by the desk's daily schedule at 09:10 on each trading day.",
+    )
     tag: str = Field(default="", description="Strategy tag it belongs to.")
 
     @field_validator("name")
