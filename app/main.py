@@ -28,6 +28,7 @@ from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import EngineConfig
 from engine.runtime.scheduler import schedule_folder
 from engine.settings import Settings, SettingsStore, settings_file
+from engine.signals.desk import SignalMode, SignalRules
 from engine.store import check_path_name, default_database_path, sqlite_url
 from engine.strategies.loader import strategies_dir
 from engine.strategies.multileg.desk import portfolios_dir
@@ -173,6 +174,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--log-level", default="INFO", type=_log_level, help=f"one of {', '.join(LOG_LEVELS)}"
     )
     parser.add_argument(
+        "--api-port",
+        type=_port,
+        default=None,
+        help="receive signals (TradingView webhooks) at http://127.0.0.1:PORT/webhook/tradingview "
+        "(off by default; the passphrase from the keyring or DALALDESK_WEBHOOK_PASSPHRASE)",
+    )
+    parser.add_argument(
+        "--signal-mode",
+        default=SignalMode.APPROVE.value,
+        choices=[m.value for m in SignalMode],
+        help="what a signal does: wait for the trader's approval (the default), go straight to the "
+        "risk gate (auto), or nothing (off)",
+    )
+    parser.add_argument(
         "--metrics-port",
         type=_port,
         default=None,
@@ -240,6 +255,9 @@ def engine_config(args: argparse.Namespace, settings: Settings | None = None) ->
         alerts_file=alerts_path(args.profile),
         schedule_folder=schedule_folder(args.profile),
         metrics_port=args.metrics_port,
+        api_port=args.api_port,
+        signal_rules=SignalRules(default_mode=SignalMode(args.signal_mode)),
+        profile=args.profile,
         address_check_url=settings.brokers.address_check_url,
         static_ips=tuple(
             ip for ip in (settings.brokers.static_ip, settings.brokers.backup_static_ip) if ip
@@ -279,6 +297,7 @@ def account_configs(
                 alerts_file=None,
                 schedule_folder=schedule_folder(args.profile) / broker,
                 metrics_port=None,
+                api_port=None,
             )
         )
     return configs

@@ -10,6 +10,8 @@ from engine.brokers.paper.config import PaperConfig
 from engine.brokers.registry import SIMULATED_FEED, broker_spec, feed_names
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.risk.limits import MarginParameters, RiskSettings
+from engine.signals.desk import SignalRules
+from engine.signals.server import TRADINGVIEW_ADDRESSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,17 @@ class EngineConfig:
     (``engine.runtime.preflight``); None: no network look."""
     static_ips: tuple[str, ...] = ()
     """The static IPs registered with the broker, which API orders must come from."""
+    api_port: int | None = None
+    """Serve the signals endpoint (``engine.signals.server``) at this port (0: any free one);
+    None: off."""
+    api_host: str = "127.0.0.1"
+    """The interface it listens on; another than loopback only when the trader chooses it."""
+    api_allowlist: tuple[str, ...] = TRADINGVIEW_ADDRESSES
+    """Addresses (besides loopback) allowed to post signals."""
+    signal_rules: SignalRules = field(default_factory=SignalRules)
+    profile: str | None = None
+    """The profile whose keyring holds the webhook's passphrase; None: only the environment's
+    ``DALALDESK_WEBHOOK_PASSPHRASE``."""
 
     def __post_init__(self) -> None:
         spec = broker_spec(self.broker)  # ValueError naming the brokers there are
@@ -68,6 +81,10 @@ class EngineConfig:
             raise ValueError("var_after_fill_seconds must be positive")
         for address in self.static_ips:
             ipaddress.ip_address(address)  # ValueError naming the address
+        for address in self.api_allowlist:
+            ipaddress.ip_address(address)
+        if self.api_port is not None and not 0 <= self.api_port <= 65535:
+            raise ValueError(f"the API port must be 0-65535, not {self.api_port}")
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise ValueError(f"the metrics port must be 0-65535, not {self.metrics_port}")
 

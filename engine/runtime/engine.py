@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor
@@ -29,6 +30,7 @@ from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, LiveClock, ist_today
+from engine.credentials import CredentialStore, CredentialsUnavailable
 from engine.domain.events import EngineMessage, Severity, VarReport
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument
@@ -48,6 +50,9 @@ from engine.runtime.config import EngineConfig
 from engine.runtime.day_marks import DayMarks
 from engine.runtime.risk_tasks import paper_returns, risk_housekeeping, update_var
 from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule
+from engine.signals.desk import SignalDesk
+from engine.signals.records import SignalRecord
+from engine.signals.server import SignalServer
 from engine.store import Database, Journal, book_file_of, open_database
 from engine.store.backup import backup_book, has_backup_of
 from engine.store.book import scan_journal, set_aside_text
@@ -60,6 +65,9 @@ if TYPE_CHECKING:
     from engine.runtime.metrics import MetricsServer
 
 log = logging.getLogger(__name__)
+
+WEBHOOK_PASSPHRASE_VARIABLE = "DALALDESK_WEBHOOK_PASSPHRASE"
+"""Where scripts and tests hand the desk the webhook's passphrase (else the keyring's)."""
 
 
 class Engine:
@@ -153,6 +161,18 @@ class Engine:
             )
         )
         self.charts.attach(self.api)
+        self.signals = SignalDesk(
+            registry=registry, clock=clock, record=orders.record, rules=config.signal_rules
+        )
+        """External signals (TradingView, scripts) on their way to the gate."""
+        self.signals.bind(self.api.place_order)
+        self.signal_server: SignalServer | None = None
+        """The signals endpoint while it serves (``EngineConfig.api_port``)."""
+        self.webhook_passphrase: Callable[[], str | None] = lambda: webhook_passphrase(
+            config.profile
+        )
+        """Where the webhook's passphrase comes from, asked at each request (so a passphrase
+        set or changed in the keyring applies at once)."""
         streams = link is not None and feed is link
         self.strategies.bind(self.api, (lambda t: self._watch(t, True)) if streams else None)
         self._load_strategies()
@@ -340,6 +360,11 @@ class Engine:
                 self.risk.restore(entries)
             owners = {o.order_id: o.strategy for o in self.orders.orders.values() if o.strategy}
             self.strategies.restore(entries, owners)
+            self.signals.restore(
+                SignalRecord.from_payload(ts, payload)
+                for kind, _order, ts, payload in entries
+                if kind == SignalRecord.kind
+            )
         finally:
             stop_keeping()
         nets = {(p.token, p.product): p.net_quantity for p in self.positions.all()}
@@ -426,6 +451,8 @@ class Engine:
         self.spawn(self.api.health_service.watch_loop(self._stop), "loop-lag")
         if self.config.metrics_port is not None:
             self.spawn(self._serve_metrics(self.config.metrics_port), "metrics")
+        if self.config.api_port is not None:
+            self.spawn(self._serve_signals(self.config.api_port), "signals-endpoint")
         self.spawn(self._throttle_pump(), "order-throttle")
         if self.risk is not None:
             self.spawn(risk_housekeeping(self, self._stop), "risk-housekeeping")
@@ -455,6 +482,7 @@ class Engine:
             self._sample_health()
             if self.schedule is not None:
                 self.schedule.tick(self.clock.now())
+            self.signals.expire()
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=1.0)
             except TimeoutError:
@@ -475,6 +503,31 @@ class Engine:
             await self._stop.wait()
         finally:
             await server.stop()
+
+    async def _serve_signals(self, port: int) -> None:
+        """The signals endpoint until the desk stops; a port taken is told, not fatal."""
+        server = SignalServer(
+            self.signals,
+            passphrase=self.webhook_passphrase,
+            host=self.config.api_host,
+            port=port,
+            allowlist=self.config.api_allowlist,
+        )
+        try:
+            await server.start()
+        except OSError as problem:
+            self._warn(
+                f"the signals endpoint could not listen on {self.config.api_host}:{port} "
+                f"({problem.strerror or problem}); signals are not received",
+                "signals",
+            )
+            return
+        self.signal_server = server
+        try:
+            await self._stop.wait()
+        finally:
+            await server.close()
+            self.signal_server = None
 
     def _sample_health(self) -> None:
         market_open = self.sessions is None or self.sessions.is_open(self.clock.now())
@@ -536,6 +589,18 @@ class Engine:
         if self.book_lock is not None:
             self.book_lock.release()
             self.book_lock = None
+
+
+def webhook_passphrase(profile: str | None) -> str | None:
+    """``DALALDESK_WEBHOOK_PASSPHRASE`` (scripts, tests), else the profile's keyring entry."""
+    from_environment = os.environ.get(WEBHOOK_PASSPHRASE_VARIABLE)
+    if from_environment or profile is None:
+        return from_environment or None
+    try:
+        return CredentialStore(profile).get("signals", "webhook_passphrase")
+    except CredentialsUnavailable as problem:
+        log.warning("the webhook passphrase could not be read: %s", problem)
+        return None
 
 
 def _no_ticks(_tick: Tick) -> None:

@@ -1,0 +1,324 @@
+"""The signal pipeline: every external signal becomes an order only through these steps, each
+journaled before anyone is told:
+
+1. a duplicate of a signal seen within the window (a TradingView resend, a double-click in a
+   script) is answered "duplicate" and goes no further: sent twice, placed once, also across a
+   restart (the seen ids come back from the journal);
+2. a stale signal (fired longer ago than ``max_age_s``, or from the future) is refused;
+3. the symbol is mapped to an instrument of the desk's, or the signal is refused;
+4. the strategy's mode decides: ``off`` refuses, ``approve`` waits for the trader (who approves,
+   changes then approves, or rejects; unanswered, it expires), ``auto`` goes on at once;
+5. the order goes to the one risk gate with source ``signal``, the strategy's id, and the
+   signal's id as its tag; the gate's answer is journaled against the order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol
+
+from engine.core.clock import Clock
+from engine.domain.instruments import Instrument
+from engine.domain.origin import OrderSource
+from engine.marketdata.instrument_registry import InstrumentRegistry
+from engine.signals.records import SignalRecord, SignalStep
+from engine.signals.tradingview import SignalRefused, TradingViewAlert, resolve_symbol
+
+log = logging.getLogger(__name__)
+
+NS = 1_000_000_000
+
+
+class SignalMode(StrEnum):
+    AUTO = "auto"
+    """Straight to the risk gate."""
+    APPROVE = "approve"
+    """A human approves each one (SEBI's manual-approval mode for retail algorithms)."""
+    OFF = "off"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRules:
+    default_mode: SignalMode = SignalMode.APPROVE
+    modes: Mapping[str, SignalMode] = field(default_factory=dict)
+    """A strategy's own mode, by its id; others take ``default_mode``."""
+    max_age_s: float = 60.0
+    duplicate_window_s: float = 24 * 3600.0
+    approval_timeout_s: float = 60.0
+    lots_multiplier: int = 1
+
+    def __post_init__(self) -> None:
+        if self.max_age_s <= 0 or self.duplicate_window_s <= 0 or self.approval_timeout_s <= 0:
+            raise ValueError("signal ages, windows and timeouts must be positive")
+        if not 1 <= self.lots_multiplier <= 100:
+            raise ValueError("the lots multiplier is 1-100")
+
+    def mode_for(self, strategy: str) -> SignalMode:
+        return self.modes.get(strategy, self.default_mode)
+
+
+class Placed(Protocol):
+    """What the risk gate answers (``engine.oms.outcome.Outcome``)."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def order_id(self) -> str | None: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+Place = Callable[..., Placed]
+"""``EngineApi.place_order``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignalResult:
+    signal_id: str
+    step: SignalStep
+    reason: str = ""
+    order_id: str | None = None
+
+    @property
+    def http_status(self) -> int:
+        """What the webhook answers: 2xx for what was taken (placed, waiting, a duplicate, or
+        refused by the risk gate: a resend would not change it), 4xx for what was not."""
+        if self.step in (SignalStep.PLACED, SignalStep.DENIED, SignalStep.DUPLICATE):
+            return 200
+        if self.step is SignalStep.PENDING:
+            return 202
+        return 422
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "signal": self.signal_id,
+            "status": self.step.value,
+            "reason": self.reason,
+            "order": self.order_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSignal:
+    """A signal waiting for the trader: what it asks, why, and until when."""
+
+    signal_id: str
+    alert: TradingViewAlert
+    instrument: Instrument
+    received_ns: int
+    expires_ns: int
+
+    @property
+    def quantity_lots(self) -> int:
+        return self.alert.lots
+
+
+class SignalDesk:
+    def __init__(
+        self,
+        *,
+        registry: InstrumentRegistry,
+        clock: Clock,
+        record: Callable[[SignalRecord], None],
+        rules: SignalRules | None = None,
+    ) -> None:
+        self._registry = registry
+        self._clock = clock
+        self._record = record
+        self.rules = rules or SignalRules()
+        self._place: Place | None = None
+        self._seen: dict[str, int] = {}
+        """Signal id → when it was first received (ns), within the duplicate window."""
+        self._pending: dict[str, PendingSignal] = {}
+
+    def bind(self, place: Place) -> None:
+        self._place = place
+
+    def restore(self, records: Iterable[SignalRecord]) -> None:
+        """Seen ids from the journal (a resend after a restart is still a duplicate); approvals
+        left waiting when the desk stopped are recorded as expired, never acted on later."""
+        waiting: dict[str, SignalRecord] = {}
+        for record in records:
+            if record.step is SignalStep.RECEIVED:
+                self._seen.setdefault(record.signal_id, record.ts_ns)
+            if record.step is SignalStep.PENDING:
+                waiting[record.signal_id] = record
+            elif record.step in (SignalStep.APPROVED, SignalStep.REJECTED, SignalStep.EXPIRED):
+                waiting.pop(record.signal_id, None)
+        for record in waiting.values():
+            self._write(
+                record.signal_id, SignalStep.EXPIRED, record.strategy, "the desk was restarted"
+            )
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def receive(self, alert: TradingViewAlert, *, origin: str = "") -> SignalResult:
+        signal_id = alert.signal_id()
+        now = self._clock.time_ns()
+        self._forget_old(now)
+        detail = {**alert.detail(), "from": origin}
+        if signal_id in self._seen:
+            return self._write(
+                signal_id, SignalStep.DUPLICATE, alert.strategy, "already received", detail
+            )
+        self._seen[signal_id] = now
+        self._write(signal_id, SignalStep.RECEIVED, alert.strategy, "", detail)
+        try:
+            self._check_age(alert, now)
+            instrument = resolve_symbol(self._registry, alert.symbol, self._clock.now().date())
+        except SignalRefused as refused:
+            return self._write(signal_id, SignalStep.REFUSED, alert.strategy, refused.reason)
+        mode = self.rules.mode_for(alert.strategy)
+        if mode is SignalMode.OFF:
+            return self._write(
+                signal_id, SignalStep.REFUSED, alert.strategy, f"strategy {alert.strategy} is off"
+            )
+        if mode is SignalMode.APPROVE:
+            expires = now + int(self.rules.approval_timeout_s * NS)
+            self._pending[signal_id] = PendingSignal(signal_id, alert, instrument, now, expires)
+            return self._write(
+                signal_id,
+                SignalStep.PENDING,
+                alert.strategy,
+                f"waiting for approval for {self.rules.approval_timeout_s:g} s",
+                {"instrument": instrument.tradingsymbol, "token": instrument.token},
+            )
+        return self._send(signal_id, alert, instrument)
+
+    def refuse(self, signal_id: str, reason: str, detail: Mapping[str, Any] | None = None) -> None:
+        """Journal a signal turned away before the pipeline (wrong passphrase, an address not
+        allowed, a body that is not a signal)."""
+        self._write(signal_id, SignalStep.REFUSED, "", reason, dict(detail or {}))
+
+    def _check_age(self, alert: TradingViewAlert, now_ns: int) -> None:
+        if alert.fired is None:
+            return
+        age = now_ns / NS - alert.fired.timestamp()
+        if age > self.rules.max_age_s:
+            raise SignalRefused(
+                f"stale: fired {age:,.0f} s ago, more than the {self.rules.max_age_s:g} s allowed"
+            )
+        if age < -self.rules.max_age_s:
+            raise SignalRefused(f"fired {-age:,.0f} s in the future: check the sender's clock")
+
+    def _forget_old(self, now: int) -> None:
+        window = int(self.rules.duplicate_window_s * NS)
+        if self._seen and next(iter(self._seen.values())) < now - window:
+            self._seen = {k: t for k, t in self._seen.items() if t >= now - window}
+
+    # -- the trader's decision -----------------------------------------------------------------
+
+    def pending(self) -> list[PendingSignal]:
+        return sorted(self._pending.values(), key=lambda p: p.received_ns)
+
+    def approve(
+        self,
+        signal_id: str,
+        *,
+        who: str = "trader",
+        lots: int | None = None,
+        price: Decimal | None = None,
+    ) -> SignalResult:
+        """Approve a waiting signal (with the lots or the limit price changed, if given)."""
+        waiting = self._pending.pop(signal_id, None)
+        if waiting is None:
+            return SignalResult(signal_id, SignalStep.REFUSED, "no signal waits with that id")
+        alert = waiting.alert
+        changes: dict[str, Any] = {}
+        if lots is not None:
+            changes["lots"] = lots
+        if price is not None:
+            changes["price"] = price
+            changes["order_type"] = "LIMIT"
+        try:
+            if changes:
+                alert = TradingViewAlert.model_validate({**alert.model_dump(), **changes})
+        except ValueError as problem:
+            self._pending[signal_id] = waiting
+            return SignalResult(signal_id, SignalStep.PENDING, f"not approved: {problem}")
+        what = {"by": who, **({k: str(v) for k, v in changes.items()} if changes else {})}
+        self._write(signal_id, SignalStep.APPROVED, alert.strategy, "", what)
+        return self._send(signal_id, alert, waiting.instrument)
+
+    def reject(self, signal_id: str, *, who: str = "trader", reason: str = "") -> SignalResult:
+        waiting = self._pending.pop(signal_id, None)
+        if waiting is None:
+            return SignalResult(signal_id, SignalStep.REFUSED, "no signal waits with that id")
+        return self._write(
+            signal_id, SignalStep.REJECTED, waiting.alert.strategy, reason, {"by": who}
+        )
+
+    def expire(self) -> list[str]:
+        """Lapse the approvals whose time is up (the heartbeat calls this)."""
+        now = self._clock.time_ns()
+        lapsed = [p for p in self._pending.values() if p.expires_ns <= now]
+        for waiting in lapsed:
+            del self._pending[waiting.signal_id]
+            self._write(
+                waiting.signal_id,
+                SignalStep.EXPIRED,
+                waiting.alert.strategy,
+                "not approved in time",
+            )
+        return [w.signal_id for w in lapsed]
+
+    # -- the order -----------------------------------------------------------------------------
+
+    def _send(
+        self, signal_id: str, alert: TradingViewAlert, instrument: Instrument
+    ) -> SignalResult:
+        if self._place is None:
+            return self._write(
+                signal_id, SignalStep.REFUSED, alert.strategy, "the desk is starting"
+            )
+        quantity = alert.lots * self.rules.lots_multiplier * instrument.lot_size
+        limit = alert.order_type == "LIMIT"
+        if limit and alert.price is None:
+            return self._write(
+                signal_id, SignalStep.REFUSED, alert.strategy, "a LIMIT signal needs a price"
+            )
+        outcome = self._place(
+            instrument.token,
+            alert.action.upper(),
+            quantity,
+            alert.order_type,
+            product=alert.product,
+            price=alert.price if limit else None,
+            source=OrderSource.SIGNAL,
+            strategy=alert.strategy,
+            tag=signal_id[:20],
+        )
+        step = SignalStep.PLACED if outcome.ok else SignalStep.DENIED
+        detail = {"instrument": instrument.tradingsymbol, "quantity": quantity}
+        return self._write(
+            signal_id, step, alert.strategy, "" if outcome.ok else outcome.reason, detail,
+            order_id=outcome.order_id,
+        )  # fmt: skip
+
+    def _write(
+        self,
+        signal_id: str,
+        step: SignalStep,
+        strategy: str,
+        reason: str = "",
+        detail: dict[str, Any] | None = None,
+        *,
+        order_id: str | None = None,
+    ) -> SignalResult:
+        record = SignalRecord(
+            self._clock.time_ns(), signal_id, step, strategy, reason, detail or {}, order_id
+        )
+        self._record(record)
+        if step in (SignalStep.REFUSED, SignalStep.DENIED):
+            log.info("signal %s %s: %s", signal_id, step.value, reason)
+        return SignalResult(signal_id, step, reason, order_id)
+
+
+def with_mode(rules: SignalRules, strategy: str, mode: SignalMode) -> SignalRules:
+    return replace(rules, modes={**rules.modes, strategy: mode})

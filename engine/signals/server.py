@@ -1,0 +1,110 @@
+"""The desk's HTTP endpoint for signals (aiohttp, on the engine's loop): ``POST
+/webhook/tradingview``.
+
+It listens on 127.0.0.1 unless the trader chooses another interface. TradingView posts only to
+ports 80 and 443 from its own four addresses, so the desk is reached through a tunnel or a
+reverse proxy (which deliver from loopback) or, bound to a public interface, only from the
+addresses in the allowlist. A request is answered fast and never with a 5xx for a business
+refusal (TradingView resends on 5xx): 200 for a placed or duplicate signal, 202 for one waiting
+for approval, 4xx with the reason for anything refused. Every refusal is journaled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+from collections.abc import Callable, Collection
+
+from aiohttp import web
+
+from engine.signals.desk import SignalDesk
+from engine.signals.tradingview import MAX_BODY_BYTES, SignalRefused, parse_alert
+
+log = logging.getLogger(__name__)
+
+TRADINGVIEW_ADDRESSES = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
+"""Where TradingView's webhooks come from (its help centre's list)."""
+WEBHOOK_PATH = "/webhook/tradingview"
+
+
+def allowed(remote: str | None, allowlist: Collection[str]) -> bool:
+    """Loopback always (a tunnel or a proxy delivers from there), else only the allowlist."""
+    if remote is None:
+        return False
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return False
+    return address.is_loopback or str(address) in allowlist
+
+
+class SignalServer:
+    def __init__(
+        self,
+        desk: SignalDesk,
+        *,
+        passphrase: Callable[[], str | None],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        allowlist: Collection[str] = TRADINGVIEW_ADDRESSES,
+    ) -> None:
+        self._desk = desk
+        self._passphrase = passphrase
+        self.host = host
+        self.port = port
+        self.allowlist = frozenset(allowlist)
+        self._runner: web.AppRunner | None = None
+        self.requests = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
+        app.router.add_post(WEBHOOK_PATH, self._tradingview)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        log.info("signals endpoint listening on %s%s", self.url, WEBHOOK_PATH)
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _tradingview(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        remote = request.remote
+        if not allowed(remote, self.allowlist):
+            return self._refused(f"the address {remote} is not allowed to send signals", 403, "")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._refused("the message is larger than 64 KB; a signal is not", 413, "")
+        body_id = "body-" + hashlib.sha256(body).hexdigest()[:16]
+        try:
+            alert = parse_alert(body)
+        except SignalRefused as refused:
+            return self._refused(refused.reason, refused.status, body_id)
+        expected = self._passphrase()
+        if not expected:
+            return self._refused(
+                "the desk has no webhook passphrase set (Settings → Signals)", 403, body_id
+            )
+        if not hmac.compare_digest(alert.passphrase.encode(), expected.encode()):
+            return self._refused("wrong passphrase", 401, alert.signal_id())
+        result = self._desk.receive(alert, origin=str(remote))
+        return web.json_response(result.to_json(), status=result.http_status)
+
+    def _refused(self, reason: str, status: int, signal_id: str) -> web.Response:
+        self._desk.refuse(signal_id or "unread", reason, {"source": "tradingview"})
+        return web.json_response(
+            {"signal": signal_id or None, "status": "refused", "reason": reason}, status=status
+        )
