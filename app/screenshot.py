@@ -63,6 +63,8 @@ async def capture(
         _trade_a_little(engine)
         if "alerts" in (docks_out or {}):
             _set_alerts(engine)
+        if "signals" in (docks_out or {}):
+            _send_signals(engine)
         names = [_run_portfolio(engine, key) for key in portfolios or []]
         for name in panels:
             window.show_panel(name)
@@ -207,6 +209,22 @@ def _set_alerts(engine: Engine) -> None:
     api.add_alert("pnl_below", "-25000", note="stop for the day")
 
 
+def _send_signals(engine: Engine) -> None:
+    """Two TradingView signals waiting for approval and one already decided."""
+    from datetime import UTC, datetime
+
+    from engine.signals.tradingview import TradingViewAlert
+
+    fired = datetime.now(UTC)
+    for values in (
+        {"id": "ema-L-0915", "strategy": "ema-9-21", "symbol": "NSE:NIFTY1!", "action": "buy"},
+        {"id": "rsi-S-0915", "strategy": "rsi-rev", "symbol": "NSE:RELIANCE", "action": "sell",
+         "lots": 25, "order_type": "LIMIT", "price": "1560.50"},
+        {"id": "orb-L-0916", "strategy": "orb", "symbol": "NSE:NOSUCHCO", "action": "buy"},
+    ):  # fmt: skip
+        engine.signals.receive(TradingViewAlert.model_validate({**values, "fired": fired}))
+
+
 def _open_chart(window, engine: Engine, spec: str):  # type: ignore[no-untyped-def]
     """A chart dock of ``spec``: ``EXCHANGE:SYMBOL`` or a derived series' key prefix
     (``straddle:NIFTY``), then ``@TIMEFRAME`` and ``+INDICATOR`` parts, e.g.
@@ -304,19 +322,27 @@ def main(argv: list[str] | None = None) -> int:
         "--dock",
         action="append",
         default=[],
-        metavar="PANEL=PNG",
-        help="also save a picture of one panel, e.g. alerts=alerts.png; repeatable",
+        metavar="PANEL=PNG[@WxH]",
+        help="also save a picture of one panel, e.g. alerts=alerts.png or "
+        "signals=signals.png@900x640 (floated at that size); repeatable",
     )
     parser.add_argument(
         "--settings-out", type=Path, help="also save each Settings page into this folder"
     )
     args = parser.parse_args(argv)
-    docks = {}
+    docks: dict[str, Path] = {}
+    sizes: dict[str, tuple[int, int]] = {}
     for item in args.dock:
         name, _, out = item.partition("=")
+        out, _, size = out.partition("@")
         if not out:
-            parser.error(f"--dock takes PANEL=PNG, not {item!r}")
+            parser.error(f"--dock takes PANEL=PNG[@WxH], not {item!r}")
         docks[name] = Path(out)
+        if size:
+            width, _, height = size.partition("x")
+            if not (width.isdigit() and height.isdigit()):
+                parser.error(f"--dock size is WxH in pixels, not {size!r}")
+            sizes[name] = (int(width), int(height))
     run_offscreen(
         capture(
             args.out,
@@ -327,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             args.chart,
             args.chart_out,
             docks_out=docks,
+            dock_sizes=sizes,
             settings_out=args.settings_out,
         )
     )

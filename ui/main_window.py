@@ -31,6 +31,8 @@ from engine.api import (
     SettingsError,
     SettingsStore,
     Side,
+    SignalRecord,
+    SignalStep,
 )
 from engine.domain.instruments import Instrument
 from ui import format as fmt
@@ -57,6 +59,7 @@ from ui.panels.payoff import PayoffPanel
 from ui.panels.positions import PositionsPanel
 from ui.panels.risk import RiskPanel
 from ui.panels.settings_dialog import SettingsDialog
+from ui.panels.signals import SignalsPanel
 from ui.panels.strategies import StrategiesPanel
 from ui.panels.trades import TradesPanel
 from ui.theme import ThemeHolder, apply_density, apply_font_size
@@ -103,6 +106,9 @@ PANELS = (
     PanelSpec(
         "health", "Health", HealthPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Ctrl+Shift+H"
     ),
+    PanelSpec(
+        "signals", "Signals", SignalsPanel, Qt.DockWidgetArea.RightDockWidgetArea, "Ctrl+Shift+S"
+    ),
 )
 
 SHORTCUTS = (
@@ -124,6 +130,9 @@ SHORTCUTS = (
     ("Ctrl+Shift+A", "Alerts: set a price or P&L alert, see which fired"),
     ("Ctrl+Alt+A", "Market Watch: set an alert on the selected instrument"),
     ("Ctrl+Shift+H", "Health: connections, price age, loop lag, journal"),
+    ("Ctrl+Shift+S", "Signals: approve (Enter) or reject (Delete) the waiting signals"),
+    ("+", "Signals: one more lot on the chosen card"),
+    ("-", "Signals: one lot fewer on the chosen card"),
     ("Alt+C", "Chart what is selected: an instrument, a position, a portfolio's MTM"),
     ("Alt+Shift+C", "Chart the selected option's IV over the session"),
     (MULTILEG_KEYS["start"], "Multileg: start the selected portfolio"),
@@ -238,6 +247,7 @@ class MainWindow(QMainWindow):
         self.bridge.frame.connect(self._update_status)
         self.notices = DesktopNotices()
         self.bridge.alerts.connect(self._alerts_fired)
+        self._forget_signals = api.subscribe(SignalRecord, self._signal_recorded)
         # The arrangement is saved a moment after each change, not only at a clean close: a desk
         # that is killed keeps the trader's layout.
         self._layout_timer = QTimer(self)
@@ -799,6 +809,19 @@ class MainWindow(QMainWindow):
             if self.settings.current.notifications.desktop:
                 self.notices.notify("DalalDesk alert", event.text, urgent=True)
 
+    def _signal_recorded(self, record: SignalRecord) -> None:
+        """A signal waiting for approval: said in the status bar and as a notification."""
+        if record.step is not SignalStep.PENDING:
+            return
+        detail = record.detail
+        text = (
+            f"{detail.get('instrument', '')} from {record.strategy}: waiting for approval "
+            f"(Signals, Ctrl+Shift+S)"
+        )
+        self.statusBar().showMessage(f"Signal {record.signal_id}: {text}", 15_000)
+        if self.settings.current.notifications.desktop:
+            self.notices.notify("DalalDesk signal", text, urgent=True)
+
     def _update_paused_banner(self) -> None:
         """Shown only while something holds new orders (the kill switch, a login, the disk)."""
         paused = self._api.trading_paused()
@@ -820,6 +843,7 @@ class MainWindow(QMainWindow):
     def stop(self) -> None:
         self._watching_layout = False
         self._forget_settings()
+        self._forget_signals()
         self.charts.stop()
         self._layout_timer.stop()
         self.bridge.stop()

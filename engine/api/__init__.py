@@ -34,6 +34,7 @@ from engine.api.orders import OrderService
 from engine.api.parts import EngineParts
 from engine.api.positions import PositionService
 from engine.api.risk import RiskService
+from engine.api.signals import PendingSignalView, SignalService
 from engine.api.snapshots import (
     ContractGreeks,
     MarginSnapshot,
@@ -95,6 +96,8 @@ from engine.settings import (
     needs_restart,
     problems_of,
 )
+from engine.signals.desk import SignalResult
+from engine.signals.records import SignalRecord, SignalStep
 from engine.strategies.multileg.desk import LegView, PortfolioView
 from engine.strategies.multileg.desk import Template as PortfolioTemplate
 from engine.strategies.multileg.leg_text import LegTextError
@@ -151,6 +154,7 @@ __all__ = [
     "OrderType",
     "Outcome",
     "PayoffProfile",
+    "PendingSignalView",
     "PortfolioGreeks",
     "PortfolioSpec",
     "PortfolioStatus",
@@ -173,6 +177,9 @@ __all__ = [
     "SettingsError",
     "SettingsStore",
     "Side",
+    "SignalRecord",
+    "SignalResult",
+    "SignalStep",
     "StrategyId",
     "StrategyLeg",
     "StrategyPnl",
@@ -207,6 +214,7 @@ class EngineApi:
         self.multileg_service = multileg = MultilegService(parts)
         self.health_service = health = HealthService(parts)
         self.alerts_service = alerts = AlertService(parts)
+        self.signals_service = signals = SignalService(parts)
         self.instruments = InstrumentsView(parts.registry)
         """The instruments the desk lists, read-only."""
         self.has_broker_margin = parts.broker_margin is not None
@@ -258,6 +266,12 @@ class EngineApi:
         self.quote = market.quote
         self.tick = market.tick
         self.subscribe = market.subscribe
+        # signals
+        self.pending_signals = signals.pending_signals
+        self.approve_signal = signals.approve_signal
+        self.reject_signal = signals.reject_signal
+        self.signal_audit = signals.signal_audit
+        self.export_signal_audit = signals.export_signal_audit
         self.subscribe_all = market.subscribe_all
         self.watch = market.watch
         self.unwatch = market.unwatch

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from engine.alerts.book import AlertBook
     from engine.marketdata.candles import CandleBook
     from engine.marketdata.history import HistorySource
+    from engine.signals.desk import SignalDesk
+    from engine.store.journal import Journal
 
 
 def _ist_now() -> datetime:
@@ -60,6 +62,10 @@ class EngineParts:
     """Where a chart's past comes from: the broker's history or the paper market's."""
     alerts: AlertBook | None = None
     """The trader's alert rules (None: a desk without alerts)."""
+    signals: SignalDesk | None = None
+    """External signals and the approvals waiting (None: a desk without them)."""
+    journal: Journal | None = None
+    """The book's journal, for the audit trail (None: a desk without one to read)."""
     now: Callable[[], datetime] = _ist_now
     """The desk's clock (a test clock in tests, a replay's in a backtest)."""
 

@@ -139,6 +139,10 @@ class Engine:
             ltp_of=lambda token: t.ltp if (t := quotes.get(InstrumentToken(token))) else None,
         )
         """The trader's alert rules, watched on ticks and on the day's P&L."""
+        self.signals = SignalDesk(
+            registry=registry, clock=clock, record=orders.record, rules=config.signal_rules
+        )
+        """External signals (TradingView, scripts) on their way to the gate."""
         self.api = EngineApi(
             EngineParts(
                 bus=bus,
@@ -155,16 +159,14 @@ class Engine:
                 strategies=self.strategies,
                 multileg=self.multileg,
                 alerts=self.alerts,
+                signals=self.signals,
+                journal=journal,
                 candles=self.charts.candles,
                 history=self.charts.history,
                 now=clock.now,
             )
         )
         self.charts.attach(self.api)
-        self.signals = SignalDesk(
-            registry=registry, clock=clock, record=orders.record, rules=config.signal_rules
-        )
-        """External signals (TradingView, scripts) on their way to the gate."""
         self.signals.bind(self.api.place_order)
         self.signal_server: SignalServer | None = None
         """The signals endpoint while it serves (``EngineConfig.api_port``)."""

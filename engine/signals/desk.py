@@ -187,7 +187,7 @@ class SignalDesk:
                 SignalStep.PENDING,
                 alert.strategy,
                 f"waiting for approval for {self.rules.approval_timeout_s:g} s",
-                {"instrument": instrument.tradingsymbol, "token": instrument.token},
+                {**detail, "instrument": instrument.tradingsymbol, "token": instrument.token},
             )
         return self._send(signal_id, alert, instrument)
 

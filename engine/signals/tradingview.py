@@ -160,7 +160,7 @@ def resolve_symbol(registry: InstrumentRegistry, text: str, today: date) -> Inst
     if found is None:
         found = _continuous_future(registry, name, today) or _tv_option(registry, name)
     if found is None:
-        raise SignalRefused(f"unknown symbol {text!r}: no instrument of the desk's is that")
+        raise SignalRefused(f"unknown symbol {text!r}: the desk lists no such instrument")
     if not found.tradable:
         raise SignalRefused(f"{text!r} is {found.tradingsymbol}, which is not tradable (an index)")
     return found

@@ -1,0 +1,75 @@
+"""Signals through the facade: the approvals waiting for the trader, their decisions, the recent
+signals and the audit trail of a date range."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from engine.api.parts import Service
+from engine.signals.audit import AuditRow, audit_rows, write_audit
+from engine.signals.desk import PendingSignal, SignalDesk, SignalResult
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSignalView:
+    """An approval card's contents."""
+
+    signal_id: str
+    strategy: str
+    symbol: str
+    """What the sender called it (``NSE:NIFTY1!``)."""
+    instrument: str
+    """The desk's instrument it maps to (``NIFTY26DECFUT``)."""
+    token: int
+    action: str
+    lots: int
+    quantity: int
+    order_type: str
+    price: Decimal | None
+    product: str
+    received_ns: int
+    expires_ns: int
+
+
+class SignalService(Service):
+    def pending_signals(self) -> list[PendingSignalView]:
+        desk = self._signal_desk()
+        multiplier = desk.rules.lots_multiplier
+        return [_view(p, multiplier) for p in desk.pending()]
+
+    def approve_signal(
+        self, signal_id: str, *, lots: int | None = None, price: Decimal | str | None = None
+    ) -> SignalResult:
+        """Approve a waiting signal, as it is or with the lots / limit price changed."""
+        exact = None if price is None else Decimal(str(price))
+        return self._signal_desk().approve(signal_id, who="trader", lots=lots, price=exact)
+
+    def reject_signal(self, signal_id: str, reason: str = "") -> SignalResult:
+        return self._signal_desk().reject(signal_id, who="trader", reason=reason)
+
+    def signal_audit(self, start: date, end: date) -> list[AuditRow]:
+        journal = self._parts.journal
+        return [] if journal is None else audit_rows(journal, start, end)
+
+    def export_signal_audit(self, path: Path, start: date, end: date) -> str | None:
+        """The audit trail of ``start`` to ``end`` as CSV or JSON (by the file's suffix); None,
+        or why it was not written, in words."""
+        return write_audit(path, self.signal_audit(start, end))
+
+    def _signal_desk(self) -> SignalDesk:
+        if self._parts.signals is None:
+            raise ValueError("this desk runs without signals")
+        return self._parts.signals
+
+
+def _view(pending: PendingSignal, multiplier: int) -> PendingSignalView:
+    alert, instrument = pending.alert, pending.instrument
+    return PendingSignalView(
+        pending.signal_id, alert.strategy, alert.symbol, instrument.tradingsymbol,
+        instrument.token, alert.action, alert.lots,
+        alert.lots * multiplier * instrument.lot_size, alert.order_type, alert.price,
+        alert.product, pending.received_ns, pending.expires_ns,
+    )  # fmt: skip

@@ -1,0 +1,142 @@
+"""A TradingView alert posted over real HTTP to the running desk becomes an approval card; the
+trader approves it with the keyboard, the paper venue fills it, and the journal and the day's
+audit export link signal, decision, order and fill by their ids."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from PySide6.QtCore import Qt
+
+from engine.api import IST, OrderStatus
+from engine.marketdata.simulated import SimulatedMarketConfig
+from engine.runtime import Engine, EngineConfig
+from engine.signals.desk import SignalMode, SignalRules
+from engine.signals.server import WEBHOOK_PATH
+from ui.layout_store import LayoutStore
+from ui.main_window import MainWindow
+from ui.panels.signals import SignalsPanel
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def qloop(qapp) -> Iterator[Callable[[Coroutine[Any, Any, Any]], Any]]:  # type: ignore[no-untyped-def]
+    import qasync
+
+    qapp.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop.run_until_complete
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+async def until(condition: Callable[[], object], seconds: float = 10.0, what: str = "") -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await asyncio.sleep(0.02)
+
+
+def test_signal_webhook_to_approval_card_keypress_order_fill_and_audit(
+    qtbot, qloop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DALALDESK_WEBHOOK_PASSPHRASE", "s3cret-phrase")
+    engine = Engine.build(
+        EngineConfig(
+            db_url=f"sqlite:///{tmp_path / 'book.db'}",
+            market=SimulatedMarketConfig(seed=3, strikes_each_side=2, always_open=True),
+            always_open=True,
+            var_interval_seconds=0,
+            api_port=0,
+            signal_rules=SignalRules(default_mode=SignalMode.APPROVE, approval_timeout_s=30),
+        )
+    )
+    window = MainWindow(engine.api, layouts=LayoutStore(tmp_path / "layout.ini"))
+    qtbot.addWidget(window)
+    window.show()
+    panel = window.panels["signals"]
+    assert isinstance(panel, SignalsPanel)
+
+    async def scenario() -> dict[str, Any]:
+        engine.start()
+        await until(lambda: engine.signal_server is not None, what="signals endpoint")
+        assert engine.signal_server is not None
+        body = {
+            "passphrase": "s3cret-phrase",
+            "id": "ema-L-42",
+            "strategy": "ema-9-21",
+            "symbol": "NSE:RELIANCE",
+            "action": "buy",
+            "lots": "1",
+            "fired": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        url = engine.signal_server.url + WEBHOOK_PATH
+        async with aiohttp.ClientSession() as http, http.post(url, json=body) as response:
+            answered = (response.status, await response.json())
+        await until(lambda: len(panel.cards) == 1, what="the approval card")
+        card = panel.cards[0]
+        assert card.title.text() == "BUY 1 lot (1 units) RELIANCE"
+        assert "strategy ema-9-21" in card.terms.text() and "NSE:RELIANCE" in card.terms.text()
+        assert "Signal ema-L-42" in window.statusBar().currentMessage()
+        window.show_panel("signals")
+        panel.setFocus()
+        qtbot.keyClick(panel, Qt.Key.Key_Plus)  # two lots, then Enter approves
+        assert card.title.text() == "BUY 2 lots (2 units) RELIANCE (changed)"
+        qtbot.keyClick(panel, Qt.Key.Key_Return)
+        await until(lambda: not panel.cards, what="the card gone")
+        [order] = engine.api.orders()
+        await until(
+            lambda: engine.api.order(order.order_id).status is OrderStatus.COMPLETE,
+            what="paper fill",
+        )
+        return {"answered": answered, "order": order.order_id}
+
+    try:
+        outcome = qloop(scenario())
+    finally:
+        window.stop()
+        qloop(engine.stop())
+    assert outcome["answered"][0] == 202 and outcome["answered"][1]["status"] == "pending"
+    order_id = outcome["order"]
+    assert engine.api.order(order_id).quantity == 2
+    [steps] = [[row.step for row in panel.recent if row.signal_id == "ema-L-42"][::-1]]
+    assert [s.value for s in steps] == ["received", "pending", "approved", "placed"]
+
+    today = datetime.now(IST).date()
+    reopened = Engine.build(EngineConfig(db_url=f"sqlite:///{tmp_path / 'book.db'}"))
+    try:
+        rows = reopened.api.signal_audit(today, today)
+        assert reopened.api.export_signal_audit(tmp_path / "audit.csv", today, today) is None
+        assert reopened.api.export_signal_audit(tmp_path / "audit.json", today, today) is None
+    finally:
+        reopened.close()
+    trail = [(r.signal, r.step, r.decided_by, r.order, r.event) for r in rows]
+    assert trail[:4] == [
+        ("ema-L-42", "received", "", "", ""),
+        ("ema-L-42", "pending", "", "", ""),
+        ("ema-L-42", "approved", "trader", "", ""),
+        ("ema-L-42", "order", "", order_id, "order_submitted"),
+    ]
+    # The paper venue answers at once: the order's events and the "placed" step follow.
+    later = trail[4:]
+    assert ("ema-L-42", "placed", "", order_id, "") in later
+    assert any(event == "order_filled" for *_, order, event in later if order == order_id)
+    assert {r.signal for r in rows} == {"ema-L-42"}
+    with open(tmp_path / "audit.csv", encoding="utf-8", newline="") as file:
+        exported = list(csv.DictReader(file))
+    assert [r["step"] for r in exported] == [r.step for r in rows]
+    assert {r["order"] for r in exported if r["event"] == "order_filled"} == {order_id}
+    assert json.loads((tmp_path / "audit.json").read_text("utf-8"))[3]["order"] == order_id

@@ -1,0 +1,270 @@
+"""Signals: the approval cards of signals waiting for the trader, and the recent signals with what
+became of each.
+
+A card shows what the signal asks (side, lots and units, the instrument it maps to and the
+sender's name for it, order type, price), the strategy and the signal's id, and a countdown to
+its expiry. The keyboard drives it: Up/Down choose a card, Enter approves, Delete rejects, + and
+- change the lots before approving (a changed signal is journaled as approved with the change).
+Every decision is journaled with who made it; Export audit… writes the day's trail (every step,
+and the orders signals placed) as CSV or JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from datetime import date, datetime
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.api import IST, PendingSignalView, SignalRecord, SignalResult
+from ui.context import PanelContext
+from ui.panels.table_kit import read_only_table, set_cell
+
+RECENT = 100
+COLUMNS = ("Time", "Signal", "Strategy", "Step", "Order", "Reason")
+
+
+class SignalCard(QFrame):
+    """One waiting signal: what it asks, a countdown, the lots to approve, Approve / Reject."""
+
+    approve = Signal(str, int)
+    reject = Signal(str)
+
+    def __init__(self, view: PendingSignalView, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("signalCard")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.view = view
+        buy = view.action == "buy"
+        self.title = QLabel(objectName="signalTitle")
+        self.title.setStyleSheet(f"font-weight: 600; color: {'#4d9cff' if buy else '#ff6b6b'};")
+        price = f" at ₹{view.price}" if view.price is not None else ""
+        self.terms = QLabel(
+            f"{view.order_type}{price} · {view.product} · {view.instrument} (sent as "
+            f"{view.symbol}) · strategy {view.strategy} · signal {view.signal_id}",
+            objectName="fieldHint",
+            wordWrap=True,
+        )
+        self.lots = QSpinBox(minimum=1, maximum=10_000, value=view.lots)
+        self.lots.setPrefix("lots ")
+        self.lots.valueChanged.connect(self._show_title)
+        self.countdown = QProgressBar(textVisible=True)
+        self.countdown.setMaximumHeight(14)
+        self.approve_button = QPushButton("Approve  ⏎")
+        self.reject_button = QPushButton("Reject  Del")
+        self.approve_button.clicked.connect(self._approve)
+        self.reject_button.clicked.connect(lambda: self.reject.emit(self.view.signal_id))
+        row = QHBoxLayout()
+        row.addWidget(self.lots)
+        row.addWidget(self.countdown, 1)
+        row.addWidget(self.approve_button)
+        row.addWidget(self.reject_button)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(8, 6, 8, 6)
+        column.addWidget(self.title)
+        column.addWidget(self.terms)
+        column.addLayout(row)
+        self._show_title()
+        self.tick(time.time_ns())
+
+    def _show_title(self) -> None:
+        view = self.view
+        units = view.quantity // view.lots * self.lots.value()
+        changed = " (changed)" if self.lots.value() != view.lots else ""
+        self.title.setText(
+            f"{view.action.upper()} {self.lots.value()} lot{'s' if self.lots.value() != 1 else ''}"
+            f" ({units:,} units) {view.instrument}{changed}"
+        )
+
+    def _approve(self) -> None:
+        self.approve.emit(self.view.signal_id, self.lots.value())
+
+    def tick(self, now_ns: int) -> None:
+        total = max(1, self.view.expires_ns - self.view.received_ns)
+        left = max(0, self.view.expires_ns - now_ns)
+        self.countdown.setRange(0, 1000)
+        self.countdown.setValue(int(1000 * left / total))
+        self.countdown.setFormat(f"expires in {left / 1e9:.0f} s")
+
+    def set_selected(self, selected: bool) -> None:
+        self.setProperty("selected", selected)
+        self.setStyleSheet("QFrame#signalCard { border: 2px solid #f0b429; }" if selected else "")
+
+
+class SignalsPanel(QWidget):
+    decided = Signal(object)
+    """A decision's result (``SignalResult``), for the status bar."""
+
+    def __init__(self, context: PanelContext) -> None:
+        super().__init__()
+        self.setObjectName("signalsPanel")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._api = context.api
+        self.cards: list[SignalCard] = []
+        self.selected = 0
+        self.recent: deque[SignalRecord] = deque(maxlen=RECENT)
+        self.heading = QLabel("No signal waits for approval.", objectName="signalsHeading")
+        self.problem = QLabel("", objectName="fieldProblem", wordWrap=True)
+        self.cards_box = QWidget()
+        self.cards_layout = QVBoxLayout(self.cards_box)
+        self.cards_layout.setContentsMargins(0, 0, 0, 0)
+        self.cards_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.cards_box)
+        scroll.setMinimumHeight(230)  # two cards in view
+        self.table = read_only_table(COLUMNS, self)
+        self.export_button = QPushButton("Export audit…")
+        self.export_button.setToolTip("Today's signals, decisions and their orders, as CSV or JSON")
+        self.export_button.clicked.connect(self.ask_export)
+        top = QHBoxLayout()
+        top.addWidget(self.heading, 1)
+        top.addWidget(self.export_button)
+        column = QVBoxLayout(self)
+        column.addLayout(top)
+        column.addWidget(self.problem)
+        column.addWidget(scroll, 3)
+        column.addWidget(QLabel("Recent signals", objectName="fieldHint"))
+        column.addWidget(self.table, 2)
+        self._refresh_timer = QTimer(self, singleShot=True, interval=0)
+        self._refresh_timer.timeout.connect(self.refresh)
+        self._clock = QTimer(self, interval=500)
+        self._clock.timeout.connect(self._tick)
+        self._clock.start()
+        self._forget = context.api.subscribe(SignalRecord, self._on_record)
+        self.destroyed.connect(lambda _object=None: self._forget())
+        self.refresh()
+
+    # -- what arrives ------------------------------------------------------------------------------
+
+    def _on_record(self, record: SignalRecord) -> None:
+        self.recent.appendleft(record)
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()  # a burst of signals: one refresh on the next turn
+
+    def refresh(self) -> None:
+        waiting = self._api.pending_signals()
+        shown = {card.view.signal_id: card for card in self.cards}
+        wanted = [view.signal_id for view in waiting]
+        for signal_id, card in shown.items():
+            if signal_id not in wanted:
+                self.cards_layout.removeWidget(card)
+                card.deleteLater()
+        self.cards = [shown.get(view.signal_id) or self._card(view) for view in waiting]
+        for index, card in enumerate(self.cards):
+            self.cards_layout.insertWidget(index, card)
+        self.selected = min(self.selected, max(0, len(self.cards) - 1))
+        for index, card in enumerate(self.cards):
+            card.set_selected(index == self.selected)
+        count = len(self.cards)
+        self.heading.setText(
+            f"{count} signal{'s' if count != 1 else ''} waiting for approval"
+            if count
+            else "No signal waits for approval."
+        )
+        self._fill_recent()
+
+    def _card(self, view: PendingSignalView) -> SignalCard:
+        card = SignalCard(view, self.cards_box)
+        card.approve.connect(self.approve)
+        card.reject.connect(self.reject)
+        return card
+
+    def _fill_recent(self) -> None:
+        rows = list(self.recent)
+        self.table.setRowCount(len(rows))
+        for row, record in enumerate(rows):
+            when = datetime.fromtimestamp(record.ts_ns / 1e9, IST).strftime("%H:%M:%S")
+            cells = (
+                when, record.signal_id, record.strategy, record.step.value,
+                record.order_id or "", record.reason,
+            )  # fmt: skip
+            for column, text in enumerate(cells):
+                set_cell(self.table, row, column, text)
+
+    def _tick(self) -> None:
+        now = time.time_ns()
+        for card in self.cards:
+            card.tick(now)
+
+    # -- the trader's decisions --------------------------------------------------------------------
+
+    def approve(self, signal_id: str, lots: int | None = None) -> SignalResult:
+        result = self._api.approve_signal(signal_id, lots=lots)
+        self._decided(result)
+        return result
+
+    def reject(self, signal_id: str) -> SignalResult:
+        result = self._api.reject_signal(signal_id, "rejected by the trader")
+        self._decided(result)
+        return result
+
+    def _decided(self, result: SignalResult) -> None:
+        failed = result.step.value in ("refused", "denied", "pending")
+        self.problem.setText(
+            f"{result.signal_id}: {result.step.value} — {result.reason}" if failed else ""
+        )
+        self.decided.emit(result)
+        self.refresh()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if not self.cards:
+            super().keyPressEvent(event)
+            return
+        card = self.cards[self.selected]
+        key = event.key()
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.approve(card.view.signal_id, card.lots.value())
+        elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.reject(card.view.signal_id)
+        elif key == Qt.Key.Key_Down:
+            self._select(self.selected + 1)
+        elif key == Qt.Key.Key_Up:
+            self._select(self.selected - 1)
+        elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            card.lots.setValue(card.lots.value() + 1)
+        elif key == Qt.Key.Key_Minus:
+            card.lots.setValue(card.lots.value() - 1)
+        else:
+            super().keyPressEvent(event)
+
+    def _select(self, index: int) -> None:
+        self.selected = max(0, min(index, len(self.cards) - 1))
+        for position, card in enumerate(self.cards):
+            card.set_selected(position == self.selected)
+
+    # -- the audit trail ---------------------------------------------------------------------------
+
+    def ask_export(self) -> QFileDialog:
+        today = datetime.now(IST).date()
+        dialog = QFileDialog(self, "Export the signals audit trail")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setNameFilters(["CSV (*.csv)", "JSON (*.json)"])
+        dialog.setDefaultSuffix("csv")
+        dialog.selectFile(f"dalaldesk-signals-{today:%Y%m%d}.csv")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda name: self.export(Path(name), today, today))
+        dialog.open()
+        return dialog
+
+    def export(self, path: Path, start: date, end: date) -> str | None:
+        """The audit trail of ``start`` to ``end`` to ``path`` (.csv or .json)."""
+        unwritten = self._api.export_signal_audit(path, start, end)
+        self.problem.setText(unwritten or f"Audit trail written to {path}.")
+        return unwritten
