@@ -85,11 +85,17 @@ class SignalResult:
     reason: str = ""
     order_id: str | None = None
 
+    refused_before: bool = False
+    """For a duplicate: the first arrival was refused (a resend is refused the same way)."""
+
     @property
     def http_status(self) -> int:
-        """What the webhook answers: 2xx for what was taken (placed, waiting, a duplicate, or
-        refused by the risk gate: a resend would not change it), 4xx for what was not."""
-        if self.step in (SignalStep.PLACED, SignalStep.DENIED, SignalStep.DUPLICATE):
+        """What the webhook answers: 2xx for what was taken (placed, waiting, a duplicate of a
+        signal taken, or refused by the risk gate: a resend would not change it), 4xx for what
+        was not."""
+        if self.step is SignalStep.DUPLICATE:
+            return 422 if self.refused_before else 200
+        if self.step in (SignalStep.PLACED, SignalStep.DENIED):
             return 200
         if self.step is SignalStep.PENDING:
             return 202
@@ -135,6 +141,8 @@ class SignalDesk:
         self._place: Place | None = None
         self._seen: dict[str, int] = {}
         """Signal id → when it was first received (ns), within the duplicate window."""
+        self._refusals: dict[str, str] = {}
+        """Why a signal seen was refused (a resend is answered with the same reason)."""
         self._pending: dict[str, PendingSignal] = {}
 
     def bind(self, place: Place) -> None:
@@ -147,6 +155,8 @@ class SignalDesk:
         for record in records:
             if record.step is SignalStep.RECEIVED:
                 self._seen.setdefault(record.signal_id, record.ts_ns)
+            elif record.step is SignalStep.REFUSED and record.signal_id in self._seen:
+                self._refusals[record.signal_id] = record.reason
             if record.step is SignalStep.PENDING:
                 waiting[record.signal_id] = record
             elif record.step in (SignalStep.APPROVED, SignalStep.REJECTED, SignalStep.EXPIRED):
@@ -164,21 +174,21 @@ class SignalDesk:
         self._forget_old(now)
         detail = {**alert.detail(), "from": origin}
         if signal_id in self._seen:
-            return self._write(
-                signal_id, SignalStep.DUPLICATE, alert.strategy, "already received", detail
-            )
+            refusal = self._refusals.get(signal_id)
+            reason = "already received" + (f" and refused: {refusal}" if refusal else "")
+            result = self._write(signal_id, SignalStep.DUPLICATE, alert.strategy, reason, detail)
+            return replace(result, refused_before=refusal is not None)
         self._seen[signal_id] = now
         self._write(signal_id, SignalStep.RECEIVED, alert.strategy, "", detail)
         try:
             self._check_age(alert, now)
             instrument = resolve_symbol(self._registry, alert.symbol, self._clock.now().date())
+            mode = self.rules.mode_for(alert.strategy)
+            if mode is SignalMode.OFF:
+                raise SignalRefused(f"strategy {alert.strategy} is off")
         except SignalRefused as refused:
+            self._refusals[signal_id] = refused.reason
             return self._write(signal_id, SignalStep.REFUSED, alert.strategy, refused.reason)
-        mode = self.rules.mode_for(alert.strategy)
-        if mode is SignalMode.OFF:
-            return self._write(
-                signal_id, SignalStep.REFUSED, alert.strategy, f"strategy {alert.strategy} is off"
-            )
         if mode is SignalMode.APPROVE:
             expires = now + int(self.rules.approval_timeout_s * NS)
             self._pending[signal_id] = PendingSignal(signal_id, alert, instrument, now, expires)
@@ -211,6 +221,7 @@ class SignalDesk:
         window = int(self.rules.duplicate_window_s * NS)
         if self._seen and next(iter(self._seen.values())) < now - window:
             self._seen = {k: t for k, t in self._seen.items() if t >= now - window}
+            self._refusals = {k: r for k, r in self._refusals.items() if k in self._seen}
 
     # -- the trader's decision -----------------------------------------------------------------
 

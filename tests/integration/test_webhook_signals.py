@@ -277,3 +277,14 @@ async def test_webhook_maps_continuous_futures_and_option_symbols(desk) -> None:
     status, answer = await post(url, alert(id="opt", symbol=tv))
     assert status == 200, answer
     assert engine.api.order(answer["order"]).instrument.token == option.token
+
+
+async def test_webhook_resend_of_a_refused_signal_is_refused_again_with_its_reason(desk) -> None:
+    engine, url = desk
+    body = alert(id="late", fired="2026-01-05T09:15:00Z")
+    first = await post(url, body)
+    again = await post(url, body)
+    assert first[0] == again[0] == 422
+    assert again[1]["status"] == "duplicate"
+    assert again[1]["reason"] == f"already received and refused: {first[1]['reason']}"
+    assert engine.api.orders() == []
