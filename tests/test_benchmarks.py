@@ -23,13 +23,14 @@ BENCHES = sorted(
 REQUIRED = ("bench", "value", "unit", "reference", "ratio")
 
 
-def test_benchmarks_when_listed_are_the_seven_the_readme_names() -> None:
+def test_benchmarks_when_listed_are_the_eight_the_readme_names() -> None:
     assert [b.stem for b in BENCHES] == [
         "bench_engine",
         "bench_greeks",
         "bench_kite_ticker",
         "bench_multileg",
         "bench_risk",
+        "bench_signals",
         "bench_ui",
         "bench_xts_feed",
     ]

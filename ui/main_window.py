@@ -107,7 +107,7 @@ PANELS = (
         "health", "Health", HealthPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Ctrl+Shift+H"
     ),
     PanelSpec(
-        "signals", "Signals", SignalsPanel, Qt.DockWidgetArea.RightDockWidgetArea, "Ctrl+Shift+S"
+        "signals", "Signals", SignalsPanel, Qt.DockWidgetArea.RightDockWidgetArea, "Alt+Shift+S"
     ),
 )
 
@@ -130,7 +130,7 @@ SHORTCUTS = (
     ("Ctrl+Shift+A", "Alerts: set a price or P&L alert, see which fired"),
     ("Ctrl+Alt+A", "Market Watch: set an alert on the selected instrument"),
     ("Ctrl+Shift+H", "Health: connections, price age, loop lag, journal"),
-    ("Ctrl+Shift+S", "Signals: approve (Enter) or reject (Delete) the waiting signals"),
+    ("Alt+Shift+S", "Signals: approve (Enter) or reject (Delete) the waiting signals"),
     ("+", "Signals: one more lot on the chosen card"),
     ("-", "Signals: one lot fewer on the chosen card"),
     ("Alt+C", "Chart what is selected: an instrument, a position, a portfolio's MTM"),
@@ -816,7 +816,7 @@ class MainWindow(QMainWindow):
         detail = record.detail
         text = (
             f"{detail.get('instrument', '')} from {record.strategy}: waiting for approval "
-            f"(Signals, Ctrl+Shift+S)"
+            f"(Signals, Alt+Shift+S)"
         )
         self.statusBar().showMessage(f"Signal {record.signal_id}: {text}", 15_000)
         if self.settings.current.notifications.desktop:
