@@ -20,7 +20,7 @@ from engine.core.memory import freeze_startup_objects
 from engine.domain.events import Severity
 from engine.runtime import Engine, EngineConfig
 from engine.runtime.accounts import Accounts
-from engine.settings import SettingsStore, settings_file
+from engine.settings import Settings, SettingsStore, settings_file
 
 if TYPE_CHECKING:
     from engine.brokers.registry import Connected
@@ -158,12 +158,14 @@ async def _run_desk(
 
     for account in (engine, *also):
         asks_login(account)
+    forget_rules = settings.subscribe(lambda old, new: follow_signal_settings(engine, old, new))
     accounts = Accounts({e.config.broker: e for e in (engine, *also)})
     """One kill switch over every account: pressed in any window, it halts them all."""
     window = MainWindow(
         engine.api,
         open_broker_settings=lambda: open_broker_settings(profile, engine),
         open_calendar_update=lambda: open_calendar_update(engine),
+        set_webhook_passphrase=lambda: ask_webhook_passphrase(profile),
         save_diagnostics=lambda path, done: save_diagnostics(profile, engine, path, done),
         layouts=layouts,
         broker=broker_spec(config.broker).title,
@@ -215,6 +217,7 @@ async def _run_desk(
             await probing
     finally:
         stop_listening()
+        forget_rules()
         for shown in windows:
             shown.stop()
             if shown is not window:
@@ -246,6 +249,56 @@ def account_window(
     window.restore_watchlists()
     window.show()
     return window
+
+
+def follow_signal_settings(engine: Engine, old: Settings, new: Settings) -> None:
+    """Settings → Signals applies at once (a mode given with --signal-mode stays)."""
+    from app.main import signal_rules
+
+    current = engine.signals.rules.default_mode.value
+    mode = new.signals.mode if current == old.signals.mode else current
+    engine.signals.rules = signal_rules(new.signals, mode)
+
+
+def ask_webhook_passphrase(profile: str) -> object:
+    """Settings → Signals → Set passphrase…: typed hidden, kept in the OS keyring only."""
+    from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox
+
+    from engine.credentials import CredentialStore, CredentialsUnavailable
+
+    dialog = QInputDialog()
+    dialog.setWindowTitle("Webhook passphrase")
+    dialog.setLabelText(
+        "The passphrase TradingView's alert message carries (at least 12 characters, no "
+        "spaces).\nIt is kept in the OS keyring; the desk never shows it again."
+    )
+    dialog.setTextEchoMode(QLineEdit.EchoMode.Password)
+
+    def chosen(text: str) -> None:
+        if len(text) < 12 or text != text.strip() or " " in text:
+            box = QMessageBox(
+                QMessageBox.Icon.Warning,
+                "Webhook passphrase",
+                "Not kept: a passphrase is at least 12 characters, with no spaces.",
+            )
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+            return
+        try:
+            CredentialStore(profile).set("signals", "webhook_passphrase", text)
+        except CredentialsUnavailable as problem:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Webhook passphrase", str(problem))
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+
+    from PySide6.QtCore import Qt
+
+    dialog.textValueSelected.connect(chosen)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    _open_pages.append(dialog)
+    dialog.finished.connect(lambda _result: _open_pages.remove(dialog))
+    dialog.open()
+    return dialog
 
 
 def adopt_layout_theme(settings: SettingsStore, layouts: Any) -> None:

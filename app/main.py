@@ -27,7 +27,7 @@ from engine.brokers.registry import (
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import EngineConfig
 from engine.runtime.scheduler import schedule_folder
-from engine.settings import Settings, SettingsStore, settings_file
+from engine.settings import Settings, SettingsStore, SignalPreferences, settings_file
 from engine.signals.desk import SignalMode, SignalRules
 from engine.store import check_path_name, default_database_path, sqlite_url
 from engine.strategies.loader import strategies_dir
@@ -182,10 +182,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--signal-mode",
-        default=SignalMode.APPROVE.value,
+        default=None,
         choices=[m.value for m in SignalMode],
-        help="what a signal does: wait for the trader's approval (the default), go straight to the "
-        "risk gate (auto), or nothing (off)",
+        help="what a signal does: wait for the trader's approval, go straight to the risk gate "
+        "(auto), or nothing (off); default: Settings → Signals, at first approve",
     )
     parser.add_argument(
         "--metrics-port",
@@ -255,8 +255,10 @@ def engine_config(args: argparse.Namespace, settings: Settings | None = None) ->
         alerts_file=alerts_path(args.profile),
         schedule_folder=schedule_folder(args.profile),
         metrics_port=args.metrics_port,
-        api_port=args.api_port,
-        signal_rules=SignalRules(default_mode=SignalMode(args.signal_mode)),
+        api_port=args.api_port if args.api_port is not None else settings.signals.api_port,
+        api_host="0.0.0.0" if settings.signals.every_interface else "127.0.0.1",
+        api_allowlist=allowed_addresses(settings.signals.allowed_addresses),
+        signal_rules=signal_rules(settings.signals, args.signal_mode),
         profile=args.profile,
         address_check_url=settings.brokers.address_check_url,
         static_ips=tuple(
@@ -301,6 +303,20 @@ def account_configs(
             )
         )
     return configs
+
+
+def signal_rules(preferences: SignalPreferences, mode: str | None = None) -> SignalRules:
+    """What a signal does, from Settings → Signals (``mode``: --signal-mode, which wins)."""
+    return SignalRules(
+        default_mode=SignalMode(mode or preferences.mode),
+        max_age_s=preferences.max_age_seconds,
+        approval_timeout_s=preferences.approval_seconds,
+        lots_multiplier=preferences.lots_multiplier,
+    )
+
+
+def allowed_addresses(text: str) -> tuple[str, ...]:
+    return tuple(a.strip() for a in text.split(",") if a.strip())
 
 
 def book_url(args: argparse.Namespace) -> str:

@@ -191,6 +191,7 @@ class MainWindow(QMainWindow):
         on_close: Callable[[], None] | None = None,
         open_broker_settings: Callable[[], None] | None = None,
         open_calendar_update: Callable[[], None] | None = None,
+        set_webhook_passphrase: Callable[[], object] | None = None,
         save_diagnostics: SaveDiagnostics | None = None,
     ) -> None:
         super().__init__()
@@ -209,6 +210,7 @@ class MainWindow(QMainWindow):
         self._on_close = on_close
         self._open_broker_settings = open_broker_settings
         self._open_calendar_update = open_calendar_update
+        self._set_webhook_passphrase = set_webhook_passphrase
         self._save_diagnostics = save_diagnostics
         self.manual: ManualWindow | None = None
         self._broker = broker
@@ -744,8 +746,11 @@ class MainWindow(QMainWindow):
         """Settings (Ctrl+,): one window, brought back to the front when asked again."""
         if self.settings_dialog is None:
             extras: dict[str, list[tuple[str, Callable[[], object]]]] = {
-                "risk": [("Risk limits…", self.open_risk_limits)]
+                "risk": [("Risk limits…", self.open_risk_limits)],
+                "signals": [("Signals panel…", lambda: self.show_panel("signals"))],
             }
+            if self._set_webhook_passphrase is not None:
+                extras["signals"].insert(0, ("Set passphrase…", self._set_webhook_passphrase))
             if self._open_broker_settings is not None:
                 extras["brokers"] = [("Broker keys…", self._open_broker_settings)]
             self.settings_dialog = SettingsDialog(self.settings, extras=extras, parent=self)

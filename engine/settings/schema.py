@@ -172,6 +172,80 @@ class NotificationPreferences(Section):
     )
 
 
+TRADINGVIEW_ADDRESSES = "52.89.214.238, 34.212.75.30, 54.218.53.128, 52.32.178.7"
+
+
+class SignalPreferences(Section):
+    """Signals from TradingView and scripts: where the desk listens, and what a signal does. The
+    webhook's passphrase is kept in the keyring (Set passphrase…)."""
+
+    api_port: int | None = Field(
+        default=None,
+        ge=1024,
+        le=65535,
+        title="Listen on port",
+        description="Receive signals at http://127.0.0.1:PORT/webhook/tradingview; off: no "
+        "endpoint (--api-port overrides it)",
+        json_schema_extra=RESTART,
+    )
+    every_interface: bool = Field(
+        default=False,
+        title="Listen beyond this machine",
+        description="On: every network interface, answering only the addresses allowed below; "
+        "off: this machine only (a tunnel or reverse proxy delivers from here)",
+        json_schema_extra=RESTART,
+    )
+    allowed_addresses: str = Field(
+        default=TRADINGVIEW_ADDRESSES,
+        max_length=400,
+        title="Allowed addresses",
+        description="Who may send signals from beyond this machine, comma-separated (TradingView "
+        "posts from these four)",
+        json_schema_extra=RESTART,
+    )
+    mode: Literal["approve", "auto", "off"] = Field(
+        default="approve",
+        description="approve: each signal waits for you in the Signals panel; auto: straight to "
+        "the risk check; off: every signal refused (--signal-mode overrides it)",
+    )
+    max_age_seconds: float = Field(
+        default=60.0,
+        ge=5,
+        le=3600,
+        title="Refuse older than (s)",
+        description="A signal fired longer ago than this is refused as stale",
+    )
+    approval_seconds: float = Field(
+        default=60.0,
+        ge=5,
+        le=900,
+        title="Approval expires after (s)",
+        description="A signal not approved within this time expires and places nothing",
+    )
+    lots_multiplier: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="Every signal's lots are multiplied by this",
+    )
+
+    @field_validator("allowed_addresses", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value  # YAML read 52.89 a number
+
+    @field_validator("allowed_addresses")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        addresses = [a.strip() for a in value.split(",") if a.strip()]
+        for address in addresses:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address") from None
+        return ", ".join(addresses)
+
+
 class DisplayPreferences(Section):
     theme: Literal["dark", "light"] = Field(default="dark", description="Colours of the whole desk")
     density: Literal["compact", "comfortable"] = Field(
@@ -206,13 +280,14 @@ class DisplayPreferences(Section):
 
 
 class Settings(Section):
-    """A profile's preferences, in five groups."""
+    """A profile's preferences, in six groups."""
 
     version: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
     brokers: BrokerPreferences = Field(default_factory=BrokerPreferences)
     trading: TradingPreferences = Field(default_factory=TradingPreferences)
     risk: RiskPreferences = Field(default_factory=RiskPreferences)
     notifications: NotificationPreferences = Field(default_factory=NotificationPreferences)
+    signals: SignalPreferences = Field(default_factory=SignalPreferences)
     display: DisplayPreferences = Field(default_factory=DisplayPreferences)
 
 
@@ -221,6 +296,7 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("trading", "Trading"),
     ("risk", "Risk"),
     ("notifications", "Notifications"),
+    ("signals", "Signals"),
     ("display", "Display"),
 )
 """The dialog's pages, in order: (field of ``Settings``, title)."""

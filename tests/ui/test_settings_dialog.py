@@ -44,12 +44,14 @@ def test_settings_dialog_has_a_page_per_group_and_an_editor_for_every_preference
 ) -> None:
     dialog = window.open_settings()
     titles = [dialog.groups.item(i).text() for i in range(dialog.groups.count())]
-    assert titles == ["Brokers", "Trading", "Risk", "Notifications", "Display"]
+    assert titles == ["Brokers", "Trading", "Risk", "Notifications", "Signals", "Display"]
     wanted = {p for p in leaf_paths() if p != "version"}
     assert wanted <= set(dialog.editors), wanted - set(dialog.editors)
     assert dialog.editors["display.theme"].tip.startswith("Colours of the whole desk")
     assert not dialog.apply_button.isEnabled(), "nothing to apply yet"
-    assert set(dialog.extra_buttons) == {"Risk limits…"}, "no broker keys window in this desk"
+    assert set(dialog.extra_buttons) == {"Risk limits…", "Signals panel…"}, (
+        "no broker keys or passphrase window in this desk"
+    )
     assert window.open_settings() is dialog, "one window, brought back"
 
 

@@ -254,3 +254,46 @@ def test_static_ips_are_checked_as_addresses_and_reach_the_engine() -> None:
     config = engine_config(parse_args([]), settings)
     assert config.static_ips == ("203.0.113.7",)
     assert config.address_check_url == "https://api.ipify.org"
+
+
+def test_signal_settings_reach_the_engine_and_the_command_line_wins(tmp_path) -> None:
+    from app.gui import follow_signal_settings
+    from engine.runtime import Engine
+
+    settings = parse_settings(
+        "signals:\n  api_port: 8787\n  mode: auto\n  lots_multiplier: 2\n"
+        "  allowed_addresses: 52.89.214.238,  34.212.75.30\n",
+        "settings.yaml",
+    )
+    config = engine_config(parse_args([]), settings)
+    assert (config.api_port, config.api_host) == (8787, "127.0.0.1")
+    assert config.api_allowlist == ("52.89.214.238", "34.212.75.30")
+    assert config.signal_rules.default_mode.value == "auto"
+    assert config.signal_rules.lots_multiplier == 2
+    told = engine_config(parse_args(["--api-port", "9000", "--signal-mode", "off"]), settings)
+    assert (told.api_port, told.signal_rules.default_mode.value) == (9000, "off")
+    with pytest.raises(SettingsError, match="'52.89' is not an IP address"):
+        parse_settings("signals:\n  allowed_addresses: 52.89\n", "settings.yaml")
+
+    engine = Engine.build(
+        engine_config(parse_args(["--db", f"sqlite:///{tmp_path / 'book.db'}"]), settings)
+    )
+    try:
+        approve = settings.model_copy(
+            update={"signals": settings.signals.model_copy(update={"mode": "approve"})}
+        )
+        follow_signal_settings(engine, settings, approve)
+        assert engine.signals.rules.default_mode.value == "approve", "applies at once"
+        pinned = Engine.build(
+            engine_config(
+                parse_args(["--db", f"sqlite:///{tmp_path / 'b.db'}", "--signal-mode", "off"]),
+                settings,
+            )
+        )
+        try:
+            follow_signal_settings(pinned, settings, approve)
+            assert pinned.signals.rules.default_mode.value == "off", "--signal-mode stays"
+        finally:
+            pinned.close()
+    finally:
+        engine.close()

@@ -115,7 +115,7 @@ class TextEditor(FieldEditor):
         self.widget = edit = QLineEdit()
         if max_length:
             edit.setMaxLength(max_length)
-        edit.setMinimumWidth(140)
+        edit.setMinimumWidth(320 if (max_length or 0) > 100 else 140)  # a list of values: wide
         self._tooltip(edit)
         edit.textChanged.connect(lambda _text: self.changed.emit())
 
