@@ -272,7 +272,7 @@ def test_signal_settings_reach_the_engine_and_the_command_line_wins(tmp_path) ->
     assert config.signal_rules.lots_multiplier == 2
     told = engine_config(parse_args(["--api-port", "9000", "--signal-mode", "off"]), settings)
     assert (told.api_port, told.signal_rules.default_mode.value) == (9000, "off")
-    with pytest.raises(SettingsError, match="'52.89' is not an IP address"):
+    with pytest.raises(SettingsError, match=r"'52\.89' is not an IP address"):
         parse_settings("signals:\n  allowed_addresses: 52.89\n", "settings.yaml")
 
     engine = Engine.build(
