@@ -166,6 +166,10 @@ async def _run_desk(
         open_broker_settings=lambda: open_broker_settings(profile, engine),
         open_calendar_update=lambda: open_calendar_update(engine),
         set_webhook_passphrase=lambda: ask_webhook_passphrase(profile),
+        api_token_actions=(
+            lambda: new_api_token(profile),
+            lambda: revoke_api_token(profile),
+        ),
         save_diagnostics=lambda path, done: save_diagnostics(profile, engine, path, done),
         layouts=layouts,
         broker=broker_spec(config.broker).title,
@@ -299,6 +303,47 @@ def ask_webhook_passphrase(profile: str) -> object:
     dialog.finished.connect(lambda _result: _open_pages.remove(dialog))
     dialog.open()
     return dialog
+
+
+def new_api_token(profile: str) -> str | None:
+    """Settings → Signals → New API token: a fresh random token into the keyring (the old one
+    stops working at once), shown this once to copy into the script."""
+    import secrets
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    from engine.credentials import CredentialStore, CredentialsUnavailable
+
+    token = secrets.token_urlsafe(32)
+    try:
+        CredentialStore(profile).set("api", "token", token)
+    except CredentialsUnavailable as problem:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Local API token", str(problem))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return None
+    box = QMessageBox(
+        QMessageBox.Icon.Information,
+        "Local API token",
+        "A new token for the local API (the previous one no longer works). Copy it now: the "
+        "desk keeps it in the OS keyring and does not show it again.\n\n" + token,
+    )
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return token
+
+
+def revoke_api_token(profile: str) -> bool:
+    """Settings → Signals → Revoke API token: scripts are refused from now on."""
+    from engine.credentials import CredentialStore, CredentialsUnavailable
+
+    try:
+        return CredentialStore(profile).delete("api", "token")
+    except CredentialsUnavailable as problem:
+        log.warning("the API token could not be revoked: %s", problem)
+        return False
 
 
 def adopt_layout_theme(settings: SettingsStore, layouts: Any) -> None:

@@ -192,6 +192,7 @@ class MainWindow(QMainWindow):
         open_broker_settings: Callable[[], None] | None = None,
         open_calendar_update: Callable[[], None] | None = None,
         set_webhook_passphrase: Callable[[], object] | None = None,
+        api_token_actions: tuple[Callable[[], object], Callable[[], object]] | None = None,
         save_diagnostics: SaveDiagnostics | None = None,
     ) -> None:
         super().__init__()
@@ -211,6 +212,8 @@ class MainWindow(QMainWindow):
         self._open_broker_settings = open_broker_settings
         self._open_calendar_update = open_calendar_update
         self._set_webhook_passphrase = set_webhook_passphrase
+        self._api_token_actions = api_token_actions
+        """New API token (shown once) and Revoke, both on the keyring."""
         self._save_diagnostics = save_diagnostics
         self.manual: ManualWindow | None = None
         self._broker = broker
@@ -751,6 +754,9 @@ class MainWindow(QMainWindow):
             }
             if self._set_webhook_passphrase is not None:
                 extras["signals"].insert(0, ("Set passphrase…", self._set_webhook_passphrase))
+            if self._api_token_actions is not None:
+                new_token, revoke = self._api_token_actions
+                extras["signals"][1:1] = [("New API token…", new_token), ("Revoke token", revoke)]
             if self._open_broker_settings is not None:
                 extras["brokers"] = [("Broker keys…", self._open_broker_settings)]
             self.settings_dialog = SettingsDialog(self.settings, extras=extras, parent=self)

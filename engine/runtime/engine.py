@@ -51,6 +51,7 @@ from engine.runtime.day_marks import DayMarks
 from engine.runtime.risk_tasks import paper_returns, risk_housekeeping, update_var
 from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule
 from engine.signals.desk import SignalDesk
+from engine.signals.local_api import LocalApi
 from engine.signals.records import SignalRecord
 from engine.signals.server import SignalServer
 from engine.store import Database, Journal, book_file_of, open_database
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WEBHOOK_PASSPHRASE_VARIABLE = "DALALDESK_WEBHOOK_PASSPHRASE"
+API_TOKEN_VARIABLE = "DALALDESK_API_TOKEN"
 """Where scripts and tests hand the desk the webhook's passphrase (else the keyring's)."""
 
 
@@ -175,6 +177,10 @@ class Engine:
         )
         """Where the webhook's passphrase comes from, asked at each request (so a passphrase
         set or changed in the keyring applies at once)."""
+        self.api_token: Callable[[], str | None] = lambda: keyring_secret(
+            API_TOKEN_VARIABLE, config.profile, "api", "token"
+        )
+        """The local API's bearer token, asked at each request (rotated or revoked at once)."""
         streams = link is not None and feed is link
         self.strategies.bind(self.api, (lambda t: self._watch(t, True)) if streams else None)
         self._load_strategies()
@@ -508,12 +514,19 @@ class Engine:
 
     async def _serve_signals(self, port: int) -> None:
         """The signals endpoint until the desk stops; a port taken is told, not fatal."""
+        local_api = LocalApi(
+            self.api,
+            self.signals,
+            token=self.api_token,
+            today=lambda: self.clock.now().date(),
+        )
         server = SignalServer(
             self.signals,
             passphrase=self.webhook_passphrase,
             host=self.config.api_host,
             port=port,
             allowlist=self.config.api_allowlist,
+            local_api=local_api,
         )
         try:
             await server.start()
@@ -595,13 +608,18 @@ class Engine:
 
 def webhook_passphrase(profile: str | None) -> str | None:
     """``DALALDESK_WEBHOOK_PASSPHRASE`` (scripts, tests), else the profile's keyring entry."""
-    from_environment = os.environ.get(WEBHOOK_PASSPHRASE_VARIABLE)
+    return keyring_secret(WEBHOOK_PASSPHRASE_VARIABLE, profile, "signals", "webhook_passphrase")
+
+
+def keyring_secret(variable: str, profile: str | None, group: str, name: str) -> str | None:
+    """A secret from the environment (scripts, tests), else from the profile's keyring."""
+    from_environment = os.environ.get(variable)
     if from_environment or profile is None:
         return from_environment or None
     try:
-        return CredentialStore(profile).get("signals", "webhook_passphrase")
+        return CredentialStore(profile).get(group, name)
     except CredentialsUnavailable as problem:
-        log.warning("the webhook passphrase could not be read: %s", problem)
+        log.warning("the %s %s could not be read: %s", group, name.replace("_", " "), problem)
         return None
 
 

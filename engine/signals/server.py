@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection
 from aiohttp import web
 
 from engine.signals.desk import SignalDesk
+from engine.signals.local_api import LocalApi
 from engine.signals.tradingview import MAX_BODY_BYTES, SignalRefused, parse_alert
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,10 @@ class SignalServer:
         host: str = "127.0.0.1",
         port: int = 0,
         allowlist: Collection[str] = TRADINGVIEW_ADDRESSES,
+        local_api: LocalApi | None = None,
     ) -> None:
         self._desk = desk
+        self.local_api = local_api
         self._passphrase = passphrase
         self.host = host
         self.port = port
@@ -65,6 +68,8 @@ class SignalServer:
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
         app.router.add_post(WEBHOOK_PATH, self._tradingview)
+        if self.local_api is not None:
+            self.local_api.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -75,6 +80,9 @@ class SignalServer:
         log.info("signals endpoint listening on %s%s", self.url, WEBHOOK_PATH)
 
     async def close(self) -> None:
+        if self.local_api is not None:
+            for stream in list(self.local_api.streams):
+                await stream.close(code=1001, message=b"the desk is closing")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -4,22 +4,17 @@ each is answered 4xx with a reason, and nothing is ever placed."""
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.marketdata.simulated import SimulatedMarketConfig
-from engine.runtime import Engine, EngineConfig
-from engine.signals.desk import SignalMode, SignalRules
 from engine.signals.server import WEBHOOK_PATH
+from tests.threaded_desk import ThreadedDesk
 
 PASSPHRASE = "fuzz-phrase"
 GOOD: dict[str, Any] = {
@@ -49,60 +44,9 @@ WRONG: dict[str, list[Any]] = {
 }
 
 
-class Desk:
-    """The engine and its endpoint on a loop of their own thread (hypothesis calls are sync)."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.port = 0
-        self.engine: Engine | None = None
-        self.thread = threading.Thread(target=self._run, args=(tmp_path,), daemon=True)
-        self.thread.start()
-        assert self.ready.wait(30), "the desk did not start"
-
-    def _run(self, tmp_path: Path) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._start(tmp_path))
-        self.loop.run_forever()
-
-    async def _start(self, tmp_path: Path) -> None:
-        engine = Engine.build(
-            EngineConfig(
-                db_url=f"sqlite:///{tmp_path / 'book.db'}",
-                market=SimulatedMarketConfig(seed=3, strikes_each_side=2, always_open=True),
-                always_open=True,
-                var_interval_seconds=0,
-                api_port=0,
-                signal_rules=SignalRules(default_mode=SignalMode.AUTO),
-            )
-        )
-        engine.webhook_passphrase = lambda: PASSPHRASE
-        engine.start()
-        while engine.signal_server is None:
-            await asyncio.sleep(0.01)
-        self.engine, self.port = engine, engine.signal_server.port
-        self.ready.set()
-
-    def orders(self) -> int:
-        assert self.engine is not None
-        engine = self.engine
-        return asyncio.run_coroutine_threadsafe(_count(engine), self.loop).result(10)
-
-    def stop(self) -> None:
-        assert self.engine is not None
-        asyncio.run_coroutine_threadsafe(self.engine.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
-async def _count(engine: Engine) -> int:
-    return len(engine.api.orders())
-
-
 @pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
-    running = Desk(tmp_path_factory.mktemp("fuzz"))
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedDesk]:
+    running = ThreadedDesk(tmp_path_factory.mktemp("fuzz"), passphrase=PASSPHRASE)
     yield running
     running.stop()
 
@@ -157,7 +101,7 @@ def _post(port: int, body: bytes) -> tuple[int, dict[str, Any]]:
 )
 @given(body=BODIES)
 def test_webhook_malformed_bodies_are_each_refused_4xx_with_a_reason(
-    desk: Desk, body: bytes
+    desk: ThreadedDesk, body: bytes
 ) -> None:
     status, answer = _post(desk.port, body)
     assert 400 <= status < 500, (status, answer, body[:200])
@@ -167,7 +111,7 @@ def test_webhook_malformed_bodies_are_each_refused_4xx_with_a_reason(
     assert "Traceback" not in json.dumps(answer)
 
 
-def test_webhook_after_the_malformed_bodies_has_placed_nothing(desk: Desk) -> None:
+def test_webhook_after_the_malformed_bodies_has_placed_nothing(desk: ThreadedDesk) -> None:
     status, answer = _post(desk.port, _json({**GOOD, "passphrase": "still wrong"}))
     assert status == 401, answer
-    assert desk.orders() == 0
+    assert desk.run(lambda engine: len(engine.api.orders())) == 0

@@ -283,8 +283,8 @@ def test_manual_files_when_packaged_are_all_in_the_package_data() -> None:
 
 
 def test_manual_pages_when_read_promise_nothing_the_desk_does_not_have() -> None:
-    """Every command-line option the manual names is one the desk takes; the local API and
-    backtests, not built yet, are said to be coming."""
+    """Every command-line option the manual names is one the desk takes; backtests, not built
+    yet, are said to be coming."""
     text = " ".join(p.read_text(encoding="utf-8") for p in PAGES)
     commands = " ".join(re.findall(r"<code>dalaldesk ([^<]*)</code>", text))
     named = set(re.findall(r"(--[a-z][a-z-]+)", commands)) | set(
@@ -295,7 +295,7 @@ def test_manual_pages_when_read_promise_nothing_the_desk_does_not_have() -> None
     assert not unknown, f"the manual names options the desk does not take: {unknown}"
     automation = (MANUAL / "automation.html").read_text(encoding="utf-8")
     assert re.search(r"not in this version", automation)
-    assert "/webhook/tradingview" in automation
+    assert "/webhook/tradingview" in automation and "/api/v1/stream" in automation
 
 
 def _known_option(option: str) -> bool:

@@ -1,0 +1,578 @@
+"""The desk's local API: REST for orders, positions, funds, quotes, instruments, portfolios and
+the kill switch, a WebSocket for order events, signals and ticks, and the OpenAPI 3 document,
+served beside the TradingView webhook (``engine.signals.server``) on 127.0.0.1.
+
+Every request but ``GET /openapi.json`` carries ``Authorization: Bearer <token>`` (the token from
+the keyring, or ``DALALDESK_API_TOKEN`` for scripts and tests); the WebSocket takes it as a
+header or as ``?token=``. Every order goes through the same risk gate as the trader's, with
+source ``api`` (or ``signal`` for ``POST /api/v1/signals``). Errors are JSON with the reason in
+words: ``{"error": "...", "check": "..."}``, 4xx for the caller's mistakes, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import fields, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Literal
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.domain.events import OrderDenied, OrderFilled, OrderStatusChanged, OrderSubmitted
+from engine.domain.instruments import Instrument
+from engine.domain.origin import OrderSource
+from engine.domain.ticks import Tick
+from engine.signals.desk import SignalDesk
+from engine.signals.records import SignalRecord
+from engine.signals.tradingview import SignalRefused, TradingViewAlert, resolve_symbol
+
+log = logging.getLogger(__name__)
+
+API = "/api/v1"
+MAX_PRICE = Decimal(10_000_000)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+Facade = Any
+"""The engine's facade (``engine.api.EngineApi``), handed in by the runtime: the signals layer
+sits beneath the facade's package, so it takes the object, not the import."""
+
+
+# -- bodies ----------------------------------------------------------------------------------------
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrderBody(Body):
+    symbol: str = Field(min_length=1, max_length=60, description="NSE:RELIANCE, NFO:NIFTY26DECFUT")
+    side: Literal["BUY", "SELL"]
+    lots: int = Field(ge=1, le=10_000, description="Lots (shares for cash equity)")
+    order_type: Literal["MARKET", "LIMIT", "SL", "SL-M"] = "LIMIT"
+    product: Literal["MIS", "NRML", "CNC"] = "NRML"
+    price: Decimal | None = Field(default=None, gt=0, lt=MAX_PRICE, description="Rupees")
+    trigger_price: Decimal | None = Field(default=None, gt=0, lt=MAX_PRICE)
+    tag: str = Field(default="", max_length=20, pattern=r"^[A-Za-z0-9_.-]*$")
+    strategy: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,48}$")
+
+
+class ModifyBody(Body):
+    lots: int | None = Field(default=None, ge=1, le=10_000)
+    price: Decimal | None = Field(default=None, gt=0, lt=MAX_PRICE)
+    trigger_price: Decimal | None = Field(default=None, gt=0, lt=MAX_PRICE)
+    order_type: Literal["MARKET", "LIMIT", "SL", "SL-M"] | None = None
+
+
+class KillSwitchBody(Body):
+    square_off: bool = False
+    reason: str = Field(default="kill switch from the local API", max_length=200)
+
+
+class SignalBody(Body):
+    """A signal from a script: a TradingView alert's fields, without the passphrase (the token
+    is the script's credential)."""
+
+    id: str = Field(default="", max_length=120)
+    strategy: str = Field(default="api", pattern=r"^[A-Za-z0-9._-]{1,48}$")
+    symbol: str = Field(min_length=1, max_length=60)
+    action: Literal["buy", "sell"]
+    lots: int = Field(default=1, ge=1, le=10_000)
+    order_type: Literal["MARKET", "LIMIT"] = "MARKET"
+    price: Decimal | None = Field(default=None, gt=0, lt=MAX_PRICE)
+    product: Literal["MIS", "NRML", "CNC"] = "MIS"
+    fired: datetime | None = None
+
+
+class Problem(Exception):
+    """A request the API refuses: the HTTP status and the reason in words."""
+
+    def __init__(self, status: int, reason: str, check: str = "") -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.check = check
+
+
+# -- plain JSON of the facade's snapshots ---------------------------------------------------------
+
+
+def plain(value: Any) -> Any:
+    """A snapshot as JSON values: Decimals as text (exact), enums as their value, instruments as
+    ``{token, exchange, symbol}``."""
+    if isinstance(value, Instrument):
+        return {
+            "token": value.token,
+            "exchange": value.exchange.value,
+            "symbol": value.tradingsymbol,
+            "lot_size": value.lot_size,
+        }
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    return value
+
+
+def outcome_json(outcome: Any) -> dict[str, Any]:
+    return {
+        "ok": bool(outcome.ok),
+        "order_id": outcome.order_id,
+        "reason": outcome.reason,
+        "check": outcome.check,
+        "note": outcome.note,
+        "children": list(outcome.children),
+    }
+
+
+# -- the routes ------------------------------------------------------------------------------------
+
+
+class LocalApi:
+    """The REST routes and the stream, added to the signals endpoint's application."""
+
+    def __init__(
+        self,
+        api: Facade,
+        desk: SignalDesk,
+        *,
+        token: Callable[[], str | None],
+        today: Callable[[], date],
+    ) -> None:
+        self._api = api
+        self._desk = desk
+        self._token = token
+        self._today = today
+        self.streams: set[web.WebSocketResponse] = set()
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/openapi.json", self._openapi)
+        routes: list[tuple[str, str, Handler]] = [
+            ("GET", f"{API}/orders", self._orders),
+            ("POST", f"{API}/orders", self._place),
+            ("GET", f"{API}/orders/{{order_id}}", self._order),
+            ("PATCH", f"{API}/orders/{{order_id}}", self._modify),
+            ("DELETE", f"{API}/orders/{{order_id}}", self._cancel),
+            ("GET", f"{API}/trades", self._trades),
+            ("GET", f"{API}/positions", self._positions),
+            ("GET", f"{API}/funds", self._funds),
+            ("GET", f"{API}/quotes", self._quotes),
+            ("GET", f"{API}/instruments", self._instruments),
+            ("GET", f"{API}/portfolios", self._portfolios),
+            ("POST", f"{API}/portfolios/{{name}}/{{action}}", self._portfolio),
+            ("POST", f"{API}/kill_switch", self._kill_switch),
+            ("POST", f"{API}/signals", self._signal),
+            ("GET", f"{API}/stream", self._stream),
+        ]
+        for method, path, handler in routes:
+            app.router.add_route(method, path, self._guarded(handler))
+
+    def _guarded(self, handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            try:
+                self._check_token(request)
+                return await handler(request)
+            except Problem as problem:
+                body: dict[str, Any] = {"error": problem.reason}
+                if problem.check:
+                    body["check"] = problem.check
+                return web.json_response(body, status=problem.status)
+
+        return guarded
+
+    def _check_token(self, request: web.Request) -> None:
+        expected = self._token()
+        if not expected:
+            raise Problem(403, "the desk has no API token set (Settings → Signals)")
+        header = request.headers.get("Authorization", "")
+        given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        given = given or request.query.get("token", "")
+        if not given:
+            raise Problem(401, "missing Authorization: Bearer <token>")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Problem(401, "wrong token")
+
+    async def _body(self, request: web.Request, model: type[Body]) -> Any:
+        raw = await request.read()
+        try:
+            data = json.loads(raw.decode("utf-8") or "{}", parse_float=Decimal)
+        except (UnicodeDecodeError, json.JSONDecodeError) as problem:
+            raise Problem(400, f"the body is not JSON: {problem}") from None
+        if not isinstance(data, dict):
+            raise Problem(400, "the body should be a JSON object")
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in item['loc']) or 'body'}: {item['msg']}"
+                for item in error.errors(include_url=False)[:5]
+            )
+            raise Problem(422, problems) from None
+        except (ValueError, ArithmeticError) as error:
+            raise Problem(422, str(error)) from None
+
+    def _instrument(self, symbol: str) -> Instrument:
+        try:
+            return resolve_symbol(self._api.instruments, symbol, self._today())
+        except SignalRefused as refused:
+            raise Problem(422, refused.reason) from None
+
+    # -- orders ----------------------------------------------------------------------------------
+
+    async def _orders(self, request: web.Request) -> web.Response:
+        return web.json_response([plain(o) for o in self._api.orders()])
+
+    async def _order(self, request: web.Request) -> web.Response:
+        order = self._api.order(request.match_info["order_id"])
+        if order is None:
+            raise Problem(404, f"no order {request.match_info['order_id']!r}")
+        return web.json_response(plain(order))
+
+    async def _place(self, request: web.Request) -> web.Response:
+        body: OrderBody = await self._body(request, OrderBody)
+        instrument = self._instrument(body.symbol)
+        outcome = self._api.place_order(
+            instrument.token,
+            body.side,
+            body.lots * instrument.lot_size,
+            body.order_type,
+            product=body.product,
+            price=body.price,
+            trigger_price=body.trigger_price,
+            tag=body.tag,
+            source=OrderSource.API,
+            strategy=body.strategy,
+        )
+        if not outcome.ok:
+            raise Problem(422, outcome.reason, outcome.check)
+        return web.json_response(outcome_json(outcome), status=201)
+
+    async def _modify(self, request: web.Request) -> web.Response:
+        order_id = request.match_info["order_id"]
+        order = self._api.order(order_id)
+        if order is None:
+            raise Problem(404, f"no order {order_id!r}")
+        body: ModifyBody = await self._body(request, ModifyBody)
+        changes: dict[str, Any] = {}
+        if body.lots is not None:
+            changes["quantity"] = body.lots * order.instrument.lot_size
+        for name in ("price", "trigger_price", "order_type"):
+            if getattr(body, name) is not None:
+                changes[name] = getattr(body, name)
+        if not changes:
+            raise Problem(422, "nothing to change: give lots, price, trigger_price or order_type")
+        outcome = self._api.modify(order_id, **changes)
+        if not outcome.ok:
+            raise Problem(422, outcome.reason, outcome.check)
+        return web.json_response(outcome_json(outcome))
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        order_id = request.match_info["order_id"]
+        if self._api.order(order_id) is None:
+            raise Problem(404, f"no order {order_id!r}")
+        outcome = self._api.cancel(order_id)
+        if not outcome.ok:
+            raise Problem(422, outcome.reason, outcome.check)
+        return web.json_response(outcome_json(outcome))
+
+    async def _trades(self, request: web.Request) -> web.Response:
+        return web.json_response([plain(t) for t in self._api.trades()])
+
+    # -- the book and the market -----------------------------------------------------------------
+
+    async def _positions(self, request: web.Request) -> web.Response:
+        return web.json_response([plain(p) for p in self._api.positions()])
+
+    async def _funds(self, request: web.Request) -> web.Response:
+        margin = plain(self._api.margin())
+        return web.json_response({**margin, "day_pnl": str(self._api.day_pnl())})
+
+    async def _quotes(self, request: web.Request) -> web.Response:
+        symbols = [s for s in request.query.get("symbols", "").split(",") if s.strip()]
+        if not symbols:
+            raise Problem(422, "give ?symbols=NSE:RELIANCE,NFO:NIFTY26DECFUT")
+        if len(symbols) > 200:
+            raise Problem(422, "at most 200 symbols a request")
+        out = {}
+        for symbol in symbols:
+            instrument = self._instrument(symbol)
+            out[symbol] = plain(self._api.quote(instrument.token))
+        return web.json_response(out)
+
+    async def _instruments(self, request: web.Request) -> web.Response:
+        text = request.query.get("q", "")[:40]
+        try:
+            limit = min(500, max(1, int(request.query.get("limit", "50"))))
+        except ValueError:
+            raise Problem(422, "limit is a whole number (1-500)") from None
+        found = self._api.instruments.search(text, limit=limit)
+        return web.json_response([plain(i) for i in found])
+
+    # -- portfolios and the kill switch ----------------------------------------------------------
+
+    async def _portfolios(self, request: web.Request) -> web.Response:
+        return web.json_response([plain(v) for v in self._api.portfolios()])
+
+    async def _portfolio(self, request: web.Request) -> web.Response:
+        name, action = request.match_info["name"], request.match_info["action"]
+        commands = {
+            "start": self._api.start_portfolio,
+            "stop": self._api.stop_portfolio,
+            "square_off": self._api.square_off_portfolio,
+        }
+        if action not in commands:
+            raise Problem(
+                404, f"a portfolio can be started, stopped or squared off, not {action!r}"
+            )
+        problem = commands[action](name)
+        if problem is not None:
+            raise Problem(422, problem)
+        return web.json_response({"ok": True, "portfolio": name, "action": action})
+
+    async def _kill_switch(self, request: web.Request) -> web.Response:
+        body: KillSwitchBody = await self._body(request, KillSwitchBody)
+        report = self._api.kill_switch(square_off=body.square_off, reason=body.reason)
+        return web.json_response(plain(report))
+
+    async def _signal(self, request: web.Request) -> web.Response:
+        body: SignalBody = await self._body(request, SignalBody)
+        alert = TradingViewAlert.model_validate(body.model_dump())
+        result = self._desk.receive(alert, origin="local API")
+        return web.json_response(result.to_json(), status=result.http_status)
+
+    # -- the stream ------------------------------------------------------------------------------
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        socket = web.WebSocketResponse(heartbeat=20)
+        await socket.prepare(request)
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
+        watched: set[int] = set()
+
+        def put(message: dict[str, Any]) -> None:
+            if queue.full():
+                return  # a reader this far behind is closed below, not fed forever
+            queue.put_nowait(message)
+
+        def order_event(event: Any) -> None:
+            put({"type": event.kind, "order_id": event.order_id, **plain(event.to_payload())})
+
+        def signal_event(record: SignalRecord) -> None:
+            put({"type": "signal", **plain(record.to_payload())})
+
+        def tick(event: Tick) -> None:
+            if event.token in watched:
+                put({"type": "tick", "token": event.token, "ltp": str(Decimal(event.ltp) / 100)})
+
+        forget = [
+            self._api.subscribe(kind, order_event)
+            for kind in (OrderSubmitted, OrderDenied, OrderStatusChanged, OrderFilled)
+        ]
+        forget.append(self._api.subscribe(SignalRecord, signal_event))
+        forget.append(self._api.subscribe(Tick, tick))
+        self.streams.add(socket)
+        sender = asyncio.get_running_loop().create_task(self._pump(socket, queue))
+        try:
+            await socket.send_json({"type": "hello", "streams": ["orders", "signals", "ticks"]})
+            async for message in socket:
+                if message.type is not WSMsgType.TEXT:
+                    continue
+                reply = self._command(message.data, watched)
+                await socket.send_json(reply)
+        finally:
+            sender.cancel()
+            for undo in forget:
+                undo()
+            self.streams.discard(socket)
+        return socket
+
+    async def _pump(self, socket: web.WebSocketResponse, queue: asyncio.Queue[Any]) -> None:
+        while not socket.closed:
+            if queue.full():
+                await socket.close(code=1008, message=b"too far behind: reconnect")
+                return
+            message = await queue.get()
+            await socket.send_json(message)
+
+    def _command(self, text: str, watched: set[int]) -> dict[str, Any]:
+        try:
+            command = json.loads(text)
+        except json.JSONDecodeError:
+            return {"type": "error", "error": 'a command is JSON: {"watch": ["NSE:RELIANCE"]}'}
+        if not isinstance(command, dict) or not isinstance(command.get("watch"), list):
+            return {"type": "error", "error": 'the one command is {"watch": [symbols]}'}
+        tokens = []
+        for symbol in command["watch"][:200]:
+            try:
+                tokens.append(self._instrument(str(symbol)).token)
+            except Problem as problem:
+                return {"type": "error", "error": problem.reason}
+        watched.update(tokens)
+        self._api.watch(tokens)
+        return {"type": "watching", "tokens": sorted(watched)}
+
+    # -- the document ----------------------------------------------------------------------------
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3 document of the local API and the webhook."""
+    schemas: dict[str, Any] = {}
+    for model in (OrderBody, ModifyBody, KillSwitchBody, SignalBody):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    schemas["Error"] = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string"}, "check": {"type": "string"}},
+    }
+    schemas["Outcome"] = {
+        "type": "object",
+        "properties": {
+            "ok": {"type": "boolean"},
+            "order_id": {"type": ["string", "null"]},
+            "reason": {"type": "string"},
+            "check": {"type": "string"},
+            "note": {"type": "string"},
+            "children": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    errors = {
+        str(code): {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code, text in (
+            (400, "not JSON"),
+            (401, "no or wrong token"),
+            (403, "no token set on the desk"),
+            (404, "no such order or portfolio"),
+            (422, "refused, with the reason"),
+        )
+    }
+
+    def body(name: str) -> dict[str, Any]:
+        ref = {"$ref": f"#/components/schemas/{name}"}
+        return {"required": True, "content": {"application/json": {"schema": ref}}}
+
+    def answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+        content = {"application/json": {"schema": schema or {"type": "object"}}}
+        return {"description": description, "content": content}
+
+    listing = {"type": "array", "items": {"type": "object"}}
+    outcome = {"$ref": "#/components/schemas/Outcome"}
+    order_id = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+    def operation(summary: str, responses: dict[str, Any], **more: Any) -> dict[str, Any]:
+        return {"summary": summary, "responses": {**responses, **errors}, **more}
+
+    paths: dict[str, Any] = {
+        f"{API}/orders": {
+            "get": operation("Every order of the day", {"200": answer("orders", listing)}),
+            "post": operation(
+                "Place an order through the risk gate",
+                {"201": answer("placed", outcome)},
+                requestBody=body("OrderBody"),
+            ),
+        },
+        f"{API}/orders/{{order_id}}": {
+            "parameters": [order_id],
+            "get": operation("One order", {"200": answer("the order")}),
+            "patch": operation(
+                "Modify an open order",
+                {"200": answer("modified", outcome)},
+                requestBody=body("ModifyBody"),
+            ),
+            "delete": operation("Cancel an open order", {"200": answer("cancelled", outcome)}),
+        },
+        f"{API}/trades": {"get": operation("The day's fills", {"200": answer("fills", listing)})},
+        f"{API}/positions": {
+            "get": operation("Positions with P&L", {"200": answer("positions", listing)})
+        },
+        f"{API}/funds": {"get": operation("Margin used and available", {"200": answer("funds")})},
+        f"{API}/quotes": {
+            "get": operation(
+                "Quotes of some instruments",
+                {"200": answer("quotes by symbol")},
+                parameters=[
+                    {
+                        "name": "symbols",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "description": "comma-separated",
+                    },
+                ],
+            )
+        },
+        f"{API}/instruments": {
+            "get": operation(
+                "Search the instrument list",
+                {"200": answer("instruments", listing)},
+                parameters=[
+                    {"name": "q", "in": "query", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                ],
+            )
+        },
+        f"{API}/portfolios": {
+            "get": operation("Multileg portfolios", {"200": answer("portfolios", listing)})
+        },
+        f"{API}/portfolios/{{name}}/{{action}}": {
+            "post": operation(
+                "Start, stop or square off a portfolio",
+                {"200": answer("done")},
+                parameters=[
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "action",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["start", "stop", "square_off"]},
+                    },
+                ],
+            )
+        },
+        f"{API}/kill_switch": {
+            "post": operation(
+                "Halt trading and cancel every open order (and square off, if asked)",
+                {"200": answer("the kill switch's report")},
+                requestBody=body("KillSwitchBody"),
+            )
+        },
+        f"{API}/signals": {
+            "post": operation(
+                "A signal through the signal pipeline (dedupe, staleness, approval)",
+                {"200": answer("placed or a duplicate"), "202": answer("waiting for approval")},
+                requestBody=body("SignalBody"),
+            )
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "DalalDesk local API", "version": "1"},
+        "servers": [{"url": "http://127.0.0.1"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": paths,
+    }
