@@ -67,6 +67,11 @@ class SignalService(Service):
 
 def _view(pending: PendingSignal, multiplier: int) -> PendingSignalView:
     alert, instrument = pending.alert, pending.instrument
+    if instrument is None:  # a portfolio's start, stop or square-off
+        return PendingSignalView(
+            pending.signal_id, alert.strategy, alert.portfolio, alert.portfolio, 0, alert.action,
+            0, 0, "", None, "", pending.received_ns, pending.expires_ns,
+        )  # fmt: skip
     return PendingSignalView(
         pending.signal_id, alert.strategy, alert.symbol, instrument.tradingsymbol,
         instrument.token, alert.action, alert.lots,

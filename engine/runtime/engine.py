@@ -169,7 +169,7 @@ class Engine:
             )
         )
         self.charts.attach(self.api)
-        self.signals.bind(self.api.place_order)
+        self.signals.bind(self.api.place_order, net=self._net, portfolio=self._portfolio_command)
         self.signal_server: SignalServer | None = None
         """The signals endpoint while it serves (``EngineConfig.api_port``)."""
         self.webhook_passphrase: Callable[[], str | None] = lambda: webhook_passphrase(
@@ -511,6 +511,22 @@ class Engine:
             await self._stop.wait()
         finally:
             await server.stop()
+
+    def _net(self, token: int, product: str) -> int:
+        """The desk's net quantity of ``token`` in ``product`` (a signal's exit, its reversal)."""
+        return sum(
+            p.net_quantity
+            for p in self.positions.all()
+            if p.token == token and p.product.value == product
+        )
+
+    def _portfolio_command(self, action: str, name: str) -> str | None:
+        commands = {
+            "start": self.api.start_portfolio,
+            "stop": self.api.stop_portfolio,
+            "square_off": self.api.square_off_portfolio,
+        }
+        return commands[action](name)
 
     async def _serve_signals(self, port: int) -> None:
         """The signals endpoint until the desk stops; a port taken is told, not fatal."""

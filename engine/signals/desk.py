@@ -76,6 +76,10 @@ class Placed(Protocol):
 
 Place = Callable[..., Placed]
 """``EngineApi.place_order``."""
+NetPosition = Callable[[int, str], int]
+"""The desk's net quantity of an instrument (token) in a product."""
+PortfolioCommand = Callable[[str, str], str | None]
+"""(action, portfolio) → None when done, else why not: start, stop or square off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +120,8 @@ class PendingSignal:
 
     signal_id: str
     alert: TradingViewAlert
-    instrument: Instrument
+    instrument: Instrument | None
+    """None for a portfolio's signal (start, stop, square off)."""
     received_ns: int
     expires_ns: int
 
@@ -139,14 +144,25 @@ class SignalDesk:
         self._record = record
         self.rules = rules or SignalRules()
         self._place: Place | None = None
+        self._net: NetPosition = lambda _token, _product: 0
+        self._portfolio: PortfolioCommand | None = None
         self._seen: dict[str, int] = {}
         """Signal id → when it was first received (ns), within the duplicate window."""
         self._refusals: dict[str, str] = {}
         """Why a signal seen was refused (a resend is answered with the same reason)."""
         self._pending: dict[str, PendingSignal] = {}
 
-    def bind(self, place: Place) -> None:
+    def bind(
+        self,
+        place: Place,
+        *,
+        net: NetPosition | None = None,
+        portfolio: PortfolioCommand | None = None,
+    ) -> None:
         self._place = place
+        if net is not None:
+            self._net = net
+        self._portfolio = portfolio
 
     def restore(self, records: Iterable[SignalRecord]) -> None:
         """Seen ids from the journal (a resend after a restart is still a duplicate); approvals
@@ -182,7 +198,11 @@ class SignalDesk:
         self._write(signal_id, SignalStep.RECEIVED, alert.strategy, "", detail)
         try:
             self._check_age(alert, now)
-            instrument = resolve_symbol(self._registry, alert.symbol, self._clock.now().date())
+            instrument = (
+                None
+                if alert.on_portfolio
+                else resolve_symbol(self._registry, alert.symbol, self._clock.now().date())
+            )
             mode = self.rules.mode_for(alert.strategy)
             if mode is SignalMode.OFF:
                 raise SignalRefused(f"strategy {alert.strategy} is off")
@@ -197,7 +217,11 @@ class SignalDesk:
                 SignalStep.PENDING,
                 alert.strategy,
                 f"waiting for approval for {self.rules.approval_timeout_s:g} s",
-                {**detail, "instrument": instrument.tradingsymbol, "token": instrument.token},
+                {
+                    **detail,
+                    "instrument": instrument.tradingsymbol if instrument else alert.portfolio,
+                    "token": instrument.token if instrument else 0,
+                },
             )
         return self._send(signal_id, alert, instrument)
 
@@ -282,13 +306,18 @@ class SignalDesk:
     # -- the order -----------------------------------------------------------------------------
 
     def _send(
-        self, signal_id: str, alert: TradingViewAlert, instrument: Instrument
+        self, signal_id: str, alert: TradingViewAlert, instrument: Instrument | None
     ) -> SignalResult:
         if self._place is None:
             return self._write(
                 signal_id, SignalStep.REFUSED, alert.strategy, "the desk is starting"
             )
-        quantity = alert.lots * self.rules.lots_multiplier * instrument.lot_size
+        if instrument is None:
+            return self._command_portfolio(signal_id, alert)
+        try:
+            side, quantity = self._terms(alert, instrument)
+        except SignalRefused as refused:
+            return self._write(signal_id, SignalStep.REFUSED, alert.strategy, refused.reason)
         limit = alert.order_type == "LIMIT"
         if limit and alert.price is None:
             return self._write(
@@ -296,7 +325,7 @@ class SignalDesk:
             )
         outcome = self._place(
             instrument.token,
-            alert.action.upper(),
+            side,
             quantity,
             alert.order_type,
             product=alert.product,
@@ -311,6 +340,39 @@ class SignalDesk:
             signal_id, step, alert.strategy, "" if outcome.ok else outcome.reason, detail,
             order_id=outcome.order_id,
         )  # fmt: skip
+
+    def _terms(self, alert: TradingViewAlert, instrument: Instrument) -> tuple[str, int]:
+        """Side and quantity: the lots for an order or an entry (plus the opposite position an
+        entry reverses), the position itself for an exit (as it stands when the order goes)."""
+        lots = alert.lots * self.rules.lots_multiplier * instrument.lot_size
+        net = self._net(instrument.token, alert.product)
+        name = instrument.tradingsymbol
+        match alert.action:
+            case "buy":
+                return "BUY", lots
+            case "sell":
+                return "SELL", lots
+            case "le":
+                return "BUY", lots + max(0, -net)
+            case "se":
+                return "SELL", lots + max(0, net)
+            case "lx" if net > 0:
+                return "SELL", net
+            case "sx" if net < 0:
+                return "BUY", -net
+            case "exit" if net != 0:
+                return ("SELL", net) if net > 0 else ("BUY", -net)
+        side = {"lx": "long ", "sx": "short "}.get(alert.action, "")
+        raise SignalRefused(f"no {side}{alert.product} position in {name} to exit")
+
+    def _command_portfolio(self, signal_id: str, alert: TradingViewAlert) -> SignalResult:
+        if self._portfolio is None:
+            problem: str | None = "this desk runs no multileg portfolios"
+        else:
+            problem = self._portfolio(alert.action, alert.portfolio)
+        detail = {"portfolio": alert.portfolio, "action": alert.action}
+        step = SignalStep.PLACED if problem is None else SignalStep.DENIED
+        return self._write(signal_id, step, alert.strategy, problem or "", detail)
 
     def _write(
         self,

@@ -26,7 +26,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.domain.instruments import Exchange, Instrument, InstrumentType
 from engine.marketdata.instrument_registry import InstrumentRegistry
@@ -34,6 +41,7 @@ from engine.marketdata.instrument_registry import InstrumentRegistry
 MAX_BODY_BYTES = 64 * 1024
 """A TradingView message is at most 40,960 characters; anything larger is not one."""
 MAX_LOTS = 10_000
+PORTFOLIO_ACTIONS = frozenset({"start", "stop", "square_off"})
 
 _CONTINUOUS = re.compile(r"^(?P<root>[A-Z0-9&-]+?)(?P<n>[12])!$")
 _TV_OPTION = re.compile(
@@ -58,8 +66,15 @@ class TradingViewAlert(BaseModel):
     passphrase: str = Field(default="", max_length=200)
     id: str = Field(default="", max_length=120, description="The sender's id for this signal")
     strategy: str = Field(default="tradingview", pattern=r"^[A-Za-z0-9._-]{1,48}$")
-    symbol: str = Field(min_length=1, max_length=60)
-    action: Literal["buy", "sell"]
+    symbol: str = Field(default="", max_length=60)
+    action: Literal[
+        "buy", "sell", "le", "lx", "se", "sx", "exit", "start", "stop", "square_off"
+    ] = Field(
+        description="buy / sell: an order of the lots; le, se: enter long / short (reversing a "
+        "position on the other side); lx, sx: exit the long / short; exit: flatten; start, stop, "
+        "square_off: the multileg portfolio named in ``portfolio``"
+    )
+    portfolio: str = Field(default="", max_length=40)
     lots: int = Field(default=1, ge=1, le=MAX_LOTS)
     order_type: Literal["MARKET", "LIMIT"] = "MARKET"
     price: Decimal | None = Field(default=None, gt=0, lt=Decimal(10_000_000))
@@ -72,7 +87,23 @@ class TradingViewAlert(BaseModel):
     @field_validator("action", mode="before")
     @classmethod
     def _action(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        word = value.strip().lower().replace("-", "_")
+        return "square_off" if word == "squareoff" else word
+
+    @model_validator(mode="after")
+    def _target(self) -> TradingViewAlert:
+        if self.action in PORTFOLIO_ACTIONS:
+            if not self.portfolio:
+                raise ValueError(f"a {self.action} signal names its portfolio")
+        elif not self.symbol:
+            raise ValueError("an order signal names its symbol")
+        return self
+
+    @property
+    def on_portfolio(self) -> bool:
+        return self.action in PORTFOLIO_ACTIONS
 
     @field_validator("order_type", "product", mode="before")
     @classmethod
@@ -100,13 +131,14 @@ class TradingViewAlert(BaseModel):
         same alert for the same bar is the same signal."""
         if self.id:
             return self.id
-        key = f"{self.strategy}|{self.symbol}|{self.action}|{self.bar or self.fired}"
+        key = f"{self.strategy}|{self.symbol or self.portfolio}|{self.action}|{self.bar or self.fired}"
         return "tv-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def detail(self) -> dict[str, Any]:
         return {
             "source": "tradingview",
             "symbol": self.symbol,
+            "portfolio": self.portfolio,
             "action": self.action,
             "lots": self.lots,
             "order_type": self.order_type,

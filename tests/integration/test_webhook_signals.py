@@ -288,3 +288,52 @@ async def test_webhook_resend_of_a_refused_signal_is_refused_again_with_its_reas
     assert again[1]["status"] == "duplicate"
     assert again[1]["reason"] == f"already received and refused: {first[1]['reason']}"
     assert engine.api.orders() == []
+
+
+async def test_webhook_entries_and_exits_follow_the_position(desk) -> None:
+    engine, url = desk
+
+    def net() -> int:
+        return sum(p.net_quantity for p in engine.api.positions())
+
+    async def send(signal_id: str, action: str, lots: str = "1") -> dict[str, Any]:
+        status, answer = await post(url, alert(id=signal_id, action=action, lots=lots))
+        assert status in (200, 422), answer
+        if answer.get("order"):
+            await wait_for(
+                lambda: engine.api.order(answer["order"]).status is OrderStatus.COMPLETE,
+                what=f"{action} filled",
+            )
+        return answer
+
+    assert (await send("s1", "LE", "2"))["status"] == "placed"
+    assert net() == 2
+    assert (await send("s2", "SE", "1"))["status"] == "placed", "reverses: sells 2 + 1"
+    assert net() == -1
+    refused = await send("s3", "LX")
+    assert refused["reason"] == "no long MIS position in RELIANCE to exit"
+    assert (await send("s4", "sx"))["status"] == "placed"
+    assert net() == 0
+    assert (await send("s5", "exit"))["reason"] == "no MIS position in RELIANCE to exit"
+    quantities = [o.quantity for o in engine.api.orders()]
+    assert quantities == [2, 3, 1]
+
+
+async def test_webhook_starts_and_squares_off_a_multileg_portfolio(tmp_path: Path) -> None:
+    from tests.multileg_support import template_spec
+
+    engine = build(tmp_path, portfolios_dir=tmp_path / "portfolios")
+    key = engine.api.portfolio_templates()[0].key
+    assert engine.api.save_portfolio(template_spec(engine, key, "Morning")) is None
+    url = await started(engine)
+    try:
+        status, answer = await post(url, alert(id="p1", action="start", portfolio="Morning"))
+        assert (status, answer["status"]) == (200, "placed"), answer
+        assert engine.multileg.running("Morning") is not None
+        status, answer = await post(url, alert(id="p2", action="start", portfolio="Nope"))
+        assert (status, answer["status"]) == (200, "denied")
+        assert answer["reason"] == "no portfolio named 'Nope'"
+        status, answer = await post(url, alert(id="p3", action="square-off", symbol=""))
+        assert status == 422 and "names its portfolio" in answer["reason"]
+    finally:
+        await engine.stop()

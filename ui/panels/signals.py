@@ -36,6 +36,15 @@ from ui.context import PanelContext
 from ui.panels.table_kit import read_only_table, set_cell
 
 RECENT = 100
+ENTRY_WORDS = {"buy": "BUY", "sell": "SELL", "le": "ENTER LONG", "se": "ENTER SHORT"}
+ACTION_WORDS = {
+    "lx": "EXIT the long in",
+    "sx": "EXIT the short in",
+    "exit": "EXIT the position in",
+    "start": "START portfolio",
+    "stop": "STOP portfolio",
+    "square_off": "SQUARE OFF portfolio",
+}
 COLUMNS = ("Time", "Signal", "Strategy", "Step", "Order", "Reason")
 
 
@@ -50,17 +59,23 @@ class SignalCard(QFrame):
         self.setObjectName("signalCard")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.view = view
-        buy = view.action == "buy"
+        buy = view.action in ("buy", "le", "sx")
         self.title = QLabel(objectName="signalTitle")
         self.title.setStyleSheet(f"font-weight: 600; color: {'#4d9cff' if buy else '#ff6b6b'};")
         price = f" at ₹{view.price}" if view.price is not None else ""
+        terms = (
+            f"the multileg portfolio {view.instrument}"
+            if not view.token
+            else f"{view.order_type}{price} · {view.product} · {view.instrument} (sent as "
+            f"{view.symbol})"
+        )
         self.terms = QLabel(
-            f"{view.order_type}{price} · {view.product} · {view.instrument} (sent as "
-            f"{view.symbol}) · strategy {view.strategy} · signal {view.signal_id}",
+            f"{terms} · strategy {view.strategy} · signal {view.signal_id}",
             objectName="fieldHint",
             wordWrap=True,
         )
-        self.lots = QSpinBox(minimum=1, maximum=10_000, value=view.lots)
+        self.lots = QSpinBox(minimum=1, maximum=10_000, value=max(1, view.lots))
+        self.lots.setVisible(bool(view.lots) and view.action not in ("lx", "sx", "exit"))
         self.lots.setPrefix("lots ")
         self.lots.valueChanged.connect(self._show_title)
         self.countdown = QProgressBar(textVisible=True)
@@ -84,15 +99,20 @@ class SignalCard(QFrame):
 
     def _show_title(self) -> None:
         view = self.view
+        words = ACTION_WORDS.get(view.action)
+        if words is not None:  # an exit or a portfolio's command: no lots to choose
+            self.title.setText(f"{words} {view.instrument}")
+            return
         units = view.quantity // view.lots * self.lots.value()
         changed = " (changed)" if self.lots.value() != view.lots else ""
         self.title.setText(
-            f"{view.action.upper()} {self.lots.value()} lot{'s' if self.lots.value() != 1 else ''}"
+            f"{ENTRY_WORDS.get(view.action, view.action.upper())} {self.lots.value()} "
+            f"lot{'s' if self.lots.value() != 1 else ''}"
             f" ({units:,} units) {view.instrument}{changed}"
         )
 
     def _approve(self) -> None:
-        self.approve.emit(self.view.signal_id, self.lots.value())
+        self.approve.emit(self.view.signal_id, self.lots.value() if self.view.lots else 0)
 
     def tick(self, now_ns: int) -> None:
         total = max(1, self.view.expires_ns - self.view.received_ns)
@@ -206,7 +226,7 @@ class SignalsPanel(QWidget):
     # -- the trader's decisions --------------------------------------------------------------------
 
     def approve(self, signal_id: str, lots: int | None = None) -> SignalResult:
-        result = self._api.approve_signal(signal_id, lots=lots)
+        result = self._api.approve_signal(signal_id, lots=lots or None)
         self._decided(result)
         return result
 
@@ -230,7 +250,7 @@ class SignalsPanel(QWidget):
         card = self.cards[self.selected]
         key = event.key()
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.approve(card.view.signal_id, card.lots.value())
+            self.approve(card.view.signal_id, card.lots.value() if card.view.lots else None)
         elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.reject(card.view.signal_id)
         elif key == Qt.Key.Key_Down:
