@@ -30,6 +30,7 @@ from engine.runtime.scheduler import schedule_folder
 from engine.settings import Settings, SettingsStore, SignalPreferences, settings_file
 from engine.signals.desk import SignalMode, SignalRules
 from engine.store import check_path_name, default_database_path, sqlite_url
+from engine.store.urls import profile_folder
 from engine.strategies.loader import strategies_dir
 from engine.strategies.multileg.desk import portfolios_dir
 
@@ -259,6 +260,7 @@ def engine_config(args: argparse.Namespace, settings: Settings | None = None) ->
         api_host="0.0.0.0" if settings.signals.every_interface else "127.0.0.1",
         api_allowlist=allowed_addresses(settings.signals.allowed_addresses),
         signal_rules=signal_rules(settings.signals, args.signal_mode),
+        signals_folder=profile_folder(args.profile, "signals"),
         profile=args.profile,
         address_check_url=settings.brokers.address_check_url,
         static_ips=tuple(
@@ -300,6 +302,7 @@ def account_configs(
                 schedule_folder=schedule_folder(args.profile) / broker,
                 metrics_port=None,
                 api_port=None,
+                signals_folder=None,
             )
         )
     return configs

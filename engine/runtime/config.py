@@ -62,6 +62,8 @@ class EngineConfig:
     api_allowlist: tuple[str, ...] = TRADINGVIEW_ADDRESSES
     """Addresses (besides loopback) allowed to post signals."""
     signal_rules: SignalRules = field(default_factory=SignalRules)
+    signals_folder: Path | None = None
+    """Take signal files dropped in ``<folder>/inbox`` (``engine.signals.inbox``); None: off."""
     profile: str | None = None
     """The profile whose keyring holds the webhook's passphrase; None: only the environment's
     ``DALALDESK_WEBHOOK_PASSPHRASE``."""

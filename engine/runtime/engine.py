@@ -51,6 +51,7 @@ from engine.runtime.day_marks import DayMarks
 from engine.runtime.risk_tasks import paper_returns, risk_housekeeping, update_var
 from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule
 from engine.signals.desk import SignalDesk
+from engine.signals.inbox import SignalInbox
 from engine.signals.local_api import LocalApi
 from engine.signals.records import SignalRecord
 from engine.signals.server import SignalServer
@@ -170,6 +171,12 @@ class Engine:
         )
         self.charts.attach(self.api)
         self.signals.bind(self.api.place_order, net=self._net, portfolio=self._portfolio_command)
+        self.signal_inbox = (
+            None
+            if config.signals_folder is None
+            else SignalInbox(config.signals_folder, self.signals)
+        )
+        """Signal files dropped in the profile's folder."""
         self.signal_server: SignalServer | None = None
         """The signals endpoint while it serves (``EngineConfig.api_port``)."""
         self.webhook_passphrase: Callable[[], str | None] = lambda: webhook_passphrase(
@@ -491,6 +498,8 @@ class Engine:
             if self.schedule is not None:
                 self.schedule.tick(self.clock.now())
             self.signals.expire()
+            if self.signal_inbox is not None:
+                self.signal_inbox.poll()
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=1.0)
             except TimeoutError:

@@ -337,3 +337,39 @@ async def test_webhook_starts_and_squares_off_a_multileg_portfolio(tmp_path: Pat
         assert status == 422 and "names its portfolio" in answer["reason"]
     finally:
         await engine.stop()
+
+
+async def test_signal_files_dropped_in_the_inbox_are_taken_once_and_filed(tmp_path: Path) -> None:
+    import os
+    import time
+
+    folder = tmp_path / "signals"
+    engine = build(tmp_path, signals_folder=folder)
+    inbox = folder / "inbox"
+    inbox.mkdir(parents=True)
+    good = alert(id="file-1")
+    del good["passphrase"]
+    (inbox / "a.json").write_text(json.dumps(good), "utf-8")
+    (inbox / "b.json").write_text(json.dumps(good), "utf-8")  # the same signal again
+    (inbox / "c.json").write_text("{not json", "utf-8")
+    (inbox / "d.json.tmp").write_text("{}", "utf-8")  # still being written: left alone
+    old = time.time() - 5
+    for name in ("a.json", "b.json", "c.json"):
+        os.utime(inbox / name, (old, old))
+    await started(engine)
+    try:
+        await wait_for(lambda: not list(inbox.glob("*.json")), what="the inbox taken")
+    finally:
+        await engine.stop()
+    assert len(engine.api.orders()) == 1
+    done = {p.name for p in (folder / "done").iterdir()}
+    assert done == {"a.json", "a.result.json", "b.json", "b.result.json"}
+    duplicate = json.loads((folder / "done" / "b.result.json").read_text("utf-8"))
+    assert duplicate["status"] == "duplicate", "the same signal again: filed, not placed"
+    refused = {p.name for p in (folder / "refused").iterdir()}
+    assert refused == {"c.json", "c.result.json"}
+    outcome = json.loads((folder / "refused" / "c.result.json").read_text("utf-8"))
+    assert outcome["status"] == "refused" and "not JSON" in outcome["reason"]
+    placed = json.loads((folder / "done" / "a.result.json").read_text("utf-8"))
+    assert placed["status"] == "placed" and placed["order"] == engine.api.orders()[0].order_id
+    assert (inbox / "d.json.tmp").exists()
