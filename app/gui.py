@@ -260,8 +260,8 @@ def follow_signal_settings(engine: Engine, old: Settings, new: Settings) -> None
     from app.main import signal_rules
 
     current = engine.signals.rules.default_mode.value
-    mode = new.signals.mode if current == old.signals.mode else current
-    engine.signals.rules = signal_rules(new.signals, mode)
+    pinned = None if current == old.signals.mode else current
+    engine.signals.rules = signal_rules(new.signals, pinned)
 
 
 def ask_webhook_passphrase(profile: str) -> object:

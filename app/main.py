@@ -312,10 +312,17 @@ def signal_rules(preferences: SignalPreferences, mode: str | None = None) -> Sig
     """What a signal does, from Settings → Signals (``mode``: --signal-mode, which wins)."""
     return SignalRules(
         default_mode=SignalMode(mode or preferences.mode),
+        modes={} if mode is not None else strategy_modes(preferences.strategy_modes),
         max_age_s=preferences.max_age_seconds,
         approval_timeout_s=preferences.approval_seconds,
         lots_multiplier=preferences.lots_multiplier,
     )
+
+
+def strategy_modes(text: str) -> dict[str, SignalMode]:
+    """``ema-9-21=auto, rsi=off`` (as the settings check and keep it) as modes by strategy."""
+    pairs = (pair.partition("=") for pair in text.split(",") if pair.strip())
+    return {strategy.strip(): SignalMode(mode.strip()) for strategy, _, mode in pairs}
 
 
 def allowed_addresses(text: str) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ journal (``api.set_risk_limits``), so that every desk on a shared book trades un
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -173,6 +174,7 @@ class NotificationPreferences(Section):
 
 
 TRADINGVIEW_ADDRESSES = "52.89.214.238, 34.212.75.30, 54.218.53.128, 52.32.178.7"
+SIGNAL_MODES = ("approve", "auto", "off")
 
 
 class SignalPreferences(Section):
@@ -208,6 +210,12 @@ class SignalPreferences(Section):
         description="approve: each signal waits for you in the Signals panel; auto: straight to "
         "the risk check; off: every signal refused (--signal-mode overrides it)",
     )
+    strategy_modes: str = Field(
+        default="",
+        max_length=400,
+        title="Modes by strategy",
+        description="A strategy's own mode, over the one above: ema-9-21=auto, rsi-turn=off",
+    )
     max_age_seconds: float = Field(
         default=60.0,
         ge=5,
@@ -228,6 +236,21 @@ class SignalPreferences(Section):
         le=100,
         description="Every signal's lots are multiplied by this",
     )
+
+    @field_validator("strategy_modes")
+    @classmethod
+    def _modes(cls, value: str) -> str:
+        pairs = []
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            strategy, _, mode = (text.strip() for text in item.partition("="))
+            if not re.fullmatch(r"[A-Za-z0-9._-]{1,48}", strategy) or mode not in SIGNAL_MODES:
+                raise ValueError(
+                    f"{item!r} is not strategy=mode (a mode is {', '.join(SIGNAL_MODES)})"
+                )
+            pairs.append(f"{strategy}={mode}")
+        return ", ".join(pairs)
 
     @field_validator("allowed_addresses", mode="before")
     @classmethod

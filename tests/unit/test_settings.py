@@ -272,6 +272,15 @@ def test_signal_settings_reach_the_engine_and_the_command_line_wins(tmp_path) ->
     assert config.signal_rules.lots_multiplier == 2
     told = engine_config(parse_args(["--api-port", "9000", "--signal-mode", "off"]), settings)
     assert (told.api_port, told.signal_rules.default_mode.value) == (9000, "off")
+    ruled = parse_settings(
+        "signals:\n  strategy_modes: ' ema-9-21 = auto,rsi=off '\n", "settings.yaml"
+    )
+    assert ruled.signals.strategy_modes == "ema-9-21=auto, rsi=off"
+    rules = engine_config(parse_args([]), ruled).signal_rules
+    assert (rules.mode_for("ema-9-21").value, rules.mode_for("rsi").value) == ("auto", "off")
+    assert rules.mode_for("other").value == "approve"
+    with pytest.raises(SettingsError, match="is not strategy=mode"):
+        parse_settings("signals:\n  strategy_modes: ema=sometimes\n", "settings.yaml")
     with pytest.raises(SettingsError, match=r"'52\.89' is not an IP address"):
         parse_settings("signals:\n  allowed_addresses: 52.89\n", "settings.yaml")
 
