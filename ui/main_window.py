@@ -308,6 +308,7 @@ class MainWindow(QMainWindow):
             self.tabifyDockWidget(bottom[0], other)
         bottom[0].raise_()
         self.tabifyDockWidget(self.docks["optionChain"], self.docks["payoff"])
+        self.tabifyDockWidget(self.docks["optionChain"], self.docks["signals"])
         self.docks["optionChain"].raise_()
 
     def _size_default_docks(self) -> None:

@@ -148,7 +148,7 @@ class SignalsPanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(self.cards_box)
-        scroll.setMinimumHeight(230)  # two cards in view
+        scroll.setMinimumHeight(120)  # a card in view, however small the dock
         self.table = read_only_table(COLUMNS, self)
         self.export_button = QPushButton("Export audit…")
         self.export_button.setToolTip("Today's signals, decisions and their orders, as CSV or JSON")
