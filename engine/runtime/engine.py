@@ -24,13 +24,14 @@ import numpy as np
 from engine.alerts.book import AlertBook
 from engine.api import EngineApi, EngineParts
 from engine.brokers.base import Broker, BrokerLink, InProcessVenue, MarginCalculator
+from engine.brokers.paper.venue import PaperVenue
 from engine.brokers.registry import SIMULATED_FEED, BrokerContext, broker_spec
 from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, LiveClock, ist_today
 from engine.domain.events import EngineMessage, Severity, VarReport
-from engine.domain.ids import InstrumentToken
+from engine.domain.ids import IdFactory, InstrumentToken
 from engine.domain.instruments import Instrument
 from engine.domain.marks import SESSION_END, PnlMarks
 from engine.domain.positions import PositionBook
@@ -52,6 +53,8 @@ from engine.store import Database, Journal, book_file_of, open_database
 from engine.store.backup import backup_book, has_backup_of
 from engine.store.book import scan_journal, set_aside_text
 from engine.store.book_lock import BookLock, lock_book
+from engine.store.desks import DeskLease, other_desks_orders
+from engine.store.journal import JournalEntry
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.loader import load_into
 from engine.strategies.multileg.desk import MultilegDesk
@@ -181,6 +184,8 @@ class Engine:
         )
         self.book_lock: BookLock | None = None
         """This desk's hold on its book file: no second desk writes to it while held."""
+        self.desk_lease: DeskLease | None = None
+        """This desk's registration on a shared (PostgreSQL) book: its number and id slot."""
         self.sessions = sessions
         """The calendar view the venue, the market and the gate ask whether a segment is open."""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -253,6 +258,13 @@ class Engine:
             if book_lock is not None:
                 book_lock.release()
             raise
+        try:
+            lease = _register_desk(database, config)
+        except BaseException:
+            database.close()
+            raise
+        if lease is not None and isinstance(broker, PaperVenue):
+            broker.salt_ids(lease.slot)
         journal = database.journal
         positions = PositionBook(clock.now().date())
         spot_tokens = registry.spot_tokens()
@@ -277,6 +289,7 @@ class Engine:
             account=config.account,
             margin_params=config.margin,
             calendar=sessions,
+            ids=None if lease is None else IdFactory("D", lease.slot),
         )
         orders = path.orders
         engine = cls(
@@ -302,7 +315,9 @@ class Engine:
             if isinstance(broker, BookKeeper):
                 reconciliation = Reconciler(
                     broker,
-                    orders=lambda: orders.orders.values(),
+                    orders=lambda: (
+                        o for o in orders.orders.values() if o.order_id not in orders.other_desks
+                    ),
                     positions=positions.all,
                     instruments=registry.find,
                     publish=bus.publish,
@@ -312,6 +327,7 @@ class Engine:
                 publish=bus.publish, orders=lambda: orders.orders, reconciliation=reconciliation
             )
         engine.book_lock = book_lock
+        engine.desk_lease = lease
         try:
             engine.restore()
         except BaseException:
@@ -335,7 +351,9 @@ class Engine:
                 self.bus.publish(
                     EngineMessage(self.clock.time_ns(), Severity.WARNING, warning, "calendar")
                 )
-            applied = self.orders.restore(entries, today=self.clock.now().date())
+            applied = self.orders.restore(
+                entries, today=self.clock.now().date(), other_desks=self._other_desks(scan.entries)
+            )
             if self.risk is not None:
                 self.risk.restore(entries)
             owners = {o.order_id: o.strategy for o in self.orders.orders.values() if o.strategy}
@@ -348,6 +366,28 @@ class Engine:
         if applied:
             log.info("restored %d order events from the journal", applied)
         return applied
+
+    def _other_desks(self, entries: list[JournalEntry]) -> dict[str, str]:
+        """Orders of the book that another desk open now placed (order id -> that desk)."""
+        if self.desk_lease is None:
+            return {}
+        others = self.desk_lease.others()
+        if not others:
+            return {}
+        submitted = ((e.order_id, e.seq) for e in entries if e.kind == "order_submitted")
+        held = other_desks_orders(((i, seq) for i, seq in submitted if i), others)
+        if held:
+            desks = ", ".join(sorted({d.describe() for d in held.values()}))
+            self.bus.publish(
+                EngineMessage(
+                    self.clock.time_ns(),
+                    Severity.INFO,
+                    f"This book is shared with {desks}. Their orders and fills are shown as they "
+                    "stood when this desk opened; they are worked there, not here.",
+                    "store",
+                )
+            )
+        return {order_id: desk.describe() for order_id, desk in held.items()}
 
     def _load_strategies(self) -> None:
         problems = load_into(self.strategies, self.config.strategies_dir)
@@ -449,6 +489,8 @@ class Engine:
         while not self._stop.is_set():
             if self.orders.journal_waiting:
                 self.orders.retry_journal()
+            if self.desk_lease is not None and (problem := self.desk_lease.check()):
+                self._warn(problem, "store")
             if self.venue is not None:
                 self.venue.on_clock(self.clock.now())
             self.mark_day_end(self.clock.now())
@@ -532,10 +574,23 @@ class Engine:
         if self.var_executor is not None:
             self.var_executor.shutdown(wait=False, cancel_futures=True)
             self.var_executor = None
+        if self.desk_lease is not None:
+            self.desk_lease.close()
+            self.desk_lease = None
         self.database.close()
         if self.book_lock is not None:
             self.book_lock.release()
             self.book_lock = None
+
+
+def _register_desk(database: Database, config: EngineConfig) -> DeskLease | None:
+    """Number this desk on a shared book and give it an id slot (``engine.store.desks``); a
+    SQLite book has one desk, held by its file lock."""
+    if database.dialect_name != "postgresql":
+        return None
+    spec = broker_spec(config.broker)
+    session = f"{config.broker}:{config.account}"
+    return DeskLease.open(database.engine, session, live=spec.live)
 
 
 def _no_ticks(_tick: Tick) -> None:

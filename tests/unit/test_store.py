@@ -143,6 +143,22 @@ def test_open_database_when_file_is_at_base_revision_upgrades_it(db_path: Path) 
         assert db.journal.append("fill", {"qty": 1}, order_id=None, ts_ns=TS) == 1
 
 
+def test_open_database_when_book_predates_desks_upgrades_it_keeping_every_row(
+    book_url: str,
+) -> None:
+    """A book written before the desk table (revision 0002), on either backend."""
+    with open_database(book_url) as db:
+        seq = db.journal.append("order_submitted", {"qty": 50}, order_id="A1", ts_ns=TS)
+        with db.engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0002")
+    with open_database(book_url) as db:
+        assert [entry.seq for entry in db.journal.read()] == [seq]
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM desk")).scalar_one() == 0
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    assert version == head_revision() == "0003"
+
+
 def test_open_database_when_schema_is_from_a_newer_version_raises_schema_error(
     db_path: Path,
 ) -> None:
