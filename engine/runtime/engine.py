@@ -259,7 +259,7 @@ class Engine:
                 book_lock.release()
             raise
         try:
-            lease = _register_desk(database, config)
+            lease = _register_desk(database, config, link)
         except BaseException:
             database.close()
             raise
@@ -583,13 +583,17 @@ class Engine:
             self.book_lock = None
 
 
-def _register_desk(database: Database, config: EngineConfig) -> DeskLease | None:
+def _register_desk(
+    database: Database, config: EngineConfig, link: BrokerLink | None
+) -> DeskLease | None:
     """Number this desk on a shared book and give it an id slot (``engine.store.desks``); a
-    SQLite book has one desk, held by its file lock."""
+    SQLite book has one desk, held by its file lock. The broker session is the broker and the
+    user logged in to it (the desk's account name when no one is logged in yet)."""
     if database.dialect_name != "postgresql":
         return None
     spec = broker_spec(config.broker)
-    session = f"{config.broker}:{config.account}"
+    user = getattr(link.session, "user_id", None) if link is not None else None
+    session = f"{config.broker}:{user or config.account}"
     return DeskLease.open(database.engine, session, live=spec.live)
 
 
