@@ -135,19 +135,10 @@ KILL_SCHEDULE = [
 @pytest.mark.slow
 @pytest.mark.parametrize(("seed", "kill_after_lines"), KILL_SCHEDULE)
 def test_engine_when_killed_mid_session_restores_every_acknowledged_order_and_fill(
-    tmp_path: Path, seed: int, kill_after_lines: int
+    book_url: str, seed: int, kill_after_lines: int
 ) -> None:
-    check_kill_and_recovery(str(tmp_path / "book.db"), seed, kill_after_lines)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("seed", "kill_after_lines"), KILL_SCHEDULE[:5])
-def test_engine_on_postgresql_when_killed_mid_session_restores_every_acknowledged_order_and_fill(
-    postgres_server,
-    seed: int,
-    kill_after_lines: int,  # type: ignore[no-untyped-def]
-) -> None:
-    check_kill_and_recovery(postgres_server.fresh_url(), seed, kill_after_lines)
+    """On a SQLite book file and on a PostgreSQL book, at the same twenty kill points."""
+    check_kill_and_recovery(book_url, seed, kill_after_lines)
 
 
 def check_kill_and_recovery(db: str, seed: int, kill_after_lines: int) -> None:
