@@ -206,6 +206,8 @@ def test_engine_on_postgresql_when_the_server_is_killed_mid_session_loses_nothin
     assert held, "no order was held while the database was down"
     assert "order entry paused: the journal cannot write" in held[0]
     assert "trading resumes by itself once it writes" in held[0]
+    assert "the book's database server cannot be reached" in held[0]
+    assert "\n" not in held[0] and "sqlalche.me" not in held[0]
     after = lines[lines.index(held[-1]) :]
     assert any(line.startswith("ACK ") for line in after), "the desk did not trade again"
 
