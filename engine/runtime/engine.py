@@ -358,6 +358,14 @@ class Engine:
                 self.risk.restore(entries)
             owners = {o.order_id: o.strategy for o in self.orders.orders.values() if o.strategy}
             self.strategies.restore(entries, owners)
+            if self.desk_lease is not None and (others := self.desk_lease.others()):
+                # The book does not say which desk ran a strategy: resuming one another desk
+                # runs would send its orders twice.
+                desks = ", ".join(d.describe() for d in others)
+                self.strategies.hold_back_resume(
+                    f"it was running on this shared book and {desks} is open on it too, so it "
+                    "may be running there; start it here if it is this desk's"
+                )
         finally:
             stop_keeping()
         nets = {(p.token, p.product): p.net_quantity for p in self.positions.all()}

@@ -268,3 +268,29 @@ def test_strategy_kernel_when_nothing_runs_adds_no_handler_to_ticks_or_orders(tm
         assert counts() == idle
     finally:
         engine.close()
+
+
+def test_postgres_strategy_running_on_another_open_desk_is_not_resumed_here(
+    postgres_server,  # type: ignore[no-untyped-def]
+) -> None:
+    url = str(postgres_server.fresh_url())
+    first = build(url, [Buyer])
+    try:
+        run_market(first, 1)
+        assert first.api.start_strategy("buyer") is None
+        second = build(url, [Buyer])  # a second desk on the shared book, the first still open
+        try:
+            second.strategies.resume()
+            assert second.strategies.instance("buyer") is None
+            said = [m.text for m in second.api.startup_messages if m.source == "buyer"]
+            assert any("not resumed: it was running on this shared book" in t for t in said)
+        finally:
+            second.close()
+    finally:
+        first.close()
+    alone = build(url, [Buyer])  # no other desk open: a strategy left running resumes
+    try:
+        alone.strategies.resume()
+        assert alone.strategies.instance("buyer") is not None
+    finally:
+        alone.close()
