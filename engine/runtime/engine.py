@@ -351,8 +351,9 @@ class Engine:
                 self.bus.publish(
                     EngineMessage(self.clock.time_ns(), Severity.WARNING, warning, "calendar")
                 )
+            other_desks = self._other_desks(scan.entries)
             applied = self.orders.restore(
-                entries, today=self.clock.now().date(), other_desks=self._other_desks(scan.entries)
+                entries, today=self.clock.now().date(), other_desks=other_desks
             )
             if self.risk is not None:
                 self.risk.restore(entries)
@@ -369,6 +370,11 @@ class Engine:
         finally:
             stop_keeping()
         nets = {(p.token, p.product): p.net_quantity for p in self.positions.all()}
+        for fill in self.orders.fills:
+            if fill.order_id in other_desks:
+                # Another open desk's venue holds (and squares off) what its own orders bought.
+                key = (fill.token, fill.product)
+                nets[key] = nets.get(key, 0) - fill.quantity * fill.side.sign
         if self.venue is not None:
             self.venue.restore_positions(nets)
         if applied:
