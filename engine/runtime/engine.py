@@ -53,7 +53,7 @@ from engine.store import Database, Journal, book_file_of, open_database
 from engine.store.backup import backup_book, has_backup_of
 from engine.store.book import scan_journal, set_aside_text
 from engine.store.book_lock import BookLock, lock_book
-from engine.store.desks import DeskLease, other_desks_orders
+from engine.store.desks import DeskLease
 from engine.store.journal import JournalEntry
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.loader import load_into
@@ -385,11 +385,8 @@ class Engine:
         """Orders of the book that another desk open now placed (order id -> that desk)."""
         if self.desk_lease is None:
             return {}
-        others = self.desk_lease.others()
-        if not others:
-            return {}
         submitted = ((e.order_id, e.seq) for e in entries if e.kind == "order_submitted")
-        held = other_desks_orders(((i, seq) for i, seq in submitted if i), others)
+        held = self.desk_lease.held_elsewhere((i, seq) for i, seq in submitted if i)
         if held:
             desks = ", ".join(sorted({d.describe() for d in held.values()}))
             self.bus.publish(

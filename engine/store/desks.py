@@ -13,11 +13,14 @@ correct:
   are taken least recently used first, so a slot is not handed out again while ids made with it
   are recent. All of it happens once, at open: the per-order path makes its ids in memory with no
   round trip to the database.
-- An order belongs to the desk that placed it. At a restart a desk rebuilds every order, fill and
-  position on the book, but the open orders of another desk that is still open are shown, never
-  worked: not sent to this desk's venue, not expired or cancelled, and a cancel or modify of one
-  is refused with the desk that holds it named (``other_desks_orders``). The open orders of a
-  desk that is no longer open are taken over, as after a restart of a single desk.
+- An order belongs to the desk that placed it, until a desk that opens after that desk is gone
+  takes it over (``order_owners``: each desk row says which desks were open beside it when it
+  opened, so the holder of every order can be followed without any write per order). At a
+  restart a desk rebuilds every order, fill and position on the book, but the orders another
+  open desk holds are shown, never worked: not sent to this desk's venue, not expired or
+  cancelled, their positions not squared off by its paper venue, and a cancel or modify of one
+  is refused with the desk that holds it named. Those of desks no longer open are taken over, as
+  after a restart of a single desk.
 - Two open desks on one live broker session (the same broker and account) are refused: both would
   reconcile and work the same orders at the broker. Each paper desk is its own venue.
 
@@ -33,6 +36,7 @@ import os
 import socket
 import sys
 import time
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +56,8 @@ SLOT_LOCK = 0x44440001
 """The first key of the advisory locks on id slots (the second is the slot)."""
 SESSION_LOCK = 0x44440002
 """The first key of the advisory locks on live broker sessions (the second hashes the session)."""
+REGISTER_LOCK = 0x4444000344440003
+"""The advisory lock one desk holds while it registers."""
 KEEPALIVE_SETTINGS = {
     "tcp_keepalives_idle": 10,
     "tcp_keepalives_interval": 5,
@@ -130,6 +136,19 @@ class DeskLease:
         connection = self._ready()
         return [d for d in open_desks(connection) if d.desk_id != self.info.desk_id]
 
+    def held_elsewhere(self, orders: Iterable[tuple[str, int]]) -> dict[str, DeskInfo]:
+        """Which of ``orders`` (order id, seq of its submission) another open desk works now
+        (``order_owners``), with that desk."""
+        others = {d.desk_id: d for d in self.others()}
+        if not others:
+            return {}
+        owners = order_owners(orders, all_openings(self._ready()))
+        return {
+            order_id: others[owner]
+            for order_id, owner in owners.items()
+            if owner is not None and owner in others
+        }
+
     def check(self) -> str | None:
         """Keep the lease: after the server went away and came back, take this desk's slot (and
         broker session) again. Returns what the trader must be told when that fails."""
@@ -202,20 +221,84 @@ class DeskLease:
             logger.debug("closing the lease connection failed", exc_info=True)
 
 
-def other_desks_orders(
-    open_orders: Iterable[tuple[str, int]], others: Iterable[DeskInfo]
-) -> dict[str, DeskInfo]:
-    """Which of the book's open orders (order id, seq of its submission) belong to another open
-    desk: made with that desk's slot after it opened."""
-    by_slot = {d.slot: d for d in others}
-    if not by_slot:
-        return {}
-    out: dict[str, DeskInfo] = {}
-    for order_id, seq in open_orders:
-        owner = by_slot.get(salt_of(order_id) if order_id else -1)  # type: ignore[arg-type]
-        if owner is not None and seq > owner.first_seq:
-            out[order_id] = owner
-    return out
+@dataclass(frozen=True, slots=True)
+class DeskOpening:
+    """One row of the desk table as the ownership rule reads it."""
+
+    desk_id: int
+    slot: int
+    first_seq: int
+    open_beside: frozenset[int]
+    """The desks that were open when it opened."""
+
+
+def order_owners(
+    orders: Iterable[tuple[str, int]], openings: Iterable[DeskOpening]
+) -> dict[str, int | None]:
+    """The desk that works each order (order id, seq of its submission) now: None for one no
+    desk of the table ever held (written before desks were numbered, and never taken over).
+
+    An order is first its placer's: the desk whose slot its id carries, the last to open with
+    that slot before it. Each desk that opened later took it over at its start (its restore)
+    unless the order's holder was open beside it then; so the holder is followed desk by desk.
+    """
+    ordered = sorted(openings, key=lambda d: (d.first_seq, d.desk_id))
+    firsts = [d.first_seq for d in ordered]
+    by_slot: dict[int, list[DeskOpening]] = {}
+    for desk in ordered:
+        by_slot.setdefault(desk.slot, []).append(desk)
+    slot_firsts = {slot: [d.first_seq for d in desks] for slot, desks in by_slot.items()}
+    settled: dict[tuple[int | None, int], int | None] = {}
+
+    def holder_now(holder: int | None, start: int) -> int | None:
+        path: list[tuple[int | None, int]] = []
+        index = start
+        while index < len(ordered):
+            known = settled.get((holder, index), _UNSETTLED)
+            if known is not _UNSETTLED:
+                holder = known  # type: ignore[assignment]
+                index = len(ordered)
+                break
+            path.append((holder, index))
+            desk = ordered[index]
+            if holder is None or holder not in desk.open_beside:
+                holder = desk.desk_id
+            index += 1
+        for key in path:
+            settled[key] = holder
+        return holder
+
+    owners: dict[str, int | None] = {}
+    for order_id, seq in orders:
+        placer: int | None = None
+        slot = salt_of(order_id)
+        if slot is not None and slot in by_slot:
+            at = bisect_left(slot_firsts[slot], seq)  # desks of that slot opened before it
+            if at:
+                placer = by_slot[slot][at - 1].desk_id
+        owners[order_id] = holder_now(placer, bisect_left(firsts, seq))
+    return owners
+
+
+_UNSETTLED = object()
+
+
+def all_openings(connection: Connection) -> list[DeskOpening]:
+    rows = connection.execute(
+        select(
+            desk_table.c.desk_id,
+            desk_table.c.slot,
+            desk_table.c.first_seq,
+            desk_table.c.open_beside,
+        )
+    ).all()
+    return [
+        DeskOpening(int(d), int(slot), int(first), _ids(beside)) for d, slot, first, beside in rows
+    ]
+
+
+def _ids(text_: str) -> frozenset[int]:
+    return frozenset(int(part) for part in text_.split(",") if part.strip())
 
 
 def open_desks(connection: Connection) -> list[DeskInfo]:
@@ -274,6 +357,15 @@ def _take_slot(connection: Connection) -> int:
 
 
 def _register(connection: Connection, slot: int, session: str) -> DeskInfo:
+    # One desk registers at a time, so each sees every desk that opened before it.
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": REGISTER_LOCK})
+    try:
+        return _insert_desk(connection, slot, session)
+    finally:
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": REGISTER_LOCK})
+
+
+def _insert_desk(connection: Connection, slot: int, session: str) -> DeskInfo:
     now = time.time_ns()
     # Rows left open by desks that died with this slot: the lock is ours now, so they are closed.
     connection.execute(
@@ -284,9 +376,11 @@ def _register(connection: Connection, slot: int, session: str) -> DeskInfo:
     first_seq = connection.execute(select(func.coalesce(func.max(journal_table.c.seq), 0)))
     backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
     who = _this_process()
+    beside = ",".join(str(d.desk_id) for d in open_desks(connection))
     values = {
         "slot": slot,
         "first_seq": int(first_seq.scalar_one()),
+        "open_beside": beside,
         "session": session[:120],
         "backend_pid": int(backend),
         "opened_ns": now,

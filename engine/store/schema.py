@@ -60,6 +60,7 @@ desk = Table(
     Column("desk_id", SequenceNumber, primary_key=True, autoincrement=True),
     Column("slot", Integer, nullable=False),
     Column("first_seq", BigInteger, nullable=False),  # the journal's last seq when it opened
+    Column("open_beside", Text, nullable=False),  # ids of the desks open when it opened
     Column("session", String(120), nullable=False),  # the broker session it trades through
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),

@@ -3,14 +3,17 @@ a live broker session used by one desk only, and a lease that goes with the desk
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import text
 
 from engine.domain.ids import IdFactory, salt_of
 from engine.store import Database, open_database
-from engine.store.desks import BrokerSessionInUse, DeskLease, other_desks_orders
+from engine.store.desks import BrokerSessionInUse, DeskLease, DeskOpening, order_owners
+from engine.store.migrate import head_revision
 
 
 @pytest.fixture
@@ -90,19 +93,57 @@ def test_postgres_desk_lease_lost_with_its_connection_is_taken_back_by_check(
         lease.close()
 
 
-def test_postgres_open_orders_of_another_open_desk_are_the_ones_made_with_its_slot_after_it_opened(
-    book: Database,
-) -> None:
-    lease = DeskLease.open(book.engine, "paper:a", live=False)
+def test_postgres_order_owner_is_followed_from_its_placer_through_each_desk_that_took_it_over() -> (
+    None
+):
+    """A opens and places o1; B opens beside A; A dies; C opens (takes o1 over), then D beside B
+    and C; the slot of A is used again by E. Every order has one holder at any time."""
+
+    def made(slot: int) -> str:
+        return IdFactory("D", slot).next()
+
+    a, b, c, d, e = (
+        DeskOpening(1, 0, 0, frozenset()),
+        DeskOpening(2, 1, 10, frozenset({1})),
+        DeskOpening(3, 2, 20, frozenset({2})),
+        DeskOpening(4, 3, 30, frozenset({2, 3})),
+        DeskOpening(5, 0, 40, frozenset({2, 3, 4})),
+    )
+    o1, o2, o3, legacy = made(0), made(1), made(0), "240627000123"
+    orders = [(legacy, 0), (o1, 5), (o2, 15), (o3, 45)]
+
+    assert order_owners(orders, [a, b]) == {legacy: 1, o1: 1, o2: 2, o3: 1}
+    assert order_owners(orders, [a, b, c, d, e]) == {legacy: 3, o1: 3, o2: 2, o3: 5}
+    assert order_owners(orders, []) == dict.fromkeys((legacy, o1, o2, o3))
+
+
+def test_postgres_desk_sees_which_orders_another_open_desk_holds(book: Database) -> None:
+    first = DeskLease.open(book.engine, "paper:a", live=False)
     try:
-        desk = lease.info
-        mine = IdFactory("D", desk.slot).next()
-        other = IdFactory("D", (desk.slot + 1) % 1024).next()
-        held = other_desks_orders(
-            [(mine, desk.first_seq + 1), (other, desk.first_seq + 5)],
-            [desk],
-        )
-        assert list(held) == [mine]
-        assert other_desks_orders([(mine, desk.first_seq)], [desk]) == {}
+        theirs = IdFactory("D", first.slot).next()
+        second = DeskLease.open(book.engine, "paper:b", live=False)
+        try:
+            mine = IdFactory("D", second.slot).next()
+            orders = [(theirs, first.info.first_seq + 1), (mine, second.info.first_seq + 1)]
+            assert second.held_elsewhere(orders) == {theirs: first.info}
+            assert first.held_elsewhere(orders) == {mine: second.info}
+        finally:
+            second.close()
+        assert first.held_elsewhere(orders) == {}
     finally:
-        lease.close()
+        first.close()
+
+
+def test_postgres_new_book_opened_by_several_desks_at_once_is_migrated_once(
+    postgres_server,  # type: ignore[no-untyped-def]
+) -> None:
+    url = str(postgres_server.fresh_url())
+    barrier = threading.Barrier(4)
+
+    def open_it(_: int) -> str:
+        barrier.wait()
+        with open_database(url) as database, database.engine.connect() as conn:
+            return str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one())
+
+    with ThreadPoolExecutor(max_workers=4) as threads:
+        assert set(threads.map(open_it, range(4))) == {head_revision()}

@@ -33,6 +33,7 @@ def upgrade() -> None:
         ),
         sa.Column("slot", sa.Integer(), nullable=False),
         sa.Column("first_seq", sa.BigInteger(), nullable=False),
+        sa.Column("open_beside", sa.Text(), nullable=False),
         sa.Column("session", sa.String(length=120), nullable=False),
         sa.Column("host", sa.String(length=255), nullable=False),
         sa.Column("pid", sa.Integer(), nullable=False),
