@@ -382,6 +382,11 @@ class OrderManager:
 
     # -- reading -----------------------------------------------------------------------------------
 
+    def open_orders(self) -> list[Order]:
+        """The open orders this desk works (not those another desk on the book holds)."""
+        held = self.other_desks
+        return [o for o in self.orders.values() if o.is_open and o.order_id not in held]
+
     # -- restart -----------------------------------------------------------------------------------
 
     def restore(
@@ -418,11 +423,6 @@ class OrderManager:
             self.expire_day_orders(today)
         self._broker.restore(self.open_orders())
         return applied
-
-    def open_orders(self) -> list[Order]:
-        """The open orders this desk works (not those another desk on the book holds)."""
-        held = self.other_desks
-        return [o for o in self.orders.values() if o.is_open and o.order_id not in held]
 
     def expire_day_orders(self, today: date) -> int:
         """Cancel DAY orders left open from an earlier session (the exchange purged them at the
