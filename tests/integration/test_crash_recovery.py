@@ -183,20 +183,33 @@ def check_kill_and_recovery(db: str, seed: int, kill_after_lines: int) -> None:
         assert abs(Fraction(got["realised"]) - position["realised"]) < Fraction(1, 10**9), key
 
 
+@pytest.fixture
+def own_postgres_server(postgres_server):  # type: ignore[no-untyped-def]
+    """A cluster of its own for a test that kills it: the session's server, which every other
+    PostgreSQL test shares, is never taken down (its recovery after a kill can outlast the
+    start-up wait on a busy machine)."""
+    from tests.pg import PostgresServer
+
+    server = PostgresServer(postgres_server.binaries)
+    server.start()
+    yield server
+    server.close()
+
+
 @pytest.mark.slow
 def test_engine_on_postgresql_when_the_server_is_killed_mid_session_loses_nothing_acknowledged(
-    postgres_server,  # type: ignore[no-untyped-def]
+    own_postgres_server,  # type: ignore[no-untyped-def]
 ) -> None:
     """The database server dies (SIGKILL) while the desk trades, and comes back 2 s later: orders
     meanwhile are held and said to be (never acknowledged unjournaled), the desk rides on once
     the server is back, and every acknowledged order and fill is in the book."""
-    db = postgres_server.fresh_url()
+    db = own_postgres_server.fresh_url()
 
     def kill_the_server_once(_child: subprocess.Popen[str], lines: list[str]) -> bool:
         if len(lines) == 150:
-            postgres_server.kill()
+            own_postgres_server.kill()
             time.sleep(2.0)
-            postgres_server.start()
+            own_postgres_server.start()
         return False
 
     lines, child = run_child(["trade-patient", db, "7", "2500"], kill_the_server_once)
