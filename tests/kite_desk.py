@@ -126,8 +126,11 @@ async def open_desk(
     cache_dir: Path | None = None,
     ticker_changes: dict[str, Any] | None = None,
     engine_changes: dict[str, Any] | None = None,
+    db_url: str | None = None,
 ) -> KiteDesk:
-    """Log in through the redirect (checksum exchange), load the master, build and start."""
+    """Log in through the redirect (checksum exchange), load the master, build and start.
+    The book is ``db_path`` (a SQLite file), or ``db_url`` (a PostgreSQL book) when given; the
+    instrument cache stays beside ``db_path``."""
     clock = clock or LiveClock()
     session = KiteSession(
         store, clock=clock, rest_config=rest_config or fast_rest(kite),
@@ -143,7 +146,7 @@ async def open_desk(
         await session.complete_login(redirect_url(kite))
     loaded = await link.load_instruments(cache_dir or db_path.parent / "cache")
     config = EngineConfig(
-        db_url=f"sqlite:///{db_path}",
+        db_url=db_url or f"sqlite:///{db_path}",
         broker=broker,
         feed="kite",
         always_open=True,

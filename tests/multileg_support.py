@@ -27,7 +27,7 @@ from engine.domain.orders import Modification, OrderStatus, OrderType, Side
 from engine.domain.ticks import Tick
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
-from engine.store.pnl_rebuild import read_sqlite_book
+from engine.store.pnl_rebuild import read_book, read_sqlite_book
 
 MONDAY_0918 = datetime(2026, 11, 23, 9, 18, tzinfo=IST)
 
@@ -101,10 +101,11 @@ class Recorder:
         ]
 
 
-def journal_cash(book: Path, strategy: str) -> int:
+def journal_cash(book: Path | str, strategy: str) -> int:
     """Paise: the cash of ``strategy``'s fills as the journal holds them (for a portfolio that
-    holds nothing any more, its realised P&L before charges)."""
-    rows = read_sqlite_book(book).entries
+    holds nothing any more, its realised P&L before charges). ``book``: a SQLite file, or a
+    book's URL."""
+    rows = (read_book(book) if isinstance(book, str) else read_sqlite_book(book)).entries
     owned = {
         row.order_id
         for row in rows

@@ -132,18 +132,23 @@ class Desk:
         return seen
 
     def reopen(self) -> Desk:
-        """A new order manager and venue on the same journal file, as after a restart."""
+        """A new order manager and venue on the same journal, as after a restart."""
         self.database.close()
         return make_desk(
-            Path(self.database.engine.url.database or ""),
+            self.database.engine.url.render_as_string(hide_password=False),
             clock=self.clock,
             config=self.venue.config,
             restore=True,
         )
 
 
+def book_url_of(book: Path | str) -> str:
+    """A book URL as given (PostgreSQL, the ``book_url`` fixture), or a SQLite file's path's."""
+    return book if isinstance(book, str) and "://" in book else f"sqlite:///{book}"
+
+
 def make_desk(
-    db_path: Path,
+    db_path: Path | str,
     *,
     clock: TestClock | None = None,
     config: PaperConfig | None = None,
@@ -163,7 +168,7 @@ def make_desk(
         config=config or PaperConfig(),
     )
     bus.subscribe(Tick, venue.on_tick)
-    database = open_database(f"sqlite:///{db_path}")
+    database = open_database(book_url_of(db_path))
     positions = PositionBook(clock.now().date())
     oms = OrderManager(
         bus=bus,

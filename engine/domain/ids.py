@@ -31,13 +31,18 @@ def _base32(value: int, width: int) -> str:
 
 # Two base-32 characters for every 10-bit value: a counter suffix is two lookups.
 _SEQ = [_ALPHABET[i >> 5] + _ALPHABET[i & 31] for i in range(1024)]
+_VALUE = {char: value for value, char in enumerate(_ALPHABET)}
+
+ID_SALTS = 1024
+"""How many distinct salts an id can carry (two base-32 characters)."""
 
 
 class IdFactory:
     """Makes 16-character ids, unique across restarts and sortable by creation time.
 
-    Layout: a one-letter prefix + 9 chars of milliseconds + 2 chars of a per-process random salt +
-    4 chars of a counter. It fits Kite's 20-character tag and XTS's orderUniqueIdentifier.
+    Layout: a one-letter prefix + 9 chars of milliseconds + 2 chars of a salt + 4 chars of a
+    counter. The salt is random per process, or on a shared book the id slot the database gave
+    the desk, which no other open desk holds, so two desks never make the same id. It fits Kite's 20-character tag and XTS's orderUniqueIdentifier.
     """
 
     def __init__(self, prefix: str = "D", salt: int | None = None) -> None:
@@ -57,3 +62,16 @@ class IdFactory:
 
     def next_order_id(self) -> OrderId:
         return OrderId(self.next())
+
+    @property
+    def salt(self) -> int:
+        return _VALUE[self._salt[0]] * 32 + _VALUE[self._salt[1]]
+
+
+def salt_of(identifier: str) -> int | None:
+    """The salt an ``IdFactory`` id was made with (a desk's id slot on a shared book), or None
+    for an id of another shape."""
+    if len(identifier) != 16:
+        return None
+    high, low = _VALUE.get(identifier[10]), _VALUE.get(identifier[11])
+    return None if high is None or low is None else high * 32 + low

@@ -18,6 +18,7 @@ from engine.core.bus import EventBus
 from engine.core.clock import Clock
 from engine.domain.events import EngineMessage, Severity
 from engine.store import JournalWriteError, NewJournalEntry
+from engine.store.errors import write_failure_in_words
 from engine.store.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ class JournalUnit:
     def _hold(self, rows: list[Journaled], events: list[object], error: JournalWriteError) -> None:
         """The journal did not take a unit: keep it to retry, stop order entry and say so."""
         self._held_rows, self._held_events = rows, events
-        cause = error.__cause__ or error
+        cause = write_failure_in_words(error)
         self.halted_reason = (
             f"order entry paused: the journal cannot write ({cause}); it is retried every "
             "second and trading resumes by itself once it writes"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
@@ -87,6 +87,8 @@ class OrderManager:
         self.positions = positions
         self.orders: dict[OrderId, Order] = {}
         self.fills: list[OrderFilled] = []
+        self.other_desks: dict[OrderId, str] = {}
+        """Open orders of another desk on a shared book, with that desk: shown, never worked."""
         self._journal_unit = JournalUnit(
             journal=journal, bus=bus, clock=clock, writable=self._journal_writable
         )
@@ -249,6 +251,8 @@ class OrderManager:
         order = self.orders.get(order_id)
         if order is None:
             return Outcome(False, order_id, f"no order {order_id}")
+        if order_id in self.other_desks:
+            return Outcome(False, order_id, self._held_elsewhere(order_id, "modify"))
         if order_id in self._queue:
             decision = Decision(
                 None,
@@ -293,6 +297,8 @@ class OrderManager:
             return Outcome(False, order_id, f"no order {order_id}")
         if not order.is_open:
             return Outcome(False, order_id, f"order {order_id} is {order.status}")
+        if order_id in self.other_desks:
+            return Outcome(False, order_id, self._held_elsewhere(order_id, "cancel"))
         if order_id in self._queue:
             self._queue.remove(order_id)
             self._cancel_unsent([order], lambda _order: _CANCELLED_WAITING)
@@ -377,7 +383,9 @@ class OrderManager:
     # -- reading -----------------------------------------------------------------------------------
 
     def open_orders(self) -> list[Order]:
-        return [o for o in self.orders.values() if o.is_open]
+        """The open orders this desk works (not those another desk on the book holds)."""
+        held = self.other_desks
+        return [o for o in self.orders.values() if o.is_open and o.order_id not in held]
 
     # -- restart -----------------------------------------------------------------------------------
 
@@ -385,11 +393,14 @@ class OrderManager:
         self,
         entries: Iterable[JournalRow],
         today: date | None = None,
+        other_desks: Mapping[str, str] | None = None,
     ) -> int:
         """Rebuild orders, fills and positions from journal entries (kind, order_id, ts, payload).
 
         Returns how many events were applied. Nothing is published and nothing is re-journaled.
         DAY orders still open from before ``today`` are then expired (journaled as cancelled).
+        ``other_desks`` (order id -> the desk that holds it) are open orders of another desk on a
+        shared book: shown, never worked here (``engine.store.desks``).
         """
         replayed = replay_orders(entries)
         self.orders.update(replayed.orders)
@@ -397,6 +408,11 @@ class OrderManager:
             self._book_fill(fill)
             self._pricer.restored(fill)
         applied, queued = replayed.applied, replayed.queued
+        self.other_desks = {
+            OrderId(order_id): desk
+            for order_id, desk in (other_desks or {}).items()
+            if (order := self.orders.get(OrderId(order_id))) is not None and order.is_open
+        }
         for order in self.open_orders():
             self.exposure.working(order.token, order.product, order.side, order.pending_quantity)
             self.exposure.open_orders += 1
@@ -428,6 +444,12 @@ class OrderManager:
                 )
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _held_elsewhere(self, order_id: OrderId, action: str) -> str:
+        return (
+            f"order {order_id} was placed by {self.other_desks[order_id]}, which is open on this "
+            f"book and works it: {action} it there"
+        )
 
     @property
     def halted_reason(self) -> str:

@@ -15,7 +15,7 @@ from datetime import date
 from engine.brokers.base import Broker
 from engine.core.bus import EventBus
 from engine.core.clock import Clock
-from engine.domain.ids import InstrumentToken
+from engine.domain.ids import IdFactory, InstrumentToken
 from engine.domain.instruments import Instrument
 from engine.domain.positions import PositionBook
 from engine.marketdata.quotes import QuoteCache
@@ -56,6 +56,7 @@ def build_order_path(
     account: str = "paper",
     margin_params: MarginParameters | None = None,
     calendar: SessionCalendar | None = None,
+    ids: IdFactory | None = None,
 ) -> OrderPath:
     """Wire the order path. Every derivative of ``universe`` gets its margin risk array now, so
     no order waits for one. ``calendar`` gives the margin estimate its expiry moments (default:
@@ -100,6 +101,7 @@ def build_order_path(
         instruments=instruments,
         positions=positions,
         charge_model=DayChargeModel(),
+        ids=ids,
     )
     risk = RiskManager(
         bus=bus,

@@ -25,6 +25,7 @@ import numpy as np
 from engine.alerts.book import AlertBook
 from engine.api import EngineApi, EngineParts
 from engine.brokers.base import Broker, BrokerLink, InProcessVenue, MarginCalculator
+from engine.brokers.paper.venue import PaperVenue
 from engine.brokers.registry import SIMULATED_FEED, BrokerContext, broker_spec
 from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
@@ -32,7 +33,7 @@ from engine.core.bus import EventBus
 from engine.core.clock import Clock, LiveClock, ist_today
 from engine.credentials import CredentialStore, CredentialsUnavailable
 from engine.domain.events import EngineMessage, Severity, VarReport
-from engine.domain.ids import InstrumentToken
+from engine.domain.ids import IdFactory, InstrumentToken
 from engine.domain.instruments import Instrument
 from engine.domain.marks import SESSION_END, PnlMarks
 from engine.domain.positions import PositionBook
@@ -59,6 +60,8 @@ from engine.store import Database, Journal, book_file_of, open_database
 from engine.store.backup import backup_book, has_backup_of
 from engine.store.book import scan_journal, set_aside_text
 from engine.store.book_lock import BookLock, lock_book
+from engine.store.desks import DeskLease
+from engine.store.journal import JournalEntry
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.loader import load_into
 from engine.strategies.multileg.desk import MultilegDesk
@@ -216,6 +219,8 @@ class Engine:
         )
         self.book_lock: BookLock | None = None
         """This desk's hold on its book file: no second desk writes to it while held."""
+        self.desk_lease: DeskLease | None = None
+        """This desk's registration on a shared (PostgreSQL) book: its number and id slot."""
         self.sessions = sessions
         """The calendar view the venue, the market and the gate ask whether a segment is open."""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -288,6 +293,13 @@ class Engine:
             if book_lock is not None:
                 book_lock.release()
             raise
+        try:
+            lease = _register_desk(database, config, link)
+        except BaseException:
+            database.close()
+            raise
+        if lease is not None and isinstance(broker, PaperVenue):
+            broker.salt_ids(lease.slot)
         journal = database.journal
         positions = PositionBook(clock.now().date())
         spot_tokens = registry.spot_tokens()
@@ -312,6 +324,7 @@ class Engine:
             account=config.account,
             margin_params=config.margin,
             calendar=sessions,
+            ids=None if lease is None else IdFactory("D", lease.slot),
         )
         orders = path.orders
         engine = cls(
@@ -337,7 +350,9 @@ class Engine:
             if isinstance(broker, BookKeeper):
                 reconciliation = Reconciler(
                     broker,
-                    orders=lambda: orders.orders.values(),
+                    orders=lambda: (
+                        o for o in orders.orders.values() if o.order_id not in orders.other_desks
+                    ),
                     positions=positions.all,
                     instruments=registry.find,
                     publish=bus.publish,
@@ -347,6 +362,7 @@ class Engine:
                 publish=bus.publish, orders=lambda: orders.orders, reconciliation=reconciliation
             )
         engine.book_lock = book_lock
+        engine.desk_lease = lease
         try:
             engine.restore()
         except BaseException:
@@ -370,7 +386,10 @@ class Engine:
                 self.bus.publish(
                     EngineMessage(self.clock.time_ns(), Severity.WARNING, warning, "calendar")
                 )
-            applied = self.orders.restore(entries, today=self.clock.now().date())
+            other_desks = self._other_desks(scan.entries)
+            applied = self.orders.restore(
+                entries, today=self.clock.now().date(), other_desks=other_desks
+            )
             if self.risk is not None:
                 self.risk.restore(entries)
             owners = {o.order_id: o.strategy for o in self.orders.orders.values() if o.strategy}
@@ -380,14 +399,46 @@ class Engine:
                 for kind, _order, ts, payload in entries
                 if kind == SignalRecord.kind
             )
+            if self.desk_lease is not None and (others := self.desk_lease.others()):
+                # The book does not say which desk ran a strategy: resuming one another desk
+                # runs would send its orders twice.
+                desks = ", ".join(d.describe() for d in others)
+                self.strategies.hold_back_resume(
+                    f"it was running on this shared book and {desks} is open on it too, so it "
+                    "may be running there; start it here if it is this desk's"
+                )
         finally:
             stop_keeping()
         nets = {(p.token, p.product): p.net_quantity for p in self.positions.all()}
+        for fill in self.orders.fills:
+            if fill.order_id in other_desks:
+                # Another open desk's venue holds (and squares off) what its own orders bought.
+                key = (fill.token, fill.product)
+                nets[key] = nets.get(key, 0) - fill.quantity * fill.side.sign
         if self.venue is not None:
             self.venue.restore_positions(nets)
         if applied:
             log.info("restored %d order events from the journal", applied)
         return applied
+
+    def _other_desks(self, entries: list[JournalEntry]) -> dict[str, str]:
+        """Orders of the book that another desk open now placed (order id -> that desk)."""
+        if self.desk_lease is None:
+            return {}
+        submitted = ((e.order_id, e.seq) for e in entries if e.kind == "order_submitted")
+        held = self.desk_lease.held_elsewhere((i, seq) for i, seq in submitted if i)
+        if held:
+            desks = ", ".join(sorted({d.describe() for d in held.values()}))
+            self.bus.publish(
+                EngineMessage(
+                    self.clock.time_ns(),
+                    Severity.INFO,
+                    f"This book is shared with {desks}. Their orders and fills are shown as they "
+                    "stood when this desk opened; they are worked there, not here.",
+                    "store",
+                )
+            )
+        return {order_id: desk.describe() for order_id, desk in held.items()}
 
     def _load_strategies(self) -> None:
         problems = load_into(self.strategies, self.config.strategies_dir)
@@ -491,6 +542,8 @@ class Engine:
         while not self._stop.is_set():
             if self.orders.journal_waiting:
                 self.orders.retry_journal()
+            if self.desk_lease is not None and (problem := self.desk_lease.check()):
+                self._warn(problem, "store")
             if self.venue is not None:
                 self.venue.on_clock(self.clock.now())
             self.mark_day_end(self.clock.now())
@@ -625,6 +678,9 @@ class Engine:
         if self.var_executor is not None:
             self.var_executor.shutdown(wait=False, cancel_futures=True)
             self.var_executor = None
+        if self.desk_lease is not None:
+            self.desk_lease.close()
+            self.desk_lease = None
         self.database.close()
         if self.book_lock is not None:
             self.book_lock.release()
@@ -646,6 +702,20 @@ def keyring_secret(variable: str, profile: str | None, group: str, name: str) ->
     except CredentialsUnavailable as problem:
         log.warning("the %s %s could not be read: %s", group, name.replace("_", " "), problem)
         return None
+
+
+def _register_desk(
+    database: Database, config: EngineConfig, link: BrokerLink | None
+) -> DeskLease | None:
+    """Number this desk on a shared book and give it an id slot (``engine.store.desks``); a
+    SQLite book has one desk, held by its file lock. The broker session is the broker and the
+    user logged in to it (the desk's account name when no one is logged in yet)."""
+    if database.dialect_name != "postgresql":
+        return None
+    spec = broker_spec(config.broker)
+    user = getattr(link.session, "user_id", None) if link is not None else None
+    session = f"{config.broker}:{user or config.account}"
+    return DeskLease.open(database.engine, session, live=spec.live)
 
 
 def _no_ticks(_tick: Tick) -> None:

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
 SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = ("NORMAL", "FULL", "EXTRA")
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+SERVER_CONNECT_TIMEOUT_S = 3
 CHECKPOINT_SECONDS = 1.0
 """How often the write-ahead log is copied back into the database file, off the order path."""
 AUTOCHECKPOINT_PAGES = 16_384
@@ -169,8 +170,13 @@ def open_database(
     if parsed.get_backend_name() == "sqlite":
         _refuse_unreadable_book(parsed)
         _create_parent_directory(parsed)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        # A server that does not answer holds a (re)connect on the loop for this long at most,
+        # not for TCP's minutes: the journal's retry and the desk's lease reconnect each second.
+        connect_args["connect_timeout"] = SERVER_CONNECT_TIMEOUT_S
     try:
-        engine = create_engine(parsed)
+        engine = create_engine(parsed, connect_args=connect_args)
     except (ArgumentError, ImportError) as exc:
         raise StoreError(f"cannot open database {redact_url(parsed)}: {exc}") from exc
     if engine.dialect.name == "sqlite":

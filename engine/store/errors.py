@@ -16,3 +16,20 @@ class JournalWriteError(StoreError):
 
     The database error that caused it is chained as ``__cause__``.
     """
+
+
+def write_failure_in_words(error: JournalWriteError) -> str:
+    """Why the journal did not write, in a line for the trader: the database's own first line,
+    or, when the book's database server has gone away (a PostgreSQL book), that it has."""
+    cause: BaseException = error.__cause__ or error
+    cause = getattr(cause, "orig", None) or cause  # SQLAlchemy's wrapper: the driver's error
+    lines = str(cause).strip().splitlines()
+    first = lines[0].strip() if lines else type(cause).__name__
+    # psycopg's connection failures are OperationalError or its children (AdminShutdown...).
+    if any(
+        kind.__module__.startswith("psycopg")
+        and kind.__name__ in ("OperationalError", "InterfaceError")
+        for kind in type(cause).__mro__
+    ):
+        return f"the book's database server cannot be reached: {first}"
+    return first

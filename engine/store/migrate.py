@@ -8,11 +8,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from engine.store.errors import SchemaError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x4444000444440004
+"""The advisory lock a desk holds while it migrates a PostgreSQL book."""
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -47,6 +50,10 @@ def upgrade_to_head(engine: Engine) -> None:
     """
     scripts = ScriptDirectory.from_config(alembic_config())
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Desks opening a shared book at once migrate it one after the other: the next one
+            # waits here, then finds it at head (PostgreSQL's DDL is transactional).
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         for revision in current_revisions(connection):
             if revision not in _known_revisions(scripts):
                 raise SchemaError(

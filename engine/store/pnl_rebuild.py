@@ -6,7 +6,7 @@ restores with, and marking the positions at those prices gives back the P&L the 
 to the fraction of a paisa: per position (realised, unrealised, charges) and the totals.
 
 Nothing here needs a running desk: ``read_sqlite_book`` reads a book file with plain SQL (read
-only), and ``rebuild_pnl`` takes rows from it or from ``Journal.read`` of any database. This is
+only), ``read_book`` a book at any URL (PostgreSQL), and ``rebuild_pnl`` takes rows from it or from ``Journal.read`` of any database. This is
 what a ``dalaldesk book pnl`` would print.
 """
 
@@ -16,6 +16,9 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
 
 from engine.domain.marks import BookPnl, PnlMarks, book_pnl
 from engine.domain.order_replay import replay_orders
@@ -23,6 +26,7 @@ from engine.domain.positions import PositionBook
 from engine.store.codec import decode_payload
 from engine.store.errors import StoreError
 from engine.store.journal import JournalEntry
+from engine.store.urls import book_file_of
 
 
 class NoMarks(StoreError):
@@ -62,6 +66,10 @@ def read_sqlite_book(path: Path | str) -> BookRows:
         ).fetchall()
     finally:
         connection.close()
+    return _book_rows(quarantined, rows)
+
+
+def _book_rows(quarantined: dict[int, str], rows: list[tuple[Any, ...]]) -> BookRows:
     entries: list[JournalEntry] = []
     left_out = dict(quarantined)
     for seq, ts_ns, recorded_ns, kind, order_id, payload in rows:
@@ -74,6 +82,32 @@ def read_sqlite_book(path: Path | str) -> BookRows:
             continue
         entries.append(JournalEntry(seq, ts_ns, recorded_ns, kind, order_id, decoded))
     return BookRows(entries, left_out)
+
+
+def read_book(url: str) -> BookRows:
+    """As ``read_sqlite_book``, for a book at any SQLAlchemy URL (a PostgreSQL book): read with
+    plain SQL in one snapshot, nothing written."""
+    path = book_file_of(url)
+    if path is not None:
+        return read_sqlite_book(path)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection, connection.begin():
+            if engine.dialect.name == "postgresql":
+                connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            quarantined = {
+                int(seq): str(reason)
+                for seq, reason in connection.execute(text("SELECT seq, reason FROM quarantine"))
+            }
+            rows = connection.execute(
+                text(
+                    "SELECT seq, ts_ns, recorded_ns, kind, order_id, payload FROM journal "
+                    "ORDER BY seq"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return _book_rows(quarantined, [tuple(row) for row in rows])
 
 
 def marks_rows(entries: Iterable[JournalEntry]) -> list[JournalEntry]:

@@ -50,3 +50,23 @@ quarantine = Table(
     Column("reason", Text, nullable=False),
     Column("quarantined_ns", BigInteger, nullable=False),
 )
+
+# Every desk that opened a shared (PostgreSQL) book, one row per opening. The database numbers it
+# and hands it an id slot: the part of its order ids that no other open desk uses
+# (``engine.store.desks``). Rows are closed, never deleted: they say who traded on the book.
+desk = Table(
+    "desk",
+    metadata,
+    Column("desk_id", SequenceNumber, primary_key=True, autoincrement=True),
+    Column("slot", Integer, nullable=False),
+    Column("first_seq", BigInteger, nullable=False),  # the journal's last seq when it opened
+    Column("open_beside", Text, nullable=False),  # ids of the desks open when it opened
+    Column("session", String(120), nullable=False),  # the broker session it trades through
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("user_name", String(120), nullable=False),
+    Column("command", String(300), nullable=False),
+    Column("backend_pid", Integer, nullable=False),  # the server process holding its lease
+    Column("opened_ns", BigInteger, nullable=False),
+    Column("closed_ns", BigInteger, nullable=True),
+)

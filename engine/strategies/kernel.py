@@ -402,6 +402,14 @@ class StrategyKernel:
             if record.status is StrategyStatus.RUNNING
         }
 
+    def hold_back_resume(self, why: str) -> list[StrategyId]:
+        """Resume none of what the book says was running, and tell the trader so with ``why``
+        (another desk open on a shared book may be running them); returns which."""
+        held, self._to_resume = sorted(self._to_resume), {}
+        for strategy_id in held:
+            self.say(strategy_id, Severity.WARNING, f"not resumed: {why}")
+        return held
+
     def resume(self) -> None:
         """Start again what was running (the engine is starting)."""
         waiting, self._to_resume = self._to_resume, {}

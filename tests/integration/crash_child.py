@@ -4,6 +4,10 @@
 modifies and cancels), printing one line per acknowledgement and per fill as soon as the engine
 has published it. The parent kills this process with SIGKILL at a random line.
 
+`desk DB SEED N`: as `trade`, as one of several desks on one shared (PostgreSQL) book: it prints
+`SLOT n` (its id slot) first, and after the N orders `READY`, then keeps the book open until a line
+arrives on stdin.
+
 `verify DB`: builds the engine on the same database (it restores from the journal) and prints the
 restored orders, fills and positions as JSON.
 """
@@ -34,12 +38,16 @@ def build(db: str, seed: int) -> Engine:
     )
 
 
-def trade(db: str, seed: int, count: int, *, patient: bool = False) -> None:
+def trade(db: str, seed: int, count: int, *, patient: bool = False, hold: bool = False) -> None:
     """``patient``: trade slowly and retry held journal writes each step, as the desk's heartbeat
     does, so a database that goes away and comes back is ridden out (printing ``HELD`` for each
-    order refused meanwhile)."""
+    order refused meanwhile). ``hold``: one desk of several on the book (``desk`` above)."""
     engine = build(db, seed)
     out = sys.stdout
+    if hold:
+        assert engine.desk_lease is not None, "not a shared book"
+        out.write(f"SLOT {engine.desk_lease.slot}\n")
+        out.flush()
 
     def on_status(event: OrderStatusChanged) -> None:
         out.write(f"ACK {event.order_id} {event.status.name}\n")
@@ -113,6 +121,10 @@ def trade(db: str, seed: int, count: int, *, patient: bool = False) -> None:
         if not outcome.ok and outcome.check == "journal":
             out.write(f"HELD {outcome.reason}\n")
             out.flush()
+    if hold:
+        out.write("READY\n")
+        out.flush()
+        sys.stdin.readline()
     out.write("DONE\n")
     out.flush()
     engine.close()
@@ -139,16 +151,31 @@ def verify(db: str) -> None:
         for p in engine.api.positions()
     }
     resting = engine.venue.resting_count
+    held_elsewhere = sorted(engine.orders.other_desks)
+    refused = [engine.api.cancel(order_id).reason for order_id in held_elsewhere[:1]]
     print(
-        json.dumps({"orders": orders, "fills": fills, "positions": positions, "resting": resting})
+        json.dumps(
+            {
+                "orders": orders,
+                "fills": fills,
+                "positions": positions,
+                "resting": resting,
+                "held_elsewhere": held_elsewhere,
+                "cancel_refused": refused,
+            }
+        )
     )
     engine.close()
 
 
 if __name__ == "__main__":
-    if sys.argv[1] in ("trade", "trade-patient"):
+    if sys.argv[1] in ("trade", "trade-patient", "desk"):
         trade(
-            sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), patient=sys.argv[1] == "trade-patient"
+            sys.argv[2],
+            int(sys.argv[3]),
+            int(sys.argv[4]),
+            patient=sys.argv[1] == "trade-patient",
+            hold=sys.argv[1] == "desk",
         )
     else:
         verify(sys.argv[2])

@@ -88,7 +88,7 @@ def portfolio(engine: Engine) -> dict[str, Any]:
     return data
 
 
-def open_desk(book: Path, folder: Path, at: datetime) -> tuple[Engine, SimulatedMarket, TestClock]:
+def open_desk(book: str, folder: Path, at: datetime) -> tuple[Engine, SimulatedMarket, TestClock]:
     clock = TestClock(ORIGIN)
     market = SimulatedMarket(MARKET, clock.now, FailClosedCalendar(MarketCalendar.load()))
     while clock.now() < at:
@@ -96,7 +96,7 @@ def open_desk(book: Path, folder: Path, at: datetime) -> tuple[Engine, Simulated
         market.step(STEP)  # the desk was down: nobody sees these ticks
     engine = Engine.build(
         EngineConfig(
-            db_url=f"sqlite:///{book}",
+            db_url=book if "://" in book else f"sqlite:///{book}",
             market=MARKET,
             portfolios_dir=folder,
             risk=RISK,
@@ -111,7 +111,7 @@ def open_desk(book: Path, folder: Path, at: datetime) -> tuple[Engine, Simulated
     return engine, market, clock
 
 
-def run(book: Path, folder: Path, at: datetime, kill_after: int | None, out: TextIO) -> None:
+def run(book: str, folder: Path, at: datetime, kill_after: int | None, out: TextIO) -> None:
     engine, market, clock = open_desk(book, folder, at)
     mine: dict[str, str] = {}
     seen = 0
@@ -191,7 +191,7 @@ def serve() -> None:
                     os.dup2(out.fileno(), sys.stdout.fileno())
                     os.dup2(err.fileno(), sys.stderr.fileno())
                     try:
-                        run(Path(book), Path(folder), datetime.fromisoformat(at), kill_after, out)
+                        run(book, Path(folder), datetime.fromisoformat(at), kill_after, out)
                         code = 0
                     except BaseException:
                         traceback.print_exc()
@@ -207,6 +207,6 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--serve"]:
         serve()
     else:
-        book, folder, at = Path(sys.argv[1]), Path(sys.argv[2]), datetime.fromisoformat(sys.argv[3])
+        book, folder, at = sys.argv[1], Path(sys.argv[2]), datetime.fromisoformat(sys.argv[3])
         kill_after = int(sys.argv[4]) if len(sys.argv) > 4 else None
         run(book, folder, at, kill_after, sys.stdout)

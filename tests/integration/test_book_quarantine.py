@@ -5,32 +5,37 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from app.book_command import main as book
 from engine.core.clock import TestClock
 from engine.domain.instruments import InstrumentType
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
-from engine.store import open_database
+from engine.store import book_file_of, open_database
 from engine.store.backup import backup_book, list_backups, restore_backup
 from engine.store.book import BookUnreadable, inspect_book_file
 from engine.store.book_lock import BookInUse, BookLock
 from tests.support import MONDAY_MORNING
 
 
-def build(db: Path) -> Engine:
+def url_of(db: Path | str) -> str:
+    """A SQLite book file's URL; a URL (``book_url``: SQLite or PostgreSQL) as it is."""
+    return db if isinstance(db, str) else f"sqlite:///{db}"
+
+
+def build(db: Path | str) -> Engine:
     return Engine.build(
-        EngineConfig(db_url=f"sqlite:///{db}", market=SimulatedMarketConfig(seed=2)),
+        EngineConfig(db_url=url_of(db), market=SimulatedMarketConfig(seed=2)),
         clock=TestClock(MONDAY_MORNING),
     )
 
 
-def trade_two_orders(db: Path) -> list[str]:
+def trade_two_orders(db: Path | str) -> list[str]:
     engine = build(db)
     try:
         stock = next(i for i in engine.registry if i.instrument_type is InstrumentType.EQ)
@@ -44,19 +49,28 @@ def trade_two_orders(db: Path) -> list[str]:
         engine.close()
 
 
-def inject(db: Path, kind: str, order_id: str | None, payload: str) -> int:
-    with sqlite3.connect(db) as connection:
-        cursor = connection.execute(
-            "INSERT INTO journal (ts_ns, recorded_ns, kind, order_id, payload) VALUES (?,?,?,?,?)",
-            (time.time_ns(), time.time_ns(), kind, order_id, payload),
-        )
-        return int(cursor.lastrowid or 0)
+def inject(db: Path | str, kind: str, order_id: str | None, payload: str) -> int:
+    """A row written past the desk (a defect, a hand edit), with plain SQL."""
+    database = create_engine(url_of(db))
+    try:
+        with database.begin() as connection:
+            return int(
+                connection.execute(
+                    text(
+                        "INSERT INTO journal (ts_ns, recorded_ns, kind, order_id, payload) "
+                        "VALUES (:ts, :ts, :kind, :order_id, :payload) RETURNING seq"
+                    ),
+                    {"ts": time.time_ns(), "kind": kind, "order_id": order_id, "payload": payload},
+                ).scalar_one()
+            )
+    finally:
+        database.dispose()
 
 
 def test_quarantine_when_rows_do_not_decode_the_book_opens_without_them_and_says_so(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    book_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = tmp_path / "book.db"
+    db = book_url
     good = trade_two_orders(db)
     bad_json = inject(db, "order_status", good[0], "{not json")
     null_quantity = inject(
@@ -74,13 +88,15 @@ def test_quarantine_when_rows_do_not_decode_the_book_opens_without_them_and_says
         assert len(engine.api.trades()) == 2
     finally:
         engine.close()
-    with sqlite3.connect(db) as connection:
-        kept = connection.execute("SELECT count(*) FROM journal").fetchone()[0]
-        quarantined = connection.execute("SELECT seq FROM quarantine ORDER BY seq").fetchall()
+    database = create_engine(db)
+    with database.connect() as connection:
+        kept = connection.execute(text("SELECT count(*) FROM journal")).scalar_one()
+        quarantined = connection.execute(text("SELECT seq FROM quarantine ORDER BY seq")).all()
+    database.dispose()
     assert [seq for (seq,) in quarantined] == [bad_json, null_quantity]
     assert kept >= null_quantity, "nothing was deleted from the journal"
 
-    assert book(["check", "--db", f"sqlite:///{db}"]) == 0  # set aside already: healthy again
+    assert book(["check", "--db", db]) == 0  # set aside already: healthy again
     report = capsys.readouterr().out
     assert f"row {bad_json} (order_status of order {good[0]})" in report
     assert f"row {null_quantity} (order_submitted of order D999)" in report
@@ -93,18 +109,19 @@ def test_quarantine_when_rows_do_not_decode_the_book_opens_without_them_and_says
 
 
 def test_book_check_lists_unread_rows_and_repair_sets_them_aside(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    book_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = tmp_path / "book.db"
-    trade_two_orders(db)
-    bad = inject(db, "order_filled", "D1", '{"trade_id": "X", "quantity": "lots"}')
-    url = f"sqlite:///{db}"
+    url = book_url
+    trade_two_orders(url)
+    bad = inject(url, "order_filled", "D1", '{"trade_id": "X", "quantity": "lots"}')
     assert book(["check", "--db", url]) == 1
     assert f"row {bad} (order_filled of order D1)" in capsys.readouterr().out
-    with BookLock.acquire(db), pytest.raises(BookInUse):
-        from app.book_command import check
+    book_file = book_file_of(url)
+    if book_file is not None:  # a book file: no repair while a desk holds it
+        with BookLock.acquire(book_file), pytest.raises(BookInUse):
+            from app.book_command import check
 
-        check(url, repair=True)
+            check(url, repair=True)
     assert book(["repair", "--db", url]) == 0
     assert "1 row(s) set aside" in capsys.readouterr().out
     assert book(["check", "--db", url]) == 0

@@ -26,11 +26,12 @@ MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
 SATURDAY_NOON = datetime(2026, 11, 21, 12, 0, tzinfo=IST)
 
 
-def build(tmp_path: Path, at: datetime, **market) -> tuple[Engine, TestClock]:
+def build(tmp_path: Path | str, at: datetime, **market) -> tuple[Engine, TestClock]:
+    """An engine on ``tmp_path``'s book file, or on the book at a URL (``book_url``)."""
     clock = TestClock(at)
     engine = Engine.build(
         EngineConfig(
-            db_url=f"sqlite:///{tmp_path / 'book.db'}",
+            db_url=tmp_path if isinstance(tmp_path, str) else f"sqlite:///{tmp_path / 'book.db'}",
             market=SimulatedMarketConfig(seed=3, **market),
         ),
         clock=clock,
@@ -206,9 +207,9 @@ def test_quote_when_read_through_the_api_is_in_rupees_as_the_order_terms_are(eng
 
 
 def test_strategy_pnl_when_rebuilt_from_the_journal_is_attributed_to_each_strategy(
-    tmp_path,
+    book_url: str,
 ) -> None:
-    engine, clock = build(tmp_path, MONDAY_10AM)
+    engine, clock = build(book_url, MONDAY_10AM)
     run_market(engine, clock, 2)
     option = atm_call(engine)
     lot = option.lot_size
@@ -226,7 +227,7 @@ def test_strategy_pnl_when_rebuilt_from_the_journal_is_attributed_to_each_strate
     live = {row.strategy: row for row in engine.api.strategy_pnl()}
     engine.close()
 
-    again, _ = build(tmp_path, MONDAY_10AM)
+    again, _ = build(book_url, MONDAY_10AM)
     try:
         rebuilt = {row.strategy: row for row in again.api.strategy_pnl()}
         assert set(rebuilt) == {"straddle", "hedge", "manual"}

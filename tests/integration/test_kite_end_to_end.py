@@ -242,10 +242,10 @@ async def test_order_placed_outside_dalaldesk_when_reconciled_appears_with_its_f
 
 
 async def test_restart_when_an_order_was_never_sent_cancels_it_instead_of_sending_it(
-    kite: FakeKite, tmp_path: Path
+    kite: FakeKite, tmp_path: Path, book_url: str
 ) -> None:
     store = keyring_store(kite)
-    desk = await open_desk(kite, store, tmp_path / "book.db", cache_dir=tmp_path)
+    desk = await open_desk(kite, store, tmp_path / "book.db", cache_dir=tmp_path, db_url=book_url)
     await desk.link.watch([ADANIPORTS])
     await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None, what="first tick")
     await kite.expire_token()
@@ -255,7 +255,12 @@ async def test_restart_when_an_order_was_never_sent_cancels_it_instead_of_sendin
     await desk.stop()
 
     again = await open_desk(
-        kite, store, tmp_path / "book.db", cache_dir=tmp_path, broker_config=fast_broker()
+        kite,
+        store,
+        tmp_path / "book.db",
+        cache_dir=tmp_path,
+        broker_config=fast_broker(),
+        db_url=book_url,
     )
     try:
         await wait_for(lambda: status(again, waiting) is OrderStatus.CANCELLED, what="settled")

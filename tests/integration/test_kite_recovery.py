@@ -96,15 +96,16 @@ async def test_kite_down_a_minute_then_back_prices_resume_within_15s_one_reconci
 
 
 async def test_kite_forty_orders_held_while_logged_out_reach_kite_within_10s_once_each(
-    kite: FakeKite, tmp_path: Path
+    kite: FakeKite, tmp_path: Path, book_url: str
 ) -> None:
-    # Kite's own REST and order settings, not the tests' fast ones.
+    # Kite's own REST and order settings, not the tests' fast ones; on each backend's book.
     desk = await open_desk(
         kite,
         keyring_store(kite),
         tmp_path / "book.db",
         rest_config=KiteRestConfig(root=kite.rest.url),
         broker_config=KiteBrokerConfig(),
+        db_url=book_url,
     )
     try:
         await desk.link.watch([ADANIPORTS])

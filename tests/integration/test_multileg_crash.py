@@ -32,11 +32,10 @@ import os
 import queue
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,11 +45,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from engine.core.clock import IST
 from engine.domain.orders import TERMINAL_STATUSES, OrderStatus
 from engine.domain.strategy_records import StrategyRecord
-from engine.store.pnl_rebuild import JournalEntry, read_sqlite_book
+from engine.store.pnl_rebuild import JournalEntry, read_book
 from engine.strategies.multileg.legrun import ENTRY, EXIT, STOP, read_tag
 from engine.strategies.multileg.status import PORTFOLIO_TRANSITIONS, PortfolioStatus
 from tests.integration.multileg_crash_child import ORIGIN, STRATEGY
@@ -88,10 +88,14 @@ class Children:
             env=child_env(),
         )
 
-    def run(self, folder: Path, at: datetime, kill_after: int | None = None) -> list[str]:
-        """The child's output lines; it must have been killed at ``kill_after``, or finished."""
+    def run(
+        self, folder: Path, at: datetime, kill_after: int | None = None, book: str | None = None
+    ) -> list[str]:
+        """The child's output lines; it must have been killed at ``kill_after``, or finished.
+        The book is ``book`` (a URL), else the SQLite file ``book.db`` in ``folder``."""
         output = folder / ("killed.txt" if kill_after is not None else "finished.txt")
-        job = [str(folder / "book.db"), str(folder / "portfolios"), at.isoformat(), kill_after]
+        book = book or str(folder / "book.db")
+        job = [book, str(folder / "portfolios"), at.isoformat(), kill_after]
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None and stdout is not None
         stdin.write(json.dumps([*job, str(output)]) + "\n")
@@ -129,13 +133,14 @@ def children() -> Iterator[queue.Queue[Children]]:
         one.close()
 
 
-def last_row(book: Path) -> tuple[int, int]:
+def last_row(book: str) -> tuple[int, int]:
     """(seq, ts_ns) of the journal's last row, read with plain SQL."""
-    connection = sqlite3.connect(book)
+    database = create_engine(book)
     try:
-        seq, ts_ns = connection.execute("SELECT max(seq), max(ts_ns) FROM journal").fetchone()
+        with database.connect() as connection:
+            seq, ts_ns = connection.execute(text("SELECT max(seq), max(ts_ns) FROM journal")).one()
     finally:
-        connection.close()
+        database.dispose()
     return int(seq), int(ts_ns)
 
 
@@ -149,7 +154,8 @@ def kill_points(events: int) -> list[int]:
 @dataclass(frozen=True)
 class Crash:
     kill_after: int
-    book: Path
+    book: str
+    """The book's URL: a SQLite file or a PostgreSQL database."""
     kill_seq: int
     """The journal's last row when the desk was killed."""
     summary: dict[str, Any]
@@ -157,18 +163,22 @@ class Crash:
 
 
 def crash_and_resume(
-    pool: queue.Queue[Children], folder: Path, kill_after: int, down_ns: int = RESUME_AFTER_NS
+    pool: queue.Queue[Children],
+    folder: Path,
+    kill_after: int,
+    book: str | None = None,
+    down_ns: int = RESUME_AFTER_NS,
 ) -> Crash:
     """Kill a desk at ``kill_after``, then restart it ``down_ns`` after the journal's last row
-    and let it finish."""
+    and let it finish; on ``book`` (a URL), else on the SQLite file ``book.db`` in ``folder``."""
     folder.mkdir(parents=True)
+    book = book or f"sqlite:///{folder / 'book.db'}"
     children = pool.get()
     try:
-        children.run(folder, ORIGIN, kill_after)
-        book = folder / "book.db"
+        children.run(folder, ORIGIN, kill_after, book)
         kill_seq, ts_ns = last_row(book)
         resume_at = datetime.fromtimestamp((ts_ns + down_ns) / 1e9, tz=IST)
-        lines = children.run(folder, resume_at)
+        lines = children.run(folder, resume_at, book=book)
     finally:
         pool.put(children)
     return Crash(kill_after, book, kill_seq, json.loads(lines[-1]))
@@ -206,21 +216,32 @@ def template(children: queue.Queue[Children], tmp_path_factory: pytest.TempPathF
     return Template(summary, events)
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def new_book(request: pytest.FixtureRequest) -> Callable[[Path], str]:
+    """Makes the URL of a new book for a crash: a SQLite file in its folder, or a database of
+    its own on the PostgreSQL server."""
+    if request.param == "sqlite":
+        return lambda folder: f"sqlite:///{folder / 'book.db'}"
+    server = request.getfixturevalue("postgres_server")
+    return lambda _folder: str(server.fresh_url())
+
+
 @pytest.fixture(scope="module")
 def crashes(
     children: queue.Queue[Children],
     template: Template,
+    new_book: Callable[[Path], str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> list[Crash]:
     base = tmp_path_factory.mktemp("crashes")
     points = kill_points(len(template.events))
+
+    def crash(case: tuple[int, int]) -> Crash:
+        folder = base / f"kill{case[0] + 1}"
+        return crash_and_resume(children, folder, case[1], new_book(folder))
+
     with ThreadPoolExecutor(max_workers=children.qsize()) as threads:
-        return list(
-            threads.map(
-                lambda case: crash_and_resume(children, base / f"kill{case[0] + 1}", case[1]),
-                enumerate(points),
-            )
-        )
+        return list(threads.map(crash, enumerate(points)))
 
 
 # -- the journal, read back ---------------------------------------------------------------------
@@ -396,7 +417,7 @@ class Reading:
 
 
 def read_crash(crash: Crash) -> Reading:
-    rows = read_sqlite_book(crash.book).entries
+    rows = read_book(crash.book).entries
     saved = list(saved_states(rows))
     quantity_of = {leg["n"]: leg["quantity"] for leg in saved[-1].legs}
     by_seq = {s.seq: s for s in saved}
@@ -546,15 +567,17 @@ def test_multileg_crash_restarted_after_its_square_off_time_enters_nothing_more(
     kill_at: tuple[str, str],
     children: queue.Queue[Children],
     template: Template,
+    new_book: Callable[[Path], str],
     tmp_path: Path,
 ) -> None:
     """Killed while its sold legs were being entered and restarted only after its square-off
     time, the portfolio sends no more entries: it squares off what its legs hold."""
     kill_after = template.numbers(*kill_at)[0]
-    crash = crash_and_resume(children, tmp_path / "book", kill_after, down_ns=90 * 10**9)
+    folder = tmp_path / "book"
+    crash = crash_and_resume(children, folder, kill_after, new_book(folder), down_ns=90 * 10**9)
     reading = read_crash(crash)
     assert reading.before_kill.status == P.UNDER_EXECUTION.value
-    rows = read_sqlite_book(crash.book).entries
+    rows = read_book(crash.book).entries
     late = [
         row.payload["request"]["tag"]
         for row in rows
@@ -587,17 +610,18 @@ def test_multileg_crash_killed_as_a_leg_exits_on_its_own_goes_on_exiting_it(
     pick: Any,
     children: queue.Queue[Children],
     template: Template,
+    new_book: Callable[[Path], str],
     tmp_path: Path,
 ) -> None:
     """Killed while the sold call exits at its target (its stops turned into its exit), the
     restarted portfolio goes on with that exit at once, without waiting for the square-off time,
     and places no stop for that leg again."""
-    crash = crash_and_resume(children, tmp_path / "book", pick(template))
+    crash = crash_and_resume(children, tmp_path / "book", pick(template), new_book(tmp_path))
     reading = read_crash(crash)
     assert reading.before_kill.status == P.STARTED.value
     assert reading.before_kill.legs[0]["state"] == "exiting"
     assert not reading.book.exits_wrong and not reading.book.stops_wrong
-    rows = read_sqlite_book(crash.book).entries
+    rows = read_book(crash.book).entries
     exited = next(
         row.ts_ns
         for row in rows

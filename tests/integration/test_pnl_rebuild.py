@@ -1,23 +1,26 @@
-"""Every P&L the desk states is rebuilt, exactly, from its book file alone: fills and marks."""
+"""Every P&L the desk states is rebuilt, exactly, from its book alone: fills and marks.
+
+Each test runs on a SQLite book file and on a PostgreSQL book (``book_url``)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
+
 from engine.core.clock import IST, TestClock
 from engine.domain.marks import DAY_END, SESSION_END, PnlMarks
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 from engine.store.codec import decode_payload
-from engine.store.pnl_rebuild import read_sqlite_book, rebuild_pnl
+from engine.store.pnl_rebuild import read_book, rebuild_pnl
 from tests.support import atm_call
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,12 +28,14 @@ MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
 AMOUNTS = ("realised", "unrealised", "pnl", "charges", "net_pnl", "day_pnl")
 
 
-def _headless(tmp_path: Path, seconds: int) -> dict:
+def _headless(tmp_path: Path, seconds: int, book_url: str) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_DATA_HOME=str(tmp_path / "data"))
     command = [
         "-m",
         "app.main",
         "--headless",
+        "--db",
+        book_url,
         "--duration",
         str(seconds),
         "--demo",
@@ -53,14 +58,13 @@ def _by_position(rows: list[dict]) -> dict[tuple[int, str], dict]:
 
 
 def test_headless_session_when_rebuilt_from_the_book_gives_every_printed_pnl_exactly(
-    tmp_path,
+    tmp_path: Path, book_url: str
 ) -> None:
-    summary = _headless(tmp_path, 5)
-    book_file = tmp_path / "data" / "dalaldesk" / "dalaldesk.db"
+    summary = _headless(tmp_path, 5, book_url)
     assert summary["fills"] >= 1 and summary["positions"], summary
     assert summary["marks_seq"] is not None
 
-    rebuilt = rebuild_pnl(read_sqlite_book(book_file).entries)
+    rebuilt = rebuild_pnl(read_book(book_url).entries)
 
     assert rebuilt.marks_seq == summary["marks_seq"]
     assert rebuilt.marks.reason == SESSION_END
@@ -79,21 +83,24 @@ def test_headless_session_when_rebuilt_from_the_book_gives_every_printed_pnl_exa
     assert Decimal(summary["net_pnl"]) == Decimal(summary["pnl"]) - Decimal(summary["charges"])
 
 
-def test_headless_session_totals_follow_from_plain_sql_over_fills_and_marks(tmp_path) -> None:
+def test_headless_session_totals_follow_from_plain_sql_over_fills_and_marks(
+    tmp_path: Path, book_url: str
+) -> None:
     """The same totals by hand: no engine code but the payload decoder, nothing approximate."""
-    summary = _headless(tmp_path, 4)
-    book_file = tmp_path / "data" / "dalaldesk" / "dalaldesk.db"
-    with sqlite3.connect(f"{book_file.as_uri()}?mode=ro", uri=True) as connection:
+    summary = _headless(tmp_path, 4, book_url)
+    database = create_engine(book_url)
+    with database.connect() as connection:
         fills = [
-            decode_payload(text)
-            for (text,) in connection.execute(
-                "SELECT payload FROM journal WHERE kind = 'order_filled' ORDER BY seq"
+            decode_payload(payload)
+            for (payload,) in connection.execute(
+                text("SELECT payload FROM journal WHERE kind = 'order_filled' ORDER BY seq")
             )
         ]
         [(marks_text,)] = connection.execute(
-            "SELECT payload FROM journal WHERE seq = ? AND kind = 'pnl_marks'",
-            (summary["marks_seq"],),
-        ).fetchall()
+            text("SELECT payload FROM journal WHERE seq = :seq AND kind = 'pnl_marks'"),
+            {"seq": summary["marks_seq"]},
+        ).all()
+    database.dispose()
     marks = decode_payload(marks_text)["marks"]
     assert len(fills) == summary["fills"]
 
@@ -115,12 +122,10 @@ def test_headless_session_totals_follow_from_plain_sql_over_fills_and_marks(tmp_
     assert Decimal(summary["net_pnl"]) == Decimal(summary["pnl"]) - Decimal(summary["charges"])
 
 
-def _engine(tmp_path: Path) -> tuple[Engine, TestClock]:
+def _engine(book_url: str) -> tuple[Engine, TestClock]:
     clock = TestClock(MONDAY_10AM)
     engine = Engine.build(
-        EngineConfig(
-            db_url=f"sqlite:///{tmp_path / 'book.db'}", market=SimulatedMarketConfig(seed=3)
-        ),
+        EngineConfig(db_url=book_url, market=SimulatedMarketConfig(seed=3)),
         clock=clock,
     )
     return engine, clock
@@ -142,15 +147,15 @@ def _trade(engine: Engine, clock: TestClock) -> None:
 
 
 def test_engine_when_stopped_journals_its_marks_and_the_positions_table_is_rebuilt(
-    tmp_path,
+    book_url: str,
 ) -> None:
-    engine, clock = _engine(tmp_path)
+    engine, clock = _engine(book_url)
     _trade(engine, clock)
     shown = {(p.instrument.token, p.product.value): p for p in engine.api.positions()}
     asyncio.run(engine.stop())
     assert engine.closing_marks_seq is not None
 
-    rebuilt = rebuild_pnl(read_sqlite_book(tmp_path / "book.db").entries)
+    rebuilt = rebuild_pnl(read_book(book_url).entries)
 
     assert rebuilt.marks_seq == engine.closing_marks_seq
     assert {(p.token, p.product.value) for p in rebuilt.book.positions} == shown.keys()
@@ -165,15 +170,15 @@ def test_engine_when_stopped_journals_its_marks_and_the_positions_table_is_rebui
         assert position.day_pnl == row.day_pnl
 
 
-def test_engine_when_the_market_closes_journals_the_days_marks_once(tmp_path) -> None:
-    engine, clock = _engine(tmp_path)
+def test_engine_when_the_market_closes_journals_the_days_marks_once(book_url: str) -> None:
+    engine, clock = _engine(book_url)
     try:
         _trade(engine, clock)
         engine.mark_day_end(clock.now())  # open: nothing yet
         clock.advance(7 * 3600)  # 17:00 IST, both segments closed
         engine.mark_day_end(clock.now())
         engine.mark_day_end(clock.now())
-        rows = read_sqlite_book(tmp_path / "book.db").entries
+        rows = read_book(book_url).entries
         marks = [PnlMarks.from_payload(r.ts_ns, r.payload) for r in rows if r.kind == "pnl_marks"]
         assert [m.reason for m in marks] == [DAY_END]
         day = rebuild_pnl(rows).book

@@ -25,10 +25,11 @@ from tests.support import atm_call
 MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
 
 
-def build(tmp_path: Path, clock: Clock, limits: RiskLimits | None = None, **kw) -> Engine:
+def build(tmp_path: Path | str, clock: Clock, limits: RiskLimits | None = None, **kw) -> Engine:
+    """An engine on ``tmp_path``'s book file, or on the book at a URL (``book_url``)."""
     return Engine.build(
         EngineConfig(
-            db_url=f"sqlite:///{tmp_path / 'book.db'}",
+            db_url=tmp_path if isinstance(tmp_path, str) else f"sqlite:///{tmp_path / 'book.db'}",
             market=SimulatedMarketConfig(seed=3, always_open=True),
             always_open=True,
             risk=RiskSettings(limits or RiskLimits()),
@@ -212,12 +213,12 @@ async def test_var_when_a_position_opens_follows_it_within_seconds_not_a_minute(
         await engine.stop()
 
 
-def test_engine_when_restarted_while_halted_stays_halted_until_rearmed(tmp_path) -> None:
+def test_engine_when_restarted_while_halted_stays_halted_until_rearmed(book_url: str) -> None:
     clock = TestClock(MONDAY_10AM)
-    engine = build(tmp_path, clock)
+    engine = build(book_url, clock)
     engine.api.kill_switch(reason="lunch")
     engine.close()
-    again = build(tmp_path, clock)
+    again = build(book_url, clock)
     try:
         status = again.api.trading_state()
         assert (status.state, status.reason) == (TradingState.HALTED, "lunch")
@@ -250,9 +251,9 @@ def test_limits_when_changed_through_the_api_are_validated_journaled_and_applied
         engine.close()
 
 
-def test_limits_when_set_before_a_restart_are_restored_and_enforced(tmp_path) -> None:
+def test_limits_when_set_before_a_restart_are_restored_and_enforced(book_url: str) -> None:
     clock = TestClock(MONDAY_10AM)
-    engine = build(tmp_path, clock)
+    engine = build(book_url, clock)
     engine.api.set_risk_limits(
         {
             "defaults": {"daily_loss_limit": "12000"},
@@ -261,7 +262,7 @@ def test_limits_when_set_before_a_restart_are_restored_and_enforced(tmp_path) ->
         reason="tighter today",
     )
     engine.close()
-    again = build(tmp_path, clock)
+    again = build(book_url, clock)
     try:
         limits = again.api.risk_limits()
         assert limits.defaults.daily_loss_limit == Decimal(12000)

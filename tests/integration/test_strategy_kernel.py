@@ -72,10 +72,13 @@ class Unsaveable(Strategy):
         return {"seen": {1, 2}}  # a set: the journal cannot hold it
 
 
-def build(tmp_path: Path, strategies: list[type[Strategy]], folder: Path | None = None) -> Engine:
+def build(
+    tmp_path: Path | str, strategies: list[type[Strategy]], folder: Path | None = None
+) -> Engine:
+    """An engine on ``tmp_path``'s book file, or on the book at a URL (``book_url``)."""
     engine = Engine.build(
         EngineConfig(
-            db_url=f"sqlite:///{tmp_path / 'book.db'}",
+            db_url=tmp_path if isinstance(tmp_path, str) else f"sqlite:///{tmp_path / 'book.db'}",
             market=SimulatedMarketConfig(seed=3),
             strategies_dir=folder,
             var_interval_seconds=0,
@@ -141,8 +144,8 @@ def test_strategy_when_it_raises_is_stopped_alone_and_the_trader_is_told(tmp_pat
         engine.close()
 
 
-def test_strategy_when_the_desk_crashes_resumes_with_its_saved_state(tmp_path) -> None:
-    engine = build(tmp_path, [Buyer])
+def test_strategy_when_the_desk_crashes_resumes_with_its_saved_state(book_url: str) -> None:
+    engine = build(book_url, [Buyer])
     run_market(engine, 1)
     assert engine.api.start_strategy("buyer") is None
     run_market(engine, 20)
@@ -150,7 +153,7 @@ def test_strategy_when_the_desk_crashes_resumes_with_its_saved_state(tmp_path) -
     engine.close()  # no stop: as if the process died
 
     async def restarted() -> Buyer:
-        again = build(tmp_path, [Buyer])
+        again = build(book_url, [Buyer])
         try:
             again.start()
             buyer = again.strategies.instance("buyer")
@@ -162,7 +165,7 @@ def test_strategy_when_the_desk_crashes_resumes_with_its_saved_state(tmp_path) -
 
     buyer = asyncio.run(restarted())
     assert buyer.bought and buyer.ticks > 3  # resumed, and it did not buy a second time
-    final = build(tmp_path, [Buyer])
+    final = build(book_url, [Buyer])
     try:
         orders = [o for o in final.api.orders() if o.strategy == "buyer"]
         assert len(orders) == 1
@@ -265,3 +268,29 @@ def test_strategy_kernel_when_nothing_runs_adds_no_handler_to_ticks_or_orders(tm
         assert counts() == idle
     finally:
         engine.close()
+
+
+def test_postgres_strategy_running_on_another_open_desk_is_not_resumed_here(
+    postgres_server,  # type: ignore[no-untyped-def]
+) -> None:
+    url = str(postgres_server.fresh_url())
+    first = build(url, [Buyer])
+    try:
+        run_market(first, 1)
+        assert first.api.start_strategy("buyer") is None
+        second = build(url, [Buyer])  # a second desk on the shared book, the first still open
+        try:
+            second.strategies.resume()
+            assert second.strategies.instance("buyer") is None
+            said = [m.text for m in second.api.startup_messages if m.source == "buyer"]
+            assert any("not resumed: it was running on this shared book" in t for t in said)
+        finally:
+            second.close()
+    finally:
+        first.close()
+    alone = build(url, [Buyer])  # no other desk open: a strategy left running resumes
+    try:
+        alone.strategies.resume()
+        assert alone.strategies.instance("buyer") is not None
+    finally:
+        alone.close()

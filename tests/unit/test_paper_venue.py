@@ -290,8 +290,9 @@ def test_modify_when_quantity_is_not_a_lot_multiple_is_refused_and_order_unchang
 
 
 def test_order_manager_when_restarted_on_same_journal_restores_orders_fills_and_positions(
-    desk,
+    book_url: str,
 ) -> None:
+    desk = make_desk(book_url)
     desk.tick(quote(NIFTY_CE, bid=9995, ask=10000))
     desk.oms.submit(buy(quantity=130, price=10000))
     resting = desk.oms.submit(sell(quantity=65, price=10500))
@@ -339,13 +340,15 @@ def test_fill_events_when_published_carry_charges_and_follow_the_journal(desk) -
     assert journaled[0].payload["trade_id"] == fills[0].trade_id
 
 
-def test_day_orders_when_engine_restarts_next_day_are_expired_and_not_worked(tmp_path) -> None:
-    desk = make_desk(tmp_path / "book.db")
+def test_day_orders_when_engine_restarts_next_day_are_expired_and_not_worked(
+    book_url: str,
+) -> None:
+    desk = make_desk(book_url)
     desk.tick(quote(NIFTY_CE, bid=9995, ask=10000))
     resting = desk.oms.submit(buy(price=9000))
     desk.database.close()
     desk.clock.set(datetime(2026, 11, 25, 9, 30, tzinfo=IST))
-    again = make_desk(tmp_path / "book.db", clock=desk.clock, restore=False)
+    again = make_desk(book_url, clock=desk.clock, restore=False)
     try:
         again.oms.restore(
             ((e.kind, e.order_id, e.ts_ns, e.payload) for e in again.database.journal.read()),

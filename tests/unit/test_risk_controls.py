@@ -185,14 +185,12 @@ def test_queued_order_when_cancelled_is_never_sent_and_says_why(tmp_path) -> Non
         desk.database.close()
 
 
-def test_queued_orders_when_the_engine_restarts_are_cancelled_not_sent(tmp_path) -> None:
-    desk = make_risk_desk(tmp_path / "book.db", limits=burst_limits("queue"))
+def test_queued_orders_when_the_engine_restarts_are_cancelled_not_sent(book_url: str) -> None:
+    desk = make_risk_desk(book_url, limits=burst_limits("queue"))
     desk.market()
     outcomes = place_burst(desk, count=15, within=0.5)
     desk.database.close()
-    again = make_risk_desk(
-        tmp_path / "book.db", limits=burst_limits("queue"), clock=desk.clock, restore=True
-    )
+    again = make_risk_desk(book_url, limits=burst_limits("queue"), clock=desk.clock, restore=True)
     try:
         for outcome in outcomes[10:]:
             order = again.oms.orders[outcome.order_id]
@@ -281,12 +279,12 @@ async def test_kill_switch_when_the_venue_has_latency_leaves_no_open_order_withi
         desk.database.close()
 
 
-def test_halt_when_the_engine_restarts_is_still_in_force(tmp_path) -> None:
-    desk = make_risk_desk(tmp_path / "book.db")
+def test_halt_when_the_engine_restarts_is_still_in_force(book_url: str) -> None:
+    desk = make_risk_desk(book_url)
     desk.market()
     desk.risk.kill_switch(reason="end of day")
     desk.database.close()
-    again = make_risk_desk(tmp_path / "book.db", clock=desk.clock, restore=True)
+    again = make_risk_desk(book_url, clock=desk.clock, restore=True)
     try:
         again.market()
         assert again.gate.state is TradingState.HALTED

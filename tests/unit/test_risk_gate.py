@@ -45,7 +45,15 @@ from engine.risk.limits import RiskLimits, RiskSettings
 from engine.risk.manager import RiskManager
 from engine.risk.order_path import build_order_path
 from engine.store import Database, open_database
-from tests.support import MONDAY_MORNING, NIFTY_CE, NIFTY_FUT, NIFTY_INDEX, RELIANCE, quote
+from tests.support import (
+    MONDAY_MORNING,
+    NIFTY_CE,
+    NIFTY_FUT,
+    NIFTY_INDEX,
+    RELIANCE,
+    book_url_of,
+    quote,
+)
 
 EXPIRED_CE = Instrument(
     token=make_token(47001, Segment.NFO_OPT),
@@ -134,7 +142,7 @@ class RiskDesk:
 
 
 def make_risk_desk(
-    db_path: Path,
+    db_path: Path | str,
     *,
     limits: RiskLimits | None = None,
     underlyings: dict[str, dict[str, Any]] | None = None,
@@ -155,7 +163,7 @@ def make_risk_desk(
         config=config or PaperConfig(),
     )
     bus.subscribe(Tick, venue.on_tick)
-    database = open_database(f"sqlite:///{db_path}")
+    database = open_database(book_url_of(db_path))
     positions = PositionBook(clock.now().date())
     spots = {"NIFTY": NIFTY_INDEX.token, "RELIANCE": RELIANCE.token}
 

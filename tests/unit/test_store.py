@@ -143,15 +143,30 @@ def test_open_database_when_file_is_at_base_revision_upgrades_it(db_path: Path) 
         assert db.journal.append("fill", {"qty": 1}, order_id=None, ts_ns=TS) == 1
 
 
-def test_open_database_when_schema_is_from_a_newer_version_raises_schema_error(
-    db_path: Path,
+def test_open_database_when_book_predates_desks_upgrades_it_keeping_every_row(
+    book_url: str,
 ) -> None:
-    open_database(sqlite_url_for(db_path)).close()
-    with raw_sqlite(db_path) as conn:
-        conn.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    """A book written before the desk table (revision 0002), on either backend."""
+    with open_database(book_url) as db:
+        seq = db.journal.append("order_submitted", {"qty": 50}, order_id="A1", ts_ns=TS)
+        with db.engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0002")
+    with open_database(book_url) as db:
+        assert [entry.seq for entry in db.journal.read()] == [seq]
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM desk")).scalar_one() == 0
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    assert version == head_revision() == "0003"
+
+
+def test_open_database_when_schema_is_from_a_newer_version_raises_schema_error(
+    book_url: str,
+) -> None:
+    with open_database(book_url) as db, db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
 
     with pytest.raises(SchemaError, match="9999_from_the_future"):
-        open_database(sqlite_url_for(db_path))
+        open_database(book_url)
 
 
 def test_open_database_when_file_is_not_sqlite_raises_store_error(db_path: Path) -> None:
@@ -497,21 +512,33 @@ def test_append_many_when_one_payload_is_bad_writes_nothing(database: Database) 
     assert [entry.kind for entry in database.journal.read()] == ["before"]
 
 
+POISON_TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_poison BEFORE INSERT ON journal WHEN NEW.kind = 'poison' "
+        "BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.kind = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_poison BEFORE INSERT ON journal FOR EACH ROW "
+        "EXECUTE FUNCTION refuse_poison()",
+    ],
+}
+
+
 def test_append_many_when_database_rejects_a_row_midway_writes_none_and_recovers(
-    sqlite_database: Database, db_path: Path
+    database: Database,
 ) -> None:
-    database = sqlite_database
-    with raw_sqlite(db_path) as conn:  # a test-only trigger stands in for a failing write
-        conn.execute(
-            "CREATE TRIGGER refuse_poison BEFORE INSERT ON journal WHEN NEW.kind = 'poison' "
-            "BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
-        )
+    with database.engine.begin() as conn:  # a test-only trigger stands in for a failing write
+        for statement in POISON_TRIGGERS[database.dialect_name]:
+            conn.exec_driver_sql(statement)
 
     with pytest.raises(JournalWriteError, match="none written") as raised:
         database.journal.append_many(
             [("fill", {"n": 1}, None, TS), ("fill", {"n": 2}, None, TS), ("poison", {}, None, TS)]
         )
-    assert isinstance(raised.value.__cause__, sqlite3.IntegrityError)
+    assert isinstance(raised.value.__cause__, database.engine.dialect.loaded_dbapi.Error)
+    assert "poisoned" in str(raised.value.__cause__)
     assert database.journal.count() == 0
 
     with pytest.raises(JournalWriteError, match="poison"):
@@ -584,9 +611,9 @@ for i in range(1_000_000):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_append_when_writer_process_is_killed_keeps_every_acknowledged_entry(
-    db_path: Path,
+    book_url: str,
 ) -> None:
-    url = sqlite_url_for(db_path)
+    url = book_url
     open_database(url).close()  # migrate first, so the child spends its time appending
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     child = subprocess.Popen(
@@ -623,8 +650,9 @@ def test_append_when_writer_process_is_killed_keeps_every_acknowledged_entry(
 
     with open_database(url) as db:
         written = {entry.seq: entry.payload for entry in db.journal.read()}
-        with db.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        if db.dialect_name == "sqlite":
+            with db.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
 
     assert acknowledged.keys() <= written.keys()
     assert all(

@@ -96,6 +96,13 @@ class PaperVenue:
         self.paused = False
         """No matching while paused (the journal cannot record fills): resting orders wait."""
 
+    def salt_ids(self, salt: int) -> None:
+        """Make this venue's broker, exchange and trade ids with ``salt`` (the desk's id slot on a
+        shared book), so no other desk's venue makes the same ones."""
+        self._broker_ids = IdFactory("P", salt)
+        self._trade_ids = IdFactory("T", salt)
+        self._order_ids = IdFactory("V", salt)
+
     # -- port ------------------------------------------------------------------------------------
 
     def bind(self, sink: BrokerSink) -> None:
