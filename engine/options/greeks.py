@@ -21,7 +21,6 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtr
 
 from engine.options.black76 import (
     BLOCK,
@@ -31,6 +30,7 @@ from engine.options.black76 import (
     FloatArray,
     otm_price_from_erfcx,
 )
+from engine.options.normal import ndtr
 
 __all__ = ["Greeks", "greeks"]
 
