@@ -38,7 +38,9 @@ _ERFCX_OVERFLOW = -26.7
 """erfcx(x) = 2·e^{x²} − erfcx(−x) overflows below this (Cody's XNEG is −26.628)."""
 
 
-def _stacked(numerator: tuple[float, ...], denominator: tuple[float, ...]) -> tuple[FloatArray, ...]:
+def _stacked(
+    numerator: tuple[float, ...], denominator: tuple[float, ...]
+) -> tuple[FloatArray, ...]:
     """Coefficient columns, highest power first, for a Horner pass over num and den at once."""
     return tuple(np.array([[n], [d]]) for n, d in zip(numerator, denominator, strict=True))
 
