@@ -190,7 +190,7 @@ def ndtr(x: npt.ArrayLike) -> FloatArray:
             result = _erfcx_beyond(z)
             result *= _gauss(a, -0.5)
             result *= 0.5
-            np.subtract(1.0, result, out=result, where=flat > 0.0)
+            result = np.where(flat > 0.0, 1.0 - result, result)  # faster than a masked ufunc
         if n_central:
             zc = flat * _INV_SQRT2 if n_central == flat.size else flat[central] * _INV_SQRT2
             erf = _rational(zc * zc, _ERF)
