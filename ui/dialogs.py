@@ -56,7 +56,7 @@ class AboutDialog(QDialog):
             "Built with Qt 6 through PySide6 (Qt for Python), used under the GNU LGPLv3: the Qt "
             "libraries ship as separate shared libraries in the install folder and may be "
             "replaced with a build of the same Qt version. Also pyqtgraph, qasync, SQLAlchemy, "
-            "pydantic, numpy, scipy, keyring and kiteconnect; every licence is under "
+            "pydantic, numpy, keyring and kiteconnect; every licence is under "
             "<i>Third-party licences</i>."
         )
         text.setObjectName("aboutText")

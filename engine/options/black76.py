@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import erfcx, ndtr
+
+from engine.options.normal import erfcx, ndtr
 
 ArrayLike = npt.ArrayLike
 FloatArray = npt.NDArray[np.float64]
