@@ -52,16 +52,25 @@ class EventBus:
         return unsubscribe
 
     def publish(self, event: object) -> None:
+        queue = self._queue
         if self._dispatching:
-            self._queue.append(event)
+            queue.append(event)
             return
         self._dispatching = True
         try:
-            queue = self._queue
             if queue:  # left behind by a dispatch that was interrupted: those go first
                 queue.append(event)
             else:
-                self._dispatch(event)  # the usual case (a tick): no trip through the queue
+                # The usual case (a tick): its own handlers called right here, without a trip
+                # through the queue or a call to _dispatch; what they publish is queued.
+                kind = type(event)
+                for handler in self._handlers.get(kind, ()):
+                    try:
+                        handler(event)
+                    except Exception:
+                        self._failed(handler, kind)
+                if self._catch_all and not self._skips_catch_all.get(kind, False):
+                    self._to_catch_all(event, kind)
             while queue:
                 self._dispatch(queue.popleft())
         finally:
@@ -73,20 +82,26 @@ class EventBus:
             try:
                 handler(event)
             except Exception:
-                self.handler_errors += 1
-                log.exception("event handler %r failed on %s", handler, kind.__name__)
+                self._failed(handler, kind)
         if self._catch_all:
-            skips = self._skips_catch_all.get(kind)
-            if skips is None:
-                skips = self._skips_catch_all[kind] = bool(getattr(kind, "is_market_data", False))
-            if skips:
-                return
-            for handler in self._catch_all:
-                try:
-                    handler(event)
-                except Exception:
-                    self.handler_errors += 1
-                    log.exception("event handler %r failed on %s", handler, kind.__name__)
+            self._to_catch_all(event, kind)
+
+    def _to_catch_all(self, event: object, kind: type) -> None:
+        skips = self._skips_catch_all.get(kind)
+        if skips is None:
+            skips = self._skips_catch_all[kind] = bool(getattr(kind, "is_market_data", False))
+        if skips:
+            return
+        for handler in self._catch_all:
+            try:
+                handler(event)
+            except Exception:
+                self._failed(handler, kind)
+
+    def _failed(self, handler: Handler, kind: type) -> None:
+        # Called from an except block: log.exception records the handler's traceback.
+        self.handler_errors += 1
+        log.exception("event handler %r failed on %s", handler, kind.__name__)
 
 
 def _without(handlers: tuple[Handler, ...], handler: Handler) -> tuple[Handler, ...]:
