@@ -7,6 +7,7 @@ fast ticks arrive, which quotes changed and which events happened since the last
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -118,3 +119,36 @@ class EngineBridge(QObject):
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+
+
+class OnFrames(QObject):
+    """Quote-driven work too heavy for every frame (an IV solve over chains, a payoff repricing):
+    quotes mark it due, and it runs on a bridge frame once ``interval_ms`` has passed since it
+    last ran. Running on a frame, not on a timer of its own, puts its repaint into the frame's
+    paint with the price updates instead of a paint of its own in between.
+
+    A child of its panel, so its frame connection goes with the panel.
+    """
+
+    def __init__(
+        self, bridge: EngineBridge, interval_ms: int, work: Callable[[], None], parent: QObject
+    ) -> None:
+        super().__init__(parent)
+        self._work = work
+        self._interval = interval_ms / 1000
+        self._due = False
+        self._last = -math.inf
+        bridge.frame.connect(self._on_frame, QUEUED)
+
+    def mark(self) -> None:
+        """The inputs moved: run at the first frame the interval allows."""
+        self._due = True
+
+    def _on_frame(self) -> None:
+        if not self._due:
+            return
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            self._due = False
+            self._last = now
+            self._work()

@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
-from desktop_notifier import DesktopNotifier, Icon, Urgency
+from typing import TYPE_CHECKING
 
 from resources import resource_path
+
+if TYPE_CHECKING:
+    from desktop_notifier import DesktopNotifier
 
 log = logging.getLogger(__name__)
 
 
 class DesktopNotices:
     def __init__(self, app_name: str = "DalalDesk") -> None:
-        self._notifier = DesktopNotifier(
-            app_name=app_name, app_icon=Icon(path=resource_path("icons", "dalaldesk.png"))
-        )
+        self._app_name = app_name
+        self._notifier: DesktopNotifier | None = None
+        """Made with the first notification: importing the library and its D-Bus client costs
+        tens of milliseconds that start-up does not need to pay before the first paint."""
         self._tasks: set[asyncio.Task[None]] = set()
         # The library logs each failed notification with its traceback; this class says it once.
         logging.getLogger("desktop_notifier").setLevel(logging.ERROR)
@@ -42,6 +45,13 @@ class DesktopNotices:
         return True
 
     async def _send(self, title: str, text: str, urgent: bool) -> None:
+        from desktop_notifier import DesktopNotifier, Icon, Urgency
+
+        if self._notifier is None:
+            self._notifier = DesktopNotifier(
+                app_name=self._app_name,
+                app_icon=Icon(path=resource_path("icons", "dalaldesk.png")),
+            )
         dispatched: list[bool] = []
         # desktop-notifier never raises: a notification the OS refused is one never dispatched.
         await self._notifier.send(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from functools import cache
 
 from engine.domain.instruments import InstrumentType
 from engine.domain.values import Paise, to_rupees
@@ -20,12 +21,19 @@ def option_symbol(
     underlying: str, expiry: date, strike: Paise, kind: InstrumentType, *, monthly: bool
 ) -> str:
     """``NIFTY26DEC26000CE`` for a monthly expiry, ``NIFTY26D0126000CE`` for a weekly one."""
-    if monthly:
-        when = f"{expiry:%y}{expiry.strftime('%b').upper()}"
+    if strike % 100 == 0:
+        strike_text = str(strike // 100)  # whole rupees, as nearly every strike is
     else:
-        when = f"{expiry:%y}{_WEEKLY_MONTH_CODES[expiry.month - 1]}{expiry:%d}"
-    strike_text = format(to_rupees(strike).normalize(), "f")
-    return f"{underlying}{when}{strike_text}{kind}"
+        strike_text = format(to_rupees(strike).normalize(), "f")
+    return f"{underlying}{_expiry_code(expiry, monthly)}{strike_text}{kind}"
+
+
+@cache
+def _expiry_code(expiry: date, monthly: bool) -> str:
+    # A universe has a few expiries and thousands of strikes: format each expiry once.
+    if monthly:
+        return f"{expiry:%y}{expiry.strftime('%b').upper()}"
+    return f"{expiry:%y}{_WEEKLY_MONTH_CODES[expiry.month - 1]}{expiry:%d}"
 
 
 def equity_tick_size(price: Decimal | float) -> Paise:

@@ -261,6 +261,15 @@ class _Builder:
         self._next_exchange_token = derivative_token_start
         self._instruments: list[Instrument] = []
         self._rows: list[tuple[int, int, int, int, float, bool]] = []
+        self._close_ns: dict[date, int] = {}
+
+    def _expiry_ns(self, expiry: date) -> int:
+        # Thousands of contracts share a handful of expiries: ask the calendar once for each.
+        close_ns = self._close_ns.get(expiry)
+        if close_ns is None:
+            close_ns = int(self._expiry_close(expiry).timestamp()) * 1_000_000_000
+            self._close_ns[expiry] = close_ns
+        return close_ns
 
     def add(
         self,
@@ -269,11 +278,7 @@ class _Builder:
         kind: int,
         expiry_rank: int = 0,
     ) -> None:
-        expiry_ns = (
-            int(self._expiry_close(instr.expiry).timestamp()) * 1_000_000_000
-            if instr.expiry is not None
-            else 0
-        )
+        expiry_ns = self._expiry_ns(instr.expiry) if instr.expiry is not None else 0
         strike = float(instr.strike) / 100 if instr.strike is not None else math.nan
         self._instruments.append(instr)
         self._rows.append(

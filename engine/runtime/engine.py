@@ -195,6 +195,9 @@ class Engine:
         self.strategies.bind(self.api, (lambda t: self._watch(t, True)) if streams else None)
         self._load_strategies()
         self.ticks_seen = 0
+        # Bound once: on_tick runs for every tick, and these never change.
+        self._store_quote = quotes.update
+        self._publish = bus.publish
         self.schedule = (
             None
             if config.schedule_folder is None
@@ -481,10 +484,11 @@ class Engine:
     def on_tick(self, tick: Tick) -> None:
         """Feed entry point: quote cache first, then everyone else through the bus."""
         self.ticks_seen += 1
-        self.quotes.update(tick)
-        self.bus.publish(tick)
-        if tick.ts_ns >= self.charts.next_sample_ns:
-            self.charts.sample(tick.ts_ns)
+        self._store_quote(tick)
+        self._publish(tick)
+        charts = self.charts
+        if tick.ts_ns >= charts.next_sample_ns:
+            charts.sample(tick.ts_ns)
 
     def _watch(self, tokens: list[int], stream: bool) -> None:
         """Ask the live feed to stream (or stop) these tokens, from a Qt slot or engine code."""

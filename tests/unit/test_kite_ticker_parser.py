@@ -325,3 +325,27 @@ def test_parse_ticks_when_compared_with_parse_frame_gives_the_same_prices_in_pai
             assert tick.close / 100 == kite.ohlc["close"]
         if kite.depth is not None:
             assert tick.bid / 100 == (kite.depth["buy"][0]["price"] if tick.bids else 0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(market_states(), min_size=1, max_size=6))
+def test_parse_frame_when_every_packet_is_full_gives_the_official_parsers_ticks(
+    items: list[tuple[MarketState, str]],
+) -> None:
+    data = frame([packet(state, "full") for state, _ in items])
+
+    ours = [{k: _naive_local(v) for k, v in tick.items()} for tick in parse_frame(data)]
+
+    assert ours == official()._parse_binary(data)
+
+
+def test_parse_frame_when_a_full_sized_frame_has_another_length_reads_it_packet_by_packet() -> None:
+    # Two packets of 184 and one of 8 + 178 bytes after them: sized like two full packets framed,
+    # but the second length says 8, so the frame is refused rather than read as full packets.
+    full = packet(MarketState(INFY, 157_000), "full")
+    data = frame([full, full])
+    broken = data[: 2 + 186] + b"\x00\x08" + data[2 + 186 + 2 :]
+
+    assert [t.mode for t in parse_frame(data)] == ["full", "full"]
+    with pytest.raises(KiteFrameError, match="after the 2 packets"):
+        parse_frame(broken)

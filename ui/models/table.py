@@ -81,6 +81,11 @@ class RowTableModel(QAbstractTableModel, Generic[R]):
     def row_of(self, key: Hashable) -> int | None:
         return self._index.get(key)
 
+    def keys_shown(self, keys: set[Any]) -> set[Any]:
+        """Those of ``keys`` that have a row (one set intersection: a frame's quotes are
+        thousands of tokens, a watchlist a few dozen rows)."""
+        return keys & self._index.keys()
+
     def set_rows(self, rows: Sequence[R]) -> None:
         """Make the model show ``rows``: insert, update and remove by key."""
         new_keys = [self._key(r) for r in rows]

@@ -132,7 +132,7 @@ class QuoteModel(RowTableModel[Instrument]):
     def on_quotes(self, tokens: set[int]) -> None:
         now = time.monotonic()
         quote = self._ctx.api.tick
-        watched = [t for t in tokens if self.row_of(t) is not None]
+        watched = self.keys_shown(tokens)
         for token in watched:
             tick = quote(token)
             if tick is None:
@@ -144,7 +144,7 @@ class QuoteModel(RowTableModel[Instrument]):
         expired = {t for t, (_, until) in self._flash.items() if until < now}
         for token in expired:
             del self._flash[token]
-        self.refresh_rows(set(watched) | expired)
+        self.refresh_rows(watched | expired)
 
 
 class WatchlistView(QTableView):

@@ -3,7 +3,8 @@
 Clicking a bid opens a SELL ticket at that bid, an ask a BUY ticket at that ask, LTP a BUY ticket.
 
 IV and delta (gamma, theta and vega behind a toggle) come from one batched analytics call per
-chain per coalesced frame (``EngineApi.chain_analytics``), never per option per tick. Each side's
+chain (``EngineApi.chain_analytics``), never per option per tick: at once when the chain is
+loaded, then at most four times a second while its quotes move (prices repaint every frame). Each side's
 IV is solved from its own price; the Greeks of both sides are at the strike's smile IV (from its
 out-of-the-money side), so the in-the-money side's IV is shown muted. The header shows the
 forward, ATM IV, PCR and max pain.
@@ -32,7 +33,7 @@ from PySide6.QtWidgets import (
 from engine.api import ChainAnalytics, Side
 from engine.domain.instruments import Instrument
 from ui import format as fmt
-from ui.bridge import QUEUED
+from ui.bridge import QUEUED, OnFrames
 from ui.context import PanelContext, TicketRequest
 from ui.models.table import Column, RowTableModel
 
@@ -45,6 +46,8 @@ class StrikeRow:
     put: Instrument | None
 
 
+ANALYTICS_REFRESH_MS = 250
+"""Quote-driven IV and Greeks at most four times a second: each is a solve over the whole chain."""
 GREEKS = ("iv", "delta", "gamma", "theta", "vega")
 """Analytics columns of each side; gamma, theta and vega can be hidden."""
 OPTIONAL_GREEKS = ("gamma", "theta", "vega")
@@ -328,6 +331,9 @@ class OptionChainPanel(QWidget):
         self._centre_timer.setSingleShot(True)
         self._centre_timer.setInterval(0)
         self._centre_timer.timeout.connect(self._centre_view)
+        self._quotes_moved = OnFrames(
+            context.bridge, ANALYTICS_REFRESH_MS, self._analytics_due, parent=self
+        )
         self.view.viewport().installEventFilter(self)
         self.show_more_greeks(False)
         self.volume_box = QCheckBox("Volume")
@@ -471,8 +477,12 @@ class OptionChainPanel(QWidget):
     def _on_quotes(self, tokens: set[int]) -> None:
         if not (tokens & getattr(self, "_tokens", set())):
             return
-        self._refresh_analytics()
+        self._quotes_moved.mark()
         self._refresh_atm(force=False)
+        self.model.refresh_rows()
+
+    def _analytics_due(self) -> None:
+        self._refresh_analytics()
         self.model.refresh_rows()
 
     def _refresh_analytics(self) -> None:

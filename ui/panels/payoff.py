@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from engine.api import OptionStrategy, PayoffProfile, ScenarioGrid, Side, StrategyLeg
 from engine.domain.instruments import Instrument, InstrumentType
-from ui.bridge import QUEUED
+from ui.bridge import QUEUED, OnFrames
 from ui.context import PanelContext
 from ui.models.table import Column, RowTableModel
 from ui.panels.greeks import gamma_text, number, rupees_whole
@@ -176,10 +176,7 @@ class PayoffPanel(QWidget):
         """When the legs' first expiry stops trading (the calendar's F&O close that day)."""
         self._watched_for: frozenset[int] = frozenset()
         self._underlying_name = ""
-        self._refresh_timer = QTimer(self, objectName="payoff-refresh")
-        self._refresh_timer.setSingleShot(True)
-        self._refresh_timer.setInterval(REFRESH_MS)
-        self._refresh_timer.timeout.connect(self.refresh)
+        self._quotes_moved = OnFrames(context.bridge, REFRESH_MS, self.refresh, parent=self)
 
         # -- source and legs -----------------------------------------------------------------------
         self.source = QComboBox()
@@ -579,14 +576,13 @@ class PayoffPanel(QWidget):
             self.refresh()
 
     def _on_quotes(self, tokens: set[int]) -> None:
-        if self._tokens & tokens and not self._refresh_timer.isActive():
-            self._refresh_timer.start()
+        if self._tokens & tokens:
+            self._quotes_moved.mark()
 
     # -- pricing and drawing -------------------------------------------------------------------------------
 
     def refresh(self) -> None:
         """Reprice the included legs against the market (one engine call), then redraw."""
-        self._refresh_timer.stop()
         legs = self.current_legs()
         included = [leg for key, leg in legs if key not in self._excluded]
         self.strategy = None

@@ -337,7 +337,28 @@ def parse_frame(data: bytes) -> list[KiteTick]:
 
     Raises ``KiteFrameError`` when the frame is malformed; nothing of such a frame is returned.
     """
+    full = _full_packets(data)
+    if full is not None:
+        return [_full_tick(raw, _ODD_DIVISORS.get(raw[0] & 0xFF, 100)) for raw in full]
     return [_decode(data, offset, length) for offset, length in _packet_bounds(data)]
+
+
+_FRAMED_FULL = struct.Struct(">2x" + _FULL.format.lstrip(">"))
+"""A full packet with the length that precedes it in a frame (skipped: checked beforehand)."""
+_FULL_LENGTH = FULL_PACKET.to_bytes(2, "big")
+
+
+def _full_packets(data: bytes) -> Iterator[tuple[int, ...]] | None:
+    """Every packet of a frame that holds only full packets (what a busy full-mode feed sends),
+    unpacked in one pass; None for any other frame, which goes packet by packet."""
+    stride = _FRAMED_FULL.size
+    count = (data[0] << 8) | data[1] if len(data) >= 2 else 0
+    if not count or len(data) != 2 + count * stride:
+        return None
+    # Each packet's two length bytes, read as two strided slices: all of them must say 184.
+    if data[2::stride] != _FULL_LENGTH[:1] * count or data[3::stride] != _FULL_LENGTH[1:] * count:
+        return None
+    return _FRAMED_FULL.iter_unpack(memoryview(data)[2:])
 
 
 # -- the engine's fast path ------------------------------------------------------------------------
