@@ -438,3 +438,30 @@ async def test_delivery_with_nothing_enabled_attaches_nothing(
     delivery = attach_deliveries(engine.api, None, keys)
     assert delivery.outboxes == []
     await delivery.close()
+
+
+async def test_delivery_in_headless_mode_sends_a_fired_alert(
+    tmp_path: Path, keys: DeliveryKeys, telegram: TelegramFake
+) -> None:
+    from engine.headless import run_session
+    from engine.marketdata.simulated import SimulatedMarketConfig
+    from engine.runtime import EngineConfig
+
+    probe = build(tmp_path / "probe")
+    token = reliance(probe)
+    probe.close()
+    rule = {"alert_id": "A1", "condition": "moves_pct", "value": "0.01", "token": token}
+    rule |= {"title": "RELIANCE", "reference": "1.00"}  # any first price is a move from ₹1
+    (tmp_path / "alerts.json").write_text(json.dumps({"alerts": [rule]}))
+    config = EngineConfig(
+        db_url=f"sqlite:///{tmp_path / 'book.db'}",
+        market=SimulatedMarketConfig(seed=2, strikes_each_side=2),
+        always_open=True,
+        alerts_file=tmp_path / "alerts.json",
+        var_interval_seconds=0,
+    )
+    settings = DeliverySettings(telegram=telegram_settings(telegram))
+    await run_session(config, 1.5, demo=False, deliveries=settings, keys=keys)
+
+    assert len(telegram.messages) == 1
+    assert telegram.messages[0].text.startswith("DalalDesk alert\nRELIANCE moved +")

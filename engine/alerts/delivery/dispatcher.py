@@ -215,11 +215,18 @@ class AlertDelivery:
     async def drain(self, timeout: float = 10.0) -> None:
         await asyncio.gather(*(o.drain(timeout) for o in self.outboxes))
 
-    async def close(self) -> None:
-        """Stop listening and stop the channels (messages still queued are not sent)."""
+    async def close(self, flush: float = 0.0) -> None:
+        """Stop listening, give what is queued up to ``flush`` seconds to go out, then stop the
+        channels (what is still queued then is not sent)."""
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
+        if flush > 0:
+            try:
+                await self.drain(flush)
+            except TimeoutError:
+                left = sum(o.pending for o in self.outboxes)
+                log.warning("%d alert message(s) were not sent before the desk closed", left)
         await asyncio.gather(*(o.close() for o in self.outboxes))
 
 
