@@ -80,6 +80,8 @@ class Outbox:
         self.failing: str | None = None
         """Why the channel is failing (told once), or None while it delivers."""
         self._dropped_told = 0
+        self._busy = False
+        """A message is on its way (taken from the queue's head only once delivered)."""
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(
@@ -108,8 +110,6 @@ class Outbox:
         async with asyncio.timeout(timeout):
             while self._queue or self._busy:
                 await asyncio.sleep(0.01)
-
-    _busy = False
 
     async def _run(self) -> None:
         while True:
@@ -156,9 +156,11 @@ class Outbox:
         return problem
 
     def _failed(self, problem: DeliveryError) -> None:
-        if self.failing == str(problem):
-            return
+        told = self.failing is not None
         self.failing = str(problem)
+        if told:  # once per outage, however its errors vary (refused, 502, timeouts)
+            log.debug("%s still failing: %s", self.channel.name, problem)
+            return
         text = (
             f"{self.channel.name} alerts not delivered: {problem}. Alerts still show in the desk"
             + ("; later ones will be tried again." if problem.retry else ".")
