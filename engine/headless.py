@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any
 
+from engine.alerts.delivery import DeliveryKeys, DeliverySettings, attach_deliveries
 from engine.core.memory import freeze_startup_objects
 from engine.domain.marks import SESSION_END, PnlMarks, book_pnl
 from engine.domain.values import rupees_text
@@ -21,9 +22,18 @@ from engine.strategies.demo import DemoStrategy
 log = logging.getLogger(__name__)
 
 
-async def run_session(config: EngineConfig, duration: float, *, demo: bool) -> dict[str, object]:
+async def run_session(
+    config: EngineConfig,
+    duration: float,
+    *,
+    demo: bool,
+    deliveries: DeliverySettings | None = None,
+    keys: DeliveryKeys | None = None,
+) -> dict[str, object]:
+    """``deliveries`` and ``keys`` (the profile's keyring): alerts also go by Telegram / e-mail."""
     engine = Engine.build(config)
     freeze_startup_objects()
+    delivery = None if keys is None else attach_deliveries(engine.api, deliveries, keys)
     engine.start()  # strategies running when the desk last stopped resume here
     if demo and engine.strategies.instance("demo") is None:
         problem = engine.strategies.start("demo")
@@ -35,6 +45,8 @@ async def run_session(config: EngineConfig, duration: float, *, demo: bool) -> d
         await asyncio.sleep(duration)
     finally:
         await engine.stop()
+        if delivery is not None:
+            await delivery.close(flush=5.0)
     orders = engine.api.orders()
     # No positions, nothing marked: the P&L is zero and there is no row to name.
     marks = engine.closing_marks or PnlMarks(0, SESSION_END, engine.positions.today, ())
@@ -55,8 +67,17 @@ async def run_session(config: EngineConfig, duration: float, *, demo: bool) -> d
     }
 
 
-def main(config: EngineConfig, duration: float, *, demo: bool) -> int:
-    summary = asyncio.run(run_session(config, duration, demo=demo))
+def main(
+    config: EngineConfig,
+    duration: float,
+    *,
+    demo: bool,
+    deliveries: DeliverySettings | None = None,
+    keys: DeliveryKeys | None = None,
+) -> int:
+    summary = asyncio.run(
+        run_session(config, duration, demo=demo, deliveries=deliveries, keys=keys)
+    )
     width = max(len(k) for k in summary)
     for key, value in summary.items():
         if key == "positions" and isinstance(value, list):

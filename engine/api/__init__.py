@@ -244,6 +244,7 @@ class EngineApi:
         self.add_alert = alerts.add_alert
         self.remove_alert = alerts.remove_alert
         self.rearm_alert = alerts.rearm_alert
+        self.tell = alerts.tell
         # health
         self.health = health.health
         self.trading_paused = health.paused

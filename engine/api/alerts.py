@@ -7,6 +7,7 @@ from decimal import Decimal
 from engine.alerts.book import AlertBook
 from engine.alerts.rules import AlertError, AlertRule, Condition
 from engine.api.parts import Service
+from engine.domain.events import EngineMessage, Severity
 
 
 class AlertService(Service):
@@ -32,6 +33,12 @@ class AlertService(Service):
     def rearm_alert(self, alert_id: str) -> AlertRule | None:
         """Start a fired rule again from the current price; None if there is no such rule."""
         return self._book().rearm(alert_id)
+
+    def tell(self, text: str, severity: Severity = Severity.WARNING, source: str = "") -> None:
+        """Put a line in the trader's Messages (alert delivery saying a channel is down)."""
+        now = self._parts.now()
+        ts_ns = int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1000
+        self._bus.publish(EngineMessage(ts_ns, severity, text, source or "alerts"))
 
     def _book(self) -> AlertBook:
         if self._parts.alerts is None:
