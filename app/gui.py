@@ -159,6 +159,7 @@ async def _run_desk(
     for account in (engine, *also):
         asks_login(account)
     forget_rules = settings.subscribe(lambda old, new: follow_signal_settings(engine, old, new))
+    delivery = AlertDeliveries(engine, profile, settings)
     accounts = Accounts({e.config.broker: e for e in (engine, *also)})
     """One kill switch over every account: pressed in any window, it halts them all."""
     window = MainWindow(
@@ -166,6 +167,7 @@ async def _run_desk(
         open_broker_settings=lambda: open_broker_settings(profile, engine),
         open_calendar_update=lambda: open_calendar_update(engine),
         set_webhook_passphrase=lambda: ask_webhook_passphrase(profile),
+        notification_actions=delivery.actions(),
         api_token_actions=(
             lambda: new_api_token(profile),
             lambda: revoke_api_token(profile),
@@ -222,6 +224,7 @@ async def _run_desk(
     finally:
         stop_listening()
         forget_rules()
+        await delivery.close()
         for shown in windows:
             shown.stop()
             if shown is not window:
@@ -253,6 +256,99 @@ def account_window(
     window.restore_watchlists()
     window.show()
     return window
+
+
+class AlertDeliveries:
+    """Alerts by Telegram and e-mail (``engine.alerts.delivery``) for the desk's main account:
+    started with the desk, started again when Settings → Notifications change, flushed at the
+    close; and the Notifications page's buttons (the bot token and the mail password into the
+    keyring, a test message through each channel that is on)."""
+
+    def __init__(self, engine: Engine, profile: str, settings: SettingsStore) -> None:
+        from engine.alerts.delivery import DeliveryKeys, attach_deliveries
+        from engine.credentials import CredentialStore
+
+        self._engine = engine
+        self._settings = settings
+        self.keys = DeliveryKeys(CredentialStore(profile))
+        self._attach = attach_deliveries
+        self.handle = attach_deliveries(engine.api, self._chosen(settings.current), self.keys)
+        self._forget = settings.subscribe(self._changed)
+
+    def _chosen(self, settings: Settings) -> Any:
+        from app.main import delivery_settings
+
+        return delivery_settings(settings)
+
+    def _changed(self, old: Settings, new: Settings) -> None:
+        if self._chosen(old) == self._chosen(new):
+            return
+        previous = self.handle
+        self.handle = self._attach(self._engine.api, self._chosen(new), self.keys)
+        task = asyncio.get_running_loop().create_task(previous.close(), name="delivery-restart")
+        _open_pages.append(task)
+        task.add_done_callback(_open_pages.remove)
+
+    async def close(self) -> None:
+        self._forget()
+        await self.handle.close(flush=3.0)
+
+    def actions(self) -> list[tuple[str, Callable[[], object]]]:
+        return [
+            ("Telegram bot token…", lambda: self._ask_secret("bot token", self.keys.save_bot_token)),
+            ("E-mail password…", lambda: self._ask_secret("mail password", self.keys.save_smtp_password)),
+            ("Send test messages", self.send_tests),
+        ]  # fmt: skip
+
+    def _ask_secret(self, what: str, save: Callable[[str], None]) -> object:
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox
+
+        from engine.credentials import CredentialsUnavailable
+
+        dialog = QInputDialog()
+        dialog.setWindowTitle(f"Alerts: the {what}")
+        dialog.setLabelText(f"The {what} (kept in the OS keyring; never shown again):")
+        dialog.setTextEchoMode(QLineEdit.EchoMode.Password)
+
+        def chosen(text: str) -> None:
+            try:
+                save(text.strip())
+            except (ValueError, CredentialsUnavailable) as problem:
+                box = QMessageBox(QMessageBox.Icon.Warning, f"Alerts: the {what}", str(problem))
+                box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+                box.open()
+
+        dialog.textValueSelected.connect(chosen)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        _open_pages.append(dialog)
+        dialog.finished.connect(lambda _result: _open_pages.remove(dialog))
+        dialog.open()
+        return dialog
+
+    def send_tests(self) -> asyncio.Task[list[str]]:
+        from engine.alerts.delivery import send_test
+
+        notifications = self._settings.current.notifications
+
+        async def run() -> list[str]:
+            said = []
+            for name, chosen in (
+                ("Telegram", notifications.telegram),
+                ("E-mail", notifications.email),
+            ):
+                if not chosen.enabled:
+                    said.append(f"{name}: off (turn it on and Apply first)")
+                    continue
+                _ok, text = await send_test(chosen, self.keys)
+                said.append(f"{name}: {text}")
+            self._engine.api.tell("; ".join(said), source="notifications")
+            return said
+
+        task = asyncio.get_running_loop().create_task(run(), name="delivery-test")
+        _open_pages.append(task)
+        task.add_done_callback(_open_pages.remove)
+        return task
 
 
 def follow_signal_settings(engine: Engine, old: Settings, new: Settings) -> None:

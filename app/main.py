@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from app.logging_setup import log_dir, setup_logging
 from app.startup import EXIT_STARTUP_PROBLEM, StartupProblem, describe_failure, tell
 from engine.alerts.book import alerts_path
+from engine.alerts.delivery import DeliverySettings
 from engine.brokers.paper.config import PaperConfig
 from engine.brokers.registry import (
     Connected,
@@ -325,6 +326,12 @@ def strategy_modes(text: str) -> dict[str, SignalMode]:
     return {strategy.strip(): SignalMode(mode.strip()) for strategy, _, mode in pairs}
 
 
+def delivery_settings(settings: Settings) -> DeliverySettings:
+    """Settings → Notifications' Telegram and e-mail pages, as alert delivery takes them."""
+    notifications = settings.notifications
+    return DeliverySettings(telegram=notifications.telegram, email=notifications.email)
+
+
 def allowed_addresses(text: str) -> tuple[str, ...]:
     return tuple(a.strip() for a in text.split(",") if a.strip())
 
@@ -407,9 +414,17 @@ def run(args: argparse.Namespace) -> int:
     if args.headless and (len(configs) > 1 or config.market_feed != "simulated"):
         return asyncio.run(live_headless(configs, args.profile, args.duration))
     if args.headless:
+        from engine.alerts.delivery import DeliveryKeys
+        from engine.credentials import CredentialStore
         from engine.headless import main as headless_main
 
-        return headless_main(config, args.duration, demo=args.demo)
+        return headless_main(
+            config,
+            args.duration,
+            demo=args.demo,
+            deliveries=delivery_settings(settings.current),
+            keys=DeliveryKeys(CredentialStore(args.profile)),
+        )
     from app.gui import run_gui
 
     return run_gui(

@@ -193,6 +193,7 @@ class MainWindow(QMainWindow):
         open_calendar_update: Callable[[], None] | None = None,
         set_webhook_passphrase: Callable[[], object] | None = None,
         api_token_actions: tuple[Callable[[], object], Callable[[], object]] | None = None,
+        notification_actions: list[tuple[str, Callable[[], object]]] | None = None,
         save_diagnostics: SaveDiagnostics | None = None,
     ) -> None:
         super().__init__()
@@ -213,6 +214,8 @@ class MainWindow(QMainWindow):
         self._open_calendar_update = open_calendar_update
         self._set_webhook_passphrase = set_webhook_passphrase
         self._api_token_actions = api_token_actions
+        self._notification_actions = notification_actions or []
+        """Settings → Notifications' buttons: the channels' secrets, a test message."""
         """New API token (shown once) and Revoke, both on the keyring."""
         self._save_diagnostics = save_diagnostics
         self.manual: ManualWindow | None = None
@@ -752,6 +755,7 @@ class MainWindow(QMainWindow):
             extras: dict[str, list[tuple[str, Callable[[], object]]]] = {
                 "risk": [("Risk limits…", self.open_risk_limits)],
                 "signals": [("Signals panel…", lambda: self.show_panel("signals"))],
+                "notifications": list(self._notification_actions),
             }
             if self._set_webhook_passphrase is not None:
                 extras["signals"].insert(0, ("Set passphrase…", self._set_webhook_passphrase))

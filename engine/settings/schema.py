@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import JsonDict
 
+from engine.alerts.delivery import EmailSettings, TelegramSettings
+
 RESTART: JsonDict = {"restart": True}
 """``json_schema_extra`` of a preference that takes effect at the next start."""
 
@@ -163,7 +165,9 @@ class RiskPreferences(Section):
 
 
 class NotificationPreferences(Section):
-    """Where the desk tells the trader about alerts and events that need them."""
+    """Where the desk tells the trader about alerts and events that need them: on the screen, and
+    away from it by Telegram and e-mail (the bot token and the mail password are kept in the
+    keyring: the buttons below)."""
 
     desktop: bool = Field(
         default=True,
@@ -171,6 +175,8 @@ class NotificationPreferences(Section):
         description="Show fired alerts as the operating system's notifications too (they are "
         "always in the Alerts panel, Messages and the status bar)",
     )
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
 
 
 TRADINGVIEW_ADDRESSES = "52.89.214.238, 34.212.75.30, 54.218.53.128, 52.32.178.7"

@@ -74,16 +74,26 @@ def settings_yaml(settings: Settings) -> str:
         f"version: {settings.version}",
     ]
     for group, title in GROUPS:
-        section = getattr(settings, group)
         lines += ["", f"# {title}", f"{group}:"]
-        for name, info in type(section).model_fields.items():
-            if info.description:
-                note = (
-                    " (takes effect at the next start)" if needs_restart(f"{group}.{name}") else ""
-                )
-                lines.append(f"  # {info.description}{note}")
-            lines.append(f"  {name}: {_scalar(getattr(section, name))}")
+        lines += _section_lines(getattr(settings, group), group, "  ")
     return "\n".join(lines) + "\n"
+
+
+def _section_lines(section: BaseModel, path: str, indent: str) -> list[str]:
+    lines = []
+    values = section.model_dump(mode="json")
+    for name, info in type(section).model_fields.items():
+        if info.description:
+            later = needs_restart(f"{path}.{name}") if path.count(".") == 0 else False
+            note = " (takes effect at the next start)" if later else ""
+            lines.append(f"{indent}# {info.description}{note}")
+        value = getattr(section, name)
+        if isinstance(value, BaseModel):
+            lines.append(f"{indent}{name}:")
+            lines += _section_lines(value, f"{path}.{name}", indent + "  ")
+        else:
+            lines.append(f"{indent}{name}: {_scalar(values[name])}")
+    return lines
 
 
 class SettingsStore:

@@ -128,6 +128,17 @@ class TextEditor(FieldEditor):
         self.widget.setText("" if value is None else str(value))
 
 
+class TextListEditor(TextEditor):
+    """A list of text values (addresses, names) typed comma-separated."""
+
+    def value(self) -> list[str]:  # type: ignore[override]
+        return [part.strip() for part in super().value().split(",") if part.strip()]
+
+    def set_value(self, value: Any) -> None:
+        items = value if isinstance(value, list | tuple) else [] if value is None else [value]
+        super().set_value(", ".join(str(item) for item in items))
+
+
 class BoolEditor(FieldEditor):
     def __init__(self, path: str, label: str, tip: str, text: str = "") -> None:
         super().__init__(path, label, tip)

@@ -25,7 +25,7 @@ from dataclasses import field as default_field
 from datetime import date, time
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -53,6 +53,7 @@ from ui.panels.schema_fields import (
     OptionalEditor,
     SetEditor,
     TextEditor,
+    TextListEditor,
     TimeEditor,
     choice_text,
     humanize,
@@ -404,6 +405,9 @@ def _scalar_editor(
         return ChoiceEditor(path, label, tip, [(str(a), a) for a in args])
     if origin in (frozenset, set, list) and args and _is_enum(args[0]):
         return SetEditor(path, label, tip, list(args[0]))
+    item = get_args(args[0])[0] if args and get_origin(args[0]) is Annotated else None
+    if origin in (list, tuple) and args and str in (args[0], item):
+        return TextListEditor(path, label, tip, 400)
     if annotation is bool:
         return BoolEditor(path, label, tip)
     if _is_enum(annotation):
