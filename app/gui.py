@@ -301,30 +301,11 @@ class AlertDeliveries:
         ]  # fmt: skip
 
     def _ask_secret(self, what: str, save: Callable[[str], None]) -> object:
-        from PySide6.QtCore import Qt
-        from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox
-
-        from engine.credentials import CredentialsUnavailable
-
-        dialog = QInputDialog()
-        dialog.setWindowTitle(f"Alerts: the {what}")
-        dialog.setLabelText(f"The {what} (kept in the OS keyring; never shown again):")
-        dialog.setTextEchoMode(QLineEdit.EchoMode.Password)
-
-        def chosen(text: str) -> None:
-            try:
-                save(text.strip())
-            except (ValueError, CredentialsUnavailable) as problem:
-                box = QMessageBox(QMessageBox.Icon.Warning, f"Alerts: the {what}", str(problem))
-                box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-                box.open()
-
-        dialog.textValueSelected.connect(chosen)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        _open_pages.append(dialog)
-        dialog.finished.connect(lambda _result: _open_pages.remove(dialog))
-        dialog.open()
-        return dialog
+        return ask_secret(
+            f"Alerts: the {what}",
+            f"The {what} (kept in the OS keyring; never shown again):",
+            lambda text: save(text.strip()),
+        )
 
     def send_tests(self) -> asyncio.Task[list[str]]:
         from engine.alerts.delivery import send_test
@@ -360,38 +341,36 @@ def follow_signal_settings(engine: Engine, old: Settings, new: Settings) -> None
     engine.signals.rules = signal_rules(new.signals, pinned)
 
 
-def ask_webhook_passphrase(profile: str) -> object:
-    """Settings → Signals → Set passphrase…: typed hidden, kept in the OS keyring only."""
+def keep_open(box: Any) -> Any:
+    """Open a dialog without a parent, held until it closes (else Python collects it at once
+    and the trader never sees it)."""
+    from PySide6.QtCore import Qt
+
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    _open_pages.append(box)
+    box.finished.connect(lambda _result: _open_pages.remove(box))
+    box.open()
+    return box
+
+
+def ask_secret(title: str, label: str, save: Callable[[str], None]) -> object:
+    """A secret typed hidden, handed to ``save`` (the keyring); what ``save`` refuses
+    (``ValueError``, a keyring that cannot be used) is told in a box, in its words."""
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox
 
-    from engine.credentials import CredentialStore, CredentialsUnavailable
+    from engine.credentials import CredentialsUnavailable
 
     dialog = QInputDialog()
-    dialog.setWindowTitle("Webhook passphrase")
-    dialog.setLabelText(
-        "The passphrase TradingView's alert message carries (at least 12 characters, no "
-        "spaces).\nIt is kept in the OS keyring; the desk never shows it again."
-    )
+    dialog.setWindowTitle(title)
+    dialog.setLabelText(label)
     dialog.setTextEchoMode(QLineEdit.EchoMode.Password)
 
     def chosen(text: str) -> None:
-        if len(text) < 12 or text != text.strip() or " " in text:
-            box = QMessageBox(
-                QMessageBox.Icon.Warning,
-                "Webhook passphrase",
-                "Not kept: a passphrase is at least 12 characters, with no spaces.",
-            )
-            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            box.open()
-            return
         try:
-            CredentialStore(profile).set("signals", "webhook_passphrase", text)
-        except CredentialsUnavailable as problem:
-            box = QMessageBox(QMessageBox.Icon.Warning, "Webhook passphrase", str(problem))
-            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            box.open()
-
-    from PySide6.QtCore import Qt
+            save(text)
+        except (ValueError, CredentialsUnavailable) as problem:
+            keep_open(QMessageBox(QMessageBox.Icon.Warning, title, str(problem)))
 
     dialog.textValueSelected.connect(chosen)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -399,6 +378,23 @@ def ask_webhook_passphrase(profile: str) -> object:
     dialog.finished.connect(lambda _result: _open_pages.remove(dialog))
     dialog.open()
     return dialog
+
+
+def ask_webhook_passphrase(profile: str) -> object:
+    """Settings → Signals → Set passphrase…: typed hidden, kept in the OS keyring only."""
+    from engine.credentials import CredentialStore
+
+    def save(text: str) -> None:
+        if len(text) < 12 or text != text.strip() or " " in text:
+            raise ValueError("Not kept: a passphrase is at least 12 characters, with no spaces.")
+        CredentialStore(profile).set("signals", "webhook_passphrase", text)
+
+    return ask_secret(
+        "Webhook passphrase",
+        "The passphrase TradingView's alert message carries (at least 12 characters, no "
+        "spaces).\nIt is kept in the OS keyring; the desk never shows it again.",
+        save,
+    )
 
 
 def new_api_token(profile: str) -> str | None:
@@ -415,9 +411,7 @@ def new_api_token(profile: str) -> str | None:
     try:
         CredentialStore(profile).set("api", "token", token)
     except CredentialsUnavailable as problem:
-        box = QMessageBox(QMessageBox.Icon.Warning, "Local API token", str(problem))
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+        keep_open(QMessageBox(QMessageBox.Icon.Warning, "Local API token", str(problem)))
         return None
     box = QMessageBox(
         QMessageBox.Icon.Information,
@@ -426,8 +420,7 @@ def new_api_token(profile: str) -> str | None:
         "desk keeps it in the OS keyring and does not show it again.\n\n" + token,
     )
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    box.open()
+    keep_open(box)
     return token
 
 

@@ -6,9 +6,11 @@ and let the bridge deliver with ``qtbot.waitUntil``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,3 +61,18 @@ def context(qtbot, engine: Engine):  # type: ignore[no-untyped-def]
     ctx = PanelContext(api=engine.api, bridge=bridge, theme=ThemeHolder("dark"))
     yield ctx
     bridge.stop()
+
+
+@pytest.fixture
+def qloop(qapp) -> Iterator[Callable[[Coroutine[Any, Any, Any]], Any]]:  # type: ignore[no-untyped-def]
+    """Run a scenario on a qasync loop, as the app does (chart history loads on the loop)."""
+    import qasync
+
+    qapp.setQuitOnLastWindowClosed(False)  # a window closed in a test must not end the loop
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop.run_until_complete
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)

@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import json
 import socket
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -27,21 +27,6 @@ from ui.dialogs import AboutDialog
 
 PINNED_SHA256 = "e21cc5caa0226ef30bd8549c50b9ef926615f2a4ee6b4e486353477a55f598cf"
 """lightweight-charts 5.2.1 standalone production build (qt_stack.md §1.1)."""
-
-
-@pytest.fixture
-def qloop(qapp) -> Iterator[Callable[[Coroutine[Any, Any, Any]], Any]]:  # type: ignore[no-untyped-def]
-    """Run a scenario on a qasync loop, as the app does (chart history loads on the loop)."""
-    import qasync
-
-    qapp.setQuitOnLastWindowClosed(False)  # a window closed in a test must not end the loop
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    try:
-        yield loop.run_until_complete
-    finally:
-        loop.close()
-        asyncio.set_event_loop(None)
 
 
 async def until(condition: Callable[[], object], seconds: float = 20.0, what: str = "") -> None:

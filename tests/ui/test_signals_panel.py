@@ -4,10 +4,8 @@ audit export link signal, decision, order and fill by their ids."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
-from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,33 +19,12 @@ from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 from engine.signals.desk import SignalMode, SignalRules
 from engine.signals.server import WEBHOOK_PATH
+from tests.live_desk import wait_for
 from ui.layout_store import LayoutStore
 from ui.main_window import MainWindow
 from ui.panels.signals import SignalsPanel
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def qloop(qapp) -> Iterator[Callable[[Coroutine[Any, Any, Any]], Any]]:  # type: ignore[no-untyped-def]
-    import qasync
-
-    qapp.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    try:
-        yield loop.run_until_complete
-    finally:
-        loop.close()
-        asyncio.set_event_loop(None)
-
-
-async def until(condition: Callable[[], object], seconds: float = 10.0, what: str = "") -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        await asyncio.sleep(0.02)
 
 
 def test_signal_webhook_to_approval_card_keypress_order_fill_and_audit(
@@ -72,7 +49,9 @@ def test_signal_webhook_to_approval_card_keypress_order_fill_and_audit(
 
     async def scenario() -> dict[str, Any]:
         engine.start()
-        await until(lambda: engine.signal_server is not None, what="signals endpoint")
+        await wait_for(
+            lambda: engine.signal_server is not None, timeout=10, what="signals endpoint"
+        )
         assert engine.signal_server is not None
         body = {
             "passphrase": "s3cret-phrase",
@@ -86,7 +65,7 @@ def test_signal_webhook_to_approval_card_keypress_order_fill_and_audit(
         url = engine.signal_server.url + WEBHOOK_PATH
         async with aiohttp.ClientSession() as http, http.post(url, json=body) as response:
             answered = (response.status, await response.json())
-        await until(lambda: len(panel.cards) == 1, what="the approval card")
+        await wait_for(lambda: len(panel.cards) == 1, timeout=10, what="the approval card")
         card = panel.cards[0]
         assert card.title.text() == "BUY 1 lot (1 units) RELIANCE"
         assert "strategy ema-9-21" in card.terms.text() and "NSE:RELIANCE" in card.terms.text()
@@ -96,10 +75,11 @@ def test_signal_webhook_to_approval_card_keypress_order_fill_and_audit(
         qtbot.keyClick(panel, Qt.Key.Key_Plus)  # two lots, then Enter approves
         assert card.title.text() == "BUY 2 lots (2 units) RELIANCE (changed)"
         qtbot.keyClick(panel, Qt.Key.Key_Return)
-        await until(lambda: not panel.cards, what="the card gone")
+        await wait_for(lambda: not panel.cards, timeout=10, what="the card gone")
         [order] = engine.api.orders()
-        await until(
+        await wait_for(
             lambda: engine.api.order(order.order_id).status is OrderStatus.COMPLETE,
+            timeout=10,
             what="paper fill",
         )
         return {"answered": answered, "order": order.order_id}
