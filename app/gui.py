@@ -216,6 +216,9 @@ async def _run_desk(
     stop_listening = close_on_termination_signals(window.close)
     freeze_startup_objects()
     accounts.start()
+    log.info(
+        "workstation open: %d window(s); SIGTERM or SIGINT closes it as Close does", len(windows)
+    )
     probing = None if steps is None else asyncio.get_running_loop().create_task(steps, name="probe")
     try:
         await closed.wait()

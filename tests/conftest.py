@@ -34,6 +34,19 @@ from ui.charts.page import prepare_web_engine  # noqa: E402
 prepare_web_engine()
 
 
+# -- workers ---------------------------------------------------------------------------------------
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per core this process may run on, at most four (each worker starts
+    its own Qt, desks and PostgreSQL cluster; more would wait on each other's disks)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
 # -- a real PostgreSQL server (tests/pg.py) ------------------------------------------------------------
 
 
