@@ -1,0 +1,157 @@
+"""Candles a portfolio builds from its underlying's ticks, closed by the clock, and the rules read
+at their close: an underlying level (spot, future or synthetic) and an indicator (EMA / SMA
+cross, RSI, SuperTrend, VWAP — ``engine.marketdata.indicators``, as the charts compute them).
+
+A candle closes when the clock passes its end (anchored to 09:15, ``Timeframe``), whether or
+not a tick follows: an exit on a minute's close happens at that close, not at the next tick.
+Candles are not saved: after a restart an indicator warms up again from fresh candles.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+
+from engine.domain.bars import Timeframe
+from engine.marketdata import indicators
+from engine.strategies.multileg.conditions_spec import (
+    Indicator,
+    IndicatorCondition,
+    LevelCheck,
+    UnderlyingLevel,
+)
+
+MAX_CANDLES = 400
+"""Closed candles kept: enough for a 200-bar average on them."""
+
+TIMEFRAMES = {LevelCheck.M1: Timeframe.M1, LevelCheck.M3: Timeframe.M3, LevelCheck.M5: Timeframe.M5}
+
+
+@dataclass(slots=True)
+class Candles:
+    """One price's candles at one timeframe: the forming one and the closed ones (OHLCV)."""
+
+    timeframe: Timeframe
+    closed: deque[tuple[int, int, int, int, int, int]] = field(
+        default_factory=lambda: deque(maxlen=MAX_CANDLES)
+    )
+    """(start_ns, open, high, low, close, volume) of each closed candle, oldest first."""
+    start_ns: int = -1
+    open: int = 0
+    high: int = 0
+    low: int = 0
+    close: int = 0
+    volume_from: int = 0
+    volume_to: int = 0
+    end_ns: int = 0
+
+    def close_due(self, now: int) -> bool:
+        """Close the forming candle if the clock has passed its end; whether one closed."""
+        if self.start_ns < 0 or now < self.end_ns:
+            return False
+        self.closed.append(
+            (
+                self.start_ns,
+                self.open,
+                self.high,
+                self.low,
+                self.close,
+                max(0, self.volume_to - self.volume_from),
+            )
+        )
+        self.start_ns = -1
+        self.volume_from = self.volume_to
+        return True
+
+    def add(self, price: int, volume: int, now: int) -> None:
+        if self.start_ns < 0:
+            start = self.timeframe.start_of(now)
+            self.start_ns, self.end_ns = start, start + self.timeframe.minutes * 60 * 10**9
+            self.open = self.high = self.low = price
+            if not self.volume_from or volume < self.volume_from:
+                self.volume_from = volume  # a new day's count, or the first tick seen
+        elif price > self.high:
+            self.high = price
+        elif price < self.low:
+            self.low = price
+        self.close = price
+        self.volume_to = volume
+
+
+def level_holds(level: UnderlyingLevel, price: int) -> bool:
+    """Whether ``price`` (paise) is at or beyond the level's bounds."""
+    above, below = level.at_or_above, level.at_or_below
+    return (above is not None and price >= above * 100) or (
+        below is not None and price <= below * 100
+    )
+
+
+def level_text(level: UnderlyingLevel, price: int) -> str:
+    where = (
+        "at or above"
+        if level.at_or_above is not None and price >= level.at_or_above * 100
+        else ("at or below")
+    )
+    bound = level.at_or_above if where == "at or above" else level.at_or_below
+    when = "" if level.check is LevelCheck.TICK else f" at a {level.check.value} close"
+    return f"the {level.source.value} at {Decimal(price) / 100:,.2f}{when} is {where} {bound:,.2f}"
+
+
+def indicator_holds(rule: IndicatorCondition, candles: Candles) -> bool | None:
+    """Whether the rule holds at the last closed candle; None while it warms up."""
+    bars = candles.closed
+    if not bars:
+        return None
+    close = np.fromiter((bar[4] for bar in bars), dtype=np.float64, count=len(bars))
+    kind = rule.indicator
+    if kind in (Indicator.EMA_CROSS_UP, Indicator.EMA_CROSS_DOWN) or kind in (
+        Indicator.SMA_CROSS_UP,
+        Indicator.SMA_CROSS_DOWN,
+    ):
+        if len(close) < rule.slow + 1:
+            return None
+        average = indicators.ema if kind.value.startswith("ema") else indicators.sma
+        fast, slow = average(close, rule.fast), average(close, rule.slow)
+        now_above, before_above = fast[-1] > slow[-1], fast[-2] > slow[-2]
+        if kind.value.endswith("up"):
+            return now_above and not before_above
+        now_below, before_below = fast[-1] < slow[-1], fast[-2] < slow[-2]
+        return now_below and not before_below
+    if kind in (Indicator.RSI_ABOVE, Indicator.RSI_BELOW):
+        if len(close) < rule.period + 1:
+            return None
+        value = indicators.rsi(close, rule.period)[-1]
+        if np.isnan(value):
+            return None
+        return bool(value > rule.level if kind is Indicator.RSI_ABOVE else value < rule.level)
+    high = np.fromiter((bar[2] for bar in bars), dtype=np.float64, count=len(bars))
+    low = np.fromiter((bar[3] for bar in bars), dtype=np.float64, count=len(bars))
+    if kind in (Indicator.SUPERTREND_UP, Indicator.SUPERTREND_DOWN):
+        if len(close) < rule.period + 1:
+            return None
+        _line, direction = indicators.supertrend(high, low, close, rule.period, rule.multiplier)
+        way = direction[-1]
+        if np.isnan(way):
+            return None
+        return bool(way > 0 if kind is Indicator.SUPERTREND_UP else way < 0)
+    volume = np.fromiter((bar[5] for bar in bars), dtype=np.float64, count=len(bars))
+    day = np.fromiter((bar[0] // (86_400 * 10**9) for bar in bars), dtype=np.int64)
+    value = indicators.vwap(high, low, close, volume, day)[-1]
+    if np.isnan(value):
+        return None
+    return bool(close[-1] > value if kind is Indicator.ABOVE_VWAP else close[-1] < value)
+
+
+def indicator_text(rule: IndicatorCondition) -> str:
+    kind = rule.indicator
+    if kind.value.startswith(("ema", "sma")):
+        way = "above" if kind.value.endswith("up") else "below"
+        return f"{kind.value[:3].upper()} {rule.fast} crossed {way} {rule.slow}"
+    if kind.value.startswith("rsi"):
+        return f"RSI {rule.period} {'above' if kind is Indicator.RSI_ABOVE else 'below'} {rule.level:g}"
+    if kind.value.startswith("supertrend"):
+        return f"SuperTrend {rule.period}×{rule.multiplier:g} turned {kind.value.rsplit('_', 1)[1]}"
+    return f"the close is {'above' if kind is Indicator.ABOVE_VWAP else 'below'} VWAP"
