@@ -120,8 +120,8 @@ def test_breakout_multileg_minute_close_calls_on_high_puts_on_low_cancels_the_ot
             "enabled": True,
             "range_start": "09:19:00",
             "range_end": "09:20:00",
-            "entry_at": "ce_on_high_pe_on_low",
-            "check": "minute_close",
+            "entry_at": "CE on high, PE on low",
+            "check": "minute close",
             "buffer": "0.1",
             "buffer_percent": True,
         },
@@ -160,7 +160,7 @@ def test_breakout_multileg_each_legs_own_premium_and_a_leg_needing_no_breakout(d
             "enabled": True,
             "range_start": "09:19:00",
             "range_end": "09:20:00",
-            "on": "legs",
+            "on": "each leg's premium",
             "no_breakout": ["Leg 2"],
         },
     )
@@ -282,7 +282,9 @@ def test_breakout_multileg_indicator_ema_cross_on_one_minute_candles(desk) -> No
     begin(
         engine,
         STRADDLE,
-        conditions={"indicator": {"indicator": "ema_cross_up", "fast": 2, "slow": 3}},
+        conditions={
+            "indicator": {"indicator": "EMA fast crosses above slow", "fast": 2, "slow": 3}
+        },
     )
     spot = running(engine).underlying_token
     push(engine, spot, "26000", 58)  # 09:19:00
@@ -310,14 +312,14 @@ def test_breakout_multileg_contradictory_settings_are_refused_in_words() -> None
             "the range ends before it starts",
         ),
         (
-            {"range_breakout": {"enabled": True, "on": "legs", "entry_at": "high"}},
+            {"range_breakout": {"enabled": True, "on": "each leg's premium", "entry_at": "high"}},
             "on each leg's own premium a bought leg enters above its high",
         ),
         (
             {
                 "range_breakout": {
                     "enabled": True,
-                    "entry_at": "ce_on_high_pe_on_low",
+                    "entry_at": "CE on high, PE on low",
                     "cancel_other_side": False,
                 }
             },
@@ -329,7 +331,7 @@ def test_breakout_multileg_contradictory_settings_are_refused_in_words() -> None
                 "conditions": {"combined_wait": {"move": "5"}},
                 "execution": {"start": None},
             },
-            "a combined wait & trade and a range breakout both decide the entry",
+            "a combined wait and trade and a range breakout both decide the entry",
         ),
         (
             {"range_breakout": {"enabled": True}},
@@ -345,7 +347,7 @@ def test_breakout_multileg_contradictory_settings_are_refused_in_words() -> None
         ({"conditions": {"leg_wait": {"legs": ["Leg 3"], "move": "5"}}}, "Leg 3 is named but"),
         ({"conditions": {"dte_at_least": 3, "dte_at_most": 1}}, "at least is more than at most"),
         (
-            {"conditions": {"indicator": {"indicator": "above_vwap"}}},
+            {"conditions": {"indicator": {"indicator": "close above VWAP"}}},
             "an index trades no volume: a VWAP is read on the future",
         ),
         (

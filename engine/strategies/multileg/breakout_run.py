@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from engine.strategies.multileg import breakout as rb
 from engine.strategies.multileg.conditions_base import ConditionsBase, P, _rupees
-from engine.strategies.multileg.conditions_spec import (
-    RangeOn,
-)
+from engine.strategies.multileg.conditions_spec import EntryAt, RangeOn
 from engine.strategies.multileg.legrun import LegRun
 from engine.strategies.multileg.status import LegEvent, LegState
 
@@ -44,9 +42,7 @@ class BreakoutRun(ConditionsBase):
                 return
             sides = frozenset({rb.HIGH if leg.sign > 0 else rb.LOW})
         else:
-            two = rule.entry_at.value.endswith("low") and rule.entry_at.value.startswith(
-                ("ce", "pe")
-            )
+            two = rule.entry_at in (EntryAt.CE_HIGH_PE_LOW, EntryAt.PE_HIGH_CE_LOW)
             if fired and (rule.cancel_other_side or not two):
                 return
             sides = rb.sides_of_portfolio(rule) - set(fired)

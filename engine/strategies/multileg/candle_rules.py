@@ -18,6 +18,9 @@ import numpy as np
 from engine.domain.bars import Timeframe
 from engine.marketdata import indicators
 from engine.strategies.multileg.conditions_spec import (
+    CROSSES,
+    EMAS,
+    UPS,
     Indicator,
     IndicatorCondition,
     LevelCheck,
@@ -27,7 +30,11 @@ from engine.strategies.multileg.conditions_spec import (
 MAX_CANDLES = 400
 """Closed candles kept: enough for a 200-bar average on them."""
 
-TIMEFRAMES = {LevelCheck.M1: Timeframe.M1, LevelCheck.M3: Timeframe.M3, LevelCheck.M5: Timeframe.M5}
+TIMEFRAMES = {
+    LevelCheck.ONE_MINUTE: Timeframe.M1,
+    LevelCheck.THREE_MINUTES: Timeframe.M3,
+    LevelCheck.FIVE_MINUTES: Timeframe.M5,
+}
 
 
 @dataclass(slots=True)
@@ -107,16 +114,13 @@ def indicator_holds(rule: IndicatorCondition, candles: Candles) -> bool | None:
         return None
     close = np.fromiter((bar[4] for bar in bars), dtype=np.float64, count=len(bars))
     kind = rule.indicator
-    if kind in (Indicator.EMA_CROSS_UP, Indicator.EMA_CROSS_DOWN) or kind in (
-        Indicator.SMA_CROSS_UP,
-        Indicator.SMA_CROSS_DOWN,
-    ):
+    if kind in CROSSES:
         if len(close) < rule.slow + 1:
             return None
-        average = indicators.ema if kind.value.startswith("ema") else indicators.sma
+        average = indicators.ema if kind in EMAS else indicators.sma
         fast, slow = average(close, rule.fast), average(close, rule.slow)
         now_above, before_above = fast[-1] > slow[-1], fast[-2] > slow[-2]
-        if kind.value.endswith("up"):
+        if kind in UPS:
             return now_above and not before_above
         now_below, before_below = fast[-1] < slow[-1], fast[-2] < slow[-2]
         return now_below and not before_below
@@ -147,11 +151,14 @@ def indicator_holds(rule: IndicatorCondition, candles: Candles) -> bool | None:
 
 def indicator_text(rule: IndicatorCondition) -> str:
     kind = rule.indicator
-    if kind.value.startswith(("ema", "sma")):
-        way = "above" if kind.value.endswith("up") else "below"
-        return f"{kind.value[:3].upper()} {rule.fast} crossed {way} {rule.slow}"
-    if kind.value.startswith("rsi"):
-        return f"RSI {rule.period} {'above' if kind is Indicator.RSI_ABOVE else 'below'} {rule.level:g}"
-    if kind.value.startswith("supertrend"):
-        return f"SuperTrend {rule.period}×{rule.multiplier:g} turned {kind.value.rsplit('_', 1)[1]}"
+    if kind in CROSSES:
+        way = "above" if kind in UPS else "below"
+        average = "EMA" if kind in EMAS else "SMA"
+        return f"{average} {rule.fast} crossed {way} {average} {rule.slow}"
+    if kind in (Indicator.RSI_ABOVE, Indicator.RSI_BELOW):
+        way = "above" if kind is Indicator.RSI_ABOVE else "below"
+        return f"RSI {rule.period} {way} {rule.level:g}"
+    if kind in (Indicator.SUPERTREND_UP, Indicator.SUPERTREND_DOWN):
+        way = "up" if kind is Indicator.SUPERTREND_UP else "down"
+        return f"SuperTrend {rule.period}×{rule.multiplier:g} {way}"
     return f"the close is {'above' if kind is Indicator.ABOVE_VWAP else 'below'} VWAP"

@@ -49,9 +49,9 @@ class LegNo(StrEnum):
 class RangeOn(StrEnum):
     UNDERLYING = "underlying"
     """The underlying's price (its spot)."""
-    LEGS = "legs"
+    LEGS = "each leg's premium"
     """Each leg's own premium: a bought leg enters above its high, a sold leg below its low."""
-    COMBINED = "combined"
+    COMBINED = "net premium"
     """The structure's net premium (sold legs + , bought − , per unit)."""
 
 
@@ -60,14 +60,14 @@ class EntryAt(StrEnum):
     """Every leg enters on whichever side breaks first."""
     HIGH = "high"
     LOW = "low"
-    CE_HIGH_PE_LOW = "ce_on_high_pe_on_low"
-    PE_HIGH_CE_LOW = "pe_on_high_ce_on_low"
+    CE_HIGH_PE_LOW = "CE on high, PE on low"
+    PE_HIGH_CE_LOW = "PE on high, CE on low"
 
 
 class BreakoutCheck(StrEnum):
     TICK = "tick"
     """Realtime: the first price beyond the range and its buffer."""
-    MINUTE_CLOSE = "minute_close"
+    MINUTE_CLOSE = "minute close"
     """A minute's last price beyond it (minutes anchored to 09:15)."""
 
 
@@ -158,9 +158,9 @@ class LevelSource(StrEnum):
 
 class LevelCheck(StrEnum):
     TICK = "tick"
-    M1 = "1m"
-    M3 = "3m"
-    M5 = "5m"
+    ONE_MINUTE = "1m"
+    THREE_MINUTES = "3m"
+    FIVE_MINUTES = "5m"
 
 
 class UnderlyingLevel(_Section):
@@ -183,16 +183,29 @@ class UnderlyingLevel(_Section):
 
 
 class Indicator(StrEnum):
-    EMA_CROSS_UP = "ema_cross_up"
-    EMA_CROSS_DOWN = "ema_cross_down"
-    SMA_CROSS_UP = "sma_cross_up"
-    SMA_CROSS_DOWN = "sma_cross_down"
-    RSI_ABOVE = "rsi_above"
-    RSI_BELOW = "rsi_below"
-    SUPERTREND_UP = "supertrend_up"
-    SUPERTREND_DOWN = "supertrend_down"
-    ABOVE_VWAP = "above_vwap"
-    BELOW_VWAP = "below_vwap"
+    EMA_CROSS_UP = "EMA fast crosses above slow"
+    EMA_CROSS_DOWN = "EMA fast crosses below slow"
+    SMA_CROSS_UP = "SMA fast crosses above slow"
+    SMA_CROSS_DOWN = "SMA fast crosses below slow"
+    RSI_ABOVE = "RSI above level"
+    RSI_BELOW = "RSI below level"
+    SUPERTREND_UP = "SuperTrend up"
+    SUPERTREND_DOWN = "SuperTrend down"
+    ABOVE_VWAP = "close above VWAP"
+    BELOW_VWAP = "close below VWAP"
+
+
+CROSSES = frozenset(
+    {
+        Indicator.EMA_CROSS_UP,
+        Indicator.EMA_CROSS_DOWN,
+        Indicator.SMA_CROSS_UP,
+        Indicator.SMA_CROSS_DOWN,
+    }
+)
+EMAS = frozenset({Indicator.EMA_CROSS_UP, Indicator.EMA_CROSS_DOWN})
+UPS = frozenset({Indicator.EMA_CROSS_UP, Indicator.SMA_CROSS_UP})
+VWAPS = frozenset({Indicator.ABOVE_VWAP, Indicator.BELOW_VWAP})
 
 
 class IndicatorCondition(_Section):
@@ -202,7 +215,7 @@ class IndicatorCondition(_Section):
 
     indicator: Indicator = Indicator.EMA_CROSS_UP
     source: LevelSource = Field(default=LevelSource.SPOT, description="Candles of which price.")
-    timeframe: LevelCheck = Field(default=LevelCheck.M1, description="Candle size.")
+    timeframe: LevelCheck = Field(default=LevelCheck.ONE_MINUTE, description="Candle size.")
     fast: int = Field(default=9, ge=1, le=200, description="Fast average (bars).")
     slow: int = Field(default=21, ge=2, le=400, description="Slow average (bars).")
     period: int = Field(default=14, ge=2, le=100, description="RSI / SuperTrend ATR period.")
@@ -213,9 +226,9 @@ class IndicatorCondition(_Section):
     def _coherent(self) -> IndicatorCondition:
         if self.timeframe is LevelCheck.TICK:
             raise ValueError("an indicator is read at a candle's close: choose 1m, 3m or 5m")
-        if self.indicator.value.startswith(("ema", "sma")) and self.fast >= self.slow:
+        if self.indicator in CROSSES and self.fast >= self.slow:
             raise ValueError("the fast average must be shorter than the slow one")
-        if self.indicator.value.endswith("vwap") and self.source is not LevelSource.FUTURE:
+        if self.indicator in VWAPS and self.source is not LevelSource.FUTURE:
             raise ValueError("an index trades no volume: a VWAP is read on the future")
         return self
 
@@ -230,9 +243,9 @@ class RollingStraddle(_Section):
 
 class ExtraConditions(_Section):
     combined_wait: CombinedWaitTrade | None = Field(
-        default=None, description="Combined wait & trade: the net premium moves first."
+        default=None, description="Combined wait and trade: the net premium moves first."
     )
-    leg_wait: LegWaitTrade | None = Field(default=None, description="Leg wait & trade.")
+    leg_wait: LegWaitTrade | None = Field(default=None, description="Leg wait and trade.")
     underlying_entry: UnderlyingLevel | None = Field(
         default=None, description="Enter only once the underlying is at this level."
     )
@@ -302,7 +315,7 @@ def conditions_problems(spec: PortfolioSpec) -> str | None:
         return None
     if extra.combined_wait is not None:
         return (
-            "a combined wait & trade and a range breakout both decide the entry: keep one of them"
+            "a combined wait and trade and a range breakout both decide the entry: keep one of them"
         )
     if execution.start is not None and breakout.range_start < execution.start:
         return (
