@@ -10,10 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from engine.runtime import Engine  # noqa: E402
-from tests.integration import multileg_crash_child as child  # noqa: E402
+from engine.runtime import Engine
+from tests.integration import multileg_crash_child as child
 
 RANGE = {
     "enabled": True,
