@@ -27,20 +27,7 @@ class PriceRange:
     high: int = 0
     low: int = 0
     count: int = 0
-
-    def add(self, price: int) -> bool:
-        """Take a price into the range; whether it moved the range."""
-        if not self.count:
-            self.high = self.low = price
-        elif price > self.high:
-            self.high = price
-        elif price < self.low:
-            self.low = price
-        else:
-            self.count += 1
-            return False
-        self.count += 1
-        return True
+    """0 until the first price; then 1 (the tick path sets it, not counting every price)."""
 
     def beyond(self, price: int, rule: RangeBreakout, sides: frozenset[str]) -> str | None:
         """The side ``price`` breaks out of (only among ``sides``), or None."""

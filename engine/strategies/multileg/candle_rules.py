@@ -9,6 +9,7 @@ Candles are not saved: after a restart an indicator warms up again from fresh ca
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -88,12 +89,20 @@ class Candles:
         self.volume_to = volume
 
 
+def level_bounds(level: UnderlyingLevel | None) -> tuple[float, float]:
+    """(at or above, at or below) in paise, ±infinity for a bound not set, so the tick path
+    compares a price with two numbers. Levels are whole paise (two decimals), exact as floats."""
+    if level is None:
+        return math.inf, -math.inf
+    above = math.inf if level.at_or_above is None else int(level.at_or_above * 100)
+    below = -math.inf if level.at_or_below is None else int(level.at_or_below * 100)
+    return above, below
+
+
 def level_holds(level: UnderlyingLevel, price: int) -> bool:
     """Whether ``price`` (paise) is at or beyond the level's bounds."""
-    above, below = level.at_or_above, level.at_or_below
-    return (above is not None and price >= above * 100) or (
-        below is not None and price <= below * 100
-    )
+    above, below = level_bounds(level)
+    return price >= above or price <= below
 
 
 def level_text(level: UnderlyingLevel, price: int) -> str:

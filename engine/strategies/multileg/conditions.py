@@ -161,12 +161,13 @@ class PortfolioConditions(BreakoutRun, LegWaits):
                 synthetic = self._synthetic()
                 if synthetic is not None:
                     self._seen("s", synthetic, 0, now)
+            return
         if token == self._future_token and token:
             self._seen("f", price, tick.volume, now)
         legs = p._by_token.get(token)
         if legs is not None:
             for leg in legs:
-                self._seen(f"L{leg.n}", price, 0, now)
+                self._seen(self._leg_keys[leg.n], price, 0, now)
             if self._needs_combined:
                 premium = p._live_premium()
                 if premium is not None:
@@ -226,29 +227,41 @@ class PortfolioConditions(BreakoutRun, LegWaits):
     # -- prices ------------------------------------------------------------------------------
 
     def _seen(self, key: str, price: int, volume: int, now: int) -> None:
+        # The tick path of every portfolio using these pages: plain comparisons, no calls
+        # unless something is due.
         self._last[key] = price
-        p = self.p
-        rule = self.rule
-        if rule is not None and key in self._range_keys:
-            start, end = p._at(rule.range_start, now), p._at(rule.range_end, now)
-            assert start is not None and end is not None
+        if key in self._range_keys:
+            if now >= self._windows_until:
+                self._windows(now)
+            start, end, _entry_end = self._windows_ns
             if start <= now < end:
-                self.ranges.setdefault(key, rb.PriceRange()).add(price)
-            elif now >= end and rule.check is BreakoutCheck.TICK:
+                edges = self.ranges.get(key)
+                if edges is None:
+                    edges = self.ranges[key] = rb.PriceRange()
+                if not edges.count:
+                    edges.high = edges.low = price
+                    edges.count = 1
+                elif price > edges.high:
+                    edges.high = price
+                elif price < edges.low:
+                    edges.low = price
+            elif now >= end and self._tick_breakout:
                 self._breakout(key, price, now)
                 self._opposite_stop(key, price, now)
-        for name, candles in self._candles.items():
-            if self._candle_keys[name] == key:
-                candles.add(price, volume, now)
-        extra = self.extra
-        if key == "c" and extra.combined_wait is not None:
-            self._combined_wait(price, now)
-        elif key[0] == "L" and self.wait_legs:
+        candles = self._candles
+        if candles is not None and key == self._candle_key:
+            candles.add(price, volume, now)
+        if key == "c":
+            if self.extra.combined_wait is not None:
+                self._combined_wait(price, now)
+        elif self.wait_legs and key[0] == "L":
             self._leg_wait(int(key[1:]), price, now)
         if key == self._tick_entry_key:
             self._level_entry(price, now)
         if key == self._tick_exit_key:
-            self._level_exit(price, now)
+            above, below = self._exit_bounds
+            if not below < price < above:
+                self._level_exit(price, now)
 
     def _roll(self, now: int) -> None:
         """The minute (and candles) the clock has just closed, read at their last price."""
@@ -257,8 +270,7 @@ class PortfolioConditions(BreakoutRun, LegWaits):
         p = self.p
         rule = self.rule
         if rule is not None and closed_minute > 0:
-            start, end = p._at(rule.range_start, now), p._at(rule.range_end, now)
-            assert start is not None and end is not None
+            start, end, _entry_end = self._windows(now)
             if start < closed_minute + MINUTE <= end and self.ranges:
                 p.ctx.save()  # what is measured so far survives a restart
                 if closed_minute + MINUTE == end:
@@ -269,17 +281,19 @@ class PortfolioConditions(BreakoutRun, LegWaits):
                     if last is not None:
                         self._breakout(key, last, now)
                         self._opposite_stop(key, last, now)
-        extra = self.extra
-        for name, candles in self._candles.items():
-            if not candles.close_due(now):
+        # A level read at a candle's close reads the last price before the candle's end.
+        ended = closed_minute + MINUTE
+        for name, (frame, key) in self._level_closes.items():
+            close = self._last.get(key)
+            if closed_minute <= 0 or close is None or frame.start_of(ended) != ended:
                 continue
-            close = candles.closed[-1][4]
-            if name == "entry" and extra.underlying_entry is not None:
+            if name == "entry":
                 self._level_entry(close, now)
-            elif name == "exit" and extra.underlying_exit is not None:
+            else:
                 self._level_exit(close, now)
-            elif name == "indicator" and extra.indicator is not None:
-                self._indicator(candles, now)
+        candles = self._candles
+        if candles is not None and candles.close_due(now):
+            self._indicator(candles, now)
 
     def _level_entry(self, price: int, now: int) -> None:
         level = self.extra.underlying_entry
@@ -296,9 +310,10 @@ class PortfolioConditions(BreakoutRun, LegWaits):
     def _level_exit(self, price: int, now: int) -> None:
         level = self.extra.underlying_exit
         p = self.p
-        if level is None or p.status not in (P.UNDER_EXECUTION, P.STARTED):
+        above, below = self._exit_bounds
+        if level is None or (below < price < above):
             return
-        if level_holds(level, price):
+        if p.status in (P.UNDER_EXECUTION, P.STARTED):
             p._exit_all(level_text(level, price), now)
 
     def _indicator(self, candles: Candles, now: int) -> None:
@@ -350,10 +365,11 @@ class PortfolioConditions(BreakoutRun, LegWaits):
         ):
             if rule is None:
                 continue
-            check = rule.timeframe if isinstance(rule, IndicatorCondition) else rule.check
-            if check is not LevelCheck.TICK:
-                self._candles[name] = Candles(TIMEFRAMES[check])
-                self._candle_keys[name] = _SOURCE_KEY[rule.source]
+            if isinstance(rule, IndicatorCondition):
+                self._candles = Candles(TIMEFRAMES[rule.timeframe])
+                self._candle_key = _SOURCE_KEY[rule.source]
+            elif rule.check is not LevelCheck.TICK:
+                self._level_closes[name] = (TIMEFRAMES[rule.check], _SOURCE_KEY[rule.source])
         sources = {
             rule.source
             for rule in (extra.underlying_entry, extra.underlying_exit, extra.indicator)

@@ -8,12 +8,15 @@ from datetime import date, time
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from engine.domain.bars import Timeframe
 from engine.domain.instruments import InstrumentType
 from engine.strategies.multileg import breakout as rb
 from engine.strategies.multileg.candle_rules import (
     Candles,
+    level_bounds,
 )
 from engine.strategies.multileg.conditions_spec import (
+    BreakoutCheck,
     LevelCheck,
     LevelSource,
     RangeOn,
@@ -65,12 +68,19 @@ class ConditionsBase:
         # -- not saved ---------------------------------------------------------------------------
         self._last: dict[str, int] = {}
         self._next_minute_ns = 0
-        self._candles: dict[str, Candles] = {}
-        """"entry" / "exit" / "indicator" -> the candles its rule reads."""
-        self._candle_keys: dict[str, str] = {}
+        self._candles: Candles | None = None
+        """The candles the indicator reads."""
+        self._candle_key = ""
+        self._level_closes: dict[str, tuple[Timeframe, str]] = {}
+        """"entry" / "exit" -> (candle size, price) of a level read at a candle's close."""
         self._tick_entry_key = self._tick_key(self.extra.underlying_entry)
         self._tick_exit_key = self._tick_key(self.extra.underlying_exit)
         self._ready = False
+        self._windows_until = 0
+        self._leg_keys = {leg.n: f"L{leg.n}" for leg in portfolio.legs}
+        self._tick_breakout = self.rule is not None and self.rule.check is BreakoutCheck.TICK
+        self._exit_bounds = level_bounds(self.extra.underlying_exit)
+        self._windows_ns: tuple[int, int, int | None] = (0, 0, None)
         self._future_token = 0
         self._atm: dict[int, tuple[int, int]] = {}
         """Strike (paise) -> (call token, put token) of the nearest expiry."""
@@ -119,7 +129,20 @@ class ConditionsBase:
         return self.p.spec.execution.end
 
     def _entry_end_ns(self, now: int) -> int | None:
-        return self.p._at(self._entry_end(), now)
+        return self._windows(now)[2]
+
+    def _windows(self, now: int) -> tuple[int, int, int | None]:
+        """Today's (range start, range end, entry end) in epoch ns, worked out once a day: the
+        tick path compares integers, it never builds a datetime."""
+        if now >= self._windows_until:
+            p = self.p
+            rule = self.rule
+            start = 0 if rule is None else p._at(rule.range_start, now) or 0
+            end = 0 if rule is None else p._at(rule.range_end, now) or 0
+            midnight = p._at(time(0), now) or 0
+            self._windows_ns = (start, end, p._at(self._entry_end(), now))
+            self._windows_until = midnight + 86_400 * NS
+        return self._windows_ns
 
     def _ranges_text(self) -> str:
         return ", ".join(
