@@ -362,3 +362,43 @@ def test_breakout_multileg_contradictory_settings_are_refused_in_words() -> None
     for sections, words in cases:
         with pytest.raises(ValueError, match=words.replace("(", r"\(")):
             parse_spec({**base, **sections})
+
+
+def test_breakout_multileg_rolling_straddle_enters_once_the_atm_straddle_falls(desk) -> None:
+    engine, broker = desk
+    begin(engine, STRADDLE, conditions={"rolling_straddle": {"move_pct": "10"}})
+    portfolio = running(engine)
+    extras = portfolio._extras
+    push(engine, portfolio.underlying_token, Decimal(portfolio.spot) / 100, 1.25)
+    ref = extras.straddle_ref
+    assert ref is not None and broker.orders == []
+    _strike, call, put = extras._atm_pair()
+    half = Decimal(ref) / 200
+    push(engine, call, str(half * Decimal("0.91")), 0.5)
+    push(engine, put, str(half * Decimal("0.91")), 0.75)  # 9 % down: not yet
+    assert broker.orders == []
+    push(engine, call, str(half * Decimal("0.9")), 0.5)
+    push(engine, put, str(half * Decimal("0.9")), 0.75)  # 10 % down at the next second
+    assert sorted(sent(broker)) == [1, 2]
+
+
+def test_breakout_multileg_synthetic_future_level_enters(desk) -> None:
+    engine, broker = desk
+    begin(
+        engine,
+        STRADDLE,
+        conditions={"underlying_entry": {"source": "synthetic", "at_or_above": "30000"}},
+    )
+    portfolio = running(engine)
+    spot = portfolio.underlying_token
+    push(engine, spot, Decimal(portfolio.spot) / 100, 1)
+    strike, call, put = portfolio._extras._atm_pair()
+    assert broker.orders == []
+    # strike + call − put: the put at 10, the call lifting the synthetic to 30,000.
+    push(engine, put, "10", 0.25)
+    push(engine, call, str(Decimal(30000 * 100 - strike) / 100 + 10 - Decimal("0.05")), 0.25)
+    push(engine, spot, Decimal(portfolio.spot) / 100, 0.25)
+    assert broker.orders == []  # 29,999.95
+    push(engine, call, str(Decimal(30000 * 100 - strike) / 100 + 10), 0.25)
+    push(engine, spot, Decimal(portfolio.spot) / 100, 0.25)
+    assert sorted(sent(broker)) == [1, 2]

@@ -68,6 +68,13 @@ class PortfolioConditions(BreakoutRun, LegWaits):
         if low is None and high is None:
             return None
         today = self.p.ctx.now().date()
+        if self._dte_day == today:
+            return self._dte_problem  # asked every second while it waits: once a day
+        self._dte_day = today
+        self._dte_problem = self._dte_refusal(today, low, high)
+        return self._dte_problem
+
+    def _dte_refusal(self, today: date, low: int | None, high: int | None) -> str | None:
         expiry = self._nearest_expiry(today)
         if expiry is None:
             return f"no listed expiry of {self.p.spec.defaults.underlying} to count days to"
