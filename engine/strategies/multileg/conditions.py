@@ -248,10 +248,13 @@ class PortfolioConditions(BreakoutRun, LegWaits):
                 if not edges.count:
                     edges.high = edges.low = price
                     edges.count = 1
+                    self._range_moved = True
                 elif price > edges.high:
                     edges.high = price
+                    self._range_moved = True
                 elif price < edges.low:
                     edges.low = price
+                    self._range_moved = True
             elif now >= end and self._tick_breakout:
                 self._breakout(key, price, now)
                 self._opposite_stop(key, price, now)
@@ -278,10 +281,12 @@ class PortfolioConditions(BreakoutRun, LegWaits):
         rule = self.rule
         if rule is not None and closed_minute > 0:
             start, end, _entry_end = self._windows(now)
-            if start < closed_minute + MINUTE <= end and self.ranges:
+            ended = closed_minute + MINUTE
+            if start < ended and closed_minute < end and self._range_moved:
+                self._range_moved = False
                 p.ctx.save()  # what is measured so far survives a restart
-                if closed_minute + MINUTE == end:
-                    p._say(f"{p.spec.name}: range measured — {self._ranges_text()}")
+            if closed_minute < end <= ended and self.ranges:
+                p._say(f"{p.spec.name}: range measured — {self._ranges_text()}")
             if rule.check is BreakoutCheck.MINUTE_CLOSE and closed_minute >= end:
                 for key in sorted(self._range_keys):
                     last = self._last.get(key)

@@ -77,6 +77,8 @@ class ConditionsBase:
         self._tick_exit_key = self._tick_key(self.extra.underlying_exit)
         self._ready = False
         self._windows_until = 0
+        self._range_moved = False
+        """A range has a new high or low since it was last saved (saved at each minute)."""
         self._dte_day: date | None = None
         self._dte_problem: str | None = None
         self._leg_keys = {leg.n: f"L{leg.n}" for leg in portfolio.legs}
