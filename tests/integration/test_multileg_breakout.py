@@ -402,3 +402,16 @@ def test_breakout_multileg_synthetic_future_level_enters(desk) -> None:
     push(engine, call, str(Decimal(30000 * 100 - strike) / 100 + 10), 0.25)
     push(engine, spot, Decimal(portfolio.spot) / 100, 0.25)
     assert sorted(sent(broker)) == [1, 2]
+
+
+def test_breakout_multileg_enter_now_sends_every_leg_whatever_it_waited_for(desk) -> None:
+    engine, broker = desk
+    begin(
+        engine,
+        STRADDLE,
+        range_breakout={"enabled": True, "range_start": "09:19:00", "range_end": "09:20:00"},
+        conditions={"leg_wait": {"legs": ["Leg 2"], "move": "50"}},
+    )
+    assert status(engine) is P.MONITORING and broker.orders == []
+    assert engine.api.enter_portfolio("Breakout") is None
+    assert sorted(sent(broker)) == [1, 2]

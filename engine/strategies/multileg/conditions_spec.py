@@ -296,6 +296,18 @@ def uses_conditions(spec: PortfolioSpec) -> bool:
     )
 
 
+def _no_portfolio_entry_rule(extra: ExtraConditions) -> bool:
+    return all(
+        rule is None
+        for rule in (
+            extra.combined_wait,
+            extra.underlying_entry,
+            extra.rolling_straddle,
+            extra.indicator,
+        )
+    )
+
+
 def conditions_problems(spec: PortfolioSpec) -> str | None:
     """What in these pages contradicts the rest of the portfolio, in words, or None."""
     breakout, extra, execution = spec.range_breakout, spec.conditions, spec.execution
@@ -309,7 +321,8 @@ def conditions_problems(spec: PortfolioSpec) -> str | None:
         idle = [leg for leg in extra.leg_wait.legs if spec.legs[leg.n - 1].idle]
         if idle:
             return f"{idle[0].value} is idle: it cannot also wait and trade"
-    if (extra.any_entry_rule or breakout.enabled) and execution.manual_start:
+    portfolio_rule = not _no_portfolio_entry_rule(extra)  # a leg may still wait and trade
+    if (portfolio_rule or breakout.enabled) and execution.manual_start:
         return "a manually started portfolio enters when the trader says: it has no entry rule"
     if not breakout.enabled:
         return None

@@ -17,6 +17,8 @@ class LegWaits(ConditionsBase):
 
     def holds(self, leg: LegRun, now: int) -> bool:
         """Whether a waiting leg must not be sent yet."""
+        if self.p._enter_asked:
+            return False  # the trader said enter now: every leg, whatever it waited for
         if self._held_by_breakout(leg):
             return True
         n = leg.n
