@@ -415,3 +415,28 @@ def test_breakout_multileg_enter_now_sends_every_leg_whatever_it_waited_for(desk
     assert status(engine) is P.MONITORING and broker.orders == []
     assert engine.api.enter_portfolio("Breakout") is None
     assert sorted(sent(broker)) == [1, 2]
+
+
+def test_breakout_multileg_net_premium_range_enters_above_its_high(desk) -> None:
+    engine, broker = desk
+    begin(
+        engine,
+        STRADDLE,
+        range_breakout={
+            "enabled": True,
+            "range_start": "09:19:00",
+            "range_end": "09:20:00",
+            "on": "net premium",
+            "entry_at": "high",
+        },
+    )
+    call, put = (leg.token for leg in engine.api.portfolio_legs("Breakout"))
+    push(engine, put, "90", 0.25)
+    measure_range(engine, call, ["100", "104", "97"])  # net premium 187–194
+    edges = running(engine)._extras.ranges["c"]
+    assert (edges.low, edges.high) == (18700, 19400)
+    push(engine, put, "94", 5)  # 97 + 94 = 191: inside
+    push(engine, call, "100", 1)  # 194: at the high, not beyond
+    assert broker.orders == []
+    push(engine, put, "94.05", 1)
+    assert sorted(sent(broker)) == [1, 2]
