@@ -8,20 +8,28 @@ days; an indicator on the underlying's candles; contradictory settings refused i
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from engine.brokers.registry import BrokerSpec, register
+from engine.core.clock import TestClock
 from engine.runtime import Engine
 from engine.strategies.multileg.conditions import trading_days_between
 from engine.strategies.multileg.legrun import read_tag
 from engine.strategies.multileg.spec import parse_spec
 from engine.strategies.multileg.status import LegState, PortfolioStatus
 from tests.integration.test_multileg_watching import exits, fill_entries_at, push
-from tests.multileg_support import ScriptedBroker, scripted_desk, template_spec
+from tests.multileg_support import (
+    ScriptedBroker,
+    build_desk,
+    run_market,
+    scripted_desk,
+    template_spec,
+)
 
 P = PortfolioStatus
 STRADDLE = [{"side": "SELL", "instrument": "CE"}, {"side": "SELL", "instrument": "PE"}]
@@ -440,3 +448,61 @@ def test_breakout_multileg_net_premium_range_enters_above_its_high(desk) -> None
     assert broker.orders == []
     push(engine, put, "94.05", 1)
     assert sorted(sent(broker)) == [1, 2]
+
+
+def test_breakout_multileg_restart_mid_range_keeps_what_was_measured(tmp_path: Path) -> None:
+    made: list[ScriptedBroker] = []
+
+    def make(context: Any) -> ScriptedBroker:
+        made.append(ScriptedBroker(context))
+        return made[-1]
+
+    unregister = register(BrokerSpec("scripted", "Scripted", make))
+    try:
+        engine = build_desk(tmp_path, broker="scripted", feed="simulated")
+        run_market(engine, 2)
+        begin(
+            engine,
+            STRADDLE,
+            range_breakout={"enabled": True, "range_start": "09:19:00", "range_end": "09:21:00"},
+        )
+        spot = running(engine).underlying_token
+        measure_range(engine, spot, ["26000", "26050", "25950"])  # to 09:20:00
+        push(engine, spot, "26000", 0.25)  # the minute's close saves what is measured
+        assert isinstance(engine.clock, TestClock)
+        restart_at = engine.clock.now() + timedelta(seconds=5)
+        engine.close()
+
+        engine = build_desk(tmp_path, at=restart_at, broker="scripted", feed="simulated")
+        engine.strategies.resume()
+        edges = running(engine)._extras.ranges["u"]
+        assert (edges.low, edges.high) == (2595000, 2605000)
+        push(engine, spot, "26020", 10)  # still in the window: inside the range kept
+        push(engine, spot, "26000", 50)  # 09:21:05
+        assert made[-1].orders == []
+        push(engine, spot, "26050.05", 1)
+        assert sorted(sent(made[-1])) == [1, 2]
+        engine.close()
+    finally:
+        unregister()
+
+
+def test_breakout_multileg_leg_wait_force_fills_at_a_price_once_another_leg_filled(desk) -> None:
+    engine, broker = desk
+    begin(
+        engine,
+        STRADDLE,
+        conditions={"leg_wait": {"legs": ["Leg 2"], "move": "20", "force_at_move": "5"}},
+    )
+    portfolio = running(engine)
+    put, ref = portfolio.legs[1].token, Decimal(portfolio._extras.wait_ref[2]) / 100
+    push(engine, put, str(ref - 5), 1)  # 5 below, but no other leg has filled yet
+    assert sent(broker) == [1]
+    [held] = broker.orders
+    held.order.price = 10000
+    broker.fill(held)
+    push(engine, put, str(ref - Decimal("4.95")), 1)
+    assert sent(broker) == [1]
+    push(engine, put, str(ref - 5), 1)  # the force price: P − 5
+    assert sent(broker) == [1, 2]
+    assert engine.api.portfolio_legs("Breakout")[1].remark.startswith("forced in at")
