@@ -28,7 +28,13 @@ There is no event loop here, so each portfolio's once-a-second work runs on the 
 gets after its second is up (on the desk a timer does it between ticks): the per-tick figures
 carry it.
 
-Usage: python tests/bench/bench_multileg.py [--quick]. Last line: one JSON object.
+With ``--conditions`` every other portfolio also uses the Range breakout and Extra conditions
+pages while the figures are taken: a range still being measured (on the underlying, on each
+leg's premium or on the net premium) with two legs in and two waiting for its breakout, and an
+underlying level that would square it off, read on every tick or at a minute's close
+(``conditions``); the rest are as above.
+
+Usage: python tests/bench/bench_multileg.py [--quick] [--conditions]. Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -210,7 +216,30 @@ def _combined(rng: random.Random) -> dict[str, Any]:
     return sections
 
 
-def portfolio_specs(rng: random.Random) -> list[dict[str, Any]]:
+def _conditions(n: int) -> dict[str, Any]:
+    """Every other portfolio: a range breakout measuring all through the tape (two legs in, two
+    waiting for it) and an underlying level far away, on each tick or a minute's close."""
+    if n % 2:
+        return {}
+    on = ("underlying", "each leg's premium", "net premium")[(n // 2) % 3]
+    return {
+        "range_breakout": {
+            "enabled": True,
+            "range_start": "09:18:00",
+            "range_end": "14:00:00",
+            "on": on,
+            "no_breakout": ["Leg 3", "Leg 4"],
+        },
+        "conditions": {
+            "underlying_exit": {
+                "at_or_above": "900000",
+                "check": "tick" if n % 4 == 0 else "1m",
+            }
+        },
+    }
+
+
+def portfolio_specs(rng: random.Random, conditions: bool = False) -> list[dict[str, Any]]:
     kinds = ("iron_condor", "iron_butterfly", "strangle_calendar", "straddle_calendar")
     specs = []
     for underlying, count, expiries in SPREAD:
@@ -223,6 +252,7 @@ def portfolio_specs(rng: random.Random) -> list[dict[str, Any]]:
                     "legs": _legs(kind, near, far, rng),
                     "execution": {"start": None},
                     **_combined(rng),
+                    **(_conditions(n) if conditions else {}),
                 }
             )
     assert len(specs) == PORTFOLIOS
@@ -340,6 +370,9 @@ def summary(nanoseconds: list[int]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--conditions", action="store_true", help="half the portfolios use breakouts/conditions"
+    )
     args = parser.parse_args()
     tape_seconds = 5.0 if args.quick else 30.0
     rounds = 2 if args.quick else 5
@@ -352,7 +385,7 @@ def main() -> None:
         watches: dict[str, Stopwatch] = {"with": Stopwatch(), "without": Stopwatch()}
         for engine, watch in ((desk, watches["with"]), (bare, watches["without"])):
             engine.bus.subscribe(Tick, watch.before)
-        specs = portfolio_specs(rng)
+        specs = portfolio_specs(rng, args.conditions)
         entry_seconds = enter_portfolios(desk, desk_clock, specs)
         for engine, watch in ((desk, watches["with"]), (bare, watches["without"])):
             engine.bus.subscribe(Tick, watch.after)
@@ -449,6 +482,7 @@ def main() -> None:
                 "engine_p50_without_us": round(engine_without["p50"], 2),
                 "engine_p99_without_us": round(engine_without["p99"], 2),
                 "portfolios": PORTFOLIOS,
+                "with_conditions": PORTFOLIOS // 2 if args.conditions else 0,
                 "legs": legs,
                 "started_after": still,
                 "entry_orders": orders,

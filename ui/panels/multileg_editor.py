@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 
 from engine.api import IST, PortfolioSpec, PortfolioTemplate
 from ui.context import PanelContext
+from ui.panels.multileg_conditions_look import CONDITION_LABELS, CONDITION_STARTS
 from ui.panels.multileg_legs import NEW_LEG, LegsAsText, LegsEditor
 from ui.panels.schema_fields import FieldEditor
 from ui.panels.schema_form import (
@@ -125,7 +126,7 @@ STARTS = {
     "AtBroker.catastrophe_pct": "100",
 }
 """Where a field without a value starts when the trader turns it on (a 30 % stop, 0.3 delta…)."""
-LOOK = Presentation(labels=LABELS, starts=STARTS)
+LOOK = Presentation(labels={**LABELS, **CONDITION_LABELS}, starts={**STARTS, **CONDITION_STARTS})
 
 _PROBLEM_SPLIT = re.compile(r"; (?=[\w.]+: )")
 

@@ -18,6 +18,8 @@ from engine.domain.ids import OrderId
 from engine.domain.orders import Side
 from engine.domain.origin import StrategyId
 from engine.strategies.kernel import Strategy, StrategyContext
+from engine.strategies.multileg.conditions import PortfolioConditions
+from engine.strategies.multileg.conditions_spec import uses_conditions
 from engine.strategies.multileg.exits import CombinedExit, Threshold
 from engine.strategies.multileg.legrun import ENTRY, EXIT, STOP, LegOrder, LegRun
 from engine.strategies.multileg.spec import Measure, Mode, PortfolioSpec
@@ -131,6 +133,8 @@ class PortfolioBase(Strategy):
         tags, tag = self._tags, spec.defaults.tag
         self._tag_guard = tags if tags is not None and tags.limited(tag) else None
         """The tag's guard, when the portfolio's tag has limits: told every new MTM."""
+        self._extras = PortfolioConditions(self) if uses_conditions(spec) else None  # type: ignore[arg-type]
+        """Its range breakout and extra conditions (``conditions``); None: it uses none."""
 
     # -- views ------------------------------------------------------------------------------------------
 

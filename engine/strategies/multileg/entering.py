@@ -52,6 +52,13 @@ class PortfolioEntry(PortfolioBase):
                 self.reason = f"not a run day ({weekday})"
                 self.ctx.save()
             return
+        if self._extras is not None:
+            why = self._extras.day_problem()
+            if why is not None:
+                if self.reason != why:
+                    self.reason = why
+                    self.ctx.save()
+                return
         start = self._at(execution.start, now)
         if start is None or now >= start:
             self._step(E.WINDOW_OPENS, "entry window open")
@@ -68,6 +75,8 @@ class PortfolioEntry(PortfolioBase):
             self._step(E.WINDOW_CLOSES, f"no entry before {execution.end:%H:%M}")
             self._finish()
             return
+        if self._extras is not None and not self._extras.may_enter(now):
+            return  # a breakout, a wait and trade, a level, an indicator (``conditions``)
         wanted = execution.combined_premium_at_least
         if wanted is not None:
             resolved = any(leg.token for leg in self.legs if not leg.spec.idle)
@@ -247,11 +256,14 @@ class PortfolioEntry(PortfolioBase):
         if self._failure is not None:
             return
         execution = self.spec.execution
+        extras = self._extras
         while self._group < len(self._groups):
             group = [self.legs[n - 1] for n in self._groups[self._group]]
             for leg in group:
                 if leg.state is not LegState.WAITING:
                     continue
+                if extras is not None and extras.holds(leg, now):
+                    continue  # sent when its breakout or wait comes (``conditions``)
                 if now < self._next_leg_ns:
                     return
                 if execution.sequence is Sequencing.SEQUENTIAL and any(
@@ -267,7 +279,13 @@ class PortfolioEntry(PortfolioBase):
                     self._next_leg_ns = now + int(execution.delay_between_legs * NS)
                     if execution.delay_between_legs:
                         return
-            if any(leg.state in (LegState.WAITING, LegState.ENTERING) for leg in group):
+            if any(
+                leg.state is LegState.ENTERING
+                or (
+                    leg.state is LegState.WAITING and (extras is None or not extras.holds(leg, now))
+                )
+                for leg in group
+            ):
                 return  # a leg that has already exited again (its stop) does not hold it up
             self._group += 1
             self._next_leg_ns = now + int(execution.delay_between_legs * NS)

@@ -88,6 +88,9 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
         spot = token == self.underlying_token
         if spot:
             self.spot = tick.ltp
+        extras = self._extras
+        if extras is not None:
+            extras.on_tick(tick, now)
         if self.status is P.STARTED:
             monitoring = self.spec.monitoring
             if legs is not None and monitoring.leg is Check.TICK:
@@ -162,6 +165,7 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
             "mtm": self.mtm,
             "premium": self.net_premium,
             "legs": [leg.snapshot() for leg in self.legs],
+            "extras": None if self._extras is None else self._extras.snapshot(),
             "combined": None
             if combined is None
             else {
@@ -199,6 +203,8 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
     # -- the clock -----------------------------------------------------------------------------------
 
     def _on_clock(self, now: int) -> None:
+        if self._extras is not None:
+            self._extras.on_clock(now)
         if self.status is P.PENDING:
             self._pending(now)
         if self.status is P.MONITORING:
@@ -263,6 +269,8 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
         leg.spot_at_entry = self.spot
         leg.best = leg.entry_value // leg.entry_qty  # trailing counts from the entry
         self._set_levels(leg, entry)
+        if self._extras is not None:
+            self._extras.entered(leg)
         self.ctx.save()
         self._arm_broker_stop(leg)
 
@@ -437,6 +445,8 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
         self.entered_ns = int(state["entered_ns"])
         self.spot_at_entry = int(state["spot_at_entry"])
         self._group = int(state["group"])
+        if self._extras is not None:
+            self._extras.restore(state.get("extras"))
         for leg, saved in zip(self.legs, state["legs"], strict=True):
             leg.restore(saved)
             if leg.token:
@@ -472,6 +482,8 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
                     # Back after its square-off time: nothing more is entered (the clock
                     # squares off what the legs hold), and a leg holding nothing is done.
                     leg.step(LegEvent.CLOSE)
+        if self._extras is not None:
+            self._extras.resumed()
         if self.status is P.UNDER_EXIT:
             self._drive_exits(now)
             return

@@ -27,6 +27,11 @@ from pydantic import (
 )
 
 from engine.domain.orders import Side
+from engine.strategies.multileg.conditions_spec import (
+    ExtraConditions,
+    RangeBreakout,
+    conditions_problems,
+)
 from engine.strategies.multileg.expiries import ExpiryCode
 from engine.strategies.multileg.strikes import Moneyness, PremiumRule, Reference
 
@@ -349,6 +354,8 @@ class PortfolioSpec(Section):
     exit: Exit = Field(default_factory=Exit)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     at_broker: AtBroker = Field(default_factory=AtBroker)
+    range_breakout: RangeBreakout = Field(default_factory=RangeBreakout)
+    conditions: ExtraConditions = Field(default_factory=ExtraConditions)
 
     @property
     def name(self) -> str:
@@ -362,6 +369,9 @@ class PortfolioSpec(Section):
             leg.stop is not None and leg.stop.measure is Measure.UNDERLYING for leg in self.legs
         ):
             raise ValueError("a stop on the underlying cannot rest at the broker")
+        problem = conditions_problems(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
@@ -374,6 +384,8 @@ SECTIONS = (
     ("exit", "Exit", Exit),
     ("monitoring", "Monitoring", Monitoring),
     ("at_broker", "At broker", AtBroker),
+    ("range_breakout", "Range breakout", RangeBreakout),
+    ("conditions", "Extra conditions", ExtraConditions),
 )
 """The editor's pages in order: (field, title, schema)."""
 
