@@ -4,9 +4,9 @@ and trades are built from fills FIFO: long, short, partial closes, through flat.
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
