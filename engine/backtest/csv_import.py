@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from engine.backtest.csv_time import RowError, parse_timestamp
 from engine.domain.bars import Bar, SeriesKey
 from engine.domain.ids import InstrumentToken
-from engine.domain.ticks import Tick
+from engine.domain.ticks import EMPTY_DEPTH, Tick
 from engine.domain.values import PriceError, to_paise
 
 if TYPE_CHECKING:
@@ -339,9 +339,11 @@ def _tick(
     ask = _optional_price(_field(fields, where, "ask"), "ask")
     if bid and ask and bid > ask:
         raise RowError("the bid is above the ask")
-    # (token, ltp, bid, ask, bid_qty, ask_qty, volume, oi, ts_ns, last_qty)
-    fields_ = (InstrumentToken(token), ltp, bid, ask, 0, 0, volume.get(token, 0) + qty, 0, ts, qty)
-    return Tick._make(fields_)
+    return Tick._make(
+        # token, ltp, bid, ask, bid_qty, ask_qty, volume, oi, ts_ns, last_qty, bids, asks, close
+        (InstrumentToken(token), ltp, bid, ask, 0, 0, volume.get(token, 0) + qty, 0, ts, qty)
+        + (EMPTY_DEPTH, EMPTY_DEPTH, 0)
+    )
 
 
 # -- frames ----------------------------------------------------------------------------------------
