@@ -341,8 +341,11 @@ def _tick(
         raise RowError("the bid is above the ask")
     return Tick._make(
         # token, ltp, bid, ask, bid_qty, ask_qty, volume, oi, ts_ns, last_qty, bids, asks, close
-        (InstrumentToken(token), ltp, bid, ask, 0, 0, volume.get(token, 0) + qty, 0, ts, qty)
-        + (EMPTY_DEPTH, EMPTY_DEPTH, 0)
+        (
+            InstrumentToken(token),
+            *(ltp, bid, ask, 0, 0, volume.get(token, 0) + qty, 0, ts, qty),
+            *(EMPTY_DEPTH, EMPTY_DEPTH, 0),
+        )
     )
 
 
