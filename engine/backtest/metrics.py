@@ -184,6 +184,9 @@ class Metrics:
     trade_stats: TradeStats
     charges: Decimal
     slippage: Decimal
+    """Rupees, positive a cost; 0 and ``slippage_measured`` False when no fill had a
+    reference price to measure it against."""
+    slippage_measured: bool
     periods_per_year: int
     risk_free_rate: float
 
@@ -270,6 +273,7 @@ def compute_metrics(
     risk_free_rate: float = 0.0,
     charges: Decimal | None = None,
     slippage: Decimal | None = None,
+    slippage_measured: bool = True,
 ) -> Metrics:
     """Every figure of one curve and its trades. ``charges`` and ``slippage`` default to the
     trades' sums (pass the fills' own when some lots are still open)."""
@@ -318,6 +322,7 @@ def compute_metrics(
         trade_stats=trade_stats(trades),
         charges=charges if charges is not None else sum((t.charges for t in trades), ZERO),
         slippage=slippage if slippage is not None else sum((t.slippage for t in trades), ZERO),
+        slippage_measured=slippage_measured,
         periods_per_year=periods_per_year,
         risk_free_rate=risk_free_rate,
     )

@@ -17,6 +17,10 @@ stated and the rebuild gives back, to the paisa.
 An owner's equity curve is ``capital`` plus its P&L after charges, a point after every fill of
 it and every mark; the desk's is the same over every owner. Each owner is measured against the
 same ``capital`` (a setting: the capital the desk trades).
+
+Slippage is not measured here: it needs the price at each order's arrival, which the journal does
+not hold (a MARKET order is journaled as the protected LIMIT the gate sent). A backtest, which
+knows its signal prices, measures it (``TradeFill.reference``).
 """
 
 from __future__ import annotations
@@ -39,9 +43,7 @@ from engine.backtest.trades import Trade, TradeFill, round_trips
 from engine.domain.events import OrderFilled
 from engine.domain.ids import InstrumentToken, OrderId, TradeId
 from engine.domain.marks import PnlMarks
-from engine.domain.order import Order
 from engine.domain.order_replay import replay_orders
-from engine.domain.orders import OrderType
 from engine.domain.origin import attribution
 from engine.domain.positions import Position
 from engine.domain.values import ZERO
@@ -184,10 +186,19 @@ class Performance:
                 name,
                 symbol,
                 fill.product.value,
+                fill.order_id,
             )
         )
-        self._prices[int(fill.token)] = fill.price
-        self._record(fill.ts_ns, [name])
+        token = int(fill.token)
+        self._prices[token] = fill.price
+        # The new price moves every owner holding the instrument, not only the one that traded.
+        holders = [
+            other
+            for other, data in self._owners.items()
+            if other != name
+            and any(t == token and p.net_quantity for (t, _), p in data.positions.items())
+        ]
+        self._record(fill.ts_ns, [name, *holders])
 
     def add_marks(self, ts_ns: int, prices: dict[int, int | None]) -> None:
         self._prices.update(prices)
@@ -288,14 +299,15 @@ class Performance:
     ) -> Metrics:
         names = self.owners if owner == DESK else [owner]
         charges = sum((p.charges for n in names for p in self._owners[n].positions.values()), ZERO)
-        slippage = sum((f.slippage for n in names for f in self._owners[n].fills), ZERO)
+        fills = [f for n in names for f in self._owners[n].fills]
         return compute_metrics(
             self.curve(owner),
             self.trades(owner),
             periods_per_year=periods_per_year,
             risk_free_rate=risk_free_rate,
             charges=charges,
-            slippage=slippage,
+            slippage=sum((f.slippage for f in fills), ZERO),
+            slippage_measured=any(f.reference is not None for f in fills),
         )
 
     def _row(
@@ -337,14 +349,6 @@ def _sum_rows(owner: str, rows: list[PnlRow]) -> PnlRow:
     )
 
 
-def reference_price(order: Order | None) -> int | None:
-    """What a fill of ``order`` is measured against for slippage: its limit price (a LIMIT or
-    SL order); a MARKET order's arrival price is not in the journal, so it has none."""
-    if order is None or order.order_type not in (OrderType.LIMIT, OrderType.SL):
-        return None
-    return order.price
-
-
 def track(
     entries: Iterable[JournalEntry],
     *,
@@ -373,7 +377,10 @@ def track(
             owner = attribution(order.source, order.strategy) if order else "unknown"
             if int(fill.token) not in names:
                 names[int(fill.token)] = symbol_of(fill.token)
-            performance.add_fill(owner, fill, names[int(fill.token)], reference_price(order))
+            # No reference price: the journal does not hold the price at the order's arrival (a
+            # MARKET order is journaled as the protected LIMIT the gate sent), so live and paper
+            # slippage is not measured rather than measured against the wrong price.
+            performance.add_fill(owner, fill, names[int(fill.token)], None)
         elif row.kind == PnlMarks.kind:
             try:
                 marks = PnlMarks.from_payload(row.ts_ns, row.payload)

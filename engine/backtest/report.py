@@ -81,6 +81,7 @@ h1{font-size:22px;margin:0 0 2px}h2{font-size:16px;margin:26px 0 8px}
 .card .k{color:#6b7280;font-size:12px}.card .v{font-size:19px;font-weight:600;margin-top:2px}
 .chart{width:100%;height:auto;background:#fff;border:1px solid #e3e6ea;border-radius:8px}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}
+table.trades{font-size:12px}table.trades td,table.trades th{padding:4px 5px}
 th,td{padding:5px 8px;border-bottom:1px solid #eceef1;text-align:right;white-space:nowrap}
 th{background:#f0f2f5;font-weight:600}th:first-child,td:first-child{text-align:left}
 td.l{text-align:left}.up{color:#1b7a47}.down{color:#c2352e}
@@ -93,7 +94,8 @@ td.l{text-align:left}.up{color:#1b7a47}.down{color:#c2352e}
 def _money(amount: Decimal | None) -> str:
     if amount is None:
         return "—"
-    return "₹" + format_rupees(int(round_paisa(amount) * 100))
+    paise = int(round_paisa(amount) * 100)
+    return ("-₹" if paise < 0 else "₹") + format_rupees(abs(paise))
 
 
 def _signed(amount: Decimal | None) -> str:
@@ -126,6 +128,10 @@ def _duration(ns: int) -> str:
 
 def _when(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, IST).strftime("%d %b %Y %H:%M:%S")
+
+
+def _short(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, IST).strftime("%d %b %H:%M:%S")
 
 
 def _cards(m: Metrics) -> str:
@@ -184,6 +190,12 @@ def _metrics_table(m: Metrics) -> str:
     return f'<table class="metrics">{rows}</table><p class="note">{escape(m.convention)}.</p>'
 
 
+def _slippage(m: Metrics) -> str:
+    if not m.slippage_measured:
+        return '<span title="needs each fill\'s reference price">not measured</span>'
+    return escape(_money(m.slippage))
+
+
 def _pnl_rows(rows: Sequence[PnlRow], first: str, with_owner: bool = False) -> str:
     head = (
         f"<tr><th>{first}</th><th>Realised</th><th>Unrealised</th><th>Charges</th><th>Net</th>"
@@ -226,7 +238,7 @@ def _trade_rows(trades: Sequence[Trade]) -> str:
     body = "".join(
         f"<tr><td>{i}</td><td class='l'>{escape(t.owner)}</td><td class='l'>{escape(t.symbol)}</td>"
         f"<td class='l'>{'Long' if t.is_long else 'Short'}</td><td>{t.quantity}</td>"
-        f"<td>{_when(t.entry_ns)}</td><td>{t.entry_price:.2f}</td><td>{_when(t.exit_ns)}</td>"
+        f"<td>{_short(t.entry_ns)}</td><td>{t.entry_price:.2f}</td><td>{_short(t.exit_ns)}</td>"
         f"<td>{t.exit_price:.2f}</td><td>{_signed(t.gross)}</td>"
         f"<td>{escape(_money(t.charges))}</td><td>{_signed(t.net)}</td></tr>"
         for i, t in enumerate(shown, 1)
@@ -235,7 +247,7 @@ def _trade_rows(trades: Sequence[Trade]) -> str:
     tail = f'<p class="note">{more} more trades not listed.</p>' if more > 0 else ""
     if not trades:
         tail = '<p class="note">No closed trades yet.</p>'
-    return f"<table>{head}{body}</table>{tail}"
+    return f'<table class="trades">{head}{body}</table>{tail}'
 
 
 def report_html(view: ReportView, title: str) -> str:

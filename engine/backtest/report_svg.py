@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from html import escape
+from itertools import pairwise
 
 from engine.core.clock import IST
 
@@ -21,6 +22,8 @@ UP = "#1b9e5a"
 DOWN = "#d2413a"
 LINE = "#2563c9"
 GRID = "#e3e6ea"
+MAX_GAP_NS = 30 * 60 * 10**9
+"""A pause longer than this (a night, a weekend) takes this much room on a time axis."""
 TEXT = "#4b5563"
 
 
@@ -84,21 +87,41 @@ def _y_axis(
     return "".join(parts)
 
 
-def _x_labels(moments: Sequence[float], x: Callable[[float], float], fmt: str) -> str:
+def _x_labels(moments: Sequence[int], places: Sequence[float], fmt: str) -> str:
+    """Up to six dates along the bottom, at evenly spread points of the line."""
     if not moments:
         return ""
-    chosen = [moments[0]] if len(moments) == 1 else []
-    if len(moments) > 1:
-        count = min(6, len(moments))
-        chosen = [moments[round(i * (len(moments) - 1) / (count - 1))] for i in range(count)]
+    count = min(6, len(moments))
+    first, last = places[0], places[-1]
+    picked: list[int] = []
+    for i in range(count):
+        target = first + (last - first) * (i / (count - 1) if count > 1 else 0)
+        index = min(range(len(places)), key=lambda j: abs(places[j] - target))
+        if index not in picked:
+            picked.append(index)
     parts = []
-    for moment in dict.fromkeys(chosen):
-        when = datetime.fromtimestamp(moment / 1e9, IST)
+    seen: set[str] = set()
+    for index in picked:
+        text = datetime.fromtimestamp(moments[index] / 1e9, IST).strftime(fmt)
+        if text in seen:
+            continue
+        seen.add(text)
+        at = places[index]
+        anchor = "start" if at <= _LEFT + 20 else "end" if at >= WIDTH - _RIGHT - 20 else "middle"
         parts.append(
-            f'<text x="{x(moment):.1f}" y="{HEIGHT - 8}" text-anchor="middle" font-size="11" '
-            f'fill="{TEXT}">{escape(when.strftime(fmt))}</text>'
+            f'<text x="{at:.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}" font-size="11" '
+            f'fill="{TEXT}">{escape(text)}</text>'
         )
     return "".join(parts)
+
+
+def session_positions(ts_ns: Sequence[int]) -> list[float]:
+    """Where each moment sits along the x axis: time, with nights, weekends and holidays (any
+    gap over ``MAX_GAP_NS``) shortened to ``MAX_GAP_NS``, so sessions sit side by side."""
+    out = [0.0]
+    for before, after in pairwise(ts_ns):
+        out.append(out[-1] + min(after - before, MAX_GAP_NS))
+    return out
 
 
 def line_chart(
@@ -121,26 +144,25 @@ def line_chart(
     ticks = nice_ticks(low, high)
     low, high = min(ticks[0], low), max(ticks[-1], high)
     start, end = points[0][0], points[-1][0]
-    span = (end - start) or 1
-
-    def x(t: float) -> float:
-        return _LEFT + (t - start) / span * (WIDTH - _LEFT - _RIGHT)
+    along = session_positions([t for t, _ in points])
+    span = along[-1] or 1.0
+    xs = [_LEFT + a / span * (WIDTH - _LEFT - _RIGHT) for a in along]
 
     def y(v: float) -> float:
         return _TOP + (high - v) / ((high - low) or 1) * (HEIGHT - _TOP - _BOTTOM)
 
-    path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in points)
+    path = " ".join(f"{x:.1f},{y(v):.1f}" for x, (_, v) in zip(xs, points, strict=True))
     body = _y_axis(ticks, y, label)
     if fill_to is not None:
         base = y(fill_to)
-        area = f"{x(start):.1f},{base:.1f} {path} {x(end):.1f},{base:.1f}"
+        area = f"{xs[0]:.1f},{base:.1f} {path} {xs[-1]:.1f},{base:.1f}"
         body += f'<polygon points="{area}" fill="{colour}" fill-opacity="0.18" stroke="none"/>'
     body += (
         f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.8" '
         'stroke-linejoin="round"/>'
     )
     fmt = "%d %b" if end - start > 2 * 86_400 * 10**9 else "%d %b %H:%M"
-    body += _x_labels([t for t, _ in points], x, fmt)
+    body += _x_labels([t for t, _ in points], xs, fmt)
     return _frame(title, body)
 
 

@@ -1,8 +1,9 @@
 """Trades (round trips) built from fills, first in first out, long and short, with partial closes.
 
-A *trade* here is what one closing fill closes: the units it takes from the oldest open lots of
-the same owner, instrument and product. A fill that closes 10 of an open 25 makes a trade of 10
-and leaves 15 open; a fill that goes through flat (sell 30 against a long 20) closes a trade of
+A *trade* here is what one closing order closes: the units its fills take from the oldest open
+lots of the same owner, instrument and product (the fills of one order, one after the other, make
+one trade; fills with no order id each make their own). A fill that closes 10 of an open 25
+makes a trade of 10 and leaves 15 open; a fill that goes through flat (sell 30 against a long 20) closes a trade of
 20 and opens a short lot of 10 at its own price. Entry price is the quantity-weighted price of the
 lots taken (exact, shown as rupees).
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 
@@ -50,6 +51,8 @@ class TradeFill:
     """Whose it is: a strategy id, or ``manual``/``api``... (``engine.domain.origin``)."""
     symbol: str = ""
     product: str = ""
+    order_id: str = ""
+    """The order the fill belongs to: the fills of one closing order make one trade."""
 
     def __post_init__(self) -> None:
         if self.quantity <= 0:
@@ -81,7 +84,8 @@ class Trade:
     exit_ns: int
     entry_paise: Fraction
     """Quantity-weighted entry price, paise, exact."""
-    exit_paise: int
+    exit_paise: Fraction
+    """Quantity-weighted exit price, paise, exact."""
     gross_paise: int
     """P&L before charges, paise, exact."""
     charges: Decimal
@@ -97,7 +101,7 @@ class Trade:
 
     @property
     def exit_price(self) -> Decimal:
-        return to_rupees(self.exit_paise)
+        return Decimal(self.exit_paise.numerator) / Decimal(self.exit_paise.denominator * 100)
 
     @property
     def gross(self) -> Decimal:
@@ -152,16 +156,26 @@ def round_trips(fills: Iterable[TradeFill]) -> RoundTrips:
     """The trades the fills make, FIFO per (owner, instrument, product), in the fills' order
     (pass them in time order), and the lots still open at the end."""
     books: dict[tuple[str, int, str], deque[OpenLot]] = {}
+    last_close: dict[tuple[str, int, str], tuple[int, str]] = {}
+    """Per book: the index of its last trade and the order that closed it."""
     out = RoundTrips()
     for fill in fills:
-        lots = books.setdefault((fill.owner, fill.token, fill.product), deque())
+        key = (fill.owner, fill.token, fill.product)
+        lots = books.setdefault(key, deque())
         left = fill.quantity
         charges, slippage = fill.charges, fill.slippage
         if lots and lots[0].side is not fill.side:
             taken = min(left, sum(lot.quantity for lot in lots))
             closing_charges = _share(charges, taken, fill.quantity)
             closing_slippage = _share(slippage, taken, fill.quantity)
-            out.trades.append(_close(lots, fill, taken, closing_charges, closing_slippage))
+            trade = _close(lots, fill, taken, closing_charges, closing_slippage)
+            previous = last_close.get(key)
+            if previous is not None and fill.order_id and previous[1] == fill.order_id:
+                trade = _merged(out.trades[previous[0]], trade)
+                out.trades[previous[0]] = trade
+            else:
+                last_close[key] = (len(out.trades), fill.order_id)
+                out.trades.append(trade)
             left -= taken
             charges -= closing_charges
             slippage -= closing_slippage
@@ -217,8 +231,26 @@ def _close(
         entry_ns=entry_ns,
         exit_ns=fill.ts_ns,
         entry_paise=Fraction(cost, quantity),
-        exit_paise=fill.price,
+        exit_paise=Fraction(fill.price),
         gross_paise=gross,
         charges=charges,
         slippage=slippage,
+    )
+
+
+def _merged(first: Trade, then: Trade) -> Trade:
+    """One trade from two closes by the same order (its later fill after the earlier)."""
+    if first.side is not then.side:
+        return then  # cannot happen: one order closes one side
+    quantity = first.quantity + then.quantity
+    return replace(
+        first,
+        quantity=quantity,
+        exit_ns=then.exit_ns,
+        entry_paise=(first.entry_paise * first.quantity + then.entry_paise * then.quantity)
+        / quantity,
+        exit_paise=(first.exit_paise * first.quantity + then.exit_paise * then.quantity) / quantity,
+        gross_paise=first.gross_paise + then.gross_paise,
+        charges=first.charges + then.charges,
+        slippage=first.slippage + then.slippage,
     )

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from engine.backtest.metrics import daily_pnl
 from engine.backtest.performance import DESK, track
 from engine.core.clock import IST, TestClock
 from engine.domain.events import OrderFilled, OrderSubmitted
@@ -130,6 +131,8 @@ def test_performance_tracker_per_strategy_pnl_equals_the_journal_rebuild(tmp_pat
     curve = performance.curve(DESK)
     assert curve.end - curve.start == by_owner[DESK].net
     assert sum((d.net for d in performance.days(DESK)), Decimal(0)) == by_owner[DESK].net
+    # The desk's days (its owners' summed) are its curve's daily P&L.
+    assert [(d.day, d.net) for d in performance.days(DESK)] == daily_pnl(curve)
     for owner in performance.owners:
         assert performance.curve(owner).end - performance.capital == by_owner[owner].net
     # Trades: alpha bought 3 lots, sold 2 (a trade), sold 2 (closing 1 and opening a short).
