@@ -73,7 +73,10 @@ class PnlRow:
     trades: int
     wins: int
     open_quantity: int
+    """Signed units held (long +, short -); on an owner's row, units held on either side."""
     slippage: Decimal
+    open_positions: int = 0
+    """Instruments with units held."""
 
     @property
     def win_rate(self) -> float | None:
@@ -330,6 +333,7 @@ class Performance:
             sum(1 for t in trades if t.net > 0),
             sum(p.net_quantity for p in positions),
             sum((f.slippage for f in fills), ZERO),
+            sum(1 for p in positions if p.net_quantity),
         )
 
 
@@ -346,6 +350,7 @@ def _sum_rows(owner: str, rows: list[PnlRow]) -> PnlRow:
         sum(r.wins for r in rows),
         sum(abs(r.open_quantity) for r in rows),
         sum((r.slippage for r in rows), ZERO),
+        sum(1 for r in rows if r.open_quantity),
     )
 
 

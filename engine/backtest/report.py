@@ -178,8 +178,8 @@ def _metrics_table(m: Metrics) -> str:
         ("Profit factor", _ratio(stats.profit_factor), "Average win", _signed(stats.average_win)),
         ("Average loss", _signed(stats.average_loss), "Charges paid", escape(_money(m.charges))),
         (
-            "Slippage (vs limit)",
-            _signed(m.slippage),
+            "Slippage (cost)",
+            _slippage(m),
             "Wins / losses",
             f"{stats.wins} / {stats.losses}",
         ),
@@ -197,15 +197,16 @@ def _slippage(m: Metrics) -> str:
 
 
 def _pnl_rows(rows: Sequence[PnlRow], first: str, with_owner: bool = False) -> str:
+    open_label = "Open qty" if rows and rows[0].symbol else "Open positions"
     head = (
         f"<tr><th>{first}</th><th>Realised</th><th>Unrealised</th><th>Charges</th><th>Net</th>"
-        "<th>Fills</th><th>Trades</th><th>Win rate</th><th>Open qty</th></tr>"
+        f"<th>Fills</th><th>Trades</th><th>Win rate</th><th>{open_label}</th></tr>"
     )
     body = "".join(
         f"<tr><td>{escape(_name(r, with_owner))}</td><td>{_signed(r.realised)}</td>"
         f"<td>{_signed(r.unrealised)}</td><td>{escape(_money(r.charges))}</td>"
         f"<td>{_signed(r.net)}</td><td>{r.fills}</td><td>{r.trades}</td>"
-        f"<td>{_percent(r.win_rate)}</td><td>{r.open_quantity}</td></tr>"
+        f"<td>{_percent(r.win_rate)}</td><td>{r.open_positions if r.symbol == '' else r.open_quantity}</td></tr>"
         for r in rows
     )
     return f"<table>{head}{body}</table>"
