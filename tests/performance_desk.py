@@ -26,8 +26,11 @@ def stock(engine: Engine, symbol: str) -> Instrument:
     return next(i for i in engine.registry if i.tradingsymbol == symbol)
 
 
-def traded_desk(book: Path, days: int = 6, seed: int = 11) -> tuple[Engine, TestClock]:
-    """A desk on ``book`` that has traded ``days`` weekdays; the caller stops or closes it."""
+def traded_desk(
+    book: Path, days: int = 6, seed: int = 11, step: float = 15.0
+) -> tuple[Engine, TestClock]:
+    """A desk on ``book`` that has traded ``days`` weekdays; the caller stops or closes it.
+    ``step``: seconds of market a step (larger is faster, coarser)."""
     clock = TestClock(FIRST_DAY)
     engine = Engine.build(
         EngineConfig(db_url=f"sqlite:///{book}", market=SimulatedMarketConfig(seed=seed)),
@@ -40,13 +43,16 @@ def traded_desk(book: Path, days: int = 6, seed: int = 11) -> tuple[Engine, Test
     held = {"trend": 0, "meanrev": 0}
     day = 0
     while day < days:
-        if clock.now().weekday() >= 5:
+        if not engine.calendar.is_trading_day(clock.now().date()):  # weekends, holidays
             clock.advance(24 * 3600)
             continue
-        run_market(engine, clock, 60, step=5.0)
-        last = {"trend": engine.api.tick(nifty.token).ltp, "meanrev": engine.api.tick(bank.token).ltp}
+        run_market(engine, clock, 60, step=min(step, 5.0))
+        last = {
+            "trend": engine.api.tick(nifty.token).ltp,
+            "meanrev": engine.api.tick(bank.token).ltp,
+        }
         for _ in range(6):
-            run_market(engine, clock, 300, step=15.0)
+            run_market(engine, clock, 300, step=step)
             for name, instrument in (("trend", nifty), ("meanrev", bank)):
                 price = engine.api.tick(instrument.token).ltp
                 rising = price > last[name]
@@ -68,9 +74,9 @@ def traded_desk(book: Path, days: int = 6, seed: int = 11) -> tuple[Engine, Test
                         held[name] = want
         # The trader scalps NIFTY by hand once a day.
         engine.api.place_order(nifty.token, "BUY", 50, "MARKET", product="CNC", source="manual")
-        run_market(engine, clock, 600, step=30.0)
+        run_market(engine, clock, 600, step=2 * step)
         engine.api.place_order(nifty.token, "SELL", 50, "MARKET", product="CNC", source="manual")
-        run_market(engine, clock, 30, step=5.0)
+        run_market(engine, clock, 30, step=min(step, 5.0))
         close = clock.now().replace(hour=17, minute=0, second=0, microsecond=0)
         clock.set(close)
         engine.mark_day_end(clock.now())

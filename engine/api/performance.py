@@ -23,6 +23,7 @@ from engine.backtest.performance import (
     track,
 )
 from engine.backtest.report import ReportView, report_html
+from engine.backtest.report_svg import session_positions
 from engine.backtest.trades import Trade
 from engine.domain.ids import InstrumentToken
 from engine.store.journal import JournalEntry
@@ -38,6 +39,7 @@ __all__ = [
     "Trade",
     "daily_pnl",
     "drawdown_series",
+    "session_positions",
 ]
 
 log = logging.getLogger(__name__)
