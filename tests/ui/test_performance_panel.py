@@ -52,7 +52,7 @@ def test_performance_panel_shows_each_strategy_plots_the_chosen_one_and_exports_
     assert desk.net == rows["manual"].net + rows["meanrev"].net + rows["trend"].net
     assert desk.fills == sum(1 for e in traded.journal.read() if e.kind == "order_filled")
     # The desk's curve is plotted first; choosing a strategy row plots that strategy.
-    x, y = panel.equity_curve.getData()
+    _x, y = panel.equity_curve.getData()
     assert len(y) == len(performance.curve(DESK))
     source_row = panel.pnl_model.row_of(("meanrev", ""))
     assert source_row is not None
@@ -63,7 +63,7 @@ def test_performance_panel_shows_each_strategy_plots_the_chosen_one_and_exports_
     )
     assert panel.owner == "meanrev"
     curve = performance.curve("meanrev")
-    x, y = panel.equity_curve.getData()
+    _x, y = panel.equity_curve.getData()
     np.testing.assert_allclose(y, curve.floats)
     heights = panel.daily_bars.opts["height"]
     assert [float(h) for h in heights] == [float(p) for _, p in daily_pnl(curve)]

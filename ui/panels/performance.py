@@ -66,14 +66,14 @@ def pnl_columns(context: PanelContext, first: str) -> list[Column[PnlRow]]:
         return row.owner if not row.symbol else f"{row.symbol}  ({row.owner})"
 
     return [
-        Column(first, name, width=190),
+        Column(first, name, width=130),
         Column(
             "Net P&L",
             lambda r: r.net,
             fmt.signed_rupees,
             "right",
             lambda r: colour(r.net),
-            width=100,
+            width=88,
         ),
         Column(
             "Realised",
@@ -81,7 +81,7 @@ def pnl_columns(context: PanelContext, first: str) -> list[Column[PnlRow]]:
             fmt.signed_rupees,
             "right",
             lambda r: colour(r.realised),
-            width=95,
+            width=84,
         ),
         Column(
             "Unrealised",
@@ -89,12 +89,12 @@ def pnl_columns(context: PanelContext, first: str) -> list[Column[PnlRow]]:
             fmt.signed_rupees,
             "right",
             lambda r: colour(r.unrealised),
-            width=95,
+            width=84,
         ),
-        Column("Charges", lambda r: r.charges, fmt.rupees, "right", width=85),
-        Column("Fills", lambda r: r.fills, str, "right", width=45),
-        Column("Trades", lambda r: r.trades, str, "right", width=50),
-        Column("Win %", lambda r: r.win_rate, _pct, "right", width=60),
+        Column("Charges", lambda r: r.charges, fmt.rupees, "right", width=74),
+        Column("Fills", lambda r: r.fills, str, "right", width=40),
+        Column("Trades", lambda r: r.trades, str, "right", width=52),
+        Column("Win %", lambda r: r.win_rate, _pct, "right", width=56),
         Column(
             "Open",
             lambda r: r.open_quantity if r.symbol else r.open_positions,
@@ -148,6 +148,29 @@ class SessionAxis(pg.AxisItem):
         return [datetime.fromtimestamp(t / 1e9, IST).strftime("%d %b") for t in stamps]
 
 
+class RupeeAxis(pg.AxisItem):
+    """A value axis in rupees, lakh and crore as traders write them (₹9.98L), no SI prefix."""
+
+    def __init__(self, orientation: str = "left") -> None:
+        super().__init__(orientation)
+        self.enableAutoSIPrefix(False)
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        out = []
+        for value in values:
+            size = abs(value)
+            sign = "-" if value < 0 else ""
+            if size >= 1e7:
+                out.append(f"{sign}₹{size / 1e7:.3g}Cr")
+            elif size >= 1e5:
+                out.append(f"{sign}₹{size / 1e5:.4g}L")
+            elif size >= 1e3:
+                out.append(f"{sign}₹{size / 1e3:.3g}K")
+            else:
+                out.append(f"{sign}₹{size:.0f}")
+        return out
+
+
 class PerformancePanel(QWidget):
     def __init__(self, context: PanelContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -180,15 +203,20 @@ class PerformancePanel(QWidget):
         self.table = make_table(self.pnl_model, self.pnl_proxy, self)
         self.table.setObjectName("performanceTable")
         self.table.setSelectionMode(self.table.SelectionMode.SingleSelection)
+        # Rows in the engine's order (strategies by name, the desk last) until a header is clicked.
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.pnl_proxy.sort(-1)
 
         self.axis = SessionAxis()
         self.plots = pg.GraphicsLayoutWidget()
-        self.equity_plot = self.plots.addPlot(row=0, col=0, axisItems={"bottom": self.axis})
+        self.equity_plot = self.plots.addPlot(
+            row=0, col=0, axisItems={"bottom": self.axis, "left": RupeeAxis()}
+        )
         self.drawdown_axis = SessionAxis()
         self.drawdown_plot = self.plots.addPlot(
             row=1, col=0, axisItems={"bottom": self.drawdown_axis}
         )
-        self.daily_plot = self.plots.addPlot(row=2, col=0)
+        self.daily_plot = self.plots.addPlot(row=2, col=0, axisItems={"left": RupeeAxis()})
         self.drawdown_plot.setXLink(self.equity_plot)
         self.equity_curve = self.equity_plot.plot([], [])
         self.drawdown_curve = self.drawdown_plot.plot([], [], fillLevel=0.0)
@@ -206,6 +234,7 @@ class PerformancePanel(QWidget):
         split.addWidget(right)
         split.setStretchFactor(0, 5)
         split.setStretchFactor(1, 6)
+        split.setSizes([700, 700])
         panel_layout(
             self,
             [self.view_choice, self.refresh_button, self.export_button, self.feedback],
@@ -304,7 +333,7 @@ class PerformancePanel(QWidget):
         self.daily_plot.getAxis("bottom").setTicks([labels[::step]])
         self.equity_plot.setTitle(f"Equity — {self.owner}", size="9pt")
         self.drawdown_plot.setTitle("Drawdown %", size="9pt")
-        self.daily_plot.setTitle("Daily P&L ₹", size="9pt")
+        self.daily_plot.setTitle("Daily P&L", size="9pt")
         self.figures.setText(self._figures_text())
 
     def _figures_text(self) -> str:
