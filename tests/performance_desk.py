@@ -27,13 +27,21 @@ def stock(engine: Engine, symbol: str) -> Instrument:
 
 
 def traded_desk(
-    book: Path, days: int = 6, seed: int = 11, step: float = 15.0
+    book: Path,
+    days: int = 6,
+    seed: int = 11,
+    step: float = 15.0,
+    schedule_folder: Path | None = None,
 ) -> tuple[Engine, TestClock]:
     """A desk on ``book`` that has traded ``days`` weekdays; the caller stops or closes it.
     ``step``: seconds of market a step (larger is faster, coarser)."""
     clock = TestClock(FIRST_DAY)
     engine = Engine.build(
-        EngineConfig(db_url=f"sqlite:///{book}", market=SimulatedMarketConfig(seed=seed)),
+        EngineConfig(
+            db_url=f"sqlite:///{book}",
+            market=SimulatedMarketConfig(seed=seed),
+            schedule_folder=schedule_folder,
+        ),
         clock=clock,
     )
     # Stocks, bought and sold for delivery: the simulated futures expire with the first day.

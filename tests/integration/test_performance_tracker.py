@@ -17,7 +17,9 @@ from engine.domain.order_replay import replay_orders
 from engine.domain.positions import PositionBook
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
+from engine.runtime.scheduler import end_of_day_report
 from engine.store.pnl_rebuild import read_book, rebuild_pnl
+from tests.performance_desk import traded_desk
 from tests.support import atm_call
 
 MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
@@ -148,3 +150,22 @@ def test_performance_tracker_per_strategy_pnl_equals_the_journal_rebuild(tmp_pat
     assert sum(1 for r in rows if r.kind == OrderSubmitted.kind) == 8
     assert by_owner[DESK].fills == sum(1 for r in rows if r.kind == OrderFilled.kind)
     print({o: (str(r.net), str(r.charges), r.fills, r.trades) for o, r in by_owner.items()})
+
+
+def test_end_of_day_report_job_writes_the_books_performance_report_beside_it(
+    tmp_path: Path,
+) -> None:
+    engine, clock = traded_desk(
+        tmp_path / "book.db", days=1, step=60.0, schedule_folder=tmp_path / "schedule"
+    )
+    try:
+        said = end_of_day_report(engine, clock.now())
+    finally:
+        engine.close()
+    day = clock.now().date().isoformat()
+    page = tmp_path / "schedule" / "reports" / f"{day}-performance.html"
+    assert f"performance report {page}" in said
+    html = page.read_text(encoding="utf-8")
+    assert "DalalDesk performance — desk" in html and html.count("<svg") == 3
+    for owner in ("trend", "meanrev", "manual"):
+        assert f"<td>{owner}</td>" in html
