@@ -117,6 +117,10 @@ class _Owner:
     day_charges: defaultdict[int, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     day_fills: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
     fills: list[TradeFill] = field(default_factory=list)
+    values: dict[tuple[int, str], Decimal] = field(default_factory=dict)
+    """Each position's P&L after charges at the last prices (kept up to date by token)."""
+    pnl: Decimal = ZERO
+    """The sum of ``values``."""
 
 
 def _price_value(position: Position, price: int | None) -> Decimal:
@@ -134,6 +138,8 @@ class Performance:
         self.capital = capital
         self._owners: dict[str, _Owner] = {}
         self._prices: dict[int, int | None] = {}
+        self._holders: dict[int, set[str]] = {}
+        """Token -> the owners with a position in it."""
         self._desk_points: list[tuple[int, Decimal]] = []
         self._trades: dict[str, list[Trade]] = {}
         self._open_slippage: dict[str, Decimal] = {}
@@ -142,22 +148,24 @@ class Performance:
 
     # -- building ----------------------------------------------------------------------------------
 
-    def _value(self, owner: _Owner) -> Decimal:
-        total = ZERO
-        for (token, _product), position in owner.positions.items():
-            total += _price_value(position, self._prices.get(token)) - position.charges
-        return self.capital + total
+    def _revalue(self, owner: _Owner, tokens: set[int]) -> None:
+        """Bring the owner's positions in ``tokens`` to the last prices."""
+        for key, position in owner.positions.items():
+            if key[0] not in tokens:
+                continue
+            value = _price_value(position, self._prices.get(key[0])) - position.charges
+            owner.pnl += value - owner.values.get(key, ZERO)
+            owner.values[key] = value
 
-    def _record(self, ts_ns: int, touched: Iterable[str]) -> None:
+    def _record(self, ts_ns: int, touched: Iterable[str], tokens: set[int]) -> None:
         day = (ts_ns + _IST_OFFSET_NS) // _DAY_NS
         for name in touched:
             owner = self._owners[name]
-            equity = self._value(owner)
+            self._revalue(owner, tokens)
+            equity = self.capital + owner.pnl
             owner.points.append((ts_ns, equity))
             owner.closes[day] = equity
-        desk = self.capital + sum(
-            (self._value(o) - self.capital for o in self._owners.values()), ZERO
-        )
+        desk = self.capital + sum((o.pnl for o in self._owners.values()), ZERO)
         self._desk_points.append((ts_ns, desk))
 
     def add_fill(self, name: str, fill: OrderFilled, symbol: str, reference: int | None) -> None:
@@ -195,23 +203,15 @@ class Performance:
         token = int(fill.token)
         self._prices[token] = fill.price
         # The new price moves every owner holding the instrument, not only the one that traded.
-        holders = [
-            other
-            for other, data in self._owners.items()
-            if other != name
-            and any(t == token and p.net_quantity for (t, _), p in data.positions.items())
-        ]
-        self._record(fill.ts_ns, [name, *holders])
+        holders = self._holders.setdefault(token, set())
+        holders.add(name)
+        self._record(fill.ts_ns, sorted(holders), {token})
 
     def add_marks(self, ts_ns: int, prices: dict[int, int | None]) -> None:
         self._prices.update(prices)
-        touched = [
-            name
-            for name, owner in self._owners.items()
-            if any(token in prices for token, _ in owner.positions)
-        ]
+        touched = set().union(*(self._holders.get(token, set()) for token in prices))
         if touched:
-            self._record(ts_ns, touched)
+            self._record(ts_ns, sorted(touched), set(prices))
 
     def finish(self) -> None:
         for name, owner in self._owners.items():
