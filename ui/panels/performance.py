@@ -251,9 +251,9 @@ class PerformancePanel(QWidget):
         self._later.setSingleShot(True)
         self._later.setInterval(REFRESH_AFTER_ORDERS_MS)
         self._later.timeout.connect(self.refresh)
-        self._stale = False
+        self._stale = True
+        """The journal is read when the panel is first shown, not when the window is built."""
         context.bridge.orders_changed.connect(lambda _events: self._orders_changed(), QUEUED)
-        self.refresh()
 
     def _orders_changed(self) -> None:
         # Reading the journal costs ~0.1 ms a fill: done only for a panel on screen, coalesced.
@@ -266,7 +266,7 @@ class PerformancePanel(QWidget):
         super().showEvent(event)
         if self._stale:
             self._stale = False
-            self._later.start()
+            self.refresh()
 
     # -- reading -----------------------------------------------------------------------------------
 
