@@ -142,7 +142,6 @@ class Performance:
         """Token -> the owners with a position in it."""
         self._desk_points: list[tuple[int, Decimal]] = []
         self._trades: dict[str, list[Trade]] = {}
-        self._open_slippage: dict[str, Decimal] = {}
         self.skipped_marks = 0
         """``pnl_marks`` rows that did not read (passed over, logged)."""
 
@@ -215,9 +214,7 @@ class Performance:
 
     def finish(self) -> None:
         for name, owner in self._owners.items():
-            trips = round_trips(owner.fills)
-            self._trades[name] = trips.trades
-            self._open_slippage[name] = sum((lot.slippage for lot in trips.open_lots), ZERO)
+            self._trades[name] = round_trips(owner.fills).trades
 
     # -- reading -----------------------------------------------------------------------------------
 
