@@ -26,6 +26,7 @@ from engine.backtest.report import ReportView, report_html
 from engine.backtest.report_svg import session_positions
 from engine.backtest.trades import Trade
 from engine.domain.ids import InstrumentToken
+from engine.store.book import scan_journal
 from engine.store.journal import JournalEntry
 
 __all__ = [
@@ -52,9 +53,8 @@ class PerformanceService(Service):
         journal = self._parts.journal
         entries: list[JournalEntry] = []
         if journal is not None and not journal.closed:
-            for entry in journal.read_tolerant():
-                if isinstance(entry, JournalEntry):
-                    entries.append(entry)
+            # The rows the desk itself restores from: set-aside (quarantined) rows left out.
+            entries = scan_journal(journal, record=False).entries
         registry = self.instruments
 
         def symbol_of(token: InstrumentToken) -> str:
