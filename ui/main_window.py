@@ -56,6 +56,7 @@ from ui.panels.option_chain import OptionChainPanel
 from ui.panels.order_ticket import OrderTicket
 from ui.panels.orderbook import OrderbookPanel
 from ui.panels.payoff import PayoffPanel
+from ui.panels.performance import PerformancePanel
 from ui.panels.positions import PositionsPanel
 from ui.panels.risk import RiskPanel
 from ui.panels.settings_dialog import SettingsDialog
@@ -109,6 +110,13 @@ PANELS = (
     PanelSpec(
         "signals", "Signals", SignalsPanel, Qt.DockWidgetArea.RightDockWidgetArea, "Alt+Shift+S"
     ),
+    PanelSpec(
+        "performance",
+        "Performance",
+        PerformancePanel,
+        Qt.DockWidgetArea.BottomDockWidgetArea,
+        "Ctrl+Shift+P",
+    ),
 )
 
 SHORTCUTS = (
@@ -131,6 +139,7 @@ SHORTCUTS = (
     ("Ctrl+Alt+A", "Market Watch: set an alert on the selected instrument"),
     ("Ctrl+Shift+H", "Health: connections, price age, loop lag, journal"),
     ("Alt+Shift+S", "Signals: approve (Enter) or reject (Delete) the waiting signals"),
+    ("Ctrl+Shift+P", "Performance: P&L per strategy, symbol and day; equity, drawdown; report"),
     ("+", "Signals: one more lot on the chosen card"),
     ("-", "Signals: one lot fewer on the chosen card"),
     ("Alt+C", "Chart what is selected: an instrument, a position, a portfolio's MTM"),

@@ -32,6 +32,7 @@ from engine.api.multileg import MultilegService
 from engine.api.options import DEFAULT_OPTION_RATE, OptionsService
 from engine.api.orders import OrderService
 from engine.api.parts import EngineParts
+from engine.api.performance import PerformanceService
 from engine.api.positions import PositionService
 from engine.api.risk import RiskService
 from engine.api.signals import PendingSignalView, SignalService
@@ -215,6 +216,7 @@ class EngineApi:
         self.health_service = health = HealthService(parts)
         self.alerts_service = alerts = AlertService(parts)
         self.signals_service = signals = SignalService(parts)
+        self.performance_service = performance = PerformanceService(parts)
         self.instruments = InstrumentsView(parts.registry)
         """The instruments the desk lists, read-only."""
         self.has_broker_margin = parts.broker_margin is not None
@@ -239,6 +241,10 @@ class EngineApi:
         self.positions = positions.positions
         self.day_pnl = positions.day_pnl
         self.strategy_pnl = positions.strategy_pnl
+        # performance (from the journal: per strategy, symbol, day; metrics; HTML report)
+        self.performance = performance.performance
+        self.performance_report = performance.performance_report
+        self.export_performance_report = performance.export_performance_report
         # alerts
         self.alerts = alerts.alerts
         self.add_alert = alerts.add_alert

@@ -10,7 +10,8 @@
 - ``intraday_square_off`` (15:15): square off every intraday (MIS) position the desk holds, before
   the broker's own auto square-off charges for it.
 - ``end_of_day_report`` (15:45): the day's P&L per position, charges, orders, fills and denials,
-  written as HTML and JSON to the profile's ``reports`` folder.
+  written as HTML and JSON to the profile's ``reports`` folder, and beside them the book's
+  performance report (per strategy, symbol and day, equity, drawdown, metrics, trades).
 - ``journal_backup`` (16:00): a copy of the book.
 
 When a job is due comes from an APScheduler ``CronTrigger`` (the maintained scheduler's cron rules,
@@ -288,6 +289,11 @@ def end_of_day_report(engine: Engine, now: datetime) -> str:
     html = path.with_suffix(".html")
     html.write_text(report_html(report), encoding="utf-8")
     text = f"End-of-day report: day P&L ₹{report['day_pnl']}, saved as {html}"
+    performance = engine.api.performance()
+    if performance.owners:  # the book's performance to date: per strategy, symbol and day
+        full = path.with_name(f"{now.date().isoformat()}-performance.html")
+        problem = engine.api.export_performance_report(full, performance=performance)
+        text += f"; performance report {full}" if problem is None else f"; {problem}"
     engine.bus.publish(EngineMessage(engine.clock.time_ns(), Severity.INFO, text, "schedule"))
     return text
 

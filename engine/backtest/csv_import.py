@@ -1,0 +1,403 @@
+"""Candles and ticks from CSV files, streamed row by row: each malformed row is reported with its
+row number and the reason, and skipped; every good row around it is imported.
+
+**Candles** — a header row, then one candle a row::
+
+    timestamp,open,high,low,close,volume[,oi]
+    2026-11-23 09:15:00,24310.50,24335.00,24302.10,24330.05,125400,9800
+
+**Ticks** — a header row, then one trade a row; ``token`` (the instrument token) or ``symbol``
+(resolved by the caller's lookup)::
+
+    timestamp,token,ltp,qty[,bid,ask]           timestamp,symbol,ltp,qty[,bid,ask]
+    2026-11-23 09:15:00.250,256265,24310.50,75  2026-11-23T09:15:00.25+05:30,NIFTY26NOVFUT,...
+
+Rules:
+
+- Column names are matched without regard to case or surrounding spaces (``Date``/``Time``/
+  ``DateTime`` also name the timestamp; ``vol`` the volume, ``ltq``/``quantity`` the qty, ``ltp``
+  also ``price``/``last``); columns the format does not know are ignored and listed in the report.
+- **Timestamps**: ISO 8601 (``2026-11-23 09:15:00``, ``2026-11-23T09:15:00.250+05:30``, ``...Z``),
+  day first with ``-`` or ``/`` (``23-11-2026 09:15``, ``23/11/2026 09:15:00``), compact
+  (``20261123 091500``, ``20261123 09:15:00``), a date alone (a day candle, 00:00), or epoch
+  seconds / milliseconds / microseconds / nanoseconds (told apart by size). **A time with no zone
+  is IST** (Asia/Kolkata); one with an offset or ``Z`` keeps it.
+- **Prices** in rupees, exact to the paisa (``24310.50``; a finer price is refused, never rounded).
+  Volume, qty and oi are whole numbers >= 0. A candle's high is >= its open, close and low, its
+  low <= open and close; prices are > 0. A tick's bid and ask, when present, are >= 0 (0: none).
+- Rows must go forward in time (candles: strictly, ticks: per instrument, equal times allowed); a
+  row that goes back is reported and skipped. Blank lines are passed over.
+- Text is UTF-8 (a BOM is fine); bytes that are not UTF-8 make their row malformed, not the file.
+
+Output: domain ``Bar`` / ``Tick`` values (prices in paise) as an iterator, or a pandas
+``DataFrame`` (prices in rupees as floats, timestamps tz-aware IST) with ``*_frame``. The
+``ImportReport`` counts rows read, imported and skipped, and keeps the first ``MAX_PROBLEMS``
+problems (each row number and reason) — the count goes on beyond that.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from engine.backtest.csv_time import RowError, parse_timestamp
+from engine.domain.bars import Bar, SeriesKey
+from engine.domain.ids import InstrumentToken
+from engine.domain.ticks import EMPTY_DEPTH, Tick
+from engine.domain.values import PriceError, to_paise
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MAX_PROBLEMS = 10_000
+"""Problems kept with their row number and reason; more are counted."""
+
+CANDLE_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+TICK_COLUMNS = ("timestamp", "ltp", "qty")
+
+_ALIASES = {
+    "time": "timestamp",
+    "date": "timestamp",
+    "datetime": "timestamp",
+    "date_time": "timestamp",
+    "ts": "timestamp",
+    "vol": "volume",
+    "open_interest": "oi",
+    "ltq": "qty",
+    "quantity": "qty",
+    "last_qty": "qty",
+    "price": "ltp",
+    "last": "ltp",
+    "last_price": "ltp",
+    "instrument_token": "token",
+    "tradingsymbol": "symbol",
+}
+
+Source = str | Path | TextIO
+
+
+class CsvImportError(ValueError):
+    """The file as a whole cannot be read (no such file, no header, a missing column)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    row: int
+    """The row's line number in the file, the header being row 1."""
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
+
+
+@dataclass(slots=True)
+class ImportReport:
+    rows: int = 0
+    """Data rows read (blank lines not counted)."""
+    imported: int = 0
+    skipped: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    def problem(self, row: int, reason: str) -> None:
+        self.skipped += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(RowProblem(row, reason))
+
+    def summary(self) -> str:
+        text = f"{self.imported} of {self.rows} rows imported"
+        if self.skipped:
+            text += f", {self.skipped} skipped (first: {self.problems[0]})"
+        return text
+
+
+_MAX_RUPEES = Decimal(10) ** 12
+_MAX_COUNT = Decimal(10) ** 15
+
+
+# -- values ----------------------------------------------------------------------------------------
+
+
+def _price(text: str, name: str, *, positive: bool = True) -> int:
+    raw = text.strip()
+    if not raw:
+        raise RowError(f"{name} is empty")
+    try:
+        value = Decimal(raw)
+        if value.is_finite() and abs(value) > _MAX_RUPEES:
+            raise RowError(f"{name} {raw} is beyond any price (over ₹10^12)")
+        paise = to_paise(value)
+    except (InvalidOperation, PriceError, ValueError) as problem:
+        if isinstance(problem, RowError):
+            raise
+        raise RowError(f"{name} {raw!r} is not a price in rupees to the paisa") from None
+    if paise < 0 or (positive and paise == 0):
+        raise RowError(f"{name} {raw} must be above 0" if positive else f"{name} {raw} is negative")
+    return paise
+
+
+def _optional_price(text: str, name: str) -> int:
+    """A bid or an ask: empty (or 0) when the side has no order."""
+    return _price(text, name, positive=False) if text.strip() else 0
+
+
+def _whole(text: str, name: str) -> int:
+    raw = text.strip()
+    if not raw:
+        return 0
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise RowError(f"{name} {raw!r} is not a number") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise RowError(f"{name} {raw!r} is not a whole number")
+    if value < 0:
+        raise RowError(f"{name} {raw} is negative")
+    if value > _MAX_COUNT:
+        raise RowError(f"{name} {raw} is beyond any count (over 10^15)")
+    return int(value)
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _opened(source: Source) -> Iterator[TextIO]:
+    if isinstance(source, str | Path):
+        try:
+            handle = open(source, encoding="utf-8-sig", errors="replace", newline="")  # noqa: SIM115
+        except OSError as problem:
+            raise CsvImportError(
+                f"{source} cannot be read: {problem.strerror or problem}"
+            ) from None
+        with handle:
+            yield handle
+    else:
+        yield source
+
+
+def _columns(header: list[str], required: tuple[str, ...], known: set[str]) -> dict[str, int]:
+    names = [_ALIASES.get(n, n) for n in (h.strip().lower().lstrip("\ufeff") for h in header)]
+    where: dict[str, int] = {}
+    for index, name in enumerate(names):
+        where.setdefault(name, index)
+    missing = [name for name in required if name not in where]
+    if missing:
+        raise CsvImportError(
+            f"the header {', '.join(header)} lacks {', '.join(missing)} "
+            f"(a file needs {', '.join(required)})"
+        )
+    return {name: index for name, index in where.items() if name in known}
+
+
+def _rows(reader: Any, report: ImportReport) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) per non-blank row; a row csv cannot split is reported."""
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as problem:
+            report.rows += 1
+            report.problem(reader.line_num, f"not a CSV row ({problem})")
+            continue
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        yield reader.line_num, fields
+
+
+def _ignored(header: list[str], known: set[str]) -> list[str]:
+    names = (h.strip().lower() for h in header)
+    return [h for h, n in zip(header, names, strict=True) if _ALIASES.get(n, n) not in known]
+
+
+def _field(fields: list[str], where: dict[str, int], name: str) -> str:
+    index = where.get(name)
+    return "" if index is None or index >= len(fields) else fields[index]
+
+
+def _header(reader: Any) -> list[str]:
+    try:
+        for fields in reader:
+            if fields and any(f.strip() for f in fields):
+                return fields
+    except csv.Error as problem:
+        raise CsvImportError(f"the header row cannot be read ({problem})") from None
+    raise CsvImportError("the file is empty: it needs a header row")
+
+
+def read_candles(
+    source: Source, *, key: SeriesKey = 0, report: ImportReport | None = None
+) -> Iterator[Bar]:
+    """Candles of one series, oldest first, as ``Bar`` values (paise)."""
+    report = report if report is not None else ImportReport()
+    with _opened(source) as handle:
+        reader = csv.reader(handle)
+        header = _header(reader)
+        known = {*CANDLE_COLUMNS, "oi"}
+        where = _columns(header, CANDLE_COLUMNS, known)
+        report.ignored_columns = _ignored(header, known)
+        width = len(header)
+        last = None
+        for line, fields in _rows(reader, report):
+            report.rows += 1
+            try:
+                if len(fields) != width:
+                    raise RowError(f"{len(fields)} fields where the header has {width}")
+                bar = _candle(fields, where, key)
+                if last is not None and bar.start_ns <= last:
+                    raise RowError("its time is not after the previous candle's")
+            except RowError as problem:
+                report.problem(line, str(problem))
+                continue
+            last = bar.start_ns
+            report.imported += 1
+            yield bar
+
+
+def _candle(fields: list[str], where: dict[str, int], key: SeriesKey) -> Bar:
+    start = parse_timestamp(_field(fields, where, "timestamp"))
+    o, h, low, c = (_price(_field(fields, where, n), n) for n in ("open", "high", "low", "close"))
+    if h < max(o, c, low):
+        raise RowError("high is below the open, the close or the low")
+    if low > min(o, c):
+        raise RowError("low is above the open or the close")
+    volume = _whole(_field(fields, where, "volume"), "volume")
+    oi = _whole(_field(fields, where, "oi"), "oi")
+    return Bar(key, start, o, h, low, c, volume, oi)
+
+
+def read_ticks(
+    source: Source,
+    *,
+    token_of: Callable[[str], int | None] | None = None,
+    report: ImportReport | None = None,
+) -> Iterator[Tick]:
+    """Ticks in file order as ``Tick`` values (paise); ``token_of`` resolves a ``symbol`` column
+    (None for an unknown symbol: that row is reported). Volume is the running sum of qty."""
+    report = report if report is not None else ImportReport()
+    with _opened(source) as handle:
+        reader = csv.reader(handle)
+        header = _header(reader)
+        known = {*TICK_COLUMNS, "token", "symbol", "bid", "ask"}
+        where = _columns(header, TICK_COLUMNS, known)
+        if "token" not in where and "symbol" not in where:
+            raise CsvImportError("the header names neither a token nor a symbol column")
+        if "token" not in where and token_of is None:
+            raise CsvImportError("a symbol column needs a lookup from symbol to token")
+        report.ignored_columns = _ignored(header, known)
+        width = len(header)
+        volume: dict[int, int] = {}
+        last: dict[int, int] = {}
+        for line, fields in _rows(reader, report):
+            report.rows += 1
+            try:
+                if len(fields) != width:
+                    raise RowError(f"{len(fields)} fields where the header has {width}")
+                tick = _tick(fields, where, token_of, volume)
+                if tick.ts_ns < last.get(tick.token, tick.ts_ns):
+                    raise RowError("its time is before the previous tick of the instrument")
+            except RowError as problem:
+                report.problem(line, str(problem))
+                continue
+            last[tick.token] = tick.ts_ns
+            volume[tick.token] = tick.volume
+            report.imported += 1
+            yield tick
+
+
+def _tick(
+    fields: list[str],
+    where: dict[str, int],
+    token_of: Callable[[str], int | None] | None,
+    volume: dict[int, int],
+) -> Tick:
+    ts = parse_timestamp(_field(fields, where, "timestamp"))
+    if "token" in where:
+        raw = _field(fields, where, "token").strip()
+        if not raw.isdigit() or int(raw) <= 0:
+            raise RowError(f"token {raw!r} is not an instrument token")
+        token = int(raw)
+    else:
+        symbol = _field(fields, where, "symbol").strip()
+        if not symbol:
+            raise RowError("the symbol is empty")
+        assert token_of is not None
+        found = token_of(symbol)
+        if found is None:
+            raise RowError(f"no instrument {symbol!r}")
+        token = found
+    ltp = _price(_field(fields, where, "ltp"), "ltp")
+    qty = _whole(_field(fields, where, "qty"), "qty")
+    bid = _optional_price(_field(fields, where, "bid"), "bid")
+    ask = _optional_price(_field(fields, where, "ask"), "ask")
+    if bid and ask and bid > ask:
+        raise RowError("the bid is above the ask")
+    return Tick._make(
+        # token, ltp, bid, ask, bid_qty, ask_qty, volume, oi, ts_ns, last_qty, bids, asks, close
+        (
+            InstrumentToken(token),
+            *(ltp, bid, ask, 0, 0, volume.get(token, 0) + qty, 0, ts, qty),
+            *(EMPTY_DEPTH, EMPTY_DEPTH, 0),
+        )
+    )
+
+
+# -- frames ----------------------------------------------------------------------------------------
+
+
+def candles_frame(source: Source, *, key: SeriesKey = 0) -> tuple[pd.DataFrame, ImportReport]:
+    """The candles as a DataFrame indexed by IST time (open/high/low/close in rupees)."""
+    import pandas as pd
+
+    report = ImportReport()
+    bars = list(read_candles(source, key=key, report=report))
+    frame = pd.DataFrame(
+        {
+            "open": [b.open / 100 for b in bars],
+            "high": [b.high / 100 for b in bars],
+            "low": [b.low / 100 for b in bars],
+            "close": [b.close / 100 for b in bars],
+            "volume": [b.volume for b in bars],
+            "oi": [b.oi for b in bars],
+        },
+        index=pd.DatetimeIndex(
+            pd.to_datetime([b.start_ns for b in bars], unit="ns", utc=True), name="timestamp"
+        ).tz_convert("Asia/Kolkata"),
+    )
+    return frame, report
+
+
+def ticks_frame(
+    source: Source, *, token_of: Callable[[str], int | None] | None = None
+) -> tuple[pd.DataFrame, ImportReport]:
+    """The ticks as a DataFrame (one row a tick, IST times, prices in rupees)."""
+    import pandas as pd
+
+    report = ImportReport()
+    ticks = list(read_ticks(source, token_of=token_of, report=report))
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime([t.ts_ns for t in ticks], unit="ns", utc=True).tz_convert(
+                "Asia/Kolkata"
+            ),
+            "token": [int(t.token) for t in ticks],
+            "ltp": [t.ltp / 100 for t in ticks],
+            "qty": [t.last_qty for t in ticks],
+            "bid": [t.bid / 100 for t in ticks],
+            "ask": [t.ask / 100 for t in ticks],
+            "volume": [t.volume for t in ticks],
+        }
+    )
+    return frame, report
+
+
+def text_source(text: str) -> TextIO:
+    """A CSV held in a string, for ``read_*`` (tests, a paste)."""
+    return io.StringIO(text, newline="")

@@ -1,0 +1,399 @@
+"""Performance of live and paper days, read from a book's journal: per strategy, per symbol, per
+day, with an equity curve, trades and the metrics of each.
+
+Every order carries its ``StrategyId`` (or its source: ``manual``, ``api``, ``signal``...), so
+each fill the journal holds belongs to one owner (``engine.domain.origin.attribution``). The
+journal is replayed with the same order state table the desk restores with
+(``engine.domain.order_replay``): a fill the order refused (a duplicate, an overfill) is not
+counted, exactly as in the desk and in ``engine.store.pnl_rebuild``.
+
+Valuation follows the positions table and the P&L rebuild: a position is worth
+``sell value - buy value + net quantity x price`` (Kite's P&L) less its charges. The price of an
+instrument is the last one the journal knows: a fill's price, or the ltp of a ``pnl_marks`` row
+(a mark with no ltp leaves an open quantity unvalued, as the rebuild does), and at the end, when
+given, the live quotes. So at a ``pnl_marks`` row, the owners' P&L add up to the P&L the desk
+stated and the rebuild gives back, to the paisa.
+
+An owner's equity curve is ``capital`` plus its P&L after charges, a point after every fill of
+it and every mark; the desk's is the same over every owner. Each owner is measured against the
+same ``capital`` (a setting: the capital the desk trades).
+
+Slippage is not measured here: it needs the price at each order's arrival, which the journal does
+not hold (a MARKET order is journaled as the protected LIMIT the gate sent). A backtest, which
+knows its signal prices, measures it (``TradeFill.reference``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from engine.backtest.metrics import (
+    DEFAULT_PERIODS_PER_YEAR,
+    EquityCurve,
+    Metrics,
+    compute_metrics,
+    day_of,
+)
+from engine.backtest.trades import Trade, TradeFill, round_trips
+from engine.domain.events import OrderFilled
+from engine.domain.ids import InstrumentToken, OrderId, TradeId
+from engine.domain.marks import PnlMarks
+from engine.domain.order_replay import replay_orders
+from engine.domain.origin import attribution
+from engine.domain.positions import Position
+from engine.domain.values import ZERO
+from engine.store.journal import JournalEntry
+
+log = logging.getLogger(__name__)
+
+DESK = "desk"
+"""The owner name of the whole desk's figures (every strategy and manual order together)."""
+DEFAULT_CAPITAL = Decimal(1_000_000)
+_IST_OFFSET_NS = 19_800 * 10**9
+_DAY_NS = 86_400 * 10**9
+
+
+@dataclass(frozen=True, slots=True)
+class PnlRow:
+    """One owner's (or one owner's instrument's) P&L at the last prices, rupees."""
+
+    owner: str
+    symbol: str
+    """'' on an owner's row."""
+    realised: Decimal
+    unrealised: Decimal
+    charges: Decimal
+    net: Decimal
+    fills: int
+    trades: int
+    wins: int
+    open_quantity: int
+    """Signed units held (long +, short -); on an owner's row, units held on either side."""
+    slippage: Decimal
+    open_positions: int = 0
+    """Instruments with units held."""
+
+    @property
+    def win_rate(self) -> float | None:
+        return self.wins / self.trades if self.trades else None
+
+
+@dataclass(frozen=True, slots=True)
+class DayRow:
+    """One owner's day: P&L marked to market (the change of its equity over the day)."""
+
+    owner: str
+    day: date
+    pnl: Decimal
+    """Before charges."""
+    charges: Decimal
+    net: Decimal
+    fills: int
+    trades: int
+    wins: int
+
+
+@dataclass(slots=True)
+class _DaySum:
+    net: Decimal = ZERO
+    charges: Decimal = ZERO
+    fills: int = 0
+    trades: int = 0
+    wins: int = 0
+
+
+@dataclass(slots=True)
+class _Owner:
+    positions: dict[tuple[int, str], Position] = field(default_factory=dict)
+    symbols: dict[int, str] = field(default_factory=dict)
+    points: list[tuple[int, Decimal]] = field(default_factory=list)
+    closes: dict[int, Decimal] = field(default_factory=dict)
+    """IST day number -> equity at the day's last event."""
+    day_charges: defaultdict[int, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    day_fills: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
+    fills: list[TradeFill] = field(default_factory=list)
+    values: dict[tuple[int, str], Decimal] = field(default_factory=dict)
+    """Each position's P&L after charges at the last prices (kept up to date by token)."""
+    pnl: Decimal = ZERO
+    """The sum of ``values``."""
+
+
+def _price_value(position: Position, price: int | None) -> Decimal:
+    """A position's P&L before charges at ``price`` (None: no price known, open units not
+    valued), as the positions table and the rebuild count it."""
+    if price is None:
+        return position.realised if position.net_quantity else position.pnl(0)
+    return position.pnl(price)
+
+
+class Performance:
+    """Figures of one journal, built once (``track``); read them per owner."""
+
+    def __init__(self, capital: Decimal) -> None:
+        self.capital = capital
+        self._owners: dict[str, _Owner] = {}
+        self._prices: dict[int, int | None] = {}
+        self._holders: dict[int, set[str]] = {}
+        """Token -> the owners with a position in it."""
+        self._desk_points: list[tuple[int, Decimal]] = []
+        self._trades: dict[str, list[Trade]] = {}
+        self.skipped_marks = 0
+        """``pnl_marks`` rows that did not read (passed over, logged)."""
+
+    # -- building ----------------------------------------------------------------------------------
+
+    def _revalue(self, owner: _Owner, tokens: set[int]) -> None:
+        """Bring the owner's positions in ``tokens`` to the last prices."""
+        for key, position in owner.positions.items():
+            if key[0] not in tokens:
+                continue
+            value = _price_value(position, self._prices.get(key[0])) - position.charges
+            owner.pnl += value - owner.values.get(key, ZERO)
+            owner.values[key] = value
+
+    def _record(self, ts_ns: int, touched: Iterable[str], tokens: set[int]) -> None:
+        day = (ts_ns + _IST_OFFSET_NS) // _DAY_NS
+        for name in touched:
+            owner = self._owners[name]
+            self._revalue(owner, tokens)
+            equity = self.capital + owner.pnl
+            owner.points.append((ts_ns, equity))
+            owner.closes[day] = equity
+        desk = self.capital + sum((o.pnl for o in self._owners.values()), ZERO)
+        self._desk_points.append((ts_ns, desk))
+
+    def add_fill(self, name: str, fill: OrderFilled, symbol: str, reference: int | None) -> None:
+        owner = self._owners.get(name)
+        if owner is None:
+            owner = self._owners[name] = _Owner()
+            owner.points.append((fill.ts_ns, self.capital))
+        if not self._desk_points:
+            self._desk_points.append((fill.ts_ns, self.capital))
+        key = (int(fill.token), fill.product.value)
+        position = owner.positions.get(key)
+        if position is None:
+            position = owner.positions[key] = Position(fill.token, fill.product)
+        day = (fill.ts_ns + _IST_OFFSET_NS) // _DAY_NS
+        position.apply(fill, day_of(day))
+        owner.symbols[int(fill.token)] = symbol
+        charges = fill.charges.total if fill.charges is not None else ZERO
+        owner.day_charges[day] += charges
+        owner.day_fills[day] += 1
+        owner.fills.append(
+            TradeFill(
+                fill.ts_ns,
+                fill.token,
+                fill.side,
+                fill.quantity,
+                fill.price,
+                charges,
+                reference,
+                name,
+                symbol,
+                fill.product.value,
+                fill.order_id,
+            )
+        )
+        token = int(fill.token)
+        self._prices[token] = fill.price
+        # The new price moves every owner holding the instrument, not only the one that traded.
+        holders = self._holders.setdefault(token, set())
+        holders.add(name)
+        self._record(fill.ts_ns, sorted(holders), {token})
+
+    def add_marks(self, ts_ns: int, prices: dict[int, int | None]) -> None:
+        self._prices.update(prices)
+        touched = set().union(*(self._holders.get(token, set()) for token in prices))
+        if touched:
+            self._record(ts_ns, sorted(touched), set(prices))
+
+    def finish(self) -> None:
+        for name, owner in self._owners.items():
+            self._trades[name] = round_trips(owner.fills).trades
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    @property
+    def owners(self) -> list[str]:
+        """Every owner with a fill: strategy ids and sources, sorted."""
+        return sorted(self._owners)
+
+    def curve(self, owner: str = DESK) -> EquityCurve:
+        """The owner's equity (capital + P&L after charges) after each of its events."""
+        if owner == DESK:
+            return EquityCurve.of(self._desk_points or [(0, self.capital)])
+        return EquityCurve.of(self._owners[owner].points)
+
+    def trades(self, owner: str = DESK) -> list[Trade]:
+        if owner == DESK:
+            merged = [t for trades in self._trades.values() for t in trades]
+            return sorted(merged, key=lambda t: (t.exit_ns, t.owner))
+        return list(self._trades.get(owner, []))
+
+    def symbols(self, owner: str | None = None) -> list[PnlRow]:
+        """One row per owner and instrument (products together)."""
+        rows = []
+        for name in [owner] if owner not in (None, DESK) else self.owners:
+            assert name is not None
+            data = self._owners[name]
+            by_token: dict[int, list[Position]] = defaultdict(list)
+            for (token, _product), position in data.positions.items():
+                by_token[token].append(position)
+            trades = self._trades.get(name, [])
+            for token, positions in sorted(by_token.items(), key=lambda i: data.symbols[i[0]]):
+                mine = [t for t in trades if int(t.token) == token]
+                rows.append(self._row(name, data.symbols[token], positions, mine, token))
+        return rows
+
+    def strategies(self) -> list[PnlRow]:
+        """One row per owner, and last the desk's."""
+        rows = []
+        for name in self.owners:
+            rows.append(_sum_rows(name, self.symbols(name)))
+        rows.append(_sum_rows(DESK, self.symbols()))
+        return rows
+
+    def days(self, owner: str = DESK) -> list[DayRow]:
+        """One row per IST date the owner had an event (the desk: every owner's, summed)."""
+        names = self.owners if owner == DESK else [owner]
+        combined: dict[int, _DaySum] = {}
+        for name in names:
+            data = self._owners[name]
+            previous = self.capital
+            trades = self._trades.get(name, [])
+            for day in sorted(data.closes):
+                close = data.closes[day]
+                closed = [t for t in trades if (t.exit_ns + _IST_OFFSET_NS) // _DAY_NS == day]
+                total = combined.setdefault(day, _DaySum())
+                total.net += close - previous
+                previous = close
+                total.charges += data.day_charges.get(day, ZERO)
+                total.fills += data.day_fills.get(day, 0)
+                total.trades += len(closed)
+                total.wins += sum(1 for t in closed if t.net > 0)
+        return [
+            DayRow(
+                owner,
+                day_of(day),
+                t.net + t.charges,
+                t.charges,
+                t.net,
+                t.fills,
+                t.trades,
+                t.wins,
+            )
+            for day, t in sorted(combined.items())
+        ]
+
+    def metrics(
+        self,
+        owner: str = DESK,
+        *,
+        periods_per_year: int = DEFAULT_PERIODS_PER_YEAR,
+        risk_free_rate: float = 0.0,
+    ) -> Metrics:
+        names = self.owners if owner == DESK else [owner]
+        charges = sum((p.charges for n in names for p in self._owners[n].positions.values()), ZERO)
+        fills = [f for n in names for f in self._owners[n].fills]
+        return compute_metrics(
+            self.curve(owner),
+            self.trades(owner),
+            periods_per_year=periods_per_year,
+            risk_free_rate=risk_free_rate,
+            charges=charges,
+            slippage=sum((f.slippage for f in fills), ZERO),
+            slippage_measured=any(f.reference is not None for f in fills),
+        )
+
+    def _row(
+        self, owner: str, symbol: str, positions: list[Position], trades: list[Trade], token: int
+    ) -> PnlRow:
+        price = self._prices.get(token)
+        realised = sum((p.realised for p in positions), ZERO)
+        value = sum((_price_value(p, price) for p in positions), ZERO)
+        charges = sum((p.charges for p in positions), ZERO)
+        fills = [f for f in self._owners[owner].fills if int(f.token) == token]
+        return PnlRow(
+            owner,
+            symbol,
+            realised,
+            value - realised,
+            charges,
+            value - charges,
+            sum(p.fills for p in positions),
+            len(trades),
+            sum(1 for t in trades if t.net > 0),
+            sum(p.net_quantity for p in positions),
+            sum((f.slippage for f in fills), ZERO),
+            sum(1 for p in positions if p.net_quantity),
+        )
+
+
+def _sum_rows(owner: str, rows: list[PnlRow]) -> PnlRow:
+    return PnlRow(
+        owner,
+        "",
+        sum((r.realised for r in rows), ZERO),
+        sum((r.unrealised for r in rows), ZERO),
+        sum((r.charges for r in rows), ZERO),
+        sum((r.net for r in rows), ZERO),
+        sum(r.fills for r in rows),
+        sum(r.trades for r in rows),
+        sum(r.wins for r in rows),
+        sum(abs(r.open_quantity) for r in rows),
+        sum((r.slippage for r in rows), ZERO),
+        sum(1 for r in rows if r.open_quantity),
+    )
+
+
+def track(
+    entries: Iterable[JournalEntry],
+    *,
+    symbol_of: Callable[[InstrumentToken], str] = lambda token: str(token),
+    capital: Decimal = DEFAULT_CAPITAL,
+    last_prices: Callable[[InstrumentToken], int | None] | None = None,
+    now_ns: int | None = None,
+) -> Performance:
+    """The performance of every owner in the journal ``entries`` (any order; read by seq).
+    ``last_prices`` (paise, None when unknown) marks what is open at ``now_ns`` at the end: the
+    live quotes; without it, the journal's own last prices stand."""
+    if not isinstance(capital, Decimal) or not capital.is_finite() or capital <= 0:
+        raise ValueError(f"capital must be a positive amount of rupees, not {capital!r}")
+    rows = sorted(entries, key=lambda entry: entry.seq)
+    replayed = replay_orders((r.kind, r.order_id, r.ts_ns, r.payload) for r in rows)
+    accepted = {(f.order_id, f.trade_id): f for f in replayed.fills}
+    performance = Performance(capital)
+    names: dict[int, str] = {}
+    for row in rows:
+        if row.kind == OrderFilled.kind and row.order_id is not None:
+            key = (OrderId(row.order_id), TradeId(str(row.payload.get("trade_id"))))
+            fill = accepted.pop(key, None)
+            if fill is None:
+                continue
+            order = replayed.orders.get(fill.order_id)
+            owner = attribution(order.source, order.strategy) if order else "unknown"
+            if int(fill.token) not in names:
+                names[int(fill.token)] = symbol_of(fill.token)
+            # No reference price: the journal does not hold the price at the order's arrival (a
+            # MARKET order is journaled as the protected LIMIT the gate sent), so live and paper
+            # slippage is not measured rather than measured against the wrong price.
+            performance.add_fill(owner, fill, names[int(fill.token)], None)
+        elif row.kind == PnlMarks.kind:
+            try:
+                marks = PnlMarks.from_payload(row.ts_ns, row.payload)
+            except (KeyError, TypeError, ValueError) as problem:
+                performance.skipped_marks += 1
+                log.warning("pnl_marks row %s does not read (%s); passed over", row.seq, problem)
+                continue
+            performance.add_marks(row.ts_ns, {int(m.token): m.ltp for m in marks.marks})
+    if last_prices is not None and names:
+        at = now_ns if now_ns is not None else (rows[-1].ts_ns if rows else 0)
+        live = {token: last_prices(InstrumentToken(token)) for token in names}
+        performance.add_marks(at, {t: p for t, p in live.items() if p is not None})
+    performance.finish()
+    return performance

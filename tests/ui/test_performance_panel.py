@@ -1,0 +1,90 @@
+"""The Performance panel on a desk that traded two strategies and manual orders for some days:
+the tables per strategy, symbol and day, the chosen strategy's plots, and the report export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QItemSelectionModel
+
+from engine.api.performance import DESK, DayRow, PnlRow, daily_pnl
+from engine.runtime import Engine
+from tests.performance_desk import traded_desk
+from ui.panels.performance import PerformancePanel
+
+
+@pytest.fixture
+def traded(tmp_path: Path) -> Iterator[Engine]:
+    engine, _clock = traded_desk(tmp_path / "book.db", days=3, step=60.0)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def traded_context(qtbot, traded: Engine):  # type: ignore[no-untyped-def]
+    from ui.bridge import EngineBridge
+    from ui.context import PanelContext
+    from ui.theme import ThemeHolder
+
+    bridge = EngineBridge(traded.api, frame_ms=20)
+    yield PanelContext(api=traded.api, bridge=bridge, theme=ThemeHolder("dark"))
+    bridge.stop()
+
+
+def test_performance_panel_shows_each_strategy_plots_the_chosen_one_and_exports_the_report(
+    qtbot, traded: Engine, traded_context, tmp_path: Path
+) -> None:
+    panel = PerformancePanel(traded_context)
+    qtbot.addWidget(panel)
+    panel.resize(1400, 600)
+    panel.show()
+
+    shown = panel.rows_shown()
+    assert all(isinstance(r, PnlRow) for r in shown)
+    rows = {r.owner: r for r in shown}
+    assert sorted(rows) == sorted(["manual", "meanrev", "trend", DESK])
+    desk = rows[DESK]
+    performance = panel.performance
+    assert performance is not None
+    assert desk.net == rows["manual"].net + rows["meanrev"].net + rows["trend"].net
+    assert desk.fills == sum(1 for e in traded.journal.read() if e.kind == "order_filled")
+    # The desk's curve is plotted first; choosing a strategy row plots that strategy.
+    _x, y = panel.equity_curve.getData()
+    assert len(y) == len(performance.curve(DESK))
+    source_row = panel.pnl_model.row_of(("meanrev", ""))
+    assert source_row is not None
+    index = panel.pnl_proxy.mapFromSource(panel.pnl_model.index(source_row, 0))
+    panel.table.selectionModel().select(
+        index,
+        QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
+    )
+    assert panel.owner == "meanrev"
+    curve = performance.curve("meanrev")
+    _x, y = panel.equity_curve.getData()
+    np.testing.assert_allclose(y, curve.floats)
+    heights = panel.daily_bars.opts["height"]
+    assert [float(h) for h in heights] == [float(p) for _, p in daily_pnl(curve)]
+    assert "meanrev" in panel.figures.text() and "Sharpe" in panel.figures.text()
+
+    panel.view_choice.setCurrentIndex(1)  # by symbol
+    symbols = panel.rows_shown()
+    assert {(r.owner, r.symbol) for r in symbols} == {
+        ("manual", "RELIANCE"),
+        ("trend", "RELIANCE"),
+        ("meanrev", "HDFCBANK"),
+    }
+    panel.view_choice.setCurrentIndex(2)  # the chosen strategy's days
+    days = panel.rows_shown()
+    assert all(isinstance(d, DayRow) for d in days) and len(days) == 3
+    assert sum((d.net for d in days), days[0].net * 0) == rows["meanrev"].net
+
+    out = tmp_path / "reports" / "meanrev.html"
+    assert panel.export_report(str(out))
+    html = out.read_text(encoding="utf-8")
+    assert "DalalDesk performance — meanrev" in html and html.count("<svg") == 3
+    assert panel.feedback.text() == f"Report saved: {out}"
+    assert not panel.export_report(str(tmp_path))  # a folder: said in words, nothing raised
+    assert panel.feedback.text().startswith("Not exported: the report could not be written")
