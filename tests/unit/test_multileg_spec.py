@@ -51,6 +51,8 @@ def test_multileg_spec_when_sparse_fills_in_the_defaults_a_trader_expects() -> N
         "exit",
         "monitoring",
         "at_broker",
+        "reentry",
+        "hedge",
     ]
 
 

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import Any
 
 from engine.domain.events import Severity
 from engine.domain.ids import OrderId
@@ -231,4 +232,33 @@ class PortfolioBase(Strategy):
 
     def _exit_leg(self, leg: LegRun, now: int) -> None:
         """Exit one leg (``portfolio``)."""
+        raise NotImplementedError
+
+    def _track(self, leg: LegRun) -> None:
+        """Follow ``leg``'s prices (``entering``)."""
+        raise NotImplementedError
+
+    def _react(self, leg: LegRun, kind: str, why: str, now: int) -> bool:
+        """Take ``leg``'s own action on its ``kind`` ("stop", "target") hit; False when it has
+        none, and the portfolio's exit settings decide (``reentry``)."""
+        raise NotImplementedError
+
+    def _resolve_leg(self, leg: LegRun, chains: dict[date, Any]) -> None:
+        """Choose ``leg``'s contract now (``entering``)."""
+        raise NotImplementedError
+
+    def _drive_exit(self, leg: LegRun, now: int) -> None:
+        """Send what exiting ``leg`` needs (``portfolio``)."""
+        raise NotImplementedError
+
+    def _add_hedges(self, chains: dict[date, Any]) -> None:
+        """Add the dynamic hedges of the sold legs just resolved (``hedging``)."""
+        raise NotImplementedError
+
+    def _lines_waiting(self) -> bool:
+        """Whether an action still waits to open a leg (``lines``)."""
+        raise NotImplementedError
+
+    def _check_lines(self, now: int) -> None:
+        """Send the legs whose actions' conditions now hold (``reentry``)."""
         raise NotImplementedError

@@ -140,7 +140,7 @@ class MultilegDesk:
         self._specs[spec.name] = spec
 
         def make(ctx: StrategyContext, name: str = spec.name) -> PortfolioStrategy:
-            return PortfolioStrategy(ctx, self._specs[name], self.tags)
+            return PortfolioStrategy(ctx, self._specs[name], self.tags, self)
 
         self._kernel.add_instance(
             portfolio_strategy_id(spec.name),
@@ -367,9 +367,11 @@ class MultilegDesk:
         saved = [] if record is None else record.state.get("legs", [])
         if "spec" in ({} if record is None else record.state):
             spec = PortfolioSpec.model_validate(record.state["spec"])  # type: ignore[union-attr]
-        if len(saved) != len(spec.legs) or not all("mtm" in leg for leg in saved):
+        extra = [] if record is None else record.state.get("extra_legs", [])
+        specs = [*spec.legs, *(Leg.model_validate(leg["spec"]) for leg in extra)]
+        if len(saved) != len(specs) or not all("mtm" in leg for leg in saved):
             return [_idle_view(n, leg) for n, leg in enumerate(spec.legs, start=1)]
-        return [_saved_view(leg, state) for leg, state in zip(spec.legs, saved, strict=True)]
+        return [_saved_view(leg, state) for leg, state in zip(specs, saved, strict=True)]
 
 
 def _leg_view(leg: LegRun) -> LegView:

@@ -39,6 +39,7 @@ from engine.strategies.multileg.execution import PortfolioOrders
 from engine.strategies.multileg.exits import Measure as PriceMeasure
 from engine.strategies.multileg.exits import leg_level
 from engine.strategies.multileg.legrun import ENTRY, EXIT, STOP, LegOrder, LegRun, read_tag
+from engine.strategies.multileg.reentry import PortfolioReentry
 from engine.strategies.multileg.spec import Check, Measure, OnLegFailure, PortfolioSpec
 from engine.strategies.multileg.status import (
     ACTIVE,
@@ -50,7 +51,7 @@ from engine.strategies.multileg.status import (
 from engine.strategies.multileg.watching import PortfolioWatch
 
 
-class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
+class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, PortfolioOrders):
     """A multileg portfolio as one strategy on the kernel (its parts: ``base``)."""
 
     # -- the kernel's handlers -----------------------------------------------------------------------
@@ -96,6 +97,8 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
                 self._check_underlying(now)
             if monitoring.combined is Check.TICK and self.status is P.STARTED:
                 self._check_combined(now)
+            if self._lines:
+                self._check_lines(now)
         if self._tag_guard is not None and legs is not None:
             mtm = self.mtm
             if mtm != self._reported:
@@ -162,6 +165,7 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
             "mtm": self.mtm,
             "premium": self.net_premium,
             "legs": [leg.snapshot() for leg in self.legs],
+            **self._lines_snapshot(),
             "combined": None
             if combined is None
             else {
@@ -212,6 +216,7 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
                 self._advance_entry(now)
             if self.status is P.STARTED:
                 self._timed_checks(now)
+                self._check_lines(now)
             if self.status is P.UNDER_EXIT:
                 self._drive_exits(now)
             self._pump(now)
@@ -255,6 +260,8 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
             self._advance_entry(now)
         elif self.status is P.UNDER_EXIT:
             self._drive_exits(now)
+        elif self._lines:
+            self._check_lines(now)
 
     def _leg_entered(self, leg: LegRun, now: int) -> None:
         leg.step(LegEvent.FILLED)
@@ -420,7 +427,7 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
             if leg.state in (LegState.ENTERING, LegState.ENTERED, LegState.EXITING)
             or (leg.state is LegState.FAILED and leg.position)
         ]
-        if self.status is P.STARTED and not open_legs:
+        if self.status is P.STARTED and not open_legs and not self._lines_waiting():
             self._step(E.EXIT, "every leg has exited")
         if self.status is P.UNDER_EXIT and not open_legs:
             self._step(E.EXITED, self.reason)
@@ -437,6 +444,7 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
         self.entered_ns = int(state["entered_ns"])
         self.spot_at_entry = int(state["spot_at_entry"])
         self._group = int(state["group"])
+        self._restore_lines(state)
         for leg, saved in zip(self.legs, state["legs"], strict=True):
             leg.restore(saved)
             if leg.token:

@@ -28,6 +28,8 @@ from pydantic import (
 
 from engine.domain.orders import Side
 from engine.strategies.multileg.expiries import ExpiryCode
+from engine.strategies.multileg.hedge import DynamicHedge
+from engine.strategies.multileg.reentry_spec import Reaction, ReEntry, reaction_problems
 from engine.strategies.multileg.strikes import Moneyness, PremiumRule, Reference
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}$"
@@ -189,6 +191,8 @@ class Leg(Section):
     target: LegLevel | None = None
     stop: LegLevel | None = None
     trail: LegTrail | None = None
+    on_target: Reaction | None = Field(default=None, description="What its target hit does.")
+    on_stop: Reaction | None = Field(default=None, description="What its stop hit does.")
 
     @model_validator(mode="after")
     def _coherent(self) -> Leg:
@@ -349,6 +353,8 @@ class PortfolioSpec(Section):
     exit: Exit = Field(default_factory=Exit)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     at_broker: AtBroker = Field(default_factory=AtBroker)
+    reentry: ReEntry = Field(default_factory=ReEntry)
+    hedge: DynamicHedge = Field(default_factory=DynamicHedge)
 
     @property
     def name(self) -> str:
@@ -362,6 +368,14 @@ class PortfolioSpec(Section):
             leg.stop is not None and leg.stop.measure is Measure.UNDERLYING for leg in self.legs
         ):
             raise ValueError("a stop on the underlying cannot rest at the broker")
+        problem = reaction_problems(
+            [
+                (leg.idle, leg.target is not None, leg.stop is not None, leg.on_target, leg.on_stop)
+                for leg in self.legs
+            ]
+        )
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
@@ -374,6 +388,8 @@ SECTIONS = (
     ("exit", "Exit", Exit),
     ("monitoring", "Monitoring", Monitoring),
     ("at_broker", "At broker", AtBroker),
+    ("reentry", "Re-entry", ReEntry),
+    ("hedge", "Dynamic hedge", DynamicHedge),
 )
 """The editor's pages in order: (field, title, schema)."""
 
