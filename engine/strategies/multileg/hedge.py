@@ -75,6 +75,17 @@ class DynamicHedge(BaseModel):
         return self
 
 
+def hedge_problem(settings: DynamicHedge, hedges_first: bool, sells_first: bool) -> str | None:
+    """Whole-portfolio settings a dynamic hedge contradicts, in words; None if none."""
+    if not settings.enabled:
+        return None
+    if not hedges_first:
+        return "a dynamic hedge is bought before its sold leg: turn on 'hedges first'"
+    if not sells_first:
+        return "a dynamic hedge is sold after its sold leg: turn on 'sells first'"
+    return None
+
+
 def hedge_strike(chain: Chain, right: Right, sold: Decimal, settings: DynamicHedge) -> Decimal:
     """The hedge strike for a sold ``right`` at ``sold`` in ``chain``; ``NoStrike`` in words."""
     strikes = chain.strikes

@@ -28,7 +28,7 @@ from pydantic import (
 
 from engine.domain.orders import Side
 from engine.strategies.multileg.expiries import ExpiryCode
-from engine.strategies.multileg.hedge import DynamicHedge
+from engine.strategies.multileg.hedge import DynamicHedge, hedge_problem
 from engine.strategies.multileg.reentry_spec import Reaction, ReEntry, reaction_problems
 from engine.strategies.multileg.strikes import Moneyness, PremiumRule, Reference
 
@@ -374,6 +374,9 @@ class PortfolioSpec(Section):
                 for leg in self.legs
             ]
         )
+        if problem is not None:
+            raise ValueError(problem)
+        problem = hedge_problem(self.hedge, self.execution.hedges_first, self.exit.sells_first)
         if problem is not None:
             raise ValueError(problem)
         return self
