@@ -306,6 +306,8 @@ class EngineApi:
         self.tag_limits = multileg.tag_limits
         self.tag_mtm = multileg.tag_mtm
         self.set_tag_limits = multileg.set_tag_limits
+        self.account_limits = multileg.account_limits
+        self.set_account_limits = multileg.set_account_limits
         # charts
         self.chart_target = charts.chart_target
         self.chart_choices = charts.chart_choices

@@ -129,9 +129,8 @@ class PortfolioBase(Strategy):
         """Whether the underlying's price can end anything (its move, a leg's stop or target
         in underlying points); without such a rule its ticks need no check (every portfolio
         watches its underlying, and one index tick reaches a hundred of them)."""
-        tags, tag = self._tags, spec.defaults.tag
-        self._tag_guard = tags if tags is not None and tags.limited(tag) else None
-        """The tag's guard, when the portfolio's tag has limits: told every new MTM."""
+        self._tag_guard = self._tags
+        """The account's and tags' guard: told every new MTM (it looks only where limits are)."""
 
     # -- views ------------------------------------------------------------------------------------------
 
@@ -167,6 +166,19 @@ class PortfolioBase(Strategy):
         if today != self._day:
             self._day, self._day_ns = today, {}
         return today
+
+    def _square_off_due(self, now: int) -> str | None:
+        """Why the portfolio squares off by the clock now (the account's time first), or None."""
+        account = self._tags.account if self._tags is not None else None
+        for moment, whose in (
+            (None if account is None else account.square_off, "the account's square-off time"),
+            (self.spec.execution.square_off, "square-off time"),
+        ):
+            at = self._at(moment, now)
+            if at is not None and now >= at:
+                assert moment is not None
+                return f"{whose} {moment:%H:%M}"
+        return None
 
     # -- the portfolio's status -------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from engine.strategies.multileg.portfolio import (
 )
 from engine.strategies.multileg.spec import Leg, PortfolioSpec, parse_spec
 from engine.strategies.multileg.status import LegState, PortfolioStatus
-from engine.strategies.multileg.tags import TagGuard, TagLimits
+from engine.strategies.multileg.tags import ACCOUNT, AccountLimits, TagGuard, TagLimits
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,7 @@ class MultilegDesk:
         """Portfolio files that could not be read (name and why); each was set aside."""
         self.tags = TagGuard(self._square_off_tag, lambda: kernel.clock.now().date())
         self._load_tags()
+        self._load_account()
         self._load()
 
     # -- the library ---------------------------------------------------------------------------------
@@ -140,7 +141,7 @@ class MultilegDesk:
         self._specs[spec.name] = spec
 
         def make(ctx: StrategyContext, name: str = spec.name) -> PortfolioStrategy:
-            return PortfolioStrategy(ctx, self._specs[name], self.tags, self)
+            return PortfolioStrategy(ctx, self._on_account(self._specs[name]), self.tags, self)
 
         self._kernel.add_instance(
             portfolio_strategy_id(spec.name),
@@ -239,7 +240,7 @@ class MultilegDesk:
         problem = start_problem(spec, self._live_problem, self._paper_problem)
         if problem is not None:
             return problem
-        breach = self.tags.breach(spec.defaults.tag) if spec.defaults.tag else None
+        breach = self.tags.breach(spec.defaults.tag)
         if breach is not None:
             return f"{name} does not start again today: {breach}"
         return self._kernel.start(portfolio_strategy_id(name))
@@ -287,7 +288,7 @@ class MultilegDesk:
 
     def set_tag_limits(self, tag: str, limits: TagLimits | dict[str, Any] | None) -> str | None:
         """Set (or with None, clear) a tag's maximum loss and profit; None, or why not."""
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,20}", tag):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,20}", tag) or tag == ACCOUNT:
             return f"a tag is 1 to 20 letters, digits or '_.-', not {tag!r}"
         try:
             checked = None if limits is None else TagLimits.model_validate(limits)
@@ -309,8 +310,47 @@ class MultilegDesk:
     def _square_off_tag(self, tag: str, why: str) -> None:
         for name, spec in self._specs.items():
             running = self.running(name)
-            if running is not None and spec.defaults.tag == tag:
+            if running is not None and (tag == ACCOUNT or spec.defaults.tag == tag):
                 running.square_off(why)
+
+    # -- the account ---------------------------------------------------------------------------------
+
+    def _on_account(self, spec: PortfolioSpec) -> PortfolioSpec:
+        """``spec`` as this account trades it: its lots × the account's multiplier."""
+        account = self.tags.account
+        if account is None or account.multiplier == 1:
+            return spec
+        defaults = spec.defaults.model_copy(
+            update={"multiplier": spec.defaults.multiplier * account.multiplier}
+        )
+        return spec.model_copy(update={"defaults": defaults})
+
+    def _load_account(self) -> None:
+        path = None if self.folder is None else self.folder / "account.json"
+        if path is None or not path.exists():
+            return
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            self.tags.account = AccountLimits.model_validate(data) if data else None
+        except (OSError, UnicodeDecodeError, ValueError) as bad:
+            kept = path.with_name("account.json.bad")
+            os.replace(path, kept)
+            self.problems.append(f"account.json: {bad} (kept as {kept.name}; no account limits)")
+
+    def set_account_limits(self, limits: AccountLimits | dict[str, Any] | None) -> str | None:
+        """Set (or with None, clear) the account's limits, square-off time and multiplier;
+        None, or why not (in words)."""
+        try:
+            checked = None if limits is None else AccountLimits.model_validate(limits)
+        except ValueError as problem:
+            return f"account limits: {problem}"
+        if self.folder is not None:
+            body = {} if checked is None else checked.model_dump(mode="json")
+            unwritten = write_json(self.folder / "account.json", body)
+            if unwritten is not None:
+                return unwritten
+        self.tags.account = checked
+        return None
 
     # -- views ---------------------------------------------------------------------------------------
 

@@ -89,6 +89,13 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
         spot = token == self.underlying_token
         if spot:
             self.spot = tick.ltp
+        guard = self._tag_guard
+        if guard is not None and legs is not None and guard.limited(self.spec.defaults.tag):
+            # Before the portfolio's own levels: the account and the tag take precedence.
+            mtm = self.mtm
+            if mtm != self._reported:
+                self._reported = mtm
+                guard.report(self.spec.defaults.tag, self.ctx.strategy_id, mtm)
         if self.status is P.STARTED:
             monitoring = self.spec.monitoring
             if legs is not None and monitoring.leg is Check.TICK:
@@ -99,11 +106,6 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
                 self._check_combined(now)
             if self._lines:
                 self._check_lines(now)
-        if self._tag_guard is not None and legs is not None:
-            mtm = self.mtm
-            if mtm != self._reported:
-                self._reported = mtm
-                self._tag_guard.report(self.spec.defaults.tag, self.ctx.strategy_id, mtm)
 
     def on_order(self, event: OrderEvent) -> None:
         if isinstance(event, OrderSubmitted):
@@ -208,10 +210,9 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
         if self.status is P.MONITORING:
             self._monitoring(now)
         if self.status in (P.UNDER_EXECUTION, P.STARTED, P.UNDER_EXIT, P.FAILED):
-            square_off = self._at(self.spec.execution.square_off, now)
-            due = square_off is not None and now >= square_off
-            if due and self.status in (P.UNDER_EXECUTION, P.STARTED):
-                self._exit_all(f"square-off time {self.spec.execution.square_off:%H:%M}", now)
+            due = self._square_off_due(now)
+            if due is not None and self.status in (P.UNDER_EXECUTION, P.STARTED):
+                self._exit_all(due, now)
             if self.status is P.UNDER_EXECUTION:
                 self._advance_entry(now)
             if self.status is P.STARTED:
