@@ -16,11 +16,14 @@ moved to cost, unless the trader says so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PORTFOLIO_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9 _.-]{0,38}[A-Za-z0-9_.-])?"
 
 
 class Action(StrEnum):
@@ -104,6 +107,11 @@ class Reaction(BaseModel):
             )
         if (action is Action.EXECUTE_LEG) != (self.leg is not None):
             raise ValueError("execute leg needs the idle leg's number, and only it takes one")
+        if self.portfolio and not re.fullmatch(PORTFOLIO_NAME, self.portfolio):
+            raise ValueError(
+                "the other portfolio's name is letters, digits, spaces or '_.-', starting and "
+                "ending with a letter, a digit or '_.-'"
+            )
         other = action in (Action.START_PORTFOLIO, Action.SQUARE_OFF_PORTFOLIO)
         if other != bool(self.portfolio):
             raise ValueError(
