@@ -104,6 +104,7 @@ from engine.strategies.multileg.leg_text import LegTextError
 from engine.strategies.multileg.legrun import read_tag as read_leg_tag
 from engine.strategies.multileg.spec import PortfolioSpec
 from engine.strategies.multileg.status import PortfolioStatus
+from engine.strategies.multileg.tags import AccountLimits, TagLimits
 
 __all__ = [
     "CHART_INDICATORS",
@@ -111,6 +112,7 @@ __all__ = [
     "IST",
     "SETTINGS_GROUPS",
     "TIMEFRAMES",
+    "AccountLimits",
     "AlertError",
     "AlertFired",
     "AlertRule",
@@ -183,6 +185,7 @@ __all__ = [
     "StrategyId",
     "StrategyLeg",
     "StrategyPnl",
+    "TagLimits",
     "Tick",
     "Timeframe",
     "TradeSnapshot",

@@ -22,6 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from engine.domain.strategy_records import StrategyStatus
 from engine.store.files import write_json
 from engine.store.urls import profile_folder
@@ -32,7 +34,7 @@ from engine.strategies.multileg.portfolio import (
     portfolio_strategy_id,
     start_problem,
 )
-from engine.strategies.multileg.spec import Leg, PortfolioSpec, parse_spec
+from engine.strategies.multileg.spec import Leg, PortfolioSpec, parse_spec, spec_problems
 from engine.strategies.multileg.status import LegState, PortfolioStatus
 from engine.strategies.multileg.tags import ACCOUNT, AccountLimits, TagGuard, TagLimits
 
@@ -292,8 +294,8 @@ class MultilegDesk:
             return f"a tag is 1 to 20 letters, digits or '_.-', not {tag!r}"
         try:
             checked = None if limits is None else TagLimits.model_validate(limits)
-        except ValueError as problem:
-            return f"tag {tag}: {problem}"
+        except ValidationError as problem:
+            return f"tag {tag}: {_problems(problem)}"
         wanted = dict(self.tags.limits)
         if checked is None:
             wanted.pop(tag, None)
@@ -342,8 +344,8 @@ class MultilegDesk:
         None, or why not (in words)."""
         try:
             checked = None if limits is None else AccountLimits.model_validate(limits)
-        except ValueError as problem:
-            return f"account limits: {problem}"
+        except ValidationError as problem:
+            return f"account limits: {_problems(problem)}"
         if self.folder is not None:
             body = {} if checked is None else checked.model_dump(mode="json")
             unwritten = write_json(self.folder / "account.json", body)
@@ -412,6 +414,11 @@ class MultilegDesk:
         if len(saved) != len(specs) or not all("mtm" in leg for leg in saved):
             return [_idle_view(n, leg) for n, leg in enumerate(spec.legs, start=1)]
         return [_saved_view(leg, state) for leg, state in zip(specs, saved, strict=True)]
+
+
+def _problems(error: ValidationError) -> str:
+    """A limits form's problems in words: ``field: what``, or just what for the whole form."""
+    return "; ".join(line.removeprefix("portfolio: ") for line in spec_problems(error))
 
 
 def _leg_view(leg: LegRun) -> LegView:
