@@ -285,3 +285,14 @@ def test_multileg_reentry_starts_another_portfolio(desk) -> None:
     push(engine, int(legs(engine)[0].token), "80")
     assert status(engine, "Other") is PortfolioStatus.PENDING
     assert [n for n, *_ in orders(broker, "X")] == [1]
+
+
+def test_multileg_reentry_when_the_stop_fills_at_the_broker_re_executes_too(desk) -> None:
+    engine, broker = desk
+    start(engine, [sell_call(on_stop={"action": "re_execute"})], at_broker={"leg_stops": True})
+    fill_all(engine, broker, "100")
+    assert [n for n, *_ in orders(broker, "S")] == [1]  # the stop rests at the broker
+    [stop] = broker.unfilled()
+    broker.fill(stop)  # the exchange fills it as the price crosses
+    assert [(n, side) for n, side, _t in orders(broker, "E")] == [(1, "SELL"), (2, "SELL")]
+    assert legs(engine)[0].state == "exited" and legs(engine)[1].state == "entering"

@@ -250,9 +250,10 @@ class PortfolioBase(Strategy):
         """Follow ``leg``'s prices (``entering``)."""
         raise NotImplementedError
 
-    def _react(self, leg: LegRun, kind: str, why: str, now: int) -> bool:
+    def _react(self, leg: LegRun, kind: str, why: str, now: int, closed: bool = False) -> bool:
         """Take ``leg``'s own action on its ``kind`` ("stop", "target") hit; False when it has
-        none, and the portfolio's exit settings decide (``reentry``)."""
+        none, and the portfolio's exit settings decide (``reentry``). ``closed``: the hit was
+        its stop filling at the broker (the leg closes whatever the action)."""
         raise NotImplementedError
 
     def _resolve_leg(self, leg: LegRun, chains: dict[date, Any]) -> None:

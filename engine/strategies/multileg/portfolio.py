@@ -253,9 +253,11 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
                 self._leg_entered(leg, now)
         elif order.purpose in (EXIT, STOP):
             if order.purpose == STOP and leg.state is LegState.ENTERED:
-                leg.step(LegEvent.CLOSE)
-                leg.exit_reason = leg.exit_reason or "its stop at the broker filled"
-                self._say(f"leg {leg.n} {leg.symbol}: {leg.exit_reason}")
+                why = leg.exit_reason or "its stop at the broker filled"
+                if self.status is not P.STARTED or not self._react(leg, "stop", why, now, True):
+                    leg.step(LegEvent.CLOSE)
+                    leg.exit_reason = why
+                    self._say(f"leg {leg.n} {leg.symbol}: {leg.exit_reason}")
             self._settle(now)
         if self.status is P.UNDER_EXECUTION:
             self._advance_entry(now)

@@ -41,7 +41,7 @@ ENTERS = RE_ENTERING | {Action.DUPLICATE, Action.EXECUTE_LEG}
 class PortfolioReentry(PortfolioHedging):
     """Target and stop actions (this module's docstring)."""
 
-    def _react(self, leg: LegRun, kind: str, why: str, now: int) -> bool:
+    def _react(self, leg: LegRun, kind: str, why: str, now: int, closed: bool = False) -> bool:
         reaction = leg.spec.on_stop if kind == "stop" else leg.spec.on_target
         text = f"leg {leg.n} {leg.symbol}: {why}"
         if reaction is None:
@@ -54,7 +54,7 @@ class PortfolioReentry(PortfolioHedging):
         refusal = self._refusal(leg, reaction, key, now)
         if refusal is not None:
             self._say(f"{text}; {reaction.action.value.replace('_', ' ')} not taken: {refusal}")
-            if reaction.keep_leg_running:
+            if reaction.keep_leg_running and not closed:
                 self._keep(leg, kind, f"{text}; kept running")
             else:
                 self._close(leg, why, now)
@@ -69,6 +69,8 @@ class PortfolioReentry(PortfolioHedging):
             self._last_act_ns["portfolio"] = now
         self._done.add(f"L{leg.n}:{kind}")
         steps = plan(reaction)
+        if closed:  # its stop filled at the broker: the leg is closing whatever the action
+            steps = [s for s in steps if not isinstance(s, Close)] + [Close()]
         opened = self._open_legs(leg, root, reaction, steps, kind)
         if any(_closes(step) for step in steps):
             leg.exit_reason = why
