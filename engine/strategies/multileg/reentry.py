@@ -257,13 +257,13 @@ class PortfolioReentry(PortfolioHedging):
     # -- the waiting legs ----------------------------------------------------------------------
 
     def _check_lines(self, now: int) -> None:
-        if not self._lines:
-            return
-        if not self._resumed:
+        if not self._resumed and self.status is P.STARTED:
             self._resumed = True
             for leg in self.legs:  # sent before the restart, not all of it working: top up
-                if leg.state is LegState.ENTERING and self.status is P.STARTED:
+                if leg.state is LegState.ENTERING:
                     self._top_up(leg, ENTRY)
+        if not self._lines:
+            return
         self._close_hedges(now)
         if self.status is not P.STARTED:
             return
