@@ -163,3 +163,16 @@ def test_multileg_tag_same_portfolio_on_two_accounts_trades_each_accounts_multip
     finally:
         main.close()
         paper.close()
+
+
+def test_multileg_tag_account_multiplier_beyond_the_portfolio_cap_is_refused_in_words(
+    desk,
+) -> None:
+    engine, _broker = desk
+    assert engine.api.set_account_limits({"multiplier": 50}) is None
+    data = template_spec(engine, "short_straddle", "Big", defaults={"name": "Big", "multiplier": 3})
+    assert engine.api.save_portfolio(data) is None
+    assert engine.api.start_portfolio("Big") == (
+        "Big at 3× on an account of 50× trades more than 100× its lots: lower one of the "
+        "multipliers"
+    )

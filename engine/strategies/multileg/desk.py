@@ -243,6 +243,12 @@ class MultilegDesk:
         if problem is not None:
             return problem
         breach = self.tags.breach(spec.defaults.tag)
+        account = self.tags.account
+        if account is not None and spec.defaults.multiplier * account.multiplier > 100:
+            return (
+                f"{name} at {spec.defaults.multiplier}× on an account of {account.multiplier}× "
+                "trades more than 100× its lots: lower one of the multipliers"
+            )
         if breach is not None:
             return f"{name} does not start again today: {breach}"
         return self._kernel.start(portfolio_strategy_id(name))
