@@ -15,6 +15,7 @@ import pytest
 
 from engine.core.clock import TestClock
 from engine.domain.ids import InstrumentToken
+from engine.domain.instruments import InstrumentType
 from engine.domain.ticks import Tick
 from engine.runtime import Engine
 from engine.strategies.multileg.legrun import read_tag
@@ -296,3 +297,51 @@ def test_multileg_reentry_when_the_stop_fills_at_the_broker_re_executes_too(desk
     broker.fill(stop)  # the exchange fills it as the price crosses
     assert [(n, side) for n, side, _t in orders(broker, "E")] == [(1, "SELL"), (2, "SELL")]
     assert legs(engine)[0].state == "exited" and legs(engine)[1].state == "entering"
+
+
+def test_multileg_reentry_duplicate_pyramids_and_the_stop_squares_off_the_linked_copy(
+    desk,
+) -> None:
+    engine, broker = desk
+    leg = sell_call(
+        target={"measure": "premium", "value": "80"},
+        on_target={"action": "duplicate", "lots": 2, "keep_leg_running": True},
+        on_stop={"action": "re_entry_at_cost", "square_off_linked": True},
+    )
+    start(engine, [leg])
+    fill_all(engine, broker, "100")
+    call = int(legs(engine)[0].token)
+    push(engine, call, "80")  # the target: a copy of two lots, the leg kept
+    assert [(n, side) for n, side, _t in orders(broker, "E")] == [(1, "SELL"), (2, "SELL")]
+    copy = broker.unfilled()[0].order
+    assert copy.quantity == 2 * 65 and str(copy.token) == str(call)
+    fill_all(engine, broker, "80")
+    push(engine, call, "120")  # leg 1's stop: it closes, and so does the copy it opened
+    assert sorted(n for n, *_ in orders(broker, "X")) == [1, 2]
+
+
+def test_multileg_reentry_at_the_opposite_legs_price_picks_the_call_priced_like_the_put(
+    desk,
+) -> None:
+    engine, broker = desk
+    legs_ = [
+        sell_call(on_stop={"action": "re_execute", "strike": "opposite_ltp"}),
+        {"side": "SELL", "instrument": "PE"},
+    ]
+    start(engine, legs_)
+    fill_all(engine, broker, "100")
+    call, put = (int(leg.token) for leg in legs(engine))
+    push(engine, put, "41.30")  # the put's price now: the new call is priced nearest it
+    push(engine, call, "121")
+    fill_all(engine, broker, "121")
+    [new] = [h.order for h in broker.unfilled()]
+    expiry = legs(engine)[0].expiry
+    prices = {}
+    for option in engine.api.instruments.search(
+        underlying="NIFTY", expiry=expiry, instrument_type=InstrumentType.CE, limit=500
+    ):
+        tick = engine.api.tick(option.token)
+        if tick is not None and tick.ltp:
+            prices[int(option.token)] = abs(Decimal(tick.ltp) / 100 - Decimal("41.30"))
+    assert int(new.token) == min(prices, key=lambda token: prices[token])
+    assert int(new.token) != call
