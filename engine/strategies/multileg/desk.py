@@ -380,7 +380,7 @@ class MultilegDesk:
             reason,
             spec.defaults.mode.value,
             spec.defaults.underlying,
-            len(spec.legs),
+            len(spec.legs) if running is None else len(running.legs),  # with hedges, re-entries
             Decimal(mtm) / 100,
             Decimal(premium) / 100,
             running is not None,

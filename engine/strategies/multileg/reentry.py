@@ -124,7 +124,7 @@ class PortfolioReentry(PortfolioHedging):
     ) -> list[LegRun]:
         """The legs the steps open, added and armed (not yet sent)."""
         opened = []
-        remark = f"{reaction.action.value} on {kind} of leg {leg.n}"
+        remark = f"{reaction.action.value.replace('_', ' ')} on leg {leg.n}'s {kind}"
         close_after = any(isinstance(step, Close) and step.after_new_fill for step in steps)
         for step in steps:
             if isinstance(step, Open):
