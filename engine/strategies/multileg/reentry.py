@@ -79,7 +79,12 @@ class PortfolioReentry(PortfolioHedging):
             self._keep(leg, kind, f"{text}; closed once the new leg fills")
         else:
             self._keep(leg, kind, f"{text}; kept running")
-        self._say(f"{text}; {reaction.action.value.replace('_', ' ')} ({self._counts[key]})")
+        taken = f"{reaction.action.value.replace('_', ' ')} {self._counts[key]}/{reaction.count}"
+        if opened:
+            taken += f" → leg {', '.join(str(child.n) for child in opened)}"
+        if leg.state is LegState.EXITING:
+            leg.remark = f"{why}; {taken}"
+        self._say(f"{text}; {taken}")
         self.ctx.save()
         self._act(leg, steps, opened, now)
         return True
