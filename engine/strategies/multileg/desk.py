@@ -34,9 +34,16 @@ from engine.strategies.multileg.portfolio import (
     portfolio_strategy_id,
     start_problem,
 )
-from engine.strategies.multileg.spec import Leg, PortfolioSpec, parse_spec, spec_problems
+from engine.strategies.multileg.spec import Leg, PortfolioSpec, parse_spec
 from engine.strategies.multileg.status import LegState, PortfolioStatus
-from engine.strategies.multileg.tags import ACCOUNT, AccountLimits, TagGuard, TagLimits
+from engine.strategies.multileg.tags import (
+    ACCOUNT,
+    AccountLimits,
+    TagGuard,
+    TagLimits,
+    limit_problems,
+    on_account,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +150,7 @@ class MultilegDesk:
         self._specs[spec.name] = spec
 
         def make(ctx: StrategyContext, name: str = spec.name) -> PortfolioStrategy:
-            return PortfolioStrategy(ctx, self._on_account(self._specs[name]), self.tags, self)
+            return PortfolioStrategy(ctx, on_account(self._specs[name], self.tags), self.tags, self)
 
         self._kernel.add_instance(
             portfolio_strategy_id(spec.name),
@@ -301,7 +308,7 @@ class MultilegDesk:
         try:
             checked = None if limits is None else TagLimits.model_validate(limits)
         except ValidationError as problem:
-            return f"tag {tag}: {_problems(problem)}"
+            return f"tag {tag}: {limit_problems(problem)}"
         wanted = dict(self.tags.limits)
         if checked is None:
             wanted.pop(tag, None)
@@ -323,16 +330,6 @@ class MultilegDesk:
 
     # -- the account ---------------------------------------------------------------------------------
 
-    def _on_account(self, spec: PortfolioSpec) -> PortfolioSpec:
-        """``spec`` as this account trades it: its lots × the account's multiplier."""
-        account = self.tags.account
-        if account is None or account.multiplier == 1:
-            return spec
-        defaults = spec.defaults.model_copy(
-            update={"multiplier": spec.defaults.multiplier * account.multiplier}
-        )
-        return spec.model_copy(update={"defaults": defaults})
-
     def _load_account(self) -> None:
         path = None if self.folder is None else self.folder / "account.json"
         if path is None or not path.exists():
@@ -351,7 +348,7 @@ class MultilegDesk:
         try:
             checked = None if limits is None else AccountLimits.model_validate(limits)
         except ValidationError as problem:
-            return f"account limits: {_problems(problem)}"
+            return f"account limits: {limit_problems(problem)}"
         if self.folder is not None:
             body = {} if checked is None else checked.model_dump(mode="json")
             unwritten = write_json(self.folder / "account.json", body)
@@ -420,11 +417,6 @@ class MultilegDesk:
         if len(saved) != len(specs) or not all("mtm" in leg for leg in saved):
             return [_idle_view(n, leg) for n, leg in enumerate(spec.legs, start=1)]
         return [_saved_view(leg, state) for leg, state in zip(specs, saved, strict=True)]
-
-
-def _problems(error: ValidationError) -> str:
-    """A limits form's problems in words: ``field: what``, or just what for the whole form."""
-    return "; ".join(line.removeprefix("portfolio: ") for line in spec_problems(error))
 
 
 def _leg_view(leg: LegRun) -> LegView:

@@ -16,8 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, time
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+if TYPE_CHECKING:
+    from engine.strategies.multileg.spec import PortfolioSpec
 
 ACCOUNT = "account"
 """The key the account's breach is kept under (tags are never named so: they have no spaces,
@@ -118,6 +122,27 @@ class TagGuard:
                 self._breached[key] = (today, why)
                 self._square_off(key, why)
                 return
+
+
+def on_account(spec: PortfolioSpec, guard: TagGuard) -> PortfolioSpec:
+    """``spec`` as this account trades it: its lots × the account's multiplier."""
+    account = guard.account
+    if account is None or account.multiplier == 1:
+        return spec
+    defaults = spec.defaults.model_copy(
+        update={"multiplier": spec.defaults.multiplier * account.multiplier}
+    )
+    return spec.model_copy(update={"defaults": defaults})
+
+
+def limit_problems(error: ValidationError) -> str:
+    """A limits form's problems in words: ``field: what``, or just what for the whole form."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        where = ".".join(str(part) for part in problem["loc"])
+        what = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {what}" if where else what)
+    return "; ".join(lines)
 
 
 def _why(name: str, limits: TagLimits, total: int, peak: int) -> str | None:
