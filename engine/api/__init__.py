@@ -105,6 +105,7 @@ from engine.strategies.multileg.leg_text import LegTextError
 from engine.strategies.multileg.legrun import read_tag as read_leg_tag
 from engine.strategies.multileg.spec import PortfolioSpec
 from engine.strategies.multileg.status import PortfolioStatus
+from engine.strategies.multileg.tags import AccountLimits, TagLimits
 
 __all__ = [
     "CHART_INDICATORS",
@@ -112,6 +113,7 @@ __all__ = [
     "IST",
     "SETTINGS_GROUPS",
     "TIMEFRAMES",
+    "AccountLimits",
     "AlertError",
     "AlertFired",
     "AlertRule",
@@ -184,6 +186,7 @@ __all__ = [
     "StrategyId",
     "StrategyLeg",
     "StrategyPnl",
+    "TagLimits",
     "Tick",
     "Timeframe",
     "TradeSnapshot",
@@ -312,6 +315,8 @@ class EngineApi:
         self.tag_limits = multileg.tag_limits
         self.tag_mtm = multileg.tag_mtm
         self.set_tag_limits = multileg.set_tag_limits
+        self.account_limits = multileg.account_limits
+        self.set_account_limits = multileg.set_account_limits
         # charts
         self.chart_target = charts.chart_target
         self.chart_choices = charts.chart_choices

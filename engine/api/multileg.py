@@ -20,7 +20,7 @@ from engine.strategies.multileg.spec import (
     parse_spec,
     spec_problems,
 )
-from engine.strategies.multileg.tags import TagLimits
+from engine.strategies.multileg.tags import AccountLimits, TagLimits
 
 _LEGS = TypeAdapter(list[Leg])
 
@@ -114,6 +114,14 @@ class MultilegService(Service):
 
     def set_tag_limits(self, tag: str, limits: TagLimits | dict[str, Any] | None) -> str | None:
         return self._desk().set_tag_limits(tag, limits)
+
+    def account_limits(self) -> AccountLimits | None:
+        """This account's maximum loss and profit on all its portfolios, its square-off time
+        and its quantity multiplier (None: none set)."""
+        return self._desk().tags.account
+
+    def set_account_limits(self, limits: AccountLimits | dict[str, Any] | None) -> str | None:
+        return self._desk().set_account_limits(limits)
 
     def portfolio_problems(self) -> list[str]:
         desk = self._parts.multileg

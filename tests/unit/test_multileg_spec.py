@@ -53,6 +53,8 @@ def test_multileg_spec_when_sparse_fills_in_the_defaults_a_trader_expects() -> N
         "at_broker",
         "range_breakout",
         "conditions",
+        "reentry",
+        "hedge",
     ]
 
 

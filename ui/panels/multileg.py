@@ -50,6 +50,7 @@ from ui.context import PanelContext
 from ui.models.table import RowTableModel
 from ui.panels.greeks import number
 from ui.panels.multileg_editor import PortfolioEditor, portfolio_file_dialog
+from ui.panels.multileg_limits import LimitsEditor
 from ui.panels.multileg_rows import (
     LEGS_IN,
     LegRow,
@@ -158,6 +159,10 @@ class MultilegPanel(QWidget):
         self.export_action = self._action(
             "Export…", self.ask_export, "", "Write the selected portfolio to a file"
         )
+        self.limits_action = self._action(
+            "Limits…", self.open_limits, "", "The account's and strategy tags' limits"
+        )
+        self.limits_dialog: LimitsEditor | None = None
         self.follow = QCheckBox("Follow", objectName="multilegFollow")
         self.follow.setChecked(True)
         self.follow.setToolTip("The Payoff and Greeks panels follow the selected portfolio")
@@ -171,7 +176,7 @@ class MultilegPanel(QWidget):
         groups = [
             [self.new_action, self.edit_action, self.delete_action],
             [self.start_action, self.stop_action, self.enter_action, self.square_off_action],
-            [self.payoff_action, self.import_action, self.export_action],
+            [self.payoff_action, self.import_action, self.export_action, self.limits_action],
         ]
         for group in groups:
             for action in group:
@@ -477,6 +482,16 @@ class MultilegPanel(QWidget):
             self._report(name, self._ctx.api.delete_portfolio(name), "deleted")
 
         self._ctx.confirm("Delete portfolio", f"Delete the portfolio {name}?", delete)
+
+    def open_limits(self) -> LimitsEditor:
+        """The account and strategy tag limits (one dialog, raised if open)."""
+        if self.limits_dialog is None:
+            self.limits_dialog = LimitsEditor(self._ctx, self.window())
+            self.limits_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            self.limits_dialog.destroyed.connect(lambda *_: setattr(self, "limits_dialog", None))
+        self.limits_dialog.show()
+        self.limits_dialog.raise_()
+        return self.limits_dialog
 
     def new_portfolio(self) -> PortfolioEditor:
         return self._open_editor(None)

@@ -104,6 +104,20 @@ LABELS = {
     "PremiumStrike": "Premium",
     "DeltaStrike": "Delta",
     "StraddleWidthStrike": "Straddle width",
+    "Reaction.count": "Times",
+    "Reaction.momentum": "Points",
+    "Reaction.leg": "Idle leg",
+    "Reaction.keep_leg_running": "Keep leg",
+    "ReEntry.leg_safety_seconds": "Leg safety (s)",
+    "ReEntry.portfolio_safety_seconds": "Portfolio safety (s)",
+    "ReEntry.max_per_portfolio": "Most actions in all",
+    "ReEntry.not_after_end": "None after the end time",
+    "ReEntry.not_after_moved_to_cost": "None after SL to cost",
+    "DynamicHedge.min_distance": "Nearest (strikes out)",
+    "DynamicHedge.max_distance": "Farthest (strikes out)",
+    "DynamicHedge.min_premium": "Premium from ₹",
+    "DynamicHedge.max_premium": "Premium to ₹",
+    "DynamicHedge.fixed_distance": "Distance (points)",
 }
 """Titles where a field's name alone does not say it (the rest are the names, humanized)."""
 STARTS = {
@@ -124,6 +138,7 @@ STARTS = {
     "StopLoss.trail_every": "500",
     "Exit.underlying_move": "100",
     "AtBroker.catastrophe_pct": "100",
+    "Reaction.momentum": "10",
 }
 """Where a field without a value starts when the trader turns it on (a 30 % stop, 0.3 delta…)."""
 LOOK = Presentation(labels={**LABELS, **CONDITION_LABELS}, starts={**STARTS, **CONDITION_STARTS})

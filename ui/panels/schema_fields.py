@@ -47,7 +47,7 @@ def choice_text(value: Any) -> str:
         name = value.name.lower().replace("_", " ")
         if len(text) <= 3 and name != text.lower():
             return f"{text} · {name}"
-        return text
+        return text.replace("_", " ")  # "re execute", not "re_execute": words, as the trader reads
     return str(value)
 
 

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import Any
 
 from engine.domain.events import Severity
 from engine.domain.ids import OrderId
@@ -130,9 +131,8 @@ class PortfolioBase(Strategy):
         """Whether the underlying's price can end anything (its move, a leg's stop or target
         in underlying points); without such a rule its ticks need no check (every portfolio
         watches its underlying, and one index tick reaches a hundred of them)."""
-        tags, tag = self._tags, spec.defaults.tag
-        self._tag_guard = tags if tags is not None and tags.limited(tag) else None
-        """The tag's guard, when the portfolio's tag has limits: told every new MTM."""
+        self._tag_guard = self._tags
+        """The account's and tags' guard: told every new MTM (it looks only where limits are)."""
         self._extras = PortfolioConditions(self) if uses_conditions(spec) else None  # type: ignore[arg-type]
         """Its range breakout and extra conditions (``conditions``); None: it uses none."""
 
@@ -170,6 +170,19 @@ class PortfolioBase(Strategy):
         if today != self._day:
             self._day, self._day_ns = today, {}
         return today
+
+    def _square_off_due(self, now: int) -> str | None:
+        """Why the portfolio squares off by the clock now (the account's time first), or None."""
+        account = self._tags.account if self._tags is not None else None
+        for moment, whose in (
+            (None if account is None else account.square_off, "the account's square-off time"),
+            (self.spec.execution.square_off, "square-off time"),
+        ):
+            at = self._at(moment, now)
+            if at is not None and now >= at:
+                assert moment is not None
+                return f"{whose} {moment:%H:%M}"
+        return None
 
     # -- the portfolio's status -------------------------------------------------------------------------
 
@@ -235,4 +248,34 @@ class PortfolioBase(Strategy):
 
     def _exit_leg(self, leg: LegRun, now: int) -> None:
         """Exit one leg (``portfolio``)."""
+        raise NotImplementedError
+
+    def _track(self, leg: LegRun) -> None:
+        """Follow ``leg``'s prices (``entering``)."""
+        raise NotImplementedError
+
+    def _react(self, leg: LegRun, kind: str, why: str, now: int, closed: bool = False) -> bool:
+        """Take ``leg``'s own action on its ``kind`` ("stop", "target") hit; False when it has
+        none, and the portfolio's exit settings decide (``reentry``). ``closed``: the hit was
+        its stop filling at the broker (the leg closes whatever the action)."""
+        raise NotImplementedError
+
+    def _resolve_leg(self, leg: LegRun, chains: dict[date, Any]) -> None:
+        """Choose ``leg``'s contract now (``entering``)."""
+        raise NotImplementedError
+
+    def _drive_exit(self, leg: LegRun, now: int) -> None:
+        """Send what exiting ``leg`` needs (``portfolio``)."""
+        raise NotImplementedError
+
+    def _add_hedges(self, chains: dict[date, Any]) -> None:
+        """Add the dynamic hedges of the sold legs just resolved (``hedging``)."""
+        raise NotImplementedError
+
+    def _lines_waiting(self) -> bool:
+        """Whether an action still waits to open a leg (``lines``)."""
+        raise NotImplementedError
+
+    def _check_lines(self, now: int) -> None:
+        """Send the legs whose actions' conditions now hold (``reentry``)."""
         raise NotImplementedError

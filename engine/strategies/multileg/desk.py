@@ -22,6 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from engine.domain.strategy_records import StrategyStatus
 from engine.store.files import write_json
 from engine.store.urls import profile_folder
@@ -34,7 +36,14 @@ from engine.strategies.multileg.portfolio import (
 )
 from engine.strategies.multileg.spec import Leg, PortfolioSpec, parse_spec
 from engine.strategies.multileg.status import LegState, PortfolioStatus
-from engine.strategies.multileg.tags import TagGuard, TagLimits
+from engine.strategies.multileg.tags import (
+    ACCOUNT,
+    AccountLimits,
+    TagGuard,
+    TagLimits,
+    limit_problems,
+    on_account,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +124,7 @@ class MultilegDesk:
         """Portfolio files that could not be read (name and why); each was set aside."""
         self.tags = TagGuard(self._square_off_tag, lambda: kernel.clock.now().date())
         self._load_tags()
+        self._load_account()
         self._load()
 
     # -- the library ---------------------------------------------------------------------------------
@@ -140,7 +150,7 @@ class MultilegDesk:
         self._specs[spec.name] = spec
 
         def make(ctx: StrategyContext, name: str = spec.name) -> PortfolioStrategy:
-            return PortfolioStrategy(ctx, self._specs[name], self.tags)
+            return PortfolioStrategy(ctx, on_account(self._specs[name], self.tags), self.tags, self)
 
         self._kernel.add_instance(
             portfolio_strategy_id(spec.name),
@@ -239,7 +249,13 @@ class MultilegDesk:
         problem = start_problem(spec, self._live_problem, self._paper_problem)
         if problem is not None:
             return problem
-        breach = self.tags.breach(spec.defaults.tag) if spec.defaults.tag else None
+        breach = self.tags.breach(spec.defaults.tag)
+        account = self.tags.account
+        if account is not None and spec.defaults.multiplier * account.multiplier > 100:
+            return (
+                f"{name} at {spec.defaults.multiplier}× on an account of {account.multiplier}× "
+                "trades more than 100× its lots: lower one of the multipliers"
+            )
         if breach is not None:
             return f"{name} does not start again today: {breach}"
         return self._kernel.start(portfolio_strategy_id(name))
@@ -287,12 +303,12 @@ class MultilegDesk:
 
     def set_tag_limits(self, tag: str, limits: TagLimits | dict[str, Any] | None) -> str | None:
         """Set (or with None, clear) a tag's maximum loss and profit; None, or why not."""
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,20}", tag):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,20}", tag) or tag == ACCOUNT:
             return f"a tag is 1 to 20 letters, digits or '_.-', not {tag!r}"
         try:
             checked = None if limits is None else TagLimits.model_validate(limits)
-        except ValueError as problem:
-            return f"tag {tag}: {problem}"
+        except ValidationError as problem:
+            return f"tag {tag}: {limit_problems(problem)}"
         wanted = dict(self.tags.limits)
         if checked is None:
             wanted.pop(tag, None)
@@ -309,8 +325,37 @@ class MultilegDesk:
     def _square_off_tag(self, tag: str, why: str) -> None:
         for name, spec in self._specs.items():
             running = self.running(name)
-            if running is not None and spec.defaults.tag == tag:
+            if running is not None and (tag == ACCOUNT or spec.defaults.tag == tag):
                 running.square_off(why)
+
+    # -- the account ---------------------------------------------------------------------------------
+
+    def _load_account(self) -> None:
+        path = None if self.folder is None else self.folder / "account.json"
+        if path is None or not path.exists():
+            return
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            self.tags.account = AccountLimits.model_validate(data) if data else None
+        except (OSError, UnicodeDecodeError, ValueError) as bad:
+            kept = path.with_name("account.json.bad")
+            os.replace(path, kept)
+            self.problems.append(f"account.json: {bad} (kept as {kept.name}; no account limits)")
+
+    def set_account_limits(self, limits: AccountLimits | dict[str, Any] | None) -> str | None:
+        """Set (or with None, clear) the account's limits, square-off time and multiplier;
+        None, or why not (in words)."""
+        try:
+            checked = None if limits is None else AccountLimits.model_validate(limits)
+        except ValidationError as problem:
+            return f"account limits: {limit_problems(problem)}"
+        if self.folder is not None:
+            body = {} if checked is None else checked.model_dump(mode="json")
+            unwritten = write_json(self.folder / "account.json", body)
+            if unwritten is not None:
+                return unwritten
+        self.tags.account = checked
+        return None
 
     # -- views ---------------------------------------------------------------------------------------
 
@@ -332,7 +377,7 @@ class MultilegDesk:
             reason,
             spec.defaults.mode.value,
             spec.defaults.underlying,
-            len(spec.legs),
+            len(spec.legs) if running is None else len(running.legs),  # with hedges, re-entries
             Decimal(mtm) / 100,
             Decimal(premium) / 100,
             running is not None,
@@ -367,9 +412,11 @@ class MultilegDesk:
         saved = [] if record is None else record.state.get("legs", [])
         if "spec" in ({} if record is None else record.state):
             spec = PortfolioSpec.model_validate(record.state["spec"])  # type: ignore[union-attr]
-        if len(saved) != len(spec.legs) or not all("mtm" in leg for leg in saved):
+        extra = [] if record is None else record.state.get("extra_legs", [])
+        specs = [*spec.legs, *(Leg.model_validate(leg["spec"]) for leg in extra)]
+        if len(saved) != len(specs) or not all("mtm" in leg for leg in saved):
             return [_idle_view(n, leg) for n, leg in enumerate(spec.legs, start=1)]
-        return [_saved_view(leg, state) for leg, state in zip(spec.legs, saved, strict=True)]
+        return [_saved_view(leg, state) for leg, state in zip(specs, saved, strict=True)]
 
 
 def _leg_view(leg: LegRun) -> LegView:

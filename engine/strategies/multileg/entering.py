@@ -125,6 +125,7 @@ class PortfolioEntry(PortfolioBase):
             for leg in self.legs:
                 if not leg.spec.idle:
                     self._resolve_leg(leg, chains)
+            self._add_hedges(chains)
         except (NoStrike, LookupError, ValueError) as problem:
             self._step(E.REFUSED, f"no contract for a leg: {problem}")
             self._finish()

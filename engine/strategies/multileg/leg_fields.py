@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.domain.orders import Side
 from engine.strategies.multileg.expiries import ExpiryCode
+from engine.strategies.multileg.leg_reaction_text import ReactionProblem, read_reaction
 from engine.strategies.multileg.spec import Instrument, Measure
 from engine.strategies.multileg.strikes import Moneyness, PremiumRule
 
@@ -33,6 +34,8 @@ KEYS = (
     "Target",
     "SL",
     "Trail",
+    "OnTarget",
+    "OnSL",
 )
 """Every key, in the order the canonical text writes them."""
 FIELD_OF = {
@@ -45,6 +48,8 @@ FIELD_OF = {
     "Target": "target",
     "SL": "stop",
     "Trail": "trail",
+    "OnTarget": "on_target",
+    "OnSL": "on_stop",
 }
 """The Leg field each key sets; Strike, Scan and MaxDepth together make up ``strike``."""
 STRIKE_PARTS = {"Scan": "side", "MaxDepth": "depth"}
@@ -207,6 +212,18 @@ def _read_trail(value: str) -> Read:
     return read, {"trail": 0, "trail.by": by_at}
 
 
+def _reaction(key: str, path: str) -> Callable[[str], Read]:
+    """A target or stop action (``leg_reaction_text`` has its grammar)."""
+
+    def read(value: str) -> Read:
+        try:
+            return read_reaction(key, path, value)
+        except ReactionProblem as bad:
+            raise ValueProblem(bad.reason, bad.offset) from None
+
+    return read
+
+
 _YES_NO = {"YES": True, "NO": False}
 READERS: dict[str, Callable[[str], Read]] = {
     "Strike": _read_strike,
@@ -221,4 +238,6 @@ READERS: dict[str, Callable[[str], Read]] = {
     "Target": _level("Target", "target"),
     "SL": _level("SL", "stop"),
     "Trail": _read_trail,
+    "OnTarget": _reaction("OnTarget", "on_target"),
+    "OnSL": _reaction("OnSL", "on_stop"),
 }

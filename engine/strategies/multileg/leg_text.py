@@ -26,6 +26,8 @@ Target,    ``Premium:10``, ``Premium:10%`` (or Stoxxo's    points, percent of th
 SL         ``10P``), ``AbsolutePremium:150``,              absolute premium, underlying points
            ``Underlying:50``                               (Target → target, SL → stop)
 Trail      ``5:2``                                         for every 5 points, move the stop 2
+OnTarget,  ``ReExecute,Count=2``, ``ReEntryAtCost``,       the leg's action on its target, on
+OnSL       ``ExecuteLeg,Leg=3,KeepRunning`` …              its stop (``leg_reaction_text``)
 =========  ==============================================  =======================================
 
 Keys and words are read in any case and order, with spaces around fields; a new leg needs Strike,
@@ -64,6 +66,7 @@ from engine.strategies.multileg.leg_fields import (
     quoted,
     same_word,
 )
+from engine.strategies.multileg.leg_reaction_text import reaction_text
 from engine.strategies.multileg.spec import (
     AtmStrike,
     DeltaStrike,
@@ -126,6 +129,10 @@ def leg_text(leg: Leg) -> str:
         fields.append(("SL", _level_text(leg.stop)))
     if leg.trail is not None:
         fields.append(("Trail", f"{_number(leg.trail.every)}:{_number(leg.trail.by)}"))
+    if leg.on_target is not None:
+        fields.append(("OnTarget", reaction_text(leg.on_target)))
+    if leg.on_stop is not None:
+        fields.append(("OnSL", reaction_text(leg.on_stop)))
     return FIELD_SEPARATOR.join(f"{key}:{value}" for key, value in fields)
 
 

@@ -39,6 +39,7 @@ from engine.strategies.multileg.execution import PortfolioOrders
 from engine.strategies.multileg.exits import Measure as PriceMeasure
 from engine.strategies.multileg.exits import leg_level
 from engine.strategies.multileg.legrun import ENTRY, EXIT, STOP, LegOrder, LegRun, read_tag
+from engine.strategies.multileg.reentry import PortfolioReentry
 from engine.strategies.multileg.spec import Check, Measure, OnLegFailure, PortfolioSpec
 from engine.strategies.multileg.status import (
     ACTIVE,
@@ -50,7 +51,7 @@ from engine.strategies.multileg.status import (
 from engine.strategies.multileg.watching import PortfolioWatch
 
 
-class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
+class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, PortfolioOrders):
     """A multileg portfolio as one strategy on the kernel (its parts: ``base``)."""
 
     # -- the kernel's handlers -----------------------------------------------------------------------
@@ -88,6 +89,13 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
         spot = token == self.underlying_token
         if spot:
             self.spot = tick.ltp
+        guard = self._tag_guard
+        if guard is not None and legs is not None and guard.limited(self.spec.defaults.tag):
+            # Before the portfolio's own levels: the account and the tag take precedence.
+            mtm = self.mtm
+            if mtm != self._reported:
+                self._reported = mtm
+                guard.report(self.spec.defaults.tag, self.ctx.strategy_id, mtm)
         extras = self._extras
         if extras is not None:
             extras.on_tick(tick, now)
@@ -99,11 +107,8 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
                 self._check_underlying(now)
             if monitoring.combined is Check.TICK and self.status is P.STARTED:
                 self._check_combined(now)
-        if self._tag_guard is not None and legs is not None:
-            mtm = self.mtm
-            if mtm != self._reported:
-                self._reported = mtm
-                self._tag_guard.report(self.spec.defaults.tag, self.ctx.strategy_id, mtm)
+            if self._lines:
+                self._check_lines(now)
 
     def on_order(self, event: OrderEvent) -> None:
         if isinstance(event, OrderSubmitted):
@@ -165,6 +170,7 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
             "mtm": self.mtm,
             "premium": self.net_premium,
             "legs": [leg.snapshot() for leg in self.legs],
+            **self._lines_snapshot(),
             "extras": None if self._extras is None else self._extras.snapshot(),
             "combined": None
             if combined is None
@@ -210,14 +216,14 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
         if self.status is P.MONITORING:
             self._monitoring(now)
         if self.status in (P.UNDER_EXECUTION, P.STARTED, P.UNDER_EXIT, P.FAILED):
-            square_off = self._at(self.spec.execution.square_off, now)
-            due = square_off is not None and now >= square_off
-            if due and self.status in (P.UNDER_EXECUTION, P.STARTED):
-                self._exit_all(f"square-off time {self.spec.execution.square_off:%H:%M}", now)
+            due = self._square_off_due(now)
+            if due is not None and self.status in (P.UNDER_EXECUTION, P.STARTED):
+                self._exit_all(due, now)
             if self.status is P.UNDER_EXECUTION:
                 self._advance_entry(now)
             if self.status is P.STARTED:
                 self._timed_checks(now)
+                self._check_lines(now)
             if self.status is P.UNDER_EXIT:
                 self._drive_exits(now)
             self._pump(now)
@@ -253,14 +259,18 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
                 self._leg_entered(leg, now)
         elif order.purpose in (EXIT, STOP):
             if order.purpose == STOP and leg.state is LegState.ENTERED:
-                leg.step(LegEvent.CLOSE)
-                leg.exit_reason = leg.exit_reason or "its stop at the broker filled"
-                self._say(f"leg {leg.n} {leg.symbol}: {leg.exit_reason}")
+                why = leg.exit_reason or "its stop at the broker filled"
+                if self.status is not P.STARTED or not self._react(leg, "stop", why, now, True):
+                    leg.step(LegEvent.CLOSE)
+                    leg.exit_reason = why
+                    self._say(f"leg {leg.n} {leg.symbol}: {leg.exit_reason}")
             self._settle(now)
         if self.status is P.UNDER_EXECUTION:
             self._advance_entry(now)
         elif self.status is P.UNDER_EXIT:
             self._drive_exits(now)
+        elif self._lines:
+            self._check_lines(now)
 
     def _leg_entered(self, leg: LegRun, now: int) -> None:
         leg.step(LegEvent.FILLED)
@@ -428,7 +438,7 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
             if leg.state in (LegState.ENTERING, LegState.ENTERED, LegState.EXITING)
             or (leg.state is LegState.FAILED and leg.position)
         ]
-        if self.status is P.STARTED and not open_legs:
+        if self.status is P.STARTED and not open_legs and not self._lines_waiting():
             self._step(E.EXIT, "every leg has exited")
         if self.status is P.UNDER_EXIT and not open_legs:
             self._step(E.EXITED, self.reason)
@@ -445,6 +455,7 @@ class PortfolioStrategy(PortfolioEntry, PortfolioWatch, PortfolioOrders):
         self.entered_ns = int(state["entered_ns"])
         self.spot_at_entry = int(state["spot_at_entry"])
         self._group = int(state["group"])
+        self._restore_lines(state)
         if self._extras is not None:
             self._extras.restore(state.get("extras"))
         for leg, saved in zip(self.legs, state["legs"], strict=True):

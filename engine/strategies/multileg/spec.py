@@ -33,6 +33,8 @@ from engine.strategies.multileg.conditions_spec import (
     conditions_problems,
 )
 from engine.strategies.multileg.expiries import ExpiryCode
+from engine.strategies.multileg.hedge import DynamicHedge, hedge_problem
+from engine.strategies.multileg.reentry_spec import Reaction, ReEntry, reaction_problems
 from engine.strategies.multileg.strikes import Moneyness, PremiumRule, Reference
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}$"
@@ -194,6 +196,8 @@ class Leg(Section):
     target: LegLevel | None = None
     stop: LegLevel | None = None
     trail: LegTrail | None = None
+    on_target: Reaction | None = Field(default=None, description="What its target hit does.")
+    on_stop: Reaction | None = Field(default=None, description="What its stop hit does.")
 
     @model_validator(mode="after")
     def _coherent(self) -> Leg:
@@ -356,6 +360,8 @@ class PortfolioSpec(Section):
     at_broker: AtBroker = Field(default_factory=AtBroker)
     range_breakout: RangeBreakout = Field(default_factory=RangeBreakout)
     conditions: ExtraConditions = Field(default_factory=ExtraConditions)
+    reentry: ReEntry = Field(default_factory=ReEntry)
+    hedge: DynamicHedge = Field(default_factory=DynamicHedge)
 
     @property
     def name(self) -> str:
@@ -372,6 +378,17 @@ class PortfolioSpec(Section):
         problem = conditions_problems(self)
         if problem is not None:
             raise ValueError(problem)
+        problem = reaction_problems(
+            [
+                (leg.idle, leg.target is not None, leg.stop is not None, leg.on_target, leg.on_stop)
+                for leg in self.legs
+            ]
+        )
+        if problem is not None:
+            raise ValueError(problem)
+        problem = hedge_problem(self.hedge, self.execution.hedges_first, self.exit.sells_first)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
@@ -386,6 +403,8 @@ SECTIONS = (
     ("at_broker", "At broker", AtBroker),
     ("range_breakout", "Range breakout", RangeBreakout),
     ("conditions", "Extra conditions", ExtraConditions),
+    ("reentry", "Re-entry", ReEntry),
+    ("hedge", "Dynamic hedge", DynamicHedge),
 )
 """The editor's pages in order: (field, title, schema)."""
 

@@ -156,6 +156,8 @@ class PortfolioWatch(PortfolioBase):
                 return
 
     def _leg_hit(self, leg: LegRun, kind: str, why: str, now: int) -> None:
+        if self._react(leg, kind, why, now):
+            return  # the leg's own action (``reentry``)
         action = self.spec.exit.on_leg_stop if kind == "stop" else self.spec.exit.on_leg_target
         text = f"leg {leg.n} {leg.symbol}: {why}"
         if action is LegAction.NONE:

@@ -1,0 +1,100 @@
+"""The dynamic hedge on the desk: a short strangle's sold legs each get a hedge chosen from the
+chain's prices as the portfolio enters (the strike a walk down the quotes by hand finds), bought
+before the sold legs, sold after its sold leg closes on its stop, and last when the portfolio
+squares off."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from engine.domain.instruments import InstrumentType
+from engine.runtime import Engine
+from tests.integration.test_multileg_reentry import fill_all, legs, orders, push, start
+from tests.multileg_support import ScriptedBroker, scripted_desk
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Iterator[tuple[Engine, ScriptedBroker]]:
+    yield from scripted_desk(tmp_path)
+
+
+def calls_by_strike(engine: Engine) -> tuple[date, dict[Decimal, Decimal]]:
+    """This week's NIFTY calls: strike → last price (rupees), read from the quotes."""
+    expiry = min(e for u, e in engine.api.option_chains() if u == "NIFTY")
+    found = {}
+    for option in engine.api.instruments.search(
+        underlying="NIFTY", expiry=expiry, instrument_type=InstrumentType.CE, limit=500
+    ):
+        tick = engine.api.tick(option.token)
+        if tick is not None and tick.ltp:
+            found[Decimal(option.strike) / 100] = Decimal(tick.ltp) / 100
+    return expiry, dict(sorted(found.items()))
+
+
+def test_multileg_hedge_is_the_strike_found_by_hand_bought_first_and_sold_after(desk) -> None:
+    engine, broker = desk
+    _expiry, calls = calls_by_strike(engine)
+    strikes = list(calls)
+    spot = engine.api.underlying_price("NIFTY")
+    assert spot is not None
+    sold = min(strikes, key=lambda k: abs(k - spot))
+    at = strikes.index(sold)
+    # By hand: 2 to 6 strikes up from the sold call, the band set so that the strikes 2 and 3
+    # out are too dear and the one 4 out is the first inside it.
+    too_dear, wanted = calls[strikes[at + 3]], calls[strikes[at + 4]]
+    band = {
+        "min_premium": str(wanted - Decimal("0.01")),
+        "max_premium": str(too_dear - Decimal("0.01")),
+    }
+    legs_ = [
+        {
+            "side": "SELL",
+            "instrument": "CE",
+            "strike": {"kind": "fixed", "strike": str(sold)},
+            "stop": {"measure": "premium", "value": "500"},
+        },
+    ]
+    start(engine, legs_, hedge={"enabled": True, "min_distance": 2, "max_distance": 6, **band})
+    entries = orders(broker, "E")
+    assert [(n, side) for n, side, _t in entries] == [(2, "BUY")]  # the hedge alone, first
+    hedge = legs(engine)[1]
+    assert (
+        hedge.strike == strikes[at + 4] and hedge.hedge and "dynamic hedge of leg 1" in hedge.remark
+    )
+    fill_all(engine, broker, str(wanted))
+    assert [(n, side) for n, side, _t in orders(broker, "E")] == [(2, "BUY"), (1, "SELL")]
+    fill_all(engine, broker, "100")
+    call = int(legs(engine)[0].token)
+    push(engine, call, "500")  # the sold call's stop
+    assert [n for n, *_ in orders(broker, "X")] == [1]  # the sold leg first, its hedge kept
+    fill_all(engine, broker, "500")
+    push(engine, int(hedge.token), str(wanted))
+    assert [n for n, *_ in orders(broker, "X")] == [1, 2]  # then the hedge, after its fill
+    fill_all(engine, broker, str(wanted))
+    assert [leg.state for leg in legs(engine)] == ["exited", "exited"]
+
+
+def test_multileg_hedge_held_to_the_portfolio_exit_is_sold_last(desk) -> None:
+    engine, broker = desk
+    legs_ = [{"side": "SELL", "instrument": "CE"}, {"side": "SELL", "instrument": "PE"}]
+    hedge = {
+        "enabled": True,
+        "kind": "distance",
+        "fixed_distance": "200",
+        "square_off_on": "portfolio",
+    }
+    name = start(engine, legs_, hedge=hedge)
+    assert [(n, side) for n, side, _t in orders(broker, "E")] == [(3, "BUY"), (4, "BUY")]
+    view = legs(engine)
+    assert view[2].strike - view[0].strike >= 200 and view[1].strike - view[3].strike >= 200
+    fill_all(engine, broker, "20")
+    fill_all(engine, broker, "100")
+    assert engine.api.square_off_portfolio(name) is None
+    assert sorted(n for n, *_ in orders(broker, "X")) == [1, 2]  # sold legs first
+    fill_all(engine, broker, "100")
+    assert sorted(n for n, *_ in orders(broker, "X")) == [1, 2, 3, 4]
