@@ -14,6 +14,7 @@ The facade is a set of small services (``orders``, ``positions``, ``risk``, ``ma
 from __future__ import annotations
 
 from engine.alerts.rules import AlertError, AlertRule, Condition
+from engine.api.advanced_orders import AdvancedOrderService, AdvancedOutcome
 from engine.api.alerts import AlertService
 from engine.api.charts import (
     CHART_INDICATORS,
@@ -67,6 +68,7 @@ from engine.domain.events import (
     TradingState,
     VarReport,
 )
+from engine.domain.gtt import GttReport
 from engine.domain.orders import (
     Modification,
     OrderRequest,
@@ -104,6 +106,7 @@ from engine.strategies.multileg.leg_text import LegTextError
 from engine.strategies.multileg.legrun import read_tag as read_leg_tag
 from engine.strategies.multileg.spec import PortfolioSpec
 from engine.strategies.multileg.status import PortfolioStatus
+from engine.strategies.orders.desk import AdvancedOrderView
 
 __all__ = [
     "CHART_INDICATORS",
@@ -111,6 +114,8 @@ __all__ = [
     "IST",
     "SETTINGS_GROUPS",
     "TIMEFRAMES",
+    "AdvancedOrderView",
+    "AdvancedOutcome",
     "AlertError",
     "AlertFired",
     "AlertRule",
@@ -129,6 +134,7 @@ __all__ = [
     "FundsChanged",
     "GreeksGrouping",
     "GreeksTotal",
+    "GttReport",
     "HealthRow",
     "IndicatorLine",
     "InstrumentsView",
@@ -215,6 +221,7 @@ class EngineApi:
         self.health_service = health = HealthService(parts)
         self.alerts_service = alerts = AlertService(parts)
         self.signals_service = signals = SignalService(parts)
+        self.advanced_service = advanced = AdvancedOrderService(parts)
         self.instruments = InstrumentsView(parts.registry)
         """The instruments the desk lists, read-only."""
         self.has_broker_margin = parts.broker_margin is not None
@@ -235,6 +242,18 @@ class EngineApi:
         self.order = orders.order
         self.order_history = orders.order_history
         self.trades = orders.trades
+        # advanced orders (bracket, OCO, trailing stop, conditional, GTT)
+        self.place_bracket = advanced.place_bracket
+        self.place_oco = advanced.place_oco
+        self.place_trailing_stop = advanced.place_trailing_stop
+        self.place_conditional = advanced.place_conditional
+        self.advanced_orders = advanced.advanced_orders
+        self.cancel_advanced = advanced.cancel_advanced
+        self.amend_advanced = advanced.amend_advanced
+        self.place_gtt = advanced.place_gtt
+        self.gtts = advanced.gtts
+        self.modify_gtt = advanced.modify_gtt
+        self.cancel_gtt = advanced.cancel_gtt
         # positions
         self.positions = positions.positions
         self.day_pnl = positions.day_pnl
