@@ -181,6 +181,8 @@ class BracketOrder(Strategy):
         self._check_done()
 
     def on_tick(self, tick: Tick) -> None:
+        self._read_entry()
+        self.exit.covered = max(self.exit.covered, self.entry_filled)
         self.exit.on_tick(tick)
 
     def on_order(self, event: OrderEvent) -> None:
@@ -191,13 +193,13 @@ class BracketOrder(Strategy):
             self._on_entry(event)
         elif self.exit.on_order(event) and isinstance(event, OrderFilled):
             self._cancel_entry_rest()
+        self._read_entry()
+        self.exit.cover(self.entry_filled)
         self._check_done()
 
     def _on_entry(self, event: OrderEvent) -> None:
         if isinstance(event, OrderFilled):
-            self.entry_filled += event.quantity
-            if self.entry_filled >= self.spec.quantity:
-                self.entry_done = True
+            self._read_entry()
             self.exit.cover(self.entry_filled)
             self.ctx.save()
         elif isinstance(event, OrderStatusChanged) and event.status.is_terminal:
@@ -206,6 +208,16 @@ class BracketOrder(Strategy):
                 self.ctx.say(f"entry {event.status.value.lower()}: {event.message}")
         elif isinstance(event, OrderDenied):
             self.entry_done = True
+
+    def _read_entry(self) -> None:
+        """The entry's fills as the book has them (ahead of the events still queued)."""
+        if self.entry_id is None:
+            return
+        order = self.ctx.api.order(self.entry_id)
+        if order is None:
+            return
+        self.entry_filled = max(self.entry_filled, order.filled_quantity)
+        self.entry_done = self.entry_done or order.status.is_terminal
 
     def _cancel_entry_rest(self) -> None:
         if self.entry_id is not None and not self.entry_done:

@@ -68,6 +68,10 @@ class ExitOrder:
     stop: int | None = None
     """The stop the order was last sent with (paise)."""
     target: int | None = None
+    triggered: bool = False
+    """A stop the market triggered (its trigger can no longer be moved)."""
+    cancelling: bool = False
+    """Asked to cancel, to be replaced by a stop (a LIMIT cannot become an SL again)."""
 
 
 class ProtectiveExit:
@@ -218,26 +222,47 @@ class ProtectiveExit:
             self._busy = False
 
     def _sync_once(self) -> None:
+        # The book is the truth, read afresh each time: events reach the strategy after the
+        # book has changed (the bus queues what is published while it dispatches), so counting
+        # the events would lag the book, and an order the venue finished with a fill gives no
+        # status of its own.
+        for order in self.orders:
+            if not order.done:
+                self._read_book(order)
+        live = self.live
+        booked = None if live is None else self.ctx.api.order(live.order_id)
+        if live is not None and booked is not None and live.mode == Mode.STOP:
+            live.triggered = live.triggered or booked.status is OrderStatus.OPEN
         if self.in_flight_ns is not None:
             if self.ctx.time_ns() - self.in_flight_ns < IN_FLIGHT_LIMIT_NS:
                 return
             self.in_flight_ns = None
         self.mode = self.wanted_mode()
-        live = self.live
         held = self.held
         if live is None:
             if held > 0 and not self.gave_up:
                 self._place(held)
             return
-        wanted_quantity = live.filled + held
+        if live.cancelling:
+            return
+        if live.mode == Mode.TARGET and self.mode is Mode.STOP:
+            # The target's LIMIT cannot go back to waiting for a trigger: it is cancelled, and
+            # the stop is placed for what is still held once the cancel (or a fill) is done.
+            outcome = self.ctx.api.cancel(live.order_id)
+            if outcome.ok:
+                live.cancelling = True
+                self.in_flight_ns = self.ctx.time_ns()
+            return
         change: dict[str, Any] = {}
-        if wanted_quantity > live.quantity:
+        wanted_quantity = live.filled + held
+        quantity_now = live.quantity if booked is None else booked.quantity
+        if wanted_quantity > quantity_now:
             change["quantity"] = wanted_quantity
-        if (
-            live.mode != self.mode
-            or (self.mode is Mode.STOP and live.stop != self.stop)
-            or (self.mode is Mode.TARGET and live.target != self.target)
-        ):
+        if live.mode != self.mode:
+            change.update(self._terms(self.mode))
+        elif self.mode is Mode.STOP and live.stop != self.stop and not live.triggered:
+            change.update(self._terms(self.mode))
+        elif self.mode is Mode.TARGET and live.target != self.target:
             change.update(self._terms(self.mode))
         if not change:
             return
@@ -266,6 +291,13 @@ class ProtectiveExit:
         }
 
     def _place(self, quantity: int) -> None:
+        price = self.price
+        if (
+            self.mode is Mode.STOP
+            and price is not None
+            and not self._beyond(price, self.stop + (self.tick if self._long() else -self.tick))
+        ):
+            self.mode = Mode.FLATTEN  # the market is through the stop: a stop would be refused
         terms = self._terms(self.mode)
         self._placing = True
         try:
@@ -303,6 +335,16 @@ class ProtectiveExit:
         else:
             self.ctx.say(why, Severity.WARNING)
 
+    def _read_book(self, order: ExitOrder) -> None:
+        booked = self.ctx.api.order(order.order_id)
+        if booked is None:
+            return
+        order.filled = max(order.filled, booked.filled_quantity)
+        if booked.status.is_terminal:
+            order.done = True
+            if self.in_flight_ns is not None and not self.live:
+                self.in_flight_ns = None
+
     def _order(self, order_id: str) -> ExitOrder | None:
         return next((o for o in self.orders if o.order_id == order_id), None)
 
@@ -320,22 +362,23 @@ class ProtectiveExit:
         if order is None:
             return False
         if isinstance(event, OrderFilled):
-            order.filled += event.quantity
             if order.mode == Mode.TARGET:
                 order.target_fills += event.quantity
             else:
                 order.stop_fills += event.quantity
-            if order.filled >= order.quantity:
-                order.done = True
         elif isinstance(event, OrderStatusChanged):
             if event.order_id == (self.live.order_id if self.live else None):
                 self.in_flight_ns = None
             if event.status.is_terminal:
                 order.done = True
+                self.in_flight_ns = None
                 if event.status is OrderStatus.REJECTED and self.held > 0:
                     self._failed(f"exit {order.order_id} rejected: {event.message}")
-            elif event.quantity is not None and event.quantity > order.quantity:
-                order.quantity = event.quantity
+            else:
+                if event.quantity is not None and event.quantity > order.quantity:
+                    order.quantity = event.quantity
+                if order.mode == Mode.STOP and event.status is OrderStatus.OPEN:
+                    order.triggered = True
         elif isinstance(event, OrderDenied):
             order.done = True
             self.in_flight_ns = None
