@@ -258,11 +258,9 @@ class ProtectiveExit:
         quantity_now = live.quantity if booked is None else booked.quantity
         if wanted_quantity > quantity_now:
             change["quantity"] = wanted_quantity
-        if live.mode != self.mode:
-            change.update(self._terms(self.mode))
-        elif self.mode is Mode.STOP and live.stop != self.stop and not live.triggered:
-            change.update(self._terms(self.mode))
-        elif self.mode is Mode.TARGET and live.target != self.target:
+        moved_stop = self.mode is Mode.STOP and live.stop != self.stop and not live.triggered
+        moved_target = self.mode is Mode.TARGET and live.target != self.target
+        if live.mode != self.mode or moved_stop or moved_target:
             change.update(self._terms(self.mode))
         if not change:
             return
