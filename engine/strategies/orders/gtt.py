@@ -180,7 +180,7 @@ class PaperGtt(Strategy):
     def cancel(self) -> str | None:
         if self.status is not GttStatus.ACTIVE:
             return f"the GTT is {self.status.value}"
-        self._end(GttStatus.CANCELLED, "cancelled by the trader")
+        self._end(GttStatus.DELETED, "deleted by the trader")
         return None
 
     def report(self, gtt_id: str) -> GttReport:
