@@ -50,15 +50,23 @@ class PaperDesk:
     nets: Counter[str] = field(default_factory=Counter)
 
     def tick(
-        self, ltp: int, *, depth: int = 1_000, bid: int | None = None, ask: int | None = None
+        self,
+        ltp: int,
+        *,
+        depth: int = 1_000,
+        bid: int | None = None,
+        ask: int | None = None,
+        token: int | None = None,
+        seconds: float = 0.25,
     ) -> None:
-        """The market trades at ``ltp`` paise with ``depth`` units at the touch on each side."""
+        """The market trades at ``ltp`` paise with ``depth`` units at the touch on each side
+        (``token``: another instrument than the desk's), ``seconds`` after the last tick."""
         bid = ltp - 5 if bid is None else bid
         ask = ltp + 5 if ask is None else ask
-        self.clock.advance(0.25)
+        self.clock.advance(seconds)
         self.engine.on_tick(
             Tick(
-                token=self.token, ltp=ltp, bid=bid, ask=ask, bid_qty=depth, ask_qty=depth,
+                token=InstrumentToken(token or self.token), ltp=ltp, bid=bid, ask=ask, bid_qty=depth, ask_qty=depth,
                 volume=10_000, oi=0, ts_ns=self.clock.time_ns(), last_qty=5,
                 bids=((bid, depth, 1),), asks=((ask, depth, 1),), close=40_000,
             )

@@ -105,7 +105,11 @@ def condition_of(instruments: Instruments, data: dict[str, Any]) -> Condition:
         except ValueError:
             raise TermsError(f"the time must be HH:MM, not {at!r}") from None
         return Condition("time", at=moment)
-    instrument = instrument_of(instruments, data.get("token"))
+    token = data.get("token")
+    if isinstance(token, bool) or not isinstance(token, int) or instruments.find(token) is None:
+        raise TermsError(f"the condition's instrument {token!r} is not on this desk")
+    instrument = instruments.find(token)
+    assert instrument is not None
     direction = data.get("direction")
     if direction not in ("above", "below"):
         raise TermsError(f"a condition crosses 'above' or 'below', not {direction!r}")

@@ -152,17 +152,19 @@ class ProtectiveExit:
             return
         self.price = price
         if self.trail is not None and self.held > 0:
-            self._trail(price)
+            self._trail(price, tick.ltp)
         self.sync()
 
-    def _trail(self, price: int) -> None:
+    def _trail(self, price: int, ltp: int) -> None:
         assert self.trail is not None
         self.best = price if self.best is None else (
             max(self.best, price) if self._long() else min(self.best, price)
         )  # fmt: skip
         candidate = self.trail.stop_for(self.best, self.holding, self.tick)
         tighter = candidate > self.stop if self._long() else candidate < self.stop
-        protective = candidate < price if self._long() else candidate > price
+        # Beyond the watched price and the last trade both: a stop the last trade has already
+        # reached would trigger at once (or be refused by the exchange).
+        protective = candidate < min(price, ltp) if self._long() else candidate > max(price, ltp)
         if not tighter or not protective or abs(candidate - self.stop) < self.trail.step:
             return
         live = self.live
@@ -248,10 +250,13 @@ class ProtectiveExit:
         if live.mode == Mode.TARGET and self.mode is Mode.STOP:
             # The target's LIMIT cannot go back to waiting for a trigger: it is cancelled, and
             # the stop is placed for what is still held once the cancel (or a fill) is done.
+            # In flight from before the request: its answer can come back inside the call.
+            self.in_flight_ns = self.ctx.time_ns()
+            live.cancelling = True
             outcome = self.ctx.api.cancel(live.order_id)
-            if outcome.ok:
-                live.cancelling = True
-                self.in_flight_ns = self.ctx.time_ns()
+            if not outcome.ok:
+                live.cancelling = False
+                self.in_flight_ns = None
             return
         change: dict[str, Any] = {}
         wanted_quantity = live.filled + held
@@ -264,8 +269,10 @@ class ProtectiveExit:
             change.update(self._terms(self.mode))
         if not change:
             return
+        self.in_flight_ns = self.ctx.time_ns()
         outcome = self.ctx.api.modify(live.order_id, **change)
         if not outcome.ok:
+            self.in_flight_ns = None
             self.ctx.say(f"exit {live.order_id} not modified: {outcome.reason}", Severity.WARNING)
             return
         live.modifications += 1
@@ -274,7 +281,6 @@ class ProtectiveExit:
         if "order_type" in change:
             live.mode = self.mode
             live.stop, live.target = self.stop, self.target
-        self.in_flight_ns = self.ctx.time_ns()
 
     def _terms(self, mode: Mode) -> dict[str, Any]:
         if mode is Mode.TARGET:
@@ -298,6 +304,7 @@ class ProtectiveExit:
             self.mode = Mode.FLATTEN  # the market is through the stop: a stop would be refused
         terms = self._terms(self.mode)
         self._placing = True
+        self.in_flight_ns = self.ctx.time_ns()  # until its first answer, which may come inside
         try:
             outcome = self.ctx.place(
                 self.token,
@@ -315,10 +322,9 @@ class ProtectiveExit:
                 order = ExitOrder(outcome.order_id, quantity, mode=self.mode)
                 order.stop, order.target = self.stop, self.target
                 self.orders.append(order)
-            if order.filled < order.quantity and not order.done:
-                self.in_flight_ns = self.ctx.time_ns()
             self.failures = 0
             return
+        self.in_flight_ns = None
         self._failed(f"exit not placed: {outcome.reason}")
 
     def _failed(self, why: str) -> None:
@@ -337,7 +343,14 @@ class ProtectiveExit:
         booked = self.ctx.api.order(order.order_id)
         if booked is None:
             return
-        order.filled = max(order.filled, booked.filled_quantity)
+        filled = booked.filled_quantity - order.filled
+        if filled > 0:
+            # Counted from the book, in the mode the order was in when its fills were seen.
+            order.filled += filled
+            if order.mode == Mode.TARGET:
+                order.target_fills += filled
+            else:
+                order.stop_fills += filled
         if booked.status.is_terminal:
             order.done = True
             if self.in_flight_ns is not None and not self.live:
@@ -360,10 +373,7 @@ class ProtectiveExit:
         if order is None:
             return False
         if isinstance(event, OrderFilled):
-            if order.mode == Mode.TARGET:
-                order.target_fills += event.quantity
-            else:
-                order.stop_fills += event.quantity
+            self._read_book(order)
         elif isinstance(event, OrderStatusChanged):
             if event.order_id == (self.live.order_id if self.live else None):
                 self.in_flight_ns = None
