@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from engine.domain.events import EngineMessage
-from engine.domain.orders import OrderStatus, OrderType, Side
-from tests.advanced_orders_support import PaperDesk, paper_desk, rupees
+from engine.domain.orders import OrderStatus, OrderType
+from tests.advanced_orders_support import PaperDesk, paper_desk
 
 
 @pytest.fixture

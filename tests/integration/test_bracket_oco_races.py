@@ -111,7 +111,11 @@ def _run_path(desk: PaperDesk, rng: random.Random, stats: Counter[str]) -> None:
         if rng.random() < 0.06:
             move = price - sign * TICK * rng.randint(1, 20)
             amended = api.amend_advanced(parent, stop=rupees(move))
-            stats["stop moved by the trader" if amended.ok else "stop move refused (ended, or wrong side)"] += 1
+            stats[
+                "stop moved by the trader"
+                if amended.ok
+                else "stop move refused (ended, or wrong side)"
+            ] += 1
         flush = rng.random()
         if flush < 0.5:
             desk.flush()
