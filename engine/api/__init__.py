@@ -227,6 +227,8 @@ class EngineApi:
         self.has_broker_margin = parts.broker_margin is not None
         """Whether ``broker_order_margin`` can ask the broker's own calculator."""
         self.broker_name = parts.broker_name
+        self.has_gtt_book = parts.gtt_book is not None
+        """Whether GTTs are kept by the broker (Kite) rather than by the desk."""
         self.startup_messages: list[EngineMessage] = []
         """What the engine told the trader while it started (restoring the journal), before any
         window subscribed: the Messages panel shows these first."""

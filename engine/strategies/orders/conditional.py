@@ -317,8 +317,9 @@ class ConditionalOrder(Strategy):
         symbol = instrument.tradingsymbol if instrument else str(self.spec.token)
         watched = self.ctx.instruments.find(self.spec.condition.token)
         price = "" if self.spec.price is None else f" {rupees_text(self.spec.price)}"
+        condition = self.spec.condition.describe(watched.tradingsymbol if watched else "")
         return (
-            f"when {self.spec.condition.describe(watched.tradingsymbol if watched else '')}: "
+            f"{'' if self.spec.condition.kind == 'time' else 'when '}{condition}: "
             f"{self.spec.side.value} {self.spec.quantity} {symbol} {self.spec.order_type.value}"
             f"{price}"
         )
