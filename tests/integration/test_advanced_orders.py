@@ -123,6 +123,9 @@ def test_conditional_order_on_a_price_cross_waits_for_the_cross_then_places_once
     assert desk.net_of(placed.parent_id) == 5
     [view] = [v for v in api.advanced_orders() if v.parent_id == placed.parent_id]
     assert not view.working and "crossed above 401.00" in view.detail
+    # Ended, it is off the strategies' catalogue: "Start" cannot send its order a second time.
+    assert api.start_strategy(placed.parent_id) == f"no strategy named {placed.parent_id!r}"
+    assert desk.net_of(placed.parent_id) == 5
 
 
 def test_conditional_order_on_another_instruments_price_a_level_already_past_waits_for_it(

@@ -26,9 +26,9 @@ def _ticket(qtbot, context, engine):  # type: ignore[no-untyped-def]
 
 
 def test_bracket_from_the_ticket_is_listed_in_the_advanced_panel_and_cancelled_there(
-    qtbot, engine, context, market
+    qtbot, engine, context
 ) -> None:
-    ticket, itc, ltp = _ticket(qtbot, context, engine)
+    ticket, _itc, ltp = _ticket(qtbot, context, engine)
     ticket.price.setValue(float(ltp - 1))
     ticket.advanced.setChecked(True)
     ticket.advanced.kind.setCurrentText(BRACKET)

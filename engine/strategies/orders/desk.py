@@ -76,10 +76,22 @@ class AdvancedOrderDesk:
                 unreadable.append(record.strategy)
                 continue
             try:
-                self._add(record.strategy, match.group(1), spec)
+                maker = _maker(match.group(1), spec)
             except (KeyError, TypeError, ValueError):
                 unreadable.append(record.strategy)
+                continue
+            self._specs[record.strategy] = (match.group(1), spec)
+            if record.status is StrategyStatus.RUNNING:
+                self._register(record.strategy, match.group(1), maker)
         return unreadable
+
+    def tidy(self) -> None:
+        """Take the advanced orders that have ended off the kernel's catalogue (they stay
+        listed here, from the journal's records): an ended one is never started again, so a
+        bracket's entry is not sent twice."""
+        for parent_id in self._specs:
+            if self._kernel.instance(parent_id) is None:
+                self._kernel.remove(parent_id)
 
     def _next_id(self, kind: str) -> str:
         numbers = [int(m.group(2)) for key in self._specs if (m := _ID.match(key))]
@@ -87,17 +99,25 @@ class AdvancedOrderDesk:
         return f"{kind}-{max(numbers, default=0) + 1:04d}"
 
     def _add(self, parent_id: str, kind: str, spec: dict[str, Any]) -> None:
-        self._kernel.add_instance(
-            parent_id, _maker(kind, spec), title=f"{KIND_TITLES[kind]} {parent_id}", origin=ORIGIN
-        )
+        self._register(parent_id, kind, _maker(kind, spec))
         self._specs[parent_id] = (kind, spec)
+
+    def _register(
+        self, parent_id: str, kind: str, maker: Callable[[StrategyContext], Strategy]
+    ) -> None:
+        self._kernel.add_instance(
+            parent_id, maker, title=f"{KIND_TITLES[kind]} {parent_id}", origin=ORIGIN
+        )
 
     def start(self, kind: str, spec: dict[str, Any]) -> tuple[str, str | None]:
         """Start a new advanced order of ``kind`` with checked ``spec``: its id, and None or
         why it did not start (a start that failed is still listed, with the reason)."""
+        self.tidy()
         parent_id = self._next_id(kind)
         self._add(parent_id, kind, spec)
-        return parent_id, self._kernel.start(parent_id)
+        problem = self._kernel.start(parent_id)
+        self.tidy()
+        return parent_id, problem
 
     def place_gtt(self, request: GttRequest) -> tuple[str, str | None]:
         from engine.strategies.orders.gtt import request_as_dict
@@ -146,6 +166,7 @@ class AdvancedOrderDesk:
         return running.modify(request)
 
     def views(self) -> list[AdvancedOrderView]:
+        self.tidy()
         out = []
         for parent_id, (kind, spec) in sorted(self._specs.items()):
             running = self._kernel.instance(parent_id)
