@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.api.parts import Service
 from engine.brokers.base import BrokerError
+from engine.domain.events import TradingState
 from engine.domain.gtt import GttReport
 from engine.domain.ids import InstrumentToken
 from engine.domain.orders import Product
@@ -237,7 +238,14 @@ class AdvancedOrderService(Service):
             return AdvancedOutcome(False, reason=f"GTT not placed: {problem}")
         book = self._parts.gtt_book
         if book is None:
-            return self._start_gtt(request)
+            return self._start_gtt(request)  # its order passes the gate when triggered
+        state = None if self._risk is None else self._risk.state
+        if state is not None and state is not TradingState.ACTIVE:
+            # The broker places a triggered GTT's order itself, past the desk's gate: none is
+            # left with it while the desk is not trading freely.
+            return AdvancedOutcome(
+                False, reason=f"GTT not placed: trading is {state.value.lower()} on this desk"
+            )
         try:
             gtt_id = await book.place_gtt(request)
         except (BrokerError, ValueError) as problem:

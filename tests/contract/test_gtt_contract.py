@@ -135,3 +135,20 @@ async def test_gtt_nonsense_is_refused_in_words_and_nothing_is_kept(desk: Broker
         refused = await desk.api.place_gtt(desk.token, triggers, legs)
         assert not refused.ok and words in refused.reason, (words, refused.reason)
     assert await desk.api.gtts() == []
+
+
+async def test_gtt_not_placed_while_the_desk_is_halted(desk: BrokerHarness) -> None:
+    desk.api.set_trading_state("HALTED", "test: halted")
+    leg = {"side": "BUY", "quantity": 1, "price": BASE - 10 * STEP, "product": "CNC"}
+    refused = await desk.api.place_gtt(desk.token, [BASE - 10 * STEP], [leg])
+    if desk.name == "paper":
+        # The desk keeps it; its order meets the gate (and the halt) when triggered.
+        assert refused.ok, refused.reason
+        await desk.move_market(BASE - 10 * STEP)
+        assert not [o for o in desk.api.orders() if o.status.is_open or o.filled_quantity]
+        [gtt] = await desk.api.gtts()
+        assert gtt.status is GttStatus.TRIGGERED and "order failed" not in gtt.rejection
+        assert gtt.rejection  # the gate's reason, kept with the GTT
+    else:
+        assert not refused.ok and "trading is halted" in refused.reason
+        assert await desk.api.gtts() == []
