@@ -183,6 +183,24 @@ def test_conditional_order_on_an_indicator_of_candles_places_when_the_sma_crosse
     assert desk.net_of(placed.parent_id) == 1
 
 
+# -- GTT on paper ------------------------------------------------------------------------------------
+
+
+async def test_gtt_on_paper_expires_after_a_year_untriggered(desk: PaperDesk) -> None:
+    api = desk.engine.api
+    leg = {"side": "BUY", "quantity": 2, "price": "390.00", "product": "CNC"}
+    placed = await api.place_gtt(desk.token, ["390.00"], [leg])
+    assert placed.ok, placed.reason
+    desk.tick(39_500, seconds=364 * 86_400)
+    [gtt] = await api.gtts()
+    assert gtt.status.value == "active"
+    desk.tick(39_500, seconds=2 * 86_400)
+    [gtt] = await api.gtts()
+    assert gtt.status.value == "expired"
+    desk.tick(38_000)  # through the trigger after it expired: nothing placed
+    assert desk.net_of(placed.parent_id) == 0 and not desk.orders_of[placed.parent_id]
+
+
 # -- restart ------------------------------------------------------------------------------------------
 
 

@@ -164,3 +164,5 @@ def test_bracket_and_oco_race_over_random_paths_never_both_filled_never_unprotec
     assert stats["paths with target fills"] > PATHS // 20
     assert stats["paths with stop fills"] > PATHS // 20
     assert stats["checked covered at rest"] > PATHS
+    assert stats["paths with both (partly each)"] > PATHS // 20  # partial fills on both sides
+    assert stats["partial exit orders"] > 0 and stats["stop moved by the trader"] > PATHS // 20
