@@ -17,7 +17,7 @@ from typing import Any
 from engine.api.parts import Service
 from engine.brokers.base import BrokerError
 from engine.domain.events import TradingState
-from engine.domain.gtt import GttReport
+from engine.domain.gtt import GttRecord, GttReport, GttRequest
 from engine.domain.ids import InstrumentToken
 from engine.domain.orders import Product
 from engine.domain.requests import InputError, enum_of
@@ -25,7 +25,7 @@ from engine.domain.ticks import Quote
 from engine.strategies.orders.bracket import bracket_spec
 from engine.strategies.orders.conditional import conditional_spec
 from engine.strategies.orders.desk import AdvancedOrderDesk, AdvancedOrderView
-from engine.strategies.orders.gtt import gtt_request
+from engine.strategies.orders.gtt import gtt_request, request_as_dict
 from engine.strategies.orders.oco import position_exit_spec
 from engine.strategies.orders.terms import TermsError, price_of
 from engine.strategies.orders.trail import Trail
@@ -250,9 +250,16 @@ class AdvancedOrderService(Service):
             gtt_id = await book.place_gtt(request)
         except (BrokerError, ValueError) as problem:
             return AdvancedOutcome(False, reason=f"GTT not placed: {problem}")
+        self._journal(gtt_id, "placed", request)
         return AdvancedOutcome(True, gtt_id)
 
-    def _start_gtt(self, request: Any) -> AdvancedOutcome:
+    def _journal(self, gtt_id: str, action: str, request: GttRequest | None = None) -> None:
+        terms = {} if request is None else request_as_dict(request)
+        now = self._parts.now()
+        ts_ns = int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1_000
+        self._orders.record(GttRecord(ts_ns, gtt_id, action, terms))
+
+    def _start_gtt(self, request: GttRequest) -> AdvancedOutcome:
         parent_id, problem = self._desk().place_gtt(request)
         return AdvancedOutcome(problem is None, parent_id, problem or "")
 
@@ -281,6 +288,7 @@ class AdvancedOrderService(Service):
             await book.modify_gtt(str(gtt_id), request)
         except (BrokerError, ValueError) as problem:
             return AdvancedOutcome(False, str(gtt_id), f"GTT not modified: {problem}")
+        self._journal(str(gtt_id), "modified", request)
         return AdvancedOutcome(True, str(gtt_id))
 
     async def cancel_gtt(self, gtt_id: str) -> AdvancedOutcome:
@@ -292,4 +300,5 @@ class AdvancedOrderService(Service):
             await book.delete_gtt(str(gtt_id))
         except (BrokerError, ValueError) as problem:
             return AdvancedOutcome(False, str(gtt_id), f"GTT not cancelled: {problem}")
+        self._journal(str(gtt_id), "deleted")
         return AdvancedOutcome(True, str(gtt_id))

@@ -9,9 +9,10 @@ crossed first places its order and the other is dropped. Prices are integer pais
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, ClassVar
 
 from engine.domain.ids import InstrumentToken
 from engine.domain.orders import OrderType, Product, Side
@@ -87,3 +88,21 @@ def crossed(request: GttRequest, price: int) -> int | None:
     [trigger] = request.triggers
     rising = trigger > request.last_price
     return 0 if (price >= trigger if rising else price <= trigger) else None
+
+
+@dataclass(frozen=True, slots=True)
+class GttRecord:
+    """A GTT the broker keeps, as the journal records what the desk asked of it (the audit trail
+    of GTTs placed, modified and deleted at the broker; the desk's own GTTs on paper are
+    strategies, journaled as such)."""
+
+    kind: ClassVar[str] = "gtt"
+    ts_ns: int
+    gtt_id: str
+    action: str
+    """placed, modified or deleted."""
+    terms: dict[str, Any] = field(default_factory=dict)
+    order_id: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"gtt": self.gtt_id, "action": self.action, "terms": self.terms}

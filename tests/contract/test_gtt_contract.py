@@ -15,6 +15,7 @@ import pytest
 
 from engine.domain.gtt import GttReport, GttStatus, GttType
 from engine.domain.orders import Side
+from engine.store.pnl_rebuild import read_sqlite_book
 from tests.contract.harness import BASE, STEP, BrokerHarness, KiteHarness, PaperHarness
 
 pytestmark = pytest.mark.timeout(60)
@@ -116,6 +117,10 @@ async def test_gtt_oco_modified_while_active_then_cancelled_is_deleted_and_never
 
     again = await desk.api.cancel_gtt(placed.parent_id)
     assert not again.ok and again.reason
+    if desk.name == "kite":  # what was asked of Kite's GTT service is in the journal
+        rows = read_sqlite_book(desk.db_path).entries
+        asked = [(r.payload["gtt"], r.payload["action"]) for r in rows if r.kind == "gtt"]
+        assert asked == [(placed.parent_id, a) for a in ("placed", "modified", "deleted")]
 
 
 NONSENSE = [
