@@ -45,6 +45,7 @@ from ui.kill_switch import make_kill_switch_action, make_kill_switch_button, mak
 from ui.layout_store import LayoutStore
 from ui.manual import ManualWindow, risk_limits_table, shortcuts_table
 from ui.notify import DesktopNotices
+from ui.panels.advanced_orders import AdvancedOrdersPanel
 from ui.panels.alerts import AlertsPanel
 from ui.panels.greeks import GreeksPanel
 from ui.panels.health import HealthPanel, set_banner
@@ -117,6 +118,13 @@ PANELS = (
         Qt.DockWidgetArea.BottomDockWidgetArea,
         "Ctrl+Shift+P",
     ),
+    PanelSpec(
+        "advancedOrders",
+        "Advanced Orders",
+        AdvancedOrdersPanel,
+        Qt.DockWidgetArea.BottomDockWidgetArea,
+        "Alt+Shift+O",
+    ),
 )
 
 SHORTCUTS = (
@@ -135,6 +143,7 @@ SHORTCUTS = (
     ("Alt+P", "Payoff"),
     ("Alt+S", "Strategies"),
     ("Alt+M", "Multileg portfolios"),
+    ("Alt+Shift+O", "Advanced orders: brackets, OCO, trailing stops, conditional orders, GTTs"),
     ("Ctrl+Shift+A", "Alerts: set a price or P&L alert, see which fired"),
     ("Ctrl+Alt+A", "Market Watch: set an alert on the selected instrument"),
     ("Ctrl+Shift+H", "Health: connections, price age, loop lag, journal"),
@@ -314,6 +323,7 @@ class MainWindow(QMainWindow):
                 "multileg",
                 "alerts",
                 "health",
+                "advancedOrders",
             )
         ]
         for other in bottom[1:]:

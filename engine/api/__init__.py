@@ -14,6 +14,7 @@ The facade is a set of small services (``orders``, ``positions``, ``risk``, ``ma
 from __future__ import annotations
 
 from engine.alerts.rules import AlertError, AlertRule, Condition
+from engine.api.advanced_orders import AdvancedOrderService, AdvancedOutcome
 from engine.api.alerts import AlertService
 from engine.api.charts import (
     CHART_INDICATORS,
@@ -68,6 +69,7 @@ from engine.domain.events import (
     TradingState,
     VarReport,
 )
+from engine.domain.gtt import GttReport
 from engine.domain.orders import (
     Modification,
     OrderRequest,
@@ -106,6 +108,7 @@ from engine.strategies.multileg.legrun import read_tag as read_leg_tag
 from engine.strategies.multileg.spec import PortfolioSpec
 from engine.strategies.multileg.status import PortfolioStatus
 from engine.strategies.multileg.tags import AccountLimits, TagLimits
+from engine.strategies.orders.desk import AdvancedOrderView
 
 __all__ = [
     "CHART_INDICATORS",
@@ -114,6 +117,8 @@ __all__ = [
     "SETTINGS_GROUPS",
     "TIMEFRAMES",
     "AccountLimits",
+    "AdvancedOrderView",
+    "AdvancedOutcome",
     "AlertError",
     "AlertFired",
     "AlertRule",
@@ -132,6 +137,7 @@ __all__ = [
     "FundsChanged",
     "GreeksGrouping",
     "GreeksTotal",
+    "GttReport",
     "HealthRow",
     "IndicatorLine",
     "InstrumentsView",
@@ -220,11 +226,14 @@ class EngineApi:
         self.alerts_service = alerts = AlertService(parts)
         self.signals_service = signals = SignalService(parts)
         self.performance_service = performance = PerformanceService(parts)
+        self.advanced_service = advanced = AdvancedOrderService(parts)
         self.instruments = InstrumentsView(parts.registry)
         """The instruments the desk lists, read-only."""
         self.has_broker_margin = parts.broker_margin is not None
         """Whether ``broker_order_margin`` can ask the broker's own calculator."""
         self.broker_name = parts.broker_name
+        self.has_gtt_book = parts.gtt_book is not None
+        """Whether GTTs are kept by the broker (Kite) rather than by the desk."""
         self.startup_messages: list[EngineMessage] = []
         """What the engine told the trader while it started (restoring the journal), before any
         window subscribed: the Messages panel shows these first."""
@@ -240,6 +249,18 @@ class EngineApi:
         self.order = orders.order
         self.order_history = orders.order_history
         self.trades = orders.trades
+        # advanced orders (bracket, OCO, trailing stop, conditional, GTT)
+        self.place_bracket = advanced.place_bracket
+        self.place_oco = advanced.place_oco
+        self.place_trailing_stop = advanced.place_trailing_stop
+        self.place_conditional = advanced.place_conditional
+        self.advanced_orders = advanced.advanced_orders
+        self.cancel_advanced = advanced.cancel_advanced
+        self.amend_advanced = advanced.amend_advanced
+        self.place_gtt = advanced.place_gtt
+        self.gtts = advanced.gtts
+        self.modify_gtt = advanced.modify_gtt
+        self.cancel_gtt = advanced.cancel_gtt
         # positions
         self.positions = positions.positions
         self.day_pnl = positions.day_pnl

@@ -22,10 +22,12 @@ from engine.strategies.multileg.desk import MultilegDesk
 
 if TYPE_CHECKING:
     from engine.alerts.book import AlertBook
+    from engine.brokers.base import GttBook
     from engine.marketdata.candles import CandleBook
     from engine.marketdata.history import HistorySource
     from engine.signals.desk import SignalDesk
     from engine.store.journal import Journal
+    from engine.strategies.orders.desk import AdvancedOrderDesk
 
 
 def _ist_now() -> datetime:
@@ -66,6 +68,10 @@ class EngineParts:
     """External signals and the approvals waiting (None: a desk without them)."""
     journal: Journal | None = None
     """The book's journal, for the audit trail (None: a desk without one to read)."""
+    advanced: AdvancedOrderDesk | None = None
+    """Brackets, OCOs, trailing stops, conditional orders and paper GTTs (None: a desk without)."""
+    gtt_book: GttBook | None = None
+    """The broker's own GTT service (Kite), when the desk trades through one."""
     now: Callable[[], datetime] = _ist_now
     """The desk's clock (a test clock in tests, a replay's in a backtest)."""
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from engine.domain.events import OrderEvent
+from engine.domain.gtt import GttReport, GttRequest
 from engine.domain.ids import InstrumentToken, OrderId
 from engine.domain.instruments import Instrument
 from engine.domain.order import Order
@@ -168,3 +169,17 @@ class Reconciliation(Protocol):
     def request(self, reason: str) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class GttBook(Protocol):
+    """A broker that keeps GTT orders itself (Kite's GTT service, kite_xts_apis.md §A.15): it
+    watches the trigger and places the order, even while the desk is closed."""
+
+    async def place_gtt(self, request: GttRequest) -> str: ...
+
+    async def modify_gtt(self, gtt_id: str, request: GttRequest) -> None: ...
+
+    async def delete_gtt(self, gtt_id: str) -> None: ...
+
+    async def gtts(self) -> list[GttReport]: ...

@@ -24,7 +24,7 @@ import numpy as np
 
 from engine.alerts.book import AlertBook
 from engine.api import EngineApi, EngineParts
-from engine.brokers.base import Broker, BrokerLink, InProcessVenue, MarginCalculator
+from engine.brokers.base import Broker, BrokerLink, GttBook, InProcessVenue, MarginCalculator
 from engine.brokers.paper.venue import PaperVenue
 from engine.brokers.registry import SIMULATED_FEED, BrokerContext, broker_spec
 from engine.calendar import MarketCalendar
@@ -65,6 +65,7 @@ from engine.store.journal import JournalEntry
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.loader import load_into
 from engine.strategies.multileg.desk import MultilegDesk
+from engine.strategies.orders.desk import AdvancedOrderDesk
 
 if TYPE_CHECKING:
     from engine.runtime.metrics import MetricsServer
@@ -129,6 +130,8 @@ class Engine:
             paper_problem=lambda: self.api.paper_problem(),
         )
         """The trader's multileg portfolios, each a strategy on the kernel."""
+        self.advanced = AdvancedOrderDesk(self.strategies)
+        """Brackets, OCOs, trailing stops, conditional orders and paper GTTs."""
         self.charts = DeskCharts(
             bus=bus,
             market_source=link if link is not None and feed is link else feed,
@@ -164,6 +167,8 @@ class Engine:
                 watcher=self._watch if link is not None and feed is link else None,
                 strategies=self.strategies,
                 multileg=self.multileg,
+                advanced=self.advanced,
+                gtt_book=broker if isinstance(broker, GttBook) else None,
                 alerts=self.alerts,
                 signals=self.signals,
                 journal=journal,
@@ -397,6 +402,8 @@ class Engine:
                 self.risk.restore(entries)
             owners = {o.order_id: o.strategy for o in self.orders.orders.values() if o.strategy}
             self.strategies.restore(entries, owners)
+            for parent_id in self.advanced.restore():
+                self._warn(f"advanced order {parent_id}: its saved terms cannot be read", "orders")
             self.signals.restore(
                 SignalRecord.from_payload(ts, payload)
                 for kind, _order, ts, payload in entries

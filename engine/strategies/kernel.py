@@ -289,6 +289,10 @@ class StrategyKernel:
         """The journal's last record of a strategy (its status, reason and saved state)."""
         return self._last.get(StrategyId(strategy_id))
 
+    def records(self) -> list[StrategyRecord]:
+        """The journal's last record of every strategy it names (running or not)."""
+        return list(self._last.values())
+
     def strategies(self) -> list[StrategyInfo]:
         out = []
         for strategy_id, entry in sorted(self._catalogue.items()):

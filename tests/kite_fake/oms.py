@@ -99,6 +99,8 @@ class FakeOms:
         hand): a LIMIT order priced through the last price fills at once at the last price, an
         IOC's unfilled rest is cancelled, and ``move_market`` triggers stop orders and fills the
         resting LIMIT orders the new price reaches, at their own price."""
+        self.price_listeners: list[Callable[[str, str, Decimal], None]] = []
+        """Told of every price ``move_market`` sets (the GTT service watches its triggers)."""
         self.reject_next_reason: str | None = None
         """The next order is accepted (its id returned) and then REJECTED by the RMS with this
         ``status_message``, as Kite does for insufficient funds or a blocked instrument."""
@@ -229,6 +231,8 @@ class FakeOms:
         LIMIT orders it reaches fill at their own price."""
         instrument = self.instruments[(exchange, tradingsymbol)]
         instrument.last_price = price
+        for listener in self.price_listeners:
+            listener(exchange, tradingsymbol, price)
         if not self.exchange_matching:
             return
         for order in list(self.orders.values()):

@@ -9,6 +9,7 @@
   official mocks; historical candles are generated (``tests.kite_fake.history``); the
   instruments CSV is the official mock followed by the rows ``FakeKite.list_instruments`` added
   (an option chain: ``tests.kite_fake.chain``).
+- GTTs (``/gtt/triggers``) are kept and triggered by ``tests.kite_fake.gtt``.
 - Faults: ``slow_s`` delays every reply, ``fail_next`` answers the next matching call with an
   error, ``hang_next_place_s`` places the order but answers only after that long (a client
   timeout with the order live at the broker), ``place_reply_delay_s`` answers every placement
@@ -29,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.kite_fake.credentials import KiteCredentials
+from tests.kite_fake.gtt import FakeGtt
 from tests.kite_fake.history import FakeHistory
 from tests.kite_fake.oms import FIXTURES, FakeOms, KiteApiError
 
@@ -89,6 +91,8 @@ class FakeRestServer:
         self.token_rejections = 0
         self.listed: list[str] = []
         """Rows of the instruments master served after the official mock's (``FakeKite.list_instruments``)."""
+        self.gtt = FakeGtt(oms)
+        """The GTT service: its triggers, placed in the OMS when the price crosses them."""
         self.history = FakeHistory()
         """The historical candles endpoint: its requests, its clock, fixture replies."""
         self._per_second: Counter[tuple[str, int]] = Counter()
@@ -121,6 +125,11 @@ class FakeRestServer:
         routes.get("/orders/{order_id}/trades")(self._order_trades)
         routes.put("/orders/{variety}/{order_id}")(self._modify)
         routes.delete("/orders/{variety}/{order_id}")(self._cancel)
+        routes.get("/gtt/triggers")(self._gtts)
+        routes.post("/gtt/triggers")(self._place_gtt)
+        routes.get("/gtt/triggers/{trigger_id}")(self._gtt)
+        routes.put("/gtt/triggers/{trigger_id}")(self._modify_gtt)
+        routes.delete("/gtt/triggers/{trigger_id}")(self._delete_gtt)
         routes.get("/trades")(self._trades)
         routes.get("/portfolio/positions")(self._positions)
         routes.get("/instruments")(self._instruments)
@@ -318,6 +327,31 @@ class FakeRestServer:
 
     async def _positions(self, request: web.Request) -> web.Response:
         return success(self.oms.positions())
+
+    # -- GTT (tests.kite_fake.gtt) ----------------------------------------------------------------
+
+    def _trigger_id(self, request: web.Request) -> int:
+        text = request.match_info["trigger_id"]
+        if not text.isdigit():
+            raise KiteApiError(400, "InputException", "Invalid trigger ID.")
+        return int(text)
+
+    async def _gtts(self, request: web.Request) -> web.Response:
+        return success(self.gtt.list())
+
+    async def _gtt(self, request: web.Request) -> web.Response:
+        return success(self.gtt.get(self._trigger_id(request)))
+
+    async def _place_gtt(self, request: web.Request) -> web.Response:
+        form = {key: str(value) for key, value in (await request.post()).items()}
+        return success({"trigger_id": self.gtt.place(form)})
+
+    async def _modify_gtt(self, request: web.Request) -> web.Response:
+        form = {key: str(value) for key, value in (await request.post()).items()}
+        return success({"trigger_id": self.gtt.modify(self._trigger_id(request), form)})
+
+    async def _delete_gtt(self, request: web.Request) -> web.Response:
+        return success({"trigger_id": self.gtt.delete(self._trigger_id(request))})
 
     # -- market ----------------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from ui import format as fmt
 from ui.bridge import QUEUED
 from ui.context import PanelContext, TicketRequest
 from ui.panels.instrument_picker import InstrumentPicker
+from ui.panels.ticket_advanced import AdvancedSection
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class OrderTicket(QDialog):
         self.validity = QComboBox()
         self.validity.addItems([v.value for v in Validity])
         self.error_label = QLabel("", objectName="ticketError", wordWrap=True)
+        self.advanced = AdvancedSection(context)
+        """Bracket, trailing stop or GTT instead of a plain order (closed: a plain order)."""
         self.submit_button = QPushButton("Submit  ⏎", default=True, autoDefault=True)
         self.submit_button.clicked.connect(self.submit)
 
@@ -123,6 +126,7 @@ class OrderTicket(QDialog):
         inner = QVBoxLayout(self.frame)
         inner.addLayout(side_row)
         inner.addLayout(form)
+        inner.addWidget(self.advanced)
         inner.addWidget(self.error_label)
         inner.addWidget(self.submit_button)
         outer = QVBoxLayout(self)
@@ -364,6 +368,8 @@ class OrderTicket(QDialog):
                 trigger_price=trigger,
                 order_type=kind,
             )
+        elif self.advanced.active():
+            outcome = self.advanced.send(terms)
         else:
             outcome = self._ctx.api.place_order(
                 token,

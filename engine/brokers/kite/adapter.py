@@ -23,11 +23,13 @@ from engine.brokers.base import Capabilities
 from engine.brokers.kite.book import read_kite_book
 from engine.brokers.kite.config import KiteBrokerConfig
 from engine.brokers.kite.funds import funds_changed
+from engine.brokers.kite.gtt import KiteGttError, gtt_arguments, parse_gtt
 from engine.brokers.kite.rest import KiteRest
 from engine.brokers.kite.status_map import KiteDataError, parse_order, parse_trade
 from engine.brokers.live import PlacedOrder, Tracked
 from engine.brokers.live_adapter import LiveBroker
 from engine.core.clock import Clock
+from engine.domain.gtt import GttReport, GttRequest
 from engine.domain.ids import BrokerOrderId, InstrumentToken
 from engine.domain.instruments import Instrument
 from engine.domain.order import Order
@@ -119,6 +121,30 @@ class KiteBroker(LiveBroker):
             if self.funds_read is not None:
                 self.funds_read()
 
+    # -- GTT (Kite keeps them: engine.brokers.kite.gtt) ----------------------------------------
+
+    async def place_gtt(self, request: GttRequest) -> str:
+        return str(
+            await self._rest.place_gtt(**gtt_arguments(request, self._gtt_instrument(request)))
+        )
+
+    async def modify_gtt(self, gtt_id: str, request: GttRequest) -> None:
+        arguments = gtt_arguments(request, self._gtt_instrument(request))
+        await self._rest.modify_gtt(_trigger_id(gtt_id), **arguments)
+
+    async def delete_gtt(self, gtt_id: str) -> None:
+        await self._rest.delete_gtt(_trigger_id(gtt_id))
+
+    async def gtts(self) -> list[GttReport]:
+        rows = await self._rest.gtts()
+        return self.readable_rows(rows, parse_gtt, KiteGttError, "GTT")
+
+    def _gtt_instrument(self, request: GttRequest) -> Instrument:
+        instrument = self._instruments(request.token)
+        if instrument is None:
+            raise ValueError(f"instrument {request.token} is not in the Kite instruments master")
+        return instrument
+
     # -- margins -------------------------------------------------------------------------------
 
     async def order_margin(self, request: OrderRequest) -> Decimal:
@@ -161,6 +187,12 @@ class KiteBroker(LiveBroker):
         if order.order_type in (OrderType.MARKET, OrderType.SL_M):
             params["market_protection"] = self.config.market_protection
         return params
+
+
+def _trigger_id(gtt_id: str) -> int:
+    if not str(gtt_id).isdigit():
+        raise ValueError(f"a Kite GTT id is a number, not {gtt_id!r}")
+    return int(gtt_id)
 
 
 def _rupees(paise: Paise) -> Decimal:

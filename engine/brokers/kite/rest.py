@@ -152,6 +152,31 @@ class KiteRest:
         )
         return str(result)
 
+    # -- GTT (§A.15) -----------------------------------------------------------------------------
+
+    async def place_gtt(self, **arguments: Any) -> int:
+        """``POST /gtt/triggers`` with the official client's arguments; Kite's trigger id. A
+        lost reply is not sent again (``OutcomeUnknown``): the GTT list shows whether it exists."""
+        data: dict[str, Any] = await self._write(
+            "place the GTT", lambda: self._kite.place_gtt(**arguments)
+        )
+        return int(data["trigger_id"])
+
+    async def modify_gtt(self, trigger_id: int, **arguments: Any) -> int:
+        data: dict[str, Any] = await self._write(
+            "modify the GTT", lambda: self._kite.modify_gtt(trigger_id, **arguments)
+        )
+        return int(data["trigger_id"])
+
+    async def delete_gtt(self, trigger_id: int) -> int:
+        data: dict[str, Any] = await self._write(
+            "delete the GTT", lambda: self._kite.delete_gtt(trigger_id)
+        )
+        return int(data["trigger_id"])
+
+    async def gtts(self) -> list[dict[str, Any]]:
+        return await self._read("other", "fetch the GTTs", self._kite.get_gtts)
+
     async def _find_placed(self, tag: str, doubt: OutcomeUnknown) -> PlacedOrder:
         for attempt in range(self.config.place_check_attempts):
             if attempt:

@@ -428,8 +428,9 @@ class PaperVenue:
         if change.price is not None:
             resting.price = change.price
         if change.trigger_price is not None:
+            # A stop the market has triggered already works as a limit: a new trigger does not
+            # put it back to waiting (the book cannot go from OPEN back to TRIGGER PENDING).
             resting.trigger_price = change.trigger_price
-            resting.triggered = False
         if resting.order_type in (OrderType.MARKET, OrderType.LIMIT):
             resting.triggered = False
             if resting.order_type is OrderType.MARKET:
