@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from engine.alerts.rules import AlertError, AlertRule, Condition
 from engine.api.alerts import AlertService
+from engine.api.algos import AlgoService
 from engine.api.charts import (
     CHART_INDICATORS,
     TIMEFRAMES,
@@ -98,6 +99,9 @@ from engine.settings import (
 )
 from engine.signals.desk import SignalResult
 from engine.signals.records import SignalRecord, SignalStep
+from engine.strategies.algos.desk import AlgoStart
+from engine.strategies.algos.parent import AlgoStatus, AlgoView
+from engine.strategies.algos.quality import ExecutionQuality, QualitySummary
 from engine.strategies.multileg.desk import LegView, PortfolioView
 from engine.strategies.multileg.desk import Template as PortfolioTemplate
 from engine.strategies.multileg.leg_text import LegTextError
@@ -114,6 +118,9 @@ __all__ = [
     "AlertError",
     "AlertFired",
     "AlertRule",
+    "AlgoStart",
+    "AlgoStatus",
+    "AlgoView",
     "Bar",
     "BarColumns",
     "BreakerTripped",
@@ -126,6 +133,7 @@ __all__ = [
     "EngineApi",
     "EngineMessage",
     "EngineParts",
+    "ExecutionQuality",
     "FundsChanged",
     "GreeksGrouping",
     "GreeksTotal",
@@ -164,6 +172,7 @@ __all__ = [
     "PositionGreeks",
     "PositionSnapshot",
     "Product",
+    "QualitySummary",
     "Quote",
     "RiskDenied",
     "RiskLimitField",
@@ -215,6 +224,7 @@ class EngineApi:
         self.health_service = health = HealthService(parts)
         self.alerts_service = alerts = AlertService(parts)
         self.signals_service = signals = SignalService(parts)
+        self.algos_service = algos = AlgoService(parts)
         self.instruments = InstrumentsView(parts.registry)
         """The instruments the desk lists, read-only."""
         self.has_broker_margin = parts.broker_margin is not None
@@ -306,6 +316,17 @@ class EngineApi:
         self.tag_limits = multileg.tag_limits
         self.tag_mtm = multileg.tag_mtm
         self.set_tag_limits = multileg.set_tag_limits
+        # execution algos
+        self.start_algo = algos.start_algo
+        self.slice_exit = algos.slice_exit
+        self.pause_algo = algos.pause_algo
+        self.resume_algo = algos.resume_algo
+        self.cancel_algo = algos.cancel_algo
+        self.modify_algo = algos.modify_algo
+        self.algos = algos.algos
+        self.algo_quality = algos.algo_quality
+        self.algo_quality_summary = algos.algo_quality_summary
+        self.export_algo_quality = algos.export_algo_quality
         # charts
         self.chart_target = charts.chart_target
         self.chart_choices = charts.chart_choices

@@ -62,6 +62,7 @@ from engine.store.book import scan_journal, set_aside_text
 from engine.store.book_lock import BookLock, lock_book
 from engine.store.desks import DeskLease
 from engine.store.journal import JournalEntry
+from engine.strategies.algos.desk import AlgoDesk
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.loader import load_into
 from engine.strategies.multileg.desk import MultilegDesk
@@ -129,6 +130,8 @@ class Engine:
             paper_problem=lambda: self.api.paper_problem(),
         )
         """The trader's multileg portfolios, each a strategy on the kernel."""
+        self.algos = AlgoDesk(self.strategies)
+        """The execution algos (TWAP, VWAP, POV, iceberg, slicer), each parent a strategy."""
         self.charts = DeskCharts(
             bus=bus,
             market_source=link if link is not None and feed is link else feed,
@@ -164,6 +167,7 @@ class Engine:
                 watcher=self._watch if link is not None and feed is link else None,
                 strategies=self.strategies,
                 multileg=self.multileg,
+                algos=self.algos,
                 alerts=self.alerts,
                 signals=self.signals,
                 journal=journal,
@@ -397,6 +401,7 @@ class Engine:
                 self.risk.restore(entries)
             owners = {o.order_id: o.strategy for o in self.orders.orders.values() if o.strategy}
             self.strategies.restore(entries, owners)
+            self.algos.restore(entries)
             self.signals.restore(
                 SignalRecord.from_payload(ts, payload)
                 for kind, _order, ts, payload in entries
