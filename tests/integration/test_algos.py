@@ -92,14 +92,25 @@ def test_algo_above_the_freeze_quantity_is_sliced_and_paced_under_ten_a_second(
     parents = []
     for n in range(3):
         started = desk.api.start_algo(
-            {"kind": "slicer", "token": int(bank.token), "side": "BUY", "quantity": 9000,
-             "order_type": "MARKET" if n else "LIMIT"}
+            {
+                "kind": "slicer",
+                "token": int(bank.token),
+                "side": "BUY",
+                "quantity": 9000,
+                "order_type": "MARKET" if n else "LIMIT",
+            }
         )
         assert started, started.reason
         parents.append(started.parent_id)
     twap = desk.api.start_algo(
-        {"kind": "twap", "token": int(bank.token), "side": "BUY", "quantity": 9000,
-         "slices": 1, "duration_seconds": 60}
+        {
+            "kind": "twap",
+            "token": int(bank.token),
+            "side": "BUY",
+            "quantity": 9000,
+            "slices": 1,
+            "duration_seconds": 60,
+        }
     )
     assert twap
     parents.append(twap.parent_id)
@@ -124,12 +135,24 @@ def test_algo_vwap_and_pov_report_their_tracking_error(desk: Engine) -> None:
     nifty = future(desk, "NIFTY")
     start_ns = desk.clock.time_ns()
     vwap = desk.api.start_algo(
-        {"kind": "vwap", "token": int(nifty.token), "side": "SELL", "quantity": 100 * LOT,
-         "duration_seconds": 300, "slices": 10}
+        {
+            "kind": "vwap",
+            "token": int(nifty.token),
+            "side": "SELL",
+            "quantity": 100 * LOT,
+            "duration_seconds": 300,
+            "slices": 10,
+        }
     )
     pov = desk.api.start_algo(
-        {"kind": "pov", "token": int(nifty.token), "side": "BUY", "quantity": 2000 * LOT,
-         "participation_pct": 10, "duration_seconds": 120}
+        {
+            "kind": "pov",
+            "token": int(nifty.token),
+            "side": "BUY",
+            "quantity": 2000 * LOT,
+            "participation_pct": 10,
+            "duration_seconds": 120,
+        }
     )
     assert vwap and pov, (vwap.reason, pov.reason)
     run_while(desk, lambda: live(desk), limit=400)
@@ -152,8 +175,16 @@ def test_algo_vwap_and_pov_report_their_tracking_error(desk: Engine) -> None:
 def test_algo_pause_resume_modify_and_cancel(desk: Engine) -> None:
     nifty = future(desk, "NIFTY")
     started = desk.api.start_algo(
-        {"kind": "twap", "token": int(nifty.token), "side": "BUY", "quantity": 20 * LOT,
-         "duration_seconds": 200, "slices": 10, "limit_buffer_ticks": -3, "chase_seconds": 4}
+        {
+            "kind": "twap",
+            "token": int(nifty.token),
+            "side": "BUY",
+            "quantity": 20 * LOT,
+            "duration_seconds": 200,
+            "slices": 10,
+            "limit_buffer_ticks": -3,
+            "chase_seconds": 4,
+        }
     )
     assert started
     parent = started.parent_id
@@ -191,10 +222,14 @@ def test_algo_pause_resume_modify_and_cancel(desk: Engine) -> None:
         ({"kind": "twap", "side": "BUY", "quantity": 65}, "token is required"),
         ({"kind": "twop", "token": 1, "side": "BUY", "quantity": 65}, "not one of"),
         ({"kind": "twap", "token": 1, "side": "BUY", "quantity": float("nan")}, "whole number"),
-        ({"kind": "pov", "token": 1, "side": "BUY", "quantity": 65, "participation_pct": 90},
-         "participation_pct"),
-        ({"kind": "twap", "token": 1, "side": "BUY", "quantity": 65, "colour": "red"},
-         "unknown setting"),
+        (
+            {"kind": "pov", "token": 1, "side": "BUY", "quantity": 65, "participation_pct": 90},
+            "participation_pct",
+        ),
+        (
+            {"kind": "twap", "token": 1, "side": "BUY", "quantity": 65, "colour": "red"},
+            "unknown setting",
+        ),
     ],
 )
 def test_algo_bad_settings_are_refused_in_words(

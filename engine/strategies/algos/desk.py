@@ -228,6 +228,8 @@ class AlgoDesk:
                     vwap_value_paise=int(state.get("vwap_value", 0)),
                     vwap_volume=int(state.get("vwap_volume", 0)),
                     children=children.get(parent_id, 0),
+                    ticks_from_ns=int(state.get("ticks_from_ns", 0)),
+                    ticks_to_ns=int(state.get("ticks_to_ns", 0)),
                 )
             )
         return rows

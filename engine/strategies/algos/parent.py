@@ -108,6 +108,9 @@ class AlgoStrategy(Strategy):
         """The mid at the start, paise."""
         self.vwap_value = 0
         self.vwap_volume = 0
+        self.ticks_from_ns = 0
+        self.ticks_to_ns = 0
+        """The exchange times of the first and last ticks the parent saw (its VWAP window)."""
         self.resumed = False
         self._last_volume = -1
         self._tick: Tick | None = None
@@ -160,6 +163,9 @@ class AlgoStrategy(Strategy):
             traded = volume - last
             self.vwap_value += traded * tick.ltp
             self.vwap_volume += traded
+        if not self.ticks_from_ns:
+            self.ticks_from_ns = tick.ts_ns
+        self.ticks_to_ns = tick.ts_ns
         self._last_volume = volume
         self._tick = tick
         if self.arrival is None:
@@ -214,6 +220,8 @@ class AlgoStrategy(Strategy):
             "vwap_value": self.vwap_value,
             "vwap_volume": self.vwap_volume,
             "last_volume": self._last_volume,
+            "ticks_from_ns": self.ticks_from_ns,
+            "ticks_to_ns": self.ticks_to_ns,
             "filled": self.book.filled,
             "children": self.book.count,
         }
@@ -330,6 +338,8 @@ class AlgoStrategy(Strategy):
             vwap_value_paise=self.vwap_value,
             vwap_volume=self.vwap_volume,
             children=self.book.count,
+            ticks_from_ns=self.ticks_from_ns,
+            ticks_to_ns=self.ticks_to_ns,
         )
 
     # -- working the parent --------------------------------------------------------------------------
@@ -494,6 +504,8 @@ class AlgoStrategy(Strategy):
         self.vwap_value = int(state.get("vwap_value", 0))
         self.vwap_volume = int(state.get("vwap_volume", 0))
         self._last_volume = int(state.get("last_volume", -1))
+        self.ticks_from_ns = int(state.get("ticks_from_ns", 0))
+        self.ticks_to_ns = int(state.get("ticks_to_ns", 0))
 
     def _adopt_children(self) -> None:
         """The parent's children and fills as the order manager has them (after a restart, the

@@ -46,6 +46,9 @@ class ExecutionQuality:
     """What traded on the feed during the parent's life (the volume it saw)."""
     participation_pct: Decimal | None
     """The parent's fills as a share of that volume."""
+    ticks_from_ns: int = 0
+    ticks_to_ns: int = 0
+    """The exchange times of the first and last ticks the VWAP is over."""
 
 
 def slippage_bp(side: Side, price: Decimal, reference: Decimal) -> Decimal:
@@ -69,6 +72,8 @@ def measure(
     vwap_value_paise: int,
     vwap_volume: int,
     children: int,
+    ticks_from_ns: int = 0,
+    ticks_to_ns: int = 0,
 ) -> ExecutionQuality:
     """The figures of one parent from its fills (ts_ns, quantity, price paise) and the tick
     VWAP sums it kept (Σ traded quantity × price in paise, Σ traded quantity)."""
@@ -108,6 +113,8 @@ def measure(
         participation_pct=(
             (Decimal(100) * filled / vwap_volume).quantize(_CENT) if vwap_volume else None
         ),
+        ticks_from_ns=ticks_from_ns,
+        ticks_to_ns=ticks_to_ns,
     )
 
 
