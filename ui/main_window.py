@@ -46,6 +46,7 @@ from ui.layout_store import LayoutStore
 from ui.manual import ManualWindow, risk_limits_table, shortcuts_table
 from ui.notify import DesktopNotices
 from ui.panels.alerts import AlertsPanel
+from ui.panels.algos import AlgosPanel
 from ui.panels.greeks import GreeksPanel
 from ui.panels.health import HealthPanel, set_banner
 from ui.panels.market_watch import MarketWatchPanel
@@ -103,6 +104,7 @@ PANELS = (
     PanelSpec(
         "alerts", "Alerts", AlertsPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Ctrl+Shift+A"
     ),
+    PanelSpec("algos", "Algos", AlgosPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Alt+Shift+A"),
     PanelSpec(
         "health", "Health", HealthPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Ctrl+Shift+H"
     ),
@@ -128,6 +130,7 @@ SHORTCUTS = (
     ("Alt+S", "Strategies"),
     ("Alt+M", "Multileg portfolios"),
     ("Ctrl+Shift+A", "Alerts: set a price or P&L alert, see which fired"),
+    ("Alt+Shift+A", "Algos: execution algos' progress, pause, resume, cancel"),
     ("Ctrl+Alt+A", "Market Watch: set an alert on the selected instrument"),
     ("Ctrl+Shift+H", "Health: connections, price age, loop lag, journal"),
     ("Alt+Shift+S", "Signals: approve (Enter) or reject (Delete) the waiting signals"),
@@ -303,6 +306,7 @@ class MainWindow(QMainWindow):
                 "risk",
                 "strategies",
                 "multileg",
+                "algos",
                 "alerts",
                 "health",
             )

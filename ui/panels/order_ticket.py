@@ -34,6 +34,7 @@ from engine.domain.instruments import Instrument, InstrumentType
 from ui import format as fmt
 from ui.bridge import QUEUED
 from ui.context import PanelContext, TicketRequest
+from ui.panels.algo_ticket import AlgoSection
 from ui.panels.instrument_picker import InstrumentPicker
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,8 @@ class OrderTicket(QDialog):
         inner = QVBoxLayout(self.frame)
         inner.addLayout(side_row)
         inner.addLayout(form)
+        self.algo = AlgoSection(self.frame)  # ticked: the order goes out as an execution algo
+        inner.addWidget(self.algo)
         inner.addWidget(self.error_label)
         inner.addWidget(self.submit_button)
         outer = QVBoxLayout(self)
@@ -356,7 +359,13 @@ class OrderTicket(QDialog):
 
     def _send(self, terms: Terms) -> Outcome:
         token, side, quantity, product, kind, price, trigger = terms
-        if self.modify_order_id:
+        if self.algo.active and not self.modify_order_id and self.instrument is not None:
+            lot = self.instrument.lot_size
+            started = self._ctx.api.start_algo(
+                self.algo.settings(token, side, quantity, product, kind, price, lot)
+            )
+            outcome = Outcome(started.ok, None, started.reason, note=started.parent_id)
+        elif self.modify_order_id:
             outcome = self._ctx.api.modify(
                 self.modify_order_id,
                 quantity=quantity,

@@ -152,7 +152,7 @@ class AlgoStrategy(Strategy):
             return
         if ctx.loop_running():
             ctx.every(0.5, "work")
-        ctx.save()
+        # The kernel journals the state as it records the start: no save of our own here.
         self._last_save_ns = now
         self._work(now)
 
@@ -378,7 +378,6 @@ class AlgoStrategy(Strategy):
         assert self._plan is not None
         wanted = min(self._plan.wanted(progress), self.target)
         cap = self._plan.child_limit()
-        sent = False
         while self.status is AlgoStatus.WORKING:
             need = min(wanted, self.target) - self.book.filled - self.book.working
             need = need // self._lot * self._lot
@@ -395,9 +394,8 @@ class AlgoStrategy(Strategy):
                 break
             if not self._place(now, quantity, price):
                 break
-            sent = True
-        if sent:
-            self._save(now)
+            # Children need no save: a restart reads them back from the order manager.
+            self._dirty = True
 
     def _place(self, now: int, quantity: int, price: int | None) -> bool:
         spec = self.spec
