@@ -94,6 +94,7 @@ class AlgoSection(QGroupBox):
     def _show_fields(self) -> None:
         wanted = FIELDS[self.kind.currentData()]
         on = self.isChecked()
+        self.setFlat(not on)  # unticked: just its title, no empty frame
         self.kind.setVisible(on)
         self.form.setRowVisible(0, on)
         for n, key in enumerate(self._rows, start=1):

@@ -95,7 +95,7 @@ def columns(context: PanelContext) -> list[Column[AlgoRow]]:
             "right",
             width=120,
         ),
-        Column("Working", lambda r: r.view.working, lambda v: f"{v:,}", "right", width=65),
+        Column("Working", lambda r: r.view.working, lambda v: f"{v:,}", "right", width=72),
         Column(
             "Avg fill",
             lambda r: r.view.average_fill,
@@ -109,10 +109,10 @@ def columns(context: PanelContext) -> list[Column[AlgoRow]]:
             _bp,
             "right",
             slip_colour,
-            width=60,
+            width=75,
             tooltip=lambda r: "slippage against the mid when the parent started (+ cost you)",
         ),
-        Column("Children", lambda r: r.view.children, str, "right", width=60),
+        Column("Children", lambda r: r.view.children, str, "right", width=72),
         Column("Status", lambda r: r.view.status.value, foreground=status_colour, width=75),
         Column(
             "Started",
@@ -120,7 +120,7 @@ def columns(context: PanelContext) -> list[Column[AlgoRow]]:
             lambda v: f"{v:%H:%M:%S}",
             width=70,
         ),
-        Column("On restart", lambda r: r.view.on_restart, width=70),
+        Column("On restart", lambda r: r.view.on_restart, width=80),
         Column("Note", lambda r: r.view.reason, tooltip=lambda r: r.view.reason),
     ]
 
@@ -196,6 +196,9 @@ class AlgosPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.view = make_table(self.model, self.proxy, self)
         self.view.setObjectName("algosTable")
+        # The panel's own order (working parents first, newest first) until the trader sorts.
+        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.proxy.sort(-1)
         self.view.setItemDelegateForColumn(PROGRESS_COLUMN, ProgressDelegate(context, self.view))
         self.pause_button = QPushButton("Pause", self, objectName="algoPause")
         self.resume_button = QPushButton("Resume", self, objectName="algoResume")

@@ -126,6 +126,7 @@ class OrderTicket(QDialog):
         inner.addLayout(form)
         self.algo = AlgoSection(self.frame)  # ticked: the order goes out as an execution algo
         inner.addWidget(self.algo)
+        self.algo.toggled.connect(lambda _on: self._validate())
         inner.addWidget(self.error_label)
         inner.addWidget(self.submit_button)
         outer = QVBoxLayout(self)
@@ -243,7 +244,10 @@ class OrderTicket(QDialog):
                 notes.append(f"= {units:,} units ({instrument.lot_size} per lot)")
             largest = instrument.max_order_quantity()
             if largest is not None and units > largest:
-                notes.append(f"above the {largest:,} a single order may carry")
+                if self.algo.active:  # the algo sends children at most that large
+                    notes.append(f"children of at most {largest:,}")
+                else:
+                    notes.append(f"above the {largest:,} a single order may carry")
             self.units_label.setText(" — ".join(notes))
         self._show_margin()
         problem = self.problem()
