@@ -10,7 +10,8 @@ same book resumes a second after the journal's last row and runs until no algo i
 
 * at every child the book records, the parent's children never ask for more than its target
   (filled plus what is still working), and in the end no parent has filled more than its target;
-* every parent the killed desk had started is listed by the restarted one;
+* every parent is in the book before its first child, and every parent the killed desk had
+  started is listed by the restarted one;
 * a parent set to resume that was working at the kill completes in full; one set to stop is
   stopped at the restart, sends nothing more, and its working children are cancelled.
 """
@@ -171,6 +172,8 @@ def crashes(
 @dataclass
 class Reading:
     over_asks: list[str]
+    orphans: list[str]
+    """Children journaled before their parent: a crash there would lose the parent."""
     filled: dict[str, int]
     targets: dict[str, int]
     started_before_kill: set[str]
@@ -187,6 +190,7 @@ def read_crash(crash: Crash) -> Reading:
     targets: dict[str, int] = {}
     last_before: dict[str, dict[str, Any]] = {}
     over: list[str] = []
+    orphans: list[str] = []
     sent_after: dict[str, int] = {}
     for row in read_book(crash.book).entries:
         if row.kind == "strategy" and str(row.payload["strategy"]).startswith("algo-"):
@@ -199,6 +203,9 @@ def read_crash(crash: Crash) -> Reading:
             if not parent.startswith("algo-"):
                 continue
             owner[str(row.order_id)] = parent
+            if parent not in targets:
+                orphans.append(f"row {row.seq}: a child of {parent}, which the book has not seen")
+                targets[parent] = 0
             mine = children.setdefault(parent, {})
             mine[str(row.order_id)] = [int(row.payload["request"]["quantity"]), 0, 1]
             asked = sum(f + (q - f) * o for q, f, o in mine.values())
@@ -225,6 +232,7 @@ def read_crash(crash: Crash) -> Reading:
     }
     return Reading(
         over_asks=over,
+        orphans=orphans,
         filled={p: sum(c[1] for c in kids.values()) for p, kids in children.items()},
         targets=targets,
         started_before_kill=set(last_before),
@@ -250,6 +258,7 @@ def test_algo_crash_never_over_fills_a_parent(case: int, crashes: list[Crash]) -
 def test_algo_crash_loses_no_parent(case: int, crashes: list[Crash]) -> None:
     crash = crashes[case]
     reading = read_crash(crash)
+    assert not reading.orphans, reading.orphans
     assert reading.started_before_kill <= set(crash.summary["parents"])
     # The restarted desk ends with nothing left working of any parent.
     assert all(p["open"] == 0 for p in crash.summary["parents"].values()), crash.summary

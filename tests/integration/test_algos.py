@@ -14,6 +14,7 @@ import pytest
 from engine.domain.events import OrderSubmitted
 from engine.runtime import Engine
 from tests.algo_support import (
+    MONDAY_0918,
     NS,
     algo_desk,
     future,
@@ -246,3 +247,53 @@ def test_algo_quantity_not_a_lot_multiple_is_refused(desk: Engine) -> None:
         {"kind": "twap", "token": int(nifty.token), "side": "BUY", "quantity": 100}
     )
     assert not answer and "multiple of the lot (65)" in answer.reason
+
+
+def test_algo_desk_closed_and_reopened_resumes_or_stops_each_parent_as_set(
+    tmp_path: Path,
+) -> None:
+    """A clean close: the parent set to resume is journaled running and goes on when the desk
+    opens again; the one set to stop is stopped at the close, its working children cancelled."""
+    desk = algo_desk(tmp_path)
+    nifty = future(desk, "NIFTY")
+    common = {"token": int(nifty.token), "side": "BUY", "duration_seconds": 120, "slices": 4}
+    far_below = desk.api.quote(nifty.token).ltp - 300  # rests: nothing fills before the close
+    goes_on = desk.api.start_algo({"kind": "twap", "quantity": 8 * LOT, **common})
+    stops = desk.api.start_algo(
+        {
+            "kind": "iceberg",
+            "quantity": 8 * LOT,
+            "visible_quantity": 2 * LOT,
+            "limit_price": str(far_below),
+            "chase_seconds": 0,
+            "on_restart": "stop",
+            **common,
+        }
+    )
+    assert goes_on and stops
+    for _ in range(4 * 35):
+        step(desk)
+    before = {v.parent_id: v for v in desk.api.algos()}
+    assert before[goes_on.parent_id].filled < 8 * LOT
+    assert before[stops.parent_id].working == 2 * LOT  # its visible child rests
+    desk.strategies.stop_all("the desk closed")
+    assert not [o for o in desk.api.orders() if o.strategy == stops.parent_id and o.status.is_open]
+    desk.close()
+
+    again = algo_desk(tmp_path, at=MONDAY_0918.replace(minute=19))
+    views = {v.parent_id: v for v in again.api.algos()}
+    assert views[goes_on.parent_id].status.value == "working"
+    # It went on at once: the slice due at 09:19 was sent as the desk opened.
+    assert views[goes_on.parent_id].filled == before[goes_on.parent_id].filled + 2 * LOT
+    assert views[stops.parent_id].status.value == "cancelled"
+    run_while(again, lambda: live(again), limit=200)
+    done = {v.parent_id: v for v in again.api.algos()}
+    assert (done[goes_on.parent_id].status.value, done[goes_on.parent_id].filled) == (
+        "completed",
+        8 * LOT,
+    )
+    # The next parent is numbered after those in the book.
+    assert again.api.start_algo({"kind": "slicer", "quantity": LOT, **common}).parent_id == (
+        "algo-slicer-0003"
+    )
+    again.close()

@@ -152,7 +152,9 @@ class AlgoStrategy(Strategy):
             return
         if ctx.loop_running():
             ctx.every(0.5, "work")
-        # The kernel journals the state as it records the start: no save of our own here.
+        # Journaled before any child: a crash can never leave children of a parent the book
+        # does not know (the kernel's own record of the start comes after on_start).
+        ctx.save()
         self._last_save_ns = now
         self._work(now)
 
