@@ -171,9 +171,9 @@ async def measure(seconds: float, warm_up: float) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="two 1.5-second windows")
+    parser.add_argument("--quick", action="store_true", help="two 1.2-second windows")
     args = parser.parse_args()
-    seconds, warm_up = (1.5, 1.0) if args.quick else (10.0, 3.0)
+    seconds, warm_up = (1.2, 0.6) if args.quick else (10.0, 3.0)
     result = asyncio.run(measure(seconds, warm_up))
     without, with_algos = result["without"], result["with"]
     ratio = with_algos["cpu_share"] / max(without["cpu_share"], 1e-6)
