@@ -25,6 +25,7 @@ from engine.domain.events import (
     OrderFilled,
     OrderStatusChanged,
     OrderSubmitted,
+    Severity,
 )
 from engine.domain.ids import OrderId
 from engine.domain.instruments import Instrument
@@ -361,7 +362,7 @@ class AlgoStrategy(Strategy):
         progress = self.progress(now)
         if self._plan.expired(progress):
             self._end(
-                AlgoStatus.STOPPED, f"its time ran out with {book.filled} of {self.target} filled"
+                AlgoStatus.STOPPED, f"ran its time out with {book.filled} of {self.target} filled"
             )
             return
         if book.denied >= MAX_REFUSALS:
@@ -472,6 +473,8 @@ class AlgoStrategy(Strategy):
     def _end(self, status: AlgoStatus, reason: str) -> None:
         self.status, self.reason = status, reason
         self._cancel_working()
+        severity = Severity.WARNING if status is AlgoStatus.STOPPED else Severity.INFO
+        self.ctx.say(f"{self.parent_id} {reason}", severity)
         self.ctx.finish(reason)
 
     def _cancel_working(self) -> None:
