@@ -327,6 +327,7 @@ class EngineApi:
         self.algo_quality = algos.algo_quality
         self.algo_quality_summary = algos.algo_quality_summary
         self.export_algo_quality = algos.export_algo_quality
+        self.history_volume_profile = algos.history_volume_profile
         # charts
         self.chart_target = charts.chart_target
         self.chart_choices = charts.chart_choices

@@ -5,13 +5,16 @@ in words; nothing raises past here."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from engine.api.parts import Service
+from engine.domain.bars import Timeframe
 from engine.domain.orders import Product, Side
 from engine.strategies.algos.desk import AlgoDesk, AlgoStart
 from engine.strategies.algos.parent import AlgoView
+from engine.strategies.algos.profile import profile_from_bars
 from engine.strategies.algos.quality import (
     ExecutionQuality,
     QualitySummary,
@@ -99,3 +102,14 @@ class AlgoService(Service):
         except OSError as problem:
             return f"the execution quality could not be written to {path}: {problem}"
         return None
+
+    async def history_volume_profile(self, token: int, days: int = 10) -> list[float] | None:
+        """The mean volume of each session minute (09:15 onwards) over the instrument's last
+        ``days`` calendar days of one-minute history (the broker's, or the paper market's), for a
+        VWAP's ``volume_profile``; None when there is no history to read."""
+        source = self._parts.history
+        if source is None or not 1 <= days <= 60:
+            return None
+        end = self._parts.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        bars = await source.candles(int(token), Timeframe.M1, end - timedelta(days=days), end)
+        return profile_from_bars([(bar.start_ns, bar.volume) for bar in bars])

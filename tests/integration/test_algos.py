@@ -6,6 +6,7 @@ change of the remaining quantity do what the trader asked; bad settings are refu
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -297,3 +298,29 @@ def test_algo_desk_closed_and_reopened_resumes_or_stops_each_parent_as_set(
         "algo-slicer-0003"
     )
     again.close()
+
+
+def test_algo_vwap_follows_a_volume_profile_read_from_history(desk: Engine) -> None:
+    """The paper market's minute history (busier at the open and the close) as a VWAP's profile:
+    read through the facade, journaled with the parent, refused when it is not volumes."""
+    nifty = future(desk, "NIFTY")
+    profile = asyncio.run(desk.api.history_volume_profile(int(nifty.token), days=5))
+    assert profile is not None and len(profile) == 375
+    middle = sum(profile[150:180])
+    assert sum(profile[:30]) > middle < sum(profile[-30:])
+    settings = {
+        "kind": "vwap",
+        "token": int(nifty.token),
+        "side": "BUY",
+        "quantity": 20 * LOT,
+        "duration_seconds": 120,
+        "slices": 4,
+    }
+    bad = desk.api.start_algo({**settings, "volume_profile": [1.0, float("inf")]})
+    assert not bad and "volume_profile" in bad.reason
+    started = desk.api.start_algo({**settings, "volume_profile": profile})
+    assert started, started.reason
+    record = desk.strategies.last_state(started.parent_id)
+    assert record is not None and record.state["spec"]["volume_profile"] == profile
+    run_while(desk, lambda: live(desk), limit=200)
+    assert read_algos(book_url(desk)).filled(started.parent_id) == 20 * LOT

@@ -143,7 +143,8 @@ class AlgoStrategy(Strategy):
             tick = ctx.api.tick(self.spec.token)
             self.arrival = None if tick is None else _mid(tick)
         self._adopt_children()
-        self._plan = plan_for(self.spec, self.parent_id, self._lot, self.started_ns, self._profile)
+        profile = self.spec.volume_profile or self._profile
+        self._plan = plan_for(self.spec, self.parent_id, self._lot, self.started_ns, profile)
         ctx.watch([self.spec.token])
         if self.resumed and self.status in LIVE and self.spec.on_restart is OnRestart.STOP:
             self._end(AlgoStatus.STOPPED, "stopped at the restart, as set (on restart: stop)")

@@ -46,3 +46,18 @@ def volume_between(profile: Sequence[float], start_minute: float, end_minute: fl
         total += profile[min(max(whole, 0), last)] * (upto - m)
         m = upto
     return total
+
+
+def profile_from_bars(bars: Sequence[tuple[int, int]]) -> list[float] | None:
+    """The mean volume of each session minute over past days, from one-minute bars given as
+    (start epoch ns, volume); None when no bar falls in the session."""
+    totals = [0.0] * SESSION_MINUTES
+    days: set[int] = set()
+    for start_ns, volume in bars:
+        minute = math.floor(session_minute(start_ns) + 1e-9)
+        if 0 <= minute < SESSION_MINUTES and volume > 0:
+            totals[minute] += volume
+            days.add(start_ns // (86_400 * 10**9))
+    if not days:
+        return None
+    return [total / len(days) for total in totals]

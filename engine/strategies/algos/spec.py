@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from engine.domain.orders import OrderType, Product, Side
+from engine.strategies.algos.profile import SESSION_MINUTES
 
 
 class AlgoKind(StrEnum):
@@ -65,6 +66,9 @@ class AlgoSpec:
     """After a restart (a crash, or the desk closed while it ran): go on, or stop."""
     owner: str = "manual"
     """Who started it (the ticket, the API, a strategy's id): execution quality groups by it."""
+    volume_profile: tuple[float, ...] | None = None
+    """VWAP: relative volume of each session minute from 09:15 (``history_volume_profile``
+    makes one from the instrument's past days); None: the simulated market's intraday shape."""
 
     def problems(self) -> list[str]:
         out: list[str] = []
@@ -102,6 +106,16 @@ class AlgoSpec:
             out.append(f"min_interval_seconds must be 0 or more, got {self.min_interval_seconds}")
         if not self.owner or len(self.owner) > 48:
             out.append("owner must be 1 to 48 characters")
+        profile = self.volume_profile
+        if profile is not None and (
+            not 1 <= len(profile) <= SESSION_MINUTES
+            or not all(math.isfinite(v) and v >= 0 for v in profile)
+            or not sum(profile) > 0
+        ):
+            out.append(
+                f"volume_profile must be 1 to {SESSION_MINUTES} non-negative minute volumes, "
+                "not all zero"
+            )
         return out
 
     def to_state(self) -> dict[str, Any]:
@@ -110,6 +124,7 @@ class AlgoSpec:
             if isinstance(value, StrEnum):
                 out[key] = value.value
         out["limit_price"] = None if self.limit_price is None else str(self.limit_price)
+        out["volume_profile"] = None if self.volume_profile is None else list(self.volume_profile)
         return out
 
 
@@ -182,6 +197,14 @@ def _convert(key: str, raw: Any) -> Any:
         if isinstance(raw, bool) or not isinstance(raw, int | str | Decimal):
             raise TypeError(f"a price in rupees is needed, not {raw!r}")
         return Decimal(str(raw))
+    if key == "volume_profile":
+        if raw is None:
+            return None
+        if not isinstance(raw, list | tuple) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in raw
+        ):
+            raise TypeError("a list of minute volumes is needed")
+        return tuple(float(v) for v in raw)
     if key == "owner":
         if not isinstance(raw, str):
             raise TypeError(f"text is needed, not {raw!r}")
