@@ -47,6 +47,7 @@ from ui.manual import ManualWindow, risk_limits_table, shortcuts_table
 from ui.notify import DesktopNotices
 from ui.panels.advanced_orders import AdvancedOrdersPanel
 from ui.panels.alerts import AlertsPanel
+from ui.panels.algos import AlgosPanel
 from ui.panels.greeks import GreeksPanel
 from ui.panels.health import HealthPanel, set_banner
 from ui.panels.market_watch import MarketWatchPanel
@@ -105,6 +106,7 @@ PANELS = (
     PanelSpec(
         "alerts", "Alerts", AlertsPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Ctrl+Shift+A"
     ),
+    PanelSpec("algos", "Algos", AlgosPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Alt+Shift+A"),
     PanelSpec(
         "health", "Health", HealthPanel, Qt.DockWidgetArea.BottomDockWidgetArea, "Ctrl+Shift+H"
     ),
@@ -145,6 +147,7 @@ SHORTCUTS = (
     ("Alt+M", "Multileg portfolios"),
     ("Alt+Shift+O", "Advanced orders: brackets, OCO, trailing stops, conditional orders, GTTs"),
     ("Ctrl+Shift+A", "Alerts: set a price or P&L alert, see which fired"),
+    ("Alt+Shift+A", "Algos: execution algos' progress, pause, resume, cancel"),
     ("Ctrl+Alt+A", "Market Watch: set an alert on the selected instrument"),
     ("Ctrl+Shift+H", "Health: connections, price age, loop lag, journal"),
     ("Alt+Shift+S", "Signals: approve (Enter) or reject (Delete) the waiting signals"),
@@ -321,6 +324,7 @@ class MainWindow(QMainWindow):
                 "risk",
                 "strategies",
                 "multileg",
+                "algos",
                 "alerts",
                 "health",
                 "advancedOrders",

@@ -16,6 +16,7 @@ from __future__ import annotations
 from engine.alerts.rules import AlertError, AlertRule, Condition
 from engine.api.advanced_orders import AdvancedOrderService, AdvancedOutcome
 from engine.api.alerts import AlertService
+from engine.api.algos import AlgoService
 from engine.api.charts import (
     CHART_INDICATORS,
     TIMEFRAMES,
@@ -101,6 +102,9 @@ from engine.settings import (
 )
 from engine.signals.desk import SignalResult
 from engine.signals.records import SignalRecord, SignalStep
+from engine.strategies.algos.desk import AlgoStart
+from engine.strategies.algos.parent import AlgoStatus, AlgoView
+from engine.strategies.algos.quality import ExecutionQuality, QualitySummary
 from engine.strategies.multileg.desk import LegView, PortfolioView
 from engine.strategies.multileg.desk import Template as PortfolioTemplate
 from engine.strategies.multileg.leg_text import LegTextError
@@ -122,6 +126,9 @@ __all__ = [
     "AlertError",
     "AlertFired",
     "AlertRule",
+    "AlgoStart",
+    "AlgoStatus",
+    "AlgoView",
     "Bar",
     "BarColumns",
     "BreakerTripped",
@@ -134,6 +141,7 @@ __all__ = [
     "EngineApi",
     "EngineMessage",
     "EngineParts",
+    "ExecutionQuality",
     "FundsChanged",
     "GreeksGrouping",
     "GreeksTotal",
@@ -173,6 +181,7 @@ __all__ = [
     "PositionGreeks",
     "PositionSnapshot",
     "Product",
+    "QualitySummary",
     "Quote",
     "RiskDenied",
     "RiskLimitField",
@@ -227,6 +236,7 @@ class EngineApi:
         self.signals_service = signals = SignalService(parts)
         self.performance_service = performance = PerformanceService(parts)
         self.advanced_service = advanced = AdvancedOrderService(parts)
+        self.algos_service = algos = AlgoService(parts)
         self.instruments = InstrumentsView(parts.registry)
         """The instruments the desk lists, read-only."""
         self.has_broker_margin = parts.broker_margin is not None
@@ -338,6 +348,18 @@ class EngineApi:
         self.set_tag_limits = multileg.set_tag_limits
         self.account_limits = multileg.account_limits
         self.set_account_limits = multileg.set_account_limits
+        # execution algos
+        self.start_algo = algos.start_algo
+        self.slice_exit = algos.slice_exit
+        self.pause_algo = algos.pause_algo
+        self.resume_algo = algos.resume_algo
+        self.cancel_algo = algos.cancel_algo
+        self.modify_algo = algos.modify_algo
+        self.algos = algos.algos
+        self.algo_quality = algos.algo_quality
+        self.algo_quality_summary = algos.algo_quality_summary
+        self.export_algo_quality = algos.export_algo_quality
+        self.history_volume_profile = algos.history_volume_profile
         # charts
         self.chart_target = charts.chart_target
         self.chart_choices = charts.chart_choices

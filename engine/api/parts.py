@@ -17,6 +17,7 @@ from engine.marketdata.quotes import QuoteCache
 from engine.oms.order_manager import OrderManager
 from engine.options.expiry_time import SessionCalendar
 from engine.risk.manager import RiskManager
+from engine.strategies.algos.desk import AlgoDesk
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.multileg.desk import MultilegDesk
 
@@ -52,6 +53,8 @@ class EngineParts:
     """The strategies the desk runs (None: a desk without the kernel, as some tests build)."""
     multileg: MultilegDesk | None = None
     """The multileg portfolios (None: a desk without them)."""
+    algos: AlgoDesk | None = None
+    """The execution algos (None: a desk without them)."""
     session_problem: Callable[[], str | None] | None = None
     """Why live orders cannot go out now (not logged in), or None; None itself on a desk whose
     orders go to the paper venue (even on a live broker's prices)."""

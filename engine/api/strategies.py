@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.api.parts import Service
+from engine.strategies.algos.desk import is_algo_id
 from engine.strategies.kernel import StrategyInfo, StrategyKernel
 
 
@@ -20,6 +21,8 @@ class StrategyService(Service):
 
     def start_strategy(self, strategy_id: str) -> str | None:
         """Start a strategy; None, or why it did not start."""
+        if is_algo_id(strategy_id):
+            return f"{strategy_id} is an execution algo: algos start from the Algos panel or the ticket"
         return self._kernel().start(strategy_id)
 
     def stop_strategy(self, strategy_id: str) -> str | None:

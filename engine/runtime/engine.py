@@ -62,6 +62,7 @@ from engine.store.book import scan_journal, set_aside_text
 from engine.store.book_lock import BookLock, lock_book
 from engine.store.desks import DeskLease
 from engine.store.journal import JournalEntry
+from engine.strategies.algos.desk import AlgoDesk
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.loader import load_into
 from engine.strategies.multileg.desk import MultilegDesk
@@ -132,6 +133,8 @@ class Engine:
         """The trader's multileg portfolios, each a strategy on the kernel."""
         self.advanced = AdvancedOrderDesk(self.strategies)
         """Brackets, OCOs, trailing stops, conditional orders and paper GTTs."""
+        self.algos = AlgoDesk(self.strategies)
+        """The execution algos (TWAP, VWAP, POV, iceberg, slicer), each parent a strategy."""
         self.charts = DeskCharts(
             bus=bus,
             market_source=link if link is not None and feed is link else feed,
@@ -169,6 +172,7 @@ class Engine:
                 multileg=self.multileg,
                 advanced=self.advanced,
                 gtt_book=broker if isinstance(broker, GttBook) else None,
+                algos=self.algos,
                 alerts=self.alerts,
                 signals=self.signals,
                 journal=journal,
@@ -404,6 +408,7 @@ class Engine:
             self.strategies.restore(entries, owners)
             for parent_id in self.advanced.restore():
                 self._warn(f"advanced order {parent_id}: its saved terms cannot be read", "orders")
+            self.algos.restore(entries)
             self.signals.restore(
                 SignalRecord.from_payload(ts, payload)
                 for kind, _order, ts, payload in entries

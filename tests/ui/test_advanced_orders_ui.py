@@ -97,3 +97,17 @@ def test_gtt_from_the_ticket_is_kept_by_the_paper_desk(qtbot, engine, context, q
     assert gtt.status.value == "active" and gtt.request.token == itc.token
     assert gtt.request.triggers == (int((ltp - 5) * 100),)
     assert gtt.request.legs[0].price == int((ltp - Decimal(5)) * 100)
+
+
+def test_algo_and_advanced_ticked_together_are_refused_in_the_ticket(
+    qtbot, engine, context
+) -> None:
+    ticket, _itc, ltp = _ticket(qtbot, context, engine)
+    ticket.price.setValue(float(ltp - 1))
+    ticket.advanced.setChecked(True)
+    ticket.algo.setChecked(True)
+    assert ticket.submit() is None
+    assert "not both" in ticket.error_label.text()
+    assert engine.api.advanced_orders() == [] and engine.api.algos() == []
+    ticket.algo.setChecked(False)
+    assert ticket.problem() is None

@@ -34,6 +34,7 @@ from engine.domain.instruments import Instrument, InstrumentType
 from ui import format as fmt
 from ui.bridge import QUEUED
 from ui.context import PanelContext, TicketRequest
+from ui.panels.algo_ticket import AlgoSection
 from ui.panels.instrument_picker import InstrumentPicker
 from ui.panels.ticket_advanced import AdvancedSection
 
@@ -127,6 +128,10 @@ class OrderTicket(QDialog):
         inner.addLayout(side_row)
         inner.addLayout(form)
         inner.addWidget(self.advanced)
+        self.advanced.toggled.connect(lambda _on: self._validate())
+        self.algo = AlgoSection(self.frame)  # ticked: the order goes out as an execution algo
+        inner.addWidget(self.algo)
+        self.algo.toggled.connect(lambda _on: self._validate())
         inner.addWidget(self.error_label)
         inner.addWidget(self.submit_button)
         outer = QVBoxLayout(self)
@@ -219,6 +224,8 @@ class OrderTicket(QDialog):
             return "choose an instrument"
         if not self.instrument.tradable:
             return f"{self.instrument.tradingsymbol} is an index and cannot be traded"
+        if self.algo.active and self.advanced.active():
+            return "an order goes out as an algo or as an advanced order, not both: untick one"
         kind = OrderType(self.order_type.currentText())
         tick = self.instrument.tick_size
         for label, box, needed in (
@@ -244,7 +251,10 @@ class OrderTicket(QDialog):
                 notes.append(f"= {units:,} units ({instrument.lot_size} per lot)")
             largest = instrument.max_order_quantity()
             if largest is not None and units > largest:
-                notes.append(f"above the {largest:,} a single order may carry")
+                if self.algo.active:  # the algo sends children at most that large
+                    notes.append(f"children of at most {largest:,}")
+                else:
+                    notes.append(f"above the {largest:,} a single order may carry")
             self.units_label.setText(" — ".join(notes))
         self._show_margin()
         problem = self.problem()
@@ -360,7 +370,13 @@ class OrderTicket(QDialog):
 
     def _send(self, terms: Terms) -> Outcome:
         token, side, quantity, product, kind, price, trigger = terms
-        if self.modify_order_id:
+        if self.algo.active and not self.modify_order_id and self.instrument is not None:
+            lot = self.instrument.lot_size
+            started = self._ctx.api.start_algo(
+                self.algo.settings(token, side, quantity, product, kind, price, lot)
+            )
+            outcome = Outcome(started.ok, None, started.reason, note=started.parent_id)
+        elif self.modify_order_id:
             outcome = self._ctx.api.modify(
                 self.modify_order_id,
                 quantity=quantity,

@@ -1,0 +1,143 @@
+"""The order ticket's Algo section: a collapsible group that, when ticked, sends the ticket's order
+as an execution algo (TWAP, VWAP, POV, iceberg, or the freeze-quantity slicer) instead of one
+order. Only the settings of the chosen kind are shown; the ticket's LIMIT price becomes the
+algo's price cap (the children never pay more, or sell for less)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QSpinBox,
+    QWidget,
+)
+
+from engine.api import OrderType, Product, Side
+
+KINDS = (
+    ("TWAP", "twap", "Even slices over the duration"),
+    ("VWAP", "vwap", "Slices weighted by the session's volume profile"),
+    ("POV", "pov", "A share of the volume trading on the feed"),
+    ("Iceberg", "iceberg", "One visible child at a time"),
+    ("Slicer", "slicer", "All now, cut at the freeze quantity, 10 orders a second at most"),
+)
+FIELDS = {
+    "twap": ("duration", "slices", "randomise", "buffer", "chase"),
+    "vwap": ("duration", "slices", "buffer", "chase"),
+    "pov": ("duration", "participation", "buffer", "chase"),
+    "iceberg": ("duration", "visible", "buffer", "chase"),
+    "slicer": ("buffer",),
+}
+
+
+class AlgoSection(QGroupBox):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Algo", parent)
+        self.setObjectName("ticketAlgo")
+        self.setCheckable(True)
+        self.setChecked(False)
+        self.setToolTip("Send this order as an execution algo (its children pass the risk gate)")
+        self.kind = QComboBox(objectName="algoKind")
+        for title, key, tip in KINDS:
+            self.kind.addItem(title, key)
+            self.kind.setItemData(self.kind.count() - 1, tip, 3)  # tooltip role
+        self.duration = QDoubleSpinBox(
+            decimals=1, minimum=0.5, maximum=375, value=10, suffix=" min"
+        )
+        self.slices = QSpinBox(minimum=1, maximum=1000, value=10)
+        self.randomise = QSpinBox(minimum=0, maximum=50, value=10, suffix=" %")
+        self.randomise.setToolTip("Each slice's size and time move up to this share at random")
+        self.participation = QDoubleSpinBox(
+            decimals=1, minimum=0.5, maximum=50, value=10, suffix=" %"
+        )
+        self.visible = QSpinBox(minimum=1, maximum=10_000, value=1, suffix=" lots")
+        self.buffer = QSpinBox(minimum=-100, maximum=100, value=1, suffix=" ticks")
+        self.buffer.setToolTip(
+            "A child's limit is this many ticks beyond the touch (negative: it rests inside)"
+        )
+        self.chase = QDoubleSpinBox(decimals=1, minimum=0, maximum=600, value=5, suffix=" s")
+        self.chase.setToolTip("An unfilled child is moved to the touch again after this long")
+        self.on_restart = QComboBox(objectName="algoOnRestart")
+        self.on_restart.addItem("Resume", "resume")
+        self.on_restart.addItem("Stop", "stop")
+        self.on_restart.setToolTip("After a crash or restart of the desk: go on, or stop")
+        self.note = QLabel("", objectName="ticketInfo", wordWrap=True)
+        self._rows = {
+            "duration": ("Duration", self.duration),
+            "slices": ("Slices", self.slices),
+            "randomise": ("Randomise", self.randomise),
+            "participation": ("Participation", self.participation),
+            "visible": ("Visible", self.visible),
+            "buffer": ("Limit buffer", self.buffer),
+            "chase": ("Chase after", self.chase),
+        }
+        self.form = QFormLayout(self)
+        self.form.addRow("Kind", self.kind)
+        for label, widget in self._rows.values():
+            self.form.addRow(label, widget)
+        self.form.addRow("On restart", self.on_restart)
+        self.form.addRow("", self.note)
+        self.kind.currentIndexChanged.connect(lambda _i: self._show_fields())
+        self.toggled.connect(lambda _on: self._show_fields())
+        self._show_fields()
+
+    @property
+    def active(self) -> bool:
+        return self.isChecked()
+
+    def _show_fields(self) -> None:
+        wanted = FIELDS[self.kind.currentData()]
+        on = self.isChecked()
+        self.setFlat(not on)  # unticked: just its title, no empty frame
+        self.kind.setVisible(on)
+        self.form.setRowVisible(0, on)
+        for n, key in enumerate(self._rows, start=1):
+            self.form.setRowVisible(n, on and key in wanted)
+        self.form.setRowVisible(len(self._rows) + 1, on)
+        self.form.setRowVisible(len(self._rows) + 2, on)
+        self.note.setText(
+            self.kind.currentData() and dict((k, t) for _n, k, t in KINDS)[self.kind.currentData()]
+        )
+
+    def settings(
+        self,
+        token: int,
+        side: Side,
+        quantity: int,
+        product: Product,
+        order_type: OrderType,
+        price: Decimal | None,
+        lot: int,
+    ) -> dict[str, Any]:
+        """The facade's ``start_algo`` settings for the ticket's order."""
+        kind = self.kind.currentData()
+        out: dict[str, Any] = {
+            "kind": kind,
+            "token": token,
+            "side": side.value,
+            "quantity": quantity,
+            "product": product.value,
+            "order_type": "MARKET" if order_type is OrderType.MARKET else "LIMIT",
+            "limit_price": str(price) if order_type is OrderType.LIMIT and price else None,
+            "limit_buffer_ticks": self.buffer.value(),
+            "on_restart": self.on_restart.currentData(),
+            "owner": "ticket",
+        }
+        if kind != "slicer":
+            out["duration_seconds"] = self.duration.value() * 60
+            out["chase_seconds"] = self.chase.value()
+        if kind in ("twap", "vwap"):
+            out["slices"] = self.slices.value()
+        if kind == "twap":
+            out["randomise_size_pct"] = out["randomise_time_pct"] = float(self.randomise.value())
+        if kind == "pov":
+            out["participation_pct"] = self.participation.value()
+        if kind == "iceberg":
+            out["visible_quantity"] = self.visible.value() * lot
+        return out
