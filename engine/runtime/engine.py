@@ -30,7 +30,7 @@ from engine.brokers.registry import SIMULATED_FEED, BrokerContext, broker_spec
 from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
-from engine.core.clock import Clock, LiveClock, ist_today
+from engine.core.clock import Clock, LiveClock, SimulatedClock, SimulatedTimer, ist_today
 from engine.credentials import CredentialStore, CredentialsUnavailable
 from engine.domain.events import EngineMessage, Severity, VarReport
 from engine.domain.ids import IdFactory, InstrumentToken
@@ -230,6 +230,7 @@ class Engine:
         self._stop = asyncio.Event()
         self._queue_waiting = asyncio.Event()
         self.var_executor: Executor | None = None
+        self._beats: SimulatedTimer | None = None
         orders.queue_listener = self._queue_waiting.set
         if self.venue is not None:
             venue = self.venue
@@ -517,7 +518,11 @@ class Engine:
         if self.link is not None and self.link is not self.feed:
             # A live broker traded on another feed still runs its session and order updates.
             self.spawn(self.link.run(_no_ticks, self._stop), "broker-link")
-        self.spawn(self._heartbeat(), "heartbeat")
+        if isinstance(self.clock, SimulatedClock):
+            # A backtest: the housekeeping follows the replayed time, not the wall's.
+            self._beats = self.clock.every(1.0, self._beat)
+        else:
+            self.spawn(self._heartbeat(), "heartbeat")
         self.spawn(self.api.health_service.watch_loop(self._stop), "loop-lag")
         if self.config.metrics_port is not None:
             self.spawn(self._serve_metrics(self.config.metrics_port), "metrics")
@@ -544,23 +549,29 @@ class Engine:
 
     async def _heartbeat(self) -> None:
         while not self._stop.is_set():
-            if self.orders.journal_waiting:
-                self.orders.retry_journal()
-            if self.desk_lease is not None and (problem := self.desk_lease.check()):
-                self._warn(problem, "store")
-            if self.venue is not None:
-                self.venue.on_clock(self.clock.now())
-            self.mark_day_end(self.clock.now())
-            self._sample_health()
-            if self.schedule is not None:
-                self.schedule.tick(self.clock.now())
-            self.signals.expire()
-            if self.signal_inbox is not None:
-                self.signal_inbox.poll()
+            self._beat()
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=1.0)
             except TimeoutError:
                 continue
+
+    def _beat(self) -> None:
+        """The once-a-second housekeeping."""
+        if self._stop.is_set():
+            return
+        if self.orders.journal_waiting:
+            self.orders.retry_journal()
+        if self.desk_lease is not None and (problem := self.desk_lease.check()):
+            self._warn(problem, "store")
+        if self.venue is not None:
+            self.venue.on_clock(self.clock.now())
+        self.mark_day_end(self.clock.now())
+        self._sample_health()
+        if self.schedule is not None:
+            self.schedule.tick(self.clock.now())
+        self.signals.expire()
+        if self.signal_inbox is not None:
+            self.signal_inbox.poll()
 
     async def _serve_metrics(self, port: int) -> None:
         """The Prometheus endpoint until the desk stops; a port taken is told, not fatal."""
@@ -637,6 +648,8 @@ class Engine:
         they resume by themselves), stop every task, wait for them, and close the journal."""
         self.strategies.stop_all("the desk closed")
         self._stop.set()
+        if self._beats is not None:
+            self._beats.cancel()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
