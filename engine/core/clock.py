@@ -113,6 +113,7 @@ class SimulatedClock(TestClock):
         super().__init__(start)
         self._timers: list[tuple[int, int, SimulatedTimer]] = []
         self._order = 0
+        self._target_ns = self._ns
 
     def call_later(self, seconds: float, callback: Callable[[], None]) -> SimulatedTimer:
         """Call ``callback`` once ``seconds`` of clock time from now."""
@@ -133,7 +134,12 @@ class SimulatedClock(TestClock):
         def fire() -> None:
             if handle.cancelled:
                 return
-            self._push(SimulatedTimer(self._ns + step, fire))
+            # Time that jumps (a night, a quiet minute of a replay) fires a repeating timer once,
+            # as a late wake-up on a real loop does: its next moment is the first after the jump.
+            due = self._ns + step
+            if due <= self._target_ns:
+                due += (self._target_ns - due) // step * step + step
+            self._push(SimulatedTimer(due, fire))
             callback()
 
         self._push(SimulatedTimer(handle.due_ns, fire))
@@ -142,6 +148,7 @@ class SimulatedClock(TestClock):
     def advance_to(self, ns: int) -> None:
         """Move to epoch ``ns``, firing every timer due on the way (no-op if ``ns`` is past)."""
         timers = self._timers
+        self._target_ns = ns
         while timers and timers[0][0] <= ns:
             due, _order, timer = heapq.heappop(timers)
             if timer.cancelled:

@@ -221,3 +221,21 @@ def _read(path: Path) -> pa.Table:
         return pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
         raise RecordingError(f"{path} cannot be read: {exc}") from exc
+
+
+def write_bar_recording(root: Path | str, instruments: list[Instrument], bars: list[Bar]) -> int:
+    """Bars from elsewhere (a broker's historical candles, a generated series) kept as a
+    recording a bar backtest replays: one folder per IST day. Returns the days written."""
+    root = Path(root)
+    by_day: dict[date, list[Bar]] = {}
+    for bar in bars:
+        by_day.setdefault(bar.start.date(), []).append(bar)
+    listing = instruments_table(instruments)
+    for day, day_bars in sorted(by_day.items()):
+        folder = root / day.isoformat()
+        folder.mkdir(parents=True, exist_ok=True)
+        write_whole(listing, folder / f"{INSTRUMENTS}.parquet")
+        columns = {n: [getattr(b, n) for b in day_bars] for n in BAR_SCHEMA.names[1:]}
+        table = pa.table({"token": [int(b.key) for b in day_bars], **columns}, schema=BAR_SCHEMA)
+        write_whole(table, folder / f"{BARS}.parquet")
+    return len(by_day)

@@ -18,7 +18,7 @@ from engine.domain.ids import InstrumentToken
 from engine.domain.ticks import Tick
 from engine.marketdata.recording import RecordedDay, ticks_of
 
-_NS = 1_000_000_000
+_MS = 1_000_000
 BAR_DEPTH = 10**9
 """The quantity a bar's price is quoted for: a bar replay fills any order at that price."""
 
@@ -43,8 +43,8 @@ class ReplayFeed:
 
 
 class BarReplayFeed:
-    """Bars replayed as the ticks of their path (open, the nearer extreme, the other, close)
-    quoted at that price for any quantity, so a strategy acting on a bar's close trades at the
+    """Bars replayed as the ticks of their path (open, the nearer extreme, the other, close),
+    stamped at the bar's start and quoted at their price for any quantity, so a strategy acting on a bar's close trades at the
     next bar's open: the bar closes for it when the next one opens."""
 
     def __init__(
@@ -98,7 +98,8 @@ def _bar_ticks(bars: Sequence[Bar]) -> Iterable[Tick]:
         first, second = (bar.low, bar.high) if bar.close >= bar.open else (bar.high, bar.low)
         traded = volume.get(token, 0) + bar.volume
         volume[token] = traded
-        for offset, price in ((0, bar.open), (15, first), (30, second), (59, bar.close)):
+        # A millisecond apart at the bar's start: the minute's timers fire once, between bars.
+        for offset, price in ((0, bar.open), (1, first), (2, second), (3, bar.close)):
             level = ((price, BAR_DEPTH, 1),)
             yield Tick(  # type: ignore[call-arg]  # positional, in field order
                 InstrumentToken(token),
@@ -109,7 +110,7 @@ def _bar_ticks(bars: Sequence[Bar]) -> Iterable[Tick]:
                 BAR_DEPTH,
                 traded,
                 bar.oi,
-                start + offset * _NS,
+                start + offset * _MS,
                 0,
                 level,
                 level,
