@@ -98,15 +98,13 @@ def sweep_dask(
             for index, request in enumerate(requests)
         }
         results: list[BacktestResult | None] = [None] * len(requests)
-        done = 0
-        for future in as_completed(list(futures)):
+        for done, future in enumerate(as_completed(list(futures)), 1):
             if cancelled is not None and cancelled():
                 for other in futures:
                     if not other.done():
                         other.cancel()
                 break
             results[futures[future]] = future.result()
-            done += 1
             if progress is not None:
                 progress(done, len(requests))
         return results
