@@ -1,5 +1,5 @@
 """Parameter sweeps: one backtest per parameter set, run in worker processes on this machine
-(``ProcessPoolExecutor``) or on a Dask cluster (``pip install "dalaldesk[cluster]"``, pointed at
+(spawned, dying with the desk: ``engine.core.workers``) or on a Dask cluster (``pip install "dalaldesk[cluster]"``, pointed at
 a scheduler's address), with a results table in the order the sets were given.
 
 Each run is its own process's work with its own book under ``<folder>/<run name>``, so runs
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from engine.backtest.results import BacktestResult
 from engine.backtest.run import BacktestRequest
+from engine.core.workers import worker_pool
 
 
 class RunOne(Protocol):
@@ -56,7 +57,7 @@ def sweep_processes(
     pending = list(enumerate(requests))
     running: dict[Future[BacktestResult], int] = {}
     done = 0
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:
         while pending or running:
             stop = cancelled is not None and cancelled()
             while pending and len(running) < workers and not stop:
