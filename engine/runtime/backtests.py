@@ -23,9 +23,7 @@ from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.clock import SimulatedClock
 from engine.domain.instruments import Instrument
-from engine.domain.ticks import Tick
 from engine.marketdata.feed import Feed
-from engine.marketdata.recorder import Recorder
 from engine.marketdata.sim_fast import FastSimulatedFeed
 from engine.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
 from engine.runtime.config import EngineConfig
@@ -107,9 +105,8 @@ async def record_simulated_session(
         market_config = replace(market_config, always_open=True)
     market = SimulatedMarket(market_config, clock.now, FailClosedCalendar(MarketCalendar.load()))
     feed = FastSimulatedFeed(market, clock, seconds, step=step)
+    config = replace(config, recordings_dir=recording)
     engine = Engine.build(config, clock=clock, feed=feed, instruments=market.instruments())
-    recorder = Recorder(recording, lambda: engine.registry)
-    engine.bus.subscribe(Tick, recorder.on_tick)
     try:
         engine.start()
         if before_run is not None:
@@ -117,7 +114,6 @@ async def record_simulated_session(
         await feed.finished.wait()
     finally:
         await engine.stop()
-        recorder.close()
     return engine
 
 

@@ -41,6 +41,7 @@ from engine.domain.ticks import Tick
 from engine.marketdata.feed import Feed
 from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
+from engine.marketdata.recorder import Recorder
 from engine.marketdata.simulated import SimulatedMarket
 from engine.oms.order_manager import OrderManager
 from engine.oms.reconcile import BookKeeper, Reconciler
@@ -231,6 +232,8 @@ class Engine:
         self._queue_waiting = asyncio.Event()
         self.var_executor: Executor | None = None
         self._beats: SimulatedTimer | None = None
+        self.recorder: Recorder | None = None
+        """Keeps the feed as Parquet while the desk runs (``EngineConfig.recordings_dir``)."""
         orders.queue_listener = self._queue_waiting.set
         if self.venue is not None:
             venue = self.venue
@@ -514,6 +517,8 @@ class Engine:
         """Start the feed, the live link and the once-a-second housekeeping on the running
         loop."""
         self._stop.clear()
+        if self.config.recordings_dir is not None and self.recorder is None:
+            self._start_recording(self.config.recordings_dir)
         self.spawn(self.feed.run(self.on_tick, self._stop), "feed")
         if self.link is not None and self.link is not self.feed:
             # A live broker traded on another feed still runs its session and order updates.
@@ -532,6 +537,13 @@ class Engine:
         if self.risk is not None:
             self.spawn(risk_housekeeping(self, self._stop), "risk-housekeeping")
         self.strategies.resume()
+
+    def _start_recording(self, folder: Path) -> None:
+        recorder = Recorder(folder, lambda: self.registry, warn=lambda t: self._warn(t, "recorder"))
+        recorder.record(self.quotes.ticks())  # the quotes the day starts from
+        self.bus.subscribe(Tick, recorder.on_tick)
+        recorder.start_timer()
+        self.recorder = recorder
 
     async def _throttle_pump(self) -> None:
         """Send the throttle's queued orders as each new second opens."""
@@ -656,6 +668,9 @@ class Engine:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.link is not None:
             await self.link.close()
+        if self.recorder is not None:
+            # The last batch is written and the day's parts merged off the loop.
+            await asyncio.to_thread(self.recorder.close)
         await self.charts.close()
         if self.positions.all() and not self.database.closed:
             self.closing_marks, self.closing_marks_seq = self.record_marks(SESSION_END)
