@@ -243,16 +243,24 @@ def ticks_table(batch: list[Tick]) -> pa.Table:
             pa.array(oi, pa.int64()),
             pa.array(last_qty, pa.int64()),
             pa.array(close, pa.int64()),
-            _depth(bids),
-            _depth(asks),
+            _depth(bids, bid),
+            _depth(asks, ask),
         ],
         schema=TICK_SCHEMA,
     )
 
 
-def _depth(column: tuple[tuple[tuple[int, int, int], ...], ...]) -> pa.Array:
+def _depth(column: tuple[tuple[tuple[int, int, int], ...], ...], best: tuple[int, ...]) -> pa.Array:
     lengths = np.fromiter((3 * len(levels) for levels in column), np.int32, len(column))
     offsets = np.zeros(len(column) + 1, np.int32)
     np.cumsum(lengths, out=offsets[1:])
     values = np.fromiter(chain.from_iterable(chain.from_iterable(column)), np.int64, offsets[-1])
+    # Prices as steps from the level before (the first level's from the best bid or ask): a
+    # few distinct small numbers, which compress far better than the prices themselves.
+    prices = values[0::3]
+    steps = prices - np.roll(prices, 1)
+    starts = offsets[:-1][lengths > 0] // 3
+    rows = np.flatnonzero(lengths > 0)
+    steps[starts] = prices[starts] - np.asarray(best, np.int64)[rows]
+    values[0::3] = steps
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))

@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -48,7 +49,8 @@ TICK_SCHEMA = pa.schema(
         ("oi", pa.int64()),
         ("last_qty", pa.int64()),
         ("close", pa.int64()),
-        # Depth as (price, quantity, orders) triples, best first, flattened.
+        # Depth as (price, quantity, orders) triples, best first, flattened; each price as its
+        # step from the level before (the first level's from the best bid or ask).
         ("bids", pa.list_(pa.int64())),
         ("asks", pa.list_(pa.int64())),
     ]
@@ -189,8 +191,8 @@ class Recording:
 def ticks_of(table: pa.Table) -> Iterator[Tick]:
     """The ticks of one recorded table, in recorded order."""
     columns = [table.column(name).to_pylist() for name in TICK_SCHEMA.names[:11]]
-    bids = table.column("bids").to_pylist()
-    asks = table.column("asks").to_pylist()
+    bids = _absolute_depth(table.column("bids"), table.column("bid")).to_pylist()
+    asks = _absolute_depth(table.column("asks"), table.column("ask")).to_pylist()
     for row, bid_levels, ask_levels in zip(zip(*columns, strict=True), bids, asks, strict=True):
         token, ts, ltp, bid, ask, bid_qty, ask_qty, volume, oi, last_qty, close = row
         yield Tick(  # type: ignore[call-arg]  # positional, in the tuple's field order
@@ -208,6 +210,21 @@ def ticks_of(table: pa.Table) -> Iterator[Tick]:
             _levels(ask_levels),
             close,
         )
+
+
+def _absolute_depth(column: pa.ChunkedArray, best: pa.ChunkedArray) -> pa.ListArray:
+    """Depth prices back from their recorded steps."""
+    flat = column.combine_chunks()
+    offsets = flat.offsets.to_numpy()
+    values = flat.values.to_numpy().copy()
+    counts = np.diff(offsets) // 3
+    steps = values[0::3]
+    starts = offsets[:-1][counts > 0] // 3
+    steps[starts] += best.to_numpy()[counts > 0]
+    running = np.cumsum(steps)
+    before = np.concatenate([[0], running])[offsets[:-1] // 3]
+    values[0::3] = running - np.repeat(before, counts)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
 
 
 def _levels(flat: list[int] | None) -> tuple[tuple[int, int, int], ...]:
