@@ -48,7 +48,7 @@ class BarReplayFeed:
     next bar's open: the bar closes for it when the next one opens."""
 
     def __init__(
-        self, bars: Iterable[Bar], clock: SimulatedClock, *, yield_every: int = 20_000
+        self, bars: Iterable[Bar], clock: SimulatedClock, *, yield_every: int = 4_000
     ) -> None:
         self._bars = sorted(bars, key=lambda b: (b.start_ns, str(b.key)))
         self._clock = clock

@@ -575,12 +575,13 @@ class Engine:
             self.orders.retry_journal()
         if self.desk_lease is not None and (problem := self.desk_lease.check()):
             self._warn(problem, "store")
+        now = self.clock.now()
         if self.venue is not None:
-            self.venue.on_clock(self.clock.now())
-        self.mark_day_end(self.clock.now())
+            self.venue.on_clock(now)
+        self.mark_day_end(now)
         self._sample_health()
         if self.schedule is not None:
-            self.schedule.tick(self.clock.now())
+            self.schedule.tick(now)
         self.signals.expire()
         if self.signal_inbox is not None:
             self.signal_inbox.poll()

@@ -60,7 +60,7 @@ def test_backtest_reports_progress_and_stops_cleanly_when_cancelled(
 
     original = run_module.BarReplayFeed.__init__
 
-    def small_batches(self, bars, clock, *, yield_every=20_000):  # type: ignore[no-untyped-def]
+    def small_batches(self, bars, clock, *, yield_every=4_000):  # type: ignore[no-untyped-def]
         original(self, bars, clock, yield_every=200)
 
     run_module.BarReplayFeed.__init__ = small_batches  # type: ignore[method-assign]
