@@ -84,7 +84,7 @@ class BacktestService:
 
     def recordings(self) -> list[RecordingInfo]:
         """The recordings folder itself (the desk's ``--record``) and each folder in it."""
-        out = []
+        out: list[RecordingInfo] = []
         if not self.recordings_dir.is_dir():
             return out
         for folder in [self.recordings_dir, *sorted(self.recordings_dir.iterdir())]:
