@@ -459,22 +459,24 @@ class StrategyKernel:
             return
         if not seconds > 0:
             raise ValueError(f"a timer needs a positive number of seconds, not {seconds!r}")
-        # On a simulated clock (a backtest) timers follow its time, not the wall's.
         clock = self.clock
-        call_later = (
-            clock.call_later
-            if isinstance(clock, SimulatedClock)
-            else asyncio.get_running_loop().call_later
-        )
+        simulated = isinstance(clock, SimulatedClock)
 
         def fire() -> None:
             if self._running.get(strategy_id) is not running:
                 return
-            if repeat:
-                running.timers.append(call_later(seconds, fire))
+            if repeat and not simulated:
+                running.timers.append(loop.call_later(seconds, fire))
             self._call(strategy_id, running, lambda: running.strategy.on_timer(name), "on_timer")
 
-        running.timers.append(call_later(seconds, fire))
+        if isinstance(clock, SimulatedClock):
+            # A backtest: timers follow the replayed time, and a repeating one fires once after a
+            # jump (a night between two recorded days), not once for every second skipped.
+            handle = clock.every(seconds, fire) if repeat else clock.call_later(seconds, fire)
+            running.timers.append(handle)
+            return
+        loop = asyncio.get_running_loop()
+        running.timers.append(loop.call_later(seconds, fire))
 
     def say(self, strategy_id: str, severity: Severity, text: str) -> None:
         self._bus.publish(EngineMessage(self.clock.time_ns(), severity, text, strategy_id))
