@@ -216,13 +216,23 @@ class Recorder:
             if len(files) < 2 and not (files and files[0].name != f"{kind}.parquet"):
                 continue
             try:
-                table = pa.concat_tables(pq.read_table(p) for p in files)
-                write_whole(table, recorded.folder / f"{kind}.parquet")
+                _concatenate(files, recorded.folder / f"{kind}.parquet")
             except (OSError, pa.ArrowException) as exc:
                 self._warn(f"merging the {kind} of {day} failed (the parts are kept): {exc}")
                 continue
             for path in files:
                 path.unlink()
+
+
+def _concatenate(parts: list[Path], path: Path) -> None:
+    """The parts, one after another, as one file written under a temporary name (one part in
+    memory at a time)."""
+    temporary = path.with_name(path.name + ".tmp")
+    schema = pq.read_schema(parts[0])
+    with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+        for part in parts:
+            writer.write_table(pq.read_table(part))
+    temporary.replace(path)
 
 
 def ticks_table(batch: list[Tick]) -> pa.Table:

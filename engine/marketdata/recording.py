@@ -143,9 +143,15 @@ class RecordedDay:
             )
         return out
 
-    def tick_tables(self) -> Iterator[pa.Table]:
+    def tick_tables(self, batch_rows: int = 50_000) -> Iterator[pa.Table]:
+        """The day's ticks in recorded order, a batch of at most ``batch_rows`` at a time (a
+        day does not fit in memory as Python objects)."""
         for path in self.files(TICKS):
-            yield _read(path)
+            try:
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+                    yield pa.Table.from_batches([batch])
+            except (OSError, pa.ArrowException) as exc:
+                raise RecordingError(f"{path} cannot be read: {exc}") from exc
 
     def bars(self) -> list[Bar]:
         out: list[Bar] = []
