@@ -52,6 +52,7 @@ from engine.runtime.config import EngineConfig
 from engine.runtime.day_marks import DayMarks
 from engine.runtime.risk_tasks import paper_returns, risk_housekeeping, update_var
 from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule
+from engine.runtime.sim_time import follow_simulated_clock
 from engine.signals.desk import SignalDesk
 from engine.signals.inbox import SignalInbox
 from engine.signals.local_api import LocalApi
@@ -231,7 +232,7 @@ class Engine:
         self._stop = asyncio.Event()
         self._queue_waiting = asyncio.Event()
         self.var_executor: Executor | None = None
-        self._beats: SimulatedTimer | None = None
+        self._clock_timers: list[SimulatedTimer] = []
         self.recorder: Recorder | None = None
         """Keeps the feed as Parquet while the desk runs (``EngineConfig.recordings_dir``)."""
         orders.queue_listener = self._queue_waiting.set
@@ -524,18 +525,18 @@ class Engine:
             # A live broker traded on another feed still runs its session and order updates.
             self.spawn(self.link.run(_no_ticks, self._stop), "broker-link")
         if isinstance(self.clock, SimulatedClock):
-            # A backtest: the housekeeping follows the replayed time, not the wall's.
-            self._beats = self.clock.every(1.0, self._beat)
+            # A backtest: the timed work follows the replayed time, not the wall's.
+            self._clock_timers = follow_simulated_clock(self, self.clock)
         else:
             self.spawn(self._heartbeat(), "heartbeat")
+            self.spawn(self._throttle_pump(), "order-throttle")
+            if self.risk is not None:
+                self.spawn(risk_housekeeping(self, self._stop), "risk-housekeeping")
         self.spawn(self.api.health_service.watch_loop(self._stop), "loop-lag")
         if self.config.metrics_port is not None:
             self.spawn(self._serve_metrics(self.config.metrics_port), "metrics")
         if self.config.api_port is not None:
             self.spawn(self._serve_signals(self.config.api_port), "signals-endpoint")
-        self.spawn(self._throttle_pump(), "order-throttle")
-        if self.risk is not None:
-            self.spawn(risk_housekeeping(self, self._stop), "risk-housekeeping")
         self.strategies.resume()
 
     def _start_recording(self, folder: Path) -> None:
@@ -661,8 +662,8 @@ class Engine:
         they resume by themselves), stop every task, wait for them, and close the journal."""
         self.strategies.stop_all("the desk closed")
         self._stop.set()
-        if self._beats is not None:
-            self._beats.cancel()
+        for timer in self._clock_timers:
+            timer.cancel()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

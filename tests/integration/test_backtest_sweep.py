@@ -27,7 +27,7 @@ from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars
 @pytest.fixture(scope="module")
 def bars_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("bars")
-    write_bar_recording(folder, [INSTRUMENT], nifty_like_bars(2))
+    write_bar_recording(folder, [INSTRUMENT], nifty_like_bars(1))
     return folder
 
 
