@@ -173,11 +173,11 @@ async def run_backtest(
                 await asyncio.wait_for(feed.finished.wait(), poll_seconds)
             if feed.finished.is_set():
                 break  # a cancel asked now comes too late: the run is whole
+            if progress is not None:
+                progress(_progress(feed.delivered, feed.total, started, clock))
             if cancelled is not None and cancelled():
                 cancel = True
                 break
-            if progress is not None:
-                progress(_progress(feed.delivered, feed.total, started, clock))
         tracker.sample(clock.time_ns())
     finally:
         await desk.stop()

@@ -43,7 +43,7 @@ def _request(recording: Path, name: str = "ema", **params: object) -> BacktestRe
 
 def test_backtest_reports_progress_and_stops_cleanly_when_cancelled(tmp_path: Path) -> None:
     bars_recording = tmp_path / "bars"
-    write_bar_recording(bars_recording, [INSTRUMENT], nifty_like_bars(4))
+    write_bar_recording(bars_recording, [INSTRUMENT], nifty_like_bars(10))
     seen: list[Progress] = []
     cancel = threading.Event()
 
