@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -144,7 +143,8 @@ async def run_backtest(
         raise BacktestError(str(exc)) from exc
     if not days:
         raise BacktestError(f"{request.recording} holds no recorded day in the range asked")
-    instruments = days[0].instruments()
+    # Every day's listing: contracts listed later in the range (a new weekly expiry) trade too.
+    instruments = list({i.token: i for day in days for i in day.instruments()}.values())
     feed: ReplayFeed | BarReplayFeed
     if request.mode == BARS:
         bars = [bar for day in days for bar in day.bars()]
@@ -235,6 +235,3 @@ def _first(table: Any) -> list[int]:
 
 def _moment(ns: int) -> datetime:
     return datetime.fromtimestamp(ns // 1000 / 1e6, tz=UTC)
-
-
-ZERO = Decimal(0)
