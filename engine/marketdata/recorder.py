@@ -140,7 +140,8 @@ class Recorder:
         while (batch := self._queue.get()) is not _STOP:
             try:
                 self._write(batch)
-            except (OSError, pa.ArrowException, ValueError) as exc:
+            except Exception as exc:  # the thread must live on: each failure is told
+                log.exception("recording a batch failed")
                 self.problem = f"recording to {self.root} failed: {exc}"
                 self.dropped_ticks += len(batch)
                 self._warn(self.problem)
