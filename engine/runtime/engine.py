@@ -540,7 +540,13 @@ class Engine:
         self.strategies.resume()
 
     def _start_recording(self, folder: Path) -> None:
-        recorder = Recorder(folder, lambda: self.registry, warn=lambda t: self._warn(t, "recorder"))
+        loop = asyncio.get_running_loop()
+        # Its writer thread reports on the loop: the bus is the loop's alone.
+        recorder = Recorder(
+            folder,
+            lambda: list(self.registry),
+            warn=lambda text: loop.call_soon_threadsafe(self._warn, text, "recorder"),
+        )
         recorder.record(self.quotes.ticks())  # the quotes the day starts from
         self.bus.subscribe(Tick, recorder.on_tick)
         recorder.start_timer()
