@@ -541,12 +541,12 @@ class Engine:
 
     def _start_recording(self, folder: Path) -> None:
         loop = asyncio.get_running_loop()
-        # Its writer thread reports on the loop: the bus is the loop's alone.
-        recorder = Recorder(
-            folder,
-            lambda: list(self.registry),
-            warn=lambda text: loop.call_soon_threadsafe(self._warn, text, "recorder"),
-        )
+
+        def warn(text: str) -> None:
+            # From the writer thread too: the bus is the loop's alone.
+            loop.call_soon_threadsafe(self._warn, text, "recorder")
+
+        recorder = Recorder(folder, lambda: list(self.registry), warn=warn)
         recorder.record(self.quotes.ticks())  # the quotes the day starts from
         self.bus.subscribe(Tick, recorder.on_tick)
         recorder.start_timer()
