@@ -58,12 +58,16 @@ class Recorder:
         flush_seconds: float = 30.0,
         max_batches_waiting: int = 8,
         warn: Callable[[str], None] | None = None,
+        lossless: bool = False,
     ) -> None:
         if batch_ticks < 1 or flush_seconds <= 0 or max_batches_waiting < 1:
             raise ValueError("batch_ticks, flush_seconds and max_batches_waiting must be positive")
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._instruments = instruments
+        self._lossless = lossless
+        """Wait for the writer rather than drop a batch (a desk on a simulated clock, which
+        owes no one real time)."""
         self._batch_ticks = batch_ticks
         self.flush_seconds = flush_seconds
         self._warn = warn or (lambda text: log.warning("%s", text))
@@ -111,6 +115,9 @@ class Recorder:
         if not self._buffer:
             return
         batch, self._buffer = self._buffer, []
+        if self._lossless:
+            self._queue.put(batch)
+            return
         try:
             self._queue.put_nowait(batch)
         except queue.Full:

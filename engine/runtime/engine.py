@@ -546,7 +546,12 @@ class Engine:
             # From the writer thread too: the bus is the loop's alone.
             loop.call_soon_threadsafe(self._warn, text, "recorder")
 
-        recorder = Recorder(folder, lambda: list(self.registry), warn=warn)
+        recorder = Recorder(
+            folder,
+            lambda: list(self.registry),
+            warn=warn,
+            lossless=isinstance(self.clock, SimulatedClock),
+        )
         recorder.record(self.quotes.ticks())  # the quotes the day starts from
         self.bus.subscribe(Tick, recorder.on_tick)
         recorder.start_timer()

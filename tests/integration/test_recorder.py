@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 from engine.calendar import MarketCalendar
@@ -106,3 +107,30 @@ def test_recorder_flushes_a_quiet_market_on_its_timer(tmp_path) -> None:
 
     assert asyncio.run(run()) == len(market.snapshot())
     assert Recording(tmp_path).days()[0].tick_count() == len(market.snapshot())
+
+
+def test_recorder_when_the_disk_falls_behind_drops_whole_batches_and_says_so(tmp_path) -> None:
+    market, _clock = _market()
+    ticks = market.snapshot()[:50]
+    said: list[str] = []
+    writing = threading.Event()
+    release = threading.Event()
+
+    class SlowDisk(Recorder):
+        def _write(self, batch):  # type: ignore[no-untyped-def]
+            writing.set()
+            release.wait(10)
+            super()._write(batch)
+
+    recorder = SlowDisk(
+        tmp_path, market.instruments, batch_ticks=10, max_batches_waiting=1, warn=said.append
+    )
+    recorder.record(ticks[:10])  # the writer takes it and stalls
+    assert writing.wait(5)
+    recorder.record(ticks[10:])  # one batch waits, three do not fit
+    assert recorder.dropped_ticks == 30 and len(said) == 3
+    assert "fell behind" in said[0] and "10 ticks not recorded" in said[0]
+    release.set()
+    recorder.close()
+    assert recorder.recorded_ticks == 20
+    assert Recording(tmp_path).days()[0].tick_count() == 20
