@@ -4,6 +4,7 @@ result (P&L, equity and drawdown curves); Cancel stops a run cleanly."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from engine.api.backtests import BacktestService
@@ -12,7 +13,8 @@ from engine.runtime.backtests import run_backtest
 from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars
 from ui.panels.backtest import BacktestPanel
 
-SHOTS = Path("/work/shots/backtest")
+SHOTS_VARIABLE = "DALALDESK_SHOTS"
+"""A folder to save the panel's picture in, to look at it (unset: the test's own folder)."""
 
 
 def _panel(qtbot, tmp_path: Path, sessions: int) -> BacktestPanel:  # type: ignore[no-untyped-def]
@@ -61,8 +63,9 @@ def test_backtest_panel_runs_a_strategy_and_shows_pnl_and_equity(qtbot, qloop, t
     assert len(x) == len(result.equity) > 10 and y[-1] == float(result.net_pnl)
     _dx, drawdown = panel.drawdown_curve.getData()
     assert max(drawdown) <= 0 and min(drawdown) < 0
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    panel.grab().save(str(SHOTS / "backtest_panel.png"))
+    shots = Path(os.environ.get(SHOTS_VARIABLE) or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    assert panel.grab().save(str(shots / "backtest_panel.png"))
 
 
 def test_backtest_panel_cancel_stops_the_run_and_says_so(qtbot, qloop, tmp_path) -> None:
