@@ -158,6 +158,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.set_defaults(nse_hours=None)
     parser.add_argument("--seed", type=int, default=7, help="seed of the simulated market")
     parser.add_argument(
+        "--record",
+        action="store_true",
+        help="record the market data the desk receives (Parquet per day, in the profile's "
+        "recordings folder) for replays and backtests",
+    )
+    parser.add_argument(
         "--latency-ms",
         type=_number("value", minimum=0, inclusive=True),
         default=None,
@@ -263,6 +269,7 @@ def engine_config(args: argparse.Namespace, settings: Settings | None = None) ->
         signal_rules=signal_rules(settings.signals, args.signal_mode),
         signals_folder=profile_folder(args.profile, "signals"),
         profile=args.profile,
+        recordings_dir=profile_folder(args.profile, "recordings") if args.record else None,
         address_check_url=settings.brokers.address_check_url,
         static_ips=tuple(
             ip for ip in (settings.brokers.static_ip, settings.brokers.backup_static_ip) if ip

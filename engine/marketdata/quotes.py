@@ -22,6 +22,10 @@ class QuoteCache:
         tick = self._ticks.get(token)
         return None if tick is None else tick.ltp
 
+    def ticks(self) -> list[Tick]:
+        """The latest tick of every instrument (what the desk starts a recording from)."""
+        return list(self._ticks.values())
+
     def __len__(self) -> int:
         return len(self._ticks)
 

@@ -39,6 +39,10 @@ _NS = 1_000_000_000
 _PAISA = Decimal("0.01")
 
 
+_PRODUCTS = tuple(Product)
+"""Iterating the enum itself costs more than the rest of a tick's P&L update."""
+
+
 class _MovingRange:
     """High and low of a price over a trailing window (monotonic deques: O(1) amortised)."""
 
@@ -168,7 +172,7 @@ class CircuitBreakers:
         paise = 0
         tick = self._quotes.get(token)  # type: ignore[arg-type]
         ltp = None if tick is None or tick.ltp <= 0 else tick.ltp
-        for product in Product:
+        for product in _PRODUCTS:
             position = self._positions.get(token, product)  # type: ignore[arg-type]
             if position is None:
                 continue

@@ -64,6 +64,9 @@ class EngineConfig:
     signal_rules: SignalRules = field(default_factory=SignalRules)
     signals_folder: Path | None = None
     """Take signal files dropped in ``<folder>/inbox`` (``engine.signals.inbox``); None: off."""
+    recordings_dir: Path | None = None
+    """Record the desk's feed under this folder (``engine.marketdata.recorder``: Parquet per
+    day, for replays and backtests); None: off."""
     profile: str | None = None
     """The profile whose keyring holds the webhook's passphrase; None: only the environment's
     ``DALALDESK_WEBHOOK_PASSPHRASE``."""

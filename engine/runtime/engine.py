@@ -30,7 +30,7 @@ from engine.brokers.registry import SIMULATED_FEED, BrokerContext, broker_spec
 from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
-from engine.core.clock import Clock, LiveClock, ist_today
+from engine.core.clock import Clock, LiveClock, SimulatedClock, SimulatedTimer, ist_today
 from engine.credentials import CredentialStore, CredentialsUnavailable
 from engine.domain.events import EngineMessage, Severity, VarReport
 from engine.domain.ids import IdFactory, InstrumentToken
@@ -41,6 +41,7 @@ from engine.domain.ticks import Tick
 from engine.marketdata.feed import Feed
 from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
+from engine.marketdata.recorder import Recorder
 from engine.marketdata.simulated import SimulatedMarket
 from engine.oms.order_manager import OrderManager
 from engine.oms.reconcile import BookKeeper, Reconciler
@@ -51,6 +52,7 @@ from engine.runtime.config import EngineConfig
 from engine.runtime.day_marks import DayMarks
 from engine.runtime.risk_tasks import paper_returns, risk_housekeeping, update_var
 from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule
+from engine.runtime.sim_time import follow_simulated_clock
 from engine.signals.desk import SignalDesk
 from engine.signals.inbox import SignalInbox
 from engine.signals.local_api import LocalApi
@@ -239,6 +241,9 @@ class Engine:
         self._stop = asyncio.Event()
         self._queue_waiting = asyncio.Event()
         self.var_executor: Executor | None = None
+        self._clock_timers: list[SimulatedTimer] = []
+        self.recorder: Recorder | None = None
+        """Keeps the feed as Parquet while the desk runs (``EngineConfig.recordings_dir``)."""
         orders.queue_listener = self._queue_waiting.set
         if self.venue is not None:
             venue = self.venue
@@ -525,20 +530,44 @@ class Engine:
         """Start the feed, the live link and the once-a-second housekeeping on the running
         loop."""
         self._stop.clear()
+        if self.config.recordings_dir is not None and self.recorder is None:
+            self._start_recording(self.config.recordings_dir)
         self.spawn(self.feed.run(self.on_tick, self._stop), "feed")
         if self.link is not None and self.link is not self.feed:
             # A live broker traded on another feed still runs its session and order updates.
             self.spawn(self.link.run(_no_ticks, self._stop), "broker-link")
-        self.spawn(self._heartbeat(), "heartbeat")
+        if isinstance(self.clock, SimulatedClock):
+            # A backtest: the timed work follows the replayed time, not the wall's.
+            self._clock_timers = follow_simulated_clock(self, self.clock)
+        else:
+            self.spawn(self._heartbeat(), "heartbeat")
+            self.spawn(self._throttle_pump(), "order-throttle")
+            if self.risk is not None:
+                self.spawn(risk_housekeeping(self, self._stop), "risk-housekeeping")
         self.spawn(self.api.health_service.watch_loop(self._stop), "loop-lag")
         if self.config.metrics_port is not None:
             self.spawn(self._serve_metrics(self.config.metrics_port), "metrics")
         if self.config.api_port is not None:
             self.spawn(self._serve_signals(self.config.api_port), "signals-endpoint")
-        self.spawn(self._throttle_pump(), "order-throttle")
-        if self.risk is not None:
-            self.spawn(risk_housekeeping(self, self._stop), "risk-housekeeping")
         self.strategies.resume()
+
+    def _start_recording(self, folder: Path) -> None:
+        loop = asyncio.get_running_loop()
+
+        def warn(text: str) -> None:
+            # From the writer thread too: the bus is the loop's alone.
+            loop.call_soon_threadsafe(self._warn, text, "recorder")
+
+        recorder = Recorder(
+            folder,
+            lambda: list(self.registry),
+            warn=warn,
+            lossless=isinstance(self.clock, SimulatedClock),
+        )
+        recorder.record(self.quotes.ticks())  # the quotes the day starts from
+        self.bus.subscribe(Tick, recorder.on_tick)
+        recorder.start_timer()
+        self.recorder = recorder
 
     async def _throttle_pump(self) -> None:
         """Send the throttle's queued orders as each new second opens."""
@@ -556,23 +585,30 @@ class Engine:
 
     async def _heartbeat(self) -> None:
         while not self._stop.is_set():
-            if self.orders.journal_waiting:
-                self.orders.retry_journal()
-            if self.desk_lease is not None and (problem := self.desk_lease.check()):
-                self._warn(problem, "store")
-            if self.venue is not None:
-                self.venue.on_clock(self.clock.now())
-            self.mark_day_end(self.clock.now())
-            self._sample_health()
-            if self.schedule is not None:
-                self.schedule.tick(self.clock.now())
-            self.signals.expire()
-            if self.signal_inbox is not None:
-                self.signal_inbox.poll()
+            self._beat()
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=1.0)
             except TimeoutError:
                 continue
+
+    def _beat(self) -> None:
+        """The once-a-second housekeeping."""
+        if self._stop.is_set():
+            return
+        if self.orders.journal_waiting:
+            self.orders.retry_journal()
+        if self.desk_lease is not None and (problem := self.desk_lease.check()):
+            self._warn(problem, "store")
+        now = self.clock.now()
+        if self.venue is not None:
+            self.venue.on_clock(now)
+        self.mark_day_end(now)
+        self._sample_health()
+        if self.schedule is not None:
+            self.schedule.tick(now)
+        self.signals.expire()
+        if self.signal_inbox is not None:
+            self.signal_inbox.poll()
 
     async def _serve_metrics(self, port: int) -> None:
         """The Prometheus endpoint until the desk stops; a port taken is told, not fatal."""
@@ -649,12 +685,17 @@ class Engine:
         they resume by themselves), stop every task, wait for them, and close the journal."""
         self.strategies.stop_all("the desk closed")
         self._stop.set()
+        for timer in self._clock_timers:
+            timer.cancel()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.link is not None:
             await self.link.close()
+        if self.recorder is not None:
+            # The last batch is written and the day's parts merged off the loop.
+            await asyncio.to_thread(self.recorder.close)
         await self.charts.close()
         if self.positions.all() and not self.database.closed:
             self.closing_marks, self.closing_marks_seq = self.record_marks(SESSION_END)

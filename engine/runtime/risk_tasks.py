@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,30 @@ async def risk_housekeeping(engine: Engine, stop: asyncio.Event) -> None:
                 last_var = loop.time()
     finally:
         stop_watching()
+
+
+def margin_beat(engine: Engine) -> Callable[[], None]:
+    """The margin half of ``risk_housekeeping`` as a once-a-second call, for a desk on a
+    simulated clock (a backtest): the arrays are refreshed at the same moments of market time
+    however fast the replay runs, so a margin check decides the same way in every run. VaR is
+    not recomputed there (a backtest's engine has it off)."""
+    assert engine.risk is not None
+    risk = engine.risk
+    derivatives = [i for i in engine.registry if i.is_derivative]
+    every_ns = int(engine.config.margin.refresh_seconds * 1e9)
+    next_refresh = [engine.clock.time_ns() + every_ns]
+
+    def beat() -> None:
+        margin = risk.margin
+        if margin is None:
+            return
+        margin.refresh_some(derivatives, 250)
+        now = engine.clock.time_ns()
+        if now >= next_refresh[0]:
+            next_refresh[0] = now + every_ns
+            margin.refresh()
+
+    return beat
 
 
 async def update_var(engine: Engine, executor: Executor | None = None) -> VarReport | None:

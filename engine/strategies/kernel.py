@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from engine.core.bus import EventBus
-from engine.core.clock import Clock
+from engine.core.clock import Clock, SimulatedClock, SimulatedTimer
 from engine.domain.events import (
     EngineMessage,
     OrderDenied,
@@ -169,8 +169,9 @@ class StrategyContext:
         self._kernel.stop(self.strategy_id, reason, force=True)
 
     def loop_running(self) -> bool:
-        """Whether timers can be set (the desk runs on its loop; some tests drive it by hand)."""
-        return _loop_running()
+        """Whether timers can be set (the desk runs on its loop, or on a simulated clock; some
+        tests drive it by hand)."""
+        return isinstance(self._kernel.clock, SimulatedClock) or _loop_running()
 
     def say(self, text: str, severity: Severity = Severity.INFO) -> None:
         """A message for the trader, in Messages under the strategy's name."""
@@ -205,7 +206,7 @@ class _Running:
     since_ns: int
     all_ticks: bool = False
     tokens: set[int] = field(default_factory=set)
-    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    timers: list[asyncio.TimerHandle | SimulatedTimer] = field(default_factory=list)
 
 
 class StrategyKernel:
@@ -284,6 +285,14 @@ class StrategyKernel:
         if self._catalogue.pop(key, None) is None:
             return f"no strategy named {strategy_id!r}"
         return None
+
+    def strategy_class(self, strategy_id: str) -> tuple[type[Strategy], str] | None:
+        """The class of a catalogue strategy and where it came from (None for one made by a
+        function, a multileg portfolio, or one not listed)."""
+        entry = self._catalogue.get(StrategyId(strategy_id))
+        if entry is None or entry.kind is None:
+            return None
+        return entry.kind, entry.origin
 
     def last_state(self, strategy_id: str) -> StrategyRecord | None:
         """The journal's last record of a strategy (its status, reason and saved state)."""
@@ -454,15 +463,23 @@ class StrategyKernel:
             return
         if not seconds > 0:
             raise ValueError(f"a timer needs a positive number of seconds, not {seconds!r}")
-        loop = asyncio.get_running_loop()
+        clock = self.clock
+        simulated = isinstance(clock, SimulatedClock)
 
         def fire() -> None:
             if self._running.get(strategy_id) is not running:
                 return
-            if repeat:
+            if repeat and not simulated:
                 running.timers.append(loop.call_later(seconds, fire))
             self._call(strategy_id, running, lambda: running.strategy.on_timer(name), "on_timer")
 
+        if isinstance(clock, SimulatedClock):
+            # A backtest: timers follow the replayed time, and a repeating one fires once after a
+            # jump (a night between two recorded days), not once for every second skipped.
+            handle = clock.every(seconds, fire) if repeat else clock.call_later(seconds, fire)
+            running.timers.append(handle)
+            return
+        loop = asyncio.get_running_loop()
         running.timers.append(loop.call_later(seconds, fire))
 
     def say(self, strategy_id: str, severity: Severity, text: str) -> None:

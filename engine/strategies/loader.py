@@ -19,6 +19,7 @@ from pathlib import Path
 from engine.domain.origin import is_strategy_id
 from engine.store.urls import profile_folder
 from engine.strategies.demo import DemoStrategy
+from engine.strategies.ema_cross import EmaCrossStrategy
 from engine.strategies.kernel import Strategy, StrategyKernel
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def load_into(kernel: StrategyKernel, folder: Path | None) -> list[str]:
     """The built-in strategies and the trader's own (from ``folder``) into the kernel's
     catalogue; what could not be loaded, each as "file, line: why" (also kept on the kernel)."""
     kernel.add(DemoStrategy)
+    kernel.add(EmaCrossStrategy)
     loaded = load_strategies(folder) if folder is not None else Loaded([], [])
     problems = [problem.describe() for problem in loaded.problems]
     for strategy, path in loaded.strategies:

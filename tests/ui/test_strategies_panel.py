@@ -42,7 +42,7 @@ def test_strategies_panel_when_demo_started_and_stopped_follows_its_status_and_p
     panel = StrategiesPanel(context)
     qtbot.addWidget(panel)
     panel.show()
-    assert {r.strategy_id for r in panel.model.rows} == {"demo", "breaks"}
+    assert {r.strategy_id for r in panel.model.rows} == {"demo", "ema_cross", "breaks"}
     assert panel.problems.text() == "Not loaded: mine.py, line 3: syntax error: invalid syntax"
     select(panel, "demo")
     assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()

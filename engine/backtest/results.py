@@ -1,0 +1,149 @@
+"""What a run leaves: its P&L followed from the fills it got (exact paise and rupees), an equity
+curve, and a summary kept in the run's own book file beside its journal."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from engine.core.bus import EventBus
+from engine.domain.events import OrderFilled, OrderSubmitted
+from engine.domain.values import to_rupees
+from engine.marketdata.quotes import QuoteCache
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    name: str
+    strategy: str
+    params: dict[str, Any]
+    ticks: int
+    orders: int
+    fills: int
+    gross_pnl: Decimal
+    """Rupees: realised and marked-to-market at the last prices, before charges."""
+    charges: Decimal
+    net_pnl: Decimal
+    elapsed_s: float
+    cancelled: bool
+    book: str
+    equity: list[tuple[int, Decimal]] = field(default_factory=list)
+    """(epoch ns, net P&L in rupees) every ``equity_every_seconds`` of market time."""
+    trades: list[tuple[int, int, str, int, int]] = field(default_factory=list)
+    """Every fill: (epoch ns, token, side, quantity, price in paise)."""
+
+    def row(self) -> dict[str, Any]:
+        """The summary as plain values (a sweep's table row)."""
+        return {
+            "name": self.name,
+            **{f"param.{k}": v for k, v in self.params.items()},
+            "orders": self.orders,
+            "fills": self.fills,
+            "gross_pnl": str(self.gross_pnl),
+            "charges": str(self.charges),
+            "net_pnl": str(self.net_pnl),
+            "max_drawdown": str(max_drawdown(self.equity)),
+            "ticks": self.ticks,
+            "seconds": round(self.elapsed_s, 3),
+            "cancelled": self.cancelled,
+        }
+
+
+def max_drawdown(equity: list[tuple[int, Decimal]]) -> Decimal:
+    peak = worst = Decimal(0)
+    for _ts, value in equity:
+        peak = max(peak, value)
+        worst = max(worst, peak - value)
+    return worst
+
+
+class PnlTracker:
+    """The run's P&L from the fills the bus carries, marked at the quote cache's last prices."""
+
+    def __init__(self, bus: EventBus, quotes: QuoteCache) -> None:
+        self._quotes = quotes
+        self._net: dict[int, int] = {}
+        self._cash = 0
+        self._charges = Decimal(0)
+        self.orders = 0
+        self.trades: list[tuple[int, int, str, int, int]] = []
+        self.equity: list[tuple[int, Decimal]] = []
+        bus.subscribe(OrderFilled, self._on_fill)
+        bus.subscribe(OrderSubmitted, self._on_submitted)
+
+    def _on_submitted(self, _event: OrderSubmitted) -> None:
+        self.orders += 1
+
+    def _on_fill(self, fill: OrderFilled) -> None:
+        signed = fill.quantity * fill.side.sign
+        self._net[fill.token] = self._net.get(fill.token, 0) + signed
+        self._cash -= signed * fill.price
+        if fill.charges is not None:
+            self._charges += fill.charges.total
+        self.trades.append(
+            (fill.ts_ns, int(fill.token), fill.side.value, fill.quantity, fill.price)
+        )
+
+    def gross_paise(self) -> int:
+        held = 0
+        for token, net in self._net.items():
+            if net:
+                held += net * (self._quotes.ltp(token) or 0)  # type: ignore[arg-type]
+        return self._cash + held
+
+    def sample(self, ts_ns: int) -> None:
+        value = to_rupees(self.gross_paise()) - self._charges
+        if self.equity and self.equity[-1][0] == ts_ns:
+            self.equity[-1] = (ts_ns, value)
+        else:
+            self.equity.append((ts_ns, value))
+
+    def result(self, **fields: Any) -> BacktestResult:
+        gross = to_rupees(self.gross_paise())
+        return BacktestResult(
+            orders=self.orders,
+            fills=len(self.trades),
+            gross_pnl=gross,
+            charges=self._charges,
+            net_pnl=gross - self._charges,
+            equity=list(self.equity),
+            trades=list(self.trades),
+            **fields,
+        )
+
+
+def write_result(book: Path, result: BacktestResult) -> None:
+    """Keep the summary and the equity curve in the run's book file (tables of their own beside
+    the journal)."""
+    summary = asdict(result)
+    summary.pop("equity")
+    summary.pop("trades")
+    with sqlite3.connect(book) as connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS backtest_summary (summary TEXT NOT NULL)")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS backtest_equity (ts_ns INTEGER NOT NULL, pnl TEXT NOT NULL)"
+        )
+        connection.execute("DELETE FROM backtest_summary")
+        connection.execute("DELETE FROM backtest_equity")
+        connection.execute(
+            "INSERT INTO backtest_summary VALUES (?)", (json.dumps(summary, default=str),)
+        )
+        connection.executemany(
+            "INSERT INTO backtest_equity VALUES (?, ?)",
+            [(ts, str(value)) for ts, value in result.equity],
+        )
+    connection.close()
+
+
+def read_result(book: Path) -> tuple[dict[str, Any], list[tuple[int, Decimal]]]:
+    """A kept run's summary and equity curve."""
+    with sqlite3.connect(book) as connection:
+        [(text,)] = connection.execute("SELECT summary FROM backtest_summary").fetchall()
+        rows = connection.execute("SELECT ts_ns, pnl FROM backtest_equity ORDER BY rowid")
+        equity = [(int(ts), Decimal(pnl)) for ts, pnl in rows]
+    connection.close()
+    return json.loads(text), equity

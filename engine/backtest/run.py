@@ -1,0 +1,237 @@
+"""One backtest run: a strategy (a multileg portfolio from its spec, or a Python strategy of the
+kernel's catalogue with its parameters) over a recording, on the desk's own engine.
+
+The engine is the desk's: built by the runtime (``BuildDesk``, a port this layer declares) with
+a ``ReplayFeed`` (or ``BarReplayFeed``) and a ``SimulatedClock`` instead of the market and the
+wall clock, so the same gate, order manager, paper venue, charges and strategy kernel run, as
+fast as the data comes. The run's journal is its own SQLite book, ``<folder>/book.db``; its
+summary and equity curve are written beside the journal in the same file (``results``).
+Progress is reported with an estimate of the time left; a cancel is heard between batches of
+ticks and stops the run cleanly (the journal keeps what happened until then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.backtest.results import BacktestResult, PnlTracker, write_result
+from engine.core.bus import EventBus
+from engine.core.clock import SimulatedClock
+from engine.domain.instruments import Instrument
+from engine.marketdata.feed import Feed
+from engine.marketdata.quotes import QuoteCache
+from engine.marketdata.recording import Recording, RecordingError
+from engine.marketdata.replay import BarReplayFeed, ReplayFeed
+from engine.strategies.kernel import StrategyKernel
+
+TICKS, BARS = "ticks", "bars"
+
+
+class BacktestError(ValueError):
+    """A run that cannot start (no such strategy, no data, a bad parameter), in words."""
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRequest:
+    name: str
+    """The run's name (its folder under the profile's backtests folder)."""
+    recording: str
+    """The recording's folder (``engine.marketdata.recording``)."""
+    strategy: str = ""
+    """A strategy of the kernel's catalogue (built in or the trader's), or empty with
+    ``portfolio``."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Values for the strategy's class attributes (``fast = 10``): the parameters swept."""
+    portfolio: Mapping[str, Any] | None = None
+    """A multileg portfolio's spec (as the portfolio editor saves it)."""
+    start: date | None = None
+    end: date | None = None
+    mode: str = TICKS
+    """'ticks': every recorded tick; 'bars': the recorded 1-minute bars (faster; next-bar
+    fills)."""
+    always_open: bool = True
+    """Trade whenever the data has prices (a recording is of open hours); False applies the
+    market calendar's sessions as the desk does."""
+    equity_every_seconds: float = 60.0
+    strategies_dir: str | None = None
+    """The trader's strategies folder, for a strategy of theirs."""
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in "/\\:"):
+            raise BacktestError(f"a run's name cannot be {self.name!r}: it names a folder")
+        if bool(self.strategy) == (self.portfolio is not None):
+            raise BacktestError("a run needs either a strategy or a portfolio, not both")
+        if self.mode not in (TICKS, BARS):
+            raise BacktestError(f"mode must be '{TICKS}' or '{BARS}', not {self.mode!r}")
+        if not (
+            isinstance(self.equity_every_seconds, int | float)
+            and math.isfinite(self.equity_every_seconds)
+            and self.equity_every_seconds > 0
+        ):
+            raise BacktestError("equity_every_seconds must be a positive number")
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise BacktestError(f"the range starts {self.start} after it ends {self.end}")
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    done: float
+    """Share of the data replayed, 0..1."""
+    elapsed_s: float
+    eta_s: float | None
+    """Seconds left at the pace so far (None until it can be told)."""
+    market_time: datetime
+
+
+class PortfolioDesk(Protocol):
+    def save_portfolio(self, spec: dict[str, Any]) -> str | None: ...
+
+    def start_portfolio(self, name: str) -> str | None: ...
+
+
+class Desk(Protocol):
+    """What a run needs of the engine the runtime builds."""
+
+    bus: EventBus
+    quotes: QuoteCache
+    strategies: StrategyKernel
+
+    @property
+    def api(self) -> PortfolioDesk: ...
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class BuildDesk(Protocol):
+    def __call__(
+        self,
+        *,
+        book: Path,
+        clock: SimulatedClock,
+        feed: Feed,
+        instruments: Iterable[Instrument],
+        request: BacktestRequest,
+    ) -> Desk: ...
+
+
+async def run_backtest(
+    request: BacktestRequest,
+    folder: Path,
+    build: BuildDesk,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    poll_seconds: float = 0.05,
+) -> BacktestResult:
+    """Run ``request`` with its book in ``folder`` (created; a run already there is refused)."""
+    book = folder / "book.db"
+    if book.exists():
+        raise BacktestError(f"a run is already kept in {folder}: choose another name")
+    try:
+        days = Recording(request.recording).days(request.start, request.end)
+    except RecordingError as exc:
+        raise BacktestError(str(exc)) from exc
+    if not days:
+        raise BacktestError(f"{request.recording} holds no recorded day in the range asked")
+    # Every day's listing: contracts listed later in the range (a new weekly expiry) trade too.
+    instruments = list({i.token: i for day in days for i in day.instruments()}.values())
+    feed: ReplayFeed | BarReplayFeed
+    if request.mode == BARS:
+        bars = [bar for day in days for bar in day.bars()]
+        if not bars:
+            raise BacktestError(f"{request.recording} holds no bars in the range asked")
+        clock = SimulatedClock(_moment(min(b.start_ns for b in bars)))
+        feed = BarReplayFeed(bars, clock)
+    else:
+        first = next((t for d in days for table in d.tick_tables() for t in _first(table)), None)
+        if first is None:
+            raise BacktestError(f"{request.recording} holds no ticks in the range asked")
+        clock = SimulatedClock(_moment(first))
+        feed = ReplayFeed(days, clock)
+    folder.mkdir(parents=True, exist_ok=True)
+    desk = build(book=book, clock=clock, feed=feed, instruments=instruments, request=request)
+    tracker = PnlTracker(desk.bus, desk.quotes)
+    started = time.perf_counter()
+    cancel = False
+    try:
+        desk.start()
+        strategy_id = _start_strategy(desk, request)
+        clock.every(request.equity_every_seconds, lambda: tracker.sample(clock.time_ns()))
+        while not feed.finished.is_set():
+            # Not done within the poll: report and look for a cancel.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(feed.finished.wait(), poll_seconds)
+            if feed.finished.is_set():
+                break  # a cancel asked now comes too late: the run is whole
+            if progress is not None:
+                progress(_progress(feed.delivered, feed.total, started, clock))
+            if cancelled is not None and cancelled():
+                cancel = True
+                break
+        tracker.sample(clock.time_ns())
+    finally:
+        await desk.stop()
+    result = tracker.result(
+        name=request.name,
+        strategy=strategy_id if request.portfolio is None else f"portfolio {strategy_id}",
+        params=dict(request.params),
+        ticks=feed.delivered,
+        elapsed_s=time.perf_counter() - started,
+        cancelled=cancel,
+        book=str(book),
+    )
+    write_result(book, result)
+    if progress is not None and not cancel:
+        progress(Progress(1.0, result.elapsed_s, 0.0, clock.now()))
+    return result
+
+
+def _start_strategy(desk: Desk, request: BacktestRequest) -> str:
+    kernel = desk.strategies
+    if request.portfolio is not None:
+        spec = dict(request.portfolio)
+        name = str(spec.get("defaults", {}).get("name", ""))
+        problem = desk.api.save_portfolio(spec) or desk.api.start_portfolio(name)
+        if problem is not None:
+            raise BacktestError(f"the portfolio {name!r} cannot run: {problem}")
+        return name
+    found = kernel.strategy_class(request.strategy)
+    if found is None:
+        raise BacktestError(f"no strategy named {request.strategy!r} in the catalogue")
+    kind, origin = found
+    if request.params:
+        unknown = [k for k in request.params if k.startswith("_") or not hasattr(kind, k)]
+        if unknown:
+            raise BacktestError(f"{request.strategy} has no parameter {', '.join(sorted(unknown))}")
+        swept = type(kind.__name__, (kind,), dict(request.params))
+        kernel.remove(request.strategy)
+        kernel.add(swept, origin)
+    problem = kernel.start(request.strategy)
+    if problem is not None:
+        raise BacktestError(f"{request.strategy} did not start: {problem}")
+    return request.strategy
+
+
+def _progress(delivered: int, total: int, started: float, clock: SimulatedClock) -> Progress:
+    done = min(delivered / total, 1.0) if total else 0.0
+    elapsed = time.perf_counter() - started
+    eta = elapsed * (1 - done) / done if done > 0.01 else None
+    return Progress(done, elapsed, eta, clock.now())
+
+
+def _first(table: Any) -> list[int]:
+    return [] if table.num_rows == 0 else [int(table.column("ts_ns")[0].as_py())]
+
+
+def _moment(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns // 1000 / 1e6, tz=UTC)

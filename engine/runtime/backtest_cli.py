@@ -1,0 +1,183 @@
+"""Recording and backtesting from the command line::
+
+    python -m engine.runtime.backtest_cli record --minutes 60 --out rec/
+    python -m engine.runtime.backtest_cli run --recording rec/ --strategy ema_cross \\
+        --param token=256265 --param fast=10 --bars
+    python -m engine.runtime.backtest_cli run --recording rec/ --portfolio straddle.json
+    python -m engine.runtime.backtest_cli sweep --recording rec/ --strategy ema_cross \\
+        --param token=256265 --grid fast=5,10,15 --grid slow=20,30 [--dask tcp://host:8786]
+
+Runs are kept under ``--runs`` (default: the profile's backtests folder), each in a folder of
+its name with its own book. Progress goes to stderr; the last line on stdout is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import threading
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from engine.backtest.run import BARS, TICKS, BacktestError, BacktestRequest, Progress
+from engine.backtest.sweep import grid, results_table, sweep_dask, sweep_processes, sweep_requests
+from engine.core.clock import IST
+from engine.marketdata.recording import Recording
+from engine.marketdata.simulated import SimulatedMarketConfig
+from engine.runtime.backtests import (
+    backtests_dir,
+    record_simulated_session,
+    run_backtest,
+    simulated_config,
+)
+from engine.store.urls import DEFAULT_PROFILE
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.command(args))
+    except (BacktestError, ValueError, OSError) as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+
+
+def _record(args: argparse.Namespace) -> int:
+    start = datetime.fromisoformat(args.start).replace(tzinfo=IST)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    book = out / "recording-session.db"
+    config = simulated_config(book, market=SimulatedMarketConfig(seed=args.seed), always_open=True)
+    asyncio.run(record_simulated_session(config, start, args.minutes * 60, out))
+    recording = Recording(out)
+    days = recording.days()
+    ticks = sum(day.tick_count() for day in days)
+    size = recording.size_bytes()
+    print(f"recorded {ticks:,} ticks in {size / 1e6:.1f} MB under {out}", file=sys.stderr)
+    hours = args.minutes / 60
+    print(
+        json.dumps(
+            {
+                "ticks": ticks,
+                "mb": round(size / 1e6, 2),
+                "mb_per_hour": round(size / 1e6 / hours, 2),
+            }
+        )
+    )
+    return 0
+
+
+def _request(args: argparse.Namespace, name: str) -> BacktestRequest:
+    portfolio = None
+    if args.portfolio:
+        portfolio = json.loads(Path(args.portfolio).read_text(encoding="utf-8"))
+    return BacktestRequest(
+        name,
+        args.recording,
+        strategy=args.strategy or "",
+        params=dict(_param(p) for p in args.param),
+        portfolio=portfolio,
+        start=date.fromisoformat(args.from_) if args.from_ else None,
+        end=date.fromisoformat(args.to) if args.to else None,
+        mode=BARS if args.bars else TICKS,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    request = _request(args, args.name or f"run-{datetime.now(IST):%Y%m%d-%H%M%S}")
+    cancel = threading.Event()
+
+    def progress(step: Progress) -> None:
+        eta = "" if step.eta_s is None else f", about {step.eta_s:.0f} s left"
+        print(
+            f"\r{step.done:6.1%} at {step.market_time:%Y-%m-%d %H:%M}{eta}", end="", file=sys.stderr
+        )
+
+    try:
+        result = run_backtest(request, _runs(args) / request.name, progress=progress, cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    print(file=sys.stderr)
+    print(json.dumps(result.row()))
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    values = {}
+    for text in args.grid:
+        name, _, listed = text.partition("=")
+        values[name] = [_value(v) for v in listed.split(",") if v]
+    base = _request(args, args.name or f"sweep-{datetime.now(IST):%Y%m%d-%H%M%S}")
+    requests = sweep_requests(base, grid(**values))
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{done}/{total} runs", end="", file=sys.stderr)
+
+    folder = _runs(args)
+    if args.dask:
+        results = sweep_dask(requests, folder, run_backtest, args.dask, progress=progress)
+    else:
+        results = sweep_processes(
+            requests, folder, run_backtest, workers=args.workers, progress=progress
+        )
+    print(file=sys.stderr)
+    table = results_table(results)
+    for row in table:
+        print(json.dumps(row), file=sys.stderr)
+    print(json.dumps(table))
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> Path:
+    return Path(args.runs) if args.runs else backtests_dir(args.profile)
+
+
+def _param(text: str) -> tuple[str, Any]:
+    name, sign, value = text.partition("=")
+    if not sign or not name:
+        raise ValueError(f"a parameter is name=value, not {text!r}")
+    return name, _value(value)
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine.runtime.backtest_cli")
+    commands = parser.add_subparsers(required=True)
+    record = commands.add_parser("record", help="record the simulated market, fast")
+    record.add_argument("--out", required=True, help="the recording's folder")
+    record.add_argument("--minutes", type=float, default=60.0)
+    record.add_argument("--start", default="2026-11-23T09:15:00", help="IST start (ISO)")
+    record.add_argument("--seed", type=int, default=7)
+    record.set_defaults(command=_record)
+    for name, function in (("run", _run), ("sweep", _sweep)):
+        sub = commands.add_parser(name, help=f"{name} a backtest on a recording")
+        sub.add_argument("--recording", required=True)
+        sub.add_argument("--strategy", help="a strategy of the catalogue (ema_cross, yours)")
+        sub.add_argument("--portfolio", help="a multileg portfolio's JSON file")
+        sub.add_argument("--param", action="append", default=[], help="name=value")
+        sub.add_argument("--bars", action="store_true", help="replay 1-minute bars, not ticks")
+        sub.add_argument("--from", dest="from_", help="first day (YYYY-MM-DD)")
+        sub.add_argument("--to", help="last day (YYYY-MM-DD)")
+        sub.add_argument("--name", help="the run's name (its folder)")
+        sub.add_argument("--runs", help="where runs are kept (default: the profile's)")
+        sub.add_argument("--profile", default=DEFAULT_PROFILE)
+        sub.set_defaults(command=function)
+    sweep = commands.choices["sweep"]
+    sweep.add_argument("--grid", action="append", default=[], help="name=v1,v2,...")
+    sweep.add_argument("--workers", type=int, default=2)
+    sweep.add_argument("--dask", help="a Dask scheduler's address (tcp://host:8786)")
+    return parser
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

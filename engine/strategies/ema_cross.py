@@ -1,0 +1,106 @@
+"""Bar strategies: a strategy that trades on the close of 1-minute bars of one instrument, and
+the EMA cross, the simplest of them (the backtest benchmark's strategy).
+
+A bar closes for the strategy when the next bar's first tick arrives, so an order placed on a
+bar's close trades at the next bar's open price (next-bar fills, as backtrader does).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from engine.domain.bars import Bar
+from engine.domain.orders import OrderType, Product, Side
+from engine.domain.ticks import Tick
+from engine.marketdata.bars import BarSeries, Timeframe
+from engine.strategies.kernel import Strategy
+
+
+class BarStrategy(Strategy):
+    """Override ``on_bar``; ``token`` is the instrument whose 1-minute bars it gets."""
+
+    token = 0
+    """The instrument traded; 0: the first tradable instrument the desk lists."""
+
+    def on_start(self, state: dict[str, Any]) -> None:
+        token = int(self.token)
+        if token == 0:
+            tradable = [i for i in self.ctx.instruments.search(limit=100_000) if i.tradable]
+            if not tradable:
+                raise ValueError("no tradable instrument to trade")
+            token = int(tradable[0].token)
+        self.traded_token = token
+        self._series = BarSeries(token, Timeframe.M1, 1)
+        self.ctx.watch([token])
+
+    def on_tick(self, tick: Tick) -> None:
+        if tick.ltp > 0:
+            closed = self._series.add(tick.ts_ns, tick.ltp, tick.volume, tick.oi)
+            if closed is not None:
+                self.on_bar(closed)
+
+    def on_bar(self, bar: Bar) -> None:
+        """A 1-minute bar of ``token`` closed (prices in paise)."""
+
+
+class EmaCrossStrategy(BarStrategy):
+    strategy_id = "ema_cross"
+    title = "EMA cross"
+    description = (
+        "Long while the fast EMA of 1-minute closes is above the slow one, flat otherwise "
+        "(fixed quantity, market orders)"
+    )
+
+    fast = 10
+    slow = 30
+    quantity = 1
+    product = "NRML"
+
+    def on_start(self, state: dict[str, Any]) -> None:
+        super().on_start(state)
+        if not 0 < int(self.fast) < int(self.slow):
+            raise ValueError(f"fast ({self.fast}) must be positive and below slow ({self.slow})")
+        self._alphas = [2.0 / (1.0 + int(p)) for p in (self.fast, self.slow)]
+        self._seed: list[float] = []
+        self._ema = [math.nan, math.nan]
+        self._bars = 0
+        self.long = False
+        self.trades = 0
+
+    def on_bar(self, bar: Bar) -> None:
+        close = bar.close / 100
+        self._bars += 1
+        self._seed.append(close)
+        fast, slow = int(self.fast), int(self.slow)
+        # Seeded with the simple mean of the first ``period`` closes, as backtrader's EMA is.
+        for which, period in enumerate((fast, slow)):
+            alpha = self._alphas[which]
+            if self._bars == period:
+                self._ema[which] = math.fsum(self._seed[-period:]) / period
+            elif self._bars > period:
+                self._ema[which] = self._ema[which] * (1.0 - alpha) + close * alpha
+        if self._bars < slow:
+            return
+        if self._bars == slow:
+            self._seed = []
+        above = self._ema[0] > self._ema[1]
+        if above and not self.long:
+            self._trade(Side.BUY)
+        elif not above and self.long:
+            self._trade(Side.SELL)
+
+    def _trade(self, side: Side) -> None:
+        outcome = self.ctx.place(
+            self.traded_token,
+            side,
+            int(self.quantity),
+            OrderType.MARKET,
+            product=Product(self.product),
+        )
+        if outcome.ok:
+            self.long = side is Side.BUY
+            self.trades += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"long": self.long, "trades": self.trades}

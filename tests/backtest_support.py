@@ -1,0 +1,53 @@
+"""What the backtest tests and benchmark share: a deterministic NIFTY-like 1-minute series."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+
+from engine.core.clock import IST
+from engine.domain.bars import Bar
+from engine.domain.ids import InstrumentToken
+from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment
+from engine.domain.values import Paise
+
+TOKEN = 256_777
+INSTRUMENT = Instrument(
+    token=InstrumentToken(TOKEN),
+    exchange=Exchange.NSE,
+    segment=Segment.NSE,
+    tradingsymbol="NIFTYLIKE",
+    name="NIFTY-like series",
+    instrument_type=InstrumentType.EQ,
+    underlying="NIFTYLIKE",
+    tick_size=Paise(5),
+    lot_size=1,
+)
+
+
+def nifty_like_bars(sessions: int, seed: int = 18) -> list[Bar]:
+    """``sessions`` weekdays of 375 one-minute bars from 09:15 IST, a seeded random walk about
+    ₹240 (an index ETF's scale) on the 5-paise grid."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    bars: list[Bar] = []
+    price = 24_000.0  # paise
+    day = date(2025, 1, 1)
+    made = 0
+    while made < sessions:
+        day += timedelta(days=1)
+        if day.weekday() >= 5:
+            continue
+        made += 1
+        open_ns = int(datetime(day.year, day.month, day.day, 9, 15, tzinfo=IST).timestamp()) * 10**9
+        steps = rng.normal(0.0, 0.0009, (375, 4)) * price
+        for minute in range(375):
+            path = price + np.cumsum(steps[minute])
+            prices = [round(p / 5) * 5 for p in (price, *path)]
+            prices = [max(p, 5) for p in prices]
+            o, c = prices[0], prices[-1]
+            bars.append(
+                Bar(TOKEN, open_ns + minute * 60 * 10**9, o, max(prices), min(prices), c, 1_000)
+            )
+            price = float(c)
+    return bars

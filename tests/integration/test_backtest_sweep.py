@@ -1,0 +1,123 @@
+"""Backtest runs and sweeps: a bar backtest reports progress with an estimate and stops cleanly
+on a cancel; a sweep of 20 parameter sets runs on 2 worker processes, and the same sweep on a
+local Dask cluster (2 worker processes) gives the same table."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from engine.backtest.results import read_result
+from engine.backtest.run import BacktestError, BacktestRequest, Progress
+from engine.backtest.sweep import (
+    grid,
+    results_table,
+    sweep_dask,
+    sweep_processes,
+    sweep_requests,
+)
+from engine.marketdata.recording import write_bar_recording
+from engine.runtime.backtests import run_backtest
+from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars
+
+
+@pytest.fixture(scope="module")
+def bars_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("bars")
+    write_bar_recording(folder, [INSTRUMENT], nifty_like_bars(1))
+    return folder
+
+
+def _request(recording: Path, name: str = "ema", **params: object) -> BacktestRequest:
+    return BacktestRequest(
+        name,
+        str(recording),
+        strategy="ema_cross",
+        params={"token": TOKEN, "quantity": 10, "product": "CNC", **params},
+        mode="bars",
+    )
+
+
+def test_backtest_reports_progress_and_stops_cleanly_when_cancelled(tmp_path: Path) -> None:
+    bars_recording = tmp_path / "bars"
+    write_bar_recording(bars_recording, [INSTRUMENT], nifty_like_bars(10))
+    seen: list[Progress] = []
+    cancel = threading.Event()
+
+    def progress(step: Progress) -> None:
+        seen.append(step)
+        if step.done > 0.2:
+            cancel.set()
+
+    full = run_backtest(_request(bars_recording), tmp_path / "full")
+    assert full.fills > 10 and not full.cancelled
+    request = _request(bars_recording, "cancelled")
+    # Small batches between looks, so the cancel is heard well before the end.
+    from engine.backtest import run as run_module
+
+    original = run_module.BarReplayFeed.__init__
+
+    def small_batches(self, bars, clock, *, yield_every=4_000):  # type: ignore[no-untyped-def]
+        original(self, bars, clock, yield_every=200)
+
+    run_module.BarReplayFeed.__init__ = small_batches  # type: ignore[method-assign]
+    try:
+        result = run_backtest(request, tmp_path / "cancelled", progress=progress, cancel=cancel)
+    finally:
+        run_module.BarReplayFeed.__init__ = original  # type: ignore[method-assign]
+    assert result.cancelled and 0 < result.ticks < full.ticks
+    assert result.fills < full.fills
+    assert any(p.eta_s is not None and p.eta_s > 0 for p in seen)
+    assert [p.done for p in seen] == sorted(p.done for p in seen)
+    summary, _equity = read_result(tmp_path / "cancelled" / "book.db")
+    assert summary["cancelled"] is True and Decimal(summary["net_pnl"]) == result.net_pnl
+
+
+def test_backtest_refuses_an_unknown_parameter_in_words(bars_recording: Path, tmp_path) -> None:
+    with pytest.raises(BacktestError, match="no parameter colour"):
+        run_backtest(_request(bars_recording, colour="red"), tmp_path / "bad")
+
+
+def test_backtest_sweep_of_20_sets_on_2_processes_matches_a_local_dask_cluster(
+    bars_recording: Path, tmp_path: Path
+) -> None:
+    sets = grid(fast=[3, 5, 8, 10, 12], slow=[20, 26, 30, 40])
+    assert len(sets) == 20
+    requests = sweep_requests(_request(bars_recording, "sweep"), sets)
+    counted: list[int] = []
+    on_processes = sweep_processes(
+        requests,
+        tmp_path / "processes",
+        run_backtest,
+        workers=2,
+        progress=lambda d, _t: counted.append(d),
+    )
+    assert counted == list(range(1, 21))
+    table = results_table(on_processes)
+    assert len(table) == 20 and len({row["net_pnl"] for row in table}) > 5
+    assert all(row["fills"] > 0 for row in table)
+
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        on_dask = sweep_dask(requests, tmp_path / "dask", run_backtest, client)
+    dask_table = results_table(on_dask)
+    keys = (
+        "name",
+        "param.fast",
+        "param.slow",
+        "orders",
+        "fills",
+        "gross_pnl",
+        "charges",
+        "net_pnl",
+    )
+    assert [{k: r[k] for k in keys} for r in dask_table] == [{k: r[k] for k in keys} for r in table]

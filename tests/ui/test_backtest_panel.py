@@ -1,0 +1,85 @@
+"""The Backtest panel: a strategy run on a recording from the panel, with progress and a
+result (P&L, equity and drawdown curves); Cancel stops a run cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from engine.api.backtests import BacktestService
+from engine.marketdata.recording import write_bar_recording
+from engine.runtime.backtests import run_backtest
+from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars
+from ui.panels.backtest import BacktestPanel
+
+SHOTS_VARIABLE = "DALALDESK_SHOTS"
+"""A folder to save the panel's picture in, to look at it (unset: the test's own folder)."""
+
+
+def _panel(qtbot, tmp_path: Path, sessions: int) -> BacktestPanel:  # type: ignore[no-untyped-def]
+    write_bar_recording(
+        tmp_path / "recordings" / "niftylike", [INSTRUMENT], nifty_like_bars(sessions)
+    )
+    service = BacktestService(
+        runner=run_backtest,
+        runs_dir=tmp_path / "runs",
+        recordings_dir=tmp_path / "recordings",
+        strategies=lambda: ["demo", "ema_cross"],
+    )
+    panel = BacktestPanel(service)
+    qtbot.addWidget(panel)
+    panel.resize(900, 640)
+    panel.show()
+    panel.strategy.setCurrentIndex(panel.strategy.findData("ema_cross"))
+    panel.params.setText(f"token={TOKEN} quantity=50 product=CNC fast=10 slow=30")
+    panel.bars.setChecked(True)
+    return panel
+
+
+async def _until(condition, limit: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    waited = 0.0
+    while not condition():
+        assert waited < limit, "the run did not finish"
+        await asyncio.sleep(0.02)
+        waited += 0.02
+
+
+def test_backtest_panel_runs_a_strategy_and_shows_pnl_and_equity(qtbot, qloop, tmp_path) -> None:
+    panel = _panel(qtbot, tmp_path, sessions=4)
+    assert panel.recording.count() == 1 and "niftylike" in panel.recording.currentText()
+
+    async def scenario() -> None:
+        panel.run_button.click()
+        assert not panel.run_button.isEnabled() and panel.cancel_button.isEnabled()
+        await _until(lambda: panel.result is not None)
+
+    qloop(scenario())
+    result = panel.result
+    assert result is not None and not result.cancelled and result.fills > 10
+    assert panel.progress.value() == 1000 and panel.run_button.isEnabled()
+    assert f"Fills {result.fills}" in panel.summary.text()
+    x, y = panel.equity_curve.getData()
+    assert len(x) == len(result.equity) > 10 and y[-1] == float(result.net_pnl)
+    _dx, drawdown = panel.drawdown_curve.getData()
+    assert max(drawdown) <= 0 and min(drawdown) < 0
+    shots = Path(os.environ.get(SHOTS_VARIABLE) or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    assert panel.grab().save(str(shots / "backtest_panel.png"))
+
+
+def test_backtest_panel_cancel_stops_the_run_and_says_so(qtbot, qloop, tmp_path) -> None:
+    panel = _panel(qtbot, tmp_path, sessions=60)
+    seen: list[float] = []
+
+    async def scenario() -> None:
+        panel.run_button.click()
+        await _until(lambda: 0 < panel.progress.value() < 500)
+        seen.append(panel.progress.value())
+        panel.cancel_button.click()
+        await _until(lambda: panel.result is not None, limit=60)
+
+    qloop(scenario())
+    assert panel.result is not None and panel.result.cancelled
+    assert panel.status.text().startswith("Cancelled")
+    assert seen and panel.progress.value() < 1000

@@ -1,0 +1,196 @@
+"""The Backtest panel: pick a strategy and a recording, run it on the desk's own engine (in a
+worker thread) with a progress bar, an estimate of the time left and Cancel, then read the
+result: orders, fills, P&L before and after charges, and the equity curve with its drawdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.api import IST
+from engine.api.backtests import (
+    BARS,
+    TICKS,
+    BacktestError,
+    BacktestJob,
+    BacktestRequest,
+    BacktestResult,
+    BacktestService,
+    Progress,
+    max_drawdown,
+)
+
+
+class BacktestPanel(QWidget):
+    def __init__(self, service: BacktestService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("backtest")
+        self._service = service
+        self._job: BacktestJob | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self.result: BacktestResult | None = None
+
+        self.strategy = QComboBox()
+        self.recording = QComboBox()
+        self.params = QLineEdit()
+        self.params.setPlaceholderText("fast=10 slow=30 quantity=50")
+        self.bars = QCheckBox("1-minute bars (next-bar fills)")
+        self.run_button = QPushButton("Run")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("%p%")
+        self.status = QLabel("Pick a strategy and a recording, then Run.")
+        self.summary = QLabel("")
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        form = QFormLayout()
+        form.addRow("Strategy", self.strategy)
+        form.addRow("Recording", self.recording)
+        form.addRow("Parameters", self.params)
+        form.addRow("", self.bars)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.progress, 1)
+
+        self.plots = pg.GraphicsLayoutWidget()
+        self.equity_plot = self.plots.addPlot(row=0, col=0, title="Equity (net P&L, ₹)")
+        self.drawdown_plot = self.plots.addPlot(row=1, col=0, title="Drawdown (₹)")
+        self.drawdown_plot.setXLink(self.equity_plot)
+        for plot in (self.equity_plot, self.drawdown_plot):
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.setAxisItems({"bottom": pg.DateAxisItem()})
+        self.plots.ci.layout.setRowStretchFactor(0, 3)
+        self.plots.ci.layout.setRowStretchFactor(1, 1)
+        self.equity_curve = self.equity_plot.plot(pen=pg.mkPen("#4fc3f7", width=2))
+        self.drawdown_curve = self.drawdown_plot.plot(
+            pen=pg.mkPen("#ef5350"), fillLevel=0, brush=pg.mkBrush(239, 83, 80, 80)
+        )
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.plots, 1)
+
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """List the strategies and recordings there are now."""
+        self.strategy.clear()
+        for strategy_id in self._service.strategy_ids():
+            self.strategy.addItem(strategy_id, strategy_id)
+        self.recording.clear()
+        for info in self._service.recordings():
+            self.recording.addItem(info.title, str(info.path))
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is not None:
+            return
+        try:
+            request = self._request()
+        except (BacktestError, ValueError) as problem:
+            self.status.setText(f"Cannot run: {problem}")
+            return
+        self._job = BacktestJob()
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setValue(0)
+        self.status.setText(f"Running {request.strategy} on {self.recording.currentText()}…")
+        self._task = asyncio.ensure_future(self._run(request, self._job))
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self.status.setText("Cancelling…")
+
+    async def _run(self, request: BacktestRequest, job: BacktestJob) -> None:
+        try:
+            result = await self._service.run(request, job, self._on_progress)
+        except (BacktestError, ValueError, OSError) as problem:
+            self.status.setText(f"The run failed: {problem}")
+        else:
+            self.show_result(result)
+        finally:
+            self._task = None
+            self._job = None
+            self.run_button.setEnabled(True)
+            self.cancel_button.setEnabled(False)
+
+    def _on_progress(self, step: Progress) -> None:
+        self.progress.setValue(round(step.done * 1000))
+        left = "" if step.eta_s is None else f", about {step.eta_s:.0f} s left"
+        self.status.setText(f"Replaying {step.market_time:%d %b %H:%M}{left}")
+
+    def show_result(self, result: BacktestResult) -> None:
+        self.result = result
+        self.progress.setValue(1000 if not result.cancelled else self.progress.value())
+        state = "Cancelled" if result.cancelled else "Done"
+        self.status.setText(
+            f"{state}: {result.ticks:,} ticks in {result.elapsed_s:.1f} s — kept in {result.book}"
+        )
+        self.summary.setText(
+            f"Orders {result.orders}   Fills {result.fills}   "
+            f"Gross {_rupees(result.gross_pnl)}   Charges {_rupees(result.charges)}   "
+            f"Net {_rupees(result.net_pnl)}   Max drawdown {_rupees(max_drawdown(result.equity))}"
+        )
+        if result.equity:
+            x = np.array([ts / 1e9 for ts, _ in result.equity])
+            y = np.array([float(v) for _, v in result.equity])
+            self.equity_curve.setData(x, y)
+            self.drawdown_curve.setData(x, y - np.maximum.accumulate(np.maximum(y, 0)))
+
+    def _request(self) -> BacktestRequest:
+        strategy = self.strategy.currentData()
+        recording = self.recording.currentData()
+        if not strategy:
+            raise ValueError("no strategy chosen")
+        if not recording:
+            raise ValueError("no recording: record the feed first (dalaldesk --record)")
+        params: dict[str, Any] = {}
+        for word in self.params.text().split():
+            name, sign, value = word.partition("=")
+            if not sign or not name:
+                raise ValueError(f"a parameter is name=value, not {word!r}")
+            try:
+                params[name] = json.loads(value)
+            except json.JSONDecodeError:
+                params[name] = value
+        name = f"{strategy}-{datetime.now(IST):%Y%m%d-%H%M%S}"
+        return BacktestRequest(
+            name,
+            recording,
+            strategy=strategy,
+            params=params,
+            mode=BARS if self.bars.isChecked() else TICKS,
+        )
+
+
+def _rupees(value: Decimal) -> str:
+    return f"₹{value:,.2f}"
