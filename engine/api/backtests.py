@@ -2,14 +2,19 @@
 runs started off the desk's loop with progress and a cancel.
 
 A run is the runtime's (``engine.runtime.backtests.run_backtest``, handed in as ``runner``): it
-runs on its own engine and loop in a worker thread, so the desk's loop only hears progress,
-relayed to it thread-safely, and the result.
+runs on its own engine and loop in a worker process (spawned, and ending with the desk), so the
+desk's loop only hears progress and the result, read from a queue between its own steps. Not a
+thread: a run holds the interpreter for seconds at a time (the window would stall), and the
+garbage collector, run in whichever thread allocates, would there destroy the window's discarded
+Qt objects outside the GUI thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import logging
+import multiprocessing
+import queue
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -17,7 +22,10 @@ from pathlib import Path
 
 from engine.backtest.results import BacktestResult, max_drawdown
 from engine.backtest.run import BARS, TICKS, BacktestError, BacktestRequest, Progress
+from engine.core.workers import die_with_parent
 from engine.marketdata.recording import Recording, RecordingError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "BARS",
@@ -33,7 +41,14 @@ __all__ = [
 ]
 
 Runner = Callable[..., BacktestResult]
-"""``runner(request, folder, progress=..., cancel=threading.Event)``."""
+"""``runner(request, folder, progress=..., cancel=event)``: a module-level function (it is sent
+to the worker process by name); ``cancel`` has ``is_set()``."""
+
+_SPAWN = multiprocessing.get_context("spawn")
+POLL_S = 0.05
+"""How often the desk's loop looks for a run's progress."""
+STOP_WAIT_S = 10.0
+"""How long a cancelled or abandoned run's process has to end before it is terminated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +70,7 @@ class BacktestJob:
     """A run under way: ``cancel`` asks it to stop at its next look (it stops cleanly)."""
 
     def __init__(self) -> None:
-        self._cancel = threading.Event()
+        self._cancel = _SPAWN.Event()  # shared with the run's process
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -105,17 +120,75 @@ class BacktestService:
         job: BacktestJob,
         progress: Callable[[Progress], None] | None = None,
     ) -> BacktestResult:
-        """Run ``request`` in a worker thread; ``progress`` is called on this loop."""
-        loop = asyncio.get_running_loop()
-
-        def relay(step: Progress) -> None:
-            if progress is not None:
-                loop.call_soon_threadsafe(progress, step)
-
-        return await asyncio.to_thread(
-            self._runner,
-            request,
-            self.runs_dir / request.name,
-            progress=relay,
-            cancel=job._cancel,
+        """Run ``request`` in a worker process; ``progress`` is called on this loop. A run the
+        desk stops waiting for (its task cancelled) is cancelled too."""
+        messages: multiprocessing.Queue[tuple[str, object]] = _SPAWN.Queue()
+        worker = _SPAWN.Process(
+            target=_run_in_worker,
+            args=(self._runner, request, self.runs_dir / request.name, messages, job._cancel),
+            name=f"backtest {request.name}",
+            daemon=True,
         )
+        worker.start()
+        try:
+            while True:
+                try:
+                    kind, payload = messages.get_nowait()
+                except queue.Empty:
+                    if worker.is_alive():
+                        await asyncio.sleep(POLL_S)
+                        continue
+                    try:  # it ended: what it said last is in the pipe by now
+                        kind, payload = messages.get(timeout=1.0)
+                    except queue.Empty:
+                        raise BacktestError(
+                            f"the backtest's process ended without a result (exit code "
+                            f"{worker.exitcode})"
+                        ) from None
+                if kind == "progress":
+                    if progress is not None:
+                        progress(payload)  # type: ignore[arg-type]
+                elif kind == "done":
+                    return payload  # type: ignore[return-value]
+                else:
+                    raise BacktestError(str(payload))
+        finally:
+            await _ended(worker, job)
+            messages.close()
+
+
+def _run_in_worker(
+    runner: Runner,
+    request: BacktestRequest,
+    folder: Path,
+    messages: multiprocessing.Queue[tuple[str, object]],
+    cancel: object,
+) -> None:
+    """The run's process: run, saying each step of progress and then the result (or why not)."""
+    die_with_parent()
+    try:
+        result = runner(
+            request, folder, progress=lambda step: messages.put(("progress", step)), cancel=cancel
+        )
+    except BacktestError as exc:
+        messages.put(("error", str(exc)))
+    except Exception as exc:  # the trader reads it in the panel; the traceback goes to the log
+        log.exception("backtest %s failed", request.name)
+        messages.put(("error", f"the backtest failed: {type(exc).__name__}: {exc}"))
+    else:
+        messages.put(("done", result))
+
+
+async def _ended(worker: multiprocessing.process.BaseProcess, job: BacktestJob) -> None:
+    """Wait for a run's process to end (asking it to stop if it still runs), without holding
+    the loop; terminate it if it does not end in time."""
+    if worker.is_alive():
+        job.cancel()
+    waited = 0.0
+    while worker.is_alive() and waited < STOP_WAIT_S:
+        await asyncio.sleep(POLL_S)
+        waited += POLL_S
+    if worker.is_alive():
+        log.warning("backtest process %s did not stop when asked: terminated", worker.name)
+        worker.terminate()
+    worker.join(timeout=STOP_WAIT_S)

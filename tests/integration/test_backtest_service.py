@@ -1,0 +1,95 @@
+"""The facade's backtest runs go to a worker process: progress and the result come back to the
+desk's loop, a failure is said in words, a process that dies is noticed, and Cancel (or the desk
+no longer waiting) ends the process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.api.backtests import BacktestJob, BacktestService, Progress
+from engine.backtest.run import BacktestError, BacktestRequest
+from engine.core.clock import IST
+
+
+def _request() -> BacktestRequest:
+    return BacktestRequest(name="probe", recording="nowhere", strategy="demo")
+
+
+def _service(tmp_path: Path, runner: Any) -> BacktestService:
+    return BacktestService(
+        runner=runner,
+        runs_dir=tmp_path / "runs",
+        recordings_dir=tmp_path / "recordings",
+        strategies=lambda: ["demo"],
+    )
+
+
+def fails(request: BacktestRequest, folder: Path, *, progress: Any, cancel: Any) -> Any:
+    raise ValueError("no such column: close")
+
+
+def dies(request: BacktestRequest, folder: Path, *, progress: Any, cancel: Any) -> Any:
+    os._exit(3)
+
+
+def counts_until_cancelled(
+    request: BacktestRequest, folder: Path, *, progress: Any, cancel: Any
+) -> Any:
+    step = 0
+    while not cancel.is_set():
+        step += 1
+        progress(
+            Progress(
+                min(step / 1000, 1.0), step * 0.01, None, datetime(2026, 12, 4, 9, 15, tzinfo=IST)
+            )
+        )
+        time.sleep(0.01)
+    return ("cancelled after", step)
+
+
+def test_backtest_run_that_fails_is_said_in_words(tmp_path: Path) -> None:
+    with pytest.raises(BacktestError, match="ValueError: no such column: close"):
+        asyncio.run(_service(tmp_path, fails).run(_request(), BacktestJob()))
+
+
+def test_backtest_run_whose_process_dies_is_noticed(tmp_path: Path) -> None:
+    with pytest.raises(BacktestError, match=r"ended without a result \(exit code 3\)"):
+        asyncio.run(_service(tmp_path, dies).run(_request(), BacktestJob()))
+
+
+def test_backtest_run_reports_progress_on_the_loop_and_stops_when_cancelled(
+    tmp_path: Path,
+) -> None:
+    steps: list[Progress] = []
+    job = BacktestJob()
+
+    def seen(step: Progress) -> None:
+        steps.append(step)
+        if len(steps) == 5:
+            job.cancel()
+
+    result = asyncio.run(_service(tmp_path, counts_until_cancelled).run(_request(), job, seen))
+    assert result[0] == "cancelled after" and result[1] >= 5
+    assert [s.done for s in steps[:5]] == [0.001, 0.002, 0.003, 0.004, 0.005]
+    assert job.cancelled
+
+
+def test_backtest_run_the_desk_stops_waiting_for_ends_its_process(tmp_path: Path) -> None:
+    async def abandon() -> None:
+        task = asyncio.create_task(
+            _service(tmp_path, counts_until_cancelled).run(_request(), job := BacktestJob())
+        )
+        await asyncio.sleep(1.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert job.cancelled
+
+    asyncio.run(abandon())
