@@ -414,14 +414,13 @@ class PaperVenue:
         if resting is None:
             log.info("modify of %s ignored: not open at the paper venue", order_id)
             return
-        if change.quantity is not None:
-            if change.quantity <= resting.filled:
-                self._emit_status(
-                    resting,
-                    resting.live_status,
-                    f"modify refused: quantity {change.quantity} is not above the filled {resting.filled}",
-                )
-                return
+        if change.quantity is not None and change.quantity <= resting.filled:
+            self._emit_status(
+                resting,
+                resting.live_status,
+                f"modify refused: quantity {change.quantity} is not above the filled {resting.filled}",
+            )
+            return
         stops = (OrderType.SL, OrderType.SL_M)
         if change.order_type in stops and resting.order_type not in stops:
             # The order book cannot take a working order back to TRIGGER PENDING: refuse here
