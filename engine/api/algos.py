@@ -103,6 +103,25 @@ class AlgoService(Service):
             return f"the execution quality could not be written to {path}: {problem}"
         return None
 
+    def execution_quality(self) -> list[ExecutionQuality]:
+        """Every parent order's execution quality: the algos' and the brackets' entries."""
+        advanced = self._parts.advanced
+        brackets = [] if advanced is None else advanced.quality()
+        return self.algo_quality() + brackets
+
+    def execution_summary(self, by: str = "owner") -> list[QualitySummary]:
+        """Every parent's figures summed per ``owner``, ``day`` or ``kind``."""
+        return summarise(self.execution_quality(), by)
+
+    def export_execution_quality(self, path: Path | str) -> str | None:
+        """Write every parent's execution quality (algos and brackets) to ``path`` as CSV;
+        None, or why not."""
+        try:
+            Path(path).write_text(quality_csv(self.execution_quality()), encoding="utf-8")
+        except OSError as problem:
+            return f"the execution quality could not be written to {path}: {problem}"
+        return None
+
     async def history_volume_profile(self, token: int, days: int = 10) -> list[float] | None:
         """The mean volume of each session minute (09:15 onwards) over the instrument's last
         ``days`` calendar days of one-minute history (the broker's, or the paper market's), for a
