@@ -111,6 +111,8 @@ class AlgoStrategy(Strategy):
         self.vwap_volume = 0
         self.ticks_from_ns = 0
         self.ticks_to_ns = 0
+        self._resize_to: int | None = None
+        """A lowered rest waiting for the cancels of the children it asked to be answered."""
         """The exchange times of the first and last ticks the parent saw (its VWAP window)."""
         self.resumed = False
         self._last_volume = -1
@@ -202,6 +204,7 @@ class AlgoStrategy(Strategy):
                 child.price = event.price
         elif isinstance(event, OrderDenied):
             book.refuse(event.reason)
+        self._resize()
 
     def on_stop(self) -> None:
         if self.status in LIVE:
@@ -228,6 +231,7 @@ class AlgoStrategy(Strategy):
             "ticks_to_ns": self.ticks_to_ns,
             "filled": self.book.filled,
             "children": self.book.count,
+            "resize_to": self._resize_to,
         }
 
     # -- the trader's commands -----------------------------------------------------------------------
@@ -266,9 +270,14 @@ class AlgoStrategy(Strategy):
             return f"the remaining quantity must be a whole number 0 or more, not {remaining!r}"
         if remaining % self._lot:
             return f"the remaining quantity must be a multiple of the lot ({self._lot})"
-        self.target = self.book.filled + remaining
         if self.book.working > remaining:
+            # On a live broker a child may fill before its cancel lands: the rest is sized once
+            # the cancels are answered (nothing new goes out meanwhile), never past the target.
+            self._resize_to = remaining
             self._cancel_working()
+            self._resize()
+        else:
+            self._resize_to, self.target = None, self.book.filled + remaining
         self.ctx.save()
         if remaining == 0:
             self._end(
@@ -278,6 +287,14 @@ class AlgoStrategy(Strategy):
         else:
             self._work(self.ctx.time_ns())
         return None
+
+    def _resize(self) -> None:
+        """Apply a lowered rest once what still works fits in it (a cap: never raised)."""
+        rest = self._resize_to
+        if rest is not None and self.book.working <= rest:
+            self._resize_to = None
+            self.target = min(self.target, self.book.filled + rest)
+            self._dirty = True
 
     # -- what the panel and the reports read ---------------------------------------------------------
 
@@ -382,7 +399,7 @@ class AlgoStrategy(Strategy):
         assert self._plan is not None
         wanted = min(self._plan.wanted(progress), self.target)
         cap = self._plan.child_limit()
-        while self.status is AlgoStatus.WORKING:
+        while self.status is AlgoStatus.WORKING and self._resize_to is None:
             need = min(wanted, self.target) - self.book.filled - self.book.working
             need = need // self._lot * self._lot
             if need <= 0:
@@ -510,6 +527,8 @@ class AlgoStrategy(Strategy):
         self._last_volume = int(state.get("last_volume", -1))
         self.ticks_from_ns = int(state.get("ticks_from_ns", 0))
         self.ticks_to_ns = int(state.get("ticks_to_ns", 0))
+        resize = state.get("resize_to")
+        self._resize_to = None if resize is None else int(resize)
 
     def _adopt_children(self) -> None:
         """The parent's children and fills as the order manager has them (after a restart, the
