@@ -36,7 +36,9 @@ GROUPS = (("Per owner", "owner"), ("Per day", "day"), ("Per kind", "kind"))
 
 
 def _bp(value: Decimal | None) -> str:
-    return "" if value is None else f"{value:+.2f}"
+    if value is None:
+        return ""
+    return "0.00" if value.is_zero() else f"{value:+.2f}"
 
 
 def _price(value: Decimal | None) -> str:
@@ -96,7 +98,7 @@ def parent_columns(context: PanelContext) -> list[Column[ParentRow]]:
             _bp,
             "right",
             lambda r: _slip_colour(context, r.q.slippage_vwap_bp),
-            width=95,
+            width=108,
             tooltip=lambda r: f"average fill against the market's VWAP over its life {cost}",
         ),
         Column(
@@ -129,8 +131,8 @@ def parent_columns(context: PanelContext) -> list[Column[ParentRow]]:
 
 def group_columns(context: PanelContext) -> list[Column[GroupRow]]:
     return [
-        Column("Group", lambda r: r.s.group, width=120),
-        Column("Parents", lambda r: r.s.parents, str, "right", width=60),
+        Column("Group", lambda r: r.s.group, width=115),
+        Column("Parents", lambda r: r.s.parents, str, "right", width=68),
         Column(
             "Filled / target",
             lambda r: (r.s.filled, r.s.target),
@@ -154,7 +156,7 @@ def group_columns(context: PanelContext) -> list[Column[GroupRow]]:
             _bp,
             "right",
             lambda r: _slip_colour(context, r.s.slippage_vwap_bp),
-            width=95,
+            width=108,
         ),
         Column("Children", lambda r: r.s.children, str, "right", width=65),
     ]
@@ -217,6 +219,9 @@ class ExecutionPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.view = make_table(self.model, self.proxy, self)
         self.view.setObjectName("executionTable")
+        # The panel's own order (by day, then start) until the trader sorts by a column.
+        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.proxy.sort(-1)
         self.groups: RowTableModel[GroupRow] = RowTableModel(
             group_columns(context), key=lambda r: r.key
         )
@@ -224,6 +229,8 @@ class ExecutionPanel(QWidget):
         self.groups_proxy.setSourceModel(self.groups)
         self.groups_view = make_table(self.groups, self.groups_proxy, self)
         self.groups_view.setObjectName("executionGroups")
+        self.groups_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.groups_proxy.sort(-1)
         self.group_by = QComboBox(self, objectName="executionGroupBy")
         for title, key in GROUPS:
             self.group_by.addItem(title, key)
