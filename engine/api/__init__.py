@@ -103,8 +103,8 @@ from engine.settings import (
 from engine.signals.desk import SignalResult
 from engine.signals.records import SignalRecord, SignalStep
 from engine.strategies.algos.desk import AlgoStart
-from engine.strategies.algos.parent import AlgoStatus, AlgoView
 from engine.strategies.algos.quality import ExecutionQuality, QualitySummary
+from engine.strategies.algos.view import AlgoStatus, AlgoView
 from engine.strategies.multileg.desk import LegView, PortfolioView
 from engine.strategies.multileg.desk import Template as PortfolioTemplate
 from engine.strategies.multileg.leg_text import LegTextError

@@ -13,7 +13,6 @@ from engine.api.parts import Service
 from engine.domain.bars import Timeframe
 from engine.domain.orders import Product, Side
 from engine.strategies.algos.desk import AlgoDesk, AlgoStart
-from engine.strategies.algos.parent import AlgoView
 from engine.strategies.algos.profile import profile_from_bars
 from engine.strategies.algos.quality import (
     ExecutionQuality,
@@ -22,6 +21,7 @@ from engine.strategies.algos.quality import (
     summarise,
 )
 from engine.strategies.algos.spec import AlgoKind, AlgoSpec
+from engine.strategies.algos.view import AlgoView
 
 _NO_ALGOS = "this engine was built without execution algos"
 

@@ -9,12 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.domain.ticks import Tick
-
-
-def mid_of(tick: Tick) -> Decimal:
-    if tick.bid and tick.ask:
-        return Decimal(tick.bid + tick.ask) / 2
-    return Decimal(tick.ltp)
+from engine.strategies.algos.quality import mid_of
 
 
 @dataclass(slots=True)
