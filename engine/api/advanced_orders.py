@@ -10,6 +10,7 @@ broker's answer comes over the network."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -299,6 +300,21 @@ class AdvancedOrderService(Service):
         now = self._parts.now()
         ts_ns = int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1_000
         self._orders.record(GttRecord(ts_ns, gtt_id, action, terms))
+
+    def restore_gtt_parents(self, entries: Iterable[tuple[str, Any, int, dict[str, Any]]]) -> None:
+        """The strategies the desk's GTTs at the broker were placed for, from the journal's
+        (kind, order, ts, payload) rows: a GTT triggered while the desk was closed still books
+        its order to its strategy."""
+        book = self._parts.gtt_book
+        if book is None:
+            return
+        for kind, _order, _ts, payload in entries:
+            if kind != GttRecord.kind or payload.get("action") != "placed":
+                continue
+            terms = payload.get("terms")
+            strategy = terms.get("strategy") if isinstance(terms, dict) else None
+            if isinstance(strategy, str) and strategy:
+                book.claim_gtt(str(payload.get("gtt")), StrategyId(strategy))
 
     def _start_gtt(self, request: GttRequest) -> AdvancedOutcome:
         parent_id, problem = self._desk().place_gtt(request)

@@ -102,3 +102,19 @@ async def test_gtt_order_kite_places_on_trigger_is_booked_to_the_gtt_parent(
         and f"placed by Kite's GTT {placed.parent_id} on its trigger, for {parent}" in (said[0])
     )
     assert not [t for t in said if "outside DalalDesk" in t]
+
+
+async def test_gtt_parent_named_before_a_restart_still_owns_the_order_kite_places_after(
+    kite: KiteHarness,
+) -> None:
+    trigger, limit = BASE - 10 * STEP, BASE - 9 * STEP
+    leg = {"side": "BUY", "quantity": 9, "price": limit, "product": "CNC"}
+    placed = await kite.api.place_gtt(kite.token, [trigger], [leg], strategy="swing-8")
+    assert placed.ok, placed.reason
+    await kite.restart()  # the desk closed and opened again: the parent is read from the journal
+    await kite.move_market(trigger)
+    await kite.wait_until(
+        lambda: any(o.quantity == 9 for o in kite.api.orders()), what="the GTT's order"
+    )
+    [order] = [o for o in kite.api.orders() if o.quantity == 9]
+    assert order.strategy == "swing-8"

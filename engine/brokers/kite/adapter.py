@@ -131,8 +131,11 @@ class KiteBroker(LiveBroker):
             await self._rest.place_gtt(**gtt_arguments(request, self._gtt_instrument(request)))
         )
         if parent is not None:
-            self._gtt_parents[gtt_id] = parent
+            self.claim_gtt(gtt_id, parent)
         return gtt_id
+
+    def claim_gtt(self, gtt_id: str, parent: StrategyId) -> None:
+        self._gtt_parents[str(gtt_id)] = parent
 
     async def outside_owner(self, report: OrderReport) -> tuple[StrategyId, str] | None:
         """An order Kite placed because one of the GTTs triggered (the GTT's ``orders[].result
