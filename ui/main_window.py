@@ -48,6 +48,7 @@ from ui.notify import DesktopNotices
 from ui.panels.advanced_orders import AdvancedOrdersPanel
 from ui.panels.alerts import AlertsPanel
 from ui.panels.algos import AlgosPanel
+from ui.panels.execution import ExecutionPanel
 from ui.panels.greeks import GreeksPanel
 from ui.panels.health import HealthPanel, set_banner
 from ui.panels.market_watch import MarketWatchPanel
@@ -127,6 +128,13 @@ PANELS = (
         Qt.DockWidgetArea.BottomDockWidgetArea,
         "Alt+Shift+O",
     ),
+    PanelSpec(
+        "execution",
+        "Execution",
+        ExecutionPanel,
+        Qt.DockWidgetArea.BottomDockWidgetArea,
+        "Alt+Shift+E",
+    ),
 )
 
 SHORTCUTS = (
@@ -148,6 +156,7 @@ SHORTCUTS = (
     ("Alt+Shift+O", "Advanced orders: brackets, OCO, trailing stops, conditional orders, GTTs"),
     ("Ctrl+Shift+A", "Alerts: set a price or P&L alert, see which fired"),
     ("Alt+Shift+A", "Algos: execution algos' progress, pause, resume, cancel"),
+    ("Alt+Shift+E", "Execution: slippage vs arrival and VWAP per parent, per owner and day; CSV"),
     ("Ctrl+Alt+A", "Market Watch: set an alert on the selected instrument"),
     ("Ctrl+Shift+H", "Health: connections, price age, loop lag, journal"),
     ("Alt+Shift+S", "Signals: approve (Enter) or reject (Delete) the waiting signals"),
@@ -328,6 +337,7 @@ class MainWindow(QMainWindow):
                 "alerts",
                 "health",
                 "advancedOrders",
+                "execution",
             )
         ]
         for other in bottom[1:]:

@@ -103,8 +103,8 @@ from engine.settings import (
 from engine.signals.desk import SignalResult
 from engine.signals.records import SignalRecord, SignalStep
 from engine.strategies.algos.desk import AlgoStart
-from engine.strategies.algos.parent import AlgoStatus, AlgoView
 from engine.strategies.algos.quality import ExecutionQuality, QualitySummary
+from engine.strategies.algos.view import AlgoStatus, AlgoView
 from engine.strategies.multileg.desk import LegView, PortfolioView
 from engine.strategies.multileg.desk import Template as PortfolioTemplate
 from engine.strategies.multileg.leg_text import LegTextError
@@ -359,6 +359,9 @@ class EngineApi:
         self.algo_quality = algos.algo_quality
         self.algo_quality_summary = algos.algo_quality_summary
         self.export_algo_quality = algos.export_algo_quality
+        self.execution_quality = algos.execution_quality
+        self.execution_summary = algos.execution_summary
+        self.export_execution_quality = algos.export_execution_quality
         self.history_volume_profile = algos.history_volume_profile
         # charts
         self.chart_target = charts.chart_target

@@ -10,6 +10,7 @@ broker's answer comes over the network."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,8 @@ from engine.brokers.base import BrokerError
 from engine.domain.events import TradingState
 from engine.domain.gtt import GttRecord, GttReport, GttRequest
 from engine.domain.ids import InstrumentToken
-from engine.domain.orders import Product
+from engine.domain.orders import OrderRequest, Product
+from engine.domain.origin import OrderSource, StrategyId
 from engine.domain.requests import InputError, enum_of
 from engine.domain.ticks import Quote
 from engine.strategies.orders.bracket import bracket_spec
@@ -226,10 +228,16 @@ class AdvancedOrderService(Service):
     # -- GTT ---------------------------------------------------------------------------------------
 
     async def place_gtt(
-        self, token: int, triggers: list[Any], legs: list[dict[str, Any]]
+        self,
+        token: int,
+        triggers: list[Any],
+        legs: list[dict[str, Any]],
+        strategy: str | None = None,
     ) -> AdvancedOutcome:
         """A GTT: one trigger and one order, or a lower and an upper trigger (OCO) with one
-        order each (``side``, ``quantity``, ``price``, ``product``)."""
+        order each (``side``, ``quantity``, ``price``, ``product``). Where the broker keeps it
+        (Kite), each leg's order must pass the risk gate now, as it would when triggered, and
+        the order the broker places is the GTT's: ``strategy``'s, or ``gtt-<id>``'s."""
         try:
             request = gtt_request(
                 self.instruments, self._quote(token), token=token, triggers=triggers, legs=legs
@@ -246,18 +254,67 @@ class AdvancedOrderService(Service):
             return AdvancedOutcome(
                 False, reason=f"GTT not placed: trading is {state.value.lower()} on this desk"
             )
+        parent = None if strategy is None else StrategyId(str(strategy))
+        refusal = self._gate_refusal(request, parent)
+        if refusal is not None:
+            return AdvancedOutcome(False, reason=f"GTT not placed: {refusal}")
         try:
-            gtt_id = await book.place_gtt(request)
+            gtt_id = await book.place_gtt(request, parent)
         except (BrokerError, ValueError) as problem:
             return AdvancedOutcome(False, reason=f"GTT not placed: {problem}")
-        self._journal(gtt_id, "placed", request)
+        self._journal(gtt_id, "placed", request, parent)
         return AdvancedOutcome(True, gtt_id)
 
-    def _journal(self, gtt_id: str, action: str, request: GttRequest | None = None) -> None:
+    def _gate_refusal(self, request: GttRequest, parent: StrategyId | None) -> str | None:
+        """Why the gate would refuse one of the GTT's orders when its trigger is crossed (the
+        broker places it past the desk), in words; None when it would let each through."""
+        if self._risk is None:
+            return None
+        for n, (leg, trigger) in enumerate(zip(request.legs, request.triggers, strict=True)):
+            order = OrderRequest(
+                token=request.token,
+                side=leg.side,
+                quantity=leg.quantity,
+                order_type=leg.order_type,
+                product=leg.product,
+                price=leg.price,
+                source=OrderSource.STRATEGY if parent else OrderSource.MANUAL,
+                strategy=parent,
+            )
+            decision = self._risk.gate.decide_later(order, trigger)
+            if not decision.allowed:
+                which = f"leg {n + 1}'s order" if len(request.legs) > 1 else "its order"
+                return f"the risk gate would refuse {which} when triggered: {decision.reason}"
+        return None
+
+    def _journal(
+        self,
+        gtt_id: str,
+        action: str,
+        request: GttRequest | None = None,
+        parent: StrategyId | None = None,
+    ) -> None:
         terms = {} if request is None else request_as_dict(request)
+        if parent is not None:
+            terms["strategy"] = str(parent)
         now = self._parts.now()
         ts_ns = int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1_000
         self._orders.record(GttRecord(ts_ns, gtt_id, action, terms))
+
+    def restore_gtt_parents(self, entries: Iterable[tuple[str, Any, int, dict[str, Any]]]) -> None:
+        """The strategies the desk's GTTs at the broker were placed for, from the journal's
+        (kind, order, ts, payload) rows: a GTT triggered while the desk was closed still books
+        its order to its strategy."""
+        book = self._parts.gtt_book
+        if book is None:
+            return
+        for kind, _order, _ts, payload in entries:
+            if kind != GttRecord.kind or payload.get("action") != "placed":
+                continue
+            terms = payload.get("terms")
+            strategy = terms.get("strategy") if isinstance(terms, dict) else None
+            if isinstance(strategy, str) and strategy:
+                book.claim_gtt(str(payload.get("gtt")), StrategyId(strategy))
 
     def _start_gtt(self, request: GttRequest) -> AdvancedOutcome:
         parent_id, problem = self._desk().place_gtt(request)
@@ -284,6 +341,9 @@ class AdvancedOrderService(Service):
         if book is None:
             problem_text = self._desk().modify_gtt(str(gtt_id), request)
             return AdvancedOutcome(problem_text is None, str(gtt_id), problem_text or "")
+        refusal = self._gate_refusal(request, None)
+        if refusal is not None:
+            return AdvancedOutcome(False, str(gtt_id), f"GTT not modified: {refusal}")
         try:
             await book.modify_gtt(str(gtt_id), request)
         except (BrokerError, ValueError) as problem:

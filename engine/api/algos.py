@@ -13,7 +13,6 @@ from engine.api.parts import Service
 from engine.domain.bars import Timeframe
 from engine.domain.orders import Product, Side
 from engine.strategies.algos.desk import AlgoDesk, AlgoStart
-from engine.strategies.algos.parent import AlgoView
 from engine.strategies.algos.profile import profile_from_bars
 from engine.strategies.algos.quality import (
     ExecutionQuality,
@@ -22,6 +21,7 @@ from engine.strategies.algos.quality import (
     summarise,
 )
 from engine.strategies.algos.spec import AlgoKind, AlgoSpec
+from engine.strategies.algos.view import AlgoView
 
 _NO_ALGOS = "this engine was built without execution algos"
 
@@ -99,6 +99,25 @@ class AlgoService(Service):
         """Write every parent's execution quality to ``path`` as CSV; None, or why not."""
         try:
             Path(path).write_text(quality_csv(self.algo_quality()), encoding="utf-8")
+        except OSError as problem:
+            return f"the execution quality could not be written to {path}: {problem}"
+        return None
+
+    def execution_quality(self) -> list[ExecutionQuality]:
+        """Every parent order's execution quality: the algos' and the brackets' entries."""
+        advanced = self._parts.advanced
+        brackets = [] if advanced is None else advanced.quality()
+        return self.algo_quality() + brackets
+
+    def execution_summary(self, by: str = "owner") -> list[QualitySummary]:
+        """Every parent's figures summed per ``owner``, ``day`` or ``kind``."""
+        return summarise(self.execution_quality(), by)
+
+    def export_execution_quality(self, path: Path | str) -> str | None:
+        """Write every parent's execution quality (algos and brackets) to ``path`` as CSV;
+        None, or why not."""
+        try:
+            Path(path).write_text(quality_csv(self.execution_quality()), encoding="utf-8")
         except OSError as problem:
             return f"the execution quality could not be written to {path}: {problem}"
         return None

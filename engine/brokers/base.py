@@ -21,6 +21,7 @@ from engine.domain.ids import InstrumentToken, OrderId
 from engine.domain.instruments import Instrument
 from engine.domain.order import Order
 from engine.domain.orders import Modification, OrderRequest, OrderType, Product
+from engine.domain.origin import StrategyId
 from engine.domain.ticks import Tick
 
 BrokerSink = Callable[[OrderEvent], None]
@@ -176,7 +177,15 @@ class GttBook(Protocol):
     """A broker that keeps GTT orders itself (Kite's GTT service, kite_xts_apis.md §A.15): it
     watches the trigger and places the order, even while the desk is closed."""
 
-    async def place_gtt(self, request: GttRequest) -> str: ...
+    async def place_gtt(self, request: GttRequest, parent: StrategyId | None = None) -> str:
+        """Kite's id of the new GTT; the order it places on trigger is ``parent``'s (by
+        default ``gtt-<id>``'s), not one placed outside the desk."""
+        ...
+
+    def claim_gtt(self, gtt_id: str, parent: StrategyId) -> None:
+        """The order GTT ``gtt_id`` places on its trigger is ``parent``'s (from the journal,
+        after a restart)."""
+        ...
 
     async def modify_gtt(self, gtt_id: str, request: GttRequest) -> None: ...
 

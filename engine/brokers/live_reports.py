@@ -40,7 +40,7 @@ from engine.domain.orders import (
     Product,
     Validity,
 )
-from engine.domain.origin import OrderSource
+from engine.domain.origin import OrderSource, StrategyId
 from engine.domain.reports import OrderReport, TradeReport
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,10 @@ class LiveReports:
         they are fetched when the report shows fills not booked yet.
         """
         self.stats.reports += 1
-        order_id = self._match(report) or self._adopt(report)
+        order_id = self._match(report)
+        if order_id is None and report.broker_order_id not in self._ignored_outside:
+            owner = await self.outside_owner(report)
+            order_id = self._match(report) or self._adopt(report, owner)
         if order_id is None:
             return None
         async with self._tracker.lock(order_id):
@@ -148,9 +151,17 @@ class LiveReports:
             return order_id
         return None
 
-    def _adopt(self, report: OrderReport) -> OrderId | None:
-        """An order the broker has that DalalDesk did not place (its web or mobile app): shown
-        in the book."""
+    async def outside_owner(self, report: OrderReport) -> tuple[StrategyId, str] | None:
+        """Whose an order the desk did not send is when the broker sent it on the desk's
+        behalf (a GTT the broker triggered): the parent strategy and the GTT's id; None for an
+        order from the broker's web or mobile app."""
+        return None
+
+    def _adopt(
+        self, report: OrderReport, owner: tuple[StrategyId, str] | None = None
+    ) -> OrderId | None:
+        """An order the broker has that DalalDesk did not place (its web or mobile app, or a
+        GTT the broker triggered, then ``owner``'s): shown in the book."""
         broker_id = report.broker_order_id
         if broker_id in self._ignored_outside:
             return None
@@ -185,13 +196,18 @@ class LiveReports:
                 trigger_price=report.trigger_price or None,
                 tag=report.tag or "",
                 source=OrderSource.BROKER,
+                strategy=None if owner is None else owner[0],
             )
             self._emit(OrderSubmitted(order_id, self._clock.time_ns(), request))
             self.stats.adopted += 1
+            if owner is None:
+                said = "was placed outside DalalDesk"
+            else:
+                said = f"was placed by {self.title}'s GTT {owner[1]} on its trigger, for {owner[0]}"
             self._say(
                 Severity.INFO,
-                f"{self.title} order {broker_id} ({report.tradingsymbol}) was placed outside "
-                f"DalalDesk; it is shown as {order_id}",
+                f"{self.title} order {broker_id} ({report.tradingsymbol}) {said}; "
+                f"it is shown as {order_id}",
             )
         self._tracker.acknowledge(self._tracker.track(order_id), broker_id)
         return order_id

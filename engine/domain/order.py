@@ -20,7 +20,13 @@ from engine.domain.events import (
     OrderSubmitted,
 )
 from engine.domain.ids import BrokerOrderId, ExchangeOrderId, OrderId, TradeId
-from engine.domain.orders import LIVE_STATUSES, OrderRequest, OrderStatus, can_transition
+from engine.domain.orders import (
+    LIVE_STATUSES,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    can_transition,
+)
 from engine.domain.values import ZERO
 
 log = logging.getLogger(__name__)
@@ -205,5 +211,7 @@ class Order:
             self.trigger_price = change.trigger_price
         if change.order_type is not None:
             self.order_type = change.order_type
+            if change.order_type is OrderType.SL_M:
+                self.price = None  # a stop-loss market order has no limit price
         if self.filled_quantity == self.quantity and not self.status.is_terminal:
             self.status = OrderStatus.COMPLETE

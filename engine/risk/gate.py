@@ -37,6 +37,7 @@ from engine.oms.exposure import Exposure
 from engine.oms.gate_port import Decision
 from engine.risk.gate_exposure import exposure_refusal, margin_needed
 from engine.risk.gate_modify import decide_modify
+from engine.risk.gate_preview import decide_later
 from engine.risk.gate_rules import (
     BANDED,
     MINUTE_NS,
@@ -397,6 +398,11 @@ class OrderGate:
         if key is not None:  # remembered only once allowed: a refused order was never sent
             self._remember(key, now_ns, window)
         return Decision(request, "", "", slices, note)
+
+    def decide_later(self, request: OrderRequest, at_price: int | None = None) -> Decision:
+        """The answer for an order someone else sends later (a broker's GTT order on its
+        trigger), the market taken at ``at_price``; nothing is remembered."""
+        return decide_later(self, request, at_price)
 
     def forget(self, request: OrderRequest) -> None:
         """The order the gate allowed was not sent after all (the order-rate throttle refused

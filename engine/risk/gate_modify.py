@@ -54,6 +54,13 @@ def decide_modify(gate: OrderGate, order: Order, change: Modification) -> Decisi
             if reason:
                 return deny("tick_size", reason)
     order_type = change.order_type or order.order_type
+    stops = (OrderType.SL, OrderType.SL_M)
+    if change.order_type in stops and order.order_type not in stops:
+        return deny(
+            "order_type",
+            f"a working {order.order_type} order cannot become a stop-loss "
+            f"({change.order_type}); cancel it and place the stop-loss order",
+        )
     if order_type in PRICED and change.price is None and order.price is None:
         return deny("price", f"a {order_type} order needs a price")
     added = max((change.quantity or order.quantity) - order.quantity, 0)

@@ -414,6 +414,7 @@ class Engine:
             for parent_id in self.advanced.restore():
                 self._warn(f"advanced order {parent_id}: its saved terms cannot be read", "orders")
             self.algos.restore(entries)
+            self.api.advanced_service.restore_gtt_parents(entries)
             self.signals.restore(
                 SignalRecord.from_payload(ts, payload)
                 for kind, _order, ts, payload in entries

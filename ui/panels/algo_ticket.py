@@ -94,7 +94,9 @@ class AlgoSection(QGroupBox):
     def _show_fields(self) -> None:
         wanted = FIELDS[self.kind.currentData()]
         on = self.isChecked()
-        self.setFlat(not on)  # unticked: just its title, no empty frame
+        self.setFlat(not on)  # unticked: just its title, no empty frame (the theme's :flat)
+        margin = 9 if on else 0
+        self.form.setContentsMargins(margin, margin if on else 0, margin, margin)
         self.kind.setVisible(on)
         self.form.setRowVisible(0, on)
         for n, key in enumerate(self._rows, start=1):

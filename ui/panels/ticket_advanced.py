@@ -94,6 +94,9 @@ class AdvancedSection(QGroupBox):
     def _show_fields(self, on: bool) -> None:
         """Closed, the section is its title alone and the ticket shrinks back around it."""
         self.body.setVisible(on)
+        self.setFlat(not on)  # unticked: just its title, no empty frame (the theme's :flat)
+        margin = 9 if on else 0
+        self.layout().setContentsMargins(margin, margin, margin, margin)
         window = self.window()
         if window is not self:
             QTimer.singleShot(0, lambda: _fit_height(window))

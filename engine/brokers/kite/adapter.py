@@ -19,7 +19,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from engine.brokers.base import Capabilities
+from engine.brokers.base import BrokerError, Capabilities
 from engine.brokers.kite.book import read_kite_book
 from engine.brokers.kite.config import KiteBrokerConfig
 from engine.brokers.kite.funds import funds_changed
@@ -34,6 +34,7 @@ from engine.domain.ids import BrokerOrderId, InstrumentToken
 from engine.domain.instruments import Instrument
 from engine.domain.order import Order
 from engine.domain.orders import Modification, OrderRequest, OrderType
+from engine.domain.origin import StrategyId
 from engine.domain.reports import BrokerBook, OrderReport, TradeReport
 from engine.domain.values import Paise, to_rupees
 
@@ -69,6 +70,8 @@ class KiteBroker(LiveBroker):
             variety=self.config.variety, instruments=instruments, clock=clock, publish=publish
         )
         self._rest = rest
+        self._gtt_parents: dict[str, StrategyId] = {}
+        """The strategy each GTT placed here was placed for (``gtt-<id>`` when not here)."""
         self.funds_read: Callable[[], None] | None = None
         """Told when a reconciliation has published Kite's funds (the funds watch waits)."""
 
@@ -123,10 +126,33 @@ class KiteBroker(LiveBroker):
 
     # -- GTT (Kite keeps them: engine.brokers.kite.gtt) ----------------------------------------
 
-    async def place_gtt(self, request: GttRequest) -> str:
-        return str(
+    async def place_gtt(self, request: GttRequest, parent: StrategyId | None = None) -> str:
+        gtt_id = str(
             await self._rest.place_gtt(**gtt_arguments(request, self._gtt_instrument(request)))
         )
+        if parent is not None:
+            self.claim_gtt(gtt_id, parent)
+        return gtt_id
+
+    def claim_gtt(self, gtt_id: str, parent: StrategyId) -> None:
+        self._gtt_parents[str(gtt_id)] = parent
+
+    async def outside_owner(self, report: OrderReport) -> tuple[StrategyId, str] | None:
+        """An order Kite placed because one of the GTTs triggered (the GTT's ``orders[].result
+        .order_result.order_id``) is the GTT's parent's: the strategy it was placed for, or
+        ``gtt-<id>``."""
+        try:
+            reports = await self.gtts()
+        except BrokerError as problem:
+            log.warning(
+                "could not read Kite's GTTs for order %s: %s", report.broker_order_id, problem
+            )
+            return None
+        for gtt in reports:
+            if gtt.order_id and gtt.order_id == str(report.broker_order_id):
+                parent = self._gtt_parents.get(gtt.gtt_id) or StrategyId(f"gtt-{gtt.gtt_id}")
+                return parent, gtt.gtt_id
+        return None
 
     async def modify_gtt(self, gtt_id: str, request: GttRequest) -> None:
         arguments = gtt_arguments(request, self._gtt_instrument(request))

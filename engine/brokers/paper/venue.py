@@ -414,19 +414,32 @@ class PaperVenue:
         if resting is None:
             log.info("modify of %s ignored: not open at the paper venue", order_id)
             return
+        if change.quantity is not None and change.quantity <= resting.filled:
+            self._emit_status(
+                resting,
+                resting.live_status,
+                f"modify refused: quantity {change.quantity} is not above the filled {resting.filled}",
+            )
+            return
+        stops = (OrderType.SL, OrderType.SL_M)
+        if change.order_type in stops and resting.order_type not in stops:
+            # The order book cannot take a working order back to TRIGGER PENDING: refuse here
+            # too, in words, so venue and book never disagree about what is resting.
+            self._emit_status(
+                resting,
+                resting.live_status,
+                f"modify refused: a working {resting.order_type} order cannot become a "
+                f"stop-loss ({change.order_type}); cancel it and place the stop-loss order",
+            )
+            return
         if change.quantity is not None:
-            if change.quantity <= resting.filled:
-                self._emit_status(
-                    resting,
-                    resting.live_status,
-                    f"modify refused: quantity {change.quantity} is not above the filled {resting.filled}",
-                )
-                return
             resting.quantity = change.quantity
         if change.order_type is not None:
             resting.order_type = change.order_type
         if change.price is not None:
             resting.price = change.price
+        if resting.order_type is OrderType.SL_M:
+            resting.price = None  # a stop-loss market order fills at the market, not a limit
         if change.trigger_price is not None:
             # A stop the market has triggered already works as a limit: a new trigger does not
             # put it back to waiting (the book cannot go from OPEN back to TRIGGER PENDING).

@@ -5,9 +5,11 @@ sized from target minus filled minus working even after a crash between two save
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from engine.domain.ids import OrderId
+from engine.strategies.ports import OrderView, TradeView
 
 
 @dataclass(slots=True)
@@ -71,6 +73,29 @@ class ChildBook:
     def refuse(self, reason: str) -> None:
         self.denied += 1
         self.last_refusal = reason
+
+    def adopt(
+        self, orders: Iterable[OrderView], trades: Iterable[TradeView], parent: str, since_ns: int
+    ) -> int | None:
+        """Read ``parent``'s children and fills back from the order manager (at a restart);
+        the time the latest child was placed, or None without children."""
+        mine: set[OrderId] = set()
+        for order in orders:
+            if order.strategy != parent:
+                continue
+            child = self.add(order.order_id, order.quantity, since_ns, None)
+            child.cancelling = False
+            mine.add(order.order_id)
+            if not order.status.is_open:
+                self.close(order.order_id)
+        for trade in trades:
+            if trade.order_id in mine:
+                self.fill(trade.order_id, trade.ts_ns, trade.quantity, int(trade.price * 100))
+        # A child that filled whole is closed even if its status row came after the kill.
+        for child in self.children.values():
+            if child.open and child.filled >= child.quantity:
+                self.close(child.order_id)
+        return max((c.placed_ns for c in self.children.values()), default=None)
 
     def open_children(self) -> list[Child]:
         return [c for c in self.children.values() if c.open]

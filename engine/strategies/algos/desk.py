@@ -21,9 +21,10 @@ from engine.core.clock import ist_date_of
 from engine.domain.order_replay import JournalRow
 from engine.domain.strategy_records import StrategyRecord, StrategyStatus
 from engine.strategies.algos.pacer import AlgoPacer
-from engine.strategies.algos.parent import LIVE, AlgoStatus, AlgoStrategy, AlgoView, spec_of
+from engine.strategies.algos.parent import AlgoStrategy
 from engine.strategies.algos.quality import ExecutionQuality, measure
-from engine.strategies.algos.spec import AlgoSpec, parse_spec
+from engine.strategies.algos.spec import AlgoSpec, parse_spec, spec_of
+from engine.strategies.algos.view import LIVE, AlgoStatus, AlgoView
 from engine.strategies.kernel import StrategyContext, StrategyKernel
 
 log = logging.getLogger(__name__)

@@ -12,13 +12,9 @@ and it resumes or stops as the trader set.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
-from engine.core.clock import ist_date_of
 from engine.domain.events import (
     OrderDenied,
     OrderEvent,
@@ -27,15 +23,15 @@ from engine.domain.events import (
     OrderSubmitted,
     Severity,
 )
-from engine.domain.ids import OrderId
 from engine.domain.instruments import Instrument
 from engine.domain.orders import OrderStatus, OrderType, Side
 from engine.domain.ticks import Tick
 from engine.strategies.algos.children import ChildBook
 from engine.strategies.algos.pacer import AlgoPacer
 from engine.strategies.algos.plans import Plan, Progress, plan_for
-from engine.strategies.algos.quality import ExecutionQuality, measure
-from engine.strategies.algos.spec import AlgoSpec, OnRestart, parse_spec
+from engine.strategies.algos.quality import ExecutionQuality, day_of, measure, mid_of
+from engine.strategies.algos.spec import AlgoSpec, OnRestart
+from engine.strategies.algos.view import LIVE, AlgoStatus, AlgoView
 from engine.strategies.kernel import Strategy, StrategyContext
 
 NS = 1_000_000_000
@@ -46,43 +42,6 @@ MAX_MOVES = 20
 """Chases of one child before it is cancelled and sent afresh (Kite allows 25 modifications)."""
 MAX_REFUSALS = 3
 """Children refused in a row before the parent stops and says why."""
-
-
-class AlgoStatus(StrEnum):
-    WORKING = "working"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    STOPPED = "stopped"
-    """Ended before it filled: its time ran out, the gate kept refusing, or a restart (as set)."""
-
-
-LIVE = (AlgoStatus.WORKING, AlgoStatus.PAUSED)
-
-
-@dataclass(frozen=True, slots=True)
-class AlgoView:
-    """A parent's progress as the Algos panel shows it."""
-
-    parent_id: str
-    kind: str
-    symbol: str
-    side: str
-    target: int
-    filled: int
-    working: int
-    scheduled: int | None
-    """What the schedule wants done by now (None: no time schedule)."""
-    status: AlgoStatus
-    reason: str
-    started_ns: int
-    elapsed_pct: float
-    """Share of the duration gone (pauses left out), 0 to 100."""
-    children: int
-    average_fill: Decimal | None
-    slippage_arrival_bp: Decimal | None
-    on_restart: str
-    owner: str
 
 
 class AlgoStrategy(Strategy):
@@ -111,6 +70,8 @@ class AlgoStrategy(Strategy):
         self.vwap_volume = 0
         self.ticks_from_ns = 0
         self.ticks_to_ns = 0
+        self._resize_to: int | None = None
+        """A lowered rest waiting for the cancels of the children it asked to be answered."""
         """The exchange times of the first and last ticks the parent saw (its VWAP window)."""
         self.resumed = False
         self._last_volume = -1
@@ -141,7 +102,7 @@ class AlgoStrategy(Strategy):
         else:
             self.started_ns = now
             tick = ctx.api.tick(self.spec.token)
-            self.arrival = None if tick is None else _mid(tick)
+            self.arrival = None if tick is None else mid_of(tick)
         self._adopt_children()
         profile = self.spec.volume_profile or self._profile
         self._plan = plan_for(self.spec, self.parent_id, self._lot, self.started_ns, profile)
@@ -173,7 +134,7 @@ class AlgoStrategy(Strategy):
         self._last_volume = volume
         self._tick = tick
         if self.arrival is None:
-            self.arrival = _mid(tick)
+            self.arrival = mid_of(tick)
         now = self.ctx.time_ns()
         if now >= self._next_ns:
             self._work(now)
@@ -202,6 +163,7 @@ class AlgoStrategy(Strategy):
                 child.price = event.price
         elif isinstance(event, OrderDenied):
             book.refuse(event.reason)
+        self._resize()
 
     def on_stop(self) -> None:
         if self.status in LIVE:
@@ -228,6 +190,7 @@ class AlgoStrategy(Strategy):
             "ticks_to_ns": self.ticks_to_ns,
             "filled": self.book.filled,
             "children": self.book.count,
+            "resize_to": self._resize_to,
         }
 
     # -- the trader's commands -----------------------------------------------------------------------
@@ -266,9 +229,14 @@ class AlgoStrategy(Strategy):
             return f"the remaining quantity must be a whole number 0 or more, not {remaining!r}"
         if remaining % self._lot:
             return f"the remaining quantity must be a multiple of the lot ({self._lot})"
-        self.target = self.book.filled + remaining
         if self.book.working > remaining:
+            # On a live broker a child may fill before its cancel lands: the rest is sized once
+            # the cancels are answered (nothing new goes out meanwhile), never past the target.
+            self._resize_to = remaining
             self._cancel_working()
+            self._resize()
+        else:
+            self._resize_to, self.target = None, self.book.filled + remaining
         self.ctx.save()
         if remaining == 0:
             self._end(
@@ -278,6 +246,14 @@ class AlgoStrategy(Strategy):
         else:
             self._work(self.ctx.time_ns())
         return None
+
+    def _resize(self) -> None:
+        """Apply a lowered rest once what still works fits in it (a cap: never raised)."""
+        rest = self._resize_to
+        if rest is not None and self.book.working <= rest:
+            self._resize_to = None
+            self.target = min(self.target, self.book.filled + rest)
+            self._dirty = True
 
     # -- what the panel and the reports read ---------------------------------------------------------
 
@@ -333,7 +309,7 @@ class AlgoStrategy(Strategy):
             owner=self.spec.owner,
             symbol=symbol,
             side=self.spec.side,
-            day=_day(self.started_ns),
+            day=day_of(self.started_ns),
             status=self.status.value,
             target=self.target,
             started_ns=self.started_ns,
@@ -382,7 +358,7 @@ class AlgoStrategy(Strategy):
         assert self._plan is not None
         wanted = min(self._plan.wanted(progress), self.target)
         cap = self._plan.child_limit()
-        while self.status is AlgoStatus.WORKING:
+        while self.status is AlgoStatus.WORKING and self._resize_to is None:
             need = min(wanted, self.target) - self.book.filled - self.book.working
             need = need // self._lot * self._lot
             if need <= 0:
@@ -510,44 +486,13 @@ class AlgoStrategy(Strategy):
         self._last_volume = int(state.get("last_volume", -1))
         self.ticks_from_ns = int(state.get("ticks_from_ns", 0))
         self.ticks_to_ns = int(state.get("ticks_to_ns", 0))
+        resize = state.get("resize_to")
+        self._resize_to = None if resize is None else int(resize)
 
     def _adopt_children(self) -> None:
         """The parent's children and fills as the order manager has them (after a restart, the
         book's: the truth whatever the last save said)."""
         api = self.ctx.api
-        mine: dict[OrderId, int] = {}
-        for order in api.orders():
-            if order.strategy != self.parent_id:
-                continue
-            child = self.book.add(order.order_id, order.quantity, self.started_ns, None)
-            child.cancelling = False
-            mine[order.order_id] = order.quantity
-            if not order.status.is_open:
-                self.book.close(order.order_id)
-        for trade in api.trades():
-            if trade.order_id in mine:
-                self.book.fill(trade.order_id, trade.ts_ns, trade.quantity, int(trade.price * 100))
-        # A child that filled whole is closed even if its status row came after the kill.
-        for child in self.book.children.values():
-            if child.open and child.filled >= child.quantity:
-                self.book.close(child.order_id)
-        if self.book.children:
-            self._last_child_ns = max(c.placed_ns for c in self.book.children.values())
-
-
-def _mid(tick: Tick) -> Decimal:
-    if tick.bid and tick.ask:
-        return Decimal(tick.bid + tick.ask) / 2
-    return Decimal(tick.ltp)
-
-
-def _day(ns: int) -> date:
-    return ist_date_of(ns).date()
-
-
-def spec_of(state: dict[str, Any]) -> AlgoSpec:
-    """The spec a parent journaled with its state."""
-    spec = state.get("spec")
-    if not isinstance(spec, dict):
-        raise ValueError("the saved algo has no spec")
-    return parse_spec(spec)
+        last = self.book.adopt(api.orders(), api.trades(), self.parent_id, self.started_ns)
+        if last is not None:
+            self._last_child_ns = last

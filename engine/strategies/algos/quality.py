@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass, fields
 from datetime import date
 from decimal import Decimal
 
+from engine.core.clock import ist_date_of
 from engine.domain.orders import Side
+from engine.domain.ticks import Tick
 
 BP = Decimal(10_000)
 _CENT = Decimal("0.01")
@@ -49,6 +51,19 @@ class ExecutionQuality:
     ticks_from_ns: int = 0
     ticks_to_ns: int = 0
     """The exchange times of the first and last ticks the VWAP is over."""
+
+
+def mid_of(tick: Tick) -> Decimal:
+    """The arrival price a parent is measured against: the mid (the last price without a
+    two-sided quote), paise."""
+    if tick.bid and tick.ask:
+        return Decimal(tick.bid + tick.ask) / 2
+    return Decimal(tick.ltp)
+
+
+def day_of(ns: int) -> date:
+    """The IST trading day of an exchange time, as execution quality groups parents."""
+    return ist_date_of(ns).date()
 
 
 def slippage_bp(side: Side, price: Decimal, reference: Decimal) -> Decimal:

@@ -210,3 +210,11 @@ def _convert(key: str, raw: Any) -> Any:
             raise TypeError(f"text is needed, not {raw!r}")
         return raw
     raise ValueError(f"unknown setting {key!r}")
+
+
+def spec_of(state: dict[str, Any]) -> AlgoSpec:
+    """The spec a parent journaled with its state."""
+    spec = state.get("spec")
+    if not isinstance(spec, dict):
+        raise ValueError("the saved algo has no spec")
+    return parse_spec(spec)

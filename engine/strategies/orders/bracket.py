@@ -20,6 +20,7 @@ from engine.domain.orders import OrderType, Product, Side
 from engine.domain.ticks import Quote, Tick
 from engine.domain.values import rupees_text
 from engine.strategies.kernel import Strategy, StrategyContext
+from engine.strategies.orders.entry_tape import EntryTape
 from engine.strategies.orders.protective_exit import ProtectiveExit
 from engine.strategies.orders.terms import (
     TermsError,
@@ -135,15 +136,19 @@ class BracketOrder(Strategy):
         self.entry_done = False
         self.cancelled = False
         self._placing_entry = False
+        self.tape = EntryTape()
+        """Arrival mid and market VWAP while the entry works (its execution quality)."""
 
     def on_start(self, state: dict[str, Any]) -> None:
         self.ctx.watch([self.spec.token])
         tick = self.ctx.api.tick(self.spec.token)
         if tick is not None:
             self.exit.on_tick(tick)
+        self.tape = EntryTape.from_dict(state.get("tape"))
         if state.get("exit"):
             self._resume(state)
             return
+        self.tape.start(self.ctx.time_ns(), tick)
         self._placing_entry = True
         try:
             outcome = self.ctx.place(
@@ -182,11 +187,15 @@ class BracketOrder(Strategy):
 
     def on_tick(self, tick: Tick) -> None:
         self._read_entry()
+        if not self.entry_done:
+            self.tape.on_tick(tick)
         self.exit.covered = max(self.exit.covered, self.entry_filled)
         self.exit.on_tick(tick)
 
     def on_order(self, event: OrderEvent) -> None:
-        if isinstance(event, OrderSubmitted) and self._placing_entry:
+        if isinstance(event, OrderSubmitted) and self._placing_entry and self.entry_id is None:
+            # The first order while placing is the entry; an entry that fills at once has the
+            # exit placed before ``place`` returns, and that order must not take its place.
             self.entry_id = event.order_id
             return
         if event.order_id == self.entry_id:
@@ -280,6 +289,7 @@ class BracketOrder(Strategy):
             "entry_id": self.entry_id,
             "cancelled": self.cancelled,
             "exit": self.exit.snapshot(),
+            "tape": self.tape.as_dict(),
         }
 
     def keeps_running(self) -> bool:

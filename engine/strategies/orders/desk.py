@@ -13,11 +13,13 @@ from typing import Any
 
 from engine.domain.gtt import GttReport, GttRequest
 from engine.domain.strategy_records import StrategyStatus
+from engine.strategies.algos.quality import ExecutionQuality
 from engine.strategies.kernel import Strategy, StrategyContext, StrategyKernel
 from engine.strategies.orders.bracket import BracketOrder, BracketSpec
 from engine.strategies.orders.conditional import ConditionalOrder, ConditionalSpec
 from engine.strategies.orders.gtt import PaperGtt, report_from_state, request_from_dict
 from engine.strategies.orders.oco import PositionExitOrder, PositionExitSpec
+from engine.strategies.orders.quality import bracket_quality
 
 ORIGIN = "advanced orders"
 _ID = re.compile(r"^(bracket|oco|trail|cond|gtt)-(\d{4,})$")
@@ -191,3 +193,23 @@ class AdvancedOrderDesk:
                 )
             )
         return out
+
+    def quality(self) -> list[ExecutionQuality]:
+        """The execution quality of each bracket's entry (the running ones as they stand)."""
+        rows = []
+        for parent_id, (kind, spec) in sorted(self._specs.items()):
+            if kind != "bracket":
+                continue
+            running = self._kernel.instance(parent_id)
+            if isinstance(running, BracketOrder):
+                state, status = running.snapshot(), "working"
+            else:
+                record = self._kernel.last_state(parent_id)
+                if record is None:
+                    continue
+                state = record.state
+                status = "failed" if record.status is StrategyStatus.FAILED else "ended"
+            row = bracket_quality(self._kernel.api, parent_id, spec, state, status)
+            if row is not None:
+                rows.append(row)
+        return rows
