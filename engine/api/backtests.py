@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -73,11 +73,14 @@ class BacktestService:
         runs_dir: Path,
         recordings_dir: Path,
         strategies: Callable[[], list[str]],
+        strategies_dir: Path | None = None,
     ) -> None:
         self._runner = runner
         self.runs_dir = runs_dir
         self.recordings_dir = recordings_dir
         self._strategies = strategies
+        self.strategies_dir = strategies_dir
+        """The trader's strategy files, for runs that do not name a folder of their own."""
 
     def strategy_ids(self) -> list[str]:
         return self._strategies()
@@ -107,6 +110,8 @@ class BacktestService:
     ) -> BacktestResult:
         """Run ``request`` in a worker thread; ``progress`` is called on this loop."""
         loop = asyncio.get_running_loop()
+        if request.strategies_dir is None and self.strategies_dir is not None:
+            request = replace(request, strategies_dir=str(self.strategies_dir))
 
         def relay(step: Progress) -> None:
             if progress is not None:
