@@ -50,6 +50,7 @@ def backtest_config(book: Path, request: BacktestRequest) -> EngineConfig:
         always_open=request.always_open,
         paper=PaperConfig(latency_ms=0),
         var_interval_seconds=0,
+        chart_series=False,
         portfolios_dir=book.parent / "portfolios",
         strategies_dir=None if request.strategies_dir is None else Path(request.strategies_dir),
     )
