@@ -55,6 +55,9 @@ class BacktestRequest:
     algo: Mapping[str, Any] | None = None
     """An execution algo's settings (``AlgoSpec`` fields, as ``start_algo`` takes them): the
     parent is started at the replay's first moment and its children trade on the replay."""
+    signals: str | None = None
+    """A file of TradingView alerts (``engine.signals.alert_file``), each fed to the desk's
+    SignalDesk (in auto mode) at the time it fired, on the replay's clock."""
     start: date | None = None
     end: date | None = None
     mode: str = TICKS
@@ -70,8 +73,11 @@ class BacktestRequest:
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/\\:"):
             raise BacktestError(f"a run's name cannot be {self.name!r}: it names a folder")
-        if sum((bool(self.strategy), self.portfolio is not None, self.algo is not None)) != 1:
-            raise BacktestError("a run needs one of a strategy, a portfolio or an algo")
+        kinds = (bool(self.strategy), self.portfolio is not None, self.algo is not None)
+        if sum((*kinds, self.signals is not None)) != 1:
+            raise BacktestError(
+                "a run needs one of a strategy, a portfolio, an algo or a signals file"
+            )
         if self.mode not in (TICKS, BARS):
             raise BacktestError(f"mode must be '{TICKS}' or '{BARS}', not {self.mode!r}")
         if not (
@@ -203,6 +209,8 @@ async def run_backtest(
 
 def _start_strategy(desk: Desk, request: BacktestRequest) -> str:
     kernel = desk.strategies
+    if request.signals is not None:
+        return Path(request.signals).name  # the runtime's desk feeds them at their times
     if request.algo is not None:
         started = desk.api.start_algo(dict(request.algo))
         if not started:
@@ -235,6 +243,8 @@ def _start_strategy(desk: Desk, request: BacktestRequest) -> str:
 def _run_label(request: BacktestRequest, strategy_id: str) -> str:
     if request.portfolio is not None:
         return f"portfolio {strategy_id}"
+    if request.signals is not None:
+        return f"signals {strategy_id}"
     return f"algo {strategy_id}" if request.algo is not None else strategy_id
 
 

@@ -55,5 +55,7 @@ def test_backtest_of_an_algo_with_bad_settings_is_refused_in_words(tmp_path) -> 
     )
     with pytest.raises(BacktestError, match="quantity"):
         run_backtest(request, tmp_path / "run")
-    with pytest.raises(BacktestError, match="one of a strategy, a portfolio or an algo"):
+    with pytest.raises(
+        BacktestError, match="one of a strategy, a portfolio, an algo or a signals file"
+    ):
         BacktestRequest("both", "x", strategy="ema_cross", algo={"kind": "twap"})
