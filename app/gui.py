@@ -23,6 +23,7 @@ from engine.runtime.accounts import Accounts
 from engine.settings import Settings, SettingsStore, settings_file
 
 if TYPE_CHECKING:
+    from engine.api.backtests import BacktestService
     from engine.brokers.registry import Connected
     from ui.main_window import MainWindow
 
@@ -178,6 +179,7 @@ async def _run_desk(
         session_state=lambda: session_text(engine),
         settings=settings,
         on_close=closed.set,
+        backtests=backtest_service(engine, profile),
     )
     unreadable = window.restore_watchlists()
     if unreadable is not None:
@@ -235,6 +237,22 @@ async def _run_desk(
         await accounts.stop()
         log.info("workstation closed cleanly")
     return 0
+
+
+def backtest_service(engine: Engine, profile: str) -> BacktestService:
+    """The Backtest panel's runs: the profile's recordings (or the desk's ``--record`` folder),
+    runs kept under the profile, the strategies the desk knows (built in and the trader's)."""
+    from engine.api.backtests import BacktestService
+    from engine.runtime.backtests import backtests_dir, recordings_dir, run_backtest
+
+    config = engine.config
+    return BacktestService(
+        runner=run_backtest,
+        runs_dir=backtests_dir(profile),
+        recordings_dir=config.recordings_dir or recordings_dir(profile),
+        strategies=lambda: [info.strategy_id for info in engine.api.strategies()],
+        strategies_dir=config.strategies_dir,
+    )
 
 
 def account_window(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from engine.api import EngineApi, Settings, Side, StrategyLeg
+from engine.api.backtests import BacktestService
 from engine.domain.instruments import Instrument
 from ui.bridge import EngineBridge
 from ui.theme import ThemeHolder
@@ -51,4 +52,6 @@ class PanelContext:
     set_alert: Callable[[Instrument | None], None] = field(default=lambda instrument: None)
     """Bring the Alerts panel forward with this instrument chosen (None: the selected one)."""
     preferences: Callable[[], Settings] = field(default=Settings)
+    backtests: BacktestService | None = None
+    """Runs on the desk's recordings (the Backtest panel); None where the window has none."""
     """The trader's current settings (the ticket's defaults, its confirmations)."""

@@ -34,6 +34,7 @@ from engine.api import (
     SignalRecord,
     SignalStep,
 )
+from engine.api.backtests import BacktestService
 from engine.domain.instruments import Instrument
 from ui import format as fmt
 from ui.bridge import EngineBridge
@@ -48,6 +49,7 @@ from ui.notify import DesktopNotices
 from ui.panels.advanced_orders import AdvancedOrdersPanel
 from ui.panels.alerts import AlertsPanel
 from ui.panels.algos import AlgosPanel
+from ui.panels.backtest import BacktestPanel
 from ui.panels.execution import ExecutionPanel
 from ui.panels.greeks import GreeksPanel
 from ui.panels.health import HealthPanel, set_banner
@@ -135,6 +137,13 @@ PANELS = (
         Qt.DockWidgetArea.BottomDockWidgetArea,
         "Alt+Shift+E",
     ),
+    PanelSpec(
+        "backtest",
+        "Backtest",
+        lambda context: BacktestPanel(context.backtests),
+        Qt.DockWidgetArea.RightDockWidgetArea,
+        "Ctrl+Shift+B",
+    ),
 )
 
 SHORTCUTS = (
@@ -161,6 +170,7 @@ SHORTCUTS = (
     ("Ctrl+Shift+H", "Health: connections, price age, loop lag, journal"),
     ("Alt+Shift+S", "Signals: approve (Enter) or reject (Delete) the waiting signals"),
     ("Ctrl+Shift+P", "Performance: P&L per strategy, symbol and day; equity, drawdown; report"),
+    ("Ctrl+Shift+B", "Backtest: run a strategy on a recording; equity and drawdown"),
     ("+", "Signals: one more lot on the chosen card"),
     ("-", "Signals: one lot fewer on the chosen card"),
     ("Alt+C", "Chart what is selected: an instrument, a position, a portfolio's MTM"),
@@ -225,6 +235,7 @@ class MainWindow(QMainWindow):
         api_token_actions: tuple[Callable[[], object], Callable[[], object]] | None = None,
         notification_actions: list[tuple[str, Callable[[], object]]] | None = None,
         save_diagnostics: SaveDiagnostics | None = None,
+        backtests: BacktestService | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -267,6 +278,7 @@ class MainWindow(QMainWindow):
             open_chart=self.open_chart,
             set_alert=self.set_alert,
             preferences=lambda: self.settings.current,
+            backtests=backtests,
         )
         self.ticket = OrderTicket(self.context, self)
         self.charts = ChartDocks(self, self.context)
@@ -345,6 +357,7 @@ class MainWindow(QMainWindow):
         bottom[0].raise_()
         self.tabifyDockWidget(self.docks["optionChain"], self.docks["payoff"])
         self.tabifyDockWidget(self.docks["optionChain"], self.docks["signals"])
+        self.tabifyDockWidget(self.docks["optionChain"], self.docks["backtest"])
         self.docks["optionChain"].raise_()
 
     def _size_default_docks(self) -> None:

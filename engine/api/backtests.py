@@ -16,7 +16,7 @@ import logging
 import multiprocessing
 import queue
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -88,11 +88,14 @@ class BacktestService:
         runs_dir: Path,
         recordings_dir: Path,
         strategies: Callable[[], list[str]],
+        strategies_dir: Path | None = None,
     ) -> None:
         self._runner = runner
         self.runs_dir = runs_dir
         self.recordings_dir = recordings_dir
         self._strategies = strategies
+        self.strategies_dir = strategies_dir
+        """The trader's strategy files, for runs that do not name a folder of their own."""
 
     def strategy_ids(self) -> list[str]:
         return self._strategies()
@@ -122,6 +125,8 @@ class BacktestService:
     ) -> BacktestResult:
         """Run ``request`` in a worker process; ``progress`` is called on this loop. A run the
         desk stops waiting for (its task cancelled) is cancelled too."""
+        if request.strategies_dir is None and self.strategies_dir is not None:
+            request = replace(request, strategies_dir=str(self.strategies_dir))
         messages: multiprocessing.Queue[tuple[str, object]] = _SPAWN.Queue()
         worker = _SPAWN.Process(
             target=_run_in_worker,

@@ -52,6 +52,12 @@ class BacktestRequest:
     """Values for the strategy's class attributes (``fast = 10``): the parameters swept."""
     portfolio: Mapping[str, Any] | None = None
     """A multileg portfolio's spec (as the portfolio editor saves it)."""
+    algo: Mapping[str, Any] | None = None
+    """An execution algo's settings (``AlgoSpec`` fields, as ``start_algo`` takes them): the
+    parent is started at the replay's first moment and its children trade on the replay."""
+    signals: str | None = None
+    """A file of TradingView alerts (``engine.signals.alert_file``), each fed to the desk's
+    SignalDesk (in auto mode) at the time it fired, on the replay's clock."""
     start: date | None = None
     end: date | None = None
     mode: str = TICKS
@@ -67,8 +73,11 @@ class BacktestRequest:
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/\\:"):
             raise BacktestError(f"a run's name cannot be {self.name!r}: it names a folder")
-        if bool(self.strategy) == (self.portfolio is not None):
-            raise BacktestError("a run needs either a strategy or a portfolio, not both")
+        kinds = (bool(self.strategy), self.portfolio is not None, self.algo is not None)
+        if sum((*kinds, self.signals is not None)) != 1:
+            raise BacktestError(
+                "a run needs one of a strategy, a portfolio, an algo or a signals file"
+            )
         if self.mode not in (TICKS, BARS):
             raise BacktestError(f"mode must be '{TICKS}' or '{BARS}', not {self.mode!r}")
         if not (
@@ -95,6 +104,8 @@ class PortfolioDesk(Protocol):
     def save_portfolio(self, spec: dict[str, Any]) -> str | None: ...
 
     def start_portfolio(self, name: str) -> str | None: ...
+
+    def start_algo(self, spec: dict[str, Any]) -> Any: ...
 
 
 class Desk(Protocol):
@@ -183,7 +194,7 @@ async def run_backtest(
         await desk.stop()
     result = tracker.result(
         name=request.name,
-        strategy=strategy_id if request.portfolio is None else f"portfolio {strategy_id}",
+        strategy=_run_label(request, strategy_id),
         params=dict(request.params),
         ticks=feed.delivered,
         elapsed_s=time.perf_counter() - started,
@@ -198,6 +209,13 @@ async def run_backtest(
 
 def _start_strategy(desk: Desk, request: BacktestRequest) -> str:
     kernel = desk.strategies
+    if request.signals is not None:
+        return Path(request.signals).name  # the runtime's desk feeds them at their times
+    if request.algo is not None:
+        started = desk.api.start_algo(dict(request.algo))
+        if not started:
+            raise BacktestError(f"the algo cannot run: {started.reason}")
+        return str(started.parent_id)
     if request.portfolio is not None:
         spec = dict(request.portfolio)
         name = str(spec.get("defaults", {}).get("name", ""))
@@ -220,6 +238,14 @@ def _start_strategy(desk: Desk, request: BacktestRequest) -> str:
     if problem is not None:
         raise BacktestError(f"{request.strategy} did not start: {problem}")
     return request.strategy
+
+
+def _run_label(request: BacktestRequest, strategy_id: str) -> str:
+    if request.portfolio is not None:
+        return f"portfolio {strategy_id}"
+    if request.signals is not None:
+        return f"signals {strategy_id}"
+    return f"algo {strategy_id}" if request.algo is not None else strategy_id
 
 
 def _progress(delivered: int, total: int, started: float, clock: SimulatedClock) -> Progress:

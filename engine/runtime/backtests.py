@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from engine.backtest.results import BacktestResult
-from engine.backtest.run import BacktestRequest, Desk, Progress
+from engine.backtest.run import BacktestError, BacktestRequest, Desk, Progress
 from engine.backtest.run import run_backtest as run_on
 from engine.brokers.paper.config import PaperConfig
 from engine.calendar import MarketCalendar
@@ -28,6 +28,9 @@ from engine.marketdata.sim_fast import FastSimulatedFeed
 from engine.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
 from engine.runtime.config import EngineConfig
 from engine.runtime.engine import Engine
+from engine.signals.alert_file import AlertFileError, read_alert_file
+from engine.signals.desk import SignalMode, SignalRules
+from engine.signals.tradingview import TradingViewAlert
 from engine.store.urls import profile_folder, sqlite_url
 
 
@@ -50,6 +53,9 @@ def backtest_config(book: Path, request: BacktestRequest) -> EngineConfig:
         always_open=request.always_open,
         paper=PaperConfig(latency_ms=0),
         var_interval_seconds=0,
+        chart_series=False,
+        # A replay of alerts has no trader to approve each one: they go straight to the gate.
+        signal_rules=SignalRules(default_mode=SignalMode.AUTO),
         portfolios_dir=book.parent / "portfolios",
         strategies_dir=None if request.strategies_dir is None else Path(request.strategies_dir),
     )
@@ -63,9 +69,33 @@ def build_backtest_desk(
     instruments: Iterable[Instrument],
     request: BacktestRequest,
 ) -> Desk:
-    return Engine.build(
+    alerts = [] if request.signals is None else _alerts(request.signals, clock)
+    engine = Engine.build(
         backtest_config(book, request), clock=clock, feed=feed, instruments=instruments
     )
+    for alert in alerts:
+        delay = 0.0 if alert.fired is None else alert.fired.timestamp() - clock.time_ns() / 1e9
+
+        def deliver(alert: TradingViewAlert = alert) -> None:
+            engine.signals.receive(alert, origin="replay")
+
+        clock.call_later(max(delay, 1e-9), deliver)
+    return engine
+
+
+def _alerts(path: str, clock: SimulatedClock) -> list[TradingViewAlert]:
+    try:
+        alerts = read_alert_file(path)
+    except AlertFileError as problem:
+        raise BacktestError(str(problem)) from None
+    early = [a for a in alerts if a.fired is not None and a.fired < clock.now()]
+    if early:
+        start = f"{clock.now():%Y-%m-%d %H:%M} UTC"
+        raise BacktestError(
+            f"{len(early)} alert(s) fired before the recording starts ({start}), the first at "
+            f"{early[0].fired}: choose a recording that covers them"
+        )
+    return alerts
 
 
 def run_backtest(

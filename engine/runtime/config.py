@@ -64,6 +64,9 @@ class EngineConfig:
     signal_rules: SignalRules = field(default_factory=SignalRules)
     signals_folder: Path | None = None
     """Take signal files dropped in ``<folder>/inbox`` (``engine.signals.inbox``); None: off."""
+    chart_series: bool = True
+    """Sample the option series (straddles, portfolios' MTM, IVs) once a second of market time
+    for the chart docks; a backtest, which nothing draws, leaves it off."""
     recordings_dir: Path | None = None
     """Record the desk's feed under this folder (``engine.marketdata.recorder``: Parquet per
     day, for replays and backtests); None: off."""

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import sqlite3
+import sys
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor
 from dataclasses import replace
@@ -183,7 +184,10 @@ class Engine:
                 now=clock.now,
             )
         )
-        self.charts.attach(self.api)
+        if config.chart_series:
+            self.charts.attach(self.api)
+        else:  # a backtest: nothing draws them
+            self.charts.next_sample_ns = sys.maxsize
         self.signals.bind(self.api.place_order, net=self._net, portfolio=self._portfolio_command)
         self.signal_inbox = (
             None

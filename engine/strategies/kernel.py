@@ -465,22 +465,30 @@ class StrategyKernel:
             raise ValueError(f"a timer needs a positive number of seconds, not {seconds!r}")
         clock = self.clock
         simulated = isinstance(clock, SimulatedClock)
+        current: list[asyncio.TimerHandle | SimulatedTimer] = []
 
         def fire() -> None:
             if self._running.get(strategy_id) is not running:
                 return
-            if repeat and not simulated:
-                running.timers.append(loop.call_later(seconds, fire))
+            if not (repeat and simulated):
+                # A fired handle leaves the list and a repeating timer's next one takes its
+                # place: the list holds only the timers still pending, however often they fire.
+                running.timers.remove(current.pop())
+                if repeat:
+                    current.append(loop.call_later(seconds, fire))
+                    running.timers.append(current[0])
             self._call(strategy_id, running, lambda: running.strategy.on_timer(name), "on_timer")
 
         if isinstance(clock, SimulatedClock):
             # A backtest: timers follow the replayed time, and a repeating one fires once after a
             # jump (a night between two recorded days), not once for every second skipped.
             handle = clock.every(seconds, fire) if repeat else clock.call_later(seconds, fire)
+            current.append(handle)
             running.timers.append(handle)
             return
         loop = asyncio.get_running_loop()
-        running.timers.append(loop.call_later(seconds, fire))
+        current.append(loop.call_later(seconds, fire))
+        running.timers.append(current[0])
 
     def say(self, strategy_id: str, severity: Severity, text: str) -> None:
         self._bus.publish(EngineMessage(self.clock.time_ns(), severity, text, strategy_id))

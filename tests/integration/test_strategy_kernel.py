@@ -202,6 +202,42 @@ async def test_strategy_timers_when_set_fire_on_the_loop_until_it_stops(tmp_path
         engine.close()
 
 
+async def test_strategy_timers_on_the_live_loop_keep_one_handle_each_as_in_a_backtest(
+    tmp_path,
+) -> None:
+    """A repeating timer that fires many times, and one-shot timers that fired, leave only the
+    pending handles behind (the list once grew by one handle per fire, without limit)."""
+    fired: list[str] = []
+
+    class Busy(Strategy):
+        strategy_id = "busy"
+
+        def on_start(self, state: dict[str, Any]) -> None:
+            self.ctx.every(0.0005, "beat")
+            self.ctx.every(3600, "hourly")
+            for _ in range(5):
+                self.ctx.after(0.0005, "once")
+
+        def on_timer(self, name: str) -> None:
+            fired.append(name)
+
+    engine = build(tmp_path, [Busy])
+    try:
+        assert engine.api.start_strategy("busy") is None
+        while fired.count("beat") < 200:
+            await asyncio.sleep(0.001)
+        assert fired.count("once") == 5
+        timers = engine.strategies._running["busy"].timers
+        assert len(timers) == 2  # the next beat and the hourly one
+        assert all(not handle.cancelled() for handle in timers)
+        assert engine.api.stop_strategy("busy") is None
+        count = len(fired)
+        await asyncio.sleep(0.01)
+        assert len(fired) == count
+    finally:
+        engine.close()
+
+
 def test_strategy_files_when_loaded_run_and_broken_ones_are_named_with_their_line(
     tmp_path,
 ) -> None:

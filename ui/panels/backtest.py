@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -41,7 +42,7 @@ from engine.api.backtests import (
 
 
 class BacktestPanel(QWidget):
-    def __init__(self, service: BacktestService, parent: QWidget | None = None) -> None:
+    def __init__(self, service: BacktestService | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("backtest")
         self._service = service
@@ -101,12 +102,28 @@ class BacktestPanel(QWidget):
 
     def refresh(self) -> None:
         """List the strategies and recordings there are now."""
+        chosen = self.strategy.currentData(), self.recording.currentData()
         self.strategy.clear()
+        if self._service is None:
+            self.run_button.setEnabled(False)
+            self.status.setText(
+                "Backtests run from the workstation's profile; this window has none."
+            )
+            return
         for strategy_id in self._service.strategy_ids():
             self.strategy.addItem(strategy_id, strategy_id)
         self.recording.clear()
         for info in self._service.recordings():
             self.recording.addItem(info.title, str(info.path))
+        for box, data in zip((self.strategy, self.recording), chosen, strict=True):
+            if data is not None and box.findData(data) >= 0:
+                box.setCurrentIndex(box.findData(data))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Brought forward: list what was recorded since (the choices stay)."""
+        if self._task is None:
+            self.refresh()
+        super().showEvent(event)
 
     # -- running -----------------------------------------------------------------------------------
 
@@ -131,6 +148,7 @@ class BacktestPanel(QWidget):
             self.status.setText("Cancelling…")
 
     async def _run(self, request: BacktestRequest, job: BacktestJob) -> None:
+        assert self._service is not None  # Run is off without one
         try:
             result = await self._service.run(request, job, self._on_progress)
         except (BacktestError, ValueError, OSError) as problem:
