@@ -567,6 +567,7 @@ class Engine:
             if self.schedule is not None:
                 self.schedule.tick(self.clock.now())
             self.signals.expire()
+            self.multileg.clock()  # the account's square-off, ticks or not
             if self.signal_inbox is not None:
                 self.signal_inbox.poll()
             try:

@@ -196,6 +196,16 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
             return f"{self.spec.name} is already exiting"
         return f"{self.spec.name} holds nothing to square off ({self.status.value})"
 
+    def square_off_if_due(self) -> str | None:
+        """The desk's once-a-second clock: square off now if the account's (or the portfolio's)
+        square-off time has come, even with no tick or timer of its own; why, or None."""
+        now = self.ctx.time_ns()
+        due = self._square_off_due(now)
+        if due is None or self.status not in (P.UNDER_EXECUTION, P.STARTED):
+            return None
+        self._exit_all(due, now)
+        return due
+
     def enter_now(self) -> str | None:
         """Enter at once, whatever the start time or entry condition; None, or why not."""
         if self.status is P.PENDING:
