@@ -612,6 +612,11 @@ class Engine:
         if self.schedule is not None:
             self.schedule.tick(now)
         self.signals.expire()
+        try:
+            self.multileg.clock()  # the account's square-off time, whether its legs tick or not
+        except Exception as exc:  # one portfolio's fault must not stop the desk's housekeeping
+            log.exception("multileg square-off by the clock failed")
+            self._warn(f"multileg: the square-off by the clock failed ({exc})", "multileg")
         if self.signal_inbox is not None:
             self.signal_inbox.poll()
 

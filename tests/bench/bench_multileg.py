@@ -32,7 +32,8 @@ With ``--conditions`` every other portfolio also uses the Range breakout and Ext
 pages while the figures are taken: a range still being measured (on the underlying, on each
 leg's premium or on the net premium) with two legs in and two waiting for its breakout, and an
 underlying level that would square it off, read on every tick or at a minute's close
-(``conditions``); the rest are as above.
+(``conditions``), and their sold legs' stops set to act (a re-entry at cost, or a re-execute,
+twice at most: ``_reentries``); the rest are as above.
 
 Usage: python tests/bench/bench_multileg.py [--quick] [--conditions]. Last line: one JSON object.
 """
@@ -222,6 +223,7 @@ def _conditions(n: int) -> dict[str, Any]:
     if n % 2:
         return {}
     on = ("underlying", "each leg's premium", "net premium")[(n // 2) % 3]
+    at_cost = n % 4 == 2  # needs the leg's own stop: so no opposite-side stop
     return {
         "range_breakout": {
             "enabled": True,
@@ -229,6 +231,7 @@ def _conditions(n: int) -> dict[str, Any]:
             "range_end": "14:00:00",
             "on": on,
             "no_breakout": ["Leg 3", "Leg 4"],
+            "opposite_sl": not at_cost,
         },
         "conditions": {
             "underlying_exit": {
@@ -237,6 +240,15 @@ def _conditions(n: int) -> dict[str, Any]:
             }
         },
     }
+
+
+def _reentries(legs: list[dict[str, Any]], n: int) -> None:
+    """The conditions half's sold legs act on their stops: a re-entry at cost, or a re-execute
+    at the strike's rule (twice at most), so the leg watches for its action."""
+    action = {"action": "re_entry_at_cost"} if n % 4 == 2 else {"action": "re_execute"}
+    for leg in legs:
+        if leg["side"] == "SELL" and "stop" in leg:
+            leg["on_stop"] = {**action, "count": 2}
 
 
 def portfolio_specs(rng: random.Random, conditions: bool = False) -> list[dict[str, Any]]:
@@ -255,6 +267,8 @@ def portfolio_specs(rng: random.Random, conditions: bool = False) -> list[dict[s
                     **(_conditions(n) if conditions else {}),
                 }
             )
+            if conditions and n % 2 == 0:
+                _reentries(specs[-1]["legs"], n)
     assert len(specs) == PORTFOLIOS
     return specs
 
@@ -371,7 +385,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
-        "--conditions", action="store_true", help="half the portfolios use breakouts/conditions"
+        "--conditions",
+        action="store_true",
+        help="half the portfolios use breakouts, conditions and re-entries",
     )
     args = parser.parse_args()
     tape_seconds = 5.0 if args.quick else 30.0

@@ -176,3 +176,21 @@ def test_multileg_tag_account_multiplier_beyond_the_portfolio_cap_is_refused_in_
         "Big at 3× on an account of 50× trades more than 100× its lots: lower one of the "
         "multipliers"
     )
+
+
+def test_multileg_tag_account_square_off_by_the_desk_clock_when_its_legs_stop_ticking(
+    desk,
+) -> None:
+    engine, broker = desk
+    assert engine.api.set_account_limits({"square_off": "09:30:00"}) is None
+    save_and_start(engine, "Frozen")
+    fill_all(engine, broker, "100")
+    assert engine.multileg.clock() == []  # not yet its time
+    engine.clock.advance(12 * 60)  # past 09:30 with no tick at all on its instruments
+    assert status(engine, "Frozen") is PortfolioStatus.STARTED  # its own clock never came
+    assert engine.multileg.clock() == ["Frozen"]  # the heartbeat's desk-wide timer
+    view = next(v for v in engine.api.portfolios() if v.name == "Frozen")
+    assert view.status is PortfolioStatus.UNDER_EXIT
+    assert view.reason == "the account's square-off time 09:30"
+    assert len(orders(broker, "X")) == 1  # its one leg's exit, sent without a tick
+    assert engine.multileg.clock() == []  # once: already exiting

@@ -18,8 +18,8 @@ def test_breakout_multileg_editor_pages_refuse_contradictions_in_words(
     editor = PortfolioEditor(context)
     qtbot.addWidget(editor)
     titles = [editor.pages.item(i).text() for i in range(editor.pages.count())]
-    at = titles.index("Range breakout")
-    assert titles[at : at + 2] == ["Range breakout", "Extra conditions"]
+    # The breakout's pages, then the re-entry and hedge pages merged after them.
+    assert titles[-4:] == ["Range breakout", "Extra conditions", "Re-entry", "Dynamic hedge"]
     data: dict[str, Any] = template_spec(
         engine,
         "short_straddle",

@@ -205,3 +205,37 @@ def test_hedge_portfolio_refuses_a_hedge_bought_after_its_sold_leg_in_words() ->
     data = {**straddle(), "hedge": {"enabled": True}, "exit": {"sells_first": False}}
     with pytest.raises(ValueError, match="a dynamic hedge is sold after its sold leg"):
         parse_spec(data)
+
+
+def breakout_straddle(on_stop: dict[str, object], **breakout: object) -> dict[str, object]:
+    return {
+        "defaults": {"name": "B"},
+        "execution": {"start": "09:15", "end": "15:00"},
+        "range_breakout": {
+            "enabled": True,
+            "range_start": "09:16",
+            "range_end": "09:30",
+            **breakout,
+        },
+        "legs": [
+            {"side": "SELL", "instrument": "CE", "stop": {"value": "20"}, "on_stop": on_stop},
+            {"side": "SELL", "instrument": "PE", "stop": {"value": "20"}},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("on_stop", "how"),
+    [
+        ({"action": "re_entry_at_cost"}, "at cost"),
+        ({"action": "re_entry_momentum", "momentum": "5"}, "on momentum"),
+    ],
+)
+def test_breakout_reentry_on_own_stop_refused_with_the_opposite_side_stop(on_stop, how) -> None:
+    with pytest.raises(ValueError, match=f"Leg 1 re-enters {how} on its own stop, but the range"):
+        parse_spec(breakout_straddle(on_stop))
+    # Without the opposite-side stop, or with the leg entering without a breakout, it holds;
+    # a re-execute on the stop (a fresh leg, not the old price) is fine with it.
+    assert parse_spec(breakout_straddle(on_stop, opposite_sl=False))
+    assert parse_spec(breakout_straddle(on_stop, no_breakout=["Leg 1"]))
+    assert parse_spec(breakout_straddle({"action": "re_execute"}))

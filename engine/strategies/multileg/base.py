@@ -243,11 +243,11 @@ class PortfolioBase(Strategy):
         raise NotImplementedError
 
     def _exit_all(self, why: str, now: int) -> None:
-        """Exit every leg (``portfolio``)."""
+        """Exit every leg (``closing``)."""
         raise NotImplementedError
 
     def _exit_leg(self, leg: LegRun, now: int) -> None:
-        """Exit one leg (``portfolio``)."""
+        """Exit one leg (``closing``)."""
         raise NotImplementedError
 
     def _track(self, leg: LegRun) -> None:
@@ -265,7 +265,7 @@ class PortfolioBase(Strategy):
         raise NotImplementedError
 
     def _drive_exit(self, leg: LegRun, now: int) -> None:
-        """Send what exiting ``leg`` needs (``portfolio``)."""
+        """Send what exiting ``leg`` needs (``closing``)."""
         raise NotImplementedError
 
     def _add_hedges(self, chains: dict[date, Any]) -> None:

@@ -308,6 +308,10 @@ def _no_portfolio_entry_rule(extra: ExtraConditions) -> bool:
     )
 
 
+_REENTRIES_ON_OWN_STOP = {"re_entry_at_cost": "at cost", "re_entry_momentum": "on momentum"}
+"""Re-entries that wait on the price the leg's own stop left it at (``reentry_spec.Action``)."""
+
+
 def conditions_problems(spec: PortfolioSpec) -> str | None:
     """What in these pages contradicts the rest of the portfolio, in words, or None."""
     breakout, extra, execution = spec.range_breakout, spec.conditions, spec.execution
@@ -347,6 +351,16 @@ def conditions_problems(spec: PortfolioSpec) -> str | None:
     free = {leg.n for leg in breakout.no_breakout}
     if all(n in free for n in entering):
         return "every leg enters without a breakout: turn the range breakout off instead"
+    if breakout.opposite_sl:
+        for n in entering:
+            reaction = spec.legs[n - 1].on_stop
+            action = "" if reaction is None else reaction.action.value
+            if n not in free and action in _REENTRIES_ON_OWN_STOP:
+                return (
+                    f"Leg {n} re-enters {_REENTRIES_ON_OWN_STOP[action]} on its own stop, but the "
+                    "range's other side is the stop of what the breakout entered: turn off the "
+                    f"opposite-side stop, or let Leg {n} enter without a breakout"
+                )
     two_sides = breakout.entry_at in (EntryAt.CE_HIGH_PE_LOW, EntryAt.PE_HIGH_CE_LOW)
     if two_sides:
         for n in entering:

@@ -273,6 +273,11 @@ class MultilegDesk:
             return f"{name} is not running"
         return running.square_off()
 
+    def clock(self) -> list[str]:
+        """The heartbeat's: square off what the account's time says, ticks or not; who."""
+        found = [self.running(name) for name in list(self._specs)]
+        return [p.spec.name for p in found if p is not None and p.square_off_if_due() is not None]
+
     def enter_now(self, name: str) -> str | None:
         running = self.running(name)
         if running is None:

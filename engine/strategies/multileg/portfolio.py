@@ -34,8 +34,8 @@ from engine.domain.events import (
 from engine.domain.orders import OrderStatus, OrderType
 from engine.domain.ticks import Tick
 from engine.strategies.multileg.base import NS, E, P, portfolio_strategy_id, start_problem
+from engine.strategies.multileg.closing import PortfolioClosing
 from engine.strategies.multileg.entering import PortfolioEntry
-from engine.strategies.multileg.execution import PortfolioOrders
 from engine.strategies.multileg.exits import Measure as PriceMeasure
 from engine.strategies.multileg.exits import leg_level
 from engine.strategies.multileg.legrun import ENTRY, EXIT, STOP, LegOrder, LegRun, read_tag
@@ -51,7 +51,7 @@ from engine.strategies.multileg.status import (
 from engine.strategies.multileg.watching import PortfolioWatch
 
 
-class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, PortfolioOrders):
+class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, PortfolioClosing):
     """A multileg portfolio as one strategy on the kernel (its parts: ``base``)."""
 
     # -- the kernel's handlers -----------------------------------------------------------------------
@@ -195,6 +195,16 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
         if self.status is P.UNDER_EXIT:
             return f"{self.spec.name} is already exiting"
         return f"{self.spec.name} holds nothing to square off ({self.status.value})"
+
+    def square_off_if_due(self) -> str | None:
+        """The desk's once-a-second clock: square off now if the account's (or the portfolio's)
+        square-off time has come, even with no tick or timer of its own; why, or None."""
+        now = self.ctx.time_ns()
+        due = self._square_off_due(now)
+        if due is None or self.status not in (P.UNDER_EXECUTION, P.STARTED):
+            return None
+        self._exit_all(due, now)
+        return due
 
     def enter_now(self) -> str | None:
         """Enter at once, whatever the start time or entry condition; None, or why not."""
@@ -361,91 +371,6 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
             self._exit_all(f"{why}: unwinding the legs that filled", self.ctx.time_ns())
         else:
             self._step(E.FAILED, f"{why}; the filled legs are kept")
-
-    # -- exiting -------------------------------------------------------------------------------------
-
-    def _exit_all(self, why: str, now: int) -> None:
-        if self.status not in (P.UNDER_EXECUTION, P.STARTED):
-            return
-        self._step(E.EXIT, why)
-        self._begin_exit(why, now)
-
-    def _begin_exit(self, why: str, now: int, *, already_exiting: bool = False) -> None:
-        self._drop_queued_entries()
-        for leg in self.legs:
-            # An entering leg exits even when it holds nothing yet (its slices were still
-            # queued here): it is then exited at once, and the portfolio can complete.
-            if leg.state in (LegState.ENTERING, LegState.ENTERED) or (
-                leg.state is LegState.FAILED and (leg.position or leg.live_orders(ENTRY, STOP))
-            ):
-                leg.exit_reason = leg.exit_reason or why
-                leg.step(LegEvent.CLOSE)
-            elif leg.state is LegState.WAITING:
-                leg.step(LegEvent.DISARM)
-                leg.remark = "not sent: the portfolio exited first"
-        self.ctx.save()
-        self._drive_exits(now)
-
-    def _exit_leg(self, leg: LegRun, now: int) -> None:
-        leg.step(LegEvent.CLOSE)
-        self._drive_exit(leg, now)
-
-    def _drive_exits(self, now: int) -> None:
-        exiting = [leg for leg in self.legs if leg.state is LegState.EXITING]
-        sells_first = self.spec.exit.sells_first
-        sold_open = any(leg.sign < 0 and (leg.position or leg.working(ENTRY)) for leg in exiting)
-        for leg in exiting:
-            if sells_first and leg.sign > 0 and sold_open:
-                continue
-            self._drive_exit(leg, now)
-        self._settle(now)
-
-    def _drive_exit(self, leg: LegRun, now: int) -> None:
-        for order in leg.live_orders(ENTRY):
-            self._withdraw(order)
-        for order in leg.live_orders(STOP):
-            if not order.exiting:
-                order.exiting = True
-                order.since_ns = now
-                if self._ended_in_book(order):
-                    continue  # it filled at the broker as the price crossed: it is the exit
-                price = self._marketable(leg, order.side)
-                outcome = self.ctx.api.modify(
-                    order.order_id,
-                    order_type=OrderType.LIMIT if price is not None else OrderType.MARKET,
-                    price=None if price is None else Decimal(price) / 100,
-                )
-                if not outcome:
-                    self._withdraw(order)
-        if leg.live_orders(STOP) and any(not o.exiting for o in leg.live_orders(STOP)):
-            return
-        self._top_up(leg, EXIT)
-
-    def _settle(self, now: int) -> None:
-        """Legs whose exits are done are exited; a portfolio with nothing left completes."""
-        changed = False
-        for leg in self.legs:
-            if (
-                leg.state is LegState.EXITING
-                and not leg.position
-                and not leg.live_orders(ENTRY, EXIT, STOP)
-            ):
-                leg.step(LegEvent.CLOSED)
-                changed = True
-        open_legs = [
-            leg
-            for leg in self.legs
-            if leg.state in (LegState.ENTERING, LegState.ENTERED, LegState.EXITING)
-            or (leg.state is LegState.FAILED and leg.position)
-        ]
-        if self.status is P.STARTED and not open_legs and not self._lines_waiting():
-            self._step(E.EXIT, "every leg has exited")
-        if self.status is P.UNDER_EXIT and not open_legs:
-            self._step(E.EXITED, self.reason)
-            self._finish()
-            return
-        if changed:
-            self.ctx.save()
 
     # -- a restart -----------------------------------------------------------------------------------
 
