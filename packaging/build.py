@@ -54,6 +54,9 @@ DEB_DEPENDS = (
     "libxcb-randr0, libxcb-render-util0, libxcb-image0, libxkbcommon-x11-0, libxkbcommon0, "
     "libegl1, libgl1, libopengl0, libfontconfig1, libfreetype6, libdbus-1-3, libglib2.0-0, "
     "libnss3, libxcomposite1, libxdamage1, libxrandr2, libxtst6, libxkbfile1, libasound2, "
+    # The rest of the X11/xcb libraries the bundle leaves to the system (prune.SYSTEM_PROVIDED).
+    "libx11-6, libx11-xcb1, libxext6, libxfixes3, libxrender1, libxcb-util1, libxcb-sync1, "
+    "libxcb-xfixes0, libxcb-shm0, libxcb-render0, libxcb-glx0, libxcb-xkb1, "
     "fonts-dejavu-core"
 )
 DEB_RECOMMENDS = "gnome-keyring"
