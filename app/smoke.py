@@ -10,7 +10,10 @@ own books and layouts. Then it:
 3. places a paper market order and waits for its fill;
 4. opens the user manual when this build ships one;
 5. saves a screenshot of the window, closes the desk and checks the first-run files are there
-   (the user data directory, the paper book, the saved workspace, the strategy examples).
+   (the user data directory, the paper book, the saved workspace, the strategy examples);
+6. when this build ships pyarrow (the tick recorder's Parquet files), writes a small tick table
+   to a Parquet file and reads it back unchanged: the installer keeps only the parts of pyarrow
+   that Parquet needs, and this is the check that they are enough.
 
 It prints one line per step and a JSON summary last, and exits 0 only when every step held; a
 step that fails is named in words with what was seen. The installers' CI runs it against the
@@ -86,6 +89,7 @@ def smoke(screenshot: Path) -> int:
         try:
             _run(screenshot, report)
             _check_first_run(report)
+            _check_parquet(report, Path(tmp))
         except SmokeFailed as failure:
             say(f"FAILED: {failure}")
             print(json.dumps(report), flush=True)
@@ -277,3 +281,30 @@ def _check_first_run(report: dict[str, Any]) -> None:
         raise SmokeFailed(f"a first start did not leave {', '.join(missing)}")
     report["first_run"] = sorted(expected)
     say(f"first-run files in place: {', '.join(expected)}")
+
+
+def _check_parquet(report: dict[str, Any], folder: Path) -> None:
+    """A Parquet round trip of a small tick table, when this build ships pyarrow. A pyarrow that
+    is there but does not import (a library the installer left out) fails the smoke test."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyarrow") is None:
+        report["parquet"] = "not in this build"
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ticks = pa.table(
+        {
+            "ts_ns": pa.array([1_733_300_000_000_000_000, 1_733_300_000_250_000_000], pa.int64()),
+            "symbol": ["RELIANCE", "RELIANCE"],
+            "ltp_paise": pa.array([155_440, 155_410], pa.int64()),
+        }
+    )
+    path = folder / "ticks.parquet"
+    pq.write_table(ticks, path, compression="zstd")
+    back = pq.read_table(path)
+    if not back.equals(ticks):
+        raise SmokeFailed(f"a Parquet round trip changed the table: {back.to_pydict()}")
+    report["parquet"] = f"{back.num_rows} ticks written and read back ({path.stat().st_size} B)"
+    say(f"Parquet round trip: {report['parquet']}")

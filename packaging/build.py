@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from icu import trim_icu_data
 from prune import prune
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,9 @@ DEB_DEPENDS = (
     "libxcb-randr0, libxcb-render-util0, libxcb-image0, libxkbcommon-x11-0, libxkbcommon0, "
     "libegl1, libgl1, libopengl0, libfontconfig1, libfreetype6, libdbus-1-3, libglib2.0-0, "
     "libnss3, libxcomposite1, libxdamage1, libxrandr2, libxtst6, libxkbfile1, libasound2, "
+    # The rest of the X11/xcb libraries the bundle leaves to the system (prune.SYSTEM_PROVIDED).
+    "libx11-6, libx11-xcb1, libxext6, libxfixes3, libxrender1, libxcb-util1, libxcb-sync1, "
+    "libxcb-xfixes0, libxcb-shm0, libxcb-render0, libxcb-glx0, libxcb-xkb1, "
     "fonts-dejavu-core"
 )
 DEB_RECOMMENDS = "gnome-keyring"
@@ -144,6 +148,11 @@ def bundle(dist: Path = DIST, *, untrimmed: bool = False) -> Path:
         step(
             f"removed {len(removed)} unused Qt plugins and libraries only they need ({freed / 1e6:.0f} MB)"
         )
+        icu = trim_icu_data(out / "_internal")
+        if isinstance(icu, str):
+            step(icu)
+        else:
+            step(f"trimmed Qt's ICU data: {icu[0] / 1e6:.0f} MB -> {icu[1] / 1e6:.0f} MB")
     step(f"bundle {out} ({tree_size(out) / 1e6:.0f} MB) in {time.monotonic() - started:.0f} s")
     return out
 
@@ -153,9 +162,11 @@ def tree_size(path: Path) -> int:
 
 
 def strip_debug_info(out: Path) -> None:
-    """Strip debugging information from the libraries that carry it: Python's own (built from
-    source, as pyenv does) and some wheels' extension modules (SQLAlchemy's Cython modules are
-    90 % debug info). Each stripped file must still load, or it is put back as it was.
+    """Strip debugging information and static symbol tables from the libraries that carry them:
+    Python's own (built from source, as pyenv does) and some wheels' extension modules
+    (SQLAlchemy's Cython modules are 90 % debug info, cryptography's Rust module carries 3 MB of
+    symbols). ``--strip-unneeded`` keeps the dynamic symbols that loading and linking use. Each
+    stripped file must still load, or it is put back as it was.
 
     PyInstaller's own ``strip`` option strips every library, and that breaks the wheels'
     vendored OpenBLAS (rewritten by auditwheel: "ELF load command address/offset not
@@ -166,13 +177,13 @@ def strip_debug_info(out: Path) -> None:
     before = after = 0
     for path in debug_libraries(out / "_internal"):
         original = path.read_bytes()
-        run([strip, "--strip-debug", str(path)], quiet=True, echo=False)
+        run([strip, "--strip-unneeded", str(path)], quiet=True, echo=False)
         if loads(path):
             before, after = before + len(original), after + path.stat().st_size
         else:
             path.write_bytes(original)
             step(f"{path.name} does not load once stripped: kept as it was")
-    step(f"stripped debug information: {before / 1e6:.0f} MB -> {after / 1e6:.0f} MB")
+    step(f"stripped debug information and symbols: {before / 1e6:.0f} MB -> {after / 1e6:.0f} MB")
 
 
 def debug_libraries(internal: Path) -> list[Path]:
@@ -183,7 +194,7 @@ def debug_libraries(internal: Path) -> list[Path]:
         sections = subprocess.run(
             ["readelf", "--section-headers", str(path)], capture_output=True, text=True, check=False
         ).stdout
-        if ".debug_info" in sections:
+        if ".debug_info" in sections or ".symtab" in sections:
             found.append(path)
     return found
 

@@ -8,6 +8,10 @@ file that needs it goes: what remains is read from the bundle itself (each ELF f
 entries, through ``readelf``), so a library another part still links is never removed. Libraries
 loaded at run time by name (NSS's modules, Python's own) are never NEEDED by a plugin, so they
 stay.
+
+The system libraries the installed system provides (what the .deb declares: X11/xcb, fontconfig,
+FreeType, D-Bus, GLib, NSS, ALSA) go the same way: the bundle uses the system's copies, and the
+libraries only they needed (libsystemd, libgcrypt, libmount, libselinux, PCRE2, ...) go with them.
 """
 
 from __future__ import annotations
@@ -37,6 +41,45 @@ PLUGIN_FOLDERS_UNUSED = (
     "webview",
     "assetimporters",
     "help",
+)
+SYSTEM_PROVIDED = (
+    # Libraries the installed system provides: the packages build.py's DEB_DEPENDS declares
+    # (X11/xcb and xkbcommon, fontconfig and FreeType, D-Bus, GLib, NSS/NSPR, ALSA), which the
+    # .deb pulls in and the tarball's README asks for. Bundled copies only duplicate them (and an
+    # old bundled GLib or NSS next to the system's newer modules is a known source of trouble).
+    # The libraries only they need go with them; the system's copies bring their own.
+    "libX11",
+    "libXau.",
+    "libXcomposite.",
+    "libXdamage.",
+    "libXdmcp.",
+    "libXext.",
+    "libXfixes.",
+    "libXrandr.",
+    "libXrender.",
+    "libXtst.",
+    "libxcb-",
+    "libxkbcommon",
+    "libfontconfig.",
+    "libfreetype.",
+    "libdbus-1.",
+    "libglib-2.0.",
+    "libgio-2.0.",
+    "libgobject-2.0.",
+    "libgmodule-2.0.",
+    "libgthread-2.0.",
+    "libnss3.",
+    "libnssutil3.",
+    "libnssckbi.",
+    "libnssdbm3.",
+    "libsmime3.",
+    "libsoftokn3.",
+    "libfreebl3.",
+    "libfreeblpriv3.",
+    "libnspr4.",
+    "libplc4.",
+    "libplds4.",
+    "libasound.",
 )
 PLUGINS_UNUSED = (
     "libqgtk3.so",  # the GTK theme: the desk draws its own theme; GTK 3 alone is ~20 MB
@@ -102,10 +145,21 @@ def prune(bundle: Path) -> tuple[list[Path], int]:
         {p.name: p.resolve() for p in (internal / "PySide6" / "Qt" / "lib").glob("*.so*")}
     )
     plugins = unused_plugins(internal)
+    provided = {
+        path
+        for name, path in libraries.items()
+        if name.startswith(SYSTEM_PROVIDED) and path.parent == internal
+    }
+    # NSS's modules and their checksums are loaded by name, never NEEDED: they go with NSS.
+    provided |= {
+        p for p in internal.glob("lib*") if p.name.startswith(SYSTEM_PROVIDED) and p.is_file()
+    }
     kept = [p for p in files if p not in plugins and p not in set(libraries.values())]
-    still_needed = closure(kept, libraries)
-    only_theirs = closure(plugins, libraries) - still_needed
-    removed = [*plugins, *sorted(only_theirs)]
+    own = {name: path for name, path in libraries.items() if path not in provided}
+    still_needed = closure(kept, own)
+    roots = [*plugins, *(p for p in provided if is_elf(p))]
+    only_theirs = closure(roots, libraries) - still_needed
+    removed = [*plugins, *sorted(provided | only_theirs)]
     freed = sum(p.stat().st_size for p in removed)
     for path in removed:
         path.unlink()

@@ -2,7 +2,8 @@
 app's start-up against the pip-installed app's, all measured in one run.
 
 - size: the trimmed onedir bundle (``packaging/build.py linux``: excludes, trimmed Chromium
-  locales, unused Qt plugins and the libraries only they need, debug information stripped)
+  locales, unused Qt plugins and the libraries only they need, debug information and symbol
+  tables stripped, Qt's ICU data trimmed, only pyarrow's Parquet part)
   against PyInstaller's default for the same entry point and data, built in this run
   (``DALALDESK_UNTRIMMED=1``: no excludes, nothing removed or stripped);
 - start-up: process start to the window's first paint, read from ``dalaldesk --smoke`` (the
