@@ -88,3 +88,14 @@ def test_performance_panel_shows_each_strategy_plots_the_chosen_one_and_exports_
     assert panel.feedback.text() == f"Report saved: {out}"
     assert not panel.export_report(str(tmp_path))  # a folder: said in words, nothing raised
     assert panel.feedback.text().startswith("Not exported: the report could not be written")
+
+
+def test_performance_rupee_axis_labels_ticks_closer_than_a_rupee_with_paise(qtbot) -> None:
+    from ui.panels.performance import RupeeAxis
+
+    axis = RupeeAxis()
+    assert axis.tickStrings([0.0, 0.25, 0.5, 0.75, 1.0], 1.0, 0.25) == [
+        "₹0.00", "₹0.25", "₹0.50", "₹0.75", "₹1.00",
+    ]  # fmt: skip
+    assert axis.tickStrings([-500.0, 0.0, 500.0], 1.0, 500.0) == ["-₹500", "₹0", "₹500"]
+    assert axis.tickStrings([998_000.0], 1.0, 1000.0) == ["₹9.98L"]

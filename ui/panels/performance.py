@@ -157,6 +157,8 @@ class RupeeAxis(pg.AxisItem):
         self.enableAutoSIPrefix(False)
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        # Ticks closer than a rupee (an empty or flat curve) show paise, not ₹0 ₹0 ₹1 ₹1.
+        decimals = 0 if spacing >= 1 else 2
         out = []
         for value in values:
             size = abs(value)
@@ -168,7 +170,7 @@ class RupeeAxis(pg.AxisItem):
             elif size >= 1e3:
                 out.append(f"{sign}₹{size / 1e3:.3g}K")
             else:
-                out.append(f"{sign}₹{size:.0f}")
+                out.append(f"{sign}₹{size:.{decimals}f}")
         return out
 
 
