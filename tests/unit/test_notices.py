@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 from resources.notices import COMPONENTS, collect_notices, third_party_notices
+
+HEAD = re.compile(r"^(\S+) (\S+): (.*)$")
+"""A package's head line: its name, version and licence."""
 
 
 def package_heads(text: str) -> dict[str, str]:
-    """Each package's name and its licence, from the line after its separator."""
+    """Each package's name and its licence, from the head line after its separator (a licence
+    file may draw the same rule inside its own text: pyarrow's, around LLVM's notice)."""
     lines = text.splitlines()
-    heads = [lines[i + 1] for i, line in enumerate(lines[:-1]) if line == "=" * 78]
-    return {head.split()[0]: head.split(": ", 1)[1] for head in heads}
+    heads = (lines[i + 1] for i, line in enumerate(lines[:-1]) if line == "=" * 78)
+    return {m[1]: m[3] for head in heads if (m := HEAD.match(head))}
 
 
 def test_notices_name_the_components_then_every_runtime_package_with_its_licence() -> None:
