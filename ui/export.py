@@ -170,6 +170,26 @@ def ask_export_path(
     return dialog
 
 
+def ask_save_path(
+    parent: QWidget,
+    title: str,
+    name_filter: str,
+    default_name: str,
+    on_path: Callable[[str], object],
+) -> QFileDialog:
+    """Open a non-modal save dialog for one kind of file (``name_filter``, e.g. "CSV (*.csv)");
+    ``on_path`` gets the chosen file. Like ``ask_export_path``, it never blocks the event loop."""
+    dialog = QFileDialog(parent, title)
+    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    dialog.setNameFilter(name_filter)
+    dialog.setDefaultSuffix(Path(default_name).suffix.lstrip("."))
+    dialog.selectFile(default_name)
+    dialog.fileSelected.connect(on_path)
+    dialog.finished.connect(dialog.deleteLater)
+    dialog.open()
+    return dialog
+
+
 def _check_shape(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     for number, row in enumerate(rows, start=1):
         if len(row) != len(headers):

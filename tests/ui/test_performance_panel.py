@@ -99,3 +99,22 @@ def test_performance_rupee_axis_labels_ticks_closer_than_a_rupee_with_paise(qtbo
     ]  # fmt: skip
     assert axis.tickStrings([-500.0, 0.0, 500.0], 1.0, 500.0) == ["-₹500", "₹0", "₹500"]
     assert axis.tickStrings([998_000.0], 1.0, 1000.0) == ["₹9.98L"]
+
+
+def test_performance_report_export_asks_for_an_html_file_without_blocking(qtbot) -> None:
+    from PySide6.QtWidgets import QFileDialog, QWidget
+
+    from ui.export import ask_save_path
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    chosen: list[str] = []
+    dialog = ask_save_path(
+        parent, "Export performance report", "HTML report (*.html)", "performance-desk.html",
+        chosen.append,
+    )  # fmt: skip
+    assert dialog.isVisible() and dialog.acceptMode() is QFileDialog.AcceptMode.AcceptSave
+    assert dialog.nameFilters() == ["HTML report (*.html)"] and dialog.defaultSuffix() == "html"
+    dialog.fileSelected.emit("/tmp/report.html")
+    assert chosen == ["/tmp/report.html"]
+    dialog.close()

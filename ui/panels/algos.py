@@ -23,7 +23,6 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QPushButton,
     QStyle,
@@ -36,6 +35,7 @@ from engine.api import IST, AlgoStatus, AlgoView
 from ui import format as fmt
 from ui.bridge import QUEUED
 from ui.context import PanelContext
+from ui.export import ask_save_path
 from ui.models.table import ROW_ROLE, Column, RowTableModel
 from ui.panels.table_kit import make_table, panel_layout, selected_rows
 
@@ -262,14 +262,9 @@ class AlgosPanel(QWidget):
         """Write the execution quality to ``path``; with None, ask where (a non-modal dialog:
         the engine runs on meanwhile) and write once the trader has chosen."""
         if path is None:
-            dialog = QFileDialog(self, "Export execution quality")
-            dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-            dialog.setNameFilter("CSV (*.csv)")
-            dialog.setDefaultSuffix("csv")
-            dialog.selectFile("algo-quality.csv")
-            dialog.fileSelected.connect(self.export)
-            dialog.finished.connect(dialog.deleteLater)
-            dialog.open()
+            ask_save_path(
+                self, "Export execution quality", "CSV (*.csv)", "algo-quality.csv", self.export
+            )
             return None
         problem = self._ctx.api.export_algo_quality(Path(path))
         text = problem or f"execution quality written to {path}"

@@ -17,7 +17,6 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QLabel,
     QPushButton,
     QSplitter,
@@ -28,6 +27,7 @@ from engine.api import ExecutionQuality, QualitySummary
 from ui import format as fmt
 from ui.bridge import QUEUED
 from ui.context import PanelContext
+from ui.export import ask_save_path
 from ui.models.table import Column, RowTableModel
 from ui.panels.table_kit import make_table, panel_layout
 
@@ -282,14 +282,13 @@ class ExecutionPanel(QWidget):
         """Write every parent's execution quality to ``path``; with None, ask where (a
         non-modal dialog: the engine runs on meanwhile) and write once the trader has chosen."""
         if path is None:
-            dialog = QFileDialog(self, "Export execution quality")
-            dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-            dialog.setNameFilter("CSV (*.csv)")
-            dialog.setDefaultSuffix("csv")
-            dialog.selectFile("execution-quality.csv")
-            dialog.fileSelected.connect(self.export)
-            dialog.finished.connect(dialog.deleteLater)
-            dialog.open()
+            ask_save_path(
+                self,
+                "Export execution quality",
+                "CSV (*.csv)",
+                "execution-quality.csv",
+                self.export,
+            )
             return None
         problem = self._ctx.api.export_execution_quality(Path(path))
         text = problem or f"execution quality written to {path}"

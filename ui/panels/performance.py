@@ -21,7 +21,6 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QLabel,
     QPushButton,
     QSplitter,
@@ -42,6 +41,7 @@ from engine.api.performance import (
 from ui import format as fmt
 from ui.bridge import QUEUED
 from ui.context import PanelContext
+from ui.export import ask_save_path
 from ui.models.table import ROW_ROLE, Column, RowTableModel
 from ui.panels.table_kit import make_table, panel_layout, selected_rows
 
@@ -396,13 +396,13 @@ class PerformancePanel(QWidget):
     # -- export ------------------------------------------------------------------------------------
 
     def _ask_export_path(self) -> None:
-        dialog = QFileDialog(self, "Export performance report")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setNameFilter("HTML report (*.html)")
-        dialog.setDefaultSuffix("html")
-        dialog.selectFile(f"performance-{self.owner}.html")
-        dialog.fileSelected.connect(self.export_report)
-        dialog.open()  # non-modal: never exec() on the shared loop
+        ask_save_path(
+            self,
+            "Export performance report",
+            "HTML report (*.html)",
+            f"performance-{self.owner}.html",
+            self.export_report,
+        )
 
     def export_report(self, path: str) -> bool:
         problem = self._ctx.api.export_performance_report(path, self.owner, self.performance)
