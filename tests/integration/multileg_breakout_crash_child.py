@@ -33,9 +33,8 @@ def portfolio(engine: Engine) -> dict[str, Any]:
     return data
 
 
-child.portfolio = portfolio
-
 if __name__ == "__main__":
+    child.portfolio = portfolio  # in the child process only (see the re-entry crash child)
     if sys.argv[1:] == ["--serve"]:
         child.serve()
     else:
