@@ -264,6 +264,10 @@ class PortfolioBase(Strategy):
         """Choose ``leg``'s contract now (``entering``)."""
         raise NotImplementedError
 
+    def _future_price(self) -> Decimal | None:
+        """The underlying's nearest future's price, if it has one (``entering``)."""
+        raise NotImplementedError
+
     def _drive_exit(self, leg: LegRun, now: int) -> None:
         """Send what exiting ``leg`` needs (``closing``)."""
         raise NotImplementedError

@@ -290,7 +290,8 @@ class PortfolioReentry(PortfolioHedging):
                 continue
             if leg.state is not LegState.WAITING or line.hedge_for:
                 continue
-            if self._due(leg, line, parent, all_closed):
+            # A leg whose hedge went first was due then: it goes as soon as the hedge fills.
+            if self._hedges_of(leg) or self._due(leg, line, parent, all_closed):
                 self._send_line(leg, now)
 
     def _due(self, leg: LegRun, line: Line, parent: LegRun, all_closed: bool) -> bool:
@@ -348,6 +349,8 @@ class PortfolioReentry(PortfolioHedging):
                 self._say(f"{self.spec.name}: leg {leg.n} not entered — {problem}", Severity.ERROR)
                 self.ctx.save()
                 return
+        if not self._hedge_first(leg, now):
+            return
         leg.step(LegEvent.SEND)
         self.ctx.save()  # the decision first: a restart tops the leg up, never doubles it
         self._top_up(leg, ENTRY)
