@@ -272,6 +272,13 @@ class Execution(Section):
 class Combined(Section):
     value: Decimal = Field(gt=0)
     percent: bool = Field(default=False, description="Percent of the net premium, not rupees.")
+    re_execute: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description="Times a hit squares the portfolio off and enters it again; each new round's "
+        "MTM counts from its own entry (the portfolio's safety seconds and end time apply).",
+    )
 
 
 class Target(Section):
