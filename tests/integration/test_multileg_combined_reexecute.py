@@ -14,7 +14,7 @@ import pytest
 from engine.runtime import Engine
 from engine.strategies.multileg.status import PortfolioStatus
 from tests.integration.test_multileg_reentry import fill_all, legs, orders, push, start, status
-from tests.multileg_support import ScriptedBroker, scripted_desk
+from tests.multileg_support import ScriptedBroker, scripted_desk, template_spec
 
 LOSS = Decimal(1000)
 
@@ -73,3 +73,17 @@ def test_multileg_combined_stop_re_execute_safety_seconds_stop_a_swinging_price(
     assert len(orders(broker, "E")) == 2  # entered once again only: no loop
     assert len(orders(broker, "X")) == 2
     assert status(engine) is PortfolioStatus.COMPLETED
+
+
+def test_multileg_combined_re_execute_above_the_portfolio_cap_is_refused_in_words(desk) -> None:
+    engine, _broker = desk
+    data = template_spec(
+        engine,
+        "short_straddle",
+        "Capped",
+        stop_loss={"combined": {"value": "1000", "re_execute": 3}},
+        reentry={"max_per_portfolio": 2},
+    )
+    problem = engine.api.save_portfolio(data)
+    assert problem is not None and "re-executes up to 3 times" in problem
+    assert "at most 2 actions" in problem

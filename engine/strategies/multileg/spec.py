@@ -396,6 +396,14 @@ class PortfolioSpec(Section):
         problem = hedge_problem(self.hedge, self.execution.hedges_first, self.exit.sells_first)
         if problem is not None:
             raise ValueError(problem)
+        cap = self.reentry.max_per_portfolio
+        for level, section in (("target", self.target), ("stop", self.stop_loss)):
+            combined = section.combined
+            if cap and combined is not None and combined.re_execute > cap:
+                raise ValueError(
+                    f"the combined {level} re-executes up to {combined.re_execute} times but the "
+                    f"portfolio takes at most {cap} actions: lower one or raise the cap"
+                )
         return self
 
 
