@@ -36,21 +36,29 @@ def calls_by_strike(engine: Engine) -> tuple[date, dict[Decimal, Decimal]]:
     return expiry, dict(sorted(found.items()))
 
 
-def test_multileg_hedge_is_the_strike_found_by_hand_bought_first_and_sold_after(desk) -> None:
-    engine, broker = desk
-    _expiry, calls = calls_by_strike(engine)
+def premium_band(
+    engine: Engine,
+) -> tuple[date, list[Decimal], int, Decimal, dict[str, str]]:
+    """(expiry, call strikes, index of the ATM call sold, the premium wanted, a hedge band).
+    By hand: 2 to 6 strikes up from the sold call, the band set so that the strikes 2 and 3
+    out are too dear and the one 4 out is the first inside it."""
+    expiry, calls = calls_by_strike(engine)
     strikes = list(calls)
     spot = engine.api.underlying_price("NIFTY")
     assert spot is not None
-    sold = min(strikes, key=lambda k: abs(k - spot))
-    at = strikes.index(sold)
-    # By hand: 2 to 6 strikes up from the sold call, the band set so that the strikes 2 and 3
-    # out are too dear and the one 4 out is the first inside it.
+    at = strikes.index(min(strikes, key=lambda k: abs(k - spot)))
     too_dear, wanted = calls[strikes[at + 3]], calls[strikes[at + 4]]
     band = {
         "min_premium": str(wanted - Decimal("0.01")),
         "max_premium": str(too_dear - Decimal("0.01")),
     }
+    return expiry, strikes, at, wanted, band
+
+
+def test_multileg_hedge_is_the_strike_found_by_hand_bought_first_and_sold_after(desk) -> None:
+    engine, broker = desk
+    _expiry, strikes, at, wanted, band = premium_band(engine)
+    sold = strikes[at]
     legs_ = [
         {
             "side": "SELL",
@@ -102,17 +110,8 @@ def test_multileg_hedge_held_to_the_portfolio_exit_is_sold_last(desk) -> None:
 
 def test_multileg_hedge_on_reentry_is_picked_fresh_bought_first_and_sold_after(desk) -> None:
     engine, broker = desk
-    _expiry, calls = calls_by_strike(engine)
-    strikes = list(calls)
-    spot = engine.api.underlying_price("NIFTY")
-    assert spot is not None
-    sold = min(strikes, key=lambda k: abs(k - spot))
-    at = strikes.index(sold)
-    too_dear, wanted = calls[strikes[at + 3]], calls[strikes[at + 4]]
-    band = {
-        "min_premium": str(wanted - Decimal("0.01")),
-        "max_premium": str(too_dear - Decimal("0.01")),
-    }
+    _expiry, strikes, at, wanted, band = premium_band(engine)
+    sold = strikes[at]
     legs_ = [
         {
             "side": "SELL",
