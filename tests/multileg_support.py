@@ -5,6 +5,8 @@ rebuilt from the book file's journal alone."""
 from __future__ import annotations
 
 import copy
+import os
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -258,3 +260,18 @@ def scripted_desk(tmp_path: Path) -> Iterator[tuple[Engine, ScriptedBroker]]:
     finally:
         engine.close()
         unregister()
+
+
+CRASH_SEED = int(os.environ.get("DALALDESK_CRASH_SEED") or random.SystemRandom().randrange(10**6))
+"""The seed the crash tests draw their kill points from: fresh each run, printed, and set by
+``DALALDESK_CRASH_SEED`` to replay a failing run's points."""
+SEED_NOTE = f"DALALDESK_CRASH_SEED={CRASH_SEED}"
+
+
+def kill_points(events: range, how_many: int, scenario: str) -> list[int]:
+    """``how_many`` distinct event numbers from ``events``, drawn with ``CRASH_SEED`` (each
+    scenario its own draw, so one can be replayed alone), sorted."""
+    draw = random.Random(f"{CRASH_SEED}:{scenario}")
+    points = sorted(draw.sample(events, min(how_many, len(events))))
+    print(f"multileg {scenario} crash: kills after events {points} ({SEED_NOTE})")
+    return points

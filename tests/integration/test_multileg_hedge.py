@@ -36,21 +36,29 @@ def calls_by_strike(engine: Engine) -> tuple[date, dict[Decimal, Decimal]]:
     return expiry, dict(sorted(found.items()))
 
 
-def test_multileg_hedge_is_the_strike_found_by_hand_bought_first_and_sold_after(desk) -> None:
-    engine, broker = desk
-    _expiry, calls = calls_by_strike(engine)
+def premium_band(
+    engine: Engine,
+) -> tuple[date, list[Decimal], int, Decimal, dict[str, str]]:
+    """(expiry, call strikes, index of the ATM call sold, the premium wanted, a hedge band).
+    By hand: 2 to 6 strikes up from the sold call, the band set so that the strikes 2 and 3
+    out are too dear and the one 4 out is the first inside it."""
+    expiry, calls = calls_by_strike(engine)
     strikes = list(calls)
     spot = engine.api.underlying_price("NIFTY")
     assert spot is not None
-    sold = min(strikes, key=lambda k: abs(k - spot))
-    at = strikes.index(sold)
-    # By hand: 2 to 6 strikes up from the sold call, the band set so that the strikes 2 and 3
-    # out are too dear and the one 4 out is the first inside it.
+    at = strikes.index(min(strikes, key=lambda k: abs(k - spot)))
     too_dear, wanted = calls[strikes[at + 3]], calls[strikes[at + 4]]
     band = {
         "min_premium": str(wanted - Decimal("0.01")),
         "max_premium": str(too_dear - Decimal("0.01")),
     }
+    return expiry, strikes, at, wanted, band
+
+
+def test_multileg_hedge_is_the_strike_found_by_hand_bought_first_and_sold_after(desk) -> None:
+    engine, broker = desk
+    _expiry, strikes, at, wanted, band = premium_band(engine)
+    sold = strikes[at]
     legs_ = [
         {
             "side": "SELL",
@@ -98,3 +106,53 @@ def test_multileg_hedge_held_to_the_portfolio_exit_is_sold_last(desk) -> None:
     assert sorted(n for n, *_ in orders(broker, "X")) == [1, 2]  # sold legs first
     fill_all(engine, broker, "100")
     assert sorted(n for n, *_ in orders(broker, "X")) == [1, 2, 3, 4]
+
+
+def test_multileg_hedge_on_reentry_is_picked_fresh_bought_first_and_sold_after(desk) -> None:
+    engine, broker = desk
+    _expiry, strikes, at, wanted, band = premium_band(engine)
+    sold = strikes[at]
+    legs_ = [
+        {
+            "side": "SELL",
+            "instrument": "CE",
+            "strike": {"kind": "fixed", "strike": str(sold)},
+            "stop": {"measure": "premium", "value": "150"},
+            "on_stop": {"action": "re_execute"},
+        },
+    ]
+    start(engine, legs_, hedge={"enabled": True, "min_distance": 2, "max_distance": 6, **band})
+    fill_all(engine, broker, str(wanted))
+    fill_all(engine, broker, "100")
+    assert legs(engine)[1].strike == strikes[at + 4]
+    # The chain moves: by hand, the call 2 strikes out now sits inside the band, the first the
+    # walk out from the sold strike meets.
+    near = engine.api.instruments.search(
+        underlying="NIFTY", expiry=_expiry, instrument_type=InstrumentType.CE, limit=500
+    )
+    token_of = {Decimal(o.strike) / 100: int(o.token) for o in near}
+    push(engine, token_of[strikes[at + 2]], str(wanted))
+    call = int(legs(engine)[0].token)
+    push(engine, call, "150")  # the sold call's stop: re-execute
+    fill_all(engine, broker, "150")  # the sold leg's exit fills; its old hedge is sold after
+    assert [n for n, *_ in orders(broker, "X")] == [1, 2]
+    assert [(n, side) for n, side, _t in orders(broker, "E")] == [
+        (2, "BUY"),
+        (1, "SELL"),
+        (4, "BUY"),
+    ]
+    fresh = legs(engine)[3]
+    assert (
+        fresh.hedge and fresh.strike == strikes[at + 2] and "dynamic hedge of leg 3" in fresh.remark
+    )
+    fill_all(engine, broker, str(wanted))  # the old hedge's exit and the fresh hedge's entry
+    entries = [(n, side) for n, side, _t in orders(broker, "E")]
+    assert entries == [(2, "BUY"), (1, "SELL"), (4, "BUY"), (3, "SELL")]  # the short after it
+    fill_all(engine, broker, "100")
+    push(engine, call, "150")  # the re-entered leg's stop: its count is spent, it closes
+    assert [n for n, *_ in orders(broker, "X")] == [1, 2, 3]  # the short first, hedge kept
+    fill_all(engine, broker, "150")
+    push(engine, int(fresh.token), str(wanted))
+    assert [n for n, *_ in orders(broker, "X")] == [1, 2, 3, 4]  # then its hedge
+    fill_all(engine, broker, str(wanted))
+    assert [leg.state for leg in legs(engine)] == ["exited"] * 4

@@ -4,9 +4,8 @@ fired twice and none was lost.
 
 The child (``multileg_reentry_crash_child.py``) runs a short straddle whose legs each re-execute
 up to twice on a 2 % stop, on the crash test's simulated market; an uninterrupted run re-executes
-both lines twice. The kills land right after the first stopped leg's exit fills (its
-re-execute about to be sent), after the re-executed leg's entry is sent, and after the line's
-second stop fills. Then, from the journal and the portfolio's last saved state:
+both lines twice. The kills land after events drawn at random (a seed printed, and set by
+``DALALDESK_CRASH_SEED`` to replay a failure) from the first stop's exit on. Then, from the journal and the portfolio's last saved state:
 
 * no order tag is used twice, and no leg's entry orders together ask for more than the leg;
 * each leg has at most one leg re-executed from it, each line's count is the number of legs
@@ -20,6 +19,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -40,14 +40,11 @@ from engine.strategies.multileg.legrun import ENTRY, read_tag
 from tests.integration.multileg_crash_child import ORIGIN
 from tests.integration.multileg_reentry_crash_child import COUNT, STRATEGY
 from tests.integration.test_multileg_crash import RESUME_AFTER_NS, Children, child_env, last_row
-from tests.multileg_support import journal_cash
+from tests.multileg_support import SEED_NOTE, journal_cash, kill_points
 
 CHILD = Path(__file__).with_name("multileg_reentry_crash_child.py")
-KILLS = [
-    ("OrderFilled", "L2X"),  # its exit filled: the re-execute is sent now
-    ("OrderSubmitted", "L3E"),  # the re-executed leg's entry sent
-    ("OrderFilled", "L3X"),  # the line's second stop filled: its last re-execute is sent now
-]
+KILLS = 12
+"""Kill points drawn at random (``crash_seed``) among the events from the first stop's exit on."""
 
 
 class ReentryChildren(Children):
@@ -106,10 +103,13 @@ def runs(pool: queue.Queue[ReentryChildren], tmp_path_factory: pytest.TempPathFa
     finally:
         pool.put(one)
     events = [line.split()[2:4] for line in lines if line.startswith("EVENT ")]
-    points = [
-        next(n for n, (kind, tag) in enumerate(events, 1) if kind == k and tag.startswith(t))
-        for k, t in KILLS
-    ]
+    # From the first exit a stop sent (the first action taken) to the last event but one.
+    first = next(
+        n
+        for n, (kind, tag) in enumerate(events, 1)
+        if kind == "OrderSubmitted" and re.match(r"L\d+X", tag)
+    )
+    points = kill_points(range(first, len(events)), KILLS, "reentry")
     template = Run(f"sqlite:///{template_folder / 'book.db'}", json.loads(lines[-1]))
     with ThreadPoolExecutor(max_workers=2) as threads:
         crashed = list(
@@ -136,6 +136,7 @@ def test_multileg_reentry_crash_no_action_fires_twice_and_none_is_lost(runs: lis
         assert len(one.summary["legs"]) >= 4, one.summary
     for one in runs:
         where = f"killed after event {one.kill_after}" if one.kill_after else "uninterrupted"
+        where += f" ({SEED_NOTE})"
         rows = read_book(one.book).entries
         state = last_state(rows)
         legs = {leg["n"]: leg for leg in state["legs"]}

@@ -108,6 +108,8 @@ class PortfolioBase(Strategy):
         self._failure: str | None = None
         """Why entry failed, while the other legs' working entries are being pulled back."""
         self._last_mtm: int | None = None
+        self._round_from = 1
+        """The first leg of the current round: a combined re-execute starts a new one."""
         self._quiet: tuple[CombinedExit | None, float, float] = (None, 0, -1)
         """(combined exit, low, high): MTMs in (low, high] end nothing (``quiet_band``)."""
         self._stale_told: set[int] = set()
@@ -145,6 +147,17 @@ class PortfolioBase(Strategy):
         for leg in self.legs:  # a plain loop: this runs on every tick of a started portfolio
             total += leg.mtm
         return total
+
+    def _round_mtm(self) -> int:
+        """Paise: the MTM of the current round's legs, what the combined levels watch."""
+        total = 0
+        for leg in self.legs[self._round_from - 1 :]:
+            total += leg.mtm
+        return total
+
+    def _combined_react(self, kind: str, why: str, now: int) -> bool:
+        """Re-execute the portfolio on its combined ``kind`` hit; False to exit (``reentry``)."""
+        raise NotImplementedError
 
     @property
     def net_premium(self) -> int:
@@ -262,6 +275,10 @@ class PortfolioBase(Strategy):
 
     def _resolve_leg(self, leg: LegRun, chains: dict[date, Any]) -> None:
         """Choose ``leg``'s contract now (``entering``)."""
+        raise NotImplementedError
+
+    def _future_price(self) -> Decimal | None:
+        """The underlying's nearest future's price, if it has one (``entering``)."""
         raise NotImplementedError
 
     def _drive_exit(self, leg: LegRun, now: int) -> None:

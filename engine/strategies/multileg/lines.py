@@ -123,6 +123,7 @@ class PortfolioLines(PortfolioBase):
             "actions_done": sorted(self._done),
             "last_action_ns": dict(self._last_act_ns),
             "linked": {str(n): legs for n, legs in self._linked.items()},
+            "round_from": self._round_from,
         }
 
     def _restore_lines(self, state: dict[str, Any]) -> None:
@@ -135,6 +136,7 @@ class PortfolioLines(PortfolioBase):
         self._done = {str(key) for key in state.get("actions_done", ())}
         self._last_act_ns = {str(k): int(v) for k, v in state.get("last_action_ns", {}).items()}
         self._linked = {int(n): list(legs) for n, legs in state.get("linked", {}).items()}
+        self._round_from = int(state.get("round_from", 1))
         self._resumed = False
 
     def _level(self, line: Line) -> Decimal | None:

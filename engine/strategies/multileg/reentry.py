@@ -89,6 +89,59 @@ class PortfolioReentry(PortfolioHedging):
         self._act(leg, steps, opened, now)
         return True
 
+    def _combined_react(self, kind: str, why: str, now: int) -> bool:
+        """The combined level's re-execute: every running leg closes and enters again once all
+        have closed, a new round whose MTM starts from its entry. Saved before any order."""
+        section = self.spec.target if kind == "target" else self.spec.stop_loss
+        if section.combined is None or not section.combined.re_execute:
+            return False
+        key = f"combined:{kind}"
+        refusal = self._combined_refusal(key, section.combined.re_execute, now)
+        if refusal is not None:
+            self._say(f"{self.spec.name}: {why}; re-execute not taken: {refusal}")
+            return False
+        self._counts[key] = self._counts.get(key, 0) + 1
+        self._counts["portfolio"] = self._counts.get("portfolio", 0) + 1
+        self._last_act_ns["portfolio"] = now
+        running = [leg for leg in self.legs if leg.state in (LegState.ENTERING, LegState.ENTERED)]
+        new_round = len(self.legs) + 1
+        again = Open(False, Strike.AS_SET, When.ALL_CLOSED)
+        remark = f"combined {kind} re-execute {self._counts[key]}/{section.combined.re_execute}"
+        for source in running:
+            line = self._lines.get(source.n)
+            if line is not None and line.hedge_for:
+                continue  # a re-entered sold leg gets a fresh hedge of its own
+            root = source.n if line is None else line.root
+            self._child(source, root, again, remark, close_parent=False)
+        self._round_from = new_round
+        self._combined_breach_ns, self._last_mtm = None, None
+        if self.combined is not None:
+            self.combined.peak, self.combined.locked = Decimal(0), None
+        for leg in running:
+            leg.exit_reason = why
+            leg.step(LegEvent.CLOSE)
+        self._say(f"{self.spec.name}: {why}; {remark}")
+        self.ctx.save()
+        for leg in running:
+            self._drive_exit(leg, now)
+        return True
+
+    def _combined_refusal(self, key: str, count: int, now: int) -> str | None:
+        settings = self.spec.reentry
+        done = self._counts.get(key, 0)
+        if done >= count:
+            return f"done {done} time{'s' if done > 1 else ''} already, its count"
+        total = self._counts.get("portfolio", 0)
+        if settings.max_per_portfolio and total >= settings.max_per_portfolio:
+            return f"the portfolio has taken {total} actions, its cap"
+        last = self._last_act_ns.get("portfolio")
+        if last is not None and now - last < settings.portfolio_safety_seconds * NS:
+            return f"inside the portfolio's {settings.portfolio_safety_seconds:g} s safety"
+        end = self._at(self.spec.execution.end, now)
+        if settings.not_after_end and end is not None and now >= end:
+            return f"past the entry window's end ({self.spec.execution.end:%H:%M})"
+        return None
+
     def _refusal(self, leg: LegRun, reaction: Reaction, key: str, now: int) -> str | None:
         settings = self.spec.reentry
         done = self._counts.get(key, 0)
@@ -290,7 +343,8 @@ class PortfolioReentry(PortfolioHedging):
                 continue
             if leg.state is not LegState.WAITING or line.hedge_for:
                 continue
-            if self._due(leg, line, parent, all_closed):
+            # A leg whose hedge went first was due then: it goes as soon as the hedge fills.
+            if self._hedges_of(leg) or self._due(leg, line, parent, all_closed):
                 self._send_line(leg, now)
 
     def _due(self, leg: LegRun, line: Line, parent: LegRun, all_closed: bool) -> bool:
@@ -348,6 +402,8 @@ class PortfolioReentry(PortfolioHedging):
                 self._say(f"{self.spec.name}: leg {leg.n} not entered — {problem}", Severity.ERROR)
                 self.ctx.save()
                 return
+        if not self._hedge_first(leg, now):
+            return
         leg.step(LegEvent.SEND)
         self.ctx.save()  # the decision first: a restart tops the leg up, never doubles it
         self._top_up(leg, ENTRY)

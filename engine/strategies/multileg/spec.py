@@ -272,6 +272,13 @@ class Execution(Section):
 class Combined(Section):
     value: Decimal = Field(gt=0)
     percent: bool = Field(default=False, description="Percent of the net premium, not rupees.")
+    re_execute: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description="Times a hit squares the portfolio off and enters it again; each new round's "
+        "MTM counts from its own entry (the portfolio's safety seconds and end time apply).",
+    )
 
 
 class Target(Section):
@@ -389,6 +396,14 @@ class PortfolioSpec(Section):
         problem = hedge_problem(self.hedge, self.execution.hedges_first, self.exit.sells_first)
         if problem is not None:
             raise ValueError(problem)
+        cap = self.reentry.max_per_portfolio
+        for level, section in (("target", self.target), ("stop", self.stop_loss)):
+            combined = section.combined
+            if cap and combined is not None and combined.re_execute > cap:
+                raise ValueError(
+                    f"the combined {level} re-executes up to {combined.re_execute} times but the "
+                    f"portfolio takes at most {cap} actions: lower one or raise the cap"
+                )
         return self
 
 

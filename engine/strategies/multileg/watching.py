@@ -84,7 +84,7 @@ class PortfolioWatch(PortfolioBase):
         combined = self.combined
         if combined is None:
             return
-        mtm = self.mtm
+        mtm = self._round_mtm()
         if self._combined_breach_ns is None:
             if mtm == self._last_mtm:
                 return
@@ -105,6 +105,8 @@ class PortfolioWatch(PortfolioBase):
                 self._combined_breach_ns = now
             if now - self._combined_breach_ns < wait * NS:
                 return
+        if kind in ("stop", "target") and self._combined_react(kind, why, now):
+            return
         self._exit_all(why, now)
 
     def _timed_checks(self, now: int) -> None:
