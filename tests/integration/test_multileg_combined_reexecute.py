@@ -86,4 +86,4 @@ def test_multileg_combined_re_execute_above_the_portfolio_cap_is_refused_in_word
     )
     problem = engine.api.save_portfolio(data)
     assert problem is not None and "re-executes up to 3 times" in problem
-    assert "at most 2 actions" in problem
+    assert "action cap is 2: lower one or raise the cap" in problem

@@ -95,3 +95,34 @@ def test_multileg_reentry_editor_pages_round_trip_and_refuse_contradictions_in_w
     shoot(editor, "Dynamic hedge", tmp_path, "editor_hedge_refused.png")
     bar.setValue(bar.maximum())
     shoot(editor, "Legs", tmp_path, "editor_legs_refused.png")
+
+
+def test_multileg_combined_reexecute_editor_page_refuses_a_count_above_the_action_cap(
+    qtbot, context, tmp_path
+) -> None:
+    combined = {
+        **PORTFOLIO,
+        "target": {"combined": {"value": "3000", "re_execute": 2}},
+        "stop_loss": {"combined": {"value": "2000", "re_execute": 1}},
+        "reentry": {"leg_safety_seconds": 3, "max_per_portfolio": 4},
+    }
+    editor = PortfolioEditor(context)
+    qtbot.addWidget(editor)
+    editor.show()
+    editor.load(combined)
+    assert editor.check() is not None, editor.problems
+    assert context.api.check_portfolio(editor.value()) == context.api.check_portfolio(combined)
+    shot = shoot(editor, "Target", tmp_path, "editor_combined_reexecute.png")
+    assert shot.stat().st_size > 10_000
+
+    editor.load({**combined, "reentry": {"leg_safety_seconds": 3, "max_per_portfolio": 1}})
+    assert editor.check() is None
+    listed = [editor.problem_list.item(i).text() for i in range(editor.problem_list.count())]
+    assert any(
+        "the combined target re-executes up to 2 times but the portfolio's action cap is 1: "
+        "lower one or raise the cap" in line
+        for line in listed
+    ), listed
+    qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
+    assert context.api.portfolios() == []
+    shoot(editor, "Target", tmp_path, "editor_combined_reexecute_refused.png")

@@ -79,6 +79,7 @@ LABELS = {
     "StopLoss.wait_seconds": "Breach must last (s)",
     "Combined.value": "Value",
     "Combined.percent": "% of net premium",
+    "Combined.re_execute": "Re-execute (times)",
     "Exit.underlying_move": "Underlying moves ± pts",
     "Monitoring.leg": "Leg SL / target",
     "Monitoring.combined": "Combined SL / target",

@@ -402,7 +402,7 @@ class PortfolioSpec(Section):
             if cap and combined is not None and combined.re_execute > cap:
                 raise ValueError(
                     f"the combined {level} re-executes up to {combined.re_execute} times but the "
-                    f"portfolio takes at most {cap} actions: lower one or raise the cap"
+                    f"portfolio's action cap is {cap}: lower one or raise the cap"
                 )
         return self
 
