@@ -4,6 +4,8 @@
     python -m engine.runtime.backtest_cli run --recording rec/ --strategy ema_cross \\
         --param token=256265 --param fast=10 --bars
     python -m engine.runtime.backtest_cli run --recording rec/ --portfolio straddle.json
+    python -m engine.runtime.backtest_cli run --recording rec/ --algo twap.json --bars
+    python -m engine.runtime.backtest_cli run --recording rec/ --alerts alerts.jsonl --bars
     python -m engine.runtime.backtest_cli sweep --recording rec/ --strategy ema_cross \\
         --param token=256265 --grid fast=5,10,15 --grid slow=20,30 [--dask tcp://host:8786]
 
@@ -71,15 +73,14 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _request(args: argparse.Namespace, name: str) -> BacktestRequest:
-    portfolio = None
-    if args.portfolio:
-        portfolio = json.loads(Path(args.portfolio).read_text(encoding="utf-8"))
     return BacktestRequest(
         name,
         args.recording,
         strategy=args.strategy or "",
         params=dict(_param(p) for p in args.param),
-        portfolio=portfolio,
+        portfolio=_settings_file(args.portfolio, "portfolio") if args.portfolio else None,
+        algo=_settings_file(args.algo, "algo") if args.algo else None,
+        signals=args.alerts or None,
         start=date.fromisoformat(args.from_) if args.from_ else None,
         end=date.fromisoformat(args.to) if args.to else None,
         mode=BARS if args.bars else TICKS,
@@ -132,6 +133,20 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings_file(path: str, what: str) -> dict[str, Any]:
+    """A portfolio's or an algo's settings: one JSON object, as the desk exports them."""
+    try:
+        settings = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as problem:
+        raise BacktestError(
+            f"the {what} file {path} is not JSON: {problem.msg} at line {problem.lineno}, "
+            f"column {problem.colno}"
+        ) from None
+    if not isinstance(settings, dict):
+        raise BacktestError(f"the {what} file {path} must hold one JSON object of settings")
+    return settings
+
+
 def _runs(args: argparse.Namespace) -> Path:
     return Path(args.runs) if args.runs else backtests_dir(args.profile)
 
@@ -164,6 +179,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--recording", required=True)
         sub.add_argument("--strategy", help="a strategy of the catalogue (ema_cross, yours)")
         sub.add_argument("--portfolio", help="a multileg portfolio's JSON file")
+        sub.add_argument("--algo", help="an execution algo's settings, a JSON file")
+        sub.add_argument("--alerts", help="a file of TradingView alerts to replay")
         sub.add_argument("--param", action="append", default=[], help="name=value")
         sub.add_argument("--bars", action="store_true", help="replay 1-minute bars, not ticks")
         sub.add_argument("--from", dest="from_", help="first day (YYYY-MM-DD)")
