@@ -127,29 +127,39 @@ class PortfolioReentry(PortfolioHedging):
         return True
 
     def _combined_refusal(self, key: str, count: int, now: int) -> str | None:
-        settings = self.spec.reentry
+        return self._spent(key, count) or self._portfolio_too_soon(now) or self._past_end(now)
+
+    def _spent(self, key: str, count: int) -> str | None:
+        """Why the action ``key`` may not act again: its own count, or the portfolio's cap."""
         done = self._counts.get(key, 0)
         if done >= count:
             return f"done {done} time{'s' if done > 1 else ''} already, its count"
         total = self._counts.get("portfolio", 0)
-        if settings.max_per_portfolio and total >= settings.max_per_portfolio:
+        cap = self.spec.reentry.max_per_portfolio
+        if cap and total >= cap:
             return f"the portfolio has taken {total} actions, its cap"
+        return None
+
+    def _portfolio_too_soon(self, now: int) -> str | None:
+        """Inside the portfolio's safety seconds since its last portfolio-wide action."""
         last = self._last_act_ns.get("portfolio")
-        if last is not None and now - last < settings.portfolio_safety_seconds * NS:
-            return f"inside the portfolio's {settings.portfolio_safety_seconds:g} s safety"
+        seconds = self.spec.reentry.portfolio_safety_seconds
+        if last is not None and now - last < seconds * NS:
+            return f"inside the portfolio's {seconds:g} s safety"
+        return None
+
+    def _past_end(self, now: int) -> str | None:
+        """Past the entry window's end, when nothing may enter after it."""
         end = self._at(self.spec.execution.end, now)
-        if settings.not_after_end and end is not None and now >= end:
+        if self.spec.reentry.not_after_end and end is not None and now >= end:
             return f"past the entry window's end ({self.spec.execution.end:%H:%M})"
         return None
 
     def _refusal(self, leg: LegRun, reaction: Reaction, key: str, now: int) -> str | None:
         settings = self.spec.reentry
-        done = self._counts.get(key, 0)
-        if done >= reaction.count:
-            return f"done {done} time{'s' if done > 1 else ''} already, its count"
-        total = self._counts.get("portfolio", 0)
-        if settings.max_per_portfolio and total >= settings.max_per_portfolio:
-            return f"the portfolio has taken {total} actions, its cap"
+        spent = self._spent(key, reaction.count)
+        if spent is not None:
+            return spent
         root = key.partition(":")[0]
         last = self._last_act_ns.get(root)
         if last is not None and now - last < settings.leg_safety_seconds * NS:
@@ -157,17 +167,14 @@ class PortfolioReentry(PortfolioHedging):
                 f"{(now - last) / NS:.2f} s after its line's last action, inside its "
                 f"{settings.leg_safety_seconds:g} s safety"
             )
-        last = self._last_act_ns.get("portfolio")
-        if (
-            reaction.action is Action.RE_EXECUTE_PORTFOLIO
-            and last is not None
-            and now - last < settings.portfolio_safety_seconds * NS
-        ):
-            return f"inside the portfolio's {settings.portfolio_safety_seconds:g} s safety"
+        if reaction.action is Action.RE_EXECUTE_PORTFOLIO:
+            too_soon = self._portfolio_too_soon(now)
+            if too_soon is not None:
+                return too_soon
         if reaction.action in ENTERS:
-            end = self._at(self.spec.execution.end, now)
-            if settings.not_after_end and end is not None and now >= end:
-                return f"past the entry window's end ({self.spec.execution.end:%H:%M})"
+            past_end = self._past_end(now)
+            if past_end is not None:
+                return past_end
             if settings.not_after_moved_to_cost and leg.moved_to_cost:
                 return "its stop was moved to cost"
         if reaction.action is Action.EXECUTE_LEG:
