@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
@@ -51,3 +51,18 @@ def nifty_like_bars(sessions: int, seed: int = 18) -> list[Bar]:
             )
             price = float(c)
     return bars
+
+
+def tradingview_alert(action: str, at_ns: int, **extra: object) -> dict[str, object]:
+    """A TradingView alert on the NIFTY-like index, as an alert file holds it: 40 lots of CNC
+    (``extra`` overrides), ``fired`` at ``at_ns`` in UTC."""
+    fired = datetime.fromtimestamp(at_ns / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
+    return {
+        "strategy": "tv-ema",
+        "symbol": "NSE:NIFTYLIKE",
+        "action": action,
+        "lots": 40,
+        "product": "CNC",
+        "fired": fired,
+        **extra,
+    }

@@ -134,7 +134,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _settings_file(path: str, what: str) -> dict[str, Any]:
-    """A portfolio's or an algo's settings: one JSON object, as the desk exports them."""
+    """A portfolio's or an algo's settings: one JSON object of them."""
     try:
         settings = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as problem:

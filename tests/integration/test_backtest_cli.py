@@ -4,14 +4,13 @@ as JSON on its last line; a bad parameter is an error in words and exit code 2."
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from engine.marketdata.recording import write_bar_recording
 from engine.runtime.backtest_cli import main
-from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars
+from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars, tradingview_alert
 
 
 def test_backtest_cli_runs_a_bar_backtest_and_prints_its_summary(
@@ -54,14 +53,7 @@ def test_backtest_cli_runs_an_algo_and_an_alerts_replay_and_refuses_bad_files_in
 
     fired = [bars[0].start_ns + minutes * 60_000_000_000 for minutes in (10, 40)]
     alerts = [
-        {
-            "strategy": "tv-ema",
-            "symbol": "NSE:NIFTYLIKE",
-            "action": action,
-            "lots": 20,
-            "product": "CNC",
-            "fired": datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(),
-        }
+        tradingview_alert(action, ns, lots=20)
         for action, ns in zip(("le", "exit"), fired, strict=True)
     ]
     lines = "\n".join(json.dumps(alert) for alert in alerts) + "\n"

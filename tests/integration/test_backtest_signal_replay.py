@@ -4,36 +4,25 @@ SignalDesk at the time it fired, on the replay's clock, and trades through the g
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from engine.backtest.run import BacktestError, BacktestRequest
 from engine.marketdata.recording import write_bar_recording
 from engine.runtime.backtests import run_backtest
-from tests.backtest_support import INSTRUMENT, nifty_like_bars
+from tests.backtest_support import INSTRUMENT, nifty_like_bars, tradingview_alert
 
 MINUTE_NS = 60_000_000_000
-
-
-def _alert(action: str, at_ns: int, **extra: object) -> dict[str, object]:
-    fired = datetime.fromtimestamp(at_ns / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
-    return {
-        "strategy": "tv-ema",
-        "symbol": "NSE:NIFTYLIKE",
-        "action": action,
-        "lots": 40,
-        "product": "CNC",
-        "fired": fired,
-        **extra,
-    }
 
 
 def test_backtest_replay_of_tradingview_alerts_trades_each_at_its_time(tmp_path) -> None:
     bars = nifty_like_bars(1)
     write_bar_recording(tmp_path / "bars", [INSTRUMENT], bars)
     start = bars[0].start_ns
-    alerts = [_alert("le", start + 10 * MINUTE_NS), _alert("exit", start + 60 * MINUTE_NS)]
+    alerts = [
+        tradingview_alert("le", start + 10 * MINUTE_NS),
+        tradingview_alert("exit", start + 60 * MINUTE_NS),
+    ]
     signals = tmp_path / "alerts.jsonl"
     signals.write_text("\n".join(json.dumps(a) for a in alerts) + "\n", encoding="utf-8")
 
@@ -65,7 +54,7 @@ def test_backtest_replay_of_a_bad_alerts_file_is_refused_in_words(tmp_path) -> N
     start = bars[0].start_ns
     cases = {
         "undated.jsonl": json.dumps({"symbol": "NSE:NIFTYLIKE", "action": "buy"}),
-        "early.jsonl": json.dumps(_alert("buy", start - 60 * MINUTE_NS)),
+        "early.jsonl": json.dumps(tradingview_alert("buy", start - 60 * MINUTE_NS)),
         "broken.jsonl": '{"symbol": "NSE:NIFTYLIKE", "action": ',
     }
     expected = {

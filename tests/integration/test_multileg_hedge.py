@@ -55,19 +55,20 @@ def premium_band(
     return expiry, strikes, at, wanted, band
 
 
+def sell_call_hedged(
+    engine: Engine, strike: Decimal, band: dict[str, str], **leg: dict[str, str]
+) -> None:
+    """Start a portfolio of one sold call at ``strike`` with ``leg``'s settings, hedged 2 to 6
+    strikes out by the premium ``band``."""
+    sold = {"side": "SELL", "instrument": "CE", "strike": {"kind": "fixed", "strike": str(strike)}}
+    hedge = {"enabled": True, "min_distance": 2, "max_distance": 6, **band}
+    start(engine, [{**sold, **leg}], hedge=hedge)
+
+
 def test_multileg_hedge_is_the_strike_found_by_hand_bought_first_and_sold_after(desk) -> None:
     engine, broker = desk
     _expiry, strikes, at, wanted, band = premium_band(engine)
-    sold = strikes[at]
-    legs_ = [
-        {
-            "side": "SELL",
-            "instrument": "CE",
-            "strike": {"kind": "fixed", "strike": str(sold)},
-            "stop": {"measure": "premium", "value": "500"},
-        },
-    ]
-    start(engine, legs_, hedge={"enabled": True, "min_distance": 2, "max_distance": 6, **band})
+    sell_call_hedged(engine, strikes[at], band, stop={"measure": "premium", "value": "500"})
     entries = orders(broker, "E")
     assert [(n, side) for n, side, _t in entries] == [(2, "BUY")]  # the hedge alone, first
     hedge = legs(engine)[1]
@@ -111,17 +112,13 @@ def test_multileg_hedge_held_to_the_portfolio_exit_is_sold_last(desk) -> None:
 def test_multileg_hedge_on_reentry_is_picked_fresh_bought_first_and_sold_after(desk) -> None:
     engine, broker = desk
     _expiry, strikes, at, wanted, band = premium_band(engine)
-    sold = strikes[at]
-    legs_ = [
-        {
-            "side": "SELL",
-            "instrument": "CE",
-            "strike": {"kind": "fixed", "strike": str(sold)},
-            "stop": {"measure": "premium", "value": "150"},
-            "on_stop": {"action": "re_execute"},
-        },
-    ]
-    start(engine, legs_, hedge={"enabled": True, "min_distance": 2, "max_distance": 6, **band})
+    sell_call_hedged(
+        engine,
+        strikes[at],
+        band,
+        stop={"measure": "premium", "value": "150"},
+        on_stop={"action": "re_execute"},
+    )
     fill_all(engine, broker, str(wanted))
     fill_all(engine, broker, "100")
     assert legs(engine)[1].strike == strikes[at + 4]
