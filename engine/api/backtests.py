@@ -21,7 +21,14 @@ from datetime import date
 from pathlib import Path
 
 from engine.backtest.results import BacktestResult, max_drawdown
-from engine.backtest.run import BARS, TICKS, BacktestError, BacktestRequest, Progress
+from engine.backtest.run import (
+    BARS,
+    TICKS,
+    BacktestError,
+    BacktestRequest,
+    Progress,
+    read_settings_file,
+)
 from engine.core.workers import die_with_parent
 from engine.marketdata.recording import Recording, RecordingError
 
@@ -38,6 +45,7 @@ __all__ = [
     "Progress",
     "RecordingInfo",
     "max_drawdown",
+    "read_settings_file",
 ]
 
 Runner = Callable[..., BacktestResult]

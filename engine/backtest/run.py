@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -88,6 +89,23 @@ class BacktestRequest:
             raise BacktestError("equity_every_seconds must be a positive number")
         if self.start is not None and self.end is not None and self.start > self.end:
             raise BacktestError(f"the range starts {self.start} after it ends {self.end}")
+
+
+def read_settings_file(path: str | Path, what: str) -> dict[str, Any]:
+    """A portfolio's or an algo's settings for a run: one JSON object of them in ``path``;
+    anything else is refused naming the file (and the line and column of a JSON mistake)."""
+    try:
+        settings = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as problem:
+        raise BacktestError(f"the {what} file {path} cannot be read: {problem}") from None
+    except json.JSONDecodeError as problem:
+        raise BacktestError(
+            f"the {what} file {path} is not JSON: {problem.msg} at line {problem.lineno}, "
+            f"column {problem.colno}"
+        ) from None
+    if not isinstance(settings, dict):
+        raise BacktestError(f"the {what} file {path} must hold one JSON object of settings")
+    return settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.backtest.run import BARS, TICKS, BacktestError, BacktestRequest, Progress
+from engine.backtest.run import (
+    BARS,
+    TICKS,
+    BacktestError,
+    BacktestRequest,
+    Progress,
+    read_settings_file,
+)
 from engine.backtest.sweep import grid, results_table, sweep_dask, sweep_processes, sweep_requests
 from engine.core.clock import IST
 from engine.marketdata.recording import Recording
@@ -78,8 +85,8 @@ def _request(args: argparse.Namespace, name: str) -> BacktestRequest:
         args.recording,
         strategy=args.strategy or "",
         params=dict(_param(p) for p in args.param),
-        portfolio=_settings_file(args.portfolio, "portfolio") if args.portfolio else None,
-        algo=_settings_file(args.algo, "algo") if args.algo else None,
+        portfolio=read_settings_file(args.portfolio, "portfolio") if args.portfolio else None,
+        algo=read_settings_file(args.algo, "algo") if args.algo else None,
         signals=args.alerts or None,
         start=date.fromisoformat(args.from_) if args.from_ else None,
         end=date.fromisoformat(args.to) if args.to else None,
@@ -131,20 +138,6 @@ def _sweep(args: argparse.Namespace) -> int:
         print(json.dumps(row), file=sys.stderr)
     print(json.dumps(table))
     return 0
-
-
-def _settings_file(path: str, what: str) -> dict[str, Any]:
-    """A portfolio's or an algo's settings: one JSON object of them."""
-    try:
-        settings = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as problem:
-        raise BacktestError(
-            f"the {what} file {path} is not JSON: {problem.msg} at line {problem.lineno}, "
-            f"column {problem.colno}"
-        ) from None
-    if not isinstance(settings, dict):
-        raise BacktestError(f"the {what} file {path} must hold one JSON object of settings")
-    return settings
 
 
 def _runs(args: argparse.Namespace) -> Path:

@@ -4,14 +4,15 @@ result (P&L, equity and drawdown curves); Cancel stops a run cleanly."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 
 from engine.api.backtests import BacktestService
 from engine.marketdata.recording import write_bar_recording
 from engine.runtime.backtests import run_backtest
-from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars
-from ui.panels.backtest import BacktestPanel
+from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars, tradingview_alert
+from ui.panels.backtest import ALERTS, ALGO, STRATEGY, BacktestPanel
 
 SHOTS_VARIABLE = "DALALDESK_SHOTS"
 """A folder to save the panel's picture in, to look at it (unset: the test's own folder)."""
@@ -83,3 +84,59 @@ def test_backtest_panel_cancel_stops_the_run_and_says_so(qtbot, qloop, tmp_path)
     assert panel.result is not None and panel.result.cancelled
     assert panel.status.text().startswith("Cancelled")
     assert seen and panel.progress.value() < 1000
+
+
+def test_backtest_panel_runs_an_algo_file_and_an_alerts_replay_and_says_what_is_wrong(
+    qtbot, qloop, tmp_path
+) -> None:
+    panel = _panel(qtbot, tmp_path, sessions=1)
+    assert panel.strategy.isVisible() and not panel.file.isVisible()
+    algo = {
+        "kind": "twap", "token": TOKEN, "side": "BUY", "quantity": 60, "product": "CNC",
+        "duration_seconds": 300, "slices": 5, "order_type": "MARKET",
+    }  # fmt: skip
+    (tmp_path / "twap.json").write_text(json.dumps(algo), encoding="utf-8")
+    first = nifty_like_bars(1)[0].start_ns
+    alerts = [
+        tradingview_alert(action, first + minutes * 60_000_000_000, lots=20)
+        for action, minutes in (("le", 10), ("exit", 40))
+    ]
+    (tmp_path / "alerts.jsonl").write_text(
+        "".join(json.dumps(alert) + "\n" for alert in alerts), encoding="utf-8"
+    )
+    (tmp_path / "broken.json").write_text('{"kind": "twap",', encoding="utf-8")
+    results = []
+
+    async def run(kind: str, path: Path) -> None:
+        panel.kind.setCurrentIndex(panel.kind.findData(kind))
+        panel.file.setText(str(path))
+        panel.result = None
+        panel.run_button.click()
+        await _until(lambda: panel.result is not None)
+        results.append(panel.result)
+
+    async def scenario() -> None:
+        await run(ALGO, tmp_path / "twap.json")
+        await run(ALERTS, tmp_path / "alerts.jsonl")
+
+    qloop(scenario())
+    assert panel.file.isVisible() and not panel.strategy.isVisible()
+    twap, replay = results
+    assert not twap.cancelled and twap.fills >= 5 and twap.name.startswith("algo-twap-")
+    assert not replay.cancelled and replay.fills == 2 and replay.name.startswith("alerts-alerts-")
+    assert f"Fills {replay.fills}" in panel.summary.text()
+
+    panel.kind.setCurrentIndex(panel.kind.findData(ALGO))
+    panel.file.setText(str(tmp_path / "broken.json"))
+    panel.run_button.click()
+    said = panel.status.text()
+    assert said.startswith("Cannot run: the algo file") and "line 1" in said
+    panel.file.setText(str(tmp_path / "nosuch.json"))
+    panel.run_button.click()
+    assert panel.status.text() == f"Cannot run: there is no file {tmp_path / 'nosuch.json'}"
+    panel.file.clear()
+    panel.run_button.click()
+    assert panel.status.text().startswith("Cannot run: no file chosen")
+    assert panel.run_button.isEnabled()
+    panel.kind.setCurrentIndex(panel.kind.findData(STRATEGY))
+    assert panel.params.isVisible() and not panel.file.isVisible()

@@ -1,6 +1,8 @@
-"""The Backtest panel: pick a strategy and a recording, run it on the desk's own engine (in a
-worker thread) with a progress bar, an estimate of the time left and Cancel, then read the
-result: orders, fills, P&L before and after charges, and the equity curve with its drawdown."""
+"""The Backtest panel: pick what to run (a strategy of the catalogue, a multileg portfolio, an
+execution algo or a replay of TradingView alerts, the last three from files) and a recording,
+run it on the desk's own engine (in a worker process) with a progress bar, an estimate of the
+time left and Cancel, then read the result: orders, fills, P&L before and after charges, and the
+equity curve with its drawdown."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import asyncio
 import json
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +20,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -38,7 +42,21 @@ from engine.api.backtests import (
     BacktestService,
     Progress,
     max_drawdown,
+    read_settings_file,
 )
+
+STRATEGY, PORTFOLIO, ALGO, ALERTS = "strategy", "portfolio", "algo", "alerts"
+KINDS = (
+    (STRATEGY, "Strategy"),
+    (PORTFOLIO, "Multileg portfolio (file)"),
+    (ALGO, "Execution algo (file)"),
+    (ALERTS, "TradingView alerts (file)"),
+)
+FILE_HINTS = {
+    PORTFOLIO: "a portfolio exported from the Multileg panel (.json)",
+    ALGO: "an algo's settings, one JSON object (.json)",
+    ALERTS: "alerts with their 'fired' times: a JSON array or one per line",
+}
 
 
 class BacktestPanel(QWidget):
@@ -50,7 +68,15 @@ class BacktestPanel(QWidget):
         self._task: asyncio.Task[Any] | None = None
         self.result: BacktestResult | None = None
 
+        self.kind = QComboBox()
+        for kind, label in KINDS:
+            self.kind.addItem(label, kind)
         self.strategy = QComboBox()
+        self.file = QLineEdit()
+        self.browse_button = QPushButton("Browse…")
+        self._file_row = file_row = QHBoxLayout()
+        file_row.addWidget(self.file, 1)
+        file_row.addWidget(self.browse_button)
         self.recording = QComboBox()
         self.params = QLineEdit()
         self.params.setPlaceholderText("fast=10 slow=30 quantity=50")
@@ -61,12 +87,14 @@ class BacktestPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setFormat("%p%")
-        self.status = QLabel("Pick a strategy and a recording, then Run.")
+        self.status = QLabel("Pick what to run and a recording, then Run.")
         self.summary = QLabel("")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        form = QFormLayout()
+        self.form = form = QFormLayout()
+        form.addRow("Run", self.kind)
         form.addRow("Strategy", self.strategy)
+        form.addRow("File", file_row)
         form.addRow("Recording", self.recording)
         form.addRow("Parameters", self.params)
         form.addRow("", self.bars)
@@ -98,7 +126,29 @@ class BacktestPanel(QWidget):
 
         self.run_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
+        self.browse_button.clicked.connect(self.browse)
+        self.kind.currentIndexChanged.connect(self._kind_changed)
+        self._kind_changed()
         self.refresh()
+
+    def _kind_changed(self) -> None:
+        kind = self.kind.currentData()
+        self.form.setRowVisible(self.strategy, kind == STRATEGY)
+        self.form.setRowVisible(self.params, kind == STRATEGY)
+        self.form.setRowVisible(self._file_row, kind != STRATEGY)
+        self.file.setPlaceholderText(FILE_HINTS.get(kind, ""))
+
+    def browse(self) -> None:
+        kind = self.kind.currentData()
+        filters = (
+            "Alerts (*.json *.jsonl *.txt);;All files (*)"
+            if kind == ALERTS
+            else ("Settings (*.json);;All files (*)")
+        )
+        start = self.file.text() or str(Path.home())
+        path, _chosen = QFileDialog.getOpenFileName(self, "Choose the file to run", start, filters)
+        if path:
+            self.file.setText(path)
 
     def refresh(self) -> None:
         """List the strategies and recordings there are now."""
@@ -139,7 +189,7 @@ class BacktestPanel(QWidget):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setValue(0)
-        self.status.setText(f"Running {request.strategy} on {self.recording.currentText()}…")
+        self.status.setText(f"Running {self._what()} on {self.recording.currentText()}…")
         self._task = asyncio.ensure_future(self._run(request, self._job))
 
     def cancel(self) -> None:
@@ -184,13 +234,39 @@ class BacktestPanel(QWidget):
             self.equity_curve.setData(x, y)
             self.drawdown_curve.setData(x, y - np.maximum.accumulate(np.maximum(y, 0)))
 
+    def _what(self) -> str:
+        if self.kind.currentData() == STRATEGY:
+            return str(self.strategy.currentData())
+        return Path(self.file.text().strip()).name
+
     def _request(self) -> BacktestRequest:
-        strategy = self.strategy.currentData()
+        kind = self.kind.currentData()
         recording = self.recording.currentData()
-        if not strategy:
-            raise ValueError("no strategy chosen")
         if not recording:
             raise ValueError("no recording: record the feed first (dalaldesk --record)")
+        mode = BARS if self.bars.isChecked() else TICKS
+        if kind == STRATEGY:
+            strategy = self.strategy.currentData()
+            if not strategy:
+                raise ValueError("no strategy chosen")
+            name = f"{strategy}-{datetime.now(IST):%Y%m%d-%H%M%S}"
+            return BacktestRequest(
+                name, recording, strategy=strategy, params=self._params(), mode=mode
+            )
+        path = self.file.text().strip()
+        if not path:
+            raise ValueError(f"no file chosen: {FILE_HINTS[kind]}")
+        if not Path(path).is_file():
+            raise ValueError(f"there is no file {path}")
+        name = f"{kind}-{Path(path).stem}-{datetime.now(IST):%Y%m%d-%H%M%S}"
+        if kind == ALERTS:
+            return BacktestRequest(name, recording, signals=path, mode=mode)
+        settings = read_settings_file(path, kind)
+        if kind == PORTFOLIO:
+            return BacktestRequest(name, recording, portfolio=settings, mode=mode)
+        return BacktestRequest(name, recording, algo=settings, mode=mode)
+
+    def _params(self) -> dict[str, Any]:
         params: dict[str, Any] = {}
         for word in self.params.text().split():
             name, sign, value = word.partition("=")
@@ -200,14 +276,7 @@ class BacktestPanel(QWidget):
                 params[name] = json.loads(value)
             except json.JSONDecodeError:
                 params[name] = value
-        name = f"{strategy}-{datetime.now(IST):%Y%m%d-%H%M%S}"
-        return BacktestRequest(
-            name,
-            recording,
-            strategy=strategy,
-            params=params,
-            mode=BARS if self.bars.isChecked() else TICKS,
-        )
+        return params
 
 
 def _rupees(value: Decimal) -> str:
