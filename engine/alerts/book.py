@@ -67,7 +67,7 @@ class AlertBook:
         self.problem: str | None = None
         """Why the saved rules could not be read (they were set aside), if so."""
         self._load()
-        bus.subscribe(Tick, self.on_tick)
+        bus.subscribe(Tick, self.on_tick, tokens=self._by_token)
 
     # -- the rules ---------------------------------------------------------------------------------
 
@@ -137,7 +137,7 @@ class AlertBook:
         return None if not ltp else Decimal(ltp) / PAISE
 
     def _index(self) -> None:
-        self._by_token = {}
+        self._by_token.clear()  # the bus holds this dict: it routes ticks by its keys
         for rule in self._rules.values():
             if rule.armed and rule.token is not None:
                 self._by_token.setdefault(rule.token, []).append(rule.alert_id)

@@ -17,7 +17,7 @@ minutes), the oldest dropped first, so a desk left running cannot grow without b
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Container
 
 from engine.domain.bars import Bar, SeriesKey, Timeframe
 from engine.domain.ticks import Tick
@@ -96,6 +96,11 @@ class CandleBook:
         return [] if built is None else built[0].bars()
 
     # ------------------------------------------------------------------------ what comes in
+
+    @property
+    def followed(self) -> Container[SeriesKey]:
+        """The series built now, kept current: the ticks ``on_tick`` needs."""
+        return self._by_token
 
     def on_tick(self, tick: Tick) -> None:
         built = self._by_token.get(tick.token)

@@ -99,6 +99,8 @@ class CircuitBreakers:
         self.mtm = ZERO
         self.tripped: set[str] = set()
         self._held: set[int] = set()
+        self.ticked: set[int] = set(self._spot_of)
+        """Spots and held instruments, kept current: the ticks ``on_tick`` needs."""
         self._contributions: dict[int, int] = {}
         self._contribution_total = 0
         self._today = ist_today(clock)
@@ -112,7 +114,7 @@ class CircuitBreakers:
         for fill in fills:
             if fill.charges is not None and _ist_date(fill.ts_ns) == today:
                 self.charges_today += fill.charges.total
-            self._held.add(fill.token)
+            self._hold(fill.token)
         self.mtm = self.day_mtm()
         self.peak = max(self.peak, self.mtm)
 
@@ -128,8 +130,12 @@ class CircuitBreakers:
         self._roll_day()
         if fill.charges is not None:
             self.charges_today += fill.charges.total
-        self._held.add(fill.token)
+        self._hold(fill.token)
         self._evaluate()
+
+    def _hold(self, token: int) -> None:
+        self._held.add(token)
+        self.ticked.add(token)
 
     def on_status(self, change: OrderStatusChanged) -> None:
         if change.status is not OrderStatus.REJECTED:

@@ -133,7 +133,7 @@ class RiskManager:
             trip=self.trip,
         )
         gate.day_pnl = self._last_mtm
-        bus.subscribe(Tick, self.breakers.on_tick)
+        bus.subscribe(Tick, self.breakers.on_tick, tokens=self.breakers.ticked)
         bus.subscribe(OrderFilled, self.breakers.on_fill)
         bus.subscribe(OrderFilled, self._fill_while_flattening)
         bus.subscribe(OrderStatusChanged, self.breakers.on_status)

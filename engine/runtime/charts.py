@@ -33,7 +33,7 @@ class DeskCharts:
         book_file: Path | None,
     ) -> None:
         self.candles = CandleBook()
-        bus.subscribe(Tick, self.candles.on_tick)
+        bus.subscribe(Tick, self.candles.on_tick, tokens=self.candles.followed)
         cache = None if book_file is None else book_file.parent / CACHE_FILE_NAME
         self.history: HistorySource | None = history_source(
             market_source, cache, clock=clock, calendar=calendar

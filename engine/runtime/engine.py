@@ -251,7 +251,9 @@ class Engine:
         orders.queue_listener = self._queue_waiting.set
         if self.venue is not None:
             venue = self.venue
-            bus.subscribe(Tick, venue.on_tick)
+            # A venue that keeps the instruments it has resting orders on (the paper venue's
+            # ``resting_tokens``) hears only their ticks; another hears them all.
+            bus.subscribe(Tick, venue.on_tick, tokens=getattr(venue, "resting_tokens", None))
             orders.journal_listener = lambda writes: venue.pause(not writes)
 
     @classmethod

@@ -70,6 +70,34 @@ def test_bus_unsubscribe_when_called_stops_delivery() -> None:
     assert seen == []
 
 
+def test_bus_with_tokens_calls_a_handler_only_for_the_ticks_of_its_current_tokens() -> None:
+    bus = EventBus()
+    order: list[str] = []
+    watched: set[int] = {2}
+    bus.subscribe(Tick, lambda t: order.append(f"all:{t.token}"))
+    unsubscribe = bus.subscribe(Tick, lambda t: order.append(f"some:{t.token}"), tokens=watched)
+    bus.subscribe(Tick, lambda t: order.append(f"last:{t.token}"))
+
+    def tick(token: int) -> Tick:
+        return Tick(token, 100, 95, 105, 1, 1, 0, 0, 0)
+
+    bus.publish(tick(1))
+    bus.publish(tick(2))
+    watched.add(3)  # the subscriber's own set: what it holds now is what it hears
+    watched.discard(2)
+    bus.publish(tick(2))
+    bus.publish(tick(3))
+    unsubscribe()
+    bus.publish(tick(3))
+    assert order == [
+        "all:1", "last:1",
+        "all:2", "some:2", "last:2",
+        "all:2", "last:2",
+        "all:3", "some:3", "last:3",
+        "all:3", "last:3",
+    ]  # fmt: skip
+
+
 def test_events_when_frozen_cannot_be_changed() -> None:
     event = message("x")
     with pytest.raises(AttributeError):

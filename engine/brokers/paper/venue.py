@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -145,6 +145,11 @@ class PaperVenue:
 
     def restore_positions(self, net_quantities: dict[tuple[InstrumentToken, Product], int]) -> None:
         self._net.update(net_quantities)
+
+    @property
+    def resting_tokens(self) -> Container[int]:
+        """The instruments with resting orders, kept current: the ticks ``on_tick`` needs."""
+        return self._resting
 
     @property
     def resting_count(self) -> int:
