@@ -90,6 +90,8 @@ def test_multileg_reentry_editor_pages_round_trip_and_refuse_contradictions_in_w
         for line in listed
     ), listed
     assert any("the hedge premium band ₹20.00–₹5.00 is empty" in line for line in listed), listed
+    rows = min(len(listed), 5)  # each problem in view, however tall the window
+    assert editor.problem_list.height() >= rows * editor.problem_list.sizeHintForRow(0)
     qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
     assert context.api.portfolios() == []
     shoot(editor, "Dynamic hedge", tmp_path, "editor_hedge_refused.png")

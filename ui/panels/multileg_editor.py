@@ -420,7 +420,10 @@ class PortfolioEditor(QDialog):
             item.setForeground(self._ctx.theme.palette.down)
             self.problem_list.addItem(item)
         self.problem_list.setVisible(bool(problems))
-        self.problem_list.setMaximumHeight(22 * min(len(problems), 5) + 8)
+        if problems:  # up to five rows in view (the list scrolls for more), never squeezed
+            row = max(self.problem_list.sizeHintForRow(0), self.fontMetrics().height() + 4)
+            frame = 2 * self.problem_list.frameWidth()
+            self.problem_list.setFixedHeight(row * min(len(problems), 5) + frame + 2)
         counts: dict[str, int] = {}
         for path, _what in problems:
             section = path.split(".", 1)[0]
