@@ -617,8 +617,11 @@ class Engine:
         try:
             self.multileg.clock()  # the account's square-off time, whether its legs tick or not
         except Exception as exc:  # one portfolio's fault must not stop the desk's housekeeping
-            log.exception("multileg square-off by the clock failed")
-            self._warn(f"multileg: the square-off by the clock failed ({exc})", "multileg")
+            log.exception("multileg square-off by the clock failed")  # the traceback, once
+            text = f"multileg: the square-off by the clock failed ({exc})"
+            self.bus.publish(
+                EngineMessage(self.clock.time_ns(), Severity.WARNING, text, "multileg")
+            )
         if self.signal_inbox is not None:
             self.signal_inbox.poll()
 
