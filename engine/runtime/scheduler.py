@@ -23,10 +23,17 @@ within its grace; later than that it waits for the next trading day.
 Each run is recorded in the profile's ``schedule.json`` before the job starts: after a restart,
 or a crash in the middle of a job, a job that ran today does not run again (a square-off twice
 would be worse than once missed, and the trader is told of a failure).
+
+With "Mail the end-of-day report" ticked on the e-mail settings (``report_mailer``, set by the app
+once it knows the settings), the day's report is mailed once written. The record keeps "mailed"
+apart from "ran", written once the server took the mail: a mail that did not go out (the server
+down) is tried again every few minutes until the report job's grace ends, after a restart too,
+and one that went out is never sent again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shutil
@@ -39,6 +46,8 @@ from typing import TYPE_CHECKING
 
 from apscheduler.triggers.cron import CronTrigger
 
+from engine.alerts.delivery.channel import DeliveryError
+from engine.alerts.delivery.report_mail import ReportMailer
 from engine.brokers.registry import broker_spec
 from engine.calendar import CalendarNotLoaded
 from engine.core.clock import IST
@@ -55,6 +64,10 @@ log = logging.getLogger(__name__)
 
 MIN_FREE_DISK = 1_000_000_000
 """Below this much free space on the book's disk, the checklist warns (a full disk holds orders)."""
+
+REPORT_JOB = "end_of_day_report"
+MAIL_PAUSE = timedelta(minutes=5)
+"""After a mail of the day's report that did not go out, the wait before the next try."""
 
 
 def schedule_folder(profile: str) -> Path:
@@ -84,9 +97,27 @@ class DailySchedule:
         self._engine = engine
         self.jobs = jobs
         self.folder = folder
-        self._ran: dict[str, str] = self._load()
-        """Job name -> the last trading day (ISO date) it ran for."""
+        self._ran, self._mailed = self._load()
+        """Job name -> the last trading day (ISO date) it ran for; and the last it was mailed."""
         self._due: dict[str, datetime] = {}
+        self._mailer: ReportMailer | None = None
+        self._mailing: asyncio.Task[None] | None = None
+        self._next_mail_try: datetime | None = None
+        self._mail_failing: str | None = None
+        """Why the last try failed (told once per day), or None."""
+        self._mail_refused: str | None = None
+        """The day whose mail was refused in a way a retry cannot mend (a wrong password)."""
+
+    @property
+    def report_mailer(self) -> ReportMailer | None:
+        return self._mailer
+
+    @report_mailer.setter
+    def report_mailer(self, mailer: ReportMailer | None) -> None:
+        """New e-mail settings: a mail refused or waiting is tried at the next tick."""
+        self._mailer = mailer
+        self._next_mail_try = None
+        self._mail_refused = None
 
     # -- when --------------------------------------------------------------------------------------
 
@@ -130,6 +161,7 @@ class DailySchedule:
             self._save()
             ran.append(job.name)
             self._run(job, now)
+        self._mail_report(now)
         return ran
 
     def _missed_today(self, job: DailyJob, now: datetime) -> None:
@@ -158,28 +190,126 @@ class DailySchedule:
     def ran_on(self, name: str) -> str | None:
         return self._ran.get(name)
 
+    def mailed_on(self, name: str) -> str | None:
+        return self._mailed.get(name)
+
+    @property
+    def mailing(self) -> asyncio.Task[None] | None:
+        """The day's report on its way to the mail server, if it is."""
+        return self._mailing
+
+    # -- mailing the day's report ------------------------------------------------------------------
+
+    def _mail_report(self, now: datetime) -> None:
+        """Start mailing the report written today, unless mailed, on its way or paused."""
+        mailer, day = self._mailer, self._ran.get(REPORT_JOB)
+        if (
+            mailer is None
+            or not mailer.wanted
+            or self.folder is None
+            or day is None
+            or self._mailed.get(REPORT_JOB) == day
+            or self._mailing is not None
+            or self._mail_refused == day
+            or (self._next_mail_try is not None and now < self._next_mail_try)
+        ):
+            return
+        report = self.folder / "reports" / f"{day}.json"
+        if not report.exists():
+            return  # the report job failed, and the trader was told when it did
+        last_try = self._last_mail_try(day)
+        if last_try is None or now > last_try:
+            if self._mail_failing is not None:  # tried this session, and the grace has ended
+                self._tell(
+                    Severity.WARNING,
+                    f"End-of-day report of {day} was not mailed (the last try: "
+                    f"{self._mail_failing}); it is saved as {report.with_suffix('.html')}",
+                )
+                self._mail_failing = None
+            return
+        self._mailing = self._engine.spawn(
+            self._send_report(mailer, day, report, last_try), "end-of-day-report-mail"
+        )
+
+    def _last_mail_try(self, day: str) -> datetime | None:
+        """The end of the report job's grace on ``day``: the last time its mail is tried."""
+        job = next((j for j in self.jobs if j.name == REPORT_JOB), None)
+        if job is None:
+            return None
+        due = self.next_due(job, datetime.fromisoformat(day).replace(tzinfo=IST))
+        return due + job.grace
+
+    async def _send_report(
+        self, mailer: ReportMailer, day: str, report: Path, last_try: datetime
+    ) -> None:
+        try:
+            await mailer.send(report)
+        except DeliveryError as problem:
+            self._mail_failed(day, problem, last_try)
+            return
+        except Exception as surprise:  # a bug or a library surprise: said in words, tried again
+            log.error("mailing the end-of-day report failed: %s", type(surprise).__name__)
+            self._mail_failed(
+                day, DeliveryError(f"{type(surprise).__name__} while sending"), last_try
+            )
+            return
+        finally:
+            self._mailing = None
+        self._mailed[REPORT_JOB] = day
+        self._save()
+        self._mail_failing = None
+        text = f"End-of-day report of {day} mailed to {mailer.recipients}"
+        log.info("%s", text)
+        self._tell(Severity.INFO, text)
+
+    def _mail_failed(self, day: str, problem: DeliveryError, last_try: datetime) -> None:
+        self._next_mail_try = self._engine.clock.now() + MAIL_PAUSE
+        if not problem.retry:
+            self._mail_refused = day
+            self._mail_failing = None
+            self._tell(
+                Severity.WARNING,
+                f"End-of-day report of {day} not mailed: {problem}. Not tried again until "
+                "the e-mail settings change or the desk restarts",
+            )
+            return
+        if self._mail_failing is not None:  # once per outage, however its errors vary
+            log.info("end-of-day report of %s still not mailed: %s", day, problem)
+            self._mail_failing = str(problem)
+            return
+        self._mail_failing = str(problem)
+        minutes = int(MAIL_PAUSE.total_seconds() // 60)
+        self._tell(
+            Severity.WARNING,
+            f"End-of-day report of {day} not mailed: {problem}. Tried again every {minutes} "
+            f"minutes until {last_try:%H:%M}",
+        )
+
     # -- the record --------------------------------------------------------------------------------
 
-    def _load(self) -> dict[str, str]:
+    def _load(self) -> tuple[dict[str, str], dict[str, str]]:
+        """``ran`` and ``mailed`` (a record from before mailing has none)."""
         if self.folder is None:
-            return {}
+            return {}, {}
         path = self.folder / "schedule.json"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return {}
+            return {}, {}
         except (OSError, ValueError) as problem:
             log.warning(
                 "the schedule's record %s could not be read (%s); starting afresh", path, problem
             )
-            return {}
-        ran = data.get("ran") if isinstance(data, dict) else None
-        return {str(k): str(v) for k, v in ran.items()} if isinstance(ran, dict) else {}
+            return {}, {}
+        if not isinstance(data, dict):
+            return {}, {}
+        return _days(data.get("ran")), _days(data.get("mailed"))
 
     def _save(self) -> None:
         if self.folder is None:
             return
-        unsaved = write_json(self.folder / "schedule.json", {"ran": self._ran})
+        record = {"ran": self._ran, "mailed": self._mailed}
+        unsaved = write_json(self.folder / "schedule.json", record)
         if unsaved is not None:
             self._tell(
                 Severity.WARNING,
@@ -190,6 +320,10 @@ class DailySchedule:
         self._engine.bus.publish(
             EngineMessage(self._engine.clock.time_ns(), severity, text, "schedule")
         )
+
+
+def _days(names: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
 
 
 # -- the jobs ----------------------------------------------------------------------------------------
