@@ -28,7 +28,7 @@ With "Mail the end-of-day report" ticked on the e-mail settings (``report_mailer
 once it knows the settings), the day's report is mailed once written. The record keeps "mailed"
 apart from "ran", written once the server took the mail: a mail that did not go out (the server
 down) is tried again every few minutes until the report job's grace ends, after a restart too,
-and one that went out is never sent again.
+and one that went out is never sent again (``engine.runtime.report_mailing``).
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from typing import TYPE_CHECKING
 
 from apscheduler.triggers.cron import CronTrigger
 
-from engine.alerts.delivery.channel import DeliveryError
 from engine.alerts.delivery.report_mail import ReportMailer
 from engine.brokers.registry import broker_spec
 from engine.calendar import CalendarNotLoaded
@@ -54,6 +53,7 @@ from engine.core.clock import IST
 from engine.domain.events import EngineMessage, Severity
 from engine.domain.orders import Product
 from engine.runtime.preflight import address_findings, look_up_address
+from engine.runtime.report_mailing import ReportMailing
 from engine.store.files import write_json
 from engine.store.urls import profile_folder
 
@@ -66,8 +66,7 @@ MIN_FREE_DISK = 1_000_000_000
 """Below this much free space on the book's disk, the checklist warns (a full disk holds orders)."""
 
 REPORT_JOB = "end_of_day_report"
-MAIL_PAUSE = timedelta(minutes=5)
-"""After a mail of the day's report that did not go out, the wait before the next try."""
+"""The job whose report is mailed."""
 
 
 def schedule_folder(profile: str) -> Path:
@@ -100,24 +99,16 @@ class DailySchedule:
         self._ran, self._mailed = self._load()
         """Job name -> the last trading day (ISO date) it ran for; and the last it was mailed."""
         self._due: dict[str, datetime] = {}
-        self._mailer: ReportMailer | None = None
-        self._mailing: asyncio.Task[None] | None = None
-        self._next_mail_try: datetime | None = None
-        self._mail_failing: str | None = None
-        """Why the last try failed (told once per day), or None."""
-        self._mail_refused: str | None = None
-        """The day whose mail was refused in a way a retry cannot mend (a wrong password)."""
+        self._mail = ReportMailing(engine, self._last_mail_try, self._mailed_now, self._tell)
 
     @property
     def report_mailer(self) -> ReportMailer | None:
-        return self._mailer
+        return self._mail.mailer
 
     @report_mailer.setter
     def report_mailer(self, mailer: ReportMailer | None) -> None:
-        """New e-mail settings: a mail refused or waiting is tried at the next tick."""
-        self._mailer = mailer
-        self._next_mail_try = None
-        self._mail_refused = None
+        """The e-mail settings (the app sets them when known, and again when they change)."""
+        self._mail.mailer = mailer
 
     # -- when --------------------------------------------------------------------------------------
 
@@ -164,6 +155,13 @@ class DailySchedule:
         self._mail_report(now)
         return ran
 
+    def _mail_report(self, now: datetime) -> None:
+        """The report written last, if it is not mailed yet (and Settings say to mail it)."""
+        written = self._ran.get(REPORT_JOB)
+        if written is None or self.folder is None or self._mailed.get(REPORT_JOB) == written:
+            return
+        self._mail.tick(now, written, self.folder / "reports" / f"{written}.json")
+
     def _missed_today(self, job: DailyJob, now: datetime) -> None:
         today = self.next_due(job, now.replace(hour=0, minute=0, second=0, microsecond=0))
         day = today.date().isoformat()
@@ -196,94 +194,18 @@ class DailySchedule:
     @property
     def mailing(self) -> asyncio.Task[None] | None:
         """The day's report on its way to the mail server, if it is."""
-        return self._mailing
-
-    # -- mailing the day's report ------------------------------------------------------------------
-
-    def _mail_report(self, now: datetime) -> None:
-        """Start mailing the report written today, unless mailed, on its way or paused."""
-        mailer, day = self._mailer, self._ran.get(REPORT_JOB)
-        if (
-            mailer is None
-            or not mailer.wanted
-            or self.folder is None
-            or day is None
-            or self._mailed.get(REPORT_JOB) == day
-            or self._mailing is not None
-            or self._mail_refused == day
-            or (self._next_mail_try is not None and now < self._next_mail_try)
-        ):
-            return
-        report = self.folder / "reports" / f"{day}.json"
-        if not report.exists():
-            return  # the report job failed, and the trader was told when it did
-        last_try = self._last_mail_try(day)
-        if last_try is None or now > last_try:
-            if self._mail_failing is not None:  # tried this session, and the grace has ended
-                self._tell(
-                    Severity.WARNING,
-                    f"End-of-day report of {day} was not mailed (the last try: "
-                    f"{self._mail_failing}); it is saved as {report.with_suffix('.html')}",
-                )
-                self._mail_failing = None
-            return
-        self._mailing = self._engine.spawn(
-            self._send_report(mailer, day, report, last_try), "end-of-day-report-mail"
-        )
+        return self._mail.task
 
     def _last_mail_try(self, day: str) -> datetime | None:
         """The end of the report job's grace on ``day``: the last time its mail is tried."""
         job = next((j for j in self.jobs if j.name == REPORT_JOB), None)
         if job is None:
             return None
-        due = self.next_due(job, datetime.fromisoformat(day).replace(tzinfo=IST))
-        return due + job.grace
+        return self.next_due(job, datetime.fromisoformat(day).replace(tzinfo=IST)) + job.grace
 
-    async def _send_report(
-        self, mailer: ReportMailer, day: str, report: Path, last_try: datetime
-    ) -> None:
-        try:
-            await mailer.send(report)
-        except DeliveryError as problem:
-            self._mail_failed(day, problem, last_try)
-            return
-        except Exception as surprise:  # a bug or a library surprise: said in words, tried again
-            log.error("mailing the end-of-day report failed: %s", type(surprise).__name__)
-            self._mail_failed(
-                day, DeliveryError(f"{type(surprise).__name__} while sending"), last_try
-            )
-            return
-        finally:
-            self._mailing = None
+    def _mailed_now(self, day: str) -> None:
         self._mailed[REPORT_JOB] = day
         self._save()
-        self._mail_failing = None
-        text = f"End-of-day report of {day} mailed to {mailer.recipients}"
-        log.info("%s", text)
-        self._tell(Severity.INFO, text)
-
-    def _mail_failed(self, day: str, problem: DeliveryError, last_try: datetime) -> None:
-        self._next_mail_try = self._engine.clock.now() + MAIL_PAUSE
-        if not problem.retry:
-            self._mail_refused = day
-            self._mail_failing = None
-            self._tell(
-                Severity.WARNING,
-                f"End-of-day report of {day} not mailed: {problem}. Not tried again until "
-                "the e-mail settings change or the desk restarts",
-            )
-            return
-        if self._mail_failing is not None:  # once per outage, however its errors vary
-            log.info("end-of-day report of %s still not mailed: %s", day, problem)
-            self._mail_failing = str(problem)
-            return
-        self._mail_failing = str(problem)
-        minutes = int(MAIL_PAUSE.total_seconds() // 60)
-        self._tell(
-            Severity.WARNING,
-            f"End-of-day report of {day} not mailed: {problem}. Tried again every {minutes} "
-            f"minutes until {last_try:%H:%M}",
-        )
 
     # -- the record --------------------------------------------------------------------------------
 
