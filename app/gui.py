@@ -328,9 +328,13 @@ class AlertDeliveries:
     def actions(self) -> list[tuple[str, Callable[[], object]]]:
         return [
             ("Telegram bot token…", lambda: self._ask_secret("bot token", self.keys.save_bot_token)),
-            ("E-mail password…", lambda: self._ask_secret("mail password", self.keys.save_smtp_password)),
+            ("E-mail password…", lambda: self._ask_secret("mail password", self._save_mail_password)),
             ("Send test messages", self.send_tests),
         ]  # fmt: skip
+
+    def _save_mail_password(self, password: str) -> None:
+        self.keys.save_smtp_password(password)
+        self._mail_reports(self._settings.current)  # a report refused for the login: try again
 
     def _ask_secret(self, what: str, save: Callable[[str], None]) -> object:
         return ask_secret(

@@ -60,7 +60,7 @@ class ReportMailing:
 
     @mailer.setter
     def mailer(self, mailer: ReportMailer | None) -> None:
-        """New e-mail settings: a mail refused or waiting is tried at the next tick."""
+        """New e-mail settings or password: a mail refused or waiting is tried at the next tick."""
         self._mailer = mailer
         self._next_try = None
         self._refused = None
@@ -115,8 +115,8 @@ class ReportMailing:
             self._refused = day
             self._failing = None
             text = (
-                f"End-of-day report of {day} not mailed: {problem}. Not tried again until the "
-                "e-mail settings change or the desk restarts"
+                f"End-of-day report of {day} not mailed: {problem}. Tried again when the "
+                "e-mail settings or the saved password change, or the desk restarts"
             )
             log.warning("%s", text)
             self._tell(Severity.WARNING, text)
