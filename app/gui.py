@@ -294,7 +294,17 @@ class AlertDeliveries:
         self.keys = DeliveryKeys(CredentialStore(profile))
         self._attach = attach_deliveries
         self.handle = attach_deliveries(engine.api, self._chosen(settings.current), self.keys)
+        self._mail_reports(settings.current)
         self._forget = settings.subscribe(self._changed)
+
+    def _mail_reports(self, settings: Settings) -> None:
+        """The schedule mails the end-of-day report with these e-mail settings (when ticked)."""
+        from engine.alerts.delivery import ReportMailer
+
+        if self._engine.schedule is not None:
+            self._engine.schedule.report_mailer = ReportMailer(
+                settings.notifications.email, self.keys
+            )
 
     def _chosen(self, settings: Settings) -> Any:
         from app.main import delivery_settings
@@ -306,6 +316,7 @@ class AlertDeliveries:
             return
         previous = self.handle
         self.handle = self._attach(self._engine.api, self._chosen(new), self.keys)
+        self._mail_reports(new)
         task = asyncio.get_running_loop().create_task(previous.close(), name="delivery-restart")
         _open_pages.append(task)
         task.add_done_callback(_open_pages.remove)
@@ -317,9 +328,13 @@ class AlertDeliveries:
     def actions(self) -> list[tuple[str, Callable[[], object]]]:
         return [
             ("Telegram bot token…", lambda: self._ask_secret("bot token", self.keys.save_bot_token)),
-            ("E-mail password…", lambda: self._ask_secret("mail password", self.keys.save_smtp_password)),
+            ("E-mail password…", lambda: self._ask_secret("mail password", self._save_mail_password)),
             ("Send test messages", self.send_tests),
         ]  # fmt: skip
+
+    def _save_mail_password(self, password: str) -> None:
+        self.keys.save_smtp_password(password)
+        self._mail_reports(self._settings.current)  # a report refused for the login: try again
 
     def _ask_secret(self, what: str, save: Callable[[str], None]) -> object:
         return ask_secret(

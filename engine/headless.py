@@ -12,7 +12,12 @@ import json
 import logging
 from typing import Any
 
-from engine.alerts.delivery import DeliveryKeys, DeliverySettings, attach_deliveries
+from engine.alerts.delivery import (
+    DeliveryKeys,
+    DeliverySettings,
+    ReportMailer,
+    attach_deliveries,
+)
 from engine.core.memory import freeze_startup_objects
 from engine.domain.marks import SESSION_END, PnlMarks, book_pnl
 from engine.domain.values import rupees_text
@@ -34,6 +39,9 @@ async def run_session(
     engine = Engine.build(config)
     freeze_startup_objects()
     delivery = None if keys is None else attach_deliveries(engine.api, deliveries, keys)
+    if keys is not None and engine.schedule is not None:
+        email = (deliveries or DeliverySettings()).email
+        engine.schedule.report_mailer = ReportMailer(email, keys)
     engine.start()  # strategies running when the desk last stopped resume here
     if demo and engine.strategies.instance("demo") is None:
         problem = engine.strategies.start("demo")

@@ -23,10 +23,17 @@ within its grace; later than that it waits for the next trading day.
 Each run is recorded in the profile's ``schedule.json`` before the job starts: after a restart,
 or a crash in the middle of a job, a job that ran today does not run again (a square-off twice
 would be worse than once missed, and the trader is told of a failure).
+
+With "Mail the end-of-day report" ticked on the e-mail settings (``report_mailer``, set by the app
+once it knows the settings), the day's report is mailed once written. The record keeps "mailed"
+apart from "ran", written once the server took the mail: a mail that did not go out (the server
+down) is tried again every few minutes until the report job's grace ends, after a restart too,
+and one that went out is never sent again (``engine.runtime.report_mailing``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shutil
@@ -39,12 +46,14 @@ from typing import TYPE_CHECKING
 
 from apscheduler.triggers.cron import CronTrigger
 
+from engine.alerts.delivery.report_mail import ReportMailer
 from engine.brokers.registry import broker_spec
 from engine.calendar import CalendarNotLoaded
 from engine.core.clock import IST
 from engine.domain.events import EngineMessage, Severity
 from engine.domain.orders import Product
 from engine.runtime.preflight import address_findings, look_up_address
+from engine.runtime.report_mailing import ReportMailing
 from engine.store.files import write_json
 from engine.store.urls import profile_folder
 
@@ -55,6 +64,9 @@ log = logging.getLogger(__name__)
 
 MIN_FREE_DISK = 1_000_000_000
 """Below this much free space on the book's disk, the checklist warns (a full disk holds orders)."""
+
+REPORT_JOB = "end_of_day_report"
+"""The job whose report is mailed."""
 
 
 def schedule_folder(profile: str) -> Path:
@@ -84,9 +96,19 @@ class DailySchedule:
         self._engine = engine
         self.jobs = jobs
         self.folder = folder
-        self._ran: dict[str, str] = self._load()
-        """Job name -> the last trading day (ISO date) it ran for."""
+        self._ran, self._mailed = self._load()
+        """Job name -> the last trading day (ISO date) it ran for; and the last it was mailed."""
         self._due: dict[str, datetime] = {}
+        self._mail = ReportMailing(engine, self._last_mail_try, self._mailed_now, self._tell)
+
+    @property
+    def report_mailer(self) -> ReportMailer | None:
+        return self._mail.mailer
+
+    @report_mailer.setter
+    def report_mailer(self, mailer: ReportMailer | None) -> None:
+        """The e-mail settings (the app sets them when known, and again when they change)."""
+        self._mail.mailer = mailer
 
     # -- when --------------------------------------------------------------------------------------
 
@@ -130,7 +152,15 @@ class DailySchedule:
             self._save()
             ran.append(job.name)
             self._run(job, now)
+        self._mail_report(now)
         return ran
+
+    def _mail_report(self, now: datetime) -> None:
+        """The report written last, if it is not mailed yet (and Settings say to mail it)."""
+        written = self._ran.get(REPORT_JOB)
+        if written is None or self.folder is None or self._mailed.get(REPORT_JOB) == written:
+            return
+        self._mail.tick(now, written, self.folder / "reports" / f"{written}.json")
 
     def _missed_today(self, job: DailyJob, now: datetime) -> None:
         today = self.next_due(job, now.replace(hour=0, minute=0, second=0, microsecond=0))
@@ -158,28 +188,50 @@ class DailySchedule:
     def ran_on(self, name: str) -> str | None:
         return self._ran.get(name)
 
+    def mailed_on(self, name: str) -> str | None:
+        return self._mailed.get(name)
+
+    @property
+    def mailing(self) -> asyncio.Task[None] | None:
+        """The day's report on its way to the mail server, if it is."""
+        return self._mail.task
+
+    def _last_mail_try(self, day: str) -> datetime | None:
+        """The end of the report job's grace on ``day``: the last time its mail is tried."""
+        job = next((j for j in self.jobs if j.name == REPORT_JOB), None)
+        if job is None:
+            return None
+        return self.next_due(job, datetime.fromisoformat(day).replace(tzinfo=IST)) + job.grace
+
+    def _mailed_now(self, day: str) -> None:
+        self._mailed[REPORT_JOB] = day
+        self._save()
+
     # -- the record --------------------------------------------------------------------------------
 
-    def _load(self) -> dict[str, str]:
+    def _load(self) -> tuple[dict[str, str], dict[str, str]]:
+        """``ran`` and ``mailed`` (a record from before mailing has none)."""
         if self.folder is None:
-            return {}
+            return {}, {}
         path = self.folder / "schedule.json"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return {}
+            return {}, {}
         except (OSError, ValueError) as problem:
             log.warning(
                 "the schedule's record %s could not be read (%s); starting afresh", path, problem
             )
-            return {}
-        ran = data.get("ran") if isinstance(data, dict) else None
-        return {str(k): str(v) for k, v in ran.items()} if isinstance(ran, dict) else {}
+            return {}, {}
+        if not isinstance(data, dict):
+            return {}, {}
+        return _days(data.get("ran")), _days(data.get("mailed"))
 
     def _save(self) -> None:
         if self.folder is None:
             return
-        unsaved = write_json(self.folder / "schedule.json", {"ran": self._ran})
+        record = {"ran": self._ran, "mailed": self._mailed}
+        unsaved = write_json(self.folder / "schedule.json", record)
         if unsaved is not None:
             self._tell(
                 Severity.WARNING,
@@ -190,6 +242,10 @@ class DailySchedule:
         self._engine.bus.publish(
             EngineMessage(self._engine.clock.time_ns(), severity, text, "schedule")
         )
+
+
+def _days(names: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
 
 
 # -- the jobs ----------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from engine.alerts.delivery.dispatcher import (
     attach_deliveries,
     send_test,
 )
+from engine.alerts.delivery.report_mail import ReportMailer
 from engine.alerts.delivery.settings import (
     DeliveryKeys,
     DeliverySettings,
@@ -26,6 +27,7 @@ __all__ = [
     "EmailSettings",
     "Notice",
     "Pacing",
+    "ReportMailer",
     "Security",
     "TelegramSettings",
     "attach_deliveries",

@@ -149,6 +149,12 @@ class EmailSettings(BaseModel):
         title="Events",
         description="Which events are sent.",
     )
+    mail_daily_report: bool = Field(
+        default=False,
+        title="Mail the end-of-day report",
+        description="After the close (15:45 on trading days) send the day's report: P&L, "
+        "charges, orders and fills, with the report's JSON file attached.",
+    )
 
     @model_validator(mode="after")
     def _complete_when_enabled(self) -> EmailSettings:

@@ -40,7 +40,8 @@ class EmailChannel:
     def redact(self, text: str) -> str:
         return text.replace(self._password, "<password>") if self._password else text
 
-    async def send(self, subject: str, text: str) -> None:
+    def compose(self, subject: str) -> EmailMessage:
+        """A message from the sender to the recipients with this subject, for a body to be set."""
         s = self._settings
         message = EmailMessage()
         message["From"] = s.sender
@@ -48,7 +49,17 @@ class EmailChannel:
         message["Subject"] = subject
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain="dalaldesk.local")
+        return message
+
+    async def send(self, subject: str, text: str) -> None:
+        message = self.compose(subject)
         message.set_content(text)
+        await self.send_message(message)
+
+    async def send_message(self, message: EmailMessage) -> None:
+        """Deliver a composed message once (no retries here); ``DeliveryError`` in words, with
+        the password never in them, when it was not delivered."""
+        s = self._settings
         login = bool(s.username)
         if login and not self._password:
             raise DeliveryError(
