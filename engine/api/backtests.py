@@ -27,6 +27,7 @@ from engine.backtest.run import (
     BacktestError,
     BacktestRequest,
     Progress,
+    read_portfolio_file,
     read_settings_file,
 )
 from engine.core.workers import die_with_parent
@@ -45,6 +46,7 @@ __all__ = [
     "Progress",
     "RecordingInfo",
     "max_drawdown",
+    "read_portfolio_file",
     "read_settings_file",
 ]
 

@@ -32,6 +32,7 @@ from engine.marketdata.quotes import QuoteCache
 from engine.marketdata.recording import Recording, RecordingError
 from engine.marketdata.replay import BarReplayFeed, ReplayFeed
 from engine.strategies.kernel import StrategyKernel
+from engine.strategies.multileg.spec import unwrapped
 
 TICKS, BARS = "ticks", "bars"
 
@@ -106,6 +107,17 @@ def read_settings_file(path: str | Path, what: str) -> dict[str, Any]:
     if not isinstance(settings, dict):
         raise BacktestError(f"the {what} file {path} must hold one JSON object of settings")
     return settings
+
+
+def read_portfolio_file(path: str | Path) -> dict[str, Any]:
+    """A multileg portfolio's spec for a run: the desk's export (``{"portfolio": ...}``), a
+    template, or the spec itself."""
+    spec = unwrapped(read_settings_file(path, "portfolio"))
+    if not isinstance(spec, dict):
+        raise BacktestError(
+            f"the portfolio file {path} holds no portfolio: its 'portfolio' is not an object"
+        )
+    return spec
 
 
 @dataclass(frozen=True, slots=True)

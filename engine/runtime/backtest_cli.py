@@ -30,6 +30,7 @@ from engine.backtest.run import (
     BacktestError,
     BacktestRequest,
     Progress,
+    read_portfolio_file,
     read_settings_file,
 )
 from engine.backtest.sweep import grid, results_table, sweep_dask, sweep_processes, sweep_requests
@@ -85,7 +86,7 @@ def _request(args: argparse.Namespace, name: str) -> BacktestRequest:
         args.recording,
         strategy=args.strategy or "",
         params=dict(_param(p) for p in args.param),
-        portfolio=read_settings_file(args.portfolio, "portfolio") if args.portfolio else None,
+        portfolio=read_portfolio_file(args.portfolio) if args.portfolio else None,
         algo=read_settings_file(args.algo, "algo") if args.algo else None,
         signals=args.alerts or None,
         start=date.fromisoformat(args.from_) if args.from_ else None,

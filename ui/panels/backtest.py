@@ -42,6 +42,7 @@ from engine.api.backtests import (
     BacktestService,
     Progress,
     max_drawdown,
+    read_portfolio_file,
     read_settings_file,
 )
 
@@ -261,10 +262,10 @@ class BacktestPanel(QWidget):
         name = f"{kind}-{Path(path).stem}-{datetime.now(IST):%Y%m%d-%H%M%S}"
         if kind == ALERTS:
             return BacktestRequest(name, recording, signals=path, mode=mode)
-        settings = read_settings_file(path, kind)
         if kind == PORTFOLIO:
-            return BacktestRequest(name, recording, portfolio=settings, mode=mode)
-        return BacktestRequest(name, recording, algo=settings, mode=mode)
+            portfolio = read_portfolio_file(path)
+            return BacktestRequest(name, recording, portfolio=portfolio, mode=mode)
+        return BacktestRequest(name, recording, algo=read_settings_file(path, kind), mode=mode)
 
     def _params(self) -> dict[str, Any]:
         params: dict[str, Any] = {}

@@ -34,7 +34,7 @@ from engine.strategies.multileg.portfolio import (
     portfolio_strategy_id,
     start_problem,
 )
-from engine.strategies.multileg.spec import Leg, PortfolioSpec, parse_spec
+from engine.strategies.multileg.spec import Leg, PortfolioSpec, exported, parse_spec, unwrapped
 from engine.strategies.multileg.status import LegState, PortfolioStatus
 from engine.strategies.multileg.tags import (
     ACCOUNT,
@@ -199,7 +199,7 @@ class MultilegDesk:
         spec = self._specs.get(name)
         if spec is None:
             return f"no portfolio named {name!r}"
-        return write_json(path, {"portfolio": spec.model_dump(mode="json")})
+        return write_json(path, exported(spec.model_dump(mode="json")))
 
     def import_file(self, path: Path, *, name: str | None = None) -> str | None:
         """Add the portfolio in ``path`` (an export, or a template file); None, or why not."""
@@ -207,7 +207,7 @@ class MultilegDesk:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as problem:
             return f"{path.name} cannot be read: {problem}"
-        body = data.get("portfolio", data) if isinstance(data, dict) else data
+        body = unwrapped(data)
         if name is not None and isinstance(body, dict):
             body = {**body, "defaults": {**body.get("defaults", {}), "name": name}}
         return self.save(body, replace=False)

@@ -15,7 +15,7 @@ import re
 from datetime import date, time
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -440,3 +440,18 @@ def parse_spec(data: object) -> PortfolioSpec:
         return PortfolioSpec.model_validate(data)
     except ValidationError as error:
         raise ValueError("; ".join(spec_problems(error))) from None
+
+
+EXPORT_KEY = "portfolio"
+"""The desk's export file is ``{"portfolio": <spec>}``; a template or a hand-written file is the
+spec itself."""
+
+
+def exported(spec: dict[str, object]) -> dict[str, object]:
+    """A portfolio's spec as the desk's export file holds it."""
+    return {EXPORT_KEY: spec}
+
+
+def unwrapped(data: Any) -> Any:
+    """The spec in a portfolio file's JSON, whether the desk's export or the spec itself."""
+    return data.get(EXPORT_KEY, data) if isinstance(data, dict) else data
