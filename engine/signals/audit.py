@@ -28,7 +28,11 @@ from engine.store.journal import Journal
 COLUMNS = (
     "time_ist", "signal", "step", "strategy", "decided_by", "reason", "order", "event",
     "symbol", "action", "lots", "quantity", "price", "journal_seq",
+    "product", "order_type", "portfolio", "fired",
 )  # fmt: skip
+"""The last four are a signal's terms as received (``fired``: when its sender says it fired,
+UTC): with them a signal's "received" row rebuilds the alert, so an export replays in a
+backtest (``engine.signals.audit_replay``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,10 @@ class AuditRow:
     quantity: str
     price: str
     journal_seq: int
+    product: str = ""
+    order_type: str = ""
+    portfolio: str = ""
+    fired: str = ""
 
 
 def audit_rows(journal: Journal, start: date, end: date) -> list[AuditRow]:
@@ -88,7 +96,8 @@ def _signal_row(record: SignalRecord, when: str, seq: int) -> AuditRow:
         when, record.signal_id, record.step.value, record.strategy, str(detail.get("by", "")),
         record.reason, record.order_id or "", "", str(detail.get("symbol", "")),
         str(detail.get("action", "")), _text(detail.get("lots")), _text(detail.get("quantity")),
-        _text(detail.get("price")), seq,
+        _text(detail.get("price")), seq, _text(detail.get("product")),
+        _text(detail.get("order_type")), _text(detail.get("portfolio")), _text(detail.get("fired")),
     )  # fmt: skip
 
 
