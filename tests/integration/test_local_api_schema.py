@@ -13,10 +13,6 @@ from schemathesis.checks import not_a_server_error
 from engine.signals.local_api import openapi_document
 from tests.threaded_desk import ThreadedDesk
 
-# A desk on a thread of its own and no Qt here: Qt messages printed meanwhile come from what
-# earlier tests on this worker left in the process, not from this test, and are not its verdict.
-pytestmark = pytest.mark.no_qt_log
-
 TOKEN = "schema-token-0123456789"
 schema = schemathesis.openapi.from_dict(openapi_document())
 

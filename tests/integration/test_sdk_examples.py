@@ -18,9 +18,7 @@ from tests.threaded_desk import ThreadedDesk
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "sdk-token-0123456789abcdef"
-# A desk on a thread of its own and no Qt here: Qt messages printed meanwhile come from what
-# earlier tests on this worker left in the process, not from this test, and are not its verdict.
-pytestmark = [pytest.mark.timeout(90), pytest.mark.no_qt_log]
+pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture(scope="module")

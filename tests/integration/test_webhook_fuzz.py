@@ -16,10 +16,6 @@ from hypothesis import strategies as st
 from engine.signals.server import WEBHOOK_PATH
 from tests.threaded_desk import ThreadedDesk
 
-# A desk on a thread of its own and no Qt here: Qt messages printed meanwhile come from what
-# earlier tests on this worker left in the process, not from this test, and are not its verdict.
-pytestmark = pytest.mark.no_qt_log
-
 PASSPHRASE = "fuzz-phrase"
 GOOD: dict[str, Any] = {
     "passphrase": PASSPHRASE,
