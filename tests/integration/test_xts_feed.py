@@ -346,7 +346,10 @@ async def test_xts_feed_a_token_refused_by_rest_and_socket_at_once_is_replaced_o
         await wait_for(lambda n=logins: (2, 40001 + n, 1502) in fake.subscribed())
         assert fake.logins == logins  # one new login served both
     refused_sockets = desk.feed.socket.stats.auth_rejections
-    assert refused_sockets == (3 if rest_delay_s else 0)
+    if rest_delay_s:  # the socket met each dead token before the slow REST call did
+        assert refused_sockets == 3
+    else:  # which meets a dead token first is the scheduler's choice: at most once an expiry
+        assert refused_sockets <= 3
 
 
 async def test_xts_feed_close_logs_out_and_ends_the_subscriptions(fake: FakeXtsMarketData) -> None:
