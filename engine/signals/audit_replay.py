@@ -34,9 +34,13 @@ class AuditReplayError(ValueError):
     """The export cannot be replayed; the text names the row and what is wrong."""
 
 
+FIRST_COLUMNS = list(COLUMNS[:8])
+"""How every export's header has begun (``time_ist`` .. ``event``): what marks a CSV as one."""
+
+
 def is_audit_csv(text: str) -> bool:
     first = text.lstrip("\ufeff").split("\n", 1)[0].strip()
-    return first.split(",")[: len(NEEDED)] == list(COLUMNS[: len(NEEDED)])
+    return first.split(",")[: len(FIRST_COLUMNS)] == FIRST_COLUMNS
 
 
 def is_audit_json(items: object) -> bool:

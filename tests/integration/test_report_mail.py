@@ -147,6 +147,20 @@ async def run_until(engine: Engine, end: datetime) -> list[str]:
     return ran
 
 
+async def session(
+    tmp_path: Path, start: datetime, end: datetime, report_mailer: ReportMailer | None
+) -> list[str]:
+    """A desk started on the profile at ``start``, mailing with ``report_mailer``, run to
+    ``end`` and closed: the jobs run."""
+    engine = build(tmp_path, start)
+    try:
+        assert engine.schedule is not None
+        engine.schedule.report_mailer = report_mailer
+        return await run_until(engine, end)
+    finally:
+        engine.close()
+
+
 def parts(mail: Received) -> dict[str, Any]:
     message = mail.message
     assert message.get_content_type() == "multipart/mixed"
@@ -260,23 +274,13 @@ async def test_report_mail_after_a_restart_is_not_sent_again_and_a_failed_one_is
     assert record(tmp_path)["mailed"] == {}
 
     smtp.start()
-    again = build(tmp_path, at("15:50"))  # restarted at 15:50, same day
-    try:
-        assert again.schedule is not None
-        again.schedule.report_mailer = mailer(smtp, keys, tls)
-        ran = await run_until(again, at("15:55"))
-    finally:
-        again.close()
+    # restarted at 15:50, same day
+    ran = await session(tmp_path, at("15:50"), at("15:55"), mailer(smtp, keys, tls))
     assert "end_of_day_report" not in " ".join(ran)  # the report is not written twice
     assert len(smtp.received) == 1  # the written report is mailed at the first heartbeat
 
-    third = build(tmp_path, at("16:00"))  # and again: mailed already
-    try:
-        assert third.schedule is not None
-        third.schedule.report_mailer = mailer(smtp, keys, tls)
-        await run_until(third, at("18:30"))
-    finally:
-        third.close()
+    # and again: mailed already
+    await session(tmp_path, at("16:00"), at("18:30"), mailer(smtp, keys, tls))
     assert len(smtp.received) == 1
     saved = record(tmp_path)
     assert saved["ran"]["end_of_day_report"] == DAY and saved["ran"]["journal_backup"] == DAY
@@ -286,22 +290,12 @@ async def test_report_mail_after_a_restart_is_not_sent_again_and_a_failed_one_is
 async def test_report_mail_reads_a_record_from_before_mailing_and_mails_the_written_report(
     tmp_path: Path, keys: DeliveryKeys, smtp: MailServer, tls: tuple[Any, Any]
 ) -> None:
-    first = build(tmp_path, AFTERNOON)
-    try:
-        await run_until(first, at("15:50"))  # no mailer: written only
-    finally:
-        first.close()
+    await session(tmp_path, AFTERNOON, at("15:50"), None)  # no mailer: written only
     (tmp_path / "schedule" / "schedule.json").write_text(
         json.dumps({"ran": {"end_of_day_report": DAY}}), encoding="utf-8"
     )
     smtp.start()
-    again = build(tmp_path, at("15:50"))
-    try:
-        assert again.schedule is not None
-        again.schedule.report_mailer = mailer(smtp, keys, tls)
-        await run_until(again, at("15:52"))
-    finally:
-        again.close()
+    await session(tmp_path, at("15:50"), at("15:52"), mailer(smtp, keys, tls))
     assert len(smtp.received) == 1
 
 
