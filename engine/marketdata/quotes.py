@@ -7,10 +7,13 @@ from engine.domain.ticks import Tick
 
 
 class QuoteCache:
-    __slots__ = ("_ticks",)
+    __slots__ = ("_ticks", "latest")
 
     def __init__(self) -> None:
         self._ticks: dict[int, Tick] = {}
+        self.latest = self._ticks
+        """The store itself, by token: the engine's feed entry point writes to it directly (one
+        call less per tick than ``update``); everyone else reads through the methods."""
 
     def update(self, tick: Tick) -> None:
         self._ticks[tick.token] = tick

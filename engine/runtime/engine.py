@@ -209,10 +209,8 @@ class Engine:
         streams = link is not None and feed is link
         self.strategies.bind(self.api, (lambda t: self._watch(t, True)) if streams else None)
         self._load_strategies()
-        self.ticks_seen = 0
-        # Bound once: on_tick runs for every tick, and these never change.
-        self._store_quote = quotes.update
-        self._publish = bus.publish
+        self.on_tick, self._ticks_seen = self._feed_entry()
+        """Feed entry point: quote cache first, then everyone else through the bus."""
         self.schedule = (
             None
             if config.schedule_folder is None
@@ -505,14 +503,30 @@ class Engine:
 
     # -- running -------------------------------------------------------------------------------------
 
-    def on_tick(self, tick: Tick) -> None:
-        """Feed entry point: quote cache first, then everyone else through the bus."""
-        self.ticks_seen += 1
-        self._store_quote(tick)
-        self._publish(tick)
-        charts = self.charts
-        if tick.ts_ns >= charts.next_sample_ns:
-            charts.sample(tick.ts_ns)
+    def _feed_entry(self) -> tuple[Callable[[Tick], None], Callable[[], int]]:
+        """The feed entry point and its count of ticks, built once as a closure.
+
+        It runs for every tick: what it needs is bound here, and a closure's own variables cost
+        less to reach than the engine's attributes (``self.ticks_seen += 1`` alone was an eighth of
+        the engine's time per tick; tests/bench/README.md).
+        """
+        latest, publish, charts = self.quotes.latest, self.bus.publish, self.charts
+        seen = 0
+
+        def on_tick(tick: Tick) -> None:
+            nonlocal seen
+            seen += 1
+            latest[tick.token] = tick
+            publish(tick)
+            if tick.ts_ns >= charts.next_sample_ns:
+                charts.sample(tick.ts_ns)
+
+        return on_tick, lambda: seen
+
+    @property
+    def ticks_seen(self) -> int:
+        """Ticks the feed entry point has taken in."""
+        return self._ticks_seen()
 
     def _watch(self, tokens: list[int], stream: bool) -> None:
         """Ask the live feed to stream (or stop) these tokens, from a Qt slot or engine code."""

@@ -148,7 +148,7 @@ def main() -> None:
                 "reference": round(reference),
                 "reference_name": "kiteconnect KiteTicker._parse_binary",
                 "ratio": round(value / reference, 2),
-                "target_ratio": 3,
+                "target_ratio": 5,
                 "engine_ticks_per_s": round(engine_path),
                 "engine_ratio": round(engine_path / reference, 2),
                 "instruments": INSTRUMENTS,
