@@ -7,30 +7,29 @@ from engine.domain.ticks import Tick
 
 
 class QuoteCache:
-    __slots__ = ("_ticks", "latest")
+    __slots__ = ("latest",)
 
     def __init__(self) -> None:
-        self._ticks: dict[int, Tick] = {}
-        self.latest = self._ticks
+        self.latest: dict[int, Tick] = {}
         """The store itself, by token: the engine's feed entry point writes to it directly (one
         call less per tick than ``update``); everyone else reads through the methods."""
 
     def update(self, tick: Tick) -> None:
-        self._ticks[tick.token] = tick
+        self.latest[tick.token] = tick
 
     def get(self, token: InstrumentToken) -> Tick | None:
-        return self._ticks.get(token)
+        return self.latest.get(token)
 
     def ltp(self, token: InstrumentToken) -> int | None:
-        tick = self._ticks.get(token)
+        tick = self.latest.get(token)
         return None if tick is None else tick.ltp
 
     def ticks(self) -> list[Tick]:
         """The latest tick of every instrument (what the desk starts a recording from)."""
-        return list(self._ticks.values())
+        return list(self.latest.values())
 
     def __len__(self) -> int:
-        return len(self._ticks)
+        return len(self.latest)
 
     def __contains__(self, token: object) -> bool:
-        return token in self._ticks
+        return token in self.latest
