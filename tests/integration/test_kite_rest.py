@@ -282,6 +282,26 @@ async def test_calls_when_token_expires_raise_session_expired_and_stop_sending(
     assert await rest.orders() == []
 
 
+async def test_call_when_refused_on_a_token_a_new_login_replaced_goes_again_on_the_new_one(
+    kite: FakeKite, rest: KiteRest, expiries: Expiries
+) -> None:
+    # The order leaves on the old token; before Kite answers, the token dies and the trader
+    # logs in again. The refusal is about the old token: the new session must not end.
+    kite.rest.slow_s = 0.3
+    placing = asyncio.ensure_future(rest.place_order(tag="D0AAAAAAAAAA0008", **OPTION))
+    await asyncio.sleep(0.1)
+    await kite.expire_token()
+    rest.set_access_token(kite.login())
+
+    placed = await placing
+
+    assert expiries.count == 0
+    assert rest.session_ok
+    assert kite.rest.token_rejections == 1
+    assert [order["order_id"] for order in await rest.orders()] == [placed.order_id]
+    assert kite.oms.placed == 1
+
+
 async def test_reads_when_fixture_backed_return_the_official_shapes(rest: KiteRest) -> None:
     margins = await rest.margins()
     instruments = await rest.instruments("NFO")

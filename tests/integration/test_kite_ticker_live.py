@@ -240,6 +240,29 @@ async def test_ticker_when_token_expires_stops_and_resumes_after_a_new_login(
     await wait_for(lambda: kite.ticker.subscribed() == {INFY: "quote"})
 
 
+async def test_ticker_when_refused_on_a_token_a_new_login_replaced_connects_with_the_new_one(
+    kite: FakeKite, feed: Feed
+) -> None:
+    await feed.client.subscribe([INFY], "quote")
+    await kite.expire_token()
+    fresh: list[str] = []
+
+    def login_during_the_handshake(access_token: str) -> None:
+        # The trader logs in while a reconnect on the dead token is on its way.
+        if not fresh:
+            fresh.append(kite.login())
+            feed.client.set_access_token(fresh[0])
+
+    kite.ticker.on_handshake = login_during_the_handshake
+    await wait_for(lambda: bool(fresh))
+    await wait_for(lambda: feed.client.states == [ConnectionState.OPEN])
+    await wait_for(lambda: kite.ticker.subscribed() == {INFY: "quote"})
+
+    assert ConnectionState.AUTH_REJECTED not in {change.state for change in feed.changes}
+    assert feed.client.stats.auth_rejections == 0
+    assert kite.ticker.refused >= 1
+
+
 async def test_ticker_when_orders_change_at_the_broker_delivers_order_updates(
     kite: FakeKite, feed: Feed
 ) -> None:

@@ -5,6 +5,7 @@ orders until the next login."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -202,6 +203,22 @@ async def test_xts_new_login_while_logged_in_keeps_the_session_and_moves_the_soc
     await wait_for(lambda: live(desk, order_id))
     desk.xts.oms.fill(desk.app_order_id(order_id), 10)
     await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.COMPLETE)
+
+
+async def test_xts_order_refused_on_the_token_a_new_login_replaced_is_sent_on_the_new_one(
+    desk: XtsDesk,
+) -> None:
+    await wait_for(lambda: desk.link.socket_connected, what="socket open")
+    desk.xts.interactive.slow_s = 0.3
+    order_id = desk.place(10, "399.50")
+    await asyncio.sleep(0.1)  # the order is on its way on the old token...
+    await desk.link.session.login()  # ...when the trader logs in again, which ends that token
+
+    await wait_for(lambda: live(desk, order_id), what="order sent on the new token")
+    assert desk.link.session.logged_in
+    assert desk.xts.interactive.token_rejections >= 1
+    assert len(desk.xts.oms.find(order_id)) == 1
+    assert not desk.messages("held")
 
 
 async def test_xts_order_left_replaced_after_a_modify_stays_live_and_can_be_cancelled(

@@ -8,7 +8,9 @@ pushes order updates as ``{"type": "order", "data": ...}`` text frames.
 Faults for the tests: ``drop_all`` (abort every TCP connection, no close frame), ``send_raw``
 (malformed frames), ``slow_s`` (a delay before every frame), ``stall`` (stop sending anything,
 heartbeats included, while the TCP connection stays up), ``refuse_next`` (answer the next
-handshakes with 503), and token expiry (``FakeKite.expire_token``).
+handshakes with 503), ``on_handshake`` (called with each handshake's access token before it is
+checked: something happening while a connection is on its way), and token expiry
+(``FakeKite.expire_token``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -61,6 +63,7 @@ class FakeTickerServer:
         self.stalled = False
         self.slow_s = 0.0
         self.refuse_next = 0
+        self.on_handshake: Callable[[str], None] | None = None
         self._server: Server | None = None
         self._port = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -164,6 +167,8 @@ class FakeTickerServer:
         query = parse_qs(urlsplit(request.path).query)
         api_key = query.get("api_key", [""])[0]
         access_token = query.get("access_token", [""])[0]
+        if self.on_handshake is not None:
+            self.on_handshake(access_token)
         if api_key != self.credentials.api_key or not self.credentials.is_valid(access_token):
             self.refused += 1
             return connection.respond(HTTPStatus.FORBIDDEN, "invalid api_key or access_token\n")

@@ -72,6 +72,9 @@ class KiteRest:
             self._kite.set_access_token(access_token)
         self._on_session_expired = on_session_expired
         self._session_ok = access_token is not None
+        self._logins = 0
+        """Counts ``set_access_token``: a refusal of a request sent before the latest login is
+        about the previous token, not the session."""
         self._executor = ThreadPoolExecutor(
             max_workers=self.config.threads, thread_name_prefix="kite-rest"
         )
@@ -109,6 +112,7 @@ class KiteRest:
             raise ValueError("empty access token")
         self._kite.set_access_token(access_token)
         self._session_ok = True
+        self._logins += 1
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -330,9 +334,18 @@ class KiteRest:
         limiter = self.limiters[category]
         await limiter.acquire()
         loop = asyncio.get_running_loop()
+        logins = self._logins
         try:
             return await loop.run_in_executor(self._executor, call)
         except kite_exceptions.KiteException as exc:
+            if isinstance(exc, kite_exceptions.TokenException) and logins != self._logins:
+                # Sent on the token of an earlier login and refused on it before Kite looked at
+                # the request (nothing was placed): the session is the new login's, and the
+                # request goes again on its token.
+                log.info("Kite refused %s on the previous access token; sending it again", action)
+                return await self._call(
+                    category, action, call, retryable=retryable, check_session=check_session
+                )
             raise self._classify(exc, action, limiter, retryable) from exc
         except requests.RequestException as exc:
             message = readable(action, f"no reply ({type(exc).__name__})", None, None)

@@ -6,7 +6,8 @@ KiteTicker needs Twisted and cannot share the qasync loop).
 - Liveness: any frame, the 1-byte heartbeats included, feeds a watchdog; ``data_timeout_s`` with
   nothing closes the connection, which then reconnects with exponential backoff and jitter.
 - A 401/403 handshake means the access token was refused: that connection stops and waits for
-  ``set_access_token`` (a new login) instead of hammering the server.
+  ``set_access_token`` (a new login) instead of hammering the server. A refusal of the token a
+  new login replaced while the attempt was on its way is not the session's: it just retries.
 - Binary frames become engine ``Tick``s (integer paise) and/or official-style ``KiteTick``s; a
   malformed frame is counted in ``stats.bad_frames`` and skipped, never raised.
 - Text frames: order updates (deduplicated across connections) go to ``on_order_update`` as dicts,
@@ -374,8 +375,8 @@ class KiteTickerClient:
             change = ConnectionStateChange(connection.index, previous, state, detail, reconnect)
             self._call(self._on_state, change)
 
-    def _url(self) -> str:
-        query = urlencode({"api_key": self._api_key, "access_token": self._access_token})
+    def _url(self, access_token: str) -> str:
+        query = urlencode({"api_key": self._api_key, "access_token": access_token})
         return f"{self.config.url}?{query}"
 
     async def _run(self, connection: TickerConnection) -> None:
@@ -420,9 +421,10 @@ class KiteTickerClient:
 
     async def _connect_and_serve(self, connection: TickerConnection) -> str:
         """One connection attempt and, if it opens, its whole life; returns why it ended."""
+        access_token = self._access_token
         try:
             ws = await websockets.connect(
-                self._url(),
+                self._url(access_token),
                 additional_headers=[KITE_VERSION_HEADER],
                 open_timeout=self.config.open_timeout_s,
                 close_timeout=2.0,
@@ -431,6 +433,10 @@ class KiteTickerClient:
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
+            if status in (401, 403) and access_token != self._access_token:
+                # A new login came while this attempt was on its way: the refusal is about the
+                # previous token, and the next attempt carries the new one.
+                return f"handshake refused with HTTP {status} on the previous access token"
             if status in (401, 403):
                 self.stats.auth_rejections += 1
                 self._move(
