@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import tempfile
@@ -45,6 +46,34 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     return max(1, min(cores, 4))
+
+
+# -- Qt: nothing a test made outlives it ----------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _qt_widgets_deleted():  # type: ignore[no-untyped-def]
+    """After each test that ran Qt, the widgets it closed are deleted now, not never.
+
+    pytest-qt closes a test's widgets and asks Qt to delete them later, but "later" is a return
+    to the event loop that a test run never makes (``processEvents`` leaves deferred deletes
+    alone): every window a test built stayed alive, and each new window's application-wide style
+    sheet restyled all of them (a whole desk is ~1,700 widgets; the thirtieth test of a file
+    restyled thirty desks). Runs last, after the test's own fixtures stopped their windows.
+    """
+    yield
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is None or not QApplication.topLevelWidgets():
+        return
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    # Chart menus (pyqtgraph's, made without a parent) go with the last reference to them, which
+    # the deleted window's Python side held in reference cycles.
+    gc.collect()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 # -- a real PostgreSQL server (tests/pg.py) ------------------------------------------------------------
