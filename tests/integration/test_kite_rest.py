@@ -289,7 +289,8 @@ async def test_call_when_refused_on_a_token_a_new_login_replaced_goes_again_on_t
     # logs in again. The refusal is about the old token: the new session must not end.
     kite.rest.slow_s = 0.3
     placing = asyncio.ensure_future(rest.place_order(tag="D0AAAAAAAAAA0008", **OPTION))
-    await asyncio.sleep(0.1)
+    while ("POST", "/orders/regular") not in kite.rest.requests:  # Kite has it, not answered
+        await asyncio.sleep(0.005)
     await kite.expire_token()
     rest.set_access_token(kite.login())
 

@@ -5,7 +5,6 @@ orders until the next login."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -211,7 +210,8 @@ async def test_xts_order_refused_on_the_token_a_new_login_replaced_is_sent_on_th
     await wait_for(lambda: desk.link.socket_connected, what="socket open")
     desk.xts.interactive.slow_s = 0.3
     order_id = desk.place(10, "399.50")
-    await asyncio.sleep(0.1)  # the order is on its way on the old token...
+    # The order is at XTS on the old token, not answered yet...
+    await wait_for(lambda: ("POST", "/interactive/orders") in desk.xts.interactive.requests)
     await desk.link.session.login()  # ...when the trader logs in again, which ends that token
 
     await wait_for(lambda: live(desk, order_id), what="order sent on the new token")
