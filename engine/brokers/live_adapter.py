@@ -262,7 +262,7 @@ class LiveBroker(LiveReports):
 
     # -- requests --------------------------------------------------------------------------------
 
-    async def _place(self, order_id: OrderId, *, again: bool = False) -> None:
+    async def _place(self, order_id: OrderId) -> None:
         tracked = self._tracker.track(order_id)
         order = self._orders(order_id)
         if order is None or order.status is not OrderStatus.PENDING_SUBMIT:
@@ -276,10 +276,6 @@ class LiveBroker(LiveReports):
             placed = await self.send_place(tracked, params)
         except SessionEnded:
             # Refused on the token before the broker looked at the order: it was not placed.
-            if not self.paused_reason and not again:
-                # The token was one a new login has replaced meanwhile: the new session sends it.
-                await self._place(order_id, again=True)
-                return
             self._hold(order_id, "place", since_ns=order.created_ns)
             return
         except OutcomeUnknown as exc:

@@ -13,7 +13,8 @@ Retries:
   call raises ``OutcomeUnknown`` and reconciliation decides later.
 
 After a ``TokenException`` every call fails fast with ``SessionExpired`` until
-``set_access_token`` (a new login): nothing is sent on a dead session.
+``set_access_token`` (a new login): nothing is sent on a dead session. A request refused on a
+token that a new login replaced while it was on its way is sent again on the new token.
 """
 
 from __future__ import annotations
@@ -72,9 +73,6 @@ class KiteRest:
             self._kite.set_access_token(access_token)
         self._on_session_expired = on_session_expired
         self._session_ok = access_token is not None
-        self._logins = 0
-        """Counts ``set_access_token``: a refusal of a request sent before the latest login is
-        about the previous token, not the session."""
         self._executor = ThreadPoolExecutor(
             max_workers=self.config.threads, thread_name_prefix="kite-rest"
         )
@@ -112,7 +110,6 @@ class KiteRest:
             raise ValueError("empty access token")
         self._kite.set_access_token(access_token)
         self._session_ok = True
-        self._logins += 1
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -334,11 +331,11 @@ class KiteRest:
         limiter = self.limiters[category]
         await limiter.acquire()
         loop = asyncio.get_running_loop()
-        logins = self._logins
+        sent = self._kite.access_token
         try:
             return await loop.run_in_executor(self._executor, call)
         except kite_exceptions.KiteException as exc:
-            if isinstance(exc, kite_exceptions.TokenException) and logins != self._logins:
+            if isinstance(exc, kite_exceptions.TokenException) and sent != self._kite.access_token:
                 # Sent on the token of an earlier login and refused on it before Kite looked at
                 # the request (nothing was placed): the session is the new login's, and the
                 # request goes again on its token.

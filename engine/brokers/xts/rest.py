@@ -4,7 +4,9 @@ Every call waits for a permit of its category (kite_xts_apis.md §C.11: order ac
 shared, each book 1 a second) and sends ``Authorization: <token>`` (the raw token). The answer is
 judged by its body first (§C.13: a dead token may come back as HTTP 200 with ``type: "error"``),
 then by its status: a dead token fails every later call fast with ``SessionExpired`` until the
-next login (``on_session_expired`` is told once); validation errors list ``result.errors[]``.
+next login (``on_session_expired`` is told once), except that a call refused on a token that a
+new login replaced while it was on its way is sent again on the new token; validation errors list
+``result.errors[]``.
 
 Retries: reads are retried with backoff after time-outs, 429 and 5xx. An order action (place,
 modify, cancel, cancel-all) is never sent twice: a 429 refuses it (``RateLimited``), and any other
@@ -252,6 +254,30 @@ class XtsRest:
         query: dict[str, str] | None = None,
         retryable: bool = False,
         check_session: bool = True,
+    ) -> Any:
+        while True:
+            sent = self._token if check_session else None
+            try:
+                return await self._send(
+                    method, path, category, action, body, query, retryable, check_session
+                )
+            except SessionExpired:
+                if sent is None or self._token in (None, sent):
+                    raise
+                # Sent on the token of a login since replaced and refused on it before XTS looked
+                # at the request (nothing was placed): it goes again on the new login's token.
+                log.info("XTS refused %s on the previous token; sending it again", action)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        category: str,
+        action: str,
+        body: dict[str, Any] | None,
+        query: dict[str, str] | None,
+        retryable: bool,
+        check_session: bool,
     ) -> Any:
         headers = {"Content-Type": "application/json"}
         if check_session:
