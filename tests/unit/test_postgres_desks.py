@@ -81,10 +81,15 @@ def test_postgres_desk_lease_lost_with_its_connection_is_taken_back_by_check(
     watcher = DeskLease.open(book.engine, "paper:b", live=False)
     try:
         with book.engine.connect() as conn:
-            conn.execute(
-                text("SELECT pg_terminate_backend(backend_pid) FROM desk WHERE desk_id = :d"),
+            # The timeout makes the server wait until the backend has exited (and let its locks
+            # go); without it the call returns as soon as the signal is sent.
+            terminated = conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(backend_pid, 10000) FROM desk WHERE desk_id = :d"
+                ),
                 {"d": lease.info.desk_id},
-            )
+            ).scalar_one()
+        assert terminated is True
         assert watcher.others() == []  # its lease died with the connection
         assert lease.check() is None
         assert [d.desk_id for d in watcher.others()] == [lease.info.desk_id]
