@@ -10,6 +10,9 @@ arrives on stdin.
 
 `verify DB`: builds the engine on the same database (it restores from the journal) and prints the
 restored orders, fills and positions as JSON.
+
+The tests fork it from a server that has imported the engine (``tests/forked.py``) and call
+``main``; it also runs as a script.
 """
 
 from __future__ import annotations
@@ -168,14 +171,18 @@ def verify(db: str) -> None:
     engine.close()
 
 
-if __name__ == "__main__":
-    if sys.argv[1] in ("trade", "trade-patient", "desk"):
+def main(argv: list[str]) -> None:
+    if argv[0] in ("trade", "trade-patient", "desk"):
         trade(
-            sys.argv[2],
-            int(sys.argv[3]),
-            int(sys.argv[4]),
-            patient=sys.argv[1] == "trade-patient",
-            hold=sys.argv[1] == "desk",
+            argv[1],
+            int(argv[2]),
+            int(argv[3]),
+            patient=argv[0] == "trade-patient",
+            hold=argv[0] == "desk",
         )
     else:
-        verify(sys.argv[2])
+        verify(argv[1])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

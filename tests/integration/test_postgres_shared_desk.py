@@ -9,8 +9,6 @@ must rebuild the positions the journal's fills add up to. A SQLite book stays on
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -20,9 +18,9 @@ from sqlalchemy import create_engine, text
 from engine.domain.ids import salt_of
 from engine.runtime import Engine, EngineConfig
 from engine.store.book_lock import BookInUse
+from tests.forked import ForkedChild
 from tests.integration.test_crash_recovery import (
-    CHILD,
-    child_env,
+    CHILD_MODULE,
     positions_from_journal,
     restored,
 )
@@ -35,18 +33,12 @@ class Desk:
     """A desk process trading on the book; it keeps the book open until told to close."""
 
     def __init__(self, db: str, seed: int) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(CHILD), "desk", db, str(seed), str(ORDERS_EACH)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
+        self.process = ForkedChild(
+            CHILD_MODULE, ["desk", db, str(seed), str(ORDERS_EACH)], stdin=True
         )
         self.lines: list[str] = []
 
     def read_until(self, marker: str) -> None:
-        assert self.process.stdout is not None
         for line in self.process.stdout:
             self.lines.append(line.rstrip("\n"))
             if self.lines[-1] == marker:
@@ -61,12 +53,10 @@ class Desk:
         assert self.process.wait(timeout=60) == 0, self.stderr()
 
     def stderr(self) -> str:
-        return self.process.stderr.read()[-3000:] if self.process.stderr else ""
+        return self.process.stderr.read()[-3000:]
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        self.process.close()
 
     @property
     def slot(self) -> int:
