@@ -61,3 +61,23 @@ def test_engine_packages_when_graphed_never_import_each_other() -> None:
         if a < b and (b, a) in edges
     )
     assert not both_ways, "\n".join(both_ways)
+
+
+def test_paper_desk_when_started_loads_no_library_it_does_not_use(tmp_path: Path) -> None:
+    """A paper desk's start-up imports neither a live broker's client, nor the HTTP stack of the
+    endpoints it does not serve, nor the recorder's Parquet, nor the schema migrations (a book
+    at the newest schema opens without them): together about a second of every start."""
+    unused = ("aiohttp", "kiteconnect", "requests", "pyarrow", "alembic")
+    probe = (
+        "import sys, app.main\n"
+        "from engine.runtime import Engine, EngineConfig\n"
+        "Engine.build(EngineConfig(db_url=sys.argv[1])).close()\n"
+        f"print(','.join(name for name in {unused!r} if name in sys.modules))\n"
+    )
+    book = f"sqlite:///{tmp_path / 'book.db'}"
+    first = run(sys.executable, "-c", probe, book)  # makes the book: it migrates
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "alembic" in first.stdout
+    again = run(sys.executable, "-c", probe, book)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.strip() == "", f"loaded at start-up: {again.stdout.strip()}"

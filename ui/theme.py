@@ -81,7 +81,9 @@ class ThemeHolder:
         self.palette = palette
         app = QApplication.instance()
         if isinstance(app, QApplication):
-            app.setStyleSheet(read_text("themes", f"{name}.qss"))
+            sheet = read_text("themes", f"{name}.qss")
+            if app.styleSheet() != sheet:  # setting it restyles every widget, even unchanged
+                app.setStyleSheet(sheet)
 
 
 def _flash(colour: str) -> QColor:

@@ -11,7 +11,7 @@ from engine.brokers.registry import SIMULATED_FEED, broker_spec, feed_names
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.risk.limits import MarginParameters, RiskSettings
 from engine.signals.desk import SignalRules
-from engine.signals.server import TRADINGVIEW_ADDRESSES
+from engine.signals.tradingview import TRADINGVIEW_ADDRESSES
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,6 @@ from engine.domain.ticks import Tick
 from engine.marketdata.feed import Feed
 from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
-from engine.marketdata.recorder import Recorder
 from engine.marketdata.simulated import SimulatedMarket
 from engine.oms.order_manager import OrderManager
 from engine.oms.reconcile import BookKeeper, Reconciler
@@ -56,9 +55,7 @@ from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule
 from engine.runtime.sim_time import follow_simulated_clock
 from engine.signals.desk import SignalDesk
 from engine.signals.inbox import SignalInbox
-from engine.signals.local_api import LocalApi
 from engine.signals.records import SignalRecord
-from engine.signals.server import SignalServer
 from engine.store import Database, Journal, book_file_of, open_database
 from engine.store.backup import backup_book, has_backup_of
 from engine.store.book import scan_journal, set_aside_text
@@ -72,7 +69,11 @@ from engine.strategies.multileg.desk import MultilegDesk
 from engine.strategies.orders.desk import AdvancedOrderDesk
 
 if TYPE_CHECKING:
+    # Imported where they start (aiohttp, pyarrow): a desk that serves no endpoint and records
+    # nothing starts without them.
+    from engine.marketdata.recorder import Recorder
     from engine.runtime.metrics import MetricsServer
+    from engine.signals.server import SignalServer
 
 log = logging.getLogger(__name__)
 
@@ -573,6 +574,8 @@ class Engine:
         self.strategies.resume()
 
     def _start_recording(self, folder: Path) -> None:
+        from engine.marketdata.recorder import Recorder
+
         loop = asyncio.get_running_loop()
 
         def warn(text: str) -> None:
@@ -673,6 +676,9 @@ class Engine:
 
     async def _serve_signals(self, port: int) -> None:
         """The signals endpoint until the desk stops; a port taken is told, not fatal."""
+        from engine.signals.local_api import LocalApi
+        from engine.signals.server import SignalServer
+
         local_api = LocalApi(
             self.api,
             self.signals,

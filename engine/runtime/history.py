@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.brokers.kite.link import KiteLink
 from engine.calendar import MarketCalendar
 from engine.core.clock import Clock, LiveClock
 from engine.marketdata.history import CachedHistory, HistorySource
@@ -39,6 +38,9 @@ def history_source(
     """
     if isinstance(feed_or_link, SimulatedMarket):
         return SimulatedHistory(feed_or_link, calendar or MarketCalendar.load())
+    # Imported only past the simulated market: a paper desk never loads the Kite client.
+    from engine.brokers.kite.link import KiteLink
+
     if isinstance(feed_or_link, KiteLink):
         return CachedHistory(
             feed_or_link.history,

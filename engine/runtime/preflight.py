@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
-import aiohttp
-
 MAX_CLOCK_DRIFT_S = 2.0
 """Beyond this the checklist warns: a one-second Date header cannot see less, and time-based
 entries, exits and square-offs fire off by as much as the clock is."""
@@ -36,6 +34,8 @@ class AddressCheck:
 
 async def look_up_address(url: str, timeout_s: float = LOOKUP_TIMEOUT_S) -> AddressCheck:
     """Ask the IP echo service at ``url``; never raises (a failure is the ``problem``)."""
+    import aiohttp  # here, not at the top: a desk that never looks starts without it
+
     host = urlsplit(url).netloc or url
     sent = time.time()
     try:

@@ -21,12 +21,15 @@ from aiohttp import web
 
 from engine.signals.desk import SignalDesk
 from engine.signals.local_api import LocalApi
-from engine.signals.tradingview import MAX_BODY_BYTES, SignalRefused, parse_alert
+from engine.signals.tradingview import (
+    MAX_BODY_BYTES,
+    TRADINGVIEW_ADDRESSES,
+    SignalRefused,
+    parse_alert,
+)
 
 log = logging.getLogger(__name__)
 
-TRADINGVIEW_ADDRESSES = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
-"""Where TradingView's webhooks come from (its help centre's list)."""
 WEBHOOK_PATH = "/webhook/tradingview"
 
 

@@ -38,6 +38,8 @@ from pydantic import (
 from engine.domain.instruments import Exchange, Instrument, InstrumentType
 from engine.marketdata.instrument_registry import InstrumentRegistry
 
+TRADINGVIEW_ADDRESSES = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
+"""Where TradingView's webhooks come from (its help centre's list)."""
 MAX_BODY_BYTES = 64 * 1024
 """A TradingView message is at most 40,960 characters; anything larger is not one."""
 MAX_LOTS = 10_000

@@ -37,7 +37,7 @@ from engine.store import (
     redact_url,
 )
 from engine.store import journal as journal_module
-from engine.store.migrate import alembic_config, head_revision
+from engine.store.migrate import HEAD, alembic_config, head_revision
 from engine.store.schema import metadata
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -156,7 +156,7 @@ def test_open_database_when_book_predates_desks_upgrades_it_keeping_every_row(
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM desk")).scalar_one() == 0
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == head_revision() == "0003"
+    assert version == head_revision() == HEAD == "0003"
 
 
 def test_open_database_when_schema_is_from_a_newer_version_raises_schema_error(

@@ -28,7 +28,6 @@ from engine.alerts.delivery.settings import (
     TelegramSettings,
 )
 from engine.alerts.delivery.smtp import EmailChannel
-from engine.alerts.delivery.telegram import TelegramChannel
 from engine.credentials import CredentialsUnavailable
 from engine.domain.events import OrderFilled, Severity
 
@@ -273,6 +272,9 @@ def _channel(
                     None,
                     "Telegram alerts are on but no bot token is saved: save it in Settings.",
                 )
+            # Imported here: aiohttp is loaded only by a desk that sends to Telegram.
+            from engine.alerts.delivery.telegram import TelegramChannel
+
             return TelegramChannel(settings.api_url, token, settings.chat_id), ""
         password = keys.smtp_password() if settings.username else None
         if settings.username and not password:
