@@ -96,11 +96,30 @@ def run_desk(home: Path, args: list[str], *, window: bool) -> subprocess.Complet
         text=True,
     )
     try:
-        out, err = process.communicate(timeout=20 if window else 40)
+        if window:
+            # A window that opened has done its start-up: it is closed then, not 20 s later.
+            wait_for_the_window(process, home, timeout=20)
+        out, err = process.communicate(timeout=0.5 if window else 40)
     except subprocess.TimeoutExpired:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def wait_for_the_window(process: subprocess.Popen[str], home: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        if workstation_opened(home):
+            return
+        time.sleep(0.2)
+
+
+def workstation_opened(home: Path) -> bool:
+    """Whether the desk's log says its windows are open (``app.gui``)."""
+    return any(
+        "workstation open:" in log.read_text(encoding="utf-8", errors="replace")
+        for log in home.glob("state/**/dalaldesk.log")
+    )
 
 
 @pytest.mark.parametrize("window", [False, True], ids=["headless", "gui"])
