@@ -1,7 +1,8 @@
 """Child process of the worker-orphan test: a desk on a book with its VaR worker running.
 
 `python orphan_child.py DB`: builds the engine on DB (taking over the book after a killed desk),
-buys one share, runs VaR in its worker process, prints `READY`, then waits to be killed.
+buys one share, runs VaR in its worker process, prints `READY`, then waits to be killed. The test
+forks it from a server that has imported the engine (``tests/forked.py``) and calls ``main``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 
 
-async def main(db: str) -> None:
+async def desk(db: str) -> None:
     engine = Engine.build(
         EngineConfig(
             db_url=f"sqlite:///{db}",
@@ -32,5 +33,9 @@ async def main(db: str) -> None:
     await asyncio.sleep(3600)
 
 
+def main(argv: list[str]) -> None:
+    asyncio.run(desk(argv[0]))
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    main(sys.argv[1:])

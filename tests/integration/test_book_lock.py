@@ -14,9 +14,9 @@ import pytest
 
 from engine.runtime import Engine, EngineConfig
 from engine.store.book_lock import BookInUse, BookLock, book_holder
+from tests.forked import ForkedChild
 
 ROOT = Path(__file__).resolve().parents[2]
-CHILD = Path(__file__).with_name("orphan_child.py")
 
 
 def desk_env(home: Path) -> dict[str, str]:
@@ -159,28 +159,18 @@ def test_book_lock_after_ten_sigkills_no_worker_is_left_and_nothing_filled_twice
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "book.db"
-    env = desk_env(tmp_path)
     for round_ in range(10):
-        child = subprocess.Popen(
-            [sys.executable, str(CHILD), str(db)],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        line = child.stdout.readline() if child.stdout else ""
-        assert line.startswith("READY"), (round_, line, child.stderr.read() if child.stderr else "")
-        workers = descendants(child.pid)
-        assert workers, "the VaR worker (and the resource tracker) run under the desk"
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
+        with ForkedChild("tests.integration.orphan_child", [str(db)]) as child:
+            line = child.stdout.readline()
+            assert line.startswith("READY"), (round_, line, child.stderr.read())
+            workers = descendants(child.pid)
+            assert workers, "the VaR worker (and the resource tracker) run under the desk"
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=10)
         deadline = time.monotonic() + 10
         while left := {pid for pid in workers if alive(pid)}:
             assert time.monotonic() < deadline, f"round {round_}: orphans left: {left}"
             time.sleep(0.1)
-        child.stdout.close()
-        child.stderr.close()
     engine = Engine.build(EngineConfig(db_url=f"sqlite:///{db}"))
     try:
         orders = engine.api.orders()
