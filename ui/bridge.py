@@ -28,7 +28,9 @@ from engine.api import (
 QUEUED = Qt.ConnectionType.QueuedConnection
 """How panels connect to the bridge: each panel's update runs as its own event, so one frame's work
 is spread over several event-loop turns and timers and input get in between, instead of every
-panel repainting inside one long call."""
+panel repainting inside one long call. Panels connect their own methods, never a lambda: Qt drops a
+method's connection when its panel is deleted, while a lambda would still be called, on a panel
+that is gone, by an update queued just before."""
 
 FRAME_MS = 100
 """Ten frames a second: prices read as live, and a core is left for the engine at 10k ticks/s."""

@@ -5,17 +5,24 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, QEvent, Qt
 
 from engine.api import OrderStatus, Side
 from engine.domain.instruments import InstrumentType
 from tests.support import atm_call
 from ui import format as fmt
 from ui.context import TicketRequest
+from ui.panels.advanced_orders import AdvancedOrdersPanel
+from ui.panels.algos import AlgosPanel
+from ui.panels.execution import ExecutionPanel
+from ui.panels.greeks import GreeksPanel
 from ui.panels.market_watch import MarketWatchPanel
 from ui.panels.option_chain import OptionChainPanel
 from ui.panels.order_ticket import OrderTicket
+from ui.panels.payoff import PayoffPanel
+from ui.panels.performance import PerformancePanel
 from ui.panels.positions import PositionsPanel
+from ui.panels.strategies import StrategiesPanel
 
 
 def test_market_watch_when_prices_move_repaints_rows_and_flashes(qtbot, context, market) -> None:
@@ -217,3 +224,25 @@ def test_positions_when_square_off_all_confirmed_closes_everything(qtbot, contex
     assert asked == ["Square off all 2 open position(s) at market?"]
     assert all(p.net_quantity == 0 for p in engine.api.positions())
     qtbot.waitUntil(lambda: panel.summary.text() == "0 open", timeout=2000)
+
+
+def test_panels_when_deleted_with_an_update_queued_are_not_called(qtbot, context) -> None:
+    """The bridge's updates are queued: one sent just before a panel is deleted is not
+    delivered to it (pytest-qt fails the test on any exception in the event loop)."""
+    kinds = (
+        AdvancedOrdersPanel,
+        AlgosPanel,
+        ExecutionPanel,
+        GreeksPanel,
+        PayoffPanel,
+        PerformancePanel,
+        PositionsPanel,
+        StrategiesPanel,
+    )
+    panels = [kind(context) for kind in kinds]
+    context.bridge.orders_changed.emit([])
+    context.bridge.positions_changed.emit([])
+    for panel in panels:
+        panel.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()

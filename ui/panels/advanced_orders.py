@@ -95,7 +95,7 @@ class AdvancedOrdersPanel(QWidget):
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
-        context.bridge.orders_changed.connect(lambda _events: self.refresh(), QUEUED)
+        context.bridge.orders_changed.connect(self.refresh, QUEUED)
         self.refresh()
 
     def _symbol(self, token: int) -> str:

@@ -320,7 +320,7 @@ class GreeksPanel(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(caption)
         layout.addWidget(self.totals_view)
-        context.bridge.positions_changed.connect(lambda _: self.refresh(), QUEUED)
+        context.bridge.positions_changed.connect(self.refresh, QUEUED)
         context.bridge.quotes_changed.connect(self._on_quotes, QUEUED)
         self.refresh()
 

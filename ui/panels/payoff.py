@@ -350,7 +350,7 @@ class PayoffPanel(QWidget):
         self.copy_button.clicked.connect(self.copy_positions)
         for slider in (self.days_slider, self.spot_slider, self.iv_slider):
             slider.valueChanged.connect(lambda _: self.redraw())
-        context.bridge.positions_changed.connect(lambda _: self._positions_changed(), QUEUED)
+        context.bridge.positions_changed.connect(self._positions_changed, QUEUED)
         context.bridge.quotes_changed.connect(self._on_quotes, QUEUED)
         self._underlying_changed()
 

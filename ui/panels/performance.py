@@ -255,7 +255,7 @@ class PerformancePanel(QWidget):
         self._later.timeout.connect(self.refresh)
         self._stale = True
         """The journal is read when the panel is first shown, not when the window is built."""
-        context.bridge.orders_changed.connect(lambda _events: self._orders_changed(), QUEUED)
+        context.bridge.orders_changed.connect(self._orders_changed, QUEUED)
 
     def _orders_changed(self) -> None:
         # Reading the journal costs ~0.1 ms a fill: done only for a panel on screen, coalesced.

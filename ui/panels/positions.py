@@ -236,7 +236,7 @@ class PositionsPanel(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.view)
         self._tokens: set[int] = set()
-        context.bridge.positions_changed.connect(lambda _: self.refresh(), QUEUED)
+        context.bridge.positions_changed.connect(self.refresh, QUEUED)
         context.bridge.quotes_changed.connect(self._on_quotes, QUEUED)
         self.refresh()
 

@@ -101,7 +101,7 @@ class StrategiesPanel(QWidget):
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
-        context.bridge.orders_changed.connect(lambda _events: self.refresh(), QUEUED)
+        context.bridge.orders_changed.connect(self.refresh, QUEUED)
         self.refresh()
 
     def refresh(self) -> None:
