@@ -32,6 +32,11 @@ class LiveLink:
         self.reconciler: Reconciliation | None = None
         self._publish: Callable[[object], None] = self._drop
         self._changed = asyncio.Event()
+        self.logins = 0
+        """Logins the session has had: the link serves one login at a time. A session that
+        expired and was logged into again between two of the link's turns still reads as logged
+        in, but it is a new login, whose token the feed must take and for which the held orders
+        go out."""
         session.listen(self._on_session)
 
     def attach(
@@ -54,6 +59,7 @@ class LiveLink:
     def _on_session(self, change: SessionChange) -> None:
         self._changed.set()
         if change.state is SessionState.LOGGED_IN:
+            self.logins += 1
             return
         if self.broker is not None:
             self.broker.pause(change.reason)

@@ -200,6 +200,31 @@ async def test_token_expiry_when_kite_refuses_the_token_pauses_orders_and_asks_f
     assert kite.credentials.exchanges == 2
 
 
+async def test_token_expiry_when_the_login_comes_before_the_link_looks_still_resumes_orders(
+    kite: FakeKite, desk: KiteDesk
+) -> None:
+    """The token dies and the trader's new login lands before the link's next turn: the link
+    sees a session that is logged in, but on a new login, and resumes the paused order flow."""
+    await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None, what="first tick")
+    session = desk.link.session
+    exchange = session.rest.generate_session
+
+    async def refused_just_before_the_new_token_arrives(*args: str) -> dict[str, object]:
+        kite.credentials.expire()
+        data = await exchange(*args)
+        session.expire("Kite refused the access token")  # no turn of the loop until the login
+        return data
+
+    session.rest.generate_session = refused_just_before_the_new_token_arrives  # type: ignore[method-assign]
+    await session.complete_login(redirect_url(kite))
+    assert desk.broker.paused_reason, "the expiry paused order flow"
+
+    order_id = await desk.place(price="399.00")
+    await wait_for(lambda: status(desk, order_id) is OrderStatus.OPEN, what="sent on the new login")
+    assert not desk.broker.paused_reason
+    assert [o["tag"] for o in kite.oms.order_list()].count(order_id) == 1
+
+
 async def test_place_when_the_reply_is_lost_finds_the_order_by_tag_and_never_sends_it_twice(
     kite: FakeKite, desk: KiteDesk
 ) -> None:

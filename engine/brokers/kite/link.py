@@ -160,10 +160,11 @@ class KiteLink(LiveLink):
             if not self.session.logged_in:
                 await self._wait(stop, None)
                 continue
+            login = self.logins
             await self._connect_feed()
             if self.broker is not None:
                 await self.broker.resume("connect" if self.feed_connects == 1 else "login")
-            while self.session.logged_in and not stop.is_set():
+            while self.session.logged_in and self.logins == login and not stop.is_set():
                 await self._wait(stop, 1.0)
                 self.session.check_expiry()
                 if self.funds is not None and self.session.logged_in:

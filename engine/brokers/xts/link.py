@@ -129,12 +129,13 @@ class XtsLink(LiveLink):
             if not self.session.logged_in:
                 await self._wait(stop, None)
                 continue
+            login = self.logins
             self.connects += 1
             await self._connect_socket()
             if self.broker is not None:
                 await self.broker.resume("connect" if self.connects == 1 else "login")
             polled = asyncio.get_running_loop().time()
-            while self.session.logged_in and not stop.is_set():
+            while self.session.logged_in and self.logins == login and not stop.is_set():
                 await self._wait(stop, interval)
                 self.session.check_expiry()
                 broker = self.broker
