@@ -114,12 +114,15 @@ def wait_for_the_window(process: subprocess.Popen[str], home: Path, timeout: flo
         time.sleep(0.2)
 
 
+def desk_log(home: Path) -> Path:
+    """The default profile's log file under ``home`` (``desk_env``)."""
+    return home / "state" / "dalaldesk" / "log" / "default" / "dalaldesk.log"
+
+
 def workstation_opened(home: Path) -> bool:
     """Whether the desk's log says its windows are open (``app.gui``)."""
-    return any(
-        "workstation open:" in log.read_text(encoding="utf-8", errors="replace")
-        for log in home.glob("state/**/dalaldesk.log")
-    )
+    log = desk_log(home)
+    return log.exists() and "workstation open:" in log.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("window", [False, True], ids=["headless", "gui"])
@@ -186,9 +189,9 @@ def test_startup_gui_on_sigterm_closes_as_close_does_and_saves_the_layout(tmp_pa
     desk = subprocess.Popen(
         dalaldesk(), env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    log = tmp_path / "state" / "dalaldesk" / "log" / "default" / "dalaldesk.log"
+    log = desk_log(tmp_path)
     deadline = time.monotonic() + 120
-    while not (log.exists() and "workstation open" in log.read_text()):
+    while not workstation_opened(tmp_path):
         assert time.monotonic() < deadline and desk.poll() is None, desk.communicate()
         time.sleep(0.2)
     desk.send_signal(signal.SIGTERM)
