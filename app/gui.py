@@ -16,7 +16,7 @@ from app.crash import CrashHandler
 from app.logging_setup import log_dir
 from engine.api import ConnectionChanged, EngineMessage
 from engine.brokers.registry import broker_spec
-from engine.core.memory import freeze_startup_objects
+from engine.core.memory import collector_paused, freeze_startup_objects
 from engine.domain.events import Severity
 from engine.runtime import Engine, EngineConfig
 from engine.runtime.accounts import Accounts
@@ -163,24 +163,25 @@ async def _run_desk(
     delivery = AlertDeliveries(engine, profile, settings)
     accounts = Accounts({e.config.broker: e for e in (engine, *also)})
     """One kill switch over every account: pressed in any window, it halts them all."""
-    window = MainWindow(
-        engine.api,
-        open_broker_settings=lambda: open_broker_settings(profile, engine),
-        open_calendar_update=lambda: open_calendar_update(engine),
-        set_webhook_passphrase=lambda: ask_webhook_passphrase(profile),
-        notification_actions=delivery.actions(),
-        api_token_actions=(
-            lambda: new_api_token(profile),
-            lambda: revoke_api_token(profile),
-        ),
-        save_diagnostics=lambda path, done: save_diagnostics(profile, engine, path, done),
-        layouts=layouts,
-        broker=broker_spec(config.broker).title,
-        session_state=lambda: session_text(engine),
-        settings=settings,
-        on_close=closed.set,
-        backtests=backtest_service(engine, profile),
-    )
+    with collector_paused():  # the window's start: see collector_paused
+        window = MainWindow(
+            engine.api,
+            open_broker_settings=lambda: open_broker_settings(profile, engine),
+            open_calendar_update=lambda: open_calendar_update(engine),
+            set_webhook_passphrase=lambda: ask_webhook_passphrase(profile),
+            notification_actions=delivery.actions(),
+            api_token_actions=(
+                lambda: new_api_token(profile),
+                lambda: revoke_api_token(profile),
+            ),
+            save_diagnostics=lambda path, done: save_diagnostics(profile, engine, path, done),
+            layouts=layouts,
+            broker=broker_spec(config.broker).title,
+            session_state=lambda: session_text(engine),
+            settings=settings,
+            on_close=closed.set,
+            backtests=backtest_service(engine, profile),
+        )
     unreadable = window.restore_watchlists()
     if unreadable is not None:
         engine.bus.publish(
@@ -265,15 +266,16 @@ def account_window(
 
     broker = engine.config.broker
     layouts = LayoutStore(settings_path(profile).with_name(f"layout-{broker}.ini"))
-    window = MainWindow(
-        engine.api,
-        open_broker_settings=lambda: open_broker_settings(profile, engine, broker=broker),
-        layouts=layouts,
-        broker=f"{broker_spec(broker).title} account",
-        session_state=lambda: session_text(engine),
-        settings=settings,
-        on_close=on_close,
-    )
+    with collector_paused():  # the window's start: see collector_paused
+        window = MainWindow(
+            engine.api,
+            open_broker_settings=lambda: open_broker_settings(profile, engine, broker=broker),
+            layouts=layouts,
+            broker=f"{broker_spec(broker).title} account",
+            session_state=lambda: session_text(engine),
+            settings=settings,
+            on_close=on_close,
+        )
     window.restore_watchlists()
     window.show()
     return window

@@ -192,6 +192,30 @@ SHORTCUTS = (
 )
 
 
+AFTER_FIRST_PAINT = frozenset({"payoff", "performance", "backtest", "execution"})
+"""Panels built once the window has painted (or when first asked for), not before it: each
+reads what it shows when it is built, and their plots are about a fifth of the window's start."""
+
+
+class Panels(dict[str, QWidget]):
+    """The window's panels by name. A panel still waiting to be built is built when it is looked
+    up (``panels[name]``, ``get``); iterating lists only the panels built so far."""
+
+    def __init__(self, build: Callable[[PanelSpec], QWidget]) -> None:
+        super().__init__()
+        self._build = build
+        self.waiting: dict[str, PanelSpec] = {}
+
+    def __missing__(self, name: str) -> QWidget:
+        spec = self.waiting.pop(name, None)
+        if spec is None:
+            raise KeyError(name)
+        return self._build(spec)
+
+    def get(self, name: str, default: QWidget | None = None) -> QWidget | None:  # type: ignore[override]
+        return self[name] if name in self or name in self.waiting else default
+
+
 def _scrollable_if_tall(panel: QWidget) -> QWidget:
     """A panel that needs more room than a shared dock area gives scrolls instead of forcing the
     whole area (and every panel tabbed with it) to its size."""
@@ -283,7 +307,9 @@ class MainWindow(QMainWindow):
         self.ticket = OrderTicket(self.context, self)
         self.charts = ChartDocks(self, self.context)
         """The chart docks (any number), kept with the workspace."""
-        self.panels: dict[str, QWidget] = {}
+        self.panels = Panels(self._build_panel)
+        """The panels by name; one of ``AFTER_FIRST_PAINT`` is built when first asked for."""
+        self._building_later = False
         self.docks: dict[str, QDockWidget] = {}
         self._build_docks()
         self._build_toolbar()
@@ -322,18 +348,25 @@ class MainWindow(QMainWindow):
 
     def _build_docks(self) -> None:
         for spec in PANELS:
-            panel = spec.factory(self.context)
             dock = QDockWidget(spec.title, self)
             dock.setObjectName(spec.object_name)
-            dock.setWidget(_scrollable_if_tall(panel))
             dock.setFeatures(
                 QDockWidget.DockWidgetFeature.DockWidgetClosable
                 | QDockWidget.DockWidgetFeature.DockWidgetMovable
                 | QDockWidget.DockWidgetFeature.DockWidgetFloatable
             )
             self.addDockWidget(spec.area, dock)
-            self.panels[spec.object_name] = panel
             self.docks[spec.object_name] = dock
+            if spec.object_name in AFTER_FIRST_PAINT:
+                dock.setWidget(QWidget(dock))  # until the panel is built
+                self.panels.waiting[spec.object_name] = spec
+                dock.visibilityChanged.connect(
+                    lambda shown, name=spec.object_name: (
+                        shown and self.isVisible() and self.panels.get(name)
+                    )
+                )
+            else:
+                self._build_panel(spec)
         bottom = [
             self.docks[n]
             for n in (
@@ -350,6 +383,7 @@ class MainWindow(QMainWindow):
                 "health",
                 "advancedOrders",
                 "execution",
+                "performance",
             )
         ]
         for other in bottom[1:]:
@@ -359,6 +393,23 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["optionChain"], self.docks["signals"])
         self.tabifyDockWidget(self.docks["optionChain"], self.docks["backtest"])
         self.docks["optionChain"].raise_()
+
+    def _build_panel(self, spec: PanelSpec) -> QWidget:
+        panel = spec.factory(self.context)
+        self.docks[spec.object_name].setWidget(_scrollable_if_tall(panel))
+        self.panels[spec.object_name] = panel
+        return panel
+
+    def _build_waiting_panels(self) -> None:
+        for name in list(self.panels.waiting):
+            self.panels.get(name)
+
+    def paintEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().paintEvent(event)
+        if self.panels.waiting and not self._building_later:
+            # The window is on screen: the panels that could wait are built on the next turn.
+            self._building_later = True
+            QTimer.singleShot(0, self._build_waiting_panels)
 
     def _size_default_docks(self) -> None:
         """The default proportions: watch and chain on top (about 60 %), the books below."""
@@ -423,6 +474,7 @@ class MainWindow(QMainWindow):
         return self._api
 
     def show_panel(self, name: str) -> None:
+        self.panels.get(name)
         dock = self.docks[name]
         dock.show()
         dock.raise_()

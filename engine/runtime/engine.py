@@ -32,6 +32,7 @@ from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, LiveClock, SimulatedClock, SimulatedTimer, ist_today
+from engine.core.memory import collector_paused
 from engine.credentials import CredentialStore, CredentialsUnavailable
 from engine.domain.events import EngineMessage, Severity, VarReport
 from engine.domain.ids import IdFactory, InstrumentToken
@@ -256,6 +257,7 @@ class Engine:
             orders.journal_listener = lambda writes: venue.pause(not writes)
 
     @classmethod
+    @collector_paused()
     def build(
         cls,
         config: EngineConfig | None = None,

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from engine.api import OrderStatus, Side
 from tests.support import atm_call
 from ui.layout_store import LayoutStore
-from ui.main_window import PANELS, SHORTCUTS, MainWindow
+from ui.main_window import AFTER_FIRST_PAINT, PANELS, SHORTCUTS, MainWindow
 from ui.panels.multileg import SHORTCUTS as MULTILEG_KEYS
 
 
@@ -305,6 +305,37 @@ def test_default_layout_when_shown_has_both_sides_oi_in_the_chain_and_bid_ask_in
     assert fully_in_view(watch, 4) and fully_in_view(watch, 5)
     shot = window.grab()
     assert shot.width() == 1500 and shot.save(str(tmp_path / "default_layout.png"))
+
+
+def test_panels_that_can_wait_when_the_window_opens_are_built_after_its_first_paint(
+    qtbot, engine, tmp_path
+) -> None:
+    window = MainWindow(engine.api, layouts=LayoutStore(tmp_path / "layout.ini"))
+    qtbot.addWidget(window)
+    assert set(window.panels.waiting) == AFTER_FIRST_PAINT
+    assert not AFTER_FIRST_PAINT & set(window.panels)
+    performance = window.panels["performance"]  # asked for before the window shows: built now
+    assert performance.objectName() == "performancePanel"
+    assert window.docks["performance"].widget() is performance
+    assert "performance" not in window.panels.waiting
+    assert window.panels.get("no such panel") is None
+    with pytest.raises(KeyError):
+        window.panels["no such panel"]
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.waitUntil(lambda: not window.panels.waiting, timeout=3000)
+    for name in AFTER_FIRST_PAINT:
+        panel = window.panels[name]
+        assert window.docks[name].widget() in (panel, panel.parentWidget().parentWidget())
+    window.show_panel("payoff")
+    assert window.docks["payoff"].isVisible()
+    window.stop()
+
+
+def test_default_layout_when_shown_has_performance_among_the_bottom_tabs(window) -> None:
+    tabbed = window.tabifiedDockWidgets(window.docks["positions"])
+    assert window.docks["performance"] in tabbed
+    assert window.docks["execution"] in tabbed
 
 
 def test_layout_when_changed_is_saved_after_a_moment_without_a_close(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from datetime import date, datetime
 from decimal import Decimal
@@ -10,6 +11,7 @@ import pytest
 
 from engine.core.bus import EventBus
 from engine.core.clock import IST, LiveClock, TestClock
+from engine.core.memory import collector_paused
 from engine.domain.events import EngineMessage, Severity
 from engine.domain.ids import IdFactory
 from engine.domain.ticks import Tick
@@ -158,3 +160,23 @@ def test_ist_today_when_the_clock_crosses_midnight_ist_changes_day() -> None:
     assert today() == date(2026, 11, 23)
     clock.advance(2)
     assert today() == date(2026, 11, 24)
+
+
+def test_collector_paused_when_blocks_nest_or_raise_leaves_the_collector_as_it_found_it() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled(), "the inner block must not switch it back on"
+    assert gc.isenabled()
+    with pytest.raises(ValueError), collector_paused():
+        raise ValueError("start-up failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled(), "switched off before: stays off"
+    finally:
+        gc.enable()
