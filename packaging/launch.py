@@ -11,6 +11,6 @@ import sys
 if __name__ == "__main__":
     multiprocessing.freeze_support()
 
-    from app.main import main
+    from app.launch import main
 
     sys.exit(main())

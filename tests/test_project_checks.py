@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,3 +82,31 @@ def test_paper_desk_when_started_loads_no_library_it_does_not_use(tmp_path: Path
     again = run(sys.executable, "-c", probe, book)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.strip() == "", f"loaded at start-up: {again.stdout.strip()}"
+
+
+def test_command_script_when_it_spawns_a_worker_does_not_load_the_app_into_it(
+    tmp_path: Path,
+) -> None:
+    """A spawned worker (the VaR worker, a sweep's runs) first runs the command's script again,
+    and the script pip writes imports the entry point's module at its top: that module must not
+    bring in the application. The same script pointed at ``app.main`` shows the probe sees it."""
+    [command] = entry_points(group="console_scripts", name="dalaldesk")
+    module, attr = command.value.split(":")
+    probe = "sorted(m for m in ('app.main', 'PySide6', 'engine.runtime') if m in sys.modules)"
+
+    def worker_loads(entry_module: str) -> str:
+        script = tmp_path / f"dalaldesk_{entry_module.replace('.', '_')}"
+        script.write_text(
+            "import sys\n"  # the shape of the script pip writes for a command
+            f"from {entry_module} import {attr}\n"
+            "if __name__ == '__main__':\n"
+            "    from engine.core.workers import worker_pool\n"
+            "    with worker_pool() as pool:\n"
+            f"        print(pool.submit(eval, {probe!r}).result())\n"
+        )
+        done = run(sys.executable, str(script))
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout.strip()
+
+    assert worker_loads(module) == "[]"
+    assert "app.main" in worker_loads("app.main")
