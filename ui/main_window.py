@@ -207,10 +207,12 @@ class Panels(dict[str, QWidget]):
         self.waiting: dict[str, PanelSpec] = {}
 
     def __missing__(self, name: str) -> QWidget:
-        spec = self.waiting.pop(name, None)
+        spec = self.waiting.get(name)
         if spec is None:
             raise KeyError(name)
-        return self._build(spec)
+        panel = self._build(spec)
+        del self.waiting[name]  # only once built: a panel that failed is tried again when asked
+        return panel
 
     def get(self, name: str, default: QWidget | None = None) -> QWidget | None:  # type: ignore[override]
         return self[name] if name in self or name in self.waiting else default
@@ -362,7 +364,7 @@ class MainWindow(QMainWindow):
                 self.panels.waiting[spec.object_name] = spec
                 dock.visibilityChanged.connect(
                     lambda shown, name=spec.object_name: (
-                        shown and self.isVisible() and self.panels.get(name)
+                        shown and self.isVisible() and self._build_waiting(name)
                     )
                 )
             else:
@@ -402,7 +404,18 @@ class MainWindow(QMainWindow):
 
     def _build_waiting_panels(self) -> None:
         for name in list(self.panels.waiting):
+            self._build_waiting(name)
+
+    def _build_waiting(self, name: str) -> None:
+        """Build a waiting panel now; one that fails says so in its dock and the window works on."""
+        try:
             self.panels.get(name)
+        except Exception as exc:  # one panel's fault must not take the window down with it
+            log.exception("the %s panel could not be built", name)
+            notice = QLabel(f"This panel could not be opened ({exc}). The log has the details.")
+            notice.setWordWrap(True)
+            notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.docks[name].setWidget(notice)
 
     def paintEvent(self, event) -> None:  # type: ignore[no-untyped-def]
         super().paintEvent(event)

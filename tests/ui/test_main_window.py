@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
@@ -329,6 +330,31 @@ def test_panels_that_can_wait_when_the_window_opens_are_built_after_its_first_pa
         assert window.docks[name].widget() in (panel, panel.parentWidget().parentWidget())
     window.show_panel("payoff")
     assert window.docks["payoff"].isVisible()
+    window.stop()
+
+
+def test_panel_built_after_the_first_paint_when_it_fails_says_so_in_its_dock_and_the_rest_open(
+    qtbot, engine, tmp_path, monkeypatch, caplog
+) -> None:
+    def broken(context):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the journal could not be read")
+
+    specs = tuple(
+        replace(spec, factory=broken) if spec.object_name == "execution" else spec
+        for spec in PANELS
+    )
+    monkeypatch.setattr("ui.main_window.PANELS", specs)
+    window = MainWindow(engine.api, layouts=LayoutStore(tmp_path / "layout.ini"))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.waitUntil(lambda: set(window.panels.waiting) == {"execution"}, timeout=3000)
+    notice = window.docks["execution"].widget()
+    assert "could not be opened (the journal could not be read)" in notice.text()
+    assert "the execution panel could not be built" in caplog.text
+    assert window.panels["performance"].isVisibleTo(window.docks["performance"])
+    with pytest.raises(RuntimeError):
+        window.panels["execution"]  # tried again when asked, and it still fails
     window.stop()
 
 
