@@ -90,6 +90,21 @@ def test_performance_panel_shows_each_strategy_plots_the_chosen_one_and_exports_
     assert panel.feedback.text().startswith("Not exported: the report could not be written")
 
 
+def test_performance_panel_when_orders_change_more_often_than_it_refreshes_still_refreshes(
+    qtbot, traded_context, monkeypatch
+) -> None:
+    monkeypatch.setattr("ui.panels.performance.REFRESH_AFTER_ORDERS_MS", 300)
+    panel = PerformancePanel(traded_context)
+    qtbot.addWidget(panel)
+    panel.show()
+    readings = {id(panel.performance)}
+    for _ in range(16):  # a strategy trading every 100 ms, steadily, for 1.6 s
+        traded_context.bridge.orders_changed.emit([])
+        qtbot.wait(100)
+        readings.add(id(panel.performance))
+    assert len(readings) >= 1 + 3, "the journal must be read again at least every 300 ms"
+
+
 def test_performance_rupee_axis_labels_ticks_closer_than_a_rupee_with_paise(qtbot) -> None:
     from ui.panels.performance import RupeeAxis
 

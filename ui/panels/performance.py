@@ -46,7 +46,8 @@ from ui.models.table import ROW_ROLE, Column, RowTableModel
 from ui.panels.table_kit import make_table, panel_layout, selected_rows
 
 REFRESH_AFTER_ORDERS_MS = 3000
-"""Orders changed: read the journal again this long after the last change (coalesced)."""
+"""Orders changed: read the journal again this long after the first change (the changes
+meanwhile are read with it)."""
 VIEWS = ("By strategy", "By symbol", "By day")
 
 
@@ -259,10 +260,12 @@ class PerformancePanel(QWidget):
 
     def _orders_changed(self) -> None:
         # Reading the journal costs ~0.1 ms a fill: done only for a panel on screen, coalesced.
-        if self.isVisible():
-            self._later.start()
-        else:
+        # The first change of a burst starts the wait and later ones ride on it: restarting it on
+        # each change never refreshed while a strategy traded more often than the wait.
+        if not self.isVisible():
             self._stale = True
+        elif not self._later.isActive():
+            self._later.start()
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
