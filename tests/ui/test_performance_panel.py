@@ -4,7 +4,9 @@ the tables per strategy, symbol and day, the chosen strategy's plots, and the re
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from PySide6.QtCore import QItemSelectionModel
 from engine.api.performance import DESK, DayRow, PnlRow, daily_pnl
 from engine.runtime import Engine
 from tests.performance_desk import traded_desk
-from ui.panels.performance import PerformancePanel
+from ui.panels.performance import PerformancePanel, SessionAxis
 
 
 @pytest.fixture
@@ -103,6 +105,35 @@ def test_performance_panel_when_orders_change_more_often_than_it_refreshes_still
         qtbot.wait(100)
         readings.add(id(panel.performance))
     assert len(readings) >= 1 + 3, "the journal must be read again at least every 300 ms"
+
+
+def test_performance_session_axis_labels_ticks_within_a_day_by_time_and_across_days_by_date(
+    qtbot,
+) -> None:
+    axis = SessionAxis()
+    ist = ZoneInfo("Asia/Kolkata")
+    moments = [
+        datetime(2026, 12, 3, 9, 15, tzinfo=ist),
+        datetime(2026, 12, 3, 15, 30, tzinfo=ist),
+        datetime(2026, 12, 4, 9, 15, tzinfo=ist),
+        datetime(2026, 12, 4, 15, 30, tzinfo=ist),
+    ]
+    stamps = np.array([m.timestamp() * 1e9 for m in moments])
+    axis.set_moments(np.array([0.0, 6.25, 6.5, 12.75]), stamps)
+    assert axis.tickStrings([0.0, 2.0, 4.0, 6.25], 1.0, 2.0) == [
+        "03 Dec",
+        "11:15",
+        "13:15",
+        "15:30",
+    ]
+    assert axis.tickStrings([4.0, 6.5, 8.5], 1.0, 2.0) == ["03 Dec", "04 Dec", "11:15"]
+    assert axis.tickStrings([0.0, 6.5], 1.0, 6.5) == ["03 Dec", "04 Dec"]
+    seconds = 1 / 3600
+    assert axis.tickStrings([2.0, 2.0 + 10 * seconds, 2.0 + 20 * seconds], 1.0, 10 * seconds) == [
+        "03 Dec",
+        "11:15:10",
+        "11:15:20",
+    ]
 
 
 def test_performance_rupee_axis_labels_ticks_closer_than_a_rupee_with_paise(qtbot) -> None:

@@ -147,7 +147,17 @@ class SessionAxis(pg.AxisItem):
         if self._positions.size < 2:
             return ["" for _ in values]
         stamps = np.interp(values, self._positions, self._stamps)
-        return [datetime.fromtimestamp(t / 1e9, IST).strftime("%d %b") for t in stamps]
+        moments = [datetime.fromtimestamp(t / 1e9, IST) for t in stamps]
+        if len({m.date() for m in moments}) == len(moments):
+            return [m.strftime("%d %b") for m in moments]
+        # Several ticks in one day (a day's curve, a zoom): the time, and the date where it turns;
+        # seconds when minutes alone would repeat.
+        minutes = [m.strftime("%d %H:%M") for m in moments]
+        clock = "%H:%M" if len(set(minutes)) == len(minutes) else "%H:%M:%S"
+        return [
+            m.strftime("%d %b" if i == 0 or m.date() != moments[i - 1].date() else clock)
+            for i, m in enumerate(moments)
+        ]
 
 
 class RupeeAxis(pg.AxisItem):
