@@ -487,7 +487,7 @@ class MainWindow(QMainWindow):
         return self._api
 
     def show_panel(self, name: str) -> None:
-        self.panels.get(name)
+        self._build_waiting(name)
         dock = self.docks[name]
         dock.show()
         dock.raise_()

@@ -355,6 +355,8 @@ def test_panel_built_after_the_first_paint_when_it_fails_says_so_in_its_dock_and
     assert window.panels["performance"].isVisibleTo(window.docks["performance"])
     with pytest.raises(RuntimeError):
         window.panels["execution"]  # tried again when asked, and it still fails
+    window.show_panel("execution")  # its shortcut: the reason again, in words, not a traceback
+    assert "could not be opened" in window.docks["execution"].widget().text()
     window.stop()
 
 
