@@ -161,7 +161,8 @@ class AlertBook:
 
     @property
     def has_pnl_rules(self) -> bool:
-        return any(rule.armed and not rule.condition.on_price for rule in self._rules.values())
+        rules = self._rules
+        return bool(rules) and any(r.armed and not r.condition.on_price for r in rules.values())
 
     def check_pnl(self, pnl: Decimal) -> None:
         """The day's P&L (net of charges), from the heartbeat."""

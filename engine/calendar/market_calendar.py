@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import calendar as stdlib_calendar
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from engine.calendar.data import CalendarData
@@ -41,6 +41,9 @@ class MarketCalendar:
         self._data = data
         self._covered = frozenset(data.covered_years)
         self._days: dict[tuple[date, SegmentName], DayInfo] = {}
+        self._day_of: dict[SegmentName, tuple[datetime, datetime, Session | None]] = {}
+        """The last day asked of each segment, from its midnight to the next, and its session:
+        the heartbeat asks about the same day every second."""
         # Per segment: the dates timetables change and the timetable in force from each.
         self._timetables: dict[CalendarSegment, tuple[list[date], list[Timetable]]] = {}
         for segment, regular in data.regular.items():
@@ -155,8 +158,14 @@ class MarketCalendar:
         continuous trading ends at the timetable's ``cts_close_cas_stocks``; other stocks trade on to
         the segment's close.
         """
-        local = self._local(at)
-        session = self.day_info(local.date(), segment).session
+        last = self._day_of.get(segment)
+        if last is not None and at.tzinfo is self._data.tz and last[0] <= at < last[1]:
+            session = last[2]
+        else:
+            day = self._local(at).date()
+            session = self.day_info(day, segment).session
+            midnight = datetime.combine(day, time.min, tzinfo=self._data.tz)
+            self._day_of[segment] = (midnight, midnight + _ONE_DAY, session)
         if session is None:
             return SessionState.CLOSED
         return session.state_at(at, cas_eligible=cas_eligible)

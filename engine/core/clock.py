@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -39,12 +39,18 @@ class TestClock:
         if start.tzinfo is None:
             raise ValueError("TestClock needs an aware datetime")
         self._ns = int(start.timestamp() * 1_000_000) * 1000
+        self._now: tuple[int, datetime] | None = None
+        """The last ``now`` and its moment: a replay asks it many times a moment."""
 
     def time_ns(self) -> int:
         return self._ns
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self._ns / 1e9, tz=UTC).astimezone(IST)
+        ns = self._ns
+        last = self._now
+        if last is None or last[0] != ns:
+            last = self._now = (ns, datetime.fromtimestamp(ns / 1e9, tz=IST))
+        return last[1]
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
@@ -61,7 +67,7 @@ class TestClock:
 
 
 def ist_date_of(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).astimezone(IST)
+    return datetime.fromtimestamp(ns / 1e9, tz=IST)
 
 
 ONE_DAY = timedelta(days=1)
@@ -130,6 +136,8 @@ class SimulatedClock(TestClock):
             raise ValueError(f"a repeating timer needs positive seconds, not {seconds!r}")
         step = int(seconds * 1e9)
         handle = SimulatedTimer(self._ns + step, callback)
+        # One entry on the heap, set again for its next moment each time it fires.
+        entry = SimulatedTimer(handle.due_ns, lambda: None)
 
         def fire() -> None:
             if handle.cancelled:
@@ -139,10 +147,12 @@ class SimulatedClock(TestClock):
             due = self._ns + step
             if due <= self._target_ns:
                 due += (self._target_ns - due) // step * step + step
-            self._push(SimulatedTimer(due, fire))
+            entry.due_ns = due
+            self._push(entry)
             callback()
 
-        self._push(SimulatedTimer(handle.due_ns, fire))
+        entry.callback = fire
+        self._push(entry)
         return handle
 
     def advance_to(self, ns: int) -> None:
@@ -179,3 +189,8 @@ class SimulatedClock(TestClock):
     def _push(self, timer: SimulatedTimer) -> None:
         self._order += 1
         heapq.heappush(self._timers, (timer.due_ns, self._order, timer))
+
+
+def next_ist_midnight_ns(ns: int) -> int:
+    """Epoch nanoseconds of the first IST midnight after ``ns``."""
+    return ((ns + _IST_OFFSET_NS) // _DAY_NS + 1) * _DAY_NS - _IST_OFFSET_NS

@@ -156,8 +156,14 @@ class RecordedDay:
     def bars(self) -> list[Bar]:
         out: list[Bar] = []
         for path in self.files(BARS):
-            for row in _read(path).to_pylist():
-                out.append(Bar(row.pop("token"), **row))
+            # Column by column, in the schema's order, which is the bar's own (the token is its
+            # key): a year of minutes reads in a fraction of the time rows as dicts take.
+            table = _read(path)
+            missing = [name for name in BAR_SCHEMA.names if name not in table.column_names]
+            if missing:
+                raise RecordingError(f"{path} is not a bar file: no {', '.join(missing)} column")
+            columns = table.select(BAR_SCHEMA.names).to_pydict()
+            out.extend(map(Bar, *columns.values()))
         return out
 
     def tick_count(self) -> int:

@@ -91,28 +91,24 @@ def _recorded_ticks(days: Sequence[RecordedDay]) -> Iterable[Tick]:
 
 def _bar_ticks(bars: Sequence[Bar]) -> Iterable[Tick]:
     volume: dict[object, int] = {}
+    # Four ticks a bar: built as the tuples they are, without the named tuple's own __new__.
+    new = tuple.__new__
     for bar in bars:
-        token = int(bar.key)
+        token = InstrumentToken(int(bar.key))
         start = bar.start_ns
+        oi = bar.oi
         # The path a bar most likely took: down first when it closed up, up first otherwise.
         first, second = (bar.low, bar.high) if bar.close >= bar.open else (bar.high, bar.low)
         traded = volume.get(token, 0) + bar.volume
         volume[token] = traded
         # A millisecond apart at the bar's start: the minute's timers fire once, between bars.
-        for offset, price in ((0, bar.open), (1, first), (2, second), (3, bar.close)):
+        for ts_ns, price in (
+            (start, bar.open),
+            (start + _MS, first),
+            (start + 2 * _MS, second),
+            (start + 3 * _MS, bar.close),
+        ):
             level = ((price, BAR_DEPTH, 1),)
-            yield Tick(  # type: ignore[call-arg]  # positional, in field order
-                InstrumentToken(token),
-                price,
-                price,
-                price,
-                BAR_DEPTH,
-                BAR_DEPTH,
-                traded,
-                bar.oi,
-                start + offset * _MS,
-                0,
-                level,
-                level,
-                0,
-            )
+            # In field order: token, ltp, bid, ask, bid_qty, ask_qty, volume, oi, ts_ns,
+            # last_qty, bids, asks, close.
+            yield new(Tick, (token, price, price, price, BAR_DEPTH, BAR_DEPTH, traded, oi, ts_ns, 0, level, level, 0))  # fmt: skip

@@ -11,16 +11,25 @@ The MTM is re-evaluated on every tick of an instrument the desk holds and on eve
 loss limit is seen on the first tick that crosses it: what is lost beyond the limit is at most
 that one tick's move. Each breaker trips once and stays latched until the trader re-arms (or the
 day changes); ``trip`` is the risk manager's, which journals and acts.
+
+A tick costs integer arithmetic only. Each held instrument's share of the MTM is linear in its
+price (``_Form``: paise = a + b × ltp, rebuilt when its positions fill or its previous close
+changes), and the P&L breakers leave a band of total paise inside which nothing can trip and the
+day's peak cannot rise (``_band``, worked out exactly from the Decimal limits and charges after
+each full evaluation). A tick inside the band moves the total and is done; one outside it, a
+fill, a new day, a re-arm or a change of limits goes through the full evaluation in Decimal.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
-from engine.core.clock import Clock, ist_date_of, ist_today
+from engine.core.clock import Clock, ist_date_of, ist_today, next_ist_midnight_ns
 from engine.domain.events import OrderFilled, OrderStatusChanged, TradingState
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
@@ -43,12 +52,30 @@ _PRODUCTS = tuple(Product)
 """Iterating the enum itself costs more than the rest of a tick's P&L update."""
 
 
+_NO_LIMIT = -(10**30)
+"""A lower edge no total of paise reaches: no P&L breaker armed."""
+
+
+class _Form(NamedTuple):
+    """One instrument's paise of the day's P&L as a function of its last price."""
+
+    close: int
+    """The previous close it was built with (carried positions are marked from it)."""
+    fixed: int
+    per_paisa: int
+    """With a price: fixed + per_paisa × ltp."""
+    unpriced: int
+    """Without a price yet: today's closed trades at their own prices."""
+
+
 class _MovingRange:
     """High and low of a price over a trailing window (monotonic deques: O(1) amortised)."""
 
-    __slots__ = ("highs", "lows")
+    __slots__ = ("breaker", "highs", "lows", "underlying")
 
-    def __init__(self) -> None:
+    def __init__(self, underlying: str) -> None:
+        self.underlying = underlying
+        self.breaker = f"underlying_move:{underlying}"
         self.highs: deque[tuple[int, int]] = deque()
         self.lows: deque[tuple[int, int]] = deque()
 
@@ -92,18 +119,34 @@ class CircuitBreakers:
             if i.instrument_type in (InstrumentType.INDEX, InstrumentType.EQ)
         }
         self._ranges: dict[str, _MovingRange] = {}
+        self._range_of: dict[int, _MovingRange] = {}
         self._rejections: deque[int] = deque()
         self._day: date | None = None
         self.charges_today = ZERO
         self.peak = ZERO
-        self.mtm = ZERO
         self.tripped: set[str] = set()
         self._held: set[int] = set()
         self.ticked: set[int] = set(self._spot_of)
         """Spots and held instruments, kept current: the ticks ``on_tick`` needs."""
         self._contributions: dict[int, int] = {}
         self._contribution_total = 0
+        self._forms: dict[int, _Form] = {}
         self._today = ist_today(clock)
+        # The band of total paise a tick may move within without a full evaluation; empty
+        # until the first one, and again whenever what it was worked out from changes.
+        self._band_low = 0
+        self._band_high = _NO_LIMIT
+        self._band_until_ns = 0
+        self._band_limits: RiskLimits | None = None
+        # The underlying-move limit as integers, for the limits object it was read from.
+        self._move_limits: RiskLimits | None = None
+        self._move_window_ns = 0
+        self._move_ratio: tuple[int, int] | None = None
+
+    @property
+    def mtm(self) -> Decimal:
+        """The day's MTM after charges as of the last tick or fill of a held instrument."""
+        return to_rupees(self._contribution_total) - self.charges_today
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -115,22 +158,54 @@ class CircuitBreakers:
             if fill.charges is not None and _ist_date(fill.ts_ns) == today:
                 self.charges_today += fill.charges.total
             self._hold(fill.token)
-        self.mtm = self.day_mtm()
-        self.peak = max(self.peak, self.mtm)
+        self._forms.clear()
+        self.peak = max(self.peak, self.day_mtm())
+        self._band_until_ns = 0
 
     def on_tick(self, tick: Tick) -> None:
         token = tick.token
-        underlying = self._spot_of.get(token)
-        if underlying is not None:
-            self._check_move(underlying, tick.ltp)
-        if token in self._held:
-            self._evaluate(token)
+        limits = self._limits()
+        now = self._clock.time_ns()
+        moving = self._range_of.get(token)
+        if moving is None and token in self._spot_of:
+            moving = self._range_for(token)
+        if moving is not None and tick.ltp > 0:
+            if limits is not self._move_limits:
+                self._read_move_limits(limits)
+            ratio = self._move_ratio
+            if ratio is not None:
+                low, high = moving.add(now, tick.ltp, self._move_window_ns)
+                # (high − low) / low × 100 against the limit's percentage, in whole numbers.
+                if (high - low) * 100 * ratio[1] > low * ratio[0]:
+                    self._moved(moving, limits, low, high)
+        if token not in self._held:
+            return
+        # Only the ticking instrument changed: move the total by its difference (O(1), not a
+        # walk over every position on every tick).
+        form = self._forms.get(token)
+        if form is None or form.close != tick.close:
+            form = self._form(token)
+        ltp = tick.ltp
+        new = form.fixed + form.per_paisa * ltp if ltp > 0 else form.unpriced
+        old = self._contributions.get(token, 0)
+        if new != old:
+            self._contributions[token] = new
+            self._contribution_total += new - old
+        total = self._contribution_total
+        if (
+            self._band_low < total <= self._band_high
+            and now < self._band_until_ns
+            and limits is self._band_limits
+        ):
+            return  # nothing can trip and the peak stands
+        self._evaluate(token)
 
     def on_fill(self, fill: OrderFilled) -> None:
         self._roll_day()
         if fill.charges is not None:
             self.charges_today += fill.charges.total
         self._hold(fill.token)
+        self._forms.pop(fill.token, None)
         self._evaluate()
 
     def _hold(self, token: int) -> None:
@@ -163,6 +238,7 @@ class CircuitBreakers:
     def rearm(self) -> None:
         self.tripped.clear()
         self._rejections.clear()
+        self._band_until_ns = 0
 
     # -- the day's P&L -----------------------------------------------------------------------------
 
@@ -175,34 +251,35 @@ class CircuitBreakers:
 
     def _contribution(self, token: int) -> int:
         """Paise one instrument adds to the day's P&L (all its products) at its last price."""
-        paise = 0
         tick = self._quotes.get(token)  # type: ignore[arg-type]
-        ltp = None if tick is None or tick.ltp <= 0 else tick.ltp
+        if tick is None or tick.ltp <= 0:
+            return self._form(token).unpriced
+        form = self._forms.get(token)
+        if form is None or form.close != tick.close:
+            form = self._form(token)
+        return form.fixed + form.per_paisa * tick.ltp
+
+    def _form(self, token: int) -> _Form:
+        """The instrument's share of the P&L, linear in its price, at its previous close now."""
+        tick = self._quotes.get(token)  # type: ignore[arg-type]
+        close = 0 if tick is None else tick.close
+        fixed = per_paisa = unpriced = 0
         for product in _PRODUCTS:
             position = self._positions.get(token, product)  # type: ignore[arg-type]
             if position is None:
                 continue
             day_open = position.day_buy_quantity - position.day_sell_quantity
             traded = position.day_sell_value - position.day_buy_value
-            if ltp is None:
-                # No price yet: count today's trades at their own prices only.
-                paise += traded if day_open == 0 else 0
-                continue
-            paise += traded + day_open * ltp
+            # No price yet: count today's trades at their own prices only.
+            unpriced += traded if day_open == 0 else 0
+            fixed += traded
+            per_paisa += day_open
             carried = position.net_quantity - day_open
-            if carried and tick is not None and tick.close > 0:
-                paise += carried * (ltp - tick.close)
-        return paise
-
-    def _mtm_after_tick(self, token: int) -> Decimal:
-        """Only the ticking instrument changed: move the total by its difference (O(1), not a
-        walk over every position on every tick)."""
-        new = self._contribution(token)
-        old = self._contributions.get(token, 0)
-        if new != old:
-            self._contributions[token] = new
-            self._contribution_total += new - old
-        return to_rupees(self._contribution_total) - self.charges_today
+            if carried and close > 0:
+                per_paisa += carried
+                fixed -= carried * close
+        form = self._forms[token] = _Form(close, fixed, per_paisa, unpriced)
+        return form
 
     # -- internals ---------------------------------------------------------------------------------
 
@@ -216,12 +293,38 @@ class CircuitBreakers:
             self._rejections.clear()
 
     def _evaluate(self, ticked: int | None = None) -> None:
-        """Check the P&L breakers; ``ticked`` is the one instrument whose price moved."""
+        """Check the P&L breakers; ``ticked`` is the one instrument whose price moved (its
+        share of the total is current already)."""
         self._roll_day()
         limits = self._limits()
-        mtm = self.mtm = self.day_mtm() if ticked is None else self._mtm_after_tick(ticked)
+        mtm = self.day_mtm() if ticked is None else self.mtm
         if mtm > self.peak:
             self.peak = mtm
+        self._check_pnl(limits, mtm)
+        self._band(limits)
+
+    def _band(self, limits: RiskLimits) -> None:
+        """The totals of paise the next ticks may reach with no breaker tripping and the peak
+        standing, from the limits, the day's charges and peak and what has tripped: a breaker
+        trips at a total T when T / 100 − charges crosses its level, and T is whole paise."""
+        charges, peak, tripped = self.charges_today, self.peak, self.tripped
+        low = _NO_LIMIT
+        if limits.daily_loss_limit is not None and "daily_loss" not in tripped:
+            low = max(low, math.floor((charges - limits.daily_loss_limit) * 100))
+        if (
+            limits.profit_lock_at is not None
+            and "profit_lock" not in tripped
+            and peak >= limits.profit_lock_at
+        ):
+            low = max(low, math.floor((limits.profit_lock_keep + charges) * 100))
+        if limits.max_drawdown_from_peak is not None and "drawdown" not in tripped:
+            low = max(low, math.floor((peak - limits.max_drawdown_from_peak + charges) * 100))
+        self._band_low = low
+        self._band_high = math.floor((peak + charges) * 100)
+        self._band_limits = limits
+        self._band_until_ns = next_ist_midnight_ns(self._clock.time_ns())
+
+    def _check_pnl(self, limits: RiskLimits, mtm: Decimal) -> None:
         tripped = self.tripped
         if (
             limits.daily_loss_limit is not None
@@ -266,22 +369,19 @@ class CircuitBreakers:
                 (self.peak - mtm).quantize(_PAISA),
             )
 
-    def _check_move(self, underlying: str, price: int) -> None:
-        if price <= 0:
-            return
-        limits = self._limits()
-        if limits.underlying_move_pct is None:
-            return
-        now = self._clock.time_ns()
-        window = limits.underlying_move_minutes * 60 * _NS
+    def _range_for(self, token: int) -> _MovingRange:
+        underlying = self._spot_of[token]
         moving = self._ranges.get(underlying)
         if moving is None:
-            moving = self._ranges[underlying] = _MovingRange()
-        low, high = moving.add(now, price, window)
-        name = f"underlying_move:{underlying}"
-        if name in self.tripped or (high - low) * 100 <= low * limits.underlying_move_pct:
-            return
-        if not self._exposed(underlying):
+            moving = self._ranges[underlying] = _MovingRange(underlying)
+        self._range_of[token] = moving
+        return moving
+
+    def _moved(self, moving: _MovingRange, limits: RiskLimits, low: int, high: int) -> None:
+        """The underlying moved past the limit within the window: trip if the desk is in it."""
+        name = moving.breaker
+        underlying = moving.underlying
+        if name in self.tripped or not self._exposed(underlying):
             return
         move = Decimal((high - low) * 100) / Decimal(low)
         self._fire(
@@ -293,6 +393,12 @@ class CircuitBreakers:
             limits.square_off_on_breaker,
             move.quantize(Decimal("0.01")),
         )
+
+    def _read_move_limits(self, limits: RiskLimits) -> None:
+        self._move_limits = limits
+        self._move_window_ns = limits.underlying_move_minutes * 60 * _NS
+        pct = limits.underlying_move_pct
+        self._move_ratio = None if pct is None else pct.as_integer_ratio()
 
     def _exposed(self, underlying: str) -> bool:
         exposure = self._exposure

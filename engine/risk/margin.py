@@ -257,7 +257,8 @@ class MarginEstimator:
         """
         quantities = dict(self._quantity)
         held = [self._instruments(token) for token, _ in quantities]
-        self.prime(i for i in held if i is not None)
+        if any(i is not None and i.is_derivative for i in held):
+            self.prime(i for i in held if i is not None)
         self._books.clear()
         self._quantity.clear()
         self.total = 0.0

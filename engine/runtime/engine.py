@@ -629,7 +629,7 @@ class Engine:
         if self.venue is not None:
             self.venue.on_clock(now)
         self.mark_day_end(now)
-        self._sample_health()
+        self._sample_health(now)
         if self.schedule is not None:
             self.schedule.tick(now)
         self.signals.expire()
@@ -711,8 +711,8 @@ class Engine:
             await server.close()
             self.signal_server = None
 
-    def _sample_health(self) -> None:
-        market_open = self.sessions is None or self.sessions.is_open(self.clock.now())
+    def _sample_health(self, now: datetime) -> None:
+        market_open = self.sessions is None or self.sessions.is_open(now)
         self.api.health_service.sample(self.ticks_seen, self.orders.journal_waiting, market_open)
         if self.alerts.has_pnl_rules:
             self.alerts.check_pnl(self.api.day_pnl())

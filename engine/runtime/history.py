@@ -10,6 +10,7 @@ The composition lives here because the cache (``engine.store``) and the sources
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from engine.calendar import MarketCalendar
@@ -38,10 +39,10 @@ def history_source(
     """
     if isinstance(feed_or_link, SimulatedMarket):
         return SimulatedHistory(feed_or_link, calendar or MarketCalendar.load())
-    # Imported only past the simulated market: a paper desk never loads the Kite client.
-    from engine.brokers.kite.link import KiteLink
-
-    if isinstance(feed_or_link, KiteLink):
+    # A Kite link exists only once its module was loaded: a paper desk or a replay never loads
+    # the Kite client (half a second of a backtest run) just to be told it has none.
+    kite = sys.modules.get("engine.brokers.kite.link")
+    if kite is not None and isinstance(feed_or_link, kite.KiteLink):
         return CachedHistory(
             feed_or_link.history,
             CandleCache(cache_path),
