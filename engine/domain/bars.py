@@ -35,10 +35,10 @@ class Timeframe(Enum):
     def __init__(self, label: str, minutes: int) -> None:
         self.label = label
         self.minutes = minutes
-        self._size_ns = minutes * _MINUTE
+        self.size_ns = minutes * _MINUTE
         # Every size divides a day, so one grid serves all days: the open's for intraday bars,
         # midnight's for a day bar. The phase moves it from UTC's epoch onto that grid.
-        self._phase_ns = _IST_OFFSET - (0 if self._size_ns == _DAY else _OPEN)
+        self.phase_ns = _IST_OFFSET - (0 if self.size_ns == _DAY else _OPEN)
 
     @classmethod
     def of(cls, label: str) -> Timeframe:
@@ -50,7 +50,7 @@ class Timeframe(Enum):
 
     def start_of(self, ts_ns: int) -> int:
         """The start (epoch ns, UTC) of the bar a moment falls in."""
-        return ts_ns - (ts_ns + self._phase_ns) % self._size_ns
+        return ts_ns - (ts_ns + self.phase_ns) % self.size_ns
 
 
 SeriesKey = int | str

@@ -31,13 +31,16 @@ class BarSeries:
     """One series' bars at one timeframe: the closed ones, newest ``max_bars`` kept, and the one
     forming."""
 
-    __slots__ = ("_base", "_closed", "forming", "key", "timeframe")
+    __slots__ = ("_base", "_closed", "_phase_ns", "_size_ns", "forming", "key", "timeframe")
 
     def __init__(self, key: SeriesKey, timeframe: Timeframe, max_bars: int = MAX_BARS) -> None:
         if max_bars < 1:
             raise ValueError(f"a series keeps at least one closed bar, got max_bars={max_bars}")
         self.key = key
         self.timeframe = timeframe
+        # ``timeframe.start_of`` inlined in ``add``, which every tick of the series goes through.
+        self._phase_ns = timeframe.phase_ns
+        self._size_ns = timeframe.size_ns
         self.forming: Bar | None = None
         self._closed: deque[Bar] = deque(maxlen=max_bars)
         self._base = 0
@@ -47,7 +50,7 @@ class BarSeries:
         """Add one observation (``volume`` cumulative for the day); the bar it closed, if it
         opened a new one. Any whole number is a value here (a portfolio's MTM goes below zero);
         ticks without a trade are left out before they reach a series."""
-        start = self.timeframe.start_of(ts_ns)
+        start = ts_ns - (ts_ns + self._phase_ns) % self._size_ns
         bar = self.forming
         if bar is not None and start == bar.start_ns:
             if price > bar.high:
