@@ -18,9 +18,11 @@ An owner's equity curve is ``capital`` plus its P&L after charges, a point after
 it and every mark; the desk's is the same over every owner. Each owner is measured against the
 same ``capital`` (a setting: the capital the desk trades).
 
-Slippage is not measured here: it needs the price at each order's arrival, which the journal does
-not hold (a MARKET order is journaled as the protected LIMIT the gate sent). A backtest, which
-knows its signal prices, measures it (``TradeFill.reference``).
+Slippage is measured against each order's arrival price: the instrument's mid as the desk
+accepted the order, which the journal keeps with it (``OrderSubmitted.arrival``; a MARKET order
+is journaled as the protected LIMIT the gate sent, so its limit is no reference). A fill of an
+order with no arrival price (one journaled before it was kept, or placed outside the desk) has no
+slippage, and an owner none of whose fills has one shows it as not measured.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from engine.backtest.metrics import (
     day_of,
 )
 from engine.backtest.trades import Trade, TradeFill, round_trips
-from engine.domain.events import OrderFilled
+from engine.domain.events import OrderFilled, OrderSubmitted
 from engine.domain.ids import InstrumentToken, OrderId, TradeId
 from engine.domain.marks import PnlMarks
 from engine.domain.order_replay import replay_orders
@@ -167,7 +169,9 @@ class Performance:
         desk = self.capital + sum((o.pnl for o in self._owners.values()), ZERO)
         self._desk_points.append((ts_ns, desk))
 
-    def add_fill(self, name: str, fill: OrderFilled, symbol: str, reference: int | None) -> None:
+    def add_fill(
+        self, name: str, fill: OrderFilled, symbol: str, reference: Decimal | None
+    ) -> None:
         owner = self._owners.get(name)
         if owner is None:
             owner = self._owners[name] = _Owner()
@@ -369,8 +373,13 @@ def track(
     accepted = {(f.order_id, f.trade_id): f for f in replayed.fills}
     performance = Performance(capital)
     names: dict[int, str] = {}
+    arrivals: dict[str, Decimal] = {}
     for row in rows:
-        if row.kind == OrderFilled.kind and row.order_id is not None:
+        if row.kind == OrderSubmitted.kind and row.order_id is not None:
+            arrival = row.payload.get("arrival")
+            if isinstance(arrival, Decimal) and arrival.is_finite() and arrival > 0:
+                arrivals[row.order_id] = arrival
+        elif row.kind == OrderFilled.kind and row.order_id is not None:
             key = (OrderId(row.order_id), TradeId(str(row.payload.get("trade_id"))))
             fill = accepted.pop(key, None)
             if fill is None:
@@ -379,10 +388,8 @@ def track(
             owner = attribution(order.source, order.strategy) if order else "unknown"
             if int(fill.token) not in names:
                 names[int(fill.token)] = symbol_of(fill.token)
-            # No reference price: the journal does not hold the price at the order's arrival (a
-            # MARKET order is journaled as the protected LIMIT the gate sent), so live and paper
-            # slippage is not measured rather than measured against the wrong price.
-            performance.add_fill(owner, fill, names[int(fill.token)], None)
+            reference = arrivals.get(fill.order_id)
+            performance.add_fill(owner, fill, names[int(fill.token)], reference)
         elif row.kind == PnlMarks.kind:
             try:
                 marks = PnlMarks.from_payload(row.ts_ns, row.payload)

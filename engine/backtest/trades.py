@@ -45,8 +45,9 @@ class TradeFill:
     price: int
     """Paise."""
     charges: Decimal = ZERO
-    reference: int | None = None
-    """Paise: the price the fill is measured against for slippage (None: not measured)."""
+    reference: Decimal | int | None = None
+    """Paise: the price the fill is measured against for slippage, its order's arrival price (a
+    mid may be half a paisa); None: not measured."""
     owner: str = ""
     """Whose it is: a strategy id, or ``manual``/``api``... (``engine.domain.origin``)."""
     symbol: str = ""
@@ -65,7 +66,7 @@ class TradeFill:
         """Rupees; positive is a cost (worse than the reference)."""
         if self.reference is None:
             return ZERO
-        return to_rupees((self.price - self.reference) * self.quantity * self.side.sign)
+        return (self.price - Decimal(self.reference)) * self.quantity * self.side.sign / 100
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,13 +96,26 @@ class OrderSubmitted(OrderEvent):
     order_id: OrderId
     ts_ns: int
     request: OrderRequest
+    arrival: Decimal | None = None
+    """Paise: the instrument's mid (its last price without a two-sided quote) as the desk
+    accepted the order, what its fills' slippage is measured against; None when no price was
+    known, for orders the desk did not place, and in rows written before it was kept."""
 
     def to_payload(self) -> dict[str, Any]:
-        return {"request": _request_payload(self.request)}
+        payload: dict[str, Any] = {"request": _request_payload(self.request)}
+        if self.arrival is not None:
+            payload["arrival"] = self.arrival
+        return payload
 
     @classmethod
     def from_payload(cls, order_id: str, ts_ns: int, payload: dict[str, Any]) -> OrderSubmitted:
-        return cls(OrderId(order_id), ts_ns, _request_from(payload["request"]))
+        arrival = payload.get("arrival")
+        return cls(
+            OrderId(order_id),
+            ts_ns,
+            _request_from(payload["request"]),
+            Decimal(arrival) if isinstance(arrival, Decimal | int) else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 from time import perf_counter_ns
 
 from engine.brokers.base import Broker
@@ -49,6 +50,7 @@ from engine.domain.order_replay import JournalRow, replay_orders
 from engine.domain.orders import Modification, OrderRequest, OrderStatus, OrderType, Product, Side
 from engine.domain.origin import OrderSource
 from engine.domain.positions import Position, PositionBook
+from engine.domain.ticks import Tick
 from engine.oms.charging import ChargeModel, FillPricer
 from engine.oms.exposure import Exposure
 from engine.oms.gate_port import Decision, Gate
@@ -76,8 +78,11 @@ class OrderManager:
         positions: PositionBook,
         charge_model: ChargeModel,
         ids: IdFactory | None = None,
+        quotes: Callable[[InstrumentToken], Tick | None] | None = None,
     ) -> None:
         self._bus = bus
+        self._quote = quotes
+        """The latest tick of an instrument: an order's arrival price is read from it."""
         self._clock = clock
         self._broker = broker
         self._gate = gate
@@ -139,7 +144,8 @@ class OrderManager:
                     "order_rate",
                     f"order rate: {throttle.describe()} already sent; try again in a moment",
                 )
-            order = self._create(OrderSubmitted(order_id, self._clock.time_ns(), request))
+            arrival = self._arrival(request.token)
+            order = self._create(OrderSubmitted(order_id, self._clock.time_ns(), request, arrival))
             note = decision.note
             if note:
                 self._tell(Severity.INFO, f"order {order_id}: {note}")
@@ -154,14 +160,25 @@ class OrderManager:
 
     def _submit_slices(self, parent: OrderId, request: OrderRequest, decision: Decision) -> Outcome:
         children: list[OrderId] = []
+        arrival = self._arrival(request.token)
         for quantity in decision.slices:
             child_id = parent if not children else self._ids.next_order_id()
             child = replace(request, quantity=quantity, tag=parent)
-            order = self._create(OrderSubmitted(child_id, self._clock.time_ns(), child))
+            order = self._create(OrderSubmitted(child_id, self._clock.time_ns(), child, arrival))
             children.append(child_id)
             self._dispatch(order, force_queue=False)
         self._tell(Severity.INFO, f"order {parent}: {decision.note}")
         return Outcome(True, parent, note=decision.note, children=tuple(children))
+
+    def _arrival(self, token: InstrumentToken) -> Decimal | None:
+        """The mid of the instrument's touch (its last price without a two-sided quote), paise;
+        None without a price."""
+        tick = None if self._quote is None else self._quote(token)
+        if tick is None:
+            return None
+        if tick.bid > 0 and tick.ask > 0:
+            return Decimal(tick.bid + tick.ask) / 2
+        return Decimal(tick.ltp) if tick.ltp > 0 else None
 
     def deny_input(self, reason: str, check: str = "input", asked: str = "") -> Outcome:
         """Refuse an order whose input was not a valid order at all (checked at the edge): it is

@@ -102,6 +102,7 @@ def build_order_path(
         positions=positions,
         charge_model=DayChargeModel(),
         ids=ids,
+        quotes=quotes.get,
     )
     risk = RiskManager(
         bus=bus,

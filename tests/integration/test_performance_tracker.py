@@ -169,3 +169,53 @@ def test_end_of_day_report_job_writes_the_books_performance_report_beside_it(
     assert "DalalDesk performance — desk" in html and html.count("<svg") == 3
     for owner in ("trend", "meanrev", "manual"):
         assert f"<td>{owner}</td>" in html
+
+
+def test_performance_slippage_when_orders_fill_across_the_spread_is_each_fill_against_its_arrival_mid(
+    tmp_path: Path,
+) -> None:
+    clock = TestClock(MONDAY_10AM)
+    book = tmp_path / "book.db"
+    engine = Engine.build(
+        EngineConfig(db_url=f"sqlite:///{book}", market=SimulatedMarketConfig(seed=5)),
+        clock=clock,
+    )
+    _run_market(engine, clock, 2)
+    call, future = atm_call(engine), _future(engine)
+    mids: dict[str, Decimal] = {}
+    for instrument, side, strategy in ((call, "BUY", "alpha"), (future, "SELL", "beta"),
+                                       (call, "SELL", "alpha")):  # fmt: skip
+        quote = engine.api.tick(instrument.token)
+        assert quote.bid and quote.ask  # the simulated market quotes both sides
+        outcome = engine.api.place_order(
+            instrument.token, side, instrument.lot_size, "MARKET", source="strategy",
+            strategy=strategy,
+        )  # fmt: skip
+        assert outcome.ok, outcome.reason
+        mids[outcome.order_id] = Decimal(quote.bid + quote.ask) / 2  # paise
+        _run_market(engine, clock, 2)
+    asyncio.run(engine.stop())
+
+    rows = read_book(f"sqlite:///{book}").entries
+    submitted = {r.order_id: r.payload["arrival"] for r in rows if r.kind == OrderSubmitted.kind}
+    assert submitted == mids  # the journal keeps each order's arrival mid, exactly
+    fills = [OrderFilled.from_payload(r.order_id, r.ts_ns, r.payload) for r in rows
+             if r.kind == OrderFilled.kind]  # fmt: skip
+    expected: dict[str, Decimal] = {"alpha": Decimal(0), "beta": Decimal(0)}
+    for fill in fills:
+        owner = "beta" if fill.token == future.token else "alpha"
+        expected[owner] += (fill.price - mids[fill.order_id]) * fill.quantity * fill.side.sign / 100
+    performance = track(rows)
+    for owner, slippage in expected.items():
+        metrics = performance.metrics(owner)
+        assert metrics.slippage_measured
+        assert metrics.slippage == slippage, owner
+    # A MARKET order crosses the spread: each fill paid at least half of it.
+    assert all(value > 0 for value in expected.values())
+
+    # A journal from before arrival prices were kept measures no slippage rather than a wrong one.
+    for row in rows:
+        if row.kind == OrderSubmitted.kind:
+            row.payload.pop("arrival")
+    older = track(rows).metrics("alpha")
+    assert not older.slippage_measured and older.slippage == 0
