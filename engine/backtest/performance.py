@@ -79,6 +79,8 @@ class PnlRow:
     slippage: Decimal
     open_positions: int = 0
     """Instruments with units held."""
+    slippage_measured: bool = False
+    """Whether any of its fills had an arrival price to measure ``slippage`` against."""
 
     @property
     def win_rate(self) -> float | None:
@@ -335,6 +337,7 @@ class Performance:
             sum(p.net_quantity for p in positions),
             sum((f.slippage for f in fills), ZERO),
             sum(1 for p in positions if p.net_quantity),
+            any(f.reference is not None for f in fills),
         )
 
 
@@ -352,6 +355,7 @@ def _sum_rows(owner: str, rows: list[PnlRow]) -> PnlRow:
         sum(abs(r.open_quantity) for r in rows),
         sum((r.slippage for r in rows), ZERO),
         sum(1 for r in rows if r.open_quantity),
+        any(r.slippage_measured for r in rows),
     )
 
 

@@ -164,3 +164,28 @@ def test_performance_report_export_asks_for_an_html_file_without_blocking(qtbot)
     dialog.fileSelected.emit("/tmp/report.html")
     assert chosen == ["/tmp/report.html"]
     dialog.close()
+
+
+def test_performance_panel_when_short_lays_its_plots_across_and_when_tall_stacks_them(
+    qtbot, traded_context
+) -> None:
+    panel = PerformancePanel(traded_context)
+    qtbot.addWidget(panel)
+    panel.show()
+    plots = [panel.equity_plot, panel.drawdown_plot, panel.daily_plot]
+
+    def cells() -> list[tuple[int, int]]:
+        return [panel.plots.ci.items[plot][0] for plot in plots]
+
+    panel.resize(1400, 300)  # the bottom dock's default height
+    qtbot.waitUntil(lambda: panel.plots.across is True)
+    assert cells() == [(0, 0), (0, 1), (0, 2)]
+    heights = [plot.sceneBoundingRect().height() for plot in plots]
+    assert min(heights) > 0.8 * panel.plots.height()  # each plot has the whole height
+
+    panel.resize(1100, 900)  # floated, or a tall dock
+    qtbot.waitUntil(lambda: panel.plots.across is False)
+    assert cells() == [(0, 0), (1, 0), (2, 0)]
+    # The data stays with its plot through the moves.
+    _x, y = panel.equity_curve.getData()
+    assert y is not None and len(y) == len(panel.performance.curve(DESK))

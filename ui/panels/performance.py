@@ -94,6 +94,14 @@ def pnl_columns(context: PanelContext, first: str) -> list[Column[PnlRow]]:
             width=84,
         ),
         Column("Charges", lambda r: r.charges, fmt.rupees, "right", width=74),
+        Column(
+            "Slippage",
+            # Against each order's arrival price, a cost positive; '—' when nothing measured it.
+            lambda r: r.slippage if r.slippage_measured else None,
+            fmt.rupees,
+            "right",
+            width=74,
+        ),
         Column("Fills", lambda r: r.fills, str, "right", width=40),
         Column("Trades", lambda r: r.trades, str, "right", width=52),
         Column("Win %", lambda r: r.win_rate, _pct, "right", width=56),
@@ -185,6 +193,40 @@ class RupeeAxis(pg.AxisItem):
         return out
 
 
+class PlotGrid(pg.GraphicsLayoutWidget):
+    """The panel's plots stacked, or side by side when the panel is too short to stack them
+    readably (the bottom dock's default height) and wide enough to lay them across."""
+
+    STACK_MIN_HEIGHT = 420
+    """Below this height the plots go across: three stacked need about 140 px each."""
+
+    # Class defaults: the widget is resized while its own __init__ runs, before any are set.
+    _plots: tuple[pg.PlotItem, ...] = ()
+    across: bool | None = None
+    """Whether the plots are laid across (None until they are placed)."""
+
+    def place(self, plots: list[pg.PlotItem]) -> None:
+        self._plots = tuple(plots)
+        self.across = None
+        self._arrange()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._arrange()
+
+    def _arrange(self) -> None:
+        height, width = self.height(), self.width()
+        across = height < self.STACK_MIN_HEIGHT and width >= 2 * height
+        if across == self.across or not self._plots:
+            return
+        self.across = across
+        for plot in self._plots:
+            if plot in self.ci.items:
+                self.ci.removeItem(plot)
+        for index, plot in enumerate(self._plots):
+            self.ci.addItem(plot, row=0 if across else index, col=index if across else 0)
+
+
 class PerformancePanel(QWidget):
     def __init__(self, context: PanelContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -222,15 +264,12 @@ class PerformancePanel(QWidget):
         self.pnl_proxy.sort(-1)
 
         self.axis = SessionAxis()
-        self.plots = pg.GraphicsLayoutWidget()
-        self.equity_plot = self.plots.addPlot(
-            row=0, col=0, axisItems={"bottom": self.axis, "left": RupeeAxis()}
-        )
+        self.plots = PlotGrid()
+        self.equity_plot = pg.PlotItem(axisItems={"bottom": self.axis, "left": RupeeAxis()})
         self.drawdown_axis = SessionAxis()
-        self.drawdown_plot = self.plots.addPlot(
-            row=1, col=0, axisItems={"bottom": self.drawdown_axis}
-        )
-        self.daily_plot = self.plots.addPlot(row=2, col=0, axisItems={"left": RupeeAxis()})
+        self.drawdown_plot = pg.PlotItem(axisItems={"bottom": self.drawdown_axis})
+        self.daily_plot = pg.PlotItem(axisItems={"left": RupeeAxis()})
+        self.plots.place([self.equity_plot, self.drawdown_plot, self.daily_plot])
         self.drawdown_plot.setXLink(self.equity_plot)
         self.equity_curve = self.equity_plot.plot([], [])
         self.drawdown_curve = self.drawdown_plot.plot([], [], fillLevel=0.0)
@@ -383,6 +422,7 @@ class PerformancePanel(QWidget):
             f"PF {_ratio(stats.profit_factor)}",
             f"Expectancy {fmt.signed_rupees(stats.expectancy)}",
             f"Charges {fmt.rupees(m.charges)}",
+            f"Slippage {fmt.rupees(m.slippage if m.slippage_measured else None)}",
         ]
         return (
             " · ".join(parts) + f"<br><span style='color:gray'>{m.periods_per_year} trading days "

@@ -252,7 +252,8 @@ def panel_layout(
 ) -> QVBoxLayout:
     """Lay ``panel`` out as a bar of widgets over the view, and an optional footer below it.
 
-    ``stretch``, one of the bar's widgets, takes the bar's spare width.
+    ``stretch``, one of the bar's widgets, takes the bar's spare width; the view takes the
+    panel's spare height (a wrapping label in the bar would otherwise share it).
     """
     row = QHBoxLayout()
     row.setContentsMargins(0, 0, 0, 0)
@@ -263,7 +264,7 @@ def panel_layout(
     layout.setContentsMargins(4, 4, 4, 4)
     layout.setSpacing(4)
     layout.addLayout(row)
-    layout.addWidget(view)
+    layout.addWidget(view, 1)
     if footer is not None:
         layout.addWidget(footer)
     return layout
