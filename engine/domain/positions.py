@@ -151,6 +151,9 @@ class PositionBook:
     def __init__(self, today: date) -> None:
         self.today = today
         self._positions: dict[tuple[InstrumentToken, Product], Position] = {}
+        self.version = 0
+        """Fills applied so far: what is worked out from the positions is current while it
+        stands (the circuit breakers' P&L lines)."""
 
     def apply(self, fill: OrderFilled) -> Position:
         key = (fill.token, fill.product)
@@ -158,6 +161,7 @@ class PositionBook:
         if position is None:
             position = self._positions[key] = Position(fill.token, fill.product)
         position.apply(fill, self.today)
+        self.version += 1
         return position
 
     def get(self, token: InstrumentToken, product: Product) -> Position | None:

@@ -13,8 +13,8 @@ that one tick's move. Each breaker trips once and stays latched until the trader
 day changes); ``trip`` is the risk manager's, which journals and acts.
 
 A tick costs integer arithmetic only. Each held instrument's share of the MTM is linear in its
-price (``_Form``: paise = a + b × ltp, rebuilt when its positions fill or its previous close
-changes), and the P&L breakers leave a band of total paise inside which nothing can trip and the
+price (``_Form``: paise = a + b × ltp, rebuilt when the position book changes or its previous
+close does), and the P&L breakers leave a band of total paise inside which nothing can trip and the
 day's peak cannot rise (``_band``, worked out exactly from the Decimal limits and charges after
 each full evaluation). A tick inside the band moves the total and is done; one outside it, a
 fill, a new day, a re-arm or a change of limits goes through the full evaluation in Decimal.
@@ -61,6 +61,8 @@ class _Form(NamedTuple):
 
     close: int
     """The previous close it was built with (carried positions are marked from it)."""
+    version: int
+    """The position book's version it was built from."""
     fixed: int
     per_paisa: int
     """With a price: fixed + per_paisa × ltp."""
@@ -183,7 +185,7 @@ class CircuitBreakers:
         # Only the ticking instrument changed: move the total by its difference (O(1), not a
         # walk over every position on every tick).
         form = self._forms.get(token)
-        if form is None or form.close != tick.close:
+        if form is None or form.close != tick.close or form.version != self._positions.version:
             form = self._form(token)
         ltp = tick.ltp
         new = form.fixed + form.per_paisa * ltp if ltp > 0 else form.unpriced
@@ -205,7 +207,6 @@ class CircuitBreakers:
         if fill.charges is not None:
             self.charges_today += fill.charges.total
         self._hold(fill.token)
-        self._forms.pop(fill.token, None)
         self._evaluate()
 
     def _hold(self, token: int) -> None:
@@ -255,7 +256,7 @@ class CircuitBreakers:
         if tick is None or tick.ltp <= 0:
             return self._form(token).unpriced
         form = self._forms.get(token)
-        if form is None or form.close != tick.close:
+        if form is None or form.close != tick.close or form.version != self._positions.version:
             form = self._form(token)
         return form.fixed + form.per_paisa * tick.ltp
 
@@ -278,7 +279,8 @@ class CircuitBreakers:
             if carried and close > 0:
                 per_paisa += carried
                 fixed -= carried * close
-        form = self._forms[token] = _Form(close, fixed, per_paisa, unpriced)
+        version = self._positions.version
+        form = self._forms[token] = _Form(close, version, fixed, per_paisa, unpriced)
         return form
 
     # -- internals ---------------------------------------------------------------------------------

@@ -327,3 +327,20 @@ def test_breakers_when_a_tick_lands_a_paisa_either_side_of_an_edge_decide_as_the
     reference.evaluate(desk, limits)
     assert desk.trips == reference.trips
     assert (desk.breakers.mtm, desk.breakers.peak) == (reference.mtm, reference.peak)
+
+
+def test_mtm_when_positions_change_before_the_breakers_hear_of_the_fill_reads_the_new_ones():
+    # A square-off filled inside a tick's dispatch reaches the book before its fill event
+    # reaches the breakers (the bus queues it): that tick is valued on the new positions.
+    limits = RiskLimits(daily_loss_limit=None, underlying_move_pct=None)
+    desk = Desk(TestClock(START), limits)
+    desk.fill(HELD, Side.BUY, 10, 100_000, Decimal(0))
+    desk.tick(HELD, 100_100, 0)
+    assert desk.breakers.mtm == Decimal(10)
+    sold = OrderFilled(
+        OrderId("s"), desk.clock.time_ns(), TradeId("u"), InstrumentToken(HELD), Side.SELL,
+        Product.CNC, 10, Paise(100_100),
+    )  # fmt: skip
+    desk.positions.apply(sold)
+    desk.tick(HELD, 90_000, 0)  # flat now: the fall costs nothing
+    assert desk.breakers.mtm == Decimal(10)
