@@ -194,3 +194,8 @@ class SimulatedClock(TestClock):
 def next_ist_midnight_ns(ns: int) -> int:
     """Epoch nanoseconds of the first IST midnight after ``ns``."""
     return ((ns + _IST_OFFSET_NS) // _DAY_NS + 1) * _DAY_NS - _IST_OFFSET_NS
+
+
+def ist_day_number(ns: int) -> int:
+    """The IST day a moment falls on, as a count of days: cheap to compare on a hot path."""
+    return (ns + _IST_OFFSET_NS) // _DAY_NS

@@ -30,7 +30,7 @@ from time import perf_counter_ns
 
 from engine.brokers.base import Broker
 from engine.core.bus import EventBus
-from engine.core.clock import Clock, ist_date_of
+from engine.core.clock import Clock, ist_date_of, ist_day_number
 from engine.core.timing import Timing
 from engine.domain.events import (
     EngineMessage,
@@ -172,9 +172,10 @@ class OrderManager:
 
     def _arrival(self, token: InstrumentToken) -> Decimal | None:
         """The mid of the instrument's touch (its last price without a two-sided quote), paise;
-        None without a price."""
+        None without a price, or with only an earlier IST day's (an order before today's first
+        tick would be measured against the overnight gap)."""
         tick = None if self._quote is None else self._quote(token)
-        if tick is None:
+        if tick is None or ist_day_number(tick.ts_ns) != ist_day_number(self._clock.time_ns()):
             return None
         if tick.bid > 0 and tick.ask > 0:
             return Decimal(tick.bid + tick.ask) / 2

@@ -32,6 +32,16 @@ def _run_market(engine: Engine, clock: TestClock, seconds: float) -> None:
             engine.on_tick(tick)
 
 
+def _simulated_desk(book: Path) -> tuple[Engine, TestClock]:
+    """A desk on the simulated market from Monday 10:00, its book at ``book``."""
+    clock = TestClock(MONDAY_10AM)
+    engine = Engine.build(
+        EngineConfig(db_url=f"sqlite:///{book}", market=SimulatedMarketConfig(seed=5)),
+        clock=clock,
+    )
+    return engine, clock
+
+
 def _future(engine: Engine):  # the nearest NIFTY future
     futures = [
         i for i in engine.registry if i.underlying == "NIFTY" and i.instrument_type.value == "FUT"
@@ -66,12 +76,8 @@ def _trade_two_strategies_and_manual(engine: Engine, clock: TestClock) -> None:
 
 
 def test_performance_tracker_per_strategy_pnl_equals_the_journal_rebuild(tmp_path: Path) -> None:
-    clock = TestClock(MONDAY_10AM)
     book = tmp_path / "book.db"
-    engine = Engine.build(
-        EngineConfig(db_url=f"sqlite:///{book}", market=SimulatedMarketConfig(seed=5)),
-        clock=clock,
-    )
+    engine, clock = _simulated_desk(book)
     _trade_two_strategies_and_manual(engine, clock)
     live = engine.api.performance()
     shown = {row.strategy: row for row in engine.api.strategy_pnl()}
@@ -174,12 +180,8 @@ def test_end_of_day_report_job_writes_the_books_performance_report_beside_it(
 def test_performance_slippage_when_orders_fill_across_the_spread_is_each_fill_against_its_arrival_mid(
     tmp_path: Path,
 ) -> None:
-    clock = TestClock(MONDAY_10AM)
     book = tmp_path / "book.db"
-    engine = Engine.build(
-        EngineConfig(db_url=f"sqlite:///{book}", market=SimulatedMarketConfig(seed=5)),
-        clock=clock,
-    )
+    engine, clock = _simulated_desk(book)
     _run_market(engine, clock, 2)
     call, future = atm_call(engine), _future(engine)
     mids: dict[str, Decimal] = {}
@@ -219,3 +221,31 @@ def test_performance_slippage_when_orders_fill_across_the_spread_is_each_fill_ag
             row.payload.pop("arrival")
     older = track(rows).metrics("alpha")
     assert not older.slippage_measured and older.slippage == 0
+
+
+def test_performance_order_placed_before_the_days_first_tick_has_no_arrival_price(
+    tmp_path: Path,
+) -> None:
+    book = tmp_path / "book.db"
+    engine, clock = _simulated_desk(book)
+    _run_market(engine, clock, 2)
+    stock = next(i for i in engine.registry if i.tradingsymbol == "RELIANCE")
+    yesterday = engine.api.tick(stock.token)
+    clock.advance(48 * 3600)  # Wednesday 10:00 (Tuesday is a holiday), no tick since Monday
+    price = Decimal(yesterday.ltp) / 100
+    outcome = engine.api.place_order(
+        stock.token, "BUY", stock.lot_size, "LIMIT", price=price, product="CNC"
+    )
+    assert outcome.ok, outcome.reason
+    engine.on_tick(yesterday._replace(ts_ns=clock.time_ns()))  # today's first tick
+    later = engine.api.place_order(
+        stock.token, "SELL", stock.lot_size, "LIMIT", price=price, product="CNC"
+    )
+    assert later.ok, later.reason
+    asyncio.run(engine.stop())
+
+    rows = read_book(f"sqlite:///{book}").entries
+    submitted = {r.order_id: r.payload for r in rows if r.kind == OrderSubmitted.kind}
+    # Measured against Monday's quote it would count the night's gap as slippage.
+    assert "arrival" not in submitted[outcome.order_id]
+    assert submitted[later.order_id]["arrival"] == Decimal(yesterday.bid + yesterday.ask) / 2
