@@ -42,7 +42,8 @@ from engine.backtest.metrics import (
     day_of,
 )
 from engine.backtest.trades import Trade, TradeFill, round_trips
-from engine.domain.events import OrderFilled, OrderSubmitted
+from engine.core.clock import ist_day_number
+from engine.domain.events import OrderFilled, OrderSubmitted, arrival_of
 from engine.domain.ids import InstrumentToken, OrderId, TradeId
 from engine.domain.marks import PnlMarks
 from engine.domain.order_replay import replay_orders
@@ -56,8 +57,6 @@ log = logging.getLogger(__name__)
 DESK = "desk"
 """The owner name of the whole desk's figures (every strategy and manual order together)."""
 DEFAULT_CAPITAL = Decimal(1_000_000)
-_IST_OFFSET_NS = 19_800 * 10**9
-_DAY_NS = 86_400 * 10**9
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +160,7 @@ class Performance:
             owner.values[key] = value
 
     def _record(self, ts_ns: int, touched: Iterable[str], tokens: set[int]) -> None:
-        day = (ts_ns + _IST_OFFSET_NS) // _DAY_NS
+        day = ist_day_number(ts_ns)
         for name in touched:
             owner = self._owners[name]
             self._revalue(owner, tokens)
@@ -184,7 +183,7 @@ class Performance:
         position = owner.positions.get(key)
         if position is None:
             position = owner.positions[key] = Position(fill.token, fill.product)
-        day = (fill.ts_ns + _IST_OFFSET_NS) // _DAY_NS
+        day = ist_day_number(fill.ts_ns)
         position.apply(fill, day_of(day))
         owner.symbols[int(fill.token)] = symbol
         charges = fill.charges.total if fill.charges is not None else ZERO
@@ -274,7 +273,7 @@ class Performance:
             trades = self._trades.get(name, [])
             for day in sorted(data.closes):
                 close = data.closes[day]
-                closed = [t for t in trades if (t.exit_ns + _IST_OFFSET_NS) // _DAY_NS == day]
+                closed = [t for t in trades if ist_day_number(t.exit_ns) == day]
                 total = combined.setdefault(day, _DaySum())
                 total.net += close - previous
                 previous = close
@@ -380,8 +379,8 @@ def track(
     arrivals: dict[str, Decimal] = {}
     for row in rows:
         if row.kind == OrderSubmitted.kind and row.order_id is not None:
-            arrival = row.payload.get("arrival")
-            if isinstance(arrival, Decimal) and arrival.is_finite() and arrival > 0:
+            arrival = arrival_of(row.payload)
+            if arrival is not None:
                 arrivals[row.order_id] = arrival
         elif row.kind == OrderFilled.kind and row.order_id is not None:
             key = (OrderId(row.order_id), TradeId(str(row.payload.get("trade_id"))))

@@ -82,7 +82,7 @@ def ist_today(clock: Clock) -> Callable[[], date]:
     cache: list[object] = [None, None]
 
     def today() -> date:
-        day = (clock.time_ns() + _IST_OFFSET_NS) // _DAY_NS
+        day = ist_day_number(clock.time_ns())
         if cache[0] != day:
             cache[0], cache[1] = day, clock.now().date()
         return cache[1]  # type: ignore[return-value]
@@ -193,7 +193,7 @@ class SimulatedClock(TestClock):
 
 def next_ist_midnight_ns(ns: int) -> int:
     """Epoch nanoseconds of the first IST midnight after ``ns``."""
-    return ((ns + _IST_OFFSET_NS) // _DAY_NS + 1) * _DAY_NS - _IST_OFFSET_NS
+    return (ist_day_number(ns) + 1) * _DAY_NS - _IST_OFFSET_NS
 
 
 def ist_day_number(ns: int) -> int:

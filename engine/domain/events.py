@@ -109,13 +109,17 @@ class OrderSubmitted(OrderEvent):
 
     @classmethod
     def from_payload(cls, order_id: str, ts_ns: int, payload: dict[str, Any]) -> OrderSubmitted:
-        arrival = payload.get("arrival")
-        return cls(
-            OrderId(order_id),
-            ts_ns,
-            _request_from(payload["request"]),
-            Decimal(arrival) if isinstance(arrival, Decimal | int) else None,
-        )
+        return cls(OrderId(order_id), ts_ns, _request_from(payload["request"]), arrival_of(payload))
+
+
+def arrival_of(payload: dict[str, Any]) -> Decimal | None:
+    """The arrival price an ``order_submitted`` payload holds (paise), or None when it holds none
+    or something that is not a positive, finite number."""
+    arrival = payload.get("arrival")
+    if isinstance(arrival, bool) or not isinstance(arrival, Decimal | int):
+        return None
+    value = Decimal(arrival)
+    return value if value.is_finite() and value > 0 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from engine.core.clock import ist_day_number
 from engine.domain.bars import Bar, SeriesKey, Timeframe
 from engine.domain.ticks import Tick
 
@@ -22,9 +23,6 @@ __all__ = ["MAX_BARS", "Bar", "BarBuilder", "BarSeries", "SeriesKey", "Timeframe
 MAX_BARS = 20_000
 """Closed bars a series keeps (the oldest are dropped): 53 sessions of minutes, eight years of
 days. A bar is about 150 bytes, so a series stays under 3 MB."""
-
-_IST_OFFSET_NS = 19_800 * 1_000_000_000
-_DAY_NS = 86_400 * 1_000_000_000
 
 
 class BarSeries:
@@ -67,7 +65,8 @@ class BarSeries:
         base = volume
         if bar is not None:
             self._closed.append(bar)
-            if _ist_day(start) == _ist_day(bar.start_ns):
+            # An intraday bar never spans IST midnight for NSE's hours: its start tells its day.
+            if ist_day_number(start) == ist_day_number(bar.start_ns):
                 base = self._base + bar.volume  # the last cumulative figure seen today
         self._base = base
         self.forming = Bar(self.key, start, price, price, price, price, volume - base, oi)
@@ -79,11 +78,6 @@ class BarSeries:
         if with_open and self.forming is not None:
             out.append(self.forming)
         return out
-
-
-def _ist_day(ts_ns: int) -> int:
-    # An intraday bar never spans IST midnight for NSE's hours, so its start tells its day.
-    return (ts_ns + _IST_OFFSET_NS) // _DAY_NS
 
 
 class BarBuilder:

@@ -253,11 +253,9 @@ class CircuitBreakers:
     def _contribution(self, token: int) -> int:
         """Paise one instrument adds to the day's P&L (all its products) at its last price."""
         tick = self._quotes.get(token)  # type: ignore[arg-type]
+        form = self._form(token)
         if tick is None or tick.ltp <= 0:
-            return self._form(token).unpriced
-        form = self._forms.get(token)
-        if form is None or form.close != tick.close or form.version != self._positions.version:
-            form = self._form(token)
+            return form.unpriced
         return form.fixed + form.per_paisa * tick.ltp
 
     def _form(self, token: int) -> _Form:

@@ -18,7 +18,6 @@ from engine.core.clock import IST, TestClock, ist_date_of
 from engine.domain.charges import Charges
 from engine.domain.events import OrderFilled
 from engine.domain.ids import InstrumentToken, OrderId, TradeId
-from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment
 from engine.domain.orders import Product, Side
 from engine.domain.positions import PositionBook
 from engine.domain.ticks import Tick
@@ -27,30 +26,12 @@ from engine.marketdata.quotes import QuoteCache
 from engine.oms.exposure import Exposure
 from engine.risk.breakers import CircuitBreakers
 from engine.risk.limits import RiskLimits
+from tests.support import NIFTY_FUT, NIFTY_INDEX, RELIANCE
 
-SPOT, HELD, OTHER = 256265, 1001, 1002
+# An index (a spot), a stock (a spot the desk trades) and a future (a derivative).
+SPOT, HELD, OTHER = int(NIFTY_INDEX.token), int(RELIANCE.token), int(NIFTY_FUT.token)
+INSTRUMENTS = [NIFTY_INDEX, RELIANCE, NIFTY_FUT]
 START = datetime(2026, 12, 1, 9, 15, tzinfo=IST)
-
-
-def _instrument(token: int, kind: InstrumentType, underlying: str) -> Instrument:
-    return Instrument(
-        token=InstrumentToken(token),
-        exchange=Exchange.NSE,
-        segment=Segment.NSE,
-        tradingsymbol=f"T{token}",
-        name=f"T{token}",
-        instrument_type=kind,
-        underlying=underlying,
-        tick_size=Paise(5),
-        lot_size=1,
-    )
-
-
-INSTRUMENTS = [
-    _instrument(SPOT, InstrumentType.INDEX, "NIFTY"),
-    _instrument(HELD, InstrumentType.EQ, "ABC"),
-    _instrument(OTHER, InstrumentType.EQ, "XYZ"),
-]
 
 
 @dataclass
