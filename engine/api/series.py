@@ -47,6 +47,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
 from engine.api.straddle_history import nearest_strike
+from engine.core.clock import ist_day_number
 from engine.domain.instruments import InstrumentType
 from engine.domain.ticks import Tick
 from engine.options.chain import PARITY_STRIKES
@@ -66,8 +67,6 @@ ValueSink = Callable[[str, int, int], None]
 
 _BASIS_POINTS = 10_000
 _NS = 1_000_000_000
-_DAY_NS = 86_400 * _NS
-_IST_OFFSET_NS = 19_800 * _NS
 _MINUTES_PER_YEAR = 365 * 24 * 60
 _EPOCH = date(1970, 1, 1)
 _PRICED_LEGS = frozenset(
@@ -172,7 +171,7 @@ class SessionSeries:
     def sample(self, ts_ns: int) -> None:
         """Publish every series' value now. A family that fails, or a sink that refuses a
         sample, is logged and the rest still publish."""
-        self._day = (ts_ns + _IST_OFFSET_NS) // _DAY_NS
+        self._day = ist_day_number(ts_ns)
         for family, step in (
             ("straddles", self._sample_straddles),
             ("portfolios", self._sample_portfolios),
@@ -390,7 +389,7 @@ def _future_price(tick: Tick | None) -> float:
 
 
 def _ist_date(day: int) -> date | None:
-    """The IST date of a day number ((epoch ns + 05:30) // one day); None before any sample."""
+    """The IST date of a day number (``ist_day_number``); None before any sample."""
     return None if day < 0 else _EPOCH + timedelta(days=day)
 
 

@@ -81,20 +81,30 @@ class _MovingRange:
         self.highs: deque[tuple[int, int]] = deque()
         self.lows: deque[tuple[int, int]] = deque()
 
-    def add(self, ts_ns: int, price: int, window_ns: int) -> tuple[int, int]:
-        highs, lows = self.highs, self.lows
+    def add(self, ts_ns: int, price: int, window_ns: int, scale: int, pct: int) -> bool:
+        """Take a price; True when (high − low) / low × 100 over the window now exceeds the
+        limit's percentage ``pct / scale × 100`` (in whole numbers: ``scale`` is 100 × the
+        ratio's denominator)."""
+        entry = (ts_ns, price)
+        highs = self.highs
         while highs and highs[-1][1] <= price:
             highs.pop()
-        highs.append((ts_ns, price))
+        highs.append(entry)
+        lows = self.lows
         while lows and lows[-1][1] >= price:
             lows.pop()
-        lows.append((ts_ns, price))
+        lows.append(entry)
         start = ts_ns - window_ns
         while highs[0][0] < start:
             highs.popleft()
         while lows[0][0] < start:
             lows.popleft()
-        return lows[0][1], highs[0][1]
+        low = lows[0][1]
+        return (highs[0][1] - low) * scale > low * pct
+
+    def extremes(self) -> tuple[int, int]:
+        """The window's low and high as of the last price taken."""
+        return self.lows[0][1], self.highs[0][1]
 
 
 class CircuitBreakers:
@@ -143,7 +153,10 @@ class CircuitBreakers:
         # The underlying-move limit as integers, for the limits object it was read from.
         self._move_limits: RiskLimits | None = None
         self._move_window_ns = 0
-        self._move_ratio: tuple[int, int] | None = None
+        self._move_pct = 0
+        """The limit's percentage as the numerator of a whole ratio ..."""
+        self._move_scale = 0
+        """... over ``_move_scale``, 100 × its denominator (0: no limit; ``_MovingRange.add``)."""
 
     @property
     def mtm(self) -> Decimal:
@@ -171,15 +184,14 @@ class CircuitBreakers:
         moving = self._range_of.get(token)
         if moving is None and token in self._spot_of:
             moving = self._range_for(token)
-        if moving is not None and tick.ltp > 0:
+        ltp = tick.ltp
+        if moving is not None and ltp > 0:
             if limits is not self._move_limits:
                 self._read_move_limits(limits)
-            ratio = self._move_ratio
-            if ratio is not None:
-                low, high = moving.add(now, tick.ltp, self._move_window_ns)
-                # (high − low) / low × 100 against the limit's percentage, in whole numbers.
-                if (high - low) * 100 * ratio[1] > low * ratio[0]:
-                    self._moved(moving, limits, low, high)
+            if self._move_scale and moving.add(
+                now, ltp, self._move_window_ns, self._move_scale, self._move_pct
+            ):
+                self._moved(moving, limits)
         if token not in self._held:
             return
         # Only the ticking instrument changed: move the total by its difference (O(1), not a
@@ -187,7 +199,6 @@ class CircuitBreakers:
         form = self._forms.get(token)
         if form is None or form.close != tick.close or form.version != self._positions.version:
             form = self._form(token)
-        ltp = tick.ltp
         new = form.fixed + form.per_paisa * ltp if ltp > 0 else form.unpriced
         old = self._contributions.get(token, 0)
         if new != old:
@@ -377,12 +388,13 @@ class CircuitBreakers:
         self._range_of[token] = moving
         return moving
 
-    def _moved(self, moving: _MovingRange, limits: RiskLimits, low: int, high: int) -> None:
+    def _moved(self, moving: _MovingRange, limits: RiskLimits) -> None:
         """The underlying moved past the limit within the window: trip if the desk is in it."""
         name = moving.breaker
         underlying = moving.underlying
         if name in self.tripped or not self._exposed(underlying):
             return
+        low, high = moving.extremes()
         move = Decimal((high - low) * 100) / Decimal(low)
         self._fire(
             name,
@@ -398,7 +410,8 @@ class CircuitBreakers:
         self._move_limits = limits
         self._move_window_ns = limits.underlying_move_minutes * 60 * _NS
         pct = limits.underlying_move_pct
-        self._move_ratio = None if pct is None else pct.as_integer_ratio()
+        numerator, denominator = (0, 0) if pct is None else pct.as_integer_ratio()
+        self._move_pct, self._move_scale = numerator, 100 * denominator
 
     def _exposed(self, underlying: str) -> bool:
         exposure = self._exposure

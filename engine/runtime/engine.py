@@ -621,15 +621,17 @@ class Engine:
         """The once-a-second housekeeping."""
         if self._stop.is_set():
             return
-        if self.orders.journal_waiting:
+        journal_waiting = self.orders.journal_waiting
+        if journal_waiting:
             self.orders.retry_journal()
+            journal_waiting = self.orders.journal_waiting
         if self.desk_lease is not None and (problem := self.desk_lease.check()):
             self._warn(problem, "store")
         now = self.clock.now()
         if self.venue is not None:
             self.venue.on_clock(now)
         self.mark_day_end(now)
-        self._sample_health(now)
+        self._sample_health(now, journal_waiting)
         if self.schedule is not None:
             self.schedule.tick(now)
         self.signals.expire()
@@ -711,9 +713,9 @@ class Engine:
             await server.close()
             self.signal_server = None
 
-    def _sample_health(self, now: datetime) -> None:
+    def _sample_health(self, now: datetime, journal_waiting: int) -> None:
         market_open = self.sessions is None or self.sessions.is_open(now)
-        self.api.health_service.sample(self.ticks_seen, self.orders.journal_waiting, market_open)
+        self.api.health_service.sample(self._ticks_seen(), journal_waiting, market_open)
         if self.alerts.has_pnl_rules:
             self.alerts.check_pnl(self.api.day_pnl())
 

@@ -79,7 +79,8 @@ def margin_beat(engine: Engine) -> Callable[[], None]:
         margin = risk.margin
         if margin is None:
             return
-        margin.refresh_some(derivatives, 250)
+        if derivatives:
+            margin.refresh_some(derivatives, 250)
         now = engine.clock.time_ns()
         if now >= next_refresh[0]:
             next_refresh[0] = now + every_ns

@@ -10,6 +10,7 @@ however fast it goes and whatever else the machine is doing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine.core.clock import SimulatedClock, SimulatedTimer
@@ -21,9 +22,7 @@ if TYPE_CHECKING:
 
 def follow_simulated_clock(engine: Engine, clock: SimulatedClock) -> list[SimulatedTimer]:
     """Set the desk's timed work on ``clock``; the timers, for ``cancel`` at stop."""
-    timers = [clock.every(1.0, engine._beat)]
-    if engine.risk is not None:
-        timers.append(clock.every(1.0, margin_beat(engine)))
+    timers = [clock.every(1.0, _housekeeping(engine))]
     orders = engine.orders
     pending: list[SimulatedTimer] = []
 
@@ -40,3 +39,18 @@ def follow_simulated_clock(engine: Engine, clock: SimulatedClock) -> list[Simula
 
     orders.queue_listener = schedule
     return timers
+
+
+def _housekeeping(engine: Engine) -> Callable[[], None]:
+    """The once-a-second work: the desk's heartbeat, then the margin arrays' refresh (one timer
+    for both: they fall due together, in this order)."""
+    beat = engine._beat
+    if engine.risk is None:
+        return beat
+    margin = margin_beat(engine)
+
+    def housekeeping() -> None:
+        beat()
+        margin()
+
+    return housekeeping

@@ -291,6 +291,8 @@ class SignalDesk:
 
     def expire(self) -> list[str]:
         """Lapse the approvals whose time is up (the heartbeat calls this)."""
+        if not self._pending:
+            return []
         now = self._clock.time_ns()
         lapsed = [p for p in self._pending.values() if p.expires_ns <= now]
         for waiting in lapsed:

@@ -275,6 +275,8 @@ class MultilegDesk:
 
     def clock(self) -> list[str]:
         """The heartbeat's: square off what the account's time says, ticks or not; who."""
+        if not self._specs:
+            return []
         found = [self.running(name) for name in list(self._specs)]
         return [p.spec.name for p in found if p is not None and p.square_off_if_due() is not None]
 
