@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Iterable
@@ -33,7 +32,6 @@ from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
 from engine.core.clock import Clock, LiveClock, SimulatedClock, SimulatedTimer, ist_today
 from engine.core.memory import collector_paused
-from engine.credentials import CredentialStore, CredentialsUnavailable
 from engine.domain.events import EngineMessage, Severity, VarReport
 from engine.domain.ids import IdFactory, InstrumentToken
 from engine.domain.instruments import Instrument
@@ -51,6 +49,13 @@ from engine.risk.order_path import build_order_path
 from engine.runtime.charts import DeskCharts
 from engine.runtime.config import EngineConfig
 from engine.runtime.day_marks import DayMarks
+from engine.runtime.endpoints import (
+    API_TOKEN_VARIABLE,
+    keyring_secret,
+    serve_metrics,
+    serve_signals,
+    webhook_passphrase,
+)
 from engine.runtime.risk_tasks import paper_returns, risk_housekeeping, update_var
 from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule
 from engine.runtime.sim_time import follow_simulated_clock
@@ -77,10 +82,6 @@ if TYPE_CHECKING:
     from engine.signals.server import SignalServer
 
 log = logging.getLogger(__name__)
-
-WEBHOOK_PASSPHRASE_VARIABLE = "DALALDESK_WEBHOOK_PASSPHRASE"
-API_TOKEN_VARIABLE = "DALALDESK_API_TOKEN"
-"""Where scripts and tests hand the desk the webhook's passphrase (else the keyring's)."""
 
 
 class Engine:
@@ -570,9 +571,11 @@ class Engine:
                 self.spawn(risk_housekeeping(self, self._stop), "risk-housekeeping")
         self.spawn(self.api.health_service.watch_loop(self._stop), "loop-lag")
         if self.config.metrics_port is not None:
-            self.spawn(self._serve_metrics(self.config.metrics_port), "metrics")
+            serving = serve_metrics(self, self.config.metrics_port, self._stop, self._warn)
+            self.spawn(serving, "metrics")
         if self.config.api_port is not None:
-            self.spawn(self._serve_signals(self.config.api_port), "signals-endpoint")
+            serving = serve_signals(self, self.config.api_port, self._stop, self._warn)
+            self.spawn(serving, "signals-endpoint")
         self.strategies.resume()
 
     def _start_recording(self, folder: Path) -> None:
@@ -646,22 +649,6 @@ class Engine:
         if self.signal_inbox is not None:
             self.signal_inbox.poll()
 
-    async def _serve_metrics(self, port: int) -> None:
-        """The Prometheus endpoint until the desk stops; a port taken is told, not fatal."""
-        from engine.runtime.metrics import MetricsServer, MetricsUnavailable
-
-        server = MetricsServer(self, port)
-        try:
-            await server.start()
-        except MetricsUnavailable as problem:
-            self._warn(str(problem), "metrics")
-            return
-        self.metrics = server
-        try:
-            await self._stop.wait()
-        finally:
-            await server.stop()
-
     def _net(self, token: int, product: str) -> int:
         """The desk's net quantity of ``token`` in ``product`` (a signal's exit, its reversal)."""
         return sum(
@@ -677,41 +664,6 @@ class Engine:
             "square_off": self.api.square_off_portfolio,
         }
         return commands[action](name)
-
-    async def _serve_signals(self, port: int) -> None:
-        """The signals endpoint until the desk stops; a port taken is told, not fatal."""
-        from engine.signals.local_api import LocalApi
-        from engine.signals.server import SignalServer
-
-        local_api = LocalApi(
-            self.api,
-            self.signals,
-            token=self.api_token,
-            today=lambda: self.clock.now().date(),
-        )
-        server = SignalServer(
-            self.signals,
-            passphrase=self.webhook_passphrase,
-            host=self.config.api_host,
-            port=port,
-            allowlist=self.config.api_allowlist,
-            local_api=local_api,
-        )
-        try:
-            await server.start()
-        except OSError as problem:
-            self._warn(
-                f"the signals endpoint could not listen on {self.config.api_host}:{port} "
-                f"({problem.strerror or problem}); signals are not received",
-                "signals",
-            )
-            return
-        self.signal_server = server
-        try:
-            await self._stop.wait()
-        finally:
-            await server.close()
-            self.signal_server = None
 
     def _sample_health(self, now: datetime, journal_waiting: int) -> None:
         market_open = self.sessions is None or self.sessions.is_open(now)
@@ -781,23 +733,6 @@ class Engine:
         if self.book_lock is not None:
             self.book_lock.release()
             self.book_lock = None
-
-
-def webhook_passphrase(profile: str | None) -> str | None:
-    """``DALALDESK_WEBHOOK_PASSPHRASE`` (scripts, tests), else the profile's keyring entry."""
-    return keyring_secret(WEBHOOK_PASSPHRASE_VARIABLE, profile, "signals", "webhook_passphrase")
-
-
-def keyring_secret(variable: str, profile: str | None, group: str, name: str) -> str | None:
-    """A secret from the environment (scripts, tests), else from the profile's keyring."""
-    from_environment = os.environ.get(variable)
-    if from_environment or profile is None:
-        return from_environment or None
-    try:
-        return CredentialStore(profile).get(group, name)
-    except CredentialsUnavailable as problem:
-        log.warning("the %s %s could not be read: %s", group, name.replace("_", " "), problem)
-        return None
 
 
 def _register_desk(
