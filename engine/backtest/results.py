@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.bus import EventBus
-from engine.domain.events import OrderFilled, OrderSubmitted
+from engine.domain.events import OrderDenied, OrderFilled, OrderSubmitted
 from engine.domain.values import to_rupees
 from engine.marketdata.quotes import QuoteCache
 
@@ -35,6 +35,10 @@ class BacktestResult:
     """(epoch ns, net P&L in rupees) every ``equity_every_seconds`` of market time."""
     trades: list[tuple[int, int, str, int, int]] = field(default_factory=list)
     """Every fill: (epoch ns, token, side, quantity, price in paise)."""
+    denied: int = 0
+    """Orders the risk gate refused (they never reached the venue)."""
+    first_denial: str = ""
+    """Why the first of them was refused ('' when none was)."""
 
     def row(self) -> dict[str, Any]:
         """The summary as plain values (a sweep's table row)."""
@@ -42,6 +46,7 @@ class BacktestResult:
             "name": self.name,
             **{f"param.{k}": v for k, v in self.params.items()},
             "orders": self.orders,
+            "denied": self.denied,
             "fills": self.fills,
             "gross_pnl": str(self.gross_pnl),
             "charges": str(self.charges),
@@ -70,13 +75,23 @@ class PnlTracker:
         self._cash = 0
         self._charges = Decimal(0)
         self.orders = 0
+        self.denied = 0
+        self.first_denial = ""
         self.trades: list[tuple[int, int, str, int, int]] = []
         self.equity: list[tuple[int, Decimal]] = []
         bus.subscribe(OrderFilled, self._on_fill)
         bus.subscribe(OrderSubmitted, self._on_submitted)
+        bus.subscribe(OrderDenied, self._on_denied)
 
     def _on_submitted(self, _event: OrderSubmitted) -> None:
         self.orders += 1
+
+    def _on_denied(self, event: OrderDenied) -> None:
+        # A run whose orders were all refused would otherwise read as a strategy that never
+        # traded.
+        self.denied += 1
+        if not self.first_denial:
+            self.first_denial = event.reason
 
     def _on_fill(self, fill: OrderFilled) -> None:
         signed = fill.quantity * fill.side.sign
@@ -106,6 +121,8 @@ class PnlTracker:
         gross = to_rupees(self.gross_paise())
         return BacktestResult(
             orders=self.orders,
+            denied=self.denied,
+            first_denial=self.first_denial,
             fills=len(self.trades),
             gross_pnl=gross,
             charges=self._charges,

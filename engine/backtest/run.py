@@ -31,6 +31,8 @@ from engine.marketdata.feed import Feed
 from engine.marketdata.quotes import QuoteCache
 from engine.marketdata.recording import Recording, RecordingError
 from engine.marketdata.replay import BarReplayFeed, ReplayFeed
+from engine.store.backup import backup_dir
+from engine.store.book_lock import lock_path
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.multileg.spec import unwrapped
 
@@ -179,9 +181,19 @@ async def run_backtest(
     if book.exists():
         raise BacktestError(f"a run is already kept in {folder}: choose another name")
     try:
-        days = Recording(request.recording).days(request.start, request.end)
+        recording = Recording(request.recording)
+        days = recording.days(request.start, request.end)
+        incomplete = recording.incomplete_days(request.start, request.end)
     except RecordingError as exc:
         raise BacktestError(str(exc)) from exc
+    if incomplete:
+        # A run that skipped them would read as if it covered the whole range.
+        names = ", ".join(folder.name for folder in incomplete)
+        raise BacktestError(
+            f"{len(incomplete)} recorded day(s) in the range have ticks or bars but no "
+            f"instruments file, so they cannot be replayed: {names}. Move them out of "
+            f"{request.recording} or choose a range without them"
+        )
     if not days:
         raise BacktestError(f"{request.recording} holds no recorded day in the range asked")
     # Every day's listing: contracts listed later in the range (a new weekly expiry) trade too.
@@ -204,9 +216,11 @@ async def run_backtest(
     tracker = PnlTracker(desk.bus, desk.quotes)
     started = time.perf_counter()
     cancel = False
+    begun = False
     try:
         desk.start()
         strategy_id = _start_strategy(desk, request)
+        begun = True
         clock.every(request.equity_every_seconds, lambda: tracker.sample(clock.time_ns()))
         while not feed.finished.is_set():
             # Not done within the poll: report and look for a cancel.
@@ -222,6 +236,9 @@ async def run_backtest(
         tracker.sample(clock.time_ns())
     finally:
         await desk.stop()
+        if not begun:
+            # Nothing ran: the name stays free for the run the trader sets right.
+            _discard_book(book)
     result = tracker.result(
         name=request.name,
         strategy=_run_label(request, strategy_id),
@@ -268,6 +285,21 @@ def _start_strategy(desk: Desk, request: BacktestRequest) -> str:
     if problem is not None:
         raise BacktestError(f"{request.strategy} did not start: {problem}")
     return request.strategy
+
+
+def _discard_book(book: Path) -> None:
+    """Remove a run's book, its lock and the copies made of it, then its folder if that leaves
+    it empty (a folder holding anything else is left as it is)."""
+    backups = backup_dir(book)
+    doomed = [book.with_name(book.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+    doomed.append(lock_path(book))
+    if backups.is_dir():
+        doomed.extend(backups.glob(f"{book.stem}-*.db"))
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    for folder in (backups, book.parent):
+        with contextlib.suppress(OSError):  # not empty, or not there: kept
+            folder.rmdir()
 
 
 def _run_label(request: BacktestRequest, strategy_id: str) -> str:

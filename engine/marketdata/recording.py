@@ -35,6 +35,7 @@ from engine.domain.values import Paise
 TICKS, BARS, INSTRUMENTS = "ticks", "bars", "instruments"
 _PART = re.compile(r"^(ticks|bars)-(\d{6})\.parquet$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_WHOLE = frozenset({f"{TICKS}.parquet", f"{BARS}.parquet"})
 
 TICK_SCHEMA = pa.schema(
     [
@@ -185,15 +186,33 @@ class Recording:
             raise RecordingError(f"no recording at {self.root}: the folder does not exist")
 
     def days(self, start: date | None = None, end: date | None = None) -> list[RecordedDay]:
-        """The recorded days within ``[start, end]`` (either open), oldest first."""
+        """The recorded days within ``[start, end]`` (either open), oldest first: those with
+        their instruments listed (``incomplete_days`` names the others)."""
+        return [
+            RecordedDay(day, folder)
+            for day, folder in self._day_folders(start, end)
+            if (folder / f"{INSTRUMENTS}.parquet").exists()
+        ]
+
+    def incomplete_days(self, start: date | None = None, end: date | None = None) -> list[Path]:
+        """Day folders within ``[start, end]`` holding ticks or bars but no instruments file:
+        they cannot be replayed (a recorder stopped before it listed the day's instruments, or
+        the file was removed)."""
+        return [
+            folder
+            for _day, folder in self._day_folders(start, end)
+            if not (folder / f"{INSTRUMENTS}.parquet").exists()
+            and any(_PART.match(p.name) or p.name in _WHOLE for p in folder.iterdir())
+        ]
+
+    def _day_folders(self, start: date | None, end: date | None) -> list[tuple[date, Path]]:
         out = []
         for folder in sorted(self.root.iterdir()):
             if not (folder.is_dir() and _DAY.match(folder.name)):
                 continue
             day = date.fromisoformat(folder.name)
-            in_range = (start is None or day >= start) and (end is None or day <= end)
-            if in_range and (folder / f"{INSTRUMENTS}.parquet").exists():
-                out.append(RecordedDay(day, folder))
+            if (start is None or day >= start) and (end is None or day <= end):
+                out.append((day, folder))
         return out
 
     def size_bytes(self) -> int:

@@ -111,6 +111,11 @@ def _run(args: argparse.Namespace) -> int:
         cancel.set()
         raise
     print(file=sys.stderr)
+    if result.denied:
+        print(
+            f"{result.denied} order(s) refused by the risk gate; the first: {result.first_denial}",
+            file=sys.stderr,
+        )
     print(json.dumps(result.row()))
     return 0
 

@@ -24,12 +24,20 @@ class BarStrategy(Strategy):
     """The instrument traded; 0: the first tradable instrument the desk lists."""
 
     def on_start(self, state: dict[str, Any]) -> None:
-        token = int(self.token)
+        token = _whole(self, "token")
         if token == 0:
             tradable = [i for i in self.ctx.instruments.search(limit=100_000) if i.tradable]
             if not tradable:
                 raise ValueError("no tradable instrument to trade")
-            token = int(tradable[0].token)
+            instrument = tradable[0]
+        else:
+            found = self.ctx.instruments.find(token)
+            if found is None:
+                # Watching a token the desk does not list would run to the end without a bar.
+                raise ValueError(f"the desk lists no instrument with token {token}")
+            instrument = found
+        self.instrument = instrument
+        token = int(instrument.token)
         self.traded_token = token
         self._series = BarSeries(token, Timeframe.M1, 1)
         self.ctx.watch([token])
@@ -55,13 +63,27 @@ class EmaCrossStrategy(BarStrategy):
     fast = 10
     slow = 30
     quantity = 1
-    product = "NRML"
+    product = ""
+    """CNC, MIS or NRML; '' for the instrument's own: NRML for F&O, CNC for a share."""
+
+    long = False
+    """Holding the quantity bought on the last cross up."""
+    trades = 0
 
     def on_start(self, state: dict[str, Any]) -> None:
         super().on_start(state)
-        if not 0 < int(self.fast) < int(self.slow):
-            raise ValueError(f"fast ({self.fast}) must be positive and below slow ({self.slow})")
-        self._alphas = [2.0 / (1.0 + int(p)) for p in (self.fast, self.slow)]
+        fast, slow = _whole(self, "fast"), _whole(self, "slow")
+        if not 0 < fast < slow:
+            raise ValueError(f"fast ({fast}) must be positive and below slow ({slow})")
+        if _whole(self, "quantity") <= 0:
+            raise ValueError(f"quantity ({self.quantity}) must be positive")
+        if not self.product:
+            self.product = "NRML" if self.instrument.is_derivative else "CNC"
+        if self.product not in {p.value for p in Product}:
+            names = ", ".join(p.value for p in Product)
+            raise ValueError(f"product must be one of {names}, not {self.product!r}")
+        self._periods = (fast, slow)
+        self._alphas = [2.0 / (1.0 + p) for p in self._periods]
         self._seed: list[float] = []
         self._ema = [math.nan, math.nan]
         self._bars = 0
@@ -72,7 +94,7 @@ class EmaCrossStrategy(BarStrategy):
         close = bar.close / 100
         self._bars += 1
         self._seed.append(close)
-        fast, slow = int(self.fast), int(self.slow)
+        fast, slow = self._periods
         # Seeded with the simple mean of the first ``period`` closes, as backtrader's EMA is.
         for which, period in enumerate((fast, slow)):
             alpha = self._alphas[which]
@@ -104,3 +126,12 @@ class EmaCrossStrategy(BarStrategy):
 
     def snapshot(self) -> dict[str, Any]:
         return {"long": self.long, "trades": self.trades}
+
+
+def _whole(strategy: Strategy, name: str) -> int:
+    """A parameter as a whole number, or an error that names it."""
+    value = getattr(strategy, name)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None

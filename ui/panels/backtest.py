@@ -91,6 +91,7 @@ class BacktestPanel(QWidget):
         self.status = QLabel("Pick what to run and a recording, then Run.")
         self.summary = QLabel("")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary.setWordWrap(True)  # a refusal's reason runs long
 
         self.form = form = QFormLayout()
         form.addRow("Run", self.kind)
@@ -224,11 +225,15 @@ class BacktestPanel(QWidget):
         self.status.setText(
             f"{state}: {result.ticks:,} ticks in {result.elapsed_s:.1f} s — kept in {result.book}"
         )
-        self.summary.setText(
+        summary = (
             f"Orders {result.orders}   Fills {result.fills}   "
             f"Gross {_rupees(result.gross_pnl)}   Charges {_rupees(result.charges)}   "
             f"Net {_rupees(result.net_pnl)}   Max drawdown {_rupees(max_drawdown(result.equity))}"
         )
+        if result.denied:
+            summary += f"\n{result.denied} order(s) refused by the risk gate, the first: "
+            summary += result.first_denial
+        self.summary.setText(summary)
         if result.equity:
             x = np.array([ts / 1e9 for ts, _ in result.equity])
             y = np.array([float(v) for _, v in result.equity])

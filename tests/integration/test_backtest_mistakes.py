@@ -1,0 +1,106 @@
+"""A run set up wrong is told in words and leaves nothing behind: a parameter the strategy
+refuses, a recorded day that cannot be replayed, orders the risk gate refuses all along."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from engine.backtest.run import BacktestError, BacktestRequest
+from engine.marketdata.recording import Recording, write_bar_recording
+from engine.runtime.backtests import run_backtest
+from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("bars")
+    write_bar_recording(folder, [INSTRUMENT], nifty_like_bars(2))
+    return folder
+
+
+def _request(recording: Path, name: str = "ema", **params: object) -> BacktestRequest:
+    return BacktestRequest(
+        name,
+        str(recording),
+        strategy="ema_cross",
+        params={"token": TOKEN, "quantity": 10, **params},
+        mode="bars",
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [
+        ({"fast": "abc"}, "fast must be a whole number, not 'abc'"),
+        ({"fast": 50}, "fast (50) must be positive and below slow (30)"),
+        ({"quantity": 0}, "quantity (0) must be positive"),
+        ({"token": 999}, "the desk lists no instrument with token 999"),
+        ({"product": "XYZ"}, "product must be one of MIS, NRML, CNC, not 'XYZ'"),
+    ],
+)
+def test_backtest_when_a_parameter_is_refused_says_why_and_frees_the_name(
+    recording: Path, tmp_path: Path, params: dict[str, object], said: str
+) -> None:
+    runs = tmp_path / "runs"
+    with pytest.raises(BacktestError, match="ema_cross did not start") as refused:
+        run_backtest(_request(recording, "first", **params), runs / "first")
+    assert said in str(refused.value)
+    # Nothing ran, so nothing is kept: the same name runs once the parameter is set right.
+    assert not (runs / "first").exists()
+    result = run_backtest(_request(recording, "first"), runs / "first")
+    assert result.fills > 0 and (runs / "first" / "book.db").exists()
+
+
+def test_backtest_when_the_run_folder_holds_other_files_keeps_them(
+    recording: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("the trader's own")
+    with pytest.raises(BacktestError):
+        run_backtest(_request(recording, "mine", fast="abc"), folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def test_backtest_when_a_day_has_no_instruments_file_is_refused_naming_the_day(
+    recording: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(recording, copy)
+    second = sorted(p for p in copy.iterdir() if p.is_dir())[1]
+    (second / "instruments.parquet").unlink()
+    assert Recording(copy).incomplete_days() == [second]
+    assert [d.day.isoformat() for d in Recording(copy).days()] == [
+        sorted(p.name for p in copy.iterdir())[0]
+    ]
+
+    with pytest.raises(BacktestError, match=f"cannot be replayed: {second.name}"):
+        run_backtest(_request(copy), tmp_path / "runs" / "ema")
+    assert not (tmp_path / "runs" / "ema").exists()
+
+    # A range that leaves the day out runs.
+    within = replace(_request(copy), end=Recording(copy).days()[0].day)
+    assert run_backtest(within, tmp_path / "runs" / "ema").ticks == 4 * 375
+
+
+def test_backtest_when_the_gate_refuses_every_order_counts_them_with_the_first_reason(
+    recording: Path, tmp_path: Path
+) -> None:
+    result = run_backtest(_request(recording, product="NRML"), tmp_path / "nrml")
+    assert result.orders == 0 and result.fills == 0
+    assert result.denied > 0
+    assert result.first_denial == "NRML is for F&O; use CNC or MIS for NIFTYLIKE"
+    assert result.row()["denied"] == result.denied
+
+
+def test_ema_cross_when_no_product_is_given_trades_a_share_as_delivery(
+    recording: Path, tmp_path: Path
+) -> None:
+    result = run_backtest(_request(recording), tmp_path / "default")
+    assert result.denied == 0 and result.fills > 0
+    explicit = run_backtest(_request(recording, "cnc", product="CNC"), tmp_path / "cnc")
+    assert (result.trades, result.net_pnl) == (explicit.trades, explicit.net_pnl)
