@@ -140,3 +140,25 @@ def test_backtest_panel_runs_an_algo_file_and_an_alerts_replay_and_says_what_is_
     assert panel.run_button.isEnabled()
     panel.kind.setCurrentIndex(panel.kind.findData(STRATEGY))
     assert panel.params.isVisible() and not panel.file.isVisible()
+
+
+def test_backtest_panel_when_the_gate_refuses_the_orders_says_how_many_and_why(
+    qtbot, qloop, tmp_path
+) -> None:
+    panel = _panel(qtbot, tmp_path, sessions=1)
+    panel.params.setText(f"token={TOKEN} quantity=50 product=NRML")
+
+    async def scenario() -> None:
+        panel.run_button.click()
+        await _until(lambda: panel.result is not None)
+
+    qloop(scenario())
+    result = panel.result
+    assert result is not None and result.fills == 0 and result.denied > 0
+    assert (
+        f"{result.denied} order(s) refused by the risk gate, the first: NRML is for F&O; use "
+        "CNC or MIS for NIFTYLIKE"
+    ) in panel.summary.text()
+    shots = Path(os.environ.get(SHOTS_VARIABLE) or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    assert panel.grab().save(str(shots / "backtest_panel_refused.png"))

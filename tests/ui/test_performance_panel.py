@@ -15,7 +15,8 @@ from PySide6.QtCore import QItemSelectionModel
 from engine.api.performance import DESK, DayRow, PnlRow, daily_pnl
 from engine.runtime import Engine
 from tests.performance_desk import traded_desk
-from ui.panels.performance import PerformancePanel, SessionAxis
+from ui.panels.performance import PerformancePanel
+from ui.plot_axes import SessionAxis
 
 
 @pytest.fixture
@@ -137,7 +138,7 @@ def test_performance_session_axis_labels_ticks_within_a_day_by_time_and_across_d
 
 
 def test_performance_rupee_axis_labels_ticks_closer_than_a_rupee_with_paise(qtbot) -> None:
-    from ui.panels.performance import RupeeAxis
+    from ui.plot_axes import RupeeAxis
 
     axis = RupeeAxis()
     assert axis.tickStrings([0.0, 0.25, 0.5, 0.75, 1.0], 1.0, 0.25) == [

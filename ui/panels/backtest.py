@@ -45,6 +45,8 @@ from engine.api.backtests import (
     read_portfolio_file,
     read_settings_file,
 )
+from engine.api.performance import session_positions
+from ui.plot_axes import RupeeAxis, SessionAxis
 
 STRATEGY, PORTFOLIO, ALGO, ALERTS = "strategy", "portfolio", "algo", "alerts"
 KINDS = (
@@ -109,9 +111,12 @@ class BacktestPanel(QWidget):
         self.equity_plot = self.plots.addPlot(row=0, col=0, title="Equity (net P&L, ₹)")
         self.drawdown_plot = self.plots.addPlot(row=1, col=0, title="Drawdown (₹)")
         self.drawdown_plot.setXLink(self.equity_plot)
-        for plot in (self.equity_plot, self.drawdown_plot):
+        # Market time with nights and weekends shortened, labelled in IST, as the Performance
+        # panel draws it: a run of many sessions is its sessions, not mostly closed hours.
+        self.time_axes = (SessionAxis(), SessionAxis())
+        for plot, axis in zip((self.equity_plot, self.drawdown_plot), self.time_axes, strict=True):
             plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.setAxisItems({"bottom": pg.DateAxisItem()})
+            plot.setAxisItems({"bottom": axis, "left": RupeeAxis()})
         self.plots.ci.layout.setRowStretchFactor(0, 3)
         self.plots.ci.layout.setRowStretchFactor(1, 1)
         self.equity_curve = self.equity_plot.plot(pen=pg.mkPen("#4fc3f7", width=2))
@@ -235,7 +240,10 @@ class BacktestPanel(QWidget):
             summary += result.first_denial
         self.summary.setText(summary)
         if result.equity:
-            x = np.array([ts / 1e9 for ts, _ in result.equity])
+            stamps = [ts for ts, _ in result.equity]
+            x = np.asarray(session_positions(stamps), dtype=np.float64) / 3.6e12  # hours
+            for axis in self.time_axes:
+                axis.set_moments(x, np.asarray(stamps, dtype=np.float64))
             y = np.array([float(v) for _, v in result.equity])
             self.equity_curve.setData(x, y)
             self.drawdown_curve.setData(x, y - np.maximum.accumulate(np.maximum(y, 0)))

@@ -11,7 +11,6 @@ created once and fed with numpy arrays (``setData``/``setOpts``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +27,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import IST
 from engine.api.performance import (
     DESK,
     DayRow,
@@ -44,6 +42,7 @@ from ui.context import PanelContext
 from ui.export import ask_save_path
 from ui.models.table import ROW_ROLE, Column, RowTableModel
 from ui.panels.table_kit import make_table, panel_layout, selected_rows
+from ui.plot_axes import RupeeAxis, SessionAxis
 
 REFRESH_AFTER_ORDERS_MS = 3000
 """Orders changed: read the journal again this long after the first change (the changes
@@ -138,59 +137,6 @@ def day_columns(context: PanelContext) -> list[Column[DayRow]]:
         Column("Trades", lambda r: r.trades, str, "right", width=50),
         Column("Wins", lambda r: r.wins, str, "right", width=45),
     ]
-
-
-class SessionAxis(pg.AxisItem):
-    """A time axis over session positions (nights shortened): labels are the IST dates."""
-
-    def __init__(self, orientation: str = "bottom") -> None:
-        super().__init__(orientation)
-        self._positions = np.zeros(1)
-        self._stamps = np.zeros(1)
-
-    def set_moments(self, positions: np.ndarray, stamps: np.ndarray) -> None:
-        self._positions, self._stamps = positions, stamps
-
-    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
-        if self._positions.size < 2:
-            return ["" for _ in values]
-        stamps = np.interp(values, self._positions, self._stamps)
-        moments = [datetime.fromtimestamp(t / 1e9, IST) for t in stamps]
-        if len({m.date() for m in moments}) == len(moments):
-            return [m.strftime("%d %b") for m in moments]
-        # Several ticks in one day (a day's curve, a zoom): the time, and the date where it turns;
-        # seconds when minutes alone would repeat.
-        minutes = [m.strftime("%d %H:%M") for m in moments]
-        clock = "%H:%M" if len(set(minutes)) == len(minutes) else "%H:%M:%S"
-        return [
-            m.strftime("%d %b" if i == 0 or m.date() != moments[i - 1].date() else clock)
-            for i, m in enumerate(moments)
-        ]
-
-
-class RupeeAxis(pg.AxisItem):
-    """A value axis in rupees, lakh and crore as traders write them (₹9.98L), no SI prefix."""
-
-    def __init__(self, orientation: str = "left") -> None:
-        super().__init__(orientation)
-        self.enableAutoSIPrefix(False)
-
-    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
-        # Ticks closer than a rupee (an empty or flat curve) show paise, not ₹0 ₹0 ₹1 ₹1.
-        decimals = 0 if spacing >= 1 else 2
-        out = []
-        for value in values:
-            size = abs(value)
-            sign = "-" if value < 0 else ""
-            if size >= 1e7:
-                out.append(f"{sign}₹{size / 1e7:.3g}Cr")
-            elif size >= 1e5:
-                out.append(f"{sign}₹{size / 1e5:.4g}L")
-            elif size >= 1e3:
-                out.append(f"{sign}₹{size / 1e3:.3g}K")
-            else:
-                out.append(f"{sign}₹{size:.{decimals}f}")
-        return out
 
 
 class PlotGrid(pg.GraphicsLayoutWidget):
