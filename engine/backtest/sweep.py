@@ -4,7 +4,8 @@ a scheduler's address), with a results table in the order the sets were given.
 
 Each run is its own process's work with its own book under ``<folder>/<run name>``, so runs
 share nothing and the same sets give the same table wherever they run. Progress counts finished
-runs; a cancel stops handing out runs not started yet (those running finish).
+runs; a cancel stops handing out runs not started yet (those running finish). A set the run
+refuses (``BacktestError``) is a row saying why, and the others run.
 """
 
 from __future__ import annotations
@@ -12,17 +13,47 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from engine.backtest.results import BacktestResult
-from engine.backtest.run import BacktestRequest
+from engine.backtest.run import BacktestError, BacktestRequest
 from engine.core.workers import worker_pool
 
 
 class RunOne(Protocol):
     def __call__(self, request: BacktestRequest, folder: str) -> BacktestResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FailedRun:
+    """A run of a sweep that could not run (its strategy refused the set, say): the rest of the
+    sweep goes on, and the table says which set and why."""
+
+    name: str
+    params: dict[str, Any]
+    reason: str
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            **{f"param.{k}": v for k, v in self.params.items()},
+            "error": self.reason,
+        }
+
+
+Outcome = BacktestResult | FailedRun | None
+"""A sweep's word on one set: its result, why it could not run, or None (not run: cancelled
+before it started)."""
+
+
+def _outcome(future: Any, request: BacktestRequest) -> BacktestResult | FailedRun:
+    try:
+        result: BacktestResult = future.result()
+    except BacktestError as problem:
+        return FailedRun(request.name, dict(request.params), str(problem))
+    return result
 
 
 def grid(**values: Sequence[Any]) -> list[dict[str, Any]]:
@@ -50,10 +81,9 @@ def sweep_processes(
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
-) -> list[BacktestResult | None]:
-    """Run ``requests`` on ``workers`` processes; results in request order (None: not run,
-    cancelled before it started)."""
-    results: list[BacktestResult | None] = [None] * len(requests)
+) -> list[Outcome]:
+    """Run ``requests`` on ``workers`` processes; outcomes in request order."""
+    results: list[Outcome] = [None] * len(requests)
     pending = list(enumerate(requests))
     running: dict[Future[BacktestResult], int] = {}
     done = 0
@@ -67,7 +97,8 @@ def sweep_processes(
                 break
             finished, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
             for future in finished:
-                results[running.pop(future)] = future.result()
+                index = running.pop(future)
+                results[index] = _outcome(future, requests[index])
                 done += 1
                 if progress is not None:
                     progress(done, len(requests))
@@ -82,7 +113,7 @@ def sweep_dask(
     *,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
-) -> list[BacktestResult | None]:
+) -> list[Outcome]:
     """The same sweep on a Dask cluster: ``scheduler`` is its address (``tcp://host:8786``) or
     a ``distributed.Client``. Every worker must see ``folder`` (a shared disk) and the
     recording."""
@@ -98,14 +129,15 @@ def sweep_dask(
             client.submit(run, request, str(folder / request.name), pure=False): index
             for index, request in enumerate(requests)
         }
-        results: list[BacktestResult | None] = [None] * len(requests)
+        results: list[Outcome] = [None] * len(requests)
         for done, future in enumerate(as_completed(list(futures)), 1):
             if cancelled is not None and cancelled():
                 for other in futures:
                     if not other.done():
                         other.cancel()
                 break
-            results[futures[future]] = future.result()
+            index = futures[future]
+            results[index] = _outcome(future, requests[index])
             if progress is not None:
                 progress(done, len(requests))
         return results
@@ -114,6 +146,7 @@ def sweep_dask(
             client.close()
 
 
-def results_table(results: Sequence[BacktestResult | None]) -> list[dict[str, Any]]:
-    """One row per run that ran (``BacktestResult.row``), in request order."""
+def results_table(results: Sequence[Outcome]) -> list[dict[str, Any]]:
+    """One row per run that ran or failed (``BacktestResult.row``, ``FailedRun.row``), in
+    request order."""
     return [result.row() for result in results if result is not None]

@@ -10,7 +10,9 @@
         --param token=256265 --grid fast=5,10,15 --grid slow=20,30 [--dask tcp://host:8786]
 
 Runs are kept under ``--runs`` (default: the profile's backtests folder), each in a folder of
-its name with its own book. Progress goes to stderr; the last line on stdout is JSON.
+its name with its own book. Progress goes to stderr; the last line on stdout is JSON. Exit code
+0 when everything ran, 1 when a sweep's set could not run (its row says why; the rest ran), 2 on
+an error before any run.
 """
 
 from __future__ import annotations
@@ -142,8 +144,11 @@ def _sweep(args: argparse.Namespace) -> int:
     table = results_table(results)
     for row in table:
         print(json.dumps(row), file=sys.stderr)
+    failed = [row for row in table if "error" in row]
+    if failed:
+        print(f"{len(failed)} of {len(requests)} runs could not run", file=sys.stderr)
     print(json.dumps(table))
-    return 0
+    return 1 if failed else 0
 
 
 def _runs(args: argparse.Namespace) -> Path:

@@ -121,3 +121,25 @@ def test_backtest_sweep_of_20_sets_on_2_processes_matches_a_local_dask_cluster(
         "net_pnl",
     )
     assert [{k: r[k] for k in keys} for r in dask_table] == [{k: r[k] for k in keys} for r in table]
+
+
+def test_backtest_sweep_when_a_set_is_refused_gives_its_reason_and_runs_the_rest(
+    bars_recording: Path, tmp_path: Path
+) -> None:
+    sets = [{"fast": 5, "slow": 20}, {"fast": 40, "slow": 30}, {"fast": 10, "slow": 30}]
+    requests = sweep_requests(_request(bars_recording, "mixed"), sets)
+    outcomes = sweep_processes(requests, tmp_path / "mixed", run_backtest, workers=2)
+    table = results_table(outcomes)
+    assert [row["name"] for row in table] == ["mixed-001", "mixed-002", "mixed-003"]
+    assert table[1] == {
+        "name": "mixed-002",
+        "param.token": TOKEN,
+        "param.quantity": 10,
+        "param.product": "CNC",
+        "param.fast": 40,
+        "param.slow": 30,
+        "error": "ema_cross did not start: ValueError in on_start: fast (40) must be positive "
+        "and below slow (30)",
+    }
+    assert table[0]["fills"] > 0 and table[2]["fills"] > 0
+    assert not (tmp_path / "mixed" / "mixed-002").exists()
