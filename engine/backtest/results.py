@@ -156,6 +156,23 @@ def write_result(book: Path, result: BacktestResult) -> None:
     connection.close()
 
 
+def has_result(book: Path) -> bool:
+    """Whether the book keeps a run's result (a run that ended, or was cancelled)."""
+    try:
+        with sqlite3.connect(f"{book.resolve().as_uri()}?mode=ro", uri=True) as connection:
+            found = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'backtest_summary'"
+            ).fetchone()
+            kept = (
+                found is not None
+                and connection.execute("SELECT 1 FROM backtest_summary").fetchone() is not None
+            )
+        connection.close()
+    except sqlite3.Error:
+        return False  # not a book it can read: no result to keep either
+    return kept
+
+
 def read_result(book: Path) -> tuple[dict[str, Any], list[tuple[int, Decimal]]]:
     """A kept run's summary and equity curve."""
     with sqlite3.connect(book) as connection:

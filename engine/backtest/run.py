@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.backtest.results import BacktestResult, PnlTracker, write_result
+from engine.backtest.results import BacktestResult, PnlTracker, has_result, write_result
 from engine.core.bus import EventBus
 from engine.core.clock import SimulatedClock
 from engine.domain.instruments import Instrument
@@ -32,7 +32,7 @@ from engine.marketdata.quotes import QuoteCache
 from engine.marketdata.recording import Recording, RecordingError
 from engine.marketdata.replay import BarReplayFeed, ReplayFeed
 from engine.store.backup import backup_dir
-from engine.store.book_lock import lock_path
+from engine.store.book_lock import book_holder, lock_path
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.multileg.spec import unwrapped
 
@@ -179,7 +179,7 @@ async def run_backtest(
     """Run ``request`` with its book in ``folder`` (created; a run already there is refused)."""
     book = folder / "book.db"
     if book.exists():
-        raise BacktestError(f"a run is already kept in {folder}: choose another name")
+        raise BacktestError(_name_taken(folder, book))
     try:
         recording = Recording(request.recording)
         days = recording.days(request.start, request.end)
@@ -285,6 +285,18 @@ def _start_strategy(desk: Desk, request: BacktestRequest) -> str:
     if problem is not None:
         raise BacktestError(f"{request.strategy} did not start: {problem}")
     return request.strategy
+
+
+def _name_taken(folder: Path, book: Path) -> str:
+    """Why a run cannot have its book at ``book``, in words."""
+    if book_holder(book) is not None:
+        return f"a run is going on in {folder}: choose another name"
+    if has_result(book):
+        return f"a run is already kept in {folder}: choose another name"
+    return (
+        f"{folder} holds a run that stopped before its end (no result was kept): remove that "
+        f"folder or choose another name"
+    )
 
 
 def _discard_book(book: Path) -> None:

@@ -4,6 +4,7 @@ refuses, a recorded day that cannot be replayed, orders the risk gate refuses al
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from engine.backtest.run import BacktestError, BacktestRequest
 from engine.marketdata.recording import Recording, write_bar_recording
 from engine.runtime.backtests import run_backtest
+from engine.store.book_lock import BookLock
 from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars
 
 
@@ -104,3 +106,25 @@ def test_ema_cross_when_no_product_is_given_trades_a_share_as_delivery(
     assert result.denied == 0 and result.fills > 0
     explicit = run_backtest(_request(recording, "cnc", product="CNC"), tmp_path / "cnc")
     assert (result.trades, result.net_pnl) == (explicit.trades, explicit.net_pnl)
+
+
+def test_backtest_when_the_name_is_taken_says_whether_the_run_ended_stopped_or_goes_on(
+    recording: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "runs" / "ema"
+    run_backtest(_request(recording), folder)
+    with pytest.raises(BacktestError, match=r"a run is already kept in .*: choose another name"):
+        run_backtest(_request(recording), folder)
+
+    # A run killed before its end leaves its book without a result.
+    with sqlite3.connect(folder / "book.db") as connection:
+        connection.execute("DELETE FROM backtest_summary")
+    connection.close()
+    with pytest.raises(BacktestError, match="holds a run that stopped before its end"):
+        run_backtest(_request(recording), folder)
+
+    with (
+        BookLock.acquire(folder / "book.db"),
+        pytest.raises(BacktestError, match="a run is going on in"),
+    ):
+        run_backtest(_request(recording), folder)
