@@ -1,6 +1,8 @@
 """Recording and backtesting from the command line::
 
     python -m engine.runtime.backtest_cli record --minutes 60 --out rec/
+    python -m engine.runtime.backtest_cli import-candles --csv niftybees.csv --symbol NIFTYBEES \\
+        --out rec/
     python -m engine.runtime.backtest_cli run --recording rec/ --strategy ema_cross \\
         --param token=256265 --param fast=10 --bars
     python -m engine.runtime.backtest_cli run --recording rec/ --portfolio straddle.json
@@ -22,10 +24,12 @@ import asyncio
 import json
 import sys
 import threading
+import zlib
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.backtest.history_bars import record_csv_candles
 from engine.backtest.run import (
     BARS,
     TICKS,
@@ -37,6 +41,9 @@ from engine.backtest.run import (
 )
 from engine.backtest.sweep import grid, results_table, sweep_dask, sweep_processes, sweep_requests
 from engine.core.clock import IST
+from engine.domain.ids import InstrumentToken
+from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
+from engine.domain.values import to_paise
 from engine.marketdata.recording import Recording
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime.backtests import (
@@ -80,6 +87,58 @@ def _record(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _import_candles(args: argparse.Namespace) -> int:
+    exchange = Exchange(args.exchange)
+    segment = Segment.NSE if exchange is Exchange.NSE else Segment.BSE
+    symbol = args.symbol.strip().upper()
+    if not symbol:
+        raise ValueError("--symbol names the instrument the candles are of")
+    if args.lot <= 0:
+        raise ValueError(f"--lot must be a positive number of shares, not {args.lot}")
+    try:
+        tick = to_paise(args.tick)
+    except ValueError as problem:
+        raise ValueError(f"--tick {args.tick}: {problem}") from None
+    if tick <= 0:
+        raise ValueError(f"--tick must be a positive price, not {args.tick}")
+    # A token of its own when none is given: the symbol's hash, in Kite's form (segment code
+    # in the low byte); a bar strategy with token=0 trades the recording's one instrument.
+    token = args.token or make_token(zlib.crc32(f"{exchange}:{symbol}".encode()) >> 9, segment)
+    instrument = Instrument(
+        token=InstrumentToken(token),
+        exchange=exchange,
+        segment=segment,
+        tradingsymbol=symbol,
+        name=symbol,
+        instrument_type=InstrumentType.EQ,
+        underlying=symbol,
+        tick_size=tick,
+        lot_size=args.lot,
+    )
+    out = Path(args.out)
+    report = record_csv_candles(args.csv, instrument, out)
+    days = Recording(out).days()
+    print(f"{report.summary()}; {symbol} is token {token} in {out}", file=sys.stderr)
+    for problem in report.problems[:_PROBLEMS_SHOWN]:
+        print(f"  {problem}", file=sys.stderr)
+    if report.skipped > _PROBLEMS_SHOWN:
+        print(f"  ... and {report.skipped - _PROBLEMS_SHOWN} more", file=sys.stderr)
+    if report.ignored_columns:
+        print(f"columns not used: {', '.join(report.ignored_columns)}", file=sys.stderr)
+    summary = {
+        "imported": report.imported,
+        "skipped": report.skipped,
+        "days": len(days),
+        "token": token,
+        "recording": str(out),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+_PROBLEMS_SHOWN = 20
 
 
 def _request(args: argparse.Namespace, name: str) -> BacktestRequest:
@@ -178,6 +237,18 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("--start", default="2026-11-23T09:15:00", help="IST start (ISO)")
     record.add_argument("--seed", type=int, default=7)
     record.set_defaults(command=_record)
+    candles = commands.add_parser(
+        "import-candles",
+        help="keep a CSV file of candles (timestamp,open,high,low,close,volume) as a recording",
+    )
+    candles.add_argument("--csv", required=True, help="the file (times without a zone are IST)")
+    candles.add_argument("--out", required=True, help="the recording's folder (new days only)")
+    candles.add_argument("--symbol", required=True, help="the share or ETF the candles are of")
+    candles.add_argument("--exchange", choices=["NSE", "BSE"], default="NSE")
+    candles.add_argument("--token", type=int, default=0, help="its instrument token, if known")
+    candles.add_argument("--lot", type=int, default=1, help="shares a lot (1 for cash)")
+    candles.add_argument("--tick", default="0.05", help="tick size, rupees (0.05)")
+    candles.set_defaults(command=_import_candles)
     for name, function in (("run", _run), ("sweep", _sweep)):
         sub = commands.add_parser(name, help=f"{name} a backtest on a recording")
         sub.add_argument("--recording", required=True)

@@ -75,3 +75,39 @@ def test_backtest_cli_runs_an_algo_and_an_alerts_replay_and_refuses_bad_files_in
     both = ["--algo", str(tmp_path / "twap.json"), "--alerts", str(tmp_path / "alerts.jsonl")]
     assert main(["run", *common, *both]) == 2
     assert "one of a strategy, a portfolio, an algo or a signals file" in capsys.readouterr().err
+
+
+def test_backtest_cli_imports_csv_candles_as_a_recording_and_runs_on_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bars = nifty_like_bars(2)
+    lines = ["timestamp,open,high,low,close,volume"]
+    for bar in bars:
+        moment = bar.start.strftime("%Y-%m-%d %H:%M")  # IST, no zone
+        prices = ",".join(f"{p / 100:.2f}" for p in (bar.open, bar.high, bar.low, bar.close))
+        lines.append(f"{moment},{prices},{bar.volume}")
+    lines[6] = lines[6].replace(",", ",abc,", 1).rsplit(",", 1)[0]  # row 7: a bad open
+    (tmp_path / "candles.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rec = tmp_path / "rec"
+    imported = ["import-candles", "--csv", str(tmp_path / "candles.csv"), "--out", str(rec)]
+
+    assert main([*imported, "--symbol", "niftylike"]) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["imported"] == len(bars) - 1 and summary["skipped"] == 1
+    assert summary["days"] == 2
+    assert "row 7: open 'abc' is not a price in rupees to the paisa" in err
+    assert "NIFTYLIKE is token" in err
+
+    # A recorded day is never overwritten.
+    assert main([*imported, "--symbol", "niftylike"]) == 2
+    assert "already records 2 of the file's days" in capsys.readouterr().err
+
+    common = ["--recording", str(rec), "--runs", str(tmp_path / "runs"), "--bars"]
+    params = ["--param", "quantity=5"]  # no token: the recording's one instrument
+    assert main(["run", *common, "--strategy", "ema_cross", *params, "--name", "csv"]) == 0
+    run = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert run["fills"] > 0 and run["ticks"] == 4 * (len(bars) - 1)
+
+    assert main([*imported, "--symbol", "x", "--out", str(tmp_path / "other"), "--lot", "0"]) == 2
+    assert "--lot must be a positive number of shares, not 0" in capsys.readouterr().err
