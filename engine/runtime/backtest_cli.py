@@ -1,8 +1,7 @@
 """Recording and backtesting from the command line::
 
     python -m engine.runtime.backtest_cli record --minutes 60 --out rec/
-    python -m engine.runtime.backtest_cli import-candles --csv niftybees.csv --symbol NIFTYBEES \\
-        --out rec/
+    python -m engine.runtime.backtest_cli import-candles --csv niftybees.csv --symbol NIFTYBEES
     python -m engine.runtime.backtest_cli run --recording rec/ --strategy ema_cross \\
         --param token=256265 --param fast=10 --bars
     python -m engine.runtime.backtest_cli run --recording rec/ --portfolio straddle.json
@@ -49,6 +48,7 @@ from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime.backtests import (
     backtests_dir,
     record_simulated_session,
+    recordings_dir,
     run_backtest,
     simulated_config,
 )
@@ -99,8 +99,8 @@ def _import_candles(args: argparse.Namespace) -> int:
         raise ValueError(f"--lot must be a positive number of shares, not {args.lot}")
     try:
         tick = to_paise(args.tick)
-    except ValueError as problem:
-        raise ValueError(f"--tick {args.tick}: {problem}") from None
+    except ValueError as refused:
+        raise ValueError(f"--tick {args.tick}: {refused}") from None
     if tick <= 0:
         raise ValueError(f"--tick must be a positive price, not {args.tick}")
     # A token of its own when none is given: the symbol's hash, in Kite's form (segment code
@@ -117,7 +117,7 @@ def _import_candles(args: argparse.Namespace) -> int:
         tick_size=tick,
         lot_size=args.lot,
     )
-    out = Path(args.out)
+    out = Path(args.out) if args.out else recordings_dir(args.profile) / symbol
     report = record_csv_candles(args.csv, instrument, out)
     days = Recording(out).days()
     print(f"{report.summary()}; {symbol} is token {token} in {out}", file=sys.stderr)
@@ -242,7 +242,12 @@ def _parser() -> argparse.ArgumentParser:
         help="keep a CSV file of candles (timestamp,open,high,low,close,volume) as a recording",
     )
     candles.add_argument("--csv", required=True, help="the file (times without a zone are IST)")
-    candles.add_argument("--out", required=True, help="the recording's folder (new days only)")
+    candles.add_argument(
+        "--out",
+        help="the recording's folder, new days only (default: the profile's recordings folder, "
+        "a folder named for the symbol, which the Backtest panel lists)",
+    )
+    candles.add_argument("--profile", default=DEFAULT_PROFILE)
     candles.add_argument("--symbol", required=True, help="the share or ETF the candles are of")
     candles.add_argument("--exchange", choices=["NSE", "BSE"], default="NSE")
     candles.add_argument("--token", type=int, default=0, help="its instrument token, if known")
