@@ -12,11 +12,12 @@ Sources: ``nse_market.md`` §3.1–3.4 (NSE/FA/73061 transaction charges, NSE FA
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TypeVar
 
 from engine.domain.charges import Charges
 from engine.domain.values import ZERO
@@ -85,14 +86,61 @@ class RatePeriod:
     """On brokerage, exchange charges and the SEBI fee; never on STT or stamp duty."""
 
 
+ChargeParts = tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]
+"""A fill's brokerage, STT, exchange charges, SEBI fee, stamp duty and GST: the first fields of
+``Charges``, in its order (``Charges(*parts)``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRates:
+    """What a fill's charges need from a rate period, looked up once per (segment, trade date,
+    exchange): fractions of the traded value, and GST's rate on brokerage and fees."""
+
+    stt_buy: Decimal
+    stt_sell: Decimal
+    transaction: Decimal
+    stamp_buy: Decimal
+    sebi: Decimal
+    gst: Decimal
+
+    def parts(
+        self, brokerage: OrderBrokerage, buying: bool, value: Decimal, paid: Decimal
+    ) -> ChargeParts:
+        """The arithmetic of :meth:`Tariff.charges` on a fill's checked value (price × quantity)."""
+        fee = brokerage.for_fill(value, paid)
+        stt = value * (self.stt_buy if buying else self.stt_sell)
+        txn = value * self.transaction
+        sebi = value * self.sebi
+        stamp = value * self.stamp_buy if buying else ZERO
+        gst = self.gst * (fee + txn + sebi)
+        return (fee, stt, txn, sebi, stamp, gst)
+
+
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+_CACHED_LOOKUPS = 4096
+"""How many trade dates (or segment, date and exchange triples) a tariff remembers the rates of;
+past that it forgets them all and starts again, so a desk that runs for years stays small."""
+
+
 @dataclass(frozen=True, slots=True)
 class Tariff:
-    """A broker's brokerage plus the dated statutory/exchange rate tables; does the arithmetic."""
+    """A broker's brokerage plus the dated statutory/exchange rate tables; does the arithmetic.
+
+    The dated rate tables are read once per trade date (and segment and exchange) and the rates
+    remembered, so they must not change once the tariff is built (each is a read-only ``Mapping``).
+    """
 
     name: str
     brokerage: Mapping[ChargeSegment, OrderBrokerage]
     periods: tuple[RatePeriod, ...]
     """Sorted by ``effective_from``; trades before the first period are refused."""
+    _periods_on: dict[date, RatePeriod] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _rates: dict[tuple[ChargeSegment, date, str], SegmentRates] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         starts = [period.effective_from for period in self.periods]
@@ -106,6 +154,11 @@ class Tariff:
 
     def rates_on(self, on: date) -> RatePeriod:
         """The rate period in force on the trade date ``on``."""
+        remember = type(on) is date  # a plain date: hashable, and equal only to the same day
+        if remember:
+            known = self._periods_on.get(on)
+            if known is not None:
+                return known
         _check_trade_date(on)
         current: RatePeriod | None = None
         for period in self.periods:
@@ -117,6 +170,8 @@ class Tariff:
                 f"tariff {self.name!r} has no rates for trades before "
                 f"{self.periods[0].effective_from.isoformat()} (trade date {on.isoformat()})"
             )
+        if remember:
+            _remember(self._periods_on, on, current)
         return current
 
     def charges(
@@ -139,6 +194,60 @@ class Tariff:
             raise ValueError(
                 f"brokerage_paid must be a non-negative amount, got {brokerage_paid!r}"
             )
+        rates = self._segment_rates(seg, on, venue)
+        paid = Decimal(brokerage_paid)
+        return Charges(*rates.parts(self.brokerage[seg], buying, value, paid))
+
+    def fill_parts(
+        self,
+        segment: ChargeSegment,
+        side: str,
+        price: Decimal,
+        quantity: int,
+        on: date,
+        *,
+        exchange: str,
+        brokerage_paid: Decimal,
+    ) -> ChargeParts:
+        """The parts of :meth:`charges`, exactly, for a fill the engine is pricing.
+
+        Terms of the kinds the engine makes (a ``ChargeSegment``, ``"BUY"``/``"SELL"``, a positive
+        ``Decimal`` price, a positive ``int`` quantity, a ``date``, a known exchange, a
+        non-negative ``Decimal`` paid) pass every check of :meth:`charges` as they are, so they go
+        straight to the arithmetic; anything else goes through :meth:`charges` and is checked (and
+        refused) there. A model that adds up several fills' charges sums the parts and makes one
+        ``Charges`` at the end: making one per step was most of the cost of pricing a fill.
+        """
+        venue = _EXCHANGE_ALIASES.get(exchange) if type(exchange) is str else None
+        if (
+            venue is None
+            or type(segment) is not ChargeSegment
+            or type(on) is not date
+            or not _is_engine_fill(side, price, quantity, brokerage_paid)
+        ):
+            checked = self.charges(
+                segment, side, price, quantity, on, exchange=exchange, brokerage_paid=brokerage_paid
+            )
+            return (
+                checked.brokerage,
+                checked.stt,
+                checked.exchange,
+                checked.sebi,
+                checked.stamp,
+                checked.gst,
+            )
+        value = price * quantity
+        rates = self._segment_rates(segment, on, venue)
+        return rates.parts(self.brokerage[segment], side == "BUY", value, brokerage_paid)
+
+    def _segment_rates(self, segment: ChargeSegment, on: date, venue: str) -> SegmentRates:
+        """The rates of a checked segment and exchange on the trade date ``on``: the date is
+        checked here, and a date or exchange without rates refused, as :meth:`charges` does."""
+        remember = type(on) is date
+        if remember:
+            known = self._rates.get((segment, on, venue))
+            if known is not None:
+                return known
         rates = self.rates_on(on)
         exchange_rates = rates.transaction.get(venue)
         if exchange_rates is None:
@@ -146,14 +255,17 @@ class Tariff:
                 f"tariff {self.name!r} has no {venue} transaction charges for trades on "
                 f"{on.isoformat()}"
             )
-
-        brokerage = self.brokerage[seg].for_fill(value, Decimal(brokerage_paid))
-        stt = value * (rates.stt_buy if buying else rates.stt_sell).get(seg, ZERO)
-        txn = value * exchange_rates[seg]
-        sebi = value * rates.sebi
-        stamp = value * rates.stamp_buy[seg] if buying else ZERO
-        gst = rates.gst * (brokerage + txn + sebi)
-        return Charges(brokerage=brokerage, stt=stt, exchange=txn, sebi=sebi, stamp=stamp, gst=gst)
+        found = SegmentRates(
+            stt_buy=rates.stt_buy.get(segment, ZERO),
+            stt_sell=rates.stt_sell.get(segment, ZERO),
+            transaction=exchange_rates[segment],
+            stamp_buy=rates.stamp_buy[segment],
+            sebi=rates.sebi,
+            gst=rates.gst,
+        )
+        if remember:
+            _remember(self._rates, (segment, on, venue), found)
+        return found
 
     def exercise_stt(self, intrinsic_value: Decimal, on: date) -> Decimal:
         """STT on an exercised long option: rate × (settlement − strike) × quantity, in rupees."""
@@ -165,6 +277,30 @@ class Tariff:
 
 
 # --- Input checks: bad input is refused with a message that names it. ---
+
+
+def _is_engine_fill(side: str, price: object, quantity: object, brokerage_paid: object) -> bool:
+    """Whether these fill terms are of the exact kinds the engine makes and would pass every check
+    of :meth:`Tariff.charges` unchanged (a positive, finite ``Decimal`` price, a positive ``int``
+    quantity, a non-negative ``Decimal`` paid); ``is_finite`` comes first, as a NaN refuses to be
+    compared."""
+    return (
+        type(price) is Decimal
+        and type(quantity) is int
+        and type(brokerage_paid) is Decimal
+        and side in _SIDES
+        and price.is_finite()
+        and price > 0
+        and quantity > 0
+        and brokerage_paid.is_finite()
+        and brokerage_paid >= 0
+    )
+
+
+def _remember(cache: dict[_Key, _Value], key: _Key, value: _Value) -> None:
+    if len(cache) >= _CACHED_LOOKUPS:
+        cache.clear()
+    cache[key] = value
 
 
 def _check_segment(segment: ChargeSegment | str) -> ChargeSegment:

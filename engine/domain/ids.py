@@ -49,6 +49,8 @@ class IdFactory:
         self._prefix = prefix
         self._last_ms = -1
         self._head = ""
+        self._last_ms_high = -1
+        self._ms_high = ""
         self._salt = _base32(salt if salt is not None else int.from_bytes(os.urandom(2)), 2)
         self._counter = itertools.count()
 
@@ -56,7 +58,13 @@ class IdFactory:
         ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
         if ms != self._last_ms:
             self._last_ms = ms
-            self._head = f"{self._prefix}{_base32(ms, 9)}{self._salt}"
+            # The clock's milliseconds change on nearly every id: their first 7 characters (the
+            # bits above the last 10) only about once a second, so only those are worked out again.
+            high = ms >> 10
+            if high != self._last_ms_high:
+                self._last_ms_high = high
+                self._ms_high = f"{self._prefix}{_base32(high, 7)}"
+            self._head = self._ms_high + _SEQ[ms & 1023] + self._salt
         seq = next(self._counter) % (32**4)
         return self._head + _SEQ[seq >> 10] + _SEQ[seq & 1023]
 

@@ -30,21 +30,21 @@ _CHARGE_EXCHANGE = {
 log = logging.getLogger(__name__)
 
 
-def charge_segment(instrument: Instrument, product: Product) -> str:
+def charge_segment(instrument: Instrument, product: Product) -> ChargeSegment:
     """The schedule of a fill taken alone; a CNC fill matched by an opposite CNC fill of the same
     scrip the same day is intraday after the fact (``DayChargeModel``)."""
     if instrument.instrument_type is InstrumentType.FUT:
-        return "FUT"
+        return ChargeSegment.FUT
     if instrument.is_option:
-        return "OPT"
-    return "EQ_INTRADAY" if product is Product.MIS else "EQ_DELIVERY"
+        return ChargeSegment.OPT
+    return ChargeSegment.EQ_INTRADAY if product is Product.MIS else ChargeSegment.EQ_DELIVERY
 
 
 def default_charge_model(
     instrument: Instrument, fill: OrderFilled, trade_date: date, brokerage_paid: Decimal
 ) -> Charges:
     """Each fill on its own schedule, with no memory of the day (tests and simple tools)."""
-    return costs.charges(
+    parts = DEFAULT_TARIFF.fill_parts(
         charge_segment(instrument, fill.product),
         fill.side.value,
         to_rupees(fill.price),
@@ -53,6 +53,7 @@ def default_charge_model(
         exchange=_CHARGE_EXCHANGE[instrument.exchange],
         brokerage_paid=brokerage_paid,
     )
+    return Charges(*parts)
 
 
 @dataclass(slots=True)
@@ -155,14 +156,16 @@ class DayChargeModel:
         trade_date = day.trade_date
         exchange = _CHARGE_EXCHANGE[instrument.exchange]
         gst = self._tariff.rates_on(trade_date).gst
-        scrip = day.scrips.setdefault(fill.token, _ScripDay())
+        scrip = day.scrips.get(fill.token)
+        if scrip is None:  # not setdefault, which builds a _ScripDay for every fill
+            scrip = day.scrips[fill.token] = _ScripDay()
         price = to_rupees(fill.price)
 
-        def statutory(segment: ChargeSegment, side: Side, lot_price: Decimal, qty: int) -> Charges:
+        def statutory(segment: ChargeSegment, side: Side, lot_price: Decimal, qty: int) -> _Parts:
             if not qty:
-                return Charges()
+                return _NOTHING
             # Brokerage is per order, settled below; "already paid the cap" leaves it out here.
-            return self._tariff.charges(
+            parts = self._tariff.fill_parts(
                 segment,
                 side.value,
                 lot_price,
@@ -171,6 +174,7 @@ class DayChargeModel:
                 exchange=exchange,
                 brokerage_paid=self._tariff.brokerage[segment].cap,
             )
+            return (*parts, ZERO)
 
         own, opposite = (
             (scrip.buys, scrip.sells) if fill.side is Side.BUY else (scrip.sells, scrip.buys)
@@ -181,31 +185,34 @@ class DayChargeModel:
         if rest:
             own.append(_Lot(price, rest, fill.order_id))
 
-        total = statutory(ChargeSegment.EQ_DELIVERY, fill.side, price, rest) + statutory(
-            ChargeSegment.EQ_INTRADAY, fill.side, price, matched
+        total = _plus(
+            statutory(ChargeSegment.EQ_DELIVERY, fill.side, price, rest),
+            statutory(ChargeSegment.EQ_INTRADAY, fill.side, price, matched),
         )
-        order = day.orders.setdefault(fill.order_id, _OrderDay())
+        order = day.orders.get(fill.order_id)
+        if order is None:
+            order = day.orders[fill.order_id] = _OrderDay()
         order.value += price * fill.quantity
         order.intraday = order.intraday or matched > 0
         touched = [fill.order_id]
         for lot in matched_lots:  # earlier fills, priced as delivery, now intraday
             was = statutory(ChargeSegment.EQ_DELIVERY, fill.side.opposite, lot.price, lot.quantity)
             now = statutory(ChargeSegment.EQ_INTRADAY, fill.side.opposite, lot.price, lot.quantity)
-            total += _difference(now, was)
+            total = _plus(total, _minus(now, was))
             day.orders[lot.order_id].intraday = True
             if lot.order_id not in touched:
                 touched.append(lot.order_id)
         for order_id in touched:
             brokerage = self._settle_brokerage(day.orders[order_id])
             if brokerage:
-                total += Charges(brokerage=brokerage, gst=gst * brokerage)
+                total = _plus(total, (brokerage, ZERO, ZERO, ZERO, ZERO, gst * brokerage, ZERO))
 
         dp_owed = costs.DP_CHARGE if scrip.sells else ZERO
         if dp_owed != scrip.dp_charged:
             dp = dp_owed - scrip.dp_charged
             scrip.dp_charged = dp_owed
-            total += Charges(dp=dp, gst=costs.DP_GST_RATE * dp)
-        return total
+            total = _plus(total, (ZERO, ZERO, ZERO, ZERO, ZERO, costs.DP_GST_RATE * dp, dp))
+        return Charges(*total)
 
     def _settle_brokerage(self, order: _OrderDay) -> Decimal:
         """What the order's brokerage changes by: its schedule's brokerage on the order's whole
@@ -244,15 +251,34 @@ def _take(lots: deque[_Lot], quantity: int) -> list[_Lot]:
     return taken
 
 
-def _difference(now: Charges, was: Charges) -> Charges:
-    return Charges(
-        brokerage=now.brokerage - was.brokerage,
-        stt=now.stt - was.stt,
-        exchange=now.exchange - was.exchange,
-        sebi=now.sebi - was.sebi,
-        stamp=now.stamp - was.stamp,
-        gst=now.gst - was.gst,
-        dp=now.dp - was.dp,
+_Parts = tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]
+"""Charges while a fill's are being added up: its fields in order (brokerage, STT, exchange, SEBI,
+stamp, GST, DP), added field by field as ``Charges.__add__`` adds them, and made one ``Charges`` at
+the end (a ``Charges`` per step cost more than all the arithmetic of a fill)."""
+_NOTHING: _Parts = (ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO)
+
+
+def _plus(left: _Parts, right: _Parts) -> _Parts:
+    return (
+        left[0] + right[0],
+        left[1] + right[1],
+        left[2] + right[2],
+        left[3] + right[3],
+        left[4] + right[4],
+        left[5] + right[5],
+        left[6] + right[6],
+    )
+
+
+def _minus(left: _Parts, right: _Parts) -> _Parts:
+    return (
+        left[0] - right[0],
+        left[1] - right[1],
+        left[2] - right[2],
+        left[3] - right[3],
+        left[4] - right[4],
+        left[5] - right[5],
+        left[6] - right[6],
     )
 
 

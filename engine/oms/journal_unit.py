@@ -10,8 +10,8 @@ the journal cannot hold at all is a defect, not a passing fault: order entry the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from types import TracebackType
 from typing import Any, Protocol
 
 from engine.core.bus import EventBus
@@ -60,17 +60,12 @@ class JournalUnit:
         self._held_events: list[object] = []
         self.halted_reason = ""
         """Why order entry is stopped (the journal refused a write); '' while it runs."""
+        self._scope = _UnitScope(self)
 
-    @contextmanager
-    def unit(self) -> Iterator[None]:
-        """Everything staged inside is one journal write, committed as the outermost unit ends."""
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if self._depth == 0:
-                self.commit()
+    def unit(self) -> _UnitScope:
+        """Everything staged inside is one journal write, committed as the outermost unit ends
+        (also when it ends with an exception)."""
+        return self._scope
 
     @property
     def open(self) -> bool:
@@ -177,3 +172,28 @@ class JournalUnit:
             )
         )
         self._writable(False)
+
+
+class _UnitScope:
+    """``with unit.unit():`` the scope of a unit of work; nests. One object per journal unit, not a
+    generator-based context manager per scope: every order opens several, and each of those cost
+    about 4 µs against 1 µs here."""
+
+    __slots__ = ("_unit",)
+
+    def __init__(self, unit: JournalUnit) -> None:
+        self._unit = unit
+
+    def __enter__(self) -> None:
+        self._unit._depth += 1
+
+    def __exit__(
+        self,
+        error_type: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        unit = self._unit
+        unit._depth -= 1
+        if unit._depth == 0:
+            unit.commit()

@@ -99,7 +99,10 @@ class Journal:
 
         Every payload is encoded before anything is written, so one bad payload writes nothing.
         """
-        rows = [_row(*NewJournalEntry(*entry)) for entry in entries]
+        rows = [
+            _row(*(entry if type(entry) is NewJournalEntry else NewJournalEntry(*entry)))
+            for entry in entries
+        ]
         if not rows:
             return []
         with self._lock:
