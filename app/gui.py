@@ -18,6 +18,7 @@ from engine.api import ConnectionChanged, EngineMessage
 from engine.brokers.registry import broker_spec
 from engine.core.memory import collector_paused, freeze_startup_objects
 from engine.domain.events import Severity
+from engine.domain.instruments import Exchange, Instrument
 from engine.runtime import Engine, EngineConfig
 from engine.runtime.accounts import Accounts
 from engine.settings import Settings, SettingsStore, settings_file
@@ -247,12 +248,21 @@ def backtest_service(engine: Engine, profile: str) -> BacktestService:
     from engine.runtime.backtests import backtests_dir, recordings_dir, run_backtest
 
     config = engine.config
+    instruments = engine.api.instruments
+
+    def find_instrument(symbol: str) -> Instrument | None:
+        found = (instruments.by_symbol(exchange, symbol) for exchange in Exchange)
+        return next((instrument for instrument in found if instrument is not None), None)
+
     return BacktestService(
         runner=run_backtest,
         runs_dir=backtests_dir(profile),
         recordings_dir=config.recordings_dir or recordings_dir(profile),
         strategies=lambda: [info.strategy_id for info in engine.api.strategies()],
         strategies_dir=config.strategies_dir,
+        history=engine.charts.history,
+        find_instrument=find_instrument,
+        now=engine.clock.now,
     )
 
 

@@ -17,9 +17,10 @@ import multiprocessing
 import queue
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from engine.backtest.history_bars import record_history
 from engine.backtest.results import BacktestResult, max_drawdown
 from engine.backtest.run import (
     BARS,
@@ -30,13 +31,17 @@ from engine.backtest.run import (
     read_portfolio_file,
     read_settings_file,
 )
+from engine.brokers.base import BrokerError
 from engine.core.workers import die_with_parent
+from engine.domain.instruments import Instrument
+from engine.marketdata.history import HistorySource
 from engine.marketdata.recording import Recording, RecordingError
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "BARS",
+    "MAX_HISTORY_DAYS",
     "TICKS",
     "BacktestError",
     "BacktestJob",
@@ -57,6 +62,9 @@ to the worker process by name); ``cancel`` has ``is_set()``."""
 _SPAWN = multiprocessing.get_context("spawn")
 POLL_S = 0.05
 """How often the desk's loop looks for a run's progress."""
+MAX_HISTORY_DAYS = 365
+"""The most days of 1-minute bars one recording asks the broker for (Kite serves 60 a request,
+so a year is seven requests)."""
 STOP_WAIT_S = 10.0
 """How long a cancelled or abandoned run's process has to end before it is terminated."""
 
@@ -99,13 +107,52 @@ class BacktestService:
         recordings_dir: Path,
         strategies: Callable[[], list[str]],
         strategies_dir: Path | None = None,
+        history: HistorySource | None = None,
+        find_instrument: Callable[[str], Instrument | None] | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
+        """``history`` is the desk's (Kite's historical candles, or the paper market's), with
+        ``find_instrument`` (a trading symbol to its instrument) and ``now`` (aware): given, the
+        past of an instrument can be kept as a recording (``record_history``)."""
         self._runner = runner
         self.runs_dir = runs_dir
         self.recordings_dir = recordings_dir
         self._strategies = strategies
         self.strategies_dir = strategies_dir
         """The trader's strategy files, for runs that do not name a folder of their own."""
+        self._history = history
+        self._find_instrument = find_instrument
+        self._now = now
+
+    @property
+    def records_history(self) -> bool:
+        """Whether ``record_history`` has a source to ask."""
+        return None not in (self._history, self._find_instrument, self._now)
+
+    async def record_history(self, symbol: str, days: int) -> RecordingInfo:
+        """The last ``days`` days of ``symbol``'s 1-minute bars from the desk's history, kept as
+        a recording named for the symbol and its span; ``BacktestError`` in words when it
+        cannot be had."""
+        history, find, now = self._history, self._find_instrument, self._now
+        if history is None or find is None or now is None:
+            raise BacktestError("this desk has no history to record: connect Kite")
+        if not 1 <= days <= MAX_HISTORY_DAYS:
+            raise BacktestError(f"days must be from 1 to {MAX_HISTORY_DAYS}, not {days}")
+        text = symbol.strip().upper()
+        instrument = find(text)
+        if instrument is None:
+            raise BacktestError(f"the desk lists no instrument {text!r}: search it in the watch")
+        end = now()
+        start = end - timedelta(days=days)
+        folder = self.recordings_dir / f"{instrument.tradingsymbol}-{start:%Y%m%d}-{end:%Y%m%d}"
+        if folder.exists():
+            raise BacktestError(f"{folder.name} is recorded already: pick it under Recording")
+        try:
+            await record_history(history, [instrument], start, end, folder)
+        except (ValueError, OSError, BrokerError) as problem:
+            raise BacktestError(f"{instrument.tradingsymbol}'s history: {problem}") from None
+        recorded = tuple(d.day for d in Recording(folder).days())
+        return RecordingInfo(folder, recorded, Recording(folder).size_bytes() / 1e6)
 
     def strategy_ids(self) -> list[str]:
         return self._strategies()

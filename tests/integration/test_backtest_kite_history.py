@@ -83,3 +83,47 @@ async def _in_thread(request: BacktestRequest, folder: Path):  # type: ignore[no
     import asyncio
 
     return await asyncio.to_thread(run_backtest, request, folder)
+
+
+async def test_backtest_service_records_kite_history_for_the_panel_and_says_why_not(
+    tmp_path: Path,
+) -> None:
+    from engine.api.backtests import BacktestError, BacktestService
+
+    async with FakeKite() as kite:
+        kite.rest.history.now = lambda: NOW
+        client = KiteRest(
+            kite.api_key, access_token=kite.login(), config=fast_rest(kite, timeout_s=5.0)
+        )
+        service = BacktestService(
+            runner=run_backtest,
+            runs_dir=tmp_path / "runs",
+            recordings_dir=tmp_path / "recordings",
+            strategies=lambda: ["ema_cross"],
+            history=KiteHistory(client),
+            find_instrument=lambda s: FUTURE if s == FUTURE.tradingsymbol else None,
+            now=lambda: NOW,
+        )
+        assert service.records_history
+        info = await service.record_history("nifty26novfut", 4)
+        assert info.path == tmp_path / "recordings" / "NIFTY26NOVFUT-20261122-20261126"
+        assert [d.day for d in info.days] == [23, 25, 26]  # the 24th: a holiday
+        assert [r.path for r in service.recordings()] == [info.path]
+
+        with pytest.raises(BacktestError, match="is recorded already"):
+            await service.record_history("NIFTY26NOVFUT", 4)
+        with pytest.raises(BacktestError, match="the desk lists no instrument 'NIFTYX'"):
+            await service.record_history("niftyx", 4)
+        with pytest.raises(BacktestError, match="days must be from 1 to 365, not 0"):
+            await service.record_history("NIFTY26NOVFUT", 0)
+    # Kite gone: told in words, and nothing half-kept.
+    with pytest.raises(BacktestError, match="NIFTY26NOVFUT's history: "):
+        await service.record_history("NIFTY26NOVFUT", 3)
+    await client.close()
+    assert [r.path for r in service.recordings()] == [info.path]
+    assert not BacktestService(
+        runner=run_backtest,
+        runs_dir=tmp_path / "runs",
+        recordings_dir=tmp_path / "recordings",
+        strategies=list,
+    ).records_history

@@ -162,3 +162,63 @@ def test_backtest_panel_when_the_gate_refuses_the_orders_says_how_many_and_why(
     shots = Path(os.environ.get(SHOTS_VARIABLE) or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     assert panel.grab().save(str(shots / "backtest_panel_refused.png"))
+
+
+def test_backtest_panel_records_an_instruments_history_and_picks_it(qtbot, qloop, tmp_path) -> None:
+    from datetime import datetime
+
+    from engine.calendar import load_calendar
+    from engine.core.clock import IST
+    from engine.marketdata.sim_history import SimulatedHistory
+    from engine.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
+
+    now = datetime(2026, 11, 27, 16, 0, tzinfo=IST)
+    calendar = load_calendar(None)
+    market = SimulatedMarket(SimulatedMarketConfig(), lambda: now, calendar)  # type: ignore[arg-type]
+    by_symbol = {i.tradingsymbol: i for i in market.instruments()}
+    service = BacktestService(
+        runner=run_backtest,
+        runs_dir=tmp_path / "runs",
+        recordings_dir=tmp_path / "recordings",
+        strategies=lambda: ["ema_cross"],
+        history=SimulatedHistory(market, calendar),
+        find_instrument=by_symbol.get,
+        now=lambda: now,
+    )
+    panel = BacktestPanel(service)
+    qtbot.addWidget(panel)
+    panel.show()
+    assert panel.form.isRowVisible(panel._history_row)
+    assert panel.recording.count() == 0
+    share = next(s for s, i in by_symbol.items() if i.instrument_type.value == "EQ")
+
+    async def record(symbol: str) -> None:
+        panel.history_symbol.setText(symbol)
+        panel.history_days.setValue(3)
+        panel.history_button.click()
+        assert not panel.history_button.isEnabled()
+        await _until(lambda: panel.history_button.isEnabled())
+
+    qloop(record(share.lower()))
+    assert panel.status.text().startswith(f"Recorded {share}-20261124-20261127 (")
+    assert panel.recording.currentText().startswith(f"{share}-20261124-20261127")
+    assert panel.bars.isChecked()
+
+    qloop(record("NOSUCH"))
+    assert panel.status.text() == (
+        "Not recorded: the desk lists no instrument 'NOSUCH': search it in the watch"
+    )
+    shots = Path(os.environ.get(SHOTS_VARIABLE) or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    assert panel.grab().save(str(shots / "backtest_panel_history.png"))
+
+    bare = BacktestPanel(
+        BacktestService(
+            runner=run_backtest,
+            runs_dir=tmp_path / "runs",
+            recordings_dir=tmp_path / "recordings",
+            strategies=list,
+        )
+    )
+    qtbot.addWidget(bare)
+    assert not bare.form.isRowVisible(bare._history_row)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
 from engine.api import IST
 from engine.api.backtests import (
     BARS,
+    MAX_HISTORY_DAYS,
     TICKS,
     BacktestError,
     BacktestJob,
@@ -81,6 +83,23 @@ class BacktestPanel(QWidget):
         file_row.addWidget(self.file, 1)
         file_row.addWidget(self.browse_button)
         self.recording = QComboBox()
+        # The past of an instrument from the desk's history (Kite's candles, or the paper
+        # market's), kept as a recording to run on.
+        self.history_symbol = QLineEdit()
+        self.history_symbol.setPlaceholderText("trading symbol, e.g. NIFTYBEES")
+        self.history_days = QSpinBox()
+        self.history_days.setRange(1, MAX_HISTORY_DAYS)
+        self.history_days.setValue(30)
+        self.history_days.setSuffix(" days")
+        self.history_button = QPushButton("Record history")
+        self.history_button.setToolTip(
+            "Keep the instrument's 1-minute bars of the last days as a recording"
+        )
+        self._history_row = history_row = QHBoxLayout()
+        history_row.addWidget(self.history_symbol, 1)
+        history_row.addWidget(self.history_days)
+        history_row.addWidget(self.history_button)
+        self._history_task: asyncio.Task[Any] | None = None
         self.params = QLineEdit()
         self.params.setPlaceholderText("fast=10 slow=30 quantity=50")
         self.bars = QCheckBox("1-minute bars (next-bar fills)")
@@ -100,6 +119,7 @@ class BacktestPanel(QWidget):
         form.addRow("Strategy", self.strategy)
         form.addRow("File", file_row)
         form.addRow("Recording", self.recording)
+        form.addRow("History", history_row)
         form.addRow("Parameters", self.params)
         form.addRow("", self.bars)
         buttons = QHBoxLayout()
@@ -108,6 +128,8 @@ class BacktestPanel(QWidget):
         buttons.addWidget(self.progress, 1)
 
         self.plots = pg.GraphicsLayoutWidget()
+        # Below this the rupee labels of the two plots run into each other (a shared dock).
+        self.plots.setMinimumHeight(220)
         self.equity_plot = self.plots.addPlot(row=0, col=0, title="Equity (net P&L, ₹)")
         self.drawdown_plot = self.plots.addPlot(row=1, col=0, title="Drawdown (₹)")
         self.drawdown_plot.setXLink(self.equity_plot)
@@ -134,6 +156,9 @@ class BacktestPanel(QWidget):
         self.run_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.browse_button.clicked.connect(self.browse)
+        self.history_button.clicked.connect(self.record_history)
+        self.history_symbol.returnPressed.connect(self.record_history)
+        self.form.setRowVisible(history_row, service is not None and service.records_history)
         self.kind.currentIndexChanged.connect(self._kind_changed)
         self._kind_changed()
         self.refresh()
@@ -175,6 +200,33 @@ class BacktestPanel(QWidget):
         for box, data in zip((self.strategy, self.recording), chosen, strict=True):
             if data is not None and box.findData(data) >= 0:
                 box.setCurrentIndex(box.findData(data))
+
+    def record_history(self) -> None:
+        if self._service is None or self._history_task is not None:
+            return
+        symbol = self.history_symbol.text().strip()
+        if not symbol:
+            self.status.setText("Name the instrument whose history to record.")
+            return
+        days = self.history_days.value()
+        self.history_button.setEnabled(False)
+        self.status.setText(f"Recording {days} days of {symbol.upper()} from the desk's history…")
+        self._history_task = asyncio.ensure_future(self._record_history(symbol, days))
+
+    async def _record_history(self, symbol: str, days: int) -> None:
+        assert self._service is not None  # the row is hidden without one
+        try:
+            info = await self._service.record_history(symbol, days)
+        except BacktestError as problem:
+            self.status.setText(f"Not recorded: {problem}")
+        else:
+            self.refresh()
+            self.recording.setCurrentIndex(self.recording.findData(str(info.path)))
+            self.bars.setChecked(True)  # history is bars: a tick replay would find none
+            self.status.setText(f"Recorded {info.title}: pick what to run, then Run.")
+        finally:
+            self._history_task = None
+            self.history_button.setEnabled(True)
 
     def showEvent(self, event: QShowEvent) -> None:
         """Brought forward: list what was recorded since (the choices stay)."""
