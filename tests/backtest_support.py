@@ -1,11 +1,14 @@
-"""What the backtest tests and benchmark share: a deterministic NIFTY-like 1-minute series."""
+"""What the backtest tests and benchmark share: a deterministic NIFTY-like 1-minute series, and
+a bar run of the EMA cross on it."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
+from engine.backtest.run import BacktestRequest
 from engine.core.clock import IST
 from engine.domain.bars import Bar
 from engine.domain.ids import InstrumentToken
@@ -24,6 +27,18 @@ INSTRUMENT = Instrument(
     tick_size=Paise(5),
     lot_size=1,
 )
+
+
+def ema_cross_request(recording: Path, name: str = "ema", **params: object) -> BacktestRequest:
+    """A bar run of the EMA cross on the NIFTY-like instrument, 10 a trade; ``params`` add to
+    those or replace them."""
+    return BacktestRequest(
+        name,
+        str(recording),
+        strategy="ema_cross",
+        params={"token": TOKEN, "quantity": 10, **params},
+        mode="bars",
+    )
 
 
 def nifty_like_bars(sessions: int, seed: int = 18) -> list[Bar]:

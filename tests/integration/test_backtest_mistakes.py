@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.backtest.run import BacktestError, BacktestRequest
+from engine.backtest.run import BacktestError
 from engine.marketdata.recording import Recording, write_bar_recording
 from engine.runtime.backtests import run_backtest
 from engine.store.book_lock import BookLock
-from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars
+from tests.backtest_support import INSTRUMENT, ema_cross_request, nifty_like_bars
 
 
 @pytest.fixture(scope="module")
@@ -22,16 +22,6 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("bars")
     write_bar_recording(folder, [INSTRUMENT], nifty_like_bars(2))
     return folder
-
-
-def _request(recording: Path, name: str = "ema", **params: object) -> BacktestRequest:
-    return BacktestRequest(
-        name,
-        str(recording),
-        strategy="ema_cross",
-        params={"token": TOKEN, "quantity": 10, **params},
-        mode="bars",
-    )
 
 
 @pytest.mark.parametrize(
@@ -49,11 +39,11 @@ def test_backtest_when_a_parameter_is_refused_says_why_and_frees_the_name(
 ) -> None:
     runs = tmp_path / "runs"
     with pytest.raises(BacktestError, match="ema_cross did not start") as refused:
-        run_backtest(_request(recording, "first", **params), runs / "first")
+        run_backtest(ema_cross_request(recording, "first", **params), runs / "first")
     assert said in str(refused.value)
     # Nothing ran, so nothing is kept: the same name runs once the parameter is set right.
     assert not (runs / "first").exists()
-    result = run_backtest(_request(recording, "first"), runs / "first")
+    result = run_backtest(ema_cross_request(recording, "first"), runs / "first")
     assert result.fills > 0 and (runs / "first" / "book.db").exists()
 
 
@@ -64,7 +54,7 @@ def test_backtest_when_the_run_folder_holds_other_files_keeps_them(
     folder.mkdir()
     (folder / "notes.txt").write_text("the trader's own")
     with pytest.raises(BacktestError):
-        run_backtest(_request(recording, "mine", fast="abc"), folder)
+        run_backtest(ema_cross_request(recording, "mine", fast="abc"), folder)
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
 
 
@@ -81,18 +71,18 @@ def test_backtest_when_a_day_has_no_instruments_file_is_refused_naming_the_day(
     ]
 
     with pytest.raises(BacktestError, match=f"cannot be replayed: {second.name}"):
-        run_backtest(_request(copy), tmp_path / "runs" / "ema")
+        run_backtest(ema_cross_request(copy), tmp_path / "runs" / "ema")
     assert not (tmp_path / "runs" / "ema").exists()
 
     # A range that leaves the day out runs.
-    within = replace(_request(copy), end=Recording(copy).days()[0].day)
+    within = replace(ema_cross_request(copy), end=Recording(copy).days()[0].day)
     assert run_backtest(within, tmp_path / "runs" / "ema").ticks == 4 * 375
 
 
 def test_backtest_when_the_gate_refuses_every_order_counts_them_with_the_first_reason(
     recording: Path, tmp_path: Path
 ) -> None:
-    result = run_backtest(_request(recording, product="NRML"), tmp_path / "nrml")
+    result = run_backtest(ema_cross_request(recording, product="NRML"), tmp_path / "nrml")
     assert result.orders == 0 and result.fills == 0
     assert result.denied > 0
     assert result.first_denial == "NRML is for F&O; use CNC or MIS for NIFTYLIKE"
@@ -102,9 +92,9 @@ def test_backtest_when_the_gate_refuses_every_order_counts_them_with_the_first_r
 def test_ema_cross_when_no_product_is_given_trades_a_share_as_delivery(
     recording: Path, tmp_path: Path
 ) -> None:
-    result = run_backtest(_request(recording), tmp_path / "default")
+    result = run_backtest(ema_cross_request(recording), tmp_path / "default")
     assert result.denied == 0 and result.fills > 0
-    explicit = run_backtest(_request(recording, "cnc", product="CNC"), tmp_path / "cnc")
+    explicit = run_backtest(ema_cross_request(recording, "cnc", product="CNC"), tmp_path / "cnc")
     assert (result.trades, result.net_pnl) == (explicit.trades, explicit.net_pnl)
 
 
@@ -112,19 +102,19 @@ def test_backtest_when_the_name_is_taken_says_whether_the_run_ended_stopped_or_g
     recording: Path, tmp_path: Path
 ) -> None:
     folder = tmp_path / "runs" / "ema"
-    run_backtest(_request(recording), folder)
+    run_backtest(ema_cross_request(recording), folder)
     with pytest.raises(BacktestError, match=r"a run is already kept in .*: choose another name"):
-        run_backtest(_request(recording), folder)
+        run_backtest(ema_cross_request(recording), folder)
 
     # A run killed before its end leaves its book without a result.
     with sqlite3.connect(folder / "book.db") as connection:
         connection.execute("DELETE FROM backtest_summary")
     connection.close()
     with pytest.raises(BacktestError, match="holds a run that stopped before its end"):
-        run_backtest(_request(recording), folder)
+        run_backtest(ema_cross_request(recording), folder)
 
     with (
         BookLock.acquire(folder / "book.db"),
         pytest.raises(BacktestError, match="a run is going on in"),
     ):
-        run_backtest(_request(recording), folder)
+        run_backtest(ema_cross_request(recording), folder)

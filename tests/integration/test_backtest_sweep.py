@@ -21,7 +21,7 @@ from engine.backtest.sweep import (
 )
 from engine.marketdata.recording import write_bar_recording
 from engine.runtime.backtests import run_backtest
-from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars
+from tests.backtest_support import INSTRUMENT, TOKEN, ema_cross_request, nifty_like_bars
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +32,7 @@ def bars_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _request(recording: Path, name: str = "ema", **params: object) -> BacktestRequest:
-    return BacktestRequest(
-        name,
-        str(recording),
-        strategy="ema_cross",
-        params={"token": TOKEN, "quantity": 10, "product": "CNC", **params},
-        mode="bars",
-    )
+    return ema_cross_request(recording, name, product="CNC", **params)
 
 
 def test_backtest_reports_progress_and_stops_cleanly_when_cancelled(tmp_path: Path) -> None:
