@@ -151,8 +151,7 @@ class BacktestService:
             await record_history(history, [instrument], start, end, folder)
         except (ValueError, OSError, BrokerError) as problem:
             raise BacktestError(f"{instrument.tradingsymbol}'s history: {problem}") from None
-        recorded = tuple(d.day for d in Recording(folder).days())
-        return RecordingInfo(folder, recorded, Recording(folder).size_bytes() / 1e6)
+        return _recording_info(Recording(folder))
 
     def strategy_ids(self) -> list[str]:
         return self._strategies()
@@ -166,12 +165,11 @@ class BacktestService:
             if not folder.is_dir():
                 continue
             try:
-                recording = Recording(folder)
-                days = tuple(d.day for d in recording.days())
+                info = _recording_info(Recording(folder))
             except (RecordingError, OSError):
                 continue
-            if days:
-                out.append(RecordingInfo(folder, days, recording.size_bytes() / 1e6))
+            if info.days:
+                out.append(info)
         return out
 
     async def run(
@@ -254,3 +252,8 @@ async def _ended(worker: multiprocessing.process.BaseProcess, job: BacktestJob) 
         log.warning("backtest process %s did not stop when asked: terminated", worker.name)
         worker.terminate()
     worker.join(timeout=STOP_WAIT_S)
+
+
+def _recording_info(recording: Recording) -> RecordingInfo:
+    days = tuple(d.day for d in recording.days())
+    return RecordingInfo(recording.root, days, recording.size_bytes() / 1e6)

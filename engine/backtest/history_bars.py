@@ -41,9 +41,12 @@ async def record_history(
     return len(bars)
 
 
-def record_csv_candles(source: Source, instrument: Instrument, root: Path) -> ImportReport:
+def record_csv_candles(
+    source: Source, instrument: Instrument, root: Path
+) -> tuple[ImportReport, int]:
     """The candles of a CSV file kept as a bar recording of ``instrument`` under ``root``, one
-    folder per IST day; the report counts the rows and says which were skipped and why.
+    folder per IST day; the report (which counts the rows and says which were skipped and why)
+    and the days written.
 
     Raises ``CsvImportError`` when the file cannot be read or no row could be imported, and
     when ``root`` already records one of the file's days: a recorded day is never overwritten.
@@ -59,5 +62,4 @@ def record_csv_candles(source: Source, instrument: Instrument, root: Path) -> Im
             f"{root} already records {len(taken)} of the file's days (the first: {taken[0]}): "
             f"import into a new folder"
         )
-    write_bar_recording(root, [instrument], bars)
-    return report
+    return report, write_bar_recording(root, [instrument], bars)

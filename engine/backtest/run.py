@@ -31,7 +31,7 @@ from engine.marketdata.feed import Feed
 from engine.marketdata.quotes import QuoteCache
 from engine.marketdata.recording import Recording, RecordingError
 from engine.marketdata.replay import BarReplayFeed, ReplayFeed
-from engine.store.backup import backup_dir
+from engine.store.backup import backup_dir, list_backups
 from engine.store.book_lock import book_holder, lock_path
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.multileg.spec import unwrapped
@@ -302,14 +302,12 @@ def _name_taken(folder: Path, book: Path) -> str:
 def _discard_book(book: Path) -> None:
     """Remove a run's book, its lock and the copies made of it, then its folder if that leaves
     it empty (a folder holding anything else is left as it is)."""
-    backups = backup_dir(book)
     doomed = [book.with_name(book.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
     doomed.append(lock_path(book))
-    if backups.is_dir():
-        doomed.extend(backups.glob(f"{book.stem}-*.db"))
+    doomed.extend(copy.path for copy in list_backups(book))
     for path in doomed:
         path.unlink(missing_ok=True)
-    for folder in (backups, book.parent):
+    for folder in (backup_dir(book), book.parent):
         with contextlib.suppress(OSError):  # not empty, or not there: kept
             folder.rmdir()
 

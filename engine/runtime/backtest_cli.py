@@ -118,8 +118,7 @@ def _import_candles(args: argparse.Namespace) -> int:
         lot_size=args.lot,
     )
     out = Path(args.out) if args.out else recordings_dir(args.profile) / symbol
-    report = record_csv_candles(args.csv, instrument, out)
-    days = Recording(out).days()
+    report, days = record_csv_candles(args.csv, instrument, out)
     print(f"{report.summary()}; {symbol} is token {token} in {out}", file=sys.stderr)
     for problem in report.problems[:_PROBLEMS_SHOWN]:
         print(f"  {problem}", file=sys.stderr)
@@ -130,7 +129,7 @@ def _import_candles(args: argparse.Namespace) -> int:
     summary = {
         "imported": report.imported,
         "skipped": report.skipped,
-        "days": len(days),
+        "days": days,
         "token": token,
         "recording": str(out),
     }
