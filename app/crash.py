@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from app.logging_setup import redact
+from engine.core.logs import redact
 
 log = logging.getLogger("dalaldesk.crash")
 

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import platformdirs
 
-from app.logging_setup import redact
 from engine.calendar.locations import default_override_dir
+from engine.core.logs import redact
 from engine.credentials import (
     ACCESS_TOKEN,
     API_KEY,
@@ -186,7 +186,7 @@ def desk_facts(
     """The facts of the desk running ``profile`` on the book ``db_url``, where this machine
     keeps its files."""
     from app.gui import settings_path
-    from app.logging_setup import log_dir
+    from engine.core.logs import log_dir
 
     return DeskFacts(
         profile=profile,

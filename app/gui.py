@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 
 from app.crash import CrashHandler
-from app.logging_setup import log_dir
 from engine.api import ConnectionChanged, EngineMessage
 from engine.brokers.registry import broker_spec
+from engine.core.logs import log_dir
 from engine.core.memory import collector_paused, freeze_startup_objects
 from engine.domain.events import Severity
 from engine.domain.instruments import Exchange, Instrument

@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from app.logging_setup import log_dir, setup_logging
 from app.startup import EXIT_STARTUP_PROBLEM, StartupProblem, describe_failure, tell
 from engine.alerts.book import alerts_path
 from engine.alerts.delivery import DeliverySettings
@@ -25,6 +24,7 @@ from engine.brokers.registry import (
     broker_spec,
     feed_names,
 )
+from engine.core.logs import log_dir, setup_logging
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import EngineConfig
 from engine.runtime.scheduler import schedule_folder

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.logging_setup import redact
+from engine.core.logs import redact
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QMessageBox

@@ -61,7 +61,7 @@ def leaks(secrets: dict[str, str], searched: list[Path]) -> list[str]:
 def logging_to_file(profile: str) -> Iterator[Path]:
     """The desk's logging set-up (DEBUG, to its file) for the block; the root logger's handlers
     and level are put back after it, the file flushed and closed."""
-    from app.logging_setup import setup_logging
+    from engine.core.logs import setup_logging
 
     root = logging.getLogger()
     handlers_before, level_before = list(root.handlers), root.level

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -136,7 +136,8 @@ class PnlTracker:
 def write_result(book: Path, result: BacktestResult) -> None:
     """Keep the summary and the equity curve in the run's book file (tables of their own beside
     the journal)."""
-    summary = asdict(result)
+    # The curve and the trades are not copied into the summary only to be dropped.
+    summary = asdict(replace(result, equity=[], trades=[]))
     summary.pop("equity")
     summary.pop("trades")
     with sqlite3.connect(book) as connection:

@@ -47,9 +47,9 @@ class IdFactory:
 
     def __init__(self, prefix: str = "D", salt: int | None = None) -> None:
         self._prefix = prefix
-        self._last_ms = -1
+        self._last_ms: int | None = None  # no id made yet
         self._head = ""
-        self._last_ms_high = -1
+        self._last_ms_high: int | None = None
         self._ms_high = ""
         self._salt = _base32(salt if salt is not None else int.from_bytes(os.urandom(2)), 2)
         self._counter = itertools.count()
@@ -57,6 +57,8 @@ class IdFactory:
     def next(self, now_ms: int | None = None) -> str:
         ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
         if ms != self._last_ms:
+            if ms < 0:
+                raise ValueError(f"an id needs a moment at or after 1970, not {ms} ms")
             self._last_ms = ms
             # The clock's milliseconds change on nearly every id: their first 7 characters (the
             # bits above the last 10) only about once a second, so only those are worked out again.

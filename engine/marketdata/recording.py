@@ -266,7 +266,9 @@ def _levels(flat: list[int] | None) -> tuple[tuple[int, int, int], ...]:
 
 def _read(path: Path) -> pa.Table:
     try:
-        return pq.read_table(path)
+        # The file alone, not the dataset API: a third of the time for a day's small files.
+        with pq.ParquetFile(path) as file:
+            return file.read()
     except (OSError, pa.ArrowException) as exc:
         raise RecordingError(f"{path} cannot be read: {exc}") from exc
 

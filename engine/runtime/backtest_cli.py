@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 import threading
 import zlib
@@ -40,6 +41,7 @@ from engine.backtest.run import (
 )
 from engine.backtest.sweep import grid, results_table, sweep_dask, sweep_processes, sweep_requests
 from engine.core.clock import IST
+from engine.core.logs import setup_logging
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
 from engine.domain.values import to_paise
@@ -57,11 +59,22 @@ from engine.store.urls import DEFAULT_PROFILE
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    log_file = _log_to_file(getattr(args, "profile", DEFAULT_PROFILE))
     try:
         return int(args.command(args))
     except (BacktestError, ValueError, OSError) as problem:
         print(f"error: {problem}", file=sys.stderr)
+        if log_file is not None:
+            print(f"(the details are in {log_file})", file=sys.stderr)
         return 2
+
+
+def _log_to_file(profile: str) -> Path | None:
+    """Warnings as one line each on the terminal, tracebacks in the profile's backtest log; left
+    alone when the caller (a test, an embedding program) already set logging up."""
+    if logging.getLogger().handlers:
+        return None
+    return setup_logging(profile, console=True, brief_console=True, file_name="backtest.log")
 
 
 def _record(args: argparse.Namespace) -> int:

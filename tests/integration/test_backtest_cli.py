@@ -4,6 +4,9 @@ as JSON on its last line; a bad parameter is an error in words and exit code 2."
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +114,23 @@ def test_backtest_cli_imports_csv_candles_as_a_recording_and_runs_on_it(
 
     assert main([*imported, "--symbol", "x", "--out", str(tmp_path / "other"), "--lot", "0"]) == 2
     assert "--lot must be a positive number of shares, not 0" in capsys.readouterr().err
+
+
+def test_backtest_cli_says_a_strategy_failure_in_words_and_keeps_its_traceback_in_the_log(
+    tmp_path: Path,
+) -> None:
+    # The command as a trader runs it (its own process, logging not set up by anyone else).
+    write_bar_recording(tmp_path / "rec", [INSTRUMENT], nifty_like_bars(1))
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    command = [sys.executable, "-m", "engine.runtime.backtest_cli", "run", "--bars"]
+    command += ["--recording", str(tmp_path / "rec"), "--runs", str(tmp_path / "runs")]
+    command += ["--strategy", "ema_cross", "--param", "fast=abc", "--profile", "clitest"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "fast must be a whole number, not 'abc'" in done.stderr
+    log = next((tmp_path / "state").rglob("backtest.log"))
+    assert log.parent.name == "clitest" and f"the details are in {log}" in done.stderr
+    text = log.read_text(encoding="utf-8")
+    assert "Traceback" in text and "ValueError: fast must be a whole number" in text

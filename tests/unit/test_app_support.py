@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from app.crash import CrashHandler
-from app.logging_setup import RedactingFilter, redact, setup_logging
 from app.main import engine_config, parse_args
 from app.startup import StartupProblem
+from engine.core.logs import RedactingFilter, redact, setup_logging
 
 SECRET = "s3cr3tVALUE42"
 
@@ -107,11 +107,11 @@ def test_command_line_when_a_broker_not_built_yet_is_asked_says_so() -> None:
 
 
 def test_log_files_stop_at_their_cap(tmp_path, monkeypatch) -> None:
-    import app.logging_setup as logging_setup
+    import engine.core.logs as logs
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
-    monkeypatch.setattr(logging_setup, "LOG_FILE_BYTES", 20_000)
-    monkeypatch.setattr(logging_setup, "LOG_FILES_KEPT", 3)
+    monkeypatch.setattr(logs, "LOG_FILE_BYTES", 20_000)
+    monkeypatch.setattr(logs, "LOG_FILES_KEPT", 3)
     root = logging.getLogger()
     handlers = list(root.handlers)
     try:

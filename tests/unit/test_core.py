@@ -131,6 +131,18 @@ def test_id_factory_when_used_makes_unique_sortable_ids_that_fit_a_kite_tag() ->
     assert ids == sorted(ids) or len({i[:10] for i in ids}) > 1  # sortable within a millisecond
 
 
+def test_id_factory_when_first_asked_for_moment_zero_still_makes_a_whole_id() -> None:
+    factory = IdFactory("D", salt=5)
+    first = factory.next(0)
+    assert len(first) == 16 and first.startswith("D0000000000")
+    assert factory.next(0) > first
+
+
+def test_id_factory_when_given_a_moment_before_1970_refuses() -> None:
+    with pytest.raises(ValueError, match="1970"):
+        IdFactory("D").next(-1)
+
+
 @pytest.mark.parametrize(
     ("rupees", "paise"),
     [("101.05", 10105), (Decimal("0.05"), 5), (24812, 2481200), (100.1, 10010), ("-3", -300)],

@@ -24,7 +24,7 @@ from app.diagnostics import (
     write_bundle,
 )
 from app.gui import settings_path
-from app.logging_setup import log_dir, setup_logging
+from engine.core.logs import log_dir, setup_logging
 from engine.credentials import CredentialStore
 from engine.domain.orders import OrderStatus
 from engine.marketdata.simulated import SimulatedMarketConfig

@@ -49,27 +49,42 @@ def log_dir(profile: str) -> Path:
     return Path(platformdirs.user_log_dir("dalaldesk")) / profile
 
 
-def setup_logging(profile: str, level: str = "INFO", *, console: bool = True) -> Path:
-    """Log to ``<user log dir>/dalaldesk/<profile>/dalaldesk.log`` (rotated at LOG_FILE_BYTES,
-    LOG_FILES_KEPT old files kept) and warnings to stderr."""
+class BriefFormatter(logging.Formatter):
+    """A warning as one line of words, for a terminal: the traceback stays in the log file."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def setup_logging(
+    profile: str,
+    level: str = "INFO",
+    *,
+    console: bool = True,
+    brief_console: bool = False,
+    file_name: str = "dalaldesk.log",
+) -> Path:
+    """Log to ``<user log dir>/dalaldesk/<profile>/<file_name>`` (rotated at LOG_FILE_BYTES,
+    LOG_FILES_KEPT old files kept) and warnings to stderr: as the log file has them, or with
+    ``brief_console`` one line each with no traceback (a command line's output)."""
     directory = log_dir(profile)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "dalaldesk.log"
+    path = directory / file_name
     root = logging.getLogger()
     root.setLevel(level.upper())
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     redactor = RedactingFilter()
-    handlers: list[logging.Handler] = [
-        RotatingFileHandler(
-            path, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILES_KEPT, encoding="utf-8"
-        )
-    ]
+    file = RotatingFileHandler(
+        path, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILES_KEPT, encoding="utf-8"
+    )
+    file.setFormatter(formatter)
+    handlers: list[logging.Handler] = [file]
     if console:
         stream = logging.StreamHandler()
         stream.setLevel(logging.WARNING)
+        stream.setFormatter(BriefFormatter() if brief_console else formatter)
         handlers.append(stream)
     for handler in handlers:
-        handler.setFormatter(formatter)
         handler.addFilter(redactor)
         root.addHandler(handler)
     return path
