@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from engine.backtest.results import BacktestResult
 from engine.backtest.run import BacktestError, BacktestRequest
-from engine.core.workers import worker_pool
+from engine.core.workers import logs_from_workers, worker_pool
 
 
 class RunOne(Protocol):
@@ -87,7 +87,7 @@ def sweep_processes(
     pending = list(enumerate(requests))
     running: dict[Future[BacktestResult], int] = {}
     done = 0
-    with worker_pool(workers) as pool:
+    with logs_from_workers() as logs, worker_pool(workers, log_to=logs) as pool:
         while pending or running:
             stop = cancelled is not None and cancelled()
             while pending and len(running) < workers and not stop:

@@ -8,6 +8,7 @@ Linux the kernel's parent-death signal does the same even sooner.
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import logging
 import multiprocessing
@@ -15,22 +16,70 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from logging.handlers import QueueHandler, QueueListener
 from multiprocessing.connection import wait
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 
 
-def worker_pool(max_workers: int = 1) -> ProcessPoolExecutor:
+def worker_pool(max_workers: int = 1, *, log_to: Any = None) -> ProcessPoolExecutor:
     """A process pool (spawned, so no engine state is forked into it) whose workers exit with
-    the desk."""
+    the desk. With ``log_to`` (a queue from ``logs_from_workers``) the workers' log records go
+    to this process's handlers instead of their own stderr."""
     return ProcessPoolExecutor(
         max_workers=max_workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=die_with_parent,
+        initializer=_start_worker,
+        initargs=(log_to,),
     )
+
+
+@contextmanager
+def logs_from_workers() -> Iterator[Any]:
+    """A queue for ``worker_pool(log_to=...)`` whose records this process's root handlers take,
+    while the block runs (the standard library's queue pattern: one process writes the file).
+    None when this process has set no logging up: the workers then warn on their own stderr."""
+    handlers = logging.getLogger().handlers
+    if not handlers:
+        yield None
+        return
+    queue = multiprocessing.get_context("spawn").Queue()
+    listener = QueueListener(queue, *handlers, respect_handler_level=True)
+    listener.start()
+    try:
+        yield queue
+    finally:
+        listener.stop()
+        queue.close()
+
+
+class _ToParent(QueueHandler):
+    """Sends a record as plain text: its message with the arguments in, and its traceback as
+    ``exc_text`` (so the parent's handlers still format the two apart)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record = copy.copy(record)
+        record.msg, record.args = record.getMessage(), None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None
+        return record
+
+
+def _start_worker(log_to: Any) -> None:
+    die_with_parent()
+    if log_to is not None:
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        root.addHandler(_ToParent(log_to))
+        root.setLevel(logging.INFO)
 
 
 def die_with_parent() -> None:

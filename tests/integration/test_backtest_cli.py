@@ -134,3 +134,18 @@ def test_backtest_cli_says_a_strategy_failure_in_words_and_keeps_its_traceback_i
     assert log.parent.name == "clitest" and f"the details are in {log}" in done.stderr
     text = log.read_text(encoding="utf-8")
     assert "Traceback" in text and "ValueError: fast must be a whole number" in text
+
+
+def test_backtest_cli_sweep_keeps_its_workers_tracebacks_in_the_log_too(tmp_path: Path) -> None:
+    write_bar_recording(tmp_path / "rec", [INSTRUMENT], nifty_like_bars(1))
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    command = [sys.executable, "-m", "engine.runtime.backtest_cli", "sweep", "--bars"]
+    command += ["--recording", str(tmp_path / "rec"), "--runs", str(tmp_path / "runs")]
+    command += ["--strategy", "ema_cross", "--grid", "fast=abc,5", "--profile", "clitest"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+
+    assert done.returncode == 1  # one set refused, the other ran
+    assert "Traceback" not in done.stderr
+    assert "error: strategy ema_cross failed in on_start" in done.stderr  # the worker's, one line
+    text = next((tmp_path / "state").rglob("backtest.log")).read_text(encoding="utf-8")
+    assert "Traceback" in text and "ValueError: fast must be a whole number" in text
