@@ -74,7 +74,11 @@ def _log_to_file(profile: str) -> Path | None:
     alone when the caller (a test, an embedding program) already set logging up."""
     if logging.getLogger().handlers:
         return None
-    return setup_logging(profile, console=True, brief_console=True, file_name="backtest.log")
+    try:
+        return setup_logging(profile, console=True, brief_console=True, file_name="backtest.log")
+    except OSError as exc:  # a log folder it cannot write: the run itself still can
+        print(f"warning: no log file ({exc}): tracebacks print here", file=sys.stderr)
+        return None
 
 
 def _record(args: argparse.Namespace) -> int:
