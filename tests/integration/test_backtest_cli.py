@@ -116,16 +116,21 @@ def test_backtest_cli_imports_csv_candles_as_a_recording_and_runs_on_it(
     assert "--lot must be a positive number of shares, not 0" in capsys.readouterr().err
 
 
+def _cli_process(tmp_path: Path, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command as a trader runs it: its own process, logging set up by no one else, its
+    logs under ``tmp_path / "state"``, on a day of bars."""
+    write_bar_recording(tmp_path / "rec", [INSTRUMENT], nifty_like_bars(1))
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    line = [sys.executable, "-m", "engine.runtime.backtest_cli", command, "--bars"]
+    line += ["--recording", str(tmp_path / "rec"), "--runs", str(tmp_path / "runs")]
+    line += ["--strategy", "ema_cross", "--profile", "clitest", *args]
+    return subprocess.run(line, env=env, capture_output=True, text=True, timeout=180)
+
+
 def test_backtest_cli_says_a_strategy_failure_in_words_and_keeps_its_traceback_in_the_log(
     tmp_path: Path,
 ) -> None:
-    # The command as a trader runs it (its own process, logging not set up by anyone else).
-    write_bar_recording(tmp_path / "rec", [INSTRUMENT], nifty_like_bars(1))
-    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
-    command = [sys.executable, "-m", "engine.runtime.backtest_cli", "run", "--bars"]
-    command += ["--recording", str(tmp_path / "rec"), "--runs", str(tmp_path / "runs")]
-    command += ["--strategy", "ema_cross", "--param", "fast=abc", "--profile", "clitest"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    done = _cli_process(tmp_path, "run", "--param", "fast=abc")
 
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
@@ -137,12 +142,7 @@ def test_backtest_cli_says_a_strategy_failure_in_words_and_keeps_its_traceback_i
 
 
 def test_backtest_cli_sweep_keeps_its_workers_tracebacks_in_the_log_too(tmp_path: Path) -> None:
-    write_bar_recording(tmp_path / "rec", [INSTRUMENT], nifty_like_bars(1))
-    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
-    command = [sys.executable, "-m", "engine.runtime.backtest_cli", "sweep", "--bars"]
-    command += ["--recording", str(tmp_path / "rec"), "--runs", str(tmp_path / "runs")]
-    command += ["--strategy", "ema_cross", "--grid", "fast=abc,5", "--profile", "clitest"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    done = _cli_process(tmp_path, "sweep", "--grid", "fast=abc,5")
 
     assert done.returncode == 1  # one set refused, the other ran
     assert "Traceback" not in done.stderr
