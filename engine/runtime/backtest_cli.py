@@ -176,18 +176,18 @@ def _run(args: argparse.Namespace) -> int:
     request = _request(args, args.name or f"run-{datetime.now(IST):%Y%m%d-%H%M%S}")
     cancel = threading.Event()
 
+    line = _ProgressLine()
+
     def progress(step: Progress) -> None:
         eta = "" if step.eta_s is None else f", about {step.eta_s:.0f} s left"
-        print(
-            f"\r{step.done:6.1%} at {step.market_time:%Y-%m-%d %H:%M}{eta}", end="", file=sys.stderr
-        )
+        line.show(f"{step.done:6.1%} at {step.market_time:%Y-%m-%d %H:%M}{eta}", step.done)
 
     try:
         result = run_backtest(request, _runs(args) / request.name, progress=progress, cancel=cancel)
     except KeyboardInterrupt:
         cancel.set()
         raise
-    print(file=sys.stderr)
+    line.end()
     if result.denied:
         print(
             f"{result.denied} order(s) refused by the risk gate; the first: {result.first_denial}",
@@ -205,8 +205,10 @@ def _sweep(args: argparse.Namespace) -> int:
     base = _request(args, args.name or f"sweep-{datetime.now(IST):%Y%m%d-%H%M%S}")
     requests = sweep_requests(base, grid(**values))
 
+    line = _ProgressLine()
+
     def progress(done: int, total: int) -> None:
-        print(f"\r{done}/{total} runs", end="", file=sys.stderr)
+        line.show(f"{done}/{total} runs", done / total)
 
     folder = _runs(args)
     if args.dask:
@@ -215,7 +217,7 @@ def _sweep(args: argparse.Namespace) -> int:
         results = sweep_processes(
             requests, folder, run_backtest, workers=args.workers, progress=progress
         )
-    print(file=sys.stderr)
+    line.end()
     table = results_table(results)
     for row in table:
         print(json.dumps(row), file=sys.stderr)
@@ -224,6 +226,28 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"{len(failed)} of {len(requests)} runs could not run", file=sys.stderr)
     print(json.dumps(table))
     return 1 if failed else 0
+
+
+class _ProgressLine:
+    """Progress on stderr: rewritten in place on a terminal; sent to a file or a pipe, a line
+    for each tenth of the way, so a log of the run reads line by line."""
+
+    def __init__(self) -> None:
+        self._terminal = sys.stderr.isatty()
+        self._tenths = -1
+
+    def show(self, text: str, fraction: float) -> None:
+        if self._terminal:
+            print(f"\r{text}", end="", file=sys.stderr, flush=True)
+            return
+        tenths = int(fraction * 10)
+        if tenths > self._tenths:
+            self._tenths = tenths
+            print(text, file=sys.stderr)
+
+    def end(self) -> None:
+        if self._terminal:
+            print(file=sys.stderr)
 
 
 def _runs(args: argparse.Namespace) -> Path:

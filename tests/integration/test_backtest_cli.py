@@ -147,5 +147,6 @@ def test_backtest_cli_sweep_keeps_its_workers_tracebacks_in_the_log_too(tmp_path
     assert done.returncode == 1  # one set refused, the other ran
     assert "Traceback" not in done.stderr
     assert "error: strategy ema_cross failed in on_start" in done.stderr  # the worker's, one line
+    assert "\r" not in done.stderr and "2/2 runs\n" in done.stderr  # a pipe gets whole lines
     text = next((tmp_path / "state").rglob("backtest.log")).read_text(encoding="utf-8")
     assert "Traceback" in text and "ValueError: fast must be a whole number" in text
