@@ -21,14 +21,19 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from logging.handlers import QueueHandler, QueueListener
 from multiprocessing.connection import wait
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 
 
-def worker_pool(max_workers: int = 1, *, log_to: Any = None) -> ProcessPoolExecutor:
+def worker_pool(
+    max_workers: int = 1, *, log_to: Queue[logging.LogRecord] | None = None
+) -> ProcessPoolExecutor:
     """A process pool (spawned, so no engine state is forked into it) whose workers exit with
     the desk. With ``log_to`` (a queue from ``logs_from_workers``) the workers' log records go
     to this process's handlers instead of their own stderr."""
@@ -41,7 +46,7 @@ def worker_pool(max_workers: int = 1, *, log_to: Any = None) -> ProcessPoolExecu
 
 
 @contextmanager
-def logs_from_workers() -> Iterator[Any]:
+def logs_from_workers() -> Iterator[Queue[logging.LogRecord] | None]:
     """A queue for ``worker_pool(log_to=...)`` whose records this process's root handlers take,
     while the block runs (the standard library's queue pattern: one process writes the file).
     None when this process has set no logging up: the workers then warn on their own stderr."""
@@ -49,7 +54,7 @@ def logs_from_workers() -> Iterator[Any]:
     if not handlers:
         yield None
         return
-    queue = multiprocessing.get_context("spawn").Queue()
+    queue: Queue[logging.LogRecord] = multiprocessing.get_context("spawn").Queue()
     listener = QueueListener(queue, *handlers, respect_handler_level=True)
     listener.start()
     try:
@@ -72,7 +77,7 @@ class _ToParent(QueueHandler):
         return record
 
 
-def _start_worker(log_to: Any) -> None:
+def _start_worker(log_to: Queue[logging.LogRecord] | None) -> None:
     die_with_parent()
     if log_to is not None:
         root = logging.getLogger()
