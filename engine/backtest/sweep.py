@@ -11,6 +11,7 @@ refuses (``BacktestError``) is a row saying why, and the others run.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
@@ -20,6 +21,9 @@ from typing import Any, Protocol
 from engine.backtest.results import BacktestResult
 from engine.backtest.run import BacktestError, BacktestRequest
 from engine.core.workers import logs_from_workers, worker_pool
+
+_LOGS = "engine"
+"""The logger a run's records are under (each module's is below it)."""
 
 
 class RunOne(Protocol):
@@ -124,6 +128,11 @@ def sweep_dask(
             'sweeps on a cluster need Dask: pip install "dalaldesk[cluster]"'
         ) from exc
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    # The workers' warnings come home to this process's handlers (its log file), as the process
+    # pool's do; only while the sweep runs, and only when this process keeps a log.
+    forwarding = bool(logging.getLogger().handlers)
+    if forwarding:
+        client.forward_logging(_LOGS, level=logging.INFO)
     try:
         futures = {
             client.submit(run, request, str(folder / request.name), pure=False): index
@@ -142,6 +151,8 @@ def sweep_dask(
                 progress(done, len(requests))
         return results
     finally:
+        if forwarding:
+            client.unforward_logging(_LOGS)
         if client is not scheduler:
             client.close()
 

@@ -4,7 +4,9 @@ local Dask cluster (2 worker processes) gives the same table."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -137,3 +139,38 @@ def test_backtest_sweep_when_a_set_is_refused_gives_its_reason_and_runs_the_rest
     }
     assert table[0]["fills"] > 0 and table[2]["fills"] > 0
     assert not (tmp_path / "mixed" / "mixed-002").exists()
+
+
+def test_backtest_sweep_on_dask_brings_the_workers_warnings_home(
+    bars_recording: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from distributed import Client, LocalCluster
+
+    requests = sweep_requests(_request(bars_recording, "logs"), [{"fast": 40, "slow": 30}])
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+        caplog.at_level(logging.WARNING, logger="engine"),
+    ):
+        outcomes = sweep_dask(requests, tmp_path / "dask", run_backtest, client)
+        # The records travel as the workers' events: give the last one time to land.
+        deadline = time.monotonic() + 10
+        while not _failures(caplog) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Left on the cluster as it was found.
+        assert list(client.run(_forwarding_handlers).values()) == [[]]
+    assert results_table(outcomes)[0]["error"].startswith("ema_cross did not start")
+    failures = _failures(caplog)
+    assert len(failures) == 1, [r.getMessage() for r in caplog.records]
+    assert failures[0].exc_text is not None and "fast (40) must be positive" in failures[0].exc_text
+
+
+def _failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "strategy ema_cross failed" in r.getMessage()]
+
+
+def _forwarding_handlers() -> list[str]:
+    """On a worker: the handlers forwarding the engine's records to a client."""
+    return [type(h).__name__ for h in logging.getLogger("engine").handlers]
