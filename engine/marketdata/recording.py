@@ -149,8 +149,9 @@ class RecordedDay:
         day does not fit in memory as Python objects)."""
         for path in self.files(TICKS):
             try:
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-                    yield pa.Table.from_batches([batch])
+                with pq.ParquetFile(path) as file:
+                    for batch in file.iter_batches(batch_size=batch_rows):
+                        yield pa.Table.from_batches([batch])
             except (OSError, pa.ArrowException) as exc:
                 raise RecordingError(f"{path} cannot be read: {exc}") from exc
 
@@ -171,7 +172,8 @@ class RecordedDay:
         total = 0
         for path in self.files(TICKS):
             try:
-                total += pq.ParquetFile(path).metadata.num_rows
+                with pq.ParquetFile(path) as file:
+                    total += file.metadata.num_rows
             except (OSError, pa.ArrowException) as exc:
                 raise RecordingError(f"{path} cannot be read: {exc}") from exc
         return total
