@@ -19,7 +19,7 @@ from engine.core.clock import Clock
 from engine.domain.events import EngineMessage, Severity
 from engine.store import JournalWriteError, NewJournalEntry
 from engine.store.errors import write_failure_in_words
-from engine.store.journal import Journal
+from engine.store.journal import EncodedEntry, Journal
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,15 @@ class JournalUnit:
         self._depth = 0
         self._staged_rows: list[Journaled] = []
         self._staged_events: list[object] = []
-        self._held_rows: list[Journaled] = []
+        self._held_rows: list[EncodedEntry] = []
+        """Encoded once: a retry every second costs the write alone."""
         self._held_events: list[object] = []
         self.halted_reason = ""
         """Why order entry is stopped (the journal refused a write); '' while it runs."""
+        self.first_refusal: tuple[int, str] | None = None
+        """When the journal first refused a write and its word on why (kept after it writes
+        again: what was paused meanwhile is not undone)."""
+        self._refused_a_row = False
         self._scope = _UnitScope(self)
 
     def unit(self) -> _UnitScope:
@@ -91,23 +96,28 @@ class JournalUnit:
         if not rows and not events:
             return
         self._staged_rows, self._staged_events = [], []
-        if self._held_rows:
-            # Still behind on an earlier unit: this one waits behind it, in order.
-            self._held_rows += rows
-            self._held_events += events
-            return
         try:
-            if rows:
-                self._write(rows)
-        except JournalWriteError as exc:
-            self._hold(rows, events, exc)
-            return
+            encoded = self._journal.encode(
+                [NewJournalEntry(e.kind, e.to_payload(), e.order_id, e.ts_ns) for e in rows]
+            )
         except (TypeError, ValueError) as exc:
+            self._refused(str(exc))
+            self._refused_a_row = True
             self.halted_reason = f"order entry halted: the journal refused a write ({exc})"
             log.critical("%s; %d events not published", self.halted_reason, len(events))
             self._bus.publish(
                 EngineMessage(self._clock.time_ns(), Severity.ERROR, self.halted_reason, "oms")
             )
+            return
+        if self._held_rows:
+            # Still behind on an earlier unit: this one waits behind it, in order.
+            self._held_rows += encoded
+            self._held_events += events
+            return
+        try:
+            self._journal.append_encoded(encoded)  # one unit, one transaction: all or none
+        except JournalWriteError as exc:
+            self._hold(encoded, events, exc)
             return
         publish = self._bus.publish
         for event in events:
@@ -125,12 +135,13 @@ class JournalUnit:
             return True
         rows = self._held_rows
         try:
-            self._write(rows)
+            self._journal.append_encoded(rows)
         except JournalWriteError as exc:
             log.debug("journal still refuses writes: %s", exc)
             return False
         events, self._held_rows, self._held_events = self._held_events, [], []
-        self.halted_reason = ""
+        if not self._refused_a_row:  # a row it can never take keeps order entry halted
+            self.halted_reason = ""
         publish = self._bus.publish
         for event in events:
             publish(event)
@@ -146,16 +157,17 @@ class JournalUnit:
         self._writable(True)
         return True
 
-    def _write(self, rows: list[Journaled]) -> None:
-        """One unit's rows in one journal transaction (all or none)."""
-        self._journal.append_many(
-            [NewJournalEntry(e.kind, e.to_payload(), e.order_id, e.ts_ns) for e in rows]
-        )
+    def _refused(self, cause: str) -> None:
+        if self.first_refusal is None:
+            self.first_refusal = (self._clock.time_ns(), cause)
 
-    def _hold(self, rows: list[Journaled], events: list[object], error: JournalWriteError) -> None:
+    def _hold(
+        self, rows: list[EncodedEntry], events: list[object], error: JournalWriteError
+    ) -> None:
         """The journal did not take a unit: keep it to retry, stop order entry and say so."""
         self._held_rows, self._held_events = rows, events
         cause = write_failure_in_words(error)
+        self._refused(cause)
         self.halted_reason = (
             f"order entry paused: the journal cannot write ({cause}); it is retried every "
             "second and trading resumes by itself once it writes"

@@ -67,13 +67,26 @@ class _Checkpointer:
         except (SQLAlchemyError, error):
             logger.exception("SQLite checkpoints are off: no connection for them")
             return
+        failing = False
         try:
             while not self._stop.wait(self._interval):
                 cursor = connection.cursor()
                 try:
                     cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except error:
-                    logger.warning("SQLite checkpoint failed; the next one retries", exc_info=True)
+                except error as exc:
+                    # Said once while it keeps failing (a full disk fails every second).
+                    if not failing:
+                        logger.warning(
+                            "SQLite checkpoint failed (%s); it is retried every %g s",
+                            exc,
+                            self._interval,
+                            exc_info=True,
+                        )
+                    failing = True
+                else:
+                    if failing:
+                        logger.info("SQLite checkpoints work again")
+                    failing = False
                 finally:
                     cursor.close()
         finally:

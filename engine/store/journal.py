@@ -68,6 +68,10 @@ class NewJournalEntry(NamedTuple):
     ts_ns: int
 
 
+EncodedEntry = dict[str, Any]
+"""A journal row ready for the database (``Journal.encode``)."""
+
+
 class Journal:
     """Append-only log over one database; create one per database (it is the single writer)."""
 
@@ -86,6 +90,7 @@ class Journal:
         ``JournalWriteError`` when the database did not take the write.
         """
         row = _row(kind, payload, order_id, ts_ns)
+        row["recorded_ns"] = time.time_ns()
         with self._lock:
             writer = self._ready_writer(f"{kind!r}")
             try:
@@ -99,12 +104,24 @@ class Journal:
 
         Every payload is encoded before anything is written, so one bad payload writes nothing.
         """
-        rows = [
+        return self.append_encoded(self.encode(entries))
+
+    def encode(self, entries: Iterable[NewJournalEntry | tuple[Any, ...]]) -> list[EncodedEntry]:
+        """Entries checked and encoded for ``append_encoded``; ``TypeError``/``ValueError`` for a
+        bad one. Rows held while the database refuses writes are encoded once this way, however
+        often their write is retried."""
+        return [
             _row(*(entry if type(entry) is NewJournalEntry else NewJournalEntry(*entry)))
             for entry in entries
         ]
+
+    def append_encoded(self, rows: list[EncodedEntry]) -> list[int]:
+        """``append_many`` of entries ``encode`` made: all committed, or none."""
         if not rows:
             return []
+        now = time.time_ns()  # when they are written, not when they were first tried
+        for row in rows:
+            row["recorded_ns"] = now
         with self._lock:
             writer = self._ready_writer(f"a batch of {len(rows)} entries")
             try:
@@ -223,7 +240,7 @@ class Journal:
                 logger.exception("closing the lost journal connection failed")
 
 
-def _row(kind: str, payload: Mapping[str, Any], order_id: str | None, ts_ns: int) -> dict[str, Any]:
+def _row(kind: str, payload: Mapping[str, Any], order_id: str | None, ts_ns: int) -> EncodedEntry:
     if not isinstance(kind, str) or not kind:
         raise TypeError(f"journal kind must be a non-empty str, not {kind!r}")
     if len(kind) > KIND_MAX_LENGTH:
@@ -239,7 +256,7 @@ def _row(kind: str, payload: Mapping[str, Any], order_id: str | None, ts_ns: int
         raise TypeError(f"ts_ns must be an int (epoch nanoseconds), not {ts_ns!r}")
     return {
         "ts_ns": ts_ns,
-        "recorded_ns": time.time_ns(),
+        "recorded_ns": 0,  # set as it is written
         "kind": kind,
         "order_id": order_id,
         "payload": encode_payload(payload),

@@ -110,6 +110,8 @@ class JournalWriter:
         try:
             self._cursor.execute("ROLLBACK")
         except self.dbapi_error:
+            if not getattr(self._dbapi_connection, "in_transaction", True):
+                return  # the database ended it itself (SQLite does on a full disk): all undone
             logger.exception("journal ROLLBACK after a failed batch also failed")
 
     def is_disconnect(self, error: Exception) -> bool:

@@ -7,12 +7,10 @@ Where mounting is not permitted, the journal's writer is made to fail as a full 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sqlite3
-import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,67 +20,17 @@ from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.orders import OrderStatus
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
+from engine.store import journal as journal_module
+from tests.full_disk import FullDisk, small_tmpfs
 from tests.support import MONDAY_MORNING, quote
 
 ORDERS = 12
 
 
-class FullDisk:
-    """Fills the disk under the book and frees it again."""
-
-    def __init__(self, directory: Path, tmpfs: bool) -> None:
-        self.directory = directory
-        self.tmpfs = tmpfs
-        self.filler = directory / "filler.bin"
-        self._patched: list[tuple[object, str, object]] = []
-
-    def fill(self, engine: Engine) -> None:
-        if self.tmpfs:
-            descriptor = os.open(self.filler, os.O_WRONLY | os.O_CREAT, 0o644)
-            try:
-                for size in (65536, 4096, 1):  # down to the last free byte
-                    with contextlib.suppress(OSError):
-                        while os.write(descriptor, b"\0" * size):
-                            pass
-            finally:
-                os.close(descriptor)
-            return
-        writer = engine.journal._writer  # the injected fault: what SQLite raises on ENOSPC
-        assert writer is not None
-
-        def full(*_args: object, **_kwargs: object) -> object:
-            raise sqlite3.OperationalError("database or disk is full")
-
-        for name in ("insert_one", "insert_batch"):
-            self._patched.append((writer, name, getattr(writer, name)))
-            setattr(writer, name, full)
-
-    def free(self) -> None:
-        if self.tmpfs:
-            self.filler.unlink()
-            return
-        for owner, name, original in self._patched:
-            setattr(owner, name, original)
-        self._patched.clear()
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[FullDisk]:
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    mounted = (
-        os.geteuid() == 0
-        and subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-            capture_output=True,
-        ).returncode
-        == 0
-    )
-    try:
-        yield FullDisk(mount, tmpfs=mounted)
-    finally:
-        if mounted:
-            subprocess.run(["umount", "-l", str(mount)], check=False)
+    with small_tmpfs(tmp_path / "disk") as disk:
+        yield disk
 
 
 def build(db: Path, clock: TestClock) -> Engine:
@@ -203,3 +151,40 @@ def test_journal_disk_full_then_crash_loses_nothing_the_trader_was_told(
         assert len(unfilled) == ORDERS - len(restored)
     finally:
         again.close()
+
+
+def test_journal_disk_full_retries_cost_the_write_alone(
+    small_disk: FullDisk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows held are encoded once, however many seconds the disk stays full, and are kept
+    with the time they were written."""
+    db = small_disk.directory / "book.db"
+    clock = TestClock(MONDAY_MORNING)
+    engine = build(db, clock)
+    try:
+        stock = a_stock(engine)
+        ltp = engine.api.tick(stock.token).ltp
+        rest_orders(engine, clock, stock, ltp)
+        written = max(entry.seq for entry in engine.journal.read())
+        fill_disk_while_trading(small_disk, engine, clock, stock, ltp)
+        held = engine.orders.journal_waiting
+        encoded: list[object] = []
+        real = journal_module.encode_payload
+
+        def counted(payload: Any) -> str:
+            encoded.append(payload)
+            return real(payload)
+
+        monkeypatch.setattr(journal_module, "encode_payload", counted)
+        for _ in range(5):
+            assert not engine.orders.retry_journal()
+        assert encoded == [] and engine.orders.journal_waiting == held
+
+        small_disk.free()
+        freed_ns = time.time_ns()
+        assert engine.orders.retry_journal()
+        late = [entry for entry in engine.journal.read(written)][:held]
+        assert len(late) == held
+        assert all(entry.recorded_ns >= freed_ns for entry in late)
+    finally:
+        engine.close()
