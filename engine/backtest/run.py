@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import math
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,12 +26,13 @@ from typing import Any, Protocol
 
 from engine.backtest.results import BacktestResult, PnlTracker, has_result, write_result
 from engine.core.bus import EventBus
-from engine.core.clock import SimulatedClock
+from engine.core.clock import IST, SimulatedClock
 from engine.domain.instruments import Instrument
 from engine.marketdata.feed import Feed
 from engine.marketdata.quotes import QuoteCache
 from engine.marketdata.recording import Recording, RecordingError
 from engine.marketdata.replay import BarReplayFeed, ReplayFeed
+from engine.oms.order_manager import OrderManager
 from engine.store.backup import backup_dir, list_backups
 from engine.store.book_lock import book_holder, lock_path
 from engine.strategies.kernel import StrategyKernel
@@ -145,6 +147,7 @@ class Desk(Protocol):
 
     bus: EventBus
     quotes: QuoteCache
+    orders: OrderManager
     strategies: StrategyKernel
 
     @property
@@ -233,6 +236,8 @@ async def run_backtest(
             if cancelled is not None and cancelled():
                 cancel = True
                 break
+            _refuse_if_unwritten(desk, folder)
+        _refuse_if_unwritten(desk, folder)
         tracker.sample(clock.time_ns())
     finally:
         await desk.stop()
@@ -248,10 +253,31 @@ async def run_backtest(
         cancelled=cancel,
         book=str(book),
     )
-    write_result(book, result)
+    try:
+        write_result(book, result)
+    except sqlite3.Error as exc:
+        raise BacktestError(
+            f"the run ended but its result could not be kept in {book} ({exc}): free space "
+            f"there and run it again under another name"
+        ) from exc
     if progress is not None and not cancel:
         progress(Progress(1.0, result.elapsed_s, 0.0, clock.now()))
     return result
+
+
+def _refuse_if_unwritten(desk: Desk, folder: Path) -> None:
+    """Stop the run once its book refused a write: the desk paused its orders and matching
+    there, as a live desk must, so what followed is not the strategy's own run."""
+    refusal = desk.orders.first_refusal
+    if refusal is None:
+        return
+    ts_ns, cause = refusal
+    when = datetime.fromtimestamp(ts_ns / 1e9, IST)
+    raise BacktestError(
+        f"the run stopped: its book in {folder} could not be written at {when:%Y-%m-%d %H:%M:%S} "
+        f"market time ({cause}). Free space there and run it again under another name (or "
+        f"remove {folder} first)"
+    )
 
 
 def _start_strategy(desk: Desk, request: BacktestRequest) -> str:

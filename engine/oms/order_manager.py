@@ -475,6 +475,12 @@ class OrderManager:
         return self._journal_unit.halted_reason
 
     @property
+    def first_refusal(self) -> tuple[int, str] | None:
+        """When the journal first refused a write (ns) and its word on why (``database or disk
+        is full``); None while it has taken every one."""
+        return self._journal_unit.first_refusal
+
+    @property
     def journal_waiting(self) -> int:
         """Journal rows held because the journal could not write them (0 when all is well)."""
         return self._journal_unit.waiting
