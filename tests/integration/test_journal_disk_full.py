@@ -7,6 +7,7 @@ Where mounting is not permitted, the journal's writer is made to fail as a full 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.orders import OrderStatus
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
+from engine.store import database as database_module
 from engine.store import journal as journal_module
 from tests.full_disk import FullDisk, small_tmpfs
 from tests.support import MONDAY_MORNING, quote
@@ -188,3 +190,38 @@ def test_journal_disk_full_retries_cost_the_write_alone(
         assert all(entry.recorded_ns >= freed_ns for entry in late)
     finally:
         engine.close()
+
+
+def test_journal_disk_full_checkpoint_failure_is_said_once_and_its_return(
+    small_disk: FullDisk, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The write-ahead log cannot be copied into a book on a full disk: the log says so once,
+    not every second, and says when it works again."""
+    if not small_disk.tmpfs:
+        pytest.skip("needs a tmpfs to fill (mounting is not permitted here)")
+    monkeypatch.setattr(database_module, "CHECKPOINT_SECONDS", 0.05)
+    database = database_module.open_database(f"sqlite:///{small_disk.directory / 'book.db'}")
+    caplog.set_level(logging.INFO, logger="engine.store.database")
+    try:
+        for attempt in range(5):  # a checkpoint may copy the last rows in before the disk fills
+            for i in range(200):
+                row = {"i": i, "pad": "x" * 200}
+                database.journal.append("note", row, order_id=None, ts_ns=attempt * 1000 + i)
+            small_disk.fill(None)  # type: ignore[arg-type]  # a tmpfs is filled without a desk
+            time.sleep(0.6)  # a dozen checkpoints
+            if _said(caplog, "checkpoint failed"):
+                break
+            small_disk.free()
+        assert len(_said(caplog, "checkpoint failed")) == 1
+        small_disk.free()
+        deadline = time.monotonic() + 5
+        while not _said(caplog, "work again") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_said(caplog, "work again")) == 1
+        assert len(_said(caplog, "checkpoint failed")) == 1
+    finally:
+        database.close()
+
+
+def _said(caplog: pytest.LogCaptureFixture, words: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if words in r.getMessage()]
