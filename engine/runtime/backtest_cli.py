@@ -56,6 +56,8 @@ from engine.runtime.backtests import (
 )
 from engine.store.urls import DEFAULT_PROFILE
 
+log = logging.getLogger("engine.runtime.backtest_cli")  # its name under python -m too
+
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.command(args))
     except (BacktestError, ValueError, OSError) as problem:
+        # In the file alone (the terminal shows warnings up): where the command stopped.
+        log.info("the command stopped: %s", problem, exc_info=True)
         print(f"error: {problem}", file=sys.stderr)
         if log_file is not None:
             print(f"(the details are in {log_file})", file=sys.stderr)
@@ -166,8 +170,8 @@ def _request(args: argparse.Namespace, name: str) -> BacktestRequest:
         portfolio=read_portfolio_file(args.portfolio) if args.portfolio else None,
         algo=read_settings_file(args.algo, "algo") if args.algo else None,
         signals=args.alerts or None,
-        start=date.fromisoformat(args.from_) if args.from_ else None,
-        end=date.fromisoformat(args.to) if args.to else None,
+        start=_day(args.from_, "--from"),
+        end=_day(args.to, "--to"),
         mode=BARS if args.bars else TICKS,
     )
 
@@ -198,10 +202,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    values = {}
+    values: dict[str, list[Any]] = {}
     for text in args.grid:
-        name, _, listed = text.partition("=")
-        values[name] = [_value(v) for v in listed.split(",") if v]
+        name, sign, listed = text.partition("=")
+        if not sign or not name:
+            raise ValueError(f"a grid is name=value,value,..., not {text!r}")
+        if name in values:
+            raise ValueError(f"the grid names {name} twice: give its values in one --grid")
+        values[name] = [_value(v) for v in listed.split(",") if v.strip()]
+        if not values[name]:
+            raise ValueError(f"the grid gives {name} no value: {text!r}")
     base = _request(args, args.name or f"sweep-{datetime.now(IST):%Y%m%d-%H%M%S}")
     requests = sweep_requests(base, grid(**values))
 
@@ -252,6 +262,15 @@ class _ProgressLine:
 
 def _runs(args: argparse.Namespace) -> Path:
     return Path(args.runs) if args.runs else backtests_dir(args.profile)
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{option} is a day as YYYY-MM-DD, not {text!r}") from None
 
 
 def _param(text: str) -> tuple[str, Any]:

@@ -139,6 +139,9 @@ def test_backtest_cli_says_a_strategy_failure_in_words_and_keeps_its_traceback_i
     assert log.parent.name == "clitest" and f"the details are in {log}" in done.stderr
     text = log.read_text(encoding="utf-8")
     assert "Traceback" in text and "ValueError: fast must be a whole number" in text
+    # Where the command itself stopped, in the file alone.
+    assert "INFO engine.runtime.backtest_cli: the command stopped: ema_cross did not start" in text
+    assert "the command stopped" not in done.stderr
 
 
 def test_backtest_cli_sweep_keeps_its_workers_tracebacks_in_the_log_too(tmp_path: Path) -> None:
@@ -150,3 +153,31 @@ def test_backtest_cli_sweep_keeps_its_workers_tracebacks_in_the_log_too(tmp_path
     assert "\r" not in done.stderr and "2/2 runs\n" in done.stderr  # a pipe gets whole lines
     text = next((tmp_path / "state").rglob("backtest.log")).read_text(encoding="utf-8")
     assert "Traceback" in text and "ValueError: fast must be a whole number" in text
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["sweep", "--grid", "fast="], "the grid gives fast no value: 'fast='"),
+        (["sweep", "--grid", "fast= , "], "the grid gives fast no value"),
+        (["sweep", "--grid", "=5,10"], "a grid is name=value,value,..., not '=5,10'"),
+        (["sweep", "--grid", "fast"], "a grid is name=value,value,..., not 'fast'"),
+        (
+            ["sweep", "--grid", "fast=5", "--grid", "fast=10"],
+            "the grid names fast twice: give its values in one --grid",
+        ),
+        (["run", "--from", "2025-13-01"], "--from is a day as YYYY-MM-DD, not '2025-13-01'"),
+        (["run", "--to", "yesterday"], "--to is a day as YYYY-MM-DD, not 'yesterday'"),
+    ],
+)
+def test_backtest_cli_refuses_a_malformed_grid_or_day_in_words_and_runs_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], said: str
+) -> None:
+    write_bar_recording(tmp_path / "rec", [INSTRUMENT], nifty_like_bars(1))
+    command, *rest = arguments
+    common = ["--recording", str(tmp_path / "rec"), "--runs", str(tmp_path / "runs"), "--bars"]
+    strategy = ["--strategy", "ema_cross", "--param", f"token={TOKEN}", "--name", "bad"]
+    assert main([command, *common, *strategy, *rest]) == 2
+    captured = capsys.readouterr()
+    assert f"error: {said}" in captured.err and "Traceback" not in captured.err
+    assert captured.out == "" and not (tmp_path / "runs").exists()
