@@ -54,13 +54,14 @@ class FullDisk:
 
 
 @contextlib.contextmanager
-def small_tmpfs(mount: Path) -> Iterator[FullDisk]:
-    """A 4 MB tmpfs at ``mount`` (a plain folder where it cannot be mounted), unmounted after."""
+def small_tmpfs(mount: Path, size: str = "4m") -> Iterator[FullDisk]:
+    """A tmpfs of ``size`` at ``mount`` (a plain folder where it cannot be mounted), unmounted
+    after."""
     mount.mkdir()
     mounted = (
         os.geteuid() == 0
         and subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
             capture_output=True,
         ).returncode
         == 0

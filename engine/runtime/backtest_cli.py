@@ -12,8 +12,8 @@
 
 Runs are kept under ``--runs`` (default: the profile's backtests folder), each in a folder of
 its name with its own book. Progress goes to stderr; the last line on stdout is JSON. Exit code
-0 when everything ran, 1 when a sweep's set could not run (its row says why; the rest ran), 2 on
-an error before any run.
+0 when everything ran, 1 when part of the work could not be done (a sweep's set, its row says
+why and the rest ran; ticks a recording could not write), 2 on an error before any run.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _record(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     book = out / "recording-session.db"
     config = simulated_config(book, market=SimulatedMarketConfig(seed=args.seed), always_open=True)
-    asyncio.run(record_simulated_session(config, start, args.minutes * 60, out))
+    engine = asyncio.run(record_simulated_session(config, start, args.minutes * 60, out))
     recording = Recording(out)
     days = recording.days()
     ticks = sum(day.tick_count() for day in days)
@@ -107,6 +107,14 @@ def _record(args: argparse.Namespace) -> int:
             }
         )
     )
+    recorder = engine.recorder
+    if recorder is not None and recorder.dropped_ticks:
+        print(
+            f"error: {recorder.dropped_ticks:,} ticks could not be recorded, so the recording "
+            f"under {out} is incomplete: {recorder.problem}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

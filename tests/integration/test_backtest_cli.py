@@ -14,6 +14,7 @@ import pytest
 from engine.marketdata.recording import write_bar_recording
 from engine.runtime.backtest_cli import main
 from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars, tradingview_alert
+from tests.full_disk import small_tmpfs
 
 
 def test_backtest_cli_runs_a_bar_backtest_and_prints_its_summary(
@@ -181,3 +182,18 @@ def test_backtest_cli_refuses_a_malformed_grid_or_day_in_words_and_runs_nothing(
     captured = capsys.readouterr()
     assert f"error: {said}" in captured.err and "Traceback" not in captured.err
     assert captured.out == "" and not (tmp_path / "runs").exists()
+
+
+def test_backtest_cli_record_on_a_disk_too_small_says_the_recording_is_incomplete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with small_tmpfs(tmp_path / "disk", size="100k") as disk:
+        if not disk.tmpfs:
+            pytest.skip("needs a small tmpfs (mounting is not permitted here)")
+        out = disk.directory / "rec"
+        # Room for the session's book and the day's instruments, not for a minute of ticks.
+        assert main(["record", "--minutes", "1", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"ticks could not be recorded, so the recording under {out} is incomplete" in err
+    assert "No space left on device" in err
