@@ -152,6 +152,13 @@ class Recorder:
                 self.problem = f"recording to {self.root} failed: {exc}"
                 self.dropped_ticks += len(batch)
                 self._warn(self.problem)
+            else:
+                if self.problem is not None:
+                    self.problem = None
+                    self._warn(
+                        f"recording to {self.root} works again; {self.dropped_ticks:,} ticks "
+                        "were not recorded meanwhile"
+                    )
         closing = self._forming_bars()
         if closing:
             try:

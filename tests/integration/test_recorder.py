@@ -10,7 +10,10 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
@@ -18,6 +21,7 @@ from engine.core.clock import TestClock
 from engine.marketdata.recorder import Recorder
 from engine.marketdata.recording import Recording, ticks_of
 from engine.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
+from tests.full_disk import small_tmpfs
 from tests.multileg_support import MONDAY_0918
 
 MARKET = SimulatedMarketConfig(seed=9, strikes_each_side=6, ticks_per_second=80.0)
@@ -134,3 +138,44 @@ def test_recorder_when_the_disk_falls_behind_drops_whole_batches_and_says_so(tmp
     recorder.close()
     assert recorder.recorded_ticks == 20
     assert Recording(tmp_path).days()[0].tick_count() == 20
+
+
+def test_recorder_on_a_full_disk_says_so_and_again_when_it_writes(tmp_path: Path) -> None:
+    market, _clock = _market()
+    ticks = market.snapshot()[:30]
+    said: list[str] = []
+    with small_tmpfs(tmp_path / "disk") as disk:
+        if not disk.tmpfs:
+            pytest.skip("needs a tmpfs to fill (mounting is not permitted here)")
+        recorder = Recorder(disk.directory / "rec", market.instruments, warn=said.append)
+        recorder.record(ticks[:10])
+        recorder.flush()
+        _written(recorder, 10)
+        disk.fill(None)  # type: ignore[arg-type]  # a tmpfs is filled without a desk
+        recorder.record(ticks[10:20])
+        recorder.flush()
+        _said(said, 1)
+        assert "No space left on device" in said[0] and recorder.problem == said[0]
+        disk.free()
+        recorder.record(ticks[20:])
+        recorder.flush()
+        _written(recorder, 20)
+        _said(said, 2)
+        assert said[1].endswith("works again; 10 ticks were not recorded meanwhile")
+        assert recorder.problem is None and recorder.dropped_ticks == 10
+        recorder.close()
+        assert Recording(disk.directory / "rec").days()[0].tick_count() == 20
+
+
+def _written(recorder: Recorder, ticks: int) -> None:
+    deadline = time.monotonic() + 10
+    while recorder.recorded_ticks < ticks and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert recorder.recorded_ticks == ticks
+
+
+def _said(said: list[str], count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(said) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(said) == count, said
