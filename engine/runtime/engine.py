@@ -13,6 +13,7 @@ import asyncio
 import logging
 import sqlite3
 import sys
+import time
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor
 from dataclasses import replace
@@ -82,6 +83,9 @@ if TYPE_CHECKING:
     from engine.signals.server import SignalServer
 
 log = logging.getLogger(__name__)
+
+JOURNAL_RETRY_SECONDS = 0.9
+"""Held journal rows are tried again at most this often in wall time (the beat is a second)."""
 
 
 class Engine:
@@ -243,6 +247,8 @@ class Engine:
         self.sessions = sessions
         """The calendar view the venue, the market and the gate ask whether a segment is open."""
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._journal_tried = -JOURNAL_RETRY_SECONDS
+        """When the held journal rows were last tried (monotonic seconds)."""
         self._stop = asyncio.Event()
         self._queue_waiting = asyncio.Event()
         self.var_executor: Executor | None = None
@@ -625,7 +631,10 @@ class Engine:
         if self._stop.is_set():
             return
         journal_waiting = self.orders.journal_waiting
-        if journal_waiting:
+        # A disk frees in real time: a replay's second passes faster than the wall's, and each
+        # try on a full disk costs milliseconds.
+        if journal_waiting and time.monotonic() - self._journal_tried >= JOURNAL_RETRY_SECONDS:
+            self._journal_tried = time.monotonic()
             self.orders.retry_journal()
             journal_waiting = self.orders.journal_waiting
         if self.desk_lease is not None and (problem := self.desk_lease.check()):
