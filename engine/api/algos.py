@@ -12,6 +12,7 @@ from typing import Any
 from engine.api.parts import Service
 from engine.domain.bars import Timeframe
 from engine.domain.orders import Product, Side
+from engine.store.files import write_whole
 from engine.strategies.algos.desk import AlgoDesk, AlgoStart
 from engine.strategies.algos.profile import profile_from_bars
 from engine.strategies.algos.quality import (
@@ -98,7 +99,7 @@ class AlgoService(Service):
     def export_algo_quality(self, path: Path | str) -> str | None:
         """Write every parent's execution quality to ``path`` as CSV; None, or why not."""
         try:
-            Path(path).write_text(quality_csv(self.algo_quality()), encoding="utf-8")
+            write_whole(Path(path), quality_csv(self.algo_quality()), make_folder=False)
         except OSError as problem:
             return f"the execution quality could not be written to {path}: {problem}"
         return None
@@ -117,7 +118,7 @@ class AlgoService(Service):
         """Write every parent's execution quality (algos and brackets) to ``path`` as CSV;
         None, or why not."""
         try:
-            Path(path).write_text(quality_csv(self.execution_quality()), encoding="utf-8")
+            write_whole(Path(path), quality_csv(self.execution_quality()), make_folder=False)
         except OSError as problem:
             return f"the execution quality could not be written to {path}: {problem}"
         return None

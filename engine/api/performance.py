@@ -27,6 +27,7 @@ from engine.backtest.report_svg import session_positions
 from engine.backtest.trades import Trade
 from engine.domain.ids import InstrumentToken
 from engine.store.book import scan_journal
+from engine.store.files import write_whole
 from engine.store.journal import JournalEntry
 
 __all__ = [
@@ -100,8 +101,7 @@ class PerformanceService(Service):
             return str(problem)
         target = Path(path)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(html, encoding="utf-8")
+            write_whole(target, html)
         except OSError as problem:
             log.warning("performance report not written to %s: %s", target, problem)
             return f"the report could not be written to {target}: {problem.strerror or problem}"

@@ -54,7 +54,7 @@ from engine.domain.events import EngineMessage, Severity
 from engine.domain.orders import Product
 from engine.runtime.preflight import address_findings, look_up_address
 from engine.runtime.report_mailing import ReportMailing
-from engine.store.files import write_json
+from engine.store.files import write_json, write_whole
 from engine.store.urls import profile_folder
 
 if TYPE_CHECKING:
@@ -343,7 +343,7 @@ def end_of_day_report(engine: Engine, now: datetime) -> str:
     if unsaved is not None:
         raise OSError(unsaved)
     html = path.with_suffix(".html")
-    html.write_text(report_html(report), encoding="utf-8")
+    write_whole(html, report_html(report))
     text = f"End-of-day report: day P&L ₹{report['day_pnl']}, saved as {html}"
     performance = engine.api.performance()
     if performance.owners:  # the book's performance to date: per strategy, symbol and day

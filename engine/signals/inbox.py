@@ -19,6 +19,7 @@ from pathlib import Path
 from engine.signals.desk import SignalDesk
 from engine.signals.records import SignalStep
 from engine.signals.tradingview import MAX_BODY_BYTES, SignalRefused, parse_alert
+from engine.store.files import write_whole
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,7 @@ class SignalInbox:
             target = folder / path.name
             if target.exists():
                 target = folder / f"{path.stem}-{time.time_ns()}{path.suffix}"
-            (folder / f"{target.stem}.result.json").write_text(
-                json.dumps(outcome, indent=1) + "\n", encoding="utf-8"
-            )
+            write_whole(folder / f"{target.stem}.result.json", json.dumps(outcome, indent=1) + "\n")
             os.replace(path, target)
         except OSError as problem:
             # The signal was journaled; left in the inbox it would be read again, and its id

@@ -12,22 +12,33 @@ log = logging.getLogger(__name__)
 
 
 def write_text(path: Path, text: str) -> str | None:
-    """Write ``text`` whole (temporary file, fsync, rename); None, or why not in words."""
+    """Write ``text`` whole (``write_whole``, its folder made if need be); None, or why not in
+    words."""
+    try:
+        write_whole(path, text)
+    except OSError as problem:
+        return f"{path.name} could not be written: {problem.strerror or problem}"
+    return None
+
+
+def write_whole(path: Path, text: str, *, make_folder: bool = True) -> None:
+    """Write ``text`` to a temporary file beside ``path``, fsync it and rename it over ``path``:
+    a full disk or a crash leaves the file as it was, never half written. Raises ``OSError``."""
     temporary = path.with_name(path.name + ".tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if make_folder:
+            path.parent.mkdir(parents=True, exist_ok=True)
         with open(temporary, "w", encoding="utf-8") as file:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except OSError as problem:
+    except OSError:
         try:
             temporary.unlink(missing_ok=True)
         except OSError as leftover:  # no folder to write in: no temporary file either
             log.debug("%s not removed: %s", temporary, leftover)
-        return f"{path.name} could not be written: {problem.strerror or problem}"
-    return None
+        raise
 
 
 def write_json(path: Path, data: object) -> str | None:

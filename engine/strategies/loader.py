@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.domain.origin import is_strategy_id
+from engine.store.files import write_whole
 from engine.store.urls import profile_folder
 from engine.strategies.demo import DemoStrategy
 from engine.strategies.ema_cross import EmaCrossStrategy
@@ -257,6 +258,6 @@ def write_examples(folder: Path) -> list[Path]:
     for name, text in {"_template.py": TEMPLATE, **EXAMPLES}.items():
         path = folder / name
         if not path.exists():
-            path.write_text(text, encoding="utf-8")
+            write_whole(path, text)  # a full disk leaves no half example that is never redone
             written.append(path)
     return written
