@@ -49,11 +49,17 @@ class CrashHandler:
         text = redact("".join(traceback.format_exception(kind, error, tb)))
         stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M%S-%f")
         path = self.directory / f"crash-{stamp}.log"
-        path.write_text(text, encoding="utf-8")
-        self.crashes.append(path)
-        log.critical("uncaught %s: %s (details in %s)", kind.__name__, redact(str(error)), path)
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as unsaved:  # a full disk: the trader is still told, the log has it
+            log.critical("uncaught %s: %s\n%s", kind.__name__, redact(str(error)), text)
+            where = f"The details could not be saved to {path} ({unsaved.strerror or unsaved})."
+        else:
+            self.crashes.append(path)
+            log.critical("uncaught %s: %s (details in %s)", kind.__name__, redact(str(error)), path)
+            where = f"Details were saved to {path}"
         if self.notify is not None:
-            self.notify(f"{kind.__name__}: {redact(str(error))}\n\nDetails were saved to {path}")
+            self.notify(f"{kind.__name__}: {redact(str(error))}\n\n{where}")
 
     def loop_exception(self, loop: Any, context: dict[str, Any]) -> None:
         """asyncio's exception handler: errors in tasks and callbacks end up here."""

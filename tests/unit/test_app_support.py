@@ -86,6 +86,27 @@ def test_crash_handler_when_an_exception_escapes_writes_a_crash_log_and_tells_th
     assert sys.excepthook is not handler.handle
 
 
+def test_crash_handler_when_the_crash_log_cannot_be_written_still_tells_the_trader(
+    tmp_path, caplog
+) -> None:
+    told: list[str] = []
+    handler = CrashHandler(tmp_path / "crashes", notify=told.append)
+    handler.install()
+    handler.directory = tmp_path / "removed" / "crashes"  # the folder went (or the disk is full)
+    try:
+        try:
+            raise RuntimeError(f"feed died with api_secret={SECRET}")
+        except RuntimeError as error:
+            sys.excepthook(type(error), error, error.__traceback__)
+    finally:
+        handler.uninstall()
+    assert handler.crashes == []
+    assert told and told[0].startswith("RuntimeError: feed died") and SECRET not in told[0]
+    assert "The details could not be saved to" in told[0] and "No such file" in told[0]
+    [record] = [r for r in caplog.records if r.name == "dalaldesk.crash"]
+    assert "Traceback" in record.getMessage() and SECRET not in record.getMessage()
+
+
 def test_command_line_when_given_profile_db_and_reset_layout_reads_them() -> None:
     args = parse_args(
         ["--db", "sqlite:////tmp/x.db", "--profile", "desk2", "--reset-layout", "--always-open"]
