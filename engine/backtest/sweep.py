@@ -127,7 +127,10 @@ def sweep_dask(
         raise RuntimeError(
             'sweeps on a cluster need Dask: pip install "dalaldesk[cluster]"'
         ) from exc
-    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    except OSError as exc:  # Dask's own words: "Timed out trying to connect to ... after 30 s"
+        raise BacktestError(f"the Dask scheduler at {scheduler} cannot be reached: {exc}") from exc
     # The workers' warnings come home to this process's handlers (its log file), as the process
     # pool's do; only while the sweep runs, and only when this process keeps a log.
     forwarding = bool(logging.getLogger().handlers)

@@ -174,3 +174,22 @@ def _failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 def _forwarding_handlers() -> list[str]:
     """On a worker: the handlers forwarding the engine's records to a client."""
     return [type(h).__name__ for h in logging.getLogger("engine").handlers]
+
+
+def test_backtest_sweep_on_dask_when_the_scheduler_is_not_there_says_so(
+    bars_recording: Path, tmp_path: Path
+) -> None:
+    import socket
+
+    import dask
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    requests = sweep_requests(_request(bars_recording, "nowhere"), [{"fast": 5}])
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(BacktestError, match=f"the Dask scheduler at {address} cannot be reached"),
+    ):
+        sweep_dask(requests, tmp_path / "dask", run_backtest, address)
+    assert not (tmp_path / "dask").exists()
