@@ -21,6 +21,7 @@ from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.orders import OrderStatus
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
+from engine.store import JournalWriteError, NewJournalEntry
 from engine.store import database as database_module
 from engine.store import journal as journal_module
 from tests.full_disk import FullDisk, small_tmpfs
@@ -225,3 +226,27 @@ def test_journal_disk_full_checkpoint_failure_is_said_once_and_its_return(
 
 def _said(caplog: pytest.LogCaptureFixture, words: str) -> list[logging.LogRecord]:
     return [r for r in caplog.records if words in r.getMessage()]
+
+
+def test_journal_disk_full_batch_refused_whole_without_a_second_error(
+    small_disk: FullDisk, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch of more than a hundred entries (its own transaction) on a full disk: SQLite ends
+    the transaction itself, the batch is refused whole, and the journal's rollback that finds
+    nothing to undo is not reported as a second failure."""
+    if not small_disk.tmpfs:
+        pytest.skip("needs a tmpfs to fill (mounting is not permitted here)")
+    database = database_module.open_database(f"sqlite:///{small_disk.directory / 'book.db'}")
+    try:
+        journal = database.journal
+        journal.append("note", {"i": 0}, order_id=None, ts_ns=1)
+        small_disk.fill(None)  # type: ignore[arg-type]  # a tmpfs is filled without a desk
+        entries = [NewJournalEntry("note", {"i": i, "pad": "x" * 500}, None, i) for i in range(150)]
+        with pytest.raises(JournalWriteError, match="150 entries failed, none written"):
+            journal.append_many(entries)
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+        small_disk.free()
+        assert len(journal.append_many(entries)) == 150
+        assert journal.count() == 151
+    finally:
+        database.close()
