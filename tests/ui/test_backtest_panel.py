@@ -18,13 +18,13 @@ SHOTS_VARIABLE = "DALALDESK_SHOTS"
 """A folder to save the panel's picture in, to look at it (unset: the test's own folder)."""
 
 
-def _panel(qtbot, tmp_path: Path, sessions: int) -> BacktestPanel:  # type: ignore[no-untyped-def]
+def _panel(qtbot, tmp_path: Path, sessions: int, runs_dir: Path | None = None) -> BacktestPanel:  # type: ignore[no-untyped-def]
     write_bar_recording(
         tmp_path / "recordings" / "niftylike", [INSTRUMENT], nifty_like_bars(sessions)
     )
     service = BacktestService(
         runner=run_backtest,
-        runs_dir=tmp_path / "runs",
+        runs_dir=runs_dir or tmp_path / "runs",
         recordings_dir=tmp_path / "recordings",
         strategies=lambda: ["demo", "ema_cross"],
     )
@@ -222,3 +222,23 @@ def test_backtest_panel_records_an_instruments_history_and_picks_it(qtbot, qloop
     )
     qtbot.addWidget(bare)
     assert not bare.form.isRowVisible(bare._history_row)
+
+
+def test_backtest_panel_a_long_error_wraps_and_never_widens_the_panel(
+    qtbot, qloop, tmp_path
+) -> None:
+    blocked = tmp_path / "a-file-where-the-runs-folder-should-be"
+    blocked.write_text("", encoding="utf-8")
+    runs = blocked / "with a long name for the backtests of this desk" / "runs"
+    panel = _panel(qtbot, tmp_path, sessions=1, runs_dir=runs)
+    width = panel.minimumSizeHint().width()
+    panel.run_button.click()
+
+    async def failed() -> None:
+        await _until(lambda: panel.status.text().startswith("The run failed"))
+
+    qloop(failed())
+    said = panel.status.text()
+    assert str(blocked) in said and panel.fontMetrics().horizontalAdvance(said) > 900
+    assert panel.minimumSizeHint().width() == width and panel.width() == 900
+    assert panel.status.wordWrap() and panel.run_button.isEnabled()

@@ -110,6 +110,9 @@ class BacktestPanel(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setFormat("%p%")
         self.status = QLabel("Pick what to run and a recording, then Run.")
+        # An error names folders and runs long: wrapped, it never widens the dock past the window.
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.summary = QLabel("")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.summary.setWordWrap(True)  # a refusal's reason runs long
