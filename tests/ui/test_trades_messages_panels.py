@@ -117,6 +117,25 @@ def test_trades_export_csv_when_read_back_has_the_rows_shown(trades, tmp_path) -
         assert record["Side"] == row.side.value
 
 
+def test_trades_export_that_fails_says_why_in_a_line_that_never_widens_the_panel(
+    trades, tmp_path, qtbot
+) -> None:  # type: ignore[no-untyped-def]
+    panel = trades
+    panel.show()
+    qtbot.wait(10)
+    width = panel.minimumSizeHint().width()
+    blocked = tmp_path / "a-file-where-the-exports-folder-should-be"
+    blocked.write_text("", encoding="utf-8")
+    target = blocked / ("a folder with a long name for every export of the day" * 2) / "t.csv"
+    panel._export_chosen(str(target))  # what the export dialog calls with the chosen path
+    said = panel.feedback.text()
+    assert said.startswith("Export failed: ") and str(blocked) in said
+    assert panel.fontMetrics().horizontalAdvance(said) > 1200  # longer than the panel is wide
+    assert panel.feedback.toolTip() == said
+    qtbot.wait(10)  # the layout takes the new line in
+    assert panel.minimumSizeHint().width() == width
+
+
 def test_trades_export_xlsx_when_read_back_has_the_rows_shown(trades, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from openpyxl import load_workbook
 

@@ -20,9 +20,11 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QMenu,
     QPushButton,
+    QSizePolicy,
     QTableView,
     QTableWidget,
     QTableWidgetItem,
@@ -253,8 +255,12 @@ def panel_layout(
     """Lay ``panel`` out as a bar of widgets over the view, and an optional footer below it.
 
     ``stretch``, one of the bar's widgets, takes the bar's spare width; the view takes the
-    panel's spare height (a wrapping label in the bar would otherwise share it).
+    panel's spare height (a wrapping label in the bar would otherwise share it). A one-line label
+    there is cut at the bar's width (its tooltip holds the whole line) rather than widen the
+    panel past its dock.
     """
+    if isinstance(stretch, QLabel) and not stretch.wordWrap():
+        stretch.setSizePolicy(QSizePolicy.Policy.Ignored, stretch.sizePolicy().verticalPolicy())
     row = QHBoxLayout()
     row.setContentsMargins(0, 0, 0, 0)
     row.setSpacing(6)

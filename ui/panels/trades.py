@@ -219,7 +219,7 @@ class TradesPanel(QWidget):
         """Write the shown trades to ``path`` (.csv or .xlsx); returns how many rows."""
         headers, rows = self.export_rows()
         count = write_table(path, headers, rows)
-        self.feedback.setText(f"Exported {count} trades to {Path(path).name}")
+        self._tell(f"Exported {count} trades to {Path(path).name}")
         return count
 
     def ask_export(self, suffix: str) -> None:
@@ -230,4 +230,8 @@ class TradesPanel(QWidget):
         try:
             self.export_to(path)
         except (OSError, ValueError) as exc:
-            self.feedback.setText(f"Export failed: {exc}")
+            self._tell(f"Export failed: {exc}")
+
+    def _tell(self, text: str) -> None:
+        self.feedback.setText(text)
+        self.feedback.setToolTip(text)  # the line is cut at the bar's width
