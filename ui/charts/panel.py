@@ -47,6 +47,7 @@ from ui.bridge import QUEUED
 from ui.charts.page import ChartView
 from ui.charts.settings import STYLES, ChartSettings
 from ui.context import PanelContext, TicketRequest
+from ui.panels.table_kit import LineLabel
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class ChartPanel(QWidget):
         self.volume_action.setChecked(self.settings.volume)
         self.volume_action.toggled.connect(self.set_volume)
         self.indicator_button.setMenu(menu)
-        self.status = QLabel("")
+        self.status = LineLabel("")
         self.status.setObjectName("chartStatus")
         self.view = ChartView(self)
         bar = QWidget()

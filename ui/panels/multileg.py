@@ -60,7 +60,7 @@ from ui.panels.multileg_rows import (
     status_brush,
 )
 from ui.panels.orderbook import OrderRow, denial_row, order_row
-from ui.panels.table_kit import RowFilterProxy, make_table, selected_rows
+from ui.panels.table_kit import LineLabel, RowFilterProxy, make_table, selected_rows
 
 REFRESH_MS = 200
 """Five repaints a second at most, however fast ticks come."""
@@ -167,8 +167,8 @@ class MultilegPanel(QWidget):
         self.follow.setChecked(True)
         self.follow.setToolTip("The Payoff and Greeks panels follow the selected portfolio")
         self.follow.toggled.connect(lambda on: self._follow(force=True) if on else None)
-        self.feedback = QLabel(objectName="multilegFeedback")
-        self.feedback.setWordWrap(False)
+        self.feedback = LineLabel()
+        self.feedback.setObjectName("multilegFeedback")
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         bar.setSpacing(4)
@@ -406,7 +406,6 @@ class MultilegPanel(QWidget):
 
     def _say(self, text: str) -> None:
         self.feedback.setText(text)
-        self.feedback.setToolTip(text)
 
     def _act(
         self,

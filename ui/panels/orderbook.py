@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 from PySide6.QtGui import QAction, QColor, QKeySequence
-from PySide6.QtWidgets import QLabel, QMenu, QTabBar, QWidget
+from PySide6.QtWidgets import QMenu, QTabBar, QWidget
 
 from engine.api import (
     OrderDenied,
@@ -40,6 +40,7 @@ from ui.export import IST, ask_export_path, at_ist, write_table
 from ui.format import quantity, rupees
 from ui.models.table import Column, RowTableModel
 from ui.panels.table_kit import (
+    LineLabel,
     RowFilterProxy,
     action_button,
     action_menu,
@@ -273,7 +274,7 @@ class OrderbookPanel(QWidget):
             "Filter orders…",
             "Matches symbol, order id, status, reason, source and tag",
         )
-        self.feedback = QLabel(self)
+        self.feedback = LineLabel("", self)
         self.feedback.setObjectName("orderbookFeedback")
 
         view = self.view
@@ -559,7 +560,6 @@ class OrderbookPanel(QWidget):
         colour = palette.down if error else palette.muted
         self.feedback.setStyleSheet(f"color: {colour.name()};")
         self.feedback.setText(text)
-        self.feedback.setToolTip(text)
 
     def _context_menu(self, position: QPoint) -> None:
         popup_menu(self.context_menu(), self.view, position)

@@ -244,6 +244,20 @@ def popup_menu(menu: QMenu, view: QAbstractItemView, position: QPoint) -> None:
     menu.popup(view.viewport().mapToGlobal(position))
 
 
+class LineLabel(QLabel):
+    """A one-line answer beside a bar's controls: cut at the width the bar gives it, whole in its
+    tooltip, so a long one (an error naming a folder) never widens its panel past the dock."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setToolTip(text)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+
+
 def panel_layout(
     panel: QWidget,
     bar: Sequence[QWidget],
@@ -255,12 +269,8 @@ def panel_layout(
     """Lay ``panel`` out as a bar of widgets over the view, and an optional footer below it.
 
     ``stretch``, one of the bar's widgets, takes the bar's spare width; the view takes the
-    panel's spare height (a wrapping label in the bar would otherwise share it). A one-line label
-    there is cut at the bar's width (its tooltip holds the whole line) rather than widen the
-    panel past its dock.
+    panel's spare height (a wrapping label in the bar would otherwise share it).
     """
-    if isinstance(stretch, QLabel) and not stretch.wordWrap():
-        stretch.setSizePolicy(QSizePolicy.Policy.Ignored, stretch.sizePolicy().verticalPolicy())
     row = QHBoxLayout()
     row.setContentsMargins(0, 0, 0, 0)
     row.setSpacing(6)

@@ -22,6 +22,7 @@ from ui.export import IST, ask_export_path, at_ist, write_table
 from ui.format import quantity, rupees
 from ui.models.table import Column, RowTableModel
 from ui.panels.table_kit import (
+    LineLabel,
     RowFilterProxy,
     action_button,
     action_menu,
@@ -129,7 +130,7 @@ class TradesPanel(QWidget):
         self.totals_label = QLabel(self)
         self.totals_label.setObjectName("tradesTotals")
         self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.feedback = QLabel(self)
+        self.feedback = LineLabel("", self)
         self.feedback.setObjectName("tradesFeedback")
 
         self.copy_action = view_action(self.view, "Cop&y rows", self.copy_selected, "Ctrl+C")
@@ -219,7 +220,7 @@ class TradesPanel(QWidget):
         """Write the shown trades to ``path`` (.csv or .xlsx); returns how many rows."""
         headers, rows = self.export_rows()
         count = write_table(path, headers, rows)
-        self._tell(f"Exported {count} trades to {Path(path).name}")
+        self.feedback.setText(f"Exported {count} trades to {Path(path).name}")
         return count
 
     def ask_export(self, suffix: str) -> None:
@@ -230,8 +231,4 @@ class TradesPanel(QWidget):
         try:
             self.export_to(path)
         except (OSError, ValueError) as exc:
-            self._tell(f"Export failed: {exc}")
-
-    def _tell(self, text: str) -> None:
-        self.feedback.setText(text)
-        self.feedback.setToolTip(text)  # the line is cut at the bar's width
+            self.feedback.setText(f"Export failed: {exc}")
