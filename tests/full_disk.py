@@ -23,7 +23,9 @@ class FullDisk:
         self.filler = directory / "filler.bin"
         self._patched: list[tuple[object, str, object]] = []
 
-    def fill(self, engine: Engine) -> None:
+    def fill(self, engine: Engine | None = None) -> None:
+        """Fill the tmpfs to its last byte; where there is none, make ``engine``'s journal
+        writer fail as a full disk does (a test with no desk skips without a tmpfs)."""
         if self.tmpfs:
             descriptor = os.open(self.filler, os.O_WRONLY | os.O_CREAT, 0o644)
             try:
@@ -34,6 +36,7 @@ class FullDisk:
             finally:
                 os.close(descriptor)
             return
+        assert engine is not None, "without a tmpfs only a desk's journal can be made to fail"
         writer = engine.journal._writer  # the injected fault: what SQLite raises on ENOSPC
         assert writer is not None
 

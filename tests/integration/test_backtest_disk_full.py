@@ -22,7 +22,7 @@ from engine.oms.order_manager import OrderManager
 from engine.runtime.backtests import build_backtest_desk, run_backtest
 from engine.runtime.engine import Engine
 from tests.backtest_support import INSTRUMENT, ema_cross_request, nifty_like_bars
-from tests.full_disk import FullDisk, small_tmpfs
+from tests.full_disk import small_tmpfs
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_backtest_disk_fills_as_the_run_ends_says_the_result_was_not_kept(
 
             async def stop_then_fill() -> None:
                 await stop()
-                _fill(disk)
+                disk.fill()
 
             desk.stop = stop_then_fill  # type: ignore[method-assign]
             return desk
@@ -118,7 +118,3 @@ def test_backtest_disk_fills_as_the_run_ends_says_the_result_was_not_kept(
         )
         assert "(database or disk is full)" in said or "(disk I/O error)" in said
         assert not has_result(folder / "book.db")
-
-
-def _fill(disk: FullDisk) -> None:
-    disk.fill(None)  # type: ignore[arg-type]  # a tmpfs is filled without the desk

@@ -208,7 +208,7 @@ def test_journal_disk_full_checkpoint_failure_is_said_once_and_its_return(
             for i in range(200):
                 row = {"i": i, "pad": "x" * 200}
                 database.journal.append("note", row, order_id=None, ts_ns=attempt * 1000 + i)
-            small_disk.fill(None)  # type: ignore[arg-type]  # a tmpfs is filled without a desk
+            small_disk.fill()
             time.sleep(0.6)  # a dozen checkpoints
             if _said(caplog, "checkpoint failed"):
                 break
@@ -240,7 +240,7 @@ def test_journal_disk_full_batch_refused_whole_without_a_second_error(
     try:
         journal = database.journal
         journal.append("note", {"i": 0}, order_id=None, ts_ns=1)
-        small_disk.fill(None)  # type: ignore[arg-type]  # a tmpfs is filled without a desk
+        small_disk.fill()
         entries = [NewJournalEntry("note", {"i": i, "pad": "x" * 500}, None, i) for i in range(150)]
         with pytest.raises(JournalWriteError, match="150 entries failed, none written"):
             journal.append_many(entries)

@@ -151,7 +151,7 @@ def test_recorder_on_a_full_disk_says_so_and_again_when_it_writes(tmp_path: Path
         recorder.record(ticks[:10])
         recorder.flush()
         _written(recorder, 10)
-        disk.fill(None)  # type: ignore[arg-type]  # a tmpfs is filled without a desk
+        disk.fill()
         recorder.record(ticks[10:20])
         recorder.flush()
         _said(said, 1)
