@@ -212,9 +212,7 @@ def _run(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     values: dict[str, list[Any]] = {}
     for text in args.grid:
-        name, sign, listed = text.partition("=")
-        if not sign or not name:
-            raise ValueError(f"a grid is name=value,value,..., not {text!r}")
+        name, listed = _named(text, "a grid is name=value,value,...")
         if name in values:
             raise ValueError(f"the grid names {name} twice: give its values in one --grid")
         values[name] = [_value(v) for v in listed.split(",") if v.strip()]
@@ -282,10 +280,16 @@ def _day(text: str | None, option: str) -> date | None:
 
 
 def _param(text: str) -> tuple[str, Any]:
-    name, sign, value = text.partition("=")
-    if not sign or not name:
-        raise ValueError(f"a parameter is name=value, not {text!r}")
+    name, value = _named(text, "a parameter is name=value")
     return name, _value(value)
+
+
+def _named(text: str, form: str) -> tuple[str, str]:
+    """``name=rest`` split at its first ``=``; ``form`` says what was expected when it is not."""
+    name, sign, rest = text.partition("=")
+    if not sign or not name:
+        raise ValueError(f"{form}, not {text!r}")
+    return name, rest
 
 
 def _value(text: str) -> Any:
