@@ -62,11 +62,13 @@ def setup_logging(
     *,
     console: bool = True,
     brief_console: bool = False,
+    console_filter: logging.Filter | None = None,
     file_name: str = "dalaldesk.log",
 ) -> Path:
     """Log to ``<user log dir>/dalaldesk/<profile>/<file_name>`` (rotated at LOG_FILE_BYTES,
     LOG_FILES_KEPT old files kept) and warnings to stderr: as the log file has them, or with
-    ``brief_console`` one line each with no traceback (a command line's output)."""
+    ``brief_console`` one line each with no traceback (a command line's output); the terminal
+    shows only what ``console_filter`` lets through."""
     directory = log_dir(profile)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / file_name
@@ -83,6 +85,8 @@ def setup_logging(
         stream = logging.StreamHandler()
         stream.setLevel(logging.WARNING)
         stream.setFormatter(BriefFormatter() if brief_console else formatter)
+        if console_filter is not None:
+            stream.addFilter(console_filter)
         handlers.append(stream)
     for handler in handlers:
         handler.addFilter(redactor)

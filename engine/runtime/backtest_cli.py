@@ -47,6 +47,7 @@ from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segm
 from engine.domain.values import to_paise
 from engine.marketdata.recording import Recording
 from engine.marketdata.simulated import SimulatedMarketConfig
+from engine.oms import journal_unit
 from engine.runtime.backtests import (
     backtests_dir,
     record_simulated_session,
@@ -79,10 +80,32 @@ def _log_to_file(profile: str) -> Path | None:
     if logging.getLogger().handlers:
         return None
     try:
-        return setup_logging(profile, console=True, brief_console=True, file_name="backtest.log")
+        return setup_logging(
+            profile,
+            console=True,
+            brief_console=True,
+            console_filter=_BookRefusalSaidOnce(),
+            file_name="backtest.log",
+        )
     except OSError as exc:  # a log folder it cannot write: the run itself still can
         print(f"warning: no log file ({exc}): tracebacks print here", file=sys.stderr)
         return None
+
+
+class _BookRefusalSaidOnce(logging.Filter):
+    """A run whose book refuses a write stops, and its error says when and why in one line. The
+    desk's own warnings from then on (order entry paused until the disk frees, marks not
+    journaled) are that refusal's consequences, worded for a live desk that waits for the disk:
+    the terminal leaves them to the log file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._refused = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == journal_unit.log.name:
+            self._refused = True
+        return not (self._refused and record.name.startswith("engine.") and record.name != log.name)
 
 
 def _record(args: argparse.Namespace) -> int:

@@ -45,8 +45,8 @@ def recordings_dir(profile: str) -> Path:
 
 
 def backtest_config(book: Path, request: BacktestRequest) -> EngineConfig:
-    """The engine of a run: the paper venue acting at once, no VaR, no schedule, portfolios
-    and the trader's strategies from the run's own folders."""
+    """The engine of a run: the paper venue acting at once, no VaR, no schedule, no copies of
+    its book, portfolios and the trader's strategies from the run's own folders."""
     return EngineConfig(
         db_url=str(sqlite_url(book)),
         broker="paper",
@@ -54,6 +54,7 @@ def backtest_config(book: Path, request: BacktestRequest) -> EngineConfig:
         paper=PaperConfig(latency_ms=0),
         var_interval_seconds=0,
         chart_series=False,
+        close_backup=False,
         # A replay of alerts has no trader to approve each one: they go straight to the gate.
         signal_rules=SignalRules(default_mode=SignalMode.AUTO),
         portfolios_dir=book.parent / "portfolios",

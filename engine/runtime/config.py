@@ -70,6 +70,9 @@ class EngineConfig:
     recordings_dir: Path | None = None
     """Record the desk's feed under this folder (``engine.marketdata.recorder``: Parquet per
     day, for replays and backtests); None: off."""
+    close_backup: bool = True
+    """Copy the book as the desk closes (``engine.store.backup``). A backtest's book is the
+    record of one run, kept whole by its result: it makes no copies."""
     profile: str | None = None
     """The profile whose keyring holds the webhook's passphrase; None: only the environment's
     ``DALALDESK_WEBHOOK_PASSPHRASE``."""

@@ -697,10 +697,27 @@ class Engine:
             # The last batch is written and the day's parts merged off the loop.
             await asyncio.to_thread(self.recorder.close)
         await self.charts.close()
-        if self.positions.all() and not self.database.closed:
+        unwritten = self._journal_left_unwritten()
+        if self.positions.all() and not self.database.closed and not unwritten:
+            # Not behind held rows: marks written first would read as earlier than they are.
             self.closing_marks, self.closing_marks_seq = self.record_marks(SESSION_END)
-        self.back_up("close")
+        if self.config.close_backup:
+            self.back_up("close")
         self.close()
+
+    def _journal_left_unwritten(self) -> int:
+        """The journal rows still held as the desk closes, after one last try; what they
+        recorded was never shown, and the book is whole without them."""
+        if not self.orders.journal_waiting or self.database.closed or self.orders.retry_journal():
+            return 0
+        waiting = self.orders.journal_waiting
+        log.critical(
+            "the desk closes with %d journal entries it could not write: what they recorded was "
+            "never shown and is not in the book; a broker's fills among them come back at the "
+            "next start's reconciliation",
+            waiting,
+        )
+        return waiting
 
     def mark_day_end(self, now: datetime) -> None:
         """Journal the day's closing marks as the market closes on a desk that saw it open."""

@@ -26,7 +26,11 @@ def test_backtest_cli_runs_a_bar_backtest_and_prints_its_summary(
     assert main(["run", *common, "--strategy", "ema_cross", *params, "--name", "one"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["name"] == "one" and summary["fills"] > 0 and summary["param.quantity"] == 5
-    assert (tmp_path / "runs" / "one" / "book.db").exists()
+    # The run's book alone: a backtest keeps no copies of it.
+    assert sorted(p.name for p in (tmp_path / "runs" / "one").iterdir()) == [
+        "book.db",
+        "book.db.lock",
+    ]
 
     assert main(["run", *common, "--strategy", "ema_cross", "--param", "fast"]) == 2
     assert "a parameter is name=value" in capsys.readouterr().err
@@ -117,13 +121,15 @@ def test_backtest_cli_imports_csv_candles_as_a_recording_and_runs_on_it(
     assert "--lot must be a positive number of shares, not 0" in capsys.readouterr().err
 
 
-def _cli_process(tmp_path: Path, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli_process(
+    tmp_path: Path, command: str, *args: str, days: int = 1, runs: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """The command as a trader runs it: its own process, logging set up by no one else, its
-    logs under ``tmp_path / "state"``, on a day of bars."""
-    write_bar_recording(tmp_path / "rec", [INSTRUMENT], nifty_like_bars(1))
+    logs under ``tmp_path / "state"``, on ``days`` of bars."""
+    write_bar_recording(tmp_path / "rec", [INSTRUMENT], nifty_like_bars(days))
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
     line = [sys.executable, "-m", "engine.runtime.backtest_cli", command, "--bars"]
-    line += ["--recording", str(tmp_path / "rec"), "--runs", str(tmp_path / "runs")]
+    line += ["--recording", str(tmp_path / "rec"), "--runs", str(runs or tmp_path / "runs")]
     line += ["--strategy", "ema_cross", "--profile", "clitest", *args]
     return subprocess.run(line, env=env, capture_output=True, text=True, timeout=180)
 
@@ -154,6 +160,22 @@ def test_backtest_cli_sweep_keeps_its_workers_tracebacks_in_the_log_too(tmp_path
     assert "\r" not in done.stderr and "2/2 runs\n" in done.stderr  # a pipe gets whole lines
     text = next((tmp_path / "state").rglob("backtest.log")).read_text(encoding="utf-8")
     assert "Traceback" in text and "ValueError: fast must be a whole number" in text
+
+
+def test_backtest_cli_on_a_full_disk_says_the_run_stopped_in_one_line(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "disk", size="300k") as disk:
+        if not disk.tmpfs:
+            pytest.skip("needs a small tmpfs (mounting is not permitted here)")
+        # Room for the book's start, not for 20 days of its orders.
+        done = _cli_process(tmp_path, "run", "--name", "full", days=20, runs=disk.directory)
+
+    assert done.returncode == 2
+    said = [line for line in done.stderr.splitlines() if "% at " not in line]  # progress
+    assert said[0].startswith(f"error: the run stopped: its book in {disk.directory / 'full'}")
+    assert "(database or disk is full)" in said[0] and said[1].startswith("(the details are in")
+    assert len(said) == 2, "the live desk's words for a full disk stay in the log"
+    text = next((tmp_path / "state").rglob("backtest.log")).read_text(encoding="utf-8")
+    assert "order entry paused: the journal cannot write (database or disk is full)" in text
 
 
 @pytest.mark.parametrize(

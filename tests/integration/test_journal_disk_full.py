@@ -7,6 +7,7 @@ Where mounting is not permitted, the journal's writer is made to fail as a full 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
@@ -152,6 +153,56 @@ def test_journal_disk_full_then_crash_loses_nothing_the_trader_was_told(
         unfilled = [i for i in ids if again.api.order(i).filled_quantity == 0]
         assert all(again.api.order(i).status.is_open for i in unfilled)
         assert len(unfilled) == ORDERS - len(restored)
+    finally:
+        again.close()
+
+
+def test_journal_disk_full_desk_closing_says_what_it_could_not_write_and_writes_nothing_after(
+    small_disk: FullDisk, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = small_disk.directory / "book.db"
+    clock = TestClock(MONDAY_MORNING)
+    engine = build(db, clock)
+    stock = a_stock(engine)
+    ltp = engine.api.tick(stock.token).ltp
+    rest_orders(engine, clock, stock, ltp)
+    told: list[OrderFilled] = []
+    engine.api.subscribe(OrderFilled, told.append)
+    fill_disk_while_trading(small_disk, engine, clock, stock, ltp)
+    waiting = engine.orders.journal_waiting
+    assert engine.positions.all(), "a position the closing marks would price"
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(engine.stop())  # the trader closes the desk with the disk still full
+    said = [r.getMessage() for r in caplog.records]
+    assert f"the desk closes with {waiting} journal entries it could not write" in "\n".join(said)
+    assert not any("were not journaled" in text for text in said), "no marks behind held rows"
+    small_disk.free()
+
+    again = build(db, clock)
+    try:
+        assert {t.trade_id for t in again.api.trades()} == {f.trade_id for f in told}
+    finally:
+        again.close()
+
+
+def test_journal_disk_full_freed_just_before_closing_writes_what_was_held(
+    small_disk: FullDisk,
+) -> None:
+    db = small_disk.directory / "book.db"
+    clock = TestClock(MONDAY_MORNING)
+    engine = build(db, clock)
+    stock = a_stock(engine)
+    ltp = engine.api.tick(stock.token).ltp
+    rest_orders(engine, clock, stock, ltp)
+    fill_disk_while_trading(small_disk, engine, clock, stock, ltp)
+    in_memory = {f.trade_id for f in engine.orders.fills}
+    small_disk.free()  # after the last retry: the close tries once more
+
+    asyncio.run(engine.stop())
+    again = build(db, clock)
+    try:
+        assert in_memory <= {t.trade_id for t in again.api.trades()}
     finally:
         again.close()
 
