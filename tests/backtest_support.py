@@ -3,8 +3,10 @@ a bar run of the EMA cross on it."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,3 +83,23 @@ def tradingview_alert(action: str, at_ns: int, **extra: object) -> dict[str, obj
         "fired": fired,
         **extra,
     }
+
+
+def run_backtest_reading_slowly(
+    request: BacktestRequest, folder: Path, *, progress: Any = None, cancel: Any = None
+) -> Any:
+    """``run_backtest`` (in a run's own process) on a recording as slow to read as a large one:
+    a tenth of a second a day, each day reported."""
+    from engine.backtest import run as run_module
+    from engine.marketdata import recording
+    from engine.runtime.backtests import run_backtest
+
+    read = recording.RecordedDay.bars
+
+    def slowly(day: recording.RecordedDay) -> list[Bar]:
+        time.sleep(0.1)
+        return read(day)
+
+    run_module.READ_REPORT_S = 0.0
+    recording.RecordedDay.bars = slowly  # type: ignore[method-assign]
+    return run_backtest(request, folder, progress=progress, cancel=cancel)

@@ -25,6 +25,7 @@ from engine.backtest.results import BacktestResult, max_drawdown
 from engine.backtest.run import (
     BARS,
     TICKS,
+    BacktestCancelled,
     BacktestError,
     BacktestRequest,
     Progress,
@@ -43,6 +44,7 @@ __all__ = [
     "BARS",
     "MAX_HISTORY_DAYS",
     "TICKS",
+    "BacktestCancelled",
     "BacktestError",
     "BacktestJob",
     "BacktestRequest",
@@ -210,6 +212,8 @@ class BacktestService:
                         progress(payload)  # type: ignore[arg-type]
                 elif kind == "done":
                     return payload  # type: ignore[return-value]
+                elif kind == "cancelled":
+                    raise BacktestCancelled(str(payload))
                 else:
                     raise BacktestError(str(payload))
         finally:
@@ -230,6 +234,8 @@ def _run_in_worker(
         result = runner(
             request, folder, progress=lambda step: messages.put(("progress", step)), cancel=cancel
         )
+    except BacktestCancelled as exc:
+        messages.put(("cancelled", str(exc)))
     except BacktestError as exc:
         messages.put(("error", str(exc)))
     except Exception as exc:  # the trader reads it in the panel; the traceback goes to the log

@@ -27,10 +27,11 @@ from typing import Any, Protocol
 from engine.backtest.results import BacktestResult, PnlTracker, has_result, write_result
 from engine.core.bus import EventBus
 from engine.core.clock import IST, SimulatedClock
+from engine.domain.bars import Bar
 from engine.domain.instruments import Instrument
 from engine.marketdata.feed import Feed
 from engine.marketdata.quotes import QuoteCache
-from engine.marketdata.recording import Recording, RecordingError
+from engine.marketdata.recording import RecordedDay, Recording, RecordingError
 from engine.marketdata.replay import BarReplayFeed, ReplayFeed
 from engine.oms.order_manager import OrderManager
 from engine.store.backup import backup_dir, list_backups
@@ -39,10 +40,16 @@ from engine.strategies.kernel import StrategyKernel
 from engine.strategies.multileg.spec import unwrapped
 
 TICKS, BARS = "ticks", "bars"
+READ_REPORT_S = 0.25
+"""How often a long read of a recording's bars is reported."""
 
 
 class BacktestError(ValueError):
     """A run that cannot start (no such strategy, no data, a bad parameter), in words."""
+
+
+class BacktestCancelled(BacktestError):
+    """A run cancelled before its replay began: nothing ran and nothing was kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +139,9 @@ class Progress:
     eta_s: float | None
     """Seconds left at the pace so far (None until it can be told)."""
     market_time: datetime
+    days_read: tuple[int, int] | None = None
+    """While the bars are read, before the replay begins: the days read and the days in all
+    (``done`` is 0 then, ``market_time`` the start of the day read last)."""
 
 
 class PortfolioDesk(Protocol):
@@ -203,7 +213,7 @@ async def run_backtest(
     instruments = list({i.token: i for day in days for i in day.instruments()}.values())
     feed: ReplayFeed | BarReplayFeed
     if request.mode == BARS:
-        bars = [bar for day in days for bar in day.bars()]
+        bars = _read_bars(days, progress, cancelled)
         if not bars:
             raise BacktestError(f"{request.recording} holds no bars in the range asked")
         clock = SimulatedClock(_moment(min(b.start_ns for b in bars)))
@@ -263,6 +273,30 @@ async def run_backtest(
     if progress is not None and not cancel:
         progress(Progress(1.0, result.elapsed_s, 0.0, clock.now()))
     return result
+
+
+def _read_bars(
+    days: list[RecordedDay],
+    progress: Callable[[Progress], None] | None,
+    cancelled: Callable[[], bool] | None,
+) -> list[Bar]:
+    """The days' bars, day by day: a long read (many instruments, many days) is reported and
+    can be cancelled before the replay begins."""
+    bars: list[Bar] = []
+    started = reported = time.perf_counter()
+    for count, day in enumerate(days, 1):
+        if cancelled is not None and cancelled():
+            raise BacktestCancelled(
+                f"cancelled while the recording was read ({count - 1} of {len(days)} days): "
+                "nothing ran and nothing was kept"
+            )
+        bars.extend(day.bars())
+        now = time.perf_counter()
+        if progress is not None and now - reported >= READ_REPORT_S:
+            reported = now
+            opened = datetime.combine(day.day, datetime.min.time(), IST)
+            progress(Progress(0.0, now - started, None, opened, days_read=(count, len(days))))
+    return bars
 
 
 def _refuse_if_unwritten(desk: Desk, folder: Path) -> None:

@@ -214,6 +214,10 @@ def _run(args: argparse.Namespace) -> int:
     line = _ProgressLine()
 
     def progress(step: Progress) -> None:
+        if step.days_read is not None:
+            read, days = step.days_read
+            line.show(f"reading the recording: {read} of {days} days", 0.0)
+            return
         eta = "" if step.eta_s is None else f", about {step.eta_s:.0f} s left"
         line.show(f"{step.done:6.1%} at {step.market_time:%Y-%m-%d %H:%M}{eta}", step.done)
 
@@ -274,10 +278,13 @@ class _ProgressLine:
     def __init__(self) -> None:
         self._terminal = sys.stderr.isatty()
         self._tenths = -1
+        self._width = 0
 
     def show(self, text: str, fraction: float) -> None:
         if self._terminal:
-            print(f"\r{text}", end="", file=sys.stderr, flush=True)
+            # Padded over a longer line before it (the reading's, then the replay's).
+            self._width = max(self._width, len(text))
+            print(f"\r{text:<{self._width}}", end="", file=sys.stderr, flush=True)
             return
         tenths = int(fraction * 10)
         if tenths > self._tenths:

@@ -1,5 +1,6 @@
 """A run set up wrong is told in words and leaves nothing behind: a parameter the strategy
-refuses, a recorded day that cannot be replayed, orders the risk gate refuses all along."""
+refuses, a recorded day that cannot be replayed, orders the risk gate refuses all along, a run
+cancelled while its recording is read."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.backtest.run import BacktestError
+from engine.backtest import run as run_module
+from engine.backtest.run import BacktestCancelled, BacktestError, Progress
 from engine.marketdata.recording import Recording, write_bar_recording
 from engine.runtime.backtests import run_backtest
 from engine.store.book_lock import BookLock
@@ -45,6 +47,41 @@ def test_backtest_when_a_parameter_is_refused_says_why_and_frees_the_name(
     assert not (runs / "first").exists()
     result = run_backtest(ema_cross_request(recording, "first"), runs / "first")
     assert result.fills > 0 and (runs / "first" / "book.db").exists()
+
+
+def test_backtest_cancelled_while_its_bars_are_read_keeps_nothing_and_frees_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_module, "READ_REPORT_S", 0.0)  # every day read is reported
+    recording = tmp_path / "bars"
+    write_bar_recording(recording, [INSTRUMENT], nifty_like_bars(8))
+    steps: list[Progress] = []
+    folder = tmp_path / "runs" / "ema"
+
+    with pytest.raises(BacktestCancelled) as stopped:
+        run_backtest(ema_cross_request(recording), folder, progress=steps.append, cancel=_Once(3))
+    assert str(stopped.value) == (
+        "cancelled while the recording was read (3 of 8 days): nothing ran and nothing was kept"
+    )
+    assert [s.days_read for s in steps] == [(1, 8), (2, 8), (3, 8)]
+    assert all(s.done == 0 and s.eta_s is None for s in steps)
+    days = [d.day for d in Recording(recording).days()]
+    assert [s.market_time.date() for s in steps] == days[:3]
+    assert not folder.exists()
+    result = run_backtest(ema_cross_request(recording), folder)
+    assert result.fills > 0 and not result.cancelled
+
+
+class _Once:
+    """A cancel asked at its ``after``-th look."""
+
+    def __init__(self, after: int) -> None:
+        self._looks = 0
+        self._after = after
+
+    def is_set(self) -> bool:
+        self._looks += 1
+        return self._looks > self._after
 
 
 def test_backtest_when_the_run_folder_holds_other_files_keeps_them(

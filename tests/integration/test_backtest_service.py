@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from engine.api.backtests import BacktestJob, BacktestService, Progress
-from engine.backtest.run import BacktestError, BacktestRequest
+from engine.backtest.run import BacktestCancelled, BacktestError, BacktestRequest
 from engine.core.clock import IST
 
 
@@ -33,6 +33,12 @@ def _service(tmp_path: Path, runner: Any) -> BacktestService:
 
 def fails(request: BacktestRequest, folder: Path, *, progress: Any, cancel: Any) -> Any:
     raise ValueError("no such column: close")
+
+
+def cancelled_while_reading(
+    request: BacktestRequest, folder: Path, *, progress: Any, cancel: Any
+) -> Any:
+    raise BacktestCancelled("cancelled while the recording was read (2 of 9 days)")
 
 
 def dies(request: BacktestRequest, folder: Path, *, progress: Any, cancel: Any) -> Any:
@@ -57,6 +63,13 @@ def counts_until_cancelled(
 def test_backtest_run_that_fails_is_said_in_words(tmp_path: Path) -> None:
     with pytest.raises(BacktestError, match="ValueError: no such column: close"):
         asyncio.run(_service(tmp_path, fails).run(_request(), BacktestJob()))
+
+
+def test_backtest_run_cancelled_before_its_replay_is_told_as_cancelled_not_failed(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(BacktestCancelled, match=r"^cancelled while the recording was read"):
+        asyncio.run(_service(tmp_path, cancelled_while_reading).run(_request(), BacktestJob()))
 
 
 def test_backtest_run_whose_process_dies_is_noticed(tmp_path: Path) -> None:

@@ -11,19 +11,27 @@ from pathlib import Path
 from engine.api.backtests import BacktestService
 from engine.marketdata.recording import write_bar_recording
 from engine.runtime.backtests import run_backtest
-from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars, tradingview_alert
+from tests.backtest_support import (
+    INSTRUMENT,
+    TOKEN,
+    nifty_like_bars,
+    run_backtest_reading_slowly,
+    tradingview_alert,
+)
 from ui.panels.backtest import ALERTS, ALGO, STRATEGY, BacktestPanel
 
 SHOTS_VARIABLE = "DALALDESK_SHOTS"
 """A folder to save the panel's picture in, to look at it (unset: the test's own folder)."""
 
 
-def _panel(qtbot, tmp_path: Path, sessions: int, runs_dir: Path | None = None) -> BacktestPanel:  # type: ignore[no-untyped-def]
+def _panel(  # type: ignore[no-untyped-def]
+    qtbot, tmp_path: Path, sessions: int, runs_dir: Path | None = None, runner=run_backtest
+) -> BacktestPanel:
     write_bar_recording(
         tmp_path / "recordings" / "niftylike", [INSTRUMENT], nifty_like_bars(sessions)
     )
     service = BacktestService(
-        runner=run_backtest,
+        runner=runner,
         runs_dir=runs_dir or tmp_path / "runs",
         recordings_dir=tmp_path / "recordings",
         strategies=lambda: ["demo", "ema_cross"],
@@ -84,6 +92,26 @@ def test_backtest_panel_cancel_stops_the_run_and_says_so(qtbot, qloop, tmp_path)
     assert panel.result is not None and panel.result.cancelled
     assert panel.status.text().startswith("Cancelled")
     assert seen and panel.progress.value() < 1000
+
+
+def test_backtest_panel_shows_a_long_read_of_the_recording_and_cancels_it(
+    qtbot, qloop, tmp_path
+) -> None:
+    panel = _panel(qtbot, tmp_path, sessions=40, runner=run_backtest_reading_slowly)
+    said: list[str] = []
+
+    async def scenario() -> None:
+        panel.run_button.click()
+        await _until(lambda: "of 40 days" in panel.status.text())
+        said.append(panel.status.text())
+        panel.cancel_button.click()
+        await _until(lambda: panel.run_button.isEnabled())
+
+    qloop(scenario())
+    assert said[0].startswith("Reading the recording: ") and said[0].endswith(" 2025)")
+    assert panel.status.text().startswith("Cancelled while the recording was read (")
+    assert panel.status.text().endswith("of 40 days): nothing ran and nothing was kept.")
+    assert panel.result is None and not (tmp_path / "runs").exists()
 
 
 def test_backtest_panel_runs_an_algo_file_and_an_alerts_replay_and_says_what_is_wrong(

@@ -37,6 +37,7 @@ from engine.api.backtests import (
     BARS,
     MAX_HISTORY_DAYS,
     TICKS,
+    BacktestCancelled,
     BacktestError,
     BacktestJob,
     BacktestRequest,
@@ -263,6 +264,8 @@ class BacktestPanel(QWidget):
         assert self._service is not None  # Run is off without one
         try:
             result = await self._service.run(request, job, self._on_progress)
+        except BacktestCancelled as stopped:
+            self.status.setText(f"{str(stopped)[:1].upper()}{str(stopped)[1:]}.")
         except (BacktestError, ValueError, OSError) as problem:
             self.status.setText(f"The run failed: {problem}")
         else:
@@ -274,6 +277,12 @@ class BacktestPanel(QWidget):
             self.cancel_button.setEnabled(False)
 
     def _on_progress(self, step: Progress) -> None:
+        if step.days_read is not None:
+            read, days = step.days_read
+            self.status.setText(
+                f"Reading the recording: {read} of {days} days ({step.market_time:%d %b %Y})"
+            )
+            return
         self.progress.setValue(round(step.done * 1000))
         left = "" if step.eta_s is None else f", about {step.eta_s:.0f} s left"
         self.status.setText(f"Replaying {step.market_time:%d %b %H:%M}{left}")
