@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 
+from PySide6.QtCore import QDate
+
 from engine.api.backtests import BacktestService
-from engine.marketdata.recording import write_bar_recording
+from engine.core.clock import IST
+from engine.marketdata.recording import Recording, write_bar_recording
 from engine.runtime.backtests import run_backtest
 from tests.backtest_support import (
     INSTRUMENT,
@@ -75,6 +79,42 @@ def test_backtest_panel_runs_a_strategy_and_shows_pnl_and_equity(qtbot, qloop, t
     shots = Path(os.environ.get(SHOTS_VARIABLE) or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     assert panel.grab().save(str(shots / "backtest_panel.png"))
+
+
+def test_backtest_panel_runs_the_days_chosen_and_keeps_them_when_brought_back(
+    qtbot, qloop, tmp_path
+) -> None:
+    panel = _panel(qtbot, tmp_path, sessions=5)
+    days = [d.day for d in Recording(tmp_path / "recordings" / "niftylike").days()]
+    assert (panel.from_day.date().toPython(), panel.to_day.date().toPython()) == (days[0], days[-1])
+    assert panel.from_day.minimumDate().toPython() == days[0]
+    assert panel.to_day.maximumDate().toPython() == days[-1]
+
+    panel.from_day.setDate(QDate(days[3].year, days[3].month, days[3].day))
+    panel.to_day.setDate(QDate(days[1].year, days[1].month, days[1].day))
+    panel.run_button.click()
+    assert panel.status.text() == (
+        f"Cannot run: the days end on {days[1]:%d %b %Y}, before they start on {days[3]:%d %b %Y}"
+    )
+    assert panel.run_button.isEnabled() and panel.result is None
+
+    panel.from_day.setDate(QDate(days[1].year, days[1].month, days[1].day))
+    panel.to_day.setDate(QDate(days[2].year, days[2].month, days[2].day))
+    panel.refresh()  # the panel brought forward again: the trader's days stay
+    assert panel.from_day.date().toPython() == days[1]
+
+    async def scenario() -> None:
+        panel.run_button.click()
+        await _until(lambda: panel.result is not None)
+
+    qloop(scenario())
+    result = panel.result
+    assert result is not None and result.ticks == 2 * 375 * 4  # two sessions of bars
+    first, last = (
+        datetime.fromtimestamp(ts / 1e9, IST).date()
+        for ts in (result.equity[0][0], result.equity[-1][0])
+    )
+    assert (first, last) == (days[1], days[2])
 
 
 def test_backtest_panel_cancel_stops_the_run_and_says_so(qtbot, qloop, tmp_path) -> None:

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QDate, Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDateEdit,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -84,6 +85,19 @@ class BacktestPanel(QWidget):
         file_row.addWidget(self.file, 1)
         file_row.addWidget(self.browse_button)
         self.recording = QComboBox()
+        self._recorded_days: dict[str, tuple[date, ...]] = {}
+        self._ranged = ""
+        """The recording the day range was set for: brought forward again, it keeps the range."""
+        # The days of the recording to run on: all of them unless the trader narrows it.
+        self.from_day, self.to_day = QDateEdit(), QDateEdit()
+        for edit in (self.from_day, self.to_day):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("dd MMM yyyy")
+        self._days_row = days_row = QHBoxLayout()
+        days_row.addWidget(self.from_day)
+        days_row.addWidget(QLabel("to"))
+        days_row.addWidget(self.to_day)
+        days_row.addStretch(1)
         # The past of an instrument from the desk's history (Kite's candles, or the paper
         # market's), kept as a recording to run on.
         self.history_symbol = QLineEdit()
@@ -123,6 +137,7 @@ class BacktestPanel(QWidget):
         form.addRow("Strategy", self.strategy)
         form.addRow("File", file_row)
         form.addRow("Recording", self.recording)
+        form.addRow("Days", days_row)
         form.addRow("History", history_row)
         form.addRow("Parameters", self.params)
         form.addRow("", self.bars)
@@ -164,6 +179,7 @@ class BacktestPanel(QWidget):
         self.history_symbol.returnPressed.connect(self.record_history)
         self.form.setRowVisible(history_row, service is not None and service.records_history)
         self.kind.currentIndexChanged.connect(self._kind_changed)
+        self.recording.currentIndexChanged.connect(self._recording_changed)
         self._kind_changed()
         self.refresh()
 
@@ -198,12 +214,35 @@ class BacktestPanel(QWidget):
             return
         for strategy_id in self._service.strategy_ids():
             self.strategy.addItem(strategy_id, strategy_id)
+        self.recording.blockSignals(True)  # the range follows the choice once it is made
         self.recording.clear()
+        self._recorded_days.clear()
         for info in self._service.recordings():
             self.recording.addItem(info.title, str(info.path))
+            self._recorded_days[str(info.path)] = info.days
         for box, data in zip((self.strategy, self.recording), chosen, strict=True):
             if data is not None and box.findData(data) >= 0:
                 box.setCurrentIndex(box.findData(data))
+        self.recording.blockSignals(False)
+        self._recording_changed()
+
+    def _recording_changed(self) -> None:
+        """The day range spans the chosen recording: all its days for a new choice; the range
+        the trader set, within the days there are now, for the same one."""
+        path = self.recording.currentData() or ""
+        days = self._recorded_days.get(path, ())
+        for edit in (self.from_day, self.to_day):
+            edit.setEnabled(bool(days))
+        if not days:
+            self._ranged = ""
+            return
+        first, last = (QDate(d.year, d.month, d.day) for d in (days[0], days[-1]))
+        for edit in (self.from_day, self.to_day):
+            edit.setDateRange(first, last)  # a date outside it moves to its nearer end
+        if path != self._ranged:
+            self.from_day.setDate(first)
+            self.to_day.setDate(last)
+            self._ranged = path
 
     def record_history(self) -> None:
         if self._service is None or self._history_task is not None:
@@ -323,13 +362,19 @@ class BacktestPanel(QWidget):
         if not recording:
             raise ValueError("no recording: record the feed first (dalaldesk --record)")
         mode = BARS if self.bars.isChecked() else TICKS
+        start, end = self.from_day.date().toPython(), self.to_day.date().toPython()
+        if start > end:
+            raise ValueError(
+                f"the days end on {end:%d %b %Y}, before they start on {start:%d %b %Y}"
+            )
+        common = {"start": start, "end": end, "mode": mode}  # what every kind of run takes
         if kind == STRATEGY:
             strategy = self.strategy.currentData()
             if not strategy:
                 raise ValueError("no strategy chosen")
             name = f"{strategy}-{datetime.now(IST):%Y%m%d-%H%M%S}"
             return BacktestRequest(
-                name, recording, strategy=strategy, params=self._params(), mode=mode
+                name, recording, strategy=strategy, params=self._params(), **common
             )
         path = self.file.text().strip()
         if not path:
@@ -338,11 +383,11 @@ class BacktestPanel(QWidget):
             raise ValueError(f"there is no file {path}")
         name = f"{kind}-{Path(path).stem}-{datetime.now(IST):%Y%m%d-%H%M%S}"
         if kind == ALERTS:
-            return BacktestRequest(name, recording, signals=path, mode=mode)
+            return BacktestRequest(name, recording, signals=path, **common)
         if kind == PORTFOLIO:
             portfolio = read_portfolio_file(path)
-            return BacktestRequest(name, recording, portfolio=portfolio, mode=mode)
-        return BacktestRequest(name, recording, algo=read_settings_file(path, kind), mode=mode)
+            return BacktestRequest(name, recording, portfolio=portfolio, **common)
+        return BacktestRequest(name, recording, algo=read_settings_file(path, kind), **common)
 
     def _params(self) -> dict[str, Any]:
         params: dict[str, Any] = {}
