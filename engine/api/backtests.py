@@ -31,6 +31,7 @@ from engine.backtest.run import (
     Progress,
     read_portfolio_file,
     read_settings_file,
+    strategy_params,
 )
 from engine.brokers.base import BrokerError
 from engine.core.workers import die_with_parent
@@ -55,6 +56,7 @@ __all__ = [
     "max_drawdown",
     "read_portfolio_file",
     "read_settings_file",
+    "strategy_params",
 ]
 
 Runner = Callable[..., BacktestResult]

@@ -131,6 +131,29 @@ def read_portfolio_file(path: str | Path) -> dict[str, Any]:
     return spec
 
 
+def strategy_params(words: Iterable[str]) -> dict[str, Any]:
+    """A strategy's parameters as the trader writes them, ``fast=10`` each: a value JSON reads
+    is that value, anything else its text. One not ``name=value``, or a name given twice, is
+    refused in words."""
+    params: dict[str, Any] = {}
+    for word in words:
+        name, sign, value = word.partition("=")
+        if not sign or not name:
+            raise BacktestError(f"a parameter is name=value, not {word!r}")
+        if name in params:
+            raise BacktestError(f"{name} is given twice: give it once")
+        params[name] = param_value(value)
+    return params
+
+
+def param_value(text: str) -> Any:
+    """``10`` is 10, ``true`` True, ``abc`` 'abc'."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 @dataclass(frozen=True, slots=True)
 class Progress:
     done: float

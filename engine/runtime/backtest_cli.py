@@ -36,8 +36,10 @@ from engine.backtest.run import (
     BacktestError,
     BacktestRequest,
     Progress,
+    param_value,
     read_portfolio_file,
     read_settings_file,
+    strategy_params,
 )
 from engine.backtest.sweep import grid, results_table, sweep_dask, sweep_processes, sweep_requests
 from engine.core.clock import IST
@@ -197,7 +199,7 @@ def _request(args: argparse.Namespace, name: str) -> BacktestRequest:
         name,
         args.recording,
         strategy=args.strategy or "",
-        params=dict(_param(p) for p in args.param),
+        params=strategy_params(args.param),
         portfolio=read_portfolio_file(args.portfolio) if args.portfolio else None,
         algo=read_settings_file(args.algo, "algo") if args.algo else None,
         signals=args.alerts or None,
@@ -242,7 +244,7 @@ def _sweep(args: argparse.Namespace) -> int:
         name, listed = _named(text, "a grid is name=value,value,...")
         if name in values:
             raise ValueError(f"the grid names {name} twice: give its values in one --grid")
-        values[name] = [_value(v) for v in listed.split(",") if v.strip()]
+        values[name] = [param_value(v) for v in listed.split(",") if v.strip()]
         if not values[name]:
             raise ValueError(f"the grid gives {name} no value: {text!r}")
     base = _request(args, args.name or f"sweep-{datetime.now(IST):%Y%m%d-%H%M%S}")
@@ -309,24 +311,12 @@ def _day(text: str | None, option: str) -> date | None:
         raise ValueError(f"{option} is a day as YYYY-MM-DD, not {text!r}") from None
 
 
-def _param(text: str) -> tuple[str, Any]:
-    name, value = _named(text, "a parameter is name=value")
-    return name, _value(value)
-
-
 def _named(text: str, form: str) -> tuple[str, str]:
     """``name=rest`` split at its first ``=``; ``form`` says what was expected when it is not."""
     name, sign, rest = text.partition("=")
     if not sign or not name:
         raise ValueError(f"{form}, not {text!r}")
     return name, rest
-
-
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -189,6 +189,7 @@ def test_backtest_cli_on_a_full_disk_says_the_run_stopped_in_one_line(tmp_path: 
             ["sweep", "--grid", "fast=5", "--grid", "fast=10"],
             "the grid names fast twice: give its values in one --grid",
         ),
+        (["run", "--param", "fast=5", "--param", "fast=10"], "fast is given twice: give it once"),
         (["run", "--from", "2025-13-01"], "--from is a day as YYYY-MM-DD, not '2025-13-01'"),
         (["run", "--to", "yesterday"], "--to is a day as YYYY-MM-DD, not 'yesterday'"),
     ],

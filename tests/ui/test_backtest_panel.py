@@ -100,6 +100,12 @@ def test_backtest_panel_runs_the_days_chosen_and_keeps_them_when_brought_back(
 
     panel.from_day.setDate(QDate(days[1].year, days[1].month, days[1].day))
     panel.to_day.setDate(QDate(days[2].year, days[2].month, days[2].day))
+    text = panel.params.text()
+    for written, said in (("fast=5 fast=7", "fast is given twice: give it once"), ("fast", "a parameter is name=value, not 'fast'")):  # fmt: skip
+        panel.params.setText(f"{text} {written}")
+        panel.run_button.click()
+        assert panel.status.text() == f"Cannot run: {said}" and panel.result is None
+    panel.params.setText(text)
     panel.refresh()  # the panel brought forward again: the trader's days stay
     assert panel.from_day.date().toPython() == days[1]
 

@@ -7,7 +7,6 @@ equity curve with its drawdown."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -48,6 +47,7 @@ from engine.api.backtests import (
     max_drawdown,
     read_portfolio_file,
     read_settings_file,
+    strategy_params,
 )
 from engine.api.performance import session_positions
 from ui.plot_axes import RupeeAxis, SessionAxis
@@ -374,7 +374,11 @@ class BacktestPanel(QWidget):
                 raise ValueError("no strategy chosen")
             name = f"{strategy}-{datetime.now(IST):%Y%m%d-%H%M%S}"
             return BacktestRequest(
-                name, recording, strategy=strategy, params=self._params(), **common
+                name,
+                recording,
+                strategy=strategy,
+                params=strategy_params(self.params.text().split()),
+                **common,
             )
         path = self.file.text().strip()
         if not path:
@@ -388,18 +392,6 @@ class BacktestPanel(QWidget):
             portfolio = read_portfolio_file(path)
             return BacktestRequest(name, recording, portfolio=portfolio, **common)
         return BacktestRequest(name, recording, algo=read_settings_file(path, kind), **common)
-
-    def _params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {}
-        for word in self.params.text().split():
-            name, sign, value = word.partition("=")
-            if not sign or not name:
-                raise ValueError(f"a parameter is name=value, not {word!r}")
-            try:
-                params[name] = json.loads(value)
-            except json.JSONDecodeError:
-                params[name] = value
-        return params
 
 
 def _rupees(value: Decimal) -> str:
