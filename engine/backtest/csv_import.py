@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -277,10 +277,12 @@ def read_ticks(
     source: Source,
     *,
     token_of: Callable[[str], int | None] | None = None,
+    tokens: Container[int] | None = None,
     report: ImportReport | None = None,
 ) -> Iterator[Tick]:
     """Ticks in file order as ``Tick`` values (paise); ``token_of`` resolves a ``symbol`` column
-    (None for an unknown symbol: that row is reported). Volume is the running sum of qty."""
+    (None for an unknown symbol: that row is reported); a row of an instrument not in ``tokens``
+    (when given) is reported. Volume is the running sum of qty."""
     report = report if report is not None else ImportReport()
     with _opened(source) as handle:
         reader = csv.reader(handle)
@@ -301,6 +303,8 @@ def read_ticks(
                 if len(fields) != width:
                     raise RowError(f"{len(fields)} fields where the header has {width}")
                 tick = _tick(fields, where, token_of, volume)
+                if tokens is not None and tick.token not in tokens:
+                    raise RowError(f"instrument {tick.token} is not one of those imported")
                 if tick.ts_ns < last.get(tick.token, tick.ts_ns):
                     raise RowError("its time is before the previous tick of the instrument")
             except RowError as problem:

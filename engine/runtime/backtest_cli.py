@@ -2,6 +2,7 @@
 
     python -m engine.runtime.backtest_cli record --minutes 60 --out rec/
     python -m engine.runtime.backtest_cli import-candles --csv niftybees.csv --symbol NIFTYBEES
+    python -m engine.runtime.backtest_cli import-ticks --csv trades.csv --symbol NIFTYBEES
     python -m engine.runtime.backtest_cli run --recording rec/ --strategy ema_cross \\
         --param token=256265 --param fast=10 --bars
     python -m engine.runtime.backtest_cli run --recording rec/ --portfolio straddle.json
@@ -29,7 +30,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.backtest.history_bars import record_csv_candles
+from engine.backtest.csv_import import ImportReport
+from engine.backtest.history_bars import record_csv_candles, record_csv_ticks
 from engine.backtest.run import (
     BARS,
     TICKS,
@@ -144,11 +146,24 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _import_candles(args: argparse.Namespace) -> int:
+    instrument = _csv_instrument(args)
+    out = _import_folder(args, instrument)
+    return _imported(*record_csv_candles(args.csv, instrument, out), instrument, out)
+
+
+def _import_ticks(args: argparse.Namespace) -> int:
+    instrument = _csv_instrument(args)
+    out = _import_folder(args, instrument)
+    return _imported(*record_csv_ticks(args.csv, instrument, out), instrument, out)
+
+
+def _csv_instrument(args: argparse.Namespace) -> Instrument:
+    """The share or ETF a CSV file's candles or trades are of, from the command's options."""
     exchange = Exchange(args.exchange)
     segment = Segment.NSE if exchange is Exchange.NSE else Segment.BSE
     symbol = args.symbol.strip().upper()
     if not symbol:
-        raise ValueError("--symbol names the instrument the candles are of")
+        raise ValueError("--symbol names the instrument the file is of")
     if args.lot <= 0:
         raise ValueError(f"--lot must be a positive number of shares, not {args.lot}")
     try:
@@ -160,7 +175,7 @@ def _import_candles(args: argparse.Namespace) -> int:
     # A token of its own when none is given: the symbol's hash, in Kite's form (segment code
     # in the low byte); a bar strategy with token=0 trades the recording's one instrument.
     token = args.token or make_token(zlib.crc32(f"{exchange}:{symbol}".encode()) >> 9, segment)
-    instrument = Instrument(
+    return Instrument(
         token=InstrumentToken(token),
         exchange=exchange,
         segment=segment,
@@ -171,8 +186,15 @@ def _import_candles(args: argparse.Namespace) -> int:
         tick_size=tick,
         lot_size=args.lot,
     )
-    out = Path(args.out) if args.out else recordings_dir(args.profile) / symbol
-    report, days = record_csv_candles(args.csv, instrument, out)
+
+
+def _import_folder(args: argparse.Namespace, instrument: Instrument) -> Path:
+    return Path(args.out) if args.out else recordings_dir(args.profile) / instrument.tradingsymbol
+
+
+def _imported(report: ImportReport, days: int, instrument: Instrument, out: Path) -> int:
+    """Say what an import kept and which rows it skipped, and why."""
+    symbol, token = instrument.tradingsymbol, int(instrument.token)
     print(f"{report.summary()}; {symbol} is token {token} in {out}", file=sys.stderr)
     for problem in report.problems[:_PROBLEMS_SHOWN]:
         print(f"  {problem}", file=sys.stderr)
@@ -328,23 +350,36 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("--start", default="2026-11-23T09:15:00", help="IST start (ISO)")
     record.add_argument("--seed", type=int, default=7)
     record.set_defaults(command=_record)
-    candles = commands.add_parser(
-        "import-candles",
-        help="keep a CSV file of candles (timestamp,open,high,low,close,volume) as a recording",
+    imports = (
+        (
+            "import-candles",
+            "keep a CSV file of candles (timestamp,open,high,low,close,volume) as a recording",
+            _import_candles,
+        ),
+        (
+            "import-ticks",
+            "keep a CSV file of trades (timestamp,symbol or token,ltp,qty[,bid,ask]) as a tick "
+            "recording, each trade quoted for its quantity at its bid and ask (or its price)",
+            _import_ticks,
+        ),
     )
-    candles.add_argument("--csv", required=True, help="the file (times without a zone are IST)")
-    candles.add_argument(
-        "--out",
-        help="the recording's folder, new days only (default: the profile's recordings folder, "
-        "a folder named for the symbol, which the Backtest panel lists)",
-    )
-    candles.add_argument("--profile", default=DEFAULT_PROFILE)
-    candles.add_argument("--symbol", required=True, help="the share or ETF the candles are of")
-    candles.add_argument("--exchange", choices=["NSE", "BSE"], default="NSE")
-    candles.add_argument("--token", type=int, default=0, help="its instrument token, if known")
-    candles.add_argument("--lot", type=int, default=1, help="shares a lot (1 for cash)")
-    candles.add_argument("--tick", default="0.05", help="tick size, rupees (0.05)")
-    candles.set_defaults(command=_import_candles)
+    for name, summary, function in imports:
+        sub = commands.add_parser(name, help=summary)
+        sub.add_argument("--csv", required=True, help="the file (times without a zone are IST)")
+        sub.add_argument(
+            "--out",
+            help="the recording's folder, new days only (default: the profile's recordings "
+            "folder, a folder named for the symbol, which the Backtest panel lists)",
+        )
+        sub.add_argument("--profile", default=DEFAULT_PROFILE)
+        sub.add_argument("--symbol", required=True, help="the share or ETF the file is of")
+        sub.add_argument("--exchange", choices=["NSE", "BSE"], default="NSE")
+        sub.add_argument(
+            "--token", type=int, default=0, help="its instrument token (a token column's)"
+        )
+        sub.add_argument("--lot", type=int, default=1, help="shares a lot (1 for cash)")
+        sub.add_argument("--tick", default="0.05", help="tick size, rupees (0.05)")
+        sub.set_defaults(command=function)
     for name, function in (("run", _run), ("sweep", _sweep)):
         sub = commands.add_parser(name, help=f"{name} a backtest on a recording")
         sub.add_argument("--recording", required=True)

@@ -7,11 +7,12 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from engine.marketdata.recording import write_bar_recording
+from engine.marketdata.recording import Recording, ticks_of, write_bar_recording
 from engine.runtime.backtest_cli import main
 from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars, tradingview_alert
 from tests.full_disk import small_tmpfs
@@ -119,6 +120,57 @@ def test_backtest_cli_imports_csv_candles_as_a_recording_and_runs_on_it(
 
     assert main([*imported, "--symbol", "x", "--out", str(tmp_path / "other"), "--lot", "0"]) == 2
     assert "--lot must be a positive number of shares, not 0" in capsys.readouterr().err
+
+
+def test_backtest_cli_imports_csv_trades_as_a_tick_recording_and_runs_on_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bars = nifty_like_bars(2)
+    lines = ["timestamp,symbol,ltp,qty"]
+    for n, bar in enumerate(bars):  # a trade at each bar's open and close, 20 s apart
+        for seconds, price in ((0, bar.open), (20, bar.close)):
+            moment = f"{bar.start + timedelta(seconds=seconds):%Y-%m-%d %H:%M:%S}"  # IST
+            lines.append(f"{moment},NIFTYLIKE,{price / 100:.2f},{40 + n % 7}")
+    lines[9] = lines[9].replace("NIFTYLIKE", "RELIANCE")  # row 10 (the header is 1): another one
+    lines[20] = lines[20].rsplit(",", 1)[0] + ",-3"  # row 21: a negative quantity
+    (tmp_path / "trades.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rec = tmp_path / "rec"
+    imported = ["import-ticks", "--csv", str(tmp_path / "trades.csv"), "--out", str(rec)]
+
+    assert main([*imported, "--symbol", "niftylike"]) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["imported"] == 2 * len(bars) - 2 and summary["skipped"] == 2
+    assert summary["days"] == 2
+    assert "row 10: no instrument 'RELIANCE'" in err and "row 21: qty -3 is negative" in err
+    recording = Recording(rec)
+    days = recording.days()
+    assert sum(day.tick_count() for day in days) == summary["imported"]
+    assert len([bar for day in days for bar in day.bars()]) == len(bars)  # built from them
+    first = next(ticks_of(next(iter(days[0].tick_tables()))))
+    assert first.bid == first.ask == first.ltp and first.bid_qty == first.ask_qty == 40
+
+    assert main([*imported, "--symbol", "niftylike"]) == 2
+    assert "already records 2 of the file's days" in capsys.readouterr().err
+
+    runs = ["--recording", str(rec), "--runs", str(tmp_path / "runs")]
+    params = ["--param", "quantity=45", "--param", "product=CNC"]  # the recording's one
+    assert main(["run", *runs, "--strategy", "ema_cross", *params, "--name", "trades"]) == 0
+    run = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert run["ticks"] == summary["imported"] and run["orders"] > 0
+    # No trade printed more than 46 shares: an order of 45 fills in one or two of them.
+    assert run["orders"] <= run["fills"] <= 2 * run["orders"]
+
+    by_token = tmp_path / "by_token.csv"
+    by_token.write_text(
+        "timestamp,token,ltp,qty\n2025-01-02 09:15:00,111,100.00,5\n"
+        "2025-01-02 09:15:01,222,100.05,5\n",
+        encoding="utf-8",
+    )
+    other = ["import-ticks", "--csv", str(by_token), "--out", str(tmp_path / "tok")]
+    assert main([*other, "--symbol", "x", "--token", "111"]) == 0
+    said = capsys.readouterr().err
+    assert "row 3: instrument 222 is not one of those imported" in said
 
 
 def _cli_process(
