@@ -103,3 +103,18 @@ def run_backtest_reading_slowly(
     run_module.READ_REPORT_S = 0.0
     recording.RecordedDay.bars = slowly  # type: ignore[method-assign]
     return run_backtest(request, folder, progress=progress, cancel=cancel)
+
+
+def trades_csv(path: Path, bars: list[Bar], *, symbol: str = "NIFTYLIKE") -> Path:
+    """A CSV file of trades (timestamp,symbol,ltp,qty): one at each bar's open and one at its
+    close, 20 s apart, of 40 to 46 shares; row 10 (the header is row 1) is of another
+    instrument and row 21 has a negative quantity."""
+    lines = ["timestamp,symbol,ltp,qty"]
+    for n, bar in enumerate(bars):
+        for seconds, price in ((0, bar.open), (20, bar.close)):
+            moment = f"{bar.start + timedelta(seconds=seconds):%Y-%m-%d %H:%M:%S}"  # IST
+            lines.append(f"{moment},{symbol},{price / 100:.2f},{40 + n % 7}")
+    lines[9] = lines[9].replace(symbol, "RELIANCE")
+    lines[20] = lines[20].rsplit(",", 1)[0] + ",-3"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -20,7 +20,13 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from engine.backtest.history_bars import record_history
+from engine.backtest.csv_import import CANDLES, CsvImportError, ImportReport, file_kind
+from engine.backtest.history_bars import (
+    csv_instrument,
+    record_csv_candles,
+    record_csv_ticks,
+    record_history,
+)
 from engine.backtest.results import BacktestResult, max_drawdown
 from engine.backtest.run import (
     BARS,
@@ -51,6 +57,7 @@ __all__ = [
     "BacktestRequest",
     "BacktestResult",
     "BacktestService",
+    "CsvImported",
     "Progress",
     "RecordingInfo",
     "max_drawdown",
@@ -86,6 +93,16 @@ class RecordingInfo:
         span = f"{self.days[0]}" if len(self.days) == 1 else f"{self.days[0]} – {self.days[-1]}"
         size = f"{self.size_mb:.1f} MB" if self.size_mb >= 0.1 else f"{self.size_mb * 1000:.0f} kB"
         return f"{self.path.name} ({span}, {len(self.days)} days, {size})"
+
+
+@dataclass(frozen=True, slots=True)
+class CsvImported:
+    """A CSV file kept as a recording: where, what its rows gave, and whether they were candles
+    (a bar recording) or trades (ticks)."""
+
+    recording: RecordingInfo
+    report: ImportReport
+    candles: bool
 
 
 class BacktestJob:
@@ -156,6 +173,25 @@ class BacktestService:
         except (ValueError, OSError, BrokerError) as problem:
             raise BacktestError(f"{instrument.tradingsymbol}'s history: {problem}") from None
         return _recording_info(Recording(folder))
+
+    async def import_csv(self, path: str | Path, symbol: str) -> CsvImported:
+        """A CSV file of candles or of trades (told apart by its header) kept as a recording of
+        ``symbol`` in the recordings folder, under the symbol's name (new days only): the desk's
+        own instrument when it lists the symbol, else a share of that name. Read off the loop;
+        ``BacktestError`` in words when nothing could be kept."""
+        text = symbol.strip().upper()
+        if not text:
+            raise BacktestError("name the instrument the file is of, e.g. NIFTYBEES")
+        listed = self._find_instrument(text) if self._find_instrument is not None else None
+        instrument = listed or csv_instrument(text)
+        folder = self.recordings_dir / instrument.tradingsymbol
+        try:
+            candles = file_kind(path) == CANDLES
+            record = record_csv_candles if candles else record_csv_ticks
+            report, _days = await asyncio.to_thread(record, path, instrument, folder)
+        except (CsvImportError, OSError) as problem:
+            raise BacktestError(str(problem)) from None
+        return CsvImported(_recording_info(Recording(folder)), report, candles)
 
     def strategy_ids(self) -> list[str]:
         return self._strategies()

@@ -232,6 +232,25 @@ def _header(reader: Any) -> list[str]:
     raise CsvImportError("the file is empty: it needs a header row")
 
 
+CANDLES, TRADES = "candles", "trades"
+
+
+def file_kind(source: str | Path) -> str:
+    """Whether a file's header is of candles (``CANDLES``: an open column) or of trades
+    (``TRADES``: a price column); ``CsvImportError`` in words when it is neither."""
+    with _opened(source) as handle:
+        header = _header(csv.reader(handle))
+    names = {_ALIASES.get(n, n) for n in (h.strip().lower().lstrip("\ufeff") for h in header)}
+    if "open" in names:
+        return CANDLES
+    if "ltp" in names:
+        return TRADES
+    raise CsvImportError(
+        f"the header {', '.join(header)} is neither of candles "
+        f"({', '.join(CANDLE_COLUMNS)}) nor of trades ({', '.join(TICK_COLUMNS)}, and a symbol)"
+    )
+
+
 def read_candles(
     source: Source, *, key: SeriesKey = 0, report: ImportReport | None = None
 ) -> Iterator[Bar]:

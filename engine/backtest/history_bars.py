@@ -6,6 +6,7 @@ trades (``engine.backtest.csv_import``), each kept as a recording
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -19,8 +20,10 @@ from engine.backtest.csv_import import (
 )
 from engine.core.clock import ist_date_of
 from engine.domain.bars import Bar, Timeframe
-from engine.domain.instruments import Instrument
+from engine.domain.ids import InstrumentToken
+from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
 from engine.domain.ticks import Tick
+from engine.domain.values import Paise
 from engine.marketdata.history import HistorySource, check_range
 from engine.marketdata.recorder import Recorder
 from engine.marketdata.recording import write_bar_recording
@@ -49,6 +52,35 @@ async def record_history(
         raise ValueError(f"the broker has no 1-minute candles from {start} to {end}")
     write_bar_recording(root, list(instruments), bars)
     return len(bars)
+
+
+def csv_instrument(
+    symbol: str,
+    exchange: Exchange = Exchange.NSE,
+    *,
+    token: int = 0,
+    lot: int = 1,
+    tick: int = 5,
+) -> Instrument:
+    """The share or ETF a CSV file is of, when the desk does not list it: its token when known,
+    else one of its own (the symbol's hash, in Kite's form: the segment code in the low byte),
+    its lot and its tick size in paise."""
+    symbol = symbol.strip().upper()
+    if not symbol:
+        raise ValueError("name the instrument the file is of")
+    segment = Segment.NSE if exchange is Exchange.NSE else Segment.BSE
+    token = token or make_token(zlib.crc32(f"{exchange}:{symbol}".encode()) >> 9, segment)
+    return Instrument(
+        token=InstrumentToken(token),
+        exchange=exchange,
+        segment=segment,
+        tradingsymbol=symbol,
+        name=symbol,
+        instrument_type=InstrumentType.EQ,
+        underlying=symbol,
+        tick_size=Paise(tick),
+        lot_size=lot,
+    )
 
 
 def record_csv_candles(

@@ -25,13 +25,12 @@ import json
 import logging
 import sys
 import threading
-import zlib
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from engine.backtest.csv_import import ImportReport
-from engine.backtest.history_bars import record_csv_candles, record_csv_ticks
+from engine.backtest.history_bars import csv_instrument, record_csv_candles, record_csv_ticks
 from engine.backtest.run import (
     BARS,
     TICKS,
@@ -46,8 +45,7 @@ from engine.backtest.run import (
 from engine.backtest.sweep import grid, results_table, sweep_dask, sweep_processes, sweep_requests
 from engine.core.clock import IST
 from engine.core.logs import setup_logging
-from engine.domain.ids import InstrumentToken
-from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
+from engine.domain.instruments import Exchange, Instrument
 from engine.domain.values import to_paise
 from engine.marketdata.recording import Recording
 from engine.marketdata.simulated import SimulatedMarketConfig
@@ -159,10 +157,7 @@ def _import_ticks(args: argparse.Namespace) -> int:
 
 def _csv_instrument(args: argparse.Namespace) -> Instrument:
     """The share or ETF a CSV file's candles or trades are of, from the command's options."""
-    exchange = Exchange(args.exchange)
-    segment = Segment.NSE if exchange is Exchange.NSE else Segment.BSE
-    symbol = args.symbol.strip().upper()
-    if not symbol:
+    if not args.symbol.strip():
         raise ValueError("--symbol names the instrument the file is of")
     if args.lot <= 0:
         raise ValueError(f"--lot must be a positive number of shares, not {args.lot}")
@@ -172,20 +167,9 @@ def _csv_instrument(args: argparse.Namespace) -> Instrument:
         raise ValueError(f"--tick {args.tick}: {refused}") from None
     if tick <= 0:
         raise ValueError(f"--tick must be a positive price, not {args.tick}")
-    # A token of its own when none is given: the symbol's hash, in Kite's form (segment code
-    # in the low byte); a bar strategy with token=0 trades the recording's one instrument.
-    token = args.token or make_token(zlib.crc32(f"{exchange}:{symbol}".encode()) >> 9, segment)
-    return Instrument(
-        token=InstrumentToken(token),
-        exchange=exchange,
-        segment=segment,
-        tradingsymbol=symbol,
-        name=symbol,
-        instrument_type=InstrumentType.EQ,
-        underlying=symbol,
-        tick_size=tick,
-        lot_size=args.lot,
-    )
+    # A bar strategy with token=0 trades the recording's one instrument.
+    exchange = Exchange(args.exchange)
+    return csv_instrument(args.symbol, exchange, token=args.token, lot=args.lot, tick=tick)
 
 
 def _import_folder(args: argparse.Namespace, instrument: Instrument) -> Path:

@@ -7,14 +7,19 @@ import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from engine.marketdata.recording import Recording, ticks_of, write_bar_recording
 from engine.runtime.backtest_cli import main
-from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars, tradingview_alert
+from tests.backtest_support import (
+    INSTRUMENT,
+    TOKEN,
+    nifty_like_bars,
+    trades_csv,
+    tradingview_alert,
+)
 from tests.full_disk import small_tmpfs
 
 
@@ -126,14 +131,7 @@ def test_backtest_cli_imports_csv_trades_as_a_tick_recording_and_runs_on_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bars = nifty_like_bars(2)
-    lines = ["timestamp,symbol,ltp,qty"]
-    for n, bar in enumerate(bars):  # a trade at each bar's open and close, 20 s apart
-        for seconds, price in ((0, bar.open), (20, bar.close)):
-            moment = f"{bar.start + timedelta(seconds=seconds):%Y-%m-%d %H:%M:%S}"  # IST
-            lines.append(f"{moment},NIFTYLIKE,{price / 100:.2f},{40 + n % 7}")
-    lines[9] = lines[9].replace("NIFTYLIKE", "RELIANCE")  # row 10 (the header is 1): another one
-    lines[20] = lines[20].rsplit(",", 1)[0] + ",-3"  # row 21: a negative quantity
-    (tmp_path / "trades.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    trades_csv(tmp_path / "trades.csv", bars)
     rec = tmp_path / "rec"
     imported = ["import-ticks", "--csv", str(tmp_path / "trades.csv"), "--out", str(rec)]
 

@@ -20,6 +20,7 @@ from tests.backtest_support import (
     TOKEN,
     nifty_like_bars,
     run_backtest_reading_slowly,
+    trades_csv,
     tradingview_alert,
 )
 from ui.panels.backtest import ALERTS, ALGO, STRATEGY, BacktestPanel
@@ -295,7 +296,72 @@ def test_backtest_panel_records_an_instruments_history_and_picks_it(qtbot, qloop
         )
     )
     qtbot.addWidget(bare)
-    assert not bare.form.isRowVisible(bare._history_row)
+    # No history to record from: the row imports CSV files alone.
+    assert bare.form.isRowVisible(bare._history_row) and not bare.import_button.isHidden()
+    assert bare.history_button.isHidden() and bare.history_days.isHidden()
+
+
+def test_backtest_panel_imports_a_csv_of_trades_or_candles_names_bad_rows_and_runs_on_it(
+    qtbot, qloop, tmp_path
+) -> None:
+    panel = _panel(qtbot, tmp_path, sessions=1)
+    bars = nifty_like_bars(2)
+    trades = trades_csv(tmp_path / "trades.csv", bars)
+    candles = tmp_path / "candles.csv"
+    candles.write_text(
+        "timestamp,open,high,low,close,volume\n2025-03-03 09:15,100.00,100.50,99.90,100.20,10\n"
+        "2025-03-03 09:16,100.20,100.30,abc,100.10,12\n",
+        encoding="utf-8",
+    )
+    neither = tmp_path / "neither.csv"
+    neither.write_text("when,what\n2025-03-03,1\n", encoding="utf-8")
+
+    panel.choose_csv()  # no symbol yet: asked for before any file dialog
+    assert panel.status.text() == "Name the instrument the file is of, then import it."
+
+    async def imported(path: Path, symbol: str) -> str:
+        panel.history_symbol.setText(symbol)
+        panel.import_csv(str(path))
+        assert not panel.import_button.isEnabled()
+        await _until(lambda: panel.import_button.isEnabled())
+        return panel.status.text()
+
+    said: list[str] = []
+
+    async def scenario() -> None:
+        said.append(await imported(trades, "niftylike"))
+        said.append(await imported(trades, "niftylike"))  # its days are recorded now
+        said.append(await imported(neither, "niftylike"))
+        bars_checked = panel.bars.isChecked()
+        said.append(await imported(candles, "cndl"))
+        said.append(f"bars {bars_checked} {panel.bars.isChecked()}")
+
+    qloop(scenario())
+    assert said[0].startswith(
+        "Imported trades.csv: 1,498 of 1,500 rows, 2 skipped (row 10: no instrument "
+        "'RELIANCE'; row 21: qty -3 is negative). Kept in NIFTYLIKE (2025-01-02 – 2025-01-03, "
+        "2 days, "
+    )
+    assert said[0].endswith(" kB).")
+    assert (
+        said[1].startswith("Not imported: ") and "already records 2 of the file's days" in said[1]
+    )
+    assert said[2].startswith("Not imported: the header when, what is neither of candles")
+    assert said[3].startswith("Imported candles.csv: 1 of 2 rows, 1 skipped (row 3: low 'abc'")
+    assert said[4] == "bars False True"  # trades replay as ticks, candles as bars
+
+    panel.recording.setCurrentIndex(
+        panel.recording.findData(str(tmp_path / "recordings" / "NIFTYLIKE"))
+    )
+    panel.bars.setChecked(False)
+    panel.params.setText("quantity=45 product=CNC")  # the recording's one instrument
+
+    async def run() -> None:
+        panel.run_button.click()
+        await _until(lambda: panel.result is not None)
+
+    qloop(run())
+    assert panel.result is not None and panel.result.ticks == 1_498 and panel.result.fills > 0
 
 
 def test_backtest_panel_a_long_error_wraps_and_never_widens_the_panel(

@@ -110,10 +110,19 @@ class BacktestPanel(QWidget):
         self.history_button.setToolTip(
             "Keep the instrument's 1-minute bars of the last days as a recording"
         )
+        # Or a CSV file of the instrument's candles or trades.
+        self.import_button = QPushButton("Import CSV…")
+        self.import_button.setToolTip(
+            "Keep a CSV file of the instrument's candles (timestamp,open,high,low,close,volume) "
+            "or trades (timestamp,symbol,ltp,qty[,bid,ask]) as a recording; each bad row is "
+            "named and skipped"
+        )
+        self._import_task: asyncio.Task[Any] | None = None
         self._history_row = history_row = QHBoxLayout()
         history_row.addWidget(self.history_symbol, 1)
         history_row.addWidget(self.history_days)
         history_row.addWidget(self.history_button)
+        history_row.addWidget(self.import_button)
         self._history_task: asyncio.Task[Any] | None = None
         self.params = QLineEdit()
         self.params.setPlaceholderText("fast=10 slow=30 quantity=50")
@@ -138,7 +147,7 @@ class BacktestPanel(QWidget):
         form.addRow("File", file_row)
         form.addRow("Recording", self.recording)
         form.addRow("Days", days_row)
-        form.addRow("History", history_row)
+        form.addRow("Add data", history_row)
         form.addRow("Parameters", self.params)
         form.addRow("", self.bars)
         buttons = QHBoxLayout()
@@ -177,7 +186,11 @@ class BacktestPanel(QWidget):
         self.browse_button.clicked.connect(self.browse)
         self.history_button.clicked.connect(self.record_history)
         self.history_symbol.returnPressed.connect(self.record_history)
-        self.form.setRowVisible(history_row, service is not None and service.records_history)
+        self.import_button.clicked.connect(self.choose_csv)
+        self.form.setRowVisible(history_row, service is not None)
+        records_history = service is not None and service.records_history
+        self.history_days.setVisible(records_history)
+        self.history_button.setVisible(records_history)
         self.kind.currentIndexChanged.connect(self._kind_changed)
         self.recording.currentIndexChanged.connect(self._recording_changed)
         self._kind_changed()
@@ -270,6 +283,50 @@ class BacktestPanel(QWidget):
         finally:
             self._history_task = None
             self.history_button.setEnabled(True)
+
+    def choose_csv(self) -> None:
+        if self._service is None or self._import_task is not None:
+            return
+        if not self.history_symbol.text().strip():
+            self.status.setText("Name the instrument the file is of, then import it.")
+            return
+        path, _chosen = QFileDialog.getOpenFileName(
+            self, "Import candles or trades", str(Path.home()), "CSV (*.csv *.txt);;All files (*)"
+        )
+        if path:
+            self.import_csv(path)
+
+    def import_csv(self, path: str) -> None:
+        """Keep ``path`` as a recording of the instrument named in the symbol field."""
+        if self._service is None or self._import_task is not None:
+            return
+        symbol = self.history_symbol.text().strip().upper()
+        self.import_button.setEnabled(False)
+        self.status.setText(f"Importing {Path(path).name} as {symbol}…")
+        self._import_task = asyncio.ensure_future(self._import_csv(path, symbol))
+
+    async def _import_csv(self, path: str, symbol: str) -> None:
+        assert self._service is not None
+        try:
+            done = await self._service.import_csv(path, symbol)
+        except BacktestError as problem:
+            self.status.setText(f"Not imported: {problem}")
+        else:
+            self.refresh()
+            self.recording.setCurrentIndex(self.recording.findData(str(done.recording.path)))
+            self.bars.setChecked(done.candles)  # candles replay as bars, trades as ticks
+            report = done.report
+            said = f"Imported {Path(path).name}: {report.imported:,} of {report.rows:,} rows"
+            if report.skipped:
+                shown = "; ".join(str(p) for p in report.problems[:3])
+                more = report.skipped - min(3, len(report.problems))
+                said += f", {report.skipped:,} skipped ({shown}" + (
+                    f"; and {more:,} more)" if more > 0 else ")"
+                )
+            self.status.setText(f"{said}. Kept in {done.recording.title}.")
+        finally:
+            self._import_task = None
+            self.import_button.setEnabled(True)
 
     def showEvent(self, event: QShowEvent) -> None:
         """Brought forward: list what was recorded since (the choices stay)."""
