@@ -968,6 +968,9 @@ class MainWindow(QMainWindow):
     # -- closing ---------------------------------------------------------------------------------------------
 
     def stop(self) -> None:
+        backtest = self.docks["backtest"].widget()
+        if isinstance(backtest, BacktestPanel):
+            backtest.stop_import()  # a file read on a thread would hold the desk's exit
         self._watching_layout = False
         self._forget_settings()
         self._forget_signals()

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import multiprocessing
 import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -174,11 +175,19 @@ class BacktestService:
             raise BacktestError(f"{instrument.tradingsymbol}'s history: {problem}") from None
         return _recording_info(Recording(folder))
 
-    async def import_csv(self, path: str | Path, symbol: str) -> CsvImported:
+    async def import_csv(
+        self,
+        path: str | Path,
+        symbol: str,
+        *,
+        progress: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> CsvImported:
         """A CSV file of candles or of trades (told apart by its header) kept as a recording of
         ``symbol`` in the recordings folder, under the symbol's name (new days only): the desk's
-        own instrument when it lists the symbol, else a share of that name. Read off the loop;
-        ``BacktestError`` in words when nothing could be kept."""
+        own instrument when it lists the symbol, else a share of that name. Read off the loop:
+        ``progress`` hears the rows read now and then, on this loop; ``stop`` set ends it with
+        nothing kept. ``BacktestError`` in words when nothing could be kept."""
         text = symbol.strip().upper()
         if not text:
             raise BacktestError("name the instrument the file is of, e.g. NIFTYBEES")
@@ -188,7 +197,20 @@ class BacktestService:
         try:
             candles = file_kind(path) == CANDLES
             record = record_csv_candles if candles else record_csv_ticks
-            report, _days = await asyncio.to_thread(record, path, instrument, folder)
+            loop = asyncio.get_running_loop()
+
+            def heard(rows: int) -> None:  # on the import's thread: told on the loop
+                if progress is not None:
+                    loop.call_soon_threadsafe(progress, rows)
+
+            report, _days = await asyncio.to_thread(
+                record,
+                path,
+                instrument,
+                folder,
+                progress=heard,
+                cancelled=None if stop is None else stop.is_set,
+            )
         except (CsvImportError, OSError) as problem:
             raise BacktestError(str(problem)) from None
         return CsvImported(_recording_info(Recording(folder)), report, candles)

@@ -6,10 +6,14 @@ trades (``engine.backtest.csv_import``), each kept as a recording
 
 from __future__ import annotations
 
+import logging
+import shutil
+import tempfile
 import zlib
-from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from engine.backtest.csv_import import (
     CsvImportError,
@@ -18,7 +22,6 @@ from engine.backtest.csv_import import (
     read_candles,
     read_ticks,
 )
-from engine.core.clock import ist_date_of
 from engine.domain.bars import Bar, Timeframe
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
@@ -27,6 +30,9 @@ from engine.domain.values import Paise
 from engine.marketdata.history import HistorySource, check_range
 from engine.marketdata.recorder import Recorder
 from engine.marketdata.recording import write_bar_recording
+
+log = logging.getLogger(__name__)
+_Row = TypeVar("_Row")
 
 
 async def record_history(
@@ -83,26 +89,42 @@ def csv_instrument(
     )
 
 
+IMPORT_REPORT_ROWS = 20_000
+"""How often, in rows read, a CSV import reports and looks for a cancel."""
+
+
 def record_csv_candles(
-    source: Source, instrument: Instrument, root: Path
+    source: Source,
+    instrument: Instrument,
+    root: Path,
+    *,
+    progress: Callable[[int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> tuple[ImportReport, int]:
     """The candles of a CSV file kept as a bar recording of ``instrument`` under ``root``, one
     folder per IST day; the report (which counts the rows and says which were skipped and why)
-    and the days written.
+    and the days written. ``progress`` hears the rows read so far, now and then; ``cancelled``
+    is asked as often and stops the import with nothing kept.
 
     Raises ``CsvImportError`` when the file cannot be read or no row could be imported, and
     when ``root`` already records one of the file's days: a recorded day is never overwritten.
     """
     report = ImportReport()
-    bars = list(read_candles(source, key=instrument.token, report=report))
+    candles = read_candles(source, key=instrument.token, report=report)
+    bars = list(_watched(candles, report, progress, cancelled))
     if not bars:
         raise CsvImportError(f"no candle could be imported: {report.summary()}")
-    _refuse_recorded_days(root, {bar.start.date() for bar in bars})
+    _refuse_recorded_days(root, {bar.start.date().isoformat() for bar in bars})
     return report, write_bar_recording(root, [instrument], bars)
 
 
 def record_csv_ticks(
-    source: Source, instrument: Instrument, root: Path
+    source: Source,
+    instrument: Instrument,
+    root: Path,
+    *,
+    progress: Callable[[int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> tuple[ImportReport, int]:
     """The trades of a CSV file (``csv_import.read_ticks``: a ``token`` or ``symbol`` column
     naming ``instrument``) kept as a tick recording under ``root``, with the 1-minute bars built
@@ -110,29 +132,67 @@ def record_csv_ticks(
 
     Each trade is quoted for what it shows traded: at its bid and ask (at its price on both
     sides when the row has none) for its quantity, so a backtest fills no more than traded
-    there. A row of another instrument is reported and skipped. Raises ``CsvImportError`` as
+    there. A row of another instrument is reported and skipped. The trades stream through the
+    recorder into a folder of their own beside the days (memory stays flat however long the
+    file), whose days move into ``root`` once all are written: a file that fails, is cancelled
+    or would overwrite a recorded day leaves ``root`` as it was. Raises ``CsvImportError`` as
     ``record_csv_candles`` does, and when the recording cannot be written whole."""
     report = ImportReport()
     symbol = instrument.tradingsymbol.upper()
-    ticks = [
-        _quoted(tick)
-        for tick in read_ticks(
-            source,
-            token_of=lambda name: int(instrument.token) if name.upper() == symbol else None,
-            tokens={int(instrument.token)},
-            report=report,
-        )
-    ]
-    if not ticks:
-        raise CsvImportError(f"no trade could be imported: {report.summary()}")
-    days = {ist_date_of(tick.ts_ns).date() for tick in ticks}
-    _refuse_recorded_days(root, days)
-    recorder = Recorder(root, lambda: [instrument], lossless=True)
-    recorder.record(ticks)
-    recorder.close()
-    if recorder.problem is not None:
-        raise CsvImportError(f"the recording under {root} is incomplete: {recorder.problem}")
+    trades = read_ticks(
+        source,
+        token_of=lambda name: int(instrument.token) if name.upper() == symbol else None,
+        tokens={int(instrument.token)},
+        report=report,
+    )
+    new_root = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".importing-", dir=root))
+    # Small batches, few waiting: the file is read faster than it is written.
+    recorder = Recorder(
+        staging, lambda: [instrument], batch_ticks=20_000, max_batches_waiting=2, lossless=True
+    )
+    try:
+        for trade in _watched(trades, report, progress, cancelled):
+            recorder.on_tick(_quoted(trade))
+        recorder.close()
+        if recorder.problem is not None:
+            raise CsvImportError(f"the recording under {root} is incomplete: {recorder.problem}")
+        days = sorted(folder.name for folder in staging.iterdir() if folder.is_dir())
+        if not days:
+            raise CsvImportError(f"no trade could be imported: {report.summary()}")
+        _refuse_recorded_days(root, days)
+        for day in days:
+            (staging / day).rename(root / day)
+    finally:
+        recorder.close(merge=False)  # stopped already, unless the file failed first
+        shutil.rmtree(staging, ignore_errors=True)
+        if staging.exists():
+            log.warning("a folder of a CSV import could not be removed: %s", staging)
+        if new_root and not any(root.iterdir()):
+            root.rmdir()  # nothing was kept: no empty recording to list
     return report, len(days)
+
+
+def _watched(
+    rows: Iterator[_Row],
+    report: ImportReport,
+    progress: Callable[[int], None] | None,
+    cancelled: Callable[[], bool] | None,
+) -> Iterator[_Row]:
+    """``rows`` as they are read, saying how many every ``IMPORT_REPORT_ROWS`` and stopping
+    there when cancelled."""
+    look_at = IMPORT_REPORT_ROWS
+    for row in rows:
+        yield row
+        if report.rows >= look_at:
+            look_at = report.rows + IMPORT_REPORT_ROWS
+            if progress is not None:
+                progress(report.rows)
+            if cancelled is not None and cancelled():
+                raise CsvImportError(
+                    f"the import was cancelled after {report.rows:,} rows: nothing was kept"
+                )
 
 
 def _quoted(trade: Tick) -> Tick:
@@ -142,9 +202,9 @@ def _quoted(trade: Tick) -> Tick:
     )
 
 
-def _refuse_recorded_days(root: Path, days: set[date]) -> None:
-    """A recorded day is never overwritten."""
-    taken = sorted(day.isoformat() for day in days if (root / day.isoformat()).exists())
+def _refuse_recorded_days(root: Path, days: Iterable[str]) -> None:
+    """A recorded day (``YYYY-MM-DD``) is never overwritten."""
+    taken = sorted(day for day in days if (root / day).exists())
     if taken:
         raise CsvImportError(
             f"{root} already records {len(taken)} of the file's days (the first: {taken[0]}): "

@@ -25,6 +25,7 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         if log_file is not None:
             print(f"(the details are in {log_file})", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        log.info("the command was interrupted", exc_info=True)
+        print(
+            "\nstopped (Ctrl+C): an import keeps nothing; a run keeps its book as it stood, "
+            "and its name stays taken until its folder is removed",
+            file=sys.stderr,
+        )
+        return 130
 
 
 def _log_to_file(profile: str) -> Path | None:
@@ -144,15 +153,28 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _import_candles(args: argparse.Namespace) -> int:
-    instrument = _csv_instrument(args)
-    out = _import_folder(args, instrument)
-    return _imported(*record_csv_candles(args.csv, instrument, out), instrument, out)
+    return _import(args, record_csv_candles)
 
 
 def _import_ticks(args: argparse.Namespace) -> int:
+    return _import(args, record_csv_ticks)
+
+
+def _import(args: argparse.Namespace, record: Callable[..., tuple[ImportReport, int]]) -> int:
     instrument = _csv_instrument(args)
     out = _import_folder(args, instrument)
-    return _imported(*record_csv_ticks(args.csv, instrument, out), instrument, out)
+    line = _ProgressLine()
+    name = Path(args.csv).name
+    try:
+        report, days = record(
+            args.csv,
+            instrument,
+            out,
+            progress=lambda rows: line.show(f"importing {name}: {rows:,} rows read", 0.0),
+        )
+    finally:
+        line.end()
+    return _imported(report, days, instrument, out)
 
 
 def _csv_instrument(args: argparse.Namespace) -> Instrument:
@@ -287,6 +309,7 @@ class _ProgressLine:
         self._terminal = sys.stderr.isatty()
         self._tenths = -1
         self._width = 0
+        """The longest line shown (0: none yet)."""
 
     def show(self, text: str, fraction: float) -> None:
         if self._terminal:
@@ -300,7 +323,7 @@ class _ProgressLine:
             print(text, file=sys.stderr)
 
     def end(self) -> None:
-        if self._terminal:
+        if self._terminal and self._width:
             print(file=sys.stderr)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QDate
 
 from engine.api.backtests import BacktestService
+from engine.backtest import history_bars
 from engine.core.clock import IST
 from engine.marketdata.recording import Recording, write_bar_recording
 from engine.runtime.backtests import run_backtest
@@ -301,6 +302,30 @@ def test_backtest_panel_records_an_instruments_history_and_picks_it(qtbot, qloop
     assert bare.history_button.isHidden() and bare.history_days.isHidden()
 
 
+def test_backtest_panel_import_shows_the_rows_read_and_stops_keeping_nothing(
+    qtbot, qloop, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(history_bars, "IMPORT_REPORT_ROWS", 200)
+    panel = _panel(qtbot, tmp_path, sessions=1)
+    trades = trades_csv(tmp_path / "trades.csv", nifty_like_bars(60))
+    said: list[str] = []
+
+    async def scenario() -> None:
+        panel.history_symbol.setText("niftylike")
+        panel.import_csv(str(trades))
+        assert panel.import_button.text() == "Stop import"
+        await _until(lambda: "rows read…" in panel.status.text())
+        said.append(panel.status.text())
+        panel.import_button.click()
+        await _until(lambda: panel.import_button.text() == "Import CSV…")
+
+    qloop(scenario())
+    assert said[0].startswith("Importing trades.csv as NIFTYLIKE: ")
+    assert panel.status.text().startswith("Not imported: the import was cancelled after ")
+    assert panel.status.text().endswith(" rows: nothing was kept")
+    assert not (tmp_path / "recordings" / "NIFTYLIKE").exists()
+
+
 def test_backtest_panel_imports_a_csv_of_trades_or_candles_names_bad_rows_and_runs_on_it(
     qtbot, qloop, tmp_path
 ) -> None:
@@ -322,8 +347,8 @@ def test_backtest_panel_imports_a_csv_of_trades_or_candles_names_bad_rows_and_ru
     async def imported(path: Path, symbol: str) -> str:
         panel.history_symbol.setText(symbol)
         panel.import_csv(str(path))
-        assert not panel.import_button.isEnabled()
-        await _until(lambda: panel.import_button.isEnabled())
+        assert panel.import_button.text() == "Stop import"
+        await _until(lambda: panel.import_button.text() == "Import CSV…")
         return panel.status.text()
 
     said: list[str] = []

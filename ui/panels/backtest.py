@@ -7,6 +7,7 @@ equity curve with its drawdown."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -118,6 +119,7 @@ class BacktestPanel(QWidget):
             "named and skipped"
         )
         self._import_task: asyncio.Task[Any] | None = None
+        self._import_stop: threading.Event | None = None
         self._history_row = history_row = QHBoxLayout()
         history_row.addWidget(self.history_symbol, 1)
         history_row.addWidget(self.history_days)
@@ -285,7 +287,10 @@ class BacktestPanel(QWidget):
             self.history_button.setEnabled(True)
 
     def choose_csv(self) -> None:
-        if self._service is None or self._import_task is not None:
+        if self._import_stop is not None:
+            self.stop_import()
+            return
+        if self._service is None:
             return
         if not self.history_symbol.text().strip():
             self.status.setText("Name the instrument the file is of, then import it.")
@@ -297,18 +302,34 @@ class BacktestPanel(QWidget):
             self.import_csv(path)
 
     def import_csv(self, path: str) -> None:
-        """Keep ``path`` as a recording of the instrument named in the symbol field."""
+        """Keep ``path`` as a recording of the instrument named in the symbol field; the
+        button stops it meanwhile."""
         if self._service is None or self._import_task is not None:
             return
         symbol = self.history_symbol.text().strip().upper()
-        self.import_button.setEnabled(False)
+        self._import_stop = threading.Event()
+        self.import_button.setText("Stop import")
         self.status.setText(f"Importing {Path(path).name} as {symbol}…")
         self._import_task = asyncio.ensure_future(self._import_csv(path, symbol))
 
+    def stop_import(self) -> None:
+        """Stop an import under way (nothing of it is kept)."""
+        if self._import_stop is not None:
+            self._import_stop.set()
+            self.status.setText("Stopping the import…")
+
     async def _import_csv(self, path: str, symbol: str) -> None:
-        assert self._service is not None
+        assert self._service is not None and self._import_stop is not None
+        name = Path(path).name
+
+        def read(rows: int) -> None:
+            if self._import_stop is not None and not self._import_stop.is_set():
+                self.status.setText(f"Importing {name} as {symbol}: {rows:,} rows read…")
+
         try:
-            done = await self._service.import_csv(path, symbol)
+            done = await self._service.import_csv(
+                path, symbol, progress=read, stop=self._import_stop
+            )
         except BacktestError as problem:
             self.status.setText(f"Not imported: {problem}")
         else:
@@ -326,7 +347,8 @@ class BacktestPanel(QWidget):
             self.status.setText(f"{said}. Kept in {done.recording.title}.")
         finally:
             self._import_task = None
-            self.import_button.setEnabled(True)
+            self._import_stop = None
+            self.import_button.setText("Import CSV…")
 
     def showEvent(self, event: QShowEvent) -> None:
         """Brought forward: list what was recorded since (the choices stay)."""
