@@ -8,6 +8,7 @@ Where mounting is not permitted, the journal's writer is made to fail as a full 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -84,6 +85,33 @@ def fill_disk_while_trading(
     raise AssertionError("the full disk never refused a journal write")
 
 
+@contextlib.contextmanager
+def reopened(db: Path, clock: TestClock) -> Iterator[Engine]:
+    """The desk started again on its book, closed after."""
+    again = build(db, clock)
+    try:
+        yield again
+    finally:
+        again.close()
+
+
+def full_while_trading(
+    disk: FullDisk,
+) -> tuple[Path, TestClock, Engine, list[str], list[OrderFilled]]:
+    """A desk on ``disk`` with orders resting, whose disk fills as the market crosses them: its
+    book, clock, the desk, the orders and the fills it told."""
+    db = disk.directory / "book.db"
+    clock = TestClock(MONDAY_MORNING)
+    engine = build(db, clock)
+    stock = a_stock(engine)
+    ltp = engine.api.tick(stock.token).ltp
+    ids = rest_orders(engine, clock, stock, ltp)
+    told: list[OrderFilled] = []
+    engine.api.subscribe(OrderFilled, told.append)
+    fill_disk_while_trading(disk, engine, clock, stock, ltp)
+    return db, clock, engine, ids, told
+
+
 def test_journal_disk_full_holds_fills_pauses_and_resumes_by_itself(small_disk: FullDisk) -> None:
     db = small_disk.directory / "book.db"
     clock = TestClock(MONDAY_MORNING)
@@ -120,55 +148,33 @@ def test_journal_disk_full_holds_fills_pauses_and_resumes_by_itself(small_disk: 
     assert engine.api.place_order(stock.token, "BUY", 1, "MARKET", product="MIS").ok
     engine.close()
 
-    again = build(db, clock)
-    try:
+    with reopened(db, clock) as again:
         restored = {t.trade_id for t in again.api.trades()}
         assert {f.trade_id for f in told} <= restored
         assert all(again.api.order(i).status is OrderStatus.COMPLETE for i in ids)
-    finally:
-        again.close()
 
 
 def test_journal_disk_full_then_crash_loses_nothing_the_trader_was_told(
     small_disk: FullDisk,
 ) -> None:
-    db = small_disk.directory / "book.db"
-    clock = TestClock(MONDAY_MORNING)
-    engine = build(db, clock)
-    stock = a_stock(engine)
-    ltp = engine.api.tick(stock.token).ltp
-    ids = rest_orders(engine, clock, stock, ltp)
-    told: list[OrderFilled] = []
-    engine.api.subscribe(OrderFilled, told.append)
-    fill_disk_while_trading(small_disk, engine, clock, stock, ltp)
+    db, clock, engine, ids, told = full_while_trading(small_disk)
     in_memory = {f.trade_id for f in engine.orders.fills}
     assert len(in_memory) > len(told), "the held fill exists only in memory, untold"
     engine.close()  # the desk dies with the disk still full
     small_disk.free()
 
-    again = build(db, clock)
-    try:
+    with reopened(db, clock) as again:
         restored = {t.trade_id for t in again.api.trades()}
         assert {f.trade_id for f in told} == restored, "exactly what was told survives"
         unfilled = [i for i in ids if again.api.order(i).filled_quantity == 0]
         assert all(again.api.order(i).status.is_open for i in unfilled)
         assert len(unfilled) == ORDERS - len(restored)
-    finally:
-        again.close()
 
 
 def test_journal_disk_full_desk_closing_says_what_it_could_not_write_and_writes_nothing_after(
     small_disk: FullDisk, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = small_disk.directory / "book.db"
-    clock = TestClock(MONDAY_MORNING)
-    engine = build(db, clock)
-    stock = a_stock(engine)
-    ltp = engine.api.tick(stock.token).ltp
-    rest_orders(engine, clock, stock, ltp)
-    told: list[OrderFilled] = []
-    engine.api.subscribe(OrderFilled, told.append)
-    fill_disk_while_trading(small_disk, engine, clock, stock, ltp)
+    db, clock, engine, _ids, told = full_while_trading(small_disk)
     waiting = engine.orders.journal_waiting
     assert engine.positions.all(), "a position the closing marks would price"
 
@@ -179,32 +185,20 @@ def test_journal_disk_full_desk_closing_says_what_it_could_not_write_and_writes_
     assert not any("were not journaled" in text for text in said), "no marks behind held rows"
     small_disk.free()
 
-    again = build(db, clock)
-    try:
+    with reopened(db, clock) as again:
         assert {t.trade_id for t in again.api.trades()} == {f.trade_id for f in told}
-    finally:
-        again.close()
 
 
 def test_journal_disk_full_freed_just_before_closing_writes_what_was_held(
     small_disk: FullDisk,
 ) -> None:
-    db = small_disk.directory / "book.db"
-    clock = TestClock(MONDAY_MORNING)
-    engine = build(db, clock)
-    stock = a_stock(engine)
-    ltp = engine.api.tick(stock.token).ltp
-    rest_orders(engine, clock, stock, ltp)
-    fill_disk_while_trading(small_disk, engine, clock, stock, ltp)
+    db, clock, engine, _ids, _told = full_while_trading(small_disk)
     in_memory = {f.trade_id for f in engine.orders.fills}
     small_disk.free()  # after the last retry: the close tries once more
 
     asyncio.run(engine.stop())
-    again = build(db, clock)
-    try:
+    with reopened(db, clock) as again:
         assert in_memory <= {t.trade_id for t in again.api.trades()}
-    finally:
-        again.close()
 
 
 def test_journal_disk_full_retries_cost_the_write_alone(
