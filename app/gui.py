@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 
 from app.crash import CrashHandler
-from engine.api import ConnectionChanged, EngineMessage
+from engine.api import ConnectionChanged, EngineMessage, RiskSettings
 from engine.brokers.registry import broker_spec
 from engine.core.logs import log_dir
 from engine.core.memory import collector_paused, freeze_startup_objects
@@ -263,7 +263,16 @@ def backtest_service(engine: Engine, profile: str) -> BacktestService:
         history=engine.charts.history,
         find_instrument=find_instrument,
         now=engine.clock.now,
+        risk_limits=lambda: desk_limits(engine),
     )
+
+
+def desk_limits(engine: Engine) -> dict[str, Any]:
+    """The risk limits this desk's account trades under (its overrides folded into the
+    defaults), as a backtest's gate takes them."""
+    settings = engine.api.risk_limits()
+    own = RiskSettings(settings.for_account(engine.config.account), {}, settings.underlyings)
+    return own.to_mapping()
 
 
 def account_window(

@@ -1,11 +1,12 @@
 """`python -m app.manual_shots [OUTDIR]`: the user manual's pictures, taken by the desk itself.
 
 Drives the screenshot machinery (``app.screenshot``) on the paper market: the whole window, each
-panel the manual describes, the order ticket, a running multileg portfolio with its editor, and
-a chart with indicators. Each picture is then scaled to the width the manual shows it at and
-reduced to a 256-colour palette, so the shipped manual stays small. The default OUTDIR is the
-manual's own ``img`` folder (``resources/manual/img``); run it after a change to a panel and
-look at the pictures before committing them.
+panel the manual describes, the order ticket, a running multileg portfolio with its editor, a
+chart with indicators, algos and signals at work, a finished backtest, and the Performance panel
+on a book that traded for two weeks. Each picture is then scaled to the width the manual shows
+it at and reduced to a 256-colour palette, so the shipped manual stays small. The default OUTDIR
+is the manual's own ``img`` folder (``resources/manual/img``); run it after a change to a panel
+and look at the pictures before committing them.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ PANEL_SIZES = {
     "risk": (1000, 400),
     "strategies": (1000, 260),
     "multileg": (1300, 440),
+    "algos": (1150, 190),
+    "signals": (900, 560),
+    "performance": (1300, 560),
+    "backtest": (1000, 800),
 }
 """Panels that need another size to show what they hold."""
 
@@ -42,8 +47,8 @@ PANEL_SIZES = {
 class Session:
     """One run of the desk and the pictures taken in it."""
 
-    window: str
-    """File name of the whole window's picture."""
+    window: str | None
+    """File name of the whole window's picture (None: none is kept)."""
     docks: dict[str, str] = field(default_factory=dict)
     """Panel (dock object name) → file name of its picture."""
     portfolio: str | None = None
@@ -51,6 +56,8 @@ class Session:
     chart: str | None = None
     chart_file: str | None = None
     ticket: str | None = None
+    past_days: int = 0
+    """Days of trading the book holds before today (the Performance panel shows them)."""
 
 
 SESSIONS = (
@@ -76,6 +83,16 @@ SESSIONS = (
         chart="NSE:RELIANCE@5m+EMA 21+VWAP",
         chart_file="chart.png",
     ),
+    Session(
+        window=None,
+        docks={
+            "signals": "signals.png",
+            "backtest": "backtest.png",
+            "performance": "performance.png",
+            "algos": "algos.png",  # last: the TWAP has worked a while by then
+        },
+        past_days=14,
+    ),
 )
 
 
@@ -83,7 +100,7 @@ def pictures() -> list[str]:
     """Every file name the sessions write."""
     names = []
     for session in SESSIONS:
-        names += [session.window, *session.docks.values()]
+        names += [n for n in (session.window, *session.docks.values()) if n]
         names += [n for n in (session.editor, session.chart_file, session.ticket) if n]
     return names
 
@@ -92,7 +109,7 @@ async def take_all(raw: Path) -> None:
     """Every session's pictures, full size, into ``raw``."""
     for session in SESSIONS:
         await capture(
-            raw / session.window,
+            raw / session.window if session.window else None,
             4.0,
             [],
             [session.portfolio] if session.portfolio else None,
@@ -102,6 +119,7 @@ async def take_all(raw: Path) -> None:
             docks_out={name: raw / file for name, file in session.docks.items()},
             ticket_out=raw / session.ticket if session.ticket else None,
             dock_sizes={name: PANEL_SIZES.get(name, PANEL_SIZE) for name in session.docks},
+            past_days=session.past_days,
         )
 
 

@@ -11,18 +11,22 @@ import asyncio
 import os
 import sys
 import tempfile
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 from engine.strategies.loader import write_examples
 
+if TYPE_CHECKING:
+    from engine.api.backtests import BacktestService
+    from engine.domain.instruments import Instrument
+
 
 async def capture(
-    out: Path,
+    out: Path | None,
     seconds: float,
     panels: list[str],
     portfolios: list[str] | None = None,
@@ -33,21 +37,30 @@ async def capture(
     ticket_out: Path | None = None,
     dock_sizes: Mapping[str, tuple[int, int]] | None = None,
     settings_out: Path | None = None,
+    past_days: int = 0,
 ) -> None:
-    """Run a desk on a throwaway paper book for ``seconds`` and save the window to ``out``.
+    """Run a desk on a throwaway paper book for ``seconds`` and save the window to ``out``
+    (None: no picture of the whole window).
 
     The other arguments add portfolios, charts, the editor, single panels (each floated at its
     ``dock_sizes`` entry when it has one, to be pictured at a size of its own), the ticket and
-    each page of the Settings dialog (``settings_out``: a folder, one picture a group)."""
+    each page of the Settings dialog (``settings_out``: a folder, one picture a group). Some
+    panels are given something to show first: alerts set, signals sent, algos started, and a
+    backtest run in the Backtest panel. With ``past_days`` the book holds that many days of a
+    strategy's trading before today, as a book traded for a while does."""
     from app.gui import session_text
     from ui.layout_store import LayoutStore
     from ui.main_window import MainWindow
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="dalaldesk-") as tmp:
         write_examples(Path(tmp) / "strategies")
+        market = SimulatedMarketConfig(always_open=True)
+        book = Path(tmp) / "screenshot.db"
+        if past_days:
+            book = await _book_with_past_days(Path(tmp) / "past", market, past_days)
         config = EngineConfig(
-            db_url=f"sqlite:///{Path(tmp) / 'screenshot.db'}",
-            market=SimulatedMarketConfig(always_open=True),
+            db_url=f"sqlite:///{book}",
+            market=market,
             always_open=True,
             strategies_dir=Path(tmp) / "strategies",
         )
@@ -56,6 +69,7 @@ async def capture(
             engine.api,
             layouts=LayoutStore(Path(tmp) / "layout.ini"),
             session_state=lambda: session_text(engine),
+            backtests=_backtests(engine, Path(tmp)),
         )
         window.show()
         engine.start()
@@ -65,6 +79,8 @@ async def capture(
             _set_alerts(engine)
         if "signals" in (docks_out or {}):
             _send_signals(engine)
+        if "algos" in (docks_out or {}):
+            _start_algos(engine)
         names = [_run_portfolio(engine, key) for key in portfolios or []]
         for name in panels:
             window.show_panel(name)
@@ -74,7 +90,7 @@ async def capture(
         await asyncio.sleep(seconds / 2)
         if opened:
             await _until_drawn(opened)
-        if not window.grab().save(str(out)):
+        if out is not None and not window.grab().save(str(out)):
             raise SystemExit(f"could not write {out}")
         if editor_out is not None:
             await _capture_editor(window, names[0] if names else None, editor_out)
@@ -83,6 +99,8 @@ async def capture(
             if not dock.grab().save(str(chart_out)):
                 raise SystemExit(f"could not write {chart_out}")
         for name, dock_out in (docks_out or {}).items():
+            if name == "backtest":
+                await _run_backtest(window, engine)
             await _capture_dock(window, name, dock_out, (dock_sizes or {}).get(name))
         if ticket_out is not None:
             await _capture_ticket(window, engine, ticket_out)
@@ -162,15 +180,7 @@ async def _capture_ticket(window, engine: Engine, out: Path) -> None:  # type: i
     from engine.api import Side
     from ui.context import TicketRequest
 
-    futures = [
-        i
-        for i in engine.api.instruments.search(underlying="NIFTY", limit=5000)
-        if i.instrument_type == "FUT"
-    ]
-    if not futures:
-        raise SystemExit("no NIFTY future to open the ticket on")
-    nearest = min(futures, key=lambda i: i.expiry or date.max)
-    window.open_ticket(TicketRequest(Side.BUY, nearest, lots=1))
+    window.open_ticket(TicketRequest(Side.BUY, _nearest_future(engine, "NIFTY"), lots=1))
     await asyncio.sleep(1.5)  # the margin line fills in once the terms stop changing
     if not window.ticket.grab().save(str(out)):
         raise SystemExit(f"could not write {out}")
@@ -223,6 +233,116 @@ def _send_signals(engine: Engine) -> None:
         {"id": "orb-L-0916", "strategy": "orb", "symbol": "NSE:NOSUCHCO", "action": "buy"},
     ):  # fmt: skip
         engine.signals.receive(TradingViewAlert.model_validate({**values, "fired": fired}))
+
+
+def _nearest_future(engine: Engine, underlying: str) -> Instrument:
+    """The future of ``underlying`` that expires first (the one a trader trades)."""
+    futures = [
+        i
+        for i in engine.api.instruments.search(underlying=underlying, limit=5000)
+        if i.instrument_type == "FUT"
+    ]
+    if not futures:
+        raise SystemExit(f"the simulated market has no {underlying} future")
+    return min(futures, key=lambda i: i.expiry or date.max)
+
+
+def _start_algos(engine: Engine) -> None:
+    """Execution algos in the states a trader sees: a TWAP and a POV working, a slicer done at
+    once."""
+    from engine.api import Side
+
+    api = engine.api
+    future = _nearest_future(engine, "NIFTY")
+    stock = api.instruments.by_symbol("NSE", "RELIANCE")
+    if stock is None:
+        raise SystemExit("the simulated market has no RELIANCE for the algos")
+    for settings in (
+        {"kind": "twap", "token": int(future.token), "side": Side.BUY.value,
+         "quantity": 10 * future.lot_size, "duration_seconds": 60, "slices": 10,
+         "owner": "ticket"},
+        {"kind": "pov", "token": int(stock.token), "side": Side.BUY.value, "quantity": 150,
+         "product": "MIS", "participation_pct": 5, "duration_seconds": 600, "owner": "ticket"},
+        {"kind": "slicer", "token": int(future.token), "side": Side.SELL.value,
+         "quantity": 2 * future.lot_size, "owner": "api"},
+    ):  # fmt: skip
+        started = api.start_algo(settings)
+        if not started.ok:
+            raise SystemExit(f"the {settings['kind']} algo did not start: {started.reason}")
+
+
+def _backtests(engine: Engine, folder: Path) -> BacktestService:
+    """Backtests as the desk wires them (``app.gui.backtest_service``), their recordings and runs
+    kept in ``folder`` instead of a profile's."""
+    from app.gui import backtest_service
+
+    service = backtest_service(engine, "screenshot")
+    service.recordings_dir = folder / "recordings"
+    service.runs_dir = folder / "backtests"
+    return service
+
+
+async def _book_with_past_days(folder: Path, market: SimulatedMarketConfig, days: int) -> Path:
+    """A paper book holding ``days`` (calendar days, up to today) of the EMA cross trading
+    RELIANCE: the paper market's made-up past of it replayed on the desk's own engine, as a
+    backtest does. The desk opens on it as on a book it traded for those days."""
+    from datetime import datetime, timedelta
+
+    from engine.backtest.history_bars import record_history
+    from engine.backtest.run import BARS, BacktestRequest, run_backtest
+    from engine.calendar import MarketCalendar
+    from engine.calendar.fail_closed import FailClosedCalendar
+    from engine.core.clock import IST
+    from engine.marketdata.sim_history import SimulatedHistory
+    from engine.marketdata.simulated import SimulatedMarket
+    from engine.runtime.backtests import build_backtest_desk
+
+    calendar = MarketCalendar.load()
+    now = datetime.now(IST)
+    simulated = SimulatedMarket(market, lambda: now, FailClosedCalendar(calendar))
+    stock = next((i for i in simulated.instruments() if i.tradingsymbol == "RELIANCE"), None)
+    if stock is None:
+        raise SystemExit("the simulated market has no RELIANCE to trade in the past days")
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    recording = folder / "recording"
+    history = SimulatedHistory(simulated, calendar)
+    await record_history(history, [stock], today - timedelta(days=days), today, recording)
+    params = {"fast": 30, "slow": 90, "quantity": 100}
+    request = BacktestRequest("book", str(recording), "ema_cross", params, mode=BARS)
+    await run_backtest(request, folder / "book", build_backtest_desk)
+    return folder / "book" / "book.db"
+
+
+async def _run_backtest(window, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    """The Backtest panel after a run, as a trader makes one: ten days of the NIFTY future kept
+    as a recording by Record history (the paper market's made-up past), then the EMA cross on
+    its 1-minute bars, one lot."""
+    from ui.panels.backtest import BacktestPanel
+
+    future = _nearest_future(engine, "NIFTY")
+    window.show_panel("backtest")
+    panel = window.panels["backtest"]
+    assert isinstance(panel, BacktestPanel)
+    panel.history_symbol.setText(future.tradingsymbol)
+    panel.history_days.setValue(10)
+    panel.history_button.click()
+    await _until(panel.history_button.isEnabled, "the history was not recorded")
+    if panel.recording.count() == 0:
+        raise SystemExit(f"no recording to run on: {panel.status.text()}")
+    panel.strategy.setCurrentIndex(panel.strategy.findData("ema_cross"))
+    panel.params.setText(f"fast=20 slow=60 quantity={future.lot_size}")
+    panel.run_button.click()
+    await _until(panel.run_button.isEnabled, "the backtest did not finish", seconds=120.0)
+    if panel.result is None:
+        raise SystemExit(f"the backtest did not run: {panel.status.text()}")
+
+
+async def _until(done: Callable[[], bool], failure: str, seconds: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not done():
+        if asyncio.get_running_loop().time() > deadline:
+            raise SystemExit(failure)
+        await asyncio.sleep(0.05)
 
 
 def _open_chart(window, engine: Engine, spec: str):  # type: ignore[no-untyped-def]

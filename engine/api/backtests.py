@@ -16,10 +16,11 @@ import logging
 import multiprocessing
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from engine.backtest.csv_import import CANDLES, CsvImportError, ImportReport, file_kind
 from engine.backtest.history_bars import (
@@ -132,10 +133,13 @@ class BacktestService:
         history: HistorySource | None = None,
         find_instrument: Callable[[str], Instrument | None] | None = None,
         now: Callable[[], datetime] | None = None,
+        risk_limits: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         """``history`` is the desk's (Kite's historical candles, or the paper market's), with
         ``find_instrument`` (a trading symbol to its instrument) and ``now`` (aware): given, the
-        past of an instrument can be kept as a recording (``record_history``)."""
+        past of an instrument can be kept as a recording (``record_history``). ``risk_limits``
+        gives the desk's own limits, which a run's gate applies unless the request names its
+        own."""
         self._runner = runner
         self.runs_dir = runs_dir
         self.recordings_dir = recordings_dir
@@ -145,6 +149,7 @@ class BacktestService:
         self._history = history
         self._find_instrument = find_instrument
         self._now = now
+        self._risk_limits = risk_limits
 
     @property
     def records_history(self) -> bool:
@@ -244,6 +249,8 @@ class BacktestService:
         desk stops waiting for (its task cancelled) is cancelled too."""
         if request.strategies_dir is None and self.strategies_dir is not None:
             request = replace(request, strategies_dir=str(self.strategies_dir))
+        if request.risk is None and self._risk_limits is not None:
+            request = replace(request, risk=self._risk_limits())
         messages: multiprocessing.Queue[tuple[str, object]] = _SPAWN.Queue()
         worker = _SPAWN.Process(
             target=_run_in_worker,

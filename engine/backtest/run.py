@@ -82,6 +82,9 @@ class BacktestRequest:
     equity_every_seconds: float = 60.0
     strategies_dir: str | None = None
     """The trader's strategies folder, for a strategy of theirs."""
+    risk: Mapping[str, Any] | None = None
+    """The limits the run's risk gate applies (``RiskSettings.to_mapping``: the Backtest panel
+    sends the desk's own); None: the limits a new book starts with."""
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/\\:"):

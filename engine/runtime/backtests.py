@@ -26,6 +26,7 @@ from engine.domain.instruments import Instrument
 from engine.marketdata.feed import Feed
 from engine.marketdata.sim_fast import FastSimulatedFeed
 from engine.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
+from engine.risk.limits import RiskSettings
 from engine.runtime.config import EngineConfig
 from engine.runtime.engine import Engine
 from engine.signals.alert_file import AlertFileError, read_alert_file
@@ -58,6 +59,7 @@ def backtest_config(book: Path, request: BacktestRequest) -> EngineConfig:
         # A replay of alerts has no trader to approve each one: they go straight to the gate.
         signal_rules=SignalRules(default_mode=SignalMode.AUTO),
         portfolios_dir=book.parent / "portfolios",
+        risk=RiskSettings() if request.risk is None else RiskSettings.from_mapping(request.risk),
         strategies_dir=None if request.strategies_dir is None else Path(request.strategies_dir),
     )
 

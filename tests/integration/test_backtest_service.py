@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,46 @@ def counts_until_cancelled(
         )
         time.sleep(0.01)
     return ("cancelled after", step)
+
+
+def tells_its_risk_limits(
+    request: BacktestRequest, folder: Path, *, progress: Any, cancel: Any
+) -> Any:
+    return request.risk
+
+
+def test_backtest_run_is_sent_the_desks_own_risk_limits_unless_it_names_its_own(
+    tmp_path: Path,
+) -> None:
+    from app.gui import desk_limits
+    from engine.risk.limits import RiskLimits, RiskSettings
+    from engine.runtime import Engine, EngineConfig
+
+    settings = RiskSettings(
+        RiskLimits(max_position_lots=40),
+        {"paper": {"max_position_lots": 20}, "someone-else": {"max_position_lots": 5}},
+        {"NIFTY": {"max_order_quantity": 3}},
+    )
+    engine = Engine.build(EngineConfig(db_url=f"sqlite:///{tmp_path / 'book.db'}", risk=settings))
+    try:
+        limits = desk_limits(engine)  # the desk's account is 'paper'
+    finally:
+        engine.close()
+    assert RiskSettings.from_mapping(limits).for_account("paper").max_position_lots == 20
+    assert limits["accounts"] == {} and limits["underlyings"] == {
+        "NIFTY": {"max_order_quantity": 3}
+    }
+
+    service = BacktestService(
+        runner=tells_its_risk_limits,
+        runs_dir=tmp_path / "runs",
+        recordings_dir=tmp_path / "recordings",
+        strategies=lambda: ["demo"],
+        risk_limits=lambda: limits,
+    )
+    assert asyncio.run(service.run(_request(), BacktestJob())) == limits
+    own = replace(_request(), risk={"defaults": {"max_position_lots": 1}})
+    assert asyncio.run(service.run(own, BacktestJob())) == own.risk
 
 
 def test_backtest_run_that_fails_is_said_in_words(tmp_path: Path) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QDate
 
@@ -31,7 +33,12 @@ SHOTS_VARIABLE = "DALALDESK_SHOTS"
 
 
 def _panel(  # type: ignore[no-untyped-def]
-    qtbot, tmp_path: Path, sessions: int, runs_dir: Path | None = None, runner=run_backtest
+    qtbot,
+    tmp_path: Path,
+    sessions: int,
+    runs_dir: Path | None = None,
+    runner=run_backtest,
+    risk_limits=None,
 ) -> BacktestPanel:
     write_bar_recording(
         tmp_path / "recordings" / "niftylike", [INSTRUMENT], nifty_like_bars(sessions)
@@ -41,6 +48,7 @@ def _panel(  # type: ignore[no-untyped-def]
         runs_dir=runs_dir or tmp_path / "runs",
         recordings_dir=tmp_path / "recordings",
         strategies=lambda: ["demo", "ema_cross"],
+        risk_limits=risk_limits,
     )
     panel = BacktestPanel(service)
     qtbot.addWidget(panel)
@@ -90,6 +98,7 @@ def test_backtest_panel_runs_the_days_chosen_and_keeps_them_when_brought_back(
     days = [d.day for d in Recording(tmp_path / "recordings" / "niftylike").days()]
     assert (panel.from_day.date().toPython(), panel.to_day.date().toPython()) == (days[0], days[-1])
     assert panel.from_day.minimumDate().toPython() == days[0]
+    assert panel.form.isRowVisible(panel._days_row)
     assert panel.to_day.maximumDate().toPython() == days[-1]
 
     panel.from_day.setDate(QDate(days[3].year, days[3].month, days[3].day))
@@ -240,6 +249,25 @@ def test_backtest_panel_when_the_gate_refuses_the_orders_says_how_many_and_why(
     assert panel.grab().save(str(shots / "backtest_panel_refused.png"))
 
 
+def test_backtest_panel_runs_under_the_desks_own_risk_limits(qtbot, qloop, tmp_path) -> None:
+    # The desk's limits: at most 20 shares of one instrument (the strategy buys 50).
+    panel = _panel(
+        qtbot,
+        tmp_path,
+        sessions=1,
+        risk_limits=lambda: {"defaults": {"max_position_lots": 20}},
+    )
+
+    async def scenario() -> None:
+        panel.run_button.click()
+        await _until(lambda: panel.result is not None)
+
+    qloop(scenario())
+    result = panel.result
+    assert result is not None and result.fills == 0 and result.denied > 0
+    assert "the limit is 20 lots" in panel.summary.text()
+
+
 def test_backtest_panel_records_an_instruments_history_and_picks_it(qtbot, qloop, tmp_path) -> None:
     from datetime import datetime
 
@@ -292,11 +320,12 @@ def test_backtest_panel_records_an_instruments_history_and_picks_it(qtbot, qloop
         BacktestService(
             runner=run_backtest,
             runs_dir=tmp_path / "runs",
-            recordings_dir=tmp_path / "recordings",
+            recordings_dir=tmp_path / "no recordings",
             strategies=list,
         )
     )
     qtbot.addWidget(bare)
+    assert not bare.form.isRowVisible(bare._days_row)  # no recording yet: no days to pick
     # No history to record from: the row imports CSV files alone.
     assert bare.form.isRowVisible(bare._history_row) and not bare.import_button.isHidden()
     assert bare.history_button.isHidden() and bare.history_days.isHidden()
@@ -306,8 +335,15 @@ def test_backtest_panel_import_shows_the_rows_read_and_stops_keeping_nothing(
     qtbot, qloop, tmp_path, monkeypatch
 ) -> None:
     monkeypatch.setattr(history_bars, "IMPORT_REPORT_ROWS", 200)
+    quoted = history_bars._quoted
+
+    def slowly(trade: Any) -> Any:  # a file a minute long to read, unless stopped
+        time.sleep(0.002)
+        return quoted(trade)
+
+    monkeypatch.setattr(history_bars, "_quoted", slowly)
     panel = _panel(qtbot, tmp_path, sessions=1)
-    trades = trades_csv(tmp_path / "trades.csv", nifty_like_bars(60))
+    trades = trades_csv(tmp_path / "trades.csv", nifty_like_bars(40))
     said: list[str] = []
 
     async def scenario() -> None:

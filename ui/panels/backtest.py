@@ -246,8 +246,7 @@ class BacktestPanel(QWidget):
         the trader set, within the days there are now, for the same one."""
         path = self.recording.currentData() or ""
         days = self._recorded_days.get(path, ())
-        for edit in (self.from_day, self.to_day):
-            edit.setEnabled(bool(days))
+        self.form.setRowVisible(self._days_row, bool(days))  # no recording: no days to pick
         if not days:
             self._ranged = ""
             return
