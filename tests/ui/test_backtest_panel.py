@@ -249,6 +249,27 @@ def test_backtest_panel_when_the_gate_refuses_the_orders_says_how_many_and_why(
     assert panel.grab().save(str(shots / "backtest_panel_refused.png"))
 
 
+def test_backtest_panel_when_a_run_cannot_even_begin_says_so_and_is_ready_again(
+    qtbot, qloop, tmp_path, monkeypatch, caplog
+) -> None:
+    panel = _panel(qtbot, tmp_path, sessions=1)
+
+    async def no_process(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("can't start new process")
+
+    assert panel._service is not None
+    monkeypatch.setattr(panel._service, "run", no_process)
+
+    async def scenario() -> None:
+        panel.run_button.click()
+        await _until(lambda: panel.run_button.isEnabled())
+
+    qloop(scenario())
+    assert panel.status.text() == "The run failed: RuntimeError: can't start new process"
+    assert not panel.cancel_button.isEnabled()
+    assert "could not run" in caplog.text  # the traceback goes to the log
+
+
 def test_backtest_panel_runs_under_the_desks_own_risk_limits(qtbot, qloop, tmp_path) -> None:
     # The desk's limits: at most 20 shares of one instrument (the strategy buys 50).
     panel = _panel(

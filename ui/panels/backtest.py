@@ -7,6 +7,7 @@ equity curve with its drawdown."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from datetime import date, datetime
 from decimal import Decimal
@@ -52,6 +53,8 @@ from engine.api.backtests import (
 )
 from engine.api.performance import session_positions
 from ui.plot_axes import RupeeAxis, SessionAxis
+
+log = logging.getLogger(__name__)
 
 STRATEGY, PORTFOLIO, ALGO, ALERTS = "strategy", "portfolio", "algo", "alerts"
 KINDS = (
@@ -385,6 +388,9 @@ class BacktestPanel(QWidget):
             self.status.setText(f"{str(stopped)[:1].upper()}{str(stopped)[1:]}.")
         except (BacktestError, ValueError, OSError) as problem:
             self.status.setText(f"The run failed: {problem}")
+        except Exception as problem:  # a run that cannot even begin: said, never left "Running"
+            log.exception("backtest %s could not run", request.name)
+            self.status.setText(f"The run failed: {type(problem).__name__}: {problem}")
         else:
             self.show_result(result)
         finally:
