@@ -22,6 +22,7 @@ from engine.backtest.csv_import import (
     read_candles,
     read_ticks,
 )
+from engine.core.clock import ist_date_of, ist_day_number
 from engine.domain.bars import Bar, Timeframe
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
@@ -152,8 +153,12 @@ def record_csv_ticks(
     recorder = Recorder(
         staging, lambda: [instrument], batch_ticks=20_000, max_batches_waiting=2, lossless=True
     )
+    day = -1
     try:
         for trade in _watched(trades, report, progress, cancelled):
+            if ist_day_number(trade.ts_ns) != day:  # a new day: refused at once if recorded
+                day = ist_day_number(trade.ts_ns)
+                _refuse_recorded_days(root, [ist_date_of(trade.ts_ns).date().isoformat()])
             recorder.on_tick(_quoted(trade))
         recorder.close()
         if recorder.problem is not None:
@@ -161,9 +166,9 @@ def record_csv_ticks(
         days = sorted(folder.name for folder in staging.iterdir() if folder.is_dir())
         if not days:
             raise CsvImportError(f"no trade could be imported: {report.summary()}")
-        _refuse_recorded_days(root, days)
-        for day in days:
-            (staging / day).rename(root / day)
+        _refuse_recorded_days(root, days)  # recorded meanwhile by another import
+        for name in days:
+            (staging / name).rename(root / name)
     finally:
         recorder.close(merge=False)  # stopped already, unless the file failed first
         shutil.rmtree(staging, ignore_errors=True)
@@ -205,6 +210,10 @@ def _quoted(trade: Tick) -> Tick:
 def _refuse_recorded_days(root: Path, days: Iterable[str]) -> None:
     """A recorded day (``YYYY-MM-DD``) is never overwritten."""
     taken = sorted(day for day in days if (root / day).exists())
+    if len(taken) == 1:
+        raise CsvImportError(
+            f"{root} already records {taken[0]}, a day of the file: import into a new folder"
+        )
     if taken:
         raise CsvImportError(
             f"{root} already records {len(taken)} of the file's days (the first: {taken[0]}): "

@@ -149,7 +149,7 @@ def test_backtest_cli_imports_csv_trades_as_a_tick_recording_and_runs_on_them(
     assert first.bid == first.ask == first.ltp and first.bid_qty == first.ask_qty == 40
 
     assert main([*imported, "--symbol", "niftylike"]) == 2
-    assert "already records 2 of the file's days" in capsys.readouterr().err
+    assert "already records 2025-01-02, a day of the file" in capsys.readouterr().err
 
     runs = ["--recording", str(rec), "--runs", str(tmp_path / "runs")]
     params = ["--param", "quantity=45", "--param", "product=CNC"]  # the recording's one

@@ -57,7 +57,7 @@ def test_csv_trades_import_that_would_overwrite_a_day_or_names_no_trade_keeps_no
     record_csv_ticks(trades_csv(tmp_path / "first.csv", bars[:375]), instrument, root)
     kept = _listing(root)
 
-    with pytest.raises(CsvImportError, match="already records 1 of the file's days"):
+    with pytest.raises(CsvImportError, match="already records 2025-01-02, a day of the file"):
         record_csv_ticks(trades_csv(tmp_path / "all.csv", bars), instrument, root)
     assert _listing(root) == kept
 

@@ -426,7 +426,8 @@ def test_backtest_panel_imports_a_csv_of_trades_or_candles_names_bad_rows_and_ru
     )
     assert said[0].endswith(" kB).")
     assert (
-        said[1].startswith("Not imported: ") and "already records 2 of the file's days" in said[1]
+        said[1].startswith("Not imported: ")
+        and "already records 2025-01-02, a day of the file" in said[1]
     )
     assert said[2].startswith("Not imported: the header when, what is neither of candles")
     assert said[3].startswith("Imported candles.csv: 1 of 2 rows, 1 skipped (row 3: low 'abc'")
