@@ -140,13 +140,19 @@ def strategy_params(words: Iterable[str]) -> dict[str, Any]:
     refused in words."""
     params: dict[str, Any] = {}
     for word in words:
-        name, sign, value = word.partition("=")
-        if not sign or not name:
-            raise BacktestError(f"a parameter is name=value, not {word!r}")
+        name, value = named(word, "a parameter is name=value")
         if name in params:
             raise BacktestError(f"{name} is given twice: give it once")
         params[name] = param_value(value)
     return params
+
+
+def named(text: str, form: str) -> tuple[str, str]:
+    """``name=rest`` split at its first ``=``; ``form`` says what was expected when it is not."""
+    name, sign, rest = text.partition("=")
+    if not sign or not name:
+        raise BacktestError(f"{form}, not {text!r}")
+    return name, rest
 
 
 def param_value(text: str) -> Any:

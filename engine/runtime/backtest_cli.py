@@ -38,6 +38,7 @@ from engine.backtest.run import (
     BacktestError,
     BacktestRequest,
     Progress,
+    named,
     param_value,
     read_portfolio_file,
     read_settings_file,
@@ -269,7 +270,7 @@ def _run(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     values: dict[str, list[Any]] = {}
     for text in args.grid:
-        name, listed = _named(text, "a grid is name=value,value,...")
+        name, listed = named(text, "a grid is name=value,value,...")
         if name in values:
             raise ValueError(f"the grid names {name} twice: give its values in one --grid")
         values[name] = [param_value(v) for v in listed.split(",") if v.strip()]
@@ -338,14 +339,6 @@ def _day(text: str | None, option: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{option} is a day as YYYY-MM-DD, not {text!r}") from None
-
-
-def _named(text: str, form: str) -> tuple[str, str]:
-    """``name=rest`` split at its first ``=``; ``form`` says what was expected when it is not."""
-    name, sign, rest = text.partition("=")
-    if not sign or not name:
-        raise ValueError(f"{form}, not {text!r}")
-    return name, rest
 
 
 def _parser() -> argparse.ArgumentParser:

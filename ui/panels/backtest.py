@@ -339,7 +339,7 @@ class BacktestPanel(QWidget):
             self.recording.setCurrentIndex(self.recording.findData(str(done.recording.path)))
             self.bars.setChecked(done.candles)  # candles replay as bars, trades as ticks
             report = done.report
-            said = f"Imported {Path(path).name}: {report.imported:,} of {report.rows:,} rows"
+            said = f"Imported {name}: {report.imported:,} of {report.rows:,} rows"
             if report.skipped:
                 shown = "; ".join(str(p) for p in report.problems[:3])
                 more = report.skipped - min(3, len(report.problems))
