@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,25 +96,24 @@ def reopened(db: Path, clock: TestClock) -> Iterator[Engine]:
         again.close()
 
 
-def full_while_trading(
-    disk: FullDisk,
-) -> tuple[Path, TestClock, Engine, list[str], list[OrderFilled]]:
-    """A desk on ``disk`` with orders resting, whose disk fills as the market crosses them: its
-    book, clock, the desk, the orders and the fills it told."""
+@dataclass
+class FullWhileTrading:
+    """A desk on a disk that filled as the market crossed its resting orders."""
+
+    db: Path
+    clock: TestClock
+    engine: Engine
+    stock: Instrument
+    ltp: int
+    ids: list[str]
+    """The resting orders."""
+    told: list[OrderFilled]
+    """The fills the desk told."""
+    messages: list[EngineMessage]
+
+
+def full_while_trading(disk: FullDisk) -> FullWhileTrading:
     db = disk.directory / "book.db"
-    clock = TestClock(MONDAY_MORNING)
-    engine = build(db, clock)
-    stock = a_stock(engine)
-    ltp = engine.api.tick(stock.token).ltp
-    ids = rest_orders(engine, clock, stock, ltp)
-    told: list[OrderFilled] = []
-    engine.api.subscribe(OrderFilled, told.append)
-    fill_disk_while_trading(disk, engine, clock, stock, ltp)
-    return db, clock, engine, ids, told
-
-
-def test_journal_disk_full_holds_fills_pauses_and_resumes_by_itself(small_disk: FullDisk) -> None:
-    db = small_disk.directory / "book.db"
     clock = TestClock(MONDAY_MORNING)
     engine = build(db, clock)
     stock = a_stock(engine)
@@ -123,8 +123,14 @@ def test_journal_disk_full_holds_fills_pauses_and_resumes_by_itself(small_disk: 
     messages: list[EngineMessage] = []
     engine.api.subscribe(OrderFilled, told.append)
     engine.api.subscribe(EngineMessage, messages.append)
+    fill_disk_while_trading(disk, engine, clock, stock, ltp)
+    return FullWhileTrading(db, clock, engine, stock, ltp, ids, told, messages)
 
-    fill_disk_while_trading(small_disk, engine, clock, stock, ltp)
+
+def test_journal_disk_full_holds_fills_pauses_and_resumes_by_itself(small_disk: FullDisk) -> None:
+    full = full_while_trading(small_disk)
+    db, clock, engine, stock, ltp = full.db, full.clock, full.engine, full.stock, full.ltp
+    ids, told, messages = full.ids, full.told, full.messages
     assert any("journal cannot write" in m.text for m in messages)
     assert engine.venue is not None and engine.venue.paused
     told_while_full = len(told)
@@ -157,7 +163,8 @@ def test_journal_disk_full_holds_fills_pauses_and_resumes_by_itself(small_disk: 
 def test_journal_disk_full_then_crash_loses_nothing_the_trader_was_told(
     small_disk: FullDisk,
 ) -> None:
-    db, clock, engine, ids, told = full_while_trading(small_disk)
+    full = full_while_trading(small_disk)
+    db, clock, engine, ids, told = full.db, full.clock, full.engine, full.ids, full.told
     in_memory = {f.trade_id for f in engine.orders.fills}
     assert len(in_memory) > len(told), "the held fill exists only in memory, untold"
     engine.close()  # the desk dies with the disk still full
@@ -174,7 +181,8 @@ def test_journal_disk_full_then_crash_loses_nothing_the_trader_was_told(
 def test_journal_disk_full_desk_closing_says_what_it_could_not_write_and_writes_nothing_after(
     small_disk: FullDisk, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db, clock, engine, _ids, told = full_while_trading(small_disk)
+    full = full_while_trading(small_disk)
+    db, clock, engine, told = full.db, full.clock, full.engine, full.told
     waiting = engine.orders.journal_waiting
     assert engine.positions.all(), "a position the closing marks would price"
 
@@ -192,7 +200,8 @@ def test_journal_disk_full_desk_closing_says_what_it_could_not_write_and_writes_
 def test_journal_disk_full_freed_just_before_closing_writes_what_was_held(
     small_disk: FullDisk,
 ) -> None:
-    db, clock, engine, _ids, _told = full_while_trading(small_disk)
+    full = full_while_trading(small_disk)
+    db, clock, engine = full.db, full.clock, full.engine
     in_memory = {f.trade_id for f in engine.orders.fills}
     small_disk.free()  # after the last retry: the close tries once more
 

@@ -68,6 +68,16 @@ async def _until(condition, limit: float = 30.0) -> None:  # type: ignore[no-unt
         waited += 0.02
 
 
+def _run_to_its_end(qloop, panel: BacktestPanel) -> None:  # type: ignore[no-untyped-def]
+    """Run, as the trader clicks it, and wait for the result."""
+
+    async def run() -> None:
+        panel.run_button.click()
+        await _until(lambda: panel.result is not None)
+
+    qloop(run())
+
+
 def test_backtest_panel_runs_a_strategy_and_shows_pnl_and_equity(qtbot, qloop, tmp_path) -> None:
     panel = _panel(qtbot, tmp_path, sessions=4)
     assert panel.recording.count() == 1 and "niftylike" in panel.recording.currentText()
@@ -120,11 +130,7 @@ def test_backtest_panel_runs_the_days_chosen_and_keeps_them_when_brought_back(
     panel.refresh()  # the panel brought forward again: the trader's days stay
     assert panel.from_day.date().toPython() == days[1]
 
-    async def scenario() -> None:
-        panel.run_button.click()
-        await _until(lambda: panel.result is not None)
-
-    qloop(scenario())
+    _run_to_its_end(qloop, panel)
     result = panel.result
     assert result is not None and result.ticks == 2 * 375 * 4  # two sessions of bars
     first, last = (
@@ -233,11 +239,7 @@ def test_backtest_panel_when_the_gate_refuses_the_orders_says_how_many_and_why(
     panel = _panel(qtbot, tmp_path, sessions=1)
     panel.params.setText(f"token={TOKEN} quantity=50 product=NRML")
 
-    async def scenario() -> None:
-        panel.run_button.click()
-        await _until(lambda: panel.result is not None)
-
-    qloop(scenario())
+    _run_to_its_end(qloop, panel)
     result = panel.result
     assert result is not None and result.fills == 0 and result.denied > 0
     assert (
@@ -279,11 +281,7 @@ def test_backtest_panel_runs_under_the_desks_own_risk_limits(qtbot, qloop, tmp_p
         risk_limits=lambda: {"defaults": {"max_position_lots": 20}},
     )
 
-    async def scenario() -> None:
-        panel.run_button.click()
-        await _until(lambda: panel.result is not None)
-
-    qloop(scenario())
+    _run_to_its_end(qloop, panel)
     result = panel.result
     assert result is not None and result.fills == 0 and result.denied > 0
     assert "the limit is 20 lots" in panel.summary.text()
@@ -439,11 +437,7 @@ def test_backtest_panel_imports_a_csv_of_trades_or_candles_names_bad_rows_and_ru
     panel.bars.setChecked(False)
     panel.params.setText("quantity=45 product=CNC")  # the recording's one instrument
 
-    async def run() -> None:
-        panel.run_button.click()
-        await _until(lambda: panel.result is not None)
-
-    qloop(run())
+    _run_to_its_end(qloop, panel)
     assert panel.result is not None and panel.result.ticks == 1_498 and panel.result.fills > 0
 
 
