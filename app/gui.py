@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 
 from app.crash import CrashHandler
-from engine.api import ConnectionChanged, EngineMessage, RiskSettings
+from engine.api import ConnectionChanged, EngineMessage
 from engine.brokers.registry import broker_spec
 from engine.core.logs import log_dir
 from engine.core.memory import collector_paused, freeze_startup_objects
@@ -270,9 +270,7 @@ def backtest_service(engine: Engine, profile: str) -> BacktestService:
 def desk_limits(engine: Engine) -> dict[str, Any]:
     """The risk limits this desk's account trades under (its overrides folded into the
     defaults), as a backtest's gate takes them."""
-    settings = engine.api.risk_limits()
-    own = RiskSettings(settings.for_account(engine.config.account), {}, settings.underlyings)
-    return own.to_mapping()
+    return engine.api.risk_limits().as_account(engine.config.account).to_mapping()
 
 
 def account_window(

@@ -347,6 +347,11 @@ class RiskSettings:
             return self.defaults
         return _overridden(self.defaults, changes, f"account {account!r}")
 
+    def as_account(self, account: str) -> RiskSettings:
+        """The settings one account trades under, its overrides folded into the defaults (the
+        underlyings' own kept): what a backtest's gate, which trades one account, applies."""
+        return RiskSettings(self.for_account(account), {}, self.underlyings)
+
     def limits_for(self, account: str, underlying: str) -> RiskLimits:
         """The limits for one order: defaults, then the account's, then the underlying's."""
         limits = self.for_account(account)

@@ -12,7 +12,8 @@
         --param token=256265 --grid fast=5,10,15 --grid slow=20,30 [--dask tcp://host:8786]
 
 Runs are kept under ``--runs`` (default: the profile's backtests folder), each in a folder of
-its name with its own book. Progress goes to stderr; the last line on stdout is JSON. Exit code
+its name with its own book. A run applies the risk limits last set in the profile's paper book
+(``--limits`` names another book, a JSON file of limits, or ``defaults``). Progress goes to stderr; the last line on stdout is JSON. Exit code
 0 when everything ran, 1 when part of the work could not be done (a sweep's set, its row says
 why and the rest ran; ticks a recording could not write), 2 on an error before any run.
 """
@@ -53,13 +54,15 @@ from engine.marketdata.recording import Recording
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.oms import journal_unit
 from engine.runtime.backtests import (
+    DEFAULT_LIMITS,
     backtests_dir,
     record_simulated_session,
     recordings_dir,
     run_backtest,
+    run_limits,
     simulated_config,
 )
-from engine.store.urls import DEFAULT_PROFILE
+from engine.store.urls import DEFAULT_PROFILE, PAPER_BOOK
 
 log = logging.getLogger("engine.runtime.backtest_cli")  # its name under python -m too
 
@@ -224,6 +227,9 @@ _PROBLEMS_SHOWN = 20
 
 
 def _request(args: argparse.Namespace, name: str) -> BacktestRequest:
+    source = args.limits or PAPER_BOOK
+    limits = run_limits(source, args.profile, args.account, named=args.limits is not None)
+    print(f"risk limits: {limits.said}", file=sys.stderr)
     return BacktestRequest(
         name,
         args.recording,
@@ -235,6 +241,7 @@ def _request(args: argparse.Namespace, name: str) -> BacktestRequest:
         start=_day(args.from_, "--from"),
         end=_day(args.to, "--to"),
         mode=BARS if args.bars else TICKS,
+        risk=limits.risk,
     )
 
 
@@ -394,6 +401,18 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--name", help="the run's name (its folder)")
         sub.add_argument("--runs", help="where runs are kept (default: the profile's)")
         sub.add_argument("--profile", default=DEFAULT_PROFILE)
+        sub.add_argument(
+            "--limits",
+            help=f"the risk limits the run applies: a book of the profile ({PAPER_BOOK}, kite, "
+            f"paper-kite: the limits last set in it; {PAPER_BOOK} unless told), a book's "
+            f"database URL, a JSON file of risk settings, or {DEFAULT_LIMITS} (a new book's)",
+        )
+        sub.add_argument(
+            "--account",
+            default="paper",
+            help="the account whose own limits apply (paper: the desk's main account; one "
+            "traded beside it is named for its broker)",
+        )
         sub.set_defaults(command=function)
     sweep = commands.choices["sweep"]
     sweep.add_argument("--grid", action="append", default=[], help="name=v1,v2,...")

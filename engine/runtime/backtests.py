@@ -9,19 +9,30 @@ or on a Dask cluster (``engine.backtest.sweep``).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.backtest.results import BacktestResult
-from engine.backtest.run import BacktestError, BacktestRequest, Desk, Progress
+from engine.backtest.run import (
+    BacktestError,
+    BacktestRequest,
+    Desk,
+    Progress,
+    read_settings_file,
+)
 from engine.backtest.run import run_backtest as run_on
 from engine.brokers.paper.config import PaperConfig
 from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
-from engine.core.clock import SimulatedClock
+from engine.core.clock import IST, SimulatedClock
+from engine.domain.events import RiskLimitsChanged
 from engine.domain.instruments import Instrument
 from engine.marketdata.feed import Feed
 from engine.marketdata.sim_fast import FastSimulatedFeed
@@ -32,7 +43,14 @@ from engine.runtime.engine import Engine
 from engine.signals.alert_file import AlertFileError, read_alert_file
 from engine.signals.desk import SignalMode, SignalRules
 from engine.signals.tradingview import TradingViewAlert
-from engine.store.urls import profile_folder, sqlite_url
+from engine.store.pnl_rebuild import read_book
+from engine.store.urls import (
+    check_path_name,
+    default_database_path,
+    profile_folder,
+    redact_url,
+    sqlite_url,
+)
 
 
 def backtests_dir(profile: str) -> Path:
@@ -43,6 +61,76 @@ def backtests_dir(profile: str) -> Path:
 def recordings_dir(profile: str) -> Path:
     """Where a profile keeps its recordings: ``<user data dir>/<profile>/recordings``."""
     return profile_folder(profile, "recordings")
+
+
+DEFAULT_LIMITS = "defaults"
+"""The limits source that means a new book's limits."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunLimits:
+    """The risk limits a run's gate applies (``BacktestRequest.risk``; None: a new book's) and,
+    in words, whose they are."""
+
+    risk: dict[str, Any] | None
+    said: str
+
+
+def run_limits(source: str, profile: str, account: str = "paper", *, named: bool) -> RunLimits:
+    """The risk limits a command-line run applies, from ``source``:
+
+    - ``defaults``: a new book's;
+    - a JSON file of risk settings (``*.json``, as ``RiskSettings.from_mapping`` reads them);
+    - a book's database URL (a PostgreSQL book), or the name of one of the profile's books
+      (``paper``, ``kite``, ``paper-kite``): the limits last saved in it, which the desk trading
+      that book restores. The book is only read, so a desk may have it open.
+
+    The ``account``'s overrides are folded in, as the Backtest panel does for the desk's account.
+    A profile's book that does not exist yet gives a new book's limits when the trader did not
+    name it (``named`` False) and is refused when they did."""
+    if source == DEFAULT_LIMITS:
+        return RunLimits(None, "a new book's (--limits defaults)")
+    if source.lower().endswith(".json"):
+        try:
+            settings = RiskSettings.from_mapping(read_settings_file(source, "risk limits"))
+        except (TypeError, ValueError, AttributeError) as problem:
+            raise BacktestError(f"the risk limits file {source}: {problem}") from None
+        return _limits_of(settings, account, f"those of {source}")
+    if "://" in source:
+        url, where = source, f"the book at {redact_url(source)}"
+    else:
+        path = default_database_path(profile, check_path_name("book", source))
+        if not path.exists():
+            if not named:
+                return RunLimits(None, f"a new book's (profile {profile!r} has no {source} book)")
+            raise BacktestError(
+                f"profile {profile!r} has no {source} book ({path}): name a book it has, a JSON "
+                f"file of limits or '{DEFAULT_LIMITS}'"
+            )
+        url, where = str(sqlite_url(path)), f"the {source} book"
+    try:
+        saved = read_book(url, kinds=(RiskLimitsChanged.kind,)).entries
+    except (sqlite3.Error, SQLAlchemyError) as problem:
+        first = str(problem).splitlines()[0]
+        raise BacktestError(f"the risk limits of {where} cannot be read: {first}") from None
+    if not saved:
+        return RunLimits(None, f"a new book's (none were ever set in {where})")
+    last = saved[-1]
+    when = f"{datetime.fromtimestamp(last.ts_ns / 1e9, IST):%d %b %Y %H:%M}"
+    try:
+        settings = RiskSettings.from_mapping(last.payload.get("settings", {}))
+    except (TypeError, ValueError, AttributeError) as problem:
+        raise BacktestError(
+            f"the risk limits saved in {where} on {when} cannot be read ({problem}): give "
+            f"--limits {DEFAULT_LIMITS} or a JSON file of limits"
+        ) from None
+    return _limits_of(settings, account, f"those saved in {where} on {when}")
+
+
+def _limits_of(settings: RiskSettings, account: str, whose: str) -> RunLimits:
+    if settings.accounts.get(account):
+        whose = f"{whose}, with the overrides of account {account!r}"
+    return RunLimits(settings.as_account(account).to_mapping(), whose)
 
 
 def backtest_config(book: Path, request: BacktestRequest) -> EngineConfig:

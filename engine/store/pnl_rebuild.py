@@ -13,7 +13,7 @@ what a ``dalaldesk book pnl`` would print.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,22 +51,38 @@ class RebuiltPnl:
     """Fills replayed before the marks."""
 
 
-def read_sqlite_book(path: Path | str) -> BookRows:
-    """Every journal row of a SQLite book file, read only with plain SQL; rows in the
-    quarantine table and rows whose payload does not decode are left out, as the desk does."""
+def read_sqlite_book(path: Path | str, kinds: Sequence[str] | None = None) -> BookRows:
+    """Every journal row of a SQLite book file (of these ``kinds`` only, when given), read only
+    with plain SQL; rows in the quarantine table and rows whose payload does not decode are left
+    out, as the desk does."""
     uri = f"{Path(path).resolve().as_uri()}?mode=ro"
     connection = sqlite3.connect(uri, uri=True)
+    where, values = _of_kinds(kinds, "?")
     try:
         quarantined = {
             int(seq): str(reason)
             for seq, reason in connection.execute("SELECT seq, reason FROM quarantine")
         }
         rows = connection.execute(
-            "SELECT seq, ts_ns, recorded_ns, kind, order_id, payload FROM journal ORDER BY seq"
+            f"SELECT seq, ts_ns, recorded_ns, kind, order_id, payload FROM journal{where} "
+            "ORDER BY seq",
+            list(values.values()),
         ).fetchall()
     finally:
         connection.close()
     return _book_rows(quarantined, rows)
+
+
+def _of_kinds(kinds: Sequence[str] | None, marker: str) -> tuple[str, dict[str, str]]:
+    """The WHERE clause that keeps rows of these kinds (none: every row) and its values, with
+    ``?`` or ``:name`` markers."""
+    if kinds is None:
+        return "", {}
+    if not kinds:
+        return " WHERE 1 = 0", {}
+    values = {f"kind{index}": kind for index, kind in enumerate(kinds)}
+    markers = ", ".join("?" if marker == "?" else f":{name}" for name in values)
+    return f" WHERE kind IN ({markers})", values
 
 
 def _book_rows(quarantined: dict[int, str], rows: list[tuple[Any, ...]]) -> BookRows:
@@ -84,12 +100,13 @@ def _book_rows(quarantined: dict[int, str], rows: list[tuple[Any, ...]]) -> Book
     return BookRows(entries, left_out)
 
 
-def read_book(url: str) -> BookRows:
+def read_book(url: str, kinds: Sequence[str] | None = None) -> BookRows:
     """As ``read_sqlite_book``, for a book at any SQLAlchemy URL (a PostgreSQL book): read with
     plain SQL in one snapshot, nothing written."""
     path = book_file_of(url)
     if path is not None:
-        return read_sqlite_book(path)
+        return read_sqlite_book(path, kinds)
+    where, values = _of_kinds(kinds, ":")
     engine = create_engine(url)
     try:
         with engine.connect() as connection, connection.begin():
@@ -101,9 +118,10 @@ def read_book(url: str) -> BookRows:
             }
             rows = connection.execute(
                 text(
-                    "SELECT seq, ts_ns, recorded_ns, kind, order_id, payload FROM journal "
+                    f"SELECT seq, ts_ns, recorded_ns, kind, order_id, payload FROM journal{where} "
                     "ORDER BY seq"
-                )
+                ),
+                values,
             ).all()
     finally:
         engine.dispose()

@@ -221,9 +221,10 @@ def test_backtest_cli_on_a_full_disk_says_the_run_stopped_in_one_line(tmp_path: 
 
     assert done.returncode == 2
     said = [line for line in done.stderr.splitlines() if "% at " not in line]  # progress
-    assert said[0].startswith(f"error: the run stopped: its book in {disk.directory / 'full'}")
-    assert "(database or disk is full)" in said[0] and said[1].startswith("(the details are in")
-    assert len(said) == 2, "the live desk's words for a full disk stay in the log"
+    assert said[0].startswith("risk limits: a new book's")  # before the run: no book yet
+    assert said[1].startswith(f"error: the run stopped: its book in {disk.directory / 'full'}")
+    assert "(database or disk is full)" in said[1] and said[2].startswith("(the details are in")
+    assert len(said) == 3, "the live desk's words for a full disk stay in the log"
     text = next((tmp_path / "state").rglob("backtest.log")).read_text(encoding="utf-8")
     assert "order entry paused: the journal cannot write (database or disk is full)" in text
 
@@ -270,3 +271,94 @@ def test_backtest_cli_record_on_a_disk_too_small_says_the_recording_is_incomplet
     assert "Traceback" not in err
     assert f"ticks could not be recorded, so the recording under {out} is incomplete" in err
     assert "No space left on device" in err
+
+
+def test_backtest_cli_applies_the_limits_last_set_in_the_profiles_book_or_the_ones_it_is_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.risk.limits import RiskLimits, RiskSettings
+    from engine.runtime import Engine, EngineConfig
+    from engine.store.urls import default_database_path, sqlite_url
+
+    profile = f"limits-{tmp_path.name}"
+    write_bar_recording(tmp_path / "rec", [INSTRUMENT], nifty_like_bars(1))
+    common = ["--recording", str(tmp_path / "rec"), "--runs", str(tmp_path / "runs"), "--bars"]
+    common += ["--profile", profile, "--strategy", "ema_cross", "--param", f"token={TOKEN}"]
+    common += ["--param", "quantity=5", "--param", "product=CNC"]
+
+    # No book yet: a new book's limits, said so.
+    assert main(["run", *common, "--name", "fresh"]) == 0
+    outcome = capsys.readouterr()
+    assert f"risk limits: a new book's (profile '{profile}' has no paper book)" in outcome.err
+    assert json.loads(outcome.out.strip().splitlines()[-1])["fills"] > 0
+
+    # The desk sets its limits and keeps its book open while the run reads them.
+    book = default_database_path(profile, "paper")
+    book.parent.mkdir(parents=True, exist_ok=True)
+    desk = Engine.build(EngineConfig(db_url=str(sqlite_url(book))))
+    try:
+        desk.api.set_risk_limits(
+            RiskSettings(RiskLimits(max_position_lots=40), {"paper": {"max_position_lots": 2}}),
+            "two lots while I learn",
+        )
+        assert main(["run", *common, "--name", "desk"]) == 0
+        outcome = capsys.readouterr()
+        assert "risk limits: those saved in the paper book on " in outcome.err
+        assert "with the overrides of account 'paper'" in outcome.err
+        assert "refused by the risk gate" in outcome.err and "the limit is 2 lots" in outcome.err
+        assert json.loads(outcome.out.strip().splitlines()[-1])["fills"] == 0
+
+        # Another account's overrides are not this one's.
+        assert main(["run", *common, "--account", "kite", "--name", "kite"]) == 0
+        assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["fills"] > 0
+    finally:
+        desk.close()
+
+    assert main(["run", *common, "--limits", "defaults", "--name", "defaults"]) == 0
+    outcome = capsys.readouterr()
+    assert "risk limits: a new book's (--limits defaults)" in outcome.err
+    assert json.loads(outcome.out.strip().splitlines()[-1])["fills"] > 0
+
+    limits = tmp_path / "limits.json"
+    limits.write_text(json.dumps({"defaults": {"max_position_lots": 1}}), encoding="utf-8")
+    assert main(["run", *common, "--limits", str(limits), "--name", "file"]) == 0
+    outcome = capsys.readouterr()
+    assert f"risk limits: those of {limits}" in outcome.err
+    assert json.loads(outcome.out.strip().splitlines()[-1])["fills"] == 0
+
+    # Refused in words, nothing run: a book the profile does not have, a limit that does not
+    # exist, a file that is not JSON, a book name that cannot be one.
+    limits.write_text(json.dumps({"defaults": {"max_lots": 1}}), encoding="utf-8")
+    (tmp_path / "broken.json").write_text("{", encoding="utf-8")
+    for source, said in (
+        ("kite", f"profile '{profile}' has no kite book"),
+        (str(limits), "unknown risk limit(s) max_lots"),
+        (str(tmp_path / "broken.json"), "is not JSON"),
+        ("../paper", "cannot name a directory or file"),
+    ):
+        assert main(["run", *common, "--limits", source, "--name", "refused"]) == 2
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "runs" / "refused").exists()
+
+
+def test_backtest_limits_from_a_book_url_are_the_last_ones_set_and_the_url_is_said_masked(
+    book_url: str,
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from engine.risk.limits import RiskLimits, RiskSettings
+    from engine.runtime import Engine, EngineConfig
+    from engine.runtime.backtests import run_limits
+
+    desk = Engine.build(EngineConfig(db_url=book_url))
+    try:
+        for lots in (7, 3):
+            desk.api.set_risk_limits(RiskSettings(RiskLimits(max_position_lots=lots)))
+    finally:
+        desk.close()
+    limits = run_limits(book_url, "default", named=True)
+    assert limits.risk is not None
+    assert RiskSettings.from_mapping(limits.risk).defaults.max_position_lots == 3
+    password = make_url(book_url).password
+    assert limits.said.startswith("those saved in the book at ")
+    assert password is None or str(password) not in limits.said
