@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -124,8 +125,18 @@ _MAX_COUNT = Decimal(10) ** 15
 # -- values ----------------------------------------------------------------------------------------
 
 
+_PLAIN_PRICE = re.compile(r"(\d{1,12})(?:\.(\d{1,2}))?", re.ASCII)
+"""Rupees as most files write them (``24310.5``), read in integers; anything else in Decimal."""
+
+
 def _price(text: str, name: str, *, positive: bool = True) -> int:
     raw = text.strip()
+    plain = _PLAIN_PRICE.fullmatch(raw)
+    if plain is not None:
+        rupees, fraction = plain.groups()
+        paise = int(rupees) * 100 + (int(fraction.ljust(2, "0")) if fraction else 0)
+        if paise or not positive:
+            return paise
     if not raw:
         raise RowError(f"{name} is empty")
     try:
@@ -149,6 +160,8 @@ def _optional_price(text: str, name: str) -> int:
 
 def _whole(text: str, name: str) -> int:
     raw = text.strip()
+    if raw.isdigit() and raw.isascii() and len(raw) <= 15:
+        return int(raw)
     if not raw:
         return 0
     try:

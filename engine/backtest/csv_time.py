@@ -29,6 +29,13 @@ _ISO = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:[Zz]|[+-]\d{2}:?\d{2})?",
     re.ASCII,
 )
+_PLAIN = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?", re.ASCII
+)
+"""The form most files write, an ISO time without a zone: read without a ``datetime`` a row."""
+_DAY_STARTS: dict[str, int] = {}
+"""IST midnight of each day a plain time was on, in epoch ns (IST keeps one offset all year)."""
+_DAY_STARTS_KEPT = 10_000
 _FIRST_NS = 1
 _LAST_NS = 4_102_444_800 * 10**9
 """Timestamps are refused outside 1970-2100 (a typo, an epoch in the wrong unit)."""
@@ -37,6 +44,11 @@ _LAST_NS = 4_102_444_800 * 10**9
 def parse_timestamp(text: str) -> int:
     """Epoch nanoseconds UTC of one timestamp in any accepted form (naive = IST)."""
     raw = text.strip()
+    plain = _PLAIN.fullmatch(raw)
+    if plain is not None:
+        ns = _plain_ns(*plain.groups())
+        if ns is not None:
+            return ns
     if not raw:
         raise RowError("the timestamp is empty")
     if _EPOCH.fullmatch(raw) and not _COMPACT.fullmatch(raw):
@@ -59,8 +71,8 @@ def parse_timestamp(text: str) -> int:
         iso, fraction_ns = _split_fraction(iso)
         try:
             moment = datetime.fromisoformat(iso)
-        except ValueError:
-            raise RowError(f"{raw!r} is not a timestamp this import reads") from None
+        except ValueError as problem:  # its form is ISO (above): a value is out of its range
+            raise RowError(f"{raw!r} is not a real date and time ({problem})") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=IST)
     try:
@@ -68,6 +80,29 @@ def parse_timestamp(text: str) -> int:
     except OverflowError:
         raise RowError(f"{raw!r} is out of range") from None
     return _in_range(ns, raw)
+
+
+def _plain_ns(
+    day: str, hour: str, minute: str, second: str | None, fraction: str | None
+) -> int | None:
+    """A plain time's epoch ns; None when it is not a plain valid moment of 1970-2100 (the full
+    parse then says why)."""
+    h, m, s = int(hour), int(minute), int(second or 0)
+    if h > 23 or m > 59 or s > 59:
+        return None
+    start = _DAY_STARTS.get(day)
+    if start is None:
+        try:
+            start = _whole_seconds_ns(datetime.fromisoformat(day).replace(tzinfo=IST))
+        except ValueError:
+            return None
+        if len(_DAY_STARTS) >= _DAY_STARTS_KEPT:
+            _DAY_STARTS.clear()
+        _DAY_STARTS[day] = start
+    ns = start + ((h * 60 + m) * 60 + s) * 1_000_000_000
+    if fraction:
+        ns += int(fraction.ljust(9, "0"))
+    return ns if _FIRST_NS <= ns < _LAST_NS else None
 
 
 def _in_range(ns: int, raw: str) -> int:

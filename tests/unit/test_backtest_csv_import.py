@@ -4,6 +4,7 @@ skipped, every good row around it is imported, and nothing crashes."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,9 @@ from engine.backtest.csv_import import (
     text_source,
     ticks_frame,
 )
+from engine.backtest.csv_time import RowError
 from engine.core.clock import IST
+from engine.domain.values import to_paise
 
 HEADER = "timestamp,open,high,low,close,volume,oi"
 T0 = datetime(2026, 11, 23, 9, 15, tzinfo=IST)
@@ -153,6 +156,64 @@ def test_csv_import_timestamps_in_every_documented_form_naive_is_ist() -> None:
     assert parse_timestamp("2026-11-23 09:15:00.250") == expected + 250_000_000
     assert parse_timestamp("2026-11-23T09:15:00.123456789+05:30") == expected + 123_456_789
     assert parse_timestamp("2026-11-23") == expected - (9 * 3600 + 15 * 60) * 10**9
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    # Naive, as the file's text is: the import reads it as IST.
+    moment=st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2099, 12, 30)),  # noqa: DTZ001
+    separator=st.sampled_from([" ", "T"]),
+    digits=st.integers(min_value=0, max_value=9),
+    seconds=st.booleans(),
+)
+def test_csv_import_plain_times_read_in_integers_equal_the_calendars_reading(
+    moment: datetime, separator: str, digits: int, seconds: bool
+) -> None:
+    """The usual form (an ISO time without a zone, IST) is read without a datetime a row."""
+    fraction = f"{moment.microsecond:06d}{moment.microsecond % 997:03d}"[:digits]
+    text = f"{moment:%Y-%m-%d}{separator}{moment:%H:%M}"
+    if seconds or digits:
+        text += f":{moment:%S}" + (f".{fraction}" if digits else "")
+    whole = moment.replace(microsecond=0, second=moment.second if seconds or digits else 0)
+    expected = int(whole.replace(tzinfo=IST).timestamp()) * 10**9
+    expected += int(fraction.ljust(9, "0")) if digits else 0
+    assert parse_timestamp(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("2026-02-30 09:15:00", r"not a real date and time \(day is out of range for month\)"),
+        ("2026-11-23 24:00:00", r"not a real date and time \(hour must be in 0\.\.23\)"),
+        ("2026-11-23 09:60:00", "not a real date and time"),
+        ("2026-11-23 09:15:60", "not a real date and time"),
+        ("1970-01-01 05:29:59", "not a moment between 1970 and 2100"),
+        ("2100-01-01 05:30:00", "not a moment between 1970 and 2100"),
+    ],
+)
+def test_csv_import_plain_times_that_are_not_moments_are_refused_in_words(
+    text: str, said: str
+) -> None:
+    with pytest.raises(RowError, match=said):
+        parse_timestamp(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rupees=st.decimals(min_value=0, max_value=10**12 - 1, places=2, allow_nan=False),
+    form=st.sampled_from(["{:f}", "{:.2f}", " {:f} ", "00{:f}"]),
+)
+def test_csv_import_prices_read_in_integers_equal_the_exact_decimal(
+    rupees: Decimal, form: str
+) -> None:
+    text = form.format(rupees)
+    row = f"2026-11-23 09:15:00,1,{text},1,,\n"
+    report = ImportReport()
+    ticks = list(read_ticks(text_source("timestamp,token,ltp,qty,bid,ask\n" + row), report=report))
+    if rupees == 0:
+        assert [p.reason for p in report.problems] == [f"ltp {text.strip()} must be above 0"]
+    else:
+        assert [t.ltp for t in ticks] == [to_paise(rupees)], report.problems
 
 
 def test_csv_import_ticks_by_symbol_with_running_volume_and_a_frame() -> None:
