@@ -35,7 +35,7 @@ from engine.marketdata.recording import RecordedDay, Recording, RecordingError
 from engine.marketdata.replay import BarReplayFeed, ReplayFeed
 from engine.oms.order_manager import OrderManager
 from engine.store.backup import backup_dir, list_backups
-from engine.store.book_lock import book_holder, lock_path
+from engine.store.book_lock import BookInUse, book_holder, lock_path
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.multileg.spec import unwrapped
 
@@ -257,7 +257,11 @@ async def run_backtest(
         clock = SimulatedClock(_moment(first))
         feed = ReplayFeed(days, clock)
     folder.mkdir(parents=True, exist_ok=True)
-    desk = build(book=book, clock=clock, feed=feed, instruments=instruments, request=request)
+    try:
+        desk = build(book=book, clock=clock, feed=feed, instruments=instruments, request=request)
+    except BookInUse:
+        # Another run of the same name began while this one read its recording.
+        raise BacktestError(_name_taken(folder, book)) from None
     tracker = PnlTracker(desk.bus, desk.quotes)
     started = time.perf_counter()
     cancel = False

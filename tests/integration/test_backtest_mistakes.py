@@ -155,3 +155,11 @@ def test_backtest_when_the_name_is_taken_says_whether_the_run_ended_stopped_or_g
         pytest.raises(BacktestError, match="a run is going on in"),
     ):
         run_backtest(ema_cross_request(recording), folder)
+
+    # Another run of the same name that begins while this one reads its recording (its book
+    # not yet written): this one stops in words and leaves the other's book alone.
+    other = tmp_path / "runs" / "same"
+    with BookLock.acquire(other / "book.db"):
+        with pytest.raises(BacktestError, match=r"a run is going on in .*same: choose another"):
+            run_backtest(ema_cross_request(recording), other)
+        assert sorted(p.name for p in other.iterdir()) == ["book.db.lock"]
