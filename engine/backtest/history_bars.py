@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -31,6 +32,7 @@ from engine.domain.values import Paise
 from engine.marketdata.history import HistorySource, check_range
 from engine.marketdata.recorder import Recorder
 from engine.marketdata.recording import write_bar_recording
+from engine.store.book_lock import BookLock, book_holder, lock_path
 
 log = logging.getLogger(__name__)
 _Row = TypeVar("_Row")
@@ -148,13 +150,17 @@ def record_csv_ticks(
     )
     new_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".importing-", dir=root))
+    _remove_abandoned_imports(root)
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING, dir=root))
+    held: BookLock | None = None
     # Small batches, few waiting: the file is read faster than it is written.
     recorder = Recorder(
         staging, lambda: [instrument], batch_ticks=20_000, max_batches_waiting=2, lossless=True
     )
     day = -1
     try:
+        # Held while the import runs: a folder whose lock is free was left by a stopped process.
+        held = BookLock.acquire(staging / _STAGING_LOCK)
         for trade in _watched(trades, report, progress, cancelled):
             if ist_day_number(trade.ts_ns) != day:  # a new day: refused at once if recorded
                 day = ist_day_number(trade.ts_ns)
@@ -171,12 +177,42 @@ def record_csv_ticks(
             (staging / name).rename(root / name)
     finally:
         recorder.close(merge=False)  # stopped already, unless the file failed first
+        if held is not None:
+            held.release()
         shutil.rmtree(staging, ignore_errors=True)
         if staging.exists():
             log.warning("a folder of a CSV import could not be removed: %s", staging)
         if new_root and not any(root.iterdir()):
             root.rmdir()  # nothing was kept: no empty recording to list
     return report, len(days)
+
+
+_STAGING = ".importing-"
+"""The hidden folder a tick import writes its days in before they move into the recording."""
+_STAGING_LOCK = "import"
+_UNLOCKED_KEPT_S = 3600
+"""A staging folder with no lock file yet is its import's first moment (or an older version's
+folder): removed only once this old."""
+
+
+def _remove_abandoned_imports(root: Path) -> None:
+    """Remove the staging folders of imports whose process was killed (their lock is free): no
+    day of theirs was acknowledged, and each may hold as much as the file it was importing."""
+    for folder in root.glob(f"{_STAGING}*"):
+        try:
+            if lock_path(folder / _STAGING_LOCK).exists():
+                if book_holder(folder / _STAGING_LOCK) is not None:
+                    continue  # an import going on now
+            elif time.time() - folder.stat().st_mtime < _UNLOCKED_KEPT_S:
+                continue
+        except OSError as problem:  # removed meanwhile, or not ours to read
+            log.info("left %s as it is: %s", folder, problem)
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        if folder.exists():
+            log.warning("a folder of a stopped CSV import could not be removed: %s", folder)
+        else:
+            log.info("removed %s, left by a CSV import that was stopped", folder)
 
 
 def _watched(

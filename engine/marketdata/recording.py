@@ -218,7 +218,12 @@ class Recording:
         return out
 
     def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.root.rglob("*.parquet"))
+        """The recorded days' files (not an import's days still being written beside them)."""
+        return sum(
+            p.stat().st_size
+            for _day, folder in self._day_folders(None, None)
+            for p in folder.rglob("*.parquet")
+        )
 
 
 def ticks_of(table: pa.Table) -> Iterator[Tick]:
