@@ -87,9 +87,11 @@ def test_backtest_panel_runs_a_strategy_and_shows_pnl_and_equity(qtbot, qloop, t
         assert not panel.run_button.isEnabled() and panel.cancel_button.isEnabled()
         await _until(lambda: panel.result is not None)
 
+    assert panel.plots.isHidden(), "no empty axes before there is a result to draw"
     qloop(scenario())
     result = panel.result
     assert result is not None and not result.cancelled and result.fills > 10
+    assert not panel.plots.isHidden()
     assert panel.progress.value() == 1000 and panel.run_button.isEnabled()
     assert f"Fills {result.fills}" in panel.summary.text()
     x, y = panel.equity_curve.getData()
@@ -313,6 +315,8 @@ def test_backtest_panel_records_an_instruments_history_and_picks_it(qtbot, qloop
     panel.show()
     assert panel.form.isRowVisible(panel._history_row)
     assert panel.recording.count() == 0
+    assert panel.status.text().startswith("No recording yet. Name an instrument under Add data")
+    assert "Record history" in panel.status.text()
     share = next(s for s, i in by_symbol.items() if i.instrument_type.value == "EQ")
 
     async def record(symbol: str) -> None:
@@ -348,6 +352,10 @@ def test_backtest_panel_records_an_instruments_history_and_picks_it(qtbot, qloop
     # No history to record from: the row imports CSV files alone.
     assert bare.form.isRowVisible(bare._history_row) and not bare.import_button.isHidden()
     assert bare.history_button.isHidden() and bare.history_days.isHidden()
+    assert "Record history" not in bare.status.text() and "Import CSV" in bare.status.text()
+    assert bare.recording.currentIndex() == -1 and bare.recording.placeholderText()
+    bare.run_button.click()
+    assert bare.status.text() == "Cannot run: no recording to run on: add one under Add data"
 
 
 def test_backtest_panel_import_shows_the_rows_read_and_stops_keeping_nothing(

@@ -69,6 +69,16 @@ FILE_HINTS = {
     ALERTS: "alerts with their 'fired' times: a JSON array or one per line",
 }
 
+_READY = "Pick what to run and a recording, then Run."
+_NO_RECORDING_HISTORY = (
+    "No recording yet. Name an instrument under Add data, then Record history (its 1-minute "
+    "bars of the last days) or Import CSV… (a file of its candles or trades)."
+)
+_NO_RECORDING = (
+    "No recording yet. Name an instrument under Add data, then Import CSV… (a file of its "
+    "candles or trades), or record the desk's feed (dalaldesk --record)."
+)
+
 
 class BacktestPanel(QWidget):
     def __init__(self, service: BacktestService | None, parent: QWidget | None = None) -> None:
@@ -89,6 +99,7 @@ class BacktestPanel(QWidget):
         file_row.addWidget(self.file, 1)
         file_row.addWidget(self.browse_button)
         self.recording = QComboBox()
+        self.recording.setPlaceholderText("none yet: add data below")
         self._recorded_days: dict[str, tuple[date, ...]] = {}
         self._ranged = ""
         """The recording the day range was set for: brought forward again, it keeps the range."""
@@ -138,7 +149,7 @@ class BacktestPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setFormat("%p%")
-        self.status = QLabel("Pick what to run and a recording, then Run.")
+        self.status = QLabel(_READY)
         # An error names folders and runs long: wrapped, it never widens the dock past the window.
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -185,6 +196,8 @@ class BacktestPanel(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.summary)
         layout.addWidget(self.plots, 1)
+        layout.addStretch(0)  # the space the plots take once there is a result to draw
+        self.plots.setVisible(False)  # empty axes would read as a result of ₹0 to ₹1
 
         self.run_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
@@ -241,8 +254,20 @@ class BacktestPanel(QWidget):
         for box, data in zip((self.strategy, self.recording), chosen, strict=True):
             if data is not None and box.findData(data) >= 0:
                 box.setCurrentIndex(box.findData(data))
+        if self.recording.currentIndex() < 0 and self.recording.count():
+            self.recording.setCurrentIndex(0)  # with a placeholder, none is chosen by itself
         self.recording.blockSignals(False)
         self._recording_changed()
+        if self.status.text() in (_READY, _NO_RECORDING, _NO_RECORDING_HISTORY):
+            self.status.setText(self._ready_text())
+
+    def _ready_text(self) -> str:
+        """What to do first: run, or get a recording to run on."""
+        if self.recording.count():
+            return _READY
+        if self._service is not None and self._service.records_history:
+            return _NO_RECORDING_HISTORY
+        return _NO_RECORDING
 
     def _recording_changed(self) -> None:
         """The day range spans the chosen recording: all its days for a new choice; the range
@@ -434,6 +459,7 @@ class BacktestPanel(QWidget):
             y = np.array([float(v) for _, v in result.equity])
             self.equity_curve.setData(x, y)
             self.drawdown_curve.setData(x, y - np.maximum.accumulate(np.maximum(y, 0)))
+            self.plots.setVisible(True)
 
     def _what(self) -> str:
         if self.kind.currentData() == STRATEGY:
@@ -444,7 +470,7 @@ class BacktestPanel(QWidget):
         kind = self.kind.currentData()
         recording = self.recording.currentData()
         if not recording:
-            raise ValueError("no recording: record the feed first (dalaldesk --record)")
+            raise ValueError("no recording to run on: add one under Add data")
         mode = BARS if self.bars.isChecked() else TICKS
         start, end = self.from_day.date().toPython(), self.to_day.date().toPython()
         if start > end:
