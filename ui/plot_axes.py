@@ -3,12 +3,22 @@ rupees as traders write them."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 import numpy as np
 import pyqtgraph as pg
 
 from engine.api import IST
+
+_LABEL_PX = 80
+"""The width a time label ("14:05:30", "07 Dec") takes with room around it."""
+
+
+def _round_up(value: float) -> float:
+    """The nearest 1, 2 or 5 times a power of ten at or above ``value`` (> 0)."""
+    power = 10.0 ** math.floor(math.log10(value))
+    return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
 
 
 class SessionAxis(pg.AxisItem):
@@ -21,6 +31,18 @@ class SessionAxis(pg.AxisItem):
 
     def set_moments(self, positions: np.ndarray, stamps: np.ndarray) -> None:
         self._positions, self._stamps = positions, stamps
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, float]]:
+        # pyqtgraph spaces ticks for short numbers; a label here is a time or a date, so only
+        # the levels whose labels fit side by side are kept (a curve of a few seconds in a
+        # narrow plot would otherwise print its times over one another).
+        span = abs(maxVal - minVal)
+        levels = super().tickSpacing(minVal, maxVal, size)
+        if not span or not levels:
+            return levels
+        most = max(int(size // _LABEL_PX), 2)
+        fitting = [(spacing, offset) for spacing, offset in levels if span / spacing <= most]
+        return fitting or [(_round_up(span / most), 0.0)]
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
         if self._positions.size < 2:

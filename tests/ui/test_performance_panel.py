@@ -137,6 +137,17 @@ def test_performance_session_axis_labels_ticks_within_a_day_by_time_and_across_d
     ]
 
 
+def test_performance_session_axis_keeps_only_ticks_whose_labels_fit_side_by_side(qtbot) -> None:
+    axis = SessionAxis()
+    seconds = 1 / 3600  # positions are hours
+    for span, pixels in ((3 * seconds, 250.0), (6.25, 250.0), (6.25, 1200.0), (40.0, 90.0)):
+        levels = axis.tickSpacing(0.0, span, pixels)
+        assert levels, (span, pixels)
+        for spacing, _offset in levels:
+            assert span / spacing <= max(pixels // 80, 2), (span, pixels, spacing)
+    assert len(axis.tickSpacing(0.0, 6.25, 1200.0)) > len(axis.tickSpacing(0.0, 6.25, 250.0))
+
+
 def test_performance_rupee_axis_labels_ticks_closer_than_a_rupee_with_paise(qtbot) -> None:
     from ui.plot_axes import RupeeAxis
 
