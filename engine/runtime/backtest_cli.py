@@ -405,7 +405,8 @@ def _parser() -> argparse.ArgumentParser:
             "--limits",
             help=f"the risk limits the run applies: a book of the profile ({PAPER_BOOK}, kite, "
             f"paper-kite: the limits last set in it; {PAPER_BOOK} unless told), a book's "
-            f"database URL, a JSON file of risk settings, or {DEFAULT_LIMITS} (a new book's)",
+            f"file (.db) or database URL, a JSON file of risk settings, or {DEFAULT_LIMITS} "
+            f"(a new book's)",
         )
         sub.add_argument(
             "--account",

@@ -81,9 +81,9 @@ def run_limits(source: str, profile: str, account: str = "paper", *, named: bool
 
     - ``defaults``: a new book's;
     - a JSON file of risk settings (``*.json``, as ``RiskSettings.from_mapping`` reads them);
-    - a book's database URL (a PostgreSQL book), or the name of one of the profile's books
-      (``paper``, ``kite``, ``paper-kite``): the limits last saved in it, which the desk trading
-      that book restores. The book is only read, so a desk may have it open.
+    - a book's file (``*.db``) or database URL (a PostgreSQL book), or the name of one of the
+      profile's books (``paper``, ``kite``, ``paper-kite``): the limits last saved in it, which
+      the desk trading that book restores. The book is only read, so a desk may have it open.
 
     The ``account``'s overrides are folded in, as the Backtest panel does for the desk's account.
     A profile's book that does not exist yet gives a new book's limits when the trader did not
@@ -98,6 +98,11 @@ def run_limits(source: str, profile: str, account: str = "paper", *, named: bool
         return _limits_of(settings, account, f"those of {source}")
     if "://" in source:
         url, where = source, f"the book at {redact_url(source)}"
+    elif source.lower().endswith(".db"):
+        path = Path(source)
+        if not path.is_file():
+            raise BacktestError(f"there is no book file {path}")
+        url, where = str(sqlite_url(path)), f"the book {path}"
     else:
         path = default_database_path(profile, check_path_name("book", source))
         if not path.exists():

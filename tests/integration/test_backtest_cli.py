@@ -346,6 +346,7 @@ def test_backtest_limits_from_a_book_url_are_the_last_ones_set_and_the_url_is_sa
 ) -> None:
     from sqlalchemy.engine import make_url
 
+    from engine.backtest.run import BacktestError
     from engine.risk.limits import RiskLimits, RiskSettings
     from engine.runtime import Engine, EngineConfig
     from engine.runtime.backtests import run_limits
@@ -362,3 +363,12 @@ def test_backtest_limits_from_a_book_url_are_the_last_ones_set_and_the_url_is_sa
     password = make_url(book_url).password
     assert limits.said.startswith("those saved in the book at ")
     assert password is None or str(password) not in limits.said
+    book_file = make_url(book_url).database
+    if make_url(book_url).get_backend_name() == "sqlite":  # the file itself, as a trader has it
+        assert book_file is not None
+        by_file = run_limits(book_file, "default", named=True)
+        assert by_file.risk == limits.risk and by_file.said.startswith(
+            f"those saved in the book {book_file} on "
+        )
+        with pytest.raises(BacktestError, match="there is no book file"):
+            run_limits(book_file + ".gone.db", "default", named=True)
