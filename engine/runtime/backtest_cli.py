@@ -13,9 +13,10 @@
 
 Runs are kept under ``--runs`` (default: the profile's backtests folder), each in a folder of
 its name with its own book. A run applies the risk limits last set in the profile's paper book
-(``--limits`` names another book, a JSON file of limits, or ``defaults``). Progress goes to stderr; the last line on stdout is JSON. Exit code
-0 when everything ran, 1 when part of the work could not be done (a sweep's set, its row says
-why and the rest ran; ticks a recording could not write), 2 on an error before any run.
+(``--limits`` names another book, a JSON file of limits, or ``defaults``). Progress goes to
+stderr; the last line on stdout is JSON. Exit code 0 when everything ran, 1 when part of the
+work could not be done (a sweep's set, its row says why and the rest ran; ticks a recording
+could not write), 2 on an error before any run.
 """
 
 from __future__ import annotations
