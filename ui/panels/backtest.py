@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -195,9 +196,15 @@ class BacktestPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.status)
         layout.addWidget(self.summary)
-        layout.addWidget(self.plots, 1)
-        layout.addStretch(0)  # the space the plots take once there is a result to draw
-        self.plots.setVisible(False)  # empty axes would read as a result of ₹0 to ₹1
+        # Until a run has a result, words in the plots' place: empty axes would read as a
+        # result of ₹0 to ₹1. The place keeps its height, so the panel scrolls in a shared dock
+        # from the start rather than growing the dock once there is a result.
+        self.plots_place = QStackedWidget()
+        waiting = QLabel("The equity and drawdown of a run show here.")
+        waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.plots_place.addWidget(waiting)
+        self.plots_place.addWidget(self.plots)
+        layout.addWidget(self.plots_place, 1)
 
         self.run_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
@@ -459,7 +466,7 @@ class BacktestPanel(QWidget):
             y = np.array([float(v) for _, v in result.equity])
             self.equity_curve.setData(x, y)
             self.drawdown_curve.setData(x, y - np.maximum.accumulate(np.maximum(y, 0)))
-            self.plots.setVisible(True)
+            self.plots_place.setCurrentWidget(self.plots)
 
     def _what(self) -> str:
         if self.kind.currentData() == STRATEGY:
