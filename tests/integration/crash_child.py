@@ -1,8 +1,8 @@
 """Child process of the crash-recovery test.
 
 `trade DB SEED N`: runs the engine on the simulated market and places N random orders (with some
-modifies and cancels), printing one line per acknowledgement and per fill as soon as the engine
-has published it. The parent kills this process with SIGKILL at a random line.
+modifies and cancels, no order throttle), printing one line per acknowledgement and per fill as
+soon as the engine has published it. The parent kills this process with SIGKILL at a random line.
 
 `desk DB SEED N`: as `trade`, as one of several desks on one shared (PostgreSQL) book: it prints
 `SLOT n` (its id slot) first, and after the N orders `READY`, then keeps the book open until a line
@@ -27,25 +27,41 @@ from engine.domain.instruments import InstrumentType
 from engine.domain.orders import OrderType, Product, Side, Validity
 from engine.domain.values import to_rupees
 from engine.marketdata.simulated import SimulatedMarketConfig
+from engine.risk.limits import RiskLimits, RiskSettings
 from engine.runtime import Engine, EngineConfig
 
 
-def build(db: str, seed: int) -> Engine:
-    """The engine on ``db``: a database URL (PostgreSQL), or a SQLite file's path."""
+def build(db: str, seed: int, *, throttled: bool = True) -> Engine:
+    """The engine on ``db``: a database URL (PostgreSQL), or a SQLite file's path.
+    ``throttled`` False: no limit on orders a second or a minute."""
+    unlimited = RiskLimits(max_orders_per_second=None, max_orders_per_minute=None)
     return Engine.build(
         EngineConfig(
             db_url=db if "://" in db else f"sqlite:///{db}",
             market=SimulatedMarketConfig(seed=seed, always_open=True, strikes_each_side=10),
             always_open=True,
+            risk=RiskSettings() if throttled else RiskSettings(unlimited),
         )
     )
 
 
-def trade(db: str, seed: int, count: int, *, patient: bool = False, hold: bool = False) -> None:
+def trade(
+    db: str,
+    seed: int,
+    count: int,
+    *,
+    patient: bool = False,
+    hold: bool = False,
+    steady: bool = False,
+) -> None:
     """``patient``: trade slowly and retry held journal writes each step, as the desk's heartbeat
     does, so a database that goes away and comes back is ridden out (printing ``HELD`` for each
-    order refused meanwhile). ``hold``: one desk of several on the book (``desk`` above)."""
-    engine = build(db, seed)
+    order refused meanwhile). ``hold``: one desk of several on the book (``desk`` above).
+    ``steady``: the same session on any machine. The order throttle counts wall-clock seconds,
+    so with it a faster machine queues more of the orders and acknowledges fewer, and a kill
+    point chosen by line could fall after the session's end (the throttle has tests of its own).
+    """
+    engine = build(db, seed, throttled=not steady)
     out = sys.stdout
     if hold:
         assert engine.desk_lease is not None, "not a shared book"
@@ -179,6 +195,7 @@ def main(argv: list[str]) -> None:
             int(argv[3]),
             patient=argv[0] == "trade-patient",
             hold=argv[0] == "desk",
+            steady=argv[0] == "trade",
         )
     else:
         verify(argv[1])
