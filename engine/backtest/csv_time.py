@@ -48,7 +48,7 @@ def parse_timestamp(text: str) -> int:
     if plain is not None:
         ns = _plain_ns(*plain.groups())
         if ns is not None:
-            return ns
+            return _in_range(ns, raw)
     if not raw:
         raise RowError("the timestamp is empty")
     if _EPOCH.fullmatch(raw) and not _COMPACT.fullmatch(raw):
@@ -85,8 +85,8 @@ def parse_timestamp(text: str) -> int:
 def _plain_ns(
     day: str, hour: str, minute: str, second: str | None, fraction: str | None
 ) -> int | None:
-    """A plain time's epoch ns; None when it is not a plain valid moment of 1970-2100 (the full
-    parse then says why)."""
+    """A plain time's epoch ns; None when a value is out of its range (the full parse then says
+    which)."""
     h, m, s = int(hour), int(minute), int(second or 0)
     if h > 23 or m > 59 or s > 59:
         return None
@@ -99,10 +99,7 @@ def _plain_ns(
         if len(_DAY_STARTS) >= _DAY_STARTS_KEPT:
             _DAY_STARTS.clear()
         _DAY_STARTS[day] = start
-    ns = start + ((h * 60 + m) * 60 + s) * 1_000_000_000
-    if fraction:
-        ns += int(fraction.ljust(9, "0"))
-    return ns if _FIRST_NS <= ns < _LAST_NS else None
+    return start + ((h * 60 + m) * 60 + s) * 1_000_000_000 + _fraction_ns(fraction)
 
 
 def _in_range(ns: int, raw: str) -> int:
