@@ -94,7 +94,7 @@ def _plain_ns(
     if start is None:
         try:
             start = _whole_seconds_ns(datetime.fromisoformat(day).replace(tzinfo=IST))
-        except ValueError:
+        except (ValueError, OverflowError):  # not a date, or year 1 (before it in UTC)
             return None
         if len(_DAY_STARTS) >= _DAY_STARTS_KEPT:
             _DAY_STARTS.clear()

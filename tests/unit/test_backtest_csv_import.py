@@ -189,6 +189,7 @@ def test_csv_import_plain_times_read_in_integers_equal_the_calendars_reading(
         ("2026-11-23 09:15:60", "not a real date and time"),
         ("1970-01-01 05:29:59", "not a moment between 1970 and 2100"),
         ("2100-01-01 05:30:00", "not a moment between 1970 and 2100"),
+        ("0001-01-01 00:00:00", "is out of range"),
     ],
 )
 def test_csv_import_plain_times_that_are_not_moments_are_refused_in_words(
