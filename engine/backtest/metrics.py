@@ -15,6 +15,9 @@ Conventions (nse_market.md §5.3), stated once here and shown in every report:
 - **Max drawdown** = min over the curve's points of V / running max(V) - 1, with its rupees, the
   peak, the trough, the recovery (or none yet) and its duration (peak to recovery, or to the end).
 - **Calmar** = CAGR / |max drawdown| over the whole curve (not a trailing 36 months).
+- **Short records**: CAGR and Calmar are computed for any curve but shown (``shown_cagr``,
+  ``shown_calmar``) only from ``MIN_DAYS_TO_ANNUALISE`` trading days on: compounding a single
+  day over a year turns a 1% loss into "CAGR -92%", which says nothing about a strategy.
 
 Money stays exact (``Decimal`` rupees) for P&L, charges and slippage; ratios are floats, ``None``
 when the data cannot give them (fewer than two days, no losing day, a non-positive equity).
@@ -36,6 +39,10 @@ from engine.domain.values import ZERO
 
 DEFAULT_PERIODS_PER_YEAR = 250
 """Trading days a year the ratios are annualised over (configurable per call)."""
+
+MIN_DAYS_TO_ANNUALISE = 20
+"""Trading days (about a month) a record needs before the panel and the report show its CAGR
+and Calmar."""
 
 _IST_OFFSET_NS = 19_800 * 10**9
 _DAY_NS = 86_400 * 10**9
@@ -191,11 +198,36 @@ class Metrics:
     risk_free_rate: float
 
     @property
+    def annualised(self) -> bool:
+        """Whether the record is long enough for its CAGR and Calmar to be shown."""
+        return self.days >= MIN_DAYS_TO_ANNUALISE
+
+    @property
+    def shown_cagr(self) -> float | None:
+        return self.cagr if self.annualised else None
+
+    @property
+    def shown_calmar(self) -> float | None:
+        return self.calmar if self.annualised else None
+
+    @property
     def convention(self) -> str:
         """The annualisation, in words, for every report that shows these figures."""
-        return (
+        said = (
             f"daily returns annualised over {self.periods_per_year} trading days; "
             f"risk-free rate {self.risk_free_rate:.2%} a year; Calmar over the whole period"
+        )
+        if self.annualised:
+            return said
+        return f"{said}; {self.short_record}"
+
+    @property
+    def short_record(self) -> str:
+        """Why CAGR and Calmar are blank on a short record."""
+        days = f"{self.days} trading day" + ("" if self.days == 1 else "s")
+        return (
+            f"CAGR and Calmar are shown from {MIN_DAYS_TO_ANNUALISE} trading days on "
+            f"(this record has {days})"
         )
 
 

@@ -114,6 +114,13 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.2f}%"
 
 
+def _annual(m: Metrics, value: float | None, *, ratio: bool = False) -> str:
+    """A CAGR or a Calmar; on a short record, a dash that says why on hover."""
+    if not m.annualised:
+        return f'<span title="{escape(m.short_record)}">—</span>'
+    return _ratio(value) if ratio else _percent(value)
+
+
 def _duration(ns: int) -> str:
     seconds = ns // 10**9
     days, rest = divmod(seconds, 86_400)
@@ -137,7 +144,7 @@ def _short(ns: int) -> str:
 def _cards(m: Metrics) -> str:
     cards = [
         ("Net P&L", _signed(m.net_pnl)),
-        ("CAGR", _percent(m.cagr)),
+        ("CAGR", _annual(m, m.shown_cagr)),
         ("Sharpe", _ratio(m.sharpe)),
         ("Max drawdown", f'<span class="down">{_percent(m.max_drawdown.depth)}</span>'),
         ("Trades", str(m.trade_stats.trades)),
@@ -167,9 +174,9 @@ def _metrics_table(m: Metrics) -> str:
             escape(_money(m.end_equity)),
         ),
         ("Net P&L", _signed(m.net_pnl), "Trading days", str(m.days)),
-        ("CAGR", _percent(m.cagr), "Volatility (annual)", _percent(m.volatility)),
+        ("CAGR", _annual(m, m.shown_cagr), "Volatility (annual)", _percent(m.volatility)),
         ("Sharpe", _ratio(m.sharpe), "Sortino", _ratio(m.sortino)),
-        ("Calmar", _ratio(m.calmar), "Max drawdown", _percent(dd.depth)),
+        ("Calmar", _annual(m, m.shown_calmar, ratio=True), "Max drawdown", _percent(dd.depth)),
         ("Max drawdown (₹)", _signed(dd.rupees), "Drawdown duration", _duration(dd.duration_ns)),
         ("Drawdown peak", _when(dd.peak_ns), "Recovered", recovered),
         ("Longest under water", _duration(m.longest_drawdown_ns), "Best day", _signed(m.best_day)),

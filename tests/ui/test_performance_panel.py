@@ -70,7 +70,11 @@ def test_performance_panel_shows_each_strategy_plots_the_chosen_one_and_exports_
     np.testing.assert_allclose(y, curve.floats)
     heights = panel.daily_bars.opts["height"]
     assert [float(h) for h in heights] == [float(p) for _, p in daily_pnl(curve)]
-    assert "meanrev" in panel.figures.text() and "Sharpe" in panel.figures.text()
+    figures = panel.figures.text()
+    assert "meanrev" in figures and "Sharpe" in figures
+    # Three days of trading: no CAGR or Calmar compounded from them, and the reason in words.
+    assert "CAGR — ·" in figures and "Calmar — ·" in figures
+    assert "shown from 20 trading days on (this record has 3 trading days)" in figures
 
     panel.view_choice.setCurrentIndex(1)  # by symbol
     symbols = panel.rows_shown()

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from engine.backtest.metrics import (
+    MIN_DAYS_TO_ANNUALISE,
     EquityCurve,
     compute_metrics,
     daily_pnl,
@@ -175,6 +176,29 @@ def test_metrics_when_too_short_or_flat_say_none_rather_than_a_number() -> None:
         EquityCurve([1], [Decimal("NaN")])
     with pytest.raises(ValueError, match="periods_per_year"):
         compute_metrics(flat, periods_per_year=0)
+
+
+def test_metrics_show_cagr_and_calmar_only_from_a_month_of_trading_days() -> None:
+    # One day's 1% loss compounds to "CAGR -92%": computed, but not shown.
+    day = 86_400 * 10**9
+    start = int(datetime(2026, 11, 2, 9, 15, tzinfo=IST).timestamp()) * 10**9
+    one_day = compute_metrics(EquityCurve([start, start + 10**12], [Decimal(100), Decimal(99)]))
+    assert one_day.cagr == pytest.approx(0.99**250 - 1)
+    assert one_day.shown_cagr is None and one_day.shown_calmar is None
+    assert one_day.short_record in one_day.convention
+    assert "shown from 20 trading days on (this record has 1 trading day)" in one_day.convention
+
+    def curve(days: int) -> EquityCurve:
+        # The first point starts the first day: ``days`` points on ``days`` dates.
+        values = [Decimal(100 + i - (3 if i % 3 == 1 else 0)) for i in range(days)]
+        return EquityCurve([start + i * day for i in range(days)], values)
+
+    short, month = compute_metrics(curve(MIN_DAYS_TO_ANNUALISE - 1)), compute_metrics(curve(20))
+    assert short.days == 19 and not short.annualised and short.shown_cagr is None
+    assert "this record has 19 trading days" in short.convention
+    assert month.days == 20 and month.annualised
+    assert month.shown_cagr == month.cagr and month.shown_calmar == month.calmar
+    assert month.calmar is not None and "CAGR and Calmar are shown" not in month.convention
 
 
 def _fill(ts: int, side: Side, qty: int, price: int, charges: str = "0") -> TradeFill:

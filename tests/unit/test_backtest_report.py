@@ -54,6 +54,10 @@ def test_report_html_is_self_contained_with_svg_charts_and_the_metrics() -> None
     assert "+₹959.00" in html and "-₹518.00" in html
     assert "250 trading days" in html
     assert "Trades (2)" in html
+    # Two trading days: the CAGR and Calmar are dashes that say why, not a yearly extrapolation.
+    assert view.metrics.cagr is not None and f"{view.metrics.cagr * 100:.2f}%" not in html
+    assert html.count('<span title="CAGR and Calmar are shown from 20 trading days on') == 3
+    assert "(this record has 2 trading days)." in html
 
 
 def test_report_svg_axis_helpers_round_and_shorten_nights() -> None:

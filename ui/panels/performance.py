@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -356,12 +357,12 @@ class PerformancePanel(QWidget):
         m = self.performance.metrics(self.owner)
         stats = m.trade_stats
         parts = [
-            f"<b>{self.owner}</b>",
+            f"<b>{escape(self.owner)}</b>",
             f"Net {fmt.signed_rupees(m.net_pnl)}",
-            f"CAGR {_pct(m.cagr)}",
+            f"CAGR {_pct(m.shown_cagr)}",
             f"Sharpe {_ratio(m.sharpe)}",
             f"Sortino {_ratio(m.sortino)}",
-            f"Calmar {_ratio(m.calmar)}",
+            f"Calmar {_ratio(m.shown_calmar)}",
             f"Max DD {_pct(m.max_drawdown.depth)} ({fmt.signed_rupees(m.max_drawdown.rupees)})",
             f"Trades {stats.trades}",
             f"Win {_pct(stats.win_rate)}",
@@ -370,10 +371,8 @@ class PerformancePanel(QWidget):
             f"Charges {fmt.rupees(m.charges)}",
             f"Slippage {fmt.rupees(m.slippage if m.slippage_measured else None)}",
         ]
-        return (
-            " · ".join(parts) + f"<br><span style='color:gray'>{m.periods_per_year} trading days "
-            "a year; Calmar over the whole period</span>"
-        )
+        said = escape(m.convention[0].upper() + m.convention[1:])
+        return " · ".join(parts) + f"<br><span style='color:gray'>{said}</span>"
 
     def _style_plots(self) -> None:
         palette = self._ctx.theme.palette
