@@ -201,7 +201,7 @@ async def _until(check: Callable[[], object], seconds: float, failure: str) -> A
 
 
 def _open_every_panel(window: MainWindow) -> list[str]:
-    from ui.main_window import PANELS
+    from ui.panel_registry import PANELS
 
     opened = []
     for spec in PANELS:

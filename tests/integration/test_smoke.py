@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtGui import QImage
 
 from tests.integration.test_book_lock import dalaldesk, desk_env
-from ui.main_window import PANELS
+from ui.panel_registry import PANELS
 
 
 def smoke(home: Path, out: Path) -> subprocess.CompletedProcess[str]:

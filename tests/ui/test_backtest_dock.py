@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtGui import QAction, QKeySequence
 
 from engine.api.backtests import BacktestService
+from engine.backtest import history_bars
 from engine.marketdata.recording import write_bar_recording
 from engine.runtime.backtests import run_backtest
-from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars
+from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars, trades_csv
 from ui.layout_store import LayoutStore
-from ui.main_window import PANELS, SHORTCUTS, MainWindow
+from ui.main_window import MainWindow
+from ui.panel_registry import PANELS, SHORTCUTS
 from ui.panels.backtest import BacktestPanel
 
 SHOTS_VARIABLE = "DALALDESK_SHOTS"
@@ -125,3 +129,35 @@ def test_backtest_docked_run_shows_progress_and_cancels_cleanly(
         assert not engine.orders.halted_reason  # the desk itself went on untouched
     finally:
         window.stop()
+
+
+def test_backtest_docked_import_is_stopped_when_the_desk_closes(
+    qtbot, qloop, engine, tmp_path, monkeypatch
+) -> None:
+    # The panel is tall, so its dock holds it in a scroll area: closing must still reach it, or
+    # the desk's exit waits for the whole file to be read on its thread.
+    quoted = history_bars._quoted
+
+    def slowly(trade: Any) -> Any:  # a file minutes long to read, unless stopped
+        time.sleep(0.002)
+        return quoted(trade)
+
+    monkeypatch.setattr(history_bars, "IMPORT_REPORT_ROWS", 200)
+    monkeypatch.setattr(history_bars, "_quoted", slowly)
+    window = _window(qtbot, engine, tmp_path, sessions=1)
+    panel = _docked_panel(qtbot, window)
+    assert window.docks["backtest"].widget() is not panel  # held in a scroll area
+    trades = trades_csv(tmp_path / "trades.csv", nifty_like_bars(100))
+
+    async def scenario() -> None:
+        panel.history_symbol.setText("niftylike")
+        panel.import_csv(str(trades))
+        await _until(lambda: "rows read…" in panel.status.text())
+        started = time.monotonic()
+        window.stop()
+        await _until(lambda: panel.import_button.text() == "Import CSV…", limit=10)
+        assert time.monotonic() - started < 5
+
+    qloop(scenario())
+    assert panel.status.text().startswith("Not imported: the import was cancelled after ")
+    assert not (tmp_path / "recordings" / "NIFTYLIKE").exists()

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QApplication
 from engine.api import OrderStatus, Side
 from tests.support import atm_call
 from ui.layout_store import LayoutStore
-from ui.main_window import AFTER_FIRST_PAINT, PANELS, SHORTCUTS, MainWindow
+from ui.main_window import MainWindow
+from ui.panel_registry import AFTER_FIRST_PAINT, PANELS, SHORTCUTS
 from ui.panels.multileg import SHORTCUTS as MULTILEG_KEYS
 
 

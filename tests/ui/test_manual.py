@@ -20,8 +20,9 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from app.manual_shots import PICTURE_WIDTH, pictures
 from resources import resource_path
 from ui.layout_store import LayoutStore
-from ui.main_window import SHORTCUTS, MainWindow
+from ui.main_window import MainWindow
 from ui.manual import ManualBrowser
+from ui.panel_registry import SHORTCUTS
 from ui.panels.risk_settings import label_of
 
 MANUAL = resource_path("manual")
