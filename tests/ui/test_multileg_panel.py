@@ -5,6 +5,7 @@ shown at its field path and nothing saved; a portfolio exported and imported und
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -298,6 +299,43 @@ def test_multileg_export_and_import_when_the_name_is_taken_asks_for_another(
     assert [p for p, _ in again.problems] == ["defaults.name"]  # the name is taken
     assert len(engine.api.portfolios()) == 2
     assert Side.SELL.value in [leg["side"] for leg in again.value()["legs"]]
+
+
+def test_multileg_editor_import_of_values_that_do_not_fit_says_where_and_keeps_the_form(
+    qtbot, panel, tmp_path: Path
+) -> None:
+    editor = new_editor(qtbot, panel)
+    from_template(qtbot, editor, "bull_put_spread")
+    type_name(qtbot, editor, "Kept")
+    before = editor.value()
+    leg = {"side": "SELL", "instrument": "PE"}
+    files = {
+        "lots.json": {"defaults": {"name": "A"}, "legs": [{**leg, "lots": "many"}]},
+        "huge.json": {"defaults": {"name": "A"}, "legs": [{**leg, "lots": 10**30}]},
+        "strike.json": {"defaults": {"name": "A"}, "legs": [{**leg, "strike": {"kind": "zzz"}}]},
+        "start.json": {"defaults": {"name": "A"}, "legs": [leg], "execution": {"start": 5}},
+        "month.json": {"defaults": {"name": "A"}, "legs": [{**leg, "expiry": "2026-13-01"}]},
+        "target.json": {"defaults": {"name": "A"}, "legs": [leg], "target": {"lock_at": "x"}},
+    }
+    for name, body in files.items():
+        path = tmp_path / name
+        path.write_text(json.dumps({"portfolio": body}))
+        assert not editor.import_file(str(path)), name
+        said = editor.feedback.text()
+        assert said.startswith(f"{name} cannot be opened here: "), said
+        assert editor.value() == before, name  # the form is as it was
+    assert "execution.start: is a time of day in IST" in editor_said(editor, tmp_path, "start")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert not editor.import_file(str(tmp_path / "deep.json"))
+    assert editor.feedback.text() == "deep.json cannot be read: nested too deeply"
+    (tmp_path / "digits.json").write_text('{"legs": ' + "9" * 5000 + "}")
+    assert not editor.import_file(str(tmp_path / "digits.json"))
+    assert editor.feedback.text().startswith("digits.json cannot be read: Exceeds the limit")
+
+
+def editor_said(editor: PortfolioEditor, folder: Path, name: str) -> str:
+    assert not editor.import_file(str(folder / f"{name}.json"))
+    return editor.feedback.text()
 
 
 def test_multileg_editor_gives_back_every_template_exactly_as_it_was_loaded(

@@ -396,7 +396,9 @@ class MultilegPanel(QWidget):
         self.edit_action.setEnabled(selected is not None)
         self.export_action.setEnabled(selected is not None)
         self.delete_action.setEnabled(selected is not None and not selected.running)
-        self.start_action.setEnabled(status in CAN_START)
+        # A portfolio that stopped on a fault may start again; one still holding legs says why not.
+        failed = status is PortfolioStatus.FAILED and selected is not None and not selected.running
+        self.start_action.setEnabled(status in CAN_START or failed)
         self.stop_action.setEnabled(status in CAN_STOP)
         self.enter_action.setEnabled(status in CAN_ENTER)
         self.square_off_action.setEnabled(status in CAN_SQUARE_OFF)

@@ -501,20 +501,39 @@ class PortfolioEditor(QDialog):
 
     def import_file(self, path: str) -> bool:
         """Load a portfolio file (an export, or a template file) into the editor."""
+        name = Path(path).name
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as problem:
-            self.feedback.setText(f"{Path(path).name} cannot be read: {problem}")
+        except RecursionError:
+            self.feedback.setText(f"{name} cannot be read: nested too deeply")
+            return False
+        except (OSError, UnicodeDecodeError, ValueError) as problem:
+            self.feedback.setText(f"{name} cannot be read: {problem}")
             return False
         body = data.get("portfolio", data) if isinstance(data, dict) else None
         if not isinstance(body, dict):
-            self.feedback.setText(f"{Path(path).name} holds no portfolio")
+            self.feedback.setText(f"{name} holds no portfolio")
             return False
-        self.load(body)
+        before = self.value()
+        try:
+            self.load(body)
+        except (ValueError, TypeError, KeyError, ArithmeticError) as unfit:
+            # A value of the wrong kind has no place in the form: it stays as it was.
+            self.load(before)
+            self.feedback.setText(f"{name} cannot be opened here: {self._why_unfit(body, unfit)}")
+            return False
         self.dirty = True
         self._title()
         self.feedback.setText(f"Loaded {Path(path).name}: check it, then Save to add it.")
         return True
+
+    def _why_unfit(self, body: dict[str, Any], unfit: Exception) -> str:
+        """The engine's words for what is wrong with ``body`` (field paths), else the form's."""
+        try:
+            self._ctx.api.check_portfolio(body)
+        except ValueError as problem:
+            return str(problem)
+        return f"{type(unfit).__name__}: {unfit}"
 
     def ask_export(self) -> QFileDialog | None:
         spec = self.check()

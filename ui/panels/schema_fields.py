@@ -197,7 +197,14 @@ class IntEditor(FieldEditor):
 
     def set_value(self, value: Any) -> None:
         assert isinstance(self.widget, QSpinBox)
-        self.widget.setValue(int(value or 0))
+        number = int(value or 0)
+        if not self.widget.minimum() <= number <= self.widget.maximum():
+            # Qt would clamp it, or overflow past a C int: the file's value is refused instead.
+            raise ValueError(
+                f"{self.path}: {number} is outside {self.widget.minimum()} to "
+                f"{self.widget.maximum()}"
+            )
+        self.widget.setValue(number)
 
 
 class NumberEditor(FieldEditor):

@@ -14,13 +14,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from engine.strategies.multileg.bounds import BoundedModel
 
 if TYPE_CHECKING:
     from engine.strategies.multileg.spec import PortfolioSpec
 
 
-class _Section(BaseModel):
+class _Section(BoundedModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
 

@@ -20,11 +20,11 @@ from datetime import date
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from engine.domain.strategy_records import StrategyStatus
+from engine.domain.strategy_records import StrategyRecord, StrategyStatus
 from engine.store.files import write_json
 from engine.store.urls import profile_folder
 from engine.strategies.kernel import StrategyContext, StrategyKernel
@@ -46,6 +46,8 @@ from engine.strategies.multileg.tags import (
 )
 
 log = logging.getLogger(__name__)
+
+_L = TypeVar("_L")
 
 ORIGIN = "multileg"
 
@@ -102,8 +104,24 @@ class PortfolioView:
     running: bool
 
 
+LIMIT_FILES = ("account.json", "tags.json")
+"""The account's and the tags' limits, kept beside the portfolios and never read as one."""
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def _name_key(name: str) -> str:
+    """Names with one key share a file (spaces become ``_``; a file system may ignore case) and
+    a strategy id, so the desk keeps one portfolio per key."""
+    return _slug(name).casefold()
+
+
+def _reserved(name: str) -> str | None:
+    if f"{_name_key(name)}.json" in LIMIT_FILES:
+        return f"{name!r} names the file that keeps the {_name_key(name)} limits: choose another"
+    return None
 
 
 class MultilegDesk:
@@ -133,18 +151,41 @@ class MultilegDesk:
         if self.folder is None or not self.folder.is_dir():
             return
         for path in sorted(self.folder.glob("*.json")):
+            if path.name in LIMIT_FILES:
+                continue
             try:
                 spec = parse_spec(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as problem:
-                kept = path.with_name(path.name + ".bad")
-                os.replace(path, kept)
-                self.problems.append(f"{path.name}: {problem} (kept as {kept.name})")
-                log.warning("portfolio file %s set aside: %s", path, problem)
+            except (OSError, UnicodeDecodeError, ValueError, RecursionError) as problem:
+                self._set_aside(path, _first_line(problem), "")
                 continue
-            if spec.name in self._specs:
-                self.problems.append(f"{path.name}: a second portfolio named {spec.name!r}")
+            clash = self._clash(spec.name) or _reserved(spec.name)
+            if clash is not None:
+                self.problems.append(f"{path.name}: not loaded: {clash}")
                 continue
             self._register(spec)
+
+    def _set_aside(self, path: Path, problem: str, then: str) -> None:
+        """A file the desk cannot read: kept beside as ``<name>.bad`` and named to the trader."""
+        kept = path.with_name(path.name + ".bad")
+        try:
+            os.replace(path, kept)
+        except OSError as unmoved:
+            where = f"left where it is: it could not be set aside ({unmoved.strerror or unmoved})"
+        else:
+            where = f"kept as {kept.name}"
+        self.problems.append(f"{path.name}: {problem} ({where}{then})")
+        log.warning("portfolio folder file %s not read: %s", path, problem)
+
+    def _clash(self, name: str) -> str | None:
+        """Why ``name`` cannot be saved beside the portfolios already here, if it cannot."""
+        key = _name_key(name)
+        other = next((n for n in self._specs if n != name and _name_key(n) == key), None)
+        if other is None:
+            return None
+        return (
+            f"{name!r} would share its file and strategy id with the portfolio {other!r}: "
+            "choose a name that differs by more than spaces, '_' or capitals"
+        )
 
     def _register(self, spec: PortfolioSpec) -> None:
         self._specs[spec.name] = spec
@@ -175,6 +216,9 @@ class MultilegDesk:
             return str(problem)
         if checked.name in self._specs and not replace:
             return f"a portfolio named {checked.name!r} exists already"
+        clash = self._clash(checked.name) or _reserved(checked.name)
+        if clash is not None:
+            return clash
         if self.folder is not None:
             unwritten = write_json(
                 self.folder / f"{_slug(checked.name)}.json", checked.model_dump(mode="json")
@@ -187,12 +231,17 @@ class MultilegDesk:
     def delete(self, name: str) -> str | None:
         if name not in self._specs:
             return f"no portfolio named {name!r}"
-        problem = self._kernel.remove(portfolio_strategy_id(name))
-        if problem is not None:
-            return problem
-        del self._specs[name]
+        if self.running(name) is not None:
+            return f"{portfolio_strategy_id(name)} is running; stop it first"
         if self.folder is not None:
-            (self.folder / f"{_slug(name)}.json").unlink(missing_ok=True)
+            try:
+                (self.folder / f"{_slug(name)}.json").unlink(missing_ok=True)
+            except OSError as unlinked:
+                return f"{name} could not be deleted: {unlinked.strerror or unlinked}"
+        refused = self._kernel.remove(portfolio_strategy_id(name))
+        if refused is not None:
+            return refused
+        del self._specs[name]
         return None
 
     def export(self, name: str, path: Path) -> str | None:
@@ -205,27 +254,34 @@ class MultilegDesk:
         """Add the portfolio in ``path`` (an export, or a template file); None, or why not."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as problem:
-            return f"{path.name} cannot be read: {problem}"
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as problem:
+            return f"{path.name} cannot be read: {_first_line(problem)}"
         body = unwrapped(data)
-        if name is not None and isinstance(body, dict):
-            body = {**body, "defaults": {**body.get("defaults", {}), "name": name}}
+        if name is not None and isinstance(body, dict) and isinstance(body.get("defaults"), dict):
+            body = {**body, "defaults": {**body["defaults"], "name": name}}
         return self.save(body, replace=False)
 
     # -- templates -----------------------------------------------------------------------------------
 
     def templates(self) -> list[Template]:
+        """The predefined templates and the trader's own; an own file that cannot be read is
+        named once in ``problems`` (each look at the folder says what is wrong now)."""
         found = []
         packaged = resources.files("resources").joinpath("multileg", "templates")
         for entry in sorted(packaged.iterdir(), key=lambda e: e.name):
             if entry.name.endswith(".json"):
                 found.append(_template(entry.name[:-5], entry.read_text("utf-8"), own=False))
+        unread = []
         if self.folder is not None and (self.folder / "templates").is_dir():
             for path in sorted((self.folder / "templates").glob("*.json")):
                 try:
                     found.append(_template(path.stem, path.read_text("utf-8"), own=True))
-                except (OSError, ValueError) as problem:
-                    self.problems.append(f"template {path.name}: {problem}")
+                except (OSError, UnicodeDecodeError, ValueError, RecursionError) as problem:
+                    unread.append(f"template {path.name}: {_first_line(problem)}")
+        self.problems = [
+            *(p for p in self.problems if not p.startswith(_TEMPLATE_PROBLEM)),
+            *unread,
+        ]
         return found
 
     def template(self, key: str) -> Template | None:
@@ -246,6 +302,13 @@ class MultilegDesk:
         spec = self._specs.get(name)
         if spec is None:
             return f"no portfolio named {name!r}"
+        failed = self._failed_holding(name)
+        if failed is not None:
+            record, held = failed
+            return (
+                f"{name} stopped on a fault holding {_legs(held)} ({record.reason}): square it "
+                "off first, and a fresh start enters no second set"
+            )
         problem = start_problem(spec, self._live_problem, self._paper_problem)
         if problem is not None:
             return problem
@@ -268,10 +331,30 @@ class MultilegDesk:
         return found if isinstance(found, PortfolioStrategy) else None
 
     def square_off(self, name: str) -> str | None:
+        """Exit every leg now; a portfolio that stopped on a fault with legs open is taken up
+        again from what it last saved, to exit them. None, or why not."""
         running = self.running(name)
         if running is None:
-            return f"{name} is not running"
+            failed = self._failed_holding(name)
+            if failed is None:
+                return f"{name} is not running"
+            problem = self._kernel.start(portfolio_strategy_id(name), failed[0].state)
+            running = self.running(name)
+            if problem is not None or running is None:
+                return f"{name} could not be taken up again to exit its legs: {problem}"
         return running.square_off()
+
+    def _failed_holding(self, name: str) -> tuple[StrategyRecord, int] | None:
+        """The record of a portfolio that stopped on a fault with legs open, and how many."""
+        if self.running(name) is not None:
+            return None
+        record = self._kernel.last_state(portfolio_strategy_id(name))
+        if record is None or record.status is not StrategyStatus.FAILED:
+            return None
+        legs = record.state.get("legs")
+        saved = legs if isinstance(legs, list) else []
+        held = sum(1 for leg in saved if isinstance(leg, dict) and leg.get("state") in _HOLDING)
+        return (record, held) if held else None
 
     def clock(self) -> list[str]:
         """The heartbeat's: square off what the account's time says, ticks or not; who."""
@@ -289,24 +372,32 @@ class MultilegDesk:
     # -- strategy tags -------------------------------------------------------------------------------
 
     def _load_tags(self) -> None:
-        path = None if self.folder is None else self.folder / "tags.json"
-        if path is None or not path.exists():
-            return
+        limits = self._read_limits("tags.json", _tag_limits, "no tag limits apply")
+        self.tags.limits = limits or {}
+
+    def _read_limits(self, name: str, parse: Callable[[object], _L], then: str) -> _L | None:
+        """The limits kept in ``name`` (None when there are none). A file that cannot be read is
+        set aside and named; one an earlier version set aside by mistake (it read the folder's
+        every file as a portfolio) and that reads well is put back."""
+        if self.folder is None:
+            return None
+        path = self.folder / name
+        kept = path.with_name(name + ".bad")
+        if not path.exists() and kept.exists():
+            try:
+                parse(json.loads(kept.read_text(encoding="utf-8")))
+                os.replace(kept, path)
+            except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+                return None  # set aside for a reason of its own: it stays aside
+            log.warning("%s was set aside by an earlier version and is read again", path)
+        if not path.exists():
+            return None
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            self.tags.limits = {
-                str(tag): TagLimits.model_validate(limits) for tag, limits in data.items()
-            }
-        except (
-            OSError,
-            UnicodeDecodeError,
-            json.JSONDecodeError,
-            ValueError,
-            AttributeError,
-        ) as bad:
-            kept = path.with_name("tags.json.bad")
-            os.replace(path, kept)
-            self.problems.append(f"tags.json: {bad} (kept as {kept.name}; no tag limits apply)")
+            return parse(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as bad:
+            said = limit_problems(bad) if isinstance(bad, ValidationError) else _first_line(bad)
+            self._set_aside(path, said, f"; {then}")
+            return None
 
     def set_tag_limits(self, tag: str, limits: TagLimits | dict[str, Any] | None) -> str | None:
         """Set (or with None, clear) a tag's maximum loss and profit; None, or why not."""
@@ -338,16 +429,7 @@ class MultilegDesk:
     # -- the account ---------------------------------------------------------------------------------
 
     def _load_account(self) -> None:
-        path = None if self.folder is None else self.folder / "account.json"
-        if path is None or not path.exists():
-            return
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            self.tags.account = AccountLimits.model_validate(data) if data else None
-        except (OSError, UnicodeDecodeError, ValueError) as bad:
-            kept = path.with_name("account.json.bad")
-            os.replace(path, kept)
-            self.problems.append(f"account.json: {bad} (kept as {kept.name}; no account limits)")
+        self.tags.account = self._read_limits("account.json", _account_limits, "no account limits")
 
     def set_account_limits(self, limits: AccountLimits | dict[str, Any] | None) -> str | None:
         """Set (or with None, clear) the account's limits, square-off time and multiplier;
@@ -494,7 +576,34 @@ def _idle_view(n: int, spec: Leg) -> LegView:
     )
 
 
+_TEMPLATE_PROBLEM = "template "
+_HOLDING = frozenset({LegState.ENTERING.value, LegState.ENTERED.value, LegState.EXITING.value})
+
+
+def _legs(count: int) -> str:
+    return f"{count} open leg" + ("" if count == 1 else "s")
+
+
+def _tag_limits(data: object) -> dict[str, TagLimits]:
+    if not isinstance(data, dict):
+        raise ValueError('tag limits are {"tag": {"max_loss": ...}, ...}')
+    return {str(tag): TagLimits.model_validate(limits) for tag, limits in data.items()}
+
+
+def _account_limits(data: object) -> AccountLimits | None:
+    return AccountLimits.model_validate(data) if data else None
+
+
 def _template(key: str, text: str, *, own: bool) -> Template:
     data = json.loads(text)
+    if not isinstance(data, dict) or not isinstance(data.get("portfolio"), dict):
+        raise ValueError('a template is {"description": ..., "portfolio": {...}}')
     spec = parse_spec(data["portfolio"])
     return Template(key, spec.name, str(data.get("description", "")), spec, own)
+
+
+def _first_line(problem: BaseException) -> str:
+    """A problem in one line (a recursion error's own words are a page of frames)."""
+    if isinstance(problem, RecursionError):
+        return "nested too deeply to read"
+    return str(problem).splitlines()[0] if str(problem) else type(problem).__name__

@@ -17,8 +17,9 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from engine.strategies.multileg.bounds import BoundedModel
 from engine.strategies.multileg.strikes import Chain, NoStrike, Right
 
 
@@ -36,7 +37,7 @@ class HedgeExit(StrEnum):
     """The hedge stays until the portfolio exits."""
 
 
-class DynamicHedge(BaseModel):
+class DynamicHedge(BoundedModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(default=False, description="Buy a hedge for every sold option leg.")

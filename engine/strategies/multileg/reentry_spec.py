@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from engine.strategies.multileg.bounds import BoundedModel
 
 PORTFOLIO_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9 _.-]{0,38}[A-Za-z0-9_.-])?"
 
@@ -69,7 +71,7 @@ class Strike(StrEnum):
     """The strike whose premium is nearest the other option type's leg's price now."""
 
 
-class Reaction(BaseModel):
+class Reaction(BoundedModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     action: Action = Field(description="What the hit does.")
@@ -125,7 +127,7 @@ class Reaction(BaseModel):
         return self
 
 
-class ReEntry(BaseModel):
+class ReEntry(BoundedModel):
     """The portfolio's guards on every leg's actions."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

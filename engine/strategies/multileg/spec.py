@@ -18,7 +18,6 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -27,6 +26,7 @@ from pydantic import (
 )
 
 from engine.domain.orders import Side
+from engine.strategies.multileg.bounds import BoundedModel
 from engine.strategies.multileg.conditions_spec import (
     ExtraConditions,
     RangeBreakout,
@@ -40,7 +40,7 @@ from engine.strategies.multileg.strikes import Moneyness, PremiumRule, Reference
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}$"
 
 
-class Section(BaseModel):
+class Section(BoundedModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
 

@@ -18,7 +18,9 @@ from datetime import date, time
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
+
+from engine.strategies.multileg.bounds import BoundedModel
 
 if TYPE_CHECKING:
     from engine.strategies.multileg.spec import PortfolioSpec
@@ -28,7 +30,7 @@ ACCOUNT = "account"
 and this word is refused as a tag)."""
 
 
-class TagLimits(BaseModel):
+class TagLimits(BoundedModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_loss: Decimal | None = Field(default=None, gt=0, description="₹ of summed MTM lost.")
