@@ -23,6 +23,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
@@ -50,6 +51,24 @@ def _token(token: str | None) -> str:
     if not found:
         raise ValueError(f"give the desk's API token, or set {TOKEN_VARIABLE}")
     return found
+
+
+def _refusal(status: int, raw: bytes) -> ApiError:
+    """The desk's refusal as an ``ApiError``: its JSON reason, else the text it answered with (a
+    proxy's page, a server's plain-text error)."""
+    try:
+        answer = json.loads(raw or b"{}")
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        return ApiError(status, raw.decode("utf-8", "replace").strip()[:300])
+    return ApiError(
+        status, answer.get("error") or answer.get("reason", ""), answer.get("check", "")
+    )
+
+
+def _fresh_id() -> str:
+    return f"api-{uuid.uuid4().hex}"
 
 
 def _order_body(
@@ -108,9 +127,7 @@ class Client:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
-            answer = json.loads(error.read() or b"{}")
-            raise ApiError(error.code, answer.get("error") or answer.get("reason", ""),
-                           answer.get("check", "")) from None  # fmt: skip
+            raise _refusal(error.code, error.read()) from None
 
     # -- orders --------------------------------------------------------------------------------
 
@@ -159,8 +176,10 @@ class Client:
 
     def signal(self, symbol: str, action: str, lots: int = 1, *, id: str = "",
                strategy: str = "api") -> Json:  # fmt: skip
-        """A signal through the desk's pipeline (duplicates, staleness, approval)."""
-        body = {"symbol": symbol, "action": action, "lots": lots, "id": id, "strategy": strategy}
+        """A signal through the desk's pipeline (duplicates, staleness, approval). ``id`` makes a
+        resend a duplicate; without one, each call is a signal of its own."""
+        body = {"symbol": symbol, "action": action, "lots": lots, "id": id or _fresh_id(),
+                "strategy": strategy}  # fmt: skip
         return dict(self._call("POST", "signals", body))
 
     def kill_switch(self, *, square_off: bool = False) -> Json:
@@ -214,11 +233,9 @@ class AsyncClient:
         if self._http is None:
             raise RuntimeError("use 'async with AsyncClient(...)'")
         async with self._http.request(method, f"{self.url}/api/v1/{path}", json=body) as reply:
-            answer = await reply.json()
             if reply.status >= 400:
-                raise ApiError(reply.status, answer.get("error") or answer.get("reason", ""),
-                               answer.get("check", ""))  # fmt: skip
-            return answer
+                raise _refusal(reply.status, await reply.read())
+            return await reply.json()
 
     async def place(
         self, symbol: str, side: str, lots: int, *, order_type: str = "LIMIT",
@@ -250,7 +267,8 @@ class AsyncClient:
 
     async def signal(self, symbol: str, action: str, lots: int = 1, *, id: str = "",
                      strategy: str = "api") -> Json:  # fmt: skip
-        body = {"symbol": symbol, "action": action, "lots": lots, "id": id, "strategy": strategy}
+        body = {"symbol": symbol, "action": action, "lots": lots, "id": id or _fresh_id(),
+                "strategy": strategy}  # fmt: skip
         return dict(await self._call("POST", "signals", body))
 
     async def stream(self, watch: list[str] | None = None) -> AsyncIterator[Json]:

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from engine.domain.cells import cell_text
 from ui.format import IST_NAME
 
 IST = ZoneInfo(IST_NAME)
@@ -95,6 +96,10 @@ def write_xlsx(
                 cell.number_format = _MONEY_FORMAT
             elif timed and isinstance(cell.value, datetime):
                 cell.number_format = _TIME_FORMAT
+            elif cell.data_type == "f":
+                cell.data_type = (
+                    "s"  # text that looks like a formula stays text (engine.domain.cells)
+                )
     sheet.freeze_panes = "A2"
     with _replacing(Path(path)) as temporary:
         workbook.save(temporary)
@@ -125,7 +130,7 @@ def csv_text(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, Decimal):
         return format(value, "f")
-    return str(value)
+    return cell_text(str(value))
 
 
 def xlsx_value(value: Any) -> Any:

@@ -162,7 +162,11 @@ class Engine:
         )
         """The trader's alert rules, watched on ticks and on the day's P&L."""
         self.signals = SignalDesk(
-            registry=registry, clock=clock, record=orders.record, rules=config.signal_rules
+            registry=registry,
+            clock=clock,
+            record=orders.record,
+            rules=config.signal_rules,
+            unit=orders.unit,
         )
         """External signals (TradingView, scripts) on their way to the gate."""
         self.api = EngineApi(
@@ -248,6 +252,10 @@ class Engine:
         """The calendar view the venue, the market and the gate ask whether a segment is open."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._journal_tried = -JOURNAL_RETRY_SECONDS
+        self._beat_steps: tuple[tuple[str, Callable[[datetime], object]], ...] = ()
+        self._beat_faults: dict[str, str] = {}
+        """The housekeeping parts failing now, with their fault (each said once)."""
+        self._health_waiting = 0
         """When the held journal rows were last tried (monotonic seconds)."""
         self._stop = asyncio.Event()
         self._queue_waiting = asyncio.Event()
@@ -640,23 +648,47 @@ class Engine:
         if self.desk_lease is not None and (problem := self.desk_lease.check()):
             self._warn(problem, "store")
         now = self.clock.now()
+        self._health_waiting = journal_waiting
+        for what, step in self._beat_steps or self._housekeeping_steps():
+            try:
+                step(now)
+            except Exception as exc:  # one part's fault must not stop the others, nor the next
+                self._beat_failed(what, exc)
+            else:
+                if self._beat_faults:
+                    self._beat_faults.pop(what, None)
+
+    def _housekeeping_steps(self) -> tuple[tuple[str, Callable[[datetime], object]], ...]:
+        """The parts of the once-a-second work, each run whatever the others do."""
+        steps: list[tuple[str, Callable[[datetime], object]]] = []
         if self.venue is not None:
-            self.venue.on_clock(now)
-        self.mark_day_end(now)
-        self._sample_health(now, journal_waiting)
+            steps.append(("the paper venue's clock (intraday square-off)", self.venue.on_clock))
+        steps += [
+            ("the day-end marks", self.mark_day_end),
+            ("the health sample", lambda now: self._sample_health(now, self._health_waiting)),
+        ]
         if self.schedule is not None:
-            self.schedule.tick(now)
-        self.signals.expire()
-        try:
-            self.multileg.clock()  # the account's square-off time, whether its legs tick or not
-        except Exception as exc:  # one portfolio's fault must not stop the desk's housekeeping
-            log.exception("multileg square-off by the clock failed")  # the traceback, once
-            text = f"multileg: the square-off by the clock failed ({exc})"
-            self.bus.publish(
-                EngineMessage(self.clock.time_ns(), Severity.WARNING, text, "multileg")
-            )
+            steps.append(("the scheduler", self.schedule.tick))
+        steps += [
+            ("the signals' approval timeouts", lambda _now: self.signals.expire()),
+            # The account's square-off time, whether its legs tick or not.
+            ("multileg: the square-off by the clock", lambda _now: self.multileg.clock()),
+        ]
         if self.signal_inbox is not None:
-            self.signal_inbox.poll()
+            inbox = self.signal_inbox
+            steps.append(("the signal inbox", lambda _now: inbox.poll()))
+        self._beat_steps = tuple(steps)
+        return self._beat_steps
+
+    def _beat_failed(self, what: str, exc: Exception) -> None:
+        """Say a housekeeping part's fault once (not each second), with its traceback in the log."""
+        fault = f"{type(exc).__name__}: {exc}"
+        if self._beat_faults.get(what) == fault:
+            return
+        self._beat_faults[what] = fault
+        log.exception("housekeeping: %s failed", what)
+        text = f"{what} failed ({fault}); the rest of the desk's once-a-second work goes on"
+        self.bus.publish(EngineMessage(self.clock.time_ns(), Severity.WARNING, text, "engine"))
 
     def _net(self, token: int, product: str) -> int:
         """The desk's net quantity of ``token`` in ``product`` (a signal's exit, its reversal)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.clock import IST
+from engine.domain.cells import cell_text
 from engine.domain.events import ORDER_EVENT_TYPES
 from engine.domain.values import rupees_text
 from engine.signals.records import SignalRecord
@@ -125,7 +126,7 @@ def audit_csv(rows: Iterable[AuditRow]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow(astuple_in_order(row))
+        writer.writerow([cell_text(str(value)) for value in astuple_in_order(row)])
     return out.getvalue()
 
 

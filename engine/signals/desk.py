@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -138,10 +139,14 @@ class SignalDesk:
         clock: Clock,
         record: Callable[[SignalRecord], None],
         rules: SignalRules | None = None,
+        unit: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self._registry = registry
         self._clock = clock
         self._record = record
+        self._unit = unit
+        """One journal write for a signal's steps and its order: a signal received is never
+        journaled without what became of it, so a crash between the two loses neither."""
         self.rules = rules or SignalRules()
         self._place: Place | None = None
         self._net: NetPosition = lambda _token, _product: 0
@@ -168,11 +173,18 @@ class SignalDesk:
         """Seen ids from the journal (a resend after a restart is still a duplicate); approvals
         left waiting when the desk stopped are recorded as expired, never acted on later."""
         waiting: dict[str, SignalRecord] = {}
+        received: set[str] = set()
+        """Ids whose next step is what the pipeline made of them (a refusal then counts; one
+        written later under the same id, a wrong passphrase, is the sender's, not the signal's)."""
         for record in records:
             if record.step is SignalStep.RECEIVED:
                 self._seen.setdefault(record.signal_id, record.ts_ns)
-            elif record.step is SignalStep.REFUSED and record.signal_id in self._seen:
-                self._refusals[record.signal_id] = record.reason
+                received.add(record.signal_id)
+                continue
+            if record.signal_id in received:
+                received.discard(record.signal_id)
+                if record.step is SignalStep.REFUSED:
+                    self._refusals[record.signal_id] = record.reason
             if record.step is SignalStep.PENDING:
                 waiting[record.signal_id] = record
             elif record.step in (SignalStep.APPROVED, SignalStep.REJECTED, SignalStep.EXPIRED):
@@ -185,6 +197,10 @@ class SignalDesk:
     # -- receiving -----------------------------------------------------------------------------
 
     def receive(self, alert: TradingViewAlert, *, origin: str = "") -> SignalResult:
+        with self._unit():
+            return self._receive(alert, origin)
+
+    def _receive(self, alert: TradingViewAlert, origin: str) -> SignalResult:
         signal_id = alert.signal_id()
         now = self._clock.time_ns()
         self._forget_old(now)
@@ -261,9 +277,13 @@ class SignalDesk:
         price: Decimal | None = None,
     ) -> SignalResult:
         """Approve a waiting signal (with the lots or the limit price changed, if given)."""
-        waiting = self._pending.pop(signal_id, None)
+        waiting = self._pending.get(signal_id)
         if waiting is None:
             return SignalResult(signal_id, SignalStep.REFUSED, "no signal waits with that id")
+        if waiting.expires_ns <= self._clock.time_ns():
+            self.expire()  # its time was up, whether or not the heartbeat has said so yet
+            return SignalResult(signal_id, SignalStep.EXPIRED, "not approved in time")
+        del self._pending[signal_id]
         alert = waiting.alert
         changes: dict[str, Any] = {}
         if lots is not None:
@@ -278,8 +298,9 @@ class SignalDesk:
             self._pending[signal_id] = waiting
             return SignalResult(signal_id, SignalStep.PENDING, f"not approved: {problem}")
         what = {"by": who, **({k: str(v) for k, v in changes.items()} if changes else {})}
-        self._write(signal_id, SignalStep.APPROVED, alert.strategy, "", what)
-        return self._send(signal_id, alert, waiting.instrument)
+        with self._unit():
+            self._write(signal_id, SignalStep.APPROVED, alert.strategy, "", what)
+            return self._send(signal_id, alert, waiting.instrument)
 
     def reject(self, signal_id: str, *, who: str = "trader", reason: str = "") -> SignalResult:
         waiting = self._pending.pop(signal_id, None)

@@ -60,6 +60,15 @@ class SignalInbox:
         return taken
 
     def _take(self, path: Path) -> None:
+        try:
+            path.name.encode("utf-8")
+        except UnicodeEncodeError:
+            # Bytes the file system holds that are not UTF-8: the name cannot be journaled.
+            shown = os.fsencode(path.name).decode("utf-8", "replace")
+            reason = f"the file's name {shown!r} is not UTF-8 text: rename it and drop it again"
+            log.warning("signal file %r refused: %s", path, reason)
+            self._file(path, self.refused, {"status": "refused", "reason": reason})
+            return
         origin = f"file {path.name}"
         try:
             body = path.read_bytes()[: MAX_BODY_BYTES + 1]

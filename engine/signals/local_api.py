@@ -31,7 +31,12 @@ from engine.domain.origin import OrderSource
 from engine.domain.ticks import Tick
 from engine.signals.desk import SignalDesk
 from engine.signals.records import SignalRecord
-from engine.signals.tradingview import SignalRefused, TradingViewAlert, resolve_symbol
+from engine.signals.tradingview import (
+    BODY_TIMEOUT_S,
+    SignalRefused,
+    TradingViewAlert,
+    resolve_symbol,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +104,13 @@ class Problem(Exception):
         self.status = status
         self.reason = reason
         self.check = check
+
+
+def _problems(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in item['loc']) or 'body'}: {item['msg']}"
+        for item in error.errors(include_url=False)[:5]
+    )
 
 
 # -- plain JSON of the facade's snapshots ---------------------------------------------------------
@@ -204,25 +216,33 @@ class LocalApi:
         given = given or request.query.get("token", "")
         if not given:
             raise Problem(401, "missing Authorization: Bearer <token>")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        # A header is Latin-1 on the wire: bytes that are not UTF-8 are a wrong token, not a fault.
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode()):
             raise Problem(401, "wrong token")
 
     async def _body(self, request: web.Request, model: type[Body]) -> Any:
-        raw = await request.read()
+        try:
+            raw = await asyncio.wait_for(request.read(), BODY_TIMEOUT_S)
+        except web.HTTPRequestEntityTooLarge:
+            raise Problem(
+                413, f"the body is larger than {request.client_max_size:,} bytes"
+            ) from None
+        except TimeoutError:
+            raise Problem(
+                408, f"the body did not arrive whole within {BODY_TIMEOUT_S:g} s"
+            ) from None
         try:
             data = json.loads(raw.decode("utf-8") or "{}", parse_float=Decimal)
-        except (UnicodeDecodeError, json.JSONDecodeError) as problem:
+        except RecursionError:
+            raise Problem(400, "the body is nested too deeply") from None
+        except (UnicodeDecodeError, ValueError) as problem:  # JSON's errors, thousands of digits
             raise Problem(400, f"the body is not JSON: {problem}") from None
         if not isinstance(data, dict):
             raise Problem(400, "the body should be a JSON object")
         try:
             return model.model_validate(data)
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in item['loc']) or 'body'}: {item['msg']}"
-                for item in error.errors(include_url=False)[:5]
-            )
-            raise Problem(422, problems) from None
+            raise Problem(422, _problems(error)) from None
         except (ValueError, ArithmeticError) as error:
             raise Problem(422, str(error)) from None
 
@@ -351,7 +371,14 @@ class LocalApi:
 
     async def _signal(self, request: web.Request) -> web.Response:
         body: SignalBody = await self._body(request, SignalBody)
-        alert = TradingViewAlert.model_validate(body.model_dump())
+        if not body.id and body.fired is None:
+            # Without either, every signal of a strategy, symbol and side would be one signal,
+            # and each after the first a duplicate.
+            raise Problem(422, "give the signal an id (the same id again for a resend)")
+        try:
+            alert = TradingViewAlert.model_validate(body.model_dump())
+        except ValidationError as error:
+            raise Problem(422, _problems(error)) from None
         result = self._desk.receive(alert, origin="local API")
         return web.json_response(result.to_json(), status=result.http_status)
 

@@ -11,6 +11,7 @@ for approval, 4xx with the reason for anything refused. Every refusal is journal
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -22,6 +23,7 @@ from aiohttp import web
 from engine.signals.desk import SignalDesk
 from engine.signals.local_api import LocalApi
 from engine.signals.tradingview import (
+    BODY_TIMEOUT_S,
     MAX_BODY_BYTES,
     TRADINGVIEW_ADDRESSES,
     SignalRefused,
@@ -31,6 +33,8 @@ from engine.signals.tradingview import (
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhook/tradingview"
+SHUTDOWN_TIMEOUT_S = 1.0
+"""How long a closing desk waits for requests under way before it cuts them off."""
 
 
 def allowed(remote: str | None, allowlist: Collection[str]) -> bool:
@@ -73,7 +77,8 @@ class SignalServer:
         app.router.add_post(WEBHOOK_PATH, self._tradingview)
         if self.local_api is not None:
             self.local_api.add_routes(app)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A request still coming in when the desk closes is cut off at once, not waited on.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -96,9 +101,13 @@ class SignalServer:
         if not allowed(remote, self.allowlist):
             return self._refused(f"the address {remote} is not allowed to send signals", 403, "")
         try:
-            body = await request.read()
+            body = await asyncio.wait_for(request.read(), BODY_TIMEOUT_S)
         except web.HTTPRequestEntityTooLarge:
             return self._refused("the message is larger than 64 KB; a signal is not", 413, "")
+        except TimeoutError:
+            return self._refused(
+                f"the message did not arrive whole within {BODY_TIMEOUT_S:g} s", 408, ""
+            )
         body_id = "body-" + hashlib.sha256(body).hexdigest()[:16]
         try:
             alert = parse_alert(body)
@@ -109,13 +118,19 @@ class SignalServer:
             return self._refused(
                 "the desk has no webhook passphrase set (Settings → Signals)", 403, body_id
             )
-        if not hmac.compare_digest(alert.passphrase.encode(), expected.encode()):
-            return self._refused("wrong passphrase", 401, alert.signal_id())
+        given = alert.passphrase.encode("utf-8", "surrogatepass")
+        if not hmac.compare_digest(given, expected.encode()):
+            # Journaled under the message's own id: whoever lacks the passphrase must not be able
+            # to mark a real signal's id refused (a resend after a restart would then be).
+            return self._refused("wrong passphrase", 401, body_id, claimed=alert.signal_id())
         result = self._desk.receive(alert, origin=str(remote))
         return web.json_response(result.to_json(), status=result.http_status)
 
-    def _refused(self, reason: str, status: int, signal_id: str) -> web.Response:
-        self._desk.refuse(signal_id or "unread", reason, {"source": "tradingview"})
+    def _refused(
+        self, reason: str, status: int, signal_id: str, *, claimed: str = ""
+    ) -> web.Response:
+        detail = {"source": "tradingview", **({"claimed_id": claimed} if claimed else {})}
+        self._desk.refuse(signal_id or "unread", reason, detail)
         return web.json_response(
             {"signal": signal_id or None, "status": "refused", "reason": reason}, status=status
         )

@@ -42,6 +42,9 @@ TRADINGVIEW_ADDRESSES = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.3
 """Where TradingView's webhooks come from (its help centre's list)."""
 MAX_BODY_BYTES = 64 * 1024
 """A TradingView message is at most 40,960 characters; anything larger is not one."""
+BODY_TIMEOUT_S = 10.0
+"""A request's body arrives within this or is refused (408): a sender that stalls mid-message
+holds no connection for good."""
 MAX_LOTS = 10_000
 PORTFOLIO_ACTIONS = frozenset({"start", "stop", "square_off"})
 
@@ -107,6 +110,14 @@ class TradingViewAlert(BaseModel):
     def on_portfolio(self) -> bool:
         return self.action in PORTFOLIO_ACTIONS
 
+    @field_validator("id", "bar", mode="after")
+    @classmethod
+    def _shown(cls, value: str) -> str:
+        # The id is journaled, shown and put on the order's tag: it must read as it was sent.
+        if not value.isprintable():
+            raise ValueError("has characters that cannot be shown (controls, zero-width marks)")
+        return value
+
     @field_validator("order_type", "product", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -165,6 +176,10 @@ def parse_alert(body: bytes) -> TradingViewAlert:
             f"{problem.msg}); a placeholder that rendered empty can break it, quote each one",
             400,
         ) from None
+    except RecursionError:
+        raise SignalRefused("the message is nested too deeply to be a signal", 400) from None
+    except ValueError as problem:  # a number of thousands of digits
+        raise SignalRefused(f"the message cannot be read: {problem}", 400) from None
     if not isinstance(data, dict):
         raise SignalRefused("the message should be a JSON object of the signal's fields", 400)
     try:

@@ -120,3 +120,63 @@ def test_signal_webhook_to_approval_card_keypress_order_fill_and_audit(
     assert [r["step"] for r in exported] == [r.step for r in rows]
     assert {r["order"] for r in exported if r["event"] == "order_filled"} == {order_id}
     assert json.loads((tmp_path / "audit.json").read_text("utf-8"))[3]["order"] == order_id
+
+
+def test_signals_panel_follows_the_chosen_card_and_never_moves_enter_onto_another(
+    qtbot, tmp_path: Path
+) -> None:
+    from engine.signals.tradingview import TradingViewAlert
+    from ui.bridge import EngineBridge
+    from ui.context import PanelContext
+    from ui.theme import ThemeHolder
+
+    engine = Engine.build(
+        EngineConfig(
+            db_url=f"sqlite:///{tmp_path / 'book.db'}",
+            market=SimulatedMarketConfig(seed=3, strikes_each_side=2, always_open=True),
+            always_open=True,
+            var_interval_seconds=0,
+            signal_rules=SignalRules(default_mode=SignalMode.APPROVE, approval_timeout_s=300),
+        )
+    )
+    bridge = EngineBridge(engine.api, frame_ms=20)
+    panel = SignalsPanel(PanelContext(api=engine.api, bridge=bridge, theme=ThemeHolder("dark")))
+    qtbot.addWidget(panel)
+    panel.show()
+    try:
+        for name in ("A", "B", "C", "D"):
+            alert = {"id": name, "symbol": "NSE:RELIANCE", "action": "buy", "lots": 1}
+            engine.signals.receive(TradingViewAlert.model_validate(alert))
+        qtbot.waitUntil(lambda: len(panel.cards) == 4)
+        chosen = lambda: None if panel.selected is None else panel.cards[panel.selected]  # noqa: E731
+        assert chosen().view.signal_id == "A"  # type: ignore[union-attr]
+        panel.setFocus()
+        qtbot.keyClick(panel, Qt.Key.Key_Down)
+        assert chosen().view.signal_id == "B"  # type: ignore[union-attr]
+
+        # A card above it goes (decided elsewhere): B stays chosen, though its place moved up.
+        engine.api.reject_signal("A", "rejected by the script")
+        qtbot.waitUntil(lambda: len(panel.cards) == 3)
+        assert chosen().view.signal_id == "B"  # type: ignore[union-attr]
+
+        # B itself goes without a decision here: Enter approves nothing until the trader chooses.
+        engine.api.reject_signal("B", "rejected by the script")
+        qtbot.waitUntil(lambda: len(panel.cards) == 2)
+        assert panel.selected is None
+        qtbot.keyClick(panel, Qt.Key.Key_Return)
+        assert panel.problem.text() == "The chosen signal is gone: choose one with ↑ or ↓."
+        assert not engine.api.orders() and len(panel.cards) == 2
+
+        # Chosen again, approved here with its own lots: the next card takes its place.
+        qtbot.keyClick(panel, Qt.Key.Key_Down)
+        assert chosen().view.signal_id == "C"  # type: ignore[union-attr]
+        qtbot.keyClick(panel, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: len(panel.cards) == 1)
+        assert chosen().view.signal_id == "D"  # type: ignore[union-attr]
+        [order] = engine.api.orders()
+        assert order.tag == "C"
+        approved = [r for r in panel.recent if r.signal_id == "C" and r.step.value == "approved"]
+        assert approved and "lots" not in approved[0].detail  # unchanged lots are no change
+    finally:
+        bridge.stop()
+        engine.close()

@@ -112,7 +112,12 @@ class SignalCard(QFrame):
         )
 
     def _approve(self) -> None:
-        self.approve.emit(self.view.signal_id, self.lots.value() if self.view.lots else 0)
+        self.approve.emit(self.view.signal_id, self.changed_lots())
+
+    def changed_lots(self) -> int:
+        """The lots the trader chose, or 0 when they are the signal's own (no change to say)."""
+        lots = self.lots.value()
+        return lots if self.view.lots and lots != self.view.lots else 0
 
     def tick(self, now_ns: int) -> None:
         total = max(1, self.view.expires_ns - self.view.received_ns)
@@ -136,7 +141,13 @@ class SignalsPanel(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._api = context.api
         self.cards: list[SignalCard] = []
-        self.selected = 0
+        self.selected: int | None = None
+        """The chosen card, which Enter approves and Delete rejects; None: none is."""
+        self._chosen_id: str | None = None
+        """The chosen card's signal, followed as cards come and go: when it goes without the
+        trader's decision here (its time ran out), no other card takes its place under Enter."""
+        self._lost = False
+        """The chosen card went without a decision here, and the trader has not chosen since."""
         self.recent: deque[SignalRecord] = deque(maxlen=RECENT)
         self.heading = QLabel("No signal waits for approval.", objectName="signalsHeading")
         self.problem = QLabel("", objectName="fieldProblem", wordWrap=True)
@@ -189,9 +200,15 @@ class SignalsPanel(QWidget):
         self.cards = [shown.get(view.signal_id) or self._card(view) for view in waiting]
         for index, card in enumerate(self.cards):
             self.cards_layout.insertWidget(index, card)
-        self.selected = min(self.selected, max(0, len(self.cards) - 1))
-        for index, card in enumerate(self.cards):
-            card.set_selected(index == self.selected)
+        ids = [card.view.signal_id for card in self.cards]
+        if self._chosen_id in ids:
+            self._select(ids.index(self._chosen_id))
+        elif self._chosen_id is not None or self._lost:
+            # It went without a decision here: none is chosen until the trader chooses.
+            self._select(None)
+            self._lost = bool(self.cards)
+        else:
+            self._select(min(self.selected or 0, len(self.cards) - 1) if self.cards else None)
         count = len(self.cards)
         self.heading.setText(
             f"{count} signal{'s' if count != 1 else ''} waiting for approval"
@@ -236,6 +253,9 @@ class SignalsPanel(QWidget):
         return result
 
     def _decided(self, result: SignalResult) -> None:
+        if result.signal_id == self._chosen_id and result.step.value != "pending":
+            self._chosen_id = None  # decided here: the card after it is chosen in its place
+            self._lost = False
         failed = result.step.value in ("refused", "denied", "pending")
         self.problem.setText(
             f"{result.signal_id}: {result.step.value} — {result.reason}" if failed else ""
@@ -247,16 +267,23 @@ class SignalsPanel(QWidget):
         if not self.cards:
             super().keyPressEvent(event)
             return
-        card = self.cards[self.selected]
         key = event.key()
+        if key in (Qt.Key.Key_Down, Qt.Key.Key_Up):
+            step = 1 if key == Qt.Key.Key_Down else -1
+            self._lost = False
+            self._select(0 if self.selected is None else self.selected + step)
+            return
+        if self.selected is None:
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Delete):
+                self.problem.setText("The chosen signal is gone: choose one with ↑ or ↓.")
+            else:
+                super().keyPressEvent(event)
+            return
+        card = self.cards[self.selected]
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.approve(card.view.signal_id, card.lots.value() if card.view.lots else None)
+            self.approve(card.view.signal_id, card.changed_lots())
         elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.reject(card.view.signal_id)
-        elif key == Qt.Key.Key_Down:
-            self._select(self.selected + 1)
-        elif key == Qt.Key.Key_Up:
-            self._select(self.selected - 1)
         elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
             card.lots.setValue(card.lots.value() + 1)
         elif key == Qt.Key.Key_Minus:
@@ -264,8 +291,14 @@ class SignalsPanel(QWidget):
         else:
             super().keyPressEvent(event)
 
-    def _select(self, index: int) -> None:
-        self.selected = max(0, min(index, len(self.cards) - 1))
+    def _select(self, index: int | None) -> None:
+        if index is None or not self.cards:
+            self.selected = None
+        else:
+            self.selected = max(0, min(index, len(self.cards) - 1))
+        self._chosen_id = (
+            None if self.selected is None else self.cards[self.selected].view.signal_id
+        )
         for position, card in enumerate(self.cards):
             card.set_selected(position == self.selected)
 

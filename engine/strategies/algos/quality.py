@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 
 from engine.core.clock import ist_date_of
+from engine.domain.cells import cell_text
 from engine.domain.orders import Side
 from engine.domain.ticks import Tick
 
@@ -199,5 +200,5 @@ def quality_csv(rows: Iterable[ExecutionQuality]) -> str:
     writer.writerow(names)
     for row in rows:
         values = asdict(row)
-        writer.writerow(["" if values[n] is None else str(values[n]) for n in names])
+        writer.writerow(["" if values[n] is None else cell_text(str(values[n])) for n in names])
     return buffer.getvalue()
