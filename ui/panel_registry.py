@@ -133,6 +133,8 @@ SHORTCUTS = (
     ("Ctrl+Shift+B", "Backtest: run a strategy on a recording; equity and drawdown"),
     ("+", "Signals: one more lot on the chosen card"),
     ("-", "Signals: one lot fewer on the chosen card"),
+    ("↑", "Signals: choose the card above"),
+    ("↓", "Signals: choose the card below"),
     ("Alt+C", "Chart what is selected: an instrument, a position, a portfolio's MTM"),
     ("Alt+Shift+C", "Chart the selected option's IV over the session"),
     (MULTILEG_KEYS["start"], "Multileg: start the selected portfolio"),

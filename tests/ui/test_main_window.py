@@ -557,7 +557,8 @@ def test_hotkeys_when_listed_are_all_application_wide_so_floating_docks_have_the
     # Left out: keys of the ticket, the watch, the orderbook, and the Multileg panel's keys on
     # its selected portfolio (they act only where that panel has the focus).
     panel_keys = {
-        "Enter", "Esc", "Delete", "Shift+F2", "Ctrl+Alt+A", "+", "-", *MULTILEG_KEYS.values()
+        "Enter", "Esc", "Delete", "Shift+F2", "Ctrl+Alt+A", "+", "-", "↑", "↓",
+        *MULTILEG_KEYS.values(),
     }  # fmt: skip
     listed = [key for key, _ in SHORTCUTS if key not in panel_keys]
     for key in listed:
