@@ -11,6 +11,7 @@ from pathlib import Path
 from engine.api.parts import Service
 from engine.signals.audit import AuditRow, audit_rows, write_audit
 from engine.signals.desk import PendingSignal, SignalDesk, SignalResult
+from engine.signals.records import SignalStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,12 @@ class SignalService(Service):
         self, signal_id: str, *, lots: int | None = None, price: Decimal | str | None = None
     ) -> SignalResult:
         """Approve a waiting signal, as it is or with the lots / limit price changed."""
-        exact = None if price is None else Decimal(str(price))
+        try:
+            exact = None if price is None else Decimal(str(price))
+        except ArithmeticError:
+            return SignalResult(
+                signal_id, SignalStep.PENDING, f"not approved: {price!r} is not a price"
+            )
         return self._signal_desk().approve(signal_id, who="trader", lots=lots, price=exact)
 
     def reject_signal(self, signal_id: str, reason: str = "") -> SignalResult:

@@ -262,3 +262,29 @@ def test_audit_export_writes_ids_that_look_like_formulas_as_text(tmp_path: Path)
     assert '\'=HYPERLINK("http://x","y")' in signals and "'@SUM(A1)" in signals
     assert "'+cmd|' /C calc'!A0" in signals
     assert "-5" in signals  # a number stays a number
+
+
+def test_approval_with_a_price_that_is_not_one_is_refused_in_words_and_keeps_waiting(
+    tmp_path: Path,
+) -> None:
+    from engine.signals.desk import SignalMode, SignalRules
+    from engine.signals.tradingview import TradingViewAlert
+
+    rules = SignalRules(default_mode=SignalMode.APPROVE, approval_timeout_s=300)
+    engine = build(tmp_path, api_port=None, signal_rules=rules)
+    try:
+        engine.signals.receive(
+            TradingViewAlert.model_validate({"id": "w", "symbol": "NSE:RELIANCE", "action": "buy"})
+        )
+        said = {}
+        for price in ("abc", "NaN", "-5"):
+            result = engine.api.approve_signal("w", price=price)
+            assert result.step is SignalStep.PENDING, price
+            said[price] = result.reason
+        assert said["abc"] == "not approved: 'abc' is not a price"
+        assert said["NaN"].startswith("not approved: ") and "price" in said["NaN"]
+        assert said["-5"].startswith("not approved: ") and "greater than 0" in said["-5"]
+        assert [p.signal_id for p in engine.signals.pending()] == ["w"]
+        assert not engine.api.orders()
+    finally:
+        engine.close()
