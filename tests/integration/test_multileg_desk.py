@@ -226,9 +226,8 @@ def test_multileg_hostile_files_are_named_in_words_and_the_desk_still_opens(tmp_
     folder = tmp_path / "portfolios"
     folder.mkdir()
     (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
-    (folder / "stuck.json").write_text('{"defaults": ')
-    (folder / "stuck.json.bad").mkdir()  # it cannot be set aside: it stays, and is named
-    (folder / "stuck.json.bad" / "x").write_text("")
+    (folder / "again.json").write_text('{"defaults": ')
+    (folder / "again.json.bad").write_text("set aside by an earlier start")
     (folder / "tags.json").write_text('["not", "a", "map"]')
     (folder / "templates").mkdir()
     (folder / "templates" / "empty.json").write_text("{}")
@@ -236,10 +235,12 @@ def test_multileg_hostile_files_are_named_in_words_and_the_desk_still_opens(tmp_
     try:
         problems = engine.api.portfolio_problems()
         assert "deep.json: nested too deeply to read (kept as deep.json.bad)" in problems
+        # Set aside a second time: the first copy is kept as it was.
+        assert (folder / "again.json.bad").read_text() == "set aside by an earlier start"
+        [second] = folder.glob("again.json.*[0-9].bad")
         assert any(
-            p.startswith("stuck.json: ") and "(left where it is: it could not be set aside" in p
-            for p in problems
-        ), problems
+            p.startswith("again.json: ") and f"(kept as {second.name})" in p for p in problems
+        )
         assert (
             'tags.json: tag limits are {"tag": {"max_loss": ...}, ...} '
             "(kept as tags.json.bad; no tag limits apply)" in problems
@@ -321,3 +322,40 @@ def test_multileg_portfolio_that_failed_holding_legs_is_squared_off_not_entered_
         assert engine.api.start_portfolio("Held") is None  # flat: it may start afresh
     finally:
         engine.close()
+
+
+def test_multileg_portfolios_on_a_read_only_folder_load_and_refuse_changes_in_words(
+    tmp_path,
+) -> None:
+    import subprocess
+
+    from tests.full_disk import small_tmpfs
+
+    with small_tmpfs(tmp_path / "portfolios", size="1m") as disk:
+        if not disk.tmpfs:
+            pytest.skip("needs a tmpfs to make read only (mounting is not permitted here)")
+        engine = build_desk(tmp_path)
+        try:
+            data = template_spec(engine, "iron_condor", "Kept")
+            assert engine.api.save_portfolio(data) is None
+        finally:
+            engine.close()
+        (disk.directory / "torn.json").write_text('{"defaults": ')
+        remount = ["mount", "-o", "remount,ro", str(disk.directory)]
+        assert subprocess.run(remount, capture_output=True).returncode == 0
+        again = build_desk(tmp_path)
+        try:
+            assert [v.name for v in again.api.portfolios()] == ["Kept"]
+            [problem] = again.api.portfolio_problems()
+            assert problem.startswith("torn.json: ")
+            assert problem.endswith(
+                "(left where it is: it could not be set aside (Read-only file system))"
+            )
+            assert again.api.delete_portfolio("Kept") == (
+                "Kept could not be deleted: Read-only file system"
+            )
+            assert [v.name for v in again.api.portfolios()] == ["Kept"]
+            refused = again.api.save_portfolio(template_spec(again, "iron_condor", "New"))
+            assert refused is not None and "Read-only file system" in refused
+        finally:
+            again.close()

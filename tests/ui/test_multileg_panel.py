@@ -312,6 +312,7 @@ def test_multileg_editor_import_of_values_that_do_not_fit_says_where_and_keeps_t
     files = {
         "lots.json": {"defaults": {"name": "A"}, "legs": [{**leg, "lots": "many"}]},
         "huge.json": {"defaults": {"name": "A"}, "legs": [{**leg, "lots": 10**30}]},
+        "fraction.json": {"defaults": {"name": "A"}, "legs": [{**leg, "lots": 1.5}]},
         "strike.json": {"defaults": {"name": "A"}, "legs": [{**leg, "strike": {"kind": "zzz"}}]},
         "start.json": {"defaults": {"name": "A"}, "legs": [leg], "execution": {"start": 5}},
         "month.json": {"defaults": {"name": "A"}, "legs": [{**leg, "expiry": "2026-13-01"}]},

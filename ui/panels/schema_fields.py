@@ -197,6 +197,8 @@ class IntEditor(FieldEditor):
 
     def set_value(self, value: Any) -> None:
         assert isinstance(self.widget, QSpinBox)
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"{self.path}: {value} is not a whole number")
         number = int(value or 0)
         if not self.widget.minimum() <= number <= self.widget.maximum():
             # Qt would clamp it, or overflow past a C int: the file's value is refused instead.

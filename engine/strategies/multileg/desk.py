@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
@@ -167,6 +168,8 @@ class MultilegDesk:
     def _set_aside(self, path: Path, problem: str, then: str) -> None:
         """A file the desk cannot read: kept beside as ``<name>.bad`` and named to the trader."""
         kept = path.with_name(path.name + ".bad")
+        if kept.exists():  # set aside before: that one is kept too
+            kept = path.with_name(f"{path.name}.{time.time_ns()}.bad")
         try:
             os.replace(path, kept)
         except OSError as unmoved:
