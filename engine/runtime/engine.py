@@ -252,10 +252,10 @@ class Engine:
         """The calendar view the venue, the market and the gate ask whether a segment is open."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._journal_tried = -JOURNAL_RETRY_SECONDS
-        self._beat_steps: tuple[tuple[str, Callable[[datetime], object]], ...] = ()
         self._beat_faults: dict[str, str] = {}
         """The housekeeping parts failing now, with their fault (each said once)."""
-        self._health_waiting = 0
+        self._failing: set[str] = set()
+        """The parts that failed in this beat."""
         """When the held journal rows were last tried (monotonic seconds)."""
         self._stop = asyncio.Event()
         self._queue_waiting = asyncio.Event()
@@ -648,41 +648,48 @@ class Engine:
         if self.desk_lease is not None and (problem := self.desk_lease.check()):
             self._warn(problem, "store")
         now = self.clock.now()
-        self._health_waiting = journal_waiting
-        for what, step in self._beat_steps or self._housekeeping_steps():
-            try:
-                step(now)
-            except Exception as exc:  # one part's fault must not stop the others, nor the next
-                self._beat_failed(what, exc)
-            else:
-                if self._beat_faults:
-                    self._beat_faults.pop(what, None)
-
-    def _housekeeping_steps(self) -> tuple[tuple[str, Callable[[datetime], object]], ...]:
-        """The parts of the once-a-second work, each run whatever the others do."""
-        steps: list[tuple[str, Callable[[datetime], object]]] = []
+        # Each part on its own: one part's fault must not stop the others, nor the next second.
+        # Written out, not looped: a replay meets this once a bar.
         if self.venue is not None:
-            steps.append(("the paper venue's clock (intraday square-off)", self.venue.on_clock))
-        steps += [
-            ("the day-end marks", self.mark_day_end),
-            ("the health sample", lambda now: self._sample_health(now, self._health_waiting)),
-        ]
+            try:
+                self.venue.on_clock(now)
+            except Exception as exc:
+                self._beat_failed("the paper venue's clock (intraday square-off)", exc)
+        try:
+            self.mark_day_end(now)
+        except Exception as exc:
+            self._beat_failed("the day-end marks", exc)
+        try:
+            self._sample_health(now, journal_waiting)
+        except Exception as exc:
+            self._beat_failed("the health sample", exc)
         if self.schedule is not None:
-            steps.append(("the scheduler", self.schedule.tick))
-        steps += [
-            ("the signals' approval timeouts", lambda _now: self.signals.expire()),
-            # The account's square-off time, whether its legs tick or not.
-            ("multileg: the square-off by the clock", lambda _now: self.multileg.clock()),
-        ]
+            try:
+                self.schedule.tick(now)
+            except Exception as exc:
+                self._beat_failed("the scheduler", exc)
+        try:
+            self.signals.expire()
+        except Exception as exc:
+            self._beat_failed("the signals' approval timeouts", exc)
+        try:
+            self.multileg.clock()  # the account's square-off time, whether its legs tick or not
+        except Exception as exc:
+            self._beat_failed("multileg: the square-off by the clock", exc)
         if self.signal_inbox is not None:
-            inbox = self.signal_inbox
-            steps.append(("the signal inbox", lambda _now: inbox.poll()))
-        self._beat_steps = tuple(steps)
-        return self._beat_steps
+            try:
+                self.signal_inbox.poll()
+            except Exception as exc:
+                self._beat_failed("the signal inbox", exc)
+        if self._beat_faults:
+            # A part that worked this time is well again: a fault of it later is said again.
+            self._beat_faults = {k: v for k, v in self._beat_faults.items() if k in self._failing}
+            self._failing = set()
 
     def _beat_failed(self, what: str, exc: Exception) -> None:
         """Say a housekeeping part's fault once (not each second), with its traceback in the log."""
         fault = f"{type(exc).__name__}: {exc}"
+        self._failing.add(what)
         if self._beat_faults.get(what) == fault:
             return
         self._beat_faults[what] = fault
