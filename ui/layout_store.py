@@ -13,6 +13,17 @@ from PySide6.QtCore import QByteArray, QSettings
 LAYOUT_VERSION = 1
 
 
+def workspace_name(name: str) -> str:
+    """``name`` as a workspace is kept under; ``ValueError`` in words when it cannot be one (the
+    file nests its keys at '/' and '\\', so such a name would be listed as another)."""
+    name = name.strip()
+    if not name:
+        raise ValueError("a workspace needs a name")
+    if "/" in name or "\\" in name:
+        raise ValueError(f"a workspace name cannot hold '/' or '\\': {name!r}")
+    return name
+
+
 class LayoutStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -26,9 +37,7 @@ class LayoutStore:
         return self._read("current")
 
     def save_workspace(self, name: str, geometry: QByteArray, state: QByteArray) -> None:
-        name = name.strip()
-        if not name:
-            raise ValueError("a workspace needs a name")
+        name = workspace_name(name)
         self._write(f"workspaces/{name}", geometry, state)
         self._settings.sync()
 

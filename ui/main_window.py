@@ -41,7 +41,7 @@ from ui.charts.settings import ChartSettings
 from ui.context import PanelContext, TicketRequest
 from ui.dialogs import AboutDialog, ShortcutsDialog
 from ui.kill_switch import make_kill_switch_action, make_kill_switch_button, make_rearm_action
-from ui.layout_store import LayoutStore
+from ui.layout_store import LayoutStore, workspace_name
 from ui.manual import ManualWindow, risk_limits_table, shortcuts_table
 from ui.notify import DesktopNotices
 from ui.panel_registry import (
@@ -673,7 +673,12 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def save_workspace(self, name: str) -> None:
-        self._layouts.set_value(f"workspaces/{name.strip()}/{CHARTS_KEY}", self.charts.saved())
+        try:
+            name = workspace_name(name)
+        except ValueError as problem:
+            self.statusBar().showMessage(f"Workspace not saved: {problem}", 8000)
+            return
+        self._layouts.set_value(f"workspaces/{name}/{CHARTS_KEY}", self.charts.saved())
         self._layouts.save_workspace(name, self.saveGeometry(), self.saveState(1))
 
     def switch_workspace(self, name: str) -> bool:

@@ -56,6 +56,8 @@ def parse_settings(text: str, origin: str) -> Settings:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         reason = getattr(problem, "problem", None) or "not YAML"
         raise SettingsError(f"{origin} is not readable{where}: {reason}") from None
+    except RecursionError:
+        raise SettingsError(f"{origin} is not readable: it is nested too deeply") from None
     if data is None:
         data = {}
     if not isinstance(data, Mapping):

@@ -180,6 +180,12 @@ def test_workspaces_when_saved_switched_and_deleted_round_trip(qtbot, window) ->
     window.delete_workspace("Scalping")
     assert window._layouts.workspaces() == ["Everything"]
     assert not window.switch_workspace("Scalping")
+    # A name the file would nest as another: refused in words, nothing saved or lost.
+    for name in ("Everything/Open", "Morning\\Open", "   "):
+        window.save_workspace(name)
+        assert window.statusBar().currentMessage().startswith("Workspace not saved: ")
+    assert window._layouts.workspaces() == ["Everything"]
+    assert window.switch_workspace("Everything")
 
 
 def test_view_menu_when_a_panel_is_closed_brings_it_back(qtbot, window) -> None:

@@ -87,6 +87,7 @@ def test_import_of_a_bad_file_changes_nothing_and_says_which_field(tmp_path) -> 
         ("dispaly:\n  theme: dark\n", "dispaly: is not a DalalDesk setting"),
         ("risk:\n  var_paths: many\n", "risk.var_paths"),
         ("version: 99\n", "version"),
+        ("[" * 100_000, "nested too deeply"),
     ],
 )
 def test_open_when_the_file_is_bad_uses_defaults_and_keeps_it_aside(tmp_path, text, words) -> None:
