@@ -40,7 +40,7 @@ from engine.domain.strategy_records import StrategyRecord, StrategyStatus
 from engine.domain.ticks import Quote, Tick
 from engine.oms.outcome import Outcome
 from engine.store.codec import encode_payload
-from engine.strategies.ports import Instruments, StrategyApi
+from engine.strategies.ports import Instruments, OrderView, StrategyApi
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,11 @@ class StrategyContext:
             source=OrderSource.STRATEGY,
             strategy=self.strategy_id,
         )
+
+    def own_orders(self) -> list[OrderView]:
+        """The orders in the book that name this strategy, oldest first: at a restart, what it
+        placed before the desk stopped, whether or not its own record says so yet."""
+        return [o for o in self._kernel.api.orders() if o.strategy == self.strategy_id]
 
     def watch(self, tokens: Iterable[int]) -> None:
         """Receive the ticks of these instruments (and ask a live feed to stream them)."""

@@ -149,6 +149,9 @@ class BracketOrder(Strategy):
             self._resume(state)
             return
         self.tape.start(self.ctx.time_ns(), tick)
+        # Saved before the entry goes out: a desk that stops right after sending it still knows
+        # the bracket at its restart, finds the entry in the book and protects what it filled.
+        self.ctx.save()
         self._placing_entry = True
         try:
             outcome = self.ctx.place(
@@ -171,18 +174,21 @@ class BracketOrder(Strategy):
         self.entry_id = state.get("entry_id")
         self.cancelled = bool(state.get("cancelled"))
         self.exit.restore(state["exit"])
-        if self.entry_id is not None:
-            order = self.ctx.api.order(self.entry_id)
-            if order is not None:
-                self.entry_filled = order.filled_quantity
-                self.entry_done = order.status.is_terminal
-        books = {}
-        for exit_order in self.exit.orders:
-            order = self.ctx.api.order(exit_order.order_id)
-            if order is not None:
-                books[exit_order.order_id] = (order.filled_quantity, order.status.is_terminal)
-        self.exit.resume(books)
+        if self.entry_id is None:
+            # Stopped while its entry was being sent: the first order in the book that names
+            # the bracket is the entry, if it went out at all.
+            placed = self.ctx.own_orders()
+            if not placed:
+                self.ctx.finish("the desk stopped before the entry was sent; nothing was placed")
+                return
+            self.entry_id = placed[0].order_id
+        order = self.ctx.api.order(self.entry_id)
+        if order is not None:
+            self.entry_filled = order.filled_quantity
+            self.entry_done = order.status.is_terminal
+        self.exit.take_up(besides={self.entry_id})
         self.exit.cover(self.entry_filled)
+        self.ctx.save()
         self._check_done()
 
     def on_tick(self, tick: Tick) -> None:

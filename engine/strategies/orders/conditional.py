@@ -226,6 +226,13 @@ class ConditionalOrder(Strategy):
         )
 
     def on_start(self, state: dict[str, Any]) -> None:
+        placed = self.ctx.own_orders()
+        if placed:
+            # Its order went out before the desk stopped, its own record after it did not: the
+            # order in the book is the one it placed, never to be placed twice.
+            self.order_id = placed[0].order_id
+            self.ctx.finish(f"order {self.order_id} was placed before the desk restarted")
+            return
         self.side_seen = state.get("side_seen")
         condition = self.spec.condition
         if condition.kind == "time":

@@ -98,6 +98,9 @@ class AdvancedOrderDesk:
     def _next_id(self, kind: str) -> str:
         numbers = [int(m.group(2)) for key in self._specs if (m := _ID.match(key))]
         numbers += [int(m.group(2)) for r in self._kernel.records() if (m := _ID.match(r.strategy))]
+        # An id whose orders are in the book is taken, even if its own record never was written.
+        owners = {o.strategy for o in self._kernel.api.orders() if o.strategy}
+        numbers += [int(m.group(2)) for owner in owners if (m := _ID.match(owner))]
         return f"{kind}-{max(numbers, default=0) + 1:04d}"
 
     def _add(self, parent_id: str, kind: str, spec: dict[str, Any]) -> None:

@@ -132,6 +132,15 @@ class PaperGtt(Strategy):
             self.status = GttStatus(state["status"])
             self.created = datetime.fromisoformat(state["created"])
             self.expires = datetime.fromisoformat(state["expires"])
+        placed = self.ctx.own_orders()
+        if placed and self.status is GttStatus.ACTIVE:
+            # Triggered and its order sent before the desk stopped, its own record not: that
+            # order is the GTT's, never to be placed twice.
+            self.order_id = placed[0].order_id
+            self._end(
+                GttStatus.TRIGGERED, f"order {self.order_id} was placed before the desk restarted"
+            )
+            return
         self.ctx.watch([self.request.token])
         self.ctx.save()
 

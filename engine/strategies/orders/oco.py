@@ -127,12 +127,9 @@ class PositionExitOrder(Strategy):
             self.exit.on_tick(tick)
         if state.get("exit"):
             self.exit.restore(state["exit"])
-            books = {}
-            for exit_order in self.exit.orders:
-                order = self.ctx.api.order(exit_order.order_id)
-                if order is not None:
-                    books[exit_order.order_id] = (order.filled_quantity, order.status.is_terminal)
-            self.exit.resume(books)
+            self.exit.take_up()
+        else:
+            self.ctx.save()  # known to a restart before its first exit order goes out
         self.exit.cover(self.spec.quantity)
         self.ctx.save()
         self._check_done()

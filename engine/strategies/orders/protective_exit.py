@@ -21,6 +21,7 @@ Prices are integer paise; ``holding`` is the side of the position (BUY: long, th
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -53,6 +54,10 @@ class Mode(StrEnum):
     STOP = "stop"
     TARGET = "target"
     FLATTEN = "flatten"
+
+
+_MODE_OF = {OrderType.LIMIT: Mode.TARGET, OrderType.MARKET: Mode.FLATTEN}
+"""The mode an exit order was sent in, read from its type (an SL or SL-M is a stop)."""
 
 
 @dataclass(slots=True)
@@ -323,6 +328,7 @@ class ProtectiveExit:
                 order.stop, order.target = self.stop, self.target
                 self.orders.append(order)
             self.failures = 0
+            self.ctx.save()  # a restart knows this exit from the saved state, not only the book
             return
         self.in_flight_ns = None
         self._failed(f"exit not placed: {outcome.reason}")
@@ -400,11 +406,29 @@ class ProtectiveExit:
         self.target = None
         self.sync()
 
-    def resume(self, filled: dict[str, tuple[int, bool]]) -> None:
-        """After a restart: each exit order's fills and whether it is done, from the book."""
+    def take_up(self, *, besides: Collection[str] = ()) -> None:
+        """After a restart: each exit order's fills and whether it is done, read from the book.
+        An order of this parent that the saved state does not know (placed after the last save,
+        just before the desk stopped) is taken up as an exit too, so that no second exit is ever
+        placed beside it; ``besides`` are the parent's orders that are not exits (an entry)."""
         for order in self.orders:
-            if order.order_id in filled:
-                order.filled, order.done = filled[order.order_id]
+            booked = self.ctx.api.order(order.order_id)
+            if booked is not None:
+                order.filled, order.done = booked.filled_quantity, booked.status.is_terminal
+        known = {o.order_id for o in self.orders} | set(besides)
+        for booked in self.ctx.own_orders():
+            if booked.order_id in known:
+                continue
+            mode = _MODE_OF.get(booked.order_type, Mode.STOP)
+            order = ExitOrder(booked.order_id, booked.quantity, booked.filled_quantity, mode=mode)
+            order.done = booked.status.is_terminal
+            order.stop, order.target = self.stop, self.target
+            if mode is Mode.TARGET:
+                order.target_fills = order.filled
+            else:
+                order.stop_fills = order.filled
+            self.orders.append(order)
+            self.ctx.say(f"exit {booked.order_id}, placed as the desk stopped, taken up again")
         self.in_flight_ns = None
 
     # -- saving --------------------------------------------------------------------------------------
