@@ -4,7 +4,9 @@ P&L each second, and kept in the profile's ``alerts.json``.
 A tick costs one dict lookup unless its instrument has a rule. A rule that fires is saved as
 fired before it is told (``AlertFired`` and a line in Messages), so a restart never fires it
 again; if the file cannot be written the trader is told that too. A file that cannot be read is
-set aside (``alerts.json.bad``) and the desk starts with no rules, saying so.
+set aside (``alerts.json.bad``) and the desk starts with no rules, saying so; a saved rule that
+cannot be read is set aside the same way and the others are kept. A rule whose check fails is
+told once and the other rules go on being checked.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from engine.alerts.rules import (
 from engine.core.bus import EventBus
 from engine.core.clock import Clock
 from engine.domain.events import AlertFired, EngineMessage, Severity
+from engine.domain.requests import shown
 from engine.domain.ticks import Tick
 from engine.domain.values import rupees_text
-from engine.store.files import write_json
+from engine.store.files import write_json, write_text
 from engine.store.urls import profile_folder
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,8 @@ class AlertBook:
         self._last: dict[int, int] = {}
         """The last price seen per watched instrument, paise: the side a cross starts from."""
         self._last_pnl: Decimal | None = None
+        self._faults: dict[str, str] = {}
+        """Why a rule's check failed, per alert id: told once, not on every tick."""
         self.problem: str | None = None
         """Why the saved rules could not be read (they were set aside), if so."""
         self._load()
@@ -111,6 +116,7 @@ class AlertBook:
         rule = self._rules.pop(alert_id, None)
         if rule is None:
             return False
+        self._faults.pop(alert_id, None)
         self._tell_unsaved(self._save())
         self._index()
         return True
@@ -122,6 +128,7 @@ class AlertBook:
             return None
         rule = rule.rearmed(self._price(rule.token))
         self._rules[alert_id] = rule
+        self._faults.pop(alert_id, None)
         if rule.token is not None:
             self._last.pop(rule.token, None)
         self._tell_unsaved(self._save())
@@ -152,12 +159,39 @@ class AlertBook:
         self._last[tick.token] = tick.ltp
         for alert_id in list(watching):
             rule = self._rules[alert_id]
-            if rule.condition is Condition.MOVES_PCT and rule.reference is None:
-                # set with no price yet: the move is measured from the first one
-                self._rules[alert_id] = rule = replace(rule, reference=Decimal(tick.ltp) / PAISE)
-            text = _price_fires(rule, before, tick.ltp)
-            if text is not None:
-                self._fire(rule, text)
+            try:
+                self._check_price(rule, before, tick.ltp)
+            except Exception as exc:  # one rule's fault must not stop the others' checks
+                self._rule_failed(rule, exc)
+
+    def _check_price(self, rule: AlertRule, before: int | None, ltp: int) -> None:
+        if rule.condition is Condition.MOVES_PCT and rule.reference is None:
+            # Set with no price yet: the move is measured from the first one, which is saved so
+            # that a restart measures from it too, not from the first tick after the restart.
+            rule = replace(rule, reference=Decimal(ltp) / PAISE)
+            self._rules[rule.alert_id] = rule
+            self._tell_unsaved(self._save())
+        text = _price_fires(rule, before, ltp)
+        if text is not None:
+            self._fire(rule, text)
+
+    def _rule_failed(self, rule: AlertRule, exc: Exception) -> None:
+        """Say once (not on every tick) that a rule could not be checked, with its traceback in
+        the log; it stays set, so the trader can see it, and remove or re-set it."""
+        fault = f"{type(exc).__name__}: {exc}"
+        if self._faults.get(rule.alert_id) == fault:
+            return
+        self._faults[rule.alert_id] = fault
+        log.exception("alert %s could not be checked", rule.alert_id)
+        self._bus.publish(
+            EngineMessage(
+                self._clock.time_ns(),
+                Severity.WARNING,
+                f"Alerts: alert {rule.alert_id} ({rule.title}) could not be checked ({fault}); "
+                "the other alerts go on being checked",
+                "alerts",
+            )
+        )
 
     @property
     def has_pnl_rules(self) -> bool:
@@ -170,16 +204,20 @@ class AlertBook:
         if before is None:
             return
         for rule in [r for r in self._rules.values() if r.armed and not r.condition.on_price]:
-            crossed = (
-                before >= rule.value > pnl
-                if rule.condition is Condition.PNL_BELOW
-                else before <= rule.value < pnl
-            )
-            if crossed:
-                moved = "fell below" if rule.condition is Condition.PNL_BELOW else "rose above"
-                self._fire(
-                    rule, f"Day P&L {moved} {rupee_amount(rule.value)} ({rupee_amount(pnl)})"
-                )
+            try:
+                self._check_pnl_rule(rule, before, pnl)
+            except Exception as exc:  # one rule's fault must not stop the others' checks
+                self._rule_failed(rule, exc)
+
+    def _check_pnl_rule(self, rule: AlertRule, before: Decimal, pnl: Decimal) -> None:
+        crossed = (
+            before >= rule.value > pnl
+            if rule.condition is Condition.PNL_BELOW
+            else before <= rule.value < pnl
+        )
+        if crossed:
+            moved = "fell below" if rule.condition is Condition.PNL_BELOW else "rose above"
+            self._fire(rule, f"Day P&L {moved} {rupee_amount(rule.value)} ({rupee_amount(pnl)})")
 
     def _fire(self, rule: AlertRule, text: str) -> None:
         now = self._clock.time_ns()
@@ -199,13 +237,13 @@ class AlertBook:
     def _load(self) -> None:
         if self.path is None or not self.path.exists():
             return
+        kept = self.path.with_name(self.path.name + ".bad")
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            saved = self.path.read_text(encoding="utf-8")
+            data = json.loads(saved)
             if not isinstance(data, dict) or not isinstance(data.get("alerts"), list):
                 raise AlertError('the file holds no "alerts" list')
-            rules = [rule_from_json(item) for item in data["alerts"]]
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, AlertError) as problem:
-            kept = self.path.with_name(self.path.name + ".bad")
             try:
                 os.replace(self.path, kept)
             except OSError as exc:
@@ -215,8 +253,33 @@ class AlertBook:
             )
             log.warning("%s", self.problem)
             return
-        self._rules = {rule.alert_id: rule for rule in rules}
+        refused: list[str] = []
+        for number, item in enumerate(data["alerts"], 1):
+            try:
+                rule = rule_from_json(item)
+            except AlertError as problem:
+                refused.append(f"{_saved_name(item, number)}: {problem}")
+                continue
+            self._rules[rule.alert_id] = rule
         self._index()
+        if refused:
+            self._set_aside(refused, saved, kept)
+
+    def _set_aside(self, refused: list[str], saved: str, kept: Path) -> None:
+        """Keep the file as it was for the rules that could not be read, and the readable ones
+        in ``alerts.json``, so neither is lost and a restart does not refuse them again."""
+        unsaved = write_text(kept, saved)
+        if unsaved is None:
+            unsaved = self._save()
+        where = (
+            f"the file as it was is kept as {kept.name}"
+            if unsaved is None
+            else f"the file is left as it was ({unsaved})"
+        )
+        self.problem = (
+            f"saved alerts set aside as they could not be read ({'; '.join(refused)}); {where}"
+        )
+        log.warning("%s", self.problem)
 
     def _save(self) -> str | None:
         if self.path is None:
@@ -231,6 +294,12 @@ class AlertBook:
                     self._clock.time_ns(), Severity.WARNING, f"Alerts: {problem}", "alerts"
                 )
             )
+
+
+def _saved_name(item: object, number: int) -> str:
+    """How a refused saved rule is named to the trader: its id if it has one, else its place."""
+    alert_id = item.get("alert_id") if isinstance(item, dict) else None
+    return f"alert {shown(alert_id)}" if alert_id is not None else f"alert number {number}"
 
 
 def _price_fires(rule: AlertRule, before: int | None, now: int) -> str | None:

@@ -18,9 +18,18 @@ nor fires one twice.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
+
+from engine.domain.requests import MAX_PRICE_PAISE, shown
+
+MAX_LEVEL = Decimal(MAX_PRICE_PAISE) / 100
+"""₹1,000 crore, either way: above any price or day's P&L. A bound keeps absurd levels (1e999999)
+out of the paise and display arithmetic, where they would overflow on every tick."""
+MAX_TIME_NS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp()) * 1_000_000_000
+"""The last instant a date can show; a saved time past it cannot be a real one."""
 
 
 class Condition(StrEnum):
@@ -116,9 +125,13 @@ def make_rule(
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
-        raise AlertError(f"an alert's value is a number, not {value!r}") from None
+        raise AlertError(f"an alert's value is a number, not {shown(value)}") from None
     if not amount.is_finite():
-        raise AlertError(f"an alert's value must be a finite number, not {value!r}")
+        raise AlertError(f"an alert's value must be a finite number, not {shown(value)}")
+    if amount.copy_abs() > MAX_LEVEL:  # abs() rounds to the context: 1e9999999 overflows
+        raise AlertError(
+            f"an alert's level is at most {rupee_amount(MAX_LEVEL)} either way, not {shown(value)}"
+        )
     if kind.on_price and token is None:
         raise AlertError("a price alert needs an instrument")
     if not kind.on_price and token is not None:
@@ -144,12 +157,35 @@ def rule_from_json(data: Any) -> AlertRule:
             token=None if data.get("token") is None else int(data["token"]),
             title=str(data.get("title", "")),
             note=str(data.get("note", "")),
-            created_ns=int(data.get("created_ns", 0)),
-            reference=None if data.get("reference") is None else Decimal(str(data["reference"])),
+            created_ns=_saved_time(data.get("created_ns", 0), "created_ns"),
+            reference=_saved_reference(data.get("reference")),
         )
         fired = data.get("fired_ns")
-        return rule if fired is None else rule.fired(int(fired), str(data.get("fired_text", "")))
+        if fired is None:
+            return rule
+        return rule.fired(_saved_time(fired, "fired_ns"), str(data.get("fired_text", "")))
     except KeyError as missing:
         raise AlertError(f"an alert has no {missing.args[0]}") from None
     except (TypeError, ValueError, InvalidOperation) as problem:
         raise AlertError(str(problem)) from None
+
+
+def _saved_reference(saved: object) -> Decimal | None:
+    """A ``moves_pct`` starting price as saved: None (not yet known) or a price above zero."""
+    if saved is None:
+        return None
+    try:
+        price: Decimal | None = Decimal(str(saved))
+    except InvalidOperation:
+        price = None
+    # A move is measured as a ratio to this price: 0 or NaN would fail on every tick.
+    if price is None or not price.is_finite() or not 0 < price <= MAX_LEVEL:
+        raise AlertError(f"an alert's starting price is a price above zero, not {shown(saved)}")
+    return price
+
+
+def _saved_time(saved: object, name: str) -> int:
+    """A saved instant in nanoseconds since the epoch, within what a date can show."""
+    if isinstance(saved, bool) or not isinstance(saved, int) or not 0 <= saved <= MAX_TIME_NS:
+        raise AlertError(f"an alert's {name} is a time in nanoseconds, not {shown(saved)}")
+    return saved

@@ -420,6 +420,8 @@ class Engine:
         try:
             if scan.newly_set_aside:
                 self._warn(set_aside_text(scan.newly_set_aside), "store")
+            if self.alerts.problem is not None:
+                self._warn(f"Alerts: {self.alerts.problem}", "alerts")
             warning = self.calendar.coverage_warning(self.clock.now().date())
             if warning is not None:
                 self.bus.publish(

@@ -5,6 +5,7 @@ freedesktop Notifications interface on a private session bus)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -13,13 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from engine.api import AlertRule, Condition
+from engine.core.clock import TestClock
 from engine.domain.ids import InstrumentToken
 from engine.domain.ticks import Tick
-from engine.runtime import Engine
+from engine.marketdata.simulated import SimulatedMarketConfig
+from engine.runtime import Engine, EngineConfig
+from tests.support import MONDAY_MORNING
 from ui.layout_store import LayoutStore
 from ui.main_window import MainWindow
 from ui.notify import DesktopNotices
-from ui.panels.alerts import AlertsPanel
+from ui.panels.alerts import AlertsPanel, _at, _described
 
 
 def trade(engine: Engine, token: int, rupees: str) -> None:
@@ -107,6 +112,67 @@ def test_alerts_panel_explains_a_refused_alert_and_sets_nothing(window: MainWind
     assert panel.set_alert() is None
     assert panel.problem.text() == "an alert's value is a number, not 'lots'"
     assert panel.table.rowCount() == 0
+
+
+def test_alerts_panel_refuses_a_level_too_large_and_sets_nothing(window: MainWindow) -> None:
+    panel = panel_of(window)
+    panel.condition.setCurrentIndex(4)  # day P&L above
+    panel.value.setText("1e9999999")
+    assert panel.set_alert() is None
+    assert panel.problem.text() == (
+        "an alert's level is at most ₹10,000,000,000.00 either way, not '1e9999999'"
+    )
+    assert panel.table.rowCount() == 0
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"condition": "pnl_above", "value": "1e9999999"},
+        {"condition": "pnl_above", "value": "1000", "created_ns": 10**22},
+        {"condition": "pnl_above", "value": "1000", "fired_ns": 10**22},
+    ],
+)
+def test_alerts_panel_opens_after_a_restart_with_a_saved_rule_it_cannot_show(
+    qtbot, tmp_path: Path, odd: dict[str, object]
+) -> None:
+    (tmp_path / "alerts.json").write_text(
+        json.dumps(
+            {
+                "alerts": [
+                    {"alert_id": "A1", "title": "Desk", **odd},
+                    {"alert_id": "A2", "condition": "pnl_below", "value": "-5000"},
+                ]
+            }
+        )
+    )
+    engine = Engine.build(
+        EngineConfig(
+            db_url=f"sqlite:///{tmp_path / 'book.db'}",
+            market=SimulatedMarketConfig(seed=5, strikes_each_side=2),
+            alerts_file=tmp_path / "alerts.json",
+        ),
+        clock=TestClock(MONDAY_MORNING),
+    )
+    window = MainWindow(engine.api, layouts=LayoutStore(tmp_path / "layout.ini"))
+    qtbot.addWidget(window)
+    try:
+        panel = panel_of(window)
+        assert [row[:3] for row in cells(panel)] == [
+            ["A2", "day P&L falls below -₹5,000.00", "armed"]
+        ]
+        said = [m.text for m in engine.api.startup_messages if m.source == "alerts"]
+        assert len(said) == 1 and said[0].startswith("Alerts: saved alerts set aside"), said
+    finally:
+        window.stop()
+        engine.close()
+
+
+def test_alerts_panel_shows_a_dash_for_what_cannot_be_shown() -> None:
+    # The engine refuses such rules now; the panel still must not fail on one it is given.
+    huge = AlertRule("A1", Condition.PNL_ABOVE, Decimal("1e9999999"), title="Desk")
+    assert _described(huge) == "day P&L rises above —"
+    assert _at(10**22) == "—"
 
 
 # -- the desktop notification over D-Bus -------------------------------------------------------------

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.api import AlertError, AlertFired, EngineMessage
+from engine.api import AlertError, AlertFired, AlertRule, Condition, EngineMessage
 from engine.core.clock import TestClock
+from engine.domain.events import Severity
 from engine.domain.ids import InstrumentToken
 from engine.domain.ticks import Tick
 from engine.marketdata.simulated import SimulatedMarketConfig
@@ -168,6 +169,9 @@ def test_alert_after_a_restart_is_kept_and_a_fired_one_does_not_fire_again(tmp_p
         ("moves_pct", "0", True, "a move is 0.01-100 percent"),
         ("crosses_above", "100", False, "a price alert needs an instrument"),
         ("pnl_below", "-100", True, "a P&L alert watches the whole desk"),
+        ("crosses_above", "1e999999", True, "an alert's level is at most ₹10,000,000,000.00"),
+        ("pnl_above", "1e9999999", False, "an alert's level is at most ₹10,000,000,000.00"),
+        ("pnl_below", "-1e9999999", False, "an alert's level is at most ₹10,000,000,000.00"),
     ],
 )
 def test_alert_that_cannot_be_set_is_refused_in_words(
@@ -204,3 +208,103 @@ def test_alert_saved_file_is_plain_json_with_every_rule(engine: Engine, tmp_path
         ("A1", "crosses_above", "1600.5", token),
         ("A2", "pnl_above", "10000", None),
     ]
+
+
+def saved_with(tmp_path: Path, token: int, first: dict[str, object]) -> str:
+    """An alerts.json holding ``first`` (a rule as a hand edit or an old backup may leave it) and
+    a good breakout rule after it; returns the file's text."""
+    breakout = {"alert_id": "A2", "condition": "crosses_above", "value": "201", "token": token}
+    text = json.dumps({"alerts": [first, {**breakout, "title": "RELIANCE"}]})
+    (tmp_path / "alerts.json").write_text(text)
+    return text
+
+
+@pytest.mark.parametrize(
+    ("odd", "why"),
+    [
+        ({"condition": "moves_pct", "value": "1", "reference": "0"}, "starting price"),
+        ({"condition": "moves_pct", "value": "1", "reference": "NaN"}, "starting price"),
+        ({"condition": "moves_pct", "value": "1", "reference": "-5"}, "starting price"),
+        ({"condition": "crosses_above", "value": "1e999999"}, "level is at most"),
+        ({"condition": "crosses_above", "value": "300", "created_ns": 10**22}, "created_ns"),
+        ({"condition": "crosses_above", "value": "300", "created_ns": "soon"}, "created_ns"),
+        ({"condition": "crosses_above", "value": "300", "fired_ns": -1}, "fired_ns"),
+    ],
+)
+def test_alert_saved_rule_that_cannot_be_read_is_set_aside_and_the_others_still_fire(
+    tmp_path: Path, odd: dict[str, object], why: str
+) -> None:
+    first = build(tmp_path)
+    token = reliance(first)
+    first.close()
+    as_it_was = saved_with(tmp_path, token, {"alert_id": "A1", "token": token, **odd})
+
+    engine = build(tmp_path)
+    try:
+        seen = fired(engine)
+        assert [r.alert_id for r in engine.api.alerts()] == ["A2"]
+        problem = engine.alerts.problem
+        assert problem is not None and "alert 'A1'" in problem and why in problem
+        assert (tmp_path / "alerts.json.bad").read_text() == as_it_was  # nothing lost
+        for price in ("200.00", "202.00", "205.00"):
+            trade(engine, token, price)
+        assert [e.alert_id for e in seen] == ["A2"]
+    finally:
+        engine.close()
+
+    again = build(tmp_path)  # the readable rule was kept; the odd one is not refused again
+    try:
+        assert [(r.alert_id, r.armed) for r in again.api.alerts()] == [("A2", False)]
+        assert again.alerts.problem is None
+    finally:
+        again.close()
+
+
+def test_alert_whose_check_fails_is_told_once_and_the_others_still_fire(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = reliance(engine)
+    trade(engine, token, "200.00")
+    engine.api.add_alert("crosses_above", "201", token=token, note="breakout")
+    # No checked way in makes a rule like this any more; it stands for a fault not foreseen.
+    broken = AlertRule(
+        "A9", Condition.MOVES_PCT, Decimal(1), token, "RELIANCE", reference=Decimal(0)
+    )
+    engine.alerts._rules[broken.alert_id] = broken
+    engine.alerts._index()
+    seen = fired(engine)
+    messages: list[EngineMessage] = []
+    engine.bus.subscribe(EngineMessage, messages.append)
+
+    for price in ("200.50", "202.00", "203.00"):
+        trade(engine, token, price)
+
+    assert [e.alert_id for e in seen] == ["A1"]
+    assert engine.bus.handler_errors == 0
+    faults = [m for m in messages if "A9" in m.text]
+    assert len(faults) == 1 and faults[0].severity is Severity.WARNING
+    assert "alert A9 (RELIANCE) could not be checked" in faults[0].text
+    assert caplog.text.count("alert A9 could not be checked") == 1
+
+
+def test_alert_moves_pct_set_before_a_price_keeps_its_starting_price_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    first = build(tmp_path)
+    token = reliance(first)
+    first.quotes.latest.pop(token)  # no price yet, as on a desk started before the open
+    assert first.api.add_alert("moves_pct", "5", token=token).reference is None
+    trade(first, token, "200.00")  # the move is measured from here
+    trade(first, token, "205.00")
+    first.close()
+    saved = json.loads((tmp_path / "alerts.json").read_text())
+    assert saved["alerts"][0]["reference"] == "200"
+
+    again = build(tmp_path)
+    try:
+        seen = fired(again)
+        trade(again, token, "205.00")
+        trade(again, token, "211.00")  # +5.5% from 200.00
+        assert [e.text for e in seen] == ["RELIANCE moved +5.50% from 200.00 (211.00)"]
+    finally:
+        again.close()

@@ -8,6 +8,7 @@ explained under the bar.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from PySide6.QtCore import Qt
@@ -36,6 +37,10 @@ CONDITIONS = (
     (Condition.PNL_ABOVE, "day P&L above ₹"),
 )
 COLUMNS = ("Alert", "When", "State", "Set", "Fired", "What it said")
+UNKNOWN = "—"
+"""Shown for a value that cannot be shown, so one odd rule never stops the panel opening."""
+
+log = logging.getLogger(__name__)
 
 
 class AlertsPanel(QWidget):
@@ -112,7 +117,7 @@ class AlertsPanel(QWidget):
         except AlertError as refused:
             self._say(str(refused), bad=True)
             return None
-        self._say(f"Alert {rule.alert_id} set: {rule.describe()}", bad=False)
+        self._say(f"Alert {rule.alert_id} set: {_described(rule)}", bad=False)
         self.note.clear()
         self.refresh()
         return rule
@@ -147,7 +152,7 @@ class AlertsPanel(QWidget):
             state = "armed" if rule.armed else "fired"
             cells = (
                 rule.alert_id,
-                rule.describe() + (f" — {rule.note}" if rule.note else ""),
+                _described(rule) + (f" — {rule.note}" if rule.note else ""),
                 state,
                 _at(rule.created_ns),
                 "" if rule.fired_ns is None else _at(rule.fired_ns),
@@ -160,5 +165,18 @@ class AlertsPanel(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
 
 
+def _described(rule: AlertRule) -> str:
+    try:
+        return rule.describe()
+    except ArithmeticError:  # a level too large to format (decimal.Overflow)
+        log.warning("alert %s: its level cannot be shown", rule.alert_id, exc_info=True)
+        subject = f"{rule.title} " if rule.condition.on_price else ""
+        return f"{subject}{rule.condition.words} {UNKNOWN}"
+
+
 def _at(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, IST).strftime("%d %b %H:%M:%S")
+    try:
+        return datetime.fromtimestamp(ts_ns / 1e9, IST).strftime("%d %b %H:%M:%S")
+    except (OverflowError, ValueError, OSError):  # a time past what a date can hold
+        log.warning("an alert's time %s cannot be shown as a date", ts_ns, exc_info=True)
+        return UNKNOWN
