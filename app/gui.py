@@ -582,6 +582,10 @@ def open_calendar_update(engine: Engine) -> object:
             except (CalendarImportError, CalendarError) as problem:
                 done(False, str(problem))
                 return
+            except Exception as problem:  # the dialog must not wait for good on a surprise
+                log.exception("calendar fetch for %s failed", year)
+                done(False, f"the list could not be loaded ({problem}); see the log")
+                return
             done(True, result.describe())
 
         task = asyncio.get_running_loop().create_task(run(), name="calendar-fetch")

@@ -242,6 +242,28 @@ def test_algo_bad_settings_are_refused_in_words(
     assert desk.api.algos() == []
 
 
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"duration_seconds": 1e300}, "duration_seconds must be above 0 and at most a day"),
+        ({"chase_seconds": 1e300}, "chase_seconds must be 0 or more and at most the duration"),
+        ({"duration_seconds": 60, "chase_seconds": 61}, "at most the duration (60 seconds)"),
+        ({"kind": "pov", "min_interval_seconds": 1e300}, "min_interval_seconds must be 0 or"),
+        ({"limit_price": "1e999999", "slices": 1}, "limit_price must be a price from 0.01"),
+        ({"limit_price": "1e-999999"}, "limit_price must be a price from 0.01"),
+    ],
+)
+def test_algo_settings_too_large_to_run_are_refused_in_words_before_it_starts(
+    desk: Engine, settings: dict[str, object], words: str
+) -> None:
+    nifty = future(desk, "NIFTY")
+    order = {"kind": "twap", "token": int(nifty.token), "side": "BUY", "quantity": LOT}
+    answer = desk.api.start_algo({**order, **settings})
+    assert not answer and words in answer.reason
+    assert "Error" not in answer.reason and "Overflow" not in answer.reason
+    assert desk.api.algos() == [], "no dead parent is listed"
+
+
 def test_algo_quantity_not_a_lot_multiple_is_refused(desk: Engine) -> None:
     nifty = future(desk, "NIFTY")
     answer = desk.api.start_algo(

@@ -3,7 +3,9 @@ from a file or from NSE's published one as soon as the trader has it."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import errno
 import json
 import socket
 import threading
@@ -454,6 +456,78 @@ def test_calendar_status_and_update_window_when_2027_list_is_missing(qtbot, tmp_
         )
         assert not engine.calendar.is_trading_day(HOLI_2027)  # the running desk follows
         assert session_text(engine) == "NSE F&O open"
+        dialog.close()
+    finally:
+        engine.close()
+
+
+# -- a calendar that cannot be saved ---------------------------------------------------------------
+
+
+def _folder_cannot_be_made(own_config_dir: Path) -> None:
+    """A file where the override folder should be: every write there fails, as on a read-only
+    or broken config folder."""
+    own_config_dir.parent.mkdir(parents=True, exist_ok=True)
+    own_config_dir.write_text("not a folder", encoding="utf-8")
+
+
+def test_calendar_import_when_the_folder_cannot_be_written_says_so_in_words(
+    tmp_path: Path, own_config_dir: Path
+) -> None:
+    _folder_cannot_be_made(own_config_dir)
+    with pytest.raises(CalendarImportError, match=r"could not be saved to .*nothing was changed"):
+        import_calendar_file(list_2027(tmp_path / "nse-2027.json"))
+    with _fake_nse(_NseList) as url, pytest.raises(CalendarImportError, match="could not be saved"):
+        fetch_nse_holidays(2027, url)
+
+
+def test_calendar_import_when_the_disk_fills_keeps_the_old_file_and_leaves_no_partial(
+    tmp_path: Path, own_config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = import_calendar_file(list_2027(tmp_path / "nse-2027.json")).path
+    before = kept.read_bytes()
+
+    def disk_full(_descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("engine.calendar.update.os.fsync", disk_full)
+    newer = tmp_path / "newer" / "nse-2027.json"
+    newer.parent.mkdir()
+    newer.write_text(before.decode().replace("Holi", "Holi (revised)"), encoding="utf-8")
+    with pytest.raises(CalendarImportError, match="No space left on device"):
+        import_calendar_file(newer)
+    assert kept.read_bytes() == before, "the list the desk had is still whole"
+    assert sorted(p.name for p in own_config_dir.iterdir()) == ["nse-2027.json"]
+
+
+async def test_calendar_update_dialog_when_the_list_cannot_be_saved_says_why_and_can_try_again(
+    qtbot, tmp_path: Path, own_config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.calendar.update as update
+    from app.gui import open_calendar_update
+
+    _folder_cannot_be_made(own_config_dir)
+    engine = build(tmp_path, TestClock(MONDAY_4_JAN_2027))
+    try:
+        with _fake_nse(_NseList) as url:
+            real_fetch = update.fetch_nse_holidays
+            monkeypatch.setattr(
+                update, "fetch_nse_holidays", lambda year: real_fetch(year, url, timeout=5)
+            )
+            dialog = open_calendar_update(engine)
+            qtbot.addWidget(dialog)
+            dialog.year.setValue(2027)
+            dialog.fetch_button.click()
+            assert not dialog.fetch_button.isEnabled()
+            for _ in range(200):  # the fetch runs off the loop; its answer comes back on it
+                if dialog.fetch_button.isEnabled():
+                    break
+                await asyncio.sleep(0.05)
+            assert dialog.fetch_button.isEnabled(), "the trader can try again"
+            assert dialog.result_label.text().startswith("Not loaded: the calendar could not be")
+        assert not dialog.import_path(list_2027(tmp_path / "nse-2027.json"))  # no raise
+        assert "could not be saved" in dialog.result_label.text()
+        assert engine.calendar.is_trading_day(HOLI_2027), "nothing was loaded"
         dialog.close()
     finally:
         engine.close()

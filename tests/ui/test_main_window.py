@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QToolButton
 
 from engine.api import OrderStatus, Side
 from tests.support import atm_call
@@ -474,6 +474,86 @@ def test_watchlists_when_saved_by_an_earlier_version_as_a_map_are_read(
         ["Banks", ["NSE:HDFCBANK", "NSE:SBIN"]],
         ["IT", ["NSE:INFY"]],
     ]
+    window.stop()
+
+
+KITE_LISTS = [
+    ["Kite list", ["NSE:RELIANCE", "NSE:KITEONLY", "NFO:NIFTY27JANFUT", "NSE:INFY", "BSE:SENSEX"]],
+    ["Second", ["MCX:CRUDEOIL27JANFUT"]],
+    ["Third", ["NSE:SBIN"]],
+]
+"""Lists built on another market: most of their symbols are not on the simulated one."""
+
+
+def window_with_saved_lists(qtbot, engine, path, lists) -> MainWindow:  # type: ignore[no-untyped-def]
+    store = LayoutStore(path)
+    store.set_value("watchlists_ordered", json.dumps(lists))
+    store.sync()
+    window = MainWindow(engine.api, layouts=LayoutStore(path))
+    qtbot.addWidget(window)
+    assert window.restore_watchlists() is None
+    return window
+
+
+def test_watchlists_when_started_on_a_market_lacking_symbols_keep_them_and_say_which(
+    qtbot, engine, tmp_path
+) -> None:
+    path = tmp_path / "layout.ini"
+    window = window_with_saved_lists(qtbot, engine, path, KITE_LISTS)
+    watch = window.panels["marketWatch"]
+    assert watch.tab_lists() == [
+        ("Kite list", ["NSE:RELIANCE", "NSE:INFY"]),
+        ("Second", []),
+        ("Third", ["NSE:SBIN"]),
+    ]
+    assert not watch.unshown_bar.isHidden()
+    assert watch.unshown_note.text() == (
+        "Not found on this market today, so not shown (kept in the saved list): "
+        "NSE:KITEONLY, NFO:NIFTY27JANFUT, BSE:SENSEX"
+    )
+    watch.tabs.setCurrentIndex(2)  # "Third": every symbol is here
+    assert watch.unshown_bar.isHidden()
+    watch.tabs.setCurrentIndex(1)
+    assert "MCX:CRUDEOIL27JANFUT" in watch.unshown_note.text()
+    window.close()  # a start and a close with no edit: the file holds what it held
+    window.stop()
+    assert json.loads(saved_watchlists(path)) == KITE_LISTS
+    again = MainWindow(engine.api, layouts=LayoutStore(path))
+    qtbot.addWidget(again)
+    assert again.restore_watchlists() is None
+    again.save_layout()
+    assert json.loads(saved_watchlists(path)) == KITE_LISTS, "and so on every later start"
+    again.stop()
+
+
+def test_watchlists_when_edited_on_a_market_lacking_symbols_keep_them_in_their_places(
+    qtbot, engine, tmp_path
+) -> None:
+    path = tmp_path / "layout.ini"
+    window = window_with_saved_lists(qtbot, engine, path, KITE_LISTS)
+    watch = window.panels["marketWatch"]
+    watch.tabs.setCurrentIndex(0)
+    view = watch.current_view()
+    view.selectRow(0)  # NSE:RELIANCE, which the unknown symbols followed, is removed
+    watch.remove_selected()
+    watch.add_instrument(engine.api.instruments.by_symbol("NSE", "TCS"))
+    watch.tabs.tabBar().moveTab(0, 2)  # "Kite list" last
+    watch.tabs.setCurrentIndex(0)  # "Second"
+    watch.add_instrument(engine.api.instruments.by_symbol("NSE", "ITC"))
+    watch._new_and_show("Mine")
+    window.save_layout()
+    assert json.loads(saved_watchlists(path)) == [
+        ["Second", ["MCX:CRUDEOIL27JANFUT", "NSE:ITC"]],
+        ["Third", ["NSE:SBIN"]],
+        ["Kite list", ["NSE:KITEONLY", "NFO:NIFTY27JANFUT", "NSE:INFY", "BSE:SENSEX", "NSE:TCS"]],
+        ["Mine", []],
+    ]
+    watch.tabs.setCurrentIndex(2)  # "Kite list": the trader lets its missing symbols go
+    qtbot.mouseClick(watch.findChild(QToolButton, "forgetUnshown"), Qt.MouseButton.LeftButton)
+    assert watch.unshown_bar.isHidden()
+    window.save_layout()
+    assert dict(json.loads(saved_watchlists(path)))["Kite list"] == ["NSE:INFY", "NSE:TCS"]
+    assert dict(json.loads(saved_watchlists(path)))["Second"] == ["MCX:CRUDEOIL27JANFUT", "NSE:ITC"]
     window.stop()
 
 

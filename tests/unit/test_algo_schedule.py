@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import pytest
 
@@ -60,3 +61,22 @@ def test_algo_spec_round_trips_through_its_journaled_state() -> None:
     iceberg = spec(kind="iceberg", visible_quantity=650, limit_price="26100.5", on_restart="stop")
     assert parse_spec(iceberg.to_state()) == iceberg
     assert iceberg.kind is AlgoKind.ICEBERG and iceberg.side is Side.BUY
+
+
+def test_algo_spec_when_at_its_bounds_is_accepted_and_past_them_is_refused_in_words() -> None:
+    longest = spec(
+        duration_seconds=86400,
+        chase_seconds=86400,
+        min_interval_seconds=86400,
+        limit_price="10000000000",
+    )
+    assert longest.problems() == []
+    assert spec(limit_price="0.01").limit_price == Decimal("0.01")
+    with pytest.raises(ValueError, match=r"at most a day \(86400\), got 86400\.5"):
+        spec(duration_seconds=86400.5)
+    with pytest.raises(
+        ValueError, match=r"limit_price must be a price from 0\.01 to 10,000,000,000"
+    ):
+        spec(limit_price="10000000000.01")
+    with pytest.raises(ValueError, match=r"got 1{20}…$"):  # a page of digits is cut short
+        spec(limit_price="1" * 400)

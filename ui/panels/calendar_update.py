@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 ImportFile = Callable[[Path], str]
-"""Imports a file; returns what was loaded, raises ValueError with the reason."""
+"""Imports a file; returns what was loaded, raises ValueError (or OSError) with the reason."""
 Fetch = Callable[[int, Callable[[bool, str], None]], None]
 """Starts fetching NSE's list for a year (off the event loop); calls back (loaded, text)."""
 
@@ -94,7 +94,7 @@ class CalendarUpdateDialog(QDialog):
     def _run(self, action: Callable[[], str]) -> bool:
         try:
             done = action()
-        except ValueError as problem:
+        except (ValueError, OSError) as problem:  # OSError: a file the engine did not word
             self.result_label.setText(f"Not loaded: {problem}")
             return False
         self.result_label.setText(f"Loaded: {done}")

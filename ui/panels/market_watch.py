@@ -2,6 +2,10 @@
 
 The watchlists are saved as JSON text, a list of ``[name, [instrument keys]]`` in tab order (a map
 in an INI file comes back sorted by name); the map earlier versions saved is still read.
+
+The layout belongs to the profile, not the broker: a saved key this market does not know (another
+broker's symbol, an expired contract) is not shown, but it is kept and written back in its place,
+so one start on the paper market does not cut down lists built on Kite.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
+    QLabel,
     QMenu,
     QTableView,
     QTabWidget,
@@ -73,6 +78,26 @@ def parse_watchlists(saved: object) -> tuple[Watchlists, str | None]:
             return [], f"watchlist {name!r} has an instrument that is not text"
         lists.append((name, keys))
     return lists, None
+
+
+def with_unshown(shown: list[str], saved: list[str], unshown: list[str]) -> list[str]:
+    """The keys to save for a list: those shown, in their order, with each saved key that is not
+    shown on this market put back after the shown key it followed in ``saved`` (or first)."""
+    on_screen = set(shown)
+    missing = set(unshown) - on_screen
+    after: dict[str | None, list[str]] = {}
+    anchor: str | None = None
+    for key in saved:
+        if key in missing:
+            after.setdefault(anchor, []).append(key)
+            missing.discard(key)  # a key saved twice is put back once
+        elif key in on_screen:
+            anchor = key
+    keys = list(after.get(None, []))
+    for key in shown:
+        keys.append(key)
+        keys.extend(after.get(key, []))
+    return keys
 
 
 class QuoteModel(RowTableModel[Instrument]):
@@ -153,6 +178,10 @@ class WatchlistView(QTableView):
     def __init__(self, model: QuoteModel) -> None:
         super().__init__()
         self.quotes = model
+        self.saved_keys: list[str] = []
+        """The list's keys as they were loaded, for the place of each key in ``unshown_keys``."""
+        self.unshown_keys: list[str] = []
+        """Saved keys this market does not know: not shown, but saved with the list."""
         proxy = QSortFilterProxyModel(self)
         proxy.setSourceModel(model)
         proxy.setSortRole(SORT_ROLE)
@@ -228,8 +257,20 @@ class MarketWatchPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
+        self.unshown_note = QLabel(wordWrap=True, objectName="watchlistUnshown")
+        forget = QToolButton(text="Forget them", objectName="forgetUnshown")
+        forget.setToolTip("Drop these symbols from the saved watchlist")
+        forget.clicked.connect(self.forget_unshown)
+        self.unshown_bar = QWidget()
+        bar = QHBoxLayout(self.unshown_bar)
+        bar.setContentsMargins(4, 2, 4, 2)
+        bar.addWidget(self.unshown_note, 1)
+        bar.addWidget(forget)
+        self.unshown_bar.hide()
+        self.tabs.currentChanged.connect(lambda _index: self._show_unshown())
         layout.addLayout(top)
         layout.addWidget(self.tabs)
+        layout.addWidget(self.unshown_bar)
         remove = QAction("Remove from watchlist", self, shortcut=QKeySequence.StandardKey.Delete)
         remove.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         remove.triggered.connect(self.remove_selected)
@@ -239,7 +280,7 @@ class MarketWatchPanel(QWidget):
         alert.triggered.connect(lambda: context.set_alert(None))
         self.addAction(alert)
         context.bridge.quotes_changed.connect(self._on_quotes, QUEUED)
-        self.load(self._defaults())
+        self._show_lists(self._defaults(), keep_unknown=False)  # a default lacking here is dropped
 
     # -- watchlists ---------------------------------------------------------------------------------
 
@@ -255,12 +296,16 @@ class MarketWatchPanel(QWidget):
     def load(self, saved: object) -> str | None:
         """Show the watchlists of a saved value (JSON text, a list of (name, keys) or the older
         map) in its order. A value that cannot be read changes nothing: the lists on screen stay
-        as they were and the reason is returned."""
+        as they were and the reason is returned. A key this market does not know is not shown;
+        it is named under the list and kept in what is saved (see ``saved_form``)."""
         lists, problem = parse_watchlists(saved)
         if problem is not None:
             return problem
-        if not lists:
-            return None
+        if lists:
+            self._show_lists(lists, keep_unknown=True)
+        return None
+
+    def _show_lists(self, lists: Watchlists, *, keep_unknown: bool) -> None:
         while self.tabs.count():
             self._drop_tab(0)
         registry = self._ctx.api.instruments
@@ -272,10 +317,37 @@ class MarketWatchPanel(QWidget):
                 instrument = registry.by_symbol(exchange, symbol)
                 if instrument is not None:
                     instruments.append(instrument)
-                else:  # an expired contract, or another broker's symbol
-                    log.info("watchlist %r: %s is not a known instrument today", name, key)
+                elif keep_unknown and key not in view.unshown_keys:
+                    view.unshown_keys.append(key)  # an expired contract, or another broker's
+            if view.unshown_keys:
+                view.saved_keys = list(keys)
+                log.info(
+                    "watchlist %r: not on this market, kept in the saved list: %s",
+                    name,
+                    ", ".join(view.unshown_keys),
+                )
             view.quotes.set_rows(instruments)
-        return None
+        self._show_unshown()
+
+    def _show_unshown(self) -> None:
+        """Name, under the watchlist on screen, the saved symbols it does not show here."""
+        view = self.tabs.currentWidget()
+        unshown = view.unshown_keys if isinstance(view, WatchlistView) else []
+        if unshown:
+            self.unshown_note.setText(
+                "Not found on this market today, so not shown (kept in the saved list): "
+                + ", ".join(unshown)
+            )
+        self.unshown_bar.setVisible(bool(unshown))
+
+    def forget_unshown(self) -> None:
+        """The trader's choice: drop the current list's symbols this market does not know."""
+        view = self.current_view()
+        if view.unshown_keys:
+            view.unshown_keys = []
+            view.saved_keys = []
+            self._show_unshown()
+            self.changed.emit()
 
     def tab_lists(self) -> Watchlists:
         """What the tabs hold, in tab order."""
@@ -287,9 +359,17 @@ class MarketWatchPanel(QWidget):
     def watchlists(self) -> dict[str, list[str]]:
         return dict(self.tab_lists())
 
+    def saved_lists(self) -> Watchlists:
+        """What is saved: the tabs' lists with the keys not shown on this market put back."""
+        saved: Watchlists = []
+        for index, (name, shown) in enumerate(self.tab_lists()):
+            view = self._view(index)
+            saved.append((name, with_unshown(shown, view.saved_keys, view.unshown_keys)))
+        return saved
+
     def saved_form(self) -> str:
         """The watchlists as they are saved (see ``parse_watchlists``)."""
-        return watchlists_text(self.tab_lists())
+        return watchlists_text(self.saved_lists())
 
     def add_watchlist(self, name: str) -> WatchlistView:
         view = WatchlistView(QuoteModel(self._ctx))

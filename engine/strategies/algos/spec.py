@@ -11,7 +11,14 @@ from enum import StrEnum
 from typing import Any
 
 from engine.domain.orders import OrderType, Product, Side
+from engine.domain.requests import MAX_PRICE_PAISE
 from engine.strategies.algos.profile import SESSION_MINUTES
+
+MAX_DURATION_SECONDS = 24 * 60 * 60
+"""An algo runs for at most a day: a bound that keeps absurd numbers out of the clock arithmetic."""
+MAX_LIMIT_PRICE = Decimal(MAX_PRICE_PAISE) / 100
+"""Rupees: the highest price an order may carry (``rupees_to_paise`` refuses more)."""
+MIN_LIMIT_PRICE = Decimal("0.01")
 
 
 class AlgoKind(StrEnum):
@@ -74,8 +81,17 @@ class AlgoSpec:
         out: list[str] = []
         if self.quantity <= 0:
             out.append(f"quantity must be positive, got {self.quantity}")
-        if not (math.isfinite(self.duration_seconds) and self.duration_seconds > 0):
-            out.append(f"duration_seconds must be positive, got {self.duration_seconds}")
+        duration_ok = (
+            math.isfinite(self.duration_seconds)
+            and 0 < self.duration_seconds <= MAX_DURATION_SECONDS
+        )
+        if not duration_ok:
+            out.append(
+                f"duration_seconds must be above 0 and at most a day ({MAX_DURATION_SECONDS}), "
+                f"got {self.duration_seconds}"
+            )
+        # A wait longer than the algo may run is never reached; beyond a day it overflows.
+        longest = self.duration_seconds if duration_ok else MAX_DURATION_SECONDS
         if not 1 <= self.slices <= 1000:
             out.append(f"slices must be between 1 and 1000, got {self.slices}")
         for name in ("randomise_size_pct", "randomise_time_pct"):
@@ -89,11 +105,19 @@ class AlgoSpec:
                 f"limit_buffer_ticks must be between -100 and 100, got {self.limit_buffer_ticks}"
             )
         if self.limit_price is not None and not (
-            self.limit_price.is_finite() and self.limit_price > 0
+            self.limit_price.is_finite() and MIN_LIMIT_PRICE <= self.limit_price <= MAX_LIMIT_PRICE
         ):
-            out.append(f"limit_price must be a positive price, got {self.limit_price}")
-        if not (math.isfinite(self.chase_seconds) and self.chase_seconds >= 0):
-            out.append(f"chase_seconds must be 0 or more, got {self.chase_seconds}")
+            out.append(
+                f"limit_price must be a price from {MIN_LIMIT_PRICE} to {MAX_LIMIT_PRICE:,.0f} "
+                f"rupees, got {_shown(self.limit_price)}"
+            )
+        for name in ("chase_seconds", "min_interval_seconds"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 <= value <= longest):
+                out.append(
+                    f"{name} must be 0 or more and at most the duration ({longest:g} seconds), "
+                    f"got {value}"
+                )
         if self.kind is AlgoKind.POV and not (
             math.isfinite(self.participation_pct) and 0 < self.participation_pct <= 50
         ):
@@ -102,8 +126,6 @@ class AlgoSpec:
             )
         if self.kind is AlgoKind.ICEBERG and self.visible_quantity <= 0:
             out.append("an iceberg needs a positive visible_quantity")
-        if not (math.isfinite(self.min_interval_seconds) and self.min_interval_seconds >= 0):
-            out.append(f"min_interval_seconds must be 0 or more, got {self.min_interval_seconds}")
         if not self.owner or len(self.owner) > 48:
             out.append("owner must be 1 to 48 characters")
         profile = self.volume_profile
@@ -126,6 +148,12 @@ class AlgoSpec:
         out["limit_price"] = None if self.limit_price is None else str(self.limit_price)
         out["volume_profile"] = None if self.volume_profile is None else list(self.volume_profile)
         return out
+
+
+def _shown(price: Decimal) -> str:
+    """A price as the trader typed it, cut short: a refusal never repeats a page of digits."""
+    text = str(price)
+    return text if len(text) <= 24 else f"{text[:20]}…"
 
 
 _ENUMS: dict[str, type[StrEnum]] = {
