@@ -286,6 +286,20 @@ class LiveBroker(LiveReports):
         except BrokerError as exc:
             self._reject(order_id, str(exc))
             return
+        except Exception:
+            # A failure the adapter did not classify: the request may have reached the broker,
+            # so it is a doubt (reconciliation settles it), never a stuck PENDING_SUBMIT.
+            log.exception("%s place of %s failed unexpectedly", self.title, order_id)
+            self.stats.unknown_outcomes += 1
+            tracked.uncertain_since_ns = self._clock.time_ns()
+            self._say(
+                Severity.ERROR,
+                f"order {order_id}: placing it at {self.title} failed with an error DalalDesk "
+                f"does not recognise (see the log); it may or may not be at {self.title}. It "
+                "was not sent again: reconciliation will show it, or cancel it if "
+                f"{self.title} does not have it",
+            )
+            return
         self.stats.placed += 1
         if placed.recovered:
             self.stats.recovered_by_tag += 1

@@ -7,10 +7,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine.brokers.kite.adapter import KiteBrokerConfig
+from engine.brokers.live import PlacedOrder, Tracked
 from engine.credentials import CredentialStore
 from engine.domain.orders import OrderStatus
 from tests.kite_desk import ADANIPORTS, fast_broker, market, open_desk, redirect_url, wait_for
@@ -97,6 +99,69 @@ async def test_place_when_kite_rejects_it_is_rejected_with_kites_reason(
         message = desk.engine.api.order(order_id).status_message
         assert message.startswith("Kite could not place the order: Insufficient funds (")
         assert message.endswith("HTTP 400)") and kite.oms.placed == 0
+    finally:
+        await desk.stop()
+
+
+async def test_place_when_kite_answers_a_bare_502_is_settled_by_reconciliation_not_left_pending(
+    kite: FakeKite, tmp_path: Path
+) -> None:
+    desk = await open_desk(kite, store_for(kite), tmp_path / "b.db")
+    try:
+        await desk.link.watch([ADANIPORTS])
+        await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None)
+        kite.rest.garble_next("POST", "/orders", 502, b"", content_type=None)  # a proxy's
+
+        order_id = await desk.place(price="399.00")
+        await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.CANCELLED)
+
+        assert (
+            "not placed: Kite has no order tagged" in desk.engine.api.order(order_id).status_message
+        )
+        assert desk.messages("in a form it does not document when asked to place the order")
+        assert not desk.messages("adapter error")
+        assert desk.broker.stats.unknown_outcomes == 1 and kite.oms.placed == 0
+    finally:
+        await desk.stop()
+
+
+async def test_place_when_kite_placed_it_but_the_reply_lacks_data_finds_it_by_its_tag(
+    kite: FakeKite, tmp_path: Path
+) -> None:
+    desk = await open_desk(kite, store_for(kite), tmp_path / "b.db")
+    try:
+        await desk.link.watch([ADANIPORTS])
+        await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None)
+        kite.rest.garble_next("POST", "/orders", 200, b'{"status":"success"}', handled=True)
+
+        order_id = await desk.place(price="399.00")
+        await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.OPEN)
+
+        assert desk.broker.broker_order_id(order_id) == next(iter(kite.oms.orders))
+        assert desk.broker.stats.recovered_by_tag == 1 and kite.oms.placed == 1
+        assert not desk.messages("adapter error")
+    finally:
+        await desk.stop()
+
+
+async def test_place_when_the_adapter_fails_unexpectedly_is_settled_by_reconciliation(
+    kite: FakeKite, tmp_path: Path
+) -> None:
+    desk = await open_desk(kite, store_for(kite), tmp_path / "b.db")
+    try:
+        await desk.link.watch([ADANIPORTS])
+        await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None)
+
+        async def broken_place(tracked: Tracked, params: dict[str, Any]) -> PlacedOrder:
+            raise RuntimeError("a bug in the adapter")
+
+        desk.broker.send_place = broken_place  # type: ignore[method-assign]
+        order_id = await desk.place(price="399.00")
+        await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.CANCELLED)
+
+        assert desk.messages(f"order {order_id}: placing it at Kite failed with an error")
+        assert not desk.messages("adapter error")
+        assert desk.broker.stats.unknown_outcomes == 1 and kite.oms.placed == 0
     finally:
         await desk.stop()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from engine.brokers.kite.book import read_kite_book
 from engine.brokers.kite.config import KiteRestConfig
 from engine.brokers.kite.errors import (
     KiteUnavailable,
@@ -312,3 +314,173 @@ async def test_reads_when_fixture_backed_return_the_official_shapes(rest: KiteRe
     assert {i["exchange"] for i in instruments} == {"NFO"}
     assert instruments[0]["lot_size"] > 0
     assert quote["NSE:INFY"]["instrument_token"] == 408065
+
+
+JSON = "application/json"
+UNDOCUMENTED_REPLIES = {
+    "a proxy's bare 502": (502, b"", None),
+    "a success without data": (200, b'{"status":"success"}', JSON),
+    "a success with null data": (200, b'{"status":"success","data":null}', JSON),
+    "a JSON list": (200, b"[]", JSON),
+    "a JSON string": (200, b'"ok"', JSON),
+    "an error without its type": (500, b'{"status":"error"}', JSON),
+}
+
+
+@pytest.mark.parametrize("reply", UNDOCUMENTED_REPLIES.values(), ids=UNDOCUMENTED_REPLIES.keys())
+async def test_place_when_kite_answers_in_an_undocumented_form_and_has_no_such_order_reports_unknown_outcome(
+    kite: FakeKite, rest: KiteRest, reply: tuple[int, bytes, str | None]
+) -> None:
+    status, body, content_type = reply
+    kite.rest.garble_next("POST", "/orders/", status, body, content_type=content_type)
+
+    with pytest.raises(OutcomeUnknown, match="in a form it does not document") as doubt:
+        await rest.place_order(tag="D0AAAAAAAAAA0009", **OPTION)
+
+    assert "no order tagged D0AAAAAAAAAA0009" in doubt.value.message
+    assert doubt.value.tag == "D0AAAAAAAAAA0009"
+    assert kite.oms.placed == 0
+    assert [r for r in kite.rest.requests if r[0] == "POST"] == [("POST", "/orders/regular")]
+
+
+async def test_place_when_placed_but_the_reply_lacks_data_finds_the_order_by_tag_once(
+    kite: FakeKite, rest: KiteRest
+) -> None:
+    kite.rest.garble_next("POST", "/orders/", 200, b'{"status":"success"}', handled=True)
+
+    placed = await rest.place_order(tag="D0AAAAAAAAAA0010", **OPTION)
+
+    assert placed.recovered
+    assert kite.oms.placed == 1
+    assert kite.oms.orders[placed.order_id]["tag"] == "D0AAAAAAAAAA0010"
+
+
+async def test_modify_and_cancel_when_kite_answers_without_a_content_type_report_unknown_outcome(
+    kite: FakeKite, rest: KiteRest
+) -> None:
+    placed = await rest.place_order(tag="D0AAAAAAAAAA0011", **OPTION)
+    kite.rest.garble_next("PUT", "/orders/", 502, b"", content_type=None)
+    kite.rest.garble_next("DELETE", "/orders/", 200, b'{"status":"success"}', handled=True)
+
+    with pytest.raises(OutcomeUnknown, match="modify the order: a reply without a Content-Type"):
+        await rest.modify_order("regular", placed.order_id, price=2530.0)
+    with pytest.raises(OutcomeUnknown, match="cancel the order: a reply without its 'data'"):
+        await rest.cancel_order("regular", placed.order_id)
+
+    assert kite.oms.orders[placed.order_id]["status"] == "CANCELLED"
+
+
+async def test_gtt_place_when_kite_answers_a_success_without_data_reports_unknown_outcome(
+    kite: FakeKite, rest: KiteRest
+) -> None:
+    kite.rest.garble_next("POST", "/gtt/triggers", 200, b'{"status":"success","data":[]}')
+
+    with pytest.raises(OutcomeUnknown, match="place the GTT: the data was a list, not an object"):
+        await rest.place_gtt(
+            trigger_type="single",
+            tradingsymbol="INFY",
+            exchange="NSE",
+            trigger_values=[1400.0],
+            last_price=1500.0,
+            orders=[],
+        )
+
+
+@pytest.mark.parametrize("reply", UNDOCUMENTED_REPLIES.values(), ids=UNDOCUMENTED_REPLIES.keys())
+async def test_read_when_kite_answers_in_an_undocumented_form_retries_and_succeeds(
+    kite: FakeKite, rest: KiteRest, reply: tuple[int, bytes, str | None]
+) -> None:
+    status, body, content_type = reply
+    kite.rest.garble_next("GET", "/orders", status, body, content_type=content_type)
+
+    assert await rest.orders() == []
+
+    assert rest.retries == 1
+
+
+READS = {
+    "orders": lambda rest: rest.orders(),
+    "trades": lambda rest: rest.trades(),
+    "order history": lambda rest: rest.order_history("1"),
+    "positions": lambda rest: rest.positions(),
+    "margins": lambda rest: rest.margins(),
+    "profile": lambda rest: rest.profile(),
+}
+READ_PATHS = {
+    "orders": "/orders",
+    "trades": "/trades",
+    "order history": "/orders/1",
+    "positions": "/portfolio/positions",
+    "margins": "/user/margins",
+    "profile": "/user/profile",
+}
+
+
+@pytest.mark.parametrize("read", READS, ids=READS.keys())
+@pytest.mark.parametrize("reply", UNDOCUMENTED_REPLIES.values(), ids=UNDOCUMENTED_REPLIES.keys())
+async def test_read_when_every_answer_is_undocumented_gives_up_with_kite_unavailable(
+    kite: FakeKite, read: str, reply: tuple[int, bytes, str | None]
+) -> None:
+    client = KiteRest(
+        kite.api_key, access_token=kite.login(), config=fast_config(kite, get_retries=1)
+    )
+    status, body, content_type = reply
+    for _ in range(2):
+        kite.rest.garble_next("GET", READ_PATHS[read], status, body, content_type=content_type)
+
+    with pytest.raises(KiteUnavailable, match="in a form it does not document"):
+        await READS[read](client)
+    await client.close()
+
+    assert client.retries == 1
+
+
+async def test_read_when_the_orderbook_is_an_object_is_unavailable_never_an_empty_book(
+    kite: FakeKite, rest: KiteRest
+) -> None:
+    for _ in range(4):
+        kite.rest.garble_next("GET", "/orders", 200, b'{"status":"success","data":{"net":[]}}')
+
+    with pytest.raises(KiteUnavailable, match="fetch the orderbook: the data was an object, not"):
+        await rest.orders()
+
+
+async def test_book_when_net_positions_are_null_counts_them_unreadable_and_reads_the_rest(
+    kite: FakeKite, rest: KiteRest
+) -> None:
+    placed = await rest.place_order(tag="D0AAAAAAAAAA0012", **OPTION)
+    kite.rest.garble_next(
+        "GET", "/portfolio/positions", 200, b'{"status":"success","data":{"net":null,"day":[]}}'
+    )
+
+    book = await read_kite_book(rest)
+
+    assert [o.broker_order_id for o in book.orders] == [placed.order_id]
+    assert (book.positions, book.unreadable) == ([], 1)
+    assert book.available_cash is not None
+
+
+async def test_book_when_a_net_position_is_not_an_object_counts_it_and_keeps_the_others(
+    kite: FakeKite, rest: KiteRest
+) -> None:
+    row = {"instrument_token": 408065, "product": "CNC", "quantity": 5, "exchange": "NSE",
+           "tradingsymbol": "INFY"}  # fmt: skip
+    body = json.dumps({"status": "success", "data": {"net": ["INFY", row], "day": []}})
+    kite.rest.garble_next("GET", "/portfolio/positions", 200, body.encode())
+
+    book = await read_kite_book(rest)
+
+    assert [(p.token, p.quantity, p.name) for p in book.positions] == [(408065, 5, "NSE:INFY")]
+    assert book.unreadable == 1
+
+
+async def test_place_when_in_doubt_and_the_tag_lookup_is_refused_stays_unknown_never_refused(
+    kite: FakeKite, rest: KiteRest
+) -> None:
+    kite.rest.garble_next("POST", "/orders/", 502, b"", content_type=None)
+    kite.rest.fail_next("GET", "/orders", 403, "TokenException", "Token is invalid")
+
+    with pytest.raises(OutcomeUnknown, match="orderbook could not be searched for tag D0A"):
+        await rest.place_order(tag="D0AAAAAAAAAA0013", **OPTION)
+
+    assert kite.oms.placed == 0

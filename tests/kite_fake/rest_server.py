@@ -13,7 +13,8 @@
 - Faults: ``slow_s`` delays every reply, ``fail_next`` answers the next matching call with an
   error, ``hang_next_place_s`` places the order but answers only after that long (a client
   timeout with the order live at the broker), ``place_reply_delay_s`` answers every placement
-  late (the order's updates and fills arrive first).
+  late (the order's updates and fills arrive first), ``garble_next`` answers the next matching
+  call outside Kite's envelope (a proxy's bare 502, a success without ``data``, ...).
 """
 
 from __future__ import annotations
@@ -55,6 +56,16 @@ class Failure:
     message: str
 
 
+@dataclass
+class Garbled:
+    method: str
+    path_prefix: str
+    http_status: int
+    body: bytes
+    content_type: str | None
+    handled: bool
+
+
 def _fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())["data"]
 
@@ -81,6 +92,7 @@ class FakeRestServer:
         """Every placement is answered this long after the order is placed: its updates on the
         ticker (and its fills) reach the client before the reply does."""
         self.failures: list[Failure] = []
+        self.garbled: list[Garbled] = []
         self.requests: list[tuple[str, str]] = []
         self.rate_limited = 0
         self.basket_requests: list[tuple[list[dict[str, Any]], bool]] = []
@@ -109,6 +121,21 @@ class FakeRestServer:
         self, method: str, path_prefix: str, http_status: int, error_type: str, message: str
     ) -> None:
         self.failures.append(Failure(method, path_prefix, http_status, error_type, message))
+
+    def garble_next(
+        self,
+        method: str,
+        path_prefix: str,
+        http_status: int,
+        body: bytes,
+        *,
+        content_type: str | None = "application/json",
+        handled: bool = False,
+    ) -> None:
+        """Answer the next matching call with ``body`` as it is, without a Content-Type header
+        when ``content_type`` is None. ``handled``: the request is carried out first (an order
+        placed whose reply is garbled on the way back)."""
+        self.garbled.append(Garbled(method, path_prefix, http_status, body, content_type, handled))
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._faults, self._rate_limit, self._auth])
@@ -173,6 +200,13 @@ class FakeRestServer:
             if request.method == fault.method and request.path.startswith(fault.path_prefix):
                 del self.failures[index]
                 return failure(fault.http_status, fault.error_type, fault.message)
+        for index, garbled in enumerate(self.garbled):
+            if request.method == garbled.method and request.path.startswith(garbled.path_prefix):
+                del self.garbled[index]
+                if garbled.handled:
+                    await handler(request)
+                headers = {"Content-Type": garbled.content_type} if garbled.content_type else {}
+                return web.Response(status=garbled.http_status, body=garbled.body, headers=headers)
         return await handler(request)
 
     @web.middleware

@@ -12,6 +12,12 @@ Retries:
   A place is looked up in the orderbook by its ``tag`` (our order id); if it is not there the
   call raises ``OutcomeUnknown`` and reconciliation decides later.
 
+A reply in a form Kite does not document (no Content-Type, a success without ``data``, data
+of the wrong shape, an error without ``error_type``) makes the official client fail with a bare
+``KeyError``, ``TypeError``, ``AttributeError``, ``ValueError`` or ``UnboundLocalError``; it is
+treated like an HTML 502: a read is retried and ends ``KiteUnavailable``, a write is a doubt
+(``OutcomeUnknown``, a place then looked up by its tag).
+
 After a ``TokenException`` every call fails fast with ``SessionExpired`` until
 ``set_access_token`` (a new login): nothing is sent on a dead session. A request refused on a
 token that a new login replaced while it was on its way is sent again on the new token.
@@ -32,6 +38,7 @@ from kiteconnect import exceptions as kite_exceptions
 
 from engine.brokers.kite.config import KiteRestConfig
 from engine.brokers.kite.errors import (
+    KiteError,
     KiteUnavailable,
     OrderRejected,
     OutcomeUnknown,
@@ -51,6 +58,42 @@ T = TypeVar("T")
 MAX_TAG_LENGTH = 20
 RATE_LIMITED_WRITE_RETRIES = 20
 """A write refused with 429 is sent again at most this many times (about as many seconds)."""
+
+UNDOCUMENTED_REPLY_ERRORS: tuple[type[Exception], ...] = (
+    LookupError,
+    TypeError,
+    AttributeError,
+    ValueError,
+    UnboundLocalError,  # a NameError: the client's orders() on ``"data": null``
+)
+"""What the official client raises, unwrapped, on a reply it cannot read."""
+
+
+class UndocumentedReply(ValueError):
+    """A reply the client read, but whose data is not of the shape Kite documents."""
+
+
+def _expect(shape: type, what: str, data: T) -> T:
+    if not isinstance(data, shape):
+        raise UndocumentedReply(f"{what} was {_kind(data)}, not {_kind(shape())}")
+    return data
+
+
+def _kind(value: object) -> str:
+    kinds = {dict: "an object", list: "a list", str: "a string", type(None): "null"}
+    return kinds.get(type(value), "a number" if isinstance(value, int | float) else "unknown")
+
+
+def undocumented_reply(exc: Exception) -> str:
+    """In words, what was wrong with a reply the client failed on with ``exc``."""
+    if isinstance(exc, UndocumentedReply):
+        return str(exc)
+    if isinstance(exc, KeyError) and exc.args:
+        key = str(exc.args[0])
+        if key.lower() == "content-type":
+            return "a reply without a Content-Type"
+        return f"a reply without its {key!r} field"
+    return "a reply whose data is not of the documented shape"
 
 
 class KiteRest:
@@ -158,25 +201,22 @@ class KiteRest:
     async def place_gtt(self, **arguments: Any) -> int:
         """``POST /gtt/triggers`` with the official client's arguments; Kite's trigger id. A
         lost reply is not sent again (``OutcomeUnknown``): the GTT list shows whether it exists."""
-        data: dict[str, Any] = await self._write(
-            "place the GTT", lambda: self._kite.place_gtt(**arguments)
+        return await self._write(
+            "place the GTT", lambda: _trigger_id(self._kite.place_gtt(**arguments))
         )
-        return int(data["trigger_id"])
 
     async def modify_gtt(self, trigger_id: int, **arguments: Any) -> int:
-        data: dict[str, Any] = await self._write(
-            "modify the GTT", lambda: self._kite.modify_gtt(trigger_id, **arguments)
+        return await self._write(
+            "modify the GTT", lambda: _trigger_id(self._kite.modify_gtt(trigger_id, **arguments))
         )
-        return int(data["trigger_id"])
 
     async def delete_gtt(self, trigger_id: int) -> int:
-        data: dict[str, Any] = await self._write(
-            "delete the GTT", lambda: self._kite.delete_gtt(trigger_id)
+        return await self._write(
+            "delete the GTT", lambda: _trigger_id(self._kite.delete_gtt(trigger_id))
         )
-        return int(data["trigger_id"])
 
     async def gtts(self) -> list[dict[str, Any]]:
-        return await self._read("other", "fetch the GTTs", self._kite.get_gtts)
+        return await self._read("other", "fetch the GTTs", self._kite.get_gtts, list)
 
     async def _find_placed(self, tag: str, doubt: OutcomeUnknown) -> PlacedOrder:
         for attempt in range(self.config.place_check_attempts):
@@ -187,7 +227,21 @@ class KiteRest:
             except (KiteUnavailable, RateLimited) as exc:
                 log.warning("orderbook check %d for tag %s failed: %s", attempt + 1, tag, exc)
                 continue
-            matches = [order for order in book if order.get("tag") == tag]
+            except KiteError as exc:
+                # The place may be at Kite: a refusal of the lookup (an ended session) must not
+                # read as a refusal of the place, which would be held and sent a second time.
+                raise OutcomeUnknown(
+                    f"{doubt.message}; the orderbook could not be searched for tag {tag} "
+                    f"({exc}). It was not sent again: reconciliation will show it if Kite has it",
+                    tag=tag,
+                    http_status=doubt.http_status,
+                    error_type=doubt.error_type,
+                ) from exc
+            matches = [
+                row
+                for row in book
+                if isinstance(row, dict) and row.get("tag") == tag and row.get("order_id")
+            ]
             if matches:
                 order_id = str(matches[0]["order_id"])
                 log.warning("place reply lost (%s); order %s found by tag %s", doubt, order_id, tag)
@@ -204,26 +258,28 @@ class KiteRest:
     # -- reads -----------------------------------------------------------------------------------
 
     async def orders(self) -> list[dict[str, Any]]:
-        return await self._read("other", "fetch the orderbook", self._kite.orders)
+        return await self._read("other", "fetch the orderbook", self._kite.orders, list)
 
     async def order_history(self, order_id: str) -> list[dict[str, Any]]:
         return await self._read(
-            "other", "fetch the order history", lambda: self._kite.order_history(order_id)
+            "other", "fetch the order history", lambda: self._kite.order_history(order_id), list
         )
 
     async def trades(self) -> list[dict[str, Any]]:
-        return await self._read("other", "fetch the trades", self._kite.trades)
+        return await self._read("other", "fetch the trades", self._kite.trades, list)
 
     async def order_trades(self, order_id: str) -> list[dict[str, Any]]:
         return await self._read(
-            "other", "fetch the order's trades", lambda: self._kite.order_trades(order_id)
+            "other", "fetch the order's trades", lambda: self._kite.order_trades(order_id), list
         )
 
     async def positions(self) -> dict[str, list[dict[str, Any]]]:
-        return await self._read("other", "fetch the positions", self._kite.positions)
+        return await self._read("other", "fetch the positions", self._kite.positions, dict)
 
     async def margins(self, segment: str | None = None) -> dict[str, Any]:
-        return await self._read("other", "fetch the margins", lambda: self._kite.margins(segment))
+        return await self._read(
+            "other", "fetch the margins", lambda: self._kite.margins(segment), dict
+        )
 
     async def basket_margins(
         self, orders: list[dict[str, Any]], *, consider_positions: bool = True
@@ -235,24 +291,25 @@ class KiteRest:
             "other",
             "calculate the margin",
             lambda: self._kite.basket_order_margins(orders, consider_positions=consider_positions),
+            dict,
         )
 
     async def profile(self) -> dict[str, Any]:
-        return await self._read("other", "fetch the profile", self._kite.profile)
+        return await self._read("other", "fetch the profile", self._kite.profile, dict)
 
     async def instruments(self, exchange: str | None = None) -> list[dict[str, Any]]:
         return await self._read(
-            "other", "download the instruments", lambda: self._kite.instruments(exchange)
+            "other", "download the instruments", lambda: self._kite.instruments(exchange), list
         )
 
     async def quote(self, *instruments: str) -> dict[str, Any]:
         return await self._read(
-            "quote", "fetch quotes", lambda: self._kite.quote(list(instruments))
+            "quote", "fetch quotes", lambda: self._kite.quote(list(instruments)), dict
         )
 
     async def ltp(self, *instruments: str) -> dict[str, Any]:
         return await self._read(
-            "quote", "fetch last prices", lambda: self._kite.ltp(list(instruments))
+            "quote", "fetch last prices", lambda: self._kite.ltp(list(instruments)), dict
         )
 
     async def historical(
@@ -277,23 +334,26 @@ class KiteRest:
         # Kite reads from/to as IST wall-clock times, whatever zone the caller's datetimes are in.
         start, end = (m.astimezone(IST).strftime("%Y-%m-%d %H:%M:%S") for m in (from_dt, to_dt))
         params = {"from": start, "to": end, "interval": interval, "continuous": 0, "oi": int(oi)}
-        data: dict[str, Any] = await self._read(
+        return await self._read(
             "historical",
             "fetch the candles",
             lambda: self._kite._get(
                 "market.historical",
                 url_args={"instrument_token": token, "interval": interval},
                 params=params,
-            ),
+            )["candles"],
+            list,
         )
-        return list(data["candles"])
 
     # -- machinery -------------------------------------------------------------------------------
 
-    async def _read(self, category: str, action: str, call: Callable[[], T]) -> T:
+    async def _read(self, category: str, action: str, call: Callable[[], T], shape: type) -> T:
+        """``call`` retried as a read; its data must be a ``shape`` (list or dict), as documented."""
         return await read_retrying(
             self.config,
-            lambda: self._call(category, action, call, retryable=True),
+            lambda: self._call(
+                category, action, lambda: _expect(shape, "the data", call()), retryable=True
+            ),
             self._count_retry,
         )
 
@@ -349,6 +409,17 @@ class KiteRest:
             if retryable:
                 raise Retryable(KiteUnavailable(message), rate_limited=False) from exc
             raise OutcomeUnknown(message) from exc
+        except UNDOCUMENTED_REPLY_ERRORS as exc:
+            # Like an HTML 502 (which the client turns into a DataException): the reply says
+            # nothing reliable, so a read is tried again and a write's outcome is unknown.
+            log.warning("Kite's reply to %s is not in a documented form", action, exc_info=exc)
+            message = (
+                f"Kite answered in a form it does not document when asked to {action}: "
+                f"{undocumented_reply(exc)}"
+            )
+            if retryable:
+                raise Retryable(KiteUnavailable(message), rate_limited=False) from exc
+            raise OutcomeUnknown(message) from exc
 
     def _classify(
         self,
@@ -382,3 +453,8 @@ class KiteRest:
                 rate_limited=False,
             )
         return OutcomeUnknown(message, http_status=status, error_type=error_type)
+
+
+def _trigger_id(data: Any) -> int:
+    """The trigger id of a GTT write's reply (``{"trigger_id": 123}``)."""
+    return int(_expect(dict, "the data", data)["trigger_id"])
