@@ -197,7 +197,9 @@ class Reconciler:
             if report.tag:
                 at_broker.add(report.tag)
             await broker.apply_report(report, by_order.get(report.broker_order_id, []))
-        settled = broker.resolve_missing(at_broker)
+        # An order whose placing is in doubt is settled as never placed only on a book read
+        # whole: one of the rows that could not be read may be that order, live at the broker.
+        settled = [] if book.unreadable else broker.resolve_missing(at_broker)
         missing = tuple(
             order.order_id
             for order in self._orders()
@@ -264,7 +266,8 @@ class Reconciler:
             self._say(
                 Severity.WARNING,
                 f"reconciliation skipped {report.unreadable} {title} rows it could not read "
-                "(see the log)",
+                "(see the log); an order whose placing is in doubt stays in doubt until the "
+                "book reads whole",
             )
         changed = report.fills_booked or report.adopted or report.settled
         if changed or report.reason not in QUIET_REASONS:

@@ -125,3 +125,19 @@ async def test_reconcile_when_the_broker_cannot_be_read_tells_the_trader_and_rai
     ended.request("login")
     await ended.wait_idle()  # a session that ended waits for the next login, no retries
     assert ended.runs == 0 and ended.failures == 1
+
+
+async def test_reconcile_when_some_rows_cannot_be_read_leaves_doubts_in_doubt() -> None:
+    # The toy settles D1 as never placed whenever its book does not show it.
+    torn = BrokerBook([], [], [], unreadable=1)
+    said: list[object] = []
+    report = await reconciler(ToyBooks(torn), [], said).reconcile("timer")
+    assert report.settled == (), "a row that could not be read may be D1, live at the broker"
+    texts = [m.text for m in said if isinstance(m, EngineMessage)]
+    assert any(
+        t.startswith("reconciliation skipped 1 Toy rows it could not read")
+        and t.endswith("stays in doubt until the book reads whole")
+        for t in texts
+    ), texts
+    whole = await reconciler(ToyBooks(BrokerBook([], [], [])), [], []).reconcile("timer")
+    assert whole.settled == (OrderId("D1"),)
