@@ -31,6 +31,15 @@ from pathlib import Path
 
 import platformdirs
 
+from engine.alerts.delivery.settings import BOT_TOKEN, PASSWORD, SMTP, TELEGRAM
+from engine.brokers.xts.credentials import (
+    APP_KEY,
+    MARKET_DATA_APP_KEY,
+    MARKET_DATA_SECRET_KEY,
+    SECRET_KEY,
+    TOKEN,
+    XTS,
+)
 from engine.calendar.locations import default_override_dir
 from engine.core.logs import redact
 from engine.credentials import (
@@ -148,15 +157,30 @@ def gather(desk: DeskFacts, now: datetime) -> dict[str, bytes]:
     return entries
 
 
+KEYRING_SECRETS = (
+    *((KITE, name) for name in (API_KEY, API_SECRET, ACCESS_TOKEN)),
+    *(
+        (XTS, name)
+        for name in (APP_KEY, SECRET_KEY, TOKEN, MARKET_DATA_APP_KEY, MARKET_DATA_SECRET_KEY)
+    ),
+    (TELEGRAM, BOT_TOKEN),
+    (SMTP, PASSWORD),
+    ("signals", "webhook_passphrase"),
+    ("api", "token"),
+)
+"""Every keyring entry of a profile that holds a secret (service, name)."""
+
+
 def known_secrets(store: CredentialStore) -> list[str]:
-    """Every secret the desk may hold for the store's profile: its keyring entries (the Kite
-    API key, secret and the day's access token) and the local API's and webhook's values from
-    the environment. A keyring that cannot be read yields none: the desk could not have used
-    what it cannot read either."""
+    """Every secret the desk may hold for the store's profile: its keyring entries (``KEYRING_
+    SECRETS``: the brokers' keys and tokens, the notification channels', the webhook passphrase
+    and the local API token) and the local API's and webhook's values from the environment. A
+    keyring that cannot be read yields none: the desk could not have used what it cannot read
+    either."""
     found: list[str] = []
     try:
-        for name in (API_KEY, API_SECRET, ACCESS_TOKEN):
-            value = store.get(KITE, name)
+        for service, name in KEYRING_SECRETS:
+            value = store.get(service, name)
             if value:
                 found.append(value)
                 found += _json_strings(value)  # the bare token, as a log could show it

@@ -232,8 +232,18 @@ def test_known_secrets_when_the_keyring_holds_kite_entries_and_the_api_token_is_
     store.save_kite_keys("apikey1", "apisecret1")
     store.save_kite_access_token("accesstoken1", datetime(2026, 12, 4, 9, 0, tzinfo=IST))
     monkeypatch.setenv("DALALDESK_API_TOKEN", "localapitoken1")
+    kept = {
+        ("xts", "interactive_secret_key"): "xtssecret1",
+        ("xts", "marketdata_secret_key"): "xtsfeedsecret1",
+        ("telegram", "bot_token"): "bottoken1",
+        ("smtp", "password"): "smtppass1",
+        ("signals", "webhook_passphrase"): "passphrase1",
+        ("api", "token"): "keyringapitoken1",
+    }
+    for (service, name), value in kept.items():
+        store.set(service, name, value)
     found = diagnostics.known_secrets(store)
-    for value in ("apikey1", "apisecret1", "accesstoken1", "localapitoken1"):
+    for value in ("apikey1", "apisecret1", "accesstoken1", "localapitoken1", *kept.values()):
         assert value in found
     assert not any(value.startswith("2026-12-05") for value in found)  # the expiry is no secret
 
