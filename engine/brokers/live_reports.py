@@ -224,6 +224,18 @@ class LiveReports:
         tracked = self._tracker.track(order_id)
         self._tracker.acknowledge(tracked, report.broker_order_id)
         tracked.uncertain_since_ns = None
+        if report.quantity > order.quantity and order.status in LIVE_STATUSES:
+            # Modified up at the broker, and already filled past the old quantity: the new
+            # terms first, or the fills would be refused as overfills.
+            self._emit(
+                OrderStatusChanged(
+                    order.order_id,
+                    self._clock.time_ns(),
+                    order.status,
+                    broker_order_id=report.broker_order_id,
+                    quantity=report.quantity,
+                )
+            )
         if report.filled_quantity > order.filled_quantity:
             await self._book_trades(order, report, trades)
         event = self._status_event(order, report)
@@ -267,7 +279,6 @@ class LiveReports:
         if trade.trade_id in self._seen_trades or trade.trade_id in order.trade_ids:
             self.stats.duplicate_fills += 1
             return
-        self._seen_trades.add(trade.trade_id)
         when = trade.fill_timestamp
         ts_ns = self._clock.time_ns() if when is None else int(when.timestamp()) * 1_000_000_000
         self._emit(
@@ -282,7 +293,11 @@ class LiveReports:
                 trade.price,
             )
         )
-        self.stats.fills += 1
+        if trade.trade_id in order.trade_ids:
+            # Seen once the order holds it: a fill the order manager refused (an overfill
+            # before a report of larger terms) is booked again by a later report.
+            self._seen_trades.add(trade.trade_id)
+            self.stats.fills += 1
 
     def _status_event(self, order: Order, report: OrderReport) -> OrderStatusChanged | None:
         status = report.status

@@ -5,6 +5,7 @@ orders until the next login."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -59,6 +60,40 @@ async def test_xts_partial_fills_are_booked_once_each(desk: XtsDesk) -> None:
     trades = [t for t in desk.engine.api.trades() if t.order_id == order_id]
     assert sorted(t.quantity for t in trades) == [4, 6]
     assert desk.engine.api.order(order_id).average_price == Decimal("399.50")
+
+
+async def test_xts_fill_past_the_old_quantity_before_its_modify_is_reported_is_booked(
+    desk: XtsDesk,
+) -> None:
+    # XTS modified the order from 10 to 20 and 15 traded; the trade event comes before the
+    # order event with the new quantity. The fill waits for the terms instead of being lost.
+    order_id = desk.place(10, "399.50")
+    await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.OPEN)
+    [row] = desk.xts.oms.find(order_id)
+    state = {
+        **row,
+        "OrderQuantity": 20,
+        "CumulativeQuantity": 15,
+        "LeavesQuantity": 5,
+        "OrderStatus": "PartiallyFilled",
+    }
+    trade = {
+        **state,
+        "LastTradedPrice": 399.5,
+        "LastTradedQuantity": 15,
+        "ExecutionID": "777001",
+        "LastExecutionTransactTime": row["LastUpdateDateTime"],
+    }
+    desk.broker.on_trade_event(json.dumps(trade))
+    desk.broker.on_order_event(json.dumps(state))
+    await wait_for(lambda: desk.engine.api.order(order_id).filled_quantity == 15)
+
+    order = desk.engine.api.order(order_id)
+    assert (order.quantity, order.status) == (20, OrderStatus.OPEN)
+    assert [t.quantity for t in desk.engine.api.trades() if t.order_id == order_id] == [15]
+    desk.broker.on_trade_event(json.dumps(trade))  # the same execution again: booked once
+    desk.broker.on_order_event(json.dumps(state))
+    assert [t.quantity for t in desk.engine.api.trades() if t.order_id == order_id] == [15]
 
 
 def live(desk: XtsDesk, order_id: str) -> bool:
