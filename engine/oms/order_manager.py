@@ -352,7 +352,20 @@ class OrderManager:
         if instrument is None:
             return [Outcome(False, None, f"cannot square off unknown instrument {token}")]
         side = Side.SELL if position.net_quantity > 0 else Side.BUY
-        remaining = abs(position.net_quantity)
+        # A square-off already on its way covers its part: asked twice (two clicks, two
+        # confirmations), the desk closes the position once and never turns it over.
+        closing = sum(
+            order.pending_quantity
+            for order in self.orders.values()
+            if order.square_off
+            and order.is_open
+            and order.token == token
+            and order.product is product
+            and order.side is side
+        )
+        remaining = abs(position.net_quantity) - closing
+        if remaining <= 0:
+            return []
         largest = instrument.max_order_quantity() or remaining
         outcomes = []
         while remaining > 0:

@@ -513,6 +513,23 @@ async def test_contract_square_off_of_a_long_position_sells_it_flat(broker: Brok
     assert net(broker) == 0
 
 
+async def test_contract_square_off_asked_twice_closes_the_position_once(
+    broker: BrokerHarness,
+) -> None:
+    # Two clicks, two confirmations: the second finds the first on its way and sends nothing,
+    # where it used to send a second full closing order and turn the long into a short.
+    buy = await broker.place_live("BUY", 10, order_type="MARKET")
+    await broker.wait_status(buy, OrderStatus.COMPLETE)
+
+    first = broker.api.square_off(broker.token, "MIS")
+    second = broker.api.square_off(broker.token, "MIS")
+
+    assert len(first) == 1 and first[0].ok and first[0].order_id is not None, first
+    assert second == []
+    await broker.wait_status(first[0].order_id, OrderStatus.COMPLETE)
+    assert net(broker) == 0
+
+
 async def test_contract_square_off_of_a_short_position_buys_it_back(broker: BrokerHarness) -> None:
     sell = await broker.place_live("SELL", 6, price=ABOVE, product="CNC")
     await broker.fill(sell, 6)
