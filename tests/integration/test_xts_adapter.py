@@ -96,6 +96,39 @@ async def test_xts_fill_past_the_old_quantity_before_its_modify_is_reported_is_b
     assert [t.quantity for t in desk.engine.api.trades() if t.order_id == order_id] == [15]
 
 
+async def test_xts_place_answered_with_a_gateway_page_is_a_doubt_not_a_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiohttp import web
+
+    import tests.xts_fake.interactive as fake
+
+    placing = fake.FakeXtsInteractive._place
+
+    async def page(self: fake.FakeXtsInteractive, request: web.Request) -> web.Response:
+        await placing(self, request)  # placed at XTS; a gateway answers for it
+        return web.Response(text="<html><h1>Request accepted</h1></html>", content_type="text/html")
+
+    monkeypatch.setattr(fake.FakeXtsInteractive, "_place", page)  # before the fake serves
+    async with FakeXts(limits=FAST_LIMITS) as xts:
+        xts.set_market(ADANIPORTS, Decimal("400.00"))
+        store = CredentialStore("xts-test", backend=MemoryKeyring())
+        save_fake_account(xts, store)
+        desk = await open_desk(xts, store, tmp_path / "book.db", market_data=False)
+        try:
+            await wait_for(lambda: desk.broker.paused_reason == "", what="order flow resumed")
+            xts.interactive.mute_events = True  # the page is all the desk hears of the place
+            order_id = desk.place(10, "399.50")
+            await desk.broker.drain()
+            # Looked up at XTS, found, and live at the desk: never REJECTED while it works there.
+            order = desk.engine.api.order(order_id)
+            assert order.status is OrderStatus.OPEN, order.status_message
+            [at_xts] = xts.oms.find(order_id)
+            assert desk.engine.orders.orders[order_id].broker_order_id == str(at_xts["AppOrderID"])
+        finally:
+            await desk.stop()
+
+
 def live(desk: XtsDesk, order_id: str) -> bool:
     return desk.engine.api.order(order_id).status is OrderStatus.OPEN
 

@@ -324,7 +324,8 @@ class XtsRest:
             envelope = json.loads(text)
         except ValueError:
             envelope = None
-        if not isinstance(envelope, dict):
+        unreadable = not isinstance(envelope, dict)
+        if unreadable:
             snippet = " ".join(text.split())[:120] or "an empty body"
             envelope = {"type": "error", "description": f"unreadable answer: {snippet}"}
         kind = str(envelope.get("type") or "").lower()
@@ -346,7 +347,10 @@ class XtsRest:
             if retryable:
                 raise Retryable(error)
             raise error
-        if status >= 500:
+        if status >= 500 or unreadable:
+            # An answer that cannot be read (a gateway's HTML page, even with HTTP 200) says
+            # nothing of the order: a doubt for reconciliation, never a refusal, which would
+            # leave a live order marked REJECTED at the desk.
             if retryable:
                 raise Retryable(XtsUnavailable(message, http_status=status, code=code))
             raise OutcomeUnknown(message, http_status=status, code=code)
