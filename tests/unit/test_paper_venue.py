@@ -374,3 +374,130 @@ def test_resting_orders_when_one_level_comes_share_its_quantity_first_come_first
     desk.tick(quote(NIFTY_CE, bid=9880, ask=9895, asks=deeper))
     assert second.status is OrderStatus.COMPLETE  # the next tick's quantity is its own
     assert sum(f.quantity for f in desk.oms.fills) == 130
+
+
+async def test_order_when_desk_stopped_before_venue_received_it_is_cancelled_in_words_on_restart(
+    tmp_path,
+) -> None:
+    desk = make_desk(tmp_path / "book.db", config=PaperConfig(latency_ms=200))
+    desk.tick(quote(NIFTY_CE, bid=9995, ask=10000, ltp=10000))
+    outcome = desk.oms.submit(buy(quantity=650, order_type=OrderType.MARKET))
+    assert desk.oms.orders[outcome.order_id].status is OrderStatus.PENDING_SUBMIT
+    again = desk.reopen()  # the loop stopped before the latency elapsed: the venue never acted
+    try:
+        order = again.oms.orders[outcome.order_id]
+        assert order.status is OrderStatus.CANCELLED
+        assert "stopped before the paper venue received it" in order.status_message
+        assert again.venue.resting_count == 0
+        again.tick(quote(NIFTY_CE, bid=9990, ask=10000, asks=((10000, 65, 1), (18000, 9000, 1))))
+        assert again.oms.fills == []
+    finally:
+        again.database.close()
+
+
+def stop_loss_sell(order_type=OrderType.SL_M, trigger=9900, price=None, **kw) -> OrderRequest:
+    return OrderRequest(
+        NIFTY_CE.token,
+        Side.SELL,
+        650,
+        order_type,
+        Product.NRML,
+        price=None if price is None else Paise(price),
+        trigger_price=Paise(trigger),
+        **kw,
+    )
+
+
+def test_stop_loss_market_when_triggered_and_partly_filled_rests_the_rest_as_protected_limit(
+    desk,
+) -> None:
+    desk.tick(quote(NIFTY_CE, bid=10000, ask=10005, ltp=10000))
+    order = desk.oms.orders[desk.oms.submit(stop_loss_sell()).order_id]
+    desk.tick(quote(NIFTY_CE, bid=9895, ask=9900, ltp=9900, bids=((9895, 130, 1),)))
+    assert order.filled_quantity == 130 and order.status is OrderStatus.OPEN
+    assert (order.order_type, order.price) == (OrderType.LIMIT, 9705)  # LTP 99 - 2 %
+    assert "market protection" in order.status_message
+    desk.tick(quote(NIFTY_CE, bid=5000, ask=9900, ltp=6000, bids=((5000, 9000, 1),)))
+    assert order.filled_quantity == 130  # no fill far below the protected limit
+    assert [f.price for f in desk.oms.fills] == [9895]
+
+
+def test_ioc_stop_loss_when_triggered_without_a_fill_is_cancelled_not_rested(desk) -> None:
+    desk.tick(quote(NIFTY_CE, bid=10000, ask=10005, ltp=10000))
+    request = stop_loss_sell(OrderType.SL, trigger=9900, price=9890, validity=Validity.IOC)
+    order = desk.oms.orders[desk.oms.submit(request).order_id]
+    desk.tick(quote(NIFTY_CE, bid=9800, ask=9805, ltp=9900))  # triggered, no bid at the limit
+    assert order.status is OrderStatus.CANCELLED and "IOC" in order.status_message
+    assert desk.venue.resting_count == 0
+    desk.tick(quote(NIFTY_CE, bid=9890, ask=9895, ltp=9890))
+    assert desk.oms.fills == []
+
+
+def test_triggered_stop_loss_market_when_restored_unpriced_is_protected_at_the_next_ltp(
+    book_url: str,
+) -> None:
+    desk = make_desk(book_url)
+    desk.tick(quote(NIFTY_CE, bid=10000, ask=10005, ltp=10000))
+    order_id = desk.oms.submit(stop_loss_sell()).order_id
+    # As an earlier version journaled a triggered SL-M: OPEN, still SL-M, no price.
+    desk.oms.on_broker_event(
+        OrderStatusChanged(order_id, desk.clock.time_ns(), OrderStatus.OPEN, "trigger reached")
+    )
+    again = desk.reopen()
+    try:
+        order = again.oms.orders[order_id]
+        assert (order.status, order.order_type, order.price) == (
+            OrderStatus.OPEN,
+            OrderType.SL_M,
+            None,
+        )
+        again.tick(quote(NIFTY_CE, bid=5000, ask=9900, ltp=9900, bids=((5000, 9000, 1),)))
+        assert (order.order_type, order.price) == (OrderType.LIMIT, 9705)
+        assert again.oms.fills == []
+        again.tick(quote(NIFTY_CE, bid=9800, ask=9805, ltp=9800))
+        assert order.status is OrderStatus.COMPLETE
+        assert {f.price for f in again.oms.fills} == {9705}  # passive, at its protected limit
+    finally:
+        again.database.close()
+
+
+def restarted_after_the_close(book_url: str, *, last_quote: bool):
+    """A desk that bought 10 lots MIS at 10:00, stopped, and is started again at 16:05."""
+    desk = make_desk(book_url)
+    desk.tick(quote(NIFTY_CE, bid=9995, ask=10000, ltp=10000))
+    assert desk.oms.submit(buy(quantity=650, order_type=OrderType.MARKET, product=Product.MIS))
+    desk.clock.set(datetime(2026, 11, 23, 16, 5, tzinfo=IST))
+    again = desk.reopen()
+    again.session_open[0] = False
+    nets = {(p.token, p.product): p.net_quantity for p in again.positions.all()}
+    again.venue.restore_positions(nets)
+    if last_quote:
+        again.tick(quote(NIFTY_CE, bid=10100, ask=10105, ltp=10100, size=5000))
+    again.venue.on_clock(again.clock.now())
+    return again
+
+
+def test_intraday_position_when_desk_restarts_after_the_close_same_day_is_squared_off_in_words(
+    book_url: str,
+) -> None:
+    again = restarted_after_the_close(book_url, last_quote=True)
+    try:
+        assert again.positions.get(NIFTY_CE.token, Product.MIS).net_quantity == 0
+        (square_off,) = [o for o in again.oms.orders.values() if o.source is OrderSource.BROKER]
+        assert square_off.status is OrderStatus.COMPLETE
+        assert "intraday square-off after the close" in square_off.status_message
+        assert again.oms.fills[-1].price == 10100
+    finally:
+        again.database.close()
+
+
+def test_intraday_square_off_when_restarted_after_the_close_without_a_price_says_why(
+    book_url: str,
+) -> None:
+    again = restarted_after_the_close(book_url, last_quote=False)
+    try:
+        (square_off,) = [o for o in again.oms.orders.values() if o.source is OrderSource.BROKER]
+        assert square_off.status is OrderStatus.REJECTED
+        assert "close this MIS position yourself" in square_off.status_message
+    finally:
+        again.database.close()

@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 InstrumentLookup = Callable[[InstrumentToken], Instrument | None]
 SessionCheck = Callable[[Instrument, datetime], bool]
 
+_NOT_RECEIVED = (
+    "not placed: the desk stopped before the paper venue received it; place it again if you "
+    "still want it"
+)
+
 
 @dataclass(slots=True)
 class _Resting:
@@ -122,6 +127,16 @@ class PaperVenue:
 
     def restore(self, open_orders: list[Order]) -> None:
         for order in open_orders:
+            if order.status is OrderStatus.PENDING_SUBMIT:
+                # The venue had not acted on it when the desk stopped, so the simulated exchange
+                # never held it. Working it now, at whatever the market has become, is not what
+                # the trader asked for: cancel it and say so.
+                self._send(
+                    OrderStatusChanged(
+                        order.order_id, self._clock.time_ns(), OrderStatus.CANCELLED, _NOT_RECEIVED
+                    )
+                )
+                continue
             triggered = order.status is OrderStatus.OPEN
             resting = _Resting(
                 order.order_id,
@@ -170,9 +185,18 @@ class PaperVenue:
                     continue
                 resting.triggered = True
                 self._emit_status(resting, OrderStatus.OPEN, "trigger reached")
+                # A triggered stop arrives at the market now: what it does not fill is treated as
+                # any arriving order's rest (IOC cancelled, SL-M protected), and it queues anew.
+                self._unrest(resting)
                 self._match(resting, tick, aggressive=True, taken=taken)
-            else:
-                self._match(resting, tick, aggressive=False, taken=taken)
+                self._after_arrival(resting, tick)
+                continue
+            if self._unprotected(resting):
+                # Only an order restored from before market protection applied can rest unpriced.
+                if tick.ltp <= 0:
+                    continue
+                self._protect(resting, tick.ltp)
+            self._match(resting, tick, aggressive=False, taken=taken)
             if resting.remaining == 0:
                 self._unrest(resting)
 
@@ -183,14 +207,15 @@ class PaperVenue:
         today = now.date()
         if self._squared_off_on == today or now.time() < self.config.mis_square_off_at:
             return
-        if now.time().hour >= 16:
-            # Started after the close: nothing intraday can be open today.
-            self._squared_off_on = today
-            return
+        # Also when the desk starts after the close: positions and MIS orders restored from
+        # earlier today were never squared off (with nothing intraday open this does nothing).
         self._squared_off_on = today
         self.square_off_intraday()
 
     def square_off_intraday(self) -> None:
+        """Cancel MIS orders and close MIS positions at the market, as the broker does. It runs
+        also after the close (the desk was not running at the square-off time): the venue then
+        closes at the last quote it has and says so on the order."""
         for resting in [r for r in self._by_order.values() if r.product is Product.MIS]:
             self._cancel(resting.order_id, "intraday square-off: MIS order cancelled")
         for (token, product), net in list(self._net.items()):
@@ -246,14 +271,29 @@ class PaperVenue:
             self._reject(order_id, f"{instrument.tradingsymbol} is an index and cannot be traded")
             return
         now = self._clock.now()
+        note = ""
         if not self._session_open(instrument, now):
-            self._reject(
-                order_id, f"market is closed for {instrument.exchange} at {now:%H:%M:%S} IST"
+            if not (request.square_off and request.source is OrderSource.BROKER):
+                self._reject(
+                    order_id, f"market is closed for {instrument.exchange} at {now:%H:%M:%S} IST"
+                )
+                return
+            note = (
+                f"intraday square-off after the close: the desk was not running at "
+                f"{self.config.mis_square_off_at:%H:%M}, so the position is closed at the last "
+                "quote"
             )
-            return
         tick = self._quotes.get(request.token)
         stop = request.order_type in (OrderType.SL, OrderType.SL_M)
         if (request.order_type is OrderType.MARKET or stop) and (tick is None or tick.ltp <= 0):
+            if request.square_off:
+                self._reject(
+                    order_id,
+                    f"intraday square-off could not run: no price for "
+                    f"{instrument.tradingsymbol} since the desk started; close this MIS position "
+                    "yourself",
+                )
+                return
             self._reject(order_id, f"no market in {instrument.tradingsymbol}: no trade yet today")
             return
         if (
@@ -282,7 +322,7 @@ class PaperVenue:
             request.trigger_price,
             triggered=False,
         )
-        self._emit_status(resting, resting.live_status, "")
+        self._emit_status(resting, resting.live_status, note)
         if stop:
             self._rest(resting)
             return
@@ -298,16 +338,25 @@ class PaperVenue:
             self._emit_status(resting, OrderStatus.CANCELLED, "IOC: unfilled quantity cancelled")
             return
         if resting.price is None or resting.order_type in (OrderType.MARKET, OrderType.SL_M):
-            reference = tick.ltp if tick is not None else 0
-            resting.price = self._protected_price(resting, reference)
-            resting.order_type = OrderType.LIMIT
-            self._emit_status(
-                resting,
-                OrderStatus.OPEN,
-                f"market protection: rest of the order rests as LIMIT {rupees_text(resting.price)}",
-                terms=True,
-            )
+            self._protect(resting, tick.ltp if tick is not None else 0)
         self._rest(resting)
+
+    @staticmethod
+    def _unprotected(resting: _Resting) -> bool:
+        """A working order that would fill at any price: MARKET, or a triggered SL-M, unpriced."""
+        market = resting.order_type in (OrderType.MARKET, OrderType.SL_M)
+        return market and resting.price is None and resting.live_status is OrderStatus.OPEN
+
+    def _protect(self, resting: _Resting, reference: int) -> None:
+        """Turn a market order's rest into a LIMIT ``market_protection_pct`` beyond ``reference``."""
+        resting.price = self._protected_price(resting, reference)
+        resting.order_type = OrderType.LIMIT
+        self._emit_status(
+            resting,
+            OrderStatus.OPEN,
+            f"market protection: rest of the order rests as LIMIT {rupees_text(resting.price)}",
+            terms=True,
+        )
 
     def _protected_price(self, resting: _Resting, reference: int) -> Paise:
         instrument = self._instruments(resting.token)
