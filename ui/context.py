@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from engine.api import EngineApi, Settings, Side, StrategyLeg
+from engine.api import EngineApi, OrderType, Settings, Side, StrategyLeg
 from engine.api.backtests import BacktestService
 from engine.domain.instruments import Instrument
 from ui.bridge import EngineBridge
@@ -24,6 +24,10 @@ class TicketRequest:
     price: Decimal | None = None
     lots: int | None = None
     modify_order_id: str | None = None
+    order_type: OrderType | None = None
+    """The order's type (None: the trader's default); a modification opens with the order's own."""
+    trigger: Decimal | None = None
+    """The stop-loss trigger in rupees, for an SL or SL-M order."""
 
 
 @dataclass

@@ -55,6 +55,11 @@ def decide_modify(gate: OrderGate, order: Order, change: Modification) -> Decisi
                 return deny("tick_size", reason)
     order_type = change.order_type or order.order_type
     stops = (OrderType.SL, OrderType.SL_M)
+    # The other way, a stop made LIMIT or MARKET, is let through on purpose: Kite's modify takes
+    # any order_type (shared/reference/kite_xts_apis.md A.6) and the book may go from TRIGGER
+    # PENDING to OPEN, and the desk's own exits rely on it (a multileg leg's resting stop, a
+    # protective exit's stop, are modified into the exit). A manual stop keeps its type because
+    # the ticket opens with and sends back the order's own type and trigger.
     if change.order_type in stops and order.order_type not in stops:
         return deny(
             "order_type",

@@ -10,13 +10,14 @@ from decimal import Decimal
 import pytest
 from PySide6.QtCore import Qt
 
-from engine.api import OrderStatus, Side
+from engine.api import OrderStatus, OrderType, Side
 from engine.domain.instruments import Instrument
 from engine.domain.values import to_rupees
 from tests.support import atm_call
 from ui.context import TicketRequest
 from ui.export import csv_text
 from ui.panels.order_history import OrderHistoryDialog
+from ui.panels.order_ticket import OrderTicket
 from ui.panels.orderbook import OrderbookPanel, OrderFilter
 
 
@@ -210,6 +211,93 @@ def test_orderbook_modify_when_an_open_order_is_selected_opens_the_ticket_for_it
     assert request.instrument == row.instrument
     assert request.price == row.price
     assert request.lots == 2
+    assert request.order_type is OrderType.LIMIT and request.trigger is None
+
+
+def buy_stop(engine, instrument: Instrument) -> str:  # type: ignore[no-untyped-def]
+    """A BUY stop-loss, trigger 5 % above the ask and its limit 2 ticks above that: it waits
+    TRIGGER PENDING, and as a plain LIMIT at that price it would fill at once."""
+    ask = engine.api.tick(instrument.token).ask
+    trigger = (ask * 105 // 100) // instrument.tick_size * instrument.tick_size
+    placed = engine.api.place_order(
+        instrument.token,
+        "BUY",
+        instrument.lot_size,
+        "SL",
+        price=to_rupees(trigger + 2 * instrument.tick_size),
+        trigger_price=to_rupees(trigger),
+    )
+    assert placed, placed.reason
+    assert engine.api.order(placed.order_id).status is OrderStatus.TRIGGER_PENDING
+    return str(placed.order_id)
+
+
+def modify_ticket(qtbot, panel: OrderbookPanel, context, order_id: str) -> OrderTicket:  # type: ignore[no-untyped-def]
+    """Modify… on ``order_id`` with the real ticket wired in, as the window does."""
+    ticket = OrderTicket(context)
+    qtbot.addWidget(ticket)
+    context.open_ticket = ticket.open_for
+    qtbot.waitUntil(lambda: panel.select_order(order_id))
+    panel.modify_selected()
+    assert ticket.modify_order_id == order_id
+    return ticket
+
+
+def test_orderbook_modify_when_a_stop_loss_is_opened_shows_its_type_price_and_trigger(
+    book, qtbot, context, engine
+) -> None:  # type: ignore[no-untyped-def]
+    panel, _ids = book
+    stop = engine.api.order(buy_stop(engine, atm_call(engine)))
+    ticket = modify_ticket(qtbot, panel, context, str(stop.order_id))
+    assert ticket.order_type.currentText() == "SL"
+    assert ticket.trigger.isEnabled() and ticket.price.isEnabled()
+    assert Decimal(repr(ticket.trigger.value())) == stop.trigger_price
+    assert Decimal(repr(ticket.price.value())) == stop.price
+
+
+def test_orderbook_modify_when_only_a_stops_limit_is_moved_keeps_it_a_waiting_stop(
+    book, qtbot, context, engine, market
+) -> None:  # type: ignore[no-untyped-def]
+    panel, _ids = book
+    option = atm_call(engine)
+    order_id = buy_stop(engine, option)
+    trigger = engine.api.order(order_id).trigger_price
+    ticket = modify_ticket(qtbot, panel, context, order_id)
+    tick = to_rupees(option.tick_size)
+    ticket.price.setValue(float(engine.api.order(order_id).price + tick))
+    outcome = ticket.submit()
+    assert outcome, outcome
+    market(1)
+    order = engine.api.order(order_id)
+    assert order.order_type is OrderType.SL
+    assert order.trigger_price == trigger
+    assert order.status is OrderStatus.TRIGGER_PENDING and order.filled_quantity == 0
+
+
+def test_orderbook_modify_when_the_ticket_was_left_on_sl_modifies_a_limit_order_as_a_limit(
+    book, qtbot, context, engine
+) -> None:  # type: ignore[no-untyped-def]
+    panel, ids = book
+    ticket = OrderTicket(context)
+    qtbot.addWidget(ticket)
+    ticket.open_for(TicketRequest(Side.BUY, atm_call(engine)))
+    ticket.order_type.setCurrentText("SL")  # a stop the trader began and closed
+    ticket.close()
+    context.open_ticket = ticket.open_for
+    panel.select_order(ids["resting"])
+    panel.modify_selected()
+    assert ticket.order_type.currentText() == "LIMIT"
+    assert not ticket.trigger.isEnabled()
+    lowered = engine.api.order(ids["resting"]).price - Decimal("0.05")
+    ticket.price.setValue(float(lowered))
+    outcome = ticket.submit()
+    assert outcome, outcome.reason
+    order = engine.api.order(ids["resting"])
+    assert (order.order_type, order.price, order.status) == (
+        OrderType.LIMIT,
+        lowered,
+        OrderStatus.OPEN,
+    )
 
 
 def test_orderbook_modify_when_a_finished_order_is_selected_is_disabled(book, context) -> None:  # type: ignore[no-untyped-def]

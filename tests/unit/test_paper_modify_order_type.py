@@ -106,3 +106,43 @@ def test_paper_triggered_stop_modified_to_sl_m_fills_at_once(desk) -> None:  # t
     assert order.status is OrderStatus.OPEN and order.filled_quantity == 0
     assert desk.oms.modify(order.order_id, Modification(order_type=OrderType.SL_M))
     assert order.status is OrderStatus.COMPLETE and desk.oms.fills[-1].price == 9700
+
+
+def _sell_stop(desk):  # type: ignore[no-untyped-def]
+    desk.tick(quote(NIFTY_CE, bid=9995, ask=10000))
+    outcome = desk.oms.submit(
+        OrderRequest(
+            InstrumentToken(NIFTY_CE.token),
+            Side.SELL,
+            65,
+            OrderType.SL,
+            Product.NRML,
+            price=Paise(9850),
+            trigger_price=Paise(9900),
+        )
+    )
+    return desk.oms.orders[outcome.order_id]
+
+
+def test_paper_stop_modified_with_its_own_type_and_trigger_keeps_waiting(desk) -> None:  # type: ignore[no-untyped-def]
+    # What the order ticket sends when the trader only moves a stop's limit.
+    order = _sell_stop(desk)
+    change = Modification(price=Paise(9840), trigger_price=Paise(9900), order_type=OrderType.SL)
+    assert desk.oms.modify(order.order_id, change)
+    assert (order.order_type, order.price, order.trigger_price, order.status) == (
+        OrderType.SL,
+        9840,
+        9900,
+        OrderStatus.TRIGGER_PENDING,
+    )
+    desk.tick(quote(NIFTY_CE, bid=9990, ask=9995, ltp=9990))  # above the trigger: no fill
+    assert order.filled_quantity == 0
+
+
+def test_paper_stop_explicitly_modified_to_limit_is_accepted_as_kite_does(desk) -> None:  # type: ignore[no-untyped-def]
+    # Kite's modify takes any order_type, and multileg exits rely on it: a stop asked to become
+    # a LIMIT becomes one (only the ticket's silent change of type was the defect).
+    order = _sell_stop(desk)
+    change = Modification(price=Paise(9990), order_type=OrderType.LIMIT)
+    assert desk.oms.modify(order.order_id, change)
+    assert order.order_type is OrderType.LIMIT

@@ -153,8 +153,14 @@ class OrderTicket(QDialog):
         self.set_side(request.side)
         preferences = self._ctx.preferences().trading
         if self.modify_order_id is None:  # a new order opens with the trader's defaults
-            self.order_type.setCurrentText(preferences.default_order_type)
             self.lots.setValue(preferences.default_lots)
+        # A modification opens with the order's own type and trigger, never what the combo was
+        # left on: sent back unchanged, a stop-loss stays a stop-loss.
+        self.order_type.setCurrentText(
+            (request.order_type or OrderType(preferences.default_order_type)).value
+        )
+        if request.trigger is not None:
+            self.trigger.setValue(float(request.trigger))
         instrument = request.instrument or self.instrument
         if instrument is not None:
             self.set_instrument(instrument, price=request.price)

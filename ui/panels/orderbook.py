@@ -492,6 +492,8 @@ class OrderbookPanel(QWidget):
                 price=row.price,
                 lots=row.lots,
                 modify_order_id=row.order_id,
+                order_type=row.order_type,
+                trigger=row.trigger,
             )
         )
 
