@@ -139,8 +139,10 @@ class MultilegDesk:
         self._paper_problem = paper_problem
         self.folder = folder
         self._specs: dict[str, PortfolioSpec] = {}
-        self.problems: list[str] = []
-        """Portfolio files that could not be read (name and why); each was set aside."""
+        self._file_problems: list[str] = []
+        """Files of the folder that could not be read at start (name and why)."""
+        self._template_problems: list[str] = []
+        """The trader's template files that could not be read at the last look."""
         self.tags = TagGuard(self._square_off_tag, lambda: kernel.clock.now().date())
         self._load_tags()
         self._load_account()
@@ -161,7 +163,7 @@ class MultilegDesk:
                 continue
             clash = self._clash(spec.name) or _reserved(spec.name)
             if clash is not None:
-                self.problems.append(f"{path.name}: not loaded: {clash}")
+                self._file_problems.append(f"{path.name}: not loaded: {clash}")
                 continue
             self._register(spec)
 
@@ -176,7 +178,7 @@ class MultilegDesk:
             where = f"left where it is: it could not be set aside ({unmoved.strerror or unmoved})"
         else:
             where = f"kept as {kept.name}"
-        self.problems.append(f"{path.name}: {problem} ({where}{then})")
+        self._file_problems.append(f"{path.name}: {problem} ({where}{then})")
         log.warning("portfolio folder file %s not read: %s", path, problem)
 
     def _clash(self, name: str) -> str | None:
@@ -189,6 +191,12 @@ class MultilegDesk:
             f"{name!r} would share its file and strategy id with the portfolio {other!r}: "
             "choose a name that differs by more than spaces, '_' or capitals"
         )
+
+    @property
+    def problems(self) -> list[str]:
+        """Files that could not be read (name and why): the folder's at start, each set aside,
+        and the trader's templates at the last look."""
+        return [*self._file_problems, *self._template_problems]
 
     def _register(self, spec: PortfolioSpec) -> None:
         self._specs[spec.name] = spec
@@ -281,10 +289,7 @@ class MultilegDesk:
                     found.append(_template(path.stem, path.read_text("utf-8"), own=True))
                 except (OSError, UnicodeDecodeError, ValueError, RecursionError) as problem:
                     unread.append(f"template {path.name}: {_first_line(problem)}")
-        self.problems = [
-            *(p for p in self.problems if not p.startswith(_TEMPLATE_PROBLEM)),
-            *unread,
-        ]
+        self._template_problems = unread
         return found
 
     def template(self, key: str) -> Template | None:
@@ -579,7 +584,6 @@ def _idle_view(n: int, spec: Leg) -> LegView:
     )
 
 
-_TEMPLATE_PROBLEM = "template "
 _HOLDING = frozenset({LegState.ENTERING.value, LegState.ENTERED.value, LegState.EXITING.value})
 
 
