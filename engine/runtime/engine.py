@@ -252,11 +252,11 @@ class Engine:
         """The calendar view the venue, the market and the gate ask whether a segment is open."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._journal_tried = -JOURNAL_RETRY_SECONDS
+        """When the held journal rows were last tried (monotonic seconds)."""
         self._beat_faults: dict[str, str] = {}
         """The housekeeping parts failing now, with their fault (each said once)."""
         self._failing: set[str] = set()
         """The parts that failed in this beat."""
-        """When the held journal rows were last tried (monotonic seconds)."""
         self._stop = asyncio.Event()
         self._queue_waiting = asyncio.Event()
         self.var_executor: Executor | None = None

@@ -283,7 +283,6 @@ class SignalDesk:
         if waiting.expires_ns <= self._clock.time_ns():
             self.expire()  # its time was up, whether or not the heartbeat has said so yet
             return SignalResult(signal_id, SignalStep.EXPIRED, "not approved in time")
-        del self._pending[signal_id]
         alert = waiting.alert
         changes: dict[str, Any] = {}
         if lots is not None:
@@ -294,9 +293,9 @@ class SignalDesk:
         try:
             if changes:
                 alert = TradingViewAlert.model_validate({**alert.model_dump(), **changes})
-        except ValueError as problem:
-            self._pending[signal_id] = waiting
+        except ValueError as problem:  # it keeps waiting
             return SignalResult(signal_id, SignalStep.PENDING, f"not approved: {problem}")
+        del self._pending[signal_id]
         what = {"by": who, **({k: str(v) for k, v in changes.items()} if changes else {})}
         with self._unit():
             self._write(signal_id, SignalStep.APPROVED, alert.strategy, "", what)
