@@ -35,6 +35,7 @@ from engine.signals.tradingview import (
     BODY_TIMEOUT_S,
     SignalRefused,
     TradingViewAlert,
+    field_problems,
     resolve_symbol,
 )
 
@@ -104,13 +105,6 @@ class Problem(Exception):
         self.status = status
         self.reason = reason
         self.check = check
-
-
-def _problems(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in item['loc']) or 'body'}: {item['msg']}"
-        for item in error.errors(include_url=False)[:5]
-    )
 
 
 # -- plain JSON of the facade's snapshots ---------------------------------------------------------
@@ -242,7 +236,7 @@ class LocalApi:
         try:
             return model.model_validate(data)
         except ValidationError as error:
-            raise Problem(422, _problems(error)) from None
+            raise Problem(422, field_problems(error, whole="body")) from None
         except (ValueError, ArithmeticError) as error:
             raise Problem(422, str(error)) from None
 
@@ -378,7 +372,7 @@ class LocalApi:
         try:
             alert = TradingViewAlert.model_validate(body.model_dump())
         except ValidationError as error:
-            raise Problem(422, _problems(error)) from None
+            raise Problem(422, field_problems(error, whole="body")) from None
         result = self._desk.receive(alert, origin="local API")
         return web.json_response(result.to_json(), status=result.http_status)
 

@@ -161,6 +161,15 @@ class TradingViewAlert(BaseModel):
         }
 
 
+def field_problems(error: ValidationError, *, whole: str) -> str:
+    """The first five problems of ``error``, each at its field path (``whole`` names the body
+    itself when a problem has no field)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in item['loc']) or whole}: {item['msg']}"
+        for item in error.errors(include_url=False)[:5]
+    )
+
+
 def parse_alert(body: bytes) -> TradingViewAlert:
     """The alert in ``body`` (JSON whatever the content type); ``SignalRefused`` says what is
     wrong, naming the fields."""
@@ -185,10 +194,7 @@ def parse_alert(body: bytes) -> TradingViewAlert:
     try:
         return TradingViewAlert.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in item['loc']) or 'message'}: {item['msg']}"
-            for item in error.errors(include_url=False)[:5]
-        )
+        problems = field_problems(error, whole="message")
         raise SignalRefused(f"the signal's fields are wrong: {problems}", 422) from None
     except (ValueError, ArithmeticError) as error:  # a number no Decimal can hold, and kin
         raise SignalRefused(f"the signal's fields are wrong: {error}", 422) from None
