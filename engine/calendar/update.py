@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 import json
-import os
 import re
 import urllib.error
 import urllib.parse
@@ -33,6 +32,7 @@ from engine.calendar.loader import _decode, load_calendar, read_override_dir, re
 from engine.calendar.market_calendar import MarketCalendar
 from engine.calendar.records import CalendarSegment
 from engine.calendar.schema import SCHEMA_VERSION, CalendarDocument, parse_document
+from engine.core.files import write_whole
 
 NSE_HOLIDAYS_URL = "https://www.nseindia.com/api/holiday-master?type=trading"
 NSE_HOLIDAYS_PAGE = "/resources/exchange-communication-holidays"
@@ -96,7 +96,7 @@ def import_calendar_text(text: str, name: str, override_dir: Path | None = None)
     except CalendarDataError as error:
         raise CalendarImportError(_located(error, origin, fields)) from None
     try:
-        _write_whole(target, text)
+        write_whole(target, text)
     except OSError as problem:
         raise CalendarImportError(
             f"the calendar could not be saved to {target}: {problem.strerror or problem}; "
@@ -105,26 +105,6 @@ def import_calendar_text(text: str, name: str, override_dir: Path | None = None)
     years = tuple(sorted(document.covered_years))
     days = len({h.day for h in document.holidays})
     return ImportResult(target, years, days)
-
-
-def _write_whole(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, fsync it and rename it over ``path``:
-    a start never reads half a file, and a failed write leaves nothing behind. Raises ``OSError``.
-
-    ``engine.store.files.write_whole`` does the same, but the calendar sits beneath the store in
-    the engine's layers and may not import it."""
-    temporary = path.with_name(path.name + ".partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):  # no folder to write in: no temporary file either
-            temporary.unlink(missing_ok=True)
-        raise
 
 
 def import_calendar_file(path: Path, override_dir: Path | None = None) -> ImportResult:

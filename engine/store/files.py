@@ -4,11 +4,11 @@ all."""
 from __future__ import annotations
 
 import json
-import logging
-import os
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from engine.core.files import write_whole
+
+__all__ = ["write_json", "write_text", "write_whole"]
 
 
 def write_text(path: Path, text: str) -> str | None:
@@ -19,26 +19,6 @@ def write_text(path: Path, text: str) -> str | None:
     except OSError as problem:
         return f"{path.name} could not be written: {problem.strerror or problem}"
     return None
-
-
-def write_whole(path: Path, text: str, *, make_folder: bool = True) -> None:
-    """Write ``text`` to a temporary file beside ``path``, fsync it and rename it over ``path``:
-    a full disk or a crash leaves the file as it was, never half written. Raises ``OSError``."""
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        if make_folder:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except OSError:
-        try:
-            temporary.unlink(missing_ok=True)
-        except OSError as leftover:  # no folder to write in: no temporary file either
-            log.debug("%s not removed: %s", temporary, leftover)
-        raise
 
 
 def write_json(path: Path, data: object) -> str | None:

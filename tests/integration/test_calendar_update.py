@@ -490,7 +490,7 @@ def test_calendar_import_when_the_disk_fills_keeps_the_old_file_and_leaves_no_pa
     def disk_full(_descriptor: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("engine.calendar.update.os.fsync", disk_full)
+    monkeypatch.setattr("engine.core.files.os.fsync", disk_full)
     newer = tmp_path / "newer" / "nse-2027.json"
     newer.parent.mkdir()
     newer.write_text(before.decode().replace("Holi", "Holi (revised)"), encoding="utf-8")
