@@ -313,7 +313,7 @@ def _price_fires(rule: AlertRule, before: int | None, now: int) -> str | None:
         return None
     if before is None:
         return None
-    level = int(rule.value * PAISE)
+    level = int(rule.value * PAISE)  # exact: a level finer than a paisa is refused when set
     if rule.condition is Condition.CROSSES_ABOVE and before < level <= now:
         return f"{rule.title} crossed above {rule.value:,.2f} ({price})"
     if rule.condition is Condition.CROSSES_BELOW and before > level >= now:

@@ -28,6 +28,8 @@ from engine.domain.requests import MAX_PRICE_PAISE, shown
 MAX_LEVEL = Decimal(MAX_PRICE_PAISE) / 100
 """₹1,000 crore, either way: above any price or day's P&L. A bound keeps absurd levels (1e999999)
 out of the paise and display arithmetic, where they would overflow on every tick."""
+PAISA = Decimal("0.01")
+"""The finest rupee level: prices are held in whole paise."""
 MAX_TIME_NS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp()) * 1_000_000_000
 """The last instant a date can show; a saved time past it cannot be a real one."""
 
@@ -63,7 +65,7 @@ class AlertRule:
     alert_id: str
     condition: Condition
     value: Decimal
-    """The level in rupees (price or P&L), or the percent for ``moves_pct``."""
+    """The level in rupees (price or P&L, whole paise), or the percent for ``moves_pct``."""
     token: int | None = None
     """The instrument a price rule watches; None for P&L rules."""
     title: str = ""
@@ -131,6 +133,14 @@ def make_rule(
     if amount.copy_abs() > MAX_LEVEL:  # abs() rounds to the context: 1e9999999 overflows
         raise AlertError(
             f"an alert's level is at most {rupee_amount(MAX_LEVEL)} either way, not {shown(value)}"
+        )
+    # Prices are paise: a finer level would be cut to a paisa when a tick is compared with it
+    # (101.005 firing at 101.00), and shown as one it is not. Compared exactly, not by
+    # arithmetic that rounds to the context's 28 digits.
+    if kind is not Condition.MOVES_PCT and amount != amount.quantize(PAISA):
+        raise AlertError(
+            f"an alert's level is in rupees and whole paise (two decimals at most), "
+            f"not {shown(value)}"
         )
     if kind.on_price and token is None:
         raise AlertError("a price alert needs an instrument")

@@ -23,8 +23,9 @@ class AlertService(Service):
         token: int | None = None,
         note: str = "",
     ) -> AlertRule:
-        """Set a rule: a price alert names its instrument's ``token``, a P&L alert none.
-        ``AlertError`` (a ValueError) says why a rule cannot be set."""
+        """Set a rule: a price alert names its instrument's ``token``, a P&L alert none; a level
+        in rupees is whole paise (101.005 is refused, not rounded). ``AlertError`` (a
+        ValueError) says why a rule cannot be set."""
         return self._book().add(condition, value, token=token, note=note)
 
     def remove_alert(self, alert_id: str) -> bool:

@@ -1,13 +1,16 @@
 """The order ticket's Algo section: a collapsible group that, when ticked, sends the ticket's order
 as an execution algo (TWAP, VWAP, POV, iceberg, or the freeze-quantity slicer) instead of one
 order. Only the settings of the chosen kind are shown; the ticket's LIMIT price becomes the
-algo's price cap (the children never pay more, or sell for less)."""
+algo's price cap (the children never pay more, or sell for less). What the engine would refuse
+in the section's settings (a chase longer than the duration) is said under them as the trader
+types, in the engine's own words: the rule is the engine's ``AlgoSpec.problems``, not a copy."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -19,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.api import OrderType, Product, Side
+from engine.api.algos import AlgoKind, AlgoSpec
 
 KINDS = (
     ("TWAP", "twap", "Even slices over the duration"),
@@ -37,6 +41,9 @@ FIELDS = {
 
 
 class AlgoSection(QGroupBox):
+    changed = Signal()
+    """A setting changed (the ticket checks itself again)."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Algo", parent)
         self.setObjectName("ticketAlgo")
@@ -68,6 +75,7 @@ class AlgoSection(QGroupBox):
         self.on_restart.addItem("Stop", "stop")
         self.on_restart.setToolTip("After a crash or restart of the desk: go on, or stop")
         self.note = QLabel("", objectName="ticketInfo", wordWrap=True)
+        self.problem_label = QLabel("", objectName="ticketError", wordWrap=True)
         self._rows = {
             "duration": ("Duration", self.duration),
             "slices": ("Slices", self.slices),
@@ -83,8 +91,11 @@ class AlgoSection(QGroupBox):
             self.form.addRow(label, widget)
         self.form.addRow("On restart", self.on_restart)
         self.form.addRow("", self.note)
+        self.form.addRow("", self.problem_label)
         self.kind.currentIndexChanged.connect(lambda _i: self._show_fields())
         self.toggled.connect(lambda _on: self._show_fields())
+        for _label, box in self._rows.values():  # told as typed, as the ticket tells its own
+            box.valueChanged.connect(lambda _v: self._show_problem())
         self._show_fields()
 
     @property
@@ -106,6 +117,30 @@ class AlgoSection(QGroupBox):
         self.note.setText(
             self.kind.currentData() and dict((k, t) for _n, k, t in KINDS)[self.kind.currentData()]
         )
+        self._show_problem()
+
+    def problem(self) -> str | None:
+        """What the engine would refuse in this section's settings, in its words; None when
+        nothing (or when the section is off: the order goes out plain)."""
+        if not self.isChecked():
+            return None
+        # The order's own terms are the ticket's to check; stand-ins that pass keep the engine's
+        # answer to what this section sets.
+        spec = AlgoSpec(
+            kind=AlgoKind(self.kind.currentData()),
+            token=0,
+            side=Side.BUY,
+            quantity=1,
+            **self._kind_settings(lot=1),
+        )
+        problems = spec.problems()
+        return "; ".join(problems) if problems else None
+
+    def _show_problem(self) -> None:
+        problem = self.problem()
+        self.problem_label.setText(problem or "")
+        self.form.setRowVisible(len(self._rows) + 3, problem is not None)
+        self.changed.emit()
 
     def settings(
         self,
@@ -127,10 +162,16 @@ class AlgoSection(QGroupBox):
             "product": product.value,
             "order_type": "MARKET" if order_type is OrderType.MARKET else "LIMIT",
             "limit_price": str(price) if order_type is OrderType.LIMIT and price else None,
-            "limit_buffer_ticks": self.buffer.value(),
             "on_restart": self.on_restart.currentData(),
             "owner": "ticket",
+            **self._kind_settings(lot),
         }
+        return out
+
+    def _kind_settings(self, lot: int) -> dict[str, Any]:
+        """The settings this section shows for the chosen kind, as ``AlgoSpec`` fields."""
+        kind = self.kind.currentData()
+        out: dict[str, Any] = {"limit_buffer_ticks": self.buffer.value()}
         if kind != "slicer":
             out["duration_seconds"] = self.duration.value() * 60
             out["chase_seconds"] = self.chase.value()

@@ -132,6 +132,7 @@ class OrderTicket(QDialog):
         self.algo = AlgoSection(self.frame)  # ticked: the order goes out as an execution algo
         inner.addWidget(self.algo)
         self.algo.toggled.connect(lambda _on: self._validate())
+        self.algo.changed.connect(self._validate)
         inner.addWidget(self.error_label)
         inner.addWidget(self.submit_button)
         outer = QVBoxLayout(self)
@@ -232,6 +233,8 @@ class OrderTicket(QDialog):
             return f"{self.instrument.tradingsymbol} is an index and cannot be traded"
         if self.algo.active and self.advanced.active():
             return "an order goes out as an algo or as an advanced order, not both: untick one"
+        if (algo := self.algo.problem()) is not None:
+            return f"algo: {algo}"
         kind = OrderType(self.order_type.currentText())
         tick = self.instrument.tick_size
         for label, box, needed in (
