@@ -9,12 +9,15 @@ acknowledgement and its fills), is one journal transaction, published only once 
 
 The risk gate (``engine.risk.gate``) decides every new order and modification; its decisions are
 journaled in the same units (a refused order as ``order_denied`` with the check that refused it,
-a refused modification as ``risk_denied``). What the gate allows goes out through the order-rate
+a refused modification as ``risk_denied``, a queued order refused before it is sent as
+``risk_denied`` with action ``send``). What the gate allows goes out through the order-rate
 throttle: above the rate an order is held in a FIFO queue (journaled ``order_queued``, visible as
 PENDING SUBMIT) and sent in a later second by ``release_queued``, or refused if the account says
-so. Nothing is dropped: a queued order is either sent, cancelled, or expired at a restart, each
-with an event. The manager also keeps ``exposure`` (positions and what open orders could add)
-current for the gate, so no check scans the order book.
+so. A queued order is decided again as it is released (and by ``recheck_queued`` when the limits
+change); one the gate now refuses is cancelled with its reason, never sent. Nothing is dropped: a
+queued order is either sent, cancelled, or expired at a restart, each with an event. The
+manager also keeps ``exposure`` (positions and what open orders could add) current for the gate,
+so no check scans the order book.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ log = logging.getLogger(__name__)
 
 _CANCELLED_WAITING = "cancelled before it was sent (it was queued by the order-rate throttle)"
 _NEVER_SENT = "not sent: it was queued by the order-rate throttle when the engine stopped"
+_REFUSED_WAITING = (
+    "not sent: it was queued by the order-rate throttle and no longer passes the risk limits"
+)
 
 
 class OrderManager:
@@ -254,16 +260,35 @@ class OrderManager:
         return self._queue.next_release_ns()
 
     def release_queued(self) -> int:
-        """Send queued orders, oldest first, as far as the throttle allows now; how many."""
+        """Send queued orders, oldest first, as far as the throttle allows now; how many. Each
+        is decided again first: one the limits in force now refuse is cancelled, not sent."""
         if not self._queue:
             return 0
         with self._journal_unit.unit():
-            released = self._queue.release(
-                lambda order_id: self.orders[order_id].status is OrderStatus.PENDING_SUBMIT
-            )
-            for order_id in released:
-                self._send(self.orders[order_id])
+            released, refused = self._queue.release(self.orders.__getitem__)
+            self._refuse_queued(refused)
+            for order in released:
+                self._send(order)
         return len(released)
+
+    def recheck_queued(self) -> int:
+        """Decide every queued order again (the limits changed) and cancel those refused now,
+        each with the gate's reason; how many were cancelled."""
+        if not self._queue:
+            return 0
+        with self._journal_unit.unit():
+            refused = self._queue.recheck(self.orders.__getitem__)
+            self._refuse_queued(refused)
+        return len(refused)
+
+    def _refuse_queued(self, refused: list[tuple[Order, Decision]]) -> None:
+        for order, decision in refused:
+            now = self._clock.time_ns()
+            denied = RiskDenied(order.order_id, now, decision.check, decision.reason, "send")
+            self._journal_unit.stage(denied, denied)
+            why = f"{_REFUSED_WAITING}: {decision.reason}"
+            self._record(OrderStatusChanged(order.order_id, now, OrderStatus.CANCELLED, why))
+            self._tell(Severity.WARNING, f"order {order.order_id} {why}", source="risk")
 
     def modify(self, order_id: OrderId, change: Modification) -> Outcome:
         order = self.orders.get(order_id)

@@ -326,12 +326,14 @@ class RiskManager:
         )
 
     def configure(self, settings: RiskSettings, reason: str = "") -> None:
-        """Replace the limits; journaled, and applied to every later order."""
+        """Replace the limits (journaled) for every later order and every order still queued."""
         event = RiskLimitsChanged(self._clock.time_ns(), settings.to_mapping(), reason)
         self.gate.configure(settings)
-        self._orders.record(
-            event, EngineMessage(event.ts_ns, Severity.INFO, "risk limits changed", "risk")
-        )
+        with self._orders.unit():
+            self._orders.record(
+                event, EngineMessage(event.ts_ns, Severity.INFO, "risk limits changed", "risk")
+            )
+            self._orders.recheck_queued()
 
     def _account_limits(self) -> RiskLimits:
         limits = self.gate.account_limits
