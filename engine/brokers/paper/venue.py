@@ -4,8 +4,10 @@ Marketable orders walk the visible depth (BUY takes the asks, SELL the bids) at 
 price; what is left of a LIMIT order rests and fills, at its own price, when the market comes to
 it; an IOC's rest is cancelled; a MARKET order's rest becomes a protected LIMIT (Kite's market
 protection). SL and SL-M orders wait for the last traded price to reach the trigger. Intraday (MIS)
-positions are squared off at the configured time. The venue keeps no order objects of the OMS: it
-works on its own copy and reports every change through the sink.
+positions are squared off at the configured time. Orders are DAY orders (the venue takes no AMO):
+what is still open when the instrument's session closes is cancelled, as the exchange does, never
+carried to the next morning. The venue keeps no order objects of the OMS: it works on its own copy
+and reports every change through the sink.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import asyncio
 import logging
 from collections.abc import Callable, Container
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from engine.brokers.base import BrokerSink, Capabilities, Quotes
 from engine.brokers.paper.config import PaperConfig
-from engine.core.clock import Clock
+from engine.core.clock import Clock, ist_date_of
 from engine.domain.events import OrderEvent, OrderFilled, OrderStatusChanged, OrderSubmitted
 from engine.domain.ids import BrokerOrderId, IdFactory, InstrumentToken, OrderId, TradeId
 from engine.domain.instruments import Instrument
@@ -45,6 +47,8 @@ _NOT_RECEIVED = (
     "not placed: the desk stopped before the paper venue received it; place it again if you "
     "still want it"
 )
+_DAY_END = "cancelled at the end of the trading day"
+_SECOND = 1_000_000_000
 
 
 @dataclass(slots=True)
@@ -61,6 +65,8 @@ class _Resting:
     price: Paise | None
     trigger_price: Paise | None
     triggered: bool
+    day: date
+    """The trading day it came on (IST): a DAY order ends with that day's session."""
 
     @property
     def remaining(self) -> int:
@@ -98,6 +104,8 @@ class PaperVenue:
         self._trade_ids = IdFactory("T")
         self._order_ids = IdFactory("V")
         self._squared_off_on: date | None = None
+        self._day_checked_s = -1
+        """The clock second of the last look for closed sessions: one a second, tick or beat."""
         self.paused = False
         """No matching while paused (the journal cannot record fills): resting orders wait."""
 
@@ -151,6 +159,7 @@ class PaperVenue:
                 order.price,
                 order.trigger_price,
                 triggered,
+                ist_date_of(order.created_ns).date(),
             )
             self._rest(resting)
 
@@ -176,6 +185,13 @@ class PaperVenue:
         book = self._resting.get(tick.token)
         if not book or self.paused:
             return
+        if self._clock.time_ns() // _SECOND != self._day_checked_s:
+            # Before matching: a tick after the close (or the next morning's first, on a desk
+            # whose clock beat did not run overnight) must not fill yesterday's orders.
+            self._end_closed_sessions(self._clock.now())
+            book = self._resting.get(tick.token)
+            if not book:
+                return
         # What resting orders take from this tick's levels: two orders never both fill against
         # the same displayed quantity (first come, first filled).
         taken: dict[tuple[int, int], int] | None = {} if len(book) > 1 else None
@@ -201,16 +217,49 @@ class PaperVenue:
                 self._unrest(resting)
 
     def on_clock(self, now: datetime) -> None:
-        """Called about once a second by the engine: runs the intraday square-off when due."""
-        if not self.config.mis_square_off or self.paused:
+        """Called about once a second by the engine: runs the intraday square-off when due and
+        cancels the orders whose session has closed."""
+        if self.paused:
             return
         today = now.date()
-        if self._squared_off_on == today or now.time() < self.config.mis_square_off_at:
-            return
-        # Also when the desk starts after the close: positions and MIS orders restored from
-        # earlier today were never squared off (with nothing intraday open this does nothing).
-        self._squared_off_on = today
-        self.square_off_intraday()
+        if (
+            self.config.mis_square_off
+            and self._squared_off_on != today
+            and now.time() >= self.config.mis_square_off_at
+        ):
+            # Also when the desk starts after the close: positions and MIS orders restored from
+            # earlier today were never squared off (with nothing intraday open this does nothing).
+            self._squared_off_on = today
+            self.square_off_intraday()
+        self._end_closed_sessions(now)
+
+    def _end_closed_sessions(self, now: datetime) -> None:
+        """Cancel the resting orders whose session has closed since they came, as the exchange
+        cancels DAY orders at the end of the trading day (IOC never rests; no AMO here).
+
+        Orders rest only while their market is open, so a market closed at ``now`` has closed
+        since. So has one that was closed at the start of today, for an order from an earlier
+        day (no session spans midnight): that catches a desk whose clock beat missed the
+        evening. A market kept open all the time (a desk run always open) never closes, and
+        its orders stay."""
+        self._day_checked_s = self._clock.time_ns() // _SECOND
+        today = now.date()
+        midnight = datetime.combine(today, time.min, now.tzinfo)
+        for token in list(self._resting):
+            instrument = self._instruments(InstrumentToken(token))
+            if instrument is None:
+                continue
+            ended = tuple(self._resting.get(token, ()))
+            if self._session_open(instrument, now):
+                ended = tuple(r for r in ended if r.day < today)
+                if not ended or self._session_open(instrument, midnight):
+                    continue
+            for resting in ended:
+                self._cancel(
+                    resting.order_id,
+                    f"{_DAY_END}: not filled by the {instrument.exchange} close of "
+                    f"{resting.day:%d %b %Y}",
+                )
 
     def square_off_intraday(self) -> None:
         """Cancel MIS orders and close MIS positions at the market, as the broker does. It runs
@@ -272,7 +321,8 @@ class PaperVenue:
             return
         now = self._clock.now()
         note = ""
-        if not self._session_open(instrument, now):
+        closed = not self._session_open(instrument, now)
+        if closed:
             if not (request.square_off and request.source is OrderSource.BROKER):
                 self._reject(
                     order_id, f"market is closed for {instrument.exchange} at {now:%H:%M:%S} IST"
@@ -321,6 +371,7 @@ class PaperVenue:
             request.price,
             request.trigger_price,
             triggered=False,
+            day=now.date(),
         )
         self._emit_status(resting, resting.live_status, note)
         if stop:
@@ -328,6 +379,16 @@ class PaperVenue:
             return
         if tick is not None:
             self._match(resting, tick, aggressive=True)
+        if closed and resting.remaining > 0:
+            # The square-off after the close trades only what the last quote shows: the rest
+            # cannot wait for a market that opens tomorrow at other prices.
+            self._emit_status(
+                resting,
+                OrderStatus.CANCELLED,
+                f"{_DAY_END}: the market is closed and the last quote took {resting.filled} of "
+                f"{resting.quantity}; close the rest of this {resting.product} position yourself",
+            )
+            return
         self._after_arrival(resting, tick)
 
     def _after_arrival(self, resting: _Resting, tick: Tick | None) -> None:
@@ -464,6 +525,8 @@ class PaperVenue:
         self._emit_status(resting, OrderStatus.CANCELLED, reason)
 
     def _modify(self, order_id: OrderId, change: Modification) -> None:
+        if not self.paused and self._clock.time_ns() // _SECOND != self._day_checked_s:
+            self._end_closed_sessions(self._clock.now())  # a modify matches: not on a closed day
         resting = self._by_order.get(order_id)
         if resting is None:
             log.info("modify of %s ignored: not open at the paper venue", order_id)
