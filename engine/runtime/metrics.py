@@ -17,6 +17,7 @@ consistent desk and nothing is counted on the tick path. Exported:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from engine.api.health import GOOD_STATES
 from engine.domain.events import OrderDenied
+from engine.signals.connection_guard import IDLE_TIMEOUT_S, ConnectionGuard
 
 if TYPE_CHECKING:
     from engine.runtime.engine import Engine
@@ -142,16 +144,19 @@ class MetricsServer:
         self.collector = DeskCollector(engine)
         self.registry.register(self.collector)
         self.port = port
+        # A scraper that stalls mid-request, or a flood of them, is bounded as on the signals
+        # endpoint: the metrics server shares the desk's loop too.
+        self.guard = ConnectionGuard("metrics endpoint")
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[self.guard.middleware])
         app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=IDLE_TIMEOUT_S)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, HOST, self.port)
         try:
-            await site.start()
+            self._listener = await self.guard.listen(self._runner, HOST, self.port)
         except OSError as exc:
             await self._runner.cleanup()
             self._runner = None
@@ -159,7 +164,7 @@ class MetricsServer:
                 f"the metrics endpoint could not listen on {HOST}:{self.port} ({exc.strerror or exc}); "
                 "choose another --metrics-port"
             ) from exc
-        self.port = self._runner.addresses[0][1]  # the port the OS gave when asked for 0
+        self.port = self._listener.sockets[0].getsockname()[1]  # the OS's, when asked for 0
         log.info("metrics on http://%s:%d/metrics", HOST, self.port)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
@@ -167,6 +172,9 @@ class MetricsServer:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

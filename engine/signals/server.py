@@ -7,6 +7,12 @@ reverse proxy (which deliver from loopback) or, bound to a public interface, onl
 addresses in the allowlist. A request is answered fast and never with a 5xx for a business
 refusal (TradingView resends on 5xx): 200 for a placed or duplicate signal, 202 for one waiting
 for approval, 4xx with the reason for anything refused. Every refusal is journaled.
+
+A client is given a bounded share of the desk's loop (``ConnectionGuard``): its request line and
+headers arrive within ``REQUEST_DEADLINE_S`` or its connection is closed with a 408 (a sender that
+trickles headers a byte a minute, slowloris, holds no connection for long), the handlers give a
+body ``BODY_TIMEOUT_S``, and one server holds at most ``MAX_CONNECTIONS`` connections, so a flood
+of them cannot use up the process's file descriptors.
 """
 
 from __future__ import annotations
@@ -20,6 +26,12 @@ from collections.abc import Callable, Collection
 
 from aiohttp import web
 
+from engine.signals.connection_guard import (
+    IDLE_TIMEOUT_S,
+    MAX_CONNECTIONS,
+    REQUEST_DEADLINE_S,
+    ConnectionGuard,
+)
 from engine.signals.desk import SignalDesk
 from engine.signals.local_api import LocalApi
 from engine.signals.tradingview import (
@@ -58,6 +70,8 @@ class SignalServer:
         port: int = 0,
         allowlist: Collection[str] = TRADINGVIEW_ADDRESSES,
         local_api: LocalApi | None = None,
+        request_deadline_s: float = REQUEST_DEADLINE_S,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self._desk = desk
         self.local_api = local_api
@@ -65,7 +79,11 @@ class SignalServer:
         self.host = host
         self.port = port
         self.allowlist = frozenset(allowlist)
+        self.guard = ConnectionGuard(
+            "signals endpoint", deadline_s=request_deadline_s, max_connections=max_connections
+        )
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self.requests = 0
 
     @property
@@ -73,21 +91,34 @@ class SignalServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
+        app = web.Application(
+            client_max_size=MAX_BODY_BYTES + 1, middlewares=[self.guard.middleware]
+        )
         app.router.add_post(WEBHOOK_PATH, self._tradingview)
         if self.local_api is not None:
             self.local_api.add_routes(app)
         # A request still coming in when the desk closes is cut off at once, not waited on.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            keepalive_timeout=IDLE_TIMEOUT_S,
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        try:
+            self._listener = await self.guard.listen(self._runner, self.host, self.port)
+        except OSError:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
+        if self._listener.sockets:
+            self.port = int(self._listener.sockets[0].getsockname()[1])
         log.info("signals endpoint listening on %s%s", self.url, WEBHOOK_PATH)
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()  # no new connections; those open are closed below
+            self._listener = None
         if self.local_api is not None:
             for stream in list(self.local_api.streams):
                 await stream.close(code=1001, message=b"the desk is closing")
