@@ -51,6 +51,9 @@ def profile_name(text: str) -> str:
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
+EXIT_INTERRUPTED = 130
+"""A headless run cut short by Ctrl+C before its session could end it the normal way (128 + 2)."""
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a wrong argument as a ``StartupProblem`` (a dialog in the GUI)
@@ -398,7 +401,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         return run(args)
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
+        if not args.headless:
+            raise
+        # A headless session ends itself on Ctrl+C (engine.headless.StopRequests); one pressed
+        # before it starts, or where its handlers could not be installed, lands here.
+        print("dalaldesk: stopped by Ctrl+C", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit:
         raise
     except BaseException as error:
         tell(describe_failure(error, log_dir(args.profile)), dialog=not args.headless)
@@ -505,6 +515,7 @@ async def gui_login(session: LoginSession, reason: str) -> None:
 async def live_headless(configs: list[EngineConfig], profile: str, duration: float) -> int:
     """`dalaldesk --broker kite --headless` (with ``--also xts``, every account): on today's
     saved sessions, no window; a summary per account."""
+    from engine.headless import StopRequests
     from engine.runtime import Engine
     from engine.runtime.accounts import Accounts
 
@@ -532,17 +543,19 @@ async def live_headless(configs: list[EngineConfig], profile: str, duration: flo
             for engine in engines.values():
                 engine.close()
     accounts = Accounts(engines)
-    accounts.start()
-    try:
-        await asyncio.sleep(duration)
-    finally:
-        await accounts.stop()
+    with StopRequests() as stop:  # Ctrl+C and SIGTERM stop the accounts as --duration does
+        accounts.start()
+        try:
+            await stop.wait(duration)
+        finally:
+            await accounts.stop()
     summaries = []
     for config in configs:
         engine = engines[config.broker]
         summaries.append(
             {
                 "seconds": duration,
+                "stopped_by": stop.stopped_by,
                 "broker": config.broker,
                 "feed": config.market_feed,
                 "instruments": counts[config.broker],
