@@ -40,11 +40,14 @@ def explain(error: BaseException) -> str | None:
     from engine.store import StoreError
     from engine.store.book import BookUnreadable
     from engine.store.book_lock import BookInUse
+    from engine.store.urls import BookUrlRefused
 
     if isinstance(error, StartupProblem):
         return str(error)
     if isinstance(error, BookInUse | BookUnreadable):
         return str(error)
+    if isinstance(error, BookUrlRefused):
+        return f"The book was not opened: {error}."
     if isinstance(error, StoreError):
         return (
             f"The book could not be opened: {error}. Check that its folder is writable and that "
@@ -58,11 +61,20 @@ def explain(error: BaseException) -> str | None:
     if isinstance(error, PermissionError) or (
         isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EROFS, errno.ENOSPC)
     ):
-        where = f" {error.filename}" if error.filename else ""
+        full = error.errno == errno.ENOSPC
+        if error.filename:
+            where = f"to {error.filename}"
+            remedy = "Free some space on that disk" if full else "Make that folder writable"
+        else:  # the system named no file: say what the desk writes at start-up
+            where = "its files (the book, its settings and logs)"
+            remedy = (
+                "Free some space on the disk that holds them"
+                if full
+                else "Make its data folders writable"
+            )
         return (
-            f"DalalDesk cannot write to{where}: {error.strerror or error}. Make that folder "
-            "writable (or free some space), or keep the book elsewhere with "
-            "--db sqlite:////path/to/book.db."
+            f"DalalDesk cannot write {where}: {error.strerror or error}. {remedy}, or keep the "
+            "book elsewhere with --db sqlite:////path/to/book.db."
         )
     return None
 

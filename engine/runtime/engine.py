@@ -640,6 +640,8 @@ class Engine:
         """The once-a-second housekeeping."""
         if self._stop.is_set():
             return
+        if (book_file_news := self.database.check_book_file()) is not None:
+            self._warn(book_file_news, "store")  # gone or replaced: the journal refuses writes
         journal_waiting = self.orders.journal_waiting
         # A disk frees in real time: a replay's second passes faster than the wall's, and each
         # try on a full disk costs milliseconds.

@@ -32,6 +32,8 @@ from engine.store.journal import Journal, JournalEntry, UnreadableRow
 from engine.store.schema import quarantine
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+"""What SQLite keeps beside a database file while it is open (or after a crash)."""
 
 _DOMAIN_READERS: dict[str, Callable[[JournalEntry], object]] = {
     RiskStateChanged.kind: lambda e: RiskStateChanged.from_payload(e.ts_ns, e.payload),
@@ -188,6 +190,47 @@ class BookUnreadable(StoreError):
         self.problem = problem
         self.backups = backups
         super().__init__(describe_unreadable(path, problem, backups))
+
+
+class BookMissing(BookUnreadable):
+    """The book file is gone while what an earlier book left sits beside its path (its backups,
+    a file a restore set aside, its write-ahead log): a new, empty book is never started over it
+    unasked."""
+
+    def __init__(self, path: Path, leftovers: list[Path], backups: list[BackupInfo]) -> None:
+        self.path = path
+        self.problem = "is missing"
+        self.backups = backups
+        self.leftovers = leftovers
+        StoreError.__init__(self, describe_missing(path, leftovers, backups))
+
+
+def describe_missing(path: Path, leftovers: list[Path], backups: list[BackupInfo]) -> str:
+    """What the trader is told when the book file is missing but an earlier book left traces."""
+    found = "; ".join(str(p) for p in leftovers[:6])
+    more = f" and {len(leftovers) - 6} more" if len(leftovers) > 6 else ""
+    text = (
+        f"The book file {path} is missing, but an earlier book left files beside it: "
+        f"{found}{more}. The desk does not start a new, empty book in its place, which would "
+        "show no orders or positions and, with each close, push the good backups out."
+    )
+    if backups:
+        text += (
+            f" To bring the book back, restore its newest backup with `dalaldesk book restore "
+            f"{backups[0].path}` (`dalaldesk book backups` lists them all)."
+        )
+    else:
+        text += " No backup of it was found: put the book file back at its path if it was moved"
+        aside = [p for p in leftovers if not p.name.endswith(SQLITE_SIDE_FILES)]
+        text += (
+            f", or put {aside[0].name} back with `dalaldesk book restore {aside[0]}`."
+            if aside
+            else "."
+        )
+    return text + (
+        " To start a new, empty book on purpose, first move those files out of "
+        f"{path.parent} (keep them somewhere), or choose another profile or --db."
+    )
 
 
 def describe_unreadable(path: Path, problem: str, backups: list[BackupInfo]) -> str:

@@ -16,6 +16,7 @@ A book that is not a file (PostgreSQL) has no lock here: it needs a lease in the
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -93,8 +94,14 @@ class BookLock:
             handle.truncate()
             handle.write(json.dumps(_this_process()))
             handle.flush()
-        except BaseException:
+        except BookInUse:
             handle.close()
+            raise
+        except OSError as exc:  # a full disk: the file is named, as os.open names it
+            _close_quietly(handle)
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        except BaseException:
+            _close_quietly(handle)
             raise
         return cls(path, handle)
 
@@ -125,6 +132,14 @@ class BookLock:
         traceback: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _close_quietly(handle: IO[str]) -> None:
+    """Close ``handle`` after a failed write: its buffer cannot be written either (the same full
+    disk), and that second error must not hide the first. The descriptor is closed all the same,
+    which releases the lock."""
+    with contextlib.suppress(OSError):
+        handle.close()
 
 
 def lock_path(book_file: Path) -> Path:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -21,6 +23,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from engine.store.book_watch import RESCUED, BookFileWatch
 from engine.store.errors import SchemaError, StoreError
 from engine.store.journal import Journal
 from engine.store.migrate import upgrade_to_head
@@ -34,6 +37,8 @@ DEFAULT_BUSY_TIMEOUT_MS = 5000
 SERVER_CONNECT_TIMEOUT_S = 3
 CHECKPOINT_SECONDS = 1.0
 """How often the write-ahead log is copied back into the database file, off the order path."""
+BOOK_CHECK_SECONDS = 1.0
+"""How often, at most, the book file at its path is checked to be the one open (wall time)."""
 AUTOCHECKPOINT_PAGES = 16_384
 """A commit checkpoints by itself only once the log holds this many pages (64 MiB): a backstop
 should the checkpoint thread fall behind. SQLite's default, 1,000 pages, made the commit that
@@ -96,10 +101,24 @@ class _Checkpointer:
 class Database:
     """An open database at the current schema, with its one journal writer."""
 
-    def __init__(self, engine: Engine, *, checkpoint_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        checkpoint_seconds: float | None = None,
+        book_file: Path | None = None,
+    ) -> None:
         self._engine = engine
         self._journal: Journal | None = None
         self._closed = False
+        self._book_watch: BookFileWatch | None = None
+        self._rescued: Path | None = None
+        self._book_checked = -1.0
+        if book_file is not None:
+            try:
+                self._book_watch = BookFileWatch(book_file)
+            except OSError as exc:
+                logger.warning("the book file %s cannot be watched: %s", book_file, exc)
         self._checkpointer: _Checkpointer | None = None
         if checkpoint_seconds is not None:
             self._checkpointer = _Checkpointer(engine, checkpoint_seconds)
@@ -130,6 +149,53 @@ class Database:
         if self._journal is None:
             self._journal = Journal(self._engine)
         return self._journal
+
+    def check_book_file(self) -> str | None:
+        """Whether the book file at its path is still the one open (one ``stat``; the runtime
+        asks once a second). While it is not, the journal refuses writes, so order entry pauses
+        as on a full disk. Returns what the trader must be told when that changes, else None."""
+        watch = self._book_watch
+        if watch is None or self._closed:
+            return None
+        # Once a second of the wall's (a replay's market second passes far faster).
+        now = time.monotonic()
+        if now - self._book_checked < BOOK_CHECK_SECONDS:
+            return None
+        self._book_checked = now
+        told = watch.check()
+        if told is None:
+            return None
+        self.journal.refuse_writes(watch.refusal)
+        if watch.refusal is None:
+            logger.warning("%s", told)
+            return told
+        if self._rescued is None:
+            self._rescued = self._save_what_is_open(watch.path)
+        if self._rescued is not None:
+            told += (
+                " Otherwise close the desk: everything it recorded is saved as "
+                f"{self._rescued}, and `dalaldesk book restore {self._rescued}` puts it back."
+            )
+        else:
+            told += (
+                " Otherwise close the desk and restore the newest backup with `dalaldesk book "
+                "restore` (`dalaldesk book backups` lists them); what was recorded since that "
+                "backup could not be saved."
+            )
+        logger.critical("%s", told)
+        return told
+
+    def _save_what_is_open(self, book: Path) -> Path | None:
+        """The book the desk has open, copied beside its path once that path leads elsewhere
+        (``<book>.rescued-<time>``); None when it could not be."""
+        stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M%S")
+        target = book.with_name(f"{book.name}{RESCUED}{stamp}")
+        try:
+            self.journal.save_copy(target)
+        except (OSError, TypeError, StoreError, self._engine.dialect.loaded_dbapi.Error) as exc:
+            logger.error("the open book could not be saved as %s: %s", target, exc)
+            return None
+        return target
 
     def close(self) -> None:
         """Close the journal and every pooled connection; closing twice is harmless."""
@@ -209,7 +275,11 @@ def open_database(
         "",
         ":memory:",
     )
-    database = Database(engine, checkpoint_seconds=CHECKPOINT_SECONDS if file_backed else None)
+    database = Database(
+        engine,
+        checkpoint_seconds=CHECKPOINT_SECONDS if file_backed else None,
+        book_file=_resolved(book_file_of(parsed)) if file_backed else None,
+    )
     logger.info("opened database %s", database.url)
     return database
 
@@ -229,9 +299,11 @@ def _parse_url(url: str | URL | None) -> URL:
 
 def _refuse_unreadable_book(url: URL) -> None:
     """An empty or damaged book file is never opened (SQLite would start a new, empty book over
-    a zero-length file): ``BookUnreadable`` says what is wrong and lists the backups."""
-    from engine.store.backup import list_backups
-    from engine.store.book import BookUnreadable, inspect_book_file
+    a zero-length file): ``BookUnreadable`` says what is wrong and lists the backups. Nor is a
+    missing one started afresh while an earlier book's files sit beside its path
+    (``BookMissing``)."""
+    from engine.store.backup import leftovers_of, list_backups
+    from engine.store.book import BookMissing, BookUnreadable, inspect_book_file
 
     path = book_file_of(url)
     if path is None:
@@ -239,13 +311,18 @@ def _refuse_unreadable_book(url: URL) -> None:
     problem = inspect_book_file(path)
     if problem is not None:
         raise BookUnreadable(path, problem, list_backups(path))
+    if not path.exists() and (leftovers := leftovers_of(path)):
+        raise BookMissing(path, leftovers, list_backups(path))
 
 
 def _create_parent_directory(url: URL) -> None:
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return
-    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    path = book_file_of(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _resolved(path: Path | None) -> Path | None:
+    return None if path is None else path.resolve()
 
 
 def _set_sqlite_pragmas_on_connect(engine: Engine, synchronous: str, busy_timeout_ms: int) -> None:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
@@ -80,6 +81,7 @@ class Journal:
         self._lock = threading.Lock()
         self._writer: JournalWriter | None = JournalWriter(engine)
         self._closed = False
+        self._refusal: str | None = None
 
     def append(
         self, kind: str, payload: Mapping[str, Any], *, order_id: str | None, ts_ns: int
@@ -208,6 +210,21 @@ class Journal:
             if writer is not None:
                 writer.close()
 
+    def save_copy(self, target: Path) -> None:
+        """A consistent copy of the SQLite book the journal writes to, read through the journal's
+        own connection: the file the desk has open, even one deleted or replaced at its path
+        since (``JournalWriter.copy_to``; its errors)."""
+        with self._lock:
+            if self._writer is None:
+                raise JournalWriteError("the journal has no open connection to copy from")
+            self._writer.copy_to(target)
+
+    def refuse_writes(self, reason: str | None) -> None:
+        """From now on every append raises ``JournalWriteError`` with ``reason`` (the book file
+        is no longer the one open: ``engine.store.book_watch``); None takes writes again."""
+        with self._lock:
+            self._refusal = reason
+
     @property
     def engine(self) -> Engine:
         """The SQLAlchemy engine of the journal's database (for readers beside it)."""
@@ -220,6 +237,8 @@ class Journal:
     def _ready_writer(self, what: str) -> JournalWriter:
         if self._closed:
             raise JournalWriteError(f"journal is closed; {what} was not written")
+        if self._refusal is not None:
+            raise JournalWriteError(self._refusal)
         if self._writer is None:
             # The previous connection was lost; a failed reconnect surfaces as a write error.
             try:

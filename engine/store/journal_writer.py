@@ -11,8 +11,10 @@ call measured about twice the cost of the SQLite write itself (~40-60 µs agains
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
@@ -118,6 +120,22 @@ class JournalWriter:
         """Whether the error means the connection is gone (so a new one is needed)."""
         dialect: Any = self._engine.dialect  # typed for DBAPI errors, which are untyped here
         return bool(dialect.is_disconnect(error, self._dbapi_connection, self._cursor))
+
+    def copy_to(self, target: Path) -> None:
+        """A consistent copy of the SQLite database this connection has open, written whole to
+        ``target`` (SQLite's online backup). Read through this connection, it is the file the
+        desk opened, even once another is at its path. ``sqlite3.Error``/``OSError`` on failure;
+        ``TypeError`` when the database is not SQLite."""
+        source = self._dbapi_connection
+        if not isinstance(source, sqlite3.Connection):
+            raise TypeError("only a SQLite book can be copied this way")
+        partial = target.with_name(target.name + ".partial")
+        copy = sqlite3.connect(partial)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+        partial.replace(target)
 
     def close(self, *, invalidate: bool = False) -> None:
         """Release the connection; ``invalidate`` discards it rather than return it to the pool."""

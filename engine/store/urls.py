@@ -6,12 +6,17 @@ trader, written to a log or a crash report goes through ``redact_url`` first.
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 import platformdirs
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+from engine.store.errors import StoreError
 
 APP_NAME = "dalaldesk"
 DATABASE_FILE_NAME = "dalaldesk.db"
@@ -82,9 +87,16 @@ def _looks_secret(query_name: str) -> bool:
     return any(word in lowered for word in _SECRET_QUERY_WORDS)
 
 
+class BookUrlRefused(StoreError):
+    """A SQLite URL names no file the desk can lock (an in-memory SQLite URI): refused, since a
+    book nobody can lock could be opened by two desks, and one in memory is lost at exit."""
+
+
 def book_file_of(url: str | URL | None) -> Path | None:
     """The SQLite file a book URL names (None: the default book file); None for a server or
-    in-memory database, or a URL that does not parse."""
+    in-memory database, or a URL that does not parse. A SQLite URI filename
+    (``sqlite:///file:/path/book.db?uri=true``) names the file in its path; one that names no file
+    (``mode=memory``) raises ``BookUrlRefused``."""
     if url is None:
         return default_database_path()
     try:
@@ -93,6 +105,45 @@ def book_file_of(url: str | URL | None) -> Path | None:
         return None
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
-    if str(parsed.database).startswith("file:"):
-        return None
-    return Path(str(parsed.database)).expanduser()
+    database = str(parsed.database)
+    if database.startswith("file:") and _is_true(parsed.query.get("uri")):
+        return _file_of_sqlite_uri(database, parsed.query)
+    # Without uri=true SQLAlchemy hands SQLite a plain file name, even one that starts "file:".
+    return Path(database).expanduser()
+
+
+def _one(value: object) -> str:
+    """A URL query value as one string (SQLAlchemy gives a tuple for a repeated name)."""
+    return str(value[-1] if isinstance(value, tuple) and value else value)
+
+
+def _is_true(value: object) -> bool:
+    return _one(value).strip().lower() in ("true", "yes", "on", "y", "t", "1")
+
+
+def _file_of_sqlite_uri(database: str, query: Mapping[str, object]) -> Path:
+    """The file SQLite opens for the URI filename ``database`` (its rules: an empty or
+    ``localhost`` authority, %-escapes decoded, ``?query`` and ``#fragment`` not part of it)."""
+    rest, _, fragment_and_query = database[len("file:") :].partition("?")
+    rest = rest.partition("#")[0]
+    inline = dict(parse_qsl(fragment_and_query.partition("#")[0]))
+    mode = _one(inline.get("mode", query.get("mode")))
+    if rest.startswith("//"):
+        authority, slash, tail = rest[2:].partition("/")
+        if authority.lower() not in ("", "localhost"):
+            raise BookUrlRefused(
+                f"the SQLite URI file:{rest} names a file on another host ({authority}); "
+                "name a file on this machine, e.g. --db sqlite:////path/to/book.db"
+            )
+        rest = slash + tail
+    path = unquote(rest)
+    if os.name == "nt" and re.match(r"/[A-Za-z]:", path):
+        path = path[1:]  # file:///C:/books/paper.db
+    if mode.lower() == "memory" or path in ("", ":memory:"):
+        raise BookUrlRefused(
+            "the SQLite URI given as the book names an in-memory database, not a file: its "
+            "orders would be lost when the desk closes and no lock could keep a second desk off "
+            "it. Name the book's file, e.g. --db sqlite:////path/to/book.db (or "
+            "sqlite:///file:/path/to/book.db?uri=true)"
+        )
+    return Path(path).expanduser()
