@@ -87,6 +87,8 @@ class RecordingInfo:
     path: Path
     days: tuple[date, ...]
     size_mb: float
+    notes: tuple[str, ...] = ()
+    """What was passed over in words (a folder named like a day that is not a date)."""
 
     @property
     def title(self) -> str:
@@ -224,7 +226,9 @@ class BacktestService:
         return self._strategies()
 
     def recordings(self) -> list[RecordingInfo]:
-        """The recordings folder itself (the desk's ``--record``) and each folder in it."""
+        """The recordings folder itself (the desk's ``--record``) and each folder in it. A
+        folder of one named like a day that is not a date is skipped: said in its ``notes``
+        and the log."""
         out: list[RecordingInfo] = []
         if not self.recordings_dir.is_dir():
             return out
@@ -328,5 +332,6 @@ async def _ended(worker: multiprocessing.process.BaseProcess, job: BacktestJob) 
 
 
 def _recording_info(recording: Recording) -> RecordingInfo:
-    days = tuple(d.day for d in recording.days())
-    return RecordingInfo(recording.root, days, recording.size_bytes() / 1e6)
+    days = tuple(d.day for d in recording.days())  # a folder not a date is skipped and logged
+    notes = tuple(recording.skipped_folders())
+    return RecordingInfo(recording.root, days, recording.size_bytes() / 1e6, notes)

@@ -14,9 +14,16 @@ row number and the reason, and skipped; every good row around it is imported.
 
 Rules:
 
-- Column names are matched without regard to case or surrounding spaces (``Date``/``Time``/
-  ``DateTime`` also name the timestamp; ``vol`` the volume, ``ltq``/``quantity`` the qty, ``ltp``
-  also ``price``/``last``); columns the format does not know are ignored and listed in the report.
+- Columns are separated by commas; a header split by semicolons or tabs alone is refused,
+  saying so.
+- Column names are matched without regard to case or surrounding spaces (``DateTime``/``ts``
+  also name the timestamp; ``vol`` the volume, ``ltq``/``quantity`` the qty, ``ltp`` also
+  ``price``/``last``); columns the format does not know are ignored and listed in the report.
+- **Separate date and time columns** (as many vendors export them) are joined into the
+  timestamp, the date first: ``Date,Time,...`` with ``2026-11-23,09:15:00`` reads as
+  ``2026-11-23 09:15:00`` (any date form below; a time may drop its leading zero, ``9:15``).
+  A ``Date`` or a ``Time`` column alone is the timestamp. A header that names a column twice
+  (``Price`` and ``LTP``; a timestamp and a date or time column) is refused, naming both.
 - **Timestamps**: ISO 8601 (``2026-11-23 09:15:00``, ``2026-11-23T09:15:00.250+05:30``, ``...Z``),
   day first with ``-`` or ``/`` (``23-11-2026 09:15``, ``23/11/2026 09:15:00``), compact
   (``20261123 091500``, ``20261123 09:15:00``), a date alone (a day candle, 00:00), or epoch
@@ -63,8 +70,6 @@ CANDLE_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 TICK_COLUMNS = ("timestamp", "ltp", "qty")
 
 _ALIASES = {
-    "time": "timestamp",
-    "date": "timestamp",
     "datetime": "timestamp",
     "date_time": "timestamp",
     "ts": "timestamp",
@@ -79,6 +84,10 @@ _ALIASES = {
     "instrument_token": "token",
     "tradingsymbol": "symbol",
 }
+
+DATE, TIME = "date", "time"
+"""A date column and a time column, joined into the timestamp (either alone is the timestamp)."""
+_SEPARATORS = {";": "semicolons (;)", "\t": "tabs"}
 
 Source = str | Path | TextIO
 
@@ -195,18 +204,59 @@ def _opened(source: Source) -> Iterator[TextIO]:
         yield source
 
 
+def _names(header: list[str]) -> list[str]:
+    """Each column's name as the format knows it (aliases resolved)."""
+    return [_ALIASES.get(n, n) for n in (h.strip().lower().lstrip("\ufeff") for h in header)]
+
+
 def _columns(header: list[str], required: tuple[str, ...], known: set[str]) -> dict[str, int]:
-    names = [_ALIASES.get(n, n) for n in (h.strip().lower().lstrip("\ufeff") for h in header)]
-    where: dict[str, int] = {}
-    for index, name in enumerate(names):
-        where.setdefault(name, index)
-    missing = [name for name in required if name not in where]
+    """Where each column the format knows is: ``timestamp``, or ``date`` and ``time`` to join.
+    Refused in words: a required column missing, a column named twice."""
+    names = _names(header)
+
+    def written(wanted: set[str]) -> str:
+        return ", ".join(h.strip() for h, n in zip(header, names, strict=True) if n in wanted)
+
+    timed = sorted(n for n in names if n in ("timestamp", DATE, TIME))
+    if len(timed) > 1 and timed != [DATE, TIME]:
+        raise CsvImportError(
+            f"the header gives the time of a row more than once ({written(set(timed))}): keep "
+            "one timestamp column, or a date and a time column"
+        )
+    for name in sorted(known - {"timestamp"}):
+        if names.count(name) > 1:
+            raise CsvImportError(
+                f"the header names the {name} more than once ({written({name})}): keep one"
+            )
+    if timed in ([DATE], [TIME]):
+        names = ["timestamp" if n == timed[0] else n for n in names]
+    where = {name: index for index, name in enumerate(names)}
+    joined = DATE in where and TIME in where
+    missing = [n for n in required if n not in where and not (n == "timestamp" and joined)]
     if missing:
         raise CsvImportError(
             f"the header {', '.join(header)} lacks {', '.join(missing)} "
             f"(a file needs {', '.join(required)})"
         )
-    return {name: index for name, index in where.items() if name in known}
+    kept = known | ({DATE, TIME} if joined else set())
+    return {name: index for name, index in where.items() if name in kept}
+
+
+def _timestamp(fields: list[str], where: dict[str, int]) -> int:
+    """A row's moment: its timestamp, or its date and time joined."""
+    if "timestamp" in where:
+        return parse_timestamp(_field(fields, where, "timestamp"))
+    day, time = _field(fields, where, DATE).strip(), _field(fields, where, TIME).strip()
+    if not day or not time:
+        raise RowError(f"the {DATE if not day else TIME} is empty")
+    if len(time) > 1 and time[1] == ":":
+        time = "0" + time  # 9:15 as 09:15
+    try:
+        return parse_timestamp(f"{day} {time}")
+    except RowError:
+        raise RowError(
+            f"date {day!r} and time {time!r} do not make a timestamp this import reads"
+        ) from None
 
 
 def _rows(reader: Any, report: ImportReport) -> Iterator[tuple[int, list[str]]]:
@@ -225,9 +275,9 @@ def _rows(reader: Any, report: ImportReport) -> Iterator[tuple[int, list[str]]]:
         yield reader.line_num, fields
 
 
-def _ignored(header: list[str], known: set[str]) -> list[str]:
-    names = (h.strip().lower() for h in header)
-    return [h for h, n in zip(header, names, strict=True) if _ALIASES.get(n, n) not in known]
+def _ignored(header: list[str], where: dict[str, int]) -> list[str]:
+    used = set(where.values())
+    return [h for index, h in enumerate(header) if index not in used]
 
 
 def _field(fields: list[str], where: dict[str, int], name: str) -> str:
@@ -239,10 +289,19 @@ def _header(reader: Any) -> list[str]:
     try:
         for fields in reader:
             if fields and any(f.strip() for f in fields):
-                return fields
+                break
+        else:
+            raise CsvImportError("the file is empty: it needs a header row")
     except csv.Error as problem:
         raise CsvImportError(f"the header row cannot be read ({problem})") from None
-    raise CsvImportError("the file is empty: it needs a header row")
+    if len(fields) == 1:  # no comma: another separator, said rather than a missing column
+        for separator, said in _SEPARATORS.items():
+            if separator in fields[0]:
+                raise CsvImportError(
+                    f"the header {fields[0].strip()!r} is separated by {said}, not commas: "
+                    "save the file as comma-separated values"
+                )
+    return fields
 
 
 CANDLES, TRADES = "candles", "trades"
@@ -253,7 +312,7 @@ def file_kind(source: str | Path) -> str:
     (``TRADES``: a price column); ``CsvImportError`` in words when it is neither."""
     with _opened(source) as handle:
         header = _header(csv.reader(handle))
-    names = {_ALIASES.get(n, n) for n in (h.strip().lower().lstrip("\ufeff") for h in header)}
+    names = set(_names(header))
     if "open" in names:
         return CANDLES
     if "ltp" in names:
@@ -274,7 +333,7 @@ def read_candles(
         header = _header(reader)
         known = {*CANDLE_COLUMNS, "oi"}
         where = _columns(header, CANDLE_COLUMNS, known)
-        report.ignored_columns = _ignored(header, known)
+        report.ignored_columns = _ignored(header, where)
         width = len(header)
         last = None
         for line, fields in _rows(reader, report):
@@ -294,7 +353,7 @@ def read_candles(
 
 
 def _candle(fields: list[str], where: dict[str, int], key: SeriesKey) -> Bar:
-    start = parse_timestamp(_field(fields, where, "timestamp"))
+    start = _timestamp(fields, where)
     o, h, low, c = (_price(_field(fields, where, n), n) for n in ("open", "high", "low", "close"))
     if h < max(o, c, low):
         raise RowError("high is below the open, the close or the low")
@@ -325,7 +384,7 @@ def read_ticks(
             raise CsvImportError("the header names neither a token nor a symbol column")
         if "token" not in where and token_of is None:
             raise CsvImportError("a symbol column needs a lookup from symbol to token")
-        report.ignored_columns = _ignored(header, known)
+        report.ignored_columns = _ignored(header, where)
         width = len(header)
         volume: dict[int, int] = {}
         last: dict[int, int] = {}
@@ -354,7 +413,7 @@ def _tick(
     token_of: Callable[[str], int | None] | None,
     volume: dict[int, int],
 ) -> Tick:
-    ts = parse_timestamp(_field(fields, where, "timestamp"))
+    ts = _timestamp(fields, where)
     if "token" in where:
         raw = _field(fields, where, "token").strip()
         if not raw.isdigit() or int(raw) <= 0:

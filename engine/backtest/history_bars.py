@@ -12,6 +12,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -107,7 +108,10 @@ def record_csv_candles(
     """The candles of a CSV file kept as a bar recording of ``instrument`` under ``root``, one
     folder per IST day; the report (which counts the rows and says which were skipped and why)
     and the days written. ``progress`` hears the rows read so far, now and then; ``cancelled``
-    is asked as often and stops the import with nothing kept.
+    is asked as often and stops the import with nothing kept. The days are written in a folder
+    of their own beside the recorded ones and move into ``root`` once all are written, as
+    ``record_csv_ticks`` does: an import stopped at any point (cancelled, Ctrl+C, killed) leaves
+    ``root`` as it was.
 
     Raises ``CsvImportError`` when the file cannot be read or no row could be imported, and
     when ``root`` already records one of the file's days: a recorded day is never overwritten.
@@ -118,7 +122,9 @@ def record_csv_candles(
     if not bars:
         raise CsvImportError(f"no candle could be imported: {report.summary()}")
     _refuse_recorded_days(root, {bar.start.date().isoformat() for bar in bars})
-    return report, write_bar_recording(root, [instrument], bars)
+    with _staged(root) as staging:
+        write_bar_recording(staging, [instrument], bars)
+        return report, _move_in(staging, root, _staged_days(staging))
 
 
 def record_csv_ticks(
@@ -148,35 +154,54 @@ def record_csv_ticks(
         tokens={int(instrument.token)},
         report=report,
     )
+    with _staged(root) as staging:
+        # Small batches, few waiting: the file is read faster than it is written.
+        recorder = Recorder(
+            staging, lambda: [instrument], batch_ticks=20_000, max_batches_waiting=2, lossless=True
+        )
+        day = -1
+        try:
+            for trade in _watched(trades, report, progress, cancelled):
+                if ist_day_number(trade.ts_ns) != day:  # a new day: refused at once if recorded
+                    day = ist_day_number(trade.ts_ns)
+                    _refuse_recorded_days(root, [ist_date_of(trade.ts_ns).date().isoformat()])
+                recorder.on_tick(_quoted(trade))
+            recorder.close()
+            if recorder.problem is not None:
+                raise CsvImportError(
+                    f"the recording under {root} is incomplete: {recorder.problem}"
+                )
+        finally:
+            recorder.close(merge=False)  # stopped already, unless the file failed first
+        days = _staged_days(staging)
+        if not days:
+            raise CsvImportError(f"no trade could be imported: {report.summary()}")
+        return report, _move_in(staging, root, days)
+
+
+_STAGING = ".importing-"
+"""The hidden folder an import writes its days in before they move into the recording."""
+_STAGING_LOCK = "import"
+_UNLOCKED_KEPT_S = 3600
+"""A staging folder with no lock file yet is its import's first moment (or an older version's
+folder): removed only once this old."""
+
+
+@contextmanager
+def _staged(root: Path) -> Iterator[Path]:
+    """A hidden folder in ``root`` (created if need be) for an import to write its days in,
+    under a lock while the import runs; removed on leaving, with ``root`` itself when it was
+    new and nothing moved in. What a killed import leaves is removed by the next one."""
     new_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_imports(root)
     staging = Path(tempfile.mkdtemp(prefix=_STAGING, dir=root))
     held: BookLock | None = None
-    # Small batches, few waiting: the file is read faster than it is written.
-    recorder = Recorder(
-        staging, lambda: [instrument], batch_ticks=20_000, max_batches_waiting=2, lossless=True
-    )
-    day = -1
     try:
         # Held while the import runs: a folder whose lock is free was left by a stopped process.
         held = BookLock.acquire(staging / _STAGING_LOCK)
-        for trade in _watched(trades, report, progress, cancelled):
-            if ist_day_number(trade.ts_ns) != day:  # a new day: refused at once if recorded
-                day = ist_day_number(trade.ts_ns)
-                _refuse_recorded_days(root, [ist_date_of(trade.ts_ns).date().isoformat()])
-            recorder.on_tick(_quoted(trade))
-        recorder.close()
-        if recorder.problem is not None:
-            raise CsvImportError(f"the recording under {root} is incomplete: {recorder.problem}")
-        days = sorted(folder.name for folder in staging.iterdir() if folder.is_dir())
-        if not days:
-            raise CsvImportError(f"no trade could be imported: {report.summary()}")
-        _refuse_recorded_days(root, days)  # recorded meanwhile by another import
-        for name in days:
-            (staging / name).rename(root / name)
+        yield staging
     finally:
-        recorder.close(merge=False)  # stopped already, unless the file failed first
         if held is not None:
             held.release()
         shutil.rmtree(staging, ignore_errors=True)
@@ -184,15 +209,26 @@ def record_csv_ticks(
             log.warning("a folder of a CSV import could not be removed: %s", staging)
         if new_root and not any(root.iterdir()):
             root.rmdir()  # nothing was kept: no empty recording to list
-    return report, len(days)
 
 
-_STAGING = ".importing-"
-"""The hidden folder a tick import writes its days in before they move into the recording."""
-_STAGING_LOCK = "import"
-_UNLOCKED_KEPT_S = 3600
-"""A staging folder with no lock file yet is its import's first moment (or an older version's
-folder): removed only once this old."""
+def _staged_days(staging: Path) -> list[str]:
+    return sorted(folder.name for folder in staging.iterdir() if folder.is_dir())
+
+
+def _move_in(staging: Path, root: Path, days: list[str]) -> int:
+    """Move the staged ``days`` into ``root``, all or none: refused when one is recorded
+    meanwhile (by another import), and those moved go back when the move is interrupted."""
+    _refuse_recorded_days(root, days)
+    moved: list[str] = []
+    try:
+        for name in days:
+            (staging / name).rename(root / name)
+            moved.append(name)
+    except BaseException:
+        for name in reversed(moved):
+            (root / name).rename(staging / name)
+        raise
+    return len(days)
 
 
 def _remove_abandoned_imports(root: Path) -> None:

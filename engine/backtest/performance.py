@@ -11,12 +11,16 @@ Valuation follows the positions table and the P&L rebuild: a position is worth
 ``sell value - buy value + net quantity x price`` (Kite's P&L) less its charges. The price of an
 instrument is the last one the journal knows: a fill's price, or the ltp of a ``pnl_marks`` row
 (a mark with no ltp leaves an open quantity unvalued, as the rebuild does), and at the end, when
-given, the live quotes. So at a ``pnl_marks`` row, the owners' P&L add up to the P&L the desk
-stated and the rebuild gives back, to the paisa.
+given, the live quotes. So at a ``pnl_marks`` row (of a journal whose fills came before the marks
+stamped after them), the owners' P&L add up to the P&L the desk stated and the rebuild gives
+back, to the paisa.
 
 An owner's equity curve is ``capital`` plus its P&L after charges, a point after every fill of
 it and every mark; the desk's is the same over every owner. Each owner is measured against the
-same ``capital`` (a setting: the capital the desk trades).
+same ``capital`` (a setting: the capital the desk trades). Fills and marks are valued in time
+order, not journal order: a live fill is stamped with the exchange's time and may be journaled
+after a mark stamped later (heard late, found by reconciliation), and it counts from its own
+moment, so every curve goes forward in time (rows of one moment keep the journal's order).
 
 Slippage is measured against each order's arrival price: the instrument's mid as the desk
 accepted the order, which the journal keeps with it (``OrderSubmitted.arrival``; a MARKET order
@@ -382,7 +386,11 @@ def track(
             arrival = arrival_of(row.payload)
             if arrival is not None:
                 arrivals[row.order_id] = arrival
-        elif row.kind == OrderFilled.kind and row.order_id is not None:
+    # The orders' states in journal order (above); their fills and the marks valued in time
+    # order (stable: rows of one moment keep the journal's), so a late-journaled fill counts
+    # from the exchange's moment and the curves never go back in time.
+    for row in sorted(rows, key=lambda entry: entry.ts_ns):
+        if row.kind == OrderFilled.kind and row.order_id is not None:
             key = (OrderId(row.order_id), TradeId(str(row.payload.get("trade_id"))))
             fill = accepted.pop(key, None)
             if fill is None:
@@ -402,7 +410,8 @@ def track(
                 continue
             performance.add_marks(row.ts_ns, {int(m.token): m.ltp for m in marks.marks})
     if last_prices is not None and names:
-        at = now_ns if now_ns is not None else (rows[-1].ts_ns if rows else 0)
+        latest = max((r.ts_ns for r in rows), default=0)
+        at = latest if now_ns is None else max(now_ns, latest)
         live = {token: last_prices(InstrumentToken(token)) for token in names}
         performance.add_marks(at, {t: p for t, p in live.items() if p is not None})
     performance.finish()

@@ -32,10 +32,13 @@ from engine.marketdata.recording import (
     BAR_SCHEMA,
     BARS,
     INSTRUMENTS,
+    MERGED_THROUGH,
     TICK_SCHEMA,
     TICKS,
     Recording,
     instruments_table,
+    merged_through,
+    numbered_parts,
     write_whole,
 )
 
@@ -217,36 +220,43 @@ class Recorder:
         folder = self.root / day.isoformat()
         number = self._parts.get((day, kind))
         if number is None:
-            existing = [int(p.stem.rsplit("-", 1)[1]) for p in folder.glob(f"{kind}-*.parquet")]
-            number = max(existing, default=0)
+            # After the parts already there and those a merged file holds (an earlier session
+            # of the day): a reader tells the parts still to read by their numbers.
+            existing = [n for n, _path in numbered_parts(folder, kind)]
+            number = max([*existing, merged_through(folder / f"{kind}.parquet")])
         number += 1
         self._parts[(day, kind)] = number
         write_whole(table, folder / f"{kind}-{number:06d}.parquet")
 
     def _merge(self, day: date) -> None:
-        """Gather the day's parts into one file per kind (after a clean stop)."""
+        """Fold the day's parts into one file per kind (after a clean stop): the merged file
+        of an earlier session of the day, if any, then the parts after it, written beside it
+        and renamed over it; the parts it then holds are removed. A desk killed at any point
+        loses nothing and reads nothing twice (``RecordedDay.files``)."""
         [recorded] = Recording(self.root).days(day, day)
         for kind in (TICKS, BARS):
-            files = recorded.files(kind)
-            if len(files) < 2 and not (files and files[0].name != f"{kind}.parquet"):
-                continue
+            whole = recorded.folder / f"{kind}.parquet"
             try:
-                _concatenate(files, recorded.folder / f"{kind}.parquet")
-            except (OSError, pa.ArrowException) as exc:
+                files = recorded.files(kind)
+                if files and files != [whole]:
+                    last = max(n for n, _path in numbered_parts(recorded.folder, kind))
+                    _concatenate(files, whole, last)
+                through = merged_through(whole)
+                for number, path in numbered_parts(recorded.folder, kind):
+                    if number <= through:
+                        path.unlink(missing_ok=True)
+            except (OSError, pa.ArrowException, ValueError) as exc:
                 self._warn(f"merging the {kind} of {day} failed (the parts are kept): {exc}")
-                continue
-            for path in files:
-                path.unlink()
 
 
-def _concatenate(parts: list[Path], path: Path) -> None:
-    """The parts, one after another, as one file written under a temporary name (one part in
-    memory at a time)."""
+def _concatenate(files: list[Path], path: Path, last_part: int) -> None:
+    """The files, one after another, as one file written under a temporary name and renamed
+    to ``path`` (one file in memory at a time), holding parts up to ``last_part``."""
     temporary = path.with_name(path.name + ".tmp")
-    schema = pq.read_schema(parts[0])
+    schema = pq.read_schema(files[0]).with_metadata({MERGED_THROUGH: str(last_part).encode()})
     with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
-        for part in parts:
-            writer.write_table(pq.read_table(part))
+        for file in files:
+            writer.write_table(pq.read_table(file).replace_schema_metadata(schema.metadata))
     temporary.replace(path)
 
 

@@ -7,14 +7,23 @@ A recording is a folder with one folder per IST trading day::
     <root>/2026-11-23/ticks-000001.parquet  ticks in arrival order, one part per flushed batch
     <root>/2026-11-23/bars-000001.parquet   1-minute bars built from those ticks
 
-At a clean stop the parts of a day are merged into ``ticks.parquet`` and ``bars.parquet``. Every
-file is written whole under a temporary name and renamed into place, so a desk that dies loses
-only its last unflushed batch and every file present is readable. Option chains are recorded
-with their underlying (spot and futures ticks are in the same files, in the order they came).
+At a clean stop the parts of a day are folded into ``ticks.parquet`` and ``bars.parquet``, which
+say in their metadata the last part they hold (``merged_through``). Part numbers go on from
+there, so a desk started again the same day adds parts after the merged file, and its own clean
+stop folds them in too. A reader takes the merged file and then the parts not yet in it, in the
+order they were recorded; a part the merged file already holds (a desk killed between writing
+the merged file and removing its parts) is passed over, never read twice. Every file is written
+whole under a temporary name and renamed into place, so a desk that dies loses only its last
+unflushed batch and every file present is readable. Option chains are recorded with their
+underlying (spot and futures ticks are in the same files, in the order they came).
+
+A folder named like a day that is not a date (``2026-02-30``, a hand-made copy) is skipped and
+said by name (``Recording.skipped_folders``), never taken for a day.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,9 +41,13 @@ from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segm
 from engine.domain.ticks import Tick
 from engine.domain.values import Paise
 
+log = logging.getLogger(__name__)
+
 TICKS, BARS, INSTRUMENTS = "ticks", "bars", "instruments"
-_PART = re.compile(r"^(ticks|bars)-(\d{6})\.parquet$")
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PART = re.compile(r"^(ticks|bars)-(\d{6})\.parquet$", re.ASCII)
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+MERGED_THROUGH = b"dalaldesk.merged_through"
+"""The metadata key of a merged file: the number of the last part folded into it."""
 _WHOLE = frozenset({f"{TICKS}.parquet", f"{BARS}.parquet"})
 
 TICK_SCHEMA = pa.schema(
@@ -108,18 +121,40 @@ def write_whole(table: pa.Table, path: Path) -> None:
     temporary.replace(path)
 
 
+def merged_through(path: Path) -> int:
+    """The last part number the merged file ``path`` holds (0: none, or no such file)."""
+    if not path.exists():
+        return 0
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException) as exc:
+        raise RecordingError(f"{path} cannot be read: {exc}") from exc
+    text = metadata.get(MERGED_THROUGH, b"0")
+    return int(text) if text.isdigit() else 0
+
+
+def numbered_parts(folder: Path, kind: str) -> list[tuple[int, Path]]:
+    """The part files of ``kind`` in ``folder`` with their numbers, in number order."""
+    found = ((m, p) for p in folder.iterdir() if (m := _PART.match(p.name)) and m[1] == kind)
+    return sorted((int(m[2]), p) for m, p in found)
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedDay:
     day: date
     folder: Path
 
     def files(self, kind: str) -> list[Path]:
-        """The day's files of ``kind`` in order: the merged file, else its parts."""
+        """The day's files of ``kind`` in recorded order: the merged file, then the parts not
+        yet folded into it (those it holds already are passed over)."""
         whole = self.folder / f"{kind}.parquet"
-        if whole.exists():
-            return [whole]
-        parts = [p for p in self.folder.iterdir() if (m := _PART.match(p.name)) and m[1] == kind]
-        return sorted(parts)
+        parts = numbered_parts(self.folder, kind)
+        if not whole.exists():
+            return [p for _number, p in parts]
+        if not parts:
+            return [whole]  # the usual day: its metadata need not be read
+        through = merged_through(whole)
+        return [whole, *(p for number, p in parts if number > through)]
 
     def instruments(self) -> list[Instrument]:
         table = _read(self.folder / f"{INSTRUMENTS}.parquet")
@@ -186,6 +221,8 @@ class Recording:
         self.root = Path(root)
         if not self.root.is_dir():
             raise RecordingError(f"no recording at {self.root}: the folder does not exist")
+        self._said: set[str] = set()
+        """Folders not dates, already logged (each once, however often the days are read)."""
 
     def days(self, start: date | None = None, end: date | None = None) -> list[RecordedDay]:
         """The recorded days within ``[start, end]`` (either open), oldest first: those with
@@ -207,12 +244,28 @@ class Recording:
             and any(_PART.match(p.name) or p.name in _WHOLE for p in folder.iterdir())
         ]
 
+    def skipped_folders(self) -> list[str]:
+        """In words, each folder named like a day that is not a date: no day of the recording."""
+        return [
+            self._not_a_date(folder)
+            for folder in sorted(self.root.iterdir())
+            if folder.is_dir() and _DAY.match(folder.name) and _day_of(folder.name) is None
+        ]
+
+    def _not_a_date(self, folder: Path) -> str:
+        return f"folder {folder.name} in recording {self.root} is not a date: skipped"
+
     def _day_folders(self, start: date | None, end: date | None) -> list[tuple[date, Path]]:
         out = []
         for folder in sorted(self.root.iterdir()):
             if not (folder.is_dir() and _DAY.match(folder.name)):
                 continue
-            day = date.fromisoformat(folder.name)
+            day = _day_of(folder.name)
+            if day is None:
+                if folder.name not in self._said:
+                    self._said.add(folder.name)
+                    log.warning("%s", self._not_a_date(folder))
+                continue
             if (start is None or day >= start) and (end is None or day <= end):
                 out.append((day, folder))
         return out
@@ -224,6 +277,14 @@ class Recording:
             for _day, folder in self._day_folders(None, None)
             for p in folder.rglob("*.parquet")
         )
+
+
+def _day_of(name: str) -> date | None:
+    """The date a day folder is named for; None when ``YYYY-MM-DD`` is not a real date."""
+    try:
+        return date.fromisoformat(name)
+    except ValueError:
+        return None
 
 
 def ticks_of(table: pa.Table) -> Iterator[Tick]:

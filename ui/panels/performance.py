@@ -10,6 +10,7 @@ created once and fed with numpy arrays (``setData``/``setOpts``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
@@ -44,6 +45,8 @@ from ui.export import ask_save_path
 from ui.models.table import ROW_ROLE, Column, RowTableModel
 from ui.panels.table_kit import make_table, panel_layout, selected_rows
 from ui.plot_axes import RupeeAxis, SessionAxis
+
+log = logging.getLogger(__name__)
 
 REFRESH_AFTER_ORDERS_MS = 3000
 """Orders changed: read the journal again this long after the first change (the changes
@@ -320,11 +323,27 @@ class PerformancePanel(QWidget):
     def _plot(self) -> None:
         performance = self.performance
         if performance is None or not performance.owners:
-            self.equity_curve.setData([], [])
-            self.drawdown_curve.setData([], [])
-            self.daily_bars.setOpts(x=[], height=[])
+            self._clear_plots()
             self.figures.setText("")
             return
+        try:
+            self._draw(performance)
+        except (ValueError, ArithmeticError) as problem:
+            # The tables stand on their own; the curve and its metrics are what failed.
+            log.warning("the equity curve of %s could not be built", self.owner, exc_info=True)
+            self._clear_plots()
+            self.figures.setText(
+                f"<b>{escape(self.owner)}</b>: the equity curve and its figures could not be "
+                f"built from the journal ({escape(str(problem))}). The P&amp;L table is not "
+                "affected."
+            )
+
+    def _clear_plots(self) -> None:
+        self.equity_curve.setData([], [])
+        self.drawdown_curve.setData([], [])
+        self.daily_bars.setOpts(x=[], height=[])
+
+    def _draw(self, performance: Performance) -> None:
         curve = performance.curve(self.owner)
         stamps = curve.ts_ns.astype(np.float64)
         places = np.asarray(session_positions([int(t) for t in curve.ts_ns]), dtype=np.float64)
