@@ -4,14 +4,18 @@ curve, and a summary kept in the run's own book file beside its journal."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from engine.core.bus import EventBus
+from engine.core.clock import IST
 from engine.domain.events import OrderDenied, OrderFilled, OrderSubmitted
+from engine.domain.strategy_records import StrategyRecord, StrategyStatus
 from engine.domain.values import to_rupees
 from engine.marketdata.quotes import QuoteCache
 
@@ -39,6 +43,10 @@ class BacktestResult:
     """Orders the risk gate refused (they never reached the venue)."""
     first_denial: str = ""
     """Why the first of them was refused ('' when none was)."""
+    strategy_failures: tuple[str, ...] = ()
+    """The strategy failures of the run, one line each in market time ("2025-01-03 10:41 IST:
+    strategy boom failed in on_tick: ZeroDivisionError: division by zero"). A failed strategy
+    stops there, so the run's P&L is of the replay up to it, not of the whole."""
 
     def row(self) -> dict[str, Any]:
         """The summary as plain values (a sweep's table row)."""
@@ -79,9 +87,11 @@ class PnlTracker:
         self.first_denial = ""
         self.trades: list[tuple[int, int, str, int, int]] = []
         self.equity: list[tuple[int, Decimal]] = []
+        self.strategy_failures: list[str] = []
         bus.subscribe(OrderFilled, self._on_fill)
         bus.subscribe(OrderSubmitted, self._on_submitted)
         bus.subscribe(OrderDenied, self._on_denied)
+        bus.subscribe(StrategyRecord, self._on_strategy_record)
 
     def _on_submitted(self, _event: OrderSubmitted) -> None:
         self.orders += 1
@@ -92,6 +102,12 @@ class PnlTracker:
         self.denied += 1
         if not self.first_denial:
             self.first_denial = event.reason
+
+    def _on_strategy_record(self, record: StrategyRecord) -> None:
+        # The kernel stops a strategy that raised and journals why; the replay goes on without
+        # it, so the run's P&L is not the strategy's whole run.
+        if record.status is StrategyStatus.FAILED:
+            self.strategy_failures.append(failure_said(record))
 
     def _on_fill(self, fill: OrderFilled) -> None:
         signed = fill.quantity * fill.side.sign
@@ -129,8 +145,27 @@ class PnlTracker:
             net_pnl=gross - self._charges,
             equity=list(self.equity),
             trades=list(self.trades),
+            strategy_failures=tuple(self.strategy_failures),
             **fields,
         )
+
+
+_KERNEL_REASON = re.compile(r"(?P<error>\w+) in (?P<where>\w+): (?P<said>.*)", re.DOTALL)
+"""The kernel's reason for a failure: ``ZeroDivisionError in on_tick: division by zero``."""
+
+
+def failure_said(record: StrategyRecord) -> str:
+    """A strategy's failure on one line, at its market time: ``2025-01-03 10:41 IST: strategy
+    boom failed in on_tick: ZeroDivisionError: division by zero``."""
+    when = datetime.fromtimestamp(record.ts_ns / 1e9, IST)
+    parts = _KERNEL_REASON.fullmatch(record.reason)
+    if parts is None:
+        what = f"failed: {record.reason}" if record.reason else "failed"
+    else:
+        said = f": {parts['said']}" if parts["said"] else ""
+        what = f"failed in {parts['where']}: {parts['error']}{said}"
+    line = f"{when:%Y-%m-%d %H:%M} IST: strategy {record.strategy} {what}"
+    return " ".join(part.strip() for part in line.splitlines())
 
 
 def write_result(book: Path, result: BacktestResult) -> None:
@@ -172,6 +207,21 @@ def has_result(book: Path) -> bool:
     except sqlite3.Error:
         return False  # not a book it can read: no result to keep either
     return kept
+
+
+_MONEY = ("gross_pnl", "charges", "net_pnl")
+
+
+def load_result(book: Path) -> BacktestResult:
+    """A kept run's result as the run returned it, less its trades (the journal keeps those).
+    A result kept before a field was added loads with that field's default; a field this
+    version does not know is left out."""
+    summary, equity = read_result(book)
+    known = {f.name for f in fields(BacktestResult)} - {"equity", "trades"}
+    values = {k: v for k, v in summary.items() if k in known}
+    values.update({k: Decimal(str(values[k])) for k in _MONEY if k in values})
+    values["strategy_failures"] = tuple(values.get("strategy_failures", ()))
+    return BacktestResult(**values, equity=equity)
 
 
 def read_result(book: Path) -> tuple[dict[str, Any], list[tuple[int, Decimal]]]:

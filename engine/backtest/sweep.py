@@ -5,7 +5,13 @@ a scheduler's address), with a results table in the order the sets were given.
 Each run is its own process's work with its own book under ``<folder>/<run name>``, so runs
 share nothing and the same sets give the same table wherever they run. Progress counts finished
 runs; a cancel stops handing out runs not started yet (those running finish). A set the run
-refuses (``BacktestError``) is a row saying why, and the others run.
+refuses (``BacktestError``), or whose run fails in any other way, is a row saying why, and the
+others run.
+
+A worker process that dies (the OOM killer, a task manager) breaks its pool, and every run going
+on in it stops with it. The runs finished before stay in the table; each interrupted set runs
+again in a fresh pool, alone, so that a set that ends its worker itself is known by name: one
+interrupted twice is a row saying so, and the sweep goes on.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +31,12 @@ from engine.core.workers import logs_from_workers, worker_pool
 
 _LOGS = "engine"
 """The logger a run's records are under (each module's is below it)."""
+
+log = logging.getLogger(__name__)
+
+WORKER_DIED = "its worker process ended unexpectedly (killed, or out of memory)"
+_SHOWN_FAILURES = 3
+"""A row names this many of a run's strategy failures, then counts the rest."""
 
 
 class RunOne(Protocol):
@@ -57,6 +70,13 @@ def _outcome(future: Any, request: BacktestRequest) -> BacktestResult | FailedRu
         result: BacktestResult = future.result()
     except BacktestError as problem:
         return FailedRun(request.name, dict(request.params), str(problem))
+    except Exception as problem:  # one set's trouble, whatever it is, is its row's
+        if type(problem).__name__ == "KilledWorker":  # Dask's word, after its own retries
+            reason = WORKER_DIED
+        else:
+            reason = f"it failed: {type(problem).__name__}: {problem}"
+        log.warning("sweep run %s: %s", request.name, reason, exc_info=problem)
+        return FailedRun(request.name, dict(request.params), reason)
     return result
 
 
@@ -87,26 +107,132 @@ def sweep_processes(
     cancelled: Callable[[], bool] | None = None,
 ) -> list[Outcome]:
     """Run ``requests`` on ``workers`` processes; outcomes in request order."""
-    results: list[Outcome] = [None] * len(requests)
-    pending = list(enumerate(requests))
-    running: dict[Future[BacktestResult], int] = {}
-    done = 0
-    with logs_from_workers() as logs, worker_pool(workers, log_to=logs) as pool:
-        while pending or running:
-            stop = cancelled is not None and cancelled()
-            while pending and len(running) < workers and not stop:
-                index, request = pending.pop(0)
-                running[pool.submit(run, request, str(folder / request.name))] = index
+    sweep = _ProcessSweep(requests, folder, run, workers, progress, cancelled)
+    with logs_from_workers() as logs:
+        while sweep.queue and not sweep.stopped():
+            with worker_pool(workers, log_to=logs) as pool:
+                interrupted = sweep.drive(pool)
+            # Only now, its workers gone, is what the interrupted runs left free to move.
+            for index in interrupted:
+                sweep.set_aside(index)
+    for index, _alone in sweep.queue:
+        if sweep.tries[index]:  # interrupted, then cancelled before it ran again
+            request = requests[index]
+            reason = f"{WORKER_DIED}; not run again: the sweep was cancelled"
+            sweep.results[index] = FailedRun(request.name, dict(request.params), reason)
+    return sweep.results
+
+
+class _ProcessSweep:
+    """A process sweep's state across the pools it takes: a pool whose worker died is left for
+    a fresh one, with the sets it interrupted first in the queue."""
+
+    def __init__(
+        self,
+        requests: Sequence[BacktestRequest],
+        folder: Path,
+        run: RunOne,
+        workers: int,
+        progress: Callable[[int, int], None] | None,
+        cancelled: Callable[[], bool] | None,
+    ) -> None:
+        self.requests, self.folder, self.run, self.workers = requests, folder, run, workers
+        self.progress, self.cancelled = progress, cancelled
+        self.results: list[Outcome] = [None] * len(requests)
+        self.queue: list[tuple[int, bool]] = [(index, False) for index in range(len(requests))]
+        """Sets not started yet, each with whether it runs alone (an interrupted one does)."""
+        self.tries = [0] * len(requests)
+        """How often each set was running when its pool broke."""
+        self.done = 0
+
+    def stopped(self) -> bool:
+        return self.cancelled is not None and self.cancelled()
+
+    def drive(self, pool: ProcessPoolExecutor) -> list[int]:
+        """Run the queue in ``pool`` until it is done, cancelled or broken; returns the sets
+        the pool's break interrupted (queued again, to run alone)."""
+        running: dict[Future[BacktestResult], tuple[int, bool]] = {}
+        interrupted: list[int] = []
+        broken = False
+        while self.queue or running:
+            if not broken and not self.stopped():
+                broken = self._hand_out(pool, running)
             if not running:
                 break
             finished, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
             for future in finished:
-                index = running.pop(future)
-                results[index] = _outcome(future, requests[index])
-                done += 1
-                if progress is not None:
-                    progress(done, len(requests))
-    return results
+                index, alone = running.pop(future)
+                if isinstance(future.exception(), BrokenProcessPool):
+                    broken = True
+                    interrupted.append(index)
+                    self._interrupted(index, alone, future.exception())
+                else:
+                    self._finish(index, _outcome(future, self.requests[index]))
+            if broken and not running:
+                break
+        again = sorted(index for index in interrupted if self.results[index] is None)
+        self.queue[:0] = [(index, True) for index in again]
+        return interrupted
+
+    def _hand_out(
+        self, pool: ProcessPoolExecutor, running: dict[Future[BacktestResult], tuple[int, bool]]
+    ) -> bool:
+        """Start the sets at the queue's head that may start now; True when the pool turns out
+        broken (a worker died between runs)."""
+        while self.queue and len(running) < self.workers:
+            index, alone = self.queue[0]
+            if running and (alone or any(solo for _index, solo in running.values())):
+                return False
+            request = self.requests[index]
+            try:
+                future = pool.submit(self.run, request, str(self.folder / request.name))
+            except BrokenProcessPool:
+                log.info("sweep: a worker process ended between runs: a fresh pool goes on")
+                return True
+            self.queue.pop(0)
+            running[future] = (index, alone)
+        return False
+
+    def _interrupted(self, index: int, alone: bool, problem: BaseException | None) -> None:
+        request = self.requests[index]
+        self.tries[index] += 1
+        if alone and self.tries[index] > 1:
+            reason = f"{WORKER_DIED}, twice (the second time it ran alone: its own run ends it)"
+            log.warning("sweep run %s: %s", request.name, reason, exc_info=problem)
+            self._finish(index, FailedRun(request.name, dict(request.params), reason))
+            return
+        log.warning(
+            "sweep run %s: %s; it runs again, alone, in a fresh pool",
+            request.name,
+            WORKER_DIED,
+            exc_info=problem,
+        )
+
+    def set_aside(self, index: int) -> None:
+        """Move what an interrupted run left (a book with no result) out of the way of its
+        next run, to ``<name>.interrupted``: nothing of it is lost, and its name stays free."""
+        if self.results[index] is not None:
+            return  # not run again: what it left stays where the row says
+        kept = self.folder / self.requests[index].name
+        if not kept.exists():
+            return
+        aside = kept.with_name(f"{kept.name}.interrupted")
+        number = 1
+        while aside.exists():
+            number += 1
+            aside = kept.with_name(f"{kept.name}.interrupted-{number}")
+        try:
+            kept.rename(aside)
+        except OSError as exc:  # its next run then says the name is taken
+            log.warning("sweep run %s: cannot move %s aside: %s", kept.name, kept, exc)
+            return
+        log.info("sweep run %s: what the interrupted run left is kept in %s", kept.name, aside)
+
+    def _finish(self, index: int, outcome: BacktestResult | FailedRun) -> None:
+        self.results[index] = outcome
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, len(self.requests))
 
 
 def sweep_dask(
@@ -161,6 +287,27 @@ def sweep_dask(
 
 
 def results_table(results: Sequence[Outcome]) -> list[dict[str, Any]]:
-    """One row per run that ran or failed (``BacktestResult.row``, ``FailedRun.row``), in
-    request order."""
-    return [result.row() for result in results if result is not None]
+    """One row per run that ran or failed (``result_row``, ``FailedRun.row``), in request
+    order."""
+    return [
+        result.row() if isinstance(result, FailedRun) else result_row(result)
+        for result in results
+        if result is not None
+    ]
+
+
+def result_row(result: BacktestResult) -> dict[str, Any]:
+    """A run's summary as plain values, saying whether its strategy failed partway: ``failed``
+    is '' for a clean run, else its failures in words (the strategy stopped trading there, so
+    the run's figures are not of its whole run), so no sort or filter takes it for a healthy
+    run."""
+    return {**result.row(), "failed": strategy_failures_said(result)}
+
+
+def strategy_failures_said(result: BacktestResult, shown: int = _SHOWN_FAILURES) -> str:
+    """A run's strategy failures on one line: the first ``shown``, then how many more."""
+    failures = result.strategy_failures
+    said = "; ".join(failures[:shown])
+    if len(failures) > shown:
+        said += f"; and {len(failures) - shown} more"
+    return said

@@ -15,8 +15,12 @@ Runs are kept under ``--runs`` (default: the profile's backtests folder), each i
 its name with its own book. A run applies the risk limits last set in the profile's paper book
 (``--limits`` names another book, a JSON file of limits, or ``defaults``). Progress goes to
 stderr; the last line on stdout is JSON. Exit code 0 when everything ran, 1 when part of the
-work could not be done (a sweep's set, its row says why and the rest ran; ticks a recording
-could not write), 2 on an error before any run.
+work could not be done (a sweep's set, its row says why and the rest ran; a strategy that failed
+partway, so its run's result is of the replay up to then; ticks a recording could not write), 2
+on an error before any run.
+
+``--strategy`` names a strategy built in or one of the trader's own, in the profile's strategies
+folder (the desk's Strategies panel writes them there).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 
 from engine.backtest.csv_import import ImportReport
 from engine.backtest.history_bars import csv_instrument, record_csv_candles, record_csv_ticks
+from engine.backtest.results import BacktestResult
 from engine.backtest.run import (
     BARS,
     TICKS,
@@ -46,7 +51,14 @@ from engine.backtest.run import (
     read_settings_file,
     strategy_params,
 )
-from engine.backtest.sweep import grid, results_table, sweep_dask, sweep_processes, sweep_requests
+from engine.backtest.sweep import (
+    grid,
+    result_row,
+    results_table,
+    sweep_dask,
+    sweep_processes,
+    sweep_requests,
+)
 from engine.core.clock import IST
 from engine.core.logs import setup_logging
 from engine.domain.instruments import Exchange, Instrument
@@ -64,6 +76,7 @@ from engine.runtime.backtests import (
     simulated_config,
 )
 from engine.store.urls import DEFAULT_PROFILE, PAPER_BOOK
+from engine.strategies.loader import strategies_dir
 
 log = logging.getLogger("engine.runtime.backtest_cli")  # its name under python -m too
 
@@ -243,6 +256,7 @@ def _request(args: argparse.Namespace, name: str) -> BacktestRequest:
         end=_day(args.to, "--to"),
         mode=BARS if args.bars else TICKS,
         risk=limits.risk,
+        strategies_dir=str(strategies_dir(args.profile)),
     )
 
 
@@ -271,8 +285,30 @@ def _run(args: argparse.Namespace) -> int:
             f"{result.denied} order(s) refused by the risk gate; the first: {result.first_denial}",
             file=sys.stderr,
         )
-    print(json.dumps(result.row()))
-    return 0
+    failed = _say_strategy_failures(result)
+    print(json.dumps(result_row(result)))
+    return 1 if failed else 0
+
+
+_FAILURES_SHOWN = 5
+
+
+def _say_strategy_failures(result: BacktestResult) -> bool:
+    """Say on stderr, one line each (the first few, then a count), how the run's strategy
+    failed partway; True when it did."""
+    failures = result.strategy_failures
+    if not failures:
+        return False
+    print(
+        f"{result.name}: the strategy failed and stopped trading partway, so the result is "
+        f"not of its whole run:",
+        file=sys.stderr,
+    )
+    for failure in failures[:_FAILURES_SHOWN]:
+        print(f"  {failure}", file=sys.stderr)
+    if len(failures) > _FAILURES_SHOWN:
+        print(f"  ... and {len(failures) - _FAILURES_SHOWN} more", file=sys.stderr)
+    return True
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -306,8 +342,18 @@ def _sweep(args: argparse.Namespace) -> int:
     failed = [row for row in table if "error" in row]
     if failed:
         print(f"{len(failed)} of {len(requests)} runs could not run", file=sys.stderr)
+    partial = [row for row in table if row.get("failed")]
+    if partial:
+        print(
+            f"{len(partial)} of {len(requests)} runs had their strategy fail partway (their "
+            f"figures are not of a whole run): " + ", ".join(row["name"] for row in partial),
+            file=sys.stderr,
+        )
+    not_run = len(requests) - len(table)
+    if not_run:
+        print(f"{not_run} of {len(requests)} runs did not run", file=sys.stderr)
     print(json.dumps(table))
-    return 1 if failed else 0
+    return 1 if failed or partial or not_run else 0
 
 
 class _ProgressLine:

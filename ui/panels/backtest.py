@@ -81,6 +81,10 @@ _NO_RECORDING = (
 )
 
 
+_FAILURES_SHOWN = 5
+"""A result names this many of its strategy's failures, then counts the rest."""
+
+
 class BacktestPanel(QWidget):
     def __init__(self, service: BacktestService | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -445,7 +449,11 @@ class BacktestPanel(QWidget):
     def show_result(self, result: BacktestResult) -> None:
         self.result = result
         self.progress.setValue(1000 if not result.cancelled else self.progress.value())
+        failures = result.strategy_failures
         state = "Cancelled" if result.cancelled else "Done"
+        if failures:
+            # A run whose strategy stopped partway must not read as a clean one.
+            state += ", but the strategy failed partway"
         self.status.setText(
             f"{state}: {result.ticks:,} ticks in {result.elapsed_s:.1f} s — kept in {result.book}"
         )
@@ -457,6 +465,14 @@ class BacktestPanel(QWidget):
         if result.denied:
             summary += f"\n{result.denied} order(s) refused by the risk gate, the first: "
             summary += result.first_denial
+        if failures:
+            summary += (
+                "\nThe strategy failed and stopped trading partway, so these figures are not "
+                "of its whole run:"
+            )
+            summary += "".join(f"\n  {failure}" for failure in failures[:_FAILURES_SHOWN])
+            if len(failures) > _FAILURES_SHOWN:
+                summary += f"\n  … and {len(failures) - _FAILURES_SHOWN} more"
         self.summary.setText(summary)
         if result.equity:
             stamps = [ts for ts, _ in result.equity]
