@@ -19,32 +19,38 @@ import logging
 import math
 import sqlite3
 import time
-import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.backtest.results import BacktestResult, PnlTracker, has_result, write_result
+from engine.backtest.results import BacktestResult, PnlTracker, write_result
+from engine.backtest.run_guard import (
+    Reading,
+    TracedDay,
+    WatchedFeed,
+    let_go,
+    name_taken,
+    replay_stopped,
+    run_name_problem,
+)
 from engine.core.bus import EventBus
 from engine.core.clock import IST, SimulatedClock
 from engine.domain.bars import Bar
 from engine.domain.instruments import Instrument
-from engine.domain.ticks import Tick
 from engine.marketdata.feed import Feed
 from engine.marketdata.quotes import QuoteCache
-from engine.marketdata.recording import TICKS as TICK_FILES
 from engine.marketdata.recording import RecordedDay, Recording, RecordingError
 from engine.marketdata.replay import BarReplayFeed, ReplayFeed
 from engine.oms.order_manager import OrderManager
 from engine.store.backup import backup_dir, list_backups
-from engine.store.book_lock import BookHolder, BookInUse, BookLock, book_holder, lock_path
+from engine.store.book_lock import BookInUse, BookLock, book_holder, lock_path
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.multileg.spec import unwrapped
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +61,6 @@ CLAIM = "run"
 """A run's claim on its name: the OS lock of ``<folder>/run.lock``, taken before anything else
 and held to the run's end (it dies with its process; the file goes with the run), so a second
 run of the name is refused at once rather than after reading its recording."""
-NAME_MAX = 100
-"""The longest run name, in characters (a folder's name; a sweep adds ``-001`` to it)."""
 
 
 class BacktestError(ValueError):
@@ -120,24 +124,6 @@ class BacktestRequest:
             raise BacktestError("equity_every_seconds must be a positive number")
         if self.start is not None and self.end is not None and self.start > self.end:
             raise BacktestError(f"the range starts {self.start} after it ends {self.end}")
-
-
-def run_name_problem(name: object) -> str | None:
-    """Why ``name`` cannot name a run (its own folder in the runs folder), in words; None when
-    it can."""
-    if not isinstance(name, str) or not name.strip():
-        return "a run needs a name"
-    if name in (".", ".."):
-        return f"a run cannot be named {name!r}: that is not a folder of its own"
-    if any(c in name for c in "/\\:"):
-        return f"a run's name cannot hold / \\ or : (it names a folder): {name!r}"
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        return f"a run's name cannot hold a control character (a tab, a line break): {name!r}"
-    if name != name.strip() or name.startswith(".") or name.endswith("."):
-        return f"a run's name cannot start or end with a space or a dot: {name!r}"
-    if len(name) > NAME_MAX:
-        return f"a run's name is at most {NAME_MAX} characters, not {len(name)}"
-    return None
 
 
 def read_settings_file(path: str | Path, what: str) -> dict[str, Any]:
@@ -262,10 +248,10 @@ async def run_backtest(
     claim = _claim(request.name, folder, book)
     try:
         if book.exists() or book_holder(book) is not None:
-            raise BacktestError(_name_taken(request.name, folder, book))
+            raise BacktestError(name_taken(request.name, folder, book))
         return await _run(request, folder, book, build, progress, cancelled, poll_seconds)
     finally:
-        _let_go(claim, made or [folder])
+        let_go(claim, made or [folder])
 
 
 async def _run(
@@ -297,7 +283,7 @@ async def _run(
     # Every day's listing: contracts listed later in the range (a new weekly expiry) trade too.
     instruments = list({i.token: i for day in days for i in day.instruments()}.values())
     feed: ReplayFeed | BarReplayFeed
-    reading = _Reading()
+    reading = Reading()
     if request.mode == BARS:
         bars = _read_bars(days, progress, cancelled)
         if not bars:
@@ -314,18 +300,18 @@ async def _run(
         if first is None:
             raise BacktestError(f"{request.recording} holds no ticks in the range asked")
         clock = SimulatedClock(_moment(first))
-        feed = ReplayFeed([_TracedDay(d.day, d.folder, reading) for d in days], clock)
-    watched = _WatchedFeed(feed)
+        feed = ReplayFeed([TracedDay(d.day, d.folder, reading) for d in days], clock)
+    watched = WatchedFeed(feed)
     if book.exists():
         # Made while the recording was read, by a run of the same name that slipped past the
         # claim as its file was removed: not this run's to build on. One made from here on is
         # refused by the book's own lock.
-        raise BacktestError(_name_taken(request.name, folder, book))
+        raise BacktestError(name_taken(request.name, folder, book))
     try:
         desk = build(book=book, clock=clock, feed=watched, instruments=instruments, request=request)
     except BookInUse:
         # A desk opened this book while the run read its recording.
-        raise BacktestError(_name_taken(request.name, folder, book)) from None
+        raise BacktestError(name_taken(request.name, folder, book)) from None
     tracker = PnlTracker(desk.bus, desk.quotes)
     started = time.perf_counter()
     cancel = False
@@ -349,7 +335,7 @@ async def _run(
             _refuse_if_unwritten(desk, folder)
         _refuse_if_unwritten(desk, folder)
         if not cancel and not feed.finished.is_set():
-            raise BacktestError(_replay_stopped(watched.failure, reading, clock, folder))
+            raise BacktestError(replay_stopped(watched.failure, reading, clock, folder))
         tracker.sample(clock.time_ns())
     finally:
         await desk.stop()
@@ -376,23 +362,6 @@ async def _run(
     return result
 
 
-def _let_go(claim: BookLock, folders: list[Path]) -> None:
-    """Give the claim up with its file (a kept run's book refuses the name from then on), then
-    the run's folder and those the claim made, each while it is empty (nothing was kept). The
-    file goes while still held where the system allows it (POSIX), so a run that opened it
-    meanwhile is refused."""
-    with contextlib.suppress(OSError):
-        claim.path.unlink()
-    claim.release()
-    with contextlib.suppress(OSError):
-        claim.path.unlink(missing_ok=True)
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:  # not empty (or not there): kept, and so are those it is in
-            return
-
-
 def _claim(name: str, folder: Path, book: Path) -> BookLock:
     """The run's claim on its name (``CLAIM``), taken at once: a run of the same name going on
     (reading its recording, or replaying it) is refused in words."""
@@ -401,73 +370,12 @@ def _claim(name: str, folder: Path, book: Path) -> BookLock:
         try:
             return BookLock.acquire(folder / CLAIM)
         except BookInUse as in_use:
-            raise BacktestError(_name_taken(name, folder, book, in_use.holder)) from None
+            raise BacktestError(name_taken(name, folder, book, in_use.holder)) from None
         except FileNotFoundError:
             continue  # the runs folder removed as it was made, by a run there that kept nothing
         except OSError as exc:
             raise BacktestError(f"{cannot}: {exc.strerror or exc}") from None
     raise BacktestError(f"{cannot}: it is removed as soon as it is made")
-
-
-@dataclass(slots=True)
-class _Reading:
-    """The recorded day whose ticks the replay reads now (None before the first)."""
-
-    day: RecordedDay | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _TracedDay(RecordedDay):
-    """A recorded day that tells ``reading`` when the replay comes to its ticks, so a day that
-    cannot be replayed is named."""
-
-    reading: _Reading = field(default_factory=_Reading, compare=False, repr=False)
-
-    def tick_tables(self, batch_rows: int = 50_000) -> Iterator[pa.Table]:
-        self.reading.day = self
-        yield from RecordedDay.tick_tables(self, batch_rows)
-
-
-class _WatchedFeed:
-    """The replay as the engine runs it, telling the run when it ends: whole, stopped, or
-    failed (the engine only logs a failed feed, and the run would wait for its end forever)."""
-
-    def __init__(self, feed: ReplayFeed | BarReplayFeed) -> None:
-        self._feed = feed
-        self.ended = asyncio.Event()
-        self.failure: Exception | None = None
-
-    async def run(self, on_tick: Callable[[Tick], None], stop: asyncio.Event) -> None:
-        try:
-            await self._feed.run(on_tick, stop)
-        except Exception as exc:  # told to the trader by the run, with the traceback logged
-            log.info("the replay failed", exc_info=exc)
-            self.failure = exc
-        finally:
-            self.ended.set()
-
-
-def _replay_stopped(
-    failure: Exception | None, reading: _Reading, clock: SimulatedClock, folder: Path
-) -> str:
-    """Why a replay ended before its end, in one line naming the file it was reading."""
-    what = "the replay ended before its end"
-    if isinstance(failure, RecordingError):
-        what = str(failure)  # the file and the reader's own words
-    elif failure is not None:
-        detail = str(failure.args[0]) if isinstance(failure, KeyError) else str(failure)
-        reason = detail or type(failure).__name__
-        day = reading.day
-        files = [] if day is None else day.files(TICK_FILES)
-        where = str(files[0]) if len(files) == 1 else f"the ticks in {day.folder}" if day else ""
-        what = f"{where} cannot be replayed: {reason}" if where else f"the replay failed: {reason}"
-    said = " ".join(line.strip() for line in what.splitlines())
-    return (
-        f"the run stopped at {clock.now().astimezone(IST):%Y-%m-%d %H:%M:%S} IST market time: "
-        f"{said}. The book in {folder} keeps the run up to there; set the recording right (or "
-        f"choose a range without that day) and run it again under another name (or remove "
-        f"{folder} first)"
-    )
 
 
 def _read_bars(
@@ -540,28 +448,6 @@ def _start_strategy(desk: Desk, request: BacktestRequest) -> str:
     if problem is not None:
         raise BacktestError(f"{request.strategy} did not start: {problem}")
     return request.strategy
-
-
-def _name_taken(name: str, folder: Path, book: Path, holder: BookHolder | None = None) -> str:
-    """Why run ``name`` cannot have its book at ``book``, in words, with a name that is free."""
-    other = f"choose another name than {name!r}, such as {_free_name(folder)!r}"
-    if holder is not None or book_holder(book) is not None:
-        by = f" ({holder.describe()})" if holder is not None else ""
-        return f"a run is going on in {folder}: {other}{by}"
-    if has_result(book):
-        return f"a run is already kept in {folder}: {other}"
-    return (
-        f"{folder} holds a run that stopped before its end (no result was kept): remove that "
-        f"folder or {other}"
-    )
-
-
-def _free_name(folder: Path) -> str:
-    """The first of ``<name>-2``, ``<name>-3``... with no folder in the runs folder."""
-    number = 2
-    while (folder.parent / f"{folder.name}-{number}").exists():
-        number += 1
-    return f"{folder.name}-{number}"
 
 
 def _discard_book(book: Path) -> None:
