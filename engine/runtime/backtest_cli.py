@@ -143,23 +143,27 @@ def _record(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     book = out / "recording-session.db"
     config = simulated_config(book, market=SimulatedMarketConfig(seed=args.seed), always_open=True)
+    before = Recording(out).size_bytes()  # a folder recorded into before: this session's share
     engine = asyncio.run(record_simulated_session(config, start, args.minutes * 60, out))
+    recorder = engine.recorder
     recording = Recording(out)
-    days = recording.days()
-    ticks = sum(day.tick_count() for day in days)
+    total = sum(day.tick_count() for day in recording.days())
+    ticks = total if recorder is None else recorder.recorded_ticks
     size = recording.size_bytes()
-    print(f"recorded {ticks:,} ticks in {size / 1e6:.1f} MB under {out}", file=sys.stderr)
+    added = max(size - before, 0)
+    held = f" (the recording now holds {total:,})" if total != ticks else ""
+    print(f"recorded {ticks:,} ticks in {added / 1e6:.1f} MB under {out}{held}", file=sys.stderr)
     hours = args.minutes / 60
     print(
         json.dumps(
             {
                 "ticks": ticks,
+                "total_ticks": total,
                 "mb": round(size / 1e6, 2),
-                "mb_per_hour": round(size / 1e6 / hours, 2),
+                "mb_per_hour": round(added / 1e6 / hours, 2),
             }
         )
     )
-    recorder = engine.recorder
     if recorder is not None and recorder.dropped_ticks:
         print(
             f"error: {recorder.dropped_ticks:,} ticks could not be recorded, so the recording "

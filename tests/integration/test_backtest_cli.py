@@ -372,3 +372,20 @@ def test_backtest_limits_from_a_book_url_are_the_last_ones_set_and_the_url_is_sa
         )
         with pytest.raises(BacktestError, match="there is no book file"):
             run_limits(book_file + ".gone.db", "default", named=True)
+
+
+def test_backtest_cli_record_twice_into_one_folder_counts_each_sessions_own_ticks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "rec"
+    line = ["record", "--minutes", "0.5", "--out", str(out)]
+    assert main([*line, "--start", "2026-11-23T09:15:00"]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main([*line, "--start", "2026-11-23T11:00:00"]) == 0
+    captured = capsys.readouterr()
+    second = json.loads(captured.out.strip().splitlines()[-1])
+    assert first["ticks"] == first["total_ticks"] > 0
+    assert second["ticks"] > 0 and second["total_ticks"] == first["ticks"] + second["ticks"]
+    assert f"the recording now holds {second['total_ticks']:,}" in captured.err
+    [day] = Recording(out).days()
+    assert day.tick_count() == second["total_ticks"], "both sessions are replayed"

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate
+from PySide6.QtCore import QDate, Qt
 
 from engine.api.backtests import BacktestService
 from engine.backtest import history_bars
@@ -467,3 +467,13 @@ def test_backtest_panel_a_long_error_wraps_and_never_widens_the_panel(
     assert str(blocked) in said and panel.fontMetrics().horizontalAdvance(said) > 900
     assert panel.minimumSizeHint().width() == width and panel.width() == 900
     assert panel.status.wordWrap() and panel.run_button.isEnabled()
+
+
+def test_backtest_panel_names_a_recordings_unreadable_folders_beside_it(qtbot, tmp_path) -> None:
+    panel = _panel(qtbot, tmp_path, sessions=2)
+    (tmp_path / "recordings" / "niftylike" / "2026-02-30").mkdir()  # not a date
+    panel.refresh()
+    assert panel.recording.count() == 1, "the recording is still offered"
+    assert panel.recording.itemText(0).endswith("(1 folder(s) skipped)")
+    tip = panel.recording.itemData(0, Qt.ItemDataRole.ToolTipRole)
+    assert "2026-02-30" in tip and "not a date" in tip

@@ -260,7 +260,13 @@ class BacktestPanel(QWidget):
         self.recording.clear()
         self._recorded_days.clear()
         for info in self._service.recordings():
-            self.recording.addItem(info.title, str(info.path))
+            # Folders of it that could not be read are said beside its name, and in full on hover.
+            skipped = f"  ({len(info.notes)} folder(s) skipped)" if info.notes else ""
+            self.recording.addItem(info.title + skipped, str(info.path))
+            if info.notes:
+                self.recording.setItemData(
+                    self.recording.count() - 1, "\n".join(info.notes), Qt.ItemDataRole.ToolTipRole
+                )
             self._recorded_days[str(info.path)] = info.days
         for box, data in zip((self.strategy, self.recording), chosen, strict=True):
             if data is not None and box.findData(data) >= 0:
