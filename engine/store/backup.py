@@ -48,6 +48,7 @@ def backup_book(book: Path, reason: str) -> Path:
     stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M%S-%f")
     target = folder / f"{book.stem}-{stamp}-{reason}.db"
     partial = target.with_suffix(".partial")
+    _remove_unfinished(book)
     source = sqlite3.connect(f"{book.resolve().as_uri()}?mode=ro", uri=True)
     try:
         copy = sqlite3.connect(partial)
@@ -55,12 +56,31 @@ def backup_book(book: Path, reason: str) -> Path:
             source.backup(copy)
         finally:
             copy.close()
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     finally:
         source.close()
     partial.replace(target)  # a copy is either whole or absent
     _rotate(book, reason)
     log.info("book backed up to %s", target)
     return target
+
+
+def _remove_unfinished(book: Path) -> None:
+    """Remove the unfinished copies of ``book`` a process killed while backing it up left (as
+    big as the book, and never a backup: only a whole copy is renamed to ``.db``). The book's
+    lock is held, so no other copy of it is being made now."""
+    own = re.compile(rf"{re.escape(book.stem)}-\d{{8}}-\d{{6}}-\d{{6}}-[a-z]+\.partial")
+    for leftover in backup_dir(book).glob("*.partial"):
+        if not own.fullmatch(leftover.name):
+            continue
+        try:
+            leftover.unlink()
+        except OSError as exc:
+            log.warning("an unfinished backup %s could not be removed: %s", leftover, exc)
+        else:
+            log.info("removed an unfinished backup %s", leftover)
 
 
 def has_backup_of(book: Path, day: date, reason: str) -> bool:

@@ -187,3 +187,19 @@ def test_book_restore_when_a_desk_holds_the_book_is_refused(tmp_path: Path) -> N
             restore_backup(copy, db)
     finally:
         engine.close()
+
+
+def test_book_backup_removes_the_unfinished_copy_a_killed_backup_left(tmp_path: Path) -> None:
+    db = tmp_path / "paper.db"
+    trade_two_orders(db)
+    folder = db.parent / "backups"
+    folder.mkdir(exist_ok=True)
+    leftover = folder / "paper-20261207-101500-000001-close.partial"
+    leftover.write_bytes(b"half a copy" * 1000)
+    other_book = folder / "paper-2-20261207-101500-000001-close.partial"  # book paper-2.db
+    other_book.write_bytes(b"another book's")
+    copy = backup_book(db, "manual")
+    assert copy.exists() and inspect_book_file(copy) is None
+    assert not leftover.exists(), "the killed backup's half copy is gone"
+    assert other_book.exists(), "another book's files are not this backup's to remove"
+    assert [b.path for b in list_backups(db)] == [copy]
