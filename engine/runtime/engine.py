@@ -16,7 +16,6 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,15 +25,13 @@ import numpy as np
 from engine.alerts.book import AlertBook
 from engine.api import EngineApi, EngineParts
 from engine.brokers.base import Broker, BrokerLink, GttBook, InProcessVenue, MarginCalculator
-from engine.brokers.paper.venue import PaperVenue
-from engine.brokers.registry import SIMULATED_FEED, BrokerContext, broker_spec
+from engine.brokers.registry import broker_spec
 from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
-from engine.core.clock import Clock, LiveClock, SimulatedClock, SimulatedTimer, ist_today
-from engine.core.memory import collector_paused
+from engine.core.clock import Clock, SimulatedClock, SimulatedTimer
 from engine.domain.events import EngineMessage, Severity, VarReport
-from engine.domain.ids import IdFactory, InstrumentToken
+from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument
 from engine.domain.marks import SESSION_END, PnlMarks
 from engine.domain.positions import PositionBook
@@ -44,9 +41,7 @@ from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
 from engine.marketdata.simulated import SimulatedMarket
 from engine.oms.order_manager import OrderManager
-from engine.oms.reconcile import BookKeeper, Reconciler
 from engine.risk.manager import RiskManager
-from engine.risk.order_path import build_order_path
 from engine.runtime.charts import DeskCharts
 from engine.runtime.config import EngineConfig
 from engine.runtime.day_marks import DayMarks
@@ -57,16 +52,16 @@ from engine.runtime.endpoints import (
     serve_signals,
     webhook_passphrase,
 )
-from engine.runtime.risk_tasks import paper_returns, risk_housekeeping, update_var
+from engine.runtime.risk_tasks import risk_housekeeping, update_var
 from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule
 from engine.runtime.sim_time import follow_simulated_clock
 from engine.signals.desk import SignalDesk
 from engine.signals.inbox import SignalInbox
 from engine.signals.records import SignalRecord
-from engine.store import Database, Journal, book_file_of, open_database
+from engine.store import Database, Journal, book_file_of
 from engine.store.backup import backup_book, has_backup_of
 from engine.store.book import scan_journal, set_aside_text
-from engine.store.book_lock import BookLock, lock_book
+from engine.store.book_lock import BookLock
 from engine.store.desks import DeskLease
 from engine.store.journal import JournalEntry
 from engine.strategies.algos.desk import AlgoDesk
@@ -272,7 +267,6 @@ class Engine:
             orders.journal_listener = lambda writes: venue.pause(not writes)
 
     @classmethod
-    @collector_paused()
     def build(
         cls,
         config: EngineConfig | None = None,
@@ -282,133 +276,13 @@ class Engine:
         instruments: Iterable[Instrument] = (),
         feed: Feed | None = None,
     ) -> Engine:
-        """Wire one engine. On a live broker's feed (or broker) ``link`` is its connection and
-        ``instruments`` the day's instruments (``engine.brokers.registry``: ``connect``); a
-        ``feed`` handed in (a replay) replaces the simulated market and lists ``instruments``."""
-        config = config or EngineConfig()
-        clock = clock or LiveClock()
-        bus = EventBus()
-        calendar = MarketCalendar.load()
-        sessions = FailClosedCalendar(calendar)
-        market_config = config.market
-        if config.always_open and not market_config.always_open:
-            market_config = replace(market_config, always_open=True)
-        registry = InstrumentRegistry()
-        quotes = QuoteCache()
-        market: SimulatedMarket | None = None
-        if feed is not None:
-            registry.add_all(instruments)
-        elif config.market_feed != SIMULATED_FEED:
-            if link is None:
-                raise ValueError(f"the {config.market_feed} feed needs its broker's link")
-            feed = link
-            registry.add_all(instruments)
-        else:
-            feed = market = SimulatedMarket(market_config, clock.now, sessions)
-            registry.add_all(market.instruments())
-            for tick in market.snapshot():
-                quotes.update(tick)
+        """Wire one engine (``engine.runtime.assembly.build_engine``). On a live broker's feed
+        (or broker) ``link`` is its connection and ``instruments`` the day's instruments
+        (``engine.brokers.registry``: ``connect``); a ``feed`` handed in (a replay) replaces the
+        simulated market and lists ``instruments``."""
+        from engine.runtime.assembly import build_engine
 
-        def session_open(instrument: Instrument, now: datetime) -> bool:
-            if config.always_open:
-                return True
-            return sessions.is_open(now, "FO" if instrument.is_derivative else "CM")
-
-        broker = broker_spec(config.broker).make(
-            BrokerContext(
-                instruments=registry.find,
-                quotes=quotes,
-                clock=clock,
-                session_open=session_open,
-                publish=bus.publish,
-                paper=config.paper,
-                link=link,
-            )
-        )
-        book_lock = lock_book(config.db_url)
-        try:
-            database = open_database(config.db_url)
-        except BaseException:
-            if book_lock is not None:
-                book_lock.release()
-            raise
-        try:
-            lease = _register_desk(database, config, link)
-        except BaseException:
-            database.close()
-            raise
-        if lease is not None and isinstance(broker, PaperVenue):
-            broker.salt_ids(lease.slot)
-        journal = database.journal
-        positions = PositionBook(clock.now().date())
-        spot_tokens = registry.spot_tokens()
-
-        def spot(underlying: str) -> int | None:
-            token = spot_tokens.get(underlying)
-            return None if token is None else quotes.ltp(token)
-
-        path = build_order_path(
-            bus=bus,
-            clock=clock,
-            journal=journal,
-            broker=broker,
-            instruments=registry.find,
-            universe=registry,
-            quotes=quotes,
-            positions=positions,
-            settings=config.risk,
-            session_open=session_open,
-            spot=spot,
-            today=ist_today(clock),
-            account=config.account,
-            margin_params=config.margin,
-            calendar=sessions,
-            ids=None if lease is None else IdFactory("D", lease.slot),
-        )
-        orders = path.orders
-        engine = cls(
-            config=config,
-            clock=clock,
-            bus=bus,
-            calendar=calendar,
-            registry=registry,
-            feed=feed,
-            quotes=quotes,
-            database=database,
-            journal=journal,
-            positions=positions,
-            broker=broker,
-            orders=orders,
-            risk=path.risk,
-            returns=paper_returns(market_config) if market is not None else {},
-            link=link,
-            sessions=sessions,
-        )
-        if link is not None:
-            reconciliation = None
-            if isinstance(broker, BookKeeper):
-                reconciliation = Reconciler(
-                    broker,
-                    orders=lambda: (
-                        o for o in orders.orders.values() if o.order_id not in orders.other_desks
-                    ),
-                    positions=positions.all,
-                    instruments=registry.find,
-                    publish=bus.publish,
-                    clock=clock,
-                )
-            link.attach(
-                publish=bus.publish, orders=lambda: orders.orders, reconciliation=reconciliation
-            )
-        engine.book_lock = book_lock
-        engine.desk_lease = lease
-        try:
-            engine.restore()
-        except BaseException:
-            engine.close()
-            raise
-        engine.back_up("daily")
-        return engine
+        return build_engine(cls, config, clock=clock, link=link, instruments=instruments, feed=feed)
 
     def restore(self) -> int:
         """Bring back orders, fills, positions and the trading state from the journal (after a
@@ -802,20 +676,6 @@ class Engine:
         if self.book_lock is not None:
             self.book_lock.release()
             self.book_lock = None
-
-
-def _register_desk(
-    database: Database, config: EngineConfig, link: BrokerLink | None
-) -> DeskLease | None:
-    """Number this desk on a shared book and give it an id slot (``engine.store.desks``); a
-    SQLite book has one desk, held by its file lock. The broker session is the broker and the
-    user logged in to it (the desk's account name when no one is logged in yet)."""
-    if database.dialect_name != "postgresql":
-        return None
-    spec = broker_spec(config.broker)
-    user = getattr(link.session, "user_id", None) if link is not None else None
-    session = f"{config.broker}:{user or config.account}"
-    return DeskLease.open(database.engine, session, live=spec.live)
 
 
 def _no_ticks(_tick: Tick) -> None:
