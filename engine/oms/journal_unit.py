@@ -123,6 +123,33 @@ class JournalUnit:
         for event in events:
             publish(event)
 
+    def write_ahead(self) -> bool:
+        """Write the rows staged so far now, inside the unit, and keep their events to publish as
+        the unit ends; whether the journal took them. When it did not, they are held (and order
+        entry paused) as ``commit`` holds a unit: what the caller was about to do on the strength
+        of those rows must not be done."""
+        if self._held_rows or self._refused_a_row:
+            self.commit()  # behind rows already held, or halted for good: not written now
+            return False
+        rows = self._staged_rows
+        if not rows:
+            return True
+        try:
+            encoded = self._journal.encode(
+                [NewJournalEntry(e.kind, e.to_payload(), e.order_id, e.ts_ns) for e in rows]
+            )
+        except (TypeError, ValueError):
+            self.commit()  # says why, and halts order entry
+            return False
+        try:
+            self._journal.append_encoded(encoded)
+        except JournalWriteError as exc:
+            events, self._staged_rows, self._staged_events = self._staged_events, [], []
+            self._hold(encoded, events, exc)
+            return False
+        self._staged_rows = []
+        return True
+
     @property
     def waiting(self) -> int:
         """Journal rows held because the journal could not write them (0 when all is well)."""

@@ -5,7 +5,11 @@ table, priced (fills get their charges), applied, written to the journal, and on
 
 Work is done in units (``engine.oms.journal_unit``): one command (submit, modify, cancel) or one
 broker callback, with everything the broker reports synchronously while it runs (a paper
-acknowledgement and its fills), is one journal transaction, published only once written.
+acknowledgement and its fills), is published only once written. A new order's own row is written
+before it is sent or queued: an order the journal cannot record is refused (DENIED, check
+``journal``) and sent nowhere, so no order executes after the trader was told it was refused.
+A cancel or modification handed to a venue in this process is journaled before it is answered
+and carried out at a restart (``engine.oms.venue_requests``).
 
 The risk gate (``engine.risk.gate``) decides every new order and modification; its decisions are
 journaled in the same units (a refused order as ``order_denied`` with the check that refused it,
@@ -60,6 +64,7 @@ from engine.oms.gate_port import Decision, Gate
 from engine.oms.journal_unit import Journaled, JournalUnit
 from engine.oms.outcome import Outcome
 from engine.oms.throttle_queue import ThrottleQueue
+from engine.oms.venue_requests import VenueRequests
 from engine.store.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -119,6 +124,12 @@ class OrderManager:
         """Called when an order is queued by the throttle (the runtime wakes its pump)."""
         self.sent_to_broker = 0
         """Orders handed to the broker since start (not modifications or cancels)."""
+        self._requests = VenueRequests(
+            in_process=broker.capabilities.in_process,
+            clock=clock,
+            record=self._record,
+            stage=self._journal_unit.stage,
+        )
         broker.bind(self.on_broker_event)
 
     # -- commands ----------------------------------------------------------------------------------
@@ -140,7 +151,10 @@ class OrderManager:
             assert decision.request is not None
             request = decision.request
             if decision.slices:
-                return self._submit_slices(order_id, request, decision)
+                sliced = self._submit_slices(order_id, request, decision)
+                if sliced.check == "journal":
+                    self._gate.forget(asked)  # never sent: placing it again is no duplicate
+                return sliced
             throttle = self._gate.throttle
             if throttle is not None and not self._gate.throttle_queues and self._queue.full_now():
                 self._gate.forget(asked)
@@ -157,24 +171,34 @@ class OrderManager:
                 self._tell(Severity.INFO, f"order {order_id}: {note}")
             refused = self._dispatch(order)
             if refused is not None:
+                if refused.check == "journal":
+                    self._gate.forget(asked)  # never sent: placing it again is no duplicate
                 return refused
             if order_id in self._queue:
                 note = (f"{note}; " if note else "") + "queued by the order-rate throttle"
-        if self.halted_reason:
-            return Outcome(False, order_id, self.halted_reason, check="journal")
         return Outcome(True, order_id, note=note)
 
     def _submit_slices(self, parent: OrderId, request: OrderRequest, decision: Decision) -> Outcome:
         children: list[OrderId] = []
         arrival = self._arrival(request.token)
+        note, unsent = decision.note, 0
         for quantity in decision.slices:
+            if self.halted_reason:  # the journal stopped taking writes: no more slices are made
+                unsent += 1
+                continue
             child_id = parent if not children else self._ids.next_order_id()
             child = replace(request, quantity=quantity, tag=parent)
             order = self._create(OrderSubmitted(child_id, self._clock.time_ns(), child, arrival))
             children.append(child_id)
-            self._dispatch(order, force_queue=False)
-        self._tell(Severity.INFO, f"order {parent}: {decision.note}")
-        return Outcome(True, parent, note=decision.note, children=tuple(children))
+            refused = self._dispatch(order, force_queue=False)
+            if refused is not None and refused.check == "journal":
+                if len(children) == 1:
+                    return refused  # not one slice sent
+                unsent += 1
+        if unsent:
+            note += f"; {unsent} of {len(decision.slices)} slices not sent: {self.halted_reason}"
+        self._tell(Severity.INFO, f"order {parent}: {note}")
+        return Outcome(True, parent, note=note, children=tuple(children))
 
     def _arrival(self, token: InstrumentToken) -> Decimal | None:
         """The mid of the instrument's touch (its last price without a two-sided quote), paise;
@@ -210,7 +234,14 @@ class OrderManager:
         return Outcome(False, order_id, reason, check=check)
 
     def _dispatch(self, order: Order, *, force_queue: bool = False) -> Outcome | None:
-        """Send an order now if the throttle allows, else queue it; an Outcome if it failed."""
+        """Send an order now if the throttle allows, else queue it; an Outcome if it failed.
+        Its row is written first: one the journal cannot take is refused, never sent."""
+        if not self._journal_unit.write_ahead():
+            reason = f"not sent: {self.halted_reason}"
+            now = self._clock.time_ns()
+            self._record(OrderDenied(order.order_id, now, reason, order.request(), "journal"))
+            self._tell(Severity.WARNING, f"order {order.order_id} refused (journal): {reason}")
+            return Outcome(False, order.order_id, reason, check="journal")
         if self._queue.may_send_now(force_queue=force_queue):
             return self._send(order)
         was_empty = not self._queue
@@ -256,13 +287,18 @@ class OrderManager:
         return list(self._queue)
 
     def next_release_ns(self) -> int | None:
-        """When the queue can next move (epoch ns), or None when it is empty."""
-        return self._queue.next_release_ns()
+        """When the queue can next move (epoch ns), or None when it is empty; while the journal
+        cannot write, no sooner than a second from now (the retry's beat)."""
+        due = self._queue.next_release_ns()
+        if due is not None and self.halted_reason:
+            return max(due, self._clock.time_ns() + 1_000_000_000)
+        return due
 
     def release_queued(self) -> int:
         """Send queued orders, oldest first, as far as the throttle allows now; how many. Each
-        is decided again first: one the limits in force now refuse is cancelled, not sent."""
-        if not self._queue:
+        is decided again first: one the limits in force now refuse is cancelled, not sent.
+        While the journal cannot write, they wait (order entry is paused)."""
+        if not self._queue or self.halted_reason:
             return 0
         with self._journal_unit.unit():
             released, refused = self._queue.release(self.orders.__getitem__)
@@ -296,6 +332,8 @@ class OrderManager:
             return Outcome(False, order_id, f"no order {order_id}")
         if order_id in self.other_desks:
             return Outcome(False, order_id, self._held_elsewhere(order_id, "modify"))
+        if busy := self._requests.modify_refusal(order):
+            return Outcome(False, order_id, busy, check="pending")
         if order_id in self._queue:
             decision = Decision(
                 None,
@@ -331,7 +369,10 @@ class OrderManager:
                 )
                 self._journal_unit.stage(denied, denied, message)
                 return Outcome(False, order_id, decision.reason, check=decision.check)
-            self._broker.modify(order, decision.change or change)
+            change = decision.change or change
+            answered = len(order.events)
+            self._broker.modify(order, change)
+            self._requests.modify_asked(order, change, answered)
         return Outcome(True, order_id)
 
     def cancel(self, order_id: OrderId) -> Outcome:
@@ -349,8 +390,12 @@ class OrderManager:
         in_process = self._broker.capabilities.in_process
         if order.status is OrderStatus.PENDING_SUBMIT and not in_process:
             return Outcome(False, order_id, f"order {order_id} is not yet acknowledged")
+        if self._requests.cancelling(order):
+            return Outcome(True, order_id, note="a cancel is already on its way")
         with self._journal_unit.unit():
+            answered = len(order.events)
             self._broker.cancel(order)
+            self._requests.cancel_asked(order, answered)
         return Outcome(True, order_id)
 
     def cancel_all(self) -> list[Outcome]:
@@ -434,7 +479,9 @@ class OrderManager:
                 return
             if isinstance(event, OrderFilled) and event.charges is None:
                 event = self._pricer.priced(event)
-            self._record(event)
+            before = order.status
+            if self._record(event):
+                self._requests.reported(order, before)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -456,8 +503,10 @@ class OrderManager:
         Returns how many events were applied. Nothing is published and nothing is re-journaled.
         DAY orders still open from before ``today`` are then expired (journaled as cancelled).
         ``other_desks`` (order id -> the desk that holds it) are open orders of another desk on a
-        shared book: shown, never worked here (``engine.store.desks``).
+        shared book: shown, never worked here (``engine.store.desks``). A cancel or modification
+        an in-process venue had not carried out is carried out (``engine.oms.venue_requests``).
         """
+        entries = list(entries)
         replayed = replay_orders(entries)
         self.orders.update(replayed.orders)
         for fill in replayed.fills:
@@ -478,6 +527,7 @@ class OrderManager:
         if today is not None:
             self.expire_day_orders(today)
         self._broker.restore(self.open_orders())
+        self._requests.carry_out(self._broker, entries, self.open_orders())
         return applied
 
     def expire_day_orders(self, today: date) -> int:

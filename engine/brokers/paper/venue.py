@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -46,6 +46,14 @@ SessionCheck = Callable[[Instrument, datetime], bool]
 _NOT_RECEIVED = (
     "not placed: the desk stopped before the paper venue received it; place it again if you "
     "still want it"
+)
+_CANCELLED_AT_RESTART = (
+    "cancelled by user (the desk stopped before the paper venue acted on the cancel; carried out "
+    "as it restarted)"
+)
+_MODIFY_UNREADABLE = (
+    "the modification asked before the desk stopped does not read: the order works at its "
+    "earlier terms; modify it again if you still want it"
 )
 _DAY_END = "cancelled at the end of the trading day"
 _SECOND = 1_000_000_000
@@ -134,6 +142,9 @@ class PaperVenue:
         self._later(lambda: self._cancel(order_id, "cancelled by user"))
 
     def restore(self, open_orders: list[Order]) -> None:
+        """The open orders of the journal back at the venue. A cancel the trader was told was
+        taken (CANCEL PENDING) is carried out now, not put back to work; an order MODIFY
+        PENDING rests at its earlier terms until ``carry_out_modifications`` makes the change."""
         for order in open_orders:
             if order.status is OrderStatus.PENDING_SUBMIT:
                 # The venue had not acted on it when the desk stopped, so the simulated exchange
@@ -145,7 +156,17 @@ class PaperVenue:
                     )
                 )
                 continue
-            triggered = order.status is OrderStatus.OPEN
+            if order.status is OrderStatus.CANCEL_PENDING:
+                self._send(
+                    OrderStatusChanged(
+                        order.order_id,
+                        self._clock.time_ns(),
+                        OrderStatus.CANCELLED,
+                        _CANCELLED_AT_RESTART,
+                    )
+                )
+                continue
+            triggered = _last_live_status(order) is OrderStatus.OPEN
             resting = _Resting(
                 order.order_id,
                 order.broker_order_id or BrokerOrderId(self._broker_ids.next()),
@@ -162,6 +183,19 @@ class PaperVenue:
                 ist_date_of(order.created_ns).date(),
             )
             self._rest(resting)
+
+    def carry_out_modifications(self, changes: Mapping[OrderId, Modification | None]) -> None:
+        """At a restart, after ``restore``: make the modifications the trader was told were taken
+        and the venue had not made when the desk stopped (their delay has passed), each once;
+        a modification whose request does not read is reported, and the order works on."""
+        for order_id, change in changes.items():
+            resting = self._by_order.get(order_id)
+            if resting is None:
+                continue
+            if change is None:
+                self._emit_status(resting, resting.live_status, _MODIFY_UNREADABLE)
+                continue
+            self._modify(order_id, change)
 
     def pause(self, paused: bool) -> None:
         """Stop (True) or resume (False) matching resting orders."""
@@ -571,3 +605,17 @@ class PaperVenue:
             self._unrest(resting)
             self._match(resting, tick, aggressive=True)
             self._after_arrival(resting, tick)
+
+
+def _last_live_status(order: Order) -> OrderStatus | None:
+    """The order's status at the venue before a cancel or a modify made it pending: OPEN for a
+    stop the market had triggered, TRIGGER PENDING for one still waiting."""
+    if order.status in (OrderStatus.OPEN, OrderStatus.TRIGGER_PENDING):
+        return order.status
+    for event in reversed(order.events):
+        if isinstance(event, OrderStatusChanged) and event.status in (
+            OrderStatus.OPEN,
+            OrderStatus.TRIGGER_PENDING,
+        ):
+            return event.status
+    return None
