@@ -194,6 +194,7 @@ class JournalUnit:
         """The journal did not take a unit: keep it to retry, stop order entry and say so."""
         self._held_rows, self._held_events = rows, events
         cause = write_failure_in_words(error)
+        remedy = error.remedy or "free disk space (or restore the database connection)"
         self._refused(cause)
         self.halted_reason = (
             f"order entry paused: the journal cannot write ({cause}); it is retried every "
@@ -205,8 +206,8 @@ class JournalUnit:
                 self._clock.time_ns(),
                 Severity.ERROR,
                 f"The journal cannot write ({cause}). Order entry and paper matching are paused "
-                f"and {len(rows)} entries are held in memory; free disk space (or restore the "
-                "database connection) and trading resumes by itself.",
+                f"and {len(rows)} entries are held in memory; {remedy} and trading resumes by "
+                "itself.",
                 "oms",
             )
         )

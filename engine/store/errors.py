@@ -14,8 +14,13 @@ class SchemaError(StoreError):
 class JournalWriteError(StoreError):
     """A journal entry was not made durable; whatever it recorded must not be published.
 
-    The database error that caused it is chained as ``__cause__``.
+    The database error that caused it is chained as ``__cause__``. ``remedy`` is what the trader
+    can do about it, when the journal knows better than the usual (free disk space).
     """
+
+    def __init__(self, *args: object, remedy: str | None = None) -> None:
+        super().__init__(*args)
+        self.remedy = remedy
 
 
 def write_failure_in_words(error: JournalWriteError) -> str:

@@ -73,6 +73,13 @@ EncodedEntry = dict[str, Any]
 """A journal row ready for the database (``Journal.encode``)."""
 
 
+REFUSAL_REMEDY = (
+    "put the book file back at its path, or close the desk and restore the copy it saved of "
+    "what it had open"
+)
+"""What the trader can do while the journal refuses writes (``refuse_writes``)."""
+
+
 class Journal:
     """Append-only log over one database; create one per database (it is the single writer)."""
 
@@ -238,7 +245,7 @@ class Journal:
         if self._closed:
             raise JournalWriteError(f"journal is closed; {what} was not written")
         if self._refusal is not None:
-            raise JournalWriteError(self._refusal)
+            raise JournalWriteError(self._refusal, remedy=REFUSAL_REMEDY)
         if self._writer is None:
             # The previous connection was lost; a failed reconnect surfaces as a write error.
             try:

@@ -342,6 +342,9 @@ def test_book_safety_book_file_gone_under_a_running_desk_pauses_order_entry_and_
     ok, reason = place(engine)
     assert not ok, "an order was acknowledged into a book no longer at its path"
     assert "book file" in reason
+    paused = [m.text for m in messages if m.text.startswith("The journal cannot write")]
+    assert paused and all("put the book file back" in text for text in paused)
+    assert not any("free disk space" in text for text in paused), "not the full disk's remedy"
     for _ in range(3):
         engine._beat()
         assert not place(engine)[0]
