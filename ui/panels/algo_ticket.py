@@ -3,7 +3,8 @@ as an execution algo (TWAP, VWAP, POV, iceberg, or the freeze-quantity slicer) i
 order. Only the settings of the chosen kind are shown; the ticket's LIMIT price becomes the
 algo's price cap (the children never pay more, or sell for less). What the engine would refuse
 in the section's settings (a chase longer than the duration) is said under them as the trader
-types, in the engine's own words: the rule is the engine's ``AlgoSpec.problems``, not a copy."""
+types, in the engine's own words with each setting named by its label: the rule is the engine's
+``AlgoSpec.problems``, not a copy."""
 
 from __future__ import annotations
 
@@ -133,7 +134,7 @@ class AlgoSection(QGroupBox):
             quantity=1,
             **self._kind_settings(lot=1),
         )
-        problems = spec.problems()
+        problems = [_in_labels(problem) for problem in spec.problems()]
         return "; ".join(problems) if problems else None
 
     def _show_problem(self) -> None:
@@ -184,3 +185,22 @@ class AlgoSection(QGroupBox):
         if kind == "iceberg":
             out["visible_quantity"] = self.visible.value() * lot
         return out
+
+
+LABELS = {
+    "duration_seconds": "Duration",
+    "chase_seconds": "Chase after",
+    "slices": "Slices",
+    "randomise_size_pct": "Randomise",
+    "randomise_time_pct": "Randomise",
+    "participation_pct": "Participation",
+    "visible_quantity": "Visible",
+    "limit_buffer_ticks": "Limit buffer",
+}
+"""The engine's names of the settings this section shows, and the labels the trader sees."""
+
+
+def _in_labels(problem: str) -> str:
+    """The engine's words for a setting's problem, naming the setting by the label shown here."""
+    name, _, rest = problem.partition(" ")
+    return f"{LABELS[name]} {rest}" if name in LABELS else problem
