@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.backtest.results import BacktestResult
-from engine.backtest.run import BacktestError, BacktestRequest
+from engine.backtest.run import CLAIM, BacktestError, BacktestRequest
 from engine.core.workers import logs_from_workers, worker_pool
+from engine.store.book_lock import lock_path
 
 _LOGS = "engine"
 """The logger a run's records are under (each module's is below it)."""
@@ -214,7 +215,7 @@ class _ProcessSweep:
         if self.results[index] is not None:
             return  # not run again: what it left stays where the row says
         kept = self.folder / self.requests[index].name
-        if not kept.exists():
+        if not kept.exists() or _only_a_claim_removed(kept):
             return
         aside = kept.with_name(f"{kept.name}.interrupted")
         number = 1
@@ -311,3 +312,20 @@ def strategy_failures_said(result: BacktestResult, shown: int = _SHOWN_FAILURES)
     if len(failures) > shown:
         said += f"; and {len(failures) - shown} more"
     return said
+
+
+def _only_a_claim_removed(kept: Path) -> bool:
+    """Remove the folder of a run interrupted before it had a book (killed while it read its
+    recording): it holds nothing but the run's claim on its name, which died with its worker.
+    Whether it was removed; a folder holding anything else is left for ``set_aside``."""
+    claim = lock_path(kept / CLAIM)
+    try:
+        if any(entry != claim for entry in kept.iterdir()):
+            return False
+        claim.unlink(missing_ok=True)
+        kept.rmdir()
+    except OSError as exc:  # moved aside whole instead
+        log.debug("sweep run %s: its folder was not removed: %s", kept.name, exc)
+        return False
+    log.info("sweep run %s: the interrupted run had kept nothing", kept.name)
+    return True

@@ -308,3 +308,20 @@ def test_backtest_panel_says_in_words_that_the_strategy_failed_partway(  # type:
     shots = Path(os.environ.get("DALALDESK_SHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     assert panel.grab().save(str(shots / "backtest_panel_strategy_failed.png"))
+
+
+def test_sweep_a_set_killed_before_it_had_a_book_leaves_no_folder_behind(tmp_path: Path) -> None:
+    from engine.backtest.run import CLAIM
+    from engine.backtest.sweep import _only_a_claim_removed
+    from engine.store.book_lock import lock_path
+
+    claimed = tmp_path / "sweep-001"
+    claimed.mkdir()
+    lock_path(claimed / CLAIM).write_text("pid 1\n")  # what a worker killed while reading leaves
+    assert _only_a_claim_removed(claimed) and not claimed.exists()
+    booked = tmp_path / "sweep-002"
+    booked.mkdir()
+    lock_path(booked / CLAIM).write_text("pid 1\n")
+    (booked / "book.db").write_bytes(b"a book")
+    assert not _only_a_claim_removed(booked), "a run that left a book is moved aside whole"
+    assert sorted(p.name for p in booked.iterdir()) == ["book.db", "run.lock"]
