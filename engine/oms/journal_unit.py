@@ -97,9 +97,7 @@ class JournalUnit:
             return
         self._staged_rows, self._staged_events = [], []
         try:
-            encoded = self._journal.encode(
-                [NewJournalEntry(e.kind, e.to_payload(), e.order_id, e.ts_ns) for e in rows]
-            )
+            encoded = self._encode(rows)
         except (TypeError, ValueError) as exc:
             self._refused(str(exc))
             self._refused_a_row = True
@@ -123,6 +121,13 @@ class JournalUnit:
         for event in events:
             publish(event)
 
+    def _encode(self, rows: list[Journaled]) -> list[EncodedEntry]:
+        """The staged rows as the journal writes them (``TypeError``/``ValueError`` if one
+        cannot be)."""
+        return self._journal.encode(
+            [NewJournalEntry(e.kind, e.to_payload(), e.order_id, e.ts_ns) for e in rows]
+        )
+
     def write_ahead(self) -> bool:
         """Write the rows staged so far now, inside the unit, and keep their events to publish as
         the unit ends; whether the journal took them. When it did not, they are held (and order
@@ -135,9 +140,7 @@ class JournalUnit:
         if not rows:
             return True
         try:
-            encoded = self._journal.encode(
-                [NewJournalEntry(e.kind, e.to_payload(), e.order_id, e.ts_ns) for e in rows]
-            )
+            encoded = self._encode(rows)
         except (TypeError, ValueError):
             self.commit()  # says why, and halts order entry
             return False

@@ -219,10 +219,9 @@ class PaperVenue:
         book = self._resting.get(tick.token)
         if not book or self.paused:
             return
-        if self._clock.time_ns() // _SECOND != self._day_checked_s:
+        if self._end_closed_sessions_once_a_second():
             # Before matching: a tick after the close (or the next morning's first, on a desk
             # whose clock beat did not run overnight) must not fill yesterday's orders.
-            self._end_closed_sessions(self._clock.now())
             book = self._resting.get(tick.token)
             if not book:
                 return
@@ -266,6 +265,13 @@ class PaperVenue:
             self._squared_off_on = today
             self.square_off_intraday()
         self._end_closed_sessions(now)
+
+    def _end_closed_sessions_once_a_second(self) -> bool:
+        """``_end_closed_sessions`` unless it ran this clock second already; whether it ran."""
+        if self._clock.time_ns() // _SECOND == self._day_checked_s:
+            return False
+        self._end_closed_sessions(self._clock.now())
+        return True
 
     def _end_closed_sessions(self, now: datetime) -> None:
         """Cancel the resting orders whose session has closed since they came, as the exchange
@@ -559,8 +565,8 @@ class PaperVenue:
         self._emit_status(resting, OrderStatus.CANCELLED, reason)
 
     def _modify(self, order_id: OrderId, change: Modification) -> None:
-        if not self.paused and self._clock.time_ns() // _SECOND != self._day_checked_s:
-            self._end_closed_sessions(self._clock.now())  # a modify matches: not on a closed day
+        if not self.paused:
+            self._end_closed_sessions_once_a_second()  # a modify matches: not on a closed day
         resting = self._by_order.get(order_id)
         if resting is None:
             log.info("modify of %s ignored: not open at the paper venue", order_id)
