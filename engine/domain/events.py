@@ -179,6 +179,10 @@ class OrderStatusChanged(OrderEvent):
     price: Paise | None = None
     trigger_price: Paise | None = None
     order_type: OrderType | None = None
+    answers_modify: bool = field(default=False, compare=False)
+    """A venue in this process (paper) answering a modification it was handed: made or
+    refused. Not journaled; it tells the order manager which report ends MODIFY PENDING
+    (``engine.oms.venue_requests``)."""
 
     def to_payload(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status.value}

@@ -481,7 +481,7 @@ class OrderManager:
                 event = self._pricer.priced(event)
             before = order.status
             if self._record(event):
-                self._requests.reported(order, before)
+                self._requests.reported(order, before, event)
 
     # -- reading -----------------------------------------------------------------------------------
 

@@ -5,7 +5,9 @@ A paper venue with latency acts on a cancel or a modify some time after the trad
 was taken. The venue lives and dies with the desk, so what it was asked must be in the journal
 before that answer: a cancel puts the order in CANCEL PENDING, a modify journals what was asked
 (``modify_requested``) and puts the order in MODIFY PENDING. The order's terms change only when the
-venue reports it made the change (a fill at the old terms can still come first). After a crash
+venue reports it made the change (a fill at the old terms can still come first). A report that
+overtakes a request (a stop's trigger reached, a fill) leaves the order pending until the venue
+answers the request itself (``OrderStatusChanged.answers_modify``). After a crash
 the restore carries each out once: the venue cancels an order restored in CANCEL PENDING instead
 of putting it back to work, and makes the modification journaled for an order restored in MODIFY
 PENDING (``CarriesOutModifications``); its report then ends the pending state, so a second restart
@@ -149,17 +151,20 @@ class VenueRequests:
             self._stage(ModifyRequested(order.order_id, self._clock.time_ns(), change))
             self._pending(order, OrderStatus.MODIFY_PENDING, MODIFY_ASKED)
 
-    def reported(self, order: Order, before: OrderStatus) -> None:
-        """After a venue report was applied: a report that took a CANCEL PENDING order back to
-        a live status (a trigger reached, an earlier modification made) overtook the cancel,
-        which a venue in this process carries out still (it never refuses one for an order it
-        holds): the order stays CANCEL PENDING until it does."""
-        if (
-            self._in_process
-            and before is OrderStatus.CANCEL_PENDING
-            and order.status in LIVE_STATUSES
-        ):
+    def reported(self, order: Order, before: OrderStatus, event: OrderEvent) -> None:
+        """After a venue report was applied. One that took a pending order back to a live status
+        without answering the request overtook it: a trigger reached, a fill, an earlier
+        modification made. A venue in this process carries the request out still (it never
+        refuses a cancel of an order it holds, and answers each modification), so the order
+        stays pending until it does, and a restart in between still carries it out."""
+        if not self._in_process or order.status not in LIVE_STATUSES:
+            return
+        if before is OrderStatus.CANCEL_PENDING:
             self._pending(order, OrderStatus.CANCEL_PENDING, CANCEL_ASKED)
+        elif before is OrderStatus.MODIFY_PENDING and not (
+            isinstance(event, OrderStatusChanged) and event.answers_modify
+        ):
+            self._pending(order, OrderStatus.MODIFY_PENDING, MODIFY_ASKED)
 
     def carry_out(
         self, broker: object, entries: Iterable[JournalRow], open_orders: list[Order]

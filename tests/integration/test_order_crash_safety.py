@@ -352,6 +352,39 @@ async def test_order_crash_safety_cancel_overtaken_by_a_modify_answer_stays_pend
         again.database.close()
 
 
+async def test_order_crash_safety_modify_overtaken_by_a_trigger_stays_pending_then_is_made(
+    tmp_path: Path,
+) -> None:
+    desk = make_desk(tmp_path / "book.db", config=PaperConfig(latency_ms=50))
+    desk.tick(quote(NIFTY_CE, bid=9995, ask=10000))
+    stop = OrderRequest(
+        NIFTY_CE.token,
+        Side.BUY,
+        65,
+        OrderType.SL,
+        Product.NRML,
+        price=Paise(10600),
+        trigger_price=Paise(10500),
+    )
+    order_id = str(desk.oms.submit(stop).order_id)
+    await asyncio.sleep(0.15)
+    order = desk.oms.orders[order_id]
+    assert order.status is OrderStatus.TRIGGER_PENDING
+    assert desk.oms.modify(order_id, Modification(price=Paise(10700)))
+    # The market reaches the trigger before the venue makes the change; the offer at 110.00 is
+    # above both limits, so the stop works, unfilled.
+    desk.tick(quote(NIFTY_CE, bid=10545, ask=11000, ltp=10550))
+    assert (order.status, order.price) == (OrderStatus.MODIFY_PENDING, 10600)
+    again = desk.reopen()  # the loop stopped before the venue made the change
+    try:
+        restored = again.oms.orders[order_id]
+        assert (restored.status, restored.price) == (OrderStatus.OPEN, 10700)
+        again.tick(quote(NIFTY_CE, bid=10645, ask=10700, ltp=10700))
+        assert [(t.order_id, t.price) for t in again.oms.fills] == [(order_id, 10700)]
+    finally:
+        again.database.close()
+
+
 async def test_order_crash_safety_modify_whose_request_does_not_read_leaves_the_order_working(
     tmp_path: Path,
 ) -> None:

@@ -193,7 +193,9 @@ class PaperVenue:
             if resting is None:
                 continue
             if change is None:
-                self._emit_status(resting, resting.live_status, _MODIFY_UNREADABLE)
+                self._emit_status(
+                    resting, resting.live_status, _MODIFY_UNREADABLE, answers_modify=True
+                )
                 continue
             self._modify(order_id, change)
 
@@ -528,7 +530,13 @@ class PaperVenue:
         )
 
     def _emit_status(
-        self, resting: _Resting, status: OrderStatus, message: str, *, terms: bool = False
+        self,
+        resting: _Resting,
+        status: OrderStatus,
+        message: str,
+        *,
+        terms: bool = False,
+        answers_modify: bool = False,
     ) -> None:
         self._send(
             OrderStatusChanged(
@@ -541,6 +549,7 @@ class PaperVenue:
                 price=resting.price if terms else None,
                 trigger_price=resting.trigger_price if terms else None,
                 order_type=resting.order_type if terms else None,
+                answers_modify=answers_modify,
             )
         )
 
@@ -576,6 +585,7 @@ class PaperVenue:
                 resting,
                 resting.live_status,
                 f"modify refused: quantity {change.quantity} is not above the filled {resting.filled}",
+                answers_modify=True,
             )
             return
         stops = (OrderType.SL, OrderType.SL_M)
@@ -587,6 +597,7 @@ class PaperVenue:
                 resting.live_status,
                 f"modify refused: a working {resting.order_type} order cannot become a "
                 f"stop-loss ({change.order_type}); cancel it and place the stop-loss order",
+                answers_modify=True,
             )
             return
         if change.quantity is not None:
@@ -605,7 +616,7 @@ class PaperVenue:
             resting.triggered = False
             if resting.order_type is OrderType.MARKET:
                 resting.price = None
-        self._emit_status(resting, resting.live_status, "modified", terms=True)
+        self._emit_status(resting, resting.live_status, "modified", terms=True, answers_modify=True)
         tick = self._quotes.get(resting.token)
         if resting.live_status is OrderStatus.OPEN and tick is not None:
             self._unrest(resting)
