@@ -392,11 +392,28 @@ class OrderManager:
             return Outcome(False, order_id, f"order {order_id} is not yet acknowledged")
         if self._requests.cancelling(order):
             return Outcome(True, order_id, note="a cancel is already on its way")
+        note = ""
+        if self.halted_reason:
+            if in_process:
+                # The venue dies with the desk: a cancel the journal cannot record would be
+                # undone by a crash. Nothing fills while the journal is paused, so nothing is
+                # lost by asking again once it writes.
+                return Outcome(
+                    False,
+                    order_id,
+                    f"{self.halted_reason}. Nothing fills at the paper venue meanwhile: cancel "
+                    f"order {order_id} again once the journal writes",
+                    check="journal",
+                )
+            note = (
+                "sent to the broker; the journal records it once it writes again (after a "
+                "restart the broker's book says what became of the order)"
+            )
         with self._journal_unit.unit():
             answered = len(order.events)
             self._broker.cancel(order)
             self._requests.cancel_asked(order, answered)
-        return Outcome(True, order_id)
+        return Outcome(True, order_id, note=note)
 
     def cancel_all(self) -> list[Outcome]:
         # Queued orders first: nothing held back may slip out while the rest are cancelled.

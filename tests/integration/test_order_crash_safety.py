@@ -21,6 +21,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -463,6 +464,48 @@ def test_order_crash_safety_order_the_journal_cannot_record_is_denied_and_placed
         assert refused.order_id not in filled and filled == set(sent)
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("in_process", [True, False], ids=["paper", "live-broker"])
+def test_order_crash_safety_cancel_while_the_journal_cannot_write(
+    tmp_path: Path, in_process: bool
+) -> None:
+    """A paper venue dies with the desk, so a cancel its journal cannot record is refused in
+    words (nothing fills meanwhile) and taken once it writes; a live broker gets the cancel at
+    once, and the trader is told it is not yet recorded."""
+    desk = make_risk_desk(tmp_path / "book.db", limits=burst_limits("queue"))
+    try:
+        desk.market()
+        order_id = desk.oms.submit(req())
+        assert order_id and desk.oms.orders[order_id.order_id].status is OrderStatus.OPEN
+        if not in_process:
+            desk.venue.capabilities = replace(desk.venue.capabilities, in_process=False)
+        disk = FullDisk(tmp_path, tmpfs=False)
+        disk.fill(desk.database)  # type: ignore[arg-type]  # what FullDisk reads: .journal
+        assert not desk.oms.submit(req())  # the write that finds the journal full
+        cancel = desk.oms.cancel(order_id.order_id)
+        order = desk.oms.orders[order_id.order_id]
+        if in_process:
+            assert not cancel and cancel.check == "journal", cancel
+            assert "cancel order" in cancel.reason and "again once the journal writes" in (
+                cancel.reason
+            )
+            assert order.status is OrderStatus.OPEN and desk.venue.resting_count == 1
+        else:
+            assert cancel and "journal records it once it writes" in cancel.note, cancel
+            assert desk.venue.resting_count == 0  # the broker has it
+        disk.free()
+        assert desk.oms.retry_journal()
+        if in_process:
+            assert desk.oms.cancel(order_id.order_id)
+        assert order.status is OrderStatus.CANCELLED
+        again = make_risk_desk(tmp_path / "book.db", clock=desk.clock, restore=True)
+        try:
+            assert again.oms.orders[order_id.order_id].status is OrderStatus.CANCELLED
+        finally:
+            again.database.close()
+    finally:
+        desk.database.close()
 
 
 def test_order_crash_safety_queued_orders_wait_while_the_journal_cannot_write(

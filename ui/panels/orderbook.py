@@ -502,13 +502,17 @@ class OrderbookPanel(QWidget):
         if not targets:
             self.tell("Select one or more open orders to cancel")
             return
-        refused = []
+        refused, notes = [], []
         for row in targets:
             outcome = self._context.api.cancel(row.order_id)
             if not outcome:
                 refused.append(f"{row.symbol}: {outcome.reason}")
+            elif outcome.note and outcome.note not in notes:
+                notes.append(outcome.note)
         sent = len(targets) - len(refused)
         message = f"Cancel sent for {sent} order{'s' if sent != 1 else ''}" if sent else ""
+        if notes:
+            message += f" ({'; '.join(notes)})"
         if refused:
             message = "; ".join(filter(None, [message, "refused — " + "; ".join(refused)]))
         self.tell(message, error=bool(refused))
