@@ -163,6 +163,10 @@ class Database:
             return None
         self._book_checked = now
         told = watch.check()
+        if watch.problem is not None:
+            # Each second while the path leads elsewhere: the log beside the path is the open
+            # file's, and a kill now would leave it to be replayed onto whatever is at the path.
+            self._empty_log()
         if told is None:
             return None
         self.journal.refuse_writes(watch.refusal)
@@ -184,6 +188,16 @@ class Database:
             )
         logger.critical("%s", told)
         return told
+
+    def _empty_log(self) -> None:
+        """Fold the open book's write-ahead log into it and leave the log at the path empty."""
+        try:
+            emptied = self.journal.empty_log()
+        except (OSError, StoreError, self._engine.dialect.loaded_dbapi.Error) as exc:
+            logger.error("the open book's write-ahead log could not be emptied: %s", exc)
+            return
+        if not emptied:
+            logger.warning("the open book's write-ahead log is in use; emptied next second")
 
     def _save_what_is_open(self, book: Path) -> Path | None:
         """The book the desk has open, copied beside its path once that path leads elsewhere

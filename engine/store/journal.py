@@ -226,6 +226,13 @@ class Journal:
                 raise JournalWriteError("the journal has no open connection to copy from")
             self._writer.copy_to(target)
 
+    def empty_log(self) -> bool:
+        """``JournalWriter.empty_log`` on the journal's own connection (True without one)."""
+        with self._lock:
+            if self._writer is None:
+                return True
+            return self._writer.empty_log()
+
     def refuse_writes(self, reason: str | None) -> None:
         """From now on every append raises ``JournalWriteError`` with ``reason`` (the book file
         is no longer the one open: ``engine.store.book_watch``); None takes writes again."""

@@ -137,6 +137,18 @@ class JournalWriter:
             copy.close()
         partial.replace(target)
 
+    def empty_log(self) -> bool:
+        """Copy SQLite's write-ahead log into the file this connection has open, and cut the log
+        to nothing (a TRUNCATE checkpoint); True when done, False when a reader held it back.
+        Once the book's path leads to another file, the log beside that path is still this
+        file's: left whole, a restart would replay it onto the other file. ``sqlite3.Error``/
+        ``OSError`` on failure; nothing to do for a server database."""
+        connection = self._dbapi_connection
+        if not isinstance(connection, sqlite3.Connection):
+            return True
+        busy, _frames, _copied = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return not busy
+
     def close(self, *, invalidate: bool = False) -> None:
         """Release the connection; ``invalidate`` discards it rather than return it to the pool."""
         try:

@@ -354,6 +354,37 @@ def test_book_safety_book_file_gone_under_a_running_desk_pauses_order_entry_and_
     assert journal_rows(rescued) > 0, "what the desk recorded before is saved"
 
 
+def test_book_safety_book_replaced_under_a_running_desk_leaves_no_log_to_replay_onto_it(
+    desk: tuple[Engine, list[EngineMessage]], tmp_path: Path
+) -> None:
+    """The write-ahead log beside the path is the open book's: a kill would leave it there, and
+    the next start would replay the old book's pages onto the file now at the path."""
+    engine, _messages = desk
+    db = engine.book_file
+    assert db is not None
+    for _ in range(5):
+        assert place(engine)[0]
+    replacement = tmp_path / "replacement.db"
+    with closing(sqlite3.connect(replacement)) as connection:
+        connection.execute("CREATE TABLE journal (seq INTEGER PRIMARY KEY, kind TEXT)")
+        connection.execute("INSERT INTO journal (kind) VALUES ('the replacement')")
+        connection.commit()
+    replacement.replace(db)
+    engine._beat()
+    # What a kill leaves on disk now: the files as they are, copied where nothing holds them.
+    after_kill = tmp_path / "after-kill"
+    after_kill.mkdir()
+    for suffix in ("", "-wal", "-shm"):
+        if db.with_name(db.name + suffix).exists():
+            shutil.copy(db.with_name(db.name + suffix), after_kill / f"book.db{suffix}")
+    with closing(sqlite3.connect(after_kill / "book.db")) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        kinds = [k for (k,) in connection.execute("SELECT kind FROM journal")]
+    assert kinds == ["the replacement"], "the old book's log was replayed onto the replacement"
+    [rescued] = db.parent.glob("book.db.rescued-*")
+    assert journal_rows(rescued) > 5, "what the desk recorded is in the rescued copy"
+
+
 def test_book_safety_book_file_moved_back_resumes_order_entry(
     desk: tuple[Engine, list[EngineMessage]],
 ) -> None:
