@@ -7,7 +7,9 @@ protection). SL and SL-M orders wait for the last traded price to reach the trig
 positions are squared off at the configured time. Orders are DAY orders (the venue takes no AMO):
 what is still open when the instrument's session closes is cancelled, as the exchange does, never
 carried to the next morning. The venue keeps no order objects of the OMS: it works on its own copy
-and reports every change through the sink.
+and reports every change through the sink. A resting order and the exchange's rules for one (a
+stop's trigger, the levels it takes, market protection, what is refused on arrival) are in
+``engine.brokers.paper.resting``.
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Container, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from engine.brokers.base import BrokerSink, Capabilities, Quotes
 from engine.brokers.paper.config import PaperConfig
-from engine.core.clock import Clock, ist_date_of
+from engine.brokers.paper.resting import (
+    Resting,
+    arrival_refusal,
+    protected_price,
+    trigger_reached,
+)
+from engine.core.clock import Clock
 from engine.domain.events import OrderEvent, OrderFilled, OrderStatusChanged, OrderSubmitted
 from engine.domain.ids import BrokerOrderId, IdFactory, InstrumentToken, OrderId, TradeId
 from engine.domain.instruments import Instrument
@@ -59,33 +66,6 @@ _DAY_END = "cancelled at the end of the trading day"
 _SECOND = 1_000_000_000
 
 
-@dataclass(slots=True)
-class _Resting:
-    order_id: OrderId
-    broker_order_id: BrokerOrderId
-    token: InstrumentToken
-    side: Side
-    product: Product
-    order_type: OrderType
-    validity: Validity
-    quantity: int
-    filled: int
-    price: Paise | None
-    trigger_price: Paise | None
-    triggered: bool
-    day: date
-    """The trading day it came on (IST): a DAY order ends with that day's session."""
-
-    @property
-    def remaining(self) -> int:
-        return self.quantity - self.filled
-
-    @property
-    def live_status(self) -> OrderStatus:
-        waiting = self.order_type in (OrderType.SL, OrderType.SL_M) and not self.triggered
-        return OrderStatus.TRIGGER_PENDING if waiting else OrderStatus.OPEN
-
-
 class PaperVenue:
     name = "paper"
     capabilities = Capabilities(order_types=frozenset(OrderType), modify=True, in_process=True)
@@ -105,8 +85,8 @@ class PaperVenue:
         self._session_open = session_open
         self.config = config or PaperConfig()
         self._sink: BrokerSink | None = None
-        self._resting: dict[int, list[_Resting]] = {}
-        self._by_order: dict[OrderId, _Resting] = {}
+        self._resting: dict[int, list[Resting]] = {}
+        self._by_order: dict[OrderId, Resting] = {}
         self._net: dict[tuple[InstrumentToken, Product], int] = {}
         self._broker_ids = IdFactory("P")
         self._trade_ids = IdFactory("T")
@@ -146,42 +126,18 @@ class PaperVenue:
         taken (CANCEL PENDING) is carried out now, not put back to work; an order MODIFY
         PENDING rests at its earlier terms until ``carry_out_modifications`` makes the change."""
         for order in open_orders:
-            if order.status is OrderStatus.PENDING_SUBMIT:
-                # The venue had not acted on it when the desk stopped, so the simulated exchange
-                # never held it. Working it now, at whatever the market has become, is not what
-                # the trader asked for: cancel it and say so.
-                self._send(
-                    OrderStatusChanged(
-                        order.order_id, self._clock.time_ns(), OrderStatus.CANCELLED, _NOT_RECEIVED
-                    )
-                )
+            # PENDING SUBMIT: the venue had not acted on it when the desk stopped, so the
+            # simulated exchange never held it. Working it now, at whatever the market has
+            # become, is not what the trader asked for: cancel it and say so.
+            ended = {
+                OrderStatus.PENDING_SUBMIT: _NOT_RECEIVED,
+                OrderStatus.CANCEL_PENDING: _CANCELLED_AT_RESTART,
+            }.get(order.status)
+            if ended is not None:
+                now = self._clock.time_ns()
+                self._send(OrderStatusChanged(order.order_id, now, OrderStatus.CANCELLED, ended))
                 continue
-            if order.status is OrderStatus.CANCEL_PENDING:
-                self._send(
-                    OrderStatusChanged(
-                        order.order_id,
-                        self._clock.time_ns(),
-                        OrderStatus.CANCELLED,
-                        _CANCELLED_AT_RESTART,
-                    )
-                )
-                continue
-            triggered = _last_live_status(order) is OrderStatus.OPEN
-            resting = _Resting(
-                order.order_id,
-                order.broker_order_id or BrokerOrderId(self._broker_ids.next()),
-                order.token,
-                order.side,
-                order.product,
-                order.order_type,
-                order.validity,
-                order.quantity,
-                order.filled_quantity,
-                order.price,
-                order.trigger_price,
-                triggered,
-                ist_date_of(order.created_ns).date(),
-            )
+            resting = Resting.restored(order, BrokerOrderId(self._broker_ids.next()))
             self._rest(resting)
 
     def carry_out_modifications(self, changes: Mapping[OrderId, Modification | None]) -> None:
@@ -232,7 +188,7 @@ class PaperVenue:
         taken: dict[tuple[int, int], int] | None = {} if len(book) > 1 else None
         for resting in tuple(book):
             if resting.order_type in (OrderType.SL, OrderType.SL_M) and not resting.triggered:
-                if not self._trigger_reached(resting, tick):
+                if not trigger_reached(resting.side, resting.trigger_price, tick):
                     continue
                 resting.triggered = True
                 self._emit_status(resting, OrderStatus.OPEN, "trigger reached")
@@ -242,7 +198,7 @@ class PaperVenue:
                 self._match(resting, tick, aggressive=True, taken=taken)
                 self._after_arrival(resting, tick)
                 continue
-            if self._unprotected(resting):
+            if resting.unprotected:
                 # Only an order restored from before market protection applied can rest unpriced.
                 if tick.ltp <= 0:
                     continue
@@ -358,62 +314,23 @@ class PaperVenue:
         if instrument is None:
             self._reject(order_id, f"unknown instrument {request.token}")
             return
-        if not instrument.tradable:
-            self._reject(order_id, f"{instrument.tradingsymbol} is an index and cannot be traded")
-            return
         now = self._clock.now()
-        note = ""
         closed = not self._session_open(instrument, now)
+        tick = self._quotes.get(request.token)
+        refused = arrival_refusal(request, instrument, tick, now, closed=closed)
+        if refused is not None:
+            self._reject(order_id, refused)
+            return
+        note = ""
         if closed:
-            if not (request.square_off and request.source is OrderSource.BROKER):
-                self._reject(
-                    order_id, f"market is closed for {instrument.exchange} at {now:%H:%M:%S} IST"
-                )
-                return
             note = (
                 f"intraday square-off after the close: the desk was not running at "
                 f"{self.config.mis_square_off_at:%H:%M}, so the position is closed at the last "
                 "quote"
             )
-        tick = self._quotes.get(request.token)
         stop = request.order_type in (OrderType.SL, OrderType.SL_M)
-        if (request.order_type is OrderType.MARKET or stop) and (tick is None or tick.ltp <= 0):
-            if request.square_off:
-                self._reject(
-                    order_id,
-                    f"intraday square-off could not run: no price for "
-                    f"{instrument.tradingsymbol} since the desk started; close this MIS position "
-                    "yourself",
-                )
-                return
-            self._reject(order_id, f"no market in {instrument.tradingsymbol}: no trade yet today")
-            return
-        if (
-            stop
-            and tick is not None
-            and self._trigger_reached_at(request.side, request.trigger_price, tick)
-        ):
-            direction = "above" if request.side is Side.BUY else "below"
-            self._reject(
-                order_id,
-                f"trigger price for a stop-loss {request.side.value.lower()} order must be "
-                f"{direction} the last traded price {rupees_text(tick.ltp)}",
-            )
-            return
-        resting = _Resting(
-            order_id,
-            BrokerOrderId(self._broker_ids.next()),
-            request.token,
-            request.side,
-            request.product,
-            request.order_type,
-            request.validity,
-            request.quantity,
-            0,
-            request.price,
-            request.trigger_price,
-            triggered=False,
-            day=now.date(),
+        resting = Resting.arriving(
+            order_id, BrokerOrderId(self._broker_ids.next()), request, now.date()
         )
         self._emit_status(resting, resting.live_status, note)
         if stop:
@@ -433,7 +350,7 @@ class PaperVenue:
             return
         self._after_arrival(resting, tick)
 
-    def _after_arrival(self, resting: _Resting, tick: Tick | None) -> None:
+    def _after_arrival(self, resting: Resting, tick: Tick | None) -> None:
         """What happens to the part of a just-arrived or just-triggered order that did not fill."""
         if resting.remaining == 0:
             return
@@ -444,15 +361,12 @@ class PaperVenue:
             self._protect(resting, tick.ltp if tick is not None else 0)
         self._rest(resting)
 
-    @staticmethod
-    def _unprotected(resting: _Resting) -> bool:
-        """A working order that would fill at any price: MARKET, or a triggered SL-M, unpriced."""
-        market = resting.order_type in (OrderType.MARKET, OrderType.SL_M)
-        return market and resting.price is None and resting.live_status is OrderStatus.OPEN
-
-    def _protect(self, resting: _Resting, reference: int) -> None:
+    def _protect(self, resting: Resting, reference: int) -> None:
         """Turn a market order's rest into a LIMIT ``market_protection_pct`` beyond ``reference``."""
-        resting.price = self._protected_price(resting, reference)
+        instrument = self._instruments(resting.token)
+        tick_size = instrument.tick_size if instrument is not None else 5
+        protection = self.config.market_protection_pct
+        resting.price = protected_price(resting.side, reference, protection, tick_size)
         resting.order_type = OrderType.LIMIT
         self._emit_status(
             resting,
@@ -461,58 +375,18 @@ class PaperVenue:
             terms=True,
         )
 
-    def _protected_price(self, resting: _Resting, reference: int) -> Paise:
-        instrument = self._instruments(resting.token)
-        tick_size = instrument.tick_size if instrument is not None else 5
-        band = reference * self.config.market_protection_pct / 100
-        if resting.side is Side.BUY:
-            raw = int((reference + band) // tick_size) * tick_size
-        else:
-            raw = -int(-(reference - band) // tick_size) * tick_size
-        return Paise(max(raw, tick_size))
-
-    def _trigger_reached(self, resting: _Resting, tick: Tick) -> bool:
-        return self._trigger_reached_at(resting.side, resting.trigger_price, tick)
-
-    @staticmethod
-    def _trigger_reached_at(side: Side, trigger: int | None, tick: Tick) -> bool:
-        if trigger is None or tick.ltp <= 0:
-            return False
-        return tick.ltp >= trigger if side is Side.BUY else tick.ltp <= trigger
-
     def _match(
         self,
-        resting: _Resting,
+        resting: Resting,
         tick: Tick,
         *,
         aggressive: bool,
         taken: dict[tuple[int, int], int] | None = None,
     ) -> None:
-        market = resting.order_type in (OrderType.MARKET, OrderType.SL_M) and resting.price is None
-        limit = None if market else resting.price
-        if resting.side is Side.BUY:
-            levels = tick.asks or ((tick.ask, tick.ask_qty, 1),)
-        else:
-            levels = tick.bids or ((tick.bid, tick.bid_qty, 1),)
-        for price, available, _orders in levels:
-            if resting.remaining == 0:
-                break
-            if price <= 0 or available <= 0:
-                break
-            if limit is not None and (price > limit if resting.side is Side.BUY else price < limit):
-                break
-            if taken is not None:
-                level = (resting.side.sign, price)
-                available -= taken.get(level, 0)
-                if available <= 0:
-                    continue  # used up by an earlier order this tick: look one level deeper
-                taken[level] = taken.get(level, 0) + min(available, resting.remaining)
-            quantity = min(available, resting.remaining)
-            # A resting order is passive: the market came to it, so it trades at its own price.
-            fill_price = price if aggressive or limit is None else limit
-            self._fill(resting, quantity, Paise(fill_price))
+        for quantity, price in resting.takes(tick, aggressive=aggressive, taken=taken):
+            self._fill(resting, quantity, price)
 
-    def _fill(self, resting: _Resting, quantity: int, price: Paise) -> None:
+    def _fill(self, resting: Resting, quantity: int, price: Paise) -> None:
         resting.filled += quantity
         key = (resting.token, resting.product)
         self._net[key] = self._net.get(key, 0) + quantity * resting.side.sign
@@ -531,7 +405,7 @@ class PaperVenue:
 
     def _emit_status(
         self,
-        resting: _Resting,
+        resting: Resting,
         status: OrderStatus,
         message: str,
         *,
@@ -553,11 +427,11 @@ class PaperVenue:
             )
         )
 
-    def _rest(self, resting: _Resting) -> None:
+    def _rest(self, resting: Resting) -> None:
         self._by_order[resting.order_id] = resting
         self._resting.setdefault(resting.token, []).append(resting)
 
-    def _unrest(self, resting: _Resting) -> None:
+    def _unrest(self, resting: Resting) -> None:
         self._by_order.pop(resting.order_id, None)
         book = self._resting.get(resting.token)
         if book is not None and resting in book:
@@ -622,17 +496,3 @@ class PaperVenue:
             self._unrest(resting)
             self._match(resting, tick, aggressive=True)
             self._after_arrival(resting, tick)
-
-
-def _last_live_status(order: Order) -> OrderStatus | None:
-    """The order's status at the venue before a cancel or a modify made it pending: OPEN for a
-    stop the market had triggered, TRIGGER PENDING for one still waiting."""
-    if order.status in (OrderStatus.OPEN, OrderStatus.TRIGGER_PENDING):
-        return order.status
-    for event in reversed(order.events):
-        if isinstance(event, OrderStatusChanged) and event.status in (
-            OrderStatus.OPEN,
-            OrderStatus.TRIGGER_PENDING,
-        ):
-            return event.status
-    return None
