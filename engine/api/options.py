@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -53,7 +54,13 @@ class OptionsService(Service):
     # -- options analytics -------------------------------------------------------------------------
     #
     # Analytics are as of the quotes they are solved from: ``now`` defaults to the newest quote
-    # among the instruments involved (the feed's clock, live or in a replay).
+    # among the instruments involved (the feed's clock, live or in a replay). Whether a chain has
+    # expired is judged by the later of that and the desk's clock (a replay's clock in a
+    # backtest): an expired chain stops quoting, so its own quotes would hold it a moment short
+    # of its expiry for ever, where Black-76 blows up. Past its expiry moment a chain is settled:
+    # its forward is the underlying's last price (what its options settle on; its own forward
+    # when the underlying has no quote), each option its intrinsic value with delta 0 or ±1 and
+    # the other Greeks 0, and its IVs NaN. A ``now`` given is the moment for both.
 
     def option_chains(self) -> list[tuple[str, date]]:
         """(underlying, expiry) of every option chain listed, sorted."""
@@ -94,26 +101,17 @@ class OptionsService(Service):
         now: datetime | None = None,
         rate: float | None = None,
     ) -> list[ChainAnalytics]:
-        """Analytics of several chains from one IV solve and one Greeks pass over all of them."""
+        """Analytics of several chains from one IV solve and one Greeks pass over all of them;
+        a chain past its expiry moment is settled (see above)."""
         layouts = [self._layout(underlying, expiry) for underlying, expiry in chains]
         if not layouts:
             return []
-        if now is None:
-            now = self._quote_time(
-                (token for layout in layouts for token in _layout_tokens(layout)),
-                f"{layouts[0].underlying} {layouts[0].expiry:%d %b %Y}",
-            )
-        rate = self.option_rate if rate is None else rate
-        return analyse_chains(
-            [
-                layout.snapshot(
-                    self._quotes.get,
-                    years=years_to_expiry(now, layout.expiry, calendar=self._parts.calendar),
-                    rate=rate,
-                )
-                for layout in layouts
-            ]
+        now, expired_by = self._as_of(
+            now,
+            (token for layout in layouts for token in _layout_tokens(layout)),
+            f"{layouts[0].underlying} {layouts[0].expiry:%d %b %Y}",
         )
+        return self._analyse(layouts, now, expired_by, rate)
 
     def position_greeks(
         self,
@@ -131,15 +129,18 @@ class OptionsService(Service):
         holdings = self._holdings(by_strategy)
         instruments = [self.instruments.get(h.token) for h in holdings]
         chains = sorted({key for i in instruments if (key := _chain_key(i)) is not None})
-        if now is None and holdings:
-            now = self._quote_time(
+        layouts = [self._layout(*chain) for chain in chains]
+        analytics: dict[tuple[str, date], ChainAnalytics] = {}
+        if holdings:
+            now, expired_by = self._as_of(
+                now,
                 [h.token for h in holdings]
-                + [t for chain in chains for t in _layout_tokens(self._layout(*chain))],
+                + [t for layout in layouts for t in _layout_tokens(layout)],
                 "the open positions",
             )
-        analytics = dict(
-            zip(chains, self.chains_analytics(chains, now=now, rate=rate), strict=True)
-        )
+            analytics = dict(
+                zip(chains, self._analyse(layouts, now, expired_by, rate), strict=True)
+            )
         count = len(holdings)
         spot, iv = [math.nan] * count, [math.nan] * count
         unit = {name: [0.0] * count for name in ("delta", "gamma", "theta", "vega")}
@@ -258,16 +259,15 @@ class OptionsService(Service):
             raise ValueError(f"a strategy is on one underlying; these legs span {', '.join(names)}")
         name = names[0]
         chains = sorted({key for leg in legs if (key := _chain_key(leg.instrument)) is not None})
-        if now is None:
-            now = self._quote_time(
-                [leg.instrument.token for leg in legs]
-                + [t for chain in chains for t in _layout_tokens(self._layout(*chain))],
-                f"the {name} legs",
-            )
-        rate = self.option_rate if rate is None else rate
-        analytics = dict(
-            zip(chains, self.chains_analytics(chains, now=now, rate=rate), strict=True)
+        layouts = [self._layout(*chain) for chain in chains]
+        now, expired_by = self._as_of(
+            now,
+            [leg.instrument.token for leg in legs]
+            + [t for layout in layouts for t in _layout_tokens(layout)],
+            f"the {name} legs",
         )
+        rate = self.option_rate if rate is None else rate
+        analytics = dict(zip(chains, self._analyse(layouts, now, expired_by, rate), strict=True))
         payoff_legs = [self._payoff_leg(leg, analytics, now) for leg in legs]
         spot = self._spot_or_nan(name)
         if math.isnan(spot):  # no quote of the underlying itself: the nearest forward stands in
@@ -320,6 +320,42 @@ class OptionsService(Service):
     def _spot_or_nan(self, underlying: str) -> float:
         tick = self._spot_tick(underlying)
         return math.nan if tick is None else tick.ltp / 100
+
+    def _as_of(
+        self, now: datetime | None, tokens: Iterable[int | None], what: str
+    ) -> tuple[datetime, datetime]:
+        """The moment analytics are as of, and the moment expiries are judged by: ``now``
+        for both when given, else the newest quote's time among ``tokens`` and the later of
+        that and the desk's clock."""
+        if now is not None:
+            return now, now
+        quoted = self._quote_time(tokens, what)
+        return quoted, max(quoted, self._parts.now())
+
+    def _analyse(
+        self,
+        layouts: Sequence[ChainLayout],
+        now: datetime,
+        expired_by: datetime,
+        rate: float | None,
+    ) -> list[ChainAnalytics]:
+        """One batched solve of ``layouts`` as of ``now``; those whose expiry moment is not
+        after ``expired_by`` are settled on the underlying's last price."""
+        rate = self.option_rate if rate is None else rate
+        calendar = self._parts.calendar
+        snapshots = []
+        for layout in layouts:
+            left = years_to_expiry(expired_by, layout.expiry, calendar=calendar)  # ≤ 0: expired
+            if left > 0:
+                years = years_to_expiry(now, layout.expiry, calendar=calendar)
+                snapshots.append(layout.snapshot(self._quotes.get, years=years, rate=rate))
+                continue
+            snapshot = layout.snapshot(self._quotes.get, years=left, rate=rate)
+            spot = self._spot_or_nan(layout.underlying)
+            # An expired future settles on the underlying: standing in for it, the spot is the
+            # forward the options settle against.
+            snapshots.append(snapshot if math.isnan(spot) else replace(snapshot, future=spot))
+        return analyse_chains(snapshots)
 
     def _quote_time(self, tokens: Iterable[int | None], what: str) -> datetime:
         """The newest quote's exchange time among ``tokens``."""

@@ -79,9 +79,10 @@ def greeks(
     ``vol`` is the annualised decimal (0.13); NaN in, NaN out, so the output of
     :func:`implied_vol` can be passed straight in. At zero vol with time left the option is
     its discounted intrinsic value (delta 0 or ±DF, gamma and vega 0, theta r·V per year);
-    at or after expiry (``years`` ≤ 0) it is the undiscounted intrinsic value with delta 0 or
-    ±1 and the other Greeks 0. Non-finite inputs, forward or strike ≤ 0 and negative vols give
-    NaN. Returns 0-d arrays for all-scalar input.
+    at or after expiry (``years`` ≤ 0) it is the undiscounted intrinsic value with delta ±1 in
+    the money, 0 out of it and at the money (it settles worthless there), and the other Greeks
+    0, whatever the vol, NaN included (no IV exists then). Otherwise non-finite inputs, forward
+    or strike ≤ 0 and negative vols give NaN. Returns 0-d arrays for all-scalar input.
     """
     if not (isinstance(days_per_year, int | float) and days_per_year > 0):
         raise ValueError(f"days_per_year must be a positive number, got {days_per_year!r}")
@@ -146,10 +147,10 @@ def _greeks(
             "vega": density * root_t / 100.0,
             "rho": -t * price / 100.0,
         }
-    # ln(F/K) is finite exactly when F and K are positive and finite. A NaN vol (no IV) has
-    # already made every value NaN, as it should.
+    # ln(F/K) is finite exactly when F and K are positive and finite. A NaN vol (no IV) with
+    # time left has already made every value NaN, as it should; expired, the vol is moot.
     live = (t > 0.0) & (v > 0.0) & np.isfinite(s) & np.isfinite(x) & np.isfinite(r)
-    degenerate = np.flatnonzero(~(live | np.isnan(v)))
+    degenerate = np.flatnonzero(~(live | (np.isnan(v) & (t > 0.0))))
     if degenerate.size:
         _settle_degenerate(values, degenerate, f, k, t, r, v, sign, days_per_year)
     return values
@@ -191,9 +192,11 @@ def _settle_degenerate(
 ) -> None:
     """Zero vol, expired and invalid options, which the closed forms leave as NaN or 0/0."""
     f, k, t, r, v, sign = (a[lanes] for a in (f, k, t, r, v, sign))
-    valid = np.isfinite(f) & np.isfinite(k) & np.isfinite(t) & np.isfinite(r) & np.isfinite(v)
-    valid &= (f > 0.0) & (k > 0.0) & (v >= 0.0)
     expired = t <= 0.0
+    vol_known = np.isfinite(v) & (v >= 0.0)
+    valid = np.isfinite(f) & np.isfinite(k) & np.isfinite(t) & np.isfinite(r)
+    # implied_vol gives NaN at or after expiry; the option is its intrinsic value all the same.
+    valid &= (f > 0.0) & (k > 0.0) & (vol_known | (expired & np.isnan(v)))
     with np.errstate(over="ignore", invalid="ignore"):
         discount = np.where(expired, 1.0, np.exp(-r * np.maximum(t, 0.0)))
         price = discount * np.maximum(sign * (f - k), 0.0)

@@ -107,6 +107,30 @@ def test_greeks_when_expired_gives_intrinsic_and_flat_greeks() -> None:
         np.testing.assert_array_equal(g[name], 0.0)
 
 
+@pytest.mark.parametrize("years", [0.0, -1e-5, -0.02])
+def test_greeks_when_expired_with_no_iv_settles_at_intrinsic(years: float) -> None:
+    # implied_vol gives NaN at or after expiry; fed straight back in, it must not matter.
+    strikes = [23_000.0, 24_000.0, 25_000.0] * 2
+    is_call = [True] * 3 + [False] * 3
+    g = greeks(24_000.0, strikes, years, 0.065, math.nan, is_call)
+    np.testing.assert_array_equal(g.price, [1000.0, 0.0, 0.0, 0.0, 0.0, 1000.0])
+    # At the money it settles worthless: delta 0 for the call and the put alike.
+    np.testing.assert_array_equal(g.delta, [1.0, 0.0, 0.0, 0.0, 0.0, -1.0])
+    for name in ("gamma", "theta", "vega", "rho"):
+        np.testing.assert_array_equal(g[name], 0.0)
+
+
+@pytest.mark.parametrize(
+    ("forward", "strike", "vol"),
+    [(math.nan, 24_000.0, math.nan), (24_000.0, 0.0, math.nan), (24_000.0, 24_000.0, -0.1)],
+)
+def test_greeks_when_expired_but_input_is_invalid_everything_is_nan(
+    forward: float, strike: float, vol: float
+) -> None:
+    g = greeks(forward, strike, 0.0, 0.065, vol, True)
+    assert all(math.isnan(float(value)) for value in g.values())
+
+
 def test_greeks_when_zero_vol_gives_discounted_intrinsic_and_carry_theta() -> None:
     years, rate = 0.25, 0.08
     g = greeks(100.0, 90.0, years, rate, 0.0, True)
