@@ -4,14 +4,18 @@ Values are written as exactly as the engine holds them: a ``Decimal`` stays a ``
 text in CSV, a number formatted to two decimals in Excel), enums become their names, aware
 datetimes are written in IST (Excel cannot store a zone, so the sheet says IST in the header).
 Files are written to a temporary name beside the target and renamed into place, so a failed export
-never leaves half a file where the trader expects a good one.
+never leaves half a file where the trader expects a good one; the file keeps its permissions, a
+link keeps pointing at it, and an error names the file the trader chose.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import io
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -101,8 +105,15 @@ def write_xlsx(
                     "s"  # text that looks like a formula stays text (engine.domain.cells)
                 )
     sheet.freeze_panes = "A2"
+    # Zipped in memory, then written with one file we open and close: openpyxl leaves its zip
+    # open when a write fails, and its finaliser would fail again later (and, on Windows, hold
+    # the temporary file open so it cannot be removed).
+    workbook_bytes = io.BytesIO()
+    workbook.save(workbook_bytes)
     with _replacing(Path(path)) as temporary:
-        workbook.save(temporary)
+        # A copy, not a getbuffer() view: collecting a view whose write failed crashes CPython
+        # 3.12.1 (a segfault in the garbage collector).
+        temporary.write_bytes(workbook_bytes.getvalue())
     return len(rows)
 
 
@@ -203,13 +214,59 @@ def _check_shape(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 @contextmanager
 def _replacing(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path`` that replaces it only if writing succeeds."""
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
+    """A temporary file beside the file ``path`` names, which replaces it only if writing succeeds.
+
+    A link is followed: the file it points to is replaced and the link stays. A file written over
+    keeps its permissions; a new one gets what any new file gets (0o666 less the umask). Errors
+    name ``path``, the file the trader chose, never the temporary.
+    """
+    target = Path(os.path.realpath(path))
+    with _said_of(path):
+        kept_mode = _regular_file_mode(target)
+        temporary = _create_beside(target, private=kept_mode is not None)
     try:
-        yield temporary
-        os.replace(temporary, path)
+        with _said_of(path):
+            yield temporary
+            if kept_mode is not None:
+                os.chmod(temporary, kept_mode)
+            os.replace(temporary, target)
     finally:
-        if temporary.exists():
-            temporary.unlink()
+        temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def _said_of(path: Path) -> Iterator[None]:
+    """An ``OSError`` raised inside, raised again as said of ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+
+def _regular_file_mode(target: Path) -> int | None:
+    """The permission bits of the file at ``target``; None where no file is (a first export)."""
+    try:
+        status = target.stat()
+    except FileNotFoundError:
+        return None
+    return stat.S_IMODE(status.st_mode) if stat.S_ISREG(status.st_mode) else None
+
+
+def _create_beside(target: Path, *, private: bool) -> Path:
+    """A new empty file in ``target``'s folder under a short hidden name (a long file name the
+    folder accepts must stay exportable). It is created 0o666 so the umask gives it a new file's
+    mode, or 0o600 (``private``) until the caller gives it the permissions of the file it replaces.
+    """
+    for _ in range(100):
+        temporary = target.with_name(f".dalaldesk-{secrets.token_hex(4)}.part")
+        try:
+            handle = os.open(
+                temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666
+            )
+        except FileExistsError:
+            continue
+        os.close(handle)
+        return temporary
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))

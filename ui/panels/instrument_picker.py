@@ -8,6 +8,21 @@ from PySide6.QtWidgets import QCompleter, QLineEdit, QWidget
 from engine.api import EngineApi
 from engine.domain.instruments import Instrument
 
+MAX_QUERY_LENGTH = 100
+"""Characters of a query that are read: a symbol, strike, CE/PE and expiry fit many times over.
+The search runs on the Qt thread, which is also the engine's loop, so a pasted page must not
+hold it."""
+MAX_QUERY_WORDS = 6
+"""Distinct words of a query that are used ('nifty 27 nov 26000 ce' is five)."""
+_NARROWED_HITS = 2000
+"""Hits for the first word that the other words then narrow."""
+
+
+def query_words(text: str) -> list[str]:
+    """The words of ``text`` a search uses: upper-cased, first occurrences only, bounded."""
+    words = dict.fromkeys(text[:MAX_QUERY_LENGTH].upper().split())
+    return list(words)[:MAX_QUERY_WORDS]
+
 
 class InstrumentPicker(QLineEdit):
     picked = Signal(object)
@@ -18,6 +33,7 @@ class InstrumentPicker(QLineEdit):
         self._api = api
         self._limit = limit
         self._found: dict[str, Instrument] = {}
+        self.setMaxLength(MAX_QUERY_LENGTH)
         self.setPlaceholderText("Search instrument (e.g. NIFTY 26000 CE, RELIANCE)")
         self.setClearButtonEnabled(True)
         self._model = QStringListModel(self)
@@ -31,18 +47,30 @@ class InstrumentPicker(QLineEdit):
         self.returnPressed.connect(self._on_return)
 
     def search(self, text: str) -> list[Instrument]:
-        words = text.upper().split()
+        return [instrument for _, instrument in self._labelled_hits(text)]
+
+    def _labelled_hits(self, text: str) -> list[tuple[str, Instrument]]:
+        """The best hits for ``text`` with their labels; each hit's label is built once."""
+        words = query_words(text)
         if not words:
             return []
+        needle, *narrowing = words
         # The registry matches one needle; extra words narrow the hits (strike, CE/PE, expiry).
-        hits = self._api.instruments.search(words[0], limit=2000 if len(words) > 1 else self._limit)
-        for word in words[1:]:
-            hits = [i for i in hits if word in _label(i).upper()]
-        return hits[: self._limit]
+        hits = self._api.instruments.search(
+            needle, limit=_NARROWED_HITS if narrowing else self._limit
+        )
+        found: list[tuple[str, Instrument]] = []
+        for instrument in hits:
+            label = _label(instrument)
+            searchable = label.upper()
+            if all(word in searchable for word in narrowing):
+                found.append((label, instrument))
+                if len(found) == self._limit:
+                    break
+        return found
 
     def _search(self, text: str) -> None:
-        hits = self.search(text)
-        self._found = {_label(i): i for i in hits}
+        self._found = dict(self._labelled_hits(text))
         self._model.setStringList(list(self._found))
 
     def _on_activated(self, label: str) -> None:
