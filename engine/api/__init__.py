@@ -105,13 +105,13 @@ from engine.signals.records import SignalRecord, SignalStep
 from engine.strategies.algos.desk import AlgoStart
 from engine.strategies.algos.quality import ExecutionQuality, QualitySummary
 from engine.strategies.algos.view import AlgoStatus, AlgoView
-from engine.strategies.multileg.desk import LegView, PortfolioView
 from engine.strategies.multileg.desk import Template as PortfolioTemplate
 from engine.strategies.multileg.leg_text import LegTextError
 from engine.strategies.multileg.legrun import read_tag as read_leg_tag
 from engine.strategies.multileg.spec import PortfolioSpec
 from engine.strategies.multileg.status import PortfolioStatus
 from engine.strategies.multileg.tags import AccountLimits, TagLimits
+from engine.strategies.multileg.views import LegView, PortfolioView
 from engine.strategies.orders.desk import AdvancedOrderView
 
 __all__ = [

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from engine.api.parts import Service
-from engine.strategies.multileg.desk import LegView, MultilegDesk, PortfolioView, Template
+from engine.strategies.multileg.desk import MultilegDesk, Template
 from engine.strategies.multileg.leg_text import legs_text, parse_legs
 from engine.strategies.multileg.spec import (
     SECTIONS,
@@ -21,6 +21,7 @@ from engine.strategies.multileg.spec import (
     spec_problems,
 )
 from engine.strategies.multileg.tags import AccountLimits, TagLimits
+from engine.strategies.multileg.views import LegView, PortfolioView
 
 _LEGS = TypeAdapter(list[Leg])
 

@@ -52,8 +52,8 @@ from engine.domain.instruments import InstrumentType
 from engine.domain.ticks import Tick
 from engine.options.chain import PARITY_STRIKES
 from engine.options.chain_layout import ChainLayout
-from engine.strategies.multileg.desk import LegView
 from engine.strategies.multileg.status import LegState
+from engine.strategies.multileg.views import LegView
 
 if TYPE_CHECKING:
     from engine.api import EngineApi

@@ -10,7 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from engine.signals.local_api import openapi_document
+from engine.signals.local_api_schema import openapi_document
 from tests.threaded_desk import ThreadedDesk
 
 TOKEN = "schema-token-0123456789"

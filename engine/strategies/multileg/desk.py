@@ -6,6 +6,9 @@ trader's own, and each portfolio registered on the strategy kernel as a strategy
 A file that does not parse is reported with its name and the field path of every problem, set
 aside as ``<name>.json.bad`` so nothing is lost, and the other portfolios still load. Files are
 written whole (a temporary file renamed over the old one): a crash mid-save leaves the old file.
+
+What the panel reads of each portfolio and its legs (``PortfolioView``, ``LegView``) is made in
+``engine.strategies.multileg.views``.
 """
 
 from __future__ import annotations
@@ -16,9 +19,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import date
-from decimal import Decimal
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,14 +30,13 @@ from engine.domain.strategy_records import StrategyRecord, StrategyStatus
 from engine.store.files import write_json
 from engine.store.urls import profile_folder
 from engine.strategies.kernel import StrategyContext, StrategyKernel
-from engine.strategies.multileg.legrun import LegRun
 from engine.strategies.multileg.portfolio import (
     PortfolioStrategy,
     portfolio_strategy_id,
     start_problem,
 )
-from engine.strategies.multileg.spec import Leg, PortfolioSpec, exported, parse_spec, unwrapped
-from engine.strategies.multileg.status import LegState, PortfolioStatus
+from engine.strategies.multileg.spec import PortfolioSpec, exported, parse_spec, unwrapped
+from engine.strategies.multileg.status import LegState
 from engine.strategies.multileg.tags import (
     ACCOUNT,
     AccountLimits,
@@ -45,6 +45,7 @@ from engine.strategies.multileg.tags import (
     limit_problems,
     on_account,
 )
+from engine.strategies.multileg.views import LegView, PortfolioView, leg_views, portfolio_view
 
 log = logging.getLogger(__name__)
 
@@ -66,43 +67,6 @@ class Template:
     spec: PortfolioSpec
     own: bool
     """The trader's own template (saved from a portfolio), not a predefined one."""
-
-
-@dataclass(frozen=True, slots=True)
-class LegView:
-    n: int
-    symbol: str
-    side: str
-    instrument: str
-    strike: Decimal | None
-    expiry: date | None
-    lots: int
-    quantity: int
-    hedge: bool
-    state: str
-    entry: Decimal | None
-    exit: Decimal | None
-    ltp: Decimal | None
-    pnl: Decimal
-    stop: Decimal | None
-    target: Decimal | None
-    trailing: bool
-    token: int
-    remark: str
-
-
-@dataclass(frozen=True, slots=True)
-class PortfolioView:
-    name: str
-    strategy_id: str
-    status: PortfolioStatus
-    reason: str
-    mode: str
-    underlying: str
-    legs: int
-    mtm: Decimal
-    premium: Decimal
-    running: bool
 
 
 LIMIT_FILES = ("account.json", "tags.json")
@@ -461,127 +425,15 @@ class MultilegDesk:
 
     def view(self, name: str) -> PortfolioView:
         spec = self._specs[name]
-        running = self.running(name)
-        if running is not None:
-            status, reason = running.status, running.reason
-            mtm, premium = running.mtm, running.net_premium
-        else:
-            status, reason, mtm, premium = self._last(name, spec)
-        return PortfolioView(
-            name,
-            portfolio_strategy_id(name),
-            status,
-            reason,
-            spec.defaults.mode.value,
-            spec.defaults.underlying,
-            len(spec.legs) if running is None else len(running.legs),  # with hedges, re-entries
-            Decimal(mtm) / 100,
-            Decimal(premium) / 100,
-            running is not None,
-        )
-
-    def _last(self, name: str, spec: PortfolioSpec) -> tuple[PortfolioStatus, str, int, int]:
-        if not spec.defaults.enabled:
-            return PortfolioStatus.DISABLED, "disabled", 0, 0
         record = self._kernel.last_state(portfolio_strategy_id(name))
-        if record is None:
-            return PortfolioStatus.STOPPED, "", 0, 0
-        state = record.state
-        status = PortfolioStatus(state["status"]) if state.get("status") else None
-        if record.status is StrategyStatus.FAILED:
-            return PortfolioStatus.FAILED, record.reason, 0, 0
-        if status is None or status not in (
-            PortfolioStatus.COMPLETED,
-            PortfolioStatus.REJECTED,
-            PortfolioStatus.STOPPED,
-        ):
-            return PortfolioStatus.STOPPED, record.reason, 0, 0
-        return status, str(state.get("reason", "")), int(state["mtm"]), int(state["premium"])
+        return portfolio_view(spec, self.running(name), record)
 
     def legs(self, name: str) -> list[LegView]:
-        running = self.running(name)
         spec = self._specs.get(name)
         if spec is None:
             return []
-        if running is not None:
-            return [_leg_view(leg) for leg in running.legs]
         record = self._kernel.last_state(portfolio_strategy_id(name))
-        saved = [] if record is None else record.state.get("legs", [])
-        if "spec" in ({} if record is None else record.state):
-            spec = PortfolioSpec.model_validate(record.state["spec"])  # type: ignore[union-attr]
-        extra = [] if record is None else record.state.get("extra_legs", [])
-        specs = [*spec.legs, *(Leg.model_validate(leg["spec"]) for leg in extra)]
-        if len(saved) != len(specs) or not all("mtm" in leg for leg in saved):
-            return [_idle_view(n, leg) for n, leg in enumerate(spec.legs, start=1)]
-        return [_saved_view(leg, state) for leg, state in zip(specs, saved, strict=True)]
-
-
-def _leg_view(leg: LegRun) -> LegView:
-    spec = leg.spec
-    return LegView(
-        leg.n,
-        leg.symbol,
-        spec.side.value,
-        spec.instrument.value,
-        leg.strike,
-        leg.expiry,
-        spec.lots,
-        leg.quantity,
-        spec.hedge,
-        leg.state.value,
-        leg.average_entry,
-        leg.average_exit,
-        Decimal(leg.ltp) / 100 if leg.ltp else None,
-        Decimal(leg.mtm) / 100,
-        None if leg.stop is None else leg.stop / 100,
-        None if leg.target is None else leg.target / 100,
-        spec.trail is not None,
-        leg.token,
-        leg.remark or leg.exit_reason,
-    )
-
-
-def _saved_view(spec: Leg, saved: dict[str, Any]) -> LegView:
-    """A stopped portfolio's leg as it was last saved."""
-    run = LegRun(int(saved["n"]), spec, LegState.IDLE, 1 if spec.side.value == "BUY" else -1)
-    run.restore(saved)
-
-    def rupees(key: str) -> Decimal | None:
-        value = saved.get(key)
-        return None if value is None else Decimal(str(value))
-
-    view = _leg_view(run)
-    return replace(
-        view,
-        entry=rupees("entry"),
-        exit=rupees("exit"),
-        ltp=Decimal(int(saved["ltp"])) / 100 if saved.get("ltp") else None,
-        pnl=Decimal(int(saved["mtm"])) / 100,
-    )
-
-
-def _idle_view(n: int, spec: Leg) -> LegView:
-    return LegView(
-        n,
-        "",
-        spec.side.value,
-        spec.instrument.value,
-        None,
-        None,
-        spec.lots,
-        0,
-        spec.hedge,
-        LegState.IDLE.value,
-        None,
-        None,
-        None,
-        Decimal(0),
-        None,
-        None,
-        spec.trail is not None,
-        0,
-        "",
-    )
+        return leg_views(spec, self.running(name), record)
 
 
 _HOLDING = frozenset({LegState.ENTERING.value, LegState.ENTERED.value, LegState.EXITING.value})
