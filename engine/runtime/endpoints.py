@@ -87,7 +87,9 @@ def webhook_passphrase(profile: str | None) -> str | None:
 
 
 def keyring_secret(variable: str, profile: str | None, group: str, name: str) -> str | None:
-    """A secret from the environment (scripts, tests), else from the profile's keyring."""
+    """A secret from the environment (scripts, tests), else from the profile's keyring; None when
+    neither has one. ``CredentialsUnavailable`` when the keyring cannot be read (locked, or no
+    keyring): the servers then answer that, not that no secret is set."""
     from_environment = os.environ.get(variable)
     if from_environment or profile is None:
         return from_environment or None
@@ -95,4 +97,4 @@ def keyring_secret(variable: str, profile: str | None, group: str, name: str) ->
         return CredentialStore(profile).get(group, name)
     except CredentialsUnavailable as problem:
         log.warning("the %s %s could not be read: %s", group, name.replace("_", " "), problem)
-        return None
+        raise

@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
+from engine.credentials import CredentialsUnavailable
 from engine.domain.events import OrderDenied, OrderFilled, OrderStatusChanged, OrderSubmitted
 from engine.domain.instruments import Instrument
 from engine.domain.origin import OrderSource
@@ -166,7 +167,10 @@ class LocalApi:
         return guarded
 
     def _check_token(self, request: web.Request) -> None:
-        expected = self._token()
+        try:
+            expected = self._token()
+        except CredentialsUnavailable as problem:
+            raise Problem(503, f"the desk cannot read its API token: {problem}") from None
         if not expected:
             raise Problem(403, "the desk has no API token set (Settings → Signals)")
         header = request.headers.get("Authorization", "")
@@ -175,7 +179,10 @@ class LocalApi:
         if not given:
             raise Problem(401, "missing Authorization: Bearer <token>")
         # A header is Latin-1 on the wire: bytes that are not UTF-8 are a wrong token, not a fault.
-        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode()):
+        # The expected token may come from the environment, which keeps undecodable bytes as
+        # surrogates: encoded back the same way, it compares as the bytes it was.
+        expected_bytes = expected.encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected_bytes):
             raise Problem(401, "wrong token")
 
     async def _body(self, request: web.Request, model: type[Body]) -> Any:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Collection
 
 from aiohttp import web
 
+from engine.credentials import CredentialsUnavailable
 from engine.signals.connection_guard import (
     IDLE_TIMEOUT_S,
     MAX_CONNECTIONS,
@@ -144,13 +145,18 @@ class SignalServer:
             alert = parse_alert(body)
         except SignalRefused as refused:
             return self._refused(refused.reason, refused.status, body_id)
-        expected = self._passphrase()
+        try:
+            expected = self._passphrase()
+        except CredentialsUnavailable as problem:
+            return self._refused(
+                f"the desk cannot read its webhook passphrase: {problem}", 503, body_id
+            )
         if not expected:
             return self._refused(
                 "the desk has no webhook passphrase set (Settings → Signals)", 403, body_id
             )
         given = alert.passphrase.encode("utf-8", "surrogatepass")
-        if not hmac.compare_digest(given, expected.encode()):
+        if not hmac.compare_digest(given, expected.encode("utf-8", "surrogateescape")):
             # Journaled under the message's own id: whoever lacks the passphrase must not be able
             # to mark a real signal's id refused (a resend after a restart would then be).
             return self._refused("wrong passphrase", 401, body_id, claimed=alert.signal_id())

@@ -210,3 +210,42 @@ async def test_local_api_signals_go_through_the_pipeline(desk) -> None:
     assert again[1]["status"] == "duplicate"
     [order] = engine.api.orders()
     assert (order.source.value, order.strategy) == ("signal", "my-script")
+
+
+async def test_local_api_and_webhook_when_the_keyring_cannot_be_read_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A locked keyring is not "no token set": the trader is told to unlock it."""
+    from engine.credentials import CredentialsUnavailable
+    from tests.integration.test_webhook_signals import alert, build, post, started
+
+    monkeypatch.delenv("DALALDESK_API_TOKEN", raising=False)
+    monkeypatch.delenv("DALALDESK_WEBHOOK_PASSPHRASE", raising=False)
+
+    def locked() -> str | None:
+        raise CredentialsUnavailable("the OS keyring is locked: unlock it and try again")
+
+    engine = build(tmp_path)
+    engine.api_token = locked
+    engine.webhook_passphrase = locked
+    webhook = await started(engine)
+    try:
+        assert engine.signal_server is not None
+        status, body = await call("GET", f"{engine.signal_server.url}/api/v1/orders")
+        assert status == 503 and "cannot read its API token" in body["error"], body
+        assert "keyring is locked" in body["error"]
+        status, answer = await post(webhook, alert())
+        assert status == 503 and "cannot read its webhook passphrase" in answer["reason"], answer
+    finally:
+        await engine.stop()
+
+
+async def test_local_api_token_from_the_environment_that_is_not_utf8_is_no_server_error(
+    desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment keeps bytes that are not UTF-8 as surrogates: compared as the bytes they
+    are, a request gets the token's answer, not a server error."""
+    _engine, url = desk
+    monkeypatch.setenv("DALALDESK_API_TOKEN", "tok\udcff-0123456789")
+    status, body = await call("GET", f"{url}/api/v1/orders", headers=AUTH)
+    assert (status, body["error"]) == (401, "wrong token")
