@@ -2,16 +2,21 @@
 
 ``QLockFile`` in the profile's config folder says who runs the profile (pid, host, since when) and
 treats the lock of a process that no longer exists as stale, so a desk that crashed never blocks
-the next start. ``QLocalServer`` lets the second start ask the first to show its window. The book
+the next start. ``QLocalServer`` lets the second start ask the first to show its window. A pid can
+be reused (after a reboot, say) by a program QLockFile mistakes for the desk; so when no desk
+answers on the socket, the lock is removed if nobody holds its OS lock (a running desk keeps the
+lock file open and locked, which the OS releases when the desk dies). The book
 lock (``engine.store.book_lock``) still guards each book on its own, for headless runs and for
 two profiles pointed at one ``--db``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import logging
+import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -71,10 +76,13 @@ class SingleInstance(QObject):
         """Take the profile or raise ``ProfileInUse`` (after asking the holder to show itself)."""
         if not self._lock.tryLock(100):
             if self._lock.error() != QLockFile.LockError.LockFailedError:
-                raise OSError(f"cannot write the profile lock {self._lock.fileName()}")
+                raise self._write_error()
             info = self._lock.getLockInfo()  # (pid, host, app); older bindings lead with a bool
             pid, host = info[-3:-1] if len(info) >= 3 else (0, "")
-            raise ProfileInUse(self.profile, int(pid or 0), str(host or ""), self._ask_to_raise())
+            raised = self._ask_to_raise()
+            elsewhere = bool(host) and host != socket.gethostname()  # its pids are not ours
+            if raised or elsewhere or not self._take_stale_lock(int(pid or 0)):
+                raise ProfileInUse(self.profile, int(pid or 0), str(host or ""), raised)
         QLocalServer.removeServer(self._name)  # a crashed desk's socket file
         self._server = QLocalServer(self)
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
@@ -89,6 +97,39 @@ class SingleInstance(QObject):
             self._server.close()
             self._server = None
         self._lock.unlock()
+
+    def _take_stale_lock(self, pid: int) -> bool:
+        """Take a lock no desk answers for, if its holder is gone whatever now has its pid.
+
+        ``removeStaleLockFile`` deletes the file only when it can take the OS lock a live holder
+        keeps (flock on POSIX; an open handle on Windows), so a desk that runs is never robbed.
+        """
+        if not self._lock.removeStaleLockFile() or not self._lock.tryLock(100):
+            return False
+        log.warning(
+            "profile %s: removed a stale desk.lock of process %s (no desk was running)",
+            self.profile,
+            pid or "unknown",
+        )
+        return True
+
+    def _write_error(self) -> OSError:
+        """Why the lock file could not be written, as the OS says it (a full disk, a read-only
+        folder), with its errno and the file's name, so the trader is told what to do."""
+        path = self._lock.fileName()
+        probe = Path(f"{path}.{os.getpid()}.probe")
+        try:
+            with probe.open("wb") as file:
+                file.write(b"\0" * 256)  # about what the lock holds: pid, app, host, ids
+                file.flush()
+                os.fsync(file.fileno())
+        except OSError as problem:
+            return OSError(problem.errno, problem.strerror, path)
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+        # The OS names no reason now (the disk has room again): an unforeseen fault.
+        return OSError(f"cannot write the profile lock {path}")
 
     def _ask_to_raise(self) -> bool:
         peer = QLocalSocket()

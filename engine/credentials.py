@@ -5,6 +5,10 @@ Kite's API key, API secret and the day's access token are keyring entries named
 Manager on Windows, Keychain on macOS), through ``keyring``. Nothing here writes a file, a setting
 or a log line that holds a secret; a ``repr`` never shows one.
 
+``keyring`` takes whatever backend is installed, including ``keyrings.alt``'s plain-text file, so
+only the operating systems' own stores (``OS_KEYRINGS``) are used; any other backend is refused
+with a message that says how to get the OS keyring working, and nothing is written.
+
 The access token is stored with its expiry: Kite invalidates every token at 06:00 IST the next
 day (kite_xts_apis.md §A.2), so a token is offered back only until then, and an expired one is
 deleted when it is found.
@@ -14,11 +18,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 import keyring
 from keyring.backend import KeyringBackend
+from keyring.backends.chainer import ChainerBackend
 from keyring.errors import KeyringError, PasswordDeleteError
 
 from engine.core.clock import IST
@@ -32,6 +39,26 @@ API_SECRET = "api_secret"
 ACCESS_TOKEN = "access_token"
 KITE_TOKEN_EXPIRES_AT = time(6, 0)
 """Kite flushes every access token at 06:00 IST (the documented expiry)."""
+
+OS_KEYRINGS = frozenset(
+    {
+        "keyring.backends.SecretService.Keyring",
+        "keyring.backends.libsecret.Keyring",
+        "keyring.backends.kwallet.DBusKeyring",
+        "keyring.backends.kwallet.DBusKeyringKWallet4",
+        "keyring.backends.Windows.WinVaultKeyring",
+        "keyring.backends.macOS.Keyring",
+    }
+)
+"""The backends that are the operating system's own secret store (Secret Service / libsecret,
+KWallet, Windows Credential Locker, macOS Keychain), by exact class. Everything else ``keyring``
+may pick is refused: ``keyrings.alt``'s plain-text and home-made "encrypted" files, the null
+backend that silently forgets, the fail backend."""
+
+TEST_KEYRINGS = frozenset({"tests.memory_keyring.MemoryKeyring"})
+"""The test suite's in-memory backend, which tests pass explicitly (``backend=``). It never
+writes anywhere, and the ``tests`` package is not installed with the desk, so a production desk
+cannot end up on it."""
 
 
 class CredentialsUnavailable(RuntimeError):
@@ -69,7 +96,8 @@ class CredentialStore:
     """Secrets of one profile (one account) in the keyring.
 
     ``backend`` is the keyring backend to use; None is the one ``keyring`` picks for this machine
-    (tests pass an in-memory backend, or none to reach the real Secret Service).
+    (tests pass an in-memory backend, or none to reach the real Secret Service). Either way only
+    an OS keyring (or the tests' in-memory one) is used: see ``OS_KEYRINGS``.
     """
 
     def __init__(
@@ -92,7 +120,8 @@ class CredentialStore:
 
     def get(self, broker: str, name: str) -> str | None:
         try:
-            return self._keyring().get_password(self.service, self._entry(broker, name))
+            backend = self._keyring("read", broker, name)
+            return backend.get_password(self.service, self._entry(broker, name))
         except KeyringError as exc:
             raise self._unavailable("read", broker, name, exc) from exc
 
@@ -100,13 +129,14 @@ class CredentialStore:
         if not value or value != value.strip():
             raise ValueError(f"{broker} {name.replace('_', ' ')} must be non-empty, without spaces")
         try:
-            self._keyring().set_password(self.service, self._entry(broker, name), value)
+            backend = self._keyring("store", broker, name)
+            backend.set_password(self.service, self._entry(broker, name), value)
         except KeyringError as exc:
             raise self._unavailable("store", broker, name, exc) from exc
 
     def delete(self, broker: str, name: str) -> bool:
         """Remove an entry; False if there was none."""
-        backend = self._keyring()
+        backend = self._keyring("delete", broker, name)
         entry = self._entry(broker, name)
         try:
             if backend.get_password(self.service, entry) is None:
@@ -170,18 +200,66 @@ class CredentialStore:
 
     # -- internals -------------------------------------------------------------------------------------
 
-    def _keyring(self) -> KeyringBackend:
-        return self._backend if self._backend is not None else keyring.get_keyring()
+    def _keyring(self, action: str, broker: str, name: str) -> KeyringBackend:
+        """The backend to use: the given or picked one if it is an OS keyring; from ``keyring``'s
+        chainer, the first OS keyring it chains (never a plain-text file beside it)."""
+        backend = self._backend if self._backend is not None else keyring.get_keyring()
+        if isinstance(backend, ChainerBackend):
+            chained = [b for b in backend.backends if backend_name(b) in OS_KEYRINGS]
+            if chained:
+                return chained[0]
+        if backend_name(backend) in OS_KEYRINGS | TEST_KEYRINGS:
+            return backend
+        raise CredentialsUnavailable(
+            f"could not {action} {self._what(broker, name)}: {no_os_keyring(backend)}. DalalDesk "
+            f"keeps broker secrets only in the operating system's keyring, never in a file; "
+            f"{how_to_fix()}"
+        )
 
     def _entry(self, broker: str, name: str) -> str:
         return f"{broker}/{self.profile}/{name}"
 
+    @staticmethod
+    def _what(broker: str, name: str) -> str:
+        return f"the {broker} {name.replace('_', ' ')} in the OS keyring"
+
     def _unavailable(
         self, action: str, broker: str, name: str, exc: KeyringError
     ) -> CredentialsUnavailable:
-        backend = type(self._keyring()).__module__
         return CredentialsUnavailable(
-            f"could not {action} the {broker} {name.replace('_', ' ')} in the OS keyring "
-            f"({backend}: {exc}). DalalDesk keeps broker secrets only in the keyring: on Linux "
-            "start a Secret Service (GNOME Keyring or KWallet) and unlock it, then try again"
+            f"could not {action} {self._what(broker, name)} ({type(exc).__name__}: {exc}). "
+            f"DalalDesk keeps broker secrets only in the keyring: {how_to_fix()}"
         )
+
+
+def backend_name(backend: KeyringBackend) -> str:
+    return f"{type(backend).__module__}.{type(backend).__qualname__}"
+
+
+def no_os_keyring(backend: KeyringBackend) -> str:
+    """What is wrong with a refused backend, in a few words."""
+    module = type(backend).__module__
+    if module in ("keyring.backends.fail", "keyring.backends.chainer"):
+        return "no OS keyring is available"
+    if module == "keyring.backends.null":
+        return "the keyring is switched off (keyring's null backend)"
+    return f"the keyring found is {backend_name(backend)}, not the OS keyring"
+
+
+def how_to_fix() -> str:
+    """What the trader does on this OS to get its keyring working."""
+    if sys.platform == "win32":
+        advice = (
+            "Windows Credential Manager holds them: run DalalDesk from your own signed-in Windows "
+            "account (not a service or guest account)"
+        )
+    elif sys.platform == "darwin":
+        advice = "the login Keychain holds them: unlock it in Keychain Access"
+    else:
+        advice = (
+            "on Linux start a Secret Service (GNOME Keyring, or KWallet on KDE) and unlock it; "
+            "desktops start one at login, elsewhere install gnome-keyring"
+        )
+    if os.environ.get("PYTHON_KEYRING_BACKEND"):
+        advice += ", and remove the PYTHON_KEYRING_BACKEND setting that chose another backend"
+    return advice + ", then try again"

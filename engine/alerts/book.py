@@ -4,8 +4,9 @@ P&L each second, and kept in the profile's ``alerts.json``.
 A tick costs one dict lookup unless its instrument has a rule. A rule that fires is saved as
 fired before it is told (``AlertFired`` and a line in Messages), so a restart never fires it
 again; if the file cannot be written the trader is told that too. A file that cannot be read is
-set aside (``alerts.json.bad``) and the desk starts with no rules, saying so; a saved rule that
-cannot be read is set aside the same way and the others are kept. A rule whose check fails is
+set aside (``alerts.json.bad``, or ``alerts.json.<time>.bad`` beside an earlier one, which is
+kept too) and the desk starts with no rules, saying so; a saved rule that cannot be read is set
+aside the same way and the others are kept. A rule whose check fails is
 told once and the other rules go on being checked.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -237,7 +239,7 @@ class AlertBook:
     def _load(self) -> None:
         if self.path is None or not self.path.exists():
             return
-        kept = self.path.with_name(self.path.name + ".bad")
+        kept = _aside_name(self.path)
         try:
             saved = self.path.read_text(encoding="utf-8")
             data = json.loads(saved)
@@ -248,9 +250,15 @@ class AlertBook:
                 os.replace(self.path, kept)
             except OSError as exc:
                 log.error("could not set aside %s: %s", self.path, exc)
-            self.problem = (
-                f"the saved alerts could not be read ({problem}); the file is kept as {kept.name}"
-            )
+                # Saving new rules would overwrite the unreadable ones: keep them in memory.
+                where = (
+                    f"the file is left where it is (it could not be set aside: "
+                    f"{exc.strerror or exc}) and new alerts are not saved until it is moved"
+                )
+                self.path = None
+            else:
+                where = f"the file is kept as {kept.name}"
+            self.problem = f"the saved alerts could not be read ({problem}); {where}"
             log.warning("%s", self.problem)
             return
         refused: list[str] = []
@@ -294,6 +302,15 @@ class AlertBook:
                     self._clock.time_ns(), Severity.WARNING, f"Alerts: {problem}", "alerts"
                 )
             )
+
+
+def _aside_name(path: Path) -> Path:
+    """Where an unreadable ``path`` is kept: ``<name>.bad``, or a name of its own when an earlier
+    one is there (that one holds rules too), as the multileg folder does."""
+    kept = path.with_name(path.name + ".bad")
+    if kept.exists():
+        kept = path.with_name(f"{path.name}.{time.time_ns()}.bad")
+    return kept
 
 
 def _saved_name(item: object, number: int) -> str:

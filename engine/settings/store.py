@@ -4,7 +4,9 @@ and imported as YAML, and a change signal the window and the engine listen to.
 The file is YAML a trader can edit by hand: each preference under its group, with its
 description as a comment above it. A file that cannot be read, or that breaks the schema, is
 never half-used: the desk starts on the defaults, says in words which lines are wrong, and keeps
-the file aside (``settings.yaml.bad-<time>``) so nothing the trader wrote is lost.
+the file aside (``settings.yaml.bad-<time>``) so nothing the trader wrote is lost. A file
+larger than any settings file can be (``SETTINGS_FILE_CAP``) is not read at all: parsing
+megabytes of YAML would hold the start for minutes.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from engine.store.urls import APP_NAME, check_path_name
 log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "settings.yaml"
+SETTINGS_FILE_CAP = 1_000_000
+"""Bytes. A full settings file with every comment is a few kB; the same cap as the diagnostics
+bundle's (app.diagnostics.SETTINGS_FILE_CAP), which the engine cannot import."""
 
 Listener = Callable[[Settings, Settings], None]
 """Told (old, new) after each change."""
@@ -66,6 +71,28 @@ def parse_settings(text: str, origin: str) -> Settings:
         return Settings.model_validate(data)
     except ValidationError as problem:
         raise SettingsError(f"{origin}: {problems_text(problem)}") from None
+
+
+def read_settings(path: Path) -> Settings:
+    """The settings in the file at ``path`` (FileNotFoundError when there is none); SettingsError
+    says why the file cannot be used, without reading more than ``SETTINGS_FILE_CAP``."""
+    try:
+        with path.open("rb") as file:
+            data = file.read(SETTINGS_FILE_CAP + 1)
+    except FileNotFoundError:
+        raise
+    except OSError as problem:
+        raise SettingsError(f"{path.name} could not be read: {problem}") from None
+    if len(data) > SETTINGS_FILE_CAP:
+        raise SettingsError(
+            f"{path.name} is over {SETTINGS_FILE_CAP / 1e6:g} MB, far larger than any settings "
+            "file (a few kB), so it was not read"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as problem:
+        raise SettingsError(f"{path.name} could not be read: {problem}") from None
+    return parse_settings(text, path.name)
 
 
 def settings_yaml(settings: Settings) -> str:
@@ -113,16 +140,11 @@ class SettingsStore:
         file yet, or when it is unreadable (then it is kept aside and the second value says so
         in words)."""
         try:
-            text = path.read_text(encoding="utf-8")
+            return cls(path, read_settings(path)), None
         except FileNotFoundError:
             return cls(path), None
-        except (OSError, UnicodeDecodeError) as problem:
-            reason = f"{path.name} could not be read: {problem}"
-        else:
-            try:
-                return cls(path, parse_settings(text, path.name)), None
-            except SettingsError as problem:
-                reason = str(problem)
+        except SettingsError as problem:
+            reason = str(problem)
         message, moved = _kept_aside(path, reason)
         return cls(path if moved else None), message
 
@@ -166,10 +188,9 @@ class SettingsStore:
         """Make the settings in ``path`` current (all or none: SettingsError says what is wrong
         and nothing changes). Returns the paths of the preferences that changed."""
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as problem:
+            settings = read_settings(path)
+        except FileNotFoundError as problem:
             raise SettingsError(f"{path.name} could not be read: {problem}") from None
-        settings = parse_settings(text, path.name)
         changed = changed_paths(self._current, settings)
         unsaved = self.replace(settings)
         if unsaved is not None:
@@ -185,6 +206,10 @@ def _scalar(value: Any) -> str:
 def _kept_aside(path: Path, problem: str) -> tuple[str, bool]:
     stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M%S")
     aside = path.with_name(f"{path.name}.bad-{stamp}")
+    number = 1
+    while aside.exists():  # one kept aside this second already: keep both
+        number += 1
+        aside = path.with_name(f"{path.name}.bad-{stamp}-{number}")
     try:
         path.replace(aside)
     except OSError as exc:

@@ -199,6 +199,61 @@ def test_alert_file_that_cannot_be_read_is_set_aside_and_the_desk_starts_without
         engine.close()
 
 
+def test_alert_file_that_cannot_be_read_at_two_starts_keeps_both_copies_aside(
+    tmp_path: Path,
+) -> None:
+    texts = ['{"FIRST corrupt copy, the alert rules": [', '{"SECOND corrupt copy": [']
+    problems = []
+    for text in texts:
+        (tmp_path / "alerts.json").write_text(text)
+        engine = build(tmp_path)
+        problems.append(engine.alerts.problem)
+        engine.close()
+
+    kept = {path.name: path.read_text() for path in tmp_path.glob("alerts.json*.bad")}
+    assert sorted(kept.values()) == sorted(texts)  # the first is not overwritten
+    for problem, text in zip(problems, texts, strict=True):
+        name = next(name for name, held in kept.items() if held == text)
+        assert problem is not None and f"kept as {name}" in problem
+
+
+def test_alert_rule_set_aside_after_an_unreadable_file_keeps_both_copies(tmp_path: Path) -> None:
+    first = build(tmp_path)
+    token = reliance(first)
+    first.close()
+    (tmp_path / "alerts.json").write_text("not json")
+    build(tmp_path).close()
+    as_it_was = saved_with(tmp_path, token, {"alert_id": "A1", "condition": "crosses_above"})
+
+    engine = build(tmp_path)
+    try:
+        assert [r.alert_id for r in engine.api.alerts()] == ["A2"]
+    finally:
+        engine.close()
+
+    kept = sorted(path.read_text() for path in tmp_path.glob("alerts.json*.bad"))
+    assert kept == sorted(["not json", as_it_was])
+
+
+def test_alert_file_that_cannot_be_read_nor_set_aside_is_never_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(source: object, target: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("engine.alerts.book.os.replace", refuse)
+    (tmp_path / "alerts.json").write_text("not json")
+    engine = build(tmp_path)
+    try:
+        problem = engine.alerts.problem
+        assert problem is not None and "left where it is" in problem and "kept as" not in problem
+        engine.api.add_alert("pnl_above", "10000")
+    finally:
+        engine.close()
+
+    assert (tmp_path / "alerts.json").read_text() == "not json"
+
+
 def test_alert_saved_file_is_plain_json_with_every_rule(engine: Engine, tmp_path: Path) -> None:
     token = reliance(engine)
     engine.api.add_alert("crosses_above", "1600.5", token=token, note="breakout")

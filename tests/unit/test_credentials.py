@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
+import keyring.core
 import pytest
+from keyring.backend import KeyringBackend
+from keyring.backends import SecretService
+from keyring.backends.chainer import ChainerBackend
 from keyring.backends.fail import Keyring as NoKeyring
+from keyring.backends.null import Keyring as NullKeyring
+from keyring.errors import PasswordDeleteError
 
 from engine.core.clock import IST
 from engine.credentials import (
@@ -104,12 +111,102 @@ def test_store_when_keys_are_malformed_refuses_them(key: str, secret: str) -> No
 def test_store_when_there_is_no_keyring_says_how_to_fix_it() -> None:
     store = CredentialStore("desk1", backend=NoKeyring())
 
-    with pytest.raises(CredentialsUnavailable, match="Secret Service"):
+    with pytest.raises(CredentialsUnavailable, match="Secret Service") as refused:
         store.save_kite_keys("key1", "secret1")
     with pytest.raises(CredentialsUnavailable, match="could not read the kite api key"):
         store.kite_api_key()
+    assert "keyrings.alt" not in str(refused.value)  # never the advice to store them in a file
 
 
 def test_store_when_profile_name_has_a_slash_is_refused() -> None:
     with pytest.raises(ValueError, match="profile"):
         CredentialStore("a/b", backend=MemoryKeyring())
+
+
+class PlainTextFileKeyring(KeyringBackend):
+    """Stands for keyrings.alt's PlaintextKeyring: what keyring picks once that package is in."""
+
+    priority = 0.5
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return None
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        with self.path.open("a", encoding="utf-8") as file:
+            file.write(f"{service} {username} {password}\n")
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise PasswordDeleteError(username)
+
+
+def test_store_when_keyring_picks_a_plain_text_file_refuses_it_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = PlainTextFileKeyring(tmp_path / "keyring_pass.cfg")
+    monkeypatch.setattr(keyring.core, "_keyring_backend", plain)
+    store = CredentialStore("desk1")
+
+    with pytest.raises(CredentialsUnavailable, match="not the OS keyring") as refused:
+        store.save_kite_keys("key1", "secret1")
+    with pytest.raises(CredentialsUnavailable, match="could not read the kite api key"):
+        store.kite_api_key()
+
+    assert not plain.path.exists()
+    assert "keyrings.alt" not in str(refused.value) and "Secret Service" in str(refused.value)
+
+
+@pytest.mark.parametrize("backend", [NoKeyring(), NullKeyring()], ids=["fail", "null"])
+def test_store_when_the_keyring_fails_or_forgets_refuses_it_without_a_plain_text_advice(
+    backend: KeyringBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keyring.core, "_keyring_backend", backend)
+
+    with pytest.raises(CredentialsUnavailable, match="only in the operating system's") as refused:
+        CredentialStore("desk1").save_kite_keys("key1", "secret1")
+
+    assert "keyrings.alt" not in str(refused.value) and "Secret Service" in str(refused.value)
+
+
+def test_store_when_keyring_chains_the_os_keyring_and_a_file_uses_only_the_os_keyring(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: dict[tuple[str, str], str] = {}
+    monkeypatch.setattr(
+        SecretService.Keyring, "set_password", lambda _, s, u, p: written.update({(s, u): p})
+    )
+    monkeypatch.setattr(SecretService.Keyring, "get_password", lambda _, s, u: written.get((s, u)))
+    plain = PlainTextFileKeyring(tmp_path / "keyring_pass.cfg")
+    plain.priority = 20  # first in the chain: the chainer would write here
+    monkeypatch.setattr(ChainerBackend, "backends", [plain, SecretService.Keyring()])
+    monkeypatch.setattr(keyring.core, "_keyring_backend", ChainerBackend())
+
+    CredentialStore("desk1").save_kite_keys("key1", "secret1")
+
+    assert written[(SERVICE, "kite/desk1/api_secret")] == "secret1"
+    assert not plain.path.exists()
+
+
+def test_store_when_keyring_chains_no_os_keyring_refuses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = PlainTextFileKeyring(tmp_path / "keyring_pass.cfg")
+    monkeypatch.setattr(ChainerBackend, "backends", [plain, NullKeyring()])
+    monkeypatch.setattr(keyring.core, "_keyring_backend", ChainerBackend())
+
+    with pytest.raises(CredentialsUnavailable, match="no OS keyring is available"):
+        CredentialStore("desk1").save_kite_keys("key1", "secret1")
+
+    assert not plain.path.exists()
+
+
+def test_store_when_given_a_plain_text_backend_explicitly_refuses_it_too(tmp_path: Path) -> None:
+    plain = PlainTextFileKeyring(tmp_path / "keyring_pass.cfg")
+
+    with pytest.raises(CredentialsUnavailable, match="PlainTextFileKeyring"):
+        CredentialStore("desk1", backend=plain).save_kite_keys("key1", "secret1")
+
+    assert not plain.path.exists()

@@ -19,6 +19,7 @@ from engine.settings import (
     parse_settings,
     settings_yaml,
 )
+from engine.settings import store as store_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,6 +103,40 @@ def test_open_when_the_file_is_bad_uses_defaults_and_keeps_it_aside(tmp_path, te
     assert not path.exists()
     assert store.update("display", theme="light") is None, "the desk saves its new file"
     assert SettingsStore.open(path)[0].current.display.theme == "light"
+
+
+def test_open_when_the_file_is_huge_keeps_it_aside_unread_and_starts_on_defaults(
+    tmp_path, monkeypatch
+) -> None:
+    path = tmp_path / "settings.yaml"
+    text = "# x\n" * 300_000  # 1.2 MB of comments: valid YAML, minutes to parse at 80 MB
+    path.write_text(text, "utf-8")
+
+    def never(text: str, origin: str) -> Settings:
+        raise AssertionError("a settings file over the cap is parsed")
+
+    monkeypatch.setattr(store_module, "parse_settings", never)
+    store, problem = SettingsStore.open(path)
+
+    assert store.current == Settings()
+    assert problem is not None and "over 1 MB, far larger than any settings file" in problem, (
+        problem
+    )
+    kept = list(tmp_path.glob("settings.yaml.bad-*"))
+    assert len(kept) == 1 and kept[0].read_text("utf-8") == text and str(kept[0]) in problem
+    assert not path.exists()
+    with pytest.raises(SettingsError, match="far larger than any settings file"):
+        store.import_from(kept[0])
+
+
+def test_open_when_the_file_is_bad_twice_in_a_second_keeps_both_aside(tmp_path) -> None:
+    path = tmp_path / "settings.yaml"
+    for text in ("display: [first\n", "display: [second\n"):
+        path.write_text(text, "utf-8")
+        SettingsStore.open(path)
+
+    kept = sorted(p.read_text("utf-8") for p in tmp_path.glob("settings.yaml.bad-*"))
+    assert kept == ["display: [first\n", "display: [second\n"]
 
 
 def test_open_when_there_is_no_file_yet_is_the_defaults_without_a_word(tmp_path) -> None:
