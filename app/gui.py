@@ -199,12 +199,7 @@ async def _run_desk(
             EngineMessage(engine.clock.time_ns(), Severity.WARNING, settings_problem, "settings")
         )
     if crash is not None:
-
-        def notify(text: str) -> None:
-            box = QMessageBox(QMessageBox.Icon.Critical, "DalalDesk — error", text, parent=window)
-            box.open()
-
-        crash.notify = notify
+        crash.notify = ErrorNotice(window)
     app.aboutToQuit.connect(closed.set)
     steps = None if probe is None else probe(window)
     window.show()
@@ -215,7 +210,8 @@ async def _run_desk(
             QMessageBox.Icon.Warning, "DalalDesk — settings", settings_problem, parent=window
         )
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()  # never exec(): the desk runs on behind it
+        box.setWindowModality(Qt.WindowModality.NonModal)  # the kill switch stays in reach
+        box.show()  # never exec() nor open() (window-modal): the desk runs on behind it
     windows = [window, *(account_window(e, profile, settings, closed.set) for e in also)]
     stop_listening = close_on_termination_signals(window.close)
     freeze_startup_objects()
@@ -239,6 +235,59 @@ async def _run_desk(
         await accounts.stop()
         log.info("workstation closed cleanly")
     return 0
+
+
+class ErrorNotice:
+    """The crash handler's words for the trader in one non-modal box over ``window``: the
+    window, its kill switch (Ctrl+Shift+K) and its keys stay in reach while it is open. The
+    newest error is in front (a repeating one with its count, as the crash handler says it);
+    other errors since the box opened are under Show Details. A new box opens only after the
+    trader closed the last one. The box does not take the keyboard focus (an order being typed
+    goes on into its ticket); the status bar points to it."""
+
+    TITLE = "DalalDesk — error"
+    LISTED = 50
+    """Errors the box lists at most (the oldest go; the log keeps them all)."""
+
+    def __init__(self, window: Any) -> None:
+        self._window = window
+        self.box: Any = None
+        self._errors: dict[str, str] = {}
+        """Each error's latest words since the box opened, by its first line; newest last."""
+
+    def __call__(self, text: str) -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QMessageBox
+
+        summary = text.split("\n", 1)[0]
+        self._errors.pop(summary, None)
+        self._errors[summary] = text
+        if len(self._errors) > self.LISTED:
+            del self._errors[next(iter(self._errors))]
+        others = len(self._errors) - 1
+        front = text
+        if others:
+            front += f"\n\n{others} other error{'s' if others > 1 else ''} since: Show Details…"
+        if self.box is None:
+            box = QMessageBox(QMessageBox.Icon.Critical, self.TITLE, front, parent=self._window)
+            box.setObjectName("errorNotice")
+            box.setWindowModality(Qt.WindowModality.NonModal)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
+            box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            box.finished.connect(self._closed)
+            self.box = box
+            box.show()
+        else:
+            self.box.setText(front)
+        if others:
+            self.box.setDetailedText("\n\n".join(reversed(self._errors.values())))
+        self._window.statusBar().showMessage(f"Error: {summary} (details in the error box)")
+
+    def _closed(self, _result: int) -> None:
+        self.box = None
+        self._errors.clear()
+        self._window.statusBar().clearMessage()
 
 
 def backtest_service(engine: Engine, profile: str) -> BacktestService:
@@ -687,6 +736,15 @@ async def broker_settings_until_closed(profile: str, reason: str, broker: str = 
     return await closed
 
 
+def profile_secrets(profile: str) -> list[str]:
+    """The secret values the profile's keyring (and the environment) holds: a crash report
+    must not carry them."""
+    from app.diagnostics import known_secrets
+    from engine.credentials import CredentialStore
+
+    return known_secrets(CredentialStore(profile))
+
+
 def run_gui(
     config: EngineConfig,
     *,
@@ -738,7 +796,7 @@ def run_gui(
             write_examples(folder)  # a first start: the template and two examples to begin from
         except OSError as exc:
             log.warning("could not write the strategy examples to %s: %s", folder, exc)
-    crash = CrashHandler(log_dir(profile))
+    crash = CrashHandler(log_dir(profile), secrets=lambda: profile_secrets(profile))
     crash.install()
     try:
         if settings is None:

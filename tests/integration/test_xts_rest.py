@@ -224,3 +224,38 @@ async def test_xts_slow_replies_fail_a_read_in_words_and_a_place_is_looked_up_no
     assert xts.oms.placed == 0
     posts = [r for r in xts.interactive.requests if r == ("POST", "/interactive/orders")]
     assert len(posts) == 1
+
+
+@pytest.mark.parametrize("answer", ["json error", "html page"])
+async def test_xts_login_refusal_that_echoes_the_request_keeps_the_sent_keys_out_of_its_words(
+    answer: str,
+) -> None:
+    from aiohttp import web
+
+    from engine.brokers.xts.errors import XtsError
+
+    async def echo(request: web.Request) -> web.Response:
+        # A misconfigured proxy (or a chatty validation message) quoting what it was sent.
+        sent = await request.text()
+        if answer == "json error":
+            description = {"type": "error", "code": "e-app-0005", "description": f"Bad: {sent}"}
+            return web.json_response(description, status=400)
+        return web.Response(text=f"<html>bad gateway for {sent}</html>", status=502)
+
+    server = web.Application()
+    server.router.add_route("*", "/{tail:.*}", echo)
+    runner = web.AppRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    rest = XtsRest(XtsRestConfig(root=f"http://127.0.0.1:{port}", timeout_s=5.0))
+    try:
+        with pytest.raises(XtsError) as refused:
+            await rest.login("XAPPKEYm1n2b3", "XSECRETv5c6x7")
+    finally:
+        await rest.close()
+        await runner.cleanup()
+    text = str(refused.value)
+    assert "XAPPKEYm1n2b3" not in text and "XSECRETv5c6x7" not in text
+    assert "***" in text and "XTS could not log in" in text

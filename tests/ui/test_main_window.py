@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QToolButton
+from PySide6.QtWidgets import QApplication, QMessageBox, QToolButton
 
 from engine.api import OrderStatus, Side
 from tests.support import atm_call
@@ -681,3 +681,89 @@ def test_about_shows_the_version_and_opens_every_third_party_licence(qtbot) -> N
     view = licences.findChild(QPlainTextEdit, "licencesText")
     assert view is not None
     assert "PySide6" in view.toPlainText() and "Apache License 2.0" in view.toPlainText()
+
+
+@pytest.mark.qt_no_exception_capture  # the desk's crash handler is the one under test
+def test_crash_errors_when_a_slot_keeps_raising_show_one_non_modal_box_with_a_count_and_the_kill_switch_works(
+    qtbot, tmp_path, monkeypatch
+) -> None:
+    import app.gui as gui
+    from app.crash import CrashHandler
+    from engine.api import TradingState
+    from engine.marketdata.simulated import SimulatedMarketConfig
+    from engine.runtime import EngineConfig
+
+    monkeypatch.setattr(gui, "settings_path", lambda profile: tmp_path / profile / "layout.ini")
+    config = EngineConfig(
+        db_url=f"sqlite:///{tmp_path / 'app.db'}",
+        market=SimulatedMarketConfig(always_open=True, strikes_each_side=5),
+        always_open=True,
+    )
+    crash = CrashHandler(tmp_path / "crashes")
+    seen: dict[str, object] = {}
+    kill = (Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+
+    def error_boxes() -> list[QMessageBox]:
+        return [
+            w
+            for w in QApplication.topLevelWidgets()
+            if isinstance(w, QMessageBox) and w.isVisible() and "error" in w.windowTitle()
+        ]
+
+    async def probe(window: MainWindow) -> None:
+        await asyncio.sleep(0.5)
+        api = window.context.api
+        timer = QTimer()
+        timer.setInterval(20)
+
+        def refresh() -> None:  # a broken panel's refresh, on every tick of its timer
+            raise KeyError("row 7")
+
+        timer.timeout.connect(refresh)
+        timer.start()
+        await asyncio.sleep(1.0)
+        timer.stop()
+        boxes = error_boxes()
+        seen["boxes"] = len(boxes)
+        seen["modal"] = QApplication.activeModalWidget()
+        seen["text"] = boxes[0].text() if boxes else ""
+        if boxes:
+            QTimer.singleShot(0, lambda: (_ for _ in ()).throw(ValueError("another one")))
+            await asyncio.sleep(0.2)
+            seen["with another"] = (boxes[0].text(), boxes[0].detailedText(), len(error_boxes()))
+            qtbot.keyClick(boxes[0], *kill)  # the box in front: the kill switch still answers
+            await asyncio.sleep(0.1)
+            seen["killed from the box"] = api.trading_state().state
+            api.rearm()
+        window.activateWindow()
+        qtbot.keyClick(window, *kill)
+        await asyncio.sleep(0.1)
+        seen["killed from the window"] = api.trading_state().state
+        window.close()
+
+    async def scenario() -> int:
+        return await gui.run_window(
+            config, profile="test", reset_layout=True, crash=crash, probe=probe
+        )
+
+    import qasync
+
+    QApplication.instance().setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(QApplication.instance())
+    crash.install()
+    try:
+        assert loop.run_until_complete(scenario()) == 0
+    finally:
+        crash.uninstall()
+        loop.close()
+        asyncio.set_event_loop(None)
+        for box in error_boxes():
+            box.close()
+    assert seen["boxes"] == 1 and seen["modal"] is None
+    assert "KeyError: 'row 7'" in str(seen["text"]) and "times." in str(seen["text"])
+    front, details, count = seen["with another"]  # type: ignore[misc]
+    assert front.startswith("ValueError: another one") and "1 other error since" in front
+    assert "KeyError: 'row 7'" in details and count == 1
+    assert seen["killed from the box"] is TradingState.HALTED
+    assert seen["killed from the window"] is TradingState.HALTED
+    assert len(crash.crashes) == 2

@@ -47,6 +47,9 @@ MAX_UNIQUE_ID_LENGTH = 20
 PREFIX = "/interactive"
 BOOKS = ("orderbook", "tradebook", "positions", "holdings", "balance", "cancelall")
 """Calls XTS allows once a second each (§C.11; cancel-all counts as one of them)."""
+SENT_SECRETS = ("appKey", "secretKey")
+"""Body fields whose values are credentials: an answer that echoes them (a proxy's error page, a
+validation message quoting the request) has them blanked before it becomes an error's words."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +312,9 @@ class XtsRest:
                 raise Retryable(XtsUnavailable(message)) from exc
             raise OutcomeUnknown(message) from exc
         sent = headers.get("Authorization")
-        return self._judge(status, text, action, limiter, retryable, sent)
+        secrets = [sent] if sent else []
+        secrets += [str(body[key]) for key in SENT_SECRETS if body and body.get(key)]
+        return self._judge(status, text, action, limiter, retryable, sent, secrets)
 
     def _judge(
         self,
@@ -319,27 +324,30 @@ class XtsRest:
         limiter: RateLimiter,
         retryable: bool,
         sent: str | None,
+        secrets: list[str],
     ) -> Any:
+        """The call's result, or its error in words (without the credentials it sent)."""
         try:
             envelope = json.loads(text)
         except ValueError:
             envelope = None
         unreadable = not isinstance(envelope, dict)
         if unreadable:
-            snippet = " ".join(text.split())[:120] or "an empty body"
+            snippet = " ".join(_without(text, secrets).split())[:120] or "an empty body"
             envelope = {"type": "error", "description": f"unreadable answer: {snippet}"}
         kind = str(envelope.get("type") or "").lower()
         code = str(envelope.get("code") or "") or None
-        description = str(envelope.get("description") or "")
         if kind == "success" and status < 400:
             return envelope.get("result")
         if kind != "error" and status < 400 and "result" in envelope:
             return envelope.get("result")  # some deployments leave ``type`` out
+        description = _without(str(envelope.get("description") or ""), secrets)
         if is_token_error(description, status):
             self._expired(sent)
             text = readable(action, description or "invalid token", code, status)
             raise SessionExpired(text, http_status=status, code=code)
-        message = readable(action, _reason(description, envelope.get("result")), code, status)
+        reason = _without(_reason(description, envelope.get("result")), secrets)
+        message = readable(action, reason, code, status)
         if status == 429 or (code or "").upper() == "RATE_LIMIT_EXCEEDED":
             self.rate_limited += 1
             limiter.hold_off()
@@ -372,6 +380,14 @@ class XtsRest:
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession()
         return self._http
+
+
+def _without(text: str, secrets: list[str]) -> str:
+    """``text`` with each of ``secrets`` blanked, as sent and as JSON would escape it."""
+    for secret in secrets:
+        for form in {secret, json.dumps(secret)[1:-1]}:
+            text = text.replace(form, "***")
+    return text
 
 
 def _reason(description: str, result: Any) -> str:
