@@ -133,7 +133,8 @@ class Held:
 
 class ScriptedBroker:
     """Holds every order until the test acts on it: ``ack``, ``fill`` (all or part), ``reject``,
-    ``cancel_rest``. Modifications and cancels are recorded and acknowledged at once."""
+    ``cancel_rest``. Modifications and cancels are recorded and acknowledged at once (a cancel
+    of an order not acknowledged yet, as a live broker's adapter does, once it is)."""
 
     name = "scripted"
     capabilities = Capabilities(order_types=frozenset(OrderType))
@@ -178,8 +179,8 @@ class ScriptedBroker:
     def cancel(self, order: Order) -> None:
         held = self.held(order.order_id)
         held.cancel_asked = True
-        if not self.cancels_at_once:
-            return
+        if not self.cancels_at_once or not held.acked:
+            return  # a live broker cancels an order it has not acknowledged once it has
         held.cancelled = True
         self._emit(
             OrderStatusChanged(order.order_id, self._now(), OrderStatus.CANCELLED, "cancelled")
@@ -203,6 +204,8 @@ class ScriptedBroker:
                 broker_order_id=BrokerOrderId(f"S{self.orders.index(held)}"),
             )
         )
+        if held.cancel_asked and not held.cancelled:
+            self.cancel(held.order)  # asked before the acknowledgement
 
     def fill(self, held: Held, quantity: int | None = None) -> None:
         if not held.acked:

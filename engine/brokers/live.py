@@ -60,6 +60,15 @@ class BrokerTasks:
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerReconciled:
+    """A live broker answered again and its book was read whole (after a reconciliation): what
+    waited for it (a kill switch's cancels and square-off) can be done now."""
+
+    ts_ns: int
+    broker: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlacedOrder:
     """A broker's answer to a placement: its order id."""
 

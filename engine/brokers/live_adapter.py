@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from engine.brokers.base import BrokerError, BrokerSink, OutcomeUnknown, SessionEnded
 from engine.brokers.live import (
+    BrokerReconciled,
     BrokerTasks,
     HeldRequests,
     LiveBrokerStats,
@@ -34,6 +35,8 @@ from engine.brokers.live import (
     PlacedOrder,
     Tracked,
 )
+from engine.brokers.live_changes import LiveChanges
+from engine.brokers.live_owed import Owed
 from engine.brokers.live_reports import LiveReports, OrderLookup
 from engine.core.clock import Clock
 from engine.domain.events import ConnectionChanged, OrderStatusChanged, Severity
@@ -72,7 +75,7 @@ class LiveBrokerConfig(Protocol):
         ...
 
 
-class LiveBroker(LiveReports):
+class LiveBroker(LiveChanges, LiveReports):
     """The broker port over one live broker's requests (subclassed per broker)."""
 
     config: LiveBrokerConfig
@@ -97,6 +100,11 @@ class LiveBroker(LiveReports):
         self.tasks = BrokerTasks(self._task_failed)
         self._spawn = self.tasks.spawn
         self._ignored_outside: set[BrokerOrderId] = set()
+        self._owed = Owed()
+        self._cancelling: set[OrderId] = set()
+        """Orders whose cancel is on its way: a second cancel is not sent."""
+        self._not_placed: set[OrderId] = set()
+        """Orders settled 'not placed' (no reply, not in the broker's book after the grace)."""
         self.paused_reason = self.not_logged_in
         """Why order flow is paused ('' while orders go out)."""
         self._pauses = 0
@@ -165,10 +173,17 @@ class LiveBroker(LiveReports):
                 )
             )
             return
-        if self.paused_reason:
-            self._hold(order_id, "cancel")
+        if order_id in self._cancelling or (
+            order_id in self._owed.cancels and self.broker_order_id(order_id) is None
+        ):
+            log.info("cancel of %s already on its way to %s: not sent twice", order_id, self.title)
             return
-        self._spawn(self._cancel(order_id), f"{self.name}-cancel-{order_id}")
+        self._owed.cancels.discard(order_id)
+        if self.paused_reason:
+            if not any(h.order_id == order_id and h.action == "cancel" for h in self._held):
+                self._hold(order_id, "cancel")
+            return
+        self._cancel_soon(order_id)
 
     def restore(self, open_orders: list[Order]) -> None:
         """Orders the journal says are open: the broker is asked about each at the first login."""
@@ -234,9 +249,17 @@ class LiveBroker(LiveReports):
     def has_uncertain(self) -> bool:
         return self._tracker.has_uncertain
 
+    def wants_reconciliation(self) -> bool:
+        """Whether the link should ask for a reconciliation now: places with no reply (every
+        turn), cancels and fills still owed (with a growing delay)."""
+        return self._tracker.has_uncertain or self._owed.due(self._clock.time_ns())
+
     def resolve_missing(self, at_broker: set[str]) -> list[OrderId]:
         """Orders whose fate was unknown and that the broker's orderbook (our ids and its ids
-        ``at_broker``) still does not show after the grace period: they were not placed."""
+        ``at_broker``) still does not show after the grace period: they were not placed.
+
+        Called after a reconciliation that read the broker's book whole: the broker answers
+        again, so the cancels it owes are sent again and ``BrokerReconciled`` is published."""
         resolved = self._tracker.resolve_missing(
             at_broker,
             self._orders,
@@ -245,7 +268,16 @@ class LiveBroker(LiveReports):
             broker=self.title,
         )
         for cancelled in resolved:
+            self._not_placed.add(cancelled.order_id)
             self._emit(cancelled)
+        for order_id in sorted(self._owed.cancels):
+            order = self._orders(order_id)
+            if order is None or not order.is_open:
+                self._owed.cancels.discard(order_id)
+            elif self.broker_order_id(order_id) is not None and order_id not in self._cancelling:
+                self._owed.cancels.discard(order_id)
+                self._cancel_soon(order_id)
+        self._publish(BrokerReconciled(self._clock.time_ns(), self.name))
         return [cancelled.order_id for cancelled in resolved]
 
     def booked(self) -> tuple[int, int]:
@@ -272,19 +304,24 @@ class LiveBroker(LiveReports):
         except ValueError as exc:
             self._reject(order_id, f"not sent to {self.title}: {exc}")
             return
+        if tracked.broker_order_id is None:
+            tracked.acknowledged.clear()
         try:
             placed = await self.send_place(tracked, params)
         except SessionEnded:
             # Refused on the token before the broker looked at the order: it was not placed.
             self._hold(order_id, "place", since_ns=order.created_ns)
+            self._answered(tracked)
             return
         except OutcomeUnknown as exc:
             self.stats.unknown_outcomes += 1
             tracked.uncertain_since_ns = self._clock.time_ns()
             self._say(Severity.WARNING, f"order {order_id}: {exc}")
+            self._answered(tracked)
             return
         except BrokerError as exc:
             self._reject(order_id, str(exc))
+            self._answered(tracked)
             return
         except Exception:
             # A failure the adapter did not classify: the request may have reached the broker,
@@ -299,6 +336,7 @@ class LiveBroker(LiveReports):
                 "was not sent again: reconciliation will show it, or cancel it if "
                 f"{self.title} does not have it",
             )
+            self._answered(tracked)
             return
         self.stats.placed += 1
         if placed.recovered:
@@ -318,75 +356,17 @@ class LiveBroker(LiveReports):
                         broker_order_id=broker_id,
                     )
                 )
+        if order_id in self._owed.cancels and order_id not in self._cancelling:
+            self._owed.cancels.discard(order_id)
+            self._cancel_soon(order_id)  # a cancel that waited for this reply
         # A stream does not always push the first states; ask once.
         await self.refresh(order_id)
 
-    async def _modify(self, order_id: OrderId, change: Modification) -> None:
-        tracked = self._tracker.track(order_id)
-        broker_id = await self._tracker.acknowledged(tracked, self.config.ack_wait_s)
-        order = self._orders(order_id)
-        if broker_id is None or order is None:
-            self._say(
-                Severity.WARNING,
-                f"modify of {order_id} not sent: {self.title} has not acknowledged the order yet",
-            )
-            return
-        try:
-            await self.send_modify(order, tracked, broker_id, change)
-            self.stats.modifies += 1
-        except SessionEnded:
-            self._say(
-                Severity.WARNING,
-                f"modify of {order_id} not sent: the {self.title} session has ended; "
-                "log in and modify it again",
-            )
-            return
-        except BrokerError as exc:
-            await self._refused_after_the_end(order_id, "modify", exc)
-            return
-        await self.refresh(order_id)
-
-    async def _cancel(self, order_id: OrderId) -> None:
-        tracked = self._tracker.track(order_id)
-        broker_id = await self._tracker.acknowledged(tracked, self.config.ack_wait_s)
-        if broker_id is None:
-            self._say(
-                Severity.WARNING,
-                f"cancel of {order_id} not sent: {self.title} has not acknowledged the order "
-                "yet; cancel it again in a moment",
-            )
-            return
-        try:
-            await self.send_cancel(tracked, broker_id)
-            self.stats.cancels += 1
-        except SessionEnded:
-            self._hold(order_id, "cancel")
-            return
-        except BrokerError as exc:
-            await self._refused_after_the_end(order_id, "cancel", exc)
-            return
-        await self.refresh(order_id)
-
-    async def _refused_after_the_end(
-        self, order_id: OrderId, action: str, exc: BrokerError
-    ) -> None:
-        """The broker refused a modify or cancel: the trader is told, unless the order had
-        already ended there (filled, cancelled or rejected before the request arrived, its news
-        still on the way): then there was nothing left to change, and the order's end is
-        applied."""
-        await self.refresh(order_id)
-        order = self._orders(order_id)
-        if order is not None and order.status.is_terminal:
-            log.info(
-                "%s of %s not needed: it is %s at %s (%s)",
-                action,
-                order_id,
-                order.status,
-                self.title,
-                exc,
-            )
-            return
-        self._say(Severity.WARNING, f"{action} of {order_id} failed: {exc}")
+    def _cancel_soon(self, order_id: OrderId) -> None:
+        if order_id in self._cancelling:
+            return  # one cancel at a time
+        self._cancelling.add(order_id)
+        self._spawn(self._cancel(order_id), f"{self.name}-cancel-{order_id}")
 
     # -- holding ---------------------------------------------------------------------------------
 
@@ -411,12 +391,17 @@ class LiveBroker(LiveReports):
             self.stats.expired_held += 1
             self._emit(cancelled)
         for order_id in released.cancels:
-            self._spawn(self._cancel(order_id), f"{self.name}-cancel-{order_id}")
+            self._cancel_soon(order_id)
         for order_id in released.places:
             self.stats.released += 1
             self._spawn(self._place(order_id), f"{self.name}-place-{order_id}")
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _answered(self, tracked: Tracked) -> None:
+        """The place was answered without an order id: a modify or cancel waiting for the id
+        looks at the order now instead of waiting out ``ack_wait_s``."""
+        tracked.acknowledged.set()
 
     def _task_failed(self, task: asyncio.Task[Any]) -> None:
         log.error("%s task %s failed", self.title, task.get_name(), exc_info=task.exception())

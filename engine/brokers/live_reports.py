@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from engine.brokers.base import BrokerError, BrokerSink
 from engine.brokers.live import LiveBrokerStats, OrderTracker
+from engine.brokers.live_owed import Owed
 from engine.core.clock import Clock
 from engine.domain.events import (
     EngineMessage,
@@ -78,6 +79,8 @@ class LiveReports:
     _tracker: OrderTracker
     _seen_trades: set[TradeId]
     _ignored_outside: set[BrokerOrderId]
+    _owed: Owed
+    _not_placed: set[OrderId]
     _spawn: Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
 
     async def latest_report(self, broker_id: BrokerOrderId) -> OrderReport | None:
@@ -127,18 +130,19 @@ class LiveReports:
             await self._apply(order_id, report, trades)
         return order_id
 
-    async def refresh(self, order_id: OrderId) -> None:
-        """Ask the broker for the order's latest state and apply it."""
+    async def refresh(self, order_id: OrderId) -> bool:
+        """Ask the broker for the order's latest state and apply it; whether it answered."""
         tracked = self._tracker.get(order_id)
         if tracked is None or tracked.broker_order_id is None:
-            return
+            return False
         try:
             report = await self.latest_report(tracked.broker_order_id)
         except BrokerError as exc:
             log.warning("could not refresh order %s: %s", order_id, exc)
-            return
+            return False
         if report is not None:
             await self.apply_report(report)
+        return True
 
     def _match(self, report: OrderReport) -> OrderId | None:
         order_id = self._tracker.by_broker_id(report.broker_order_id)
@@ -236,8 +240,30 @@ class LiveReports:
                     quantity=report.quantity,
                 )
             )
+        if order_id in self._not_placed and (
+            report.status in LIVE_STATUSES or report.filled_quantity
+        ):
+            self._not_placed.discard(order_id)
+            self._say(
+                Severity.ERROR,
+                f"order {order_id} was settled as not placed, but {self.title} has it after all "
+                f"(order {report.broker_order_id}, {report.broker_status}, "
+                f"{report.filled_quantity} of {report.quantity} filled): it is live at "
+                f"{self.title} while DalalDesk shows it {order.status}. Cancel it in "
+                f"{self.title}, and check the position",
+            )
         if report.filled_quantity > order.filled_quantity:
             await self._book_trades(order, report, trades)
+        if report.filled_quantity > order.filled_quantity:
+            self._fills_owed(order, report)
+            if report.status is not None and report.status.is_terminal:
+                return  # its end waits for its fills: they are booked first
+        elif self._owed.fills_booked(order_id, order.filled_quantity):
+            self._say(
+                Severity.INFO,
+                f"order {order_id}: the fills {self.title} reported are booked now "
+                f"({order.filled_quantity} filled)",
+            )
         event = self._status_event(order, report)
         if event is not None:
             self._emit(event)
@@ -267,6 +293,17 @@ class LiveReports:
             report.filled_quantity,
             order.filled_quantity,
         )
+
+    def _fills_owed(self, order: Order, report: OrderReport) -> None:
+        """The broker reports more filled than its trades showed: owed, asked for again
+        (reconciliation) until booked; the trader is told once."""
+        if self._owed.owe_fills(order.order_id, report.filled_quantity):
+            self._say(
+                Severity.WARNING,
+                f"order {order.order_id}: {self.title} reports {report.filled_quantity} filled "
+                f"but its trades could not be read yet ({order.filled_quantity} booked): the "
+                f"position lacks them until they are. DalalDesk keeps asking {self.title}",
+            )
 
     async def _fetch_trades(self, broker_id: BrokerOrderId) -> list[TradeReport]:
         try:

@@ -363,9 +363,10 @@ class OrderManager(OrderLedger):
             self._queue.remove(order_id)
             self._cancel_unsent([order], lambda _order: _CANCELLED_WAITING)
             return Outcome(True, order_id)
+        # A live broker's order still PENDING SUBMIT (its place on its way) is cancelled too:
+        # the adapter waits for the broker's order id, and keeps the cancel until the broker
+        # shows the order or it is settled (refused, not placed).
         in_process = self._broker.capabilities.in_process
-        if order.status is OrderStatus.PENDING_SUBMIT and not in_process:
-            return Outcome(False, order_id, f"order {order_id} is not yet acknowledged")
         if self._requests.cancelling(order):
             return Outcome(True, order_id, note="a cancel is already on its way")
         note = ""

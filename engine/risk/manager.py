@@ -5,7 +5,8 @@ the order manager's units of work (journal first, then publish), so a state chan
 and the square-off orders it causes are one durable record.
 
 - ``kill_switch``: HALTED, every open and queued order cancelled, every position squared off if
-  asked; it stays HALTED until ``rearm``.
+  asked; it stays HALTED until ``rearm``. What a live broker could not be reached for is done
+  again when it answers (``engine.risk.kill_switch``).
 - A breaker trip: the ``BreakerTripped`` event, the state it asks for (never looser than the
   current one), then cancels (all open orders when HALTED, the exposure-increasing ones when
   REDUCING) and the square-off when the limits say so.
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.brokers.live import BrokerReconciled
 from engine.core.bus import EventBus
 from engine.core.clock import IST, Clock
 from engine.domain.events import (
@@ -41,14 +43,15 @@ from engine.domain.events import (
 )
 from engine.domain.ids import OrderId
 from engine.domain.instruments import Instrument, InstrumentType
-from engine.domain.orders import OrderRequest, OrderType, Side
+from engine.domain.orders import Side
 from engine.domain.origin import OrderSource
 from engine.domain.ticks import Tick
 from engine.marketdata.quotes import QuoteCache
-from engine.oms.order_manager import OrderManager, Outcome
+from engine.oms.order_manager import OrderManager
 from engine.options import implied_vol
 from engine.risk.breakers import CircuitBreakers
 from engine.risk.gate import InstrumentLookup, OrderGate
+from engine.risk.kill_switch import KillSwitch, KillSwitchReport
 from engine.risk.limits import RiskLimits, RiskSettings
 from engine.risk.margin import MarginEstimator, years_left
 from engine.risk.var import KIND_LINEAR, KIND_OPTION, VarPortfolio, VarResult
@@ -56,15 +59,6 @@ from engine.risk.var import KIND_LINEAR, KIND_OPTION, VarPortfolio, VarResult
 log = logging.getLogger(__name__)
 
 _STRICTNESS = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
-
-
-@dataclass(frozen=True, slots=True)
-class KillSwitchReport:
-    state: TradingState
-    cancelled: int
-    """Orders cancelled (open at the broker or queued)."""
-    square_off: list[Outcome]
-    """The square-off orders placed (empty unless asked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +114,14 @@ class RiskManager:
         self.source = "start"
         self.history: list[BreakerTripped] = []
         self.last_var: VarReport | None = None
-        self._flattening = False
-        """Source of the square-off in force: fills of orders that were in flight when it was
-        asked for are squared off as they arrive, until the trader re-arms."""
+        self._kill = KillSwitch(
+            clock=clock,
+            orders=orders,
+            gate=gate,
+            instruments=instruments,
+            halt=lambda reason: self._move(TradingState.HALTED, reason, "kill-switch"),
+            publish=bus.publish,
+        )
         self.breakers = CircuitBreakers(
             limits=self._account_limits,
             positions=orders.positions,
@@ -135,7 +134,8 @@ class RiskManager:
         gate.day_pnl = self._last_mtm
         bus.subscribe(Tick, self.breakers.on_tick, tokens=self.breakers.ticked)
         bus.subscribe(OrderFilled, self.breakers.on_fill)
-        bus.subscribe(OrderFilled, self._fill_while_flattening)
+        bus.subscribe(OrderFilled, self._kill.on_fill)
+        bus.subscribe(BrokerReconciled, self._kill.on_reconciled)
         bus.subscribe(OrderStatusChanged, self.breakers.on_status)
         bus.subscribe(FundsChanged, gate.set_broker_funds)
         if margin is not None:
@@ -163,6 +163,7 @@ class RiskManager:
             return False
         self._move(state, reason, source)
         if state is TradingState.HALTED:
+            self._kill.follow_up("the halt")
             self._orders.cancel_all()
         elif state is TradingState.REDUCING:
             self._cancel_increasing()
@@ -173,21 +174,14 @@ class RiskManager:
         if self.gate.state is TradingState.ACTIVE:
             return False
         self.breakers.rearm()
-        self._flattening = False
+        self._kill.rearm()
         self._move(TradingState.ACTIVE, reason, "rearm")
         return True
 
     def kill_switch(self, *, square_off: bool = False, reason: str = "") -> KillSwitchReport:
-        text = reason or "kill switch pressed"
-        with self._orders.unit():
-            if self.gate.state is not TradingState.HALTED or self.gate.state_reason != text:
-                self._move(TradingState.HALTED, text, "kill-switch")
-            cancelled = [o for o in self._orders.cancel_all() if o]
-            squared: list[Outcome] = []
-            if square_off:
-                self._flattening = True
-                squared = self._orders.square_off_all(OrderSource.RISK)
-        return KillSwitchReport(self.gate.state, len(cancelled), squared)
+        """HALTED, every open and queued order cancelled, every position squared off if asked
+        (``engine.risk.kill_switch``: followed up while the broker cannot be reached)."""
+        return self._kill.press(square_off=square_off, reason=reason)
 
     def trip(
         self,
@@ -206,39 +200,9 @@ class RiskManager:
             )
             self.set_state(action, reason, f"breaker:{breaker}")
             if square_off:
-                self._flattening = True
+                self._kill.flattening = True
+                self._kill.follow_up(f"the square-off of breaker {breaker}")
                 self._orders.square_off_all(OrderSource.RISK)
-
-    def _fill_while_flattening(self, fill: OrderFilled) -> None:
-        """A fill of an order that was in flight when the square-off was asked for (a cancel
-        can lose the race to a fill): close what it opened, net of square-offs working."""
-        if not self._flattening or self.gate.state is TradingState.ACTIVE:
-            return
-        exposure = self.gate.exposure
-        assert exposure is not None
-        key = (fill.token, fill.product)
-        net = exposure.net.get(key, 0)
-        working = exposure.sells.get(key, 0) if net > 0 else exposure.buys.get(key, 0)
-        uncovered = abs(net) - working
-        instrument = self._instruments(fill.token)
-        if uncovered <= 0 or instrument is None:
-            return
-        side = Side.SELL if net > 0 else Side.BUY
-        largest = instrument.max_order_quantity() or uncovered
-        while uncovered > 0:
-            quantity = min(uncovered, largest)
-            uncovered -= quantity
-            self._orders.submit(
-                OrderRequest(
-                    fill.token,
-                    side,
-                    quantity,
-                    OrderType.MARKET,
-                    fill.product,
-                    source=OrderSource.RISK,
-                    square_off=True,
-                )
-            )
 
     def _move(self, state: TradingState, reason: str, source: str) -> None:
         previous = self.gate.state

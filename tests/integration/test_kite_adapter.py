@@ -14,8 +14,17 @@ import pytest
 from engine.brokers.kite.adapter import KiteBrokerConfig
 from engine.brokers.live import PlacedOrder, Tracked
 from engine.credentials import CredentialStore
+from engine.domain.events import Severity
 from engine.domain.orders import OrderStatus
-from tests.kite_desk import ADANIPORTS, fast_broker, market, open_desk, redirect_url, wait_for
+from tests.kite_desk import (
+    ADANIPORTS,
+    KiteDesk,
+    fast_broker,
+    market,
+    open_desk,
+    redirect_url,
+    wait_for,
+)
 from tests.kite_fake import FakeKite
 from tests.memory_keyring import MemoryKeyring
 
@@ -192,3 +201,166 @@ def test_broker_config_when_values_are_wrong_is_refused() -> None:
         KiteBrokerConfig(market_protection=0)
     with pytest.raises(ValueError, match="unknown KiteBrokerConfig settings: colour"):
         KiteBrokerConfig.from_mapping({"colour": "red"})
+
+
+# -- orders in flight, lost replies and outages ------------------------------------------------
+
+
+async def ready_desk(kite: FakeKite, tmp_path: Path, **changes: Any) -> KiteDesk:
+    desk = await open_desk(kite, store_for(kite), tmp_path / "b.db", **changes)
+    await desk.link.watch([ADANIPORTS])
+    await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None, what="first tick")
+    await wait_for(lambda: not desk.broker.paused_reason, what="order flow resumed")
+    return desk
+
+
+def at_kite(kite: FakeKite, order_id: str) -> list[str]:
+    return [row["status"] for row in kite.oms.find_by_tag(order_id)]
+
+
+async def test_kill_switch_when_a_place_is_on_its_way_cancels_the_order_once_kite_answers(
+    kite: FakeKite, tmp_path: Path
+) -> None:
+    desk = await ready_desk(kite, tmp_path)
+    try:
+        kite.rest.place_reply_delay_s = 0.5  # Kite placed it at once; its reply comes late
+        kite.ticker.stall(True)  # and its order update is not streamed in time
+        order_id = await desk.place(price="399.00")
+        await wait_for(lambda: at_kite(kite, order_id) == ["OPEN"], what="live at Kite")
+        assert desk.engine.api.order(order_id).status is OrderStatus.PENDING_SUBMIT
+
+        report = desk.engine.api.kill_switch(reason="kill while placing")
+        kite.ticker.stall(False)
+
+        assert report.cancelled == 1 and report.not_cancelled == ()
+        await wait_for(lambda: at_kite(kite, order_id) == ["CANCELLED"], what="cancelled at Kite")
+        await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.CANCELLED)
+    finally:
+        await desk.stop()
+
+
+async def test_cancel_when_the_place_it_waits_for_is_refused_leaves_the_order_rejected(
+    kite: FakeKite, tmp_path: Path
+) -> None:
+    desk = await ready_desk(kite, tmp_path)
+    try:
+        kite.rest.fail_next("POST", "/orders", 400, "InputException", "Invalid price")
+        order_id = await desk.place(price="399.00")
+
+        assert desk.engine.api.cancel(order_id).ok  # asked while PENDING SUBMIT
+        await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.REJECTED)
+        await asyncio.wait_for(desk.broker.drain(), 1.0)  # not ack_wait_s: the place answered
+
+        assert not desk.messages(f"cancel of {order_id}")
+        assert kite.oms.placed == 0
+    finally:
+        await desk.stop()
+
+
+async def test_kill_switch_when_kite_is_unreachable_finishes_once_kite_is_back_sending_nothing_twice(
+    kite: FakeKite, tmp_path: Path
+) -> None:
+    desk = await ready_desk(kite, tmp_path)
+    try:
+        bought = await desk.place(price="399.00")
+        await wait_for(lambda: desk.engine.api.order(bought).status is OrderStatus.OPEN)
+        kite.oms.fill(desk.broker_id(bought), 10)
+        await wait_for(lambda: desk.engine.api.order(bought).status is OrderStatus.COMPLETE)
+        resting = await desk.place(price="390.00")
+        await wait_for(lambda: desk.engine.api.order(resting).status is OrderStatus.OPEN)
+        resting_id = desk.broker_id(resting)
+
+        await kite.go_down()
+        kite.rest.unreachable = True
+        report = desk.engine.api.kill_switch(square_off=True, reason="kill while Kite is down")
+        assert [o.ok for o in report.square_off] == [True]
+        await wait_for(lambda: desk.messages("cancel of " + resting + " not done yet"), what="said")
+        await asyncio.sleep(1.0)
+        assert at_kite(kite, resting) == ["OPEN"]  # nothing got through
+
+        kite.rest.unreachable = False
+        await kite.come_back()
+        await wait_for(lambda: at_kite(kite, resting) == ["CANCELLED"], 20, "cancel sent again")
+        sells = lambda: [o for o in kite.oms.order_list() if o["transaction_type"] == "SELL"]  # noqa: E731
+        await wait_for(lambda: len(sells()) == 1, 20, what="squared off again once Kite is back")
+        await wait_for(lambda: desk.engine.api.order(resting).status is OrderStatus.CANCELLED)
+        assert desk.messages("kill switch not finished")
+
+        kite.oms.fill(sells()[0]["order_id"], 10)
+        flat = lambda: all(p.net_quantity == 0 for p in desk.engine.api.positions())  # noqa: E731
+        await wait_for(flat, what="flat")
+        await desk.link.reconciler.reconcile("test")
+        await desk.broker.drain()
+        assert desk.messages("kill switch finished")
+        assert len(sells()) == 1  # one square-off reached Kite, never two
+        cancels = [p for m, p in kite.rest.requests if m == "DELETE" and resting_id in p]
+        assert len(cancels) == 1
+    finally:
+        await desk.stop()
+
+
+async def test_fill_when_the_tradebook_cannot_be_read_for_a_while_is_booked_before_complete(
+    kite: FakeKite, tmp_path: Path
+) -> None:
+    desk = await ready_desk(kite, tmp_path)
+    try:
+        order_id = await desk.place(price="399.00")
+        await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.OPEN)
+        broker_id = desk.broker_id(order_id)
+        for _ in range(30):
+            kite.rest.fail_next("GET", f"/orders/{broker_id}/trades", 503, "NetworkException", "x")
+            kite.rest.fail_next("GET", "/trades", 503, "NetworkException", "Service unavailable")
+        kite.oms.fill(broker_id, 10)
+
+        await wait_for(lambda: desk.messages(f"order {order_id}: Kite reports 10 filled"))
+        assert desk.engine.api.order(order_id).status is OrderStatus.OPEN  # not COMPLETE, 0 filled
+        assert not desk.engine.api.positions()
+
+        kite.rest.failures.clear()  # Kite answers again
+        await wait_for(lambda: desk.engine.api.order(order_id).filled_quantity == 10, 10)
+        await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.COMPLETE)
+        assert [p.net_quantity for p in desk.engine.api.positions()] == [10]
+        assert desk.messages(f"order {order_id}: the fills Kite reported are booked now")
+    finally:
+        await desk.stop()
+
+
+async def test_modify_when_its_reply_is_lost_says_whether_kite_shows_the_change(
+    kite: FakeKite, tmp_path: Path
+) -> None:
+    desk = await ready_desk(kite, tmp_path)
+    try:
+        order_id = await desk.place(price="399.00")
+        await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.OPEN)
+
+        kite.rest.hang_next_modify_s = 2.0  # Kite modifies it; its reply is lost (timeout 1 s)
+        assert desk.engine.api.modify(order_id, price=Decimal("398.00")).ok
+        await wait_for(lambda: desk.messages(f"modify of {order_id} applied"), what="applied")
+        assert not desk.messages("failed")
+
+        kite.rest.fail_next("PUT", "/orders", 503, "NetworkException", "Service unavailable")
+        assert desk.engine.api.modify(order_id, price=Decimal("397.00")).ok
+        await wait_for(lambda: desk.messages(f"modify of {order_id} may not have been applied"))
+        assert "Kite shows price 398" in desk.messages("may not have been applied")[0].text
+        assert desk.engine.api.order(order_id).price == Decimal("398.00")
+    finally:
+        await desk.stop()
+
+
+async def test_order_settled_not_placed_when_kite_places_it_late_is_reported_live(
+    kite: FakeKite, tmp_path: Path
+) -> None:
+    desk = await ready_desk(kite, tmp_path)
+    try:
+        kite.rest.late_next_place_s = 3.0  # stuck in Kite's gateway after the client gave up
+        order_id = await desk.place(price="399.00")
+        await wait_for(lambda: desk.engine.api.order(order_id).status is OrderStatus.CANCELLED)
+        assert "not placed" in desk.engine.api.order(order_id).status_message
+        await wait_for(lambda: at_kite(kite, order_id) == ["OPEN"], what="placed late at Kite")
+
+        await desk.link.reconciler.reconcile("test")
+
+        said = desk.messages(f"order {order_id} was settled as not placed, but Kite has it")
+        assert said and said[0].severity is Severity.ERROR
+    finally:
+        await desk.stop()

@@ -14,7 +14,11 @@
   error, ``hang_next_place_s`` places the order but answers only after that long (a client
   timeout with the order live at the broker), ``place_reply_delay_s`` answers every placement
   late (the order's updates and fills arrive first), ``garble_next`` answers the next matching
-  call outside Kite's envelope (a proxy's bare 502, a success without ``data``, ...).
+  call outside Kite's envelope (a proxy's bare 502, a success without ``data``, ...),
+  ``hang_next_modify_s`` modifies the order but answers only after that long (a lost reply),
+  ``late_next_place_s`` holds the next placement that long before placing it, whether or not
+  the client still waits (a request stuck in Kite's gateway), and ``unreachable`` cuts every
+  request's connection before Kite acts on it (a network outage; keep-alive connections too).
 """
 
 from __future__ import annotations
@@ -89,6 +93,10 @@ class FakeRestServer:
         self.slow_s = 0.0
         self.hang_next_place_s = 0.0
         self.place_reply_delay_s = 0.0
+        self.hang_next_modify_s = 0.0
+        self.late_next_place_s = 0.0
+        self.unreachable = False
+        self._late: set[asyncio.Task[str]] = set()
         """Every placement is answered this long after the order is placed: its updates on the
         ticker (and its fills) reach the client before the reply does."""
         self.failures: list[Failure] = []
@@ -186,6 +194,9 @@ class FakeRestServer:
         self._site = site
 
     async def close(self) -> None:
+        for late in list(self._late):
+            late.cancel()
+        await asyncio.gather(*self._late, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -193,6 +204,10 @@ class FakeRestServer:
 
     @web.middleware
     async def _faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self.unreachable:
+            assert request.transport is not None
+            request.transport.abort()
+            raise asyncio.CancelledError  # the client sees its connection cut, nothing acted
         self.requests.append((request.method, request.path))
         if self.slow_s:
             await asyncio.sleep(self.slow_s)
@@ -333,6 +348,14 @@ class FakeRestServer:
 
     async def _place(self, request: web.Request) -> web.Response:
         form = {key: str(value) for key, value in (await request.post()).items()}
+        if self.late_next_place_s:
+            delay, self.late_next_place_s = self.late_next_place_s, 0.0
+            late = asyncio.ensure_future(
+                self._place_late(delay, request.match_info["variety"], form)
+            )
+            self._late.add(late)
+            late.add_done_callback(self._late.discard)
+            return success({"order_id": await asyncio.shield(late)})
         order_id = self.oms.place(request.match_info["variety"], form)
         if self.hang_next_place_s:
             delay, self.hang_next_place_s = self.hang_next_place_s, 0.0
@@ -341,10 +364,18 @@ class FakeRestServer:
             await asyncio.sleep(self.place_reply_delay_s)
         return success({"order_id": order_id})
 
+    async def _place_late(self, delay: float, variety: str, form: dict[str, str]) -> str:
+        await asyncio.sleep(delay)
+        return self.oms.place(variety, form)
+
     async def _modify(self, request: web.Request) -> web.Response:
         form = {key: str(value) for key, value in (await request.post()).items()}
         info = request.match_info
-        return success({"order_id": self.oms.modify(info["variety"], info["order_id"], form)})
+        order_id = self.oms.modify(info["variety"], info["order_id"], form)
+        if self.hang_next_modify_s:
+            delay, self.hang_next_modify_s = self.hang_next_modify_s, 0.0
+            await asyncio.sleep(delay)
+        return success({"order_id": order_id})
 
     async def _cancel(self, request: web.Request) -> web.Response:
         info = request.match_info

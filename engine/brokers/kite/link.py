@@ -6,8 +6,9 @@ after) and runs ``run`` as an engine task:
     not logged in ─▶ ConnectionChanged(broker, "login required") ─▶ wait for a login
     logged in     ─▶ ticker started (or given the new token), watched instruments resubscribed,
                      adapter resumed (reconcile, then held orders), expiry checked every second,
-                     unresolved places reconciled after their grace period, the funds read
-                     every 30 s and soon after fills (``engine.brokers.kite.funds``)
+                     unresolved places reconciled after their grace period (cancels and fills
+                     still owed too, with a growing delay), the funds read every 30 s and soon
+                     after fills (``engine.brokers.kite.funds``)
     expired       ─▶ adapter paused, back to waiting for a login
 
 With ``make_broker`` skipped the link is a market-data feed only (paper trading on Kite's data).
@@ -170,7 +171,11 @@ class KiteLink(LiveLink):
                 if self.funds is not None and self.session.logged_in:
                     self.funds.poll()
                 broker = self.broker
-                if broker is not None and broker.has_uncertain and self.reconciler is not None:
+                if (
+                    broker is not None
+                    and self.reconciler is not None
+                    and broker.wants_reconciliation()
+                ):
                     self.reconciler.request("orders with no reply")
 
     async def close(self) -> None:

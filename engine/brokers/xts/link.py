@@ -148,7 +148,7 @@ class XtsLink(LiveLink):
                 ):
                     polled = now
                     await self._poll(broker)
-                if broker.has_uncertain and self.reconciler is not None:
+                if self.reconciler is not None and broker.wants_reconciliation():
                     self.reconciler.request("orders with no reply")
 
     @property

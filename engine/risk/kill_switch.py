@@ -1,0 +1,178 @@
+"""The kill switch, and seeing it through: HALTED, every open and queued order cancelled, every
+position squared off if asked, and the trader told in words of anything it could not do.
+
+With a live broker a cancel or a square-off can fail for want of the broker (unreachable, a lost
+reply): the adapter keeps a cancel it could not complete and sends it again once the broker
+answers. While the kill switch's state holds (HALTED, until the trader re-arms), each time the
+broker answers again (``BrokerReconciled``, after a reconciliation that read its book whole)
+what is still open is cancelled again and the positions still open are squared off again, net
+of the square-offs already on their way (nothing is sent twice), and the trader is told what is
+still open until nothing is. Fills of orders that were in flight when the square-off was asked
+for are squared off as they arrive.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.brokers.live import BrokerReconciled
+from engine.core.clock import Clock
+from engine.domain.events import EngineMessage, OrderFilled, Severity, TradingState
+from engine.domain.ids import InstrumentToken
+from engine.domain.orders import OrderRequest, OrderType, Side
+from engine.domain.origin import OrderSource
+from engine.oms.order_manager import OrderManager, Outcome
+from engine.risk.gate import InstrumentLookup, OrderGate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitchReport:
+    state: TradingState
+    cancelled: int
+    """Orders cancelled (open at the broker or queued)."""
+    square_off: list[Outcome]
+    """The square-off orders placed (empty unless asked)."""
+    not_cancelled: tuple[str, ...] = ()
+    """Orders the kill switch could not cancel, each with the reason."""
+
+
+class KillSwitch:
+    """The kill switch's part of the risk manager (which moves the trading state)."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        orders: OrderManager,
+        gate: OrderGate,
+        instruments: InstrumentLookup,
+        halt: Callable[[str], None],
+        publish: Callable[[object], None],
+    ) -> None:
+        self._clock = clock
+        self._orders = orders
+        self._gate = gate
+        self._instruments = instruments
+        self._halt = halt
+        self._publish = publish
+        self.flattening = False
+        """A square-off is in force: fills of orders in flight when it was asked for are
+        squared off as they arrive, until the trader re-arms."""
+        self.unfinished = ""
+        """What halted ("kill switch", "halt") while its cancels (and square-off) are followed
+        up each time the broker answers again, until nothing is left open ('' then)."""
+        self._last_said = ""
+
+    def press(self, *, square_off: bool, reason: str) -> KillSwitchReport:
+        text = reason or "kill switch pressed"
+        with self._orders.unit():
+            if self._gate.state is not TradingState.HALTED or self._gate.state_reason != text:
+                self._halt(text)
+            outcomes = self._orders.cancel_all()
+            squared: list[Outcome] = []
+            if square_off:
+                self.flattening = True
+                squared = self._orders.square_off_all(OrderSource.RISK)
+            self.follow_up("kill switch")
+        not_cancelled = tuple(f"{o.order_id}: {o.reason}" for o in outcomes if not o)
+        refused = tuple(f"{o.order_id or 'square-off'}: {o.reason}" for o in squared if not o)
+        if not_cancelled or refused:
+            said = []
+            if not_cancelled:
+                said.append(f"could not cancel {'; '.join(not_cancelled)}")
+            if refused:
+                said.append(f"square-off not placed: {'; '.join(refused)}")
+            self._say(
+                Severity.ERROR,
+                f"kill switch not finished: {' / '.join(said)}. Those orders and positions are "
+                "still open: close them at the broker",
+            )
+        return KillSwitchReport(
+            self._gate.state, sum(1 for o in outcomes if o), squared, not_cancelled
+        )
+
+    def follow_up(self, what: str) -> None:
+        """Cancel (and square off) again each time the broker answers, until nothing is open."""
+        self.unfinished = what
+        self._last_said = ""
+
+    def rearm(self) -> None:
+        self.flattening = False
+        self.unfinished = ""
+
+    def on_reconciled(self, _event: BrokerReconciled) -> None:
+        """The broker answers again: what the halt left open is cancelled again, the positions
+        still open are squared off again (net of square-offs on their way), and the trader is
+        told what is still open, until nothing is."""
+        if not self.unfinished or self._gate.state is TradingState.ACTIVE:
+            return
+        halted = self._gate.state is TradingState.HALTED
+        with self._orders.unit():
+            left = [o for o in self._orders.open_orders() if halted and not o.square_off]
+            for order in left:
+                self._orders.cancel(order.order_id)  # a cancel on its way is not sent twice
+            if self.flattening:
+                self._orders.square_off_all(OrderSource.RISK)
+        positions = [p for p in self._orders.positions.open() if p.net_quantity]
+        closing = [o for o in self._orders.open_orders() if o.square_off]
+        what, done = self.unfinished, not left and (not self.flattening or not positions)
+        if done:
+            self.unfinished = ""
+            self._say(Severity.INFO, f"{what} finished: nothing is left open at the broker")
+            return
+        parts = []
+        if left:
+            parts.append(f"orders {', '.join(o.order_id for o in left)} (cancel on its way)")
+        if self.flattening and positions:
+            held = ", ".join(
+                f"{self._name(p.token)} {p.product.value} {p.net_quantity:+d}" for p in positions
+            )
+            working = ", ".join(o.order_id for o in closing) or "none"
+            parts.append(f"positions {held} (square-off orders working: {working})")
+        text = f"{what} not finished: still open at the broker: {'; '.join(parts)}"
+        if text != self._last_said:
+            self._last_said = text
+            self._say(Severity.ERROR, text)
+
+    def on_fill(self, fill: OrderFilled) -> None:
+        """A fill of an order that was in flight when the square-off was asked for (a cancel
+        can lose the race to a fill): close what it opened, net of square-offs working."""
+        if not self.flattening or self._gate.state is TradingState.ACTIVE:
+            return
+        exposure = self._gate.exposure
+        assert exposure is not None
+        key = (fill.token, fill.product)
+        net = exposure.net.get(key, 0)
+        working = exposure.sells.get(key, 0) if net > 0 else exposure.buys.get(key, 0)
+        uncovered = abs(net) - working
+        instrument = self._instruments(fill.token)
+        if uncovered <= 0 or instrument is None:
+            return
+        side = Side.SELL if net > 0 else Side.BUY
+        largest = instrument.max_order_quantity() or uncovered
+        while uncovered > 0:
+            quantity = min(uncovered, largest)
+            uncovered -= quantity
+            self._orders.submit(
+                OrderRequest(
+                    fill.token,
+                    side,
+                    quantity,
+                    OrderType.MARKET,
+                    fill.product,
+                    source=OrderSource.RISK,
+                    square_off=True,
+                )
+            )
+
+    def _name(self, token: InstrumentToken) -> str:
+        instrument = self._instruments(token)
+        return str(token) if instrument is None else instrument.key
+
+    def _say(self, severity: Severity, text: str) -> None:
+        log.log(logging.ERROR if severity is Severity.ERROR else logging.INFO, "%s", text)
+        self._publish(EngineMessage(self._clock.time_ns(), severity, text, "risk"))
