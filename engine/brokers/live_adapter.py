@@ -163,15 +163,7 @@ class LiveBroker(LiveChanges, LiveReports):
 
     def cancel(self, order: Order) -> None:
         order_id = order.order_id
-        if self._held.take_place(order_id):
-            self._emit(
-                OrderStatusChanged(
-                    order_id,
-                    self._clock.time_ns(),
-                    OrderStatus.CANCELLED,
-                    f"cancelled before it was sent (it was held while logged out of {self.title})",
-                )
-            )
+        if self._drop_held_place(order_id):
             return
         if order_id in self._cancelling or (
             order_id in self._owed.cancels and self.broker_order_id(order_id) is None

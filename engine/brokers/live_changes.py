@@ -158,17 +158,22 @@ class LiveChanges:
         """A cancel of an order the broker has not acknowledged (its place got no reply yet):
         one that was refused or settled has nothing to cancel, a held one is dropped, and
         otherwise the cancel waits for the broker to show the order."""
-        if self._held.take_place(order_id):
-            self._emit(
-                OrderStatusChanged(
-                    order_id,
-                    self._clock.time_ns(),
-                    OrderStatus.CANCELLED,
-                    f"cancelled before it was sent (it was held while logged out of {self.title})",
-                )
+        if not self._drop_held_place(order_id):
+            self._owe_cancel(order_id, f"{self.title} has not acknowledged the order yet")
+
+    def _drop_held_place(self, order_id: OrderId) -> bool:
+        """Cancel a place held while logged out, never sent; whether there was one."""
+        if not self._held.take_place(order_id):
+            return False
+        self._emit(
+            OrderStatusChanged(
+                order_id,
+                self._clock.time_ns(),
+                OrderStatus.CANCELLED,
+                f"cancelled before it was sent (it was held while logged out of {self.title})",
             )
-            return
-        self._owe_cancel(order_id, f"{self.title} has not acknowledged the order yet")
+        )
+        return True
 
     def _owe_cancel(self, order_id: OrderId, why: str) -> None:
         order = self._orders(order_id)
