@@ -31,7 +31,7 @@ from engine.runtime.scheduler import schedule_folder
 from engine.settings import Settings, SettingsStore, SignalPreferences, settings_file
 from engine.signals.desk import SignalMode, SignalRules
 from engine.store import check_path_name, default_database_path, sqlite_url
-from engine.store.urls import profile_folder
+from engine.store.urls import BookUrlRefused, check_book_url, profile_folder
 from engine.strategies.loader import strategies_dir
 from engine.strategies.multileg.desk import portfolios_dir
 
@@ -357,16 +357,17 @@ def book_url(args: argparse.Namespace) -> str:
 def check_database_url(text: str) -> None:
     """--db must be a SQLAlchemy URL; a bare path or a typo is explained, never echoed as a
     parser's traceback."""
-    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        make_url(text)
+        check_book_url(text)
     except (ArgumentError, ValueError):
         raise StartupProblem(
             "--db takes a database URL, such as sqlite:////home/me/books/paper.db (a file) or "
             "postgresql://desk@host/book (a shared book); what was given is not one"
         ) from None
+    except BookUrlRefused as refused:  # in memory, or an unescaped @ in the password
+        raise StartupProblem(f"The book was not opened: {refused}.") from None
 
 
 def main(argv: list[str] | None = None) -> int:

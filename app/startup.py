@@ -40,6 +40,7 @@ def explain(error: BaseException) -> str | None:
     from engine.store import StoreError
     from engine.store.book import BookUnreadable
     from engine.store.book_lock import BookInUse
+    from engine.store.database import DatabaseNotOpened
     from engine.store.urls import BookUrlRefused
 
     if isinstance(error, StartupProblem):
@@ -48,6 +49,14 @@ def explain(error: BaseException) -> str | None:
         return str(error)
     if isinstance(error, BookUrlRefused):
         return f"The book was not opened: {error}."
+    if isinstance(error, DatabaseNotOpened) and error.backend != "sqlite":
+        return (
+            f"The book could not be opened: {error}. Check that the database server is running "
+            "and can be reached from this machine, that the user name, password and database "
+            "name in the URL are right (the database must exist; a password's special "
+            "characters percent-encoded) and that its driver is installed (postgresql+psycopg), "
+            "or choose another book with --db."
+        )
     if isinstance(error, StoreError):
         return (
             f"The book could not be opened: {error}. Check that its folder is writable and that "

@@ -2,7 +2,9 @@
 
 The P&L of the summary is worked out at the marks the engine journaled as it stopped
 (``marks_seq`` names the row), so every figure it prints can be rebuilt from the book alone
-(``engine.store.pnl_rebuild``).
+(``engine.store.pnl_rebuild``). When the journal could not take them (the book's database away
+as the desk closes), the P&L is stated at the prices the desk holds in memory, the summary says
+so (``marks_journaled``, ``journal_unwritten``) and the trader is told in words.
 
 Ctrl+C (SIGINT) and SIGTERM end a session the way its ``--duration`` does: the engine stops, the
 closing marks and backup are written and the summary prints, naming what stopped it.
@@ -29,7 +31,8 @@ from engine.alerts.delivery import (
     attach_deliveries,
 )
 from engine.core.memory import freeze_startup_objects
-from engine.domain.marks import SESSION_END, PnlMarks, book_pnl
+from engine.domain.ids import InstrumentToken
+from engine.domain.marks import SESSION_END, PnlMarks, book_pnl, marks_of
 from engine.domain.values import rupees_text
 from engine.runtime import Engine, EngineConfig
 from engine.strategies.demo import DemoStrategy
@@ -157,8 +160,12 @@ async def run_session(
             await delivery.close(flush=5.0)
     orders = engine.api.orders()
     # No positions, nothing marked: the P&L is zero and there is no row to name.
-    marks = engine.closing_marks or PnlMarks(0, SESSION_END, engine.positions.today, ())
+    marks = engine.closing_marks or _marks_in_memory(engine)
     book = book_pnl(engine.positions.all(), marks)
+    unwritten = engine.orders.journal_waiting
+    marks_journaled = engine.closing_marks_seq is not None or not marks.marks
+    if unwritten or not marks_journaled:
+        _tell(_not_written_text(unwritten, marks_journaled))
     return {
         "seconds": duration if stop.stopped_by is None else round(time.monotonic() - started, 1),
         "stopped_by": stop.stopped_by,
@@ -169,11 +176,47 @@ async def run_session(
         "positions_open": sum(1 for p in book.positions if p.net_quantity),
         **book.totals(),
         "marks_seq": engine.closing_marks_seq,
+        "marks_journaled": marks_journaled,
+        "journal_unwritten": unwritten,
         "positions": [p.to_json() for p in book.positions],
         "demo_orders_placed": strategy.orders_placed if strategy else 0,
         "demo_denied": strategy.denials if strategy else 0,
         "demo_denied_by_check": strategy.denial_reasons if strategy else {},
     }
+
+
+def _marks_in_memory(engine: Engine) -> PnlMarks:
+    """The closing marks at the prices the desk holds now, journaled nowhere: those of a desk
+    whose journal did not take them as it closed (empty when nothing is held)."""
+
+    def symbol(token: InstrumentToken) -> str:
+        instrument = engine.registry.find(token)
+        return "" if instrument is None else instrument.tradingsymbol
+
+    return marks_of(
+        engine.positions.all(),
+        engine.quotes.get,
+        ts_ns=engine.clock.time_ns(),
+        reason=SESSION_END,
+        trade_date=engine.positions.today,
+        symbol=symbol,
+    )
+
+
+def _not_written_text(unwritten: int, marks_journaled: bool) -> str:
+    said = []
+    if unwritten:
+        said.append(
+            f"{unwritten} journal row(s) could not be written to the book as the desk closed: "
+            "what they recorded was never shown and is not in the book (a broker's fills among "
+            "them come back at the next start's reconciliation)"
+        )
+    if not marks_journaled:
+        said.append(
+            "the closing prices were not written to the book either, so the P&L below is "
+            "worked out at the prices this desk held in memory and cannot be rebuilt from the book"
+        )
+    return "; ".join(said) + "."
 
 
 def main(

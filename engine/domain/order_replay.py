@@ -44,6 +44,11 @@ def replay_orders(entries: Iterable[JournalRow]) -> Replayed:
             continue  # a risk decision about an order: nothing to rebuild
         event = order_event_from_journal(kind, order_id, ts_ns, payload)
         if isinstance(event, OrderSubmitted):
+            if event.order_id in out.orders:
+                # The same unit written twice (a server that committed a write whose answer was
+                # lost, and took the retry too): starting the order afresh would count its fills
+                # again. Its later rows are duplicates, refused as such by the order.
+                continue
             out.orders[event.order_id] = Order(event)
             out.applied += 1
             continue

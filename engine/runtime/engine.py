@@ -13,7 +13,6 @@ import asyncio
 import logging
 import sqlite3
 import sys
-import time
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor
 from datetime import UTC, datetime
@@ -52,6 +51,7 @@ from engine.runtime.endpoints import (
     serve_signals,
     webhook_passphrase,
 )
+from engine.runtime.housekeeping import Housekeeping
 from engine.runtime.risk_tasks import risk_housekeeping, update_var
 from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule
 from engine.runtime.sim_time import follow_simulated_clock
@@ -78,9 +78,6 @@ if TYPE_CHECKING:
     from engine.signals.server import SignalServer
 
 log = logging.getLogger(__name__)
-
-JOURNAL_RETRY_SECONDS = 0.9
-"""Held journal rows are tried again at most this often in wall time (the beat is a second)."""
 
 
 class Engine:
@@ -237,7 +234,7 @@ class Engine:
             journal=journal,
             clock=clock,
             sessions=None if config.always_open else sessions,
-            warn=self._warn,
+            warn=self.warn,
         )
         self.book_lock: BookLock | None = None
         """This desk's hold on its book file: no second desk writes to it while held."""
@@ -246,12 +243,7 @@ class Engine:
         self.sessions = sessions
         """The calendar view the venue, the market and the gate ask whether a segment is open."""
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._journal_tried = -JOURNAL_RETRY_SECONDS
-        """When the held journal rows were last tried (monotonic seconds)."""
-        self._beat_faults: dict[str, str] = {}
-        """The housekeeping parts failing now, with their fault (each said once)."""
-        self._failing: set[str] = set()
-        """The parts that failed in this beat."""
+        self.housekeeping = Housekeeping(self)
         self._stop = asyncio.Event()
         self._queue_waiting = asyncio.Event()
         self.var_executor: Executor | None = None
@@ -293,9 +285,9 @@ class Engine:
         entries = [(e.kind, e.order_id, e.ts_ns, e.payload) for e in scan.entries]
         try:
             if scan.newly_set_aside:
-                self._warn(set_aside_text(scan.newly_set_aside), "store")
+                self.warn(set_aside_text(scan.newly_set_aside), "store")
             if self.alerts.problem is not None:
-                self._warn(f"Alerts: {self.alerts.problem}", "alerts")
+                self.warn(f"Alerts: {self.alerts.problem}", "alerts")
             warning = self.calendar.coverage_warning(self.clock.now().date())
             if warning is not None:
                 self.bus.publish(
@@ -310,7 +302,7 @@ class Engine:
             owners = {o.order_id: o.strategy for o in self.orders.orders.values() if o.strategy}
             self.strategies.restore(entries, owners)
             for parent_id in self.advanced.restore():
-                self._warn(f"advanced order {parent_id}: its saved terms cannot be read", "orders")
+                self.warn(f"advanced order {parent_id}: its saved terms cannot be read", "orders")
             self.algos.restore(entries)
             self.api.advanced_service.restore_gtt_parents(entries)
             self.signals.restore(
@@ -390,7 +382,12 @@ class Engine:
         )
         return calendar
 
-    def _warn(self, text: str, source: str) -> None:
+    @property
+    def stopping(self) -> bool:
+        """The desk is closing (``stop``): no more housekeeping."""
+        return self._stop.is_set()
+
+    def warn(self, text: str, source: str) -> None:
         """Tell the trader (Messages) and the log."""
         log.warning("%s", text)
         self.bus.publish(EngineMessage(self.clock.time_ns(), Severity.WARNING, text, source))
@@ -438,8 +435,14 @@ class Engine:
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("engine task %s failed", task.get_name(), exc_info=task.exception())
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        log.error("engine task %s failed", task.get_name(), exc_info=exc)
+        text = (
+            f"the desk's {task.get_name()} work stopped after an error ({type(exc).__name__}: "
+            f"{exc}) and does not run again until the desk is restarted"
+        )
+        self.bus.publish(EngineMessage(self.clock.time_ns(), Severity.ERROR, text, "engine"))
 
     def start(self) -> None:
         """Start the feed, the live link and the once-a-second housekeeping on the running
@@ -455,16 +458,16 @@ class Engine:
             # A backtest: the timed work follows the replayed time, not the wall's.
             self._clock_timers = follow_simulated_clock(self, self.clock)
         else:
-            self.spawn(self._heartbeat(), "heartbeat")
+            self.spawn(self.housekeeping.run(self._stop), "heartbeat")
             self.spawn(self._throttle_pump(), "order-throttle")
             if self.risk is not None:
                 self.spawn(risk_housekeeping(self, self._stop), "risk-housekeeping")
         self.spawn(self.api.health_service.watch_loop(self._stop), "loop-lag")
         if self.config.metrics_port is not None:
-            serving = serve_metrics(self, self.config.metrics_port, self._stop, self._warn)
+            serving = serve_metrics(self, self.config.metrics_port, self._stop, self.warn)
             self.spawn(serving, "metrics")
         if self.config.api_port is not None:
-            serving = serve_signals(self, self.config.api_port, self._stop, self._warn)
+            serving = serve_signals(self, self.config.api_port, self._stop, self.warn)
             self.spawn(serving, "signals-endpoint")
         self.strategies.resume()
 
@@ -475,7 +478,7 @@ class Engine:
 
         def warn(text: str) -> None:
             # From the writer thread too: the bus is the loop's alone.
-            loop.call_soon_threadsafe(self._warn, text, "recorder")
+            loop.call_soon_threadsafe(self.warn, text, "recorder")
 
         recorder = Recorder(
             folder,
@@ -502,78 +505,9 @@ class Engine:
         """Recompute VaR of the current portfolio in a worker process and publish it."""
         return await update_var(self, executor)
 
-    async def _heartbeat(self) -> None:
-        while not self._stop.is_set():
-            self._beat()
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=1.0)
-            except TimeoutError:
-                continue
-
     def _beat(self) -> None:
-        """The once-a-second housekeeping."""
-        if self._stop.is_set():
-            return
-        if (book_file_news := self.database.check_book_file()) is not None:
-            self._warn(book_file_news, "store")  # gone or replaced: the journal refuses writes
-        journal_waiting = self.orders.journal_waiting
-        # A disk frees in real time: a replay's second passes faster than the wall's, and each
-        # try on a full disk costs milliseconds.
-        if journal_waiting and time.monotonic() - self._journal_tried >= JOURNAL_RETRY_SECONDS:
-            self._journal_tried = time.monotonic()
-            self.orders.retry_journal()
-            journal_waiting = self.orders.journal_waiting
-        if self.desk_lease is not None and (problem := self.desk_lease.check()):
-            self._warn(problem, "store")
-        now = self.clock.now()
-        # Each part on its own: one part's fault must not stop the others, nor the next second.
-        # Written out, not looped: a replay meets this once a bar.
-        if self.venue is not None:
-            try:
-                self.venue.on_clock(now)
-            except Exception as exc:
-                self._beat_failed("the paper venue's clock (intraday square-off)", exc)
-        try:
-            self.mark_day_end(now)
-        except Exception as exc:
-            self._beat_failed("the day-end marks", exc)
-        try:
-            self._sample_health(now, journal_waiting)
-        except Exception as exc:
-            self._beat_failed("the health sample", exc)
-        if self.schedule is not None:
-            try:
-                self.schedule.tick(now)
-            except Exception as exc:
-                self._beat_failed("the scheduler", exc)
-        try:
-            self.signals.expire()
-        except Exception as exc:
-            self._beat_failed("the signals' approval timeouts", exc)
-        try:
-            self.multileg.clock()  # the account's square-off time, whether its legs tick or not
-        except Exception as exc:
-            self._beat_failed("multileg: the square-off by the clock", exc)
-        if self.signal_inbox is not None:
-            try:
-                self.signal_inbox.poll()
-            except Exception as exc:
-                self._beat_failed("the signal inbox", exc)
-        if self._beat_faults:
-            # A part that worked this time is well again: a fault of it later is said again.
-            self._beat_faults = {k: v for k, v in self._beat_faults.items() if k in self._failing}
-            self._failing = set()
-
-    def _beat_failed(self, what: str, exc: Exception) -> None:
-        """Say a housekeeping part's fault once (not each second), with its traceback in the log."""
-        fault = f"{type(exc).__name__}: {exc}"
-        self._failing.add(what)
-        if self._beat_faults.get(what) == fault:
-            return
-        self._beat_faults[what] = fault
-        log.exception("housekeeping: %s failed", what)
-        text = f"{what} failed ({fault}); the rest of the desk's once-a-second work goes on"
-        self.bus.publish(EngineMessage(self.clock.time_ns(), Severity.WARNING, text, "engine"))
+        """The once-a-second housekeeping (``Housekeeping.beat``)."""
+        self.housekeeping.beat()
 
     def _net(self, token: int, product: str) -> int:
         """The desk's net quantity of ``token`` in ``product`` (a signal's exit, its reversal)."""
@@ -590,12 +524,6 @@ class Engine:
             "square_off": self.api.square_off_portfolio,
         }
         return commands[action](name)
-
-    def _sample_health(self, now: datetime, journal_waiting: int) -> None:
-        market_open = self.sessions is None or self.sessions.is_open(now)
-        self.api.health_service.sample(self._ticks_seen(), journal_waiting, market_open)
-        if self.alerts.has_pnl_rules:
-            self.alerts.check_pnl(self.api.day_pnl())
 
     async def stop(self) -> None:
         """Stop the strategies (journaled as stopped: the trader starts them again; after a crash
@@ -662,7 +590,7 @@ class Engine:
             return backup_book(book, reason)
         except (OSError, sqlite3.Error) as exc:
             text = f"the {reason} backup of the book failed: {exc}"
-            self._warn(text, "store")
+            self.warn(text, "store")
             return None
 
     def close(self) -> None:

@@ -160,6 +160,8 @@ def book_holder(book_file: Path) -> BookHolder | None:
 
 
 def _this_process() -> dict[str, object]:
+    from engine.store.urls import redact_command
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (containers)
@@ -169,7 +171,7 @@ def _this_process() -> dict[str, object]:
         "host": socket.gethostname(),
         "user": user,
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300] if sys.argv else "",
+        "command": redact_command(sys.argv)[:300],  # no password of --db in the lock file
     }
 
 

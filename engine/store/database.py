@@ -45,6 +45,16 @@ should the checkpoint thread fall behind. SQLite's default, 1,000 pages, made th
 crossed it rewrite about 4 MB inside an order submission."""
 
 
+class DatabaseNotOpened(StoreError):
+    """The book's database could not be opened (a server away, a wrong password, a missing
+    driver); ``backend`` says which kind it is (``sqlite``, ``postgresql``), so the trader is
+    given advice for a file or for a server."""
+
+    def __init__(self, url: URL, reason: object) -> None:
+        super().__init__(f"cannot open database {redact_url(url)}: {reason}")
+        self.backend = url.get_backend_name()
+
+
 class _Checkpointer:
     """Copies the SQLite write-ahead log into the database file every second on a thread of its
     own, with a connection of its own, so no journal commit on the order path does it. A PASSIVE
@@ -271,7 +281,7 @@ def open_database(
     try:
         engine = create_engine(parsed, connect_args=connect_args)
     except (ArgumentError, ImportError) as exc:
-        raise StoreError(f"cannot open database {redact_url(parsed)}: {exc}") from exc
+        raise DatabaseNotOpened(parsed, exc) from exc
     if engine.dialect.name == "sqlite":
         _set_sqlite_pragmas_on_connect(engine, level, busy_timeout_ms)
 
@@ -283,7 +293,7 @@ def open_database(
     except SQLAlchemyError as exc:
         engine.dispose()
         reason = getattr(exc, "orig", None) or type(exc).__name__
-        raise StoreError(f"cannot open database {redact_url(parsed)}: {reason}") from exc
+        raise DatabaseNotOpened(parsed, reason) from exc
     file_backed = engine.dialect.name == "sqlite" and engine.url.database not in (
         None,
         "",

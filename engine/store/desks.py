@@ -39,7 +39,6 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
@@ -47,8 +46,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.domain.ids import ID_SALTS, salt_of
 from engine.store.errors import StoreError
+from engine.store.journal_writer import refuse_if_unanswered, unanswered, watch_calls
 from engine.store.schema import desk as desk_table
 from engine.store.schema import journal as journal_table
+from engine.store.urls import redact_command
 
 logger = logging.getLogger(__name__)
 
@@ -105,10 +106,13 @@ class DeskLease:
     def __init__(self, engine: Engine, connection: Connection, info: DeskInfo, live: bool) -> None:
         self._engine = engine
         self._connection: Connection | None = connection
+        self._watch = watch_calls(connection, engine)
+        """Times the lease's beat, so a server that stops answering cannot hold the loop."""
         self.info = info
         self._live_session = live
         self.lost = False
         """The lease went with the server and could not be taken back."""
+        self._closed = False
 
     @property
     def slot(self) -> int:
@@ -152,14 +156,20 @@ class DeskLease:
     def check(self) -> str | None:
         """Keep the lease: after the server went away and came back, take this desk's slot (and
         broker session) again. Returns what the trader must be told when that fails."""
-        if self.lost:
-            return None
-        try:
-            self._ready().execute(text("SELECT 1"))
-            return None
-        except SQLAlchemyError:
-            pass
-        self._drop_connection()
+        if self.lost or self._closed or unanswered(self._engine):
+            return None  # a server that stopped answering is not waited for on the loop
+        if self._connection is not None:
+            if self._watch is not None:
+                self._watch.since = time.monotonic()
+            try:
+                self._connection.execute(text("SELECT 1"))
+                return None
+            except SQLAlchemyError:
+                self._drop_connection()
+            finally:
+                if self._watch is not None:
+                    self._watch.since = None
+        # No connection: dropped on an earlier beat while the server was away; take it again.
         try:
             connection = _lease_connection(self._engine)
         except SQLAlchemyError:
@@ -176,6 +186,7 @@ class DeskLease:
                     .values(backend_pid=int(backend))
                 )
                 self._connection = connection
+                self._watch = watch_calls(connection, self._engine)
                 logger.info("desk %d took its lease back", self.info.desk_id)
                 return None
         except SQLAlchemyError:
@@ -191,6 +202,7 @@ class DeskLease:
 
     def close(self) -> None:
         """Mark the desk closed and let its slot go; closing twice is harmless."""
+        self._closed = True
         connection = self._connection
         if connection is None:
             return
@@ -323,6 +335,7 @@ def open_desks(connection: Connection) -> list[DeskInfo]:
 def _lease_connection(engine: Engine) -> Connection:
     """A connection of its own for the lease. The server probes it, so a desk whose machine or
     network died lets its slot go within about half a minute rather than TCP's two hours."""
+    refuse_if_unanswered(engine)  # a server that stopped answering: not waited for on the loop
     connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
         for setting, value in KEEPALIVE_SETTINGS.items():
@@ -373,6 +386,7 @@ def _insert_desk(connection: Connection, slot: int, session: str) -> DeskInfo:
         .where(desk_table.c.slot == slot, desk_table.c.closed_ns.is_(None))
         .values(closed_ns=now)
     )
+    _redact_commands(connection)
     first_seq = connection.execute(select(func.coalesce(func.max(journal_table.c.seq), 0)))
     backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
     who = _this_process()
@@ -401,12 +415,29 @@ def _insert_desk(connection: Connection, slot: int, session: str) -> DeskInfo:
     )
 
 
+def _redact_commands(connection: Connection) -> None:
+    """Mask the passwords that desks of older versions kept in their rows' command line (the
+    whole ``--db`` URL): every desk and user of the book can read that table. Done here, as a
+    desk registers, rather than by a schema migration: no column changes, and a book opened by
+    an older desk again meanwhile is cleaned at the next opening too."""
+    rows = connection.execute(
+        select(desk_table.c.desk_id, desk_table.c.command).where(desk_table.c.command.like("%://%"))
+    ).all()
+    for desk_id, command in rows:
+        redacted = redact_command(str(command).split(" "))[:300]
+        if redacted != command:
+            connection.execute(
+                update(desk_table).where(desk_table.c.desk_id == desk_id).values(command=redacted)
+            )
+
+
 def _this_process() -> dict[str, object]:
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (containers)
         user = ""
-    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""
+    # Every desk and user of the book reads this row: no password of --db is kept in it.
+    command = redact_command(sys.argv)
     return {
         "host": socket.gethostname()[:255],
         "pid": os.getpid(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode
 
@@ -71,8 +71,12 @@ def redact_url(url: str | URL) -> str:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number
         return UNREADABLE_URL
+    if parsed.host is not None and "@" in parsed.host:
+        # An unescaped @ in the password: what comes before the host's last @ is the password's.
+        spilled, _, host = parsed.host.rpartition("@")
+        parsed = parsed.set(password=f"{parsed.password or ''}@{spilled}", host=host)
     rendered = parsed.set(query={}).render_as_string(hide_password=True)
     if not parsed.query:
         return rendered
@@ -80,6 +84,50 @@ def redact_url(url: str | URL) -> str:
         name: MASK if _looks_secret(name) else value for name, value in parsed.query.items()
     }
     return f"{rendered}?{urlencode(sorted(masked_query.items()), doseq=True, safe='*/')}"
+
+
+def redact_command(argv: Sequence[str]) -> str:
+    """A command line (its program first) as one line that is safe to keep where others read
+    it (the book's ``desk`` table, a lock file): the value of ``--db`` and anything that looks
+    like a URL go through ``redact_url``, so no password is kept."""
+    words: list[str] = []
+    after_db = False
+    for index, arg in enumerate(argv):
+        if index == 0:
+            words.append(Path(arg).name)
+        elif after_db:
+            words.append(redact_url(arg))
+        elif "=" in arg and (arg.startswith("--db=") or "://" in arg.partition("=")[2]):
+            name, _, value = arg.partition("=")
+            words.append(f"{name}={redact_url(value)}")
+        elif "://" in arg:
+            words.append(redact_url(arg))
+        else:
+            words.append(arg)
+        after_db = index > 0 and arg == "--db"
+    return " ".join(words)
+
+
+def check_book_url(url: str | URL) -> None:
+    """Refuse a book URL the desk must not trade in (``BookUrlRefused``): an in-memory SQLite
+    database (lost at exit, and no lock keeps a second desk off it), or one whose host holds an
+    ``@`` (an unescaped ``@`` in the password or user name: the rest would be taken for the host,
+    and shown). Raises ``ArgumentError`` for text that is no URL at all."""
+    parsed = make_url(url)
+    if parsed.host is not None and "@" in parsed.host:
+        raise BookUrlRefused(
+            "the book's URL holds more than one unescaped @, so part of the password (or user "
+            "name) would be read as the server's name. Write each @ inside the user name or "
+            "password as %40 (percent-encoded), e.g. postgresql://desk:pa%40ss@host/book"
+        )
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise BookUrlRefused(
+                "the SQLite URL given as the book names an in-memory database, not a file: its "
+                "orders would be lost when the desk closes and no lock could keep a second desk "
+                "off it. Name the book's file, e.g. --db sqlite:////path/to/book.db"
+            )
+        book_file_of(parsed)  # a URI filename that names no file is refused there
 
 
 def _looks_secret(query_name: str) -> bool:

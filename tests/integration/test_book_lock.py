@@ -49,6 +49,21 @@ def test_book_lock_when_held_refuses_a_second_holder_naming_the_first(tmp_path: 
     BookLock.acquire(book).release()  # free again once released
 
 
+def test_book_lock_file_keeps_no_password_of_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "postgresql+psycopg://desk:Hunter2SecretPw@db.example/book"
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/dalaldesk", "--db", url, f"--db={url}"])
+    book = tmp_path / "book.db"
+    with BookLock.acquire(book):
+        holder = book_holder(book)
+        on_disk = "".join(p.read_text() for p in tmp_path.iterdir() if p.name != "book.db")
+    assert holder is not None
+    masked = "postgresql+psycopg://desk:***@db.example/book"
+    assert holder.command == f"dalaldesk --db {masked} --db={masked}"
+    assert "Hunter2SecretPw" not in on_disk
+
+
 def test_book_lock_when_an_engine_has_the_book_a_second_engine_is_refused(tmp_path: Path) -> None:
     config = EngineConfig(db_url=f"sqlite:///{tmp_path / 'book.db'}")
     first = Engine.build(config)

@@ -153,6 +153,27 @@ def test_book_safety_uri_in_memory_is_refused_in_words(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_book_safety_plain_in_memory_book_is_refused_in_words(tmp_path: Path, url: str) -> None:
+    result = run("--headless", "--duration", "1", "--db", url, home=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "in-memory database" in result.stderr
+    assert "sqlite:////path/to/book.db" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_book_safety_url_with_an_unescaped_at_in_its_password_is_refused_unechoed(
+    tmp_path: Path,
+) -> None:
+    url = "postgresql://desk:Hunter2Secret@Pw@127.0.0.1:1/book1"
+    result = run("--headless", "--duration", "1", "--db", url, home=tmp_path)
+    screen = result.stdout + result.stderr
+    assert result.returncode == 2, screen
+    assert "%40" in result.stderr, result.stderr
+    assert "Hunter2" not in screen and "Pw@" not in screen, screen
+    assert "Traceback" not in screen
+
+
 # -- 2. restore: never no book; a missing book is not started afresh over its traces ---------------
 
 

@@ -31,7 +31,9 @@ import pytest
 
 from engine.brokers.paper.config import PaperConfig
 from engine.core.clock import TestClock
+from engine.domain.ids import OrderId
 from engine.domain.instruments import Instrument
+from engine.domain.order_replay import replay_orders
 from engine.domain.orders import (
     Modification,
     OrderRequest,
@@ -538,3 +540,20 @@ def test_order_crash_safety_queued_orders_wait_while_the_journal_cannot_write(
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+def test_order_crash_safety_journal_units_written_twice_replay_as_once(tmp_path: Path) -> None:
+    """A server that committed a write whose answer was lost, then took the retry too, holds the
+    same unit twice: the restart rebuilds each order and fill once."""
+    desk = make_desk(tmp_path / "book.db")
+    try:
+        desk.tick(quote(NIFTY_CE, bid=9995, ask=10000))
+        order_id = desk.oms.submit(resting_buy(10000)).order_id
+        assert [(t.order_id, t.quantity) for t in desk.oms.fills] == [(order_id, 65)]
+        rows = [(e.kind, e.order_id, e.ts_ns, e.payload) for e in desk.database.journal.read()]
+    finally:
+        desk.database.close()
+    replayed = replay_orders(rows + rows)
+    assert [(f.order_id, f.quantity) for f in replayed.fills] == [(order_id, 65)]
+    order = replayed.orders[OrderId(str(order_id))]
+    assert (order.status, order.filled_quantity) == (OrderStatus.COMPLETE, 65)

@@ -19,6 +19,7 @@ import pytest
 
 from engine.domain.events import EngineMessage
 from engine.signals.records import SignalRecord, SignalStep
+from engine.store import StoreError
 from engine.store.pnl_rebuild import read_sqlite_book
 from tests.integration.test_local_api import AUTH, TOKEN, call
 from tests.integration.test_webhook_signals import alert, build, post, signal_rows, started
@@ -110,6 +111,94 @@ async def test_housekeeping_part_that_fails_is_said_once_and_the_others_go_on(
     assert [r.step for r in signal_rows(engine) if r.signal_id == "late"][-1] is SignalStep.EXPIRED
     assert engine.signals.approve("late").step is SignalStep.REFUSED  # gone: nothing placed
     assert not engine.api.orders()
+
+
+class FailingLease:
+    """A shared book's lease whose check raises, as one did with its connection gone."""
+
+    def __init__(self) -> None:
+        self.checks = 0
+
+    def check(self) -> str | None:
+        self.checks += 1
+        raise StoreError("the desk's lease on the book is not held")
+
+    def close(self) -> None:
+        pass
+
+
+async def test_housekeeping_when_the_lease_check_fails_says_so_and_the_beat_goes_on(
+    tmp_path: Path,
+) -> None:
+    engine = build(tmp_path)
+    said: list[str] = []
+    engine.bus.subscribe(EngineMessage, lambda m: said.append(m.text))
+    lease = FailingLease()
+    engine.desk_lease = lease  # type: ignore[assignment]
+    day_ends: list[object] = []
+    mark_day_end = engine.mark_day_end
+    engine.mark_day_end = lambda now: (day_ends.append(now), mark_day_end(now))  # type: ignore[method-assign]
+    await started(engine)
+    try:
+        await wait_for(lambda: lease.checks >= 3, timeout=10, what="three beats")
+    finally:
+        engine.desk_lease = None
+        await engine.stop()
+    assert len(day_ends) >= 3, "the parts after the lease check ran each second"
+    assert [s for s in said if "lease" in s] == [
+        "the desk's lease on the shared book failed (StoreError: the desk's lease on the book "
+        "is not held); the rest of the desk's once-a-second work goes on"
+    ]
+
+
+async def test_housekeeping_when_a_beat_fails_unforeseen_it_is_said_and_the_next_second_beats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = build(tmp_path)
+    said: list[str] = []
+    engine.bus.subscribe(EngineMessage, lambda m: said.append(m.text))
+    checks: list[int] = []
+
+    def broken() -> str | None:
+        checks.append(1)
+        raise OSError("the book's folder went away")
+
+    monkeypatch.setattr(engine.database, "check_book_file", broken)
+    await started(engine)
+    try:
+        await wait_for(lambda: len(checks) >= 3, timeout=10, what="three beats")
+        heartbeat = [t for t in engine._tasks if t.get_name() == "heartbeat"]
+        assert heartbeat and not heartbeat[0].done()
+    finally:
+        await engine.stop()
+    assert [s for s in said if "went away" in s] == [
+        "the once-a-second housekeeping failed (OSError: the book's folder went away); the rest "
+        "of the desk's once-a-second work goes on"
+    ]
+
+
+async def test_engine_task_that_fails_is_said_to_the_trader_in_words(tmp_path: Path) -> None:
+    engine = build(tmp_path)
+    said: list[EngineMessage] = []
+    engine.bus.subscribe(EngineMessage, said.append)
+    await started(engine)
+
+    async def broken() -> None:
+        raise RuntimeError("no more")
+
+    try:
+        task = engine.spawn(broken(), "report-mailer")
+        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.sleep(0)
+    finally:
+        await engine.stop()
+    assert [(m.severity.value, m.text) for m in said if "report-mailer" in m.text] == [
+        (
+            "ERROR",
+            "the desk's report-mailer work stopped after an error (RuntimeError: no more) and "
+            "does not run again until the desk is restarted",
+        )
+    ]
 
 
 async def test_signal_is_journaled_with_its_order_so_a_crash_between_loses_neither(

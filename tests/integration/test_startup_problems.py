@@ -298,3 +298,32 @@ def test_startup_when_the_settings_file_is_bad_starts_on_defaults_and_keeps_it_a
     if case == "not YAML":
         again = run_desk(tmp_path, [], window=window)
         assert "settings" not in again.stderr, "the next start is clean"
+
+
+@pytest.mark.parametrize("case", ["no such database", "no server on the port"])
+def test_startup_postgres_book_that_will_not_open_gets_advice_for_a_server(
+    postgres_server,  # type: ignore[no-untyped-def]
+    case: str,
+) -> None:
+    from app.startup import explain
+    from engine.store import StoreError, open_database
+
+    if case == "no such database":
+        url = postgres_server.url("no_such_book")
+    else:
+        url = "postgresql+psycopg://desk:s3cr3t@127.0.0.1:1/book"
+    with pytest.raises(StoreError) as refused:
+        open_database(url)
+    text = explain(refused.value)
+    assert text is not None
+    assert "database server is running" in text, text
+    assert "folder is writable" not in text
+    assert "s3cr3t" not in text
+
+
+def test_startup_sqlite_book_that_will_not_open_keeps_the_advice_for_a_file() -> None:
+    from app.startup import explain
+    from engine.store import StoreError
+
+    text = explain(StoreError("cannot open database sqlite:////books/paper.db: disk I/O error"))
+    assert text is not None and "folder is writable" in text

@@ -3,17 +3,26 @@ a live broker session used by one desk only, and a lease that goes with the desk
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, create_engine, insert, select, text
 
 from engine.domain.ids import IdFactory, salt_of
 from engine.store import Database, open_database
-from engine.store.desks import BrokerSessionInUse, DeskLease, DeskOpening, order_owners
+from engine.store.desks import (
+    BrokerSessionInUse,
+    DeskLease,
+    DeskOpening,
+    open_desks,
+    order_owners,
+)
 from engine.store.migrate import head_revision
+from engine.store.schema import desk as desk_table
 
 
 @pytest.fixture
@@ -152,3 +161,93 @@ def test_postgres_new_book_opened_by_several_desks_at_once_is_migrated_once(
 
     with ThreadPoolExecutor(max_workers=4) as threads:
         assert set(threads.map(open_it, range(4))) == {head_revision()}
+
+
+@pytest.fixture
+def own_server(postgres_server):  # type: ignore[no-untyped-def]
+    """A cluster of its own for a test that stops it: the session's server stays up."""
+    from tests.pg import PostgresServer
+
+    server = PostgresServer(postgres_server.binaries)
+    server.start()
+    yield server
+    server.close()
+
+
+def test_postgres_desk_lease_check_while_the_server_stays_away_then_takes_it_back(
+    own_server,  # type: ignore[no-untyped-def]
+) -> None:
+    """Each beat's check while the server is away must return (not raise), and the first one
+    after it is back must take the desk's slot again: a desk opened then must not get it."""
+    book = open_database(own_server.fresh_url())
+    lease = DeskLease.open(book.engine, "paper:a", live=False)
+    other_book = create_engine(book.engine.url)
+    try:
+        own_server.stop()
+        try:
+            for _ in range(3):  # the first drops the dead connection; the next find none
+                assert lease.check() is None
+        finally:
+            own_server.start()
+        deadline = time.monotonic() + 15
+        while not lease_held(other_book, lease):
+            assert time.monotonic() < deadline, "the lease was never taken back"
+            assert lease.check() is None
+            time.sleep(0.2)
+        assert not lease.lost
+        later = DeskLease.open(other_book, "paper:b", live=False)
+        try:
+            assert later.slot != lease.slot
+            assert [d.desk_id for d in later.others()] == [lease.info.desk_id]
+        finally:
+            later.close()
+        lease.close()
+        assert lease.check() is None  # closed: nothing is taken back
+        assert not lease_held(other_book, lease)
+    finally:
+        lease.close()
+        other_book.dispose()
+        book.close()
+
+
+def lease_held(engine: Engine, lease: DeskLease) -> bool:
+    with engine.connect() as conn:
+        return lease.info.desk_id in [d.desk_id for d in open_desks(conn)]
+
+
+def test_postgres_desk_row_keeps_no_password_of_the_command_line(
+    book: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every desk and user of the book reads the desk table: the --db password is masked in the
+    command recorded there, for this desk and for the rows older versions left."""
+    secret = "Hunter2SecretPw"
+    url = f"postgresql+psycopg://desk:{secret}@db.example:5432/book"
+    with book.engine.begin() as conn:
+        conn.execute(
+            insert(desk_table).values(
+                slot=9,
+                first_seq=0,
+                open_beside="",
+                session="paper:old",
+                host="h",
+                pid=1,
+                user_name="u",
+                command=f"dalaldesk --headless --db {url} --api-port 9000",
+                backend_pid=0,
+                opened_ns=1,
+                closed_ns=2,
+            )
+        )
+    monkeypatch.setattr(
+        sys, "argv", ["/opt/dalaldesk/bin/dalaldesk", "--headless", "--db", url, f"--x={url}"]
+    )
+    lease = DeskLease.open(book.engine, "paper:a", live=False)
+    lease.close()
+    with book.engine.connect() as conn:
+        commands = [str(c) for c in conn.execute(select(desk_table.c.command)).scalars()]
+    assert commands == [
+        "dalaldesk --headless --db postgresql+psycopg://desk:***@db.example:5432/book "
+        "--api-port 9000",
+        "dalaldesk --headless --db postgresql+psycopg://desk:***@db.example:5432/book "
+        "--x=postgresql+psycopg://desk:***@db.example:5432/book",
+    ]

@@ -39,6 +39,7 @@ from engine.store import (
 from engine.store import journal as journal_module
 from engine.store.migrate import HEAD, alembic_config, head_revision
 from engine.store.schema import metadata
+from engine.store.urls import UNREADABLE_URL, BookUrlRefused, check_book_url, redact_command
 
 IST = ZoneInfo("Asia/Kolkata")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -240,6 +241,12 @@ def test_database_close_when_called_twice_is_harmless_and_journal_refuses_writes
         ),
         ("sqlite:////home/trader/dalaldesk.db", "sqlite:////home/trader/dalaldesk.db"),
         ("not a url at all s3cr3t", "<unreadable database URL>"),
+        # An unescaped @ in the password: all of it is masked, not only what precedes the @.
+        (
+            "postgresql://desk:s3cr3t@Pw@127.0.0.1:5432/book",
+            "postgresql://desk:***@127.0.0.1:5432/book",
+        ),
+        ("postgresql://desk:s3cr3t@db:port/book", "<unreadable database URL>"),
     ],
 )
 def test_redact_url_masks_passwords_and_never_echoes_unparseable_text(
@@ -247,6 +254,39 @@ def test_redact_url_masks_passwords_and_never_echoes_unparseable_text(
 ) -> None:
     assert redact_url(url) == expected
     assert "s3cr3t" not in redact_url(url)
+
+
+def test_redact_command_masks_the_db_url_and_any_url_of_a_command_line() -> None:
+    url = "postgresql+psycopg://desk:s3cr3t@db:5432/book"
+    argv = ["/opt/dd/bin/dalaldesk", "--headless", "--db", url, f"--db={url}", "--hook=x", url]
+    masked = "postgresql+psycopg://desk:***@db:5432/book"
+    assert redact_command(argv) == (
+        f"dalaldesk --headless --db {masked} --db={masked} --hook=x {masked}"
+    )
+    assert redact_command(["dalaldesk", "--db", "db:s3cr3t@x:y/b"]).endswith(UNREADABLE_URL)
+    assert redact_command([]) == ""
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("sqlite://", "in-memory database"),
+        ("sqlite:///:memory:", "in-memory database"),
+        ("sqlite:///file:b?mode=memory&uri=true", "in-memory database"),
+        ("postgresql://desk:s3cr3t@Pw@127.0.0.1/book", "%40"),
+    ],
+)
+def test_check_book_url_refuses_memory_books_and_an_unescaped_at(url: str, words: str) -> None:
+    with pytest.raises(BookUrlRefused, match=words) as refused:
+        check_book_url(url)
+    assert "s3cr3t" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:////books/paper.db", "postgresql://desk:pa%40ss@db/book", "postgresql://db/b"]
+)
+def test_check_book_url_takes_a_file_or_a_server_book(url: str) -> None:
+    check_book_url(url)
 
 
 def test_database_url_and_repr_when_url_carries_a_secret_mask_it(tmp_path: Path) -> None:
