@@ -49,6 +49,17 @@ def profile_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def seed_value(text: str) -> int:
+    """The simulated market's seed: a whole number, 0 or more."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"{seed} is below 0: a seed is 0 or more")
+    return seed
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 EXIT_INTERRUPTED = 130
@@ -159,7 +170,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the simulated market follows NSE's sessions and holidays: closed is closed",
     )
     parser.set_defaults(nse_hours=None)
-    parser.add_argument("--seed", type=int, default=7, help="seed of the simulated market")
+    parser.add_argument(
+        "--seed", type=seed_value, default=7, help="seed of the simulated market (0 or more)"
+    )
     parser.add_argument(
         "--record",
         action="store_true",

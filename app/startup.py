@@ -81,11 +81,24 @@ def explain(error: BaseException) -> str | None:
                 if full
                 else "Make its data folders writable"
             )
+        if error.filename and not _is_book_file(str(error.filename)):
+            # Settings, layouts, logs and locks live in the user's folders: --db moves the book
+            # only, so it would not help.
+            return (
+                f"DalalDesk cannot write {where}: {error.strerror or error}. {remedy}: the desk "
+                "keeps its settings, layouts and logs there (on Linux XDG_CONFIG_HOME, "
+                "XDG_DATA_HOME and XDG_STATE_HOME choose other folders)."
+            )
         return (
             f"DalalDesk cannot write {where}: {error.strerror or error}. {remedy}, or keep the "
             "book elsewhere with --db sqlite:////path/to/book.db."
         )
     return None
+
+
+def _is_book_file(name: str) -> bool:
+    """Whether ``name`` is a book or one of the files SQLite and the desk keep beside one."""
+    return name.endswith((".db", ".db-wal", ".db-shm", ".db-journal", ".db.lock"))
 
 
 def crash_report(error: BaseException, directory: Path | None) -> Path | None:

@@ -32,10 +32,19 @@ DEFAULT_PROFILE = "default"
 PAPER_BOOK = "paper"
 
 
+PATH_NAME_MAX = 100
+"""The longest profile or book name: a folder name with room for what the desk adds to it."""
+
+
 def check_path_name(what: str, name: str) -> str:
     """``name`` if it can name one directory or file (a profile, a book); ValueError if not."""
     if not name or name in (".", "..") or any(c in name for c in "/\\:"):
         raise ValueError(f"{what} {name!r} cannot name a directory or file: no / \\ : in it")
+    if len(name) > PATH_NAME_MAX:
+        raise ValueError(
+            f"{what} name is {len(name)} characters long: at most {PATH_NAME_MAX}, as a folder "
+            "or file name must fit every system"
+        )
     return name
 
 

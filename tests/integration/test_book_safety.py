@@ -478,3 +478,11 @@ def test_book_safety_full_disk_without_a_file_name_is_worded_whole() -> None:
     assert "to:" not in text and "cannot write its files" in text
     named = explain(OSError(errno.ENOSPC, "No space left on device", "/books/paper.db.lock"))
     assert named is not None and "cannot write to /books/paper.db.lock:" in named
+
+
+def test_book_safety_unwritable_folder_that_holds_no_book_does_not_suggest_db() -> None:
+    """--db moves the book only: for a settings or log folder it would not help."""
+    config = explain(PermissionError(errno.EACCES, "Permission denied", "/home/t/.config/x"))
+    assert config is not None and "--db" not in config and "XDG_CONFIG_HOME" in config
+    book = explain(PermissionError(errno.EACCES, "Permission denied", "/books/paper.db-wal"))
+    assert book is not None and "--db sqlite:" in book

@@ -234,6 +234,21 @@ def test_command_line_when_a_broker_not_built_yet_is_asked_says_so() -> None:
         parse_args(["--broker", "fyers"])
 
 
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--seed", "-1"], "-1 is below 0"),
+        (["--seed", "seven"], "'seven' is not a whole number"),
+        (["--profile", "p" * 300], "300 characters long: at most 100"),
+    ],
+)
+def test_command_line_when_a_value_cannot_be_used_says_so_in_words(
+    argv: list[str], words: str
+) -> None:
+    with pytest.raises(StartupProblem, match=words):
+        parse_args(argv)
+
+
 def test_log_files_stop_at_their_cap(tmp_path, monkeypatch) -> None:
     import engine.core.logs as logs
 
