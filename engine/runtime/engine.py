@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,7 @@ from engine.marketdata.quotes import QuoteCache
 from engine.marketdata.simulated import SimulatedMarket
 from engine.oms.order_manager import OrderManager
 from engine.risk.manager import RiskManager
+from engine.runtime.book_session import back_up, journal_left_unwritten, restore_engine
 from engine.runtime.charts import DeskCharts
 from engine.runtime.config import EngineConfig
 from engine.runtime.day_marks import DayMarks
@@ -52,18 +52,15 @@ from engine.runtime.endpoints import (
     webhook_passphrase,
 )
 from engine.runtime.housekeeping import Housekeeping
+from engine.runtime.recording import start_recording
 from engine.runtime.risk_tasks import risk_housekeeping, update_var
 from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule
 from engine.runtime.sim_time import follow_simulated_clock
 from engine.signals.desk import SignalDesk
 from engine.signals.inbox import SignalInbox
-from engine.signals.records import SignalRecord
 from engine.store import Database, Journal, book_file_of
-from engine.store.backup import backup_book, has_backup_of
-from engine.store.book import scan_journal, set_aside_text
 from engine.store.book_lock import BookLock
 from engine.store.desks import DeskLease
-from engine.store.journal import JournalEntry
 from engine.strategies.algos.desk import AlgoDesk
 from engine.strategies.kernel import StrategyKernel
 from engine.strategies.loader import load_into
@@ -278,78 +275,8 @@ class Engine:
 
     def restore(self) -> int:
         """Bring back orders, fills, positions and the trading state from the journal (after a
-        restart or crash)."""
-        # What the restore tells the trader is kept for the windows that open after it.
-        stop_keeping = self.bus.subscribe(EngineMessage, self.api.startup_messages.append)
-        scan = scan_journal(self.journal, record=True)
-        entries = [(e.kind, e.order_id, e.ts_ns, e.payload) for e in scan.entries]
-        try:
-            if scan.newly_set_aside:
-                self.warn(set_aside_text(scan.newly_set_aside), "store")
-            if self.alerts.problem is not None:
-                self.warn(f"Alerts: {self.alerts.problem}", "alerts")
-            warning = self.calendar.coverage_warning(self.clock.now().date())
-            if warning is not None:
-                self.bus.publish(
-                    EngineMessage(self.clock.time_ns(), Severity.WARNING, warning, "calendar")
-                )
-            other_desks = self._other_desks(scan.entries)
-            applied = self.orders.restore(
-                entries, today=self.clock.now().date(), other_desks=other_desks
-            )
-            if self.risk is not None:
-                self.risk.restore(entries)
-            owners = {o.order_id: o.strategy for o in self.orders.orders.values() if o.strategy}
-            self.strategies.restore(entries, owners)
-            for parent_id in self.advanced.restore():
-                self.warn(f"advanced order {parent_id}: its saved terms cannot be read", "orders")
-            self.algos.restore(entries)
-            self.api.advanced_service.restore_gtt_parents(entries)
-            self.signals.restore(
-                SignalRecord.from_payload(ts, payload)
-                for kind, _order, ts, payload in entries
-                if kind == SignalRecord.kind
-            )
-            if self.desk_lease is not None and (others := self.desk_lease.others()):
-                # The book does not say which desk ran a strategy: resuming one another desk
-                # runs would send its orders twice.
-                desks = ", ".join(d.describe() for d in others)
-                self.strategies.hold_back_resume(
-                    f"it was running on this shared book and {desks} is open on it too, so it "
-                    "may be running there; start it here if it is this desk's"
-                )
-        finally:
-            stop_keeping()
-        nets = {(p.token, p.product): p.net_quantity for p in self.positions.all()}
-        for fill in self.orders.fills:
-            if fill.order_id in other_desks:
-                # Another open desk's venue holds (and squares off) what its own orders bought.
-                key = (fill.token, fill.product)
-                nets[key] = nets.get(key, 0) - fill.quantity * fill.side.sign
-        if self.venue is not None:
-            self.venue.restore_positions(nets)
-        if applied:
-            log.info("restored %d order events from the journal", applied)
-        return applied
-
-    def _other_desks(self, entries: list[JournalEntry]) -> dict[str, str]:
-        """Orders of the book that another desk open now placed (order id -> that desk)."""
-        if self.desk_lease is None:
-            return {}
-        submitted = ((e.order_id, e.seq) for e in entries if e.kind == "order_submitted")
-        held = self.desk_lease.held_elsewhere((i, seq) for i, seq in submitted if i)
-        if held:
-            desks = ", ".join(sorted({d.describe() for d in held.values()}))
-            self.bus.publish(
-                EngineMessage(
-                    self.clock.time_ns(),
-                    Severity.INFO,
-                    f"This book is shared with {desks}. Their orders and fills are shown as they "
-                    "stood when this desk opened; they are worked there, not here.",
-                    "store",
-                )
-            )
-        return {order_id: desk.describe() for order_id, desk in held.items()}
+        restart or crash): ``engine.runtime.book_session``."""
+        return restore_engine(self)
 
     def _load_strategies(self) -> None:
         problems = load_into(self.strategies, self.config.strategies_dir)
@@ -449,7 +376,7 @@ class Engine:
         loop."""
         self._stop.clear()
         if self.config.recordings_dir is not None and self.recorder is None:
-            self._start_recording(self.config.recordings_dir)
+            self.recorder = start_recording(self, self.config.recordings_dir)
         self.spawn(self.feed.run(self.on_tick, self._stop), "feed")
         if self.link is not None and self.link is not self.feed:
             # A live broker traded on another feed still runs its session and order updates.
@@ -470,26 +397,6 @@ class Engine:
             serving = serve_signals(self, self.config.api_port, self._stop, self.warn)
             self.spawn(serving, "signals-endpoint")
         self.strategies.resume()
-
-    def _start_recording(self, folder: Path) -> None:
-        from engine.marketdata.recorder import Recorder
-
-        loop = asyncio.get_running_loop()
-
-        def warn(text: str) -> None:
-            # From the writer thread too: the bus is the loop's alone.
-            loop.call_soon_threadsafe(self.warn, text, "recorder")
-
-        recorder = Recorder(
-            folder,
-            lambda: list(self.registry),
-            warn=warn,
-            lossless=isinstance(self.clock, SimulatedClock),
-        )
-        recorder.record(self.quotes.ticks())  # the quotes the day starts from
-        self.bus.subscribe(Tick, recorder.on_tick)
-        recorder.start_timer()
-        self.recorder = recorder
 
     async def _throttle_pump(self) -> None:
         """Send the throttle's queued orders as each new second opens."""
@@ -542,27 +449,13 @@ class Engine:
             # The last batch is written and the day's parts merged off the loop.
             await asyncio.to_thread(self.recorder.close)
         await self.charts.close()
-        unwritten = self._journal_left_unwritten()
+        unwritten = journal_left_unwritten(self)
         if self.positions.all() and not self.database.closed and not unwritten:
             # Not behind held rows: marks written first would read as earlier than they are.
             self.closing_marks, self.closing_marks_seq = self.record_marks(SESSION_END)
         if self.config.close_backup:
             self.back_up("close")
         self.close()
-
-    def _journal_left_unwritten(self) -> int:
-        """The journal rows still held as the desk closes, after one last try; what they
-        recorded was never shown, and the book is whole without them."""
-        if not self.orders.journal_waiting or self.database.closed or self.orders.retry_journal():
-            return 0
-        waiting = self.orders.journal_waiting
-        log.critical(
-            "the desk closes with %d journal entries it could not write: what they recorded was "
-            "never shown and is not in the book; a broker's fills among them come back at the "
-            "next start's reconciliation",
-            waiting,
-        )
-        return waiting
 
     def mark_day_end(self, now: datetime) -> None:
         """Journal the day's closing marks as the market closes on a desk that saw it open."""
@@ -578,20 +471,8 @@ class Engine:
         return book_file_of(self.database.engine.url)
 
     def back_up(self, reason: str) -> Path | None:
-        """A copy of the book (at a clean close, at the first start of a day); a failure is
-        reported, never fatal. Nothing is copied for an empty journal."""
-        book = self.book_file
-        if book is None or self.database.closed or self.journal.last_seq() == 0:
-            return None
-        today = datetime.now(UTC).astimezone().date()  # backups follow the wall clock
-        if reason == "daily" and has_backup_of(book, today, "daily"):
-            return None
-        try:
-            return backup_book(book, reason)
-        except (OSError, sqlite3.Error) as exc:
-            text = f"the {reason} backup of the book failed: {exc}"
-            self.warn(text, "store")
-            return None
+        """A copy of the book (``engine.runtime.book_session.back_up``)."""
+        return back_up(self, reason)
 
     def close(self) -> None:
         if self.var_executor is not None:

@@ -1,0 +1,133 @@
+"""The desk and its book across a session: brought back from the journal at the start (after a
+restart or a crash: orders, fills, positions, the trading state, strategies, advanced orders,
+algos and signals, each from its own rows), backed up, and what it could not write said as it
+closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.domain.events import EngineMessage, Severity
+from engine.signals.records import SignalRecord
+from engine.store.backup import backup_book, has_backup_of
+from engine.store.book import scan_journal, set_aside_text
+from engine.store.journal import JournalEntry
+
+if TYPE_CHECKING:
+    from engine.runtime.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+def restore_engine(engine: Engine) -> int:
+    """Bring back orders, fills, positions and the trading state from the journal (after a
+    restart or crash)."""
+    # What the restore tells the trader is kept for the windows that open after it.
+    stop_keeping = engine.bus.subscribe(EngineMessage, engine.api.startup_messages.append)
+    scan = scan_journal(engine.journal, record=True)
+    entries = [(e.kind, e.order_id, e.ts_ns, e.payload) for e in scan.entries]
+    try:
+        if scan.newly_set_aside:
+            engine.warn(set_aside_text(scan.newly_set_aside), "store")
+        if engine.alerts.problem is not None:
+            engine.warn(f"Alerts: {engine.alerts.problem}", "alerts")
+        warning = engine.calendar.coverage_warning(engine.clock.now().date())
+        if warning is not None:
+            engine.bus.publish(
+                EngineMessage(engine.clock.time_ns(), Severity.WARNING, warning, "calendar")
+            )
+        other_desks = _other_desks(engine, scan.entries)
+        applied = engine.orders.restore(
+            entries, today=engine.clock.now().date(), other_desks=other_desks
+        )
+        if engine.risk is not None:
+            engine.risk.restore(entries)
+        owners = {o.order_id: o.strategy for o in engine.orders.orders.values() if o.strategy}
+        engine.strategies.restore(entries, owners)
+        for parent_id in engine.advanced.restore():
+            engine.warn(f"advanced order {parent_id}: its saved terms cannot be read", "orders")
+        engine.algos.restore(entries)
+        engine.api.advanced_service.restore_gtt_parents(entries)
+        engine.signals.restore(
+            SignalRecord.from_payload(ts, payload)
+            for kind, _order, ts, payload in entries
+            if kind == SignalRecord.kind
+        )
+        if engine.desk_lease is not None and (others := engine.desk_lease.others()):
+            # The book does not say which desk ran a strategy: resuming one another desk
+            # runs would send its orders twice.
+            desks = ", ".join(d.describe() for d in others)
+            engine.strategies.hold_back_resume(
+                f"it was running on this shared book and {desks} is open on it too, so it "
+                "may be running there; start it here if it is this desk's"
+            )
+    finally:
+        stop_keeping()
+    nets = {(p.token, p.product): p.net_quantity for p in engine.positions.all()}
+    for fill in engine.orders.fills:
+        if fill.order_id in other_desks:
+            # Another open desk's venue holds (and squares off) what its own orders bought.
+            key = (fill.token, fill.product)
+            nets[key] = nets.get(key, 0) - fill.quantity * fill.side.sign
+    if engine.venue is not None:
+        engine.venue.restore_positions(nets)
+    if applied:
+        log.info("restored %d order events from the journal", applied)
+    return applied
+
+
+def _other_desks(engine: Engine, entries: list[JournalEntry]) -> dict[str, str]:
+    """Orders of the book that another desk open now placed (order id -> that desk)."""
+    if engine.desk_lease is None:
+        return {}
+    submitted = ((e.order_id, e.seq) for e in entries if e.kind == "order_submitted")
+    held = engine.desk_lease.held_elsewhere((i, seq) for i, seq in submitted if i)
+    if held:
+        desks = ", ".join(sorted({d.describe() for d in held.values()}))
+        engine.bus.publish(
+            EngineMessage(
+                engine.clock.time_ns(),
+                Severity.INFO,
+                f"This book is shared with {desks}. Their orders and fills are shown as they "
+                "stood when this desk opened; they are worked there, not here.",
+                "store",
+            )
+        )
+    return {order_id: desk.describe() for order_id, desk in held.items()}
+
+
+def back_up(engine: Engine, reason: str) -> Path | None:
+    """A copy of the book (at a clean close, at the first start of a day); a failure is
+    reported, never fatal. Nothing is copied for an empty journal."""
+    book = engine.book_file
+    if book is None or engine.database.closed or engine.journal.last_seq() == 0:
+        return None
+    today = datetime.now(UTC).astimezone().date()  # backups follow the wall clock
+    if reason == "daily" and has_backup_of(book, today, "daily"):
+        return None
+    try:
+        return backup_book(book, reason)
+    except (OSError, sqlite3.Error) as exc:
+        engine.warn(f"the {reason} backup of the book failed: {exc}", "store")
+        return None
+
+
+def journal_left_unwritten(engine: Engine) -> int:
+    """The journal rows still held as the desk closes, after one last try; what they recorded
+    was never shown, and the book is whole without them."""
+    orders = engine.orders
+    if not orders.journal_waiting or engine.database.closed or orders.retry_journal():
+        return 0
+    waiting = orders.journal_waiting
+    log.critical(
+        "the desk closes with %d journal entries it could not write: what they recorded was "
+        "never shown and is not in the book; a broker's fills among them come back at the "
+        "next start's reconciliation",
+        waiting,
+    )
+    return waiting
