@@ -31,8 +31,7 @@ from engine.alerts.delivery import (
     attach_deliveries,
 )
 from engine.core.memory import freeze_startup_objects
-from engine.domain.ids import InstrumentToken
-from engine.domain.marks import SESSION_END, PnlMarks, book_pnl, marks_of
+from engine.domain.marks import SESSION_END, PnlMarks, book_pnl
 from engine.domain.values import rupees_text
 from engine.runtime import Engine, EngineConfig
 from engine.strategies.demo import DemoStrategy
@@ -188,19 +187,7 @@ async def run_session(
 def _marks_in_memory(engine: Engine) -> PnlMarks:
     """The closing marks at the prices the desk holds now, journaled nowhere: those of a desk
     whose journal did not take them as it closed (empty when nothing is held)."""
-
-    def symbol(token: InstrumentToken) -> str:
-        instrument = engine.registry.find(token)
-        return "" if instrument is None else instrument.tradingsymbol
-
-    return marks_of(
-        engine.positions.all(),
-        engine.quotes.get,
-        ts_ns=engine.clock.time_ns(),
-        reason=SESSION_END,
-        trade_date=engine.positions.today,
-        symbol=symbol,
-    )
+    return engine.day_marks.now(SESSION_END)
 
 
 def _not_written_text(unwritten: int, marks_journaled: bool) -> str:

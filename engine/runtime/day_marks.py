@@ -48,16 +48,15 @@ class DayMarks:
             self.record(DAY_END)
         self._market_was_open = is_open
 
-    def record(self, reason: str) -> tuple[PnlMarks, int | None]:
-        """Journal the prices every position is marked at now, so the P&L stated at them can be
-        rebuilt from the book alone; returns the marks and their journal row (None, and the
-        trader told, when the journal did not take it)."""
+    def now(self, reason: str) -> PnlMarks:
+        """The prices every position is marked at now, journaled nowhere (empty when nothing is
+        held)."""
 
         def symbol(token: InstrumentToken) -> str:
             instrument = self._registry.find(token)
             return "" if instrument is None else instrument.tradingsymbol
 
-        marks = marks_of(
+        return marks_of(
             self._positions.all(),
             self._quotes.get,
             ts_ns=self._clock.time_ns(),
@@ -65,6 +64,12 @@ class DayMarks:
             trade_date=self._positions.today,
             symbol=symbol,
         )
+
+    def record(self, reason: str) -> tuple[PnlMarks, int | None]:
+        """Journal the prices every position is marked at now, so the P&L stated at them can be
+        rebuilt from the book alone; returns the marks and their journal row (None, and the
+        trader told, when the journal did not take it)."""
+        marks = self.now(reason)
         try:
             seq = self._journal.append(
                 PnlMarks.kind, marks.to_payload(), order_id=None, ts_ns=marks.ts_ns

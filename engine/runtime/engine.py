@@ -224,7 +224,7 @@ class Engine:
         self.closing_marks_seq: int | None = None
         """The journal row of ``closing_marks``; None when there was nothing to mark or the
         journal did not take it."""
-        self._marks = DayMarks(
+        self.day_marks = DayMarks(
             positions=positions,
             quotes=quotes,
             registry=registry,
@@ -459,11 +459,11 @@ class Engine:
 
     def mark_day_end(self, now: datetime) -> None:
         """Journal the day's closing marks as the market closes on a desk that saw it open."""
-        self._marks.mark_day_end(now)
+        self.day_marks.mark_day_end(now)
 
     def record_marks(self, reason: str) -> tuple[PnlMarks, int | None]:
         """Journal the prices every position is marked at now (``DayMarks.record``)."""
-        return self._marks.record(reason)
+        return self.day_marks.record(reason)
 
     @property
     def book_file(self) -> Path | None:
