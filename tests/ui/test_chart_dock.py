@@ -413,10 +413,13 @@ def test_chart_when_asked_from_the_chain_positions_or_for_an_iv_charts_what_is_s
         window.show_panel("positions")
         positions = window.panels["positions"]
         await until(lambda: positions.lines(), what="the position")
-        positions.refresh()
-        positions.view.selectRow(0)
         positions.view.setFocus()
         await until(lambda: QApplication.focusWidget() is positions.view, what="the focus")
+        # Selected with nothing between it and the chart: a refresh while the loop ran could
+        # move the rows under an earlier selection.
+        positions.refresh()
+        positions.view.selectRow(0)
+        assert [line.token for line in positions.selected_lines()] == [future.token]
         window.open_chart()
         assert list(window.charts.panels.values())[-1].settings.key == int(future.token)
         window.close()
