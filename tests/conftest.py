@@ -67,13 +67,44 @@ def _qt_widgets_deleted():  # type: ignore[no-untyped-def]
     from PySide6.QtCore import QCoreApplication, QEvent
     from PySide6.QtWidgets import QApplication
 
-    if QApplication.instance() is None or not QApplication.topLevelWidgets():
+    if QApplication.instance() is None:
+        return
+    _release_held_modifiers()
+    if not QApplication.topLevelWidgets():
         return
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     # Chart menus (pyqtgraph's, made without a parent) go with the last reference to them, which
     # the deleted window's Python side held in reference cycles.
     gc.collect()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def _release_held_modifiers() -> None:
+    """A key click whose widget went away before the release (a shortcut that closed it) leaves
+    Qt holding the modifier down for the whole process: the next test's ``selectRow`` would then
+    extend (Shift) or toggle (Ctrl) a selection instead of making one."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    if not isinstance(QApplication.instance(), QApplication):
+        return  # a core application: no keyboard
+    held = QGuiApplication.keyboardModifiers()
+    if held == Qt.KeyboardModifier.NoModifier:
+        return
+    receiver = QWidget()
+    receiver.show()
+    for modifier, key in (
+        (Qt.KeyboardModifier.ShiftModifier, Qt.Key.Key_Shift),
+        (Qt.KeyboardModifier.ControlModifier, Qt.Key.Key_Control),
+        (Qt.KeyboardModifier.AltModifier, Qt.Key.Key_Alt),
+        (Qt.KeyboardModifier.MetaModifier, Qt.Key.Key_Meta),
+    ):
+        if held & modifier:
+            QTest.keyRelease(receiver, key)
+    receiver.close()
+    receiver.deleteLater()
 
 
 # -- a real PostgreSQL server (tests/pg.py) ------------------------------------------------------------
