@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -31,6 +30,7 @@ from engine.alerts.rules import (
 )
 from engine.core.bus import EventBus
 from engine.core.clock import Clock
+from engine.core.files import aside_path
 from engine.domain.events import AlertFired, EngineMessage, Severity
 from engine.domain.requests import shown
 from engine.domain.ticks import Tick
@@ -239,7 +239,7 @@ class AlertBook:
     def _load(self) -> None:
         if self.path is None or not self.path.exists():
             return
-        kept = _aside_name(self.path)
+        kept = aside_path(self.path)
         try:
             saved = self.path.read_text(encoding="utf-8")
             data = json.loads(saved)
@@ -302,15 +302,6 @@ class AlertBook:
                     self._clock.time_ns(), Severity.WARNING, f"Alerts: {problem}", "alerts"
                 )
             )
-
-
-def _aside_name(path: Path) -> Path:
-    """Where an unreadable ``path`` is kept: ``<name>.bad``, or a name of its own when an earlier
-    one is there (that one holds rules too), as the multileg folder does."""
-    kept = path.with_name(path.name + ".bad")
-    if kept.exists():
-        kept = path.with_name(f"{path.name}.{time.time_ns()}.bad")
-    return kept
 
 
 def _saved_name(item: object, number: int) -> str:

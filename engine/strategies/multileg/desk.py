@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -26,6 +25,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from engine.core.files import aside_path
 from engine.domain.strategy_records import StrategyRecord, StrategyStatus
 from engine.store.files import write_json
 from engine.store.urls import profile_folder
@@ -132,10 +132,8 @@ class MultilegDesk:
             self._register(spec)
 
     def _set_aside(self, path: Path, problem: str, then: str) -> None:
-        """A file the desk cannot read: kept beside as ``<name>.bad`` and named to the trader."""
-        kept = path.with_name(path.name + ".bad")
-        if kept.exists():  # set aside before: that one is kept too
-            kept = path.with_name(f"{path.name}.{time.time_ns()}.bad")
+        """A file the desk cannot read: kept aside (``aside_path``) and named to the trader."""
+        kept = aside_path(path)
         try:
             os.replace(path, kept)
         except OSError as unmoved:
