@@ -50,6 +50,7 @@ from engine.credentials import (
     CredentialStore,
     CredentialsUnavailable,
 )
+from engine.settings.store import SETTINGS_FILE_CAP
 from engine.store import StoreError, book_file_of, open_database, redact_url
 from engine.store.backup import list_backups
 from engine.store.book import check_journal
@@ -60,7 +61,6 @@ LOG_FILE_CAP = 2_000_000
 """The most of one log file the bundle keeps (its end: the most recent lines)."""
 LOGS_CAP = 8_000_000
 """The most of all log files together."""
-SETTINGS_FILE_CAP = 1_000_000
 CRASH_REPORTS_KEPT = 10
 FOLDER_LIST_CAP = 2_000
 """Entries listed per folder tree in ``folders.txt``."""

@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "settings.yaml"
 SETTINGS_FILE_CAP = 1_000_000
-"""Bytes. A full settings file with every comment is a few kB; the same cap as the diagnostics
-bundle's (app.diagnostics.SETTINGS_FILE_CAP), which the engine cannot import."""
+"""Bytes. A full settings file with every comment is a few kB; the diagnostics bundle keeps
+settings files up to the same size."""
 
 Listener = Callable[[Settings, Settings], None]
 """Told (old, new) after each change."""
