@@ -126,7 +126,7 @@ class LiveChanges:
             )
 
     async def _cancel(self, order_id: OrderId) -> None:
-        self._cancelling.add(order_id)
+        """Started by the adapter's ``_cancel_soon``, which has put it in ``_cancelling``."""
         try:
             await self._send_cancel(order_id)
         finally:

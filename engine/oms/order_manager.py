@@ -366,12 +366,11 @@ class OrderManager(OrderLedger):
         # A live broker's order still PENDING SUBMIT (its place on its way) is cancelled too:
         # the adapter waits for the broker's order id, and keeps the cancel until the broker
         # shows the order or it is settled (refused, not placed).
-        in_process = self._broker.capabilities.in_process
         if self._requests.cancelling(order):
             return Outcome(True, order_id, note="a cancel is already on its way")
         note = ""
         if self.halted_reason:
-            if in_process:
+            if self._broker.capabilities.in_process:
                 # The venue dies with the desk: a cancel the journal cannot record would be
                 # undone by a crash. Nothing fills while the journal is paused, so nothing is
                 # lost by asking again once it writes.
