@@ -46,7 +46,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.domain.ids import ID_SALTS, salt_of
 from engine.store.errors import StoreError
-from engine.store.journal_writer import refuse_if_unanswered, unanswered, watch_calls
+from engine.store.journal_writer import refuse_if_unanswered, timed, unanswered, watch_calls
 from engine.store.schema import desk as desk_table
 from engine.store.schema import journal as journal_table
 from engine.store.urls import redact_command
@@ -159,16 +159,12 @@ class DeskLease:
         if self.lost or self._closed or unanswered(self._engine):
             return None  # a server that stopped answering is not waited for on the loop
         if self._connection is not None:
-            if self._watch is not None:
-                self._watch.since = time.monotonic()
             try:
-                self._connection.execute(text("SELECT 1"))
+                with timed(self._watch):
+                    self._connection.execute(text("SELECT 1"))
                 return None
             except SQLAlchemyError:
                 self._drop_connection()
-            finally:
-                if self._watch is not None:
-                    self._watch.since = None
         # No connection: dropped on an earlier beat while the server was away; take it again.
         try:
             connection = _lease_connection(self._engine)

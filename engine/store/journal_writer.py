@@ -17,7 +17,8 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -84,14 +85,10 @@ class JournalWriter:
     def insert_one(self, row: Mapping[str, Any]) -> int:
         """Insert and commit one row (autocommit); returns its seq. On a server connection a
         write not answered within ``CALL_DEADLINE_S`` fails as a disconnect."""
-        watch = self._watch
-        if watch is None:
+        if self._watch is None:  # SQLite, on the order path: no deadline to keep
             return self._insert_one(row)
-        watch.since = time.monotonic()
-        try:
+        with timed(self._watch):
             return self._insert_one(row)
-        finally:
-            watch.since = None
 
     def _insert_one(self, row: Mapping[str, Any]) -> int:
         cursor = self._cursor
@@ -110,11 +107,8 @@ class JournalWriter:
             return [self.insert_one(rows[0])]
         if self._multi_row and len(rows) <= 100:
             return self._insert_multi_row(rows)
-        watch = self._watch
-        if watch is not None:
-            watch.since = time.monotonic()
         cursor = self._cursor
-        try:
+        with timed(self._watch):
             cursor.execute(self._begin_sql)
             try:
                 seqs = [self._insert_one(row) for row in rows]
@@ -122,9 +116,6 @@ class JournalWriter:
             except BaseException:
                 self._roll_back()
                 raise
-        finally:
-            if watch is not None:
-                watch.since = None
         return seqs
 
     def _insert_multi_row(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -233,6 +224,19 @@ class CallWatch:
                 duplicate.shutdown(socket.SHUT_RDWR)
         except OSError:
             logger.debug("cutting a server connection failed", exc_info=True)
+
+
+@contextmanager
+def timed(watch: CallWatch | None) -> Iterator[None]:
+    """The call inside timed against ``CALL_DEADLINE_S`` (nothing for SQLite: ``watch`` None)."""
+    if watch is None:
+        yield
+        return
+    watch.since = time.monotonic()
+    try:
+        yield
+    finally:
+        watch.since = None
 
 
 def watch_calls(connection: Connection, engine: Engine) -> CallWatch | None:
