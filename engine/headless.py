@@ -31,7 +31,7 @@ from engine.alerts.delivery import (
     attach_deliveries,
 )
 from engine.core.memory import freeze_startup_objects
-from engine.domain.marks import SESSION_END, PnlMarks, book_pnl
+from engine.domain.marks import SESSION_END, book_pnl
 from engine.domain.values import rupees_text
 from engine.runtime import Engine, EngineConfig
 from engine.strategies.demo import DemoStrategy
@@ -158,8 +158,9 @@ async def run_session(
         if delivery is not None:
             await delivery.close(flush=5.0)
     orders = engine.api.orders()
-    # No positions, nothing marked: the P&L is zero and there is no row to name.
-    marks = engine.closing_marks or _marks_in_memory(engine)
+    # Not journaled (no positions, or a journal that did not take them): the marks at the prices
+    # held now, journaled nowhere (empty when nothing is held: the P&L is zero).
+    marks = engine.closing_marks or engine.day_marks.now(SESSION_END)
     book = book_pnl(engine.positions.all(), marks)
     unwritten = engine.orders.journal_waiting
     marks_journaled = engine.closing_marks_seq is not None or not marks.marks
@@ -182,12 +183,6 @@ async def run_session(
         "demo_denied": strategy.denials if strategy else 0,
         "demo_denied_by_check": strategy.denial_reasons if strategy else {},
     }
-
-
-def _marks_in_memory(engine: Engine) -> PnlMarks:
-    """The closing marks at the prices the desk holds now, journaled nowhere: those of a desk
-    whose journal did not take them as it closed (empty when nothing is held)."""
-    return engine.day_marks.now(SESSION_END)
 
 
 def _not_written_text(unwritten: int, marks_journaled: bool) -> str:
