@@ -103,8 +103,6 @@ class LiveBroker(LiveChanges, LiveReports):
         self._owed = Owed()
         self._cancelling: set[OrderId] = set()
         """Orders whose cancel is on its way: a second cancel is not sent."""
-        self._not_placed: set[OrderId] = set()
-        """Orders settled 'not placed' (no reply, not in the broker's book after the grace)."""
         self.paused_reason = self.not_logged_in
         """Why order flow is paused ('' while orders go out)."""
         self._pauses = 0
@@ -260,7 +258,6 @@ class LiveBroker(LiveChanges, LiveReports):
             broker=self.title,
         )
         for cancelled in resolved:
-            self._not_placed.add(cancelled.order_id)
             self._emit(cancelled)
         for order_id in sorted(self._owed.cancels):
             order = self._orders(order_id)

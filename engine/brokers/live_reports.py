@@ -80,7 +80,6 @@ class LiveReports:
     _seen_trades: set[TradeId]
     _ignored_outside: set[BrokerOrderId]
     _owed: Owed
-    _not_placed: set[OrderId]
     _spawn: Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
 
     async def latest_report(self, broker_id: BrokerOrderId) -> OrderReport | None:
@@ -121,6 +120,8 @@ class LiveReports:
         """
         self.stats.reports += 1
         order_id = self._match(report)
+        if order_id is not None and self._found_after_all(order_id, report):
+            order_id = self._take_back(order_id, report)
         if order_id is None and report.broker_order_id not in self._ignored_outside:
             owner = await self.outside_owner(report)
             order_id = self._match(report) or self._adopt(report, owner)
@@ -155,6 +156,40 @@ class LiveReports:
             return order_id
         return None
 
+    def _found_after_all(self, order_id: OrderId, report: OrderReport) -> bool:
+        """The broker has, working or filled, an order the desk settled as never placed (its
+        place had no reply, and the broker's book did not show it within the grace period)."""
+        order = self._orders(order_id)
+        return (
+            order is not None
+            and order.status is OrderStatus.CANCELLED
+            and order.broker_order_id is None
+            and order.filled_quantity == 0
+            and (report.status in LIVE_STATUSES or report.filled_quantity > 0)
+        )
+
+    def _take_back(self, order_id: OrderId, report: OrderReport) -> OrderId | None:
+        """An order settled "not placed" that the broker carried out late comes back into the
+        book as an order of its own, the broker's id after ``adopted_prefix``, owned as the
+        first was: its fills, position and P&L are the desk's again, and it can be cancelled
+        from the desk. The first stays CANCELLED, as journaled; the trader is told."""
+        first = self._orders(order_id)
+        assert first is not None  # _found_after_all saw it
+        if self._orders(self._adopted_id(report.broker_order_id)) is not None:
+            # Taken back before this restart: its reports are the adopted order's.
+            return self._adopt(report, taken_back_from=first)
+        taken = self._adopt(report, taken_back_from=first)
+        if taken is None:  # its instrument or product unreadable: said by _adopt
+            return None
+        self._say(
+            Severity.ERROR,
+            f"order {order_id} was settled as not placed, but {self.title} has it after all "
+            f"(order {report.broker_order_id}, {report.broker_status}, "
+            f"{report.filled_quantity} of {report.quantity} filled): it is back in the book as "
+            f"{taken}. Check it, and the position",
+        )
+        return taken
+
     async def outside_owner(self, report: OrderReport) -> tuple[StrategyId, str] | None:
         """Whose an order the desk did not send is when the broker sent it on the desk's
         behalf (a GTT the broker triggered): the parent strategy and the GTT's id; None for an
@@ -162,10 +197,15 @@ class LiveReports:
         return None
 
     def _adopt(
-        self, report: OrderReport, owner: tuple[StrategyId, str] | None = None
+        self,
+        report: OrderReport,
+        owner: tuple[StrategyId, str] | None = None,
+        *,
+        taken_back_from: Order | None = None,
     ) -> OrderId | None:
         """An order the broker has that DalalDesk did not place (its web or mobile app, or a
-        GTT the broker triggered, then ``owner``'s): shown in the book."""
+        GTT the broker triggered, then ``owner``'s), or that the desk settled as not placed
+        (``taken_back_from``, whose source and strategy it keeps): shown in the book."""
         broker_id = report.broker_order_id
         if broker_id in self._ignored_outside:
             return None
@@ -187,34 +227,42 @@ class LiveReports:
                 f"placed outside DalalDesk and is not shown ({why}); check it in {self.title}",
             )
             return None
-        order_id = OrderId(f"{self.adopted_prefix}{broker_id}"[:20])
+        order_id = self._adopted_id(broker_id)
         if self._orders(order_id) is None:
+            first = taken_back_from
             request = OrderRequest(
                 token=report.token,
                 side=report.side,
                 quantity=report.quantity,
                 order_type=report.order_type,
                 product=product,
-                validity=Validity.DAY,
+                validity=Validity.DAY if first is None else first.validity,
                 price=report.price or None,
                 trigger_price=report.trigger_price or None,
                 tag=report.tag or "",
-                source=OrderSource.BROKER,
-                strategy=None if owner is None else owner[0],
+                source=OrderSource.BROKER if first is None else first.source,
+                strategy=first.strategy if first is not None else owner and owner[0],
+                square_off=first is not None and first.square_off,
             )
             self._emit(OrderSubmitted(order_id, self._clock.time_ns(), request))
             self.stats.adopted += 1
-            if owner is None:
-                said = "was placed outside DalalDesk"
-            else:
-                said = f"was placed by {self.title}'s GTT {owner[1]} on its trigger, for {owner[0]}"
-            self._say(
-                Severity.INFO,
-                f"{self.title} order {broker_id} ({report.tradingsymbol}) {said}; "
-                f"it is shown as {order_id}",
-            )
+            if first is None:  # a taken-back order is told of by _take_back
+                said = (
+                    "was placed outside DalalDesk"
+                    if owner is None
+                    else f"was placed by {self.title}'s GTT {owner[1]} on its trigger, for "
+                    f"{owner[0]}"
+                )
+                self._say(
+                    Severity.INFO,
+                    f"{self.title} order {broker_id} ({report.tradingsymbol}) {said}; "
+                    f"it is shown as {order_id}",
+                )
         self._tracker.acknowledge(self._tracker.track(order_id), broker_id)
         return order_id
+
+    def _adopted_id(self, broker_id: BrokerOrderId) -> OrderId:
+        return OrderId(f"{self.adopted_prefix}{broker_id}"[:20])
 
     async def _apply(
         self, order_id: OrderId, report: OrderReport, trades: list[TradeReport] | None
@@ -239,18 +287,6 @@ class LiveReports:
                     broker_order_id=report.broker_order_id,
                     quantity=report.quantity,
                 )
-            )
-        if order_id in self._not_placed and (
-            report.status in LIVE_STATUSES or report.filled_quantity
-        ):
-            self._not_placed.discard(order_id)
-            self._say(
-                Severity.ERROR,
-                f"order {order_id} was settled as not placed, but {self.title} has it after all "
-                f"(order {report.broker_order_id}, {report.broker_status}, "
-                f"{report.filled_quantity} of {report.quantity} filled): it is live at "
-                f"{self.title} while DalalDesk shows it {order.status}. Cancel it in "
-                f"{self.title}, and check the position",
             )
         if report.filled_quantity > order.filled_quantity:
             await self._book_trades(order, report, trades)

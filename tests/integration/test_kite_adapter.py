@@ -15,6 +15,7 @@ from engine.brokers.kite.adapter import KiteBrokerConfig
 from engine.brokers.live import PlacedOrder, Tracked
 from engine.credentials import CredentialStore
 from engine.domain.events import Severity
+from engine.domain.ids import OrderId
 from engine.domain.orders import OrderStatus
 from tests.kite_desk import (
     ADANIPORTS,
@@ -347,7 +348,7 @@ async def test_modify_when_its_reply_is_lost_says_whether_kite_shows_the_change(
         await desk.stop()
 
 
-async def test_order_settled_not_placed_when_kite_places_it_late_is_reported_live(
+async def test_order_settled_not_placed_when_kite_places_it_late_comes_back_into_the_book(
     kite: FakeKite, tmp_path: Path
 ) -> None:
     desk = await ready_desk(kite, tmp_path)
@@ -362,5 +363,21 @@ async def test_order_settled_not_placed_when_kite_places_it_late_is_reported_liv
 
         said = desk.messages(f"order {order_id} was settled as not placed, but Kite has it")
         assert said and said[0].severity is Severity.ERROR
+        broker_id = kite.oms.find_by_tag(order_id)[0]["order_id"]
+        taken = OrderId(f"K{broker_id}")
+        assert f"back in the book as {taken}" in said[0].text
+        assert desk.engine.api.order(order_id).status is OrderStatus.CANCELLED  # as journaled
+        back = desk.engine.api.order(taken)
+        assert (back.status, back.quantity, back.price) == (OrderStatus.OPEN, 10, Decimal("399"))
+        assert back.source is desk.engine.api.order(order_id).source
+
+        kite.oms.fill(broker_id, 4)  # its fills are the desk's again
+        await desk.link.reconciler.reconcile("test")
+        await wait_for(lambda: desk.engine.api.order(taken).filled_quantity == 4)
+        assert [p.net_quantity for p in desk.engine.api.positions()] == [4]
+        assert desk.engine.api.cancel(taken).ok  # and it can be cancelled from the desk
+        await wait_for(lambda: desk.engine.api.order(taken).status is OrderStatus.CANCELLED)
+        assert at_kite(kite, order_id) == ["CANCELLED"]
+        assert len(desk.messages("has it after all")) == 1
     finally:
         await desk.stop()
