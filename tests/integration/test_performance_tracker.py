@@ -17,7 +17,7 @@ from engine.domain.order_replay import replay_orders
 from engine.domain.positions import PositionBook
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
-from engine.runtime.scheduler import end_of_day_report
+from engine.runtime.day_report import end_of_day_report
 from engine.store.pnl_rebuild import read_book, rebuild_pnl
 from tests.performance_desk import traded_desk
 from tests.support import atm_call
