@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import math
 import sys
@@ -31,7 +32,7 @@ from engine.runtime.scheduler import schedule_folder
 from engine.settings import Settings, SettingsStore, SignalPreferences, settings_file
 from engine.signals.desk import SignalMode, SignalRules
 from engine.store import check_path_name, default_database_path, sqlite_url
-from engine.store.urls import BookUrlRefused, check_book_url, profile_folder
+from engine.store.urls import BookUrlRefused, check_book_url, profile_folder, redact_url
 from engine.strategies.loader import strategies_dir
 from engine.strategies.multileg.desk import portfolios_dir
 
@@ -250,6 +251,18 @@ def book_name(args: argparse.Namespace) -> str:
     return "paper" if feed == "simulated" else f"paper-{feed}"
 
 
+def book_schedule_folder(args: argparse.Namespace) -> Path:
+    """Where the daily schedule of the book a run trades in keeps its record and reports. Each
+    book has its own, so a job run for one (the paper book's square-off) is not skipped for
+    another (the live book's). The simulated paper book keeps the profile's folder, where its
+    record has always been; a book named with ``--db`` is known by its URL, password left out."""
+    folder = schedule_folder(args.profile)
+    if args.db is not None:
+        return folder / f"db-{hashlib.sha256(redact_url(args.db).encode()).hexdigest()[:12]}"
+    name = book_name(args)
+    return folder if name == "paper" else folder / name
+
+
 def engine_config(args: argparse.Namespace, settings: Settings | None = None) -> EngineConfig:
     settings = settings or Settings()
     args = with_settings(args, settings)
@@ -277,7 +290,7 @@ def engine_config(args: argparse.Namespace, settings: Settings | None = None) ->
         strategies_dir=strategies_dir(args.profile),
         portfolios_dir=portfolios_dir(args.profile),
         alerts_file=alerts_path(args.profile),
-        schedule_folder=schedule_folder(args.profile),
+        schedule_folder=book_schedule_folder(args),
         metrics_port=args.metrics_port,
         api_port=args.api_port if args.api_port is not None else settings.signals.api_port,
         api_host="0.0.0.0" if settings.signals.every_interface else "127.0.0.1",

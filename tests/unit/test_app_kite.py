@@ -73,7 +73,7 @@ def test_account_configs_with_also_gives_each_account_its_own_book_and_schedule(
         "xts",
     )
     assert main.db_url != beside.db_url and str(beside.db_url).endswith("xts.db")
-    assert beside.schedule_folder == main.schedule_folder / "xts"
+    assert beside.schedule_folder == schedule_of("--broker", "xts") != main.schedule_folder
     assert beside.portfolios_dir is None and beside.alerts_file is None, "strategies: main only"
     assert [c.broker for c in account_configs(parse_args(["--also", "kite"]))] == [
         "paper",
@@ -93,3 +93,7 @@ def test_account_configs_refuse_what_cannot_be_one_desk(argv: list[str], words: 
 
     with pytest.raises(StartupProblem, match=words):
         account_configs(parse_args(argv))
+
+
+def schedule_of(*argv: str) -> Path | None:
+    return engine_config(parse_args(list(argv))).schedule_folder
