@@ -755,10 +755,16 @@ class MainWindow(QMainWindow):
         self.session_label = QLabel("")
         self.mtm_label = QLabel("Day MTM —")
         self.clock_label = QLabel("")
-        for label in (self.broker_label, self.feed_label, self.session_label):
-            bar.addWidget(label)
-        bar.addPermanentWidget(self.mtm_label)
-        bar.addPermanentWidget(self.clock_label)
+        # All permanent: a message (an alert, an error) takes the bar's free space on the left
+        # and never hides whether the broker and the feed are up.
+        for label in (
+            self.broker_label,
+            self.feed_label,
+            self.session_label,
+            self.mtm_label,
+            self.clock_label,
+        ):
+            bar.addPermanentWidget(label)
         self._clock_timer = QTimer(self, objectName="status-clock")
         self._clock_timer.setInterval(1000)
         self._clock_timer.timeout.connect(self._update_clock)

@@ -767,3 +767,16 @@ def test_crash_errors_when_a_slot_keeps_raising_show_one_non_modal_box_with_a_co
     assert seen["killed from the box"] is TradingState.HALTED
     assert seen["killed from the window"] is TradingState.HALTED
     assert len(crash.crashes) == 2
+
+
+def test_status_bar_when_a_message_is_shown_still_shows_the_broker_and_the_feed(
+    qtbot, window
+) -> None:
+    window.show()
+    qtbot.waitExposed(window)
+
+    window.statusBar().showMessage("Error: something went wrong (details in the error box)")
+
+    shown = [window.broker_label, window.feed_label, window.mtm_label, window.clock_label]
+    assert all(label.isVisible() for label in shown)
+    assert window.statusBar().currentMessage().startswith("Error")
