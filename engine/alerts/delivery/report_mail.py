@@ -17,7 +17,7 @@ from pathlib import Path
 
 from engine.alerts.delivery.channel import DeliveryError
 from engine.alerts.delivery.settings import DeliveryKeys, EmailSettings
-from engine.alerts.delivery.smtp import EmailChannel
+from engine.alerts.delivery.smtp import EmailChannel, Sent
 from engine.credentials import CredentialsUnavailable
 
 
@@ -35,6 +35,8 @@ class ReportMailer:
         self._keys = keys
         self._tls = tls_context
         """Who to trust for TLS; None trusts the system's certificate authorities."""
+        self.last_sent: Sent | None = None
+        """Where the last report mailed went (the server may have refused some addresses)."""
 
     def __repr__(self) -> str:
         s = self.settings
@@ -47,7 +49,10 @@ class ReportMailer:
 
     @property
     def recipients(self) -> str:
-        return ", ".join(self.settings.recipients)
+        """Whom the report goes to; after a mail the server took for some addresses only, whom
+        it went to, then whom the server refused and why."""
+        sent = self.last_sent
+        return sent.where if sent is not None else ", ".join(self.settings.recipients)
 
     async def send(self, report_file: Path) -> None:
         """Mail the report saved as ``report_file`` (the ``.json``, its ``.html`` beside it);
@@ -63,8 +68,9 @@ class ReportMailer:
         if not isinstance(report, dict):
             raise DeliveryError(f"the report {report_file} is not a report", retry=False)
         channel = self._channel()
+        self.last_sent = None
         try:
-            await channel.send_message(report_message(channel, report, page, raw))
+            self.last_sent = await channel.send_message(report_message(channel, report, page, raw))
         finally:
             await channel.close()
 
