@@ -3,8 +3,12 @@ as a task the engine keeps; while the server is down, tried again every few minu
 report job's grace ends. The schedule keeps the record of the day mailed (``schedule.json``), so
 a mail that went out is never sent again, after a restart either.
 
+A report not written yet is waited for, not taken as a failure: the report job may write its
+files a moment after it returns, or be tried again after a failure (a full disk).
+
 The trader hears of a mail that did not go out once per outage, in words (never a traceback and
-never the password), of the mail when it went, and of giving up when the grace ends.
+never the password), of the mail when it went, and of giving up when the grace ends, also when
+no report was written to mail.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class ReportMailing:
         """Why the last try failed (told once per outage), or None."""
         self._refused: str | None = None
         """The day whose mail was refused in a way a retry cannot mend (a wrong password)."""
+        self._waiting: str | None = None
+        """The day whose mail this session waits to send (its giving up is said once)."""
 
     @property
     def mailer(self) -> ReportMailer | None:
@@ -66,30 +72,49 @@ class ReportMailing:
         self._refused = None
 
     def tick(self, now: datetime, day: str, report: Path) -> None:
-        """Start mailing ``day``'s report (not mailed yet) unless a try is on its way or paused."""
+        """Start mailing ``day``'s report (not mailed yet) unless a try is on its way or paused.
+
+        A report not on disk yet is waited for until the grace ends: the report job may still be
+        writing it, or be tried again after a failure. Then the trader is told it will not come.
+        """
         mailer = self._mailer
-        if (
-            mailer is None
-            or not mailer.wanted
-            or self.task is not None
-            or self._refused == day
-            or (self._next_try is not None and now < self._next_try)
-            or not report.exists()  # the report job failed, and the trader was told then
-        ):
+        if mailer is None or not mailer.wanted or self.task is not None or self._refused == day:
             return
         last_try = self._last_try(day)
         if last_try is None or now > last_try:
-            if self._failing is not None:  # tried this session, and the grace has ended
-                self._tell(
-                    Severity.WARNING,
-                    f"End-of-day report of {day} was not mailed (the last try: {self._failing}); "
-                    f"it is saved as {report.with_suffix('.html')}",
-                )
-                self._failing = None
+            self._give_up(day, report, last_try)
+            return
+        self._waiting = day
+        if (self._next_try is not None and now < self._next_try) or not report.exists():
             return
         self.task = self._engine.spawn(
             self._send(mailer, day, report, last_try), "end-of-day-report-mail"
         )
+
+    def _give_up(self, day: str, report: Path, last_try: datetime | None) -> None:
+        """Once the grace has ended: say so if this session waited to mail ``day``'s report."""
+        if self._waiting != day:
+            return  # not waited for in this session (a desk started after the grace): said then
+        self._waiting = None
+        failing, self._failing = self._failing, None
+        ended = "" if last_try is None else f" by {last_try:%H:%M}"
+        if failing is not None:
+            text = (
+                f"End-of-day report of {day} was not mailed (the last try: {failing}); "
+                f"it is saved as {report.with_suffix('.html')}"
+            )
+        elif not report.exists():
+            text = (
+                f"End-of-day report of {day} will not be mailed: the report was not written"
+                f"{ended} (the end_of_day_report messages say why)"
+            )
+        else:
+            text = (
+                f"End-of-day report of {day} was not mailed{ended}; "
+                f"it is saved as {report.with_suffix('.html')}"
+            )
+        log.warning("%s", text)
+        self._tell(Severity.WARNING, text)
 
     async def _send(self, mailer: ReportMailer, day: str, report: Path, last_try: datetime) -> None:
         try:
@@ -105,9 +130,11 @@ class ReportMailing:
             self.task = None
         self._mailed(day)
         self._failing = None
+        self._waiting = None
         text = f"End-of-day report of {day} mailed to {mailer.recipients}"
-        log.info("%s", text)
-        self._tell(Severity.INFO, text)
+        refused = mailer.last_sent is not None and bool(mailer.last_sent.refused)
+        log.log(logging.WARNING if refused else logging.INFO, "%s", text)
+        self._tell(Severity.WARNING if refused else Severity.INFO, text)
 
     def _failed(self, day: str, problem: DeliveryError, last_try: datetime) -> None:
         self._next_try = self._engine.clock.now() + MAIL_PAUSE

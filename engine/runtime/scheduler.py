@@ -1,28 +1,43 @@
-"""The desk's day: jobs at set times on NSE trading days, each at most once a day.
+"""The desk's day: jobs on each NSE trading day at times that follow that day's session, each at
+most once a day.
 
-- ``pre_open_checklist`` (09:00 IST): is the desk ready to trade? The broker session, the risk
-  gate armed, the instruments loaded, this year's holidays known, free disk space for the book;
-  the answer goes to Messages (a warning naming each problem). With an address check set, a
-  second message follows: the public IP against the registered static IPs, and the clock's
-  drift (``engine.runtime.preflight``).
-- ``start_portfolios`` (09:10): start each multileg portfolio marked to start by itself (and
-  enabled); one that cannot start (the session, a tag's day limit) is named with why.
-- ``intraday_square_off`` (15:15): square off every intraday (MIS) position the desk holds, before
-  the broker's own auto square-off charges for it.
-- ``end_of_day_report`` (15:45): the day's P&L per position, charges, orders, fills and denials,
-  written as HTML and JSON to the profile's ``reports`` folder, and beside them the book's
-  performance report (per strategy, symbol and day, equity, drawdown, metrics, trades).
-- ``journal_backup`` (16:00): a copy of the book.
+- ``pre_open_checklist`` (15 minutes before the open: 09:00 IST on a regular day): is the desk
+  ready to trade? The broker session, the risk gate armed, the instruments loaded, this year's
+  holidays known, free disk space for the book; the answer goes to Messages (a warning naming
+  each problem). With an address check set, a second message follows: the public IP against the
+  registered static IPs, and the clock's drift (``engine.runtime.preflight``).
+- ``start_portfolios`` (5 minutes before the open: 09:10): start each multileg portfolio marked to
+  start by itself (and enabled); one that cannot start (the session, a tag's day limit) is named
+  with why.
+- ``intraday_square_off`` (15 minutes before the close: 15:15): square off every intraday (MIS)
+  position the desk holds, before the broker's own auto square-off charges for it.
+- ``end_of_day_report`` (15 minutes after the close, once every segment has closed: 15:45): the
+  day's P&L per position, charges, orders, fills and denials, written as HTML and JSON to the
+  profile's ``reports`` folder, and beside them the book's performance report (per strategy,
+  symbol and day, equity, drawdown, metrics, trades).
+- ``journal_backup`` (16:00, or 20 minutes after the close of a session that ends later, so after
+  its report): a copy of the book.
 
-When a job is due comes from an APScheduler ``CronTrigger`` (the maintained scheduler's cron rules,
-in IST) and the market calendar, which skips weekends and NSE holidays; what drives it is the
-engine's once-a-second heartbeat on the engine's clock, so a test clock runs a week in a moment
-and a replay runs on its own time. A job started late (the desk opened after its time) still runs
-within its grace; later than that it waits for the next trading day.
+The market calendar decides both the days and the times. A trading day is a date on which NSE's
+cash (CM) or F&O segment has a session: the weekdays less the holidays, plus the special sessions
+(a Budget Sunday, a Muhurat hour). A job's time is a distance from that day's open or close (the
+first segment to open or to close), so on the Muhurat day of 21 Oct 2025 (13:45–14:45) the
+intraday square-off is at 14:30 and the report at 15:00, and a regular day keeps the times above.
+APScheduler's cron rules gave the times once; with the calendar naming every date (a Sunday
+session included) and every session-bound time depending on that date's session, a cron rule
+would add nothing but a weekday mask the calendar overrules, so the times are read off the
+calendar directly. What drives the jobs is the engine's once-a-second heartbeat on the engine's
+clock, so a test clock runs a week in a moment and a replay runs on its own time. A job started
+late (the desk opened after its time) still runs within its grace; later than that it waits for
+the next trading day. A calendar updated while the desk runs (an imported holiday list or special
+session) is read at the next heartbeat.
 
-Each run is recorded in the profile's ``schedule.json`` before the job starts: after a restart,
+Each run is recorded in the book's ``schedule.json`` before the job starts: after a restart,
 or a crash in the middle of a job, a job that ran today does not run again (a square-off twice
-would be worse than once missed, and the trader is told of a failure).
+would be worse than once missed, and the trader is told of a failure). A job whose second run
+does no harm (the report, the backup) and that failed with an error is tried again every few
+minutes until its grace ends, after a restart too; the record keeps such a failure apart from a
+run, so a job cut off by a crash is still never run twice.
 
 With "Mail the end-of-day report" ticked on the e-mail settings (``report_mailer``, set by the app
 once it knows the settings), the day's report is mailed once written. The record keeps "mailed"
@@ -37,23 +52,18 @@ import asyncio
 import json
 import logging
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from apscheduler.triggers.cron import CronTrigger
-
 from engine.alerts.delivery.report_mail import ReportMailer
 from engine.brokers.registry import broker_spec
-from engine.calendar import CalendarNotLoaded
-from engine.core.clock import IST
 from engine.domain.events import EngineMessage, Severity
 from engine.domain.orders import Product
 from engine.runtime.day_report import end_of_day_report
 from engine.runtime.preflight import address_findings, look_up_address
 from engine.runtime.report_mailing import ReportMailing
+from engine.runtime.schedule_times import DailyJob, JobTime, Window
 from engine.store.files import write_json
 from engine.store.urls import profile_folder
 
@@ -68,25 +78,13 @@ MIN_FREE_DISK = 1_000_000_000
 REPORT_JOB = "end_of_day_report"
 """The job whose report is mailed."""
 
+RETRY_PAUSE = timedelta(minutes=5)
+"""After a failed job whose second run is safe, the wait before it is tried again."""
+
 
 def schedule_folder(profile: str) -> Path:
     """Where a profile's run records and reports live: ``<user data dir>/<profile>/schedule``."""
     return profile_folder(profile, "schedule")
-
-
-@dataclass(frozen=True, slots=True)
-class DailyJob:
-    name: str
-    at: str
-    """``HH:MM`` IST."""
-    grace: timedelta
-    """How late after ``at`` the job still runs (a desk opened late)."""
-    run: Callable[[Engine, datetime], str]
-    """Does the job; returns what happened, in words."""
-
-    def trigger(self) -> CronTrigger:
-        hour, minute = (int(part) for part in self.at.split(":"))
-        return CronTrigger(day_of_week="mon-fri", hour=hour, minute=minute, timezone=IST)
 
 
 class DailySchedule:
@@ -96,9 +94,20 @@ class DailySchedule:
         self._engine = engine
         self.jobs = jobs
         self.folder = folder
-        self._ran, self._mailed = self._load()
-        """Job name -> the last trading day (ISO date) it ran for; and the last it was mailed."""
-        self._due: dict[str, datetime] = {}
+        self._ran, self._mailed, self._failed = self._load()
+        """Job name -> the last trading day (ISO date) it ran for; the last it was mailed; the
+        last whose run failed with an error (a job to try again, not one cut off by a crash)."""
+        self._due: dict[str, Window] = {}
+        self._calendar = engine.calendar
+        """The calendar the windows in ``_due`` were read from."""
+        self._looked: set[str] = set()
+        """The jobs looked at once (and a missed run of today said) since the desk started."""
+        self._retries: dict[str, tuple[Window, datetime]] = {}
+        """A failed job to try again: its window and when."""
+        self._failing: set[str] = set()
+        """The jobs whose failure the trader was told of, with the tries to come."""
+        self._unsaved = False
+        """The record could not be saved the last time (said once until it saves again)."""
         self._mail = ReportMailing(engine, self._last_mail_try, self._mailed_now, self._tell)
 
     @property
@@ -114,46 +123,123 @@ class DailySchedule:
 
     def next_due(self, job: DailyJob, after: datetime) -> datetime:
         """The job's first time on a trading day at or after ``after``."""
-        trigger = job.trigger()
-        moment = trigger.get_next_fire_time(None, after)
-        while moment is not None and not self._trading_day(moment.date()):
-            moment = trigger.get_next_fire_time(moment, moment + timedelta(minutes=1))
-        assert moment is not None  # a weekday cron always has a next time
-        return moment
-
-    def _trading_day(self, day: date) -> bool:
-        try:
-            return self._engine.calendar.is_trading_day(day)
-        except CalendarNotLoaded:
-            return True  # a year whose holidays are unknown: weekdays (the checklist says so)
+        return job.next_window(self._engine.calendar, after).at
 
     # -- running -----------------------------------------------------------------------------------
 
     def tick(self, now: datetime) -> list[str]:
         """Run whatever is due at ``now`` (from the heartbeat); the names of the jobs run."""
+        if self._engine.calendar is not self._calendar:  # updated: a session added or cancelled
+            self._calendar = self._engine.calendar
+            self._due.clear()
         ran = []
         for job in self.jobs:
-            due = self._due.get(job.name)
-            if due is None:  # the first look: a job of today still within its grace counts
-                self._missed_today(job, now)
-                due = self._due[job.name] = self.next_due(job, now - job.grace)
-            if now < due:
+            window = self._due.get(job.name)
+            if window is None:  # a job of today still within its grace counts
+                window = self._due[job.name] = self._first_look(job, now)
+            if self._try_again(job, now):
+                ran.append(job.name)
+            if now < window.at:
                 continue
-            day = due.date().isoformat()
-            self._due[job.name] = self.next_due(job, due + timedelta(minutes=1))
+            self._due[job.name] = job.next_window(
+                self._engine.calendar, window.at + timedelta(minutes=1)
+            )
+            day = window.day.isoformat()
             if self._ran.get(job.name) == day:
-                continue  # ran before a restart
-            if now - due > job.grace:
+                continue  # ran before a restart (a failed one is tried again by _try_again)
+            if now > window.until:
                 self._tell(
                     Severity.WARNING, f"{job.name} of {day} was missed (the desk was not running)"
                 )
                 continue
-            self._ran[job.name] = day
-            self._save()
             ran.append(job.name)
-            self._run(job, now)
+            self._attempt(job, window, now)
         self._mail_report(now)
         return ran
+
+    def _first_look(self, job: DailyJob, now: datetime) -> Window:
+        window = job.next_window(self._engine.calendar, now, running=True)
+        if job.name in self._looked:
+            return window  # the calendar changed: what was missed today was said already
+        self._looked.add(job.name)
+        today = job.window(self._engine.calendar, now.date())
+        if (
+            today is not None
+            and now > today.until
+            and self._ran.get(job.name) != today.day.isoformat()
+        ):
+            self._tell(
+                Severity.WARNING,
+                f"{job.name} of {today.day.isoformat()} was missed (the desk was not running)",
+            )
+        failed = self._failed.get(job.name) == window.day.isoformat()
+        if job.retry and failed and now >= window.at and job.name not in self._retries:
+            self._retries[job.name] = (window, now)  # it failed before the restart: try it now
+        return window
+
+    def _try_again(self, job: DailyJob, now: datetime) -> bool:
+        """Try a failed job again when its pause is over; whether it was tried."""
+        retry = self._retries.get(job.name)
+        if retry is None or now < retry[1]:
+            return False
+        window = retry[0]
+        del self._retries[job.name]
+        if now > window.until:  # the clock jumped past the grace (the desk was asleep)
+            self._failing.discard(job.name)
+            self._tell(
+                Severity.ERROR,
+                f"{job.name} of {window.day.isoformat()} was not done: it failed, and its time "
+                f"ended at {window.until:%H:%M} before it was tried again",
+            )
+            return False
+        self._attempt(job, window, now)
+        return True
+
+    def _attempt(self, job: DailyJob, window: Window, now: datetime) -> None:
+        day = window.day.isoformat()
+        self._ran[job.name] = day  # before the job: one cut off by a crash never runs twice
+        self._failed.pop(job.name, None)
+        self._save()
+        try:
+            text = job.run(self._engine, now)
+        except Exception as failure:  # the trader's to know, never the desk's end
+            self._job_failed(job, window, now, failure)
+            return
+        log.info("scheduled job %s: %s", job.name, text)
+        if job.name in self._failing:
+            self._failing.discard(job.name)
+            self._tell(Severity.INFO, f"{job.name} of {day} done when tried again")
+
+    def _job_failed(self, job: DailyJob, window: Window, now: datetime, failure: Exception) -> None:
+        if job.name in self._failing:  # said once, with its traceback; the tries go on in the log
+            log.warning("scheduled job %s failed again: %s", job.name, failure)
+        else:
+            log.error("scheduled job %s failed", job.name, exc_info=failure)
+        if not job.retry:
+            self._tell(Severity.ERROR, f"{job.name} failed: {failure}")
+            return
+        day = window.day.isoformat()
+        self._failed[job.name] = day
+        self._save()
+        again = now + RETRY_PAUSE
+        if again > window.until:
+            self._failing.discard(job.name)
+            self._tell(
+                Severity.ERROR,
+                f"{job.name} failed: {failure}. Not tried again: its time for {day} ends at "
+                f"{window.until:%H:%M}",
+            )
+            return
+        self._retries[job.name] = (window, again)
+        if job.name in self._failing:
+            return
+        self._failing.add(job.name)
+        minutes = int(RETRY_PAUSE.total_seconds() // 60)
+        self._tell(
+            Severity.ERROR,
+            f"{job.name} failed: {failure}. Tried again every {minutes} minutes until "
+            f"{window.until:%H:%M}",
+        )
 
     def _mail_report(self, now: datetime) -> None:
         """The report written last, if it is not mailed yet (and Settings say to mail it)."""
@@ -161,29 +247,6 @@ class DailySchedule:
         if written is None or self.folder is None or self._mailed.get(REPORT_JOB) == written:
             return
         self._mail.tick(now, written, self.folder / "reports" / f"{written}.json")
-
-    def _missed_today(self, job: DailyJob, now: datetime) -> None:
-        today = self.next_due(job, now.replace(hour=0, minute=0, second=0, microsecond=0))
-        day = today.date().isoformat()
-        if (
-            today.date() == now.date()
-            and now - today > job.grace
-            and self._ran.get(job.name) != day
-        ):
-            self._tell(
-                Severity.WARNING, f"{job.name} of {day} was missed (the desk was not running)"
-            )
-
-    def _run(self, job: DailyJob, now: datetime) -> None:
-        try:
-            text = job.run(self._engine, now)
-        except (
-            Exception
-        ) as failure:  # a job's failure is the trader's to know, never the desk's end
-            log.exception("scheduled job %s failed", job.name)
-            self._tell(Severity.ERROR, f"{job.name} failed: {failure}")
-            return
-        log.info("scheduled job %s: %s", job.name, text)
 
     def ran_on(self, name: str) -> str | None:
         return self._ran.get(name)
@@ -201,7 +264,8 @@ class DailySchedule:
         job = next((j for j in self.jobs if j.name == REPORT_JOB), None)
         if job is None:
             return None
-        return self.next_due(job, datetime.fromisoformat(day).replace(tzinfo=IST)) + job.grace
+        window = job.window(self._engine.calendar, date.fromisoformat(day))
+        return None if window is None else window.until
 
     def _mailed_now(self, day: str) -> None:
         self._mailed[REPORT_JOB] = day
@@ -209,30 +273,33 @@ class DailySchedule:
 
     # -- the record --------------------------------------------------------------------------------
 
-    def _load(self) -> tuple[dict[str, str], dict[str, str]]:
-        """``ran`` and ``mailed`` (a record from before mailing has none)."""
+    def _load(self) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        """``ran``, ``mailed`` and ``failed`` (a record from before mailing has none)."""
         if self.folder is None:
-            return {}, {}
+            return {}, {}, {}
         path = self.folder / "schedule.json"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return {}, {}
+            return {}, {}, {}
         except (OSError, ValueError) as problem:
             log.warning(
                 "the schedule's record %s could not be read (%s); starting afresh", path, problem
             )
-            return {}, {}
+            return {}, {}, {}
         if not isinstance(data, dict):
-            return {}, {}
-        return _days(data.get("ran")), _days(data.get("mailed"))
+            return {}, {}, {}
+        return _days(data.get("ran")), _days(data.get("mailed")), _days(data.get("failed"))
 
     def _save(self) -> None:
         if self.folder is None:
             return
-        record = {"ran": self._ran, "mailed": self._mailed}
+        record = {"ran": self._ran, "mailed": self._mailed, "failed": self._failed}
         unsaved = write_json(self.folder / "schedule.json", record)
-        if unsaved is not None:
+        if unsaved is None:
+            self._unsaved = False
+        elif not self._unsaved:  # once until it saves again, however many saves fail meanwhile
+            self._unsaved = True
             self._tell(
                 Severity.WARNING,
                 f"the schedule's record was not saved ({unsaved}); a job may run again after a restart",
@@ -342,10 +409,41 @@ def journal_backup(engine: Engine, now: datetime) -> str:
     )
 
 
+END_OF_DAY = JobTime.of_day("23:59")
+"""A job for the day is done on its day (the record counts runs by the day)."""
+
 DEFAULT_JOBS = [
-    DailyJob("pre_open_checklist", "09:00", timedelta(hours=6, minutes=30), pre_open_checklist),
-    DailyJob("start_portfolios", "09:10", timedelta(hours=6), start_portfolios),
-    DailyJob("intraday_square_off", "15:15", timedelta(minutes=10), intraday_square_off),
-    DailyJob("end_of_day_report", "15:45", timedelta(hours=8), end_of_day_report),
-    DailyJob("journal_backup", "16:00", timedelta(hours=7, minutes=59), journal_backup),
+    DailyJob(
+        "pre_open_checklist",
+        JobTime.from_open(-15),
+        timedelta(hours=6, minutes=30),
+        pre_open_checklist,
+        until=JobTime.from_close(0),
+    ),
+    DailyJob(
+        "start_portfolios",
+        JobTime.from_open(-5),
+        timedelta(hours=6),
+        start_portfolios,
+        until=JobTime.from_close(-20),  # not after the session: a portfolio started to no market
+    ),
+    DailyJob(
+        "intraday_square_off", JobTime.from_close(-15), timedelta(minutes=10), intraday_square_off
+    ),
+    DailyJob(
+        REPORT_JOB,
+        JobTime.from_close(15, after_close=timedelta(0)),
+        timedelta(hours=8),
+        end_of_day_report,
+        until=END_OF_DAY,
+        retry=True,
+    ),
+    DailyJob(
+        "journal_backup",
+        JobTime.of_day("16:00", after_close=timedelta(minutes=20)),  # after an evening report
+        timedelta(hours=7, minutes=59),
+        journal_backup,
+        until=END_OF_DAY,
+        retry=True,
+    ),
 ]

@@ -20,6 +20,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from engine.alerts.delivery import DeliveryKeys, EmailSettings, ReportMailer, send_test
 from engine.alerts.delivery.channel import DeliveryError
 from engine.credentials import CredentialStore
+from engine.domain.events import EngineMessage, Severity
 from tests.integration.test_report_mail import AFTERNOON, DAY, at, build, record, run_until, told
 from tests.memory_keyring import MemoryKeyring
 from tests.smtp_fake import SmtpFake, free_port, tls_pair
@@ -165,6 +166,11 @@ async def test_report_mail_when_one_recipient_is_refused_goes_to_the_others_once
     mailbox.refusals["gone@example.com"] = UNKNOWN
     engine = build(tmp_path, AFTERNOON)
     messages = told(engine)
+    warnings: list[str] = []
+    engine.bus.subscribe(
+        EngineMessage,
+        lambda m: warnings.append(m.text) if m.severity is Severity.WARNING else None,
+    )
     try:
         assert engine.schedule is not None
         engine.schedule.report_mailer = ReportMailer(
@@ -173,6 +179,7 @@ async def test_report_mail_when_one_recipient_is_refused_goes_to_the_others_once
         await run_until(engine, at("18:00"))
     finally:
         engine.close()
+    assert mail_lines(warnings) == mail_lines(messages)  # a refused address is a warning
     assert mailbox.delivered == [["trader@example.com"]]
     assert mailbox.rcpt == ["trader@example.com", "gone@example.com"]  # not sent again
     assert mail_lines(messages) == [

@@ -1,6 +1,8 @@
 """The end-of-day report by e-mail, against an SMTP server on 127.0.0.1 (STARTTLS and a login):
 one multipart mail a day once the report is written, tried again while the server is down, and
-never twice, across a restart too."""
+never twice, across a restart too; a report that could not be written at first is mailed once a
+later try writes it, and when none is written by the end of the grace the trader is told the mail
+will not come."""
 
 from __future__ import annotations
 
@@ -350,3 +352,67 @@ async def test_report_mail_when_the_login_is_refused_says_so_once_and_waits_for_
     finally:
         engine.close()
     assert len(smtp.received) == 1 and smtp.received[0].login == USER
+
+
+def block_reports(tmp_path: Path) -> Path:
+    """The reports folder's place taken by a file: the report cannot be written (a full disk)."""
+    blocker = tmp_path / "schedule" / "reports"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder", encoding="utf-8")
+    return blocker
+
+
+async def test_report_mail_when_the_report_fails_at_first_writes_and_mails_it_when_tried_again(
+    tmp_path: Path, keys: DeliveryKeys, smtp: MailServer, tls: tuple[Any, Any]
+) -> None:
+    smtp.start()
+    engine = build(tmp_path, AFTERNOON)
+    messages = told(engine)
+    try:
+        assert engine.schedule is not None
+        engine.schedule.report_mailer = mailer(smtp, keys, tls)
+        trade_reliance(engine)
+        blocker = block_reports(tmp_path)
+        ran = await run_until(engine, at("15:52"))
+        failed = [m for m in messages if m.startswith("end_of_day_report")]
+        assert len(failed) == 1 and failed[0].startswith("end_of_day_report failed: ")
+        assert failed[0].endswith(". Tried again every 5 minutes until 23:45")
+        assert smtp.received == []
+        blocker.unlink()  # space again
+        ran += await run_until(engine, at("16:30"))
+    finally:
+        engine.close()
+    assert [r for r in ran if "end_of_day_report" in r] == [
+        "15:45 end_of_day_report",
+        "15:50 end_of_day_report",
+        "15:55 end_of_day_report",
+    ]
+    assert json.loads((tmp_path / "schedule" / "reports" / f"{DAY}.json").read_text())["fills"] == 1
+    assert len(smtp.received) == 1
+    assert f"end_of_day_report of {DAY} done when tried again" in messages
+    assert f"End-of-day report of {DAY} mailed to trader@example.com" in messages
+    assert not [m for m in messages if "not mailed" in m or "will not be mailed" in m]
+
+
+async def test_report_mail_when_no_report_is_written_by_the_grace_end_says_the_mail_will_not_come(
+    tmp_path: Path, keys: DeliveryKeys, smtp: MailServer, tls: tuple[Any, Any]
+) -> None:
+    smtp.start()
+    engine = build(tmp_path, AFTERNOON)
+    messages = told(engine)
+    try:
+        assert engine.schedule is not None
+        engine.schedule.report_mailer = mailer(smtp, keys, tls)
+        block_reports(tmp_path)  # all evening
+        await run_until(engine, at("23:50"))
+    finally:
+        engine.close()
+    assert smtp.received == []
+    mail = [m for m in messages if m.startswith("End-of-day report of")]
+    assert mail == [
+        f"End-of-day report of {DAY} will not be mailed: the report was not written by 23:45 "
+        "(the end_of_day_report messages say why)"
+    ]
+    assert [m for m in messages if m.startswith("end_of_day_report failed")][-1].endswith(
+        f"Not tried again: its time for {DAY} ends at 23:45"
+    )
