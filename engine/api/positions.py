@@ -18,7 +18,7 @@ class PositionService(Service):
 
     def day_pnl(self) -> Decimal:
         """The desk's day P&L across every position, net of charges (the status bar's Day MTM)."""
-        return sum((p.day_pnl - p.charges for p in self.positions()), Decimal(0))
+        return sum((p.day_pnl - p.day_charges for p in self.positions()), Decimal(0))
 
     def strategy_pnl(self) -> list[StrategyPnl]:
         """P&L of each strategy (orders of no strategy: of their source, ``manual``, ``api``, ...)
@@ -74,4 +74,5 @@ class PositionService(Service):
             p.charges,
             pnl - p.charges,
             p.day_pnl(mark, tick.close or mark) if tick is not None else p.realised,
+            p.day_charges,
         )

@@ -123,6 +123,8 @@ class PositionSnapshot:
     """P&L after charges."""
     day_pnl: Decimal
     """Today's P&L: overnight quantity from the previous close plus today's trades, before charges."""
+    day_charges: Decimal = Decimal(0)
+    """The charges of today's fills."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,8 @@ class Position:
     open_cost: Fraction = Fraction(0)
     """Paise paid (long) or received (short) for the open quantity, at average cost, exact."""
     charges: Decimal = ZERO
+    day_charges: Decimal = ZERO
+    """The charges of today's fills (``charges`` is every fill's)."""
     fills: int = 0
 
     @property
@@ -122,7 +124,15 @@ class Position:
         self._move_open(signed, fill.price)
         if fill.charges is not None:
             self.charges += fill.charges.total
+            if is_today:
+                self.day_charges += fill.charges.total
         self.fills += 1
+
+    def start_day(self) -> None:
+        """A new trading day: what is held is carried in (overnight), nothing is traded yet."""
+        self.day_buy_quantity = self.day_buy_value = 0
+        self.day_sell_quantity = self.day_sell_value = 0
+        self.day_charges = ZERO
 
     def _move_open(self, signed: int, price: int) -> None:
         net = self.net_quantity
@@ -163,6 +173,18 @@ class PositionBook:
         position.apply(fill, self.today)
         self.version += 1
         return position
+
+    def roll(self, day: date) -> bool:
+        """Make ``day`` today (a desk left running past midnight IST): every position starts
+        the day with what it holds carried in, as a book opened that day would; whether the
+        day changed."""
+        if day == self.today:
+            return False
+        self.today = day
+        for position in self._positions.values():
+            position.start_day()
+        self.version += 1
+        return True
 
     def get(self, token: InstrumentToken, product: Product) -> Position | None:
         return self._positions.get((token, product))

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
+from engine.core.clock import ist_day_number
 from engine.domain.instruments import Instrument
 from engine.domain.ticks import Tick
 from engine.marketdata.sim_book import BookState, TickFactory
@@ -126,6 +127,9 @@ class SimulatedMarket:
         self._pricing = self._price(self._spot)
         self._priced_at_step = self._steps
         self._book = self._opening_book(self._price(previous_close).theo)
+        self._day = ist_day_number(self._now_ns)
+        """The IST day the market's prices are of: at the next, its last prices become the
+        previous close."""
 
     # ---------------------------------------------------------------------------- public API
 
@@ -153,6 +157,8 @@ class SimulatedMarket:
         self._diffuse(seconds)
         self._now_ns += round(seconds * NS_PER_SECOND)
         self._steps += 1
+        if ist_day_number(self._now_ns) != self._day:
+            self._start_day()
         pricing = self._current()
 
         expiry_ns = self._universe.expiry_ns[self._always_ticking]
@@ -313,6 +319,13 @@ class SimulatedMarket:
     def _side_rng(self, purpose: int, row: int = 0) -> np.random.Generator:
         # Quotes draw depth from their own stream, so looking at the market never changes it.
         return np.random.Generator(np.random.PCG64([self._config.seed, self._steps, purpose, row]))
+
+    def _start_day(self) -> None:
+        """A new day, as an exchange's feed starts one: the last prices are the previous close
+        (a desk left running marks what it carries from them) and the day's volume is zero."""
+        self._day = ist_day_number(self._now_ns)
+        self._book.close = self._book.ltp.copy()
+        self._book.volume[:] = 0
 
     def _catch_up(self, now: datetime, interval: float) -> None:
         behind_ns = _epoch_ns(now) - self._now_ns

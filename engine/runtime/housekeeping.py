@@ -72,6 +72,8 @@ class Housekeeping:
             except Exception as exc:
                 self.failed("the desk's lease on the shared book", exc)
         now = engine.clock.now()
+        if engine.positions.roll(now.date()):
+            log.info("a new trading day, %s: positions carried in", now.date())
         if engine.venue is not None:
             try:
                 engine.venue.on_clock(now)
