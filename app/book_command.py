@@ -1,7 +1,7 @@
 """`dalaldesk book check | repair | backups | restore BACKUP`: the health of a book, in words.
 
 check    lists what the desk cannot read (and what was set aside before); exit 0 healthy,
-         1 problems found, 2 the book file itself is unreadable
+         1 problems found, 2 the book file itself is unreadable or not there
 repair   sets aside every row the desk cannot read (kept in the journal: nothing is deleted)
 backups  lists the copies taken at clean closes and at each day's first start
 restore  puts a backup in place of the book; the file it replaces is moved aside, never deleted
@@ -38,7 +38,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--broker", default="paper", choices=broker_names())
     parser.add_argument("--feed", default=None, choices=feed_names())
     parser.add_argument("--db", default=None, help="SQLAlchemy URL of the book")
-    args = parser.parse_args(argv)
+    # Intermixed: `book restore --profile NAME FILE` reads as `book restore FILE --profile NAME`.
+    args = parser.parse_intermixed_args(argv)
     if args.action == "restore" and args.backup is None:
         parser.error("restore needs the backup file (see `dalaldesk book backups`)")
     return args
@@ -67,6 +68,11 @@ def main(argv: list[str]) -> int:
 
 
 def check(url: str, *, repair: bool) -> int:
+    path = book_file_of(url)
+    if path is not None and not path.exists():
+        # Opening would create an empty book and call it healthy, hiding a mistyped name.
+        print(f"there is no book at {path}: check --profile, --broker, --feed or --db")
+        return EXIT_UNREADABLE
     lock = lock_book(url) if repair else None  # repairing writes: no desk may hold the book
     try:
         with open_database(url) as database:

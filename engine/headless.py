@@ -32,7 +32,6 @@ from engine.alerts.delivery import (
 )
 from engine.core.memory import freeze_startup_objects
 from engine.domain.marks import SESSION_END, book_pnl
-from engine.domain.values import rupees_text
 from engine.runtime import Engine, EngineConfig
 from engine.strategies.demo import DemoStrategy
 
@@ -244,7 +243,7 @@ def print_summary(summary: dict[str, object]) -> None:
 
 def _position_line(p: dict[str, Any]) -> str:
     name = p["symbol"] or p["token"]
-    at = "no price" if p["ltp"] is None else rupees_text(p["ltp"])
+    at = "no price" if p["ltp"] is None else p["ltp"]
     return (
         f"{name} {p['product']} {p['net_quantity']:+} at {at}: realised {p['realised']}, "
         f"unrealised {p['unrealised']}, charges {p['charges']}, net {p['net_pnl']}"

@@ -30,7 +30,7 @@ from engine.domain.ids import InstrumentToken
 from engine.domain.orders import Product
 from engine.domain.positions import Position
 from engine.domain.ticks import Tick
-from engine.domain.values import ZERO, Paise, round_paisa
+from engine.domain.values import ZERO, Paise, round_paisa, rupees_text
 
 SESSION_END = "session_end"
 """The desk (or the headless runner) stopping: the prices of its last P&L."""
@@ -155,13 +155,14 @@ class PositionPnl:
     day_pnl: Decimal
 
     def to_json(self) -> dict[str, Any]:
-        """As the desk prints it: every amount exact, as a decimal string (``money_text``)."""
+        """As the desk prints it: every amount, the last price too, exact rupees as a decimal
+        string (``money_text``)."""
         return {
             "token": int(self.token),
             "product": self.product.value,
             "symbol": self.symbol,
             "net_quantity": self.net_quantity,
-            "ltp": self.ltp,
+            "ltp": None if self.ltp is None else rupees_text(self.ltp),
             "realised": money_text(self.realised),
             "unrealised": money_text(self.unrealised),
             "pnl": money_text(self.pnl),

@@ -203,3 +203,29 @@ def test_book_backup_removes_the_unfinished_copy_a_killed_backup_left(tmp_path: 
     assert not leftover.exists(), "the killed backup's half copy is gone"
     assert other_book.exists(), "another book's files are not this backup's to remove"
     assert [b.path for b in list_backups(db)] == [copy]
+
+
+def test_book_check_when_no_book_is_there_says_so_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "typo" / "bokk.db"
+
+    assert book(["check", "--db", f"sqlite:///{missing}"]) == 2
+
+    assert f"there is no book at {missing}" in capsys.readouterr().out
+    assert not missing.parent.exists()
+
+
+def test_book_restore_when_options_come_before_the_file_reads_them_alike(tmp_path: Path) -> None:
+    db = tmp_path / "book.db"
+    ids = trade_two_orders(db)
+    copy = backup_book(db, "manual")
+    db.write_bytes(b"")
+
+    assert book(["restore", "--db", f"sqlite:///{db}", str(copy)]) == 0
+
+    engine = build(db)
+    try:
+        assert {o.order_id for o in engine.api.orders()} == set(ids)
+    finally:
+        engine.close()

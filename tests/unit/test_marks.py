@@ -103,6 +103,8 @@ def test_book_pnl_when_marked_adds_up_exactly_per_position_and_in_total() -> Non
     assert opt.realised == 65 * Decimal("0.30")
     assert pnl.pnl == fut.pnl + opt.pnl
     assert pnl.totals()["pnl"] == "23.48"
+    # Printed (the headless summary) in one unit: rupees, the last price too.
+    assert fut.to_json()["ltp"] == "101.50" and fut.to_json()["pnl"] == money_text(fut.pnl)
 
 
 def test_book_pnl_when_an_open_position_has_no_price_counts_only_its_realised() -> None:
