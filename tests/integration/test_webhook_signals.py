@@ -333,7 +333,11 @@ async def test_webhook_starts_and_squares_off_a_multileg_portfolio(tmp_path: Pat
     market = SimulatedMarketConfig(seed=3, strikes_each_side=6, always_open=True)
     engine = build(tmp_path, portfolios_dir=tmp_path / "portfolios", market=market)
     key = engine.api.portfolio_templates()[0].key
-    assert engine.api.save_portfolio(template_spec(engine, key, "Morning")) is None
+    # The desk runs on the wall clock: no entry window or square-off time, so the portfolio
+    # starts and keeps running whatever the time of day the test runs at.
+    whole_day = {"start": None, "end": None, "square_off": None}
+    spec = template_spec(engine, key, "Morning", execution=whole_day)
+    assert engine.api.save_portfolio(spec) is None
     url = await started(engine)
     try:
         status, answer = await post(url, alert(id="p1", action="start", portfolio="Morning"))
