@@ -3,21 +3,18 @@
 Values are written as exactly as the engine holds them: a ``Decimal`` stays a ``Decimal`` (its exact
 text in CSV, a number formatted to two decimals in Excel), enums become their names, aware
 datetimes are written in IST (Excel cannot store a zone, so the sheet says IST in the header).
-Files are written to a temporary name beside the target and renamed into place, so a failed export
-never leaves half a file where the trader expects a good one; the file keeps its permissions, a
-link keeps pointing at it, and an error names the file the trader chose.
+Files are replaced as the engine replaces its own (``replacing``, from ``engine.core.files``): a
+temporary name beside the target renamed into place, so a failed export never leaves half a file
+where the trader expects a good one; the file keeps its permissions, a link keeps pointing at it,
+and an error names the file the trader chose.
 """
 
 from __future__ import annotations
 
 import csv
-import errno
 import io
-import os
-import secrets
-import stat
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import re
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -27,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from engine.api import replacing
 from engine.domain.cells import cell_text
 from ui.format import IST_NAME
 
@@ -37,6 +35,9 @@ XLSX_FILTER = "Excel workbook (*.xlsx)"
 FORMATS = {".csv": CSV_FILTER, ".xlsx": XLSX_FILTER}
 
 _MONEY_FORMAT = "#,##0.00"
+_SHEET_TITLE_LENGTH = 31
+_NOT_IN_SHEET_TITLES = re.compile(r"[\[\]:*?/\\]")
+"""Characters Excel refuses in a sheet's name (openpyxl raises on them)."""
 _TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 
 
@@ -56,7 +57,7 @@ def write_csv(path: str | Path, headers: Sequence[str], rows: Sequence[Sequence[
     """Write ``rows`` under ``headers`` as UTF-8 CSV; returns the number of data rows written."""
     _check_shape(headers, rows)
     with (
-        _replacing(Path(path)) as temporary,
+        replacing(Path(path)) as temporary,
         temporary.open("w", newline="", encoding="utf-8") as f,
     ):
         writer = csv.writer(f)
@@ -82,7 +83,7 @@ def write_xlsx(
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None  # a new workbook always has one sheet
-    sheet.title = title[:31]  # Excel's limit on sheet names
+    sheet.title = sheet_title(title)
     has_time = [any(isinstance(r[i], datetime) for r in rows) for i in range(len(headers))]
     sheet.append([f"{h} (IST)" if timed else h for h, timed in zip(headers, has_time, strict=True)])
     for cell in sheet[1]:
@@ -110,7 +111,7 @@ def write_xlsx(
     # the temporary file open so it cannot be removed).
     workbook_bytes = io.BytesIO()
     workbook.save(workbook_bytes)
-    with _replacing(Path(path)) as temporary:
+    with replacing(Path(path)) as temporary:
         # A copy, not a getbuffer() view: collecting a view whose write failed crashes CPython
         # 3.12.1 (a segfault in the garbage collector).
         temporary.write_bytes(workbook_bytes.getvalue())
@@ -125,6 +126,13 @@ def write_table(path: str | Path, headers: Sequence[str], rows: Sequence[Sequenc
     if suffix == ".xlsx":
         return write_xlsx(path, headers, rows, title=Path(path).stem)
     raise ExportError(f"cannot export to {Path(path).name!r}: choose a .csv or .xlsx file")
+
+
+def sheet_title(name: str) -> str:
+    """``name`` as Excel takes a sheet's name: without []:*?/\\, at most 31 characters, never
+    empty (and never starting or ending with the apostrophe Excel refuses there)."""
+    title = _NOT_IN_SHEET_TITLES.sub("", name)[:_SHEET_TITLE_LENGTH].strip().strip("'").strip()
+    return title or "Export"
 
 
 def csv_text(value: Any) -> str:
@@ -210,63 +218,3 @@ def _check_shape(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     for number, row in enumerate(rows, start=1):
         if len(row) != len(headers):
             raise ExportError(f"row {number} has {len(row)} values for {len(headers)} columns")
-
-
-@contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    """A temporary file beside the file ``path`` names, which replaces it only if writing succeeds.
-
-    A link is followed: the file it points to is replaced and the link stays. A file written over
-    keeps its permissions; a new one gets what any new file gets (0o666 less the umask). Errors
-    name ``path``, the file the trader chose, never the temporary.
-    """
-    target = Path(os.path.realpath(path))
-    with _said_of(path):
-        kept_mode = _regular_file_mode(target)
-        temporary = _create_beside(target, private=kept_mode is not None)
-    try:
-        with _said_of(path):
-            yield temporary
-            if kept_mode is not None:
-                os.chmod(temporary, kept_mode)
-            os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-@contextmanager
-def _said_of(path: Path) -> Iterator[None]:
-    """An ``OSError`` raised inside, raised again as said of ``path``."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno is None:
-            raise
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc
-
-
-def _regular_file_mode(target: Path) -> int | None:
-    """The permission bits of the file at ``target``; None where no file is (a first export)."""
-    try:
-        status = target.stat()
-    except FileNotFoundError:
-        return None
-    return stat.S_IMODE(status.st_mode) if stat.S_ISREG(status.st_mode) else None
-
-
-def _create_beside(target: Path, *, private: bool) -> Path:
-    """A new empty file in ``target``'s folder under a short hidden name (a long file name the
-    folder accepts must stay exportable). It is created 0o666 so the umask gives it a new file's
-    mode, or 0o600 (``private``) until the caller gives it the permissions of the file it replaces.
-    """
-    for _ in range(100):
-        temporary = target.with_name(f".dalaldesk-{secrets.token_hex(4)}.part")
-        try:
-            handle = os.open(
-                temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666
-            )
-        except FileExistsError:
-            continue
-        os.close(handle)
-        return temporary
-    raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))

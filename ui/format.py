@@ -57,6 +57,20 @@ def signed_rupees(value: Decimal | None) -> str:
     return f"+{text}" if value > 0 else text
 
 
+def rupee_amount(value: Decimal | None, *, signed: bool = False) -> str:
+    """₹1,23,456.78 from an exact rupee amount, the sign before the ₹ (-₹12.50; with
+    ``signed``, +₹ on a gain too), half up to the paisa and grouped as ``rupees``. An amount
+    that rounds to nothing is ₹0.00, never -₹0.00."""
+    if value is None:
+        return "—"
+    shown = rupees(abs(value))  # half up is symmetric: the sign can be put back in front
+    if not shown.strip("0.,"):
+        return f"₹{shown}"
+    if value < 0:
+        return f"-₹{shown}"
+    return f"+₹{shown}" if signed else f"₹{shown}"
+
+
 def percent(value: Decimal | float | None) -> str:
     if value is None:
         return "—"

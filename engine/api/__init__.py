@@ -51,6 +51,7 @@ from engine.api.snapshots import (
 )
 from engine.api.strategies import StrategyService
 from engine.core.clock import IST
+from engine.core.files import replacing
 from engine.domain.bars import Bar, SeriesKey, Timeframe
 from engine.domain.events import (
     AlertFired,
@@ -215,6 +216,7 @@ __all__ = [
     "needs_restart",
     "problems_of",
     "read_leg_tag",
+    "replacing",
 ]
 
 

@@ -7,6 +7,10 @@ desk's loop only hears progress and the result, read from a queue between its ow
 thread: a run holds the interpreter for seconds at a time (the window would stall), and the
 garbage collector, run in whichever thread allocates, would there destroy the window's discarded
 Qt objects outside the GUI thread.
+
+``run_measured`` also measures the run there, as its performance report does (CAGR, Sharpe,
+drawdown, win rate, charges...: ``engine.api.backtest_report``), and ``export_report`` writes
+that report's page.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from engine.api.backtest_report import Metrics, RunReport, measure_run
 from engine.backtest.csv_import import CANDLES, CsvImportError, ImportReport, file_kind
 from engine.backtest.history_bars import (
     csv_instrument,
@@ -29,6 +34,7 @@ from engine.backtest.history_bars import (
     record_csv_ticks,
     record_history,
 )
+from engine.backtest.report import report_html
 from engine.backtest.results import BacktestResult, max_drawdown
 from engine.backtest.run import (
     BARS,
@@ -42,6 +48,7 @@ from engine.backtest.run import (
     strategy_params,
 )
 from engine.brokers.base import BrokerError
+from engine.core.files import write_whole
 from engine.core.workers import die_with_parent
 from engine.domain.instruments import Instrument
 from engine.marketdata.history import HistorySource
@@ -60,9 +67,12 @@ __all__ = [
     "BacktestResult",
     "BacktestService",
     "CsvImported",
+    "Metrics",
     "Progress",
     "RecordingInfo",
+    "RunReport",
     "max_drawdown",
+    "measure_run",
     "read_portfolio_file",
     "read_settings_file",
     "strategy_params",
@@ -251,6 +261,47 @@ class BacktestService:
     ) -> BacktestResult:
         """Run ``request`` in a worker process; ``progress`` is called on this loop. A run the
         desk stops waiting for (its task cancelled) is cancelled too."""
+        result: BacktestResult = await self._in_worker(request, job, progress, measure=False)
+        return result
+
+    async def run_measured(
+        self,
+        request: BacktestRequest,
+        job: BacktestJob,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> RunReport:
+        """As ``run``, and the run measured in its process as its report measures it
+        (``measure_run``): a long run's journal is read there, never on the desk's loop."""
+        report: RunReport = await self._in_worker(request, job, progress, measure=True)
+        return report
+
+    async def export_report(self, report: RunReport, path: str | Path) -> str | None:
+        """Write the run's performance report (one self-contained HTML page) to ``path``, in
+        place of the file there (``replacing``); None when written, else why not, in words. The
+        page is made and written on a thread: a long trade list takes a moment."""
+        if report.view is None:
+            return f"the run has nothing to report: {report.note}"
+        target = Path(path)
+        view, title = report.view, report.title
+        try:
+            await asyncio.to_thread(
+                lambda: write_whole(target, report_html(view, title), make_folder=False)
+            )
+        except OSError as problem:
+            log.warning("backtest report not written to %s: %s", target, problem)
+            return f"the report could not be written to {target}: {problem.strerror or problem}"
+        return None
+
+    async def _in_worker(
+        self,
+        request: BacktestRequest,
+        job: BacktestJob,
+        progress: Callable[[Progress], None] | None,
+        *,
+        measure: bool,
+    ) -> Any:
+        """What the run's process sends when it is done: its result, or (``measure``) its
+        ``RunReport``."""
         if request.strategies_dir is None and self.strategies_dir is not None:
             request = replace(request, strategies_dir=str(self.strategies_dir))
         if request.risk is None and self._risk_limits is not None:
@@ -258,7 +309,14 @@ class BacktestService:
         messages: multiprocessing.Queue[tuple[str, object]] = _SPAWN.Queue()
         worker = _SPAWN.Process(
             target=_run_in_worker,
-            args=(self._runner, request, self.runs_dir / request.name, messages, job._cancel),
+            args=(
+                self._runner,
+                request,
+                self.runs_dir / request.name,
+                messages,
+                job._cancel,
+                measure,
+            ),
             name=f"backtest {request.name}",
             daemon=True,
         )
@@ -282,7 +340,7 @@ class BacktestService:
                     if progress is not None:
                         progress(payload)  # type: ignore[arg-type]
                 elif kind == "done":
-                    return payload  # type: ignore[return-value]
+                    return payload
                 elif kind == "cancelled":
                     raise BacktestCancelled(str(payload))
                 else:
@@ -298,8 +356,10 @@ def _run_in_worker(
     folder: Path,
     messages: multiprocessing.Queue[tuple[str, object]],
     cancel: object,
+    measure: bool = False,
 ) -> None:
-    """The run's process: run, saying each step of progress and then the result (or why not)."""
+    """The run's process: run, saying each step of progress and then the result, measured when
+    asked (``measure_run``), or why there is none."""
     die_with_parent()
     try:
         result = runner(
@@ -313,7 +373,7 @@ def _run_in_worker(
         log.exception("backtest %s failed", request.name)
         messages.put(("error", f"the backtest failed: {type(exc).__name__}: {exc}"))
     else:
-        messages.put(("done", result))
+        messages.put(("done", measure_run(result, request) if measure else result))
 
 
 async def _ended(worker: multiprocessing.process.BaseProcess, job: BacktestJob) -> None:

@@ -8,12 +8,13 @@ import json
 import os
 import time
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QDate, Qt
 
-from engine.api.backtests import BacktestService
+from engine.api.backtests import BacktestResult, BacktestService
 from engine.backtest import history_bars
 from engine.core.clock import IST
 from engine.marketdata.recording import Recording, write_bar_recording
@@ -262,7 +263,7 @@ def test_backtest_panel_when_a_run_cannot_even_begin_says_so_and_is_ready_again(
         raise RuntimeError("can't start new process")
 
     assert panel._service is not None
-    monkeypatch.setattr(panel._service, "run", no_process)
+    monkeypatch.setattr(panel._service, "run_measured", no_process)
 
     async def scenario() -> None:
         panel.run_button.click()
@@ -477,3 +478,25 @@ def test_backtest_panel_names_a_recordings_unreadable_folders_beside_it(qtbot, t
     assert panel.recording.itemText(0).endswith("(1 folder(s) skipped)")
     tip = panel.recording.itemData(0, Qt.ItemDataRole.ToolTipRole)
     assert "2026-02-30" in tip and "not a date" in tip
+
+
+def test_backtest_panel_money_when_large_or_negative_is_grouped_in_lakhs_with_the_sign_before_the_rupee(
+    qtbot,
+) -> None:
+    panel = BacktestPanel(None)
+    qtbot.addWidget(panel)
+    start = int(datetime(2026, 1, 5, 10, tzinfo=IST).timestamp() * 1e9)
+    minute = 60 * 10**9
+    peak, trough = (start + minute, Decimal(250_000)), (start + 2 * minute, Decimal("-0.125"))
+    curve = [(start, Decimal(0)), peak, trough]
+    gross, charges, net = Decimal("-1234567.891"), Decimal("45678.505"), Decimal("-1280246.396")
+    result = BacktestResult(
+        "run", "trend", {}, 1000, 10, 10, gross, charges, net, 1.0, False, "/tmp/book.db",
+        equity=curve,
+    )  # fmt: skip
+    panel.show_result(result)
+    said = panel.summary.text()
+    # Indian grouping, the sign before ₹, half up to the paisa (half even: ₹45,678.50, .12).
+    assert "Gross -₹12,34,567.89   " in said and "Charges ₹45,678.51   " in said
+    assert "Net -₹12,80,246.40   " in said and said.endswith("Max drawdown ₹2,50,000.13")
+    assert not panel.export_button.isEnabled() and panel.figures.isHidden()

@@ -22,7 +22,7 @@ import pytest
 
 from engine.core.clock import IST
 from tests.full_disk import small_tmpfs
-from ui.export import write_csv, write_xlsx
+from ui.export import write_csv, write_table, write_xlsx
 
 Writer = Callable[[Path, Sequence[str], Sequence[Sequence[Any]]], int]
 
@@ -152,3 +152,26 @@ def test_export_on_a_full_disk_says_so_keeps_the_last_export_and_closes_every_fi
         assert target.read_bytes() == b"yesterday's good export"
         assert sorted(p.name for p in disk.directory.iterdir()) == ["filler.bin", target.name]
         assert said == f"[Errno 28] No space left on device: '{target}'"
+
+
+@pytest.mark.parametrize(
+    ("name", "sheet"),
+    [
+        ("report[1].xlsx", "report1"),
+        ("P&L: desk*?.xlsx", "P&L desk"),
+        ("back\\slash.xlsx", "backslash"),
+        ("positions of the whole desk on expiry day.xlsx", "positions of the whole desk on"),
+        ("'quoted'.xlsx", "quoted"),
+        ("[]*?.xlsx", "Export"),
+    ],
+)
+def test_export_to_excel_when_the_file_name_has_characters_excel_refuses_names_the_sheet_without_them(
+    tmp_path: Path, name: str, sheet: str
+) -> None:
+    from openpyxl import load_workbook
+
+    target = tmp_path / name
+    assert write_table(target, HEADERS, ROWS) == 2
+    workbook = load_workbook(target)
+    assert workbook.sheetnames == [sheet] and len(sheet) <= 31
+    assert [c.value for c in workbook[sheet][2]][:2] == ["NIFTY26NOV26000CE", 75]

@@ -1,8 +1,10 @@
 """The Backtest panel: pick what to run (a strategy of the catalogue, a multileg portfolio, an
 execution algo or a replay of TradingView alerts, the last three from files) and a recording,
 run it on the desk's own engine (in a worker process) with a progress bar, an estimate of the
-time left and Cancel, then read the result: orders, fills, P&L before and after charges, and the
-equity curve with its drawdown."""
+time left and Cancel, then read the result: orders, fills, P&L before and after charges, the
+figures a trader judges a run by (return, CAGR, Sharpe, Sortino, Calmar, the drawdown and how long
+it lasted, win rate, expectancy, profit factor, charges, slippage), the equity curve with its
+drawdown, and Export report… for the run's performance report as one HTML page."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import asyncio
 import logging
 import threading
 from datetime import date, datetime
-from decimal import Decimal
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +49,15 @@ from engine.api.backtests import (
     BacktestResult,
     BacktestService,
     Progress,
+    RunReport,
     max_drawdown,
     read_portfolio_file,
     read_settings_file,
     strategy_params,
 )
 from engine.api.performance import session_positions
+from ui import format as fmt
+from ui.export import ask_save_path
 from ui.plot_axes import RupeeAxis, SessionAxis
 
 log = logging.getLogger(__name__)
@@ -93,6 +98,9 @@ class BacktestPanel(QWidget):
         self._job: BacktestJob | None = None
         self._task: asyncio.Task[Any] | None = None
         self.result: BacktestResult | None = None
+        self.report: RunReport | None = None
+        """The shown run's figures and report (None: a result shown without them)."""
+        self._export_task: asyncio.Task[Any] | None = None
 
         self.kind = QComboBox()
         for kind, label in KINDS:
@@ -161,6 +169,23 @@ class BacktestPanel(QWidget):
         self.summary = QLabel("")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.summary.setWordWrap(True)  # a refusal's reason runs long
+        self.figures = QLabel("")
+        self.figures.setObjectName("backtestFigures")
+        self.figures.setTextFormat(Qt.TextFormat.RichText)
+        self.figures.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.figures.setWordWrap(True)  # a narrow dock wraps between figures, never inside one
+        self.figures.hide()
+        self.export_button = QPushButton("Export report…")
+        self.export_button.setObjectName("backtestExport")
+        self.export_button.setToolTip(
+            "Save the run's performance report (equity, drawdown, daily P&L, figures, trades) "
+            "as one HTML page that opens in any browser"
+        )
+        self.export_button.setEnabled(False)
+        self.export_feedback = QLabel("")
+        self.export_feedback.setWordWrap(True)
+        self.export_feedback.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.export_feedback.hide()
 
         self.form = form = QFormLayout()
         form.addRow("Run", self.kind)
@@ -175,6 +200,7 @@ class BacktestPanel(QWidget):
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.progress, 1)
+        buttons.addWidget(self.export_button)
 
         self.plots = pg.GraphicsLayoutWidget()
         # Below this the rupee labels of the two plots run into each other (a shared dock).
@@ -200,6 +226,8 @@ class BacktestPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.status)
         layout.addWidget(self.summary)
+        layout.addWidget(self.figures)
+        layout.addWidget(self.export_feedback)
         # Until a run has a result, words in the plots' place: empty axes would read as a
         # result of ₹0 to ₹1. The place keeps its height, so the panel scrolls in a shared dock
         # from the start rather than growing the dock once there is a result.
@@ -212,6 +240,7 @@ class BacktestPanel(QWidget):
 
         self.run_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
+        self.export_button.clicked.connect(self.ask_export_path)
         self.browse_button.clicked.connect(self.browse)
         self.history_button.clicked.connect(self.record_history)
         self.history_symbol.returnPressed.connect(self.record_history)
@@ -425,7 +454,7 @@ class BacktestPanel(QWidget):
     async def _run(self, request: BacktestRequest, job: BacktestJob) -> None:
         assert self._service is not None  # Run is off without one
         try:
-            result = await self._service.run(request, job, self._on_progress)
+            report = await self._service.run_measured(request, job, self._on_progress)
         except BacktestCancelled as stopped:
             self.status.setText(f"{str(stopped)[:1].upper()}{str(stopped)[1:]}.")
         except (BacktestError, ValueError, OSError) as problem:
@@ -434,7 +463,7 @@ class BacktestPanel(QWidget):
             log.exception("backtest %s could not run", request.name)
             self.status.setText(f"The run failed: {type(problem).__name__}: {problem}")
         else:
-            self.show_result(result)
+            self.show_result(report.result, report)
         finally:
             self._task = None
             self._job = None
@@ -452,8 +481,11 @@ class BacktestPanel(QWidget):
         left = "" if step.eta_s is None else f", about {step.eta_s:.0f} s left"
         self.status.setText(f"Replaying {step.market_time:%d %b %H:%M}{left}")
 
-    def show_result(self, result: BacktestResult) -> None:
+    def show_result(self, result: BacktestResult, report: RunReport | None = None) -> None:
+        """The run's result, with its figures and its report to export when ``report`` has
+        them."""
         self.result = result
+        self.report = report
         self.progress.setValue(1000 if not result.cancelled else self.progress.value())
         failures = result.strategy_failures
         state = "Cancelled" if result.cancelled else "Done"
@@ -465,8 +497,10 @@ class BacktestPanel(QWidget):
         )
         summary = (
             f"Orders {result.orders}   Fills {result.fills}   "
-            f"Gross {_rupees(result.gross_pnl)}   Charges {_rupees(result.charges)}   "
-            f"Net {_rupees(result.net_pnl)}   Max drawdown {_rupees(max_drawdown(result.equity))}"
+            f"Gross {fmt.rupee_amount(result.gross_pnl, signed=True)}   "
+            f"Charges {fmt.rupee_amount(result.charges)}   "
+            f"Net {fmt.rupee_amount(result.net_pnl, signed=True)}   "
+            f"Max drawdown {fmt.rupee_amount(max_drawdown(result.equity))}"
         )
         if result.denied:
             summary += f"\n{result.denied} order(s) refused by the risk gate, the first: "
@@ -480,6 +514,7 @@ class BacktestPanel(QWidget):
             if len(failures) > _FAILURES_SHOWN:
                 summary += f"\n  … and {len(failures) - _FAILURES_SHOWN} more"
         self.summary.setText(summary)
+        self._show_figures(report)
         if result.equity:
             stamps = [ts for ts, _ in result.equity]
             x = np.asarray(session_positions(stamps), dtype=np.float64) / 3.6e12  # hours
@@ -489,6 +524,58 @@ class BacktestPanel(QWidget):
             self.equity_curve.setData(x, y)
             self.drawdown_curve.setData(x, y - np.maximum.accumulate(np.maximum(y, 0)))
             self.plots_place.setCurrentWidget(self.plots)
+
+    def _show_figures(self, report: RunReport | None) -> None:
+        """The run's figures (or why there are none), and Export report… when there is a report
+        to export."""
+        self.export_feedback.hide()
+        self.export_button.setEnabled(report is not None and report.view is not None)
+        if report is None:
+            self.figures.hide()
+            return
+        self.figures.setText(figures_text(report))
+        self.figures.show()
+
+    # -- the report ---------------------------------------------------------------------------------
+
+    def ask_export_path(self) -> None:
+        """Ask where to save the shown run's report: a non-modal dialog, the engine keeps
+        running while the trader picks a file."""
+        if self.report is None or self.report.view is None:
+            return
+        run = self.report.result
+        ask_save_path(
+            self,
+            "Export backtest report",
+            "HTML report (*.html)",
+            str(Path(run.book).with_name(f"{run.name}-report.html")),
+            self.export_report,
+        )
+
+    def export_report(self, path: str) -> None:
+        """Write the shown run's report to ``path`` (the engine makes and writes the page off
+        the loop); the panel says where it went, or why it did not."""
+        if self._service is None or self.report is None or self._export_task is not None:
+            return
+        self.export_button.setEnabled(False)
+        self._say_export(f"Saving the report to {path}…")
+        self._export_task = asyncio.ensure_future(self._export(self.report, path))
+
+    async def _export(self, report: RunReport, path: str) -> None:
+        assert self._service is not None  # no service, no run, no report
+        try:
+            problem = await self._service.export_report(report, path)
+        except Exception as failure:  # said in the panel, never lost in the loop's log
+            log.exception("backtest report %s not exported", path)
+            problem = f"{type(failure).__name__}: {failure}"
+        finally:
+            self._export_task = None
+            self.export_button.setEnabled(self.report is not None and self.report.view is not None)
+        self._say_export(f"Not exported: {problem}" if problem else f"Report saved: {path}")
+
+    def _say_export(self, text: str) -> None:
+        self.export_feedback.setText(text)
+        self.export_feedback.show()
 
     def _what(self) -> str:
         if self.kind.currentData() == STRATEGY:
@@ -533,5 +620,83 @@ class BacktestPanel(QWidget):
         return BacktestRequest(name, recording, algo=read_settings_file(path, kind), **common)
 
 
-def _rupees(value: Decimal) -> str:
-    return f"₹{value:,.2f}"
+def figures_text(report: RunReport) -> str:
+    """A run's figures as the panel shows them: returns, risk, trades, costs, a line each (rich
+    text: a narrow dock wraps between figures, never inside one), then how they are measured."""
+    m = report.metrics
+    if m is None:
+        return _grey(f"No figures: {report.note}")
+    dd, stats = m.max_drawdown, m.trade_stats
+    growth = m.net_pnl / m.start_equity * 100 if m.start_equity > 0 else None
+    lasted = "none" if dd.depth >= 0 else _duration(dd.duration_ns)
+    if dd.depth < 0:
+        lasted += ", recovered" if dd.recovered_ns is not None else ", not recovered"
+    capital = fmt.rupee_amount(report.capital).removesuffix(".00")  # a round sum reads so
+    lines = [
+        [
+            (f"Return on {capital}", fmt.percent(growth)),
+            ("CAGR", _percent(m.shown_cagr)),
+            ("Sharpe", _ratio(m.sharpe)),
+            ("Sortino", _ratio(m.sortino)),
+            ("Calmar", _ratio(m.shown_calmar)),
+        ],
+        [
+            ("Max drawdown", _percent(dd.depth)),
+            ("Drawdown lasted", lasted),
+        ],
+        [
+            ("Trades", str(stats.trades)),
+            ("Win rate", "—" if stats.win_rate is None else f"{stats.win_rate * 100:.1f}%"),
+            ("Expectancy", fmt.rupee_amount(stats.expectancy, signed=True)),
+            ("Profit factor", _ratio(stats.profit_factor)),
+            ("Avg win", fmt.rupee_amount(stats.average_win, signed=True)),
+            ("Avg loss", fmt.rupee_amount(stats.average_loss, signed=True)),
+        ],
+        [
+            ("Charges", fmt.rupee_amount(m.charges)),
+            ("Slippage", fmt.rupee_amount(m.slippage) if m.slippage_measured else "not measured"),
+        ],
+    ]
+    shown = "<br>".join(
+        # A line breaks only after a separator: never inside a figure, nor before its "·".
+        "&nbsp;&nbsp;·&nbsp; ".join(
+            f"<span style='white-space:nowrap'>{_grey(escape(name))} <b>{_joined(value)}</b></span>"
+            for name, value in line
+        )
+        for line in lines
+    )
+    said = m.convention[:1].upper() + m.convention[1:] + "."
+    if report.note:
+        said += f" Note: {report.note[:1].upper()}{report.note[1:]}."
+    return f"{shown}<br>{_grey(escape(said), small=True)}"
+
+
+def _joined(value: str) -> str:
+    """``value`` with a word joiner after a leading "+": Qt breaks a line between "+" and "₹"
+    even in a span that must not wrap."""
+    return escape(value).replace("+", "+\u2060", 1) if value.startswith("+") else escape(value)
+
+
+def _grey(text: str, *, small: bool = False) -> str:
+    size = " font-size:small;" if small else ""
+    return f"<span style='color:gray;{size}'>{text}</span>"
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _percent(fraction: float | None) -> str:
+    return fmt.percent(None if fraction is None else fraction * 100)
+
+
+def _duration(ns: int) -> str:
+    """A span of calendar time: 3 d 4 h, 2 h 15 min, 40 min."""
+    minutes = ns // (60 * 10**9)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min"
