@@ -402,6 +402,12 @@ def main(argv: list[str] | None = None) -> int:
         from app.book_command import main as book_main
 
         return book_main(argv[1:])
+    if argv[:1] == ["backtest"]:
+        # The backtest command line, inside the desk's own command: the installed desk (which
+        # has no Python to run ``python -m`` with) records, imports, runs and sweeps this way.
+        from engine.runtime.backtest_cli import main as backtest_main
+
+        return backtest_main(argv[1:], prog="dalaldesk backtest")
     window = not {"--headless", "--smoke", "--version", "-h", "--help"} & set(argv)
     try:
         args = parse_args(argv)

@@ -3,7 +3,8 @@
 Targets:
 
 - ``linux``: the onedir bundle (``dist/dalaldesk/``) and a tarball of it for any distribution
-  (``dist/dalaldesk-VERSION-linux-x86_64.tar.gz``).
+  (``dist/dalaldesk-VERSION-linux-x86_64.tar.gz``), with a README naming the system libraries
+  it needs.
 - ``deb``: the bundle as a Debian package (``dist/dalaldesk_VERSION_amd64.deb``): the app in
   ``/opt/dalaldesk``, the ``/usr/bin/dalaldesk`` launcher, a desktop entry and icons, and the
   system libraries Qt's xcb platform needs declared as dependencies.
@@ -11,6 +12,11 @@ Targets:
   ``makensis`` is on PATH. PyInstaller does not cross-compile: the payload is built on Windows.
 - ``nsis``: only the NSIS installer, from ``--payload DIR`` (a Windows onedir bundle); on Linux
   with no payload it compiles the script against a stand-in payload to check it.
+
+The tarball and the package carry the bundle as its build left it: the files listed in
+``dist/dalaldesk.files`` when the build ended (a run of the bundle since, such as the smoke
+test, adds files and folders of its own: QtWebEngine makes a private ``locales`` folder), with
+every folder readable by all (0755) and every file 0644, or 0755 when it is executable.
 
 Every build writes a stamp (version, commit, time, platform) into the bundle's resources, which
 About and ``dalaldesk --version`` show. ``--sign-command`` runs a signing command on each
@@ -22,6 +28,7 @@ PyInstaller, dpkg-deb and makensis do the work; this script only puts their step
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -31,6 +38,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import textwrap
 import time
 import tomllib
 from datetime import UTC, datetime
@@ -57,10 +65,20 @@ DEB_DEPENDS = (
     # The rest of the X11/xcb libraries the bundle leaves to the system (prune.SYSTEM_PROVIDED).
     "libx11-6, libx11-xcb1, libxext6, libxfixes3, libxrender1, libxcb-util1, libxcb-sync1, "
     "libxcb-xfixes0, libxcb-shm0, libxcb-render0, libxcb-glx0, libxcb-xkb1, "
+    # What Qt's Wayland platform plugin loads, on a Wayland session.
+    "libwayland-client0, libwayland-cursor0, libwayland-egl1, "
+    # The time zones, for any program of the system; the bundle carries its own copy (Python's
+    # tzdata package) as the desk's clock cannot start without Asia/Kolkata.
+    "tzdata, "
     "fonts-dejavu-core"
 )
 DEB_RECOMMENDS = "gnome-keyring"
 """The Secret Service the desk keeps broker keys in (any other Secret Service works too)."""
+
+
+CLIENT = "client"
+"""The folder beside the executable with the local API's Python client (``dalaldesk_client``) as
+source: a script runs it in the trader's own Python, which cannot import from the bundle."""
 
 
 class BuildFailed(Exception):
@@ -142,6 +160,7 @@ def bundle(dist: Path = DIST, *, untrimmed: bool = False) -> Path:
             env=env,
         )
     out = dist / APP
+    ship_client(out)
     if not untrimmed:
         strip_debug_info(out)
         removed, freed = prune(out)
@@ -153,8 +172,75 @@ def bundle(dist: Path = DIST, *, untrimmed: bool = False) -> Path:
             step(icu)
         else:
             step(f"trimmed Qt's ICU data: {icu[0] / 1e6:.0f} MB -> {icu[1] / 1e6:.0f} MB")
+    write_file_list(out)
     step(f"bundle {out} ({tree_size(out) / 1e6:.0f} MB) in {time.monotonic() - started:.0f} s")
     return out
+
+
+def ship_client(out: Path) -> None:
+    shutil.copytree(
+        ROOT / "dalaldesk_client",
+        out / CLIENT / "dalaldesk_client",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+
+
+def file_list(out: Path) -> Path:
+    return out.parent / f"{out.name}.files"
+
+
+def write_file_list(out: Path) -> None:
+    """List the bundle's files and symbolic links as the build leaves them, for the tarball and
+    the package (folders follow from their files: an empty one carries nothing)."""
+    entries = []
+    for folder, folders, files in os.walk(out):  # a link to a folder is listed, not entered
+        links = [name for name in folders if (Path(folder) / name).is_symlink()]
+        entries += [(Path(folder) / name).relative_to(out).as_posix() for name in files + links]
+    entries.sort()
+    file_list(out).write_text("\n".join(entries) + "\n", encoding="utf-8")
+
+
+def built_files(out: Path) -> list[str]:
+    """The bundle's files as its build left them (``write_file_list``)."""
+    listed = file_list(out)
+    if not listed.is_file():
+        raise BuildFailed(
+            f"{out} has no list of the files its build made ({listed}): build it again with "
+            "`python packaging/build.py linux`"
+        )
+    entries = [line for line in listed.read_text(encoding="utf-8").splitlines() if line]
+    missing = [entry for entry in entries if not os.path.lexists(out / entry)]
+    if missing:
+        raise BuildFailed(
+            f"{out} lacks {len(missing)} of the files its build made (first {missing[0]}): "
+            "build it again"
+        )
+    return entries
+
+
+def installed_mode(path: Path) -> int:
+    """0755 for folders and executables, 0644 for the rest: what every user may read and run,
+    whatever mode the build or a run of the bundle gave it."""
+    if path.is_dir() or path.stat().st_mode & 0o100:
+        return 0o755
+    return 0o644
+
+
+def copy_built_files(out: Path, target: Path) -> None:
+    """Copy the bundle's built files (``built_files``) to ``target``, with installed modes."""
+    target.mkdir(parents=True)
+    target.chmod(0o755)
+    for entry in built_files(out):
+        source, copy = out / entry, target / entry
+        for folder in reversed(copy.relative_to(target).parents[:-1]):
+            if not (target / folder).is_dir():
+                (target / folder).mkdir()
+                (target / folder).chmod(0o755)
+        if source.is_symlink():
+            copy.symlink_to(os.readlink(source))
+        else:
+            shutil.copyfile(source, copy)
+            copy.chmod(installed_mode(source))
 
 
 def tree_size(path: Path) -> int:
@@ -213,9 +299,67 @@ def linux(args: argparse.Namespace) -> list[Path]:
     out = bundle()
     tarball = DIST / f"{APP}-{version()}-{platform_tag()}.tar.gz"
     step(f"tarball {tarball}")
-    with tarfile.open(tarball, "w:gz", compresslevel=6) as archive:
-        archive.add(out, arcname=f"{APP}-{version()}")
+    write_tarball(out, tarball)
     return [out, tarball]
+
+
+def write_tarball(out: Path, tarball: Path) -> None:
+    """The bundle's built files in ``dalaldesk-VERSION/``, with installed modes and a README."""
+    top = f"{APP}-{version()}"
+
+    def installed(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        if not info.issym():
+            info.mode = 0o755 if info.isdir() or info.mode & 0o100 else 0o644
+        return info
+
+    entries = built_files(out)
+    folders = sorted({parent for entry in entries for parent in Path(entry).parents[:-1]})
+    with tarfile.open(tarball, "w:gz", compresslevel=6) as archive:
+        archive.add(out, arcname=top, recursive=False, filter=installed)
+        for entry in [*map(str, folders), *entries]:
+            archive.add(out / entry, arcname=f"{top}/{entry}", recursive=False, filter=installed)
+        readme = tarball_readme().encode("utf-8")
+        info = installed(tarfile.TarInfo(f"{top}/README.txt"))
+        info.size, info.mode, info.mtime = len(readme), 0o644, int(time.time())
+        archive.addfile(info, io.BytesIO(readme))
+
+
+def tarball_readme() -> str:
+    """What the tarball's user must know: how to start it and the system libraries it needs
+    (those the .deb declares; the bundle leaves them to the system, see prune.py)."""
+    names = " ".join(name.strip() for name in DEB_DEPENDS.split(","))
+    names = " ".join(name.strip() for name in DEB_DEPENDS.split(","))
+    lines = textwrap.wrap(names, 72, break_on_hyphens=False)
+    packages = " \\\n".join(f"    {line}" for line in lines)
+    return f"""DalalDesk {version()} for Linux x86-64
+
+Start it from this folder:
+
+  ./dalaldesk                  the desk, on the built-in paper market
+  ./dalaldesk --help           its options (--broker kite, --headless, --api-port PORT, ...)
+  ./dalaldesk backtest --help  recording, importing, backtests and sweeps from the command line
+  ./dalaldesk --smoke          checks this installation: opens every panel offscreen, fills a
+                               paper order, saves dalaldesk-smoke.png and exits 0 if all worked
+
+The folder carries Python, Qt and the desk's libraries. The display's libraries (X11/xcb and
+Wayland, OpenGL/EGL, fontconfig, FreeType, D-Bus, GLib, NSS, ALSA) come from the system. On
+Debian or Ubuntu, install them with:
+
+  sudo apt-get install \\
+{packages}
+
+On other distributions, install the packages that provide the same libraries. Broker keys and
+tokens are kept in the system's Secret Service (gnome-keyring, or KWallet); recommended:
+{DEB_RECOMMENDS}.
+
+A Python script that drives the desk through its local API (dalaldesk --api-port PORT) can use
+the client in {CLIENT}/: run it with PYTHONPATH set to that folder (Python 3.11 or later), or
+copy {CLIENT}/dalaldesk_client next to the script.
+
+The manual is in the desk: Help > User manual (Shift+F1).
+"""
 
 
 def deb(args: argparse.Namespace) -> list[Path]:
@@ -223,7 +367,8 @@ def deb(args: argparse.Namespace) -> list[Path]:
     package = DIST / f"{APP}_{version()}_amd64.deb"
     with tempfile.TemporaryDirectory(prefix="dalaldesk-deb-") as tmp:
         root = Path(tmp) / "root"
-        shutil.copytree(out, root / "opt" / APP, symlinks=True)
+        (root / "opt").mkdir(parents=True)
+        copy_built_files(out, root / "opt" / APP)
         launcher = root / "usr" / "bin" / APP
         launcher.parent.mkdir(parents=True)
         launcher.symlink_to(f"/opt/{APP}/{APP}")
@@ -313,6 +458,8 @@ def stand_in_payload(folder: Path) -> Path:
     the installer script compiles where no Windows build exists."""
     (folder / "_internal").mkdir(parents=True)
     (folder / f"{APP}.exe").write_bytes(b"MZ stand-in for the Windows executable\n")
+    (folder / f"{APP}-cli.exe").write_bytes(b"MZ stand-in for its console twin\n")
+    ship_client(folder)
     (folder / "_internal" / "README.txt").write_text("stand-in payload\n", encoding="utf-8")
     return folder
 
@@ -322,7 +469,19 @@ def sign(args: argparse.Namespace, files: list[Path]) -> None:
     if not args.sign_command:
         return
     for file in files:
-        run([part.replace("{file}", str(file)) for part in shlex.split(args.sign_command)])
+        run([part.replace("{file}", str(file)) for part in command_words(args.sign_command)])
+
+
+def command_words(command: str, *, windows: bool = sys.platform == "win32") -> list[str]:
+    """Split a command line into its words. On Windows a backslash is a path's separator, not an
+    escape (``C:\\certs\\desk.pfx`` stays whole); quotes group words on both."""
+    if not windows:
+        return shlex.split(command)
+    lexer = shlex.shlex(command, posix=True)
+    lexer.whitespace_split = True
+    lexer.escape = ""
+    lexer.commenters = ""
+    return list(lexer)
 
 
 TARGETS = {"linux": linux, "deb": deb, "windows": windows, "nsis": nsis}

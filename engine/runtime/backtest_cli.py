@@ -1,4 +1,5 @@
-"""Recording and backtesting from the command line::
+"""Recording and backtesting from the command line: ``dalaldesk backtest ...`` (the installed
+desk and a pip install alike), or ``python -m engine.runtime.backtest_cli ...`` from a pip install::
 
     python -m engine.runtime.backtest_cli record --minutes 60 --out rec/
     python -m engine.runtime.backtest_cli import-candles --csv niftybees.csv --symbol NIFTYBEES
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import sys
@@ -81,8 +83,13 @@ from engine.strategies.loader import strategies_dir
 log = logging.getLogger("engine.runtime.backtest_cli")  # its name under python -m too
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+PROG = "python -m engine.runtime.backtest_cli"
+
+
+def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
+    """The command line; ``prog`` is the command its help and errors name (``dalaldesk
+    backtest`` when the desk's own command runs it)."""
+    args = _parser(prog).parse_args(argv)
     log_file = _log_to_file(getattr(args, "profile", DEFAULT_PROFILE))
     try:
         return int(args.command(args))
@@ -316,6 +323,8 @@ def _say_strategy_failures(result: BacktestResult) -> bool:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    if args.dask and importlib.util.find_spec("distributed") is None:
+        raise BacktestError(_NO_DASK_INSTALLED if getattr(sys, "frozen", False) else _NO_DASK)
     values: dict[str, list[Any]] = {}
     for text in args.grid:
         name, listed = named(text, "a grid is name=value,value,...")
@@ -399,8 +408,19 @@ def _day(text: str | None, option: str) -> date | None:
         raise ValueError(f"{option} is a day as YYYY-MM-DD, not {text!r}") from None
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine.runtime.backtest_cli")
+_NO_DASK = (
+    'Dask is not installed, and a sweep on a cluster needs it: pip install "dalaldesk[cluster]", '
+    "or leave out --dask to run the sweep on this computer (--workers N at a time)"
+)
+_NO_DASK_INSTALLED = (
+    "this installed desk does not include Dask, which a sweep on a cluster needs: leave out "
+    "--dask to run the sweep on this computer (--workers N at a time), or run it from a pip "
+    'install of DalalDesk with Dask (pip install "dalaldesk[cluster]")'
+)
+
+
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog)
     commands = parser.add_subparsers(required=True)
     record = commands.add_parser("record", help="record the simulated market, fast")
     record.add_argument("--out", required=True, help="the recording's folder")

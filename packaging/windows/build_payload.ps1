@@ -31,8 +31,21 @@ if ($SignCommand) { $arguments += @("--sign-command", $SignCommand) }
 & "$venv\Scripts\python.exe" @arguments
 if ($LASTEXITCODE -ne 0) { throw "the Windows build failed" }
 
-# The frozen app's smoke test, as the Linux CI runs it.
+# The frozen app's smoke test, as the Linux CI runs it. dalaldesk.exe is a windowed (GUI
+# subsystem) program: `&` neither waits for one nor sets $LASTEXITCODE from it, so a failing
+# smoke test passed unseen. Start-Process -Wait waits for it and -PassThru gives its exit code;
+# the screenshot must be there too (a stale one is removed first).
 $env:QT_QPA_PLATFORM = "offscreen"
-& "dist\dalaldesk\dalaldesk.exe" --smoke --smoke-out "dist\dalaldesk-smoke-windows.png"
-if ($LASTEXITCODE -ne 0) { throw "the frozen app's smoke test failed" }
+$shot = Join-Path (Get-Location) "dist\dalaldesk-smoke-windows.png"
+Remove-Item $shot -ErrorAction SilentlyContinue
+$smoke = Start-Process -FilePath "dist\dalaldesk\dalaldesk.exe" `
+    -ArgumentList @("--smoke", "--smoke-out", "`"$shot`"") -Wait -PassThru
+if ($smoke.ExitCode -ne 0) { throw "the frozen app's smoke test failed (exit code $($smoke.ExitCode))" }
+if (-not (Test-Path $shot)) { throw "the frozen app's smoke test saved no screenshot at $shot" }
+
+# The console twin runs the command lines (a console program: `&` waits and sets $LASTEXITCODE).
+& "dist\dalaldesk\dalaldesk-cli.exe" --version
+if ($LASTEXITCODE -ne 0) { throw "dalaldesk-cli.exe --version failed" }
+& "dist\dalaldesk\dalaldesk-cli.exe" backtest --help
+if ($LASTEXITCODE -ne 0) { throw "dalaldesk-cli.exe backtest --help failed" }
 Write-Host "payload: dist\dalaldesk\  installer: dist\dalaldesk-*-windows-setup.exe"

@@ -22,6 +22,7 @@ RequestExecutionLevel user
 
 !define APP "DalalDesk"
 !define EXE "dalaldesk.exe"
+!define CLI_EXE "dalaldesk-cli.exe" ; the console twin that runs the command lines
 !define UNINSTALL_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\${APP}"
 
 !include "MUI2.nsh"
@@ -51,15 +52,86 @@ VIAddVersionKey "LegalCopyright" "DalalDesk developers"
 !insertmacro MUI_PAGE_COMPONENTS
 !insertmacro MUI_PAGE_INSTFILES
 !insertmacro MUI_PAGE_FINISH
+; The uninstaller's first page says what stays behind, the broker secrets above all.
+!define MUI_WELCOMEPAGE_TEXT "This removes ${APP}'s program files from $INSTDIR.$\r$\n$\r$\n\
+Your books, layouts, settings and logs stay in %LOCALAPPDATA%\dalaldesk\dalaldesk, for a \
+reinstall to find.$\r$\n$\r$\n\
+Broker API keys and access tokens, the local API's token and the webhook passphrase stay in \
+Windows Credential Manager (Windows Credentials: the entries ending in @dalaldesk, or named \
+dalaldesk). To remove them, press Forget for each broker in ${APP}'s Settings > Brokers before \
+uninstalling, or delete them in Credential Manager.$\r$\n$\r$\n\
+Close ${APP} before you go on."
+!insertmacro MUI_UNPAGE_WELCOME
 !insertmacro MUI_UNPAGE_CONFIRM
 !insertmacro MUI_UNPAGE_INSTFILES
 !insertmacro MUI_LANGUAGE "English"
 
+; A desk running from the folder keeps its program and its libraries open: replacing or removing
+; them under it deletes what Windows lets go and stops at the first locked library, leaving a
+; mixed install. A running Windows program cannot be opened for writing, so the executables are
+; tried that way (the desk, a headless run, the console twin and every worker process all run
+; one of them), and the trader is asked to close the desk until they are free or to cancel.
+!macro DESK_CLOSED_CHECK PREFIX
+Function ${PREFIX}DeskClosed
+  Push $0
+  Push $1
+  retry:
+  StrCpy $1 "${EXE}"
+  Call ${PREFIX}ProgramFree
+  StrCmp $0 "free" 0 running
+  StrCpy $1 "${CLI_EXE}"
+  Call ${PREFIX}ProgramFree
+  StrCmp $0 "free" done running
+  running:
+  MessageBox MB_RETRYCANCEL|MB_ICONEXCLAMATION "${APP} is running from $INSTDIR \
+($1).$\r$\n$\r$\nClose it first (File > Exit in the desk's window; end any dalaldesk \
+--headless or backtest run), then press Retry. Cancel leaves ${APP} as it is." \
+    /SD IDCANCEL IDRETRY retry
+  Pop $1
+  Pop $0
+  Abort
+  done:
+  Pop $1
+  Pop $0
+FunctionEnd
+
+; $0 = "free" when $INSTDIR\$1 is absent or can be opened for writing (no process runs it).
+Function ${PREFIX}ProgramFree
+  Push $2
+  StrCpy $0 "free"
+  IfFileExists "$INSTDIR\$1" 0 free
+  ClearErrors
+  FileOpen $2 "$INSTDIR\$1" a
+  IfErrors 0 opened
+  StrCpy $0 "running"
+  Goto free
+  opened:
+  FileClose $2
+  free:
+  Pop $2
+FunctionEnd
+!macroend
+!insertmacro DESK_CLOSED_CHECK ""
+!insertmacro DESK_CLOSED_CHECK "un."
+
+; $INSTDIR is the installed folder here (InstallDirRegKey), so an upgrade is checked before its
+; first page; the section checks again, for the folder finally chosen and a desk started since.
+Function .onInit
+  Call DeskClosed
+FunctionEnd
+
+Function un.onInit
+  Call un.DeskClosed
+FunctionEnd
+
 Section "${APP}" SecApp
   SectionIn RO
-  ; A reinstall or an upgrade replaces the program files; the trader's books, layouts and logs
-  ; live in %LOCALAPPDATA%\dalaldesk and %APPDATA%\dalaldesk, which are never touched here.
+  Call DeskClosed
+  ; A reinstall or an upgrade replaces the program files; the trader's books, layouts, settings
+  ; and logs live in %LOCALAPPDATA%\dalaldesk\dalaldesk (platformdirs with no author: the name
+  ; twice), which is never touched here.
   RMDir /r "$INSTDIR\_internal"
+  RMDir /r "$INSTDIR\client"
   SetOutPath "$INSTDIR"
   File /r "${PAYLOAD}\*.*"
   WriteUninstaller "$INSTDIR\uninstall.exe"
@@ -90,11 +162,15 @@ SectionEnd
 !insertmacro MUI_FUNCTION_DESCRIPTION_END
 
 Section "Uninstall"
-  ; Program files only: the trader's books, layouts and logs stay (a reinstall finds them).
+  ; Program files only: the trader's books, layouts and logs stay (a reinstall finds them), and so
+  ; do the broker secrets in Credential Manager (the confirmation page says so).
+  Call un.DeskClosed
   Delete "$DESKTOP\${APP}.lnk"
   RMDir /r "$SMPROGRAMS\${APP}"
   RMDir /r "$INSTDIR\_internal"
+  RMDir /r "$INSTDIR\client"
   Delete "$INSTDIR\${EXE}"
+  Delete "$INSTDIR\${CLI_EXE}"
   Delete "$INSTDIR\uninstall.exe"
   RMDir "$INSTDIR"
   DeleteRegKey HKCU "${UNINSTALL_KEY}"
