@@ -5,9 +5,15 @@ Conventions (nse_market.md §5.3), stated once here and shown in every report:
 
 - **Returns** are simple returns of the *daily* equity (the last value of each IST trading date),
   the first day measured from the curve's first point (the starting equity).
+- **Trading days** are the market calendar's sessions from the curve's first date to its last,
+  and any other date the curve has a point on (a simulated market that trades at weekends). A
+  session without a point is a day all the same: its close is the previous one (a return of 0).
+  A record has a point only when something happens (a fill, a mark while a position is held), so
+  counting only the dates with points would compress a strategy that trades on Mondays into a
+  year of Mondays.
 - **Annualisation**: ``periods_per_year`` trading days, 250 by default (NSE had 248 sessions in
   2025 and 246 in 2026; 252 is the US habit). CAGR = (end / start) ^ (periods / days) - 1 with
-  ``days`` the number of trading dates in the curve.
+  ``days`` the number of trading days the curve spans.
 - **Sharpe** = mean(r - rf) / stdev(r - rf, ddof 1) x sqrt(periods), with the daily risk-free
   rf = (1 + rate) ^ (1 / periods) - 1; the rate is configurable, 0 by default.
 - **Sortino** = mean(r - rf) / DD x sqrt(periods), DD = sqrt(mean(min(r - rf, 0)^2)) over all
@@ -20,7 +26,9 @@ Conventions (nse_market.md §5.3), stated once here and shown in every report:
   day over a year turns a 1% loss into "CAGR -92%", which says nothing about a strategy.
 
 Money stays exact (``Decimal`` rupees) for P&L, charges and slippage; ratios are floats, ``None``
-when the data cannot give them (fewer than two days, no losing day, a non-positive equity).
+when the data cannot give them (fewer than two days, no losing day, a non-positive equity). A
+record without a loss has no finite profit factor or Sortino: ``TradeStats.without_losses`` and
+``Metrics.sortino_unbounded`` say so, for the report and the panel to write "∞ (no losses)".
 """
 
 from __future__ import annotations
@@ -28,13 +36,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from engine.backtest.trades import Trade
+from engine.calendar import packaged_calendar
+from engine.core.clock import IST
 from engine.domain.values import ZERO
 
 DEFAULT_PERIODS_PER_YEAR = 250
@@ -47,6 +58,31 @@ and Calmar."""
 _IST_OFFSET_NS = 19_800 * 10**9
 _DAY_NS = 86_400 * 10**9
 _EPOCH = date(1970, 1, 1)
+
+
+class SessionTimes(Protocol):
+    @property
+    def open(self) -> datetime: ...
+
+    @property
+    def close(self) -> datetime: ...
+
+
+class TradingSessions(Protocol):
+    """What the figures need of ``engine.calendar.MarketCalendar``: its sessions between two
+    dates (both included)."""
+
+    def sessions(self, start: date, end: date) -> Sequence[SessionTimes]: ...
+
+
+def trading_days(
+    first: int, last: int, calendar: TradingSessions | None = None
+) -> npt.NDArray[np.int64]:
+    """The calendar's sessions from IST day ``first`` to ``last`` (day numbers, both included),
+    as day numbers; the packaged NSE calendar when none is given."""
+    sessions = (calendar or packaged_calendar()).sessions(day_of(first), day_of(last))
+    numbers = [session.open.astimezone(IST).date().toordinal() for session in sessions]
+    return np.asarray(numbers, dtype=np.int64) - _EPOCH.toordinal()
 
 
 class EquityCurve:
@@ -118,12 +154,20 @@ def daily_pnl(curve: EquityCurve) -> list[tuple[date, Decimal]]:
     return out
 
 
-def daily_returns(curve: EquityCurve) -> npt.NDArray[np.float64]:
-    """Simple returns of the daily closes, the first against the curve's first value; NaN where
-    the previous equity is not positive."""
+def daily_returns(
+    curve: EquityCurve, calendar: TradingSessions | None = None
+) -> npt.NDArray[np.float64]:
+    """Simple returns of the daily closes over every trading day the curve spans (a session
+    without a point keeps the previous close), the first against the curve's first value; NaN
+    where the previous equity is not positive. ``calendar``: whose sessions (the packaged NSE
+    calendar when None)."""
     days = ist_days(curve.ts_ns)
     last = np.flatnonzero(np.append(days[1:] != days[:-1], True))
-    closes = np.concatenate(([curve.floats[0]], curve.floats[last]))
+    marked = days[last]
+    spanned = np.union1d(trading_days(int(marked[0]), int(marked[-1]), calendar), marked)
+    # Each trading day's close is the last one at or before it (forward-filled).
+    carried = np.searchsorted(marked, spanned, side="right") - 1
+    closes = np.concatenate(([curve.floats[0]], curve.floats[last][carried]))
     before = closes[:-1]
     with np.errstate(divide="ignore", invalid="ignore"):
         returns = np.where(before > 0, closes[1:] / before - 1.0, np.nan)
@@ -163,12 +207,18 @@ class TradeStats:
     expectancy: Decimal | None
     """Mean net P&L per trade, rupees."""
     profit_factor: float | None
-    """Gross net profit of the winners over the gross net loss of the losers (None: no loser)."""
+    """Gross net profit of the winners over the gross net loss of the losers (None: no loser;
+    ``without_losses`` tells a record of winners from one without trades)."""
     average_win: Decimal | None
     average_loss: Decimal | None
     gross_profit: Decimal
     gross_loss: Decimal
     net: Decimal
+
+    @property
+    def without_losses(self) -> bool:
+        """Winners and no loser: the profit factor is unbounded, not unknown."""
+        return self.wins > 0 and self.losses == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +246,9 @@ class Metrics:
     slippage_measured: bool
     periods_per_year: int
     risk_free_rate: float
+    sortino_unbounded: bool = False
+    """No day fell short of the risk-free rate and the mean beat it: Sortino has no finite
+    value (``sortino`` is None), the record has no downside."""
 
     @property
     def annualised(self) -> bool:
@@ -306,14 +359,16 @@ def compute_metrics(
     charges: Decimal | None = None,
     slippage: Decimal | None = None,
     slippage_measured: bool = True,
+    calendar: TradingSessions | None = None,
 ) -> Metrics:
     """Every figure of one curve and its trades. ``charges`` and ``slippage`` default to the
-    trades' sums (pass the fills' own when some lots are still open)."""
+    trades' sums (pass the fills' own when some lots are still open); ``calendar`` gives the
+    trading days (the packaged NSE calendar when None)."""
     if periods_per_year <= 0:
         raise ValueError(f"periods_per_year must be above 0, not {periods_per_year}")
     if not math.isfinite(risk_free_rate) or risk_free_rate <= -1:
         raise ValueError(f"risk_free_rate {risk_free_rate!r} is not a usable yearly rate")
-    returns = daily_returns(curve)
+    returns = daily_returns(curve, calendar)
     days = int(returns.size)
     rf = (1.0 + risk_free_rate) ** (1.0 / periods_per_year) - 1.0
     excess = returns - rf
@@ -325,6 +380,7 @@ def compute_metrics(
         else None
     )
     volatility = sharpe = sortino = None
+    sortino_unbounded = False
     if usable and days >= 2:
         spread = float(np.std(returns, ddof=1))
         volatility = spread * math.sqrt(periods_per_year)
@@ -334,6 +390,8 @@ def compute_metrics(
         downside = math.sqrt(float(np.mean(np.minimum(excess, 0.0) ** 2)))
         if downside > 0:
             sortino = float(np.mean(excess)) / downside * math.sqrt(periods_per_year)
+        else:
+            sortino_unbounded = float(np.mean(excess)) > 0
     drawdown, longest = max_drawdown(curve)
     calmar = cagr / abs(drawdown.depth) if cagr is not None and drawdown.depth < 0 else None
     pnl = [p for _, p in daily_pnl(curve)]
@@ -357,4 +415,5 @@ def compute_metrics(
         slippage_measured=slippage_measured,
         periods_per_year=periods_per_year,
         risk_free_rate=risk_free_rate,
+        sortino_unbounded=sortino_unbounded,
     )

@@ -21,6 +21,12 @@ same ``capital`` (a setting: the capital the desk trades). Fills and marks are v
 order, not journal order: a live fill is stamped with the exchange's time and may be journaled
 after a mark stamped later (heard late, found by reconciliation), and it counts from its own
 moment, so every curve goes forward in time (rows of one moment keep the journal's order).
+A price moves only the owners holding the instrument: an owner that is flat in it gets no point.
+
+The live quotes (``track``'s ``last_prices``) stand for the moment they were last traded at:
+while a session is open, now; otherwise the close of the last session (``quoted_at``). So a
+look at the figures on a Sunday or in the evening adds no day of its own, and only what is still
+held is marked at them.
 
 Slippage is measured against each order's arrival price: the instrument's mid as the desk
 accepted the order, which the journal keeps with it (``OrderSubmitted.arrival``; a MARKET order
@@ -35,18 +41,22 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any, TypeVar, cast
 
 from engine.backtest.metrics import (
     DEFAULT_PERIODS_PER_YEAR,
     EquityCurve,
     Metrics,
+    TradingSessions,
     compute_metrics,
     day_of,
 )
+from engine.backtest.performance_rows import DayRow, DaySum, PnlRow, sum_rows
 from engine.backtest.trades import Trade, TradeFill, round_trips
-from engine.core.clock import ist_day_number
+from engine.calendar import packaged_calendar
+from engine.core.clock import IST, ist_day_number
 from engine.domain.events import OrderFilled, OrderSubmitted, arrival_of
 from engine.domain.ids import InstrumentToken, OrderId, TradeId
 from engine.domain.marks import PnlMarks
@@ -61,57 +71,13 @@ log = logging.getLogger(__name__)
 DESK = "desk"
 """The owner name of the whole desk's figures (every strategy and manual order together)."""
 DEFAULT_CAPITAL = Decimal(1_000_000)
+SESSION_LOOK_BACK = timedelta(days=15)
+"""How far back the last session's close is looked for (NSE has never been shut this long)."""
 
+LET_GO_PIECE = 500
+"""Objects freed at a time by ``let_go`` (a few milliseconds' work)."""
 
-@dataclass(frozen=True, slots=True)
-class PnlRow:
-    """One owner's (or one owner's instrument's) P&L at the last prices, rupees."""
-
-    owner: str
-    symbol: str
-    """'' on an owner's row."""
-    realised: Decimal
-    unrealised: Decimal
-    charges: Decimal
-    net: Decimal
-    fills: int
-    trades: int
-    wins: int
-    open_quantity: int
-    """Signed units held (long +, short -); on an owner's row, units held on either side."""
-    slippage: Decimal
-    open_positions: int = 0
-    """Instruments with units held."""
-    slippage_measured: bool = False
-    """Whether any of its fills had an arrival price to measure ``slippage`` against."""
-
-    @property
-    def win_rate(self) -> float | None:
-        return self.wins / self.trades if self.trades else None
-
-
-@dataclass(frozen=True, slots=True)
-class DayRow:
-    """One owner's day: P&L marked to market (the change of its equity over the day)."""
-
-    owner: str
-    day: date
-    pnl: Decimal
-    """Before charges."""
-    charges: Decimal
-    net: Decimal
-    fills: int
-    trades: int
-    wins: int
-
-
-@dataclass(slots=True)
-class _DaySum:
-    net: Decimal = ZERO
-    charges: Decimal = ZERO
-    fills: int = 0
-    trades: int = 0
-    wins: int = 0
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -139,16 +105,25 @@ def _price_value(position: Position, price: int | None) -> Decimal:
 
 
 class Performance:
-    """Figures of one journal, built once (``track``); read them per owner."""
+    """Figures of one journal, built once (``track``); read them per owner. Each figure is
+    worked out once and kept (``prepare`` works them all out, on a worker thread)."""
 
-    def __init__(self, capital: Decimal) -> None:
+    def __init__(self, capital: Decimal, calendar: TradingSessions | None = None) -> None:
         self.capital = capital
+        self.calendar = calendar
+        """Whose trading days the metrics count (None: the packaged NSE calendar)."""
         self._owners: dict[str, _Owner] = {}
         self._prices: dict[int, int | None] = {}
         self._holders: dict[int, set[str]] = {}
-        """Token -> the owners with a position in it."""
+        """Token -> the owners holding units of it (a flat owner is not moved by its price)."""
         self._desk_points: list[tuple[int, Decimal]] = []
         self._trades: dict[str, list[Trade]] = {}
+        self._closed_on: dict[str, dict[int, list[Trade]]] = {}
+        """Owner -> IST day number -> the trades that closed that day."""
+        self._of_token: dict[tuple[str, int], tuple[list[TradeFill], list[Trade]]] = {}
+        """(owner, token) -> its fills and trades."""
+        self._kept: dict[tuple[object, ...], object] = {}
+        """Figures worked out, by what was asked; emptied whenever the record grows."""
         self.skipped_marks = 0
         """``pnl_marks`` rows that did not read (passed over, logged)."""
 
@@ -164,6 +139,7 @@ class Performance:
             owner.values[key] = value
 
     def _record(self, ts_ns: int, touched: Iterable[str], tokens: set[int]) -> None:
+        self._kept.clear()
         day = ist_day_number(ts_ns)
         for name in touched:
             owner = self._owners[name]
@@ -212,18 +188,57 @@ class Performance:
         self._prices[token] = fill.price
         # The new price moves every owner holding the instrument, not only the one that traded.
         holders = self._holders.setdefault(token, set())
-        holders.add(name)
-        self._record(fill.ts_ns, sorted(holders), {token})
+        touched = holders | {name}
+        if any(p.net_quantity for (t, _), p in owner.positions.items() if t == token):
+            holders.add(name)
+        else:
+            holders.discard(name)
+        self._record(fill.ts_ns, sorted(touched), {token})
 
     def add_marks(self, ts_ns: int, prices: dict[int, int | None]) -> None:
+        self._kept.clear()
         self._prices.update(prices)
         touched = set().union(*(self._holders.get(token, set()) for token in prices))
         if touched:
             self._record(ts_ns, sorted(touched), set(prices))
 
+    def held_tokens(self) -> set[int]:
+        """The instruments some owner holds units of."""
+        return {token for token, holders in self._holders.items() if holders}
+
     def finish(self) -> None:
+        self._kept.clear()
         for name, owner in self._owners.items():
-            self._trades[name] = round_trips(owner.fills).trades
+            trades = self._trades[name] = round_trips(owner.fills).trades
+            closed_on: dict[int, list[Trade]] = defaultdict(list)
+            for trade in trades:
+                closed_on[ist_day_number(trade.exit_ns)].append(trade)
+            self._closed_on[name] = dict(closed_on)
+            for token in owner.symbols:
+                self._of_token[(name, token)] = ([], [])
+            for fill in owner.fills:
+                self._of_token[(name, int(fill.token))][0].append(fill)
+            for trade in trades:
+                self._of_token[(name, int(trade.token))][1].append(trade)
+
+    def prepare(self) -> None:
+        """Work out every table, curve and metric of every owner now (a worker thread's job), so
+        that reading them later is a look-up. A curve that cannot be built is left to fail, in
+        words, where it is read."""
+        self.strategies()
+        self.symbols()
+        for owner in [*self.owners, DESK]:
+            self.days(owner)
+            self.trades(owner)
+            try:
+                self.metrics(owner)
+            except (ValueError, ArithmeticError) as problem:
+                log.debug("the figures of %s are not prepared: %s", owner, problem)
+
+    def _keep(self, key: tuple[object, ...], work: Callable[[], _T]) -> _T:
+        if key not in self._kept:
+            self._kept[key] = work()
+        return cast(_T, self._kept[key])
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -234,51 +249,67 @@ class Performance:
 
     def curve(self, owner: str = DESK) -> EquityCurve:
         """The owner's equity (capital + P&L after charges) after each of its events."""
+        return self._keep(("curve", owner), lambda: self._curve(owner))
+
+    def _curve(self, owner: str) -> EquityCurve:
         if owner == DESK:
             return EquityCurve.of(self._desk_points or [(0, self.capital)])
         return EquityCurve.of(self._owners[owner].points)
 
     def trades(self, owner: str = DESK) -> list[Trade]:
         if owner == DESK:
-            merged = [t for trades in self._trades.values() for t in trades]
-            return sorted(merged, key=lambda t: (t.exit_ns, t.owner))
+            merged = self._keep(
+                ("trades", DESK),
+                lambda: sorted(
+                    [t for trades in self._trades.values() for t in trades],
+                    key=lambda t: (t.exit_ns, t.owner),
+                ),
+            )
+            return list(merged)
         return list(self._trades.get(owner, []))
 
     def symbols(self, owner: str | None = None) -> list[PnlRow]:
         """One row per owner and instrument (products together)."""
+        key = DESK if owner is None else owner
+        return list(self._keep(("symbols", key), lambda: self._symbols(key)))
+
+    def _symbols(self, owner: str) -> list[PnlRow]:
         rows = []
-        for name in [owner] if owner not in (None, DESK) else self.owners:
-            assert name is not None
+        for name in self.owners if owner == DESK else [owner]:
             data = self._owners[name]
             by_token: dict[int, list[Position]] = defaultdict(list)
             for (token, _product), position in data.positions.items():
                 by_token[token].append(position)
-            trades = self._trades.get(name, [])
             for token, positions in sorted(by_token.items(), key=lambda i: data.symbols[i[0]]):
-                mine = [t for t in trades if int(t.token) == token]
-                rows.append(self._row(name, data.symbols[token], positions, mine, token))
+                rows.append(self._row(name, data.symbols[token], positions, token))
         return rows
 
     def strategies(self) -> list[PnlRow]:
         """One row per owner, and last the desk's."""
+        return list(self._keep(("strategies",), self._strategies))
+
+    def _strategies(self) -> list[PnlRow]:
         rows = []
         for name in self.owners:
-            rows.append(_sum_rows(name, self.symbols(name)))
-        rows.append(_sum_rows(DESK, self.symbols()))
+            rows.append(sum_rows(name, self.symbols(name)))
+        rows.append(sum_rows(DESK, self.symbols()))
         return rows
 
     def days(self, owner: str = DESK) -> list[DayRow]:
         """One row per IST date the owner had an event (the desk: every owner's, summed)."""
+        return list(self._keep(("days", owner), lambda: self._days(owner)))
+
+    def _days(self, owner: str) -> list[DayRow]:
         names = self.owners if owner == DESK else [owner]
-        combined: dict[int, _DaySum] = {}
+        combined: dict[int, DaySum] = {}
         for name in names:
             data = self._owners[name]
             previous = self.capital
-            trades = self._trades.get(name, [])
+            closed_on = self._closed_on.get(name, {})
             for day in sorted(data.closes):
                 close = data.closes[day]
-                closed = [t for t in trades if ist_day_number(t.exit_ns) == day]
-                total = combined.setdefault(day, _DaySum())
+                closed = closed_on.get(day, ())
+                total = combined.setdefault(day, DaySum())
                 total.net += close - previous
                 previous = close
                 total.charges += data.day_charges.get(day, ZERO)
@@ -306,6 +337,12 @@ class Performance:
         periods_per_year: int = DEFAULT_PERIODS_PER_YEAR,
         risk_free_rate: float = 0.0,
     ) -> Metrics:
+        return self._keep(
+            ("metrics", owner, periods_per_year, risk_free_rate),
+            lambda: self._metrics(owner, periods_per_year, risk_free_rate),
+        )
+
+    def _metrics(self, owner: str, periods_per_year: int, risk_free_rate: float) -> Metrics:
         names = self.owners if owner == DESK else [owner]
         charges = sum((p.charges for n in names for p in self._owners[n].positions.values()), ZERO)
         fills = [f for n in names for f in self._owners[n].fills]
@@ -317,16 +354,15 @@ class Performance:
             charges=charges,
             slippage=sum((f.slippage for f in fills), ZERO),
             slippage_measured=any(f.reference is not None for f in fills),
+            calendar=self.calendar,
         )
 
-    def _row(
-        self, owner: str, symbol: str, positions: list[Position], trades: list[Trade], token: int
-    ) -> PnlRow:
+    def _row(self, owner: str, symbol: str, positions: list[Position], token: int) -> PnlRow:
         price = self._prices.get(token)
         realised = sum((p.realised for p in positions), ZERO)
         value = sum((_price_value(p, price) for p in positions), ZERO)
         charges = sum((p.charges for p in positions), ZERO)
-        fills = [f for f in self._owners[owner].fills if int(f.token) == token]
+        fills, trades = self._of_token.get((owner, token), ([], []))
         return PnlRow(
             owner,
             symbol,
@@ -344,22 +380,17 @@ class Performance:
         )
 
 
-def _sum_rows(owner: str, rows: list[PnlRow]) -> PnlRow:
-    return PnlRow(
-        owner,
-        "",
-        sum((r.realised for r in rows), ZERO),
-        sum((r.unrealised for r in rows), ZERO),
-        sum((r.charges for r in rows), ZERO),
-        sum((r.net for r in rows), ZERO),
-        sum(r.fills for r in rows),
-        sum(r.trades for r in rows),
-        sum(r.wins for r in rows),
-        sum(abs(r.open_quantity) for r in rows),
-        sum((r.slippage for r in rows), ZERO),
-        sum(1 for r in rows if r.open_quantity),
-        any(r.slippage_measured for r in rows),
-    )
+def quoted_at(now_ns: int, calendar: TradingSessions | None = None) -> int | None:
+    """The moment live quotes read at ``now_ns`` stand for: now while a session is open, else
+    the close of the last session (quotes on a Sunday, a holiday or an evening are that close's
+    prices); None when no session is known within ``SESSION_LOOK_BACK``."""
+    now = datetime.fromtimestamp(now_ns / 1e9, IST)
+    today = now.date()
+    sessions = (calendar or packaged_calendar()).sessions(today - SESSION_LOOK_BACK, today)
+    for session in reversed(sessions):
+        if session.open <= now:
+            return now_ns if now < session.close else int(session.close.timestamp()) * 10**9
+    return None
 
 
 def track(
@@ -369,16 +400,18 @@ def track(
     capital: Decimal = DEFAULT_CAPITAL,
     last_prices: Callable[[InstrumentToken], int | None] | None = None,
     now_ns: int | None = None,
+    calendar: TradingSessions | None = None,
 ) -> Performance:
     """The performance of every owner in the journal ``entries`` (any order; read by seq).
-    ``last_prices`` (paise, None when unknown) marks what is open at ``now_ns`` at the end: the
-    live quotes; without it, the journal's own last prices stand."""
+    ``last_prices`` (paise, None when unknown) marks what is still held at the end: the live
+    quotes, read at ``now_ns`` (``quoted_at``); without it, the journal's own last prices stand.
+    ``calendar``: the market's sessions (the packaged NSE calendar when None)."""
     if not isinstance(capital, Decimal) or not capital.is_finite() or capital <= 0:
         raise ValueError(f"capital must be a positive amount of rupees, not {capital!r}")
     rows = sorted(entries, key=lambda entry: entry.seq)
     replayed = replay_orders((r.kind, r.order_id, r.ts_ns, r.payload) for r in rows)
     accepted = {(f.order_id, f.trade_id): f for f in replayed.fills}
-    performance = Performance(capital)
+    performance = Performance(capital, calendar)
     names: dict[int, str] = {}
     arrivals: dict[str, Decimal] = {}
     for row in rows:
@@ -411,8 +444,26 @@ def track(
             performance.add_marks(row.ts_ns, {int(m.token): m.ltp for m in marks.marks})
     if last_prices is not None and names:
         latest = max((r.ts_ns for r in rows), default=0)
-        at = latest if now_ns is None else max(now_ns, latest)
-        live = {token: last_prices(InstrumentToken(token)) for token in names}
+        quoted = None if now_ns is None else quoted_at(now_ns, calendar)
+        at = latest if quoted is None else max(quoted, latest)
+        live = {token: last_prices(InstrumentToken(token)) for token in performance.held_tokens()}
         performance.add_marks(at, {t: p for t, p in live.items() if p is not None})
     performance.finish()
+    let_go(replayed.orders)
+    let_go(accepted)
+    let_go(replayed.fills)
     return performance
+
+
+def let_go(container: list[Any] | dict[Any, Any]) -> None:
+    """Empty a big container ``LET_GO_PIECE`` items at a time. Freeing objects is one unbroken
+    stretch of C that keeps the GIL: tens of thousands freed at once (a year's orders) hold every
+    other thread, the desk's loop with it, for tens of milliseconds; freed in pieces on a worker
+    thread, the loop gets in between them."""
+    if isinstance(container, dict):
+        while container:
+            for _ in range(min(LET_GO_PIECE, len(container))):
+                container.popitem()
+    else:
+        while container:
+            del container[-LET_GO_PIECE:]

@@ -30,6 +30,11 @@ from engine.domain.values import format_rupees, round_paisa
 
 MAX_TRADE_ROWS = 5000
 """A longer trade list is cut here, with a line saying how many more (the page stays light)."""
+NO_DRAWDOWN = "no drawdown"
+NO_LOSSES = "∞ (no losses)"
+"""A profit factor with winners and no loser: unbounded, not unknown."""
+NO_LOSING_DAYS = "∞ (no losing days)"
+"""A Sortino with no day below the risk-free rate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,14 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.2f}%"
 
 
+def _profit_factor(m: Metrics) -> str:
+    return NO_LOSSES if m.trade_stats.without_losses else _ratio(m.trade_stats.profit_factor)
+
+
+def _sortino(m: Metrics) -> str:
+    return NO_LOSING_DAYS if m.sortino is None and m.sortino_unbounded else _ratio(m.sortino)
+
+
 def _annual(m: Metrics, value: float | None, *, ratio: bool = False) -> str:
     """A CAGR or a Calmar; on a short record, a dash that says why on hover."""
     if not m.annualised:
@@ -142,14 +155,18 @@ def _short(ns: int) -> str:
 
 
 def _cards(m: Metrics) -> str:
+    depth = m.max_drawdown.depth
     cards = [
         ("Net P&L", _signed(m.net_pnl)),
         ("CAGR", _annual(m, m.shown_cagr)),
         ("Sharpe", _ratio(m.sharpe)),
-        ("Max drawdown", f'<span class="down">{_percent(m.max_drawdown.depth)}</span>'),
+        (
+            "Max drawdown",
+            f'<span class="down">{_percent(depth)}</span>' if depth < 0 else NO_DRAWDOWN,
+        ),
         ("Trades", str(m.trade_stats.trades)),
         ("Win rate", _percent(m.trade_stats.win_rate)),
-        ("Profit factor", _ratio(m.trade_stats.profit_factor)),
+        ("Profit factor", escape(_profit_factor(m))),
         ("Charges paid", escape(_money(m.charges))),
     ]
     return (
@@ -164,7 +181,11 @@ def _cards(m: Metrics) -> str:
 
 def _metrics_table(m: Metrics) -> str:
     dd = m.max_drawdown
-    recovered = _when(dd.recovered_ns) if dd.recovered_ns is not None else "not yet"
+    fell = dd.depth < 0
+    # Equity never below a previous high: no depth, peak, duration or recovery to tell of.
+    recovered = (
+        "—" if not fell else _when(dd.recovered_ns) if dd.recovered_ns is not None else "not yet"
+    )
     stats = m.trade_stats
     pairs = [
         (
@@ -175,14 +196,24 @@ def _metrics_table(m: Metrics) -> str:
         ),
         ("Net P&L", _signed(m.net_pnl), "Trading days", str(m.days)),
         ("CAGR", _annual(m, m.shown_cagr), "Volatility (annual)", _percent(m.volatility)),
-        ("Sharpe", _ratio(m.sharpe), "Sortino", _ratio(m.sortino)),
-        ("Calmar", _annual(m, m.shown_calmar, ratio=True), "Max drawdown", _percent(dd.depth)),
-        ("Max drawdown (₹)", _signed(dd.rupees), "Drawdown duration", _duration(dd.duration_ns)),
-        ("Drawdown peak", _when(dd.peak_ns), "Recovered", recovered),
+        ("Sharpe", _ratio(m.sharpe), "Sortino", escape(_sortino(m))),
+        (
+            "Calmar",
+            _annual(m, m.shown_calmar, ratio=True),
+            "Max drawdown",
+            _percent(dd.depth) if fell else NO_DRAWDOWN,
+        ),
+        (
+            "Max drawdown (₹)",
+            _signed(dd.rupees) if fell else "—",
+            "Drawdown duration",
+            _duration(dd.duration_ns) if fell else "—",
+        ),
+        ("Drawdown peak", _when(dd.peak_ns) if fell else "—", "Recovered", recovered),
         ("Longest under water", _duration(m.longest_drawdown_ns), "Best day", _signed(m.best_day)),
         ("Worst day", _signed(m.worst_day), "Trades", str(stats.trades)),
         ("Win rate", _percent(stats.win_rate), "Expectancy / trade", _signed(stats.expectancy)),
-        ("Profit factor", _ratio(stats.profit_factor), "Average win", _signed(stats.average_win)),
+        ("Profit factor", escape(_profit_factor(m)), "Average win", _signed(stats.average_win)),
         ("Average loss", _signed(stats.average_loss), "Charges paid", escape(_money(m.charges))),
         (
             "Slippage (cost)",

@@ -5,6 +5,13 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from threading import Lock
+
+_pausing = Lock()
+_pauses = 0
+"""Blocks inside ``collector_paused`` now, on any thread."""
+_enabled_before = True
+"""Whether the collector ran before the first of them began."""
 
 
 @contextmanager
@@ -15,16 +22,23 @@ def collector_paused() -> Iterator[None]:
     (instruments, risk arrays, models, Qt wrappers); while they grow, each threshold crossed
     starts a collection that walks all of them again, about 50 ms of a desk's start on a 2-core
     machine. They are reclaimed by the first collection after the block, and frozen by
-    ``freeze_startup_objects`` once the window is up. A block inside another leaves the
-    collector as the outer one set it.
+    ``freeze_startup_objects`` once the window is up. Blocks may overlap, on the loop and on
+    worker threads (a report written while the Performance panel reads the journal): the
+    collector runs again once the last of them ends, as it was before the first began.
     """
-    enabled = gc.isenabled()
-    gc.disable()
+    global _pauses, _enabled_before
+    with _pausing:
+        if _pauses == 0:
+            _enabled_before = gc.isenabled()
+            gc.disable()
+        _pauses += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _pausing:
+            _pauses -= 1
+            if _pauses == 0 and _enabled_before:
+                gc.enable()
 
 
 def freeze_startup_objects() -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QItemSelectionModel
 
+from engine.api import OrderFilled
 from engine.api.performance import DESK, DayRow, PnlRow, daily_pnl
 from engine.runtime import Engine
 from tests.performance_desk import traded_desk
@@ -98,15 +99,18 @@ def test_performance_panel_shows_each_strategy_plots_the_chosen_one_and_exports_
 
 
 def test_performance_panel_when_orders_change_more_often_than_it_refreshes_still_refreshes(
-    qtbot, traded_context, monkeypatch
+    qtbot, traded: Engine, traded_context, monkeypatch
 ) -> None:
     monkeypatch.setattr("ui.panels.performance.REFRESH_AFTER_ORDERS_MS", 300)
     panel = PerformancePanel(traded_context)
     qtbot.addWidget(panel)
     panel.show()
     readings = {id(panel.performance)}
-    for _ in range(16):  # a strategy trading every 100 ms, steadily, for 1.6 s
-        traded_context.bridge.orders_changed.emit([])
+    row = next(e for e in traded.journal.read() if e.kind == OrderFilled.kind)
+    assert row.order_id is not None
+    fill = OrderFilled.from_payload(row.order_id, row.ts_ns, row.payload)
+    for _ in range(16):  # a strategy filling every 100 ms, steadily, for 1.6 s
+        traded_context.bridge.orders_changed.emit([fill])
         qtbot.wait(100)
         readings.add(id(panel.performance))
     assert len(readings) >= 1 + 3, "the journal must be read again at least every 300 ms"

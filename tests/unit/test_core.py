@@ -192,3 +192,31 @@ def test_collector_paused_when_blocks_nest_or_raise_leaves_the_collector_as_it_f
         assert not gc.isenabled(), "switched off before: stays off"
     finally:
         gc.enable()
+
+
+def test_collector_paused_when_blocks_on_two_threads_overlap_runs_again_after_the_last() -> None:
+    import threading
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen_inside_second: list[bool] = []
+
+    def first() -> None:  # in first, out first, while the second is still inside
+        with collector_paused():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with collector_paused():
+            second_in.set()
+            first_out.wait(5)
+            seen_inside_second.append(gc.isenabled())
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen_inside_second == [False], "the first block's end must not switch it back on"
+    assert gc.isenabled(), "on again once both ended"

@@ -2,23 +2,28 @@
 the chosen strategy's equity, drawdown and daily P&L plotted, its metrics in one line, and the
 HTML report exported from a button.
 
-The figures come from ``api.performance()`` (a read of the whole journal, about 0.1 ms a fill):
-on opening, on the Refresh button, and a few seconds after orders change while the panel is on
-screen (coalesced; a hidden panel catches up when shown), never per tick. Plot items are
-created once and fed with numpy arrays (``setData``/``setOpts``).
+The figures are a read of the whole journal (about 0.2 ms a fill: seconds for a busy year):
+on opening, on the Refresh button, and a few seconds after something fills while the panel is on
+screen (coalesced; a hidden panel catches up when shown), never per tick. The read runs on worker
+threads (``read_performance``) so the desk's loop, which is also Qt's, goes on meanwhile: one
+read at a time, a refresh asked for during one runs once after it, and the last figures stay on
+screen until the new ones come, with "Refreshing…" beside the button (or, when the read fails,
+why, in words). Plot items are created once and fed with numpy arrays (``setData``/``setOpts``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from html import escape
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtCore import QItemSelectionModel, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -29,9 +34,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.api import IST, OrderFilled
 from engine.api.performance import (
     DESK,
+    NO_DRAWDOWN,
+    NO_LOSING_DAYS,
+    NO_LOSSES,
     DayRow,
+    Metrics,
     Performance,
     PnlRow,
     daily_pnl,
@@ -49,9 +59,11 @@ from ui.plot_axes import RupeeAxis, SessionAxis
 log = logging.getLogger(__name__)
 
 REFRESH_AFTER_ORDERS_MS = 3000
-"""Orders changed: read the journal again this long after the first change (the changes
+"""Something filled: read the journal again this long after the first fill (the fills
 meanwhile are read with it)."""
 VIEWS = ("By strategy", "By symbol", "By day")
+REFRESHING = "Refreshing…"
+NOT_REFRESHED = "Not refreshed"
 
 
 def _ratio(value: float | None) -> str:
@@ -60,6 +72,22 @@ def _ratio(value: float | None) -> str:
 
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.2f}%"
+
+
+def _sortino(m: Metrics) -> str:
+    return NO_LOSING_DAYS if m.sortino is None and m.sortino_unbounded else _ratio(m.sortino)
+
+
+def _profit_factor(m: Metrics) -> str:
+    stats = m.trade_stats
+    return NO_LOSSES if stats.without_losses else _ratio(stats.profit_factor)
+
+
+def _max_drawdown(m: Metrics) -> str:
+    dd = m.max_drawdown
+    if dd.depth >= 0:
+        return NO_DRAWDOWN
+    return f"{_pct(dd.depth)} ({fmt.signed_rupees(dd.rupees)})"
 
 
 def pnl_columns(context: PanelContext, first: str) -> list[Column[PnlRow]]:
@@ -105,7 +133,7 @@ def pnl_columns(context: PanelContext, first: str) -> list[Column[PnlRow]]:
             "right",
             width=74,
         ),
-        Column("Fills", lambda r: r.fills, str, "right", width=40),
+        Column("Fills", lambda r: r.fills, str, "right", width=52),
         Column("Trades", lambda r: r.trades, str, "right", width=52),
         Column("Win %", lambda r: r.win_rate, _pct, "right", width=56),
         Column(
@@ -190,6 +218,14 @@ class PerformancePanel(QWidget):
         self.export_button = QPushButton(
             "Export HTML report…", self, objectName="performanceExport"
         )
+        self.reading = QLabel(self, objectName="performanceReading")
+        """"Refreshing…" while the journal is read; why not, when a read failed."""
+        # Its width fixed: a text that comes and goes must not lay the panel (and repaint its
+        # plots) out again each time.
+        metrics = self.reading.fontMetrics()
+        self.reading.setFixedWidth(
+            max(metrics.horizontalAdvance(t) for t in (REFRESHING, NOT_REFRESHED)) + 12
+        )
         self.feedback = QLabel(self, objectName="performanceFeedback")
         self.feedback.setWordWrap(True)
         self.figures = QLabel(self, objectName="performanceFigures")
@@ -223,6 +259,11 @@ class PerformancePanel(QWidget):
         self.drawdown_plot.setXLink(self.equity_plot)
         self.equity_curve = self.equity_plot.plot([], [])
         self.drawdown_curve = self.drawdown_plot.plot([], [], fillLevel=0.0)
+        for curve in (self.equity_curve, self.drawdown_curve):
+            # A busy year is tens of thousands of points: a paint draws what is in view, at
+            # most a few per pixel (peaks kept), or each repaint holds the desk's loop.
+            curve.setClipToView(True)
+            curve.setDownsampling(auto=True, method="peak")
         self.daily_bars = pg.BarGraphItem(x=[], height=[], width=0.7)
         self.daily_plot.addItem(self.daily_bars)
         self._style_plots()
@@ -240,7 +281,13 @@ class PerformancePanel(QWidget):
         split.setSizes([700, 700])
         panel_layout(
             self,
-            [self.view_choice, self.refresh_button, self.export_button, self.feedback],
+            [
+                self.view_choice,
+                self.refresh_button,
+                self.reading,
+                self.export_button,
+                self.feedback,
+            ],
             split,
             stretch=self.feedback,
         )
@@ -248,19 +295,32 @@ class PerformancePanel(QWidget):
         self.view_choice.currentIndexChanged.connect(lambda _i: self._show_view())
         self.refresh_button.clicked.connect(self.refresh)
         self.export_button.clicked.connect(self._ask_export_path)
-        self.table.selectionModel().selectionChanged.connect(lambda *_: self._selected())
+        self._watched: QItemSelectionModel | None = None
+        """The selection model ``_selected`` is connected to (each model the table is given
+        comes with a new one)."""
+        self._watch_selection()
         self._later = QTimer(self, objectName="performance-refresh")
         self._later.setSingleShot(True)
         self._later.setInterval(REFRESH_AFTER_ORDERS_MS)
         self._later.timeout.connect(self.refresh)
         self._stale = True
         """The journal is read when the panel is first shown, not when the window is built."""
+        self._read_task: asyncio.Task[None] | None = None
+        self._read_again = False
+        """A refresh was asked for while a read ran: one more read follows it."""
+        self._read_at: datetime | None = None
+        """When the figures shown were read (wall time)."""
+        self._export_task: asyncio.Task[None] | None = None
         context.bridge.orders_changed.connect(self._orders_changed, QUEUED)
+        self.destroyed.connect(lambda _object=None: self._stop_reading())
 
-    def _orders_changed(self) -> None:
-        # Reading the journal costs ~0.1 ms a fill: done only for a panel on screen, coalesced.
-        # The first change of a burst starts the wait and later ones ride on it: restarting it on
-        # each change never refreshed while a strategy traded more often than the wait.
+    def _orders_changed(self, events: Sequence[object] = ()) -> None:
+        # Only a fill changes the figures (a denial, an order placed or cancelled does not).
+        if not any(isinstance(event, OrderFilled) for event in events):
+            return
+        # Reading the journal is costly: done only for a panel on screen, coalesced.
+        # The first fill of a burst starts the wait and later ones ride on it: restarting it on
+        # each fill never refreshed while a strategy traded more often than the wait.
         if not self.isVisible():
             self._stale = True
         elif not self._later.isActive():
@@ -275,16 +335,72 @@ class PerformancePanel(QWidget):
     # -- reading -----------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Read the journal again and show it."""
-        self.performance = self._ctx.api.performance()
-        if self.owner != DESK and self.owner not in self.performance.owners:
+        """Read the journal again and show it. On the desk's loop the read runs on worker
+        threads (``reading`` says so meanwhile); a refresh asked for during a read runs once
+        after it. Without a running loop (a script's panel) it is read here."""
+        if self._read_task is not None:
+            self._read_again = True
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            try:
+                performance = self._ctx.api.performance()
+            except Exception as problem:  # said beside the figures it leaves standing
+                self._not_read(problem)
+            else:
+                self._show(performance)
+            return
+        self.reading.setText(REFRESHING)
+        self.reading.setToolTip("")
+        self._read_task = loop.create_task(self._read(), name="performance-read")
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                self._read_again = False
+                try:
+                    performance = await self._ctx.api.performance_service.read_performance()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as problem:  # said beside the figures it leaves standing
+                    self._not_read(problem)
+                else:
+                    self._show(performance)
+                    self.reading.setText("")
+                if not self._read_again:
+                    return
+                self.reading.setText(REFRESHING)
+        finally:
+            self._read_task = None
+
+    def _stop_reading(self) -> None:
+        for task in (self._read_task, self._export_task):
+            if task is not None:
+                task.cancel()
+
+    def _not_read(self, problem: Exception) -> None:
+        log.warning("the performance figures were not read again: %s", problem, exc_info=True)
+        shown = (
+            f"the figures shown were read at {self._read_at:%H:%M:%S}"
+            if self._read_at is not None
+            else "no figures are shown"
+        )
+        self.reading.setText(NOT_REFRESHED)
+        self.reading.setToolTip(f"The journal could not be read ({problem}); {shown}.")
+        self.feedback.setText(f"Not refreshed: {problem}. {shown[:1].upper()}{shown[1:]}.")
+
+    def _show(self, performance: Performance) -> None:
+        self.performance = performance
+        self._read_at = datetime.now(IST)
+        if self.owner != DESK and self.owner not in performance.owners:
             self.owner = DESK
-        count = len(self.performance.owners)
+        count = len(performance.owners)
         self.feedback.setText(
             "No fills in the journal yet."
             if not count
             else f"{count} strateg{'y' if count == 1 else 'ies'} and sources; capital "
-            f"₹{fmt.rupees(self.performance.capital)}"
+            f"₹{fmt.rupees(performance.capital)}"
         )
         self._show_view()
 
@@ -309,10 +425,22 @@ class PerformancePanel(QWidget):
             )
             self.pnl_model.set_rows(list(rows) if performance.owners else [])
             self.table.setModel(self.pnl_proxy)
-        self.table.selectionModel().selectionChanged.connect(lambda *_: self._selected())
+        self._watch_selection()
         self._plot()
 
-    def _selected(self) -> None:
+    def _watch_selection(self) -> None:
+        """Follow the rows chosen through the table's selection model, connected once: the
+        table makes a new one with each model it is given (the views swap proxies), and the
+        one it replaced is deleted (Qt leaves that to whoever replaced it)."""
+        selection = self.table.selectionModel()
+        if selection is self._watched:
+            return
+        if self._watched is not None:
+            self._watched.deleteLater()
+        selection.selectionChanged.connect(self._selected)
+        self._watched = selection
+
+    def _selected(self, *_changes: object) -> None:
         for row in selected_rows(self.table):
             if isinstance(row, PnlRow) and row.owner != self.owner:
                 self.choose(row.owner)
@@ -380,12 +508,12 @@ class PerformancePanel(QWidget):
             f"Net {fmt.signed_rupees(m.net_pnl)}",
             f"CAGR {_pct(m.shown_cagr)}",
             f"Sharpe {_ratio(m.sharpe)}",
-            f"Sortino {_ratio(m.sortino)}",
+            f"Sortino {_sortino(m)}",
             f"Calmar {_ratio(m.shown_calmar)}",
-            f"Max DD {_pct(m.max_drawdown.depth)} ({fmt.signed_rupees(m.max_drawdown.rupees)})",
+            f"Max DD {_max_drawdown(m)}",
             f"Trades {stats.trades}",
             f"Win {_pct(stats.win_rate)}",
-            f"PF {_ratio(stats.profit_factor)}",
+            f"PF {_profit_factor(m)}",
             f"Expectancy {fmt.signed_rupees(stats.expectancy)}",
             f"Charges {fmt.rupees(m.charges)}",
             f"Slippage {fmt.rupees(m.slippage if m.slippage_measured else None)}",
@@ -418,13 +546,48 @@ class PerformancePanel(QWidget):
             "Export performance report",
             "HTML report (*.html)",
             f"performance-{self.owner}.html",
-            self.export_report,
+            self._export_chosen,
         )
 
     def export_report(self, path: str) -> bool:
+        """Write the chosen owner's report to ``path`` now; whether it was, said in
+        ``feedback``."""
         problem = self._ctx.api.export_performance_report(path, self.owner, self.performance)
-        self.feedback.setText(f"Not exported: {problem}" if problem else f"Report saved: {path}")
+        self._said_exported(path, problem)
         return problem is None
+
+    def _export_chosen(self, path: str) -> None:
+        # A busy year's page takes a fraction of a second to render: written on a worker thread
+        # from the figures shown (worked out already, read only), not on the desk's loop.
+        performance = self.performance
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or performance is None or self._export_task is not None:
+            self.export_report(path)
+            return
+        self.feedback.setText(f"Exporting the report to {path}…")
+        self._export_task = loop.create_task(
+            self._export(path, self.owner, performance), name="performance-export"
+        )
+
+    async def _export(self, path: str, owner: str, performance: Performance) -> None:
+        try:
+            problem = await asyncio.to_thread(
+                self._ctx.api.export_performance_report, path, owner, performance
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # said in the panel, never a traceback
+            log.exception("the performance report %s was not exported", path)
+            problem = f"{type(error).__name__}: {error}"
+        finally:
+            self._export_task = None
+        self._said_exported(path, problem)
+
+    def _said_exported(self, path: str, problem: str | None) -> None:
+        self.feedback.setText(f"Not exported: {problem}" if problem else f"Report saved: {path}")
 
     def rows_shown(self) -> list[Any]:
         model = self.table.model()
