@@ -282,7 +282,6 @@ def engine_config(args: argparse.Namespace, settings: Settings | None = None) ->
         market=SimulatedMarketConfig(seed=args.seed, always_open=always_open),
         paper=PaperConfig(
             latency_ms=args.latency_ms,
-            market_protection_pct=settings.trading.market_protection_percent,
         ),
         always_open=always_open,
         var_interval_seconds=settings.risk.var_interval_seconds,

@@ -130,15 +130,6 @@ class TradingPreferences(Section):
         title="Confirm each order",
         description="Ask before the ticket sends an order or a modification",
     )
-    market_protection_percent: float = Field(
-        default=2.0,
-        gt=0,
-        le=100,
-        title="Market protection (%)",
-        description="A paper MARKET order's unfilled rest becomes a LIMIT this far beyond the "
-        "last price, as Kite's market protection does",
-        json_schema_extra=RESTART,
-    )
 
 
 class RiskPreferences(Section):

@@ -67,10 +67,31 @@ def parse_settings(text: str, origin: str) -> Settings:
         data = {}
     if not isinstance(data, Mapping):
         raise SettingsError(f"{origin} should hold the settings groups, not a single value")
+    data = _without_retired(data)
     try:
         return Settings.model_validate(data)
     except ValidationError as problem:
         raise SettingsError(f"{origin}: {problems_text(problem)}") from None
+
+
+RETIRED: dict[tuple[str, str], str] = {
+    ("trading", "market_protection_percent"): (
+        "the paper venue's market protection setting is gone: MARKET and SL-M orders are "
+        "protected by the risk limits' market protection (Settings → Risk limits…)"
+    ),
+}
+"""Preferences earlier versions wrote that the desk no longer has: dropped on reading (with a
+line in the log), so an older settings file still opens rather than being set aside."""
+
+
+def _without_retired(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    kept = dict(data)
+    for (group, name), why in RETIRED.items():
+        section = kept.get(group)
+        if isinstance(section, Mapping) and name in section:
+            kept[group] = {k: v for k, v in section.items() if k != name}
+            log.info("settings: %s.%s dropped (%s)", group, name, why)
+    return kept
 
 
 def read_settings(path: Path) -> Settings:

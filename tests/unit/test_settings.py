@@ -175,13 +175,11 @@ def test_engine_config_takes_what_the_command_line_leaves_unsaid_from_the_settin
     settings = Settings.model_validate(
         {
             "brokers": {"paper_latency_ms": 40, "nse_hours": True},
-            "trading": {"market_protection_percent": 3.5},
             "risk": {"var_interval_seconds": 0, "var_paths": 500},
         }
     )
     config = engine_config(parse_args([]), settings)
     assert config.paper.latency_ms == 40
-    assert config.paper.market_protection_pct == 3.5
     assert not config.always_open, "NSE hours from the settings"
     assert (config.var_interval_seconds, config.var_paths) == (0, 500)
     told = engine_config(parse_args(["--latency-ms", "5", "--always-open"]), settings)
@@ -342,3 +340,12 @@ def test_signal_settings_reach_the_engine_and_the_command_line_wins(tmp_path) ->
             pinned.close()
     finally:
         engine.close()
+
+
+def test_settings_when_a_file_holds_a_retired_preference_open_without_it() -> None:
+    text = "version: 1\ntrading:\n  market_protection_percent: 3.5\n  default_lots: 2\n"
+
+    settings = parse_settings(text, "settings.yaml")
+
+    assert settings.trading.default_lots == 2
+    assert "market_protection_percent" not in settings_yaml(settings)
