@@ -80,6 +80,15 @@ class BarColumns:
     def column(self, row: int) -> np.ndarray:
         return self._data[row, : self.size]
 
+    def since(self, start: int) -> BarColumns:
+        """The bars from ``start`` on, as a view (for reading: the indicators of a window)."""
+        if not 0 <= start <= self.size:
+            raise IndexError(f"bar {start} is outside the {self.size} bars")
+        view = BarColumns()
+        view._data = self._data[:, start : self.size]
+        view.size = self.size - start
+        return view
+
     @property
     def open(self) -> np.ndarray:
         return self.column(0)
@@ -127,6 +136,11 @@ def _bollinger(bars: BarColumns, n: int, k: float) -> Lines:
 
 def _supertrend(bars: BarColumns, n: int, mult: float) -> Lines:
     line, direction = ind.supertrend(bars.high, bars.low, bars.close, n, mult)
+    return supertrend_lines(line, direction)
+
+
+def supertrend_lines(line: np.ndarray, direction: np.ndarray) -> Lines:
+    """SuperTrend drawn as two lines: under the price in an uptrend, over it in a downtrend."""
     up = np.where(direction > 0, line, np.nan)
     down = np.where(direction < 0, line, np.nan)
     return [("up", 0, up), ("down", 0, down)]
@@ -291,26 +305,28 @@ class ChartService(Service):
         return lines
 
     @staticmethod
-    def heikin_ashi(bars: Sequence[Bar], columns: BarColumns | None = None) -> list[Bar]:
-        """The Heikin-Ashi candles of these bars (paise, rounded to the paisa); ``columns``, the
-        same bars as a chart keeps them, saves reading them again."""
-        if not bars:
+    def heikin_ashi(
+        bars: Sequence[Bar], columns: BarColumns | None = None, since: int = 0
+    ) -> list[Bar]:
+        """The Heikin-Ashi candles of ``bars[since:]`` (paise, rounded to the paisa); ``columns``,
+        the same bars as a chart keeps them, saves reading them again.
+
+        Each candle is computed over every bar before it, so it is the one a computation over
+        all the bars gives, and a candle depends only on the bars up to its own: a chart whose
+        last bars changed asks from the first of them and keeps the candles before."""
+        if not bars or since >= len(bars):
             return []
         columns = columns or BarColumns(bars)
         ho, hh, hl, hc = ind.heikin_ashi(columns.open, columns.high, columns.low, columns.close)
+        start = max(0, since)
+        # One list per column (Python floats, then rounded): a chart asks at every frame.
+        opens = [round(v) for v in (ho[start:] * 100).tolist()]
+        highs = [round(v) for v in (hh[start:] * 100).tolist()]
+        lows = [round(v) for v in (hl[start:] * 100).tolist()]
+        closes = [round(v) for v in (hc[start:] * 100).tolist()]
         return [
-            Bar(
-                b.key,
-                b.start_ns,
-                round(ho[i] * 100),
-                round(hh[i] * 100),
-                round(hl[i] * 100),
-                round(hc[i] * 100),
-                b.volume,
-                b.oi,
-                b.ticks,
-            )
-            for i, b in enumerate(bars)
+            Bar(b.key, b.start_ns, opens[i], highs[i], lows[i], closes[i], b.volume, b.oi, b.ticks)
+            for i, b in enumerate(bars[start:])
         ]
 
 

@@ -9,12 +9,14 @@ money stays exact elsewhere.
 Recursive averages (EMA, Wilder's RMA, Heikin-Ashi's open) run as blocks of cumulative sums
 rather than a Python loop over bars, because a chart recomputes its indicators at every frame.
 SuperTrend's bands ratchet on their own previous value, which no array operation expresses; its
-loop runs over Python floats.
+loop runs over Python floats, and can carry on from bands kept earlier (a chart whose forming bar
+changed walks only that bar).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +25,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 Values = npt.NDArray[np.float64]
 
 __all__ = [
+    "SuperTrendBands",
     "atr",
     "bollinger",
     "ema",
@@ -31,6 +34,7 @@ __all__ = [
     "rsi",
     "sma",
     "supertrend",
+    "supertrend_bands",
     "vwap",
 ]
 
@@ -139,21 +143,59 @@ def supertrend(
     downtrend (the upper band, over it): the opposite sign of Pine's, read as the trend's way.
     The first value is a downtrend, as Pine's is. NaN for the first ``n − 1``.
     """
+    bands = supertrend_bands(high, low, close, n, mult)
+    return bands.line, bands.direction
+
+
+@dataclass(frozen=True, slots=True)
+class SuperTrendBands:
+    """SuperTrend with the ratcheted bands behind it, one value per bar (NaN in the warm-up):
+    what a chart keeps to carry the ratchet on when only its last bars change."""
+
+    line: Values
+    direction: Values
+    upper: Values
+    lower: Values
+
+
+def supertrend_bands(
+    high: npt.ArrayLike,
+    low: npt.ArrayLike,
+    close: npt.ArrayLike,
+    n: int = 10,
+    mult: float = 3.0,
+    *,
+    since: int = 0,
+    known: SuperTrendBands | None = None,
+) -> SuperTrendBands:
+    """``supertrend`` with its bands. Given ``known``, the bands of the same bars up to
+    ``since`` (exclusive), the ratchet goes on from there instead of from the first bar: the
+    bands only compare and choose, so the result is the one a walk over every bar gives."""
     h, lo, c = _floats(high), _floats(low), _floats(close)
     middle = (h + lo) / 2.0
     width = mult * atr(h, lo, c, n)
-    line, direction = _warming(len(c)), _warming(len(c))
+    size = len(c)
+    out = SuperTrendBands(_warming(size), _warming(size), _warming(size), _warming(size))
     first = _period(n) - 1
-    if first >= len(c):
-        return line, direction
-    raw_upper = (middle + width)[first:].tolist()
-    raw_lower = (middle - width)[first:].tolist()
-    closes = c[first:].tolist()
-    lines, ways = [], []
-    upper, lower, way = raw_upper[0], raw_lower[0], -1.0
+    if first >= size:
+        return out
+    start = first
+    if known is not None and first < since <= min(size, len(known.line)):
+        start = since
+        for part in ("line", "direction", "upper", "lower"):
+            getattr(out, part)[:start] = getattr(known, part)[:start]
+    raw_upper = (middle + width)[start:].tolist()
+    raw_lower = (middle - width)[start:].tolist()
+    closes = c[start:].tolist()
+    if start == first:
+        upper, lower, way = raw_upper[0], raw_lower[0], -1.0
+    else:
+        upper, lower = float(out.upper[start - 1]), float(out.lower[start - 1])
+        way = float(out.direction[start - 1])
+    before = float(c[start - 1]) if start > 0 else math.nan
+    lines, ways, uppers, lowers = [], [], [], []
     for i, (up, down, price) in enumerate(zip(raw_upper, raw_lower, closes, strict=True)):
-        if i > 0:
-            before = closes[i - 1]
+        if i > 0 or start > first:
             # A band moves only towards the price, unless the price has closed through it.
             lower = down if down > lower or before < lower else lower
             upper = up if up < upper or before > upper else upper
@@ -163,9 +205,14 @@ def supertrend(
                 way = -1.0
         lines.append(lower if way > 0 else upper)
         ways.append(way)
-    line[first:] = lines
-    direction[first:] = ways
-    return line, direction
+        uppers.append(upper)
+        lowers.append(lower)
+        before = price
+    out.line[start:] = lines
+    out.direction[start:] = ways
+    out.upper[start:] = uppers
+    out.lower[start:] = lowers
+    return out
 
 
 def heikin_ashi(

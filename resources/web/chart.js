@@ -16,13 +16,15 @@ const state = {
   style: "candles",
   indicators: {}, // name -> line series
   lines: {}, // id -> {spec, handle}
-  markers: null,
+  markers: null, // the main series' markers plugin
+  markerList: [], // the fill markers last sent, put again on a new main series
   bars: new Map(), // time -> [t, o, h, l, c, v], what the page holds
   title: "",
   decimals: 2,
   showVolume: true,
   indicatorColors: {}, // name -> colour, for the legend
   indicatorLegends: {}, // name -> what the legend calls it ("" for a band's other lines)
+  indicatorLast: {}, // name -> its value at the last bar (the legend's without a crosshair)
   colors: { up: "#26a69a", down: "#ef5350", text: "#d1d4dc", background: "#131722", grid: "#2a2e39" },
   drag: null,
 };
@@ -56,7 +58,8 @@ function chartOptions() {
     grid: { vertLines: { color: c.grid }, horzLines: { color: c.grid } },
     crosshair: { mode: LWC.CrosshairMode.Normal },
     rightPriceScale: { borderColor: c.grid },
-    timeScale: { borderColor: c.grid, timeVisible: true, secondsVisible: false, rightOffset: 4 },
+    // Room right of the last bar for a fill marker's text, centred on its bar.
+    timeScale: { borderColor: c.grid, timeVisible: true, secondsVisible: false, rightOffset: 12 },
     localization: { priceFormatter: (p) => p.toFixed(state.decimals) },
   };
 }
@@ -86,16 +89,22 @@ function makeMainSeries() {
       upColor: c.up, downColor: c.down, borderVisible: false, wickUpColor: c.up, wickDownColor: c.down,
     });
   }
-  state.markers = LWC.createSeriesMarkers(state.main, []);
+  state.markers = LWC.createSeriesMarkers(state.main, state.markerList);
   for (const id of Object.keys(state.lines)) {
     state.lines[id].handle = state.main.createPriceLine(lineOptions(state.lines[id].spec));
   }
+  keepPricesClear();
   if (!state.volume) {
     state.volume = state.chart.addSeries(LWC.HistogramSeries, {
       priceFormat: { type: "volume" }, priceScaleId: "", lastValueVisible: false, priceLineVisible: false,
     });
     state.volume.priceScale().applyOptions({ scaleMargins: { top: 0.78, bottom: 0 } });
   }
+}
+
+// Prices keep clear of the volume histogram, which takes the lowest fifth of the price pane.
+function keepPricesClear() {
+  state.main.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: state.showVolume ? 0.25 : 0.08 } });
 }
 
 function point(row) {
@@ -126,6 +135,7 @@ function setIndicators(specs, replace) {
     const points = spec.points.map((p) => (p[1] === null ? { time: p[0] + IST } : { time: p[0] + IST, value: p[1] }));
     if (replace) series.setData(points);
     else for (const p of points) series.update(p);
+    if (spec.points.length) state.indicatorLast[name] = spec.points[spec.points.length - 1][1];
   }
   for (const name of Object.keys(state.indicators)) {
     if (replace && !(name in specs)) {
@@ -133,6 +143,7 @@ function setIndicators(specs, replace) {
       delete state.indicators[name];
       delete state.indicatorColors[name];
       delete state.indicatorLegends[name];
+      delete state.indicatorLast[name];
     }
   }
 }
@@ -154,6 +165,7 @@ function onConfigure(text) {
   }
   state.showVolume = cfg.volume !== false;
   state.volume.applyOptions({ visible: state.showVolume });
+  keepPricesClear();
   document.getElementById("notice").textContent = cfg.notice || "";
   showLegend(null);
 }
@@ -212,6 +224,7 @@ function onLines(text) {
 function onMarkers(text) {
   const marks = JSON.parse(text).map((m) => ({ ...m, time: m.time + IST }));
   marks.sort((a, b) => a.time - b.time);
+  state.markerList = marks;
   state.markers.setMarkers(marks);
 }
 
@@ -254,8 +267,13 @@ function showLegend(param) {
     if (!label) continue;
     const span = document.createElement("span");
     span.style.color = state.indicatorColors[name];
-    const at = param && param.seriesData ? param.seriesData.get(series) : null;
-    span.textContent = at && at.value !== undefined ? `${label} ${fmt(at.value)}  ` : `${label}  `;
+    // At the crosshair's bar, or (no crosshair) the last bar's value.
+    let value = state.indicatorLast[name];
+    if (param && param.time !== undefined) {
+      const at = param.seriesData ? param.seriesData.get(series) : null;
+      value = at && at.value !== undefined ? at.value : null;
+    }
+    span.textContent = `${label} ${fmt(value)}  `;
     el.appendChild(span);
   }
 }
@@ -325,10 +343,22 @@ window.dalal = {
 };
 
 window.addEventListener("error", (e) => fail("page", e.error || e.message));
-build();
+window.addEventListener("unhandledrejection", (e) => fail("page", e.reason));
+// A page that cannot draw (the library did not load) says so on the page and to Python, and
+// never reports itself ready.
+let startError = null;
+try {
+  if (!LWC) throw new Error("the chart library did not load");
+  build();
+} catch (error) {
+  startError = error;
+  document.getElementById("legend").textContent = "This chart cannot be drawn: " + String(error.message || error);
+  console.error("chart page did not start: " + (error && error.stack ? error.stack : String(error)));
+}
 new QWebChannel(qt.webChannelTransport, (channel) => {
   const feed = channel.objects.feed;
   state.feed = feed;
+  if (startError) return;
   feed.configure.connect(guarded("configure", onConfigure));
   feed.history.connect(guarded("history", onHistory));
   feed.bars.connect(guarded("bars", onBars));

@@ -47,11 +47,15 @@ class ChartDocks(QObject):
         self, settings: ChartSettings, *, name: str | None = None, beside: QDockWidget | None = None
     ) -> ChartPanel | None:
         """A new chart dock showing ``settings``; None (and the reason in the status bar) when
-        the desk already has as many charts as it allows."""
+        the desk already has as many charts as it allows, or a dock has ``name`` already."""
         if len(self.docks) >= MAX_CHARTS:
             self._window.statusBar().showMessage(
                 f"{MAX_CHARTS} charts are open: close one to open another", 5000
             )
+            return None
+        if name is not None and name in self.docks:
+            # One name, one dock: the window places docks by name, and a second would be lost.
+            log.error("a chart dock is already named %s: not opened again", name)
             return None
         name = name or self._free_name()
         panel = ChartPanel(self._context, settings)
@@ -128,8 +132,18 @@ class ChartDocks(QObject):
                 name = item.get("dock")
                 if not isinstance(name, str) or not name.startswith("chart-"):
                     raise ValueError(f"dock name {name!r}")
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:
                 problems.append(str(exc))
+                continue
+            if name in self.docks:
+                # Two docks of one name: the window would place one and the other's chart
+                # would be lost track of (closing one releases the other's).
+                problems.append(f"two charts are saved as {name}; {settings.title} left out")
+                continue
+            if len(self.docks) >= MAX_CHARTS:
+                problems.append(
+                    f"{settings.title} left out: the desk opens at most {MAX_CHARTS} charts"
+                )
                 continue
             self.open(settings, name=name)
         if problems:

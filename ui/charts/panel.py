@@ -5,7 +5,11 @@ modify, the position's average price, fills as markers, right-click to buy or se
 Bars reach the page at most once a chart frame (four a second: a candle's growth reads as live,
 and a page repaint in software costs a renderer process real CPU) and only the ones that changed;
 a chart out of sight (a tab behind another) sends nothing until it is shown. The engine's
-listener only notes the forming bar.
+listener only notes the forming bar. A frame costs what its changed bars can move: Heikin-Ashi
+candles and indicator lines are worked out again only from the first changed bar.
+
+The status line keeps one note per concern (the page, the history, the bars, the last action),
+so a later one never hides an earlier failure.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import itertools
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -43,8 +48,10 @@ from engine.api import (
     join_bar,
     join_bars,
 )
+from engine.api.chart_lines import ChartLines
+from engine.domain.events import Severity
 from ui.bridge import QUEUED
-from ui.charts.page import ChartView
+from ui.charts.page import ChartView, first_report
 from ui.charts.settings import STYLES, ChartSettings
 from ui.context import PanelContext, TicketRequest
 from ui.panels.table_kit import LineLabel
@@ -67,6 +74,14 @@ CHART_FRAME_MS = 250
 CHART_PHASE_MS = 61
 """How far apart successive charts' frames fall (prime to the frame, so phases spread)."""
 _PHASES = itertools.count()
+HISTORY_RETRY_SECONDS = (15, 30, 60, 120, 300)
+"""When a history that did not load is asked for again (then every 5 minutes)."""
+PAGE_RESTART_SECONDS = 60.0
+"""A page that stops drawing is loaded afresh once; again only this long after."""
+NOTE_ORDER = ("page", "history", "bars", "action")
+REDRAWING = "drawing it again"
+REDRAWN = "chart redrawn after a fault in its page"
+REDRAWN_NOTE_MS = 15_000
 
 
 class ChartPanel(QWidget):
@@ -89,6 +104,13 @@ class ChartPanel(QWidget):
         """What the page shows (before Heikin-Ashi), oldest first."""
         self.columns = BarColumns()
         """``bars`` as columns, for the indicators."""
+        self._shown: list[Bar] = []
+        """What the page shows: ``bars``, or their Heikin-Ashi candles."""
+        self._lines = ChartLines(settings.indicators)
+        self._notes: dict[str, str] = {}
+        """What the status line says, by concern (see NOTE_ORDER)."""
+        self._history_failures = 0
+        self._page_restarted_at: float | None = None
         self._pending: dict[int, Bar] = {}
         self._overlap: Bar | None = None
         """History's copy of the bar that was forming when the desk began to build this series:
@@ -101,6 +123,12 @@ class ChartPanel(QWidget):
         self._lines_sent: list[dict[str, Any]] | None = None
         self._markers_sent: list[dict[str, Any]] | None = None
         self._build()
+        self._retry_timer = QTimer(self, objectName="chart-history-retry", singleShot=True)
+        self._retry_timer.timeout.connect(self._retry_history)
+        self.view.started.connect(self._page_started)
+        self.view.failed.connect(self._page_failed)
+        if self.view.problem is not None:
+            self._page_failed(self.view.problem)
         self.view.channel.page_loaded.connect(self._page_loaded)
         self.view.channel.line_dragged.connect(self.move_line)
         self.view.channel.price_menu.connect(self._price_menu)
@@ -109,7 +137,12 @@ class ChartPanel(QWidget):
         self._frame_timer.timeout.connect(self._frame)
         # Each chart frames at its own phase, so several charts never draw in the same turn of
         # the event loop (one long stall instead of a few short ones).
-        QTimer.singleShot(next(_PHASES) * CHART_PHASE_MS % CHART_FRAME_MS, self._frame_timer.start)
+        # (With the timer as context: a chart closed before its phase comes starts nothing.)
+        QTimer.singleShot(
+            next(_PHASES) * CHART_PHASE_MS % CHART_FRAME_MS,
+            self._frame_timer,
+            self._frame_timer.start,
+        )
         context.bridge.orders_changed.connect(self._orders_changed, QUEUED)
         context.bridge.positions_changed.connect(self._orders_changed, QUEUED)
         self._configure()
@@ -172,6 +205,7 @@ class ChartPanel(QWidget):
             self.settings.timeframe = label
             self.timeframe_box.setCurrentText(label)
             self.settings_changed.emit()
+            self._configure()  # the legend names the timeframe
             self.reload()
 
     def set_style(self, style: str) -> None:
@@ -187,6 +221,7 @@ class ChartPanel(QWidget):
             chosen.remove(name)
         if chosen != self.settings.indicators:
             self.settings.indicators = chosen
+            self._lines = ChartLines(chosen)
             self.indicator_actions[name].setChecked(on)
             self.settings_changed.emit()
             self._send_history()
@@ -233,8 +268,9 @@ class ChartPanel(QWidget):
     def reload(self) -> None:
         """Fetch the series' bars again (a new timeframe, or a new series) and follow it."""
         self.stop_following()
+        self._note("history", "")
         if self.target is None:
-            self.status.setText(f"{self.settings.title}: not available on this desk today")
+            self._note("bars", f"{self.settings.title}: not available on this desk today")
             return
         self._pending.clear()
         self._unfollow = self._api.follow_bars(
@@ -244,9 +280,22 @@ class ChartPanel(QWidget):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             log.error("chart %s: no event loop, so no bars are loaded", self.settings.title)
-            self.status.setText("charts need the desk's event loop")
+            self._note("bars", "charts need the desk's event loop")
             return
-        self.status.setText("loading…")
+        self._note("bars", "loading…")
+        self._history_failures = 0
+        self._loading = loop.create_task(self._load(), name="chart-history")
+
+    def _retry_history(self) -> None:
+        """Ask again for a history that did not load, keeping the series followed (its
+        session's bars are not built again)."""
+        if self._unfollow is None or (self._loading is not None and not self._loading.done()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._note("history", "history not loaded: asking again…")
         self._loading = loop.create_task(self._load(), name="chart-history")
 
     async def _load(self) -> None:
@@ -257,18 +306,29 @@ class ChartPanel(QWidget):
             raise
         except Exception as exc:  # shown on the chart; the session's bars still come
             log.warning("chart %s: history not loaded: %s", self.settings.title, exc)
-            self.status.setText(f"history not loaded: {exc}")
+            delay = HISTORY_RETRY_SECONDS[
+                min(self._history_failures, len(HISTORY_RETRY_SECONDS) - 1)
+            ]
+            self._history_failures += 1
+            self._note(
+                "history",
+                f"history not loaded ({exc}): session bars only; asking again in {delay} s",
+            )
+            self._retry_timer.start(delay * 1000)
             past = []
+        else:
+            self._history_failures = 0
+            self._note("history", "")
         session = self._api.session_bars(key, timeframe)
         joining = session[0].start_ns if session else None
         self._overlap = next((b for b in reversed(past) if b.start_ns == joining), None)
         if not session and past:
             self._overlap = past[-1]  # the first bar the desk builds may be this one
+        self._pending.clear()  # the session's bars as of now hold what was noted
         self.bars = join_bars(past, session)
         self.columns = BarColumns(self.bars)
-        self._merge_pending()
         self._loaded = True
-        self.status.setText("" if self.bars else "no bars yet")
+        self._note("bars", "" if self.bars else "no bars yet")
         self._send_history()
         self._orders_changed([])
 
@@ -277,7 +337,8 @@ class ChartPanel(QWidget):
         self._pending[bar.start_ns] = bar
 
     def _merge_pending(self) -> list[int]:
-        """Put the bars noted since the last frame into ``bars``; the indexes that changed."""
+        """Put the bars noted since the last frame into ``bars``; the indexes that changed
+        (always the last ones: the forming bar and any opened since)."""
         if not self._pending:
             return []
         pending, self._pending = self._pending, {}
@@ -299,25 +360,37 @@ class ChartPanel(QWidget):
     def _frame(self) -> None:
         if not self._loaded or not self._pending or not self.view.isVisible():
             return
+        if not self.view.is_ready:
+            return  # the page, when it starts, is sent a history with these bars
         changed = self._merge_pending()
         if not changed:
             return
-        shown = self._shown_bars()
         first = changed[0]
+        shown = self._shown_from(first)
         payload: dict[str, Any] = {"bars": [_row_of(shown[i]) for i in changed]}
         payload["indicators"] = self._indicator_points(shown, first)
         self.view.send("bars", payload)
+        if "bars" in self._notes:
+            self._note("bars", "")
 
-    def _shown_bars(self) -> list[Bar]:
-        if self.settings.style == "heikin":
-            return self._api.heikin_ashi(self.bars, self.columns)
-        return self.bars
+    def _shown_from(self, first: int) -> list[Bar]:
+        """What the page shows, after the bars from ``first`` on changed (0: all of them)."""
+        if self.settings.style != "heikin":
+            self._shown = self.bars
+        elif first <= 0 or self._shown is self.bars or first > len(self._shown):
+            self._shown = self._api.heikin_ashi(self.bars, self.columns)
+        else:
+            # A candle depends only on the bars up to its own: those before ``first`` stand.
+            del self._shown[first:]
+            self._shown.extend(self._api.heikin_ashi(self.bars, self.columns, first))
+        return self._shown
 
     def _send_history(self) -> None:
-        if not self._loaded:
-            return
+        if not self._loaded or not self.view.is_ready:
+            return  # the page asks for it when it starts (``_page_started``)
+        self._merge_pending()
         self._request += 1
-        shown = self._shown_bars()
+        shown = self._shown_from(0)
         self.view.send(
             "history",
             {
@@ -332,14 +405,15 @@ class ChartPanel(QWidget):
         if not self.settings.indicators or not bars:
             return out
         named: set[str] = set()
-        for line in self._api.chart_indicators(self.columns, self.settings.indicators):
+        for line in self._lines.over(self.columns, first):
             name = f"{line.name} {line.title}".strip()
             color = INDICATOR_COLORS.get(name) or INDICATOR_COLORS.get(line.name, "#90a4ae")
             legend = "" if line.name in named else line.name  # a band's lines: named once
             named.add(line.name)
+            values = line.values[first:].tolist()
             points = [
-                [bars[i].start_ns // 1_000_000_000, _number(line.values[i])]
-                for i in range(first, len(bars))
+                [bars[i].start_ns // 1_000_000_000, _number(value)]
+                for i, value in enumerate(values, first)
             ]
             out[name] = {"color": color, "pane": line.pane, "legend": legend, "points": points}
         return out
@@ -348,7 +422,52 @@ class ChartPanel(QWidget):
         self.page_report = report
         self.loaded.emit(report)
 
+    # -- the page and the status line ----------------------------------------------------------------
+
+    def _note(self, concern: str, text: str) -> None:
+        """Say ``text`` about one concern in the status line ("" clears it), beside the others'."""
+        if text:
+            self._notes[concern] = text
+        else:
+            self._notes.pop(concern, None)
+        self.status.setText("; ".join(self._notes[c] for c in NOTE_ORDER if c in self._notes))
+
+    def _page_started(self) -> None:
+        """The page is ready (first, or again after a fault): send it all it shows, as of now."""
+        if self._notes.get("page", "").endswith(REDRAWING):
+            self._note("page", REDRAWN)  # for a while: the chart froze for a moment
+            QTimer.singleShot(REDRAWN_NOTE_MS, self, self._forget_redrawn)
+        else:
+            self._note("page", "")
+        self._lines_sent = None
+        self._markers_sent = None
+        self._configure()
+        self._send_history()
+        self._orders_changed([])
+
+    def _forget_redrawn(self) -> None:
+        if self._notes.get("page") == REDRAWN:
+            self._note("page", "")
+
+    def _page_failed(self, text: str) -> None:
+        if self.view.problem is None and self.view.is_ready:
+            # The page stopped drawing: a fresh page once; if that fails soon too, say so.
+            now = time.monotonic()
+            recent = self._page_restarted_at is not None and (
+                now - self._page_restarted_at < PAGE_RESTART_SECONDS
+            )
+            if not recent:
+                self._page_restarted_at = now
+                self._note("page", f"{text}; {REDRAWING}")
+                self.view.restart()
+                return
+            text = f"{text}; close this chart and open it again"
+        self._note("page", text)
+        if first_report(text):
+            self._api.tell(f"Chart {self.settings.title}: {text}", Severity.WARNING, "charts")
+
     def stop_following(self) -> None:
+        self._retry_timer.stop()
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
         self._loading = None
@@ -441,7 +560,7 @@ class ChartPanel(QWidget):
             return
         order = self._api.order(order_id)
         if order is None or not order.status.is_open:
-            self.status.setText(f"order {order_id} is no longer open")
+            self._note("action", f"order {order_id} is no longer open")
             return
         new = self._on_grid(price)
         old = order.price if field == "price" else order.trigger_price
@@ -459,8 +578,8 @@ class ChartPanel(QWidget):
                 outcome = self._api.modify(order_id, price=new)
             else:
                 outcome = self._api.modify(order_id, trigger_price=new)
-            self.status.setText(
-                f"{what} moved to {new}" if outcome else f"not modified: {outcome.reason}"
+            self._note(
+                "action", f"{what} moved to {new}" if outcome else f"not modified: {outcome.reason}"
             )
             self._orders_changed([])
 

@@ -35,16 +35,22 @@ class ChartSettings:
         title = data.get("title")
         if not isinstance(title, str) or not title:
             raise ValueError("a chart needs a title")
+        # Each value's type is checked before it is looked up: a list or an object where a name
+        # belongs (a hand-edited or damaged workspace) is refused in words, not a TypeError.
         timeframe = data.get("timeframe", DEFAULT_TIMEFRAME)
-        if timeframe not in TIMEFRAMES:
+        if not isinstance(timeframe, str) or timeframe not in TIMEFRAMES:
             raise ValueError(f"timeframe {timeframe!r} is not one of {', '.join(TIMEFRAMES)}")
         style = data.get("style", "candles")
-        if style not in STYLES:
+        if not isinstance(style, str) or style not in STYLES:
             raise ValueError(f"chart style {style!r} is not one of {', '.join(STYLES)}")
         indicators = data.get("indicators", [])
-        if not isinstance(indicators, list) or any(i not in CHART_INDICATORS for i in indicators):
+        if not isinstance(indicators, list) or not all(
+            isinstance(i, str) and i in CHART_INDICATORS for i in indicators
+        ):
             raise ValueError(f"unknown indicators in {indicators!r}")
         volume = data.get("volume", True)
         if not isinstance(volume, bool):
             raise ValueError("volume must be true or false")
-        return cls(key, title, timeframe, style, list(indicators), volume)
+        # In the menu's order, each once (as the chart itself keeps them).
+        chosen = [name for name in CHART_INDICATORS if name in indicators]
+        return cls(key, title, timeframe, style, chosen, volume)
