@@ -321,6 +321,15 @@ def account_configs(
         raise StartupProblem(
             "--db names one book; with --also each account keeps its own book in the profile"
         )
+    for broker in extra:
+        spec = broker_spec(broker)
+        if spec.one_feed_session and main.market_feed == broker:
+            raise StartupProblem(
+                f"--also {broker}: the main account already trades on {spec.title}'s prices, "
+                f"and {spec.title} allows one market-data session per app key (a second would "
+                f"log the first out); start the main account on another feed, or --broker "
+                f"{broker} alone"
+            )
     settings = settings or Settings()
     configs = [main]
     for broker in extra:
@@ -336,6 +345,11 @@ def account_configs(
                 portfolios_dir=None,
                 alerts_file=None,
                 schedule_folder=schedule_folder(args.profile) / broker,
+                # Each account records its own prices in its own folder: two recorders in one
+                # would overwrite each other's parts and instrument lists.
+                recordings_dir=None
+                if main.recordings_dir is None
+                else main.recordings_dir / broker,
                 metrics_port=None,
                 api_port=None,
                 signals_folder=None,

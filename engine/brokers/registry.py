@@ -66,6 +66,9 @@ class BrokerSpec:
     ``ConnectProblem`` when the trader must fix something (keys missing, no saved session)."""
     own_feed_only: bool = False
     """Trades only on its own prices (a live broker cannot fill on simulated ones)."""
+    one_feed_session: bool = False
+    """Its market data allows one session per app key: a second login knocks the first off, so
+    two accounts of one desk cannot both take its prices."""
 
     @property
     def live(self) -> bool:
@@ -158,5 +161,6 @@ register(
         link_broker,
         connect=_connect_xts,
         own_feed_only=True,
+        one_feed_session=True,
     )
 )

@@ -79,6 +79,17 @@ def test_account_configs_with_also_gives_each_account_its_own_book_and_schedule(
         "paper",
         "kite",
     ]
+    # Paper on Kite's prices beside a Kite account: Kite takes more than one ticker session.
+    assert len(account_configs(parse_args(["--feed", "kite", "--also", "kite"]))) == 2
+
+
+def test_account_configs_when_recording_record_each_account_in_its_own_folder() -> None:
+    from app.main import account_configs
+
+    main, beside = account_configs(parse_args(["--record", "--also", "kite"]))
+
+    assert main.recordings_dir is not None and beside.recordings_dir is not None
+    assert beside.recordings_dir == main.recordings_dir / "kite"
 
 
 @pytest.mark.parametrize(
@@ -86,6 +97,7 @@ def test_account_configs_with_also_gives_each_account_its_own_book_and_schedule(
     [
         (["--broker", "kite", "--also", "kite"], "already the desk's main account"),
         (["--db", "sqlite:////tmp/book.db", "--also", "xts"], "--db names one book"),
+        (["--feed", "xts", "--also", "xts"], "allows one market-data session per app key"),
     ],
 )
 def test_account_configs_refuse_what_cannot_be_one_desk(argv: list[str], words: str) -> None:
