@@ -166,6 +166,11 @@ class PositionBook:
         stands (the circuit breakers' P&L lines)."""
 
     def apply(self, fill: OrderFilled) -> Position:
+        day = ist_date_of(fill.ts_ns).date()
+        if day > self.today:
+            # The new day's first fill came before the once-a-second roll: the day starts now,
+            # so the fill counts as the day's own, as a book opened that day counts it.
+            self.roll(day)
         key = (fill.token, fill.product)
         position = self._positions.get(key)
         if position is None:

@@ -294,19 +294,26 @@ class CircuitBreakers:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _roll_day(self) -> None:
+    def _roll_day(self) -> bool:
+        """A new IST day: the position book starts it too (before the housekeeping beat would),
+        so its first tick is measured against the new day's figures, never yesterday's; whether
+        the day changed."""
         today = self._today()
-        if today != self._day:
-            self._day = today
-            self.charges_today = ZERO
-            self.peak = ZERO
-            self.tripped.clear()
-            self._rejections.clear()
+        if today == self._day:
+            return False
+        self._day = today
+        self._positions.roll(today)
+        self.charges_today = ZERO
+        self.peak = ZERO
+        self.tripped.clear()
+        self._rejections.clear()
+        return True
 
     def _evaluate(self, ticked: int | None = None) -> None:
         """Check the P&L breakers; ``ticked`` is the one instrument whose price moved (its
-        share of the total is current already)."""
-        self._roll_day()
+        share of the total is current already, unless the day has just changed)."""
+        if self._roll_day():
+            ticked = None  # every position's day figures started again: all worked out anew
         limits = self._limits()
         mtm = self.day_mtm() if ticked is None else self.mtm
         if mtm > self.peak:

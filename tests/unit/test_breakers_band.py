@@ -325,3 +325,20 @@ def test_mtm_when_positions_change_before_the_breakers_hear_of_the_fill_reads_th
     desk.positions.apply(sold)
     desk.tick(HELD, 90_000, 0)  # flat now: the fall costs nothing
     assert desk.breakers.mtm == Decimal(10)
+
+
+def test_breakers_when_a_new_days_first_tick_comes_before_the_beat_measure_the_new_day() -> None:
+    clock = TestClock(datetime(2026, 12, 1, 9, 15, tzinfo=IST))
+    desk = Desk(clock, RiskLimits(max_drawdown_from_peak=Decimal(1000)))
+    desk.tick(HELD, 100000, 100000)
+    desk.fill(HELD, Side.BUY, 10, 100000, Decimal(0))
+    clock.set(datetime(2026, 12, 1, 15, 0, tzinfo=IST))
+    desk.tick(HELD, 120000, 100000)  # the first day ends +₹2,000
+    clock.set(datetime(2026, 12, 2, 9, 15, tzinfo=IST))
+
+    desk.tick(HELD, 120000, 120000)  # the next day's first tick, before the once-a-second roll
+    desk.positions.roll(clock.now().date())  # the beat, a moment later
+    clock.advance(1)
+    desk.tick(HELD, 120000, 120000)  # flat on the day
+
+    assert desk.trips == []  # yesterday's +₹2,000 was never today's peak

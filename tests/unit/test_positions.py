@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core.clock import IST
+from engine.domain.charges import Charges
 from engine.domain.events import OrderFilled
 from engine.domain.ids import InstrumentToken, OrderId, TradeId
 from engine.domain.orders import Product, Side
@@ -200,3 +201,38 @@ def test_position_for_any_fills_replayed_is_identical_to_the_live_one(
     for event in events:
         replayed.apply(event)
     assert live.all() == replayed.all()
+
+
+def test_position_book_when_a_new_days_fill_comes_before_the_roll_counts_it_as_that_days() -> None:
+    def fill(at: datetime, price: int) -> OrderFilled:
+        return OrderFilled(
+            OrderId("o"),
+            int(at.timestamp()) * 10**9,
+            TradeId(f"t{price}"),
+            InstrumentToken(1),
+            Side.BUY,
+            Product.NRML,
+            10,
+            Paise(price),
+            Charges(brokerage=Decimal(20)),
+        )
+
+    first = fill(datetime(2026, 12, 1, 10, 0, tzinfo=IST), 100000)
+    second = fill(datetime(2026, 12, 2, 9, 15, tzinfo=IST), 110000)  # before the beat's roll
+    live = PositionBook(date(2026, 12, 1))
+    live.apply(first)
+    live.apply(second)
+    live.roll(date(2026, 12, 2))  # the beat, a moment later: already rolled
+    rebuilt = PositionBook(date(2026, 12, 2))  # the book as the P&L rebuild builds it
+    rebuilt.apply(first)
+    rebuilt.apply(second)
+
+    (held,), (again,) = live.all(), rebuilt.all()
+    assert (
+        (held.day_pnl(110000, 105000), held.day_charges)
+        == (
+            again.day_pnl(110000, 105000),
+            again.day_charges,
+        )
+        == (Decimal("500.00"), Decimal(20))
+    )
