@@ -30,6 +30,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.api.performance import readable_off_the_loop
 from engine.backtest.performance import DEFAULT_CAPITAL, DESK, track
 from engine.core.clock import IST
 from engine.core.memory import collector_paused
@@ -76,8 +77,11 @@ def end_of_day_report(engine: Engine, now: datetime) -> str:
     full = path.with_name(f"{day}-performance.html")
     try:
         asyncio.get_running_loop()
+        if not readable_off_the_loop(book.journal):
+            raise RuntimeError("an in-memory book is read on the loop")
     except RuntimeError:
-        # No loop to hold (a script or a test driving the schedule by hand): written here.
+        # No loop to hold (a script or a test driving the schedule by hand), or a book a worker
+        # thread cannot read (in memory): written here.
         problem = write_performance_report(book, full, engine.api)
         text += f"; performance report {full}" if problem is None else f"; {problem}"
         _tell(engine, Severity.INFO if problem is None else Severity.WARNING, text)
