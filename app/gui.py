@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 
 from app.crash import CrashHandler
-from engine.api import ConnectionChanged, EngineMessage
+from engine.api import ConnectionChanged, EngineMessage, KillSwitchReport
 from engine.brokers.registry import broker_spec
 from engine.core.logs import log_dir
 from engine.core.memory import collector_paused, freeze_startup_objects
@@ -26,6 +26,7 @@ from engine.settings import Settings, SettingsStore, settings_file
 if TYPE_CHECKING:
     from engine.api.backtests import BacktestService
     from engine.brokers.registry import Connected
+    from ui.kill_switch import DeskKillSwitch
     from ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,10 @@ async def _run_desk(
     delivery = AlertDeliveries(engine, profile, settings)
     accounts = Accounts({e.config.broker: e for e in (engine, *also)})
     """One kill switch over every account: pressed in any window, it halts them all."""
+
+    def kill_switch(account: Engine) -> DeskKillSwitch | None:
+        return desk_kill_switch(accounts, account.config.broker) if also else None
+
     with collector_paused():  # the window's start: see collector_paused
         window = MainWindow(
             engine.api,
@@ -182,6 +187,7 @@ async def _run_desk(
             settings=settings,
             on_close=closed.set,
             backtests=backtest_service(engine, profile),
+            kill_switch=kill_switch(engine),
         )
     unreadable = window.restore_watchlists()
     if unreadable is not None:
@@ -212,7 +218,11 @@ async def _run_desk(
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.setWindowModality(Qt.WindowModality.NonModal)  # the kill switch stays in reach
         box.show()  # never exec() nor open() (window-modal): the desk runs on behind it
-    windows = [window, *(account_window(e, profile, settings, closed.set) for e in also)]
+    windows = [
+        window,
+        *(account_window(e, profile, settings, closed.set, kill_switch(e)) for e in also),
+    ]
+    keys = KeysFollowTheTrader(windows) if also else None
     stop_listening = close_on_termination_signals(window.close)
     freeze_startup_objects()
     accounts.start()
@@ -226,6 +236,8 @@ async def _run_desk(
             await probing
     finally:
         stop_listening()
+        if keys is not None:
+            keys.stop()
         forget_rules()
         await delivery.close()
         for shown in windows:
@@ -323,10 +335,15 @@ def desk_limits(engine: Engine) -> dict[str, Any]:
 
 
 def account_window(
-    engine: Engine, profile: str, settings: SettingsStore, on_close: Callable[[], None]
+    engine: Engine,
+    profile: str,
+    settings: SettingsStore,
+    on_close: Callable[[], None],
+    kill_switch: DeskKillSwitch | None = None,
 ) -> MainWindow:
     """The window of an account traded beside the main one (``--also``): its own panels and
-    layout, the same settings; closing it closes the desk, as the main window's Close does."""
+    layout, the same settings; closing it closes the desk, as the main window's Close does.
+    ``kill_switch``: the desk's one kill switch (``desk_kill_switch``)."""
     from ui.layout_store import LayoutStore
     from ui.main_window import MainWindow
 
@@ -341,10 +358,72 @@ def account_window(
             session_state=lambda: session_text(engine),
             settings=settings,
             on_close=on_close,
+            kill_switch=kill_switch,
         )
     window.restore_watchlists()
     window.show()
     return window
+
+
+def desk_kill_switch(accounts: Accounts, account: str) -> DeskKillSwitch:
+    """The desk's one kill switch as ``account``'s window presses it: every account halted and
+    its orders cancelled (the others' reason names ``account``), and the square-off question
+    counting, and squaring off, the positions of every account."""
+    from ui.kill_switch import DeskKillSwitch
+
+    def press(square_off: bool, reason: str) -> dict[str, KillSwitchReport]:
+        return accounts.kill_switch(square_off=square_off, reason=reason, pressed_on=account)
+
+    return DeskKillSwitch(press=press, open_positions=accounts.open_positions)
+
+
+class KeysFollowTheTrader:
+    """A desk of several account windows: the keys (F1, F2, Ctrl+Shift+X, Ctrl+Shift+Q, the kill
+    switch, the panels' keys) act on the account of the window the trader is in, or whose order
+    ticket, manual or dialog the trader is in.
+
+    That window's keys are application-wide, as a single window's are (so they work from its
+    ticket and dialogs too); every other window's wait for their window to become the active
+    one, and then take over. Never two windows' at once: the same key application-wide in two
+    windows is ambiguous, and Qt then runs neither (the kill switch included). A window of no
+    account (the broker settings, a login) leaves the keys where they were."""
+
+    def __init__(self, windows: Sequence[MainWindow]) -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QApplication
+
+        self._windows = list(windows)
+        app = QApplication.instance()
+        assert isinstance(app, QApplication)
+        self._app = app
+        self._window_only = Qt.ShortcutContext.WindowShortcut
+        self._application = Qt.ShortcutContext.ApplicationShortcut
+        self.in_use = self._windows[0]
+        for window in self._windows[1:]:
+            window.keys_reach(self._window_only)
+        self._app.focusWindowChanged.connect(self._focus_moved)
+        self._focus_moved()
+
+    def _focus_moved(self, *_focus: object) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        window = self._account_window_of(QApplication.activeWindow())
+        if window is None or window is self.in_use:
+            return
+        self.in_use.keys_reach(self._window_only)  # first: never two windows' keys at once
+        window.keys_reach(self._application)
+        self.in_use = window
+
+    def _account_window_of(self, widget: Any) -> MainWindow | None:
+        while widget is not None:
+            for window in self._windows:
+                if widget is window:
+                    return window
+            widget = widget.parentWidget()
+        return None
+
+    def stop(self) -> None:
+        self._app.focusWindowChanged.disconnect(self._focus_moved)
 
 
 class AlertDeliveries:

@@ -58,4 +58,7 @@ class PanelContext:
     preferences: Callable[[], Settings] = field(default=Settings)
     backtests: BacktestService | None = None
     """Runs on the desk's recordings (the Backtest panel); None where the window has none."""
+    kill_switch: Callable[[], None] | None = None
+    """The window's kill switch (the desk's one over every account where it trades several);
+    None: a panel on its own presses its account's (``ui.kill_switch.press_kill_switch``)."""
     """The trader's current settings (the ticket's defaults, its confirmations)."""

@@ -6,11 +6,16 @@ switch must never wait on a dialog, and a halt is safe to leave in place while t
 the question. Trading stays HALTED until the trader re-arms (the re-arm action, the risk panel).
 
 The toolbar button shows the trading state and is red while HALTED, amber while REDUCING.
+
+A desk that trades several accounts has one kill switch (``DeskKillSwitch``): pressed in any
+account's window it halts every account, and the square-off question counts, and squares off,
+the open positions of every account.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -41,6 +46,39 @@ def press_kill_switch(context: PanelContext) -> KillSwitchReport:
     return report
 
 
+@dataclass(frozen=True)
+class DeskKillSwitch:
+    """The kill switch of a desk trading several accounts, as one account's window presses it
+    (the composition root builds one per window over the desk's accounts)."""
+
+    press: Callable[[bool, str], Mapping[str, KillSwitchReport]]
+    """``(square_off, reason)``: halt every account and cancel its open orders, and square off
+    every account when asked; the report of each account it halted, by account."""
+    open_positions: Callable[[], Mapping[str, int]]
+    """How many positions each account holds open, by account."""
+
+
+def press_desk_kill_switch(
+    context: PanelContext, desk: DeskKillSwitch
+) -> Mapping[str, KillSwitchReport]:
+    """Halt and cancel on every account now; then offer to square off the open positions of
+    every account (asked in the window it was pressed in)."""
+    reports = desk.press(False, KILL_REASON)
+    held = {account: count for account, count in desk.open_positions().items() if count}
+    if held:
+        count = sum(held.values())
+        cancelled = sum(report.cancelled for report in reports.values())
+        each = ", ".join(f"{account} {n}" for account, n in held.items())
+        context.confirm(
+            "Kill switch — square off?",
+            f"Trading is HALTED on {', '.join(reports) or 'no account'} and {cancelled} open "
+            f"order(s) were cancelled.\n\nAlso square off all {count} open "
+            f"position{'s' if count != 1 else ''} ({each}) at market?",
+            lambda: desk.press(True, KILL_REASON),
+        )
+    return reports
+
+
 def ask_rearm(context: PanelContext) -> None:
     """Ask the trader, then go back to ACTIVE (nothing happens when already active)."""
     status = context.api.trading_state()
@@ -55,10 +93,14 @@ def ask_rearm(context: PanelContext) -> None:
 
 
 def make_kill_switch_action(
-    context: PanelContext, parent: QObject, shortcut: str | QKeySequence = KILL_SWITCH_SHORTCUT
+    context: PanelContext,
+    parent: QObject,
+    shortcut: str | QKeySequence = KILL_SWITCH_SHORTCUT,
+    desk: DeskKillSwitch | None = None,
 ) -> QAction:
     """The kill switch as an action with an application-wide shortcut (Ctrl+Shift+K unless
-    given another; an empty shortcut leaves it to menus and buttons)."""
+    given another; an empty shortcut leaves it to menus and buttons). With ``desk`` it is the
+    desk's one kill switch over every account; without, the window's account's."""
     action = QAction("Kill switch", parent)
     action.setObjectName("killSwitchAction")
     sequence = QKeySequence(shortcut)
@@ -70,7 +112,10 @@ def make_kill_switch_action(
         "Halt trading and cancel every open order; then choose whether to square off"
         + (f" ({keys})" if keys else "")
     )
-    action.triggered.connect(lambda _checked=False: press_kill_switch(context))
+    if desk is None:
+        action.triggered.connect(lambda _checked=False: press_kill_switch(context))
+    else:
+        action.triggered.connect(lambda _checked=False: press_desk_kill_switch(context, desk))
     return action
 
 

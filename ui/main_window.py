@@ -40,7 +40,12 @@ from ui.charts.docks import ChartDocks
 from ui.charts.settings import ChartSettings
 from ui.context import PanelContext, TicketRequest
 from ui.dialogs import AboutDialog, ShortcutsDialog
-from ui.kill_switch import make_kill_switch_action, make_kill_switch_button, make_rearm_action
+from ui.kill_switch import (
+    DeskKillSwitch,
+    make_kill_switch_action,
+    make_kill_switch_button,
+    make_rearm_action,
+)
 from ui.layout_store import LayoutStore, workspace_name
 from ui.manual import ManualWindow, risk_limits_table, shortcuts_table
 from ui.notify import DesktopNotices
@@ -100,7 +105,10 @@ class MainWindow(QMainWindow):
         notification_actions: list[tuple[str, Callable[[], object]]] | None = None,
         save_diagnostics: SaveDiagnostics | None = None,
         backtests: BacktestService | None = None,
+        kill_switch: DeskKillSwitch | None = None,
     ) -> None:
+        """``kill_switch``: the desk's one kill switch when the desk trades several accounts
+        (a window each); None: the kill switch of this window's account alone."""
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle(f"DalalDesk — {broker}")
@@ -123,6 +131,9 @@ class MainWindow(QMainWindow):
         """Settings → Notifications' buttons: the channels' secrets, a test message."""
         """New API token (shown once) and Revoke, both on the keyring."""
         self._save_diagnostics = save_diagnostics
+        self._desk_kill_switch = kill_switch
+        self.key_actions: list[QAction] = []
+        """The actions the window's keys trigger (``keys_reach`` says from where)."""
         self.manual: ManualWindow | None = None
         self._broker = broker
         self.settings = settings or SettingsStore()
@@ -272,8 +283,10 @@ class MainWindow(QMainWindow):
 
     def _build_toolbar(self) -> None:
         # Before saveState: the default layout must know the toolbar for Reset layout to work.
-        self.kill_action = make_kill_switch_action(self.context, self)
+        self.kill_action = make_kill_switch_action(self.context, self, desk=self._desk_kill_switch)
+        self.context.kill_switch = self.kill_action.trigger  # the Risk panel's button too
         self.addAction(self.kill_action)
+        self.key_actions.append(self.kill_action)
         self.rearm_action = make_rearm_action(self.context, self)
         toolbar = self.addToolBar("Trading")
         toolbar.setObjectName("tradingToolbar")
@@ -469,9 +482,18 @@ class MainWindow(QMainWindow):
         if shortcut:
             action.setShortcut(QKeySequence(shortcut))
             action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+            self.key_actions.append(action)
         action.triggered.connect(lambda _checked=False: slot())
         self.addAction(action)
         return action
+
+    def keys_reach(self, context: Qt.ShortcutContext) -> None:
+        """Where the window's keys (F1, F2, the kill switch, ...) act from: anywhere in the
+        application (the default, and on a desk of several windows the one in use: its
+        ticket, manual and dialogs included), or only while this window is the active one.
+        Two windows' keys both application-wide would be ambiguous, and Qt then runs neither."""
+        for action in self.key_actions:
+            action.setShortcutContext(context)
 
     def _build_menus(self) -> None:
         menu = self.menuBar()

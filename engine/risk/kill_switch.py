@@ -9,6 +9,10 @@ what is still open is cancelled again and the positions still open are squared o
 of the square-offs already on their way (nothing is sent twice), and the trader is told what is
 still open until nothing is. Fills of orders that were in flight when the square-off was asked
 for are squared off as they arrive.
+
+Every press says so on the bus (``KillSwitchPressed``), even one on a desk already HALTED: a desk
+that trades several accounts passes each press on to its other accounts
+(``engine.runtime.accounts``), so pressing again halts an account re-armed since.
 """
 
 from __future__ import annotations
@@ -27,6 +31,16 @@ from engine.oms.order_manager import OrderManager, Outcome
 from engine.risk.gate import InstrumentLookup, OrderGate
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitchPressed:
+    """The kill switch was pressed (every press, whatever the state was). Not journaled: the
+    halt, the cancels and the square-off orders it caused are, each in its own row."""
+
+    ts_ns: int
+    square_off: bool
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +83,19 @@ class KillSwitch:
 
     def press(self, *, square_off: bool, reason: str) -> KillSwitchReport:
         text = reason or "kill switch pressed"
-        with self._orders.unit():
-            if self._gate.state is not TradingState.HALTED or self._gate.state_reason != text:
-                self._halt(text)
-            outcomes = self._orders.cancel_all()
-            squared: list[Outcome] = []
-            if square_off:
-                self.flattening = True
-                squared = self._orders.square_off_all(OrderSource.RISK)
-            self.follow_up("kill switch")
+        try:
+            with self._orders.unit():
+                if self._gate.state is not TradingState.HALTED or self._gate.state_reason != text:
+                    self._halt(text)
+                outcomes = self._orders.cancel_all()
+                squared: list[Outcome] = []
+                if square_off:
+                    self.flattening = True
+                    squared = self._orders.square_off_all(OrderSource.RISK)
+                self.follow_up("kill switch")
+        finally:
+            # Said even when this account's part failed: the desk's other accounts halt anyway.
+            self._publish(KillSwitchPressed(self._clock.time_ns(), square_off, text))
         not_cancelled = tuple(f"{o.order_id}: {o.reason}" for o in outcomes if not o)
         refused = tuple(f"{o.order_id or 'square-off'}: {o.reason}" for o in squared if not o)
         if not_cancelled or refused:

@@ -4,13 +4,15 @@ Each account is an engine of its own (``Engine``): its own book (journal), broke
 limits, positions and P&L, so nothing of one account can leak into the other's figures or
 limits. What they share is the loop they run on and one kill switch: pressing it on any account
 (its window, its API, this object) halts every account and cancels every open order at every
-broker, and a square-off asked with it squares off every account.
+broker, and a square-off asked with it squares off every account. Every press counts, not only
+the first: pressed again on an account already HALTED, it halts again an account re-armed since.
 
 Orders go to an account by its name; there is no "default" account behind the trader's back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,14 +20,12 @@ from decimal import Decimal
 from typing import Any
 
 from engine.api import EngineApi, KillSwitchReport, PositionSnapshot, TradingState
-from engine.domain.events import EngineMessage, RiskStateChanged, Severity
+from engine.domain.events import EngineMessage, Severity
 from engine.oms.outcome import Outcome
+from engine.risk.kill_switch import KillSwitchPressed
 from engine.runtime.engine import Engine
 
 log = logging.getLogger(__name__)
-
-KILL_SWITCH_SOURCE = "kill-switch"
-"""The risk layer's source of a state change made by the kill switch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +48,10 @@ class Accounts:
         self._engines = dict(engines)
         self._spreading = False
         for name, engine in self._engines.items():
-            engine.bus.subscribe(RiskStateChanged, self._listener(name))
+            engine.bus.subscribe(KillSwitchPressed, self._listener(name))
 
-    def _listener(self, account: str) -> Callable[[RiskStateChanged], None]:
-        return lambda event: self._state_changed(account, event)
+    def _listener(self, account: str) -> Callable[[KillSwitchPressed], None]:
+        return lambda event: self._pressed(account, event)
 
     # -- the accounts ------------------------------------------------------------------------------
 
@@ -82,16 +82,19 @@ class Accounts:
     # -- one kill switch ---------------------------------------------------------------------------
 
     def kill_switch(
-        self, *, square_off: bool = False, reason: str = ""
+        self, *, square_off: bool = False, reason: str = "", pressed_on: str = ""
     ) -> dict[str, KillSwitchReport]:
         """Halt every account and cancel its open orders (and square off, if asked). One
-        account that fails does not stop the others: the failure is logged and said."""
+        account that fails does not stop the others: the failure is logged and said.
+        ``pressed_on``: the account whose window the trader pressed it in (the others' reason
+        names it)."""
         reports: dict[str, KillSwitchReport] = {}
         self._spreading = True
         try:
             for name, engine in self._engines.items():
+                why = reason if name == pressed_on or not pressed_on else _on(reason, pressed_on)
                 try:
-                    reports[name] = engine.api.kill_switch(square_off=square_off, reason=reason)
+                    reports[name] = engine.api.kill_switch(square_off=square_off, reason=why)
                 except Exception as error:  # one broken account must not keep others trading
                     log.exception("kill switch on account %s failed", name)
                     self._tell(engine, f"The kill switch could not halt account {name}: {error}")
@@ -103,11 +106,11 @@ class Accounts:
         """Back to ACTIVE, account by account (re-arming is never spread by itself)."""
         return {name: engine.api.rearm(reason) for name, engine in self._engines.items()}
 
-    def _state_changed(self, account: str, event: RiskStateChanged) -> None:
-        """The kill switch pressed on one account's own window or API halts the others too."""
-        if self._spreading or event.source != KILL_SWITCH_SOURCE:
-            return
-        if event.state is not TradingState.HALTED:
+    def _pressed(self, account: str, event: KillSwitchPressed) -> None:
+        """The kill switch pressed on one account's own window or API halts the others too, and
+        squares them off when it was asked to: every press, even on an account already HALTED
+        (another may have been re-armed since)."""
+        if self._spreading:
             return
         self._spreading = True
         try:
@@ -115,7 +118,9 @@ class Accounts:
                 if name == account:
                     continue
                 try:
-                    engine.api.kill_switch(reason=f"{event.reason} (on account {account})")
+                    engine.api.kill_switch(
+                        square_off=event.square_off, reason=_on(event.reason, account)
+                    )
                 except Exception as error:  # one broken account must not keep others trading
                     log.exception("kill switch spread to account %s failed", name)
                     self._tell(engine, f"The kill switch could not halt account {name}: {error}")
@@ -129,6 +134,13 @@ class Accounts:
 
     def positions(self) -> dict[str, list[PositionSnapshot]]:
         return {name: engine.api.positions() for name, engine in self._engines.items()}
+
+    def open_positions(self) -> dict[str, int]:
+        """How many positions each account holds open (what a square-off would close)."""
+        return {
+            name: sum(1 for p in engine.api.positions() if p.net_quantity)
+            for name, engine in self._engines.items()
+        }
 
     def day_pnl(self) -> dict[str, Decimal]:
         return {name: engine.api.day_pnl() for name, engine in self._engines.items()}
@@ -158,9 +170,25 @@ class Accounts:
             engine.start()
 
     async def stop(self) -> None:
-        for engine in self._engines.values():
-            await engine.stop()
+        """Stop every account at once: a broker that does not answer holds only its own
+        account's stop, and one account's failure is logged and said, never skipping another."""
+        names = list(self._engines)
+        results = await asyncio.gather(
+            *(self._engines[name].stop() for name in names), return_exceptions=True
+        )
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("account %s did not stop cleanly", name, exc_info=result)
+                self._tell(
+                    self._engines[name],
+                    f"Account {name} did not close cleanly: {result!r}. The log has the details.",
+                )
 
     def close(self) -> None:
         for engine in self._engines.values():
             engine.close()
+
+
+def _on(reason: str, account: str) -> str:
+    """A kill switch reason as another account sees it: where it was pressed."""
+    return f"{reason or 'kill switch pressed'} (on account {account})"

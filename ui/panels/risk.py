@@ -258,7 +258,9 @@ class RiskPanel(QWidget):
         self.limits_button.setToolTip("Edit the risk limits")
         for button in (self.kill_button, self.reduce_button, self.rearm_button):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.kill_button.clicked.connect(lambda: press_kill_switch(context))
+        self.kill_button.clicked.connect(
+            lambda: context.kill_switch() if context.kill_switch else press_kill_switch(context)
+        )
         self.reduce_button.clicked.connect(self.ask_reduce_only)
         self.rearm_button.clicked.connect(lambda: ask_rearm(context))
         self.limits_button.clicked.connect(self.open_settings)

@@ -56,6 +56,10 @@ log = logging.getLogger(__name__)
 _NS = 1_000_000_000
 T = TypeVar("T")
 
+LOGOUT_AT_CLOSE_S = 3.0
+"""How long the desk's close waits for XTS to confirm the market-data logout: a server that does
+not answer must not hold the close (the token ends with the day anyway)."""
+
 
 @dataclass(frozen=True, slots=True)
 class XtsFeedConfig:
@@ -172,7 +176,13 @@ class XtsFeed:
         """Stop streaming and end the session at XTS (its subscriptions with it)."""
         await self.stop()
         try:
-            await self.session.logout()
+            await asyncio.wait_for(self.session.logout(), LOGOUT_AT_CLOSE_S)
+        except TimeoutError:
+            log.warning(
+                "XTS market data: no answer to the logout within %.0f s; closed without it "
+                "(the token ends with the day)",
+                LOGOUT_AT_CLOSE_S,
+            )
         except XtsMarketDataError as exc:
             log.warning("XTS market data: logout failed (the token ends with the day): %s", exc)
         await self.session.close()
