@@ -195,3 +195,26 @@ def atm_call(engine: Any) -> Instrument:
     ]
     nearest = min(i.expiry for i in calls)
     return min((i for i in calls if i.expiry == nearest), key=lambda i: abs(i.strike - spot))
+
+
+def tick_stock(engine: Any, symbol: str, price: int, close: int = 0) -> int:
+    """An NSE stock's tick at ``price`` paise (five paise either side, 500 a side), with the
+    previous close the feed gives (0: none), fed to ``engine`` now; the stock's token."""
+    stock = engine.api.instruments.by_symbol("NSE", symbol)
+    assert stock is not None, symbol
+    engine.on_tick(
+        Tick(
+            InstrumentToken(stock.token),
+            price,
+            price - 5,
+            price + 5,
+            500,
+            500,
+            10_000,
+            0,
+            engine.clock.time_ns(),
+            last_qty=100,
+            close=close,
+        )
+    )
+    return int(stock.token)

@@ -17,12 +17,11 @@ from typing import Any
 
 from engine.api import EngineMessage, OrderType, Product, Side
 from engine.core.clock import IST, TestClock
-from engine.domain.ids import InstrumentToken
 from engine.domain.marks import money_text
-from engine.domain.ticks import Tick
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 from engine.runtime.day_report import PERFORMANCE_TASK, report_html
+from tests.support import tick_stock
 
 MONDAY = datetime(
     2026, 11, 30, 10, 0, tzinfo=IST
@@ -62,23 +61,7 @@ def run_until(engine: Engine, end: datetime) -> dict[str, list[str]]:
 
 def reliance_at(engine: Engine, price: int, close: int = 0) -> None:
     """A RELIANCE tick at ``price``, with the previous close the feed gives (0: none)."""
-    stock = engine.api.instruments.by_symbol("NSE", "RELIANCE")
-    assert stock is not None
-    engine.on_tick(
-        Tick(
-            InstrumentToken(stock.token),
-            price,
-            price - 5,
-            price + 5,
-            500,
-            500,
-            10_000,
-            0,
-            engine.clock.time_ns(),
-            last_qty=100,
-            close=close,
-        )
-    )
+    tick_stock(engine, "RELIANCE", price, close)
 
 
 def buy_reliance(engine: Engine, quantity: int, product: Product, close: int = 0) -> None:

@@ -12,33 +12,15 @@ from engine.api import OrderType, Product, Side
 from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.clock import IST, TestClock
-from engine.domain.ids import InstrumentToken
-from engine.domain.ticks import Tick
 from engine.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
+from tests.support import tick_stock
 
 MONDAY = datetime(2026, 11, 30, 10, 0, tzinfo=IST)
 
 
 def reliance_at(engine: Engine, price: int, close: int) -> int:
-    stock = engine.api.instruments.by_symbol("NSE", "RELIANCE")
-    assert stock is not None
-    engine.on_tick(
-        Tick(
-            InstrumentToken(stock.token),
-            price,
-            price - 5,
-            price + 5,
-            500,
-            500,
-            10_000,
-            0,
-            engine.clock.time_ns(),
-            last_qty=100,
-            close=close,
-        )
-    )
-    return stock.token
+    return tick_stock(engine, "RELIANCE", price, close)
 
 
 def test_positions_when_the_desk_runs_past_midnight_start_the_new_day_carried_in(

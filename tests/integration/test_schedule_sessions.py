@@ -20,13 +20,12 @@ from engine.api import EngineMessage, OrderType, Product, Side
 from engine.calendar import locations
 from engine.calendar.update import import_calendar_file
 from engine.core.clock import IST, TestClock
-from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument
-from engine.domain.ticks import Tick
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 from engine.runtime.schedule_times import DailyJob, JobTime
 from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule
+from tests.support import tick_stock
 
 REGULAR_DAY = [
     "09:00 pre_open_checklist",
@@ -132,21 +131,7 @@ def test_schedule_square_off_on_a_muhurat_day_closes_intraday_positions_while_it
 
 
 def quote(engine: Engine, stock: Instrument) -> None:
-    price = 155_000
-    engine.on_tick(
-        Tick(
-            InstrumentToken(stock.token),
-            price,
-            price - 5,
-            price + 5,
-            500,
-            500,
-            10_000,
-            0,
-            engine.clock.time_ns(),
-            last_qty=100,
-        )
-    )
+    tick_stock(engine, stock.tradingsymbol, 155_000)
 
 
 def test_schedule_when_a_calendar_update_adds_a_session_while_the_desk_runs_keeps_it(
