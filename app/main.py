@@ -32,7 +32,13 @@ from engine.runtime.scheduler import schedule_folder
 from engine.settings import Settings, SettingsStore, SignalPreferences, settings_file
 from engine.signals.desk import SignalMode, SignalRules
 from engine.store import check_path_name, default_database_path, sqlite_url
-from engine.store.urls import BookUrlRefused, check_book_url, profile_folder, redact_url
+from engine.store.urls import (
+    BookUrlRefused,
+    book_file_of,
+    check_book_url,
+    profile_folder,
+    redact_url,
+)
 from engine.strategies.loader import strategies_dir
 from engine.strategies.multileg.desk import portfolios_dir
 
@@ -255,10 +261,13 @@ def book_schedule_folder(args: argparse.Namespace) -> Path:
     """Where the daily schedule of the book a run trades in keeps its record and reports. Each
     book has its own, so a job run for one (the paper book's square-off) is not skipped for
     another (the live book's). The simulated paper book keeps the profile's folder, where its
-    record has always been; a book named with ``--db`` is known by its URL, password left out."""
+    record has always been; a book named with ``--db`` is known by its file (however the path is
+    spelled) or, on a server, by its URL with the password left out."""
     folder = schedule_folder(args.profile)
     if args.db is not None:
-        return folder / f"db-{hashlib.sha256(redact_url(args.db).encode()).hexdigest()[:12]}"
+        file = book_file_of(args.db)
+        book = str(file.resolve()) if file is not None else redact_url(args.db)
+        return folder / f"db-{hashlib.sha256(book.encode()).hexdigest()[:12]}"
     name = book_name(args)
     return folder if name == "paper" else folder / name
 

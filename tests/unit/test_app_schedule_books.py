@@ -44,3 +44,13 @@ def test_schedule_folder_when_the_same_book_is_opened_again_is_the_same(data: Pa
         "--db", "postgresql://desk:changed@db/book"
     )  # a new password is the same book
     assert "first" not in str(schedule_of("--db", "postgresql://desk:first@db/book"))
+
+
+def test_schedule_folder_when_one_book_file_is_spelled_two_ways_is_the_same(
+    data: Path, tmp_path: Path
+) -> None:
+    book = tmp_path / "books" / "shared.db"
+
+    assert schedule_of("--db", f"sqlite:///{book}") == schedule_of(
+        "--db", f"sqlite:///{tmp_path}/books/../books/shared.db"
+    )
