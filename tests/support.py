@@ -218,3 +218,35 @@ def tick_stock(engine: Any, symbol: str, price: int, close: int = 0) -> int:
         )
     )
     return int(stock.token)
+
+
+def schedule_desk(tmp_path: Path, start: datetime) -> Any:
+    """The real engine on a test clock from ``start``, its book in ``tmp_path`` and its daily
+    schedule's record and reports in ``tmp_path / "schedule"``."""
+    from engine.marketdata.simulated import SimulatedMarketConfig
+    from engine.runtime import Engine, EngineConfig
+
+    return Engine.build(
+        EngineConfig(
+            db_url=f"sqlite:///{tmp_path / 'book.db'}",
+            market=SimulatedMarketConfig(seed=4, strikes_each_side=2),
+            schedule_folder=tmp_path / "schedule",
+        ),
+        clock=TestClock(start),
+    )
+
+
+def run_schedule(
+    engine: Any, end: datetime, schedule: Any = None, day: str = "%a %d"
+) -> dict[str, list[str]]:
+    """Heartbeats a minute apart until ``end``: which jobs of ``schedule`` (the engine's) ran at
+    which minute, per day (``day``: the strftime each day is keyed by)."""
+    clock = engine.clock
+    schedule = schedule or engine.schedule
+    assert isinstance(clock, TestClock) and schedule is not None
+    ran: dict[str, list[str]] = {}
+    while clock.now() < end:
+        for name in schedule.tick(clock.now()):
+            ran.setdefault(clock.now().strftime(day), []).append(f"{clock.now():%H:%M} {name}")
+        clock.advance(60)
+    return ran

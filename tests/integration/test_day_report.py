@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -16,29 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from engine.api import EngineMessage, OrderType, Product, Side
-from engine.core.clock import IST, TestClock
+from engine.core.clock import IST
 from engine.domain.marks import money_text
-from engine.marketdata.simulated import SimulatedMarketConfig
-from engine.runtime import Engine, EngineConfig
+from engine.runtime import Engine
 from engine.runtime.day_report import PERFORMANCE_TASK, report_html
-from tests.support import tick_stock
+from tests.support import run_schedule, tick_stock
+from tests.support import schedule_desk as build
 
 MONDAY = datetime(
     2026, 11, 30, 10, 0, tzinfo=IST
 )  # a trading day, as are the Tuesday and Wednesday
 MONDAY_CLOSE = 156_000
 """RELIANCE's last price on Monday, paise."""
-
-
-def build(tmp_path: Path, start: datetime) -> Engine:
-    return Engine.build(
-        EngineConfig(
-            db_url=f"sqlite:///{tmp_path / 'book.db'}",
-            market=SimulatedMarketConfig(seed=4, strikes_each_side=2),
-            schedule_folder=tmp_path / "schedule",
-        ),
-        clock=TestClock(start),
-    )
 
 
 def told(engine: Engine) -> list[str]:
@@ -48,15 +36,8 @@ def told(engine: Engine) -> list[str]:
 
 
 def run_until(engine: Engine, end: datetime) -> dict[str, list[str]]:
-    """Heartbeats of the schedule a minute apart until ``end``: the jobs run, per day."""
-    clock, schedule = engine.clock, engine.schedule
-    assert isinstance(clock, TestClock) and schedule is not None
-    ran: dict[str, list[str]] = defaultdict(list)
-    while clock.now() < end:
-        for name in schedule.tick(clock.now()):
-            ran[clock.now().strftime("%a")].append(f"{clock.now():%H:%M} {name}")
-        clock.advance(60)
-    return dict(ran)
+    """The jobs run until ``end``, per weekday."""
+    return run_schedule(engine, end, day="%a")
 
 
 def reliance_at(engine: Engine, price: int, close: int = 0) -> None:

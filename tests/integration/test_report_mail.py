@@ -23,12 +23,11 @@ from engine.alerts.delivery import DeliveryKeys, EmailSettings, ReportMailer
 from engine.api import EngineMessage, OrderType, Product, Side
 from engine.core.clock import IST, TestClock
 from engine.credentials import CredentialStore
-from engine.domain.ids import InstrumentToken
-from engine.domain.ticks import Tick
-from engine.marketdata.simulated import SimulatedMarketConfig
-from engine.runtime import Engine, EngineConfig
+from engine.runtime import Engine
 from tests.memory_keyring import MemoryKeyring
 from tests.smtp_fake import Received, SmtpFake, tls_pair
+from tests.support import schedule_desk as build
+from tests.support import tick_stock
 
 PASSWORD = "s3cret-app-pass"
 USER = "desk@example.com"
@@ -71,17 +70,6 @@ def smtp(tls: tuple[Any, Any]) -> Iterator[MailServer]:
         fake.stop()
 
 
-def build(tmp_path: Path, start: datetime) -> Engine:
-    return Engine.build(
-        EngineConfig(
-            db_url=f"sqlite:///{tmp_path / 'book.db'}",
-            market=SimulatedMarketConfig(seed=4, strikes_each_side=2),
-            schedule_folder=tmp_path / "schedule",
-        ),
-        clock=TestClock(start),
-    )
-
-
 def mailer(
     fake: SmtpFake, keys: DeliveryKeys, tls: tuple[Any, Any], **changes: object
 ) -> ReportMailer:
@@ -107,31 +95,9 @@ def told(engine: Engine) -> list[str]:
 
 def trade_reliance(engine: Engine) -> None:
     """A delivery (CNC) buy filled on the paper market, and a later price to mark it at."""
-    stock = engine.api.instruments.by_symbol("NSE", "RELIANCE")
-    assert stock is not None
-    clock = engine.clock
-
-    def tick(price: int) -> None:
-        engine.on_tick(
-            Tick(
-                InstrumentToken(stock.token),
-                price,
-                price - 5,
-                price + 5,
-                500,
-                500,
-                10_000,
-                0,
-                clock.time_ns(),
-                last_qty=100,
-            )
-        )
-
-    tick(155_000)
-    assert engine.api.place_order(
-        stock.token, Side.BUY, 10, OrderType.MARKET, product=Product.CNC
-    ).ok
-    tick(156_000)
+    token = tick_stock(engine, "RELIANCE", 155_000)
+    assert engine.api.place_order(token, Side.BUY, 10, OrderType.MARKET, product=Product.CNC).ok
+    tick_stock(engine, "RELIANCE", 156_000)
     assert len(engine.api.trades()) == 1
 
 

@@ -10,7 +10,6 @@ that must never run twice (the square-off), or one cut off by a crash, is not.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -21,10 +20,11 @@ from engine.calendar import locations
 from engine.calendar.update import import_calendar_file
 from engine.core.clock import IST, TestClock
 from engine.domain.instruments import Instrument
-from engine.marketdata.simulated import SimulatedMarketConfig
-from engine.runtime import Engine, EngineConfig
+from engine.runtime import Engine
 from engine.runtime.schedule_times import DailyJob, JobTime
 from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule
+from tests.support import run_schedule as run_until
+from tests.support import schedule_desk as build
 from tests.support import tick_stock
 
 REGULAR_DAY = [
@@ -34,32 +34,6 @@ REGULAR_DAY = [
     "15:45 end_of_day_report",
     "16:00 journal_backup",
 ]
-
-
-def build(tmp_path: Path, start: datetime) -> Engine:
-    return Engine.build(
-        EngineConfig(
-            db_url=f"sqlite:///{tmp_path / 'book.db'}",
-            market=SimulatedMarketConfig(seed=4, strikes_each_side=2),
-            schedule_folder=tmp_path / "schedule",
-        ),
-        clock=TestClock(start),
-    )
-
-
-def run_until(
-    engine: Engine, end: datetime, schedule: DailySchedule | None = None
-) -> dict[str, list[str]]:
-    """Heartbeats a minute apart until ``end``: which jobs ran at which minute, per day."""
-    clock = engine.clock
-    schedule = schedule or engine.schedule
-    assert isinstance(clock, TestClock) and schedule is not None
-    ran: dict[str, list[str]] = defaultdict(list)
-    while clock.now() < end:
-        for name in schedule.tick(clock.now()):
-            ran[clock.now().strftime("%a %d")].append(f"{clock.now():%H:%M} {name}")
-        clock.advance(60)
-    return dict(ran)
 
 
 def told(engine: Engine) -> list[EngineMessage]:

@@ -5,7 +5,6 @@ for a day after a restart."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +12,8 @@ from engine.api import EngineMessage
 from engine.core.clock import IST, TestClock
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
+from tests.support import run_schedule as run_until
+from tests.support import schedule_desk as build
 
 FRIDAY_8AM = datetime(2026, 11, 20, 8, 0, tzinfo=IST)
 JOBS = [
@@ -22,29 +23,6 @@ JOBS = [
     "end_of_day_report",
     "journal_backup",
 ]
-
-
-def build(tmp_path: Path, start: datetime) -> Engine:
-    return Engine.build(
-        EngineConfig(
-            db_url=f"sqlite:///{tmp_path / 'book.db'}",
-            market=SimulatedMarketConfig(seed=4, strikes_each_side=2),
-            schedule_folder=tmp_path / "schedule",
-        ),
-        clock=TestClock(start),
-    )
-
-
-def run_until(engine: Engine, end: datetime) -> dict[str, list[str]]:
-    """Heartbeats a minute apart until ``end``: which jobs ran at which minute, per day."""
-    clock = engine.clock
-    assert isinstance(clock, TestClock) and engine.schedule is not None
-    ran: dict[str, list[str]] = defaultdict(list)
-    while clock.now() < end:
-        for name in engine.schedule.tick(clock.now()):
-            ran[clock.now().strftime("%a %d")].append(f"{clock.now():%H:%M} {name}")
-        clock.advance(60)
-    return dict(ran)
 
 
 def test_schedule_runs_each_job_at_its_time_on_trading_days_only(tmp_path: Path) -> None:
