@@ -24,7 +24,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from html import escape
 from pathlib import Path
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from engine.api.performance import readable_off_the_loop
 from engine.backtest.performance import DEFAULT_CAPITAL, DESK, track
-from engine.core.clock import IST
+from engine.core.clock import IST, ist_day_number
 from engine.core.memory import collector_paused
 from engine.domain.events import EngineMessage, OrderFilled, Severity
 from engine.domain.ids import InstrumentToken
@@ -53,8 +53,6 @@ log = logging.getLogger(__name__)
 
 PERFORMANCE_TASK = "end-of-day-performance-report"
 """The name of the task that writes the book's performance report (as the engine keeps it)."""
-
-_DAY_NS = 86_400 * 10**9
 
 
 def end_of_day_report(engine: Engine, now: datetime) -> str:
@@ -99,17 +97,17 @@ def day_report(engine: Engine, now: datetime) -> dict[str, object]:
     """The report of ``now``'s IST trade date: its orders, fills and charges, and the day P&L
     of each position that traded that day or is held at its end, net of the day's charges."""
     day = now.astimezone(IST).date()
-    start_ns = _ist_midnight_ns(day)
-    end_ns = start_ns + _DAY_NS
+    day_number = ist_day_number(int(now.timestamp()) * 10**9)
     fills: defaultdict[tuple[InstrumentToken, Product], list[OrderFilled]] = defaultdict(list)
     # Quantity filled after the day (a report of a day gone by): taken off what is held now.
     after: Counter[tuple[InstrumentToken, Product]] = Counter()
     fill_count = 0
     for fill in engine.orders.fills:
-        if fill.ts_ns < start_ns:
+        fill_day = ist_day_number(fill.ts_ns)
+        if fill_day < day_number:
             continue
         key = (fill.token, fill.product)
-        if fill.ts_ns < end_ns:
+        if fill_day == day_number:
             fills[key].append(fill)
             fill_count += 1
         else:
@@ -136,7 +134,9 @@ def day_report(engine: Engine, now: datetime) -> dict[str, object]:
                 "charges": money_text(paid),
             }
         )
-    orders = [o for o in engine.orders.orders.values() if start_ns <= o.created_ns < end_ns]
+    orders = [
+        o for o in engine.orders.orders.values() if ist_day_number(o.created_ns) == day_number
+    ]
     return {
         "day": day.isoformat(),
         "day_pnl": money_text(day_pnl - charges),
@@ -177,10 +177,6 @@ def _position_day(
     for fill in fills:
         day_only.apply(fill, day)
     return day_only.realised, charges
-
-
-def _ist_midnight_ns(day: date) -> int:
-    return int(datetime.combine(day, time(0), tzinfo=IST).timestamp()) * 10**9
 
 
 def report_html(report: dict[str, object]) -> str:
