@@ -175,12 +175,11 @@ class LiveReports:
         from the desk. The first stays CANCELLED, as journaled; the trader is told."""
         first = self._orders(order_id)
         assert first is not None  # _found_after_all saw it
-        if self._orders(self._adopted_id(report.broker_order_id)) is not None:
-            # Taken back before this restart: its reports are the adopted order's.
-            return self._adopt(report, taken_back_from=first)
+        # Taken back before a restart: its reports are the adopted order's, said once then.
+        told = self._orders(self._adopted_id(report.broker_order_id)) is not None
         taken = self._adopt(report, taken_back_from=first)
-        if taken is None:  # its instrument or product unreadable: said by _adopt
-            return None
+        if taken is None or told:  # None: its instrument or product unreadable, said by _adopt
+            return taken
         self._say(
             Severity.ERROR,
             f"order {order_id} was settled as not placed, but {self.title} has it after all "
