@@ -120,7 +120,7 @@ class PerformanceService(Service):
         journal = self._parts.journal
         if journal is None or journal.closed:
             return track([], capital=capital, calendar=self._parts.calendar)
-        if not readable_off_the_loop(journal):
+        if not _readable_off_the_loop(journal):
             performance = self.performance(capital)
             performance.prepare()
             return performance
@@ -176,7 +176,7 @@ class PerformanceService(Service):
         return None
 
 
-def readable_off_the_loop(journal: Journal) -> bool:
+def _readable_off_the_loop(journal: Journal) -> bool:
     """Whether a worker thread may read the journal: every checkout of its pool is a connection
     of its own (a SQLite file's pool hands them across threads, as PostgreSQL's does). An
     in-memory SQLite book keeps one connection per thread (a worker would read another, empty

@@ -12,9 +12,10 @@ positions stay yesterday's.
 The day's figures are read from the live book on the loop (a pass over the fills, milliseconds on
 a day of thousands) and written at once: the mailing waits for the JSON, and mails the page beside
 it, so the page is written first and each file whole. The book's performance report reads the
-whole journal and renders every trade, a second or more on a busy book, so with a loop running it
-is worked out and written on a thread (``write_performance_report``) from what it needs of the
-live desk, read on the loop first; the trader hears when it is saved, or why it was not.
+whole journal and renders every trade, a second or more on a busy book, so with a loop running
+its figures are read as the Performance panel reads them (``read_performance``: on worker
+threads, the live prices and names taken on the loop) and the page is rendered and written on a
+thread; the trader hears when it is saved, or why it was not.
 """
 
 from __future__ import annotations
@@ -23,15 +24,14 @@ import asyncio
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.api.performance import readable_off_the_loop
-from engine.backtest.performance import DEFAULT_CAPITAL, DESK, track
+from engine.api.performance import PerformanceUnavailable
+from engine.backtest.performance import DESK, Performance
 from engine.core.clock import IST, ist_day_number
 from engine.core.memory import collector_paused
 from engine.domain.events import EngineMessage, OrderFilled, Severity
@@ -41,9 +41,7 @@ from engine.domain.orders import OrderStatus, Product
 from engine.domain.positions import Position
 from engine.domain.ticks import Tick
 from engine.domain.values import ZERO
-from engine.store.book import scan_journal
 from engine.store.files import write_json, write_text
-from engine.store.journal import Journal
 
 if TYPE_CHECKING:
     from engine.api import EngineApi
@@ -68,23 +66,19 @@ def end_of_day_report(engine: Engine, now: datetime) -> str:
     if unsaved is not None:
         raise OSError(unsaved)  # the schedule tells the trader the job failed, in these words
     text = f"End-of-day report: day P&L ₹{report['day_pnl']}, saved as {page}"
-    book = BookSnapshot.of(engine)
-    if book is None:  # nothing ever filled: no performance to report
+    if engine.journal.closed or not engine.orders.fills:  # no performance to report
         _tell(engine, Severity.INFO, text)
         return text
     full = path.with_name(f"{day}-performance.html")
     try:
         asyncio.get_running_loop()
-        if not readable_off_the_loop(book.journal):
-            raise RuntimeError("an in-memory book is read on the loop")
     except RuntimeError:
-        # No loop to hold (a script or a test driving the schedule by hand), or a book a worker
-        # thread cannot read (in memory): written here.
-        problem = write_performance_report(book, full, engine.api)
+        # No loop to hold (a script or a test driving the schedule by hand): written here.
+        problem = write_performance_report(engine.api, full)
         text += f"; performance report {full}" if problem is None else f"; {problem}"
         _tell(engine, Severity.INFO if problem is None else Severity.WARNING, text)
         return text
-    engine.spawn(_write_performance_off_the_loop(engine, book, full, day), PERFORMANCE_TASK)
+    engine.spawn(_write_performance_off_the_loop(engine, full, day), PERFORMANCE_TASK)
     text += f"; the book's performance report is being written to {full}"
     _tell(engine, Severity.INFO, text)
     return text
@@ -210,60 +204,20 @@ def report_html(report: dict[str, object]) -> str:
 # -- the book's performance report ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class BookSnapshot:
-    """What the book's performance report needs of the live desk, read on the loop, so the
-    report can be worked out on a thread that touches no engine state: the journal (read through
-    its own pooled connections, never the writer's), and the names and last prices of what the
-    book has traded."""
+def write_performance_report(
+    api: EngineApi, path: Path, performance: Performance | None = None
+) -> str | None:
+    """The whole desk's performance report, written whole to ``path``; None when written, else
+    why not, in words. ``performance``: the figures already read (``read_performance``, off the
+    loop), so this only renders and writes and is safe on a thread; without them they are read
+    here (``api.performance()``).
 
-    journal: Journal
-    symbols: dict[int, str]
-    last_prices: dict[int, int]
-    capital: Decimal
-    """What returns are measured against: the risk limits' capital, as ``api.performance()``."""
-    now_ns: int
-
-    @classmethod
-    def of(cls, engine: Engine) -> BookSnapshot | None:
-        """None when nothing has ever filled (the performance report has nothing to show)."""
-        journal = engine.journal
-        if journal.closed or not engine.orders.fills:
-            return None
-        symbols: dict[int, str] = {}
-        prices: dict[int, int] = {}
-        # Every token ever filled has a position (the book is rebuilt from every fill).
-        for position in engine.positions.all():
-            token = int(position.token)
-            instrument = engine.registry.find(position.token)
-            symbols[token] = str(token) if instrument is None else instrument.tradingsymbol
-            tick = engine.quotes.get(position.token)
-            if tick is not None:
-                prices[token] = tick.ltp
-        risk = engine.risk
-        capital = DEFAULT_CAPITAL if risk is None else risk.settings.defaults.capital
-        return cls(journal, symbols, prices, capital, engine.clock.time_ns())
-
-
-def write_performance_report(book: BookSnapshot, path: Path, api: EngineApi) -> str | None:
-    """The whole desk's performance report from the journal, written whole to ``path``; None
-    when written, else why not, in words. Safe on a thread: it reads only ``book`` and the
-    journal's database, and renders through ``api`` with the figures given (no live state).
-
-    The cyclic collector is paused while it runs (``collector_paused``): the hundreds of thousands
-    of journal objects it holds would otherwise start full collections, which stop every thread,
-    the loop's too (170-270 ms each, measured at 8,000 fills); reference counting frees them when
-    it returns."""
+    The cyclic collector is paused while it runs (``collector_paused``): the objects a long
+    report holds would otherwise start full collections, which stop every thread, the loop's
+    too; reference counting frees them when it returns."""
     try:
         with collector_paused():
-            entries = scan_journal(book.journal, record=False).entries
-            performance = track(
-                entries,
-                symbol_of=lambda token: book.symbols.get(int(token), str(token)),
-                capital=book.capital,
-                last_prices=lambda token: book.last_prices.get(int(token)),
-                now_ns=book.now_ns,
-            )
+            performance = performance or api.performance()
             if not performance.owners:
                 return "the journal holds no fills to report on"
             return api.export_performance_report(path, DESK, performance=performance)
@@ -272,14 +226,18 @@ def write_performance_report(book: BookSnapshot, path: Path, api: EngineApi) -> 
         return f"the performance report was not written ({type(problem).__name__}: {problem})"
 
 
-async def _write_performance_off_the_loop(
-    engine: Engine, book: BookSnapshot, path: Path, day: str
-) -> None:
+async def _write_performance_off_the_loop(engine: Engine, path: Path, day: str) -> None:
+    """The book's figures read as the Performance panel reads them (off the loop, the live
+    prices and names taken on it), then the page rendered and written on a thread."""
+    api = engine.api
     try:
-        problem = await asyncio.to_thread(write_performance_report, book, path, engine.api)
+        performance = await api.performance_service.read_performance()
+        problem = await asyncio.to_thread(write_performance_report, api, path, performance)
     except asyncio.CancelledError:
         log.warning("the performance report of %s was not finished: the desk closed", day)
         raise
+    except PerformanceUnavailable as unavailable:
+        problem = f"the performance report was not written ({unavailable})"
     if problem is None:
         _tell(engine, Severity.INFO, f"Performance report of {day} saved as {path}")
     else:
