@@ -23,7 +23,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["aside_path", "replacing", "write_whole"]
+__all__ = ["aside_path", "leftover_temporaries", "replacing", "write_whole"]
+
+_TEMPORARY_PREFIX, _TEMPORARY_SUFFIX = ".dalaldesk-", ".part"
 
 
 def write_whole(path: Path, text: str, *, make_folder: bool = True) -> None:
@@ -55,11 +57,19 @@ def replacing(path: Path) -> Iterator[Path]:
             if kept_mode is not None:
                 os.chmod(temporary, kept_mode)
             os.replace(temporary, target)
-    finally:
+    except BaseException:
         try:
             temporary.unlink(missing_ok=True)
         except OSError as leftover:  # the error that brought us here is the one to raise
             log.warning("temporary file %s not removed: %s", temporary, leftover)
+        raise
+
+
+def leftover_temporaries(folder: Path) -> list[Path]:
+    """The temporaries ``replacing`` left in ``folder`` when the process was killed before its
+    rename. Only a folder's one writer may remove them, between its writes: another writer's
+    temporary looks the same while it is being written."""
+    return sorted(folder.glob(f"{_TEMPORARY_PREFIX}*{_TEMPORARY_SUFFIX}"))
 
 
 def aside_path(path: Path) -> Path:
@@ -98,7 +108,8 @@ def _create_beside(target: Path, *, private: bool) -> Path:
     caller gives it the permissions of the file it replaces (never readable by more meanwhile).
     """
     for _ in range(100):
-        temporary = target.with_name(f".dalaldesk-{secrets.token_hex(4)}.part")
+        name = f"{_TEMPORARY_PREFIX}{secrets.token_hex(4)}{_TEMPORARY_SUFFIX}"
+        temporary = target.with_name(name)
         try:
             handle = os.open(
                 temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666

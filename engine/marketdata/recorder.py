@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.core.clock import ist_date_of
+from engine.core.files import leftover_temporaries, replacing
 from engine.domain.bars import Bar
 from engine.domain.instruments import Instrument
 from engine.domain.ticks import Tick
@@ -234,6 +235,11 @@ class Recorder:
         and renamed over it; the parts it then holds are removed. A desk killed at any point
         loses nothing and reads nothing twice (``RecordedDay.files``)."""
         [recorded] = Recording(self.root).days(day, day)
+        for leftover in leftover_temporaries(recorded.folder):  # a merge killed before its rename
+            try:
+                leftover.unlink(missing_ok=True)
+            except OSError as exc:
+                self._warn(f"a leftover file of an earlier merge was not removed: {exc}")
         for kind in (TICKS, BARS):
             whole = recorded.folder / f"{kind}.parquet"
             try:
@@ -250,14 +256,16 @@ class Recorder:
 
 
 def _concatenate(files: list[Path], path: Path, last_part: int) -> None:
-    """The files, one after another, as one file written under a temporary name and renamed
-    to ``path`` (one file in memory at a time), holding parts up to ``last_part``."""
-    temporary = path.with_name(path.name + ".tmp")
+    """The files, one after another, as one file written under a temporary name, flushed to
+    the disk and renamed to ``path`` (one file in memory at a time), holding parts up to
+    ``last_part``. The parts are removed only after this returns."""
     schema = pq.read_schema(files[0]).with_metadata({MERGED_THROUGH: str(last_part).encode()})
-    with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+    with (
+        replacing(path) as temporary,
+        pq.ParquetWriter(temporary, schema, compression="zstd") as writer,
+    ):
         for file in files:
             writer.write_table(pq.read_table(file).replace_schema_metadata(schema.metadata))
-    temporary.replace(path)
 
 
 def ticks_table(batch: list[Tick]) -> pa.Table:

@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine.core.files import replacing
 from engine.domain.bars import Bar
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment
@@ -115,10 +116,11 @@ def instruments_table(instruments: list[Instrument]) -> pa.Table:
 
 
 def write_whole(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` all at once: a temporary file renamed into place."""
-    temporary = path.with_name(path.name + ".tmp")
-    pq.write_table(table, temporary, compression="zstd")
-    temporary.replace(path)
+    """Write ``table`` to ``path`` all at once: a temporary file flushed to the disk and renamed
+    into place (``replacing``), so a power cut never leaves a part or a merged day half written
+    after the files it replaces are gone."""
+    with replacing(path) as temporary:
+        pq.write_table(table, temporary, compression="zstd")
 
 
 def merged_through(path: Path) -> int:

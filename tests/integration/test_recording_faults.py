@@ -89,14 +89,14 @@ def _killed_while_merging(root: Path, ticks_from: tuple[int, int, int], kill_on:
         from tests.backtest_support import INSTRUMENT
         from engine.marketdata.recorder import Recorder
 
-        real_replace = pathlib.Path.replace
-        def replace(self, target):
+        real_replace = os.replace
+        def replace(source, target):
             if {kill_on!r} == "replace" and pathlib.Path(target).name == "ticks.parquet":
                 os.kill(os.getpid(), signal.SIGKILL)
-            return real_replace(self, target)
+            return real_replace(source, target)
         def unlink(self, missing_ok=False):
             os.kill(os.getpid(), signal.SIGKILL)
-        pathlib.Path.replace = replace
+        os.replace = replace
         if {kill_on!r} == "unlink":
             pathlib.Path.unlink = unlink
         recorder = Recorder({str(root)!r}, lambda: [INSTRUMENT], batch_ticks=200)
@@ -117,6 +117,8 @@ def test_recorder_killed_mid_merge_loses_no_tick_and_reads_none_twice(
     _killed_while_merging(tmp_path, (13, 0, 900), kill_on)
     left = _names(tmp_path)
     assert any(name.startswith("ticks-") for name in left), "the kill left parts behind"
+    if kill_on == "replace":
+        assert any(name.endswith(".part") for name in left), "and the unrenamed merged file"
     assert _replayed(tmp_path) == morning + afternoon
 
     # The next session of the day folds everything in and removes what the kill left.
