@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from engine.brokers.base import Broker, BrokerLink, LoginSession, Quotes
 from engine.brokers.paper.config import PaperConfig
@@ -43,6 +43,9 @@ class BrokerContext:
     paper: PaperConfig
     link: BrokerLink | None
     """The live connection, for a broker that trades through one."""
+    day_close: Callable[[date], datetime | None] | None = None
+    """A trading day's close by the market calendar (None: not a trading day), for a venue that
+    squares off intraday positions before it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,7 @@ def _paper(context: BrokerContext) -> Broker:
         clock=context.clock,
         session_open=context.session_open,
         config=context.paper,
+        day_close=context.day_close,
     )
 
 

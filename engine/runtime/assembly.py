@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 
 from engine.brokers.base import BrokerLink
 from engine.brokers.paper.venue import PaperVenue
@@ -28,6 +28,7 @@ from engine.risk.order_path import build_order_path
 from engine.runtime.config import EngineConfig
 from engine.runtime.engine import Engine
 from engine.runtime.risk_tasks import paper_returns
+from engine.runtime.schedule_times import TradingDay
 from engine.store import Database, open_database
 from engine.store.book_lock import lock_book
 from engine.store.desks import DeskLease
@@ -75,6 +76,10 @@ def build_engine(
             return True
         return sessions.is_open(now, "FO" if instrument.is_derivative else "CM")
 
+    def day_close(day: date) -> datetime | None:
+        trading = TradingDay.on(calendar, day)
+        return None if trading is None else trading.close
+
     broker = broker_spec(config.broker).make(
         BrokerContext(
             instruments=registry.find,
@@ -84,6 +89,7 @@ def build_engine(
             publish=bus.publish,
             paper=config.paper,
             link=link,
+            day_close=None if config.always_open else day_close,
         )
     )
     book_lock = lock_book(config.db_url)

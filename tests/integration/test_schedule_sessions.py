@@ -104,6 +104,37 @@ def test_schedule_square_off_on_a_muhurat_day_closes_intraday_positions_while_it
     assert said == ["Intraday square-off: 1 orders for 1 MIS positions"]
 
 
+def test_paper_venue_on_a_muhurat_day_squares_off_intraday_ten_minutes_before_its_close(
+    tmp_path: Path,
+) -> None:
+    """The venue's own square-off (as a broker's RMS, with the desk's schedule not run) follows
+    the day's close: 14:35 in a 13:45–14:45 session, not a regular day's 15:20 after it."""
+    start = datetime(2025, 10, 21, 14, 0, tzinfo=IST)
+    engine = build(tmp_path, start)
+    clock = engine.clock
+    assert isinstance(clock, TestClock) and engine.venue is not None
+    stock = engine.api.instruments.by_symbol("NSE", "RELIANCE")
+    assert stock is not None
+    try:
+        assert engine.venue.square_off_due(date(2025, 10, 20)).strftime("%H:%M") == "15:20"
+        assert engine.venue.square_off_due(date(2025, 10, 21)).strftime("%H:%M") == "14:35"
+        quote(engine, stock)
+        assert engine.api.place_order(
+            stock.token, Side.BUY, 10, OrderType.MARKET, product=Product.MIS
+        ).ok
+        held_at = {}
+        while clock.now() <= start + timedelta(minutes=40):
+            quote(engine, stock)
+            engine.venue.on_clock(clock.now())
+            held_at[clock.now().strftime("%H:%M")] = sum(
+                p.net_quantity for p in engine.api.positions()
+            )
+            clock.advance(60)
+    finally:
+        engine.close()
+    assert held_at["14:34"] == 10 and held_at["14:35"] == 0
+
+
 def quote(engine: Engine, stock: Instrument) -> None:
     tick_stock(engine, stock.tradingsymbol, 155_000)
 

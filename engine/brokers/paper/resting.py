@@ -21,6 +21,19 @@ from engine.domain.values import Paise, rupees_text
 
 _STOPS = (OrderType.SL, OrderType.SL_M)
 
+_NOT_RECEIVED = (
+    "not placed: the desk stopped before the paper venue received it; place it again if you "
+    "still want it"
+)
+_CANCELLED_AT_RESTART = (
+    "cancelled by user (the desk stopped before the paper venue acted on the cancel; carried out "
+    "as it restarted)"
+)
+MODIFY_UNREADABLE = (
+    "the modification asked before the desk stopped does not read: the order works at its "
+    "earlier terms; modify it again if you still want it"
+)
+
 
 @dataclass(slots=True)
 class Resting:
@@ -186,3 +199,15 @@ def _last_live_status(order: Order) -> OrderStatus | None:
         ):
             return event.status
     return None
+
+
+def ended_at_restart(status: OrderStatus) -> str | None:
+    """Why an order the journal holds open in ``status`` is cancelled as the desk restarts, not
+    put back to work; None: it rests again. PENDING SUBMIT: the venue had not acted on it when
+    the desk stopped, so the simulated exchange never held it, and working it now, at whatever
+    the market has become, is not what the trader asked for. CANCEL PENDING: the trader was told
+    the cancel was taken."""
+    return {
+        OrderStatus.PENDING_SUBMIT: _NOT_RECEIVED,
+        OrderStatus.CANCEL_PENDING: _CANCELLED_AT_RESTART,
+    }.get(status)

@@ -4,7 +4,7 @@ Marketable orders walk the visible depth (BUY takes the asks, SELL the bids) at 
 price; what is left of a LIMIT order rests and fills, at its own price, when the market comes to
 it; an IOC's rest is cancelled; a MARKET order's rest becomes a protected LIMIT (Kite's market
 protection). SL and SL-M orders wait for the last traded price to reach the trigger. Intraday (MIS)
-positions are squared off at the configured time. Orders are DAY orders (the venue takes no AMO):
+positions are squared off before the day's close. Orders are DAY orders (the venue takes no AMO):
 what is still open when the instrument's session closes is cancelled, as the exchange does, never
 carried to the next morning. The venue keeps no order objects of the OMS: it works on its own copy
 and reports every change through the sink. A resting order and the exchange's rules for one (a
@@ -22,8 +22,10 @@ from datetime import date, datetime, time
 from engine.brokers.base import BrokerSink, Capabilities, Quotes
 from engine.brokers.paper.config import PaperConfig
 from engine.brokers.paper.resting import (
+    MODIFY_UNREADABLE,
     Resting,
     arrival_refusal,
+    ended_at_restart,
     protected_price,
     trigger_reached,
 )
@@ -50,18 +52,6 @@ log = logging.getLogger(__name__)
 InstrumentLookup = Callable[[InstrumentToken], Instrument | None]
 SessionCheck = Callable[[Instrument, datetime], bool]
 
-_NOT_RECEIVED = (
-    "not placed: the desk stopped before the paper venue received it; place it again if you "
-    "still want it"
-)
-_CANCELLED_AT_RESTART = (
-    "cancelled by user (the desk stopped before the paper venue acted on the cancel; carried out "
-    "as it restarted)"
-)
-_MODIFY_UNREADABLE = (
-    "the modification asked before the desk stopped does not read: the order works at its "
-    "earlier terms; modify it again if you still want it"
-)
 _DAY_END = "cancelled at the end of the trading day"
 _SECOND = 1_000_000_000
 
@@ -78,12 +68,14 @@ class PaperVenue:
         clock: Clock,
         session_open: SessionCheck,
         config: PaperConfig | None = None,
+        day_close: Callable[[date], datetime | None] | None = None,
     ) -> None:
         self._instruments = instruments
         self._quotes = quotes
         self._clock = clock
         self._session_open = session_open
         self.config = config or PaperConfig()
+        self._day_close = day_close
         self._sink: BrokerSink | None = None
         self._resting: dict[int, list[Resting]] = {}
         self._by_order: dict[OrderId, Resting] = {}
@@ -126,14 +118,7 @@ class PaperVenue:
         taken (CANCEL PENDING) is carried out now, not put back to work; an order MODIFY
         PENDING rests at its earlier terms until ``carry_out_modifications`` makes the change."""
         for order in open_orders:
-            # PENDING SUBMIT: the venue had not acted on it when the desk stopped, so the
-            # simulated exchange never held it. Working it now, at whatever the market has
-            # become, is not what the trader asked for: cancel it and say so.
-            ended = {
-                OrderStatus.PENDING_SUBMIT: _NOT_RECEIVED,
-                OrderStatus.CANCEL_PENDING: _CANCELLED_AT_RESTART,
-            }.get(order.status)
-            if ended is not None:
+            if (ended := ended_at_restart(order.status)) is not None:
                 now = self._clock.time_ns()
                 self._send(OrderStatusChanged(order.order_id, now, OrderStatus.CANCELLED, ended))
                 continue
@@ -150,7 +135,7 @@ class PaperVenue:
                 continue
             if change is None:
                 self._emit_status(
-                    resting, resting.live_status, _MODIFY_UNREADABLE, answers_modify=True
+                    resting, resting.live_status, MODIFY_UNREADABLE, answers_modify=True
                 )
                 continue
             self._modify(order_id, change)
@@ -216,13 +201,17 @@ class PaperVenue:
         if (
             self.config.mis_square_off
             and self._squared_off_on != today
-            and now.time() >= self.config.mis_square_off_at
+            and now >= self.square_off_due(today)
         ):
             # Also when the desk starts after the close: positions and MIS orders restored from
             # earlier today were never squared off (with nothing intraday open this does nothing).
             self._squared_off_on = today
             self.square_off_intraday()
         self._end_closed_sessions(now)
+
+    def square_off_due(self, day: date) -> datetime:
+        """When ``day``'s intraday square-off runs (IST), by the day's close when it is known."""
+        return self.config.square_off_at(day, self._day_close and self._day_close(day))
 
     def _end_closed_sessions_once_a_second(self) -> bool:
         """``_end_closed_sessions`` unless it ran this clock second already; whether it ran."""
@@ -325,8 +314,8 @@ class PaperVenue:
         if closed:
             note = (
                 f"intraday square-off after the close: the desk was not running at "
-                f"{self.config.mis_square_off_at:%H:%M}, so the position is closed at the last "
-                "quote"
+                f"{self.square_off_due(now.date()):%H:%M}, so the position is "
+                "closed at the last quote"
             )
         stop = request.order_type in (OrderType.SL, OrderType.SL_M)
         resting = Resting.arriving(
