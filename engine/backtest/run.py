@@ -41,7 +41,12 @@ from engine.domain.bars import Bar
 from engine.domain.instruments import Instrument
 from engine.marketdata.feed import Feed
 from engine.marketdata.quotes import QuoteCache
-from engine.marketdata.recording import RecordedDay, Recording, RecordingError
+from engine.marketdata.recording import (
+    RecordedDay,
+    Recording,
+    RecordingError,
+    listed_instruments,
+)
 from engine.marketdata.replay import BarReplayFeed, ReplayFeed
 from engine.oms.order_manager import OrderManager
 from engine.store.backup import backup_dir, list_backups
@@ -280,8 +285,10 @@ async def _run(
         )
     if not days:
         raise BacktestError(f"{request.recording} holds no recorded day in the range asked")
-    # Every day's listing: contracts listed later in the range (a new weekly expiry) trade too.
-    instruments = list({i.token: i for day in days for i in day.instruments()}.values())
+    try:
+        instruments = listed_instruments(days)
+    except RecordingError as exc:
+        raise BacktestError(str(exc)) from exc
     feed: ReplayFeed | BarReplayFeed
     reading = Reading()
     if request.mode == BARS:

@@ -359,3 +359,23 @@ def write_bar_recording(root: Path | str, instruments: list[Instrument], bars: l
         table = pa.table({"token": [int(b.key) for b in day_bars], **columns}, schema=BAR_SCHEMA)
         write_whole(table, folder / f"{BARS}.parquet")
     return len(by_day)
+
+
+def listed_instruments(days: list[RecordedDay]) -> list[Instrument]:
+    """Every day's listing: contracts listed later in the range (a new weekly expiry) trade too.
+
+    A token must name one contract on every day: in a recording made before the simulated
+    market's tokens were made from the contract, one moved to another contract once an expiry
+    dropped out, and a replay would trade the wrong contract. Raises ``RecordingError``."""
+    by_token: dict[int, tuple[Instrument, RecordedDay]] = {}
+    for day in days:
+        for instrument in day.instruments():
+            first, seen_on = by_token.setdefault(instrument.token, (instrument, day))
+            if first.tradingsymbol != instrument.tradingsymbol:
+                raise RecordingError(
+                    f"the recording names two contracts by one token ({instrument.token}): "
+                    f"{first.tradingsymbol} on {seen_on.folder.name} and "
+                    f"{instrument.tradingsymbol} on {day.folder.name}. Back test the days "
+                    "before and after that expiry apart, or record them again"
+                )
+    return [instrument for instrument, _day in by_token.values()]

@@ -57,7 +57,6 @@ class StockSpec:
 class UniverseSpec:
     indices: tuple[IndexSpec, ...]
     stocks: tuple[StockSpec, ...]
-    derivative_exchange_token_start: int
 
 
 def load_universe_spec(path: Path | None = None) -> UniverseSpec:
@@ -68,9 +67,7 @@ def load_universe_spec(path: Path | None = None) -> UniverseSpec:
     else:
         origin, text = str(path), Path(path).read_text(encoding="utf-8")
     data = json.loads(text)
-    _check_keys(
-        data, {"description", "derivative_exchange_token_start", "indices", "stocks"}, origin
-    )
+    _check_keys(data, {"description", "indices", "stocks"}, origin)
     price_fields = {"tick_size", "future_tick_size", "option_tick_size"}
     indices = []
     for n, raw in enumerate(data["indices"]):
@@ -82,7 +79,7 @@ def load_universe_spec(path: Path | None = None) -> UniverseSpec:
         StockSpec(**_spec_fields(raw, StockSpec, f"{origin}: stocks[{n}]"))
         for n, raw in enumerate(data["stocks"])
     )
-    return UniverseSpec(tuple(indices), stocks, int(data["derivative_exchange_token_start"]))
+    return UniverseSpec(tuple(indices), stocks)
 
 
 def _check_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:

@@ -102,7 +102,7 @@ def build_universe(
     not depend on where the day opens, so every seed sees the same contracts.
     """
     freeze = freeze if freeze is not None else load_freeze_table()
-    builder = _Builder(spec.derivative_exchange_token_start, calendar.expiry_close)
+    builder = _Builder(calendar.expiry_close)
 
     for process_no, index in enumerate(spec.indices):
         builder.processes.append(
@@ -252,13 +252,46 @@ def _alive(
     return [d for d in listed if expiry_close(d) > now][:count]
 
 
+DERIVATIVE_MARK = 1 << 38
+"""Set in every simulated derivative's exchange token: above every index's and stock's (NSE's
+fit in 24 bits). The whole token stays below 2**53, exact in a chart page's numbers too."""
+_EPOCH = date(2000, 1, 1)
+_KIND_BITS = {InstrumentType.FUT: 0, InstrumentType.CE: 1, InstrumentType.PE: 2}
+_STRIKE_BITS, _INDEX_BITS, _DAY_BITS = 17, 3, 16  # with the type's 2: 38 bits below the mark
+
+
+def derivative_exchange_token(
+    index_no: int, expiry: date, instrument_type: InstrumentType, strike: Paise | None
+) -> int:
+    """A simulated future's or option's exchange token, made from the contract itself: its
+    index (its place in the universe file), expiry, type and strike.
+
+    A journal holds positions by token, and the market's listing is made again at every start:
+    a token numbered in listing order moved to another contract once an expiry dropped out of
+    the listing. Made from the contract, a token names the same contract on every day it is
+    listed, and no other contract ever. Raises ``ValueError`` for a contract the token cannot
+    hold (a strike in part rupees or above 1,31,071, a ninth index, an expiry before 2000).
+    """
+    rupees, part = divmod(int(strike or 0), 100)
+    day = (expiry - _EPOCH).days
+    if part or not 0 <= rupees < 1 << _STRIKE_BITS:
+        raise ValueError(f"a simulated strike must be whole rupees below 131072, got {strike}")
+    if not 0 <= index_no < 1 << _INDEX_BITS or not 0 <= day < 1 << _DAY_BITS:
+        raise ValueError(f"no simulated token for index {index_no} expiring {expiry}")
+    kind = _KIND_BITS[instrument_type]
+    return (
+        DERIVATIVE_MARK
+        | day << (_INDEX_BITS + 2 + _STRIKE_BITS)
+        | index_no << (2 + _STRIKE_BITS)
+        | kind << _STRIKE_BITS
+        | rupees
+    )
+
+
 class _Builder:
-    def __init__(
-        self, derivative_token_start: int, expiry_close: Callable[[date], datetime]
-    ) -> None:
+    def __init__(self, expiry_close: Callable[[date], datetime]) -> None:
         self._expiry_close = expiry_close
         self.processes: list[Process] = []
-        self._next_exchange_token = derivative_token_start
         self._instruments: list[Instrument] = []
         self._rows: list[tuple[int, int, int, int, float, bool]] = []
         self._close_ns: dict[date, int] = {}
@@ -306,8 +339,8 @@ class _Builder:
         freeze_quantity: int | None,
         expiry_rank: int = 0,
     ) -> None:
-        exchange_token = self._next_exchange_token
-        self._next_exchange_token += 1
+        # An index's derivatives share its process, numbered by the index's place in the file.
+        exchange_token = derivative_exchange_token(process_no, expiry, instrument_type, strike)
         instr = Instrument(
             token=make_token(exchange_token, segment),
             exchange=Exchange.NFO,

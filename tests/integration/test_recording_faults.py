@@ -5,6 +5,7 @@ is skipped and said by name while the rest is listed and replayed."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import subprocess
@@ -21,9 +22,13 @@ from engine.domain.ticks import EMPTY_DEPTH, Tick
 from engine.marketdata.recorder import Recorder
 from engine.marketdata.recording import (
     Recording,
+    RecordingError,
+    instruments_table,
+    listed_instruments,
     merged_through,
     ticks_of,
     write_bar_recording,
+    write_whole,
 )
 from tests.backtest_support import INSTRUMENT, TOKEN, nifty_like_bars
 
@@ -155,3 +160,23 @@ def test_recording_with_a_folder_that_is_not_a_date_skips_it_and_says_so(
     assert sorted(listed) == ["GOOD", "OTHER"]
     assert len(listed["GOOD"].days) == 2 and listed["GOOD"].notes == ()
     assert len(listed["OTHER"].days) == 1 and listed["OTHER"].notes == (said,)
+
+
+def test_recording_whose_days_name_two_contracts_by_one_token_is_refused_in_words(
+    tmp_path: Path,
+) -> None:
+    """A recording made while the simulated market numbered its contracts in listing order: the
+    token of an expired contract names another one the next day. Replaying it would trade the
+    wrong contract, so it is refused, naming both and their days."""
+    for day, symbol in (("2026-11-23", "NIFTY26NOVFUT"), ("2026-11-24", "NIFTY26DECFUT")):
+        folder = tmp_path / day
+        folder.mkdir()
+        listed = dataclasses.replace(INSTRUMENT, tradingsymbol=symbol)
+        write_whole(instruments_table([listed]), folder / "instruments.parquet")
+    days = Recording(tmp_path).days()
+    assert len(days) == 2
+    with pytest.raises(RecordingError, match="NIFTY26NOVFUT on 2026-11-23 and NIFTY26DECFUT on"):
+        listed_instruments(days)
+    assert listed_instruments(days[:1]) == [
+        dataclasses.replace(INSTRUMENT, tradingsymbol="NIFTY26NOVFUT")
+    ]

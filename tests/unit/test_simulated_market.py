@@ -21,6 +21,7 @@ from engine.domain.ticks import Tick
 from engine.domain.values import Paise
 from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.sim_symbols import equity_tick_size, option_symbol
+from engine.marketdata.sim_universe import derivative_exchange_token
 from engine.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
 from engine.options import black76, years_to_expiry
 
@@ -164,6 +165,36 @@ def test_universe_when_listed_has_unique_kite_style_tokens(market: SimulatedMark
     assert len({i.key for i in instruments}) == len(instruments)
     for instr in instruments:
         assert instr.token == make_token(instr.exchange_token, instr.segment)
+
+
+def test_universe_tokens_when_listed_on_ten_days_across_expiries_name_one_contract_for_good(
+    calendar: MarketCalendar,
+) -> None:
+    """A journal holds positions by token and the listing is made again at each start: a token
+    must name the same contract every day it is listed (here across the weekly expiry of 1 Dec
+    and the monthly of 23 Nov 2026), and never another."""
+    contract_of: dict[int, str] = {}
+    token_of: dict[str, int] = {}
+    day = datetime(2026, 11, 20, 10, 0, tzinfo=IST)
+    for _ in range(10):
+        day += timedelta(days=1)
+        for instr in SimulatedMarket(
+            SimulatedMarketConfig(), lambda at=day: at, calendar
+        ).instruments():
+            assert contract_of.setdefault(instr.token, instr.tradingsymbol) == instr.tradingsymbol
+            assert token_of.setdefault(instr.tradingsymbol, instr.token) == instr.token
+            assert 0 < instr.token < 2**53
+    assert len({c for c in contract_of.values() if "26NOV" in c}) > 0  # an expired expiry seen
+
+
+def test_universe_derivative_token_when_the_contract_does_not_fit_is_refused_in_words() -> None:
+    with pytest.raises(ValueError, match="whole rupees"):
+        derivative_exchange_token(0, date(2026, 12, 1), InstrumentType.CE, Paise(2_575_050))
+    with pytest.raises(ValueError, match="index 8"):
+        derivative_exchange_token(8, date(2026, 12, 1), InstrumentType.PE, Paise(2_575_000))
+    assert derivative_exchange_token(0, date(2026, 12, 1), InstrumentType.FUT, None) != (
+        derivative_exchange_token(1, date(2026, 12, 1), InstrumentType.FUT, None)
+    )
 
 
 def test_universe_when_listed_uses_kite_tradingsymbol_formats(
