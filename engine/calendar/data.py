@@ -1,11 +1,16 @@
 """Layering calendar files: the packaged file first, then each override file on top.
 
-Precedence, lowest to highest: the packaged file, then override files in name order. For a date
-and segment, the highest file that lists it in ``holidays`` or ``special_sessions`` decides that
-day alone; entries from lower files for that day are dropped (so an override can turn a holiday
-into a session, announce Muhurat times, or cancel a special session with a holiday). Within one
-file a holiday and a special session may share a date: the session is held (Muhurat on Diwali).
-Timetable changes and expiry weekdays merge by their ``from`` date, the higher file winning.
+Precedence, lowest to highest: the packaged file, then override files in the order
+:func:`engine.calendar.locations.rank` gives (the later import wins). A file that declares a year
+covered holds that year's whole holiday list: the holidays lower files gave that year, for each
+segment the file lists, are dropped (a corrected list that moves Holi opens the old date again;
+it does not add to the old list). Then, for a date and segment, the highest file that lists it in
+``holidays`` or ``special_sessions`` decides that day alone; entries from lower files for that day
+are dropped (so an override can turn a holiday into a session, announce Muhurat times, or cancel a
+special session with a holiday). Special sessions are announcements of their own and outlive a
+replaced list. Within one file a holiday and a special session may share a date: the session is
+held (Muhurat on Diwali). Timetable changes and expiry weekdays merge by their ``from`` date, the
+higher file winning.
 """
 
 from __future__ import annotations
@@ -75,6 +80,10 @@ def merge_documents(documents: Sequence[CalendarDocument]) -> CalendarData:
             changes[segment].update((change.effective_from, change) for change in items)
         for segment, rules in doc.expiry_weekdays.items():
             weekdays[segment].update((rule.effective_from, rule) for rule in rules)
+        # The year lists this file holds: lower files' holidays in them are replaced.
+        lists = year_lists(doc)
+        for key in [key for key in holidays if (key[0].year, key[1]) in lists]:
+            del holidays[key]
         # The days this file speaks about: lower files' entries for them are replaced.
         days = {(h.day, h.segment) for h in doc.holidays}
         days |= {(s.day, s.segment) for s in doc.special_sessions}
@@ -99,6 +108,14 @@ def merge_documents(documents: Sequence[CalendarDocument]) -> CalendarData:
         holidays=holidays,
         special_sessions=specials,
         origins=tuple(doc.origin for doc in documents),
+    )
+
+
+def year_lists(doc: CalendarDocument) -> frozenset[tuple[int, CalendarSegment]]:
+    """The (year, segment) holiday lists ``doc`` holds whole: a covered year's, for each segment
+    it lists a holiday of in that year."""
+    return frozenset(
+        (h.day.year, h.segment) for h in doc.holidays if h.day.year in doc.covered_years
     )
 
 

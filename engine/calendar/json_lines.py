@@ -5,6 +5,9 @@ entries. :func:`field_lines` walks the text once and records the line of every m
 and of every array element (its first character), under the schema's paths: ``covered_years[1]``,
 ``holidays[3].date``, ``segments.FO.timetable_changes[0].close``. It also notes the first key
 repeated inside one object, which ``json`` would silently keep the last of.
+
+A text nested deeper than Python's stack allows (no calendar is more than a few levels deep) is
+refused as a :class:`CalendarDataError`, never a ``RecursionError`` out of an import or a start.
 """
 
 from __future__ import annotations
@@ -14,7 +17,11 @@ import contextlib
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Final
 
+from engine.calendar.errors import CalendarDataError
+
+TOO_DEEP: Final = "nested too deeply to be a calendar file (a calendar is a few levels deep)"
 _SPACE = re.compile(r"[ \t\n\r]*")
 
 
@@ -37,12 +44,15 @@ class FieldLines:
         return None
 
 
-def field_lines(text: str) -> FieldLines:
-    """The fields of ``text``. Where it stops being JSON, the walk stops too (the decode error
-    has that position) and what came before is kept."""
+def field_lines(text: str, origin: str = "(text)") -> FieldLines:
+    """The fields of ``text`` (the file ``origin``). Where it stops being JSON, the walk stops
+    too (the decode error has that position) and what came before is kept."""
     walker = _Walker(text)
-    with contextlib.suppress(ValueError, IndexError):
-        walker.value(0, "")
+    try:
+        with contextlib.suppress(ValueError, IndexError):
+            walker.value(0, "")
+    except RecursionError:
+        raise CalendarDataError(origin, "(file)", TOO_DEEP) from None
     return walker.found
 
 

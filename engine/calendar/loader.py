@@ -12,6 +12,7 @@ from typing import Any, Final
 from engine.calendar import locations
 from engine.calendar.data import merge_documents
 from engine.calendar.errors import CalendarDataError
+from engine.calendar.json_lines import TOO_DEEP
 from engine.calendar.locations import USER_DIRECTORY, OverrideDir, UseDefault
 from engine.calendar.market_calendar import MarketCalendar
 from engine.calendar.schema import CalendarDocument, parse_document
@@ -25,9 +26,11 @@ def load_calendar(override_dir: OverrideDir = USER_DIRECTORY) -> MarketCalendar:
     """The NSE calendar: the packaged file merged with the ``*.json`` files of ``override_dir``.
 
     ``USER_DIRECTORY`` (the default) reads :func:`~engine.calendar.locations.default_override_dir`.
-    Override files apply in name order (later names win); ``None`` reads none. A missing
-    directory means no overrides. An unreadable or invalid file raises :class:`CalendarDataError`
-    naming the file and the field: a calendar that is silently wrong is worse than none.
+    Override files apply in :func:`~engine.calendar.locations.rank` order (files kept by hand in
+    name order, then imports in the order they were made; the later wins); ``None`` reads none.
+    A missing directory means no overrides. An unreadable or invalid file (nested too deeply
+    included) raises :class:`CalendarDataError` naming the file and the field: a calendar that
+    is silently wrong is worse than none.
     """
     base = read_packaged()
     documents = [base]
@@ -58,11 +61,11 @@ def read_packaged() -> CalendarDocument:
 
 
 def read_override_dir(directory: Path, *, exchange: str) -> list[CalendarDocument]:
-    """The override files in ``directory`` that are about ``exchange``, in name order."""
+    """The override files in ``directory`` that are about ``exchange``, lowest rank first."""
     if not directory.is_dir():
         return []
     documents = []
-    for path in sorted(directory.glob("*.json")):
+    for path in sorted(directory.glob("*.json"), key=locations.rank):
         document = read_override_file(path)
         if document.exchange != exchange:
             log.info(
@@ -76,7 +79,7 @@ def read_override_dir(directory: Path, *, exchange: str) -> list[CalendarDocumen
 def read_override_file(path: Path) -> CalendarDocument:
     origin = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Windows Notepad starts a file with a BOM
     except (OSError, UnicodeDecodeError) as exc:
         raise CalendarDataError(origin, "(file)", f"cannot be read: {exc}") from exc
     return parse_document(_decode(text, origin), origin, is_base=False)
@@ -108,3 +111,5 @@ def _decode(text: str, origin: str) -> object:
         raise CalendarDataError(
             origin, exc.key, "the same key appears twice in one object"
         ) from exc
+    except RecursionError:
+        raise CalendarDataError(origin, "(file)", TOO_DEEP) from None

@@ -1,12 +1,19 @@
 """Updating the market calendar from inside the desk: import a file, or fetch NSE's published list.
 
 NSE publishes next year's trading holidays in December; a trader cannot wait for a release. An
-imported file is checked against the calendar schema before it is kept (an error names the line
-and the field), and merged with the packaged file and the other override files as the next start
-will merge them, so an import never leaves a folder the desk refuses to start with; it is then
-written atomically into the user override folder, where every later start reads it. A fetch
-converts NSE's holiday list (``{"CM": [{"tradingDate": "26-Jan-2027", "description": ...}],
-"FO": [...]}``) into the same form and goes through the same checks.
+imported file (at most 1 MB, UTF-8 with or without a BOM) is checked against the calendar schema
+before it is kept (an error names the line and the field); a year it declares covered must come
+whole (both segments, the national holidays; see :mod:`engine.calendar.import_checks`). It is
+saved to rank after every file already in the user override folder, so the file imported later
+wins (:mod:`engine.calendar.locations`), and a year's list replaces that year's earlier lists
+rather than adding to them; the answer says in words what it replaced. It is merged with the
+packaged file and the other override files as the next start will merge them, so an import
+never leaves a folder the desk refuses to start with, and written atomically, where every later
+start reads it. A fetch converts NSE's holiday list (``{"CM": [{"tradingDate": "26-Jan-2027",
+"description": ...}], "FO": [...]}``) into the same form and goes through the same checks.
+
+The import takes no lock on the folder (two desks of different profiles share it), so it leaves
+any temporary a killed writer left there alone: it cannot tell one from another writer's.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 import json
+import logging
+import os
 import re
 import urllib.error
 import urllib.parse
@@ -27,12 +36,22 @@ from typing import Any
 from engine.calendar import locations
 from engine.calendar.data import merge_documents
 from engine.calendar.errors import CalendarDataError
+from engine.calendar.import_checks import (
+    MAX_FILE_BYTES,
+    contents,
+    refuse_oversized,
+    refuse_partial_years,
+    replacements,
+    wholly_replaced,
+)
 from engine.calendar.json_lines import FieldLines, field_lines
 from engine.calendar.loader import _decode, load_calendar, read_override_dir, read_packaged
 from engine.calendar.market_calendar import MarketCalendar
 from engine.calendar.records import CalendarSegment
 from engine.calendar.schema import SCHEMA_VERSION, CalendarDocument, parse_document
 from engine.core.files import write_whole
+
+log = logging.getLogger(__name__)
 
 NSE_HOLIDAYS_URL = "https://www.nseindia.com/api/holiday-master?type=trading"
 NSE_HOLIDAYS_PAGE = "/resources/exchange-communication-holidays"
@@ -58,19 +77,34 @@ class ImportResult:
     path: Path
     """Where the checked file was written."""
     years: tuple[int, ...]
+    """The years whose whole holiday list the file holds."""
     holidays: int
+    contents: str = ""
+    """What the file holds, in words."""
+    replaced: tuple[str, ...] = ()
+    """Sentences saying what the import replaced: lists, files, days no longer closed."""
 
     def describe(self) -> str:
-        years = ", ".join(str(y) for y in self.years) or "no year"
-        return f"{self.holidays} holidays for {years} saved to {self.path}"
+        said = f"{self.contents or 'nothing'} saved to {self.path}"
+        return " ".join((said + ".", *self.replaced)) if self.replaced else said
 
 
 def import_calendar_text(text: str, name: str, override_dir: Path | None = None) -> ImportResult:
-    """Check ``text`` (a calendar override document) and keep it as ``<override dir>/<name>``."""
+    """Check ``text`` (a calendar override document) and keep it in the override folder as the
+    file that applies last (see :mod:`engine.calendar.locations`), under ``name`` or, when other
+    files are there, a sequence-numbered form of it."""
     directory = override_dir or locations.default_override_dir()
-    target = directory / _safe_name(name)
-    origin = str(target)
-    fields = field_lines(text)
+    own = _safe_name(locations.own_name(name))
+    origin = str(directory / own)
+    text = text.removeprefix("\ufeff")  # a BOM is how Windows Notepad starts a UTF-8 file
+    try:
+        refuse_oversized(len(text.encode("utf-8", "surrogatepass")), name)
+    except CalendarDataError as error:
+        raise CalendarImportError(f"{name} {_problem(error)}") from None
+    try:
+        fields = field_lines(text, name)
+    except CalendarDataError as error:
+        raise CalendarImportError(f"{name}: {_problem(error)}") from None
     if fields.repeated is not None:
         path, line = fields.repeated
         raise CalendarImportError(
@@ -79,20 +113,35 @@ def import_calendar_text(text: str, name: str, override_dir: Path | None = None)
     try:
         raw = _decode(text, origin)
         document = parse_document(raw, origin, is_base=False)
-        _refuse_empty_years(document, raw)
+        assert isinstance(raw, dict)  # parse_document refuses anything else
+        refuse_partial_years(document, raw)
     except CalendarDataError as error:
         raise CalendarImportError(_located(error, origin, fields)) from None
     if document.exchange != "NSE":
         raise CalendarImportError(f"the file is for {document.exchange}, not NSE")
+    said = contents(document)
+    if not said:
+        raise CalendarImportError(
+            "the file holds no holiday, special session or timetable change: nothing to load"
+        )
     try:
-        # Merged as the next start will merge it (it replaces a file of the same name).
-        others = [
+        existing = read_override_dir(directory, exchange=document.exchange)
+        # A file of the same name is the trader's earlier copy of this one; a holiday list this
+        # one wholly takes over is kept no longer. Neither goes before the new file is written.
+        redundant = [
             other
-            for other in read_override_dir(directory, exchange=document.exchange)
-            if Path(other.origin).name != target.name
+            for other in existing
+            if locations.own_name(Path(other.origin).name) == own
+            or wholly_replaced(document, other)
         ]
-        layered = sorted([*others, document], key=lambda doc: Path(doc.origin).name)
-        merge_documents([read_packaged(), *layered])
+        staying = [other for other in existing if other not in redundant]
+        names = [Path(other.origin).name for other in existing]
+        target = directory / (locations.imported_name(own, names) if staying else own)
+        packaged = read_packaged()
+        before = merge_documents([packaged, *existing])
+        after = merge_documents([packaged, *staying, document])
+        # As the next start finds the folder if it stops before the redundant files are gone.
+        merge_documents([packaged, *existing, document])
     except CalendarDataError as error:
         raise CalendarImportError(_located(error, origin, fields)) from None
     try:
@@ -102,15 +151,42 @@ def import_calendar_text(text: str, name: str, override_dir: Path | None = None)
             f"the calendar could not be saved to {target}: {problem.strerror or problem}; "
             "nothing was changed (check the disk has space and the folder can be written)"
         ) from None
+    removed, kept = _remove(other for other in redundant if Path(other.origin) != target)
+    replaced = replacements(document, before, after, removed) + kept
     years = tuple(sorted(document.covered_years))
     days = len({h.day for h in document.holidays})
-    return ImportResult(target, years, days)
+    return ImportResult(target, years, days, said, replaced)
+
+
+def _remove(documents: Iterable[CalendarDocument]) -> tuple[list[str], tuple[str, ...]]:
+    """Delete the files of ``documents``: the names removed, and a sentence for each that
+    could not be (it stays, ranked below the new file, which decides every day it lists)."""
+    removed, kept = [], []
+    for document in documents:
+        path = Path(document.origin)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as problem:
+            log.warning("calendar file %s not removed: %s", path, problem)
+            kept.append(
+                f"{path} could not be removed ({problem.strerror or problem}); the new file "
+                "applies over it."
+            )
+        else:
+            removed.append(path.name)
+    return removed, tuple(kept)
 
 
 def import_calendar_file(path: Path, override_dir: Path | None = None) -> ImportResult:
     """Check the calendar file at ``path`` and keep a copy in the override folder."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+            if len(data) > MAX_FILE_BYTES:
+                refuse_oversized(os.fstat(file.fileno()).st_size, str(path))
+        text = data.decode("utf-8-sig")
+    except CalendarDataError as error:
+        raise CalendarImportError(f"{path} {_problem(error)}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CalendarImportError(f"{path} cannot be read: {exc}") from None
     return import_calendar_text(text, path.name, override_dir)
@@ -164,7 +240,11 @@ def _download(url: str, timeout: float) -> bytes:
         pass
     request = urllib.request.Request(url, headers={**_BROWSER_HEADERS, "Referer": page})
     with opener.open(request, timeout=timeout) as response:
-        body: bytes = response.read()
+        body: bytes = response.read(MAX_FILE_BYTES + 1)
+    if len(body) > MAX_FILE_BYTES:
+        raise CalendarImportError(
+            f"NSE's answer is over {MAX_FILE_BYTES // 1_000_000} MB: not a holiday list"
+        )
     return body
 
 
@@ -186,7 +266,13 @@ def nse_list_to_document(
         raise CalendarImportError("NSE's answer is not a holiday list")
     days: dict[date, dict[str, Any]] = {}
     for segment in _SEGMENTS:
-        entries = published.get(segment, [])
+        # A cash-only answer taken for the whole list would leave F&O open on every holiday.
+        if segment not in published:
+            raise CalendarImportError(
+                f"NSE's answer has no {segment} list; a year's list needs both the CM and the "
+                "FO holidays, so nothing was loaded (try again later, or import a file)"
+            )
+        entries = published[segment]
         if not isinstance(entries, list):
             raise CalendarImportError(f"NSE's {segment} holidays are not a list")
         for n, entry in enumerate(entries):
@@ -214,6 +300,9 @@ def nse_list_to_document(
             holiday["segments"].append(segment)
     if not days:
         raise CalendarImportError(f"NSE's list has no {year} holidays yet")
+    for segment in _SEGMENTS:
+        if not any(segment in holiday["segments"] for holiday in days.values()):
+            raise CalendarImportError(f"NSE's list has no {year} {segment} holidays yet")
     return {
         "schema": SCHEMA_VERSION,
         "exchange": "NSE",
@@ -247,26 +336,20 @@ def _safe_name(name: str) -> str:
     return f"{stem}.json"
 
 
-def _refuse_empty_years(document: CalendarDocument, raw: Any) -> None:
-    """A year declared covered must list its holidays: covering a year with none would make every
-    weekday of it a session and silence the missing-list warning (NSE always closes on some)."""
-    listed = {h.day.year for h in document.holidays}
-    for index, year in enumerate(raw.get("covered_years", [])):
-        if year not in listed:
-            raise CalendarDataError(
-                document.origin,
-                f"covered_years[{index}]",
-                f"{year} is declared covered but the file lists no holiday in {year}",
-            )
-
-
 def _located(error: CalendarDataError, origin: str, fields: FieldLines) -> str:
     """The error as "line N, field F: problem", the line found in the imported text."""
-    problem = str(error).removeprefix(f"{error.origin}: {error.field}: ")
+    problem = _problem(error)
     if error.origin != origin:  # about the packaged data or another override file
         return f"{error.field} ({error.origin}): {problem}"
+    if error.field == "(file)":  # about the whole text, not one field of it
+        return f"the file is {problem}" if problem.startswith("nested") else problem
     if error.field.startswith("line "):  # a JSON syntax error already says where
         return f"{error.field}: {problem}"
     line = fields.line_of(error.field)
     where = f"line {line}, field {error.field}" if line else f"field {error.field}"
     return f"{where}: {problem}"
+
+
+def _problem(error: CalendarDataError) -> str:
+    """The error's words without the file and field it names."""
+    return str(error).removeprefix(f"{error.origin}: {error.field}: ")

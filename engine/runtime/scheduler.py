@@ -326,7 +326,9 @@ def pre_open_checklist(engine: Engine, now: datetime) -> str:
     if not any(True for _ in engine.api.instruments):
         problems.append("no instruments are loaded")
     if engine.calendar.is_provisional(now.year):
-        problems.append(f"NSE's {now.year} holidays are not loaded (Settings → Calendar)")
+        problems.append(
+            f"NSE's {now.year} holidays are not loaded (Help → Update market calendar…)"
+        )
     book = engine.book_file
     if book is not None:
         free = shutil.disk_usage(book.parent).free

@@ -8,6 +8,7 @@ nothing of files' formats.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+log = logging.getLogger(__name__)
 
 ImportFile = Callable[[Path], str]
 """Imports a file; returns what was loaded, raises ValueError (or OSError) with the reason."""
@@ -96,6 +99,13 @@ class CalendarUpdateDialog(QDialog):
             done = action()
         except (ValueError, OSError) as problem:  # OSError: a file the engine did not word
             self.result_label.setText(f"Not loaded: {problem}")
+            return False
+        except Exception as problem:  # a Qt slot must not raise; the trader is told, not left
+            log.exception("calendar import failed unexpectedly")
+            self.result_label.setText(
+                f"Not loaded: the import stopped on an unexpected error "
+                f"({type(problem).__name__}: {problem}); the details are in the log."
+            )
             return False
         self.result_label.setText(f"Loaded: {done}")
         self.coverage_label.setText(self._coverage())
