@@ -34,6 +34,10 @@ _FIXED_DATE_HOLIDAYS = frozenset({(1, 26), (5, 1), (8, 15), (10, 2), (12, 25)})
 SegmentName = CalendarSegment | str
 
 
+UNANNOUNCED_NOTICE = timedelta(days=30)
+"""How long before a special session without announced hours the trader is told."""
+
+
 class MarketCalendar:
     """Sessions, holidays and expiries of one exchange's equity segments (CM and FO)."""
 
@@ -94,7 +98,32 @@ class MarketCalendar:
                 f"{self._data.exchange}'s holiday list for {on.year + 1} is not loaded yet (NSE "
                 "publishes it in December); load it in Help → Update market calendar… when it is."
             )
-        return None
+        return self.unannounced_warning(on)
+
+    def unannounced_warning(self, on: date) -> str | None:
+        """What the trader must know on ``on`` about a special session within
+        ``UNANNOUNCED_NOTICE`` whose hours are still to be announced, or None: the desk holds
+        such a day closed, so an order in the session would be refused as after hours."""
+        _check_date(on)
+        waiting = sorted(
+            {
+                (special.day, special.kind is SessionKind.MUHURAT, special.note)
+                for special in self._data.special_sessions.values()
+                if special.times_to_be_announced and on <= special.day <= on + UNANNOUNCED_NOTICE
+            }
+        )
+        if not waiting:
+            return None
+        sessions = "; ".join(
+            f"the {'Muhurat' if muhurat else 'special'} session on {day:%a %d %b %Y}"
+            + (f" ({note})" if note else "")
+            for day, muhurat, note in waiting
+        )
+        return (
+            f"No hours are in the calendar yet for {sessions}: the desk treats the day as "
+            "closed and refuses orders on it. Load the hours in Help → Update market calendar… "
+            "once NSE announces them."
+        )
 
     @property
     def data(self) -> CalendarData:

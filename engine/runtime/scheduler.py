@@ -329,6 +329,8 @@ def pre_open_checklist(engine: Engine, now: datetime) -> str:
         problems.append(
             f"NSE's {now.year} holidays are not loaded (Help → Update market calendar…)"
         )
+    if unannounced := engine.calendar.unannounced_warning(now.date()):
+        problems.append(unannounced)
     book = engine.book_file
     if book is not None:
         free = shutil.disk_usage(book.parent).free

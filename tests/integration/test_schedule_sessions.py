@@ -22,7 +22,7 @@ from engine.core.clock import IST, TestClock
 from engine.domain.instruments import Instrument
 from engine.runtime import Engine
 from engine.runtime.schedule_times import DailyJob, JobTime
-from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule
+from engine.runtime.scheduler import DEFAULT_JOBS, DailySchedule, pre_open_checklist
 from tests.support import run_schedule as run_until
 from tests.support import schedule_desk as build
 from tests.support import tick_stock
@@ -133,6 +133,25 @@ def test_paper_venue_on_a_muhurat_day_squares_off_intraday_ten_minutes_before_it
     finally:
         engine.close()
     assert held_at["14:34"] == 10 and held_at["14:35"] == 0
+
+
+def test_schedule_checklist_when_a_muhurat_session_has_no_hours_yet_says_so_for_thirty_days(
+    tmp_path: Path,
+) -> None:
+    """The shipped calendar announces Muhurat on Sun 8 Nov 2026 with its hours to be notified:
+    the desk holds the day closed, so from 30 days before the trader is told every morning."""
+    engine = build(tmp_path, datetime(2026, 10, 8, 9, 0, tzinfo=IST))
+    try:
+        quiet = pre_open_checklist(engine, engine.clock.now())
+        warned = pre_open_checklist(engine, datetime(2026, 10, 20, 9, 0, tzinfo=IST))
+        on_the_day = engine.calendar.unannounced_warning(date(2026, 11, 8))
+        after = engine.calendar.unannounced_warning(date(2026, 11, 9))
+    finally:
+        engine.close()
+    assert "Muhurat" not in quiet
+    assert "No hours are in the calendar yet for the Muhurat session on Sun 08 Nov 2026" in warned
+    assert "Help → Update market calendar…" in warned
+    assert on_the_day is not None and after is None
 
 
 def quote(engine: Engine, stock: Instrument) -> None:
