@@ -66,6 +66,15 @@ class OptionsService(Service):
         """(underlying, expiry) of every option chain listed, sorted."""
         return sorted(self._layouts())
 
+    def live_expiries(self, underlying: str) -> list[date]:
+        """Expiries of the underlying's option chains still trading, nearest first: those whose
+        expiry moment (the F&O close that day) is ahead of the desk's clock. A listing keeps an
+        expired chain until it is renewed; a trader picking an expiry wants a live one."""
+        now = self._parts.now()
+        return [
+            e for u, e in self.option_chains() if u == underlying and self.expiry_moment(e) > now
+        ]
+
     def chain_layout(self, underlying: str, expiry: date) -> ChainLayout:
         """Which instruments make up one chain, by strike (for reading a few of its quotes
         without solving it). Raises LookupError for a chain that is not listed."""
@@ -379,7 +388,9 @@ class OptionsService(Service):
                 shares[(fill.token, fill.product)][owner] += signed
         holdings = []
         for position in self._positions.all():
-            instrument = self.instruments.get(position.token)
+            instrument = self._positions_service.instrument_of(position.token)
+            if not instrument.listed:
+                continue  # nothing to price it by: the trader is told so (``instrument_of``)
             if by_strategy:
                 split = dict(shares.get((position.token, position.product), {}))
                 carried = position.net_quantity - sum(split.values())

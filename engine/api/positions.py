@@ -1,18 +1,54 @@
-"""Positions as the trader reads them: quantities, average, P&L and charges, rupees."""
+"""Positions as the trader reads them: quantities, average, P&L and charges, rupees.
+
+A position whose token today's listing no longer has (an expired contract after a restart, a
+symbol the broker dropped) is still the trader's: it is shown by what the journal knows of it,
+its token, at its last price if the desk has one and unpriced otherwise, and the trader is told
+once that it is no longer listed and is left out of Greeks and margin."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from decimal import Decimal
 
-from engine.api.parts import Service
+from engine.api.parts import EngineParts, Service
 from engine.api.snapshots import PositionSnapshot, StrategyPnl
+from engine.domain.events import EngineMessage, Severity
+from engine.domain.ids import InstrumentToken
+from engine.domain.instruments import Instrument, unlisted
 from engine.domain.origin import attribution
 from engine.domain.positions import Position, PositionBook
 from engine.domain.values import to_rupees
+from engine.marketdata.quotes import previous_close
+
+log = logging.getLogger(__name__)
 
 
 class PositionService(Service):
+    def __init__(self, parts: EngineParts) -> None:
+        super().__init__(parts)
+        self._told_unlisted: set[int] = set()
+
+    def instrument_of(self, token: InstrumentToken) -> Instrument:
+        """The listed instrument of a position, or a stand-in (``unlisted``) for one the listing
+        no longer has, the trader told the first time it is met."""
+        instrument = self.instruments.find(token)
+        if instrument is not None:
+            return instrument
+        if token not in self._told_unlisted:
+            self._told_unlisted.add(token)
+            text = (
+                f"A position in instrument token {token} is in the book, but that contract is no "
+                "longer listed (it expired, or it is not in today's instruments). It is shown "
+                "by its token, at its last price if the desk has one, else unpriced; Greeks, "
+                "payoff and margin leave it out. Check it with your broker."
+            )
+            log.warning("%s", text)
+            now = self._parts.now()
+            ts_ns = int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1000
+            self._bus.publish(EngineMessage(ts_ns, Severity.WARNING, text, "positions"))
+        return unlisted(token)
+
     def positions(self) -> list[PositionSnapshot]:
         return [self._position_snapshot(p) for p in self._positions.all()]
 
@@ -59,8 +95,15 @@ class PositionService(Service):
         mark = ltp if ltp is not None else 0
         pnl = p.pnl(mark) if ltp is not None or p.net_quantity == 0 else p.realised
         unrealised = pnl - p.realised
+        if tick is not None:
+            day_pnl = p.day_pnl(mark, previous_close(tick, self._positions.today) or mark)
+        else:
+            # Unpriced: today's trades count at their own prices once they net out, as the
+            # daily-loss breaker counts them (the realised P&L of earlier days is not today's).
+            day_open = p.day_buy_quantity - p.day_sell_quantity
+            day_pnl = to_rupees(p.day_sell_value - p.day_buy_value if day_open == 0 else 0)
         return PositionSnapshot(
-            self.instruments.get(p.token),
+            self.instrument_of(p.token),
             p.product,
             p.net_quantity,
             p.overnight_quantity,
@@ -73,6 +116,6 @@ class PositionService(Service):
             pnl,
             p.charges,
             pnl - p.charges,
-            p.day_pnl(mark, tick.close or mark) if tick is not None else p.realised,
+            day_pnl,
             p.day_charges,
         )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 
 from engine.domain.ids import InstrumentToken
@@ -71,10 +72,13 @@ class Instrument:
     freeze_quantity: int | None = None
     """Largest quantity the exchange accepts in one order (inclusive); None where none applies."""
     exchange_token: int = 0
+    listed: bool = True
+    """False for a stand-in (``unlisted``): a contract the book holds that the day's listing no
+    longer has, known by its token alone."""
 
     @property
     def tradable(self) -> bool:
-        return self.instrument_type is not InstrumentType.INDEX
+        return self.listed and self.instrument_type is not InstrumentType.INDEX
 
     @property
     def is_option(self) -> bool:
@@ -89,8 +93,20 @@ class Instrument:
         """``EXCHANGE:TRADINGSYMBOL``, the way Kite names an instrument in quote calls."""
         return f"{self.exchange}:{self.tradingsymbol}"
 
-    def is_expired(self, on: date) -> bool:
-        return self.expiry is not None and on > self.expiry
+    def expired_at(
+        self, now: datetime, expiry_close: Callable[[date], datetime]
+    ) -> datetime | None:
+        """The moment the contract expired if it has by ``now``, else None. A contract trades
+        until its expiry day's F&O close (``expiry_close``: the market calendar's, 15:30 or 15:40
+        by the date), not until midnight: on a market kept open all evening it must stop then."""
+        if self.expiry is None:
+            return None
+        close = expiry_close(self.expiry)
+        return close if now >= close else None
+
+    def expired_text(self, close: datetime) -> str:
+        """Why an order on the contract is refused once it expired at ``close``."""
+        return f"{self.tradingsymbol} expired at {close:%H:%M} on {close.day} {close:%b %Y}"
 
     def max_order_quantity(self) -> int | None:
         """Largest lot multiple not above the freeze quantity (NIFTY 65 x 27 = 1,755)."""
@@ -102,3 +118,37 @@ class Instrument:
         if self.strike is not None:
             return f"{self.tradingsymbol} ({self.underlying} {self.expiry} {to_rupees(self.strike)} {self.instrument_type})"
         return self.tradingsymbol
+
+
+_EXCHANGE_OF_CODE = {
+    1: (Exchange.NSE, Segment.NSE, InstrumentType.EQ),
+    2: (Exchange.NFO, Segment.NFO_FUT, InstrumentType.FUT),
+    4: (Exchange.BSE, Segment.BSE, InstrumentType.EQ),
+    5: (Exchange.BFO, Segment.BFO_FUT, InstrumentType.FUT),
+    9: (Exchange.NSE, Segment.INDICES, InstrumentType.INDEX),
+}
+
+
+def unlisted(token: InstrumentToken) -> Instrument:
+    """A stand-in for a contract the book holds (its journal's orders and fills name the token)
+    that the instruments listed today no longer have: an expired contract, a symbol the broker
+    dropped. The journal keeps only the token, so that is what it shows; the exchange comes from
+    the token's segment code where it reads (a derivative's kind does not: it stands as FUT).
+    It is not ``tradable`` and never in the registry: callers that price, hedge or margin a
+    position skip it and say so."""
+    exchange, segment, kind = _EXCHANGE_OF_CODE.get(
+        token & 0xFF, (Exchange.NSE, Segment.NSE, InstrumentType.EQ)
+    )
+    return Instrument(
+        token=token,
+        exchange=exchange,
+        segment=segment,
+        tradingsymbol=f"{token} (no longer listed)",
+        name="no longer listed",
+        instrument_type=kind,
+        underlying="",
+        tick_size=Paise(5),
+        lot_size=1,
+        exchange_token=token >> 8,
+        listed=False,
+    )

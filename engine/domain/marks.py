@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from engine.domain.ids import InstrumentToken
 from engine.domain.orders import Product
 from engine.domain.positions import Position
-from engine.domain.ticks import Tick
+from engine.domain.ticks import Tick, previous_close
 from engine.domain.values import ZERO, Paise, round_paisa, rupees_text
 
 SESSION_END = "session_end"
@@ -124,7 +124,7 @@ def marks_of(
     for position in positions:
         tick = quote(position.token)
         ltp = None if tick is None else Paise(tick.ltp)
-        close = None if tick is None else Paise(tick.close or tick.ltp)
+        close = None if tick is None else Paise(previous_close(tick, trade_date) or tick.ltp)
         marks.append(
             Mark(
                 position.token,

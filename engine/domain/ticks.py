@@ -8,10 +8,11 @@ an aware-datetime view for display.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+from engine.core.clock import ist_day_number
 from engine.domain.ids import InstrumentToken
 from engine.domain.values import to_rupees
 
@@ -81,3 +82,19 @@ class Quote:
             to_rupees(tick.close) if tick.close else None,
             tick.ts_ns,
         )
+
+
+_EPOCH = date(1970, 1, 1).toordinal()  # ist_day_number's day 0
+
+
+def previous_close(tick: Tick, today: date) -> int:
+    """The price ``today``'s change of an instrument is measured from, paise (0: none known).
+
+    A quote's close is the previous close of the day it was last updated on. A quote last
+    updated on an earlier IST day (a contract that expired and never ticks again, an instrument
+    without a trade yet today) has that day's last price as today's previous close: its day
+    change is 0, not the earlier day's move over again. A quote with no time (0) keeps its close.
+    """
+    if tick.ts_ns > 0 and tick.ltp > 0 and ist_day_number(tick.ts_ns) < today.toordinal() - _EPOCH:
+        return tick.ltp
+    return tick.close

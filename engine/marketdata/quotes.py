@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from engine.domain.ids import InstrumentToken
-from engine.domain.ticks import Tick
+from engine.domain.ticks import Tick, previous_close
+
+__all__ = ["QuoteCache", "previous_close"]
 
 
 class QuoteCache:

@@ -37,7 +37,7 @@ from engine.domain.orders import OrderStatus, Product
 from engine.domain.positions import PositionBook
 from engine.domain.ticks import Tick
 from engine.domain.values import ZERO, to_rupees
-from engine.marketdata.quotes import QuoteCache
+from engine.marketdata.quotes import QuoteCache, previous_close
 from engine.oms.exposure import Exposure
 from engine.risk.limits import RiskLimits
 
@@ -60,7 +60,9 @@ class _Form(NamedTuple):
     """One instrument's paise of the day's P&L as a function of its last price."""
 
     close: int
-    """The previous close it was built with (carried positions are marked from it)."""
+    """The quote's close it was built with, which a tick with another one rebuilds it from;
+    -1 (no tick's) when a quote from an earlier day made its last price the previous close
+    (``quotes.previous_close``), so the instrument's next tick rebuilds it."""
     version: int
     """The position book's version it was built from."""
     fixed: int
@@ -256,7 +258,10 @@ class CircuitBreakers:
 
     def day_mtm(self) -> Decimal:
         """The day's P&L after charges: overnight positions from the previous close, today's
-        trades from their prices, every open quantity at the last price."""
+        trades from their prices, every open quantity at the last price. Read on a new day
+        before any held instrument ticked (what is held expired, or has not traded yet), it
+        starts that day first: yesterday's charges are not today's loss."""
+        self._roll_day()
         self._contributions = {token: self._contribution(token) for token in self._held}
         self._contribution_total = sum(self._contributions.values())
         return to_rupees(self._contribution_total) - self.charges_today
@@ -272,7 +277,7 @@ class CircuitBreakers:
     def _form(self, token: int) -> _Form:
         """The instrument's share of the P&L, linear in its price, at its previous close now."""
         tick = self._quotes.get(token)  # type: ignore[arg-type]
-        close = 0 if tick is None else tick.close
+        close = 0 if tick is None else previous_close(tick, self._positions.today)
         fixed = per_paisa = unpriced = 0
         for product in _PRODUCTS:
             position = self._positions.get(token, product)  # type: ignore[arg-type]
@@ -289,7 +294,8 @@ class CircuitBreakers:
                 per_paisa += carried
                 fixed -= carried * close
         version = self._positions.version
-        form = self._forms[token] = _Form(close, version, fixed, per_paisa, unpriced)
+        key = close if tick is None or close == tick.close else -1
+        form = self._forms[token] = _Form(key, version, fixed, per_paisa, unpriced)
         return form
 
     # -- internals ---------------------------------------------------------------------------------

@@ -14,6 +14,10 @@ The answer is a ``Decision``: allowed (with the request to send, which may diffe
 asked: a MARKET order becomes a LIMIT, an order above the freeze quantity becomes slices) or
 refused, with the check that refused it and a reason a trader can read. Built with only an
 instrument lookup and a date, the gate checks validity alone (as the engine's first tests use it).
+
+A contract is expired from its expiry day's F&O close by the market calendar, not from midnight
+(``gate_rules.ExpiryCloses``); a gate without a clock knows only the date, and refuses from the
+day after.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from engine.domain.values import Paise, rupees_text
 from engine.marketdata.quotes import QuoteCache
 from engine.oms.exposure import Exposure
 from engine.oms.gate_port import Decision
+from engine.options.expiry_time import SessionCalendar
 from engine.risk.gate_exposure import exposure_refusal, margin_needed
 from engine.risk.gate_modify import decide_modify
 from engine.risk.gate_preview import decide_later
@@ -44,6 +49,7 @@ from engine.risk.gate_rules import (
     NO_PNL,
     NS,
     BrokerFunds,
+    ExpiryCloses,
     Rules,
     band_refusal,
     deny,
@@ -85,9 +91,12 @@ class OrderGate:
         margin: MarginEstimator | None = None,
         day_pnl: Callable[[], Decimal] | None = None,
         index_underlyings: frozenset[str] = INDEX_UNDERLYINGS,
+        calendar: SessionCalendar | None = None,
     ) -> None:
         self._instruments = instruments
         self._today = today
+        # Expiry moments by the desk's calendar, else the packaged NSE calendar.
+        self._expiries = ExpiryCloses(calendar)
         self.checks: list[Check] = []
         self.account = account
         self._clock = clock
@@ -153,6 +162,15 @@ class OrderGate:
         is_open = self._session_open(instrument, self._clock.now())
         self._sessions[instrument.segment] = (minute, is_open)
         return is_open
+
+    def expired_at(self, instrument: Instrument) -> datetime | None:
+        """When the contract expired, if it has by the clock (without one: by the date)."""
+        if instrument.expiry is None:
+            return None
+        clock = self._clock
+        return self._expiries.expired_at(
+            instrument.expiry, self._today(), None if clock is None else clock.time_ns()
+        )
 
     def _lpp(self, instrument: Instrument, ltp: int) -> Band | None:
         cached = self._bands.get(instrument.token)
@@ -220,7 +238,7 @@ class OrderGate:
         instrument = self._instruments(request.token)
         if instrument is None:
             return deny("instrument", f"unknown instrument {request.token}")
-        problem = validity_problem(request, instrument, self._today())
+        problem = validity_problem(request, instrument, self.expired_at(instrument))
         if problem is not None:
             return deny(*problem)
         for extra in self.checks:
@@ -460,4 +478,10 @@ class OrderGate:
     # -- modifications ---------------------------------------------------------------------------
 
     def decide_modify(self, order: Order, change: Modification) -> Decision:
+        instrument = self._instruments(order.token)
+        expired = None if instrument is None else self.expired_at(instrument)
+        if instrument is not None and expired is not None and order.is_open:
+            # The venue matches a modified order against the last quote: an expired contract's
+            # resting order must not trade by being modified.
+            return deny("instrument", instrument.expired_text(expired))
         return decide_modify(self, order, change)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -13,6 +13,8 @@ from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.orders import OrderRequest, OrderType, Product, Side
 from engine.domain.values import Paise, rupees_text
 from engine.oms.gate_port import Decision
+from engine.options import expiry_moment
+from engine.options.expiry_time import SessionCalendar
 from engine.risk.limits import RiskLimits
 from engine.risk.price_rules import Band
 
@@ -132,6 +134,31 @@ class Rules:
         )
 
 
+class ExpiryCloses:
+    """When contracts expire: at their expiry day's F&O close by the market calendar (15:30, or
+    15:40 from 3 Aug 2026), not at midnight, or a paper market kept open all evening fills an
+    expired option at its last quote. The calendar is asked once a minute per expiry (a calendar
+    reloaded mid-day is read within the minute), so the order path pays a dictionary hit."""
+
+    def __init__(self, calendar: SessionCalendar | None) -> None:
+        self._calendar = calendar
+        """None: the packaged NSE calendar."""
+        self._closes: dict[date, tuple[int, int, datetime]] = {}
+        """Expiry -> (the minute it was asked, its close in epoch ns, its close)."""
+
+    def expired_at(self, expiry: date, today: date, now_ns: int | None) -> datetime | None:
+        """The moment contracts of ``expiry`` expired if they have by ``now_ns``; with no time
+        (a gate that knows only the date), from the day after the expiry."""
+        if now_ns is None:
+            return expiry_moment(expiry, self._calendar) if today > expiry else None
+        minute = now_ns // MINUTE_NS
+        cached = self._closes.get(expiry)
+        if cached is None or cached[0] != minute:
+            close = expiry_moment(expiry, self._calendar)
+            cached = self._closes[expiry] = (minute, int(close.timestamp()) * NS, close)
+        return cached[2] if now_ns >= cached[1] else None
+
+
 def duplicate_key(request: OrderRequest) -> tuple[object, ...]:
     """What makes two orders "the same order" for the duplicate check: the same terms from the
     same strategy under the same tag. A strategy's slices and its portfolios' legs are tagged
@@ -177,14 +204,15 @@ def band_refusal(side: Side, price: int, band: Band) -> Decision:
 
 
 def validity_problem(
-    request: OrderRequest, instrument: Instrument, today: date
+    request: OrderRequest, instrument: Instrument, expired_at: datetime | None
 ) -> tuple[str, str] | None:
-    """Why the order is not a valid order for the instrument (check, reason), or None."""
+    """Why the order is not a valid order for the instrument (check, reason), or None.
+    ``expired_at``: the moment the contract expired, when it has (``Instrument.expired_at``)."""
     kind = instrument.instrument_type
     if kind is InstrumentType.INDEX:
         return "instrument", f"{instrument.tradingsymbol} is an index and cannot be traded"
-    if instrument.expiry is not None and today > instrument.expiry:
-        return "instrument", f"{instrument.tradingsymbol} expired on {instrument.expiry}"
+    if expired_at is not None:
+        return "instrument", instrument.expired_text(expired_at)
     problem = quantity_problem(request.quantity, instrument)
     if problem:
         return problem

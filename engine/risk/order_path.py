@@ -91,6 +91,7 @@ def build_order_path(
         exposure=exposure,
         session_open=session_open,
         margin=margin,
+        calendar=calendar,
     )
     orders = OrderManager(
         bus=bus,

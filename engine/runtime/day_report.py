@@ -39,7 +39,7 @@ from engine.domain.ids import InstrumentToken
 from engine.domain.marks import money_text
 from engine.domain.orders import OrderStatus, Product
 from engine.domain.positions import Position
-from engine.domain.ticks import Tick
+from engine.domain.ticks import Tick, previous_close
 from engine.domain.values import ZERO
 from engine.store.files import write_json, write_text
 
@@ -163,7 +163,7 @@ def _position_day(
         if fill.charges is not None:
             charges += fill.charges.total
     if tick is not None:
-        return day_view.day_pnl(tick.ltp, tick.close or tick.ltp), charges
+        return day_view.day_pnl(tick.ltp, previous_close(tick, day) or tick.ltp), charges
     # No price seen (the positions table shows no LTP either): the day's own round trips count
     # and what is held is not valued. Rare (the desk is fed what it trades), so the exact replay
     # of the day's fills, slower than the sums above, is affordable here.

@@ -22,7 +22,7 @@ from engine.domain.orders import Product, Side
 from engine.domain.positions import PositionBook
 from engine.domain.ticks import Tick
 from engine.domain.values import Paise, to_rupees
-from engine.marketdata.quotes import QuoteCache
+from engine.marketdata.quotes import QuoteCache, previous_close
 from engine.oms.exposure import Exposure
 from engine.risk.breakers import CircuitBreakers
 from engine.risk.limits import RiskLimits
@@ -141,8 +141,9 @@ class Reference:
                     continue
                 paise += traded + day_open * tick.ltp
                 carried = position.net_quantity - day_open
-                if carried and tick.close > 0:
-                    paise += carried * (tick.ltp - tick.close)
+                close = previous_close(tick, desk.positions.today)
+                if carried and close > 0:
+                    paise += carried * (tick.ltp - close)
         return paise
 
     def price_at_edge(self, desk: Desk, token: int, which: int, off: int) -> int | None:

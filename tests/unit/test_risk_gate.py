@@ -323,7 +323,7 @@ BAD_ORDERS: list[tuple[str, Setup, OrderRequest, str, str]] = [
         "instrument",
         "is an index and cannot be traded",
     ),
-    ("expired", _nothing, req(EXPIRED_CE), "instrument", "expired on 2026-11-17"),
+    ("expired", _nothing, req(EXPIRED_CE), "instrument", "expired at 15:40 on 17 Nov 2026"),
     ("zero", _nothing, req(quantity=0), "quantity", "quantity 0 must be positive"),
     ("negative", _nothing, req(quantity=-65), "quantity", "quantity -65 must be positive"),
     ("fractional", _nothing, req(quantity=65.5), "quantity", "quantity must be a whole number"),

@@ -433,9 +433,10 @@ class OptionChainPanel(QWidget):
         registry = self._ctx.api.instruments
         self.expiry.blockSignals(True)
         self.expiry.clear()
-        for expiry in registry.expiries(underlying):
-            if registry.chain(underlying, expiry):
-                self.expiry.addItem(f"{expiry:%d %b %Y}", expiry)
+        # Only expiries still trading: the box opens on the nearest live one, never on a chain
+        # that expired at today's close and stays listed until the listing is renewed.
+        for expiry in self._ctx.api.options_service.live_expiries(underlying):
+            self.expiry.addItem(f"{expiry:%d %b %Y}", expiry)
         self.expiry.blockSignals(False)
         spot = next(
             (i for i in registry.search(underlying=underlying, limit=1000) if not i.tradable), None

@@ -344,13 +344,13 @@ class PayoffPanel(QWidget):
         self.refresh()
 
     def _underlying_changed(self) -> None:
-        registry = self._ctx.api.instruments
         underlying = self.underlying.currentText()
         self.expiry.blockSignals(True)
         self.expiry.clear()
-        for expiry in registry.expiries(underlying):
-            if registry.chain(underlying, expiry):
-                self.expiry.addItem(f"{expiry:%d %b %Y}", expiry)
+        # Only expiries still trading: the box opens on the nearest live one, never on a chain
+        # that expired at today's close and stays listed until the listing is renewed.
+        for expiry in self._ctx.api.options_service.live_expiries(underlying):
+            self.expiry.addItem(f"{expiry:%d %b %Y}", expiry)
         self.expiry.blockSignals(False)
         self._fill_strikes()
         if any(leg.instrument.underlying != underlying for leg in self._builder):

@@ -5,9 +5,10 @@ orders and reports what happens to them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 
 from engine.core.clock import ist_date_of
 from engine.domain.events import OrderStatusChanged
@@ -18,6 +19,7 @@ from engine.domain.orders import OrderRequest, OrderStatus, OrderType, Product, 
 from engine.domain.origin import OrderSource
 from engine.domain.ticks import Tick
 from engine.domain.values import Paise, rupees_text
+from engine.options import expiry_moment
 
 _STOPS = (OrderType.SL, OrderType.SL_M)
 
@@ -141,15 +143,35 @@ class Resting:
             )
 
 
+@lru_cache(maxsize=64)
+def packaged_expiry_close(expiry: date) -> datetime:
+    """The F&O close of ``expiry`` by the packaged NSE calendar (which never changes while the
+    desk runs, so each expiry is asked once)."""
+    return expiry_moment(expiry)
+
+
 def arrival_refusal(
-    request: OrderRequest, instrument: Instrument, tick: Tick | None, now: datetime, *, closed: bool
+    request: OrderRequest,
+    instrument: Instrument,
+    tick: Tick | None,
+    now: datetime,
+    *,
+    closed: bool,
+    expiry_close: Callable[[date], datetime] = packaged_expiry_close,
 ) -> str | None:
     """Why the exchange refuses an arriving order, in the words it says it in; None when it takes
     it. ``tick`` is the instrument's last quote; ``closed``: its market is closed at ``now`` (only
-    the venue's own intraday square-off is taken then, to trade what the last quote shows)."""
+    the venue's own intraday square-off is taken then, to trade what the last quote shows).
+    A contract past its expiry day's F&O close (``expiry_close``) trades no more, however long
+    the paper market stays open; the venue's own square-off still closes an MIS position at the
+    last quote, standing in for the one the broker would have run before that close."""
+    venue_square_off = request.square_off and request.source is OrderSource.BROKER
     if not instrument.tradable:
         return f"{instrument.tradingsymbol} is an index and cannot be traded"
-    if closed and not (request.square_off and request.source is OrderSource.BROKER):
+    expired = instrument.expired_at(now, expiry_close)
+    if expired is not None and not venue_square_off:
+        return instrument.expired_text(expired)
+    if closed and not venue_square_off:
         return f"market is closed for {instrument.exchange} at {now:%H:%M:%S} IST"
     stop = request.order_type in _STOPS
     if (request.order_type is OrderType.MARKET or stop) and (tick is None or tick.ltp <= 0):
