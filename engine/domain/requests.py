@@ -390,3 +390,17 @@ def _plain_setting(value: object) -> bool:
     if isinstance(value, Decimal):
         return value.is_finite() and value.adjusted() < 18
     return isinstance(value, str) and len(value) <= MAX_NAME_LENGTH and value.isprintable()
+
+
+CLIENT_ID_MARK = "#"
+"""In a local API order's journaled tag, between the script's own tag and its
+``client_order_id`` (the key a retried placement is known by)."""
+
+
+def split_tag(tag: str, source: object) -> tuple[str, str]:
+    """An order's journaled tag as its own tag and the script's ``client_order_id`` ('' for
+    none); only the local API's orders carry one."""
+    if source not in (OrderSource.API, OrderSource.API.value):
+        return tag, ""
+    own, mark, client_order_id = tag.rpartition(CLIENT_ID_MARK)
+    return (own, client_order_id) if mark else (tag, "")

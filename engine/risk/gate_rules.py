@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from engine.domain.instruments import Instrument, InstrumentType
 from engine.domain.orders import OrderRequest, OrderType, Product, Side
+from engine.domain.requests import split_tag
 from engine.domain.values import Paise, rupees_text
 from engine.oms.gate_port import Decision
 from engine.options import expiry_moment
@@ -162,7 +163,9 @@ class ExpiryCloses:
 def duplicate_key(request: OrderRequest) -> tuple[object, ...]:
     """What makes two orders "the same order" for the duplicate check: the same terms from the
     same strategy under the same tag. A strategy's slices and its portfolios' legs are tagged
-    apart, so they are never each other's duplicates; a hand's double click still is."""
+    apart, so they are never each other's duplicates; a hand's double click still is, and so is
+    a script's order sent twice under two client ids (the id is not part of the tag here)."""
+    own_tag, _client_order_id = split_tag(request.tag, request.source)
     return (
         request.token,
         request.side,
@@ -172,7 +175,7 @@ def duplicate_key(request: OrderRequest) -> tuple[object, ...]:
         request.trigger_price,
         request.product,
         request.strategy,
-        request.tag,
+        own_tag,
     )
 
 

@@ -8,8 +8,13 @@ header or as ``?token=``. Every order goes through the same risk gate as the tra
 source ``api`` (or ``signal`` for ``POST /api/v1/signals``). Errors are JSON with the reason in
 words: ``{"error": "...", "check": "..."}``, 4xx for the caller's mistakes, never a traceback.
 
-The request bodies the routes accept and the OpenAPI document built from them are in
-``engine.signals.local_api_schema``; this module serves them.
+Quotes and the stream's ``watch`` also read an index (``NSE:NIFTY 50``); orders never name one.
+A place with a ``client_order_id`` used earlier the same day is answered with that first order
+(200), not placed again, also after a restart (the id is in the order's journaled tag); with
+other terms it is refused (409). Order events on the stream are in rupees, like the routes.
+
+The request bodies the routes accept, the JSON of orders and order events, and the OpenAPI
+document are in ``engine.signals.local_api_schema``; this module serves them.
 """
 
 from __future__ import annotations
@@ -19,18 +24,17 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import fields, is_dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
+from engine.core.clock import ist_day_number
 from engine.credentials import CredentialsUnavailable
 from engine.domain.events import OrderDenied, OrderFilled, OrderStatusChanged, OrderSubmitted
-from engine.domain.instruments import Instrument
+from engine.domain.instruments import Exchange, Instrument, InstrumentType
 from engine.domain.origin import OrderSource
 from engine.domain.ticks import Tick
 from engine.signals.desk import SignalDesk
@@ -41,7 +45,12 @@ from engine.signals.local_api_schema import (
     ModifyBody,
     OrderBody,
     SignalBody,
+    differences,
     openapi_document,
+    order_event_json,
+    order_json,
+    plain,
+    split_tag,
 )
 from engine.signals.records import SignalRecord
 from engine.signals.tradingview import (
@@ -70,34 +79,6 @@ class Problem(Exception):
         self.status = status
         self.reason = reason
         self.check = check
-
-
-# -- plain JSON of the facade's snapshots ---------------------------------------------------------
-
-
-def plain(value: Any) -> Any:
-    """A snapshot as JSON values: Decimals as text (exact), enums as their value, instruments as
-    ``{token, exchange, symbol}``."""
-    if isinstance(value, Instrument):
-        return {
-            "token": value.token,
-            "exchange": value.exchange.value,
-            "symbol": value.tradingsymbol,
-            "lot_size": value.lot_size,
-        }
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [plain(v) for v in value]
-    return value
 
 
 def outcome_json(outcome: Any) -> dict[str, Any]:
@@ -130,6 +111,9 @@ class LocalApi:
         self._token = token
         self._today = today
         self.streams: set[web.WebSocketResponse] = set()
+        self._client_ids: dict[str, str] = {}
+        """Today's orders placed through the API with a ``client_order_id``: id to order id."""
+        self._client_ids_day: date | None = None
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/openapi.json", self._openapi)
@@ -211,41 +195,109 @@ class LocalApi:
         except (ValueError, ArithmeticError) as error:
             raise Problem(422, str(error)) from None
 
-    def _instrument(self, symbol: str) -> Instrument:
+    def _instrument(self, symbol: str, *, to_trade: bool = True) -> Instrument:
+        """The instrument ``symbol`` names; not ``to_trade`` (a quote, a watch), an index too."""
+        if not to_trade:
+            index = self._index(symbol)
+            if index is not None:
+                return index
         try:
             return resolve_symbol(self._api.instruments, symbol, self._today())
         except SignalRefused as refused:
             raise Problem(422, refused.reason) from None
 
+    def _index(self, symbol: str) -> Instrument | None:
+        exchange, _, name = symbol.strip().upper().rpartition(":")
+        try:
+            found = self._api.instruments.by_symbol(Exchange(exchange or "NSE"), name)
+        except ValueError:
+            return None  # not an exchange: the order path's resolver says so in words
+        return (
+            found if found is not None and found.instrument_type is InstrumentType.INDEX else None
+        )
+
     # -- orders ----------------------------------------------------------------------------------
 
     async def _orders(self, request: web.Request) -> web.Response:
-        return web.json_response([plain(o) for o in self._api.orders()])
+        return web.json_response([order_json(o) for o in self._api.orders()])
 
     async def _order(self, request: web.Request) -> web.Response:
         order = self._api.order(request.match_info["order_id"])
         if order is None:
             raise Problem(404, f"no order {request.match_info['order_id']!r}")
-        return web.json_response(plain(order))
+        return web.json_response(order_json(order))
 
     async def _place(self, request: web.Request) -> web.Response:
         body: OrderBody = await self._body(request, OrderBody)
         instrument = self._instrument(body.symbol)
+        quantity = body.lots * instrument.lot_size
+        client_order_id = body.client_order_id
+        # From the look-up to the place nothing awaits: a second place with the same id that
+        # arrives meanwhile finds the first order.
+        earlier = self._placed_under(client_order_id) if client_order_id else None
+        if earlier is not None:
+            return self._placed_before(body, instrument.token, quantity, earlier)
         outcome = self._api.place_order(
             instrument.token,
             body.side,
-            body.lots * instrument.lot_size,
+            quantity,
             body.order_type,
             product=body.product,
             price=body.price,
             trigger_price=body.trigger_price,
-            tag=body.tag,
+            tag=body.stored_tag,
             source=OrderSource.API,
-            strategy=body.strategy,
         )
         if not outcome.ok:
             raise Problem(422, outcome.reason, outcome.check)
-        return web.json_response(outcome_json(outcome), status=201)
+        if client_order_id:
+            self._client_ids[client_order_id] = outcome.order_id
+        answer = {**outcome_json(outcome), "client_order_id": client_order_id}
+        return web.json_response({**answer, "already_placed": False}, status=201)
+
+    def _placed_under(self, client_order_id: str) -> Any:
+        """Today's order placed through the API under ``client_order_id``, or None. The ids are
+        read from the day's orders (their journaled tags) once a day, then kept as placed."""
+        today = self._today()
+        if today != self._client_ids_day:
+            day = today.toordinal() - date(1970, 1, 1).toordinal()
+            self._client_ids = {}
+            for order in self._api.orders():
+                if order.source is OrderSource.API and ist_day_number(order.created_ns) == day:
+                    own_id = split_tag(order.tag, order.source)[1]
+                    if own_id:
+                        self._client_ids.setdefault(own_id, order.order_id)
+            self._client_ids_day = today
+        order_id = self._client_ids.get(client_order_id)
+        return None if order_id is None else self._api.order(order_id)
+
+    def _placed_before(
+        self, body: OrderBody, token: int, quantity: int, earlier: Any
+    ) -> web.Response:
+        """The answer to a place whose ``client_order_id`` names an order placed before: that
+        order, if this asks for the same one; 409 with what differs if not."""
+        history = self._api.order_history(earlier.order_id)
+        first = getattr(history[0], "request", None) if history else None
+        if first is not None:
+            found = differences(body, token, quantity, first, earlier.instrument.key)
+            if found:
+                raise Problem(
+                    409,
+                    f"client_order_id {body.client_order_id!r} is order {earlier.order_id}, "
+                    f"placed today with other terms: {'; '.join(found)}. A new order needs a "
+                    "new client_order_id",
+                )
+        note = (
+            f"placed before under client_order_id {body.client_order_id!r} (now "
+            f"{earlier.status.value}); not placed again"
+        )
+        return web.json_response(
+            {
+                "ok": True, "order_id": earlier.order_id, "reason": "", "check": "",
+                "note": note, "children": [], "client_order_id": body.client_order_id,
+                "already_placed": True,
+            }
+        )  # fmt: skip
 
     async def _modify(self, request: web.Request) -> web.Response:
         order_id = request.match_info["order_id"]
@@ -295,7 +347,7 @@ class LocalApi:
             raise Problem(422, "at most 200 symbols a request")
         out = {}
         for symbol in symbols:
-            instrument = self._instrument(symbol)
+            instrument = self._instrument(symbol, to_trade=False)
             out[symbol] = plain(self._api.quote(instrument.token))
         return web.json_response(out)
 
@@ -361,7 +413,7 @@ class LocalApi:
             queue.put_nowait(message)
 
         def order_event(event: Any) -> None:
-            put({"type": event.kind, "order_id": event.order_id, **plain(event.to_payload())})
+            put(order_event_json(event, self._instrument_of(event)))
 
         def signal_event(record: SignalRecord) -> None:
             put({"type": "signal", **plain(record.to_payload())})
@@ -400,6 +452,17 @@ class LocalApi:
             message = await queue.get()
             await socket.send_json(message)
 
+    def _instrument_of(self, event: Any) -> Instrument | None:
+        """The instrument of an order event: a fill's, a request's, else its order's (none for
+        a request refused before it was an order)."""
+        request = getattr(event, "request", None)
+        token = getattr(event, "token", None) or getattr(request, "token", None)
+        if token is not None:
+            found: Instrument | None = self._api.instruments.find(token)
+            return found
+        order = self._api.order(event.order_id)
+        return None if order is None else order.instrument
+
     def _command(self, text: str, watched: set[int]) -> dict[str, Any]:
         try:
             command = json.loads(text)
@@ -410,7 +473,7 @@ class LocalApi:
         tokens = []
         for symbol in command["watch"][:200]:
             try:
-                tokens.append(self._instrument(str(symbol)).token)
+                tokens.append(self._instrument(str(symbol), to_trade=False).token)
             except Problem as problem:
                 return {"type": "error", "error": problem.reason}
         watched.update(tokens)
