@@ -7,9 +7,13 @@ queue, the journal (writes waiting for the disk), the risk gate's trading state 
 session. Each row says ok / warn / bad in words.
 
 Nothing here runs per tick: the runtime's once-a-second heartbeat calls ``sample`` with the tick
-count, and ``watch_loop`` measures lag from a timer of its own. ``paused`` names what stops new
-orders now (the kill switch, a session needing a login, a journal that cannot write), for the
-window's banner.
+count, and ``watch_loop`` measures lag from a timer of its own; the journal's backlog is read
+live, as the metrics read it. ``paused`` names what stops new orders now (the kill switch, a
+session needing a login, a journal that cannot write), for the window's banner.
+
+A connection that reports it gave up (it stopped trying by itself: the Kite ticker after its last
+allowed reconnect, or when its task failed) is also told to the trader as an error message, once,
+and its return to a working state as a note: a BAD row alone is seen only by who opens Health.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from enum import StrEnum
 
 from engine.api.parts import EngineParts, Service
 from engine.core.clock import IST
-from engine.domain.events import ConnectionChanged, TradingState
+from engine.domain.events import ConnectionChanged, EngineMessage, Severity, TradingState
 
 LAG_PERIOD_S = 0.25
 """How often the loop-lag probe wakes."""
@@ -36,6 +40,8 @@ STALE_WARN_S = 5.0
 """A feed with no tick for this long, while its market is open, is called stale."""
 STALE_BAD_S = 30.0
 GOOD_STATES = {"connected", "open", "logged in", "streaming", "subscribed", "running"}
+GAVE_UP = "gave up"
+"""The state of a connection that stopped trying by itself: only the trader can bring it back."""
 
 
 class Level(StrEnum):
@@ -64,12 +70,13 @@ class HealthService(Service):
     def __init__(self, parts: EngineParts) -> None:
         super().__init__(parts)
         self._connections: dict[str, ConnectionChanged] = {}
+        self._given_up: set[str] = set()
+        """Connections that gave up and have not worked since (their return is told)."""
         self._lag_ms: deque[float] = deque(maxlen=LAG_WINDOW)
         self._ticks = 0
         self._tick_rate = 0.0
         self._last_sample_s: float | None = None
         self._last_tick_s: float | None = None
-        self._journal_waiting = 0
         self._market_open = True
         self.monotonic: Callable[[], float] = time.monotonic
         """The clock rates and ages are measured on (a test sets its own)."""
@@ -78,17 +85,30 @@ class HealthService(Service):
     # -- fed by the runtime --------------------------------------------------------------------------
 
     def _connection(self, event: ConnectionChanged) -> None:
+        previous = self._connections.get(event.component)
         self._connections[event.component] = event
+        if event.state == GAVE_UP:
+            if previous is None or previous.state != GAVE_UP:  # said once, not at each restatement
+                self._given_up.add(event.component)
+                self._tell(Severity.ERROR, _gave_up_words(event), event)
+        elif event.component in self._given_up and event.state.lower() in GOOD_STATES:
+            self._given_up.discard(event.component)
+            back = f"{event.component} is {event.state} again"
+            text = f"Prices flow again: the {back}" if event.component == "feed" else f"The {back}"
+            self._tell(Severity.INFO, text, event)
 
-    def sample(self, ticks_seen: int, journal_waiting: int, market_open: bool) -> None:
-        """Once a second from the runtime: the engine's tick count and the journal's backlog."""
+    def _tell(self, severity: Severity, text: str, event: ConnectionChanged) -> None:
+        self._bus.publish(EngineMessage(event.ts_ns, severity, text, event.component))
+
+    def sample(self, ticks_seen: int, market_open: bool) -> None:
+        """Once a second from the runtime: the engine's tick count and whether its market is
+        open (a closed market sends no ticks, so their age is no alarm)."""
         now = self.monotonic()
         if self._last_sample_s is not None and now > self._last_sample_s:
             self._tick_rate = (ticks_seen - self._ticks) / (now - self._last_sample_s)
         if ticks_seen != self._ticks or self._last_tick_s is None:
             self._last_tick_s = now
         self._ticks, self._last_sample_s = ticks_seen, now
-        self._journal_waiting = journal_waiting
         self._market_open = market_open
 
     async def watch_loop(self, stop: asyncio.Event) -> None:
@@ -128,6 +148,10 @@ class HealthService(Service):
     def connections(self) -> dict[str, ConnectionChanged]:
         return dict(self._connections)
 
+    def journal_waiting(self) -> int:
+        """Journal writes waiting for the disk, now (orders are held meanwhile)."""
+        return self._orders.journal_waiting
+
     def paused(self) -> str | None:
         """What stops new orders now, in words, or None when orders can go out."""
         if self._risk is not None and self._risk.state is not TradingState.ACTIVE:
@@ -136,8 +160,8 @@ class HealthService(Service):
         problem = self._parts.session_problem() if self._parts.session_problem else None
         if problem:
             return f"orders held: {problem}"
-        if self._journal_waiting:
-            return f"orders held: {self._journal_waiting} journal writes wait for the disk"
+        if waiting := self.journal_waiting():
+            return f"orders held: {waiting} journal writes wait for the disk"
         return None
 
     def health(self) -> list[HealthRow]:
@@ -202,12 +226,13 @@ class HealthService(Service):
         )
 
     def _journal_row(self) -> HealthRow:
-        if not self._journal_waiting:
+        waiting = self.journal_waiting()
+        if not waiting:
             return HealthRow("Journal", Level.OK, "written", "every event is on disk")
         return HealthRow(
             "Journal",
             Level.BAD,
-            f"{self._journal_waiting} waiting",
+            f"{waiting} waiting",
             "the book cannot be written (disk full?); new orders are held until it can",
         )
 
@@ -219,6 +244,15 @@ class HealthService(Service):
         status = self._risk.status()
         level = Level.OK if status.state is TradingState.ACTIVE else Level.BAD
         return HealthRow("Risk gate", level, status.state.value, status.reason)
+
+
+def _gave_up_words(event: ConnectionChanged) -> str:
+    if event.component == "feed":
+        return (
+            f"Prices stopped: the feed gave up — {event.detail}. Until it streams again, quotes, "
+            "charts, price triggers and marks stay at their last tick."
+        )
+    return f"The {event.component} connection gave up — {event.detail}."
 
 
 def _clock(ts_ns: int) -> str:

@@ -63,7 +63,6 @@ class Housekeeping:
         if journal_waiting and time.monotonic() - self._journal_tried >= JOURNAL_RETRY_SECONDS:
             self._journal_tried = time.monotonic()
             engine.orders.retry_journal()
-            journal_waiting = engine.orders.journal_waiting
         # Written out, not looped: a replay meets this once a bar.
         if engine.desk_lease is not None:
             try:
@@ -84,7 +83,7 @@ class Housekeeping:
         except Exception as exc:
             self.failed("the day-end marks", exc)
         try:
-            self._sample_health(now, journal_waiting)
+            self._sample_health(now)
         except Exception as exc:
             self.failed("the health sample", exc)
         if engine.schedule is not None:
@@ -122,9 +121,12 @@ class Housekeeping:
         engine = self._engine
         engine.bus.publish(EngineMessage(engine.clock.time_ns(), Severity.WARNING, text, "engine"))
 
-    def _sample_health(self, now: datetime, journal_waiting: int) -> None:
+    def _sample_health(self, now: datetime) -> None:
         engine = self._engine
-        market_open = engine.sessions is None or engine.sessions.is_open(now)
-        engine.api.health_service.sample(engine.ticks_seen, journal_waiting, market_open)
+        # A simulated market kept open ticks at any hour: silence is stale whatever NSE's clock.
+        market_open = (
+            engine.config.always_open or engine.sessions is None or engine.sessions.is_open(now)
+        )
+        engine.api.health_service.sample(engine.ticks_seen, market_open)
         if engine.alerts.has_pnl_rules:
             engine.alerts.check_pnl(engine.api.day_pnl())

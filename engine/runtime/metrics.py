@@ -5,14 +5,28 @@ prometheus_client renders the exposition format; the values are read from the en
 scrape comes, on the engine's own loop (the server is aiohttp on that loop), so a scrape sees one
 consistent desk and nothing is counted on the tick path. Exported:
 
-- ``dalaldesk_ticks_total``, ``dalaldesk_tick_rate``, ``dalaldesk_last_tick_age_seconds``;
-- ``dalaldesk_orders{status}`` (the day's orders by status), ``dalaldesk_order_denials_total``
-  (refused by the risk gate or the input checks) and ``dalaldesk_orders_queued``;
+- ``dalaldesk_ticks_total``, ``dalaldesk_tick_rate``, ``dalaldesk_last_tick_age_seconds`` (the
+  engine keeps no time per tick, so the age runs from the once-a-second heartbeat that last saw the
+  tick count move: it is up to a second off the last tick's own age);
+- ``dalaldesk_orders{status}`` (the book's orders by status, every status, 0 included, so a
+  series never vanishes), ``dalaldesk_order_denials_total`` and ``dalaldesk_orders_queued``;
 - ``dalaldesk_gate_latency_seconds`` (a summary: count and sum) and its p50 / p99 over the last
   1,024 orders as ``dalaldesk_gate_latency_quantile_seconds{quantile}``;
 - ``dalaldesk_loop_lag_seconds{quantile}`` (p50, p99, max over the last minute);
 - ``dalaldesk_day_pnl_rupees`` (net of charges), ``dalaldesk_trading_paused``,
   ``dalaldesk_connection_up{component}``, ``dalaldesk_journal_waiting``.
+
+``dalaldesk_order_denials_total`` counts the new orders refused before reaching the broker (an
+``OrderDenied``): by the input checks of ``place`` / ``place_order`` (a quantity of 0, an unknown
+instrument...), by the risk gate (its order-rate limit included), or because the journal could
+not write. Not counted: refused modifications and cancels, a square-off's bad input, requests
+refused before they reach ``place`` (a local API body that is not JSON, a signal refused by its
+own checks) and the broker's own rejections. A denial is counted once its journal row is
+written, so one made while the disk is full counts when the disk frees; the count starts at 0
+with each desk.
+
+A scrape runs on the loop: the orders are counted by status straight off the order objects (no
+snapshot each), so a book of 50,000 orders costs milliseconds, not half a second.
 """
 
 from __future__ import annotations
@@ -21,6 +35,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Iterator
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -35,6 +50,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from engine.api.health import GOOD_STATES
 from engine.domain.events import OrderDenied
+from engine.domain.orders import OrderStatus
 from engine.signals.connection_guard import IDLE_TIMEOUT_S, ConnectionGuard
 
 if TYPE_CHECKING:
@@ -44,6 +60,12 @@ log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 """Metrics never leave the machine: an exporter elsewhere scrapes through its own tunnel."""
+DENIALS_HELP = (
+    "New orders refused before reaching the broker: by the place input checks, the risk gate "
+    "(order rate included) or a journal that cannot write; counted once journaled. Refused "
+    "modifications and cancels and broker rejections are not counted"
+)
+_status = attrgetter("status")
 
 
 class DeskCollector(Collector):
@@ -70,19 +92,20 @@ class DeskCollector(Collector):
         age = health.last_tick_age_s()
         if age is not None:
             yield GaugeMetricFamily(
-                "dalaldesk_last_tick_age_seconds", "Seconds since the last tick", value=age
+                "dalaldesk_last_tick_age_seconds",
+                "Seconds since the once-a-second heartbeat last saw new ticks "
+                "(up to a second off the last tick's own age)",
+                value=age,
             )
         orders = GaugeMetricFamily(
-            "dalaldesk_orders", "The day's orders by status", labels=["status"]
+            "dalaldesk_orders", "The book's orders by status", labels=["status"]
         )
-        for status, count in sorted(Counter(o.status.value for o in api.orders()).items()):
-            orders.add_metric([status], count)
+        # Read-only, off the order objects: a snapshot per order cost 0.5 s at 50,000 orders.
+        counts = Counter(map(_status, engine.orders.orders.values()))
+        for status in OrderStatus:
+            orders.add_metric([status.value], counts[status])
         yield orders
-        yield CounterMetricFamily(
-            "dalaldesk_order_denials",
-            "Orders refused before reaching the broker",
-            value=self.denials,
-        )
+        yield CounterMetricFamily("dalaldesk_order_denials", DENIALS_HELP, value=self.denials)
         yield GaugeMetricFamily(
             "dalaldesk_orders_queued",
             "Orders waiting for the order-rate limit",

@@ -1,12 +1,16 @@
 """Health: every part trading depends on, ok / warn / bad in words, refreshed each second.
 
-The banner on top says whether orders can go out now, and if not, what holds them (the kill
-switch, a session waiting for a login, a journal that cannot write); the table below has one row
-per part (prices and their age, each broker and feed connection, the event loop's lag, the order
-throttle, the journal, the risk gate). The window shows the same banner above its panels.
+The banner on top says whether anything holds new orders now, and if so, what (the kill switch,
+a session waiting for a login, a journal that cannot write); when nothing does, it still names
+the parts that are BAD or WARN, since orders that go out on stale prices or a dead feed are no
+comfort. The table below has one row per part (prices and their age, each broker and feed
+connection, the event loop's lag, the order throttle, the journal, the risk gate). The window
+shows the same banner above its panels while orders are held.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor
@@ -45,9 +49,8 @@ class HealthPanel(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        paused = self._api.trading_paused()
-        set_banner(self.banner, paused, self._theme.palette)
         rows = self._api.health()
+        set_banner(self.banner, self._api.trading_paused(), self._theme.palette, rows)
         self.table.setRowCount(len(rows))
         for index, row in enumerate(rows):
             self._fill(index, row)
@@ -67,16 +70,36 @@ def level_colours(palette: Palette) -> dict[Level, QColor]:
     return {Level.OK: palette.up, Level.WARN: palette.warning, Level.BAD: palette.down}
 
 
-def set_banner(banner: QLabel, paused: str | None, palette: Palette) -> None:
-    """Green "orders can go out", or red with what holds them."""
+def set_banner(
+    banner: QLabel, paused: str | None, palette: Palette, rows: Sequence[HealthRow] = ()
+) -> None:
+    """Red with what holds new orders; else that nothing does, naming the ``rows`` that are BAD
+    (red) or WARN (amber), and green only when every row is OK."""
     colours = level_colours(palette)
-    if paused is None:
-        banner.setText("Orders can go out: every part trading needs is working.")
-        colour = colours[Level.OK]
-    else:
+    if paused is not None:
         banner.setText(f"Trading paused — {paused}")
         colour = colours[Level.BAD]
+    else:
+        text, level = nothing_holds_orders(rows)
+        banner.setText(text)
+        colour = colours[level]
     banner.setStyleSheet(
         f"QLabel {{ color: {colour.name()}; border: 1px solid {colour.name()}; "
         "padding: 4px 8px; font-weight: 600; }"
     )
+
+
+def nothing_holds_orders(rows: Sequence[HealthRow]) -> tuple[str, Level]:
+    """The banner's words when nothing holds new orders, and its level: the worst row's."""
+    bad = [row.part for row in rows if row.level is Level.BAD]
+    warn = [row.part for row in rows if row.level is Level.WARN]
+    if bad:
+        also = f"; {_named(warn)} WARN" if warn else ""
+        return f"Nothing holds new orders — but {_named(bad)} BAD{also}.", Level.BAD
+    if warn:
+        return f"Nothing holds new orders — {_named(warn)} WARN.", Level.WARN
+    return "Nothing holds new orders: every part trading needs is working.", Level.OK
+
+
+def _named(parts: list[str]) -> str:
+    return f"{', '.join(parts)} {'is' if len(parts) == 1 else 'are'}"

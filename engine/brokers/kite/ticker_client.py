@@ -4,7 +4,8 @@ KiteTicker needs Twisted and cannot share the qasync loop).
 - Subscriptions are desired state (token → mode) kept here, spread over up to three connections of
   up to 3,000 tokens each; every (re)open sends ``subscribe`` and an explicit ``mode`` per group.
 - Liveness: any frame, the 1-byte heartbeats included, feeds a watchdog; ``data_timeout_s`` with
-  nothing closes the connection, which then reconnects with exponential backoff and jitter.
+  nothing closes the connection, which then reconnects with exponential backoff and jitter. It
+  gives up after ``max_reconnect_attempts`` failures in a row, or a fault in its task, and says so.
 - A 401/403 handshake means the access token was refused: that connection stops and waits for
   ``set_access_token`` (a new login) instead of hammering the server. A refusal of the token a
   new login replaced while the attempt was on its way is not the session's: it just retries.
@@ -49,6 +50,8 @@ from engine.brokers.kite.ticker_state import (
     TickerConnection,
     TickerStats,
     check_transition,
+    failed_detail,
+    gave_up_detail,
 )
 from engine.core.clock import Clock
 from engine.domain.ticks import Tick
@@ -182,19 +185,26 @@ class KiteTickerClient:
             await self._send_mode(connection, mode, group)
 
     def set_access_token(self, access_token: str) -> None:
-        """After a new login: connections waiting on a refused token connect again."""
+        """After a new login: connections that were refused the token, or gave up, connect again."""
         if not access_token:
             raise ValueError("empty access token")
         self._access_token = access_token
         for connection in self._connections:
-            if connection.state is ConnectionState.AUTH_REJECTED:
-                connection.wake.set()
+            if connection.state in (ConnectionState.AUTH_REJECTED, ConnectionState.GAVE_UP):
+                self._try_again(connection)
 
     def retry(self) -> None:
         """Connections that gave up try again (the trader pressed 'reconnect')."""
         for connection in self._connections:
             if connection.state is ConnectionState.GAVE_UP:
-                connection.wake.set()
+                self._try_again(connection)
+
+    def _try_again(self, connection: TickerConnection) -> None:
+        connection.failures = 0
+        if connection.task is not None and not connection.task.done():
+            connection.wake.set()
+        elif not self._closing:
+            self._launch(connection)  # its task ended on a fault
 
     # -- frames ----------------------------------------------------------------------------------
 
@@ -358,11 +368,16 @@ class KiteTickerClient:
         connection.task = asyncio.get_running_loop().create_task(
             self._run(connection), name=f"kite-ticker-{connection.index}"
         )
-        connection.task.add_done_callback(self._task_done)
+        connection.task.add_done_callback(lambda task: self._task_done(connection, task))
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("ticker task %s failed", task.get_name(), exc_info=task.exception())
+    def _task_done(self, connection: TickerConnection, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or (fault := task.exception()) is None:
+            return
+        log.error("ticker task %s failed", task.get_name(), exc_info=fault)
+        # A dead task leaves its last state behind ("connecting" for ever): say, as every change
+        # is said, that nothing reconnects by itself (one that had given up has said so).
+        if not self._closing and connection.state is not ConnectionState.GAVE_UP:
+            self._move(connection, ConnectionState.GAVE_UP, failed_detail(fault))
 
     def _move(self, connection: TickerConnection, state: ConnectionState, detail: str = "") -> None:
         check_transition(connection.state, state)
@@ -388,17 +403,17 @@ class KiteTickerClient:
             if self._closing:
                 return
             if connection.state is ConnectionState.AUTH_REJECTED:
-                await self._wait(connection, None)
+                await connection.wait(None)
                 continue
             connection.failures += 1
             if connection.failures > self.config.max_reconnect_attempts:
-                self._move(connection, ConnectionState.GAVE_UP, failure)
-                await self._wait(connection, None)
-                connection.failures = 0
+                detail = gave_up_detail(connection.failures, failure)
+                self._move(connection, ConnectionState.GAVE_UP, detail)
+                await connection.wait(None)
                 continue
             delay = self._backoff(connection.failures)
             self._move(connection, ConnectionState.BACKOFF, f"{failure}; retry in {delay:.2f}s")
-            await self._wait(connection, delay)
+            await connection.wait(delay)
 
     def _backoff(self, failures: int) -> float:
         config = self.config
@@ -407,17 +422,6 @@ class KiteTickerClient:
         )
         spread = config.reconnect_jitter
         return base * (1 + self._rng.uniform(-spread, spread))
-
-    async def _wait(self, connection: TickerConnection, delay: float | None) -> None:
-        if self._closing:
-            return
-        if delay is None:
-            await connection.wake.wait()
-            return
-        try:
-            await asyncio.wait_for(connection.wake.wait(), timeout=delay)
-        except TimeoutError:
-            return
 
     async def _connect_and_serve(self, connection: TickerConnection) -> str:
         """One connection attempt and, if it opens, its whole life; returns why it ended."""

@@ -3,15 +3,20 @@
     IDLE ──start──▶ CONNECTING ──handshake ok──▶ OPEN ──dropped / watchdog──▶ BACKOFF ──▶ CONNECTING
                          │                                                       │
                          ├── 401/403 ──▶ AUTH_REJECTED ──new access token──▶ CONNECTING
-                         └── refused / timeout ──▶ BACKOFF ── too many tries ──▶ GAVE_UP ──retry──▶ CONNECTING
+                         ├── refused / timeout ──▶ BACKOFF ──▶ CONNECTING
+                         └── refused / timeout, no try left ──▶ GAVE_UP ──retry / new login──▶ CONNECTING
 
-Any state may go to CLOSED (the client was stopped); CLOSED is final. One connection (its socket,
-tokens and state) and the client's counters are kept here too.
+GAVE_UP is reached from the attempt that used up the tries (CONNECTING), and from any live state
+when the connection's task ends on a fault nobody foresaw: either way nothing reconnects by itself,
+and the state says so instead of the last one the dead task left behind. Any state may go to
+CLOSED (the client was stopped); CLOSED is final. One connection (its socket, tokens and state)
+and the client's counters are kept here too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -27,17 +32,18 @@ class ConnectionState(StrEnum):
     AUTH_REJECTED = "auth rejected"
     """The server refused the access token: nothing more is tried until a new login."""
     GAVE_UP = "gave up"
-    """Too many consecutive failed attempts; waits for an explicit retry."""
+    """Too many consecutive failed attempts, or the connection's task failed: nothing is tried
+    until an explicit retry or a new login."""
     CLOSED = "closed"
 
 
 C = ConnectionState
 TRANSITIONS: dict[ConnectionState, frozenset[ConnectionState]] = {
-    C.IDLE: frozenset({C.CONNECTING, C.CLOSED}),
-    C.CONNECTING: frozenset({C.OPEN, C.BACKOFF, C.AUTH_REJECTED, C.CLOSED}),
-    C.OPEN: frozenset({C.BACKOFF, C.CLOSED}),
+    C.IDLE: frozenset({C.CONNECTING, C.GAVE_UP, C.CLOSED}),
+    C.CONNECTING: frozenset({C.OPEN, C.BACKOFF, C.AUTH_REJECTED, C.GAVE_UP, C.CLOSED}),
+    C.OPEN: frozenset({C.BACKOFF, C.GAVE_UP, C.CLOSED}),
     C.BACKOFF: frozenset({C.CONNECTING, C.GAVE_UP, C.CLOSED}),
-    C.AUTH_REJECTED: frozenset({C.CONNECTING, C.CLOSED}),
+    C.AUTH_REJECTED: frozenset({C.CONNECTING, C.GAVE_UP, C.CLOSED}),
     C.GAVE_UP: frozenset({C.CONNECTING, C.CLOSED}),
     C.CLOSED: frozenset(),
 }
@@ -97,3 +103,25 @@ class TickerConnection:
         self.last_frame = 0.0
         self.failures = 0
         self.opened_before = False
+
+    async def wait(self, delay: float | None) -> None:
+        """Until woken (a retry, a new token, a stop) or, given a ``delay``, until it runs out."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=delay)
+
+
+RESTART_TO_RECONNECT = "restart DalalDesk to stream prices again"
+"""What the trader can do once a connection stopped trying: the desk has no reconnect action."""
+
+
+def gave_up_detail(failures: int, last_failure: str) -> str:
+    """Why a connection stopped trying after its last allowed attempt, in words to act on."""
+    return (
+        f"stopped trying after {failures} failed connection attempts in a row (last: "
+        f"{last_failure}); {RESTART_TO_RECONNECT}"
+    )
+
+
+def failed_detail(fault: BaseException) -> str:
+    """Why a connection whose task ended on a fault nobody foresaw stopped, in words to act on."""
+    return f"stopped on an internal fault ({type(fault).__name__}: {fault}); {RESTART_TO_RECONNECT}"
