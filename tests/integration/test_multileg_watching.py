@@ -361,3 +361,26 @@ def test_multileg_futures_leg_trades_the_months_future(desk) -> None:
         if i.underlying == "NIFTY" and i.instrument_type is future.instrument_type
     )
     assert future.expiry == months[0]
+
+
+def test_multileg_combined_target_when_a_held_leg_has_no_price_yet_waits_for_one(desk) -> None:
+    """Resumed after a restart, a leg may hold its position before its first tick: marked at 0,
+    the sold put would read as its whole premium earned and reach the combined target. The
+    levels wait until every held leg has a price, then judge the real MTM."""
+    engine, broker = desk
+    start(
+        engine,
+        broker,
+        [{"side": "SELL", "instrument": "CE"}, {"side": "SELL", "instrument": "PE"}],
+        target={"combined": {"value": "1000"}},
+    )
+    call, put = fill_entries_at(engine, broker, ["100", "100"])
+    portfolio = engine.multileg.running("Watched")
+    assert portfolio is not None
+    portfolio.legs[1].ltp = 0  # as a leg restored before the feed's first tick of it
+    push(engine, call, "100", 6)
+    assert exits(broker) == [] and status(engine) is PortfolioStatus.STARTED
+    push(engine, put, "100", 6)  # its price comes: the MTM is 0, far from the target
+    assert exits(broker) == [] and status(engine) is PortfolioStatus.STARTED
+    push(engine, call, "60", 6)  # a real ₹40 a unit earned on the call reaches it
+    assert [n for n, _kind in exits(broker)] == [1, 2]

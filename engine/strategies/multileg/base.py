@@ -148,12 +148,22 @@ class PortfolioBase(Strategy):
             total += leg.mtm
         return total
 
-    def _round_mtm(self) -> int:
-        """Paise: the MTM of the current round's legs, what the combined levels watch."""
+    def _round_mtm(self) -> int | None:
+        """Paise: the MTM of the current round's legs, what the combined levels watch; None
+        while a leg holds a position and has no price yet (resumed after a restart before its
+        first tick, or its contract no longer ticks): marked at 0, a sold leg would read as its
+        whole premium earned and could reach a target that was never there."""
         total = 0
         for leg in self.legs[self._round_from - 1 :]:
+            if leg.position and not leg.ltp:
+                return None
             total += leg.mtm
         return total
+
+    @property
+    def priced(self) -> bool:
+        """Whether every leg that holds a position has a price (its MTM can be judged)."""
+        return all(leg.ltp or not leg.position for leg in self.legs)
 
     def _combined_react(self, kind: str, why: str, now: int) -> bool:
         """Re-execute the portfolio on its combined ``kind`` hit; False to exit (``reentry``)."""

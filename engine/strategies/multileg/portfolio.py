@@ -90,7 +90,12 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
         if spot:
             self.spot = tick.ltp
         guard = self._tag_guard
-        if guard is not None and legs is not None and guard.limited(self.spec.defaults.tag):
+        if (
+            guard is not None
+            and legs is not None
+            and guard.limited(self.spec.defaults.tag)
+            and self.priced
+        ):
             # Before the portfolio's own levels: the account and the tag take precedence.
             mtm = self.mtm
             if mtm != self._reported:

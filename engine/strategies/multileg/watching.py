@@ -85,6 +85,8 @@ class PortfolioWatch(PortfolioBase):
         if combined is None:
             return
         mtm = self._round_mtm()
+        if mtm is None:  # a held leg has no price yet: nothing to judge the levels by
+            return
         if self._combined_breach_ns is None:
             if mtm == self._last_mtm:
                 return
