@@ -37,12 +37,19 @@ class PositionService(Service):
             return instrument
         if token not in self._told_unlisted:
             self._told_unlisted.add(token)
+            paper = self._parts.session_problem is None  # orders go to the paper venue
+            why = (
+                "it expired, or it was traded before DalalDesk named the paper market's "
+                "contracts by their terms, so its earlier number is not today's"
+                if paper
+                else "it expired, or it is not in today's instruments"
+            )
             text = (
                 f"A position in instrument token {token} is in the book, but that contract is no "
-                "longer listed (it expired, or it is not in today's instruments). It is shown "
-                "by its token, at its last price if the desk has one, else unpriced; Greeks, "
-                "payoff and margin leave it out. Check it with your broker."
-            )
+                f"longer listed ({why}). It is shown by its token, at its last price if the desk "
+                "has one, else unpriced; Greeks, payoff and margin leave it out, and its "
+                "realised P&L is kept. " + ("" if paper else "Check it with your broker.")
+            ).rstrip()
             log.warning("%s", text)
             now = self._parts.now()
             ts_ns = int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1000
