@@ -18,6 +18,7 @@ from engine.brokers.paper.config import PaperConfig
 from engine.core.clock import Clock
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument
+from engine.domain.ticks import Tick
 
 SIMULATED_FEED = "simulated"
 """The built-in simulated NSE market; every other feed is a live broker's."""
@@ -46,6 +47,10 @@ class BrokerContext:
     day_close: Callable[[date], datetime | None] | None = None
     """A trading day's close by the market calendar (None: not a trading day), for a venue that
     squares off intraday positions before it."""
+    index_quote: Callable[[str], Tick | None] | None = None
+    """An underlying's name -> the last quote of its index (None: none, or not an index), for a
+    venue that settles index futures and options at expiry (the paper venue; a live broker
+    settles on its own side)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +131,8 @@ def _paper(context: BrokerContext) -> Broker:
         session_open=context.session_open,
         config=context.paper,
         day_close=context.day_close,
+        index_quote=context.index_quote,
+        publish=context.publish,
     )
 
 

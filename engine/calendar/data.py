@@ -18,8 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from engine.calendar import locations
 from engine.calendar.errors import CalendarDataError
 from engine.calendar.records import (
     CalendarSegment,
@@ -72,6 +74,7 @@ def merge_documents(documents: Sequence[CalendarDocument]) -> CalendarData:
     changes: dict[CalendarSegment, dict[date, TimetableChange]] = {s: {} for s in CalendarSegment}
     weekdays: dict[CalendarSegment, dict[date, ExpiryWeekday]] = {s: {} for s in CalendarSegment}
     holidays: dict[DayKey, Holiday] = {}
+    from_base: set[DayKey] = set()
     specials: dict[DayKey, SpecialSession] = {}
     for doc in documents:
         for year in doc.covered_years:
@@ -80,10 +83,15 @@ def merge_documents(documents: Sequence[CalendarDocument]) -> CalendarData:
             changes[segment].update((change.effective_from, change) for change in items)
         for segment, rules in doc.expiry_weekdays.items():
             weekdays[segment].update((rule.effective_from, rule) for rule in rules)
-        # The year lists this file holds: lower files' holidays in them are replaced.
+        # The year lists this file holds: lower files' holidays in them are replaced. Files
+        # kept before imports were numbered replace only the packaged list: which of two of them
+        # was imported later is not known, so their holidays add up (a day either closes stays
+        # closed) rather than one undoing the other by the accident of its name.
         lists = year_lists(doc)
+        ordered = doc.is_base or locations.is_numbered(Path(doc.origin))
         for key in [key for key in holidays if (key[0].year, key[1]) in lists]:
-            del holidays[key]
+            if ordered or key in from_base:
+                del holidays[key]
         # The days this file speaks about: lower files' entries for them are replaced.
         days = {(h.day, h.segment) for h in doc.holidays}
         days |= {(s.day, s.segment) for s in doc.special_sessions}
@@ -91,6 +99,10 @@ def merge_documents(documents: Sequence[CalendarDocument]) -> CalendarData:
             holidays.pop(key, None)
             specials.pop(key, None)
         holidays.update(((h.day, h.segment), h) for h in doc.holidays)
+        if doc.is_base:
+            from_base.update((h.day, h.segment) for h in doc.holidays)
+        else:
+            from_base.difference_update((h.day, h.segment) for h in doc.holidays)
         specials.update(((s.day, s.segment), s) for s in doc.special_sessions)
 
     sorted_changes = {seg: tuple(v for _, v in sorted(c.items())) for seg, c in changes.items()}

@@ -45,6 +45,11 @@ def rank(path: Path) -> tuple[int, int, str]:
     return (1, int(match.group(1)), path.name)
 
 
+def is_numbered(path: Path) -> bool:
+    """Whether the file was saved by an import that numbered it (its place in the order known)."""
+    return _IMPORTED.match(path.name) is not None
+
+
 def own_name(name: str) -> str:
     """``name`` without the sequence an import gave it: the name the trader knows it by."""
     match = _IMPORTED.match(name)

@@ -232,9 +232,11 @@ class OrderFilled(OrderEvent):
     quantity: int
     price: Paise
     charges: Charges | None = None
+    settles: bool = False
+    """A contract's final settlement at expiry (price 0: expired worthless), not a trade."""
 
     def to_payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "trade_id": self.trade_id,
             "token": self.token,
             "side": self.side.value,
@@ -243,6 +245,9 @@ class OrderFilled(OrderEvent):
             "price": self.price,
             "charges": None if self.charges is None else _charges_payload(self.charges),
         }
+        if self.settles:  # only when set: every other (and every older) row reads as a trade
+            payload["settles"] = True
+        return payload
 
     @classmethod
     def from_payload(cls, order_id: str, ts_ns: int, payload: dict[str, Any]) -> OrderFilled:
@@ -257,6 +262,7 @@ class OrderFilled(OrderEvent):
             int(payload["quantity"]),
             Paise(payload["price"]),
             None if charges is None else _charges_from(charges),
+            settles=payload.get("settles") is True,
         )
 
 

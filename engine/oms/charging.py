@@ -44,6 +44,8 @@ def default_charge_model(
     instrument: Instrument, fill: OrderFilled, trade_date: date, brokerage_paid: Decimal
 ) -> Charges:
     """Each fill on its own schedule, with no memory of the day (tests and simple tools)."""
+    if fill.settles:
+        return settlement_charges(DEFAULT_TARIFF, instrument, fill, trade_date)
     parts = DEFAULT_TARIFF.fill_parts(
         charge_segment(instrument, fill.product),
         fill.side.value,
@@ -54,6 +56,25 @@ def default_charge_model(
         brokerage_paid=brokerage_paid,
     )
     return Charges(*parts)
+
+
+def settlement_charges(
+    tariff: Tariff, instrument: Instrument, fill: OrderFilled, trade_date: date
+) -> Charges:
+    """What a contract's final settlement at expiry costs (``OrderFilled.settles``): it is not a
+    trade, so no brokerage, exchange charges, SEBI fee, stamp duty or GST.
+
+    An in-the-money long option (a SELL closing it, at its intrinsic value) is exercised: the
+    buyer pays STT on the intrinsic value at the rate in force on the expiry day (nse_market.md
+    §3.1/§3.3: 0.15 % from 1 Apr 2026, 0.125 % before), rounded to the rupee as the contract
+    note shows STT. A short option assigned in the money pays none, nor one that expired out of
+    the money (price 0). Futures' final settlement: the reference gives no charge for it, so
+    none is taken."""
+    if not instrument.is_option or fill.side is not Side.SELL or fill.price <= 0:
+        return Charges()
+    intrinsic_value = to_rupees(fill.price) * fill.quantity
+    stt = tariff.exercise_stt(intrinsic_value, instrument.expiry or trade_date)
+    return Charges(stt=stt).with_stt_rounded_to_rupee()
 
 
 @dataclass(slots=True)
@@ -128,6 +149,8 @@ class DayChargeModel:
     def __call__(
         self, instrument: Instrument, fill: OrderFilled, trade_date: date, brokerage_paid: Decimal
     ) -> Charges:
+        if fill.settles:
+            return settlement_charges(self._tariff, instrument, fill, trade_date)
         if not _is_cnc_equity(instrument, fill):
             return default_charge_model(instrument, fill, trade_date, brokerage_paid)
         # ``brokerage_paid`` (the order manager's sum over the order's fills) is not used: a fill

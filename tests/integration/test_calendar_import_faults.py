@@ -183,6 +183,24 @@ def test_calendar_override_files_when_hand_dropped_and_imported_mix_imports_rank
 # -- 2. a year's list comes whole ----------------------------------------------------------------
 
 
+def test_calendar_override_files_kept_before_imports_were_numbered_add_up_rather_than_replace(
+    tmp_path: Path,
+) -> None:
+    """Two year lists an earlier version imported under their own names: which came later is
+    not known, so neither undoes the other by its name; a day either closes stays closed (as
+    those versions read them), and each still replaces the packaged list of its year."""
+    folder = tmp_path / "calendars"
+    folder.mkdir()
+    (folder / "nse-2027.json").write_text(year_list(), encoding="utf-8")
+    (folder / "holidays-2027-corrected.json").write_text(
+        year_list(holi="2027-03-23"), encoding="utf-8"
+    )
+    calendar = load_calendar(folder)
+    assert not calendar.is_trading_day(date(2027, 3, 22))
+    assert not calendar.is_trading_day(date(2027, 3, 23))
+    assert calendar.is_trading_day(date(2027, 3, 24))
+
+
 def test_calendar_import_when_a_year_list_has_only_cm_is_refused_naming_fo(
     own_config_dir: Path,
 ) -> None:

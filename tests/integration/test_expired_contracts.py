@@ -106,12 +106,17 @@ def test_expiry_when_an_option_is_ordered_after_its_close_on_the_always_open_mar
             for side in ("BUY", "SELL"):
                 refused = engine.api.place_order(call.token, side, lot, "MARKET")
                 assert (refused.ok, refused.reason) == (False, words)
-            # Nor can the resting bid be made to trade on the last quote by modifying it.
+            # The resting bid was cancelled at the expiry: it cannot be made to trade on the
+            # last quote by modifying it.
+            left = engine.api.order(resting.order_id)
+            assert left.status is OrderStatus.CANCELLED
+            assert left.status_message == f"cancelled at expiry: {words}"
             modified = engine.api.modify(resting.order_id, order_type="MARKET")
-            assert (modified.ok, modified.reason) == (False, words)
+            assert not modified.ok
         run(engine, 2)
         position = next(p for p in engine.api.positions() if p.instrument.token == call.token)
-        assert position.net_quantity == lot  # only the order before the close traded
+        assert position.net_quantity == 0  # the lot bought before the close, settled at expiry
+        assert position.buy_quantity == lot  # only the order before the close traded
         assert engine.api.order(resting.order_id).filled_quantity == 0
     finally:
         engine.close()
@@ -168,7 +173,7 @@ def test_expiry_when_an_expired_option_is_held_over_the_day_change_day_pnl_is_ze
         assert engine.api.tick(call.token) == last  # it never ticks again
         assert last.close != last.ltp  # its quote still holds the close before its expiry day
         (position,) = engine.api.positions()
-        assert position.overnight_quantity == call.lot_size * 15
+        assert position.net_quantity == 0  # settled at the expiry, before the day changed
         assert position.day_pnl == 0
         assert engine.api.day_pnl() == 0
         assert engine.api.trading_state().state.value == "ACTIVE"

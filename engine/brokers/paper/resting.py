@@ -233,3 +233,29 @@ def ended_at_restart(status: OrderStatus) -> str | None:
         OrderStatus.PENDING_SUBMIT: _NOT_RECEIVED,
         OrderStatus.CANCEL_PENDING: _CANCELLED_AT_RESTART,
     }.get(status)
+
+
+def square_off_requests(
+    token: InstrumentToken, product: Product, net: int, instrument: Instrument
+) -> list[OrderRequest]:
+    """The venue's own MARKET orders that close a ``net`` holding in ``product`` (the intraday
+    square-off), each within the exchange's freeze quantity, as a broker's square-off slices."""
+    side = Side.SELL if net > 0 else Side.BUY
+    remaining = abs(net)
+    max_slice = instrument.max_order_quantity() or remaining
+    requests = []
+    while remaining > 0:
+        quantity = min(remaining, max_slice)
+        remaining -= quantity
+        requests.append(
+            OrderRequest(
+                token=token,
+                side=side,
+                quantity=quantity,
+                order_type=OrderType.MARKET,
+                product=product,
+                source=OrderSource.BROKER,
+                square_off=True,
+            )
+        )
+    return requests

@@ -4,12 +4,13 @@ Marketable orders walk the visible depth (BUY takes the asks, SELL the bids) at 
 price; what is left of a LIMIT order rests and fills, at its own price, when the market comes to
 it; an IOC's rest is cancelled; a MARKET order's rest becomes a protected LIMIT (Kite's market
 protection). SL and SL-M orders wait for the last traded price to reach the trigger. Intraday (MIS)
-positions are squared off before the day's close. Orders are DAY orders (the venue takes no AMO):
-what is still open when the instrument's session closes is cancelled, as the exchange does, never
-carried to the next morning. The venue keeps no order objects of the OMS: it works on its own copy
-and reports every change through the sink. A resting order and the exchange's rules for one (a
-stop's trigger, the levels it takes, market protection, what is refused on arrival) are in
-``engine.brokers.paper.resting``.
+positions are squared off before the day's close; a future or index option held past its expiry
+is settled at its index's close (``engine.brokers.paper.settlement``). Orders are DAY orders (the
+venue takes no AMO): what is still open when the instrument's session closes is cancelled, as
+the exchange does, never carried to the next morning. The venue keeps no order objects of the
+OMS: it works on its own copy and reports every change through the sink. A resting order and the
+exchange's rules for one (a stop's trigger, the levels it takes, market protection, what is
+refused on arrival) are in ``engine.brokers.paper.resting``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from engine.brokers.paper.resting import (
     arrival_refusal,
     ended_at_restart,
     protected_price,
+    square_off_requests,
     trigger_reached,
 )
+from engine.brokers.paper.settlement import ExpirySettler, IndexQuote
 from engine.core.clock import Clock
 from engine.domain.events import OrderEvent, OrderFilled, OrderStatusChanged, OrderSubmitted
 from engine.domain.ids import BrokerOrderId, IdFactory, InstrumentToken, OrderId, TradeId
@@ -40,10 +43,8 @@ from engine.domain.orders import (
     OrderStatus,
     OrderType,
     Product,
-    Side,
     Validity,
 )
-from engine.domain.origin import OrderSource
 from engine.domain.ticks import Tick
 from engine.domain.values import Paise, rupees_text
 
@@ -69,6 +70,8 @@ class PaperVenue:
         session_open: SessionCheck,
         config: PaperConfig | None = None,
         day_close: Callable[[date], datetime | None] | None = None,
+        index_quote: IndexQuote | None = None,
+        publish: Callable[[object], None] | None = None,
     ) -> None:
         self._instruments = instruments
         self._quotes = quotes
@@ -76,6 +79,7 @@ class PaperVenue:
         self._session_open = session_open
         self.config = config or PaperConfig()
         self._day_close = day_close
+        self._settler = ExpirySettler(instruments, index_quote, clock, publish=publish)
         self._sink: BrokerSink | None = None
         self._resting: dict[int, list[Resting]] = {}
         self._by_order: dict[OrderId, Resting] = {}
@@ -193,8 +197,9 @@ class PaperVenue:
                 self._unrest(resting)
 
     def on_clock(self, now: datetime) -> None:
-        """Called about once a second by the engine: runs the intraday square-off when due and
-        cancels the orders whose session has closed."""
+        """Called about once a second by the engine: runs the intraday square-off when due,
+        settles contracts held past their expiry and cancels the orders whose session has
+        closed."""
         if self.paused:
             return
         today = now.date()
@@ -207,6 +212,7 @@ class PaperVenue:
             # earlier today were never squared off (with nothing intraday open this does nothing).
             self._squared_off_on = today
             self.square_off_intraday()
+        self._settle_expired(now)
         self._end_closed_sessions(now)
 
     def square_off_due(self, day: date) -> datetime:
@@ -261,24 +267,24 @@ class PaperVenue:
             if instrument is None:
                 log.error("cannot square off unknown instrument %s", token)
                 continue
-            side = Side.SELL if net > 0 else Side.BUY
-            remaining = abs(net)
-            max_slice = instrument.max_order_quantity() or remaining
-            while remaining > 0:
-                quantity = min(remaining, max_slice)
-                remaining -= quantity
-                request = OrderRequest(
-                    token=token,
-                    side=side,
-                    quantity=quantity,
-                    order_type=OrderType.MARKET,
-                    product=Product.MIS,
-                    source=OrderSource.BROKER,
-                    square_off=True,
-                )
+            for request in square_off_requests(token, product, net, instrument):
                 order_id = OrderId(self._order_ids.next())
                 self._send(OrderSubmitted(order_id, self._clock.time_ns(), request))
                 self._accept(order_id, request)
+
+    def _settle_expired(self, now: datetime) -> None:
+        """Cancel the orders resting on contracts past their expiry, and settle the ones still
+        held: the venue's own closing order, filled at once at the settlement price."""
+        for token, reason in self._settler.expired_orders(list(self._resting), now):
+            for resting in tuple(self._resting.get(token, ())):
+                self._cancel(resting.order_id, reason)
+        for due in self._settler.due(self._net, now):
+            order_id = OrderId(self._order_ids.next())
+            self._send(OrderSubmitted(order_id, self._clock.time_ns(), due.request))
+            broker_id = BrokerOrderId(self._broker_ids.next())
+            settling = Resting.arriving(order_id, broker_id, due.request, now.date())
+            self._emit_status(settling, OrderStatus.OPEN, due.words)
+            self._fill(settling, settling.quantity, due.price, settles=True)
 
     # -- the exchange ----------------------------------------------------------------------------------
 
@@ -375,7 +381,9 @@ class PaperVenue:
         for quantity, price in resting.takes(tick, aggressive=aggressive, taken=taken):
             self._fill(resting, quantity, price)
 
-    def _fill(self, resting: Resting, quantity: int, price: Paise) -> None:
+    def _fill(
+        self, resting: Resting, quantity: int, price: Paise, *, settles: bool = False
+    ) -> None:
         resting.filled += quantity
         key = (resting.token, resting.product)
         self._net[key] = self._net.get(key, 0) + quantity * resting.side.sign
@@ -389,6 +397,7 @@ class PaperVenue:
                 resting.product,
                 quantity,
                 price,
+                settles=settles,
             )
         )
 
