@@ -3,7 +3,7 @@
 check    lists what the desk cannot read (and what was set aside before); exit 0 healthy,
          1 problems found, 2 the book file itself is unreadable or not there
 repair   sets aside every row the desk cannot read (kept in the journal: nothing is deleted)
-backups  lists the copies taken at clean closes and at each day's first start
+backups  lists the copies taken at clean closes, at each day's first start and after its session
 restore  puts a backup in place of the book; the file it replaces is moved aside, never deleted
 """
 
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+from datetime import datetime
 from pathlib import Path
 
 from app.main import book_url
 from app.startup import StartupProblem
 from engine.brokers.registry import broker_names, feed_names
+from engine.core.clock import IST
 from engine.store import (
     StoreError,
     book_file_of,
@@ -92,10 +93,13 @@ def check(url: str, *, repair: bool) -> int:
 def show_backups(path: Path) -> int:
     backups = list_backups(path)
     if not backups:
-        print(f"no backups of {path} yet (one is taken at each clean close and each day's start)")
+        print(
+            f"no backups of {path} yet (one is taken at each clean close, at each day's start "
+            "and after its session)"
+        )
         return EXIT_HEALTHY
     print(f"backups of {path}, newest first:")
     for backup in backups:
-        when = time.strftime("%d %b %Y %H:%M:%S", time.localtime(backup.created))
+        when = f"{datetime.fromtimestamp(backup.created, IST):%d %b %Y %H:%M:%S} IST"
         print(f"  {backup.path}  {when}  {backup.size / 1024:,.0f} KB  ({backup.reason})")
     return EXIT_HEALTHY

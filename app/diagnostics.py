@@ -41,6 +41,7 @@ from engine.brokers.xts.credentials import (
     XTS,
 )
 from engine.calendar.locations import default_override_dir
+from engine.core.clock import IST
 from engine.core.logs import redact
 from engine.credentials import (
     ACCESS_TOKEN,
@@ -341,7 +342,7 @@ def book_check(db_url: str | None) -> str:
         backups = list_backups(path)
         lines.append(f"backups: {len(backups)}")
         lines += [
-            f"  {b.path.name}  {datetime.fromtimestamp(b.created).astimezone():%d %b %Y %H:%M}"
+            f"  {b.path.name}  {datetime.fromtimestamp(b.created, IST):%d %b %Y %H:%M} IST"
             f"  {b.size / 1024:,.0f} KB  ({b.reason})"
             for b in backups
         ]
@@ -364,9 +365,9 @@ def folders(roots: Iterable[Path]) -> str:
         for path in entries[:FOLDER_LIST_CAP]:
             if path.is_file():
                 stat = path.stat()
-                when = datetime.fromtimestamp(stat.st_mtime).astimezone()
+                when = datetime.fromtimestamp(stat.st_mtime, IST)
                 lines.append(
-                    f"  {path.relative_to(root)}  {stat.st_size:,} bytes  {when:%d %b %Y %H:%M}"
+                    f"  {path.relative_to(root)}  {stat.st_size:,} bytes  {when:%d %b %Y %H:%M} IST"
                 )
         if len(entries) > FOLDER_LIST_CAP:
             lines.append(f"  ... and {len(entries) - FOLDER_LIST_CAP:,} more")
@@ -419,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.startup import StartupProblem
     from engine.brokers.registry import broker_names, feed_names
 
-    stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M")
+    stamp = datetime.now(IST).strftime("%Y%m%d-%H%M")
     parser = argparse.ArgumentParser(prog="dalaldesk diagnostics", description=main.__doc__)
     parser.add_argument(
         "out", nargs="?", type=Path, default=Path.home() / f"dalaldesk-diagnostics-{stamp}.zip"

@@ -15,6 +15,7 @@ total.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -156,40 +157,82 @@ def paise_half_up(amount: Fraction) -> int:
 
 
 class PositionBook:
-    """Every position by (instrument, product). Closed positions stay, flat, for the day."""
+    """Every position by (instrument, product). Closed positions stay, flat, for the day.
+
+    The book's day is the desk clock's IST day (``roll``), and its day figures are those of the
+    fills stamped on that day or later: exactly what a book opened on that day from the journal
+    holds, whatever the clock did meanwhile. A fill stamped after the clock's day (a broker's
+    clock ahead of the desk's, or a fill journaled while the desk's clock ran a day ahead and
+    restored once it was put right) counts in the clock's day: the book never runs into a day
+    the clock has not reached.
+    """
 
     def __init__(self, today: date) -> None:
         self.today = today
         self._positions: dict[tuple[InstrumentToken, Product], Position] = {}
+        self._fills: list[OrderFilled] = []
+        """Every fill applied, in order: the day's figures are worked out again from them when
+        the clock's day goes back, or comes to a day some fills are stamped on already."""
+        self._last_stamped = date.min
+        """The latest IST day a fill applied is stamped on."""
+        self.clock_day: Callable[[], date] | None = None
+        """The desk clock's IST day, for a book that follows a clock: a new day's first fill
+        that comes before the clock's roll starts that day at once (never one the clock has not
+        reached). None for a book built from fills alone: its day is the one it was given."""
         self.version = 0
         """Fills applied so far: what is worked out from the positions is current while it
         stands (the circuit breakers' P&L lines)."""
 
     def apply(self, fill: OrderFilled) -> Position:
         day = ist_date_of(fill.ts_ns).date()
-        if day > self.today:
+        if day > self.today and self.clock_day is not None:
             # The new day's first fill came before the once-a-second roll: the day starts now,
             # so the fill counts as the day's own, as a book opened that day counts it.
-            self.roll(day)
+            clock_day = self.clock_day()
+            if clock_day > self.today:
+                self.roll(min(day, clock_day))
+        self._fills.append(fill)
+        self._last_stamped = max(self._last_stamped, day)
+        return self._book(fill, day)
+
+    def _book(self, fill: OrderFilled, day: date) -> Position:
         key = (fill.token, fill.product)
         position = self._positions.get(key)
         if position is None:
             position = self._positions[key] = Position(fill.token, fill.product)
-        position.apply(fill, self.today)
+        # Stamped after the book's day: counted in it (today's, not a day still to come).
+        position.apply(fill, max(day, self.today))
         self.version += 1
         return position
 
     def roll(self, day: date) -> bool:
-        """Make ``day`` today (a desk left running past midnight IST): every position starts
-        the day with what it holds carried in, as a book opened that day would; whether the
-        day changed."""
+        """Make ``day``, the desk clock's IST day, the book's (a desk left running past
+        midnight IST): every position starts the day with what it holds carried in, as a book
+        opened that day would; whether the day changed.
+
+        Only a later day starts anything afresh. A clock set back (a wrong date typed, a clock
+        put right after it ran ahead) never wipes a fill from the day's figures: they are worked
+        out again from the fills, as a book opened on ``day`` would count them, so today's trades
+        stay in the day's P&L (and the daily loss limit's count) when the clock goes back a day
+        and forward again."""
         if day == self.today:
             return False
-        self.today = day
-        for position in self._positions.values():
-            position.start_day()
+        if day > self.today and self._last_stamped < day:
+            # An ordinary new day: no fill is stamped on it yet, so nothing is traded in it.
+            self.today = day
+            for position in self._positions.values():
+                position.start_day()
+        else:
+            self._restate(day)
         self.version += 1
         return True
+
+    def _restate(self, day: date) -> None:
+        """The book as a book opened on ``day`` from the same fills holds it."""
+        self.today = day
+        self._positions = {}
+        for fill in self._fills:
+            self._book(fill, ist_date_of(fill.ts_ns).date())
 
     def get(self, token: InstrumentToken, product: Product) -> Position | None:
         return self._positions.get((token, product))

@@ -303,12 +303,19 @@ class CircuitBreakers:
     def _roll_day(self) -> bool:
         """A new IST day: the position book starts it too (before the housekeeping beat would),
         so its first tick is measured against the new day's figures, never yesterday's; whether
-        the day changed."""
+        the day's figures changed.
+
+        Only a later day starts the breakers' day again (its charges, peak and trips): a clock
+        set back a day and put right again must not give the day a second loss limit. The book
+        follows the clock either way, keeping every fill of the day in its figures
+        (``PositionBook.roll``)."""
         today = self._today()
-        if today == self._day:
+        if today == self._day and today == self._positions.today:
             return False
+        restated = self._positions.roll(today)
+        if self._day is not None and today <= self._day:
+            return restated
         self._day = today
-        self._positions.roll(today)
         self.charges_today = ZERO
         self.peak = ZERO
         self.tripped.clear()

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.core.clock import IST
 from engine.domain.events import EngineMessage, Severity
 from engine.signals.records import SignalRecord
-from engine.store.backup import backup_book, has_backup_of
+from engine.store.backup import backup_book, copied_since, has_backup_of
 from engine.store.book import scan_journal, set_aside_text
 from engine.store.journal import JournalEntry
 
@@ -107,7 +108,8 @@ def back_up(engine: Engine, reason: str) -> Path | None:
     book = engine.book_file
     if book is None or engine.database.closed or engine.journal.last_seq() == 0:
         return None
-    today = datetime.now(UTC).astimezone().date()  # backups follow the wall clock
+    # Backups follow the wall clock (a replay's clock is not the day's), and days are IST's.
+    today = datetime.now(IST).date()
     if reason == "daily" and has_backup_of(book, today, "daily"):
         return None
     try:
@@ -115,6 +117,27 @@ def back_up(engine: Engine, reason: str) -> Path | None:
     except (OSError, sqlite3.Error) as exc:
         engine.warn(f"the {reason} backup of the book failed: {exc}", "store")
         return None
+
+
+def back_up_after_session(engine: Engine, close: datetime) -> str:
+    """The day's copy after its session closed at ``close``, in words: it holds the day's
+    trading, so a copy taken when the desk opened that morning does not count; only a daily copy
+    made after the close does (a desk opened after it copies the book then). A failed copy
+    raises ``OSError`` or ``sqlite3.Error`` (the schedule says it and tries again)."""
+    book = engine.book_file
+    if book is None:
+        return "no backup: the book is not a file (a server's book is backed up there)"
+    if engine.database.closed:
+        return "no backup: the book is closed"
+    if engine.journal.last_seq() == 0:
+        return "no backup needed: the book is empty"
+    taken = copied_since(book, close, "daily")
+    if taken is not None:
+        return (
+            f"no backup needed: {taken.path.name} was copied after the close at "
+            f"{close.astimezone(IST):%H:%M} IST"
+        )
+    return f"book copied to {backup_book(book, 'daily')}"
 
 
 def journal_left_unwritten(engine: Engine) -> int:

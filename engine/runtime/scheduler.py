@@ -16,7 +16,8 @@ most once a day.
   profile's ``reports`` folder, and beside them the book's performance report (per strategy,
   symbol and day, equity, drawdown, metrics, trades).
 - ``journal_backup`` (16:00, or 20 minutes after the close of a session that ends later, so after
-  its report): a copy of the book.
+  its report): a copy of the book with the day's trading in it; skipped only when a daily copy
+  was made after the day's close (a desk opened after it copies the book as it starts).
 
 The market calendar decides both the days and the times. A trading day is a date on which NSE's
 cash (CM) or F&O segment has a session: the weekdays less the holidays, plus the special sessions
@@ -31,6 +32,14 @@ clock, so a test clock runs a week in a moment and a replay runs on its own time
 late (the desk opened after its time) still runs within its grace; later than that it waits for
 the next trading day. A calendar updated while the desk runs (an imported holiday list or special
 session) is read at the next heartbeat.
+
+The heartbeat's clock is the computer's, and a computer's clock can be set back (a wrong date typed
+and put right, a resume that NTP corrects). The times due are then read again from the clock as it
+is now, and a run recorded for a day after the clock's (done while it ran ahead) gives way to the
+run before it: today's remaining jobs run at their times and that later day's run again when it
+comes. A job whose whole time the clock jumps over (the computer slept, or its clock was set ahead)
+is said as missed in those words, never as a desk that was not running. The jobs themselves are
+``engine.runtime.schedule_jobs``'s.
 
 Each run is recorded in the book's ``schedule.json`` before the job starts: after a restart,
 or a crash in the middle of a job, a job that ran today does not run again (a square-off twice
@@ -51,19 +60,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import shutil
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.alerts.delivery.report_mail import ReportMailer
-from engine.brokers.registry import broker_spec
 from engine.domain.events import EngineMessage, Severity
-from engine.domain.orders import Product
-from engine.runtime.day_report import end_of_day_report
-from engine.runtime.preflight import address_findings, look_up_address
 from engine.runtime.report_mailing import ReportMailing
-from engine.runtime.schedule_times import DailyJob, JobTime, Window
+from engine.runtime.schedule_jobs import (
+    DEFAULT_JOBS,
+    MIN_FREE_DISK,
+    REPORT_JOB,
+    network_checklist,
+    pre_open_checklist,
+)
+from engine.runtime.schedule_times import DailyJob, Window
 from engine.store.files import write_json
 from engine.store.urls import profile_folder
 
@@ -72,11 +83,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MIN_FREE_DISK = 1_000_000_000
-"""Below this much free space on the book's disk, the checklist warns (a full disk holds orders)."""
-
-REPORT_JOB = "end_of_day_report"
-"""The job whose report is mailed."""
+__all__ = [
+    "DEFAULT_JOBS",
+    "MIN_FREE_DISK",
+    "REPORT_JOB",
+    "RETRY_PAUSE",
+    "DailySchedule",
+    "network_checklist",
+    "pre_open_checklist",
+    "schedule_folder",
+]
+"""The jobs themselves are ``engine.runtime.schedule_jobs``'s, named here as before."""
 
 RETRY_PAUSE = timedelta(minutes=5)
 """After a failed job whose second run is safe, the wait before it is tried again."""
@@ -108,6 +125,12 @@ class DailySchedule:
         """The jobs whose failure the trader was told of, with the tries to come."""
         self._unsaved = False
         """The record could not be saved the last time (said once until it saves again)."""
+        self._last_now: datetime | None = None
+        """The heartbeat's time at the last tick: a clock set back or jumping is seen against it."""
+        self._ran_before: dict[str, str] = {}
+        self._mailed_before: dict[str, str] = {}
+        """Job -> the day it ran (was mailed) for before its last run: it stands again if the
+        clock goes back before the last one's day."""
         self._mail = ReportMailing(engine, self._last_mail_try, self._mailed_now, self._tell)
 
     @property
@@ -132,6 +155,9 @@ class DailySchedule:
         if self._engine.calendar is not self._calendar:  # updated: a session added or cancelled
             self._calendar = self._engine.calendar
             self._due.clear()
+        last, self._last_now = self._last_now, now
+        if last is not None and now < last:
+            self._clock_went_back(now)
         ran = []
         for job in self.jobs:
             window = self._due.get(job.name)
@@ -148,14 +174,41 @@ class DailySchedule:
             if self._ran.get(job.name) == day:
                 continue  # ran before a restart (a failed one is tried again by _try_again)
             if now > window.until:
+                since = "" if last is None else f" from {last:%a %d %b %H:%M} IST"
                 self._tell(
-                    Severity.WARNING, f"{job.name} of {day} was missed (the desk was not running)"
+                    Severity.WARNING,
+                    f"{job.name} of {day} was missed: the desk's clock "
+                    f"went{since} to {now:%a %d %b %H:%M} IST in one step, past its time "
+                    f"({window.at:%H:%M}–{window.until:%H:%M} IST); the computer slept or its "
+                    "clock was changed",
                 )
                 continue
             ran.append(job.name)
             self._attempt(job, window, now)
         self._mail_report(now)
         return ran
+
+    def _clock_went_back(self, now: datetime) -> None:
+        """The clock was set back: the times due are read again from ``now``, and the runs
+        recorded for a day after now's (done while the clock ran ahead) give way to the run
+        before them, so today's remaining jobs run and that day's run again when it comes."""
+        self._due.clear()
+        today = now.date()
+        self._retries = {n: retry for n, retry in self._retries.items() if retry[0].day <= today}
+        day = today.isoformat()
+        undone = _undo_later(self._ran, self._ran_before, day)
+        undone += _undo_later(self._mailed, self._mailed_before, day)
+        undone += _undo_later(self._failed, {}, day)
+        if not undone:
+            return
+        self._save()
+        names = ", ".join(sorted(set(undone)))
+        self._tell(
+            Severity.INFO,
+            f"The clock went back to {now:%a %d %b %H:%M} IST: what was recorded as done for a "
+            f"later day ({names}) is done again on that day, and today's remaining jobs run at "
+            "their times",
+        )
 
     def _first_look(self, job: DailyJob, now: datetime) -> Window:
         window = job.next_window(self._engine.calendar, now, running=True)
@@ -197,6 +250,8 @@ class DailySchedule:
 
     def _attempt(self, job: DailyJob, window: Window, now: datetime) -> None:
         day = window.day.isoformat()
+        if (before := self._ran.get(job.name)) is not None and before != day:
+            self._ran_before[job.name] = before
         self._ran[job.name] = day  # before the job: one cut off by a crash never runs twice
         self._failed.pop(job.name, None)
         self._save()
@@ -268,6 +323,8 @@ class DailySchedule:
         return None if window is None else window.until
 
     def _mailed_now(self, day: str) -> None:
+        if (before := self._mailed.get(REPORT_JOB)) is not None and before != day:
+            self._mailed_before[REPORT_JOB] = before
         self._mailed[REPORT_JOB] = day
         self._save()
 
@@ -315,139 +372,14 @@ def _days(names: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
 
 
-# -- the jobs ----------------------------------------------------------------------------------------
-
-
-def pre_open_checklist(engine: Engine, now: datetime) -> str:
-    problems = []
-    paused = engine.api.trading_paused()
-    if paused is not None:
-        problems.append(paused)
-    if not any(True for _ in engine.api.instruments):
-        problems.append("no instruments are loaded")
-    if engine.calendar.is_provisional(now.year):
-        problems.append(
-            f"NSE's {now.year} holidays are not loaded (Help → Update market calendar…)"
-        )
-    if unannounced := engine.calendar.unannounced_warning(now.date()):
-        problems.append(unannounced)
-    book = engine.book_file
-    if book is not None:
-        free = shutil.disk_usage(book.parent).free
-        if free < MIN_FREE_DISK:
-            problems.append(f"only {free / 1e9:.1f} GB free on the book's disk")
-    if engine.config.address_check_url is not None:
-        engine.spawn(network_checklist(engine), "pre-open-network")
-    if problems:
-        text = "Pre-open checklist: " + "; ".join(problems)
-        engine.bus.publish(
-            EngineMessage(engine.clock.time_ns(), Severity.WARNING, text, "schedule")
-        )
-    else:
-        text = "Pre-open checklist: ready (session, risk gate, instruments, calendar, disk)"
-        engine.bus.publish(EngineMessage(engine.clock.time_ns(), Severity.INFO, text, "schedule"))
-    return text
-
-
-async def network_checklist(engine: Engine) -> str:
-    """The checklist's network look, said in Messages when the answer comes."""
-    config = engine.config
-    assert config.address_check_url is not None
-    check = await look_up_address(config.address_check_url)
-    live = broker_spec(config.broker).live
-    findings = address_findings(check, config.static_ips, live)
-    if findings:
-        text = "Pre-open checklist, network: " + "; ".join(findings)
-        severity = Severity.WARNING
-    else:
-        where = f"public IP {check.public_ip}" if check.public_ip else "no public IP"
-        text = f"Pre-open checklist, network: {where}, clock on time"
-        severity = Severity.INFO
-    engine.bus.publish(EngineMessage(engine.clock.time_ns(), severity, text, "schedule"))
-    return text
-
-
-def start_portfolios(engine: Engine, now: datetime) -> str:
-    desk = engine.multileg
-    marked = [
-        name
-        for name in desk.names()
-        if (spec := desk.spec(name)) is not None
-        and spec.defaults.auto_start
-        and spec.defaults.enabled
-        and desk.running(name) is None
-    ]
-    if not marked:
-        return "Portfolios: none to start by themselves"
-    problems = {name: desk.start(name) for name in marked}
-    started = [name for name, problem in problems.items() if problem is None]
-    refused = [f"{name} ({problem})" for name, problem in problems.items() if problem is not None]
-    text = f"Portfolios started by the schedule: {', '.join(started) or 'none'}"
-    if refused:
-        text += f"; not started: {'; '.join(refused)}"
-    severity = Severity.WARNING if refused else Severity.INFO
-    engine.bus.publish(EngineMessage(engine.clock.time_ns(), severity, text, "schedule"))
-    return text
-
-
-def intraday_square_off(engine: Engine, now: datetime) -> str:
-    if engine.config.always_open:
-        return "Intraday square-off: not on a simulated market kept open"
-    open_mis = [p for p in engine.positions.open() if p.product is Product.MIS]
-    outcomes = [o for p in open_mis for o in engine.api.square_off(p.token, p.product)]
-    refused = [o.reason for o in outcomes if not o.ok]
-    text = f"Intraday square-off: {len(outcomes) - len(refused)} orders for {len(open_mis)} MIS positions"
-    if refused:
-        text += f"; refused: {'; '.join(refused)}"
-    severity = Severity.WARNING if refused else Severity.INFO
-    engine.bus.publish(EngineMessage(engine.clock.time_ns(), severity, text, "schedule"))
-    return text
-
-
-def journal_backup(engine: Engine, now: datetime) -> str:
-    copy = engine.back_up("daily")
-    return (
-        "no backup needed (an empty book or today's copy exists)"
-        if copy is None
-        else f"book copied to {copy}"
-    )
-
-
-END_OF_DAY = JobTime.of_day("23:59")
-"""A job for the day is done on its day (the record counts runs by the day)."""
-
-DEFAULT_JOBS = [
-    DailyJob(
-        "pre_open_checklist",
-        JobTime.from_open(-15),
-        timedelta(hours=6, minutes=30),
-        pre_open_checklist,
-        until=JobTime.from_close(0),
-    ),
-    DailyJob(
-        "start_portfolios",
-        JobTime.from_open(-5),
-        timedelta(hours=6),
-        start_portfolios,
-        until=JobTime.from_close(-20),  # not after the session: a portfolio started to no market
-    ),
-    DailyJob(
-        "intraday_square_off", JobTime.from_close(-15), timedelta(minutes=10), intraday_square_off
-    ),
-    DailyJob(
-        REPORT_JOB,
-        JobTime.from_close(15, after_close=timedelta(0)),
-        timedelta(hours=8),
-        end_of_day_report,
-        until=END_OF_DAY,
-        retry=True,
-    ),
-    DailyJob(
-        "journal_backup",
-        JobTime.of_day("16:00", after_close=timedelta(minutes=20)),  # after an evening report
-        timedelta(hours=7, minutes=59),
-        journal_backup,
-        until=END_OF_DAY,
-        retry=True,
-    ),
-]
+def _undo_later(record: dict[str, str], before: dict[str, str], today: str) -> list[str]:
+    """Take out of ``record`` the days after ``today`` (ISO dates compare as text), putting
+    back the day before each where it is not later too; the names of the jobs undone."""
+    undone = [name for name, day in record.items() if day > today]
+    for name in undone:
+        earlier = before.pop(name, None)
+        if earlier is not None and earlier <= today:
+            record[name] = earlier
+        else:
+            del record[name]
+    return undone

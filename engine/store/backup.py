@@ -1,7 +1,9 @@
 """Rotating copies of a book: at each clean close and at the first start of each day.
 
 Copies are taken with SQLite's online backup API, so they are consistent even while the desk
-writes, into ``<book folder>/backups/<book>-<YYYYmmdd-HHMMSS-micro>-<reason>.db``. The newest
+writes, into ``<book folder>/backups/<book>-<YYYYmmdd-HHMMSS-micro>-<reason>.db``, the time in IST
+like every other time the desk shows (copies made before were named in the computer's zone; their
+names have the same shape and are listed and rotated alike, by the file's time). The newest
 ``KEEP[reason]`` of each kind are kept. Restoring moves the damaged file aside (never deletes it)
 and puts the copy in its place, and only while no desk holds the book: the copy is made whole beside the book
 first (``<book>.restoring``, synced to disk) and then renamed over it, so a restore killed at any
@@ -16,10 +18,10 @@ import os
 import re
 import shutil
 import sqlite3
-import time
 from datetime import date, datetime
 from pathlib import Path
 
+from engine.core.clock import IST
 from engine.store.book import SQLITE_SIDE_FILES, BackupInfo
 from engine.store.book_lock import BookLock
 from engine.store.book_watch import RESCUED
@@ -27,8 +29,9 @@ from engine.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
-KEEP = {"close": 10, "daily": 7, "manual": 10}
-"""How many copies of each kind are kept."""
+KEEP = {"close": 10, "daily": 14, "manual": 10}
+"""How many copies of each kind are kept: a day has up to two daily copies (when the desk first
+opens, and after the session), so a week of them."""
 RESTORING = ".restoring"
 """The suffix of the copy a restore makes beside the book before it renames it over the book."""
 DAMAGED = ".damaged-"
@@ -45,7 +48,7 @@ def backup_book(book: Path, reason: str) -> Path:
         raise ValueError(f"backup reason must be one of {', '.join(KEEP)}, not {reason!r}")
     folder = backup_dir(book)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M%S-%f")
+    stamp = datetime.now(IST).strftime("%Y%m%d-%H%M%S-%f")
     target = folder / f"{book.stem}-{stamp}-{reason}.db"
     partial = target.with_suffix(".partial")
     _remove_unfinished(book)
@@ -84,11 +87,19 @@ def _remove_unfinished(book: Path) -> None:
 
 
 def has_backup_of(book: Path, day: date, reason: str) -> bool:
+    """Whether a ``reason`` copy of ``book`` was named on ``day`` (an IST date)."""
     stamp = day.strftime("%Y%m%d")
     return any(
         b.reason == reason and b.path.name.startswith(f"{book.stem}-{stamp}-")
         for b in list_backups(book)
     )
+
+
+def copied_since(book: Path, moment: datetime, reason: str) -> BackupInfo | None:
+    """The newest ``reason`` copy of ``book`` made at or after ``moment``, if there is one (by
+    the file's time, whatever zone its name was written in)."""
+    since = moment.timestamp()
+    return next((b for b in list_backups(book) if b.reason == reason and b.created >= since), None)
 
 
 def list_backups(book: Path) -> list[BackupInfo]:
@@ -121,7 +132,7 @@ def restore_backup(backup: Path, book: Path) -> Path | None:
     with BookLock.acquire(book):
         restoring = book.with_name(book.name + RESTORING)
         _copy_synced(backup, restoring)
-        stamp = _unused_stamp(book, time.strftime("%Y%m%d-%H%M%S"))
+        stamp = _unused_stamp(book, datetime.now(IST).strftime("%Y%m%d-%H%M%S"))
         aside: Path | None = None
         if book.exists():
             aside = book.with_name(f"{book.name}{DAMAGED}{stamp}")

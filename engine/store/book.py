@@ -16,10 +16,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import insert, select
 
+from engine.core.clock import IST
 from engine.domain.events import (
     ORDER_EVENT_TYPES,
     BreakerTripped,
@@ -244,7 +246,7 @@ def describe_unreadable(path: Path, problem: str, backups: list[BackupInfo]) -> 
             "aside to start a new book."
         )
     listed = "; ".join(
-        f"{b.path.name} ({time.strftime('%d %b %Y %H:%M', time.localtime(b.created))}, "
+        f"{b.path.name} ({datetime.fromtimestamp(b.created, IST):%d %b %Y %H:%M} IST, "
         f"{b.size / 1024:,.0f} KB)"
         for b in backups[:5]
     )

@@ -39,11 +39,13 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from engine.core.clock import IST
 from engine.domain.ids import ID_SALTS, salt_of
 from engine.store.errors import StoreError
 from engine.store.journal_writer import refuse_if_unanswered, timed, unanswered, watch_calls
@@ -82,7 +84,7 @@ class DeskInfo:
     def describe(self) -> str:
         where = f"process {self.pid} on {self.host}"
         who = f", user {self.user}" if self.user else ""
-        since = time.strftime("%d %b %H:%M", time.localtime(self.opened_ns / 1e9))
+        since = f"{datetime.fromtimestamp(self.opened_ns / 1e9, IST):%d %b %H:%M} IST"
         return f"desk {self.desk_id} ({where}{who}, open since {since})"
 
 
