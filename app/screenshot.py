@@ -72,6 +72,7 @@ async def capture(
             backtests=_backtests(engine, Path(tmp)),
         )
         window.show()
+        window.resize(1500, 900)  # a desktop's size, whatever the screen it is drawn on offscreen
         engine.start()
         await asyncio.sleep(seconds / 2)
         _trade_a_little(engine)

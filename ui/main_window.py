@@ -7,8 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QEvent, QObject, QRect, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -33,6 +33,7 @@ from engine.api import (
     SignalStep,
 )
 from engine.api.backtests import BacktestService
+from engine.domain.events import Severity
 from engine.domain.instruments import Instrument
 from ui import format as fmt
 from ui.bridge import EngineBridge
@@ -83,9 +84,24 @@ LAYOUT_SETTLE_MS = 500
 """After the window is shown, what building, restoring and sizing it moves is not a change."""
 CHARTS_KEY = "charts"
 """The chart docks of a layout or workspace and what each shows (JSON text)."""
+DEFAULT_SIZE = QSize(1500, 900)
+"""The window's size on a first run, on a screen that has room for it."""
+TITLE_BAR_ROOM = 40
+"""Room left above the window for the title bar the window system adds (not known before the
+window is shown), so a window fitted to a small screen keeps its title bar on it."""
 WATCHLISTS_KEY = "watchlists_ordered"
 """The watchlists in tab order (JSON text); "watchlists", the sorted map earlier versions wrote,
 is still read when this key is absent and never written."""
+
+
+def default_window_rect(screen: QRect) -> QRect:
+    """The window's default place on a screen's available area: ``DEFAULT_SIZE`` where it fits,
+    else as much as fits with room for the title bar, centred."""
+    size = DEFAULT_SIZE.boundedTo(QSize(screen.width(), screen.height() - TITLE_BAR_ROOM))
+    rect = QRect(screen.topLeft(), size)
+    rect.moveCenter(screen.center())
+    rect.moveTop(max(rect.top(), screen.top() + TITLE_BAR_ROOM))
+    return rect
 
 
 class MainWindow(QMainWindow):
@@ -112,7 +128,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle(f"DalalDesk — {broker}")
-        self.resize(1500, 900)
+        self._place_by_default()
         self.setDockNestingEnabled(True)
         self.setDockOptions(
             QMainWindow.DockOption.AnimatedDocks
@@ -165,7 +181,7 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._build_toolbar()
         self._default_state = self.saveState(1)
-        self._default_geometry = self.saveGeometry()
+        self._layout_set_aside = False
         self._build_menus()
         self._build_status_bar()
         self._show_display(self.settings.current.display)
@@ -639,13 +655,65 @@ class MainWindow(QMainWindow):
     # -- layouts and workspaces -----------------------------------------------------------------------------
 
     def restore_layout(self) -> bool:
+        problem = self._layouts.current_problem()
+        if problem is not None:
+            self._layout_unusable(problem)
         saved = self._layouts.current()
         if saved is None:
             return False
         geometry, state = saved
         self._restore_charts(self._layouts.value(CHARTS_KEY))
-        self.restoreGeometry(geometry)
-        return self.restoreState(state, 1)
+        self._restore_geometry(geometry)
+        restored = self.restoreState(state, 1)
+        if not restored:
+            self._layout_unusable("the arrangement of the panels in it is not readable")
+        return restored
+
+    def _restore_geometry(self, geometry: QByteArray) -> None:
+        """The window's saved place, or its default place where the saved one is on no screen
+        now (saved on a monitor that is gone) or does not read."""
+        if not self.restoreGeometry(geometry) or not self._on_a_screen():
+            self._place_by_default()
+
+    def _on_a_screen(self) -> bool:
+        """Whether the window is on a screen it fits, its top corner (the title bar) on it."""
+        if self.isMaximized() or self.isFullScreen():
+            return True  # the window system puts it on a screen
+        rect = self.geometry()
+        screen = QGuiApplication.screenAt(rect.center())
+        if screen is None:
+            return False
+        area = screen.availableGeometry()
+        fits = rect.width() <= area.width() and rect.height() <= area.height()
+        return fits and area.contains(rect.topLeft())
+
+    def _place_by_default(self) -> None:
+        """The default size, or as much of the primary screen as there is (a 1366×768 laptop),
+        centred on that screen."""
+        screen = QGuiApplication.primaryScreen()
+        if screen is None:  # no screen to fit (never on a desktop): the size alone
+            self.resize(DEFAULT_SIZE)
+            return
+        self.setGeometry(default_window_rect(screen.availableGeometry()))
+
+    def _layout_unusable(self, problem: str) -> None:
+        """The saved layout cannot be used: the default one is shown, the file is kept aside
+        before the next save writes over it, and the trader is told where (once a run)."""
+        if self._layout_set_aside:
+            return
+        self._layout_set_aside = True
+        path = self._layouts.path
+        try:
+            kept = f"the file is kept as {self._layouts.set_aside()}"
+        except OSError as error:
+            kept = f"a copy of the file could not be kept ({error.strerror or error})"
+        text = (
+            f"The saved window layout in {path} could not be used: {problem}. The default "
+            f"layout is shown and {kept}."
+        )
+        log.warning("%s", text)
+        self._api.tell(text, Severity.WARNING, "layout")
+        self.statusBar().showMessage("The saved layout could not be used: see Messages", 15000)
 
     def save_layout(self) -> None:
         self._layout_timer.stop()
@@ -680,10 +748,15 @@ class MainWindow(QMainWindow):
         self.layout_changed()
 
     def reset_layout(self) -> None:
+        """View → Reset layout: the default arrangement, and the window at its default place on
+        the primary screen (a window dragged off every screen comes back)."""
         for dock in self.docks.values():
             dock.setFloating(False)
             dock.show()
         self.restoreState(self._default_state, 1)
+        if self.isMaximized() or self.isFullScreen():
+            self.showNormal()
+        self._place_by_default()
         self._size_default_docks()
         self._layouts.forget_current()
 
@@ -709,7 +782,7 @@ class MainWindow(QMainWindow):
             return False
         geometry, state = saved
         self._restore_charts(self._layouts.value(f"workspaces/{name}/{CHARTS_KEY}"))
-        self.restoreGeometry(geometry)
+        self._restore_geometry(geometry)
         return self.restoreState(state, 1)
 
     def delete_workspace(self, name: str) -> None:

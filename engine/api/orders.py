@@ -1,12 +1,23 @@
-"""Orders: place, modify, cancel and square off, and what the orders and trades are now."""
+"""Orders: place, modify, cancel and square off, and what the orders and trades are now.
+
+What the order book does not keep in memory is read back from the journal: the day's refused
+requests (they never became orders) and an order's refused modifications.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import date, datetime, time
 from decimal import Decimal
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.api.parts import Service
 from engine.api.snapshots import OrderSnapshot, TradeSnapshot
+from engine.core.clock import IST
+from engine.domain.events import EngineMessage, OrderDenied, OrderFilled, RiskDenied, Severity
 from engine.domain.ids import InstrumentToken, OrderId
+from engine.domain.instruments import Instrument, unlisted
 from engine.domain.order import Order
 from engine.domain.orders import (
     Modification,
@@ -30,6 +41,9 @@ from engine.domain.requests import (
 )
 from engine.domain.values import to_rupees
 from engine.oms.order_manager import Outcome
+from engine.store.journal import JournalEntry, UnreadableRow
+
+log = logging.getLogger(__name__)
 
 
 class OrderService(Service):
@@ -150,26 +164,108 @@ class OrderService(Service):
         order = self._orders.orders.get(OrderId(order_id)) if isinstance(order_id, str) else None
         return [] if order is None else list(order.events)
 
-    def trades(self) -> list[TradeSnapshot]:
-        return [
-            TradeSnapshot(
-                f.trade_id,
-                f.order_id,
-                self.instruments.get(f.token),
-                f.side,
-                f.product,
-                f.quantity,
-                to_rupees(f.price),
-                f.charges.total if f.charges is not None else Decimal(0),
-                f.ts_ns,
+    def trades(self, start: int = 0) -> list[TradeSnapshot]:
+        """The book's fills, oldest first: all of them, or those after the first ``start``.
+
+        The book only ever appends fills, so a panel that has read n of them asks for
+        ``start=n`` when the next fill arrives and gets just the new ones, instead of every fill
+        since the book began on each update."""
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(
+                f"start is how many fills were read already (0 or more), not {start!r}"
             )
-            for f in self._orders.fills
-        ]
+        return [self._trade_snapshot(f) for f in self._orders.fills[start:]]
+
+    def trading_day(self) -> date:
+        """The desk's day in IST, by its own clock (a test or replay clock runs its own day):
+        the day the Trades panel and the orderbook call today."""
+        return self._parts.now().astimezone(IST).date()
+
+    def denials(self, day: date | None = None) -> list[OrderDenied]:
+        """The risk gate's refusals of new requests on ``day`` (IST; the desk's day by default),
+        oldest first, read from the journal: a refused request never becomes an order, so
+        after a restart only the journal still has it. Denials of orders the book holds (a
+        queued order refused later) are left out: that order's own status says DENIED.
+
+        A journal that does not read gives none, and the trader is told why."""
+        day = day or self.trading_day()
+        start_ns = _ist_midnight_ns(day)
+        end_ns = start_ns + 86_400 * 1_000_000_000
+        found: list[OrderDenied] = []
+        for entry in self._journal_rows("order_denied", None, "the day's denied orders"):
+            if not start_ns <= entry.ts_ns < end_ns or entry.order_id is None:
+                continue
+            if OrderId(entry.order_id) in self._orders.orders:
+                continue
+            try:
+                found.append(OrderDenied.from_payload(entry.order_id, entry.ts_ns, entry.payload))
+            except (KeyError, TypeError, ValueError) as problem:
+                log.warning("journal row %s: a denial that does not read: %s", entry.seq, problem)
+        return found
+
+    def refusals(self, order_id: OrderId | str) -> list[RiskDenied]:
+        """What the risk gate refused of a live order (a modification, or sending it after the
+        order-rate queue held it), oldest first, read from the journal: the order itself keeps
+        no event of a refused change, but its history should show it."""
+        found: list[RiskDenied] = []
+        if not isinstance(order_id, str) or not order_id:
+            return found
+        for entry in self._journal_rows("risk_denied", order_id, f"the refusals of {order_id}"):
+            payload = entry.payload
+            found.append(
+                RiskDenied(
+                    OrderId(order_id),
+                    entry.ts_ns,
+                    str(payload.get("check", "")),
+                    str(payload.get("reason", "")),
+                    str(payload.get("action", "modify")),
+                )
+            )
+        return found
+
+    def _journal_rows(self, kind: str, order_id: str | None, what: str) -> list[JournalEntry]:
+        """One kind of the journal's rows (of one order); rows that do not decode are left out
+        (the restore set them aside and reported them). A journal that does not read gives
+        none, and the trader is told, in words, ``what`` could not be read."""
+        journal = self._parts.journal
+        if journal is None or journal.closed:
+            return []
+        try:
+            return [
+                entry
+                for entry in journal.read_tolerant(kinds=(kind,), order_id=order_id)
+                if not isinstance(entry, UnreadableRow)
+            ]
+        except SQLAlchemyError as problem:
+            log.warning("%s could not be read from the journal: %s", what, problem)
+            now_ns = int(self._parts.now().timestamp() * 1_000_000_000)
+            text = f"{what} could not be read from the journal ({type(problem).__name__})"
+            self._bus.publish(EngineMessage(now_ns, Severity.WARNING, text, "orders"))
+            return []
+
+    def _instrument(self, token: int) -> Instrument:
+        """The listed instrument of an order or a fill, or a stand-in (``unlisted``) for one the
+        day's listing no longer has (an expired contract): the book's orders and trades of it
+        are shown by its token rather than keeping the desk from opening."""
+        return self.instruments.find(token) or unlisted(InstrumentToken(token))
+
+    def _trade_snapshot(self, f: OrderFilled) -> TradeSnapshot:
+        return TradeSnapshot(
+            f.trade_id,
+            f.order_id,
+            self._instrument(f.token),
+            f.side,
+            f.product,
+            f.quantity,
+            to_rupees(f.price),
+            f.charges.total if f.charges is not None else Decimal(0),
+            f.ts_ns,
+        )
 
     def _order_snapshot(self, o: Order) -> OrderSnapshot:
         return OrderSnapshot(
             o.order_id,
-            self.instruments.get(o.token),
+            self._instrument(o.token),
             o.side,
             o.quantity,
             o.filled_quantity,
@@ -188,3 +284,8 @@ class OrderService(Service):
             o.created_ns,
             o.updated_ns,
         )
+
+
+def _ist_midnight_ns(day: date) -> int:
+    """The first nanosecond of ``day`` in IST."""
+    return int(datetime.combine(day, time(0), tzinfo=IST).timestamp()) * 1_000_000_000

@@ -218,7 +218,12 @@ def test_expiry_when_a_held_contract_is_no_longer_listed_after_a_restart_positio
         assert engine.api.day_pnl() == Decimal(0)
         greeks = engine.api.position_greeks()
         assert [line for line in greeks.positions if line.holding.token == held.token] == []
-        engine.api.positions()
+        # The orderbook and the trades (read as the window opens) show it by its token too.
+        (order,) = engine.api.orders()
+        assert order.order_id == sold.order_id and not order.instrument.listed
+        assert engine.api.order(sold.order_id).instrument.token == held.token
+        (trade,) = engine.api.trades()
+        assert trade.instrument.tradingsymbol == f"{held.token} (no longer listed)"
 
         warnings = [m for m in seen if m.severity is Severity.WARNING and str(held.token) in m.text]
         assert len(warnings) == 1

@@ -86,7 +86,14 @@ class ChartDocks(QObject):
 
     def _closed(self, name: str) -> None:
         panel = self.panels.pop(name, None)
-        self.docks.pop(name, None)
+        dock = self.docks.pop(name, None)
+        if dock is not None:
+            # A closed dock is deleted only at the loop's next turn: until then the window's
+            # restoreState would place it, not the new chart of the same name that a workspace
+            # opens, which would then keep the default place. Out of the window, and nameless,
+            # it is neither placed nor saved.
+            self._window.removeDockWidget(dock)
+            dock.setObjectName("")
         if panel is not None:
             panel.release()
         self.changed.emit()

@@ -212,6 +212,8 @@ class ExecutionPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("executionPanel")
         self._ctx = context
+        self._read_once = False
+        """Whether the figures were read at all: a panel built hidden reads them once."""
         self.model: RowTableModel[ParentRow] = RowTableModel(
             parent_columns(context), key=lambda r: r.key
         )
@@ -264,8 +266,13 @@ class ExecutionPanel(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        if not self.isVisible() and self.model.rowCount() > 0:
-            return  # a hidden dock waits: the figures are read when it shows
+        if self._read_once and self.visibleRegion().isEmpty():
+            # A hidden dock waits: the figures are read when it shows (its showEvent, or the next
+            # second's refresh once its tab is picked). Whether it has rows does not matter: with
+            # no algos, reading them still snapshots every order of the book. Not isVisible():
+            # a dock behind another's tab is "visible", only moved out of sight.
+            return
+        self._read_once = True
         rows = self._ctx.api.execution_quality()
         rows.sort(key=lambda r: (r.day, r.ticks_from_ns or 0, r.parent_id))
         self.model.set_rows([ParentRow(r) for r in rows])

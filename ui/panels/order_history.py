@@ -1,7 +1,8 @@
 """Every event of one order, oldest first: what the trader opens to see why an order did what it did.
 
 The dialog is non-modal and follows the order live: when the bridge reports an event of this order
-it re-reads ``api.order_history``.
+it re-reads ``api.order_history``, with what the risk gate refused of the order (a modification),
+which only the journal keeps; a refusal reaches the dialog as the message that tells the trader.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import OrderDenied, OrderFilled, OrderStatus, OrderStatusChanged, OrderSubmitted
+from engine.api import (
+    EngineMessage,
+    OrderDenied,
+    OrderFilled,
+    OrderStatus,
+    OrderStatusChanged,
+    OrderSubmitted,
+    RiskDenied,
+)
 from engine.domain.values import to_rupees
 from ui.bridge import QUEUED
 from ui.context import PanelContext
@@ -94,12 +103,29 @@ def history_rows(events: list[object]) -> list[HistoryRow]:
         elif isinstance(event, OrderDenied):
             status = OrderStatus.DENIED
             rows.append(HistoryRow(sequence, time, "Denied", status, None, None, event.reason))
+        elif isinstance(event, RiskDenied):
+            # The order stays as it was: the row keeps the status it had.
+            what = "not sent" if event.action == "send" else f"{event.action} refused"
+            text = f"{what} ({event.check}): {event.reason}" if event.check else event.reason
+            rows.append(HistoryRow(sequence, time, "Refused", status, None, None, text))
         else:
             # An event kind this dialog does not know yet: listed, never dropped.
             name = str(getattr(event, "kind", type(event).__name__)).replace("_", " ").capitalize()
             text = str(getattr(event, "reason", "") or getattr(event, "message", ""))
             rows.append(HistoryRow(sequence, time, name, None, None, None, text))
     return rows
+
+
+def with_refusals(events: list[object], refusals: list[RiskDenied]) -> list[object]:
+    """The order's events with the gate's refusals put in at their moments; the events keep
+    their own order (a broker's timestamps need not rise)."""
+    merged = list(events)
+    for refusal in refusals:  # oldest first: each goes after everything up to its moment
+        at = len(merged)
+        while at > 0 and int(getattr(merged[at - 1], "ts_ns", 0)) > refusal.ts_ns:
+            at -= 1
+        merged.insert(at, refusal)
+    return merged
 
 
 class OrderHistoryDialog(QDialog):
@@ -143,6 +169,7 @@ class OrderHistoryDialog(QDialog):
         layout.addWidget(buttons)
 
         context.bridge.orders_changed.connect(self._on_orders_changed, QUEUED)
+        context.bridge.messages.connect(self._on_messages, QUEUED)
         self.finished.connect(self._on_finished)
         self.refresh()
 
@@ -169,9 +196,12 @@ class OrderHistoryDialog(QDialog):
         return self.model.rows
 
     def refresh(self) -> None:
-        events = self._context.api.order_history(self.order_id) or self._fallback
+        api = self._context.api
+        events = api.order_history(self.order_id) or self._fallback
+        snapshot = api.order(self.order_id)
+        if snapshot is not None:
+            events = with_refusals(events, api.orders_service.refusals(self.order_id))
         self.model.set_rows(history_rows(events))
-        snapshot = self._context.api.order(self.order_id)
         if snapshot is None:
             self.summary.setText(f"{self.order_id}: denied before it reached the broker")
             return
@@ -192,6 +222,12 @@ class OrderHistoryDialog(QDialog):
         if any(getattr(e, "order_id", None) == self.order_id for e in events):
             self.refresh()
 
+    def _on_messages(self, messages: list[object]) -> None:
+        # A refused modification is no order event: the message telling the trader names it.
+        if any(isinstance(m, EngineMessage) and self.order_id in m.text for m in messages):
+            self.refresh()
+
     def _on_finished(self, _result: int) -> None:
         self._context.bridge.orders_changed.disconnect(self._on_orders_changed)
+        self._context.bridge.messages.disconnect(self._on_messages)
         self.deleteLater()

@@ -1,10 +1,11 @@
 """The orderbook: every order of the session, filtered Open / Executed / Rejected / All.
 
 Rows are plain values built from engine snapshots (``api.orders()``), plus the requests the gate
-denied before they became orders (the bridge delivers those as ``OrderDenied``). The model is
-updated only when the bridge reports order events, one frame at a time, and only the orders those
-events name are re-read. Sorting and filtering go through a proxy, so the selection stays on the
-same orders while their rows change, move or get added.
+denied before they became orders (the bridge delivers those as ``OrderDenied``; at start, the
+day's are read from the journal). The model is updated only when the bridge reports order
+events, one frame at a time, and only the orders those events name are re-read. Sorting and
+filtering go through a proxy, so the selection stays on the same orders while their rows change,
+move or get added.
 
 Columns and colours follow multileg_and_panels.md §3.1 and §3.3.
 """
@@ -393,8 +394,14 @@ class OrderbookPanel(QWidget):
     # -- data ----------------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Re-read every order from the engine (start-up, or after a reconnect)."""
-        self._rows = {str(s.order_id): order_row(s) for s in self._context.api.orders()}
+        """Re-read every order from the engine (start-up, or after a reconnect), and the day's
+        denied requests from the journal: they never became orders, so the engine keeps them
+        nowhere else, and a restart must not make them vanish."""
+        api = self._context.api
+        self._rows = {str(s.order_id): order_row(s) for s in api.orders()}
+        for denial in api.orders_service.denials():
+            if str(denial.order_id) not in self._denials:
+                self._remember_denial(denial)
         self._publish()
 
     def _on_orders_changed(self, events: list[object]) -> None:

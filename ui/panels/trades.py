@@ -1,29 +1,40 @@
-"""The trade book: every fill of the session with its charges, and a totals line.
+"""The trade book: the fills of the trading day (or of every day) with their charges, and a
+totals line.
 
-Rows come from ``api.trades()`` and are re-read only in frames in which the bridge reports a fill.
+The book only grows, so the panel reads only the fills it has not read yet (``api.trades(start)``)
+in frames in which the bridge reports a fill, puts each at its place in the order shown, and adds
+them to running totals: a fill costs about the same at the 12,000th fill of a busy book as at the
+first. Sorting is the model's, in Python (``GrowingTableModel``). The day shown, and the free-text
+filter, are a filter over the rows; changing either re-counts the totals once. Exports are
+written on a worker thread, so a big Excel file never holds the engine's loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, Qt
+import shiboken6
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QWidget
 
 from engine.api import OrderFilled, Product, Side, TradeSnapshot
+from engine.domain.events import Severity
 from engine.domain.instruments import Instrument
 from ui.bridge import QUEUED
 from ui.context import PanelContext
-from ui.export import IST, ask_export_path, at_ist, write_table
+from ui.export import ask_export_path, at_ist, write_table
 from ui.format import quantity, rupees
-from ui.models.table import Column, RowTableModel
+from ui.models.table import Column
 from ui.panels.table_kit import (
+    GrowingTableModel,
     LineLabel,
-    RowFilterProxy,
+    ModelOrderProxy,
     action_button,
     action_menu,
     copy_rows,
@@ -32,10 +43,20 @@ from ui.panels.table_kit import (
     make_table,
     panel_layout,
     popup_menu,
+    row_text,
     search_box,
     selected_rows,
     view_action,
 )
+
+log = logging.getLogger(__name__)
+
+DAY_CHECK_MS = 30_000
+"""How often the panel looks whether the desk's day has turned (a desk left running overnight)."""
+
+TODAY, ALL_DAYS = "today", "all"
+DAY_CHOICES = (("Today", TODAY), ("All days", ALL_DAYS))
+_TIME_WIDTH = {TODAY: 66, ALL_DAYS: 118}
 
 
 @dataclass(frozen=True)
@@ -83,12 +104,23 @@ class TradeTotals:
     def turnover(self) -> Decimal:
         return self.bought + self.sold
 
+    def plus(self, rows: list[TradeRow]) -> TradeTotals:
+        """These totals with ``rows`` added (a new fill: no re-count of the others)."""
+        bought, sold, charges = self.bought, self.sold, self.charges
+        for row in rows:
+            if row.side is Side.BUY:
+                bought += row.value
+            else:
+                sold += row.value
+            charges += row.charges
+        return TradeTotals(self.count + len(rows), bought, sold, charges)
+
+
+NO_TRADES = TradeTotals(0, Decimal(0), Decimal(0), Decimal(0))
+
 
 def totals(rows: list[TradeRow]) -> TradeTotals:
-    bought = sum((r.value for r in rows if r.side is Side.BUY), Decimal(0))
-    sold = sum((r.value for r in rows if r.side is Side.SELL), Decimal(0))
-    charges = sum((r.charges for r in rows), Decimal(0))
-    return TradeTotals(len(rows), bought, sold, charges)
+    return NO_TRADES.plus(rows)
 
 
 EXPORT_FIELDS = [
@@ -112,15 +144,33 @@ class TradesPanel(QWidget):
         self.setObjectName("tradesPanel")
         self._context = context
         self._export_dialog: QWidget | None = None
+        self._exports: set[asyncio.Task[None]] = set()
+        self._read = 0
+        """How many of the book's fills the panel holds: the next read starts after them."""
+        self._day: date = context.api.orders_service.trading_day()
+        self._scope = TODAY
+        self._needle = ""
+        self._texts: dict[str, str] = {}
+        """Each row's searchable text, made once (a fill never changes) when first searched."""
+        self._totals = NO_TRADES
 
-        self.model: RowTableModel[TradeRow] = RowTableModel(
+        self.model: GrowingTableModel[TradeRow] = GrowingTableModel(
             self._columns(), key=lambda r: r.trade_id
         )
-        self.proxy = RowFilterProxy(self.model, self)
+        self.proxy = ModelOrderProxy(self.model, self)
+        self.proxy.set_predicate(self._shows)  # type: ignore[arg-type]
         self.view = make_table(self.model, self.proxy, self)
         self.view.setObjectName("tradesTable")
         self.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
 
+        self.days = QComboBox(self)
+        self.days.setObjectName("tradesDays")
+        for title, scope in DAY_CHOICES:
+            self.days.addItem(title, scope)
+        self.days.setToolTip(
+            "Today: the fills of the desk's trading day (IST). All days: every fill the book "
+            "holds, each with its date"
+        )
         self.search = search_box(
             self,
             "tradesSearch",
@@ -137,6 +187,7 @@ class TradesPanel(QWidget):
         self.export_csv_action, self.export_xlsx_action = export_actions(self, self.ask_export)
 
         bar = [
+            self.days,
             self.search,
             self.feedback,
             action_button(self.export_csv_action, self, "tradesExportCsv"),
@@ -144,9 +195,14 @@ class TradesPanel(QWidget):
         ]
         panel_layout(self, bar, self.view, stretch=self.feedback, footer=self.totals_label)
 
+        self.days.currentIndexChanged.connect(self._on_days)
         self.search.textChanged.connect(self._on_search)
         self.view.customContextMenuRequested.connect(self._context_menu)
         context.bridge.orders_changed.connect(self._on_orders_changed, QUEUED)
+        self._day_timer = QTimer(self, objectName="trades-day-check")
+        self._day_timer.setInterval(DAY_CHECK_MS)
+        self._day_timer.timeout.connect(self._check_day)
+        self._day_timer.start()
         self.reload()
 
     def _columns(self) -> list[Column[TradeRow]]:
@@ -157,8 +213,15 @@ class TradesPanel(QWidget):
         def muted(_row: TradeRow) -> QColor:
             return self._context.theme.palette.muted
 
+        def clock(moment: datetime) -> str:
+            # Beside other days' fills, every fill carries its date: 10:00:01 alone would read
+            # as today's.
+            if self._scope == TODAY and moment.date() == self._day:
+                return moment.strftime("%H:%M:%S")
+            return moment.strftime("%d %b %H:%M:%S")
+
         return [
-            Column("Time", lambda r: r.time, text=lambda t: t.strftime("%H:%M:%S"), width=66,
+            Column("Time", lambda r: r.time, text=clock, width=_TIME_WIDTH[TODAY],
                    tooltip=lambda r: f"{r.time:%d %b %Y %H:%M:%S} IST"),
             Column("Symbol", lambda r: r.symbol, tooltip=lambda r: str(r.instrument), width=160),
             Column("B/S", lambda r: r.side, foreground=side_colour, align="center", width=42),
@@ -174,33 +237,105 @@ class TradesPanel(QWidget):
     # -- data ----------------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        self.model.set_rows([trade_row(t) for t in self._context.api.trades()])
-        self._update_totals()
+        """Read every fill again (start-up)."""
+        rows = [trade_row(t) for t in self._context.api.trades()]
+        self._read = len(rows)
+        self.model.replace_rows(rows)
+        self._recount()
 
-    def _on_search(self, text: str) -> None:
-        self.proxy.set_needle(text)
-        self._update_totals()
+    def _take_new_fills(self) -> None:
+        new = [trade_row(t) for t in self._context.api.trades(self._read)]
+        if not new:
+            return
+        self._read += len(new)
+        self.model.append_rows(new)
+        self._totals = self._totals.plus([row for row in new if self._shows(row)])
+        self._show_totals()
 
     def _on_orders_changed(self, events: list[object]) -> None:
         if any(isinstance(e, OrderFilled) for e in events):
-            self.reload()
+            self._check_day()
+            self._take_new_fills()
+
+    def _shows(self, row: TradeRow) -> bool:
+        """Whether the row is shown: of the day chosen, and matching the filter typed."""
+        if self._scope == TODAY and row.time.date() != self._day:
+            return False
+        return not self._needle or self._needle in self._text_of(row)
+
+    def _text_of(self, row: TradeRow) -> str:
+        text = self._texts.get(row.trade_id)
+        if text is None:
+            # With the fill's date whichever day is shown: the Time cell shows it only beside
+            # other days' fills, and the text is made once.
+            shown = row_text(self.model.columns, row)
+            text = self._texts[row.trade_id] = f"{shown}\t{row.time:%d %b %Y}".casefold()
+        return text
+
+    def _on_search(self, text: str) -> None:
+        self._needle = text.strip().casefold()
+        self._refilter()
+
+    def _on_days(self, _index: int) -> None:
+        self.set_scope(self.days.currentData())
+
+    @property
+    def scope(self) -> str:
+        """``TODAY`` (the desk's trading day) or ``ALL_DAYS``."""
+        return self._scope
+
+    @property
+    def day(self) -> date:
+        """The desk's trading day the panel calls today."""
+        return self._day
+
+    def set_scope(self, scope: str) -> None:
+        if scope not in _TIME_WIDTH:
+            raise ValueError(f"the Trades panel shows {TODAY!r} or {ALL_DAYS!r}, not {scope!r}")
+        if scope == self._scope:
+            return
+        self._scope = scope
+        index = self.days.findData(scope)
+        if self.days.currentIndex() != index:
+            self.days.setCurrentIndex(index)
+        self.view.horizontalHeader().resizeSection(0, _TIME_WIDTH[scope])
+        self._refilter()
+
+    def _check_day(self) -> None:
+        """The desk's day turned (a desk left running overnight): today is the new day."""
+        day = self._context.api.orders_service.trading_day()
+        if day != self._day:
+            self._day = day
+            self._refilter()
+
+    def _refilter(self) -> None:
+        self.proxy.set_predicate(self._shows)  # type: ignore[arg-type]
+        self.view.viewport().update()  # the Time cells' text depends on the day shown
+        self._recount()
+
+    def _recount(self) -> None:
+        self._totals = totals([row for row in self.model.rows if self._shows(row)])
+        self._show_totals()
 
     @property
     def totals(self) -> TradeTotals:
-        """Totals of the trades shown (all of them unless a filter is typed)."""
-        return totals(self.visible_rows())
+        """Totals of the trades shown: the day's (or every day's), matching the filter typed."""
+        return self._totals
 
-    def _update_totals(self) -> None:
-        t = self.totals
-        shown = "shown " if self.search.text().strip() else ""
+    def _show_totals(self) -> None:
+        t = self._totals
+        shown = "shown " if self._needle else ""
+        when = f"on {self._day:%d %b %Y}" if self._scope == TODAY else "on every day"
         self.totals_label.setText(
-            f"{t.count} {shown}trade{'s' if t.count != 1 else ''}   ·   Bought ₹{rupees(t.bought)}   ·   "
-            f"Sold ₹{rupees(t.sold)}   ·   Turnover ₹{rupees(t.turnover)}   ·   "
-            f"Charges ₹{rupees(t.charges)}"
+            f"{t.count} {shown}trade{'s' if t.count != 1 else ''} {when}   ·   "
+            f"Bought ₹{rupees(t.bought)}   ·   Sold ₹{rupees(t.sold)}   ·   "
+            f"Turnover ₹{rupees(t.turnover)}   ·   Charges ₹{rupees(t.charges)}"
         )
 
     def visible_rows(self) -> list[TradeRow]:
-        return self.proxy.visible_rows()  # type: ignore[return-value]
+        """The rows shown, in the order shown (the model holds them in that order; the proxy
+        only filters)."""
+        return [row for row in self.model.rows if self._shows(row)]
 
     # -- actions -------------------------------------------------------------------------------------
 
@@ -217,18 +352,67 @@ class TradesPanel(QWidget):
         return export_table(EXPORT_FIELDS, self.visible_rows())
 
     def export_to(self, path: str | Path) -> int:
-        """Write the shown trades to ``path`` (.csv or .xlsx); returns how many rows."""
+        """Write the shown trades to ``path`` (.csv or .xlsx) now; returns how many rows."""
         headers, rows = self.export_rows()
         count = write_table(path, headers, rows)
         self.feedback.setText(f"Exported {count} trades to {Path(path).name}")
         return count
 
+    def export_name(self, suffix: str) -> str:
+        """The file name offered: the day shown, or every day up to it."""
+        if self._scope == TODAY:
+            return f"trades-{self._day:%Y-%m-%d}.{suffix}"
+        return f"trades-all-days-to-{self._day:%Y-%m-%d}.{suffix}"
+
     def ask_export(self, suffix: str) -> None:
-        name = f"trades-{datetime.now(tz=IST):%Y-%m-%d}.{suffix}"
+        name = self.export_name(suffix)
         self._export_dialog = ask_export_path(self, "Export trades", name, self._export_chosen)
 
     def _export_chosen(self, path: str) -> None:
         try:
-            self.export_to(path)
-        except (OSError, ValueError) as exc:
-            self.feedback.setText(f"Export failed: {exc}")
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs (a script, a test): written here and now
+            loop = None
+        if loop is None:
+            try:
+                self.export_to(path)
+            except (OSError, ValueError) as exc:
+                self.feedback.setText(f"Export failed: {exc}")
+            return
+        rows = self.visible_rows()  # the rows as shown now; fills never change, so a list will do
+        self.feedback.setText(f"Exporting {len(rows)} trades to {Path(path).name}…")
+        task = loop.create_task(self._export(path, rows), name="trades-export")
+        self._exports.add(task)
+        task.add_done_callback(self._exports.discard)
+
+    async def _export(self, path: str, rows: list[TradeRow]) -> None:
+        """Write an export on a worker thread (an Excel file of 12,000 fills takes seconds),
+        then say how it went: beside the filter, and in Messages if it failed (the trader
+        may have moved on to another panel meanwhile)."""
+        name = Path(path).name
+        try:
+            count = await asyncio.to_thread(_write_trades, path, rows)
+        except asyncio.CancelledError:
+            raise
+        except (OSError, ValueError) as exc:  # the file's fault: said in words
+            log.warning("the trades export to %s failed: %s", path, exc)
+            text = self._export_failed(path, exc)
+        except Exception as exc:  # a writer's fault: said in words, the traceback in the log
+            log.exception("the trades export to %s failed", path)
+            text = self._export_failed(path, exc)
+        else:
+            text = f"Exported {count} trades to {name}"
+        if shiboken6.isValid(self.feedback):  # the panel may have closed while it was written
+            self.feedback.setText(text)
+
+    def _export_failed(self, path: str, problem: Exception) -> str:
+        self._context.api.tell(
+            f"Trades not exported to {path}: {problem}", Severity.WARNING, "trades"
+        )
+        return f"Export failed: {problem}"
+
+
+def _write_trades(path: str, rows: list[TradeRow]) -> int:
+    """Write ``rows`` as CSV or Excel (by the file's suffix); on a worker thread."""
+    headers, cells = export_table(EXPORT_FIELDS, rows)
+    return write_table(path, headers, cells)
