@@ -29,13 +29,14 @@ class PositionService(Service):
         super().__init__(parts)
         self._told_unlisted: set[int] = set()
 
-    def instrument_of(self, token: InstrumentToken) -> Instrument:
+    def instrument_of(self, token: InstrumentToken, *, held: bool = True) -> Instrument:
         """The listed instrument of a position, or a stand-in (``unlisted``) for one the listing
-        no longer has, the trader told the first time it is met."""
+        no longer has, the trader told the first time one that is ``held`` is met (a position
+        closed before its contract expired is only history: nothing to tell)."""
         instrument = self.instruments.find(token)
         if instrument is not None:
             return instrument
-        if token not in self._told_unlisted:
+        if held and token not in self._told_unlisted:
             self._told_unlisted.add(token)
             paper = self._parts.session_problem is None  # orders go to the paper venue
             why = (
@@ -110,7 +111,7 @@ class PositionService(Service):
             day_open = p.day_buy_quantity - p.day_sell_quantity
             day_pnl = to_rupees(p.day_sell_value - p.day_buy_value if day_open == 0 else 0)
         return PositionSnapshot(
-            self.instrument_of(p.token),
+            self.instrument_of(p.token, held=bool(p.net_quantity)),
             p.product,
             p.net_quantity,
             p.overnight_quantity,
