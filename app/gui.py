@@ -360,7 +360,18 @@ def account_window(
             on_close=on_close,
             kill_switch=kill_switch,
         )
-    window.restore_watchlists()
+    unreadable = window.restore_watchlists()
+    if unreadable is not None:  # told as the main window's start tells it, naming the account
+        engine.bus.publish(
+            EngineMessage(
+                engine.clock.time_ns(),
+                Severity.WARNING,
+                f"The saved watchlists of the {broker_spec(broker).title} account window could "
+                f"not be read ({unreadable}); they are kept in {layouts.path} as "
+                "watchlists_unreadable and the default lists are shown.",
+                "layout",
+            )
+        )
     window.show()
     return window
 

@@ -55,6 +55,12 @@ class InstrumentRegistry:
         self._by_symbol: dict[tuple[str, str], Instrument] = {}
         self._by_underlying_expiry: dict[tuple[str, date], list[Instrument]] = defaultdict(list)
         self._by_underlying: dict[str, list[Instrument]] = defaultdict(list)
+        # For filtered search: a strike or a kind narrows an underlying to a few rows at once
+        # (NIFTY's 26000 strike in every expiry, or its futures) instead of its ~20,000 rows.
+        self._by_underlying_strike: dict[tuple[str, int], list[Instrument]] = defaultdict(list)
+        self._by_underlying_kind: dict[tuple[str, InstrumentType], list[Instrument]] = defaultdict(
+            list
+        )
         self._expiries: dict[str, set[date]] = defaultdict(set)
         self._sort_keys: dict[int, _SortKey] = {}
         # Built on the first unfiltered text search after a change.
@@ -81,6 +87,9 @@ class InstrumentRegistry:
         self._by_token[instr.token] = instr
         self._by_symbol[symbol_key] = instr
         self._by_underlying[instr.underlying].append(instr)
+        self._by_underlying_kind[(instr.underlying, instr.instrument_type)].append(instr)
+        if instr.strike is not None:
+            self._by_underlying_strike[(instr.underlying, instr.strike)].append(instr)
         if instr.expiry is not None:
             self._by_underlying_expiry[(instr.underlying, instr.expiry)].append(instr)
             self._expiries[instr.underlying].add(instr.expiry)
@@ -183,14 +192,9 @@ class InstrumentRegistry:
                 self._text_index = _TextIndex(self._by_token, self._sort_keys)
             return self._text_index.search(needle, limit)
 
-        if underlying is not None and expiry is not None:
-            candidates: Iterable[Instrument] = self._by_underlying_expiry.get(
-                (underlying, expiry), ()
-            )
-        elif underlying is not None:
-            candidates = self._by_underlying.get(underlying, ())
-        else:
-            candidates = self._by_token.values()
+        candidates: Iterable[Instrument] = self._by_token.values()
+        if underlying is not None:
+            candidates = self._narrowest(underlying, expiry, strike, instrument_type)
         ranked: list[tuple[int, _SortKey, Instrument]] = []
         for instr in candidates:
             if (
@@ -204,6 +208,23 @@ class InstrumentRegistry:
                     ranked.append((rank, self._sort_keys[instr.token], instr))
         best = heapq.nsmallest(limit, ranked, key=lambda entry: (entry[0], entry[1]))
         return [instr for _, _, instr in best]
+
+    def _narrowest(
+        self,
+        underlying: str,
+        expiry: date | None,
+        strike: int | None,
+        instrument_type: InstrumentType | None,
+    ) -> list[Instrument]:
+        """The smallest list of the underlying's instruments that holds every match."""
+        lists = [self._by_underlying.get(underlying, [])]
+        if expiry is not None:
+            lists.append(self._by_underlying_expiry.get((underlying, expiry), []))
+        if strike is not None:
+            lists.append(self._by_underlying_strike.get((underlying, strike), []))
+        if instrument_type is not None:
+            lists.append(self._by_underlying_kind.get((underlying, instrument_type), []))
+        return min(lists, key=len)
 
 
 class _TextIndex:

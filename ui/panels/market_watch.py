@@ -15,14 +15,15 @@ import logging
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QColor, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
     QMenu,
+    QStyle,
     QTableView,
     QTabWidget,
     QToolButton,
@@ -35,10 +36,14 @@ from engine.domain.instruments import Instrument, InstrumentType
 from ui import format as fmt
 from ui.bridge import QUEUED
 from ui.context import PanelContext, TicketRequest
-from ui.models.table import ROW_ROLE, SORT_ROLE, Column, RowTableModel
-from ui.panels.instrument_picker import InstrumentPicker
+from ui.models.table import ROW_ROLE, Column, RowTableModel
+from ui.models.table import _sortable as sort_value  # the value SORT_ROLE sorts by
+from ui.panels.instrument_picker import InstrumentPicker, contract_text, strike_text
 
 FLASH_SECONDS = 0.35
+RESORT_MS = 1000
+"""A sorted watchlist moves its rows at most this often: rows that jump on every tick cannot be
+read or clicked, and ordering 500 rows on every frame held the desk's loop."""
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +105,39 @@ def with_unshown(shown: list[str], saved: list[str], unshown: list[str]) -> list
     return keys
 
 
+def watch_label(instrument: Instrument) -> str:
+    """The Instrument column: a contract in words with its strike and CE / PE first and the
+    expiry last ('NIFTY 26000 CE 24 Nov'), so a narrow column cuts only the date; shares by
+    symbol, with BSE named (NSE is the default)."""
+    if instrument.expiry is not None:
+        strike = "" if instrument.strike is None else f" {strike_text(instrument.strike)}"
+        return (
+            f"{instrument.underlying}{strike} {instrument.instrument_type} "
+            f"{instrument.expiry:%d %b}"
+        )
+    if instrument.exchange == "BSE":
+        return f"{instrument.tradingsymbol} BSE"
+    return instrument.tradingsymbol
+
+
 class QuoteModel(RowTableModel[Instrument]):
-    """Rows are instruments; every quote value is read live from the engine's quote cache."""
+    """Rows are instruments; every quote value is read live from the engine's quote cache.
+
+    The model keeps the trader's order (what is saved) apart from the order shown: sorted by a
+    column, the rows are ordered here, by each row's value read once, and again at most once a
+    second while prices move (a sort proxy compared values through Python on every update)."""
 
     def __init__(self, context: PanelContext) -> None:
         self._ctx = context
         self._last_ltp: dict[int, int] = {}
         self._flash: dict[int, tuple[bool, float]] = {}
+        self._listed: list[Instrument] = []
+        self._labels: dict[int, str] = {}
+        self._label_fits: Callable[[str], bool] = lambda text: True
+        self._sort_column = -1
+        self._sort_order = Qt.SortOrder.AscendingOrder
+        self.stale = False
+        """Prices moved while the list was not on screen: repaint and re-sort when shown."""
         quote = context.api.tick
         palette = lambda: context.theme.palette  # noqa: E731 - the palette can change at run time
 
@@ -126,7 +157,11 @@ class QuoteModel(RowTableModel[Instrument]):
             return lambda i: getattr(quote(i.token), attr, None)
 
         columns = [
-            Column("Instrument", lambda i: i.tradingsymbol, tooltip=str),
+            Column(
+                "Instrument",
+                self.label,
+                tooltip=lambda i: f"{i.key}  {contract_text(i, year=True)}",
+            ),
             Column("LTP", tick_value("ltp"), fmt.paise, "right", direction, flash),
             Column("Chg", lambda i: fmt.change(quote(i.token)), fmt.money, "right", direction),
             Column(
@@ -144,15 +179,89 @@ class QuoteModel(RowTableModel[Instrument]):
             Column("OI", tick_value("oi"), fmt.lakh_count, "right"),
         ]
         super().__init__(columns, key=lambda i: i.token)
+        self._resort_timer = QTimer(self, singleShot=True, interval=RESORT_MS)
+        self._resort_timer.timeout.connect(self._show_sorted)
+
+    @property
+    def rows(self) -> list[Instrument]:
+        """The list in the trader's order (as saved), whatever column it is sorted by."""
+        return list(self._listed)
 
     def set_rows(self, rows) -> None:  # type: ignore[no-untyped-def]
-        # Remember the price each row is first shown at, so its first move already flashes.
+        """Show ``rows`` once each (a saved list can name one twice), streaming only what is
+        added and letting go of what is removed."""
+        firsts: dict[int, Instrument] = {}
         for instrument in rows:
-            tick = self._ctx.api.tick(instrument.token)
+            firsts.setdefault(instrument.token, instrument)
+        unique = list(firsts.values())
+        before = {instrument.token for instrument in self._listed}
+        after = {instrument.token for instrument in unique}
+        added = [i.token for i in unique if i.token not in before]
+        removed = [token for token in before if token not in after]
+        # Remember the price each row is first shown at, so its first move already flashes.
+        for token in added:
+            tick = self._ctx.api.tick(token)
             if tick is not None:
-                self._last_ltp.setdefault(instrument.token, tick.ltp)
-        self._ctx.api.watch(i.token for i in rows)  # a live feed streams only what is shown
-        super().set_rows(rows)
+                self._last_ltp.setdefault(token, tick.ltp)
+        for token in removed:
+            self._last_ltp.pop(token, None)
+            self._flash.pop(token, None)
+            self._labels.pop(token, None)
+        if added:
+            self._ctx.api.watch(added)  # a live feed streams only what is shown
+        if removed:
+            self._ctx.api.unwatch(removed)
+        self._listed = unique
+        super().set_rows(self._in_shown_order(unique))
+
+    def label(self, instrument: Instrument) -> str:
+        """The row's Instrument text, made once (the column repaints many times a second)."""
+        text = self._labels.get(instrument.token)
+        if text is None:
+            text = watch_label(instrument)
+            if instrument.expiry is not None and not self._label_fits(text):
+                text = text.rsplit(" ", 2)[0]  # the date goes first; the tooltip names it
+            self._labels[instrument.token] = text
+        return text
+
+    def fit_labels(self, fits: Callable[[str], bool]) -> None:
+        """Make each contract's label fit the column as ``fits`` tells."""
+        self._label_fits = fits
+        self._labels.clear()
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, 0))
+
+    def release(self) -> None:
+        """The list is closed: its rows stop streaming (unless something else shows them)."""
+        self.set_rows([])
+
+    # -- sorting --------------------------------------------------------------------------------------
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """The header's sort (column -1: the trader's order)."""
+        self._sort_column, self._sort_order = column, order
+        self._resort_timer.stop()
+        self._show_sorted()
+
+    @property
+    def sorted_by(self) -> tuple[int, Qt.SortOrder]:
+        return self._sort_column, self._sort_order
+
+    def _show_sorted(self) -> None:
+        self.stale = False
+        super().set_rows(self._in_shown_order(self._listed))
+
+    def _in_shown_order(self, rows: list[Instrument]) -> list[Instrument]:
+        if not 0 <= self._sort_column < len(self.columns):
+            return rows
+        value = self.columns[self._sort_column].value
+        valued = [(value(row), row) for row in rows]
+        known = [(sort_value(v), row) for v, row in valued if v is not None]
+        known.sort(key=_first, reverse=self._sort_order is Qt.SortOrder.DescendingOrder)
+        # Rows without a value yet (no tick) stay last in either direction, in list order.
+        return [row for _, row in known] + [row for v, row in valued if v is None]
+
+    # -- prices ---------------------------------------------------------------------------------------
 
     def on_quotes(self, tokens: set[int]) -> None:
         now = time.monotonic()
@@ -170,10 +279,33 @@ class QuoteModel(RowTableModel[Instrument]):
         for token in expired:
             del self._flash[token]
         self.refresh_rows(watched | expired)
+        if watched and self._sort_column >= 0 and not self._resort_timer.isActive():
+            self._resort_timer.start()
+
+    def catch_up(self) -> None:
+        """Shown again: take the prices as they are now (no flash for moves made unseen),
+        repaint every row and put them in order."""
+        for instrument in self._listed:
+            tick = self._ctx.api.tick(instrument.token)
+            if tick is not None:
+                self._last_ltp[instrument.token] = tick.ltp
+        self._flash.clear()
+        self.refresh_rows()
+        self._show_sorted()
+
+
+def _first(pair: tuple[object, Instrument]) -> object:
+    return pair[0]
+
+
+_TICKET_KEYS = {Qt.Key.Key_B: Side.BUY, Qt.Key.Key_S: Side.SELL}
+_TICKET_MODIFIERS = (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ShiftModifier)
 
 
 class WatchlistView(QTableView):
     instrument_activated = Signal(object)
+    ticket_wanted = Signal(object, object)
+    """(Side, Instrument): B or S pressed on a row, as on Kite (Shift too)."""
 
     def __init__(self, model: QuoteModel) -> None:
         super().__init__()
@@ -182,10 +314,7 @@ class WatchlistView(QTableView):
         """The list's keys as they were loaded, for the place of each key in ``unshown_keys``."""
         self.unshown_keys: list[str] = []
         """Saved keys this market does not know: not shown, but saved with the list."""
-        proxy = QSortFilterProxyModel(self)
-        proxy.setSourceModel(model)
-        proxy.setSortRole(SORT_ROLE)
-        self.setModel(proxy)
+        self.setModel(model)  # the model sorts itself (see QuoteModel)
         self.setSortingEnabled(True)
         self.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
@@ -197,14 +326,40 @@ class WatchlistView(QTableView):
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        # Narrow enough that Bid and Ask are in view in the default layout.
-        widths = {"Instrument": 132, "Chg": 58, "%Chg": 60}
+        # Narrow enough that Bid and Ask are in view in the default layout; a long contract
+        # loses the end of its expiry date, never its strike and CE / PE (see watch_label).
+        self.setWordWrap(False)  # wrapped, a label loses its whole second line instead
+        header.sectionResized.connect(lambda column, _old, _new: column == 0 and self._fit_labels())
+        widths = {"Instrument": 140, "Chg": 58, "%Chg": 60}
         for column in range(model.columnCount()):
             title = str(model.headerData(column, Qt.Orientation.Horizontal))
             self.setColumnWidth(column, widths.get(title, 72))
         self.doubleClicked.connect(
             lambda index: self.instrument_activated.emit(self.instrument_at(index))
         )
+
+    def _fit_labels(self) -> None:
+        # The room a cell leaves its text: the column less the style's margins either side.
+        room = self.columnWidth(0) - 2 * (
+            self.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self) + 1
+        )
+        metrics = self.fontMetrics()
+        self.quotes.fit_labels(lambda text: metrics.horizontalAdvance(text) <= room)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._fit_labels()  # the theme's font came: labels measured with it
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        side = _TICKET_KEYS.get(Qt.Key(event.key()))
+        if side is not None and event.modifiers() in _TICKET_MODIFIERS:
+            instrument = self.current_instrument()
+            if instrument is not None:
+                self.ticket_wanted.emit(side, instrument)
+                event.accept()
+                return
+        super().keyPressEvent(event)
 
     def instrument_at(self, index: QModelIndex) -> Instrument | None:
         row = index.data(ROW_ROLE)
@@ -267,7 +422,7 @@ class MarketWatchPanel(QWidget):
         bar.addWidget(self.unshown_note, 1)
         bar.addWidget(forget)
         self.unshown_bar.hide()
-        self.tabs.currentChanged.connect(lambda _index: self._show_unshown())
+        self.tabs.currentChanged.connect(lambda _index: self._on_tab_shown())
         layout.addLayout(top)
         layout.addWidget(self.tabs)
         layout.addWidget(self.unshown_bar)
@@ -306,8 +461,11 @@ class MarketWatchPanel(QWidget):
         return None
 
     def _show_lists(self, lists: Watchlists, *, keep_unknown: bool) -> None:
+        # The old lists let go of their rows only once the new ones hold theirs, so a symbol
+        # in both keeps streaming without a stop and a start.
+        old = [self._view(index) for index in range(self.tabs.count())]
         while self.tabs.count():
-            self._drop_tab(0)
+            self.tabs.removeTab(0)
         registry = self._ctx.api.instruments
         for name, keys in lists:
             view = self.add_watchlist(name)
@@ -326,7 +484,9 @@ class MarketWatchPanel(QWidget):
                     name,
                     ", ".join(view.unshown_keys),
                 )
-            view.quotes.set_rows(instruments)
+            view.quotes.set_rows(instruments)  # each instrument once, however often saved
+        for view in old:
+            self._close_view(view)
         self._show_unshown()
 
     def _show_unshown(self) -> None:
@@ -373,7 +533,8 @@ class MarketWatchPanel(QWidget):
 
     def add_watchlist(self, name: str) -> WatchlistView:
         view = WatchlistView(QuoteModel(self._ctx))
-        view.instrument_activated.connect(self._buy_from)
+        view.instrument_activated.connect(lambda i: self._open_ticket(Side.BUY, i))
+        view.ticket_wanted.connect(self._open_ticket)
         self.tabs.addTab(view, name.replace("&", "&&"))  # '&' would be read as a mnemonic
         return view
 
@@ -396,8 +557,13 @@ class MarketWatchPanel(QWidget):
             self.changed.emit()
 
     def _drop_tab(self, index: int) -> None:
-        view = self.tabs.widget(index)
+        view = self._view(index)
         self.tabs.removeTab(index)
+        self._close_view(view)
+
+    @staticmethod
+    def _close_view(view: WatchlistView) -> None:
+        view.quotes.release()
         view.deleteLater()  # removeTab keeps the view (and its model) alive otherwise
 
     def _ask_new_watchlist(self) -> None:
@@ -439,10 +605,23 @@ class MarketWatchPanel(QWidget):
     def selected_instrument(self) -> Instrument | None:
         return self.current_view().current_instrument()
 
-    def _buy_from(self, instrument: Instrument | None) -> None:
+    def _open_ticket(self, side: Side, instrument: Instrument | None) -> None:
+        """The ticket F1 / F2 open, for this row (a double click, B or S)."""
         if instrument is not None and instrument.tradable:
-            self._ctx.open_ticket(TicketRequest(Side.BUY, instrument))
+            self._ctx.open_ticket(TicketRequest(side, instrument))
 
     def _on_quotes(self, tokens: set[int]) -> None:
+        # Only the list on screen repaints; the others catch up when shown.
+        shown = self.tabs.currentWidget()
         for index in range(self.tabs.count()):
-            self._view(index).quotes.on_quotes(tokens)
+            view = self._view(index)
+            if view is shown:
+                view.quotes.on_quotes(tokens)
+            else:
+                view.quotes.stale = True
+
+    def _on_tab_shown(self) -> None:
+        view = self.tabs.currentWidget()
+        if isinstance(view, WatchlistView) and view.quotes.stale:
+            view.quotes.catch_up()
+        self._show_unshown()

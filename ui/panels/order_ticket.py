@@ -193,7 +193,7 @@ class OrderTicket(QDialog):
     def set_instrument(self, instrument: Instrument, price: Decimal | None = None) -> None:
         self.instrument = instrument
         self._ctx.api.watch([instrument.token])
-        self.instrument_label.setText(str(instrument))
+        self.instrument_label.setText(f"{instrument.exchange}:{instrument}")  # NSE or BSE, said
         tick = Decimal(instrument.tick_size) / 100
         for box in (self.price, self.trigger):
             box.setSingleStep(float(tick))
