@@ -36,6 +36,7 @@ from engine.marketdata.recording import (
     MERGED_THROUGH,
     TICK_SCHEMA,
     TICKS,
+    RecordedDay,
     Recording,
     instruments_table,
     merged_through,
@@ -214,7 +215,19 @@ class Recorder:
             return
         folder = self.root / day.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
-        write_whole(instruments_table(list(self._instruments())), folder / f"{INSTRUMENTS}.parquet")
+        listed = {i.token: i for i in self._instruments()}
+        path = folder / f"{INSTRUMENTS}.parquet"
+        if path.exists():
+            # An earlier session of the day: its ticks name its listing, which may hold
+            # contracts this one no longer does (an expiry closed in between). The tokens name
+            # one contract for good, so the day keeps both listings.
+            try:
+                earlier = RecordedDay(day, folder).instruments()
+            except (ValueError, KeyError) as exc:  # RecordingError is a ValueError
+                self._warn(f"the {day} listing recorded earlier is replaced: {exc}")
+            else:
+                listed = {i.token: i for i in earlier} | listed
+        write_whole(instruments_table(list(listed.values())), path)
         self._days.add(day)
 
     def _write_part(self, day: date, kind: str, table: pa.Table) -> None:

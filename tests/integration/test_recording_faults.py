@@ -180,3 +180,20 @@ def test_recording_whose_days_name_two_contracts_by_one_token_is_refused_in_word
     assert listed_instruments(days[:1]) == [
         dataclasses.replace(INSTRUMENT, tradingsymbol="NIFTY26NOVFUT")
     ]
+
+
+def test_recorder_restarted_the_same_day_keeps_the_listing_its_earlier_ticks_name(
+    tmp_path: Path,
+) -> None:
+    """A session of the day after an expiry closed lists fewer contracts than the morning's:
+    the day keeps both listings, so no tick of the morning is left naming no instrument."""
+    later = dataclasses.replace(INSTRUMENT, token=TOKEN + 256, tradingsymbol="NIFTYLIKE26DECFUT")
+    for listing in ([INSTRUMENT], [later]):
+        recorder = Recorder(tmp_path, lambda listing=listing: listing, batch_ticks=200)
+        recorder.record(_ticks(9, 15, 10))
+        recorder.close()
+    [day] = Recording(tmp_path).days()
+    assert sorted(i.tradingsymbol for i in day.instruments()) == [
+        "NIFTYLIKE",
+        "NIFTYLIKE26DECFUT",
+    ]
