@@ -528,6 +528,8 @@ class MainWindow(QMainWindow):
         trade.addSeparator()
         trade.addAction(self.kill_action)
         trade.addAction(self.rearm_action)
+        trade.addSeparator()
+        trade.addAction(self._action("Reconnect prices", self.reconnect_prices))
         view = menu.addMenu("&View")
         for spec in PANELS:
             toggle = self.docks[spec.object_name].toggleViewAction()
@@ -651,6 +653,11 @@ class MainWindow(QMainWindow):
         panel = self.panels["positions"]
         assert isinstance(panel, PositionsPanel)
         panel.square_off_all()
+
+    def reconnect_prices(self) -> None:
+        """A live feed that stopped trying connects again, without a restart (the answer is in
+        Messages too)."""
+        self.statusBar().showMessage(self._api.reconnect_feed(), 10_000)
 
     # -- layouts and workspaces -----------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from engine.api.charts import (
     join_bar,
     join_bars,
 )
-from engine.api.health import HealthRow, HealthService, Level, LoopLag
+from engine.api.health import HealthRow, HealthService, Level, LoopLag, feed_reconnect
 from engine.api.instruments import InstrumentsView
 from engine.api.market import MarketService
 from engine.api.multileg import MultilegService
@@ -211,6 +211,7 @@ __all__ = [
     "Validity",
     "VarReport",
     "changed_paths",
+    "feed_reconnect",
     "join_bar",
     "join_bars",
     "needs_restart",
@@ -290,6 +291,7 @@ class EngineApi:
         # health
         self.health = health.health
         self.trading_paused = health.paused
+        self.reconnect_feed = health.reconnect_feed
         # risk
         self.kill_switch = risk.kill_switch
         self.rearm = risk.rearm

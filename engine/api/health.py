@@ -14,6 +14,7 @@ session needing a login, a journal that cannot write), for the window's banner.
 A connection that reports it gave up (it stopped trying by itself: the Kite ticker after its last
 allowed reconnect, or when its task failed) is also told to the trader as an error message, once,
 and its return to a working state as a note: a BAD row alone is seen only by who opens Health.
+``reconnect_feed`` is the trader's way back without a restart ("Reconnect prices").
 """
 
 from __future__ import annotations
@@ -25,10 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from engine.api.parts import EngineParts, Service
 from engine.core.clock import IST
 from engine.domain.events import ConnectionChanged, EngineMessage, Severity, TradingState
+
+if TYPE_CHECKING:
+    from engine.brokers.base import BrokerLink
 
 LAG_PERIOD_S = 0.25
 """How often the loop-lag probe wakes."""
@@ -42,6 +47,7 @@ STALE_BAD_S = 30.0
 GOOD_STATES = {"connected", "open", "logged in", "streaming", "subscribed", "running"}
 GAVE_UP = "gave up"
 """The state of a connection that stopped trying by itself: only the trader can bring it back."""
+NOTHING_TO_RECONNECT = "Prices: the simulated market has no connection to make again"
 
 
 class Level(StrEnum):
@@ -99,6 +105,16 @@ class HealthService(Service):
 
     def _tell(self, severity: Severity, text: str, event: ConnectionChanged) -> None:
         self._bus.publish(EngineMessage(event.ts_ns, severity, text, event.component))
+
+    def reconnect_feed(self) -> str:
+        """The trader's "Reconnect prices": the live feed asked to connect again. Returns what
+        was done, or why nothing needed doing, in words, which Messages shows too."""
+        reconnect = self._parts.reconnect_feed
+        text = NOTHING_TO_RECONNECT if reconnect is None else reconnect()
+        now = self._parts.now()
+        ts_ns = int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1000
+        self._bus.publish(EngineMessage(ts_ns, Severity.INFO, text, "feed"))
+        return text
 
     def sample(self, ticks_seen: int, market_open: bool) -> None:
         """Once a second from the runtime: the engine's tick count and whether its market is
@@ -244,6 +260,27 @@ class HealthService(Service):
         status = self._risk.status()
         level = Level.OK if status.state is TradingState.ACTIVE else Level.BAD
         return HealthRow("Risk gate", level, status.state.value, status.reason)
+
+
+@runtime_checkable
+class ReconnectableFeed(Protocol):
+    def reconnect(self) -> str:
+        """Connect again now; says what was done, or why nothing needed doing."""
+        ...
+
+
+def feed_reconnect(link: BrokerLink) -> Callable[[], str]:
+    """``EngineParts.reconnect_feed`` for a desk streaming a live link's prices: the link's feed
+    (Kite's ticker, XTS's socket), asked when the trader asks, as it exists only after a login."""
+
+    def reconnect() -> str:
+        # The links keep their feed as ``feed``; the broker port does not name it.
+        feed = getattr(link, "feed", None)
+        if isinstance(feed, ReconnectableFeed):
+            return feed.reconnect()
+        return f"Prices: the {link.title} feed has not started yet; it starts after the login"
+
+    return reconnect
 
 
 def _gave_up_words(event: ConnectionChanged) -> str:

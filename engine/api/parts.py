@@ -61,6 +61,10 @@ class EngineParts:
     watcher: Callable[[list[int], bool], None] | None = None
     """When the feed streams only what is asked for (Kite): called with the tokens and True to
     stream them, False to stop. The simulated market streams everything."""
+    reconnect_feed: Callable[[], str] | None = None
+    """Ask the live feed to connect again (the trader's "Reconnect prices"); returns what was
+    done, or why nothing needed doing, in words. None: the prices come from the simulated market
+    (or a replay), with no connection to make again."""
     candles: CandleBook | None = None
     """The session's bars of what charts and strategies follow (None: a desk without charts)."""
     history: HistorySource | None = None

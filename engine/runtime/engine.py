@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.alerts.book import AlertBook
-from engine.api import EngineApi, EngineParts
+from engine.api import EngineApi, EngineParts, feed_reconnect
 from engine.brokers.base import Broker, BrokerLink, GttBook, InProcessVenue, MarginCalculator
 from engine.brokers.registry import broker_spec
 from engine.calendar import MarketCalendar
@@ -171,6 +171,7 @@ class Engine:
                 calendar=sessions,
                 session_problem=None if link is None or not spec.live else _session_problem(link),
                 watcher=self._watch if link is not None and feed is link else None,
+                reconnect_feed=feed_reconnect(link) if link is not None and feed is link else None,
                 strategies=self.strategies,
                 multileg=self.multileg,
                 advanced=self.advanced,
@@ -372,8 +373,7 @@ class Engine:
         self.bus.publish(EngineMessage(self.clock.time_ns(), Severity.ERROR, text, "engine"))
 
     def start(self) -> None:
-        """Start the feed, the live link and the once-a-second housekeeping on the running
-        loop."""
+        """Start the feed, the live link and the once-a-second housekeeping on the loop."""
         self._stop.clear()
         if self.config.recordings_dir is not None and self.recorder is None:
             self.recorder = start_recording(self, self.config.recordings_dir)

@@ -5,7 +5,8 @@ a session waiting for a login, a journal that cannot write); when nothing does, 
 the parts that are BAD or WARN, since orders that go out on stale prices or a dead feed are no
 comfort. The table below has one row per part (prices and their age, each broker and feed
 connection, the event loop's lag, the order throttle, the journal, the risk gate). The window
-shows the same banner above its panels while orders are held.
+shows the same banner above its panels while orders are held. "Reconnect prices" asks a live
+feed that stopped trying to connect again, and says beside it what was done.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QLabel,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -38,9 +41,17 @@ class HealthPanel(QWidget):
         self.banner = QLabel(self, objectName="healthBanner")
         self.banner.setWordWrap(True)
         self.table = read_only_table(COLUMNS, self)
+        self.reconnect_button = QPushButton("Reconnect prices", self)
+        self.reconnect_button.clicked.connect(self.reconnect_prices)
+        self.reconnect_answer = QLabel(self, objectName="healthReconnectAnswer")
+        self.reconnect_answer.setWordWrap(True)
+        actions = QHBoxLayout()
+        actions.addWidget(self.reconnect_button)
+        actions.addWidget(self.reconnect_answer, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.banner)
+        layout.addLayout(actions)
         layout.addWidget(self.table)
         self._timer = QTimer(self, objectName="health-refresh")
         self._timer.setInterval(REFRESH_MS)
@@ -54,6 +65,10 @@ class HealthPanel(QWidget):
         self.table.setRowCount(len(rows))
         for index, row in enumerate(rows):
             self._fill(index, row)
+
+    def reconnect_prices(self) -> None:
+        self.reconnect_answer.setText(self._api.reconnect_feed())
+        self.refresh()
 
     def _fill(self, index: int, row: HealthRow) -> None:
         colour = level_colours(self._theme.palette)[row.level]

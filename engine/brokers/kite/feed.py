@@ -70,6 +70,22 @@ class KiteFeed:
     def set_access_token(self, access_token: str) -> None:
         self.client.set_access_token(access_token)
 
+    def reconnect(self) -> str:
+        """The trader's "Reconnect prices": connections that stopped trying connect again.
+        Says what was done, or why nothing needed doing, in words."""
+        states = set(self.client.states)
+        if ConnectionState.GAVE_UP in states:
+            self.client.retry()
+            return "Prices: reconnecting to Kite…"
+        if ConnectionState.AUTH_REJECTED in states:
+            # A retry with the refused token would be refused again: only a login helps.
+            return "Prices: Kite refused the access token; log in to Kite to stream prices again"
+        if states & {ConnectionState.IDLE, ConnectionState.CONNECTING, ConnectionState.BACKOFF}:
+            return "Prices: the Kite ticker is connecting already; it keeps trying by itself"
+        if not states or ConnectionState.CLOSED in states:
+            return "Prices: the Kite ticker is closed (the desk is closing)"
+        return "Prices are streaming: the Kite ticker is connected; nothing to reconnect"
+
     def _ticks(self, ticks: list[Tick]) -> None:
         publish = self._publish
         for tick in ticks:

@@ -110,18 +110,21 @@ class TickerConnection:
             await asyncio.wait_for(self.wake.wait(), timeout=delay)
 
 
-RESTART_TO_RECONNECT = "restart DalalDesk to stream prices again"
-"""What the trader can do once a connection stopped trying: the desk has no reconnect action."""
+HOW_TO_RECONNECT = (
+    "use Reconnect prices (Trade menu, or the Health panel's button) or restart DalalDesk to "
+    "stream prices again"
+)
+"""What the trader can do once a connection stopped trying (nothing reconnects by itself)."""
 
 
 def gave_up_detail(failures: int, last_failure: str) -> str:
     """Why a connection stopped trying after its last allowed attempt, in words to act on."""
     return (
         f"stopped trying after {failures} failed connection attempts in a row (last: "
-        f"{last_failure}); {RESTART_TO_RECONNECT}"
+        f"{last_failure}); {HOW_TO_RECONNECT}"
     )
 
 
 def failed_detail(fault: BaseException) -> str:
     """Why a connection whose task ended on a fault nobody foresaw stopped, in words to act on."""
-    return f"stopped on an internal fault ({type(fault).__name__}: {fault}); {RESTART_TO_RECONNECT}"
+    return f"stopped on an internal fault ({type(fault).__name__}: {fault}); {HOW_TO_RECONNECT}"

@@ -229,6 +229,34 @@ class XtsFeed:
         self.socket.retry()
         await self.socket.reconnect("new login")
 
+    def reconnect(self) -> str:
+        """The trader's "Reconnect prices": a new login when the session was refused, else the
+        next attempt now instead of after the backoff. Says what was done, or why nothing
+        needed doing, in words."""
+        state = self.socket.state
+        if state is SocketState.OPEN:
+            return "Prices are streaming: XTS market data is connected; nothing to reconnect"
+        if state is SocketState.CLOSED:
+            return "Prices: XTS market data is closed (the desk is closing)"
+        if self._login_needed:
+            if self._relogin_task is None or self._relogin_task.done():
+                self._relogin_task = asyncio.get_running_loop().create_task(
+                    self._login_again(), name="xts-md-relogin"
+                )
+            return "Prices: logging in to XTS market data again…"
+        self._wake.set()  # ``run`` waiting before it starts again
+        self.socket.retry()  # the socket waiting out its backoff
+        return "Prices: reconnecting to XTS market data…"
+
+    async def _login_again(self) -> None:
+        try:
+            await self.relogin()
+        except XtsLoginFailed as exc:  # said already, as "login required"
+            log.error("XTS market data: the new login was refused: %s", exc)
+        except XtsMarketDataError as exc:
+            log.error("XTS market data: logging in again failed: %s", exc)
+            self._event("error", f"logging in again failed: {exc}")
+
     # -- subscriptions ---------------------------------------------------------------------------
 
     async def watch(self, tokens: Iterable[int]) -> None:
