@@ -7,7 +7,8 @@ journaled before anyone is told:
 2. a stale signal (fired longer ago than ``max_age_s``, or from the future) is refused;
 3. the symbol is mapped to an instrument of the desk's, or the signal is refused;
 4. the strategy's mode decides: ``off`` refuses, ``approve`` waits for the trader (who approves,
-   changes then approves, or rejects; unanswered, it expires), ``auto`` goes on at once;
+   changes then approves, or rejects; unanswered, it expires, and a restart of the desk keeps
+   it waiting for the rest of its time), ``auto`` goes on at once;
 5. the order goes to the one risk gate with source ``signal``, the strategy's id, and the
    signal's id as its tag; the gate's answer is journaled against the order.
 """
@@ -18,11 +19,13 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
-from engine.core.clock import Clock
+from engine.core.clock import IST, Clock
+from engine.domain.events import EngineMessage, Severity
 from engine.domain.instruments import Instrument
 from engine.domain.origin import OrderSource
 from engine.marketdata.instrument_registry import InstrumentRegistry
@@ -32,6 +35,10 @@ from engine.signals.tradingview import SignalRefused, TradingViewAlert, resolve_
 log = logging.getLogger(__name__)
 
 NS = 1_000_000_000
+DECIDED = (SignalStep.APPROVED, SignalStep.REJECTED, SignalStep.EXPIRED)
+"""The steps after which a signal no longer waits for the trader."""
+ALERT_TERMS = ("symbol", "portfolio", "action", "lots", "order_type", "price", "product", "fired")
+"""The alert's terms a journaled step keeps (``TradingViewAlert.detail``)."""
 
 
 class SignalMode(StrEnum):
@@ -73,6 +80,12 @@ class Placed(Protocol):
 
     @property
     def reason(self) -> str: ...
+
+
+class RecordSignal(Protocol):
+    """Journal a signal's step, then publish it and ``published`` (``OrderLedger.record``)."""
+
+    def __call__(self, record: SignalRecord, /, *published: object) -> None: ...
 
 
 Place = Callable[..., Placed]
@@ -137,7 +150,7 @@ class SignalDesk:
         *,
         registry: InstrumentRegistry,
         clock: Clock,
-        record: Callable[[SignalRecord], None],
+        record: RecordSignal,
         rules: SignalRules | None = None,
         unit: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
@@ -170,8 +183,11 @@ class SignalDesk:
         self._portfolio = portfolio
 
     def restore(self, records: Iterable[SignalRecord]) -> None:
-        """Seen ids from the journal (a resend after a restart is still a duplicate); approvals
-        left waiting when the desk stopped are recorded as expired, never acted on later."""
+        """Seen ids from the journal (a resend after a restart is still a duplicate), and the
+        approvals left waiting when the desk stopped: each waits again until its own window
+        closes (a restart neither adds time nor takes any away). One whose window closed while
+        the desk was down, or that can no longer be acted on, is expired in words (journaled
+        and said in Messages), never acted on later."""
         waiting: dict[str, SignalRecord] = {}
         received: set[str] = set()
         """Ids whose next step is what the pipeline made of them (a refusal then counts; one
@@ -187,12 +203,54 @@ class SignalDesk:
                     self._refusals[record.signal_id] = record.reason
             if record.step is SignalStep.PENDING:
                 waiting[record.signal_id] = record
-            elif record.step in (SignalStep.APPROVED, SignalStep.REJECTED, SignalStep.EXPIRED):
+            elif record.step in DECIDED:
                 waiting.pop(record.signal_id, None)
         for record in waiting.values():
-            self._write(
-                record.signal_id, SignalStep.EXPIRED, record.strategy, "the desk was restarted"
+            try:
+                card = self._waiting_again(record)
+            except SignalRefused as lapsed:
+                message = EngineMessage(
+                    self._clock.time_ns(), Severity.WARNING,
+                    f"Signal {record.signal_id} from {record.strategy}, waiting for your "
+                    f"approval when the desk stopped, expired unplaced: {lapsed.reason}",
+                    "signals",
+                )  # fmt: skip
+                self._write(
+                    record.signal_id, SignalStep.EXPIRED, record.strategy, lapsed.reason,
+                    published=(message,),
+                )  # fmt: skip
+                continue
+            self._pending[card.signal_id] = card
+
+    def _waiting_again(self, record: SignalRecord) -> PendingSignal:
+        """The card a journaled "pending" step describes, with the time it had left;
+        ``SignalRefused`` saying why it cannot wait any more."""
+        detail = record.detail
+        expires = detail.get("expires_ns")
+        if not isinstance(expires, int) or isinstance(expires, bool):
+            # Journaled before the card's end was: the approval window set now, from its arrival.
+            expires = record.ts_ns + int(self.rules.approval_timeout_s * NS)
+        if expires <= self._clock.time_ns():
+            closed = datetime.fromtimestamp(expires / NS, IST)
+            raise SignalRefused(
+                f"not approved in time: its approval window closed at {closed:%H:%M:%S} IST "
+                f"({closed:%d %b}) while the desk was closed"
             )
+        terms = {key: detail[key] for key in ALERT_TERMS if detail.get(key) is not None}
+        try:
+            alert = TradingViewAlert.model_validate(
+                {**terms, "id": record.signal_id, "strategy": record.strategy}
+            )
+        except ValueError as problem:
+            raise SignalRefused(f"its terms in the book cannot be read ({problem})") from None
+        instrument = None
+        if not alert.on_portfolio:
+            token = detail.get("token")
+            instrument = self._registry.find(token) if isinstance(token, int) else None
+            if instrument is None:
+                name = detail.get("instrument") or alert.symbol
+                raise SignalRefused(f"{name} is no longer listed, so it cannot be approved")
+        return PendingSignal(record.signal_id, alert, instrument, record.ts_ns, expires)
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -237,6 +295,7 @@ class SignalDesk:
                     **detail,
                     "instrument": instrument.tradingsymbol if instrument else alert.portfolio,
                     "token": instrument.token if instrument else 0,
+                    "expires_ns": expires,  # a restart brings the card back with its time left
                 },
             )
         return self._send(signal_id, alert, instrument)
@@ -405,11 +464,12 @@ class SignalDesk:
         detail: dict[str, Any] | None = None,
         *,
         order_id: str | None = None,
+        published: tuple[object, ...] = (),
     ) -> SignalResult:
         record = SignalRecord(
             self._clock.time_ns(), signal_id, step, strategy, reason, detail or {}, order_id
         )
-        self._record(record)
+        self._record(record, *published)
         if step in (SignalStep.REFUSED, SignalStep.DENIED):
             log.info("signal %s %s: %s", signal_id, step.value, reason)
         return SignalResult(signal_id, step, reason, order_id)

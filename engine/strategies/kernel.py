@@ -288,6 +288,11 @@ class StrategyKernel:
             self.say(strategy_id, Severity.WARNING, f"not resumed: {why}")
         return held
 
+    def will_resume(self, strategy_id: str) -> bool:
+        """Whether the strategy was running when the desk stopped and starts again with it
+        (``resume``, as the engine starts)."""
+        return StrategyId(strategy_id) in self._to_resume
+
     def resume(self) -> None:
         """Start again what was running (the engine is starting)."""
         waiting, self._to_resume = self._to_resume, {}

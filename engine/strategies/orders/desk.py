@@ -90,9 +90,11 @@ class AdvancedOrderDesk:
     def tidy(self) -> None:
         """Take the advanced orders that have ended off the kernel's catalogue (they stay
         listed here, from the journal's records): an ended one is never started again, so a
-        bracket's entry is not sent twice."""
+        bracket's entry is not sent twice. One that was working when the desk stopped is not
+        ended: it stays for the kernel to resume as the desk starts (the window lists the
+        advanced orders before that, and a GTT taken off here would never be back)."""
         for parent_id in self._specs:
-            if self._kernel.instance(parent_id) is None:
+            if self._kernel.instance(parent_id) is None and not self._kernel.will_resume(parent_id):
                 self._kernel.remove(parent_id)
 
     def _next_id(self, kind: str) -> str:
@@ -178,6 +180,8 @@ class AdvancedOrderDesk:
             describe = getattr(running, "describe", None)
             if running is not None and describe is not None:
                 state, detail, working = "working", describe(), True
+            elif self._kernel.will_resume(parent_id):
+                state, detail, working = "resuming", "works again as the desk starts", False
             else:
                 record = self._kernel.last_state(parent_id)
                 failed = record is not None and record.status is StrategyStatus.FAILED
