@@ -127,7 +127,7 @@ def _recorded_day(day: date, record_from: time, seed: int) -> list[Tick]:
         seed=seed,
         ticks_per_second=1.5,
         strikes_each_side=4,
-        weekly_expiries=1,
+        weekly_expiries=2,  # Monday's (its monthly) and 1 Dec's: quiet Monday, busy Wednesday
         monthly_expiries=1,
     )
     market = SimulatedMarket(config, lambda: opened, load_calendar(None))
@@ -149,9 +149,11 @@ def _recorded_day(day: date, record_from: time, seed: int) -> list[Tick]:
 
 @pytest.fixture(scope="module")
 def recorded() -> list[Tick]:
-    """Monday from the open; Wednesday from 10:40, when the desk was started late."""
+    """Monday from the open; Wednesday from 14:40, when the desk was started late: by then the
+    1 Dec options, Monday's second expiry and Wednesday's first, have traded more than all of
+    Monday (a token names one contract on both days)."""
     return _recorded_day(MONDAY, time(9, 15), seed=23) + _recorded_day(
-        WEDNESDAY, time(10, 40), seed=25
+        WEDNESDAY, time(14, 40), seed=25
     )
 
 
