@@ -5,6 +5,8 @@ Real components on real sockets (127.0.0.1), with timers shortened so that tests
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +22,7 @@ from engine.credentials import CredentialStore
 from engine.runtime import Engine, EngineConfig
 from tests.kite_fake import FakeKite, MarketState
 from tests.live_desk import LiveDesk, wait_for
+from tests.memory_keyring import MemoryKeyring
 
 ADANIPORTS = 3861249
 """NSE:ADANIPORTS in the official mock instruments master (tick 0.05, lot 1)."""
@@ -172,3 +175,27 @@ __all__ = [
     "redirect_url",
     "wait_for",
 ]
+
+
+@asynccontextmanager
+async def adaniports_kite() -> AsyncIterator[FakeKite]:
+    """The fake Kite with NSE:ADANIPORTS at ₹400 in its OMS and ticking, heartbeats 0.1 s apart."""
+    async with FakeKite(heartbeat_s=0.1) as fake:
+        fake.oms.set_last_price("NSE", "ADANIPORTS", Decimal("400.00"))
+        fake.ticker.set_market([market()])
+        yield fake
+
+
+async def open_ticking_desk(
+    kite: FakeKite, db_path: Path, profile: str, *, retry_limit: int
+) -> KiteDesk:
+    """A desk on ``kite`` (keys in a memory keyring under ``profile``) whose ticker gives up
+    after ``retry_limit`` failed connections, once ADANIPORTS's first tick has come."""
+    store = CredentialStore(profile, backend=MemoryKeyring())
+    store.save_kite_keys(kite.api_key, kite.api_secret)
+    desk = await open_desk(
+        kite, store, db_path, ticker_changes={"max_reconnect_attempts": retry_limit}
+    )
+    await desk.link.watch([ADANIPORTS])
+    await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None, what="first tick")
+    return desk

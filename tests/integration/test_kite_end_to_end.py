@@ -18,6 +18,7 @@ from engine.domain.origin import OrderSource
 from tests.kite_desk import (
     ADANIPORTS,
     KiteDesk,
+    adaniports_kite,
     fast_broker,
     fast_rest,
     market,
@@ -39,9 +40,7 @@ def keyring_store(kite: FakeKite) -> CredentialStore:
 
 @pytest.fixture
 async def kite() -> AsyncIterator[FakeKite]:
-    async with FakeKite(heartbeat_s=0.1) as fake:
-        fake.oms.set_last_price("NSE", "ADANIPORTS", Decimal("400.00"))
-        fake.ticker.set_market([market()])
+    async with adaniports_kite() as fake:
         yield fake
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,15 @@ from engine.brokers.kite.ticker_state import (
     IllegalTransition,
     check_transition,
 )
-from engine.credentials import CredentialStore
 from engine.domain.events import EngineMessage, Severity
-from tests.kite_desk import ADANIPORTS, KiteDesk, market, open_desk, wait_for
+from tests.kite_desk import (
+    ADANIPORTS,
+    KiteDesk,
+    adaniports_kite,
+    open_ticking_desk,
+    wait_for,
+)
 from tests.kite_fake import FakeKite
-from tests.memory_keyring import MemoryKeyring
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,24 +37,13 @@ RETRY_LIMIT = 2
 
 @pytest.fixture
 async def kite() -> AsyncIterator[FakeKite]:
-    async with FakeKite(heartbeat_s=0.1) as fake:
-        fake.oms.set_last_price("NSE", "ADANIPORTS", Decimal("400.00"))
-        fake.ticker.set_market([market()])
+    async with adaniports_kite() as fake:
         yield fake
 
 
 @pytest.fixture
 async def desk(kite: FakeKite, tmp_path: Path) -> AsyncIterator[KiteDesk]:
-    store = CredentialStore("gave-up", backend=MemoryKeyring())
-    store.save_kite_keys(kite.api_key, kite.api_secret)
-    desk = await open_desk(
-        kite,
-        store,
-        tmp_path / "book.db",
-        ticker_changes={"max_reconnect_attempts": RETRY_LIMIT},
-    )
-    await desk.link.watch([ADANIPORTS])
-    await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None, what="first tick")
+    desk = await open_ticking_desk(kite, tmp_path / "book.db", "gave-up", retry_limit=RETRY_LIMIT)
     yield desk
     await desk.stop()
 

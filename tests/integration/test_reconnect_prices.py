@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,18 @@ from engine.brokers.xts.feed import XtsFeed, XtsFeedConfig
 from engine.brokers.xts.marketdata_session import MarketDataSession, XtsMarketDataKeys
 from engine.brokers.xts.socketio_v2 import SocketIOConfig, SocketState
 from engine.core.clock import LiveClock
-from engine.credentials import CredentialStore
 from engine.domain.events import ConnectionChanged, Severity
 from engine.marketdata.quotes import QuoteCache
 from engine.runtime import Engine, EngineConfig
-from tests.kite_desk import ADANIPORTS, KiteDesk, market, open_desk, wait_for
+from tests.kite_desk import (
+    ADANIPORTS,
+    KiteDesk,
+    adaniports_kite,
+    market,
+    open_ticking_desk,
+    wait_for,
+)
 from tests.kite_fake import FakeKite
-from tests.memory_keyring import MemoryKeyring
 from tests.xts_fake.marketdata import FakeXtsMarketData
 from ui.context import PanelContext
 from ui.layout_store import LayoutStore
@@ -42,24 +46,13 @@ SIMULATED = "Prices: the simulated market has no connection to make again"
 
 @pytest.fixture
 async def kite() -> AsyncIterator[FakeKite]:
-    async with FakeKite(heartbeat_s=0.1) as fake:
-        fake.oms.set_last_price("NSE", "ADANIPORTS", Decimal("400.00"))
-        fake.ticker.set_market([market()])
+    async with adaniports_kite() as fake:
         yield fake
 
 
 @pytest.fixture
 async def desk(kite: FakeKite, tmp_path: Path) -> AsyncIterator[KiteDesk]:
-    store = CredentialStore("reconnect", backend=MemoryKeyring())
-    store.save_kite_keys(kite.api_key, kite.api_secret)
-    desk = await open_desk(
-        kite,
-        store,
-        tmp_path / "book.db",
-        ticker_changes={"max_reconnect_attempts": RETRY_LIMIT},
-    )
-    await desk.link.watch([ADANIPORTS])
-    await wait_for(lambda: desk.engine.api.tick(ADANIPORTS) is not None, what="first tick")
+    desk = await open_ticking_desk(kite, tmp_path / "book.db", "reconnect", retry_limit=RETRY_LIMIT)
     yield desk
     await desk.stop()
 

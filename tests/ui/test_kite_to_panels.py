@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from engine.credentials import CredentialStore
-from tests.kite_desk import ADANIPORTS, KiteDesk, market, open_desk, wait_for
+from tests.kite_desk import (
+    ADANIPORTS,
+    KiteDesk,
+    adaniports_kite,
+    market,
+    open_desk,
+    wait_for,
+)
 from tests.kite_fake import FakeKite
 from tests.memory_keyring import MemoryKeyring
 
@@ -19,9 +26,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 async def kite() -> AsyncIterator[FakeKite]:
-    async with FakeKite(heartbeat_s=0.1) as fake:
-        fake.oms.set_last_price("NSE", "ADANIPORTS", Decimal("400.00"))
-        fake.ticker.set_market([market()])
+    async with adaniports_kite() as fake:
         yield fake
 
 

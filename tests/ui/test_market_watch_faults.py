@@ -9,7 +9,6 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,13 @@ from engine.api import Side
 from engine.credentials import CredentialStore
 from engine.domain.instruments import InstrumentType
 from engine.runtime import Engine
-from tests.kite_desk import ADANIPORTS, KiteDesk, market, open_desk, wait_for
+from tests.kite_desk import (
+    ADANIPORTS,
+    KiteDesk,
+    adaniports_kite,
+    open_desk,
+    wait_for,
+)
 from tests.kite_fake import FakeKite
 from tests.memory_keyring import MemoryKeyring
 from tests.support import atm_call
@@ -155,9 +160,7 @@ def test_market_watch_when_an_option_is_listed_its_label_keeps_strike_and_type(
 
 @pytest.fixture
 async def kite() -> AsyncIterator[FakeKite]:
-    async with FakeKite(heartbeat_s=0.1) as fake:
-        fake.oms.set_last_price("NSE", "ADANIPORTS", Decimal("400.00"))
-        fake.ticker.set_market([market()])
+    async with adaniports_kite() as fake:
         yield fake
 
 
