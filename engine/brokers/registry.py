@@ -47,6 +47,9 @@ class BrokerContext:
     day_close: Callable[[date], datetime | None] | None = None
     """A trading day's close by the market calendar (None: not a trading day), for a venue that
     squares off intraday positions before it."""
+    expiry_close: Callable[[date], datetime] | None = None
+    """An expiry day's F&O close by the desk's market calendar (None: the packaged calendar's),
+    for a venue that stops an expired contract's trading and settles it then."""
     index_quote: Callable[[str], Tick | None] | None = None
     """An underlying's name -> the last quote of its index (None: none, or not an index), for a
     venue that settles index futures and options at expiry (the paper venue; a live broker
@@ -133,6 +136,7 @@ def _paper(context: BrokerContext) -> Broker:
         day_close=context.day_close,
         index_quote=context.index_quote,
         publish=context.publish,
+        expiry_close=context.expiry_close,
     )
 
 

@@ -28,7 +28,6 @@ from engine.marketdata.sim_spec import load_universe_spec
 from engine.marketdata.sim_universe import build_universe
 from engine.marketdata.simulated import SimulatedMarket
 from engine.oms.reconcile import BookKeeper, Reconciler
-from engine.options import expiry_moment
 from engine.risk.order_path import build_order_path
 from engine.runtime.config import EngineConfig
 from engine.runtime.engine import Engine
@@ -114,6 +113,7 @@ def build_engine(
             paper=config.paper,
             link=link,
             day_close=None if config.always_open else day_close,
+            expiry_close=sessions.expiry_close,
             index_quote=index_quote,
         )
     )
@@ -243,6 +243,6 @@ def _expired_held(
     for token, ts_ns in last_traded.items():
         listing = build_universe(spec, market_config, sessions, ist_date_of(ts_ns))
         for instrument in listing.instruments:
-            if instrument.token == token and instrument.expired_at(now, expiry_moment):
+            if instrument.token == token and instrument.expired_at(now, sessions.expiry_close):
                 found[token] = instrument
     return found

@@ -77,13 +77,14 @@ class ExpirySettler:
         clock: Clock,
         *,
         publish: Callable[[object], None] | None = None,
-        expiry_close: Callable[[date], datetime] = packaged_expiry_close,
+        expiry_close: Callable[[date], datetime] | None = None,
     ) -> None:
         self._instruments = instruments
         self._index_quote = index_quote
         self._clock = clock
         self._publish = publish
-        self._expiry_close = expiry_close
+        self.expiry_close = expiry_close or packaged_expiry_close
+        """An expiry day's F&O close by the desk's calendar (else the packaged one)."""
         self._close_of: dict[int, datetime | None] = {}
         """Each token's expiry close (None: it never expires), asked of the calendar once."""
         self._told: set[tuple[int, Product]] = set()
@@ -135,7 +136,7 @@ class ExpirySettler:
             instrument = self._instruments(token)
             if instrument is None:
                 return None  # not known (yet): asked again at the next beat
-            close = None if instrument.expiry is None else self._expiry_close(instrument.expiry)
+            close = None if instrument.expiry is None else self.expiry_close(instrument.expiry)
             self._close_of[token] = close
         if not isinstance(close, datetime) or now < close:
             return None

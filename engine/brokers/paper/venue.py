@@ -5,12 +5,11 @@ price; what is left of a LIMIT order rests and fills, at its own price, when the
 it; an IOC's rest is cancelled; a MARKET order's rest becomes a protected LIMIT (Kite's market
 protection). SL and SL-M orders wait for the last traded price to reach the trigger. Intraday (MIS)
 positions are squared off before the day's close; a future or index option held past its expiry
-is settled at its index's close (``engine.brokers.paper.settlement``). Orders are DAY orders (the
-venue takes no AMO): what is still open when the instrument's session closes is cancelled, as
-the exchange does, never carried to the next morning. The venue keeps no order objects of the
-OMS: it works on its own copy and reports every change through the sink. A resting order and the
-exchange's rules for one (a stop's trigger, the levels it takes, market protection, what is
-refused on arrival) are in ``engine.brokers.paper.resting``.
+is settled at its index's close (``engine.brokers.paper.settlement``). DAY orders still open when
+their session closes are cancelled, as the exchange does (the venue takes no AMO). The venue
+keeps no order objects of the OMS: it works on its own copy and reports every change through the
+sink. A resting order and the exchange's rules for one (a stop's trigger, the levels it takes,
+market protection, what is refused on arrival) are in ``engine.brokers.paper.resting``.
 """
 
 from __future__ import annotations
@@ -72,6 +71,7 @@ class PaperVenue:
         day_close: Callable[[date], datetime | None] | None = None,
         index_quote: IndexQuote | None = None,
         publish: Callable[[object], None] | None = None,
+        expiry_close: Callable[[date], datetime] | None = None,
     ) -> None:
         self._instruments = instruments
         self._quotes = quotes
@@ -79,7 +79,9 @@ class PaperVenue:
         self._session_open = session_open
         self.config = config or PaperConfig()
         self._day_close = day_close
-        self._settler = ExpirySettler(instruments, index_quote, clock, publish=publish)
+        self._settler = ExpirySettler(
+            instruments, index_quote, clock, publish=publish, expiry_close=expiry_close
+        )
         self._sink: BrokerSink | None = None
         self._resting: dict[int, list[Resting]] = {}
         self._by_order: dict[OrderId, Resting] = {}
@@ -312,7 +314,9 @@ class PaperVenue:
         now = self._clock.now()
         closed = not self._session_open(instrument, now)
         tick = self._quotes.get(request.token)
-        refused = arrival_refusal(request, instrument, tick, now, closed=closed)
+        refused = arrival_refusal(
+            request, instrument, tick, now, closed=closed, expiry_close=self._settler.expiry_close
+        )
         if refused is not None:
             self._reject(order_id, refused)
             return
