@@ -246,9 +246,9 @@ class ScriptedBroker:
         ]
 
 
-def scripted_desk(tmp_path: Path) -> Iterator[tuple[Engine, ScriptedBroker]]:
+def scripted_desk(tmp_path: Path, **config: Any) -> Iterator[tuple[Engine, ScriptedBroker]]:
     """A desk trading through a ``ScriptedBroker`` on the simulated market's prices (for a
-    pytest fixture: ``yield from scripted_desk(tmp_path)``)."""
+    pytest fixture: ``yield from scripted_desk(tmp_path)``), built with ``config`` besides."""
     made: list[ScriptedBroker] = []
 
     def make(context: BrokerContext) -> ScriptedBroker:
@@ -256,7 +256,7 @@ def scripted_desk(tmp_path: Path) -> Iterator[tuple[Engine, ScriptedBroker]]:
         return made[-1]
 
     unregister = register(BrokerSpec("scripted", "Scripted", make))
-    engine = build_desk(tmp_path, broker="scripted", feed="simulated")
+    engine = build_desk(tmp_path, broker="scripted", feed="simulated", **config)
     try:
         run_market(engine, 2)
         yield engine, made[-1]

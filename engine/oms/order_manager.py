@@ -155,6 +155,9 @@ class OrderManager(OrderLedger):
         return Outcome(True, order_id, note=note)
 
     def _submit_slices(self, parent: OrderId, request: OrderRequest, decision: Decision) -> Outcome:
+        """Send the slices of an order above the freeze quantity, the first under the parent's
+        id. Each keeps the tag it was asked under (a portfolio leg's, a script's client id), by
+        which its owner knows it; an untagged order's slices are tagged with the parent's id."""
         children: list[OrderId] = []
         arrival = self._arrival(request.token)
         note, unsent = decision.note, 0
@@ -163,7 +166,7 @@ class OrderManager(OrderLedger):
                 unsent += 1
                 continue
             child_id = parent if not children else self._ids.next_order_id()
-            child = replace(request, quantity=quantity, tag=parent)
+            child = replace(request, quantity=quantity, tag=request.tag or parent)
             order = self._create(OrderSubmitted(child_id, self._clock.time_ns(), child, arrival))
             children.append(child_id)
             refused = self._dispatch(order, force_queue=False)

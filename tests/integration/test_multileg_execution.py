@@ -16,6 +16,7 @@ import pytest
 
 from engine.domain.events import EngineMessage
 from engine.domain.orders import OrderType, Side
+from engine.risk.limits import RiskLimits, RiskSettings
 from engine.runtime import Engine
 from engine.strategies.multileg.legrun import read_tag
 from engine.strategies.multileg.status import PortfolioStatus
@@ -152,6 +153,44 @@ def test_multileg_leg_above_the_freeze_quantity_is_sliced_at_the_rate_set(desk) 
     run_market(engine, 0.5)
     assert _status(engine, name) is PortfolioStatus.STARTED
     _no_leg_twice(broker, engine, name)
+
+
+def test_multileg_leg_the_risk_gate_slices_is_known_by_every_slice(tmp_path: Path) -> None:
+    """With the portfolio's own slicing off and the risk gate's on, the gate sends the leg as
+    slices: each carries the leg's tag and counts to the leg once, none twice."""
+    limits = RiskLimits(
+        slice_above_freeze=True,
+        max_order_value=None,
+        max_orders_per_second=None,
+        max_orders_per_minute=None,
+        max_position_lots=1000,
+        max_underlying_lots=2000,
+        capital=Decimal(10**9),
+    )
+    made = scripted_desk(tmp_path, risk=RiskSettings(limits))
+    engine, broker = next(made)
+    try:
+        legs = [{"side": "BUY", "instrument": "PE", "strike": {"kind": "atm"}, "lots": 60}]
+        execution = {"start": None, "slice_at_freeze": False, "chase_after": 60}
+        name = _start(
+            engine, template_spec(engine, "long_straddle", "Gate", legs=legs, execution=execution)
+        )
+        run_market(engine, 0.5)
+        [leg] = engine.api.portfolio_legs(name)
+        assert len(broker.orders) > 1, "the gate sliced the leg"
+        assert sum(h.order.quantity for h in broker.orders) == leg.quantity
+        for held in broker.orders:
+            broker.fill(held)
+        run_market(engine, 0.5)
+        running = engine.multileg.running(name)
+        assert running is not None
+        [leg_run] = running.legs
+        assert (leg_run.position, leg_run.entry_qty) == (leg.quantity, leg.quantity)
+        assert leg_run.working("E") == 0
+        assert _status(engine, name) is PortfolioStatus.STARTED
+        assert {read_tag(h.order.tag) for h in broker.orders} == {(1, "E", 1)}
+    finally:
+        made.close()
 
 
 @pytest.mark.parametrize("on_failure", ["unwind", "keep"])

@@ -721,6 +721,21 @@ def test_order_above_freeze_when_slicing_is_allowed_goes_out_as_children(tmp_pat
         desk.database.close()
 
 
+def test_slices_of_a_tagged_order_keep_its_tag_so_its_owner_knows_every_one(tmp_path) -> None:
+    """A portfolio leg's tag names its leg, a script's carries its client id: a slice tagged
+    with the parent's id instead was an order its owner could not place."""
+    for tag, source in (("L1E1", OrderSource.STRATEGY), ("hedge#run-7", OrderSource.API)):
+        book = tmp_path / f"{source.value}.db"
+        desk = make_risk_desk(book, limits=RiskLimits(slice_above_freeze=True))
+        try:
+            desk.market()
+            outcome = desk.oms.submit(req(quantity=5005, price=9900, tag=tag, source=source))
+            assert outcome and len(outcome.children) == 3
+            assert [desk.oms.orders[c].tag for c in outcome.children] == [tag] * 3
+        finally:
+            desk.database.close()
+
+
 def test_slices_when_more_than_the_rate_allows_are_paced_one_second_at_a_time(tmp_path) -> None:
     limits = RiskLimits(
         slice_above_freeze=True,
