@@ -244,10 +244,14 @@ class OrderService(Service):
             return []
 
     def _instrument(self, token: int) -> Instrument:
-        """The listed instrument of an order or a fill, or a stand-in (``unlisted``) for one the
-        day's listing no longer has (an expired contract): the book's orders and trades of it
-        are shown by its token rather than keeping the desk from opening."""
-        return self.instruments.find(token) or unlisted(InstrumentToken(token))
+        """The listed instrument of an order or a fill; for one the day's listing no longer has
+        (an expired contract), the contract as its market named it where the market can say
+        (the paper market's), else a stand-in (``unlisted``) shown by its token rather than
+        keeping the desk from opening."""
+        registry = self.instruments
+        return (
+            registry.find(token) or registry.find_former(token) or unlisted(InstrumentToken(token))
+        )
 
     def _trade_snapshot(self, f: OrderFilled) -> TradeSnapshot:
         return TradeSnapshot(

@@ -30,12 +30,13 @@ class PositionService(Service):
         self._told_unlisted: set[int] = set()
 
     def instrument_of(self, token: InstrumentToken, *, held: bool = True) -> Instrument:
-        """The listed instrument of a position, or a stand-in (``unlisted``) for one the listing
-        no longer has, the trader told the first time one that is ``held`` is met (a position
-        closed before its contract expired is only history: nothing to tell)."""
-        instrument = self.instruments.find(token)
+        """The listed instrument of a position (or an expired one its market still names, which
+        the paper venue settles), or a stand-in (``unlisted``) for one no one can name, the
+        trader told the first time one that is ``held`` is met (a position closed before its
+        contract expired is only history: nothing to tell)."""
+        instrument = self.instruments.find(token) or self.instruments.find_former(token)
         if instrument is not None:
-            return instrument
+            return instrument  # listed, or an expired contract its market can still name
         if held and token not in self._told_unlisted:
             self._told_unlisted.add(token)
             paper = self._parts.session_problem is None  # orders go to the paper venue

@@ -14,7 +14,7 @@ import heapq
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 
 from engine.domain.ids import InstrumentToken
@@ -65,6 +65,10 @@ class InstrumentRegistry:
         self._sort_keys: dict[int, _SortKey] = {}
         # Built on the first unfiltered text search after a change.
         self._text_index: _TextIndex | None = None
+        self.former: Callable[[int], Instrument | None] | None = None
+        """Names a contract its market listed before and no longer lists (the simulated
+        market's tokens say their contract); None where the market cannot say."""
+        self._former: dict[int, Instrument] = {}
         self.add_all(instruments)
 
     # ----------------------------------------------------------------------------------- building
@@ -118,6 +122,16 @@ class InstrumentRegistry:
 
     def find(self, token: int) -> Instrument | None:
         return self._by_token.get(token)
+
+    def find_former(self, token: int) -> Instrument | None:
+        """A contract the listing no longer has (one that expired), as its market named it;
+        None if the market cannot name it or it is listed (``find`` has it). Never tradable."""
+        known = self._former.get(token)
+        if known is None and self.former is not None and token not in self._by_token:
+            known = self.former(token)
+            if known is not None:
+                self._former[token] = known
+        return known
 
     def by_symbol(self, exchange: Exchange | str, tradingsymbol: str) -> Instrument | None:
         """The instrument Kite would call ``EXCHANGE:TRADINGSYMBOL``; None if there is none."""

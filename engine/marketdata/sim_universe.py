@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from engine.core.clock import IST
 from engine.domain.freeze import FreezeTable, load_freeze_table
+from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
 from engine.domain.values import Paise
 from engine.marketdata.sim_config import SimulatedMarketConfig
@@ -285,6 +286,66 @@ def derivative_exchange_token(
         | index_no << (2 + _STRIKE_BITS)
         | kind << _STRIKE_BITS
         | rupees
+    )
+
+
+_KIND_OF_BITS = {bits: kind for kind, bits in _KIND_BITS.items()}
+_SEGMENT_OF_KIND = {
+    InstrumentType.FUT: Segment.NFO_FUT,
+    InstrumentType.CE: Segment.NFO_OPT,
+    InstrumentType.PE: Segment.NFO_OPT,
+}
+
+
+def former_contract(
+    spec: UniverseSpec, calendar: ExpiryCalendar, token: int, now: datetime
+) -> Instrument | None:
+    """The simulated future or option ``token`` names, read from the token itself, if its
+    expiry close has passed by ``now``; None for any other token (a listed one, a live
+    broker's, one that names no contract of the universe, or one not yet expired).
+
+    A book keeps trading an expired contract's token in its orders and fills long after the
+    listing drops it: this names it as its listing did, so history reads "NIFTY26N2425950CE",
+    not a bare number. It is not listed (``listed`` False): never tradable."""
+    exchange_token = token >> 8
+    if not exchange_token & DERIVATIVE_MARK:
+        return None
+    rest = exchange_token & (DERIVATIVE_MARK - 1)
+    rupees = rest & ((1 << _STRIKE_BITS) - 1)
+    kind = _KIND_OF_BITS.get((rest >> _STRIKE_BITS) & 0b11)
+    index_no = (rest >> (_STRIKE_BITS + 2)) & ((1 << _INDEX_BITS) - 1)
+    day = rest >> (_STRIKE_BITS + 2 + _INDEX_BITS)
+    if kind is None or index_no >= len(spec.indices) or day >= 1 << _DAY_BITS:
+        return None
+    index, expiry = spec.indices[index_no], date.fromordinal(_EPOCH.toordinal() + day)
+    segment = _SEGMENT_OF_KIND[kind]
+    if make_token(exchange_token, segment) != token or calendar.expiry_close(expiry) > now:
+        return None
+    if kind is InstrumentType.FUT:
+        if rupees:
+            return None
+        strike, symbol, tick = None, future_symbol(index.underlying, expiry), index.future_tick_size
+    else:
+        monthly = calendar.monthly_expiries(
+            date(expiry.year, expiry.month, 1), 1, provisional=True
+        ) == [expiry]
+        strike = Paise(rupees * 100)
+        symbol = option_symbol(index.underlying, expiry, strike, kind, monthly=monthly)
+        tick = index.option_tick_size
+    return Instrument(
+        token=InstrumentToken(token),
+        exchange=Exchange.NFO,
+        segment=segment,
+        tradingsymbol=symbol,
+        name=index.underlying,
+        instrument_type=kind,
+        underlying=index.underlying,
+        tick_size=tick,
+        lot_size=index.lot_size,
+        expiry=expiry,
+        strike=strike,
+        exchange_token=exchange_token,
+        listed=False,
     )
 
 

@@ -35,6 +35,7 @@ from engine.marketdata.sim_universe import (
     KIND_OPTION,
     ExpiryCalendar,
     build_universe,
+    former_contract,
 )
 from engine.options import black76
 
@@ -92,7 +93,7 @@ class SimulatedMarket:
         self._now_ns = _epoch_ns(now)
         self._steps = 0
 
-        spec = load_universe_spec(config.universe_path)
+        self._spec = spec = load_universe_spec(config.universe_path)
         self._universe = universe = build_universe(spec, config, calendar, now)
         self._row_of_token: dict[int, int] = {
             instr.token: row for row, instr in enumerate(universe.instruments)
@@ -144,6 +145,11 @@ class SimulatedMarket:
 
     def instruments(self) -> list[Instrument]:
         return list(self._universe.instruments)
+
+    def former(self, token: int) -> Instrument | None:
+        """A contract of this market that expired before now, named from its token
+        (``sim_universe.former_contract``); None for any other token."""
+        return former_contract(self._spec, self._calendar, token, self._clock_now())
 
     def step(self, seconds: float) -> list[Tick]:
         """Advance ``seconds`` of market time; ticks for the instruments that traded meanwhile.

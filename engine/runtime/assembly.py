@@ -14,7 +14,7 @@ from engine.brokers.registry import SIMULATED_FEED, BrokerContext, broker_spec
 from engine.calendar import MarketCalendar
 from engine.calendar.fail_closed import FailClosedCalendar
 from engine.core.bus import EventBus
-from engine.core.clock import Clock, LiveClock, ist_date_of, ist_today
+from engine.core.clock import Clock, LiveClock, ist_today
 from engine.core.memory import collector_paused
 from engine.domain.ids import IdFactory
 from engine.domain.instruments import Instrument, InstrumentType
@@ -23,9 +23,6 @@ from engine.domain.ticks import Tick
 from engine.marketdata.feed import Feed
 from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.marketdata.quotes import QuoteCache
-from engine.marketdata.sim_config import SimulatedMarketConfig
-from engine.marketdata.sim_spec import load_universe_spec
-from engine.marketdata.sim_universe import build_universe
 from engine.marketdata.simulated import SimulatedMarket
 from engine.oms.reconcile import BookKeeper, Reconciler
 from engine.risk.order_path import build_order_path
@@ -96,12 +93,13 @@ def build_engine(
         token = index_tokens.get(underlying)
         return None if token is None else quotes.get(token)
 
-    expired_held: dict[int, Instrument] = {}
-    """Contracts the book holds that expired before this start, known from their day's listing
-    (``_expired_held``), so the venue can settle them and the fill be priced."""
+    if market is not None:
+        registry.former = market.former
 
     def find(token: int) -> Instrument | None:
-        return registry.find(token) or expired_held.get(token)
+        """A listed contract, or one the market listed before that expired (the venue settles a
+        contract held over its expiry, the gate refuses orders on it in words)."""
+        return registry.find(token) or registry.find_former(token)
 
     broker = broker_spec(config.broker).make(
         BrokerContext(
@@ -195,8 +193,6 @@ def build_engine(
     engine.desk_lease = lease
     try:
         engine.restore()
-        if market is not None:
-            expired_held.update(_expired_held(engine, market_config, sessions))
     except BaseException:
         engine.close()
         raise
@@ -216,33 +212,3 @@ def _register_desk(
     user = getattr(link.session, "user_id", None) if link is not None else None
     session = f"{config.broker}:{user or config.account}"
     return DeskLease.open(database.engine, session, live=spec.live)
-
-
-def _expired_held(
-    engine: Engine, market_config: SimulatedMarketConfig, sessions: FailClosedCalendar
-) -> dict[int, Instrument]:
-    """The contracts the book holds that today's simulated listing no longer has because they
-    expired (the desk was closed over their expiry), as the listing had them when they last
-    traded: the venue settles them at its first beat. The simulated market's tokens are made
-    from the contract, so a past day's listing names them as the journal does. A live broker's
-    instruments of past days are not at hand: its expired contracts stay unlisted."""
-    now = engine.clock.now()
-    held = {
-        p.token
-        for p in engine.positions.all()
-        if p.net_quantity and engine.registry.find(p.token) is None
-    }
-    last_traded: dict[int, int] = {}
-    for fill in engine.orders.fills:
-        if fill.token in held:
-            last_traded[fill.token] = max(fill.ts_ns, last_traded.get(fill.token, 0))
-    if not last_traded:
-        return {}
-    spec = load_universe_spec(market_config.universe_path)
-    found: dict[int, Instrument] = {}
-    for token, ts_ns in last_traded.items():
-        listing = build_universe(spec, market_config, sessions, ist_date_of(ts_ns))
-        for instrument in listing.instruments:
-            if instrument.token == token and instrument.expired_at(now, sessions.expiry_close):
-                found[token] = instrument
-    return found

@@ -7,6 +7,7 @@ import itertools
 import math
 import re
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -20,8 +21,9 @@ from engine.domain.instruments import Instrument, InstrumentType, Segment, make_
 from engine.domain.ticks import Tick
 from engine.domain.values import Paise
 from engine.marketdata.instrument_registry import InstrumentRegistry
+from engine.marketdata.sim_spec import load_universe_spec
 from engine.marketdata.sim_symbols import equity_tick_size, option_symbol
-from engine.marketdata.sim_universe import derivative_exchange_token
+from engine.marketdata.sim_universe import derivative_exchange_token, former_contract
 from engine.marketdata.simulated import SimulatedMarket, SimulatedMarketConfig
 from engine.options import black76, years_to_expiry
 
@@ -185,6 +187,35 @@ def test_universe_tokens_when_listed_on_ten_days_across_expiries_name_one_contra
             assert token_of.setdefault(instr.tradingsymbol, instr.token) == instr.token
             assert 0 < instr.token < 2**53
     assert len({c for c in contract_of.values() if "26NOV" in c}) > 0  # an expired expiry seen
+
+
+def test_universe_former_contract_when_expired_names_each_contract_as_its_listing_did(
+    calendar: MarketCalendar,
+) -> None:
+    """Every future and option listed on a day before an expiry is named again from its token
+    alone once it has expired (weekly and monthly symbols alike), not tradable; a contract not
+    yet expired, an index, a stock and a token of no contract are not."""
+    listed_at = datetime(2026, 11, 20, 10, 0, tzinfo=IST)
+    market = SimulatedMarket(SimulatedMarketConfig(), lambda: listed_at, calendar)
+    later = datetime(2027, 6, 1, 10, 0, tzinfo=IST)  # past every contract listed on 20 Nov
+    spec = load_universe_spec(SimulatedMarketConfig().universe_path)
+    derivatives = [i for i in market.instruments() if i.is_derivative]
+    assert {i.instrument_type for i in derivatives} == {
+        InstrumentType.FUT,
+        InstrumentType.CE,
+        InstrumentType.PE,
+    }
+    for instr in derivatives:
+        former = former_contract(spec, calendar, instr.token, later)
+        assert former == replace(instr, listed=False, freeze_quantity=None), instr.key
+        assert former is not None and not former.tradable
+        assert former_contract(spec, calendar, instr.token, listed_at) is None  # still listed
+    assert any("NIFTY26D01" in i.tradingsymbol for i in derivatives)  # a weekly among them
+    for other in market.instruments():
+        if not other.is_derivative:
+            assert former_contract(spec, calendar, other.token, later) is None
+    nowhere = derivative_exchange_token(7, date(2026, 12, 1), InstrumentType.CE, Paise(2_575_000))
+    assert former_contract(spec, calendar, make_token(nowhere, Segment.NFO_OPT), later) is None
 
 
 def test_universe_derivative_token_when_the_contract_does_not_fit_is_refused_in_words() -> None:
