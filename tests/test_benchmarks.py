@@ -31,6 +31,7 @@ def test_benchmarks_when_listed_are_the_ones_the_readme_names() -> None:
         "bench_greeks",
         "bench_kite_ticker",
         "bench_multileg",
+        "bench_payoff",
         "bench_risk",
         "bench_signals",
         "bench_ui",

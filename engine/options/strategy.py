@@ -5,7 +5,10 @@ ratio to the spot (its carry), shrinking to 1 at its expiry, so F = S·(F₀/S�
 an option is worth its intrinsic value on S, as NSE index options settle on the index. "At expiry"
 is the first expiry among the legs (later legs are then still priced with Black-76 at their IV);
 "target" is ``days_forward`` calendar days from now with the IVs shifted by ``iv_shift`` points.
-Every curve is one broadcast numpy pass over spots × legs (× IV shifts for the scenario grid).
+Legs are netted before pricing: options expired by the date are intrinsic on S whatever their IV,
+netted by strike and type; a live call and put of one strike, expiry and IV are priced once (P =
+C − DF·(F − K)); futures and shares make one slope in S. Each curve is then numpy passes over
+spots × contracts (× IV shifts for the scenario grid), in blocks that keep temporaries small.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from engine.options.black76 import FloatArray, price
+from engine.options.black76 import BLOCK, FloatArray, price
 from engine.options.greeks import CALENDAR_DAYS_PER_YEAR, greeks
 
 DEFAULT_SPOT_SHIFTS = (-10.0, -5.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 5.0, 10.0)
@@ -27,6 +30,28 @@ DEFAULT_IV_SHIFTS = (-10.0, -5.0, -2.0, 0.0, 2.0, 5.0, 10.0)
 _CURVE_POINTS = 401
 _NONLINEAR_GRID = 1201
 _REFINE_STEPS = 16
+_NETTED_DATES = 8
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _NettedLegs:
+    """The legs netted for one date: P&L(S) = slope·S + Σ kink_quantity·max(±S − kink, 0) +
+    Σ [quantity·Black-76(F = carry·S) + parity·(F − strike)] − entry; kinks are options expired
+    by then (+strike a call, −strike a put), the rest live contracts; parity is the other type's
+    units × its sign × the discount factor; upside is dP&L/dS as S → ∞."""
+
+    slope: float
+    upside: float
+    entry: float
+    kink: FloatArray
+    kink_quantity: FloatArray
+    strike: FloatArray
+    years: FloatArray
+    carry: FloatArray
+    iv: FloatArray
+    is_call: np.ndarray
+    quantity: FloatArray
+    parity: FloatArray
 
 
 # -- payoff --------------------------------------------------------------------------------------------
@@ -152,6 +177,8 @@ class OptionStrategy:
     legs: tuple[PayoffLeg, ...]
     _arrays: dict[str, np.ndarray] = field(init=False, repr=False)
     """The legs as aligned arrays, built once."""
+    _netted: dict[float, _NettedLegs] = field(init=False, repr=False, default_factory=dict)
+    """The legs netted for a date (years forward), the last few dates asked."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "legs", tuple(self.legs))
@@ -208,20 +235,69 @@ class OptionStrategy:
         ``iv_shift`` broadcasts against ``spots`` (a column of shifts against a row of spots makes
         a grid).
         """
-        s = np.asarray(spots, dtype=np.float64)[..., None]
-        shift = np.asarray(iv_shift, dtype=np.float64)[..., None] / 100.0
-        years = self._arr("years")
+        s = np.asarray(spots, dtype=np.float64)
+        shift = np.asarray(iv_shift, dtype=np.float64) / 100.0
+        legs = self._net(float(years_forward))
+        kinks = np.maximum(np.sign(legs.kink) * s[..., None] - legs.kink, 0.0)  # max(±S ∓ K, 0)
+        total = s * legs.slope - legs.entry + kinks @ legs.kink_quantity
+        shape = np.broadcast_shapes(s.shape, shift.shape)
+        flat_s, flat_shift, total = (np.broadcast_to(x, shape).flatten() for x in (s, shift, total))
+        rows = max(1, BLOCK // max(legs.strike.size, 1))  # blocks keep temporaries in cache
+        for first in range(0, total.size if legs.strike.size else 0, rows):
+            block = slice(first, first + rows)
+            forward = flat_s[block, None] * legs.carry
+            vol = np.maximum(legs.iv + flat_shift[block, None], 0.0)
+            value = price(forward, legs.strike, legs.years, self.rate, vol, legs.is_call)
+            total[block] += value @ legs.quantity + (forward - legs.strike) @ legs.parity
+        return total.reshape(shape)
+
+    def _net(self, years_forward: float) -> _NettedLegs:
+        """The legs netted as they stand ``years_forward`` from now (see the module's doc)."""
+        if (netted := self._netted.get(years_forward)) is not None:
+            return netted
+        a = self._arrays
+        quantity, years, strike, option = a["quantity"], a["years"], a["strike"], a["is_option"]
         remaining = years - years_forward
         with np.errstate(divide="ignore", invalid="ignore"):
             left = np.where(years > 0, np.clip(remaining / years, 0.0, 1.0), 0.0)
-        forward = s * np.exp(self._arr("log_carry") * left)
-        vol = np.maximum(self._arr("iv") + shift, 0.0)
-        option = price(
-            forward, self._arr("strike"), remaining, self.rate, vol, self._arr("is_call")
+        carry = np.exp(a["log_carry"] * left)
+        expired = option & (remaining <= 0)  # intrinsic on S whatever the IV: by ±strike
+        signed = np.where(a["is_call"], strike, -strike)
+        kinks, group = np.unique(signed[expired], return_inverse=True)
+        kink_quantity = np.bincount(group, quantity[expired], len(kinks))
+        live = option & ~expired
+        # NaN (no IV: a leg with no time left, asked about before now) as a key that groups.
+        key = np.column_stack([strike, remaining, carry, np.nan_to_num(a["iv"], nan=-1.0)])
+        contracts, first, group = np.unique(
+            key[live], axis=0, return_index=True, return_inverse=True
         )
-        value = np.where(self._arr("is_option"), option, np.where(self._arr("is_cash"), s, forward))
-        legs = self._arr("quantity") * (value - self._arr("entry"))
-        return np.asarray(legs.sum(axis=-1), dtype=np.float64)
+        calls = np.bincount(group.ravel(), (quantity * a["is_call"])[live], len(contracts))
+        puts = np.bincount(group.ravel(), (quantity * ~a["is_call"])[live], len(contracts))
+        priced_call = np.abs(calls) >= np.abs(puts)  # the other type follows by parity
+        other = np.where(priced_call, -puts, calls)  # its quantity × its sign
+        keep = (calls != 0) | (puts != 0)
+        discount = np.exp(-self.rate * contracts[:, 1])  # live: years left > 0
+        slope = float((quantity * carry)[~option].sum())
+        netted = _NettedLegs(
+            slope=slope,
+            upside=slope
+            + float(kink_quantity[kinks > 0].sum())
+            + float((calls * discount * contracts[:, 2]).sum()),
+            entry=float((quantity * a["entry"]).sum()),
+            kink=kinks,
+            kink_quantity=kink_quantity,
+            strike=contracts[keep, 0],
+            years=contracts[keep, 1],
+            carry=contracts[keep, 2],
+            iv=a["iv"][live][first][keep],
+            is_call=priced_call[keep],
+            quantity=(calls + puts)[keep],
+            parity=(other * discount)[keep],
+        )
+        if len(self._netted) >= _NETTED_DATES:
+            self._netted.clear()
+        self._netted[years_forward] = netted
+        return netted
 
     def greeks_now(self) -> dict[str, float]:
         """Net delta, gamma, theta (₹/day) and vega (₹ per vol point) at today's spot and IVs."""
@@ -340,9 +416,6 @@ class OptionStrategy:
 
     # -- internals -------------------------------------------------------------------------------------
 
-    def _expires_by(self, years: float) -> np.ndarray:
-        return np.asarray((self._arr("years") <= years) | self._arr("is_cash"))
-
     def _axis(self, points: int, breakevens: tuple[float, ...]) -> FloatArray:
         """Spots to plot: the strikes, the breakevens and ±3 SD, with every strike on the grid."""
         if points < 3:
@@ -364,11 +437,10 @@ class OptionStrategy:
     ) -> tuple[tuple[float, ...], float, float]:
         """Breakevens, max profit and max loss of the P&L at the first expiry, over S in [0, ∞)
         (legs expiring later at their IVs + ``iv_shift``)."""
-        expired = self._expires_by(expiry_years)
         option = self._arr("is_option")
         strikes = self._arr("strike")[option]
         # Piecewise linear when every option has expired by then: exact on its kinks.
-        linear = not np.any(option & ~expired)
+        linear = not np.any(option & (self._arr("years") > expiry_years))
         top = 3.0 * max(self.spot, float(strikes.max()) if strikes.size else 0.0)
         points = np.unique(
             np.concatenate(
@@ -377,7 +449,7 @@ class OptionStrategy:
             )
         )
         values = self.pnl(points, years_forward=expiry_years, iv_shift=iv_shift)
-        slope = self._upside_slope(expiry_years)
+        slope = self._net(expiry_years).upside
         # Unlimited means uncovered calls (or a net long/short underlying) left at expiry: the
         # count, not the slope, whose carry and discounting can leave a hedged book a hair off 0.
         naked = self._uncovered_upside()
@@ -393,24 +465,6 @@ class OptionStrategy:
         """Net units of calls, futures and shares: the P&L slope in S far above every strike."""
         upside = self._arr("is_call") | ~self._arr("is_option")
         return float(self._arr("quantity")[upside].sum())
-
-    def _upside_slope(self, expiry_years: float) -> float:
-        """dP&L/dS for S → ∞ at the first expiry: calls go delta DF·carry, futures carry, cash 1."""
-        expired = self._expires_by(expiry_years)
-        remaining = np.maximum(self._arr("years") - expiry_years, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            left = np.where(self._arr("years") > 0, remaining / self._arr("years"), 0.0)
-        carry = np.exp(self._arr("log_carry") * left)
-        weight = np.where(
-            expired,
-            np.where(self._arr("is_option"), self._arr("is_call"), 1.0),
-            np.where(
-                self._arr("is_option"),
-                self._arr("is_call") * carry * np.exp(-self.rate * remaining),
-                carry,
-            ),
-        )
-        return float((weight * self._arr("quantity")).sum())
 
     def _roots(
         self,
