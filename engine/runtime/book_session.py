@@ -12,6 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.brokers.paper.holdings import holdings_from_journal
+from engine.brokers.paper.venue import PaperVenue
 from engine.core.clock import IST
 from engine.domain.events import EngineMessage, Severity
 from engine.signals.records import SignalRecord
@@ -75,7 +77,11 @@ def restore_engine(engine: Engine) -> int:
             # Another open desk's venue holds (and squares off) what its own orders bought.
             key = (fill.token, fill.product)
             nets[key] = nets.get(key, 0) - fill.quantity * fill.side.sign
-    if engine.venue is not None:
+    if isinstance(engine.venue, PaperVenue):
+        # Each strategy's holdings apart: the venue settles each owner's at expiry.
+        own = [f for f in engine.orders.fills if f.order_id not in other_desks]
+        engine.venue.restore_holdings(holdings_from_journal(nets, own, owners))
+    elif engine.venue is not None:
         engine.venue.restore_positions(nets)
     if applied:
         log.info("restored %d order events from the journal", applied)

@@ -25,6 +25,7 @@ from engine.api import EngineMessage
 from engine.api.snapshots import PositionSnapshot
 from engine.backtest.run import BacktestRequest
 from engine.brokers.paper.settlement import SETTLEMENT_TAG
+from engine.brokers.paper.venue import PaperVenue
 from engine.core.clock import IST
 from engine.domain.bars import Bar
 from engine.domain.charges import Charges
@@ -166,8 +167,8 @@ def test_expiry_settlement_when_an_option_is_settled_realised_pnl_is_exact_and_p
         assert line.realised == sign * rupees(settled.price - opened.price) * opened.quantity
         assert opened.charges is not None and settled.charges is not None
         assert line.charges == opened.charges.total + settled.charges.total
-    assert engine.venue is not None
-    assert all(net == 0 for net in engine.venue._net.values())
+    assert isinstance(engine.venue, PaperVenue)
+    assert all(net == 0 for net in engine.venue.holdings.nets.values())
 
 
 def test_expiry_settlement_when_a_short_put_is_assigned_in_the_money_pays_no_stt(

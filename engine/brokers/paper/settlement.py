@@ -11,12 +11,19 @@ corporation settles it (nse_market.md §3.1, options_math.md "Contract facts").
   the index's first quote of a later day (or, later the same day, at the index's last price),
   and the order says which price it took. With no price of the index the position is left open
   and the trader told once; every beat tries again.
-- The venue sends its own closing order (source BROKER, a square-off) and fills it at once at
-  the settlement price, marked ``OrderFilled.settles``: the charge model charges it only the
-  exercise STT of an in-the-money long option (``engine.oms.charging.settlement_charges``).
+- The venue sends its own closing order (source BROKER, a square-off) for each owner of the
+  holding, a strategy or none (``engine.brokers.paper.holdings``), carrying that owner's
+  strategy id, so the strategy hears it and its P&L closes in its own accounts; each is filled
+  at once at the settlement price, marked ``OrderFilled.settles``.
+- The exchange settles the account's net, not each owner's: the charge model charges the
+  settled units only the exercise STT of an in-the-money long option
+  (``engine.oms.charging.settlement_charges``), and the units by which owners on the other side
+  of the account's net offset each other are filled apart, charged nothing. The account pays
+  what one order of its net would pay (to the rupee, unless several owners share the settled
+  units: each one's STT is then rounded on its own fill).
   Orders still resting on an expired contract are cancelled, in words.
-- Never twice: the fill is journaled like every fill and leaves the venue's net flat; at a
-  restart the venue's net comes from the journal.
+- Never twice: the fills are journaled like every fill and leave every owner's net flat; at a
+  restart the venue's holdings come from the journal.
 
 Only the paper venue settles here. A live broker settles on its side and reports the result
 (its positions reconcile the book). Stock futures and options settle by delivery of shares,
@@ -30,8 +37,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from engine.brokers.paper.holdings import HoldingKey, Owner
 from engine.brokers.paper.resting import packaged_expiry_close
 from engine.core.clock import Clock, ist_date_of
+from engine.domain.charges import Charges
 from engine.domain.events import EngineMessage, Severity
 from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Instrument, InstrumentType
@@ -53,12 +62,23 @@ _NOT_YET = object()
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """One held contract to settle now: the venue's closing order, filled at ``price``."""
+    """One owner's holding of a contract to settle now: the venue's closing order (in the
+    owner's name), filled at ``price``."""
 
     request: OrderRequest
     price: Paise
     words: str
     """What the order's status says: the index's price taken and the contract's value."""
+    netted: int = 0
+    """Units of the order that offset other owners' opposite holdings in the account: filled
+    apart from the settled rest, charged nothing (the exchange settles only the account's net)."""
+
+    @property
+    def fills(self) -> list[tuple[int, Charges | None]]:
+        """The order's fills as (quantity, charges): the units the exchange settles, priced by
+        the order manager's charge model (None), then the netted units, charged nothing."""
+        settled = self.request.quantity - self.netted
+        return [(q, c) for q, c in ((settled, None), (self.netted, Charges())) if q > 0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +120,17 @@ class ExpirySettler:
                 ended.append((token, f"cancelled at expiry: {instrument.expired_text(close)}"))
         return ended
 
-    def due(
-        self, nets: Mapping[tuple[InstrumentToken, Product], int], now: datetime
-    ) -> list[Settlement]:
-        """The settlements of the holdings ``nets`` (the venue's, by token and product) whose
-        contract has expired by ``now`` and whose index's settlement price is known."""
+    def due(self, holdings: Mapping[HoldingKey, int], now: datetime) -> list[Settlement]:
+        """The settlements of the venue's ``holdings`` (by token, product and owner) whose
+        contract has expired by ``now`` and whose index's settlement price is known: one per
+        owner holding something."""
+        held: dict[tuple[InstrumentToken, Product], list[tuple[Owner, int]]] = {}
+        for (token, product, owner), net in holdings.items():
+            if net != 0:
+                held.setdefault((token, product), []).append((owner, net))
         settlements = []
-        for (token, product), net in nets.items():
-            if net == 0 or (expired := self._expired(token, now)) is None:
+        for (token, product), owners in held.items():
+            if (expired := self._expired(token, now)) is None:
                 continue
             instrument, close = expired
             index = self._index_price(instrument, close)
@@ -115,19 +138,22 @@ class ExpirySettler:
                 self._tell_no_price(instrument, product, close)
                 continue
             value = settlement_value(instrument, index.paise)
-            request = OrderRequest(
-                token=token,
-                side=Side.SELL if net > 0 else Side.BUY,
-                quantity=abs(net),
-                order_type=OrderType.LIMIT,
-                product=product,
-                price=value,
-                tag=SETTLEMENT_TAG,
-                source=OrderSource.BROKER,
-                square_off=True,
-            )
             words = f"settled at expiry: {index.words}; {_value_words(instrument, value)}"
-            settlements.append(Settlement(request, value, words))
+            for owner, net, netted in netted_shares(owners):
+                request = OrderRequest(
+                    token=token,
+                    side=Side.SELL if net > 0 else Side.BUY,
+                    quantity=abs(net),
+                    order_type=OrderType.LIMIT,
+                    product=product,
+                    price=value,
+                    tag=SETTLEMENT_TAG,
+                    source=OrderSource.BROKER,
+                    strategy=owner,
+                    square_off=True,
+                )
+                said = words + (_netted_words(netted, abs(net)) if netted else "")
+                settlements.append(Settlement(request, value, said, netted))
         return settlements
 
     def _expired(self, token: InstrumentToken, now: datetime) -> tuple[Instrument, datetime] | None:
@@ -193,6 +219,28 @@ def settlement_value(instrument: Instrument, index: int) -> Paise:
     return Paise(index)
 
 
+def netted_shares(owners: Iterable[tuple[Owner, int]]) -> list[tuple[Owner, int, int]]:
+    """Each owner's net holding of one contract with the units of it that offset other owners'
+    opposite holdings (owner, net, netted), the account's own (None) first, then by strategy.
+
+    The exchange settles the account's net: owners on its side share it, the largest holdings
+    first (so the fewest fills carry the charge); the rest of their units, and every unit of
+    the owners on the other side, offset each other."""
+    owners = list(owners)
+    account = sum(net for _owner, net in owners)
+    side = 1 if account > 0 else -1
+    left = abs(account)
+    netted: dict[Owner, int] = {}
+    for owner, net in sorted(owners, key=lambda held: (-held[1] * side, held[0] or "")):
+        settled = min(left, abs(net)) if account and net * side > 0 else 0
+        left -= settled
+        netted[owner] = abs(net) - settled
+    return [
+        (owner, net, netted[owner])
+        for owner, net in sorted(owners, key=lambda held: (held[0] is not None, held[0] or ""))
+    ]
+
+
 def money(paise: int) -> str:
     """Rupees for the trader: ₹25,942.85."""
     return f"₹{Decimal(paise) / 100:,.2f}"
@@ -208,6 +256,13 @@ def _value_words(instrument: Instrument, value: int) -> str:
     if value == 0:
         return f"{name} expired worthless (intrinsic {money(0)})"
     return f"{name} intrinsic {money(value)}"
+
+
+def _netted_words(netted: int, quantity: int) -> str:
+    return (
+        f"; {netted} of its {quantity} units offset the account's opposite holding of the "
+        "contract: the exchange does not settle them, nothing is charged on them"
+    )
 
 
 def _day(moment: datetime) -> str:

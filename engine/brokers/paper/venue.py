@@ -5,7 +5,8 @@ price; what is left of a LIMIT order rests and fills, at its own price, when the
 it; an IOC's rest is cancelled; a MARKET order's rest becomes a protected LIMIT (Kite's market
 protection). SL and SL-M orders wait for the last traded price to reach the trigger. Intraday (MIS)
 positions are squared off before the day's close; a future or index option held past its expiry
-is settled at its index's close (``engine.brokers.paper.settlement``). DAY orders still open when
+is settled at its index's close, in an order for each owning strategy
+(``engine.brokers.paper.settlement``, ``engine.brokers.paper.holdings``). DAY orders still open when
 their session closes are cancelled, as the exchange does (the venue takes no AMO). The venue
 keeps no order objects of the OMS: it works on its own copy and reports every change through the
 sink. A resting order and the exchange's rules for one (a stop's trigger, the levels it takes,
@@ -17,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Container, Mapping
-from datetime import date, datetime, time
+from datetime import date, datetime
 
 from engine.brokers.base import BrokerSink, Capabilities, Quotes
 from engine.brokers.paper.config import PaperConfig
+from engine.brokers.paper.day_end import DAY_END, closed_session_orders
+from engine.brokers.paper.holdings import AccountKey, HoldingKey, Holdings
 from engine.brokers.paper.resting import (
     MODIFY_UNREADABLE,
     Resting,
@@ -32,6 +35,7 @@ from engine.brokers.paper.resting import (
 )
 from engine.brokers.paper.settlement import ExpirySettler, IndexQuote
 from engine.core.clock import Clock
+from engine.domain.charges import Charges
 from engine.domain.events import OrderEvent, OrderFilled, OrderStatusChanged, OrderSubmitted
 from engine.domain.ids import BrokerOrderId, IdFactory, InstrumentToken, OrderId, TradeId
 from engine.domain.instruments import Instrument
@@ -52,7 +56,6 @@ log = logging.getLogger(__name__)
 InstrumentLookup = Callable[[InstrumentToken], Instrument | None]
 SessionCheck = Callable[[Instrument, datetime], bool]
 
-_DAY_END = "cancelled at the end of the trading day"
 _SECOND = 1_000_000_000
 
 
@@ -85,7 +88,7 @@ class PaperVenue:
         self._sink: BrokerSink | None = None
         self._resting: dict[int, list[Resting]] = {}
         self._by_order: dict[OrderId, Resting] = {}
-        self._net: dict[tuple[InstrumentToken, Product], int] = {}
+        self.holdings = Holdings()
         self._broker_ids = IdFactory("P")
         self._trade_ids = IdFactory("T")
         self._order_ids = IdFactory("V")
@@ -129,6 +132,7 @@ class PaperVenue:
                 self._send(OrderStatusChanged(order.order_id, now, OrderStatus.CANCELLED, ended))
                 continue
             resting = Resting.restored(order, BrokerOrderId(self._broker_ids.next()))
+            self.holdings.working(order.order_id, order.strategy)
             self._rest(resting)
 
     def carry_out_modifications(self, changes: Mapping[OrderId, Modification | None]) -> None:
@@ -150,8 +154,13 @@ class PaperVenue:
         """Stop (True) or resume (False) matching resting orders."""
         self.paused = paused
 
-    def restore_positions(self, net_quantities: dict[tuple[InstrumentToken, Product], int]) -> None:
-        self._net.update(net_quantities)
+    def restore_positions(self, net_quantities: dict[AccountKey, int]) -> None:
+        """The account's nets from the journal, as held by no strategy."""
+        self.holdings.restore_account(net_quantities)
+
+    def restore_holdings(self, nets: Mapping[HoldingKey, int]) -> None:
+        """Each owner's holdings from the journal (``holdings_from_journal``)."""
+        self.holdings.restore(nets)
 
     @property
     def resting_tokens(self) -> Container[int]:
@@ -230,31 +239,11 @@ class PaperVenue:
 
     def _end_closed_sessions(self, now: datetime) -> None:
         """Cancel the resting orders whose session has closed since they came, as the exchange
-        cancels DAY orders at the end of the trading day (IOC never rests; no AMO here).
-
-        Orders rest only while their market is open, so a market closed at ``now`` has closed
-        since. So has one that was closed at the start of today, for an order from an earlier
-        day (no session spans midnight): that catches a desk whose clock beat missed the
-        evening. A market kept open all the time (a desk run always open) never closes, and
-        its orders stay."""
+        cancels DAY orders at the end of the trading day (``closed_session_orders``)."""
         self._day_checked_s = self._clock.time_ns() // _SECOND
-        today = now.date()
-        midnight = datetime.combine(today, time.min, now.tzinfo)
-        for token in list(self._resting):
-            instrument = self._instruments(InstrumentToken(token))
-            if instrument is None:
-                continue
-            ended = tuple(self._resting.get(token, ()))
-            if self._session_open(instrument, now):
-                ended = tuple(r for r in ended if r.day < today)
-                if not ended or self._session_open(instrument, midnight):
-                    continue
-            for resting in ended:
-                self._cancel(
-                    resting.order_id,
-                    f"{_DAY_END}: not filled by the {instrument.exchange} close of "
-                    f"{resting.day:%d %b %Y}",
-                )
+        ended = closed_session_orders(self._resting, self._instruments, self._session_open, now)
+        for resting, reason in ended:
+            self._cancel(resting.order_id, reason)
 
     def square_off_intraday(self) -> None:
         """Cancel MIS orders and close MIS positions at the market, as the broker does. It runs
@@ -262,7 +251,7 @@ class PaperVenue:
         closes at the last quote it has and says so on the order."""
         for resting in [r for r in self._by_order.values() if r.product is Product.MIS]:
             self._cancel(resting.order_id, "intraday square-off: MIS order cancelled")
-        for (token, product), net in list(self._net.items()):
+        for (token, product), net in self.holdings.account().items():
             if product is not Product.MIS or net == 0:
                 continue
             instrument = self._instruments(token)
@@ -280,13 +269,15 @@ class PaperVenue:
         for token, reason in self._settler.expired_orders(list(self._resting), now):
             for resting in tuple(self._resting.get(token, ())):
                 self._cancel(resting.order_id, reason)
-        for due in self._settler.due(self._net, now):
+        for due in self._settler.due(self.holdings.nets, now):
             order_id = OrderId(self._order_ids.next())
             self._send(OrderSubmitted(order_id, self._clock.time_ns(), due.request))
             broker_id = BrokerOrderId(self._broker_ids.next())
             settling = Resting.arriving(order_id, broker_id, due.request, now.date())
+            self.holdings.working(order_id, due.request.strategy)
             self._emit_status(settling, OrderStatus.OPEN, due.words)
-            self._fill(settling, settling.quantity, due.price, settles=True)
+            for quantity, charges in due.fills:
+                self._fill(settling, quantity, due.price, settles=True, charges=charges)
 
     # -- the exchange ----------------------------------------------------------------------------------
 
@@ -320,6 +311,7 @@ class PaperVenue:
         if refused is not None:
             self._reject(order_id, refused)
             return
+        self.holdings.working(order_id, request.strategy)
         note = ""
         if closed:
             note = (
@@ -343,7 +335,7 @@ class PaperVenue:
             self._emit_status(
                 resting,
                 OrderStatus.CANCELLED,
-                f"{_DAY_END}: the market is closed and the last quote took {resting.filled} of "
+                f"{DAY_END}: the market is closed and the last quote took {resting.filled} of "
                 f"{resting.quantity}; close the rest of this {resting.product} position yourself",
             )
             return
@@ -386,11 +378,16 @@ class PaperVenue:
             self._fill(resting, quantity, price)
 
     def _fill(
-        self, resting: Resting, quantity: int, price: Paise, *, settles: bool = False
+        self,
+        resting: Resting,
+        quantity: int,
+        price: Paise,
+        *,
+        settles: bool = False,
+        charges: Charges | None = None,
     ) -> None:
         resting.filled += quantity
-        key = (resting.token, resting.product)
-        self._net[key] = self._net.get(key, 0) + quantity * resting.side.sign
+        self.holdings.filled(resting, quantity)
         self._send(
             OrderFilled(
                 resting.order_id,
@@ -401,6 +398,7 @@ class PaperVenue:
                 resting.product,
                 quantity,
                 price,
+                charges=charges,
                 settles=settles,
             )
         )
@@ -414,6 +412,8 @@ class PaperVenue:
         terms: bool = False,
         answers_modify: bool = False,
     ) -> None:
+        if status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+            self.holdings.ended(resting.order_id)
         self._send(
             OrderStatusChanged(
                 resting.order_id,

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from engine.domain.ids import OrderId
+from engine.domain.origin import OrderSource
 from engine.strategies.ports import OrderView, TradeView
 
 
@@ -81,8 +82,8 @@ class ChildBook:
         the time the latest child was placed, or None without children."""
         mine: set[OrderId] = set()
         for order in orders:
-            if order.strategy != parent:
-                continue
+            if order.strategy != parent or order.source is OrderSource.BROKER:
+                continue  # another's, or the venue's own in its name (an expiry settlement)
             child = self.add(order.order_id, order.quantity, since_ns, None)
             child.cancelling = False
             mine.add(order.order_id)

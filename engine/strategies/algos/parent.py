@@ -25,6 +25,7 @@ from engine.domain.events import (
 )
 from engine.domain.instruments import Instrument
 from engine.domain.orders import OrderStatus, OrderType, Side
+from engine.domain.origin import OrderSource
 from engine.domain.ticks import Tick
 from engine.strategies.algos.children import ChildBook
 from engine.strategies.algos.pacer import AlgoPacer
@@ -153,6 +154,8 @@ class AlgoStrategy(Strategy):
                 self._end(AlgoStatus.COMPLETED, f"completed: {book.filled} filled")
         elif isinstance(event, OrderSubmitted):
             request = event.request
+            if request.source is OrderSource.BROKER:
+                return  # the venue's own order in its name (an expiry settlement): no child
             book.add(event.order_id, request.quantity, event.ts_ns, request.price)
         elif isinstance(event, OrderStatusChanged):
             if event.status is OrderStatus.REJECTED:

@@ -4,18 +4,34 @@ the tick) re-priced up to ``chase_retries`` times ``chase_after`` seconds apart,
 market price the gate protects; quantities above the freeze quantity sliced in whole lots, at
 most ``slices_per_second`` a second, exits ahead of entries; stops resting at the broker as
 stop-limit orders. Sending is "top up to what the leg needs, counting what is already working",
-so calling it twice, or again after a restart, never sends anything twice."""
+so calling it twice, or again after a restart, never sends anything twice.
+
+A contract a leg still holds at its expiry is closed by the venue, not by the leg: the paper
+venue's settlement order comes in the portfolio's name (``engine.brokers.paper.settlement``),
+live or, after a restart, from the order book, and is booked as the exit of every leg holding
+the contract at the settlement price."""
 
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from engine.brokers.paper.settlement import SETTLEMENT_TAG
+from engine.domain.events import Severity
 from engine.domain.ids import InstrumentToken, OrderId
 from engine.domain.orders import OrderRequest, OrderStatus, OrderType, Product, Side, Validity
 from engine.domain.origin import OrderSource
-from engine.domain.values import Paise
+from engine.domain.values import Paise, rupees_text
 from engine.strategies.multileg.base import NS, PortfolioBase
-from engine.strategies.multileg.legrun import ENTRY, EXIT, STOP, LegOrder, LegRun, read_tag
+from engine.strategies.multileg.legrun import (
+    ENTRY,
+    EXIT,
+    SETTLED,
+    STOP,
+    LegOrder,
+    LegRun,
+    read_tag,
+)
+from engine.strategies.multileg.status import LegEvent, LegState
 
 
 class PortfolioOrders(PortfolioBase):
@@ -223,6 +239,93 @@ class PortfolioOrders(PortfolioBase):
                 trigger_price=Decimal(trigger) / 100,
                 price=Decimal(limit) / 100,
             )
+
+    # -- what the order book holds after a restart, and the settlement at expiry ------------------
+
+    def _recover_orders(self) -> bool:
+        """This portfolio's orders and fills as the order book has them now, with the venue's
+        settlements at expiry of contracts its legs held; whether a leg was settled."""
+        api = self.ctx.api
+        mine = [o for o in api.orders() if o.strategy == self.ctx.strategy_id]
+        settling = {o.order_id: o for o in mine if o.tag == SETTLEMENT_TAG}
+        for snapshot in mine:
+            tagged = read_tag(snapshot.tag)
+            if tagged is None or not 1 <= tagged[0] <= len(self.legs):
+                continue
+            leg = self.legs[tagged[0] - 1]
+            order = LegOrder(
+                snapshot.order_id,
+                tagged[1],
+                snapshot.quantity,
+                snapshot.side,
+                status=snapshot.status,
+                since_ns=self.ctx.time_ns(),
+                # A stop no longer a stop order was turned into its leg's exit: chased as one.
+                exiting=tagged[1] == STOP and snapshot.order_type not in _STOP_TYPES,
+            )
+            leg.orders.append(order)
+            leg.numbers = max(leg.numbers, tagged[2])
+            if not leg.token:
+                leg.token = int(snapshot.instrument.token)
+                leg.symbol = snapshot.instrument.tradingsymbol
+                self._track(leg)
+            self._orders[snapshot.order_id] = (leg, order)
+        settled_at: dict[OrderId, int] = {}
+        for trade in api.trades():
+            known = self._orders.get(trade.order_id)
+            if known is not None:
+                known[0].fill(known[1], trade.quantity, int(trade.price * 100))
+            elif trade.order_id in settling:
+                settled_at[trade.order_id] = int(trade.price * 100)
+        for leg in self.legs:
+            if leg.state is LegState.WAITING and leg.orders:
+                leg.step(LegEvent.SEND)  # sent just before the stop, not yet saved as sent
+        booked = False
+        for order_id, price in settled_at.items():  # after every leg's own fills
+            venue = settling[order_id]
+            token = int(venue.instrument.token)
+            booked |= self._book_settlement(order_id, token, venue.side, venue.quantity, price)
+        return booked
+
+    def _book_settlement(
+        self, order_id: OrderId, token: int, side: Side, quantity: int, price: int
+    ) -> bool:
+        """The venue settled this portfolio's holding of ``token`` at its expiry with the order
+        ``order_id`` (``quantity`` units to ``side`` at ``price`` paise): every leg holding the
+        contract has exited at that price, and nothing more is sent for it. False when nothing
+        was booked: no leg holds the contract, or the order was booked already (the venue fills
+        it in two parts when other owners' holdings offset part of it)."""
+        if any(o.order_id == order_id for leg in self.legs for o in leg.orders):
+            return False
+        holders = [leg for leg in self.legs if leg.token == token and leg.position]
+        if not holders:
+            return False
+        held = sum(leg.position for leg in holders)
+        if held != -side.sign * quantity:
+            self._say(
+                f"{self.spec.name}: the venue settled {quantity} units of {holders[0].symbol} "
+                f"for it at expiry, but its legs held {held:+d}; each leg is closed at the "
+                "settlement price",
+                Severity.WARNING,
+            )
+        for leg in holders:
+            units = abs(leg.position)
+            settled = LegOrder(order_id, SETTLED, units, leg.exit_side, status=OrderStatus.COMPLETE)
+            leg.orders.append(settled)
+            leg.fill(settled, units, price)
+            leg.ltp = price
+            leg.exit_reason = leg.remark = f"settled at expiry at ₹{rupees_text(price)}"
+            if leg.state in (LegState.ENTERING, LegState.ENTERED, LegState.FAILED):
+                leg.step(LegEvent.CLOSE)
+        # Slices still queued for these legs would go to a contract that takes no orders.
+        for outbox in (self._outbox_exits, self._outbox_entries):
+            kept = [queued for queued in outbox if all(queued[0] is not h for h in holders)]
+            outbox.clear()
+            outbox.extend(kept)
+        return True
+
+
+_STOP_TYPES = frozenset({OrderType.SL, OrderType.SL_M})
 
 
 def _on_tick(value: Decimal, tick: int, rounding: str) -> int:

@@ -7,7 +7,9 @@ average entry need not be a whole paisa, and comparing an integer price with it 
 
 Each order a leg places carries a tag naming the leg, what the order is for and its number
 (``L2E1``: leg 2, entry, its first order), so after a restart the leg finds its orders in the
-order book again, whatever the desk had or had not saved before it stopped.
+order book again, whatever the desk had or had not saved before it stopped. A contract the leg
+still holds at its expiry is closed by the venue's settlement order in the portfolio's name,
+booked as the leg's exit at the settlement price (``SETTLED``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from engine.strategies.multileg.status import LegEvent, LegState, leg_step
 
 ENTRY, EXIT, STOP = "E", "X", "S"
 """What an order of a leg is for: entering it, exiting it, or its stop resting at the broker."""
+SETTLED = "T"
+"""The venue's order that settled the leg's contract at expiry (an exit the leg did not place:
+it carries no leg tag, and one order may settle several legs of the same contract)."""
 
 _TAG = re.compile(r"L(\d{1,2})([EXS])(\d{1,4})")
 

@@ -31,14 +31,15 @@ from engine.domain.events import (
     OrderSubmitted,
     Severity,
 )
-from engine.domain.orders import OrderStatus, OrderType
+from engine.domain.orders import OrderStatus
 from engine.domain.ticks import Tick
+from engine.domain.values import rupees_text
 from engine.strategies.multileg.base import NS, E, P, portfolio_strategy_id, start_problem
 from engine.strategies.multileg.closing import PortfolioClosing
 from engine.strategies.multileg.entering import PortfolioEntry
 from engine.strategies.multileg.exits import Measure as PriceMeasure
 from engine.strategies.multileg.exits import leg_level
-from engine.strategies.multileg.legrun import ENTRY, EXIT, STOP, LegOrder, LegRun, read_tag
+from engine.strategies.multileg.legrun import ENTRY, EXIT, SETTLED, STOP, LegOrder, LegRun
 from engine.strategies.multileg.reentry import PortfolioReentry
 from engine.strategies.multileg.spec import Check, Measure, OnLegFailure, PortfolioSpec
 from engine.strategies.multileg.status import (
@@ -128,6 +129,8 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
                 self._order_dead(known[0], known[1], f"refused: {event.reason}")
             return
         if known is None:
+            if isinstance(event, OrderFilled) and event.settles:
+                self._on_settlement(event)
             return
         leg, order = known
         if isinstance(event, OrderFilled):
@@ -377,6 +380,31 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
         else:
             self._step(E.FAILED, f"{why}; the filled legs are kept")
 
+    def _on_settlement(self, fill: OrderFilled) -> None:
+        """The venue settled a contract this portfolio holds at its expiry (its order, in the
+        portfolio's name, carries no leg tag)."""
+        venue = self.ctx.api.order(fill.order_id)
+        quantity = fill.quantity if venue is None else venue.quantity
+        if self._book_settlement(fill.order_id, fill.token, fill.side, quantity, fill.price):
+            self._expiry_settled(self.ctx.time_ns())
+
+    def _expiry_settled(self, now: int) -> None:
+        """Legs were settled at expiry: holding nothing more, the portfolio ends as a square-off
+        ends it (Completed), with the settlement as its reason; else its other legs go on."""
+        settled = [leg for leg in self.legs if any(o.purpose == SETTLED for o in leg.orders)]
+        words = "settled at expiry: " + ", ".join(
+            f"leg {leg.n} {leg.symbol} at ₹{rupees_text(leg.ltp)}" for leg in settled
+        )
+        if self._holds_anything():
+            self._say(f"{self.spec.name}: {words}; its other legs go on")
+            self._settle(now)  # the settled legs have exited
+            self.ctx.save()
+        elif self.status is P.UNDER_EXIT:
+            self.reason = words
+            self._drive_exits(now)
+        else:
+            self.square_off(words)
+
     # -- a restart -----------------------------------------------------------------------------------
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -404,7 +432,8 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
         if combined is not None:
             self._entered_from(combined)
         self._groups = self._entry_groups()
-        self._recover_orders()
+        if self._recover_orders():
+            self._expiry_settled(self.ctx.time_ns())  # while the desk was away
         now = self.ctx.time_ns()
         for leg in self.legs:
             if leg.state is LegState.ENTERING and leg.entry_qty >= leg.quantity:
@@ -441,43 +470,6 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
             peak=Decimal(saved["peak"]),
             locked=None if saved["locked"] is None else Decimal(saved["locked"]),
         )
-
-    def _recover_orders(self) -> None:
-        """This portfolio's orders and fills as the order book has them now."""
-        api = self.ctx.api
-        mine = [o for o in api.orders() if o.strategy == self.ctx.strategy_id]
-        for snapshot in mine:
-            tagged = read_tag(snapshot.tag)
-            if tagged is None or not 1 <= tagged[0] <= len(self.legs):
-                continue
-            leg = self.legs[tagged[0] - 1]
-            order = LegOrder(
-                snapshot.order_id,
-                tagged[1],
-                snapshot.quantity,
-                snapshot.side,
-                status=snapshot.status,
-                since_ns=self.ctx.time_ns(),
-                # A stop no longer a stop order was turned into its leg's exit: chased as one.
-                exiting=tagged[1] == STOP and snapshot.order_type not in _STOP_TYPES,
-            )
-            leg.orders.append(order)
-            leg.numbers = max(leg.numbers, tagged[2])
-            if not leg.token:
-                leg.token = int(snapshot.instrument.token)
-                leg.symbol = snapshot.instrument.tradingsymbol
-                self._track(leg)
-            self._orders[snapshot.order_id] = (leg, order)
-        for trade in api.trades():
-            known = self._orders.get(trade.order_id)
-            if known is not None:
-                known[0].fill(known[1], trade.quantity, int(trade.price * 100))
-        for leg in self.legs:
-            if leg.state is LegState.WAITING and leg.orders:
-                leg.step(LegEvent.SEND)  # sent just before the stop, not yet saved as sent
-
-
-_STOP_TYPES = frozenset({OrderType.SL, OrderType.SL_M})
 
 
 def _cancelled_by_us(order: LegOrder) -> bool:
