@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
 
 from engine.api.parts import EngineParts, Service
 from engine.api.positions import PositionService
@@ -24,7 +23,6 @@ from engine.domain.orders import (
 from engine.domain.origin import attribution
 from engine.domain.ticks import Tick
 from engine.domain.values import to_rupees
-from engine.marketdata.instrument_registry import InstrumentRegistry
 from engine.options import (
     ChainAnalytics,
     ChainLayout,
@@ -33,12 +31,26 @@ from engine.options import (
     expiry_moment,
     years_to_expiry,
 )
-from engine.options.portfolio import Holding, PortfolioGreeks, portfolio_greeks, strike_index
+from engine.options.portfolio import (
+    Holding,
+    IvSource,
+    PortfolioGreeks,
+    holdings_greeks,
+    option_greeks,
+    option_payoff_leg,
+)
 from engine.options.strategy import LegKind, OptionStrategy, PayoffLeg, PayoffProfile
 
 DEFAULT_OPTION_RATE = 0.065
 """Continuous risk-free rate for option discounting (about the 91-day T-bill); the forward
 (future or put-call parity) carries the rest."""
+STALE_SPOT_SECONDS = 60.0
+"""How far an underlying's own quote may lag the newest quote of its futures and options before
+a future or forward stands in for it as the spot. NSE sends index values every second and
+liquid shares tick many times a second, so a minute of silence while the derivatives still
+quote means the stream is broken or not subscribed, and NIFTY moves 0.1-0.3 % in a typical
+minute, enough to misstate a ₹-delta. Measured against the derivatives' own quotes, not the
+clock: after the close both stop together and nothing is called stale."""
 
 
 class OptionsService(Service):
@@ -131,13 +143,15 @@ class OptionsService(Service):
     ) -> PortfolioGreeks:
         """IV and Greeks of every open position and their totals per underlying.
 
-        A position's Greeks are the per-unit Greeks of its chain (at the strike's smile IV) ×
-        its signed quantity. ``by_strategy`` splits each position by the order source that
-        built it (from the fills), so strategies net against each other only in the totals.
+        A position's Greeks are the per-unit Greeks of its chain (at the strike's smile IV, else
+        the option's own, else the ATM IV: ``PositionGreeks.iv_source``) × its signed quantity.
+        The spot is the underlying's own quote while it keeps up with its derivatives (see
+        ``STALE_SPOT_SECONDS``), else a future's own price or the option's chain forward.
+        ``by_strategy`` splits each position by the order source that built it (from the fills),
+        so strategies net against each other only in the totals.
         """
         holdings = self._holdings(by_strategy)
-        instruments = [self.instruments.get(h.token) for h in holdings]
-        chains = sorted({key for i in instruments if (key := _chain_key(i)) is not None})
+        chains = sorted({h.chain for h in holdings if h.chain is not None})
         layouts = [self._layout(*chain) for chain in chains]
         analytics: dict[tuple[str, date], ChainAnalytics] = {}
         if holdings:
@@ -150,23 +164,22 @@ class OptionsService(Service):
             analytics = dict(
                 zip(chains, self._analyse(layouts, now, expired_by, rate), strict=True)
             )
-        count = len(holdings)
-        spot, iv = [math.nan] * count, [math.nan] * count
-        unit = {name: [0.0] * count for name in ("delta", "gamma", "theta", "vega")}
-        for n, instrument in enumerate(instruments):
-            spot[n] = self._spot_or_nan(instrument.underlying)
-            if not (instrument.is_option and instrument.expiry and instrument.strike):
-                unit["delta"][n] = 1.0  # a future or shares: one unit of the underlying each
-                continue
-            chain = analytics[(instrument.underlying, instrument.expiry)]
-            at = strike_index(chain, instrument.strike / 100)
-            side = chain.call if instrument.instrument_type is InstrumentType.CE else chain.put
-            iv[n] = float(chain.smile_iv[at])
-            for name in unit:
-                unit[name][n] = float(side[name][at])
-            if math.isnan(spot[n]):
-                spot[n] = chain.forward
-        return portfolio_greeks(holdings, spot=spot, iv=iv, **unit)
+        related: dict[str, list[int | None]] = defaultdict(list)
+        for h in holdings:
+            related[h.underlying].append(h.token)
+        for layout in layouts:
+            related[layout.underlying].extend(_layout_tokens(layout))
+        spots = {name: self._fresh_spot(name, tokens) for name, tokens in related.items()}
+        own = {h.token: self._quotes.get(InstrumentToken(h.token)) for h in holdings if not h.chain}
+        return holdings_greeks(
+            holdings,
+            analytics,
+            spots={name: spot for name, (spot, _) in spots.items()},
+            own_prices={
+                t: _mid_else_ltp(q) if q and q.ltp > 0 else math.nan for t, q in own.items()
+            },
+            stale_spots=[(name, lag) for name, (_, lag) in sorted(spots.items()) if lag],
+        )
 
     def contract_greeks(
         self,
@@ -176,8 +189,10 @@ class OptionsService(Service):
         rate: float | None = None,
     ) -> dict[int, ContractGreeks]:
         """Per-unit IV and Greeks of each option and future among ``tokens`` (a multileg
-        portfolio's legs), from one batched solve of their chains, at the strike's smile IV as
-        ``position_greeks`` uses; a future is Δ 1. Unknown tokens, other instruments and
+        portfolio's legs), from one batched solve of their chains; a future is Δ 1. The Greeks
+        are at the IV ``position_greeks`` uses (the strike's smile IV, else the option's own,
+        else the ATM IV); ``iv`` is the smile IV only, NaN when a stand-in priced the Greeks (an
+        IV chart must not plot a stand-in as the strike's). Unknown tokens, other instruments and
         chains without any quote yet are left out."""
         wanted = {int(t): i for t in tokens if (i := self.instruments.find(int(t))) is not None}
         chains = sorted({key for i in wanted.values() if (key := _chain_key(i)) is not None})
@@ -197,18 +212,13 @@ class OptionsService(Service):
             chain = None if key is None else analytics.get(key)
             if chain is None or instrument.strike is None:
                 continue
+            is_call = instrument.instrument_type is InstrumentType.CE
             try:
-                at = strike_index(chain, instrument.strike / 100)
+                held = option_greeks(chain, instrument.strike / 100, is_call)
             except LookupError:  # a strike the chain's layout does not list
                 continue
-            side = chain.call if instrument.instrument_type is InstrumentType.CE else chain.put
-            out[token] = ContractGreeks(
-                float(chain.smile_iv[at]),
-                float(side.delta[at]),
-                float(side.gamma[at]),
-                float(side.theta[at]),
-                float(side.vega[at]),
-            )
+            iv = held.iv if held.source is IvSource.SMILE else math.nan
+            out[token] = ContractGreeks(iv, held.delta, held.gamma, held.theta, held.vega)
         return out
 
     def strategy_leg(
@@ -269,17 +279,14 @@ class OptionsService(Service):
         name = names[0]
         chains = sorted({key for leg in legs if (key := _chain_key(leg.instrument)) is not None})
         layouts = [self._layout(*chain) for chain in chains]
-        now, expired_by = self._as_of(
-            now,
-            [leg.instrument.token for leg in legs]
-            + [t for layout in layouts for t in _layout_tokens(layout)],
-            f"the {name} legs",
-        )
+        tokens: list[InstrumentToken | None] = [leg.instrument.token for leg in legs]
+        tokens += [t for layout in layouts for t in _layout_tokens(layout)]
+        now, expired_by = self._as_of(now, tokens, f"the {name} legs")
         rate = self.option_rate if rate is None else rate
         analytics = dict(zip(chains, self._analyse(layouts, now, expired_by, rate), strict=True))
         payoff_legs = [self._payoff_leg(leg, analytics, now) for leg in legs]
-        spot = self._spot_or_nan(name)
-        if math.isnan(spot):  # no quote of the underlying itself: the nearest forward stands in
+        spot, _ = self._fresh_spot(name, tokens)
+        if math.isnan(spot):  # no fresh quote of the underlying: the nearest forward stands in
             forwards = [leg.forward for leg in sorted(payoff_legs, key=lambda x: x.years)]
             spot = next((f for f in forwards if math.isfinite(f)), math.nan)
         return OptionStrategy(name, spot, rate, tuple(payoff_legs))
@@ -329,6 +336,25 @@ class OptionsService(Service):
     def _spot_or_nan(self, underlying: str) -> float:
         tick = self._spot_tick(underlying)
         return math.nan if tick is None else tick.ltp / 100
+
+    def spot_lag(self, underlying: str, tokens: Iterable[int | None]) -> float:
+        """Seconds the underlying's own quote lags the newest quote among ``tokens`` when that is
+        more than ``STALE_SPOT_SECONDS`` (analytics then take a forward for its price); else 0."""
+        return self._fresh_spot(underlying, tokens)[1]
+
+    def _fresh_spot(self, underlying: str, tokens: Iterable[int | None]) -> tuple[float, float]:
+        """The underlying's own last price, and 0; or NaN when it has none, and NaN and how many
+        seconds it lags the newest quote among ``tokens`` (its derivatives) when that is more
+        than ``STALE_SPOT_SECONDS``."""
+        tick = self._spot_tick(underlying)
+        if tick is None:
+            return math.nan, 0.0
+        quoted = (self._quotes.get(InstrumentToken(t)) for t in tokens if t is not None)
+        newest = max(
+            (q.ts_ns for q in quoted if q is not None and q.token != tick.token), default=0
+        )
+        lag = (newest - tick.ts_ns) / 1e9
+        return (math.nan, lag) if lag > STALE_SPOT_SECONDS else (tick.ltp / 100, 0.0)
 
     def _as_of(
         self, now: datetime | None, tokens: Iterable[int | None], what: str
@@ -410,9 +436,11 @@ class OptionsService(Service):
                             strategy=strategy,
                             quantity=quantity,
                             lot_size=instrument.lot_size,
+                            strike=instrument.strike or 0,
+                            kind=instrument.instrument_type.value,
                         )
                     )
-        holdings.sort(key=_holding_order(self.instruments))
+        holdings.sort(key=Holding.order)
         return holdings
 
     def _payoff_leg(
@@ -426,39 +454,20 @@ class OptionsService(Service):
         label = instrument.tradingsymbol
         key = _chain_key(instrument)
         if key is not None and instrument.strike is not None:
-            chain = analytics[key]
-            at = strike_index(chain, instrument.strike / 100)
             is_call = instrument.instrument_type is InstrumentType.CE
-            own = chain.call_iv[at] if is_call else chain.put_iv[at]
-            iv = next(
-                (float(v) for v in (chain.smile_iv[at], own, chain.atm_iv) if math.isfinite(v)),
-                math.nan,
-            )
-            if chain.years > 0 and math.isnan(iv):
-                raise ValueError(f"{label}: no implied volatility in its chain (no quotes)")
-            if math.isnan(chain.forward):
-                raise ValueError(f"{label}: its chain has no forward (no future, no parity pair)")
-            return PayoffLeg(
-                LegKind.CALL if is_call else LegKind.PUT,
-                leg.quantity,
-                entry,
-                strike=instrument.strike / 100,
-                years=chain.years,
-                iv=iv,
-                forward=chain.forward,
-                label=label,
+            return option_payoff_leg(
+                analytics[key], instrument.strike / 100, is_call, leg.quantity, entry, label
             )
         if instrument.instrument_type is InstrumentType.FUT and instrument.expiry is not None:
             tick = self._quotes.get(instrument.token)
             if tick is None:
                 raise ValueError(f"{label}: no quote yet")
-            mid = (tick.bid + tick.ask) / 200 if tick.bid and tick.ask else tick.ltp / 100
             return PayoffLeg(
                 LegKind.FUTURE,
                 leg.quantity,
                 entry,
                 years=years_to_expiry(now, instrument.expiry, calendar=self._parts.calendar),
-                forward=mid,
+                forward=_mid_else_ltp(tick),
                 label=label,
             )
         if instrument.instrument_type is InstrumentType.EQ:
@@ -477,16 +486,6 @@ def _layout_tokens(layout: ChainLayout) -> list[InstrumentToken | None]:
     return [*layout.calls, *layout.puts, layout.future]
 
 
-def _holding_order(registry: InstrumentRegistry) -> Callable[[Holding], tuple[Any, ...]]:
-    def key(holding: Holding) -> tuple[Any, ...]:
-        instrument = registry.get(holding.token)
-        return (
-            holding.strategy,
-            holding.underlying,
-            holding.expiry or date.max,
-            instrument.strike or 0,
-            instrument.instrument_type.value,
-            holding.product,
-        )
-
-    return key
+def _mid_else_ltp(tick: Tick) -> float:
+    """Rupees: the bid/ask midpoint, else the last price."""
+    return (tick.bid + tick.ask) / 200 if tick.bid and tick.ask else tick.ltp / 100

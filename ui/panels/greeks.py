@@ -2,18 +2,24 @@
 
 A position's Greeks are the per-unit Greeks of its chain × its signed quantity (lots × the
 contract's lot size), from one ``EngineApi.position_greeks`` call when a position changes, and at
-most four times a second while quotes that feed them move. Δ is in units of the underlying (and in ₹: Δ × spot), Γ per
-point, Θ in ₹ per calendar day, vega in ₹ per vol point. Δ and Γ add only within one underlying,
-so group rows that span underlyings show ₹-delta, Θ and vega only.
+most four times a second while quotes that feed them move. Δ is in units of the underlying (and
+in ₹: Δ × spot), Γ per point, Θ in ₹ per calendar day, vega in ₹ per vol point. Δ and Γ add only
+within one underlying, so group rows that span underlyings show ₹-delta, Θ and vega only.
+
+A position at a stand-in IV (the smile's side of its strike has no quote) shows ≈ before its IV;
+one without Greeks is left out of the totals and counted in the notice above the table, which
+also says when a future or forward stands in for an underlying's price. While on screen the panel
+streams the quotes it computes from (a live feed sends only what is asked for).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -24,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import GreeksGrouping, GreeksTotal, PortfolioGreeks, PositionGreeks
+from engine.api import EngineApi, GreeksGrouping, GreeksTotal, PortfolioGreeks, PositionGreeks
 from ui import format as fmt
 from ui.bridge import QUEUED, OnFrames
 from ui.context import PanelContext
@@ -64,6 +70,69 @@ def rupees_whole(value: float | None) -> str:
     return number(value, 0)
 
 
+def duration(seconds: float) -> str:
+    """'45 s', '12 min', '2 h 5 min'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+class PanelWatch:
+    """The quotes a panel computes from, streamed while it is on screen (a live feed streams
+    only watched tokens): the set is held with one ref-counted ``api.watch`` while the panel is
+    shown, and let go with ``api.unwatch`` when the trader closes or tabs it away, or (the
+    difference only) when the set changes, as Market Watch does with its rows."""
+
+    def __init__(self, api: EngineApi) -> None:
+        self._api = api
+        self.wanted: frozenset[int] = frozenset()
+        self.held: frozenset[int] = frozenset()
+        self.shown = False
+
+    def set_tokens(self, tokens: Iterable[int]) -> None:
+        self.wanted = frozenset(tokens)
+        self._sync()
+
+    def shown_event(self) -> None:
+        self.shown = True
+        self._sync()
+
+    def hidden_event(self, panel: QWidget, event: QHideEvent) -> None:
+        """Let go, unless the window system hid the panel (a minimised desk stays live for
+        when it is restored) or the whole desk is closing (the feed goes with it)."""
+        if event.spontaneous():
+            return
+        desk = panel.window()
+        while (parent := desk.parentWidget()) is not None:  # a floating dock's desk
+            desk = parent.window()
+        if desk is panel or desk.isVisible():
+            self.shown = False
+            self._sync()
+
+    def _sync(self) -> None:
+        target = self.wanted if self.shown else frozenset()
+        added, removed = target - self.held, self.held - target
+        self.held = target
+        if added:
+            self._api.watch(sorted(added))
+        if removed:
+            self._api.unwatch(sorted(removed))
+
+
+IV_NOTES = {
+    "own": "IV from this option's own price: the {other} at this strike (the smile's side) has "
+    "no quote, so these Greeks are approximate",
+    "atm": "no IV at this strike (neither option is quoted): Greeks at the chain's ATM IV, "
+    "approximate",
+    "missing": "no IV: its chain has no usable quotes; left out of the totals",
+}
+SPOT_NOTES = {
+    "future": "a future's price",
+    "forward": "the option chain's forward",
+}
+
+
 @dataclass(frozen=True)
 class GreeksLine:
     """One row: a position, a group's totals or the portfolio's."""
@@ -81,6 +150,22 @@ class GreeksLine:
     theta: float = math.nan
     vega: float = math.nan
     spot: float = math.nan
+    approximate: bool = False
+    """At a stand-in IV: shown ≈."""
+    note: str = ""
+    """Why the row is approximate or incomplete, or which figure stands in for the spot."""
+    spot_source: str = "index"
+
+
+def _position_note(line: PositionGreeks) -> str:
+    holding = line.holding
+    note = IV_NOTES.get(line.iv_source.value, "")
+    if note:
+        other = "put" if holding.kind == "CE" else "call"
+        note = note.format(other=other)
+    elif not line.complete:
+        note = "no Greeks (no price for it or its underlying); left out of the totals"
+    return note
 
 
 def _position_line(group: str, line: PositionGreeks) -> GreeksLine:
@@ -99,6 +184,9 @@ def _position_line(group: str, line: PositionGreeks) -> GreeksLine:
         theta=line.theta,
         vega=line.vega,
         spot=line.spot,
+        approximate=line.approximate,
+        note=_position_note(line),
+        spot_source=line.spot_source.value,
     )
 
 
@@ -113,7 +201,22 @@ def _total_line(key: tuple[str, ...], label: str, kind: str, total: GreeksTotal)
         theta=total.theta,
         vega=total.vega,
         spot=total.spot,
+        note=_spot_note(total),
+        spot_source=total.spot_source.value,
     )
+
+
+def _spot_note(total: GreeksTotal) -> str:
+    stand_in = SPOT_NOTES.get(total.spot_source.value)
+    if stand_in is None or total.underlying is None:
+        return ""
+    return f"{total.underlying} has no fresh quote: {stand_in} stands in for its spot"
+
+
+def spot_text(line: GreeksLine) -> str:
+    """'25,954.90', or '25,993.91 fwd' / '25,956.25 fut' when a forward or future stands in."""
+    suffix = {"forward": " fwd", "future": " fut"}.get(line.spot_source, "")
+    return number(line.spot, 2, signed=False) + suffix
 
 
 class GreeksModel(RowTableModel[GreeksLine]):
@@ -140,8 +243,11 @@ class GreeksModel(RowTableModel[GreeksLine]):
         def finite(value: float) -> float | None:
             return value if math.isfinite(value) else None
 
+        def iv_colour(line: GreeksLine) -> QColor | None:
+            return palette().warning if line.approximate else None
+
         columns: list[Column[GreeksLine]] = [
-            Column(first, lambda x: x.label, background=background),
+            Column(first, lambda x: x.label, background=background, tooltip=lambda x: x.note),
             Column(
                 "Lots",
                 lambda x: x.lots,
@@ -160,10 +266,15 @@ class GreeksModel(RowTableModel[GreeksLine]):
             ),
             Column(
                 "IV %",
-                lambda x: x.iv,
-                lambda v: f"{v * 100:.2f}",
-                "right",
+                # Text, not a number: the ≈ of a stand-in IV is part of it (the table is not
+                # sorted or exported).
+                lambda x: (
+                    None if x.iv is None else f"{'≈' if x.approximate else ''}{x.iv * 100:.2f}"
+                ),
+                align="right",
+                foreground=iv_colour,
                 background=background,
+                tooltip=lambda x: x.note,
             ),
             Column(
                 "Δ",
@@ -235,10 +346,11 @@ class TotalsModel(RowTableModel[GreeksLine]):
             Column("Underlying", lambda x: x.label, background=background),
             Column(
                 "Spot",
-                lambda x: finite(x.spot),
-                lambda v: number(v, 2, signed=False),
-                "right",
+                # Text: a stand-in for the underlying's price says which one it is.
+                lambda x: None if not math.isfinite(x.spot) else spot_text(x),
+                align="right",
                 background=background,
+                tooltip=lambda x: x.note,
             ),
             Column(
                 "Δ",
@@ -289,6 +401,8 @@ class GreeksPanel(QWidget):
         """Wall time of the last recompute (one analytics call over every chain held)."""
         self._tokens: set[int] = set()
         self._watched_for: frozenset[int] = frozenset()
+        self.streams = PanelWatch(context.api)
+        """What the panel asks the feed for while it is on screen."""
         self._quotes_moved = OnFrames(
             context.bridge, QUOTE_REFRESH_MS, lambda: self.refresh(), parent=self
         )
@@ -306,6 +420,13 @@ class GreeksPanel(QWidget):
         bar.addWidget(self.group_by)
         bar.addStretch(1)
         bar.addWidget(self.summary)
+        self.notice = QLabel("")
+        """In words: positions left out of the totals, a stand-in or stale spot, a failed
+        recompute."""
+        self.notice.setObjectName("ticketError")
+        self.notice.setWordWrap(True)
+        self.notice.setContentsMargins(4, 0, 4, 2)
+        self.notice.setVisible(False)
         self.view = self._table(self.model)
         self.view.setColumnWidth(0, 190)
         self.totals_view = self._table(self.totals)
@@ -317,6 +438,7 @@ class GreeksPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(bar)
+        layout.addWidget(self.notice)
         layout.addWidget(self.view, 1)
         layout.addWidget(caption)
         layout.addWidget(self.totals_view)
@@ -356,8 +478,18 @@ class GreeksPanel(QWidget):
         api = self._ctx.api
         try:
             report = api.position_greeks(by_strategy=grouping is GreeksGrouping.STRATEGY)
-        except LookupError as error:  # positions whose chains have no quotes yet
-            self.summary.setText(str(error))
+        except LookupError as error:  # positions whose chains have no quotes (yet, or any more)
+            # Old figures must not pass for today's: clear them and say why.
+            self.report = None
+            self.model.set_rows([])
+            self.totals.set_rows([])
+            self._fit_totals(0)
+            self.summary.setText("Greeks not available")
+            self._show_notice(f"Greeks not available: {error}")
+            # Stream what they need all the same, or on a live feed they never come.
+            held = {p.instrument.token for p in api.positions() if p.net_quantity}
+            self._tokens = self._watched_tokens(frozenset(held))
+            self.streams.set_tokens(self._tokens)
             return
         self.report = report
         self.refresh_seconds = time.perf_counter() - started
@@ -370,7 +502,8 @@ class GreeksPanel(QWidget):
             totals.append(_total_line(("total",), "Portfolio", "total", report.total))
         self.totals.set_rows(totals)
         self._fit_totals(len(totals))
-        self._tokens = self._watched_tokens(report)
+        self._tokens = self._watched_tokens(frozenset(x.holding.token for x in report.positions))
+        self.streams.set_tokens(self._tokens)
         total = report.total
         self.summary.setText(
             f"{len(report.positions)} positions   Δ ₹ {rupees_whole(total.delta_rupees)}   "
@@ -378,6 +511,46 @@ class GreeksPanel(QWidget):
             if report.positions
             else "No open positions"
         )
+        self._show_notice(self.notices(report))
+
+    @staticmethod
+    def notices(report: PortfolioGreeks) -> str:
+        """What the trader must know to read the figures, in words ('' when nothing)."""
+        out = []
+        missing = report.total.incomplete
+        if missing:
+            out.append(
+                f"{missing} position{'s' if missing != 1 else ''} without Greeks "
+                "(left out of the totals)"
+            )
+        approximate = sum(line.approximate for line in report.positions)
+        if approximate:
+            out.append(f"{approximate} at a stand-in IV (≈)")
+        stale = dict(report.stale_spots)
+        for total in report.by_underlying:
+            stand_in = SPOT_NOTES.get(total.spot_source.value)
+            if stand_in is None:
+                continue
+            why = (
+                f"quote is stale ({duration(stale[total.name])} behind its derivatives' quotes)"
+                if total.name in stale
+                else "has no quote"
+            )
+            out.append(f"{total.name} {why}: {stand_in} stands in for its spot")
+        return "   ·   ".join(out)
+
+    def _show_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.streams.shown_event()
+        self.refresh()  # its quotes may not have streamed while it was hidden
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.streams.hidden_event(self, event)
+        super().hideEvent(event)
 
     def show_strategy(self, strategy_id: str) -> bool:
         """Group by strategy and select ``strategy_id``'s group (the Multileg panel's selected
@@ -403,10 +576,9 @@ class GreeksPanel(QWidget):
             out.extend(_position_line(total.name, line) for line in members)
         return out
 
-    def _watched_tokens(self, report: PortfolioGreeks) -> set[int]:
-        """Quotes that move these Greeks: the positions, their chains (and futures) and their
-        underlyings; worked out again only when the set of positions changes."""
-        held = frozenset(line.holding.token for line in report.positions)
+    def _watched_tokens(self, held: frozenset[int]) -> set[int]:
+        """Quotes that move these Greeks: the positions ``held``, their chains (and futures) and
+        their underlyings; worked out again only when the set of positions changes."""
         if held == self._watched_for:
             return self._tokens
         registry = self._ctx.api.instruments

@@ -6,6 +6,8 @@ engine prices the legs against the market (``EngineApi.option_strategy``: forwar
 batched analytics call); the sliders (days forward, spot shift, IV shift) then only re-evaluate
 the curves, which are numpy passes over a few hundred spots. pyqtgraph items are created once and
 fed with ``setData``; quote-driven refreshes are coalesced by a named timer to a few a second.
+While on screen the panel streams the quotes that price its legs (a live feed sends only what is
+asked for), and says so when a forward stands in for an underlying with no fresh quote.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from decimal import Decimal
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -38,7 +40,7 @@ from engine.api import OptionStrategy, PayoffProfile, ScenarioGrid, Side, Strate
 from engine.domain.instruments import Instrument, InstrumentType
 from ui.bridge import QUEUED, OnFrames
 from ui.context import PanelContext
-from ui.panels.greeks import gamma_text, number
+from ui.panels.greeks import PanelWatch, duration, gamma_text, number
 from ui.panels.payoff_tables import LegRow, LegsModel, ScenarioModel
 
 POSITIONS = "Positions"
@@ -72,6 +74,8 @@ class PayoffPanel(QWidget):
         self._first_expiry_close: datetime | None = None
         """When the legs' first expiry stops trading (the calendar's F&O close that day)."""
         self._watched_for: frozenset[int] = frozenset()
+        self.streams = PanelWatch(context.api)
+        """What the panel asks the feed for while it is on screen."""
         self._underlying_name = ""
         self._quotes_moved = OnFrames(context.bridge, REFRESH_MS, self.refresh, parent=self)
 
@@ -173,6 +177,11 @@ class PayoffPanel(QWidget):
         self.target_label = QLabel()
         self.greeks_label = QLabel()
         self.greeks_label.setObjectName("ticketInfo")
+        self.spot_notice = QLabel()
+        """In words, when a forward stands in for the underlying's price."""
+        self.spot_notice.setObjectName("ticketError")
+        self.spot_notice.setContentsMargins(6, 0, 6, 0)
+        self.spot_notice.setVisible(False)
         figures = QGridLayout()
         figures.setContentsMargins(6, 2, 6, 2)
         figures.setHorizontalSpacing(18)
@@ -204,6 +213,7 @@ class PayoffPanel(QWidget):
         chart_layout = QVBoxLayout(chart)
         chart_layout.setContentsMargins(0, 0, 0, 0)
         chart_layout.setSpacing(2)
+        chart_layout.addWidget(self.spot_notice)
         chart_layout.addLayout(figures)
         chart_layout.addWidget(self.plot, 1)
         chart_layout.addLayout(sliders)
@@ -496,9 +506,35 @@ class PayoffPanel(QWidget):
                 self.error = str(error)
         self._update_legs(legs)
         self._tokens = self._watched(included)
+        self.streams.set_tokens(self._tokens)
+        self._show_spot_notice()
         expiries = [leg.instrument.expiry for leg in included if leg.instrument.expiry]
         self._first_expiry_close = self._ctx.api.expiry_moment(min(expiries)) if expiries else None
         self.redraw()
+
+    def _show_spot_notice(self) -> None:
+        """Say when the spot the curves are drawn against is a forward, not the underlying's
+        own quote (none, or a stale one)."""
+        text = ""
+        if self.strategy is not None:
+            api, name = self._ctx.api, self.strategy.underlying
+            lag = api.options_service.spot_lag(name, self._tokens)
+            if lag:
+                text = f"{name} quote is stale ({duration(lag)} behind its derivatives' quotes)"
+            elif api.underlying_price(name) is None:
+                text = f"{name} has no quote"
+            if text:
+                text += ": the nearest forward stands in for its spot"
+        self.spot_notice.setText(text)
+        self.spot_notice.setVisible(bool(text))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.streams.shown_event()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.streams.hidden_event(self, event)
+        super().hideEvent(event)
 
     def _update_legs(self, legs: list[tuple[tuple[int, str, int], StrategyLeg]]) -> None:
         api = self._ctx.api
