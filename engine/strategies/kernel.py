@@ -386,12 +386,14 @@ class StrategyKernel:
             self._fail(strategy_id, error, "on_tick")
 
     def _on_order_event(self, event: OrderEvent) -> None:
-        if isinstance(event, OrderSubmitted | OrderDenied):
-            request = event.request
-            if request is None or request.strategy is None:
-                return
-            self._order_owner[event.order_id] = request.strategy
-        owner = self._order_owner.get(event.order_id)
+        if isinstance(event, OrderDenied):
+            # A denied order has no later events: its owner is told and nothing is kept (a
+            # strategy denied all day would otherwise fill the map).
+            owner = None if event.request is None else event.request.strategy
+        else:
+            if isinstance(event, OrderSubmitted) and event.request.strategy is not None:
+                self._order_owner[event.order_id] = event.request.strategy
+            owner = self._order_owner.get(event.order_id)
         running = None if owner is None else self._running.get(owner)
         if running is not None and owner is not None:
             self._call(owner, running, lambda: running.strategy.on_order(event), "on_order")

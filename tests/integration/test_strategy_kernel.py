@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from engine.core.clock import IST, TestClock
-from engine.domain.events import EngineMessage, OrderEvent, OrderFilled
+from engine.domain.events import EngineMessage, OrderDenied, OrderEvent, OrderFilled
 from engine.domain.origin import OrderSource
 from engine.domain.strategy_records import StrategyStatus
 from engine.domain.ticks import Tick
@@ -118,6 +118,45 @@ def test_strategy_when_started_trades_as_itself_and_hears_only_its_own_orders(tm
         assert engine.api.stop_strategy("buyer") is None
         assert engine.strategies.instance("buyer") is None
         assert engine.api.start_strategy("nobody") == "no strategy named 'nobody'"
+    finally:
+        engine.close()
+
+
+class Refused(Strategy):
+    """Asks on every option tick for an order the gate refuses (one unit, not a whole lot);
+    keeps its denials."""
+
+    strategy_id = "refused"
+
+    def on_start(self, state: dict[str, Any]) -> None:
+        self.denied: list[OrderEvent] = []
+        self.asked = 0
+        self.ctx.watch_all()
+
+    def on_tick(self, tick: Tick) -> None:
+        instrument = self.ctx.instruments.find(tick.token)
+        if self.asked < 200 and instrument is not None and instrument.is_option:
+            self.asked += 1
+            assert not self.ctx.place(tick.token, "BUY", 1, "MARKET")
+
+    def on_order(self, event: OrderEvent) -> None:
+        self.denied.append(event)
+
+
+def test_strategy_when_its_orders_are_refused_hears_each_and_the_kernel_keeps_none(
+    tmp_path,
+) -> None:
+    """A strategy refused all day must not grow the kernel's map of order owners: a denied
+    order has no later events to route."""
+    engine = build(tmp_path, [Refused])
+    try:
+        assert engine.api.start_strategy("refused") is None
+        run_market(engine, 5)
+        refused = engine.strategies.instance("refused")
+        assert isinstance(refused, Refused) and refused.asked == 200
+        assert len(refused.denied) == 200
+        assert all(isinstance(e, OrderDenied) for e in refused.denied)
+        assert len(engine.strategies._order_owner) == 0
     finally:
         engine.close()
 
