@@ -10,7 +10,8 @@ In: the broker's reports become order events through ``LiveReports``.
 Session expiry pauses order flow: places and cancels wait in a FIFO (a place refused because
 the session had ended was not placed, so it waits too) and go out after the next login and a
 reconciliation; a place held longer than ``held_order_max_age_s`` is cancelled with a reason
-instead of being sent late. Modifications are not held: the trader is told to modify again.
+instead of being sent late. Modifications are not held: the order manager refuses one asked
+meanwhile (``modify_refusal``), and the trader is told to modify again.
 
 An adapter subclasses ``LiveBroker`` and says how to place, modify and cancel at its broker
 (``order_params``, ``send_place``, ``send_modify``, ``send_cancel``), raising ``SessionEnded``
@@ -149,13 +150,20 @@ class LiveBroker(LiveChanges, LiveReports):
             return
         self._spawn(self._place(order.order_id), f"{self.name}-place-{order.order_id}")
 
+    def modify_refusal(self, order_id: OrderId) -> str:
+        """Why a modify cannot be sent now ('' when it can): modifications are not held while
+        order flow is paused, so the order manager refuses one with this reason."""
+        if not self.paused_reason:
+            return ""
+        return (
+            f"modify of {order_id} not sent: {self.paused_reason}; log in to {self.title} and "
+            "modify it again"
+        )
+
     def modify(self, order: Order, change: Modification) -> None:
-        if self.paused_reason:
-            self._say(
-                Severity.WARNING,
-                f"modify of {order.order_id} not sent: {self.paused_reason}; "
-                f"log in to {self.title} and modify it again",
-            )
+        refusal = self.modify_refusal(order.order_id)
+        if refusal:  # the session ended after the order manager asked
+            self._say(Severity.WARNING, refusal)
             return
         self._spawn(self._modify(order.order_id, change), f"{self.name}-modify-{order.order_id}")
 

@@ -3,10 +3,13 @@ part of ``LiveBroker`` that changes an order after its place (mixed into the ada
 it reads).
 
 Both wait for the broker's order id (the place reply) first. A cancel is sent once at a time: a
-cancel whose reply was lost (no reply, a 5xx) or that could not be sent yet (the place had no
-reply) is owed (``engine.brokers.live_owed``) and sent again once the broker answers again,
-never dropped. A modify whose reply was lost is read back: the trader is told whether the broker
-shows the change. A refusal is said in the broker's words, unless the order had already ended.
+cancel whose reply was lost (no reply, a 5xx), that could not be sent yet (the place had no
+reply), or that the broker turned down while the order is still open there (a 429, a
+modification of the order on its way, any refusal) is owed (``engine.brokers.live_owed``) and
+sent again after the next reconciliation, with a growing delay, until the broker takes it or the
+order ends: never dropped. The trader is told it is not done yet, in the broker's words. A
+modify whose reply was lost is read back: the trader is told whether the broker shows the
+change. A refused modify is said in the broker's words, unless the order had already ended.
 """
 
 from __future__ import annotations
@@ -150,9 +153,29 @@ class LiveChanges:
             self._owe_cancel(order_id, f"{exc}; it may not have reached {self.title}")
             return
         except BrokerError as exc:
-            await self._refused_after_the_end(order_id, "cancel", exc)
+            await self._cancel_refused(order_id, exc)
             return
         await self.refresh(order_id)
+
+    async def _cancel_refused(self, order_id: OrderId, exc: BrokerError) -> None:
+        """The broker turned the cancel down. An order that had already ended there needed none
+        (its end is applied). One still open there must still be cancelled: the refusal is
+        mostly a passing one (rate limited, a modification of the order on its way), so the
+        cancel is owed and sent again, never dropped, and the trader is told it is not done."""
+        await self.refresh(order_id)
+        order = self._orders(order_id)
+        if order is not None and order.status.is_terminal:
+            log.info(
+                "cancel of %s not needed: it is %s at %s (%s)",
+                order_id,
+                order.status,
+                self.title,
+                exc,
+            )
+            return
+        self._owe_cancel(
+            order_id, str(exc), again=f"in a moment, and again until {self.title} takes it"
+        )
 
     def _cancel_unacknowledged(self, order_id: OrderId) -> None:
         """A cancel of an order the broker has not acknowledged (its place got no reply yet):
@@ -175,7 +198,8 @@ class LiveChanges:
         )
         return True
 
-    def _owe_cancel(self, order_id: OrderId, why: str) -> None:
+    def _owe_cancel(self, order_id: OrderId, why: str, *, again: str = "") -> None:
+        """Keep a cancel not done yet (``why``) to send again (``again`` says when)."""
         order = self._orders(order_id)
         if order is None or not order.is_open:
             log.info("cancel of %s not needed: it is no longer open", order_id)
@@ -183,18 +207,18 @@ class LiveChanges:
         self._owed.cancels.add(order_id)
         self._say(
             Severity.WARNING,
-            f"cancel of {order_id} not done yet: {why}. It is sent again as soon as "
-            f"{self.title} answers (the order stays open until {self.title} confirms the "
-            "cancel)",
+            f"cancel of {order_id} not done yet: {why}. It is sent again "
+            f"{again or f'as soon as {self.title} answers'} (the order stays open until "
+            f"{self.title} confirms the cancel)",
         )
 
     async def _refused_after_the_end(
         self, order_id: OrderId, action: str, exc: BrokerError
     ) -> None:
-        """The broker refused a modify or cancel: the trader is told, unless the order had
-        already ended there (filled, cancelled or rejected before the request arrived, its news
-        still on the way): then there was nothing left to change, and the order's end is
-        applied."""
+        """The broker refused a modify: the trader is told (and may modify again), unless the
+        order had already ended there (filled, cancelled or rejected before the request
+        arrived, its news still on the way): then there was nothing left to change, and the
+        order's end is applied. (A refused cancel is owed instead: ``_cancel_refused``.)"""
         await self.refresh(order_id)
         order = self._orders(order_id)
         if order is not None and order.status.is_terminal:

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from time import perf_counter_ns
+from typing import Protocol, runtime_checkable
 
 from engine.brokers.base import Broker
 from engine.core.bus import EventBus
@@ -67,6 +68,16 @@ _CANCELLED_WAITING = "cancelled before it was sent (it was queued by the order-r
 _REFUSED_WAITING = (
     "not sent: it was queued by the order-rate throttle and no longer passes the risk limits"
 )
+
+
+@runtime_checkable
+class RefusesModifies(Protocol):
+    """A broker that cannot send a modification at times (a live broker while its session has
+    ended: it holds places and cancels, never modifications)."""
+
+    def modify_refusal(self, order_id: OrderId) -> str:
+        """Why a modify of the order cannot be sent now ('' when it can)."""
+        ...
 
 
 class OrderManager(OrderLedger):
@@ -313,6 +324,9 @@ class OrderManager(OrderLedger):
             return Outcome(False, order_id, self._held_elsewhere(order_id, "modify"))
         if busy := self._requests.modify_refusal(order):
             return Outcome(False, order_id, busy, check="pending")
+        broker = self._broker
+        if isinstance(broker, RefusesModifies) and (paused := broker.modify_refusal(order_id)):
+            return Outcome(False, order_id, paused, check="broker_session")
         if order_id in self._queue:
             decision = Decision(
                 None,
