@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,7 +22,9 @@ from engine.api.options import OptionsService
 from engine.api.parts import EngineParts, Service
 from engine.api.straddle_history import straddle_history, straddle_key
 from engine.domain.bars import Bar, SeriesKey, Timeframe
+from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import InstrumentType
+from engine.domain.orders import Product
 from engine.marketdata import indicators as ind
 
 if TYPE_CHECKING:
@@ -191,6 +194,17 @@ class ChartService(Service):
         """The option series the desk samples (straddles, portfolios, IVs); set by the runtime
         once the facade it samples through exists."""
         self._now = parts.now
+
+    def chart_positions(self, token: int) -> list[tuple[Product, int, Decimal]]:
+        """What is held of one instrument, per product: (product, net quantity, average price
+        in rupees), open positions only; a chart draws its average-price lines from these
+        without a snapshot of every position."""
+        held = []
+        for product in Product:
+            position = self._positions.get(InstrumentToken(token), product)
+            if position is not None and position.net_quantity:
+                held.append((product, position.net_quantity, position.average_price))
+        return held
 
     # -- what can be charted ------------------------------------------------------------------------
 

@@ -176,6 +176,37 @@ class OrderService(Service):
             )
         return [self._trade_snapshot(f) for f in self._orders.fills[start:]]
 
+    # -- reads of one instrument (a chart's): snapshots only of what it shows ----------------------
+
+    def order_token(self, order_id: OrderId | str) -> InstrumentToken | None:
+        """The instrument an order is on (None for an order the book does not hold): a panel of
+        one instrument tells from it whether an order's event concerns it, reading nothing else."""
+        order = self._orders.orders.get(OrderId(order_id)) if isinstance(order_id, str) else None
+        return None if order is None else order.token
+
+    def open_orders_of(self, token: InstrumentToken | int) -> list[OrderSnapshot]:
+        """The open orders on one instrument, oldest first. Only these become snapshots, so the
+        read stays cheap however many (mostly finished) orders the book holds."""
+        return [
+            self._order_snapshot(o)
+            for o in self._orders.orders.values()
+            if o.token == token and o.status.is_open
+        ]
+
+    def trades_of(
+        self, token: InstrumentToken | int, start: int = 0
+    ) -> tuple[list[TradeSnapshot], int]:
+        """One instrument's fills among those after the first ``start`` (oldest first), and how
+        many fills the book holds now: the ``start`` to ask from when the next fill arrives, so
+        each fill is looked at once (see ``trades``)."""
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(
+                f"start is how many fills were read already (0 or more), not {start!r}"
+            )
+        fills = self._orders.fills
+        end = len(fills)
+        return [self._trade_snapshot(f) for f in fills[start:end] if f.token == token], end
+
     def trading_day(self) -> date:
         """The desk's day in IST, by its own clock (a test or replay clock runs its own day):
         the day the Trades panel and the orderbook call today."""

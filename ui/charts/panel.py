@@ -41,8 +41,13 @@ from engine.api import (
     Bar,
     BarColumns,
     ChartTarget,
+    OrderDenied,
+    OrderFilled,
     OrderSnapshot,
+    OrderStatusChanged,
+    OrderSubmitted,
     OrderType,
+    PositionChanged,
     Side,
     Timeframe,
     join_bar,
@@ -122,6 +127,11 @@ class ChartPanel(QWidget):
         self._request = 0
         self._lines_sent: list[dict[str, Any]] | None = None
         self._markers_sent: list[dict[str, Any]] | None = None
+        self._fill_totals: dict[tuple[int, Side], tuple[Decimal, Decimal]] = {}
+        """Quantity and value filled per (bar start, side), of the first ``_fills_read`` fills
+        of the book, at the timeframe ``_fills_timeframe``."""
+        self._fills_read = 0
+        self._fills_timeframe = ""
         self._build()
         self._retry_timer = QTimer(self, objectName="chart-history-retry", singleShot=True)
         self._retry_timer.timeout.connect(self._retry_history)
@@ -330,7 +340,7 @@ class ChartPanel(QWidget):
         self._loaded = True
         self._note("bars", "" if self.bars else "no bars yet")
         self._send_history()
-        self._orders_changed([])
+        self._show_orders()
 
     def _on_bar(self, bar: Bar) -> None:
         # On the engine's loop at every update of the forming bar: note it, nothing more.
@@ -443,7 +453,7 @@ class ChartPanel(QWidget):
         self._markers_sent = None
         self._configure()
         self._send_history()
-        self._orders_changed([])
+        self._show_orders()
 
     def _forget_redrawn(self) -> None:
         if self._notes.get("page") == REDRAWN:
@@ -490,27 +500,48 @@ class ChartPanel(QWidget):
 
     # -- chart trading -------------------------------------------------------------------------------
 
-    def _orders_changed(self, _events: object) -> None:
+    def _orders_changed(self, events: Sequence[object]) -> None:
+        """A bridge frame's order or position events: the lines and markers are read again only
+        when one of them is on this chart's instrument (a desk with many orders and many charts
+        would otherwise read every order and fill once per chart per frame)."""
         if not self._is_instrument or not self._loaded:
             return
         assert self.target is not None
         token = self.target.token
+        if any(self._token_of(event) == token for event in events):
+            self._show_orders()
+
+    def _token_of(self, event: object) -> int | None:
+        """The instrument an order or position event is on (None: not one the chart draws)."""
+        if isinstance(event, OrderFilled | PositionChanged):
+            return event.token
+        if isinstance(event, OrderSubmitted):
+            return event.request.token
+        if isinstance(event, OrderDenied) and event.request is not None:
+            return event.request.token
+        if isinstance(event, OrderStatusChanged | OrderDenied):
+            return self._api.orders_service.order_token(event.order_id)
+        return None
+
+    def _show_orders(self) -> None:
+        """Send the instrument's working orders, average prices and fills, if they changed."""
+        if not self._is_instrument or not self._loaded:
+            return
+        assert self.target is not None and self.target.token is not None
+        token = self.target.token
         lines: list[dict[str, Any]] = []
-        for order in self._api.orders():
-            if order.instrument.token != token or not order.status.is_open:
-                continue
+        for order in self._api.orders_service.open_orders_of(token):
             lines.extend(_order_lines(order))
-        for position in self._api.positions():
-            if position.instrument.token == token and position.net_quantity:
-                lines.append(
-                    {
-                        "id": f"avg:{position.product.value}",
-                        "price": float(position.average_price),
-                        "color": LINE_COLORS["avg"],
-                        "title": f"avg {position.net_quantity:+,}",
-                        "dashed": True,
-                    }
-                )
+        for product, net_quantity, average_price in self._api.charts_service.chart_positions(token):
+            lines.append(
+                {
+                    "id": f"avg:{product.value}",
+                    "price": float(average_price),
+                    "color": LINE_COLORS["avg"],
+                    "title": f"avg {net_quantity:+,}",
+                    "dashed": True,
+                }
+            )
         if lines != self._lines_sent:
             self._lines_sent = lines
             self.view.send("lines", lines)
@@ -520,17 +551,23 @@ class ChartPanel(QWidget):
             self.view.send("markers", markers)
 
     def _fill_markers(self, token: int) -> list[dict[str, Any]]:
-        """One marker per side per bar: the quantity bought or sold in it, at its average."""
-        filled: dict[tuple[int, Side], list[Decimal]] = {}
-        for trade in self._api.trades():
-            if trade.instrument.token != token:
-                continue
+        """One marker per side per bar: the quantity bought or sold in it, at its average.
+
+        The book only appends fills: the totals are kept, and only fills after those already
+        counted are read (all of them again when the timeframe, so the bars, changed)."""
+        if self._fills_timeframe != self.settings.timeframe:
+            self._fills_timeframe = self.settings.timeframe
+            self._fill_totals = {}
+            self._fills_read = 0
+        trades, self._fills_read = self._api.orders_service.trades_of(token, self._fills_read)
+        filled = self._fill_totals
+        for trade in trades:
             moment = self._bar_time(trade.ts_ns // 1_000_000_000)
-            quantity, value = filled.setdefault((moment, trade.side), [Decimal(0), Decimal(0)])
-            filled[(moment, trade.side)] = [
+            quantity, value = filled.get((moment, trade.side), (Decimal(0), Decimal(0)))
+            filled[(moment, trade.side)] = (
                 quantity + trade.quantity,
                 value + trade.quantity * trade.price,
-            ]
+            )
         markers = []
         for (moment, side), (quantity, value) in sorted(filled.items(), key=lambda i: i[0][0]):
             buy = side is Side.BUY
@@ -565,7 +602,7 @@ class ChartPanel(QWidget):
         new = self._on_grid(price)
         old = order.price if field == "price" else order.trigger_price
         if new <= 0 or new == old:
-            self._orders_changed([])
+            self._show_orders()
             return
         what = "limit" if field == "price" else "trigger"
         text = (
@@ -581,7 +618,7 @@ class ChartPanel(QWidget):
             self._note(
                 "action", f"{what} moved to {new}" if outcome else f"not modified: {outcome.reason}"
             )
-            self._orders_changed([])
+            self._show_orders()
 
         self._ctx.confirm("Modify order", text, modify)
 
