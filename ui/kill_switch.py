@@ -39,11 +39,25 @@ def press_kill_switch(context: PanelContext) -> KillSwitchReport:
         count = len(open_positions)
         context.confirm(
             "Kill switch — square off?",
-            f"Trading is HALTED and {report.cancelled} open order(s) were cancelled.\n\n"
+            f"Trading is HALTED and {_cancels_in_words([report])}.\n\n"
             f"Also square off all {count} open position{'s' if count != 1 else ''} at market?",
             lambda: api.kill_switch(square_off=True, reason=KILL_REASON),
         )
     return report
+
+
+def _cancels_in_words(reports: list[KillSwitchReport]) -> str:
+    """'N open order(s) were cancelled', and the cancels a live broker has not confirmed yet."""
+    cancelled = sum(report.cancelled for report in reports)
+    said = f"{cancelled} open order(s) were cancelled"
+    sent = sum(len(report.cancel_sent) for report in reports)
+    if sent:
+        brokers = " / ".join(dict.fromkeys(r.broker for r in reports if r.cancel_sent))
+        said += (
+            f"; the cancel of {sent} more was sent, not yet confirmed by {brokers} (sent again "
+            f"until {brokers} cancels them)"
+        )
+    return said
 
 
 @dataclass(frozen=True)
@@ -67,12 +81,12 @@ def press_desk_kill_switch(
     held = {account: count for account, count in desk.open_positions().items() if count}
     if held:
         count = sum(held.values())
-        cancelled = sum(report.cancelled for report in reports.values())
+        cancelled = _cancels_in_words(list(reports.values()))
         each = ", ".join(f"{account} {n}" for account, n in held.items())
         context.confirm(
             "Kill switch — square off?",
-            f"Trading is HALTED on {', '.join(reports) or 'no account'} and {cancelled} open "
-            f"order(s) were cancelled.\n\nAlso square off all {count} open "
+            f"Trading is HALTED on {', '.join(reports) or 'no account'} and {cancelled}."
+            f"\n\nAlso square off all {count} open "
             f"position{'s' if count != 1 else ''} ({each}) at market?",
             lambda: desk.press(True, KILL_REASON),
         )

@@ -1,10 +1,12 @@
 """What a live broker and the desk still owe each other after a request or a report went
 unanswered, and when to read the broker's book again to settle it.
 
-- A cancel that could not be sent (the place had no reply yet) or whose reply was lost (no reply,
-  a 5xx) is owed: it is sent again once the broker answers again (after the next reconciliation
-  that read its book whole). Cancelling an order that has already ended is harmless; an order
-  that is no longer open owes nothing.
+- A cancel that could not be sent (the place had no reply yet), whose reply was lost (no reply,
+  a 5xx), or that the broker refused for a passing reason while the order is still open there
+  (HTTP 429, the order's modify on its way) is owed: it is sent again once the broker answers
+  again (after the next reconciliation that read its book whole), and again until the broker
+  cancels. Cancelling an order that has already ended is harmless; an order that is no longer
+  open owes nothing.
 - Fills the broker reports (an order's filled quantity) that its tradebook has not shown yet are
   owed to the desk: the order's end (COMPLETE) waits for them, and reconciliation is asked for,
   with a growing delay, until they are booked.
