@@ -91,10 +91,14 @@ def test_multileg_legs_when_pasted_values_have_more_decimals_than_the_editor_hol
     qtbot, context
 ) -> None:
     editor, legs = open_editor(qtbot, context)
-    assert legs.paste_text("Strike:Delta~0.123|Txn:SELL|Ins:PE|Expiry:CW|Lots:2")
+    assert legs.paste_text("Strike:Delta~0.12345678|Txn:SELL|Ins:PE|Expiry:CW|Lots:2")
     assert legs.text_feedback.text() == (
-        "Pasted 1 leg, some values rounded to the two decimals the editor holds: check them, "
-        "then Save."
+        "Pasted 1 leg, some values rounded to the 6 decimal places the editor holds: check "
+        "them, then Save."
     )
-    assert legs.value()[0]["strike"] == {"kind": "delta", "delta": 0.12}
+    assert legs.value()[0]["strike"] == {"kind": "delta", "delta": 0.123457}
+    # A delta of three places is held as it is: nothing is rounded, nothing said.
+    assert legs.paste_text("Strike:Delta~0.123|Txn:SELL|Ins:PE|Expiry:CW|Lots:2")
+    assert legs.text_feedback.text() == "Pasted 1 leg: check them, then Save."
+    assert legs.value()[0]["strike"] == {"kind": "delta", "delta": 0.123}
     editor.dirty = False

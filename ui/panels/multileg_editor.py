@@ -6,9 +6,12 @@ hedge, idle, stop, target and trail in its row).
 The trader starts from a template (``api.portfolio_templates()``) or a portfolio already saved.
 Every change is checked by the engine (``api.check_portfolio``) a moment later; each problem is
 listed with its field path and shown on the field it names, and the page holding it is marked.
-Save checks again and saves only a portfolio without problems (``api.save_portfolio``). Import
-loads a portfolio file into the editor (nothing is saved until Save); Export writes what the
-editor holds to a file in the format ``api.export_portfolio`` writes.
+Save checks again and saves only a portfolio without problems (``api.save_portfolio``), then
+shows what was saved. Import loads a portfolio file into the editor once the engine has checked
+it (a file the engine refuses is not loaded, its problems said with their fields; nothing is
+saved until Save); Export writes what the editor holds to a file in the format
+``api.export_portfolio`` writes. Times outside the F&O session are noted at their fields, not
+refused. The pages other than the first are built when first opened.
 
 The dialog is non-modal and never runs a nested event loop: file pickers and questions are
 opened with ``open()`` and answer through signals (DESIGN.md: no ``exec()`` on the qasync loop).
@@ -48,6 +51,7 @@ from ui.panels.multileg_legs import NEW_LEG, LegsAsText, LegsEditor
 from ui.panels.schema_fields import FieldEditor
 from ui.panels.schema_form import (
     FORM,
+    LaterForm,
     ModelEditor,
     Presentation,
     editor_for_problem,
@@ -142,7 +146,17 @@ STARTS = {
     "Reaction.momentum": "10",
 }
 """Where a field without a value starts when the trader turns it on (a 30 % stop, 0.3 delta…)."""
-LOOK = Presentation(labels={**LABELS, **CONDITION_LABELS}, starts={**STARTS, **CONDITION_STARTS})
+DECIMALS = {"DeltaStrike.delta": 4}
+"""A delta is read to four places (0.255, 0.1025); other numbers show two (rupees, percent) or
+three (seconds), and more when a value given has them."""
+SHOWN_WHEN = {"PremiumStrike.upper": ("rule", frozenset({"between"}))}
+"""A premium rule's "to ₹" closes a range: only the rule "between" reads it."""
+LOOK = Presentation(
+    labels={**LABELS, **CONDITION_LABELS},
+    starts={**STARTS, **CONDITION_STARTS},
+    decimals=DECIMALS,
+    shown_when=SHOWN_WHEN,
+)
 
 _PROBLEM_SPLIT = re.compile(r"; (?=[\w.]+: )")
 
@@ -183,6 +197,20 @@ def problem_text(path: str, what: str) -> str:
     return f"{where}: {what}"
 
 
+def _differences(one: Any, other: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """Where two portfolios (as the engine reads them) differ in value: (path, one, other)."""
+    if isinstance(one, dict) and isinstance(other, dict):
+        found = []
+        for key in one.keys() | other.keys():
+            where = f"{path}.{key}" if path else str(key)
+            found += _differences(one.get(key), other.get(key), where)
+        return sorted(found, key=lambda change: change[0])
+    if isinstance(one, list) and isinstance(other, list) and len(one) == len(other):
+        pairs = enumerate(zip(one, other, strict=True))
+        return [d for n, (a, b) in pairs for d in _differences(a, b, f"{path}.{n}")]
+    return [] if one == other else [(path, one, other)]
+
+
 # -- the dialog -----------------------------------------------------------------------------------------
 
 
@@ -208,6 +236,11 @@ class PortfolioEditor(QDialog):
         self._loading = False
         self._discard = False
         self.problems: list[tuple[str, str]] = []
+        self._checked: PortfolioSpec | None = None
+        """What the engine read of the form at the last check (None: it refused it)."""
+        self.notes: list[tuple[str, str]] = []
+        """What the engine notes but does not refuse (a time outside the session): shown at
+        the field and listed; Save goes ahead."""
         self.file_dialog: QFileDialog | None = None
         self._question: QMessageBox | None = None
         palette = context.theme.palette
@@ -258,12 +291,15 @@ class PortfolioEditor(QDialog):
                     schema, title, palette.down, LOOK, LegsAsText.through(context.api)
                 )
                 page = editor.widget
-            else:
+            elif not self.sections:  # the page the editor opens on
                 editor = ModelEditor(schema, field, title, layout=FORM, look=LOOK)
                 page = QScrollArea()
                 page.setWidgetResizable(True)
                 page.setFrameShape(QScrollArea.Shape.NoFrame)
                 page.setWidget(editor.widget)
+            else:  # built when first opened: building every page held the loop too long
+                editor = LaterForm(schema, field, title, look=LOOK)
+                page = editor.widget
             holder = QWidget()
             column = QVBoxLayout(holder)
             column.setContentsMargins(10, 6, 10, 6)
@@ -275,7 +311,7 @@ class PortfolioEditor(QDialog):
             self.stack.addWidget(holder)
             self.pages.addItem(QListWidgetItem(title))
             editor.changed.connect(self._changed)
-        self.pages.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.pages.currentRowChanged.connect(self._show_page)
         self.pages.setCurrentRow(0)
         body = QHBoxLayout()
         body.addWidget(self.pages)
@@ -317,17 +353,42 @@ class PortfolioEditor(QDialog):
 
         spec = None if original is None else context.api.portfolio(original)
         if spec is not None:
-            self.load(spec.model_dump(mode="json"))
+            try:
+                changed = self.load(spec.model_dump(mode="json"))
+            except ValueError as unfit:  # saved by the engine, yet a field cannot show it
+                self.load({"defaults": {"name": ""}, "legs": [dict(NEW_LEG)]})
+                self.original = None
+                changed = ""
+                self.feedback.setText(f"{original} cannot be shown in the editor: {unfit}")
+            if changed:
+                self.feedback.setText(f"Opened with {changed}: Save keeps them so.")
         else:
             self.load({"defaults": {"name": ""}, "legs": [dict(NEW_LEG)]})
         self.dirty = False
         self.resize(1560, 720)  # the legs table's row is wide: every leg setting in it
         self._title()
 
+    def _show_page(self, row: int) -> None:
+        if 0 <= row < len(self.titles):
+            self._build(list(self.titles)[row])
+        self.stack.setCurrentIndex(row)
+
+    def _build(self, section: str) -> None:
+        """A page built when first needed (shown, or a field of it asked for)."""
+        editor = self.sections.get(section)
+        if isinstance(editor, LaterForm):
+            editor.build()
+
     # -- loading ---------------------------------------------------------------------------------------
 
-    def load(self, data: dict[str, Any]) -> None:
-        """Fill every page from a portfolio in its JSON form (sections left out: defaults)."""
+    def load(self, data: dict[str, Any]) -> str:
+        """Fill every page from a portfolio in its JSON form (sections left out: defaults);
+        ``ValueError`` for a value of the wrong shape (an unknown key, a number out of bounds).
+        Returns what the editor could not hold as given (a value rounded to the places a
+        field holds), in words, or ""."""
+        unknown = [key for key in data if key not in self.sections]
+        if unknown:
+            raise ValueError(f"{unknown[0]}: not a section of a portfolio")
         self._loading = True
         try:
             for field, editor in self.sections.items():
@@ -335,6 +396,24 @@ class PortfolioEditor(QDialog):
         finally:
             self._loading = False
         self.check()
+        return self._changed_on_load(data, self._checked)
+
+    def _changed_on_load(self, data: dict[str, Any], held: PortfolioSpec | None) -> str:
+        """What the form holds that differs in value from ``data`` (both as the engine reads
+        them), in words; "" when nothing does, or when either is not a valid portfolio (the
+        problems say that)."""
+        api = self._ctx.api
+        if held is None:
+            return ""
+        try:
+            wanted = api.check_portfolio(data).model_dump()
+        except ValueError:
+            return ""
+        changes = [f"{path} {a} → {b}" for path, a, b in _differences(wanted, held.model_dump())]
+        if not changes:
+            return ""
+        more = f" and {len(changes) - 3} more" if len(changes) > 3 else ""
+        return f"values rounded to the places the editor holds ({'; '.join(changes[:3])}{more})"
 
     def template(self, key: str) -> PortfolioTemplate | None:
         return next((t for t in self.templates if t.key == key), None)
@@ -361,6 +440,7 @@ class PortfolioEditor(QDialog):
 
     def editor(self, path: str) -> FieldEditor | None:
         """The editor of a field path (``execution.start``, ``legs.0.lots``)."""
+        self._build(path.split(".", 1)[0])
         return editors_by_path(list(self.sections.values())).get(path)
 
     def _changed(self) -> None:
@@ -381,6 +461,10 @@ class PortfolioEditor(QDialog):
             spec = api.check_portfolio(data)
         except ValueError as error:
             problems = parse_problems(str(error))
+        self._checked = spec
+        legs = self.sections.get("legs")
+        if isinstance(legs, LegsEditor):
+            problems.extend(legs.problems())
         taken = spec is not None and spec.name != self.original
         if taken and spec is not None and api.portfolio(spec.name) is not None:
             problems.append(
@@ -390,15 +474,20 @@ class PortfolioEditor(QDialog):
                     "differently, or edit that one",
                 )
             )
+        self.notes = [] if spec is None else spec.session_notes(api.orders_service.trading_day())
         self.show_problems(problems)
         return None if problems else spec
 
     def show_problems(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
+        for path, _what in [*problems, *self.notes]:  # each said at its field: build its page
+            self._build(path.split(".", 1)[0])
         editors = editors_by_path(list(self.sections.values()))
         for editor in editors.values():
             if editor.problem:
                 editor.show_problem("")
+            if editor.note:
+                editor.show_note("")
         said: dict[str, list[str]] = {}
         general: list[str] = []
         for path, what in problems:
@@ -411,19 +500,29 @@ class PortfolioEditor(QDialog):
             )
         for path, lines in said.items():
             editors[path].show_problem("\n".join(lines))
+        noted: dict[str, list[str]] = {}
+        for path, what in self.notes:
+            editor = editor_for_problem(editors, path)
+            if editor is not None and not editor.problem:
+                noted.setdefault(editor.path, []).append(what)
+        for path, lines in noted.items():
+            editors[path].show_note("\n".join(lines))
         self.general_problem.setText("\n".join(general))
         self.general_problem.setVisible(bool(general))
         self.problem_list.clear()
-        for path, what in problems:
-            item = QListWidgetItem(problem_text(path, what))
+        palette = self._ctx.theme.palette
+        listed = [(path, problem_text(path, what), palette.down) for path, what in problems]
+        listed += [(p, f"note: {problem_text(p, w)}", palette.warning) for p, w in self.notes]
+        for path, text, colour in listed:
+            item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, path)
-            item.setForeground(self._ctx.theme.palette.down)
+            item.setForeground(colour)
             self.problem_list.addItem(item)
-        self.problem_list.setVisible(bool(problems))
-        if problems:  # up to five rows in view (the list scrolls for more), never squeezed
+        self.problem_list.setVisible(bool(listed))
+        if listed:  # up to five rows in view (the list scrolls for more), never squeezed
             row = max(self.problem_list.sizeHintForRow(0), self.fontMetrics().height() + 4)
             frame = 2 * self.problem_list.frameWidth()
-            self.problem_list.setFixedHeight(row * min(len(problems), 5) + frame + 2)
+            self.problem_list.setFixedHeight(row * min(len(listed), 5) + frame + 2)
         counts: dict[str, int] = {}
         for path, _what in problems:
             section = path.split(".", 1)[0]
@@ -467,8 +566,14 @@ class PortfolioEditor(QDialog):
         if running:
             note += "; it runs on with the settings it started with until started again"
         self.original = spec.name
+        # The form shows what was saved (a value the engine reads otherwise shows as it reads it).
+        saved = api.portfolio(spec.name) or spec
+        self.load(saved.model_dump(mode="json"))
         self.dirty = False
         self._title()
+        if self.notes:
+            count = len(self.notes)
+            note += f"; {count} note{'s' if count != 1 else ''} on its times (listed below)"
         self.feedback.setText(f"Saved {spec.name} at {datetime.now(IST):%H:%M:%S}{note}.")
         self.saved.emit(spec.name)
         return True
@@ -500,10 +605,12 @@ class PortfolioEditor(QDialog):
         return self._file_dialog("Import a portfolio", False, self.import_file)
 
     def import_file(self, path: str) -> bool:
-        """Load a portfolio file (an export, or a template file) into the editor."""
+        """Load a portfolio file (an export, or a template file) into the editor. The engine
+        checks it first, as the panel's Import does: a file it refuses is not loaded (the form
+        stays as it was) and its problems are said, each with its field."""
         name = Path(path).name
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(Path(path).read_text(encoding="utf-8-sig"))  # a BOM is no problem
         except RecursionError:
             self.feedback.setText(f"{name} cannot be read: nested too deeply")
             return False
@@ -514,26 +621,25 @@ class PortfolioEditor(QDialog):
         if not isinstance(body, dict):
             self.feedback.setText(f"{name} holds no portfolio")
             return False
+        try:
+            checked = self._ctx.api.check_portfolio(body)
+        except ValueError as refused:
+            said = "; ".join(problem_text(p, w) for p, w in parse_problems(str(refused)))
+            self.feedback.setText(f"{name} cannot be opened here: {said}")
+            return False
         before = self.value()
         try:
-            self.load(body)
+            changed = self.load(checked.model_dump(mode="json"))
         except (ValueError, TypeError, KeyError, ArithmeticError) as unfit:
-            # A value of the wrong kind has no place in the form: it stays as it was.
+            # The engine takes it but the form cannot show it: it stays as it was.
             self.load(before)
-            self.feedback.setText(f"{name} cannot be opened here: {self._why_unfit(body, unfit)}")
+            self.feedback.setText(f"{name} cannot be opened here: {unfit}")
             return False
         self.dirty = True
         self._title()
-        self.feedback.setText(f"Loaded {Path(path).name}: check it, then Save to add it.")
+        rounded = f" ({changed})" if changed else ""
+        self.feedback.setText(f"Loaded {name}{rounded}: check it, then Save to add it.")
         return True
-
-    def _why_unfit(self, body: dict[str, Any], unfit: Exception) -> str:
-        """The engine's words for what is wrong with ``body`` (field paths), else the form's."""
-        try:
-            self._ctx.api.check_portfolio(body)
-        except ValueError as problem:
-            return str(problem)
-        return f"{type(unfit).__name__}: {unfit}"
 
     def ask_export(self) -> QFileDialog | None:
         spec = self.check()

@@ -1,13 +1,15 @@
 """The portfolio editor's legs page: one row per leg, each of the leg's settings an editor in its
 cell (side, CE/PE/FUT, expiry, strike rule and its values, lots, hedge, idle, target, stop,
-trail), generated from the leg's schema like the other pages; add, copy, delete and move legs;
+trail, the actions on target and stop), generated from the leg's schema like the other pages;
+add, copy, delete and move legs (one row at a time, the actions that name a leg renumbered);
 copy all the legs to the clipboard as one line of leg text (Stoxxo's form,
 ``Strike:ATM+2|Txn:SELL|…||…``) and paste such a line in place of the legs."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,13 +27,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import EngineApi
-from ui.panels.schema_fields import FieldEditor
+from engine.api import EngineApi, PortfolioSpec
+from ui.panels.schema_fields import MAX_DECIMALS, FieldEditor, OptionalEditor
 from ui.panels.schema_form import CELLS, ModelEditor, Presentation
 
 NEW_LEG: dict[str, Any] = {"side": "SELL", "instrument": "CE", "expiry": "CW"}
 """A leg added to the table: sold, a call, this week's expiry, ATM, one lot."""
-MAX_LEGS = 10
+MAX_LEGS: int = next(
+    rule.max_length
+    for rule in PortfolioSpec.model_fields["legs"].metadata
+    if getattr(rule, "max_length", None)
+)
+"""The most legs a portfolio holds (the spec's own limit): a file with more is refused before a
+row is built for it."""
+REACTIONS = ("on_target", "on_stop")
+"""A leg's actions on its target and stop hits; "execute leg N" names another leg by number."""
+EXECUTE_LEG, LEG = "execute_leg", "leg"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +91,30 @@ class LegRow(ModelEditor):
         self.item.setData(Qt.ItemDataRole.ForegroundRole, self._colour if text else None)
         self.item.setToolTip(text)
 
+    def renumber(self, index: int) -> None:
+        """The row is leg ``index + 1`` now: its field paths and its number say so."""
+        self.repath(self.path, f"legs.{index}")
+        self.label = f"Leg {index + 1}"
+        self.show_problem(self.problem)
+
+    def reaction_leg(self, name: str) -> OptionalEditor | None:
+        """The "execute leg N" number of the reaction ``name`` (on target, on stop) when that
+        reaction is on, else None."""
+        reaction = self.fields.get(name)
+        if not isinstance(reaction, OptionalEditor) or not reaction.on:
+            return None
+        inner = reaction.inner
+        number = inner.fields.get(LEG) if isinstance(inner, ModelEditor) else None
+        return number if isinstance(number, OptionalEditor) else None
+
 
 class LegsEditor(FieldEditor):
-    """The portfolio's legs as a table, one row per leg, every cell an editor."""
+    """The portfolio's legs as a table, one row per leg, every cell an editor.
+
+    Adding, copying, deleting and moving a leg touch its row alone (a leg's row is a few dozen
+    widgets: rebuilding every row held the desk's one loop for most of a second), and renumber
+    the legs' "execute leg N" actions so each still names the leg the trader chose; an action
+    whose leg was deleted is a problem at its field until the trader chooses again."""
 
     def __init__(
         self,
@@ -98,9 +130,12 @@ class LegsEditor(FieldEditor):
         self._colour = colour
         self._look = look
         self.rows: list[LegRow] = []
-        sample = ModelEditor(schema, "legs.x", "", layout=CELLS, look=look)
-        self.columns = ["#", *(child.label for child in sample.fields.values())]
-        self.tips = ["", *(child.tip for child in sample.fields.values())]
+        self.orphans: dict[tuple[int, str], int] = {}
+        """(row, reaction) → the number of the deleted leg that reaction executed."""
+        self._quiet = False
+        fields = schema.model_fields
+        self.columns = ["#", *(look.label(schema, name) for name in fields)]
+        self.tips = ["", *(info.description or "" for info in fields.values())]
         self.table = QTableWidget(0, len(self.columns))
         self.table.setObjectName("legsTable")
         self.table.setHorizontalHeaderLabels(self.columns)
@@ -183,8 +218,25 @@ class LegsEditor(FieldEditor):
         return [row.value() for row in self.rows]
 
     def set_value(self, value: Any) -> None:
-        legs = list(value) if isinstance(value, list) else []
-        self._build(legs)
+        """Show ``value``'s legs: the rows already there take the first legs' values (a row is
+        only built for a leg more). More legs than a portfolio holds are refused unbuilt."""
+        if value is not None and not isinstance(value, list):
+            raise ValueError(f"legs: {type(value).__name__} is not a list of legs")
+        legs = value or []
+        if len(legs) > MAX_LEGS:
+            raise ValueError(f"legs: {len(legs)} legs; a portfolio holds at most {MAX_LEGS}")
+        for index, leg in enumerate(legs):
+            if not isinstance(leg, dict):
+                raise ValueError(f"legs.{index}: {leg!r} is not a leg's settings")
+        self.orphans.clear()
+        with self._bulk():
+            while len(self.rows) > len(legs):
+                self._remove_row(len(self.rows) - 1)
+            for index, leg in enumerate(legs):
+                if index < len(self.rows):
+                    self.rows[index].set_value(leg)
+                else:
+                    self._insert_row(index, leg)
 
     def children(self) -> list[FieldEditor]:
         return list(self.rows)
@@ -192,29 +244,71 @@ class LegsEditor(FieldEditor):
     def problem_widgets(self) -> list[QWidget]:
         return [self.table]
 
+    def problems(self) -> list[tuple[str, str]]:
+        """The editor's own problems (field path, words): actions whose leg was deleted."""
+        found = []
+        for (index, name), number in sorted(self.orphans.items()):
+            row = self.rows[index] if index < len(self.rows) else None
+            reaction = None if row is None else row.fields.get(name)
+            said = None if reaction is None else reaction.value()
+            if not isinstance(said, dict) or said.get("action") != EXECUTE_LEG or said.get(LEG):
+                del self.orphans[(index, name)]  # the trader chose again (or another action)
+                continue
+            found.append(
+                (
+                    f"legs.{index}.{name}.{LEG}",
+                    f"it executed leg {number}, which was deleted: choose the idle leg it "
+                    "executes now",
+                )
+            )
+        return found
+
     @property
     def current(self) -> int:
         selected = self.table.selectionModel().selectedRows()
         return selected[0].row() if selected else -1
 
-    def _build(self, legs: list[Any]) -> None:
+    # -- rows -----------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _bulk(self) -> Iterator[None]:
+        """Change many cells with one fit of the columns at the end (not one per widget)."""
+        was, self._quiet = self._quiet, True
+        try:
+            yield
+        finally:
+            self._quiet = was
+        if not was:
+            self._fit()
+            self._enable()
+
+    def _insert_row(self, at: int, leg: Any) -> LegRow:
         table = self.table
-        table.setRowCount(0)
-        self.rows = []
-        table.setRowCount(len(legs))
-        for index, leg in enumerate(legs):
-            item = QTableWidgetItem(str(index + 1))
-            item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-            table.setItem(index, 0, item)
-            row = LegRow(self.schema, index, item, self._colour, self._look)
-            row.set_value(leg)
-            for column, child in enumerate(row.fields.values(), start=1):
-                table.setCellWidget(index, column, child.widget)
-            row.changed.connect(self._fit)
-            row.changed.connect(self.changed)
-            self.rows.append(row)
+        table.insertRow(at)
+        item = QTableWidgetItem(str(at + 1))
+        item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+        table.setItem(at, 0, item)
+        row = LegRow(self.schema, at, item, self._colour, self._look)
+        self.rows.insert(at, row)
+        for index in range(at + 1, len(self.rows)):
+            self.rows[index].renumber(index)
+        row.set_value(leg)
+        for column, child in enumerate(row.fields.values(), start=1):
+            table.setCellWidget(at, column, child.widget)
+        row.changed.connect(self._row_changed)
+        return row
+
+    def _remove_row(self, at: int) -> None:
+        self.rows.pop(at)
+        self.table.removeRow(at)  # its cells' widgets go with it
+        for index in range(at, len(self.rows)):
+            self.rows[index].renumber(index)
+
+    def _row_changed(self) -> None:
+        if self._quiet:
+            return
         self._fit()
-        self._enable()
+        self.changed.emit()
 
     def _fit(self) -> None:
         """Columns as wide as what they show (a strike rule's fields change with its kind)."""
@@ -229,43 +323,85 @@ class LegsEditor(FieldEditor):
         self.up_button.setEnabled(count > 1)
         self.down_button.setEnabled(count > 1)
 
-    def _edit(self, legs: list[Any], select: int) -> None:
-        self._build(legs)
-        if 0 <= select < len(legs):
+    def _renumber_actions(self, number: Callable[[int], int | None]) -> None:
+        """Each "execute leg N" action names leg ``number(N)`` now; None: its leg was deleted,
+        and the action is left without a leg (a problem at its field)."""
+        for index, row in enumerate(self.rows):
+            for name in REACTIONS:
+                leg = row.reaction_leg(name)
+                old = None if leg is None else leg.value()
+                if leg is None or not isinstance(old, int):
+                    continue
+                new = number(old)
+                if new == old:
+                    continue
+                leg.set_value(new)
+                if new is None:
+                    self.orphans[(index, name)] = old
+
+    def _done(self, select: int) -> None:
+        """After adding, copying, deleting or moving a leg: the marks of the last check are
+        cleared (they name legs by number), the leg selected, and the change told."""
+        for row in self.rows:
+            for editor in row.walk():
+                if editor.problem:
+                    editor.show_problem("")
+        if 0 <= select < len(self.rows):
             self.table.selectRow(select)
         self.changed.emit()
 
     # -- the buttons ------------------------------------------------------------------------------------
 
     def add_leg(self) -> None:
-        legs = self.value()
-        legs.append(dict(NEW_LEG))
-        self._edit(legs, len(legs) - 1)
+        if len(self.rows) >= MAX_LEGS:
+            return
+        with self._bulk():
+            self._insert_row(len(self.rows), dict(NEW_LEG))
+        self._done(len(self.rows) - 1)
 
     def copy_leg(self) -> None:
-        legs = self.value()
-        at = self.current if self.current >= 0 else len(legs) - 1
-        if at < 0:
+        at = self.current if self.current >= 0 else len(self.rows) - 1
+        if at < 0 or len(self.rows) >= MAX_LEGS:
             return
-        legs.insert(at + 1, copy.deepcopy(legs[at]))
-        self._edit(legs, at + 1)
+        copied = at + 2  # the copy's number: the legs from it on move down one
+        with self._bulk():
+            self._renumber_actions(lambda n: n + 1 if n >= copied else n)
+            leg = copy.deepcopy(self.rows[at].value())
+            self.orphans = {
+                (i + 1 if i > at else i, name): n for (i, name), n in self.orphans.items()
+            } | {(at + 1, name): n for (i, name), n in self.orphans.items() if i == at}
+            self._insert_row(at + 1, leg)
+        self._done(at + 1)
 
     def delete_leg(self) -> None:
-        legs = self.value()
-        at = self.current if self.current >= 0 else len(legs) - 1
+        at = self.current if self.current >= 0 else len(self.rows) - 1
         if at < 0:
             return
-        del legs[at]
-        self._edit(legs, min(at, len(legs) - 1))
+        gone = at + 1
+        with self._bulk():
+            self._remove_row(at)
+            self.orphans = {
+                (i - 1 if i > at else i, name): n
+                for (i, name), n in self.orphans.items()
+                if i != at
+            }
+            self._renumber_actions(lambda n: None if n == gone else n - 1 if n > gone else n)
+        self._done(min(at, len(self.rows) - 1))
 
     def move_leg(self, step: int) -> None:
-        legs = self.value()
         at = self.current
         to = at + step
-        if at < 0 or not 0 <= to < len(legs):
+        if at < 0 or not 0 <= to < len(self.rows):
             return
-        legs[at], legs[to] = legs[to], legs[at]
-        self._edit(legs, to)
+        one, other = at + 1, to + 1
+        with self._bulk():
+            first, second = self.rows[at].value(), self.rows[to].value()
+            self.rows[at].set_value(second)
+            self.rows[to].set_value(first)
+            swap = {at: to, to: at}
+            self.orphans = {(swap.get(i, i), name): n for (i, name), n in self.orphans.items()}
+            self._renumber_actions(lambda n: other if n == one else one if n == other else n)
+        self._done(to)
 
     def copy_as_text(self) -> str | None:
         """The legs to the clipboard as one line of leg text; the text, or None (said why)."""
@@ -289,13 +425,27 @@ class LegsEditor(FieldEditor):
         except ValueError as problem:
             self.text_feedback.setText(f"Not pasted: {problem}")
             return False
-        self._edit(legs, 0)
+        if len(legs) > MAX_LEGS:
+            self.text_feedback.setText(
+                f"Not pasted: the text writes {len(legs)} legs; a portfolio holds at most "
+                f"{MAX_LEGS}"
+            )
+            return False
+        before = self.value()
+        try:
+            self.set_value(legs)
+        except ValueError as problem:  # a value the table cannot show: the legs stay as they were
+            self.set_value(before)
+            self.text_feedback.setText(f"Not pasted: {problem}")
+            return False
+        self._done(0)
         try:
             kept = self._as_text.same(self.value(), legs)
         except ValueError:
             kept = False  # rounded into a value the spec refuses: the check shows which
-        # The editor's number fields hold two decimal places: say so when that changed a leg.
-        rounded = "" if kept else ", some values rounded to the two decimals the editor holds"
+        # A number field holds up to MAX_DECIMALS places: say so when that changed a leg.
+        places = f"the {MAX_DECIMALS} decimal places the editor holds"
+        rounded = "" if kept else f", some values rounded to {places}"
         self.text_feedback.setText(f"Pasted {_legs(len(legs))}{rounded}: check them, then Save.")
         return True
 

@@ -1,13 +1,19 @@
 """One field's editor for each kind of value a settings schema declares (``schema_form`` picks
 them): text, a tick, a choice, a whole or decimal number within bounds, a time, a date, a set of
 choices, a code or a date, and an optional value with an on/off switch. Values go in and out in
-their JSON form; each editor knows its field path and shows a problem on its widgets."""
+their JSON form; each editor knows its field path and shows a problem on its widgets.
+
+``set_value`` takes a value the widget can show as it is, or raises ``ValueError`` naming the
+field path: a number outside the schema's bounds, not finite or not a number, a time that is not
+one, a set member the schema does not list. A Qt widget would otherwise clamp or coerce it into
+another value, and the trader would save a setting nobody chose."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from datetime import date, time
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
 
@@ -26,7 +32,13 @@ from PySide6.QtWidgets import (
 )
 
 UNBOUNDED = 10**8
-"""The spin boxes' limit where a schema sets none."""
+"""The whole-number spin boxes' limit where a schema sets none (a C int holds about 2·10⁹)."""
+LARGEST_NUMBER = 10**10
+"""The decimal spin boxes' limit where a schema sets none: the largest rupee, point or percent
+a portfolio's settings take (₹1,000 crore)."""
+MAX_DECIMALS = 6
+"""The most decimal places a number field widens to, to show a value given with more places
+than it shows by default (a value with more is rounded, and the form says so)."""
 
 
 def humanize(name: str) -> str:
@@ -64,10 +76,13 @@ class FieldEditor(QObject):
         self.path = path
         self.label = label
         self.tip = tip
-        self.widget: QWidget = QWidget()
+        self.widget: QWidget
+        """Set by each kind of editor (none is made here: a form builds hundreds of editors)."""
         self.problem_label: QLabel | None = None
         """Where a form shows this field's problem in words (a compact row uses the tooltip)."""
         self.problem = ""
+        self.note = ""
+        """What is said beside the field without refusing it (``show_note``)."""
 
     def value(self) -> Any:
         raise NotImplementedError
@@ -87,6 +102,17 @@ class FieldEditor(QObject):
         for child in self.children():
             yield from child.walk()
 
+    def parts(self) -> list[FieldEditor]:
+        """Every editor this one is made of (``children`` and those standing behind it)."""
+        return self.children()
+
+    def repath(self, old: str, new: str) -> None:
+        """This editor and its parts now sit at ``new`` instead of ``old`` (a leg moved)."""
+        if self.path == old or self.path.startswith(f"{old}."):
+            self.path = new + self.path[len(old) :]
+        for part in self.parts():
+            part.repath(old, new)
+
     def show_problem(self, text: str) -> None:
         """Outline the field and say ``text`` beside it; "" clears it."""
         self.problem = text
@@ -98,6 +124,17 @@ class FieldEditor(QObject):
         if self.problem_label is not None:
             self.problem_label.setText(text)
             self.problem_label.setVisible(bool(text))
+
+    def show_note(self, text: str) -> None:
+        """Say ``text`` beside the field as a note: not outlined, nothing refused; "" clears it."""
+        self.note = text
+        said = f"Note: {text}" if text else ""
+        for widget in self.problem_widgets():
+            tip = self.tip
+            widget.setToolTip(f"{tip}\n\n{said}" if said and tip else (said or tip))
+        if self.problem_label is not None:
+            self.problem_label.setText(said)
+            self.problem_label.setVisible(bool(said))
 
     def focus(self) -> None:
         widgets = self.problem_widgets()
@@ -125,7 +162,9 @@ class TextEditor(FieldEditor):
 
     def set_value(self, value: Any) -> None:
         assert isinstance(self.widget, QLineEdit)
-        self.widget.setText("" if value is None else str(value))
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{self.path}: {value!r} is not text")
+        self.widget.setText(value or "")
 
 
 class TextListEditor(TextEditor):
@@ -136,7 +175,9 @@ class TextListEditor(TextEditor):
 
     def set_value(self, value: Any) -> None:
         items = value if isinstance(value, list | tuple) else [] if value is None else [value]
-        super().set_value(", ".join(str(item) for item in items))
+        if not all(isinstance(item, str) for item in items):
+            raise ValueError(f"{self.path}: {value!r} is not a list of text")
+        super().set_value(", ".join(items))
 
 
 class BoolEditor(FieldEditor):
@@ -152,6 +193,8 @@ class BoolEditor(FieldEditor):
 
     def set_value(self, value: Any) -> None:
         assert isinstance(self.widget, QCheckBox)
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"{self.path}: {value!r} is not true or false")
         self.widget.setChecked(bool(value))
 
 
@@ -197,9 +240,11 @@ class IntEditor(FieldEditor):
 
     def set_value(self, value: Any) -> None:
         assert isinstance(self.widget, QSpinBox)
-        if isinstance(value, float) and not value.is_integer():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{self.path}: {value!r} is not a whole number")
+        if not math.isfinite(value) or not float(value).is_integer():
             raise ValueError(f"{self.path}: {value} is not a whole number")
-        number = int(value or 0)
+        number = int(value)
         if not self.widget.minimum() <= number <= self.widget.maximum():
             # Qt would clamp it, or overflow past a C int: the file's value is refused instead.
             raise ValueError(
@@ -210,7 +255,9 @@ class IntEditor(FieldEditor):
 
 
 class NumberEditor(FieldEditor):
-    """A float or an exact ``Decimal`` (given back as its text), two decimals, within bounds."""
+    """A float or an exact ``Decimal`` (given back as its text) within bounds, shown with
+    ``decimals`` places, or with as many more as a value given needs (up to ``MAX_DECIMALS``):
+    a value is never rounded to fit the box unsaid."""
 
     DECIMALS = 2
 
@@ -223,15 +270,16 @@ class NumberEditor(FieldEditor):
         *,
         exact: bool,
         compact: bool = False,
+        decimals: int | None = None,
     ) -> None:
         super().__init__(path, label, tip)
         self.exact = exact
+        self.bounds = {k: Decimal(str(bounds[k])) for k in ("ge", "gt", "le", "lt") if k in bounds}
+        self.decimals = self.DECIMALS if decimals is None else decimals
+        """The places shown unless a value needs more."""
         self.widget = spin = QDoubleSpinBox()
-        spin.setDecimals(self.DECIMALS)
-        tick = 10**-self.DECIMALS
-        low = float(bounds.get("ge", bounds["gt"] + tick if "gt" in bounds else -UNBOUNDED))
-        high = float(bounds.get("le", bounds["lt"] - tick if "lt" in bounds else UNBOUNDED))
-        spin.setRange(low, high)
+        self._show_places(self.decimals)
+        low, high = spin.minimum(), spin.maximum()
         span = high - low
         spin.setSingleStep(0.05 if span <= 2 else 0.5 if span <= 100 else 1.0)
         spin.setAlignment(Qt.AlignmentFlag.AlignRight)
@@ -241,32 +289,93 @@ class NumberEditor(FieldEditor):
         self._tooltip(spin)
         spin.valueChanged.connect(lambda _value: self.changed.emit())
 
+    def _show_places(self, places: int) -> None:
+        """Show ``places`` decimals; the range is the schema's, to the nearest such step."""
+        spin = self.widget
+        assert isinstance(spin, QDoubleSpinBox)
+        tick = Decimal(1).scaleb(-places)
+        bounds = self.bounds
+        low = bounds.get("ge", bounds["gt"] + tick if "gt" in bounds else -LARGEST_NUMBER)
+        high = bounds.get("le", bounds["lt"] - tick if "lt" in bounds else LARGEST_NUMBER)
+        spin.setDecimals(places)
+        spin.setRange(float(low), float(high))
+
     def value(self) -> str | float:
         assert isinstance(self.widget, QDoubleSpinBox)
         number = self.widget.value()
-        return f"{number:.{self.DECIMALS}f}" if self.exact else round(number, self.DECIMALS)
+        places = self.widget.decimals()
+        return f"{number:.{places}f}" if self.exact else round(number, places)
 
     def set_value(self, value: Any) -> None:
         assert isinstance(self.widget, QDoubleSpinBox)
-        self.widget.setValue(float(Decimal(str(value))) if value is not None else 0.0)
+        number = self.checked(value)
+        exponent = number.as_tuple().exponent
+        places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+        shown = min(max(self.decimals, places), MAX_DECIMALS)
+        if shown != self.widget.decimals():
+            self._show_places(shown)
+        self.widget.setValue(float(number))
+
+    def checked(self, value: Any) -> Decimal:
+        """``value`` as a number within the schema's bounds, or ``ValueError`` saying why not."""
+        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+            raise ValueError(f"{self.path}: {value!r} is not a number")
+        try:
+            number = Decimal(value.strip() if isinstance(value, str) else str(value))
+        except InvalidOperation:
+            raise ValueError(f"{self.path}: {value!r} is not a number") from None
+        if not number.is_finite():
+            raise ValueError(f"{self.path}: {value} is not a finite number")
+        bounds = self.bounds
+        limits = (
+            ("gt", lambda x, b: x > b, "above"),
+            ("ge", lambda x, b: x >= b, "at least"),
+            ("lt", lambda x, b: x < b, "below"),
+            ("le", lambda x, b: x <= b, "at most"),
+        )
+        for key, holds, words in limits:
+            if key in bounds and not holds(number, bounds[key]):
+                raise ValueError(f"{self.path}: {value} is not {words} {bounds[key]}")
+        if abs(number) > LARGEST_NUMBER:
+            raise ValueError(f"{self.path}: {value} is beyond ±{LARGEST_NUMBER:,}")
+        return number
 
 
 class TimeEditor(FieldEditor):
+    """A time of day to the second, or to the millisecond when the value given has them."""
+
+    SECONDS, MILLISECONDS = "HH:mm:ss", "HH:mm:ss.zzz"
+
     def __init__(self, path: str, label: str, tip: str) -> None:
         super().__init__(path, label, tip)
         self.widget = edit = QTimeEdit()
-        edit.setDisplayFormat("HH:mm:ss")
+        edit.setDisplayFormat(self.SECONDS)
         self._tooltip(edit)
         edit.timeChanged.connect(lambda _time: self.changed.emit())
 
     def value(self) -> str:
         assert isinstance(self.widget, QTimeEdit)
-        return self.widget.time().toString("HH:mm:ss")
+        return self.widget.time().toString(self.widget.displayFormat())
 
     def set_value(self, value: Any) -> None:
         assert isinstance(self.widget, QTimeEdit)
-        moment = time.fromisoformat(str(value)) if value else time(9, 15)
-        self.widget.setTime(QTime(moment.hour, moment.minute, moment.second))
+        if value is None:
+            moment = time(9, 15)
+        elif isinstance(value, time):
+            moment = value
+        elif isinstance(value, str):
+            try:
+                moment = time.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{self.path}: {value!r} is not a time of day") from None
+        else:
+            raise ValueError(f"{self.path}: {value!r} is not a time of day")
+        if moment.tzinfo is not None:
+            raise ValueError(f"{self.path}: {value} is a time in IST, without a zone")
+        # A QTime holds milliseconds: finer parts are rounded away (the form says so).
+        millis = round(moment.microsecond / 1000)
+        self.widget.setDisplayFormat(self.MILLISECONDS if millis else self.SECONDS)
+        self.widget.setTime(QTime(moment.hour, moment.minute, moment.second, min(millis, 999)))
 
 
 class DateEditor(FieldEditor):
@@ -311,7 +420,14 @@ class SetEditor(FieldEditor):
         return [value for value, box in self.boxes.items() if box.isChecked()]
 
     def set_value(self, value: Any) -> None:
+        if value is not None and not isinstance(value, list | tuple | set | frozenset):
+            raise ValueError(f"{self.path}: {value!r} is not a list of {self.label.lower()}")
         chosen = set(value or ())
+        unknown = chosen - set(self.boxes)
+        if unknown:
+            listed = ", ".join(sorted(repr(item) for item in unknown))
+            choices = ", ".join(str(member) for member in self.boxes)
+            raise ValueError(f"{self.path}: {listed} is not one of {choices}")
         for member, box in self.boxes.items():
             box.setChecked(member in chosen)
 
@@ -359,29 +475,74 @@ class CodeOrDateEditor(FieldEditor):
     def problem_widgets(self) -> list[QWidget]:
         return [self.codes.widget, self.day.widget]
 
+    def parts(self) -> list[FieldEditor]:
+        return [self.codes, self.day]
+
 
 class OptionalEditor(FieldEditor):
-    """``X | None``: an on/off switch beside X's editor; off is None."""
+    """``X | None``: an on/off switch beside X's editor; off is None.
 
-    def __init__(self, inner: FieldEditor, switch_text: str = "") -> None:
-        super().__init__(inner.path, inner.label, inner.tip)
-        self.inner = inner
+    ``OptionalEditor.later`` builds X's editor only once it is switched on or given a value: a
+    legs table holds several optional groups a row (stop, target, trail, two reactions) that
+    most legs leave off."""
+
+    def __init__(
+        self,
+        inner: FieldEditor | Callable[[str], FieldEditor],
+        switch_text: str = "",
+        *,
+        path: str = "",
+        label: str = "",
+        tip: str = "",
+    ) -> None:
+        if isinstance(inner, FieldEditor):
+            path, label, tip = inner.path, inner.label, inner.tip
+        super().__init__(path, label, tip)
         self.switch = QCheckBox(switch_text)
-        self.switch.setToolTip(
-            f"{inner.tip}\n(unticked: not used)" if inner.tip else "unticked: not used"
-        )
+        self.switch.setToolTip(f"{tip}\n(unticked: not used)" if tip else "unticked: not used")
         self.widget = QWidget()
-        row = QHBoxLayout(self.widget)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(3)
-        row.addWidget(self.switch)
-        row.addWidget(inner.widget, 1)
-        inner.widget.setEnabled(False)
+        self._row = QHBoxLayout(self.widget)
+        self._row.setContentsMargins(0, 0, 0, 0)
+        self._row.setSpacing(3)
+        self._row.addWidget(self.switch)
         self.switch.toggled.connect(self._toggled)
+        self._inner: FieldEditor | None = None
+        self._build: Callable[[str], FieldEditor] | None = None
+        if isinstance(inner, FieldEditor):
+            self._adopt(inner)
+        else:
+            self._build = inner
+
+    @classmethod
+    def later(
+        cls, path: str, label: str, tip: str, build: Callable[[str], FieldEditor]
+    ) -> OptionalEditor:
+        """An optional field whose editor ``build(path)`` makes when it is first needed."""
+        return cls(build, path=path, label=label, tip=tip)
+
+    def _adopt(self, inner: FieldEditor) -> None:
+        self._inner = inner
+        self._row.addWidget(inner.widget, 1)
+        inner.widget.setEnabled(self.switch.isChecked())
         inner.changed.connect(self.changed)
 
+    @property
+    def built(self) -> bool:
+        """Whether X's editor exists yet."""
+        return self._inner is not None
+
+    @property
+    def inner(self) -> FieldEditor:
+        """X's editor (built now if it was left for later)."""
+        if self._inner is None:
+            assert self._build is not None
+            self._adopt(self._build(self.path))
+        assert self._inner is not None
+        return self._inner
+
     def _toggled(self, on: bool) -> None:
-        self.inner.widget.setEnabled(on)
+        if on or self._inner is not None:
+            self.inner.widget.setEnabled(on)
         self.changed.emit()
 
     @property
@@ -400,7 +561,11 @@ class OptionalEditor(FieldEditor):
         self.set_on(value is not None)
 
     def children(self) -> list[FieldEditor]:
-        return self.inner.children()
+        return [] if self._inner is None else self._inner.children()
+
+    def parts(self) -> list[FieldEditor]:
+        return [] if self._inner is None else [self._inner]
 
     def problem_widgets(self) -> list[QWidget]:
-        return [self.switch, *self.inner.problem_widgets()]
+        inner = [] if self._inner is None else self._inner.problem_widgets()
+        return [self.switch, *inner]

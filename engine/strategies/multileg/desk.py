@@ -121,7 +121,7 @@ class MultilegDesk:
             if path.name in LIMIT_FILES:
                 continue
             try:
-                spec = parse_spec(json.loads(path.read_text(encoding="utf-8")))
+                spec = parse_spec(json.loads(path.read_text(encoding="utf-8-sig")))
             except (OSError, UnicodeDecodeError, ValueError, RecursionError) as problem:
                 self._set_aside(path, _first_line(problem), "")
                 continue
@@ -226,7 +226,7 @@ class MultilegDesk:
     def import_file(self, path: Path, *, name: str | None = None) -> str | None:
         """Add the portfolio in ``path`` (an export, or a template file); None, or why not."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Notepad's) is fine
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as problem:
             return f"{path.name} cannot be read: {_first_line(problem)}"
         body = unwrapped(data)
@@ -248,7 +248,7 @@ class MultilegDesk:
         if self.folder is not None and (self.folder / "templates").is_dir():
             for path in sorted((self.folder / "templates").glob("*.json")):
                 try:
-                    found.append(_template(path.stem, path.read_text("utf-8"), own=True))
+                    found.append(_template(path.stem, path.read_text("utf-8-sig"), own=True))
                 except (OSError, UnicodeDecodeError, ValueError, RecursionError) as problem:
                     unread.append(f"template {path.name}: {_first_line(problem)}")
         self._template_problems = unread
@@ -355,7 +355,7 @@ class MultilegDesk:
         kept = path.with_name(name + ".bad")
         if not path.exists() and kept.exists():
             try:
-                parse(json.loads(kept.read_text(encoding="utf-8")))
+                parse(json.loads(kept.read_text(encoding="utf-8-sig")))
                 os.replace(kept, path)
             except (OSError, UnicodeDecodeError, ValueError, RecursionError):
                 return None  # set aside for a reason of its own: it stays aside
@@ -363,7 +363,7 @@ class MultilegDesk:
         if not path.exists():
             return None
         try:
-            return parse(json.loads(path.read_text(encoding="utf-8")))
+            return parse(json.loads(path.read_text(encoding="utf-8-sig")))
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as bad:
             said = limit_problems(bad) if isinstance(bad, ValidationError) else _first_line(bad)
             self._set_aside(path, said, f"; {then}")

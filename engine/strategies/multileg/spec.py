@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine.calendar import CalendarSegment, packaged_calendar
 from engine.domain.orders import Side
 from engine.strategies.multileg.bounds import BoundedModel
 from engine.strategies.multileg.conditions_spec import (
@@ -99,6 +100,13 @@ class Defaults(Section):
                 "a digit"
             )
         return name
+
+    @field_validator("run_on")
+    @classmethod
+    def _a_run_day(cls, days: frozenset[Weekday]) -> frozenset[Weekday]:
+        if not days:
+            raise ValueError("choose at least one weekday to run on: with none it never enters")
+        return days
 
     @field_validator("tag")
     @classmethod
@@ -373,6 +381,28 @@ class PortfolioSpec(Section):
     @property
     def name(self) -> str:
         return self.defaults.name
+
+    def session_notes(self, day: date) -> list[tuple[str, str]]:
+        """Times outside NSE's regular F&O session on ``day``, as (field path, words): from the
+        packaged calendar's timetable (this check has no desk calendar, nor its special
+        sessions). Notes, not problems: a start before the open waits for the market."""
+        calendar = packaged_calendar()
+        opens = calendar.data.regular[CalendarSegment.FO].open
+        closes = calendar.expiry_close(day).time()
+        hours = (
+            f"NSE's F&O market is open {opens:%H:%M}–{closes:%H:%M} on {day:%d %b %Y} "
+            "by the packaged calendar"
+        )
+        execution, notes = self.execution, []
+        for field in () if execution.manual_start else ("start", "end"):
+            at = getattr(execution, field)
+            if at is not None and not opens <= at < closes:
+                notes.append((f"execution.{field}", f"{at:%H:%M:%S} is outside it: {hours}"))
+        off = execution.square_off
+        if off is not None and not opens < off < closes:
+            said = f"an exit at {off:%H:%M:%S} cannot trade: {hours}"
+            notes.append(("execution.square_off", said))
+        return notes
 
     @model_validator(mode="after")
     def _whole(self) -> PortfolioSpec:

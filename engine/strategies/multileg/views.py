@@ -59,20 +59,23 @@ class PortfolioView:
 def portfolio_view(
     spec: PortfolioSpec, running: PortfolioStrategy | None, record: StrategyRecord | None
 ) -> PortfolioView:
-    """A portfolio as it is now if it is ``running``, else as its last ``record`` left it."""
+    """A portfolio as it is now if it is ``running`` (with the settings it started with, not
+    those saved since), else as its last ``record`` left it."""
     name = spec.name
     if running is not None:
         status, reason = running.status, running.reason
         mtm, premium = running.mtm, running.net_premium
+        ran = running.spec.defaults
     else:
         status, reason, mtm, premium = _last(spec, record)
+        ran = spec.defaults
     return PortfolioView(
         name,
         portfolio_strategy_id(name),
         status,
         reason,
-        spec.defaults.mode.value,
-        spec.defaults.underlying,
+        ran.mode.value,
+        ran.underlying,
         len(spec.legs) if running is None else len(running.legs),  # with hedges, re-entries
         Decimal(mtm) / 100,
         Decimal(premium) / 100,
