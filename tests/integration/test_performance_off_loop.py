@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,23 +18,31 @@ from engine.api.performance import DESK, PerformanceUnavailable
 from engine.core.clock import TestClock
 from engine.runtime import Engine, EngineConfig
 from engine.store.book import JournalScan
-from engine.store.journal import Journal
+from engine.store.journal import Journal, JournalEntry, UnreadableRow
 from tests.performance_desk import FIRST_DAY, run_market, stock, traded_desk
 
 
 def _reads_on(monkeypatch: pytest.MonkeyPatch, then=None) -> list[int]:  # type: ignore[no-untyped-def]
-    """The threads the journal is scanned on (and ``then(journal)`` after each scan)."""
-    real = performance_api.scan_journal
+    """The threads the journal is read on, whole (``scan_journal``) or from a row on
+    (``_new_rows``), and ``then(journal)`` after each read."""
+    real_scan, real_rows = performance_api.scan_journal, performance_api._new_rows
     threads: list[int] = []
 
     def scan(journal: Journal, *, record: bool) -> JournalScan:
         threads.append(threading.get_ident())
-        found = real(journal, record=record)
+        found = real_scan(journal, record=record)
         if then is not None:
             then(journal)
         return found
 
+    def rows(journal: Journal, after_seq: int) -> Iterator[JournalEntry | UnreadableRow]:
+        threads.append(threading.get_ident())
+        yield from real_rows(journal, after_seq)
+        if then is not None:
+            then(journal)
+
     monkeypatch.setattr(performance_api, "scan_journal", scan)
+    monkeypatch.setattr(performance_api, "_new_rows", rows)
     return threads
 
 

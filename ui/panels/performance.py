@@ -2,9 +2,11 @@
 the chosen strategy's equity, drawdown and daily P&L plotted, its metrics in one line, and the
 HTML report exported from a button.
 
-The figures are a read of the whole journal (about 0.2 ms a fill: seconds for a busy year):
-on opening, on the Refresh button, and a few seconds after something fills while the panel is on
-screen (coalesced; a hidden panel catches up when shown), never per tick. The read runs on worker
+The figures are read from the journal: on opening, on the Refresh button, and a few seconds
+after something fills while the panel is on screen (coalesced; a hidden panel catches up when
+shown), never per tick. The first read takes the whole journal (seconds for a busy year), later
+ones only the rows written since (``read_performance``), so a refresh after a burst of fills costs
+what the burst wrote. The read runs on worker
 threads (``read_performance``) so the desk's loop, which is also Qt's, goes on meanwhile: one
 read at a time, a refresh asked for during one runs once after it, and the last figures stay on
 screen until the new ones come, with "Refreshing…" beside the button (or, when the read fails,
