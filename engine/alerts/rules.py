@@ -24,10 +24,13 @@ from enum import StrEnum
 from typing import Any
 
 from engine.domain.requests import MAX_PRICE_PAISE, shown
+from engine.domain.values import format_rupees, round_paisa
 
 MAX_LEVEL = Decimal(MAX_PRICE_PAISE) / 100
 """₹1,000 crore, either way: above any price or day's P&L. A bound keeps absurd levels (1e999999)
 out of the paise and display arithmetic, where they would overflow on every tick."""
+PAISE = Decimal(100)
+"""Paise in a rupee: prices are held in paise, levels in rupees."""
 PAISA = Decimal("0.01")
 """The finest rupee level: prices are held in whole paise."""
 MAX_TIME_NS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp()) * 1_000_000_000
@@ -103,8 +106,10 @@ class AlertRule:
 
 
 def rupee_amount(value: Decimal) -> str:
-    """₹1,550.00 and -₹5,000.00: the sign before the rupee sign, as a trader writes it."""
-    return f"{'-' if value < 0 else ''}₹{abs(value):,.2f}"
+    """₹1,550.00 and -₹1,23,456.78: to the paisa, in Indian grouping (``format_rupees``), the
+    sign before the rupee sign, as a trader writes it."""
+    paise = int(round_paisa(value) * 100)
+    return f"{'-' if paise < 0 else ''}₹{format_rupees(abs(paise))}"
 
 
 def make_rule(
@@ -150,6 +155,8 @@ def make_rule(
         raise AlertError(f"a price level must be above zero, not {amount}")
     if kind is Condition.MOVES_PCT and not Decimal("0.01") <= amount <= Decimal(100):
         raise AlertError(f"a move is 0.01-100 percent, not {amount}")
+    if not isinstance(note, str):
+        raise AlertError(f"an alert's note is text, not {shown(note)}")
     if len(note) > 200:
         raise AlertError("an alert's note is at most 200 characters")
     return AlertRule(alert_id, kind, amount, token, title, note, created_ns, reference)
@@ -199,3 +206,32 @@ def _saved_time(saved: object, name: str) -> int:
     if isinstance(saved, bool) or not isinstance(saved, int) or not 0 <= saved <= MAX_TIME_NS:
         raise AlertError(f"an alert's {name} is a time in nanoseconds, not {shown(saved)}")
     return saved
+
+
+def pnl_fires(rule: AlertRule, before: Decimal, pnl: Decimal) -> str | None:
+    """The message if the day's P&L going from ``before`` to ``pnl`` makes ``rule`` come true."""
+    if rule.condition is Condition.PNL_BELOW and before >= rule.value > pnl:
+        return f"Day P&L fell below {rupee_amount(rule.value)} ({rupee_amount(pnl)})"
+    if rule.condition is Condition.PNL_ABOVE and before <= rule.value < pnl:
+        return f"Day P&L rose above {rupee_amount(rule.value)} ({rupee_amount(pnl)})"
+    return None
+
+
+def price_fires(rule: AlertRule, before: int | None, now: int) -> str | None:
+    """The message if this tick makes ``rule`` come true, else None."""
+    price = rupee_amount(Decimal(now) / PAISE)
+    if rule.condition is Condition.MOVES_PCT:
+        assert rule.reference is not None
+        moved = (Decimal(now) / PAISE / rule.reference - 1) * 100
+        if abs(moved) >= rule.value:
+            start = rupee_amount(rule.reference)
+            return f"{rule.title} moved {moved:+.2f}% from {start} ({price})"
+        return None
+    if before is None:
+        return None
+    level = int(rule.value * PAISE)  # exact: a level finer than a paisa is refused when set
+    if rule.condition is Condition.CROSSES_ABOVE and before < level <= now:
+        return f"{rule.title} crossed above {rupee_amount(rule.value)} ({price})"
+    if rule.condition is Condition.CROSSES_BELOW and before > level >= now:
+        return f"{rule.title} crossed below {rupee_amount(rule.value)} ({price})"
+    return None

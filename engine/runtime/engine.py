@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.alerts.book import AlertBook
+from engine.alerts.book import AlertBook, AlertListing
 from engine.api import EngineApi, EngineParts, feed_reconnect
 from engine.brokers.base import Broker, BrokerLink, GttBook, InProcessVenue, MarginCalculator
 from engine.brokers.registry import broker_spec
@@ -146,7 +146,7 @@ class Engine:
             bus=bus,
             clock=clock,
             path=config.alerts_file,
-            title_of=lambda token: i.tradingsymbol if (i := registry.find(token)) else "",
+            listing=AlertListing(registry.find, calendar.expiry_close),
             ltp_of=lambda token: t.ltp if (t := quotes.get(InstrumentToken(token))) else None,
         )
         """The trader's alert rules, watched on ticks and on the day's P&L."""

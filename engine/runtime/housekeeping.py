@@ -87,6 +87,7 @@ class Housekeeping:
         self._clock_went_back(now)
         if engine.positions.roll(now.date()):
             log.info("the position book's day is now %s", now.date())
+            engine.alerts.new_day()  # the day's P&L starts again: no cross from yesterday's
             if engine.risk is not None:
                 # The book's day figures changed: the breakers' P&L lines follow now, not at
                 # the next tick outside their band.

@@ -83,7 +83,7 @@ def test_alerts_panel_sets_a_price_alert_and_shows_it_fired_with_what_it_said(
     assert rule is not None
     assert cells(panel)[0][:3] == [
         "A1",
-        "RELIANCE crosses above ₹1,550.00 — add on strength",
+        "NSE:RELIANCE crosses above ₹1,550.00 — add on strength",
         "armed",
     ]
 
@@ -95,7 +95,7 @@ def test_alerts_panel_sets_a_price_alert_and_shows_it_fired_with_what_it_said(
     QApplication.processEvents()
     row = cells(panel)[0]
     assert row[2] == "fired"
-    assert row[5] == "RELIANCE crossed above 1,550.00 (1550.05)"
+    assert row[5] == "NSE:RELIANCE crossed above ₹1,550.00 (₹1,550.05)"
     assert window.statusBar().currentMessage() == f"Alert: {row[5]} — add on strength"
     window.show_panel("alerts")
     assert window.grab().save(str(tmp_path / "alerts.png"))
@@ -120,7 +120,7 @@ def test_alerts_panel_refuses_a_level_too_large_and_sets_nothing(window: MainWin
     panel.value.setText("1e9999999")
     assert panel.set_alert() is None
     assert panel.problem.text() == (
-        "an alert's level is at most ₹10,000,000,000.00 either way, not '1e9999999'"
+        "an alert's level is at most ₹10,00,00,00,000.00 either way, not '1e9999999'"
     )
     assert panel.table.rowCount() == 0
 
@@ -242,5 +242,5 @@ def test_alerts_from_market_watch_bring_the_panel_forward_with_the_instrument(
     assert stock is not None
     window.set_alert(stock)
     panel = panel_of(window)
-    assert panel.instrument == stock and panel.chosen.text() == "RELIANCE"
+    assert panel.instrument == stock and panel.chosen.text() == "NSE:RELIANCE"
     assert window.docks["alerts"].isVisible()

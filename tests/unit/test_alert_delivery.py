@@ -122,7 +122,7 @@ async def test_delivery_when_an_alert_crosses_sends_one_telegram_and_one_email(
     trade(engine, token, "1551.00")
     await delivery.drain()
 
-    expected = "RELIANCE crossed above 1,550.00 (1550.00) — add on strength"
+    expected = "NSE:RELIANCE crossed above ₹1,550.00 (₹1,550.00) — add on strength"
     assert [m.chat_id for m in telegram.messages] == [CHAT]
     assert telegram.messages[0].text.startswith(f"DalalDesk alert\n{expected}\n")
     assert telegram.messages[0].text.endswith(" IST")
@@ -464,4 +464,4 @@ async def test_delivery_in_headless_mode_sends_a_fired_alert(
     await run_session(config, 1.5, demo=False, deliveries=settings, keys=keys)
 
     assert len(telegram.messages) == 1
-    assert telegram.messages[0].text.startswith("DalalDesk alert\nRELIANCE moved +")
+    assert telegram.messages[0].text.startswith("DalalDesk alert\nNSE:RELIANCE moved +")

@@ -78,7 +78,9 @@ def test_alert_crosses_above_fires_once_on_the_crossing_tick(engine: Engine) -> 
     trade(engine, token, "1549.95")
     assert seen == []
     trade(engine, token, "1550.00")  # the crossing tick
-    assert [e.text for e in seen] == ["RELIANCE crossed above 1,550.00 (1550.00) — add on strength"]
+    assert [e.text for e in seen] == [
+        "NSE:RELIANCE crossed above ₹1,550.00 (₹1,550.00) — add on strength"
+    ]
     for price in ("1551.00", "1549.00", "1552.00"):  # above, back under, over again: spent
         trade(engine, token, price)
     assert len(seen) == 1
@@ -97,7 +99,7 @@ def test_alert_crosses_below_starting_below_waits_for_a_real_cross(engine: Engin
     assert seen == []
     trade(engine, token, "1512.00")
     trade(engine, token, "1509.95")
-    assert len(seen) == 1 and "crossed below 1,510.00 (1509.95)" in seen[0].text
+    assert len(seen) == 1 and "NSE:RELIANCE crossed below ₹1,510.00 (₹1,509.95)" in seen[0].text
 
 
 def test_alert_moves_pct_measures_from_where_the_price_was_set(engine: Engine) -> None:
@@ -110,7 +112,7 @@ def test_alert_moves_pct_measures_from_where_the_price_was_set(engine: Engine) -
     trade(engine, token, "981.00")
     assert seen == []
     trade(engine, token, "980.00")
-    assert [e.text for e in seen] == ["RELIANCE moved -2.00% from 1,000.00 (980.00)"]
+    assert [e.text for e in seen] == ["NSE:RELIANCE moved -2.00% from ₹1,000.00 (₹980.00)"]
 
 
 def test_alert_rearmed_starts_again_from_the_current_price(engine: Engine) -> None:
@@ -149,7 +151,7 @@ def test_alert_after_a_restart_is_kept_and_a_fired_one_does_not_fire_again(tmp_p
         seen = fired(again)
         rules = {r.alert_id: r for r in again.api.alerts()}
         assert not rules[spent.alert_id].armed and rules[spent.alert_id].fired_text.startswith(
-            "RELIANCE crossed above"
+            "NSE:RELIANCE crossed above ₹201.00 (₹201.00)"
         )
         assert rules[waiting.alert_id].armed
         for price in ("200.00", "202.00", "249.00", "250.00"):
@@ -169,9 +171,9 @@ def test_alert_after_a_restart_is_kept_and_a_fired_one_does_not_fire_again(tmp_p
         ("moves_pct", "0", True, "a move is 0.01-100 percent"),
         ("crosses_above", "100", False, "a price alert needs an instrument"),
         ("pnl_below", "-100", True, "a P&L alert watches the whole desk"),
-        ("crosses_above", "1e999999", True, "an alert's level is at most ₹10,000,000,000.00"),
-        ("pnl_above", "1e9999999", False, "an alert's level is at most ₹10,000,000,000.00"),
-        ("pnl_below", "-1e9999999", False, "an alert's level is at most ₹10,000,000,000.00"),
+        ("crosses_above", "1e999999", True, "an alert's level is at most ₹10,00,00,00,000.00"),
+        ("pnl_above", "1e9999999", False, "an alert's level is at most ₹10,00,00,00,000.00"),
+        ("pnl_below", "-1e9999999", False, "an alert's level is at most ₹10,00,00,00,000.00"),
     ],
 )
 def test_alert_that_cannot_be_set_is_refused_in_words(
@@ -360,6 +362,6 @@ def test_alert_moves_pct_set_before_a_price_keeps_its_starting_price_after_a_res
         seen = fired(again)
         trade(again, token, "205.00")
         trade(again, token, "211.00")  # +5.5% from 200.00
-        assert [e.text for e in seen] == ["RELIANCE moved +5.50% from 200.00 (211.00)"]
+        assert [e.text for e in seen] == ["NSE:RELIANCE moved +5.50% from ₹200.00 (₹211.00)"]
     finally:
         again.close()

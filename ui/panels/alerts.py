@@ -2,8 +2,9 @@
 
 The bar sets a rule: an instrument (search as in Market Watch; none for a P&L alert), the
 condition, the level and an optional note. The table lists every rule, armed ones first; a fired
-one keeps what it said and when. Remove and Re-arm act on the selected rows. A refused rule is
-explained under the bar.
+one keeps what it said and when; an armed one on an instrument the desk no longer lists shows
+"not listed" (it cannot fire). Remove acts on the selected rows, Re-arm on the selected fired ones
+(an armed one is left as it is, and the trader told). A refused rule is explained under the bar.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ CONDITIONS = (
     (Condition.PNL_ABOVE, "day P&L above ₹"),
 )
 COLUMNS = ("Alert", "When", "State", "Set", "Fired", "What it said")
+NOT_LISTED = "not listed"
+"""The state of an armed rule whose instrument the desk no longer lists: it cannot fire."""
+NOT_LISTED_TIP = "The desk no longer lists this instrument (an expired contract?): it cannot fire"
 UNKNOWN = "—"
 """Shown for a value that cannot be shown, so one odd rule never stops the panel opening."""
 
@@ -95,13 +99,20 @@ class AlertsPanel(QWidget):
         self.refresh()
 
     def choose(self, instrument: Instrument | None) -> None:
-        """The instrument the next price alert watches (from the picker or another panel)."""
+        """The instrument the next price alert watches (from the picker or another panel), its
+        price now put in the level to edit: when the level is empty, or was another
+        instrument's (a percent move is kept: it is no instrument's price)."""
+        other = instrument is not None and (
+            self.instrument is None or instrument.token != self.instrument.token
+        )
         self.instrument = instrument
-        self.chosen.setText("" if instrument is None else instrument.tradingsymbol)
-        if instrument is not None:
+        self.chosen.setText("" if instrument is None else instrument.key)
+        if instrument is None:
+            return
+        moves = self.condition.currentData() is Condition.MOVES_PCT
+        if not self.value.text() or (other and not moves):
             quote = self._api.tick(instrument.token)
-            if quote is not None and not self.value.text():
-                self.value.setText(f"{quote.ltp / 100:.2f}")
+            self.value.setText("" if quote is None else f"{quote.ltp / 100:.2f}")
 
     def set_alert(self) -> AlertRule | None:
         condition = Condition(self.condition.currentData())
@@ -128,8 +139,34 @@ class AlertsPanel(QWidget):
         self.refresh()
 
     def rearm_selected(self) -> None:
+        """Re-arm the selected fired rules; an armed one is left as it is (re-arming it would
+        move a move's starting price), and the trader is told which."""
+        rules = {rule.alert_id: rule for rule in self._api.alerts()}
+        rearmed: list[str] = []
+        armed: list[str] = []
+        refused: list[str] = []
         for alert_id in self._selected():
-            self._api.rearm_alert(alert_id)
+            rule = rules.get(alert_id)
+            if rule is None:
+                continue
+            if rule.armed:
+                armed.append(alert_id)
+                continue
+            try:
+                self._api.rearm_alert(alert_id)
+            except AlertError as why:
+                refused.append(str(why))
+                continue
+            rearmed.append(alert_id)
+        said = [f"Re-armed {', '.join(rearmed)}"] if rearmed else []
+        if armed:
+            said.append(
+                f"{', '.join(armed)} {'is' if len(armed) == 1 else 'are'} armed already "
+                "(not fired): left as set"
+            )
+        said += refused
+        if said:
+            self._say("; ".join(said), bad=bool(armed or refused))
         self.refresh()
 
     def _selected(self) -> list[str]:
@@ -148,8 +185,11 @@ class AlertsPanel(QWidget):
         rules = sorted(self._api.alerts(), key=lambda r: (not r.armed, -r.created_ns))
         self.table.setRowCount(len(rules))
         palette = self._theme.palette
+        listed = self._api.instruments.find
         for row, rule in enumerate(rules):
             state = "armed" if rule.armed else "fired"
+            if rule.armed and rule.token is not None and listed(rule.token) is None:
+                state = NOT_LISTED
             cells = (
                 rule.alert_id,
                 _described(rule) + (f" — {rule.note}" if rule.note else ""),
@@ -161,8 +201,10 @@ class AlertsPanel(QWidget):
             for column, text in enumerate(cells):
                 item = set_cell(self.table, row, column, text)
                 if column == 2:
-                    item.setForeground(palette.warning if rule.armed else palette.muted)
+                    colour = {NOT_LISTED: palette.down, "armed": palette.warning}
+                    item.setForeground(colour.get(state, palette.muted))
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                    item.setToolTip(NOT_LISTED_TIP if state == NOT_LISTED else "")
 
 
 def _described(rule: AlertRule) -> str:
