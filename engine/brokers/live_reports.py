@@ -14,8 +14,10 @@ latest state and one order's trades (``latest_report``, ``order_trades``), both 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Coroutine, Iterable
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from engine.brokers.base import BrokerError, BrokerSink
@@ -60,6 +62,41 @@ class TradePolling(Protocol):
     def trade_poll_interval_s(self) -> float: ...
 
 
+class ReportFreshness:
+    """Which reports are older than what the desk already knows of an order. A read (the
+    orderbook, an order's history) is fetched first and applied later; a modify's own reports
+    can land in between, and the older read must not put the old terms back, or the next modify
+    (which sends every field) would send them to the broker. A report is older when its read
+    began before the order last changed here (``OrderReport.as_of`` against a change counter:
+    exact even when the broker's times are whole seconds) or when the broker's update time is
+    before that of a report already applied."""
+
+    def __init__(self) -> None:
+        self._changes = 0
+        self._changed_at: dict[OrderId, int] = {}
+        self._updated_at: dict[OrderId, datetime] = {}
+
+    def mark(self) -> int:
+        """Noted when a read begins; its reports carry it as ``as_of``."""
+        return self._changes
+
+    def changed(self, order_id: OrderId) -> None:
+        self._changes += 1
+        self._changed_at[order_id] = self._changes
+
+    def is_stale(self, order_id: OrderId, report: OrderReport) -> bool:
+        if report.as_of is not None and self._changed_at.get(order_id, 0) > report.as_of:
+            return True
+        last = self._updated_at.get(order_id)
+        return last is not None and report.updated_at is not None and report.updated_at < last
+
+    def applied(self, order_id: OrderId, report: OrderReport) -> None:
+        when = report.updated_at
+        last = self._updated_at.get(order_id)
+        if when is not None and (last is None or when > last):
+            self._updated_at[order_id] = when
+
+
 class LiveReports:
     """Applying a live broker's reports (mixed into its adapter, whose state it reads)."""
 
@@ -89,6 +126,14 @@ class LiveReports:
     async def order_trades(self, broker_id: BrokerOrderId) -> list[TradeReport]:
         """The trades of one order, as the broker's tradebook has them; ``BrokerError``."""
         raise NotImplementedError
+
+    @property
+    def freshness(self) -> ReportFreshness:
+        """Made on first use: the adapter's ``__init__`` (``live_adapter``) does not know it."""
+        fresh = self.__dict__.get("_freshness")
+        if fresh is None:
+            fresh = self.__dict__["_freshness"] = ReportFreshness()
+        return fresh
 
     def readable_rows(
         self,
@@ -136,13 +181,14 @@ class LiveReports:
         tracked = self._tracker.get(order_id)
         if tracked is None or tracked.broker_order_id is None:
             return False
+        mark = self.freshness.mark()
         try:
             report = await self.latest_report(tracked.broker_order_id)
         except BrokerError as exc:
             log.warning("could not refresh order %s: %s", order_id, exc)
             return False
         if report is not None:
-            await self.apply_report(report)
+            await self.apply_report(dataclasses.replace(report, as_of=mark))
         return True
 
     def _match(self, report: OrderReport) -> OrderId | None:
@@ -275,7 +321,14 @@ class LiveReports:
         tracked = self._tracker.track(order_id)
         self._tracker.acknowledge(tracked, report.broker_order_id)
         tracked.uncertain_since_ns = None
-        if report.quantity > order.quantity and order.status in LIVE_STATUSES:
+        # An older report still books its fills and an end (facts), never terms or a live status.
+        stale = self.freshness.is_stale(order_id, report)
+        if stale:
+            self.stats.stale_reports += 1
+            log.debug("order %s: older %s report; its terms are not applied", order_id, self.title)
+        else:
+            self.freshness.applied(order_id, report)
+        if not stale and report.quantity > order.quantity and order.status in LIVE_STATUSES:
             # Modified up at the broker, and already filled past the old quantity: the new
             # terms first, or the fills would be refused as overfills.
             self._emit(
@@ -299,6 +352,8 @@ class LiveReports:
                 f"order {order_id}: the fills {self.title} reported are booked now "
                 f"({order.filled_quantity} filled)",
             )
+        if stale and (report.status is None or not report.status.is_terminal):
+            return
         event = self._status_event(order, report)
         if event is not None:
             self._emit(event)
@@ -417,6 +472,7 @@ class LiveReports:
     def _emit(self, event: OrderEvent) -> None:
         if self._sink is None:
             raise RuntimeError(f"the {self.title} broker is not bound to an order manager")
+        self.freshness.changed(event.order_id)
         self._sink(event)
 
     def _say(self, severity: Severity, text: str) -> None:

@@ -191,9 +191,9 @@ def _text(data: dict[str, Any], *names: str) -> str:
     return ""
 
 
-def parse_order(data: dict[str, Any]) -> OrderReport:
+def parse_order(data: dict[str, Any], as_of: int | None = None) -> OrderReport:
     """An XTS order object (orderbook row, history entry, ``order`` event) as a report;
-    ``XtsDataError`` for a malformed one."""
+    ``XtsDataError`` for a malformed one. ``as_of``: the mark of the read it came from."""
     broker_id = data.get("AppOrderID")
     try:
         kind = order_type(data["OrderType"])
@@ -231,6 +231,8 @@ def parse_order(data: dict[str, Any]) -> OrderReport:
             exchange_update_timestamp=xts_time(
                 data.get("ExchangeTransactTime") or data.get("LastUpdateDateTime")
             ),
+            updated_at=xts_time(data.get("LastUpdateDateTime") or data.get("ExchangeTransactTime")),
+            as_of=as_of,
         )
     except (XtsDataError, UnknownSegment) as exc:
         raise XtsDataError(f"XTS order {broker_id!r}: {exc}") from exc
