@@ -7,9 +7,26 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QRect, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QItemSelectionModel,
+    QObject,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QApplication,
     QDockWidget,
     QFileDialog,
@@ -66,6 +83,7 @@ from ui.panels.market_watch import MarketWatchPanel
 from ui.panels.multileg import MultilegPanel
 from ui.panels.option_chain import OptionChainPanel
 from ui.panels.order_ticket import OrderTicket
+from ui.panels.orderbook import OrderbookPanel
 from ui.panels.payoff import PayoffPanel
 from ui.panels.positions import PositionsPanel
 from ui.panels.risk import RiskPanel
@@ -92,6 +110,55 @@ window is shown), so a window fitted to a small screen keeps its title bar on it
 WATCHLISTS_KEY = "watchlists_ordered"
 """The watchlists in tab order (JSON text); "watchlists", the sorted map earlier versions wrote,
 is still read when this key is absent and never written."""
+
+
+def main_view_of(panel: QWidget) -> QWidget:
+    """Where a panel's key (F3, F4, ...) puts the focus so the panel's own keys work at once:
+    the panel itself when it takes keys (Signals' cards), else its main table (``view``, as
+    the table panels call it), else the first control of its Tab order. (Not a focus proxy:
+    a panel's proxy takes the panel's other controls out of the Tab order.)"""
+    if panel.focusPolicy() != Qt.FocusPolicy.NoFocus:
+        return panel
+    view = getattr(panel, "view", None)
+    if isinstance(view, QAbstractItemView) and view.isVisibleTo(panel):
+        return view
+    control = panel.nextInFocusChain()
+    while control is not panel and panel.isAncestorOf(control):
+        takes_tab = control.focusPolicy() & Qt.FocusPolicy.TabFocus
+        if takes_tab and control.isVisibleTo(panel) and control.isEnabled():
+            return control
+        control = control.nextInFocusChain()
+    return panel
+
+
+def select_current(view: QAbstractItemView) -> None:
+    """A view with nothing selected selects the cell (or row) under its cursor, the first
+    when it has none: the first ↓ then goes to the second row, not past the first."""
+    selection, model = view.selectionModel(), view.model()
+    if selection is None or model is None or selection.hasSelection():
+        return
+    index = view.currentIndex()
+    if not index.isValid():
+        index = model.index(0, 0)
+    if not index.isValid():
+        return  # an empty table
+    flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
+    if view.selectionBehavior() == QAbstractItemView.SelectionBehavior.SelectRows:
+        flags |= QItemSelectionModel.SelectionFlag.Rows
+    selection.setCurrentIndex(index, flags)
+
+
+class HeldEnterFilter(QObject):
+    """Takes away the repeats of a held Enter: the key that sent an order to be confirmed
+    must not go on to answer the question."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        return (
+            isinstance(event, QKeyEvent)
+            and event.type() == QEvent.Type.KeyPress
+            and event.isAutoRepeat()
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        )
 
 
 def default_window_rect(screen: QRect) -> QRect:
@@ -358,7 +425,15 @@ class MainWindow(QMainWindow):
         dock = self.docks[name]
         dock.show()
         dock.raise_()
-        dock.widget().setFocus()
+        # The panel itself, not the dock's widget: that may be a scroll area around it, or
+        # the note that the panel could not be built.
+        panel = self.panels.built(name) or dock.widget()
+        target = main_view_of(panel)
+        target.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        # The main table's row is what its keys act on; another table's selection may choose
+        # what the panel shows (Performance's owner), so it is left as it is.
+        if isinstance(target, QAbstractItemView) and target is getattr(panel, "view", None):
+            select_current(target)
 
     def selected_instrument(self):  # type: ignore[no-untyped-def]
         watch = self.panels["marketWatch"]
@@ -421,38 +496,38 @@ class MainWindow(QMainWindow):
             holding()
 
     def _chart_key_of_focus(self) -> int | str | None:
-        """What the trader is on: the option chain's cell, the position or the portfolio (its
-        MTM) selected in the panel that has the focus; otherwise the market watch's row."""
-        focus = QApplication.focusWidget()
-        panel = next(
-            (
-                name
-                for name, p in self.panels.items()
-                if focus is not None and p.isAncestorOf(focus)
-            ),
-            None,
-        )
-        if panel == "optionChain":
-            chain = self.panels[panel]
-            assert isinstance(chain, OptionChainPanel)
-            index = chain.view.currentIndex()
-            instrument = chain.model.cell(index)[0] if index.isValid() else None
-            if instrument is not None:
-                return int(instrument.token)
-        elif panel == "positions":
-            positions = self.panels[panel]
-            assert isinstance(positions, PositionsPanel)
-            tokens = [line.token for line in positions.selected_lines() if line.token]
-            if tokens:
-                return tokens[0]
-        elif panel == "multileg":
-            portfolios = self.panels[panel]
-            assert isinstance(portfolios, MultilegPanel)
-            chosen = portfolios.selected()
+        """What the trader is on: the portfolio (its MTM) selected in the Multileg panel when
+        it has the focus; otherwise the instrument ``instrument_of_focus`` says."""
+        panel = self._panel_of_focus()
+        if isinstance(panel, MultilegPanel):
+            chosen = panel.selected()
             if chosen is not None:
                 return f"portfolio:{chosen.name}:mtm"
-        instrument = self.selected_instrument()
+        instrument = self.instrument_of_focus()
         return None if instrument is None else int(instrument.token)
+
+    def _panel_of_focus(self) -> QWidget | None:
+        focus = QApplication.focusWidget()
+        if focus is None:
+            return None
+        return next((p for p in self.panels.values() if p.isAncestorOf(focus)), None)
+
+    def instrument_of_focus(self) -> Instrument | None:
+        """The instrument the trader is on (what F1, F2 and Alt+C act on): the option chain's
+        cell, the position or the order selected in the panel that has the focus; otherwise
+        the market watch's row."""
+        panel = self._panel_of_focus()
+        instrument: Instrument | None = None
+        if isinstance(panel, OptionChainPanel):
+            index = panel.view.currentIndex()
+            instrument = panel.model.cell(index)[0] if index.isValid() else None
+        elif isinstance(panel, PositionsPanel):
+            tokens = [line.token for line in panel.selected_lines() if line.token]
+            instrument = self._api.instruments.find(tokens[0]) if tokens else None
+        elif isinstance(panel, OrderbookPanel):
+            orders = [row for row in panel.selected_orders() if row.instrument is not None]
+            instrument = orders[0].instrument if orders else None
+        return instrument or self.selected_instrument()
 
     def _fill_options_charts(self) -> None:
         self.options_charts_menu.clear()
@@ -472,9 +547,22 @@ class MainWindow(QMainWindow):
     # -- ticket and confirmations ------------------------------------------------------------------------
 
     def open_ticket(self, request: TicketRequest) -> None:
+        """The ticket as a panel asks for it; a request naming no instrument is for the one the
+        trader is on (``instrument_of_focus``)."""
         if request.instrument is None:
-            request.instrument = self.selected_instrument()
+            request.instrument = self.instrument_of_focus()
         self.ticket.open_for(request)
+
+    def side_key(self, side: Side) -> None:
+        """F1 / F2: a ticket for the instrument the trader is on; with the ticket open, the
+        same ticket turned to that side, nothing else changed (a modification keeps its side,
+        and says so)."""
+        if not self.ticket.isVisible():
+            self.open_ticket(TicketRequest(side))
+            return
+        refusal = self.ticket.turn_to(side)
+        if refusal is not None:
+            self.statusBar().showMessage(refusal, 8000)
 
     def confirm(self, title: str, text: str, action: Callable[[], None]) -> None:
         box = QMessageBox(
@@ -486,6 +574,9 @@ class MainWindow(QMainWindow):
         )
         box.setDefaultButton(QMessageBox.StandardButton.No)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        held_enter = HeldEnterFilter(box)
+        for widget in (box, *box.buttons()):
+            widget.installEventFilter(held_enter)
         box.finished.connect(
             lambda result: action() if result == QMessageBox.StandardButton.Yes else None
         )
@@ -514,12 +605,8 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         menu = self.menuBar()
         trade = menu.addMenu("&Trade")
-        trade.addAction(
-            self._action("Buy…", lambda: self.open_ticket(TicketRequest(Side.BUY)), "F1")
-        )
-        trade.addAction(
-            self._action("Sell…", lambda: self.open_ticket(TicketRequest(Side.SELL)), "F2")
-        )
+        trade.addAction(self._action("Buy…", lambda: self.side_key(Side.BUY), "F1"))
+        trade.addAction(self._action("Sell…", lambda: self.side_key(Side.SELL), "F2"))
         trade.addSeparator()
         trade.addAction(self._action("Cancel all open orders…", self.cancel_all, "Ctrl+Shift+X"))
         trade.addAction(
@@ -553,7 +640,9 @@ class MainWindow(QMainWindow):
             themes.addAction(action)
             self.theme_actions[name] = action
         view.addAction(self._action("Reset layout", self.reset_layout, "Ctrl+Shift+L"))
-        charts = menu.addMenu("&Charts")
+        # The menus' Alt letters are none of the window's keys (Alt+C charts, Alt+S shows
+        # Strategies): a key that is both is ambiguous, and Qt then does neither.
+        charts = menu.addMenu("Cha&rts")
         charts.addAction(
             self._action("Chart the selected instrument", lambda: self.open_chart(), "Alt+C")
         )
@@ -562,7 +651,7 @@ class MainWindow(QMainWindow):
         )
         self.options_charts_menu = charts.addMenu("Options charts")
         self.options_charts_menu.aboutToShow.connect(self._fill_options_charts)
-        settings = menu.addMenu("&Settings")
+        settings = menu.addMenu("S&ettings")
         settings.addAction(self._action("Preferences…", self.open_settings, "Ctrl+,"))
         if self._open_broker_settings is not None:
             settings.addAction(self._action("Brokers…", self._open_broker_settings))

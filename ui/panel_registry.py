@@ -107,10 +107,15 @@ PANELS = (
 )
 
 SHORTCUTS = (
-    ("F1", "Buy order ticket (for the selected instrument)"),
-    ("F2", "Sell order ticket"),
-    ("Enter", "Submit the order ticket"),
+    (
+        "F1",
+        "Buy order ticket for what you are on: the option chain's cell, the selected position "
+        "or order, else the Market Watch row; with the ticket open, turn it to buy",
+    ),
+    ("F2", "Sell order ticket, as F1; with the ticket open, turn it to sell"),
+    ("Enter", "Submit the order ticket (in its instrument search, Enter only picks)"),
     ("Esc", "Close the order ticket"),
+    ("Enter", "Option Chain: a ticket at the cell's price: Bid sells, Ask or LTP buys"),
     ("F3", "Orderbook"),
     ("F4", "Market Watch"),
     ("Alt+F6", "Positions"),
@@ -144,7 +149,9 @@ SHORTCUTS = (
     (MULTILEG_KEYS["new"], "Multileg: new portfolio"),
     ("Enter", "Multileg: edit the selected portfolio (in its grid)"),
     ("Shift+F2", "Modify the selected order"),
-    ("Delete", "Remove the selected instruments from the watchlist"),
+    ("Delete", "Market Watch: remove the selected instruments from the watchlist"),
+    ("Delete", "Positions: square off the selected positions (asks first)"),
+    ("Delete", "Orderbook: cancel the selected open orders"),
     ("Ctrl+Shift+K", "Kill switch: halt and cancel all orders, then ask whether to square off"),
     ("Ctrl+Shift+X", "Cancel all open orders (asks first)"),
     ("Ctrl+Shift+Q", "Square off all positions (asks first)"),

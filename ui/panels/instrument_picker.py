@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from PySide6.QtCore import QStringListModel, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QCompleter, QLineEdit, QWidget
 
 from engine.api import EngineApi
@@ -267,6 +268,8 @@ def _has_words(instrument: Instrument, words: Iterable[str]) -> bool:
 class InstrumentPicker(QLineEdit):
     picked = Signal(object)
     """the chosen Instrument"""
+    not_found = Signal(str)
+    """Enter on a query that finds nothing (the query)"""
 
     def __init__(self, api: EngineApi, parent: QWidget | None = None, limit: int = 30) -> None:
         super().__init__(parent)
@@ -416,6 +419,17 @@ class InstrumentPicker(QLineEdit):
         if hits:
             self.picked.emit(hits[0])
             self.clear()
+        elif self.text().strip():
+            self.not_found.emit(self.text())
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        popup_open = self.completer().popup().isVisible()
+        super().keyPressEvent(event)
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not popup_open:
+            # Enter picks and goes no further: QLineEdit passes it on to its parents, and in the
+            # order ticket a parent's Enter sends the order. (With the list of hits open, the
+            # completer takes Enter itself.)
+            event.accept()
 
 
 def _is_month(word: str, query: ParsedQuery) -> bool:

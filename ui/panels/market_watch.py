@@ -533,6 +533,7 @@ class MarketWatchPanel(QWidget):
 
     def add_watchlist(self, name: str) -> WatchlistView:
         view = WatchlistView(QuoteModel(self._ctx))
+        view.setAccessibleName(f"Watchlist {name}")
         view.instrument_activated.connect(lambda i: self._open_ticket(Side.BUY, i))
         view.ticket_wanted.connect(self._open_ticket)
         self.tabs.addTab(view, name.replace("&", "&&"))  # '&' would be read as a mnemonic
@@ -587,6 +588,11 @@ class MarketWatchPanel(QWidget):
 
     def current_view(self) -> WatchlistView:
         return self._view(self.tabs.currentIndex())
+
+    @property
+    def view(self) -> WatchlistView:
+        """The panel's main table, as the table panels call it: the watchlist on screen."""
+        return self.current_view()
 
     def add_instrument(self, instrument: Instrument) -> None:
         model = self.current_view().quotes

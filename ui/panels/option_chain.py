@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QTimer
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -295,6 +295,7 @@ class OptionChainPanel(QWidget):
         bar.addStretch(1)
         bar.addWidget(self.spot_label)
         self.view = QTableView()
+        self.view.setAccessibleName("Option chain")
         self.view.setModel(self.model)
         self.view.setSelectionMode(QTableView.SelectionMode.SingleSelection)
         self.view.setShowGrid(False)
@@ -342,6 +343,7 @@ class OptionChainPanel(QWidget):
         self.show_volume(False)
         bar.insertWidget(bar.count() - 2, self.volume_box)
         self.view.clicked.connect(self.on_cell_clicked)
+        self.view.activated.connect(self.on_cell_clicked)  # Enter on a cell, as a click
         # Second row: the chain's statistics between the CALLS and PUTS captions, so the panel
         # stays narrow enough to share the screen with the market watch.
         caption = QHBoxLayout()
@@ -517,6 +519,12 @@ class OptionChainPanel(QWidget):
             )
             if row is not None:
                 self.centre_on(row)
+                if not self.view.currentIndex().isValid():
+                    # The keyboard starts at the money, not at the chain's far corner.
+                    self.view.selectionModel().setCurrentIndex(
+                        self.model.index(row, self.model.STRIKE_COLUMN),
+                        QItemSelectionModel.SelectionFlag.NoUpdate,
+                    )
 
     def centre_on(self, row: int) -> None:
         """The ATM row in the middle, centred on the Strike column, so calls stay under CALLS and
@@ -534,6 +542,8 @@ class OptionChainPanel(QWidget):
             self.view.horizontalScrollBar().setValue(middle - self.view.viewport().width() // 2)
 
     def on_cell_clicked(self, index: QModelIndex) -> None:
+        """A click (or Enter) on a call's or a put's Bid (a sell ticket), Ask or LTP (a buy
+        ticket) at that price."""
         instrument, attribute = self.model.cell(index)
         if instrument is None or attribute not in ("bid", "ask", "ltp"):
             return

@@ -1,6 +1,7 @@
 """The order ticket: buy or sell one instrument, quantity in lots, with inline validation.
 
-Non-modal: F1/F2 open it, Enter submits, Esc closes. What the engine's gate says about an order
+Non-modal: F1/F2 open it (and, once it is open, turn it to buy or to sell), Enter submits, Esc
+closes; Enter in the instrument search only picks. What the engine's gate says about an order
 (a denial reason) is shown in the ticket itself, not in a pop-up. The margin line shows the risk
 check's estimate at once and, with a live broker that has a margin calculator (Kite), the
 broker's own figure a moment after the terms stop changing.
@@ -64,13 +65,19 @@ class OrderTicket(QDialog):
         self.buy_button = QPushButton("BUY  F1", objectName="buyButton", checkable=True)
         self.sell_button = QPushButton("SELL  F2", objectName="sellButton", checkable=True)
         sides = QButtonGroup(self)
-        sides.addButton(self.buy_button)
-        sides.addButton(self.sell_button)
+        for button in (self.buy_button, self.sell_button):
+            sides.addButton(button)
+            # Enter on a side button sends the order (keyPressEvent), as everywhere else in the
+            # ticket; a dialog's buttons would otherwise take Enter as a click on themselves.
+            button.setAutoDefault(False)
         self.buy_button.clicked.connect(lambda: self.set_side(Side.BUY))
         self.sell_button.clicked.connect(lambda: self.set_side(Side.SELL))
 
         self.picker = InstrumentPicker(context.api)
-        self.picker.picked.connect(self.set_instrument)
+        self.picker.picked.connect(self._picked)
+        self.picker.not_found.connect(
+            lambda query: self._tell(f"No instrument matches “{query.strip()}”: nothing changed")
+        )
         self.instrument_label = QLabel("—", objectName="ticketInstrument")
         self.quote_label = QLabel("", objectName="ticketInfo")
         self.lots = QSpinBox(minimum=1, maximum=10_000, value=1)
@@ -82,23 +89,30 @@ class OrderTicket(QDialog):
         self._broker_terms: Terms | None = None
         """The terms the broker's figure in ``_broker_text`` is for."""
         self._broker_text = ""
+        self._denied: object = None
+        """What the gate last denied (``_asked``): its denial stays said while the ticket asks
+        the same (a field re-read without a change, as Enter makes a spin box do, keeps it)."""
         self.margin_label.setToolTip(
             "What this order adds to the margin your positions and open orders need (the "
             "estimate the risk check uses), against what is still free: capital plus today's "
             "P&L on paper, the broker's available margin live"
         )
         self.order_type = QComboBox()
+        self.order_type.setAccessibleName("Order type")  # a combo says only its value otherwise
         self.order_type.addItems([t.value for t in OrderType])
         self.order_type.setCurrentText(OrderType.LIMIT.value)
         self.price = QDoubleSpinBox(decimals=2, maximum=10_000_000, singleStep=0.05)
         self.trigger = QDoubleSpinBox(decimals=2, maximum=10_000_000, singleStep=0.05)
         self.product = QComboBox()
+        self.product.setAccessibleName("Product")
         self.validity = QComboBox()
+        self.validity.setAccessibleName("Validity")
         self.validity.addItems([v.value for v in Validity])
         self.error_label = QLabel("", objectName="ticketError", wordWrap=True)
         self.advanced = AdvancedSection(context)
         """Bracket, trailing stop or GTT instead of a plain order (closed: a plain order)."""
-        self.submit_button = QPushButton("Submit  ⏎", default=True, autoDefault=True)
+        # Not a dialog default button: Enter reaches keyPressEvent, which ignores a held key.
+        self.submit_button = QPushButton("Submit  ⏎", autoDefault=False)
         self.submit_button.clicked.connect(self.submit)
 
         for widget in (self.lots, self.price, self.trigger):
@@ -117,6 +131,7 @@ class OrderTicket(QDialog):
         lots_row.addWidget(self.lots)
         lots_row.addWidget(self.units_label, 1)
         self.lots_caption = QLabel("Lots")
+        self.lots_caption.setBuddy(self.lots)  # what a screen reader calls the field
         form.addRow(self.lots_caption, lots_row)
         form.addRow("Margin", self.margin_label)
         form.addRow("Order type", self.order_type)
@@ -173,10 +188,34 @@ class OrderTicket(QDialog):
                 )
         if request.lots:
             self.lots.setValue(request.lots)
-        self.error_label.setText("")
+        self._denied = None
+        self._tell("")
         self.show()
         self.raise_()
         self.activateWindow()
+        self.lots.setFocus()
+        self.lots.selectAll()
+
+    def turn_to(self, side: Side) -> str | None:
+        """F1 / F2 with the ticket open: the same order on that side, everything else as the
+        trader left it. A modification cannot change side: refused, in words (returned too),
+        and nothing changes."""
+        if self.modify_order_id is not None:
+            refusal = (
+                f"This ticket modifies order {self.modify_order_id}, a "
+                f"{self.side.value.lower()}: its side cannot change. For a new order, close "
+                "it (Esc) first."
+            )
+            self._tell(refusal)
+            return refusal
+        self.set_side(side)
+        self.raise_()
+        self.activateWindow()
+        return None
+
+    def _picked(self, instrument: Instrument) -> None:
+        """An instrument chosen in the search: the quantity is next."""
+        self.set_instrument(instrument)
         self.lots.setFocus()
         self.lots.selectAll()
 
@@ -187,7 +226,9 @@ class OrderTicket(QDialog):
         self.frame.setObjectName("buyTicket" if side is Side.BUY else "sellTicket")
         self.frame.style().unpolish(self.frame)
         self.frame.style().polish(self.frame)
-        self.submit_button.setText(f"{'Buy' if side is Side.BUY else 'Sell'}  ⏎")
+        verb = "Buy" if side is Side.BUY else "Sell"
+        self.submit_button.setText(f"{verb}  ⏎")
+        self.submit_button.setAccessibleName(f"{verb} (Enter)")
         self._validate()
 
     def set_instrument(self, instrument: Instrument, price: Decimal | None = None) -> None:
@@ -267,8 +308,17 @@ class OrderTicket(QDialog):
             self.units_label.setText(" — ".join(notes))
         self._show_margin()
         problem = self.problem()
-        self.error_label.setText(problem or "")
+        if problem is not None or self._asked() != self._denied:
+            self._denied = None
+            self._tell(problem or "")
         self.submit_button.setEnabled(problem is None)
+
+    def _tell(self, text: str) -> None:
+        """The ticket's line for what stops the order (or what the gate said of it); a screen
+        reader has it as the line's text and as what the send button would do."""
+        self.error_label.setText(text)
+        self.error_label.setAccessibleDescription(text)
+        self.submit_button.setAccessibleDescription(text)
 
     def _show_margin(self) -> None:
         terms = self._terms()
@@ -318,6 +368,16 @@ class OrderTicket(QDialog):
             trigger,
         )
 
+    def _asked(self) -> object:
+        """Everything the ticket would send now, to tell a new request from the last one."""
+        return (
+            self._terms(),
+            self.modify_order_id,
+            self.validity.currentText(),
+            self.algo.active,
+            self.advanced.active(),
+        )
+
     def ask_broker_margin(self) -> asyncio.Task[None] | None:
         """Ask the broker's calculator about the ticket's terms (the timer does, once they stop
         changing); the answer joins the margin line. Returns the request's task."""
@@ -357,7 +417,7 @@ class OrderTicket(QDialog):
         problem = self.problem()
         terms = self._terms()
         if problem is not None or terms is None:
-            self.error_label.setText(problem or "choose an instrument")
+            self._tell(problem or "choose an instrument")
             return None
         if self._ctx.preferences().trading.confirm_orders:
             title = "Modify order" if self.modify_order_id else f"{self.side.value.title()} order"
@@ -409,11 +469,12 @@ class OrderTicket(QDialog):
             )
         self.submitted.emit(outcome)
         if outcome:
-            self.error_label.setText("")
+            self._tell("")
             self.modify_order_id = None
             self.close()
         else:
-            self.error_label.setText(f"Denied: {outcome.reason}")
+            self._denied = self._asked()
+            self._tell(f"Denied: {outcome.reason}")
         return outcome
 
     def hideEvent(self, event: QHideEvent) -> None:
@@ -424,7 +485,11 @@ class OrderTicket(QDialog):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.submit()
+            event.accept()
+            # A held Enter sends (or asks) once: its repeats would answer the confirmation or
+            # send the order again. Enter from the instrument search only picks.
+            if not event.isAutoRepeat() and self.focusWidget() is not self.picker:
+                self.submit()
             return
         super().keyPressEvent(event)  # Esc closes (QDialog's reject)
 

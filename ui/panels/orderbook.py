@@ -260,6 +260,7 @@ class OrderbookPanel(QWidget):
         self.proxy = RowFilterProxy(self.model, self)
         self.view = make_table(self.model, self.proxy, self)
         self.view.setObjectName("orderbookTable")
+        self.view.setAccessibleName("Orders")
         self.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
 
         self.tabs = QTabBar(self)

@@ -6,8 +6,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from PySide6.QtCore import QSortFilterProxyModel
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtGui import QColor, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -24,6 +24,7 @@ from ui import format as fmt
 from ui.bridge import QUEUED
 from ui.context import PanelContext
 from ui.models.table import ROW_ROLE, SORT_ROLE, Column, RowTableModel
+from ui.panels.table_kit import view_action
 
 ZERO = Decimal(0)
 GROUPINGS = ("None", "Underlying", "Expiry", "Strategy", "Product")
@@ -214,6 +215,7 @@ class PositionsPanel(QWidget):
         bar.addWidget(self.square_off_selected_button)
         bar.addWidget(self.square_off_all_button)
         self.view = QTableView()
+        self.view.setAccessibleName("Positions")
         proxy = QSortFilterProxyModel(self)
         proxy.setSourceModel(self.model)
         proxy.setSortRole(SORT_ROLE)
@@ -228,6 +230,14 @@ class PositionsPanel(QWidget):
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.view.horizontalHeader().setStretchLastSection(False)
         self.view.setColumnWidth(0, 190)
+        self.square_off_action = view_action(
+            self.view,
+            "Square off selected…",
+            self.square_off_selected,
+            QKeySequence(Qt.Key.Key_Delete),
+            "Square off the selected positions at market (asks first)",
+        )
+        self.square_off_selected_button.setToolTip(self.square_off_action.toolTip())
         for column in range(1, self.model.columnCount()):
             self.view.setColumnWidth(column, 92)
         layout = QVBoxLayout(self)

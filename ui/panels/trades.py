@@ -161,6 +161,7 @@ class TradesPanel(QWidget):
         self.proxy.set_predicate(self._shows)  # type: ignore[arg-type]
         self.view = make_table(self.model, self.proxy, self)
         self.view.setObjectName("tradesTable")
+        self.view.setAccessibleName("Trades")
         self.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
 
         self.days = QComboBox(self)
