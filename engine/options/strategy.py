@@ -264,7 +264,7 @@ class OptionStrategy:
         expired = option & (remaining <= 0)  # intrinsic on S whatever the IV: by ±strike
         signed = np.where(a["is_call"], strike, -strike)
         kinks, group = np.unique(signed[expired], return_inverse=True)
-        kink_quantity = np.bincount(group, quantity[expired], len(kinks))
+        kink_quantity = np.bincount(group, quantity[expired], len(kinks)).astype(np.float64)
         live = option & ~expired
         # NaN (no IV: a leg with no time left, asked about before now) as a key that groups.
         key = np.column_stack([strike, remaining, carry, np.nan_to_num(a["iv"], nan=-1.0)])
