@@ -4,6 +4,8 @@ XTS's market-data feed, and an engine, all on real sockets (127.0.0.1), timers s
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +29,7 @@ from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
 from engine.runtime import Engine, EngineConfig
 from tests.live_desk import LiveDesk, wait_for
+from tests.memory_keyring import MemoryKeyring
 from tests.xts_fake import ADANIPORTS, FakeXts, Limits
 
 ADANIPORTS_TOKEN = make_token(ADANIPORTS.instrument_id, Segment.NSE)
@@ -150,6 +153,22 @@ async def open_desk(
     return desk
 
 
+@asynccontextmanager
+async def trading_desk(db_path: Path, keyring_name: str) -> AsyncIterator[XtsDesk]:
+    """A desk trading ADANIPORTS (at ₹400) on a fake XTS, its order flow open, keys in an
+    in-memory keyring named ``keyring_name``; stopped on the way out."""
+    async with FakeXts(limits=FAST_LIMITS) as xts:
+        xts.set_market(ADANIPORTS, Decimal("400.00"))
+        store = CredentialStore(keyring_name, backend=MemoryKeyring())
+        save_fake_account(xts, store)
+        desk = await open_desk(xts, store, db_path, market_data=False)
+        await wait_for(lambda: desk.broker.paused_reason == "", what="order flow resumed")
+        try:
+            yield desk
+        finally:
+            await desk.stop()
+
+
 __all__ = [
     "ADANIPORTS_INSTRUMENT",
     "ADANIPORTS_TOKEN",
@@ -161,5 +180,6 @@ __all__ = [
     "fast_rest",
     "open_desk",
     "save_fake_account",
+    "trading_desk",
     "wait_for",
 ]

@@ -5,16 +5,16 @@ finished until it is. A cancel refused because the order had already ended needs
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from engine.credentials import CredentialStore
 from engine.domain.orders import OrderStatus
-from tests.memory_keyring import MemoryKeyring
-from tests.xts_desk import FAST_LIMITS, XtsDesk, open_desk, save_fake_account, wait_for
-from tests.xts_fake import ADANIPORTS, FakeXts
+from tests.xts_desk import (
+    XtsDesk,
+    trading_desk,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,16 +28,8 @@ MODIFY_ON_ITS_WAY = {
 
 @pytest.fixture
 async def desk(tmp_path: Path) -> AsyncIterator[XtsDesk]:
-    async with FakeXts(limits=FAST_LIMITS) as xts:
-        xts.set_market(ADANIPORTS, Decimal("400.00"))
-        store = CredentialStore("xts-cancel-refused", backend=MemoryKeyring())
-        save_fake_account(xts, store)
-        desk = await open_desk(xts, store, tmp_path / "book.db", market_data=False)
-        await wait_for(lambda: desk.broker.paused_reason == "", what="order flow resumed")
-        try:
-            yield desk
-        finally:
-            await desk.stop()
+    async with trading_desk(tmp_path / "book.db", "xts-cancel-refused") as desk:
+        yield desk
 
 
 async def _open_order(desk: XtsDesk, price: str) -> str:

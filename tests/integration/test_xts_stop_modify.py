@@ -12,34 +12,21 @@ from typing import Any
 
 import pytest
 
-from engine.credentials import CredentialStore
 from engine.domain.orders import OrderStatus
-from tests.memory_keyring import MemoryKeyring
 from tests.xts_desk import (
     ADANIPORTS_TOKEN,
-    FAST_LIMITS,
     XtsDesk,
-    open_desk,
-    save_fake_account,
+    trading_desk,
     wait_for,
 )
-from tests.xts_fake import ADANIPORTS, FakeXts
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
 async def desk(tmp_path: Path) -> AsyncIterator[XtsDesk]:
-    async with FakeXts(limits=FAST_LIMITS) as xts:
-        xts.set_market(ADANIPORTS, Decimal("400.00"))
-        store = CredentialStore("xts-stop-modify", backend=MemoryKeyring())
-        save_fake_account(xts, store)
-        desk = await open_desk(xts, store, tmp_path / "book.db", market_data=False)
-        await wait_for(lambda: desk.broker.paused_reason == "", what="order flow resumed")
-        try:
-            yield desk
-        finally:
-            await desk.stop()
+    async with trading_desk(tmp_path / "book.db", "xts-stop-modify") as desk:
+        yield desk
 
 
 async def _stop(desk: XtsDesk, side: str, kind: str, trigger: str, price: str | None) -> str:
