@@ -18,7 +18,6 @@ import numpy.typing as npt
 
 from engine.core.clock import IST
 from engine.domain.freeze import FreezeTable, load_freeze_table
-from engine.domain.ids import InstrumentToken
 from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
 from engine.domain.values import Paise
 from engine.marketdata.sim_config import SimulatedMarketConfig
@@ -211,9 +210,7 @@ def _add_index_derivatives(
     ]
     for rank, expiry in enumerate(sorted(set(monthly) | set(weekly))):
         # A weekly expiry that is also the month's last is listed in the monthly format.
-        is_monthly = expiry in monthly or calendar.monthly_expiries(
-            date(expiry.year, expiry.month, 1), 1, provisional=True
-        ) == [expiry]
+        is_monthly = expiry in monthly or _month_last(calendar, expiry)
         for strike in strikes:
             for kind in (InstrumentType.CE, InstrumentType.PE):
                 builder.add_derivative(
@@ -326,26 +323,50 @@ def former_contract(
             return None
         strike, symbol, tick = None, future_symbol(index.underlying, expiry), index.future_tick_size
     else:
-        monthly = calendar.monthly_expiries(
-            date(expiry.year, expiry.month, 1), 1, provisional=True
-        ) == [expiry]
         strike = Paise(rupees * 100)
+        monthly = _month_last(calendar, expiry)
         symbol = option_symbol(index.underlying, expiry, strike, kind, monthly=monthly)
         tick = index.option_tick_size
+    return _derivative(
+        index, exchange_token, segment, kind, symbol, tick, expiry, strike, None, listed=False
+    )
+
+
+def _month_last(calendar: ExpiryCalendar, expiry: date) -> bool:
+    """Whether ``expiry`` is its month's last: its contracts take the monthly symbol format."""
+    first = date(expiry.year, expiry.month, 1)
+    return calendar.monthly_expiries(first, 1, provisional=True) == [expiry]
+
+
+def _derivative(
+    index: IndexSpec,
+    exchange_token: int,
+    segment: Segment,
+    instrument_type: InstrumentType,
+    tradingsymbol: str,
+    tick_size: Paise,
+    expiry: date,
+    strike: Paise | None,
+    freeze_quantity: int | None,
+    *,
+    listed: bool = True,
+) -> Instrument:
+    """An index's future or option as the simulated market lists it."""
     return Instrument(
-        token=InstrumentToken(token),
+        token=make_token(exchange_token, segment),
         exchange=Exchange.NFO,
         segment=segment,
-        tradingsymbol=symbol,
+        tradingsymbol=tradingsymbol,
         name=index.underlying,
-        instrument_type=kind,
+        instrument_type=instrument_type,
         underlying=index.underlying,
-        tick_size=tick,
+        tick_size=tick_size,
         lot_size=index.lot_size,
         expiry=expiry,
         strike=strike,
+        freeze_quantity=freeze_quantity,
         exchange_token=exchange_token,
-        listed=False,
+        listed=listed,
     )
 
 
@@ -402,20 +423,16 @@ class _Builder:
     ) -> None:
         # An index's derivatives share its process, numbered by the index's place in the file.
         exchange_token = derivative_exchange_token(process_no, expiry, instrument_type, strike)
-        instr = Instrument(
-            token=make_token(exchange_token, segment),
-            exchange=Exchange.NFO,
-            segment=segment,
-            tradingsymbol=tradingsymbol,
-            name=index.underlying,
-            instrument_type=instrument_type,
-            underlying=index.underlying,
-            tick_size=tick_size,
-            lot_size=index.lot_size,
-            expiry=expiry,
-            strike=strike,
-            freeze_quantity=freeze_quantity,
-            exchange_token=exchange_token,
+        instr = _derivative(
+            index,
+            exchange_token,
+            segment,
+            instrument_type,
+            tradingsymbol,
+            tick_size,
+            expiry,
+            strike,
+            freeze_quantity,
         )
         self.add(instr, process_no, kind, expiry_rank)
 
