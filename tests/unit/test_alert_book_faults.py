@@ -23,6 +23,7 @@ from engine.domain.ticks import Tick
 from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 from tests.support import MONDAY_MORNING
+from tests.unit.test_alerts import trade
 
 
 def build(tmp_path: Path, at: datetime = MONDAY_MORNING, *, always_open: bool = False) -> Engine:
@@ -48,24 +49,6 @@ def reliance(engine: Engine, exchange: str = "NSE") -> Instrument:
     found = engine.api.instruments.by_symbol(exchange, "RELIANCE")
     assert found is not None
     return found
-
-
-def trade(engine: Engine, token: int, rupees: str) -> None:
-    paise = int(Decimal(rupees) * 100)
-    engine.on_tick(
-        Tick(
-            InstrumentToken(token),
-            paise,
-            paise - 5,
-            paise + 5,
-            100,
-            100,
-            1000,
-            0,
-            engine.clock.time_ns(),
-        )
-    )
-    engine.clock.advance(1)
 
 
 def fired(engine: Engine) -> list[str]:
