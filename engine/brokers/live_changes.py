@@ -162,16 +162,7 @@ class LiveChanges:
         (its end is applied). One still open there must still be cancelled: the refusal is
         mostly a passing one (rate limited, a modification of the order on its way), so the
         cancel is owed and sent again, never dropped, and the trader is told it is not done."""
-        await self.refresh(order_id)
-        order = self._orders(order_id)
-        if order is not None and order.status.is_terminal:
-            log.info(
-                "cancel of %s not needed: it is %s at %s (%s)",
-                order_id,
-                order.status,
-                self.title,
-                exc,
-            )
+        if await self._ended_there(order_id, "cancel", exc):
             return
         self._owe_cancel(
             order_id, str(exc), again=f"in a moment, and again until {self.title} takes it"
@@ -219,19 +210,26 @@ class LiveChanges:
         order had already ended there (filled, cancelled or rejected before the request
         arrived, its news still on the way): then there was nothing left to change, and the
         order's end is applied. (A refused cancel is owed instead: ``_cancel_refused``.)"""
-        await self.refresh(order_id)
-        order = self._orders(order_id)
-        if order is not None and order.status.is_terminal:
-            log.info(
-                "%s of %s not needed: it is %s at %s (%s)",
-                action,
-                order_id,
-                order.status,
-                self.title,
-                exc,
-            )
+        if await self._ended_there(order_id, action, exc):
             return
         self._say(Severity.WARNING, f"{action} of {order_id} failed: {exc}")
+
+    async def _ended_there(self, order_id: OrderId, action: str, exc: BrokerError) -> bool:
+        """Read the order back after the broker refused ``action`` on it; whether it had
+        already ended there (its end is now applied, and the refusal needs nothing more)."""
+        await self.refresh(order_id)
+        order = self._orders(order_id)
+        if order is None or not order.status.is_terminal:
+            return False
+        log.info(
+            "%s of %s not needed: it is %s at %s (%s)",
+            action,
+            order_id,
+            order.status,
+            self.title,
+            exc,
+        )
+        return True
 
 
 def modify_differences(order: Order, change: Modification) -> str:
