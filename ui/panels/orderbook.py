@@ -1,9 +1,15 @@
-"""The orderbook: every order of the session, filtered Open / Executed / Rejected / All.
+"""The orderbook: the orders of the trading day, filtered Open / Executed / Rejected / All.
+
+Like a broker's order book it shows the desk's trading day (IST): the orders placed that day and
+any order still working from an earlier one (never hidden). Every day the book holds is one choice
+away (All days, each order then with its date). A desk left running overnight turns to the new day
+by itself.
 
 Rows are plain values built from engine snapshots (``api.orders()``), plus the requests the gate
 denied before they became orders (the bridge delivers those as ``OrderDenied``; at start, the
 day's are read from the journal). The model is updated only when the bridge reports order
-events, one frame at a time, and only the orders those events name are re-read. Sorting and
+events, one frame at a time, and only the orders those events name are re-read; the model holds
+only the days shown, so a frame costs the day's orders, not every order the book ever held. Sorting and
 filtering go through a proxy, so the selection stays on the same orders while their rows change,
 move or get added.
 
@@ -14,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -37,15 +43,19 @@ from engine.domain.instruments import Instrument
 from engine.domain.values import to_rupees
 from ui.bridge import QUEUED
 from ui.context import PanelContext, TicketRequest
-from ui.export import IST, ask_export_path, at_ist, write_table
+from ui.export import ask_export_path, at_ist, write_table
 from ui.format import quantity, rupees
 from ui.models.table import Column, RowTableModel
 from ui.panels.table_kit import (
+    ALL_DAYS,
+    TODAY,
     LineLabel,
     RowFilterProxy,
     action_button,
     action_menu,
     copy_rows,
+    day_box,
+    day_check_timer,
     export_actions,
     export_table,
     make_table,
@@ -59,6 +69,8 @@ from ui.theme import Palette
 
 if TYPE_CHECKING:
     from ui.panels.order_history import OrderHistoryDialog
+
+_TIME_WIDTH = {TODAY: 66, ALL_DAYS: 118}
 
 MAX_DENIALS = 2_000
 """Denied requests kept in the book (they are not orders, the engine does not keep them)."""
@@ -215,7 +227,7 @@ FILTER_TIPS = {
     OrderFilter.OPEN: "Orders still working: open, trigger pending, or on their way",
     OrderFilter.EXECUTED: "Complete orders, and cancelled orders that filled in part",
     OrderFilter.REJECTED: "Rejected by the broker or exchange, denied by the risk gate, or cancelled",
-    OrderFilter.ALL: "Every order of the session",
+    OrderFilter.ALL: "Every order of the days shown",
 }
 
 EXPORT_FIELDS: list[tuple[str, Callable[[OrderRow], object]]] = [
@@ -253,6 +265,8 @@ class OrderbookPanel(QWidget):
         self.history_dialogs: dict[str, OrderHistoryDialog] = {}
         self._export_dialog: QWidget | None = None
         self.filter = OrderFilter.ALL
+        self._day: date = context.api.orders_service.trading_day()
+        self._scope = TODAY
 
         self.model: RowTableModel[OrderRow] = RowTableModel(
             self._columns(), key=lambda r: r.order_id
@@ -270,6 +284,12 @@ class OrderbookPanel(QWidget):
         for name in OrderFilter:
             index = self.tabs.addTab(name.value)
             self.tabs.setTabToolTip(index, FILTER_TIPS[name])
+        self.days = day_box(
+            self,
+            "orderbookDays",
+            "Today: the orders of the desk's trading day (IST), and any order still working "
+            "from an earlier day. All days: every order the book holds, each with its date",
+        )
         self.search = search_box(
             self,
             "orderbookSearch",
@@ -324,6 +344,7 @@ class OrderbookPanel(QWidget):
 
         bar = [
             self.tabs,
+            self.days,
             self.search,
             self.feedback,
             action_button(self.modify_action, self, "orderbookModify"),
@@ -335,11 +356,15 @@ class OrderbookPanel(QWidget):
         panel_layout(self, bar, self.view, stretch=self.feedback)
 
         self.tabs.currentChanged.connect(lambda index: self.set_filter(list(OrderFilter)[index]))
+        self.days.currentIndexChanged.connect(
+            lambda _index: self.set_scope(self.days.currentData())
+        )
         self.search.textChanged.connect(self.proxy.set_needle)
         self.view.doubleClicked.connect(lambda _index: self.show_history())
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         context.bridge.orders_changed.connect(self._on_orders_changed, QUEUED)
+        self._day_timer = day_check_timer(self, "orderbook-day-check", self._check_day)
 
         self.set_filter(OrderFilter.ALL)
         self.reload()
@@ -370,14 +395,19 @@ class OrderbookPanel(QWidget):
             return f"Placed {row.placed:%d %b %Y %H:%M:%S} IST, last update {row.updated:%H:%M:%S}"
 
         def clock(placed_and_id: tuple[datetime, str]) -> str:
-            return placed_and_id[0].strftime("%H:%M:%S")
+            # Beside other days' orders, and on an order of another day, the time carries its
+            # date: 10:00:01 alone would read as today's.
+            placed = placed_and_id[0]
+            if self._scope == TODAY and placed.date() == self._day:
+                return placed.strftime("%H:%M:%S")
+            return placed.strftime("%d %b %H:%M:%S")
 
         def muted(_row: OrderRow) -> QColor:
             return palette().muted
 
         # Time sorts by (time, order id): orders placed in the same second keep their sequence.
         return [
-            Column("Time", lambda r: (r.placed, r.order_id), text=clock, tooltip=time_tip, width=66),
+            Column("Time", lambda r: (r.placed, r.order_id), text=clock, tooltip=time_tip, width=_TIME_WIDTH[TODAY]),
             Column("Symbol", lambda r: r.symbol, tooltip=lambda r: str(r.instrument or r.symbol), width=168),
             Column("B/S", lambda r: r.side, foreground=side_colour, align="center", width=42),
             Column("Product", lambda r: r.product, align="center", width=68),
@@ -406,6 +436,7 @@ class OrderbookPanel(QWidget):
         self._publish()
 
     def _on_orders_changed(self, events: list[object]) -> None:
+        self._check_day()
         changed: set[str] = set()
         for event in events:
             order_id = str(getattr(event, "order_id", ""))
@@ -430,12 +461,16 @@ class OrderbookPanel(QWidget):
             del self._denials[next(iter(self._denials))]
 
     def _publish(self) -> None:
-        self.model.set_rows([*self._rows.values(), *self._denials.values()])
-        self._update_counts()
+        rows = [row for row in (*self._rows.values(), *self._denials.values()) if self._shows(row)]
+        self.model.set_rows(rows)
+        self._update_counts(rows)
         self._update_actions()
 
-    def _update_counts(self) -> None:
-        rows = [*self._rows.values(), *self._denials.values()]
+    def _shows(self, row: OrderRow) -> bool:
+        """Whether the row is of the days shown: today's, or still working, or every day's."""
+        return self._scope == ALL_DAYS or row.placed.date() == self._day or row.is_open
+
+    def _update_counts(self, rows: list[OrderRow]) -> None:
         for index, name in enumerate(OrderFilter):
             count = sum(1 for row in rows if FILTERS[name](row))
             self.tabs.setTabText(index, f"{name.value} ({count})")
@@ -450,6 +485,37 @@ class OrderbookPanel(QWidget):
             return
         self.proxy.set_predicate(FILTERS[name])  # type: ignore[arg-type]
         self._update_actions()
+
+    # -- the days shown ------------------------------------------------------------------------------
+
+    @property
+    def scope(self) -> str:
+        """``TODAY`` (the desk's trading day, and what still works) or ``ALL_DAYS``."""
+        return self._scope
+
+    @property
+    def day(self) -> date:
+        """The desk's trading day the panel calls today."""
+        return self._day
+
+    def set_scope(self, scope: str) -> None:
+        if scope not in _TIME_WIDTH:
+            raise ValueError(f"the orderbook shows {TODAY!r} or {ALL_DAYS!r}, not {scope!r}")
+        if scope == self._scope:
+            return
+        self._scope = scope
+        index = self.days.findData(scope)
+        if self.days.currentIndex() != index:
+            self.days.setCurrentIndex(index)
+        self.view.horizontalHeader().resizeSection(0, _TIME_WIDTH[scope])
+        self._publish()
+
+    def _check_day(self) -> None:
+        """The desk's day turned (a desk left running overnight): today is the new day."""
+        day = self._context.api.orders_service.trading_day()
+        if day != self._day:
+            self._day = day
+            self._publish()
 
     def visible_rows(self) -> list[OrderRow]:
         return self.proxy.visible_rows()  # type: ignore[return-value]
@@ -600,9 +666,15 @@ class OrderbookPanel(QWidget):
         self.tell(f"Exported {count} orders to {Path(path).name}")
         return count
 
+    def export_name(self, suffix: str) -> str:
+        """The file name offered: the filter and the day shown, or every day up to it."""
+        days = (
+            f"{self._day:%Y-%m-%d}" if self._scope == TODAY else f"all-days-to-{self._day:%Y-%m-%d}"
+        )
+        return f"orders-{self.filter.value.lower()}-{days}.{suffix}"
+
     def ask_export(self, suffix: str) -> None:
-        today = datetime.now(tz=IST).strftime("%Y-%m-%d")
-        name = f"orders-{self.filter.value.lower()}-{today}.{suffix}"
+        name = self.export_name(suffix)
         self._export_dialog = ask_export_path(self, "Export orders", name, self._export_chosen)
 
     def _export_chosen(self, path: str) -> None:

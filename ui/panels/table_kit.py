@@ -1,6 +1,6 @@
 """Pieces the table panels share: the sorting and filtering proxy, a model (and its proxy) for
 long tables that only grow, the dense table view, copying rows, view-only shortcuts and menus, and
-the top bar (search box, buttons, export actions) laid out over the table.
+the top bar (search box, the day shown, buttons, export actions) laid out over the table.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from PySide6.QtCore import (
     QPoint,
     QSortFilterProxyModel,
     Qt,
+    QTimer,
 )
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -355,6 +357,33 @@ def search_box(parent: QWidget, object_name: str, placeholder: str, tooltip: str
     search.setMinimumWidth(160)
     search.setMaximumWidth(260)
     return search
+
+
+TODAY, ALL_DAYS = "today", "all"
+"""The days a book panel shows: the desk's trading day (IST), or every day the book holds."""
+DAY_CHOICES = (("Today", TODAY), ("All days", ALL_DAYS))
+DAY_CHECK_MS = 30_000
+"""How often a panel looks whether the desk's day has turned (a desk left running overnight)."""
+
+
+def day_box(parent: QWidget, object_name: str, tooltip: str) -> QComboBox:
+    """The top bar's choice of the days shown: Today or All days (data ``TODAY``/``ALL_DAYS``)."""
+    box = QComboBox(parent)
+    box.setObjectName(object_name)
+    for title, scope in DAY_CHOICES:
+        box.addItem(title, scope)
+    box.setToolTip(tooltip)
+    return box
+
+
+def day_check_timer(parent: QWidget, object_name: str, check: Callable[[], None]) -> QTimer:
+    """A running timer that calls ``check`` every ``DAY_CHECK_MS``: the panel's look at whether
+    the desk's day has turned."""
+    timer = QTimer(parent, objectName=object_name)
+    timer.setInterval(DAY_CHECK_MS)
+    timer.timeout.connect(check)
+    timer.start()
+    return timer
 
 
 _EXPORT_TEXTS = {"csv": "Export CSV…", "xlsx": "Export Excel…"}

@@ -19,9 +19,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QComboBox, QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 from engine.api import OrderFilled, Product, Side, TradeSnapshot
 from engine.domain.events import Severity
@@ -32,12 +32,16 @@ from ui.export import ask_export_path, at_ist, write_table
 from ui.format import quantity, rupees
 from ui.models.table import Column
 from ui.panels.table_kit import (
+    ALL_DAYS,
+    TODAY,
     GrowingTableModel,
     LineLabel,
     ModelOrderProxy,
     action_button,
     action_menu,
     copy_rows,
+    day_box,
+    day_check_timer,
     export_actions,
     export_table,
     make_table,
@@ -51,11 +55,6 @@ from ui.panels.table_kit import (
 
 log = logging.getLogger(__name__)
 
-DAY_CHECK_MS = 30_000
-"""How often the panel looks whether the desk's day has turned (a desk left running overnight)."""
-
-TODAY, ALL_DAYS = "today", "all"
-DAY_CHOICES = (("Today", TODAY), ("All days", ALL_DAYS))
 _TIME_WIDTH = {TODAY: 66, ALL_DAYS: 118}
 
 
@@ -164,13 +163,11 @@ class TradesPanel(QWidget):
         self.view.setAccessibleName("Trades")
         self.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
 
-        self.days = QComboBox(self)
-        self.days.setObjectName("tradesDays")
-        for title, scope in DAY_CHOICES:
-            self.days.addItem(title, scope)
-        self.days.setToolTip(
+        self.days = day_box(
+            self,
+            "tradesDays",
             "Today: the fills of the desk's trading day (IST). All days: every fill the book "
-            "holds, each with its date"
+            "holds, each with its date",
         )
         self.search = search_box(
             self,
@@ -200,10 +197,7 @@ class TradesPanel(QWidget):
         self.search.textChanged.connect(self._on_search)
         self.view.customContextMenuRequested.connect(self._context_menu)
         context.bridge.orders_changed.connect(self._on_orders_changed, QUEUED)
-        self._day_timer = QTimer(self, objectName="trades-day-check")
-        self._day_timer.setInterval(DAY_CHECK_MS)
-        self._day_timer.timeout.connect(self._check_day)
-        self._day_timer.start()
+        self._day_timer = day_check_timer(self, "trades-day-check", self._check_day)
         self.reload()
 
     def _columns(self) -> list[Column[TradeRow]]:
