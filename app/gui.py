@@ -223,7 +223,7 @@ async def _run_desk(
         *(account_window(e, profile, settings, closed.set, kill_switch(e)) for e in also),
     ]
     keys = KeysFollowTheTrader(windows) if also else None
-    stop_listening = close_on_termination_signals(window.close)
+    stop_listening = close_on_termination_signals(window.close_for_termination)
     freeze_startup_objects()
     accounts.start()
     log.info(

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from PySide6.QtCore import (
     QByteArray,
+    QDataStream,
     QEvent,
     QItemSelectionModel,
     QObject,
+    QPoint,
     QRect,
     QSize,
     Qt,
@@ -81,6 +83,7 @@ from ui.panels.greeks import GreeksPanel
 from ui.panels.health import set_banner
 from ui.panels.market_watch import MarketWatchPanel
 from ui.panels.multileg import MultilegPanel
+from ui.panels.multileg_editor import PortfolioEditor
 from ui.panels.option_chain import OptionChainPanel
 from ui.panels.order_ticket import OrderTicket
 from ui.panels.orderbook import OrderbookPanel
@@ -161,6 +164,23 @@ class HeldEnterFilter(QObject):
         )
 
 
+def saved_frame(geometry: QByteArray) -> QRect | None:
+    """The window's frame as ``saveGeometry`` wrote it (its first rectangle, after the magic
+    number and the format's version), or None where it does not read."""
+    stream = QDataStream(geometry)
+    stream.setVersion(QDataStream.Version.Qt_4_0)
+    if stream.readUInt32() != _GEOMETRY_MAGIC:
+        return None
+    stream.readUInt16(), stream.readUInt16()  # the format's version: the frame comes first in all
+    frame = QRect()
+    stream >> frame
+    return frame if stream.status() is QDataStream.Status.Ok and frame.isValid() else None
+
+
+_GEOMETRY_MAGIC = 0x1D9D0CB
+"""What ``QWidget.saveGeometry`` writes first."""
+
+
 def default_window_rect(screen: QRect) -> QRect:
     """The window's default place on a screen's available area: ``DEFAULT_SIZE`` where it fits,
     else as much as fits with room for the title bar, centred."""
@@ -222,6 +242,8 @@ class MainWindow(QMainWindow):
         self.settings = settings or SettingsStore()
         """The trader's preferences (``engine.settings``); the window follows their changes."""
         self.settings_dialog: SettingsDialog | None = None
+        self.unsaved_question: QMessageBox | None = None
+        """Closing with unsaved portfolio changes: Save, Discard or Cancel, while it is open."""
         self.theme = ThemeHolder(self.settings.current.display.theme)
         self.bridge = EngineBridge(api, self)
         self.context = PanelContext(
@@ -666,7 +688,7 @@ class MainWindow(QMainWindow):
             help_menu.addAction(self._action("Update market calendar…", self._open_calendar_update))
         if self._save_diagnostics is not None:
             help_menu.addAction(self._action("Save diagnostics bundle…", self.ask_diagnostics_path))
-        help_menu.addAction(self._action("About DalalDesk", lambda: AboutDialog(self).open()))
+        help_menu.addAction(self._action("About DalalDesk", self.show_about))
 
     def _fill_workspace_menu(self) -> None:
         self.workspace_menu.clear()
@@ -726,6 +748,13 @@ class MainWindow(QMainWindow):
 
     def show_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(SHORTCUTS, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # a new one each time asked
+        dialog.open()
+        return dialog
+
+    def show_about(self) -> AboutDialog:
+        dialog = AboutDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # a new one each time asked
         dialog.open()
         return dialog
 
@@ -768,7 +797,11 @@ class MainWindow(QMainWindow):
     def _restore_geometry(self, geometry: QByteArray) -> None:
         """The window's saved place, or its default place where the saved one is on no screen
         now (saved on a monitor that is gone) or does not read."""
-        if not self.restoreGeometry(geometry) or not self._on_a_screen():
+        frame = saved_frame(geometry)
+        # Qt moves a place saved on a monitor that is gone onto a screen, squeezed to fit
+        # there: the saved place itself says whether it is on a screen now.
+        gone = frame is None or QGuiApplication.screenAt(frame.topLeft() + QPoint(8, 8)) is None
+        if gone or not self.restoreGeometry(geometry) or not self._on_a_screen():
             self._place_by_default()
 
     def _on_a_screen(self) -> bool:
@@ -860,6 +893,7 @@ class MainWindow(QMainWindow):
         dialog = QInputDialog(self)
         dialog.setWindowTitle("Save workspace")
         dialog.setLabelText("Workspace name:")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # the name comes by the signal
         dialog.textValueSelected.connect(self.save_workspace)
         dialog.open()
 
@@ -1019,7 +1053,81 @@ class MainWindow(QMainWindow):
         self.bridge.stop()
         self._clock_timer.stop()
 
+    def _unsaved_editors(self) -> list[PortfolioEditor]:
+        panel = self.panels.built("multileg")
+        return panel.unsaved_editors() if isinstance(panel, MultilegPanel) else []
+
+    def _ask_about_unsaved(self, editors: list[PortfolioEditor]) -> None:
+        """Save, Discard or Cancel before the desk closes over unsaved portfolio changes."""
+        if self.unsaved_question is not None:  # asked already: the question comes to the front
+            self.unsaved_question.raise_()
+            self.unsaved_question.activateWindow()
+            return
+        names = ", ".join(editor.described() for editor in editors)
+        answers = (
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel
+        )
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Unsaved portfolio changes",
+            f"Save the changes to {names} before DalalDesk closes?",
+            answers,
+            self,
+        )
+        box.setObjectName("unsavedPortfolios")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(self._unsaved_answered)
+        self.unsaved_question = box
+        box.open()  # never exec(): a nested loop would stall the engine's tasks
+
+    def _unsaved_answered(self, result: int) -> None:
+        self.unsaved_question = None
+        if result == QMessageBox.StandardButton.Discard:
+            for editor in self._unsaved_editors():
+                editor.discard_and_close()
+            self.close()
+        elif result == QMessageBox.StandardButton.Save and self._saved_all():
+            self.close()
+
+    def _saved_all(self) -> bool:
+        """Save every editor's changes; one that cannot be saved is shown (it says why)."""
+        not_saved = [editor for editor in self._unsaved_editors() if not editor.save()]
+        if not not_saved:
+            return True
+        names = ", ".join(editor.described() for editor in not_saved)
+        self.statusBar().showMessage(
+            f"DalalDesk not closed: {names} could not be saved (the editor says why)", 15_000
+        )
+        not_saved[0].show()
+        not_saved[0].raise_()
+        not_saved[0].activateWindow()
+        return False
+
+    def close_for_termination(self) -> None:
+        """SIGTERM or SIGINT (a logout, a service manager): the desk closes as its Close does,
+        without asking, since nobody waits to answer; unsaved portfolio changes are dropped and
+        the log names them."""
+        unsaved = self._unsaved_editors()
+        if unsaved:
+            names = ", ".join(editor.described() for editor in unsaved)
+            log.warning("closing on a termination signal: unsaved changes to %s not kept", names)
+            for editor in unsaved:
+                editor.discard_and_close()
+        if self.unsaved_question is not None:
+            question, self.unsaved_question = self.unsaved_question, None
+            question.finished.disconnect(self._unsaved_answered)
+            question.close()
+        self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        unsaved = self._unsaved_editors()
+        if unsaved:
+            event.ignore()  # the desk stays open until the trader answers
+            self._ask_about_unsaved(unsaved)
+            return
         self.save_layout()
         # The docks hiding on the way out are no change: nothing is saved after this save.
         self._watching_layout = False
@@ -1028,6 +1136,9 @@ class MainWindow(QMainWindow):
             self.settings_dialog.close()
         if self.manual is not None:
             self.manual.close()
+        multileg = self.panels.built("multileg")
+        for editor in multileg.editors[:] if isinstance(multileg, MultilegPanel) else []:
+            editor.close()  # none has unsaved changes by now
         if self._on_close is not None:
             self._on_close()
         event.accept()

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import shiboken6
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -44,6 +46,7 @@ class CalendarUpdateDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("calendarUpdate")
         self.setWindowTitle("Update market calendar")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # a new one each time asked
         self._coverage = coverage
         self._import_file = import_file
         self._fetch = fetch
@@ -81,12 +84,17 @@ class CalendarUpdateDialog(QDialog):
     def _choose_file(self) -> None:
         chooser = QFileDialog(self, "Calendar file", "", "Calendar files (*.json)")
         chooser.fileSelected.connect(lambda name: self.import_path(Path(name)))
+        chooser.finished.connect(chooser.deleteLater)
         chooser.open()  # non-modal: no nested event loop
 
     def _start_fetch(self) -> None:
         self.fetch_button.setEnabled(False)
         self.result_label.setText(f"Fetching NSE's {self.year.value()} list…")
-        self._fetch(self.year.value(), self.show_result)
+        self._fetch(self.year.value(), self._fetched)
+
+    def _fetched(self, loaded: bool, text: str) -> None:
+        if shiboken6.isValid(self):  # closed (and deleted) meanwhile: nothing left to tell
+            self.show_result(loaded, text)
 
     def show_result(self, loaded: bool, text: str) -> None:
         self.fetch_button.setEnabled(True)

@@ -571,6 +571,7 @@ class MarketWatchPanel(QWidget):
         dialog = QInputDialog(self)
         dialog.setWindowTitle("New watchlist")
         dialog.setLabelText("Name:")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # the name comes by the signal
         dialog.textValueSelected.connect(
             lambda name: name.strip() and self._new_and_show(name.strip())
         )

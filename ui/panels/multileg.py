@@ -515,6 +515,10 @@ class MultilegPanel(QWidget):
         editor.show()  # non-modal: the desk keeps trading while the trader edits
         return editor
 
+    def unsaved_editors(self) -> list[PortfolioEditor]:
+        """The open editors holding changes not saved."""
+        return [editor for editor in self.editors if editor.dirty]
+
     def _forget(self, editor: PortfolioEditor) -> None:
         if editor in self.editors:
             self.editors.remove(editor)

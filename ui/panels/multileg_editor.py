@@ -578,6 +578,14 @@ class PortfolioEditor(QDialog):
         self.saved.emit(spec.name)
         return True
 
+    def described(self) -> str:
+        """The portfolio as a question about it names it: its saved name, else the name typed."""
+        if self.original:
+            return self.original
+        defaults = self.value().get("defaults")
+        typed = str(defaults.get("name") or "").strip() if isinstance(defaults, dict) else ""
+        return f"the new portfolio {typed}" if typed else "a new portfolio"
+
     def _title(self) -> None:
         name = self.original or "New portfolio"
         self.setWindowTitle(f"Multileg portfolio — {name}{' *' if self.dirty else ''}")
@@ -686,6 +694,12 @@ class PortfolioEditor(QDialog):
             box.open()  # never exec(): a nested loop would stall the engine's tasks
             return
         super().reject()
+
+    def discard_and_close(self) -> None:
+        """Close without asking: the trader has already chosen to drop the changes (closing
+        the desk)."""
+        self._discard = True
+        self.reject()
 
     def _answered(self, result: int) -> None:
         self._question = None
