@@ -1,14 +1,20 @@
 """Messages: what the engine tells the trader (info, warnings, errors) and every order denial.
 
-Newest at the top, capped at ``MAX_MESSAGES`` rows (the oldest go first). The log model is
-append-only and trims from the old end in one step, so a burst of messages costs one insert and
-one removal per frame however long the log is. A severity filter and a text filter sit on a proxy.
+Newest at the top, capped at ``MAX_MESSAGES`` rows. A message that repeats one shown less than
+``REPEAT_WINDOW`` earlier (same severity, source and text) is counted on that row ("×4,210", first
+and last time) instead of taking a row of its own, so a strategy placing in a loop while trading is
+halted leaves one row, not thousands. When the log is full the routine row heard from longest ago
+goes first: errors and the risk manager's state messages (trading HALTED, breakers, the kill
+switch) stay, up to half the cap. Every step costs a dictionary look-up or a bisection per
+message, never a scan of the log. A severity filter and a text filter sit on a proxy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from bisect import bisect_left
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +57,9 @@ from ui.panels.table_kit import (
 
 MAX_MESSAGES = 5_000
 
+REPEAT_WINDOW = timedelta(seconds=60)
+"""A message repeating one at most this long after its last occurrence is counted on its row."""
+
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
 SEVERITY_FILTERS = {
@@ -59,21 +68,59 @@ SEVERITY_FILTERS = {
     "Errors": Severity.ERROR,
 }
 
+DENIAL_SOURCE = "risk gate"
+
 
 @dataclass(frozen=True)
 class MessageRow:
     sequence: int
     time: datetime
+    """When it first arrived."""
     severity: Severity
     source: str
     text: str
     order_id: str = ""
+    """The order a denial refused (the first one, on a row counting repeats)."""
+    important: bool = False
+    """Kept when the full log drops routine rows (see ``is_important``)."""
+    count: int = 1
+    last_time: datetime | None = None
+    """When it last arrived, on a row counting repeats."""
+
+    @property
+    def key(self) -> tuple[Severity, str, str]:
+        return self.severity, self.source, self.text
+
+    @property
+    def latest(self) -> datetime:
+        return self.last_time or self.time
+
+    @property
+    def shown_text(self) -> str:
+        if self.count == 1:
+            return self.text
+        return f"{self.text}  ×{self.count:,} ({self.time:%H:%M:%S}–{self.latest:%H:%M:%S})"
+
+    def repeated(self, again: MessageRow) -> MessageRow:
+        """This row counting one more arrival of the same message."""
+        return replace(self, count=self.count + again.count, last_time=again.latest)
+
+
+def is_important(severity: Severity, source: str) -> bool:
+    """Whether a message outlasts routine rows in a full log: every error, and the risk manager's
+    state messages (trading HALTED / REDUCING / ACTIVE, breakers, the kill switch, the limits),
+    which it sends as errors and info. Its warnings are about single orders (a refused modify, a
+    queued order cancelled) and are routine, as are order denials (shown as errors, but each only
+    one order's echo of a state already reported; a strategy in a loop sends thousands)."""
+    if source == DENIAL_SOURCE:
+        return False
+    return severity is Severity.ERROR or (source == "risk" and severity is Severity.INFO)
 
 
 def denial_text(denial: OrderDenied, symbol: str) -> str:
     request = denial.request
     if request is None:
-        return f"Order {denial.order_id} denied: {denial.reason}"
+        return f"Denied: {denial.reason}"  # the order id has its own column
     terms = f"{request.side} {request.quantity:,} {symbol} {request.order_type}"
     if request.price is not None:
         terms += f" @ {rupees_text(request.price)}"
@@ -83,16 +130,33 @@ def denial_text(denial: OrderDenied, symbol: str) -> str:
 
 
 class MessageLogModel(QAbstractTableModel):
-    """Rows newest first; ``append`` puts new rows on top and trims the oldest beyond ``cap``."""
+    """Rows newest first. ``append`` counts repeats on their rows, puts new rows on top and, beyond
+    ``cap``, drops the routine rows that last arrived longest ago (important ones only past half
+    the cap)."""
 
-    def __init__(self, columns: list[Column[MessageRow]], cap: int = MAX_MESSAGES) -> None:
+    def __init__(
+        self,
+        columns: list[Column[MessageRow]],
+        cap: int = MAX_MESSAGES,
+        repeat_window: timedelta = REPEAT_WINDOW,
+    ) -> None:
         super().__init__()
         if cap <= 0:
             raise ValueError(f"cap must be positive, not {cap}")
         self.columns = columns
         self.cap = cap
+        self.important_cap = max(1, cap // 2)
+        self.repeat_window = repeat_window
         self._log: list[MessageRow] = []
-        """Oldest first; row r of the model is ``_log[-1 - r]``."""
+        """Oldest first (ascending sequence); row r of the model is ``_log[-1 - r]``."""
+        self._latest: dict[tuple[Severity, str, str], MessageRow] = {}
+        """The newest row of each message still in the log, to count a repeat on."""
+        self._routine: OrderedDict[int, None] = OrderedDict()
+        self._important: OrderedDict[int, None] = OrderedDict()
+        """Sequences of the rows in the log, least recently arrived first: which to drop next (a
+        row still counting a flood is not dropped for being the first of it)."""
+        self.occurrences = dict.fromkeys(Severity, 0)
+        """Messages per severity in the log, repeats included."""
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._log)
@@ -135,24 +199,94 @@ class MessageLogModel(QAbstractTableModel):
         return self._log[-1 - row]
 
     def append(self, rows: list[MessageRow]) -> None:
-        """Add rows (given oldest first) on top; drop the oldest beyond the cap."""
+        """Take rows (given oldest first, each with a higher sequence than any before): a repeat
+        is counted on its row, the others go on top; the log is then trimmed to the cap."""
         if not rows:
             return
-        rows = rows[-self.cap :]
-        self.beginInsertRows(QModelIndex(), 0, len(rows) - 1)
-        self._log.extend(rows)
-        self.endInsertRows()
-        excess = len(self._log) - self.cap
-        if excess > 0:
-            first = len(self._log) - excess
-            self.beginRemoveRows(QModelIndex(), first, len(self._log) - 1)
-            del self._log[:excess]
-            self.endRemoveRows()
+        if self._log and rows[0].sequence <= self._log[-1].sequence:
+            raise ValueError(f"row {rows[0].sequence} is not newer than the log's newest")
+        fresh: dict[int, MessageRow] = {}
+        """New rows by sequence (insertion order: oldest first)."""
+        repeated: dict[int, MessageRow] = {}
+        """Rows already in the log that counted repeats, by sequence."""
+        for row in rows:
+            self.occurrences[row.severity] += row.count
+            earlier = self._latest.get(row.key)
+            if earlier is None or row.time - earlier.latest > self.repeat_window:
+                fresh[row.sequence] = self._latest[row.key] = row
+                continue
+            counted = self._latest[row.key] = earlier.repeated(row)
+            (fresh if earlier.sequence in fresh else repeated)[earlier.sequence] = counted
+        self._update_in_place(repeated)
+        self._insert_on_top(list(fresh.values()))
+        self._trim()
 
     def clear(self) -> None:
         self.beginResetModel()
         self._log.clear()
+        self._latest.clear()
+        self._routine.clear()
+        self._important.clear()
+        self.occurrences = dict.fromkeys(Severity, 0)
         self.endResetModel()
+
+    def _position(self, sequence: int) -> int:
+        """Where the row with this sequence is in ``_log`` (a bisection: the log is in order)."""
+        return bisect_left(self._log, sequence, key=lambda r: r.sequence)
+
+    def _update_in_place(self, repeated: dict[int, MessageRow]) -> None:
+        last_column = len(self.columns) - 1
+        for sequence, row in repeated.items():
+            (self._important if row.important else self._routine).move_to_end(sequence)
+            position = self._position(sequence)
+            self._log[position] = row
+            shown = len(self._log) - 1 - position
+            self.dataChanged.emit(self.index(shown, 0), self.index(shown, max(0, last_column)))
+
+    def _insert_on_top(self, rows: list[MessageRow]) -> None:
+        if not rows:
+            return
+        self.beginInsertRows(QModelIndex(), 0, len(rows) - 1)
+        self._log.extend(rows)
+        self.endInsertRows()
+        for row in rows:
+            (self._important if row.important else self._routine)[row.sequence] = None
+
+    def _trim(self) -> None:
+        """Drop rows beyond the cap, those heard from longest ago first: routine ones, or
+        important ones while those are more than ``important_cap`` (routine rows keep room)."""
+        doomed: list[int] = []
+        for _ in range(len(self._log) - self.cap):
+            if len(self._important) > self.important_cap or not self._routine:
+                doomed.append(self._important.popitem(last=False)[0])
+            else:
+                doomed.append(self._routine.popitem(last=False)[0])
+        if doomed:
+            self._remove(sorted(doomed))
+
+    def _remove(self, sequences: list[int]) -> None:
+        """Remove these rows (ascending sequences) in runs of neighbours, newest run first."""
+        positions = [self._position(s) for s in sequences]
+        runs: list[list[int]] = []
+        for position in positions:
+            if runs and position == runs[-1][-1] + 1:
+                runs[-1].append(position)
+            else:
+                runs.append([position])
+        for run in reversed(runs):
+            first, last = run[0], run[-1]
+            for row in self._log[first : last + 1]:
+                self._forget(row)
+            newest = len(self._log) - 1
+            self.beginRemoveRows(QModelIndex(), newest - last, newest - first)
+            del self._log[first : last + 1]
+            self.endRemoveRows()
+
+    def _forget(self, row: MessageRow) -> None:
+        self.occurrences[row.severity] -= row.count
+        latest = self._latest.get(row.key)
+        if latest is not None and latest.sequence == row.sequence:
+            del self._latest[row.key]
 
 
 class SeverityFilterProxy(QSortFilterProxyModel):
@@ -187,6 +321,15 @@ class SeverityFilterProxy(QSortFilterProxyModel):
 
     def visible_rows(self) -> list[MessageRow]:
         return [self.index(r, 0).data(ROW_ROLE) for r in range(self.rowCount())]
+
+
+def _message_tip(row: MessageRow) -> str:
+    if row.count == 1:
+        return row.text
+    return (
+        f"{row.text}\n\n{row.count:,} times from {row.time:%d %b %Y %H:%M:%S} "
+        f"to {row.latest:%H:%M:%S} IST"
+    )
 
 
 class MessagesPanel(QWidget):
@@ -269,7 +412,7 @@ class MessagesPanel(QWidget):
                    tooltip=lambda r: f"{r.time:%d %b %Y %H:%M:%S} IST"),
             Column("Severity", lambda r: r.severity, foreground=severity_colour, width=72),
             Column("Source", lambda r: r.source, width=90),
-            Column("Message", lambda r: r.text, foreground=text_colour, tooltip=lambda r: r.text),
+            Column("Message", lambda r: r.shown_text, foreground=text_colour, tooltip=_message_tip),
         ]  # fmt: skip
 
     # -- data ----------------------------------------------------------------------------------------
@@ -301,7 +444,7 @@ class MessagesPanel(QWidget):
                 instrument = self._context.api.instruments.find(event.request.token)
                 symbol = instrument.tradingsymbol if instrument else f"token {event.request.token}"
             text = denial_text(event, symbol)
-            return self._next(event.ts_ns, Severity.ERROR, "risk gate", text, str(event.order_id))
+            return self._next(event.ts_ns, Severity.ERROR, DENIAL_SOURCE, text, str(event.order_id))
         return None
 
     def _repeats_last_denial(self, message: EngineMessage) -> bool:
@@ -319,7 +462,10 @@ class MessagesPanel(QWidget):
         self, ts_ns: int, severity: Severity, source: str, text: str, order_id: str = ""
     ) -> MessageRow:
         self._sequence += 1
-        return MessageRow(self._sequence, at_ist(ts_ns), severity, source, text, order_id)
+        important = is_important(severity, source)
+        return MessageRow(
+            self._sequence, at_ist(ts_ns), severity, source, text, order_id, important
+        )
 
     def visible_rows(self) -> list[MessageRow]:
         return self.proxy.visible_rows()
@@ -337,9 +483,7 @@ class MessagesPanel(QWidget):
         self.severity.setCurrentText(name)
 
     def _update_counts(self) -> None:
-        counts = dict.fromkeys(Severity, 0)
-        for row in self.model.rows:
-            counts[row.severity] += 1
+        counts = self.model.occurrences
         errors, warnings = counts[Severity.ERROR], counts[Severity.WARNING]
         self.counts.setText(
             f"{errors} error{'' if errors == 1 else 's'} · "
@@ -356,8 +500,11 @@ class MessagesPanel(QWidget):
         popup_menu(menu, self.view, position)
 
     def export_to(self, path: str | Path) -> int:
-        headers = ["Time", "Severity", "Source", "Message", "Order ID"]
-        rows = [[r.time, r.severity, r.source, r.text, r.order_id] for r in self.visible_rows()]
+        headers = ["Time", "Severity", "Source", "Message", "Order ID", "Count", "Last time"]
+        rows = [
+            [r.time, r.severity, r.source, r.text, r.order_id, r.count, r.latest]
+            for r in self.visible_rows()
+        ]
         return write_table(path, headers, rows)
 
     def ask_export(self, suffix: str) -> None:
