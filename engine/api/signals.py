@@ -12,6 +12,8 @@ from engine.api.parts import Service
 from engine.signals.audit import AuditRow, audit_rows, write_audit
 from engine.signals.desk import PendingSignal, SignalDesk, SignalResult
 from engine.signals.records import SignalStep
+from engine.signals.terms import OrderTerms
+from engine.signals.tradingview import SignalRefused
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +29,28 @@ class PendingSignalView:
     token: int
     action: str
     lots: int
+    """The signal's lots: what the trader may change before approving."""
     quantity: int
+    """The units the order sends, all told (for an exit, the position as it stands; 0 when
+    there is none to exit)."""
     order_type: str
     price: Decimal | None
     product: str
     received_ns: int
     expires_ns: int
+    side: str = ""
+    """BUY or SELL ('' for a portfolio's command or an exit with nothing to exit)."""
+    multiplier: int = 1
+    """The desk's lots multiplier: the lots that go are the signal's times this."""
+    lot_size: int = 1
+    closes: int = 0
+    """The units of the opposite position an entry closes first (part of ``quantity``)."""
 
 
 class SignalService(Service):
     def pending_signals(self) -> list[PendingSignalView]:
         desk = self._signal_desk()
-        multiplier = desk.rules.lots_multiplier
-        return [_view(p, multiplier) for p in desk.pending()]
+        return [_view(p, desk) for p in desk.pending()]
 
     def approve_signal(
         self, signal_id: str, *, lots: int | None = None, price: Decimal | str | None = None
@@ -71,16 +82,21 @@ class SignalService(Service):
         return self._parts.signals
 
 
-def _view(pending: PendingSignal, multiplier: int) -> PendingSignalView:
+def _view(pending: PendingSignal, desk: SignalDesk) -> PendingSignalView:
+    """The card of a waiting signal, from the terms its order would go with now."""
     alert, instrument = pending.alert, pending.instrument
     if instrument is None:  # a portfolio's start, stop or square-off
         return PendingSignalView(
             pending.signal_id, alert.strategy, alert.portfolio, alert.portfolio, 0, alert.action,
             0, 0, "", None, "", pending.received_ns, pending.expires_ns,
         )  # fmt: skip
+    try:
+        terms = desk.terms(alert, instrument)
+    except SignalRefused:  # an exit with no position: approving it says so
+        terms = OrderTerms("", 0, 0)
     return PendingSignalView(
         pending.signal_id, alert.strategy, alert.symbol, instrument.tradingsymbol,
-        instrument.token, alert.action, alert.lots,
-        alert.lots * multiplier * instrument.lot_size, alert.order_type, alert.price,
-        alert.product, pending.received_ns, pending.expires_ns,
+        instrument.token, alert.action, alert.lots, terms.quantity, alert.order_type,
+        alert.price, alert.product, pending.received_ns, pending.expires_ns, terms.side,
+        desk.rules.lots_multiplier, instrument.lot_size, terms.closes,
     )  # fmt: skip

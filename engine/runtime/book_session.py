@@ -10,12 +10,13 @@ import logging
 import sqlite3
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.brokers.paper.holdings import holdings_from_journal
 from engine.brokers.paper.venue import PaperVenue
 from engine.core.clock import IST
 from engine.domain.events import EngineMessage, Severity
+from engine.signals.book_decisions import BookDecisions
 from engine.signals.records import SignalRecord
 from engine.store.backup import backup_book, copied_since, has_backup_of
 from engine.store.book import scan_journal, set_aside_text
@@ -56,15 +57,11 @@ def restore_engine(engine: Engine) -> int:
             engine.warn(f"advanced order {parent_id}: its saved terms cannot be read", "orders")
         engine.algos.restore(entries)
         engine.api.advanced_service.restore_gtt_parents(entries)
-        engine.signals.restore(
-            SignalRecord.from_payload(ts, payload)
-            for kind, _order, ts, payload in entries
-            if kind == SignalRecord.kind
-        )
-        if engine.desk_lease is not None and (others := engine.desk_lease.others()):
+        desks = _other_open_desks(engine)
+        _restore_signals(engine, entries, scan.entries, desks)
+        if desks:
             # The book does not say which desk ran a strategy: resuming one another desk
             # runs would send its orders twice.
-            desks = ", ".join(d.describe() for d in others)
             engine.strategies.hold_back_resume(
                 f"it was running on this shared book and {desks} is open on it too, so it "
                 "may be running there; start it here if it is this desk's"
@@ -86,6 +83,47 @@ def restore_engine(engine: Engine) -> int:
     if applied:
         log.info("restored %d order events from the journal", applied)
     return applied
+
+
+def _other_open_desks(engine: Engine) -> str:
+    """The other desks open on this shared book now, in words; '' when there are none."""
+    if engine.desk_lease is None:
+        return ""
+    return ", ".join(d.describe() for d in engine.desk_lease.others())
+
+
+def _restore_signals(
+    engine: Engine,
+    entries: list[tuple[str, str | None, int, dict[str, Any]]],
+    scanned: list[JournalEntry],
+    desks: str,
+) -> None:
+    """The signals' seen ids and waiting approvals; on a shared book, approvals another open desk
+    shows are left to it (said in words), and each approval first looks at what the book
+    records for its signal."""
+    held = engine.signals.restore(
+        (SignalRecord.from_payload(ts, payload)
+         for kind, _order, ts, payload in entries if kind == SignalRecord.kind),
+        held_by=desks,
+    )  # fmt: skip
+    if engine.desk_lease is not None:
+        opened_at = scanned[-1].seq if scanned else 0
+        engine.signals.follow_book(BookDecisions(engine.journal, opened_at).decision)
+    if held:
+        engine.warn(_held_words(held, desks), "signals")
+
+
+def _held_words(held: list[str], desks: str) -> str:
+    shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+    if len(held) == 1:
+        return (
+            f"Signal {shown} waits for approval on {desks}, open on this shared book too: "
+            "approve or reject it there (it is not shown here, so that it is not placed twice)."
+        )
+    return (
+        f"Signals {shown} wait for approval on {desks}, open on this shared book too: approve "
+        "or reject them there (they are not shown here, so that none is placed twice)."
+    )
 
 
 def _other_desks(engine: Engine, entries: list[JournalEntry]) -> dict[str, str]:

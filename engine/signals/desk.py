@@ -29,7 +29,9 @@ from engine.domain.events import EngineMessage, Severity
 from engine.domain.instruments import Instrument
 from engine.domain.origin import OrderSource
 from engine.marketdata.instrument_registry import InstrumentRegistry
+from engine.signals.book_decisions import decided_words
 from engine.signals.records import SignalRecord, SignalStep
+from engine.signals.terms import OrderTerms, order_terms
 from engine.signals.tradingview import SignalRefused, TradingViewAlert, resolve_symbol
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,8 @@ NetPosition = Callable[[int, str], int]
 """The desk's net quantity of an instrument (token) in a product."""
 PortfolioCommand = Callable[[str, str], str | None]
 """(action, portfolio) → None when done, else why not: start, stop or square off."""
+DecisionInBook = Callable[[str], SignalRecord | None]
+"""The decision a shared book already records for a signal id (``BookDecisions.decision``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,7 @@ class SignalDesk:
         self._refusals: dict[str, str] = {}
         """Why a signal seen was refused (a resend is answered with the same reason)."""
         self._pending: dict[str, PendingSignal] = {}
+        self._decided_in_book: DecisionInBook = lambda _signal_id: None
 
     def bind(
         self,
@@ -182,12 +187,21 @@ class SignalDesk:
             self._net = net
         self._portfolio = portfolio
 
-    def restore(self, records: Iterable[SignalRecord]) -> None:
+    def follow_book(self, decided: DecisionInBook) -> None:
+        """On a book shared with other desks: before approving, look up what the book already
+        records for the signal (another desk may have decided it)."""
+        self._decided_in_book = decided
+
+    def restore(self, records: Iterable[SignalRecord], *, held_by: str = "") -> list[str]:
         """Seen ids from the journal (a resend after a restart is still a duplicate), and the
         approvals left waiting when the desk stopped: each waits again until its own window
         closes (a restart neither adds time nor takes any away). One whose window closed while
         the desk was down, or that can no longer be acted on, is expired in words (journaled
-        and said in Messages), never acted on later."""
+        and said in Messages), never acted on later.
+
+        ``held_by`` names the other desks open on a shared book: the approvals waiting are
+        theirs to decide (approved on two desks, a signal would be placed twice), so none comes
+        back here; their ids are returned, for the trader to be told where they wait."""
         waiting: dict[str, SignalRecord] = {}
         received: set[str] = set()
         """Ids whose next step is what the pipeline made of them (a refusal then counts; one
@@ -205,6 +219,8 @@ class SignalDesk:
                 waiting[record.signal_id] = record
             elif record.step in DECIDED:
                 waiting.pop(record.signal_id, None)
+        if held_by:
+            return list(waiting)
         for record in waiting.values():
             try:
                 card = self._waiting_again(record)
@@ -221,6 +237,7 @@ class SignalDesk:
                 )  # fmt: skip
                 continue
             self._pending[card.signal_id] = card
+        return []
 
     def _waiting_again(self, record: SignalRecord) -> PendingSignal:
         """The card a journaled "pending" step describes, with the time it had left;
@@ -339,6 +356,8 @@ class SignalDesk:
         waiting = self._pending.get(signal_id)
         if waiting is None:
             return SignalResult(signal_id, SignalStep.REFUSED, "no signal waits with that id")
+        if (elsewhere := self._decided_elsewhere(signal_id)) is not None:
+            return elsewhere
         if waiting.expires_ns <= self._clock.time_ns():
             self.expire()  # its time was up, whether or not the heartbeat has said so yet
             return SignalResult(signal_id, SignalStep.EXPIRED, "not approved in time")
@@ -361,12 +380,23 @@ class SignalDesk:
             return self._send(signal_id, alert, waiting.instrument)
 
     def reject(self, signal_id: str, *, who: str = "trader", reason: str = "") -> SignalResult:
+        if signal_id in self._pending and (elsewhere := self._decided_elsewhere(signal_id)):
+            return elsewhere
         waiting = self._pending.pop(signal_id, None)
         if waiting is None:
             return SignalResult(signal_id, SignalStep.REFUSED, "no signal waits with that id")
         return self._write(
             signal_id, SignalStep.REJECTED, waiting.alert.strategy, reason, {"by": who}
         )
+
+    def _decided_elsewhere(self, signal_id: str) -> SignalResult | None:
+        """A waiting signal the shared book records as decided (by another desk): its card goes,
+        and the answer says what became of it."""
+        decided = self._decided_in_book(signal_id)
+        if decided is None:
+            return None
+        del self._pending[signal_id]
+        return SignalResult(signal_id, SignalStep.REFUSED, decided_words(decided))
 
     def expire(self) -> list[str]:
         """Lapse the approvals whose time is up (the heartbeat calls this)."""
@@ -396,7 +426,7 @@ class SignalDesk:
         if instrument is None:
             return self._command_portfolio(signal_id, alert)
         try:
-            side, quantity = self._terms(alert, instrument)
+            terms = self.terms(alert, instrument)
         except SignalRefused as refused:
             return self._write(signal_id, SignalStep.REFUSED, alert.strategy, refused.reason)
         limit = alert.order_type == "LIMIT"
@@ -406,8 +436,8 @@ class SignalDesk:
             )
         outcome = self._place(
             instrument.token,
-            side,
-            quantity,
+            terms.side,
+            terms.quantity,
             alert.order_type,
             product=alert.product,
             price=alert.price if limit else None,
@@ -416,35 +446,17 @@ class SignalDesk:
             tag=signal_id[:20],
         )
         step = SignalStep.PLACED if outcome.ok else SignalStep.DENIED
-        detail = {"instrument": instrument.tradingsymbol, "quantity": quantity}
+        detail = {"instrument": instrument.tradingsymbol, "quantity": terms.quantity}
         return self._write(
             signal_id, step, alert.strategy, "" if outcome.ok else outcome.reason, detail,
             order_id=outcome.order_id,
         )  # fmt: skip
 
-    def _terms(self, alert: TradingViewAlert, instrument: Instrument) -> tuple[str, int]:
-        """Side and quantity: the lots for an order or an entry (plus the opposite position an
-        entry reverses), the position itself for an exit (as it stands when the order goes)."""
-        lots = alert.lots * self.rules.lots_multiplier * instrument.lot_size
+    def terms(self, alert: TradingViewAlert, instrument: Instrument) -> OrderTerms:
+        """The order ``alert`` would send now (``order_terms``); ``SignalRefused`` for an exit
+        with no position to exit."""
         net = self._net(instrument.token, alert.product)
-        name = instrument.tradingsymbol
-        match alert.action:
-            case "buy":
-                return "BUY", lots
-            case "sell":
-                return "SELL", lots
-            case "le":
-                return "BUY", lots + max(0, -net)
-            case "se":
-                return "SELL", lots + max(0, net)
-            case "lx" if net > 0:
-                return "SELL", net
-            case "sx" if net < 0:
-                return "BUY", -net
-            case "exit" if net != 0:
-                return ("SELL", net) if net > 0 else ("BUY", -net)
-        side = {"lx": "long ", "sx": "short "}.get(alert.action, "")
-        raise SignalRefused(f"no {side}{alert.product} position in {name} to exit")
+        return order_terms(alert, instrument, multiplier=self.rules.lots_multiplier, net=net)
 
     def _command_portfolio(self, signal_id: str, alert: TradingViewAlert) -> SignalResult:
         if self._portfolio is None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from engine.signals.desk import SignalDesk
 from engine.signals.records import SignalStep
-from engine.signals.tradingview import MAX_BODY_BYTES, SignalRefused, parse_alert
+from engine.signals.tradingview import MAX_BODY_BYTES, SignalRefused, check_named, parse_alert
 from engine.store.files import write_whole
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class SignalInbox:
         origin = f"file {path.name}"
         try:
             body = path.read_bytes()[: MAX_BODY_BYTES + 1]
-            alert = parse_alert(body)
+            alert = check_named(parse_alert(body))
         except OSError as problem:
             log.warning("signal file %s could not be read: %s", path, problem)
             return  # left where it is; looked at again next second

@@ -57,6 +57,7 @@ from engine.signals.tradingview import (
     BODY_TIMEOUT_S,
     SignalRefused,
     TradingViewAlert,
+    check_named,
     field_problems,
     resolve_symbol,
 )
@@ -388,14 +389,12 @@ class LocalApi:
 
     async def _signal(self, request: web.Request) -> web.Response:
         body: SignalBody = await self._body(request, SignalBody)
-        if not body.id and body.fired is None:
-            # Without either, every signal of a strategy, symbol and side would be one signal,
-            # and each after the first a duplicate.
-            raise Problem(422, "give the signal an id (the same id again for a resend)")
         try:
-            alert = TradingViewAlert.model_validate(body.model_dump())
+            alert = check_named(TradingViewAlert.model_validate(body.model_dump()))
         except ValidationError as error:
             raise Problem(422, field_problems(error, whole="body")) from None
+        except SignalRefused as refused:
+            raise Problem(refused.status, refused.reason) from None
         result = self._desk.receive(alert, origin="local API")
         return web.json_response(result.to_json(), status=result.http_status)
 

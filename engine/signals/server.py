@@ -40,6 +40,7 @@ from engine.signals.tradingview import (
     MAX_BODY_BYTES,
     TRADINGVIEW_ADDRESSES,
     SignalRefused,
+    check_named,
     parse_alert,
 )
 
@@ -160,6 +161,10 @@ class SignalServer:
             # Journaled under the message's own id: whoever lacks the passphrase must not be able
             # to mark a real signal's id refused (a resend after a restart would then be).
             return self._refused("wrong passphrase", 401, body_id, claimed=alert.signal_id())
+        try:
+            check_named(alert)
+        except SignalRefused as refused:
+            return self._refused(refused.reason, refused.status, body_id)
         result = self._desk.receive(alert, origin=str(remote))
         return web.json_response(result.to_json(), status=result.http_status)
 

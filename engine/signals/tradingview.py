@@ -200,6 +200,15 @@ def parse_alert(body: bytes) -> TradingViewAlert:
         raise SignalRefused(f"the signal's fields are wrong: {error}", 422) from None
 
 
+def check_named(alert: TradingViewAlert) -> TradingViewAlert:
+    """``alert`` when it can be told from the next one: it has an id, or its bar or the time it
+    fired. ``SignalRefused`` otherwise: every such alert of a strategy, symbol and side would be
+    one signal, and each after the first a duplicate, never placed."""
+    if not alert.id and not alert.bar and alert.fired is None:
+        raise SignalRefused("give the signal an id (the same id again for a resend)")
+    return alert
+
+
 def resolve_symbol(registry: InstrumentRegistry, text: str, today: date) -> Instrument:
     """The desk's instrument for a TradingView (or the desk's own) symbol; ``SignalRefused``
     when there is none."""

@@ -67,7 +67,7 @@ def test_signal_webhook_to_approval_card_keypress_order_fill_and_audit(
             answered = (response.status, await response.json())
         await wait_for(lambda: len(panel.cards) == 1, timeout=10, what="the approval card")
         card = panel.cards[0]
-        assert card.title.text() == "BUY 1 lot (1 units) RELIANCE"
+        assert card.title.text() == "BUY 1 lot (1 unit) RELIANCE"
         assert "strategy ema-9-21" in card.terms.text() and "NSE:RELIANCE" in card.terms.text()
         assert "Signal ema-L-42" in window.statusBar().currentMessage()
         window.show_panel("signals")

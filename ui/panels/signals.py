@@ -6,7 +6,8 @@ sender's name for it, order type, price), the strategy and the signal's id, and 
 its expiry. The keyboard drives it: Up/Down choose a card, Enter approves, Delete rejects, + and
 - change the lots before approving (a changed signal is journaled as approved with the change).
 Every decision is journaled with who made it; Export audit… writes the day's trail (every step,
-and the orders signals placed) as CSV or JSON.
+and the orders signals placed) as CSV or JSON. A card's buttons are off once its decision is
+sent, and what became of a signal not placed is said in words.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -31,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import IST, PendingSignalView, SignalRecord, SignalResult
+from engine.api import IST, PendingSignalView, SignalRecord, SignalResult, SignalStep
 from ui.context import PanelContext
 from ui.panels.table_kit import read_only_table, set_cell
 
@@ -46,6 +48,36 @@ ACTION_WORDS = {
     "square_off": "SQUARE OFF portfolio",
 }
 COLUMNS = ("Time", "Signal", "Strategy", "Step", "Order", "Reason")
+OUTCOMES = (
+    SignalStep.PLACED,
+    SignalStep.DENIED,
+    SignalStep.REFUSED,
+    SignalStep.REJECTED,
+    SignalStep.EXPIRED,
+)
+"""The steps that end a signal: what became of it."""
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def outcome_words(step: SignalStep, reason: str, order_id: str | None) -> str:
+    """What became of a signal, in words: placed, or why it was not."""
+    if step is SignalStep.PLACED:
+        return f"placed (order {order_id})" if order_id else "placed"
+    if step is SignalStep.PENDING:
+        return reason or "still waiting for approval"
+    if step is SignalStep.EXPIRED:
+        return "not placed: not approved in time"
+    if step is SignalStep.DENIED:
+        return f"not placed: the risk gate denied it: {reason}"
+    return f"not placed: {reason or step.value}"
+
+
+def decision_words(result: SignalResult) -> str:
+    """A decision's result for the trader (the panel's line, the status bar)."""
+    return f"{result.signal_id}: {outcome_words(result.step, result.reason, result.order_id)}"
 
 
 class SignalCard(QFrame):
@@ -77,6 +109,8 @@ class SignalCard(QFrame):
         self.lots = QSpinBox(minimum=1, maximum=10_000, value=max(1, view.lots))
         self.lots.setVisible(bool(view.lots) and view.action not in ("lx", "sx", "exit"))
         self.lots.setPrefix("lots ")
+        if view.multiplier != 1:
+            self.lots.setSuffix(f" × {view.multiplier}")  # the desk's lots multiplier
         self.lots.valueChanged.connect(self._show_title)
         self.countdown = QProgressBar(textVisible=True)
         self.countdown.setMaximumHeight(14)
@@ -84,6 +118,7 @@ class SignalCard(QFrame):
         self.reject_button = QPushButton("Reject  Del")
         self.approve_button.clicked.connect(self._approve)
         self.reject_button.clicked.connect(lambda: self.reject.emit(self.view.signal_id))
+        self.buttons = (self.approve_button, self.reject_button, self.lots)
         row = QHBoxLayout()
         row.addWidget(self.lots)
         row.addWidget(self.countdown, 1)
@@ -101,14 +136,22 @@ class SignalCard(QFrame):
         view = self.view
         words = ACTION_WORDS.get(view.action)
         if words is not None:  # an exit or a portfolio's command: no lots to choose
-            self.title.setText(f"{words} {view.instrument}")
+            held = f" ({plural(view.quantity, 'unit')})" if view.quantity else ""
+            self.title.setText(f"{words} {view.instrument}{held}")
             return
-        units = view.quantity // view.lots * self.lots.value()
+        lots = self.lots.value() * view.multiplier
+        units = lots * view.lot_size
         changed = " (changed)" if self.lots.value() != view.lots else ""
+        closes = ""
+        if view.closes:
+            held = "short" if view.side == "BUY" else "long"
+            closes = (
+                f" and closes the {held} of {view.closes:,}: "
+                f"{view.side} {plural(units + view.closes, 'unit')}"
+            )
         self.title.setText(
-            f"{ENTRY_WORDS.get(view.action, view.action.upper())} {self.lots.value()} "
-            f"lot{'s' if self.lots.value() != 1 else ''}"
-            f" ({units:,} units) {view.instrument}{changed}"
+            f"{ENTRY_WORDS.get(view.action, view.action.upper())} {plural(lots, 'lot')} "
+            f"({plural(units, 'unit')}) {view.instrument}{closes}{changed}"
         )
 
     def _approve(self) -> None:
@@ -118,6 +161,11 @@ class SignalCard(QFrame):
         """The lots the trader chose, or 0 when they are the signal's own (no change to say)."""
         lots = self.lots.value()
         return lots if self.view.lots and lots != self.view.lots else 0
+
+    def set_deciding(self, deciding: bool) -> None:
+        """Off while its decision is on its way: a second click decides nothing twice."""
+        for widget in self.buttons:
+            widget.setEnabled(not deciding)
 
     def tick(self, now_ns: int) -> None:
         total = max(1, self.view.expires_ns - self.view.received_ns)
@@ -149,6 +197,10 @@ class SignalsPanel(QWidget):
         self._lost = False
         """The chosen card went without a decision here, and the trader has not chosen since."""
         self.recent: deque[SignalRecord] = deque(maxlen=RECENT)
+        self._unshown: list[SignalRecord] = []
+        """Records not yet in the Recent table, oldest first."""
+        self._decisions: dict[str, SignalResult] = {}
+        """What the trader's decisions here came to, by signal id (the last ``RECENT``)."""
         self.heading = QLabel("No signal waits for approval.", objectName="signalsHeading")
         self.problem = QLabel("", objectName="fieldProblem", wordWrap=True)
         self.cards_box = QWidget()
@@ -186,6 +238,7 @@ class SignalsPanel(QWidget):
 
     def _on_record(self, record: SignalRecord) -> None:
         self.recent.appendleft(record)
+        self._unshown.append(record)
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()  # a burst of signals: one refresh on the next turn
 
@@ -215,7 +268,7 @@ class SignalsPanel(QWidget):
             if count
             else "No signal waits for approval."
         )
-        self._fill_recent()
+        self._show_recent()
 
     def _card(self, view: PendingSignalView) -> SignalCard:
         card = SignalCard(view, self.cards_box)
@@ -223,17 +276,24 @@ class SignalsPanel(QWidget):
         card.reject.connect(self.reject)
         return card
 
-    def _fill_recent(self) -> None:
-        rows = list(self.recent)
-        self.table.setRowCount(len(rows))
-        for row, record in enumerate(rows):
-            when = datetime.fromtimestamp(record.ts_ns / 1e9, IST).strftime("%H:%M:%S")
-            cells = (
-                when, record.signal_id, record.strategy, record.step.value,
-                record.order_id or "", record.reason,
-            )  # fmt: skip
-            for column, text in enumerate(cells):
-                set_cell(self.table, row, column, text)
+    def _show_recent(self) -> None:
+        """The records that arrived since the last turn, each a new row at the top; the rows
+        already shown are not written again. Columns fit their text once, after the rows are in
+        (fitting them at each cell's change measures the whole table each time)."""
+        fresh, self._unshown = self._unshown[-RECENT:], []
+        if not fresh:
+            return
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        try:
+            for record in fresh:
+                self.table.insertRow(0)
+                for column, text in enumerate(recent_cells(record)):
+                    set_cell(self.table, 0, column, text)
+            if self.table.rowCount() > RECENT:
+                self.table.setRowCount(RECENT)
+        finally:
+            header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
 
     def _tick(self) -> None:
         now = time.time_ns()
@@ -243,25 +303,55 @@ class SignalsPanel(QWidget):
     # -- the trader's decisions --------------------------------------------------------------------
 
     def approve(self, signal_id: str, lots: int | None = None) -> SignalResult:
+        if (earlier := self._decisions.get(signal_id)) is not None:
+            return self._said_again(earlier)
+        self._set_deciding(signal_id, True)
         result = self._api.approve_signal(signal_id, lots=lots or None)
         self._decided(result)
         return result
 
     def reject(self, signal_id: str) -> SignalResult:
+        if (earlier := self._decisions.get(signal_id)) is not None:
+            return self._said_again(earlier)
+        self._set_deciding(signal_id, True)
         result = self._api.reject_signal(signal_id, "rejected by the trader")
         self._decided(result)
         return result
 
+    def _set_deciding(self, signal_id: str, deciding: bool) -> None:
+        for card in self.cards:
+            if card.view.signal_id == signal_id:
+                card.set_deciding(deciding)
+
+    def _said_again(self, earlier: SignalResult) -> SignalResult:
+        """A second decision on a signal already decided (a double click): what it came to."""
+        what = outcome_words(earlier.step, earlier.reason, earlier.order_id)
+        self.problem.setText(f"{earlier.signal_id}: already decided: {what}")
+        return earlier
+
     def _decided(self, result: SignalResult) -> None:
-        if result.signal_id == self._chosen_id and result.step.value != "pending":
-            self._chosen_id = None  # decided here: the card after it is chosen in its place
-            self._lost = False
-        failed = result.step.value in ("refused", "denied", "pending")
-        self.problem.setText(
-            f"{result.signal_id}: {result.step.value} — {result.reason}" if failed else ""
-        )
+        settled = self._settled(result.signal_id) if result.step is SignalStep.REFUSED else None
+        if settled is not None:  # it no longer waited: what became of it
+            result = SignalResult(result.signal_id, settled.step, settled.reason, settled.order_id)
+        if result.step is SignalStep.PENDING:
+            self._set_deciding(result.signal_id, False)  # not approved: it waits, to try again
+        else:
+            if result.signal_id == self._chosen_id:
+                self._chosen_id = None  # decided here: the card after it is chosen in its place
+                self._lost = False
+            self._decisions[result.signal_id] = result
+            while len(self._decisions) > RECENT:
+                del self._decisions[next(iter(self._decisions))]
+        placed = result.step is SignalStep.PLACED
+        self.problem.setText("" if placed else decision_words(result))
         self.decided.emit(result)
         self.refresh()
+
+    def _settled(self, signal_id: str) -> SignalRecord | None:
+        """The last step that ended ``signal_id`` among the recent signals, if one did."""
+        return next(
+            (r for r in self.recent if r.signal_id == signal_id and r.step in OUTCOMES), None
+        )
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if not self.cards:
@@ -321,3 +411,12 @@ class SignalsPanel(QWidget):
         unwritten = self._api.export_signal_audit(path, start, end)
         self.problem.setText(unwritten or f"Audit trail written to {path}.")
         return unwritten
+
+
+def recent_cells(record: SignalRecord) -> tuple[str, ...]:
+    """A row of the Recent signals table."""
+    when = datetime.fromtimestamp(record.ts_ns / 1e9, IST).strftime("%H:%M:%S")
+    return (
+        when, record.signal_id, record.strategy, record.step.value,
+        record.order_id or "", record.reason,
+    )  # fmt: skip
