@@ -3,7 +3,9 @@
 Layouts are versioned: a state saved by a build with a different set of panels is ignored (the
 default layout is used) rather than restored half-broken. A saved layout that cannot be used
 (another version's, or a file cut short or damaged) is said in words (``current_problem``), and
-the file can be kept aside (``set_aside``) before the desk's next save writes over it.
+the file can be kept aside (``set_aside``) before the desk's next save writes over it. A save
+that does not reach the file (a read-only or full disk) says so: ``sync`` and the methods that
+write return why, in words, and None when the file holds what was saved.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class LayoutStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._settings = QSettings(str(path), QSettings.Format.IniFormat)
+        self._settings = self._opened()
 
     def save_current(self, geometry: QByteArray, state: QByteArray) -> None:
         self._write("current", geometry, state)
@@ -72,10 +74,12 @@ class LayoutStore:
         shutil.copyfile(self.path, kept)
         return kept
 
-    def save_workspace(self, name: str, geometry: QByteArray, state: QByteArray) -> None:
+    def save_workspace(self, name: str, geometry: QByteArray, state: QByteArray) -> str | None:
+        """Save the arrangement as the workspace ``name`` (``sync``: None, or why the file does
+        not hold it; it is listed and can be switched to until the desk closes either way)."""
         name = workspace_name(name)
         self._write(f"workspaces/{name}", geometry, state)
-        self._settings.sync()
+        return self.sync()
 
     def workspace(self, name: str) -> tuple[QByteArray, QByteArray] | None:
         return self._read(f"workspaces/{name}")
@@ -86,13 +90,13 @@ class LayoutStore:
         self._settings.endGroup()
         return sorted(names)
 
-    def delete_workspace(self, name: str) -> None:
+    def delete_workspace(self, name: str) -> str | None:
         self._settings.remove(f"workspaces/{name}")
-        self._settings.sync()
+        return self.sync()
 
-    def forget_current(self) -> None:
+    def forget_current(self) -> str | None:
         self._settings.remove("current")
-        self._settings.sync()
+        return self.sync()
 
     def value(self, key: str, default: object = None) -> object:
         return self._settings.value(key, default)
@@ -103,8 +107,30 @@ class LayoutStore:
     def remove(self, key: str) -> None:
         self._settings.remove(key)
 
-    def sync(self) -> None:
+    def sync(self) -> str | None:
+        """Write what is held to the file: None, or why it could not be written, in words."""
+        if self._settings.status() == QSettings.Status.AccessError:
+            self._settings = self._with_no_error()
         self._settings.sync()
+        if self._settings.status() == QSettings.Status.AccessError:
+            return f"cannot write {self.path}"
+        return None
+
+    def _with_no_error(self) -> QSettings:
+        """A new QSettings holding every value held now. Qt keeps the first error a QSettings
+        met for good, so after a failed write a later one that succeeds would be reported as
+        failed too; the new one says only what its own writes meet."""
+        held = {key: self._settings.value(key) for key in self._settings.allKeys()}
+        # Taken first: QSettings objects on one file share what they hold, so clearing the new
+        # one clears the old one's too.
+        fresh = self._opened()
+        fresh.clear()
+        for key, value in held.items():
+            fresh.setValue(key, value)
+        return fresh
+
+    def _opened(self) -> QSettings:
+        return QSettings(str(self.path), QSettings.Format.IniFormat)
 
     def _has_text(self) -> bool:
         """Whether the file holds anything (an empty or missing file is no layout at all)."""

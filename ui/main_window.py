@@ -49,6 +49,7 @@ from engine.api import (
     SettingsStore,
     Side,
     SignalRecord,
+    SignalResult,
     SignalStep,
 )
 from engine.api.backtests import BacktestService
@@ -91,6 +92,7 @@ from ui.panels.payoff import PayoffPanel
 from ui.panels.positions import PositionsPanel
 from ui.panels.risk import RiskPanel
 from ui.panels.settings_dialog import SettingsDialog
+from ui.panels.signals import SignalsPanel, decision_words
 from ui.theme import ThemeHolder, apply_density, apply_font_size
 
 log = logging.getLogger(__name__)
@@ -295,6 +297,8 @@ class MainWindow(QMainWindow):
             dock.installEventFilter(self)
         # Watchlists are written only once they are known good: restored, or edited since.
         self._watchlists_writable = False
+        self._layout_unwritten: str | None = None
+        """Why the layout file could not be written the last time, or None."""
         watch = self.panels["marketWatch"]
         assert isinstance(watch, MarketWatchPanel)
         watch.changed.connect(self._watchlists_edited)
@@ -354,6 +358,8 @@ class MainWindow(QMainWindow):
         panel = spec.factory(self.context)
         self.docks[spec.object_name].setWidget(scrollable_if_tall(panel))
         self.panels[spec.object_name] = panel
+        if isinstance(panel, SignalsPanel):
+            panel.decided.connect(self._signal_decided)
         return panel
 
     def _build_waiting_panels(self) -> None:
@@ -851,7 +857,17 @@ class MainWindow(QMainWindow):
         watch = self.panels["marketWatch"]
         if isinstance(watch, MarketWatchPanel) and self._watchlists_writable:
             self._layouts.set_value(WATCHLISTS_KEY, watch.saved_form())
-        self._layouts.sync()
+        self._layout_written(self._layouts.sync())
+
+    def _layout_written(self, problem: str | None) -> None:
+        """Say that the layout file cannot be written, once for each new problem (the layout is
+        saved after every change, and at the close)."""
+        if problem == self._layout_unwritten:
+            return
+        self._layout_unwritten = problem
+        if problem is not None:
+            log.warning("the layout was not saved: %s", problem)
+            self.statusBar().showMessage(f"Layout not saved: {problem}", 15_000)
 
     def restore_watchlists(self) -> str | None:
         """The trader's watchlists as saved, in their tab order. A saved value that cannot be
@@ -904,7 +920,12 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Workspace not saved: {problem}", 8000)
             return
         self._layouts.set_value(f"workspaces/{name}/{CHARTS_KEY}", self.charts.saved())
-        self._layouts.save_workspace(name, self.saveGeometry(), self.saveState(1))
+        problem = self._layouts.save_workspace(name, self.saveGeometry(), self.saveState(1))
+        if problem is not None:
+            log.warning("workspace %s not saved: %s", name, problem)
+            self.statusBar().showMessage(
+                f"Workspace {name} not saved: {problem}; it lasts until the desk closes", 15_000
+            )
 
     def switch_workspace(self, name: str) -> bool:
         saved = self._layouts.workspace(name)
@@ -1008,6 +1029,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Alert: {event.text}", 15_000)
             if self.settings.current.notifications.desktop:
                 self.notices.notify("DalalDesk alert", event.text, urgent=True)
+
+    def _signal_decided(self, result: SignalResult) -> None:
+        """What became of a signal the trader approved or rejected, in the status bar."""
+        self.statusBar().showMessage(f"Signal {decision_words(result)}", 15_000)
 
     def _signal_recorded(self, record: SignalRecord) -> None:
         """A signal waiting for approval: said in the status bar and as a notification."""

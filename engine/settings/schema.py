@@ -29,7 +29,9 @@ COLOUR_PATTERN = r"^#[0-9a-fA-F]{6}$"
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: a file's `default_lots: true` or `confirm_orders: 'yes'` is refused in words, not
+    # read as 1 or on (a whole number still fills a decimal preference).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class BrokerPreferences(Section):

@@ -12,6 +12,7 @@ megabytes of YAML would hold the start for minutes.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -21,8 +22,10 @@ import platformdirs
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from engine.core.files import leftover_temporaries
 from engine.settings.schema import (
     GROUPS,
+    SCHEMA_VERSION,
     Settings,
     changed_paths,
     needs_restart,
@@ -38,6 +41,9 @@ SETTINGS_FILE_CAP = 1_000_000
 """Bytes. A full settings file with every comment is a few kB; the diagnostics bundle keeps
 settings files up to the same size."""
 
+LEFTOVER_AGE_SECONDS = 60.0
+"""A temporary file beside the settings file untouched this long is a killed desk's leftover."""
+
 Listener = Callable[[Settings, Settings], None]
 """Told (old, new) after each change."""
 
@@ -52,8 +58,22 @@ def settings_file(profile: str) -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME)) / profile / SETTINGS_FILE
 
 
-def parse_settings(text: str, origin: str) -> Settings:
-    """Settings from YAML text; SettingsError naming ``origin`` and what is wrong."""
+def parse_settings(text: str, origin: str, *, whole: bool = False) -> Settings:
+    """Settings from YAML text; SettingsError naming ``origin`` and what is wrong. ``whole``: the
+    text must hold the version and every group (an import: a file cut short is refused rather
+    than its missing groups put back to their defaults)."""
+    data = _settings_mapping(text, origin)
+    _check_version(data, origin)
+    try:
+        settings = Settings.model_validate(_without_retired(data))
+    except ValidationError as problem:
+        raise SettingsError(f"{origin}: {problems_text(problem)}") from None
+    if whole:
+        _check_whole(data, origin)
+    return settings
+
+
+def _settings_mapping(text: str, origin: str) -> Mapping[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as problem:
@@ -67,11 +87,34 @@ def parse_settings(text: str, origin: str) -> Settings:
         data = {}
     if not isinstance(data, Mapping):
         raise SettingsError(f"{origin} should hold the settings groups, not a single value")
-    data = _without_retired(data)
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as problem:
-        raise SettingsError(f"{origin}: {problems_text(problem)}") from None
+    return data
+
+
+def _check_version(data: Mapping[str, Any], origin: str) -> None:
+    """A newer desk's file is said to be one, rather than listed as a file of wrong values."""
+    version = data.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise SettingsError(
+            f"{origin} was written by a newer DalalDesk (settings version {version}; this one "
+            f"reads {SCHEMA_VERSION})"
+        )
+
+
+def _check_whole(data: Mapping[str, Any], origin: str) -> None:
+    if not data:
+        raise SettingsError(f"{origin} is empty: it holds no settings")
+    if "version" not in data:
+        raise SettingsError(
+            f"{origin} is not a DalalDesk settings file (it has no version; an export always "
+            "has one)"
+        )
+
+
+def missing_groups(text: str) -> list[str]:
+    """The settings groups a file does not hold (an export of an older desk, or a file cut
+    short): an import keeps the current ones rather than putting them back to their defaults."""
+    data = yaml.safe_load(text)
+    return [group for group, _ in GROUPS if not isinstance(data, Mapping) or group not in data]
 
 
 RETIRED: dict[tuple[str, str], str] = {
@@ -97,6 +140,10 @@ def _without_retired(data: Mapping[str, Any]) -> Mapping[str, Any]:
 def read_settings(path: Path) -> Settings:
     """The settings in the file at ``path`` (FileNotFoundError when there is none); SettingsError
     says why the file cannot be used, without reading more than ``SETTINGS_FILE_CAP``."""
+    return parse_settings(_settings_text(path), path.name)
+
+
+def _settings_text(path: Path) -> str:
     try:
         with path.open("rb") as file:
             data = file.read(SETTINGS_FILE_CAP + 1)
@@ -110,10 +157,9 @@ def read_settings(path: Path) -> Settings:
             "file (a few kB), so it was not read"
         )
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as problem:
         raise SettingsError(f"{path.name} could not be read: {problem}") from None
-    return parse_settings(text, path.name)
 
 
 def settings_yaml(settings: Settings) -> str:
@@ -154,12 +200,17 @@ class SettingsStore:
         self.path = path
         self._current = settings or Settings()
         self._listeners: list[Listener] = []
+        self.unsaved: str | None = None
+        """None, or why the file does not hold the current settings (the last write failed)."""
+        self.kept: list[str] = []
+        """The groups the last import's file did not hold: kept as they were."""
 
     @classmethod
     def open(cls, path: Path) -> tuple[SettingsStore, str | None]:
         """The store of the file at ``path``: its settings, or the defaults when there is no
         file yet, or when it is unreadable (then it is kept aside and the second value says so
         in words)."""
+        _remove_leftovers(path.parent)
         try:
             return cls(path, read_settings(path)), None
         except FileNotFoundError:
@@ -184,6 +235,7 @@ class SettingsStore:
         unsaved = None if self.path is None else write_text(self.path, settings_yaml(settings))
         if unsaved is not None:
             log.warning("settings not saved: %s", unsaved)
+        self.unsaved = unsaved
         if old != settings:
             for listener in list(self._listeners):
                 listener(old, settings)
@@ -206,17 +258,43 @@ class SettingsStore:
         return write_text(path, settings_yaml(self._current))
 
     def import_from(self, path: Path) -> list[str]:
-        """Make the settings in ``path`` current (all or none: SettingsError says what is wrong
-        and nothing changes). Returns the paths of the preferences that changed."""
+        """Make the settings in ``path`` current, all or none (SettingsError says what is wrong
+        and nothing changes); a group the file does not hold keeps its current values (listed in
+        ``kept``). Returns the paths of the preferences that changed; ``unsaved`` says whether
+        they reached this profile's file."""
         try:
-            settings = read_settings(path)
+            text = _settings_text(path)
         except FileNotFoundError as problem:
             raise SettingsError(f"{path.name} could not be read: {problem}") from None
+        settings = parse_settings(text, path.name, whole=True)
+        self.kept = missing_groups(text)
+        settings = settings.model_copy(
+            update={group: getattr(self._current, group) for group in self.kept}
+        )
         changed = changed_paths(self._current, settings)
-        unsaved = self.replace(settings)
-        if unsaved is not None:
-            raise SettingsError(f"the imported settings apply now but {unsaved}")
+        self.replace(settings)
         return changed
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove the temporary files a desk killed while writing its settings left in ``folder``;
+    a young one may be another desk's write under way, and is left."""
+    try:
+        leftovers = leftover_temporaries(folder)
+    except OSError as exc:
+        log.warning("settings: %s could not be looked in for leftover files: %s", folder, exc)
+        return
+    for leftover in leftovers:
+        try:
+            if time.time() - leftover.stat().st_mtime < LEFTOVER_AGE_SECONDS:
+                continue
+            leftover.unlink()
+        except FileNotFoundError:
+            continue  # gone already: another desk's write renamed it
+        except OSError as exc:
+            log.warning("settings: leftover file %s not removed: %s", leftover, exc)
+        else:
+            log.info("settings: removed %s, left by a desk stopped while writing", leftover)
 
 
 def _scalar(value: Any) -> str:

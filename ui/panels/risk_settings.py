@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.api import RiskLimitField, RiskLimits, RiskSettings, TradingState
+from engine.domain.requests import InputError, settings_of
 from ui import format as fmt
 from ui.context import PanelContext
 from ui.export import IST
@@ -155,6 +156,65 @@ def problem_text(problem: str, names: list[str]) -> str:
     for name in names:
         text = text.replace(name, label_of(name))
     return text[:1].upper() + text[1:]
+
+
+GROUPED_DIGITS = re.compile(
+    r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,2}(?:,[0-9]{2})+,[0-9]{3})(?:\.[0-9]*)?"
+)
+"""Commas that group digits: Indian (1,23,45,678) or international (12,345,678)."""
+
+LARGEST = {"amount": "10^18", "number": "10^18", "integer": "2^63"}
+"""The bound the journal holds a limit to (``settings_of``), in words, by the limit's kind."""
+
+
+def limit_value(field: RiskLimitField, typed: str) -> tuple[Any, str]:
+    """A number limit's value from its text: (value, "") or (None, what is wrong in words).
+
+    Commas are taken only as digit grouping, Indian or international; any other comma is a
+    mistake said as one (1,5 is not read as 15)."""
+    shown = typed.strip()
+    if field.kind not in LARGEST:
+        return shown, ""
+    text = shown.replace("₹", "").replace("_", "").strip()
+    if "," in text:
+        if not GROUPED_DIGITS.fullmatch(text):
+            return None, _comma_problem(shown)
+        text = text.replace(",", "")
+    try:
+        exact = Decimal(text)
+        value: Any = exact
+        if field.kind == "integer":
+            value = int(text)
+        elif field.kind == "number":
+            value = float(exact)
+    except (InvalidOperation, ValueError):
+        what = {
+            "amount": "an amount" if field.unit == "₹" else "a number",
+            "integer": "a whole number",
+            "number": "a number",
+        }[field.kind]
+        return None, f"enter {what}, not {shown!r}"
+    if exact.is_finite() and not _journal_holds(value):
+        return None, f"too large: a limit must be less than {LARGEST[field.kind]}"
+    return value, ""
+
+
+def _comma_problem(shown: str) -> str:
+    if re.fullmatch(r"[^,]*[0-9],[0-9]{1,2}", shown):  # a decimal comma: 1,5 or 12,75
+        return (
+            f"write {shown.replace(',', '.')}, not {shown} "
+            "(a comma only groups digits: 5,00,000 or 500,000)"
+        )
+    return f"a comma only groups digits (5,00,000 or 500,000), not {shown!r}"
+
+
+def _journal_holds(value: Any) -> bool:
+    """Whether ``api.set_risk_limits`` takes ``value`` as a limit: its own check."""
+    try:
+        settings_of({"defaults": {"limit": value}})
+    except InputError:
+        return False
+    return True
 
 
 class Inherit:
@@ -291,24 +351,9 @@ class LimitEditor(QWidget):
         assert self.line is not None
         if self.enabled_box is not None and not self.enabled_box.isChecked():
             return None, ""
-        text = self.line.text().strip().replace(",", "").replace("₹", "").replace("_", "")
-        if not text:
+        if not self.line.text().strip():
             return None, "enter a value" + (" or untick 'on'" if field.optional else "")
-        try:
-            if field.kind == "amount":
-                return Decimal(text), ""
-            if field.kind == "integer":
-                return int(text), ""
-            if field.kind == "number":
-                return float(text), ""
-        except (InvalidOperation, ValueError):
-            what = {
-                "amount": "an amount" if field.unit == "₹" else "a number",
-                "integer": "a whole number",
-                "number": "a number",
-            }[field.kind]
-            return None, f"enter {what}, not {self.line.text().strip()!r}"
-        return text, ""
+        return limit_value(field, self.line.text())
 
     def show_problem(self, text: str) -> None:
         self.error.setText(text)

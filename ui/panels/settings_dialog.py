@@ -191,6 +191,14 @@ class SettingsDialog(QDialog):
         self.status.setText(text)
         return True
 
+    def reject(self) -> None:
+        """Close, Escape and the window's close button: what was not applied is discarded, so
+        the dialog opens again on the settings in force (and a later OK applies only what is
+        typed then)."""
+        self.load()
+        self.status.setText("")
+        super().reject()
+
     def _ok(self) -> None:
         if self.check() is None:
             return
@@ -239,6 +247,10 @@ class SettingsDialog(QDialog):
         text = f"Imported {path.name}: {len(changed)} changed."
         if later:
             text += f" At the next start: {', '.join(later)}."
+        if self.store.kept:
+            text += f" Not in the file, so kept as they were: {', '.join(self.store.kept)}."
+        if self.store.unsaved is not None:
+            text += f" Not saved to disk: {self.store.unsaved}; they apply until the desk closes."
         self.status.setText(text)
         return True
 
