@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Callable, Mapping
@@ -35,7 +36,13 @@ from engine.backtest.history_bars import (
     record_history,
 )
 from engine.backtest.report import report_html
-from engine.backtest.results import BacktestResult, max_drawdown
+from engine.backtest.results import (
+    FAILED_PARTWAY,
+    BacktestResult,
+    cancelled_said,
+    max_drawdown,
+    partial_said,
+)
 from engine.backtest.run import (
     BARS,
     TICKS,
@@ -47,6 +54,7 @@ from engine.backtest.run import (
     read_settings_file,
     strategy_params,
 )
+from engine.backtest.run_guard import folder_name_problem
 from engine.brokers.base import BrokerError
 from engine.core.files import write_whole
 from engine.core.workers import die_with_parent
@@ -58,6 +66,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "BARS",
+    "FAILED_PARTWAY",
     "MAX_HISTORY_DAYS",
     "TICKS",
     "BacktestCancelled",
@@ -71,6 +80,7 @@ __all__ = [
     "Progress",
     "RecordingInfo",
     "RunReport",
+    "cancelled_said",
     "max_drawdown",
     "measure_run",
     "read_portfolio_file",
@@ -183,7 +193,7 @@ class BacktestService:
             raise BacktestError(f"the desk lists no instrument {text!r}: search it in the watch")
         end = now()
         start = end - timedelta(days=days)
-        folder = self.recordings_dir / f"{instrument.tradingsymbol}-{start:%Y%m%d}-{end:%Y%m%d}"
+        folder = self._recording_folder(instrument.tradingsymbol, f"-{start:%Y%m%d}-{end:%Y%m%d}")
         if folder.exists():
             raise BacktestError(f"{folder.name} is recorded already: pick it under Recording")
         try:
@@ -210,18 +220,16 @@ class BacktestService:
             raise BacktestError("name the instrument the file is of, e.g. NIFTYBEES")
         listed = self._find_instrument(text) if self._find_instrument is not None else None
         instrument = listed or csv_instrument(text)
-        folder = self.recordings_dir / instrument.tradingsymbol
+        folder = self._recording_folder(instrument.tradingsymbol)
         try:
-            candles = file_kind(path) == CANDLES
-            record = record_csv_candles if candles else record_csv_ticks
             loop = asyncio.get_running_loop()
 
             def heard(rows: int) -> None:  # on the import's thread: told on the loop
                 if progress is not None:
                     loop.call_soon_threadsafe(progress, rows)
 
-            report, _days = await asyncio.to_thread(
-                record,
+            report, candles = await asyncio.to_thread(
+                _record_csv,
                 path,
                 instrument,
                 folder,
@@ -231,6 +239,18 @@ class BacktestService:
         except (CsvImportError, OSError) as problem:
             raise BacktestError(str(problem)) from None
         return CsvImported(_recording_info(Recording(folder)), report, candles)
+
+    def _recording_folder(self, symbol: str, span: str = "") -> Path:
+        """The folder in the recordings folder a recording of ``symbol`` is kept in (its name
+        and ``span``); ``BacktestError`` in words when the symbol cannot name a folder there
+        (``..``, a slash: it would be kept elsewhere, or where the desk never lists it)."""
+        problem = folder_name_problem(symbol, "the instrument's symbol")
+        if problem is not None:
+            raise BacktestError(problem)
+        folder = self.recordings_dir / f"{symbol}{span}"
+        if Path(os.path.abspath(folder)).parent != Path(os.path.abspath(self.recordings_dir)):
+            raise BacktestError(f"{symbol!r} does not name a folder in {self.recordings_dir}")
+        return folder
 
     def strategy_ids(self) -> list[str]:
         return self._strategies()
@@ -282,10 +302,10 @@ class BacktestService:
         if report.view is None:
             return f"the run has nothing to report: {report.note}"
         target = Path(path)
-        view, title = report.view, report.title
+        view, title, partial = report.view, report.title, partial_said(report.result)
         try:
             await asyncio.to_thread(
-                lambda: write_whole(target, report_html(view, title), make_folder=False)
+                lambda: write_whole(target, report_html(view, title, partial), make_folder=False)
             )
         except OSError as problem:
             log.warning("backtest report not written to %s: %s", target, problem)
@@ -389,6 +409,17 @@ async def _ended(worker: multiprocessing.process.BaseProcess, job: BacktestJob) 
         log.warning("backtest process %s did not stop when asked: terminated", worker.name)
         worker.terminate()
     worker.join(timeout=STOP_WAIT_S)
+
+
+def _record_csv(
+    path: str | Path, instrument: Instrument, folder: Path, **told: Any
+) -> tuple[ImportReport, bool]:
+    """A CSV file kept as a recording (on the import's thread: telling candles from trades
+    reads its header, and a header can be a whole file long); whether it was of candles."""
+    candles = file_kind(path) == CANDLES
+    record = record_csv_candles if candles else record_csv_ticks
+    report, _days = record(path, instrument, folder, **told)
+    return report, candles
 
 
 def _recording_info(recording: Recording) -> RecordingInfo:

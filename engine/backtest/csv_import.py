@@ -46,19 +46,17 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.backtest.csv_time import RowError, parse_timestamp
+from engine.backtest.csv_values import optional_price, price, whole
 from engine.domain.bars import Bar, SeriesKey
 from engine.domain.ids import InstrumentToken
 from engine.domain.ticks import EMPTY_DEPTH, Tick
-from engine.domain.values import PriceError, to_paise
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,6 +86,13 @@ _ALIASES = {
 DATE, TIME = "date", "time"
 """A date column and a time column, joined into the timestamp (either alone is the timestamp)."""
 _SEPARATORS = {";": "semicolons (;)", "\t": "tabs"}
+_UTF16_BOM = "\ufffd\ufffd"
+"""A UTF-16 byte order mark (FF FE or FE FF) as the UTF-8 reading sees it."""
+HEADER_MAX = 100_000
+"""The longest header row read, in characters: a file with no line break is refused unread."""
+SHOWN_MAX = 200
+"""The most of a header an error echoes, in characters: a file with no line break is one header
+row megabytes long, and the message is shown whole."""
 
 Source = str | Path | TextIO
 
@@ -127,65 +132,6 @@ class ImportReport:
         return text
 
 
-_MAX_RUPEES = Decimal(10) ** 12
-_MAX_COUNT = Decimal(10) ** 15
-
-
-# -- values ----------------------------------------------------------------------------------------
-
-
-_PLAIN_PRICE = re.compile(r"(\d{1,12})(?:\.(\d{1,2}))?", re.ASCII)
-"""Rupees as most files write them (``24310.5``), read in integers; anything else in Decimal."""
-
-
-def _price(text: str, name: str, *, positive: bool = True) -> int:
-    raw = text.strip()
-    plain = _PLAIN_PRICE.fullmatch(raw)
-    if plain is not None:
-        rupees, fraction = plain.groups()
-        paise = int(rupees) * 100 + (int(fraction.ljust(2, "0")) if fraction else 0)
-        if paise or not positive:
-            return paise
-    if not raw:
-        raise RowError(f"{name} is empty")
-    try:
-        value = Decimal(raw)
-        if value.is_finite() and abs(value) > _MAX_RUPEES:
-            raise RowError(f"{name} {raw} is beyond any price (over ₹10^12)")
-        paise = to_paise(value)
-    except (InvalidOperation, PriceError, ValueError) as problem:
-        if isinstance(problem, RowError):
-            raise
-        raise RowError(f"{name} {raw!r} is not a price in rupees to the paisa") from None
-    if paise < 0 or (positive and paise == 0):
-        raise RowError(f"{name} {raw} must be above 0" if positive else f"{name} {raw} is negative")
-    return paise
-
-
-def _optional_price(text: str, name: str) -> int:
-    """A bid or an ask: empty (or 0) when the side has no order."""
-    return _price(text, name, positive=False) if text.strip() else 0
-
-
-def _whole(text: str, name: str) -> int:
-    raw = text.strip()
-    if raw.isdigit() and raw.isascii() and len(raw) <= 15:
-        return int(raw)
-    if not raw:
-        return 0
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise RowError(f"{name} {raw!r} is not a number") from None
-    if not value.is_finite() or value != value.to_integral_value():
-        raise RowError(f"{name} {raw!r} is not a whole number")
-    if value < 0:
-        raise RowError(f"{name} {raw} is negative")
-    if value > _MAX_COUNT:
-        raise RowError(f"{name} {raw} is beyond any count (over 10^15)")
-    return int(value)
-
-
 # -- reading ---------------------------------------------------------------------------------------
 
 
@@ -215,7 +161,9 @@ def _columns(header: list[str], required: tuple[str, ...], known: set[str]) -> d
     names = _names(header)
 
     def written(wanted: set[str]) -> str:
-        return ", ".join(h.strip() for h, n in zip(header, names, strict=True) if n in wanted)
+        return _shown(
+            ", ".join(h.strip() for h, n in zip(header, names, strict=True) if n in wanted)
+        )
 
     timed = sorted(n for n in names if n in ("timestamp", DATE, TIME))
     if len(timed) > 1 and timed != [DATE, TIME]:
@@ -235,7 +183,7 @@ def _columns(header: list[str], required: tuple[str, ...], known: set[str]) -> d
     missing = [n for n in required if n not in where and not (n == "timestamp" and joined)]
     if missing:
         raise CsvImportError(
-            f"the header {', '.join(header)} lacks {', '.join(missing)} "
+            f"the header {_shown(', '.join(header))} lacks {', '.join(missing)} "
             f"(a file needs {', '.join(required)})"
         )
     kept = known | ({DATE, TIME} if joined else set())
@@ -294,14 +242,22 @@ def _header(reader: Any) -> list[str]:
             raise CsvImportError("the file is empty: it needs a header row")
     except csv.Error as problem:
         raise CsvImportError(f"the header row cannot be read ({problem})") from None
+    first = fields[0].lstrip()
+    if first.startswith(_UTF16_BOM) or "\0" in ",".join(fields):
+        raise CsvImportError("the file is UTF-16: save it as UTF-8 (CSV UTF-8 in Excel)")
     if len(fields) == 1:  # no comma: another separator, said rather than a missing column
         for separator, said in _SEPARATORS.items():
             if separator in fields[0]:
                 raise CsvImportError(
-                    f"the header {fields[0].strip()!r} is separated by {said}, not commas: "
-                    "save the file as comma-separated values"
+                    f"the header {_shown(fields[0].strip())!r} is separated by {said}, not "
+                    "commas: save the file as comma-separated values"
                 )
     return fields
+
+
+def _shown(text: str) -> str:
+    """``text`` from the file as an error echoes it: cut at ``SHOWN_MAX`` characters."""
+    return text if len(text) <= SHOWN_MAX else f"{text[:SHOWN_MAX]}…"
 
 
 CANDLES, TRADES = "candles", "trades"
@@ -311,6 +267,13 @@ def file_kind(source: str | Path) -> str:
     """Whether a file's header is of candles (``CANDLES``: an open column) or of trades
     (``TRADES``: a price column); ``CsvImportError`` in words when it is neither."""
     with _opened(source) as handle:
+        start = handle.read(HEADER_MAX)
+        if len(start) == HEADER_MAX and not any(end in start for end in "\r\n"):
+            raise CsvImportError(
+                f"the file's first {HEADER_MAX:,} characters hold no line break: it is not a "
+                f"CSV of candles or trades ({_shown(start)!r})"
+            )
+        handle.seek(0)
         header = _header(csv.reader(handle))
     names = set(_names(header))
     if "open" in names:
@@ -318,7 +281,7 @@ def file_kind(source: str | Path) -> str:
     if "ltp" in names:
         return TRADES
     raise CsvImportError(
-        f"the header {', '.join(header)} is neither of candles "
+        f"the header {_shown(', '.join(header))} is neither of candles "
         f"({', '.join(CANDLE_COLUMNS)}) nor of trades ({', '.join(TICK_COLUMNS)}, and a symbol)"
     )
 
@@ -354,13 +317,13 @@ def read_candles(
 
 def _candle(fields: list[str], where: dict[str, int], key: SeriesKey) -> Bar:
     start = _timestamp(fields, where)
-    o, h, low, c = (_price(_field(fields, where, n), n) for n in ("open", "high", "low", "close"))
+    o, h, low, c = (price(_field(fields, where, n), n) for n in ("open", "high", "low", "close"))
     if h < max(o, c, low):
         raise RowError("high is below the open, the close or the low")
     if low > min(o, c):
         raise RowError("low is above the open or the close")
-    volume = _whole(_field(fields, where, "volume"), "volume")
-    oi = _whole(_field(fields, where, "oi"), "oi")
+    volume = whole(_field(fields, where, "volume"), "volume")
+    oi = whole(_field(fields, where, "oi"), "oi")
     return Bar(key, start, o, h, low, c, volume, oi)
 
 
@@ -428,10 +391,10 @@ def _tick(
         if found is None:
             raise RowError(f"no instrument {symbol!r}")
         token = found
-    ltp = _price(_field(fields, where, "ltp"), "ltp")
-    qty = _whole(_field(fields, where, "qty"), "qty")
-    bid = _optional_price(_field(fields, where, "bid"), "bid")
-    ask = _optional_price(_field(fields, where, "ask"), "ask")
+    ltp = price(_field(fields, where, "ltp"), "ltp")
+    qty = whole(_field(fields, where, "qty"), "qty")
+    bid = optional_price(_field(fields, where, "bid"), "bid")
+    ask = optional_price(_field(fields, where, "ask"), "ask")
     if bid and ask and bid > ask:
         raise RowError("the bid is above the ask")
     return Tick._make(

@@ -18,6 +18,7 @@ from engine.domain.events import OrderDenied, OrderFilled, OrderSubmitted
 from engine.domain.strategy_records import StrategyRecord, StrategyStatus
 from engine.domain.values import to_rupees
 from engine.marketdata.quotes import QuoteCache
+from engine.marketdata.replay import BAR_TICKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,16 @@ class BacktestResult:
     """The strategy failures of the run, one line each in market time ("2025-01-03 10:41 IST:
     strategy boom failed in on_tick: ZeroDivisionError: division by zero"). A failed strategy
     stops there, so the run's P&L is of the replay up to it, not of the whole."""
+    total: int = 0
+    """The ticks (bars) in the range asked: a cancelled run replayed ``ticks`` of them (0: not
+    told)."""
+    bars: bool = False
+    """Whether the run replayed 1-minute bars: its ``ticks`` are then the bars' (``BAR_TICKS`` each)."""
+
+    @property
+    def replayed(self) -> str:
+        """What the run replayed, in words: ``33,000 bars``."""
+        return f"{self.ticks // BAR_TICKS:,} bars" if self.bars else f"{self.ticks:,} ticks"
 
     def row(self) -> dict[str, Any]:
         """The summary as plain values (a sweep's table row)."""
@@ -64,6 +75,31 @@ class BacktestResult:
             "seconds": round(self.elapsed_s, 3),
             "cancelled": self.cancelled,
         }
+
+
+FAILED_PARTWAY = (
+    "The strategy failed and stopped trading partway, so these figures are not of its whole run"
+)
+
+
+def cancelled_said(result: BacktestResult) -> str:
+    """Where a cancelled run stopped, in market time, and how far into its range."""
+    at = ""
+    if result.equity:
+        at = f" at {datetime.fromtimestamp(result.equity[-1][0] / 1e9, IST):%d %b %Y %H:%M} IST"
+    share = f" ({100 * result.ticks / result.total:.0f} % of the range)" if result.total else ""
+    return f"Cancelled{at}{share}: these figures are of the part that ran"
+
+
+def partial_said(result: BacktestResult) -> list[str]:
+    """Why a run's figures are not of its whole range, a line each (none when they are): it
+    was cancelled, its strategy failed partway (the first failure named)."""
+    said = [cancelled_said(result)] if result.cancelled else []
+    failures = result.strategy_failures
+    if failures:
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        said.append(f"{FAILED_PARTWAY}: {failures[0]}{more}")
+    return said
 
 
 def max_drawdown(equity: list[tuple[int, Decimal]]) -> Decimal:

@@ -356,6 +356,8 @@ async def _run(
         elapsed_s=time.perf_counter() - started,
         cancelled=cancel,
         book=str(book),
+        total=feed.total,
+        bars=request.mode == BARS,
     )
     try:
         write_result(book, result)
@@ -400,7 +402,10 @@ def _read_bars(
                 f"cancelled while the recording was read ({count - 1} of {len(days)} days): "
                 "nothing ran and nothing was kept"
             )
-        bars.extend(day.bars())
+        try:
+            bars.extend(day.bars())
+        except RecordingError as exc:
+            raise BacktestError(str(exc)) from exc
         now = time.perf_counter()
         if progress is not None and now - reported >= READ_REPORT_S:
             reported = now

@@ -38,14 +38,22 @@ def run_name_problem(name: object) -> str | None:
         return "a run needs a name"
     if name in (".", ".."):
         return f"a run cannot be named {name!r}: that is not a folder of its own"
+    return folder_name_problem(name, "a run's name")
+
+
+def folder_name_problem(name: str, what: str) -> str | None:
+    """Why ``name`` cannot be a folder's own name inside another (``what`` says what it is,
+    e.g. "a run's name"), in words; None when it can."""
+    if name in ("", ".", ".."):
+        return f"{what} cannot be {name!r}: that is not a folder of its own"
     if any(c in name for c in "/\\:"):
-        return f"a run's name cannot hold / \\ or : (it names a folder): {name!r}"
+        return f"{what} cannot hold / \\ or : (it names a folder): {name!r}"
     if any(unicodedata.category(c) == "Cc" for c in name):
-        return f"a run's name cannot hold a control character (a tab, a line break): {name!r}"
+        return f"{what} cannot hold a control character (a tab, a line break): {name!r}"
     if name != name.strip() or name.startswith(".") or name.endswith("."):
-        return f"a run's name cannot start or end with a space or a dot: {name!r}"
+        return f"{what} cannot start or end with a space or a dot: {name!r}"
     if len(name) > NAME_MAX:
-        return f"a run's name is at most {NAME_MAX} characters, not {len(name)}"
+        return f"{what} is at most {NAME_MAX} characters, not {len(name)}"
     return None
 
 

@@ -201,7 +201,14 @@ class RecordedDay:
             missing = [name for name in BAR_SCHEMA.names if name not in table.column_names]
             if missing:
                 raise RecordingError(f"{path} is not a bar file: no {', '.join(missing)} column")
-            columns = table.select(BAR_SCHEMA.names).to_pydict()
+            table = table.select(BAR_SCHEMA.names)
+            empty = [name for name in BAR_SCHEMA.names if table.column(name).null_count]
+            if empty:
+                raise RecordingError(
+                    f"{path} has bars with no {', '.join(empty)}: record the day again, or move "
+                    "its folder out of the recording"
+                )
+            columns = table.to_pydict()
             out.extend(map(Bar, *columns.values()))
         return out
 

@@ -19,6 +19,8 @@ from engine.domain.ticks import Tick
 from engine.marketdata.recording import RecordedDay, ticks_of
 
 _MS = 1_000_000
+BAR_TICKS = 4
+"""The ticks a bar replays as: open, the nearer extreme, the other, close (``_bar_ticks``)."""
 BAR_DEPTH = 10**9
 """The quantity a bar's price is quoted for: a bar replay fills any order at that price."""
 

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from engine.api import IST
 from engine.api.backtests import (
     BARS,
+    FAILED_PARTWAY,
     MAX_HISTORY_DAYS,
     TICKS,
     BacktestCancelled,
@@ -50,6 +51,7 @@ from engine.api.backtests import (
     BacktestService,
     Progress,
     RunReport,
+    cancelled_said,
     max_drawdown,
     read_portfolio_file,
     read_settings_file,
@@ -88,6 +90,25 @@ _NO_RECORDING = (
 
 _FAILURES_SHOWN = 5
 """A result names this many of its strategy's failures, then counts the rest."""
+SAID_MAX = 2000
+"""The most characters a line of the panel's words shows: an error can echo a file's content,
+and a label wraps its whole text on every layout (megabytes of it hold the window)."""
+
+
+class SaidLabel(QLabel):
+    """Words for the trader: plain text (a file named ``<b>…`` is not read as markup), wrapped
+    (an error names folders and runs long: it never widens the dock past the window),
+    selectable, and cut at ``SAID_MAX`` characters."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__()
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        super().setText(text if len(text) <= SAID_MAX else f"{text[:SAID_MAX]}…")
 
 
 class BacktestPanel(QWidget):
@@ -162,13 +183,8 @@ class BacktestPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setFormat("%p%")
-        self.status = QLabel(_READY)
-        # An error names folders and runs long: wrapped, it never widens the dock past the window.
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.summary = QLabel("")
-        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.summary.setWordWrap(True)  # a refusal's reason runs long
+        self.status = SaidLabel(_READY)
+        self.summary = SaidLabel()
         self.figures = QLabel("")
         self.figures.setObjectName("backtestFigures")
         self.figures.setTextFormat(Qt.TextFormat.RichText)
@@ -182,9 +198,7 @@ class BacktestPanel(QWidget):
             "as one HTML page that opens in any browser"
         )
         self.export_button.setEnabled(False)
-        self.export_feedback = QLabel("")
-        self.export_feedback.setWordWrap(True)
-        self.export_feedback.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.export_feedback = SaidLabel()
         self.export_feedback.hide()
 
         self.form = form = QFormLayout()
@@ -440,6 +454,7 @@ class BacktestPanel(QWidget):
             self.status.setText(f"Cannot run: {problem}")
             return
         self._job = BacktestJob()
+        self.clear_result()  # a run that fails or stops early must not sit above the last one's
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setValue(0)
@@ -488,13 +503,14 @@ class BacktestPanel(QWidget):
         self.report = report
         self.progress.setValue(1000 if not result.cancelled else self.progress.value())
         failures = result.strategy_failures
-        state = "Cancelled" if result.cancelled else "Done"
-        if failures:
-            # A run whose strategy stopped partway must not read as a clean one.
-            state += ", but the strategy failed partway"
-        self.status.setText(
-            f"{state}: {result.ticks:,} ticks in {result.elapsed_s:.1f} s — kept in {result.book}"
-        )
+        ran, kept = f"{result.replayed} in {result.elapsed_s:.1f} s", f"kept in {result.book}"
+        # A run stopped early, or whose strategy stopped partway, must not read as a clean one.
+        if result.cancelled:
+            failed = ", and the strategy failed partway" if failures else ""
+            self.status.setText(f"{cancelled_said(result)}{failed} ({ran}) — {kept}")
+        else:
+            failed = ", but the strategy failed partway" if failures else ""
+            self.status.setText(f"Done{failed}: {ran} — {kept}")
         summary = (
             f"Orders {result.orders}   Fills {result.fills}   "
             f"Gross {fmt.rupee_amount(result.gross_pnl, signed=True)}   "
@@ -506,10 +522,7 @@ class BacktestPanel(QWidget):
             summary += f"\n{result.denied} order(s) refused by the risk gate, the first: "
             summary += result.first_denial
         if failures:
-            summary += (
-                "\nThe strategy failed and stopped trading partway, so these figures are not "
-                "of its whole run:"
-            )
+            summary += f"\n{FAILED_PARTWAY}:"
             summary += "".join(f"\n  {failure}" for failure in failures[:_FAILURES_SHOWN])
             if len(failures) > _FAILURES_SHOWN:
                 summary += f"\n  … and {len(failures) - _FAILURES_SHOWN} more"
@@ -524,6 +537,17 @@ class BacktestPanel(QWidget):
             self.equity_curve.setData(x, y)
             self.drawdown_curve.setData(x, y - np.maximum.accumulate(np.maximum(y, 0)))
             self.plots_place.setCurrentWidget(self.plots)
+
+    def clear_result(self) -> None:
+        """No run's result shown: its figures, curves and Export report… go (a run begun since
+        is not theirs)."""
+        self.result = None
+        self.report = None
+        self.summary.setText("")
+        self._show_figures(None)
+        self.equity_curve.setData([], [])
+        self.drawdown_curve.setData([], [])
+        self.plots_place.setCurrentIndex(0)
 
     def _show_figures(self, report: RunReport | None) -> None:
         """The run's figures (or why there are none), and Export report… when there is a report
