@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from engine.api.parts import Service
+from engine.domain.events import TradingState
 from engine.strategies.algos.desk import is_algo_id
 from engine.strategies.kernel import StrategyInfo, StrategyKernel
+
+TRADER_STOP = "stopped by the trader"
+"""The reason journaled when the trader stops a strategy (a halt, a fault or the strategy itself
+give their own)."""
 
 
 class StrategyService(Service):
@@ -19,15 +24,20 @@ class StrategyService(Service):
         kernel = self._parts.strategies
         return [] if kernel is None else kernel.strategies()
 
-    def start_strategy(self, strategy_id: str) -> str | None:
-        """Start a strategy; None, or why it did not start."""
+    def start_strategy(self, strategy_id: str, *, fresh: bool = False) -> str | None:
+        """Start a strategy; None, or why it did not start. Started again (after a Stop, a
+        fault, a halt or a restart of the desk) it goes on from the state it last saved;
+        ``fresh`` starts it from nothing instead. Not while trading is HALTED: re-arm first."""
         if is_algo_id(strategy_id):
             return f"{strategy_id} is an execution algo: algos start from the Algos panel or the ticket"
-        return self._kernel().start(strategy_id)
+        if self._risk is not None and self._risk.state is TradingState.HALTED:
+            why = self._risk.status().reason
+            return f"trading is HALTED ({why}): re-arm before starting {strategy_id}"
+        return self._kernel().start(strategy_id, {} if fresh else None)
 
     def stop_strategy(self, strategy_id: str) -> str | None:
         """Stop a strategy (its orders and positions stay); None, or why not."""
-        return self._kernel().stop(strategy_id)
+        return self._kernel().stop(strategy_id, TRADER_STOP)
 
     def strategy_problems(self) -> list[str]:
         """The trader's strategy files that could not be loaded, each with where and why."""

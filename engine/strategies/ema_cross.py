@@ -87,8 +87,10 @@ class EmaCrossStrategy(BarStrategy):
         self._seed: list[float] = []
         self._ema = [math.nan, math.nan]
         self._bars = 0
-        self.long = False
-        self.trades = 0
+        # Started again (a restart, a Stop and Start) it holds what it bought before: a cross
+        # down sells it, a cross up does not buy a second lot.
+        self.long = bool(state.get("long", False))
+        self.trades = int(state.get("trades", 0))
 
     def on_bar(self, bar: Bar) -> None:
         close = bar.close / 100

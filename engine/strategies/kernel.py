@@ -5,11 +5,14 @@ A strategy is a class (``Strategy``, with the ``StrategyContext`` it acts throug
 the instruments it watches, the events of its own orders and the timers it set, and it places
 orders only through the facade (so through the one risk gate), each carrying its ``StrategyId``.
 Whatever it saves goes to the journal with its starts and stops (``StrategyRecord``), so after a
-restart the strategies that were running are started again with the state they last saved.
+restart the strategies that were running are started again with the state they last saved, and a
+strategy the trader starts again goes on from it too.
 
 A strategy that raises is stopped (FAILED, with the error in words, in Messages and the
-journal); the other strategies and the engine go on. The built-in strategies and the trader's
-own (``engine.strategies.loader``) are the same kind of class with the same API.
+journal); the other strategies and the engine go on. One whose handlers hold the desk is named
+and, if it keeps at it, stopped (``handler_times``); a halt stops every strategy written as a
+class (``halts``). The built-in strategies and the trader's own (``engine.strategies.loader``)
+are the same kind of class with the same API.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any
 
 from engine.core.bus import EventBus
@@ -36,8 +40,10 @@ from engine.domain.order_replay import JournalRow
 from engine.domain.origin import StrategyId, is_strategy_id
 from engine.domain.strategy_records import StrategyRecord, StrategyStatus
 from engine.domain.ticks import Tick
-from engine.store.codec import encode_payload
+from engine.strategies.halts import stop_on_halt
+from engine.strategies.handler_times import HandlerTimes
 from engine.strategies.ports import StrategyApi
+from engine.strategies.saved_state import journalable, snapshot_or_empty
 from engine.strategies.strategy import Strategy, StrategyContext
 
 log = logging.getLogger(__name__)
@@ -69,6 +75,8 @@ class _Entry:
 class _Running:
     strategy: Strategy
     since_ns: int
+    from_class: bool
+    """Written as a class (the trader's, built in), not made by a desk from a spec (a portfolio)."""
     all_ticks: bool = False
     tokens: set[int] = field(default_factory=set)
     timers: list[asyncio.TimerHandle | SimulatedTimer] = field(default_factory=list)
@@ -96,6 +104,8 @@ class StrategyKernel:
         # nothing per tick or per order event.
         self._tick_listener: Callable[[], None] | None = None
         self._order_listeners: list[Callable[[], None]] = []
+        self.handler_times = HandlerTimes(self.say, watching=not isinstance(clock, SimulatedClock))
+        stop_on_halt(bus, self.stop_written)
 
     def bind(self, api: StrategyApi, watch_feed: Callable[[list[int]], None] | None) -> None:
         """The facade strategies trade through, and the live feed's streaming (if any)."""
@@ -195,14 +205,20 @@ class StrategyKernel:
     # -- starting and stopping ---------------------------------------------------------------------
 
     def start(self, strategy_id: str, state: dict[str, Any] | None = None) -> str | None:
-        """Start a strategy (with ``state``, else fresh); None, or why it did not start."""
+        """Start a strategy with ``state``; None, or why it did not start. Without ``state`` a
+        strategy written as a class goes on from the state it last saved (whether it stopped or
+        failed; nothing the first time), and one a desk makes from a spec (a portfolio, an
+        algo) starts fresh; ``{}`` starts either fresh."""
         key = StrategyId(strategy_id)
         entry = self._catalogue.get(key)
         if entry is None:
             return f"no strategy named {strategy_id!r}"
         if key in self._running:
             return f"{strategy_id} is already running"
-        running = _Running(entry.make(StrategyContext(self, key)), self.clock.time_ns())
+        if state is None and entry.kind is not None and key in self._last:
+            state = self._last[key].state
+        strategy = entry.make(StrategyContext(self, key))
+        running = _Running(strategy, self.clock.time_ns(), entry.kind is not None)
         self._running[key] = running
         if not self._order_listeners:
             self._order_listeners = [
@@ -236,8 +252,15 @@ class StrategyKernel:
         except Exception as exc:
             self._fail(key, exc, "on_stop")
             return None
-        self._forget(key)
+        self._forget(key, reason)
         return None
+
+    def stop_written(self, reason: str) -> None:
+        """Stop every running strategy written as a class (not the desks' portfolios, algos and
+        orders), journaled and told with ``reason`` (``engine.strategies.halts``)."""
+        for strategy_id, running in list(self._running.items()):
+            if running.from_class and self.stop(strategy_id, reason, force=True) is None:
+                self.say(strategy_id, Severity.WARNING, f"strategy {strategy_id} {reason}")
 
     def stop_all(self, reason: str) -> None:
         """The desk is closing: stop every strategy, except that one which ``keeps_running`` is
@@ -254,7 +277,7 @@ class StrategyKernel:
                 except Exception as exc:
                     self._fail(strategy_id, exc, "snapshot")
                     continue
-                self._forget(strategy_id)
+                self._forget(strategy_id, reason)
             else:
                 self.stop(strategy_id, reason, force=True)
 
@@ -364,21 +387,26 @@ class StrategyKernel:
         self._bus.publish(EngineMessage(self.clock.time_ns(), severity, text, strategy_id))
 
     def _on_tick(self, tick: Tick) -> None:
-        # The hot path: one tick can reach a hundred portfolios, so each is called here
-        # directly, without a helper call per strategy.
-        for running in self._all_ticks:
-            try:
-                running.strategy.on_tick(tick)
-            except Exception as exc:
-                self._tick_failed(running, exc)
+        if self._all_ticks:
+            self._tick_to(self._all_ticks, tick)
         listeners = self._by_token.get(tick.token)
-        if listeners is None:
-            return
+        if listeners is not None:
+            self._tick_to(listeners, tick)
+
+    def _tick_to(self, listeners: list[_Running], tick: Tick) -> None:
+        # The hot path: one tick can reach a hundred portfolios, so each is called here
+        # directly, without a helper call per strategy (but one to time it).
+        slow = self.handler_times.slow_s
         for running in listeners:
+            began = perf_counter()
             try:
                 running.strategy.on_tick(tick)
             except Exception as exc:
                 self._tick_failed(running, exc)
+                continue
+            took = perf_counter() - began
+            if took > slow:
+                self._overran(running, took, "on_tick")
 
     def _tick_failed(self, running: _Running, error: Exception) -> None:
         strategy_id = running.strategy.ctx.strategy_id
@@ -401,20 +429,33 @@ class StrategyKernel:
     def _call(
         self, strategy_id: StrategyId, running: _Running, handler: Callable[[], None], name: str
     ) -> None:
+        began = perf_counter()
         try:
             handler()
         except Exception as exc:
             if self._running.get(strategy_id) is running:
                 self._fail(strategy_id, exc, name)
+            return
+        took = perf_counter() - began
+        if took > self.handler_times.slow_s:
+            self._overran(running, took, name)
+
+    def _overran(self, running: _Running, took: float, handler: str) -> None:
+        """A handler call held the desk ``took`` seconds: the trader is told (once a burst), and
+        a strategy written as a class that keeps doing it is stopped."""
+        strategy_id = running.strategy.ctx.strategy_id
+        stop = self.handler_times.overran(strategy_id, took, handler, running.from_class)
+        if stop is not None and self._running.get(strategy_id) is running:
+            self.stop(strategy_id, stop, force=True)
 
     # -- internals -------------------------------------------------------------------------------------
 
     def _fail(self, strategy_id: StrategyId, error: Exception, where: str) -> None:
         log.error("strategy %s failed in %s", strategy_id, where, exc_info=error)
         running = self._running.get(strategy_id)
-        self._forget(strategy_id)
         reason = f"{type(error).__name__} in {where}: {error}"
-        state = {} if running is None else _snapshot_or_empty(running.strategy)
+        self._forget(strategy_id, reason)
+        state = {} if running is None else snapshot_or_empty(running.strategy)
         self._last[strategy_id] = StrategyRecord(
             self.clock.time_ns(), strategy_id, StrategyStatus.FAILED, reason, state
         )
@@ -426,10 +467,12 @@ class StrategyKernel:
             "left as they are",
         )
 
-    def _forget(self, strategy_id: StrategyId) -> None:
+    def _forget(self, strategy_id: StrategyId, why: str) -> None:
         running = self._running.pop(strategy_id, None)
         if running is None:
             return
+        running.strategy.ctx.end(why)
+        self.handler_times.forget(strategy_id)
         for handle in running.timers:
             handle.cancel()
         # New lists, never changed in place: ticks being delivered go on over the old ones.
@@ -451,27 +494,7 @@ class StrategyKernel:
     def _journal(
         self, strategy_id: StrategyId, status: StrategyStatus, reason: str, strategy: Strategy
     ) -> None:
-        state = _journalable(strategy.snapshot())
+        state = journalable(strategy.snapshot())
         record = StrategyRecord(self.clock.time_ns(), strategy_id, status, reason, state)
         self._last[strategy_id] = record
         self._record(record)
-
-
-def _journalable(state: object) -> dict[str, Any]:
-    """``state`` if the journal can hold it; ``ValueError`` naming why not (refused here, so a
-    strategy's snapshot can never halt the journal)."""
-    if not isinstance(state, dict):
-        raise ValueError(f"snapshot() must return a dict, not {type(state).__name__}")
-    try:
-        encode_payload({"state": state})
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"its snapshot cannot be journaled ({exc})") from None
-    return state
-
-
-def _snapshot_or_empty(strategy: Strategy) -> dict[str, Any]:
-    try:
-        return _journalable(strategy.snapshot())
-    except Exception:
-        log.exception("the snapshot of a failed strategy could not be taken either")
-        return {}

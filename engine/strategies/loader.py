@@ -168,7 +168,8 @@ class MyStrategy(Strategy):
     title = "My strategy"
 
     def on_start(self, state):
-        # state: what snapshot() returned when it last ran ({} the first time).
+        # state: what snapshot() returned when it last ran ({} the first time); a Start
+        # after a Stop, or after the desk restarted, goes on from it.
         self.entered = state.get("entered", False)
         nifty = self.ctx.instruments.search("NIFTY 50", limit=1)
         self.ctx.watch(i.token for i in nifty)
@@ -220,7 +221,8 @@ class TimedStraddle(Strategy):
     def snapshot(self):
         return {"sold": self.sold}
 ''',
-    "example_price_alert.py": '''"""Example: tell the trader when NIFTY moves 0.5 % from where the strategy started."""
+    "example_price_alert.py": '''"""Example: tell the trader when NIFTY moves 0.5 % from where the strategy first started (a
+Start after a Stop goes on measuring from there, and does not tell twice)."""
 
 from engine.strategies.demo import DemoStrategy
 from engine.strategies.kernel import Strategy, StrategyKernel

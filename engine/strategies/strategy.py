@@ -11,6 +11,8 @@ the trader. The kernel that runs strategies and routes to them is ``engine.strat
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -23,16 +25,20 @@ from engine.domain.orders import OrderType, Product, Side, Validity
 from engine.domain.origin import OrderSource, StrategyId
 from engine.domain.ticks import Quote, Tick
 from engine.oms.outcome import Outcome
+from engine.strategies.own_api import STOPPED, OwnApi
 from engine.strategies.ports import Instruments, OrderView, StrategyApi
 
 if TYPE_CHECKING:
     from engine.strategies.kernel import StrategyKernel
 
+log = logging.getLogger(__name__)
+
 
 class Strategy:
     """Subclass this, give the class a ``strategy_id``, and override the handlers you need.
 
-    The kernel calls ``on_start`` with the state the strategy last saved (empty the first time),
+    The kernel calls ``on_start`` with the state the strategy last saved (empty the first time;
+    a Start after a Stop, or after the desk restarted, goes on from the last one saved),
     ``on_tick`` for every tick of the instruments it watches, ``on_order`` for events of its own
     orders, ``on_timer`` when a timer it set fires, and ``on_stop`` when it is stopped.
     ``snapshot`` returns what to keep across a restart; ``self.ctx.save()`` journals it.
@@ -75,11 +81,21 @@ class Strategy:
 
 
 class StrategyContext:
-    """A running strategy's handle on the engine; every order it places names the strategy."""
+    """A running strategy's handle on the engine; every order it places names the strategy.
+
+    It acts only while its strategy runs: once the strategy stops (the trader, the kill switch,
+    a fault), an order placed through it is refused with the reason, and a watch, a timer or a
+    save is not taken (each says why), so a thread or callback the strategy left behind cannot
+    trade on. A start makes a new context; an old one stays stopped.
+    """
 
     def __init__(self, kernel: StrategyKernel, strategy_id: StrategyId) -> None:
         self._kernel = kernel
         self.strategy_id = strategy_id
+        self._stopped: str | None = None
+        self._told = False
+        self._thread = threading.get_ident()
+        self._api: OwnApi | None = None
 
     @property
     def instruments(self) -> Instruments:
@@ -93,9 +109,12 @@ class StrategyContext:
 
     @property
     def api(self) -> StrategyApi:
-        """The facade itself, for what ``place`` and ``quote`` do not cover (modify, cancel,
-        orders, chains); orders placed through it must name this strategy."""
-        return self._kernel.api
+        """The facade for what ``place`` and ``quote`` do not cover (modify, cancel, orders,
+        chains), as this strategy: it places only the strategy's own orders (no other source or
+        strategy id), modifies and cancels only those, and places nothing once it has stopped."""
+        if self._api is None:
+            self._api = OwnApi(self, self._kernel.api)
+        return self._api
 
     def quote(self, token: InstrumentToken | int) -> Quote | None:
         return self._kernel.api.quote(token)
@@ -113,7 +132,11 @@ class StrategyContext:
         validity: Validity | str = Validity.DAY,
         tag: str = "",
     ) -> Outcome:
-        """Place an order (prices in rupees) through the gate, as this strategy."""
+        """Place an order (prices in rupees) through the gate, as this strategy; refused (with
+        the reason) once the strategy has stopped."""
+        stopped = self.refusal()
+        if stopped is not None:
+            return Outcome(False, None, stopped, check=STOPPED)
         return self._kernel.api.place_order(
             token,
             side,
@@ -133,29 +156,49 @@ class StrategyContext:
         placed before the desk stopped, whether or not its own record says so yet."""
         return [o for o in self._kernel.api.orders() if o.strategy == self.strategy_id]
 
-    def watch(self, tokens: Iterable[int]) -> None:
-        """Receive the ticks of these instruments (and ask a live feed to stream them)."""
-        self._kernel.watch(self.strategy_id, tokens)
+    def watch(self, tokens: Iterable[int]) -> str | None:
+        """Receive the ticks of these instruments (and ask a live feed to stream them); None, or
+        why not (the strategy has stopped)."""
+        stopped = self.refusal()
+        if stopped is None:
+            self._kernel.watch(self.strategy_id, tokens)
+        return stopped
 
-    def watch_all(self) -> None:
-        """Receive every tick the desk gets."""
-        self._kernel.watch(self.strategy_id, None)
+    def watch_all(self) -> str | None:
+        """Receive every tick the desk gets; None, or why not."""
+        stopped = self.refusal()
+        if stopped is None:
+            self._kernel.watch(self.strategy_id, None)
+        return stopped
 
-    def every(self, seconds: float, name: str) -> None:
-        """Call ``on_timer(name)`` every ``seconds`` until the strategy stops."""
-        self._kernel.timer(self.strategy_id, seconds, name, repeat=True)
+    def every(self, seconds: float, name: str) -> str | None:
+        """Call ``on_timer(name)`` every ``seconds`` until the strategy stops; None, or why
+        not."""
+        stopped = self.refusal()
+        if stopped is None:
+            self._kernel.timer(self.strategy_id, seconds, name, repeat=True)
+        return stopped
 
-    def after(self, seconds: float, name: str) -> None:
-        """Call ``on_timer(name)`` once, ``seconds`` from now."""
-        self._kernel.timer(self.strategy_id, seconds, name, repeat=False)
+    def after(self, seconds: float, name: str) -> str | None:
+        """Call ``on_timer(name)`` once, ``seconds`` from now; None, or why not."""
+        stopped = self.refusal()
+        if stopped is None:
+            self._kernel.timer(self.strategy_id, seconds, name, repeat=False)
+        return stopped
 
-    def save(self) -> None:
-        """Journal what ``snapshot`` returns now, so a restart resumes from here."""
-        self._kernel.save(self.strategy_id)
+    def save(self) -> str | None:
+        """Journal what ``snapshot`` returns now, so a restart (and a Start after a Stop)
+        resumes from here; None, or why not (a stopped strategy's state was saved as it
+        stopped)."""
+        stopped = self.refusal()
+        if stopped is None:
+            self._kernel.save(self.strategy_id)
+        return stopped
 
     def finish(self, reason: str) -> None:
         """Stop this strategy (it has done its work): journaled as stopped with ``reason``."""
-        self._kernel.stop(self.strategy_id, reason, force=True)
+        if self._stopped is None:
+            self._kernel.stop(self.strategy_id, reason, force=True)
 
     def loop_running(self) -> bool:
         """Whether timers can be set (the desk runs on its loop, or on a simulated clock; some
@@ -165,6 +208,30 @@ class StrategyContext:
     def say(self, text: str, severity: Severity = Severity.INFO) -> None:
         """A message for the trader, in Messages under the strategy's name."""
         self._kernel.say(self.strategy_id, severity, text)
+
+    # -- the kernel's ---------------------------------------------------------------------------------
+
+    def end(self, why: str) -> None:
+        """The kernel stopped this run of the strategy (``why``): the context acts no more."""
+        if self._stopped is None:
+            self._stopped = why
+
+    def refusal(self) -> str | None:
+        """Why this context may no longer act (its strategy has stopped), or None while it runs.
+        The first refusal is told to the trader too: something of the strategy still runs."""
+        if self._stopped is None:
+            return None
+        text = (
+            f"strategy {self.strategy_id} has stopped ({self._stopped}): a stopped strategy "
+            "places no orders, sets no timers and watches nothing"
+        )
+        if not self._told:
+            self._told = True
+            said = f"{text}; something it left running (a thread, a callback) still tries"
+            log.warning("%s", said)
+            if threading.get_ident() == self._thread:  # the bus is the desk thread's alone
+                self._kernel.say(self.strategy_id, Severity.WARNING, said)
+        return text
 
 
 def _loop_running() -> bool:

@@ -1,5 +1,6 @@
 """The Strategies panel: every strategy the desk can run (built in, and the trader's own files),
-its status, its P&L for the day, and Start / Stop. Files that could not be loaded are listed with
+its status (with why it stopped, when not by the trader), its P&L for the day, and Start / Stop
+(a Start goes on from what the strategy last saved). Files that could not be loaded are listed with
 their line. The table follows the engine once a second and after each order event (a strategy's
 fills move its P&L); it never owns any state of its own.
 """
@@ -15,6 +16,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
 from engine.api import IST, StrategyPnl
+from engine.api.strategies import TRADER_STOP
 from engine.domain.strategy_records import StrategyStatus
 from ui import format as fmt
 from ui.bridge import QUEUED
@@ -68,6 +70,16 @@ def columns(context: PanelContext) -> list[Column[StrategyRow]]:
     ]
 
 
+def _note(status: StrategyStatus, reason: str, description: str) -> str:
+    """Why it is not running when the trader did not stop it (a fault, the kill switch, a
+    breaker, the strategy itself, a handler that held the desk), else what it does."""
+    if status is StrategyStatus.FAILED:
+        return reason
+    if status is StrategyStatus.STOPPED and reason and reason != TRADER_STOP:
+        return reason
+    return description
+
+
 class StrategiesPanel(QWidget):
     def __init__(self, context: PanelContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -115,7 +127,7 @@ class StrategiesPanel(QWidget):
                 if info.status is StrategyStatus.RUNNING and info.since_ns
                 else None
             )
-            note = info.reason if info.status is StrategyStatus.FAILED else info.description
+            note = _note(info.status, info.reason, info.description)
             if info.origin != "built in":
                 note = f"{note} ({info.origin})" if note else info.origin
             rows.append(
