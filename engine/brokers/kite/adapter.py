@@ -112,7 +112,9 @@ class KiteBroker(LiveBroker):
     # -- reconciliation's view of Kite ----------------------------------------------------------
 
     async def read_book(self) -> BrokerBook:
-        return await read_kite_book(self._rest)
+        """Marked when the read begins: a row read before a modify lands, and is older than
+        the modify's own reports (``engine.brokers.live_reports.ReportFreshness``)."""
+        return await read_kite_book(self._rest, as_of=self.freshness.mark())
 
     def book_applied(self, book: BrokerBook) -> None:
         """Kite's funds, read with the books, go to the risk layer (and the funds watch)."""

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 from engine.brokers.kite.rest import KiteRest
@@ -20,17 +21,18 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 
-async def read_kite_book(rest: KiteRest) -> BrokerBook:
+async def read_kite_book(rest: KiteRest, as_of: int | None = None) -> BrokerBook:
     """Kite's books now; ``KiteError`` if any part cannot be fetched. ``KiteRest`` already
     refuses an orderbook or tradebook that is not a list (an empty book read from a wrong shape
     would settle orders still at Kite as never placed); a row, or the positions or margins, of
-    the wrong shape is counted as unreadable and logged in words."""
+    the wrong shape is counted as unreadable and logged in words. ``as_of``: the reader's change
+    mark when the read began, carried by each order report."""
     orders_raw, trades_raw, positions_raw, margins_raw = await asyncio.gather(
         rest.orders(), rest.trades(), rest.positions(), rest.margins()
     )
     unreadable = [0]
     trades = _parsed(trades_raw, parse_trade, "trade", unreadable)
-    orders = _parsed(orders_raw, parse_order, "order", unreadable)
+    orders = _parsed(orders_raw, partial(parse_order, as_of=as_of), "order", unreadable)
     positions: list[PositionReport] = []
     for row in _net_positions(positions_raw, unreadable):
         try:

@@ -6,6 +6,16 @@ filled, and its live status is unchanged. An unknown status is reported as such,
 
 Prices become exact integer paise (Kite sends JSON floats in rupees); Kite's naive IST timestamps
 become aware datetimes.
+
+A report's ``updated_at`` (when Kite last changed the order, for ``ReportFreshness``) is the later
+of ``exchange_update_timestamp`` (null until the order reaches the exchange) and
+``order_timestamp`` (Kite's OMS time, moved on every modify). Each of the two only moves forward
+over an order's life, so their later one does too, whichever clock is a second ahead: a newer
+report never looks older than one applied before it (taking the exchange's time alone, the OMS
+time until then, could go back a second when the order reaches the exchange, and its OPEN would
+be judged older than its PUT ORDER REQ RECEIVED). Kite's times are whole seconds, and several
+reports of one order share a second (the mock history's MODIFIED at 300 and OPEN at 300.1): a
+report of the same second is not older, and the read's start (``as_of``) is what guards a read.
 """
 
 from __future__ import annotations
@@ -69,11 +79,14 @@ def kite_time(value: Any) -> datetime | None:
         raise KiteDataError(f"timestamp {value!r} is not 'YYYY-MM-DD HH:MM:SS'") from exc
 
 
-def parse_order(data: dict[str, Any]) -> OrderReport:
-    """A Kite order object as a report; raises ``KiteDataError`` on a malformed object."""
+def parse_order(data: dict[str, Any], as_of: int | None = None) -> OrderReport:
+    """A Kite order object as a report; raises ``KiteDataError`` on a malformed object.
+    ``as_of``: the adapter's change mark when the read began (None for a pushed update)."""
     try:
         kite_status = str(data["status"]).strip().upper()
         average = data.get("average_price") or 0
+        placed = kite_time(data.get("order_timestamp"))
+        at_exchange = kite_time(data.get("exchange_update_timestamp"))
         return OrderReport(
             broker_order_id=BrokerOrderId(str(data["order_id"])),
             broker_status=kite_status,
@@ -96,8 +109,10 @@ def parse_order(data: dict[str, Any]) -> OrderReport:
             average_price=_average(average),
             exchange_order_id=_optional_id(data.get("exchange_order_id")),
             message=str(data.get("status_message") or ""),
-            order_timestamp=kite_time(data.get("order_timestamp")),
-            exchange_update_timestamp=kite_time(data.get("exchange_update_timestamp")),
+            order_timestamp=placed,
+            exchange_update_timestamp=at_exchange,
+            updated_at=_later(at_exchange, placed),
+            as_of=as_of,
         )
     except PriceError as exc:
         raise KiteDataError(f"Kite order {data.get('order_id')!r}: {exc} ({_NOT_PAISE})") from exc
@@ -126,6 +141,12 @@ def parse_trade(data: dict[str, Any]) -> TradeReport:
         raise KiteDataError(f"Kite trade {data.get('trade_id')!r}: {exc}") from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise KiteDataError(f"malformed Kite trade {data.get('trade_id')!r}: {exc!r}") from exc
+
+
+def _later(first: datetime | None, second: datetime | None) -> datetime | None:
+    if first is None or second is None:
+        return first or second
+    return max(first, second)
 
 
 def _count(data: dict[str, Any], name: str) -> int:
