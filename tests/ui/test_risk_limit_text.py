@@ -1,5 +1,6 @@
 """The risk limits page reads what is typed as a trader means it: commas only as digit grouping
-(Indian or international), a decimal comma refused in words rather than read as a whole number,
+(Indian or international), a decimal comma or an exponent refused in words rather than read as
+another number,
 and a limit too large for the journal refused under its field before Apply."""
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ DECIMAL_COMMA = "a comma only groups digits: 5,00,000 or 500,000)"
         (AMOUNT, ",500", None, "a comma only groups digits (5,00,000 or 500,000), not ',500'"),
         (WHOLE, "5,000", 5000, ""),
         (WHOLE, "1.5", None, "enter a whole number, not '1.5'"),
-        (AMOUNT, "1e400", None, "too large: a limit must be less than 10^18"),
+        (AMOUNT, "1e3", None, "write 1000, not 1e3 (no exponent)"),
+        (AMOUNT, "1e400", None, "write the number in digits, not 1e400 (no exponent)"),
         (AMOUNT, "99999999999999999999", None, "too large: a limit must be less than 10^18"),
         (AMOUNT, "999999999999999999", Decimal("999999999999999999"), ""),
-        (NUMBER, "1e400", None, "too large: a limit must be less than 10^18"),
-        (NUMBER, "1e18", None, "too large: a limit must be less than 10^18"),
+        (NUMBER, "1e400", None, "write the number in digits, not 1e400 (no exponent)"),
+        (NUMBER, "1000000000000000000", None, "too large: a limit must be less than 10^18"),
         (WHOLE, "99999999999999999999", None, "too large: a limit must be less than 2^63"),
         (WHOLE, "9223372036854775807", 9223372036854775807, ""),
     ],
@@ -81,7 +83,11 @@ def test_settings_page_when_a_decimal_comma_is_typed_refuses_it_under_the_field(
 
 @pytest.mark.parametrize(
     ("name", "typed"),
-    [("capital", "1e400"), ("capital", "99999999999999999999"), ("max_open_orders", "1" * 20)],
+    [
+        ("capital", "1" + "0" * 18),
+        ("capital", "99999999999999999999"),
+        ("max_open_orders", "1" * 20),
+    ],
 )
 def test_settings_page_when_a_limit_is_too_large_for_the_journal_keeps_apply_off(
     qtbot, context, name: str, typed: str

@@ -44,6 +44,7 @@ from engine.domain.requests import InputError, settings_of
 from ui import format as fmt
 from ui.context import PanelContext
 from ui.export import IST
+from ui.number_text import GROUPED_DIGITS, comma_problem, exponent_problem
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
@@ -158,11 +159,6 @@ def problem_text(problem: str, names: list[str]) -> str:
     return text[:1].upper() + text[1:]
 
 
-GROUPED_DIGITS = re.compile(
-    r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,2}(?:,[0-9]{2})+,[0-9]{3})(?:\.[0-9]*)?"
-)
-"""Commas that group digits: Indian (1,23,45,678) or international (12,345,678)."""
-
 LARGEST = {"amount": "10^18", "number": "10^18", "integer": "2^63"}
 """The bound the journal holds a limit to (``settings_of``), in words, by the limit's kind."""
 
@@ -170,16 +166,20 @@ LARGEST = {"amount": "10^18", "number": "10^18", "integer": "2^63"}
 def limit_value(field: RiskLimitField, typed: str) -> tuple[Any, str]:
     """A number limit's value from its text: (value, "") or (None, what is wrong in words).
 
-    Commas are taken only as digit grouping, Indian or international; any other comma is a
-    mistake said as one (1,5 is not read as 15)."""
+    Commas are taken only as digit grouping, Indian or international; any other comma, and an
+    exponent, is a mistake said as one (1,5 is not read as 15, nor 1e3 as 1000:
+    ``ui.number_text``)."""
     shown = typed.strip()
     if field.kind not in LARGEST:
         return shown, ""
     text = shown.replace("₹", "").replace("_", "").strip()
     if "," in text:
         if not GROUPED_DIGITS.fullmatch(text):
-            return None, _comma_problem(shown)
+            return None, comma_problem(shown)
         text = text.replace(",", "")
+    exponent_said = exponent_problem(text, shown)
+    if exponent_said is not None:
+        return None, exponent_said
     try:
         exact = Decimal(text)
         value: Any = exact
@@ -197,15 +197,6 @@ def limit_value(field: RiskLimitField, typed: str) -> tuple[Any, str]:
     if exact.is_finite() and not _journal_holds(value):
         return None, f"too large: a limit must be less than {LARGEST[field.kind]}"
     return value, ""
-
-
-def _comma_problem(shown: str) -> str:
-    if re.fullmatch(r"[^,]*[0-9],[0-9]{1,2}", shown):  # a decimal comma: 1,5 or 12,75
-        return (
-            f"write {shown.replace(',', '.')}, not {shown} "
-            "(a comma only groups digits: 5,00,000 or 500,000)"
-        )
-    return f"a comma only groups digits (5,00,000 or 500,000), not {shown!r}"
 
 
 def _journal_holds(value: Any) -> bool:

@@ -6,11 +6,18 @@ their JSON form; each editor knows its field path and shows a problem on its wid
 ``set_value`` takes a value the widget can show as it is, or raises ``ValueError`` naming the
 field path: a number outside the schema's bounds, not finite or not a number, a time that is not
 one, a set member the schema does not list. A Qt widget would otherwise clamp or coerce it into
-another value, and the trader would save a setting nobody chose."""
+another value, and the trader would save a setting nobody chose.
+
+A number field reads what is typed by one rule, whatever the system's locale: the decimal point
+is ".", a comma only groups digits (1,23,45,678 or 12,345,678, as a risk limit reads it), and no
+exponent. Typing the rule does not read, or a number outside the bounds, stays shown and is
+refused in words on the field (``read_typed_number``): not a keystroke dropped nor a text
+reverted, which would turn 1,5 into 15 or 1e3 into 13 unsaid."""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from datetime import date, time
 from decimal import Decimal, InvalidOperation
@@ -18,7 +25,9 @@ from enum import Enum
 from typing import Any
 
 from PySide6.QtCore import QDate, QObject, Qt, QTime, Signal
+from PySide6.QtGui import QFocusEvent, QKeyEvent, QValidator
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDateEdit,
@@ -30,6 +39,8 @@ from PySide6.QtWidgets import (
     QTimeEdit,
     QWidget,
 )
+
+from ui.number_text import GROUPED_DIGITS, comma_problem, exponent_problem, plain_digits
 
 UNBOUNDED = 10**8
 """The whole-number spin boxes' limit where a schema sets none (a C int holds about 2·10⁹)."""
@@ -61,6 +72,131 @@ def choice_text(value: Any) -> str:
             return f"{text} · {name}"
         return text.replace("_", " ")  # "re execute", not "re_execute": words, as the trader reads
     return str(value)
+
+
+# -- typed numbers ---------------------------------------------------------------------------------
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
+REFUSED = "⚠ "
+"""What a number field's value starts with while its text is refused: followed by the text as
+typed, it is a value no number's schema takes, so a form's check refuses it (and nothing
+typed wrong is applied) while the field says why in words."""
+
+
+def read_typed_number(
+    text: str, *, places: int | None, low: Decimal, high: Decimal
+) -> tuple[Decimal | None, str]:
+    """The number ``text`` says, or (None, what is wrong in words); ``places``: the decimal
+    places a decimal field takes, None for a whole number; ``low`` to ``high``: its bounds."""
+    shown = text.strip()
+    whole = places is None
+    what = "a whole number" if whole else "a number"
+    if not shown:
+        return None, f"enter {what}"
+    plain = shown
+    if "," in shown:
+        if not GROUPED_DIGITS.fullmatch(shown):
+            return None, comma_problem(shown)
+        plain = shown.replace(",", "")
+    exponent_said = exponent_problem(plain, shown)
+    if exponent_said is not None:
+        return None, exponent_said
+    if not _PLAIN_NUMBER.fullmatch(plain) or (whole and "." in plain):
+        return None, f"enter {what}, not {shown!r}"
+    number = Decimal(plain)
+    exponent = number.as_tuple().exponent
+    given = -exponent if isinstance(exponent, int) else 0
+    if not whole and given > (places or 0):
+        return None, f"at most {places} decimal places, not {shown}"
+    if number < low:
+        return None, f"enter at least {plain_digits(low)}, not {shown}"
+    if number > high:
+        return None, f"enter at most {plain_digits(high)}, not {shown}"
+    return number, ""
+
+
+def _bound(limit: float) -> Decimal:
+    return Decimal(repr(limit))
+
+
+def _typed_reading(box: QSpinBox | QDoubleSpinBox, text: str) -> tuple[Decimal | None, str]:
+    places = None if isinstance(box, QSpinBox) else box.decimals()
+    low, high = _bound(box.minimum()), _bound(box.maximum())
+    return read_typed_number(text, places=places, low=low, high=high)
+
+
+def _state(box: QSpinBox | QDoubleSpinBox, text: str) -> QValidator.State:
+    """Acceptable for a text that reads as a number within bounds; anything else is kept
+    (Intermediate), to be refused in words, never a keystroke silently dropped."""
+    number, _problem = _typed_reading(box, text)
+    return QValidator.State.Acceptable if number is not None else QValidator.State.Intermediate
+
+
+def _keeps_refused_text(box: QAbstractSpinBox, event: QKeyEvent | QFocusEvent) -> bool:
+    """Whether ``event`` would commit a refused text (Qt would put the value it last read back,
+    maybe the 1 of 1,5): then the text stays as typed, refused, and the event goes on (Enter
+    to the dialog, whose check refuses it; a focus change to the next widget)."""
+    assert isinstance(box, QSpinBox | QDoubleSpinBox)
+    if _typed_reading(box, box.lineEdit().text())[0] is not None:
+        return False
+    if isinstance(event, QKeyEvent):
+        if event.key() not in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            return False
+        event.ignore()
+    else:
+        box.lineEdit().event(event)  # the text field loses its cursor, as after a commit
+    return True
+
+
+class WholeNumberBox(QSpinBox):
+    """A spin box that reads typing by ``read_typed_number`` and shows digits ungrouped."""
+
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
+        return _state(self, text), text, pos
+
+    def valueFromText(self, text: str) -> int:
+        number, _problem = _typed_reading(self, text)
+        return self.value() if number is None else int(number)
+
+    def textFromValue(self, val: int) -> str:
+        return str(val)
+
+    def fixup(self, input: str) -> str:
+        return input  # as typed: Qt's would drop the locale's group separator, 1,5 to 15
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if not _keeps_refused_text(self, event):
+            super().keyPressEvent(event)
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        if not _keeps_refused_text(self, event):
+            super().focusOutEvent(event)
+
+
+class DecimalNumberBox(QDoubleSpinBox):
+    """A decimal spin box that reads typing by ``read_typed_number`` and shows "." as the
+    decimal point, whatever the locale."""
+
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
+        return _state(self, text), text, pos
+
+    def valueFromText(self, text: str) -> float:
+        number, _problem = _typed_reading(self, text)
+        return self.value() if number is None else float(number)
+
+    def textFromValue(self, val: float) -> str:
+        return f"{val:.{self.decimals()}f}"
+
+    def fixup(self, input: str) -> str:
+        return input  # as typed: Qt's would drop the locale's group separator, 1,5 to 15
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if not _keeps_refused_text(self, event):
+            super().keyPressEvent(event)
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        if not _keeps_refused_text(self, event):
+            super().focusOutEvent(event)
 
 
 # -- the editors ------------------------------------------------------------------------------------
@@ -223,20 +359,53 @@ class ChoiceEditor(FieldEditor):
         combo.setCurrentIndex(at)
 
 
-class IntEditor(FieldEditor):
+class TypedNumberEditor(FieldEditor):
+    """A number field's editor: its text reads as a number (``read_typed_number``) or is
+    refused in words on the field; while it is, ``value`` is ``REFUSED`` and the text."""
+
+    def _watch_typing(self, box: QSpinBox | QDoubleSpinBox) -> None:
+        self._refusal = ""
+        box.lineEdit().textChanged.connect(self._typed)
+
+    def refusal(self) -> str:
+        """What is wrong with the text typed, in words; "" when it reads as a number."""
+        box = self.widget
+        assert isinstance(box, QSpinBox | QDoubleSpinBox)
+        return _typed_reading(box, box.lineEdit().text())[1]
+
+    def _typed(self, _text: str) -> None:
+        refusal = self.refusal()
+        if refusal or self._refusal:
+            self._refusal = refusal
+            self.show_problem("")
+            self.changed.emit()  # a form checks again: a refused text is not a value to apply
+
+    def _refused_text(self) -> str:
+        box = self.widget
+        assert isinstance(box, QSpinBox | QDoubleSpinBox)
+        return REFUSED + box.lineEdit().text().strip() if self.refusal() else ""
+
+    def show_problem(self, text: str) -> None:
+        """``text``, or while the text typed is refused, why (the form's check then finds a
+        value that is no number, which says less)."""
+        super().show_problem(self.refusal() or text)
+
+
+class IntEditor(TypedNumberEditor):
     def __init__(self, path: str, label: str, tip: str, bounds: dict[str, Any]) -> None:
         super().__init__(path, label, tip)
-        self.widget = spin = QSpinBox()
+        self.widget = spin = WholeNumberBox()
         low = bounds.get("ge", bounds["gt"] + 1 if "gt" in bounds else -UNBOUNDED)
         high = bounds.get("le", bounds["lt"] - 1 if "lt" in bounds else UNBOUNDED)
         spin.setRange(int(low), int(high))
         spin.setAlignment(Qt.AlignmentFlag.AlignRight)
         self._tooltip(spin)
         spin.valueChanged.connect(lambda _value: self.changed.emit())
+        self._watch_typing(spin)
 
-    def value(self) -> int:
+    def value(self) -> int | str:
         assert isinstance(self.widget, QSpinBox)
-        return self.widget.value()
+        return self._refused_text() or self.widget.value()
 
     def set_value(self, value: Any) -> None:
         assert isinstance(self.widget, QSpinBox)
@@ -254,7 +423,7 @@ class IntEditor(FieldEditor):
         self.widget.setValue(number)
 
 
-class NumberEditor(FieldEditor):
+class NumberEditor(TypedNumberEditor):
     """A float or an exact ``Decimal`` (given back as its text) within bounds, shown with
     ``decimals`` places, or with as many more as a value given needs (up to ``MAX_DECIMALS``):
     a value is never rounded to fit the box unsaid."""
@@ -277,7 +446,7 @@ class NumberEditor(FieldEditor):
         self.bounds = {k: Decimal(str(bounds[k])) for k in ("ge", "gt", "le", "lt") if k in bounds}
         self.decimals = self.DECIMALS if decimals is None else decimals
         """The places shown unless a value needs more."""
-        self.widget = spin = QDoubleSpinBox()
+        self.widget = spin = DecimalNumberBox()
         self._show_places(self.decimals)
         low, high = spin.minimum(), spin.maximum()
         span = high - low
@@ -288,6 +457,7 @@ class NumberEditor(FieldEditor):
         spin.setMaximumWidth(92 if compact else 120)
         self._tooltip(spin)
         spin.valueChanged.connect(lambda _value: self.changed.emit())
+        self._watch_typing(spin)
 
     def _show_places(self, places: int) -> None:
         """Show ``places`` decimals; the range is the schema's, to the nearest such step."""
@@ -302,6 +472,9 @@ class NumberEditor(FieldEditor):
 
     def value(self) -> str | float:
         assert isinstance(self.widget, QDoubleSpinBox)
+        refused = self._refused_text()
+        if refused:
+            return refused
         number = self.widget.value()
         places = self.widget.decimals()
         return f"{number:.{places}f}" if self.exact else round(number, places)
