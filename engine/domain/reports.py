@@ -48,8 +48,9 @@ class OrderReport:
     is_update: bool = False
     """A modification with the status unchanged (Kite's UPDATE)."""
     updated_at: datetime | None = None
-    """When the broker last changed the order (XTS's ``LastUpdateDateTime``); None when the
-    broker does not say. A report older than one already applied leaves the order's terms."""
+    """When the broker last changed the order (XTS's ``LastUpdateDateTime``; the later of Kite's
+    ``order_timestamp`` and ``exchange_update_timestamp``); None when the broker does not say. A
+    report older than one already applied leaves the order's terms."""
     as_of: int | None = None
     """The adapter's change mark when the read that produced this report began (None for a
     report the broker pushed): a read begun before the desk last changed the order is older
