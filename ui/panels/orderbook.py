@@ -57,6 +57,7 @@ from ui.panels.table_kit import (
     day_box,
     day_check_timer,
     export_actions,
+    export_button,
     export_table,
     make_table,
     panel_layout,
@@ -350,8 +351,9 @@ class OrderbookPanel(QWidget):
             action_button(self.modify_action, self, "orderbookModify"),
             action_button(self.cancel_action, self, "orderbookCancel"),
             action_button(self.cancel_all_action, self, "orderbookCancelAll"),
-            action_button(self.export_csv_action, self, "orderbookExportCsv"),
-            action_button(self.export_xlsx_action, self, "orderbookExportXlsx"),
+            export_button(
+                self, "orderbookExport", [self.export_csv_action, self.export_xlsx_action]
+            ),
         ]
         panel_layout(self, bar, self.view, stretch=self.feedback)
 

@@ -327,6 +327,21 @@ def action_button(action: QAction, parent: QWidget, object_name: str = "") -> QP
     return button
 
 
+def export_button(parent: QWidget, object_name: str, actions: Sequence[QAction]) -> QPushButton:
+    """One "Export" button whose menu holds the export actions (CSV, Excel): a top bar with many
+    buttons keeps its width for the filters."""
+    button = QPushButton("Export", parent)
+    button.setObjectName(object_name)
+    button.setToolTip(
+        "Export the rows shown: " + ", ".join(a.text().replace("&", "") for a in actions)
+    )
+    button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    menu = QMenu(button)
+    menu.addActions(list(actions))
+    button.setMenu(menu)
+    return button
+
+
 def view_action(
     view: QWidget,
     text: str,

@@ -37,12 +37,12 @@ from ui.panels.table_kit import (
     GrowingTableModel,
     LineLabel,
     ModelOrderProxy,
-    action_button,
     action_menu,
     copy_rows,
     day_box,
     day_check_timer,
     export_actions,
+    export_button,
     export_table,
     make_table,
     panel_layout,
@@ -188,8 +188,7 @@ class TradesPanel(QWidget):
             self.days,
             self.search,
             self.feedback,
-            action_button(self.export_csv_action, self, "tradesExportCsv"),
-            action_button(self.export_xlsx_action, self, "tradesExportXlsx"),
+            export_button(self, "tradesExport", [self.export_csv_action, self.export_xlsx_action]),
         ]
         panel_layout(self, bar, self.view, stretch=self.feedback, footer=self.totals_label)
 
