@@ -9,21 +9,24 @@ broker's answer comes over the network."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from engine.api.parts import Service
+from engine.api.parts import EngineParts, Service
 from engine.brokers.base import BrokerError
-from engine.domain.events import TradingState
-from engine.domain.gtt import GttRecord, GttReport, GttRequest
+from engine.domain.events import EngineMessage, Severity, TradingState
+from engine.domain.gtt import GttRecord, GttReport, GttRequest, GttStatus
 from engine.domain.ids import InstrumentToken
 from engine.domain.orders import OrderRequest, Product
 from engine.domain.origin import OrderSource, StrategyId
 from engine.domain.requests import InputError, enum_of
 from engine.domain.ticks import Quote
+from engine.domain.values import rupees_text
+from engine.strategies.halts import stop_on_halt
 from engine.strategies.orders.bracket import bracket_spec
 from engine.strategies.orders.conditional import conditional_spec
 from engine.strategies.orders.desk import AdvancedOrderDesk, AdvancedOrderView
@@ -69,6 +72,77 @@ def _paise(value: object, what: str) -> int:
 
 
 class AdvancedOrderService(Service):
+    def __init__(self, parts: EngineParts) -> None:
+        super().__init__(parts)
+        self._gtt_reads: set[asyncio.Task[None]] = set()
+        if parts.advanced is not None:
+            parts.advanced.watch_trading(parts.bus, self._net)
+        if parts.gtt_book is not None:
+            stop_on_halt(parts.bus, self._tell_broker_gtts)
+
+    # -- a halt and the broker's GTTs --------------------------------------------------------------
+
+    def _tell_broker_gtts(self, why: str) -> None:
+        """Trading halted: the GTTs the broker keeps stay active there, and it triggers them by
+        itself, past the desk's gate, halted or not. They are not deleted (a GTT may be the
+        stop-loss of a holding, or placed outside the desk, and a deleted one cannot come back at
+        the re-arm): the trader is told which are active, to delete those that must not fire."""
+        if self._gtt_reads:
+            return  # the read under way answers this halt too (the press and the HALTED state)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._say(Severity.WARNING, f"trading halted, but {self._broker()}'s active GTTs "
+                      "stay active there and trigger past the desk's gate: check them")  # fmt: skip
+            return
+        task = loop.create_task(self._say_active_gtts(), name="gtts-on-halt")
+        self._gtt_reads.add(task)
+        task.add_done_callback(self._gtt_read_done)
+
+    async def _say_active_gtts(self) -> None:
+        book = self._parts.gtt_book
+        assert book is not None
+        broker = self._broker()
+        try:
+            reports = await book.gtts()
+        except (BrokerError, ValueError) as problem:
+            self._say(Severity.ERROR, f"trading halted, but {broker}'s GTTs could not be read "
+                      f"({problem}): those active there still trigger, past the desk's gate; "
+                      f"check them at {broker}")  # fmt: skip
+            return
+        active = [self._gtt_text(r) for r in reports if r.status is GttStatus.ACTIVE]
+        if active:
+            self._say(Severity.WARNING, f"trading halted, but {broker} still holds {len(active)} "
+                      f"active GTT{'s' if len(active) > 1 else ''} it triggers by itself, past "
+                      f"the desk's gate, halted or re-armed: {'; '.join(active)}. Delete those "
+                      "that must not fire in the GTT list")  # fmt: skip
+
+    def _gtt_read_done(self, task: asyncio.Task[None]) -> None:
+        self._gtt_reads.discard(task)
+        if task.cancelled() or (problem := task.exception()) is None:
+            return
+        log.error("reading the GTTs on a halt failed", exc_info=problem)
+        self._say(Severity.ERROR, f"trading halted, but {self._broker()}'s GTTs could not be "
+                  f"read ({type(problem).__name__}: {problem}): check them there")  # fmt: skip
+
+    def _gtt_text(self, report: GttReport) -> str:
+        instrument = self.instruments.find(report.request.token)
+        symbol = instrument.tradingsymbol if instrument else str(report.request.token)
+        triggers = " / ".join(rupees_text(t) for t in report.request.triggers)
+        legs = ", ".join(
+            f"{leg.side.value} {leg.quantity} @ {rupees_text(leg.price)}"
+            for leg in report.request.legs
+        )
+        return f"{report.gtt_id}: {symbol} at {triggers}, {legs}"
+
+    def _broker(self) -> str:
+        return self._parts.broker_name or "the broker"
+
+    def _say(self, severity: Severity, text: str) -> None:
+        now = self._parts.now()
+        ts_ns = int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1_000
+        self._bus.publish(EngineMessage(ts_ns, severity, text, "advanced orders"))
+
     def _desk(self) -> AdvancedOrderDesk:
         desk = self._parts.advanced
         if desk is None:

@@ -21,7 +21,7 @@ from engine.domain.ticks import Quote, Tick
 from engine.domain.values import rupees_text
 from engine.strategies.kernel import Strategy, StrategyContext
 from engine.strategies.orders.entry_tape import EntryTape
-from engine.strategies.orders.protective_exit import ProtectiveExit
+from engine.strategies.orders.protective_exit import ProtectiveExit, cancel_exit
 from engine.strategies.orders.terms import (
     TermsError,
     check_exit_levels,
@@ -135,6 +135,10 @@ class BracketOrder(Strategy):
         self.entry_filled = 0
         self.entry_done = False
         self.cancelled = False
+        self.halted_by: str | None = None
+        """Why its entry was called off by a halt (a re-arm does not send it again)."""
+        self.closed_by: str | None = None
+        """Why it ends though something is still counted as held: the position is gone."""
         self._placing_entry = False
         self.tape = EntryTape()
         """Arrival mid and market VWAP while the entry works (its execution quality)."""
@@ -241,11 +245,16 @@ class BracketOrder(Strategy):
                 self.ctx.api.cancel(self.entry_id)
 
     def _check_done(self) -> None:
+        if self.closed_by is not None and self.entry_done and self.exit.live is None:
+            self.ctx.finish(self.closed_by)
+            return
         if not self.entry_done or self.exit.held > 0 or self.exit.live is not None:
             return
         target = sum(o.target_fills for o in self.exit.orders)
         stop = sum(o.stop_fills for o in self.exit.orders)
-        if self.entry_filled == 0:
+        if self.entry_filled == 0 and self.halted_by is not None:
+            reason = self.halted_by
+        elif self.entry_filled == 0:
             reason = "cancelled before the entry filled" if self.cancelled else "entry not filled"
         else:
             reason = f"done: {self.entry_filled} in; {target} out at the target, {stop} at the stop"
@@ -270,6 +279,50 @@ class BracketOrder(Strategy):
         self.ctx.save()
         self._check_done()
         return None
+
+    # -- a halt, and the position gone -------------------------------------------------------------
+
+    def halt(self, why: str) -> bool:
+        """Trading halted: an entry still working is called off (what it filled stays protected);
+        whether the bracket had taken nothing yet, so ends with it."""
+        self._read_entry()
+        if self.entry_done and self.entry_filled > 0:
+            return False
+        self.cancelled = True
+        order = None if self.entry_id is None else self.ctx.api.order(self.entry_id)
+        if order is not None and order.status.is_open:
+            self.ctx.api.cancel(order.order_id)  # the halt's own cancel may not have reached it
+        self._read_entry()
+        if self.entry_filled > 0:
+            return False
+        self.halted_by = why
+        self.ctx.save()
+        self._check_done()
+        return True
+
+    def protected(self) -> tuple[int, Product, Side] | None:
+        """The position it protects (instrument, product, side held), while it holds some."""
+        if self.exit.held <= 0 or self.closed_by is not None:
+            return None
+        return self.spec.token, self.spec.product, self.spec.side
+
+    def hold_back(self) -> None:
+        self.exit.held_back = True
+
+    def release(self) -> None:
+        if self.closed_by is None:
+            self.exit.release()
+
+    def position_closed(self, why: str) -> None:
+        """The position is gone (squared off, closed by hand): the entry's rest and the exit
+        are cancelled and it ends, so no stop sells what is no longer held."""
+        self.closed_by = why
+        self.exit.held_back = True
+        self.ctx.say(why)
+        self._cancel_entry_rest()
+        cancel_exit(self.ctx, self.exit)
+        self._read_entry()
+        self._check_done()
 
     def amend(self, *, stop: int | None = None, target: int | None = None) -> str | None:
         price = self.exit.price

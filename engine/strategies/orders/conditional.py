@@ -313,6 +313,14 @@ class ConditionalOrder(Strategy):
         self.ctx.finish("cancelled by the trader")
         return None
 
+    def halt(self, why: str) -> bool:
+        """Trading halted: the order is not placed, now or after a re-arm; whether it was
+        still waiting for its condition."""
+        if self.order_id is not None:
+            return False
+        self.ctx.finish(why)
+        return True
+
     def snapshot(self) -> dict[str, Any]:
         return {"spec": self.spec.as_dict(), "side_seen": self.side_seen, "order_id": self.order_id}
 

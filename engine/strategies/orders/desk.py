@@ -2,7 +2,13 @@
 number (``bracket-0001``, ``oco-0002``, ``trail-0003``, ``cond-0004``, ``gtt-0005``), so its
 orders carry that id through the gate and its P&L is attributable from the journal. Its terms are
 saved with its state: after a restart the kernel's records bring every one back (those running
-resume protecting their positions; the finished ones stay listed)."""
+resume protecting their positions; the finished ones stay listed).
+
+A halt (the kill switch, a breaker) ends every order waiting to open a position (a GTT kept here,
+a conditional order, a bracket's entry), journaled and said once: neither a re-arm nor a restart
+sends it. An order protecting a position (OCO, trailing stop, a bracket's exits) only reduces
+risk: it stays, holds its exit back while the gate takes no strategy order, places it again at
+the re-arm, and ends when the position it protects is gone (squared off, closed by hand)."""
 
 from __future__ import annotations
 
@@ -11,9 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from engine.core.bus import EventBus
+from engine.domain.events import OrderFilled, RiskStateChanged, Severity, TradingState
 from engine.domain.gtt import GttReport, GttRequest
+from engine.domain.orders import Product, Side
 from engine.domain.strategy_records import StrategyStatus
 from engine.strategies.algos.quality import ExecutionQuality
+from engine.strategies.halts import stop_on_halt
 from engine.strategies.kernel import Strategy, StrategyContext, StrategyKernel
 from engine.strategies.orders.bracket import BracketOrder, BracketSpec
 from engine.strategies.orders.conditional import ConditionalOrder, ConditionalSpec
@@ -64,6 +74,75 @@ class AdvancedOrderDesk:
     def __init__(self, kernel: StrategyKernel) -> None:
         self._kernel = kernel
         self._specs: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._net_of: Callable[[int, Product], int] | None = None
+
+    def watch_trading(self, bus: EventBus, net_of: Callable[[int, Product], int]) -> None:
+        """Follow the halts and re-arms on ``bus``, and the positions the orders protect
+        (``net_of``: the net quantity held of an instrument in a product)."""
+        if self._net_of is not None:
+            return
+        self._net_of = net_of
+        stop_on_halt(bus, self.halt)
+        bus.subscribe(RiskStateChanged, self._on_rearm)
+        bus.subscribe(OrderFilled, self._on_fill)
+
+    def _running(self) -> list[tuple[str, str, Strategy]]:
+        return [
+            (parent_id, kind, running)
+            for parent_id, (kind, _spec) in sorted(self._specs.items())
+            if (running := self._kernel.instance(parent_id)) is not None
+        ]
+
+    def halt(self, why: str) -> None:
+        """Trading halted (``why``): the orders waiting to open a position end, said once in
+        words; the protective ones hold their exits back until the re-arm."""
+        ended = []
+        for parent_id, kind, running in self._running():
+            describe = getattr(running, "describe", None)
+            what = "" if describe is None else f" ({describe()})"
+            hold_back = getattr(running, "hold_back", None)
+            if hold_back is not None:
+                hold_back()
+            halt = getattr(running, "halt", None)
+            if halt is not None and halt(why):
+                ended.append(f"{KIND_TITLES[kind]} {parent_id}{what}")
+        if ended:
+            self._kernel.say(
+                ORIGIN,
+                Severity.WARNING,
+                f"trading halted: cancelled before opening a position, nothing sent: "
+                f"{'; '.join(ended)}. A re-arm brings none of them back ({why})",
+            )
+
+    def _on_rearm(self, event: RiskStateChanged) -> None:
+        if event.state is not TradingState.ACTIVE:
+            return
+        for _parent_id, _kind, running in self._running():
+            release = getattr(running, "release", None)
+            if release is not None:
+                release()
+
+    def _on_fill(self, event: OrderFilled) -> None:
+        """A fill that moved a position some protective order covers: the order ends if the
+        position is gone (its own exits' fills are its own to count)."""
+        if self._net_of is None:
+            return
+        order = self._kernel.api.order(event.order_id)
+        owner = None if order is None else order.strategy
+        for parent_id, _kind, running in self._running():
+            protected = getattr(running, "protected", None)
+            held = None if protected is None or parent_id == owner else protected()
+            if held is None:
+                continue
+            token, product, side = held
+            net = self._net_of(token, product)
+            if net == 0 or (net > 0) != (side is Side.BUY):
+                instrument = self._kernel.api.instruments.find(token)
+                symbol = instrument.tradingsymbol if instrument else str(token)
+                running.position_closed(  # type: ignore[attr-defined]
+                    f"the {symbol} {product.value} position it protected is closed (net {net}): "
+                    "nothing left to protect, its exit cancelled"
+                )
 
     def restore(self) -> list[str]:
         """Bring back every advanced order the journal names (before the kernel resumes the

@@ -192,6 +192,14 @@ class PaperGtt(Strategy):
         self._end(GttStatus.DELETED, "deleted by the trader")
         return None
 
+    def halt(self, why: str) -> bool:
+        """Trading halted: an active GTT is cancelled, never to trigger (a re-arm brings it not
+        back); whether it was active."""
+        if self.status is not GttStatus.ACTIVE:
+            return False
+        self._end(GttStatus.CANCELLED, why)
+        return True
+
     def report(self, gtt_id: str) -> GttReport:
         return GttReport(
             gtt_id, self.request, self.status, self.created, self.expires, self.leg,

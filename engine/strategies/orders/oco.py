@@ -12,7 +12,7 @@ from engine.domain.orders import Product, Side
 from engine.domain.ticks import Quote, Tick
 from engine.domain.values import rupees_text
 from engine.strategies.kernel import Strategy, StrategyContext
-from engine.strategies.orders.protective_exit import ProtectiveExit
+from engine.strategies.orders.protective_exit import ProtectiveExit, cancel_exit
 from engine.strategies.orders.terms import (
     TermsError,
     check_exit_levels,
@@ -119,6 +119,8 @@ class PositionExitOrder(Strategy):
             trail=spec.trail,
             use_touch=spec.use_touch,
         )
+        self.closed_by: str | None = None
+        """Why it ends though something is still counted as held: the position is gone."""
 
     def on_start(self, state: dict[str, Any]) -> None:
         self.ctx.watch([self.spec.token])
@@ -142,6 +144,9 @@ class PositionExitOrder(Strategy):
             self._check_done()
 
     def _check_done(self) -> None:
+        if self.closed_by is not None and self.exit.live is None:
+            self.ctx.finish(self.closed_by)
+            return
         if self.exit.held > 0 or self.exit.live is not None:
             return
         target = sum(o.target_fills for o in self.exit.orders)
@@ -154,6 +159,30 @@ class PositionExitOrder(Strategy):
         self.ctx.save()
         self._check_done()
         return None
+
+    # -- a halt, and the position gone -------------------------------------------------------------
+
+    def protected(self) -> tuple[int, Product, Side] | None:
+        """The position it protects (instrument, product, side held), while it holds some."""
+        if self.exit.held <= 0 or self.closed_by is not None:
+            return None
+        return self.spec.token, self.spec.product, self.spec.holding
+
+    def hold_back(self) -> None:
+        self.exit.held_back = True
+
+    def release(self) -> None:
+        if self.closed_by is None:
+            self.exit.release()
+
+    def position_closed(self, why: str) -> None:
+        """The position is gone (squared off, closed by hand): its exit is cancelled and it
+        ends, so no stop sells what is no longer held."""
+        self.closed_by = why
+        self.exit.held_back = True
+        self.ctx.say(why)
+        cancel_exit(self.ctx, self.exit)
+        self._check_done()
 
     def amend(self, *, stop: int | None = None, target: int | None = None) -> str | None:
         reference = self.exit.price

@@ -116,6 +116,9 @@ class ProtectiveExit:
         self.in_flight_ns: int | None = None
         self.failures = 0
         self.gave_up = False
+        self.held_back = False
+        """Trading is halted: no exit order is placed or modified (the gate takes none from a
+        strategy until the re-arm, and the halt cancelled the one resting); ``release`` ends it."""
         self._placing = False
         self._busy = False
         self._again = False
@@ -240,6 +243,8 @@ class ProtectiveExit:
         booked = None if live is None else self.ctx.api.order(live.order_id)
         if live is not None and booked is not None and live.mode == Mode.STOP:
             live.triggered = live.triggered or booked.status is OrderStatus.OPEN
+        if self.held_back:
+            return
         if self.in_flight_ns is not None:
             if self.ctx.time_ns() - self.in_flight_ns < IN_FLIGHT_LIMIT_NS:
                 return
@@ -406,6 +411,14 @@ class ProtectiveExit:
         self.target = None
         self.sync()
 
+    def release(self) -> None:
+        """Trading is active again: the exit is placed again for what is held, with a fresh
+        count of refusals (those of the halt were the gate's, not the exit's)."""
+        self.held_back = False
+        self.failures = 0
+        self.gave_up = False
+        self.sync()
+
     def take_up(self, *, besides: Collection[str] = ()) -> None:
         """After a restart: each exit order's fills and whether it is done, read from the book.
         An order of this parent that the saved state does not know (placed after the last save,
@@ -460,5 +473,21 @@ class ProtectiveExit:
     def describe(self) -> str:
         live = self.live
         target = "" if self.target is None else f", target {rupees_text(self.target)}"
-        state = "no exit order" if live is None else f"exit {live.order_id} as {live.mode}"
+        if live is not None:
+            state = f"exit {live.order_id} as {live.mode}"
+        elif self.held_back:
+            state = "no exit order while trading is halted (placed again at the re-arm)"
+        else:
+            state = "no exit order"
         return f"stop {rupees_text(self.stop)}{target}; {state}; held {self.held}"
+
+
+def cancel_exit(ctx: StrategyContext, exit_: ProtectiveExit) -> None:
+    """Cancel the exit order resting at the venue, if one is."""
+    live = exit_.live
+    booked = None if live is None else ctx.api.order(live.order_id)
+    if live is not None and booked is not None and booked.status.is_open:
+        outcome = ctx.api.cancel(live.order_id)
+        if not outcome.ok:
+            ctx.say(f"exit {live.order_id} not cancelled: {outcome.reason}", Severity.WARNING)
+    exit_.sync()
