@@ -86,7 +86,7 @@ class StrategyKernel:
     def __init__(
         self, *, bus: EventBus, clock: Clock, record: Callable[[StrategyRecord], None]
     ) -> None:
-        self._bus = bus
+        self.bus = bus
         self.clock = clock
         self._record = record
         self._api: StrategyApi | None = None
@@ -222,7 +222,7 @@ class StrategyKernel:
         self._running[key] = running
         if not self._order_listeners:
             self._order_listeners = [
-                self._bus.subscribe(kind, self._on_order_event)
+                self.bus.subscribe(kind, self._on_order_event)
                 for kind in (OrderSubmitted, OrderStatusChanged, OrderFilled, OrderDenied)
             ]
         try:
@@ -337,7 +337,7 @@ class StrategyKernel:
         if running is None:
             return
         if self._tick_listener is None:
-            self._tick_listener = self._bus.subscribe(Tick, self._on_tick)
+            self._tick_listener = self.bus.subscribe(Tick, self._on_tick)
         if tokens is None:
             if not running.all_ticks:
                 running.all_ticks = True
@@ -384,7 +384,7 @@ class StrategyKernel:
         running.timers.append(current[0])
 
     def say(self, strategy_id: str, severity: Severity, text: str) -> None:
-        self._bus.publish(EngineMessage(self.clock.time_ns(), severity, text, strategy_id))
+        self.bus.publish(EngineMessage(self.clock.time_ns(), severity, text, strategy_id))
 
     def _on_tick(self, tick: Tick) -> None:
         if self._all_ticks:

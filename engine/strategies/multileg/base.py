@@ -117,6 +117,10 @@ class PortfolioBase(Strategy):
         self._day: date | None = None
         self._awaited: list[int] | None = None
         self._awaited_since_ns = 0
+        self._halted: str | None = None
+        """Who halted trading ("the kill switch"), while the portfolio waits to learn what the
+        halt did with its legs (``halting``): it takes no decision of its own meanwhile."""
+        self._stop_reason = "stopped by the trader"
 
     def _settings(self, spec: PortfolioSpec) -> None:
         """Take ``spec`` as the portfolio's settings (before it starts)."""
@@ -265,6 +269,10 @@ class PortfolioBase(Strategy):
         """``order`` ended unfilled (``portfolio``)."""
         raise NotImplementedError
 
+    def _settle(self, now: int) -> None:
+        """Legs whose exits are done are exited (``closing``)."""
+        raise NotImplementedError
+
     def _exit_all(self, why: str, now: int) -> None:
         """Exit every leg (``closing``)."""
         raise NotImplementedError
@@ -301,6 +309,11 @@ class PortfolioBase(Strategy):
 
     def _lines_waiting(self) -> bool:
         """Whether an action still waits to open a leg (``lines``)."""
+        raise NotImplementedError
+
+    def _account_net(self, token: int) -> int | None:
+        """The account's net units of ``token`` in this portfolio's product, whoever placed
+        them; None when the desk cannot tell (``lines``)."""
         raise NotImplementedError
 
     def _check_lines(self, now: int) -> None:

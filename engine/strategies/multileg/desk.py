@@ -26,10 +26,13 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from engine.core.files import aside_path
+from engine.domain.orders import Product
 from engine.domain.strategy_records import StrategyRecord, StrategyStatus
 from engine.store.files import write_json
 from engine.store.urls import profile_folder
+from engine.strategies.halts import on_halt
 from engine.strategies.kernel import StrategyContext, StrategyKernel
+from engine.strategies.multileg.account_positions import net_position
 from engine.strategies.multileg.portfolio import (
     PortfolioStrategy,
     portfolio_strategy_id,
@@ -111,6 +114,8 @@ class MultilegDesk:
         self._load_tags()
         self._load_account()
         self._load()
+        # The kernel stops the strategies written as classes; the portfolios are this desk's.
+        on_halt(kernel.bus, self._halt)
 
     # -- the library ---------------------------------------------------------------------------------
 
@@ -325,6 +330,18 @@ class MultilegDesk:
         saved = legs if isinstance(legs, list) else []
         held = sum(1 for leg in saved if isinstance(leg, dict) and leg.get("state") in _HOLDING)
         return (record, held) if held else None
+
+    def _halt(self, source: str, reason: str) -> None:
+        """Trading halted: every running portfolio leaves its running statuses (``halting``)."""
+        for name in list(self._specs):
+            running = self.running(name)
+            if running is not None:
+                running.halt(source, reason)
+
+    def net_position(self, token: int, product: Product) -> int | None:
+        """The account's net units of ``token`` in ``product``, whoever placed them (None: the
+        facade the strategies trade through does not tell positions)."""
+        return net_position(self._kernel.api, token, product)
 
     def clock(self) -> list[str]:
         """The heartbeat's: square off what the account's time says, ticks or not; who."""

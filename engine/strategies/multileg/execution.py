@@ -25,6 +25,7 @@ from engine.strategies.multileg.base import NS, PortfolioBase
 from engine.strategies.multileg.legrun import (
     ENTRY,
     EXIT,
+    OUTSIDE,
     SETTLED,
     STOP,
     LegOrder,
@@ -50,12 +51,66 @@ class PortfolioOrders(PortfolioBase):
             need = leg.quantity - leg.entry_qty - leg.working(ENTRY) - queued
         else:
             need = abs(leg.position) - leg.working(EXIT, STOP) - queued
+            if need > 0:
+                need = self._within_account(leg, need)
         if need <= 0:
             return
         outbox = self._outbox_entries if purpose == ENTRY else self._outbox_exits
         for quantity in self._slices(leg, need):
             outbox.append((leg, purpose, quantity))
         self._pump(self.ctx.time_ns())
+
+    def _within_account(self, leg: LegRun, need: int) -> int:
+        """``need`` units of exit, capped to what the account holds of the leg's contract in the
+        exiting direction less the exits already working or queued on it: an exit never opens a
+        position. Flat, the leg was closed outside the portfolio: booked so, and said."""
+        net = self._account_net(leg.token)
+        if net is None:
+            return need
+        mine = [other for other in self.legs if other.token == leg.token]
+        queued = sum(q for (other, _, q) in self._outbox_exits if other.token == leg.token)
+        working = sum(other.working(EXIT, STOP) for other in mine) + queued
+        room = max(0, net * leg.sign) - working
+        if room >= need:
+            return need
+        product = self.spec.defaults.product
+        if room <= 0 and not working:
+            self._closed_outside(
+                leg,
+                f"not exited here: the account holds no {leg.symbol} {product} (closed outside "
+                f"this portfolio); booked at its last price ₹{rupees_text(leg.ltp)}",
+            )
+            return 0
+        if room > 0:
+            said = (
+                f"exit of {need} cut to {room}: the account holds only {room} {leg.symbol} "
+                f"{product} to exit"
+            )
+            if leg.remark != said:
+                leg.remark = said
+                self._say(f"{self.spec.name}: leg {leg.n} {said}", Severity.WARNING)
+        return room
+
+    def _closed_outside(self, leg: LegRun, why: str) -> None:
+        """``leg`` was closed outside the portfolio: booked, said, and settled."""
+        self._book_outside(leg, why)
+        self._say(f"{self.spec.name}: leg {leg.n} {leg.symbol}: {why}", Severity.WARNING)
+        self._settle(self.ctx.time_ns())
+
+    def _book_outside(self, leg: LegRun, why: str) -> None:
+        """Book what ``leg`` holds as closed outside the portfolio, at its last price."""
+        units = abs(leg.position)
+        if units:
+            closed = LegOrder(
+                OrderId(f"{leg.symbol or leg.n}:{OUTSIDE}{leg.numbers}"),
+                OUTSIDE,
+                units,
+                leg.exit_side,
+                status=OrderStatus.COMPLETE,
+            )
+            leg.orders.append(closed)
+            leg.fill(closed, units, leg.ltp)
+        leg.remark = leg.exit_reason = why
 
     def _slices(self, leg: LegRun, quantity: int) -> list[int]:
         freeze = leg.freeze

@@ -30,6 +30,10 @@ ENTRY, EXIT, STOP = "E", "X", "S"
 SETTLED = "T"
 """The venue's order that settled the leg's contract at expiry (an exit the leg did not place:
 it carries no leg tag, and one order may settle several legs of the same contract)."""
+OUTSIDE = "O"
+"""What closed the leg outside the portfolio (the kill switch's square-off, a square-off in
+another window), found when the account holds nothing left to exit: booked at the leg's last
+price, so its MTM stays where it was marked."""
 
 _TAG = re.compile(r"L(\d{1,2})([EXS])(\d{1,4})")
 

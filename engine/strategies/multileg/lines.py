@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from engine.domain.orders import Side
+from engine.domain.orders import Product, Side
 from engine.strategies.kernel import StrategyContext
 from engine.strategies.multileg.base import PortfolioBase
 from engine.strategies.multileg.legrun import LegRun
@@ -34,6 +34,10 @@ class PortfolioLinks(Protocol):
     def start(self, name: str) -> str | None: ...
 
     def square_off(self, name: str) -> str | None: ...
+
+    def net_position(self, token: int, product: Product) -> int | None:
+        """The account's net units of ``token`` in ``product`` (None: the desk cannot tell)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -103,6 +107,14 @@ class PortfolioLines(PortfolioBase):
             source.last_tick_ns,
         )
         self._track(leg)
+
+    def _account_net(self, token: int) -> int | None:
+        links = self._links
+        return (
+            None
+            if links is None
+            else links.net_position(token, Product(self.spec.defaults.product))
+        )
 
     def _lines_waiting(self) -> bool:
         """Whether an action still waits to open a leg (the portfolio is not done)."""

@@ -35,10 +35,10 @@ from engine.domain.orders import OrderStatus
 from engine.domain.ticks import Tick
 from engine.domain.values import rupees_text
 from engine.strategies.multileg.base import NS, E, P, portfolio_strategy_id, start_problem
-from engine.strategies.multileg.closing import PortfolioClosing
 from engine.strategies.multileg.entering import PortfolioEntry
 from engine.strategies.multileg.exits import Measure as PriceMeasure
 from engine.strategies.multileg.exits import leg_level
+from engine.strategies.multileg.halting import PortfolioHalting
 from engine.strategies.multileg.legrun import ENTRY, EXIT, SETTLED, STOP, LegOrder, LegRun
 from engine.strategies.multileg.reentry import PortfolioReentry
 from engine.strategies.multileg.spec import Check, Measure, OnLegFailure, PortfolioSpec
@@ -52,7 +52,7 @@ from engine.strategies.multileg.status import (
 from engine.strategies.multileg.watching import PortfolioWatch
 
 
-class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, PortfolioClosing):
+class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, PortfolioHalting):
     """A multileg portfolio as one strategy on the kernel (its parts: ``base``)."""
 
     # -- the kernel's handlers -----------------------------------------------------------------------
@@ -90,6 +90,8 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
         spot = token == self.underlying_token
         if spot:
             self.spot = tick.ltp
+        if self._halted is not None:
+            return  # halted: it decides nothing (``halting``)
         guard = self._tag_guard
         if (
             guard is not None
@@ -117,6 +119,9 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
                 self._check_lines(now)
 
     def on_order(self, event: OrderEvent) -> None:
+        if self._halted is not None:
+            self._heard_in_halt(event)
+            return
         if isinstance(event, OrderSubmitted):
             self._adopt(event.order_id, event.request, event.ts_ns)
             return
@@ -153,7 +158,7 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
     def on_stop(self) -> None:
         if self.status in (P.PENDING, P.MONITORING, P.FAILED):
             self.status = portfolio_step(self.status, E.STOP)
-            self.reason = "stopped by the trader"
+            self.reason = self._stop_reason
 
     def stop_refusal(self) -> str | None:
         if self.status in ACTIVE:
@@ -175,6 +180,7 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
             "entered_ns": self.entered_ns,
             "spot_at_entry": self.spot_at_entry,
             "group": self._group,
+            "halted": self._halted,
             "mtm": self.mtm,
             "premium": self.net_premium,
             "legs": [leg.snapshot() for leg in self.legs],
@@ -193,6 +199,8 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
 
     def square_off(self, reason: str = "squared off by the trader") -> str | None:
         """Exit every leg now; None, or why not."""
+        if self._halted is not None:
+            return f"{self.spec.name} was halted by {self._halted}: it waits for its square-off"
         if self.status is P.FAILED:
             self._step(E.SQUARE_OFF, reason)
             self._begin_exit(reason, self.ctx.time_ns(), already_exiting=True)
@@ -209,7 +217,7 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
         square-off time has come, even with no tick or timer of its own; why, or None."""
         now = self.ctx.time_ns()
         due = self._square_off_due(now)
-        if due is None or self.status not in (P.UNDER_EXECUTION, P.STARTED):
+        if due is None or self._halted or self.status not in (P.UNDER_EXECUTION, P.STARTED):
             return None
         self._exit_all(due, now)
         return due
@@ -227,6 +235,10 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
     # -- the clock -----------------------------------------------------------------------------------
 
     def _on_clock(self, now: int) -> None:
+        if self._halted is not None:
+            self._end_halt()
+            self._due_ns = now + NS
+            return
         if self._extras is not None:
             self._extras.on_clock(now)
         if self.status is P.PENDING:
@@ -413,6 +425,7 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
         self.entered_ns = int(state["entered_ns"])
         self.spot_at_entry = int(state["spot_at_entry"])
         self._group = int(state["group"])
+        self._halted = state.get("halted")
         self._restore_lines(state)
         if self._extras is not None:
             self._extras.restore(state.get("extras"))
@@ -432,7 +445,10 @@ class PortfolioStrategy(PortfolioReentry, PortfolioEntry, PortfolioWatch, Portfo
         if combined is not None:
             self._entered_from(combined)
         self._groups = self._entry_groups()
-        if self._recover_orders():
+        settled = self._recover_orders()
+        if self._halted is not None:
+            return  # halted before the restart: it still decides nothing (``halting``)
+        if settled:
             self._expiry_settled(self.ctx.time_ns())  # while the desk was away
         now = self.ctx.time_ns()
         for leg in self.legs:
