@@ -27,9 +27,7 @@ def test_main_window_when_a_signal_is_decided_says_what_became_of_it(window) -> 
     panel = window.panels["signals"]
     assert isinstance(panel, SignalsPanel)
     panel.decided.emit(SignalResult("LATE", SignalStep.EXPIRED, "approval timed out"))
-    assert window.statusBar().currentMessage() == (
-        "Signal LATE: not placed: not approved in time"
-    )
+    assert window.statusBar().currentMessage() == ("Signal LATE: not placed: not approved in time")
 
 
 def test_main_window_when_the_layout_file_cannot_be_written_says_so_once_per_problem(

@@ -33,7 +33,7 @@ def test_row_model_when_most_rows_go_removes_each_run_of_neighbours_in_one_step(
     removals: list[tuple[int, int]] = []
     model.rowsRemoved.connect(lambda _parent, first, last: removals.append((first, last)))
 
-    today = rows[9_990:] + [rows[5]]
+    today = [*rows[9_990:], rows[5]]
     model.set_rows(today)
 
     assert removals == [(6, 9_989), (0, 4)]  # two runs, the later first
