@@ -49,13 +49,12 @@ from ui.models.table import Column, RowTableModel
 from ui.panels.table_kit import (
     ALL_DAYS,
     TODAY,
+    DaysShown,
     LineLabel,
     RowFilterProxy,
     action_button,
     action_menu,
     copy_rows,
-    day_box,
-    day_check_timer,
     export_actions,
     export_button,
     export_table,
@@ -70,8 +69,6 @@ from ui.theme import Palette
 
 if TYPE_CHECKING:
     from ui.panels.order_history import OrderHistoryDialog
-
-_TIME_WIDTH = {TODAY: 66, ALL_DAYS: 118}
 
 MAX_DENIALS = 2_000
 """Denied requests kept in the book (they are not orders, the engine does not keep them)."""
@@ -266,8 +263,6 @@ class OrderbookPanel(QWidget):
         self.history_dialogs: dict[str, OrderHistoryDialog] = {}
         self._export_dialog: QWidget | None = None
         self.filter = OrderFilter.ALL
-        self._day: date = context.api.orders_service.trading_day()
-        self._scope = TODAY
 
         self.model: RowTableModel[OrderRow] = RowTableModel(
             self._columns(), key=lambda r: r.order_id
@@ -285,12 +280,14 @@ class OrderbookPanel(QWidget):
         for name in OrderFilter:
             index = self.tabs.addTab(name.value)
             self.tabs.setTabToolTip(index, FILTER_TIPS[name])
-        self.days = day_box(
+        self.shown = DaysShown(
             self,
-            "orderbookDays",
+            "orderbook",
             "Today: the orders of the desk's trading day (IST), and any order still working "
             "from an earlier day. All days: every order the book holds, each with its date",
+            context.api.orders_service.trading_day,
         )
+        self.days = self.shown.box
         self.search = search_box(
             self,
             "orderbookSearch",
@@ -358,15 +355,12 @@ class OrderbookPanel(QWidget):
         panel_layout(self, bar, self.view, stretch=self.feedback)
 
         self.tabs.currentChanged.connect(lambda index: self.set_filter(list(OrderFilter)[index]))
-        self.days.currentIndexChanged.connect(
-            lambda _index: self.set_scope(self.days.currentData())
-        )
         self.search.textChanged.connect(self.proxy.set_needle)
         self.view.doubleClicked.connect(lambda _index: self.show_history())
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         context.bridge.orders_changed.connect(self._on_orders_changed, QUEUED)
-        self._day_timer = day_check_timer(self, "orderbook-day-check", self._check_day)
+        self.shown.follow(self.view, self._publish)
 
         self.set_filter(OrderFilter.ALL)
         self.reload()
@@ -397,19 +391,14 @@ class OrderbookPanel(QWidget):
             return f"Placed {row.placed:%d %b %Y %H:%M:%S} IST, last update {row.updated:%H:%M:%S}"
 
         def clock(placed_and_id: tuple[datetime, str]) -> str:
-            # Beside other days' orders, and on an order of another day, the time carries its
-            # date: 10:00:01 alone would read as today's.
-            placed = placed_and_id[0]
-            if self._scope == TODAY and placed.date() == self._day:
-                return placed.strftime("%H:%M:%S")
-            return placed.strftime("%d %b %H:%M:%S")
+            return self.shown.time_text(placed_and_id[0])
 
         def muted(_row: OrderRow) -> QColor:
             return palette().muted
 
         # Time sorts by (time, order id): orders placed in the same second keep their sequence.
         return [
-            Column("Time", lambda r: (r.placed, r.order_id), text=clock, tooltip=time_tip, width=_TIME_WIDTH[TODAY]),
+            Column("Time", lambda r: (r.placed, r.order_id), text=clock, tooltip=time_tip, width=DaysShown.TIME_WIDTH[TODAY]),
             Column("Symbol", lambda r: r.symbol, tooltip=lambda r: str(r.instrument or r.symbol), width=168),
             Column("B/S", lambda r: r.side, foreground=side_colour, align="center", width=42),
             Column("Product", lambda r: r.product, align="center", width=68),
@@ -438,7 +427,7 @@ class OrderbookPanel(QWidget):
         self._publish()
 
     def _on_orders_changed(self, events: list[object]) -> None:
-        self._check_day()
+        self.shown.check()
         changed: set[str] = set()
         for event in events:
             order_id = str(getattr(event, "order_id", ""))
@@ -470,7 +459,8 @@ class OrderbookPanel(QWidget):
 
     def _shows(self, row: OrderRow) -> bool:
         """Whether the row is of the days shown: today's, or still working, or every day's."""
-        return self._scope == ALL_DAYS or row.placed.date() == self._day or row.is_open
+        shown = self.shown
+        return shown.scope == ALL_DAYS or row.placed.date() == shown.day or row.is_open
 
     def _update_counts(self, rows: list[OrderRow]) -> None:
         for index, name in enumerate(OrderFilter):
@@ -493,31 +483,18 @@ class OrderbookPanel(QWidget):
     @property
     def scope(self) -> str:
         """``TODAY`` (the desk's trading day, and what still works) or ``ALL_DAYS``."""
-        return self._scope
+        return self.shown.scope
 
     @property
     def day(self) -> date:
         """The desk's trading day the panel calls today."""
-        return self._day
+        return self.shown.day
 
     def set_scope(self, scope: str) -> None:
-        if scope not in _TIME_WIDTH:
-            raise ValueError(f"the orderbook shows {TODAY!r} or {ALL_DAYS!r}, not {scope!r}")
-        if scope == self._scope:
-            return
-        self._scope = scope
-        index = self.days.findData(scope)
-        if self.days.currentIndex() != index:
-            self.days.setCurrentIndex(index)
-        self.view.horizontalHeader().resizeSection(0, _TIME_WIDTH[scope])
-        self._publish()
+        self.shown.choose(scope)
 
     def _check_day(self) -> None:
-        """The desk's day turned (a desk left running overnight): today is the new day."""
-        day = self._context.api.orders_service.trading_day()
-        if day != self._day:
-            self._day = day
-            self._publish()
+        self.shown.check()
 
     def visible_rows(self) -> list[OrderRow]:
         return self.proxy.visible_rows()  # type: ignore[return-value]
@@ -670,10 +647,7 @@ class OrderbookPanel(QWidget):
 
     def export_name(self, suffix: str) -> str:
         """The file name offered: the filter and the day shown, or every day up to it."""
-        days = (
-            f"{self._day:%Y-%m-%d}" if self._scope == TODAY else f"all-days-to-{self._day:%Y-%m-%d}"
-        )
-        return f"orders-{self.filter.value.lower()}-{days}.{suffix}"
+        return f"orders-{self.filter.value.lower()}-{self.shown.in_file_name()}.{suffix}"
 
     def ask_export(self, suffix: str) -> None:
         name = self.export_name(suffix)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import Any, TypeVar
+from datetime import date, datetime
+from typing import Any, ClassVar, TypeVar
 
 from PySide6.QtCore import (
     QModelIndex,
@@ -399,6 +400,68 @@ def day_check_timer(parent: QWidget, object_name: str, check: Callable[[], None]
     timer.timeout.connect(check)
     timer.start()
     return timer
+
+
+class DaysShown:
+    """The days a book panel shows: the desk's trading day (by default) or every day the book
+    holds. It holds the Today / All days box, looks every ``DAY_CHECK_MS`` whether the desk's day
+    has turned (a desk left running overnight), widens the Time column (the view's first) for
+    dates, and calls the panel's ``changed`` when the choice or the day changes."""
+
+    TIME_WIDTH: ClassVar[dict[str, int]] = {TODAY: 66, ALL_DAYS: 118}
+
+    def __init__(
+        self, panel: QWidget, name: str, tooltip: str, trading_day: Callable[[], date]
+    ) -> None:
+        self._name = name
+        self._trading_day = trading_day
+        self.scope = TODAY
+        self.day = trading_day()
+        self.box = day_box(panel, f"{name}Days", tooltip)
+        self._view: QTableView | None = None
+        self._changed: Callable[[], None] = lambda: None
+        self._timer = day_check_timer(panel, f"{name}-day-check", self.check)
+
+    def follow(self, view: QTableView, changed: Callable[[], None]) -> None:
+        """Take the trader's choices in the box from now on, telling ``changed``."""
+        self._view = view
+        self._changed = changed
+        self.box.currentIndexChanged.connect(lambda _index: self.choose(self.box.currentData()))
+
+    def choose(self, scope: str) -> None:
+        if scope not in self.TIME_WIDTH:
+            raise ValueError(
+                f"the {self._name} panel shows {TODAY!r} or {ALL_DAYS!r}, not {scope!r}"
+            )
+        if scope == self.scope:
+            return
+        self.scope = scope
+        index = self.box.findData(scope)
+        if self.box.currentIndex() != index:
+            self.box.setCurrentIndex(index)
+        if self._view is not None:
+            self._view.horizontalHeader().resizeSection(0, self.TIME_WIDTH[scope])
+        self._changed()
+
+    def check(self) -> None:
+        """The desk's day turned (a desk left running overnight): today is the new day."""
+        day = self._trading_day()
+        if day != self.day:
+            self.day = day
+            self._changed()
+
+    def time_text(self, moment: datetime) -> str:
+        """A row's time: alone on today's rows of Today; with its date beside other days' rows,
+        where 10:00:01 alone would read as today's."""
+        if self.scope == TODAY and moment.date() == self.day:
+            return moment.strftime("%H:%M:%S")
+        return moment.strftime("%d %b %H:%M:%S")
+
+    def in_file_name(self) -> str:
+        """The days shown, for an export's file name: the day, or every day up to it."""
+        if self.scope == TODAY:
+            return f"{self.day:%Y-%m-%d}"
+        return f"all-days-to-{self.day:%Y-%m-%d}"
 
 
 _EXPORT_TEXTS = {"csv": "Export CSV…", "xlsx": "Export Excel…"}

@@ -32,15 +32,13 @@ from ui.export import ask_export_path, at_ist, write_table
 from ui.format import quantity, rupees
 from ui.models.table import Column
 from ui.panels.table_kit import (
-    ALL_DAYS,
     TODAY,
+    DaysShown,
     GrowingTableModel,
     LineLabel,
     ModelOrderProxy,
     action_menu,
     copy_rows,
-    day_box,
-    day_check_timer,
     export_actions,
     export_button,
     export_table,
@@ -54,8 +52,6 @@ from ui.panels.table_kit import (
 )
 
 log = logging.getLogger(__name__)
-
-_TIME_WIDTH = {TODAY: 66, ALL_DAYS: 118}
 
 
 @dataclass(frozen=True)
@@ -146,8 +142,6 @@ class TradesPanel(QWidget):
         self._exports: set[asyncio.Task[None]] = set()
         self._read = 0
         """How many of the book's fills the panel holds: the next read starts after them."""
-        self._day: date = context.api.orders_service.trading_day()
-        self._scope = TODAY
         self._needle = ""
         self._texts: dict[str, str] = {}
         """Each row's searchable text, made once (a fill never changes) when first searched."""
@@ -163,12 +157,14 @@ class TradesPanel(QWidget):
         self.view.setAccessibleName("Trades")
         self.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
 
-        self.days = day_box(
+        self.shown = DaysShown(
             self,
-            "tradesDays",
+            "trades",
             "Today: the fills of the desk's trading day (IST). All days: every fill the book "
             "holds, each with its date",
+            context.api.orders_service.trading_day,
         )
+        self.days = self.shown.box
         self.search = search_box(
             self,
             "tradesSearch",
@@ -192,11 +188,10 @@ class TradesPanel(QWidget):
         ]
         panel_layout(self, bar, self.view, stretch=self.feedback, footer=self.totals_label)
 
-        self.days.currentIndexChanged.connect(self._on_days)
         self.search.textChanged.connect(self._on_search)
         self.view.customContextMenuRequested.connect(self._context_menu)
         context.bridge.orders_changed.connect(self._on_orders_changed, QUEUED)
-        self._day_timer = day_check_timer(self, "trades-day-check", self._check_day)
+        self.shown.follow(self.view, self._refilter)
         self.reload()
 
     def _columns(self) -> list[Column[TradeRow]]:
@@ -208,14 +203,10 @@ class TradesPanel(QWidget):
             return self._context.theme.palette.muted
 
         def clock(moment: datetime) -> str:
-            # Beside other days' fills, every fill carries its date: 10:00:01 alone would read
-            # as today's.
-            if self._scope == TODAY and moment.date() == self._day:
-                return moment.strftime("%H:%M:%S")
-            return moment.strftime("%d %b %H:%M:%S")
+            return self.shown.time_text(moment)
 
         return [
-            Column("Time", lambda r: r.time, text=clock, width=_TIME_WIDTH[TODAY],
+            Column("Time", lambda r: r.time, text=clock, width=DaysShown.TIME_WIDTH[TODAY],
                    tooltip=lambda r: f"{r.time:%d %b %Y %H:%M:%S} IST"),
             Column("Symbol", lambda r: r.symbol, tooltip=lambda r: str(r.instrument), width=160),
             Column("B/S", lambda r: r.side, foreground=side_colour, align="center", width=42),
@@ -253,7 +244,7 @@ class TradesPanel(QWidget):
 
     def _shows(self, row: TradeRow) -> bool:
         """Whether the row is shown: of the day chosen, and matching the filter typed."""
-        if self._scope == TODAY and row.time.date() != self._day:
+        if self.shown.scope == TODAY and row.time.date() != self.shown.day:
             return False
         return not self._needle or self._needle in self._text_of(row)
 
@@ -270,37 +261,21 @@ class TradesPanel(QWidget):
         self._needle = text.strip().casefold()
         self._refilter()
 
-    def _on_days(self, _index: int) -> None:
-        self.set_scope(self.days.currentData())
-
     @property
     def scope(self) -> str:
         """``TODAY`` (the desk's trading day) or ``ALL_DAYS``."""
-        return self._scope
+        return self.shown.scope
 
     @property
     def day(self) -> date:
         """The desk's trading day the panel calls today."""
-        return self._day
+        return self.shown.day
 
     def set_scope(self, scope: str) -> None:
-        if scope not in _TIME_WIDTH:
-            raise ValueError(f"the Trades panel shows {TODAY!r} or {ALL_DAYS!r}, not {scope!r}")
-        if scope == self._scope:
-            return
-        self._scope = scope
-        index = self.days.findData(scope)
-        if self.days.currentIndex() != index:
-            self.days.setCurrentIndex(index)
-        self.view.horizontalHeader().resizeSection(0, _TIME_WIDTH[scope])
-        self._refilter()
+        self.shown.choose(scope)
 
     def _check_day(self) -> None:
-        """The desk's day turned (a desk left running overnight): today is the new day."""
-        day = self._context.api.orders_service.trading_day()
-        if day != self._day:
-            self._day = day
-            self._refilter()
+        self.shown.check()
 
     def _refilter(self) -> None:
         self.proxy.set_predicate(self._shows)  # type: ignore[arg-type]
@@ -319,7 +294,7 @@ class TradesPanel(QWidget):
     def _show_totals(self) -> None:
         t = self._totals
         shown = "shown " if self._needle else ""
-        when = f"on {self._day:%d %b %Y}" if self._scope == TODAY else "on every day"
+        when = f"on {self.shown.day:%d %b %Y}" if self.shown.scope == TODAY else "on every day"
         self.totals_label.setText(
             f"{t.count} {shown}trade{'s' if t.count != 1 else ''} {when}   ·   "
             f"Bought ₹{rupees(t.bought)}   ·   Sold ₹{rupees(t.sold)}   ·   "
@@ -354,9 +329,7 @@ class TradesPanel(QWidget):
 
     def export_name(self, suffix: str) -> str:
         """The file name offered: the day shown, or every day up to it."""
-        if self._scope == TODAY:
-            return f"trades-{self._day:%Y-%m-%d}.{suffix}"
-        return f"trades-all-days-to-{self._day:%Y-%m-%d}.{suffix}"
+        return f"trades-{self.shown.in_file_name()}.{suffix}"
 
     def ask_export(self, suffix: str) -> None:
         name = self.export_name(suffix)
