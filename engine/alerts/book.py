@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -44,7 +43,7 @@ from engine.alerts.rules import (
 )
 from engine.core.bus import EventBus
 from engine.core.clock import Clock
-from engine.core.files import aside_path, leftover_temporaries
+from engine.core.files import aside_path, remove_leftovers
 from engine.domain.events import AlertFired, EngineMessage, Severity
 from engine.domain.instruments import Instrument
 from engine.domain.requests import shown
@@ -56,9 +55,6 @@ log = logging.getLogger(__name__)
 
 KEEP_FIRED = 500
 """Fired rules kept (the newest by when they fired); armed rules are all kept."""
-LEFTOVER_AGE_SECONDS = 60.0
-"""A temporary file beside ``alerts.json`` untouched this long is a killed desk's leftover; a
-younger one may be another desk's write under way (``leftover_temporaries``), and is left."""
 _NUMBERED_ID = re.compile(r"A([0-9]{1,18})")
 """An id the book gave (``A17``): ASCII digits only, few enough to read as a number."""
 
@@ -332,7 +328,7 @@ class AlertBook:
     def _load(self) -> None:
         if self.path is None:
             return
-        self._remove_leftovers(self.path.parent)
+        remove_leftovers(self.path.parent, "alerts")
         if not self.path.exists():
             return
         kept = aside_path(self.path)
@@ -421,25 +417,6 @@ class AlertBook:
     def _said_at_start(self, text: str) -> None:
         log.warning("%s", text)
         self.problem = text if self.problem is None else f"{self.problem}. {text}"
-
-    def _remove_leftovers(self, folder: Path) -> None:
-        """Remove the temporary files a desk killed while writing the file left beside it."""
-        try:
-            leftovers = leftover_temporaries(folder)
-        except OSError as exc:
-            log.warning("alerts: %s could not be looked in for leftover files: %s", folder, exc)
-            return
-        for leftover in leftovers:
-            try:
-                if time.time() - leftover.stat().st_mtime < LEFTOVER_AGE_SECONDS:
-                    continue
-                leftover.unlink()
-            except FileNotFoundError:
-                continue  # gone already: what was wanted (another desk's write renamed it)
-            except OSError as exc:
-                log.warning("alerts: leftover file %s not removed: %s", leftover, exc)
-            else:
-                log.info("alerts: removed %s, left by a desk stopped while writing", leftover)
 
     def _save(self) -> str | None:
         if self.path is None:

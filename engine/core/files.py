@@ -72,6 +72,30 @@ def leftover_temporaries(folder: Path) -> list[Path]:
     return sorted(folder.glob(f"{_TEMPORARY_PREFIX}*{_TEMPORARY_SUFFIX}"))
 
 
+LEFTOVER_AGE_SECONDS = 60.0
+"""A temporary untouched this long is a killed writer's leftover; a younger one may be another
+desk's write under way."""
+
+
+def remove_leftovers(folder: Path, what: str) -> None:
+    """Remove the temporaries a desk killed while writing ``what`` (its settings, its alerts)
+    left in ``folder``; a young one is left. What cannot be removed is logged, never raised."""
+    try:
+        leftovers = leftover_temporaries(folder)
+    except OSError as exc:
+        log.warning("%s: %s could not be looked in for leftover files: %s", what, folder, exc)
+        return
+    for leftover in leftovers:
+        try:
+            if time.time() - leftover.stat().st_mtime < LEFTOVER_AGE_SECONDS:
+                continue
+            leftover.unlink()
+        except FileNotFoundError:
+            continue  # gone already: another desk's write renamed it
+        except OSError as exc:
+            log.warning("%s: leftover file %s not removed: %s", what, leftover, exc)
+
+
 def aside_path(path: Path) -> Path:
     """Where a file of the desk's that cannot be read is kept: ``<name>.bad``, or
     ``<name>.<time>.bad`` when an earlier one is there (that one is kept too)."""

@@ -12,7 +12,6 @@ megabytes of YAML would hold the start for minutes.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ import platformdirs
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from engine.core.files import leftover_temporaries
+from engine.core.files import remove_leftovers
 from engine.settings.schema import (
     GROUPS,
     SCHEMA_VERSION,
@@ -40,9 +39,6 @@ SETTINGS_FILE = "settings.yaml"
 SETTINGS_FILE_CAP = 1_000_000
 """Bytes. A full settings file with every comment is a few kB; the diagnostics bundle keeps
 settings files up to the same size."""
-
-LEFTOVER_AGE_SECONDS = 60.0
-"""A temporary file beside the settings file untouched this long is a killed desk's leftover."""
 
 Listener = Callable[[Settings, Settings], None]
 """Told (old, new) after each change."""
@@ -210,7 +206,7 @@ class SettingsStore:
         """The store of the file at ``path``: its settings, or the defaults when there is no
         file yet, or when it is unreadable (then it is kept aside and the second value says so
         in words)."""
-        _remove_leftovers(path.parent)
+        remove_leftovers(path.parent, "settings")
         try:
             return cls(path, read_settings(path)), None
         except FileNotFoundError:
@@ -274,27 +270,6 @@ class SettingsStore:
         changed = changed_paths(self._current, settings)
         self.replace(settings)
         return changed
-
-
-def _remove_leftovers(folder: Path) -> None:
-    """Remove the temporary files a desk killed while writing its settings left in ``folder``;
-    a young one may be another desk's write under way, and is left."""
-    try:
-        leftovers = leftover_temporaries(folder)
-    except OSError as exc:
-        log.warning("settings: %s could not be looked in for leftover files: %s", folder, exc)
-        return
-    for leftover in leftovers:
-        try:
-            if time.time() - leftover.stat().st_mtime < LEFTOVER_AGE_SECONDS:
-                continue
-            leftover.unlink()
-        except FileNotFoundError:
-            continue  # gone already: another desk's write renamed it
-        except OSError as exc:
-            log.warning("settings: leftover file %s not removed: %s", leftover, exc)
-        else:
-            log.info("settings: removed %s, left by a desk stopped while writing", leftover)
 
 
 def _scalar(value: Any) -> str:
