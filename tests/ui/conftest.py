@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,33 @@ from engine.marketdata.simulated import SimulatedMarketConfig
 from engine.runtime import Engine, EngineConfig
 
 MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
+WEDNESDAY_10AM = MONDAY_10AM + timedelta(days=2)  # Tuesday 24 Nov 2026 is an NSE holiday
+
+
+def book_engine(book: Path, at: datetime) -> Engine:
+    return Engine.build(
+        EngineConfig(
+            db_url=f"sqlite:///{book}",
+            market=SimulatedMarketConfig(seed=5, strikes_each_side=2),
+        ),
+        clock=TestClock(at),
+    )
+
+
+def run_market(engine: Engine, seconds: float) -> None:
+    clock = engine.clock
+    assert isinstance(clock, TestClock)
+    for _ in range(max(1, int(seconds / 0.25))):
+        clock.advance(0.25)
+        for tick in engine.market.step(0.25):
+            engine.on_tick(tick)
+
+
+def buy(engine: Engine, symbol: str, quantity: int) -> None:
+    token = next(i.token for i in engine.registry if i.tradingsymbol == symbol)
+    outcome = engine.api.place_order(token, "BUY", quantity, "MARKET", product="MIS")
+    assert outcome.ok, outcome.reason
+    run_market(engine, 3)  # past the gate's duplicate window
 
 
 @pytest.fixture
@@ -76,3 +103,17 @@ def qloop(qapp) -> Iterator[Callable[[Coroutine[Any, Any, Any]], Any]]:  # type:
     finally:
         loop.close()
         asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def wednesday(tmp_path: Path) -> Iterator[Engine]:
+    """A book with a fill on Monday (RELIANCE, 5) and the desk opened again on Wednesday."""
+    book = tmp_path / "book.db"
+    monday = book_engine(book, MONDAY_10AM)
+    run_market(monday, 1)
+    buy(monday, "RELIANCE", 5)
+    monday.close()
+    engine = book_engine(book, WEDNESDAY_10AM)
+    run_market(engine, 1)
+    yield engine
+    engine.close()

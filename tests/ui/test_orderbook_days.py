@@ -4,21 +4,13 @@ past midnight turning to the new day. The model holds only the days shown."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from engine.domain.orders import OrderStatus
 from engine.runtime import Engine
-from tests.ui.test_trades_panel_day import (
-    MONDAY_10AM,
-    WEDNESDAY_10AM,
-    build_engine,
-    buy,
-    run_market,
-)
+from tests.ui.conftest import MONDAY_10AM, WEDNESDAY_10AM, buy
 from ui.bridge import EngineBridge
 from ui.context import PanelContext
 from ui.panels.orderbook import OrderbookPanel
@@ -40,20 +32,6 @@ def tab_texts(panel: OrderbookPanel) -> list[str]:
 
 def time_cell(panel: OrderbookPanel, order_id: str) -> str:
     return panel.model.index(panel.model.row_of(order_id), 0).data()
-
-
-@pytest.fixture
-def wednesday(tmp_path: Path) -> Iterator[Engine]:
-    """A book with an order filled on Monday (RELIANCE, 5), opened again on Wednesday."""
-    book = tmp_path / "book.db"
-    monday = build_engine(book, MONDAY_10AM)
-    run_market(monday, 1)
-    buy(monday, "RELIANCE", 5)
-    monday.close()
-    engine = build_engine(book, WEDNESDAY_10AM)
-    run_market(engine, 1)
-    yield engine
-    engine.close()
 
 
 def test_orderbook_when_the_book_holds_earlier_days_shows_the_trading_day_only(

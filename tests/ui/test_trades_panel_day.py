@@ -7,55 +7,22 @@ from __future__ import annotations
 import asyncio
 import csv
 import threading
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
 from PySide6.QtCore import Qt
 
 import ui.panels.trades as trades_module
 from engine.api import EngineMessage
-from engine.core.clock import IST, TestClock
 from engine.domain.events import Severity
-from engine.marketdata.simulated import SimulatedMarketConfig
-from engine.runtime import Engine, EngineConfig
+from engine.runtime import Engine
+from tests.ui.conftest import MONDAY_10AM, WEDNESDAY_10AM, buy
 from ui.bridge import EngineBridge
 from ui.context import PanelContext
 from ui.models.table import ROW_ROLE
 from ui.panels.trades import TradesPanel
 from ui.theme import ThemeHolder
-
-MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=IST)
-WEDNESDAY_10AM = MONDAY_10AM + timedelta(days=2)  # Tuesday 24 Nov 2026 is an NSE holiday
-
-
-def build_engine(book: Path, at: datetime) -> Engine:
-    return Engine.build(
-        EngineConfig(
-            db_url=f"sqlite:///{book}",
-            market=SimulatedMarketConfig(seed=5, strikes_each_side=2),
-        ),
-        clock=TestClock(at),
-    )
-
-
-def run_market(engine: Engine, seconds: float) -> None:
-    clock = engine.clock
-    assert isinstance(clock, TestClock)
-    for _ in range(max(1, int(seconds / 0.25))):
-        clock.advance(0.25)
-        for tick in engine.market.step(0.25):
-            engine.on_tick(tick)
-
-
-def buy(engine: Engine, symbol: str, quantity: int) -> None:
-    token = next(i.token for i in engine.registry if i.tradingsymbol == symbol)
-    outcome = engine.api.place_order(token, "BUY", quantity, "MARKET", product="MIS")
-    assert outcome.ok, outcome.reason
-    run_market(engine, 3)  # past the gate's duplicate window
 
 
 def panel_on(qtbot, engine: Engine) -> tuple[TradesPanel, EngineBridge]:  # type: ignore[no-untyped-def]
@@ -65,20 +32,6 @@ def panel_on(qtbot, engine: Engine) -> tuple[TradesPanel, EngineBridge]:  # type
     qtbot.addWidget(panel)
     panel.resize(1200, 300)
     return panel, bridge
-
-
-@pytest.fixture
-def wednesday(tmp_path: Path) -> Iterator[Engine]:
-    """A book with a fill on Monday (RELIANCE, 5) and the desk opened again on Wednesday."""
-    book = tmp_path / "book.db"
-    monday = build_engine(book, MONDAY_10AM)
-    run_market(monday, 1)
-    buy(monday, "RELIANCE", 5)
-    monday.close()
-    engine = build_engine(book, WEDNESDAY_10AM)
-    run_market(engine, 1)
-    yield engine
-    engine.close()
 
 
 def test_trades_when_the_book_holds_earlier_days_shows_the_trading_day_and_its_totals(
