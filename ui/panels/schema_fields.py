@@ -148,11 +148,28 @@ def _keeps_refused_text(box: QAbstractSpinBox, event: QKeyEvent | QFocusEvent) -
     return True
 
 
-class WholeNumberBox(QSpinBox):
-    """A spin box that reads typing by ``read_typed_number`` and shows digits ungrouped."""
+class _TypedText:
+    """What both number boxes do with typing: judge it by ``read_typed_number``, keep it as typed
+    (Qt's fixup would drop the locale's group separator, 1,5 to 15), and keep a refused text in
+    the box rather than let Qt put the last value back (placed before the Qt box in the bases)."""
 
     def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
-        return _state(self, text), text, pos
+        return _state(self, text), text, pos  # type: ignore[arg-type]
+
+    def fixup(self, input: str) -> str:
+        return input
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if not _keeps_refused_text(self, event):  # type: ignore[arg-type]
+            super().keyPressEvent(event)  # type: ignore[misc]
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        if not _keeps_refused_text(self, event):  # type: ignore[arg-type]
+            super().focusOutEvent(event)  # type: ignore[misc]
+
+
+class WholeNumberBox(_TypedText, QSpinBox):
+    """A spin box that reads typing by ``read_typed_number`` and shows digits ungrouped."""
 
     def valueFromText(self, text: str) -> int:
         number, _problem = _typed_reading(self, text)
@@ -161,24 +178,10 @@ class WholeNumberBox(QSpinBox):
     def textFromValue(self, val: int) -> str:
         return str(val)
 
-    def fixup(self, input: str) -> str:
-        return input  # as typed: Qt's would drop the locale's group separator, 1,5 to 15
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if not _keeps_refused_text(self, event):
-            super().keyPressEvent(event)
-
-    def focusOutEvent(self, event: QFocusEvent) -> None:
-        if not _keeps_refused_text(self, event):
-            super().focusOutEvent(event)
-
-
-class DecimalNumberBox(QDoubleSpinBox):
+class DecimalNumberBox(_TypedText, QDoubleSpinBox):
     """A decimal spin box that reads typing by ``read_typed_number`` and shows "." as the
     decimal point, whatever the locale."""
-
-    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
-        return _state(self, text), text, pos
 
     def valueFromText(self, text: str) -> float:
         number, _problem = _typed_reading(self, text)
@@ -186,17 +189,6 @@ class DecimalNumberBox(QDoubleSpinBox):
 
     def textFromValue(self, val: float) -> str:
         return f"{val:.{self.decimals()}f}"
-
-    def fixup(self, input: str) -> str:
-        return input  # as typed: Qt's would drop the locale's group separator, 1,5 to 15
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if not _keeps_refused_text(self, event):
-            super().keyPressEvent(event)
-
-    def focusOutEvent(self, event: QFocusEvent) -> None:
-        if not _keeps_refused_text(self, event):
-            super().focusOutEvent(event)
 
 
 # -- the editors ------------------------------------------------------------------------------------
