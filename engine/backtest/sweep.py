@@ -109,13 +109,13 @@ def sweep_processes(
 ) -> list[Outcome]:
     """Run ``requests`` on ``workers`` processes; outcomes in request order."""
     sweep = _ProcessSweep(requests, folder, run, workers, progress, cancelled)
-    with logs_from_workers() as logs:
-        while sweep.queue and not sweep.stopped():
-            with worker_pool(workers, log_to=logs) as pool:
-                interrupted = sweep.drive(pool)
-            # Only now, its workers gone, is what the interrupted runs left free to move.
-            for index in interrupted:
-                sweep.set_aside(index)
+    while sweep.queue and not sweep.stopped():
+        # Each pool its own log queue: a worker killed mid-line leaves a queue's lock held.
+        with logs_from_workers() as logs, worker_pool(workers, log_to=logs) as pool:
+            interrupted = sweep.drive(pool)
+        # Only now, its workers gone, is what the interrupted runs left free to move.
+        for index in interrupted:
+            sweep.set_aside(index)
     for index, _alone in sweep.queue:
         if sweep.tries[index]:  # interrupted, then cancelled before it ran again
             request = requests[index]

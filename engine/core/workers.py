@@ -19,8 +19,9 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from logging.handlers import QueueHandler, QueueListener
+from logging.handlers import QueueHandler
 from multiprocessing.connection import wait
+from queue import Empty
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+_POLL_SECONDS = 0.1
+_STOP_SECONDS = 5.0
 
 
 def worker_pool(
@@ -49,19 +52,62 @@ def worker_pool(
 def logs_from_workers() -> Iterator[Queue[logging.LogRecord] | None]:
     """A queue for ``worker_pool(log_to=...)`` whose records this process's root handlers take,
     while the block runs (the standard library's queue pattern: one process writes the file).
-    None when this process has set no logging up: the workers then warn on their own stderr."""
+    None when this process has set no logging up: the workers then warn on their own stderr.
+
+    Give each pool its own queue: a worker killed while it writes a line (the OOM killer
+    strikes whenever it likes) holds the queue's write lock for good, and the next pool's
+    workers would wait on it for ever."""
     handlers = logging.getLogger().handlers
     if not handlers:
         yield None
         return
     queue: Queue[logging.LogRecord] = multiprocessing.get_context("spawn").Queue()
-    listener = QueueListener(queue, *handlers, respect_handler_level=True)
+    listener = _WorkerLines(queue, *handlers)
     listener.start()
     try:
         yield queue
     finally:
-        listener.stop()
-        queue.close()
+        if listener.stop_in_time():
+            queue.close()
+
+
+class _WorkerLines:
+    """Hands the workers' lines to this process's handlers from a thread (as the standard
+    library's ``QueueListener`` does), but never writes to their queue itself (a dead worker
+    may hold its write lock) and gives up on a line a dead worker left half written."""
+
+    def __init__(self, queue: Queue[logging.LogRecord], *handlers: logging.Handler) -> None:
+        self._queue, self._handlers = queue, handlers
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._take, name="worker-lines", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _take(self) -> None:
+        while True:
+            try:
+                record = self._queue.get(timeout=_POLL_SECONDS)
+            except Empty:
+                if self._stopping.is_set():
+                    return  # every line written before the stop is taken
+                continue
+            except (EOFError, OSError) as exc:  # the queue was closed under a half-read line
+                log.info("the workers' log queue ended partway through a line: %s", exc)
+                return
+            for handler in self._handlers:
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+
+    def stop_in_time(self) -> bool:
+        """Stop; False (and a warning) when a line a dead worker left half written holds the
+        taker: its thread is left waiting, and the lines after it are lost."""
+        self._stopping.set()
+        self._thread.join(timeout=_STOP_SECONDS)
+        if self._thread.is_alive():
+            log.warning("a worker process ended while writing to the log: its last lines are lost")
+            return False
+        return True
 
 
 class _ToParent(QueueHandler):
