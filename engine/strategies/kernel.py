@@ -185,17 +185,10 @@ class StrategyKernel:
             status = StrategyStatus.RUNNING if running else StrategyStatus.STOPPED
             if running is None and last is not None and last.status is StrategyStatus.FAILED:
                 status = StrategyStatus.FAILED
-            out.append(
-                StrategyInfo(
-                    strategy_id,
-                    entry.title,
-                    entry.description,
-                    entry.origin,
-                    status,
-                    "" if last is None else last.reason,
-                    running.since_ns if running else (0 if last is None else last.ts_ns),
-                )
-            )
+            since = running.since_ns if running else (0 if last is None else last.ts_ns)
+            reason = "" if last is None else last.reason
+            about = (entry.title, entry.description, entry.origin)
+            out.append(StrategyInfo(strategy_id, *about, status, reason, since))
         return out
 
     def instance(self, strategy_id: str) -> Strategy | None:
@@ -217,7 +210,11 @@ class StrategyKernel:
             return f"{strategy_id} is already running"
         if state is None and entry.kind is not None and key in self._last:
             state = self._last[key].state
-        strategy = entry.make(StrategyContext(self, key))
+        try:
+            strategy = entry.make(StrategyContext(self, key))
+        except Exception as exc:  # the trader's class: its __init__ is theirs
+            self._fail(key, exc, "its constructor", kept=state)
+            return self._last[key].reason
         running = _Running(strategy, self.clock.time_ns(), entry.kind is not None)
         self._running[key] = running
         if not self._order_listeners:
@@ -324,8 +321,8 @@ class StrategyKernel:
             if problem is None:
                 self.say(strategy_id, Severity.INFO, "resumed where it was before the restart")
             elif strategy_id not in self._catalogue:
-                self._last[strategy_id] = StrategyRecord(
-                    self.clock.time_ns(), strategy_id, StrategyStatus.FAILED, problem
+                self._last[strategy_id] = StrategyRecord(  # its state kept for its return
+                    self.clock.time_ns(), strategy_id, StrategyStatus.FAILED, problem, state
                 )
                 self._record(self._last[strategy_id])
                 self.say(strategy_id, Severity.WARNING, f"not resumed: {problem}")
@@ -450,22 +447,22 @@ class StrategyKernel:
 
     # -- internals -------------------------------------------------------------------------------------
 
-    def _fail(self, strategy_id: StrategyId, error: Exception, where: str) -> None:
+    def _fail(
+        self, strategy_id: StrategyId, error: Exception, where: str, *, kept: Any = None
+    ) -> None:
+        """Stop a strategy that raised; ``kept``, the state it was to start from (it never ran:
+        that state stays its own for the next start)."""
         log.error("strategy %s failed in %s", strategy_id, where, exc_info=error)
         running = self._running.get(strategy_id)
         reason = f"{type(error).__name__} in {where}: {error}"
         self._forget(strategy_id, reason)
-        state = {} if running is None else snapshot_or_empty(running.strategy)
+        state = snapshot_or_empty(running.strategy) if running else dict(kept or {})
         self._last[strategy_id] = StrategyRecord(
             self.clock.time_ns(), strategy_id, StrategyStatus.FAILED, reason, state
         )
         self._record(self._last[strategy_id])
-        self.say(
-            strategy_id,
-            Severity.ERROR,
-            f"strategy {strategy_id} stopped: {reason}; its open orders and positions are "
-            "left as they are",
-        )
+        left = "its open orders and positions are left as they are"
+        self.say(strategy_id, Severity.ERROR, f"strategy {strategy_id} stopped: {reason}; {left}")
 
     def _forget(self, strategy_id: StrategyId, why: str) -> None:
         running = self._running.pop(strategy_id, None)

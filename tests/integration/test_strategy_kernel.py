@@ -369,3 +369,65 @@ def test_postgres_strategy_running_on_another_open_desk_is_not_resumed_here(
         assert alone.strategies.instance("buyer") is not None
     finally:
         alone.close()
+
+
+class BrokenBuyer(Buyer):
+    """The trader's buyer after an edit that broke its constructor."""
+
+    def __init__(self, ctx: Any) -> None:
+        raise RuntimeError("its settings file is missing")
+
+
+def _crash_after_buying(folder: Path) -> None:
+    engine = build(folder, [Buyer])
+    run_market(engine, 1)
+    assert engine.api.start_strategy("buyer") is None
+    run_market(engine, 20)
+    engine.close()  # no stop: as if the process died, with the buyer running and bought
+
+
+async def _resume_with(folder: Path, strategies: list[type[Strategy]]) -> str:
+    """The desk started again on ``folder``'s book with ``strategies``: the buyer it was
+    running is FAILED (the desk itself starts), with the state it saved; why, in words."""
+    again = build(folder, strategies)
+    try:
+        again.start()
+        record = again.strategies.last_state("buyer")
+        assert record is not None and record.status is StrategyStatus.FAILED
+        assert record.state == {"bought": True}, "the state it saved is kept for its return"
+        return record.reason
+    finally:
+        await again.stop()
+
+
+@pytest.mark.parametrize("gone", [False, True], ids=["constructor raises", "file gone"])
+def test_strategy_that_cannot_be_made_on_resume_fails_in_words_and_keeps_its_state(
+    tmp_path: Path, gone: bool
+) -> None:
+    _crash_after_buying(tmp_path)
+
+    reason = asyncio.run(_resume_with(tmp_path, [] if gone else [BrokenBuyer]))
+
+    if gone:
+        assert reason == "no strategy named 'buyer'"
+    else:
+        assert reason == "RuntimeError in its constructor: its settings file is missing"
+    final = build(tmp_path, [Buyer])  # the trader mends the file and starts it again
+    try:
+        assert final.api.start_strategy("buyer") is None
+        buyer = final.strategies.instance("buyer")
+        assert isinstance(buyer, Buyer) and buyer.bought, "it goes on from what it saved"
+    finally:
+        final.close()
+
+
+def test_strategy_whose_constructor_raises_at_start_is_refused_in_words(tmp_path: Path) -> None:
+    engine = build(tmp_path, [BrokenBuyer])
+    try:
+        said = engine.api.start_strategy("buyer")
+        assert said == "RuntimeError in its constructor: its settings file is missing"
+        status = {s.strategy_id: s.status for s in engine.api.strategies()}
+        assert status["buyer"] is StrategyStatus.FAILED
+        assert engine.api.place_order(atm_call(engine).token, "BUY", 65, "MARKET")
+    finally:
+        engine.close()
