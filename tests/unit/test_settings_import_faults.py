@@ -125,6 +125,45 @@ def test_import_of_a_value_of_the_wrong_type_is_refused_not_converted(
     assert store.current == Settings()
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        (
+            "    enabled: false\n    # The chat",
+            "    enabled: 'yes'\n    # The chat",
+            "telegram.enabled",
+        ),
+        (
+            "    port: 587",
+            "    port: '587'",
+            "notifications.email.port: Input should be a valid integer",
+        ),
+        (
+            "    security: starttls",
+            "    security: 1",
+            "notifications.email.security: Input should be",
+        ),
+        (
+            "    events: [alerts, rejections, stop_loss, risk]\n  email",
+            "    events: [alerts, risks]\n  email",
+            "'risks' is not an event: the events are alerts, rejections, stop_loss, risk",
+        ),
+    ],
+)
+def test_import_of_a_mail_or_telegram_value_of_the_wrong_type_is_refused_not_converted(
+    tmp_path: Path, old: str, new: str, words: str
+) -> None:
+    text = settings_yaml(Settings())
+    assert text.count(old) == 1
+    path = tmp_path / "typed.yaml"
+    path.write_text(text.replace(old, new), "utf-8")
+    store = SettingsStore(tmp_path / "settings.yaml")
+    with pytest.raises(SettingsError) as caught:
+        store.import_from(path)
+    assert words in str(caught.value), caught.value
+    assert store.current == Settings()
+
+
 def test_the_file_the_desk_writes_reads_back_strictly_with_every_type(tmp_path: Path) -> None:
     settings = Settings.model_validate(
         {
@@ -133,6 +172,10 @@ def test_the_file_the_desk_writes_reads_back_strictly_with_every_type(tmp_path: 
             "risk": {"var_interval_seconds": 0, "var_paths": 2000},
             "signals": {"api_port": 8080, "allowed_addresses": "52.89.214.238"},
             "display": {"font_size": 12, "up_colour": "#1e88e5"},
+            "notifications": {
+                "telegram": {"enabled": True, "chat_id": "-100123456789", "events": ["risk"]},
+                "email": {"security": "ssl", "port": 465, "recipients": ["desk@example.com"]},
+            },
         }
     )
     assert settings.brokers.paper_latency_ms == 25.0, "a whole number fills a decimal one"

@@ -12,7 +12,14 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from engine.credentials import CredentialStore
 
@@ -52,11 +59,23 @@ def _unique(notices: list[Notice]) -> list[Notice]:
     return [n for n in ALL_NOTICES if n in notices]
 
 
-NoticeList = Annotated[list[Notice], AfterValidator(_unique)]
+def _by_name(value: object) -> object:
+    """Events as a settings file holds them: by name (the models are strict otherwise)."""
+    if not isinstance(value, list):
+        return value
+    names = {notice.value: notice for notice in Notice}
+    for item in value:
+        if isinstance(item, str) and item not in names:
+            raise ValueError(f"{item!r} is not an event: the events are {', '.join(names)}")
+    return [names.get(item, item) if isinstance(item, str) else item for item in value]
+
+
+NoticeList = Annotated[list[Notice], BeforeValidator(_by_name), AfterValidator(_unique)]
 
 
 class TelegramSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", title="Telegram")
+    # Strict, as the other settings groups: a file's `enabled: 'yes'` is refused, not read as on.
+    model_config = ConfigDict(frozen=True, extra="forbid", title="Telegram", strict=True)
 
     enabled: bool = Field(
         default=False,
@@ -101,7 +120,7 @@ class Security(StrEnum):
 
 
 class EmailSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", title="E-mail")
+    model_config = ConfigDict(frozen=True, extra="forbid", title="E-mail", strict=True)
 
     enabled: bool = Field(
         default=False,
@@ -124,6 +143,7 @@ class EmailSettings(BaseModel):
     )
     security: Security = Field(
         default=Security.STARTTLS,
+        strict=False,  # by name, from a settings file
         title="Security",
         description="STARTTLS (upgrade a plain connection), SSL (encrypted from the start) or "
         "none (only for a server on this machine or a trusted network).",
