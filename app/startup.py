@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("dalaldesk.startup")
 
 EXIT_STARTUP_PROBLEM = 2
-OFFSCREEN_DIALOG_SECONDS = 3.0
+OFFSCREEN_DIALOG_SECONDS = 0.5
 """On a screen nobody looks at (Qt's offscreen platform) the dialog closes itself."""
 
 

@@ -390,7 +390,7 @@ def main() -> None:
         help="half the portfolios use breakouts, conditions and re-entries",
     )
     args = parser.parse_args()
-    tape_seconds = 5.0 if args.quick else 30.0
+    tape_seconds = 2.5 if args.quick else 30.0
     rounds = 2 if args.quick else 5
     passes = 2 if args.quick else 3
     rng = random.Random(7)

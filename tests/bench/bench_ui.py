@@ -292,7 +292,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    seconds = 4.0 if args.quick else 20.0
+    seconds = 2.0 if args.quick else 20.0
     prepare_web_engine()
     app = QApplication(sys.argv)
     app.setQuitOnLastWindowClosed(False)

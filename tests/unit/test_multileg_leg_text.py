@@ -192,7 +192,7 @@ def test_leg_text_when_iron_condor_template_is_written_reads_as_a_trader_writes_
     )
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(legs=leg_lists)
 def test_leg_text_when_any_valid_legs_are_written_and_read_back_are_the_same_legs_and_text(
     legs: list[Leg],
@@ -207,7 +207,7 @@ def _field_pairs(text: str) -> list[list[tuple[str, str]]]:
     return [[tuple(f.split(":", 1)) for f in leg.split("|")] for leg in text.split("||")]  # type: ignore[misc]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(legs=leg_lists, data=st.data())
 def test_leg_text_when_keys_are_in_any_case_order_and_spacing_reads_the_same_legs(
     legs: list[Leg], data: st.DataObject
@@ -496,7 +496,7 @@ def _joined(fields: list[list[tuple[str, str]]]) -> str:
     return "||".join("|".join(f"{key}:{value}" for key, value in leg) for leg in fields)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(legs=leg_lists, data=st.data())
 def test_leg_text_when_a_value_has_the_wrong_type_points_into_that_value(
     legs: list[Leg], data: st.DataObject
@@ -521,7 +521,7 @@ def test_leg_text_when_a_value_has_the_wrong_type_points_into_that_value(
     assert value_at <= refused.value.position < value_at + len(wrong)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(legs=leg_lists, data=st.data())
 def test_leg_text_when_one_junk_character_is_put_in_refuses_at_or_before_it(
     legs: list[Leg], data: st.DataObject
@@ -536,7 +536,7 @@ def test_leg_text_when_one_junk_character_is_put_in_refuses_at_or_before_it(
     assert 0 <= refused.value.position <= at
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(legs=leg_lists, data=st.data())
 def test_leg_text_when_cut_short_reads_or_refuses_within_the_text(
     legs: list[Leg], data: st.DataObject
@@ -566,7 +566,7 @@ TOKENS = [
 ]
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(text=st.lists(st.sampled_from(TOKENS), max_size=40).map("".join) | st.text(max_size=60))
 def test_leg_text_when_any_text_is_read_either_reads_legs_or_says_where_it_is_wrong(
     text: str,

@@ -42,7 +42,7 @@ def _outcome(price_it: Any) -> tuple[str, ...]:
     )
 
 
-@settings(max_examples=400)
+@settings(max_examples=150)
 @given(
     segment=st.sampled_from(list(ChargeSegment)),
     side=st.sampled_from(["BUY", "SELL"]),
@@ -95,7 +95,7 @@ _ODD_TERMS = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=400)
+@settings(max_examples=150)
 @given(terms=_ODD_TERMS)
 def test_fill_parts_when_terms_are_odd_price_or_refuse_as_the_public_charges(
     terms: dict[str, Any],
@@ -152,7 +152,7 @@ def _encoded(encode: Any, payload: Any) -> tuple[str, str]:
         return (type(refused).__name__, str(refused))
 
 
-@settings(max_examples=600)
+@settings(max_examples=200)
 @given(payload=st.dictionaries(_KEYS, _PAYLOAD_VALUES, max_size=8))
 def test_encode_payload_when_quick_writes_the_general_encoders_bytes_or_its_refusal(
     payload: dict[str, Any],
