@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from engine.domain.ids import InstrumentToken
@@ -210,6 +210,15 @@ def money_text(amount: Decimal) -> str:
     (charges are exact fractions of a paisa until a contract note rounds them)."""
     paise = amount.quantize(_PAISA)
     return str(paise if paise == amount else amount)
+
+
+def paisa_text(value: object) -> str:
+    """A report's amount (``money_text``'s exact text) to the paisa, as a statement shows it
+    (half up, the contract note's rounding); the value as it is when it is no number."""
+    try:
+        return str(round_paisa(Decimal(str(value))))
+    except InvalidOperation:
+        return "?" if value is None else str(value)
 
 
 class MarksMismatch(ValueError):

@@ -36,7 +36,7 @@ from engine.core.clock import IST, ist_day_number
 from engine.core.memory import collector_paused
 from engine.domain.events import EngineMessage, OrderFilled, Severity
 from engine.domain.ids import InstrumentToken
-from engine.domain.marks import money_text
+from engine.domain.marks import money_text, paisa_text
 from engine.domain.orders import OrderStatus, Product
 from engine.domain.positions import Position
 from engine.domain.ticks import Tick, previous_close
@@ -180,16 +180,17 @@ def report_html(report: dict[str, object]) -> str:
     def cell(value: object) -> str:
         return f"<td>{escape(str(value))}</td>"
 
-    positions = report["positions"]
-    rows = "".join(
-        "<tr>"
-        + "".join(
-            cell(r[k]) for k in ("instrument", "product", "net_quantity", "day_pnl", "charges")
+    def row(r: dict[str, object]) -> str:
+        named = (r["instrument"], r["product"], r["net_quantity"])
+        return "".join(
+            cell(v) for v in (*named, paisa_text(r["day_pnl"]), paisa_text(r["charges"]))
         )
-        + "</tr>"
-        for r in (positions if isinstance(positions, list) else [])
-    )
-    day, pnl, charges = (escape(str(report[k])) for k in ("day", "day_pnl", "charges"))
+
+    positions = report["positions"]
+    rows = "".join(f"<tr>{row(r)}</tr>" for r in (positions if isinstance(positions, list) else []))
+    # To the paisa, as the mail's subject and text say them (the JSON keeps every digit).
+    day = escape(str(report["day"]))
+    pnl, charges = (escape(paisa_text(report[k])) for k in ("day_pnl", "charges"))
     orders, fills, rejected = (escape(str(report[k])) for k in ("orders", "fills", "rejected"))
     return (
         f"<!doctype html><meta charset='utf-8'><title>DalalDesk — {day}</title>"

@@ -3,6 +3,7 @@ all."""
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
@@ -17,7 +18,15 @@ def write_text(path: Path, text: str) -> str | None:
     try:
         write_whole(path, text)
     except OSError as problem:
-        return f"{path.name} could not be written: {problem.strerror or problem}"
+        why = problem.strerror or str(problem)
+        folder = problem.filename
+        if folder and Path(folder) in path.parents:  # its folder, or one above, cannot be made
+            if problem.errno == errno.EEXIST:
+                why = "a file of that name is in the way"
+            elif problem.errno == errno.ENOTDIR:
+                why = "a file is in the way on its path"
+            return f"{path.name} could not be written: its folder {folder} cannot be made: {why}"
+        return f"{path.name} could not be written: {why}"
     return None
 
 

@@ -181,6 +181,21 @@ def test_report_html_when_symbols_carry_ampersands_or_markup_shows_each_as_text(
     assert "COX&amp;KINGS" in page and "&lt;img" in page
 
 
+def test_report_html_shows_money_to_the_paisa_as_the_mails_text_does() -> None:
+    # The JSON keeps every digit of a charge (fractions of a paisa until a contract note
+    # rounds them); the page a mail program shows says them as a statement does.
+    row = {"instrument": "RELIANCE", "product": "CNC", "net_quantity": 0}
+    row |= {"day_pnl": "99.00000000000", "charges": "16.53761660000"}
+    report = {"day": "2026-12-04", "day_pnl": "82.46238340000", "charges": "16.53761660000"}
+    page = report_html({**report, "orders": 2, "fills": 2, "rejected": 0, "positions": [row]})
+
+    cells = _Cells()
+    cells.feed(page)
+    assert cells.cells == ["RELIANCE", "CNC", "0", "99.00", "16.54"]
+    assert "Day P&amp;L (net of the day's charges) ₹82.46; charges ₹16.54;" in page
+    assert "6237" not in page and "3834" not in page
+
+
 async def test_end_of_day_report_when_the_loop_runs_writes_the_performance_report_off_the_loop(
     tmp_path: Path,
 ) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import ssl
-from decimal import Decimal, InvalidOperation
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from engine.alerts.delivery.channel import DeliveryError
 from engine.alerts.delivery.settings import DeliveryKeys, EmailSettings
 from engine.alerts.delivery.smtp import EmailChannel, Sent
 from engine.credentials import CredentialsUnavailable
+from engine.domain.marks import paisa_text
 
 
 class ReportMailer:
@@ -89,7 +89,7 @@ def report_message(
     """text/plain summary and text/html page as alternatives, the JSON report attached."""
     day = report.get("day", "")
     message = channel.compose(
-        f"DalalDesk end-of-day report {day}: day P&L ₹{_rupees(report.get('day_pnl'))}"
+        f"DalalDesk end-of-day report {day}: day P&L ₹{paisa_text(report.get('day_pnl'))}"
     )
     message.set_content(report_summary(report))
     message.add_alternative(page, subtype="html")
@@ -102,8 +102,8 @@ def report_summary(report: dict[str, object]) -> str:
     lines = [
         f"DalalDesk end-of-day report, {report.get('day', '')}",
         "",
-        f"Day P&L (net of charges): ₹{_rupees(report.get('day_pnl'))}",
-        f"Charges: ₹{_rupees(report.get('charges'))}",
+        f"Day P&L (net of charges): ₹{paisa_text(report.get('day_pnl'))}",
+        f"Charges: ₹{paisa_text(report.get('charges'))}",
         f"Orders: {report.get('orders', '?')}, fills: {report.get('fills', '?')}, "
         f"rejected: {report.get('rejected', '?')}",
     ]
@@ -112,17 +112,9 @@ def report_summary(report: dict[str, object]) -> str:
         lines += ["", "Positions:"]
         lines += [
             f"  {row.get('instrument')} {row.get('product')}: net {row.get('net_quantity')}, "
-            f"day P&L ₹{_rupees(row.get('day_pnl'))}, charges ₹{_rupees(row.get('charges'))}"
+            f"day P&L ₹{paisa_text(row.get('day_pnl'))}, charges ₹{paisa_text(row.get('charges'))}"
             for row in positions
             if isinstance(row, dict)
         ]
     lines += ["", "The full report is attached as JSON."]
     return "\n".join(lines) + "\n"
-
-
-def _rupees(value: object) -> str:
-    """To the paisa, as a statement shows it (the JSON keeps every digit)."""
-    try:
-        return f"{Decimal(str(value)):.2f}"
-    except InvalidOperation:
-        return str(value) if value is not None else "?"
