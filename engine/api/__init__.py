@@ -84,6 +84,7 @@ from engine.domain.orders import (
 from engine.domain.origin import OrderSource, StrategyId
 from engine.domain.ticks import Quote, Tick
 from engine.oms.order_manager import Outcome
+from engine.oms.outcome import REPLACED_BY_SQUARE_OFF
 from engine.options import ChainAnalytics
 from engine.options.portfolio import GreeksGrouping, GreeksTotal, PortfolioGreeks, PositionGreeks
 from engine.options.strategy import OptionStrategy, PayoffProfile, ScenarioGrid
@@ -119,6 +120,7 @@ __all__ = [
     "CHART_INDICATORS",
     "DEFAULT_OPTION_RATE",
     "IST",
+    "REPLACED_BY_SQUARE_OFF",
     "SETTINGS_GROUPS",
     "TIMEFRAMES",
     "AccountLimits",

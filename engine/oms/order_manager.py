@@ -58,13 +58,21 @@ from engine.oms.charging import ChargeModel
 from engine.oms.exposure import Exposure
 from engine.oms.gate_port import Decision, Gate
 from engine.oms.order_ledger import OrderLedger
-from engine.oms.outcome import Outcome
+from engine.oms.outcome import REPLACED_BY_SQUARE_OFF, Outcome
 from engine.oms.throttle_queue import ThrottleQueue
 from engine.store.journal import Journal
 
 log = logging.getLogger(__name__)
 
 _CANCELLED_WAITING = "cancelled before it was sent (it was queued by the order-rate throttle)"
+
+
+def _replaced(cancelled: Outcome) -> Outcome:
+    """A cancel of an order a square-off replaces, saying so."""
+    said = REPLACED_BY_SQUARE_OFF
+    return replace(cancelled, note=f"{said}; {cancelled.note}" if cancelled.note else said)
+
+
 _REFUSED_WAITING = (
     "not sent: it was queued by the order-rate throttle and no longer passes the risk limits"
 )
@@ -432,28 +440,26 @@ class OrderManager(OrderLedger):
         if instrument is None:
             return [Outcome(False, None, f"cannot square off unknown instrument {token}")]
         side = Side.SELL if position.net_quantity > 0 else Side.BUY
-        # A square-off already on its way covers its part: asked twice (two clicks, two
-        # confirmations), the desk closes the position once and never turns it over.
-        closing = sum(
-            order.pending_quantity
-            for order in self.orders.values()
-            if order.square_off
-            and order.is_open
-            and order.token == token
-            and order.product is product
-            and order.side is side
-        )
+        # Plain orders working to close it would turn the position over once it is flat: they
+        # are cancelled first. A strategy's exits are its own (it ends them as the position
+        # closes), and a square-off already on its way covers its part: asked twice (two
+        # clicks, two confirmations), the desk closes the position once.
+        working = [o for o in self.orders.values() if o.is_open and o.token == token]
+        working = [o for o in working if o.product is product and o.side is side]
+        outcomes = [
+            _replaced(self.cancel(o.order_id)) for o in working if not (o.square_off or o.strategy)
+        ]
+        closing = sum(o.pending_quantity for o in working if o.square_off)
         remaining = abs(position.net_quantity) - closing
-        if remaining <= 0:
-            return []
-        largest = instrument.max_order_quantity() or remaining
-        outcomes = []
-        while remaining > 0:
+        largest = instrument.max_order_quantity() or max(remaining, 1)
+        count = -(-remaining // largest)
+        for number in range(1, count + 1):  # slices told apart by their tags, never duplicates
             quantity = min(remaining, largest)
             remaining -= quantity
             request = OrderRequest(
-                token, side, quantity, OrderType.MARKET, product, source=source, square_off=True
-            )
+                token, side, quantity, OrderType.MARKET, product, source=source, square_off=True,
+                tag=f"square-off {number}/{count}" if count > 1 else "",
+            )  # fmt: skip
             outcomes.append(self.submit(request))
         return outcomes
 

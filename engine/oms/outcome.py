@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from engine.domain.ids import OrderId
 
+REPLACED_BY_SQUARE_OFF = "cancelled first: it would have turned the position over once squared off"
+"""The note on the cancel of a working order a square-off replaces (``OrderManager.square_off``)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:

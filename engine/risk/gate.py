@@ -253,7 +253,12 @@ class OrderGate:
             request.product,
             request.side,
             request.quantity,
-            count_working=not PRIVILEGES[request.source].reduce_on_position_alone,
+            # The desk's square-off of a position (no strategy's exit) is judged on the position:
+            # it cancels the plain exits working on it first (``OrderManager.square_off``).
+            count_working=not (
+                (request.square_off and request.strategy is None)
+                or PRIVILEGES[request.source].reduce_on_position_alone
+            ),
         )
         if self.state is not TradingState.ACTIVE:
             refusal = self._state_refusal(request, instrument, reduces)
@@ -334,6 +339,7 @@ class OrderGate:
                 and instrument.is_option
                 and instrument.underlying not in self._index
                 and not limits.allow_market_on_stock_options
+                and not (request.square_off and reduces)  # it goes as a protected LIMIT
             ):
                 return deny(
                     "market_protection",
@@ -372,12 +378,16 @@ class OrderGate:
             ):
                 return band_refusal(request.side, request.price, band)
         price_for_value = request.price if request.price is not None else ltp
-        if quantity > rules.max_order_quantity:
+        # A square-off's size is the position's, not a typed one: no fat finger to catch.
+        closing = reduces and (
+            request.square_off or PRIVILEGES[request.source].skip_duplicate_check
+        )
+        if quantity > rules.max_order_quantity and not closing:
             return deny(
                 "max_order_quantity",
                 f"quantity {quantity} is above the limit of {limits.max_order_quantity} per order",
             )
-        if price_for_value * quantity > rules.max_order_value:
+        if price_for_value * quantity > rules.max_order_value and not closing:
             value = Decimal(price_for_value * quantity) / 100
             return deny(
                 "max_order_value",
@@ -399,7 +409,7 @@ class OrderGate:
                     f"{limits.duplicate_window_seconds:g} s)",
                 )
         exposure = self.exposure
-        if not square_off and exposure.open_orders + (len(slices) or 1) > rules.max_open_orders:
+        if not closing and exposure.open_orders + (len(slices) or 1) > rules.max_open_orders:
             return deny(
                 "max_open_orders",
                 f"{exposure.open_orders} orders are open; the limit is {limits.max_open_orders}",

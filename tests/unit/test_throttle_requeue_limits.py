@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from engine.domain.orders import OrderStatus, OrderType, Product, Side
-from engine.domain.origin import OrderSource
+from engine.domain.origin import OrderSource, StrategyId
 from tests.support import NIFTY_CE, quote
 from tests.unit.test_risk_controls import burst_limits, place_burst
 from tests.unit.test_risk_gate import make_risk_desk, req
@@ -144,7 +144,16 @@ def test_throttle_queued_square_off_when_it_no_longer_reduces_meets_the_limits(t
     try:
         desk.market()
         assert desk.oms.submit(req(quantity=65, price=10000))  # long 1 lot, filled
-        target = desk.oms.submit(req(side=Side.SELL, quantity=65, price=10100))  # resting
+        # A strategy's resting target (the square-off leaves a strategy's exits to it).
+        target = desk.oms.submit(
+            req(
+                side=Side.SELL,
+                quantity=65,
+                price=10100,
+                source=OrderSource.STRATEGY,
+                strategy=StrategyId("tgt"),
+            )
+        )
         place_burst(desk, count=8, within=0.5)  # the rest of this second's ten
         [exit_] = desk.oms.square_off(NIFTY_CE.token, Product.NRML, source=OrderSource.RISK)
         assert exit_ and exit_.order_id in desk.oms.queued

@@ -19,12 +19,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import PositionSnapshot, Product
+from engine.api import REPLACED_BY_SQUARE_OFF, Outcome, PositionSnapshot, Product
 from ui import format as fmt
 from ui.bridge import QUEUED
 from ui.context import PanelContext
 from ui.models.table import ROW_ROLE, SORT_ROLE, Column, RowTableModel
-from ui.panels.table_kit import view_action
+from ui.panels.table_kit import LineLabel, view_action
 
 ZERO = Decimal(0)
 GROUPINGS = ("None", "Underlying", "Expiry", "Strategy", "Product")
@@ -210,7 +210,10 @@ class PositionsPanel(QWidget):
         bar.setContentsMargins(4, 4, 4, 2)
         bar.addWidget(QLabel("Group by"))
         bar.addWidget(self.group_by)
-        bar.addStretch(1)
+        self.feedback = LineLabel("", self)
+        """What the last square-off did, in words (sent, working exits cancelled, refused)."""
+        self.feedback.setObjectName("positionsFeedback")
+        bar.addWidget(self.feedback, 1)
         bar.addWidget(self.summary)
         bar.addWidget(self.square_off_selected_button)
         bar.addWidget(self.square_off_all_button)
@@ -326,26 +329,62 @@ class PositionsPanel(QWidget):
         if not lines:
             return
         names = ", ".join(x.label for x in lines)
+        closing = {(x.token, x.product, x.net_quantity > 0) for x in lines}
         self._ctx.confirm(
             "Square off",
-            f"Square off {len(lines)} position(s) at market?\n{names}",
+            f"Square off {len(lines)} position(s) at market?\n{names}{self._exits_said(closing)}",
             lambda: self._square_off(lines),
         )
 
     def square_off_all(self) -> None:
-        count = sum(1 for p in self._ctx.api.positions() if p.net_quantity)
-        if not count:
+        held = [p for p in self._ctx.api.positions() if p.net_quantity]
+        if not held:
             return
+        closing = {(p.instrument.token, p.product.value, p.net_quantity > 0) for p in held}
         self._ctx.confirm(
             "Square off all",
-            f"Square off all {count} open position(s) at market?",
+            f"Square off all {len(held)} open position(s) at market?{self._exits_said(closing)}",
             self._square_off_all_now,
         )
 
+    def _exits_said(self, closing: set[tuple[int | None, str, bool]]) -> str:
+        """The plain orders working to close these positions (``closing``: token, product and
+        whether it is long), which the square-off cancels first, in words."""
+        count = sum(
+            1
+            for o in self._ctx.api.orders()
+            if o.status.is_open
+            and o.strategy is None
+            and (o.instrument.token, o.product.value, o.side.value == "SELL") in closing
+        )
+        if not count:
+            return ""
+        return (
+            f"\n{count} working order(s) that close them are cancelled first, so none can turn "
+            "a position over once it is flat."
+        )
+
     def _square_off(self, lines: list[PositionLine]) -> None:
+        outcomes: list[Outcome] = []
         for line in lines:
             if line.token is not None:
-                self._ctx.api.square_off(line.token, Product(line.product))
+                outcomes += self._ctx.api.square_off(line.token, Product(line.product))
+        self._said(outcomes)
 
     def _square_off_all_now(self) -> None:
-        self._ctx.api.square_off_all()
+        self._said(self._ctx.api.square_off_all())
+
+    def _said(self, outcomes: list[Outcome]) -> None:
+        """Tell the trader what the square-off did: orders sent, exits cancelled, refusals."""
+        refused = [o for o in outcomes if not o]
+        cancelled = sum(1 for o in outcomes if o and o.note.startswith(REPLACED_BY_SQUARE_OFF))
+        sent = len(outcomes) - len(refused) - cancelled
+        text = f"Square-off: {sent} order(s) sent" if outcomes else "Nothing left to square off"
+        if cancelled:
+            text += f"; {cancelled} working order(s) cancelled first"
+        if refused:
+            text += "; refused — " + "; ".join(o.reason for o in refused)
+        palette = self._ctx.theme.palette
+        colour = palette.down if refused else palette.muted
+        self.feedback.setStyleSheet(f"color: {colour.name()};")
+        self.feedback.setText(text)
