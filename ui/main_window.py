@@ -89,6 +89,7 @@ from ui.panels.option_chain import OptionChainPanel
 from ui.panels.order_ticket import OrderTicket
 from ui.panels.orderbook import OrderbookPanel
 from ui.panels.payoff import PayoffPanel
+from ui.panels.performance import PerformancePanel
 from ui.panels.positions import PositionsPanel
 from ui.panels.risk import RiskPanel
 from ui.panels.settings_dialog import SettingsDialog
@@ -204,6 +205,7 @@ class MainWindow(QMainWindow):
         settings: SettingsStore | None = None,
         on_close: Callable[[], None] | None = None,
         open_broker_settings: Callable[[], None] | None = None,
+        log_in: Callable[[], None] | None = None,
         open_calendar_update: Callable[[], None] | None = None,
         set_webhook_passphrase: Callable[[], object] | None = None,
         api_token_actions: tuple[Callable[[], object], Callable[[], object]] | None = None,
@@ -229,6 +231,8 @@ class MainWindow(QMainWindow):
         self._session_state = session_state
         self._on_close = on_close
         self._open_broker_settings = open_broker_settings
+        self._log_in = log_in
+        """Shows the live broker's login window (None on the paper market)."""
         self._open_calendar_update = open_calendar_update
         self._set_webhook_passphrase = set_webhook_passphrase
         self._api_token_actions = api_token_actions
@@ -683,6 +687,8 @@ class MainWindow(QMainWindow):
         settings.addAction(self._action("Preferences…", self.open_settings, "Ctrl+,"))
         if self._open_broker_settings is not None:
             settings.addAction(self._action("Brokers…", self._open_broker_settings))
+        if self._log_in is not None:
+            settings.addAction(self._action("Log in to the broker again…", self._log_in))
         settings.addAction(self._action("Risk limits…", self.open_risk_limits))
         self.workspace_menu = menu.addMenu("&Workspace")
         self.workspace_menu.aboutToShow.connect(self._fill_workspace_menu)
@@ -1070,6 +1076,9 @@ class MainWindow(QMainWindow):
         backtest = self.panels.built("backtest")
         if isinstance(backtest, BacktestPanel):
             backtest.stop_import()  # a file read on a thread would hold the desk's exit
+        performance = self.panels.built("performance")
+        if isinstance(performance, PerformancePanel):
+            performance.stop_reading()  # a read of the journal would outlive the desk
         self._watching_layout = False
         self._forget_settings()
         self._forget_signals()

@@ -314,7 +314,7 @@ class PerformancePanel(QWidget):
         """When the figures shown were read (wall time)."""
         self._export_task: asyncio.Task[None] | None = None
         context.bridge.orders_changed.connect(self._orders_changed, QUEUED)
-        self.destroyed.connect(lambda _object=None: self._stop_reading())
+        self.destroyed.connect(lambda _object=None: self.stop_reading())
 
     def _orders_changed(self, events: Sequence[object] = ()) -> None:
         # Only a fill changes the figures (a denial, an order placed or cancelled does not).
@@ -376,7 +376,9 @@ class PerformancePanel(QWidget):
         finally:
             self._read_task = None
 
-    def _stop_reading(self) -> None:
+    def stop_reading(self) -> None:
+        """The desk is closing (or the panel goes): no read or export goes on, none starts."""
+        self._later.stop()
         for task in (self._read_task, self._export_task):
             if task is not None:
                 task.cancel()
