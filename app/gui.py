@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
+from app.broker_logins import BrokerLogins
 from app.crash import CrashHandler
-from engine.api import ConnectionChanged, EngineMessage, KillSwitchReport
+from engine.api import EngineMessage, KillSwitchReport
 from engine.brokers.registry import broker_spec
 from engine.core.logs import log_dir
 from engine.core.memory import collector_paused, freeze_startup_objects
@@ -147,20 +148,9 @@ async def _run_desk(
         layouts.forget_current()
     closed = asyncio.Event()
     adopt_layout_theme(settings, layouts)
-    login_windows: list[object] = []  # strong references while they are open
-
-    def asks_login(account: Engine) -> None:
-        def on_connection(event: ConnectionChanged) -> None:
-            if event.component == "broker" and event.state == "login required" and account.link:
-                from app.main import login_window
-
-                window_, _done = login_window(account.link.session, event.detail)
-                login_windows.append(window_)
-
-        account.api.subscribe(ConnectionChanged, on_connection)
-
+    logins = BrokerLogins()
     for account in (engine, *also):
-        asks_login(account)
+        logins.watch(account)
     forget_rules = settings.subscribe(lambda old, new: follow_signal_settings(engine, old, new))
     delivery = AlertDeliveries(engine, profile, settings)
     accounts = Accounts({e.config.broker: e for e in (engine, *also)})
@@ -173,6 +163,7 @@ async def _run_desk(
         window = MainWindow(
             engine.api,
             open_broker_settings=lambda: open_broker_settings(profile, engine),
+            log_in=(lambda: logins.show(engine)) if logins.can_log_in(engine) else None,
             open_calendar_update=lambda: open_calendar_update(engine),
             set_webhook_passphrase=lambda: ask_webhook_passphrase(profile),
             notification_actions=delivery.actions(),
@@ -220,7 +211,7 @@ async def _run_desk(
         box.show()  # never exec() nor open() (window-modal): the desk runs on behind it
     windows = [
         window,
-        *(account_window(e, profile, settings, closed.set, kill_switch(e)) for e in also),
+        *(account_window(e, profile, settings, closed.set, kill_switch(e), logins) for e in also),
     ]
     keys = KeysFollowTheTrader(windows) if also else None
     stop_listening = close_on_termination_signals(window.close_for_termination)
@@ -239,6 +230,7 @@ async def _run_desk(
         if keys is not None:
             keys.stop()
         forget_rules()
+        logins.close()
         await delivery.close()
         for shown in windows:
             shown.stop()
@@ -340,6 +332,7 @@ def account_window(
     settings: SettingsStore,
     on_close: Callable[[], None],
     kill_switch: DeskKillSwitch | None = None,
+    logins: BrokerLogins | None = None,
 ) -> MainWindow:
     """The window of an account traded beside the main one (``--also``): its own panels and
     layout, the same settings; closing it closes the desk, as the main window's Close does.
@@ -353,6 +346,11 @@ def account_window(
         window = MainWindow(
             engine.api,
             open_broker_settings=lambda: open_broker_settings(profile, engine, broker=broker),
+            log_in=(
+                (lambda: logins.show(engine))
+                if logins is not None and logins.can_log_in(engine)
+                else None
+            ),
             layouts=layouts,
             broker=f"{broker_spec(broker).title} account",
             session_state=lambda: session_text(engine),

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import logging
 import math
 import sys
 from collections.abc import Callable
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from engine.brokers.base import LoginSession
     from ui.panels.key_login import KeyLoginWindow
     from ui.panels.kite_login import KiteLoginWindow
+
+log = logging.getLogger("dalaldesk.main")
 
 
 def profile_name(text: str) -> str:
@@ -525,13 +528,14 @@ def login_window(
     session: LoginSession, reason: str
 ) -> tuple[KiteLoginWindow | KeyLoginWindow, Any]:
     """The non-modal login window wired to a live broker's ``session`` (Kite's web login, or
-    XTS's "log in again" with its stored keys); returns it and a future that resolves when the
-    login succeeds (never ``exec()``: qasync cannot re-enter)."""
+    XTS's "log in again" with its stored keys); returns it and a future that resolves True when
+    the login succeeds, False when the window is closed first (never ``exec()``: qasync cannot
+    re-enter)."""
     from ui.panels.key_login import KeyLoginWindow
     from ui.panels.kite_login import KiteLoginWindow
 
     loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
+    done: asyncio.Future[bool] = loop.create_future()
     window: KiteLoginWindow | KeyLoginWindow
     if session.browser_login:
         window = KiteLoginWindow(session.login_url(), reason=reason)
@@ -545,9 +549,16 @@ def login_window(
         except session.login_errors as exc:
             window.show_error(str(exc))
             return
-        window.login_succeeded()
+        except Exception as exc:  # a fault of the desk's: said and logged, the window usable
+            log.error("the %s login could not be completed", session.title, exc_info=exc)
+            window.show_error(
+                f"the login could not be completed ({type(exc).__name__}); the details are in "
+                "the log: try again"
+            )
+            return
         if not done.done():
-            done.set_result(None)
+            done.set_result(True)
+        window.login_succeeded()
 
     def submitted(redirect: str) -> None:
         task = loop.create_task(complete(redirect), name="broker-login")
@@ -555,14 +566,21 @@ def login_window(
         task.add_done_callback(tasks.discard)
 
     window.redirect_captured.connect(submitted)
+    window.closed.connect(lambda: None if done.done() else done.set_result(False))
     window.show()
     return window, done
 
 
 async def gui_login(session: LoginSession, reason: str) -> None:
+    """The start of the day's login; ``ConnectProblem`` when the trader closes its window
+    first (the desk then offers the broker settings, or ends: never left waiting unseen)."""
     window, done = login_window(session, reason)
     try:
-        await done
+        if not await done:
+            raise ConnectProblem(
+                f"the {session.title} login window was closed before the login finished: the "
+                f"desk needs a {session.title} session to start"
+            )
     finally:
         window.close()
 

@@ -7,7 +7,7 @@ real one.
 from __future__ import annotations
 
 from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
+from keyring.errors import KeyringLocked, PasswordDeleteError
 
 
 class MemoryKeyring(KeyringBackend):
@@ -16,11 +16,16 @@ class MemoryKeyring(KeyringBackend):
     def __init__(self) -> None:
         super().__init__()
         self.entries: dict[tuple[str, str], str] = {}
+        self.locks_at: set[str] = set()
+        """Entry names (``access_token``) whose save finds the keyring locked, as a screen lock
+        or a timeout can lock it between two saves."""
 
     def get_password(self, service: str, username: str) -> str | None:
         return self.entries.get((service, username))
 
     def set_password(self, service: str, username: str, password: str) -> None:
+        if username.rsplit("/", 1)[-1] in self.locks_at:
+            raise KeyringLocked("the collection is locked")
         self.entries[(service, username)] = password
 
     def delete_password(self, service: str, username: str) -> None:

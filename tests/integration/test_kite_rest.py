@@ -15,6 +15,7 @@ from engine.brokers.kite.book import read_kite_book
 from engine.brokers.kite.config import KiteRestConfig
 from engine.brokers.kite.errors import (
     KiteUnavailable,
+    LoginRefused,
     OrderRejected,
     OutcomeUnknown,
     SessionExpired,
@@ -99,11 +100,43 @@ async def test_generate_session_when_secret_is_wrong_is_refused_with_a_readable_
 ) -> None:
     client = KiteRest(kite.api_key, config=fast_config(kite))
 
-    with pytest.raises(SessionExpired, match="could not log in: Token is invalid"):
+    with pytest.raises(LoginRefused) as refused:
         await client.generate_session(kite.credentials.issue_request_token(), "wrong secret")
     await client.close()
 
+    assert str(refused.value) == (
+        "Kite could not log in: Invalid `checksum` (TokenException, HTTP 403); the API secret is "
+        "not the API key's: check both in Settings → Brokers"
+    )
     assert kite.credentials.exchanges == 0
+
+
+async def test_generate_session_when_the_login_link_was_used_says_so_and_keeps_the_session(
+    kite: FakeKite,
+) -> None:
+    expiries: list[str] = []
+    client = KiteRest(
+        kite.api_key, config=fast_config(kite), on_session_expired=lambda: expiries.append("x")
+    )
+    request_token = kite.credentials.issue_request_token()
+
+    # One redirect sent twice at once (caught by the browser and pasted too), then once more.
+    both = await asyncio.gather(
+        client.generate_session(request_token, kite.api_secret),
+        client.generate_session(request_token, kite.api_secret),
+        return_exceptions=True,
+    )
+    with pytest.raises(LoginRefused) as again:
+        await client.generate_session(request_token, kite.api_secret)
+    profile = await client.profile()
+    await client.close()
+
+    assert sorted(type(r).__name__ for r in both) == ["LoginRefused", "dict"], both
+    assert str(again.value).endswith(
+        "this login link was used already or has expired: log in again"
+    )
+    assert client.session_ok and expiries == [], "the session the first exchange opened stands"
+    assert profile["user_id"] == "AB1234"
 
 
 async def test_place_modify_cancel_when_accepted_walk_the_order_through_kite_statuses(

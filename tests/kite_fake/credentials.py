@@ -42,6 +42,10 @@ class KiteCredentials:
         self.exchanges += 1
         return self.issue_access_token()
 
+    def knows(self, request_token: str) -> bool:
+        """Whether ``request_token`` was issued and not yet exchanged."""
+        return request_token in self._request_tokens
+
     def is_valid(self, access_token: str) -> bool:
         return access_token in self._access_tokens
 

@@ -271,12 +271,15 @@ class FakeRestServer:
 
     async def _session_token(self, request: web.Request) -> web.Response:
         form = await request.post()
+        request_token = str(form.get("request_token", ""))
         access_token = self.credentials.exchange(
-            str(form.get("api_key", "")),
-            str(form.get("request_token", "")),
-            str(form.get("checksum", "")),
+            str(form.get("api_key", "")), request_token, str(form.get("checksum", ""))
         )
         if access_token is None:
+            # Kite's words (kite_xts_apis.md §A.2.9): a live request token with a wrong
+            # checksum (the secret is not the key's), else a token used already or expired.
+            if self.credentials.knows(request_token):
+                return failure(403, "TokenException", "Invalid `checksum`.")
             return failure(403, "TokenException", "Token is invalid or has expired.")
         data = _fixture("generate_session.json")
         # The two mocks name different users; a real session and profile agree.

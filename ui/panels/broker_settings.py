@@ -156,6 +156,12 @@ class BrokerSettingsPage(KeysPage):
                 if stored is None:
                     self.status.setText("Enter the API secret.")
                     return False
+                if key != (self._store.kite_api_key() or ""):  # a secret is its app's own
+                    self.status.setText(
+                        "A new API key needs its own API secret: enter the secret of that "
+                        "Kite Connect app too."
+                    )
+                    return False
                 secret = stored
             self._store.save_kite_keys(key, secret)
         except (RuntimeError, ValueError) as exc:

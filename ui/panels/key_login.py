@@ -14,19 +14,15 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 
 class KeyLoginWindow(QWidget):
     redirect_captured = Signal(str)
+    closed = Signal()
+    """The window was closed (the trader gave up, or after the login)."""
 
     def __init__(self, broker: str, reason: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("keyLogin")
+        self._broker = broker
         self.setWindowTitle(f"{broker} — log in")
-        text = f"The {broker} session needs a login"
-        if reason:
-            text += f": {reason}"
-        self.reason = QLabel(
-            text + f". New orders are held until then. The desk logs in with the {broker} keys "
-            "stored in Settings → Brokers.",
-            self,
-        )
+        self.reason = QLabel(self._reason_text(reason), self)
         self.reason.setWordWrap(True)
         self.login_button = QPushButton("Log in again", self)
         self.login_button.setDefault(True)
@@ -47,6 +43,22 @@ class KeyLoginWindow(QWidget):
         self.status.setText("Logging in…")
         self.redirect_captured.emit("")
 
+    def _reason_text(self, reason: str) -> str:
+        broker = self._broker
+        said = f"The {broker} session needs a login" + (f": {reason}" if reason else "")
+        return (
+            f"{said}. New orders are held until then. The desk logs in with the {broker} keys "
+            "stored in Settings → Brokers."
+        )
+
+    def ask_again(self, reason: str) -> None:
+        """Shown again (the session ended again, or the trader asked for it)."""
+        self.reason.setText(self._reason_text(reason))
+        self.login_button.setEnabled(True)
+        self.status.setText("")
+        self.show()
+        self.raise_()
+
     def show_error(self, text: str) -> None:
         self.login_button.setEnabled(True)
         self.status.setText(f"✗ {text}")
@@ -54,3 +66,7 @@ class KeyLoginWindow(QWidget):
     def login_succeeded(self) -> None:
         self.status.setText("✓ Logged in.")
         QTimer.singleShot(1200, self.close)
+
+    def closeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().closeEvent(event)
+        self.closed.emit()

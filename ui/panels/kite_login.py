@@ -58,6 +58,8 @@ class KiteLoginWindow(QWidget):
     redirect_captured = Signal(str)
     """The redirect address (or what the trader pasted), to exchange for a session."""
     logged_in = Signal()
+    closed = Signal()
+    """The window was closed (the trader gave up, or after the login)."""
 
     def __init__(
         self,
@@ -117,6 +119,7 @@ class KiteLoginWindow(QWidget):
         self.busy = False
         self.status.setText(text)
         self.paste_button.setEnabled(True)
+        self.paste.setEnabled(True)
         if self.view is not None:
             self.view.setUrl(QUrl(self.login_url))
 
@@ -143,6 +146,8 @@ class KiteLoginWindow(QWidget):
         return view
 
     def _submit_pasted(self) -> None:
+        if self.busy:  # one exchange at a time: a login link works once
+            return
         text = self.paste.text().strip()
         if not text:
             self.status.setText("Paste the address Kite redirected to after the login.")
@@ -156,6 +161,7 @@ class KiteLoginWindow(QWidget):
     def _submit(self, text: str) -> None:
         self.busy = True
         self.paste_button.setEnabled(False)
+        self.paste.setEnabled(False)
         self.status.setText("Logging in…")
         self.paste.clear()
         self.redirect_captured.emit(text)
@@ -165,3 +171,4 @@ class KiteLoginWindow(QWidget):
             profile = self.view.page().profile()
             profile.setUrlRequestInterceptor(None)
         super().closeEvent(event)
+        self.closed.emit()

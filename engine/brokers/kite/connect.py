@@ -36,6 +36,9 @@ async def connect_kite(
     except (LoginError, CredentialsUnavailable) as problem:
         await session.close()
         raise ConnectProblem(str(problem)) from problem
+    except ConnectProblem:  # the login was given up
+        await session.close()
+        raise
     return Connected(link, loaded.instruments)
 
 

@@ -27,6 +27,11 @@ class SessionExpired(KiteError, SessionEnded):
     """The access token was refused (expired at 06:00 IST, logged out elsewhere): log in again."""
 
 
+class LoginRefused(KiteError):
+    """Kite refused the login exchange: the request token was used already or has expired, or
+    the API secret is not the key's. The session the desk holds, if any, is untouched."""
+
+
 class PermissionDenied(KiteError):
     """The account or the app is not allowed to make this call."""
 

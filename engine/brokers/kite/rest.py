@@ -40,6 +40,7 @@ from engine.brokers.kite.config import KiteRestConfig
 from engine.brokers.kite.errors import (
     KiteError,
     KiteUnavailable,
+    LoginRefused,
     OrderRejected,
     OutcomeUnknown,
     PermissionDenied,
@@ -144,6 +145,7 @@ class KiteRest:
             "log in",
             lambda: self._kite.generate_session(request_token, api_secret),
             check_session=False,
+            login=True,
         )
         self._session_ok = True
         return data
@@ -381,7 +383,10 @@ class KiteRest:
         *,
         retryable: bool = False,
         check_session: bool = True,
+        login: bool = False,
     ) -> T:
+        """``login``: the login exchange, whose refusal is the login's (``LoginRefused``), never
+        the session's: the session the desk holds, if any, stands."""
         if check_session and not self._session_ok:
             raise SessionExpired(
                 f"Kite could not {action}: the session has expired; log in again",
@@ -395,7 +400,10 @@ class KiteRest:
         try:
             return await loop.run_in_executor(self._executor, call)
         except kite_exceptions.KiteException as exc:
-            if isinstance(exc, kite_exceptions.TokenException) and sent != self._kite.access_token:
+            token_refused = isinstance(exc, kite_exceptions.TokenException)
+            if token_refused and login:
+                raise _login_refused(exc, action) from exc
+            if token_refused and sent != self._kite.access_token:
                 # Sent on the token of an earlier login and refused on it before Kite looked at
                 # the request (nothing was placed): the session is the new login's, and the
                 # request goes again on its token.
@@ -453,6 +461,16 @@ class KiteRest:
                 rate_limited=False,
             )
         return OutcomeUnknown(message, http_status=status, error_type=error_type)
+
+
+def _login_refused(exc: kite_exceptions.KiteException, action: str) -> LoginRefused:
+    status, text = int(exc.code), str(exc)
+    if "checksum" in text.lower():
+        advice = "the API secret is not the API key's: check both in Settings → Brokers"
+    else:
+        advice = "this login link was used already or has expired: log in again"
+    message = f"{readable(action, text, type(exc).__name__, status)}; {advice}"
+    return LoginRefused(message, http_status=status, error_type=type(exc).__name__)
 
 
 def _trigger_id(data: Any) -> int:

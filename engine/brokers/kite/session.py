@@ -12,6 +12,8 @@ flow on EXPIRED and resumes it on LOGGED_IN, the feed takes the new token.
 
 from __future__ import annotations
 
+import asyncio
+import html
 import logging
 from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -50,7 +52,12 @@ def request_token_from(redirect: str) -> str:
     if "=" not in text and "/" not in text:
         token = text
     else:
-        query = parse_qs(urlsplit(text).query)
+        text = html.unescape(text)  # copied from a page's source: &amp; between the fields
+        try:
+            query_text = urlsplit(text).query if "?" in text else text  # a query alone
+        except ValueError as problem:  # urllib's own words: "Invalid IPv6 URL"
+            raise LoginError(f"that address cannot be read ({problem}): paste it again") from None
+        query = parse_qs(query_text)
         status = query.get("status", ["success"])[0]
         if status != "success":
             raise LoginError(f"Kite reported the login as {status!r}; log in again")
@@ -93,6 +100,7 @@ class KiteSession(SessionStates):
         self.rest = KiteRest(api_key, config=rest_config, on_session_expired=self._refused)
         self.user_id: str | None = None
         self._access_token: str | None = None
+        self._exchanging = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"KiteSession({self.state}, expires={self.expires_at})"
@@ -114,7 +122,13 @@ class KiteSession(SessionStates):
         return True
 
     async def complete_login(self, redirect: str) -> None:
-        """Exchange the login redirect's request token (or the pasted redirect address)."""
+        """Exchange the login redirect's request token (or the pasted redirect address); one
+        exchange at a time (a redirect caught and pasted too is exchanged once, then refused
+        as used without touching the session the first one opened)."""
+        async with self._exchanging:
+            await self._exchange(redirect)
+
+    async def _exchange(self, redirect: str) -> None:
         request_token = request_token_from(redirect)
         secret = self.credentials.kite_api_secret()
         if not secret:
@@ -123,7 +137,13 @@ class KiteSession(SessionStates):
         token = str(data.get("access_token") or "")
         if not token:
             raise LoginError("Kite's reply to the login had no access token; log in again")
-        stored = self.credentials.save_kite_access_token(token, self._clock.now())
+        try:
+            stored = self.credentials.save_kite_access_token(token, self._clock.now())
+        except CredentialsUnavailable as problem:  # the login link is spent: a whole new login
+            raise LoginError(
+                f"{problem}. The Kite login itself is used up: unlock the keyring, then log in "
+                "to Kite again"
+            ) from problem
         user = data.get("user_id")
         self._enter(token, stored.expires, str(user) if user else None, "login")
 
