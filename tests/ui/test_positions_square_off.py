@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from engine.api import TradingState
-from engine.domain.instruments import Exchange, Instrument, InstrumentType, Segment, make_token
+from engine.domain.instruments import InstrumentType
 from engine.domain.ticks import Tick
 from engine.runtime import Engine
 from tests.ui.conftest import MONDAY_10AM, book_engine, buy, run_market
+from tests.unit.test_risk_gate import RELIANCE_CE
 from ui.panels.positions import PositionsPanel
 
 
@@ -68,21 +68,7 @@ def test_square_off_of_a_stock_option_goes_as_a_protected_limit(
     engine: Engine, market: Callable[[float], None]
 ) -> None:
     market(1)
-    option = Instrument(
-        token=make_token(99001, Segment.NFO_OPT),
-        exchange=Exchange.NFO,
-        segment=Segment.NFO_OPT,
-        tradingsymbol="RELIANCE26NOV1500CE",
-        name="RELIANCE",
-        instrument_type=InstrumentType.CE,
-        underlying="RELIANCE",
-        tick_size=5,
-        lot_size=500,
-        expiry=date(2026, 11, 26),
-        strike=150000,
-        freeze_quantity=None,
-        exchange_token=99001,
-    )
+    option = RELIANCE_CE  # a stock option: exchanges refuse MARKET orders on it
     engine.registry.add(option)
 
     def quote() -> None:
