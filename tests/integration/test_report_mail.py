@@ -177,7 +177,7 @@ async def test_report_mail_when_the_day_ends_sends_one_multipart_mail_with_the_r
     assert f"Day P&L (net of charges): ₹{rupees}" in found["text/plain"]
     assert "RELIANCE CNC: net 10" in found["text/plain"]
     assert found["text/html"].startswith("<!doctype html>")
-    assert f"₹{report['day_pnl']}" in found["text/html"]
+    assert f"₹{rupees}" in found["text/html"]  # to the paisa, as the subject says it
     name, attached = found["attachment"]
     assert name == f"{DAY}.json" and json.loads(attached) == report
     assert f"End-of-day report of {DAY} mailed to trader@example.com" in messages
