@@ -5,6 +5,7 @@ never lost: orders stay held until the login, and the trader can always have the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.api import ConnectionChanged
@@ -29,8 +30,10 @@ class BrokerLogins:
 
         account.api.subscribe(ConnectionChanged, on_connection)
 
-    def can_log_in(self, account: Engine) -> bool:
-        return account.link is not None
+    def action(self, account: Engine) -> Callable[[], None] | None:
+        """The window's "Log in to the broker again…" for ``account`` (None on the paper
+        market: no broker to log in to)."""
+        return None if account.link is None else lambda: self.show(account)
 
     def show(self, account: Engine, reason: str = ASKED_BY_THE_TRADER) -> None:
         """The account's login window, in front: the same window again once it was made."""

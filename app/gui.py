@@ -163,7 +163,7 @@ async def _run_desk(
         window = MainWindow(
             engine.api,
             open_broker_settings=lambda: open_broker_settings(profile, engine),
-            log_in=(lambda: logins.show(engine)) if logins.can_log_in(engine) else None,
+            log_in=logins.action(engine),
             open_calendar_update=lambda: open_calendar_update(engine),
             set_webhook_passphrase=lambda: ask_webhook_passphrase(profile),
             notification_actions=delivery.actions(),
@@ -346,11 +346,7 @@ def account_window(
         window = MainWindow(
             engine.api,
             open_broker_settings=lambda: open_broker_settings(profile, engine, broker=broker),
-            log_in=(
-                (lambda: logins.show(engine))
-                if logins is not None and logins.can_log_in(engine)
-                else None
-            ),
+            log_in=None if logins is None else logins.action(engine),
             layouts=layouts,
             broker=f"{broker_spec(broker).title} account",
             session_state=lambda: session_text(engine),

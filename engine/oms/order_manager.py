@@ -65,17 +65,15 @@ from engine.store.journal import Journal
 log = logging.getLogger(__name__)
 
 _CANCELLED_WAITING = "cancelled before it was sent (it was queued by the order-rate throttle)"
+_REFUSED_WAITING = (
+    "not sent: it was queued by the order-rate throttle and no longer passes the risk limits"
+)
 
 
 def _replaced(cancelled: Outcome) -> Outcome:
     """A cancel of an order a square-off replaces, saying so."""
     said = REPLACED_BY_SQUARE_OFF
     return replace(cancelled, note=f"{said}; {cancelled.note}" if cancelled.note else said)
-
-
-_REFUSED_WAITING = (
-    "not sent: it was queued by the order-rate throttle and no longer passes the risk limits"
-)
 
 
 @runtime_checkable

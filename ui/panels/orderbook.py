@@ -615,10 +615,7 @@ class OrderbookPanel(QWidget):
 
     def tell(self, text: str, *, error: bool = False) -> None:
         """A one-line answer to the trader's last action, beside the filter."""
-        palette = self._context.theme.palette
-        colour = palette.down if error else palette.muted
-        self.feedback.setStyleSheet(f"color: {colour.name()};")
-        self.feedback.setText(text)
+        self.feedback.say(text, self._context.theme.palette, error=error)
 
     def _context_menu(self, position: QPoint) -> None:
         popup_menu(self.context_menu(), self.view, position)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import REPLACED_BY_SQUARE_OFF, Outcome, PositionSnapshot, Product
+from engine.api import REPLACED_BY_SQUARE_OFF, Outcome, PositionSnapshot, Product, Side
 from ui import format as fmt
 from ui.bridge import QUEUED
 from ui.context import PanelContext
@@ -355,7 +355,7 @@ class PositionsPanel(QWidget):
             for o in self._ctx.api.orders()
             if o.status.is_open
             and o.strategy is None
-            and (o.instrument.token, o.product.value, o.side.value == "SELL") in closing
+            and (o.instrument.token, o.product.value, o.side is Side.SELL) in closing
         )
         if not count:
             return ""
@@ -384,7 +384,4 @@ class PositionsPanel(QWidget):
             text += f"; {cancelled} working order(s) cancelled first"
         if refused:
             text += "; refused — " + "; ".join(o.reason for o in refused)
-        palette = self._ctx.theme.palette
-        colour = palette.down if refused else palette.muted
-        self.feedback.setStyleSheet(f"color: {colour.name()};")
-        self.feedback.setText(text)
+        self.feedback.say(text, self._ctx.theme.palette, error=bool(refused))

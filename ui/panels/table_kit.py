@@ -8,7 +8,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import date, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from PySide6.QtCore import (
     QModelIndex,
@@ -38,6 +38,9 @@ from PySide6.QtWidgets import (
 
 from ui.models.table import ROW_ROLE, SORT_ROLE, Column, RowTableModel
 from ui.models.table import _sortable as sort_value  # the model's own SORT_ROLE value
+
+if TYPE_CHECKING:
+    from ui.theme import Palette
 
 R = TypeVar("R")
 
@@ -516,6 +519,12 @@ class LineLabel(QLabel):
     def setText(self, text: str) -> None:
         super().setText(text)
         self.setToolTip(text)
+
+    def say(self, text: str, palette: Palette, *, error: bool = False) -> None:
+        """The answer in the theme's muted colour, or its down colour for a refusal."""
+        colour = palette.down if error else palette.muted
+        self.setStyleSheet(f"color: {colour.name()};")
+        self.setText(text)
 
 
 def panel_layout(
